@@ -1,0 +1,60 @@
+# canaryfleet developer commands. A newcomer needs two: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+REGION ?= us-east-1
+# sam build needs the Lambda runtime's Python (3.13) on PATH.
+PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= $(REGION)
+
+.PHONY: install demo test test-fast lint format build validate lock clean
+
+$(BIN)/.installed: pyproject.toml requirements/dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check pip==25.3
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/dev.lock -e ".[dev]"
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	touch $@
+
+install: $(BIN)/.installed ## the development environment (.venv)
+
+demo: install ## run the main job on the local cloud
+	$(BIN)/canaryfleet local wiring
+
+test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
+	$(BIN)/pytest -n 2 -q
+
+test-fast: install ## unit tests only
+	$(BIN)/pytest -q tests/unit
+
+lint: install $(SAM_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region $(REGION)
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+build: $(SAM_VENV)/.installed ## sam build (needs python3.13: pyenv 3.13.0)
+	PATH="$(PY313_BIN):$$PATH" $(SAM) build --template template.yaml
+
+lock: ## re-pin every transitive dependency after changing pyproject.toml
+	rm -rf $(VENV) $(SAM_VENV) && $(PYTHON) -m venv $(VENV) && $(PYTHON) -m venv $(SAM_VENV)
+	$(BIN)/pip install --quiet pip==25.3 && $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip freeze --exclude-editable > requirements/dev.lock
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0 && $(SAM_VENV)/bin/pip freeze > requirements/sam.lock
+	touch $(BIN)/.installed $(SAM_VENV)/.installed
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

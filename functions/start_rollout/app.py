@@ -1,0 +1,28 @@
+"""Entry point: S3 "Object Created" on the artifact bucket (EventBridge) -> one rollout."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.adapters.artifacts import S3ArtifactStore
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow
+from canaryfleet.logic.start_rollout import start_rollout
+from canaryfleet.models.events import parse_event
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import StartRolloutSettings, load_settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(StartRolloutSettings)
+    upload = parse_event(S3EventNotificationEventBridgeModel, event)
+    result = start_rollout(
+        upload,
+        artifacts=S3ArtifactStore(),
+        store=DynamoRolloutStore(settings.state_table_name),
+        workflow=StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn),
+    )
+    return result.model_dump(exclude_none=True)

@@ -1,0 +1,1 @@
+"""Models at every edge: events in, state machine inputs, stored records."""

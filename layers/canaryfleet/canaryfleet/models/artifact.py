@@ -1,0 +1,84 @@
+"""Where a build lives: `s3://<artifact bucket>/<app>/<version>.zip`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canaryfleet.errors import InvalidArtifactKey
+
+APP_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+
+AppName = Annotated[str, Field(pattern=APP_NAME_PATTERN, description="Application name, as onboarded.")]
+Version = Annotated[str, Field(pattern=VERSION_PATTERN, description="Build version, from the key.")]
+
+_KEY = re.compile(r"^(?P<app>[^/]+)/(?P<version>[^/]+)\.zip$")
+_APP = re.compile(APP_NAME_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
+# Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
+_EXECUTION_NAME_MAX = 80
+
+
+class ArtifactRef(BaseModel):
+    """One uploaded object version of a build."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    version_id: str | None = Field(default=None, description="S3 object version; None if unversioned.")
+    etag: str | None = Field(default=None, description="S3 ETag without quotes.")
+    size: int | None = Field(default=None, ge=0)
+    application: AppName
+    version: Version
+
+    @classmethod
+    def from_object(
+        cls,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        etag: str | None = None,
+        size: int | None = None,
+    ) -> ArtifactRef:
+        """Read application and version from the key; raise InvalidArtifactKey if it is off-layout."""
+        match = _KEY.match(key)
+        if not match:
+            raise InvalidArtifactKey(f"key {key!r} is not <app>/<version>.zip")
+        app, version = match["app"], match["version"]
+        if not _APP.match(app):
+            raise InvalidArtifactKey(
+                f"application {app!r} in key {key!r} must be 2-40 lowercase letters, digits or '-', "
+                "starting with a letter"
+            )
+        if not _VERSION.match(version):
+            raise InvalidArtifactKey(
+                f"version {version!r} in key {key!r} must be 1-64 letters, digits or '._+-', "
+                "starting with a letter or digit"
+            )
+        return cls(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            etag=etag,
+            size=size,
+            application=app,
+            version=version,
+        )
+
+    @property
+    def rollout_id(self) -> str:
+        """A name that is the same for every delivery of this object version, and only for it.
+
+        It is the Step Functions execution name, so a duplicate event can never start a
+        second rollout.
+        """
+        identity = f"{self.bucket}/{self.key}#{self.version_id or self.etag or ''}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
+        safe_version = re.sub(r"[^A-Za-z0-9_-]", "_", self.version)
+        room = _EXECUTION_NAME_MAX - len(self.application) - len(digest) - 2
+        return f"{self.application}-{safe_version[:room]}-{digest}"

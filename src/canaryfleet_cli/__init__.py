@@ -1,0 +1,1 @@
+"""The `canaryfleet` command for operators and developers."""

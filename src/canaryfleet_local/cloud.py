@@ -1,0 +1,198 @@
+"""The local cloud: template.yaml deployed on moto, in-process, with its state machines running."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
+
+from canaryfleet_local import standins
+from canaryfleet_local.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare
+
+STACK_NAME = "canaryfleet"
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class LocalCloudError(Exception):
+    """The local cloud could not be created or did not reach the state asked for."""
+
+
+@dataclass
+class ExecutionRecord:
+    arn: str
+    name: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    states_entered: list[str] = field(default_factory=list)
+
+
+class LocalCloud:
+    """template.yaml as a running platform on moto.
+
+    Use as a context manager. Inside it every boto3 client talks to moto, the stack's
+    resources exist, state machines execute, Lambda functions run their real handlers, and
+    EventBridge rules deliver to their targets (see :mod:`canaryfleet_local.standins`).
+    """
+
+    def __init__(
+        self,
+        template_path: Path = DEFAULT_TEMPLATE,
+        parameters: dict[str, str] | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        self.template_path = template_path
+        self.parameters = parameters or {}
+        self.region = region
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self.code_bucket = f"canaryfleet-local-code-{self.account_id}"
+        self.runtime = standins.LambdaInvokeInProcess(self.account_id, region)
+        self.queue = standins.AsyncInvocationQueue(self.runtime)
+        self.runtime.queue = self.queue
+        self.event_targets = standins.EventBridgeLambdaAndStateMachineTargets(self.queue, region)
+        self.s3_events = standins.S3EventBridgeNotifications()
+        self.outputs: dict[str, str] = {}
+        self.physical_ids: dict[str, str] = {}
+        self.function_names: dict[str, str] = {}  # logical id -> function name
+        self._stack = contextlib.ExitStack()
+        self.prepared: PreparedTemplate | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with contextlib.suppress(Exception):
+            self.queue.wait_idle(timeout=10)
+        self.queue.shutdown()
+        self._stack.close()
+
+    def _start(self) -> None:
+        env = {
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+        }
+        self._stack.enter_context(mock.patch.dict(os.environ, env))
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        self._stack.enter_context(self.runtime.installed())
+        self._stack.enter_context(self.event_targets.installed())
+        self._stack.enter_context(self.s3_events.installed())
+        standins.register_cloudformation_resource_types()
+        self._deploy()
+
+    def _deploy(self) -> None:
+        prepared = prepare(self.template_path, self.code_bucket, self.parameters)
+        self.prepared = prepared
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=self.code_bucket)
+        for key, body in prepared.packages.items():
+            s3.put_object(Bucket=self.code_bucket, Key=key, Body=body)
+
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(prepared.cloudformation),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise LocalCloudError(
+                f"stack {STACK_NAME}: {stack['StackStatus']} {stack.get('StackStatusReason')}"
+            )
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        paginator = cfn.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=STACK_NAME):
+            for summary in page["StackResourceSummaries"]:
+                self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+
+        standins.apply_properties_moto_skips(prepared.cloudformation, self.physical_ids, self.parameters)
+        for source in prepared.state_machines:
+            arn = self.physical_ids[source.logical_id]
+            substitutions = {key: self.outputs[output] for key, output in source.substitution_outputs.items()}
+            standins.create_executable_state_machine(
+                name=arn.rsplit(":", 1)[1],
+                definition=source.definition,
+                substitutions=substitutions,
+                role_arn=self.outputs[source.role_output],
+            )
+        for logical_id, code in prepared.functions.items():
+            name = self.physical_ids[logical_id]
+            self.function_names[logical_id] = name
+            self.runtime.register(name, code)
+
+    # -- access ------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+    def resource(self, logical_id: str) -> str:
+        """Physical id (name or ARN) of a resource of template.yaml."""
+        try:
+            return self.physical_ids[logical_id]
+        except KeyError:
+            raise LocalCloudError(f"template.yaml has no resource {logical_id}") from None
+
+    def output(self, name: str) -> str:
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise LocalCloudError(f"template.yaml has no output {name}") from None
+
+    # -- waiting -----------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every queued event delivery and async invocation has run."""
+        if not self.queue.wait_idle(timeout):
+            raise LocalCloudError(f"event deliveries still running after {timeout}s")
+
+    def executions(self, state_machine_logical_id: str) -> list[str]:
+        sfn = self.client("stepfunctions")
+        arn = self.resource(state_machine_logical_id)
+        found: list[str] = []
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+            found.extend(e["executionArn"] for e in page["executions"])
+        return found
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> ExecutionRecord:
+        """Wait until the execution ends; raise LocalCloudError after ``timeout`` seconds."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in TERMINAL_STATUSES:
+                break
+            if time.monotonic() > deadline:
+                raise LocalCloudError(f"{execution_arn} still {described['status']} after {timeout}s")
+            time.sleep(0.02)
+        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        output = described.get("output")
+        return ExecutionRecord(
+            arn=execution_arn,
+            name=described["name"],
+            status=described["status"],
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            states_entered=entered,
+        )

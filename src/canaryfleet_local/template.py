@@ -1,0 +1,109 @@
+"""template.yaml, read and transformed the way `sam deploy` would, for the local cloud.
+
+The SAM template is the only description of the platform: the local cloud packages the
+code folders it names, transforms it with aws-sam-translator, and hands the result to
+moto's CloudFormation.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from canaryfleet_local.standins import FunctionCode
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+_SUBSTITUTION_OUTPUT = "LocalCloudSubstitution"
+
+
+class _NoManagedPolicies:
+    """aws-sam-translator asks IAM for managed policy ARNs; the template names none by bare name."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@dataclass
+class StateMachineSource:
+    """A state machine as the template declares it: its ASL file and substitution outputs."""
+
+    logical_id: str
+    definition: str
+    substitution_outputs: dict[str, str] = field(default_factory=dict)  # key -> output name
+    role_output: str = ""
+
+
+@dataclass
+class PreparedTemplate:
+    """The transformed template, the code packages to upload, and what moto needs help with."""
+
+    cloudformation: dict[str, Any]
+    packages: dict[str, bytes]  # S3 key -> zip bytes
+    functions: dict[str, FunctionCode]  # logical id -> handler location
+    state_machines: list[StateMachineSource]
+
+
+def zip_folder(folder: Path) -> bytes:
+    """The folder as a deployment package (what `sam package` uploads)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def load_sam(template_path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse(template_path.read_text())
+    return parsed
+
+
+def prepare(
+    template_path: Path, code_bucket: str, parameters: dict[str, str] | None = None
+) -> PreparedTemplate:
+    """Package local code to ``code_bucket`` keys and transform SAM into CloudFormation."""
+    base = template_path.parent
+    sam = copy.deepcopy(load_sam(template_path))
+    packages: dict[str, bytes] = {}
+    functions: dict[str, FunctionCode] = {}
+    state_machines: list[StateMachineSource] = []
+    outputs = sam.setdefault("Outputs", {})
+
+    for logical_id, resource in sam["Resources"].items():
+        props = resource.setdefault("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function":
+            code_dir = (base / props["CodeUri"]).resolve()
+            key = f"functions/{logical_id}.zip"
+            packages[key] = zip_folder(code_dir)
+            props["CodeUri"] = f"s3://{code_bucket}/{key}"
+            functions[logical_id] = FunctionCode(logical_id, code_dir, props["Handler"])
+        elif kind == "AWS::Serverless::LayerVersion":
+            key = f"layers/{logical_id}.zip"
+            packages[key] = zip_folder((base / props["ContentUri"]).resolve())
+            props["ContentUri"] = f"s3://{code_bucket}/{key}"
+        elif kind == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            definition = (base / props.pop("DefinitionUri")).read_text()
+            props["Definition"] = json.loads(definition)
+            source = StateMachineSource(logical_id=logical_id, definition=definition)
+            # moto resolves Outputs; they carry each substitution's value back to us.
+            for index, (name, value) in enumerate(props.get("DefinitionSubstitutions", {}).items()):
+                output = f"{_SUBSTITUTION_OUTPUT}{logical_id}{index}"
+                outputs[output] = {"Value": value}
+                source.substitution_outputs[name] = output
+            role = props.get("Role") or {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+            source.role_output = f"{_SUBSTITUTION_OUTPUT}{logical_id}Role"
+            outputs[source.role_output] = {"Value": role}
+            state_machines.append(source)
+
+    cloudformation: dict[str, Any] = transform(sam, parameters or {}, _NoManagedPolicies())
+    return PreparedTemplate(cloudformation, packages, functions, state_machines)

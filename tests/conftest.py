@@ -1,0 +1,8 @@
+import os
+
+# Powertools metrics print EMF to stdout and warn when a test emits none; tests read
+# metrics through fakes where they matter.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "canaryfleet-test")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "canaryfleet-test")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

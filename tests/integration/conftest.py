@@ -1,0 +1,12 @@
+from collections.abc import Iterator
+
+import pytest
+
+from canaryfleet_local.cloud import LocalCloud
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    """A fresh platform from template.yaml on moto."""
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as local:
+        yield local

@@ -1,0 +1,101 @@
+"""The local cloud is template.yaml, deployed: resources, wiring and the stand-ins for moto's gaps."""
+
+import json
+
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.standins import CLOUDFORMATION_BUCKET_POLICIES
+
+
+def test_buckets_get_the_properties_the_template_declares(cloud: LocalCloud) -> None:
+    s3 = cloud.client("s3")
+    bucket = cloud.output("ArtifactBucketName")
+
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    policy = CLOUDFORMATION_BUCKET_POLICIES[bucket]
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert policy["Statement"][0]["Resource"][0] == f"arn:aws:s3:::{bucket}"
+
+
+def test_the_state_table_has_ttl_and_point_in_time_recovery(cloud: LocalCloud) -> None:
+    dynamodb = cloud.client("dynamodb")
+    table = cloud.output("StateTableName")
+
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_state_machines_execute_with_their_substitutions_resolved(cloud: LocalCloud) -> None:
+    sfn = cloud.client("stepfunctions")
+    arn = cloud.resource("RolloutStateMachine")
+
+    definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+
+    assert "${" not in definition
+    assert cloud.output("StateTableName") in definition
+    lambda_arn = cloud.client("lambda").get_function(FunctionName=cloud.resource("RecordStageFunction"))
+    assert lambda_arn["Configuration"]["FunctionArn"] in definition
+
+
+def test_functions_get_the_environment_the_template_gives_them(cloud: LocalCloud) -> None:
+    config = cloud.client("lambda").get_function_configuration(FunctionName=cloud.resource("StartRolloutFunction"))
+
+    variables = config["Environment"]["Variables"]
+    assert variables["STATE_TABLE_NAME"] == cloud.output("StateTableName")
+    assert variables["ROLLOUT_STATE_MACHINE_ARN"] == cloud.resource("RolloutStateMachine")
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "start_rollout"
+    assert config["Runtime"] == "python3.13"
+
+
+def test_an_upload_outside_the_rule_pattern_invokes_nothing(cloud: LocalCloud) -> None:
+    s3 = cloud.client("s3")
+    s3.put_object(Bucket=cloud.output("ArtifactBucketName"), Key="payments-api/notes.txt", Body=b"x")
+    s3.put_object(Bucket=cloud.output("LogBucketName"), Key="payments-api/1.0.0.zip", Body=b"x")
+
+    cloud.wait_idle()
+
+    assert cloud.runtime.invocations == []
+    assert len(cloud.s3_events.sent) == 1, "only the artifact bucket sends events to EventBridge"
+
+
+def test_s3_events_have_the_shape_aws_documents(cloud: LocalCloud) -> None:
+    s3 = cloud.client("s3")
+    bucket = cloud.output("ArtifactBucketName")
+    put = s3.put_object(Bucket=bucket, Key="payments-api/readme.txt", Body=b"hello")
+
+    event = cloud.s3_events.sent[-1]
+
+    assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
+    assert event["detail"]["reason"] == "PutObject"
+    assert event["detail"]["object"] == event["detail"]["object"] | {
+        "key": "payments-api/readme.txt",
+        "size": 5,
+        "etag": put["ETag"].strip('"'),
+        "version-id": put["VersionId"],
+    }
+    assert event["time"].endswith("Z")
+
+
+def test_a_function_error_reaches_the_caller_as_aws_reports_it(cloud: LocalCloud) -> None:
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.resource("RecordStageFunction"), Payload=json.dumps({"stage": "started"}).encode()
+    )
+
+    body = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "InvalidEvent"
+    assert "rollout_id: Field required" in body["errorMessage"]
+
+
+def test_each_function_keeps_its_own_module_state(cloud: LocalCloud) -> None:
+    """Separate execution environments: each Logger knows its own service."""
+    cloud.client("lambda").invoke(FunctionName=cloud.resource("RecordStageFunction"), Payload=b"{}")
+    cloud.client("lambda").invoke(FunctionName=cloud.resource("StartRolloutFunction"), Payload=b"{}")
+
+    services = {
+        name: cloud.runtime.module_state(name, "canaryfleet.observability").logger.service
+        for name in (cloud.resource("RecordStageFunction"), cloud.resource("StartRolloutFunction"))
+    }
+    assert sorted(services.values()) == ["record_stage", "start_rollout"]

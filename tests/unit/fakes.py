@@ -1,0 +1,67 @@
+"""In-memory adapters with the same contracts as the AWS ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from canaryfleet.adapters.artifacts import ArtifactStore
+from canaryfleet.adapters.notifier import Notifier
+from canaryfleet.adapters.rollout_store import RolloutStore, StageTransition
+from canaryfleet.adapters.workflow import RolloutWorkflow
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import RolloutInput, Stage
+
+
+class InMemoryRolloutStore(RolloutStore):
+    def __init__(self) -> None:
+        self.rollouts: dict[str, RolloutInput] = {}
+        self.stages: dict[str, dict[Stage, datetime]] = {}
+        self.current: dict[str, tuple[Stage, datetime]] = {}
+
+    def create(self, rollout: RolloutInput, received_at: datetime) -> bool:
+        if rollout.rollout_id in self.rollouts:
+            return False
+        self.rollouts[rollout.rollout_id] = rollout
+        return True
+
+    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
+        seen = self.stages.setdefault(rollout_id, {})
+        if stage in seen:
+            return StageTransition(first_time=False, previous_stage=None, previous_at=None)
+        seen[stage] = at
+        previous = self.current.get(rollout_id)
+        self.current[rollout_id] = (stage, at)
+        return StageTransition(
+            first_time=True,
+            previous_stage=previous[0] if previous else None,
+            previous_at=previous[1] if previous else None,
+        )
+
+
+class RecordingWorkflow(RolloutWorkflow):
+    def __init__(self) -> None:
+        self.started: dict[str, RolloutInput] = {}
+
+    def start(self, rollout: RolloutInput) -> tuple[str, bool]:
+        arn = f"arn:aws:states:us-east-1:123456789012:execution:rollout:{rollout.rollout_id}"
+        if rollout.rollout_id in self.started:
+            return arn, False
+        self.started[rollout.rollout_id] = rollout
+        return arn, True
+
+
+class FakeArtifacts(ArtifactStore):
+    def __init__(self, metadata: dict[str, str] | None = None) -> None:
+        self._metadata = metadata or {}
+
+    def metadata(self, artifact: ArtifactRef) -> dict[str, str]:
+        return dict(self._metadata)
+
+
+class RecordingNotifier(Notifier):
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def publish(self, kind: str, application: str, message: dict[str, Any]) -> None:
+        self.sent.append((kind, application, message))

@@ -1,0 +1,73 @@
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from canaryfleet.errors import InvalidArtifactKey
+from canaryfleet.models.artifact import ArtifactRef
+
+BUCKET = "canaryfleet-artifacts"
+
+
+def artifact(key: str = "payments-api/2.7.0.zip", version_id: str | None = "v1") -> ArtifactRef:
+    return ArtifactRef.from_object(bucket=BUCKET, key=key, version_id=version_id, etag="abc")
+
+
+def test_given_a_key_in_layout_when_parsed_then_application_and_version_come_from_it() -> None:
+    ref = artifact("payments-api/2.7.0-rc.1+build.5.zip")
+
+    assert ref.application == "payments-api"
+    assert ref.version == "2.7.0-rc.1+build.5"
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("payments-api.zip", "not <app>/<version>.zip"),
+        ("payments-api/2.7.0.tar.gz", "not <app>/<version>.zip"),
+        ("payments-api/sub/2.7.0.zip", "not <app>/<version>.zip"),
+        ("/2.7.0.zip", "not <app>/<version>.zip"),
+        ("Payments/2.7.0.zip", "application 'Payments'"),
+        ("a/2.7.0.zip", "application 'a'"),
+        ("payments-/2.7.0.zip", "application 'payments-'"),
+        ("payments-api/.hidden.zip", "version '.hidden'"),
+        ("payments-api/2.7 0.zip", "version '2.7 0'"),
+        ("payments-api/" + "9" * 65 + ".zip", "version '"),
+    ],
+)
+def test_given_an_off_layout_key_when_parsed_then_the_error_says_what_is_wrong(key: str, why: str) -> None:
+    with pytest.raises(InvalidArtifactKey, match=re.escape(why)):
+        artifact(key)
+
+
+def test_given_the_same_object_version_when_named_twice_then_the_rollout_id_is_the_same() -> None:
+    assert artifact().rollout_id == artifact().rollout_id
+
+
+def test_given_a_new_object_version_of_the_same_key_then_the_rollout_id_differs() -> None:
+    assert artifact(version_id="v1").rollout_id != artifact(version_id="v2").rollout_id
+
+
+@given(
+    app=st.from_regex(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", fullmatch=True),
+    version=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", fullmatch=True),
+    version_id=st.one_of(st.none(), st.text(min_size=1, max_size=40)),
+)
+def test_any_valid_key_gives_a_valid_step_functions_execution_name(
+    app: str, version: str, version_id: str | None
+) -> None:
+    ref = artifact(f"{app}/{version}.zip", version_id=version_id)
+
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", ref.rollout_id)
+    assert ref.rollout_id.startswith(f"{app}-")
+
+
+@given(key=st.text(max_size=200))
+def test_any_key_is_either_parsed_or_rejected_with_invalid_artifact_key(key: str) -> None:
+    try:
+        ref = artifact(key)
+    except InvalidArtifactKey:
+        return
+    assert ref.key == key
+    assert key == f"{ref.application}/{ref.version}.zip"

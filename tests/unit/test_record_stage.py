@@ -1,0 +1,60 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from canaryfleet.errors import InvalidEvent
+from canaryfleet.logic.record_stage import record_stage
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.rollout import RecordStageRequest, Stage
+from tests.helpers import FakeContext, load_event, load_handler
+from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def request(stage: Stage, at: datetime = T0) -> RecordStageRequest:
+    payload = load_event("record_stage/started") | {"stage": stage.value, "at": at.isoformat()}
+    return parse_event(RecordStageRequest, payload)
+
+
+def test_given_a_new_stage_then_it_is_notified_with_the_time_spent_in_the_previous_one() -> None:
+    store, notifier = InMemoryRolloutStore(), RecordingNotifier()
+    record_stage(request(Stage.STARTED), store, notifier)
+
+    result = record_stage(request(Stage.CANARY_DEPLOYED, T0 + timedelta(seconds=95)), store, notifier)
+
+    assert result.first_time and result.previous_stage is Stage.STARTED
+    assert result.previous_stage_seconds == 95
+    kinds = [kind for kind, _, _ in notifier.sent]
+    assert kinds == ["rollout.started", "rollout.canary_deployed"]
+    assert notifier.sent[1][2]["previous_stage_seconds"] == 95
+
+
+def test_given_a_stage_recorded_twice_then_it_is_notified_once() -> None:
+    store, notifier = InMemoryRolloutStore(), RecordingNotifier()
+    record_stage(request(Stage.STARTED), store, notifier)
+
+    again = record_stage(request(Stage.STARTED), store, notifier)
+
+    assert not again.first_time
+    assert len(notifier.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"stage": "deploying"}, "stage: Input should be"),
+        ({"application": "Bad App"}, "application: String should match pattern"),
+        ({"at": "yesterday"}, "at: Input should be a valid datetime"),
+        ({"unexpected": 1}, "unexpected: Extra inputs are not permitted"),
+    ],
+)
+def test_given_a_malformed_payload_when_handled_then_a_typed_error_names_it(
+    monkeypatch: pytest.MonkeyPatch, change: dict[str, object], problem: str
+) -> None:
+    monkeypatch.setenv("STATE_TABLE_NAME", "canaryfleet-state")
+    monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:canaryfleet")
+    handler = load_handler("record_stage")
+
+    with pytest.raises(InvalidEvent, match=problem):
+        handler.lambda_handler(load_event("record_stage/started") | change, FakeContext())

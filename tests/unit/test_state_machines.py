@@ -1,0 +1,70 @@
+"""Rules every state machine definition keeps (statemachines/*.asl.json)."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import REPO, STATE_MACHINES
+
+DEFINITIONS = sorted(STATE_MACHINES.glob("*.asl.json"))
+TEMPLATE = yaml_parse((REPO / "template.yaml").read_text())
+
+
+def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state, nested ones (Parallel branches, Map processors) included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(states(branch))
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            found.update(states(processor))
+    return found
+
+
+def substitutions_for(path: Path) -> set[str]:
+    for resource in TEMPLATE["Resources"].values():
+        props = resource.get("Properties", {})
+        if props.get("DefinitionUri") == f"statemachines/{path.name}":
+            return set(props.get("DefinitionSubstitutions", {}))
+    raise AssertionError(f"{path.name} is not the DefinitionUri of any state machine in template.yaml")
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_task_has_retry_and_catch(path: Path) -> None:
+    tasks = {name: s for name, s in states(json.loads(path.read_text())).items() if s["Type"] == "Task"}
+
+    assert tasks
+    assert [name for name, s in tasks.items() if not s.get("Retry")] == []
+    assert [name for name, s in tasks.items() if not s.get("Catch")] == []
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_placeholders_are_exactly_the_template_substitutions(path: Path) -> None:
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", path.read_text()))
+
+    assert placeholders == substitutions_for(path)
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_state_names_read_as_english(path: Path) -> None:
+    for name in states(json.loads(path.read_text())):
+        assert re.fullmatch(r"[A-Z][a-z]+( [a-z][a-z-]*)+", name), name
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_transition_goes_to_a_state_that_exists(path: Path) -> None:
+    definition = json.loads(path.read_text())
+    names = set(definition["States"])
+    targets = {definition["StartAt"]}
+    for state in definition["States"].values():
+        targets |= {state[k] for k in ("Next", "Default") if k in state}
+        targets |= {c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])}
+
+    assert targets <= names
+    assert names - targets == set(), "unreachable states"

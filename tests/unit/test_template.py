@@ -1,0 +1,79 @@
+"""What template.yaml promises, read from the template itself."""
+
+import ast
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import FUNCTIONS, REPO
+
+TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTION_RESOURCES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+@pytest.mark.parametrize("bucket", ["ArtifactBucket", "LogBucket"])
+def test_buckets_are_versioned_encrypted_private_and_tls_only(bucket: str) -> None:
+    props = RESOURCES[bucket]["Properties"]
+    policy = next(
+        r["Properties"]["PolicyDocument"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+    )
+
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert {
+        "Effect": "Deny",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }.items() <= policy["Statement"][0].items()
+
+
+def test_the_artifact_bucket_sends_its_events_to_eventbridge() -> None:
+    config = RESOURCES["ArtifactBucket"]["Properties"]["NotificationConfiguration"]
+
+    assert config["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+
+def test_functions_run_python_313_on_arm64_with_tracing_and_the_runtime_layer() -> None:
+    globals_ = TEMPLATE["Globals"]["Function"]
+
+    assert (globals_["Runtime"], globals_["Architectures"], globals_["Tracing"]) == ("python3.13", ["arm64"], "Active")
+    assert {"Ref": "RuntimeLayer"} in globals_["Layers"]
+    assert RESOURCES["RuntimeLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTION_RESOURCES))
+def test_each_function_names_its_service_and_has_its_own_policies(logical_id: str) -> None:
+    props = FUNCTION_RESOURCES[logical_id]["Properties"]
+
+    assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    assert "Role" not in props, "a shared role would grant every function the others' permissions"
+    assert props["Policies"]
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTION_RESOURCES))
+def test_each_handler_file_holds_only_its_decorated_entry_point(logical_id: str) -> None:
+    props = FUNCTION_RESOURCES[logical_id]["Properties"]
+    module, _, handler = props["Handler"].rpartition(".")
+    source = (REPO / props["CodeUri"] / f"{module}.py").resolve()
+    tree = ast.parse(source.read_text())
+
+    definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+    assert [d.name for d in definitions] == [handler]
+    entry = definitions[0]
+    assert isinstance(entry, ast.FunctionDef) and entry.decorator_list
+    assert len(entry.body) <= 6, "domain logic belongs in the canaryfleet package"
+    assert source.parent.parent == FUNCTIONS
+
+
+def test_no_wildcard_actions_outside_log_delivery() -> None:
+    for logical_id, resource in RESOURCES.items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any(a.endswith(":*") or a == "*" for a in actions), logical_id
+                if statement.get("Resource") == "*":
+                    assert all(a.startswith("logs:") for a in actions), logical_id
