@@ -26,8 +26,8 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 
 install: $(BIN)/.installed ## the development environment (.venv)
 
-demo: install ## run the main job on the local cloud
-	$(BIN)/canaryfleet local wiring
+demo: install ## run the main job on the local cloud: a release, then a rollback
+	$(BIN)/canaryfleet local rollout --scenario demo
 
 test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 	$(BIN)/pytest -n 2 -q
@@ -39,7 +39,7 @@ lint: install $(SAM_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate --lin
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml fleet/template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
 
 format: install

@@ -6,3 +6,9 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "canaryfleet-test")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "canaryfleet-test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import logging
+
+# moto logs every state failure of an execution at ERROR with its whole parse tree; the
+# tests assert on outcomes and reasons instead.
+logging.getLogger("moto").setLevel(logging.CRITICAL)

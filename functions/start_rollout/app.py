@@ -1,10 +1,13 @@
-"""Entry point: S3 "Object Created" on the artifact bucket (EventBridge) -> one rollout."""
+"""Entry point: S3 "Object Created" on the artifact bucket (EventBridge) -> one rollout, or a rejection."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.adapters.artifacts import S3ArtifactStore
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.notifier import SnsNotifier
+from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow
 from canaryfleet.logic.start_rollout import start_rollout
@@ -22,7 +25,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = start_rollout(
         upload,
         artifacts=S3ArtifactStore(),
+        registry=SsmRegistry(),
         store=DynamoRolloutStore(settings.state_table_name),
+        codedeploy=CodeDeploy(),
         workflow=StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn),
+        notifier=SnsNotifier(settings.notification_topic_arn),
     )
     return result.model_dump(exclude_none=True)

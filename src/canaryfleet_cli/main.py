@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
+from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from canaryfleet_cli.app_commands import app_commands
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
 app.add_typer(local_app, name="local")
+app.add_typer(app_commands, name="app")
 
 console = Console()
 errors = Console(stderr=True)
@@ -21,50 +23,55 @@ errors = Console(stderr=True)
 
 def _local_parameters(verbose: bool) -> dict[str, str]:
     """Template parameters for a local run: handlers' JSON logs only when asked for."""
-    logging.getLogger("moto").setLevel(logging.ERROR)
+    # moto logs each failed state (a rollback's expected path) with its whole parse tree.
+    logging.getLogger("moto").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     if not verbose:
         # Metrics print EMF JSON to stdout; on the local cloud nobody collects them.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    return {"LogLevel": "DEBUG" if verbose else "WARNING"}
+    return {"LogLevel": "DEBUG" if verbose else "ERROR"}
 
 
-@local_app.command("wiring")
-def local_wiring(
-    application: str = typer.Option("hello-app", help="Application name in the artifact key."),
-    version: str = typer.Option("1.0.0", help="Version in the artifact key."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+@local_app.command("rollout")
+def local_rollout(
+    scenario: str = typer.Option("healthy", help="A scenario of src/canaryfleet_local/scenarios/."),
+    artifact: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Bundle zip to upload."),
+    decision: str | None = typer.Option(
+        None, help="Override the approver: approve, reject or none (never answers)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
-    """Upload the sample bundle and follow it: S3 -> EventBridge -> start_rollout -> rollout state machine."""
+    """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
     from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.wiring import run_wiring_check
+    from canaryfleet_local.rollout_job import run_scenario
+    from canaryfleet_local.scenarios import scenario_names
 
+    if scenario not in scenario_names():
+        raise typer.BadParameter(
+            f"unknown scenario; known: {', '.join(scenario_names())}", param_hint="--scenario"
+        )
+    if decision not in (None, "approve", "reject", "none"):
+        raise typer.BadParameter("approve, reject or none", param_hint="--decision")
     try:
-        report = run_wiring_check(
-            application=application, version=version, parameters=_local_parameters(verbose)
+        report = run_scenario(
+            scenario, artifact=artifact, decision=decision, parameters=_local_parameters(verbose)
         )
     except LocalCloudError as exc:
         errors.print(f"[red]local cloud:[/red] {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2, default=str))
+        typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        table = Table(title=f"wiring check: s3://{report.bucket}/{report.key}", show_header=False)
-        table.add_row("object version", report.object_version or "-")
-        table.add_row("functions invoked", " -> ".join(report.invoked))
-        table.add_row("execution", report.execution or "-")
-        table.add_row("states entered", " -> ".join(report.states_entered))
-        table.add_row(
-            "rollout record",
-            f"{report.rollout_record.get('current_stage', '-')} "
-            f"(commit {report.rollout_record.get('commit', '-')[:12]})",
-        )
-        table.add_row(
-            "status", f"[green]{report.status}[/green]" if report.ok else f"[red]{report.status}[/red]"
-        )
-        table.add_row("wall time", f"{report.seconds:.2f}s")
-        console.print(table)
-    raise typer.Exit(0 if report.ok else 1)
+        print_rollout_report(report)
+    ok = not report["lock_held"] and not report["failed_deliveries"]
+    raise typer.Exit(0 if ok else 1)
+
+
+def print_rollout_report(report: dict[str, object]) -> None:
+    """A readable timeline of each rollout of a scenario."""
+    from canaryfleet_cli.timeline import render_rollouts
+
+    console.print(render_rollouts(report))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class ExecutionRecord:
     error: str | None
     cause: str | None
     states_entered: list[str] = field(default_factory=list)
+    start: float = 0.0
 
 
 class LocalCloud:
@@ -62,6 +63,7 @@ class LocalCloud:
         self.runtime.queue = self.queue
         self.event_targets = standins.EventBridgeLambdaAndStateMachineTargets(self.queue, region)
         self.s3_events = standins.S3EventBridgeNotifications()
+        self.codedeploy = standins.CodeDeployLifecycle()
         self.outputs: dict[str, str] = {}
         self.physical_ids: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # logical id -> function name
@@ -82,8 +84,18 @@ class LocalCloud:
     ) -> None:
         with contextlib.suppress(Exception):
             self.queue.wait_idle(timeout=10)
+        with contextlib.suppress(Exception):
+            self._stop_running_executions()
         self.queue.shutdown()
         self._stack.close()
+
+    def _stop_running_executions(self) -> None:
+        """End executions still waiting, so none of their threads outlives this cloud."""
+        sfn = self.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for execution in running["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="local cloud closed")
 
     def _start(self) -> None:
         env = {
@@ -98,6 +110,8 @@ class LocalCloud:
         self._stack.enter_context(self.runtime.installed())
         self._stack.enter_context(self.event_targets.installed())
         self._stack.enter_context(self.s3_events.installed())
+        self._stack.enter_context(self.codedeploy.installed())
+        self._stack.enter_context(standins.send_task_failure_with_cause())
         standins.register_cloudformation_resource_types()
         self._deploy()
 
@@ -195,4 +209,5 @@ class LocalCloud:
             error=described.get("error"),
             cause=described.get("cause"),
             states_entered=entered,
+            start=described["startDate"].timestamp(),
         )

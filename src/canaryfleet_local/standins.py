@@ -737,3 +737,704 @@ def create_executable_state_machine(
     client = boto3.client("stepfunctions")
     response = client.create_state_machine(name=name, definition=resolved, roleArn=role_arn, type="STANDARD")
     return str(response["stateMachineArn"])
+
+
+# --------------------------------------------------------------------------------------
+# EventBridge: events that AWS services emit (CodeDeploy, CloudWatch alarms, EC2, ...)
+# --------------------------------------------------------------------------------------
+
+
+def emit_service_event(account_id: str, region: str, event: dict[str, Any]) -> None:
+    """Stands in for an AWS service putting its event on the default bus.
+
+    moto's services emit no EventBridge events of their own (S3 aside); the fleet
+    simulator builds each event in the shape AWS documents and hands it here, and the
+    default bus's enabled rules route it as EventBridge would.
+    """
+    from moto.events.models import events_backends
+
+    bus = events_backends[account_id][region].event_buses.get("default")
+    if bus is None:
+        return
+    for rule in list(bus.rules.values()):
+        if rule.state == "ENABLED":
+            rule.send_to_targets(cast(EventMessageType, event), transform_input=True)
+
+
+def service_event(
+    account_id: str, region: str, source: str, detail_type: str, resources: list[str], detail: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# CodeDeploy: revisions, deployments that progress, StopDeployment
+# --------------------------------------------------------------------------------------
+
+
+class CodeDeployLifecycle:
+    """Stands in for CodeDeploy's deployment lifecycle and the API calls moto lacks.
+
+    moto records a created deployment and leaves it "Created" for ever, and has no
+    RegisterApplicationRevision, GetApplicationRevision or StopDeployment. Here revisions
+    are kept per application, every created deployment is handed to ``on_created`` (the
+    fleet simulator decides how it progresses), and StopDeployment stops a running one.
+    """
+
+    def __init__(self) -> None:
+        self.revisions: dict[str, list[dict[str, Any]]] = {}
+        self.on_created: Callable[[Any], None] | None = None
+        self.on_stopped: Callable[[Any], None] | None = None
+        self.created: list[Any] = []
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.codedeploy.models import CodeDeployBackend
+        from moto.codedeploy.responses import CodeDeployResponse
+        from moto.core.responses import ActionResult
+
+        lifecycle = self
+        original_create = CodeDeployBackend.create_deployment
+
+        def create_deployment(backend: CodeDeployBackend, *args: Any, **kwargs: Any) -> str:
+            deployment_id = original_create(backend, *args, **kwargs)
+            deployment = backend.deployments[deployment_id]
+            lifecycle.created.append(deployment)
+            if lifecycle.on_created is not None:
+                lifecycle.on_created(deployment)
+            return deployment_id
+
+        def register_application_revision(response: CodeDeployResponse) -> ActionResult:
+            application = response._get_param("applicationName")
+            backend = response.codedeploy_backend
+            backend.get_application(application)  # moto's own error for an unknown application
+            lifecycle.revisions.setdefault(application, []).append(
+                {
+                    "revision": response._get_param("revision"),
+                    "description": response._get_param("description"),
+                }
+            )
+            return ActionResult({})
+
+        def stop_deployment(response: CodeDeployResponse) -> ActionResult:
+            from moto.codedeploy.exceptions import DeploymentDoesNotExistException
+
+            deployment_id = response._get_param("deploymentId")
+            deployment = response.codedeploy_backend.deployments.get(deployment_id)
+            if deployment is None:
+                raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
+            if deployment.status in ("Succeeded", "Failed", "Stopped"):
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError(
+                    "DeploymentAlreadyCompletedException", f"The deployment {deployment_id} has completed."
+                )
+            deployment.status = "Stopped"
+            deployment.complete_time = datetime.now(UTC)
+            if lifecycle.on_stopped is not None:
+                lifecycle.on_stopped(deployment)
+            return ActionResult({"status": "Succeeded", "statusMessage": "Stopped by request"})
+
+        with (
+            mock.patch.object(CodeDeployBackend, "create_deployment", create_deployment),
+            mock.patch.object(
+                CodeDeployResponse,
+                "register_application_revision",
+                register_application_revision,
+                create=True,
+            ),
+            mock.patch.object(CodeDeployResponse, "stop_deployment", stop_deployment, create=True),
+        ):
+            yield
+
+
+# --------------------------------------------------------------------------------------
+# CloudWatch: metrics the Application Load Balancer publishes
+# --------------------------------------------------------------------------------------
+
+
+def publish_alb_metrics(account_id: str, region: str, metric_data: list[dict[str, Any]]) -> None:
+    """Stands in for the ALB publishing its AWS/ApplicationELB metrics.
+
+    Nobody but AWS may put data in an ``AWS/`` namespace, so this writes to moto's
+    CloudWatch backend directly, as the load balancer would.
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    # moto keeps metric timestamps as naive UTC, as its API parses them.
+    data = [
+        {**datum, "Timestamp": datum["Timestamp"].astimezone(UTC).replace(tzinfo=None)}
+        if isinstance(datum.get("Timestamp"), datetime)
+        else datum
+        for datum in metric_data
+    ]
+    cloudwatch_backends[account_id][region].put_metric_data("AWS/ApplicationELB", data)
+
+
+# --------------------------------------------------------------------------------------
+# Fleet stacks (fleet/template.yaml): what moto's CloudFormation cannot create or skips
+# --------------------------------------------------------------------------------------
+
+
+def _cfn_bool(value: Any) -> bool:
+    """A CloudFormation boolean, which may arrive as a string."""
+    return value in (True, "true", "True")
+
+
+def _lower_camel(value: Any) -> Any:
+    """CloudFormation's PascalCase property names as the CodeDeploy API's camelCase (not tags)."""
+    if isinstance(value, list):
+        return [_lower_camel(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key[:1].lower() + key[1:]: item if key == "Tags" else _lower_camel(item)
+            for key, item in value.items()
+        }
+    return value
+
+
+class CloudFormationCodeDeployApplication(CloudFormationModel):
+    """Stands in for the ``AWS::CodeDeploy::Application`` resource, which moto's CloudFormation lacks.
+
+    moto's CodeDeploy API has applications; this creates one through it (Ref: the name).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ApplicationName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::Application"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "ApplicationName"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationCodeDeployApplication:
+        props = cloudformation_json.get("Properties", {})
+        boto3.client("codedeploy", region_name=region_name).create_application(
+            applicationName=resource_name,
+            computePlatform=props.get("ComputePlatform", "Server"),
+            tags=props.get("Tags", []),
+        )
+        return cls(resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationCodeDeployApplication:
+        return cast(CloudFormationCodeDeployApplication, original_resource)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        with contextlib.suppress(Exception):
+            boto3.client("codedeploy", region_name=region_name).delete_application(
+                applicationName=resource_name
+            )
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CloudFormationCodeDeployDeploymentGroup(CloudFormationModel):
+    """Stands in for the ``AWS::CodeDeploy::DeploymentGroup`` resource, which moto's CloudFormation lacks.
+
+    The properties go to moto's CodeDeploy ``CreateDeploymentGroup`` as they are (camelCase
+    keys, booleans as booleans). As CodeDeploy does, each named Auto Scaling group gets a
+    launch hook (a new instance receives the last successful revision before it takes
+    traffic), and ``GetDeploymentGroup`` names the groups and hooks in AWS's shape (moto
+    answers ``[{}]``). moto always answers ``alarmConfiguration`` empty; its backend keeps
+    the alarms set here. Ref: the group's name.
+    """
+
+    def __init__(self, application: str, name: str) -> None:
+        self.application = application
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DeploymentGroupName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::DeploymentGroup"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _request(resource_name: str, props: dict[str, Any]) -> dict[str, Any]:
+        request: dict[str, Any] = _lower_camel(
+            {key: value for key, value in props.items() if key != "Deployment"}
+        )
+        request["deploymentGroupName"] = resource_name
+        for section in ("autoRollbackConfiguration", "alarmConfiguration"):
+            if section in request:
+                request[section]["enabled"] = _cfn_bool(request[section].get("enabled"))
+        alarms = request.get("alarmConfiguration", {})
+        if "ignorePollAlarmFailure" in alarms:
+            alarms["ignorePollAlarmFailure"] = _cfn_bool(alarms["ignorePollAlarmFailure"])
+        if "terminationHookEnabled" in request:
+            request["terminationHookEnabled"] = _cfn_bool(request["terminationHookEnabled"])
+        terminate = request.get("blueGreenDeploymentConfiguration", {}).get(
+            "terminateBlueInstancesOnDeploymentSuccess", {}
+        )
+        if "terminationWaitTimeInMinutes" in terminate:
+            terminate["terminationWaitTimeInMinutes"] = int(terminate["terminationWaitTimeInMinutes"])
+        return request
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationCodeDeployDeploymentGroup:
+        from moto.autoscaling.models import autoscaling_backends
+        from moto.codedeploy.models import codedeploy_backends
+
+        request = cls._request(resource_name, cloudformation_json["Properties"])
+        application = request["applicationName"]
+        boto3.client("codedeploy", region_name=region_name).create_deployment_group(**request)
+        group = codedeploy_backends[account_id][region_name].get_deployment_group(application, resource_name)
+        groups: list[Any] = []  # moto keeps names; its GetDeploymentGroup serializes AWS's {name, hook}
+        for name in request.get("autoScalingGroups", []):
+            hook = (
+                f"CodeDeploy-managed-automatic-launch-deployment-hook-{resource_name}-{uuid.uuid4().hex[:8]}"
+            )
+            autoscaling_backends[account_id][region_name].create_lifecycle_hook(
+                name=hook,
+                as_name=name,
+                transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                timeout=600,
+                result="ABANDON",
+            )
+            groups.append({"name": name, "hook": hook})
+        group.auto_scaling_groups = groups
+        return cls(application, resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationCodeDeployDeploymentGroup:
+        cls.delete_from_cloudformation_json(
+            original_resource.name, cloudformation_json, account_id, region_name
+        )
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        application = cloudformation_json["Properties"]["ApplicationName"]
+        with contextlib.suppress(Exception):
+            boto3.client("codedeploy", region_name=region_name).delete_deployment_group(
+                applicationName=application, deploymentGroupName=resource_name
+            )
+
+    def is_created(self) -> bool:
+        return True
+
+
+_ALARM_INTEGERS = ("EvaluationPeriods", "DatapointsToAlarm", "Period")
+_ALARM_PASSED_AS_IS = (
+    "AlarmDescription",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "ComparisonOperator",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "ExtendedStatistic",
+    "Unit",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "ThresholdMetricId",
+    "Tags",
+)
+
+
+class CloudFormationCloudWatchAlarm(CloudFormationModel):
+    """Stands in for the ``AWS::CloudWatch::Alarm`` resource, which moto's CloudFormation lacks.
+
+    The alarm is created with moto's ``PutMetricAlarm`` (metric math included), numbers and
+    booleans converted from their template form. Ref: the alarm's name.
+    """
+
+    def __init__(self, name: str, arn: str) -> None:
+        self.name = name
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _request(name: str, props: dict[str, Any]) -> dict[str, Any]:
+        request: dict[str, Any] = {"AlarmName": name}
+        request.update({key: props[key] for key in _ALARM_PASSED_AS_IS if key in props})
+        request.update({key: int(props[key]) for key in _ALARM_INTEGERS if key in props})
+        if "Threshold" in props:
+            request["Threshold"] = float(props["Threshold"])
+        if "ActionsEnabled" in props:
+            request["ActionsEnabled"] = _cfn_bool(props["ActionsEnabled"])
+        if "Metrics" in props:
+            metrics = []
+            for query in props["Metrics"]:
+                metric = {**query}
+                if "ReturnData" in metric:
+                    metric["ReturnData"] = _cfn_bool(metric["ReturnData"])
+                if "Period" in metric:
+                    metric["Period"] = int(metric["Period"])
+                if "MetricStat" in metric:
+                    metric["MetricStat"] = {
+                        **metric["MetricStat"],
+                        "Period": int(metric["MetricStat"]["Period"]),
+                    }
+                metrics.append(metric)
+            request["Metrics"] = metrics
+        return request
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationCloudWatchAlarm:
+        client = boto3.client("cloudwatch", region_name=region_name)
+        client.put_metric_alarm(**cls._request(resource_name, cloudformation_json["Properties"]))
+        arn = client.describe_alarms(AlarmNames=[resource_name])["MetricAlarms"][0]["AlarmArn"]
+        return cls(resource_name, arn)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationCloudWatchAlarm:
+        if original_resource.name != new_resource_name:
+            cls.delete_from_cloudformation_json(
+                original_resource.name, cloudformation_json, account_id, region_name
+            )
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        boto3.client("cloudwatch", region_name=region_name).delete_alarms(AlarmNames=[resource_name])
+
+    def is_created(self) -> bool:
+        return True
+
+
+# Association id -> the association as the template declared it (see CloudFormationSsmAssociation).
+SSM_ASSOCIATIONS: dict[str, dict[str, Any]] = {}
+
+
+class CloudFormationSsmAssociation(CloudFormationModel):
+    """Stands in for the ``AWS::SSM::Association`` resource (State Manager).
+
+    moto has no association API at all, so nothing can run one on a schedule; the
+    association is kept, with its resolved properties, in ``SSM_ASSOCIATIONS`` under a new
+    association id (Ref), for tests and the fleet simulator to read.
+    """
+
+    def __init__(self, association_id: str, properties: dict[str, Any]) -> None:
+        self.association_id = association_id
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SSM::Association"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AssociationId"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.association_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.association_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSsmAssociation:
+        association = cls(str(uuid.uuid4()), dict(cloudformation_json["Properties"]))
+        SSM_ASSOCIATIONS[association.association_id] = association.properties
+        return association
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSsmAssociation:
+        original_resource.properties = dict(cloudformation_json["Properties"])
+        SSM_ASSOCIATIONS[original_resource.association_id] = original_resource.properties
+        return cast(CloudFormationSsmAssociation, original_resource)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        SSM_ASSOCIATIONS.pop(resource_name, None)
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CloudFormationNoValueInLists:
+    """Stands in for ``AWS::NoValue`` as an element of a list.
+
+    CloudFormation drops a list element that resolves to ``AWS::NoValue`` (an ``Fn::If``
+    whose branch is empty, such as an optional instance type); moto's template parser
+    keeps it as a null that the resource then fails on. While installed, nulls are left
+    out of every list moto resolves.
+    """
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.cloudformation import parsing
+
+        original = parsing.clean_json
+
+        def clean_json(resource_json: Any, resources_map: Any) -> Any:
+            cleaned = original(resource_json, resources_map)
+            if isinstance(resource_json, list) and isinstance(cleaned, list):
+                return [item for item in cleaned if item is not None]
+            return cleaned
+
+        with mock.patch.object(parsing, "clean_json", clean_json):
+            yield
+
+
+class CloudFormationTargetGroupProperties:
+    """Stands in for what moto's ``AWS::ElasticLoadBalancingV2::TargetGroup`` lacks.
+
+    moto answers no ``Fn::GetAtt`` of a target group (``TargetGroupName``,
+    ``TargetGroupFullName``, ``LoadBalancerArns``) and skips its ``Tags`` and
+    ``TargetGroupAttributes`` (the deregistration delay the drains rely on). While
+    installed, the attributes resolve as on AWS and the skipped properties are applied
+    through moto's ELBv2 backend after the group is created.
+    """
+
+    @staticmethod
+    def attribute(target_group: Any, attribute_name: str) -> Any:
+        if attribute_name == "TargetGroupName":
+            return target_group.name
+        if attribute_name == "TargetGroupFullName":
+            return target_group.arn.split(":")[-1]  # targetgroup/<name>/<id>
+        if attribute_name == "LoadBalancerArns":
+            return list(target_group.load_balancer_arns)
+        if attribute_name == "TargetGroupArn":
+            return target_group.arn
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.elbv2.models import FakeTargetGroup, elbv2_backends
+
+        original_create = FakeTargetGroup.create_from_cloudformation_json
+
+        def create_from_cloudformation_json(
+            resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> Any:
+            group = original_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            props = cloudformation_json["Properties"]
+            backend = elbv2_backends[account_id][region_name]
+            attributes = {item["Key"]: str(item["Value"]) for item in props.get("TargetGroupAttributes", [])}
+            if attributes:
+                backend.modify_target_group_attributes(group.arn, attributes)
+            if props.get("Tags"):
+                backend.add_tags([group.arn], props["Tags"])
+            return group
+
+        with (
+            mock.patch.object(
+                FakeTargetGroup,
+                "create_from_cloudformation_json",
+                staticmethod(create_from_cloudformation_json),
+            ),
+            mock.patch.object(FakeTargetGroup, "get_cfn_attribute", self.attribute, create=True),
+        ):
+            yield
+
+
+class CloudFormationAutoScalingGroupProperties:
+    """Stands in for what moto's ``AWS::AutoScaling::AutoScalingGroup`` skips or gets wrong.
+
+    moto ignores ``CapacityRebalance`` and ``LifecycleHookSpecificationList`` (the
+    termination hook the drains serve), and with a mixed instances policy it rounds the
+    On-Demand share down and drops the remainder: a group of one at 50% On-Demand gets no
+    instance, where AWS fills the whole desired capacity. While installed, the hooks and
+    the setting are applied through moto's Auto Scaling backend right after the group is
+    created, then the instances it is short of are launched and registered with its
+    target groups.
+    """
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
+
+        original_create = FakeAutoScalingGroup.create_from_cloudformation_json
+
+        def create_from_cloudformation_json(
+            resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> Any:
+            group = original_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            props = cloudformation_json["Properties"]
+            backend = autoscaling_backends[account_id][region_name]
+            for hook in props.get("LifecycleHookSpecificationList", []):
+                backend.create_lifecycle_hook(
+                    name=hook["LifecycleHookName"],
+                    as_name=group.name,
+                    transition=hook["LifecycleTransition"],
+                    timeout=int(hook["HeartbeatTimeout"]) if "HeartbeatTimeout" in hook else None,
+                    result=hook.get("DefaultResult", "ABANDON"),
+                )
+            group.capacity_rebalance = _cfn_bool(props.get("CapacityRebalance", False))
+            missing = (group.desired_capacity or 0) - len(group.instance_states)
+            if missing > 0:
+                group.replace_autoscaling_group_instances(missing, group.get_propagated_tags())
+                backend.update_attached_target_groups(group.name)
+            return group
+
+        with mock.patch.object(
+            FakeAutoScalingGroup,
+            "create_from_cloudformation_json",
+            staticmethod(create_from_cloudformation_json),
+        ):
+            yield
+
+
+@contextlib.contextmanager
+def fleet_stack_stand_ins() -> Iterator[None]:
+    """The stand-ins a fleet stack needs while moto's CloudFormation creates it."""
+    register_cloudformation_resource_types()
+    with (
+        CloudFormationNoValueInLists().installed(),
+        CloudFormationTargetGroupProperties().installed(),
+        CloudFormationAutoScalingGroupProperties().installed(),
+    ):
+        yield
+
+
+# --------------------------------------------------------------------------------------
+# Step Functions: SendTaskFailure keeps its cause
+# --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def send_task_failure_with_cause() -> Iterator[None]:
+    """Stands in for SendTaskFailure's ``cause``, which moto's response handler drops.
+
+    Without it every callback failure (an alarm, a rejection, an abort) would reach the
+    state machine's Catch with an empty Cause, and the rollback could not say why.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(response: StepFunctionResponse) -> EmptyResult:
+        backend: Any = response.stepfunction_backend  # the executing backend takes a cause
+        backend.send_task_failure(
+            response._get_param("taskToken"),
+            error=response._get_param("error"),
+            cause=response._get_param("cause"),
+        )
+        return EmptyResult()
+
+    with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
+        yield

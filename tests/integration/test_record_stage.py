@@ -24,7 +24,9 @@ def test_given_a_stage_delivered_twice_then_one_record_and_one_notification(clou
 def test_given_a_malformed_payload_then_nothing_is_written_or_sent(cloud: LocalCloud) -> None:
     queue = subscribe_queue(cloud)
 
-    body, error = invoke(cloud, "RecordStageFunction", load_event("record_stage/started") | {"stage": "bogus"})
+    body, error = invoke(
+        cloud, "RecordStageFunction", load_event("record_stage/started") | {"stage": "bogus"}
+    )
 
     assert (error, body["errorType"]) == ("Unhandled", "InvalidEvent")
     assert table_items(cloud, "APP#payments-api") == []

@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from canaryfleet.adapters.artifacts import ArtifactStore
 from canaryfleet.adapters.notifier import Notifier
 from canaryfleet.adapters.rollout_store import RolloutStore, StageTransition
-from canaryfleet.adapters.workflow import RolloutWorkflow
-from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RolloutInput, Stage
 
 
@@ -37,26 +34,6 @@ class InMemoryRolloutStore(RolloutStore):
             previous_stage=previous[0] if previous else None,
             previous_at=previous[1] if previous else None,
         )
-
-
-class RecordingWorkflow(RolloutWorkflow):
-    def __init__(self) -> None:
-        self.started: dict[str, RolloutInput] = {}
-
-    def start(self, rollout: RolloutInput) -> tuple[str, bool]:
-        arn = f"arn:aws:states:us-east-1:123456789012:execution:rollout:{rollout.rollout_id}"
-        if rollout.rollout_id in self.started:
-            return arn, False
-        self.started[rollout.rollout_id] = rollout
-        return arn, True
-
-
-class FakeArtifacts(ArtifactStore):
-    def __init__(self, metadata: dict[str, str] | None = None) -> None:
-        self._metadata = metadata or {}
-
-    def metadata(self, artifact: ArtifactRef) -> dict[str, str]:
-        return dict(self._metadata)
 
 
 class RecordingNotifier(Notifier):

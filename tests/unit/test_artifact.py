@@ -1,11 +1,10 @@
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from canaryfleet.errors import InvalidArtifactKey
 from canaryfleet.models.artifact import ArtifactRef
+from hypothesis import given
+from hypothesis import strategies as st
 
 BUCKET = "canaryfleet-artifacts"
 

@@ -1,11 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import RecordStageRequest, Stage
+
 from tests.helpers import FakeContext, load_event, load_handler
 from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier
 

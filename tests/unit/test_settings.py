@@ -1,12 +1,19 @@
 import pytest
-
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.settings import StartRolloutSettings, load_settings
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:rollout"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:canaryfleet"
 
 
-def test_given_the_template_variables_when_loaded_then_they_are_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True)
+def _topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", TOPIC)
+
+
+def test_given_the_template_variables_when_loaded_then_they_are_typed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("STATE_TABLE_NAME", "canaryfleet-state")
     monkeypatch.setenv("ROLLOUT_STATE_MACHINE_ARN", ARN)
 
@@ -32,7 +39,9 @@ def test_given_a_malformed_arn_then_it_is_refused(monkeypatch: pytest.MonkeyPatc
         load_settings(StartRolloutSettings)
 
 
-def test_given_the_environment_changes_then_the_cached_settings_follow(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_the_environment_changes_then_the_cached_settings_follow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ROLLOUT_STATE_MACHINE_ARN", ARN)
     monkeypatch.setenv("STATE_TABLE_NAME", "first-table")
     first = load_settings(StartRolloutSettings)

@@ -26,3 +26,57 @@ class ConfigurationError(CanaryfleetError):
 
 class TransientAwsError(CanaryfleetError):
     """An AWS call failed in a way that a retry may fix (throttling, 5xx)."""
+
+
+class InvalidBundle(CanaryfleetError):
+    """A bundle that must not be deployed; ``reason`` is written for a person."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UnknownApplication(CanaryfleetError):
+    """No registry entry (/canaryfleet/apps/<app>) exists for the application."""
+
+
+class VersionAlreadyDecided(CanaryfleetError):
+    """The version was already released or rejected; it is not rolled out again."""
+
+
+# --- errors the rollout state machine catches by name -------------------------------------
+class DeploymentFailed(CanaryfleetError):
+    """A CodeDeploy deployment ended Failed or Stopped."""
+
+
+class DeploymentTimedOut(CanaryfleetError):
+    """A CodeDeploy deployment did not end within the policy's deployment timeout."""
+
+
+class CanaryNotHealthyYet(CanaryfleetError):
+    """Canary targets are still registering or failing health checks (retried with backoff)."""
+
+
+class CanaryUnhealthy(CanaryfleetError):
+    """The canary target group has no healthy target; its instances are named."""
+
+
+class TrafficNotShifted(CanaryfleetError):
+    """The listener rule's weights read back differ from those just set."""
+
+
+class AnalysisFailed(CanaryfleetError):
+    """Canary is worse than live beyond the policy's thresholds."""
+
+
+class AnalysisInconclusive(CanaryfleetError):
+    """Too little evidence to judge, and no approval step left to put it before a person."""
+
+
+# --- errors of the decision path (approve, reject, abort, promote) ------------------------
+class RolloutNotRunning(CanaryfleetError):
+    """The application has no running rollout to act on."""
+
+
+class NotAwaitingApproval(CanaryfleetError):
+    """Approve and reject need a rollout that waits for approval."""

@@ -26,14 +26,14 @@ class BaseSettings(BaseModel):
     state_table_name: str = Field(alias="STATE_TABLE_NAME", min_length=3)
 
 
-class StartRolloutSettings(BaseSettings):
+class RecordStageSettings(BaseSettings):
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+
+
+class StartRolloutSettings(RecordStageSettings):
     rollout_state_machine_arn: str = Field(
         alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
     )
-
-
-class RecordStageSettings(BaseSettings):
-    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
 
 
 def _aliases(model: type[BaseModel]) -> tuple[str, ...]:

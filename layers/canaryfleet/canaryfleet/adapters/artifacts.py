@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Iterator
+from typing import BinaryIO, cast
 
 from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.s3_range_reader import S3RangeReader
 from canaryfleet.models.artifact import ArtifactRef
 
 
@@ -12,6 +16,10 @@ class ArtifactStore(abc.ABC):
     @abc.abstractmethod
     def metadata(self, artifact: ArtifactRef) -> dict[str, str]:
         """User metadata of the exact object version (``x-amz-meta-*`` without the prefix)."""
+
+    @abc.abstractmethod
+    def open(self, artifact: ArtifactRef) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The bundle as a seekable binary file, read on demand (never downloaded whole)."""
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -21,3 +29,11 @@ class S3ArtifactStore(ArtifactStore):
             kwargs["VersionId"] = artifact.version_id
         response = client("s3").head_object(**kwargs)
         return {str(k).lower(): str(v) for k, v in response.get("Metadata", {}).items()}
+
+    @contextlib.contextmanager
+    def open(self, artifact: ArtifactRef) -> Iterator[BinaryIO]:
+        reader = S3RangeReader(artifact.bucket, artifact.key, artifact.version_id)
+        try:
+            yield cast(BinaryIO, reader)
+        finally:
+            reader.close()

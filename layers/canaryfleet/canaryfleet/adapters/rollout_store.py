@@ -1,15 +1,31 @@
-"""Rollout records in the state table (pk ``APP#<app>``, sk ``ROLLOUT#<rollout id>``)."""
+"""Rollout state in the state table.
+
+Items, all under pk ``APP#<app>`` unless said otherwise:
+- ``LOCK``: the running rollout (owner execution ARN); one per application.
+- ``QUEUE#<arrival>#<rollout id>``: a rollout waiting its turn, with its task token.
+- ``ROLLOUT#<rollout id>``: the rollout record (stages, weights, waits, verdict, outcome, audit).
+- ``VERSION#<version>``: released or rejected, so a version is never rolled out twice.
+- ``RELEASE#CURRENT``: the last good revision.
+- pk ``DEPLOYMENT#<id>``: a CodeDeploy deployment's waiting token and final status, whichever
+  arrives first.
+"""
 
 from __future__ import annotations
 
 import abc
-from datetime import datetime
+import json
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.models.rollout import RolloutInput, Stage
+from canaryfleet.models.rollout import Revision, RolloutInput, Stage
+
+DEPLOYMENT_RECORD_DAYS = 14
 
 
 def app_pk(application: str) -> str:
@@ -20,6 +36,32 @@ def rollout_sk(rollout_id: str) -> str:
     return f"ROLLOUT#{rollout_id}"
 
 
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _from_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_decimal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_decimal(v) for v in value]
+    return value
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers as int or float)."""
+    deserializer = TypeDeserializer()
+    return {key: _from_decimal(deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    """A JSON-able value as a DynamoDB attribute value (floats go through Decimal)."""
+    result: dict[str, Any] = TypeSerializer().serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    return result
+
+
 class StageTransition:
     """What recording a stage changed: whether it was new, and the stage it followed."""
 
@@ -27,6 +69,17 @@ class StageTransition:
         self.first_time = first_time
         self.previous_stage = previous_stage
         self.previous_at = previous_at
+
+
+class QueuedRollout:
+    def __init__(
+        self, sk: str, rollout_id: str, execution_arn: str, token: str | None, enqueued_at: str
+    ) -> None:
+        self.sk = sk
+        self.rollout_id = rollout_id
+        self.execution_arn = execution_arn
+        self.token = token
+        self.enqueued_at = enqueued_at
 
 
 class RolloutStore(abc.ABC):
@@ -43,30 +96,36 @@ class DynamoRolloutStore(RolloutStore):
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 
-    def create(self, rollout: RolloutInput, received_at: datetime) -> bool:
+    @property
+    def _db(self) -> Any:
+        return client("dynamodb")
+
+    # -- the rollout record ------------------------------------------------------------
+    def create(self, rollout: RolloutInput, received_at: datetime, arrival: str | None = None) -> bool:
         item: dict[str, Any] = {
-            "pk": {"S": app_pk(rollout.application)},
-            "sk": {"S": rollout_sk(rollout.rollout_id)},
-            "rollout_id": {"S": rollout.rollout_id},
-            "application": {"S": rollout.application},
-            "version": {"S": rollout.version},
-            "artifact_bucket": {"S": rollout.artifact.bucket},
-            "artifact_key": {"S": rollout.artifact.key},
-            "status": {"S": "received"},
-            "received_at": {"S": received_at.isoformat()},
+            "pk": _s(app_pk(rollout.application)),
+            "sk": _s(rollout_sk(rollout.rollout_id)),
+            "rollout_id": _s(rollout.rollout_id),
+            "application": _s(rollout.application),
+            "version": _s(rollout.version),
+            "artifact_bucket": _s(rollout.artifact.bucket),
+            "artifact_key": _s(rollout.artifact.key),
+            "status": _s("received"),
+            "received_at": _s(received_at.isoformat()),
+            "weight_log": {"M": {}},
+            "audit": {"L": []},
         }
         optional = {
             "artifact_version_id": rollout.artifact.version_id,
             "artifact_etag": rollout.artifact.etag,
             "commit": rollout.commit,
             "build_url": rollout.build_url,
+            "arrival": arrival,
         }
-        item.update({name: {"S": value} for name, value in optional.items() if value})
+        item.update({name: _s(value) for name, value in optional.items() if value})
         try:
-            client("dynamodb").put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
+            self._db.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -74,17 +133,55 @@ class DynamoRolloutStore(RolloutStore):
             raise
         return True
 
+    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _plain(item) if item else None
+
+    def update(self, application: str, rollout_id: str, **values: Any) -> None:
+        """Set top-level attributes of the rollout record."""
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": _typed(v) for i, v in enumerate(values.values())},
+        )
+
+    def append_audit(self, application: str, rollout_id: str, entry: dict[str, Any]) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            UpdateExpression="SET audit = list_append(if_not_exists(audit, :empty), :entry)",
+            ExpressionAttributeValues={":entry": {"L": [_typed(entry)]}, ":empty": {"L": []}},
+        )
+
+    def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
+        """Record the canary weight set at step ``seq``; a retry of the same step overwrites itself."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            UpdateExpression="SET weight_log.#seq = :entry",
+            ExpressionAttributeNames={"#seq": seq},
+            ExpressionAttributeValues={":entry": _typed({"weight": weight, "at": at.isoformat()})},
+        )
+
     def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
         # The condition makes a stage count once: a retried task or a late duplicate
         # changes nothing and never moves current_stage backwards.
         try:
-            response = client("dynamodb").update_item(
+            response = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": app_pk(application)}, "sk": {"S": rollout_sk(rollout_id)}},
+                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
                 UpdateExpression="SET #stage_at = :at, current_stage = :stage, current_stage_at = :at",
                 ConditionExpression="attribute_not_exists(#stage_at)",
                 ExpressionAttributeNames={"#stage_at": f"stage_{stage.value}_at"},
-                ExpressionAttributeValues={":at": {"S": at.isoformat()}, ":stage": {"S": stage.value}},
+                ExpressionAttributeValues={":at": _s(at.isoformat()), ":stage": _s(stage.value)},
                 ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
@@ -99,3 +196,295 @@ class DynamoRolloutStore(RolloutStore):
             previous_stage=Stage(previous) if previous else None,
             previous_at=datetime.fromisoformat(previous_at) if previous_at else None,
         )
+
+    def list_rollouts(self, application: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(app_pk(application)), ":prefix": _s("ROLLOUT#")},
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            items.extend(_plain(i) for i in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- waits ---------------------------------------------------------------------------
+    def set_wait(
+        self, application: str, rollout_id: str, kind: str, token: str, **extra: Any
+    ) -> dict[str, Any]:
+        """Store the token of the wait the rollout is in; returns the record after the change."""
+        values = {"wait_kind": kind, "wait_token": token, "wait_started_at": _now(), **extra}
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        response = self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": _typed(v) for i, v in enumerate(values.values())},
+            ReturnValues="ALL_NEW",
+        )
+        return _plain(response["Attributes"])
+
+    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
+        """Forget a wait's token once it ended, unless a newer wait replaced it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+                UpdateExpression="REMOVE wait_token, wait_kind",
+                ConditionExpression="wait_token = :token",
+                ExpressionAttributeValues={":token": _s(token)},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    # -- lock and queue ------------------------------------------------------------------
+    def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
+        """Take a place in the application's queue at arrival (before the execution starts)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(app_pk(application)),
+                    "sk": _s(f"QUEUE#{arrival}#{rollout_id}"),
+                    "rollout_id": _s(rollout_id),
+                    "execution_arn": _s(execution_arn),
+                    "enqueued_at": _s(_now()),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def attach_queue_token(
+        self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str
+    ) -> None:
+        """The queued rollout's execution now waits for its turn with ``token``."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(f"QUEUE#{arrival}#{rollout_id}")},
+            UpdateExpression=(
+                "SET #token = :token, rollout_id = :rollout, execution_arn = :execution, "
+                "enqueued_at = if_not_exists(enqueued_at, :now)"
+            ),
+            ExpressionAttributeNames={"#token": "token"},
+            ExpressionAttributeValues={
+                ":token": _s(token),
+                ":rollout": _s(rollout_id),
+                ":execution": _s(execution_arn),
+                ":now": _s(_now()),
+            },
+        )
+
+    def drop_from_queue(self, application: str, sk: str) -> None:
+        self._db.delete_item(TableName=self._table, Key={"pk": _s(app_pk(application)), "sk": _s(sk)})
+
+    def queue_head(self, application: str) -> QueuedRollout | None:
+        response = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(app_pk(application)), ":prefix": _s("QUEUE#")},
+            ConsistentRead=True,
+            Limit=1,
+        )
+        if not response["Items"]:
+            return None
+        item = _plain(response["Items"][0])
+        return QueuedRollout(
+            item["sk"],
+            item["rollout_id"],
+            item["execution_arn"],
+            item.get("token"),
+            item.get("enqueued_at", ""),
+        )
+
+    def queue_length(self, application: str) -> int:
+        response = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(app_pk(application)), ":prefix": _s("QUEUE#")},
+            ConsistentRead=True,
+            Select="COUNT",
+        )
+        return int(response["Count"])
+
+    def lock(self, application: str) -> dict[str, Any] | None:
+        response = self._db.get_item(
+            TableName=self._table, Key={"pk": _s(app_pk(application)), "sk": _s("LOCK")}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _plain(item) if item else None
+
+    def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
+        """Give the free lock to the head of the queue, atomically; False if someone else got it."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": _s(app_pk(application)),
+                                "sk": _s("LOCK"),
+                                "owner": _s(head.execution_arn),
+                                "rollout_id": _s(head.rollout_id),
+                                "acquired_at": _s(_now()),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"pk": _s(app_pk(application)), "sk": _s(head.sk)},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def release_lock(self, application: str, owner: str) -> bool:
+        """Delete the lock if ``owner`` holds it; False if it did not."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": _s(app_pk(application)), "sk": _s("LOCK")},
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": _s(owner)},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- versions and releases -----------------------------------------------------------
+    def version_status(self, application: str, version: str) -> dict[str, Any] | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s(f"VERSION#{version}")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _plain(item) if item else None
+
+    def decide_version(
+        self, application: str, version: str, status: str, rollout_id: str, reason: str
+    ) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(app_pk(application)),
+                "sk": _s(f"VERSION#{version}"),
+                "status": _s(status),
+                "rollout_id": _s(rollout_id),
+                "reason": _s(reason),
+                "at": _s(_now()),
+            },
+        )
+
+    def last_good(self, application: str) -> Revision | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(app_pk(application)), "sk": _s("RELEASE#CURRENT")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return Revision.model_validate_json(_plain(item)["revision"]) if item else None
+
+    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(app_pk(application)),
+                "sk": _s("RELEASE#CURRENT"),
+                "revision": _s(revision.model_dump_json()),
+                "rollout_id": _s(rollout_id),
+                "at": _s(_now()),
+            },
+        )
+
+    # -- CodeDeploy deployments ----------------------------------------------------------
+    def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"), "sk": _s(purpose)},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return str(item["deployment_id"]["S"]) if item else None
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"),
+                "sk": _s(purpose),
+                "deployment_id": _s(deployment_id),
+                "group": _s(group),
+                "at": _s(_now()),
+            },
+        )
+
+    def deployments_of(self, rollout_id: str) -> list[dict[str, Any]]:
+        response = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}")},
+            ConsistentRead=True,
+        )
+        return [_plain(i) for i in response["Items"]]
+
+    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
+        """Store the token waiting for a deployment; returns its final status if already known."""
+        response = self._db.update_item(
+            TableName=self._table,
+            Key={"pk": _s(f"DEPLOYMENT#{deployment_id}"), "sk": _s("DEPLOYMENT")},
+            UpdateExpression="SET task_token = :token, context = :context, expires_at = :ttl",
+            ExpressionAttributeValues={
+                ":token": _s(token),
+                ":context": _s(json.dumps(context)),
+                ":ttl": {"N": str(int(time.time()) + DEPLOYMENT_RECORD_DAYS * 86_400)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        final = response["Attributes"].get("final_status", {}).get("S")
+        return str(final) if final else None
+
+    def record_deployment_outcome(
+        self, deployment_id: str, status: str, detail: str
+    ) -> dict[str, Any] | None:
+        """Record a deployment's final status once; returns the item (with any token) the first time."""
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(f"DEPLOYMENT#{deployment_id}"), "sk": _s("DEPLOYMENT")},
+                UpdateExpression="SET final_status = :status, final_detail = :detail, expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(final_status)",
+                ExpressionAttributeValues={
+                    ":status": _s(status),
+                    ":detail": _s(detail),
+                    ":ttl": {"N": str(int(time.time()) + DEPLOYMENT_RECORD_DAYS * 86_400)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _plain(response["Attributes"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.adapters.notifier import Notifier
 from canaryfleet.adapters.rollout_store import RolloutStore
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Stage
-from canaryfleet.observability import logger, metrics
+from canaryfleet.observability import emit_dimensioned, logger, metrics
 
 
 def record_stage(request: RecordStageRequest, store: RolloutStore, notifier: Notifier) -> RecordStageResult:
@@ -19,8 +19,9 @@ def record_stage(request: RecordStageRequest, store: RolloutStore, notifier: Not
     seconds: float | None = None
     if transition.previous_stage is not None and transition.previous_at is not None:
         seconds = max(0.0, (request.at - transition.previous_at).total_seconds())
-        with single_metric(name="StageDuration", unit=MetricUnit.Seconds, value=seconds) as metric:
-            metric.add_dimension(name="stage", value=transition.previous_stage.value)
+        emit_dimensioned(
+            "StageDuration", MetricUnit.Seconds, seconds, "stage", transition.previous_stage.value
+        )
     if request.stage is Stage.STARTED:
         metrics.add_metric(name="RolloutsStarted", unit=MetricUnit.Count, value=1)
 

@@ -1,4 +1,4 @@
-"""Turn an artifact upload into exactly one rollout execution."""
+"""Turn an artifact upload into exactly one rollout execution, or a rejection with a reason."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from pydantic import BaseModel
 
 from canaryfleet.adapters.artifacts import ArtifactStore
-from canaryfleet.adapters.rollout_store import RolloutStore
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.notifier import Notifier
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import RolloutWorkflow
-from canaryfleet.errors import InvalidArtifactKey
+from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
+from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.policy import PolicyLimits, default_policy
+from canaryfleet.models.rollout import ExecutionInput, Revision, RolloutInput, RolloutPlan
 from canaryfleet.observability import logger, metrics
 
 
@@ -25,18 +30,30 @@ class StartRolloutResult(BaseModel):
     reason: str | None = None
 
 
+class Rejected(Exception):
+    """An upload that will not be rolled out; the reason is written for a person."""
+
+
 def start_rollout(
     event: S3EventNotificationEventBridgeModel,
     artifacts: ArtifactStore,
-    store: RolloutStore,
+    registry: Registry,
+    store: DynamoRolloutStore,
+    codedeploy: CodeDeploy,
     workflow: RolloutWorkflow,
+    notifier: Notifier,
+    policy_limits: PolicyLimits | None = None,
+    bundle_limits: BundleLimits | None = None,
     now: datetime | None = None,
 ) -> StartRolloutResult:
-    """Record the rollout and start its execution; duplicates of the event change nothing.
+    """Check the upload, register the revision, record the rollout and start its execution.
 
-    An off-layout key is a rejection, not an error: retrying the event cannot fix it.
+    A rejection (off-layout key, unknown application, version already decided, invalid
+    bundle) is an outcome, not an error: retrying the event cannot change it. Nothing is
+    deployed or registered for a rejected upload. A duplicate event changes nothing.
     """
     obj = event.detail.object
+    received = now or datetime.now(UTC)
     try:
         artifact = ArtifactRef.from_object(
             bucket=event.detail.bucket.name,
@@ -46,29 +63,99 @@ def start_rollout(
             size=int(obj.size) if obj.size is not None else None,
         )
     except InvalidArtifactKey as exc:
-        logger.warning("artifact rejected", extra={"key": obj.key, "reason": str(exc)})
-        metrics.add_metric(name="ArtifactsRejected", unit=MetricUnit.Count, value=1)
-        return StartRolloutResult(status="rejected", reason=str(exc))
+        return _rejected(notifier, None, obj.key, str(exc))
 
-    # CI records where the build came from as object metadata (`canaryfleet publish` does).
+    rollout_id = artifact.rollout_id
+    logger.append_keys(rollout_id=rollout_id, application=artifact.application)
+    existing = store.get(artifact.application, rollout_id)
+    if existing is not None and existing.get("status") != "received":
+        logger.info("duplicate artifact event; already handled", extra={"status": existing.get("status")})
+        metrics.add_metric(name="DuplicateArtifactEvents", unit=MetricUnit.Count, value=1)
+        return StartRolloutResult(status="duplicate", rollout_id=rollout_id, reason=existing.get("reason"))
+
+    try:
+        app = registry.get(artifact.application)
+        decided = store.version_status(artifact.application, artifact.version)
+        if decided is not None:
+            raise Rejected(
+                f"version {artifact.version} of {artifact.application} was already {decided['status']} "
+                f"(rollout {decided['rollout_id']}); upload a new version"
+            )
+        with artifacts.open(artifact) as bundle:
+            validate_bundle(bundle, bundle_limits or BundleLimits())
+            policy = bundle_policy(
+                bundle,
+                app.policy or default_policy(),
+                policy_limits or PolicyLimits(),
+                bundle_limits or BundleLimits(),
+            )
+    except (UnknownApplication, InvalidBundle, Rejected) as exc:
+        return _rejected(notifier, artifact, obj.key, str(exc), store, received)
+
     metadata = artifacts.metadata(artifact)
     rollout = RolloutInput(
-        rollout_id=artifact.rollout_id,
+        rollout_id=rollout_id,
         application=artifact.application,
         version=artifact.version,
         artifact=artifact,
         commit=metadata.get("commit") or None,
         build_url=metadata.get("build-url") or None,
     )
-    logger.append_keys(rollout_id=rollout.rollout_id, application=rollout.application)
-    store.create(rollout, received_at=now or datetime.now(UTC))
-    execution_arn, started = workflow.start(rollout)
+    revision = Revision.of(artifact)
+    codedeploy.register_revision(app.codedeploy_application, revision)
+    # Arrival order is the upload's time, then when this function first saw it; a retry
+    # of this event keeps the place the first attempt took.
+    arrival = f"{event.time:%Y%m%dT%H%M%S}#{received.isoformat()}"
+    if not store.create(rollout, received_at=received, arrival=arrival):
+        arrival = str((store.get(artifact.application, rollout_id) or {}).get("arrival") or arrival)
+    execution = ExecutionInput(
+        rollout_id=rollout_id,
+        application=artifact.application,
+        version=artifact.version,
+        arrival=arrival,
+        rollout=rollout,
+        revision=revision,
+        app=app,
+        plan=RolloutPlan.of(policy),
+    )
+    # The place in the queue is taken at arrival, so executions start in upload order.
+    store.enqueue(artifact.application, execution.arrival, rollout_id, workflow.execution_arn(rollout_id))
+    execution_arn, started = workflow.start(execution)
+    store.update(artifact.application, rollout_id, status="started", execution_arn=execution_arn)
     if not started:
         logger.info("duplicate artifact event; rollout already started")
         metrics.add_metric(name="DuplicateArtifactEvents", unit=MetricUnit.Count, value=1)
-        return StartRolloutResult(
-            status="duplicate", rollout_id=rollout.rollout_id, execution_arn=execution_arn
-        )
+        return StartRolloutResult(status="duplicate", rollout_id=rollout_id, execution_arn=execution_arn)
     metrics.add_metric(name="ArtifactsAccepted", unit=MetricUnit.Count, value=1)
     logger.info("rollout started", extra={"execution_arn": execution_arn, "version": rollout.version})
-    return StartRolloutResult(status="started", rollout_id=rollout.rollout_id, execution_arn=execution_arn)
+    return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
+
+
+def _rejected(
+    notifier: Notifier,
+    artifact: ArtifactRef | None,
+    key: str,
+    reason: str,
+    store: DynamoRolloutStore | None = None,
+    received: datetime | None = None,
+) -> StartRolloutResult:
+    logger.warning("artifact rejected", extra={"key": key, "reason": reason})
+    metrics.add_metric(name="ArtifactsRejected", unit=MetricUnit.Count, value=1)
+    rollout_id = artifact.rollout_id if artifact else None
+    if artifact is not None and store is not None and received is not None:
+        rollout = RolloutInput(
+            rollout_id=artifact.rollout_id,
+            application=artifact.application,
+            version=artifact.version,
+            artifact=artifact,
+        )
+        store.create(rollout, received_at=received)
+        store.update(
+            artifact.application, artifact.rollout_id, status="rejected", outcome="rejected", reason=reason
+        )
+    notifier.publish(
+        kind="rollout.rejected",
+        application=artifact.application if artifact else "unknown",
+        message={"key": key, "rollout_id": rollout_id, "reason": reason, "outcome": "rejected"},
+    )
+    return StartRolloutResult(status="rejected", rollout_id=rollout_id, reason=reason)

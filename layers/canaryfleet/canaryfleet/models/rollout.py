@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
+from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, OnTimeout, RolloutPolicy, SetWeight
 
 
 class Stage(StrEnum):
@@ -54,3 +56,126 @@ class RecordStageResult(BaseModel):
     first_time: bool = Field(description="False when this stage was already recorded (a retry or duplicate).")
     previous_stage: Stage | None = None
     previous_stage_seconds: float | None = None
+
+
+class Revision(BaseModel):
+    """A CodeDeploy S3 revision: one object version of a bundle."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    version: str = Field(description="The application version this revision is.")
+
+    @classmethod
+    def of(cls, artifact: ArtifactRef) -> Revision:
+        return cls(
+            bucket=artifact.bucket,
+            key=artifact.key,
+            version_id=artifact.version_id,
+            etag=artifact.etag,
+            version=artifact.version,
+        )
+
+    def codedeploy(self) -> dict[str, Any]:
+        location: dict[str, Any] = {"bucket": self.bucket, "key": self.key, "bundleType": "zip"}
+        if self.version_id:
+            location["version"] = self.version_id
+        if self.etag:
+            location["eTag"] = self.etag
+        return {"revisionType": "S3", "s3Location": location}
+
+
+class PlannedStep(BaseModel):
+    """One policy step as the state machine's Map iterates it (flat, JSONPath-friendly)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    kind: Literal["set_weight", "bake", "approval"]
+    weight: int = 0
+    duration_seconds: int = 0
+    analysis: AnalysisSpec | None = None
+    timeout_seconds: int = 0
+    on_timeout: OnTimeout = OnTimeout.ROLLBACK
+    approval_follows: bool = Field(default=False, description="A later approval step exists.")
+
+
+class RolloutPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    steps: tuple[PlannedStep, ...]
+    deployment_timeout_seconds: int
+    inconclusive_extensions: int
+
+    @classmethod
+    def of(cls, policy: RolloutPolicy) -> RolloutPlan:
+        planned: list[PlannedStep] = []
+        for index, step in enumerate(policy.steps):
+            later_approval = any(isinstance(s, Approval) for s in policy.steps[index + 1 :])
+            if isinstance(step, SetWeight):
+                planned.append(PlannedStep(index=index, kind="set_weight", weight=step.weight))
+            elif isinstance(step, Bake):
+                planned.append(
+                    PlannedStep(
+                        index=index,
+                        kind="bake",
+                        duration_seconds=step.duration_seconds,
+                        analysis=step.analysis,
+                        approval_follows=later_approval,
+                    )
+                )
+            else:
+                planned.append(
+                    PlannedStep(
+                        index=index,
+                        kind="approval",
+                        timeout_seconds=step.timeout_seconds,
+                        on_timeout=step.on_timeout,
+                        approval_follows=later_approval,
+                    )
+                )
+        return cls(
+            steps=tuple(planned),
+            deployment_timeout_seconds=policy.deployment_timeout_seconds,
+            inconclusive_extensions=policy.inconclusive_extensions,
+        )
+
+
+class ExecutionInput(BaseModel):
+    """What start_rollout hands to the rollout state machine."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rollout_id: str
+    application: AppName
+    version: Version
+    arrival: str = Field(description="Sort key of the rollout in its application's queue (arrival order).")
+    rollout: RolloutInput
+    revision: Revision
+    app: AppConfig
+    plan: RolloutPlan
+
+
+class GroupSide(StrEnum):
+    CANARY = "canary"
+    LIVE = "live"
+
+
+class Verdict(BaseModel):
+    """Canary against live over one bake, with the numbers behind it."""
+
+    result: Literal["pass", "fail", "inconclusive"]
+    reasons: list[str]
+    canary_requests: float
+    canary_errors: float
+    canary_error_rate: float
+    canary_latency: float | None
+    live_requests: float
+    live_errors: float
+    live_error_rate: float
+    live_latency: float | None
+    window_start: datetime
+    window_end: datetime

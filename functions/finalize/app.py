@@ -1,0 +1,22 @@
+"""Entry point: record the released revision as the application's last good one."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.outcome import finalize
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import FinalizeTask
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import BaseSettings, load_settings
+
+
+@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    settings = load_settings(BaseSettings)
+    task = parse_event(FinalizeTask, event)
+    return finalize(
+        task.application, task.rollout_id, task.revision, DynamoRolloutStore(settings.state_table_name)
+    )

@@ -1,0 +1,31 @@
+"""Entry point: a rollout joins its application's queue and waits for its turn (task token)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import StepFunctionsCallbacks
+from canaryfleet.logic.queue import queue_rollout
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import QueueTask
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import BaseSettings, load_settings
+
+
+@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(BaseSettings)
+    task = parse_event(QueueTask, event)
+    store = DynamoRolloutStore(settings.state_table_name)
+    queued = queue_rollout(
+        task.application,
+        task.rollout_id,
+        task.arrival,
+        task.execution_arn,
+        task.token,
+        store,
+        StepFunctionsCallbacks(),
+    )
+    return {"queued": queued}

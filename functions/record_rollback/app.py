@@ -1,0 +1,21 @@
+"""Entry point: stop this rollout's running deployments and record why it was rolled back."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.outcome import roll_back
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import RollbackTask
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import BaseSettings, load_settings
+
+
+@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(BaseSettings)
+    task = parse_event(RollbackTask, event)
+    return roll_back(task, DynamoRolloutStore(settings.state_table_name), CodeDeploy())

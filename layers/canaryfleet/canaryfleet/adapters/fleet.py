@@ -1,0 +1,160 @@
+"""The application's fleet: CodeDeploy, the load balancer, CloudWatch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.rollout import Revision
+
+TERMINAL_DEPLOYMENT_STATUSES = {"Succeeded", "Failed", "Stopped"}
+
+
+class CodeDeploy:
+    def register_revision(self, application: str, revision: Revision) -> None:
+        client("codedeploy").register_application_revision(
+            applicationName=application,
+            revision=revision.codedeploy(),
+            description=f"canaryfleet {revision.version}",
+        )
+
+    def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
+        response = client("codedeploy").create_deployment(
+            applicationName=application,
+            deploymentGroupName=group,
+            revision=revision.codedeploy(),
+            description=description[:100],
+            fileExistsBehavior="OVERWRITE",
+        )
+        return str(response["deploymentId"])
+
+    def status(self, deployment_id: str) -> tuple[str, str]:
+        """(status, what went wrong if anything) of a deployment."""
+        info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        error = info.get("errorInformation") or {}
+        return str(info["status"]), str(error.get("message", ""))
+
+    def stop(self, deployment_id: str) -> bool:
+        """Stop a deployment that has not ended, asking CodeDeploy to roll it back."""
+        try:
+            client("codedeploy").stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
+        except ClientError as exc:
+            if error_code(exc) in {"DeploymentAlreadyCompletedException", "DeploymentDoesNotExistException"}:
+                return False
+            raise
+        return True
+
+
+def _load_balancer_dimension(listener_or_rule_arn: str) -> str:
+    """``app/<name>/<id>`` from a listener or listener-rule ARN (the CloudWatch LoadBalancer dimension)."""
+    resource = listener_or_rule_arn.split(":", 5)[5]
+    parts = resource.split("/")
+    return "/".join(parts[1:4])
+
+
+def _target_group_dimension(target_group_arn: str) -> str:
+    return target_group_arn.split(":", 5)[5]
+
+
+class Traffic:
+    """Canary and live weights on the application's listener rule (or listener)."""
+
+    def _is_rule(self, arn: str) -> bool:
+        return ":listener-rule/" in arn
+
+    def _actions(self, app: AppConfig) -> list[dict[str, Any]]:
+        elbv2 = client("elbv2")
+        if self._is_rule(app.listener_rule_arn):
+            rule = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]
+            return list(rule["Actions"])
+        listener = elbv2.describe_listeners(ListenerArns=[app.listener_rule_arn])["Listeners"][0]
+        return list(listener["DefaultActions"])
+
+    def weights(self, app: AppConfig) -> dict[str, int]:
+        """Current weight of each target group the forward action names."""
+        for action in self._actions(app):
+            if action["Type"] == "forward":
+                groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
+                    {"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}
+                ]
+                return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        raise ValueError(f"{app.listener_rule_arn} has no forward action")
+
+    def set_canary_weight(self, app: AppConfig, weight: int) -> dict[str, int]:
+        actions = [a for a in self._actions(app) if a["Type"] != "forward"]
+        forward: dict[str, Any] = {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [
+                    {"TargetGroupArn": app.live.target_group_arn, "Weight": 100 - weight},
+                    {"TargetGroupArn": app.canary.target_group_arn, "Weight": weight},
+                ]
+            },
+        }
+        order = max((a.get("Order", 0) for a in actions), default=0) + 1
+        forward["Order"] = order
+        elbv2 = client("elbv2")
+        if self._is_rule(app.listener_rule_arn):
+            elbv2.modify_rule(RuleArn=app.listener_rule_arn, Actions=[*actions, forward])
+        else:
+            elbv2.modify_listener(ListenerArn=app.listener_rule_arn, DefaultActions=[*actions, forward])
+        return self.weights(app)
+
+    def target_health(self, group: FleetGroup) -> dict[str, str]:
+        response = client("elbv2").describe_target_health(TargetGroupArn=group.target_group_arn)
+        return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in response["TargetHealthDescriptions"]}
+
+
+class Metrics:
+    """Per-target-group ALB metrics over a window."""
+
+    def totals(
+        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
+    ) -> dict[str, float | None]:
+        dims = [
+            {"Name": "LoadBalancer", "Value": _load_balancer_dimension(app.listener_rule_arn)},
+            {"Name": "TargetGroup", "Value": _target_group_dimension(group.target_group_arn)},
+        ]
+        period = max(60, int((end - start).total_seconds()) // 60 * 60 or 60)
+
+        def query(qid: str, metric: str, stat: str) -> dict[str, Any]:
+            return {
+                "Id": qid,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims},
+                    "Period": period,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+
+        response = client("cloudwatch").get_metric_data(
+            MetricDataQueries=[
+                query("requests", "RequestCount", "Sum"),
+                query("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                query("latency", "TargetResponseTime", "Average"),
+            ],
+            StartTime=start,
+            EndTime=end,
+        )
+        values = {r["Id"]: list(r.get("Values", [])) for r in response["MetricDataResults"]}
+        latency = values.get("latency", [])
+        return {
+            "requests": float(sum(values.get("requests", []))),
+            "errors": float(sum(values.get("errors", []))),
+            "latency": float(sum(latency) / len(latency)) if latency else None,
+        }
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        if not names:
+            return []
+        response = client("cloudwatch").describe_alarms(AlarmNames=list(names), StateValue="ALARM")
+        return [
+            {"name": a["AlarmName"], "reason": a.get("StateReason", "")}
+            for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
+            if a.get("StateValue") == "ALARM"
+        ]

@@ -1,0 +1,73 @@
+"""The application registry: one SSM parameter per onboarded application."""
+
+from __future__ import annotations
+
+import abc
+import json
+from functools import lru_cache
+
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from pydantic import ValidationError
+
+from canaryfleet.adapters.clients import client
+from canaryfleet.errors import ConfigurationError, UnknownApplication
+from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
+
+# Registry entries change when a fleet stack is updated; a minute of caching spares SSM
+# on bursts (a Spot storm, fifty apps releasing) without hiding an update for long.
+_CACHE_SECONDS = 60
+
+
+class Registry(abc.ABC):
+    @abc.abstractmethod
+    def get(self, application: str) -> AppConfig:
+        """The application's entry; UnknownApplication if it has none."""
+
+    @abc.abstractmethod
+    def all(self) -> list[AppConfig]:
+        """Every onboarded application."""
+
+    def owner_of_alarm(self, alarm_name: str) -> tuple[AppConfig, str] | None:
+        """The application and side ("canary" or "live") an alarm watches, if any."""
+        for app in self.all():
+            if alarm_name in app.canary.alarms:
+                return app, "canary"
+            if alarm_name in app.live.alarms:
+                return app, "live"
+        return None
+
+
+def _parse(name: str, value: object) -> AppConfig:
+    try:
+        return (
+            AppConfig.model_validate_json(value)
+            if isinstance(value, str)
+            else AppConfig.model_validate(value)
+        )
+    except ValidationError as exc:
+        raise ConfigurationError(f"registry entry {name} is malformed: {exc.errors()[0]['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def _provider() -> SSMProvider:
+    return SSMProvider(boto3_client=client("ssm"))
+
+
+class SsmRegistry(Registry):
+    def get(self, application: str) -> AppConfig:
+        name = registry_parameter(application)
+        try:
+            value = _provider().get(name, max_age=_CACHE_SECONDS)
+        except GetParameterError:
+            raise UnknownApplication(
+                f"application {application!r} is not onboarded ({name} does not exist)"
+            ) from None
+        return _parse(name, value)
+
+    def all(self) -> list[AppConfig]:
+        values = _provider().get_multiple(REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True)
+        return [
+            _parse(name, json.loads(value) if isinstance(value, str) else value)
+            for name, value in values.items()
+        ]

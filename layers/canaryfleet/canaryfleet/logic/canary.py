@@ -1,0 +1,241 @@
+"""The canary stages: health, traffic, bake and analysis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from canaryfleet.adapters.fleet import Metrics, Traffic
+from canaryfleet.adapters.notifier import Notifier
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
+from canaryfleet.logic.record_stage import record_stage
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.policy import AnalysisSpec
+from canaryfleet.models.rollout import RecordStageRequest, Stage, Verdict
+from canaryfleet.observability import logger
+
+
+def verify_canary(app: AppConfig, traffic: Traffic) -> dict[str, int]:
+    """Every canary target healthy, or CanaryNotHealthyYet (the state machine retries, then rolls back)."""
+    health = traffic.target_health(app.canary)
+    unhealthy = sorted(target for target, state in health.items() if state != "healthy")
+    if health and not unhealthy:
+        return {"healthy": len(health)}
+    if not health:
+        message = f"no instance is registered in the canary target group of {app.application}"
+    else:
+        message = f"canary targets not healthy: {', '.join(f'{t} ({health[t]})' for t in unhealthy)}"
+    raise CanaryNotHealthyYet(message)
+
+
+def shift_traffic(
+    app: AppConfig,
+    rollout_id: str,
+    version: str,
+    weight: int,
+    seq: str,
+    traffic: Traffic,
+    store: DynamoRolloutStore,
+    notifier: Notifier | None,
+) -> dict[str, int]:
+    """Set canary to ``weight`` percent (live the rest), read it back, log it, and notify it."""
+    weights = traffic.set_canary_weight(app, weight)
+    expected = {app.live.target_group_arn: 100 - weight, app.canary.target_group_arn: weight}
+    if weights != expected:
+        raise TrafficNotShifted(f"weights read back {weights} differ from {expected}")
+    now = datetime.now(UTC)
+    store.log_weight(app.application, rollout_id, seq, weight, now)
+    logger.info("traffic shifted", extra={"canary_weight": weight, "seq": seq})
+    result = {"canary": weight, "live": 100 - weight}
+    if notifier is not None:
+        _stage(store, notifier, app, rollout_id, version, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq})
+    return result
+
+
+def _stage(
+    store: DynamoRolloutStore,
+    notifier: Notifier,
+    app: AppConfig,
+    rollout_id: str,
+    version: str,
+    stage: Stage,
+    at: datetime,
+    detail: dict[str, Any],
+) -> None:
+    request = RecordStageRequest(
+        rollout_id=rollout_id, application=app.application, version=version, stage=stage, at=at, detail=detail
+    )
+    record_stage(request, store, notifier)
+
+
+def begin_wait(
+    kind: str,
+    application: str,
+    rollout_id: str,
+    token: str,
+    store: DynamoRolloutStore,
+    callbacks: Callbacks,
+    honour_promote: bool = True,
+    **extra: object,
+) -> str:
+    """Store the token of a bake or an approval wait; honour an abort or promote already asked for.
+
+    Returns what happened: "waiting", "aborted" or "promoted".
+    """
+    record = store.set_wait(application, rollout_id, kind, token, **extra)
+    if record.get("abort_requested"):
+        abort = record["abort_requested"]
+        callbacks.fail(token, "Aborted", f"aborted by {abort.get('by')}: {abort.get('reason')}")
+        return "aborted"
+    if honour_promote and record.get("promoted_by"):
+        callbacks.succeed(token, {"promoted": True, "by": record["promoted_by"]})
+        return "promoted"
+    return "waiting"
+
+
+def begin_bake(
+    app: AppConfig,
+    rollout_id: str,
+    token: str,
+    store: DynamoRolloutStore,
+    metrics: Metrics,
+    callbacks: Callbacks,
+) -> str:
+    """Start a bake; an alarm already firing ends it at once (an event may have come before)."""
+    outcome = begin_wait("bake", app.application, rollout_id, token, store, callbacks, bake_started_at=_now())
+    if outcome != "waiting":
+        return outcome
+    firing = metrics.alarms_in_alarm(app.canary.alarms)
+    if firing:
+        alarm = firing[0]
+        callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}")
+        return "alarm"
+    return "waiting"
+
+
+def on_alarm(
+    alarm_name: str,
+    state: dict[str, str],
+    registry: Registry,
+    store: DynamoRolloutStore,
+    callbacks: Callbacks,
+) -> str:
+    """A canary alarm went to ALARM: end the bake of the application's running rollout."""
+    if state.get("value") != "ALARM":
+        return "ignored: not ALARM"
+    reason = state.get("reason", "")
+    owner = registry.owner_of_alarm(alarm_name)
+    if owner is None:
+        return "not a canaryfleet alarm"
+    app, side = owner
+    lock = store.lock(app.application)
+    if lock is None:
+        return "no rollout running"
+    rollout_id = lock["rollout_id"]
+    store.append_audit(
+        app.application, rollout_id, {"kind": "alarm", "alarm": alarm_name, "side": side, "at": _now()}
+    )
+    if side != "canary":
+        return "live alarm recorded"
+    record = store.get(app.application, rollout_id) or {}
+    if record.get("wait_kind") != "bake" or not record.get("wait_token"):
+        # Not baking yet: the bake checks alarm states when it starts.
+        return "recorded; not baking"
+    ended = callbacks.fail(
+        str(record["wait_token"]), "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}"
+    )
+    return "bake ended" if ended else "bake had already ended"
+
+
+VerdictResult = Literal["pass", "fail", "inconclusive"]
+
+
+def judge(
+    spec: AnalysisSpec, canary: dict[str, float | None], live: dict[str, float | None]
+) -> tuple[VerdictResult, list[str]]:
+    """Pass, fail or inconclusive, with the reasons in words."""
+    canary_requests = canary["requests"] or 0.0
+    live_requests = live["requests"] or 0.0
+    if canary_requests < spec.min_requests:
+        return "inconclusive", [f"only {canary_requests:.0f} canary requests, fewer than {spec.min_requests}"]
+    canary_rate = (canary["errors"] or 0.0) / canary_requests
+    live_rate = (live["errors"] or 0.0) / live_requests if live_requests else 0.0
+    reasons = []
+    if canary_rate > spec.max_error_rate:
+        reasons.append(f"canary error rate {canary_rate:.2%} above the {spec.max_error_rate:.2%} limit")
+    if canary_rate - live_rate > spec.max_error_rate_increase:
+        reasons.append(
+            f"canary error rate {canary_rate:.2%} exceeds live's {live_rate:.2%} "
+            f"by more than {spec.max_error_rate_increase:.2%}"
+        )
+    canary_latency, live_latency = canary["latency"], live["latency"]
+    if canary_latency is not None and live_latency:
+        ratio = canary_latency / live_latency
+        if ratio > spec.max_latency_ratio:
+            reasons.append(
+                f"canary latency {canary_latency * 1000:.0f} ms is {ratio:.2f}x live's "
+                f"{live_latency * 1000:.0f} ms (limit {spec.max_latency_ratio:.2f}x)"
+            )
+    if reasons:
+        return "fail", reasons
+    return "pass", [f"canary error rate {canary_rate:.2%} and latency within limits of live's over the bake"]
+
+
+def analyse(
+    app: AppConfig,
+    rollout_id: str,
+    version: str,
+    spec: AnalysisSpec,
+    store: DynamoRolloutStore,
+    metrics: Metrics,
+    notifier: Notifier,
+    now: datetime | None = None,
+) -> Verdict:
+    """Judge canary against live over the bake just ended, record and notify the verdict.
+
+    Raises AnalysisFailed on fail (the state machine rolls back).
+    """
+    record = store.get(app.application, rollout_id) or {}
+    end = now or datetime.now(UTC)
+    started = record.get("bake_started_at")
+    start = datetime.fromisoformat(started) if started else end - timedelta(minutes=10)
+    canary = metrics.totals(app, app.canary, start, end)
+    live = metrics.totals(app, app.live, start, end)
+    result, reasons = judge(spec, canary, live)
+    interrupted = [
+        i
+        for i in record.get("canary_interruptions", [])
+        if start.isoformat() <= str(i.get("at", "")) <= end.isoformat()
+    ]
+    if interrupted and result == "fail":
+        # A reclaimed Spot instance is not a bad build: ask again rather than fail it.
+        result = "inconclusive"
+        reasons = [f"{len(interrupted)} canary instance(s) were interrupted during the bake", *reasons]
+    canary_requests, live_requests = canary["requests"] or 0.0, live["requests"] or 0.0
+    verdict = Verdict(
+        result=result,
+        reasons=reasons,
+        canary_requests=canary_requests,
+        canary_errors=canary["errors"] or 0.0,
+        canary_error_rate=(canary["errors"] or 0.0) / canary_requests if canary_requests else 0.0,
+        canary_latency=canary["latency"],
+        live_requests=live_requests,
+        live_errors=live["errors"] or 0.0,
+        live_error_rate=(live["errors"] or 0.0) / live_requests if live_requests else 0.0,
+        live_latency=live["latency"],
+        window_start=start,
+        window_end=end,
+    )
+    store.update(app.application, rollout_id, verdict=verdict.model_dump(mode="json"))
+    _stage(store, notifier, app, rollout_id, version, Stage.VERDICT, end, verdict.model_dump(mode="json"))
+    logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
+    if verdict.result == "fail":
+        raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))
+    return verdict
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

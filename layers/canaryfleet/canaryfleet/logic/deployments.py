@@ -1,0 +1,155 @@
+"""CodeDeploy deployments that a rollout waits for through a task token, never by polling.
+
+The token and the deployment's final status meet in one item, whichever comes first: an
+event that arrives before its token is stored is kept, and the token, once stored, finds it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from canaryfleet.adapters.fleet import TERMINAL_DEPLOYMENT_STATUSES, CodeDeploy
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.errors import DeploymentFailed, DeploymentTimedOut
+from canaryfleet.logic.canary import begin_wait
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.rollout import Revision
+from canaryfleet.observability import logger
+
+# CodeDeploy "Deployment State-change Notification" states that end a deployment.
+EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"}
+
+
+class DeployRequest(BaseModel):
+    token: str = Field(repr=False)
+    rollout_id: str
+    purpose: str = Field(pattern=r"^(canary|live|canary-restore)$")
+    app: AppConfig
+    revision: Revision
+
+
+def _group(request: DeployRequest) -> str:
+    side = request.app.live if request.purpose == "live" else request.app.canary
+    return side.deployment_group
+
+
+def _finish(callbacks: Callbacks, token: str, deployment_id: str, status: str, detail: str) -> bool:
+    if status == "Succeeded":
+        return callbacks.succeed(token, {"deployment_id": deployment_id, "status": status})
+    cause = f"deployment {deployment_id} {status.lower()}" + (f": {detail}" if detail else "")
+    return callbacks.fail(token, "DeploymentFailed", cause)
+
+
+def start_deployment(
+    request: DeployRequest, store: DynamoRolloutStore, codedeploy: CodeDeploy, callbacks: Callbacks
+) -> str:
+    """Create the deployment once per rollout and purpose, and leave the token to wait for it."""
+    deployment_id = store.deployment_for(request.rollout_id, request.purpose)
+    if deployment_id is None:
+        deployment_id = codedeploy.create_deployment(
+            request.app.codedeploy_application,
+            _group(request),
+            request.revision,
+            description=f"canaryfleet {request.rollout_id} {request.purpose}",
+        )
+        store.remember_deployment(request.rollout_id, request.purpose, deployment_id, _group(request))
+    if request.purpose != "canary-restore":
+        # An abort asked for before or during the deployment ends this wait too.
+        outcome = begin_wait(
+            "deployment",
+            request.app.application,
+            request.rollout_id,
+            request.token,
+            store,
+            callbacks,
+            honour_promote=False,
+        )
+        if outcome == "aborted":
+            return deployment_id
+    context = {
+        "rollout_id": request.rollout_id,
+        "purpose": request.purpose,
+        "application": request.app.application,
+    }
+    final = store.attach_deployment_token(deployment_id, request.token, context)
+    if final is not None:  # the state-change event came first
+        _finish(callbacks, request.token, deployment_id, final, "")
+    logger.info("waiting for deployment", extra={"deployment_id": deployment_id, "purpose": request.purpose})
+    return deployment_id
+
+
+class DeploymentStateChange(BaseModel):
+    """``detail`` of a CodeDeploy "Deployment State-change Notification"."""
+
+    deployment_id: str = Field(alias="deploymentId")
+    state: str
+    application: str
+    deployment_group: str = Field(alias="deploymentGroup")
+
+
+def on_deployment_event(
+    detail: DeploymentStateChange, store: DynamoRolloutStore, codedeploy: CodeDeploy, callbacks: Callbacks
+) -> str:
+    """Record a deployment's end once; end the rollout's wait if it already waits."""
+    status = EVENT_OUTCOMES.get(detail.state)
+    if status is None:
+        return "ignored"
+    message = ""
+    if status != "Succeeded":
+        _, message = codedeploy.status(detail.deployment_id)
+    item = store.record_deployment_outcome(detail.deployment_id, status, message)
+    if item is None:
+        return "duplicate"
+    token = item.get("task_token")
+    if not token:
+        return "recorded"  # the token will find the status when it is stored
+    _finish(callbacks, str(token), detail.deployment_id, status, message)
+    return "completed"
+
+
+def check_after_timeout(
+    rollout_id: str, purpose: str, store: DynamoRolloutStore, codedeploy: CodeDeploy
+) -> dict[str, Any]:
+    """The wait timed out: look at the real status once, so a lost event cannot hang a rollout."""
+    deployment_id = store.deployment_for(rollout_id, purpose)
+    if deployment_id is None:
+        raise DeploymentFailed(f"no {purpose} deployment was created for {rollout_id}")
+    status, message = codedeploy.status(deployment_id)
+    if status == "Succeeded":
+        logger.warning("deployment succeeded but its event was lost", extra={"deployment_id": deployment_id})
+        return {"deployment_id": deployment_id, "status": status}
+    if status in TERMINAL_DEPLOYMENT_STATUSES:
+        raise DeploymentFailed(
+            f"deployment {deployment_id} {status.lower()}" + (f": {message}" if message else "")
+        )
+    codedeploy.stop(deployment_id)
+    raise DeploymentTimedOut(
+        f"deployment {deployment_id} still {status} at the deployment timeout; stopped it"
+    )
+
+
+def stop_unfinished(rollout_id: str, store: DynamoRolloutStore, codedeploy: CodeDeploy) -> list[str]:
+    """Stop this rollout's deployments that are still running (rollback)."""
+    stopped = []
+    for record in store.deployments_of(rollout_id):
+        status, _ = codedeploy.status(record["deployment_id"])
+        if status not in TERMINAL_DEPLOYMENT_STATUSES and codedeploy.stop(record["deployment_id"]):
+            stopped.append(record["deployment_id"])
+    return stopped
+
+
+def parse_cause(cause: str | None) -> str:
+    """A person's reading of a Catch's Cause: a Lambda error's message, or the text itself."""
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("reason") or cause)
+    return cause

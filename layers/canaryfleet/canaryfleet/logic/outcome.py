@@ -1,0 +1,103 @@
+"""How a rollout ends: released, or rolled back with a reason a person understands."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.deployments import parse_cause, stop_unfinished
+from canaryfleet.models.rollout import Revision
+from canaryfleet.models.tasks import RollbackTask
+from canaryfleet.observability import emit_dimensioned, logger, metrics
+
+Outcome = Literal["released", "rolled_back", "rejected"]
+
+# Error names the state machine hands to the rollback, and how each reads.
+_REASONS = {
+    "CanaryAlarm": "canary alarm",
+    "AnalysisFailed": "analysis failed",
+    "AnalysisInconclusive": "analysis inconclusive",
+    "DeploymentFailed": "deployment failed",
+    "DeploymentTimedOut": "deployment timed out",
+    "CanaryUnhealthy": "canary unhealthy",
+    "CanaryNotHealthyYet": "canary unhealthy",
+    "TrafficNotShifted": "traffic shift failed",
+    "Rejected": "rejected",
+    "Aborted": "aborted",
+    "ApprovalTimedOut": "approval timed out",
+}
+
+
+def explain(error: str, cause: str | None) -> tuple[Outcome, str, str]:
+    """(outcome, reason category, reason sentence) for a Catch's Error and Cause."""
+    category = _REASONS.get(error, "failed")
+    detail = parse_cause(cause)
+    if error == "Rejected":
+        try:
+            decided = json.loads(cause or "{}")
+            return "rejected", category, f"rejected by {decided.get('by')}: {decided.get('reason')}"
+        except ValueError:
+            return "rejected", category, f"rejected: {detail}"
+    if error == "ApprovalTimedOut":
+        return "rolled_back", category, detail or "nobody approved before the approval timeout"
+    if detail.lower().startswith(category):
+        return "rolled_back", category, detail
+    text = f"{category}: {detail}" if detail else f"{category} ({error})"
+    return "rolled_back", category, text
+
+
+def finalize(
+    application: str,
+    rollout_id: str,
+    revision: Revision,
+    store: DynamoRolloutStore,
+) -> dict[str, str]:
+    """Record the release as the application's last good revision."""
+    store.set_last_good(application, revision, rollout_id)
+    store.decide_version(application, revision.version, "released", rollout_id, "released")
+    store.update(application, rollout_id, status="released", outcome="released", reason="", ended_at=_now())
+    metrics.add_metric(name="RolloutsReleased", unit=MetricUnit.Count, value=1)
+    logger.info("rollout released", extra={"version": revision.version})
+    return {"outcome": "released", "version": revision.version}
+
+
+def record_rollback(
+    application: str,
+    rollout_id: str,
+    version: str,
+    error: str,
+    cause: str | None,
+    store: DynamoRolloutStore,
+) -> dict[str, str]:
+    """Mark the version rejected with the reason; the record says how the rollout ended."""
+    outcome, category, reason = explain(error, cause)
+    store.decide_version(application, version, "rejected", rollout_id, reason)
+    store.update(
+        application, rollout_id, status=outcome, outcome=outcome, reason=reason, error=error, ended_at=_now()
+    )
+    emit_dimensioned("RolloutsRolledBack", MetricUnit.Count, 1, "reason", category)
+    logger.warning("rollout rolled back", extra={"reason": reason, "error": error})
+    return {"outcome": outcome, "reason": reason, "category": category}
+
+
+def roll_back(task: RollbackTask, store: DynamoRolloutStore, codedeploy: CodeDeploy) -> dict[str, Any]:
+    """Stop what this rollout still has running, then record why it ended."""
+    stopped = stop_unfinished(task.rollout_id, store, codedeploy)
+    result = record_rollback(
+        task.application, task.rollout_id, task.version, task.error.error, task.error.cause, store
+    )
+    last_good = store.last_good(task.application)
+    return {
+        **result,
+        "stopped_deployments": stopped,
+        "last_good": last_good.model_dump(mode="json") if last_good else None,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

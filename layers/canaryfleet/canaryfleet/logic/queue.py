@@ -1,0 +1,99 @@
+"""One rollout per application at a time; the others wait in arrival order.
+
+start_rollout gives each upload its place in the queue when it arrives; the execution's
+"Wait for turn" task later attaches its task token. Whoever finds the lock free hands it to
+the head of the queue, but only once the head is waiting, so a later upload whose
+execution happens to be quicker never jumps the queue. Handing over is one transaction, so
+two rollouts never both hold the lock, and a release always wakes the next in line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.observability import logger
+
+# Each pass either hands the lock over or finds it held; more passes only happen under races.
+_MAX_PASSES = 10
+# A queued upload whose execution never came to wait for its turn gives way after this long.
+STALE_QUEUE_SECONDS = 300
+
+
+def execution_running(execution_arn: str) -> bool:
+    """Whether a lock owner still runs (a lock of an ended execution is stale)."""
+    try:
+        status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return False
+        raise
+    return bool(status == "RUNNING")
+
+
+def take_turn(application: str, store: DynamoRolloutStore, callbacks: Callbacks) -> str | None:
+    """If the lock is free, give it to the first queued rollout; returns that rollout's id."""
+    for _ in range(_MAX_PASSES):
+        lock = store.lock(application)
+        if lock is not None:
+            if execution_running(lock["owner"]):
+                return None
+            # The owner ended without releasing (it cannot through the state machine's
+            # Catch paths, but an operator may stop an execution): free it.
+            logger.warning("releasing a stale lock", extra={"owner": lock["owner"]})
+            store.release_lock(application, lock["owner"])
+            continue
+        head = store.queue_head(application)
+        if head is None:
+            return None
+        if head.token is None:
+            if _stale(head.enqueued_at) and not execution_running(head.execution_arn):
+                logger.warning(
+                    "dropping a queued rollout that never started", extra={"rollout_id": head.rollout_id}
+                )
+                store.drop_from_queue(application, head.sk)
+                continue
+            return None  # the head's execution will take its turn when it starts waiting
+        if not store.hand_lock_to(application, head):
+            continue
+        if callbacks.succeed(head.token, {"turn": "acquired"}):
+            logger.info("lock handed over", extra={"rollout_id": head.rollout_id})
+            return head.rollout_id
+        # The head stopped waiting (its execution ended); take the lock back and go on.
+        store.release_lock(application, head.execution_arn)
+    return None
+
+
+def queue_rollout(
+    application: str,
+    rollout_id: str,
+    arrival: str,
+    execution_arn: str,
+    token: str,
+    store: DynamoRolloutStore,
+    callbacks: Callbacks,
+) -> int:
+    """Wait in the place taken at arrival, then try to start the head; returns the queue's length."""
+    store.attach_queue_token(application, arrival, rollout_id, execution_arn, token)
+    take_turn(application, store, callbacks)
+    return store.queue_length(application)
+
+
+def _stale(enqueued_at: str) -> bool:
+    if not enqueued_at:
+        return True
+    age = datetime.now(UTC) - datetime.fromisoformat(enqueued_at)
+    return age.total_seconds() > STALE_QUEUE_SECONDS
+
+
+def release_turn(
+    application: str, execution_arn: str, store: DynamoRolloutStore, callbacks: Callbacks
+) -> str | None:
+    """Release the lock this execution holds and start the next queued rollout."""
+    if not store.release_lock(application, execution_arn):
+        logger.info("lock was not held by this execution", extra={"execution_arn": execution_arn})
+    return take_turn(application, store, callbacks)

@@ -1,0 +1,116 @@
+"""Rollout policy: the desired shape of a rollout, as a list of canary steps.
+
+In the spirit of Argo Rollouts' canary steps, a step is a one-of: set a weight, bake (and
+analyse), or wait for approval. The platform default reproduces canaryfleet's original
+design; an application overrides it in its registry entry, and a bundle may carry a
+``rollout.yaml`` that overrides it within :class:`PolicyLimits`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SetWeight(_Step):
+    """Send ``weight`` percent of the listener rule's traffic to the canary target group."""
+
+    kind: Literal["set_weight"] = "set_weight"
+    weight: int = Field(ge=0, le=100, description="Canary share in percent; live gets the rest.")
+
+
+class AnalysisSpec(BaseModel):
+    """How canary is judged against live over a bake (CloudWatch metrics of the two target groups)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_requests: int = Field(default=100, ge=1, description="Fewer canary requests than this: inconclusive.")
+    max_error_rate: float = Field(
+        default=0.01, ge=0, le=1, description="Canary 5xx/requests above this fails, whatever live does."
+    )
+    max_error_rate_increase: float = Field(
+        default=0.005, ge=0, le=1, description="Canary error rate may exceed live's by at most this much."
+    )
+    max_latency_ratio: float = Field(
+        default=1.25, ge=1, description="Canary average latency may be at most this multiple of live's."
+    )
+
+
+class Bake(_Step):
+    """Wait while the canary serves traffic; an alarm or an abort ends it early."""
+
+    kind: Literal["bake"] = "bake"
+    duration_seconds: int = Field(ge=1, le=86_400, description="How long to bake. Default 600.")
+    analysis: AnalysisSpec | None = Field(
+        default_factory=AnalysisSpec, description="Judge canary against live at the end; None skips it."
+    )
+
+
+class OnTimeout(StrEnum):
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
+
+
+class Approval(_Step):
+    """Wait for a person to approve or reject."""
+
+    kind: Literal["approval"] = "approval"
+    timeout_seconds: int = Field(default=86_400, ge=1, le=7 * 86_400, description="Default 24 hours.")
+    on_timeout: OnTimeout = Field(default=OnTimeout.ROLLBACK, description="What an unanswered request means.")
+
+
+Step = Annotated[SetWeight | Bake | Approval, Field(discriminator="kind")]
+
+
+class RolloutPolicy(BaseModel):
+    """The steps a rollout takes between the canary deployment and the live deployment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=20)
+    deployment_timeout_seconds: int = Field(
+        default=3_600, ge=1, le=6 * 3_600, description="Longest wait for one CodeDeploy deployment."
+    )
+    inconclusive_extensions: int = Field(
+        default=1, ge=0, le=3, description="Times an inconclusive bake is extended before a human decides."
+    )
+
+    @model_validator(mode="after")
+    def _weights_before_bakes(self) -> RolloutPolicy:
+        weight = 0
+        for step in self.steps:
+            if isinstance(step, SetWeight):
+                weight = step.weight
+            elif isinstance(step, Bake) and weight == 0:
+                raise ValueError(
+                    "a bake needs a set_weight above 0 before it: nothing would reach the canary"
+                )
+        return self
+
+    @property
+    def max_weight(self) -> int:
+        return max((s.weight for s in self.steps if isinstance(s, SetWeight)), default=0)
+
+
+def default_policy() -> RolloutPolicy:
+    """5% canary, a 10-minute bake with analysis, manual approval (24 h, roll back), then live."""
+    return RolloutPolicy(
+        steps=(SetWeight(weight=5), Bake(duration_seconds=600), Approval()),
+    )
+
+
+class PolicyLimits(BaseModel):
+    """What a bundle's rollout.yaml may not go beyond (set by the platform)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_canary_weight: int = Field(default=50, ge=0, le=100)
+    min_bake_seconds: int = Field(default=300, ge=1)
+    require_approval: bool = Field(default=True, description="A bundle cannot remove the human.")
+    allow_promote_on_timeout: bool = Field(default=False)

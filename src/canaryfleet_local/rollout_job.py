@@ -1,0 +1,151 @@
+"""`canaryfleet local rollout`: one scenario played end to end on a fresh local cloud."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from canaryfleet.models.app_config import registry_parameter
+
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import ExecutionRecord, LocalCloud, LocalCloudError
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.scenarios import Scenario, load_scenario
+from canaryfleet_local.simulator import FleetSimulator
+
+APPLICATION = "hello-app"
+COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+
+
+def _weight_history(record: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = record.get("weight_log", {})
+    ordered = sorted(entries.items(), key=lambda kv: str(kv[1].get("at", "")))
+    return [{"seq": seq, "weight": int(entry["weight"]), "at": entry["at"]} for seq, entry in ordered]
+
+
+def _rollout_records(cloud: LocalCloud, application: str) -> dict[str, dict[str, Any]]:
+    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+
+    store = DynamoRolloutStore(cloud.output("StateTableName"))
+    return {r["rollout_id"]: r for r in store.list_rollouts(application)}
+
+
+def run_scenario(
+    scenario: Scenario | str,
+    artifact: Path | None = None,
+    decision: str | None = None,
+    application: str = APPLICATION,
+    timeout: float = 60.0,
+    parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`)."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    if decision is not None:
+        uploads = tuple(u.model_copy(update={"decision": decision}) for u in scenario.uploads)
+        scenario = scenario.model_copy(update={"uploads": uploads})
+    started = time.monotonic()
+    with LocalCloud(parameters=parameters) as cloud:
+        app = deploy_fleet(cloud, application)
+        app = app.model_copy(update={"policy": scenario.policy})
+        cloud.client("ssm").put_parameter(
+            Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
+        )
+        body = artifact.read_bytes() if artifact else bundle()
+        with FleetSimulator(cloud, scenario) as simulator:
+            simulator.add_application(app)
+            s3 = cloud.client("s3")
+            for upload in scenario.uploads:
+                time.sleep(upload.after_seconds)
+                s3.put_object(
+                    Bucket=cloud.output("ArtifactBucketName"),
+                    Key=f"{application}/{upload.version}.zip",
+                    Body=body,
+                    Metadata={
+                        "commit": COMMIT,
+                        "build-url": f"https://ci.example.com/{application}/{upload.version}",
+                    },
+                )
+            executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
+            cloud.wait_idle()
+            records = _rollout_records(cloud, application)
+            lock = cloud.client("dynamodb").get_item(
+                TableName=cloud.output("StateTableName"),
+                Key={"pk": {"S": f"APP#{application}"}, "sk": {"S": "LOCK"}},
+            )
+            report = _report(scenario, simulator, executions, records)
+            report["lock_held"] = "Item" in lock
+            report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
+    report["seconds"] = round(time.monotonic() - started, 2)
+    return report
+
+
+def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:
+    """Every rollout execution, once all have ended (rejected uploads start none)."""
+    while True:
+        cloud.wait_idle(max(1.0, deadline - time.monotonic()))
+        arns = cloud.executions("RolloutStateMachine")
+        sfn = cloud.client("stepfunctions")
+        statuses = [sfn.describe_execution(executionArn=a)["status"] for a in arns]
+        settled = all(s != "RUNNING" for s in statuses)
+        rejected_uploads = expected - len(arns)
+        if settled and (len(arns) == expected or rejected_uploads > 0):
+            return sorted((cloud.wait_for_execution(a) for a in arns), key=lambda r: r.start or 0)
+        if time.monotonic() > deadline:
+            raise LocalCloudError(f"{len(arns)} of {expected} rollouts still running at the deadline")
+        time.sleep(0.05)
+
+
+def _report(
+    scenario: Scenario,
+    simulator: FleetSimulator,
+    executions: list[ExecutionRecord],
+    records: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    rollouts = []
+    for record in sorted(records.values(), key=lambda r: str(r.get("received_at", ""))):
+        execution = next((e for e in executions if e.name == record["rollout_id"]), None)
+        rollouts.append(
+            {
+                "rollout_id": record["rollout_id"],
+                "version": record["version"],
+                "outcome": record.get("outcome") or record.get("status"),
+                "reason": record.get("reason", ""),
+                "verdict": record.get("verdict"),
+                "decision": record.get("decision"),
+                "canary_weight_history": [e["weight"] for e in _weight_history(record)],
+                "weights": _weight_history(record),
+                "audit": record.get("audit", []),
+                "execution_status": execution.status if execution else None,
+                "state_transitions": execution.states_entered if execution else [],
+            }
+        )
+    last = rollouts[-1] if rollouts else {}
+    state = next(iter(simulator.apps.values()))
+    return {
+        "scenario": scenario.name,
+        "outcome": last.get("outcome"),
+        "reason": last.get("reason", ""),
+        "live_revision": state.versions["live"],
+        "canary_revision": state.versions["canary"],
+        "canary_weight_history": last.get("canary_weight_history", []),
+        "deployments": [
+            {
+                "group": d.group,
+                "side": d.side,
+                "revision": d.version,
+                "status": d.status,
+                "id": d.deployment_id,
+            }
+            for d in simulator.deployments
+        ],
+        "state_transitions": last.get("state_transitions", []),
+        "executions": [
+            {"name": e.name, "status": e.status, "error": e.error, "cause": e.cause} for e in executions
+        ],
+        "rollouts": rollouts,
+        "alarms": simulator.alarms_fired,
+        "decisions": simulator.decisions,
+        "expected": [u.expect for u in scenario.uploads],
+    }

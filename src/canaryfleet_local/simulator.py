@@ -1,0 +1,341 @@
+"""The fleet simulator: plays an application's instances, load balancer, alarms and approver.
+
+It makes CodeDeploy deployments progress and end as the scenario says, registers the
+instances of a deployed group in its target group, publishes per-target-group request,
+error and latency metrics that follow the listener rule's weights and the version each
+group runs, trips alarms, and answers approval requests. Everything it does to AWS goes
+through the APIs, or through the stand-ins in :mod:`canaryfleet_local.standins` where moto
+has no such behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from canaryfleet.models.app_config import AppConfig
+
+from canaryfleet_local import standins
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.scenarios import Behaviour, DeploymentScript, Scenario, Upload
+
+TICK_SECONDS = 0.1
+
+
+@dataclass
+class DeploymentRecord:
+    deployment_id: str
+    group: str
+    side: str
+    version: str
+    status: str = "Created"
+    created: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+
+@dataclass
+class AppState:
+    app: AppConfig
+    versions: dict[str, str]  # side -> version it runs
+    alarm_since: float | None = None
+    alarmed: bool = False
+    decided: set[str] = field(default_factory=set)
+
+
+class FleetSimulator:
+    """Runs on its own thread while a scenario plays on the local cloud."""
+
+    def __init__(self, cloud: LocalCloud, scenario: Scenario) -> None:
+        self.cloud = cloud
+        self.scenario = scenario
+        self.apps: dict[str, AppState] = {}
+        self.deployments: list[DeploymentRecord] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.alarms_fired: list[dict[str, Any]] = []
+        self._uploads: dict[str, Upload] = {u.version: u for u in scenario.uploads}
+        self._timers: list[threading.Timer] = []
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._thread = threading.Thread(target=self._run, name="fleet-simulator", daemon=True)
+        self._last_tick = time.monotonic()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def add_application(self, app: AppConfig, live_version: str = "baseline") -> None:
+        with self._lock:
+            self.apps[app.application] = AppState(
+                app=app, versions={"canary": live_version, "live": live_version}
+            )
+        for side in ("canary", "live"):
+            self._register_targets(app, side)
+
+    def __enter__(self) -> FleetSimulator:
+        self.cloud.codedeploy.on_created = self._deployment_created
+        self.cloud.codedeploy.on_stopped = self._deployment_stopped
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for timer in self._timers:
+            timer.cancel()
+        self.cloud.codedeploy.on_created = None
+        self.cloud.codedeploy.on_stopped = None
+
+    # -- behaviour of versions ---------------------------------------------------------
+    def behaviour(self, version: str) -> Behaviour:
+        upload = self._uploads.get(version)
+        return upload.behaviour if upload else self.scenario.baseline
+
+    # -- CodeDeploy --------------------------------------------------------------------
+    def _app_of_group(self, group: str) -> tuple[AppState, str] | None:
+        for state in self.apps.values():
+            if group == state.app.canary.deployment_group:
+                return state, "canary"
+            if group == state.app.live.deployment_group:
+                return state, "live"
+        return None
+
+    def _deployment_created(self, deployment: Any) -> None:
+        owner = self._app_of_group(deployment.deployment_group_name)
+        if owner is None:
+            return
+        state, side = owner
+        key = str(deployment.revision.get("s3Location", {}).get("key", ""))
+        version = key.rsplit("/", 1)[-1].removesuffix(".zip")
+        record = DeploymentRecord(deployment.deployment_id, deployment.deployment_group_name, side, version)
+        with self._lock:
+            self.deployments.append(record)
+        upload = self._uploads.get(version)
+        script = DeploymentScript()
+        if upload is not None:
+            script = upload.canary_deployment if side == "canary" else upload.live_deployment
+        deployment.status = "InProgress"
+        deployment.start_time = datetime.now(UTC)
+        timer = threading.Timer(script.seconds, self._deployment_ends, (deployment, record, state, script))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _deployment_ends(
+        self, deployment: Any, record: DeploymentRecord, state: AppState, script: DeploymentScript
+    ) -> None:
+        if self._stop.is_set() or deployment.status == "Stopped":
+            return
+        succeeded = script.outcome == "succeed"
+        deployment.status = "Succeeded" if succeeded else "Failed"
+        deployment.complete_time = datetime.now(UTC)
+        with self._lock:
+            record.status = deployment.status
+            record.ended = time.monotonic()
+            if succeeded:
+                state.versions[record.side] = record.version
+        if succeeded:
+            self._register_targets(state.app, record.side)
+        if not script.lose_event:
+            self._emit_deployment_event(deployment, "SUCCESS" if succeeded else "FAILURE")
+
+    def _deployment_stopped(self, deployment: Any) -> None:
+        with self._lock:
+            for record in self.deployments:
+                if record.deployment_id == deployment.deployment_id:
+                    record.status = "Stopped"
+                    record.ended = time.monotonic()
+        self._emit_deployment_event(deployment, "STOP")
+
+    def _emit_deployment_event(self, deployment: Any, state: str) -> None:
+        cloud = self.cloud
+        application = deployment.application_name
+        group = deployment.deployment_group_name
+        prefix = f"arn:aws:codedeploy:{cloud.region}:{cloud.account_id}"
+        event = standins.service_event(
+            cloud.account_id,
+            cloud.region,
+            "aws.codedeploy",
+            "CodeDeploy Deployment State-change Notification",
+            [f"{prefix}:application:{application}", f"{prefix}:deploymentgroup:{application}/{group}"],
+            {
+                "region": cloud.region,
+                "deploymentId": deployment.deployment_id,
+                "instanceGroupId": deployment.deployment_id,
+                "deploymentGroup": group,
+                "state": state,
+                "application": application,
+            },
+        )
+        standins.emit_service_event(cloud.account_id, cloud.region, event)
+
+    def _register_targets(self, app: AppConfig, side: str) -> None:
+        """The group's instances, registered in its target group (healthy once deployed)."""
+        group = app.canary if side == "canary" else app.live
+        instances = self._instances_of(group.auto_scaling_group)
+        if instances:
+            self.cloud.client("elbv2").register_targets(
+                TargetGroupArn=group.target_group_arn, Targets=[{"Id": i} for i in instances]
+            )
+
+    def _instances_of(self, asg: str) -> list[str]:
+        response = self.cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])
+        groups = response.get("AutoScalingGroups", [])
+        return [i["InstanceId"] for g in groups for i in g.get("Instances", [])]
+
+    # -- traffic, metrics, alarms, approvals -------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            now = time.monotonic()
+            elapsed, self._last_tick = now - self._last_tick, now
+            for state in list(self.apps.values()):
+                with contextlib.suppress(Exception):  # a tick must never kill the simulator
+                    self._tick(state, elapsed)
+
+    def _weights(self, app: AppConfig) -> dict[str, int]:
+        elbv2 = self.cloud.client("elbv2")
+        if ":listener-rule/" in app.listener_rule_arn:
+            actions = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]["Actions"]
+        else:
+            actions = elbv2.describe_listeners(ListenerArns=[app.listener_rule_arn])["Listeners"][0][
+                "DefaultActions"
+            ]
+        for action in actions:
+            if action["Type"] == "forward":
+                groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+                weights = {g["TargetGroupArn"]: int(g.get("Weight", 0)) for g in groups}
+                return {
+                    "canary": weights.get(app.canary.target_group_arn, 0),
+                    "live": weights.get(app.live.target_group_arn, 0),
+                }
+        return {"canary": 0, "live": 100}
+
+    def _tick(self, state: AppState, elapsed: float) -> None:
+        app = state.app
+        weights = self._weights(app)
+        total = sum(weights.values()) or 1
+        stamp = datetime.now(UTC)
+        lb = "/".join(app.listener_rule_arn.split(":", 5)[5].split("/")[1:4])
+        data: list[dict[str, Any]] = []
+        for side, group in (("canary", app.canary), ("live", app.live)):
+            share = weights[side] / total
+            if share <= 0:
+                continue
+            behaviour = self.behaviour(state.versions[side])
+            requests = self.scenario.requests_per_second * elapsed * share
+            dims = [
+                {"Name": "LoadBalancer", "Value": lb},
+                {"Name": "TargetGroup", "Value": group.target_group_arn.split(":", 5)[5]},
+            ]
+            data += [
+                {"MetricName": "RequestCount", "Dimensions": dims, "Value": requests, "Timestamp": stamp},
+                {
+                    "MetricName": "HTTPCode_Target_5XX_Count",
+                    "Dimensions": dims,
+                    "Value": requests * behaviour.error_rate,
+                    "Timestamp": stamp,
+                },
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": dims,
+                    "Value": behaviour.latency_seconds,
+                    "Timestamp": stamp,
+                },
+            ]
+        if data:
+            standins.publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
+        self._evaluate_alarms(state, weights)
+        self._answer_approvals(state)
+
+    def _evaluate_alarms(self, state: AppState, weights: dict[str, int]) -> None:
+        """The canary's alarms go to ALARM once a tripping version has had traffic long enough."""
+        tripping = weights["canary"] > 0 and self.behaviour(state.versions["canary"]).trips_alarms
+        now = time.monotonic()
+        if not tripping:
+            state.alarm_since = None
+            if state.alarmed:
+                self._set_alarms(state, "OK", "Threshold no longer crossed")
+                state.alarmed = False
+            return
+        if state.alarm_since is None:
+            state.alarm_since = now
+        if not state.alarmed and now - state.alarm_since >= self.scenario.alarm_after_seconds:
+            self._set_alarms(state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint")
+            state.alarmed = True
+
+    def _set_alarms(self, state: AppState, value: str, reason: str) -> None:
+        """Errors trip the canary's 5xx alarms (all its alarms if none is named for 5xx)."""
+        cloudwatch = self.cloud.client("cloudwatch")
+        alarms = [a for a in state.app.canary.alarms if "5xx" in a.lower()] or list(state.app.canary.alarms)
+        for name in alarms:
+            previous = "OK" if value == "ALARM" else "ALARM"
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)
+            with self._lock:
+                self.alarms_fired.append({"alarm": name, "state": value, "at": time.monotonic()})
+            event = standins.service_event(
+                self.cloud.account_id,
+                self.cloud.region,
+                "aws.cloudwatch",
+                "CloudWatch Alarm State Change",
+                [f"arn:aws:cloudwatch:{self.cloud.region}:{self.cloud.account_id}:alarm:{name}"],
+                {
+                    "alarmName": name,
+                    "previousState": {
+                        "value": previous,
+                        "reason": "",
+                        "timestamp": datetime.now(UTC).isoformat(),
+                    },
+                    "state": {"value": value, "reason": reason, "timestamp": datetime.now(UTC).isoformat()},
+                    "configuration": {"description": f"canaryfleet {state.app.application} canary alarm"},
+                },
+            )
+            standins.emit_service_event(self.cloud.account_id, self.cloud.region, event)
+
+    def _answer_approvals(self, state: AppState) -> None:
+        table = self.cloud.output("StateTableName")
+        lock = (
+            self.cloud.client("dynamodb")
+            .get_item(TableName=table, Key={"pk": {"S": f"APP#{state.app.application}"}, "sk": {"S": "LOCK"}})
+            .get("Item")
+        )
+        if not lock:
+            return
+        rollout_id = lock["rollout_id"]["S"]
+        record = (
+            self.cloud.client("dynamodb")
+            .get_item(
+                TableName=table,
+                Key={"pk": {"S": f"APP#{state.app.application}"}, "sk": {"S": f"ROLLOUT#{rollout_id}"}},
+            )
+            .get("Item", {})
+        )
+        if record.get("wait_kind", {}).get("S") != "approval" or rollout_id in state.decided:
+            return
+        waited = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
+        upload = self._uploads.get(record.get("version", {}).get("S", ""))
+        decision = upload.decision if upload else "approve"
+        if decision == "none" or waited < self.scenario.decide_after_seconds:
+            return
+        state.decided.add(rollout_id)
+        payload = {
+            "application": state.app.application,
+            "action": decision,
+            "by": self.scenario.approver,
+            "reason": "looks good" if decision == "approve" else "error budget is spent this week",
+            "channel": "local",
+            "rollout_id": rollout_id,
+        }
+        response = self.cloud.client("lambda").invoke(
+            FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
+        )
+        with self._lock:
+            self.decisions.append({**payload, "result": json.loads(response["Payload"].read())})
+
+
+def _since(iso: str | None) -> float:
+    """Monotonic time of an ISO timestamp in the past (wall clock to monotonic)."""
+    if not iso:
+        return time.monotonic()
+    age = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    return time.monotonic() - max(0.0, age)

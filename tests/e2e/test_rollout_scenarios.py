@@ -1,0 +1,120 @@
+"""Every scenario, end to end on the local cloud: outcome, deployments, weights and reason."""
+
+from typing import Any
+
+import pytest
+
+from canaryfleet_local.rollout_job import run_scenario
+
+QUIET = {"LogLevel": "WARNING"}
+
+
+def play(name: str, **kwargs: Any) -> dict[str, Any]:
+    report = run_scenario(name, parameters=QUIET, **kwargs)
+    assert report["lock_held"] is False, "a finished rollout must release its lock"
+    assert report["failed_deliveries"] == []
+    return report
+
+
+def deployments(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(d["side"], d["revision"], d["status"]) for d in report["deployments"]]
+
+
+def test_healthy_build_is_released() -> None:
+    report = play("healthy")
+
+    assert (report["outcome"], report["reason"]) == ("released", "")
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.0.0", "Succeeded")]
+    assert report["canary_weight_history"] == [10, 0]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+    [rollout] = report["rollouts"]
+    assert rollout["verdict"]["result"] == "pass"
+    assert rollout["decision"]["kind"] == "approve"
+    assert report["state_transitions"][0] == "Wait for turn"
+    assert report["state_transitions"][-1] == "Rollout released"
+
+
+def test_failing_canary_is_rolled_back_by_its_alarm_to_the_last_good_revision() -> None:
+    report = play("failing-canary")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("canary alarm hello-app-canary-")
+    assert "went to ALARM" in report["reason"]
+    assert deployments(report)[2:] == [("canary", "1.1.0", "Succeeded"), ("canary", "1.0.0", "Succeeded")]
+    assert report["canary_weight_history"] == [10, 0]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+    assert "Analyse canary against live" not in report["state_transitions"], "the alarm ends the bake at once"
+    assert "Redeploy last good revision to canary" in report["state_transitions"]
+
+
+def test_slow_canary_fails_its_analysis() -> None:
+    report = play("slow-canary")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("analysis failed: canary latency 320 ms is 4.00x live's 80 ms")
+    assert report["rollouts"][-1]["verdict"]["result"] == "fail"
+    assert report["live_revision"] == "1.0.0"
+
+
+def test_failed_canary_deployment_takes_no_traffic_and_rolls_back() -> None:
+    report = play("canary-deployment-fails")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("deployment failed: deployment ")
+    assert ("canary", "1.1.0", "Failed") in deployments(report)
+    assert report["canary_weight_history"] == [0], "only the rollback's own reset"
+    assert "Shift canary traffic" not in report["state_transitions"]
+
+
+def test_rejected_by_the_approver() -> None:
+    report = play("rejected")
+
+    assert report["outcome"] == "rejected"
+    assert report["reason"] == "rejected by approver@example.com: error budget is spent this week"
+    assert [d[0] for d in deployments(report)] == ["canary"]
+    assert report["executions"][-1]["error"] == "Rejected"
+    assert report["rollouts"][-1]["audit"][0]["kind"] == "reject"
+
+
+def test_unanswered_approval_times_out_and_rolls_back() -> None:
+    report = play("approval-timeout")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"] == "nobody approved before the approval timeout"
+    assert report["decisions"] == []
+
+
+def test_too_little_traffic_extends_the_bake_once_then_asks_a_person() -> None:
+    report = play("too-little-traffic")
+
+    assert report["outcome"] == "released"
+    transitions = report["state_transitions"]
+    assert transitions.count("Bake canary") == 2 and "Extend the bake" in transitions
+    assert report["rollouts"][-1]["verdict"]["result"] == "inconclusive"
+
+
+def test_two_uploads_within_a_second_run_one_after_the_other_in_arrival_order() -> None:
+    report = play("two-uploads")
+
+    assert [r["outcome"] for r in report["rollouts"]] == ["released", "released"]
+    assert [d[:2] for d in deployments(report)] == [
+        ("canary", "1.0.0"),
+        ("live", "1.0.0"),
+        ("canary", "1.0.1"),
+        ("live", "1.0.1"),
+    ]
+    assert report["live_revision"] == "1.0.1"
+
+
+def test_a_lost_deployment_event_does_not_hang_the_rollout() -> None:
+    report = play("lost-deployment-event")
+
+    assert report["outcome"] == "released"
+    assert "Check canary deployment" in report["state_transitions"]
+
+
+@pytest.mark.parametrize("decision", ["reject", "none"])
+def test_the_decision_can_be_set_from_outside_the_scenario(decision: str) -> None:
+    report = play("healthy", decision=decision)
+
+    assert report["outcome"] == ("rejected" if decision == "reject" else "rolled_back")

@@ -1,0 +1,220 @@
+"""fleet/template.yaml created on the local cloud: the registry entry names resources that exist."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pytest
+from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+
+from canaryfleet_local import standins
+from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.fleet import deploy_fleet, fleet_stack_name
+
+
+@dataclass
+class Fleet:
+    cloud: LocalCloud
+    config: AppConfig
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    """One local cloud with the hello-app fleet on it (created once: the tests only read)."""
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        yield Fleet(cloud, deploy_fleet(cloud, "hello-app"))
+
+
+def sides(config: AppConfig) -> list[tuple[str, FleetGroup]]:
+    return [("canary", config.canary), ("live", config.live)]
+
+
+def test_the_registry_entry_in_ssm_parses_into_the_returned_app_config(fleet: Fleet) -> None:
+    value = fleet.cloud.client("ssm").get_parameter(Name=registry_parameter("hello-app"))["Parameter"][
+        "Value"
+    ]
+
+    assert AppConfig.model_validate_json(value) == fleet.config
+    assert fleet.config.application == "hello-app"
+    assert fleet.config.log_prefix == "hello-app/"
+
+
+def test_the_target_groups_exist_and_check_health(fleet: Fleet) -> None:
+    elbv2 = fleet.cloud.client("elbv2")
+    arns = [group.target_group_arn for _, group in sides(fleet.config)]
+
+    described = elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"]
+
+    assert {g["TargetGroupArn"] for g in described} == set(arns)
+    for group in described:
+        assert group["HealthCheckEnabled"] and group["HealthCheckPath"] == "/"
+        attributes = elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])
+        assert {"Key": "deregistration_delay.timeout_seconds", "Value": "30"} in attributes["Attributes"]
+
+
+def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: Fleet) -> None:
+    elbv2 = fleet.cloud.client("elbv2")
+
+    (rule,) = elbv2.describe_rules(RuleArns=[fleet.config.listener_rule_arn])["Rules"]
+
+    (action,) = rule["Actions"]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in action["ForwardConfig"]["TargetGroups"]}
+    assert weights == {fleet.config.live.target_group_arn: 100, fleet.config.canary.target_group_arn: 0}
+    assert rule["Conditions"] == [
+        {"Field": "host-header", "HostHeaderConfig": {"Values": ["hello-app.canaryfleet.local"]}}
+    ]
+
+
+def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: Fleet) -> None:
+    autoscaling = fleet.cloud.client("autoscaling")
+    elbv2 = fleet.cloud.client("elbv2")
+    for role, side in sides(fleet.config):
+        (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[side.auto_scaling_group])[
+            "AutoScalingGroups"
+        ]
+
+        assert group["TargetGroupARNs"] == [side.target_group_arn]
+        assert group["CapacityRebalance"] is True
+        distribution = group["MixedInstancesPolicy"]["InstancesDistribution"]
+        assert distribution["SpotAllocationStrategy"] == "price-capacity-optimized"
+        assert distribution["OnDemandPercentageAboveBaseCapacity"] == 50
+        assert len(group["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]) == 5
+        assert {t["Key"]: t["Value"] for t in group["Tags"]} == {"application": "hello-app", "role": role}
+        instances = {i["InstanceId"] for i in group["Instances"]}
+        assert len(instances) == group["DesiredCapacity"] >= 1
+        health = elbv2.describe_target_health(TargetGroupArn=side.target_group_arn)[
+            "TargetHealthDescriptions"
+        ]
+        assert {h["Target"]["Id"] for h in health} == instances
+
+
+def test_each_group_has_the_termination_hook_the_drain_serves(fleet: Fleet) -> None:
+    autoscaling = fleet.cloud.client("autoscaling")
+    for _, side in sides(fleet.config):
+        hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=side.auto_scaling_group)[
+            "LifecycleHooks"
+        ]
+
+        terminating = [h for h in hooks if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"]
+        assert [(h["LifecycleHookName"], h["HeartbeatTimeout"], h["DefaultResult"]) for h in terminating] == [
+            ("canaryfleet-drain", 300, "CONTINUE")
+        ]
+
+
+def test_each_deployment_group_deploys_to_its_own_group_and_target_group(fleet: Fleet) -> None:
+    codedeploy = fleet.cloud.client("codedeploy")
+    elbv2 = fleet.cloud.client("elbv2")
+    for _, side in sides(fleet.config):
+        info = codedeploy.get_deployment_group(
+            applicationName=fleet.config.codedeploy_application, deploymentGroupName=side.deployment_group
+        )["deploymentGroupInfo"]
+
+        assert [g["name"] for g in info["autoScalingGroups"]] == [side.auto_scaling_group]
+        (target_group,) = elbv2.describe_target_groups(TargetGroupArns=[side.target_group_arn])[
+            "TargetGroups"
+        ]
+        assert info["loadBalancerInfo"]["targetGroupInfoList"] == [{"name": target_group["TargetGroupName"]}]
+        assert info["deploymentStyle"] == {
+            "deploymentType": "IN_PLACE",
+            "deploymentOption": "WITH_TRAFFIC_CONTROL",
+        }
+        assert info["autoRollbackConfiguration"] == {
+            "enabled": True,
+            "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+        }
+        assert info["outdatedInstancesStrategy"] == "UPDATE"
+
+
+def test_each_deployment_group_stops_on_its_own_alarms(fleet: Fleet) -> None:
+    # moto's GetDeploymentGroup answers alarmConfiguration empty; its backend keeps what was set.
+    from moto.codedeploy.models import codedeploy_backends
+
+    backend = codedeploy_backends[fleet.cloud.account_id][fleet.cloud.region]
+    for _, side in sides(fleet.config):
+        group = backend.get_deployment_group(fleet.config.codedeploy_application, side.deployment_group)
+
+        alarms: dict[str, Any] = cast("dict[str, Any]", group.alarm_configuration)  # kept as the API got it
+        assert alarms["enabled"] is True
+        assert [a["name"] for a in alarms["alarms"]] == list(side.alarms)
+
+
+def test_the_alarms_of_the_registry_entry_exist(fleet: Fleet) -> None:
+    cloudwatch = fleet.cloud.client("cloudwatch")
+    for _, side in sides(fleet.config):
+        described = cloudwatch.describe_alarms(AlarmNames=list(side.alarms))["MetricAlarms"]
+
+        assert sorted(a["AlarmName"] for a in described) == sorted(side.alarms)
+        assert len(side.alarms) == 3
+
+
+def test_the_launch_template_requires_imdsv2_and_bootstraps_with_ansible_pull(fleet: Fleet) -> None:
+    ec2 = fleet.cloud.client("ec2")
+
+    (version,) = ec2.describe_launch_template_versions(LaunchTemplateName="hello-app-fleet")[
+        "LaunchTemplateVersions"
+    ]
+
+    data = version["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    script = base64.b64decode(data["UserData"]).decode()
+    assert "APPLICATION='hello-app'" in script and "ansible-pull" in script
+    assert f"LOG_BUCKET='{fleet.cloud.output('LogBucketName')}'" in script
+
+
+def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> None:
+    cfn = fleet.cloud.client("cloudformation")
+    association_id = cfn.describe_stack_resource(
+        StackName=fleet_stack_name("hello-app"), LogicalResourceId="LogSyncAssociation"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+
+    association = standins.SSM_ASSOCIATIONS[association_id]
+
+    assert association["ScheduleExpression"] == "rate(1 hour)"
+    assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]
+
+
+def test_a_second_application_gets_its_own_rule_and_settings_on_the_same_listener(fleet: Fleet) -> None:
+    config = deploy_fleet(
+        fleet.cloud,
+        "billing",
+        {
+            "ApproverEmails": "ana@example.com,bo@example.com",
+            "SlackChannel": "C0123ABCD",
+            "DrainOnRebalance": "true",
+            "HostHeaders": "",
+            "PathPatterns": "/billing/*",
+            "InstanceTypes": "c6i.large,c6a.large",
+        },
+    )
+
+    assert config.approvers.emails == ("ana@example.com", "bo@example.com")
+    assert config.approvers.slack_channel == "C0123ABCD"
+    assert config.drain_on_rebalance is True
+    rules = fleet.cloud.client("elbv2").describe_rules(
+        RuleArns=[config.listener_rule_arn, fleet.config.listener_rule_arn]
+    )
+    assert len({rule["Priority"] for rule in rules["Rules"]}) == 2
+    listed = fleet.cloud.client("ssm").get_parameters_by_path(Path="/canaryfleet/apps", Recursive=True)
+    assert {p["Name"] for p in listed["Parameters"]} >= {
+        "/canaryfleet/apps/hello-app",
+        "/canaryfleet/apps/billing",
+    }
+
+
+def test_an_invalid_application_name_is_refused(fleet: Fleet) -> None:
+    with pytest.raises(LocalCloudError, match="lowercase"):
+        deploy_fleet(fleet.cloud, "Hello_App")
+
+
+def test_an_unknown_parameter_is_refused(fleet: Fleet) -> None:
+    with pytest.raises(LocalCloudError, match="no parameter Colour"):
+        deploy_fleet(fleet.cloud, "paint", {"Colour": "blue"})
+
+
+def test_an_application_is_onboarded_once(fleet: Fleet) -> None:
+    with pytest.raises(LocalCloudError, match=fleet_stack_name("hello-app")):
+        deploy_fleet(fleet.cloud, "hello-app")

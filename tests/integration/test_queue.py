@@ -1,0 +1,113 @@
+"""One rollout per application at a time, the others in arrival order (logic.queue on moto)."""
+
+import json
+from typing import Any
+
+import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.logic.queue import queue_rollout, release_turn
+
+from canaryfleet_local.cloud import LocalCloud
+
+
+class RecordingCallbacks(Callbacks):
+    def __init__(self, closed: set[str] | None = None) -> None:
+        self.succeeded: list[str] = []
+        self.closed = closed or set()
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.closed:
+            return False
+        self.succeeded.append(token)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        return token not in self.closed
+
+
+@pytest.fixture
+def store(cloud: LocalCloud) -> DynamoRolloutStore:
+    return DynamoRolloutStore(cloud.output("StateTableName"))
+
+
+def running_execution(cloud: LocalCloud, name: str) -> str:
+    """A running execution standing for a rollout (a state machine that only waits)."""
+    sfn = cloud.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    arn = (
+        machines.get("waiter")
+        or sfn.create_state_machine(
+            name="waiter",
+            definition=json.dumps(
+                {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 120, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/waiter",
+        )["stateMachineArn"]
+    )
+    return str(sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"])
+
+
+def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    callbacks = RecordingCallbacks()
+    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
+
+    queue_rollout("payments-api", "first", "20261126T100000#a", first, "token-first", store, callbacks)
+    queue_rollout("payments-api", "third", "20261126T100002#c", third, "token-third", store, callbacks)
+    queue_rollout("payments-api", "second", "20261126T100001#b", second, "token-second", store, callbacks)
+
+    assert callbacks.succeeded == ["token-first"]
+    assert store.lock("payments-api")["rollout_id"] == "first"
+
+
+def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    callbacks = RecordingCallbacks()
+    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
+    queue_rollout("payments-api", "first", "1#a", first, "token-first", store, callbacks)
+    queue_rollout("payments-api", "third", "3#c", third, "token-third", store, callbacks)
+    queue_rollout("payments-api", "second", "2#b", second, "token-second", store, callbacks)
+
+    release_turn("payments-api", first, store, callbacks)
+
+    assert callbacks.succeeded == ["token-first", "token-second"]
+    assert store.lock("payments-api")["owner"] == second
+
+
+def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    callbacks = RecordingCallbacks()
+    queue_rollout("payments-api", "p1", "1#a", running_execution(cloud, "p1"), "token-p1", store, callbacks)
+
+    queue_rollout("ledger", "l1", "2#a", running_execution(cloud, "l1"), "token-l1", store, callbacks)
+
+    assert callbacks.succeeded == ["token-p1", "token-l1"]
+
+
+def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    callbacks = RecordingCallbacks()
+    dead = running_execution(cloud, "dead")
+    cloud.client("stepfunctions").stop_execution(executionArn=dead)
+    queue_rollout("payments-api", "dead", "1#a", dead, "token-dead", store, RecordingCallbacks())
+
+    queue_rollout(
+        "payments-api", "next", "2#b", running_execution(cloud, "next"), "token-next", store, callbacks
+    )
+
+    assert callbacks.succeeded == ["token-next"]
+
+
+def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    holder = running_execution(cloud, "holder")
+    queue_rollout("payments-api", "holder", "1#a", holder, "token-holder", store, RecordingCallbacks())
+    callbacks = RecordingCallbacks(closed={"token-gone"})
+    queue_rollout(
+        "payments-api", "gone", "2#b", running_execution(cloud, "gone"), "token-gone", store, callbacks
+    )
+    queue_rollout(
+        "payments-api", "next", "3#c", running_execution(cloud, "next"), "token-next", store, callbacks
+    )
+
+    release_turn("payments-api", holder, store, callbacks)
+
+    assert callbacks.succeeded == ["token-next"]
+    assert store.lock("payments-api")["rollout_id"] == "next"
+    assert store.queue_length("payments-api") == 0

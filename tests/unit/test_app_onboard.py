@@ -1,0 +1,282 @@
+"""`canaryfleet app onboard` and `canaryfleet app list`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
+from typer.testing import CliRunner
+
+from canaryfleet_cli.app_commands import FLEET_TEMPLATE, app_commands, stack_name
+
+ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+LISTENER = f"{ELB}:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
+TG = ELB + ":targetgroup/{}/0123456789abcdef"
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def template_parameters() -> dict[str, Any]:
+    parameters: dict[str, Any] = yaml_parse(FLEET_TEMPLATE.read_text())["Parameters"]
+    return parameters
+
+
+def onboard_args(name: str = "orders-api", **options: str | list[str] | None) -> list[str]:
+    """A complete `onboard` command line; an option set to None is left out."""
+    values: dict[str, str | list[str] | None] = {
+        "--repo": "https://git.example.com/platform/baseline.git",
+        "--branch": "release-7",
+        "--listener-arn": LISTENER,
+        "--priority": "40",
+        "--host-header": "orders.example.com",
+        "--vpc-id": "vpc-0abc12",
+        "--subnets": "subnet-0a1,subnet-0b2",
+        "--alb-security-group": "sg-0a1b",
+        "--artifact-bucket": "canaryfleet-artifacts-1",
+        "--log-bucket": "canaryfleet-logs-1",
+    }
+    values.update({f"--{key.replace('_', '-')}": value for key, value in options.items()})
+    args = ["onboard", name]
+    for option, value in values.items():
+        for item in [value] if isinstance(value, str) else value or []:
+            args += [option, item]
+    return args
+
+
+def plain(output: str) -> str:
+    """The output without rich's error box, on one line."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
+
+
+def written(path: Path) -> dict[str, str]:
+    document = json.loads(path.read_text())
+    return {item["ParameterKey"]: item["ParameterValue"] for item in document}
+
+
+def test_onboard_writes_a_parameter_file_the_fleet_template_accepts(
+    in_tmp: Path, template_parameters: dict[str, Any]
+) -> None:
+    result = runner.invoke(app_commands, [*onboard_args(), "--output", "orders.json"])
+
+    assert result.exit_code == 0, result.output
+    parameters = written(in_tmp / "orders.json")
+    assert set(parameters) <= set(template_parameters)
+    assert {name for name, spec in template_parameters.items() if "Default" not in spec} <= set(parameters)
+    for name, value in parameters.items():
+        spec = template_parameters[name]
+        if "AllowedPattern" in spec and spec["Type"] == "String":
+            assert re.match(spec["AllowedPattern"], value), (name, value)
+        if "AllowedValues" in spec:
+            assert value in spec["AllowedValues"], (name, value)
+    assert parameters["Application"] == "orders-api"
+    assert parameters["AnsibleRepositoryUrl"] == "https://git.example.com/platform/baseline.git"
+    assert parameters["AnsibleBranch"] == "release-7"
+    assert parameters["SubnetIds"] == "subnet-0a1,subnet-0b2"
+    assert (parameters["HostHeaders"], parameters["PathPatterns"]) == ("orders.example.com", "")
+    assert parameters["ListenerRulePriority"] == "40"
+
+
+def test_onboard_prints_the_deploy_command(in_tmp: Path) -> None:
+    result = runner.invoke(app_commands, [*onboard_args(), "--output", "orders.json"])
+
+    command = result.stdout
+    assert command.startswith("aws cloudformation deploy")
+    assert "--stack-name canaryfleet-app-orders-api" in command
+    assert "--parameter-overrides file://orders.json" in command
+    assert "--capabilities CAPABILITY_IAM" in command
+    assert "template.yaml" in command
+
+
+def test_onboard_writes_next_to_the_caller_by_default(in_tmp: Path) -> None:
+    result = runner.invoke(app_commands, onboard_args())
+
+    assert result.exit_code == 0, result.output
+    assert written(in_tmp / "orders-api-fleet-parameters.json")["Application"] == "orders-api"
+
+
+def test_repeated_and_comma_separated_values_are_the_same(in_tmp: Path) -> None:
+    result = runner.invoke(
+        app_commands,
+        [
+            *onboard_args(subnets=["subnet-0a1", "subnet-0b2,subnet-0c3"], host_header=None),
+            "--path-pattern",
+            "/orders/*",
+            "--path-pattern",
+            "/orders",
+            "--approver-email",
+            "ana@example.com,bo@example.com",
+            "--approver-slack-id",
+            "U012AB3CD",
+            "--slack-channel",
+            "C0123ABCD",
+            "--drain-on-rebalance",
+            "--deployment-type",
+            "BLUE_GREEN",
+            "--instance-types",
+            "c6i.xlarge,c6a.xlarge",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    parameters = written(in_tmp / "orders-api-fleet-parameters.json")
+    assert parameters["SubnetIds"] == "subnet-0a1,subnet-0b2,subnet-0c3"
+    assert (parameters["HostHeaders"], parameters["PathPatterns"]) == ("", "/orders/*,/orders")
+    assert parameters["ApproverEmails"] == "ana@example.com,bo@example.com"
+    assert parameters["ApproverSlackUserIds"] == "U012AB3CD"
+    assert parameters["SlackChannel"] == "C0123ABCD"
+    assert parameters["DrainOnRebalance"] == "true"
+    assert parameters["DeploymentType"] == "BLUE_GREEN"
+    assert parameters["InstanceTypes"] == "c6i.xlarge,c6a.xlarge"
+
+
+def test_a_rollout_policy_file_is_validated_and_passed_as_compact_json(
+    in_tmp: Path, template_parameters: dict[str, Any]
+) -> None:
+    (in_tmp / "rollout.yaml").write_text(
+        "steps:\n"
+        "  - {kind: set_weight, weight: 10}\n"
+        "  - {kind: bake, duration_seconds: 900}\n"
+        "  - {kind: approval}\n"
+    )
+
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+
+    assert result.exit_code == 0, result.output
+    policy = written(in_tmp / "orders-api-fleet-parameters.json")["RolloutPolicy"]
+    assert "\n" not in policy and re.match(template_parameters["RolloutPolicy"]["AllowedPattern"], policy)
+    assert json.loads(policy)["steps"][0] == {"kind": "set_weight", "weight": 10}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (onboard_args(name="Orders_API"), "2-40 lowercase letters"),
+        (onboard_args(name="orders-"), "2-40 lowercase letters"),
+        (onboard_args(host_header=None), "the listener rule needs a condition"),
+        (
+            onboard_args(listener_arn="arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/x"),
+            "listener ARN",
+        ),
+        (onboard_args(repo="file:///etc/passwd"), "git repository URL"),
+        (onboard_args(branch="main; rm -rf /"), "branch name"),
+        (onboard_args(subnets="subnet-0a1,vpc-0abc"), "subnet id"),
+        (onboard_args(approver_email="not-an-email"), "email address"),
+        (onboard_args(slack_channel="#releases"), "Slack channel id"),
+        (onboard_args(priority="0"), "--priority"),
+        (onboard_args(instance_types="a.large,b.large,c.large,d.large,e.large,f.large,g.large"), "at most 6"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_writes_nothing(in_tmp: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app_commands, args)
+
+    assert result.exit_code == 2
+    assert message in plain(result.output)
+    assert "Traceback" not in result.output
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_policy_that_bakes_before_any_traffic_is_refused(in_tmp: Path) -> None:
+    (in_tmp / "rollout.json").write_text('{"steps": [{"kind": "bake", "duration_seconds": 600}]}')
+
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.json"])
+
+    assert result.exit_code == 2
+    assert "a bake needs a set_weight above 0" in plain(result.output)
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_policy_file_is_a_clear_error(in_tmp: Path) -> None:
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "nowhere.yaml"])
+
+    assert result.exit_code == 2
+    assert "cannot read nowhere.yaml" in plain(result.output)
+
+
+def test_the_stack_name_is_the_one_the_local_cloud_uses() -> None:
+    from canaryfleet_local.fleet import fleet_stack_name
+
+    assert stack_name("orders-api") == fleet_stack_name("orders-api")
+
+
+# --- list ---------------------------------------------------------------------------
+
+
+def _entry(application: str) -> AppConfig:
+    return AppConfig(
+        application=application,
+        codedeploy_application=application,
+        listener_rule_arn=LISTENER.replace(":listener/", ":listener-rule/") + "/9683b2d02a6cabee",
+        canary=FleetGroup(
+            deployment_group=f"{application}-canary",
+            target_group_arn=TG.format(f"{application}-c"),
+            auto_scaling_group=f"{application}-canary",
+        ),
+        live=FleetGroup(
+            deployment_group=f"{application}-live",
+            target_group_arn=TG.format(f"{application}-l"),
+            auto_scaling_group=f"{application}-live",
+        ),
+    )
+
+
+@pytest.fixture
+def registry() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("ssm", region_name="us-east-1")
+
+
+def test_list_shows_every_registered_application(registry: Any) -> None:
+    for name in ("payments", "orders-api"):
+        registry.put_parameter(
+            Name=registry_parameter(name), Type="String", Value=_entry(name).model_dump_json()
+        )
+
+    result = runner.invoke(app_commands, ["list", "--json", "--region", "us-east-1"])
+
+    assert result.exit_code == 0, result.output
+    listed = [AppConfig.model_validate(item) for item in json.loads(result.stdout)]
+    assert [config.application for config in listed] == ["orders-api", "payments"]
+
+
+def test_list_skips_a_malformed_entry_with_a_warning(registry: Any) -> None:
+    registry.put_parameter(
+        Name=registry_parameter("orders-api"), Type="String", Value=_entry("orders-api").model_dump_json()
+    )
+    registry.put_parameter(
+        Name=registry_parameter("broken"), Type="String", Value='{"application": "broken"}'
+    )
+
+    result = runner.invoke(app_commands, ["list", "--region", "us-east-1"])
+
+    assert result.exit_code == 0, result.output
+    assert "orders-api" in result.stdout
+    assert "skipped /canaryfleet/apps/broken" in result.stderr
+
+
+def test_list_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    result = runner.invoke(app_commands, ["list", "--region", "us-east-1"])
+
+    assert result.exit_code == 2
+    assert "cannot read the registry" in result.output
+    assert "Traceback" not in result.output

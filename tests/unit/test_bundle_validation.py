@@ -1,0 +1,807 @@
+"""Bundle validation: which zips may be deployed, and the reason given for each that may not."""
+
+from __future__ import annotations
+
+import io
+import stat
+import struct
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from canaryfleet.errors import InvalidBundle
+from canaryfleet.logic.bundle import HOOK_EVENTS, BundleLimits, bundle_policy, validate_bundle
+from canaryfleet.models.policy import (
+    Approval,
+    Bake,
+    OnTimeout,
+    PolicyLimits,
+    RolloutPolicy,
+    SetWeight,
+    default_policy,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+HELLO_APP = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
+
+Entry = tuple[str | zipfile.ZipInfo, bytes | str]
+
+BASE_SPEC: dict[str, Any] = {
+    "version": 0.0,
+    "os": "linux",
+    "files": [{"source": "/app", "destination": "/opt/app"}],
+    "hooks": {
+        "ApplicationStop": [{"location": "scripts/stop.sh"}],
+        "ApplicationStart": [{"location": "scripts/start.sh", "timeout": 60, "runas": "root"}],
+    },
+}
+
+
+# --- factories ------------------------------------------------------------------------------------
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(document: object) -> str:
+    return yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
+
+
+def spec(**changes: Any) -> str:
+    """The base appspec.yml with some top-level keys replaced (None removes one)."""
+    document = {**BASE_SPEC, **changes}
+    return dump({key: value for key, value in document.items() if value is not None})
+
+
+def zip_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names are written on purpose
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def bundle(
+    appspec: str | bytes | None = None, *, extra: Iterable[Entry] = (), without: Iterable[str] = ()
+) -> bytes:
+    """A small valid bundle (appspec.yml, two scripts, an app) with entries added or left out."""
+    files: dict[str, bytes | str] = {
+        "appspec.yml": spec() if appspec is None else appspec,
+        "scripts/start.sh": "#!/bin/sh\nexec python3 /opt/app/server.py\n",
+        "scripts/stop.sh": "#!/bin/sh\npkill -f server.py || true\n",
+        "app/server.py": "print('hello')\n",
+    }
+    skip = set(without)
+    return zip_of([*((name, data) for name, data in files.items() if name not in skip), *extra])
+
+
+def hello_app_bundle() -> bytes:
+    return zip_of(
+        (path.relative_to(HELLO_APP).as_posix(), path.read_bytes())
+        for path in sorted(HELLO_APP.rglob("*"))
+        if path.is_file()
+    )
+
+
+def entry_info(name: str, mode: int = 0, extra: bytes = b"") -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = mode << 16
+    info.extra = extra
+    return info
+
+
+# Offset and format of central directory header fields (APPNOTE.TXT 4.3.12).
+_DIRECTORY_FIELDS = {"flag_bits": (8, "<H"), "file_size": (24, "<I")}
+
+
+def with_directory_field(data: bytes, name: str, field: str, value: int) -> bytes:
+    """The same zip, its central directory claiming another ``field`` value for entry ``name``."""
+    offset, fmt = _DIRECTORY_FIELDS[field]
+    patched = bytearray(data)
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        (name_length,) = struct.unpack_from("<H", data, at + 28)
+        if data[at + 46 : at + 46 + name_length] == name.encode():
+            struct.pack_into(fmt, patched, at + offset, value)
+            return bytes(patched)
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(f"{name} is not in the zip")
+
+
+def with_raw_name(data: bytes, old: bytes, new: bytes) -> bytes:
+    """The same zip with an entry's name bytes swapped (local header and directory alike)."""
+    assert len(old) == len(new) and data.count(old) == 2
+    return data.replace(old, new)
+
+
+def unicode_path_extra(raw_name: bytes, unicode_name: str) -> bytes:
+    payload = struct.pack("<BL", 1, zlib.crc32(raw_name)) + unicode_name.encode()
+    return struct.pack("<HH", 0x7075, len(payload)) + payload
+
+
+def rollout(document: object) -> bytes:
+    return bundle(extra=[("rollout.yaml", dump(document))])
+
+
+def hooks_of(**scripts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"ApplicationStart": [{"location": "scripts/start.sh"}], **scripts}
+
+
+BILLION_LAUGHS = """\
+version: 0.0
+os: linux
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+# --- accepted bundles -------------------------------------------------------------------------------
+def test_given_the_hello_app_sample_when_validated_then_it_is_accepted_with_its_three_hooks() -> None:
+    report = validate_bundle(hello_app_bundle())
+
+    assert report.hooks == {
+        "ApplicationStop": ["scripts/stop.sh"],
+        "ApplicationStart": ["scripts/start.sh"],
+        "ValidateService": ["scripts/validate.sh"],
+    }
+    assert (report.appspec_version, report.os) == ("0.0", "linux")
+    assert report.files == [{"source": "/app", "destination": "/opt/hello-app"}]
+    assert report.entries == 5
+    assert report.has_rollout_yaml is False
+
+
+def test_given_a_bundle_when_validated_then_the_report_counts_its_bytes() -> None:
+    data = bundle()
+
+    report = validate_bundle(data)
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    assert report.uncompressed_bytes == sum(info.file_size for info in infos)
+    assert report.compressed_bytes == sum(info.compress_size for info in infos)
+
+
+def test_given_a_stream_rather_than_bytes_when_validated_then_it_is_accepted_alike() -> None:
+    assert validate_bundle(io.BytesIO(bundle())) == validate_bundle(bundle())
+
+
+def test_given_a_rollout_yaml_when_validated_then_the_report_says_so() -> None:
+    assert validate_bundle(rollout({"deployment_timeout_seconds": 900})).has_rollout_yaml is True
+
+
+@pytest.mark.parametrize(
+    ("appspec", "extra"),
+    [
+        pytest.param(spec(files=[{"source": "/", "destination": "/opt/app"}]), [], id="whole bundle source"),
+        pytest.param(spec(files=[{"source": "app/", "destination": "/opt/app"}]), [], id="folder source"),
+        pytest.param(spec(files=[{"source": "app/server.py", "destination": "/opt"}]), [], id="file source"),
+        pytest.param(spec(files=None, hooks=None), [], id="only version and os"),
+        pytest.param(spec(version=0), [], id="version written as 0"),
+        pytest.param(
+            spec(hooks={"ApplicationStart": [{"location": "./scripts/start.sh"}]}), [], id="location with ./"
+        ),
+        pytest.param(
+            spec(hooks={"ApplicationStart": [{"location": "/scripts/start.sh"}]}), [], id="location with /"
+        ),
+        pytest.param(
+            spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 3600}]}),
+            [],
+            id="longest timeout",
+        ),
+        pytest.param(spec(file_exists_behavior="OVERWRITE"), [], id="file_exists_behavior"),
+        pytest.param(
+            spec(permissions=[{"object": "/opt/app", "owner": "app", "mode": 755, "type": ["file"]}]),
+            [],
+            id="linux permissions",
+        ),
+        pytest.param(
+            spec(
+                os="windows",
+                files=[{"source": "\\", "destination": "C:\\app"}],
+                hooks={"ApplicationStart": [{"location": "scripts\\start.sh"}]},
+            ),
+            [],
+            id="windows",
+        ),
+        pytest.param(spec(), [("notes/README", b"\0" * 100_000)], id="small compressible file"),
+        pytest.param(spec(), [("app/static/", b"")], id="folder entry"),
+        pytest.param(spec(), [("app/caf\u00e9.txt", b"utf-8 name")], id="utf-8 name"),
+        pytest.param("\ufeff" + spec(), [], id="appspec with a BOM"),
+    ],
+)
+def test_given_a_valid_variant_when_validated_then_it_is_accepted(appspec: str, extra: list[Entry]) -> None:
+    validate_bundle(bundle(appspec, extra=extra))
+
+
+# --- rejected bundles ----------------------------------------------------------------------------------
+REJECTIONS = [
+    # the zip itself
+    pytest.param(lambda: b"", None, "the bundle is empty (0 bytes)", id="empty"),
+    pytest.param(lambda: b"not a zip at all", None, "not a zip file", id="not a zip"),
+    pytest.param(lambda: bundle()[: len(bundle()) // 2], None, "not a zip file", id="truncated"),
+    pytest.param(lambda: bundle()[:-3], None, "not a zip file", id="truncated end record"),
+    pytest.param(
+        lambda: bundle().replace(b"PK\x01\x02", b"PK\x01\x09"),
+        None,
+        "truncated or corrupt (Bad magic number for central directory)",
+        id="corrupt directory",
+    ),
+    pytest.param(
+        bundle,
+        BundleLimits(max_entries=3),
+        "the bundle has 4 entries; at most 3",
+        id="too many entries",
+    ),
+    pytest.param(
+        bundle,
+        BundleLimits(max_central_directory_bytes=100),
+        "the zip's central directory claims",
+        id="directory too large",
+    ),
+    # entry names
+    pytest.param(lambda: bundle(extra=[("/etc/cron.d/x", b"")]), None, "is an absolute path", id="abs /"),
+    pytest.param(lambda: bundle(extra=[("C:\\Windows\\x", b"")]), None, "is an absolute path", id="abs C:"),
+    pytest.param(lambda: bundle(extra=[("\\\\server\\x", b"")]), None, "is an absolute path", id="abs UNC"),
+    pytest.param(lambda: bundle(extra=[("../x", b"")]), None, "contains '..'", id="dotdot"),
+    pytest.param(lambda: bundle(extra=[("app/../../x", b"")]), None, "contains '..'", id="nested dotdot"),
+    pytest.param(
+        lambda: bundle(extra=[("app\\..\\..\\x", b"")]), None, "contains '..'", id="backslash dotdot"
+    ),
+    pytest.param(
+        lambda: with_raw_name(bundle(extra=[("caf\u00e9.txt", b"")]), b"caf\xc3\xa9", b"caf\xff\xfe"),
+        None,
+        "an entry name is marked UTF-8 in the zip but is not valid UTF-8",
+        id="invalid utf-8 name",
+    ),
+    pytest.param(
+        lambda: with_raw_name(bundle(extra=[("cafX.txt", b"")]), b"cafX.txt", b"caf\x82.txt"),
+        None,
+        "entry name b'caf\\x82.txt' is not ASCII and the zip does not mark it as UTF-8",
+        id="unflagged non-ascii name",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("app/\x1b[2Jx", b"")]), None, "contains a control character", id="control char"
+    ),
+    pytest.param(
+        lambda: bundle(
+            extra=[(entry_info("safe.txt", extra=unicode_path_extra(b"safe.txt", "../evil")), b"")]
+        ),
+        None,
+        "entry 'safe.txt' carries a different name ('../evil') in its extra field",
+        id="unicode path extra",
+    ),
+    pytest.param(lambda: bundle(extra=[(".", b"")]), None, "entry name '.' does not name a file", id="dot"),
+    pytest.param(
+        lambda: bundle(extra=[("app/server.py", b"again")]),
+        None,
+        "entry 'app/server.py' appears more than once",
+        id="duplicate",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("./app//server.py", b"again")]),
+        None,
+        "entries 'app/server.py' and './app//server.py' are the same path",
+        id="duplicate spelled differently",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("app", b"file")]),
+        None,
+        "'app' is a file, but other entries use it as a folder",
+        id="file and folder",
+    ),
+    # entry kinds
+    pytest.param(
+        lambda: bundle(extra=[(entry_info("app/link", stat.S_IFLNK | 0o777), "/etc/shadow")]),
+        None,
+        "entry 'app/link' is a symbolic link",
+        id="symlink",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[(entry_info("app/fifo", stat.S_IFIFO | 0o644), b"")]),
+        None,
+        "entry 'app/fifo' is a special file",
+        id="fifo",
+    ),
+    pytest.param(
+        lambda: with_directory_field(bundle(extra=[("app/secret", b"x")]), "app/secret", "flag_bits", 0x1),
+        None,
+        "entry 'app/secret' is encrypted",
+        id="encrypted",
+    ),
+    # sizes
+    pytest.param(
+        lambda: with_directory_field(bundle(), "app/server.py", "file_size", 3 * 1024**3),
+        None,
+        "entry 'app/server.py' would uncompress to 3.0 GiB; the limit is 2.0 GiB",
+        id="entry too large",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("bomb.bin", b"\0" * 5_000_000)]),
+        None,
+        "entry 'bomb.bin' would uncompress 1,0",  # about a thousand times
+        id="zip bomb entry",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("big.bin", b"x" * 5000), ("bigger.bin", b"y" * 5000)]),
+        BundleLimits(max_uncompressed_bytes=8000),
+        "the bundle would uncompress to 10.1 KiB; the limit is 7.8 KiB",
+        id="bundle too large",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[(f"zeros{i}.bin", b"\0" * 600_000) for i in range(3)]),
+        None,
+        "the bundle would uncompress ",
+        id="zip bomb overall",
+    ),
+    # finding appspec.yml
+    pytest.param(
+        lambda: bundle(without=["appspec.yml"]), None, "the bundle has no appspec.yml at its root", id="none"
+    ),
+    pytest.param(
+        lambda: bundle(without=["appspec.yml"], extra=[("appspec.yaml", spec())]),
+        None,
+        "it has appspec.yaml, but CodeDeploy on EC2 reads only appspec.yml",
+        id="appspec.yaml",
+    ),
+    pytest.param(
+        lambda: bundle(without=["appspec.yml"], extra=[("myapp/appspec.yml", spec())]),
+        None,
+        "found myapp/appspec.yml; zip the folder's contents, not the folder",
+        id="nested appspec",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + "#" * 70_000),
+        None,
+        "appspec.yml is 68.6 KiB; at most 64.0 KiB is allowed",
+        id="appspec too large",
+    ),
+    pytest.param(
+        lambda: with_directory_field(bundle(), "appspec.yml", "file_size", 100 * 1024),
+        None,
+        "appspec.yml is 100.0 KiB; at most 64.0 KiB",
+        id="appspec size lie, large",
+    ),
+    pytest.param(
+        lambda: with_directory_field(bundle(), "appspec.yml", "file_size", 10),
+        None,
+        "appspec.yml cannot be read from the zip (Bad CRC-32",
+        id="appspec size lie, small",
+    ),
+    # reading appspec.yml
+    pytest.param(lambda: bundle("os: linux\n\xff".encode("latin-1")), None, "not UTF-8 text", id="latin-1"),
+    pytest.param(lambda: bundle("version: [0.0\n"), None, "appspec.yml is not valid YAML: ", id="bad yaml"),
+    pytest.param(lambda: bundle(BILLION_LAUGHS), None, "appspec.yml uses a YAML alias (alias *a", id="alias"),
+    pytest.param(
+        lambda: bundle(spec() + "hooks: {}\n"), None, "not valid YAML: duplicate key 'hooks'", id="dup key"
+    ),
+    pytest.param(
+        lambda: bundle("x: " + "[" * 100 + "]" * 100),
+        None,
+        "not valid YAML: nesting deeper than 64 levels",
+        id="deep nesting",
+    ),
+    pytest.param(lambda: bundle("- version\n- os\n"), None, "must be a YAML mapping", id="a list"),
+    pytest.param(
+        lambda: bundle(""),
+        None,
+        "must be a YAML mapping (version, os, files, hooks); it is empty",
+        id="empty",
+    ),
+    # appspec.yml's shape
+    pytest.param(lambda: bundle(spec(version=1.0)), None, "version: must be 0.0 (got 1.0)", id="version 1.0"),
+    pytest.param(
+        lambda: bundle(spec(version="0.0")),
+        None,
+        "version: must be the number 0.0, unquoted",
+        id="version '0.0'",
+    ),
+    pytest.param(lambda: bundle(spec(version=None)), None, "version: required", id="no version"),
+    pytest.param(
+        lambda: bundle(spec(os="ubuntu")),
+        None,
+        "os: Input should be 'linux' or 'windows' (got 'ubuntu')",
+        id="os",
+    ),
+    pytest.param(lambda: bundle(spec(os=None)), None, "os: required", id="no os"),
+    pytest.param(lambda: bundle(spec(resources=[])), None, "resources: unknown key", id="unknown key"),
+    pytest.param(
+        lambda: bundle(spec(files=[{"source": "/app"}])),
+        None,
+        "files[0].destination: required",
+        id="files without destination",
+    ),
+    pytest.param(
+        lambda: bundle(spec(files=[{"source": 7, "destination": "/opt"}])),
+        None,
+        "files[0].source: Input should be a valid string (got 7)",
+        id="files source not a string",
+    ),
+    pytest.param(
+        lambda: bundle(spec(files={"source": "/"})), None, "files: Input should be a valid list", id="files"
+    ),
+    pytest.param(
+        lambda: bundle(spec(files=[{"source": "/app", "destination": "opt/app"}])),
+        None,
+        "files destination 'opt/app' must be an absolute path on a linux instance",
+        id="relative destination",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks=hooks_of(AplicationStop=[{"location": "scripts/stop.sh"}]))),
+        None,
+        "hooks: 'AplicationStop' is not a lifecycle event that runs scripts",
+        id="unknown event",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks=hooks_of(Install=[{"location": "scripts/stop.sh"}]))),
+        None,
+        "'Install' is not a lifecycle event that runs scripts",
+        id="event without scripts",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"timeout": 60}]})),
+        None,
+        "hooks.ApplicationStart[0].location: required",
+        id="hook without location",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": None})),
+        None,
+        "hooks.ApplicationStart: Input should be a valid list",
+        id="hook with no scripts",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 0}]})),
+        None,
+        "hooks.ApplicationStart[0].timeout: Input should be greater than or equal to 1",
+        id="timeout 0",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 3601}]})),
+        None,
+        "hooks.ApplicationStart[0].timeout: Input should be less than or equal to 3600",
+        id="timeout 3601",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": "60"}]})),
+        None,
+        "hooks.ApplicationStart[0].timeout: Input should be a valid integer (got '60')",
+        id="timeout quoted",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "sudo": True}]})),
+        None,
+        "hooks.ApplicationStart[0].sudo: unknown key",
+        id="unknown hook key",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                hooks={
+                    "ApplicationStart": [
+                        {"location": "scripts/start.sh", "timeout": 2000},
+                        {"location": "scripts/stop.sh", "timeout": 2000},
+                    ]
+                }
+            )
+        ),
+        None,
+        "the timeouts of ApplicationStart's scripts add up to 4000 s",
+        id="event over an hour",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                os="windows",
+                files=[{"source": "/", "destination": "C:\\app"}],
+                permissions=[{"object": "C:\\app"}],
+            )
+        ),
+        None,
+        "permissions apply to Linux instances only",
+        id="windows permissions",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "onwer": "app"}])),
+        None,
+        "permissions[0].onwer: unknown key",
+        id="permission typo",
+    ),
+    # appspec.yml against the bundle
+    pytest.param(
+        lambda: bundle(without=["scripts/start.sh"]),
+        None,
+        "hook script scripts/start.sh named in appspec.yml (ApplicationStart) is not in the bundle",
+        id="missing hook script",
+    ),
+    pytest.param(
+        lambda: bundle(spec(hooks={"ValidateService": [{"location": "scripts"}]})),
+        None,
+        "hook script scripts named in appspec.yml (ValidateService) is not in the bundle",
+        id="hook script is a folder",
+    ),
+    pytest.param(
+        lambda: bundle(spec(files=[{"source": "/web", "destination": "/var/www"}])),
+        None,
+        "files source /web named in appspec.yml is not in the bundle",
+        id="missing files source",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("rollout.yml", "steps: []\n")]),
+        None,
+        "the bundle has rollout.yml; canaryfleet reads only rollout.yaml",
+        id="rollout.yml",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "limits", "reason"), REJECTIONS)
+def test_given_a_bundle_breaking_a_rule_when_validated_then_the_reason_names_the_rule(
+    make: Callable[[], bytes], limits: BundleLimits | None, reason: str
+) -> None:
+    with pytest.raises(InvalidBundle) as raised:
+        validate_bundle(make(), limits or BundleLimits())
+
+    assert reason in raised.value.reason
+
+
+# --- rollout.yaml ---------------------------------------------------------------------------------------
+def test_given_no_rollout_yaml_when_the_policy_is_read_then_it_is_the_base_policy() -> None:
+    base = default_policy()
+
+    assert bundle_policy(bundle(), base, PolicyLimits()) is base
+
+
+def test_given_rollout_yaml_steps_when_the_policy_is_read_then_they_replace_the_base_steps() -> None:
+    document = {
+        "steps": [
+            {"kind": "set_weight", "weight": 10},
+            {"kind": "bake", "duration_seconds": 900},
+            {"kind": "set_weight", "weight": 25},
+            {"kind": "bake", "duration_seconds": 900},
+            {"kind": "approval"},
+        ]
+    }
+
+    policy = bundle_policy(rollout(document), default_policy(), PolicyLimits())
+
+    assert policy.steps == (
+        SetWeight(weight=10),
+        Bake(duration_seconds=900),
+        SetWeight(weight=25),
+        Bake(duration_seconds=900),
+        Approval(),
+    )
+    assert policy.deployment_timeout_seconds == default_policy().deployment_timeout_seconds
+
+
+def test_given_only_a_deployment_timeout_when_the_policy_is_read_then_the_base_steps_stay() -> None:
+    policy = bundle_policy(rollout({"deployment_timeout_seconds": 900}), default_policy(), PolicyLimits())
+
+    assert policy == default_policy().model_copy(update={"deployment_timeout_seconds": 900})
+
+
+def test_given_base_steps_beyond_the_limits_when_the_bundle_leaves_them_then_they_are_not_judged() -> None:
+    base = RolloutPolicy(steps=(SetWeight(weight=80), Bake(duration_seconds=60)))
+
+    policy = bundle_policy(rollout({"deployment_timeout_seconds": 900}), base, PolicyLimits())
+
+    assert policy.steps == base.steps
+
+
+def test_given_permissive_limits_when_promoting_on_timeout_without_approval_then_it_is_accepted() -> None:
+    limits = PolicyLimits(require_approval=False, allow_promote_on_timeout=True)
+    document = {"steps": [{"kind": "set_weight", "weight": 5}, {"kind": "approval", "on_timeout": "promote"}]}
+
+    policy = bundle_policy(rollout(document), default_policy(), limits)
+
+    assert policy.steps[1] == Approval(on_timeout=OnTimeout.PROMOTE)
+
+
+POLICY_REJECTIONS = [
+    pytest.param(
+        lambda: rollout({"steps": [{"kind": "set_weight", "weight": 80}, {"kind": "approval"}]}),
+        "steps[0] sets weight 80%, above the maximum canary weight 50%",
+        id="weight",
+    ),
+    pytest.param(
+        lambda: rollout(
+            {
+                "steps": [
+                    {"kind": "set_weight", "weight": 5},
+                    {"kind": "bake", "duration_seconds": 60},
+                    {"kind": "approval"},
+                ]
+            }
+        ),
+        "steps[1] bakes for 60 s, less than the minimum 300 s",
+        id="short bake",
+    ),
+    pytest.param(
+        lambda: rollout(
+            {"steps": [{"kind": "set_weight", "weight": 5}, {"kind": "bake", "duration_seconds": 600}]}
+        ),
+        "there is no approval step, and the platform requires one",
+        id="no approval",
+    ),
+    pytest.param(
+        lambda: rollout(
+            {"steps": [{"kind": "set_weight", "weight": 5}, {"kind": "approval", "on_timeout": "promote"}]}
+        ),
+        "steps[1] promotes on timeout, which the platform does not allow",
+        id="promote on timeout",
+    ),
+    pytest.param(
+        lambda: rollout(
+            {"steps": [{"kind": "set_weight", "weight": 90}, {"kind": "bake", "duration_seconds": 5}]}
+        ),
+        "goes beyond the platform's limits: steps[0] sets weight 90%, above the maximum canary weight 50%;"
+        " steps[1] bakes for 5 s, less than the minimum 300 s; there is no approval step",
+        id="every problem listed",
+    ),
+    pytest.param(
+        lambda: rollout({"steps": [{"kind": "pause"}]}),
+        "rollout.yaml is not a valid rollout policy: steps[0]: Input tag 'pause' found using 'kind'",
+        id="unknown step kind",
+    ),
+    pytest.param(
+        lambda: rollout({"steps": [{"kind": "set_weight", "weight": 150}]}),
+        "steps[0].set_weight.weight: Input should be less than or equal to 100 (got 150)",
+        id="weight above 100",
+    ),
+    pytest.param(
+        lambda: rollout({"steps": [{"kind": "bake", "duration_seconds": 600}, {"kind": "approval"}]}),
+        "a bake needs a set_weight above 0 before it",
+        id="bake before weight",
+    ),
+    pytest.param(lambda: rollout({"steps": []}), "steps: Tuple should have at least 1 item", id="no steps"),
+    pytest.param(
+        lambda: rollout({"deployment_timeout_seconds": 0}),
+        "deployment_timeout_seconds: Input should be greater than or equal to 1 (got 0)",
+        id="timeout",
+    ),
+    pytest.param(
+        lambda: rollout({"inconclusive_extensions": 3}),
+        "rollout.yaml has unknown keys inconclusive_extensions; it may set only steps and",
+        id="unknown key",
+    ),
+    pytest.param(
+        lambda: rollout({"steps": [{"kind": "set_weight", "weight": 5, "extra": 1}]}),
+        "steps[0].set_weight.extra: unknown key",
+        id="unknown step key",
+    ),
+    pytest.param(lambda: rollout(["set_weight"]), "rollout.yaml must be a YAML mapping", id="a list"),
+    pytest.param(
+        lambda: bundle(extra=[("rollout.yaml", "s: &s {kind: approval}\nsteps: [*s]\n")]),
+        "rollout.yaml uses a YAML alias (alias *s at line 2",
+        id="alias",
+    ),
+    pytest.param(
+        lambda: bundle(extra=[("rollout.yaml", "#" * 17_000)]),
+        "rollout.yaml is 16.6 KiB; at most 16.0 KiB is allowed",
+        id="too large",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "reason"), POLICY_REJECTIONS)
+def test_given_a_rollout_yaml_breaking_a_rule_when_the_policy_is_read_then_the_reason_names_it(
+    make: Callable[[], bytes], reason: str
+) -> None:
+    with pytest.raises(InvalidBundle) as raised:
+        bundle_policy(make(), default_policy(), PolicyLimits())
+
+    assert reason in raised.value.reason
+
+
+def test_given_a_bundle_that_is_not_a_zip_when_the_policy_is_read_then_it_is_rejected() -> None:
+    with pytest.raises(InvalidBundle, match="not a zip file"):
+        bundle_policy(b"PK\x03\x04 and then nothing", default_policy(), PolicyLimits())
+
+
+# --- properties ------------------------------------------------------------------------------------------
+SAMPLE = rollout({"steps": [{"kind": "set_weight", "weight": 5}, {"kind": "approval"}]})
+
+
+@st.composite
+def damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` with a few bytes overwritten, some cut out, and maybe the end cut off."""
+    damaged_data = bytearray(data)
+    for _ in range(draw(st.integers(0, 8))):
+        at = draw(st.integers(0, len(damaged_data) - 1))
+        damaged_data[at] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        start = draw(st.integers(0, len(damaged_data) - 1))
+        del damaged_data[start : start + draw(st.integers(1, 64))]
+    return bytes(
+        damaged_data[: draw(st.integers(0, len(damaged_data)))] if draw(st.booleans()) else damaged_data
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.one_of(st.binary(max_size=512), damaged(SAMPLE)))
+def test_any_bytes_are_either_accepted_or_rejected_with_invalid_bundle(data: bytes) -> None:
+    for check in (
+        lambda: validate_bundle(data),
+        lambda: bundle_policy(data, default_policy(), PolicyLimits()),
+    ):
+        try:
+            check()
+        except InvalidBundle as exc:
+            assert exc.reason
+
+
+SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=6)
+SCRIPT_PATH = st.builds(
+    lambda folders, name: "/".join([*folders, f"{name}.sh"]), st.lists(SEGMENT, max_size=2), SEGMENT
+)
+
+
+@st.composite
+def valid_appspecs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """An EC2 appspec and the bundle paths of the scripts it names."""
+    os = draw(st.sampled_from(["linux", "windows"]))
+    script = st.fixed_dictionaries(
+        {"location": st.builds(str.__add__, st.sampled_from(["", "./", "/"]), SCRIPT_PATH)},
+        optional={"timeout": st.integers(1, 1200), "runas": st.sampled_from(["root", "app"])},
+    )
+    hooks = draw(
+        st.dictionaries(st.sampled_from(HOOK_EVENTS), st.lists(script, min_size=1, max_size=3), min_size=1)
+    )
+    paths = sorted({str(s["location"]).lstrip("./") for scripts in hooks.values() for s in scripts})
+    folders = sorted({path.rsplit("/", 1)[0] for path in paths if "/" in path})
+    sources = draw(st.lists(st.sampled_from(["/", *paths, *folders]), max_size=2))
+    destination = "/opt/app" if os == "linux" else "C:\\app"
+    document = {
+        "version": 0.0,
+        "os": os,
+        "files": [{"source": source, "destination": destination} for source in sources],
+        "hooks": hooks,
+    }
+    return document, paths
+
+
+def zip_with_scripts(document: Mapping[str, Any], paths: Iterable[str]) -> bytes:
+    return zip_of([("appspec.yml", dump(document)), *((path, "#!/bin/sh\n") for path in paths)])
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=valid_appspecs())
+def test_any_valid_appspec_with_its_scripts_present_is_accepted(
+    case: tuple[dict[str, Any], list[str]],
+) -> None:
+    document, paths = case
+
+    report = validate_bundle(zip_with_scripts(document, paths))
+
+    assert set(report.hooks) == set(document["hooks"])
+    assert {path for scripts in report.hooks.values() for path in scripts} == set(paths)
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=valid_appspecs(), pick=st.integers(min_value=0))
+def test_any_valid_appspec_missing_one_script_is_rejected_naming_it(
+    case: tuple[dict[str, Any], list[str]], pick: int
+) -> None:
+    document, paths = case
+    missing = paths[pick % len(paths)]
+
+    with pytest.raises(InvalidBundle) as raised:
+        validate_bundle(zip_with_scripts(document, [path for path in paths if path != missing]))
+
+    assert raised.value.reason.startswith("hook script ")
+    assert f"{missing} named in appspec.yml" in raised.value.reason

@@ -1,0 +1,58 @@
+import pytest
+from canaryfleet.models.policy import Approval, Bake, OnTimeout, RolloutPolicy, SetWeight, default_policy
+from canaryfleet.models.rollout import RolloutPlan
+from pydantic import ValidationError
+
+
+def test_the_default_policy_is_five_percent_a_bake_with_analysis_and_an_approval() -> None:
+    policy = default_policy()
+
+    assert [type(s) for s in policy.steps] == [SetWeight, Bake, Approval]
+    assert policy.max_weight == 5
+    bake = policy.steps[1]
+    assert isinstance(bake, Bake) and bake.analysis is not None
+    approval = policy.steps[2]
+    assert isinstance(approval, Approval) and approval.on_timeout is OnTimeout.ROLLBACK
+
+
+def test_steps_are_a_one_of_chosen_by_kind() -> None:
+    policy = RolloutPolicy.model_validate(
+        {"steps": [{"kind": "set_weight", "weight": 20}, {"kind": "bake", "duration_seconds": 60}]}
+    )
+
+    assert isinstance(policy.steps[0], SetWeight) and isinstance(policy.steps[1], Bake)
+
+
+@pytest.mark.parametrize(
+    ("steps", "problem"),
+    [
+        ([{"kind": "bake", "duration_seconds": 60}], "a bake needs a set_weight above 0"),
+        ([{"kind": "set_weight", "weight": 101}], "less than or equal to 100"),
+        ([{"kind": "pause"}], "does not match any of the expected tags"),
+        ([{"kind": "approval", "timeout_seconds": 0}], "greater than or equal to 1"),
+        ([], "at least 1 item"),
+    ],
+)
+def test_a_policy_that_cannot_work_is_refused(steps: list[dict[str, object]], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        RolloutPolicy.model_validate({"steps": steps})
+
+
+def test_the_plan_tells_each_bake_whether_a_person_will_see_its_verdict() -> None:
+    policy = RolloutPolicy.model_validate(
+        {
+            "steps": [
+                {"kind": "set_weight", "weight": 5},
+                {"kind": "bake", "duration_seconds": 60},
+                {"kind": "approval"},
+                {"kind": "set_weight", "weight": 50},
+                {"kind": "bake", "duration_seconds": 60},
+            ]
+        }
+    )
+
+    plan = RolloutPlan.of(policy)
+
+    bakes = [s for s in plan.steps if s.kind == "bake"]
+    assert [b.approval_follows for b in bakes] == [True, False]
+    assert [s.index for s in plan.steps] == [0, 1, 2, 3, 4]
