@@ -77,6 +77,7 @@ def run_scenario(
             report = _report(scenario, simulator, executions, records)
             report["lock_held"] = "Item" in lock
             report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
+            report["simulator_errors"] = list(simulator.errors)
     report["seconds"] = round(time.monotonic() - started, 2)
     return report
 

@@ -44,6 +44,18 @@ class Upload(BaseModel):
     expect: Literal["released", "rolled_back", "rejected"] = "released"
 
 
+class OperatorAction(BaseModel):
+    """Something on-call does to a running rollout, through the same decision path as everyone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["abort", "promote"]
+    during: Literal["deployment", "bake", "approval"] = Field(description="The wait the rollout is in.")
+    version: str | None = Field(default=None, description="Only the rollout of this version; None: any.")
+    by: str = "oncall@example.com"
+    reason: str = ""
+
+
 class Scenario(BaseModel):
     """One story: the fleet's traffic, the policy, and what happens to each upload."""
 
@@ -62,6 +74,9 @@ class Scenario(BaseModel):
     approver: str = "approver@example.com"
     policy: RolloutPolicy
     uploads: tuple[Upload, ...] = Field(min_length=1)
+    actions: tuple[OperatorAction, ...] = Field(
+        default=(), description="Done once each, when their wait comes."
+    )
 
 
 def load_scenario(name: str) -> Scenario:

@@ -10,7 +10,6 @@ has no such behaviour.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -57,6 +56,7 @@ class FleetSimulator:
         self.deployments: list[DeploymentRecord] = []
         self.decisions: list[dict[str, Any]] = []
         self.alarms_fired: list[dict[str, Any]] = []
+        self.errors: list[str] = []
         self._uploads: dict[str, Upload] = {u.version: u for u in scenario.uploads}
         self._timers: list[threading.Timer] = []
         self._stop = threading.Event()
@@ -190,8 +190,11 @@ class FleetSimulator:
             now = time.monotonic()
             elapsed, self._last_tick = now - self._last_tick, now
             for state in list(self.apps.values()):
-                with contextlib.suppress(Exception):  # a tick must never kill the simulator
+                try:
                     self._tick(state, elapsed)
+                except Exception as exc:  # a tick must never kill the simulator; tests read these
+                    if len(self.errors) < 20:
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _weights(self, app: AppConfig) -> dict[str, int]:
         elbv2 = self.cloud.client("elbv2")
@@ -246,7 +249,10 @@ class FleetSimulator:
         if data:
             standins.publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
         self._evaluate_alarms(state, weights)
-        self._answer_approvals(state)
+        record = self._running_record(state)
+        if record is not None:
+            self._operator_actions(state, record)
+            self._answer_approvals(state, record)
 
     def _evaluate_alarms(self, state: AppState, weights: dict[str, int]) -> None:
         """The canary's alarms go to ALARM once a tripping version has had traffic long enough."""
@@ -292,24 +298,47 @@ class FleetSimulator:
             )
             standins.emit_service_event(self.cloud.account_id, self.cloud.region, event)
 
-    def _answer_approvals(self, state: AppState) -> None:
+    def _running_record(self, state: AppState) -> dict[str, Any] | None:
+        """The record of the application's running rollout (raw DynamoDB item), if any."""
         table = self.cloud.output("StateTableName")
-        lock = (
-            self.cloud.client("dynamodb")
-            .get_item(TableName=table, Key={"pk": {"S": f"APP#{state.app.application}"}, "sk": {"S": "LOCK"}})
-            .get("Item")
-        )
+        dynamodb = self.cloud.client("dynamodb")
+        pk = {"S": f"APP#{state.app.application}"}
+        lock = dynamodb.get_item(TableName=table, Key={"pk": pk, "sk": {"S": "LOCK"}}).get("Item")
         if not lock:
-            return
-        rollout_id = lock["rollout_id"]["S"]
-        record = (
-            self.cloud.client("dynamodb")
-            .get_item(
-                TableName=table,
-                Key={"pk": {"S": f"APP#{state.app.application}"}, "sk": {"S": f"ROLLOUT#{rollout_id}"}},
-            )
-            .get("Item", {})
+            return None
+        key = {"pk": pk, "sk": {"S": f"ROLLOUT#{lock['rollout_id']['S']}"}}
+        item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key).get("Item")
+        return item
+
+    def _decide(self, payload: dict[str, Any]) -> None:
+        response = self.cloud.client("lambda").invoke(
+            FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
         )
+        with self._lock:
+            self.decisions.append({**payload, "result": json.loads(response["Payload"].read())})
+
+    def _operator_actions(self, state: AppState, record: dict[str, Any]) -> None:
+        rollout_id = record["rollout_id"]["S"]
+        version = record.get("version", {}).get("S")
+        waiting = record.get("wait_kind", {}).get("S")
+        for index, action in enumerate(self.scenario.actions):
+            key = f"{rollout_id}#action{index}"
+            if key in state.decided or action.during != waiting or action.version not in (None, version):
+                continue
+            state.decided.add(key)
+            self._decide(
+                {
+                    "application": state.app.application,
+                    "action": action.action,
+                    "by": action.by,
+                    "reason": action.reason,
+                    "channel": "local",
+                    "rollout_id": rollout_id,
+                }
+            )
+
+    def _answer_approvals(self, state: AppState, record: dict[str, Any]) -> None:
+        rollout_id = record["rollout_id"]["S"]
         if record.get("wait_kind", {}).get("S") != "approval" or rollout_id in state.decided:
             return
         waited = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
@@ -326,11 +355,7 @@ class FleetSimulator:
             "channel": "local",
             "rollout_id": rollout_id,
         }
-        response = self.cloud.client("lambda").invoke(
-            FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
-        )
-        with self._lock:
-            self.decisions.append({**payload, "result": json.loads(response["Payload"].read())})
+        self._decide(payload)
 
 
 def _since(iso: str | None) -> float:

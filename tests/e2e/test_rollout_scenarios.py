@@ -13,6 +13,7 @@ def play(name: str, **kwargs: Any) -> dict[str, Any]:
     report = run_scenario(name, parameters=QUIET, **kwargs)
     assert report["lock_held"] is False, "a finished rollout must release its lock"
     assert report["failed_deliveries"] == []
+    assert report["simulator_errors"] == []
     return report
 
 
@@ -118,3 +119,23 @@ def test_the_decision_can_be_set_from_outside_the_scenario(decision: str) -> Non
     report = play("healthy", decision=decision)
 
     assert report["outcome"] == ("rejected" if decision == "reject" else "rolled_back")
+
+
+def test_on_call_aborts_during_the_bake_and_the_rollout_rolls_back_saying_who_and_why() -> None:
+    report = play("aborted-during-bake")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"] == "aborted by oncall@example.com: payments incident in progress"
+    assert report["executions"][-1]["error"] == "RolledBack"
+    assert [d["result"]["outcome"] for d in report["decisions"]] == ["applied"]
+
+
+def test_on_call_promotes_during_the_bake_and_the_remaining_bakes_and_approvals_are_skipped() -> None:
+    report = play("promoted-during-bake")
+
+    assert report["outcome"] == "released"
+    transitions = report["state_transitions"]
+    assert "Analyse canary against live" not in transitions
+    assert transitions.count("Bake canary") == 2, "the second bake ends at once"
+    assert report["rollouts"][-1]["audit"][0]["kind"] == "promote"
+    assert report["canary_weight_history"] == [10, 50, 0]

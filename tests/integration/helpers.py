@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
+
+from canaryfleet.adapters.tokens import Callbacks
 
 from canaryfleet_local.cloud import LocalCloud
 
@@ -49,3 +53,38 @@ def table_items(cloud: LocalCloud, pk: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": pk}},
     )["Items"]
     return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``check`` until it returns something truthy (work on other threads); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s: {check.__doc__ or check}")
+        time.sleep(0.05)
+
+
+class RecordingCallbacks(Callbacks):
+    """Task-token callbacks that record what they were told; ``closed`` tokens have ended."""
+
+    def __init__(self, closed: set[str] | None = None) -> None:
+        self.succeeded: list[str] = []
+        self.failed: list[tuple[str, str, str]] = []
+        self.closed = closed or set()
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.closed:
+            return False
+        self.succeeded.append(token)
+        self.closed.add(token)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if token in self.closed:
+            return False
+        self.failed.append((token, error, cause))
+        self.closed.add(token)
+        return True

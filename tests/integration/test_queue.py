@@ -1,29 +1,13 @@
 """One rollout per application at a time, the others in arrival order (logic.queue on moto)."""
 
 import json
-from typing import Any
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.logic.queue import queue_rollout, release_turn
 
 from canaryfleet_local.cloud import LocalCloud
-
-
-class RecordingCallbacks(Callbacks):
-    def __init__(self, closed: set[str] | None = None) -> None:
-        self.succeeded: list[str] = []
-        self.closed = closed or set()
-
-    def succeed(self, token: str, output: dict[str, Any]) -> bool:
-        if token in self.closed:
-            return False
-        self.succeeded.append(token)
-        return True
-
-    def fail(self, token: str, error: str, cause: str) -> bool:
-        return token not in self.closed
+from tests.integration.helpers import RecordingCallbacks
 
 
 @pytest.fixture

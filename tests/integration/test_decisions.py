@@ -1,0 +1,104 @@
+"""Approve, reject, abort and promote: one path, first decision wins, refused when nothing runs."""
+
+from datetime import UTC, datetime
+
+import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
+from canaryfleet.logic.decisions import Decision, decide
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import RolloutInput
+
+from canaryfleet_local.cloud import LocalCloud
+from tests.integration.helpers import RecordingCallbacks, invoke
+
+APP = "hello-app"
+
+
+@pytest.fixture
+def store(cloud: LocalCloud) -> DynamoRolloutStore:
+    return DynamoRolloutStore(cloud.output("StateTableName"))
+
+
+def running(store: DynamoRolloutStore, cloud: LocalCloud, wait_kind: str | None) -> str:
+    """A rollout holding the lock, waiting in ``wait_kind`` (or between waits)."""
+    artifact = ArtifactRef.from_object("artifacts", f"{APP}/2.0.0.zip", version_id="v1")
+    rollout = RolloutInput(
+        rollout_id=artifact.rollout_id, application=APP, version="2.0.0", artifact=artifact
+    )
+    store.create(rollout, datetime.now(UTC))
+    cloud.client("dynamodb").put_item(
+        TableName=cloud.output("StateTableName"),
+        Item={
+            "pk": {"S": f"APP#{APP}"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": "arn:aws:states:us-east-1:123456789012:execution:rollout:x"},
+            "rollout_id": {"S": rollout.rollout_id},
+        },
+    )
+    if wait_kind:
+        store.set_wait(APP, rollout.rollout_id, wait_kind, "token-1")
+    return rollout.rollout_id
+
+
+def decision(action: str, **changes: str) -> Decision:
+    return Decision.model_validate(
+        {"application": APP, "action": action, "by": "alice@example.com", **changes}
+    )
+
+
+def test_nothing_running_is_refused_with_a_typed_error(store: DynamoRolloutStore) -> None:
+    with pytest.raises(RolloutNotRunning, match="hello-app has no running rollout"):
+        decide(decision("abort"), store, RecordingCallbacks())
+
+
+def test_approve_outside_an_approval_wait_is_refused(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    running(store, cloud, "bake")
+
+    with pytest.raises(NotAwaitingApproval, match=r"is not waiting for approval \(stage: bake\)"):
+        decide(decision("approve"), store, RecordingCallbacks())
+
+
+def test_the_first_decision_wins_and_later_ones_learn_it(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    rollout_id = running(store, cloud, "approval")
+    callbacks = RecordingCallbacks()
+
+    first = decide(decision("approve", reason="ship it"), store, callbacks)
+    store.set_wait(APP, rollout_id, "approval", "token-1")  # a second click on the same wait
+    second = decide(decision("reject"), store, callbacks)
+
+    assert (first.outcome, second.outcome) == ("applied", "already_decided")
+    assert callbacks.succeeded == ["token-1"] and callbacks.failed == []
+    record = store.get(APP, rollout_id) or {}
+    assert [(e["kind"], e["by"], e["reason"]) for e in record["audit"]] == [
+        ("approve", "alice@example.com", "ship it")
+    ]
+
+
+def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    from canaryfleet.logic.canary import begin_wait
+
+    rollout_id = running(store, cloud, None)
+    callbacks = RecordingCallbacks()
+
+    recorded = decide(decision("abort", reason="incident"), store, callbacks)
+    outcome = begin_wait("bake", APP, rollout_id, "token-2", store, callbacks)
+
+    assert (recorded.outcome, outcome) == ("recorded", "aborted")
+    assert callbacks.failed == [("token-2", "Aborted", "aborted by alice@example.com: incident")]
+
+
+def test_a_decision_for_another_rollout_is_refused(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+    running(store, cloud, "approval")
+
+    with pytest.raises(RolloutNotRunning, match="rollout old-one is not running"):
+        decide(decision("approve", rollout_id="old-one"), store, RecordingCallbacks())
+
+
+def test_the_decide_function_answers_a_malformed_decision_with_a_typed_error(cloud: LocalCloud) -> None:
+    body, error = invoke(cloud, "DecideFunction", {"application": APP, "action": "merge", "by": "x"})
+
+    assert (error, body["errorType"]) == ("Unhandled", "InvalidEvent")
+    assert "action: Input should be 'approve', 'reject', 'abort' or 'promote'" in body["errorMessage"]

@@ -1,0 +1,135 @@
+"""CodeDeploy waits end by event, exactly once, whatever order the event and the token arrive in."""
+
+from collections.abc import Iterator
+
+import pytest
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import DeploymentTimedOut
+from canaryfleet.logic.deployments import (
+    DeploymentStateChange,
+    DeployRequest,
+    check_after_timeout,
+    on_deployment_event,
+    start_deployment,
+)
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.rollout import Revision
+
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from tests.integration.helpers import RecordingCallbacks
+
+REVISION = Revision(bucket="artifacts", key="hello-app/2.0.0.zip", version_id="v1", etag="e", version="2.0.0")
+
+
+@pytest.fixture
+def app(cloud: LocalCloud) -> Iterator[AppConfig]:
+    yield deploy_fleet(cloud, "hello-app")
+
+
+@pytest.fixture
+def store(cloud: LocalCloud) -> DynamoRolloutStore:
+    return DynamoRolloutStore(cloud.output("StateTableName"))
+
+
+def request(app: AppConfig, token: str = "token-1") -> DeployRequest:
+    return DeployRequest(token=token, rollout_id="r1", purpose="canary", app=app, revision=REVISION)
+
+
+def event(app: AppConfig, deployment_id: str, state: str) -> DeploymentStateChange:
+    return DeploymentStateChange.model_validate(
+        {
+            "deploymentId": deployment_id,
+            "state": state,
+            "application": app.codedeploy_application,
+            "deploymentGroup": app.canary.deployment_group,
+        }
+    )
+
+
+def end(cloud: LocalCloud, deployment_id: str, status: str) -> None:
+    """The deployment really ends (what the fleet simulator does)."""
+    next(d for d in cloud.codedeploy.created if d.deployment_id == deployment_id).status = status
+
+
+def test_an_event_ends_the_wait_once_however_often_it_is_delivered(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    callbacks = RecordingCallbacks()
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    end(cloud, deployment_id, "Succeeded")
+
+    results = [
+        on_deployment_event(event(app, deployment_id, "SUCCESS"), store, CodeDeploy(), callbacks)
+        for _ in range(3)
+    ]
+
+    assert results == ["completed", "duplicate", "duplicate"]
+    assert callbacks.succeeded == ["token-1"]
+
+
+def test_an_event_that_comes_before_the_token_is_not_lost(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    deployment_id = CodeDeploy().create_deployment(
+        app.codedeploy_application, app.canary.deployment_group, REVISION, "created by an earlier attempt"
+    )
+    store.remember_deployment("r1", "canary", deployment_id, app.canary.deployment_group)
+    callbacks = RecordingCallbacks()
+
+    early = on_deployment_event(event(app, deployment_id, "SUCCESS"), store, CodeDeploy(), callbacks)
+    started = start_deployment(request(app), store, CodeDeploy(), callbacks)
+
+    assert (early, started) == ("recorded", deployment_id)
+    assert callbacks.succeeded == ["token-1"]
+    assert len(cloud.codedeploy.created) == 1, "the retried task reuses its deployment"
+
+
+def test_a_failed_deployment_fails_the_wait_with_the_reason(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    callbacks = RecordingCallbacks()
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    end(cloud, deployment_id, "Failed")
+
+    on_deployment_event(event(app, deployment_id, "FAILURE"), store, CodeDeploy(), callbacks)
+
+    [(token, error, cause)] = callbacks.failed
+    assert (token, error) == ("token-1", "DeploymentFailed")
+    assert cause == f"deployment {deployment_id} failed"
+
+
+def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:
+    callbacks = RecordingCallbacks()
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+
+    result = on_deployment_event(event(app, deployment_id, "START"), store, CodeDeploy(), callbacks)
+
+    assert result == "ignored" and callbacks.succeeded == [] and callbacks.failed == []
+
+
+def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks())
+    end(cloud, deployment_id, "Succeeded")
+
+    assert check_after_timeout("r1", "canary", store, CodeDeploy()) == {
+        "deployment_id": deployment_id,
+        "status": "Succeeded",
+    }
+
+
+def test_a_deployment_still_running_at_the_timeout_is_stopped(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks())
+    end(cloud, deployment_id, "InProgress")
+
+    with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):
+        check_after_timeout("r1", "canary", store, CodeDeploy())
+
+    assert cloud.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"][
+        "status"
+    ] == ("Stopped")

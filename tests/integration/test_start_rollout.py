@@ -1,0 +1,168 @@
+"""start_rollout on the local cloud: rejections create nothing, duplicates start nothing twice."""
+
+import io
+import json
+import stat
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from canaryfleet.models.app_config import registry_parameter
+from canaryfleet.models.policy import default_policy
+
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from tests.integration.helpers import drain_queue, eventually, invoke, subscribe_queue, table_items
+
+APP = "hello-app"
+
+
+@pytest.fixture
+def onboarded(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    app = deploy_fleet(cloud, APP).model_copy(update={"policy": default_policy()})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
+    )
+    yield cloud
+
+
+def zipped(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+APPSPEC = b"""version: 0.0
+os: linux
+hooks:
+  ApplicationStart:
+    - location: scripts/start.sh
+"""
+
+
+def upload(cloud: LocalCloud, body: bytes, key: str = f"{APP}/2.0.0.zip") -> dict[str, Any]:
+    cloud.client("s3").put_object(Bucket=cloud.output("ArtifactBucketName"), Key=key, Body=body)
+    cloud.wait_idle()
+    return cloud.s3_events.sent[-1]
+
+
+def nothing_deployed(cloud: LocalCloud) -> None:
+    assert cloud.executions("RolloutStateMachine") == []
+    assert cloud.codedeploy.created == []
+    assert cloud.codedeploy.revisions == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not a zip at all", "is not a zip file"),
+        (b"", "the bundle is empty"),
+        (zipped({"scripts/start.sh": b"#!/bin/sh"}), "no appspec.yml at its root"),
+        (zipped({"appspec.yml": APPSPEC}), "hook script scripts/start.sh named in appspec.yml"),
+        (zipped({"appspec.yml": b"version: [unclosed", "scripts/start.sh": b""}), "is not valid YAML"),
+        (zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b"", "../etc/cron.d/x": b""}), "contains '..'"),
+        (zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b""}, symlink="app/link"), "symbolic link"),
+        (
+            zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b"", "bomb.bin": b"\0" * 30_000_000}),
+            "zip bomb",
+        ),
+    ],
+    ids=["not-zip", "empty", "no-appspec", "missing-hook", "bad-yaml", "zip-slip", "symlink", "bomb"],
+)
+def test_a_bad_bundle_is_rejected_with_its_reason_and_nothing_is_deployed(
+    onboarded: LocalCloud, body: bytes, reason: str
+) -> None:
+    notifications = subscribe_queue(onboarded)
+
+    upload(onboarded, body)
+
+    [record] = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    assert (record["status"], record["outcome"]) == ("rejected", "rejected")
+    assert reason in record["reason"]
+    nothing_deployed(onboarded)
+    [message] = drain_queue(onboarded, notifications)
+    assert message["outcome"] == "rejected" and reason in message["reason"]
+
+
+def test_an_unknown_application_is_rejected(onboarded: LocalCloud) -> None:
+    upload(onboarded, bundle(), key="ledger/1.0.0.zip")
+
+    [invocation] = onboarded.runtime.invocations
+    assert invocation.error_type is None
+    nothing_deployed(onboarded)
+    assert table_items(onboarded, "APP#ledger")[0]["reason"].startswith(
+        "application 'ledger' is not onboarded"
+    )
+
+
+def test_an_off_layout_key_is_rejected(onboarded: LocalCloud) -> None:
+    event = upload(onboarded, bundle(), key=f"{APP}/builds/2.0.0.zip")
+    result, error = invoke(onboarded, "StartRolloutFunction", event)
+
+    assert error is None
+    assert result["status"] == "rejected" and "is not <app>/<version>.zip" in result["reason"]
+    nothing_deployed(onboarded)
+
+
+def test_a_version_already_released_or_rejected_is_not_rolled_out_again(onboarded: LocalCloud) -> None:
+    table = onboarded.output("StateTableName")
+    onboarded.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"APP#{APP}"},
+            "sk": {"S": "VERSION#2.0.0"},
+            "status": {"S": "released"},
+            "rollout_id": {"S": "earlier"},
+        },
+    )
+
+    upload(onboarded, bundle())
+
+    nothing_deployed(onboarded)
+    [record] = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    assert record["reason"] == (
+        "version 2.0.0 of hello-app was already released (rollout earlier); upload a new version"
+    )
+
+
+def test_duplicated_and_late_s3_events_start_one_rollout(onboarded: LocalCloud) -> None:
+    event = upload(onboarded, bundle())
+    function = onboarded.resource("StartRolloutFunction")
+
+    for _ in range(2):  # EventBridge delivers at least once, sometimes twice
+        onboarded.client("lambda").invoke(
+            FunctionName=function, InvocationType="Event", Payload=json.dumps(event)
+        )
+    onboarded.wait_idle()
+    late, error = invoke(onboarded, "StartRolloutFunction", event)
+
+    assert error is None and late["status"] == "duplicate"
+    assert len(onboarded.executions("RolloutStateMachine")) == 1
+    items = eventually(lambda: [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"] == "LOCK"])
+    assert len(items) == 1
+    assert [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("QUEUE#")] == []
+    assert len(onboarded.codedeploy.revisions["hello-app"]) == 1, "the revision is registered once"
+
+
+def test_a_new_object_version_of_the_same_key_is_a_second_rollout_that_queues(onboarded: LocalCloud) -> None:
+    upload(onboarded, bundle())
+    upload(onboarded, bundle(), key=f"{APP}/2.0.1.zip")
+
+    assert len(onboarded.executions("RolloutStateMachine")) == 2
+
+    def both_waiting_one_holding_the_lock() -> bool:
+        items = table_items(onboarded, f"APP#{APP}")
+        queued = [i for i in items if i["sk"].startswith("QUEUE#") and i.get("token")]
+        return len([i for i in items if i["sk"] == "LOCK"]) == 1 and len(queued) == 1
+
+    eventually(both_waiting_one_holding_the_lock)
+    lock = next(i for i in table_items(onboarded, f"APP#{APP}") if i["sk"] == "LOCK")
+    assert lock["rollout_id"].startswith("hello-app-2_0_0-"), "the first upload goes first"
