@@ -112,6 +112,7 @@ def test_a_lost_deployment_event_does_not_hang_the_rollout() -> None:
 
     assert report["outcome"] == "released"
     assert "Check canary deployment" in report["state_transitions"]
+    assert "Check live deployment" in report["state_transitions"]
 
 
 @pytest.mark.parametrize("decision", ["reject", "none"])
@@ -139,3 +140,33 @@ def test_on_call_promotes_during_the_bake_and_the_remaining_bakes_and_approvals_
     assert transitions.count("Bake canary") == 2, "the second bake ends at once"
     assert report["rollouts"][-1]["audit"][0]["kind"] == "promote"
     assert report["canary_weight_history"] == [10, 50, 0]
+
+
+def test_a_failed_live_deployment_rolls_back_and_restores_the_canary() -> None:
+    report = play("live-deployment-fails")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("deployment failed: deployment ")
+    assert deployments(report)[2:] == [
+        ("canary", "1.1.0", "Succeeded"),
+        ("live", "1.1.0", "Failed"),
+        ("canary", "1.0.0", "Succeeded"),
+    ]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+
+
+def test_an_unanswered_approval_promotes_where_the_policy_says_so() -> None:
+    report = play("approval-timeout-promotes")
+
+    assert report["outcome"] == "released"
+    assert "What an unanswered approval means" in report["state_transitions"]
+    assert report["decisions"] == []
+
+
+def test_inconclusive_with_no_approval_step_does_not_pass_silently() -> None:
+    report = play("inconclusive-without-approval")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("analysis inconclusive")
+    assert "Inconclusive with nobody to ask" in report["state_transitions"]
+    assert report["state_transitions"].count("Bake canary") == 2

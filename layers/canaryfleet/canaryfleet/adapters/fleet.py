@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -119,6 +119,9 @@ class Metrics:
             {"Name": "LoadBalancer", "Value": _load_balancer_dimension(app.listener_rule_arn)},
             {"Name": "TargetGroup", "Value": _target_group_dimension(group.target_group_arn)},
         ]
+        # CloudWatch takes whole seconds and refuses an empty window.
+        start = start.replace(microsecond=0)
+        end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
         period = max(60, int((end - start).total_seconds()) // 60 * 60 or 60)
 
         def query(qid: str, metric: str, stat: str) -> dict[str, Any]:
