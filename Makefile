@@ -11,7 +11,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-fast lint format build validate lock clean
+.PHONY: install demo test test-fast test-py313 lint format build validate lock clean
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 test-fast: install ## unit tests only
 	$(BIN)/pytest -q tests/unit
 
+# The functions run on python3.13: the runtime package's unit tests run there too.
+VENV313 := .venv313
+test-py313: ## unit tests on Python 3.13 (pyenv 3.13.0)
+	test -x "$(PY313_BIN)/python3.13" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
+	test -f $(VENV313)/.installed || { "$(PY313_BIN)/python3.13" -m venv $(VENV313) && \
+	  $(VENV313)/bin/pip install --quiet --disable-pip-version-check -c requirements/dev.lock -e ".[dev]" && \
+	  touch $(VENV313)/.installed; }
+	$(VENV313)/bin/pytest -q -p no:cacheprovider tests/unit
+
 lint: install $(SAM_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate --lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -57,4 +66,4 @@ lock: ## re-pin every transitive dependency after changing pyproject.toml
 	touch $(BIN)/.installed $(SAM_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(VENV313) .aws-sam .pytest_cache .mypy_cache .ruff_cache
