@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "canaryfleet-test")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "canaryfleet-test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# EMF lines on stdout would mix with what CLI tests read; no test reads metrics from stdout.
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import logging

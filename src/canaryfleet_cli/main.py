@@ -10,15 +10,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
 app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
+operate.register(app)
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _local_parameters(verbose: bool) -> dict[str, str]:

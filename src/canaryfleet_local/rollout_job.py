@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,40 +48,52 @@ def run_scenario(
         uploads = tuple(u.model_copy(update={"decision": decision}) for u in scenario.uploads)
         scenario = scenario.model_copy(update={"uploads": uploads})
     started = time.monotonic()
+    body = artifact.read_bytes() if artifact else bundle()
+    with scenario_cloud(scenario, application, parameters) as (cloud, simulator):
+        for upload in scenario.uploads:
+            time.sleep(upload.after_seconds)
+            upload_build(cloud, application, upload.version, body)
+        executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
+        cloud.wait_idle()
+        records = _rollout_records(cloud, application)
+        lock = cloud.client("dynamodb").get_item(
+            TableName=cloud.output("StateTableName"),
+            Key={"pk": {"S": f"APP#{application}"}, "sk": {"S": "LOCK"}},
+        )
+        report = _report(scenario, simulator, executions, records)
+        report["lock_held"] = "Item" in lock
+        report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
+        report["simulator_errors"] = list(simulator.errors)
+    report["seconds"] = round(time.monotonic() - started, 2)
+    return report
+
+
+@contextlib.contextmanager
+def scenario_cloud(
+    scenario: Scenario | str, application: str = APPLICATION, parameters: dict[str, str] | None = None
+) -> Iterator[tuple[LocalCloud, FleetSimulator]]:
+    """A fresh local cloud with the application onboarded (its fleet stack, the scenario's
+    policy in its registry entry) and the fleet simulator playing the scenario."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
     with LocalCloud(parameters=parameters) as cloud:
-        app = deploy_fleet(cloud, application)
-        app = app.model_copy(update={"policy": scenario.policy})
+        app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
         cloud.client("ssm").put_parameter(
             Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
         )
-        body = artifact.read_bytes() if artifact else bundle()
         with FleetSimulator(cloud, scenario) as simulator:
             simulator.add_application(app)
-            s3 = cloud.client("s3")
-            for upload in scenario.uploads:
-                time.sleep(upload.after_seconds)
-                s3.put_object(
-                    Bucket=cloud.output("ArtifactBucketName"),
-                    Key=f"{application}/{upload.version}.zip",
-                    Body=body,
-                    Metadata={
-                        "commit": COMMIT,
-                        "build-url": f"https://ci.example.com/{application}/{upload.version}",
-                    },
-                )
-            executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
-            cloud.wait_idle()
-            records = _rollout_records(cloud, application)
-            lock = cloud.client("dynamodb").get_item(
-                TableName=cloud.output("StateTableName"),
-                Key={"pk": {"S": f"APP#{application}"}, "sk": {"S": "LOCK"}},
-            )
-            report = _report(scenario, simulator, executions, records)
-            report["lock_held"] = "Item" in lock
-            report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
-            report["simulator_errors"] = list(simulator.errors)
-    report["seconds"] = round(time.monotonic() - started, 2)
-    return report
+            yield cloud, simulator
+
+
+def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes) -> None:
+    """What CI does: the bundle to s3://<artifact bucket>/<app>/<version>.zip with its metadata."""
+    cloud.client("s3").put_object(
+        Bucket=cloud.output("ArtifactBucketName"),
+        Key=f"{application}/{version}.zip",
+        Body=body,
+        Metadata={"commit": COMMIT, "build-url": f"https://ci.example.com/{application}/{version}"},
+    )
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:

@@ -1,0 +1,185 @@
+"""The installed platform, as an operator's CLI sees it: one stack, its outputs, its state.
+
+The same code talks to AWS (the default boto3 credentials, or a profile) and to the local
+cloud (inside `LocalCloud`, every client reaches moto).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from canaryfleet.adapters.clients import reset_clients
+from canaryfleet.adapters.registry import SsmRegistry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import UnknownApplication
+from canaryfleet.models.app_config import AppConfig
+
+DEFAULT_STACK = "canaryfleet"
+
+
+class PlatformError(Exception):
+    """Something an operator can fix, said plainly (no stack trace)."""
+
+
+def default_stack_name(samconfig: Path = Path("samconfig.toml")) -> str:
+    """The stack name of samconfig.toml's default profile, else "canaryfleet"."""
+    if samconfig.is_file():
+        config = tomllib.loads(samconfig.read_text())
+        name = config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
+        if isinstance(name, str) and name:
+            return name
+    return DEFAULT_STACK
+
+
+@dataclass
+class Platform:
+    stack: str
+    outputs: dict[str, str]
+
+    @classmethod
+    def connect(cls, stack: str, region: str | None = None, profile: str | None = None) -> Platform:
+        """Read the stack's outputs; PlatformError for missing credentials or an unknown stack."""
+        if profile:
+            os.environ["AWS_PROFILE"] = profile
+        if region:
+            os.environ["AWS_DEFAULT_REGION"] = region
+        reset_clients()
+        try:
+            described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        except NoCredentialsError:
+            raise PlatformError(
+                "no AWS credentials found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
+            ) from None
+        except NoRegionError:
+            raise PlatformError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from None
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            raise PlatformError(f"stack {stack!r}: {message}") from None
+        except BotoCoreError as exc:
+            raise PlatformError(f"AWS unreachable: {exc}") from None
+        return cls(stack, {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])})
+
+    def output(self, name: str) -> str:
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise PlatformError(
+                f"stack {self.stack} has no output {name}; is it a canaryfleet stack?"
+            ) from None
+
+    @property
+    def store(self) -> DynamoRolloutStore:
+        return DynamoRolloutStore(self.output("StateTableName"))
+
+    def application(self, name: str) -> AppConfig:
+        try:
+            return SsmRegistry().get(name)
+        except UnknownApplication as exc:
+            raise PlatformError(str(exc)) from None
+
+    def applications(self) -> list[AppConfig]:
+        return SsmRegistry().all()
+
+    def decide(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a decision through the platform's decide function (the approval gate's path)."""
+        response = boto3.client("lambda").invoke(
+            FunctionName=self.output("DecideFunctionName"), Payload=json.dumps(payload).encode()
+        )
+        body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        if response.get("FunctionError"):
+            raise PlatformError(str(body.get("errorMessage", body)))
+        return body
+
+    def caller(self) -> str:
+        """Who is deciding: the caller's IAM identity, recorded in the audit."""
+        try:
+            return str(boto3.client("sts").get_caller_identity()["Arn"])
+        except (ClientError, BotoCoreError):
+            return os.environ.get("USER", "unknown")
+
+
+def running_rollout(platform: Platform, application: str) -> dict[str, Any] | None:
+    lock = platform.store.lock(application)
+    if lock is None:
+        return None
+    return platform.store.get(application, str(lock["rollout_id"]))
+
+
+def current_weight(record: dict[str, Any]) -> int:
+    log = record.get("weight_log") or {}
+    if not log:
+        return 0
+    latest = max(log.values(), key=lambda entry: str(entry.get("at", "")))
+    return int(latest.get("weight", 0))
+
+
+def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
+    """One application's current rollout, as `canaryfleet status` shows it."""
+    record = running_rollout(platform, app.application)
+    queued = platform.store.queue_length(app.application)
+    if record is None:
+        return {"application": app.application, "running": False, "queued": queued}
+    waiting = record.get("wait_kind")
+    waiting_for = None
+    if waiting == "approval":
+        people = [*app.approvers.emails, *app.approvers.slack_user_ids]
+        waiting_for = ", ".join(people) or "an approver"
+    elif waiting == "deployment":
+        waiting_for = "CodeDeploy"
+    elif waiting == "bake":
+        waiting_for = "the bake timer (or an alarm)"
+    verdict = record.get("verdict") or {}
+    return {
+        "application": app.application,
+        "running": True,
+        "rollout_id": record["rollout_id"],
+        "version": record.get("version"),
+        "stage": record.get("current_stage"),
+        "canary_weight": current_weight(record),
+        "verdict": verdict.get("result"),
+        "verdict_reasons": verdict.get("reasons", []),
+        "waiting_for": waiting_for,
+        "waiting_since": record.get("wait_started_at") if waiting else None,
+        "commit": record.get("commit"),
+        "queued": queued,
+    }
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
+
+def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
+    """Past rollouts, newest first, with outcome, reason, who decided and how long each took."""
+    rows = []
+    for record in platform.store.list_rollouts(application):
+        decisions = [
+            e for e in record.get("audit", []) if e.get("kind") in ("approve", "reject", "abort", "promote")
+        ]
+        rows.append(
+            {
+                "rollout_id": record["rollout_id"],
+                "version": record.get("version"),
+                "received_at": record.get("received_at"),
+                "outcome": record.get("outcome") or record.get("status"),
+                "reason": record.get("reason", ""),
+                "decided_by": [f"{e['kind']} by {e['by']}" for e in decisions],
+                "seconds": _seconds(record.get("received_at"), record.get("ended_at")),
+                "commit": record.get("commit"),
+            }
+        )
+    return sorted(rows, key=lambda r: str(r["received_at"] or ""), reverse=True)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,165 @@
+"""The operator commands against the local cloud: the same code that talks to AWS."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app
+from canaryfleet_local.bundles import SAMPLE_APP, bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.rollout_job import scenario_cloud, upload_build
+from canaryfleet_local.simulator import FleetSimulator
+from tests.integration.helpers import eventually
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def cli_error(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.fixture
+def onboarded() -> Iterator[tuple[LocalCloud, FleetSimulator]]:
+    """hello-app onboarded on a fresh local cloud, no rollout yet."""
+    with scenario_cloud("awaiting-decision", parameters={"LogLevel": "ERROR"}) as (cloud, simulator):
+        yield cloud, simulator
+
+
+@pytest.fixture
+def waiting() -> Iterator[tuple[LocalCloud, FleetSimulator]]:
+    """hello-app 1.0.0 waiting for approval on a fresh local cloud."""
+    with scenario_cloud("awaiting-decision", parameters={"LogLevel": "ERROR"}) as (cloud, simulator):
+        upload_build(cloud, "hello-app", "1.0.0", bundle())
+        eventually(lambda: cli("status", "hello-app").get("stage") == "awaiting_approval", timeout=30)
+        yield cloud, simulator
+
+
+def ended(cloud: LocalCloud) -> Any:
+    [execution] = cloud.executions("RolloutStateMachine")
+    return cloud.wait_for_execution(execution, timeout=30)
+
+
+def test_status_shows_the_stage_weight_verdict_and_who_is_awaited(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    row = cli("status", "hello-app")
+
+    assert (row["running"], row["version"], row["canary_weight"], row["verdict"]) == (
+        True,
+        "1.0.0",
+        10,
+        "pass",
+    )
+    assert row["waiting_for"] and row["waiting_since"]
+    assert [r["application"] for r in cli("status")] == ["hello-app"]
+
+
+def test_approve_from_the_cli_releases_and_history_says_who(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    cloud, _ = waiting
+
+    result = cli("approve", "hello-app", "--reason", "checked the dashboards")
+
+    assert result["outcome"] == "applied"
+    assert ended(cloud).status == "SUCCEEDED"
+    [row] = cli("history", "hello-app")
+    assert row["outcome"] == "released"
+    assert row["decided_by"] == ["approve by arn:aws:sts::123456789012:user/moto"]
+    assert cli("status", "hello-app")["running"] is False
+
+
+def test_reject_from_the_cli_rolls_back_with_the_reason(waiting: tuple[LocalCloud, FleetSimulator]) -> None:
+    cloud, _ = waiting
+
+    cli("reject", "hello-app", "--reason", "release freeze")
+
+    assert ended(cloud).error == "Rejected"
+    [row] = cli("history", "hello-app")
+    assert (row["outcome"], row["reason"]) == (
+        "rejected",
+        "rejected by arn:aws:sts::123456789012:user/moto: release freeze",
+    )
+
+
+def test_abort_from_the_cli_rolls_back_at_once(waiting: tuple[LocalCloud, FleetSimulator]) -> None:
+    cloud, _ = waiting
+
+    cli("abort", "hello-app", "--reason", "incident")
+
+    assert ended(cloud).error == "RolledBack"
+    assert cli("history", "hello-app")[0]["reason"].endswith(": incident")
+
+
+def test_deciding_when_nothing_runs_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:
+    output = cli_error("approve", "hello-app")
+
+    assert "hello-app has no running rollout" in output
+
+
+def test_an_unknown_application_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:
+    assert "application 'ledger' is not onboarded" in cli_error("status", "ledger")
+    assert "application 'ledger' is not onboarded" in cli_error("history", "ledger")
+
+
+def test_publish_checks_the_bundle_then_uploads_it_with_its_metadata(
+    onboarded: tuple[LocalCloud, FleetSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud, _ = onboarded
+    monkeypatch.setenv("GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    monkeypatch.setenv("BUILD_URL", "https://jenkins.example.com/job/hello-app/42/")
+
+    published = cli("publish", "hello-app", "1.0.1", str(SAMPLE_APP))
+
+    head = cloud.client("s3").head_object(Bucket=published["bucket"], Key="hello-app/1.0.1.zip")
+    assert head["Metadata"] == {
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "build-url": "https://jenkins.example.com/job/hello-app/42/",
+    }
+    assert published["hooks"] == {
+        "ApplicationStop": ["scripts/stop.sh"],
+        "ApplicationStart": ["scripts/start.sh"],
+        "ValidateService": ["scripts/validate.sh"],
+    }
+    cloud.wait_idle()
+    assert len(cloud.executions("RolloutStateMachine")) == 1, "the upload started its rollout"
+
+
+def test_publish_refuses_a_bundle_the_platform_would_reject(
+    onboarded: tuple[LocalCloud, FleetSimulator], tmp_path: Path
+) -> None:
+    cloud, _ = onboarded
+    (tmp_path / "appspec.yml").write_text(
+        "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - location: go.sh\n"
+    )
+
+    output = cli_error("publish", "hello-app", "1.0.2", str(tmp_path))
+
+    assert "hook script go.sh named in appspec.yml (ApplicationStart) is not in the bundle" in output
+    keys = cloud.client("s3").list_objects_v2(Bucket=cloud.output("ArtifactBucketName")).get("Contents", [])
+    assert keys == []
+
+
+def test_without_credentials_the_cli_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    output = cli_error("status", "--region", "us-east-1")
+
+    assert "no AWS credentials found" in output
