@@ -27,7 +27,7 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 install: $(BIN)/.installed ## the development environment (.venv)
 
 demo: install ## run the main job on the local cloud: a release, then a rollback
-	$(BIN)/canaryfleet local rollout --scenario demo
+	$(BIN)/canaryfleet local rollout --scenario demo --report-dir out
 
 test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 	$(BIN)/pytest -n 2 -q

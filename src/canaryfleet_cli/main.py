@@ -42,6 +42,9 @@ def local_rollout(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
+    report_dir: Path | None = typer.Option(
+        None, "--report-dir", file_okay=False, help="Write each rollout's HTML timeline into this folder."
+    ),
 ) -> None:
     """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
     from canaryfleet_local.cloud import LocalCloudError
@@ -56,7 +59,11 @@ def local_rollout(
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
     try:
         report = run_scenario(
-            scenario, artifact=artifact, decision=decision, parameters=_local_parameters(verbose)
+            scenario,
+            artifact=artifact,
+            decision=decision,
+            parameters=_local_parameters(verbose),
+            report_dir=report_dir,
         )
     except LocalCloudError as exc:
         errors.print(f"[red]local cloud:[/red] {exc}")
@@ -65,6 +72,8 @@ def local_rollout(
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
         print_rollout_report(report)
+        for path in report["reports"]:
+            console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
     ok = not report["lock_held"] and not report["failed_deliveries"]
     raise typer.Exit(0 if ok else 1)
 

@@ -327,6 +327,34 @@ def publish(
         console.print(f"published s3://{bucket}/{key} ({size}); its rollout starts now")
 
 
+def report(
+    rollout_id: str = typer.Argument(..., help="The rollout (canaryfleet history shows them)."),
+    html: Path = typer.Option(..., "--html", dir_okay=False, help="Where to write the page."),
+    application: str | None = typer.Option(
+        None, help="The application (found from the rollout id if omitted)."
+    ),
+    stack: str | None = StackOption,
+    region: str | None = RegionOption,
+    profile: str | None = ProfileOption,
+) -> None:
+    """One self-contained HTML page with the timeline of a rollout."""
+    from canaryfleet_cli.report import write_report
+
+    platform = _connect(stack, region, profile)
+    try:
+        apps = [platform.application(application)] if application else platform.applications()
+    except PlatformError as exc:
+        _fail(str(exc))
+    candidates = [a for a in apps if rollout_id.startswith(f"{a.application}-")]
+    for app in sorted(candidates, key=lambda a: len(a.application), reverse=True):
+        record = platform.store.get(app.application, rollout_id)
+        if record is not None:
+            path = write_report(record, app, html)
+            console.print(f"wrote {path}")
+            return
+    _fail(f"no rollout {rollout_id}")
+
+
 def register(app: typer.Typer) -> None:
-    for command in (status, history, watch, approve, reject, abort, promote, publish):
+    for command in (status, history, watch, approve, reject, abort, promote, publish, report):
         app.command()(command)

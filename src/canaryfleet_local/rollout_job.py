@@ -40,8 +40,12 @@ def run_scenario(
     application: str = APPLICATION,
     timeout: float = 60.0,
     parameters: dict[str, str] | None = None,
+    report_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`)."""
+    """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`).
+
+    With ``report_dir``, each rollout's HTML timeline is written there too.
+    """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
     if decision is not None:
@@ -64,6 +68,7 @@ def run_scenario(
         report["lock_held"] = "Item" in lock
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
+        report["reports"] = _write_reports(records, simulator, report_dir) if report_dir else []
     report["seconds"] = round(time.monotonic() - started, 2)
     return report
 
@@ -94,6 +99,19 @@ def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes)
         Body=body,
         Metadata={"commit": COMMIT, "build-url": f"https://ci.example.com/{application}/{version}"},
     )
+
+
+def _write_reports(
+    records: dict[str, dict[str, Any]], simulator: FleetSimulator, report_dir: Path
+) -> list[str]:
+    from canaryfleet_cli.report import write_report
+
+    app = next(iter(simulator.apps.values())).app
+    written = []
+    for record in sorted(records.values(), key=lambda r: str(r.get("received_at", ""))):
+        path = report_dir / f"{record['application']}-{record['version']}.html"
+        written.append(str(write_report(record, app, path)))
+    return written
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:

@@ -1,0 +1,93 @@
+"""The rollout timeline page, rendered by headless Chromium (Debian's chromium)."""
+
+import html.parser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from canaryfleet_local.rollout_job import run_scenario
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Elements(html.parser.HTMLParser):
+    """Ids and classes of the elements of a DOM as Chromium serialised it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.classes: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.add(str(values["id"]))
+        self.classes += str(values.get("class") or "").split()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def rendered(page: Path, profile: Path) -> Elements:
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed (apt-get install chromium); .ci/run installs it")
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    elements = Elements()
+    elements.feed(result.stdout)
+    return elements
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("reports")
+    report = run_scenario("demo", parameters={"LogLevel": "ERROR"}, report_dir=folder)
+    return {Path(p).stem: Path(p) for p in report["reports"]}
+
+
+def test_a_released_rollout_shows_weights_metrics_stages_verdict_and_decision(
+    reports: dict[str, Path], tmp_path: Path
+) -> None:
+    page = rendered(reports["hello-app-1.0.0"], tmp_path)
+
+    assert {"weight-chart", "error-chart", "latency-chart", "verdict", "decision", "outcome"} <= page.ids
+    assert page.classes.count("stage-boundary") >= 3 * 5, "started ... released on each chart"
+    assert {"series", "canary", "live", "weight"} <= set(page.classes)
+    text = " ".join(page.text)
+    assert "released" in text and "approve" in text and "approver@example.com" in text
+    assert "pass" in text
+
+
+def test_a_rolled_back_rollout_shows_its_alarm_and_reason(reports: dict[str, Path], tmp_path: Path) -> None:
+    page = rendered(reports["hello-app-1.1.0"], tmp_path)
+
+    assert "alarm" in page.classes
+    assert "reason" in page.ids
+    text = " ".join(page.text)
+    assert "canary alarm hello-app-canary-5xx-rate went to ALARM" in text
+    assert "rolled back" in text
+
+
+def test_the_page_is_self_contained(reports: dict[str, Path]) -> None:
+    source = reports["hello-app-1.0.0"].read_text()
+
+    assert "<script" not in source
+    assert "http://" not in source and "https://" not in source.replace("https://ci.example.com", "")
