@@ -5,6 +5,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 REGION ?= us-east-1
 # sam build needs the Lambda runtime's Python (3.13) on PATH.
 PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
@@ -22,6 +23,11 @@ $(BIN)/.installed: pyproject.toml requirements/dev.lock
 $(SAM_VENV)/.installed: requirements/sam.lock
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.lock
 	touch $@
 
 install: $(BIN)/.installed ## the development environment (.venv)
@@ -44,12 +50,13 @@ test-py313: ## unit tests on Python 3.13 (pyenv 3.13.0)
 	  touch $(VENV313)/.installed; }
 	$(VENV313)/bin/pytest -q -p no:cacheprovider tests/unit
 
-lint: install $(SAM_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate --lint
+lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f fleet/template.yaml
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -66,4 +73,4 @@ lock: ## re-pin every transitive dependency after changing pyproject.toml
 	touch $(BIN)/.installed $(SAM_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(VENV313) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(VENV313) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
