@@ -100,3 +100,23 @@ def test_no_wildcard_actions_and_no_wildcard_resources_beyond_what_iam_requires(
                         logical_id,
                         actions,
                     )
+
+
+def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() -> None:
+    import json
+
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(body.replace("${AWS::Region}", "us-east-1"))
+
+    expressions = " ".join(
+        m[0]["expression"] for w in dashboard["widgets"] for m in w["properties"]["metrics"]
+    )
+    for metric in (
+        "RolloutsStarted",
+        "RolloutsReleased",
+        "RolloutsRolledBack",
+        "StageDuration",
+        "DrainLogsLost",
+    ):
+        assert f'MetricName="{metric}"' in expressions
+    assert 'HTTPCode_Target_5XX_Count" canary' in expressions and 'TargetResponseTime" live' in expressions
