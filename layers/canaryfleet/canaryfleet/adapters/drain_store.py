@@ -1,0 +1,463 @@
+"""Drain records in the state table.
+
+Items:
+- pk ``APP#<app>``, sk ``DRAIN#<instance id>``: the drain record (:class:`DrainRecord`). An
+  instance drains once, so its id is the key; the CLI lists an application's drains with one
+  query on its partition.
+- pk ``INSTANCE#<instance id>``, sk ``DRAIN``: which application the instance's drain belongs
+  to, for the completion, which learns only the instance from Run Command's event. Written
+  first, under a condition: the first event for an instance creates it (then the record),
+  any later one (a duplicate, or another trigger) joins the drain.
+- On the rollout record (pk ``APP#<app>``, sk ``ROLLOUT#<id>``): ``canary_interruptions``, a
+  list of ``{"instance", "at"}`` that the canary analysis reads, kept unique per instance with
+  the string set ``canary_interrupted_instances``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.adapters.rollout_store import app_pk, rollout_sk
+from canaryfleet.models.drain import DrainBudget, DrainRecord, DrainStatus, DrainTrigger, LifecycleHookRef
+
+RECORD_DAYS = 400  # as long as the log bucket keeps the logs (LogRetentionDays' default)
+OWNER_DAYS = 30
+MANIFEST_FILES_KEPT = 100
+
+
+def drain_sk(instance_id: str) -> str:
+    return f"DRAIN#{instance_id}"
+
+
+def owner_pk(instance_id: str) -> str:
+    return f"INSTANCE#{instance_id}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = TypeSerializer().serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    return result
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    if isinstance(value, set):
+        return sorted(value)
+    return value
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    deserializer = TypeDeserializer()
+    return {key: _number(deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _record(item: dict[str, Any]) -> DrainRecord:
+    return DrainRecord.model_validate(_plain(item))
+
+
+def _expiry(days: int) -> dict[str, str]:
+    return {"N": str(int(time.time()) + days * 86_400)}
+
+
+class DrainStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    @property
+    def _db(self) -> Any:
+        return client("dynamodb")
+
+    def _key(self, application: str, instance_id: str) -> dict[str, Any]:
+        return {"pk": _s(app_pk(application)), "sk": _s(drain_sk(instance_id))}
+
+    # -- starting and joining ----------------------------------------------------------
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        try:
+            self._db.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def begin(self, record: DrainRecord) -> DrainRecord | None:
+        """Claim the instance for this drain and create its record; None if it has a drain already.
+
+        The owner item is the claim; the record follows it. (Two writes rather than one
+        transaction: a transaction costs twice the capacity, and a drain whose second write
+        never happened is created by the next event for its instance: see ``create``.)
+        """
+        owner = {
+            "pk": _s(owner_pk(record.instance_id)),
+            "sk": _s("DRAIN"),
+            "application": _s(record.application),
+            "started_at": _s(record.started_at.isoformat()),
+            "expires_at": _expiry(OWNER_DAYS),
+        }
+        if not self._put_new(owner):
+            return None
+        return self.create(record)
+
+    def create(self, record: DrainRecord) -> DrainRecord | None:
+        """Create the record of a claimed instance; None if it exists."""
+        values = record.model_dump(mode="json", exclude_none=True, exclude={"triggers"})
+        item = {
+            "pk": _s(app_pk(record.application)),
+            "sk": _s(drain_sk(record.instance_id)),
+            **{name: _typed(value) for name, value in values.items()},
+            "triggers": {"SS": [record.trigger.value]},
+            "expires_at": _expiry(RECORD_DAYS),
+        }
+        if not self._put_new(item):
+            return None
+        return record.model_copy(update={"triggers": (record.trigger,)})
+
+    def owner(self, instance_id: str) -> str | None:
+        """The application whose drain the instance is in, if any."""
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(owner_pk(instance_id)), "sk": _s("DRAIN")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return str(item["application"]["S"]) if item else None
+
+    def join(
+        self,
+        application: str,
+        instance_id: str,
+        trigger: DrainTrigger,
+        hook: LifecycleHookRef | None,
+        deadline: datetime | None,
+    ) -> DrainRecord | None:
+        """Add an event to the drain under way; returns the record after the change."""
+        names: dict[str, str] = {"#triggers": "triggers"}
+        values: dict[str, Any] = {":trigger": {"SS": [trigger.value]}}
+        sets = []
+        if hook is not None:
+            for field, value in (
+                ("hook_name", hook.name),
+                ("hook_auto_scaling_group", hook.auto_scaling_group),
+                ("hook_token", hook.token),
+            ):
+                sets.append(f"{field} = if_not_exists({field}, :{field})")
+                values[f":{field}"] = _s(value)
+        expression = (f"SET {', '.join(sets)} " if sets else "") + "ADD #triggers :trigger"
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=self._key(application, instance_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        record = _record(response["Attributes"])
+        if deadline is not None and (record.deadline is None or deadline < record.deadline):
+            record = self._tighten_deadline(application, instance_id, deadline) or record
+        return record
+
+    def _tighten_deadline(self, application: str, instance_id: str, deadline: datetime) -> DrainRecord | None:
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=self._key(application, instance_id),
+                UpdateExpression="SET deadline = :deadline",
+                ConditionExpression="attribute_not_exists(deadline) OR deadline > :deadline",
+                ExpressionAttributeValues={":deadline": _s(deadline.isoformat())},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _record(response["Attributes"])
+
+    def get(self, application: str, instance_id: str) -> DrainRecord | None:
+        response = self._db.get_item(
+            TableName=self._table, Key=self._key(application, instance_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _record(item) if item else None
+
+    def find(self, instance_id: str) -> DrainRecord | None:
+        """The instance's drain, from its id alone."""
+        application = self.owner(instance_id)
+        return self.get(application, instance_id) if application else None
+
+    def list_drains(self, application: str) -> list[DrainRecord]:
+        """Every drain of the application, oldest first."""
+        records: list[DrainRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(app_pk(application)), ":prefix": _s("DRAIN#")},
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            records.extend(_record(item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return sorted(records, key=lambda r: r.started_at)
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- progress ------------------------------------------------------------------------
+    def _apply(
+        self,
+        application: str,
+        instance_id: str,
+        expression: str,
+        values: dict[str, Any],
+        condition: str = "attribute_exists(pk)",
+        returns: bool = False,
+    ) -> dict[str, Any] | None:
+        """Apply an update; None if ``condition`` did not hold, else the item after it (if asked for)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(application, instance_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW" if returns else "NONE",
+        }
+        if "#status" in expression + condition:  # `status` is a reserved word
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+        try:
+            response = self._db.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        attributes: dict[str, Any] = response.get("Attributes", {})
+        return attributes
+
+    def _update(
+        self,
+        application: str,
+        instance_id: str,
+        expression: str,
+        values: dict[str, Any],
+        condition: str = "attribute_exists(pk)",
+    ) -> DrainRecord | None:
+        """Apply an update; the record after it, or None if ``condition`` did not hold."""
+        item = self._apply(application, instance_id, expression, values, condition, returns=True)
+        return _record(item) if item is not None else None
+
+    def mark_queued(self, application: str, instance_id: str, groups: list[str], at: datetime) -> None:
+        """The instance is out of ``groups`` and its order is in the drain queue."""
+        values = {":groups": _typed(groups), ":at": _s(at.isoformat())}
+        queued = self._apply(
+            application,
+            instance_id,
+            "SET #status = :queued, deregistered_from = :groups, deregistered_at = :at",
+            {**values, ":queued": _s(DrainStatus.QUEUED), ":requested": _s(DrainStatus.REQUESTED)},
+            condition="#status = :requested",
+        )
+        if queued is None:  # a dispatcher took the order already: keep its status
+            self._apply(
+                application, instance_id, "SET deregistered_from = :groups, deregistered_at = :at", values
+            )
+
+    def claim(
+        self, application: str, instance_id: str, now: datetime, stale_before: datetime
+    ) -> DrainRecord | None:
+        """Take the drain to send its command; None if another dispatcher has it or sent it.
+
+        A claim older than ``stale_before`` whose command was never recorded (its dispatcher
+        died) may be taken again.
+        """
+        return self._update(
+            application,
+            instance_id,
+            "SET #status = :dispatching, claimed_at = :now",
+            {
+                ":dispatching": _s(DrainStatus.DISPATCHING),
+                ":requested": _s(DrainStatus.REQUESTED),
+                ":queued": _s(DrainStatus.QUEUED),
+                ":now": _s(now.isoformat()),
+                ":stale": _s(stale_before.isoformat()),
+            },
+            condition="#status IN (:requested, :queued) OR (#status = :dispatching AND claimed_at < :stale)",
+        )
+
+    def use_budget(self, application: str, instance_id: str, budget: DrainBudget) -> bool:
+        """Give a drain whose command is not sent yet another budget; False if it was sent."""
+        return None is not self._apply(
+            application,
+            instance_id,
+            "SET budget = :budget",
+            {
+                ":budget": _typed(budget.model_dump()),
+                ":requested": _s(DrainStatus.REQUESTED),
+                ":queued": _s(DrainStatus.QUEUED),
+            },
+            condition="#status IN (:requested, :queued)",
+        )
+
+    def release(self, application: str, instance_id: str) -> None:
+        """Give a claim back (the command could not be sent; the queue delivers the order again)."""
+        self._apply(
+            application,
+            instance_id,
+            "SET #status = :queued",
+            {":queued": _s(DrainStatus.QUEUED), ":dispatching": _s(DrainStatus.DISPATCHING)},
+            condition="#status = :dispatching",
+        )
+
+    def claim_retry(self, application: str, instance_id: str, attempts: int, now: datetime) -> bool:
+        """Take a running drain whose attempt ``attempts`` failed, to send it again; False if taken."""
+        return None is not self._apply(
+            application,
+            instance_id,
+            "SET #status = :dispatching, claimed_at = :now",
+            {
+                ":dispatching": _s(DrainStatus.DISPATCHING),
+                ":running": _s(DrainStatus.RUNNING),
+                ":attempts": {"N": str(attempts)},
+                ":now": _s(now.isoformat()),
+            },
+            condition="#status = :running AND attempts = :attempts",
+        )
+
+    def unclaim_retry(self, application: str, instance_id: str) -> None:
+        self._apply(
+            application,
+            instance_id,
+            "SET #status = :running",
+            {":running": _s(DrainStatus.RUNNING), ":dispatching": _s(DrainStatus.DISPATCHING)},
+            condition="#status = :dispatching",
+        )
+
+    def record_command(
+        self,
+        application: str,
+        instance_id: str,
+        command_id: str,
+        run_id: str,
+        manifest_key: str,
+        at: datetime,
+    ) -> None:
+        """The drain document was sent to the instance: one more attempt."""
+        self._apply(
+            application,
+            instance_id,
+            "SET #status = :running, "
+            "command_ids = list_append(if_not_exists(command_ids, :empty), :command), "
+            "run_id = :run, manifest_key = :manifest, dispatched_at = :at, "
+            "attempts = if_not_exists(attempts, :zero) + :one",
+            {
+                ":running": _s(DrainStatus.RUNNING),
+                ":command": {"L": [_s(command_id)]},
+                ":empty": {"L": []},
+                ":run": _s(run_id),
+                ":manifest": _s(manifest_key),
+                ":at": _s(at.isoformat()),
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+            },
+        )
+
+    def record_heartbeat(self, application: str, instance_id: str) -> None:
+        self._apply(
+            application,
+            instance_id,
+            "SET heartbeats = if_not_exists(heartbeats, :zero) + :one",
+            {":zero": {"N": "0"}, ":one": {"N": "1"}},
+        )
+
+    def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
+        """Set the drain's outcome once; None if it was already final (a duplicate event)."""
+        status = DrainStatus(values["status"])
+        if not status.final:
+            raise ValueError(f"{status} is not a final status")
+        sets = ", ".join(f"{name} = :{name}" for name in values if name != "status")
+        expression_values = {f":{name}": _typed(value) for name, value in values.items() if name != "status"}
+        expression_values.update(
+            {
+                ":status": _s(status),
+                ":drained": _s(DrainStatus.DRAINED),
+                ":lost": _s(DrainStatus.LOGS_LOST),
+            }
+        )
+        return self._update(
+            application,
+            instance_id,
+            f"SET #status = :status, {sets}" if sets else "SET #status = :status",
+            expression_values,
+            condition="attribute_exists(pk) AND NOT #status IN (:drained, :lost)",
+        )
+
+    def mark_hook_completed(self, application: str, instance_id: str, at: datetime) -> None:
+        self._apply(application, instance_id, "SET hook_completed_at = :at", {":at": _s(at.isoformat())})
+
+    # -- canary awareness ----------------------------------------------------------------
+    def mark_canary_interruption(self, application: str, instance_id: str, rollout_id: str) -> bool:
+        """Note on the drain that its Spot interruption was recorded on a rollout; False if it was."""
+        return (
+            self._apply(
+                application,
+                instance_id,
+                "SET canary_interruption_rollout = :rollout",
+                {":rollout": _s(rollout_id)},
+                condition="attribute_exists(pk) AND attribute_not_exists(canary_interruption_rollout)",
+            )
+            is not None
+        )
+
+    def record_canary_interruption(
+        self, application: str, rollout_id: str, instance_id: str, at: datetime
+    ) -> bool:
+        """Add ``{"instance", "at"}`` to the rollout's ``canary_interruptions``, once per instance.
+
+        False if the rollout has no record or already lists the instance.
+        """
+        entry = {"instance": instance_id, "at": at.isoformat()}
+        audit = {"kind": "canary_spot_interruption", "instance": instance_id, "at": at.isoformat()}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+                UpdateExpression=(
+                    "SET canary_interruptions = "
+                    "list_append(if_not_exists(canary_interruptions, :empty), :entry), "
+                    "audit = list_append(if_not_exists(audit, :empty), :audit) "
+                    "ADD canary_interrupted_instances :instances"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND NOT contains(canary_interrupted_instances, :instance)"
+                ),
+                ExpressionAttributeValues={
+                    ":entry": {"L": [_typed(entry)]},
+                    ":audit": {"L": [_typed(audit)]},
+                    ":empty": {"L": []},
+                    ":instances": {"SS": [instance_id]},
+                    ":instance": _s(instance_id),
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,200 @@
+"""What a drain does to AWS: instance tags, target groups, the drain queue, Run Command, the
+termination hook and the log bucket, each behind a small class."""
+
+from __future__ import annotations
+
+import abc
+import base64
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.errors import InstancesNotReachable
+from canaryfleet.models.drain import DrainOrder, LifecycleHookRef
+
+# Run Command's delivery timeout (its minimum): an instance that cannot take the command
+# within it ends "DeliveryTimedOut", and the drain's completion records the loss.
+DELIVERY_TIMEOUT_SECONDS = 30
+MAX_INSTANCES_PER_COMMAND = 50
+
+
+class InstanceDirectory(abc.ABC):
+    @abc.abstractmethod
+    def tags(self, instance_id: str) -> dict[str, str]:
+        """The instance's tags; empty for an instance that does not exist (or has none)."""
+
+
+class Ec2InstanceDirectory(InstanceDirectory):
+    def tags(self, instance_id: str) -> dict[str, str]:
+        response = client("ec2").describe_tags(
+            Filters=[
+                {"Name": "resource-id", "Values": [instance_id]},
+                {"Name": "resource-type", "Values": ["instance"]},
+            ]
+        )
+        return {tag["Key"]: tag["Value"] for tag in response.get("Tags", [])}
+
+
+class TargetGroups(abc.ABC):
+    @abc.abstractmethod
+    def deregister(self, target_group_arn: str, instance_id: str) -> bool:
+        """Take the instance out of the group (its deregistration delay drains in-flight requests).
+
+        False if it was not registered there.
+        """
+
+
+class ElbTargetGroups(TargetGroups):
+    def deregister(self, target_group_arn: str, instance_id: str) -> bool:
+        try:
+            client("elbv2").deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}])
+        except ClientError as exc:
+            if error_code(exc) == "InvalidTarget":
+                return False
+            raise
+        return True
+
+
+class DrainQueue(abc.ABC):
+    @abc.abstractmethod
+    def send(self, order: DrainOrder) -> None:
+        """Queue one instance for the batched SendCommand."""
+
+
+class SqsDrainQueue(DrainQueue):
+    def __init__(self, queue_url: str) -> None:
+        self._url = queue_url
+
+    def send(self, order: DrainOrder) -> None:
+        client("sqs").send_message(QueueUrl=self._url, MessageBody=order.model_dump_json())
+
+
+class RunCommand(abc.ABC):
+    @abc.abstractmethod
+    def send(
+        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
+    ) -> str:
+        """Run ``document`` on up to 50 instances; returns the command id.
+
+        Raises InstancesNotReachable if Run Command refuses one of the instances.
+        """
+
+
+class SsmRunCommand(RunCommand):
+    def send(
+        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
+    ) -> str:
+        if not 1 <= len(instance_ids) <= MAX_INSTANCES_PER_COMMAND:
+            raise ValueError(f"a command serves 1 to {MAX_INSTANCES_PER_COMMAND} instances")
+        try:
+            response = client("ssm").send_command(
+                DocumentName=document,
+                InstanceIds=instance_ids,
+                Parameters=parameters,
+                Comment=comment[:100],
+                TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
+                # Every instance at once, and one instance's failure never stops the others'.
+                MaxConcurrency="100%",
+                MaxErrors="100%",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "InvalidInstanceId":
+                raise InstancesNotReachable(
+                    f"Run Command cannot reach {len(instance_ids)} instance(s) starting {instance_ids[0]}"
+                ) from None
+            raise
+        return str(response["Command"]["CommandId"])
+
+
+class LifecycleHooks(abc.ABC):
+    @abc.abstractmethod
+    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        """CONTINUE the instance's termination; False if its action had already ended."""
+
+    @abc.abstractmethod
+    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        """Restart the hook's heartbeat timeout; False if its action had already ended."""
+
+
+class AutoScalingLifecycleHooks(LifecycleHooks):
+    # Auto Scaling answers ValidationError when no lifecycle action is active for the token.
+    _ENDED: ClassVar[frozenset[str]] = frozenset({"ValidationError"})
+
+    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        return self._call(
+            "complete_lifecycle_action",
+            LifecycleHookName=hook.name,
+            AutoScalingGroupName=hook.auto_scaling_group,
+            LifecycleActionToken=hook.token,
+            InstanceId=instance_id,
+            LifecycleActionResult="CONTINUE",
+        )
+
+    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        return self._call(
+            "record_lifecycle_action_heartbeat",
+            LifecycleHookName=hook.name,
+            AutoScalingGroupName=hook.auto_scaling_group,
+            LifecycleActionToken=hook.token,
+            InstanceId=instance_id,
+        )
+
+    def _call(self, operation: str, **kwargs: Any) -> bool:
+        try:
+            getattr(client("autoscaling"), operation)(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in self._ENDED:
+                return False
+            raise
+        return True
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size: int
+    sha256: str | None  # hex; None unless S3 keeps a full-object SHA-256 checksum
+
+
+class LogObjects(abc.ABC):
+    @abc.abstractmethod
+    def read(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes; None if there is no such object."""
+
+    @abc.abstractmethod
+    def describe(self, bucket: str, key: str) -> StoredObject | None:
+        """Size and checksum of an object; None if there is no such object."""
+
+
+class S3LogObjects(LogObjects):
+    _MISSING: ClassVar[frozenset[str]] = frozenset({"NoSuchKey", "404", "NotFound"})
+
+    def read(self, bucket: str, key: str) -> bytes | None:
+        try:
+            response = client("s3").get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in self._MISSING:
+                return None
+            raise
+        body: bytes = response["Body"].read()
+        return body
+
+    def describe(self, bucket: str, key: str) -> StoredObject | None:
+        try:
+            response = client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if error_code(exc) in self._MISSING:
+                return None
+            raise
+        checksum = response.get("ChecksumSHA256")
+        # A multipart upload's checksum is a checksum of checksums ("...-<parts>"): not the file's.
+        full = (
+            checksum
+            if checksum and "-" not in checksum and response.get("ChecksumType") != "COMPOSITE"
+            else None
+        )
+        return StoredObject(
+            size=int(response["ContentLength"]),
+            sha256=base64.b64decode(full).hex() if full else None,
+        )

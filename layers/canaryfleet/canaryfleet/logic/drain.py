@@ -1,0 +1,214 @@
+"""What every drain step shares: sending the drain document, and ending a drain.
+
+A drain ends exactly once (the record's final status is set under a condition), and its
+termination hook, if the instance waits in one, is completed then, whatever the outcome:
+an instance is never left to time out in its hook silently. A loss is recorded, counted
+and alerted on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from canaryfleet.adapters.drain_store import MANIFEST_FILES_KEPT, DrainStore
+from canaryfleet.adapters.drains import LifecycleHooks, LogObjects, RunCommand
+from canaryfleet.adapters.notifier import Notifier
+from canaryfleet.models.drain import (
+    RUN_ID_FORMAT,
+    DrainBudget,
+    DrainManifest,
+    DrainRecord,
+    DrainStatus,
+    run_prefix,
+)
+from canaryfleet.observability import emit_dimensioned, logger, metrics
+
+LOGS_LOST = "drain.logs_lost"
+# Time kept between the document's timeout and the instance's end, for the upload to finish.
+_DEADLINE_MARGIN_SECONDS = 5
+_MIN_EXECUTION_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class DrainTarget:
+    """One instance a command is sent to."""
+
+    application: str
+    instance_id: str
+    log_prefix: str
+    deadline: datetime | None
+
+
+@dataclass(frozen=True)
+class Drains:
+    """The platform's side of drains: where records, commands, logs and alerts go."""
+
+    store: DrainStore
+    hooks: LifecycleHooks
+    run_command: RunCommand
+    logs: LogObjects
+    notifier: Notifier
+    document: str
+    log_bucket: str
+
+
+def execution_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: datetime) -> int:
+    """The document's timeout: its budget, cut to the earliest instance's end when that comes first."""
+    seconds = budget.execution_seconds
+    deadlines = [t.deadline for t in targets if t.deadline is not None]
+    if deadlines:
+        left = int((min(deadlines) - now).total_seconds()) - _DEADLINE_MARGIN_SECONDS
+        seconds = min(seconds, left)
+    return max(_MIN_EXECUTION_SECONDS, seconds)
+
+
+def next_run_id(now: datetime, after: str | None = None) -> str:
+    """The run's `<time>` prefix; later than ``after`` (a retry never writes into its first run)."""
+    run_id = now.strftime(RUN_ID_FORMAT)
+    if after is not None and run_id <= after:
+        previous = datetime.strptime(after, RUN_ID_FORMAT).replace(tzinfo=UTC)
+        run_id = (previous + timedelta(seconds=1)).strftime(RUN_ID_FORMAT)
+    return run_id
+
+
+def send_drain_document(
+    drains: Drains,
+    budget: DrainBudget,
+    targets: Sequence[DrainTarget],
+    trigger: str,
+    now: datetime,
+    after_run: str | None = None,
+) -> str:
+    """One SendCommand for up to 50 instances; records the attempt on each drain.
+
+    Raises InstancesNotReachable if Run Command refuses one of them.
+    """
+    run_id = next_run_id(now, after_run)
+    parameters = {
+        "Mode": ["drain"],
+        "RunId": [run_id],
+        "LogBucket": [drains.log_bucket],
+        "StopBudgetSeconds": [str(budget.stop_seconds)],
+        "FlushFirst": ["true" if budget.flush_first else "false"],
+        "ExecutionTimeout": [str(execution_seconds(budget, targets, now))],
+    }
+    comment = f"canaryfleet drain ({trigger}) of {len(targets)} instance(s), run {run_id}"
+    command_id = drains.run_command.send(
+        drains.document, [t.instance_id for t in targets], parameters, comment
+    )
+    for target in targets:
+        manifest = run_prefix(target.log_prefix, target.instance_id, run_id) + "manifest.json"
+        drains.store.record_command(target.application, target.instance_id, command_id, run_id, manifest, now)
+    metrics.add_metric(name="DrainCommandsSent", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DrainInstancesCommanded", unit=MetricUnit.Count, value=len(targets))
+    logger.info(
+        "drain document sent",
+        extra={"command_id": command_id, "instances": len(targets), "run_id": run_id, "trigger": trigger},
+    )
+    return command_id
+
+
+def finish_drain(
+    drains: Drains,
+    record: DrainRecord,
+    now: datetime,
+    reason: str | None = None,
+    manifest: DrainManifest | None = None,
+    manifest_body: bytes | None = None,
+) -> DrainRecord | None:
+    """Record the outcome once, complete the termination hook, count it; alert on a loss.
+
+    ``manifest`` given: drained. Otherwise the logs are lost, for ``reason``. Returns the
+    final record, or None if the drain had already ended (a duplicate event).
+    """
+    values: dict[str, Any] = {
+        "completed_at": now.isoformat(),
+        "duration_seconds": round(max(0.0, (now - record.started_at).total_seconds()), 3),
+    }
+    if manifest is not None:
+        values.update(
+            status=DrainStatus.DRAINED.value,
+            outcome="drained",
+            bytes=manifest.total_bytes,
+            file_count=len(manifest.files),
+            manifest_files=[f.model_dump() for f in manifest.files[:MANIFEST_FILES_KEPT]],
+            manifest_sha256=hashlib.sha256(manifest_body or b"").hexdigest(),
+        )
+    else:
+        values.update(status=DrainStatus.LOGS_LOST.value, outcome="logs_lost", reason=reason or "unknown")
+    hook_completed = False
+    if record.hook is not None and record.hook_completed_at is None:
+        # Completed first, and recorded with the outcome in one write. A duplicate event that
+        # then writes nothing has only asked to complete an action that had ended (a no-op).
+        hook_completed = _complete(drains, record)
+        values["hook_completed_at"] = now.isoformat()
+    final = drains.store.finish(record.application, record.instance_id, **values)
+    if final is None:
+        logger.info("drain had already ended", extra={"instance_id": record.instance_id})
+        return None
+    if final.hook is not None and final.hook_completed_at is None:  # the hook came meanwhile
+        hook_completed = complete_hook(drains, final, now)
+    emit_dimensioned("DrainsCompleted", MetricUnit.Count, 1, "outcome", str(final.outcome))
+    metrics.add_metric(name="DrainDuration", unit=MetricUnit.Seconds, value=final.duration_seconds or 0.0)
+    if final.outcome == "drained":
+        metrics.add_metric(name="DrainBytes", unit=MetricUnit.Bytes, value=final.bytes or 0)
+        logger.info(
+            "drain ended: logs in S3",
+            extra={"instance_id": final.instance_id, "bytes": final.bytes, "files": final.file_count},
+        )
+        return final
+    metrics.add_metric(name="DrainLogsLost", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "drain ended without the logs", extra={"instance_id": final.instance_id, "reason": final.reason}
+    )
+    drains.notifier.publish(
+        kind=LOGS_LOST,
+        application=final.application,
+        message={
+            "instance_id": final.instance_id,
+            "application": final.application,
+            "trigger": final.trigger.value,
+            "side": final.side,
+            "reason": final.reason,
+            "attempts": final.attempts,
+            "run_id": final.run_id,
+            "log_prefix": run_prefix(final.log_prefix, final.instance_id, final.run_id)
+            if final.run_id
+            else None,
+            "termination_hook": None
+            if final.hook is None
+            else ("completed" if hook_completed else "had ended"),
+        },
+    )
+    return final
+
+
+def complete_hook(drains: Drains, record: DrainRecord, now: datetime) -> bool:
+    """CONTINUE the instance's termination hook, if it waits in one that is not yet completed."""
+    hook = record.hook
+    if hook is None or record.hook_completed_at is not None:
+        return False
+    completed = _complete(drains, record)
+    drains.store.mark_hook_completed(record.application, record.instance_id, now)
+    return completed
+
+
+def _complete(drains: Drains, record: DrainRecord) -> bool:
+    hook = record.hook
+    assert hook is not None
+    completed = drains.hooks.complete(hook, record.instance_id)
+    if completed:
+        metrics.add_metric(name="LifecycleHooksCompleted", unit=MetricUnit.Count, value=1)
+    else:
+        logger.warning("termination hook had already ended", extra={"instance_id": record.instance_id})
+    return completed
+
+
+def target_of(record: DrainRecord) -> DrainTarget:
+    return DrainTarget(record.application, record.instance_id, record.log_prefix, record.deadline)

@@ -1,0 +1,147 @@
+"""Run Command says the drain document ended on an instance: check its logs, then let it go.
+
+Success counts only with a manifest in S3 whose every file is there with its size (and, where
+S3 keeps a full-object SHA-256, its checksum). A failed run or a missing or wrong manifest
+is tried once more when there is time before the instance goes (the termination hook's
+heartbeat is recorded first); otherwise the drain ends with its logs lost. Either way the
+termination hook is completed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
+
+from canaryfleet.adapters.drains import LogObjects
+from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
+from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
+from canaryfleet.models.drain import (
+    MAX_ATTEMPTS,
+    MIN_RETRY_SECONDS,
+    CommandInvocationDetail,
+    DrainManifest,
+    DrainRecord,
+    DrainStatus,
+    run_prefix,
+)
+from canaryfleet.observability import logger, metrics
+
+
+class DrainCompletion(BaseModel):
+    status: Literal["drained", "logs_lost", "retrying", "duplicate", "ignored"]
+    instance_id: str
+    command_id: str
+    reason: str | None = None
+
+
+def verify_manifest(logs: LogObjects, bucket: str, record: DrainRecord) -> tuple[DrainManifest, bytes]:
+    """The run's manifest, checked against what is in S3; InvalidManifest says what is wrong."""
+    if record.run_id is None or record.manifest_key is None:
+        raise InvalidManifest("the drain has no run to check")
+    where = f"s3://{bucket}/{record.manifest_key}"
+    body = logs.read(bucket, record.manifest_key)
+    if body is None:
+        raise InvalidManifest(f"no manifest at {where}")
+    try:
+        manifest = DrainManifest.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise InvalidManifest(f"manifest {where} is unreadable: {str(exc).splitlines()[0]}") from None
+    if (manifest.instance_id, manifest.run_id) != (record.instance_id, record.run_id):
+        raise InvalidManifest(
+            f"manifest {where} is for {manifest.instance_id} run {manifest.run_id}, "
+            f"not {record.instance_id} run {record.run_id}"
+        )
+    prefix = run_prefix(record.log_prefix, record.instance_id, record.run_id)
+    for entry in manifest.files:
+        stored = logs.describe(bucket, prefix + entry.name)
+        if stored is None:
+            raise InvalidManifest(f"{entry.name} is in the manifest but not at s3://{bucket}/{prefix}")
+        if stored.size != entry.size:
+            raise InvalidManifest(
+                f"{entry.name} has {stored.size} bytes in S3, the manifest says {entry.size}"
+            )
+        if stored.sha256 is not None and stored.sha256 != entry.sha256:
+            raise InvalidManifest(f"{entry.name}'s SHA-256 in S3 differs from the manifest's")
+    return manifest, body
+
+
+def _seconds_left(record: DrainRecord, now: datetime) -> float | None:
+    return None if record.deadline is None else (record.deadline - now).total_seconds()
+
+
+def complete_drain(detail: CommandInvocationDetail, drains: Drains, now: datetime) -> DrainCompletion:
+    """Verify the drain's logs and end it, or try once more; see the module docstring."""
+    result = DrainCompletion(status="ignored", instance_id=detail.instance_id, command_id=detail.command_id)
+    record = _drain_of(detail, drains, result)
+    if isinstance(record, DrainCompletion):
+        return record
+    verified: tuple[DrainManifest, bytes] | None = None
+    if detail.status != "Success":
+        problem = f"the drain document ended {detail.status}"
+    else:
+        try:
+            verified = verify_manifest(drains.logs, drains.log_bucket, record)
+        except InvalidManifest as exc:
+            problem = exc.reason
+    if verified is not None:
+        finish_drain(drains, record, now, manifest=verified[0], manifest_body=verified[1])
+        return result.model_copy(update={"status": "drained"})
+
+    left = _seconds_left(record, now)
+    if record.attempts < MAX_ATTEMPTS and (left is None or left >= MIN_RETRY_SECONDS):
+        retried = _retry(drains, record, now, problem)
+        if retried in ("sent", "taken"):
+            status = "retrying" if retried == "sent" else "duplicate"
+            return result.model_copy(update={"status": status, "reason": problem})
+        problem = f"{problem}; {retried}"
+    elif record.attempts < MAX_ATTEMPTS:
+        problem = f"{problem}; no time left to try again ({left or 0:.0f} s before the instance goes)"
+    reason = f"{problem} (attempt {record.attempts} of {MAX_ATTEMPTS})"
+    finish_drain(drains, record, now, reason=reason)
+    return result.model_copy(update={"status": "logs_lost", "reason": reason})
+
+
+def _drain_of(
+    detail: CommandInvocationDetail, drains: Drains, result: DrainCompletion
+) -> DrainRecord | DrainCompletion:
+    """The drain the event ends, or what to answer when it ends none."""
+    if not detail.final or detail.document_name != drains.document:
+        return result.model_copy(update={"reason": f"{detail.document_name} {detail.status}"})
+    record = drains.store.find(detail.instance_id)
+    if record is None:
+        # The hourly log sync runs the same document on instances that are not leaving.
+        return result.model_copy(update={"reason": "the instance is not draining"})
+    logger.append_keys(instance_id=record.instance_id, application=record.application)
+    if record.status.final:
+        return result.model_copy(update={"status": "duplicate", "reason": f"drain is {record.status.value}"})
+    if detail.command_id != record.current_command:
+        if record.status is DrainStatus.DISPATCHING:
+            raise DrainNotReady(f"{detail.command_id} ended before the drain recorded it")
+        what = "an earlier attempt" if detail.command_id in record.command_ids else "not the drain's command"
+        return result.model_copy(update={"reason": what})
+    return record
+
+
+def _retry(drains: Drains, record: DrainRecord, now: datetime, problem: str) -> str:
+    """Send the document once more: "sent", "taken" (a duplicate event got there first), or why not."""
+    if not drains.store.claim_retry(record.application, record.instance_id, record.attempts, now):
+        return "taken"
+    logger.warning("drain failed; trying once more", extra={"problem": problem, "attempts": record.attempts})
+    if record.hook is not None and drains.hooks.heartbeat(record.hook, record.instance_id):
+        drains.store.record_heartbeat(record.application, record.instance_id)
+    try:
+        send_drain_document(
+            drains, record.budget, [target_of(record)], f"{record.trigger.value} retry", now, record.run_id
+        )
+    except InstancesNotReachable as exc:
+        return f"the retry could not reach the instance: {exc}"
+    except (ClientError, BotoCoreError):
+        drains.store.unclaim_retry(record.application, record.instance_id)  # the event comes again
+        raise
+    metrics.add_metric(name="DrainRetries", unit=MetricUnit.Count, value=1)
+    return "sent"

@@ -1,0 +1,137 @@
+"""A batch of the drain queue (up to 50 instances): one SendCommand for all of them.
+
+Drains that need the same document parameters (logs first or stop first) share a command;
+a batch that mixes the two needs two. The parameters come from each drain's record, not
+from its order: a Spot warning that joins a drain queued by its termination hook switches
+the drain to the Spot budget. Each drain is claimed before its command is sent, so
+a message delivered twice runs the document once. When Run Command refuses an instance
+(already gone, not managed) the batch is split until the refused instances are alone; a
+refused instance cannot be drained, so its drain ends there with its logs lost (and its
+termination hook completed). Any other failure gives the claims back and reports those
+messages as failed: the queue delivers them again, then to its dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from canaryfleet.adapters.drains import MAX_INSTANCES_PER_COMMAND
+from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
+from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
+from canaryfleet.models.drain import DrainOrder, DrainRecord
+from canaryfleet.observability import logger
+
+# A claim whose command was never recorded is taken again after this long (its dispatcher
+# died between the two); the queue's visibility timeout is longer, so a live one never is.
+STALE_CLAIM_SECONDS = 60
+
+
+@dataclass
+class Claimed:
+    """A drain this dispatcher took: its record says how (the budget may have changed since the order)."""
+
+    message_id: str
+    record: DrainRecord
+
+
+@dataclass
+class BatchOutcome:
+    """Per message of the batch: None if it is done with, else why it must come again."""
+
+    failed: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+    def check(self, record: SQSRecord) -> None:
+        """Powertools' record handler: raise for the messages the queue must deliver again."""
+        reason = self.failed.get(record.message_id)
+        if reason is not None:
+            raise DrainDispatchFailed(reason)
+
+
+def _orders(batch: SqsModel, outcome: BatchOutcome) -> list[tuple[str, DrainOrder]]:
+    orders: list[tuple[str, DrainOrder]] = []
+    seen: set[str] = set()
+    for message in batch.Records:
+        try:
+            order = DrainOrder.model_validate_json(message.body if isinstance(message.body, str) else "")
+        except ValidationError as exc:
+            logger.error(
+                "malformed drain order", extra={"message_id": message.messageId, "problem": str(exc)}
+            )
+            outcome.failed[message.messageId] = "malformed drain order"
+            continue
+        if order.instance_id in seen:
+            outcome.duplicates.append(order.instance_id)
+            continue
+        seen.add(order.instance_id)
+        orders.append((message.messageId, order))
+    return orders
+
+
+def dispatch_drains(batch: SqsModel, drains: Drains, now: datetime) -> BatchOutcome:
+    """Send the drain document to the batch's instances; see the module docstring."""
+    outcome = BatchOutcome()
+    claimed: list[Claimed] = []
+    stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)
+    for message_id, order in _orders(batch, outcome):
+        record = drains.store.claim(order.application, order.instance_id, now, stale)
+        if record is None:
+            outcome.duplicates.append(order.instance_id)  # sent already (a redelivered message)
+            continue
+        claimed.append(Claimed(message_id, record))
+    groups: dict[tuple[bool, int], list[Claimed]] = {}
+    for item in claimed:
+        budget = item.record.budget
+        groups.setdefault((budget.flush_first, budget.stop_seconds), []).append(item)
+    for members in groups.values():
+        for start in range(0, len(members), MAX_INSTANCES_PER_COMMAND):
+            _send(drains, members[start : start + MAX_INSTANCES_PER_COMMAND], now, outcome)
+    logger.info(
+        "drain batch dispatched",
+        extra={
+            "messages": len(batch.Records),
+            "commands": len(outcome.commands),
+            "lost": len(outcome.lost),
+            "failed": len(outcome.failed),
+            "duplicates": len(outcome.duplicates),
+        },
+    )
+    return outcome
+
+
+def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: BatchOutcome) -> None:
+    budget = chunk[0].record.budget
+    triggers = sorted({t.value for c in chunk for t in c.record.triggers or (c.record.trigger,)})
+    try:
+        command_id = send_drain_document(
+            drains, budget, [target_of(c.record) for c in chunk], "+".join(triggers), now
+        )
+    except InstancesNotReachable as exc:
+        if len(chunk) == 1:
+            _unreachable(drains, chunk[0], now, str(exc), outcome)
+            return
+        middle = len(chunk) // 2
+        _send(drains, chunk[:middle], now, outcome)
+        _send(drains, chunk[middle:], now, outcome)
+        return
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("SendCommand failed; the queue delivers the batch again", extra={"error": str(exc)})
+        for item in chunk:
+            drains.store.release(item.record.application, item.record.instance_id)
+            outcome.failed[item.message_id] = f"SendCommand failed: {exc}"
+        return
+    outcome.commands.append(command_id)
+
+
+def _unreachable(drains: Drains, item: Claimed, now: datetime, reason: str, outcome: BatchOutcome) -> None:
+    finish_drain(drains, item.record, now, reason=f"Run Command could not reach the instance: {reason}")
+    outcome.lost.append(item.record.instance_id)

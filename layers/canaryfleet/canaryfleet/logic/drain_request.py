@@ -1,0 +1,207 @@
+"""An instance is leaving: take it out of its target groups and queue it for the drain document.
+
+Events for instances that no onboarded application owns are ignored with a log line. The
+first event for an instance starts its drain; any later one (a duplicate delivery, or the
+termination hook of an instance whose Spot interruption already started it) joins it. A
+Spot interruption of a canary instance while its application rolls out is recorded on the
+rollout, so the canary analysis does not take a reclaimed instance for a bad build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
+
+from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drains import DrainQueue, InstanceDirectory, LifecycleHooks, TargetGroups
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import ConfigurationError, DrainNotReady, UnknownApplication
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.drain import (
+    SPOT_BUDGET,
+    DrainBudget,
+    DrainEvent,
+    DrainOrder,
+    DrainRecord,
+    DrainStatus,
+    DrainTrigger,
+    log_prefix,
+    spot_deadline,
+)
+from canaryfleet.observability import emit_dimensioned, logger, metrics
+
+ASG_TAG = "aws:autoscaling:groupName"
+
+
+class DrainRequestResult(BaseModel):
+    status: Literal["queued", "joined", "duplicate", "ignored"]
+    instance_id: str
+    application: str | None = None
+    trigger: DrainTrigger
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DrainRequests:
+    """What starting a drain touches."""
+
+    directory: InstanceDirectory
+    registry: Registry
+    store: DrainStore
+    rollouts: DynamoRolloutStore
+    targets: TargetGroups
+    queue: DrainQueue
+    hooks: LifecycleHooks
+
+
+def _side(app: AppConfig, tags: dict[str, str], group: str | None) -> Literal["canary", "live"] | None:
+    role = tags.get("role")
+    if role == "canary" or (group is not None and group == app.canary.auto_scaling_group):
+        return "canary"
+    if role == "live" or (group is not None and group == app.live.auto_scaling_group):
+        return "live"
+    return None
+
+
+def _ignored(event: DrainEvent, reason: str, application: str | None = None) -> DrainRequestResult:
+    logger.info("event ignored", extra={"instance_id": event.instance_id, "reason": reason})
+    emit_dimensioned("DrainEventsIgnored", MetricUnit.Count, 1, "trigger", event.trigger.value)
+    return DrainRequestResult(
+        status="ignored",
+        instance_id=event.instance_id,
+        application=application,
+        trigger=event.trigger,
+        reason=reason,
+    )
+
+
+def request_drain(event: DrainEvent, requests: DrainRequests, now: datetime) -> DrainRequestResult:
+    """Start (or join) the drain of the event's instance; see the module docstring."""
+    instance_id, trigger, hook = event.instance_id, event.trigger, event.hook
+    logger.append_keys(instance_id=instance_id, trigger=trigger.value)
+    tags = requests.directory.tags(instance_id)
+    application = tags.get("application")
+    if not application:
+        return _ignored(event, "no application tag: not an instance canaryfleet manages")
+    try:
+        app = requests.registry.get(application)
+    except (UnknownApplication, ConfigurationError) as exc:
+        return _ignored(event, f"application {application!r} is not onboarded: {exc}", application)
+    if trigger is DrainTrigger.REBALANCE and not app.drain_on_rebalance:
+        return _ignored(event, f"{application} does not drain on rebalance recommendations", application)
+    logger.append_keys(application=application)
+
+    side = _side(app, tags, hook.auto_scaling_group if hook else tags.get(ASG_TAG))
+    deadline = spot_deadline(event.root.time) if trigger is DrainTrigger.SPOT else None
+    fresh = DrainRecord(
+        instance_id=instance_id,
+        application=application,
+        trigger=trigger,
+        side=side,
+        status=DrainStatus.REQUESTED,
+        log_prefix=log_prefix(application, app.log_prefix),
+        started_at=now,
+        notice_at=event.root.time,
+        deadline=deadline,
+        budget=DrainBudget.for_trigger(trigger),
+        hook_name=hook.name if hook else None,
+        hook_auto_scaling_group=hook.auto_scaling_group if hook else None,
+        hook_token=hook.token if hook else None,
+    )
+    record = requests.store.begin(fresh)
+    joined = record is None
+    if record is None:
+        record = requests.store.join(application, instance_id, trigger, hook, deadline)
+    if record is None:
+        # Claimed, but its record was never written (that attempt died between the two): start it.
+        owner = requests.store.owner(instance_id)
+        if owner != application:
+            return _ignored(event, f"the instance's drain belongs to {owner}", application)
+        record = requests.store.create(fresh) or requests.store.join(
+            application, instance_id, trigger, hook, deadline
+        )
+        if record is None:
+            raise DrainNotReady(f"the drain record of {instance_id} is neither there nor creatable")
+        joined = record.started_at != fresh.started_at
+    if trigger is DrainTrigger.SPOT and record.side == "canary":
+        _record_canary_interruption(requests, record, now)
+
+    # A Spot warning joining a drain: the instance goes within two minutes, so logs first
+    # (unless its command is already sent).
+    if (
+        joined
+        and trigger is DrainTrigger.SPOT
+        and record.budget != SPOT_BUDGET
+        and requests.store.use_budget(application, instance_id, SPOT_BUDGET)
+    ):
+        record = record.model_copy(update={"budget": SPOT_BUDGET})
+    if joined and record.status is not DrainStatus.REQUESTED:
+        return _join(requests, record, trigger, now)
+    # New, or an earlier attempt stopped before it queued the drain: (re)do both steps.
+    groups = _deregister(requests.targets, app, record)
+    requests.queue.send(
+        DrainOrder(
+            instance_id=instance_id,
+            application=application,
+            log_prefix=record.log_prefix,
+            trigger=record.trigger,
+            budget=record.budget,
+            deadline=record.deadline,
+            requested_at=record.started_at,
+        )
+    )
+    requests.store.mark_queued(application, instance_id, groups, now)
+    emit_dimensioned("DrainsRequested", MetricUnit.Count, 1, "trigger", trigger.value)
+    logger.info("drain queued", extra={"side": record.side, "deregistered_from": groups})
+    return DrainRequestResult(
+        status="queued", instance_id=instance_id, application=application, trigger=trigger
+    )
+
+
+def _join(
+    requests: DrainRequests, record: DrainRecord, trigger: DrainTrigger, now: datetime
+) -> DrainRequestResult:
+    """A drain is under way (or over): a duplicate changes nothing; a hook rides along."""
+    result = DrainRequestResult(
+        status="duplicate" if trigger is record.trigger else "joined",
+        instance_id=record.instance_id,
+        application=record.application,
+        trigger=trigger,
+    )
+    if record.status.final and record.hook is not None and record.hook_completed_at is None:
+        # The drain ended before the hook came: the logs are where they will ever be.
+        completed = requests.hooks.complete(record.hook, record.instance_id)
+        requests.store.mark_hook_completed(record.application, record.instance_id, now)
+        if completed:
+            metrics.add_metric(name="LifecycleHooksCompleted", unit=MetricUnit.Count, value=1)
+        return result.model_copy(update={"reason": f"drain had ended ({record.outcome}); hook completed"})
+    logger.info("drain already under way", extra={"status": record.status.value, "result": result.status})
+    metrics.add_metric(name="DuplicateDrainEvents", unit=MetricUnit.Count, value=1)
+    return result.model_copy(update={"reason": f"drain is {record.status.value}"})
+
+
+def _deregister(targets: TargetGroups, app: AppConfig, record: DrainRecord) -> list[str]:
+    """Deregister from the instance's side's target group (both when its side is unknown)."""
+    if record.side == "canary":
+        groups = [app.canary.target_group_arn]
+    elif record.side == "live":
+        groups = [app.live.target_group_arn]
+    else:
+        groups = [app.canary.target_group_arn, app.live.target_group_arn]
+    return [arn for arn in groups if targets.deregister(arn, record.instance_id)]
+
+
+def _record_canary_interruption(requests: DrainRequests, record: DrainRecord, now: datetime) -> None:
+    lock = requests.rollouts.lock(record.application)
+    if not lock or not lock.get("rollout_id"):
+        return
+    rollout_id = str(lock["rollout_id"])
+    if requests.store.record_canary_interruption(record.application, rollout_id, record.instance_id, now):
+        requests.store.mark_canary_interruption(record.application, record.instance_id, rollout_id)
+        metrics.add_metric(name="CanarySpotInterruptions", unit=MetricUnit.Count, value=1)
+        logger.warning("canary instance interrupted during a rollout", extra={"rollout_id": rollout_id})

@@ -1,0 +1,326 @@
+"""Drains: the events that start and end one, the order the queue carries, the manifest, the record.
+
+An instance drains once, whatever told the platform it is leaving: a termination lifecycle
+hook, a Spot interruption warning or a rebalance recommendation. A second event for the
+same instance joins the drain under way (a Spot interruption of an Auto Scaling instance
+also puts it through the group's termination hook).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+
+from canaryfleet.models.artifact import AppName
+
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
+# The `<time>` of s3://<log bucket>/<app>/<instance id>/<time>/: one per SendCommand.
+RUN_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z$"
+RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"
+LIFECYCLE_HOOK_NAME = "canaryfleet-drain"
+
+InstanceId = Annotated[str, Field(pattern=INSTANCE_ID_PATTERN, description="An EC2 instance id.")]
+
+
+class DrainTrigger(StrEnum):
+    LIFECYCLE = "lifecycle"
+    SPOT = "spot"
+    REBALANCE = "rebalance"
+
+
+class DrainStatus(StrEnum):
+    """Where a drain is; the last two are final."""
+
+    REQUESTED = "requested"  # recorded; not yet deregistered and queued
+    QUEUED = "queued"  # deregistered, waiting in the drain queue
+    DISPATCHING = "dispatching"  # claimed by a dispatcher that is sending its command
+    RUNNING = "running"  # the drain document runs on the instance
+    DRAINED = "drained"  # logs in S3, manifest verified
+    LOGS_LOST = "logs_lost"  # the instance went without (all of) its logs in S3
+
+    @property
+    def final(self) -> bool:
+        return self in (DrainStatus.DRAINED, DrainStatus.LOGS_LOST)
+
+
+# --- budgets --------------------------------------------------------------------------------
+SPOT_NOTICE_SECONDS = 120
+# A retry is only sent when at least this long is left before the instance goes.
+MIN_RETRY_SECONDS = 30
+MAX_ATTEMPTS = 2
+
+
+class DrainBudget(BaseModel):
+    """How long the drain document may run, and how it spends the time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    execution_seconds: int = Field(ge=30, le=3_600, description="The document's whole run (timeoutSeconds).")
+    stop_seconds: int = Field(ge=5, le=600, description="Graceful stop; after it the application is killed.")
+    flush_first: bool = Field(description="Logs first, then the stop (the instance may go at any moment).")
+
+    @classmethod
+    def for_trigger(cls, trigger: DrainTrigger) -> DrainBudget:
+        return LIFECYCLE_BUDGET if trigger is DrainTrigger.LIFECYCLE else SPOT_BUDGET
+
+
+# A Spot notice leaves two minutes: the whole drain fits in 90 s, logs first.
+SPOT_BUDGET = DrainBudget(execution_seconds=90, stop_seconds=30, flush_first=True)
+# A termination hook waits 300 s by default (fleet/template.yaml); heartbeats extend it for a retry.
+LIFECYCLE_BUDGET = DrainBudget(execution_seconds=240, stop_seconds=60, flush_first=False)
+
+
+def spot_deadline(notice_at: datetime) -> datetime:
+    return notice_at + timedelta(seconds=SPOT_NOTICE_SECONDS)
+
+
+# --- events that start a drain (EventBridge, as AWS documents them) -------------------------
+class _Detail(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class LifecycleActionDetail(_Detail):
+    """``detail`` of "EC2 Instance-terminate Lifecycle Action" (Amazon EC2 Auto Scaling)."""
+
+    token: str = Field(alias="LifecycleActionToken", min_length=36, max_length=36, repr=False)
+    auto_scaling_group: str = Field(alias="AutoScalingGroupName", min_length=1, max_length=255)
+    hook_name: str = Field(alias="LifecycleHookName", min_length=1, max_length=255)
+    instance_id: InstanceId = Field(alias="EC2InstanceId")
+    transition: Literal["autoscaling:EC2_INSTANCE_TERMINATING"] = Field(alias="LifecycleTransition")
+    metadata: str | None = Field(default=None, alias="NotificationMetadata")
+    origin: str | None = Field(default=None, alias="Origin")
+    destination: str | None = Field(default=None, alias="Destination")
+
+
+class SpotInterruptionDetail(_Detail):
+    """``detail`` of "EC2 Spot Instance Interruption Warning"."""
+
+    instance_id: InstanceId = Field(alias="instance-id")
+    instance_action: Literal["terminate", "stop", "hibernate"] = Field(alias="instance-action")
+
+
+class RebalanceDetail(_Detail):
+    """``detail`` of "EC2 Instance Rebalance Recommendation"."""
+
+    instance_id: InstanceId = Field(alias="instance-id")
+
+
+class LifecycleActionEvent(EventBridgeModel):
+    source: Literal["aws.autoscaling"]
+    detail_type: Literal["EC2 Instance-terminate Lifecycle Action"] = Field(alias="detail-type")
+    detail: LifecycleActionDetail
+
+
+class SpotInterruptionEvent(EventBridgeModel):
+    source: Literal["aws.ec2"]
+    detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
+    detail: SpotInterruptionDetail
+
+
+class RebalanceEvent(EventBridgeModel):
+    source: Literal["aws.ec2"]
+    detail_type: Literal["EC2 Instance Rebalance Recommendation"] = Field(alias="detail-type")
+    detail: RebalanceDetail
+
+
+class DrainEvent(RootModel[LifecycleActionEvent | SpotInterruptionEvent | RebalanceEvent]):
+    """Any of the three events, told apart by ``detail-type``."""
+
+    root: Annotated[
+        LifecycleActionEvent | SpotInterruptionEvent | RebalanceEvent, Field(discriminator="detail_type")
+    ]
+
+    @property
+    def trigger(self) -> DrainTrigger:
+        if isinstance(self.root, LifecycleActionEvent):
+            return DrainTrigger.LIFECYCLE
+        if isinstance(self.root, SpotInterruptionEvent):
+            return DrainTrigger.SPOT
+        return DrainTrigger.REBALANCE
+
+    @property
+    def instance_id(self) -> str:
+        return self.root.detail.instance_id
+
+    @property
+    def hook(self) -> LifecycleHookRef | None:
+        detail = self.root.detail
+        if isinstance(detail, LifecycleActionDetail):
+            return LifecycleHookRef(
+                name=detail.hook_name, auto_scaling_group=detail.auto_scaling_group, token=detail.token
+            )
+        return None
+
+
+class LifecycleHookRef(BaseModel):
+    """The termination hook an instance waits in, with the token that completes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    auto_scaling_group: str = Field(min_length=1)
+    token: str = Field(min_length=1, repr=False)
+
+
+# --- the event that ends one (SSM Run Command, per instance) -------------------------------
+# Invocation statuses after which nothing more happens on the instance.
+FINAL_INVOCATION_STATUSES = frozenset(
+    {
+        "Success",
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+    }
+)
+
+
+class CommandInvocationDetail(_Detail):
+    """``detail`` of "EC2 Command Invocation Status-change Notification" (AWS Systems Manager)."""
+
+    command_id: str = Field(alias="command-id", min_length=36, max_length=36)
+    document_name: str = Field(alias="document-name", min_length=3)
+    instance_id: str = Field(alias="instance-id", min_length=1)
+    requested_at: datetime = Field(alias="requested-date-time")
+    status: str = Field(min_length=1)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_INVOCATION_STATUSES
+
+
+class CommandInvocationEvent(EventBridgeModel):
+    source: Literal["aws.ssm"]
+    detail_type: Literal["EC2 Command Invocation Status-change Notification"] = Field(alias="detail-type")
+    detail: CommandInvocationDetail
+
+
+# --- the drain queue's message -------------------------------------------------------------
+class DrainOrder(BaseModel):
+    """One instance to run the drain document on (the body of a drain queue message)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: InstanceId
+    application: AppName
+    log_prefix: str = Field(min_length=1, description="The application's prefix in the log bucket.")
+    trigger: DrainTrigger
+    budget: DrainBudget
+    deadline: datetime | None = Field(
+        default=None, description="When the instance goes whatever we do (Spot: the notice's end)."
+    )
+    requested_at: datetime
+
+
+# --- what the drain document writes ---------------------------------------------------------
+_SAFE_NAME = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\x00-\x1f]{1,1024}$")
+
+
+class ManifestFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Path under the drain's prefix (relative to /var/log/<app>).")
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("name")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if not _SAFE_NAME.match(value) or value == "manifest.json":
+            raise ValueError(f"{value!r} is not a relative file name inside the drain's prefix")
+        return value
+
+
+class DrainManifest(BaseModel):
+    """manifest.json, written last by the drain document next to the files it lists."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: str
+    application: str
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    mode: Literal["drain", "sync"]
+    created_at: datetime
+    files: tuple[ManifestFile, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def log_prefix(application: str, configured: str | None) -> str:
+    """The application's prefix in the log bucket (AppConfig.log_prefix, default ``<app>/``)."""
+    prefix = configured or f"{application}/"
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def run_prefix(prefix: str, instance_id: str, run_id: str) -> str:
+    return f"{prefix}{instance_id}/{run_id}/"
+
+
+# --- the record -----------------------------------------------------------------------------
+class DrainRecord(BaseModel):
+    """A drain as the state table keeps it (pk ``APP#<app>``, sk ``DRAIN#<instance id>``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    instance_id: str
+    application: str
+    trigger: DrainTrigger = Field(description="What started the drain.")
+    triggers: tuple[DrainTrigger, ...] = Field(default=(), description="Every event that named it.")
+    side: Literal["canary", "live"] | None = None
+    status: DrainStatus
+    log_prefix: str
+    started_at: datetime
+    notice_at: datetime | None = Field(default=None, description="The time of the event that started it.")
+    deadline: datetime | None = None
+    budget: DrainBudget
+    deregistered_from: tuple[str, ...] = ()
+    deregistered_at: datetime | None = None
+    attempts: int = 0
+    command_ids: tuple[str, ...] = ()
+    run_id: str | None = None
+    dispatched_at: datetime | None = None
+    hook_name: str | None = None
+    hook_auto_scaling_group: str | None = None
+    hook_token: str | None = Field(default=None, repr=False)
+    hook_completed_at: datetime | None = None
+    heartbeats: int = 0
+    canary_interruption_rollout: str | None = None
+    outcome: Literal["drained", "logs_lost"] | None = None
+    reason: str | None = None
+    bytes: int | None = None
+    file_count: int | None = None
+    manifest_key: str | None = None
+    manifest_sha256: str | None = None
+    manifest_files: tuple[ManifestFile, ...] = Field(
+        default=(), description="The manifest's entries, up to the first 100 (the manifest has them all)."
+    )
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
+
+    @property
+    def hook(self) -> LifecycleHookRef | None:
+        if self.hook_name and self.hook_auto_scaling_group and self.hook_token:
+            return LifecycleHookRef(
+                name=self.hook_name, auto_scaling_group=self.hook_auto_scaling_group, token=self.hook_token
+            )
+        return None
+
+    @property
+    def current_command(self) -> str | None:
+        return self.command_ids[-1] if self.command_ids else None
+
+    def public(self) -> dict[str, Any]:
+        """The record without its hook token (for people and the CLI)."""
+        return self.model_dump(mode="json", exclude={"hook_token"})

@@ -1,0 +1,186 @@
+"""Drains from the command line: `canaryfleet local drain`, `local inject-event`, `drains list`.
+
+Registered in main.py with ``local_app.add_typer(drain_commands)`` (the two local commands)
+and ``app.add_typer(drains_app, name="drains")``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+drain_commands = typer.Typer()
+drains_app = typer.Typer(
+    help="Drains of instances that left (scale-in, Spot, rebalance).", no_args_is_help=True
+)
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+# What a drain report says about whether the platform did its job (logs_lost is an outcome).
+_HEALTHY_WHEN_EMPTY = ("drains_not_final", "function_errors", "failed_deliveries")
+_SUMMARY = (
+    "instances",
+    "drained",
+    "manifests_verified",
+    "logs_lost",
+    "deregistered",
+    "lifecycle_completed",
+    "lifecycle_pending",
+    "send_command_calls",
+    "retries",
+    "ignored",
+)
+
+
+@contextlib.contextmanager
+def _quiet_local_cloud(verbose: bool) -> Iterator[dict[str, str]]:
+    """Template parameters for a local run; the functions' logs and metrics go to stderr."""
+    logging.getLogger("moto").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    if not verbose:
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    # Lambda functions print their logs and metrics; stdout keeps the report alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        yield {"LogLevel": "DEBUG" if verbose else "ERROR"}
+
+
+def _healthy(report: dict[str, Any]) -> bool:
+    return all(not report.get(key) for key in (*_HEALTHY_WHEN_EMPTY, "lifecycle_pending"))
+
+
+def _summary(report: dict[str, Any]) -> Table:
+    table = Table(title=f"drain scenario {report['scenario']} ({report['event']}, {report['side']})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in _SUMMARY:
+        table.add_row(key.replace("_", " "), str(report[key]))
+    table.add_row("instances per command", ", ".join(str(n) for n in report["instances_per_command"]))
+    for lost in report["lost"]:
+        table.add_row(f"lost: {lost['instance_id']}", lost["reason"] or "")
+    rollout = report.get("rollout")
+    if rollout:
+        verdict = (rollout.get("verdict") or {}).get("result")
+        table.add_row("rollout", f"{rollout['version']}: {rollout['outcome']} (verdict {verdict})")
+    return table
+
+
+@drain_commands.command("drain")
+def local_drain(
+    scenario: str = typer.Option("scale-in", help="A scenario of src/canaryfleet_local/scenarios_drain/."),
+    instances: int | None = typer.Option(
+        None, "--instances", min=1, max=500, help="How many instances leave (default: the scenario's)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
+) -> None:
+    """Make instances leave an application on a fresh local cloud; report each drain's outcome."""
+    from canaryfleet_local.cloud import LocalCloudError
+    from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario
+
+    if scenario not in drain_scenario_names():
+        raise typer.BadParameter(
+            f"unknown drain scenario; known: {', '.join(drain_scenario_names())}", param_hint="--scenario"
+        )
+    try:
+        with _quiet_local_cloud(verbose) as parameters:
+            report = run_drain_scenario(scenario, instances=instances, parameters=parameters)
+    except LocalCloudError as exc:
+        errors.print(f"[red]local cloud:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        console.print(_summary(report))
+    raise typer.Exit(0 if _healthy(report) else 1)
+
+
+@drain_commands.command("inject-event")
+def local_inject_event(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="An EventBridge event (JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
+) -> None:
+    """Deliver one EventBridge event to a fresh local platform and show what its rules did."""
+    from canaryfleet_local.drain_job import inject_event
+
+    try:
+        event = json.loads(file.read_text())
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="FILE") from None
+    if not isinstance(event, dict):
+        raise typer.BadParameter("an EventBridge event is a JSON object", param_hint="FILE")
+    try:
+        with _quiet_local_cloud(verbose) as parameters:
+            report = inject_event(event, parameters=parameters)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    console.print(f"{report['event']['source']} / {report['event']['detail-type']}")
+    console.print(f"rules matched: {', '.join(report['rules_matched']) or 'none'}")
+    for invocation in report["invocations"]:
+        outcome = "failed" if invocation["failed"] else "ok"
+        console.print(
+            f"  {invocation['function']}: {outcome} {json.dumps(invocation['response'], default=str)}"
+        )
+
+
+@drains_app.command("list")
+def list_drains(
+    application: str = typer.Argument(..., help="The application whose drains to list."),
+    stack: str | None = typer.Option(None, "--stack", help="Platform stack (default: samconfig.toml)."),
+    region: str | None = typer.Option(None, "--region", help="AWS region."),
+    profile: str | None = typer.Option(None, "--profile", help="AWS profile."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document for scripts."),
+) -> None:
+    """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
+    from canaryfleet.adapters.drain_store import DrainStore
+
+    from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name
+
+    try:
+        platform = Platform.connect(stack or default_stack_name(), region, profile)
+        records = DrainStore(platform.output("StateTableName")).list_drains(application)
+    except PlatformError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps([r.public() for r in records], indent=2, default=str))
+        return
+    table = Table(title=f"drains of {application}")
+    for column in (
+        "instance",
+        "side",
+        "trigger",
+        "started",
+        "outcome",
+        "files",
+        "bytes",
+        "seconds",
+        "reason",
+    ):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.instance_id,
+            r.side or "",
+            "+".join(t.value for t in r.triggers) or r.trigger.value,
+            r.started_at.isoformat(timespec="seconds"),
+            r.outcome or r.status.value,
+            "" if r.file_count is None else str(r.file_count),
+            "" if r.bytes is None else str(r.bytes),
+            "" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
+            r.reason or "",
+        )
+    console.print(table)

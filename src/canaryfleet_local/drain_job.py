@@ -1,0 +1,408 @@
+"""`canaryfleet local drain` and `canaryfleet local inject-event`: drains on a fresh local cloud.
+
+A drain scenario (scenarios_drain/*.yaml) makes N instances of an application leave the way
+the scenario says (a scale-in, a Spot storm, rebalance recommendations), with the instances'
+SSM agent played by :class:`~canaryfleet_local.instances.SimulatedInstances`, and reports
+what the platform did, read from the state table, the log bucket, the notification topic
+and the stand-ins' records of the AWS calls made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.drain import DrainRecord
+from pydantic import BaseModel, ConfigDict, Field
+
+from canaryfleet_local import standins
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
+from canaryfleet_local.scenarios import Scenario
+from canaryfleet_local.simulator import FleetSimulator
+
+APPLICATION = "hello-app"
+DRAIN_SCENARIOS = Path(__file__).parent / "scenarios_drain"
+_CANARY_MAX = 10  # fleet/template.yaml's CanaryInstanceCount
+
+
+class FlushFailure(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instances: int = Field(ge=1, description="How many of the leaving instances behave so.")
+    failed_flushes: int = Field(ge=1, le=5, description="Runs of the document whose flush fails.")
+
+
+class DrainScenario(BaseModel):
+    """Instances leaving an application, and how they behave when the drain document runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    event: Literal["scale_in", "spot", "rebalance"]
+    side: Literal["live", "canary"] = "live"
+    instances: int = Field(default=10, ge=1, le=500, description="Instances that leave.")
+    keep: int = Field(default=2, ge=0, description="Instances the group keeps.")
+    drain_on_rebalance: bool = False
+    terminate_after_drain: bool = Field(
+        default=False, description="The group then terminates the drained instances (capacity rebalancing)."
+    )
+    flush_failures: tuple[FlushFailure, ...] = ()
+    duplicate_events: int = Field(default=0, ge=0, le=5, description="Extra deliveries of every event.")
+    unmanaged_events: int = Field(default=0, ge=0, le=50, description="Spot warnings for unknown instances.")
+    rollout: Scenario | None = Field(
+        default=None, description="A rollout under way; the instances leave during its first bake."
+    )
+
+
+def drain_scenario_names() -> list[str]:
+    return sorted(p.stem for p in DRAIN_SCENARIOS.glob("*.yaml"))
+
+
+def load_drain_scenario(name: str) -> DrainScenario:
+    path = DRAIN_SCENARIOS / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown drain scenario {name!r}; known: {', '.join(drain_scenario_names())}")
+    return DrainScenario.model_validate(yaml.safe_load(path.read_text()))
+
+
+# --- observing the local cloud -------------------------------------------------------------
+class ResponseLog:
+    """Every function response of the local cloud (on AWS: what the functions' logs show)."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[str, dict[str, Any] | None, bool]] = []
+
+    @contextlib.contextmanager
+    def recording(self, cloud: LocalCloud) -> Iterator[ResponseLog]:
+        runtime = cloud.runtime
+        run = runtime.run
+
+        def recorded(
+            function_name: str, payload: bytes | str | None, invocation_type: str
+        ) -> tuple[bytes, bool]:
+            body, failed = run(function_name, payload, invocation_type)
+            parsed = json.loads(body) if body else None
+            logical = runtime.functions.get(function_name.rsplit(":", 1)[-1])
+            self.responses.append(
+                (
+                    logical.logical_id if logical else function_name,
+                    parsed if isinstance(parsed, dict) else None,
+                    failed,
+                )
+            )
+            return body, failed
+
+        runtime.run = recorded  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            runtime.run = run  # type: ignore[method-assign]
+
+    def of(self, logical_id: str) -> list[dict[str, Any]]:
+        return [r or {} for name, r, failed in self.responses if name == logical_id and not failed]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [
+            {"function": name, "error": (r or {}).get("errorType"), "message": (r or {}).get("errorMessage")}
+            for name, r, failed in self.responses
+            if failed
+        ]
+
+
+def _group_instances(cloud: LocalCloud, group: str) -> list[str]:
+    response = cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    return [i["InstanceId"] for g in response["AutoScalingGroups"] for i in g["Instances"]]
+
+
+def _verified_manifests(cloud: LocalCloud, records: list[DrainRecord]) -> int:
+    """Drained records whose manifest in S3 is the one the platform recorded, listing what it says."""
+    s3 = cloud.client("s3")
+    bucket = cloud.output("LogBucketName")
+    verified = 0
+    for record in records:
+        if record.outcome != "drained" or not record.manifest_key:
+            continue
+        body = s3.get_object(Bucket=bucket, Key=record.manifest_key)["Body"].read()
+        files = json.loads(body)["files"]
+        if hashlib.sha256(body).hexdigest() == record.manifest_sha256 and len(files) == record.file_count:
+            verified += 1
+    return verified
+
+
+def _logs_lost_alerts(cloud: LocalCloud) -> list[dict[str, Any]]:
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[cloud.account_id][cloud.region].topics[cloud.output("NotificationTopicArn")]
+    alerts = []
+    for notification in topic.sent_notifications:
+        # (message id, message, subject, message attributes, group id)
+        attributes = notification[3] or {}
+        if attributes.get("kind", {}).get("Value") == "drain.logs_lost":
+            alerts.append(json.loads(notification[1]))
+    return alerts
+
+
+def _dead_letters(cloud: LocalCloud) -> int:
+    attributes = cloud.client("sqs").get_queue_attributes(
+        QueueUrl=cloud.output("DrainDeadLetterQueueUrl"), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+# --- the story ---------------------------------------------------------------------------
+def _leave(cloud: LocalCloud, scenario: DrainScenario, group: str, leaving: list[str], keep: int) -> None:
+    operations = cloud.fleet_operations
+    if scenario.event == "scale_in":
+        cloud.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=group, MinSize=keep, DesiredCapacity=keep
+        )
+    elif scenario.event == "spot":
+        operations.spot.interrupt(leaving)
+    else:
+        operations.spot.recommend_rebalance(leaving)
+
+
+def _deliver_again(cloud: LocalCloud, times: int) -> None:
+    """Deliver every event the drain rules saw ``times`` more times (EventBridge is at-least-once)."""
+    function_arn = cloud.client("lambda").get_function(FunctionName=cloud.resource("DrainRequestFunction"))[
+        "Configuration"
+    ]["FunctionArn"]
+    seen = {e["id"]: e for _, arn, e in list(cloud.event_targets.delivered) if arn == function_arn}
+    for _ in range(times):
+        for event in seen.values():
+            standins.emit_service_event(cloud.account_id, cloud.region, event)
+
+
+def _unmanaged_warnings(cloud: LocalCloud, count: int) -> None:
+    for n in range(count):
+        event = standins.service_event(
+            cloud.account_id,
+            cloud.region,
+            "aws.ec2",
+            "EC2 Spot Instance Interruption Warning",
+            [],
+            {"instance-id": f"i-{0xDEAD0000 + n:017x}", "instance-action": "terminate"},
+        )
+        standins.emit_service_event(cloud.account_id, cloud.region, event)
+
+
+def _fleet_parameters(scenario: DrainScenario, count: int) -> dict[str, str]:
+    parameters = {"DrainOnRebalance": "true" if scenario.drain_on_rebalance else "false"}
+    if scenario.side == "live":
+        size = str(count + scenario.keep)
+        parameters.update(LiveMinSize=size, LiveMaxSize=size)
+    else:
+        parameters["CanaryInstanceCount"] = str(count + scenario.keep)
+    return parameters
+
+
+def run_drain_scenario(
+    scenario: DrainScenario | str,
+    instances: int | None = None,
+    parameters: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
+    """Play a drain scenario on a fresh local cloud; see the module docstring for the report."""
+    if isinstance(scenario, str):
+        scenario = load_drain_scenario(scenario)
+    count = instances or scenario.instances
+    if scenario.side == "canary" and count + scenario.keep > _CANARY_MAX:
+        raise LocalCloudError(f"a canary group has at most {_CANARY_MAX} instances")
+    started = time.monotonic()
+    with (
+        LocalCloud(parameters=parameters) as cloud,
+        ResponseLog().recording(cloud) as responses,
+        SimulatedInstances(cloud) as simulated,
+    ):
+        app = deploy_fleet(cloud, APPLICATION, _fleet_parameters(scenario, count))
+        group = app.live.auto_scaling_group if scenario.side == "live" else app.canary.auto_scaling_group
+        members = _group_instances(cloud, group)
+        leaving = members[:count]
+        _assign_failures(simulated, scenario, leaving)
+        rollout: dict[str, Any] | None = None
+        if scenario.rollout is not None:
+            rollout = _during_rollout(cloud, app, scenario, group, leaving, count, started + timeout)
+        else:
+            _leave(cloud, scenario, group, leaving, len(members) - count)
+            if scenario.event == "scale_in":  # the group picked which instances go
+                chosen = {a.instance_id for a in cloud.fleet_operations.lifecycle.actions.values()}
+                if chosen != set(leaving):
+                    raise LocalCloudError(f"the group scaled in {sorted(chosen)}, not {sorted(leaving)}")
+            _deliver_again(cloud, scenario.duplicate_events)
+            _unmanaged_warnings(cloud, scenario.unmanaged_events)
+            cloud.wait_idle(max(1.0, started + timeout - time.monotonic()))
+            if scenario.terminate_after_drain:
+                autoscaling = cloud.client("autoscaling")
+                for instance_id in leaving:
+                    autoscaling.terminate_instance_in_auto_scaling_group(
+                        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+                    )
+                cloud.wait_idle(max(1.0, started + timeout - time.monotonic()))
+        report = _report(cloud, scenario, count, leaving, simulated, responses)
+        report["rollout"] = rollout
+    report["seconds"] = round(time.monotonic() - started, 2)
+    return report
+
+
+def _assign_failures(simulated: SimulatedInstances, scenario: DrainScenario, leaving: list[str]) -> None:
+    position = 0
+    for failure in scenario.flush_failures:
+        for instance_id in leaving[position : position + failure.instances]:
+            simulated.behave(instance_id, InstanceBehaviour(failed_flushes=failure.failed_flushes))
+        position += failure.instances
+
+
+def _report(
+    cloud: LocalCloud,
+    scenario: DrainScenario,
+    count: int,
+    leaving: list[str],
+    simulated: SimulatedInstances,
+    responses: ResponseLog,
+) -> dict[str, Any]:
+    store = DrainStore(cloud.output("StateTableName"))
+    records = store.list_drains(APPLICATION)
+    operations = cloud.fleet_operations
+    runs = [r for r in simulated.runs if r.instance_id in set(leaving)]
+    requests = Counter(str(r.get("status")) for r in responses.of("DrainRequestFunction"))
+    lifecycle = [a for a in operations.lifecycle.actions.values() if a.instance_id in set(leaving)]
+    return {
+        "scenario": scenario.name,
+        "event": scenario.event,
+        "side": scenario.side,
+        "instances": count,
+        "instance_ids": leaving,
+        "drained": sum(r.outcome == "drained" for r in records),
+        "logs_lost": sum(r.outcome == "logs_lost" for r in records),
+        "manifests_verified": _verified_manifests(cloud, records),
+        "deregistered": len({r.instance_id for r in runs} - {r.instance_id for r in runs if r.registered_in}),
+        "lifecycle_actions": len(lifecycle),
+        "lifecycle_completed": sum(a.ended_by == "CompleteLifecycleAction" for a in lifecycle),
+        "lifecycle_pending": sum(a.ended is None for a in lifecycle),
+        "send_command_calls": len(operations.run_command.calls),
+        "instances_per_command": [len(c.instance_ids) for c in operations.run_command.calls],
+        "sqs_batches": [d.size for d in operations.sqs.deliveries],
+        "ignored": requests.get("ignored", 0),
+        "requests": dict(sorted(requests.items())),
+        "retries": sum(r.attempts > 1 for r in records),
+        "document_runs": len(runs),
+        "step_orders": dict(Counter(",".join(r.steps) for r in runs)),
+        "lost": [
+            {"instance_id": r.instance_id, "reason": r.reason} for r in records if r.outcome == "logs_lost"
+        ],
+        "alerts": _logs_lost_alerts(cloud),
+        "drains_not_final": [r.instance_id for r in records if not r.status.final],
+        "dead_letters": _dead_letters(cloud),
+        "function_errors": responses.errors(),
+        "failed_deliveries": [f.target for f in cloud.queue.failed],
+    }
+
+
+# --- a drain during a rollout (the canary's Spot interruption) ----------------------------
+def _rollout_record(cloud: LocalCloud, application: str) -> dict[str, Any] | None:
+    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+
+    records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(application)
+    return max(records, key=lambda r: str(r.get("received_at", ""))) if records else None
+
+
+def _wait(condition: Callable[[], bool], deadline: float, what: str) -> None:
+    while not condition():
+        if time.monotonic() > deadline:
+            raise LocalCloudError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _during_rollout(
+    cloud: LocalCloud,
+    app: AppConfig,
+    scenario: DrainScenario,
+    group: str,
+    leaving: list[str],
+    count: int,
+    deadline: float,
+) -> dict[str, Any]:
+    """Roll out the scenario's build; make the instances leave as its first bake starts."""
+    assert scenario.rollout is not None
+    story = scenario.rollout
+    app = app.model_copy(update={"policy": story.policy})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(app.application), Value=app.model_dump_json(), Type="String", Overwrite=True
+    )
+    sfn = cloud.client("stepfunctions")
+    with FleetSimulator(cloud, story) as fleet:
+        fleet.add_application(app)
+        for upload in story.uploads:
+            cloud.client("s3").put_object(
+                Bucket=cloud.output("ArtifactBucketName"),
+                Key=f"{app.application}/{upload.version}.zip",
+                Body=bundle(),
+            )
+        _wait(
+            lambda: (_rollout_record(cloud, app.application) or {}).get("wait_kind") == "bake",
+            deadline,
+            "the canary's bake",
+        )
+        _leave(cloud, scenario, group, leaving, len(_group_instances(cloud, group)) - count)
+
+        def ended() -> bool:
+            arns = cloud.executions("RolloutStateMachine")
+            statuses = [sfn.describe_execution(executionArn=a)["status"] for a in arns]
+            return bool(arns) and all(s != "RUNNING" for s in statuses)
+
+        _wait(ended, deadline, "the rollout's end")
+        cloud.wait_idle(max(1.0, deadline - time.monotonic()))
+    record = _rollout_record(cloud, app.application) or {}
+    return {
+        "version": record.get("version"),
+        "outcome": record.get("outcome") or record.get("status"),
+        "reason": record.get("reason"),
+        "verdict": record.get("verdict"),
+        "canary_interruptions": record.get("canary_interruptions", []),
+    }
+
+
+# --- inject-event --------------------------------------------------------------------------
+def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """Deliver one EventBridge event to a fresh local platform; report what it did."""
+    missing = [key for key in ("source", "detail-type", "detail") if key not in event]
+    if missing:
+        raise ValueError(f"not an EventBridge event: no {', '.join(missing)}")
+    with LocalCloud(parameters=parameters) as cloud, ResponseLog().recording(cloud) as responses:
+        event = {
+            "version": "0",
+            "id": event.get("id") or f"local-{time.time_ns()}",
+            "account": cloud.account_id,
+            "region": cloud.region,
+            "time": event.get("time") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "resources": [],
+            **event,
+        }
+        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        cloud.wait_idle()
+        operations = cloud.fleet_operations
+        rules = sorted({rule for rule, _, delivered in cloud.event_targets.delivered if delivered is event})
+        return {
+            "event": {"source": event["source"], "detail-type": event["detail-type"], "id": event["id"]},
+            "rules_matched": rules,
+            "invocations": [
+                {"function": name, "response": response, "failed": failed}
+                for name, response, failed in responses.responses
+            ],
+            "send_command_calls": len(operations.run_command.calls),
+            "lifecycle_actions_completed": len(operations.lifecycle.completed),
+            "failed_deliveries": [f.target for f in cloud.queue.failed],
+        }

@@ -1,0 +1,217 @@
+"""The drain functions as deployed on the local cloud, and the stand-ins they rely on there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import typer
+from botocore.exceptions import ClientError
+from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, SsmRunCommand
+from canaryfleet.errors import InstancesNotReachable
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus, LifecycleHookRef
+from typer.testing import CliRunner
+
+from canaryfleet_cli.local_drain import drains_app
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.instances import SimulatedInstances
+from tests.helpers import load_event
+from tests.integration.helpers import invoke
+
+DOCUMENT = "canaryfleet-drain"
+
+
+@dataclass
+class Fleet:
+    cloud: LocalCloud
+    app: AppConfig
+    instances: list[str]
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    """One platform with a fleet of four live instances (the tests leave them running)."""
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        app = deploy_fleet(cloud, "hello-app", {"LiveMinSize": "4", "LiveMaxSize": "4"})
+        groups = cloud.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[app.live.auto_scaling_group]
+        )["AutoScalingGroups"]
+        yield Fleet(cloud, app, [i["InstanceId"] for g in groups for i in g["Instances"]])
+
+
+def drain_items(cloud: LocalCloud, instance_id: str) -> list[dict[str, Any]]:
+    """Every item that names the instance (its drain record and owner)."""
+    items = cloud.client("dynamodb").scan(TableName=cloud.output("StateTableName"))["Items"]
+    return [i for i in items if instance_id in json.dumps(i)]
+
+
+def test_a_launch_lifecycle_event_is_refused_with_a_typed_error_and_writes_nothing(fleet: Fleet) -> None:
+    event = load_event("drain_request/lifecycle_terminate")
+    event["detail"] |= {
+        "EC2InstanceId": fleet.instances[0],
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+    }
+
+    response, error = invoke(fleet.cloud, "DrainRequestFunction", event)
+
+    assert (error, response["errorType"]) == ("Unhandled", "InvalidEvent")
+    assert drain_items(fleet.cloud, fleet.instances[0]) == []
+
+
+def test_the_command_level_status_event_is_refused_by_the_completion(fleet: Fleet) -> None:
+    response, error = invoke(
+        fleet.cloud, "DrainCompleteFunction", load_event("drain_complete/command_status_change")
+    )
+
+    assert (error, response["errorType"]) == ("Unhandled", "InvalidEvent")
+
+
+def test_a_batch_that_is_not_an_sqs_event_is_refused(fleet: Fleet) -> None:
+    response, error = invoke(fleet.cloud, "DrainDispatchFunction", {"Records": [{"body": "{}"}]})
+
+    assert (error, response["errorType"]) == ("Unhandled", "InvalidEvent")
+
+
+def test_the_documented_spot_warning_of_an_instance_no_one_owns_is_ignored(fleet: Fleet) -> None:
+    response, error = invoke(
+        fleet.cloud, "DrainRequestFunction", load_event("drain_request/spot_interruption")
+    )
+
+    assert error is None
+    assert (response["status"], response["instance_id"]) == ("ignored", "i-1234567890abcdef0")
+    assert drain_items(fleet.cloud, "i-1234567890abcdef0") == []
+
+
+# --- Run Command ------------------------------------------------------------------------------
+def _send(fleet: Fleet, parameters: dict[str, list[str]], document: str = DOCUMENT) -> Any:
+    return fleet.cloud.client("ssm").send_command(
+        DocumentName=document, InstanceIds=fleet.instances[:1], Parameters=parameters
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "parameters", "code"),
+    [
+        ("canaryfleet-nope", {"Mode": ["drain"]}, "InvalidDocument"),
+        (DOCUMENT, {"Mode": ["drain"], "Colour": ["blue"]}, "InvalidParameters"),
+        (DOCUMENT, {"Mode": ["reboot"]}, "InvalidParameters"),
+        (DOCUMENT, {"Mode": ["drain"], "RunId": ["yesterday"]}, "InvalidParameters"),
+    ],
+    ids=["unknown-document", "undeclared-parameter", "value-not-allowed", "pattern-not-matched"],
+)
+def test_run_command_refuses_what_the_document_does_not_accept(
+    fleet: Fleet, document: str, parameters: dict[str, list[str]], code: str
+) -> None:
+    with SimulatedInstances(fleet.cloud), pytest.raises(ClientError) as raised:
+        _send(fleet, parameters, document)
+
+    assert raised.value.response["Error"]["Code"] == code
+
+
+def test_run_command_cannot_reach_an_instance_without_an_agent(fleet: Fleet) -> None:
+    with pytest.raises(InstancesNotReachable):
+        SsmRunCommand().send(DOCUMENT, fleet.instances[:1], {"Mode": ["sync"]}, "no agent")
+
+    assert fleet.cloud.fleet_operations.run_command.calls == []
+
+
+def test_a_command_runs_on_the_instances_it_names_and_reports_each_end(fleet: Fleet) -> None:
+    with SimulatedInstances(fleet.cloud) as instances:
+        command_id = SsmRunCommand().send(DOCUMENT, fleet.instances[:2], {"Mode": ["sync"]}, "hourly sync")
+        fleet.cloud.wait_idle()
+
+    ssm = fleet.cloud.client("ssm")
+    assert sorted(r.instance_id for r in instances.runs) == sorted(fleet.instances[:2])
+    for instance_id in fleet.instances[:2]:
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        assert invocation["Status"] == "Success"
+    assert all(r.steps == ["flush"] for r in instances.runs), "a sync never stops the application"
+
+
+# --- termination hooks -------------------------------------------------------------------------
+def test_completing_a_lifecycle_action_that_is_not_active_says_so(fleet: Fleet) -> None:
+    hook = LifecycleHookRef(
+        name="canaryfleet-drain",
+        auto_scaling_group=fleet.app.live.auto_scaling_group,
+        token="00000000-0000-4000-8000-000000000000",
+    )
+    hooks = AutoScalingLifecycleHooks()
+
+    assert hooks.complete(hook, fleet.instances[0]) is False
+    assert hooks.heartbeat(hook, fleet.instances[0]) is False
+
+
+# --- the drain queue ---------------------------------------------------------------------------
+def _queue_attribute(fleet: Fleet, url: str, name: str) -> int:
+    attributes = fleet.cloud.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[name])
+    return int(attributes["Attributes"][name])
+
+
+def test_orders_reach_the_dispatcher_in_batches_of_at_most_50(fleet: Fleet) -> None:
+    sqs = fleet.cloud.client("sqs")
+    url = fleet.cloud.resource("DrainQueue")
+    order = json.loads(load_event("drain_dispatch/orders")["Records"][0]["body"])
+    before = len(fleet.cloud.fleet_operations.sqs.deliveries)
+
+    for start in range(0, 120, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "MessageBody": json.dumps(order | {"instance_id": f"i-{start + n:017x}"})}
+                for n in range(10)
+            ],
+        )
+    fleet.cloud.wait_idle()
+
+    sizes = [d.size for d in fleet.cloud.fleet_operations.sqs.deliveries[before:]]
+    assert sum(sizes) == 120 and max(sizes) == 50
+    assert _queue_attribute(fleet, url, "ApproximateNumberOfMessages") == 0
+
+
+def test_an_order_that_keeps_failing_ends_in_the_dead_letter_queue(fleet: Fleet) -> None:
+    url = fleet.cloud.resource("DrainQueue")
+    dead_letters = fleet.cloud.output("DrainDeadLetterQueueUrl")
+    before = _queue_attribute(fleet, dead_letters, "ApproximateNumberOfMessages")
+
+    fleet.cloud.client("sqs").send_message(QueueUrl=url, MessageBody='{"instance_id": "garbage"}')
+    fleet.cloud.wait_idle()
+
+    assert _queue_attribute(fleet, dead_letters, "ApproximateNumberOfMessages") == before + 1
+    assert _queue_attribute(fleet, url, "ApproximateNumberOfMessages") == 0
+
+
+# --- the operator's view -----------------------------------------------------------------------
+def test_drains_list_shows_an_applications_drains_without_their_tokens(fleet: Fleet) -> None:
+    store = DrainStore(fleet.cloud.output("StateTableName"))
+    instance = fleet.instances[-1]
+    store.begin(
+        DrainRecord(
+            instance_id=instance,
+            application="hello-app",
+            trigger="lifecycle",
+            status=DrainStatus.REQUESTED,
+            log_prefix="hello-app/",
+            started_at=datetime.now(UTC),
+            budget=LIFECYCLE_BUDGET,
+            hook_name="canaryfleet-drain",
+            hook_auto_scaling_group=fleet.app.live.auto_scaling_group,
+            hook_token="0f5b7d1e-0000-4000-8000-1234567890ab",
+        )
+    )
+    store.finish("hello-app", instance, status="drained", outcome="drained", bytes=1234)
+    app = typer.Typer()
+    app.add_typer(drains_app, name="drains")  # as main.py registers it
+
+    listed = CliRunner().invoke(app, ["drains", "list", "hello-app", "--stack", "canaryfleet", "--json"])
+
+    assert listed.exit_code == 0, listed.output
+    (drain,) = json.loads(listed.stdout)
+    assert (drain["instance_id"], drain["outcome"], drain["bytes"]) == (instance, "drained", 1234)
+    assert "0f5b7d1e" not in listed.stdout

@@ -1,0 +1,751 @@
+"""Drains step by step: request, dispatch, completion, against DynamoDB and S3 on moto.
+
+The state table is created from template.yaml's definition; the other AWS edges (tags,
+target groups, the queue, Run Command, termination hooks, notifications) are in-memory
+fakes with the adapters' contracts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+from botocore.exceptions import ClientError
+from canaryfleet.adapters.clients import reset_clients
+from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drains import (
+    DrainQueue,
+    InstanceDirectory,
+    LifecycleHooks,
+    RunCommand,
+    S3LogObjects,
+    TargetGroups,
+)
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import DrainNotReady, InstancesNotReachable, UnknownApplication
+from canaryfleet.logic.drain import Drains
+from canaryfleet.logic.drain_complete import complete_drain
+from canaryfleet.logic.drain_dispatch import dispatch_drains
+from canaryfleet.logic.drain_request import DrainRequests, request_drain
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.drain import (
+    CommandInvocationDetail,
+    DrainEvent,
+    DrainOrder,
+    DrainRecord,
+    DrainStatus,
+    LifecycleHookRef,
+)
+from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import REPO, load_event
+from tests.unit.fakes import RecordingNotifier
+
+APP = "orders-api"
+DOCUMENT = "canaryfleet-drain"
+CANARY_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-canary/0123456789abcdef"
+LIVE_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-live/fedcba9876543210"
+NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
+CONFIG = AppConfig.model_validate(
+    {
+        "application": APP,
+        "codedeploy_application": APP,
+        "listener_rule_arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/s/1/2/3",
+        "canary": {
+            "deployment_group": f"{APP}-canary",
+            "target_group_arn": CANARY_TG,
+            "auto_scaling_group": f"{APP}-canary",
+        },
+        "live": {
+            "deployment_group": f"{APP}-live",
+            "target_group_arn": LIVE_TG,
+            "auto_scaling_group": f"{APP}-live",
+        },
+    }
+)
+
+
+def instance_id(n: int) -> str:
+    return f"i-{n:017x}"
+
+
+# --- fakes ---------------------------------------------------------------------------------
+class FakeDirectory(InstanceDirectory):
+    def __init__(self) -> None:
+        self.instances: dict[str, dict[str, str]] = {}
+
+    def add(self, instance: str, side: str = "live", application: str = APP) -> str:
+        self.instances[instance] = {"application": application, "role": side}
+        return instance
+
+    def tags(self, instance_id: str) -> dict[str, str]:
+        return dict(self.instances.get(instance_id, {}))
+
+
+class FakeRegistry(Registry):
+    def __init__(self, *apps: AppConfig) -> None:
+        self.apps = {a.application: a for a in apps}
+
+    def get(self, application: str) -> AppConfig:
+        if application not in self.apps:
+            raise UnknownApplication(f"application {application!r} is not onboarded")
+        return self.apps[application]
+
+    def all(self) -> list[AppConfig]:
+        return list(self.apps.values())
+
+
+class FakeTargets(TargetGroups):
+    def __init__(self) -> None:
+        self.registered: dict[str, set[str]] = {CANARY_TG: set(), LIVE_TG: set()}
+
+    def deregister(self, target_group_arn: str, instance_id: str) -> bool:
+        if instance_id not in self.registered[target_group_arn]:
+            return False
+        self.registered[target_group_arn].discard(instance_id)
+        return True
+
+
+class FakeQueue(DrainQueue):
+    def __init__(self) -> None:
+        self.orders: list[DrainOrder] = []
+        self.fail = False
+
+    def send(self, order: DrainOrder) -> None:
+        if self.fail:
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "SendMessage"
+            )
+        self.orders.append(order)
+
+
+class FakeHooks(LifecycleHooks):
+    def __init__(self) -> None:
+        self.active: set[str] = set()
+        self.completed: list[str] = []
+        self.heartbeats: list[str] = []
+
+    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        if hook.token not in self.active:
+            return False
+        self.active.discard(hook.token)
+        self.completed.append(instance_id)
+        return True
+
+    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        self.heartbeats.append(instance_id)
+        return hook.token in self.active
+
+
+@dataclass
+class FakeRunCommand(RunCommand):
+    calls: list[tuple[list[str], dict[str, list[str]]]] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
+    throttled: bool = False
+
+    def send(
+        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
+    ) -> str:
+        if self.throttled:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendCommand"
+            )
+        if self.unreachable & set(instance_ids):
+            raise InstancesNotReachable(f"{sorted(self.unreachable & set(instance_ids))}")
+        self.calls.append((list(instance_ids), parameters))
+        return f"{len(self.calls):08d}-0000-4000-8000-000000000000"
+
+
+# --- the platform --------------------------------------------------------------------------
+@dataclass
+class Platform:
+    table: str
+    bucket: str
+    store: DrainStore
+    rollouts: DynamoRolloutStore
+    directory: FakeDirectory
+    targets: FakeTargets
+    queue: FakeQueue
+    hooks: FakeHooks
+    run_command: FakeRunCommand
+    notifier: RecordingNotifier
+    registry: FakeRegistry
+
+    @property
+    def requests(self) -> DrainRequests:
+        return DrainRequests(
+            self.directory, self.registry, self.store, self.rollouts, self.targets, self.queue, self.hooks
+        )
+
+    @property
+    def drains(self) -> Drains:
+        return Drains(
+            self.store, self.hooks, self.run_command, S3LogObjects(), self.notifier, DOCUMENT, self.bucket
+        )
+
+    def leave(self, sample: str, instance: str, at: datetime = NOW, **detail: Any) -> Any:
+        event = load_event(f"drain_request/{sample}")
+        key = "EC2InstanceId" if sample == "lifecycle_terminate" else "instance-id"
+        event["detail"] |= {key: instance, **detail}
+        event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if sample == "lifecycle_terminate":
+            self.hooks.active.add(event["detail"]["LifecycleActionToken"])
+        return request_drain(DrainEvent.model_validate(event), self.requests, at)
+
+    def batch(self, orders: list[DrainOrder] | None = None, bodies: list[str] | None = None) -> SqsModel:
+        payloads = (
+            bodies if bodies is not None else [o.model_dump_json() for o in (orders or self.queue.orders)]
+        )
+        template = load_event("drain_dispatch/orders")["Records"][0]
+        return SqsModel.model_validate(
+            {"Records": [template | {"messageId": f"m-{n}", "body": body} for n, body in enumerate(payloads)]}
+        )
+
+    def record(self, instance: str) -> DrainRecord:
+        found = self.store.get(APP, instance)
+        assert found is not None
+        return found
+
+    def table_items(self) -> list[dict[str, Any]]:
+        return list(boto3.client("dynamodb").scan(TableName=self.table)["Items"])
+
+
+STATE_TABLE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
+    "Properties"
+]
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[itertools.count[int]]:
+    """moto for the module; each test gets its own table and bucket (numbered)."""
+    with mock_aws():
+        reset_clients()
+        yield itertools.count()
+    reset_clients()
+
+
+@pytest.fixture
+def platform(aws: itertools.count[int]) -> Platform:
+    """A state table (as template.yaml defines it) and a log bucket of its own."""
+    n = next(aws)
+    table, bucket = f"state-{n}", f"canaryfleet-logs-{n}"
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=STATE_TABLE["KeySchema"],
+        AttributeDefinitions=STATE_TABLE["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return Platform(
+        table,
+        bucket,
+        DrainStore(table),
+        DynamoRolloutStore(table),
+        FakeDirectory(),
+        FakeTargets(),
+        FakeQueue(),
+        FakeHooks(),
+        FakeRunCommand(),
+        RecordingNotifier(),
+        FakeRegistry(
+            CONFIG, CONFIG.model_copy(update={"application": "batch-jobs", "drain_on_rebalance": True})
+        ),
+    )
+
+
+def member(platform: Platform, n: int, side: str = "live") -> str:
+    instance = platform.directory.add(instance_id(n), side)
+    platform.targets.registered[CANARY_TG if side == "canary" else LIVE_TG].add(instance)
+    return instance
+
+
+# --- request ---------------------------------------------------------------------------------
+def test_an_instance_no_application_owns_is_ignored_and_nothing_is_written(platform: Platform) -> None:
+    result = platform.leave("spot_interruption", instance_id(99))
+
+    assert (result.status, result.reason) == (
+        "ignored",
+        "no application tag: not an instance canaryfleet manages",
+    )
+    assert platform.table_items() == [] and platform.queue.orders == []
+
+
+def test_an_instance_of_an_application_not_onboarded_is_ignored(platform: Platform) -> None:
+    platform.directory.add(instance_id(1), application="legacy-app")
+
+    result = platform.leave("lifecycle_terminate", instance_id(1))
+
+    assert result.status == "ignored" and "legacy-app" in (result.reason or "")
+    assert platform.table_items() == []
+
+
+def test_a_rebalance_recommendation_is_ignored_where_the_application_does_not_drain_on_it(
+    platform: Platform,
+) -> None:
+    member(platform, 1)
+
+    result = platform.leave("rebalance_recommendation", instance_id(1))
+
+    assert result.status == "ignored" and platform.queue.orders == []
+
+
+def test_a_rebalance_recommendation_drains_where_the_application_asks_for_it(platform: Platform) -> None:
+    instance = platform.directory.add(instance_id(1), application="batch-jobs")
+
+    result = platform.leave("rebalance_recommendation", instance)
+
+    assert result.status == "queued"
+    assert [o.budget.flush_first for o in platform.queue.orders] == [True]
+
+
+def test_a_termination_deregisters_the_instance_from_its_sides_group_and_queues_one_order(
+    platform: Platform,
+) -> None:
+    instance = member(platform, 1, "live")
+    platform.targets.registered[CANARY_TG].add(instance_id(2))
+
+    result = platform.leave("lifecycle_terminate", instance)
+
+    assert result.status == "queued"
+    assert platform.targets.registered == {CANARY_TG: {instance_id(2)}, LIVE_TG: set()}
+    (order,) = platform.queue.orders
+    assert (order.instance_id, order.log_prefix, order.budget.flush_first) == (instance, f"{APP}/", False)
+    record = platform.record(instance)
+    assert (record.status, record.side, record.deregistered_from) == (DrainStatus.QUEUED, "live", (LIVE_TG,))
+
+
+def test_an_instance_whose_side_is_unknown_leaves_both_groups(platform: Platform) -> None:
+    instance = platform.directory.add(instance_id(1))
+    platform.directory.instances[instance].pop("role")
+    platform.targets.registered[LIVE_TG].add(instance)
+
+    platform.leave("spot_interruption", instance)
+
+    assert platform.record(instance).side is None
+    assert platform.targets.registered == {CANARY_TG: set(), LIVE_TG: set()}
+
+
+def test_a_duplicate_event_queues_nothing_more(platform: Platform) -> None:
+    instance = member(platform, 1)
+    platform.leave("lifecycle_terminate", instance)
+
+    again = platform.leave("lifecycle_terminate", instance)
+
+    assert again.status == "duplicate"
+    assert len(platform.queue.orders) == 1
+
+
+def test_a_spot_warning_gives_the_drain_the_spot_budget_and_the_notices_end(platform: Platform) -> None:
+    instance = member(platform, 1)
+
+    platform.leave("spot_interruption", instance, at=NOW)
+
+    record = platform.record(instance)
+    assert record.deadline == NOW + timedelta(seconds=120)
+    assert (record.budget.execution_seconds, record.budget.flush_first) == (90, True)
+
+
+def test_the_termination_hook_of_an_interrupted_instance_joins_its_drain(platform: Platform) -> None:
+    instance = member(platform, 1)
+    platform.leave("spot_interruption", instance)
+
+    joined = platform.leave("lifecycle_terminate", instance)
+
+    assert joined.status == "joined"
+    assert len(platform.queue.orders) == 1
+    record = platform.record(instance)
+    assert (record.trigger, set(record.triggers)) == ("spot", {"spot", "lifecycle"})
+    assert record.hook is not None and record.hook.name == "canaryfleet-drain"
+
+
+def test_a_spot_warning_that_joins_a_queued_termination_makes_the_drain_logs_first(
+    platform: Platform,
+) -> None:
+    instance = member(platform, 1)
+    platform.leave("lifecycle_terminate", instance)
+    platform.leave("spot_interruption", instance)
+
+    dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    ((_, parameters),) = platform.run_command.calls
+    assert (parameters["FlushFirst"], parameters["StopBudgetSeconds"]) == (["true"], ["30"])
+
+
+def test_a_termination_hook_after_the_drain_ended_is_completed_at_once(platform: Platform) -> None:
+    instance = member(platform, 1)
+    platform.leave("spot_interruption", instance)
+    platform.store.finish(APP, instance, status="drained", outcome="drained")
+
+    result = platform.leave("lifecycle_terminate", instance)
+
+    assert result.status == "joined" and "hook completed" in (result.reason or "")
+    assert platform.hooks.completed == [instance]
+    assert platform.record(instance).hook_completed_at is not None
+
+
+def _rollout_running(platform: Platform) -> str:
+    client = boto3.client("dynamodb")
+    client.put_item(
+        TableName=platform.table,
+        Item={
+            "pk": {"S": f"APP#{APP}"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": "arn:exec"},
+            "rollout_id": {"S": "r1"},
+        },
+    )
+    client.put_item(TableName=platform.table, Item={"pk": {"S": f"APP#{APP}"}, "sk": {"S": "ROLLOUT#r1"}})
+    return "r1"
+
+
+def test_a_canary_spot_interruption_during_a_rollout_is_recorded_on_it_once(platform: Platform) -> None:
+    rollout_id = _rollout_running(platform)
+    instance = member(platform, 1, "canary")
+
+    platform.leave("spot_interruption", instance, at=NOW)
+    platform.leave("spot_interruption", instance, at=NOW)
+    platform.leave("lifecycle_terminate", instance, at=NOW)
+
+    rollout = platform.rollouts.get(APP, rollout_id) or {}
+    assert rollout["canary_interruptions"] == [{"instance": instance, "at": NOW.isoformat()}]
+    assert rollout["audit"][0]["kind"] == "canary_spot_interruption"
+    assert platform.record(instance).canary_interruption_rollout == rollout_id
+
+
+def test_a_live_spot_interruption_leaves_the_rollout_alone(platform: Platform) -> None:
+    rollout_id = _rollout_running(platform)
+
+    platform.leave("spot_interruption", member(platform, 1, "live"))
+
+    assert "canary_interruptions" not in (platform.rollouts.get(APP, rollout_id) or {})
+
+
+def test_a_canary_termination_hook_is_no_interruption(platform: Platform) -> None:
+    rollout_id = _rollout_running(platform)
+
+    platform.leave("lifecycle_terminate", member(platform, 1, "canary"))
+
+    assert "canary_interruptions" not in (platform.rollouts.get(APP, rollout_id) or {})
+
+
+def test_a_drain_that_stopped_before_it_was_queued_is_queued_by_the_next_delivery(platform: Platform) -> None:
+    instance = member(platform, 1)
+    platform.queue.fail = True
+    with pytest.raises(ClientError):
+        platform.leave("lifecycle_terminate", instance)
+    platform.queue.fail = False
+
+    result = platform.leave("lifecycle_terminate", instance)
+
+    assert result.status == "queued"
+    assert [o.instance_id for o in platform.queue.orders] == [instance]
+
+
+# --- dispatch --------------------------------------------------------------------------------
+def _queued(platform: Platform, count: int, sample: str = "lifecycle_terminate") -> list[str]:
+    instances = [member(platform, n) for n in range(1, count + 1)]
+    for instance in instances:
+        platform.leave(sample, instance)
+    return instances
+
+
+def test_one_send_command_serves_up_to_fifty_instances(platform: Platform) -> None:
+    _queued(platform, 53)
+
+    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    assert [len(ids) for ids, _ in platform.run_command.calls] == [50, 3]
+    assert len(outcome.commands) == 2 and outcome.failed == {}
+
+
+def test_every_drain_of_a_batch_records_its_command_and_run(platform: Platform) -> None:
+    (instance,) = _queued(platform, 1)
+
+    dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    record = platform.record(instance)
+    assert (record.status, record.attempts, record.run_id) == (DrainStatus.RUNNING, 1, "20261126T101540Z")
+    assert record.manifest_key == f"{APP}/{instance}/20261126T101540Z/manifest.json"
+
+
+def test_logs_first_and_stop_first_drains_take_separate_commands(platform: Platform) -> None:
+    _queued(platform, 2, "lifecycle_terminate")
+    platform.leave("spot_interruption", member(platform, 3))
+
+    dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    flush_first = sorted((len(ids), p["FlushFirst"][0]) for ids, p in platform.run_command.calls)
+    assert flush_first == [(1, "true"), (2, "false")]
+
+
+def test_a_spot_drains_document_timeout_ends_before_the_instance(platform: Platform) -> None:
+    platform.leave("spot_interruption", member(platform, 1), at=NOW)
+
+    dispatch_drains(platform.batch(), platform.drains, NOW + timedelta(seconds=60))
+
+    ((_, parameters),) = platform.run_command.calls
+    assert parameters["ExecutionTimeout"] == ["55"]
+
+
+def test_an_order_delivered_twice_runs_the_document_once(platform: Platform) -> None:
+    _queued(platform, 1)
+    order = platform.queue.orders[0]
+
+    first = dispatch_drains(platform.batch([order, order]), platform.drains, NOW)
+    second = dispatch_drains(platform.batch([order]), platform.drains, NOW)
+
+    assert len(platform.run_command.calls) == 1
+    assert (len(first.duplicates), len(second.duplicates)) == (1, 1)
+
+
+def test_an_unreachable_instance_is_split_out_and_its_drain_ends_lost_with_its_hook_completed(
+    platform: Platform,
+) -> None:
+    instances = _queued(platform, 6)
+    platform.run_command.unreachable = {instances[4]}
+
+    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    assert sorted(i for ids, _ in platform.run_command.calls for i in ids) == sorted(
+        set(instances) - {instances[4]}
+    )
+    assert outcome.lost == [instances[4]] and outcome.failed == {}
+    lost = platform.record(instances[4])
+    assert lost.outcome == "logs_lost" and "could not reach" in (lost.reason or "")
+    assert platform.hooks.completed == [instances[4]]
+    assert [kind for kind, _, _ in platform.notifier.sent] == ["drain.logs_lost"]
+
+
+def test_a_send_command_that_fails_gives_the_claims_back_for_the_next_delivery(platform: Platform) -> None:
+    _queued(platform, 2)
+    platform.run_command.throttled = True
+
+    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+    platform.run_command.throttled = False
+    retried = dispatch_drains(platform.batch(), platform.drains, NOW)
+
+    assert set(outcome.failed) == {"m-0", "m-1"}
+    assert retried.failed == {} and len(platform.run_command.calls) == 1
+
+
+def test_a_malformed_order_fails_its_message_and_writes_nothing(platform: Platform) -> None:
+    outcome = dispatch_drains(
+        platform.batch(bodies=['{"instance_id": "not-an-instance"}']), platform.drains, NOW
+    )
+
+    assert list(outcome.failed) == ["m-0"]
+    assert platform.run_command.calls == [] and platform.table_items() == []
+
+
+# --- completion --------------------------------------------------------------------------------
+def _running(platform: Platform, sample: str = "lifecycle_terminate", at: datetime = NOW) -> DrainRecord:
+    instance = member(platform, 1)
+    platform.leave(sample, instance, at=at)
+    dispatch_drains(platform.batch(), platform.drains, at)
+    return platform.record(instance)
+
+
+def _flush(
+    platform: Platform, record: DrainRecord, files: dict[str, bytes], manifest: dict[str, Any] | None = None
+) -> None:
+    """What the document writes: the files with their SHA-256 checksums, then the manifest."""
+    s3 = boto3.client("s3")
+    prefix = f"{APP}/{record.instance_id}/{record.run_id}/"
+    for name, body in files.items():
+        s3.put_object(Bucket=platform.bucket, Key=prefix + name, Body=body, ChecksumAlgorithm="SHA256")
+    document = manifest or {
+        "instance_id": record.instance_id,
+        "application": APP,
+        "run_id": record.run_id,
+        "mode": "drain",
+        "created_at": NOW.isoformat(),
+        "files": [
+            {"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files.items()
+        ],
+    }
+    s3.put_object(Bucket=platform.bucket, Key=prefix + "manifest.json", Body=json.dumps(document).encode())
+
+
+def _ended(
+    record: DrainRecord, status: str = "Success", command: str | None = None
+) -> CommandInvocationDetail:
+    detail = load_event("drain_complete/command_invocation_success")["detail"]
+    detail |= {
+        "instance-id": record.instance_id,
+        "status": status,
+        "command-id": command or record.current_command,
+    }
+    return CommandInvocationDetail.model_validate(detail)
+
+
+LOGS = {"app.log": b"GET / 200\n" * 50, "archive/app.1.log": b"\x00\x01" * 300}
+
+
+def test_a_verified_manifest_ends_the_drain_drained_and_completes_the_hook(platform: Platform) -> None:
+    record = _running(platform)
+    _flush(platform, record, LOGS)
+
+    result = complete_drain(_ended(record), platform.drains, NOW + timedelta(seconds=20))
+
+    assert result.status == "drained"
+    final = platform.record(record.instance_id)
+    assert (final.outcome, final.bytes, final.file_count) == ("drained", 1100, 2)
+    assert [f.name for f in final.manifest_files] == ["app.log", "archive/app.1.log"]
+    assert final.duration_seconds == 20.0 and final.hook_completed_at is not None
+    assert platform.hooks.completed == [record.instance_id]
+    assert platform.notifier.sent == []
+
+
+def test_a_missing_manifest_is_tried_once_more_under_a_heartbeat_and_a_later_run(platform: Platform) -> None:
+    record = _running(platform)
+
+    result = complete_drain(_ended(record), platform.drains, NOW)
+
+    assert (result.status, result.reason) == (
+        "retrying",
+        f"no manifest at s3://{platform.bucket}/{record.manifest_key}",
+    )
+    retried = platform.record(record.instance_id)
+    assert (retried.attempts, retried.status, retried.heartbeats) == (2, DrainStatus.RUNNING, 1)
+    assert retried.run_id is not None and record.run_id is not None and retried.run_id > record.run_id
+    assert platform.hooks.completed == [] and platform.hooks.heartbeats == [record.instance_id]
+
+
+def test_a_second_failure_records_the_loss_alerts_and_still_completes_the_hook(platform: Platform) -> None:
+    record = _running(platform)
+    complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+    retried = platform.record(record.instance_id)
+
+    result = complete_drain(_ended(retried, "Failed"), platform.drains, NOW + timedelta(seconds=5))
+
+    assert result.status == "logs_lost"
+    final = platform.record(record.instance_id)
+    assert (final.outcome, final.reason) == ("logs_lost", "the drain document ended Failed (attempt 2 of 2)")
+    assert platform.hooks.completed == [record.instance_id]
+    ((kind, application, message),) = platform.notifier.sent
+    assert (kind, application, message["termination_hook"]) == ("drain.logs_lost", APP, "completed")
+
+
+def test_a_spot_drain_without_time_left_for_a_retry_is_lost_at_once(platform: Platform) -> None:
+    record = _running(platform, "spot_interruption", at=NOW)
+
+    result = complete_drain(_ended(record, "Failed"), platform.drains, NOW + timedelta(seconds=100))
+
+    assert result.status == "logs_lost" and "no time left to try again (20 s" in (result.reason or "")
+    assert len(platform.run_command.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (
+            lambda m: m["files"].append({"name": "gone.log", "size": 3, "sha256": "0" * 64}),
+            "gone.log is in the manifest",
+        ),
+        (lambda m: m["files"][0].update(size=1), "app.log has 500 bytes in S3, the manifest says 1"),
+        (lambda m: m["files"][0].update(sha256="f" * 64), "app.log's SHA-256 in S3 differs"),
+        (lambda m: m.update(instance_id="i-00000000000000bad"), "is for i-00000000000000bad"),
+        (lambda m: m.update(mode="reboot"), "is unreadable"),
+    ],
+    ids=["missing-object", "wrong-size", "wrong-sha256", "other-instance", "unreadable"],
+)
+def test_a_manifest_that_does_not_match_s3_is_not_verified(
+    platform: Platform, spoil: Any, problem: str
+) -> None:
+    record = _running(platform)
+    body = b"GET / 200\n" * 50
+    manifest = {
+        "instance_id": record.instance_id,
+        "application": APP,
+        "run_id": record.run_id,
+        "mode": "drain",
+        "created_at": NOW.isoformat(),
+        "files": [{"name": "app.log", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}],
+    }
+    spoil(manifest)
+    _flush(platform, record, {"app.log": body}, manifest)
+
+    result = complete_drain(_ended(record), platform.drains, NOW)
+
+    assert result.status == "retrying" and problem in (result.reason or "")
+
+
+def test_a_status_event_after_the_drain_ended_changes_nothing(platform: Platform) -> None:
+    record = _running(platform)
+    _flush(platform, record, LOGS)
+    complete_drain(_ended(record), platform.drains, NOW)
+
+    again = complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+
+    assert again.status == "duplicate"
+    assert platform.record(record.instance_id).outcome == "drained" and len(platform.hooks.completed) == 1
+
+
+def test_the_log_sync_of_an_instance_that_is_not_leaving_is_ignored(platform: Platform) -> None:
+    detail = CommandInvocationDetail.model_validate(
+        load_event("drain_complete/command_invocation_success")["detail"]
+    )
+
+    result = complete_drain(detail, platform.drains, NOW)
+
+    assert (result.status, result.reason) == ("ignored", "the instance is not draining")
+    assert platform.table_items() == []
+
+
+def test_a_status_event_before_its_command_is_recorded_asks_to_be_delivered_again(platform: Platform) -> None:
+    instance = member(platform, 1)
+    platform.leave("lifecycle_terminate", instance)
+    platform.store.claim(APP, instance, NOW, NOW)
+    record = platform.record(instance)
+
+    with pytest.raises(DrainNotReady):
+        complete_drain(_ended(record, command="e8d3c0e4-71f7-4491-898f-c9b35bee5f3b"), platform.drains, NOW)
+
+
+def test_the_late_event_of_an_earlier_attempt_is_ignored(platform: Platform) -> None:
+    record = _running(platform)
+    complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+
+    late = complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+
+    assert (late.status, late.reason) == ("ignored", "an earlier attempt")
+    assert platform.record(record.instance_id).status is DrainStatus.RUNNING
+
+
+def test_a_status_that_is_not_final_is_ignored(platform: Platform) -> None:
+    record = _running(platform)
+
+    result = complete_drain(_ended(record, "InProgress"), platform.drains, NOW)
+
+    assert result.status == "ignored" and platform.record(record.instance_id).status is DrainStatus.RUNNING
+
+
+# --- the store ----------------------------------------------------------------------------------
+def test_an_applications_drains_list_oldest_first(platform: Platform) -> None:
+    for n, minutes in ((1, 5), (2, 1), (3, 3)):
+        platform.leave("lifecycle_terminate", member(platform, n), at=NOW + timedelta(minutes=minutes))
+
+    listed = platform.store.list_drains(APP)
+
+    assert [r.instance_id for r in listed] == [instance_id(2), instance_id(3), instance_id(1)]
+
+
+def test_s3_keeps_the_sha256_the_completion_compares(platform: Platform) -> None:
+    boto3.client("s3").put_object(
+        Bucket=platform.bucket, Key="a.log", Body=b"abc", ChecksumAlgorithm="SHA256"
+    )
+
+    stored = S3LogObjects().describe(platform.bucket, "a.log")
+
+    assert stored is not None and (stored.size, stored.sha256) == (3, hashlib.sha256(b"abc").hexdigest())
+    assert S3LogObjects().describe(platform.bucket, "missing.log") is None

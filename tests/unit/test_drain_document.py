@@ -1,0 +1,257 @@
+"""The drain document of template.yaml, run for real: bash and python3, with `aws` and `systemctl` faked.
+
+These tests hold the document to the contract the completion checks (canaryfleet.models.drain
+.DrainManifest) and to the order of its steps; the local cloud's simulated instances play the
+same contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from canaryfleet.logic.drain import Drains, DrainTarget, send_drain_document
+from canaryfleet.models.drain import LIFECYCLE_BUDGET, SPOT_BUDGET, DrainManifest
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import REPO
+
+TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+DOCUMENT: dict[str, Any] = TEMPLATE["Resources"]["DrainDocument"]["Properties"]
+CONTENT: dict[str, Any] = DOCUMENT["Content"]
+SCRIPT = "\n".join(CONTENT["mainSteps"][0]["inputs"]["runCommand"])
+BUCKET = "canaryfleet-logbucket-test"
+INSTANCE = "i-0abc123def4567890"
+RUN_ID = "20261126T101533Z"
+
+FAKE_AWS = f"""#!{sys.executable}
+import os, shutil, sys
+args = sys.argv[1:]
+source, destination = args[-2], args[-1]
+with open(os.environ["FAKE_TRACE"], "a") as trace:
+    trace.write("upload " + destination + " " + " ".join(args[:-2]) + "\\n")
+if os.environ.get("FAKE_FAIL_UPLOAD") and destination.endswith(os.environ["FAKE_FAIL_UPLOAD"]):
+    sys.exit("upload failed: Connection was closed before we received a valid response")
+target = os.path.join(os.environ["FAKE_S3"], destination[len("s3://"):])
+os.makedirs(os.path.dirname(target), exist_ok=True)
+shutil.copyfile(source, target)
+"""
+FAKE_SYSTEMCTL = """#!/bin/bash
+echo "systemctl $*" >> "$FAKE_TRACE"
+if [ "$1" = stop ] && [ -n "${FAKE_STOP_SECONDS:-}" ]; then sleep "$FAKE_STOP_SECONDS"; fi
+"""
+
+
+@dataclass
+class Instance:
+    root: Path
+    logs: Path
+    s3: Path
+    trace: Path
+    env: dict[str, str]
+
+    def run(self, **parameters: str) -> subprocess.CompletedProcess[str]:
+        values = {
+            "Mode": "drain",
+            "RunId": RUN_ID,
+            "LogBucket": BUCKET,
+            "StopBudgetSeconds": "5",
+            "FlushFirst": "false",
+            **parameters,
+        }
+        script = re.sub(r"\{\{ (\w+) \}\}", lambda m: values[m.group(1)], SCRIPT)
+        return subprocess.run(
+            ["bash", "-c", script], env=self.env, capture_output=True, text=True, timeout=30, check=False
+        )
+
+    def steps(self) -> list[str]:
+        lines = self.trace.read_text().splitlines() if self.trace.exists() else []
+        return [line.split()[1] if line.startswith("systemctl") else "upload" for line in lines]
+
+    def uploaded(self, name: str, run_id: str = RUN_ID) -> Path:
+        return self.s3 / BUCKET / "orders-api" / INSTANCE / run_id / name
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Instance:
+    """An instance of orders-api with two log files, `aws` and `systemctl` faked on its PATH."""
+    bin_dir, logs, s3 = tmp_path / "bin", tmp_path / "var-log" / "orders-api", tmp_path / "s3"
+    for folder in (bin_dir, logs / "archive", s3):
+        folder.mkdir(parents=True)
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    # A real interpreter, not a version manager's shim that puts its own `aws` first on PATH.
+    (bin_dir / "python3").symlink_to(sys.executable)
+    for tool in (bin_dir / "aws", bin_dir / "systemctl"):
+        tool.chmod(0o755)
+    (logs / "app.log").write_text("".join(f"request {n} ok\n" for n in range(500)))
+    (logs / "archive" / "app.1.log").write_bytes(os.urandom(4096))
+    env_file = tmp_path / "instance.env"
+    env_file.write_text(
+        f"APPLICATION=orders-api\nROLE=live\nINSTANCE_ID={INSTANCE}\nLOG_PREFIX=orders-api/\n"
+    )
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CANARYFLEET_ENV_FILE": str(env_file),
+        "CANARYFLEET_LOG_ROOT": str(tmp_path / "var-log"),
+        "CANARYFLEET_STATE_DIR": str(tmp_path / "state"),
+        "FAKE_S3": str(s3),
+        "FAKE_TRACE": str(tmp_path / "trace"),
+    }
+    return Instance(tmp_path, logs, s3, tmp_path / "trace", env)
+
+
+def test_drain_stops_the_application_before_flushing_by_default(instance: Instance) -> None:
+    result = instance.run(FlushFirst="false")
+
+    assert result.returncode == 0, result.stderr
+    assert instance.steps() == ["stop", "upload", "upload", "upload"]
+
+
+def test_spot_drain_flushes_the_logs_before_stopping(instance: Instance) -> None:
+    result = instance.run(FlushFirst="true")
+
+    assert result.returncode == 0, result.stderr
+    assert instance.steps() == ["upload", "upload", "upload", "stop"]
+
+
+def test_the_manifest_comes_last_and_names_every_file_with_its_size_and_sha256(instance: Instance) -> None:
+    instance.run()
+
+    uploads = [
+        line.split()[1] for line in instance.trace.read_text().splitlines() if line.startswith("upload")
+    ]
+    assert uploads[-1].endswith(f"/{RUN_ID}/manifest.json")
+    manifest = DrainManifest.model_validate_json(instance.uploaded("manifest.json").read_text())
+    assert (manifest.instance_id, manifest.application, manifest.run_id, manifest.mode) == (
+        INSTANCE,
+        "orders-api",
+        RUN_ID,
+        "drain",
+    )
+    assert sorted(f.name for f in manifest.files) == ["app.log", "archive/app.1.log"]
+    for entry in manifest.files:
+        body = instance.uploaded(entry.name).read_bytes()
+        assert (entry.size, entry.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+        assert body == (instance.logs / entry.name).read_bytes()
+
+
+def test_every_upload_asks_s3_to_keep_a_sha256_checksum(instance: Instance) -> None:
+    instance.run()
+
+    uploads = [line for line in instance.trace.read_text().splitlines() if line.startswith("upload")]
+    assert uploads and all("--checksum-algorithm SHA256" in line for line in uploads)
+
+
+def test_a_failed_upload_fails_the_run_without_a_manifest_and_still_stops_the_application(
+    instance: Instance,
+) -> None:
+    instance.env["FAKE_FAIL_UPLOAD"] = "app.log"
+
+    result = instance.run(FlushFirst="true")
+
+    assert result.returncode != 0
+    assert not instance.uploaded("manifest.json").exists()
+    assert instance.steps()[-1] == "stop"
+
+
+def test_a_stop_that_outlasts_its_budget_kills_the_application(instance: Instance) -> None:
+    instance.env["FAKE_STOP_SECONDS"] = "5"
+
+    result = instance.run(StopBudgetSeconds="1")
+
+    assert result.returncode == 0, result.stderr
+    assert "systemctl kill --signal=SIGKILL orders-api.service" in instance.trace.read_text()
+
+
+def test_sync_never_stops_the_application(instance: Instance) -> None:
+    result = instance.run(Mode="sync")
+
+    assert result.returncode == 0, result.stderr
+    assert "stop" not in instance.steps()
+    assert DrainManifest.model_validate_json(instance.uploaded("manifest.json").read_text()).mode == "sync"
+
+
+def test_the_next_flush_sends_only_what_changed_since_the_last(instance: Instance) -> None:
+    instance.run(Mode="sync")
+    later = datetime.now(UTC).timestamp() + 5
+    os.utime(instance.logs / "app.log", (later, later))
+
+    instance.run(Mode="sync", RunId="20261126T111533Z")
+
+    manifest = DrainManifest.model_validate_json(
+        instance.uploaded("manifest.json", "20261126T111533Z").read_text()
+    )
+    assert [f.name for f in manifest.files] == ["app.log"]
+
+
+def test_an_empty_run_id_names_the_run_after_the_current_time(instance: Instance) -> None:
+    instance.run(Mode="sync", RunId="")
+
+    manifests = list((instance.s3 / BUCKET / "orders-api" / INSTANCE).glob("*/manifest.json"))
+    assert len(manifests) == 1
+    assert re.fullmatch(r"[0-9]{8}T[0-9]{6}Z", manifests[0].parent.name)
+
+
+# --- the parameters the platform and the fleet send ------------------------------------------
+class _RecordingRunCommand:
+    def __init__(self) -> None:
+        self.parameters: dict[str, list[str]] = {}
+
+    def send(
+        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
+    ) -> str:
+        self.parameters = parameters
+        return "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b"
+
+
+class _NoStore:
+    def record_command(self, *args: object) -> None:
+        return None
+
+
+def _accepted(name: str, value: str) -> bool:
+    spec = CONTENT["parameters"][name]
+    allowed = spec.get("allowedValues")
+    pattern = spec.get("allowedPattern")
+    return (allowed is None or value in allowed) and (
+        pattern is None or re.search(pattern, value) is not None
+    )
+
+
+@pytest.mark.parametrize("budget", [LIFECYCLE_BUDGET, SPOT_BUDGET], ids=["lifecycle", "spot"])
+def test_the_document_accepts_every_parameter_the_platform_sends(budget: Any) -> None:
+    run_command = _RecordingRunCommand()
+    drains = Drains(
+        store=_NoStore(),  # type: ignore[arg-type]
+        hooks=None,  # type: ignore[arg-type]
+        run_command=run_command,
+        logs=None,  # type: ignore[arg-type]
+        notifier=None,  # type: ignore[arg-type]
+        document="canaryfleet-drain",
+        log_bucket=BUCKET,
+    )
+    target = DrainTarget("orders-api", INSTANCE, "orders-api/", None)
+
+    send_drain_document(drains, budget, [target], "lifecycle", datetime(2026, 11, 26, 10, 15, 33, tzinfo=UTC))
+
+    assert set(run_command.parameters) == set(CONTENT["parameters"])
+    for name, values in run_command.parameters.items():
+        assert all(_accepted(name, v) for v in values), (name, values)
+
+
+def test_the_hourly_log_sync_of_the_fleet_runs_this_document_in_sync_mode() -> None:
+    fleet = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+    association = fleet["Resources"]["LogSyncAssociation"]["Properties"]
+
+    assert fleet["Parameters"]["LogSyncDocumentName"]["Default"] == DOCUMENT["Name"]
+    assert all(_accepted(name, v) for name, values in association["Parameters"].items() for v in values)
+    assert association["Parameters"] == {"Mode": ["sync"]}

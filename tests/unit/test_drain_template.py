@@ -1,0 +1,177 @@
+"""What template.yaml promises about drains: routing, batching, the document, least privilege."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import pytest
+from canaryfleet.models.drain import FINAL_INVOCATION_STATUSES, LIFECYCLE_HOOK_NAME
+from moto.events.models import EventPattern
+from moto.events.utils import EventMessageType
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import REPO, load_event
+
+TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+FLEET: dict[str, Any] = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+DOCUMENT_NAME = RESOURCES["DrainDocument"]["Properties"]["Name"]
+DRAIN_FUNCTIONS = ("DrainRequestFunction", "DrainDispatchFunction", "DrainCompleteFunction")
+SAMPLES = (
+    "drain_request/lifecycle_terminate",
+    "drain_request/spot_interruption",
+    "drain_request/rebalance_recommendation",
+    "drain_complete/command_invocation_success",
+    "drain_complete/command_invocation_failed",
+    "drain_complete/command_status_change",
+)
+
+
+def _resolved(value: Any) -> Any:
+    """A pattern with the document's Ref resolved to its name."""
+    if value == {"Ref": "DrainDocument"}:
+        return DOCUMENT_NAME
+    if isinstance(value, dict):
+        return {k: _resolved(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v) for v in value]
+    return value
+
+
+def _rules() -> dict[str, dict[str, Any]]:
+    """Every EventBridge rule of the template, as "<function>.<event>" -> pattern."""
+    rules = {}
+    for logical_id, resource in RESOURCES.items():
+        for name, spec in resource.get("Properties", {}).get("Events", {}).items():
+            if spec["Type"] == "EventBridgeRule":
+                rules[f"{logical_id}.{name}"] = _resolved(spec["Properties"]["Pattern"])
+    return rules
+
+
+def _matching(event: dict[str, Any]) -> list[str]:
+    return sorted(
+        name
+        for name, pattern in _rules().items()
+        if EventPattern(json.dumps(pattern), pattern).matches_event(cast(EventMessageType, event))
+    )
+
+
+@pytest.mark.parametrize(
+    ("sample", "rule"),
+    [
+        ("drain_request/lifecycle_terminate", "DrainRequestFunction.TerminationHook"),
+        ("drain_request/spot_interruption", "DrainRequestFunction.SpotInterruption"),
+        ("drain_request/rebalance_recommendation", "DrainRequestFunction.RebalanceRecommendation"),
+        ("drain_complete/command_invocation_success", "DrainCompleteFunction.DrainCommandEnded"),
+        ("drain_complete/command_invocation_failed", "DrainCompleteFunction.DrainCommandEnded"),
+    ],
+)
+def test_each_sample_event_reaches_exactly_its_rule(sample: str, rule: str) -> None:
+    assert _matching(load_event(sample)) == [rule]
+
+
+def test_the_command_level_status_event_reaches_no_rule() -> None:
+    assert _matching(load_event("drain_complete/command_status_change")) == []
+
+
+def test_a_termination_hook_of_another_name_reaches_no_rule() -> None:
+    event = load_event("drain_request/lifecycle_terminate")
+    event["detail"]["LifecycleHookName"] = "someone-elses-hook"
+
+    assert _matching(event) == []
+
+
+def test_a_command_of_another_document_reaches_no_rule() -> None:
+    event = load_event("drain_complete/command_invocation_success")
+    event["detail"]["document-name"] = "AWS-RunShellScript"
+
+    assert _matching(event) == []
+
+
+def test_a_command_still_in_progress_reaches_no_rule() -> None:
+    event = load_event("drain_complete/command_invocation_success")
+    event["detail"]["status"] = "InProgress"
+
+    assert _matching(event) == []
+
+
+def test_the_completion_rule_takes_every_final_status_the_code_knows() -> None:
+    pattern = _rules()["DrainCompleteFunction.DrainCommandEnded"]
+
+    assert set(pattern["detail"]["status"]) == FINAL_INVOCATION_STATUSES
+
+
+def test_the_hook_the_drain_serves_is_the_one_the_fleet_creates() -> None:
+    hooks = {
+        hook["LifecycleHookName"]
+        for resource in FLEET["Resources"].values()
+        if resource["Type"] == "AWS::AutoScaling::AutoScalingGroup"
+        for hook in resource["Properties"]["LifecycleHookSpecificationList"]
+    }
+    pattern = _rules()["DrainRequestFunction.TerminationHook"]
+
+    assert hooks == {LIFECYCLE_HOOK_NAME} == set(pattern["detail"]["LifecycleHookName"])
+
+
+def test_the_drain_queue_hands_batches_of_50_with_partial_failures_and_a_dead_letter_queue() -> None:
+    mapping = RESOURCES["DrainDispatchEventSource"]["Properties"]
+    queue = RESOURCES["DrainQueue"]["Properties"]
+    timeout = TEMPLATE["Globals"]["Function"]["Timeout"]
+
+    assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (50, ["ReportBatchItemFailures"])
+    assert 0 < mapping["MaximumBatchingWindowInSeconds"] < 10
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DrainDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_dispatcher_polls_only_its_own_queue() -> None:
+    dispatcher = RESOURCES["DrainDispatchFunction"]["Properties"]
+
+    assert "Events" not in dispatcher, "a SAM SQS event would attach the managed policy for every queue"
+    assert {"SQSPollerPolicy": {"QueueName": {"Fn::GetAtt": ["DrainQueue", "QueueName"]}}} in dispatcher[
+        "Policies"
+    ]
+
+
+def _statements(logical_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in RESOURCES[logical_id]["Properties"]["Policies"]
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+    ]
+
+
+@pytest.mark.parametrize("logical_id", ["DrainDispatchFunction", "DrainCompleteFunction"])
+def test_send_command_is_limited_to_the_drain_document_and_instances(logical_id: str) -> None:
+    (statement,) = [s for s in _statements(logical_id) if "ssm:SendCommand" in s["Action"]]
+
+    assert statement["Action"] == ["ssm:SendCommand"]
+    assert [r["Fn::Sub"].rsplit(":", 1)[-1] for r in statement["Resource"]] == [
+        "document/${DrainDocument}",
+        "instance/*",
+    ]
+
+
+def test_only_the_completion_reads_logs_and_only_from_the_log_bucket() -> None:
+    readers = {
+        logical_id
+        for logical_id in DRAIN_FUNCTIONS
+        for statement in _statements(logical_id)
+        if any(a.startswith("s3:") for a in statement["Action"])
+    }
+    resources = [
+        s["Resource"]
+        for s in _statements("DrainCompleteFunction")
+        if any(a.startswith("s3:") for a in s["Action"])
+    ]
+
+    assert readers == {"DrainCompleteFunction"}
+    assert resources == [{"Fn::Sub": "${LogBucket.Arn}/*"}, {"Fn::GetAtt": ["LogBucket", "Arn"]}]
+
+
+def test_the_drain_document_is_the_one_the_fleets_log_sync_runs() -> None:
+    assert FLEET["Parameters"]["LogSyncDocumentName"]["Default"] == DOCUMENT_NAME
+    assert RESOURCES["DrainDocument"]["Properties"]["DocumentType"] == "Command"
+    assert TEMPLATE["Outputs"]["DrainDocumentName"]["Value"] == {"Ref": "DrainDocument"}
