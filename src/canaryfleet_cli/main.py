@@ -12,11 +12,16 @@ from rich.console import Console
 
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
+from canaryfleet_cli.demo_interactive import demo
+from canaryfleet_cli.local_drain import drain_commands, drains_app
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
 app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
+app.add_typer(drains_app, name="drains")
+local_app.add_typer(drain_commands)
+app.command("demo")(demo)
 operate.register(app)
 
 console = Console()

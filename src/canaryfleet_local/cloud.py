@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ class LocalCloud:
         self.physical_ids: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # logical id -> function name
         self._stack = contextlib.ExitStack()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self.prepared: PreparedTemplate | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -112,6 +115,11 @@ class LocalCloud:
         self._stack.enter_context(self.s3_events.installed())
         self._stack.enter_context(self.codedeploy.installed())
         self._stack.enter_context(standins.send_task_failure_with_cause())
+        self._stack.enter_context(standins.cloudformation_json_template_parsing())
+        self._stack.enter_context(standins.one_botocore_data_loader())
+        self.fleet_operations = self._stack.enter_context(
+            standins.fleet_operations(self.runtime, self.queue, self.account_id, self.region)
+        )
         standins.register_cloudformation_resource_types()
         self._deploy()
 
@@ -158,7 +166,11 @@ class LocalCloud:
 
     # -- access ------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        """A client of the local cloud (one per service: clients are thread-safe and slow to make)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=self.region)
+            return self._clients[service]
 
     def resource(self, logical_id: str) -> str:
         """Physical id (name or ARN) of a resource of template.yaml."""

@@ -9,6 +9,7 @@ after it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -28,6 +29,8 @@ from typing import Any, cast
 from unittest import mock
 
 import boto3
+import botocore.loaders
+import botocore.session
 from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.core.common_models import CloudFormationModel
 from moto.events.models import Rule
@@ -242,7 +245,18 @@ class LambdaInvokeInProcess:
         ) -> bytes:
             return runtime.backend_invoke(backend, function_name, qualifier, body, headers, response_headers)
 
-        with mock.patch.object(LambdaBackend, "invoke", invoke):
+        create_client = botocore.session.Session.create_client
+
+        def create_client_between_invocations(session: Any, *args: Any, **kwargs: Any) -> Any:
+            # Creating a client reads the whole environment (proxy settings); it must not
+            # see a variable vanish halfway, while an invocation puts its own back.
+            with _ENVIRONMENT_LOCK:
+                return create_client(session, *args, **kwargs)
+
+        with (
+            mock.patch.object(LambdaBackend, "invoke", invoke),
+            mock.patch.object(botocore.session.Session, "create_client", create_client_between_invocations),
+        ):
             yield
 
 
@@ -250,18 +264,26 @@ def _is_layer_module(name: str) -> bool:
     return name == LAYER_PACKAGE or name.startswith(LAYER_PACKAGE + ".")
 
 
+# One process environment serves every in-process invocation. Changes to it, and readers
+# that walk all of it (botocore's client creation), take this lock, so that no thread sees a
+# variable listed and then gone.
+_ENVIRONMENT_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update({name: str(value) for name, value in values.items()})
+    with _ENVIRONMENT_LOCK:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update({name: str(value) for name, value in values.items()})
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        with _ENVIRONMENT_LOCK:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @dataclass
@@ -615,6 +637,46 @@ def register_cloudformation_resource_types() -> None:
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_data_loader(search_path: str | None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(search_path)
+
+
+@contextlib.contextmanager
+def one_botocore_data_loader() -> Iterator[None]:
+    """Not an AWS behaviour: every botocore session of the process reads service models once.
+
+    On AWS each function's execution environment reads botocore's JSON models for itself;
+    here all functions share one process, and each function's own session (a copy of the
+    layer each) would read them again: a third of a second per function and cloud.
+    """
+    with mock.patch.object(botocore.session, "create_loader", _shared_data_loader):
+        yield
+
+
+@contextlib.contextmanager
+def cloudformation_json_template_parsing() -> Iterator[None]:
+    """Stands in for CloudFormation's parsing of a JSON template body.
+
+    moto reads every template, JSON included, with PyYAML's pure-Python loader: about a
+    second for the platform's. A JSON body is read as JSON here (the same document), and
+    anything else still goes to moto's YAML parsing.
+    """
+    from moto.cloudformation.models import Stack
+
+    yaml_or_json = Stack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if template.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                parsed: dict[str, Any] = json.loads(template)
+                return parsed
+        return yaml_or_json(template)
+
+    with mock.patch.object(Stack, "parse_template", staticmethod(parse_template)):
+        yield
 
 
 def _resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
@@ -1438,3 +1500,973 @@ def send_task_failure_with_cause() -> Iterator[None]:
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
         yield
+
+
+# --------------------------------------------------------------------------------------
+# Fleet operations (drains): SQS event source batches, Run Command on managed instances,
+# termination lifecycle hooks, Spot interruptions and rebalance recommendations
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SqsBatchDelivery:
+    """One batch an SQS event source mapping handed to its function."""
+
+    function: str
+    queue: str
+    size: int
+    failed: int
+    function_error: str | None
+
+
+class SqsEventSourceMappingBatches:
+    """Stands in for Lambda's SQS event source mapping: batches, the batching window, partial failures.
+
+    moto invokes the function once per message, synchronously inside SendMessage (through
+    Docker), and ignores ``BatchSize`` beyond its receive, the batching window and
+    ``ReportBatchItemFailures``. Here a queue with a mapping is polled on the asynchronous
+    invocation queue: a batch of up to ``BatchSize`` messages goes to the function in one
+    synchronous invocation, in the record shape AWS documents; messages the function reports
+    in ``batchItemFailures`` (or all, if it fails) become visible again and the others are
+    deleted, so the queue's redrive policy moves a message that keeps failing to its
+    dead-letter queue. The local cloud runs one invocation at a time, so events that AWS
+    turns into messages at once arrive here one by one, spread over more time than the
+    window; the window is therefore counted from the last message, not the first: a batch
+    goes when it is full, or once no message has come for ``min(window, QUIET_SECONDS)``
+    and nothing else under way could still send one (at the latest after the window).
+    """
+
+    QUIET_SECONDS = 0.3
+    _POLL_SECONDS = 0.02
+
+    def __init__(self, runtime: LambdaInvokeInProcess, queue: AsyncInvocationQueue, region: str) -> None:
+        self.runtime = runtime
+        self.queue = queue
+        self.region = region
+        self.deliveries: list[SqsBatchDelivery] = []
+        self._lock = threading.Lock()
+        self._polling: set[tuple[str, str]] = set()
+        self._closed = False
+
+    def _notify(self, sqs_queue: Any, mappings: dict[str, Any]) -> None:
+        for mapping in list(mappings.values()):
+            if not mapping.enabled:
+                continue
+            key = (sqs_queue.queue_arn, mapping.function_arn)
+            with self._lock:
+                if key in self._polling or self._closed:
+                    continue
+                self._polling.add(key)
+            self.queue.submit_call(
+                f"sqs-event-source:{sqs_queue.name}", None, self._poller(sqs_queue, mapping, key)
+            )
+
+    def _others_in_flight(self) -> int:
+        """Deliveries and invocations under way besides the pollers: they may still send messages."""
+        with self.queue._idle:
+            pending = self.queue._pending
+        with self._lock:
+            return pending - len(self._polling)
+
+    def _poller(self, sqs_queue: Any, mapping: Any, key: tuple[str, str]) -> Callable[[], None]:
+        batch_size = int(mapping.batch_size or 10)
+        window = float(mapping.max_batch_window or 0)
+        quiet = min(window, self.QUIET_SECONDS)
+
+        def poll() -> None:
+            last_count, changed = -1, time.monotonic()
+            while True:
+                with self._lock:
+                    count = len(sqs_queue.messages)
+                    if count == 0 or self._closed:
+                        self._polling.discard(key)
+                        return
+                now = time.monotonic()
+                if count != last_count:
+                    last_count, changed = count, now
+                waited = now - changed
+                full = count >= batch_size
+                if full or (waited >= quiet and (waited >= window or self._others_in_flight() <= 0)):
+                    try:
+                        self._deliver(sqs_queue, mapping, batch_size)
+                    except Exception as exc:  # a poller must outlive any one delivery
+                        self.deliveries.append(
+                            SqsBatchDelivery(mapping.function_arn, sqs_queue.name, 0, 0, repr(exc))
+                        )
+                    last_count = -1
+                    continue
+                time.sleep(self._POLL_SECONDS)
+
+        return poll
+
+    def _deliver(self, sqs_queue: Any, mapping: Any, batch_size: int) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[sqs_queue.account_id][self.region]
+        messages = backend.receive_message(sqs_queue.name, batch_size, 0, int(sqs_queue.visibility_timeout))
+        if not messages:
+            return
+        records = [
+            {
+                "messageId": message.id,
+                "receiptHandle": message.receipt_handle,
+                "body": message.body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(message.approximate_receive_count),
+                    "SentTimestamp": str(message.sent_timestamp),
+                    "SenderId": message.sender_id,
+                    "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+                },
+                "messageAttributes": {},
+                "md5OfBody": message.body_md5,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": sqs_queue.queue_arn,
+                "awsRegion": self.region,
+            }
+            for message in messages
+        ]
+        response, failed = self.runtime.run(
+            mapping.function_arn, json.dumps({"Records": records}), "RequestResponse"
+        )
+        error: str | None = None
+        if failed:
+            error = str(json.loads(response).get("errorType", "Unhandled"))
+            retry = {m.id for m in messages}
+        elif "ReportBatchItemFailures" in (mapping.function_response_types or []):
+            body = json.loads(response or b"null")
+            failures = body.get("batchItemFailures", []) if isinstance(body, dict) else []
+            retry = {str(f.get("itemIdentifier")) for f in failures}
+        else:
+            retry = set()
+        for message in messages:
+            if message.id in retry:
+                backend.change_message_visibility(
+                    sqs_queue.name, str(message.receipt_handle), visibility_timeout=0
+                )
+            else:
+                backend.delete_message(sqs_queue.name, str(message.receipt_handle))
+        self.deliveries.append(
+            SqsBatchDelivery(mapping.function_arn, sqs_queue.name, len(messages), len(retry), error)
+        )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.sqs.models import Queue
+
+        original = Queue.add_message
+        stand_in = self
+
+        def add_message(sqs_queue: Any, message: Any) -> None:
+            # moto would invoke the mapped functions right here, one message at a time.
+            with stand_in._lock:
+                mappings = sqs_queue.lambda_event_source_mappings
+                sqs_queue.lambda_event_source_mappings = {}
+                try:
+                    original(sqs_queue, message)
+                finally:
+                    sqs_queue.lambda_event_source_mappings = mappings
+            if mappings:
+                stand_in._notify(sqs_queue, mappings)
+
+        try:
+            with mock.patch.object(Queue, "add_message", add_message):
+                yield
+        finally:
+            with self._lock:
+                self._closed = True
+
+
+@dataclass
+class CommandInvocationResult:
+    """How the document ended on one instance, as the instance's SSM agent reports it."""
+
+    status: str  # Success, Failed, TimedOut, ...
+    output: str = ""
+    error: str = ""
+
+
+class ManagedInstanceAgent:
+    """The SSM agent of the simulated instances (canaryfleet_local.instances implements it)."""
+
+    def manages(self, instance_id: str) -> bool:
+        """Whether the instance runs an agent registered with Systems Manager."""
+        raise NotImplementedError
+
+    def run(
+        self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]
+    ) -> CommandInvocationResult:
+        """Run the document on the instance."""
+        raise NotImplementedError
+
+
+@dataclass
+class RunCommandCall:
+    command_id: str
+    document: str
+    instance_ids: list[str]
+    parameters: dict[str, list[str]]
+    comment: str
+
+
+_COMMAND_LIMIT = 50
+
+
+class SsmRunCommandOnManagedInstances:
+    """Stands in for Run Command running a document on managed instances.
+
+    moto records a SendCommand as already ended "Success", runs nothing, checks neither the
+    document, its parameters nor the instances, emits no event, and (given InstanceIds and no
+    Targets) adds every instance of the account to the command. Here the command has the
+    instances it names; the document must exist (``InvalidDocument``); the parameters must
+    be ones it declares, within their allowed values and patterns (``InvalidParameters``; the
+    defaults fill the rest); at most 50 instances (``ValidationException``), each running
+    and managed by an SSM agent (``InvalidInstanceId``, as AWS answers for an instance whose
+    agent is not registered). After SendCommand returns, the command runs on each instance through
+    ``agent`` (the fleet simulator), the invocations take its statuses, and Systems Manager's
+    "EC2 Command Invocation Status-change Notification" (per instance) and "EC2 Command
+    Status-change Notification" (per command) are emitted to the default bus as AWS
+    documents them. Without an agent no instance is managed.
+    """
+
+    def __init__(self, queue: AsyncInvocationQueue, account_id: str, region: str) -> None:
+        self.queue = queue
+        self.account_id = account_id
+        self.region = region
+        self.agent: ManagedInstanceAgent | None = None
+        self.calls: list[RunCommandCall] = []
+        self.rejected: list[tuple[str, str]] = []  # (error code, message)
+
+    def _reject(self, code: str, message: str) -> None:
+        from moto.ssm.exceptions import SSMException
+
+        self.rejected.append((code, message))
+        raise SSMException(code, message)
+
+    def _resolved_parameters(self, backend: Any, command: Any) -> dict[str, list[str]]:
+        documents = backend._documents.get(command.document_name)
+        if documents is None:
+            self._reject("InvalidDocument", f"Document {command.document_name} does not exist.")
+        declared: dict[str, Any] = documents.get_default_version().content_json.get("parameters") or {}
+        given: dict[str, list[str]] = dict(command.parameters or {})
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            self._reject(
+                "InvalidParameters", f"Document {command.document_name} has no parameter {unknown[0]}."
+            )
+        resolved: dict[str, list[str]] = {}
+        for name, spec in declared.items():
+            values = given.get(name)
+            if values is None:
+                if "default" not in spec:
+                    self._reject("InvalidParameters", f"Parameter {name} is required.")
+                default = spec["default"]
+                values = [str(v) for v in default] if isinstance(default, list) else [str(default)]
+            for value in values:
+                allowed = spec.get("allowedValues")
+                if allowed is not None and value not in [str(a) for a in allowed]:
+                    self._reject("InvalidParameters", f"Parameter {name} must be one of {allowed}.")
+                pattern = spec.get("allowedPattern")
+                if pattern is not None and not re.search(pattern, value):
+                    self._reject("InvalidParameters", f"Parameter {name} does not match {pattern}.")
+            resolved[name] = values
+        return resolved
+
+    def _check_instances(self, instance_ids: list[str]) -> None:
+        from moto.ec2.models import ec2_backends
+
+        if len(instance_ids) > _COMMAND_LIMIT:
+            self._reject("ValidationException", f"InstanceIds has {len(instance_ids)} members; at most 50.")
+        ec2 = ec2_backends[self.account_id][self.region]
+        running = {
+            instance.id
+            for reservation in ec2.all_reservations()
+            for instance in reservation.instances
+            if instance.state == "running"
+        }
+        invalid = [
+            i for i in instance_ids if i not in running or self.agent is None or not self.agent.manages(i)
+        ]
+        if invalid:
+            self._reject(
+                "InvalidInstanceId",
+                f"Instances [[{', '.join(invalid)}]] not in a valid state for account {self.account_id}",
+            )
+
+    def _execute(self, command: Any, parameters: dict[str, list[str]]) -> Callable[[], None]:
+        def run() -> None:
+            failed = 0
+            for invocation in command.invocations:
+                instance_id = invocation["InstanceId"]
+                try:
+                    assert self.agent is not None
+                    result = self.agent.run(
+                        command.command_id, instance_id, command.document_name, parameters
+                    )
+                except Exception as exc:  # the agent's own crash: the invocation fails
+                    result = CommandInvocationResult("Failed", error=repr(exc))
+                invocation.update(
+                    Status=result.status,
+                    StatusDetails=result.status,
+                    ResponseCode=0 if result.status == "Success" else 1,
+                    StandardOutputContent=result.output[:24_000],
+                    StandardErrorContent=result.error[:8_000],
+                )
+                failed += result.status != "Success"
+                self._emit(
+                    "EC2 Command Invocation Status-change Notification",
+                    [self._instance_arn(instance_id)],
+                    {
+                        "command-id": command.command_id,
+                        "document-name": command.document_name,
+                        "instance-id": instance_id,
+                        "requested-date-time": self._requested(command),
+                        "status": result.status,
+                    },
+                )
+            command.status = "Failed" if failed else "Success"
+            command.status_details = command.status
+            command.error_count = failed
+            self._emit(
+                "EC2 Command Status-change Notification",
+                [self._instance_arn(i) for i in command.instance_ids],
+                {
+                    "command-id": command.command_id,
+                    "document-name": command.document_name,
+                    "expire-after": command.expires_after.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "parameters": parameters,
+                    "requested-date-time": self._requested(command),
+                    "status": command.status,
+                },
+            )
+
+        return run
+
+    @staticmethod
+    def _requested(command: Any) -> str:
+        return str(command.requested_date_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+
+    def _instance_arn(self, instance_id: str) -> str:
+        return f"arn:aws:ec2:{self.region}:{self.account_id}:instance/{instance_id}"
+
+    def _emit(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> None:
+        event = service_event(self.account_id, self.region, "aws.ssm", detail_type, resources, detail)
+        emit_service_event(self.account_id, self.region, event)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.ssm.models import SimpleSystemManagerBackend
+
+        original = SimpleSystemManagerBackend.send_command
+        stand_in = self
+
+        def send_command(backend: SimpleSystemManagerBackend, **kwargs: Any) -> Any:
+            requested = list(kwargs.get("instance_ids") or [])
+            command = original(backend, **kwargs)
+            if not kwargs.get("targets"):  # moto reads no Targets as "every instance"
+                command.instance_ids = requested
+                command.invocations = [i for i in command.invocations if i["InstanceId"] in requested]
+                command.target_count = len(requested)
+            try:
+                parameters = stand_in._resolved_parameters(backend, command)
+                stand_in._check_instances(list(command.instance_ids))
+            except Exception:
+                backend._commands.remove(command)  # AWS creates no command for a refused call
+                raise
+            command.status = command.status_details = "InProgress"
+            command.completed_count = 0
+            for invocation in command.invocations:
+                invocation.update(Status="InProgress", StatusDetails="InProgress")
+            stand_in.calls.append(
+                RunCommandCall(
+                    command.command_id,
+                    str(command.document_name),
+                    list(command.instance_ids),
+                    parameters,
+                    command.comment,
+                )
+            )
+            stand_in.queue.submit_call(
+                f"ssm:{command.command_id}", None, stand_in._execute(command, parameters)
+            )
+            return command
+
+        with mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command):
+            yield
+
+
+@dataclass
+class LifecycleAction:
+    """An instance in Terminating:Wait, held by a termination hook."""
+
+    token: str
+    hook: str
+    group: str
+    instance_id: str
+    started: float
+    heartbeats: int = 0
+    result: str | None = None
+    ended_by: str | None = None  # CompleteLifecycleAction, or the Spot notice's end
+    ended: float | None = None
+
+
+class AutoScalingTerminationLifecycle:
+    """Stands in for termination lifecycle hooks, which moto skips, and for the two calls that end them.
+
+    moto terminates a scaled-in instance at once, whatever hooks its group has, and has no
+    CompleteLifecycleAction or RecordLifecycleActionHeartbeat. Here, in a group with an
+    ``autoscaling:EC2_INSTANCE_TERMINATING`` hook, scale-in (SetDesiredCapacity,
+    UpdateAutoScalingGroup) and TerminateInstanceInAutoScalingGroup put the instances in
+    ``Terminating:Wait`` and emit Auto Scaling's "EC2 Instance-terminate Lifecycle Action"
+    event with a new token. CompleteLifecycleAction (by token, or by instance id) ends the
+    wait and terminates the instance; RecordLifecycleActionHeartbeat counts a heartbeat;
+    both answer ``ValidationError`` when no action is active, as AWS does. Neither the
+    group's own deregistration before the wait nor the hook's timeout is played: ``pending``
+    lists what would be left to time out. moto also registers every instance of a group in
+    its target groups on any change; instances that are leaving are left out here.
+    """
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.actions: dict[str, LifecycleAction] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def pending(self) -> list[LifecycleAction]:
+        with self._lock:
+            return [a for a in self.actions.values() if a.ended is None]
+
+    @property
+    def completed(self) -> list[LifecycleAction]:
+        with self._lock:
+            return [a for a in self.actions.values() if a.ended_by == "CompleteLifecycleAction"]
+
+    def _backend(self) -> Any:
+        from moto.autoscaling.models import autoscaling_backends
+
+        return autoscaling_backends[self.account_id][self.region]
+
+    def termination_hook(self, group: Any) -> Any:
+        for hook in self._backend().lifecycle_hooks.values():
+            if (
+                hook.auto_scaling_group_name == group.name
+                and hook.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING"
+            ):
+                return hook
+        return None
+
+    def begin(self, group: Any, state: Any) -> LifecycleAction | None:
+        """Put one InService instance of ``group`` in Terminating:Wait; None if it has no hook."""
+        hook = self.termination_hook(group)
+        if hook is None or state.lifecycle_state != "InService":
+            return None
+        state.lifecycle_state = "Terminating:Wait"
+        action = LifecycleAction(
+            str(uuid.uuid4()), hook.name, group.name, state.instance.id, time.monotonic()
+        )
+        with self._lock:
+            self.actions[action.token] = action
+        event = service_event(
+            self.account_id,
+            self.region,
+            "aws.autoscaling",
+            "EC2 Instance-terminate Lifecycle Action",
+            [group.arn],
+            {
+                "LifecycleActionToken": action.token,
+                "AutoScalingGroupName": group.name,
+                "LifecycleHookName": hook.name,
+                "EC2InstanceId": action.instance_id,
+                "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                "Origin": "AutoScalingGroup",
+                "Destination": "EC2",
+            },
+        )
+        emit_service_event(self.account_id, self.region, event)
+        return action
+
+    def _find(self, token: str | None, instance_id: str | None, hook: str, group: str) -> LifecycleAction:
+        from moto.autoscaling.exceptions import ValidationError
+
+        with self._lock:
+            for action in self.actions.values():
+                if action.ended is not None or (action.hook, action.group) != (hook, group):
+                    continue
+                if (token and action.token == token) or (not token and action.instance_id == instance_id):
+                    return action
+        raise ValidationError(f"No active Lifecycle Action found with token {token or instance_id}")
+
+    def terminate(self, instance_id: str, ended_by: str, result: str | None = None) -> None:
+        """End the instance: out of its group, terminated in EC2; its pending action ends too."""
+        backend = self._backend()
+        with self._lock:
+            for action in self.actions.values():
+                if action.instance_id == instance_id and action.ended is None:
+                    action.ended, action.ended_by, action.result = time.monotonic(), ended_by, result
+            for group in backend.autoscaling_groups.values():
+                group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+        instance = backend.ec2_backend.get_instance(instance_id)
+        if instance.state != "terminated":
+            backend.ec2_backend.terminate_instances([instance_id])
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+        from moto.autoscaling.responses import AutoScalingResponse
+        from moto.core.responses import EmptyResult
+
+        stand_in = self
+        original_desired = FakeAutoScalingGroup.set_desired_capacity
+        original_terminate = AutoScalingBackend.terminate_instance
+        original_register = AutoScalingBackend.update_attached_target_groups
+
+        def set_desired_capacity(group: FakeAutoScalingGroup, new_capacity: int | None) -> None:
+            active = group.active_instances()
+            target = (group.min_size or 0) if new_capacity is None else new_capacity
+            if stand_in.termination_hook(group) is None or target >= len(active):
+                original_desired(group, new_capacity)
+                return
+            group.desired_capacity = target
+            leaving = [s for s in active if not s.protected_from_scale_in][: len(active) - target]
+            for state in leaving:
+                stand_in.begin(group, state)
+
+        def terminate_instance(backend: AutoScalingBackend, instance_id: str, should_decrement: bool) -> Any:
+            state: Any = next(
+                (
+                    s
+                    for g in backend.autoscaling_groups.values()
+                    for s in g.instance_states
+                    if s.instance.id == instance_id
+                ),
+                None,
+            )
+            group: Any = getattr(state.instance, "autoscaling_group", None) if state is not None else None
+            if group is None or stand_in.termination_hook(group) is None:
+                return original_terminate(backend, instance_id, should_decrement)
+            from moto.autoscaling.models import TerminateInstanceActivity
+
+            original_size = group.desired_capacity
+            if should_decrement:
+                group.desired_capacity = (group.desired_capacity or 0) - 1
+            stand_in.begin(group, state)
+            return TerminateInstanceActivity(state.instance, original_size)
+
+        def update_attached_target_groups(backend: AutoScalingBackend, group_name: str) -> None:
+            group = backend.autoscaling_groups[group_name]
+            leaving = [s for s in group.instance_states if s.lifecycle_state.startswith("Terminating")]
+            group.instance_states = [s for s in group.instance_states if s not in leaving]
+            try:
+                original_register(backend, group_name)
+            finally:
+                group.instance_states.extend(leaving)
+
+        def complete_lifecycle_action(response: AutoScalingResponse) -> EmptyResult:
+            action = stand_in._find(
+                response._get_param("LifecycleActionToken"),
+                response._get_param("InstanceId"),
+                response._get_param("LifecycleHookName"),
+                response._get_param("AutoScalingGroupName"),
+            )
+            stand_in.terminate(
+                action.instance_id, "CompleteLifecycleAction", response._get_param("LifecycleActionResult")
+            )
+            return EmptyResult()
+
+        def record_lifecycle_action_heartbeat(response: AutoScalingResponse) -> EmptyResult:
+            action = stand_in._find(
+                response._get_param("LifecycleActionToken"),
+                response._get_param("InstanceId"),
+                response._get_param("LifecycleHookName"),
+                response._get_param("AutoScalingGroupName"),
+            )
+            with stand_in._lock:
+                action.heartbeats += 1
+            return EmptyResult()
+
+        with (
+            mock.patch.object(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity),
+            mock.patch.object(AutoScalingBackend, "terminate_instance", terminate_instance),
+            mock.patch.object(
+                AutoScalingBackend, "update_attached_target_groups", update_attached_target_groups
+            ),
+            mock.patch.object(
+                AutoScalingResponse, "complete_lifecycle_action", complete_lifecycle_action, create=True
+            ),
+            mock.patch.object(
+                AutoScalingResponse,
+                "record_lifecycle_action_heartbeat",
+                record_lifecycle_action_heartbeat,
+                create=True,
+            ),
+        ):
+            yield
+
+
+class Ec2SpotInterruptions:
+    """Stands in for EC2 reclaiming Spot capacity and recommending rebalancing, which moto never does.
+
+    ``interrupt`` emits the "EC2 Spot Instance Interruption Warning" of each instance; the
+    instance's Auto Scaling group, if it has a termination hook, then puts it in
+    Terminating:Wait (its lifecycle action event), and at the notice's end EC2 terminates
+    it, hook or not. ``recommend_rebalance`` emits "EC2 Instance Rebalance Recommendation".
+    Both events have the shape the EC2 User Guide documents.
+    """
+
+    def __init__(self, lifecycle: AutoScalingTerminationLifecycle, account_id: str, region: str) -> None:
+        self.lifecycle = lifecycle
+        self.account_id = account_id
+        self.region = region
+        self.interrupted: list[str] = []
+        self.reclaimed: list[str] = []
+        self._timers: list[threading.Timer] = []
+        self._closed = False
+
+    def _arn(self, instance_id: str) -> str:
+        return f"arn:aws:ec2:{self.region}:{self.account_id}:instance/{instance_id}"
+
+    def _state(self, instance_id: str) -> Any:
+        for group in self.lifecycle._backend().autoscaling_groups.values():
+            for state in group.instance_states:
+                if state.instance.id == instance_id:
+                    return state
+        return None
+
+    def interrupt(self, instance_ids: list[str], notice_seconds: float = 120.0) -> None:
+        for instance_id in instance_ids:
+            self.interrupted.append(instance_id)
+            event = service_event(
+                self.account_id,
+                self.region,
+                "aws.ec2",
+                "EC2 Spot Instance Interruption Warning",
+                [self._arn(instance_id)],
+                {"instance-id": instance_id, "instance-action": "terminate"},
+            )
+            emit_service_event(self.account_id, self.region, event)
+            state = self._state(instance_id)
+            if state is not None:
+                self.lifecycle.begin(state.instance.autoscaling_group, state)
+        timer = threading.Timer(notice_seconds, self._reclaim, (list(instance_ids),))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def recommend_rebalance(self, instance_ids: list[str]) -> None:
+        for instance_id in instance_ids:
+            event = service_event(
+                self.account_id,
+                self.region,
+                "aws.ec2",
+                "EC2 Instance Rebalance Recommendation",
+                [self._arn(instance_id)],
+                {"instance-id": instance_id},
+            )
+            emit_service_event(self.account_id, self.region, event)
+
+    def _reclaim(self, instance_ids: list[str]) -> None:
+        if self._closed:
+            return
+        for instance_id in instance_ids:
+            self.reclaimed.append(instance_id)
+            with contextlib.suppress(Exception):
+                self.lifecycle.terminate(instance_id, "Spot interruption")
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
+
+
+@dataclass
+class FleetOperations:
+    """The stand-ins drains need, installed together for the life of a local cloud."""
+
+    sqs: SqsEventSourceMappingBatches
+    run_command: SsmRunCommandOnManagedInstances
+    lifecycle: AutoScalingTerminationLifecycle
+    spot: Ec2SpotInterruptions
+
+
+@contextlib.contextmanager
+def fleet_operations(
+    runtime: LambdaInvokeInProcess, queue: AsyncInvocationQueue, account_id: str, region: str
+) -> Iterator[FleetOperations]:
+    lifecycle = AutoScalingTerminationLifecycle(account_id, region)
+    operations = FleetOperations(
+        sqs=SqsEventSourceMappingBatches(runtime, queue, region),
+        run_command=SsmRunCommandOnManagedInstances(queue, account_id, region),
+        lifecycle=lifecycle,
+        spot=Ec2SpotInterruptions(lifecycle, account_id, region),
+    )
+    with (
+        operations.sqs.installed(),
+        operations.run_command.installed(),
+        operations.lifecycle.installed(),
+        operations.spot.installed(),
+    ):
+        yield operations
+
+
+# --------------------------------------------------------------------------------------
+# Approval gate: Secrets Manager secrets, their rotation schedule and RotateSecret running the
+# rotation function; HTTP APIs and their stages (canaryfleet_local.approval_server serves them)
+# --------------------------------------------------------------------------------------
+
+
+class _ApprovalGateResource:
+    """What the approval gate's CloudFormation stand-ins share: no update, no cleanup needed.
+
+    A mixin: moto finds resource types among CloudFormationModel's direct subclasses only.
+    """
+
+    def __init__(self, physical_id: str, attributes: dict[str, str] | None = None) -> None:
+        self.physical_id = physical_id
+        self.attributes = attributes or {}
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attribute_names()
+
+    @classmethod
+    def attribute_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.attributes[attribute_name]
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        return None
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CloudFormationSecretsManagerSecret(_ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::SecretsManager::Secret``, which moto's CloudFormation lacks.
+
+    Creates the secret through moto's Secrets Manager API: ``SecretString`` as given, or
+    ``GenerateSecretString`` through GetRandomPassword (with ``SecretStringTemplate`` and
+    ``GenerateStringKey`` as CloudFormation combines them). Ref: the secret's ARN.
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def attribute_names(cls) -> tuple[str, ...]:
+        return ("Id",)
+
+    @staticmethod
+    def _generated(client: Any, spec: dict[str, Any]) -> str:
+        options = {
+            "PasswordLength": int(spec.get("PasswordLength", 32)),
+            "ExcludeCharacters": spec.get("ExcludeCharacters", ""),
+            "ExcludeNumbers": _cfn_bool(spec.get("ExcludeNumbers", False)),
+            "ExcludePunctuation": _cfn_bool(spec.get("ExcludePunctuation", False)),
+            "ExcludeUppercase": _cfn_bool(spec.get("ExcludeUppercase", False)),
+            "ExcludeLowercase": _cfn_bool(spec.get("ExcludeLowercase", False)),
+            "IncludeSpace": _cfn_bool(spec.get("IncludeSpace", False)),
+            "RequireEachIncludedType": _cfn_bool(spec.get("RequireEachIncludedType", True)),
+        }
+        password = str(client.get_random_password(**options)["RandomPassword"])
+        if "SecretStringTemplate" in spec and "GenerateStringKey" in spec:
+            document = json.loads(spec["SecretStringTemplate"])
+            document[spec["GenerateStringKey"]] = password
+            return json.dumps(document)
+        return password
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSecretsManagerSecret:
+        props = cloudformation_json.get("Properties", {})
+        client = boto3.client("secretsmanager", region_name=region_name)
+        value = (
+            props["SecretString"]
+            if "SecretString" in props
+            else cls._generated(client, props.get("GenerateSecretString", {}))
+        )
+        created = client.create_secret(
+            Name=props.get("Name", resource_name),
+            Description=props.get("Description", ""),
+            SecretString=value,
+            Tags=props.get("Tags", []),
+        )
+        return cls(created["ARN"], {"Id": created["ARN"]})
+
+
+class CloudFormationSecretsManagerRotationSchedule(_ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::SecretsManager::RotationSchedule``, which moto's CloudFormation lacks.
+
+    Records the rotation function and period on the secret, so that a later RotateSecret
+    (``rotate_secret(SecretId=...)``, as the schedule would call it) runs the real function
+    through moto. AWS also rotates once when the schedule is created; here the functions are
+    not registered with the local cloud yet at that moment, so that first rotation is left out.
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::RotationSchedule"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSecretsManagerRotationSchedule:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        props = cloudformation_json.get("Properties", {})
+        secret: Any = secretsmanager_backends[account_id][region_name].secrets[props["SecretId"]]
+        rules = props.get("RotationRules", {})
+        days = rules.get("AutomaticallyAfterDays")
+        match = re.fullmatch(r"rate\((\d+) days?\)", str(rules.get("ScheduleExpression", "")))
+        secret.rotation_lambda_arn = props.get("RotationLambdaARN", "")
+        secret.auto_rotate_after_days = int(days if days is not None else match.group(1) if match else 0)
+        secret.rotation_enabled = secret.rotation_requested = True
+        return cls(f"{props['SecretId']}|rotation")
+
+
+class CloudFormationHttpApi(_ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::ApiGatewayV2::Api`` (an HTTP API with an OpenAPI ``Body``, as SAM writes it).
+
+    moto's CloudFormation lacks the type; its API Gateway v2 API imports the body, so the
+    routes and Lambda integrations the template declares exist as on AWS. Ref: the API id;
+    ApiEndpoint: its execute-api URL (the local server is canaryfleet_local.approval_server).
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Api"
+
+    @classmethod
+    def attribute_names(cls) -> tuple[str, ...]:
+        return ("ApiEndpoint", "ApiId")
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationHttpApi:
+        props = cloudformation_json.get("Properties", {})
+        body = props.get("Body", {})
+        client = boto3.client("apigatewayv2", region_name=region_name)
+        title = body.get("info", {}).get("title") or props.get("Name") or resource_name
+        api = client.create_api(Name=str(title), ProtocolType=props.get("ProtocolType", "HTTP"))
+        if body:
+            client.reimport_api(ApiId=api["ApiId"], Body=json.dumps(body))
+        return cls(api["ApiId"], {"ApiEndpoint": api["ApiEndpoint"], "ApiId": api["ApiId"]})
+
+
+class CloudFormationHttpApiStage(_ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::ApiGatewayV2::Stage``, which moto's CloudFormation lacks (Ref: its name)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Stage"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationHttpApiStage:
+        props = cloudformation_json.get("Properties", {})
+        settings = {
+            key: int(value) if key == "ThrottlingBurstLimit" else float(value)
+            for key, value in props.get("DefaultRouteSettings", {}).items()
+            if key in ("ThrottlingBurstLimit", "ThrottlingRateLimit")
+        }
+        optional = {"DefaultRouteSettings": settings, "AccessLogSettings": props.get("AccessLogSettings")}
+        boto3.client("apigatewayv2", region_name=region_name).create_stage(
+            ApiId=props["ApiId"],
+            StageName=props.get("StageName", "$default"),
+            AutoDeploy=_cfn_bool(props.get("AutoDeploy", False)),
+            **{key: value for key, value in optional.items() if value},
+        )
+        return cls(props.get("StageName", "$default"))
+
+
+class _RotationStepsFailLoudly:
+    """A Lambda backend whose failed invocations raise (moto's RotateSecret ignores them)."""
+
+    def __init__(self, backend: LambdaBackend) -> None:
+        self._backend = backend
+
+    def get_function(self, function_name: str, qualifier: str | None = None) -> Any:
+        return self._backend.get_function(function_name, qualifier)
+
+    def invoke(
+        self, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> bytes | str | None:
+        payload = self._backend.invoke(function_name, qualifier, body, headers, response_headers)
+        if response_headers.get("x-amz-function-error"):
+            raise RuntimeError(f"rotation step {json.loads(body).get('Step')} failed: {payload!r:.500}")
+        return payload
+
+
+def rotate_secret_with_its_function(secret_id: str, client_request_token: str | None = None) -> str:
+    """Stands in for Secrets Manager's RotateSecret calling the secret's rotation function.
+
+    moto's RotateSecret forgets the secret's function unless it is passed again, invokes it
+    through the Lambda backend that only echoes payloads, and ignores what it answers. This runs the same
+    RotateSecret with moto's real Lambda backend (the local cloud runs the real handler for
+    createSecret, setSecret, testSecret and finishSecret) and fails if a step fails.
+    Returns the new version's id.
+    """
+    token = client_request_token or str(uuid.uuid4())
+
+    def backend(account_id: str, region: str) -> _RotationStepsFailLoudly:
+        return _RotationStepsFailLoudly(lambda_backends[account_id][region])
+
+    client = boto3.client("secretsmanager")
+    # AWS rotates with the function the secret names; moto forgets it unless it is passed again.
+    function = client.describe_secret(SecretId=secret_id).get("RotationLambdaARN")
+    if not function:
+        raise ValueError(f"secret {secret_id} has no rotation function")
+    with mock.patch("moto.awslambda.utils.get_backend", backend):
+        client.rotate_secret(SecretId=secret_id, ClientRequestToken=token, RotationLambdaARN=function)
+    return token

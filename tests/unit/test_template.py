@@ -84,6 +84,7 @@ RESOURCELESS_ACTIONS = {
     "elasticloadbalancing:DescribeListeners",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
+    "ec2:DescribeTags",
 }
 
 

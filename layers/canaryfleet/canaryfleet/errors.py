@@ -80,3 +80,33 @@ class RolloutNotRunning(CanaryfleetError):
 
 class NotAwaitingApproval(CanaryfleetError):
     """Approve and reject need a rollout that waits for approval."""
+
+
+# --- drains (scale-in, Spot interruption, rebalance) ----------------------------------------
+class DrainNotReady(CanaryfleetError):
+    """A command status event came before its drain recorded the command; a retry finds it."""
+
+
+class DrainDispatchFailed(CanaryfleetError):
+    """SendCommand failed for a batch of drains in a way that a redelivery may fix."""
+
+
+class InvalidManifest(CanaryfleetError):
+    """A drain's manifest.json is missing, unreadable, or names objects that are not in S3."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class InstancesNotReachable(CanaryfleetError):
+    """Run Command cannot reach the instances (not managed, stopped or already gone)."""
+
+
+# --- approval gate (Slack, email links, the approval page) -----------------------------------
+class ApprovalNotExpiredYet(CanaryfleetError):
+    """The expiry ran before the approval's time (clock skew) or while a decision is ending it."""
+
+
+class ApprovalNotFound(CanaryfleetError):
+    """No approval has this id (never existed, or its record expired)."""

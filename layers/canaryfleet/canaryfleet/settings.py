@@ -53,3 +53,47 @@ def load_settings(model: type[ModelT]) -> ModelT:
     """Parse the variables ``model`` declares from the environment (cached)."""
     values = tuple((alias, os.environ[alias]) for alias in _aliases(model) if alias in os.environ)
     return cast(ModelT, _parse(model, values))
+
+
+# --- drains -------------------------------------------------------------------------------
+class DrainRequestSettings(BaseSettings):
+    drain_queue_url: str = Field(alias="DRAIN_QUEUE_URL", pattern=r"^https://")
+
+
+class DrainDispatchSettings(RecordStageSettings):
+    """The drain dispatcher and completer: the document, the log bucket and the alert topic."""
+
+    drain_document_name: str = Field(alias="DRAIN_DOCUMENT_NAME", pattern=r"^[a-zA-Z0-9_.-]{3,128}$")
+    log_bucket_name: str = Field(alias="LOG_BUCKET_NAME", min_length=3, max_length=63)
+
+
+# --- approval gate ------------------------------------------------------------------------
+_SM_ARN = r"^arn:aws[a-z-]*:secretsmanager:"  # a Secrets Manager secret
+
+
+class SlackAppSettings(BaseSettings):
+    """Functions that talk to Slack: the Slack app's secret."""
+
+    slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN", pattern=_SM_ARN)
+
+
+class ApprovalPageSettings(SlackAppSettings):
+    signing_key_secret_arn: str = Field(alias="SIGNING_KEY_SECRET_ARN", pattern=_SM_ARN)
+
+
+class RequestApprovalSettings(RecordStageSettings):
+    signing_key_secret_arn: str = Field(alias="SIGNING_KEY_SECRET_ARN", pattern=_SM_ARN)
+    slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN", pattern=_SM_ARN)
+    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    approval_expiry_state_machine_arn: str = Field(
+        alias="APPROVAL_EXPIRY_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
+    )
+    approval_api_endpoint: str = Field(alias="APPROVAL_API_ENDPOINT", pattern=r"^https?://[^\s?#]+$")
+    approval_page_url: str = Field(
+        default="", alias="APPROVAL_PAGE_URL", pattern=r"^(https?://[^\s?#]+)?$", description="Custom domain."
+    )
+
+    @property
+    def page_base_url(self) -> str:
+        """Where emailed links point: the custom domain if set, else the API's own endpoint."""
+        return (self.approval_page_url or self.approval_api_endpoint).rstrip("/")

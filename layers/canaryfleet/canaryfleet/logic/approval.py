@@ -1,26 +1,79 @@
-"""Asking people to approve: the wait's token is stored, never shown; the request is notified."""
+"""Asking people to approve: the wait's token is stored, never shown; the approvers are asked.
+
+The rollout record keeps the task token (only the decision path reads it). What goes out
+names a random approval id: a Slack message with Approve and Reject, and one email per
+approver with a link signed for them alone. An execution of the expiry state machine marks
+the approval expired if nobody answers in time.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from canaryfleet.adapters.approval_email import ApprovalEmail, SnsApprovalEmail
+from canaryfleet.adapters.approval_expiry import ApprovalExpiry, StepFunctionsApprovalExpiry
+from canaryfleet.adapters.approval_store import ApprovalStore, DynamoApprovalStore
 from canaryfleet.adapters.notifier import Notifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret
+from canaryfleet.adapters.slack import SlackApi, slack_api
 from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.logic import approval_messages
 from canaryfleet.logic.canary import begin_wait
+from canaryfleet.logic.links import LinkSigner, link_url
 from canaryfleet.logic.record_stage import record_stage
-from canaryfleet.models.rollout import RecordStageRequest, Stage
+from canaryfleet.models.approval import Approval, new_approval_id
+from canaryfleet.models.rollout import RecordStageRequest, Stage, Verdict
 from canaryfleet.models.tasks import ApprovalTask
+from canaryfleet.observability import logger
+from canaryfleet.settings import RequestApprovalSettings
+
+
+@dataclass(frozen=True)
+class ApprovalChannels:
+    """Where an approval is recorded and how its approvers are asked."""
+
+    approvals: ApprovalStore
+    signer: LinkSigner
+    email: ApprovalEmail
+    expiry: ApprovalExpiry
+    slack: SlackApi | None
+    page_base_url: str
+
+    @classmethod
+    def from_settings(cls, settings: RequestApprovalSettings) -> ApprovalChannels:
+        return cls(
+            approvals=DynamoApprovalStore(settings.state_table_name),
+            signer=LinkSigner(SecretsManagerSigningKeys(settings.signing_key_secret_arn)),
+            email=SnsApprovalEmail(settings.approval_email_topic_arn),
+            expiry=StepFunctionsApprovalExpiry(settings.approval_expiry_state_machine_arn),
+            slack=slack_api(SecretsManagerSlackSecret(settings.slack_secret_arn).load()),
+            page_base_url=settings.page_base_url,
+        )
 
 
 def request_approval(
-    task: ApprovalTask, store: DynamoRolloutStore, notifier: Notifier, callbacks: Callbacks
+    task: ApprovalTask,
+    store: DynamoRolloutStore,
+    notifier: Notifier,
+    callbacks: Callbacks,
+    channels: ApprovalChannels,
 ) -> str:
-    """Store the approval wait and notify it; "aborted" or "promoted" if decided beforehand."""
+    """Store the approval wait and ask the approvers; "aborted" or "promoted" if decided beforehand.
+
+    A retried request (the same task token) reuses its approval and asks nobody twice.
+    """
     app, rollout_id, version, token = task.app, task.rollout_id, task.version, task.token
-    timeout_seconds = task.timeout_seconds
     now = datetime.now(UTC)
-    expires = now + timedelta(seconds=timeout_seconds)
+    record = store.get(app.application, rollout_id) or {}
+    retried = record.get("wait_kind") == "approval" and record.get("wait_token") == token
+    if retried and record.get("approval_id") and record.get("approval_expires_at"):
+        approval_id = str(record["approval_id"])
+        expires = datetime.fromisoformat(str(record["approval_expires_at"]))
+    else:
+        approval_id = new_approval_id()
+        expires = now + timedelta(seconds=task.timeout_seconds)
     outcome = begin_wait(
         "approval",
         app.application,
@@ -29,10 +82,23 @@ def request_approval(
         store,
         callbacks,
         approval_expires_at=expires.isoformat(),
+        approval_id=approval_id,
     )
     if outcome != "waiting":
         return outcome
-    record = store.get(app.application, rollout_id) or {}
+    verdict = record.get("verdict")
+    approval = Approval(
+        approval_id=approval_id,
+        application=app.application,
+        rollout_id=rollout_id,
+        version=version,
+        verdict=Verdict.model_validate(verdict) if verdict else None,
+        approvers=app.approvers,
+        created_at=now,
+        expires_at=expires,
+    )
+    channels.approvals.create(approval)
+    approval = channels.approvals.get(approval_id) or approval
     record_stage(
         RecordStageRequest(
             rollout_id=rollout_id,
@@ -41,12 +107,42 @@ def request_approval(
             stage=Stage.AWAITING_APPROVAL,
             at=now,
             detail={
-                "verdict": record.get("verdict"),
+                "verdict": verdict,
                 "expires_at": expires.isoformat(),
                 "approvers": app.approvers.model_dump(mode="json"),
+                "approval_id": approval_id,
             },
         ),
         store,
         notifier,
     )
+    channels.expiry.schedule(approval_id, expires, now)
+    _ask_in_slack(approval, channels)
+    _ask_by_email(approval, channels)
+    if not approval.approvers.emails and not approval.approvers.slack_user_ids:
+        logger.warning("nobody may approve: the approval will time out", extra={"approval_id": approval_id})
     return "waiting"
+
+
+def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:
+    if channels.slack is None or approval.slack_message is not None:
+        return
+    text, blocks = approval_messages.slack_request(approval)
+    message = channels.slack.post(approval.approvers.slack_channel, text, blocks)
+    if message is not None:
+        channels.approvals.set_slack_message(approval.approval_id, message)
+
+
+def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:
+    emails = approval.approvers.emails
+    if approval.emails_sent or not emails:
+        return
+    new = channels.email.ensure_subscribed(emails)
+    if new:
+        logger.info("approvers subscribed to approval emails", extra={"count": len(new)})
+    expires = int(approval.expires_at.timestamp())
+    for email in emails:
+        link = channels.signer.sign(approval.approval_id, email, expires)
+        subject, body = approval_messages.email(approval, link_url(channels.page_base_url, link))
+        channels.email.send(email, subject, body)
+    channels.approvals.mark_emails_sent(approval.approval_id)

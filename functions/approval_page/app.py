@@ -1,0 +1,16 @@
+"""Entry point: the approval page (HTTP API). GET shows a signed link's approval; POST decides."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.api.approval_page import approval_page_for
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import ApprovalPageSettings, load_settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(ApprovalPageSettings)
+    return approval_page_for(settings).resolve(event, context)

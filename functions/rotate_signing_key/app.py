@@ -1,0 +1,17 @@
+"""Entry point: Secrets Manager rotating the approval links' signing key (one step per call)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.adapters.secrets import SecretVersions
+from canaryfleet.logic.key_rotation import RotationEvent, rotate_signing_key
+from canaryfleet.models.events import parse_event
+from canaryfleet.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    rotation = parse_event(RotationEvent, event)
+    return {"step": rotation.step, "result": rotate_signing_key(rotation, SecretVersions(rotation.secret_id))}

@@ -1,0 +1,16 @@
+"""Entry point: the Slack app's signed requests (Approve and Reject buttons, /canaryfleet commands)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canaryfleet.api.slack_app import slack_app_for
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.settings import SlackAppSettings, load_settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(SlackAppSettings)
+    return slack_app_for(settings).resolve(event, context)

@@ -1,0 +1,37 @@
+"""Starting an approval's expiry: one execution of ApprovalExpiryStateMachine per approval."""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+
+
+class ApprovalExpiry(abc.ABC):
+    @abc.abstractmethod
+    def schedule(self, approval_id: str, expires_at: datetime, now: datetime) -> bool:
+        """Have the approval expired at ``expires_at``; False if that was already arranged."""
+
+
+class StepFunctionsApprovalExpiry(ApprovalExpiry):
+    def __init__(self, state_machine_arn: str) -> None:
+        self._state_machine_arn = state_machine_arn
+
+    def schedule(self, approval_id: str, expires_at: datetime, now: datetime) -> bool:
+        wait = max(0, math.ceil((expires_at - now).total_seconds()))
+        try:
+            client("stepfunctions").start_execution(
+                stateMachineArn=self._state_machine_arn,
+                name=approval_id,  # one execution per approval, however often this is retried
+                input=json.dumps({"approval_id": approval_id, "wait_seconds": wait}),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return False
+            raise
+        return True

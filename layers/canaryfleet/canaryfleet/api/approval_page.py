@@ -1,0 +1,148 @@
+"""The approval page: GET shows a signed link's approval; only POST decides.
+
+A GET reads and renders, nothing else, so the scanners that open every link in an email
+change nothing. The POST's form carries the link's signed fields back: the signature is the
+capability, bound to one approval and one approver, and no cookie or session exists for a
+cross-site request to ride on.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import ValidationError
+
+from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret
+from canaryfleet.adapters.slack import optional_slack
+from canaryfleet.api.html import html_page
+from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
+from canaryfleet.logic.links import LinkSigner
+from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm
+from canaryfleet.observability import logger
+from canaryfleet.settings import ApprovalPageSettings
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+_MAX_FORM_FIELDS = 10
+_STATUS = {
+    Outcome.WAITING: 200,
+    Outcome.DECIDED: 200,
+    Outcome.ALREADY_DECIDED: 409,
+    Outcome.NOT_WAITING: 409,
+    Outcome.EXPIRED: 410,
+    Outcome.FORBIDDEN: 403,
+    Outcome.NOT_FOUND: 404,
+}
+
+
+def _invalid_link() -> Response[str]:
+    return html_page(
+        400, "This link is incomplete", "bad", "Open the link from your email again, as it was sent."
+    )
+
+
+def _refused(result: GateResult) -> Response[str]:
+    if result.outcome is Outcome.NOT_FOUND:
+        return html_page(404, "No such approval", "bad", "It may have been removed after it expired.")
+    return html_page(
+        403, "This link is not valid", "bad", "It was changed, or you are not an approver of this rollout."
+    )
+
+
+def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Response[str]:
+    approval = result.approval
+    if result.outcome in (Outcome.FORBIDDEN, Outcome.NOT_FOUND) or approval is None:
+        return _refused(result)
+    status = _STATUS[result.outcome]
+    if result.outcome is Outcome.WAITING and link is not None:
+        form = {"approver": link.approver, "expires": link.expires, "signature": link.signature}
+        return html_page(
+            status, "Waiting for your decision", "", result.summary, approval=approval, form=form
+        )
+    headings = {
+        ApprovalStatus.APPROVED: ("Approved", "ok"),
+        ApprovalStatus.REJECTED: ("Rejected", "bad"),
+        ApprovalStatus.EXPIRED: ("Expired", "warn"),
+        ApprovalStatus.CLOSED: ("No longer waiting", "warn"),
+        ApprovalStatus.DECIDING: ("Being decided", "warn"),
+    }
+    # A pending approval shown here has expired: a GET after the expiry, before anything
+    # recorded it, is shown as it is and written by nobody.
+    heading, tone = headings.get(approval.status, ("Expired", "warn"))
+    if approval.status is ApprovalStatus.PENDING:
+        message = "Nobody decided in time, so the rollout followed its timeout policy."
+        return html_page(status, heading, tone, message, approval=approval)
+    if result.outcome is Outcome.ALREADY_DECIDED and approval.status is not ApprovalStatus.DECIDING:
+        heading = f"Already decided: {heading.lower()}"
+    return html_page(status, heading, tone, result.summary, approval=approval)
+
+
+def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpResolver:
+    """The page's routes (GET and POST /approvals/<approval_id>), deciding through ``gate``."""
+    app = APIGatewayHttpResolver()
+
+    @app.get("/approvals/<approval_id>")
+    def show(approval_id: str) -> Response[str]:
+        query = app.current_event.query_string_parameters or {}
+        try:
+            link = ApprovalLink.model_validate(
+                {name: query.get(name, "") for name in ("approver", "expires", "signature")}
+                | {"approval_id": approval_id}
+            )
+        except ValidationError:
+            return _invalid_link()
+        return _result_page(gate.show(link, signer), link)
+
+    @app.post("/approvals/<approval_id>")
+    def decide(approval_id: str) -> Response[str]:
+        content_type = (app.current_event.headers or {}).get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != FORM_TYPE:
+            return html_page(415, "Not a form", "bad", "Decide with the page's Approve or Reject button.")
+        form = _parse_form(app.current_event.decoded_body or "")
+        if form is None:
+            return html_page(400, "The form is incomplete", "bad", "Open the link from your email again.")
+        try:
+            link = ApprovalLink(
+                approval_id=approval_id,
+                approver=form.approver,
+                expires=form.expires,
+                signature=form.signature,
+            )
+        except ValidationError:
+            return _invalid_link()
+        result = gate.decide_by_link(link, form.action, form.comment.strip(), signer)
+        return _result_page(result)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return html_page(404, "Not found", "bad")
+
+    def failed(exc: Exception) -> Response[str]:
+        logger.exception("approval page failed", extra={"error": type(exc).__name__})
+        return html_page(
+            500, "Something went wrong", "bad", "Open the link again to see where the approval stands."
+        )
+
+    app.exception_handler(Exception)(failed)
+    return app
+
+
+def _parse_form(body: str) -> PageDecisionForm | None:
+    """Each field once, nothing else: anything malformed is refused as a whole."""
+    try:
+        fields = parse_qs(body, keep_blank_values=True, strict_parsing=True, max_num_fields=_MAX_FORM_FIELDS)
+    except ValueError:
+        return None
+    if any(len(values) != 1 for values in fields.values()):
+        return None
+    try:
+        return PageDecisionForm.model_validate({name: values[0] for name, values in fields.items()})
+    except ValidationError:
+        return None
+
+
+def approval_page_for(settings: ApprovalPageSettings) -> APIGatewayHttpResolver:
+    """The page as the function runs it: the state table, the signing key, Slack if set up."""
+    slack = optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn))
+    gate = ApprovalGate.build(settings.state_table_name, slack)
+    return approval_page_api(gate, LinkSigner(SecretsManagerSigningKeys(settings.signing_key_secret_arn)))

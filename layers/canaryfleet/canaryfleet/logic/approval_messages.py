@@ -1,0 +1,156 @@
+"""What approvers read: the Slack message (Block Kit), the email, and an approval's state in words.
+
+Nothing here holds a secret: an approval carries no token, and links are passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from canaryfleet.models.approval import Approval, ApprovalStatus
+from canaryfleet.models.rollout import Verdict
+
+APPROVE_ACTION, REJECT_ACTION = "approval.approve", "approval.reject"
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_CHANNEL_NAMES = {"slack": "Slack", "page": "the approval page", "cli": "the CLI", "local": "the simulator"}
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn control characters (a comment cannot mention @channel or fake a link)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def verdict_summary(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return "no canary analysis ran"
+    return (
+        f"{verdict.result}: canary {verdict.canary_error_rate:.2%} errors over "
+        f"{verdict.canary_requests:,.0f} requests, {_ms(verdict.canary_latency)} "
+        f"(live {verdict.live_error_rate:.2%}, {_ms(verdict.live_latency)})"
+    )
+
+
+def title(approval: Approval) -> str:
+    return f"{approval.application} {approval.version} is waiting for approval"
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _slack_date(at: datetime) -> str:
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{_when(at)}>"
+
+
+def outcome(approval: Approval) -> str:
+    """What became of the approval, in one sentence (plain text)."""
+    decision = approval.decision
+    if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED) and decision is not None:
+        verb = "Approved" if approval.status is ApprovalStatus.APPROVED else "Rejected"
+        said = f': "{decision.comment}"' if decision.comment else ""
+        return f"{verb} by {decision.by} via {_CHANNEL_NAMES[decision.channel]} at {_when(decision.at)}{said}"
+    if approval.status is ApprovalStatus.EXPIRED:
+        return (
+            f"Expired at {_when(approval.expires_at)}: nobody decided in time, "
+            "so the rollout followed its timeout policy"
+        )
+    if approval.status is ApprovalStatus.CLOSED:
+        return f"No longer waiting: {approval.closed_reason or 'the rollout stopped waiting for it'}"
+    if approval.status is ApprovalStatus.DECIDING and decision is not None:
+        return f"Being decided by {decision.by} via {_CHANNEL_NAMES[decision.channel]}"
+    return f"Waiting for a decision until {_when(approval.expires_at)}"
+
+
+def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
+    verdict = approval.verdict
+    reasons = "".join(f"\n• {slack_escape(r)}" for r in (verdict.reasons if verdict else []))
+    # A Slack user id becomes a mention; anything else is escaped like any text.
+    people = [
+        f"<@{u}>" if _SLACK_USER_ID.fullmatch(u) else slack_escape(u)
+        for u in approval.approvers.slack_user_ids
+    ] + [slack_escape(e) for e in approval.approvers.emails]
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": title(approval)[:150]}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*Canary analysis* {slack_escape(verdict_summary(verdict))}{reasons}",
+            },
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Rollout*\n`{approval.rollout_id}`"},
+                {"type": "mrkdwn", "text": f"*Decide before*\n{_slack_date(approval.expires_at)}"},
+            ],
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Approvers: " + (", ".join(people) or "-"),
+                }
+            ],
+        },
+    ]
+
+
+def slack_request(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
+    """The message asking for a decision: the summary, the verdict, Approve and Reject."""
+    buttons = {
+        "type": "actions",
+        "block_id": "approval",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE_ACTION,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Approve"},
+                "value": approval.approval_id,
+            },
+            {
+                "type": "button",
+                "action_id": REJECT_ACTION,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Reject"},
+                "value": approval.approval_id,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Reject this build?"},
+                    "text": {"type": "plain_text", "text": "The canary is rolled back."},
+                    "confirm": {"type": "plain_text", "text": "Reject"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                },
+            },
+        ],
+    }
+    return title(approval), [*_summary_blocks(approval), buttons]
+
+
+def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
+    """The same message once decided, expired or closed: who, how and when, without buttons."""
+    said = outcome(approval)
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{slack_escape(said)}*"}}
+    return f"{approval.application} {approval.version}: {said}", [*_summary_blocks(approval), section]
+
+
+def email(approval: Approval, url: str) -> tuple[str, str]:
+    """Subject and body of one approver's email; ``url`` is the link signed for them."""
+    verdict = approval.verdict
+    reasons = "".join(f"\n  - {r}" for r in (verdict.reasons if verdict else []))
+    body = (
+        f"{title(approval)}.\n\n"
+        f"Canary analysis: {verdict_summary(verdict)}{reasons}\n"
+        f"Rollout: {approval.rollout_id}\n"
+        f"Decide before: {_when(approval.expires_at)}\n\n"
+        f"Review it and approve or reject it here (this link is yours alone; opening it decides nothing):\n"
+        f"{url}\n"
+    )
+    return f"Approve {approval.application} {approval.version}?", body

@@ -1,0 +1,52 @@
+"""Signed approval links: HMAC-SHA256 over the approval, the approver and the expiry.
+
+The signature is the capability: whoever holds an approver's link may act as that approver
+on that one approval until it expires, and on nothing else. It carries no secret (neither
+the task token nor the key), and a link whose fields were changed does not verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+from canaryfleet.adapters.secrets import SigningKeys
+from canaryfleet.models.approval import ApprovalLink
+
+# A version prefix so that a later format can never be confused with this one.
+_PURPOSE = "canaryfleet-approval-link/v1"
+
+
+def _message(approval_id: str, approver: str, expires: int) -> bytes:
+    return "\n".join((_PURPOSE, approval_id, approver.lower(), str(expires))).encode()
+
+
+def _sign(key: bytes, message: bytes) -> str:
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class LinkSigner:
+    def __init__(self, keys: SigningKeys) -> None:
+        self._keys = keys
+
+    def sign(self, approval_id: str, approver: str, expires: int) -> ApprovalLink:
+        signature = _sign(self._keys.current(), _message(approval_id, approver, expires))
+        return ApprovalLink(approval_id=approval_id, approver=approver, expires=expires, signature=signature)
+
+    def verify(self, link: ApprovalLink) -> bool:
+        """True if the current or the previous key signed exactly these fields."""
+        message = _message(link.approval_id, link.approver, link.expires)
+        for refresh in (False, True):  # cached keys first; after a rotation elsewhere, fresh ones
+            for key in self._keys.accepted(refresh=refresh):
+                if hmac.compare_digest(_sign(key, message), link.signature):
+                    return True
+        return False
+
+
+def link_url(base_url: str, link: ApprovalLink) -> str:
+    """The approver's link to the approval page (what the email carries)."""
+    query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
+    return f"{base_url.rstrip('/')}/approvals/{link.approval_id}?{query}"

@@ -1,0 +1,169 @@
+"""The approval gate: one request for a person's decision, its signed links, and Slack's app.
+
+An approval never holds the rollout's task token: the token stays on the rollout record and
+only the decision path reads it. What is sent out (links, Slack buttons, emails) names the
+approval by its random id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from canaryfleet.models.app_config import Approvers
+from canaryfleet.models.artifact import AppName, Version
+from canaryfleet.models.rollout import Verdict
+
+APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
+ApprovalId = Annotated[str, Field(pattern=APPROVAL_ID_PATTERN, description="128 random bits, URL-safe.")]
+# An approver as a link names them: the email address the link was sent to, lowercased.
+Approver = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+# base64url of an HMAC-SHA256, without padding.
+Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]
+
+
+def new_approval_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    DECIDING = "deciding"  # a decision claimed the approval and is ending the wait
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CLOSED = "closed"  # the rollout stopped waiting for it (aborted, promoted, ended)
+
+
+FINAL_STATUSES = frozenset(
+    {ApprovalStatus.APPROVED, ApprovalStatus.REJECTED, ApprovalStatus.EXPIRED, ApprovalStatus.CLOSED}
+)
+
+Channel = Literal["slack", "page"]
+# Decisions can also reach a rollout without the gate (the CLI, the local simulator).
+AnyChannel = Literal["slack", "page", "cli", "local"]
+Action = Literal["approve", "reject"]
+
+
+class ApprovalDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Action
+    by: str = Field(min_length=1, max_length=200)
+    channel: AnyChannel
+    comment: str = Field(default="", max_length=2000)
+    at: datetime
+
+
+class SlackMessageRef(BaseModel):
+    """Where the approval's Slack message is, to update it (a bot token's chat.update)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: str = Field(min_length=1, max_length=40)
+    ts: str = Field(min_length=1, max_length=40)
+
+
+class Approval(BaseModel):
+    """One request for a decision (pk ``APPROVAL#<approval id>`` in the state table)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    approval_id: ApprovalId
+    application: AppName
+    rollout_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
+    version: Version
+    verdict: Verdict | None = Field(default=None, description="The canary analysis the approvers see.")
+    approvers: Approvers = Field(description="Who may decide, as listed when the request was made.")
+    created_at: datetime
+    expires_at: datetime = Field(description="When the rollout's wait times out (its policy applies).")
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    decision: ApprovalDecision | None = None
+    claimed_at: datetime | None = None
+    closed_reason: str = ""
+    slack_message: SlackMessageRef | None = None
+    emails_sent: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def expired_at(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def allows_email(self, email: str) -> bool:
+        return email.lower() in {e.lower() for e in self.approvers.emails}
+
+
+class ApprovalLink(BaseModel):
+    """The signed fields of an approver's link; the page's form carries them back on POST."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approval_id: ApprovalId
+    approver: Approver
+    expires: int = Field(ge=0, description="Unix time the link stops working (the approval's expiry).")
+    signature: Signature
+
+    @field_validator("approver")
+    @classmethod
+    def _lowercase(cls, value: str) -> str:
+        return value.lower()
+
+
+class PageDecisionForm(BaseModel):
+    """The approval page's POST body (application/x-www-form-urlencoded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Action
+    approver: Approver
+    expires: int = Field(ge=0)
+    signature: Signature
+    comment: str = Field(default="", max_length=2000)
+
+
+class ExpireApprovalTask(BaseModel):
+    """Input of the expiry state machine's task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approval_id: ApprovalId
+
+
+class SlackSecret(BaseModel):
+    """The Slack app's secret (SlackAppSecret in template.yaml); ``{}`` means no Slack."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signing_secret: SecretStr | None = Field(default=None, description="Verifies Slack's requests.")
+    bot_token: SecretStr | None = Field(default=None, description="xoxb-: post, update, look up emails.")
+    webhook_url: SecretStr | None = Field(default=None, description="An incoming webhook: post only.")
+    api_url: str = Field(
+        default="https://slack.com/api/",
+        pattern=r"^https?://[^\s]+/$",
+        description="Slack's Web API (GovSlack: https://slack-gov.com/api/).",
+    )
+
+    @property
+    def configured(self) -> bool:
+        return self.signing_secret is not None and (
+            self.bot_token is not None or self.webhook_url is not None
+        )
+
+
+class SlackUser(BaseModel):
+    """Who pressed a button or typed a command, as Slack's signed request says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(pattern=r"^[UW][A-Z0-9]{2,20}$")
+    name: str = Field(default="", max_length=100)
+
+    def label(self, email: str | None) -> str:
+        who = email or self.name or self.id
+        return f"{who} (Slack {self.id})"

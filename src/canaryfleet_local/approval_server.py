@@ -1,0 +1,560 @@
+"""The approval gate's outside world on localhost: the HTTP API endpoint, and Slack.
+
+:class:`LocalHttpApi` stands in for API Gateway's HTTP API endpoint: a request to
+``http://127.0.0.1:<port>`` is matched to a route of the API that ``template.yaml`` deployed
+(its OpenAPI body, imported by moto), turned into the event API Gateway sends (payload
+format 2.0) and handed to the route's function through Lambda Invoke, so the real handler
+answers with the environment the template gives it.
+
+:class:`LocalSlack` stands in for Slack: its Web API (chat.postMessage, chat.update,
+users.info), incoming webhooks and response URLs answer as Slack does and record each
+call, and it signs the requests Slack sends the app (button presses, slash commands) with
+the app's signing secret. Nothing here reaches the internet.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+
+_TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
+_ROUTE_PARAMETER = re.compile(r"^\{([A-Za-z0-9_]+)\}$")
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """A route's path as a regular expression: each {name} segment matches one path segment."""
+    parts = []
+    for segment in path.split("/"):
+        parameter = _ROUTE_PARAMETER.match(segment)
+        parts.append(f"(?P<{parameter.group(1)}>[^/]+)" if parameter else re.escape(segment))
+    return re.compile("^" + "/".join(parts) + "$")
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    """One request the local endpoint served. The query string is left out: it holds signatures."""
+
+    method: str
+    path: str
+    route_key: str
+    status: int
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    route_key: str
+    function_arn: str
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class LocalHttpApi:
+    """API Gateway's HTTP API on localhost (see the module's docstring).
+
+    The port is bound at once, so that its URL can go into the template's ApprovalPageUrl
+    parameter before the local cloud exists; requests are served once :meth:`attach` named
+    the cloud. Use as a context manager.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)
+        self._cloud: LocalCloud | None = None
+        self._routes: list[_Route] = []
+        self._api_id = ""
+        self.served: list[ServedRequest] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Template parameters that make the platform's links point here."""
+        return {"ApprovalPageUrl": self.url}
+
+    def __enter__(self) -> LocalHttpApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def attach(self, cloud: LocalCloud, api_logical_id: str = "ApprovalHttpApi") -> None:
+        """Serve the routes of the cloud's HTTP API ``api_logical_id``."""
+        api = cloud.client("apigatewayv2")
+        api_id = cloud.resource(api_logical_id)
+        routes = []
+        for route in api.get_routes(ApiId=api_id)["Items"]:
+            integration = api.get_integration(ApiId=api_id, IntegrationId=route["Target"].split("/", 1)[1])
+            found = re.search(r"/functions/(.+)/invocations$", integration["IntegrationUri"])
+            if found is None:
+                raise LocalCloudError(f"route {route['RouteKey']} does not integrate a Lambda function")
+            method, _, path = route["RouteKey"].partition(" ")
+            routes.append(_Route(method, _path_pattern(path), route["RouteKey"], found.group(1)))
+        self._routes, self._api_id, self._cloud = routes, api_id, cloud
+
+    # -- serving -----------------------------------------------------------------------
+    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
+        for route in self._routes:
+            found = route.pattern.match(path)
+            if found and route.method in (method, "ANY"):
+                return route, found.groupdict()
+        return None
+
+    def event(
+        self,
+        route: _Route,
+        parameters: dict[str, str],
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+    ) -> dict[str, Any]:
+        """The event API Gateway sends a Lambda integration (payload format 2.0)."""
+        split = urlsplit(target)
+        query = parse_qs(split.query, keep_blank_values=True)
+        content_type = headers.get("content-type", "")
+        text = not body or content_type.startswith(_TEXT_TYPES)
+        now = datetime.now(UTC)
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route.route_key,
+            "rawPath": split.path,
+            "rawQueryString": split.query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "anonymous",
+                "apiId": self._api_id,
+                "domainName": headers.get("host", "").split(":")[0],
+                "domainPrefix": headers.get("host", "").split(".")[0],
+                "http": {
+                    "method": method,
+                    "path": split.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": uuid.uuid4().hex[:16],
+                "routeKey": route.route_key,
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "isBase64Encoded": not text,
+        }
+        if "cookie" in headers:
+            event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
+        if query:
+            event["queryStringParameters"] = {name: ",".join(values) for name, values in query.items()}
+        if parameters:
+            event["pathParameters"] = parameters
+        if body:
+            event["body"] = body.decode() if text else base64.b64encode(body).decode()
+        return event
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], list[str], bytes]:
+        """Status, headers, cookies and body of the answer to one request."""
+        path = urlsplit(target).path
+        if self._cloud is None:
+            return 503, {"content-type": "text/plain"}, [], b"the local cloud is not up yet"
+        matched = self._match(method, path)
+        if matched is None:
+            self.served.append(ServedRequest(method, path, "", 404))
+            return 404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}'
+        route, parameters = matched
+        event = self.event(route, parameters, method, target, headers, body, source_ip)
+        response = self._cloud.client("lambda").invoke(
+            FunctionName=route.function_arn, Payload=json.dumps(event).encode()
+        )
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(payload, dict):
+            self.served.append(ServedRequest(method, path, route.route_key, 500))
+            return 500, {"content-type": "application/json"}, [], b'{"message":"Internal Server Error"}'
+        status = int(payload.get("statusCode", 200))
+        raw = payload.get("body") or ""
+        content = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
+        answer_headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            answer_headers[str(name)] = ", ".join(str(v) for v in values)
+        self.served.append(ServedRequest(method, path, route.route_key, status))
+        return status, answer_headers, [str(c) for c in payload.get("cookies") or []], content
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers: dict[str, str] = {}
+                for name, value in self.headers.items():
+                    key = name.lower()
+                    headers[key] = f"{headers[key]},{value}" if key in headers else value
+                status, answer, cookies, content = endpoint.handle(
+                    self.command, self.path, headers, body, self.client_address[0]
+                )
+                self.send_response(status)
+                for name, value in answer.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                for cookie in cookies:
+                    self.send_header("Set-Cookie", cookie)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silent: a request line carries the link's query string, signature included."""
+
+        return Handler
+
+
+# --------------------------------------------------------------------------------------
+# Slack
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One call the platform made to Slack (tokens are checked, never kept)."""
+
+    kind: str  # chat.postMessage, chat.update, users.info, webhook, response_url
+    channel: str = ""
+    ts: str = ""
+    text: str = ""
+    blocks: tuple[dict[str, Any], ...] = ()
+    replace_original: bool = False
+    response_type: str = ""
+
+
+@dataclass
+class SlackMessage:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
+
+
+class LocalSlack:
+    """Slack on localhost (see the module's docstring). Use as a context manager.
+
+    ``users`` maps Slack user ids to their email addresses (what users.info tells an app
+    with the users:read.email scope).
+    """
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.users = dict(users or {})
+        self.signing_secret = secrets.token_hex(16)
+        self.bot_token = "xoxb-local-" + secrets.token_hex(12)
+        self.calls: list[SlackCall] = []
+        self.messages: dict[tuple[str, str], SlackMessage] = {}
+        self._response_urls: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-slack", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> LocalSlack:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def configure(self, cloud: LocalCloud, output: str = "SlackAppSecretArn") -> None:
+        """Put this Slack's app credentials in the platform's Slack secret (as a platform team would)."""
+        value = {
+            "signing_secret": self.signing_secret,
+            "bot_token": self.bot_token,
+            "api_url": f"{self.url}/api/",
+        }
+        cloud.client("secretsmanager").put_secret_value(
+            SecretId=cloud.output(output), SecretString=json.dumps(value)
+        )
+
+    # -- what the platform posted -------------------------------------------------------
+    def posted(self, channel: str) -> list[SlackMessage]:
+        with self._lock:
+            return [m for (c, _), m in self.messages.items() if c == channel]
+
+    # -- Slack's side: signed requests to the app ------------------------------------------
+    def signed_headers(self, body: str, timestamp: int | None = None) -> dict[str, str]:
+        """The headers Slack sends: its timestamp and the v0 signature of timestamp and body."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        digest = hmac.new(self.signing_secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256)
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": f"v0={digest.hexdigest()}",
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        }
+
+    def response_url(self, message: SlackMessage) -> str:
+        token = secrets.token_hex(8)
+        with self._lock:
+            self._response_urls[token] = (message.channel, message.ts)
+        return f"{self.url}/actions/{token}"
+
+    def button_press_body(self, message: SlackMessage, action_id: str, user_id: str) -> str:
+        """The form body of a block_actions request: a user pressed a button of ``message``."""
+        button = next(
+            element
+            for block in message.blocks
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+            if element.get("action_id") == action_id
+        )
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": self._name(user_id), "name": self._name(user_id)},
+            "api_app_id": "A0LOCAL",
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
+            "channel": {"id": message.channel},
+            "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
+            "response_url": self.response_url(message),
+            "trigger_id": f"{int(time.time())}.local",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button["action_id"],
+                    "block_id": "approval",
+                    "value": button["value"],
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+    def command_body(self, user_id: str, text: str, command: str = "/canaryfleet") -> str:
+        """The form body of a slash command."""
+        return urlencode(
+            {
+                "command": command,
+                "text": text,
+                "user_id": user_id,
+                "user_name": self._name(user_id),
+                "team_id": "T0LOCAL",
+                "channel_id": "C0LOCAL",
+                "response_url": f"{self.url}/commands/{secrets.token_hex(8)}",
+                "trigger_id": f"{int(time.time())}.local",
+            }
+        )
+
+    def send(self, url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+        """POST a request the way Slack does; the status and body the app answered."""
+        if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+            raise ValueError(f"LocalSlack only calls local endpoints, not {url}")
+        request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310
+                return int(answer.status), answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return int(error.code), error.read().decode()
+
+    def press(self, endpoint: str, message: SlackMessage, action_id: str, user_id: str) -> tuple[int, str]:
+        """A user pressed a button: the signed request Slack sends to the app's interactivity URL."""
+        body = self.button_press_body(message, action_id, user_id)
+        return self.send(f"{endpoint}/slack/interactions", body, self.signed_headers(body))
+
+    def _name(self, user_id: str) -> str:
+        email = self.users.get(user_id, "")
+        return email.split("@")[0] if email else user_id.lower()
+
+    # -- Slack's Web API, webhooks and response URLs ----------------------------------------
+    def _api(self, method: str, token: str | None, args: dict[str, Any]) -> dict[str, Any]:
+        if token != self.bot_token:
+            return {"ok": False, "error": "invalid_auth"}
+        methods = {
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update_message,
+            "users.info": self._user_info,
+        }
+        with self._lock:
+            call = methods.get(method)
+            return call(args) if call else {"ok": False, "error": "unknown_method"}
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = f"{time.time():.6f}"
+        message = SlackMessage(channel, ts, str(args.get("text", "")), list(args.get("blocks") or []))
+        self.messages[(channel, ts)] = message
+        self.calls.append(SlackCall("chat.postMessage", channel, ts, message.text, tuple(message.blocks)))
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text, "ts": ts}}
+
+    def _update_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        found = self.messages.get(key)
+        if found is None:
+            return {"ok": False, "error": "message_not_found"}
+        found.history.append(found.text)
+        found.text, found.blocks = str(args.get("text", "")), list(args.get("blocks") or [])
+        self.calls.append(SlackCall("chat.update", key[0], key[1], found.text, tuple(found.blocks)))
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": found.text}
+
+    def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user", ""))
+        self.calls.append(SlackCall("users.info"))
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        profile = {"email": self.users[user]}
+        return {"ok": True, "user": {"id": user, "name": self._name(user), "profile": profile}}
+
+    def _response(self, token: str, args: dict[str, Any]) -> bool:
+        with self._lock:
+            where = self._response_urls.get(token)
+            replace = bool(args.get("replace_original"))
+            text, blocks = str(args.get("text", "")), list(args.get("blocks") or [])
+            channel, ts = where or ("", "")
+            self.calls.append(
+                SlackCall(
+                    "response_url",
+                    channel,
+                    ts,
+                    text,
+                    tuple(blocks),
+                    replace,
+                    str(args.get("response_type", "")),
+                )
+            )
+            if where is None:
+                return False
+            if replace and where in self.messages:
+                message = self.messages[where]
+                message.history.append(message.text)
+                message.text, message.blocks = text, blocks
+            return True
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        slack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _args(self) -> dict[str, Any]:
+                split = urlsplit(self.path)
+                args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                if raw and (self.headers.get("content-type") or "").startswith("application/json"):
+                    args.update(json.loads(raw))
+                elif raw:
+                    for name, values in parse_qs(raw).items():
+                        value = values[-1]
+                        args[name] = json.loads(value) if name == "blocks" else value
+                return args
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _serve(self) -> None:
+                path = urlsplit(self.path).path
+                args = self._args()
+                if path.startswith("/api/"):
+                    auth = self.headers.get("authorization") or ""
+                    token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+                    result = slack._api(path.removeprefix("/api/"), token, args)
+                    self._answer(200, json.dumps(result).encode(), "application/json; charset=utf-8")
+                elif path.startswith("/actions/"):
+                    known = slack._response(path.removeprefix("/actions/"), args)
+                    self._answer(200 if known else 404, b"ok" if known else b"expired_url", "text/plain")
+                elif path.startswith("/commands/"):
+                    slack._response(path.removeprefix("/commands/"), args)
+                    self._answer(200, b"ok", "text/plain")
+                else:
+                    self._answer(404, b"no_service", "text/plain")
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silent."""
+
+        return Handler
+
+
+# --------------------------------------------------------------------------------------
+# Email
+# --------------------------------------------------------------------------------------
+
+
+class LocalMailbox:
+    """Stands in for the approvers' mailboxes: every message of the approval email topic.
+
+    SNS has no one to email on the local cloud; an SQS queue subscribed to the topic keeps
+    each message with its ``approver`` attribute (the address SNS would have mailed).
+    """
+
+    def __init__(self, cloud: LocalCloud, topic_output: str = "ApprovalEmailTopicArn") -> None:
+        self._cloud = cloud
+        sqs = cloud.client("sqs")
+        self._url = sqs.create_queue(QueueName=f"approval-emails-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]
+        cloud.client("sns").subscribe(
+            TopicArn=cloud.output(topic_output), Protocol="sqs", Endpoint=attributes["QueueArn"]
+        )
+        self.messages: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every message so far: SNS's envelope (Subject, Message, MessageAttributes)."""
+        sqs = self._cloud.client("sqs")
+        while batch := sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                self.messages.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return self.messages
+
+    def for_approval(self, approval_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.read() if f"/approvals/{approval_id}?" in m["Message"]]
+
+    def links(self, approval_id: str) -> dict[str, str]:
+        """Each approver's link to the approval page."""
+        return {
+            m["MessageAttributes"]["approver"]["Value"]: next(
+                word for word in m["Message"].split() if word.startswith("http")
+            )
+            for m in self.for_approval(approval_id)
+        }

@@ -1,0 +1,210 @@
+"""Debian's headless Chromium, driven over the DevTools protocol through a pipe.
+
+``--remote-debugging-pipe`` makes Chromium read commands on fd 3 and write answers on fd 4,
+each a JSON object ended by a NUL byte: no websocket library and no downloaded browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+class ChromiumUnavailable(RuntimeError):
+    """No Chromium here, or it would not start."""
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise ChromiumUnavailable("chromium is not installed (apt-get install -y chromium)")
+
+
+class Page:
+    """One tab: navigate, read, fill in, click with the mouse, wait for the next page."""
+
+    def __init__(self, browser: Browser, session: str) -> None:
+        self._browser = browser
+        self._session = session
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        return self._browser.send(method, params, self._session)
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def navigate(self, url: str) -> None:
+        self._browser.drop_events("Page.loadEventFired")
+        self.send("Page.navigate", url=url)
+        self.wait_for_load()
+
+    def wait_for_load(self, timeout: float = 15.0) -> None:
+        self._browser.wait_event("Page.loadEventFired", self._session, timeout)
+
+    def text(self, selector: str = "body") -> str:
+        return str(self.evaluate(f"document.querySelector({json.dumps(selector)})?.innerText ?? ''"))
+
+    def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element (pressed and released)."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        x, y = box
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def type_into(self, selector: str, text: str) -> None:
+        self.click(selector)
+        self.send("Input.insertText", text=text)
+
+    def click_and_wait(self, selector: str) -> None:
+        self._browser.drop_events("Page.loadEventFired")
+        self.click(selector)
+        self.wait_for_load()
+
+
+class Browser:
+    def __init__(self, process: subprocess.Popen[bytes], to_browser: int, from_browser: int) -> None:
+        self._process = process
+        self._out = to_browser
+        self._in = from_browser
+        self._next_id = 0
+        self._buffer = b""
+        self._events: list[dict[str, Any]] = []
+
+    def _read_message(self, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while b"\0" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._in], [], [], remaining)[0]:
+                raise TimeoutError("chromium did not answer in time")
+            chunk = os.read(self._in, 1 << 16)
+            if not chunk:
+                raise ChromiumUnavailable("chromium closed its pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        parsed: dict[str, Any] = json.loads(message)
+        return parsed
+
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None
+    ) -> dict[str, Any]:
+        self._next_id += 1
+        command: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            command["sessionId"] = session
+        os.write(self._out, json.dumps(command).encode() + b"\0")
+        while True:
+            message = self._read_message(15.0)
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+            self._events.append(message)
+
+    def drop_events(self, method: str) -> None:
+        self._events = [e for e in self._events if e.get("method") != method]
+
+    def wait_event(self, method: str, session: str | None, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._events:
+                if event.get("method") == method and event.get("sessionId") == session:
+                    self._events.remove(event)
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {method} within {timeout}s")
+            self._events.append(self._read_message(remaining))
+
+    def new_page(self) -> Page:
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        page = Page(self, session)
+        page.send("Page.enable")
+        page.send("Runtime.enable")
+        return page
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send("Browser.close")
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        os.close(self._out)
+        os.close(self._in)
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    """Start Debian's chromium headless with a throwaway profile; ChromiumUnavailable if it cannot."""
+    executable = chromium_path()
+    with tempfile.TemporaryDirectory(prefix="canaryfleet-chromium-") as profile:
+        commands_read, commands_write = os.pipe()  # chromium reads fd 3
+        answers_read, answers_write = os.pipe()  # chromium writes fd 4
+        arguments = [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-proxy-server",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+
+        def child_fds() -> None:
+            # Out of the way first (either may be fd 3 or 4), then onto 3 and 4, inheritable.
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (commands_read, answers_write)]
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        try:
+            process = subprocess.Popen(  # a fixed local executable
+                arguments,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=False,  # only fds 3 and 4 are inheritable (PEP 446)
+                preexec_fn=child_fds,  # noqa: PLW1509  # only dup2 before exec
+            )
+        except OSError as exc:
+            raise ChromiumUnavailable(f"chromium would not start: {exc}") from None
+        finally:
+            os.close(commands_read)
+            os.close(answers_write)
+        browser = Browser(process, commands_write, answers_read)
+        try:
+            try:
+                browser.send("Browser.getVersion")
+            except (TimeoutError, ChromiumUnavailable) as exc:
+                raise ChromiumUnavailable(f"chromium started but does not answer: {exc}") from None
+            yield browser
+        finally:
+            browser.close()

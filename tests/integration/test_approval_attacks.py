@@ -1,0 +1,314 @@
+"""Bad input and attacks on the approval gate: each is refused, and nothing changes."""
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.integration.approval_gate import (
+    ALICE,
+    ALICE_SLACK,
+    BOB,
+    MALLORY,
+    MALLORY_SLACK,
+    Gate,
+    approval_gate,
+    approval_of,
+    assert_nothing_changed,
+    audit,
+    ended,
+    heading,
+    http,
+    link_fields,
+    page_url,
+    post_decision,
+    wait_for_approval,
+)
+from tests.integration.helpers import invoke
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture(scope="module")
+def gate() -> Iterator[Gate]:
+    with approval_gate() as local:
+        yield local
+
+
+def signed_with_the_real_key(gate: Gate, approval_id: str, approver: str, expires: int) -> str:
+    """A signature as the platform makes it (to show what else the gate checks)."""
+    key = gate.cloud.client("secretsmanager").get_secret_value(
+        SecretId=gate.cloud.output("ApprovalSigningKeyArn")
+    )
+    message = "\n".join(("canaryfleet-approval-link/v1", approval_id, approver, str(expires))).encode()
+    digest = hmac.new(key["SecretString"].encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+# -- signatures ----------------------------------------------------------------------------
+def test_a_forged_signature_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    forged = base64.urlsafe_b64encode(b"\x00" * 32).rstrip(b"=").decode()
+
+    status, html = post_decision(waiting.link(ALICE), "approve", signature=forged)
+
+    assert (status, heading(html)) == (403, "This link is not valid")
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_signature_with_one_character_changed_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    signature = link_fields(waiting.link(ALICE))["signature"]
+    altered = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+
+    status, _ = post_decision(waiting.link(ALICE), "approve", signature=altered)
+
+    assert status == 403
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_link_whose_approver_was_changed_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, _ = post_decision(waiting.link(ALICE), "approve", approver=BOB)
+
+    assert status == 403
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_link_whose_expiry_was_pushed_back_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    later = str(int(link_fields(waiting.link(ALICE))["expires"]) + 86_400)
+
+    status, _ = post_decision(waiting.link(ALICE), "approve", expires=later)
+
+    assert status == 403
+    assert_nothing_changed(gate, waiting)
+
+
+def test_one_approvals_link_does_not_work_on_another(gate: Gate) -> None:
+    mine, other = wait_for_approval(gate), wait_for_approval(gate)
+    foreign = page_url(other.link(ALICE)) + "?" + mine.link(ALICE).split("?", 1)[1]
+
+    status, _ = post_decision(foreign, "approve")
+    shown, _ = http("GET", foreign)
+
+    assert (status, shown) == (403, 403)
+    assert_nothing_changed(gate, other)
+    assert_nothing_changed(gate, mine)
+
+
+def test_a_correctly_signed_link_for_someone_not_an_approver_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    expires = int(link_fields(waiting.link(ALICE))["expires"])
+    fields = {"approver": MALLORY, "expires": str(expires)}
+    fields["signature"] = signed_with_the_real_key(gate, waiting.approval_id, MALLORY, expires)
+
+    status, _ = post_decision(f"{page_url(waiting.link(ALICE))}?{urlencode(fields)}", "approve")
+
+    assert status == 403
+    assert_nothing_changed(gate, waiting)
+
+
+# -- single use and time ------------------------------------------------------------------
+def test_a_link_used_twice_shows_the_first_decision_and_changes_nothing_more(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    post_decision(waiting.link(ALICE), "approve", comment="first")
+
+    status, html = post_decision(waiting.link(ALICE), "reject", comment="second")
+
+    assert (status, heading(html)) == (409, "Already decided: approved")
+    assert f"Approved by {ALICE} via the approval page" in html
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
+    assert [(e["kind"], e["reason"]) for e in audit(gate, waiting)] == [("approve", "first")]
+    assert approval_of(gate, waiting).status.value == "approved"
+
+
+def test_another_approvers_later_click_changes_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+    seen_by_alice = copy.deepcopy(waiting.message)  # her Slack still shows the buttons
+    post_decision(waiting.link(BOB), "reject", comment="no")
+
+    gate.slack.press(gate.api.url, seen_by_alice, "approval.approve", ALICE_SLACK)
+
+    assert ended(gate, waiting)["error"] == "Rejected"
+    assert [e["kind"] for e in audit(gate, waiting)] == ["reject"]
+    assert gate.slack.calls[-1].response_type == "ephemeral"
+    assert "Rejected by bob@example.com" in gate.slack.calls[-1].text
+
+
+def test_an_expired_link_decides_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, timeout_seconds=1)
+    time.sleep(1.2)
+
+    status, html = post_decision(waiting.link(ALICE), "approve")
+
+    assert (status, heading(html)) == (410, "Expired")
+    assert ended(gate, waiting)["error"] == "States.Timeout"
+    assert approval_of(gate, waiting).status.value == "expired"
+    assert [e["kind"] for e in audit(gate, waiting)] == ["approval_expired"]
+
+
+def test_a_decision_for_a_rollout_no_longer_waiting_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    invoke(
+        gate.cloud, "DecideFunction", {"application": waiting.application, "action": "abort", "by": "oncall"}
+    )
+    ended(gate, waiting)
+
+    status, html = post_decision(waiting.link(ALICE), "approve")
+
+    assert (status, heading(html)) == (409, "No longer waiting")
+    assert "aborted by oncall" in html
+    assert [e["kind"] for e in audit(gate, waiting)] == ["abort"]
+    assert approval_of(gate, waiting).status.value == "closed"
+
+
+# -- GET never decides ---------------------------------------------------------------------
+def test_a_get_that_tries_to_decide_only_shows_the_page(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, html = http("GET", waiting.link(ALICE) + "&action=approve&comment=prefetched")
+
+    assert (status, heading(html)) == (200, "Waiting for your decision")
+    assert_nothing_changed(gate, waiting)
+
+
+def test_there_is_no_decision_url_to_get(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    query = waiting.link(ALICE).split("?", 1)[1]
+
+    status, _ = http("GET", f"{page_url(waiting.link(ALICE))}/approve?{query}")
+
+    assert status == 404
+    assert_nothing_changed(gate, waiting)
+
+
+# -- malformed input ----------------------------------------------------------------------
+def test_a_json_body_is_not_a_form(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    body = json.dumps({**link_fields(waiting.link(ALICE)), "action": "approve"}).encode()
+
+    status, _ = http("POST", page_url(waiting.link(ALICE)), body, {"Content-Type": "application/json"})
+
+    assert status == 415
+    assert_nothing_changed(gate, waiting)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "action=approve",  # no signed fields
+        "action=approve&action=reject&approver=x&expires=1&signature=y",  # a field twice
+        "action=merge",  # not an action
+        "%%%&&==",  # not a form
+        "",  # nothing
+    ],
+    ids=["unsigned", "duplicate-field", "unknown-action", "garbage", "empty"],
+)
+def test_a_malformed_form_is_refused(gate: Gate, body: str) -> None:
+    waiting = wait_for_approval(gate)
+    if body.startswith("action=merge"):
+        body = urlencode({**link_fields(waiting.link(ALICE)), "action": "merge"})
+
+    status, _ = http("POST", page_url(waiting.link(ALICE)), body.encode(), FORM)
+
+    assert status == 400
+    assert_nothing_changed(gate, waiting)
+
+
+def test_an_incomplete_link_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, _ = http("GET", page_url(waiting.link(ALICE)) + "?approver=alice%40example.com")
+
+    assert status == 400
+    assert_nothing_changed(gate, waiting)
+
+
+# -- Slack ---------------------------------------------------------------------------------
+def test_a_slack_user_who_is_not_an_approver_is_told_so_and_nothing_changes(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+
+    status, _ = gate.slack.press(gate.api.url, waiting.message, "approval.approve", MALLORY_SLACK)
+
+    assert status == 200
+    refusal = gate.slack.calls[-1]
+    assert (refusal.kind, refusal.response_type, refusal.replace_original) == (
+        "response_url",
+        "ephemeral",
+        False,
+    )
+    assert "not an approver" in refusal.text
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_slack_request_with_a_bad_signature_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+    body = gate.slack.button_press_body(waiting.message, "approval.approve", ALICE_SLACK)
+    headers = {**gate.slack.signed_headers(body), "X-Slack-Signature": "v0=" + "0" * 64}
+
+    status, _ = gate.slack.send(f"{gate.api.url}/slack/interactions", body, headers)
+
+    assert status == 401
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_slack_request_signed_for_another_body_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+    body = gate.slack.button_press_body(waiting.message, "approval.approve", MALLORY_SLACK)
+    headers = gate.slack.signed_headers(body)
+    swapped = body.replace(MALLORY_SLACK, ALICE_SLACK)
+
+    status, _ = gate.slack.send(f"{gate.api.url}/slack/interactions", swapped, headers)
+
+    assert status == 401
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_slack_request_older_than_five_minutes_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+    body = gate.slack.button_press_body(waiting.message, "approval.approve", ALICE_SLACK)
+    replayed = gate.slack.signed_headers(body, timestamp=int(time.time()) - 301)
+
+    status, _ = gate.slack.send(f"{gate.api.url}/slack/interactions", body, replayed)
+
+    assert status == 401
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_signed_slack_request_with_malformed_json_is_refused(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    body = urlencode({"payload": '{"type": "block_actions", "user": '})
+
+    status, _ = gate.slack.send(f"{gate.api.url}/slack/interactions", body, gate.slack.signed_headers(body))
+
+    assert status == 400
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_slash_command_from_someone_not_an_approver_changes_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    body = gate.slack.command_body(MALLORY_SLACK, f"abort {waiting.application} because I can")
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
+
+    assert status == 200
+    assert json.loads(answer) == {
+        "response_type": "ephemeral",
+        "text": f"You are not an approver of {waiting.application}; nothing was changed.",
+    }
+    assert_nothing_changed(gate, waiting)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
+    assert "abort_requested" not in record

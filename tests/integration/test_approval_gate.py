@@ -1,0 +1,323 @@
+"""The approval gate on the local cloud: how approvers are asked and how their answers end a wait."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from canaryfleet.adapters.secrets import SecretsManagerSigningKeys
+from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
+from canaryfleet.logic.links import LinkSigner
+from canaryfleet.models.app_config import Approvers
+from canaryfleet.models.approval import ApprovalLink
+
+from canaryfleet_local.standins import rotate_secret_with_its_function
+from tests.integration.approval_gate import (
+    ALICE,
+    ALICE_SLACK,
+    BOB,
+    CAROL_SLACK,
+    CHANNEL,
+    Gate,
+    approval_gate,
+    approval_of,
+    audit,
+    ended,
+    heading,
+    http,
+    link_fields,
+    post_decision,
+    wait_for_approval,
+)
+from tests.integration.helpers import RecordingCallbacks, eventually, invoke
+
+
+@pytest.fixture(scope="module")
+def gate() -> Iterator[Gate]:
+    with approval_gate() as local:
+        yield local
+
+
+# -- asking --------------------------------------------------------------------------------
+def test_each_approver_gets_one_email_with_a_link_signed_for_them_alone(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    emails = gate.inbox.for_approval(waiting.approval_id)
+
+    assert sorted(m["MessageAttributes"]["approver"]["Value"] for m in emails) == sorted(
+        [ALICE, BOB, "carol@example.com"]
+    )
+    for message in emails:
+        approver = message["MessageAttributes"]["approver"]["Value"]
+        assert waiting.links[approver].count("/approvals/") == 1
+        assert f"approver={approver.replace('@', '%40')}" in waiting.links[approver]
+    subscribed = gate.cloud.client("sns").list_subscriptions_by_topic(
+        TopicArn=gate.cloud.output("ApprovalEmailTopicArn")
+    )["Subscriptions"]
+    policies = {s["Endpoint"]: s for s in subscribed if s["Protocol"] == "email"}
+    assert set(policies) >= {ALICE, BOB}
+
+
+def test_the_slack_message_shows_the_verdict_and_approve_and_reject_buttons(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    assert waiting.message is not None
+    text = json.dumps(waiting.message.blocks)
+    assert "is waiting for approval" in waiting.message.text
+    assert "pass: canary 0.08% errors over 1,234 requests, 81 ms" in text
+    buttons = [e for b in waiting.message.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("approval.approve", waiting.approval_id),
+        ("approval.reject", waiting.approval_id),
+    ]
+
+
+def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
+    described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
+    task = json.loads(described["input"])
+    payload = {
+        "token": record["wait_token"],
+        "app": task["app"],
+        "rollout_id": waiting.rollout_id,
+        "version": "1.2.0",
+        "timeout_seconds": task["step"]["timeout_seconds"],
+    }
+
+    body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
+
+    assert (body, error) == ({"approval": "waiting"}, None)
+    after = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
+    assert after["approval_id"] == waiting.approval_id
+    assert len(gate.inbox.for_approval(waiting.approval_id)) == 3
+    assert len([m for m in gate.slack.posted(CHANNEL) if waiting.approval_id in json.dumps(m.blocks)]) == 1
+
+
+# -- the page --------------------------------------------------------------------------
+def test_the_page_shows_the_rollout_the_verdict_and_a_form(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, html = http("GET", waiting.link(ALICE))
+
+    assert status == 200
+    assert heading(html) == "Waiting for your decision"
+    assert waiting.application in html and "1.2.0" in html
+    assert "1,234" in html and "0.08%" in html and "81 ms" in html
+    assert 'name="action" value="approve"' in html and 'name="action" value="reject"' in html
+    assert approval_of(gate, waiting).status.value == "pending"
+
+
+def test_approving_on_the_page_ends_the_wait_and_records_who_how_and_the_comment(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, html = post_decision(waiting.link(BOB), "approve", comment="error rate matches live")
+
+    assert (status, heading(html)) == (200, "Approved")
+    result = ended(gate, waiting)
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"])["decision"] == {
+        "decision": "approve",
+        "by": BOB,
+        "comment": "error rate matches live",
+    }
+    [entry] = audit(gate, waiting)
+    assert (entry["kind"], entry["by"], entry["channel"], entry["reason"]) == (
+        "approve",
+        BOB,
+        "page",
+        "error rate matches live",
+    )
+    approval = approval_of(gate, waiting)
+    assert approval.status.value == "approved"
+    assert approval.decision is not None and approval.decision.by == BOB
+
+
+def test_rejecting_on_the_page_fails_the_wait_as_rejected_saying_who_and_why(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    status, html = post_decision(waiting.link(ALICE), "reject", comment="p99 is creeping up")
+
+    assert (status, heading(html)) == (200, "Rejected")
+    result = ended(gate, waiting)
+    assert (result["status"], result["error"]) == ("FAILED", "Rejected")
+    assert json.loads(result["cause"]) == {"by": ALICE, "reason": "p99 is creeping up"}
+    assert approval_of(gate, waiting).status.value == "rejected"
+
+
+def test_the_slack_message_says_who_decided_on_the_page_and_loses_its_buttons(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    post_decision(waiting.link(BOB), "approve", comment="ship it")
+
+    assert waiting.message is not None
+    assert waiting.message.text.startswith(
+        f"{waiting.application} 1.2.0: Approved by {BOB} via the approval page"
+    )
+    assert not any(block["type"] == "actions" for block in waiting.message.blocks)
+
+
+def test_a_decision_made_through_the_cli_shows_on_the_page_and_in_slack(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    invoke(
+        gate.cloud,
+        "DecideFunction",
+        {
+            "application": waiting.application,
+            "action": "approve",
+            "by": "oncall@example.com",
+            "channel": "cli",
+        },
+    )
+
+    status, html = http("GET", waiting.link(ALICE))
+    body, _ = invoke(gate.cloud, "ExpireApprovalFunction", {"approval_id": waiting.approval_id})
+
+    assert (status, heading(html)) == (409, "Already decided: approved")
+    assert "Approved by oncall@example.com via the CLI" in html
+    assert body == {"status": "approved"}
+    assert (
+        waiting.message is not None and "Approved by oncall@example.com via the CLI" in waiting.message.text
+    )
+
+
+# -- Slack ---------------------------------------------------------------------------------
+def test_an_approver_approves_with_the_slack_button(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+
+    status, _ = gate.slack.press(gate.api.url, waiting.message, "approval.approve", ALICE_SLACK)
+
+    assert status == 200
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
+    [entry] = audit(gate, waiting)
+    assert (entry["kind"], entry["channel"], entry["by"]) == ("approve", "slack", "alice (Slack U0ALICE)")
+    assert waiting.message.text.startswith(
+        f"{waiting.application} 1.2.0: Approved by alice (Slack U0ALICE) via Slack"
+    )
+
+
+def test_a_slack_user_listed_only_by_email_is_an_approver(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+
+    gate.slack.press(gate.api.url, waiting.message, "approval.reject", CAROL_SLACK)
+
+    result = ended(gate, waiting)
+    assert (result["status"], result["error"]) == ("FAILED", "Rejected")
+    assert json.loads(result["cause"])["by"] == "carol@example.com (Slack U0CAROL)"
+
+
+def test_an_approver_aborts_the_rollout_with_the_slash_command(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    body = gate.slack.command_body(ALICE_SLACK, f"abort {waiting.application} checkout errors rising")
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
+
+    assert status == 200
+    reply = json.loads(answer)
+    assert reply["response_type"] == "in_channel"
+    assert reply["text"].startswith(
+        f"Abort of {waiting.application} rollout {waiting.rollout_id} by <@U0ALICE> done"
+    )
+    result = ended(gate, waiting)
+    assert (result["status"], result["error"]) == ("FAILED", "Aborted")
+    assert "checkout errors rising" in result["cause"]
+
+
+def test_an_approver_promotes_the_rollout_with_the_slash_command(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    body = gate.slack.command_body(ALICE_SLACK, f"promote {waiting.application}")
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
+
+    assert status == 200 and json.loads(answer)["text"].endswith("done")
+    result = ended(gate, waiting)
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"])["decision"]["promoted"] is True
+
+
+def test_the_slash_command_explains_itself(gate: Gate) -> None:
+    body = gate.slack.command_body(ALICE_SLACK, "help")
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
+
+    assert status == 200
+    assert json.loads(answer) == {
+        "response_type": "ephemeral",
+        "text": "Usage: /canaryfleet abort <application> [reason]"
+        " | /canaryfleet promote <application> [reason]",
+    }
+
+
+# -- expiry ------------------------------------------------------------------------------
+def test_an_unanswered_approval_expires_and_its_page_and_slack_message_say_so(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, timeout_seconds=2)
+
+    result = ended(gate, waiting)
+    approval = eventually(
+        lambda: (a := approval_of(gate, waiting)).status.value == "expired" and a, timeout=15
+    )
+    status, html = http("GET", waiting.link(ALICE))
+
+    assert result["error"] == "States.Timeout"
+    assert approval.decision is None
+    assert [e["kind"] for e in audit(gate, waiting)] == ["approval_expired"]
+    assert (status, heading(html)) == (410, "Expired")
+    assert waiting.message is not None and "Expired at" in waiting.message.text
+    assert not any(block["type"] == "actions" for block in waiting.message.blocks)
+
+
+def test_nobody_listed_means_nobody_is_asked(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, approvers=Approvers())
+
+    assert (waiting.links, waiting.message) == ({}, None)
+    assert approval_of(gate, waiting).status.value == "pending"
+
+
+# -- the signing key -----------------------------------------------------------------------
+def test_links_sent_before_a_key_rotation_keep_working_and_new_ones_use_the_new_key(gate: Gate) -> None:
+    before = wait_for_approval(gate)
+    secret = gate.cloud.output("ApprovalSigningKeyArn")
+    sm = gate.cloud.client("secretsmanager")
+    old_key = sm.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")["SecretString"]
+
+    rotate_secret_with_its_function(secret)
+    after = wait_for_approval(gate)
+
+    new_key = sm.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")["SecretString"]
+    assert new_key != old_key and len(new_key) == 64
+    assert sm.get_secret_value(SecretId=secret, VersionStage="AWSPREVIOUS")["SecretString"] == old_key
+    assert http("GET", before.link(ALICE))[0] == 200
+    status, html = post_decision(after.link(ALICE), "approve")
+    assert (status, heading(html)) == (200, "Approved")
+
+
+def test_a_look_after_the_expiry_shows_it_expired_before_anything_recorded_it(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    later = ApprovalGate(gate.approvals, gate.rollouts, RecordingCallbacks(), None, clock=lambda: tomorrow)
+    signer = LinkSigner(SecretsManagerSigningKeys(gate.cloud.output("ApprovalSigningKeyArn")))
+    link = ApprovalLink.model_validate(
+        {**link_fields(waiting.link(ALICE)), "approval_id": waiting.approval_id}
+    )
+
+    result = later.show(link, signer)
+
+    assert result.outcome is Outcome.EXPIRED
+    assert approval_of(gate, waiting).status.value == "pending", "a look writes nothing"
+    assert audit(gate, waiting) == []
+
+
+def test_an_approval_decided_on_the_page_ends_its_expiry_without_invoking_anything(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, timeout_seconds=2)
+    post_decision(waiting.link(ALICE), "approve")
+    machine = gate.cloud.output("ApprovalExpiryStateMachineArn")
+    expiry = machine.replace(":stateMachine:", ":execution:") + f":{waiting.approval_id}"
+
+    record = gate.cloud.wait_for_execution(expiry, timeout=15)
+
+    assert record.status == "SUCCEEDED"
+    assert record.states_entered[-2:] == ["Is it still open", "Already decided"]
+    assert "Expire the approval" not in record.states_entered
+    assert approval_of(gate, waiting).status.value == "approved"

@@ -1,0 +1,68 @@
+"""Slack's side: request signatures within five minutes, and when the Slack app is set up at all."""
+
+import hashlib
+import hmac
+import time
+
+import pytest
+from canaryfleet.adapters.slack import slack_api, verify_request
+from canaryfleet.models.approval import SlackSecret, SlackUser
+
+SECRET = SlackSecret.model_validate(
+    {"signing_secret": "8f742231b10e8888abcd99yyyzzz85a5", "bot_token": "xoxb-1"}
+)
+BODY = "payload=%7B%22type%22%3A%22block_actions%22%7D"
+
+
+def signature(body: str, timestamp: int, secret: str = "8f742231b10e8888abcd99yyyzzz85a5") -> str:
+    return "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_request_signed_now_with_the_apps_secret_is_valid() -> None:
+    now = int(time.time())
+
+    assert verify_request(SECRET, BODY, str(now), signature(BODY, now))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signed", "body"),
+    [
+        (-301, None, BODY),  # replayed after five minutes
+        (0, "another secret", BODY),
+        (0, None, BODY + "&x=1"),  # the body changed after signing
+    ],
+    ids=["too-old", "wrong-secret", "altered-body"],
+)
+def test_a_request_is_invalid_when(timestamp: int, signed: str | None, body: str) -> None:
+    stamp = int(time.time()) + timestamp
+    sign = signature(BODY, stamp, signed) if signed else signature(BODY, stamp)
+
+    assert not verify_request(SECRET, body, str(stamp), sign)
+
+
+@pytest.mark.parametrize("timestamp", [None, "", "12ab", "-5"])
+def test_a_missing_or_non_numeric_timestamp_is_invalid(timestamp: str | None) -> None:
+    assert not verify_request(SECRET, BODY, timestamp, "v0=00")
+
+
+def test_without_a_signing_secret_nothing_verifies_and_there_is_no_slack() -> None:
+    empty = SlackSecret()
+    now = int(time.time())
+
+    assert not verify_request(empty, BODY, str(now), signature(BODY, now))
+    assert slack_api(empty) is None
+    assert slack_api(SlackSecret.model_validate({"signing_secret": "s"})) is None
+    assert slack_api(SECRET) is not None
+
+
+def test_the_secret_never_shows_in_its_repr() -> None:
+    assert "xoxb-1" not in repr(SECRET) and "8f742231" not in repr(SECRET)
+
+
+def test_a_slack_user_is_labelled_by_email_when_known() -> None:
+    user = SlackUser(id="U024BE7LH", name="maria")
+
+    assert (user.label("maria@example.com"), user.label(None)) == (
+        "maria@example.com (Slack U024BE7LH)",
+        "maria (Slack U024BE7LH)",
+    )
