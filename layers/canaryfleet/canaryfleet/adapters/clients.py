@@ -12,14 +12,21 @@ from botocore.config import Config
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
 
+@lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    # One session per execution environment: its loader reads each service's model once.
+    return boto3.session.Session()
+
+
 @lru_cache(maxsize=32)
 def client(service: str, region: str | None = None) -> Any:
-    return boto3.session.Session().client(service, region_name=region, config=_CONFIG)
+    return _session().client(service, region_name=region, config=_CONFIG)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (a new set of credentials or endpoints)."""
+    """Forget cached clients and their session (a new set of credentials or endpoints)."""
     client.cache_clear()
+    _session.cache_clear()
 
 
 def error_code(exc: Exception) -> str | None:
