@@ -9,8 +9,6 @@ browser, approve or reject, and the rollout goes live or rolls back.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -19,6 +17,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
+
+from canaryfleet_cli.local_run import local_parameters
 
 APPLICATION = "hello-app"
 VERSION = "1.0.0"
@@ -156,10 +156,7 @@ def demo(
 
     if not re.fullmatch(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+", approver):
         raise typer.BadParameter("an email address", param_hint="--approver")
-    logging.getLogger("moto").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
-    if not verbose:
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    parameters = {"LogLevel": "DEBUG" if verbose else "ERROR"}
+    parameters = local_parameters(verbose)
     try:
         if not interactive:
             from canaryfleet_cli.timeline import render_rollouts

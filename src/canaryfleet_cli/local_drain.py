@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from canaryfleet_cli.local_run import local_parameters
 
 drain_commands = typer.Typer()
 drains_app = typer.Typer(
@@ -46,12 +46,10 @@ _SUMMARY = (
 @contextlib.contextmanager
 def _quiet_local_cloud(verbose: bool) -> Iterator[dict[str, str]]:
     """Template parameters for a local run; the functions' logs and metrics go to stderr."""
-    logging.getLogger("moto").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
-    if not verbose:
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    parameters = local_parameters(verbose)
     # Lambda functions print their logs and metrics; stdout keeps the report alone.
     with contextlib.redirect_stdout(sys.stderr):
-        yield {"LogLevel": "DEBUG" if verbose else "ERROR"}
+        yield parameters
 
 
 def _healthy(report: dict[str, Any]) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 from pathlib import Path
 
 import typer
@@ -14,6 +12,7 @@ from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.local_drain import drain_commands, drains_app
+from canaryfleet_cli.local_run import local_parameters
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
@@ -26,16 +25,6 @@ operate.register(app)
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def _local_parameters(verbose: bool) -> dict[str, str]:
-    """Template parameters for a local run: handlers' JSON logs only when asked for."""
-    # moto logs each failed state (a rollback's expected path) with its whole parse tree.
-    logging.getLogger("moto").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
-    if not verbose:
-        # Metrics print EMF JSON to stdout; on the local cloud nobody collects them.
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    return {"LogLevel": "DEBUG" if verbose else "ERROR"}
 
 
 @local_app.command("rollout")
@@ -67,7 +56,7 @@ def local_rollout(
             scenario,
             artifact=artifact,
             decision=decision,
-            parameters=_local_parameters(verbose),
+            parameters=local_parameters(verbose),
             report_dir=report_dir,
         )
     except LocalCloudError as exc:
