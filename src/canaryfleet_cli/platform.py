@@ -159,13 +159,21 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
 
 
+def _who_decided(entry: dict[str, Any]) -> str | None:
+    """An audit entry as history shows it: a person's decision, or an approval nobody answered."""
+    kind = entry.get("kind")
+    if kind in ("approve", "reject", "abort", "promote"):
+        return f"{kind} by {entry.get('by', 'unknown')}"
+    if kind == "approval_expired":
+        return "approval expired unanswered"
+    return None
+
+
 def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
     """Past rollouts, newest first, with outcome, reason, who decided and how long each took."""
     rows = []
     for record in platform.store.list_rollouts(application):
-        decisions = [
-            e for e in record.get("audit", []) if e.get("kind") in ("approve", "reject", "abort", "promote")
-        ]
+        decisions = [said for said in map(_who_decided, record.get("audit", [])) if said]
         rows.append(
             {
                 "rollout_id": record["rollout_id"],
@@ -173,7 +181,7 @@ def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
                 "received_at": record.get("received_at"),
                 "outcome": record.get("outcome") or record.get("status"),
                 "reason": record.get("reason", ""),
-                "decided_by": [f"{e['kind']} by {e['by']}" for e in decisions],
+                "decided_by": decisions,
                 "seconds": _seconds(record.get("received_at"), record.get("ended_at")),
                 "commit": record.get("commit"),
             }

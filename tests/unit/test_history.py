@@ -1,0 +1,58 @@
+"""`canaryfleet history`: who decided each rollout, and approvals nobody answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaryfleet_cli.platform import Platform, history_of
+
+
+class _Store:
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    def list_rollouts(self, application: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["application"] == application]
+
+
+class _Platform(Platform):
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__("canaryfleet", {})
+        self._store = _Store(records)
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+
+def test_history_names_deciders_and_unanswered_approvals_newest_first() -> None:
+    records = [
+        {
+            "application": "hello-app",
+            "rollout_id": "r1",
+            "version": "1.0.0",
+            "received_at": "2026-11-27T10:00:00+00:00",
+            "ended_at": "2026-11-27T10:05:30+00:00",
+            "outcome": "released",
+            "audit": [{"kind": "approve", "by": "alice@example.com", "via": "page"}],
+        },
+        {
+            "application": "hello-app",
+            "rollout_id": "r2",
+            "version": "1.1.0",
+            "received_at": "2026-11-27T11:00:00+00:00",
+            "ended_at": "2026-11-27T12:00:00+00:00",
+            "outcome": "rolled_back",
+            "reason": "approval timed out",
+            "audit": [{"kind": "approval_expired", "approval_id": "a1", "at": "2026-11-27T12:00:00+00:00"}],
+        },
+        {"application": "other-app", "rollout_id": "r3", "received_at": "2026-11-27T13:00:00+00:00"},
+    ]
+
+    rows = history_of(_Platform(records), "hello-app")
+
+    assert [r["rollout_id"] for r in rows] == ["r2", "r1"]
+    assert rows[0]["decided_by"] == ["approval expired unanswered"]
+    assert rows[0]["reason"] == "approval timed out" and rows[0]["seconds"] == 3600.0
+    assert rows[1]["decided_by"] == ["approve by alice@example.com"]
+    assert rows[1]["seconds"] == 330.0
