@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from unittest import mock
 
 import boto3
@@ -1685,18 +1685,18 @@ class CommandInvocationResult:
     error: str = ""
 
 
-class ManagedInstanceAgent:
+class ManagedInstanceAgent(Protocol):
     """The SSM agent of the simulated instances (canaryfleet_local.instances implements it)."""
 
     def manages(self, instance_id: str) -> bool:
         """Whether the instance runs an agent registered with Systems Manager."""
-        raise NotImplementedError
+        ...
 
     def run(
         self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]
     ) -> CommandInvocationResult:
         """Run the document on the instance."""
-        raise NotImplementedError
+        ...
 
 
 @dataclass
