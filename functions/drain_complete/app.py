@@ -4,9 +4,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.drain_store import DrainStore
-from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, S3LogObjects, SsmRunCommand
-from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.models.drain import CommandInvocationEvent
@@ -21,13 +18,5 @@ from canaryfleet.settings import DrainDispatchSettings, load_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(DrainDispatchSettings)
     detail = parse_event(CommandInvocationEvent, event).detail
-    drains = Drains(
-        store=DrainStore(settings.state_table_name),
-        hooks=AutoScalingLifecycleHooks(),
-        run_command=SsmRunCommand(),
-        logs=S3LogObjects(),
-        notifier=SnsNotifier(settings.notification_topic_arn),
-        document=settings.drain_document_name,
-        log_bucket=settings.log_bucket_name,
-    )
+    drains = Drains.on_aws(settings)
     return complete_drain(detail, drains, datetime.now(UTC)).model_dump(mode="json", exclude_none=True)

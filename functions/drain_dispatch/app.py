@@ -6,9 +6,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.drain_store import DrainStore
-from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, S3LogObjects, SsmRunCommand
-from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_dispatch import dispatch_drains
 from canaryfleet.models.events import parse_event
@@ -22,15 +19,7 @@ from canaryfleet.settings import DrainDispatchSettings, load_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(DrainDispatchSettings)
     batch = parse_event(SqsModel, event)
-    drains = Drains(
-        store=DrainStore(settings.state_table_name),
-        hooks=AutoScalingLifecycleHooks(),
-        run_command=SsmRunCommand(),
-        logs=S3LogObjects(),
-        notifier=SnsNotifier(settings.notification_topic_arn),
-        document=settings.drain_document_name,
-        log_bucket=settings.log_bucket_name,
-    )
+    drains = Drains.on_aws(settings)
     outcome = dispatch_drains(batch, drains, datetime.now(UTC))
     # Messages whose command could not be sent come back; the others are deleted.
     return dict(process_partial_response(event, outcome.check, BatchProcessor(EventType.SQS), context))

@@ -17,8 +17,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.adapters.drain_store import MANIFEST_FILES_KEPT, DrainStore
-from canaryfleet.adapters.drains import LifecycleHooks, LogObjects, RunCommand
-from canaryfleet.adapters.notifier import Notifier
+from canaryfleet.adapters.drains import (
+    AutoScalingLifecycleHooks,
+    LifecycleHooks,
+    LogObjects,
+    RunCommand,
+    S3LogObjects,
+    SsmRunCommand,
+)
+from canaryfleet.adapters.notifier import Notifier, SnsNotifier
 from canaryfleet.models.drain import (
     RUN_ID_FORMAT,
     DrainBudget,
@@ -28,6 +35,7 @@ from canaryfleet.models.drain import (
     run_prefix,
 )
 from canaryfleet.observability import emit_dimensioned, logger, metrics
+from canaryfleet.settings import DrainDispatchSettings
 
 LOGS_LOST = "drain.logs_lost"
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
@@ -56,6 +64,19 @@ class Drains:
     notifier: Notifier
     document: str
     log_bucket: str
+
+    @classmethod
+    def on_aws(cls, settings: DrainDispatchSettings) -> Drains:
+        """The AWS adapters, configured from a drain function's settings."""
+        return cls(
+            store=DrainStore(settings.state_table_name),
+            hooks=AutoScalingLifecycleHooks(),
+            run_command=SsmRunCommand(),
+            logs=S3LogObjects(),
+            notifier=SnsNotifier(settings.notification_topic_arn),
+            document=settings.drain_document_name,
+            log_bucket=settings.log_bucket_name,
+        )
 
 
 def execution_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: datetime) -> int:
