@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.adapters.rollout_store import _plain, _typed
+from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.dynamo import condition_failed, plain, typed
 from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalStatus, SlackMessageRef
 
 # Approval records stay readable (the page says what happened) for a while after they expire.
@@ -78,7 +78,7 @@ class ApprovalStore(abc.ABC):
 def _with_decision(update: str, values: dict[str, Any], decision: ApprovalDecision | None, keep: bool) -> str:
     """``update`` that also sets ``decision``, or removes the one a claim left (unless ``keep``)."""
     if decision is not None:
-        values[":decision"] = _typed(decision.model_dump(mode="json"))
+        values[":decision"] = typed(decision.model_dump(mode="json"))
         return update + ", decision = :decision"
     return update if keep else update + " REMOVE decision"
 
@@ -96,7 +96,7 @@ class DynamoApprovalStore(ApprovalStore):
         # The table's TTL attribute is a number named expires_at; the approval's own expiry is
         # kept as approval_expires_at (the rollout record's name for it too).
         values["approval_expires_at"] = values.pop("expires_at")
-        item = {key: _typed(value) for key, value in values.items()}
+        item = {key: typed(value) for key, value in values.items()}
         keep_until = approval.expires_at + KEEP_AFTER_EXPIRY
         item.update(approval_key(approval.approval_id))
         item["expires_at"] = {"N": str(int(keep_until.timestamp()))}
@@ -105,7 +105,7 @@ class DynamoApprovalStore(ApprovalStore):
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -117,7 +117,7 @@ class DynamoApprovalStore(ApprovalStore):
         item = response.get("Item")
         if not item:
             return None
-        values = _plain(item)
+        values = plain(item)
         values["expires_at"] = values.pop("approval_expires_at")
         return Approval.model_validate(values)
 
@@ -125,7 +125,7 @@ class DynamoApprovalStore(ApprovalStore):
         try:
             self._db.update_item(TableName=self._table, Key=approval_key(approval_id), **kwargs)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -142,7 +142,7 @@ class DynamoApprovalStore(ApprovalStore):
             ExpressionAttributeValues={
                 ":deciding": {"S": _DECIDING},
                 ":pending": {"S": _PENDING},
-                ":decision": _typed(decision.model_dump(mode="json")),
+                ":decision": typed(decision.model_dump(mode="json")),
                 ":claim": {"S": claim_id},
                 ":now": {"S": decision.at.isoformat()},
                 ":stale": {"S": stale_before.isoformat()},
@@ -218,7 +218,7 @@ class DynamoApprovalStore(ApprovalStore):
             TableName=self._table,
             Key=approval_key(approval_id),
             UpdateExpression="SET slack_message = :message",
-            ExpressionAttributeValues={":message": _typed(message.model_dump())},
+            ExpressionAttributeValues={":message": typed(message.model_dump())},
         )
 
     def mark_emails_sent(self, approval_id: str) -> bool:

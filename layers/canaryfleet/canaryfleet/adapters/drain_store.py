@@ -15,16 +15,13 @@ Items:
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s, typed
 from canaryfleet.adapters.rollout_store import app_pk, rollout_sk
 from canaryfleet.models.drain import DrainBudget, DrainRecord, DrainStatus, DrainTrigger, LifecycleHookRef
 
@@ -41,38 +38,8 @@ def owner_pk(instance_id: str) -> str:
     return f"INSTANCE#{instance_id}"
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _typed(value: Any) -> dict[str, Any]:
-    result: dict[str, Any] = TypeSerializer().serialize(json.loads(json.dumps(value), parse_float=Decimal))
-    return result
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _number(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_number(v) for v in value]
-    if isinstance(value, set):
-        return sorted(value)
-    return value
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    deserializer = TypeDeserializer()
-    return {key: _number(deserializer.deserialize(value)) for key, value in item.items()}
-
-
 def _record(item: dict[str, Any]) -> DrainRecord:
-    return DrainRecord.model_validate(_plain(item))
-
-
-def _expiry(days: int) -> dict[str, str]:
-    return {"N": str(int(time.time()) + days * 86_400)}
+    return DrainRecord.model_validate(plain(item))
 
 
 class DrainStore:
@@ -84,7 +51,7 @@ class DrainStore:
         return client("dynamodb")
 
     def _key(self, application: str, instance_id: str) -> dict[str, Any]:
-        return {"pk": _s(app_pk(application)), "sk": _s(drain_sk(instance_id))}
+        return {"pk": s(app_pk(application)), "sk": s(drain_sk(instance_id))}
 
     # -- starting and joining ----------------------------------------------------------
     def _put_new(self, item: dict[str, Any]) -> bool:
@@ -93,7 +60,7 @@ class DrainStore:
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -106,11 +73,11 @@ class DrainStore:
         never happened is created by the next event for its instance: see ``create``.)
         """
         owner = {
-            "pk": _s(owner_pk(record.instance_id)),
-            "sk": _s("DRAIN"),
-            "application": _s(record.application),
-            "started_at": _s(record.started_at.isoformat()),
-            "expires_at": _expiry(OWNER_DAYS),
+            "pk": s(owner_pk(record.instance_id)),
+            "sk": s("DRAIN"),
+            "application": s(record.application),
+            "started_at": s(record.started_at.isoformat()),
+            "expires_at": expiry(OWNER_DAYS),
         }
         if not self._put_new(owner):
             return None
@@ -120,11 +87,11 @@ class DrainStore:
         """Create the record of a claimed instance; None if it exists."""
         values = record.model_dump(mode="json", exclude_none=True, exclude={"triggers"})
         item = {
-            "pk": _s(app_pk(record.application)),
-            "sk": _s(drain_sk(record.instance_id)),
-            **{name: _typed(value) for name, value in values.items()},
+            "pk": s(app_pk(record.application)),
+            "sk": s(drain_sk(record.instance_id)),
+            **{name: typed(value) for name, value in values.items()},
             "triggers": {"SS": [record.trigger.value]},
-            "expires_at": _expiry(RECORD_DAYS),
+            "expires_at": expiry(RECORD_DAYS),
         }
         if not self._put_new(item):
             return None
@@ -134,7 +101,7 @@ class DrainStore:
         """The application whose drain the instance is in, if any."""
         response = self._db.get_item(
             TableName=self._table,
-            Key={"pk": _s(owner_pk(instance_id)), "sk": _s("DRAIN")},
+            Key={"pk": s(owner_pk(instance_id)), "sk": s("DRAIN")},
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -159,7 +126,7 @@ class DrainStore:
                 ("hook_token", hook.token),
             ):
                 sets.append(f"{field} = if_not_exists({field}, :{field})")
-                values[f":{field}"] = _s(value)
+                values[f":{field}"] = s(value)
         expression = (f"SET {', '.join(sets)} " if sets else "") + "ADD #triggers :trigger"
         try:
             response = self._db.update_item(
@@ -172,7 +139,7 @@ class DrainStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         record = _record(response["Attributes"])
@@ -187,11 +154,11 @@ class DrainStore:
                 Key=self._key(application, instance_id),
                 UpdateExpression="SET deadline = :deadline",
                 ConditionExpression="attribute_not_exists(deadline) OR deadline > :deadline",
-                ExpressionAttributeValues={":deadline": _s(deadline.isoformat())},
+                ExpressionAttributeValues={":deadline": s(deadline.isoformat())},
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         return _record(response["Attributes"])
@@ -214,7 +181,7 @@ class DrainStore:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(app_pk(application)), ":prefix": _s("DRAIN#")},
+            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("DRAIN#")},
         }
         while True:
             response = self._db.query(**kwargs)
@@ -247,7 +214,7 @@ class DrainStore:
         try:
             response = self._db.update_item(**request)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         attributes: dict[str, Any] = response.get("Attributes", {})
@@ -267,12 +234,12 @@ class DrainStore:
 
     def mark_queued(self, application: str, instance_id: str, groups: list[str], at: datetime) -> None:
         """The instance is out of ``groups`` and its order is in the drain queue."""
-        values = {":groups": _typed(groups), ":at": _s(at.isoformat())}
+        values = {":groups": typed(groups), ":at": s(at.isoformat())}
         queued = self._apply(
             application,
             instance_id,
             "SET #status = :queued, deregistered_from = :groups, deregistered_at = :at",
-            {**values, ":queued": _s(DrainStatus.QUEUED), ":requested": _s(DrainStatus.REQUESTED)},
+            {**values, ":queued": s(DrainStatus.QUEUED), ":requested": s(DrainStatus.REQUESTED)},
             condition="#status = :requested",
         )
         if queued is None:  # a dispatcher took the order already: keep its status
@@ -293,11 +260,11 @@ class DrainStore:
             instance_id,
             "SET #status = :dispatching, claimed_at = :now",
             {
-                ":dispatching": _s(DrainStatus.DISPATCHING),
-                ":requested": _s(DrainStatus.REQUESTED),
-                ":queued": _s(DrainStatus.QUEUED),
-                ":now": _s(now.isoformat()),
-                ":stale": _s(stale_before.isoformat()),
+                ":dispatching": s(DrainStatus.DISPATCHING),
+                ":requested": s(DrainStatus.REQUESTED),
+                ":queued": s(DrainStatus.QUEUED),
+                ":now": s(now.isoformat()),
+                ":stale": s(stale_before.isoformat()),
             },
             condition="#status IN (:requested, :queued) OR (#status = :dispatching AND claimed_at < :stale)",
         )
@@ -309,9 +276,9 @@ class DrainStore:
             instance_id,
             "SET budget = :budget",
             {
-                ":budget": _typed(budget.model_dump()),
-                ":requested": _s(DrainStatus.REQUESTED),
-                ":queued": _s(DrainStatus.QUEUED),
+                ":budget": typed(budget.model_dump()),
+                ":requested": s(DrainStatus.REQUESTED),
+                ":queued": s(DrainStatus.QUEUED),
             },
             condition="#status IN (:requested, :queued)",
         )
@@ -322,7 +289,7 @@ class DrainStore:
             application,
             instance_id,
             "SET #status = :queued",
-            {":queued": _s(DrainStatus.QUEUED), ":dispatching": _s(DrainStatus.DISPATCHING)},
+            {":queued": s(DrainStatus.QUEUED), ":dispatching": s(DrainStatus.DISPATCHING)},
             condition="#status = :dispatching",
         )
 
@@ -333,10 +300,10 @@ class DrainStore:
             instance_id,
             "SET #status = :dispatching, claimed_at = :now",
             {
-                ":dispatching": _s(DrainStatus.DISPATCHING),
-                ":running": _s(DrainStatus.RUNNING),
+                ":dispatching": s(DrainStatus.DISPATCHING),
+                ":running": s(DrainStatus.RUNNING),
                 ":attempts": {"N": str(attempts)},
-                ":now": _s(now.isoformat()),
+                ":now": s(now.isoformat()),
             },
             condition="#status = :running AND attempts = :attempts",
         )
@@ -346,7 +313,7 @@ class DrainStore:
             application,
             instance_id,
             "SET #status = :running",
-            {":running": _s(DrainStatus.RUNNING), ":dispatching": _s(DrainStatus.DISPATCHING)},
+            {":running": s(DrainStatus.RUNNING), ":dispatching": s(DrainStatus.DISPATCHING)},
             condition="#status = :dispatching",
         )
 
@@ -368,12 +335,12 @@ class DrainStore:
             "run_id = :run, manifest_key = :manifest, dispatched_at = :at, "
             "attempts = if_not_exists(attempts, :zero) + :one",
             {
-                ":running": _s(DrainStatus.RUNNING),
-                ":command": {"L": [_s(command_id)]},
+                ":running": s(DrainStatus.RUNNING),
+                ":command": {"L": [s(command_id)]},
                 ":empty": {"L": []},
-                ":run": _s(run_id),
-                ":manifest": _s(manifest_key),
-                ":at": _s(at.isoformat()),
+                ":run": s(run_id),
+                ":manifest": s(manifest_key),
+                ":at": s(at.isoformat()),
                 ":zero": {"N": "0"},
                 ":one": {"N": "1"},
             },
@@ -393,12 +360,12 @@ class DrainStore:
         if not status.final:
             raise ValueError(f"{status} is not a final status")
         sets = ", ".join(f"{name} = :{name}" for name in values if name != "status")
-        expression_values = {f":{name}": _typed(value) for name, value in values.items() if name != "status"}
+        expression_values = {f":{name}": typed(value) for name, value in values.items() if name != "status"}
         expression_values.update(
             {
-                ":status": _s(status),
-                ":drained": _s(DrainStatus.DRAINED),
-                ":lost": _s(DrainStatus.LOGS_LOST),
+                ":status": s(status),
+                ":drained": s(DrainStatus.DRAINED),
+                ":lost": s(DrainStatus.LOGS_LOST),
             }
         )
         return self._update(
@@ -410,7 +377,7 @@ class DrainStore:
         )
 
     def mark_hook_completed(self, application: str, instance_id: str, at: datetime) -> None:
-        self._apply(application, instance_id, "SET hook_completed_at = :at", {":at": _s(at.isoformat())})
+        self._apply(application, instance_id, "SET hook_completed_at = :at", {":at": s(at.isoformat())})
 
     # -- canary awareness ----------------------------------------------------------------
     def mark_canary_interruption(self, application: str, instance_id: str, rollout_id: str) -> bool:
@@ -420,7 +387,7 @@ class DrainStore:
                 application,
                 instance_id,
                 "SET canary_interruption_rollout = :rollout",
-                {":rollout": _s(rollout_id)},
+                {":rollout": s(rollout_id)},
                 condition="attribute_exists(pk) AND attribute_not_exists(canary_interruption_rollout)",
             )
             is not None
@@ -438,7 +405,7 @@ class DrainStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+                Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
                 UpdateExpression=(
                     "SET canary_interruptions = "
                     "list_append(if_not_exists(canary_interruptions, :empty), :entry), "
@@ -449,15 +416,15 @@ class DrainStore:
                     "attribute_exists(pk) AND NOT contains(canary_interrupted_instances, :instance)"
                 ),
                 ExpressionAttributeValues={
-                    ":entry": {"L": [_typed(entry)]},
-                    ":audit": {"L": [_typed(audit)]},
+                    ":entry": {"L": [typed(entry)]},
+                    ":audit": {"L": [typed(audit)]},
                     ":empty": {"L": []},
                     ":instances": {"SS": [instance_id]},
-                    ":instance": _s(instance_id),
+                    ":instance": s(instance_id),
                 },
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True

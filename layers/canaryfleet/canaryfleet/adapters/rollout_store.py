@@ -16,13 +16,12 @@ import abc
 import json
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.adapters.dynamo import condition_failed, plain, s, typed
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage
 
 DEPLOYMENT_RECORD_DAYS = 14
@@ -34,32 +33,6 @@ def app_pk(application: str) -> str:
 
 def rollout_sk(rollout_id: str) -> str:
     return f"ROLLOUT#{rollout_id}"
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _from_decimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_decimal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_decimal(v) for v in value]
-    return value
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as plain Python values (numbers as int or float)."""
-    deserializer = TypeDeserializer()
-    return {key: _from_decimal(deserializer.deserialize(value)) for key, value in item.items()}
-
-
-def _typed(value: Any) -> dict[str, Any]:
-    """A JSON-able value as a DynamoDB attribute value (floats go through Decimal)."""
-    result: dict[str, Any] = TypeSerializer().serialize(json.loads(json.dumps(value), parse_float=Decimal))
-    return result
 
 
 class StageTransition:
@@ -103,15 +76,15 @@ class DynamoRolloutStore(RolloutStore):
     # -- the rollout record ------------------------------------------------------------
     def create(self, rollout: RolloutInput, received_at: datetime, arrival: str | None = None) -> bool:
         item: dict[str, Any] = {
-            "pk": _s(app_pk(rollout.application)),
-            "sk": _s(rollout_sk(rollout.rollout_id)),
-            "rollout_id": _s(rollout.rollout_id),
-            "application": _s(rollout.application),
-            "version": _s(rollout.version),
-            "artifact_bucket": _s(rollout.artifact.bucket),
-            "artifact_key": _s(rollout.artifact.key),
-            "status": _s("received"),
-            "received_at": _s(received_at.isoformat()),
+            "pk": s(app_pk(rollout.application)),
+            "sk": s(rollout_sk(rollout.rollout_id)),
+            "rollout_id": s(rollout.rollout_id),
+            "application": s(rollout.application),
+            "version": s(rollout.version),
+            "artifact_bucket": s(rollout.artifact.bucket),
+            "artifact_key": s(rollout.artifact.key),
+            "status": s("received"),
+            "received_at": s(received_at.isoformat()),
             "weight_log": {"M": {}},
             "audit": {"L": []},
         }
@@ -122,13 +95,13 @@ class DynamoRolloutStore(RolloutStore):
             "build_url": rollout.build_url,
             "arrival": arrival,
         }
-        item.update({name: _s(value) for name, value in optional.items() if value})
+        item.update({name: s(value) for name, value in optional.items() if value})
         try:
             self._db.put_item(
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -136,39 +109,39 @@ class DynamoRolloutStore(RolloutStore):
     def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
         response = self._db.get_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def update(self, application: str, rollout_id: str, **values: Any) -> None:
         """Set top-level attributes of the rollout record."""
         names = {f"#a{i}": name for i, name in enumerate(values)}
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
             UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": _typed(v) for i, v in enumerate(values.values())},
+            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
         )
 
     def append_audit(self, application: str, rollout_id: str, entry: dict[str, Any]) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
             UpdateExpression="SET audit = list_append(if_not_exists(audit, :empty), :entry)",
-            ExpressionAttributeValues={":entry": {"L": [_typed(entry)]}, ":empty": {"L": []}},
+            ExpressionAttributeValues={":entry": {"L": [typed(entry)]}, ":empty": {"L": []}},
         )
 
     def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
         """Record the canary weight set at step ``seq``; a retry of the same step overwrites itself."""
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
             UpdateExpression="SET weight_log.#seq = :entry",
             ExpressionAttributeNames={"#seq": seq},
-            ExpressionAttributeValues={":entry": _typed({"weight": weight, "at": at.isoformat()})},
+            ExpressionAttributeValues={":entry": typed({"weight": weight, "at": at.isoformat()})},
         )
 
     def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
@@ -177,15 +150,15 @@ class DynamoRolloutStore(RolloutStore):
         try:
             response = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+                Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
                 UpdateExpression="SET #stage_at = :at, current_stage = :stage, current_stage_at = :at",
                 ConditionExpression="attribute_not_exists(#stage_at)",
                 ExpressionAttributeNames={"#stage_at": f"stage_{stage.value}_at"},
-                ExpressionAttributeValues={":at": _s(at.isoformat()), ":stage": _s(stage.value)},
+                ExpressionAttributeValues={":at": s(at.isoformat()), ":stage": s(stage.value)},
                 ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return StageTransition(first_time=False, previous_stage=None, previous_at=None)
             raise
         old = response.get("Attributes", {})
@@ -202,11 +175,11 @@ class DynamoRolloutStore(RolloutStore):
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(app_pk(application)), ":prefix": _s("ROLLOUT#")},
+            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("ROLLOUT#")},
         }
         while True:
             response = self._db.query(**kwargs)
-            items.extend(_plain(i) for i in response["Items"])
+            items.extend(plain(i) for i in response["Items"])
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -220,26 +193,26 @@ class DynamoRolloutStore(RolloutStore):
         names = {f"#a{i}": name for i, name in enumerate(values)}
         response = self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
             UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": _typed(v) for i, v in enumerate(values.values())},
+            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
             ReturnValues="ALL_NEW",
         )
-        return _plain(response["Attributes"])
+        return plain(response["Attributes"])
 
     def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
         """Forget a wait's token once it ended, unless a newer wait replaced it."""
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(app_pk(application)), "sk": _s(rollout_sk(rollout_id))},
+                Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
                 UpdateExpression="REMOVE wait_token, wait_kind",
                 ConditionExpression="wait_token = :token",
-                ExpressionAttributeValues={":token": _s(token)},
+                ExpressionAttributeValues={":token": s(token)},
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     # -- lock and queue ------------------------------------------------------------------
@@ -249,16 +222,16 @@ class DynamoRolloutStore(RolloutStore):
             self._db.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": _s(app_pk(application)),
-                    "sk": _s(f"QUEUE#{arrival}#{rollout_id}"),
-                    "rollout_id": _s(rollout_id),
-                    "execution_arn": _s(execution_arn),
-                    "enqueued_at": _s(_now()),
+                    "pk": s(app_pk(application)),
+                    "sk": s(f"QUEUE#{arrival}#{rollout_id}"),
+                    "rollout_id": s(rollout_id),
+                    "execution_arn": s(execution_arn),
+                    "enqueued_at": s(_now()),
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     def attach_queue_token(
@@ -267,34 +240,34 @@ class DynamoRolloutStore(RolloutStore):
         """The queued rollout's execution now waits for its turn with ``token``."""
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(f"QUEUE#{arrival}#{rollout_id}")},
+            Key={"pk": s(app_pk(application)), "sk": s(f"QUEUE#{arrival}#{rollout_id}")},
             UpdateExpression=(
                 "SET #token = :token, rollout_id = :rollout, execution_arn = :execution, "
                 "enqueued_at = if_not_exists(enqueued_at, :now)"
             ),
             ExpressionAttributeNames={"#token": "token"},
             ExpressionAttributeValues={
-                ":token": _s(token),
-                ":rollout": _s(rollout_id),
-                ":execution": _s(execution_arn),
-                ":now": _s(_now()),
+                ":token": s(token),
+                ":rollout": s(rollout_id),
+                ":execution": s(execution_arn),
+                ":now": s(_now()),
             },
         )
 
     def drop_from_queue(self, application: str, sk: str) -> None:
-        self._db.delete_item(TableName=self._table, Key={"pk": _s(app_pk(application)), "sk": _s(sk)})
+        self._db.delete_item(TableName=self._table, Key={"pk": s(app_pk(application)), "sk": s(sk)})
 
     def queue_head(self, application: str) -> QueuedRollout | None:
         response = self._db.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": _s(app_pk(application)), ":prefix": _s("QUEUE#")},
+            ExpressionAttributeValues={":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
             ConsistentRead=True,
             Limit=1,
         )
         if not response["Items"]:
             return None
-        item = _plain(response["Items"][0])
+        item = plain(response["Items"][0])
         return QueuedRollout(
             item["sk"],
             item["rollout_id"],
@@ -307,7 +280,7 @@ class DynamoRolloutStore(RolloutStore):
         response = self._db.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": _s(app_pk(application)), ":prefix": _s("QUEUE#")},
+            ExpressionAttributeValues={":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
             ConsistentRead=True,
             Select="COUNT",
         )
@@ -315,10 +288,10 @@ class DynamoRolloutStore(RolloutStore):
 
     def lock(self, application: str) -> dict[str, Any] | None:
         response = self._db.get_item(
-            TableName=self._table, Key={"pk": _s(app_pk(application)), "sk": _s("LOCK")}, ConsistentRead=True
+            TableName=self._table, Key={"pk": s(app_pk(application)), "sk": s("LOCK")}, ConsistentRead=True
         )
         item = response.get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
         """Give the free lock to the head of the queue, atomically; False if someone else got it."""
@@ -329,11 +302,11 @@ class DynamoRolloutStore(RolloutStore):
                         "Put": {
                             "TableName": self._table,
                             "Item": {
-                                "pk": _s(app_pk(application)),
-                                "sk": _s("LOCK"),
-                                "owner": _s(head.execution_arn),
-                                "rollout_id": _s(head.rollout_id),
-                                "acquired_at": _s(_now()),
+                                "pk": s(app_pk(application)),
+                                "sk": s("LOCK"),
+                                "owner": s(head.execution_arn),
+                                "rollout_id": s(head.rollout_id),
+                                "acquired_at": s(_now()),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
@@ -341,7 +314,7 @@ class DynamoRolloutStore(RolloutStore):
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": {"pk": _s(app_pk(application)), "sk": _s(head.sk)},
+                            "Key": {"pk": s(app_pk(application)), "sk": s(head.sk)},
                             "ConditionExpression": "attribute_exists(pk)",
                         }
                     },
@@ -358,13 +331,13 @@ class DynamoRolloutStore(RolloutStore):
         try:
             self._db.delete_item(
                 TableName=self._table,
-                Key={"pk": _s(app_pk(application)), "sk": _s("LOCK")},
+                Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": _s(owner)},
+                ExpressionAttributeValues={":owner": s(owner)},
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -373,11 +346,11 @@ class DynamoRolloutStore(RolloutStore):
     def version_status(self, application: str, version: str) -> dict[str, Any] | None:
         response = self._db.get_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s(f"VERSION#{version}")},
+            Key={"pk": s(app_pk(application)), "sk": s(f"VERSION#{version}")},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def decide_version(
         self, application: str, version: str, status: str, rollout_id: str, reason: str
@@ -385,33 +358,33 @@ class DynamoRolloutStore(RolloutStore):
         self._db.put_item(
             TableName=self._table,
             Item={
-                "pk": _s(app_pk(application)),
-                "sk": _s(f"VERSION#{version}"),
-                "status": _s(status),
-                "rollout_id": _s(rollout_id),
-                "reason": _s(reason),
-                "at": _s(_now()),
+                "pk": s(app_pk(application)),
+                "sk": s(f"VERSION#{version}"),
+                "status": s(status),
+                "rollout_id": s(rollout_id),
+                "reason": s(reason),
+                "at": s(_now()),
             },
         )
 
     def last_good(self, application: str) -> Revision | None:
         response = self._db.get_item(
             TableName=self._table,
-            Key={"pk": _s(app_pk(application)), "sk": _s("RELEASE#CURRENT")},
+            Key={"pk": s(app_pk(application)), "sk": s("RELEASE#CURRENT")},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return Revision.model_validate_json(_plain(item)["revision"]) if item else None
+        return Revision.model_validate_json(plain(item)["revision"]) if item else None
 
     def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
         self._db.put_item(
             TableName=self._table,
             Item={
-                "pk": _s(app_pk(application)),
-                "sk": _s("RELEASE#CURRENT"),
-                "revision": _s(revision.model_dump_json()),
-                "rollout_id": _s(rollout_id),
-                "at": _s(_now()),
+                "pk": s(app_pk(application)),
+                "sk": s("RELEASE#CURRENT"),
+                "revision": s(revision.model_dump_json()),
+                "rollout_id": s(rollout_id),
+                "at": s(_now()),
             },
         )
 
@@ -419,7 +392,7 @@ class DynamoRolloutStore(RolloutStore):
     def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
         response = self._db.get_item(
             TableName=self._table,
-            Key={"pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"), "sk": _s(purpose)},
+            Key={"pk": s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"), "sk": s(purpose)},
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -429,11 +402,11 @@ class DynamoRolloutStore(RolloutStore):
         self._db.put_item(
             TableName=self._table,
             Item={
-                "pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"),
-                "sk": _s(purpose),
-                "deployment_id": _s(deployment_id),
-                "group": _s(group),
-                "at": _s(_now()),
+                "pk": s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}"),
+                "sk": s(purpose),
+                "deployment_id": s(deployment_id),
+                "group": s(group),
+                "at": s(_now()),
             },
         )
 
@@ -441,20 +414,20 @@ class DynamoRolloutStore(RolloutStore):
         response = self._db.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}")},
+            ExpressionAttributeValues={":pk": s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}")},
             ConsistentRead=True,
         )
-        return [_plain(i) for i in response["Items"]]
+        return [plain(i) for i in response["Items"]]
 
     def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
         """Store the token waiting for a deployment; returns its final status if already known."""
         response = self._db.update_item(
             TableName=self._table,
-            Key={"pk": _s(f"DEPLOYMENT#{deployment_id}"), "sk": _s("DEPLOYMENT")},
+            Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
             UpdateExpression="SET task_token = :token, context = :context, expires_at = :ttl",
             ExpressionAttributeValues={
-                ":token": _s(token),
-                ":context": _s(json.dumps(context)),
+                ":token": s(token),
+                ":context": s(json.dumps(context)),
                 ":ttl": {"N": str(int(time.time()) + DEPLOYMENT_RECORD_DAYS * 86_400)},
             },
             ReturnValues="ALL_NEW",
@@ -469,21 +442,21 @@ class DynamoRolloutStore(RolloutStore):
         try:
             response = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s(f"DEPLOYMENT#{deployment_id}"), "sk": _s("DEPLOYMENT")},
+                Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
                 UpdateExpression="SET final_status = :status, final_detail = :detail, expires_at = :ttl",
                 ConditionExpression="attribute_not_exists(final_status)",
                 ExpressionAttributeValues={
-                    ":status": _s(status),
-                    ":detail": _s(detail),
+                    ":status": s(status),
+                    ":detail": s(detail),
                     ":ttl": {"N": str(int(time.time()) + DEPLOYMENT_RECORD_DAYS * 86_400)},
                 },
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
-        return _plain(response["Attributes"])
+        return plain(response["Attributes"])
 
 
 def _now() -> str:

@@ -1,0 +1,58 @@
+"""The state table's item helpers, shared by every store: attribute values and plain values.
+
+Each store keeps its own keys and conditions; this module only converts between Python
+values and DynamoDB attribute values, the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import error_code
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def s(value: str) -> dict[str, str]:
+    """A string attribute value."""
+    return {"S": value}
+
+
+def typed(value: Any) -> dict[str, Any]:
+    """A JSON-able value as a DynamoDB attribute value (floats go through Decimal)."""
+    result: dict[str, Any] = _SERIALIZER.serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    return result
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    if isinstance(value, set):
+        return sorted(value)
+    return value
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers as int or float, sets as sorted lists)."""
+    return {key: _number(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+
+def expiry(days: int) -> dict[str, str]:
+    """The table's time-to-live attribute value (``expires_at``), ``days`` from now."""
+    return {"N": str(int(time.time()) + days * 86_400)}
+
+
+def condition_failed(exc: ClientError) -> bool:
+    """The write's condition did not hold (someone else got there first, or it was done)."""
+    return error_code(exc) == "ConditionalCheckFailedException"
