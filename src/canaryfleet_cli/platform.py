@@ -20,6 +20,7 @@ from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
+from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
 
 DEFAULT_STACK = "canaryfleet"
@@ -159,21 +160,11 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
 
 
-def _who_decided(entry: dict[str, Any]) -> str | None:
-    """An audit entry as history shows it: a person's decision, or an approval nobody answered."""
-    kind = entry.get("kind")
-    if kind in ("approve", "reject", "abort", "promote"):
-        return f"{kind} by {entry.get('by', 'unknown')}"
-    if kind == "approval_expired":
-        return "approval expired unanswered"
-    return None
-
-
 def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
     """Past rollouts, newest first, with outcome, reason, who decided and how long each took."""
     rows = []
     for record in platform.store.list_rollouts(application):
-        decisions = [said for said in map(_who_decided, record.get("audit", [])) if said]
+        decisions = [said for said in map(who_decided, record.get("audit", [])) if said]
         rows.append(
             {
                 "rollout_id": record["rollout_id"],

@@ -257,6 +257,7 @@ class SlackCall:
     blocks: tuple[dict[str, Any], ...] = ()
     replace_original: bool = False
     response_type: str = ""
+    thread_ts: str = ""
 
 
 @dataclass
@@ -266,6 +267,7 @@ class SlackMessage:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
+    thread_ts: str = ""  # the message it replies to, if it is in a thread
 
 
 class LocalSlack:
@@ -315,6 +317,12 @@ class LocalSlack:
     def posted(self, channel: str) -> list[SlackMessage]:
         with self._lock:
             return [m for (c, _), m in self.messages.items() if c == channel]
+
+    def thread(self, channel: str, ts: str) -> list[SlackMessage]:
+        """The replies to one message, oldest first."""
+        with self._lock:
+            replies = [m for (c, _), m in self.messages.items() if c == channel and m.thread_ts == ts]
+        return sorted(replies, key=lambda m: float(m.ts))
 
     # -- Slack's side: signed requests to the app ------------------------------------------
     def signed_headers(self, body: str, timestamp: int | None = None) -> dict[str, str]:
@@ -416,10 +424,18 @@ class LocalSlack:
         channel = str(args.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        thread = str(args.get("thread_ts") or "")
+        if thread and (channel, thread) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
         ts = f"{time.time():.6f}"
-        message = SlackMessage(channel, ts, str(args.get("text", "")), list(args.get("blocks") or []))
+        while (channel, ts) in self.messages:  # Slack's ts is unique within a channel
+            ts = f"{float(ts) + 0.000001:.6f}"
+        text, blocks = str(args.get("text", "")), list(args.get("blocks") or [])
+        message = SlackMessage(channel, ts, text, blocks, thread_ts=thread)
         self.messages[(channel, ts)] = message
-        self.calls.append(SlackCall("chat.postMessage", channel, ts, message.text, tuple(message.blocks)))
+        self.calls.append(
+            SlackCall("chat.postMessage", channel, ts, message.text, tuple(message.blocks), thread_ts=thread)
+        )
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text, "ts": ts}}
 
     def _update_message(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -630,6 +630,159 @@ class CloudFormationBucketPolicy(CloudFormationModel):
         return True
 
 
+class CloudFormationSnsSubscription(CloudFormationModel):
+    """Stands in for the ``AWS::SNS::Subscription`` resource, which moto's CloudFormation skips.
+
+    The subscription is made through moto's SNS (which then delivers to it, e.g. an SQS
+    queue, in Publish), with the attributes the template sets; Ref is its ARN.
+    """
+
+    _ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
+
+    def __init__(self, arn: str, account_id: str, region_name: str) -> None:
+        self.arn = arn
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSnsSubscription:
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        subscription = backend.subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
+        for name in cls._ATTRIBUTES:
+            if name in props:
+                value = props[name]
+                text = json.dumps(value) if isinstance(value, dict) else str(value).lower()
+                backend.set_subscription_attributes(subscription.arn, name, text)
+        return cls(subscription.arn, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSnsSubscription:
+        cls.delete_from_cloudformation_json(original_resource.arn, {}, account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from moto.sns.models import sns_backends
+
+        sns_backends[account_id][region_name].unsubscribe(resource_name)
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CloudFormationSqsQueuePolicy(CloudFormationModel):
+    """Stands in for the ``AWS::SQS::QueuePolicy`` resource, which moto's CloudFormation skips.
+
+    The policy is set as each queue's ``Policy`` attribute, as CloudFormation does through
+    SetQueueAttributes. moto keeps it but does not enforce it on SNS's deliveries.
+    """
+
+    def __init__(self, queue_urls: list[str], account_id: str, region_name: str) -> None:
+        self.queue_urls = queue_urls
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return ",".join(self.queue_urls)
+
+    @staticmethod
+    def _set(queue_urls: list[str], policy: str, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        for url in queue_urls:
+            sqs_backends[account_id][region_name].set_queue_attributes(
+                url.rsplit("/", 1)[-1], {"Policy": policy}
+            )
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSqsQueuePolicy:
+        props = cloudformation_json["Properties"]
+        urls = [str(url) for url in props["Queues"]]
+        cls._set(urls, json.dumps(props["PolicyDocument"]), account_id, region_name)
+        return cls(urls, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSqsQueuePolicy:
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        urls = [str(url) for url in cloudformation_json.get("Properties", {}).get("Queues", [])]
+        with contextlib.suppress(Exception):
+            cls._set(urls, "", account_id, region_name)
+
+    def is_created(self) -> bool:
+        return True
+
+
 def register_cloudformation_resource_types() -> None:
     """Make moto's CloudFormation see the resource types defined above."""
     from moto.cloudformation import parsing

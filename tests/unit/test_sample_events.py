@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from canaryfleet.logic.decisions import Decision
 from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
 from canaryfleet.models.events import parse_event
+from canaryfleet.models.notification import NoticeBatch
 from canaryfleet.models.rollout import RecordStageRequest
 from canaryfleet.models.tasks import (
     AlarmStateChange,
@@ -48,6 +49,7 @@ MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
     "decide": (Decision, None),
     "finalize": (FinalizeTask, None),
     "record_rollback": (RollbackTask, None),
+    "notify": (NoticeBatch, None),
 }
 TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
 ROLLOUT_FUNCTIONS = sorted(MODELS)

@@ -110,3 +110,12 @@ class ApprovalNotExpiredYet(CanaryfleetError):
 
 class ApprovalNotFound(CanaryfleetError):
     """No approval has this id (never existed, or its record expired)."""
+
+
+# --- notifications (Slack threads, email summaries) ----------------------------------------
+class NotificationNotDelivered(CanaryfleetError):
+    """Slack or SNS did not take a notice; the notifications queue delivers it again."""
+
+
+class SlackThreadBeingStarted(CanaryfleetError):
+    """Another notice of the rollout is posting its thread's first message; a redelivery joins it."""

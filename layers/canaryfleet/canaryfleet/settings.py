@@ -97,3 +97,10 @@ class RequestApprovalSettings(RecordStageSettings):
     def page_base_url(self) -> str:
         """Where emailed links point: the custom domain if set, else the API's own endpoint."""
         return (self.approval_page_url or self.approval_api_endpoint).rstrip("/")
+
+
+class NotifySettings(SlackAppSettings):
+    """The notifications function: Slack, the approvers' email topic, and its idempotency table."""
+
+    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)

@@ -25,9 +25,20 @@ MAX_REQUEST_AGE_SECONDS = 300
 
 
 class SlackApi(abc.ABC):
+    @property
     @abc.abstractmethod
-    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> SlackMessageRef | None:
-        """Post a message; where it is (to update it later) if the API says so."""
+    def threads(self) -> bool:
+        """Whether posts say where they are, so replies can go in their thread (a bot token)."""
+
+    @abc.abstractmethod
+    def post(
+        self,
+        channel: str | None,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+    ) -> SlackMessageRef | None:
+        """Post a message (in ``thread_ts``'s thread if given); where it is, if the API says so."""
 
     @abc.abstractmethod
     def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
@@ -66,11 +77,23 @@ class SlackSdkApi(SlackApi):
             token=token.get_secret_value(), base_url=self._secret.api_url, timeout=_TIMEOUT_SECONDS
         )
 
-    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> SlackMessageRef | None:
+    @property
+    def threads(self) -> bool:
+        return self._secret.bot_token is not None
+
+    def post(
+        self,
+        channel: str | None,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+    ) -> SlackMessageRef | None:
         web = self._web()
         try:
             if web is not None and channel:
-                response = web.chat_postMessage(channel=channel, text=text, blocks=blocks)
+                response = web.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+                )
                 return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
             if self._secret.webhook_url is not None:
                 hook = WebhookClient(self._secret.webhook_url.get_secret_value(), timeout=_TIMEOUT_SECONDS)

@@ -1,0 +1,137 @@
+"""Where each rollout's Slack thread is: item ``APP#<app>`` / ``SLACK#<rollout id>`` of the state table.
+
+The first notice of a rollout claims the item and posts the thread's first message (the
+rollout's card); the others find it and reply. The card shows the furthest stage any notice
+has reached (``rank``), so notices that arrive out of order never move it back.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s
+from canaryfleet.adapters.rollout_store import app_pk
+from canaryfleet.models.approval import SlackMessageRef
+
+THREAD_DAYS = 90
+# A claim older than this belongs to a poster that died before saying where its message is.
+STALE_CLAIM = timedelta(minutes=2)
+
+
+def thread_sk(rollout_id: str) -> str:
+    return f"SLACK#{rollout_id}"
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A rollout's thread: its first message (the card) and the furthest stage it shows."""
+
+    message: SlackMessageRef
+    rank: int
+
+
+class SlackThreads(abc.ABC):
+    @abc.abstractmethod
+    def find(self, application: str, rollout_id: str) -> Thread | None:
+        """The rollout's thread, once its first message is posted."""
+
+    @abc.abstractmethod
+    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
+        """Take the right to post the thread's first message; False if another notice has it."""
+
+    @abc.abstractmethod
+    def release(self, application: str, rollout_id: str) -> None:
+        """Give the claim up (the first message was not posted): the next notice may try."""
+
+    @abc.abstractmethod
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+        """Record where the first message is (and the stage it shows)."""
+
+    @abc.abstractmethod
+    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+        """Move the card to ``rank`` if it shows an earlier stage; False if it is already as far."""
+
+
+class DynamoSlackThreads(SlackThreads):
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    def _key(self, application: str, rollout_id: str) -> dict[str, dict[str, str]]:
+        return {"pk": s(app_pk(application)), "sk": s(thread_sk(rollout_id))}
+
+    def find(self, application: str, rollout_id: str) -> Thread | None:
+        item = (
+            client("dynamodb")
+            .get_item(TableName=self._table, Key=self._key(application, rollout_id), ConsistentRead=True)
+            .get("Item")
+        )
+        values = plain(item) if item else {}
+        if "ts" not in values:
+            return None
+        return Thread(SlackMessageRef(channel=values["channel"], ts=values["ts"]), int(values.get("rank", 0)))
+
+    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
+        try:
+            client("dynamodb").update_item(
+                TableName=self._table,
+                Key=self._key(application, rollout_id),
+                UpdateExpression="SET claimed_at = :now, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(ts) AND "
+                "(attribute_not_exists(claimed_at) OR claimed_at < :stale)",
+                ExpressionAttributeValues={
+                    ":now": s(now.isoformat()),
+                    ":stale": s((now - STALE_CLAIM).isoformat()),
+                    ":expires": expiry(THREAD_DAYS),
+                },
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, application: str, rollout_id: str) -> None:
+        try:
+            client("dynamodb").update_item(
+                TableName=self._table,
+                Key=self._key(application, rollout_id),
+                UpdateExpression="REMOVE claimed_at",
+                ConditionExpression="attribute_not_exists(ts)",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+        client("dynamodb").update_item(
+            TableName=self._table,
+            Key=self._key(application, rollout_id),
+            UpdateExpression="SET channel = :channel, ts = :ts, #rank = :rank",
+            ExpressionAttributeNames={"#rank": "rank"},
+            ExpressionAttributeValues={
+                ":channel": s(message.channel),
+                ":ts": s(message.ts),
+                ":rank": {"N": str(rank)},
+            },
+        )
+
+    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+        try:
+            client("dynamodb").update_item(
+                TableName=self._table,
+                Key=self._key(application, rollout_id),
+                UpdateExpression="SET #rank = :rank",
+                ConditionExpression="attribute_exists(ts) AND #rank < :rank",
+                ExpressionAttributeNames={"#rank": "rank"},
+                ExpressionAttributeValues={":rank": {"N": str(rank)}},
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True

@@ -1,0 +1,185 @@
+"""Tell people: each rollout as one Slack thread in its application's channel, and an email at the end.
+
+A rollout's first notice (whichever arrives first) posts the thread's first message, a card
+that is updated as the rollout gets further; every notice is a reply in the thread. The
+final outcome (released, rolled back, rejected) is also emailed to the application's
+approvers, with the reason for a rollback. A drain that lost logs is a message of its own.
+
+Each of the two deliveries happens once per notice (Powertools idempotency, keyed on the
+notice's :attr:`~canaryfleet.models.notification.Notice.key`), so a duplicate or a retry
+posts nothing twice; a delivery that fails raises, and the queue delivers the notice again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from canaryfleet.adapters.approval_email import ApprovalEmail, SnsApprovalEmail
+from canaryfleet.adapters.registry import Registry, SsmRegistry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
+from canaryfleet.adapters.slack import SlackApi, optional_slack
+from canaryfleet.adapters.slack_threads import DynamoSlackThreads, SlackThreads, Thread
+from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
+from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.notification import Notice
+from canaryfleet.observability import logger
+from canaryfleet.settings import NotifySettings
+
+# Duplicates come within minutes (SNS and SQS redeliveries, a retried publisher); a day is ample.
+_REMEMBER_SECONDS = 86_400
+# Without a thread (an incoming webhook), only these reach the channel: a start and an end.
+_UNTHREADED_KINDS = frozenset(
+    {"rollout.started", "rollout.released", "rollout.rolled_back", "rollout.rejected", "drain.logs_lost"}
+)
+
+
+class RolloutRecords(Protocol):
+    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
+        """The rollout record (stages, verdict, audit), if there is one."""
+
+
+@dataclass
+class NotifyChannels:
+    """Where notices go, and what the notifications function reads to address them."""
+
+    registry: Registry
+    threads: SlackThreads
+    rollouts: RolloutRecords
+    slack: SlackApi | None
+    email: ApprovalEmail
+
+    @classmethod
+    def from_settings(cls, settings: NotifySettings) -> NotifyChannels:
+        return cls(
+            registry=SsmRegistry(),
+            threads=DynamoSlackThreads(settings.state_table_name),
+            rollouts=DynamoRolloutStore(settings.state_table_name),
+            slack=optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn)),
+            email=SnsApprovalEmail(settings.approval_email_topic_arn),
+        )
+
+
+def _application(notice: Notice, channels: NotifyChannels) -> AppConfig | None:
+    try:
+        return channels.registry.get(notice.application)
+    except UnknownApplication:
+        # e.g. an upload under a prefix nobody onboarded: there is nobody to tell.
+        logger.info("notice for an application not in the registry", extra={"kind": notice.kind})
+        return None
+
+
+def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
+    """Post the notice in its application's channel: in the rollout's thread where there is one."""
+    app = _application(notice, channels)
+    channel = app.approvers.slack_channel if app else None
+    slack = channels.slack
+    if slack is None or not channel:
+        return {"slack": "not configured"}
+    if notice.rollout_id and notice.rank is not None and slack.threads:
+        thread = _thread(notice, notice.rollout_id, channel, slack, channels.threads)
+        text, blocks = reply_blocks(notice)
+        if slack.post(channel, text, blocks, thread_ts=thread.message.ts) is None:
+            raise NotificationNotDelivered(f"slack did not take the {notice.kind} reply")
+        return {"slack": "replied", "thread": thread.message.ts}
+    text, blocks = reply_blocks(notice)
+    if slack.threads:  # a notice of no rollout thread: a drain, an upload that named no rollout
+        if slack.post(channel, text, blocks) is None:
+            raise NotificationNotDelivered(f"slack did not take the {notice.kind} message")
+        return {"slack": "posted"}
+    if notice.kind in _UNTHREADED_KINDS:  # an incoming webhook says nothing back to check
+        slack.post(channel, text, blocks)
+        return {"slack": "posted by webhook"}
+    return {"slack": "left out without a thread"}
+
+
+def _thread(notice: Notice, rollout_id: str, channel: str, slack: SlackApi, threads: SlackThreads) -> Thread:
+    """The rollout's thread, its card brought up to this notice; started here if it has none."""
+    rank = int(notice.rank or 0)
+    thread = threads.find(notice.application, rollout_id)
+    if thread is not None:
+        if threads.advance(notice.application, rollout_id, rank):
+            text, blocks = card_blocks(notice)
+            slack.update(thread.message, text, blocks)  # a card a step behind is no reason to retry
+        return thread
+    if not threads.claim(notice.application, rollout_id, datetime.now(UTC)):
+        raise SlackThreadBeingStarted(f"another notice is starting rollout {rollout_id}'s thread")
+    text, blocks = card_blocks(notice)
+    message = slack.post(channel, text, blocks)
+    if message is None:
+        threads.release(notice.application, rollout_id)
+        raise NotificationNotDelivered("slack did not take the rollout's first message")
+    threads.started(notice.application, rollout_id, message, rank)
+    return Thread(message, rank)
+
+
+def email_summary(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
+    """Email the final outcome to the application's approvers (SNS, one filtered copy each)."""
+    if not notice.final:
+        return {"email": "not final"}
+    app = _application(notice, channels)
+    recipients = app.approvers.emails if app else ()
+    if not recipients:
+        return {"email": "nobody to tell"}
+    record = channels.rollouts.get(notice.application, notice.rollout_id) if notice.rollout_id else None
+    subject, body = summary_email(notice, record)
+    channels.email.ensure_subscribed(recipients)
+    for recipient in recipients:
+        channels.email.send(recipient, subject, body)
+    return {"email": "sent", "recipients": len(recipients)}
+
+
+Delivery = Callable[..., dict[str, Any]]
+
+
+@dataclass
+class Notifications:
+    """Both deliveries of a notice, each made at most once per notice key."""
+
+    channels: NotifyChannels
+    slack: Delivery = tell_slack
+    email: Delivery = email_summary
+
+    @classmethod
+    def once_each(
+        cls, channels: NotifyChannels, idempotency_table: str, context: LambdaContext | None
+    ) -> Notifications:
+        config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=_REMEMBER_SECONDS)
+        if context is not None:
+            config.register_lambda_context(context)  # an in-progress record lasts as long as the invocation
+        persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
+
+        def once(delivery: Delivery) -> Delivery:
+            wrapped: Delivery = idempotent_function(
+                data_keyword_argument="notice", persistence_store=persistence, config=config
+            )(delivery)
+            return wrapped
+
+        return cls(channels, slack=once(tell_slack), email=once(email_summary))
+
+    def handle(self, notice: Notice) -> dict[str, Any]:
+        """Make both deliveries; if either failed, raise its error (after trying the other)."""
+        logger.append_keys(notice_kind=notice.kind, application=notice.application)
+        told: dict[str, Any] = {}
+        failed: Exception | None = None
+        for delivery in (self.slack, self.email):
+            try:
+                told.update(delivery(notice=notice, channels=self.channels))
+            except Exception as exc:
+                logger.warning("notice not delivered", extra={"error": type(exc).__name__})
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+        logger.info("notice told", extra=told)
+        return told

@@ -1,0 +1,181 @@
+"""What people read about a rollout: its Slack card and thread replies, and the email summary.
+
+Everything that comes from outside (reasons, versions, comments) is escaped for Slack's
+mrkdwn, so no notice can mention @channel or fake a link. Nothing here holds a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from canaryfleet.logic.approval_messages import slack_escape, verdict_summary
+from canaryfleet.models.notification import Notice
+from canaryfleet.models.rollout import Stage, Verdict
+
+_HEADLINES = {
+    "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
+    "rollout.canary_deployed": (":package:", "Canary deployed"),
+    "rollout.traffic_shifted": (":twisted_rightwards_arrows:", "Canary takes traffic"),
+    "rollout.verdict": (":mag:", "Canary analysed"),
+    "rollout.awaiting_approval": (":raised_hand:", "Waiting for approval"),
+    "rollout.released": (":white_check_mark:", "Released"),
+    "rollout.rolled_back": (":rewind:", "Rolled back"),
+    "rollout.rejected": (":no_entry:", "Upload rejected"),
+    "drain.logs_lost": (":warning:", "Instance left without all of its logs"),
+}
+_OUTCOMES = {
+    "rollout.released": "released",
+    "rollout.rolled_back": "rolled back",
+    "rollout.rejected": "rejected",
+}
+# The stages a summary lists, in the order a rollout meets them.
+_STAGE_NAMES = {stage: stage.value.replace("_", " ") for stage in Stage}
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _verdict(value: Any) -> Verdict | None:
+    try:
+        return Verdict.model_validate(value) if value else None
+    except ValidationError:
+        return None
+
+
+def who_decided(entry: dict[str, Any]) -> str | None:
+    """An audit entry as people read it: a person's decision, or an approval nobody answered."""
+    kind = entry.get("kind")
+    if kind in ("approve", "reject", "abort", "promote"):
+        return f"{kind} by {entry.get('by', 'unknown')}"
+    if kind == "approval_expired":
+        return "approval expired unanswered"
+    return None
+
+
+def headline(notice: Notice) -> str:
+    """One line of plain text: what happened (Slack's notification text and the email subject)."""
+    _, words = _HEADLINES.get(notice.kind, ("", notice.kind))
+    subject = f"{notice.application} {notice.version}".strip()
+    if notice.kind == "drain.logs_lost":
+        subject = f"{notice.application} {notice.body.get('instance_id', '')}".strip()
+    return f"{subject}: {words}" + (f": {notice.reason}" if notice.reason else "")
+
+
+def detail_lines(notice: Notice) -> list[str]:
+    """The facts of one notice, in mrkdwn (escaped), for its thread reply."""
+    body, detail = notice.body, notice.body.get("detail") or {}
+    lines: list[str] = []
+    if notice.kind == "rollout.traffic_shifted":
+        lines.append(f"canary {detail.get('canary', '?')}%, live {detail.get('live', '?')}%")
+    elif notice.kind == "rollout.verdict":
+        verdict = _verdict(detail)
+        lines.append(slack_escape(verdict_summary(verdict)))
+        lines.extend(f"• {slack_escape(r)}" for r in (verdict.reasons if verdict else []))
+    elif notice.kind == "rollout.awaiting_approval":
+        approvers = detail.get("approvers") or {}
+        people = [*approvers.get("emails", []), *(f"<@{u}>" for u in approvers.get("slack_user_ids", []))]
+        if people:
+            lines.append("approvers: " + ", ".join(slack_escape(str(p)) for p in people))
+        if detail.get("expires_at"):
+            lines.append(f"until {slack_escape(str(detail['expires_at']))}")
+    elif notice.kind in ("rollout.rolled_back", "rollout.rejected") and notice.reason:
+        lines.append(f"reason: {slack_escape(notice.reason)}")
+    elif notice.kind == "drain.logs_lost":
+        trigger, side = slack_escape(str(body.get("trigger", "?"))), slack_escape(str(body.get("side", "?")))
+        lines.append(
+            f"{trigger} on the {side} side after {body.get('attempts', '?')} attempt(s): "
+            f"{slack_escape(notice.reason or 'unknown')}"
+        )
+        if body.get("log_prefix"):
+            lines.append(f"logs so far: `{slack_escape(str(body['log_prefix']))}`")
+        if body.get("termination_hook"):
+            lines.append(f"termination hook: {slack_escape(str(body['termination_hook']))}")
+    seconds, previous = body.get("previous_stage_seconds"), body.get("previous_stage")
+    if isinstance(seconds, int | float) and previous:
+        lines.append(f"{slack_escape(str(previous).replace('_', ' '))} took {_duration(float(seconds))}")
+    return lines
+
+
+def reply_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
+    """A thread reply (or a message of its own): emoji, headline, facts, when."""
+    emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
+    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice)])
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},
+    ]
+    return slack_escape(headline(notice))[:300], blocks
+
+
+def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
+    """The thread's first message: the rollout and the furthest stage it has reached."""
+    emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
+    status = f"{emoji} *{words}*"
+    if notice.reason and notice.kind in ("rollout.rolled_back", "rollout.rejected"):
+        status += f": {slack_escape(notice.reason)}"
+    facts = f"rollout `{slack_escape(notice.rollout_id or '-')}` · updated {_when(notice.published_at)}"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"{notice.application} {notice.version}".strip()[:150]},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": status[:2900]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
+    ]
+    return slack_escape(headline(notice))[:300], blocks
+
+
+def summary_email(notice: Notice, record: dict[str, Any] | None) -> tuple[str, str]:
+    """The final outcome's email: subject and plain-text body, from the notice and the rollout record."""
+    record = record or {}
+    outcome = _OUTCOMES.get(notice.kind, notice.kind)
+    subject = f"canaryfleet {notice.application} {notice.version}: {outcome}"
+    lines = [f"{notice.application} {notice.version} was {outcome}.", ""]
+    if notice.reason:
+        lines += [f"Reason: {notice.reason}", ""]
+    lines.append(f"Rollout: {notice.rollout_id or '-'}")
+    if record.get("commit"):
+        lines.append(f"Commit: {record['commit']}")
+    if record.get("build_url"):
+        lines.append(f"Build: {record['build_url']}")
+    started, ended = record.get("received_at"), record.get("ended_at")
+    if started:
+        lines.append(f"Received: {_when(datetime.fromisoformat(str(started)))}")
+    end = datetime.fromisoformat(str(ended)) if ended else notice.published_at
+    took = (
+        f" (after {_duration((end - datetime.fromisoformat(str(started))).total_seconds())})"
+        if started
+        else ""
+    )
+    lines.append(f"Ended: {_when(end)}{took}")
+    verdict = _verdict(record.get("verdict"))
+    if verdict is not None:
+        lines.append(f"Canary analysis: {verdict_summary(verdict)}")
+    decisions = [said for said in map(who_decided, record.get("audit") or []) if said]
+    if decisions:
+        lines.append("Decisions: " + "; ".join(decisions))
+    stages = [
+        (name, datetime.fromisoformat(str(record[f"stage_{stage.value}_at"])))
+        for stage, name in _STAGE_NAMES.items()
+        if record.get(f"stage_{stage.value}_at")
+    ]
+    if stages:
+        lines += ["", "Stages:"]
+        lines += [f"  {name:<18} {_when(at)}" for name, at in sorted(stages, key=lambda s: s[1])]
+    lines += ["", "canaryfleet history " + notice.application + " shows every rollout of the application."]
+    return subject[:100], "\n".join(lines) + "\n"

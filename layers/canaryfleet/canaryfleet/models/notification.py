@@ -1,0 +1,122 @@
+"""What the notifications function reads: the platform's notices, as SNS delivers them through SQS.
+
+Every rollout stage, rejected upload and drain that lost its logs is published once on the
+notification topic (``adapters/notifier.py``); the topic's queue hands them to the
+notifications function in SQS batches, each body being SNS's envelope around the notice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Field, Json, computed_field
+
+from canaryfleet.models.artifact import AppName
+
+ROLLOUT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+class Rank(IntEnum):
+    """How far a rollout has come: a rollout's card never goes back to an earlier stage."""
+
+    STARTED = 1
+    CANARY_DEPLOYED = 2
+    TRAFFIC_SHIFTED = 3
+    VERDICT = 4
+    AWAITING_APPROVAL = 5
+    ENDED = 9  # released, rolled back or rejected
+
+
+_RANKS = {
+    "rollout.started": Rank.STARTED,
+    "rollout.canary_deployed": Rank.CANARY_DEPLOYED,
+    "rollout.traffic_shifted": Rank.TRAFFIC_SHIFTED,
+    "rollout.verdict": Rank.VERDICT,
+    "rollout.awaiting_approval": Rank.AWAITING_APPROVAL,
+    "rollout.released": Rank.ENDED,
+    "rollout.rolled_back": Rank.ENDED,
+    "rollout.rejected": Rank.ENDED,
+}
+FINAL_KINDS = frozenset({"rollout.released", "rollout.rolled_back", "rollout.rejected"})
+KNOWN_KINDS = frozenset({*_RANKS, "drain.logs_lost"})
+
+
+class Notice(BaseModel):
+    """One notice of the notification topic: its kind, its application and what it says."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = Field(pattern=r"^(rollout|drain)\.[a-z_]{3,40}$")
+    application: AppName
+    body: dict[str, Any] = Field(description="The published message (JSON object).")
+    message_id: str = Field(min_length=1, max_length=100, description="SNS's id: one per publication.")
+    published_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str:
+        """What makes two notices the same news: the rollout's stage, or the drain's run.
+
+        A notice published twice (a retried publisher) or delivered twice (SNS and SQS are
+        at least once) has the same key, so it is told once.
+        """
+        subject = self.body.get("rollout_id") or self.body.get("run_id") or self.body.get("instance_id")
+        return f"{self.application}/{subject or self.message_id}/{self.kind}"
+
+    @property
+    def rollout_id(self) -> str | None:
+        value = self.body.get("rollout_id")
+        return str(value) if value else None
+
+    @property
+    def rank(self) -> Rank | None:
+        return _RANKS.get(self.kind)
+
+    @property
+    def final(self) -> bool:
+        return self.kind in FINAL_KINDS
+
+    @property
+    def version(self) -> str:
+        return str(self.body.get("version") or "")
+
+    @property
+    def reason(self) -> str:
+        """Why the rollout ended the way it did (rolled back, rejected), or why logs were lost."""
+        detail = self.body.get("detail") or {}
+        return str(self.body.get("reason") or detail.get("reason") or "")
+
+    @classmethod
+    def from_sns(cls, sns: SnsNotificationModel) -> Notice:
+        """The notice in SNS's envelope; its attributes name the kind and the application."""
+        attributes = sns.MessageAttributes or {}
+        message = sns.Message if isinstance(sns.Message, str) else "null"
+        body = json.loads(message)
+        if not isinstance(body, dict):
+            raise ValueError("the notice is not a JSON object")
+        return cls(
+            kind=attributes["kind"].Value if "kind" in attributes else "",
+            application=attributes["application"].Value if "application" in attributes else "",
+            body=body,
+            message_id=sns.MessageId,
+            published_at=sns.Timestamp,
+        )
+
+
+class NoticeRecord(SqsRecordModel):
+    """One message of the notifications queue: SNS's envelope (not raw delivery) as its body."""
+
+    body: Json[SnsNotificationModel]
+
+    def notice(self) -> Notice:
+        return Notice.from_sns(self.body)
+
+
+class NoticeBatch(BaseModel):
+    """A batch of the notifications queue, as Lambda's SQS event source sends it."""
+
+    Records: list[NoticeRecord]

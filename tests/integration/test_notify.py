@@ -1,0 +1,133 @@
+"""The notifications function on moto: thread records, duplicates, retries and bad notices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from canaryfleet.adapters.slack_threads import STALE_CLAIM, DynamoSlackThreads
+from canaryfleet.models.app_config import Approvers, registry_parameter
+from canaryfleet.models.approval import SlackMessageRef
+
+from canaryfleet_local.approval_server import LocalMailbox, LocalSlack
+from canaryfleet_local.cloud import LocalCloud
+from tests.helpers import load_event
+from tests.integration.approval_gate import app_config
+
+APP = "payments-api"
+CHANNEL = "C0DEPLOYS"
+APPROVERS = Approvers(emails=("alice@example.com",), slack_channel=CHANNEL)
+
+
+@pytest.fixture
+def slack() -> Iterator[LocalSlack]:
+    with LocalSlack() as local:
+        yield local
+
+
+@pytest.fixture
+def onboarded(cloud: LocalCloud, slack: LocalSlack) -> LocalCloud:
+    slack.configure(cloud)
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(APP),
+        Value=app_config(APP, APPROVERS).model_dump_json(),
+        Type="String",
+        Overwrite=True,
+    )
+    return cloud
+
+
+def test_a_thread_is_claimed_once_and_its_card_only_moves_forward(cloud: LocalCloud) -> None:
+    threads = DynamoSlackThreads(cloud.output("StateTableName"))
+    now = datetime.now(UTC)
+
+    assert threads.find(APP, "r-1") is None
+    assert threads.claim(APP, "r-1", now)
+    assert not threads.claim(APP, "r-1", now)
+    assert threads.claim(APP, "r-1", now + STALE_CLAIM + timedelta(seconds=1))  # its poster died
+    threads.started(APP, "r-1", SlackMessageRef(channel=CHANNEL, ts="1.000100"), rank=2)
+    assert not threads.claim(APP, "r-1", now + timedelta(hours=1))
+
+    assert not threads.advance(APP, "r-1", 2)
+    assert threads.advance(APP, "r-1", 5)
+    assert not threads.advance(APP, "r-1", 3)
+    found = threads.find(APP, "r-1")
+    assert found is not None and found.rank == 5 and found.message.ts == "1.000100"
+
+
+def test_a_released_claim_can_be_taken_again(cloud: LocalCloud) -> None:
+    threads = DynamoSlackThreads(cloud.output("StateTableName"))
+    now = datetime.now(UTC)
+
+    assert threads.claim(APP, "r-2", now)
+    threads.release(APP, "r-2")
+    assert threads.claim(APP, "r-2", now)
+
+
+def _batch(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """The sample batch's first record (a rollback notice), with the SNS envelopes given."""
+    template = load_event("notify/notices")["Records"][0]
+    return {
+        "Records": [
+            {**template, "messageId": f"m-{i}", "body": json.dumps(body)} for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def _invoke(cloud: LocalCloud, event: dict[str, Any]) -> dict[str, Any]:
+    """What the SQS event source reads: the failed records, or all of them if the function failed."""
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.resource("NotifyFunction"), Payload=json.dumps(event).encode()
+    )
+    payload: dict[str, Any] = json.loads(response["Payload"].read())
+    if "FunctionError" in response:  # Powertools fails the invocation when every record failed
+        assert payload["errorType"] == "BatchProcessingError", payload
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    return payload
+
+
+def test_a_notice_delivered_twice_and_published_twice_is_told_once(
+    onboarded: LocalCloud, slack: LocalSlack
+) -> None:
+    envelope = json.loads(load_event("notify/notices")["Records"][0]["body"])
+    republished = {**envelope, "MessageId": "a-second-publication"}
+    inbox = LocalMailbox(onboarded)
+
+    first = _invoke(onboarded, _batch(envelope, envelope))
+    second = _invoke(onboarded, _batch(republished))
+
+    assert first == {"batchItemFailures": []} and second == {"batchItemFailures": []}
+    messages = slack.posted(CHANNEL)
+    roots = [m for m in messages if not m.thread_ts]
+    assert len(roots) == 1 and "Rolled back" in roots[0].text
+    assert len(slack.thread(CHANNEL, roots[0].ts)) == 1
+    emails = [m for m in inbox.read() if m["Subject"].endswith(": rolled back")]
+    assert len(emails) == 1 and emails[0]["MessageAttributes"]["approver"]["Value"] == "alice@example.com"
+
+
+def test_a_bad_notice_comes_back_alone_and_tells_nobody(onboarded: LocalCloud, slack: LocalSlack) -> None:
+    envelope = json.loads(load_event("notify/notices")["Records"][0]["body"])
+    broken = {**envelope, "MessageId": "broken", "Message": "not json"}
+
+    result = _invoke(onboarded, _batch(broken, envelope))
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert len([m for m in slack.posted(CHANNEL) if m.thread_ts]) == 1  # the good one
+
+
+def test_slack_refusing_a_notice_sends_it_back_and_the_retry_posts_it_once(
+    onboarded: LocalCloud, slack: LocalSlack
+) -> None:
+    envelope = json.loads(load_event("notify/notices")["Records"][0]["body"])
+    token = slack.bot_token
+    slack.bot_token = "xoxb-revoked"  # every Web API call now answers invalid_auth
+
+    assert _invoke(onboarded, _batch(envelope)) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert slack.posted(CHANNEL) == []
+
+    slack.bot_token = token
+    assert _invoke(onboarded, _batch(envelope)) == {"batchItemFailures": []}
+    assert len(slack.posted(CHANNEL)) == 2  # the card and its one reply

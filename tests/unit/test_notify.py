@@ -1,0 +1,397 @@
+"""Notifications: one Slack thread per rollout, in any order of arrival, and an email at the end."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from canaryfleet.adapters.approval_email import ApprovalEmail
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.slack import SlackApi
+from canaryfleet.adapters.slack_threads import STALE_CLAIM, SlackThreads, Thread
+from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
+from canaryfleet.logic.notify import Notifications, NotifyChannels, email_summary, tell_slack
+from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
+from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
+from canaryfleet.models.approval import SlackMessageRef
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.notification import Notice, NoticeBatch
+
+from tests.helpers import load_event
+
+APP = "payments-api"
+ROLLOUT = "payments-api-1_4_2-5c1d9a0e7b3f42a8d6e1f0b9"
+CHANNEL = "C0DEPLOYS"
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+REASON = "canary alarm payments-api-canary-5xx-rate went to ALARM"
+
+
+def notice(kind: str, seconds: int = 0, **body: Any) -> Notice:
+    message = {"rollout_id": ROLLOUT, "application": APP, "version": "1.4.2", **body}
+    return Notice(
+        kind=kind,
+        application=APP,
+        body=message,
+        message_id=f"msg-{kind}-{seconds}",
+        published_at=T0 + timedelta(seconds=seconds),
+    )
+
+
+def app_config(approvers: Approvers) -> AppConfig:
+    group = FleetGroup(
+        deployment_group="g",
+        target_group_arn="arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/1",
+        auto_scaling_group="asg",
+    )
+    return AppConfig(
+        application=APP,
+        codedeploy_application="payments-api",
+        listener_rule_arn="arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/x/1/2/3",
+        canary=group,
+        live=group,
+        approvers=approvers,
+    )
+
+
+class FakeSlack(SlackApi):
+    """Slack's Web API with a bot token (threads) or an incoming webhook (no threads)."""
+
+    def __init__(self, threads: bool = True) -> None:
+        self._threads = threads
+        self.posts: list[dict[str, Any]] = []
+        self.updates: list[tuple[str, str]] = []
+        self.down = False
+
+    @property
+    def threads(self) -> bool:
+        return self._threads
+
+    def post(
+        self, channel: str | None, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+    ) -> SlackMessageRef | None:
+        if self.down:
+            return None
+        ts = f"{1000 + len(self.posts)}.000100"
+        self.posts.append(
+            {"channel": channel, "text": text, "blocks": blocks, "thread_ts": thread_ts, "ts": ts}
+        )
+        return SlackMessageRef(channel=str(channel), ts=ts) if self._threads else None
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
+        self.updates.append((message.ts, text))
+        return True
+
+    def respond(
+        self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
+    ) -> bool:
+        raise AssertionError("notifications answer no interaction")
+
+    def email_of(self, user_id: str) -> str | None:
+        raise AssertionError("notifications look nobody up")
+
+    def roots(self) -> list[dict[str, Any]]:
+        return [p for p in self.posts if p["thread_ts"] is None]
+
+    def replies(self) -> list[dict[str, Any]]:
+        return [p for p in self.posts if p["thread_ts"] is not None]
+
+
+class FakeThreads(SlackThreads):
+    """The SLACK# item's conditions, in memory (DynamoSlackThreads has the same in moto's tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def find(self, application: str, rollout_id: str) -> Thread | None:
+        item = self.items.get(rollout_id, {})
+        return Thread(item["message"], item["rank"]) if "message" in item else None
+
+    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
+        item = self.items.setdefault(rollout_id, {})
+        if "message" in item or ("claimed_at" in item and item["claimed_at"] >= now - STALE_CLAIM):
+            return False
+        item["claimed_at"] = now
+        return True
+
+    def release(self, application: str, rollout_id: str) -> None:
+        self.items.get(rollout_id, {}).pop("claimed_at", None)
+
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+        self.items[rollout_id].update(message=message, rank=rank)
+
+    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+        item = self.items.get(rollout_id, {})
+        if "message" not in item or item["rank"] >= rank:
+            return False
+        item["rank"] = rank
+        return True
+
+
+class FakeRegistry(Registry):
+    def __init__(self, apps: list[AppConfig]) -> None:
+        self.apps = {a.application: a for a in apps}
+
+    def get(self, application: str) -> AppConfig:
+        if application not in self.apps:
+            raise UnknownApplication(application)
+        return self.apps[application]
+
+    def all(self) -> list[AppConfig]:
+        return list(self.apps.values())
+
+
+class FakeEmail(ApprovalEmail):
+    def __init__(self) -> None:
+        self.subscribed: set[str] = set()
+        self.sent: list[tuple[str, str, str]] = []
+        self.down = False
+
+    def ensure_subscribed(self, emails: tuple[str, ...]) -> list[str]:
+        new = sorted(set(emails) - self.subscribed)
+        self.subscribed.update(new)
+        return new
+
+    def send(self, approver: str, subject: str, body: str) -> None:
+        if self.down:
+            raise ConnectionError("sns unreachable")
+        self.sent.append((approver, subject, body))
+
+
+class FakeRecords:
+    def __init__(self, records: dict[str, dict[str, Any]] | None = None) -> None:
+        self.records = records or {}
+
+    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
+        return self.records.get(rollout_id)
+
+
+APPROVERS = Approvers(emails=("alice@example.com", "bob@example.com"), slack_channel=CHANNEL)
+
+
+def channels(
+    slack: FakeSlack | None = None, approvers: Approvers = APPROVERS, records: FakeRecords | None = None
+) -> NotifyChannels:
+    return NotifyChannels(
+        registry=FakeRegistry([app_config(approvers)]),
+        threads=FakeThreads(),
+        rollouts=records or FakeRecords(),
+        slack=slack,
+        email=FakeEmail(),
+    )
+
+
+# --- one thread per rollout ---------------------------------------------------------------
+
+
+def test_a_rollout_is_one_thread_whose_card_shows_the_furthest_stage() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    for n in (
+        notice("rollout.started", 0),
+        notice("rollout.canary_deployed", 40, previous_stage="started", previous_stage_seconds=40),
+        notice("rollout.traffic_shifted", 41, detail={"canary": 5, "live": 95}),
+        notice("rollout.rolled_back", 300, detail={"reason": REASON, "outcome": "rolled_back"}),
+    ):
+        tell_slack(notice=n, channels=where)
+
+    [root] = slack.roots()
+    assert root["channel"] == CHANNEL and "Rollout started" in root["text"]
+    assert [r["thread_ts"] for r in slack.replies()] == [root["ts"]] * 4
+    assert "canary 5%, live 95%" in json.dumps(slack.replies()[2]["blocks"])
+    assert "started took 40 s" in json.dumps(slack.replies()[1]["blocks"])
+    assert slack.updates[-1] == (root["ts"], f"payments-api 1.4.2: Rolled back: {REASON}")
+
+
+def test_a_late_notice_replies_in_the_thread_but_never_moves_the_card_back() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    tell_slack(notice=notice("rollout.released", 10), channels=where)  # the first to arrive
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    tell_slack(notice=notice("rollout.canary_deployed", 5), channels=where)
+
+    [root] = slack.roots()
+    assert "Released" in root["text"]
+    assert slack.updates == []
+    assert len(slack.replies()) == 3
+
+
+def test_a_notice_that_finds_the_thread_being_started_asks_to_come_back_and_posts_nothing() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    assert where.threads.claim(APP, ROLLOUT, datetime.now(UTC))  # another notice, mid-post
+
+    with pytest.raises(SlackThreadBeingStarted):
+        tell_slack(notice=notice("rollout.canary_deployed"), channels=where)
+    assert slack.posts == []
+
+
+def test_a_claim_left_by_a_poster_that_died_is_taken_over_after_a_while() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    assert where.threads.claim(APP, ROLLOUT, datetime.now(UTC) - STALE_CLAIM - timedelta(seconds=1))
+
+    tell_slack(notice=notice("rollout.started"), channels=where)
+
+    assert len(slack.roots()) == 1 and len(slack.replies()) == 1
+
+
+def test_slack_down_on_the_first_message_raises_and_leaves_the_thread_to_the_next_try() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    slack.down = True
+    with pytest.raises(NotificationNotDelivered):
+        tell_slack(notice=notice("rollout.started"), channels=where)
+
+    slack.down = False
+    tell_slack(notice=notice("rollout.started"), channels=where)
+    assert len(slack.roots()) == 1 and len(slack.replies()) == 1
+
+
+def test_a_drain_that_lost_logs_is_a_message_of_its_own() -> None:
+    slack = FakeSlack()
+    lost = Notice(
+        kind="drain.logs_lost",
+        application=APP,
+        body={
+            "instance_id": "i-0598c7d356eba48d7",
+            "trigger": "spot",
+            "side": "live",
+            "reason": "manifest names 2 objects that are not in S3",
+            "attempts": 2,
+            "log_prefix": "payments-api/i-0598c7d356eba48d7/run/",
+        },
+        message_id="m-1",
+        published_at=T0,
+    )
+
+    tell_slack(notice=lost, channels=channels(slack))
+
+    [message] = slack.posts
+    assert message["thread_ts"] is None
+    assert "i-0598c7d356eba48d7" in message["text"]
+    assert "spot on the live side after 2 attempt(s)" in json.dumps(message["blocks"])
+
+
+def test_without_a_bot_token_only_the_start_and_the_end_reach_the_channel() -> None:
+    slack = FakeSlack(threads=False)
+    where = channels(slack)
+    told = [
+        tell_slack(notice=notice(kind), channels=where)["slack"]
+        for kind in ("rollout.started", "rollout.canary_deployed", "rollout.verdict", "rollout.released")
+    ]
+
+    assert told == [
+        "posted by webhook",
+        "left out without a thread",
+        "left out without a thread",
+        "posted by webhook",
+    ]
+    assert [p["thread_ts"] for p in slack.posts] == [None, None]
+
+
+def test_an_application_without_a_channel_or_slack_gets_no_message() -> None:
+    assert tell_slack(notice=notice("rollout.started"), channels=channels(None))["slack"] == "not configured"
+    no_channel = channels(FakeSlack(), approvers=Approvers(emails=("alice@example.com",)))
+    assert tell_slack(notice=notice("rollout.started"), channels=no_channel)["slack"] == "not configured"
+
+
+def test_a_notice_of_an_application_nobody_onboarded_tells_nobody() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    stranger = notice("rollout.rejected").model_copy(update={"application": "nobody-app"})
+
+    assert tell_slack(notice=stranger, channels=where)["slack"] == "not configured"
+    assert email_summary(notice=stranger, channels=where)["email"] == "nobody to tell"
+    assert slack.posts == []
+
+
+# --- the email summary ------------------------------------------------------------------------
+
+
+def test_the_final_outcome_is_emailed_to_each_approver_with_the_reason() -> None:
+    record = {
+        "received_at": "2026-11-26T09:55:00+00:00",
+        "ended_at": "2026-11-26T10:05:00+00:00",
+        "commit": "9fceb02d",
+        "stage_started_at": "2026-11-26T09:55:01+00:00",
+        "stage_rolled_back_at": "2026-11-26T10:05:00+00:00",
+        "audit": [{"kind": "abort", "by": "arn:aws:iam::123456789012:user/oncall"}],
+    }
+    where = channels(records=FakeRecords({ROLLOUT: record}))
+    rolled_back = notice("rollout.rolled_back", detail={"reason": REASON, "outcome": "rolled_back"})
+
+    assert email_summary(notice=rolled_back, channels=where) == {"email": "sent", "recipients": 2}
+    sent = where.email.sent  # type: ignore[attr-defined]
+    assert [to for to, _, _ in sent] == ["alice@example.com", "bob@example.com"]
+    _, subject, body = sent[0]
+    assert subject == "canaryfleet payments-api 1.4.2: rolled back"
+    assert f"Reason: {REASON}" in body
+    assert "Ended: 2026-11-26 10:05:00 UTC (after 10 min 0 s)" in body
+    assert "Decisions: abort by arn:aws:iam::123456789012:user/oncall" in body
+    assert body.index("started") < body.index("rolled back  ")
+
+
+def test_only_final_outcomes_are_emailed() -> None:
+    where = channels()
+    for kind in ("rollout.started", "rollout.verdict", "rollout.awaiting_approval"):
+        assert email_summary(notice=notice(kind), channels=where)["email"] == "not final"
+    assert where.email.sent == []  # type: ignore[attr-defined]
+
+
+def test_one_failed_delivery_does_not_stop_the_other_and_is_raised_to_be_retried() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    where.email.down = True  # type: ignore[attr-defined]
+
+    with pytest.raises(ConnectionError):
+        Notifications(where).handle(notice("rollout.released"))
+    assert len(slack.replies()) == 1
+
+
+# --- what people read -----------------------------------------------------------------------
+
+
+def test_text_from_outside_cannot_mention_the_channel_or_fake_a_link() -> None:
+    hostile = notice("rollout.rolled_back", detail={"reason": "<!channel> see <https://evil.example|logs>"})
+
+    for text, blocks in (reply_blocks(hostile), card_blocks(hostile)):
+        rendered = text + json.dumps(blocks)
+        assert "<!channel>" not in rendered and "<https://evil" not in rendered
+        assert "&lt;!channel&gt;" in rendered
+
+
+def test_a_rejected_upload_summary_says_why() -> None:
+    rejected = notice("rollout.rejected", reason="appspec.yml is missing")
+
+    subject, body = summary_email(rejected, None)
+
+    assert subject == "canaryfleet payments-api 1.4.2: rejected"
+    assert "Reason: appspec.yml is missing" in body
+
+
+# --- notices as they arrive -------------------------------------------------------------------
+
+
+def test_notices_parse_from_the_queue_and_duplicates_share_a_key() -> None:
+    batch = parse_event(NoticeBatch, load_event("notify/notices"))
+    rolled_back, lost = (record.notice() for record in batch.Records)
+
+    assert rolled_back.kind == "rollout.rolled_back" and rolled_back.final
+    assert rolled_back.reason.startswith("canary alarm payments-api-canary-5xx-rate")
+    assert lost.kind == "drain.logs_lost" and lost.rank is None
+    again = rolled_back.model_copy(update={"message_id": "another-publication"})
+    assert again.key == rolled_back.key
+    assert lost.key == f"{APP}/2026-11-26T10-15-32Z/drain.logs_lost"
+
+
+def test_a_notice_without_its_kind_is_refused() -> None:
+    event = load_event("notify/notices")
+    body = json.loads(event["Records"][0]["body"])
+    del body["MessageAttributes"]["kind"]
+    event["Records"][0]["body"] = json.dumps(body)
+
+    record = parse_event(NoticeBatch, event).Records[0]
+    with pytest.raises(ValueError, match="kind"):
+        record.notice()
