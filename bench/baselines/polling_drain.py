@@ -1,0 +1,177 @@
+"""BASELINE, never shipped: the per-instance polling drain of the public lifecycle-hook samples.
+
+One Lambda invocation per termination lifecycle event: it sends one SSM command (the same
+drain document canaryfleet runs) to its one instance, sleeps and polls GetCommandInvocation
+until the command ends, then completes the lifecycle action. Everything it calls is the local
+cloud's (moto and its stand-ins), so its SendCommand calls and its time are real.
+
+An EventBridge rule sends the lifecycle events to a queue, and :class:`PollingDrainLambda` plays
+Lambda's concurrency with threads, one execution environment per invocation: the local cloud's
+in-process Lambda runs one invocation at a time, which a handler that sleeps for its whole life
+would turn into a queue. At most ``MAX_CONCURRENCY`` run at once: one Python process playing 500
+sandboxes that poll every 1/6 s spends its time switching between them and starves the simulated
+instances, which would bill the baseline for the local machine's contention rather than for
+its own waiting (measured: 165 s per instance instead of well under one).
+
+The rule's target is a small function that puts each event on the queue
+(polling_drain_forwarder.py), as an SQS target would: the local cloud's service events lack the
+``ingestion-time`` that moto's own delivery to an SQS target reads, so that delivery fails.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.standins import FunctionCode
+
+NAME = "canaryfleet-bench-polling-drain"
+FORWARDER_MODULE = Path(__file__).parent / "polling_drain_forwarder.py"
+RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
+MAX_CONCURRENCY = 50
+# The drain functions of canaryfleet, whose rules are switched off while the baseline drains.
+PLATFORM_DRAIN_FUNCTIONS = ("DrainRequestFunction", "DrainCompleteFunction")
+
+
+@dataclass(frozen=True)
+class PollingDrainSettings:
+    document_name: str
+    log_bucket: str
+    poll_seconds: float
+    max_polls: int  # the handler gives up (and still completes the hook) after this many
+
+
+@dataclass(frozen=True)
+class PollingDrainResult:
+    instance_id: str
+    command_status: str
+    polls: int
+    busy_seconds: float  # the invocation's duration: what Lambda bills
+
+
+@dataclass(frozen=True)
+class DrainClients:
+    ssm: Any
+    autoscaling: Any
+
+
+def drain_on_lifecycle_event(
+    event: dict[str, Any], clients: DrainClients, settings: PollingDrainSettings
+) -> PollingDrainResult:
+    """The handler: one command for one instance, polled until it ends, then the hook completed."""
+    started = time.perf_counter()
+    detail = event["detail"]
+    instance_id = detail["EC2InstanceId"]
+    command = clients.ssm.send_command(
+        DocumentName=settings.document_name,
+        InstanceIds=[instance_id],
+        Parameters={"Mode": ["drain"], "LogBucket": [settings.log_bucket]},
+    )["Command"]
+    status, polls = "Pending", 0
+    while status in RUNNING_STATUSES and polls < settings.max_polls:
+        time.sleep(settings.poll_seconds)
+        polls += 1
+        status = clients.ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=instance_id)[
+            "Status"
+        ]
+    clients.autoscaling.complete_lifecycle_action(
+        LifecycleHookName=detail["LifecycleHookName"],
+        AutoScalingGroupName=detail["AutoScalingGroupName"],
+        LifecycleActionToken=detail["LifecycleActionToken"],
+        LifecycleActionResult="CONTINUE",
+    )
+    return PollingDrainResult(instance_id, status, polls, time.perf_counter() - started)
+
+
+def switch_off_platform_drains(cloud: LocalCloud) -> list[str]:
+    """Disable the rules that deliver to canaryfleet's drain functions; returns their names."""
+    events = cloud.client("events")
+    lambda_client = cloud.client("lambda")
+    disabled = []
+    for logical_id in PLATFORM_DRAIN_FUNCTIONS:
+        arn = lambda_client.get_function(FunctionName=cloud.resource(logical_id))["Configuration"][
+            "FunctionArn"
+        ]
+        for rule in events.list_rule_names_by_target(TargetArn=arn)["RuleNames"]:
+            events.disable_rule(Name=rule)
+            disabled.append(rule)
+    return disabled
+
+
+def _forwarder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(FORWARDER_MODULE, FORWARDER_MODULE.name)
+    return buffer.getvalue()
+
+
+def _install_forwarder(cloud: LocalCloud, queue_url: str) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = cloud.client("iam").create_role(RoleName=NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    handler = f"{FORWARDER_MODULE.stem}.forward"
+    function = cloud.client("lambda").create_function(
+        FunctionName=f"{NAME}-forwarder",
+        Runtime="python3.13",
+        Role=role["Role"]["Arn"],
+        Handler=handler,
+        Code={"ZipFile": _forwarder_zip()},
+        Environment={"Variables": {"EVENTS_QUEUE_URL": queue_url}},
+    )
+    cloud.runtime.register(
+        f"{NAME}-forwarder", FunctionCode("PollingDrainForwarder", FORWARDER_MODULE.parent, handler)
+    )
+    return str(function["FunctionArn"])
+
+
+def route_lifecycle_events_to_queue(cloud: LocalCloud) -> str:
+    """An EventBridge rule sending termination lifecycle events to a queue; returns its URL."""
+    queue_url = str(cloud.client("sqs").create_queue(QueueName=NAME)["QueueUrl"])
+    events = cloud.client("events")
+    pattern = {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-terminate Lifecycle Action"]}
+    events.put_rule(Name=NAME, EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=NAME, Targets=[{"Id": "drain", "Arn": _install_forwarder(cloud, queue_url)}])
+    return queue_url
+
+
+class PollingDrainLambda:
+    """Lambda for the baseline: each event of the queue gets its own concurrent invocation."""
+
+    def __init__(self, cloud: LocalCloud, queue_url: str, settings: PollingDrainSettings) -> None:
+        self._sqs = cloud.client("sqs")
+        self._queue_url = queue_url
+        self._settings = settings
+        self._clients = DrainClients(ssm=cloud.client("ssm"), autoscaling=cloud.client("autoscaling"))
+
+    def _events(self, expected: int, deadline: float) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        while len(events) < expected and time.monotonic() < deadline:
+            messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+    def run(self, expected: int, timeout: float) -> list[PollingDrainResult]:
+        """Invoke the handler once per event, MAX_CONCURRENCY at a time; returns when all ended."""
+        events = self._events(expected, time.monotonic() + timeout)
+        workers = max(1, min(MAX_CONCURRENCY, len(events)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=NAME) as pool:
+            futures = [
+                pool.submit(drain_on_lifecycle_event, event, self._clients, self._settings)
+                for event in events
+            ]
+            return [future.result(timeout=timeout) for future in futures]
