@@ -1,0 +1,68 @@
+"""One group of figures, measured in a process of its own: `python -m bench.child GROUP PROFILE OUT LOG`.
+
+A fresh process per group keeps moto's state, the platform's module caches and the peak memory
+of one group out of the next. The measures go to OUT as JSON; the platform's own output (its
+logs and metrics on stdout) goes wherever the runner sent this process's output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.profiles import PROFILES, Profile
+from bench.quiet import silence_platform_noise
+from bench.results import Measure
+
+
+def _rollouts(profile: Profile, log: Path) -> list[Measure]:
+    from bench.rollouts import measure_rollouts
+
+    return measure_rollouts(profile)
+
+
+def _drains(profile: Profile, log: Path) -> list[Measure]:
+    from bench.drains import measure_drains
+
+    return measure_drains(profile)
+
+
+def _cold_start(profile: Profile, log: Path) -> list[Measure]:
+    from bench.cold_start import measure_cold_starts
+
+    return measure_cold_starts(profile.import_repeats, profile.import_handlers)
+
+
+def _local_cloud(profile: Profile, log: Path) -> list[Measure]:
+    from bench.local_cloud import measure_local_cloud
+
+    return measure_local_cloud(profile.run_suite, log)
+
+
+def _scale(profile: Profile, log: Path) -> list[Measure]:
+    from bench.scale import measure_scale
+
+    return measure_scale(profile.scale_apps)
+
+
+GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
+    "rollouts": _rollouts,
+    "drains": _drains,
+    "cold_start": _cold_start,
+    "local_cloud": _local_cloud,
+    "scale": _scale,
+}
+
+
+def main(argv: list[str]) -> int:
+    group, profile_name, out, log = argv
+    silence_platform_noise()
+    measures = GROUPS[group](PROFILES[profile_name], Path(log))
+    Path(out).write_text(json.dumps([m.to_json() for m in measures], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

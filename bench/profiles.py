@@ -1,0 +1,62 @@
+"""How much each run measures: `make bench` (full) and `make bench-quick` (CI proves it still works).
+
+Local durations stand for AWS durations divided by ``TIME_SCALE``: the polling baselines poll
+every 30 s (rollout) and 5 s (drain) on AWS, so here every 1 s and 1/6 s. One local second is
+also the shortest Wait moto's Step Functions interpreter takes (it takes whole seconds only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TIME_SCALE = 30  # AWS seconds per local second
+AWS_ROLLOUT_POLL_SECONDS = 30
+AWS_DRAIN_POLL_SECONDS = 5
+ROLLOUT_POLL_SECONDS = AWS_ROLLOUT_POLL_SECONDS // TIME_SCALE
+DRAIN_POLL_SECONDS = AWS_DRAIN_POLL_SECONDS / TIME_SCALE
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    deployment_seconds: float  # one CodeDeploy deployment, short durations
+    bake_seconds: int  # the canary bake, short durations
+    decide_seconds: float  # how long the approver takes, short durations
+    duration_factor: int  # the long run's durations are this many times the short ones
+    failing_builds: int  # builds whose canary alarm fires (reaction latency samples)
+    drain_instances: int  # instances leaving at once
+    scale_apps: int  # applications rolling out at once
+    import_repeats: int  # fresh interpreters per handler (and per bare boto3 import)
+    import_handlers: int | None  # how many handlers to time (None: all)
+    run_suite: bool  # time the whole test suite
+
+
+FULL = Profile(
+    name="full",
+    deployment_seconds=1.0,
+    bake_seconds=1,
+    decide_seconds=0.3,
+    duration_factor=10,
+    failing_builds=2,
+    drain_instances=500,
+    scale_apps=50,
+    import_repeats=2,
+    import_handlers=None,
+    run_suite=True,
+)
+
+QUICK = Profile(
+    name="quick",
+    deployment_seconds=1.0,
+    bake_seconds=1,
+    decide_seconds=0.3,
+    duration_factor=2,
+    failing_builds=1,
+    drain_instances=50,
+    scale_apps=5,
+    import_repeats=1,
+    import_handlers=3,
+    run_suite=False,
+)
+
+PROFILES = {p.name: p for p in (FULL, QUICK)}

@@ -1,0 +1,230 @@
+"""Figure 6: many applications rolling out at once on one local cloud.
+
+N applications are onboarded the way a scenario onboards one (their fleet stacks from
+fleet/template.yaml, a policy in each registry entry) and played by one fleet simulator. The
+baseline is one application's rollout alone on the same cloud, just before. Then every
+application gets a build at the same moment: every fifth one a build whose canary alarm fires
+(it must roll back), the others a good one (released). Measured: right outcomes, lock and queue
+items left in the state table once all ended, the wall time from the uploads to the last
+end, and the process's peak resident memory (this figure runs in a process of its own).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.app_config import AppConfig, registry_parameter
+
+from bench.histories import BenchError
+from bench.quiet import QUIET_PLATFORM
+from bench.results import Measure, below, equals, measure
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.rollout_job import upload_build
+from canaryfleet_local.scenarios import Scenario
+from canaryfleet_local.simulator import FleetSimulator
+
+GOOD = "1.0.0"
+ALONE = "0.9.0"
+FAILING = "1.1.0"
+FAILING_EVERY = 5
+WALL_GOAL_SECONDS = 120
+MEMORY_GOAL_MB = 1024
+
+
+@dataclass(frozen=True)
+class Wave:
+    wall_seconds: float
+    outcomes: dict[str, str]  # application -> outcome of its rollout
+    reasons: dict[str, str]  # application -> the first line of its rollout's reason
+    verdicts: dict[str, int]  # analysis verdicts of the rollouts, by result
+    expected: dict[str, str]
+    leftovers: list[str]  # lock and queue items left in the state table
+    peak_rss_mb: float
+
+
+def scale_scenario() -> Scenario:
+    deployment = {"seconds": 0.5}
+    return Scenario.model_validate(
+        {
+            "name": "bench-scale",
+            "description": "many applications at once",
+            "decide_after_seconds": 0.3,
+            "policy": {
+                "deployment_timeout_seconds": 30,
+                "steps": [
+                    {"kind": "set_weight", "weight": 10},
+                    {"kind": "bake", "duration_seconds": 2, "analysis": {"min_requests": 100}},
+                    {"kind": "approval", "timeout_seconds": 60, "on_timeout": "rollback"},
+                ],
+            },
+            "uploads": [
+                {"version": ALONE, "canary_deployment": deployment, "live_deployment": deployment},
+                {"version": GOOD, "canary_deployment": deployment, "live_deployment": deployment},
+                {
+                    "version": FAILING,
+                    "behaviour": {"error_rate": 0.2, "trips_alarms": True},
+                    "canary_deployment": deployment,
+                    "expect": "rolled_back",
+                },
+            ],
+        }
+    )
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def onboard(cloud: LocalCloud, count: int, scenario: Scenario) -> list[AppConfig]:
+    apps = []
+    for index in range(count):
+        app = deploy_fleet(cloud, f"app-{index:03d}").model_copy(update={"policy": scenario.policy})
+        cloud.client("ssm").put_parameter(
+            Name=registry_parameter(app.application),
+            Value=app.model_dump_json(),
+            Type="String",
+            Overwrite=True,
+        )
+        apps.append(app)
+    return apps
+
+
+def _latest_records(cloud: LocalCloud, apps: list[AppConfig]) -> dict[str, dict[str, Any]]:
+    store = DynamoRolloutStore(cloud.output("StateTableName"))
+    latest = {}
+    for app in apps:
+        records = store.list_rollouts(app.application)
+        latest[app.application] = max(records, key=lambda r: str(r.get("received_at", "")), default={})
+    return latest
+
+
+def leftovers(cloud: LocalCloud) -> list[str]:
+    """Lock and queue items of the state table (none may be left once every rollout ended)."""
+    found = []
+    for page in (
+        cloud.client("dynamodb").get_paginator("scan").paginate(TableName=cloud.output("StateTableName"))
+    ):
+        for item in page["Items"]:
+            sort_key = item["sk"]["S"]
+            if sort_key == "LOCK" or sort_key.startswith("QUEUE#"):
+                found.append(f"{item['pk']['S']} {sort_key}")
+    return found
+
+
+def _wait_all_ended(cloud: LocalCloud, expected: int, timeout: float) -> None:
+    sfn = cloud.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while True:
+        arns = cloud.executions("RolloutStateMachine")
+        running = [a for a in arns if sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+        if len(arns) >= expected and not running:
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(running)} of {len(arns)} rollouts still running after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], started_before: int, timeout: float) -> Wave:
+    body = bundle()
+    started = time.monotonic()
+    for app, version in uploads.items():
+        upload_build(cloud, app.application, version, body)
+    _wait_all_ended(cloud, started_before + len(uploads), timeout)
+    wall = time.monotonic() - started
+    cloud.wait_idle(timeout)
+    apps = list(uploads)
+    expected = {
+        app.application: "rolled_back" if version == FAILING else "released"
+        for app, version in uploads.items()
+    }
+    records = _latest_records(cloud, apps)
+    return Wave(
+        wall_seconds=wall,
+        outcomes={name: str(r.get("outcome") or r.get("status")) for name, r in records.items()},
+        reasons={name: str(r.get("reason", "")).split("\n", 1)[0] for name, r in records.items()},
+        verdicts=dict(Counter(str((r.get("verdict") or {}).get("result")) for r in records.values())),
+        expected=expected,
+        leftovers=leftovers(cloud),
+        peak_rss_mb=peak_rss_mb(),
+    )
+
+
+def measure_scale(count: int) -> list[Measure]:
+    scenario = scale_scenario()
+    with LocalCloud(parameters=QUIET_PLATFORM) as cloud:
+        onboarding = time.monotonic()
+        apps = onboard(cloud, count, scenario)
+        onboarding_seconds = time.monotonic() - onboarding
+        with FleetSimulator(cloud, scenario) as simulator:
+            for app in apps:
+                simulator.add_application(app)
+            alone = play_wave(cloud, {apps[0]: ALONE}, 0, 120)
+            versions = {
+                app: FAILING if index % FAILING_EVERY == FAILING_EVERY - 1 else GOOD
+                for index, app in enumerate(apps)
+            }
+            wave = play_wave(cloud, versions, 1, 600)
+            simulator_errors = list(simulator.errors)
+    right = sum(1 for name, outcome in wave.outcomes.items() if wave.expected[name] == outcome)
+    wrong = {
+        name: f"{outcome}: {wave.reasons[name]}"
+        for name, outcome in wave.outcomes.items()
+        if wave.expected[name] != outcome
+    }
+    alone_right = sum(1 for name, outcome in alone.outcomes.items() if alone.expected[name] == outcome)
+    label = "one application alone, same cloud"
+    return [
+        measure(
+            6,
+            f"{count} applications at once: right outcome",
+            "apps",
+            right,
+            alone_right,
+            label,
+            equals(count, " (all)"),
+            {
+                "expected": {o: list(wave.expected.values()).count(o) for o in ("released", "rolled_back")},
+                "wrong": wrong,
+                "verdicts": wave.verdicts,
+                "simulator_errors": simulator_errors,
+            },
+        ),
+        measure(
+            6,
+            "lock and queue items left",
+            "items",
+            len(wave.leftovers),
+            len(alone.leftovers),
+            label,
+            equals(0),
+            {"left": wave.leftovers[:20]},
+        ),
+        measure(
+            6,
+            f"wall time, {count} rollouts at once",
+            "s",
+            wave.wall_seconds,
+            alone.wall_seconds,
+            label,
+            below(WALL_GOAL_SECONDS, " s"),
+            {"onboarding_seconds": round(onboarding_seconds, 1)},
+        ),
+        measure(
+            6,
+            "peak memory (resident)",
+            "MB",
+            wave.peak_rss_mb,
+            alone.peak_rss_mb,
+            "peak after the one-application rollout",
+            below(MEMORY_GOAL_MB, " MB"),
+        ),
+    ]
