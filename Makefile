@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-fast test-py313 lint format build validate lock clean
+.PHONY: install demo test test-fast test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 test-fast: install ## unit tests only
 	$(BIN)/pytest -q tests/unit
 
+bench: install ## every figure of bench/README.md, side by side with its baseline: bench/results.json
+	$(BIN)/python -m bench --profile full
+
+bench-quick: install ## a reduced bench, for CI to prove it still works: bench/results-quick.json
+	$(BIN)/python -m bench --profile quick --jobs 2
+
 # The functions run on python3.13: the runtime package's unit tests run there too.
 VENV313 := .venv313
 test-py313: ## unit tests on Python 3.13 (pyenv 3.13.0)
@@ -53,7 +59,7 @@ test-py313: ## unit tests on Python 3.13 (pyenv 3.13.0)
 lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py
+	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py bench
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f fleet/template.yaml
