@@ -96,8 +96,9 @@ def run_interactive_demo(
                     f"the rollout did not ask for approval: {record.get('reason') or 'timeout'}"
                 )
             time.sleep(0.2)
+        # The channel also holds the rollout's thread; the request is the message with its buttons.
         posted = slack.posted(SLACK_CHANNEL)
-        message = posted[0] if posted else None
+        message = next((m for m in posted if approval.approval_id in json.dumps(m.blocks)), None)
         on_asked(
             AskedApproval(
                 application=APPLICATION,

@@ -95,7 +95,7 @@ def test_a_bad_bundle_is_rejected_with_its_reason_and_nothing_is_deployed(
 def test_an_unknown_application_is_rejected(onboarded: LocalCloud) -> None:
     upload(onboarded, bundle(), key="ledger/1.0.0.zip")
 
-    [invocation] = onboarded.runtime.invocations
+    [invocation] = [i for i in onboarded.runtime.invocations if i.logical_id == "StartRolloutFunction"]
     assert invocation.error_type is None
     nothing_deployed(onboarded)
     assert table_items(onboarded, "APP#ledger")[0]["reason"].startswith(

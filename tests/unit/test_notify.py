@@ -340,6 +340,15 @@ def test_only_final_outcomes_are_emailed() -> None:
     assert where.email.sent == []  # type: ignore[attr-defined]
 
 
+def test_a_notice_is_told_on_both_channels_and_the_handling_says_what_was_done() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+
+    told = Notifications(where).handle(notice("rollout.released"))
+
+    assert told == {"slack": "replied", "thread_ts": slack.roots()[0]["ts"], "email": "sent", "recipients": 2}
+
+
 def test_one_failed_delivery_does_not_stop_the_other_and_is_raised_to_be_retried() -> None:
     slack = FakeSlack()
     where = channels(slack)

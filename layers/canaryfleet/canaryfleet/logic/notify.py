@@ -92,7 +92,7 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
         text, blocks = reply_blocks(notice)
         if slack.post(channel, text, blocks, thread_ts=thread.message.ts) is None:
             raise NotificationNotDelivered(f"slack did not take the {notice.kind} reply")
-        return {"slack": "replied", "thread": thread.message.ts}
+        return {"slack": "replied", "thread_ts": thread.message.ts}
     text, blocks = reply_blocks(notice)
     if slack.threads:  # a notice of no rollout thread: a drain, an upload that named no rollout
         if slack.post(channel, text, blocks) is None:
