@@ -8,13 +8,12 @@ cross-site request to ride on.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import ValidationError
 
 from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret
 from canaryfleet.adapters.slack import optional_slack
+from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.api.html import html_page
 from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
 from canaryfleet.logic.links import LinkSigner
@@ -22,8 +21,14 @@ from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisi
 from canaryfleet.observability import logger
 from canaryfleet.settings import ApprovalPageSettings
 
-FORM_TYPE = "application/x-www-form-urlencoded"
 _MAX_FORM_FIELDS = 10
+# The form's fields (an approver's address, a signature, a 2,000-character comment) fit easily.
+_MAX_FORM_BYTES = 16 * 1024
+_REFUSED_BODY = {
+    413: ("The form is too large", "Shorten the comment and send it again."),
+    415: ("Not a form", "Decide with the page's Approve or Reject button."),
+    400: ("The form is garbled", "Open the link from your email again."),
+}
 _STATUS = {
     Outcome.WAITING: 200,
     Outcome.DECIDED: 200,
@@ -95,10 +100,11 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
 
     @app.post("/approvals/<approval_id>")
     def decide(approval_id: str) -> Response[str]:
-        content_type = (app.current_event.headers or {}).get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != FORM_TYPE:
-            return html_page(415, "Not a form", "bad", "Decide with the page's Approve or Reject button.")
-        form = _parse_form(app.current_event.decoded_body or "")
+        text = form_text(app.current_event, _MAX_FORM_BYTES)
+        if isinstance(text, Refusal):
+            title, advice = _REFUSED_BODY[text.status]
+            return html_page(text.status, title, "bad", advice)
+        form = _parse_form(text)
         if form is None:
             return html_page(400, "The form is incomplete", "bad", "Open the link from your email again.")
         try:
@@ -129,14 +135,11 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
 
 def _parse_form(body: str) -> PageDecisionForm | None:
     """Each field once, nothing else: anything malformed is refused as a whole."""
-    try:
-        fields = parse_qs(body, keep_blank_values=True, strict_parsing=True, max_num_fields=_MAX_FORM_FIELDS)
-    except ValueError:
-        return None
-    if any(len(values) != 1 for values in fields.values()):
+    fields = form_fields(body, _MAX_FORM_FIELDS)
+    if fields is None:
         return None
     try:
-        return PageDecisionForm.model_validate({name: values[0] for name, values in fields.items()})
+        return PageDecisionForm.model_validate(fields)
     except ValidationError:
         return None
 

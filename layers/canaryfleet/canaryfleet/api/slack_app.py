@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Literal
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +19,7 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
 from canaryfleet.adapters.slack import SlackApi, slack_api, verify_request
 from canaryfleet.adapters.tokens import Callbacks, StepFunctionsCallbacks
+from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.errors import RolloutNotRunning, UnknownApplication
 from canaryfleet.logic.approval_gate import ApprovalGate
 from canaryfleet.logic.approval_messages import APPROVE_ACTION, slack_escape
@@ -31,6 +31,8 @@ from canaryfleet.observability import logger
 from canaryfleet.settings import SlackAppSettings
 
 _MAX_FIELDS = 30
+# A block_actions payload carries the whole message it came from (at most 50 blocks).
+_MAX_BODY_BYTES = 256 * 1024
 USAGE = "Usage: /canaryfleet abort <application> [reason] | /canaryfleet promote <application> [reason]"
 
 
@@ -77,16 +79,6 @@ def _ephemeral(text: str, visible_to_channel: bool = False) -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=json.dumps(body))
 
 
-def _form(body: str) -> dict[str, str] | None:
-    try:
-        fields = parse_qs(body, keep_blank_values=True, strict_parsing=True, max_num_fields=_MAX_FIELDS)
-    except ValueError:
-        return None
-    if any(len(values) != 1 for values in fields.values()):
-        return None
-    return {name: values[0] for name, values in fields.items()}
-
-
 def slack_app_api(
     secret: SlackSecret,
     gate: ApprovalGate,
@@ -100,7 +92,10 @@ def slack_app_api(
 
     def verified_form() -> dict[str, str] | Response[str]:
         event = app.current_event
-        body = event.decoded_body or ""
+        body = form_text(event, _MAX_BODY_BYTES)
+        if isinstance(body, Refusal):
+            logger.warning("slack request refused", extra={"route": event.path, "status": body.status})
+            return _plain(body.status, body.reason)
         headers = event.headers or {}
         signed = verify_request(
             secret, body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
@@ -108,7 +103,7 @@ def slack_app_api(
         if not signed:
             logger.warning("slack request refused: bad or old signature", extra={"route": event.path})
             return _plain(401, "invalid signature")
-        form = _form(body)
+        form = form_fields(body, _MAX_FIELDS)
         return form if form is not None else _plain(400, "malformed form body")
 
     @app.post("/slack/interactions")
@@ -119,7 +114,7 @@ def slack_app_api(
         try:
             payload = BlockActions.model_validate(json.loads(form.get("payload", "")))
             user = SlackUser(id=payload.user.id, name=payload.user.name)
-        except (ValueError, ValidationError):
+        except (ValueError, ValidationError, RecursionError):  # RecursionError: JSON nested too deep
             return _plain(400, "malformed payload")
         action = payload.actions[0]
         verb: Literal["approve", "reject"] = "approve" if action.action_id == APPROVE_ACTION else "reject"
