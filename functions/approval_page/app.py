@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.api.approval_page import approval_page_for
+from canaryfleet.models.events import parse_event
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.settings import ApprovalPageSettings, load_settings
 
@@ -13,4 +15,6 @@ from canaryfleet.settings import ApprovalPageSettings, load_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(ApprovalPageSettings)
+    # Not an HTTP API request at all: nothing to answer, so a typed error, before any AWS call.
+    parse_event(APIGatewayProxyEventV2Model, event)
     return approval_page_for(settings).resolve(event, context)
