@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-fast test-py313 lint format build validate lock clean bench bench-quick
+.PHONY: install demo test test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 test-fast: install ## unit tests only
 	$(BIN)/pytest -q tests/unit
 
+test-long: install ## the long variants: 20 rollouts and 200 drains under injected faults
+	$(BIN)/pytest -q -s -m long
+
 bench: install ## every figure of bench/README.md, side by side with its baseline: bench/results.json
 	$(BIN)/python -m bench --profile full
 
@@ -62,7 +65,8 @@ lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, c
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py bench
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f fleet/template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation secrets \
+	  -f template.yaml -f fleet/template.yaml
 
 format: install
 	$(BIN)/ruff check --fix .
