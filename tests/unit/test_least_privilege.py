@@ -1,0 +1,411 @@
+"""Each function's role grants exactly the actions its code needs: no more, no fewer.
+
+The grants come from template.yaml as CloudFormation will see it (transformed by
+aws-sam-translator, so SAM policy templates are expanded); the needs are the table below,
+written by reading each handler down through `logic/` to the boto3 calls in `adapters/`.
+A new boto3 call needs a line here and a grant in the template; a grant nobody calls
+fails until it is removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from canaryfleet_local.template import DEFAULT_TEMPLATE, prepare
+
+# DynamoDB actions on the state table, by the store methods that make them:
+# GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
+# PutItem: create, enqueue, decide_version, set_last_good, remember_deployment, approvals.create,
+#          drains.create; and the Put of hand_lock_to's TransactWriteItems
+# UpdateItem: update, set_wait, clear_wait, append_audit, log_weight, record_stage, the
+#             approval claim/finish/settle, every drain state change
+# DeleteItem: release_lock, drop_from_queue; and the Delete of hand_lock_to's transaction
+# Query: queue_head, queue_length, deployments_of
+# (A transaction is authorised by the actions of its parts: there is no TransactWriteItems grant.)
+
+NEEDED: dict[str, frozenset[str]] = {
+    # start_rollout: store.get/version_status/create/update/enqueue, S3 range reads and
+    # head_object of the exact object version, registry.get, register_revision,
+    # StartExecution, and the rejection notice.
+    "StartRolloutFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "ssm:GetParameter",
+            "codedeploy:RegisterApplicationRevision",
+            "states:StartExecution",
+            "sns:Publish",
+        }
+    ),
+    # record_stage: store.record_stage, notifier.publish.
+    "RecordStageFunction": frozenset({"dynamodb:UpdateItem", "sns:Publish"}),
+    # queue_rollout: attach_queue_token, take_turn (lock, release_lock, queue_head,
+    # drop_from_queue, hand_lock_to, DescribeExecution of the owner, SendTaskSuccess), queue_length.
+    "QueueRolloutFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "states:DescribeExecution",
+            "states:SendTaskSuccess",
+        }
+    ),
+    # release_turn: release_lock, then take_turn as above (no UpdateItem).
+    "ReleaseTurnFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "states:DescribeExecution",
+            "states:SendTaskSuccess",
+        }
+    ),
+    # start_deployment: deployment_for, CreateDeployment, remember_deployment, set_wait (an
+    # abort fails the token), attach_deployment_token, and the token's end if the event came
+    # first. CreateDeployment is also authorised against the revision (GetApplicationRevision)
+    # and the deployment config (GetDeploymentConfig) on AWS.
+    "DeployFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "codedeploy:CreateDeployment",
+            "codedeploy:GetApplicationRevision",
+            "codedeploy:GetDeploymentConfig",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+        }
+    ),
+    # on_deployment_event: GetDeployment (the failure's message), record_deployment_outcome,
+    # and the waiting token's end.
+    "DeploymentEventFunction": frozenset(
+        {
+            "dynamodb:UpdateItem",
+            "codedeploy:GetDeployment",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+        }
+    ),
+    # check_after_timeout: deployment_for, GetDeployment, StopDeployment.
+    "CheckDeploymentFunction": frozenset(
+        {"dynamodb:GetItem", "codedeploy:GetDeployment", "codedeploy:StopDeployment"}
+    ),
+    # verify_canary: DescribeTargetHealth only (it has no store).
+    "VerifyCanaryFunction": frozenset({"elasticloadbalancing:DescribeTargetHealth"}),
+    # shift_traffic: read the rule (or listener), modify it, read it back; log_weight; the
+    # traffic-shifted stage (record_stage and its notice).
+    "ShiftTrafficFunction": frozenset(
+        {
+            "dynamodb:UpdateItem",
+            "elasticloadbalancing:DescribeRules",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:ModifyListener",
+            "sns:Publish",
+        }
+    ),
+    # begin_bake: set_wait (abort fails, promote succeeds the token), DescribeAlarms, and an
+    # alarm already firing fails the token.
+    "BakeFunction": frozenset(
+        {
+            "dynamodb:UpdateItem",
+            "cloudwatch:DescribeAlarms",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+        }
+    ),
+    # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's
+    # token fails.
+    "AlarmEventFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "ssm:GetParametersByPath",
+            "states:SendTaskFailure",
+        }
+    ),
+    # analyse: get, GetMetricData (canary and live), update, the verdict stage and notice.
+    "AnalyseFunction": frozenset(
+        {"dynamodb:GetItem", "dynamodb:UpdateItem", "cloudwatch:GetMetricData", "sns:Publish"}
+    ),
+    # request_approval: get, set_wait, approvals.create/get/set_slack_message/mark_emails_sent,
+    # the awaiting-approval stage and notice, the expiry execution, the signing key and Slack
+    # secret, and the approvers' email subscriptions and messages.
+    "RequestApprovalFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sns:Publish",
+            "sns:Subscribe",
+            "sns:ListSubscriptionsByTopic",
+            "states:StartExecution",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "secretsmanager:GetSecretValue",
+        }
+    ),
+    # decide: lock, get, clear_wait/update/append_audit, and the wait's token.
+    "DecideFunction": frozenset(
+        {"dynamodb:GetItem", "dynamodb:UpdateItem", "states:SendTaskSuccess", "states:SendTaskFailure"}
+    ),
+    # finalize: set_last_good, decide_version (puts), update.
+    "FinalizeFunction": frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}),
+    # roll_back: deployments_of, GetDeployment and StopDeployment of unfinished ones,
+    # decide_version, update, last_good.
+    "RecordRollbackFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            "codedeploy:GetDeployment",
+            "codedeploy:StopDeployment",
+        }
+    ),
+    # The rotation's four steps: DescribeSecret, GetSecretValue, PutSecretValue,
+    # UpdateSecretVersionStage.
+    "RotateSigningKeyFunction": frozenset(
+        {
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        }
+    ),
+    # The approval page: the signing key and Slack secret, approvals get/claim/finish/settle,
+    # and decide (lock, get, updates, the wait's token).
+    "ApprovalPageFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "secretsmanager:GetSecretValue",
+        }
+    ),
+    # Slack's requests: as the page, plus registry.get for /canaryfleet abort and promote.
+    "SlackInteractionsFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "secretsmanager:GetSecretValue",
+            "ssm:GetParameter",
+        }
+    ),
+    # expire: approvals get/settle, the rollout record, append_audit, the Slack secret.
+    "ExpireApprovalFunction": frozenset(
+        {"dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+    ),
+    # notify: the SLACK# thread item and the rollout record (state table), Powertools
+    # idempotency records (idempotency table), registry.get, the Slack secret, the approvers'
+    # subscriptions and emails. The SQS actions are the event source mapping's, which polls
+    # with this role.
+    "NotifyFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "ssm:GetParameter",
+            "secretsmanager:GetSecretValue",
+            "sns:Publish",
+            "sns:Subscribe",
+            "sns:ListSubscriptionsByTopic",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        }
+    ),
+    # request_drain: DescribeTags, registry.get, the drain record (create, owner, join, marks),
+    # the rollout lock (a canary's interruption), DeregisterTargets, SendMessage to the drain
+    # queue, and CompleteLifecycleAction of a hook that came after its drain ended.
+    "DrainRequestFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "ec2:DescribeTags",
+            "ssm:GetParameter",
+            "elasticloadbalancing:DeregisterTargets",
+            "sqs:SendMessage",
+            "autoscaling:CompleteLifecycleAction",
+        }
+    ),
+    # dispatch_drains: claim/release/record_command, SendCommand, and for an unreachable
+    # instance finish_drain (finish, CompleteLifecycleAction, the drain notice). SQS: the
+    # event source mapping's polling, as for notify.
+    "DrainDispatchFunction": frozenset(
+        {
+            "dynamodb:UpdateItem",
+            "ssm:SendCommand",
+            "autoscaling:CompleteLifecycleAction",
+            "sns:Publish",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        }
+    ),
+    # complete_drain: find, the manifest and each log's head_object (s3:GetObject; ListBucket
+    # so that a missing object reads NoSuchKey), one retry (heartbeat, SendCommand), and
+    # finish_drain (CompleteLifecycleAction, the drain notice).
+    "DrainCompleteFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "ssm:SendCommand",
+            "autoscaling:CompleteLifecycleAction",
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "sns:Publish",
+        }
+    ),
+}
+
+# What SAM attaches for every function: CloudWatch Logs (basic execution) and, with
+# `Tracing: Active`, X-Ray segments.
+MANAGED_POLICIES = frozenset(
+    {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+)
+
+# Actions without resource-level permissions: the only ones a statement may grant on "*".
+WITHOUT_RESOURCE_LEVEL = frozenset(
+    {
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeListeners",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:GetMetricData",
+        "ec2:DescribeTags",
+    }
+)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(cloudformation: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    """The Allow statements of the inline policies of the function's role."""
+    resources = cloudformation["Resources"]
+    role_ref = resources[function_id]["Properties"]["Role"]
+    role_id = role_ref["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in resources[role_id]["Properties"].get("Policies", []):
+        for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+            assert statement["Effect"] == "Allow", f"{function_id}: unexpected {statement}"
+            statements.append(statement)
+    return statements
+
+
+def granted_actions(cloudformation: dict[str, Any], function_id: str) -> set[str]:
+    return {action for s in role_statements(cloudformation, function_id) for action in _as_list(s["Action"])}
+
+
+def managed_policies(cloudformation: dict[str, Any], function_id: str) -> set[str]:
+    resources = cloudformation["Resources"]
+    role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return set(resources[role_id]["Properties"].get("ManagedPolicyArns", []))
+
+
+def _transformed(template: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    # aws-sam-translator resolves pseudo parameters from the region of the environment.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return prepare(template, "canaryfleet-code").cloudformation
+
+
+@pytest.fixture(scope="module")
+def platform() -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return _transformed(DEFAULT_TEMPLATE, monkeypatch)
+
+
+def _functions(cloudformation: dict[str, Any]) -> set[str]:
+    return {
+        logical_id
+        for logical_id, resource in cloudformation["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+
+
+def test_every_function_of_the_template_has_its_needs_declared(platform: dict[str, Any]) -> None:
+    assert _functions(platform) == set(NEEDED)
+
+
+@pytest.mark.parametrize("function_id", sorted(NEEDED))
+def test_role_grants_exactly_what_the_code_needs(platform: dict[str, Any], function_id: str) -> None:
+    granted = granted_actions(platform, function_id)
+    needed = NEEDED[function_id]
+    assert sorted(granted - needed) == [], "granted but never called"
+    assert sorted(needed - granted) == [], "called but not granted"
+
+
+@pytest.mark.parametrize("function_id", sorted(NEEDED))
+def test_role_attaches_only_logging_and_tracing_managed_policies(
+    platform: dict[str, Any], function_id: str
+) -> None:
+    assert managed_policies(platform, function_id) == MANAGED_POLICIES
+
+
+@pytest.mark.parametrize("function_id", sorted(NEEDED))
+def test_only_actions_without_resource_level_permissions_are_granted_on_every_resource(
+    platform: dict[str, Any], function_id: str
+) -> None:
+    on_everything = {
+        action
+        for statement in role_statements(platform, function_id)
+        if "*" in _as_list(statement["Resource"])
+        for action in _as_list(statement["Action"])
+    }
+    assert sorted(on_everything - WITHOUT_RESOURCE_LEVEL) == []
+
+
+def test_a_sam_policy_template_is_expanded_to_everything_it_grants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function whose role takes DynamoDBCrudPolicy
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Table:\n"
+        "    Type: AWS::DynamoDB::Table\n"
+        "    Properties:\n"
+        "      BillingMode: PAY_PER_REQUEST\n"
+        "      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]\n"
+        "      KeySchema: [{AttributeName: pk, KeyType: HASH}]\n"
+        "  ReaderFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      CodeUri: fn/\n"
+        "      Handler: app.handler\n"
+        "      Runtime: python3.13\n"
+        "      Policies:\n"
+        "        - DynamoDBCrudPolicy:\n"
+        "            TableName: !Ref Table\n"
+    )
+
+    # When its grants are derived
+    granted = granted_actions(_transformed(tmp_path / "template.yaml", monkeypatch), "ReaderFunction")
+
+    # Then they hold what the template grants beyond a reader's GetItem: this table would fail it
+    assert {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= granted
+    assert granted - {"dynamodb:GetItem"}
