@@ -53,6 +53,8 @@ _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _UNICODE_PATH_EXTRA = 0x7075
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# The fixed part of a local file header, before its name and extra field (APPNOTE.TXT 4.3.7).
+_LOCAL_HEADER_BYTES = 30
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
 # Everything zipfile (and the codecs under it) raises for a corrupt or unsupported archive.
 _ZIP_ERRORS = (
@@ -136,6 +138,8 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = _DEFAULT_LIMITS
     """Accept a bundle that CodeDeploy can deploy and that is safe to handle, or raise InvalidBundle."""
     with _opened(source, limits) as bundle:
         spec = _read_appspec(bundle, limits)
+        if spec.os == "windows":
+            _check_windows_names(bundle)
         hooks = _check_hooks(spec, bundle)
         _check_file_sources(spec, bundle)
         has_rollout_yaml = _rollout_yaml_entry(bundle) is not None
@@ -344,7 +348,31 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> _Bundle:
             f" ({_bytes(compressed)} to {_bytes(uncompressed)}), a zip bomb; the limit is"
             f" {limits.max_compression_ratio:g} times"
         )
+    _check_no_overlap(infos, archive.start_dir)
     return _Bundle(archive, files, frozenset(directories), len(infos), uncompressed, compressed)
+
+
+def _check_no_overlap(infos: list[zipfile.ZipInfo], directory_offset: int) -> None:
+    """Each entry's bytes come after the previous entry's and before the directory.
+
+    Entries that share compressed bytes (several directory records naming one local file,
+    or one entry's data quoting the next one's header) make a zip bomb whose directory
+    looks harmless: the compressed sizes it claims add up to far more than the zip holds.
+    """
+    end, previous = 0, ""
+    for info in sorted(infos, key=lambda entry: entry.header_offset):
+        if info.header_offset < end:
+            raise InvalidBundle(
+                f"entries {_short(previous)} and {_short(info.orig_filename)} overlap in the zip: their"
+                " bytes are shared, so the zip would unpack to more than its directory admits (a zip bomb)"
+            )
+        end = info.header_offset + _LOCAL_HEADER_BYTES + info.compress_size
+        previous = info.orig_filename
+        if end > directory_offset:
+            raise InvalidBundle(
+                f"entry {_short(info.orig_filename)} claims {_bytes(info.compress_size)} of compressed"
+                " data, more than the zip holds before its directory (corrupt, or a zip bomb)"
+            )
 
 
 def _checked_name(info: zipfile.ZipInfo) -> str:
@@ -371,8 +399,18 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
         raise InvalidBundle(
             f"entry name {_short(name)} is an absolute path; entries must be relative to the root"
         )
-    if ".." in re.split(r"[/\\]", name):
+    parts = re.split(r"[/\\]", name)
+    if ".." in parts:
         raise InvalidBundle(f"entry name {_short(name)} contains '..', which would climb out of the bundle")
+    # Windows drops trailing dots and spaces: '...' and '.. ' are '..' there.
+    if any(part and part != "." and not part.rstrip(". ") for part in parts):
+        raise InvalidBundle(
+            f"entry name {_short(name)} has a part made only of dots and spaces, which Windows reads as '..'"
+        )
+    if any(_DRIVE.match(part) for part in parts[1:]):
+        raise InvalidBundle(
+            f"entry name {_short(name)} has a drive ('X:') inside it, which Windows reads as an absolute path"
+        )
     return name
 
 
@@ -597,6 +635,18 @@ def _bundle_path(location: str, os: str) -> str:
     if os == "windows":
         path = path.replace("\\", "/")
     return _normalise(path)
+
+
+def _check_windows_names(bundle: _Bundle) -> None:
+    """Windows paths ignore case: two entries that differ only by case would be one file."""
+    seen: dict[str, str] = {}
+    for path in sorted([*bundle.files, *bundle.directories]):
+        other = seen.setdefault(path.casefold(), path)
+        if other != path:
+            raise InvalidBundle(
+                f"entries {_short(other)} and {_short(path)} differ only by case; on a windows"
+                " instance they are the same path"
+            )
 
 
 def _check_hooks(spec: _AppSpec, bundle: _Bundle) -> dict[str, list[str]]:
