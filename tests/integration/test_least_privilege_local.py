@@ -1,0 +1,166 @@
+"""On the local cloud with IAM enforced, each function runs under its own role's credentials.
+
+`CANARYFLEET_LOCAL_IAM=enforce` makes every call a function makes go through moto's IAM
+check against the inline policies of that function's role in template.yaml (the action
+for every service; the resource too for S3 and SQS). A rollout passes; a template with one
+permission removed fails the function that needs it with AccessDenied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.standins import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
+from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
+
+QUIET = {"LogLevel": "WARNING"}
+
+
+@pytest.fixture(autouse=True)
+def _iam_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(IAM_ENFORCEMENT_VARIABLE, "enforce")
+
+
+def _roles(cloud: LocalCloud) -> FunctionRoleCredentials:
+    assert cloud.runtime.roles is not None, "the local cloud should run functions under their roles"
+    return cloud.runtime.roles
+
+
+def _role_name(cloud: LocalCloud, function_logical_id: str) -> str:
+    configuration = cloud.client("lambda").get_function_configuration(
+        FunctionName=cloud.function_names[function_logical_id]
+    )
+    return str(configuration["Role"]).rsplit("/", 1)[-1]
+
+
+def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() -> None:
+    # Given the platform with IAM enforced and an onboarded application
+    with scenario_cloud("healthy", parameters=QUIET) as (cloud, _simulator):
+        # When CI uploads a build
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        deadline = time.monotonic() + 60
+        while not cloud.executions("RolloutStateMachine"):
+            assert time.monotonic() < deadline, "no rollout started"
+            time.sleep(0.05)
+        [execution_arn] = cloud.executions("RolloutStateMachine")
+        execution = cloud.wait_for_execution(execution_arn, timeout=60)
+        cloud.wait_idle()
+
+        # Then it is released, nothing was denied, and the calls were checked under each role
+        assert execution.status == "SUCCEEDED", execution.cause
+        assert execution.states_entered[-1] == "Rollout released"
+        roles = _roles(cloud)
+        assert roles.denied == []
+        callers = {caller.split("/")[1] for caller, _ in roles.allowed}
+        for function in (
+            "StartRolloutFunction",
+            "DeployFunction",
+            "ShiftTrafficFunction",
+            "FinalizeFunction",
+        ):
+            assert _role_name(cloud, function) in callers
+        actions = {action for _, action in roles.allowed}
+        assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "s3:GetObject", "states:StartExecution"} <= actions
+
+
+def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> Path:
+    """template.yaml with ``action`` taken out of one function's policies, beside the code it names."""
+    text = DEFAULT_TEMPLATE.read_text()
+    start = text.index(f"\n  {function_logical_id}:\n")
+    following = re.compile(r"\n  [A-Za-z#]").search(text, start + 1)
+    end = following.start() if following else len(text)
+    block = text[start:end]
+    line = f"                - {action}\n"
+    assert block.count(line) == 1, f"{function_logical_id} should grant {action} once"
+    (tmp_path / "template.yaml").write_text(text[:start] + block.replace(line, "") + text[end:])
+    for folder in ("functions", "layers", "statemachines"):
+        (tmp_path / folder).symlink_to(REPO_ROOT / folder)
+    return tmp_path / "template.yaml"
+
+
+def _finalize(cloud: LocalCloud) -> tuple[str | None, dict[str, Any]]:
+    event = {
+        "application": APPLICATION,
+        "rollout_id": "hello-app-1_0_0-0001",
+        "revision": {
+            "bucket": cloud.output("ArtifactBucketName"),
+            "key": "hello-app/1.0.0.zip",
+            "version": "1.0.0",
+        },
+    }
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.function_names["FinalizeFunction"], Payload=json.dumps(event).encode()
+    )
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+
+def test_finalize_records_the_release_under_its_own_role() -> None:
+    # Given the platform as template.yaml declares it, IAM enforced
+    with LocalCloud(parameters=QUIET) as cloud:
+        # When the finalize task runs
+        error, payload = _finalize(cloud)
+
+        # Then it records the release with what its role grants
+        assert error is None, payload
+        assert payload == {"outcome": "released", "version": "1.0.0"}
+        role = _role_name(cloud, "FinalizeFunction")
+        assert {a for caller, a in _roles(cloud).allowed if role in caller} == {
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        }
+
+
+def test_a_permission_removed_from_the_template_is_caught_as_access_denied(tmp_path: Path) -> None:
+    # Given a template whose FinalizeFunction lost dynamodb:UpdateItem
+    template = _template_without(tmp_path, "FinalizeFunction", "dynamodb:UpdateItem")
+
+    with LocalCloud(template_path=template, parameters=QUIET) as cloud:
+        # When the finalize task runs
+        error, payload = _finalize(cloud)
+
+        # Then the call its role no longer allows is denied, and the function fails with it
+        assert error == "Unhandled"
+        assert "AccessDenied" in payload["errorMessage"]
+        assert "dynamodb:UpdateItem" in payload["errorMessage"]
+        role = _role_name(cloud, "FinalizeFunction")
+        assert [(caller.split("/")[1], action) for caller, action in _roles(cloud).denied] == [
+            (role, "dynamodb:UpdateItem")
+        ]
+
+
+def test_calls_signed_with_a_functions_credentials_but_outside_its_grants_are_denied() -> None:
+    # Given the platform, IAM enforced, and the credentials the finalize function runs with
+    with LocalCloud(parameters=QUIET) as cloud:
+        function = cloud.client("lambda").get_function_configuration(
+            FunctionName=cloud.function_names["FinalizeFunction"]
+        )
+        credentials = _roles(cloud).environment(function["Role"])
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            region_name=cloud.region,
+        )
+
+        # When they are used for what the function never does: a Scan, and listing artifacts
+        with pytest.raises(ClientError) as scan:
+            session.client("dynamodb").scan(TableName=cloud.output("StateTableName"))
+        with pytest.raises(ClientError) as listing:
+            session.client("s3").list_objects_v2(Bucket=cloud.output("ArtifactBucketName"))
+
+        # Then IAM refuses both
+        assert "not authorized to perform: dynamodb:Scan" in str(scan.value)
+        assert listing.value.response["Error"]["Code"] == "AccessDenied"
+        denied = {action for _, action in _roles(cloud).denied}
+        assert denied == {"dynamodb:Scan", "s3:ListBucket"}
