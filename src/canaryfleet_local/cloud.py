@@ -18,6 +18,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from canaryfleet_local import standins
+from canaryfleet_local.faults import FaultInjection, FaultPlan
 from canaryfleet_local.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare
 
 STACK_NAME = "canaryfleet"
@@ -53,6 +54,7 @@ class LocalCloud:
         template_path: Path = DEFAULT_TEMPLATE,
         parameters: dict[str, str] | None = None,
         region: str = "us-east-1",
+        faults: FaultPlan | None = None,
     ) -> None:
         self.template_path = template_path
         self.parameters = parameters or {}
@@ -72,6 +74,8 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self.prepared: PreparedTemplate | None = None
+        plan = faults if faults is not None else FaultPlan.from_environment()
+        self.faults = FaultInjection(plan) if plan is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -122,6 +126,9 @@ class LocalCloud:
         )
         standins.register_cloudformation_resource_types()
         self._deploy()
+        if self.faults is not None:  # the platform is up; from now on its functions meet faults
+            self._stack.enter_context(self.faults.installed())
+            self.runtime.run = self.faults.wrap_run(self.runtime.run, self._logical_id)  # type: ignore[method-assign,assignment]
 
     def _deploy(self) -> None:
         prepared = prepare(self.template_path, self.code_bucket, self.parameters)
@@ -163,6 +170,11 @@ class LocalCloud:
             name = self.physical_ids[logical_id]
             self.function_names[logical_id] = name
             self.runtime.register(name, code)
+
+    def _logical_id(self, function_name: str) -> str:
+        """The template's logical id of a function, from its name or ARN."""
+        code = self.runtime.functions.get(function_name.rsplit(":", 1)[-1])
+        return code.logical_id if code else function_name
 
     # -- access ------------------------------------------------------------------------
     def client(self, service: str) -> Any:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from canaryfleet_local import standins
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.scenarios import Scenario
@@ -253,6 +254,8 @@ def run_drain_scenario(
                 cloud.wait_idle(max(1.0, started + timeout - time.monotonic()))
         report = _report(cloud, scenario, count, leaving, simulated, responses)
         report["rollout"] = rollout
+        report["leftovers"] = leftovers(cloud)
+        report["faults"] = cloud.faults.summary() if cloud.faults else {}
     report["seconds"] = round(time.monotonic() - started, 2)
     return report
 

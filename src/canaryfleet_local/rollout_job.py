@@ -12,6 +12,7 @@ from canaryfleet.models.app_config import registry_parameter
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import ExecutionRecord, LocalCloud, LocalCloudError
+from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.simulator import FleetSimulator
@@ -68,6 +69,8 @@ def run_scenario(
         report["lock_held"] = "Item" in lock
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
+        report["leftovers"] = leftovers(cloud)
+        report["faults"] = cloud.faults.summary() if cloud.faults else {}
         report["reports"] = _write_reports(records, simulator, report_dir) if report_dir else []
     report["seconds"] = round(time.monotonic() - started, 2)
     return report

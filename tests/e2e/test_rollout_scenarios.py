@@ -34,6 +34,8 @@ def test_healthy_build_is_released() -> None:
     assert rollout["decision"]["kind"] == "approve"
     assert report["state_transitions"][0] == "Wait for turn"
     assert report["state_transitions"][-1] == "Rollout released"
+    assert report["faults"] == {}  # no fault injection unless it is switched on
+    assert not any(report["leftovers"].values()), report["leftovers"]
 
 
 def test_failing_canary_is_rolled_back_by_its_alarm_to_the_last_good_revision() -> None:

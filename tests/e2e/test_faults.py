@@ -1,0 +1,121 @@
+"""Rollouts and drains under injected faults reach the outcome they reach without them, and leave nothing.
+
+The faults are configuration (``CANARYFLEET_LOCAL_FAULTS``, see
+``src/canaryfleet_local/faults.py``): a tenth of the functions' AWS API call attempts are
+throttled or fail with a server error, one invocation in twenty is refused by the Lambda
+service, and one in twenty times out after it ran. The short runs are part of every test
+run; the long ones (20 rollouts, 200 drains) are marked ``long`` (``make test-long``, in CI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from canaryfleet_local.drain_job import run_drain_scenario
+from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
+from canaryfleet_local.rollout_job import run_scenario
+
+TEN_PERCENT = FaultPlan(
+    seed=11,
+    aws=(AwsFault(rate=0.1),),
+    lambda_=LambdaFaults(fail_rate=0.05, timeout_rate=0.05),
+)
+NOTHING_LEFT = {
+    "approvals open": 0,
+    "dead letters": 0,
+    "executions running": 0,
+    "hooks pending": 0,
+    "locks held": 0,
+    "rollouts queued": 0,
+}
+# Scenarios whose uploads end by themselves (no person needed beyond the simulated approver):
+# 20 rollouts in all.
+LONG_ROLLOUTS = [
+    "healthy",
+    "failing-canary",
+    "slow-canary",
+    "canary-deployment-fails",
+    "rejected",
+    "approval-timeout",
+    "too-little-traffic",
+    "two-uploads",
+    "lost-deployment-event",
+    "aborted-during-bake",
+    "promoted-during-bake",
+    "live-deployment-fails",
+    "approval-timeout-promotes",
+    "inconclusive-without-approval",
+    "demo",
+    "healthy",
+]
+
+
+@pytest.fixture
+def faults(monkeypatch: pytest.MonkeyPatch) -> FaultPlan:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, TEN_PERCENT.model_dump_json(by_alias=True))
+    return TEN_PERCENT
+
+
+def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    plan = TEN_PERCENT.model_copy(update={"seed": seed})
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, plan.model_dump_json(by_alias=True))
+    report = run_scenario(scenario, parameters={"LogLevel": "ERROR"}, timeout=240)
+    outcomes = [r["outcome"] for r in report["rollouts"]]
+    print(f"{scenario}: {outcomes}, faults {report['faults']}, leftovers {report['leftovers']}")
+
+    assert outcomes == report["expected"], [r["reason"] for r in report["rollouts"]]
+    assert report["leftovers"] == NOTHING_LEFT
+    assert report["failed_deliveries"] == []
+    return report
+
+
+def test_a_rollout_under_faults_reaches_its_outcome_and_leaves_nothing(
+    faults: FaultPlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = _rollouts_hold_up("healthy", faults.seed, monkeypatch)
+
+    assert sum(report["faults"].values()) > 0  # faults were injected, and survived
+
+
+def _drains_hold_up(scenario: str, instances: int) -> dict[str, Any]:
+    report = run_drain_scenario(scenario, instances=instances, parameters={"LogLevel": "ERROR"}, timeout=600)
+    print(
+        f"{scenario} x{instances}: drained {report['drained']}, lost {report['logs_lost']}, "
+        f"faults {report['faults']}, leftovers {report['leftovers']}"
+    )
+
+    assert report["drained"] + report["logs_lost"] == instances
+    assert report["manifests_verified"] == report["drained"]
+    assert len(report["alerts"]) == report["logs_lost"]  # every loss is recorded and told
+    assert report["lifecycle_completed"] == report["lifecycle_actions"] == instances
+    assert report["drains_not_final"] == []
+    assert report["leftovers"] == NOTHING_LEFT
+    return report
+
+
+def test_drains_under_faults_verify_every_manifest_or_record_the_loss(faults: FaultPlan) -> None:
+    report = _drains_hold_up("scale-in", 12)
+
+    assert sum(report["faults"].values()) > 0
+
+
+@pytest.mark.long
+def test_twenty_rollouts_under_faults(monkeypatch: pytest.MonkeyPatch) -> None:
+    rollouts = 0
+    for seed, scenario in enumerate(LONG_ROLLOUTS, start=100):
+        rollouts += len(_rollouts_hold_up(scenario, seed, monkeypatch)["rollouts"])
+    print(f"{rollouts} rollouts under faults reached their outcome")
+
+    assert rollouts >= 20
+
+
+@pytest.mark.long
+def test_two_hundred_drains_under_faults(faults: FaultPlan) -> None:
+    scaled_in = _drains_hold_up("scale-in", 100)
+    reclaimed = _drains_hold_up("spot-storm", 100)
+
+    assert (
+        scaled_in["drained"] + reclaimed["drained"] + scaled_in["logs_lost"] + reclaimed["logs_lost"] == 200
+    )
