@@ -95,3 +95,19 @@ def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: Dynamo
     assert callbacks.succeeded == ["token-next"]
     assert store.lock("payments-api")["rollout_id"] == "next"
     assert store.queue_length("payments-api") == 0
+
+
+def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_entry(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    callbacks = RecordingCallbacks()
+    first = running_execution(cloud, "first")
+    queue_rollout("payments-api", "first", "1#a", first, "token-1", store, callbacks)
+
+    # The first attempt's answer was lost (a timeout); Step Functions retries with a new token.
+    queue_rollout("payments-api", "first", "1#a", first, "token-2", store, callbacks)
+    release_turn("payments-api", first, store, callbacks)
+
+    assert callbacks.succeeded == ["token-1", "token-2"]
+    assert store.lock("payments-api") is None
+    assert store.queue_length("payments-api") == 0

@@ -78,6 +78,14 @@ def queue_rollout(
     callbacks: Callbacks,
 ) -> int:
     """Wait in the place taken at arrival, then try to start the head; returns the queue's length."""
+    lock = store.lock(application)
+    if lock is not None and lock.get("owner") == execution_arn:
+        # A retried wait (the first attempt took the turn, then its answer was lost): the turn
+        # is this execution's already. Waiting in the queue again would leave an entry that
+        # takes the lock back after the release.
+        logger.info("turn already taken by this execution", extra={"rollout_id": rollout_id})
+        callbacks.succeed(token, {"turn": "acquired"})
+        return store.queue_length(application)
     store.attach_queue_token(application, arrival, rollout_id, execution_arn, token)
     take_turn(application, store, callbacks)
     return store.queue_length(application)
