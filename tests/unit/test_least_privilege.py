@@ -274,6 +274,17 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
 }
 
+# Granted, not needed, and kept on purpose: each with the reason. An entry no longer granted
+# fails, so that this list only shrinks.
+KNOWN_EXTRA: dict[str, frozenset[str]] = {
+    # SQSPollerPolicy (pinned by test_drain_template.py, which checks the dispatcher's role
+    # names only its own queue) also grants visibility changes and batch deletes; the event
+    # source mapping uses ReceiveMessage, DeleteMessage and GetQueueAttributes only.
+    "DrainDispatchFunction": frozenset(
+        {"sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibilityBatch", "sqs:DeleteMessageBatch"}
+    ),
+}
+
 # What SAM attaches for every function: CloudWatch Logs (basic execution) and, with
 # `Tracing: Active`, X-Ray segments.
 MANAGED_POLICIES = frozenset(
@@ -353,8 +364,10 @@ def test_every_function_of_the_template_has_its_needs_declared(platform: dict[st
 def test_role_grants_exactly_what_the_code_needs(platform: dict[str, Any], function_id: str) -> None:
     granted = granted_actions(platform, function_id)
     needed = NEEDED[function_id]
-    assert sorted(granted - needed) == [], "granted but never called"
+    extra = KNOWN_EXTRA.get(function_id, frozenset())
+    assert sorted(granted - needed - extra) == [], "granted but never called"
     assert sorted(needed - granted) == [], "called but not granted"
+    assert sorted(extra - granted) == [], "no longer granted: take it out of KNOWN_EXTRA"
 
 
 @pytest.mark.parametrize("function_id", sorted(NEEDED))
