@@ -48,7 +48,7 @@ bench: install ## every figure of bench/README.md, side by side with its baselin
 	$(BIN)/python -m bench --profile full
 
 bench-quick: install ## a reduced bench, for CI to prove it still works: bench/results-quick.json
-	$(BIN)/python -m bench --profile quick --jobs 2
+	$(BIN)/python -m bench --profile quick
 
 # The functions run on python3.13: the runtime package's unit tests run there too.
 VENV313 := .venv313

@@ -124,20 +124,18 @@ def approval_timeout(phase: Phase) -> int:
 
 
 def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
-    """The phase's uploads; each deployment lasts 0.5 to 1.5 times its nominal time (from ``rng``),
-    so that it ends at a random point of the baseline's poll interval, as real ones do."""
-
-    def deployment() -> dict[str, float]:
-        return {"seconds": round(phase.deployment_seconds * rng.uniform(0.5, 1.5), 3)}
-
+    """The phase's uploads. The released build's deployments take the phase's nominal time
+    (figure 1 compares durations); a failing build's canary deployment 0.5 to 1.5 times it,
+    drawn from ``rng``, so that it ends at a random point of the baseline's poll interval."""
+    nominal = {"seconds": phase.deployment_seconds}
     uploads: list[dict[str, Any]] = [
-        {"version": phase.release, "canary_deployment": deployment(), "live_deployment": deployment()}
+        {"version": phase.release, "canary_deployment": nominal, "live_deployment": nominal}
     ]
     uploads += [
         {
             "version": version,
             "behaviour": {"error_rate": 0.2, "trips_alarms": True},
-            "canary_deployment": deployment(),
+            "canary_deployment": {"seconds": round(phase.deployment_seconds * rng.uniform(0.5, 1.5), 3)},
             "expect": "rolled_back",
         }
         for version in phase.failing
@@ -352,7 +350,7 @@ def transition_measures(short: PhaseRun, long: PhaseRun, factor: int) -> list[Me
         measure(
             1,
             f"transitions at x{factor} durations / at short durations",
-            "x",
+            "times",
             p_long.transitions / p_short.transitions,
             b_long.transitions / b_short.transitions,
             "polling baseline's growth",

@@ -53,6 +53,7 @@ GROUPS = (
 class GroupRun:
     group: Group
     seconds: float
+    load_average: float  # the machine's 1-minute load average when the group started
     measures: list[Measure] = field(default_factory=list)
     error: str | None = None
 
@@ -62,6 +63,7 @@ class GroupRun:
             "figures": list(self.group.figures),
             "title": self.group.title,
             "seconds": round(self.seconds, 1),
+            "load_average_at_start": round(self.load_average, 2),
             "error": self.error,
         }
 
@@ -74,6 +76,7 @@ def run_group(group: Group, profile: Profile) -> GroupRun:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{profile.name}-{group.name}.log"
     log.write_text("")
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder, log.open("a") as output:
         out = Path(folder) / "measures.json"
         started = time.monotonic()
@@ -86,8 +89,8 @@ def run_group(group: Group, profile: Profile) -> GroupRun:
         )
         seconds = time.monotonic() - started
         if done.returncode != 0 or not out.is_file():
-            return GroupRun(group, seconds, error=f"exit {done.returncode}; {log}:\n{_tail(log)}")
-        return GroupRun(group, seconds, [measure_from_json(m) for m in json.loads(out.read_text())])
+            return GroupRun(group, seconds, load, error=f"exit {done.returncode}; {log}:\n{_tail(log)}")
+        return GroupRun(group, seconds, load, [measure_from_json(m) for m in json.loads(out.read_text())])
 
 
 def _run_and_report(group: Group, profile: Profile) -> GroupRun:
@@ -104,7 +107,7 @@ def _git(*args: str) -> str:
 
 
 def results_document(
-    profile: Profile, runs: list[GroupRun], seconds: float, load: list[float], jobs: int
+    profile: Profile, runs: list[GroupRun], seconds: float, load: list[float]
 ) -> dict[str, Any]:
     measures = [m for run in runs for m in run.measures]
     return {
@@ -125,7 +128,7 @@ def results_document(
             "aws_drain_poll_seconds": AWS_DRAIN_POLL_SECONDS,
         },
         "seconds": round(seconds, 1),
-        "jobs": jobs,
+        "schedule": [[list(lane) for lane in stage] for stage in profile.schedule],
         "groups": [run.to_json() for run in runs],
         "summary": {
             "measures": len(measures),
@@ -137,27 +140,38 @@ def results_document(
     }
 
 
+def run_lane(lane: list[Group], profile: Profile) -> list[GroupRun]:
+    return [_run_and_report(group, profile) for group in lane]
+
+
+def run_schedule(profile: Profile, wanted: set[str]) -> list[GroupRun]:
+    """Each stage after the other; a stage's lanes side by side. Returns the runs in figure order."""
+    by_name = {g.name: g for g in GROUPS}
+    runs: dict[str, GroupRun] = {}
+    for stage in profile.schedule:
+        lanes = [[by_name[name] for name in lane if name in wanted] for lane in stage]
+        lanes = [lane for lane in lanes if lane]
+        if not lanes:
+            continue
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for lane_runs in pool.map(lambda lane: run_lane(lane, profile), lanes):
+                runs.update((run.group.name, run) for run in lane_runs)
+    return [runs[g.name] for g in GROUPS if g.name in runs]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--output", type=Path, help="default: bench/results.json (quick: results-quick.json)")
     parser.add_argument("--only", nargs="+", choices=[g.name for g in GROUPS], help="only these groups")
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="groups measured at once (more than 1 makes the times compete: for the quick CI run only)",
-    )
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     output: Path = args.output or DEFAULT_OUTPUT[profile.name]
-    groups = [g for g in GROUPS if not args.only or g.name in args.only]
     load = list(os.getloadavg())
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        runs = list(pool.map(lambda group: _run_and_report(group, profile), groups))
+    runs = run_schedule(profile, set(args.only or [g.name for g in GROUPS]))
     seconds = time.monotonic() - started
-    document = results_document(profile, runs, seconds, load, args.jobs)
+    document = results_document(profile, runs, seconds, load)
     output.write_text(json.dumps(document, indent=2) + "\n")
     print_results(document, output)
     return 1 if any(run.error for run in runs) else 0

@@ -185,13 +185,15 @@ def measure_scale(count: int) -> list[Measure]:
     return [
         measure(
             6,
-            f"{count} applications at once: right outcome",
-            "apps",
-            right,
+            f"{count} applications at once: share with the right outcome",
+            "of apps",
+            right / count,
             alone_right,
             label,
-            equals(count, " (all)"),
+            equals(1, " (all)"),
             {
+                "right": right,
+                "applications": count,
                 "expected": {o: list(wave.expected.values()).count(o) for o in ("released", "rolled_back")},
                 "wrong": wrong,
                 "verdicts": wave.verdicts,
