@@ -33,7 +33,7 @@ from bench.baselines.polling_rollout import (
     install_polling_rollout,
     start_polling_rollout,
 )
-from bench.histories import BenchError, Execution, read_execution, wait_until_ended, wall_clock
+from bench.histories import BenchError, Execution, wait_until_ended, wall_clock
 from bench.profiles import AWS_ROLLOUT_POLL_SECONDS, ROLLOUT_POLL_SECONDS, TIME_SCALE, Profile
 from bench.quiet import QUIET_PLATFORM
 from bench.results import Goal, Measure, at_most, equals, measure
@@ -224,11 +224,7 @@ def _play_upload(
         platform=wait_until_ended(sfn, platform_arn, timeout),
         baseline=wait_until_ended(sfn, baseline_arn, timeout),
     )
-    cloud.wait_idle()
-    # Read again once idle: the history is complete only when the execution has ended.
-    run = UploadRun(
-        run.version, run.expect, read_execution(sfn, platform_arn), read_execution(sfn, baseline_arn)
-    )
+    cloud.wait_idle()  # the lock's release and the notifications, before the next upload
     _check_outcomes(cloud, upload, run)
     return run
 

@@ -49,6 +49,18 @@ class Wave:
     leftovers: list[str]  # lock and queue items left in the state table
     peak_rss_mb: float
 
+    @property
+    def right(self) -> int:
+        return sum(1 for name, outcome in self.outcomes.items() if self.expected[name] == outcome)
+
+    @property
+    def wrong(self) -> dict[str, str]:
+        return {
+            name: f"{outcome}: {self.reasons[name]}"
+            for name, outcome in self.outcomes.items()
+            if self.expected[name] != outcome
+        }
+
 
 def scale_scenario() -> Scenario:
     deployment = {"seconds": 0.5}
@@ -173,31 +185,35 @@ def measure_scale(count: int) -> list[Measure]:
                 for index, app in enumerate(apps)
             }
             wave = play_wave(cloud, versions, 1, 600)
-            simulator_errors = list(simulator.errors)
-    right = sum(1 for name, outcome in wave.outcomes.items() if wave.expected[name] == outcome)
-    wrong = {
-        name: f"{outcome}: {wave.reasons[name]}"
-        for name, outcome in wave.outcomes.items()
-        if wave.expected[name] != outcome
-    }
-    alone_right = sum(1 for name, outcome in alone.outcomes.items() if alone.expected[name] == outcome)
+            notes = {
+                "onboarding_seconds": round(onboarding_seconds, 1),
+                "approver_decisions": dict(
+                    Counter(f"{d['action']}: {d['result'].get('outcome')}" for d in simulator.decisions)
+                ),
+                "simulator_errors": list(simulator.errors),
+            }
+    return scale_measures(count, alone, wave, notes)
+
+
+def scale_measures(count: int, alone: Wave, wave: Wave, notes: dict[str, Any]) -> list[Measure]:
     label = "one application alone, same cloud"
+    expected = list(wave.expected.values())
     return [
         measure(
             6,
             f"{count} applications at once: share with the right outcome",
             "of apps",
-            right / count,
-            alone_right,
+            wave.right / count,
+            alone.right,
             label,
             equals(1, " (all)"),
             {
-                "right": right,
+                "right": wave.right,
                 "applications": count,
-                "expected": {o: list(wave.expected.values()).count(o) for o in ("released", "rolled_back")},
-                "wrong": wrong,
+                "expected": {o: expected.count(o) for o in ("released", "rolled_back")},
+                "wrong": wave.wrong,
                 "verdicts": wave.verdicts,
-                "simulator_errors": simulator_errors,
+                **notes,
             },
         ),
         measure(
@@ -218,7 +234,6 @@ def measure_scale(count: int) -> list[Measure]:
             alone.wall_seconds,
             label,
             below(WALL_GOAL_SECONDS, " s"),
-            {"onboarding_seconds": round(onboarding_seconds, 1)},
         ),
         measure(
             6,
