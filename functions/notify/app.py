@@ -3,8 +3,10 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.logic.notify import Notifications, NotifyChannels
+from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import NoticeRecord
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.settings import NotifySettings, load_settings
@@ -15,6 +17,7 @@ from canaryfleet.settings import NotifySettings, load_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(NotifySettings)
+    parse_event(SqsModel, event)  # not a batch of the queue at all: InvalidEvent, nothing told
     notifications = Notifications.once_each(
         NotifyChannels.from_settings(settings), settings.idempotency_table_name, context
     )

@@ -302,16 +302,7 @@ def test_a_malformed_batch_reports_every_record_failed_and_writes_nothing(
     check()
 
 
-NOTIFY_ENVELOPE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "functions/notify/app.py hands the event to Powertools' BatchProcessor unparsed: an event that"
-        " is not an SQS batch raises its UnexpectedBatchTypeError or a bare ValueError, not InvalidEvent"
-    ),
-)
-
-
-@pytest.mark.parametrize("function", ["drain_dispatch", pytest.param("notify", marks=NOTIFY_ENVELOPE)])
+@pytest.mark.parametrize("function", ["drain_dispatch", "notify"])
 def test_an_event_that_is_not_an_sqs_batch_is_an_invalid_event(cloud: LocalCloud, function: str) -> None:
     # No shrinking: the known failure (notify) would spend seconds minimising its example.
     @settings(HYPOTHESIS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
