@@ -119,6 +119,7 @@ class LocalCloud:
         self._stack.enter_context(self.s3_events.installed())
         self._stack.enter_context(self.codedeploy.installed())
         self._stack.enter_context(standins.send_task_failure_with_cause())
+        self._stack.enter_context(standins.DynamoDBConcurrentRequests().installed())
         self._stack.enter_context(standins.cloudformation_json_template_parsing())
         self._stack.enter_context(standins.one_botocore_data_loader())
         self.fleet_operations = self._stack.enter_context(

@@ -2798,3 +2798,36 @@ def rotate_secret_with_its_function(secret_id: str, client_request_token: str | 
     with mock.patch("moto.awslambda.utils.get_backend", backend):
         client.rotate_secret(SecretId=secret_id, ClientRequestToken=token, RotationLambdaARN=function)
     return token
+
+
+# --------------------------------------------------------------------------------------
+# DynamoDB: concurrent requests
+# --------------------------------------------------------------------------------------
+
+
+class DynamoDBConcurrentRequests:
+    """Stands in for DynamoDB serving requests from many callers at once.
+
+    moto's tables are plain dicts: a Query or Scan iterating one while another thread's
+    PutItem adds a key fails with "dictionary changed size during iteration". On the local
+    cloud functions, state machine threads, the simulator and tests call DynamoDB at the same
+    time, so each request is handled whole under one lock, as DynamoDB's own isolation of
+    single-item operations would have it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from moto.dynamodb.responses import DynamoHandler
+
+        original = DynamoHandler.call_action
+        lock = self._lock
+
+        def call_action(handler: Any) -> Any:
+            with lock:
+                return original(handler)
+
+        with mock.patch.object(DynamoHandler, "call_action", call_action):
+            yield
