@@ -310,12 +310,16 @@ class FleetSimulator:
         item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key).get("Item")
         return item
 
-    def _decide(self, payload: dict[str, Any]) -> None:
+    def _decide(self, state: AppState, key: str, payload: dict[str, Any]) -> None:
+        """Decide through DecideFunction; a failed call is tried again on a later pass, as a person would."""
         response = self.cloud.client("lambda").invoke(
             FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
         )
+        result = json.loads(response["Payload"].read())
         with self._lock:
-            self.decisions.append({**payload, "result": json.loads(response["Payload"].read())})
+            self.decisions.append({**payload, "result": result})
+        if "FunctionError" in response:
+            state.decided.discard(key)
 
     def _operator_actions(self, state: AppState, record: dict[str, Any]) -> None:
         rollout_id = record["rollout_id"]["S"]
@@ -327,6 +331,8 @@ class FleetSimulator:
                 continue
             state.decided.add(key)
             self._decide(
+                state,
+                key,
                 {
                     "application": state.app.application,
                     "action": action.action,
@@ -334,7 +340,7 @@ class FleetSimulator:
                     "reason": action.reason,
                     "channel": "local",
                     "rollout_id": rollout_id,
-                }
+                },
             )
 
     def _answer_approvals(self, state: AppState, record: dict[str, Any]) -> None:
@@ -355,7 +361,7 @@ class FleetSimulator:
             "channel": "local",
             "rollout_id": rollout_id,
         }
-        self._decide(payload)
+        self._decide(state, rollout_id, payload)
 
 
 def _since(iso: str | None) -> float:

@@ -16,12 +16,14 @@ import pytest
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
 from canaryfleet_local.rollout_job import run_scenario
+from canaryfleet_local.scenarios import Scenario, load_scenario
 
 TEN_PERCENT = FaultPlan(
     seed=11,
     aws=(AwsFault(rate=0.1),),
     lambda_=LambdaFaults(fail_rate=0.05, timeout_rate=0.05),
 )
+STRETCH = 4
 NOTHING_LEFT = {
     "approvals open": 0,
     "dead letters": 0,
@@ -58,10 +60,31 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> FaultPlan:
     return TEN_PERCENT
 
 
+def _with_time_for_retries(scenario: Scenario) -> Scenario:
+    """The scenario with its deployment and approval timeouts four times longer.
+
+    Scenarios compress minutes of policy into seconds, but botocore and Step Functions wait
+    real seconds between retries: without this, a 4-second approval wait could expire while
+    a throttled request for approval backs off, which is time compression, not a fault.
+    """
+    policy = scenario.policy
+    steps = tuple(
+        step.model_copy(update={"timeout_seconds": step.timeout_seconds * STRETCH})
+        if hasattr(step, "timeout_seconds")
+        else step
+        for step in policy.steps
+    )
+    stretched = policy.model_copy(
+        update={"steps": steps, "deployment_timeout_seconds": policy.deployment_timeout_seconds * STRETCH}
+    )
+    return scenario.model_copy(update={"policy": stretched})
+
+
 def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     plan = TEN_PERCENT.model_copy(update={"seed": seed})
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, plan.model_dump_json(by_alias=True))
-    report = run_scenario(scenario, parameters={"LogLevel": "ERROR"}, timeout=240)
+    story = _with_time_for_retries(load_scenario(scenario))
+    report = run_scenario(story, parameters={"LogLevel": "ERROR"}, timeout=300)
     outcomes = [r["outcome"] for r in report["rollouts"]]
     print(f"{scenario}: {outcomes}, faults {report['faults']}, leftovers {report['leftovers']}")
 
