@@ -44,8 +44,6 @@ from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import Scenario, Upload
 from canaryfleet_local.simulator import DeploymentRecord, FleetSimulator
 
-PLATFORM_APP = "hello-app"
-BASELINE_APP = "polling-app"
 CANARY_WEIGHT = 10
 PLATFORM_WEIGHT_TO_ZERO_ON_ROLLBACK = "Return all traffic to live"
 REACTION_GOAL_SECONDS = 0.5
@@ -76,6 +74,8 @@ class UploadRun:
 class PhaseRun:
     phase: Phase
     scenario: Scenario
+    platform_app: AppConfig
+    baseline_app: AppConfig
     uploads: list[UploadRun] = field(default_factory=list)
     deployments: list[DeploymentRecord] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)
@@ -88,13 +88,19 @@ class PhaseRun:
 class Side:
     """One of the two rollouts compared: canaryfleet's or the polling baseline's."""
 
-    app: AppConfig
     is_platform: bool
     ignoring: frozenset[str]  # states that only repeat while waiting
     weight_to_zero: str  # the state that sets the canary weight back to 0 on a rollback
 
+    def app(self, run: PhaseRun) -> AppConfig:
+        return run.platform_app if self.is_platform else run.baseline_app
+
     def executions(self, run: PhaseRun) -> list[Execution]:
         return [u.platform if self.is_platform else u.baseline for u in run.uploads]
+
+
+PLATFORM = Side(True, frozenset(), PLATFORM_WEIGHT_TO_ZERO_ON_ROLLBACK)
+BASELINE = Side(False, POLL_STATES, WEIGHT_TO_ZERO_ON_ROLLBACK)
 
 
 # -- the story ----------------------------------------------------------------------------
@@ -167,11 +173,20 @@ def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
     )
 
 
-def _set_policy(cloud: LocalCloud, app: AppConfig, scenario: Scenario) -> None:
-    entry = app.model_copy(update={"policy": scenario.policy})
+def _onboard(cloud: LocalCloud, phase: Phase, scenario: Scenario) -> tuple[AppConfig, AppConfig]:
+    """The phase's two applications, canaryfleet's with the phase's policy in its registry entry.
+
+    Each phase has applications of its own: the functions keep a registry entry they read for a
+    while (as on AWS), so a policy changed in place would not be seen at once.
+    """
+    platform = deploy_fleet(cloud, f"hello-{phase.name}").model_copy(update={"policy": scenario.policy})
     cloud.client("ssm").put_parameter(
-        Name=registry_parameter(app.application), Value=entry.model_dump_json(), Type="String", Overwrite=True
+        Name=registry_parameter(platform.application),
+        Value=platform.model_dump_json(),
+        Type="String",
+        Overwrite=True,
     )
+    return platform, deploy_fleet(cloud, f"polling-{phase.name}")
 
 
 def _new_platform_execution(cloud: LocalCloud, known: set[str], deadline: float) -> str:
@@ -184,18 +199,21 @@ def _new_platform_execution(cloud: LocalCloud, known: set[str], deadline: float)
         time.sleep(0.05)
 
 
-def _platform_outcome(cloud: LocalCloud, execution: Execution) -> str:
+def _platform_outcome(cloud: LocalCloud, app: AppConfig, execution: Execution) -> tuple[str, str]:
+    """The outcome and reason canaryfleet recorded for the rollout the execution ran."""
     name = execution.arn.rsplit(":", 1)[-1]
-    records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(PLATFORM_APP)
+    records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(app.application)
     record = next((r for r in records if r["rollout_id"] == name), {})
-    return str(record.get("outcome") or record.get("status"))
+    return str(record.get("outcome") or record.get("status")), str(record.get("reason", ""))
 
 
-def _check_outcomes(cloud: LocalCloud, upload: Upload, run: UploadRun) -> None:
-    platform = _platform_outcome(cloud, run.platform)
+def _check_outcomes(cloud: LocalCloud, app: AppConfig, upload: Upload, run: UploadRun) -> None:
+    platform, reason = _platform_outcome(cloud, app, run.platform)
     baseline_expected = ("SUCCEEDED", None) if upload.expect == "released" else ("FAILED", "RolledBack")
     if platform != upload.expect:
-        raise BenchError(f"canaryfleet's rollout of {upload.version} ended {platform}, not {upload.expect}")
+        raise BenchError(
+            f"canaryfleet's rollout of {upload.version} ended {platform}, not {upload.expect}: {reason}"
+        )
     if (run.baseline.status, run.baseline.error) != baseline_expected:
         raise BenchError(
             f"the baseline's rollout of {upload.version} ended {run.baseline.status} {run.baseline.error}"
@@ -225,20 +243,14 @@ def _play_upload(
         baseline=wait_until_ended(sfn, baseline_arn, timeout),
     )
     cloud.wait_idle()  # the lock's release and the notifications, before the next upload
-    _check_outcomes(cloud, upload, run)
+    _check_outcomes(cloud, platform_app, upload, run)
     return run
 
 
-def play_phase(
-    cloud: LocalCloud,
-    baseline: PollingRollout,
-    apps: tuple[AppConfig, AppConfig],
-    phase: Phase,
-    rng: random.Random,
-) -> PhaseRun:
+def play_phase(cloud: LocalCloud, baseline: PollingRollout, phase: Phase, rng: random.Random) -> PhaseRun:
     scenario = phase_scenario(phase, rng)
-    _set_policy(cloud, apps[0], scenario)
-    run = PhaseRun(phase, scenario)
+    apps = _onboard(cloud, phase, scenario)
+    run = PhaseRun(phase, scenario, *apps)
     with (
         FleetSimulator(cloud, scenario) as simulator,
         PollingApprover(cloud, baseline, phase.decide_seconds),
@@ -262,7 +274,8 @@ def _covering(executions: list[Execution], at: float) -> Execution | None:
 def deployment_reactions(run: PhaseRun, side: Side) -> list[float]:
     """Seconds from each ended deployment of the side's application to its execution's next state."""
     executions = side.executions(run)
-    groups = {side.app.canary.deployment_group, side.app.live.deployment_group}
+    app = side.app(run)
+    groups = {app.canary.deployment_group, app.live.deployment_group}
     samples = []
     for deployment in run.deployments:
         if deployment.group not in groups or deployment.ended is None or deployment.status == "Stopped":
@@ -273,9 +286,7 @@ def deployment_reactions(run: PhaseRun, side: Side) -> list[float]:
             execution.first_entered_after(ended - _STAMP_RESOLUTION, side.ignoring) if execution else None
         )
         if reaction is None:
-            raise BenchError(
-                f"no state followed deployment {deployment.deployment_id} of {side.app.application}"
-            )
+            raise BenchError(f"no state followed deployment {deployment.deployment_id} of {app.application}")
         samples.append(max(0.0, reaction.at - ended))
     return samples
 
@@ -283,9 +294,10 @@ def deployment_reactions(run: PhaseRun, side: Side) -> list[float]:
 def alarm_reactions(run: PhaseRun, side: Side) -> list[float]:
     """Seconds from a canary alarm going to ALARM to the end of the task that set the weight to 0."""
     executions = side.executions(run)
+    app = side.app(run)
     samples: dict[str, float] = {}
     for alarm in run.alarms:
-        if alarm["state"] != "ALARM" or alarm["alarm"] not in side.app.canary.alarms:
+        if alarm["state"] != "ALARM" or alarm["alarm"] not in app.canary.alarms:
             continue
         fired = wall_clock(alarm["at"])
         execution = _covering(executions, fired)
@@ -293,7 +305,7 @@ def alarm_reactions(run: PhaseRun, side: Side) -> list[float]:
             continue
         reset = execution.first_exit_of(side.weight_to_zero, fired - _STAMP_RESOLUTION)
         if reset is None:
-            raise BenchError(f"{side.app.application}: no '{side.weight_to_zero}' after its canary alarm")
+            raise BenchError(f"{app.application}: no '{side.weight_to_zero}' after its canary alarm")
         samples[execution.arn] = max(0.0, reset.at - fired)
     return list(samples.values())
 
@@ -382,9 +394,7 @@ def _latency(
     )
 
 
-def latency_measures(
-    runs: list[PhaseRun], platform: Side, baseline: Side, bake_seconds: int
-) -> list[Measure]:
+def latency_measures(runs: list[PhaseRun], bake_seconds: int) -> list[Measure]:
     def samples(side: Side, read: Callable[[PhaseRun, Side], list[float]]) -> list[float]:
         return [sample for run in runs for sample in read(run, side)]
 
@@ -392,8 +402,8 @@ def latency_measures(
     return [
         _latency(
             "deployment finished -> next state entered",
-            samples(platform, deployment_reactions),
-            samples(baseline, deployment_reactions),
+            samples(PLATFORM, deployment_reactions),
+            samples(BASELINE, deployment_reactions),
             f"polling baseline, poll every {poll} s (AWS: {AWS_ROLLOUT_POLL_SECONDS} s)",
             {
                 "baseline_expected_seconds": poll / 2,
@@ -403,8 +413,8 @@ def latency_measures(
         ),
         _latency(
             "canary alarm -> canary weight back to 0",
-            samples(platform, alarm_reactions),
-            samples(baseline, alarm_reactions),
+            samples(PLATFORM, alarm_reactions),
+            samples(BASELINE, alarm_reactions),
             f"polling baseline, alarm checked after a {bake_seconds} s bake",
             {
                 "baseline_expected_seconds": bake_seconds / 2,
@@ -418,14 +428,11 @@ def latency_measures(
 def measure_rollouts(profile: Profile) -> list[Measure]:
     short, long = phases(profile)
     with LocalCloud(parameters=QUIET_PLATFORM) as cloud:
-        apps = (deploy_fleet(cloud, PLATFORM_APP), deploy_fleet(cloud, BASELINE_APP))
         baseline = install_polling_rollout(cloud)
         rng = random.Random(DURATION_SEED)
-        short_run = play_phase(cloud, baseline, apps, short, rng)
-        long_run = play_phase(cloud, baseline, apps, long, rng)
-    platform_side = Side(apps[0], True, frozenset(), PLATFORM_WEIGHT_TO_ZERO_ON_ROLLBACK)
-    baseline_side = Side(apps[1], False, POLL_STATES, WEIGHT_TO_ZERO_ON_ROLLBACK)
+        short_run = play_phase(cloud, baseline, short, rng)
+        long_run = play_phase(cloud, baseline, long, rng)
     return [
         *transition_measures(short_run, long_run, profile.duration_factor),
-        *latency_measures([short_run, long_run], platform_side, baseline_side, short.bake_seconds),
+        *latency_measures([short_run, long_run], short.bake_seconds),
     ]
