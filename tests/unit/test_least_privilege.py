@@ -124,11 +124,13 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's
-    # token fails.
+    # token fails; Powertools idempotency puts, updates and deletes its record.
     "AlarmEventFunction": frozenset(
         {
             "dynamodb:GetItem",
+            "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
             "ssm:GetParametersByPath",
             "states:SendTaskFailure",
         }

@@ -26,6 +26,12 @@ class BaseSettings(BaseModel):
     state_table_name: str = Field(alias="STATE_TABLE_NAME", min_length=3)
 
 
+class AlarmEventSettings(BaseSettings):
+    """The alarm handler: its idempotency table (one effect per alarm state change)."""
+
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+
+
 class RecordStageSettings(BaseSettings):
     notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
 

@@ -1,0 +1,74 @@
+"""A canary alarm's state change delivered again (EventBridge delivers at least once) has one effect."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.app_config import FleetGroup, registry_parameter
+
+from canaryfleet_local.cloud import LocalCloud
+from tests.helpers import load_event
+from tests.integration.approval_gate import app_config
+
+APP = "payments-api"
+ALARM = "payments-api-canary-5xx-rate"
+ROLLOUT = "payments-api-1_4_2-5c1d9a0e7b3f42a8d6e1f0b9"
+
+
+def _baking(cloud: LocalCloud) -> DynamoRolloutStore:
+    """payments-api onboarded with its canary alarm, its rollout holding the lock and baking."""
+    entry = app_config(APP)
+    canary = FleetGroup(**{**entry.canary.model_dump(), "alarms": (ALARM,)})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(APP),
+        Value=entry.model_copy(update={"canary": canary}).model_dump_json(),
+        Type="String",
+        Overwrite=True,
+    )
+    table = cloud.output("StateTableName")
+    cloud.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"APP#{APP}"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": "arn:aws:states:us-east-1:123456789012:execution:rollout:x"},
+            "rollout_id": {"S": ROLLOUT},
+        },
+    )
+    cloud.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"APP#{APP}"},
+            "sk": {"S": f"ROLLOUT#{ROLLOUT}"},
+            "rollout_id": {"S": ROLLOUT},
+            "application": {"S": APP},
+            "wait_kind": {"S": "bake"},
+            "wait_token": {"S": "a-token-step-functions-no-longer-knows"},
+            "audit": {"L": []},
+        },
+    )
+    return DynamoRolloutStore(table)
+
+
+def _deliver(cloud: LocalCloud, event: dict[str, Any]) -> dict[str, Any]:
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.resource("AlarmEventFunction"), Payload=json.dumps(event).encode()
+    )
+    assert "FunctionError" not in response
+    answer: dict[str, Any] = json.loads(response["Payload"].read())
+    return answer
+
+
+def test_an_alarm_delivered_three_times_is_recorded_once_and_a_new_one_again(cloud: LocalCloud) -> None:
+    store = _baking(cloud)
+    event = load_event("alarm_event/alarm")
+
+    answers = [_deliver(cloud, event) for _ in range(3)]
+    alarms = [e for e in (store.get(APP, ROLLOUT) or {})["audit"] if e["kind"] == "alarm"]
+
+    assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1  # the same answer each time
+    assert len(alarms) == 1
+    _deliver(cloud, {**event, "id": "another-state-change"})
+    assert len([e for e in (store.get(APP, ROLLOUT) or {})["audit"] if e["kind"] == "alarm"]) == 2
