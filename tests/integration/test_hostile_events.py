@@ -23,11 +23,13 @@ from aws_lambda_powertools.utilities.parser.models import (
     S3EventNotificationEventBridgeModel,
     SqsModel,
 )
+from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic.decisions import Decision
 from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
 from canaryfleet.logic.key_rotation import RotationEvent
 from canaryfleet.models.approval import ExpireApprovalTask
 from canaryfleet.models.drain import CommandInvocationEvent, DrainEvent, DrainOrder
+from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import NoticeRecord
 from canaryfleet.models.rollout import RecordStageRequest
 from canaryfleet.models.tasks import (
@@ -57,8 +59,8 @@ READS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head", "Select
 def _valid(model: type[BaseModel]) -> Callable[[Any], bool]:
     def check(event: Any) -> bool:
         try:
-            model.model_validate(event)
-        except ValidationError:
+            parse_event(model, event)
+        except InvalidEvent:
             return False
         return True
 
@@ -81,8 +83,8 @@ def _records(model: type[BaseModel], body_is_json: bool = True) -> Callable[[Any
                 if body_is_json:
                     model.model_validate_json(record["body"])
                 else:
-                    model.model_validate(record)
-            except ValidationError:
+                    parse_event(model, record)
+            except (ValidationError, InvalidEvent):
                 continue
             return True
         return False

@@ -13,7 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json, computed_field
+from pydantic import BaseModel, ConfigDict, Field, Json, computed_field, field_validator
 
 from canaryfleet.models.artifact import AppName
 
@@ -111,6 +111,16 @@ class NoticeRecord(SqsRecordModel):
     """One message of the notifications queue: SNS's envelope (not raw delivery) as its body."""
 
     body: Json[SnsNotificationModel]
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _an_envelope(cls, value: Any) -> Any:
+        # SNS's model reads its keys before validating: anything but an object would fail
+        # there with a TypeError instead of a validation error.
+        parsed = json.loads(value) if isinstance(value, str | bytes) else value
+        if not isinstance(parsed, dict):
+            raise ValueError("the body is not SNS's envelope (a JSON object)")
+        return value
 
     def notice(self) -> Notice:
         return Notice.from_sns(self.body)
