@@ -14,3 +14,11 @@ import logging
 # moto logs every state failure of an execution at ERROR with its whole parse tree; the
 # tests assert on outcomes and reasons instead.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+from hypothesis import settings  # noqa: E402 - after the environment above
+
+# The suite explores the same examples on every run (a landing must not depend on luck);
+# HYPOTHESIS_PROFILE=explore searches afresh, with a new seed each time.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
