@@ -345,6 +345,27 @@ def test_a_duplicate_event_queues_nothing_more(platform: Platform) -> None:
     assert len(platform.queue.orders) == 1
 
 
+@pytest.mark.parametrize(
+    "events",
+    [
+        ["spot_interruption"] * 3,
+        ["rebalance_recommendation"] * 3,
+        ["lifecycle_terminate", "spot_interruption", "lifecycle_terminate"],
+        ["spot_interruption", "rebalance_recommendation", "lifecycle_terminate", "spot_interruption"],
+    ],
+    ids=["spot-thrice", "rebalance-thrice", "hook-spot-hook", "out-of-order"],
+)
+def test_any_leaving_event_delivered_again_or_out_of_order_queues_one_order(
+    platform: Platform, events: list[str]
+) -> None:
+    instance = platform.directory.add(instance_id(1), application="batch-jobs")  # drains on rebalance
+
+    statuses = [platform.leave(event, instance).status for event in events]
+
+    assert statuses[0] == "queued" and "queued" not in statuses[1:]
+    assert len(platform.queue.orders) == 1
+
+
 def test_a_spot_warning_gives_the_drain_the_spot_budget_and_the_notices_end(platform: Platform) -> None:
     instance = member(platform, 1)
 
