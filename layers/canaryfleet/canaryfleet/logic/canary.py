@@ -150,6 +150,19 @@ def on_alarm(
     return "bake ended" if ended else "bake had already ended"
 
 
+def on_alarm_event(
+    *,
+    event: dict[str, str],
+    alarm_name: str,
+    state: dict[str, str],
+    registry: Registry,
+    store: DynamoRolloutStore,
+    callbacks: Callbacks,
+) -> dict[str, str]:
+    """:func:`on_alarm` for one EventBridge event; ``event`` holds its id, what a repeat shares."""
+    return {"result": on_alarm(alarm_name, state, registry, store, callbacks)}
+
+
 VerdictResult = Literal["pass", "fail", "inconclusive"]
 
 

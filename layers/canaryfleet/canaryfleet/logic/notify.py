@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canaryfleet.adapters.approval_email import ApprovalEmail, SnsApprovalEmail
+from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.registry import Registry, SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
@@ -37,8 +33,6 @@ from canaryfleet.models.notification import Notice
 from canaryfleet.observability import logger
 from canaryfleet.settings import NotifySettings
 
-# Duplicates come within minutes (SNS and SQS redeliveries, a retried publisher); a day is ample.
-_REMEMBER_SECONDS = 86_400
 # Without a thread (an incoming webhook), only these reach the channel: a start and an end.
 _UNTHREADED_KINDS = frozenset(
     {"rollout.started", "rollout.released", "rollout.rolled_back", "rollout.rejected", "drain.logs_lost"}
@@ -155,16 +149,10 @@ class Notifications:
     def once_each(
         cls, channels: NotifyChannels, idempotency_table: str, context: LambdaContext | None
     ) -> Notifications:
-        config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=_REMEMBER_SECONDS)
-        if context is not None:
-            config.register_lambda_context(context)  # an in-progress record lasts as long as the invocation
-        persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
-
         def once(delivery: Delivery) -> Delivery:
-            wrapped: Delivery = idempotent_function(
-                data_keyword_argument="notice", persistence_store=persistence, config=config
-            )(delivery)
-            return wrapped
+            return once_per_key(
+                delivery, table_name=idempotency_table, data_keyword="notice", key="key", context=context
+            )
 
         return cls(channels, slack=once(tell_slack), email=once(email_summary))
 
