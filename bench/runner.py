@@ -93,11 +93,17 @@ def run_group(group: Group, profile: Profile) -> GroupRun:
         return GroupRun(group, seconds, load, [measure_from_json(m) for m in json.loads(out.read_text())])
 
 
+def _say(line: str) -> None:
+    # One write per line: lanes report from two threads at once.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _run_and_report(group: Group, profile: Profile) -> GroupRun:
-    print(f"bench ({profile.name}): {group.title} ...", flush=True)
+    _say(f"bench ({profile.name}): {group.title} ...")
     run = run_group(group, profile)
     ended = f"FAILED: {run.error}" if run.error else "done"
-    print(f"bench ({profile.name}): {group.name} {ended} in {run.seconds:.0f} s", flush=True)
+    _say(f"bench ({profile.name}): {group.name} {ended} in {run.seconds:.0f} s")
     return run
 
 
