@@ -172,10 +172,10 @@ class Verdict(BaseModel):
     canary_requests: float
     canary_errors: float
     canary_error_rate: float
-    canary_latency: float | None
+    canary_latency: float | None = Field(default=None, description="None: no request in the window.")
     live_requests: float
     live_errors: float
     live_error_rate: float
-    live_latency: float | None
+    live_latency: float | None = Field(default=None, description="None: no request in the window.")
     window_start: datetime
     window_end: datetime
