@@ -4,7 +4,8 @@ The faults are configuration (``CANARYFLEET_LOCAL_FAULTS``, see
 ``src/canaryfleet_local/faults.py``): a tenth of the functions' AWS API call attempts are
 throttled or fail with a server error, one invocation in twenty is refused by the Lambda
 service, and one in twenty times out after it ran. The short runs are part of every test
-run; the long ones (20 rollouts, 200 drains) are marked ``long`` (``make test-long``, in CI).
+run; the long ones (20 rollouts, 200 drains) are marked ``long`` (``make test-long``; not
+yet in CI, see README).
 """
 
 from __future__ import annotations
