@@ -13,7 +13,7 @@ Faults reach only what the platform's functions do, never the simulated world ar
 
 - An AWS API call of a function fails at the HTTP level, before moto sees it: a throttling
   error or a server error in the service's own protocol, so botocore's retries (the
-  functions' adaptive mode, five attempts) treat it as they would on AWS. The rate is per
+  functions' standard mode, five attempts) treat it as they would on AWS. The rate is per
   attempt.
 - A Lambda invocation fails before the handler runs (``Lambda.ServiceException``: the
   caller's retry policy applies), or times out after the handler ran

@@ -470,17 +470,25 @@ class FailedDelivery:
     event: Any
 
 
+# Errors of the Lambda service itself, before a handler ran: not the function's failures.
+_REFUSED = frozenset({"Lambda.ServiceException", "TooManyRequestsException"})
+
+
 @dataclass
 class AsyncInvocationQueue:
     """Stands in for Lambda's asynchronous invocation queue and EventBridge's delivery retries.
 
     Deliveries run on worker threads, after the call that caused them has returned, as on
-    AWS. A failed Lambda invocation is retried twice (Lambda's default for async
-    invocations); what still fails is kept in ``failed`` for tests to read.
+    AWS. A function error (the handler raised, or timed out) is retried twice (Lambda's
+    default for async invocations); an invocation the Lambda service refused before the
+    handler ran goes back to the queue without using an attempt, as Lambda does with 429 and
+    5xx for up to six hours (here: up to ``refusals`` times). What still fails is kept in
+    ``failed`` for tests to read.
     """
 
     runtime: LambdaInvokeInProcess
     attempts: int = 3
+    refusals: int = 20
     failed: list[FailedDelivery] = field(default_factory=list)
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4))
     _pending: int = 0
@@ -505,11 +513,16 @@ class AsyncInvocationQueue:
 
         def work() -> None:
             error = ""
-            for _ in range(self.attempts):
+            attempts = refusals = 0
+            while attempts < self.attempts and refusals <= self.refusals:
                 response, failed = self.runtime.run(function_name, body, "Event")
                 if not failed:
                     return
                 error = json.loads(response).get("errorType", "Unhandled")
+                if error in _REFUSED:
+                    refusals += 1
+                else:
+                    attempts += 1
             self.failed.append(
                 FailedDelivery(target=function_name, error=error, event=json.loads(body or "{}"))
             )

@@ -8,8 +8,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Adaptive retry mode backs off on throttling before an error reaches our code.
-_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# Standard retry mode: five attempts with jittered exponential backoff (capped at 20 s) and a
+# retry quota, so throttling and 5xx answers rarely reach our code. Not adaptive mode: its
+# client-side rate limiter is shared by every call of the client (both tables, every
+# operation) and outlives the invocation in a warm environment, so one burst of throttling
+# slows every later event the environment handles; a Spot drain has two minutes, and
+# redelivery (SQS, EventBridge, Step Functions Retry) already covers what still fails.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
 
 @lru_cache(maxsize=1)
