@@ -171,6 +171,9 @@ class LocalCloud:
             name = self.physical_ids[logical_id]
             self.function_names[logical_id] = name
             self.runtime.register(name, code)
+        self.queue.dead_letter_queues.update(
+            standins.lambda_dead_letter_queues(prepared.cloudformation, self.physical_ids)
+        )
 
     def _logical_id(self, function_name: str) -> str:
         """The template's logical id of a function, from its name or ARN."""

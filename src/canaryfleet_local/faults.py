@@ -218,14 +218,18 @@ def leftovers(cloud: LocalCloud) -> dict[str, int]:
     """What a finished run must not leave behind, counted: each is 0 after a clean run.
 
     Application locks and queued rollouts, approvals still open with no expiry run left to
-    settle them, rollout executions still running, termination hooks still waiting, and dead
-    letters (drain orders and notices that could not be handled).
+    settle them, rollout executions still running, termination hooks still waiting, dead
+    letters (drain orders and notices that could not be handled), and events dead-lettered
+    (events an EventBridge-target function failed on three times: not half-done work, but
+    work an on-call engineer must look at).
     """
     dynamodb = cloud.client("dynamodb")
     sfn = cloud.client("stepfunctions")
     expiry = cloud.resource("ApprovalExpiryStateMachine").replace(":stateMachine:", ":execution:")
     counts: Counter[str] = Counter(
-        dict.fromkeys(("locks held", "rollouts queued", "approvals open", "dead letters"), 0)
+        dict.fromkeys(
+            ("locks held", "rollouts queued", "approvals open", "dead letters", "events dead-lettered"), 0
+        )
     )
     for page in dynamodb.get_paginator("scan").paginate(TableName=cloud.output("StateTableName")):
         for item in page["Items"]:
@@ -243,9 +247,13 @@ def leftovers(cloud: LocalCloud) -> dict[str, int]:
     counts["executions running"] = len(running)
     counts["hooks pending"] = len(cloud.fleet_operations.lifecycle.pending)
     sqs = cloud.client("sqs")
-    for output in ("DrainDeadLetterQueueUrl", "NotifyDeadLetterQueueUrl"):
+    for output, key in (
+        ("DrainDeadLetterQueueUrl", "dead letters"),
+        ("NotifyDeadLetterQueueUrl", "dead letters"),
+        ("EventDeadLetterQueueUrl", "events dead-lettered"),
+    ):
         attributes = sqs.get_queue_attributes(
             QueueUrl=cloud.output(output), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
-        counts["dead letters"] += int(attributes["ApproximateNumberOfMessages"])
+        counts[key] += int(attributes["ApproximateNumberOfMessages"])
     return dict(sorted(counts.items()))

@@ -483,12 +483,15 @@ class AsyncInvocationQueue:
     default for async invocations); an invocation the Lambda service refused before the
     handler ran goes back to the queue without using an attempt, as Lambda does with 429 and
     5xx for up to six hours (here: up to ``refusals`` times). What still fails is kept in
-    ``failed`` for tests to read.
+    ``failed`` for tests to read, and, where the function has a dead-letter queue
+    (``dead_letter_queues``, by function name: moto drops ``DeadLetterConfig``), sent there as
+    Lambda sends it: the event as the body, the request id and the error as attributes.
     """
 
     runtime: LambdaInvokeInProcess
     attempts: int = 3
     refusals: int = 20
+    dead_letter_queues: dict[str, str] = field(default_factory=dict)
     failed: list[FailedDelivery] = field(default_factory=list)
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4))
     _pending: int = 0
@@ -526,8 +529,24 @@ class AsyncInvocationQueue:
             self.failed.append(
                 FailedDelivery(target=function_name, error=error, event=json.loads(body or "{}"))
             )
+            self._dead_letter(function_name, body, error)
 
         self._submit(work)
+
+    def _dead_letter(self, function_name: str, body: str | bytes, error: str) -> None:
+        queue_url = self.dead_letter_queues.get(function_name.rsplit(":", 1)[-1])
+        if queue_url is None:
+            return
+        text = body.decode() if isinstance(body, bytes) else body
+        boto3.client("sqs", region_name=self.runtime.region).send_message(
+            QueueUrl=queue_url,
+            MessageBody=text or "{}",
+            MessageAttributes={
+                "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+                "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                "ErrorMessage": {"DataType": "String", "StringValue": error or "Unhandled"},
+            },
+        )
 
     def submit_call(self, target: str, event: Any, call: Callable[[], None]) -> None:
         def work() -> None:
@@ -1032,6 +1051,23 @@ def _resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_resolve_parameters(item, parameters) for item in value]
     return value
+
+
+def lambda_dead_letter_queues(cfn_template: dict[str, Any], physical_ids: dict[str, str]) -> dict[str, str]:
+    """Stands in for ``DeadLetterConfig``, which moto's Lambda drops: function name -> queue URL.
+
+    Only SQS targets named by ``Fn::GetAtt <queue>.Arn`` (how template.yaml names them).
+    """
+    queues = {}
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function" or logical_id not in physical_ids:
+            continue
+        target = resource.get("Properties", {}).get("DeadLetterConfig", {}).get("TargetArn")
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            queue_id, attribute = target["Fn::GetAtt"]
+            if attribute == "Arn" and cfn_template["Resources"][queue_id]["Type"] == "AWS::SQS::Queue":
+                queues[physical_ids[logical_id]] = physical_ids[queue_id]
+    return queues
 
 
 def apply_properties_moto_skips(

@@ -90,8 +90,11 @@ def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch)
     print(f"{scenario}: {outcomes}, faults {report['faults']}, leftovers {report['leftovers']}")
 
     assert outcomes == report["expected"], [r["reason"] for r in report["rollouts"]]
-    assert report["leftovers"] == NOTHING_LEFT
-    assert report["failed_deliveries"] == []
+    left = dict(report["leftovers"])
+    # An event a function failed on three times (each try a 1-in-20 timeout, say) is given
+    # up on, as on AWS: the outcome above must not depend on it, and it is kept for the on-call.
+    assert left.pop("events dead-lettered") == len(report["failed_deliveries"])
+    assert left == NOTHING_LEFT
     return report
 
 
@@ -115,7 +118,9 @@ def _drains_hold_up(scenario: str, instances: int) -> dict[str, Any]:
     assert len(report["alerts"]) == report["logs_lost"]  # every loss is recorded and told
     assert report["lifecycle_completed"] == report["lifecycle_actions"] == instances
     assert report["drains_not_final"] == []
-    assert report["leftovers"] == NOTHING_LEFT
+    left = dict(report["leftovers"])
+    assert left.pop("events dead-lettered") == len(report["failed_deliveries"])
+    assert left == NOTHING_LEFT
     return report
 
 

@@ -100,3 +100,21 @@ def test_each_function_keeps_its_own_module_state(cloud: LocalCloud) -> None:
         for name in (cloud.resource("RecordStageFunction"), cloud.resource("StartRolloutFunction"))
     }
     assert sorted(services.values()) == ["record_stage", "start_rollout"]
+
+
+def test_an_event_a_function_fails_on_three_times_is_kept_in_its_dead_letter_queue(cloud: LocalCloud) -> None:
+    function = cloud.resource("DeploymentEventFunction")
+    event = {"detail-type": "CodeDeploy Deployment State-change Notification", "detail": {"state": 7}}
+
+    cloud.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+    cloud.wait_idle()
+
+    tries = [i for i in cloud.runtime.invocations if i.function == function]
+    messages = cloud.client("sqs").receive_message(
+        QueueUrl=cloud.output("EventDeadLetterQueueUrl"),
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    )["Messages"]
+    assert len(tries) == 3  # Lambda's async invocation: the first try and two retries
+    assert [json.loads(m["Body"]) for m in messages] == [event]
+    assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "InvalidEvent"

@@ -16,7 +16,9 @@ class ScriptedRuntime:
         self.script = list(script)
         self.calls = 0
 
-    def run(self, function_name: str, payload: bytes | str | None, invocation_type: str) -> tuple[bytes, bool]:
+    def run(
+        self, function_name: str, payload: bytes | str | None, invocation_type: str
+    ) -> tuple[bytes, bool]:
         self.calls += 1
         error = self.script.pop(0) if self.script else None
         if error is None:
