@@ -29,7 +29,6 @@ from bench.baselines.polling_drain import (
     switch_off_platform_drains,
 )
 from bench.histories import BenchError
-from bench.local_network import make_roomy_network
 from bench.profiles import AWS_DRAIN_POLL_SECONDS, DRAIN_POLL_SECONDS, Profile
 from bench.quiet import QUIET_PLATFORM
 from bench.results import Measure, at_most, equals, measure, ratio_at_most
@@ -61,7 +60,6 @@ class DrainRun:
 
 
 def _onboard(cloud: LocalCloud, instances: int) -> AppConfig:
-    make_roomy_network(cloud)
     size = str(instances + KEEP)
     return deploy_fleet(cloud, APPLICATION, {"LiveMinSize": size, "LiveMaxSize": size})
 

@@ -27,7 +27,9 @@ from canaryfleet_local.template import REPO_ROOT, load_sam
 FLEET_TEMPLATE = REPO_ROOT / "fleet" / "template.yaml"
 NETWORK_NAME = "canaryfleet-local"
 _VPC_CIDR = "10.42.0.0/16"
-_SUBNETS = (("10.42.1.0/24", "a"), ("10.42.2.0/24", "b"))
+# /20: moto puts all of a group's instances in its first subnet, and a local drain may make
+# 500 instances leave one group.
+_SUBNETS = (("10.42.0.0/20", "a"), ("10.42.16.0/20", "b"))
 # A stand-in repository: nothing runs the user data on the local cloud.
 LOCAL_ANSIBLE_REPOSITORY = "https://git.example.com/platform/ansible-baseline.git"
 

@@ -12,7 +12,7 @@ from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parame
 
 from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
-from canaryfleet_local.fleet import deploy_fleet, fleet_stack_name
+from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
 
 
 @dataclass
@@ -218,3 +218,12 @@ def test_an_unknown_parameter_is_refused(fleet: Fleet) -> None:
 def test_an_application_is_onboarded_once(fleet: Fleet) -> None:
     with pytest.raises(LocalCloudError, match=fleet_stack_name("hello-app")):
         deploy_fleet(fleet.cloud, "hello-app")
+
+
+def test_each_subnet_has_room_for_the_largest_local_drain(fleet: Fleet) -> None:
+    """moto puts a group's instances in its first subnet; a local drain may make 500 leave."""
+    network = ensure_network(fleet.cloud)
+    subnets = fleet.cloud.client("ec2").describe_subnets(SubnetIds=list(network.subnet_ids))["Subnets"]
+
+    assert len(subnets) == 2
+    assert all(s["AvailableIpAddressCount"] >= 500 + 2 for s in subnets)
