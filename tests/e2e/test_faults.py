@@ -4,8 +4,8 @@ The faults are configuration (``CANARYFLEET_LOCAL_FAULTS``, see
 ``src/canaryfleet_local/faults.py``): a tenth of the functions' AWS API call attempts are
 throttled or fail with a server error, one invocation in twenty is refused by the Lambda
 service, and one in twenty times out after it ran. The short runs are part of every test
-run; the long ones (20 rollouts, 200 drains) are marked ``long`` (``make test-long``; not
-yet in CI, see README).
+run; the long ones (20 rollouts, 200 drains) are marked ``long`` (``make test-long``, which
+CI runs after ``make test``).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _drains_hold_up(scenario: str, instances: int) -> dict[str, Any]:
     report = run_drain_scenario(scenario, instances=instances, parameters={"LogLevel": "ERROR"}, timeout=600)
     print(
         f"{scenario} x{instances}: drained {report['drained']}, lost {report['logs_lost']}, "
-        f"faults {report['faults']}, leftovers {report['leftovers']}"
+        f"in {report['seconds']} s, faults {report['faults']}, leftovers {report['leftovers']}"
     )
 
     assert report["drained"] + report["logs_lost"] == instances
