@@ -170,6 +170,12 @@ def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], started_before: 
     )
 
 
+def _spread(samples: list[float]) -> dict[str, float]:
+    """Median and slowest of the simulator's passes over all applications (seconds)."""
+    ordered = sorted(samples) or [0.0]
+    return {"median": round(ordered[len(ordered) // 2], 3), "max": round(ordered[-1], 3)}
+
+
 def measure_scale(count: int) -> list[Measure]:
     scenario = scale_scenario()
     with LocalCloud(parameters=QUIET_PLATFORM) as cloud:
@@ -191,6 +197,8 @@ def measure_scale(count: int) -> list[Measure]:
                     Counter(f"{d['action']}: {d['result'].get('outcome')}" for d in simulator.decisions)
                 ),
                 "simulator_errors": list(simulator.errors),
+                "simulator_pass_seconds": _spread(simulator.pass_seconds),
+                "alarms_fired": sum(1 for a in simulator.alarms_fired if a["state"] == "ALARM"),
             }
     return scale_measures(count, alone, wave, notes)
 

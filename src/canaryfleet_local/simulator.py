@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,11 +58,15 @@ class FleetSimulator:
         self.decisions: list[dict[str, Any]] = []
         self.alarms_fired: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.pass_seconds: list[float] = []  # how long each pass over all applications took
         self._uploads: dict[str, Upload] = {u.version: u for u in scenario.uploads}
         self._timers: list[threading.Timer] = []
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._thread = threading.Thread(target=self._run, name="fleet-simulator", daemon=True)
+        # People decide on threads of their own: a decision waiting for its Lambda invocation
+        # must not stop the traffic, the metrics and the alarms of every application.
+        self._people = ThreadPoolExecutor(max_workers=2, thread_name_prefix="simulated-people")
         self._last_tick = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -82,6 +87,7 @@ class FleetSimulator:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._people.shutdown(wait=True, cancel_futures=True)
         for timer in self._timers:
             timer.cancel()
         self.cloud.codedeploy.on_created = None
@@ -195,6 +201,7 @@ class FleetSimulator:
                 except Exception as exc:  # a tick must never kill the simulator; tests read these
                     if len(self.errors) < 20:
                         self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.pass_seconds.append(time.monotonic() - now)
 
     def _weights(self, app: AppConfig) -> dict[str, int]:
         elbv2 = self.cloud.client("elbv2")
@@ -216,6 +223,9 @@ class FleetSimulator:
 
     def _tick(self, state: AppState, elapsed: float) -> None:
         app = state.app
+        record = self._running_record(state)
+        if record is None and not state.alarmed:
+            return  # no rollout runs: nothing reads this application's traffic until one does
         weights = self._weights(app)
         total = sum(weights.values()) or 1
         stamp = datetime.now(UTC)
@@ -249,7 +259,6 @@ class FleetSimulator:
         if data:
             standins.publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
         self._evaluate_alarms(state, weights)
-        record = self._running_record(state)
         if record is not None:
             self._operator_actions(state, record)
             self._answer_approvals(state, record)
@@ -311,15 +320,23 @@ class FleetSimulator:
         return item
 
     def _decide(self, state: AppState, key: str, payload: dict[str, Any]) -> None:
-        """Decide through DecideFunction; a failed call is tried again on a later pass, as a person would."""
-        response = self.cloud.client("lambda").invoke(
-            FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
-        )
-        result = json.loads(response["Payload"].read())
+        """Decide through DecideFunction, on a person's thread (see ``__init__``)."""
+        self._people.submit(self._call_decide, state, key, payload)
+
+    def _call_decide(self, state: AppState, key: str, payload: dict[str, Any]) -> None:
+        """A failed call is tried again on a later pass, as a person would."""
+        try:
+            response = self.cloud.client("lambda").invoke(
+                FunctionName=self.cloud.resource("DecideFunction"), Payload=json.dumps(payload).encode()
+            )
+            result = json.loads(response["Payload"].read())
+        except Exception as exc:
+            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            response = {"FunctionError": "Unhandled"}
         with self._lock:
             self.decisions.append({**payload, "result": result})
-        if "FunctionError" in response:
-            state.decided.discard(key)
+            if "FunctionError" in response:
+                state.decided.discard(key)
 
     def _operator_actions(self, state: AppState, record: dict[str, Any]) -> None:
         rollout_id = record["rollout_id"]["S"]
