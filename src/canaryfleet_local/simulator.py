@@ -223,10 +223,10 @@ class FleetSimulator:
 
     def _tick(self, state: AppState, elapsed: float) -> None:
         app = state.app
-        record = self._running_record(state)
-        if record is None and not state.alarmed:
-            return  # no rollout runs: nothing reads this application's traffic until one does
         weights = self._weights(app)
+        record = self._running_record(state)
+        if weights["canary"] == 0 and record is None and not state.alarmed:
+            return  # no canary traffic and no rollout: nothing compares or alarms on this app now
         total = sum(weights.values()) or 1
         stamp = datetime.now(UTC)
         lb = "/".join(app.listener_rule_arn.split(":", 5)[5].split("/")[1:4])
