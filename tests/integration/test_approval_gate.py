@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.secrets import SecretsManagerSigningKeys
 from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
@@ -157,9 +158,10 @@ def test_the_slack_message_says_who_decided_on_the_page_and_loses_its_buttons(ga
     assert not any(block["type"] == "actions" for block in waiting.message.blocks)
 
 
-def test_a_decision_made_through_the_cli_shows_on_the_page_and_in_slack(gate: Gate) -> None:
+def test_a_decision_made_through_the_cli_closes_the_approval_at_once(gate: Gate) -> None:
     waiting = wait_for_approval(gate)
-    invoke(
+
+    answer, error = invoke(
         gate.cloud,
         "DecideFunction",
         {
@@ -170,15 +172,39 @@ def test_a_decision_made_through_the_cli_shows_on_the_page_and_in_slack(gate: Ga
         },
     )
 
-    status, html = http("GET", waiting.link(ALICE))
-    body, _ = invoke(gate.cloud, "ExpireApprovalFunction", {"approval_id": waiting.approval_id})
-
-    assert (status, heading(html)) == (409, "Already decided: approved")
-    assert "Approved by oncall@example.com via the CLI" in html
-    assert body == {"status": "approved"}
+    assert error is None and answer["approval_id"] == waiting.approval_id
+    # Settled now, not when the approval's expiry run comes: the record, Slack and the page.
+    settled = DynamoApprovalStore(gate.cloud.output("StateTableName")).get(waiting.approval_id)
+    assert settled is not None and settled.status.value == "approved"
+    assert settled.decision is not None and settled.decision.by == "oncall@example.com"
     assert (
         waiting.message is not None and "Approved by oncall@example.com via the CLI" in waiting.message.text
     )
+    status, html = http("GET", waiting.link(ALICE))
+    assert (status, heading(html)) == (409, "Already decided: approved")
+    assert "Approved by oncall@example.com via the CLI" in html
+    expiry, _ = invoke(gate.cloud, "ExpireApprovalFunction", {"approval_id": waiting.approval_id})
+    assert expiry == {"status": "approved"}  # the expiry run finds it settled
+
+
+def test_an_abort_from_the_cli_closes_the_approval_it_ended(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+
+    invoke(
+        gate.cloud,
+        "DecideFunction",
+        {
+            "application": waiting.application,
+            "action": "abort",
+            "by": "oncall@example.com",
+            "reason": "incident",
+        },
+    )
+
+    settled = DynamoApprovalStore(gate.cloud.output("StateTableName")).get(waiting.approval_id)
+    assert settled is not None and settled.status.value == "closed"
+    assert settled.closed_reason == "the rollout was aborted by oncall@example.com"
+    assert ended(gate, waiting)["error"] == "Aborted"
 
 
 # -- Slack ---------------------------------------------------------------------------------
@@ -223,6 +249,10 @@ def test_an_approver_aborts_the_rollout_with_the_slash_command(gate: Gate) -> No
     result = ended(gate, waiting)
     assert (result["status"], result["error"]) == ("FAILED", "Aborted")
     assert "checkout errors rising" in result["cause"]
+    # The approval it ended is closed at once, in its record and its Slack message.
+    settled = DynamoApprovalStore(gate.cloud.output("StateTableName")).get(waiting.approval_id)
+    assert settled is not None and settled.status.value == "closed"
+    assert waiting.message is not None and "aborted by" in waiting.message.text
 
 
 def test_an_approver_promotes_the_rollout_with_the_slash_command(gate: Gate) -> None:

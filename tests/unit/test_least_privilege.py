@@ -158,7 +158,13 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # decide: lock, get, clear_wait/update/append_audit, and the wait's token.
     "DecideFunction": frozenset(
-        {"dynamodb:GetItem", "dynamodb:UpdateItem", "states:SendTaskSuccess", "states:SendTaskFailure"}
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "secretsmanager:GetSecretValue",  # settling the approval it ended (its Slack message)
+        }
     ),
     # finalize: set_last_good, decide_version (puts), update.
     "FinalizeFunction": frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}),

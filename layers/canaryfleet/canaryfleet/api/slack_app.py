@@ -21,7 +21,7 @@ from canaryfleet.adapters.slack import SlackApi, slack_api, verify_request
 from canaryfleet.adapters.tokens import Callbacks, StepFunctionsCallbacks
 from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.errors import RolloutNotRunning, UnknownApplication
-from canaryfleet.logic.approval_gate import ApprovalGate
+from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
 from canaryfleet.logic.approval_messages import APPROVE_ACTION, slack_escape
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.models.app_config import AppConfig
@@ -131,7 +131,7 @@ def slack_app_api(
             user = SlackUser(id=request.user_id, name=request.user_name)
         except ValidationError:
             return _plain(400, "malformed command")
-        return _ephemeral(*_run_command(request, user, slack, registry, rollouts, callbacks))
+        return _ephemeral(*_run_command(request, user, slack, registry, rollouts, callbacks, gate))
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:
@@ -155,6 +155,7 @@ def _run_command(
     registry: Registry,
     rollouts: DynamoRolloutStore,
     callbacks: Callbacks,
+    gate: ApprovalGate,
 ) -> tuple[str, bool]:
     """What to tell the user, and whether the channel should see it too."""
     words = request.text.split(maxsplit=2)
@@ -179,6 +180,8 @@ def _run_command(
         result = decide(decision, rollouts, callbacks)
     except RolloutNotRunning:
         return f"{application} has no running rollout.", False
+    if result.approval_id is not None:  # an abort or promote that ended an approval wait
+        settle_ended_approval(lambda: gate, result.approval_id)
     detail = f" ({result.detail})" if result.detail else ""
     done = {
         "applied": "done",

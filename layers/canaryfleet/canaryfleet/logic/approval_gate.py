@@ -342,6 +342,22 @@ class ApprovalGate:
         entry = {"kind": "approval_expired", "approval_id": approval.approval_id, "at": at.isoformat()}
         self._rollouts.append_audit(approval.application, approval.rollout_id, entry)
 
+    def settle(self, approval_id: str) -> ApprovalStatus | None:
+        """The rollout stopped waiting for this approval without the gate (the CLI decided, or
+        someone aborted or promoted): record how, and say so in its Slack message, at once
+        rather than at its expiry. Does nothing while the approval is still waited for or
+        being decided through the gate."""
+        approval = self._approvals.get(approval_id)
+        if approval is None:
+            return None
+        if approval.is_final or (approval.status is ApprovalStatus.DECIDING and not self._stale(approval)):
+            return approval.status
+        if self._settled_elsewhere(approval) is None:
+            return approval.status
+        self._settle(approval)
+        final = self._approvals.get(approval_id)
+        return final.status if final else None
+
     def expire(self, approval_id: str) -> ApprovalStatus | None:
         """The expiry state machine's task: record how an unanswered approval ended, once."""
         approval = self._approvals.get(approval_id)
@@ -364,3 +380,15 @@ class ApprovalGate:
             return
         text, blocks = approval_messages.slack_outcome(approval)
         self._slack.update(approval.slack_message, text, blocks)
+
+
+def settle_ended_approval(gate: Callable[[], ApprovalGate], approval_id: str) -> None:
+    """After a decision made outside the gate ended an approval's wait: settle it now.
+
+    The decision already stands, so a failure here (Slack, Secrets Manager, DynamoDB) is only
+    logged: the approval's expiry run settles it then.
+    """
+    try:
+        gate().settle(approval_id)
+    except Exception:
+        logger.exception("approval not settled now; its expiry will", extra={"approval_id": approval_id})

@@ -38,6 +38,9 @@ class DecisionResult(BaseModel):
     action: str
     outcome: Literal["applied", "recorded", "already_decided"]
     detail: str = ""
+    approval_id: str | None = Field(
+        default=None, description="The approval whose wait this decision ended, if it ended one."
+    )
 
 
 def decide(decision: Decision, store: DynamoRolloutStore, callbacks: Callbacks) -> DecisionResult:
@@ -58,8 +61,12 @@ def decide(decision: Decision, store: DynamoRolloutStore, callbacks: Callbacks) 
     }
 
     if decision.action in ("approve", "reject"):
-        return _decide_approval(decision, rollout_id, wait_kind, token, entry, store, callbacks)
-    return _flag(decision, rollout_id, wait_kind, token, entry, store, callbacks)
+        result = _decide_approval(decision, rollout_id, wait_kind, token, entry, store, callbacks)
+    else:
+        result = _flag(decision, rollout_id, wait_kind, token, entry, store, callbacks)
+    if result.outcome == "applied" and wait_kind == "approval" and record.get("approval_id"):
+        return result.model_copy(update={"approval_id": str(record["approval_id"])})
+    return result
 
 
 def _decide_approval(
