@@ -5,36 +5,28 @@ drain document canaryfleet runs) to its one instance, sleeps and polls GetComman
 until the command ends, then completes the lifecycle action. Everything it calls is the local
 cloud's (moto and its stand-ins), so its SendCommand calls and its time are real.
 
-An EventBridge rule sends the lifecycle events to a queue, and :class:`PollingDrainLambda` plays
-Lambda's concurrency with threads, one execution environment per invocation: the local cloud's
-in-process Lambda runs one invocation at a time, which a handler that sleeps for its whole life
-would turn into a queue. At most ``MAX_CONCURRENCY`` run at once. On AWS each invocation has a
-CPU of its own; here all share one interpreter, and the more poll at once, the longer each waits
-for the others' polls rather than for its command: the baseline's time per instance, measured
-on 500 instances, was 0.36 s with 10 at once, 2 to 3 s with 50, 165 s with all 500. Ten keeps
-the interpreter mostly idle, so the time measured is the baseline's own.
-
-The rule's target is a small function that puts each event on the queue
-(polling_drain_forwarder.py), as an SQS target would: the local cloud's service events lack the
-``ingestion-time`` that moto's own delivery to an SQS target reads, so that delivery fails.
+An EventBridge rule sends the lifecycle events to a queue (an SQS target), and
+:class:`PollingDrainLambda` plays Lambda's concurrency with threads, one execution environment
+per invocation: the local cloud's in-process Lambda runs one invocation at a time, which a
+handler that sleeps for its whole life would turn into a queue. At most ``MAX_CONCURRENCY`` run
+at once. On AWS each invocation has a CPU of its own; here all share one interpreter, and the
+more poll at once, the longer each waits for the others' polls rather than for its command: the
+baseline's time per instance, measured on 500 instances, was 0.36 s with 10 at once, 2 to 3 s
+with 50, 165 s with all 500. Ten keeps the interpreter mostly idle, so the time measured is the
+baseline's own.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.standins import FunctionCode
 
 NAME = "canaryfleet-bench-polling-drain"
-FORWARDER_MODULE = Path(__file__).parent / "polling_drain_forwarder.py"
 RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
 MAX_CONCURRENCY = 10
 _EMPTY_RECEIVE_PAUSE_SECONDS = 0.05
@@ -107,43 +99,16 @@ def switch_off_platform_drains(cloud: LocalCloud) -> list[str]:
     return disabled
 
 
-def _forwarder_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.write(FORWARDER_MODULE, FORWARDER_MODULE.name)
-    return buffer.getvalue()
-
-
-def _install_forwarder(cloud: LocalCloud, queue_url: str) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = cloud.client("iam").create_role(RoleName=NAME, AssumeRolePolicyDocument=json.dumps(trust))
-    handler = f"{FORWARDER_MODULE.stem}.forward"
-    function = cloud.client("lambda").create_function(
-        FunctionName=f"{NAME}-forwarder",
-        Runtime="python3.13",
-        Role=role["Role"]["Arn"],
-        Handler=handler,
-        Code={"ZipFile": _forwarder_zip()},
-        Environment={"Variables": {"EVENTS_QUEUE_URL": queue_url}},
-    )
-    cloud.runtime.register(
-        f"{NAME}-forwarder", FunctionCode("PollingDrainForwarder", FORWARDER_MODULE.parent, handler)
-    )
-    return str(function["FunctionArn"])
-
-
 def route_lifecycle_events_to_queue(cloud: LocalCloud) -> str:
     """An EventBridge rule sending termination lifecycle events to a queue; returns its URL."""
     queue_url = str(cloud.client("sqs").create_queue(QueueName=NAME)["QueueUrl"])
     events = cloud.client("events")
     pattern = {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-terminate Lifecycle Action"]}
     events.put_rule(Name=NAME, EventPattern=json.dumps(pattern), State="ENABLED")
-    events.put_targets(Rule=NAME, Targets=[{"Id": "drain", "Arn": _install_forwarder(cloud, queue_url)}])
+    queue_arn = cloud.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_targets(Rule=NAME, Targets=[{"Id": "drain", "Arn": queue_arn}])
     return queue_url
 
 
@@ -167,7 +132,7 @@ class PollingDrainLambda:
                 self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
             if not messages:
                 # As long polling would: a tight loop of receives takes the interpreter from the
-                # forwarder that fills the queue (seen: 459 of 500 events in five minutes).
+                # deliveries that fill the queue (seen: 459 of 500 events in five minutes).
                 time.sleep(_EMPTY_RECEIVE_PAUSE_SECONDS)
         return events
 

@@ -581,6 +581,20 @@ class AsyncInvocationQueue:
 # --------------------------------------------------------------------------------------
 
 
+def _as_moto_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as moto's own deliveries (SQS, logs, buses) read it: as its put_events makes it.
+
+    They take ``time`` and ``ingestion-time`` as Unix seconds (and write ``time`` back in ISO
+    8601); service events are made as AWS sends them, with ``time`` in ISO 8601 and no
+    ingestion time.
+    """
+    shaped = dict(event)
+    if isinstance(shaped.get("time"), str):
+        shaped["time"] = datetime.fromisoformat(shaped["time"].replace("Z", "+00:00")).timestamp()
+    shaped.setdefault("ingestion-time", time.time())
+    return shaped
+
+
 class EventBridgeLambdaAndStateMachineTargets:
     """Stands in for EventBridge delivery to Lambda and Step Functions targets.
 
@@ -637,7 +651,7 @@ class EventBridgeLambdaAndStateMachineTargets:
             saved = rule.targets
             rule.targets = others
             try:
-                original(rule, event, transform_input)
+                original(rule, _as_moto_event(event), transform_input)
             finally:
                 rule.targets = saved
 

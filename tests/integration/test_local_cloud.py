@@ -2,6 +2,7 @@
 
 import json
 
+from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins import CLOUDFORMATION_BUCKET_POLICIES
 
@@ -118,3 +119,26 @@ def test_an_event_a_function_fails_on_three_times_is_kept_in_its_dead_letter_que
     assert len(tries) == 3  # Lambda's async invocation: the first try and two retries
     assert [json.loads(m["Body"]) for m in messages] == [event]
     assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "InvalidEvent"
+
+
+def test_a_service_event_reaches_an_sqs_target_as_aws_sends_it(cloud: LocalCloud) -> None:
+    """moto's own delivery (here: to SQS) takes the service events the stand-ins make."""
+    sqs, events = cloud.client("sqs"), cloud.client("events")
+    queue_url = sqs.create_queue(QueueName="spot-warnings")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pattern = {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}
+    events.put_rule(Name="spot-warnings", EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule="spot-warnings", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    detail = {"instance-id": "i-0123456789abcdef0", "instance-action": "terminate"}
+    event = standins.service_event(
+        cloud.account_id, cloud.region, "aws.ec2", "EC2 Spot Instance Interruption Warning", [], detail
+    )
+
+    standins.emit_service_event(cloud.account_id, cloud.region, event)
+
+    messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
+    assert len(messages) == 1
+    body = json.loads(messages[0]["Body"])
+    assert (body["id"], body["detail"], body["time"]) == (event["id"], detail, event["time"])
