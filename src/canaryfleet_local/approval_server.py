@@ -140,6 +140,13 @@ class LocalHttpApi:
         query = parse_qs(split.query, keep_blank_values=True)
         content_type = headers.get("content-type", "")
         text = not body or content_type.startswith(_TEXT_TYPES)
+        if text and body:
+            try:
+                body.decode()
+            except UnicodeDecodeError:
+                # Bytes that are not UTF-8 text go base64-encoded, as binary bodies do: the
+                # function, not this stand-in, decides what they mean.
+                text = False
         now = datetime.now(UTC)
         event: dict[str, Any] = {
             "version": "2.0",

@@ -52,6 +52,13 @@ def form(waiting: Waiting, **changes: str) -> str:
             lambda w: form(w).encode(), {"Content-Type": "text/plain"}, 415, "Not a form", id="text"
         ),
         pytest.param(
+            lambda w: form(w).encode() + b"\xff\xfe",
+            {"Content-Type": "text/plain"},
+            415,
+            "Not a form",
+            id="text-not-utf8",
+        ),
+        pytest.param(
             lambda w: form(w).encode(),
             {"Content-Type": "application/octet-stream"},
             415,
