@@ -12,6 +12,7 @@ end, and the process's peak resident memory (this figure runs in a process of it
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import time
 from collections import Counter
@@ -172,8 +173,8 @@ def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], started_before: 
 
 def _spread(samples: list[float]) -> dict[str, float]:
     """Median and slowest of the simulator's passes over all applications (seconds)."""
-    ordered = sorted(samples) or [0.0]
-    return {"median": round(ordered[len(ordered) // 2], 3), "max": round(ordered[-1], 3)}
+    samples = samples or [0.0]
+    return {"median": round(statistics.median(samples), 3), "max": round(max(samples), 3)}
 
 
 def measure_scale(count: int) -> list[Measure]:

@@ -40,6 +40,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from canaryfleet_local.standins import LAMBDA_SERVICE_EXCEPTION
+
 if TYPE_CHECKING:
     from canaryfleet_local.cloud import LocalCloud
 
@@ -168,7 +170,7 @@ class FaultInjection:
             affected = fnmatch(logical_id, faults.functions)
             if affected and self._draw(faults.fail_rate) is not None:
                 self._count(f"lambda {logical_id} refused")
-                return _error("Lambda.ServiceException", "injected: the Lambda service failed the invocation")
+                return _error(LAMBDA_SERVICE_EXCEPTION, "injected: the Lambda service failed the invocation")
             previous = getattr(self._inside, "function", None)
             self._inside.function = logical_id
             try:

@@ -471,7 +471,8 @@ class FailedDelivery:
 
 
 # Errors of the Lambda service itself, before a handler ran: not the function's failures.
-_REFUSED = frozenset({"Lambda.ServiceException", "TooManyRequestsException"})
+LAMBDA_SERVICE_EXCEPTION = "Lambda.ServiceException"
+_REFUSED = frozenset({LAMBDA_SERVICE_EXCEPTION, "TooManyRequestsException"})
 
 
 @dataclass

@@ -81,6 +81,14 @@ def _with_time_for_retries(scenario: Scenario) -> Scenario:
     return scenario.model_copy(update={"policy": stretched})
 
 
+def _assert_nothing_left(report: dict[str, Any]) -> None:
+    left = dict(report["leftovers"])
+    # An event a function failed on three times (each try a 1-in-20 timeout, say) is given
+    # up on, as on AWS: the outcome must not depend on it, and it is kept for the on-call.
+    assert left.pop("events dead-lettered") == len(report["failed_deliveries"])
+    assert left == NOTHING_LEFT
+
+
 def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     plan = TEN_PERCENT.model_copy(update={"seed": seed})
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, plan.model_dump_json(by_alias=True))
@@ -90,11 +98,7 @@ def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch)
     print(f"{scenario}: {outcomes}, faults {report['faults']}, leftovers {report['leftovers']}")
 
     assert outcomes == report["expected"], [r["reason"] for r in report["rollouts"]]
-    left = dict(report["leftovers"])
-    # An event a function failed on three times (each try a 1-in-20 timeout, say) is given
-    # up on, as on AWS: the outcome above must not depend on it, and it is kept for the on-call.
-    assert left.pop("events dead-lettered") == len(report["failed_deliveries"])
-    assert left == NOTHING_LEFT
+    _assert_nothing_left(report)
     return report
 
 
@@ -118,9 +122,7 @@ def _drains_hold_up(scenario: str, instances: int) -> dict[str, Any]:
     assert len(report["alerts"]) == report["logs_lost"]  # every loss is recorded and told
     assert report["lifecycle_completed"] == report["lifecycle_actions"] == instances
     assert report["drains_not_final"] == []
-    left = dict(report["leftovers"])
-    assert left.pop("events dead-lettered") == len(report["failed_deliveries"])
-    assert left == NOTHING_LEFT
+    _assert_nothing_left(report)
     return report
 
 

@@ -311,14 +311,14 @@ class ApprovalGate:
     # -- expiry ------------------------------------------------------------------------
     def _close_late(self, approval: Approval) -> GateResult:
         """An answer after the expiry: the approval ends as it really did (usually: expired)."""
-        self._settle(approval)
-        final = self._approvals.get(approval.approval_id) or approval
+        final = self._settle(approval) or approval
         return GateResult(_outcome_of(final.status), final)
 
-    def _settle(self, approval: Approval) -> bool:
-        """Record how an unanswered approval ended: decided elsewhere, or expired."""
+    def _settle(self, approval: Approval, settled: _Settled | None = None) -> Approval | None:
+        """Record how an unanswered approval ended (``settled``, else as the rollout record
+        says: decided elsewhere, or expired); the approval as it stands afterwards."""
         now = self._clock()
-        settled = self._settled_elsewhere(approval) or _Settled(ApprovalStatus.EXPIRED)
+        settled = settled or self._settled_elsewhere(approval) or _Settled(ApprovalStatus.EXPIRED)
         if not self._approvals.settle(
             approval.approval_id,
             settled.status,
@@ -327,7 +327,7 @@ class ApprovalGate:
             decision=settled.decision,
             reason=settled.reason,
         ):
-            return False
+            return self._approvals.get(approval.approval_id)  # settled by someone else first
         if settled.status is ApprovalStatus.EXPIRED:
             self._audit_expiry(approval, now)
         final = self._approvals.get(approval.approval_id)
@@ -336,7 +336,7 @@ class ApprovalGate:
         logger.info(
             "approval settled", extra={"approval_id": approval.approval_id, "status": settled.status.value}
         )
-        return True
+        return final
 
     def _audit_expiry(self, approval: Approval, at: datetime) -> None:
         entry = {"kind": "approval_expired", "approval_id": approval.approval_id, "at": at.isoformat()}
@@ -352,10 +352,10 @@ class ApprovalGate:
             return None
         if approval.is_final or (approval.status is ApprovalStatus.DECIDING and not self._stale(approval)):
             return approval.status
-        if self._settled_elsewhere(approval) is None:
+        settled = self._settled_elsewhere(approval)
+        if settled is None:
             return approval.status
-        self._settle(approval)
-        final = self._approvals.get(approval_id)
+        final = self._settle(approval, settled)
         return final.status if final else None
 
     def expire(self, approval_id: str) -> ApprovalStatus | None:
@@ -371,8 +371,7 @@ class ApprovalGate:
             raise ApprovalNotExpiredYet(
                 f"approval {approval_id} expires at {approval.expires_at.isoformat()}"
             )
-        self._settle(approval)
-        final = self._approvals.get(approval_id)
+        final = self._settle(approval)
         return final.status if final else None
 
     def _update_slack(self, approval: Approval) -> None:
