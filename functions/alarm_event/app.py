@@ -11,13 +11,11 @@ from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.logic.canary import on_alarm_event
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import AlarmStateChange
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import AlarmEventSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = load_settings(AlarmEventSettings)
     envelope = parse_event(EventBridgeModel, event)

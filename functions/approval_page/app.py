@@ -6,13 +6,11 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.api.approval_page import approval_page_for
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import ApprovalPageSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(ApprovalPageSettings)
     # Not an HTTP API request at all: nothing to answer, so a typed error, before any AWS call.

@@ -9,13 +9,11 @@ from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.logic.canary import begin_bake
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import BakeTask
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 
 
-@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = load_settings(BaseSettings)
     task = parse_event(BakeTask, event)

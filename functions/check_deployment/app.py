@@ -8,13 +8,11 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.deployments import check_after_timeout
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import CheckDeploymentTask
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 
 
-@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(BaseSettings)
     task = parse_event(CheckDeploymentTask, event)

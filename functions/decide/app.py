@@ -10,13 +10,11 @@ from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import SlackAppSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(SlackAppSettings)
     decision = parse_event(Decision, event)

@@ -8,13 +8,11 @@ from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.models.drain import CommandInvocationEvent
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import DrainDispatchSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(DrainDispatchSettings)
     detail = parse_event(CommandInvocationEvent, event).detail

@@ -9,13 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_dispatch import dispatch_drains
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import DrainDispatchSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(DrainDispatchSettings)
     batch = parse_event(SqsModel, event)

@@ -16,13 +16,11 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.drain import DrainEvent
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import DrainRequestSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(DrainRequestSettings)
     leaving = parse_event(DrainEvent, event)

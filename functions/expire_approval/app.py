@@ -8,13 +8,11 @@ from canaryfleet.adapters.slack import optional_slack
 from canaryfleet.logic.approval_gate import ApprovalGate
 from canaryfleet.models.approval import ExpireApprovalTask
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import SlackAppSettings, load_settings
 
 
-@logger.inject_lambda_context(correlation_id_path="approval_id", clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path="approval_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = load_settings(SlackAppSettings)
     task = parse_event(ExpireApprovalTask, event)

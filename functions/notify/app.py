@@ -8,13 +8,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.logic.notify import Notifications, NotifyChannels
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import NoticeRecord
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import NotifySettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(NotifySettings)
     parse_event(SqsModel, event)  # not a batch of the queue at all: InvalidEvent, nothing told

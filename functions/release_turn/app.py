@@ -8,13 +8,11 @@ from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.logic.queue import release_turn
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import ReleaseTask
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(BaseSettings)
     task = parse_event(ReleaseTask, event)

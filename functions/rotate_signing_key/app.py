@@ -6,12 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.adapters.secrets import SecretVersions
 from canaryfleet.logic.key_rotation import RotationEvent, rotate_signing_key
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     rotation = parse_event(RotationEvent, event)
     return {"step": rotation.step, "result": rotate_signing_key(rotation, SecretVersions(rotation.secret_id))}

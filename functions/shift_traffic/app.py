@@ -9,13 +9,11 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.canary import shift_traffic
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import ShiftTask
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import RecordStageSettings, load_settings
 
 
-@logger.inject_lambda_context(correlation_id_path="rollout_id", clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings = load_settings(RecordStageSettings)
     task = parse_event(ShiftTask, event)

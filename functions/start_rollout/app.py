@@ -12,13 +12,11 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow
 from canaryfleet.logic.start_rollout import start_rollout
 from canaryfleet.models.events import parse_event
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import StartRolloutSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(StartRolloutSettings)
     upload = parse_event(S3EventNotificationEventBridgeModel, event)

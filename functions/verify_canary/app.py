@@ -7,13 +7,11 @@ from canaryfleet.adapters.fleet import Traffic
 from canaryfleet.logic.canary import verify_canary
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import VerifyTask
-from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     load_settings(BaseSettings)
     task = parse_event(VerifyTask, event)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
@@ -19,3 +22,25 @@ def emit_dimensioned(name: str, unit: MetricUnit, value: float, dimension: str, 
     own.add_dimension(name=dimension, value=dimension_value)
     own.add_metric(name=name, unit=unit, value=value)
     own.flush_metrics()
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def entry_point(*, correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """The Powertools stack every function's ``lambda_handler`` wears, said once.
+
+    Outermost first: the logger's Lambda context (state cleared between invocations, the
+    correlation id read from the event where one is named), metrics flushed after the
+    call, and the X-Ray segment around it.
+    """
+
+    def wrap(handler: Handler) -> Handler:
+        traced = tracer.capture_lambda_handler(handler)
+        measured = metrics.log_metrics(traced)
+        return cast(
+            Handler,
+            logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(measured),
+        )
+
+    return wrap
