@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
+.PHONY: install demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ demo: install ## run the main job on the local cloud: a release, then a rollback
 
 test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
 	$(BIN)/pytest -n 2 --dist worksteal -q
+
+test-aws: install ## the acceptance suite on a real sandbox account (tests/aws/README.md); no credentials: one line, exit 0
+	$(BIN)/python -m tests.aws
 
 test-fast: install ## unit tests only
 	$(BIN)/pytest -q tests/unit

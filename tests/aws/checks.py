@@ -54,7 +54,7 @@ def approval_link(body: str, endpoint: str | None = None) -> str:
     links = sorted(set(_LINK.findall(text)))
     if len(links) != 1:
         raise AcceptanceCheckFailed(f"expected one approval link in the email, found {len(links)}")
-    link = links[0]
+    link = str(links[0])
     query = parse_qs(urlsplit(link).query)
     missing = [name for name in _LINK_FIELDS if len(query.get(name, [])) != 1]
     if missing:

@@ -180,6 +180,6 @@ def load_story_config(samconfig: Path = SAMCONFIG) -> StoryConfig:
 def load_deploy_config() -> DeployConfig:
     """The deploy's configuration from the environment, or AcceptanceConfigError naming what is missing."""
     try:
-        return DeployConfig()  # type: ignore[call-arg]
+        return DeployConfig()
     except ValueError as exc:
         raise AcceptanceConfigError(_readable(exc)) from None

@@ -10,6 +10,7 @@ running; it also removes what the platform stack keeps on purpose (its buckets a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -181,7 +182,9 @@ def fleet_parameters(
     return parameters
 
 
-def deploy_all(deploy: DeployConfig, story: StoryConfig, folder: Path, say: Callable[[str], None]) -> Deployed:
+def deploy_all(
+    deploy: DeployConfig, story: StoryConfig, folder: Path, say: Callable[[str], None]
+) -> Deployed:
     """Platform, load balancer and fleet, in that order; DeployFailed on the first that fails."""
     cloudformation = _session(story).client("cloudformation")
     deploy_platform(deploy, story, say)
@@ -190,7 +193,11 @@ def deploy_all(deploy: DeployConfig, story: StoryConfig, folder: Path, say: Call
         cloudformation,
         deploy.alb_stack,
         ALB_TEMPLATE,
-        {"VpcId": deploy.vpc_id, "SubnetIds": ",".join(deploy.alb_subnets), "IngressCidr": deploy.ingress_cidr},
+        {
+            "VpcId": deploy.vpc_id,
+            "SubnetIds": ",".join(deploy.alb_subnets),
+            "IngressCidr": deploy.ingress_cidr,
+        },
         say,
     )
     parameters = fleet_parameters(deploy, story, platform, alb, folder)
@@ -212,6 +219,10 @@ def empty_bucket(s3: Any, bucket: str) -> int:
         deleted += len(doomed)
     s3.delete_bucket(Bucket=bucket)
     return deleted
+
+
+def _empty(s3: Any, bucket: str, say: Callable[[str], None]) -> None:
+    say(f"deleted {bucket} ({empty_bucket(s3, bucket)} versions)")
 
 
 def _delete_stack(cloudformation: Any, stack: str, say: Callable[[str], None]) -> None:
@@ -240,18 +251,25 @@ def teardown_all(deploy: DeployConfig, story: StoryConfig, say: Callable[[str], 
     def read_retained() -> None:
         if _exists(cloudformation, story.platform_stack):
             outputs = _outputs(cloudformation, story.platform_stack)
-            retained.update({k: outputs[k] for k in ("ArtifactBucketName", "LogBucketName", "StateTableName") if k in outputs})
+            retained.update(
+                {
+                    k: outputs[k]
+                    for k in ("ArtifactBucketName", "LogBucketName", "StateTableName")
+                    if k in outputs
+                }
+            )
 
     step("read the platform's outputs", read_retained)
     # The fleet goes first, while the platform's drain functions still answer its termination hooks.
-    step(f"delete {story.fleet_stack_name}", lambda: _delete_stack(cloudformation, story.fleet_stack_name, say))
+    step(
+        f"delete {story.fleet_stack_name}", lambda: _delete_stack(cloudformation, story.fleet_stack_name, say)
+    )
     step(f"delete {deploy.alb_stack}", lambda: _delete_stack(cloudformation, deploy.alb_stack, say))
     step(f"delete {story.platform_stack}", lambda: _delete_stack(cloudformation, story.platform_stack, say))
     s3 = session.client("s3")
     for output in ("ArtifactBucketName", "LogBucketName"):
         if output in retained:
-            bucket = retained[output]
-            step(f"empty and delete {bucket}", lambda bucket=bucket: say(f"deleted {bucket} ({empty_bucket(s3, bucket)} versions)"))
+            step(f"empty and delete {retained[output]}", functools.partial(_empty, s3, retained[output], say))
     if "StateTableName" in retained:
         table = retained["StateTableName"]
         step(f"delete table {table}", lambda: session.client("dynamodb").delete_table(TableName=table))

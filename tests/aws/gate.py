@@ -49,7 +49,7 @@ def credentials_problem(config: StoryConfig) -> str | None:
     if credentials is None:
         return NO_CREDENTIALS
     try:
-        sts = session.client("sts", endpoint_url=config.endpoint_url, config=_STS)  # type: ignore[call-overload]
+        sts = session.client("sts", endpoint_url=config.endpoint_url, config=_STS)
         sts.get_caller_identity()
     except (BotoCoreError, ClientError) as exc:
         return f"AWS credentials found but STS refused them ({exc}); the acceptance suite did not run"

@@ -66,11 +66,13 @@ def aws_environment(config: StoryConfig) -> Iterator[None]:
         reset_clients()
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
     """One HTTP exchange: (status, text); a 4xx or 5xx is an answer here, not an exception."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) only, checked by config
+        with urllib.request.urlopen(request, timeout=30) as response:
             return int(response.status), response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode("utf-8", "replace")
@@ -182,7 +184,7 @@ class Story:
     # --- plumbing -----------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         session = boto3.Session(profile_name=self.config.profile, region_name=self.config.region)
-        return session.client(service, endpoint_url=self.config.endpoint_url)  # type: ignore[call-overload]
+        return session.client(service, endpoint_url=self.config.endpoint_url)
 
     def cli(self, *arguments: str) -> Any:
         """`canaryfleet <arguments> --stack ... --region ... --json`, its JSON answer parsed."""
@@ -261,19 +263,25 @@ class Story:
         """Take one instance out of the live group (desired capacity down by one); its id."""
         group = self.platform.application(self.config.application).live.auto_scaling_group
         autoscaling = self.client("autoscaling")
-        described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ]
         if not described:
             raise AcceptanceCheckFailed(f"the live group {group} does not exist")
-        in_service = sorted(i["InstanceId"] for i in described[0]["Instances"] if i["LifecycleState"] == "InService")
+        in_service = sorted(
+            i["InstanceId"] for i in described[0]["Instances"] if i["LifecycleState"] == "InService"
+        )
         if not in_service:
             raise AcceptanceCheckFailed(f"the live group {group} has no instance in service")
         desired = int(described[0]["DesiredCapacity"])
         if int(described[0]["MinSize"]) > desired - 1:
             # Auto Scaling refuses to go below the minimum: lower it first, as an operator would.
             autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired - 1)
-        victim = in_service[0]
+        victim = str(in_service[0])
         self.say(f"scale in {group}: {victim}")
-        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+        autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=victim, ShouldDecrementDesiredCapacity=True
+        )
         return victim
 
     def drain_of(self, instance_id: str) -> dict[str, Any]:
@@ -282,7 +290,8 @@ class Story:
         def ended() -> dict[str, Any] | None:
             rows = self.cli("drains", "list", self.config.application)
             return next(
-                (r for r in rows if r["instance_id"] == instance_id and r.get("outcome") in ENDED_DRAINS), None
+                (r for r in rows if r["instance_id"] == instance_id and r.get("outcome") in ENDED_DRAINS),
+                None,
             )
 
         drain = self.wait_for(f"the drain of {instance_id}", ended, self.config.drain_timeout_seconds)

@@ -16,7 +16,9 @@ from tests.aws.config import StoryConfig
 from tests.aws.story import Story
 
 
-def test_a_canaryfleet_version_releases_rolls_back_and_drains(story_config: StoryConfig, tmp_path: Path) -> None:
+def test_a_canaryfleet_version_releases_rolls_back_and_drains(
+    story_config: StoryConfig, tmp_path: Path
+) -> None:
     # Given the platform and one application's fleet, with traffic on its listener rule
     story = Story(story_config)
     run = datetime.now(UTC).strftime("r%Y%m%dt%H%M%S")

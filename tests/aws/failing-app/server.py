@@ -23,4 +23,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()  # noqa: S104
+    http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
