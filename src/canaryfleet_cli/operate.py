@@ -325,6 +325,7 @@ def publish(
         "bytes": len(body),
         "entries": report.entries,
         "hooks": report.hooks,
+        "notes": report.notes,
         "metadata": metadata,
     }
     if as_json:
@@ -332,6 +333,9 @@ def publish(
     else:
         size = f"{len(body):,} bytes, {report.entries} entries"
         console.print(f"published s3://{bucket}/{key} ({size}); its rollout starts now")
+        for note in report.notes:
+            # Bundle text is the builder's, not markup: printed as it is.
+            console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def report(

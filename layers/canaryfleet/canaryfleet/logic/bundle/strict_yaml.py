@@ -9,7 +9,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle.messages import short
@@ -51,10 +51,28 @@ class _StrictSafeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+#: Where each key and list item of a document starts: ("hooks", "ApplicationStart", 0) -> line 5.
+Lines = dict[tuple[str | int, ...], int]
+
+
 def load_yaml(text: str, label: str) -> object:
     """The document in ``text`` (from the file ``label``), or InvalidBundle saying where it breaks."""
+    return load_yaml_with_lines(text, label)[0]
+
+
+def load_yaml_with_lines(text: str, label: str) -> tuple[object, Lines]:
+    """The document and the line of each of its keys and items, so a reason can say where."""
     try:
-        return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictSafeLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses characters YAML does not allow
+        raise InvalidBundle(f"{label} is not valid YAML: {exc}") from None
+    try:
+        node = loader.get_single_node()
+        document = loader.construct_document(node) if node is not None else None
+        lines: Lines = {}
+        if node is not None:
+            _mark_lines(node, (), lines)
+        return document, lines
     except _AliasNotAllowed as exc:
         raise InvalidBundle(
             f"{label} uses a YAML alias ({exc.problem}{at(exc.problem_mark)}); aliases are not allowed"
@@ -63,6 +81,21 @@ def load_yaml(text: str, label: str) -> object:
         raise InvalidBundle(f"{label} is not valid YAML: {exc.problem}{at(exc.problem_mark)}") from None
     except yaml.YAMLError as exc:
         raise InvalidBundle(f"{label} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _mark_lines(node: Node, path: tuple[str | int, ...], lines: Lines) -> None:
+    # Nesting is already bounded by the loader, so this recursion is too.
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode):
+                lines[(*path, key_node.value)] = key_node.start_mark.line + 1
+                _mark_lines(value_node, (*path, key_node.value), lines)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, index)] = item.start_mark.line + 1
+            _mark_lines(item, (*path, index), lines)
 
 
 def at(mark: yaml.Mark | None) -> str:
