@@ -6,7 +6,9 @@ than its directory. Every rejection is an :class:`InvalidBundle` carrying one re
 written for the person who built the bundle.
 
 One module per layer: ``safe_zip`` (the archive), ``strict_yaml`` (the YAML loader),
-``appspec`` (the AppSpec model and its checks), ``rollout_yaml`` (the bundle's policy).
+``appspec`` (the AppSpec model and its checks), ``rollout_yaml`` (the bundle's policy), and
+``archive`` (a folder zipped the same way every time, for ``canaryfleet publish``). What CodeDeploy
+would ignore in an accepted bundle is listed in ``BundleReport.notes``.
 """
 
 from canaryfleet.logic.bundle.appspec import APPSPEC, HOOK_EVENTS, BundleReport, validate_bundle
