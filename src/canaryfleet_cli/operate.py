@@ -12,6 +12,7 @@ import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import validate_bundle
+from canaryfleet.logic.bundle.archive import zip_folder
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
 from rich.console import Console
 from rich.live import Live
@@ -264,7 +265,9 @@ def publish(
     application: str = typer.Argument(..., help="The application."),
     version: str = typer.Argument(..., help="The build's version."),
     path: Path = typer.Argument(
-        ..., exists=True, file_okay=False, help="Folder with appspec.yml at its root."
+        ...,
+        exists=True,
+        help="Folder with appspec.yml at its root, or a .zip that CI already built (uploaded as is).",
     ),
     commit: str | None = typer.Option(None, help="Commit (default: GIT_COMMIT or GITHUB_SHA)."),
     build_url: str | None = typer.Option(None, help="Build URL (default: BUILD_URL, or the GitHub run)."),
@@ -273,10 +276,8 @@ def publish(
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Zip a build, check it as the platform will, and upload it: that starts its rollout."""
+    """Zip a build (or take CI's zip), check it as the platform will, upload it: its rollout starts."""
     import re
-
-    from canaryfleet_local.template import zip_folder
 
     if not re.fullmatch(APP_NAME_PATTERN.strip("^$"), application):
         raise typer.BadParameter(
@@ -284,7 +285,13 @@ def publish(
         )
     if not re.fullmatch(VERSION_PATTERN.strip("^$"), version):
         raise typer.BadParameter("1-64 letters, digits or '._+-'", param_hint="VERSION")
-    body = zip_folder(path)
+    if path.is_dir():
+        body = zip_folder(path)
+    elif path.suffix.lower() == ".zip":
+        # A zip CI built is uploaded byte for byte: what was checked is what deploys.
+        body = path.read_bytes()
+    else:
+        raise typer.BadParameter("a folder with appspec.yml at its root, or a .zip file", param_hint="PATH")
     try:
         report = validate_bundle(body)
     except InvalidBundle as exc:
@@ -318,6 +325,7 @@ def publish(
         "bytes": len(body),
         "entries": report.entries,
         "hooks": report.hooks,
+        "notes": report.notes,
         "metadata": metadata,
     }
     if as_json:
@@ -325,6 +333,9 @@ def publish(
     else:
         size = f"{len(body):,} bytes, {report.entries} entries"
         console.print(f"published s3://{bucket}/{key} ({size}); its rollout starts now")
+        for note in report.notes:
+            # Bundle text is the builder's, not markup: printed as it is.
+            console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def report(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from canaryfleet_local.template import REPO_ROOT, zip_folder
+from canaryfleet.logic.bundle.archive import zip_folder
+
+from canaryfleet_local.template import REPO_ROOT
 
 SAMPLE_APP = REPO_ROOT / "examples" / "hello-app"
 

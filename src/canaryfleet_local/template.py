@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import functools
-import io
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canaryfleet.logic.bundle.archive import zip_folder
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -51,16 +50,6 @@ class PreparedTemplate:
     packages: dict[str, bytes]  # S3 key -> zip bytes
     functions: dict[str, FunctionCode]  # logical id -> handler location
     state_machines: list[StateMachineSource]
-
-
-def zip_folder(folder: Path) -> bytes:
-    """The folder as a deployment package (what `sam package` uploads)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 def load_sam(template_path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:

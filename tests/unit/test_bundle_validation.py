@@ -211,12 +211,10 @@ def test_given_a_rollout_yaml_when_validated_then_the_report_says_so() -> None:
         ),
         pytest.param(
             spec(
-                os="windows",
-                files=[{"source": "\\", "destination": "C:\\app"}],
-                hooks={"ApplicationStart": [{"location": "scripts\\start.sh"}]},
+                hooks={"ApplicationStart": [{"location": "scripts/start.sh", "runas": "app", "sudo": True}]}
             ),
             [],
-            id="windows",
+            id="sudo, which the agent reads",
         ),
         pytest.param(spec(), [("notes/README", b"\0" * 100_000)], id="small compressible file"),
         pytest.param(spec(), [("app/static/", b"")], id="folder entry"),
@@ -355,7 +353,7 @@ REJECTIONS = [
     pytest.param(
         lambda: bundle(without=["appspec.yml"], extra=[("appspec.yaml", spec())]),
         None,
-        "it has appspec.yaml, but CodeDeploy on EC2 reads only appspec.yml",
+        "it has appspec.yaml, which CodeDeploy on EC2 does not use for lifecycle hooks",
         id="appspec.yaml",
     ),
     pytest.param(
@@ -403,47 +401,51 @@ REJECTIONS = [
         id="empty",
     ),
     # appspec.yml's shape
-    pytest.param(lambda: bundle(spec(version=1.0)), None, "version: must be 0.0 (got 1.0)", id="version 1.0"),
+    pytest.param(
+        lambda: bundle(spec(version=1.0)), None, "version (line 1) must be 0.0 (got 1.0)", id="version 1.0"
+    ),
     pytest.param(
         lambda: bundle(spec(version="0.0")),
         None,
-        "version: must be the number 0.0, unquoted",
+        "version (line 1) must be the number 0.0, unquoted",
         id="version '0.0'",
     ),
-    pytest.param(lambda: bundle(spec(version=None)), None, "version: required", id="no version"),
+    pytest.param(lambda: bundle(spec(version=None)), None, "version is required", id="no version"),
     pytest.param(
         lambda: bundle(spec(os="ubuntu")),
         None,
-        "os: Input should be 'linux' or 'windows' (got 'ubuntu')",
+        "os (line 2) must be linux (got 'ubuntu')",
         id="os",
     ),
-    pytest.param(lambda: bundle(spec(os=None)), None, "os: required", id="no os"),
-    pytest.param(lambda: bundle(spec(resources=[])), None, "resources: unknown key", id="unknown key"),
+    pytest.param(lambda: bundle(spec(os=None)), None, "os is required", id="no os"),
     pytest.param(
         lambda: bundle(spec(files=[{"source": "/app"}])),
         None,
-        "files[0].destination: required",
+        "files[0].destination (line 4) is required",
         id="files without destination",
     ),
     pytest.param(
         lambda: bundle(spec(files=[{"source": 7, "destination": "/opt"}])),
         None,
-        "files[0].source: Input should be a valid string (got 7)",
+        "files[0].source (line 4) must be text (got 7)",
         id="files source not a string",
     ),
     pytest.param(
-        lambda: bundle(spec(files={"source": "/"})), None, "files: Input should be a valid list", id="files"
+        lambda: bundle(spec(files={"source": "/"})),
+        None,
+        "files (line 3) must be a list (got {'source': '/'})",
+        id="files",
     ),
     pytest.param(
         lambda: bundle(spec(files=[{"source": "/app", "destination": "opt/app"}])),
         None,
-        "files destination 'opt/app' must be an absolute path on a linux instance",
+        "files[0].destination (line 5) must be an absolute path on a linux instance (got 'opt/app')",
         id="relative destination",
     ),
     pytest.param(
         lambda: bundle(spec(hooks=hooks_of(AplicationStop=[{"location": "scripts/stop.sh"}]))),
         None,
-        "hooks: 'AplicationStop' is not a lifecycle event that runs scripts",
+        "hooks.AplicationStop (line 9): 'AplicationStop' is not a lifecycle event that runs scripts",
         id="unknown event",
     ),
     pytest.param(
@@ -455,38 +457,38 @@ REJECTIONS = [
     pytest.param(
         lambda: bundle(spec(hooks={"ApplicationStart": [{"timeout": 60}]})),
         None,
-        "hooks.ApplicationStart[0].location: required",
+        "hooks.ApplicationStart[0].location (line 8) is required",
         id="hook without location",
     ),
     pytest.param(
-        lambda: bundle(spec(hooks={"ApplicationStart": None})),
+        lambda: bundle(spec(hooks={"ApplicationStart": "scripts/start.sh"})),
         None,
-        "hooks.ApplicationStart: Input should be a valid list",
-        id="hook with no scripts",
+        "hooks.ApplicationStart (line 7) must be a list (got 'scripts/start.sh')",
+        id="hook scripts not a list",
     ),
     pytest.param(
         lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 0}]})),
         None,
-        "hooks.ApplicationStart[0].timeout: Input should be greater than or equal to 1",
+        "hooks.ApplicationStart[0].timeout (line 9) must be at least 1 (got 0)",
         id="timeout 0",
     ),
     pytest.param(
         lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 3601}]})),
         None,
-        "hooks.ApplicationStart[0].timeout: Input should be less than or equal to 3600",
+        "hooks.ApplicationStart[0].timeout (line 9) must be at most 3600 (got 3601)",
         id="timeout 3601",
     ),
     pytest.param(
-        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": "60"}]})),
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": "5m"}]})),
         None,
-        "hooks.ApplicationStart[0].timeout: Input should be a valid integer (got '60')",
-        id="timeout quoted",
+        "hooks.ApplicationStart[0].timeout (line 9) must be a number of seconds, unquoted (got '5m')",
+        id="timeout in words",
     ),
     pytest.param(
-        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "sudo": True}]})),
+        lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 1.5}]})),
         None,
-        "hooks.ApplicationStart[0].sudo: unknown key",
-        id="unknown hook key",
+        "hooks.ApplicationStart[0].timeout (line 9) must be a whole number (got 1.5)",
+        id="timeout with a fraction",
     ),
     pytest.param(
         lambda: bundle(
@@ -504,22 +506,22 @@ REJECTIONS = [
         id="event over an hour",
     ),
     pytest.param(
-        lambda: bundle(
-            spec(
-                os="windows",
-                files=[{"source": "/", "destination": "C:\\app"}],
-                permissions=[{"object": "C:\\app"}],
-            )
-        ),
+        lambda: bundle(spec(os="windows", files=[{"source": "/", "destination": "C:\\app"}])),
         None,
-        "permissions apply to Linux instances only",
-        id="windows permissions",
+        "os (line 2) is windows, but canaryfleet's fleet runs Linux only",
+        id="windows",
     ),
     pytest.param(
-        lambda: bundle(spec(permissions=[{"object": "/opt/app", "onwer": "app"}])),
+        lambda: bundle(spec(permissions=[{"owner": "app"}])),
         None,
-        "permissions[0].onwer: unknown key",
-        id="permission typo",
+        "permissions[0].object (line 14) is required",
+        id="permission without object",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "owner": ["app"]}])),
+        None,
+        "permissions[0].owner (line 15) must be text or a whole number (got ['app'])",
+        id="permission owner a list",
     ),
     # appspec.yml against the bundle
     pytest.param(
@@ -754,7 +756,6 @@ SCRIPT_PATH = st.builds(
 @st.composite
 def valid_appspecs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     """An EC2 appspec and the bundle paths of the scripts it names."""
-    os = draw(st.sampled_from(["linux", "windows"]))
     script = st.fixed_dictionaries(
         {"location": st.builds(str.__add__, st.sampled_from(["", "./", "/"]), SCRIPT_PATH)},
         optional={"timeout": st.integers(1, 1200), "runas": st.sampled_from(["root", "app"])},
@@ -765,11 +766,10 @@ def valid_appspecs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     paths = sorted({str(s["location"]).lstrip("./") for scripts in hooks.values() for s in scripts})
     folders = sorted({path.rsplit("/", 1)[0] for path in paths if "/" in path})
     sources = draw(st.lists(st.sampled_from(["/", *paths, *folders]), max_size=2))
-    destination = "/opt/app" if os == "linux" else "C:\\app"
     document = {
         "version": 0.0,
-        "os": os,
-        "files": [{"source": source, "destination": destination} for source in sources],
+        "os": "linux",
+        "files": [{"source": source, "destination": "/opt/app"} for source in sources],
         "hooks": hooks,
     }
     return document, paths

@@ -158,13 +158,21 @@ def test_a_path_that_appears_twice_is_refused(names: tuple[str, str]) -> None:
 
 @HYPOTHESIS
 @given(parts=st.lists(SEGMENT.filter(lambda s: s.upper() != s), min_size=1, max_size=3))
-def test_paths_that_differ_only_by_case_are_refused_for_windows(parts: list[str]) -> None:
+def test_paths_that_differ_only_by_case_are_two_files_on_the_linux_fleet(parts: list[str]) -> None:
+    path = "app/" + "/".join(parts)
+
+    validate_bundle(valid_bundle((path, b"1"), (path.upper(), b"2")))
+
+
+@HYPOTHESIS
+@given(parts=st.lists(SEGMENT.filter(lambda s: s.upper() != s), min_size=1, max_size=3))
+def test_a_windows_bundle_is_refused_before_its_paths_are_compared(parts: list[str]) -> None:
+    # The fleet runs Linux only: case-insensitive Windows paths never reach an instance.
     path = "app/" + "/".join(parts)
     windows = APPSPEC.replace(b"os: linux", b"os: windows")
     data = zip_of([("appspec.yml", windows), ("scripts/start.sh", b""), (path, b"1"), (path.upper(), b"2")])
 
-    assert "differ only by case; on a windows instance they are the same path" in refused(data)
-    validate_bundle(valid_bundle((path, b"1"), (path.upper(), b"2")))  # on linux, two files
+    assert "is windows, but canaryfleet's fleet runs Linux only" in refused(data)
 
 
 # --- names that do not decode --------------------------------------------------------------------
@@ -294,15 +302,16 @@ def invalid_appspecs(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         document["hooks"][event] = [{"location": "scripts/start.sh"}]
         return document, "is not a lifecycle event that runs scripts"
     if case == "hook-key":
-        document["hooks"]["ApplicationStart"][0][draw(st.sampled_from(["sudo", "user", "locaton"]))] = 1
-        return document, "unknown key"
+        # A misspelt location: the agent finds no location and fails.
+        document["hooks"]["ApplicationStart"][0] = {draw(st.sampled_from(["locaton", "path", "script"])): "x"}
+        return document, "hooks.ApplicationStart[0].location (line "
     if case == "timeout":
         document["hooks"]["ApplicationStart"][0]["timeout"] = draw(
             st.one_of(st.integers(max_value=0), st.integers(3601))
         )
         return document, "timeout"
-    document[draw(SEGMENT.filter(lambda k: k not in ("version", "os", "files", "hooks", "permissions")))] = 1
-    return document, "unknown key"
+    document["permissions"] = [{draw(st.sampled_from(["owner", "mode", "objet"])): "x"}]
+    return document, "permissions[0].object"
 
 
 @HYPOTHESIS

@@ -1,0 +1,28 @@
+"""May this build bundle be deployed? (a CodeDeploy zip for the EC2/on-premises platform)
+
+Only the zip's central directory and two small files inside it (``appspec.yml`` and the
+optional ``rollout.yaml``) are read; nothing is extracted, so a hostile zip costs no more
+than its directory. Every rejection is an :class:`InvalidBundle` carrying one reason
+written for the person who built the bundle.
+
+One module per layer: ``safe_zip`` (the archive), ``strict_yaml`` (the YAML loader),
+``appspec`` (the AppSpec model and its checks), ``rollout_yaml`` (the bundle's policy), and
+``archive`` (a folder zipped the same way every time, for ``canaryfleet publish``). What CodeDeploy
+would ignore in an accepted bundle is listed in ``BundleReport.notes``.
+"""
+
+from canaryfleet.logic.bundle.appspec import APPSPEC, HOOK_EVENTS, BundleReport, validate_bundle
+from canaryfleet.logic.bundle.rollout_yaml import ROLLOUT_YAML, bundle_policy
+from canaryfleet.logic.bundle.safe_zip import BundleLimits, BundleSource, SeekableReader
+
+__all__ = [
+    "APPSPEC",
+    "HOOK_EVENTS",
+    "ROLLOUT_YAML",
+    "BundleLimits",
+    "BundleReport",
+    "BundleSource",
+    "SeekableReader",
+    "bundle_policy",
+    "validate_bundle",
+]

@@ -1,0 +1,412 @@
+"""appspec.yml: the AppSpec model of an EC2/on-premises deployment, and its checks against the zip.
+
+The rule: refuse what would fail the deployment on the CodeDeploy agent; where the agent would
+deploy but ignore something (a key it does not read, a hook with no scripts), deploy and say so in
+the report's ``notes``. Each rule names its source: the AppSpec reference
+(docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html and its "files",
+"permissions" and "hooks" section pages), or, where the reference is silent, the agent's parser
+(github.com/aws/aws-codedeploy-agent, lib/instance_agent/plugins/codedeploy/
+application_specification/application_specification.rb, "the agent's parser" below).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from canaryfleet.errors import InvalidBundle
+from canaryfleet.logic.bundle.messages import clip, kind, short
+from canaryfleet.logic.bundle.rollout_yaml import rollout_yaml_entry
+from canaryfleet.logic.bundle.safe_zip import (
+    DEFAULT_LIMITS,
+    BundleLimits,
+    BundleSource,
+    OpenedBundle,
+    normalise,
+    opened,
+    read_text,
+)
+from canaryfleet.logic.bundle.strict_yaml import Lines, load_yaml_with_lines
+
+APPSPEC = "appspec.yml"
+#: The other spelling: the agent's Install step falls back to it, its hooks do not (see _missing_appspec).
+APPSPEC_YAML = "appspec.yaml"
+
+#: Lifecycle events of an EC2/on-premises deployment that run the appspec's scripts.
+HOOK_EVENTS: tuple[str, ...] = (
+    "ApplicationStop",
+    "BeforeInstall",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeBlockTraffic",
+    "AfterBlockTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+)
+# CodeDeploy allows one hour of script time per lifecycle event (AppSpec "hooks" section: timeout).
+_MAX_EVENT_SECONDS = 3600
+_IGNORED = "is ignored by CodeDeploy on EC2"
+
+
+class BundleReport(BaseModel):
+    """What an accepted bundle holds, for the rollout record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: int = Field(description="Entries in the zip (files and folders).")
+    uncompressed_bytes: int = Field(description="Sum of the entries' uncompressed sizes (directory's word).")
+    compressed_bytes: int = Field(description="Sum of the entries' compressed sizes.")
+    appspec_version: str = Field(description='Always "0.0" for EC2/on-premises.')
+    os: str = Field(description='Always "linux": the fleet runs Linux only.')
+    hooks: dict[str, list[str]] = Field(description="Lifecycle event -> its scripts, as paths in the bundle.")
+    files: list[dict[str, str]] = Field(description="The appspec's files section: source and destination.")
+    has_rollout_yaml: bool = Field(description="The bundle carries a rollout.yaml at its root.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "What CodeDeploy will ignore or read differently than written, one sentence each, e.g."
+            ' "appspec.yml: files[0].overwrite (line 5) is ignored by CodeDeploy on EC2". Empty when'
+            " the bundle says exactly what will happen."
+        ),
+    )
+
+
+def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS) -> BundleReport:
+    """Accept a bundle that CodeDeploy can deploy and that is safe to handle, or raise InvalidBundle."""
+    with opened(source, limits) as bundle:
+        spec, notes = _read_appspec(bundle, limits)
+        hooks = _check_hooks(spec, bundle)
+        _check_file_sources(spec, bundle)
+        has_rollout_yaml = rollout_yaml_entry(bundle) is not None
+    return BundleReport(
+        entries=bundle.entries,
+        uncompressed_bytes=bundle.uncompressed_bytes,
+        compressed_bytes=bundle.compressed_bytes,
+        appspec_version="0.0",
+        os=spec.os,
+        hooks=hooks,
+        files=[{"source": f.source, "destination": f.destination} for f in spec.files or []],
+        has_rollout_yaml=has_rollout_yaml,
+        notes=notes,
+    )
+
+
+class _AppSpecPart(BaseModel):
+    # Strict: YAML already gives typed values, so a yes/no where a name belongs is a mistake.
+    # Extra keys are kept, not refused: the agent's parser reads the keys it knows and ignores the
+    # rest, so they become notes.
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+
+
+class _HookScript(_AppSpecPart):
+    # The agent's parser (script_info.rb): location required and non-empty; timeout defaults to
+    # 3600 and must be above 0; runas and sudo are read; every other key is ignored.
+    location: str = Field(min_length=1)
+    timeout: int | None = Field(default=None, ge=1, le=_MAX_EVENT_SECONDS)
+    runas: str | None = None
+    sudo: bool | None = None
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # The agent reads timeout with Ruby's to_i: "300" is 300 s and deploys (a note says so),
+        # but "5m" would be 5 s and "abc" 0 (a failed deployment), so only digits pass.
+        if isinstance(value, str):
+            if value.strip().isdigit():
+                return int(value)
+            raise ValueError(f"must be a number of seconds, unquoted (got {short(value)})")
+        return value
+
+
+class _FileMapping(_AppSpecPart):
+    # The agent's parser (file_info.rb) reads source and destination, both required.
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+
+
+class _Permission(_AppSpecPart):
+    """The keys the CodeDeploy agent reads for a Linux permission (the agent's parser)."""
+
+    object: str = Field(min_length=1)
+    pattern: str | None = None
+    except_: list[str] | None = Field(default=None, alias="except")
+    type: list[Literal["file", "directory"]] | None = None
+    owner: str | int | None = None
+    group: str | int | None = None
+    mode: str | int | None = None
+    acls: list[str] | None = None
+    context: dict[str, Any] | None = None
+
+
+class _AppSpec(_AppSpecPart):
+    version: float
+    os: str
+    files: list[_FileMapping] | None = None
+    permissions: list[_Permission] | None = None
+    # A hook left empty (None) is skipped by the agent's parser ("Ignore empty hooks").
+    hooks: dict[str, list[_HookScript] | None] | None = None
+    # AppSpec reference, "files" section: DISALLOW, OVERWRITE or RETAIN; the agent refuses others.
+    file_exists_behavior: Literal["DISALLOW", "OVERWRITE", "RETAIN"] | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_zero(cls, value: object) -> object:
+        # The agent compares version with the number 0.0: the string "0.0" fails on the instance.
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+            return 0.0
+        if value == "0.0":
+            raise ValueError('must be the number 0.0, unquoted: CodeDeploy agents reject the string "0.0"')
+        raise ValueError(f"must be 0.0 (got {short(value)})")
+
+    @field_validator("os", mode="before")
+    @classmethod
+    def _linux(cls, value: object) -> object:
+        # The agent accepts only its own platform's os (platform/linux_util.rb supported_oses is
+        # ["linux"]), and canaryfleet's fleet is Amazon Linux 2023 with bash user data and a shell
+        # drain document: a windows bundle would fail on every instance.
+        if value == "linux":
+            return value
+        if value == "windows":
+            raise ValueError(
+                "is windows, but canaryfleet's fleet runs Linux only (Amazon Linux 2023 instances, whose"
+                " CodeDeploy agent deploys only os: linux); build the bundle for linux"
+            )
+        raise ValueError(f"must be linux (got {short(value)})")
+
+
+def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec, list[str]]:
+    entry = bundle.files.get(APPSPEC)
+    if entry is None:
+        raise InvalidBundle(_missing_appspec(bundle))
+    text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes)
+    document, lines = load_yaml_with_lines(text, APPSPEC)
+    if not isinstance(document, dict):
+        raise InvalidBundle(
+            f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
+        )
+    try:
+        spec = _AppSpec.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidBundle(
+            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {_problems(exc, document, lines)}"
+        ) from None
+    problems = _beyond_the_agent(spec, lines)
+    if problems:
+        raise InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {'; '.join(problems)}")
+    notes = _ignored(spec, document, lines)
+    if APPSPEC_YAML in bundle.files:
+        # Both present: the agent reads appspec.yml for the install and for every hook.
+        notes.append(f"{APPSPEC_YAML} is ignored: CodeDeploy reads {APPSPEC} when a bundle has both")
+    return spec, notes
+
+
+def _beyond_the_agent(spec: _AppSpec, lines: Lines) -> list[str]:
+    """What types alone cannot say: lifecycle events, absolute destinations, an hour per event."""
+    problems: list[str] = []
+    for index, mapping in enumerate(spec.files or []):
+        # AppSpec reference, "files" section: destination is a path on the instance (absolute).
+        if not mapping.destination.startswith("/"):
+            where = _where(("files", index, "destination"), lines)
+            problems.append(
+                f"{where} must be an absolute path on a linux instance (got {short(mapping.destination)})"
+            )
+    for event, scripts in (spec.hooks or {}).items():
+        if event not in HOOK_EVENTS:
+            # The agent refuses events it does not know ("contains unknown lifecycle events").
+            problems.append(
+                f"{_where(('hooks', event), lines)}: {short(event)} is not a lifecycle event that runs"
+                f" scripts (one of {', '.join(HOOK_EVENTS)})"
+            )
+            continue
+        seconds = sum(script.timeout or 0 for script in scripts or [])
+        if seconds > _MAX_EVENT_SECONDS:
+            problems.append(
+                f"{_where(('hooks', event), lines)}: the timeouts of {event}'s scripts add up to {seconds} s;"
+                f" CodeDeploy allows {_MAX_EVENT_SECONDS} s per lifecycle event"
+            )
+    return problems
+
+
+def _ignored(spec: _AppSpec, document: dict[Any, Any], lines: Lines) -> list[str]:
+    """What the agent will deploy without reading, or read differently than written."""
+    notes: list[str] = []
+
+    def keys(part: BaseModel, path: tuple[str | int, ...]) -> None:
+        for key in part.model_extra or {}:
+            notes.append(f"{APPSPEC}: {_where((*path, str(key)), lines)} {_IGNORED}")
+
+    keys(spec, ())
+    for index, mapping in enumerate(spec.files or []):
+        keys(mapping, ("files", index))
+    for index, permission in enumerate(spec.permissions or []):
+        keys(permission, ("permissions", index))
+    raw_hooks = document.get("hooks") or {}
+    for event, scripts in (spec.hooks or {}).items():
+        if not scripts:
+            notes.append(
+                f"{APPSPEC}: {_where(('hooks', event), lines)} lists no scripts;"
+                " CodeDeploy runs nothing for it"
+            )
+        for index, script in enumerate(scripts or []):
+            keys(script, ("hooks", event, index))
+            written = raw_hooks[event][index].get("timeout")
+            if isinstance(written, str):
+                notes.append(
+                    f"{APPSPEC}: {_where(('hooks', event, index, 'timeout'), lines)} is quoted"
+                    f" ({short(written)}); CodeDeploy reads it as {script.timeout} seconds"
+                )
+    return notes
+
+
+# How pydantic's error types read in the AppSpec's terms.
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _problems(exc: ValidationError, document: dict[Any, Any], lines: Lines, most: int = 5) -> str:
+    """Pydantic's errors in the AppSpec's terms: 'hooks.ApplicationStart[0].timeout (line 7): ...'."""
+    said: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        path = _in_document(error["loc"], document, keep_last=error["type"] == "missing")
+        what = _say(error["type"], error["msg"], error.get("ctx") or {}, error.get("input"))
+        found = said.setdefault(_where(path, lines) if path else "", [])
+        if what not in found:
+            found.append(what)
+    # A union (owner: name or number) reports once per member: one sentence joins them.
+    problems = [_sentence(where, _joined(whats)) for where, whats in said.items()]
+    extra = len(problems) - most
+    return "; ".join(problems[:most]) + (f"; and {extra} more" if extra > 0 else "")
+
+
+_BOUNDS = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le")}
+_SAID_AS_IS = {
+    "missing": "is required",
+    "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
+}
+
+
+def _sentence(where: str, what: str) -> str:
+    """'files[0].destination (line 5) is required', 'hooks (line 4): ... is not a lifecycle event'."""
+    if not where:
+        return what
+    return f"{where} {what}" if what.startswith(("is ", "must ")) else f"{where}: {what}"
+
+
+def _joined(whats: list[str]) -> str:
+    """A union (owner: name or number) fails once per member: 'must be text or a whole number (got [1])'."""
+    got = whats[0][whats[0].rfind(" (got ") :] if " (got " in whats[0] else ""
+    if len(whats) > 1 and got and all(what.startswith("must be ") and what.endswith(got) for what in whats):
+        return (
+            "must be " + " or ".join(what.removeprefix("must be ").removesuffix(got) for what in whats) + got
+        )
+    return " or ".join(whats)
+
+
+def _say(kind_of_error: str, message: str, context: dict[str, Any], value: object) -> str:
+    if kind_of_error in _SAID_AS_IS:
+        return _SAID_AS_IS[kind_of_error]
+    if kind_of_error == "value_error":
+        return message.removeprefix("Value error, ")
+    if kind_of_error in _EXPECTED:
+        expected = _EXPECTED[kind_of_error]
+    elif kind_of_error in _BOUNDS:
+        word, key = _BOUNDS[kind_of_error]
+        expected = f"{word} {context[key]}"
+    elif kind_of_error == "literal_error":
+        expected = str(context["expected"])
+    else:
+        return f"{message.replace('Input should be', 'must be')} (got {short(value)})"
+    return f"must be {expected} (got {short(value)})"
+
+
+def _in_document(loc: tuple[str | int, ...], document: object, *, keep_last: bool) -> tuple[str | int, ...]:
+    """The error's location as a path in the document: pydantic's own steps (union members) dropped."""
+    path: list[str | int] = []
+    here = document
+    for index, part in enumerate(loc):
+        # pydantic names fields by their alias ("except"), as the file does.
+        found, inside = _step(here, part)
+        if found:
+            here = inside
+        elif not (keep_last and index == len(loc) - 1):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _step(here: object, part: str | int) -> tuple[bool, object]:
+    if isinstance(here, dict) and part in here:
+        return True, here[part]
+    if isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+        return True, here[part]
+    return False, None
+
+
+def _where(path: tuple[str | int, ...], lines: Lines) -> str:
+    """'hooks.ApplicationStart[0].timeout (line 7)': the line of the nearest part the file has."""
+    name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
+    for end in range(len(path), 0, -1):
+        line = lines.get(tuple(part if isinstance(part, int) else str(part) for part in path[:end]))
+        if line is not None:
+            return f"{name} (line {line})"
+    return name
+
+
+def _missing_appspec(bundle: OpenedBundle) -> str:
+    reason = f"the bundle has no {APPSPEC} at its root"
+    if APPSPEC_YAML in bundle.files:
+        # The AppSpec reference: the file "must be named appspec.yml" for EC2/on-premises. The agent
+        # (command_executor.rb, app_spec_real_path) installs from appspec.yaml when appspec.yml is
+        # missing, but runs every hook from the name in the deployment (hook_executor.rb,
+        # parse_app_spec: appspec.yml unless told otherwise), so the deployment fails at BeforeInstall.
+        return (
+            f"{reason}: it has {APPSPEC_YAML}, which CodeDeploy on EC2 does not use for lifecycle hooks"
+            f" (its AppSpec reference requires {APPSPEC}; the agent would install from {APPSPEC_YAML} and"
+            f" then fail at BeforeInstall); rename it to {APPSPEC}"
+        )
+    nested = sorted(path for path in bundle.files if path.endswith(f"/{APPSPEC}"))
+    if nested:
+        return f"{reason}: found {nested[0]}; zip the folder's contents, not the folder"
+    return reason
+
+
+def _bundle_path(location: str) -> str:
+    # The agent strips the location (application_specification.rb, parse_hooks).
+    return normalise(location.strip())
+
+
+def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
+    hooks: dict[str, list[str]] = {}
+    for event, scripts in (spec.hooks or {}).items():
+        if scripts is None:
+            continue
+        hooks[event] = []
+        for script in scripts:
+            path = _bundle_path(script.location)
+            if path not in bundle.files:
+                raise InvalidBundle(
+                    f"hook script {clip(script.location)} named in {APPSPEC} ({event}) is not in the bundle"
+                )
+            hooks[event].append(path)
+    return hooks
+
+
+def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> None:
+    for mapping in spec.files or []:
+        path = _bundle_path(mapping.source)
+        if path and path not in bundle.files and path not in bundle.directories:
+            raise InvalidBundle(
+                f"files source {clip(mapping.source)} named in {APPSPEC} is not in the bundle"
+            )

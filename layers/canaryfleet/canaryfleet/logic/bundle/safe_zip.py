@@ -1,0 +1,338 @@
+"""Reading a bundle's zip safely: its directory judged before anything is read, nothing extracted.
+
+Zip slip, zip bombs (sizes, ratios, overlapping entries), links, special files, encrypted
+entries and names that mean something else on another system are all refused here, from the
+central directory alone; then small files (appspec.yml, rollout.yaml) can be read within a cap.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import re
+import stat
+import struct
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canaryfleet.errors import InvalidBundle
+from canaryfleet.logic.bundle.messages import describe, short, size_text
+
+_UTF8_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+_UNICODE_PATH_EXTRA = 0x7075
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# The fixed part of a local file header, before its name and extra field (APPNOTE.TXT 4.3.7).
+_LOCAL_HEADER_BYTES = 30
+# Everything zipfile (and the codecs under it) raises for a corrupt or unsupported archive.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    RuntimeError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
+class SeekableReader(Protocol):
+    """What validation needs of a source: ``io.BytesIO``, an open file, an ``S3RangeReader``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
+    def seekable(self) -> bool: ...
+
+
+BundleSource: TypeAlias = bytes | BinaryIO | SeekableReader
+
+
+class BundleLimits(BaseModel):
+    """How large and how compressed a bundle may be, judged from its zip directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_entries: int = Field(default=10_000, ge=1, description="Entries (files and folders). Default 10,000.")
+    max_uncompressed_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1,
+        description="Uncompressed size of the bundle and of any entry. Default 2 GiB.",
+    )
+    max_compression_ratio: float = Field(
+        default=200.0, gt=1, description="Uncompressed/compressed, per entry and overall. Default 200."
+    )
+    ratio_grace_bytes: int = Field(
+        default=1024**2,
+        ge=0,
+        description=(
+            "Entries, and bundles, that uncompress to at most this are not judged by ratio: a small file"
+            " of repeated bytes compresses beyond any ratio and is harmless. Default 1 MiB."
+        ),
+    )
+    max_central_directory_bytes: int = Field(
+        default=8 * 1024**2,
+        ge=1,
+        description="The zip's directory is read whole; 8 MiB fits 10,000 long names. Default 8 MiB.",
+    )
+    max_appspec_bytes: int = Field(default=64 * 1024, ge=1, description="appspec.yml's size. Default 64 KiB.")
+    max_rollout_yaml_bytes: int = Field(
+        default=16 * 1024, ge=1, description="Size of rollout.yaml. Default 16 KiB."
+    )
+
+
+DEFAULT_LIMITS = BundleLimits()
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A zip whose directory passed every check: its files and folders by normalised path."""
+
+    archive: zipfile.ZipFile
+    files: dict[str, zipfile.ZipInfo]  # normalised path -> entry, regular files only
+    directories: frozenset[str]  # folders, named by an entry or implied by a path
+    entries: int
+    uncompressed_bytes: int
+    compressed_bytes: int
+
+
+class _BoundedReads:
+    """Passes reads through, refusing a sized read of more than ``limit`` bytes.
+
+    zipfile reads the whole central directory with one ``read(size)``, the size taken from
+    the end record: without this, a forged size would make an S3 source fetch (and hold) most
+    of the object. Its other reads are small, or unsized reads of the last 64 KiB.
+    """
+
+    def __init__(self, source: SeekableReader, size: int, limit: int) -> None:
+        self._source = source
+        self._size = size
+        self._limit = limit
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size > self._limit and self._size - self._source.tell() > self._limit:
+            raise InvalidBundle(
+                f"the zip's central directory claims {size_text(size)}; at most {size_text(self._limit)}"
+                " is read (too many entries, or a corrupt zip)"
+            )
+        return self._source.read(size)
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return self._source.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._source.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
+@contextmanager
+def _zip_errors(reason: str) -> Iterator[None]:
+    try:
+        yield
+    except _ZIP_ERRORS as exc:
+        raise InvalidBundle(f"{reason} ({describe(exc)})") from None
+
+
+@contextmanager
+def opened(source: BundleSource, limits: BundleLimits) -> Iterator[OpenedBundle]:
+    """The bundle, open and indexed, or InvalidBundle from its directory alone."""
+    reader: SeekableReader = io.BytesIO(source) if isinstance(source, bytes) else source
+    reader.seek(0, io.SEEK_END)
+    size = reader.tell()
+    if size == 0:
+        raise InvalidBundle("the bundle is empty (0 bytes); a CodeDeploy bundle is a zip file")
+    try:
+        archive = zipfile.ZipFile(_BoundedReads(reader, size, limits.max_central_directory_bytes))
+    except UnicodeDecodeError as exc:
+        raw = exc.object[exc.start : exc.end]
+        raise InvalidBundle(
+            f"an entry name is marked UTF-8 in the zip but is not valid UTF-8 (bytes {short(raw)})"
+        ) from None
+    except _ZIP_ERRORS as exc:
+        raise InvalidBundle(
+            f"the bundle is not a zip file, or is truncated or corrupt ({describe(exc)})"
+        ) from None
+    with archive:
+        yield _index(archive, limits)
+
+
+def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise InvalidBundle(
+            f"the bundle has {len(infos):,} entries; at most {limits.max_entries:,} are allowed"
+        )
+    files: dict[str, zipfile.ZipInfo] = {}
+    directories: set[str] = set()
+    seen: dict[str, str] = {}
+    uncompressed = compressed = 0
+    for info in infos:
+        name = _checked_name(info)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise InvalidBundle(f"entry {short(name)} is a symbolic link; bundles may not contain links")
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise InvalidBundle(f"entry {short(name)} is a special file (device, pipe or socket)")
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            raise InvalidBundle(
+                f"entry {short(name)} is encrypted; CodeDeploy cannot unpack encrypted entries"
+            )
+        path = normalise(name)
+        is_dir = info.is_dir() or stat.S_ISDIR(mode)
+        if not path and not is_dir:
+            raise InvalidBundle(f"entry name {short(name)} does not name a file")
+        if path in seen:
+            other = seen[path]
+            raise InvalidBundle(
+                f"entry {short(name)} appears more than once in the bundle"
+                if other == name
+                else f"entries {short(other)} and {short(name)} are the same path"
+            )
+        seen[path] = name
+        _check_entry_size(info, name, limits)
+        uncompressed += info.file_size
+        compressed += info.compress_size
+        parts = path.split("/")
+        directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        if is_dir:
+            directories.add(path)
+        else:
+            files[path] = info
+    clash = next((path for path in files if path in directories), None)
+    if clash is not None:
+        raise InvalidBundle(f"{short(seen[clash])} is a file, but other entries use it as a folder")
+    if uncompressed > limits.max_uncompressed_bytes:
+        raise InvalidBundle(
+            f"the bundle would uncompress to {size_text(uncompressed)}; the limit is"
+            f" {size_text(limits.max_uncompressed_bytes)}"
+        )
+    ratio = uncompressed / max(compressed, 1)
+    if uncompressed > limits.ratio_grace_bytes and ratio > limits.max_compression_ratio:
+        raise InvalidBundle(
+            f"the bundle would uncompress {ratio:,.0f} times its size"
+            f" ({size_text(compressed)} to {size_text(uncompressed)}), a zip bomb; the limit is"
+            f" {limits.max_compression_ratio:g} times"
+        )
+    _check_no_overlap(infos, archive.start_dir)
+    return OpenedBundle(archive, files, frozenset(directories), len(infos), uncompressed, compressed)
+
+
+def _check_no_overlap(infos: list[zipfile.ZipInfo], directory_offset: int) -> None:
+    """Each entry's bytes come after the previous entry's and before the directory.
+
+    Entries that share compressed bytes (several directory records naming one local file,
+    or one entry's data quoting the next one's header) make a zip bomb whose directory
+    looks harmless: the compressed sizes it claims add up to far more than the zip holds.
+    """
+    end, previous = 0, ""
+    for info in sorted(infos, key=lambda entry: entry.header_offset):
+        if info.header_offset < end:
+            raise InvalidBundle(
+                f"entries {short(previous)} and {short(info.orig_filename)} overlap in the zip: their"
+                " bytes are shared, so the zip would unpack to more than its directory admits (a zip bomb)"
+            )
+        end = info.header_offset + _LOCAL_HEADER_BYTES + info.compress_size
+        previous = info.orig_filename
+        if end > directory_offset:
+            raise InvalidBundle(
+                f"entry {short(info.orig_filename)} claims {size_text(info.compress_size)} of compressed"
+                " data, more than the zip holds before its directory (corrupt, or a zip bomb)"
+            )
+
+
+def _checked_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name, if it decodes cleanly and stays inside the bundle."""
+    name = info.orig_filename
+    if not name:
+        raise InvalidBundle("the bundle has an entry with an empty name")
+    if not info.flag_bits & _UTF8_FLAG and not name.isascii():
+        # Without the flag zipfile reads cp437, which maps every byte: encode gives the raw bytes back.
+        raw = name.encode("cp437")
+        raise InvalidBundle(
+            f"entry name {short(raw)} is not ASCII and the zip does not mark it as UTF-8, so its encoding is"
+            " ambiguous; create the zip with UTF-8 names (Python's zipfile, or zip -UN=UTF8)"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise InvalidBundle(f"entry name {short(name)} contains a control character")
+    unicode_path = _unicode_path_extra(info.extra)
+    if unicode_path is not None and unicode_path != name:
+        # Some unzip tools (and Python 3.12+) prefer this extra field to the entry's name.
+        raise InvalidBundle(
+            f"entry {short(name)} carries a different name ({short(unicode_path)}) in its extra field"
+        )
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise InvalidBundle(
+            f"entry name {short(name)} is an absolute path; entries must be relative to the root"
+        )
+    parts = re.split(r"[/\\]", name)
+    if ".." in parts:
+        raise InvalidBundle(f"entry name {short(name)} contains '..', which would climb out of the bundle")
+    # Windows drops trailing dots and spaces: '...' and '.. ' are '..' there.
+    if any(part and part != "." and not part.rstrip(". ") for part in parts):
+        raise InvalidBundle(
+            f"entry name {short(name)} has a part made only of dots and spaces, which Windows reads as '..'"
+        )
+    if any(_DRIVE.match(part) for part in parts[1:]):
+        raise InvalidBundle(
+            f"entry name {short(name)} has a drive ('X:') inside it, which Windows reads as an absolute path"
+        )
+    return name
+
+
+def _unicode_path_extra(extra: bytes) -> str | None:
+    """The name in an Info-ZIP Unicode Path extra field (0x7075), if the entry has one."""
+    while len(extra) >= 4:
+        kind, length = struct.unpack("<HH", extra[:4])
+        if kind == _UNICODE_PATH_EXTRA:
+            return extra[9 : 4 + length].decode("utf-8", errors="replace")
+        extra = extra[4 + length :]
+    return None
+
+
+def _check_entry_size(info: zipfile.ZipInfo, name: str, limits: BundleLimits) -> None:
+    if info.file_size > limits.max_uncompressed_bytes:
+        raise InvalidBundle(
+            f"entry {short(name)} would uncompress to {size_text(info.file_size)}; the limit is"
+            f" {size_text(limits.max_uncompressed_bytes)}"
+        )
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > limits.ratio_grace_bytes and ratio > limits.max_compression_ratio:
+        raise InvalidBundle(
+            f"entry {short(name)} would uncompress {ratio:,.0f} times its size"
+            f" ({size_text(info.compress_size)} to {size_text(info.file_size)}), a zip bomb; the limit is"
+            f" {limits.max_compression_ratio:g} times"
+        )
+
+
+def normalise(path: str) -> str:
+    """Bundle path without empty or '.' segments: './a//b/' -> 'a/b'."""
+    return "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+def read_text(bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes: int) -> str:
+    """A small UTF-8 file of the bundle, never more than ``max_bytes`` of it read."""
+    if info.file_size > max_bytes:
+        raise InvalidBundle(
+            f"{label} is {size_text(info.file_size)}; at most {size_text(max_bytes)} is allowed"
+        )
+    with _zip_errors(f"{label} cannot be read from the zip"), bundle.archive.open(info) as member:
+        # One byte more than allowed: a header that understates the size cannot make us hold more.
+        data = member.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidBundle(f"{label} is larger than {size_text(max_bytes)}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidBundle(f"{label} is not UTF-8 text (invalid byte at offset {exc.start})") from None
