@@ -159,3 +159,22 @@ def test_every_queue_and_table_is_encrypted_at_rest(
     # Then each is encrypted as the skip's reason says
     assert resources
     assert [k for k, v in resources.items() if not encrypted(v["Properties"])] == []
+
+
+def test_each_approval_route_is_throttled_within_the_stage_default() -> None:
+    # Given the approval HTTP API and the routes its functions declare
+    api = RESOURCES["ApprovalHttpApi"]["Properties"]
+    routes = {
+        f"{event['Properties']['Method']} {event['Properties']['Path']}"
+        for function in FUNCTION_RESOURCES.values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    default = api["DefaultRouteSettings"]
+
+    # Then every route has its own burst and rate, none above the stage's default
+    assert routes and set(api["RouteSettings"]) == routes
+    for settings in api["RouteSettings"].values():
+        assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"]
+        assert settings["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"]
+        assert settings["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"]
