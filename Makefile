@@ -67,6 +67,7 @@ lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, c
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py bench
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
+	$(BIN)/python .ci/check_asl.py
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation secrets \
 	  -f template.yaml -f fleet/template.yaml

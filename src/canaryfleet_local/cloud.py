@@ -17,7 +17,7 @@ import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from canaryfleet_local import standins
+from canaryfleet_local import cloudformation_rules, standins
 from canaryfleet_local.faults import FaultInjection, FaultPlan
 from canaryfleet_local.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare
 
@@ -186,6 +186,8 @@ class LocalCloud:
         with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = boto3.client(service, region_name=self.region)
+                if service == "cloudformation":  # moto creates stacks AWS would refuse
+                    cloudformation_rules.refuse_what_cloudformation_refuses(self._clients[service])
             return self._clients[service]
 
     def resource(self, logical_id: str) -> str:

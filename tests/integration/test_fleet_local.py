@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
 
+from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
@@ -173,7 +174,7 @@ def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> 
 
     association = standins.SSM_ASSOCIATIONS[association_id]
 
-    assert association["ScheduleExpression"] == "rate(1 hour)"
+    assert association["ScheduleExpression"] == "cron(0 * * * ? *)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]
 
 
@@ -213,6 +214,40 @@ def test_an_invalid_application_name_is_refused(fleet: Fleet) -> None:
 def test_an_unknown_parameter_is_refused(fleet: Fleet) -> None:
     with pytest.raises(LocalCloudError, match="no parameter Colour"):
         deploy_fleet(fleet.cloud, "paint", {"Colour": "blue"})
+
+
+def test_a_fleet_with_neither_hosts_nor_paths_is_refused_by_the_templates_rule(fleet: Fleet) -> None:
+    # Given no host header and no path pattern for the listener rule
+    # When the fleet is deployed
+    # Then the template's rule refuses it before anything is created, as CloudFormation does
+    with pytest.raises(LocalCloudError, match="Give HostHeaders, PathPatterns or both"):
+        deploy_fleet(fleet.cloud, "nowhere", {"HostHeaders": ""})
+    stacks = fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
+    assert fleet_stack_name("nowhere") not in {s["StackName"] for s in stacks}
+
+
+def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: Fn::Join in Rules; ApplyOnlyAtCronInterval with rate(1 hour) (SSM refuses it)."""
+    # Given fleet/template.yaml as it was before both defects were fixed
+    old = fleet_module.load_fleet_template()
+    old["Rules"]["RuleNeedsACondition"]["Assertions"][0]["Assert"] = {
+        "Fn::Or": [
+            {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "HostHeaders"}]}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "PathPatterns"}]}, ""]}]},
+        ]
+    }
+    old["Resources"]["LogSyncAssociation"]["Properties"]["ScheduleExpression"] = "rate(1 hour)"
+    monkeypatch.setattr(fleet_module, "load_fleet_template", lambda: old)
+
+    # When an application is deployed from it
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "old-template")
+
+    # Then the local cloud refuses it as AWS would, and says why
+    assert "rule RuleNeedsACondition uses Fn::Join" in str(refused.value)
+    assert "ApplyOnlyAtCronInterval isn't supported for rate expressions" in str(refused.value)
 
 
 def test_an_application_is_onboarded_once(fleet: Fleet) -> None:

@@ -468,7 +468,7 @@ def test_the_log_sync_runs_hourly_on_every_instance_of_the_application(template:
     association = stack(template).resolve(props(template, "LogSyncAssociation"))
 
     assert association["Name"] == "canaryfleet-drain"
-    assert association["ScheduleExpression"] == "rate(1 hour)"
+    assert association["ScheduleExpression"] == "cron(0 * * * ? *)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["orders-api"]}]
     assert association["Parameters"] == {"Mode": ["sync"]}
 

@@ -1,9 +1,11 @@
 """What template.yaml promises, read from the template itself."""
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.helpers import FUNCTIONS, REPO
@@ -121,3 +123,58 @@ def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() ->
     ):
         assert f'MetricName="{metric}"' in expressions
     assert 'HTTPCode_Target_5XX_Count" canary' in expressions and 'TargetResponseTime" live' in expressions
+
+
+CHECKOV_SKIPS: set[str] = set(yaml.safe_load((REPO / ".checkov.yaml").read_text())["skip-check"])
+
+
+def test_a_check_skipped_for_every_resource_is_not_skipped_again_inline() -> None:
+    # Given the checks .checkov.yaml skips for both templates, with one shared reason each
+    # When each resource's inline suppressions are read
+    inline = {
+        (logical_id, skip["id"])
+        for logical_id, resource in RESOURCES.items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    }
+
+    # Then none repeats a global one: an inline suppression is there for a reason of its own
+    assert not {pair for pair in inline if pair[1] in CHECKOV_SKIPS}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "encrypted"),
+    [
+        # The premise of skipping CKV_AWS_27 globally: SQS-managed SSE on every queue.
+        ("AWS::SQS::Queue", lambda props: props.get("SqsManagedSseEnabled") is True),
+        # The premise of skipping CKV_AWS_119 globally: every table encrypted at rest.
+        ("AWS::DynamoDB::Table", lambda props: props["SSESpecification"]["SSEEnabled"] is True),
+    ],
+)
+def test_every_queue_and_table_is_encrypted_at_rest(
+    resource_type: str, encrypted: Callable[[dict[str, Any]], bool]
+) -> None:
+    # Given every resource of the type that .checkov.yaml's global skips speak for
+    resources = {k: v for k, v in RESOURCES.items() if v["Type"] == resource_type}
+
+    # Then each is encrypted as the skip's reason says
+    assert resources
+    assert [k for k, v in resources.items() if not encrypted(v["Properties"])] == []
+
+
+def test_each_approval_route_is_throttled_within_the_stage_default() -> None:
+    # Given the approval HTTP API and the routes its functions declare
+    api = RESOURCES["ApprovalHttpApi"]["Properties"]
+    routes = {
+        f"{event['Properties']['Method']} {event['Properties']['Path']}"
+        for function in FUNCTION_RESOURCES.values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    default = api["DefaultRouteSettings"]
+
+    # Then every route has its own burst and rate, none above the stage's default
+    assert routes and set(api["RouteSettings"]) == routes
+    for settings in api["RouteSettings"].values():
+        assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"]
+        assert settings["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"]
+        assert settings["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"]

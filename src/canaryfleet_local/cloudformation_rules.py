@@ -1,0 +1,290 @@
+"""What AWS refuses in a template, refused by the local cloud before moto creates the stack.
+
+moto's CloudFormation creates whatever it is given: it ignores a template's Rules section and
+hands an SSM association's properties to a stand-in that stores them. AWS does not, so a template
+the local cloud deployed could fail on the day a platform team deploys it. The checks here are
+the ones canaryfleet's templates rely on, each with the AWS documentation it comes from:
+
+- **Rules functions.** Rule conditions and assertions take only the rule-specific intrinsic
+  functions (Fn::And, Fn::Contains, Fn::EachMemberEquals, Fn::EachMemberIn, Fn::Equals, Fn::Not,
+  Fn::Or, Fn::RefAll, Fn::ValueOf, Fn::ValueOfAll, and Ref), and a stack is not created when an
+  assertion is false. Source: "Rule functions", AWS CloudFormation Template Reference,
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html
+- **SSM association parameters** (AWS::SSM::Association is created with CreateAssociation):
+  ``ApplyOnlyAtCronInterval`` "isn't supported for rate expressions" (CreateAssociation's
+  documentation in botocore's ssm model, 2014-11-06); a ``ScheduleExpression`` is a cron, rate or
+  at() expression and ``ScheduleOffset`` applies to cron expressions only, with
+  ApplyOnlyAtCronInterval ("Reference: Cron and rate expressions for Systems Manager",
+  https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html);
+  and the length, pattern and count limits botocore's ssm model gives the CreateAssociation members
+  the fleet sets (AssociationName, Name, ScheduleExpression, MaxConcurrency, MaxErrors, Targets).
+
+Where the local cloud refuses differs from AWS in one way: AWS rejects a bad Rules section at
+CreateStack (ValidationError) but a bad association only when CloudFormation creates that
+resource (the stack fails and rolls back). Here both are refused at CreateStack, with
+CloudFormation's ValidationError code and a message that names the resource and quotes the
+documented rule; in both cases no stack is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError
+from samtranslator.yaml_helper import yaml_parse
+
+RULES_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html"
+RULE_FUNCTIONS = frozenset(
+    {
+        "Fn::And",
+        "Fn::Contains",
+        "Fn::EachMemberEquals",
+        "Fn::EachMemberIn",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::Or",
+        "Fn::RefAll",
+        "Fn::ValueOf",
+        "Fn::ValueOfAll",
+        "Ref",
+    }
+)
+# These read the attributes of AWS resources a parameter names (a VPC's tags, every key pair of
+# the account): the local cloud has no such source, so an assertion using them is not evaluated.
+_ACCOUNT_LOOKUPS = frozenset({"Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll"})
+_LIST_PARAMETER = re.compile(r"^(CommaDelimitedList|List<.+>)$")
+# botocore's ssm model documents ApplyOnlyAtCronInterval: "This parameter isn't supported for
+# rate expressions."
+_RATE_EXPRESSION = re.compile(r"^rate\(\s*[1-9][0-9]*\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_SCHEDULE_FORMS = re.compile(r"^(cron\(.+\)|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$")
+# The CreateAssociation members the fleet template sets (AWS::SSM::Association property names
+# are the API's member names).
+_ASSOCIATION_MEMBERS = (
+    "AssociationName",
+    "Name",
+    "ScheduleExpression",
+    "MaxConcurrency",
+    "MaxErrors",
+)
+
+
+class TemplateRefusedError(Exception):
+    """A template AWS would not create a stack from; ``reasons`` says why, one line each."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+# --- Rules ------------------------------------------------------------------------------------
+class _NotLocallyEvaluable(Exception):
+    """An assertion reads AWS resources (Fn::ValueOf ...), which the local cloud cannot."""
+
+
+def rule_function_errors(template: Mapping[str, Any]) -> list[str]:
+    """Each function a rule uses that CloudFormation does not accept in Rules."""
+    errors: list[str] = []
+    for name, rule in template.get("Rules", {}).items():
+        expressions = [rule.get("RuleCondition")] + [a.get("Assert") for a in rule.get("Assertions", [])]
+        for function in sorted({f for e in expressions for f in _functions_in(e)} - RULE_FUNCTIONS):
+            errors.append(
+                f"Template format error: rule {name} uses {function}, which is not a rule-specific "
+                f"intrinsic function (Rules accept {', '.join(sorted(RULE_FUNCTIONS))}; {RULES_DOC})"
+            )
+    return errors
+
+
+def _functions_in(expression: Any) -> set[str]:
+    if isinstance(expression, list):
+        return {f for item in expression for f in _functions_in(item)}
+    if not isinstance(expression, dict):
+        return set()
+    found = {k for k in expression if k == "Ref" or k.startswith("Fn::") or k == "Condition"}
+    return found | {f for value in expression.values() for f in _functions_in(value)}
+
+
+def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, str | list[str]]:
+    """Each parameter's value as CloudFormation sees it: given or default; lists split on commas."""
+    values: dict[str, str | list[str]] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name in given:
+            raw = given[name]
+        elif "Default" in spec:
+            raw = str(spec["Default"])
+        else:
+            continue
+        values[name] = raw.split(",") if _LIST_PARAMETER.match(str(spec.get("Type", ""))) else raw
+    return values
+
+
+def failed_assertions(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
+    """The AssertDescription of each assertion that is false for these parameter values.
+
+    A rule whose RuleCondition is false is not checked, as in CloudFormation.
+    """
+    values = parameter_values(template, given)
+    failed: list[str] = []
+    for name, rule in template.get("Rules", {}).items():
+        try:
+            if "RuleCondition" in rule and not _evaluate(rule["RuleCondition"], values):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not _evaluate(assertion["Assert"], values):
+                    failed.append(assertion.get("AssertDescription", f"rule {name} failed"))
+        except _NotLocallyEvaluable:
+            continue
+    return failed
+
+
+def _evaluate(expression: Any, values: Mapping[str, str | list[str]]) -> Any:
+    if isinstance(expression, list):
+        return [_evaluate(item, values) for item in expression]
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return expression
+    ((function, argument),) = expression.items()
+    if function in _ACCOUNT_LOOKUPS:
+        raise _NotLocallyEvaluable(function)
+    if function == "Ref":
+        if argument not in values:
+            raise _NotLocallyEvaluable(f"Ref {argument}")
+        return values[argument]
+    args = _evaluate(argument, values)
+    operations: dict[str, Callable[[list[Any]], bool]] = {
+        "Fn::And": all,
+        "Fn::Or": any,
+        "Fn::Not": lambda a: not a[0],
+        "Fn::Equals": lambda a: a[0] == a[1],
+        "Fn::Contains": lambda a: a[1] in a[0],
+        "Fn::EachMemberEquals": lambda a: all(member == a[1] for member in a[0]),
+        "Fn::EachMemberIn": lambda a: all(member in a[1] for member in a[0]),
+    }
+    if function not in operations:
+        return expression  # not a rule function: rule_function_errors has reported it
+    return operations[function](args)
+
+
+# --- SSM associations -------------------------------------------------------------------------
+@functools.cache
+def _create_association_shapes() -> dict[str, dict[str, Any]]:
+    """CreateAssociation's request members as botocore's ssm model describes them."""
+    model = botocore.session.get_session().get_service_model("ssm")
+    members = model.operation_model("CreateAssociation").input_shape.members
+    return {name: dict(shape.metadata) | {"type": shape.type_name} for name, shape in members.items()}
+
+
+def association_errors(
+    logical_id: str, properties: Mapping[str, Any], values: Mapping[str, str | list[str]]
+) -> list[str]:
+    """What CreateAssociation would refuse in an AWS::SSM::Association's properties."""
+    where = f"{logical_id} (AWS::SSM::Association)"
+    errors: list[str] = []
+    schedule = _literal(properties.get("ScheduleExpression"), values)
+    if schedule is not None:
+        is_rate = bool(_RATE_EXPRESSION.match(schedule))
+        if not is_rate and not _SCHEDULE_FORMS.match(schedule):
+            errors.append(
+                f"{where}: ScheduleExpression {schedule!r} is not a cron(), rate() or at() expression"
+            )
+        if is_rate and _truthy(properties.get("ApplyOnlyAtCronInterval")):
+            errors.append(
+                f"{where}: ApplyOnlyAtCronInterval isn't supported for rate expressions "
+                f"(ScheduleExpression {schedule!r})"
+            )
+        if "ScheduleOffset" in properties and not schedule.startswith("cron("):
+            errors.append(f"{where}: ScheduleOffset applies to cron expressions only")
+    if "ScheduleOffset" in properties and not _truthy(properties.get("ApplyOnlyAtCronInterval")):
+        errors.append(f"{where}: ScheduleOffset needs ApplyOnlyAtCronInterval")
+
+    shapes = _create_association_shapes()
+    for member in _ASSOCIATION_MEMBERS:
+        value = _literal(properties.get(member), values)
+        if value is not None:
+            errors += [f"{where}: {member} {e}" for e in _string_limits(value, shapes[member])]
+    targets = properties.get("Targets")
+    if isinstance(targets, list):
+        if len(targets) > shapes["Targets"].get("max", len(targets)):
+            errors.append(f"{where}: Targets has {len(targets)} entries, at most {shapes['Targets']['max']}")
+        for target in targets:
+            target_values = target.get("Values") if isinstance(target, dict) else None
+            if isinstance(target_values, list) and len(target_values) > 50:
+                # Target.Values: "the global maximum of 50" (botocore's ssm model, TargetValues max 50).
+                errors.append(f"{where}: a target has {len(target_values)} values, at most 50")
+    return errors
+
+
+def _string_limits(value: str, shape: Mapping[str, Any]) -> list[str]:
+    errors = []
+    if len(value) < shape.get("min", 0) or len(value) > shape.get("max", len(value)):
+        errors.append(f"{value!r} must be {shape.get('min', 0)} to {shape['max']} characters")
+    pattern = shape.get("pattern")
+    if pattern:
+        try:
+            matches = re.search(pattern, value) is not None
+        except re.error:  # a Java-only construct (\p{...}) Python's re cannot read: not checked
+            matches = True
+        if not matches:
+            errors.append(f"{value!r} does not match {pattern}")
+    return errors
+
+
+def _literal(value: Any, values: Mapping[str, str | list[str]]) -> str | None:
+    """A string property as deployed: literal, a Ref to a parameter, or a Fn::Sub of parameters."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        resolved = values.get(value["Ref"])
+        return resolved if isinstance(resolved, str) else None
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        names = re.findall(r"\$\{([^}!]+)\}", value["Fn::Sub"])
+        if not all(isinstance(values.get(n), str) for n in names):
+            return None
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(values[m.group(1)]), value["Fn::Sub"])
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+# --- the whole template -----------------------------------------------------------------------
+def template_refusals(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
+    """Every reason AWS would not create a stack from ``template`` with these parameters."""
+    reasons = rule_function_errors(template)
+    if not reasons:  # a rule with a function AWS refuses is not evaluated at all
+        reasons += failed_assertions(template, given)
+    values = parameter_values(template, given)
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::SSM::Association":
+            reasons += association_errors(logical_id, resource.get("Properties", {}), values)
+    return reasons
+
+
+def check_template(template: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """Raise TemplateRefusedError if AWS would not create a stack from ``template``."""
+    reasons = template_refusals(template, given)
+    if reasons:
+        raise TemplateRefusedError(reasons)
+
+
+def refuse_what_cloudformation_refuses(client: Any) -> None:
+    """Make a CloudFormation client's CreateStack raise what AWS would answer a refused template.
+
+    Registered on the local cloud's client, so the platform stack and every fleet stack pass
+    through it before moto sees them.
+    """
+
+    def before_create_stack(params: dict[str, Any], **_: Any) -> None:
+        template = yaml_parse(params.get("TemplateBody") or "{}")
+        given = {p["ParameterKey"]: p["ParameterValue"] for p in params.get("Parameters", [])}
+        try:
+            check_template(template, given)
+        except TemplateRefusedError as refused:
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": str(refused)}}, "CreateStack"
+            ) from None
+
+    client.meta.events.register("before-parameter-build.cloudformation.CreateStack", before_create_stack)
