@@ -11,7 +11,8 @@ from rich.console import Console
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
-from canaryfleet_cli.local_drain import drain_commands, drains_app
+from canaryfleet_cli.drains import drains_app
+from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_parameters
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
