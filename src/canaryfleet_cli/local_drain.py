@@ -79,8 +79,10 @@ def local_drain(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
     """Make instances leave an application on a fresh local cloud; report each drain's outcome."""
-    from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario
+    # The local cloud loads moto and samtranslator: only the local commands import it, here,
+    # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario  # noqa: PLC0415
 
     if scenario not in drain_scenario_names():
         raise typer.BadParameter(
@@ -106,7 +108,8 @@ def local_inject_event(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
     """Deliver one EventBridge event to a fresh local platform and show what its rules did."""
-    from canaryfleet_local.drain_job import inject_event
+    # The local cloud (moto) is imported by the local commands only.
+    from canaryfleet_local.drain_job import inject_event  # noqa: PLC0415
 
     try:
         event = json.loads(file.read_text())
