@@ -62,10 +62,11 @@ test-py313: ## unit tests on Python 3.13 (pyenv 3.13.0)
 	  touch $(VENV313)/.installed; }
 	$(VENV313)/bin/pytest -q -p no:cacheprovider tests/unit
 
-lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, cfn-lint, sam validate, checkov
+lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, import contracts, cfn-lint, sam validate, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py bench
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
 	$(BIN)/python .ci/check_asl.py
 	$(SAM) validate --lint --template template.yaml --region $(REGION)

@@ -9,8 +9,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import boto3
 import typer
 import yaml
+from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.policy import RolloutPolicy
@@ -245,9 +247,6 @@ def list_applications(
     region: str | None = typer.Option(None, "--region", help="AWS region (default: the session's)."),
 ) -> None:
     """Show the onboarded applications (their registry entries in SSM Parameter Store)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         applications = _registered(boto3.client("ssm", region_name=region))
     except (BotoCoreError, ClientError) as exc:

@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
+from canaryfleet.adapters.approval_store import DynamoApprovalStore
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
+from canaryfleet.models.policy import Approval
 from rich.console import Console
 
 from canaryfleet_cli.local_run import local_parameters
+from canaryfleet_cli.timeline import render_rollouts
 
 APPLICATION = "hello-app"
 VERSION = "1.0.0"
@@ -49,16 +54,13 @@ def run_interactive_demo(
     parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Roll out one build that waits for ``approver``; ``on_asked`` gets the link. How it ended."""
-    from canaryfleet.adapters.approval_store import DynamoApprovalStore
-    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-    from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
-    from canaryfleet.models.policy import Approval
-
-    from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack
-    from canaryfleet_local.bundles import bundle
-    from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.rollout_job import scenario_cloud, upload_build
-    from canaryfleet_local.scenarios import load_scenario
+    # The local cloud loads moto and samtranslator: only the local commands import it, here,
+    # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
+    from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack  # noqa: PLC0415
+    from canaryfleet_local.bundles import bundle  # noqa: PLC0415
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.rollout_job import scenario_cloud, upload_build  # noqa: PLC0415
+    from canaryfleet_local.scenarios import load_scenario  # noqa: PLC0415
 
     scenario = load_scenario("approval-page")
     steps = tuple(
@@ -153,15 +155,16 @@ def demo(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
     """The local cloud's demo: a release and a rollback, or (--interactive) a rollout you decide."""
-    from canaryfleet_local.cloud import LocalCloudError
+    # The local cloud (moto) is imported by the local commands only.
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
 
     if not re.fullmatch(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+", approver):
         raise typer.BadParameter("an email address", param_hint="--approver")
     parameters = local_parameters(verbose)
     try:
         if not interactive:
-            from canaryfleet_cli.timeline import render_rollouts
-            from canaryfleet_local.rollout_job import run_scenario
+            # The local cloud (moto) is imported by the local commands only.
+            from canaryfleet_local.rollout_job import run_scenario  # noqa: PLC0415
 
             console.print(render_rollouts(run_scenario("demo", parameters=parameters)))
             return

@@ -1,7 +1,7 @@
-"""Drains from the command line: `canaryfleet local drain`, `local inject-event`, `drains list`.
+"""Drains on the local cloud: `canaryfleet local drain` and `local inject-event`.
 
-Registered in main.py with ``local_app.add_typer(drain_commands)`` (the two local commands)
-and ``app.add_typer(drains_app, name="drains")``.
+Registered in main.py with ``local_app.add_typer(drain_commands)``. The local cloud (moto) is
+imported inside the commands, so the CLI's other commands do not load it.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from rich.table import Table
 from canaryfleet_cli.local_run import local_parameters
 
 drain_commands = typer.Typer()
-drains_app = typer.Typer(
-    help="Drains of instances that left (scale-in, Spot, rebalance).", no_args_is_help=True
-)
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -82,8 +79,10 @@ def local_drain(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
     """Make instances leave an application on a fresh local cloud; report each drain's outcome."""
-    from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario
+    # The local cloud loads moto and samtranslator: only the local commands import it, here,
+    # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario  # noqa: PLC0415
 
     if scenario not in drain_scenario_names():
         raise typer.BadParameter(
@@ -109,7 +108,8 @@ def local_inject_event(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
     """Deliver one EventBridge event to a fresh local platform and show what its rules did."""
-    from canaryfleet_local.drain_job import inject_event
+    # The local cloud (moto) is imported by the local commands only.
+    from canaryfleet_local.drain_job import inject_event  # noqa: PLC0415
 
     try:
         event = json.loads(file.read_text())
@@ -132,53 +132,3 @@ def local_inject_event(
         console.print(
             f"  {invocation['function']}: {outcome} {json.dumps(invocation['response'], default=str)}"
         )
-
-
-@drains_app.command("list")
-def list_drains(
-    application: str = typer.Argument(..., help="The application whose drains to list."),
-    stack: str | None = typer.Option(None, "--stack", help="Platform stack (default: samconfig.toml)."),
-    region: str | None = typer.Option(None, "--region", help="AWS region."),
-    profile: str | None = typer.Option(None, "--profile", help="AWS profile."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON document for scripts."),
-) -> None:
-    """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
-    from canaryfleet.adapters.drain_store import DrainStore
-
-    from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name
-
-    try:
-        platform = Platform.connect(stack or default_stack_name(), region, profile)
-        records = DrainStore(platform.output("StateTableName")).list_drains(application)
-    except PlatformError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    if as_json:
-        typer.echo(json.dumps([r.public() for r in records], indent=2, default=str))
-        return
-    table = Table(title=f"drains of {application}")
-    for column in (
-        "instance",
-        "side",
-        "trigger",
-        "started",
-        "outcome",
-        "files",
-        "bytes",
-        "seconds",
-        "reason",
-    ):
-        table.add_column(column)
-    for r in records:
-        table.add_row(
-            r.instance_id,
-            r.side or "",
-            "+".join(t.value for t in r.triggers) or r.trigger.value,
-            r.started_at.isoformat(timespec="seconds"),
-            r.outcome or r.status.value,
-            "" if r.file_count is None else str(r.file_count),
-            "" if r.bytes is None else str(r.bytes),
-            "" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
-            r.reason or "",
-        )
-    console.print(table)

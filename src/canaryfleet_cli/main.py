@@ -11,8 +11,10 @@ from rich.console import Console
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
-from canaryfleet_cli.local_drain import drain_commands, drains_app
+from canaryfleet_cli.drains import drains_app
+from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_parameters
+from canaryfleet_cli.timeline import render_rollouts
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
@@ -41,9 +43,11 @@ def local_rollout(
     ),
 ) -> None:
     """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
-    from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.rollout_job import run_scenario
-    from canaryfleet_local.scenarios import scenario_names
+    # The local cloud loads moto and samtranslator: only the local commands import it, here,
+    # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.rollout_job import run_scenario  # noqa: PLC0415
+    from canaryfleet_local.scenarios import scenario_names  # noqa: PLC0415
 
     if scenario not in scenario_names():
         raise typer.BadParameter(
@@ -74,8 +78,6 @@ def local_rollout(
 
 def print_rollout_report(report: dict[str, object]) -> None:
     """A readable timeline of each rollout of a scenario."""
-    from canaryfleet_cli.timeline import render_rollouts
-
     console.print(render_rollouts(report))
 
 

@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name, history_of, status_of
+from canaryfleet_cli.report import write_report
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -349,8 +350,6 @@ def report(
     profile: str | None = ProfileOption,
 ) -> None:
     """One self-contained HTML page with the timeline of a rollout."""
-    from canaryfleet_cli.report import write_report
-
     platform = _connect(stack, region, profile)
     try:
         apps = [platform.application(application)] if application else platform.applications()

@@ -13,7 +13,8 @@ from typing import Any
 import typer
 from typer.testing import CliRunner
 
-from canaryfleet_cli.local_drain import drain_commands, drains_app
+from canaryfleet_cli.drains import drains_app
+from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_local.drain_job import run_drain_scenario
 from tests.helpers import EVENTS
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
+from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RolloutInput
@@ -78,8 +79,6 @@ def test_the_first_decision_wins_and_later_ones_learn_it(
 
 
 def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
-    from canaryfleet.logic.canary import begin_wait
-
     rollout_id = running(store, cloud, None)
     callbacks = RecordingCallbacks()
 

@@ -18,7 +18,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus, LifecycleHookRef
 from typer.testing import CliRunner
 
-from canaryfleet_cli.local_drain import drains_app
+from canaryfleet_cli.drains import drains_app
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import SimulatedInstances

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+from moto.codedeploy.models import codedeploy_backends
 
 from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local import standins
@@ -131,8 +132,6 @@ def test_each_deployment_group_deploys_to_its_own_group_and_target_group(fleet: 
 
 def test_each_deployment_group_stops_on_its_own_alarms(fleet: Fleet) -> None:
     # moto's GetDeploymentGroup answers alarmConfiguration empty; its backend keeps what was set.
-    from moto.codedeploy.models import codedeploy_backends
-
     backend = codedeploy_backends[fleet.cloud.account_id][fleet.cloud.region]
     for _, side in sides(fleet.config):
         group = backend.get_deployment_group(fleet.config.codedeploy_application, side.deployment_group)

@@ -16,6 +16,7 @@ from samtranslator.yaml_helper import yaml_parse
 from typer.testing import CliRunner
 
 from canaryfleet_cli.app_commands import FLEET_TEMPLATE, app_commands, stack_name
+from canaryfleet_local.fleet import fleet_stack_name
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LISTENER = f"{ELB}:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -208,8 +209,6 @@ def test_a_missing_policy_file_is_a_clear_error(in_tmp: Path) -> None:
 
 
 def test_the_stack_name_is_the_one_the_local_cloud_uses() -> None:
-    from canaryfleet_local.fleet import fleet_stack_name
-
     assert stack_name("orders-api") == fleet_stack_name("orders-api")
 
 

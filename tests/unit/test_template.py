@@ -1,6 +1,7 @@
 """What template.yaml promises, read from the template itself."""
 
 import ast
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -106,8 +107,6 @@ def test_no_wildcard_actions_and_no_wildcard_resources_beyond_what_iam_requires(
 
 
 def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() -> None:
-    import json
-
     body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     dashboard = json.loads(body.replace("${AWS::Region}", "us-east-1"))
 

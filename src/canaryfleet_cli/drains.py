@@ -1,0 +1,68 @@
+"""`canaryfleet drains list`: the recorded drains of an application, on the platform in AWS.
+
+Registered in main.py with ``app.add_typer(drains_app, name="drains")``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from canaryfleet.adapters.drain_store import DrainStore
+from rich.console import Console
+from rich.table import Table
+
+from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name
+
+drains_app = typer.Typer(
+    help="Drains of instances that left (scale-in, Spot, rebalance).", no_args_is_help=True
+)
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+@drains_app.command("list")
+def list_drains(
+    application: str = typer.Argument(..., help="The application whose drains to list."),
+    stack: str | None = typer.Option(None, "--stack", help="Platform stack (default: samconfig.toml)."),
+    region: str | None = typer.Option(None, "--region", help="AWS region."),
+    profile: str | None = typer.Option(None, "--profile", help="AWS profile."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document for scripts."),
+) -> None:
+    """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
+    try:
+        platform = Platform.connect(stack or default_stack_name(), region, profile)
+        records = DrainStore(platform.output("StateTableName")).list_drains(application)
+    except PlatformError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps([r.public() for r in records], indent=2, default=str))
+        return
+    table = Table(title=f"drains of {application}")
+    for column in (
+        "instance",
+        "side",
+        "trigger",
+        "started",
+        "outcome",
+        "files",
+        "bytes",
+        "seconds",
+        "reason",
+    ):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.instance_id,
+            r.side or "",
+            "+".join(t.value for t in r.triggers) or r.trigger.value,
+            r.started_at.isoformat(timespec="seconds"),
+            r.outcome or r.status.value,
+            "" if r.file_count is None else str(r.file_count),
+            "" if r.bytes is None else str(r.bytes),
+            "" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
+            r.reason or "",
+        )
+    console.print(table)
