@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -278,8 +279,6 @@ def publish(
     as_json: bool = JsonOption,
 ) -> None:
     """Zip a build (or take CI's zip), check it as the platform will, upload it: its rollout starts."""
-    import re
-
     if not re.fullmatch(APP_NAME_PATTERN.strip("^$"), application):
         raise typer.BadParameter(
             "2-40 lowercase letters, digits or '-', starting with a letter", param_hint="APPLICATION"

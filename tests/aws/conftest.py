@@ -39,7 +39,8 @@ def story_config(
     if config.endpoint_url is not None:
         yield config
         return
-    from tests.aws.deploy import deploy_all, teardown_all
+    # Loaded only for a real run: the skip without credentials stays under a second.
+    from tests.aws.deploy import deploy_all, teardown_all  # noqa: PLC0415
 
     deploy = load_deploy_config()
     failures: list[str] = []

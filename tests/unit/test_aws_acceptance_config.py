@@ -18,6 +18,7 @@ from tests.aws.config import (
     load_story_config,
 )
 from tests.aws.gate import NO_CREDENTIALS, NOT_ASKED, asked_for, reason_to_skip
+from tests.aws.policy import POLICY_FILE, required_actions, split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,8 +198,6 @@ def test_pytest_tests_aws_without_credentials_skips_with_that_line_and_exits_0(t
 # --- the runner's permissions -------------------------------------------------------------------
 def test_the_committed_policy_grants_every_action_the_run_needs() -> None:
     # Given the actions the templates' resource types and the suite's own calls need
-    from tests.aws.policy import POLICY_FILE, required_actions, split
-
     committed = json.loads(POLICY_FILE.read_text())
     granted = set(committed["Statement"][0]["Action"])
     # Then the committed policy lacks none (regenerate: python -m tests.aws.policy)
