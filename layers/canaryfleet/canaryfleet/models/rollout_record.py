@@ -22,7 +22,9 @@ IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_
 RolloutStatus = Literal["received", "started", "released", "rolled_back", "rejected"]
 RolloutOutcome = Literal["released", "rolled_back", "rejected"]
 WaitKind = Literal["deployment", "bake", "approval"]
-AuditKind = Literal["approve", "reject", "abort", "promote", "alarm", "approval_expired"]
+AuditKind = Literal[
+    "approve", "reject", "abort", "promote", "alarm", "approval_expired", "canary_spot_interruption"
+]
 DecisionChannel = Literal["slack", "page", "cli", "local"]
 
 
@@ -43,7 +45,8 @@ class AuditEntry(_Stored):
     """Something that happened to the rollout from outside: a decision, an alarm, an expiry.
 
     A decision has ``by``, ``reason`` and ``channel``; an alarm ``alarm`` and ``side``; an
-    unanswered approval ``approval_id``. The rest stay None and are not stored.
+    unanswered approval ``approval_id``; a canary Spot interruption (written by the drain)
+    ``instance``. The rest stay None and are not stored.
     """
 
     kind: AuditKind
@@ -53,6 +56,7 @@ class AuditEntry(_Stored):
     alarm: str | None = Field(default=None, description="The alarm's name (alarms only).")
     side: str | None = Field(default=None, description="canary or live (alarms only).")
     approval_id: str | None = Field(default=None, description="The approval that expired (expiries only).")
+    instance: str | None = Field(default=None, description="The interrupted instance (interruptions only).")
     at: IsoTime
 
     def stored(self) -> dict[str, Any]:
@@ -121,6 +125,9 @@ class RolloutRecord(_Stored):
     promoted_by: str | None = Field(default=None, description="Who promoted it past its waits, if anyone.")
     audit: list[AuditEntry] = Field(default_factory=list)
     canary_interruptions: list[CanaryInterruption] = Field(default_factory=list)
+    canary_interrupted_instances: list[str] = Field(
+        default_factory=list, description="The interrupted instances, as a set (the drain's guard)."
+    )
 
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")
@@ -183,8 +190,8 @@ class VersionDecision(_Stored):
 
     status: Literal["released", "rejected"]
     rollout_id: str
-    reason: str
-    at: IsoTime
+    reason: str = Field(default="", description="Why it was rejected; empty for an item written by hand.")
+    at: IsoTime | None = Field(default=None, description="None for an item written by hand.")
 
 
 class DeploymentRecord(_Stored):
