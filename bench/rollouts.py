@@ -203,8 +203,8 @@ def _platform_outcome(cloud: LocalCloud, app: AppConfig, execution: Execution) -
     """The outcome and reason canaryfleet recorded for the rollout the execution ran."""
     name = execution.arn.rsplit(":", 1)[-1]
     records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(app.application)
-    record = next((r for r in records if r["rollout_id"] == name), {})
-    return str(record.get("outcome") or record.get("status")), str(record.get("reason", ""))
+    record = next((r for r in records if r.rollout_id == name), None)
+    return str(record and (record.outcome or record.status)), (record and record.reason) or ""
 
 
 def _check_outcomes(cloud: LocalCloud, app: AppConfig, upload: Upload, run: UploadRun) -> None:

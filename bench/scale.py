@@ -21,6 +21,7 @@ from typing import Any
 
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from bench.histories import BenchError
 from bench.quiet import QUIET_PLATFORM
@@ -111,12 +112,12 @@ def onboard(cloud: LocalCloud, count: int, scenario: Scenario) -> list[AppConfig
     return apps
 
 
-def _latest_records(cloud: LocalCloud, apps: list[AppConfig]) -> dict[str, dict[str, Any]]:
+def _latest_records(cloud: LocalCloud, apps: list[AppConfig]) -> dict[str, RolloutRecord | None]:
     store = DynamoRolloutStore(cloud.output("StateTableName"))
-    latest = {}
+    latest: dict[str, RolloutRecord | None] = {}
     for app in apps:
         records = store.list_rollouts(app.application)
-        latest[app.application] = max(records, key=lambda r: str(r.get("received_at", "")), default={})
+        latest[app.application] = max(records, key=lambda r: r.received_at, default=None)
     return latest
 
 
@@ -162,9 +163,9 @@ def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], started_before: 
     records = _latest_records(cloud, apps)
     return Wave(
         wall_seconds=wall,
-        outcomes={name: str(r.get("outcome") or r.get("status")) for name, r in records.items()},
-        reasons={name: str(r.get("reason", "")).split("\n", 1)[0] for name, r in records.items()},
-        verdicts=dict(Counter(str((r.get("verdict") or {}).get("result")) for r in records.values())),
+        outcomes={name: str(r and (r.outcome or r.status)) for name, r in records.items()},
+        reasons={name: ((r and r.reason) or "").split("\n", 1)[0] for name, r in records.items()},
+        verdicts=dict(Counter(str(r.verdict.result if r and r.verdict else None) for r in records.values())),
         expected=expected,
         leftovers=leftovers(cloud),
         peak_rss_mb=peak_rss_mb(),

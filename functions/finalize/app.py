@@ -3,18 +3,15 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.logic.outcome import finalize
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import FinalizeTask
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
+from canaryfleet.wiring import rollouts
 
 
 @entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = load_settings(BaseSettings)
     task = parse_event(FinalizeTask, event)
-    return finalize(
-        task.application, task.rollout_id, task.revision, DynamoRolloutStore(settings.state_table_name)
-    )
+    return rollouts.finalize(settings)(task)

@@ -3,27 +3,15 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import StepFunctionsCallbacks
-from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import QueueTask
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
+from canaryfleet.wiring import rollouts
 
 
 @entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(BaseSettings)
     task = parse_event(QueueTask, event)
-    store = DynamoRolloutStore(settings.state_table_name)
-    queued = queue_rollout(
-        task.application,
-        task.rollout_id,
-        task.arrival,
-        task.execution_arn,
-        task.token,
-        store,
-        StepFunctionsCallbacks(),
-    )
-    return {"queued": queued}
+    return {"queued": rollouts.queue_rollout(settings)(task)}

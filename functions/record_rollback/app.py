@@ -3,17 +3,15 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.fleet import CodeDeploy
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.logic.outcome import roll_back
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import RollbackTask
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
+from canaryfleet.wiring import rollouts
 
 
 @entry_point(correlation_id_path="rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(BaseSettings)
     task = parse_event(RollbackTask, event)
-    return roll_back(task, DynamoRolloutStore(settings.state_table_name), CodeDeploy())
+    return rollouts.record_rollback(settings)(task)

@@ -3,13 +3,13 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.adapters.secrets import SecretVersions
-from canaryfleet.logic.key_rotation import RotationEvent, rotate_signing_key
+from canaryfleet.logic.key_rotation import RotationEvent
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
+from canaryfleet.wiring import approvals
 
 
 @entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     rotation = parse_event(RotationEvent, event)
-    return {"step": rotation.step, "result": rotate_signing_key(rotation, SecretVersions(rotation.secret_id))}
+    return {"step": rotation.step, "result": approvals.rotate_signing_key(rotation)(rotation)}

@@ -89,13 +89,13 @@ def run_interactive_demo(
         deadline = time.monotonic() + _ASK_TIMEOUT_SECONDS
         while True:
             records = rollouts.list_rollouts(APPLICATION)
-            record = records[0] if records else {}
-            approval = approvals.get(str(record["approval_id"])) if record.get("approval_id") else None
+            record = records[0] if records else None
+            approval = approvals.get(record.approval_id) if record and record.approval_id else None
             if approval is not None and approval.emails_sent:
                 break
-            if record.get("outcome") or time.monotonic() > deadline:
+            if (record and record.outcome) or time.monotonic() > deadline:
                 raise LocalCloudError(
-                    f"the rollout did not ask for approval: {record.get('reason') or 'timeout'}"
+                    f"the rollout did not ask for approval: {(record and record.reason) or 'timeout'}"
                 )
             time.sleep(0.2)
         # The channel also holds the rollout's thread; the request is the message with its buttons.
@@ -112,16 +112,16 @@ def run_interactive_demo(
             )
         )
         deadline = time.monotonic() + timeout_seconds + 60
-        while not (record := rollouts.list_rollouts(APPLICATION)[0]).get("outcome"):
+        while not (ended := rollouts.list_rollouts(APPLICATION)[0]).outcome:
             if time.monotonic() > deadline:
                 raise LocalCloudError("the rollout did not end")
             time.sleep(0.2)
         final = approvals.get(approval.approval_id)
         return {
-            "outcome": record.get("outcome"),
-            "reason": record.get("reason", ""),
+            "outcome": ended.outcome,
+            "reason": ended.reason or "",
             "approval": final.status.value if final else None,
-            "audit": record.get("audit", []),
+            "audit": [entry.stored() for entry in ended.audit],
             "slack": message.text if message else "",
             "served": [f"{r.method} {r.path} {r.status}" for r in api.served],
         }

@@ -22,6 +22,7 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
 from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.rollout_record import RolloutRecord
 
 DEFAULT_STACK = "canaryfleet"
 
@@ -107,19 +108,15 @@ class Platform:
             return os.environ.get("USER", "unknown")
 
 
-def running_rollout(platform: Platform, application: str) -> dict[str, Any] | None:
+def running_rollout(platform: Platform, application: str) -> RolloutRecord | None:
     lock = platform.store.lock(application)
     if lock is None:
         return None
-    return platform.store.get(application, str(lock["rollout_id"]))
+    return platform.store.get(application, lock.rollout_id)
 
 
-def current_weight(record: dict[str, Any]) -> int:
-    log = record.get("weight_log") or {}
-    if not log:
-        return 0
-    latest = max(log.values(), key=lambda entry: str(entry.get("at", "")))
-    return int(latest.get("weight", 0))
+def current_weight(record: RolloutRecord) -> int:
+    return record.current_weight
 
 
 def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
@@ -128,7 +125,7 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
     queued = platform.store.queue_length(app.application)
     if record is None:
         return {"application": app.application, "running": False, "queued": queued}
-    waiting = record.get("wait_kind")
+    waiting = record.wait_kind
     waiting_for = None
     if waiting == "approval":
         people = [*app.approvers.emails, *app.approvers.slack_user_ids]
@@ -137,44 +134,48 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         waiting_for = "CodeDeploy"
     elif waiting == "bake":
         waiting_for = "the bake timer (or an alarm)"
-    verdict = record.get("verdict") or {}
+    verdict = record.verdict
     return {
         "application": app.application,
         "running": True,
-        "rollout_id": record["rollout_id"],
-        "version": record.get("version"),
-        "stage": record.get("current_stage"),
+        "rollout_id": record.rollout_id,
+        "version": record.version,
+        "stage": record.current_stage.value if record.current_stage else None,
         "canary_weight": current_weight(record),
-        "verdict": verdict.get("result"),
-        "verdict_reasons": verdict.get("reasons", []),
+        "verdict": verdict.result if verdict else None,
+        "verdict_reasons": verdict.reasons if verdict else [],
         "waiting_for": waiting_for,
-        "waiting_since": record.get("wait_started_at") if waiting else None,
-        "commit": record.get("commit"),
+        "waiting_since": _iso(record.wait_started_at) if waiting else None,
+        "commit": record.commit,
         "queued": queued,
     }
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if not start or not end:
         return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+    return round((end - start).total_seconds(), 1)
 
 
 def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
     """Past rollouts, newest first, with outcome, reason, who decided and how long each took."""
     rows = []
     for record in platform.store.list_rollouts(application):
-        decisions = [said for said in map(who_decided, record.get("audit", [])) if said]
+        decisions = [said for said in map(who_decided, record.audit) if said]
         rows.append(
             {
-                "rollout_id": record["rollout_id"],
-                "version": record.get("version"),
-                "received_at": record.get("received_at"),
-                "outcome": record.get("outcome") or record.get("status"),
-                "reason": record.get("reason", ""),
+                "rollout_id": record.rollout_id,
+                "version": record.version,
+                "received_at": record.received_at.isoformat(),
+                "outcome": record.outcome or record.status,
+                "reason": record.reason or "",
                 "decided_by": decisions,
-                "seconds": _seconds(record.get("received_at"), record.get("ended_at")),
-                "commit": record.get("commit"),
+                "seconds": _seconds(record.received_at, record.ended_at),
+                "commit": record.commit,
             }
         )
     return sorted(rows, key=lambda r: str(r["received_at"] or ""), reverse=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.rollout import Stage
+from canaryfleet.models.rollout_record import RolloutRecord
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,10 +37,6 @@ class Series:
     name: str
     css: str
     points: list[tuple[datetime, float]]
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def _metric_series(app: AppConfig, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, float]]]:
@@ -125,17 +123,17 @@ class Chart:
         return " ".join(parts)
 
 
-def report_data(record: dict[str, Any], app: AppConfig, now: datetime | None = None) -> dict[str, Any]:
+def report_data(record: RolloutRecord, app: AppConfig, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows, from the rollout record and the metrics."""
     # From the rollout's turn (a queued upload waited before it), or from its arrival.
-    start = _parse(record.get("stage_started_at")) or _parse(record.get("received_at")) or datetime.now(UTC)
+    start = record.stage_started_at or record.received_at
     start -= timedelta(seconds=1)
-    end = _parse(record.get("ended_at")) or now or datetime.now(UTC)
+    end = record.ended_at or now or datetime.now(UTC)
     if end <= start:
         end = start + timedelta(seconds=1)
     metrics = _metric_series(app, start, end)
     weights = sorted(
-        ((_parse(e["at"]) or start, float(e["weight"])) for e in (record.get("weight_log") or {}).values()),
+        ((e.at, float(e.weight)) for e in record.weight_log.values()),
         key=lambda p: p[0],
     )
     weight_points = [(start, 0.0), *weights, (end, weights[-1][1] if weights else 0.0)]
@@ -161,18 +159,14 @@ def report_data(record: dict[str, Any], app: AppConfig, now: datetime | None = N
         (
             (when, STAGE_LABELS[name])
             for name in STAGE_LABELS
-            if (when := _parse(record.get(f"stage_{name}_at"))) is not None
+            if (when := record.stage_at(Stage(name))) is not None
         ),
         key=lambda s: s[0],
     )
-    alarms = [
-        {"at": _parse(a.get("at")), "alarm": a.get("alarm"), "side": a.get("side")}
-        for a in record.get("audit", [])
-        if a.get("kind") == "alarm"
+    alarms: list[dict[str, Any]] = [
+        {"at": a.at, "alarm": a.alarm, "side": a.side} for a in record.audit if a.kind == "alarm"
     ]
-    decisions = [
-        a for a in record.get("audit", []) if a.get("kind") in ("approve", "reject", "abort", "promote")
-    ]
+    decisions = [a.stored() for a in record.audit if a.kind in ("approve", "reject", "abort", "promote")]
     charts = []
     for chart_id, title, unit, series, top in (
         ("weight-chart", "Canary weight", "%", [Series("canary weight", "weight", weight_points)], 100.0),
@@ -224,9 +218,9 @@ def report_data(record: dict[str, Any], app: AppConfig, now: datetime | None = N
             key=lambda row: row["at"],
         ),
         "alarms": alarms,
-        "verdict": record.get("verdict"),
+        "verdict": record.verdict.model_dump(mode="json") if record.verdict else None,
         "decisions": decisions,
-        "outcome": record.get("outcome") or record.get("status"),
+        "outcome": record.outcome or record.status,
         "width": WIDTH,
         "height": HEIGHT,
     }
@@ -242,7 +236,7 @@ def render(data: dict[str, Any]) -> str:
     return environment.get_template("report.html").render(**data)
 
 
-def write_report(record: dict[str, Any], app: AppConfig, path: Path) -> Path:
+def write_report(record: RolloutRecord, app: AppConfig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(report_data(record, app)), encoding="utf-8")
     return path

@@ -22,6 +22,7 @@ import yaml
 from canaryfleet.adapters.drain_store import DrainStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
+from canaryfleet.models.rollout_record import RolloutRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet_local import standins
@@ -315,11 +316,11 @@ def _report(
 
 
 # --- a drain during a rollout (the canary's Spot interruption) ----------------------------
-def _rollout_record(cloud: LocalCloud, application: str) -> dict[str, Any] | None:
+def _rollout_record(cloud: LocalCloud, application: str) -> RolloutRecord | None:
     from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 
     records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(application)
-    return max(records, key=lambda r: str(r.get("received_at", ""))) if records else None
+    return max(records, key=lambda r: r.received_at) if records else None
 
 
 def _wait(condition: Callable[[], bool], deadline: float, what: str) -> None:
@@ -355,7 +356,7 @@ def _during_rollout(
                 Body=bundle(),
             )
         _wait(
-            lambda: (_rollout_record(cloud, app.application) or {}).get("wait_kind") == "bake",
+            lambda: (r := _rollout_record(cloud, app.application)) is not None and r.wait_kind == "bake",
             deadline,
             "the canary's bake",
         )
@@ -368,13 +369,16 @@ def _during_rollout(
 
         _wait(ended, deadline, "the rollout's end")
         cloud.wait_idle(max(1.0, deadline - time.monotonic()))
-    record = _rollout_record(cloud, app.application) or {}
+    record = _rollout_record(cloud, app.application)
+    verdict = record.verdict if record else None
     return {
-        "version": record.get("version"),
-        "outcome": record.get("outcome") or record.get("status"),
-        "reason": record.get("reason"),
-        "verdict": record.get("verdict"),
-        "canary_interruptions": record.get("canary_interruptions", []),
+        "version": record.version if record else None,
+        "outcome": (record.outcome or record.status) if record else None,
+        "reason": record.reason if record else None,
+        "verdict": verdict.model_dump(mode="json") if verdict else None,
+        "canary_interruptions": [i.model_dump(mode="json") for i in record.canary_interruptions]
+        if record
+        else [],
     }
 
 

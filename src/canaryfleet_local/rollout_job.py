@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from canaryfleet.models.app_config import registry_parameter
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import ExecutionRecord, LocalCloud, LocalCloudError
@@ -21,17 +22,18 @@ APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
 
 
-def _weight_history(record: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = record.get("weight_log", {})
-    ordered = sorted(entries.items(), key=lambda kv: str(kv[1].get("at", "")))
-    return [{"seq": seq, "weight": int(entry["weight"]), "at": entry["at"]} for seq, entry in ordered]
+def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
+    return [
+        {"seq": seq, "weight": entry.weight, "at": entry.at.isoformat()}
+        for seq, entry in record.weight_history()
+    ]
 
 
-def _rollout_records(cloud: LocalCloud, application: str) -> dict[str, dict[str, Any]]:
+def _rollout_records(cloud: LocalCloud, application: str) -> dict[str, RolloutRecord]:
     from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 
     store = DynamoRolloutStore(cloud.output("StateTableName"))
-    return {r["rollout_id"]: r for r in store.list_rollouts(application)}
+    return {r.rollout_id: r for r in store.list_rollouts(application)}
 
 
 def run_scenario(
@@ -105,14 +107,14 @@ def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes)
 
 
 def _write_reports(
-    records: dict[str, dict[str, Any]], simulator: FleetSimulator, report_dir: Path
+    records: dict[str, RolloutRecord], simulator: FleetSimulator, report_dir: Path
 ) -> list[str]:
     from canaryfleet_cli.report import write_report
 
     app = next(iter(simulator.apps.values())).app
     written = []
-    for record in sorted(records.values(), key=lambda r: str(r.get("received_at", ""))):
-        path = report_dir / f"{record['application']}-{record['version']}.html"
+    for record in sorted(records.values(), key=lambda r: r.received_at):
+        path = report_dir / f"{record.application}-{record.version}.html"
         written.append(str(write_report(record, app, path)))
     return written
 
@@ -137,22 +139,22 @@ def _report(
     scenario: Scenario,
     simulator: FleetSimulator,
     executions: list[ExecutionRecord],
-    records: dict[str, dict[str, Any]],
+    records: dict[str, RolloutRecord],
 ) -> dict[str, Any]:
     rollouts = []
-    for record in sorted(records.values(), key=lambda r: str(r.get("received_at", ""))):
-        execution = next((e for e in executions if e.name == record["rollout_id"]), None)
+    for record in sorted(records.values(), key=lambda r: r.received_at):
+        execution = next((e for e in executions if e.name == record.rollout_id), None)
         rollouts.append(
             {
-                "rollout_id": record["rollout_id"],
-                "version": record["version"],
-                "outcome": record.get("outcome") or record.get("status"),
-                "reason": record.get("reason", ""),
-                "verdict": record.get("verdict"),
-                "decision": record.get("decision"),
+                "rollout_id": record.rollout_id,
+                "version": record.version,
+                "outcome": record.outcome or record.status,
+                "reason": record.reason or "",
+                "verdict": record.verdict.model_dump(mode="json") if record.verdict else None,
+                "decision": record.decision.stored() if record.decision else None,
                 "canary_weight_history": [e["weight"] for e in _weight_history(record)],
                 "weights": _weight_history(record),
-                "audit": record.get("audit", []),
+                "audit": [entry.stored() for entry in record.audit],
                 "execution_status": execution.status if execution else None,
                 "state_transitions": execution.states_entered if execution else [],
             }

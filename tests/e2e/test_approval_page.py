@@ -87,9 +87,9 @@ def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:
 
     def asked() -> dict[str, Any] | None:
         records = platform.rollouts.list_rollouts(application)
-        approval_id = records[0].get("approval_id") if records else None
-        approval = platform.approvals.get(str(approval_id)) if approval_id else None
-        return records[0] if approval is not None and approval.emails_sent else None
+        approval_id = records[0].approval_id if records else None
+        approval = platform.approvals.get(approval_id) if approval_id else None
+        return records[0].model_dump(mode="json") if approval is not None and approval.emails_sent else None
 
     record: dict[str, Any] = eventually(asked, timeout=30)
     return record
@@ -104,7 +104,7 @@ def approver_link(platform: Platform, approval_id: str) -> str:
 def finished(platform: Platform, application: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         record = platform.rollouts.list_rollouts(application)[0]
-        return record if record.get("outcome") else None
+        return record.model_dump(mode="json") if record.outcome else None
 
     record: dict[str, Any] = eventually(done, timeout=30)
     return record

@@ -24,7 +24,7 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
 from canaryfleet.models.approval import Approval
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.rollout import RolloutInput, Verdict
 
 from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack, SlackMessage
 from canaryfleet_local.cloud import LocalCloud
@@ -147,7 +147,7 @@ def wait_for_approval(
         rollout_id=artifact.rollout_id, application=application, version="1.2.0", artifact=artifact
     )
     gate.rollouts.create(rollout, datetime.now(UTC))
-    gate.rollouts.update(application, rollout.rollout_id, verdict=VERDICT)
+    gate.rollouts.record_verdict(application, rollout.rollout_id, Verdict.model_validate(VERDICT))
     gate.cloud.client("dynamodb").put_item(
         TableName=gate.cloud.output("StateTableName"),
         Item={
@@ -179,8 +179,8 @@ def wait_for_approval(
     )
 
     def asked() -> Approval | None:
-        record = gate.rollouts.get(application, rollout.rollout_id) or {}
-        approval = gate.approvals.get(str(record["approval_id"])) if record.get("approval_id") else None
+        record = gate.rollouts.get(application, rollout.rollout_id)
+        approval = gate.approvals.get(record.approval_id) if record and record.approval_id else None
         return approval if approval is not None and (approval.emails_sent or not approvers.emails) else None
 
     approval = eventually(asked, timeout=20)
@@ -252,7 +252,8 @@ def approval_of(gate: Gate, waiting: Waiting) -> Approval:
 
 
 def audit(gate: Gate, waiting: Waiting) -> list[dict[str, Any]]:
-    return list((gate.rollouts.get(waiting.application, waiting.rollout_id) or {}).get("audit", []))
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    return [entry.stored() for entry in record.audit] if record else []
 
 
 def assert_nothing_changed(gate: Gate, waiting: Waiting) -> None:

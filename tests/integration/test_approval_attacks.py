@@ -310,5 +310,5 @@ def test_a_slash_command_from_someone_not_an_approver_changes_nothing(gate: Gate
         "text": f"You are not an approver of {waiting.application}; nothing was changed.",
     }
     assert_nothing_changed(gate, waiting)
-    record = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
-    assert "abort_requested" not in record
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.abort_requested is None

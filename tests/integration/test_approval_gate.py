@@ -11,6 +11,7 @@ from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.approval import ApprovalLink
+from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.standins import rotate_secret_with_its_function
 from tests.integration.approval_gate import (
@@ -75,11 +76,12 @@ def test_the_slack_message_shows_the_verdict_and_approve_and_reject_buttons(gate
 
 def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
     waiting = wait_for_approval(gate)
-    record = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None
     described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
     task = json.loads(described["input"])
     payload = {
-        "token": record["wait_token"],
+        "token": record.wait_token,
         "app": task["app"],
         "rollout_id": waiting.rollout_id,
         "version": "1.2.0",
@@ -89,8 +91,8 @@ def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate)
     body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
 
     assert (body, error) == ({"approval": "waiting"}, None)
-    after = gate.rollouts.get(waiting.application, waiting.rollout_id) or {}
-    assert after["approval_id"] == waiting.approval_id
+    after = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert after is not None and after.approval_id == waiting.approval_id
     assert len(gate.inbox.for_approval(waiting.approval_id)) == 3
     assert len([m for m in gate.slack.posted(CHANNEL) if waiting.approval_id in json.dumps(m.blocks)]) == 1
 
@@ -326,7 +328,7 @@ def test_links_sent_before_a_key_rotation_keep_working_and_new_ones_use_the_new_
 def test_a_look_after_the_expiry_shows_it_expired_before_anything_recorded_it(gate: Gate) -> None:
     waiting = wait_for_approval(gate)
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    later = ApprovalGate(gate.approvals, gate.rollouts, RecordingCallbacks(), None, clock=lambda: tomorrow)
+    later = ApprovalGate(gate.approvals, gate.rollouts, RecordingCallbacks(), None, FixedClock(tomorrow))
     signer = LinkSigner(SecretsManagerSigningKeys(gate.cloud.output("ApprovalSigningKeyArn")))
     link = ApprovalLink.model_validate(
         {**link_fields(waiting.link(ALICE)), "approval_id": waiting.approval_id}

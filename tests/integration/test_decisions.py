@@ -9,11 +9,15 @@ from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.rollout_record import Wait
+from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud
 from tests.integration.helpers import RecordingCallbacks, invoke
 
 APP = "hello-app"
+
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def running(store: DynamoRolloutStore, cloud: LocalCloud, wait_kind: str | None)
         },
     )
     if wait_kind:
-        store.set_wait(APP, rollout.rollout_id, wait_kind, "token-1")
+        store.set_wait(APP, rollout.rollout_id, Wait(kind=wait_kind, token="token-1", started_at=NOW))
     return rollout.rollout_id
 
 
@@ -50,14 +54,14 @@ def decision(action: str, **changes: str) -> Decision:
 
 def test_nothing_running_is_refused_with_a_typed_error(store: DynamoRolloutStore) -> None:
     with pytest.raises(RolloutNotRunning, match="hello-app has no running rollout"):
-        decide(decision("abort"), store, RecordingCallbacks())
+        decide(decision("abort"), store, RecordingCallbacks(), SystemClock())
 
 
 def test_approve_outside_an_approval_wait_is_refused(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     running(store, cloud, "bake")
 
     with pytest.raises(NotAwaitingApproval, match=r"is not waiting for approval \(stage: bake\)"):
-        decide(decision("approve"), store, RecordingCallbacks())
+        decide(decision("approve"), store, RecordingCallbacks(), SystemClock())
 
 
 def test_the_first_decision_wins_and_later_ones_learn_it(
@@ -66,24 +70,25 @@ def test_the_first_decision_wins_and_later_ones_learn_it(
     rollout_id = running(store, cloud, "approval")
     callbacks = RecordingCallbacks()
 
-    first = decide(decision("approve", reason="ship it"), store, callbacks)
-    store.set_wait(APP, rollout_id, "approval", "token-1")  # a second click on the same wait
-    second = decide(decision("reject"), store, callbacks)
+    first = decide(decision("approve", reason="ship it"), store, callbacks, SystemClock())
+    store.set_wait(APP, rollout_id, Wait(kind="approval", token="token-1", started_at=NOW))  # a second click
+    second = decide(decision("reject"), store, callbacks, SystemClock())
 
     assert (first.outcome, second.outcome) == ("applied", "already_decided")
     assert callbacks.succeeded == ["token-1"] and callbacks.failed == []
-    record = store.get(APP, rollout_id) or {}
-    assert [(e["kind"], e["by"], e["reason"]) for e in record["audit"]] == [
-        ("approve", "alice@example.com", "ship it")
-    ]
+    record = store.get(APP, rollout_id)
+    assert record is not None
+    assert [(e.kind, e.by, e.reason) for e in record.audit] == [("approve", "alice@example.com", "ship it")]
 
 
 def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     rollout_id = running(store, cloud, None)
     callbacks = RecordingCallbacks()
 
-    recorded = decide(decision("abort", reason="incident"), store, callbacks)
-    outcome = begin_wait("bake", APP, rollout_id, "token-2", store, callbacks)
+    recorded = decide(decision("abort", reason="incident"), store, callbacks, SystemClock())
+    outcome = begin_wait(
+        Wait(kind="bake", token="token-2", started_at=NOW), APP, rollout_id, store, callbacks
+    )
 
     assert (recorded.outcome, outcome) == ("recorded", "aborted")
     assert callbacks.failed == [("token-2", "Aborted", "aborted by alice@example.com: incident")]
@@ -93,7 +98,7 @@ def test_a_decision_for_another_rollout_is_refused(cloud: LocalCloud, store: Dyn
     running(store, cloud, "approval")
 
     with pytest.raises(RolloutNotRunning, match="rollout old-one is not running"):
-        decide(decision("approve", rollout_id="old-one"), store, RecordingCallbacks())
+        decide(decision("approve", rollout_id="old-one"), store, RecordingCallbacks(), SystemClock())
 
 
 def test_the_decide_function_answers_a_malformed_decision_with_a_typed_error(cloud: LocalCloud) -> None:

@@ -1,6 +1,7 @@
 """CodeDeploy waits end by event, exactly once, whatever order the event and the token arrive in."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from canaryfleet.adapters.fleet import CodeDeploy
@@ -14,7 +15,9 @@ from canaryfleet.logic.deployments import (
     start_deployment,
 )
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.rollout import Revision
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import Revision, RolloutInput
+from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
@@ -30,7 +33,14 @@ def app(cloud: LocalCloud) -> Iterator[AppConfig]:
 
 @pytest.fixture
 def store(cloud: LocalCloud) -> DynamoRolloutStore:
-    return DynamoRolloutStore(cloud.output("StateTableName"))
+    """The state table with rollout r1 of hello-app 2.0.0 received (a wait is stored on it)."""
+    rollouts = DynamoRolloutStore(cloud.output("StateTableName"))
+    artifact = ArtifactRef(
+        bucket="artifacts", key="hello-app/2.0.0.zip", application="hello-app", version="2.0.0"
+    )
+    rollout = RolloutInput(rollout_id="r1", application="hello-app", version="2.0.0", artifact=artifact)
+    rollouts.create(rollout, datetime.now(UTC))
+    return rollouts
 
 
 def request(app: AppConfig, token: str = "token-1") -> DeployRequest:
@@ -57,7 +67,7 @@ def test_an_event_ends_the_wait_once_however_often_it_is_delivered(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
     end(cloud, deployment_id, "Succeeded")
 
     results = [
@@ -79,7 +89,7 @@ def test_an_event_that_comes_before_the_token_is_not_lost(
     callbacks = RecordingCallbacks()
 
     early = on_deployment_event(event(app, deployment_id, "SUCCESS"), store, CodeDeploy(), callbacks)
-    started = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    started = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
 
     assert (early, started) == ("recorded", deployment_id)
     assert callbacks.succeeded == ["token-1"]
@@ -90,7 +100,7 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
     end(cloud, deployment_id, "Failed")
 
     on_deployment_event(event(app, deployment_id, "FAILURE"), store, CodeDeploy(), callbacks)
@@ -102,7 +112,7 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
 
 def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks)
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
 
     result = on_deployment_event(event(app, deployment_id, "START"), store, CodeDeploy(), callbacks)
 
@@ -112,7 +122,7 @@ def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: 
 def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks())
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
     end(cloud, deployment_id, "Succeeded")
 
     assert check_after_timeout("r1", "canary", store, CodeDeploy()) == {
@@ -124,7 +134,7 @@ def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
 def test_a_deployment_still_running_at_the_timeout_is_stopped(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks())
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
     end(cloud, deployment_id, "InProgress")
 
     with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):

@@ -425,7 +425,10 @@ def _rollout_running(platform: Platform) -> str:
             "rollout_id": {"S": "r1"},
         },
     )
-    client.put_item(TableName=platform.table, Item={"pk": {"S": f"APP#{APP}"}, "sk": {"S": "ROLLOUT#r1"}})
+    record = {"rollout_id": "r1", "application": APP, "version": "1.0.0", "artifact_bucket": "artifacts"}
+    record |= {"artifact_key": f"{APP}/1.0.0.zip", "received_at": NOW.isoformat()}
+    item = {"pk": {"S": f"APP#{APP}"}, "sk": {"S": "ROLLOUT#r1"}} | {k: {"S": v} for k, v in record.items()}
+    client.put_item(TableName=platform.table, Item=item)
     return "r1"
 
 
@@ -437,9 +440,12 @@ def test_a_canary_spot_interruption_during_a_rollout_is_recorded_on_it_once(plat
     platform.leave("spot_interruption", instance, at=NOW)
     platform.leave("lifecycle_terminate", instance, at=NOW)
 
-    rollout = platform.rollouts.get(APP, rollout_id) or {}
-    assert rollout["canary_interruptions"] == [{"instance": instance, "at": NOW.isoformat()}]
-    assert rollout["audit"][0]["kind"] == "canary_spot_interruption"
+    rollout = platform.rollouts.get(APP, rollout_id)
+    assert rollout is not None
+    assert [i.model_dump(mode="json") for i in rollout.canary_interruptions] == [
+        {"instance": instance, "at": NOW.isoformat()}
+    ]
+    assert rollout.audit[0].kind == "canary_spot_interruption"
     assert platform.record(instance).canary_interruption_rollout == rollout_id
 
 
@@ -448,7 +454,7 @@ def test_a_live_spot_interruption_leaves_the_rollout_alone(platform: Platform) -
 
     platform.leave("spot_interruption", member(platform, 1, "live"))
 
-    assert "canary_interruptions" not in (platform.rollouts.get(APP, rollout_id) or {})
+    assert getattr(platform.rollouts.get(APP, rollout_id), "canary_interruptions", None) == []
 
 
 def test_a_canary_termination_hook_is_no_interruption(platform: Platform) -> None:
@@ -456,7 +462,7 @@ def test_a_canary_termination_hook_is_no_interruption(platform: Platform) -> Non
 
     platform.leave("lifecycle_terminate", member(platform, 1, "canary"))
 
-    assert "canary_interruptions" not in (platform.rollouts.get(APP, rollout_id) or {})
+    assert getattr(platform.rollouts.get(APP, rollout_id), "canary_interruptions", None) == []
 
 
 def test_a_drain_that_stopped_before_it_was_queued_is_queued_by_the_next_delivery(platform: Platform) -> None:

@@ -44,6 +44,10 @@ def _baking(cloud: LocalCloud) -> DynamoRolloutStore:
             "sk": {"S": f"ROLLOUT#{ROLLOUT}"},
             "rollout_id": {"S": ROLLOUT},
             "application": {"S": APP},
+            "version": {"S": "1.0.0"},
+            "artifact_bucket": {"S": "artifacts"},
+            "artifact_key": {"S": f"{APP}/1.0.0.zip"},
+            "received_at": {"S": "2026-11-26T10:00:00+00:00"},
             "wait_kind": {"S": "bake"},
             "wait_token": {"S": "a-token-step-functions-no-longer-knows"},
             "audit": {"L": []},
@@ -66,9 +70,9 @@ def test_an_alarm_delivered_three_times_is_recorded_once_and_a_new_one_again(clo
     event = load_event("alarm_event/alarm")
 
     answers = [_deliver(cloud, event) for _ in range(3)]
-    alarms = [e for e in (store.get(APP, ROLLOUT) or {})["audit"] if e["kind"] == "alarm"]
+    alarms = [e.stored() for e in store.get(APP, ROLLOUT).audit if e.kind == "alarm"]  # type: ignore[union-attr]
 
     assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1  # the same answer each time
     assert len(alarms) == 1
     _deliver(cloud, {**event, "id": "another-state-change"})
-    assert len([e for e in (store.get(APP, ROLLOUT) or {})["audit"] if e["kind"] == "alarm"]) == 2
+    assert len([e for e in store.get(APP, ROLLOUT).audit if e.kind == "alarm"]) == 2  # type: ignore[union-attr]

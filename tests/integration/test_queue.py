@@ -4,10 +4,14 @@ import json
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic.queue import queue_rollout, release_turn
+from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud
 from tests.integration.helpers import RecordingCallbacks
+
+EXECUTIONS, CLOCK = StepFunctionsExecutions(), SystemClock()
 
 
 @pytest.fixture
@@ -36,32 +40,76 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
     callbacks = RecordingCallbacks()
     first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
 
-    queue_rollout("payments-api", "first", "20261126T100000#a", first, "token-first", store, callbacks)
-    queue_rollout("payments-api", "third", "20261126T100002#c", third, "token-third", store, callbacks)
-    queue_rollout("payments-api", "second", "20261126T100001#b", second, "token-second", store, callbacks)
+    queue_rollout(
+        "payments-api",
+        "first",
+        "20261126T100000#a",
+        first,
+        "token-first",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
+    )
+    queue_rollout(
+        "payments-api",
+        "third",
+        "20261126T100002#c",
+        third,
+        "token-third",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
+    )
+    queue_rollout(
+        "payments-api",
+        "second",
+        "20261126T100001#b",
+        second,
+        "token-second",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
+    )
 
     assert callbacks.succeeded == ["token-first"]
-    assert store.lock("payments-api")["rollout_id"] == "first"
+    assert store.lock("payments-api").rollout_id == "first"
 
 
 def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
     first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
-    queue_rollout("payments-api", "first", "1#a", first, "token-first", store, callbacks)
-    queue_rollout("payments-api", "third", "3#c", third, "token-third", store, callbacks)
-    queue_rollout("payments-api", "second", "2#b", second, "token-second", store, callbacks)
+    queue_rollout("payments-api", "first", "1#a", first, "token-first", store, callbacks, EXECUTIONS, CLOCK)
+    queue_rollout("payments-api", "third", "3#c", third, "token-third", store, callbacks, EXECUTIONS, CLOCK)
+    queue_rollout(
+        "payments-api", "second", "2#b", second, "token-second", store, callbacks, EXECUTIONS, CLOCK
+    )
 
-    release_turn("payments-api", first, store, callbacks)
+    release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
     assert callbacks.succeeded == ["token-first", "token-second"]
-    assert store.lock("payments-api")["owner"] == second
+    assert store.lock("payments-api").owner == second
 
 
 def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    queue_rollout("payments-api", "p1", "1#a", running_execution(cloud, "p1"), "token-p1", store, callbacks)
+    queue_rollout(
+        "payments-api",
+        "p1",
+        "1#a",
+        running_execution(cloud, "p1"),
+        "token-p1",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
+    )
 
-    queue_rollout("ledger", "l1", "2#a", running_execution(cloud, "l1"), "token-l1", store, callbacks)
+    queue_rollout(
+        "ledger", "l1", "2#a", running_execution(cloud, "l1"), "token-l1", store, callbacks, EXECUTIONS, CLOCK
+    )
 
     assert callbacks.succeeded == ["token-p1", "token-l1"]
 
@@ -70,10 +118,20 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
     callbacks = RecordingCallbacks()
     dead = running_execution(cloud, "dead")
     cloud.client("stepfunctions").stop_execution(executionArn=dead)
-    queue_rollout("payments-api", "dead", "1#a", dead, "token-dead", store, RecordingCallbacks())
+    queue_rollout(
+        "payments-api", "dead", "1#a", dead, "token-dead", store, RecordingCallbacks(), EXECUTIONS, CLOCK
+    )
 
     queue_rollout(
-        "payments-api", "next", "2#b", running_execution(cloud, "next"), "token-next", store, callbacks
+        "payments-api",
+        "next",
+        "2#b",
+        running_execution(cloud, "next"),
+        "token-next",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
     )
 
     assert callbacks.succeeded == ["token-next"]
@@ -81,19 +139,45 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
 
 def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     holder = running_execution(cloud, "holder")
-    queue_rollout("payments-api", "holder", "1#a", holder, "token-holder", store, RecordingCallbacks())
+    queue_rollout(
+        "payments-api",
+        "holder",
+        "1#a",
+        holder,
+        "token-holder",
+        store,
+        RecordingCallbacks(),
+        EXECUTIONS,
+        CLOCK,
+    )
     callbacks = RecordingCallbacks(closed={"token-gone"})
     queue_rollout(
-        "payments-api", "gone", "2#b", running_execution(cloud, "gone"), "token-gone", store, callbacks
+        "payments-api",
+        "gone",
+        "2#b",
+        running_execution(cloud, "gone"),
+        "token-gone",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
     )
     queue_rollout(
-        "payments-api", "next", "3#c", running_execution(cloud, "next"), "token-next", store, callbacks
+        "payments-api",
+        "next",
+        "3#c",
+        running_execution(cloud, "next"),
+        "token-next",
+        store,
+        callbacks,
+        EXECUTIONS,
+        CLOCK,
     )
 
-    release_turn("payments-api", holder, store, callbacks)
+    release_turn("payments-api", holder, store, callbacks, EXECUTIONS, CLOCK)
 
     assert callbacks.succeeded == ["token-next"]
-    assert store.lock("payments-api")["rollout_id"] == "next"
+    assert store.lock("payments-api").rollout_id == "next"
     assert store.queue_length("payments-api") == 0
 
 
@@ -102,11 +186,11 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
 ) -> None:
     callbacks = RecordingCallbacks()
     first = running_execution(cloud, "first")
-    queue_rollout("payments-api", "first", "1#a", first, "token-1", store, callbacks)
+    queue_rollout("payments-api", "first", "1#a", first, "token-1", store, callbacks, EXECUTIONS, CLOCK)
 
     # The first attempt's answer was lost (a timeout); Step Functions retries with a new token.
-    queue_rollout("payments-api", "first", "1#a", first, "token-2", store, callbacks)
-    release_turn("payments-api", first, store, callbacks)
+    queue_rollout("payments-api", "first", "1#a", first, "token-2", store, callbacks, EXECUTIONS, CLOCK)
+    release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
     assert callbacks.succeeded == ["token-1", "token-2"]
     assert store.lock("payments-api") is None

@@ -1,44 +1,334 @@
-"""In-memory adapters with the same contracts as the AWS ones."""
+"""In-memory implementations of the ports, with the same contracts as the AWS adapters.
+
+``InMemoryRolloutStore`` keeps the state table's rules: a record is created once, a stage is
+recorded once, the lock goes to the head of the queue only when it is free (and the head's
+entry leaves the queue with it), a release needs the owner, a deployment's end is recorded
+once. Records are kept as ``RolloutRecord`` and replaced on each write, as a read would see them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from canaryfleet.adapters.notifier import Notifier
-from canaryfleet.adapters.rollout_store import RolloutStore, StageTransition
-from canaryfleet.models.rollout import RolloutInput, Stage
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
+from canaryfleet.models.rollout_record import (
+    AbortRequest,
+    AuditEntry,
+    DeploymentRecord,
+    DeploymentWait,
+    LockRecord,
+    QueuedRollout,
+    RolloutOutcome,
+    RolloutRecord,
+    StageTransition,
+    VersionDecision,
+    Wait,
+    WeightEntry,
+)
+from canaryfleet.ports.clock import Clock
 
 
-class InMemoryRolloutStore(RolloutStore):
-    def __init__(self) -> None:
-        self.rollouts: dict[str, RolloutInput] = {}
-        self.stages: dict[str, dict[Stage, datetime]] = {}
-        self.current: dict[str, tuple[Stage, datetime]] = {}
+class InMemoryRolloutStore:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.records: dict[tuple[str, str], RolloutRecord] = {}
+        self.locks: dict[str, LockRecord] = {}
+        self.queues: dict[str, dict[str, QueuedRollout]] = {}
+        self.versions: dict[tuple[str, str], VersionDecision] = {}
+        self.releases: dict[str, Revision] = {}
+        self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
+        self.deployment_waits: dict[str, dict[str, Any]] = {}
 
-    def create(self, rollout: RolloutInput, received_at: datetime) -> bool:
-        if rollout.rollout_id in self.rollouts:
+    # -- the rollout record ------------------------------------------------------------
+    def _change(self, application: str, rollout_id: str, **values: Any) -> RolloutRecord:
+        key = (application, rollout_id)
+        current = self.records[key]  # like update_item on a missing record: a bug in the caller
+        changed = RolloutRecord.model_validate({**current.model_dump(), **values})
+        self.records[key] = changed
+        return changed
+
+    def create(self, rollout: RolloutInput, received_at: datetime, arrival: str | None = None) -> bool:
+        key = (rollout.application, rollout.rollout_id)
+        if key in self.records:
             return False
-        self.rollouts[rollout.rollout_id] = rollout
+        self.records[key] = RolloutRecord(
+            rollout_id=rollout.rollout_id,
+            application=rollout.application,
+            version=rollout.version,
+            artifact_bucket=rollout.artifact.bucket,
+            artifact_key=rollout.artifact.key,
+            artifact_version_id=rollout.artifact.version_id,
+            artifact_etag=rollout.artifact.etag,
+            commit=rollout.commit,
+            build_url=rollout.build_url,
+            arrival=arrival,
+            received_at=received_at,
+        )
         return True
 
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
+        return self.records.get((application, rollout_id))
+
+    def list_rollouts(self, application: str) -> list[RolloutRecord]:
+        return [r for (app, _), r in self.records.items() if app == application]
+
+    def mark_started(self, application: str, rollout_id: str, execution_arn: str) -> None:
+        self._change(application, rollout_id, status="started", execution_arn=execution_arn)
+
+    def record_outcome(
+        self,
+        application: str,
+        rollout_id: str,
+        outcome: RolloutOutcome,
+        reason: str,
+        *,
+        error: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": outcome, "outcome": outcome, "reason": reason}
+        if error is not None:
+            values["error"] = error
+        if ended_at is not None:
+            values["ended_at"] = ended_at
+        self._change(application, rollout_id, **values)
+
+    def record_verdict(self, application: str, rollout_id: str, verdict: Verdict) -> None:
+        self._change(application, rollout_id, verdict=verdict)
+
+    def record_decision(self, application: str, rollout_id: str, decision: AuditEntry) -> None:
+        self._change(application, rollout_id, decision=decision)
+
+    def request_abort(self, application: str, rollout_id: str, request: AbortRequest) -> None:
+        self._change(application, rollout_id, abort_requested=request)
+
+    def request_promotion(self, application: str, rollout_id: str, by: str) -> None:
+        self._change(application, rollout_id, promoted_by=by)
+
+    def append_audit(self, application: str, rollout_id: str, entry: AuditEntry) -> None:
+        current = self.records[(application, rollout_id)]
+        self._change(application, rollout_id, audit=[*current.audit, entry])
+
+    def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
+        current = self.records[(application, rollout_id)]
+        log = {**current.weight_log, seq: WeightEntry(weight=weight, at=at)}
+        self._change(application, rollout_id, weight_log=log)
+
     def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
-        seen = self.stages.setdefault(rollout_id, {})
-        if stage in seen:
-            return StageTransition(first_time=False, previous_stage=None, previous_at=None)
-        seen[stage] = at
-        previous = self.current.get(rollout_id)
-        self.current[rollout_id] = (stage, at)
+        current = self.records[(application, rollout_id)]
+        if current.stage_at(stage) is not None:
+            return StageTransition(first_time=False)
+        self._change(
+            application,
+            rollout_id,
+            **{f"stage_{stage.value}_at": at, "current_stage": stage, "current_stage_at": at},
+        )
         return StageTransition(
-            first_time=True,
-            previous_stage=previous[0] if previous else None,
-            previous_at=previous[1] if previous else None,
+            first_time=True, previous_stage=current.current_stage, previous_at=current.current_stage_at
         )
 
+    def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
+        values: dict[str, Any] = {
+            "wait_kind": wait.kind,
+            "wait_token": wait.token,
+            "wait_started_at": wait.started_at,
+        }
+        for name in ("bake_started_at", "approval_id", "approval_expires_at"):
+            if getattr(wait, name) is not None:
+                values[name] = getattr(wait, name)
+        return self._change(application, rollout_id, **values)
 
-class RecordingNotifier(Notifier):
+    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
+        current = self.records.get((application, rollout_id))
+        if current is not None and current.wait_token == token:
+            self._change(application, rollout_id, wait_token=None, wait_kind=None)
+
+    # -- lock and queue ------------------------------------------------------------------
+    def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
+        sk = f"QUEUE#{arrival}#{rollout_id}"
+        self.queues.setdefault(application, {}).setdefault(
+            sk,
+            QueuedRollout(
+                sk=sk, rollout_id=rollout_id, execution_arn=execution_arn, enqueued_at=self.clock.now()
+            ),
+        )
+
+    def attach_queue_token(
+        self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str
+    ) -> None:
+        sk = f"QUEUE#{arrival}#{rollout_id}"
+        queue = self.queues.setdefault(application, {})
+        existing = queue.get(sk)
+        queue[sk] = QueuedRollout(
+            sk=sk,
+            rollout_id=rollout_id,
+            execution_arn=execution_arn,
+            token=token,
+            enqueued_at=existing.enqueued_at if existing else self.clock.now(),
+        )
+
+    def drop_from_queue(self, application: str, sk: str) -> None:
+        self.queues.get(application, {}).pop(sk, None)
+
+    def queue_head(self, application: str) -> QueuedRollout | None:
+        queue = self.queues.get(application, {})
+        return queue[min(queue)] if queue else None
+
+    def queue_length(self, application: str) -> int:
+        return len(self.queues.get(application, {}))
+
+    def lock(self, application: str) -> LockRecord | None:
+        return self.locks.get(application)
+
+    def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
+        queue = self.queues.get(application, {})
+        if application in self.locks or head.sk not in queue:
+            return False
+        self.locks[application] = LockRecord(
+            owner=head.execution_arn, rollout_id=head.rollout_id, acquired_at=self.clock.now()
+        )
+        del queue[head.sk]
+        return True
+
+    def release_lock(self, application: str, owner: str) -> bool:
+        lock = self.locks.get(application)
+        if lock is None or lock.owner != owner:
+            return False
+        del self.locks[application]
+        return True
+
+    # -- versions and releases -----------------------------------------------------------
+    def version_status(self, application: str, version: str) -> VersionDecision | None:
+        return self.versions.get((application, version))
+
+    def decide_version(
+        self,
+        application: str,
+        version: str,
+        status: Literal["released", "rejected"],
+        rollout_id: str,
+        reason: str,
+    ) -> None:
+        self.versions[(application, version)] = VersionDecision(
+            status=status, rollout_id=rollout_id, reason=reason, at=self.clock.now()
+        )
+
+    def last_good(self, application: str) -> Revision | None:
+        return self.releases.get(application)
+
+    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
+        self.releases[application] = revision
+
+    # -- deployments ---------------------------------------------------------------------
+    def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
+        record = self.deployments.get(rollout_id, {}).get(purpose)
+        return record.deployment_id if record else None
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
+        self.deployments.setdefault(rollout_id, {})[purpose] = DeploymentRecord(
+            purpose=purpose, deployment_id=deployment_id, group=group, at=self.clock.now()
+        )
+
+    def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]:
+        return list(self.deployments.get(rollout_id, {}).values())
+
+    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
+        item = self.deployment_waits.setdefault(deployment_id, {})
+        item.update(task_token=token, context=context)
+        final = item.get("final_status")
+        return str(final) if final else None
+
+    def record_deployment_outcome(
+        self, deployment_id: str, status: str, detail: str
+    ) -> DeploymentWait | None:
+        item = self.deployment_waits.setdefault(deployment_id, {})
+        if "final_status" in item:
+            return None
+        item.update(final_status=status, final_detail=detail)
+        return DeploymentWait(task_token=item.get("task_token"), final_status=status, final_detail=detail)
+
+
+class RecordingNotifier:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
 
     def publish(self, kind: str, application: str, message: dict[str, Any]) -> None:
         self.sent.append((kind, application, message))
+
+
+class RecordingCallbacks:
+    """Task-token callbacks that record what they were told; an ended token answers False."""
+
+    def __init__(self) -> None:
+        self.succeeded: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.closed: set[str] = set()
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.closed:
+            return False
+        self.closed.add(token)
+        self.succeeded[token] = output
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if token in self.closed:
+            return False
+        self.closed.add(token)
+        self.failed[token] = (error, cause)
+        return True
+
+
+class FakeExecutions:
+    """Executions: those in ``running`` still run, every other one has ended."""
+
+    def __init__(self) -> None:
+        self.running: set[str] = set()
+
+    def is_running(self, execution_arn: str) -> bool:
+        return execution_arn in self.running
+
+
+class FakeDeployments:
+    """CodeDeploy: deployments start InProgress; ``statuses`` says how each stands."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, tuple[str, str]] = {}
+        self.stopped: list[str] = []
+
+    def register_revision(self, application: str, revision: Revision) -> None:
+        return None
+
+    def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
+        deployment_id = f"d-{len(self.statuses) + 1:09d}"
+        self.statuses[deployment_id] = ("InProgress", "")
+        return deployment_id
+
+    def status(self, deployment_id: str) -> tuple[str, str]:
+        return self.statuses[deployment_id]
+
+    def stop(self, deployment_id: str) -> bool:
+        if self.statuses[deployment_id][0] != "InProgress":
+            return False
+        self.statuses[deployment_id] = ("Stopped", "stopped by the rollback")
+        self.stopped.append(deployment_id)
+        return True
+
+
+def a_rollout(
+    store: InMemoryRolloutStore,
+    application: str = "payments-api",
+    version: str = "2.7.0",
+    rollout_id: str = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d",
+    received_at: datetime | None = None,
+) -> RolloutRecord:
+    """A rollout record as start_rollout creates it, stored in ``store``."""
+    artifact = ArtifactRef(
+        bucket="artifacts", key=f"{application}/{version}.zip", application=application, version=version
+    )
+    rollout = RolloutInput(rollout_id=rollout_id, application=application, version=version, artifact=artifact)
+    store.create(rollout, received_at or store.clock.now(), arrival=f"1#{rollout_id}")
+    record = store.get(application, rollout_id)
+    assert record is not None
+    return record

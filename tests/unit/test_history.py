@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryfleet.models.rollout_record import RolloutRecord
+
 from canaryfleet_cli.platform import Platform, history_of
+
+_ARTIFACT = {"version": "1.0.0", "artifact_bucket": "artifacts", "artifact_key": "app/1.0.0.zip"}
 
 
 class _Store:
     def __init__(self, records: list[dict[str, Any]]) -> None:
-        self.records = records
+        self.records = [RolloutRecord.model_validate({**_ARTIFACT, **r}) for r in records]
 
-    def list_rollouts(self, application: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["application"] == application]
+    def list_rollouts(self, application: str) -> list[RolloutRecord]:
+        return [r for r in self.records if r.application == application]
 
 
 class _Platform(Platform):
@@ -34,7 +38,7 @@ def test_history_names_deciders_and_unanswered_approvals_newest_first() -> None:
             "received_at": "2026-11-27T10:00:00+00:00",
             "ended_at": "2026-11-27T10:05:30+00:00",
             "outcome": "released",
-            "audit": [{"kind": "approve", "by": "alice@example.com", "via": "page"}],
+            "audit": [{"kind": "approve", "by": "alice@example.com", "at": "2026-11-27T10:05:00+00:00"}],
         },
         {
             "application": "hello-app",

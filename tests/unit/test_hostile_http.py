@@ -85,7 +85,7 @@ def page(event: dict[str, Any]) -> tuple[int, RecordingGate]:
 
 def slack(event: dict[str, Any]) -> tuple[int, str, RecordingGate]:
     gate = RecordingGate()
-    api = slack_app_api(SECRET, gate, None, registry=None, rollouts=None, callbacks=None)  # type: ignore[arg-type]
+    api = slack_app_api(SECRET, gate, None, registry=None, rollouts=None, callbacks=None, clock=None)  # type: ignore[arg-type]
     answer = api.resolve(event, FakeContext())
     return int(answer["statusCode"]), str(answer.get("body", "")), gate
 

@@ -18,6 +18,7 @@ from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import Notice, NoticeBatch
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from tests.helpers import load_event
 
@@ -163,8 +164,11 @@ class FakeRecords:
     def __init__(self, records: dict[str, dict[str, Any]] | None = None) -> None:
         self.records = records or {}
 
-    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
-        return self.records.get(rollout_id)
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
+        record = self.records.get(rollout_id)
+        stored = {"application": application, "rollout_id": rollout_id, "version": "1.4.2"}
+        stored |= {"artifact_bucket": "artifacts", "artifact_key": f"{application}/1.4.2.zip"}
+        return RolloutRecord.model_validate(stored | record) if record is not None else None
 
 
 APPROVERS = Approvers(emails=("alice@example.com", "bob@example.com"), slack_channel=CHANNEL)
@@ -317,7 +321,13 @@ def test_the_final_outcome_is_emailed_to_each_approver_with_the_reason() -> None
         "commit": "9fceb02d",
         "stage_started_at": "2026-11-26T09:55:01+00:00",
         "stage_rolled_back_at": "2026-11-26T10:05:00+00:00",
-        "audit": [{"kind": "abort", "by": "arn:aws:iam::123456789012:user/oncall"}],
+        "audit": [
+            {
+                "kind": "abort",
+                "by": "arn:aws:iam::123456789012:user/oncall",
+                "at": "2026-11-26T10:04:00+00:00",
+            }
+        ],
     }
     where = channels(records=FakeRecords({ROLLOUT: record}))
     rolled_back = notice("rollout.rolled_back", detail={"reason": REASON, "outcome": "rolled_back"})

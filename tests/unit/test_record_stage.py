@@ -5,9 +5,10 @@ from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import RecordStageRequest, Stage
+from canaryfleet.ports.clock import FixedClock
 
 from tests.helpers import FakeContext, load_event, load_handler
-from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier
+from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier, a_rollout
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -18,7 +19,8 @@ def request(stage: Stage, at: datetime = T0) -> RecordStageRequest:
 
 
 def test_given_a_new_stage_then_it_is_notified_with_the_time_spent_in_the_previous_one() -> None:
-    store, notifier = InMemoryRolloutStore(), RecordingNotifier()
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
     record_stage(request(Stage.STARTED), store, notifier)
 
     result = record_stage(request(Stage.CANARY_DEPLOYED, T0 + timedelta(seconds=95)), store, notifier)
@@ -31,7 +33,8 @@ def test_given_a_new_stage_then_it_is_notified_with_the_time_spent_in_the_previo
 
 
 def test_given_a_stage_recorded_twice_then_it_is_notified_once() -> None:
-    store, notifier = InMemoryRolloutStore(), RecordingNotifier()
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
     record_stage(request(Stage.STARTED), store, notifier)
 
     again = record_stage(request(Stage.STARTED), store, notifier)

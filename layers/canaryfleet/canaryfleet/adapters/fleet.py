@@ -11,8 +11,6 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.rollout import Revision
 
-TERMINAL_DEPLOYMENT_STATUSES = {"Succeeded", "Failed", "Stopped"}
-
 
 class CodeDeploy:
     def register_revision(self, application: str, revision: Revision) -> None:

@@ -12,17 +12,30 @@ Items, all under pk ``APP#<app>`` unless said otherwise:
 
 from __future__ import annotations
 
-import abc
 import json
 import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.adapters.dynamo import condition_failed, plain, s, typed
-from canaryfleet.models.rollout import Revision, RolloutInput, Stage
+from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
+from canaryfleet.models.rollout_record import (
+    AbortRequest,
+    AuditEntry,
+    DeploymentRecord,
+    DeploymentWait,
+    LockRecord,
+    QueuedRollout,
+    RolloutOutcome,
+    RolloutRecord,
+    StageTransition,
+    VersionDecision,
+    Wait,
+)
+from canaryfleet.ports.clock import Clock, SystemClock
 
 DEPLOYMENT_RECORD_DAYS = 14
 
@@ -35,49 +48,39 @@ def rollout_sk(rollout_id: str) -> str:
     return f"ROLLOUT#{rollout_id}"
 
 
-class StageTransition:
-    """What recording a stage changed: whether it was new, and the stage it followed."""
+class DynamoRolloutStore:
+    """The rollouts port (:class:`canaryfleet.ports.rollouts.RolloutStore`) on the state table."""
 
-    def __init__(self, first_time: bool, previous_stage: Stage | None, previous_at: datetime | None):
-        self.first_time = first_time
-        self.previous_stage = previous_stage
-        self.previous_at = previous_at
-
-
-class QueuedRollout:
-    def __init__(
-        self, sk: str, rollout_id: str, execution_arn: str, token: str | None, enqueued_at: str
-    ) -> None:
-        self.sk = sk
-        self.rollout_id = rollout_id
-        self.execution_arn = execution_arn
-        self.token = token
-        self.enqueued_at = enqueued_at
-
-
-class RolloutStore(abc.ABC):
-    @abc.abstractmethod
-    def create(self, rollout: RolloutInput, received_at: datetime) -> bool:
-        """Create the record once; return False if it already existed."""
-
-    @abc.abstractmethod
-    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
-        """Record that a stage was entered, once per stage."""
-
-
-class DynamoRolloutStore(RolloutStore):
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, clock: Clock | None = None) -> None:
         self._table = table_name
+        self._clock = clock or SystemClock()
 
     @property
     def _db(self) -> Any:
         return client("dynamodb")
 
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
+
+    def _key(self, application: str, rollout_id: str) -> dict[str, Any]:
+        return {"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))}
+
+    def _set(self, application: str, rollout_id: str, values: dict[str, Any], returns: str = "NONE") -> Any:
+        """Set top-level attributes of the rollout record (each typed write names its own)."""
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        return self._db.update_item(
+            TableName=self._table,
+            Key=self._key(application, rollout_id),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
+            ReturnValues=returns,
+        )
+
     # -- the rollout record ------------------------------------------------------------
     def create(self, rollout: RolloutInput, received_at: datetime, arrival: str | None = None) -> bool:
         item: dict[str, Any] = {
-            "pk": s(app_pk(rollout.application)),
-            "sk": s(rollout_sk(rollout.rollout_id)),
+            **self._key(rollout.application, rollout.rollout_id),
             "rollout_id": s(rollout.rollout_id),
             "application": s(rollout.application),
             "version": s(rollout.version),
@@ -106,39 +109,59 @@ class DynamoRolloutStore(RolloutStore):
             raise
         return True
 
-    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
         response = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
-            ConsistentRead=True,
+            TableName=self._table, Key=self._key(application, rollout_id), ConsistentRead=True
         )
         item = response.get("Item")
-        return plain(item) if item else None
+        return RolloutRecord.model_validate(plain(item)) if item else None
 
-    def update(self, application: str, rollout_id: str, **values: Any) -> None:
-        """Set top-level attributes of the rollout record."""
-        names = {f"#a{i}": name for i, name in enumerate(values)}
+    def mark_started(self, application: str, rollout_id: str, execution_arn: str) -> None:
+        self._set(application, rollout_id, {"status": "started", "execution_arn": execution_arn})
+
+    def record_outcome(
+        self,
+        application: str,
+        rollout_id: str,
+        outcome: RolloutOutcome,
+        reason: str,
+        *,
+        error: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """How the rollout ended; a rejected upload has no end time (it never started)."""
+        values: dict[str, Any] = {"status": outcome, "outcome": outcome, "reason": reason}
+        if error is not None:
+            values["error"] = error
+        if ended_at is not None:
+            values["ended_at"] = ended_at.isoformat()
+        self._set(application, rollout_id, values)
+
+    def record_verdict(self, application: str, rollout_id: str, verdict: Verdict) -> None:
+        self._set(application, rollout_id, {"verdict": verdict.model_dump(mode="json")})
+
+    def record_decision(self, application: str, rollout_id: str, decision: AuditEntry) -> None:
+        self._set(application, rollout_id, {"decision": decision.stored()})
+
+    def request_abort(self, application: str, rollout_id: str, request: AbortRequest) -> None:
+        self._set(application, rollout_id, {"abort_requested": request.model_dump(mode="json")})
+
+    def request_promotion(self, application: str, rollout_id: str, by: str) -> None:
+        self._set(application, rollout_id, {"promoted_by": by})
+
+    def append_audit(self, application: str, rollout_id: str, entry: AuditEntry) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
-        )
-
-    def append_audit(self, application: str, rollout_id: str, entry: dict[str, Any]) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
+            Key=self._key(application, rollout_id),
             UpdateExpression="SET audit = list_append(if_not_exists(audit, :empty), :entry)",
-            ExpressionAttributeValues={":entry": {"L": [typed(entry)]}, ":empty": {"L": []}},
+            ExpressionAttributeValues={":entry": {"L": [typed(entry.stored())]}, ":empty": {"L": []}},
         )
 
     def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
         """Record the canary weight set at step ``seq``; a retry of the same step overwrites itself."""
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
+            Key=self._key(application, rollout_id),
             UpdateExpression="SET weight_log.#seq = :entry",
             ExpressionAttributeNames={"#seq": seq},
             ExpressionAttributeValues={":entry": typed({"weight": weight, "at": at.isoformat()})},
@@ -150,7 +173,7 @@ class DynamoRolloutStore(RolloutStore):
         try:
             response = self._db.update_item(
                 TableName=self._table,
-                Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
+                Key=self._key(application, rollout_id),
                 UpdateExpression="SET #stage_at = :at, current_stage = :stage, current_stage_at = :at",
                 ConditionExpression="attribute_not_exists(#stage_at)",
                 ExpressionAttributeNames={"#stage_at": f"stage_{stage.value}_at"},
@@ -159,7 +182,7 @@ class DynamoRolloutStore(RolloutStore):
             )
         except ClientError as exc:
             if condition_failed(exc):
-                return StageTransition(first_time=False, previous_stage=None, previous_at=None)
+                return StageTransition(first_time=False)
             raise
         old = response.get("Attributes", {})
         previous = old.get("current_stage", {}).get("S")
@@ -170,8 +193,8 @@ class DynamoRolloutStore(RolloutStore):
             previous_at=datetime.fromisoformat(previous_at) if previous_at else None,
         )
 
-    def list_rollouts(self, application: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def list_rollouts(self, application: str) -> list[RolloutRecord]:
+        items: list[RolloutRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -179,34 +202,27 @@ class DynamoRolloutStore(RolloutStore):
         }
         while True:
             response = self._db.query(**kwargs)
-            items.extend(plain(i) for i in response["Items"])
+            items.extend(RolloutRecord.model_validate(plain(i)) for i in response["Items"])
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # -- waits ---------------------------------------------------------------------------
-    def set_wait(
-        self, application: str, rollout_id: str, kind: str, token: str, **extra: Any
-    ) -> dict[str, Any]:
+    def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
         """Store the token of the wait the rollout is in; returns the record after the change."""
-        values = {"wait_kind": kind, "wait_token": token, "wait_started_at": _now(), **extra}
-        names = {f"#a{i}": name for i, name in enumerate(values)}
-        response = self._db.update_item(
-            TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
-            ReturnValues="ALL_NEW",
-        )
-        return plain(response["Attributes"])
+        values = {
+            f"wait_{name}" if name in ("kind", "token", "started_at") else name: value
+            for name, value in wait.model_dump(mode="json", exclude_none=True).items()
+        }
+        response = self._set(application, rollout_id, values, returns="ALL_NEW")
+        return RolloutRecord.model_validate(plain(response["Attributes"]))
 
     def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
         """Forget a wait's token once it ended, unless a newer wait replaced it."""
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
+                Key=self._key(application, rollout_id),
                 UpdateExpression="REMOVE wait_token, wait_kind",
                 ConditionExpression="wait_token = :token",
                 ExpressionAttributeValues={":token": s(token)},
@@ -226,7 +242,7 @@ class DynamoRolloutStore(RolloutStore):
                     "sk": s(f"QUEUE#{arrival}#{rollout_id}"),
                     "rollout_id": s(rollout_id),
                     "execution_arn": s(execution_arn),
-                    "enqueued_at": s(_now()),
+                    "enqueued_at": s(self._now()),
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -250,7 +266,7 @@ class DynamoRolloutStore(RolloutStore):
                 ":token": s(token),
                 ":rollout": s(rollout_id),
                 ":execution": s(execution_arn),
-                ":now": s(_now()),
+                ":now": s(self._now()),
             },
         )
 
@@ -268,13 +284,7 @@ class DynamoRolloutStore(RolloutStore):
         if not response["Items"]:
             return None
         item = plain(response["Items"][0])
-        return QueuedRollout(
-            item["sk"],
-            item["rollout_id"],
-            item["execution_arn"],
-            item.get("token"),
-            item.get("enqueued_at", ""),
-        )
+        return QueuedRollout.model_validate(item)
 
     def queue_length(self, application: str) -> int:
         response = self._db.query(
@@ -286,12 +296,12 @@ class DynamoRolloutStore(RolloutStore):
         )
         return int(response["Count"])
 
-    def lock(self, application: str) -> dict[str, Any] | None:
+    def lock(self, application: str) -> LockRecord | None:
         response = self._db.get_item(
             TableName=self._table, Key={"pk": s(app_pk(application)), "sk": s("LOCK")}, ConsistentRead=True
         )
         item = response.get("Item")
-        return plain(item) if item else None
+        return LockRecord.model_validate(plain(item)) if item else None
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
         """Give the free lock to the head of the queue, atomically; False if someone else got it."""
@@ -306,7 +316,7 @@ class DynamoRolloutStore(RolloutStore):
                                 "sk": s("LOCK"),
                                 "owner": s(head.execution_arn),
                                 "rollout_id": s(head.rollout_id),
-                                "acquired_at": s(_now()),
+                                "acquired_at": s(self._now()),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
@@ -343,17 +353,22 @@ class DynamoRolloutStore(RolloutStore):
         return True
 
     # -- versions and releases -----------------------------------------------------------
-    def version_status(self, application: str, version: str) -> dict[str, Any] | None:
+    def version_status(self, application: str, version: str) -> VersionDecision | None:
         response = self._db.get_item(
             TableName=self._table,
             Key={"pk": s(app_pk(application)), "sk": s(f"VERSION#{version}")},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return plain(item) if item else None
+        return VersionDecision.model_validate(plain(item)) if item else None
 
     def decide_version(
-        self, application: str, version: str, status: str, rollout_id: str, reason: str
+        self,
+        application: str,
+        version: str,
+        status: Literal["released", "rejected"],
+        rollout_id: str,
+        reason: str,
     ) -> None:
         self._db.put_item(
             TableName=self._table,
@@ -363,7 +378,7 @@ class DynamoRolloutStore(RolloutStore):
                 "status": s(status),
                 "rollout_id": s(rollout_id),
                 "reason": s(reason),
-                "at": s(_now()),
+                "at": s(self._now()),
             },
         )
 
@@ -384,7 +399,7 @@ class DynamoRolloutStore(RolloutStore):
                 "sk": s("RELEASE#CURRENT"),
                 "revision": s(revision.model_dump_json()),
                 "rollout_id": s(rollout_id),
-                "at": s(_now()),
+                "at": s(self._now()),
             },
         )
 
@@ -406,18 +421,20 @@ class DynamoRolloutStore(RolloutStore):
                 "sk": s(purpose),
                 "deployment_id": s(deployment_id),
                 "group": s(group),
-                "at": s(_now()),
+                "at": s(self._now()),
             },
         )
 
-    def deployments_of(self, rollout_id: str) -> list[dict[str, Any]]:
+    def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]:
         response = self._db.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": s(f"ROLLOUT-DEPLOYMENTS#{rollout_id}")},
             ConsistentRead=True,
         )
-        return [plain(i) for i in response["Items"]]
+        return [
+            DeploymentRecord.model_validate({**plain(i), "purpose": i["sk"]["S"]}) for i in response["Items"]
+        ]
 
     def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
         """Store the token waiting for a deployment; returns its final status if already known."""
@@ -437,7 +454,7 @@ class DynamoRolloutStore(RolloutStore):
 
     def record_deployment_outcome(
         self, deployment_id: str, status: str, detail: str
-    ) -> dict[str, Any] | None:
+    ) -> DeploymentWait | None:
         """Record a deployment's final status once; returns the item (with any token) the first time."""
         try:
             response = self._db.update_item(
@@ -456,8 +473,4 @@ class DynamoRolloutStore(RolloutStore):
             if condition_failed(exc):
                 return None
             raise
-        return plain(response["Attributes"])
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+        return DeploymentWait.model_validate(plain(response["Attributes"]))

@@ -1,8 +1,6 @@
-"""Starting rollout executions."""
+"""Rollout executions on Step Functions: starting one, and whether one still runs."""
 
 from __future__ import annotations
-
-import abc
 
 from botocore.exceptions import ClientError
 
@@ -10,17 +8,22 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.models.rollout import ExecutionInput
 
 
-class RolloutWorkflow(abc.ABC):
-    @abc.abstractmethod
-    def execution_arn(self, name: str) -> str:
-        """The ARN the execution named ``name`` has (or will have)."""
+class StepFunctionsExecutions:
+    """Whether an execution still runs (the ``ExecutionStatus`` port)."""
 
-    @abc.abstractmethod
-    def start(self, execution: ExecutionInput) -> tuple[str, bool]:
-        """Start the execution named after the rollout; return (execution ARN, started now)."""
+    def is_running(self, execution_arn: str) -> bool:
+        try:
+            status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return False
+            raise
+        return bool(status == "RUNNING")
 
 
-class StepFunctionsRolloutWorkflow(RolloutWorkflow):
+class StepFunctionsRolloutWorkflow:
+    """The rollout state machine's executions (the ``RolloutExecutions`` port)."""
+
     def __init__(self, state_machine_arn: str) -> None:
         self._state_machine_arn = state_machine_arn
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import ValidationError
 
-from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret
-from canaryfleet.adapters.slack import optional_slack
 from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.api.html import html_page
 from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm
 from canaryfleet.observability import logger
-from canaryfleet.settings import ApprovalPageSettings
 
 _MAX_FORM_FIELDS = 10
 # The form's fields (an approver's address, a signature, a 2,000-character comment) fit easily.
@@ -142,10 +139,3 @@ def _parse_form(body: str) -> PageDecisionForm | None:
         return PageDecisionForm.model_validate(fields)
     except ValidationError:
         return None
-
-
-def approval_page_for(settings: ApprovalPageSettings) -> APIGatewayHttpResolver:
-    """The page as the function runs it: the state table, the signing key, Slack if set up."""
-    slack = optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn))
-    gate = ApprovalGate.build(settings.state_table_name, slack)
-    return approval_page_api(gate, LinkSigner(SecretsManagerSigningKeys(settings.signing_key_secret_arn)))

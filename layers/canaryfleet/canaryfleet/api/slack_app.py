@@ -14,11 +14,7 @@ from typing import Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from canaryfleet.adapters.registry import Registry, SsmRegistry
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
-from canaryfleet.adapters.slack import SlackApi, slack_api, verify_request
-from canaryfleet.adapters.tokens import Callbacks, StepFunctionsCallbacks
+from canaryfleet.adapters.slack import verify_request
 from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.errors import RolloutNotRunning, UnknownApplication
 from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
@@ -28,7 +24,11 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import APPROVAL_ID_PATTERN, SlackSecret, SlackUser
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.observability import logger
-from canaryfleet.settings import SlackAppSettings
+from canaryfleet.ports.approvals import SlackChannel
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import AppRegistry
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import Callbacks
 
 _MAX_FIELDS = 30
 # A block_actions payload carries the whole message it came from (at most 50 blocks).
@@ -82,10 +82,11 @@ def _ephemeral(text: str, visible_to_channel: bool = False) -> Response[str]:
 def slack_app_api(
     secret: SlackSecret,
     gate: ApprovalGate,
-    slack: SlackApi | None,
-    registry: Registry,
-    rollouts: DynamoRolloutStore,
+    slack: SlackChannel | None,
+    registry: AppRegistry,
+    rollouts: RolloutStore,
     callbacks: Callbacks,
+    clock: Clock,
 ) -> APIGatewayHttpResolver:
     """POST /slack/interactions (buttons) and POST /slack/commands (abort, promote)."""
     app = APIGatewayHttpResolver()
@@ -131,7 +132,7 @@ def slack_app_api(
             user = SlackUser(id=request.user_id, name=request.user_name)
         except ValidationError:
             return _plain(400, "malformed command")
-        return _ephemeral(*_run_command(request, user, slack, registry, rollouts, callbacks, gate))
+        return _ephemeral(*_run_command(request, user, slack, registry, rollouts, callbacks, clock, gate))
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:
@@ -140,7 +141,7 @@ def slack_app_api(
     return app
 
 
-def _allowed(app: AppConfig, user: SlackUser, slack: SlackApi | None) -> tuple[bool, str | None]:
+def _allowed(app: AppConfig, user: SlackUser, slack: SlackChannel | None) -> tuple[bool, str | None]:
     if user.id in app.approvers.slack_user_ids:
         return True, None
     email = slack.email_of(user.id) if slack is not None and app.approvers.emails else None
@@ -151,10 +152,11 @@ def _allowed(app: AppConfig, user: SlackUser, slack: SlackApi | None) -> tuple[b
 def _run_command(
     request: SlashCommand,
     user: SlackUser,
-    slack: SlackApi | None,
-    registry: Registry,
-    rollouts: DynamoRolloutStore,
+    slack: SlackChannel | None,
+    registry: AppRegistry,
+    rollouts: RolloutStore,
     callbacks: Callbacks,
+    clock: Clock,
     gate: ApprovalGate,
 ) -> tuple[str, bool]:
     """What to tell the user, and whether the channel should see it too."""
@@ -177,7 +179,7 @@ def _run_command(
         application=application, action=verb, by=user.label(email), reason=reason, channel="slack"
     )
     try:
-        result = decide(decision, rollouts, callbacks)
+        result = decide(decision, rollouts, callbacks, clock)
     except RolloutNotRunning:
         return f"{application} has no running rollout.", False
     if result.approval_id is not None:  # an abort or promote that ended an approval wait
@@ -194,12 +196,3 @@ def _run_command(
         f"{verb.capitalize()} of {rollout} by <@{user.id}> {done}{detail}{said}",
         result.outcome != "already_decided",
     )
-
-
-def slack_app_for(settings: SlackAppSettings) -> APIGatewayHttpResolver:
-    """The Slack app as the function runs it."""
-    secret = SecretsManagerSlackSecret(settings.slack_secret_arn).load()
-    slack = slack_api(secret)
-    gate = ApprovalGate.build(settings.state_table_name, slack)
-    rollouts = DynamoRolloutStore(settings.state_table_name)
-    return slack_app_api(secret, gate, slack, SsmRegistry(), rollouts, StepFunctionsCallbacks())

@@ -9,90 +9,71 @@ the approval expired if nobody answers in time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from canaryfleet.adapters.approval_email import ApprovalEmail, SnsApprovalEmail
-from canaryfleet.adapters.approval_expiry import ApprovalExpiry, StepFunctionsApprovalExpiry
-from canaryfleet.adapters.approval_store import ApprovalStore, DynamoApprovalStore
-from canaryfleet.adapters.notifier import Notifier
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret
-from canaryfleet.adapters.slack import SlackApi, slack_api
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.links import LinkSigner, link_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
-from canaryfleet.models.rollout import RecordStageRequest, Stage, Verdict
+from canaryfleet.models.rollout import RecordStageRequest, Stage
+from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import ApprovalTask
-from canaryfleet.observability import logger
-from canaryfleet.settings import RequestApprovalSettings
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.approvals import ApprovalStore, EmailChannel, SlackChannel
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.notifier import Notifier
+from canaryfleet.ports.rollouts import RolloutRecords
+from canaryfleet.ports.workflow import ApprovalExpiry, Callbacks
 
 
 @dataclass(frozen=True)
 class ApprovalChannels:
-    """Where an approval is recorded and how its approvers are asked."""
+    """Where an approval is recorded and how its approvers are asked (built by the wiring)."""
 
     approvals: ApprovalStore
     signer: LinkSigner
-    email: ApprovalEmail
+    email: EmailChannel
     expiry: ApprovalExpiry
-    slack: SlackApi | None
+    slack: SlackChannel | None
     page_base_url: str
 
-    @classmethod
-    def from_settings(cls, settings: RequestApprovalSettings) -> ApprovalChannels:
-        return cls(
-            approvals=DynamoApprovalStore(settings.state_table_name),
-            signer=LinkSigner(SecretsManagerSigningKeys(settings.signing_key_secret_arn)),
-            email=SnsApprovalEmail(settings.approval_email_topic_arn),
-            expiry=StepFunctionsApprovalExpiry(settings.approval_expiry_state_machine_arn),
-            slack=slack_api(SecretsManagerSlackSecret(settings.slack_secret_arn).load()),
-            page_base_url=settings.page_base_url,
-        )
 
-
+@tracer.capture_method
 def request_approval(
     task: ApprovalTask,
-    store: DynamoRolloutStore,
+    store: RolloutRecords,
     notifier: Notifier,
     callbacks: Callbacks,
     channels: ApprovalChannels,
+    clock: Clock,
 ) -> str:
     """Store the approval wait and ask the approvers; "aborted" or "promoted" if decided beforehand.
 
     A retried request (the same task token) reuses its approval and asks nobody twice.
     """
     app, rollout_id, version, token = task.app, task.rollout_id, task.version, task.token
-    now = datetime.now(UTC)
-    record = store.get(app.application, rollout_id) or {}
-    retried = record.get("wait_kind") == "approval" and record.get("wait_token") == token
-    if retried and record.get("approval_id") and record.get("approval_expires_at"):
-        approval_id = str(record["approval_id"])
-        expires = datetime.fromisoformat(str(record["approval_expires_at"]))
+    now = clock.now()
+    record = store.get(app.application, rollout_id)
+    retried = record is not None and record.waits_with("approval") == token
+    if record is not None and retried and record.approval_id and record.approval_expires_at:
+        approval_id, expires = record.approval_id, record.approval_expires_at
     else:
         approval_id = new_approval_id()
         expires = now + timedelta(seconds=task.timeout_seconds)
-    outcome = begin_wait(
-        "approval",
-        app.application,
-        rollout_id,
-        token,
-        store,
-        callbacks,
-        approval_expires_at=expires.isoformat(),
-        approval_id=approval_id,
+    wait = Wait(
+        kind="approval", token=token, started_at=now, approval_id=approval_id, approval_expires_at=expires
     )
+    outcome = begin_wait(wait, app.application, rollout_id, store, callbacks)
     if outcome != "waiting":
         return outcome
-    verdict = record.get("verdict")
+    verdict = record.verdict if record is not None else None
     approval = Approval(
         approval_id=approval_id,
         application=app.application,
         rollout_id=rollout_id,
         version=version,
-        verdict=Verdict.model_validate(verdict) if verdict else None,
+        verdict=verdict,
         approvers=app.approvers,
         created_at=now,
         expires_at=expires,
@@ -107,7 +88,7 @@ def request_approval(
             stage=Stage.AWAITING_APPROVAL,
             at=now,
             detail={
-                "verdict": verdict,
+                "verdict": verdict.model_dump(mode="json") if verdict is not None else None,
                 "expires_at": expires.isoformat(),
                 "approvers": app.approvers.model_dump(mode="json"),
                 "approval_id": approval_id,

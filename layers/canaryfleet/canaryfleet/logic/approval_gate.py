@@ -16,14 +16,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from canaryfleet.adapters.approval_store import ApprovalStore, DynamoApprovalStore
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.slack import SlackApi
-from canaryfleet.adapters.tokens import Callbacks, StepFunctionsCallbacks
 from canaryfleet.errors import ApprovalNotExpiredYet, NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.decisions import Decision, decide
@@ -37,7 +32,12 @@ from canaryfleet.models.approval import (
     Channel,
     SlackUser,
 )
+from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 from canaryfleet.observability import logger
+from canaryfleet.ports.approvals import ApprovalStore, SlackChannel
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import Callbacks
 
 # Longer than any function runs: a claim this old was left by a run that died mid-decision.
 CLAIM_STALE_AFTER = timedelta(seconds=120)
@@ -76,13 +76,6 @@ class _Settled:
     decision: ApprovalDecision | None = None
 
 
-_CHANNELS = ("slack", "page", "cli", "local")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _outcome_of(status: ApprovalStatus) -> Outcome:
     """An approval that had already ended, as an answer to it learns."""
     if status is ApprovalStatus.EXPIRED:
@@ -96,22 +89,16 @@ class ApprovalGate:
     def __init__(
         self,
         approvals: ApprovalStore,
-        rollouts: DynamoRolloutStore,
+        rollouts: RolloutStore,
         callbacks: Callbacks,
-        slack: SlackApi | None,
-        clock: Callable[[], datetime] = _utcnow,
+        slack: SlackChannel | None,
+        clock: Clock,
     ) -> None:
         self._approvals = approvals
         self._rollouts = rollouts
         self._callbacks = callbacks
         self._slack = slack
         self._clock = clock
-
-    @classmethod
-    def build(cls, table_name: str, slack: SlackApi | None) -> ApprovalGate:
-        return cls(
-            DynamoApprovalStore(table_name), DynamoRolloutStore(table_name), StepFunctionsCallbacks(), slack
-        )
 
     # -- the approval page -------------------------------------------------------------
     def _approval_for_link(self, link: ApprovalLink, signer: LinkSigner) -> GateResult:
@@ -162,7 +149,7 @@ class ApprovalGate:
         return self._decide(approval, action, link.approver, "page", comment)
 
     def _link_expired(self, link: ApprovalLink, approval: Approval) -> bool:
-        now = self._clock()
+        now = self._clock.now()
         return approval.expired_at(now) or now.timestamp() >= link.expires
 
     # -- Slack -------------------------------------------------------------------------
@@ -186,7 +173,7 @@ class ApprovalGate:
             if not allowed:
                 logger.warning("slack user is not an approver", extra={"approval_id": approval_id})
                 result = GateResult(Outcome.FORBIDDEN, approval)
-            elif approval.expired_at(self._clock()) and not approval.is_final:
+            elif approval.expired_at(self._clock.now()) and not approval.is_final:
                 result = self._close_late(approval)
             else:
                 result = self._decide(approval, action, user.label(email), "slack", "")
@@ -211,44 +198,45 @@ class ApprovalGate:
         self._slack.respond(response_url, refusals.get(result.outcome) or result.summary, None, replace=False)
 
     # -- deciding ----------------------------------------------------------------------
-    def _rollout_record(self, approval: Approval) -> dict[str, Any]:
-        return self._rollouts.get(approval.application, approval.rollout_id) or {}
+    def _rollout_record(self, approval: Approval) -> RolloutRecord | None:
+        return self._rollouts.get(approval.application, approval.rollout_id)
 
     @staticmethod
-    def _waits_for(approval: Approval, record: dict[str, Any]) -> bool:
+    def _waits_for(approval: Approval, record: RolloutRecord | None) -> bool:
         return bool(
-            record.get("wait_kind") == "approval"
-            and record.get("wait_token")
-            and record.get("approval_id") == approval.approval_id
+            record is not None
+            and record.waits_with("approval")
+            and record.approval_id == approval.approval_id
         )
 
-    def _settled_elsewhere(self, approval: Approval, record: dict[str, Any] | None = None) -> _Settled | None:
+    def _settled_elsewhere(self, approval: Approval, record: RolloutRecord | None = None) -> _Settled | None:
         """None while the rollout waits for this approval; else how it stopped waiting."""
         record = self._rollout_record(approval) if record is None else record
         if self._waits_for(approval, record):
             return None
-        decided = record.get("decision") or {}
+        if record is None:
+            return _Settled(ApprovalStatus.CLOSED, "the rollout no longer waits for this approval")
+        decided = record.decision
         if (
-            record.get("approval_id") == approval.approval_id
-            and decided.get("kind") in ("approve", "reject")
-            and str(decided.get("at", "")) >= approval.created_at.isoformat()
+            record.approval_id == approval.approval_id
+            and decided is not None
+            # Two comparisons, not "in": mypy narrows the kind to the decision's action only so.
+            and (decided.kind == "approve" or decided.kind == "reject")  # noqa: PLR1714
+            and decided.at >= approval.created_at
         ):
-            decision = ApprovalDecision.model_validate(
-                {
-                    "action": decided["kind"],
-                    "by": str(decided.get("by") or "someone"),
-                    "channel": decided.get("channel") if decided.get("channel") in _CHANNELS else "local",
-                    "comment": str(decided.get("reason") or ""),
-                    "at": decided["at"],
-                }
+            decision = ApprovalDecision(
+                action=decided.kind,
+                by=decided.by or "someone",
+                channel=decided.channel or "local",
+                comment=decided.reason or "",
+                at=decided.at,
             )
             status = ApprovalStatus.APPROVED if decision.action == "approve" else ApprovalStatus.REJECTED
             return _Settled(status, decision=decision)
-        if record.get("abort_requested"):
-            aborted = record["abort_requested"]
-            return _Settled(ApprovalStatus.CLOSED, f"the rollout was aborted by {aborted.get('by')}")
-        if record.get("promoted_by"):
-            return _Settled(ApprovalStatus.CLOSED, f"the rollout was promoted by {record['promoted_by']}")
+        if record.abort_requested is not None:
+            return _Settled(ApprovalStatus.CLOSED, f"the rollout was aborted by {record.abort_requested.by}")
+        if record.promoted_by:
+            return _Settled(ApprovalStatus.CLOSED, f"the rollout was promoted by {record.promoted_by}")
         return _Settled(ApprovalStatus.CLOSED, "the rollout no longer waits for this approval")
 
     def _decide(
@@ -256,7 +244,7 @@ class ApprovalGate:
     ) -> GateResult:
         if approval.is_final or (approval.status is ApprovalStatus.DECIDING and not self._stale(approval)):
             return GateResult(_outcome_of(approval.status), approval)
-        now = self._clock()
+        now = self._clock.now()
         claim_id = secrets.token_hex(8)
         decision = ApprovalDecision(action=action, by=by, channel=channel, comment=comment, at=now)
         if not self._approvals.claim(approval.approval_id, decision, claim_id, now - CLAIM_STALE_AFTER):
@@ -296,7 +284,7 @@ class ApprovalGate:
             rollout_id=approval.rollout_id,
         )
         try:
-            result = decide(request, self._rollouts, self._callbacks)
+            result = decide(request, self._rollouts, self._callbacks, self._clock)
         except (NotAwaitingApproval, RolloutNotRunning):
             return self._settled_elsewhere(approval) or _Settled(ApprovalStatus.CLOSED, "the rollout ended")
         if result.outcome != "applied":
@@ -306,7 +294,7 @@ class ApprovalGate:
 
     def _stale(self, approval: Approval) -> bool:
         claimed = approval.claimed_at
-        return claimed is not None and claimed < self._clock() - CLAIM_STALE_AFTER
+        return claimed is not None and claimed < self._clock.now() - CLAIM_STALE_AFTER
 
     # -- expiry ------------------------------------------------------------------------
     def _close_late(self, approval: Approval) -> GateResult:
@@ -317,7 +305,7 @@ class ApprovalGate:
     def _settle(self, approval: Approval, settled: _Settled | None = None) -> Approval | None:
         """Record how an unanswered approval ended (``settled``, else as the rollout record
         says: decided elsewhere, or expired); the approval as it stands afterwards."""
-        now = self._clock()
+        now = self._clock.now()
         settled = settled or self._settled_elsewhere(approval) or _Settled(ApprovalStatus.EXPIRED)
         if not self._approvals.settle(
             approval.approval_id,
@@ -339,7 +327,7 @@ class ApprovalGate:
         return final
 
     def _audit_expiry(self, approval: Approval, at: datetime) -> None:
-        entry = {"kind": "approval_expired", "approval_id": approval.approval_id, "at": at.isoformat()}
+        entry = AuditEntry(kind="approval_expired", approval_id=approval.approval_id, at=at)
         self._rollouts.append_audit(approval.application, approval.rollout_id, entry)
 
     def settle(self, approval_id: str) -> ApprovalStatus | None:
@@ -367,7 +355,7 @@ class ApprovalGate:
             return approval.status
         if approval.status is ApprovalStatus.DECIDING and not self._stale(approval):
             raise ApprovalNotExpiredYet(f"approval {approval_id} is being decided")
-        if not approval.expired_at(self._clock()) and self._settled_elsewhere(approval) is None:
+        if not approval.expired_at(self._clock.now()) and self._settled_elsewhere(approval) is None:
             raise ApprovalNotExpiredYet(
                 f"approval {approval_id} expires at {approval.expires_at.isoformat()}"
             )

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from canaryfleet.adapters.fleet import Metrics, Traffic
-from canaryfleet.adapters.notifier import Notifier
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, Stage, Verdict
-from canaryfleet.observability import logger
+from canaryfleet.models.rollout_record import AuditEntry, Wait
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import AppRegistry, FleetMetrics, TrafficWeights
+from canaryfleet.ports.notifier import Notifier
+from canaryfleet.ports.rollouts import RolloutRecords, RolloutStore
+from canaryfleet.ports.workflow import Callbacks
 
 
-def verify_canary(app: AppConfig, traffic: Traffic) -> dict[str, int]:
+def verify_canary(app: AppConfig, traffic: TrafficWeights) -> dict[str, int]:
     """Every canary target healthy, or CanaryNotHealthyYet (the state machine retries, then rolls back)."""
     health = traffic.target_health(app.canary)
     unhealthy = sorted(target for target, state in health.items() if state != "healthy")
@@ -31,22 +32,24 @@ def verify_canary(app: AppConfig, traffic: Traffic) -> dict[str, int]:
     raise CanaryNotHealthyYet(message)
 
 
+@tracer.capture_method
 def shift_traffic(
     app: AppConfig,
     rollout_id: str,
     version: str,
     weight: int,
     seq: str,
-    traffic: Traffic,
-    store: DynamoRolloutStore,
+    traffic: TrafficWeights,
+    store: RolloutRecords,
     notifier: Notifier | None,
+    clock: Clock,
 ) -> dict[str, int]:
     """Set canary to ``weight`` percent (live the rest), read it back, log it, and notify it."""
     weights = traffic.set_canary_weight(app, weight)
     expected = {app.live.target_group_arn: 100 - weight, app.canary.target_group_arn: weight}
     if weights != expected:
         raise TrafficNotShifted(f"weights read back {weights} differ from {expected}")
-    now = datetime.now(UTC)
+    now = clock.now()
     store.log_weight(app.application, rollout_id, seq, weight, now)
     logger.info("traffic shifted", extra={"canary_weight": weight, "seq": seq})
     result = {"canary": weight, "live": 100 - weight}
@@ -56,7 +59,7 @@ def shift_traffic(
 
 
 def _stage(
-    store: DynamoRolloutStore,
+    store: RolloutRecords,
     notifier: Notifier,
     app: AppConfig,
     rollout_id: str,
@@ -72,26 +75,24 @@ def _stage(
 
 
 def begin_wait(
-    kind: str,
+    wait: Wait,
     application: str,
     rollout_id: str,
-    token: str,
-    store: DynamoRolloutStore,
+    store: RolloutRecords,
     callbacks: Callbacks,
     honour_promote: bool = True,
-    **extra: object,
 ) -> str:
-    """Store the token of a bake or an approval wait; honour an abort or promote already asked for.
+    """Store the token of a wait; honour an abort or promote already asked for.
 
     Returns what happened: "waiting", "aborted" or "promoted".
     """
-    record = store.set_wait(application, rollout_id, kind, token, **extra)
-    if record.get("abort_requested"):
-        abort = record["abort_requested"]
-        callbacks.fail(token, "Aborted", f"aborted by {abort.get('by')}: {abort.get('reason')}")
+    record = store.set_wait(application, rollout_id, wait)
+    if record.abort_requested is not None:
+        abort = record.abort_requested
+        callbacks.fail(wait.token, "Aborted", f"aborted by {abort.by}: {abort.reason}")
         return "aborted"
-    if honour_promote and record.get("promoted_by"):
-        callbacks.succeed(token, {"promoted": True, "by": record["promoted_by"]})
+    if honour_promote and record.promoted_by:
+        callbacks.succeed(wait.token, {"promoted": True, "by": record.promoted_by})
         return "promoted"
     return "waiting"
 
@@ -100,12 +101,15 @@ def begin_bake(
     app: AppConfig,
     rollout_id: str,
     token: str,
-    store: DynamoRolloutStore,
-    metrics: Metrics,
+    store: RolloutRecords,
+    metrics: FleetMetrics,
     callbacks: Callbacks,
+    clock: Clock,
 ) -> str:
     """Start a bake; an alarm already firing ends it at once (an event may have come before)."""
-    outcome = begin_wait("bake", app.application, rollout_id, token, store, callbacks, bake_started_at=_now())
+    now = clock.now()
+    wait = Wait(kind="bake", token=token, started_at=now, bake_started_at=now)
+    outcome = begin_wait(wait, app.application, rollout_id, store, callbacks)
     if outcome != "waiting":
         return outcome
     firing = metrics.alarms_in_alarm(app.canary.alarms)
@@ -119,9 +123,10 @@ def begin_bake(
 def on_alarm(
     alarm_name: str,
     state: dict[str, str],
-    registry: Registry,
-    store: DynamoRolloutStore,
+    registry: AppRegistry,
+    store: RolloutStore,
     callbacks: Callbacks,
+    clock: Clock,
 ) -> str:
     """A canary alarm went to ALARM: end the bake of the application's running rollout."""
     if state.get("value") != "ALARM":
@@ -134,19 +139,20 @@ def on_alarm(
     lock = store.lock(app.application)
     if lock is None:
         return "no rollout running"
-    rollout_id = lock["rollout_id"]
+    rollout_id = lock.rollout_id
     store.append_audit(
-        app.application, rollout_id, {"kind": "alarm", "alarm": alarm_name, "side": side, "at": _now()}
+        app.application,
+        rollout_id,
+        AuditEntry(kind="alarm", alarm=alarm_name, side=side, at=clock.now()),
     )
     if side != "canary":
         return "live alarm recorded"
-    record = store.get(app.application, rollout_id) or {}
-    if record.get("wait_kind") != "bake" or not record.get("wait_token"):
+    record = store.get(app.application, rollout_id)
+    token = record.waits_with("bake") if record is not None else None
+    if token is None:
         # Not baking yet: the bake checks alarm states when it starts.
         return "recorded; not baking"
-    ended = callbacks.fail(
-        str(record["wait_token"]), "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}"
-    )
+    ended = callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}")
     return "bake ended" if ended else "bake had already ended"
 
 
@@ -155,12 +161,13 @@ def on_alarm_event(
     event: dict[str, str],
     alarm_name: str,
     state: dict[str, str],
-    registry: Registry,
-    store: DynamoRolloutStore,
+    registry: AppRegistry,
+    store: RolloutStore,
     callbacks: Callbacks,
+    clock: Clock,
 ) -> dict[str, str]:
     """:func:`on_alarm` for one EventBridge event; ``event`` holds its id, what a repeat shares."""
-    return {"result": on_alarm(alarm_name, state, registry, store, callbacks)}
+    return {"result": on_alarm(alarm_name, state, registry, store, callbacks, clock)}
 
 
 VerdictResult = Literal["pass", "fail", "inconclusive"]
@@ -197,31 +204,30 @@ def judge(
     return "pass", [f"canary error rate {canary_rate:.2%} and latency within limits of live's over the bake"]
 
 
+@tracer.capture_method
 def analyse(
     app: AppConfig,
     rollout_id: str,
     version: str,
     spec: AnalysisSpec,
-    store: DynamoRolloutStore,
-    metrics: Metrics,
+    store: RolloutRecords,
+    metrics: FleetMetrics,
     notifier: Notifier,
-    now: datetime | None = None,
+    clock: Clock,
 ) -> Verdict:
     """Judge canary against live over the bake just ended, record and notify the verdict.
 
     Raises AnalysisFailed on fail (the state machine rolls back).
     """
-    record = store.get(app.application, rollout_id) or {}
-    end = now or datetime.now(UTC)
-    started = record.get("bake_started_at")
-    start = datetime.fromisoformat(started) if started else end - timedelta(minutes=10)
+    record = store.get(app.application, rollout_id)
+    end = clock.now()
+    started = record.bake_started_at if record is not None else None
+    start = started or end - timedelta(minutes=10)
     canary = metrics.totals(app, app.canary, start, end)
     live = metrics.totals(app, app.live, start, end)
     result, reasons = judge(spec, canary, live)
     interrupted = [
-        i
-        for i in record.get("canary_interruptions", [])
-        if start.isoformat() <= str(i.get("at", "")) <= end.isoformat()
+        i for i in (record.canary_interruptions if record is not None else []) if start <= i.at <= end
     ]
     if interrupted and result == "fail":
         # A reclaimed Spot instance is not a bad build: ask again rather than fail it.
@@ -242,13 +248,9 @@ def analyse(
         window_start=start,
         window_end=end,
     )
-    store.update(app.application, rollout_id, verdict=verdict.model_dump(mode="json"))
+    store.record_verdict(app.application, rollout_id, verdict)
     _stage(store, notifier, app, rollout_id, version, Stage.VERDICT, end, verdict.model_dump(mode="json"))
     logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))
     return verdict
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

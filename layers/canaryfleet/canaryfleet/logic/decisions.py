@@ -8,16 +8,17 @@ decision is an audit entry on the rollout record.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.models.artifact import AppName
-from canaryfleet.observability import logger
+from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, WaitKind
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import Callbacks
 
 
 class Decision(BaseModel):
@@ -43,54 +44,56 @@ class DecisionResult(BaseModel):
     )
 
 
-def decide(decision: Decision, store: DynamoRolloutStore, callbacks: Callbacks) -> DecisionResult:
+@tracer.capture_method
+def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock: Clock) -> DecisionResult:
     lock = store.lock(decision.application)
     if lock is None:
         raise RolloutNotRunning(f"{decision.application} has no running rollout")
-    rollout_id = str(lock["rollout_id"])
+    rollout_id = lock.rollout_id
     if decision.rollout_id and decision.rollout_id != rollout_id:
         raise RolloutNotRunning(f"rollout {decision.rollout_id} is not running (running: {rollout_id})")
-    record = store.get(decision.application, rollout_id) or {}
-    wait_kind, token = record.get("wait_kind"), record.get("wait_token")
-    entry = {
-        "kind": decision.action,
-        "by": decision.by,
-        "reason": decision.reason,
-        "channel": decision.channel,
-        "at": datetime.now(UTC).isoformat(),
-    }
+    record = store.get(decision.application, rollout_id)
+    wait_kind = record.wait_kind if record is not None else None
+    token = record.wait_token if record is not None else None
+    entry = AuditEntry(
+        kind=decision.action,
+        by=decision.by,
+        reason=decision.reason,
+        channel=decision.channel,
+        at=clock.now(),
+    )
 
     if decision.action in ("approve", "reject"):
         result = _decide_approval(decision, rollout_id, wait_kind, token, entry, store, callbacks)
     else:
         result = _flag(decision, rollout_id, wait_kind, token, entry, store, callbacks)
-    if result.outcome == "applied" and wait_kind == "approval" and record.get("approval_id"):
-        return result.model_copy(update={"approval_id": str(record["approval_id"])})
+    if result.outcome == "applied" and wait_kind == "approval" and record is not None and record.approval_id:
+        return result.model_copy(update={"approval_id": record.approval_id})
     return result
 
 
 def _decide_approval(
     decision: Decision,
     rollout_id: str,
-    wait_kind: object,
-    token: object,
-    entry: dict[str, str],
-    store: DynamoRolloutStore,
+    wait_kind: WaitKind | None,
+    token: str | None,
+    entry: AuditEntry,
+    store: RolloutStore,
     callbacks: Callbacks,
 ) -> DecisionResult:
     if wait_kind != "approval" or not token:
         raise NotAwaitingApproval(f"rollout {rollout_id} is not waiting for approval (stage: {wait_kind})")
     if decision.action == "approve":
         ended = callbacks.succeed(
-            str(token), {"decision": "approve", "by": decision.by, "comment": decision.reason}
+            token, {"decision": "approve", "by": decision.by, "comment": decision.reason}
         )
     else:
         cause = json.dumps({"by": decision.by, "reason": decision.reason or "no reason given"})
-        ended = callbacks.fail(str(token), "Rejected", cause)
+        ended = callbacks.fail(token, "Rejected", cause)
     if not ended:
         return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="already_decided")
-    store.clear_wait(decision.application, rollout_id, str(token))
-    store.update(decision.application, rollout_id, decision={**entry})
+    store.clear_wait(decision.application, rollout_id, token)
+    store.record_decision(decision.application, rollout_id, entry)
     store.append_audit(decision.application, rollout_id, entry)
     logger.info("approval decided", extra={"action": decision.action, "by": decision.by})
     return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="applied")
@@ -99,28 +102,28 @@ def _decide_approval(
 def _flag(
     decision: Decision,
     rollout_id: str,
-    wait_kind: object,
-    token: object,
-    entry: dict[str, str],
-    store: DynamoRolloutStore,
+    wait_kind: WaitKind | None,
+    token: str | None,
+    entry: AuditEntry,
+    store: RolloutStore,
     callbacks: Callbacks,
 ) -> DecisionResult:
     """Abort and promote also hold for waits that begin later (begin_wait reads these flags)."""
     if decision.action == "abort":
-        store.update(
-            decision.application, rollout_id, abort_requested={"by": decision.by, "reason": decision.reason}
+        store.request_abort(
+            decision.application, rollout_id, AbortRequest(by=decision.by, reason=decision.reason)
         )
     else:
-        store.update(decision.application, rollout_id, promoted_by=decision.by)
+        store.request_promotion(decision.application, rollout_id, decision.by)
     store.append_audit(decision.application, rollout_id, entry)
     if not token:
         return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="recorded")
     if decision.action == "abort":
         ended = callbacks.fail(
-            str(token), "Aborted", f"aborted by {decision.by}: {decision.reason or 'no reason'}"
+            token, "Aborted", f"aborted by {decision.by}: {decision.reason or 'no reason'}"
         )
     elif wait_kind in ("bake", "approval"):
-        ended = callbacks.succeed(str(token), {"promoted": True, "by": decision.by, "decision": "approve"})
+        ended = callbacks.succeed(token, {"promoted": True, "by": decision.by, "decision": "approve"})
     else:
         return DecisionResult(
             rollout_id=rollout_id,
@@ -129,7 +132,7 @@ def _flag(
             detail=f"takes effect after {wait_kind}",
         )
     if ended:
-        store.clear_wait(decision.application, rollout_id, str(token))
+        store.clear_wait(decision.application, rollout_id, token)
     return DecisionResult(
         rollout_id=rollout_id, action=decision.action, outcome="applied" if ended else "recorded"
     )

@@ -11,14 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from canaryfleet.adapters.fleet import TERMINAL_DEPLOYMENT_STATUSES, CodeDeploy
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.errors import DeploymentFailed, DeploymentTimedOut
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import Revision
-from canaryfleet.observability import logger
+from canaryfleet.models.rollout_record import Wait
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import TERMINAL_DEPLOYMENT_STATUSES, Deployments
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import Callbacks
 
 # CodeDeploy "Deployment State-change Notification" states that end a deployment.
 EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"}
@@ -44,8 +46,9 @@ def _finish(callbacks: Callbacks, token: str, deployment_id: str, status: str, d
     return callbacks.fail(token, "DeploymentFailed", cause)
 
 
+@tracer.capture_method
 def start_deployment(
-    request: DeployRequest, store: DynamoRolloutStore, codedeploy: CodeDeploy, callbacks: Callbacks
+    request: DeployRequest, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks, clock: Clock
 ) -> str:
     """Create the deployment once per rollout and purpose, and leave the token to wait for it."""
     deployment_id = store.deployment_for(request.rollout_id, request.purpose)
@@ -59,14 +62,9 @@ def start_deployment(
         store.remember_deployment(request.rollout_id, request.purpose, deployment_id, _group(request))
     if request.purpose != "canary-restore":
         # An abort asked for before or during the deployment ends this wait too.
+        wait = Wait(kind="deployment", token=request.token, started_at=clock.now())
         outcome = begin_wait(
-            "deployment",
-            request.app.application,
-            request.rollout_id,
-            request.token,
-            store,
-            callbacks,
-            honour_promote=False,
+            wait, request.app.application, request.rollout_id, store, callbacks, honour_promote=False
         )
         if outcome == "aborted":
             return deployment_id
@@ -92,7 +90,7 @@ class DeploymentStateChange(BaseModel):
 
 
 def on_deployment_event(
-    detail: DeploymentStateChange, store: DynamoRolloutStore, codedeploy: CodeDeploy, callbacks: Callbacks
+    detail: DeploymentStateChange, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks
 ) -> str:
     """Record a deployment's end once; end the rollout's wait if it already waits."""
     status = EVENT_OUTCOMES.get(detail.state)
@@ -104,15 +102,14 @@ def on_deployment_event(
     item = store.record_deployment_outcome(detail.deployment_id, status, message)
     if item is None:
         return "duplicate"
-    token = item.get("task_token")
-    if not token:
+    if not item.task_token:
         return "recorded"  # the token will find the status when it is stored
-    _finish(callbacks, str(token), detail.deployment_id, status, message)
+    _finish(callbacks, item.task_token, detail.deployment_id, status, message)
     return "completed"
 
 
 def check_after_timeout(
-    rollout_id: str, purpose: str, store: DynamoRolloutStore, codedeploy: CodeDeploy
+    rollout_id: str, purpose: str, store: RolloutStore, codedeploy: Deployments
 ) -> dict[str, Any]:
     """The wait timed out: look at the real status once, so a lost event cannot hang a rollout."""
     deployment_id = store.deployment_for(rollout_id, purpose)
@@ -132,13 +129,13 @@ def check_after_timeout(
     )
 
 
-def stop_unfinished(rollout_id: str, store: DynamoRolloutStore, codedeploy: CodeDeploy) -> list[str]:
+def stop_unfinished(rollout_id: str, store: RolloutStore, codedeploy: Deployments) -> list[str]:
     """Stop this rollout's deployments that are still running (rollback)."""
     stopped = []
     for record in store.deployments_of(rollout_id):
-        status, _ = codedeploy.status(record["deployment_id"])
-        if status not in TERMINAL_DEPLOYMENT_STATUSES and codedeploy.stop(record["deployment_id"]):
-            stopped.append(record["deployment_id"])
+        status, _ = codedeploy.status(record.deployment_id)
+        if status not in TERMINAL_DEPLOYMENT_STATUSES and codedeploy.stop(record.deployment_id):
+            stopped.append(record.deployment_id)
     return stopped
 
 

@@ -198,9 +198,9 @@ def _deregister(targets: TargetGroups, app: AppConfig, record: DrainRecord) -> l
 
 def _record_canary_interruption(requests: DrainRequests, record: DrainRecord, now: datetime) -> None:
     lock = requests.rollouts.lock(record.application)
-    if not lock or not lock.get("rollout_id"):
+    if lock is None:
         return
-    rollout_id = str(lock["rollout_id"])
+    rollout_id = lock.rollout_id
     if requests.store.record_canary_interruption(record.application, rollout_id, record.instance_id, now):
         requests.store.mark_canary_interruption(record.application, record.instance_id, rollout_id)
         metrics.add_metric(name="CanarySpotInterruptions", unit=MetricUnit.Count, value=1)

@@ -30,6 +30,7 @@ from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted
 from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.notification import Notice
+from canaryfleet.models.rollout_record import RolloutRecord
 from canaryfleet.observability import logger
 from canaryfleet.settings import NotifySettings
 
@@ -40,7 +41,7 @@ _UNTHREADED_KINDS = frozenset(
 
 
 class RolloutRecords(Protocol):
-    def get(self, application: str, rollout_id: str) -> dict[str, Any] | None:
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
         """The rollout record (stages, verdict, audit), if there is one."""
 
 

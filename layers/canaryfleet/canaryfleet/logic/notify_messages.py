@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from canaryfleet.logic.approval_messages import slack_escape, verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
+from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -57,11 +58,11 @@ def _verdict(value: Any) -> Verdict | None:
         return None
 
 
-def who_decided(entry: dict[str, Any]) -> str | None:
+def who_decided(entry: AuditEntry) -> str | None:
     """An audit entry as people read it: a person's decision, or an approval nobody answered."""
-    kind = entry.get("kind")
+    kind = entry.kind
     if kind in ("approve", "reject", "abort", "promote"):
-        return f"{kind} by {entry.get('by', 'unknown')}"
+        return f"{kind} by {entry.by or 'unknown'}"
     if kind == "approval_expired":
         return "approval expired unanswered"
     return None
@@ -140,39 +141,35 @@ def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
     return slack_escape(headline(notice))[:300], blocks
 
 
-def summary_email(notice: Notice, record: dict[str, Any] | None) -> tuple[str, str]:
+def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, str]:
     """The final outcome's email: subject and plain-text body, from the notice and the rollout record."""
-    record = record or {}
     outcome = _OUTCOMES.get(notice.kind, notice.kind)
     subject = f"canaryfleet {notice.application} {notice.version}: {outcome}"
     lines = [f"{notice.application} {notice.version} was {outcome}.", ""]
     if notice.reason:
         lines += [f"Reason: {notice.reason}", ""]
     lines.append(f"Rollout: {notice.rollout_id or '-'}")
-    if record.get("commit"):
-        lines.append(f"Commit: {record['commit']}")
-    if record.get("build_url"):
-        lines.append(f"Build: {record['build_url']}")
-    started, ended = record.get("received_at"), record.get("ended_at")
+    if record is not None and record.commit:
+        lines.append(f"Commit: {record.commit}")
+    if record is not None and record.build_url:
+        lines.append(f"Build: {record.build_url}")
+    started = record.received_at if record is not None else None
+    ended = record.ended_at if record is not None else None
     if started:
-        lines.append(f"Received: {_when(datetime.fromisoformat(str(started)))}")
-    end = datetime.fromisoformat(str(ended)) if ended else notice.published_at
-    took = (
-        f" (after {_duration((end - datetime.fromisoformat(str(started))).total_seconds())})"
-        if started
-        else ""
-    )
+        lines.append(f"Received: {_when(started)}")
+    end = ended or notice.published_at
+    took = f" (after {_duration((end - started).total_seconds())})" if started else ""
     lines.append(f"Ended: {_when(end)}{took}")
-    verdict = _verdict(record.get("verdict"))
+    verdict = record.verdict if record is not None else None
     if verdict is not None:
         lines.append(f"Canary analysis: {verdict_summary(verdict)}")
-    decisions = [said for said in map(who_decided, record.get("audit") or []) if said]
+    decisions = [said for said in map(who_decided, record.audit if record is not None else []) if said]
     if decisions:
         lines.append("Decisions: " + "; ".join(decisions))
     stages = [
-        (name, datetime.fromisoformat(str(record[f"stage_{stage.value}_at"])))
+        (name, at)
         for stage, name in _STAGE_NAMES.items()
-        if record.get(f"stage_{stage.value}_at")
+        if record is not None and (at := record.stage_at(stage)) is not None
     ]
     if stages:
         lines += ["", "Stages:"]

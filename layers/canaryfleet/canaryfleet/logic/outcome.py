@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.adapters.fleet import CodeDeploy
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.deployments import parse_cause, stop_unfinished
 from canaryfleet.models.rollout import Revision
+from canaryfleet.models.rollout_record import RolloutOutcome
 from canaryfleet.models.tasks import RollbackTask
-from canaryfleet.observability import emit_dimensioned, logger, metrics
+from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import Deployments
+from canaryfleet.ports.rollouts import RolloutStore
 
-Outcome = Literal["released", "rolled_back", "rejected"]
+Outcome = RolloutOutcome
 
 # Error names the state machine hands to the rollback, and how each reads.
 _REASONS = {
@@ -51,16 +52,18 @@ def explain(error: str, cause: str | None) -> tuple[Outcome, str, str]:
     return "rolled_back", category, text
 
 
+@tracer.capture_method
 def finalize(
     application: str,
     rollout_id: str,
     revision: Revision,
-    store: DynamoRolloutStore,
+    store: RolloutStore,
+    clock: Clock,
 ) -> dict[str, str]:
     """Record the release as the application's last good revision."""
     store.set_last_good(application, revision, rollout_id)
     store.decide_version(application, revision.version, "released", rollout_id, "released")
-    store.update(application, rollout_id, status="released", outcome="released", reason="", ended_at=_now())
+    store.record_outcome(application, rollout_id, "released", "", ended_at=clock.now())
     metrics.add_metric(name="RolloutsReleased", unit=MetricUnit.Count, value=1)
     logger.info("rollout released", extra={"version": revision.version})
     return {"outcome": "released", "version": revision.version}
@@ -72,24 +75,26 @@ def record_rollback(
     version: str,
     error: str,
     cause: str | None,
-    store: DynamoRolloutStore,
+    store: RolloutStore,
+    clock: Clock,
 ) -> dict[str, str]:
     """Mark the version rejected with the reason; the record says how the rollout ended."""
     outcome, category, reason = explain(error, cause)
     store.decide_version(application, version, "rejected", rollout_id, reason)
-    store.update(
-        application, rollout_id, status=outcome, outcome=outcome, reason=reason, error=error, ended_at=_now()
-    )
+    store.record_outcome(application, rollout_id, outcome, reason, error=error, ended_at=clock.now())
     emit_dimensioned("RolloutsRolledBack", MetricUnit.Count, 1, "reason", category)
     logger.warning("rollout rolled back", extra={"reason": reason, "error": error})
     return {"outcome": outcome, "reason": reason, "category": category}
 
 
-def roll_back(task: RollbackTask, store: DynamoRolloutStore, codedeploy: CodeDeploy) -> dict[str, Any]:
+@tracer.capture_method
+def roll_back(
+    task: RollbackTask, store: RolloutStore, codedeploy: Deployments, clock: Clock
+) -> dict[str, Any]:
     """Stop what this rollout still has running, then record why it ended."""
     stopped = stop_unfinished(task.rollout_id, store, codedeploy)
     result = record_rollback(
-        task.application, task.rollout_id, task.version, task.error.error, task.error.cause, store
+        task.application, task.rollout_id, task.version, task.error.error, task.error.cause, store, clock
     )
     last_good = store.last_good(task.application)
     return {
@@ -97,7 +102,3 @@ def roll_back(task: RollbackTask, store: DynamoRolloutStore, codedeploy: CodeDep
         "stopped_deployments": stopped,
         "last_good": last_good.model_dump(mode="json") if last_good else None,
     }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

@@ -9,14 +9,12 @@ two rollouts never both hold the lock, and a release always wakes the next in li
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from botocore.exceptions import ClientError
-
-from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.observability import logger
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.rollouts import RolloutQueue
+from canaryfleet.ports.workflow import Callbacks, ExecutionStatus
 
 # Each pass either hands the lock over or finds it held; more passes only happen under races.
 _MAX_PASSES = 10
@@ -24,34 +22,25 @@ _MAX_PASSES = 10
 STALE_QUEUE_SECONDS = 300
 
 
-def execution_running(execution_arn: str) -> bool:
-    """Whether a lock owner still runs (a lock of an ended execution is stale)."""
-    try:
-        status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
-    except ClientError as exc:
-        if error_code(exc) == "ExecutionDoesNotExist":
-            return False
-        raise
-    return bool(status == "RUNNING")
-
-
-def take_turn(application: str, store: DynamoRolloutStore, callbacks: Callbacks) -> str | None:
+def take_turn(
+    application: str, store: RolloutQueue, callbacks: Callbacks, executions: ExecutionStatus, clock: Clock
+) -> str | None:
     """If the lock is free, give it to the first queued rollout; returns that rollout's id."""
     for _ in range(_MAX_PASSES):
         lock = store.lock(application)
         if lock is not None:
-            if execution_running(lock["owner"]):
+            if executions.is_running(lock.owner):
                 return None
             # The owner ended without releasing (it cannot through the state machine's
             # Catch paths, but an operator may stop an execution): free it.
-            logger.warning("releasing a stale lock", extra={"owner": lock["owner"]})
-            store.release_lock(application, lock["owner"])
+            logger.warning("releasing a stale lock", extra={"owner": lock.owner})
+            store.release_lock(application, lock.owner)
             continue
         head = store.queue_head(application)
         if head is None:
             return None
         if head.token is None:
-            if _stale(head.enqueued_at) and not execution_running(head.execution_arn):
+            if _stale(head.enqueued_at, clock.now()) and not executions.is_running(head.execution_arn):
                 logger.warning(
                     "dropping a queued rollout that never started", extra={"rollout_id": head.rollout_id}
                 )
@@ -74,12 +63,14 @@ def queue_rollout(
     arrival: str,
     execution_arn: str,
     token: str,
-    store: DynamoRolloutStore,
+    store: RolloutQueue,
     callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
 ) -> int:
     """Wait in the place taken at arrival, then try to start the head; returns the queue's length."""
     lock = store.lock(application)
-    if lock is not None and lock.get("owner") == execution_arn:
+    if lock is not None and lock.owner == execution_arn:
         # A retried wait (the first attempt took the turn, then its answer was lost): the turn
         # is this execution's already. Waiting in the queue again would leave an entry that
         # takes the lock back after the release.
@@ -87,21 +78,25 @@ def queue_rollout(
         callbacks.succeed(token, {"turn": "acquired"})
         return store.queue_length(application)
     store.attach_queue_token(application, arrival, rollout_id, execution_arn, token)
-    take_turn(application, store, callbacks)
+    take_turn(application, store, callbacks, executions, clock)
     return store.queue_length(application)
 
 
-def _stale(enqueued_at: str) -> bool:
-    if not enqueued_at:
+def _stale(enqueued_at: datetime | None, now: datetime) -> bool:
+    if enqueued_at is None:
         return True
-    age = datetime.now(UTC) - datetime.fromisoformat(enqueued_at)
-    return age.total_seconds() > STALE_QUEUE_SECONDS
+    return (now - enqueued_at).total_seconds() > STALE_QUEUE_SECONDS
 
 
 def release_turn(
-    application: str, execution_arn: str, store: DynamoRolloutStore, callbacks: Callbacks
+    application: str,
+    execution_arn: str,
+    store: RolloutQueue,
+    callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
 ) -> str | None:
     """Release the lock this execution holds and start the next queued rollout."""
     if not store.release_lock(application, execution_arn):
         logger.info("lock was not held by this execution", extra={"execution_arn": execution_arn})
-    return take_turn(application, store, callbacks)
+    return take_turn(application, store, callbacks, executions, clock)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.adapters.notifier import Notifier
-from canaryfleet.adapters.rollout_store import RolloutStore
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Stage
 from canaryfleet.observability import emit_dimensioned, logger, metrics
+from canaryfleet.ports.notifier import Notifier
+from canaryfleet.ports.rollouts import RolloutRecords
 
 
-def record_stage(request: RecordStageRequest, store: RolloutStore, notifier: Notifier) -> RecordStageResult:
+def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: Notifier) -> RecordStageResult:
     transition = store.record_stage(request.application, request.rollout_id, request.stage, request.at)
     if not transition.first_time:
         logger.info("stage already recorded", extra={"stage": request.stage.value})

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel
 
-from canaryfleet.adapters.artifacts import ArtifactStore
-from canaryfleet.adapters.fleet import CodeDeploy
-from canaryfleet.adapters.notifier import Notifier
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.workflow import RolloutWorkflow
 from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import PolicyLimits, default_policy
 from canaryfleet.models.rollout import ExecutionInput, Revision, RolloutInput, RolloutPlan
-from canaryfleet.observability import logger, metrics
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.ports.artifacts import ArtifactStore
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import AppRegistry, Deployments
+from canaryfleet.ports.notifier import Notifier
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import RolloutExecutions
 
 
 class StartRolloutResult(BaseModel):
@@ -34,17 +34,18 @@ class Rejected(Exception):
     """An upload that will not be rolled out; the reason is written for a person."""
 
 
+@tracer.capture_method
 def start_rollout(
     event: S3EventNotificationEventBridgeModel,
     artifacts: ArtifactStore,
-    registry: Registry,
-    store: DynamoRolloutStore,
-    codedeploy: CodeDeploy,
-    workflow: RolloutWorkflow,
+    registry: AppRegistry,
+    store: RolloutStore,
+    codedeploy: Deployments,
+    workflow: RolloutExecutions,
     notifier: Notifier,
+    clock: Clock,
     policy_limits: PolicyLimits | None = None,
     bundle_limits: BundleLimits | None = None,
-    now: datetime | None = None,
 ) -> StartRolloutResult:
     """Check the upload, register the revision, record the rollout and start its execution.
 
@@ -53,7 +54,7 @@ def start_rollout(
     deployed or registered for a rejected upload. A duplicate event changes nothing.
     """
     obj = event.detail.object
-    received = now or datetime.now(UTC)
+    received = clock.now()
     try:
         artifact = ArtifactRef.from_object(
             bucket=event.detail.bucket.name,
@@ -68,18 +69,18 @@ def start_rollout(
     rollout_id = artifact.rollout_id
     logger.append_keys(rollout_id=rollout_id, application=artifact.application)
     existing = store.get(artifact.application, rollout_id)
-    if existing is not None and existing.get("status") != "received":
-        logger.info("duplicate artifact event; already handled", extra={"status": existing.get("status")})
+    if existing is not None and existing.status != "received":
+        logger.info("duplicate artifact event; already handled", extra={"status": existing.status})
         metrics.add_metric(name="DuplicateArtifactEvents", unit=MetricUnit.Count, value=1)
-        return StartRolloutResult(status="duplicate", rollout_id=rollout_id, reason=existing.get("reason"))
+        return StartRolloutResult(status="duplicate", rollout_id=rollout_id, reason=existing.reason)
 
     try:
         app = registry.get(artifact.application)
         decided = store.version_status(artifact.application, artifact.version)
         if decided is not None:
             raise Rejected(
-                f"version {artifact.version} of {artifact.application} was already {decided['status']} "
-                f"(rollout {decided['rollout_id']}); upload a new version"
+                f"version {artifact.version} of {artifact.application} was already {decided.status} "
+                f"(rollout {decided.rollout_id}); upload a new version"
             )
         with artifacts.open(artifact) as bundle:
             validate_bundle(bundle, bundle_limits or BundleLimits())
@@ -107,7 +108,8 @@ def start_rollout(
     # of this event keeps the place the first attempt took.
     arrival = f"{event.time:%Y%m%dT%H%M%S}#{received.isoformat()}"
     if not store.create(rollout, received_at=received, arrival=arrival):
-        arrival = str((store.get(artifact.application, rollout_id) or {}).get("arrival") or arrival)
+        existing = store.get(artifact.application, rollout_id)
+        arrival = (existing.arrival if existing is not None else None) or arrival
     execution = ExecutionInput(
         rollout_id=rollout_id,
         application=artifact.application,
@@ -121,7 +123,7 @@ def start_rollout(
     # The place in the queue is taken at arrival, so executions start in upload order.
     store.enqueue(artifact.application, execution.arrival, rollout_id, workflow.execution_arn(rollout_id))
     execution_arn, started = workflow.start(execution)
-    store.update(artifact.application, rollout_id, status="started", execution_arn=execution_arn)
+    store.mark_started(artifact.application, rollout_id, execution_arn)
     if not started:
         logger.info("duplicate artifact event; rollout already started")
         metrics.add_metric(name="DuplicateArtifactEvents", unit=MetricUnit.Count, value=1)
@@ -136,7 +138,7 @@ def _rejected(
     artifact: ArtifactRef | None,
     key: str,
     reason: str,
-    store: DynamoRolloutStore | None = None,
+    store: RolloutStore | None = None,
     received: datetime | None = None,
 ) -> StartRolloutResult:
     logger.warning("artifact rejected", extra={"key": key, "reason": reason})
@@ -150,9 +152,7 @@ def _rejected(
             artifact=artifact,
         )
         store.create(rollout, received_at=received)
-        store.update(
-            artifact.application, artifact.rollout_id, status="rejected", outcome="rejected", reason=reason
-        )
+        store.record_outcome(artifact.application, artifact.rollout_id, "rejected", reason)
     notifier.publish(
         kind="rollout.rejected",
         application=artifact.application if artifact else "unknown",

@@ -1,0 +1,219 @@
+"""What the state table holds about rollouts, as typed records.
+
+The rollout record (sk ``ROLLOUT#<id>``) is written by several functions over a rollout's
+life, each setting only its own attributes; every field below says who writes it and what
+it is until then. The other items (the lock, queue entries, decided versions, deployments)
+are small and written once. Times are stored as ISO 8601 text and read back as aware
+datetimes; ``IsoTime`` writes them back out the same way in JSON, so reports built from a
+record show the stored text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from canaryfleet.models.rollout import Stage, Verdict
+
+IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json")]
+
+RolloutStatus = Literal["received", "started", "released", "rolled_back", "rejected"]
+RolloutOutcome = Literal["released", "rolled_back", "rejected"]
+WaitKind = Literal["deployment", "bake", "approval"]
+AuditKind = Literal[
+    "approve", "reject", "abort", "promote", "alarm", "approval_expired", "canary_spot_interruption"
+]
+DecisionChannel = Literal["slack", "page", "cli", "local"]
+
+
+class _Stored(BaseModel):
+    # Attributes this version does not know (pk, sk, or written by a newer version) are
+    # skipped rather than refused: reading a record never fails on what it does not need.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class WeightEntry(_Stored):
+    """One canary weight the rollout set (the weight log is keyed by the step's ``seq``)."""
+
+    weight: int = Field(ge=0, le=100)
+    at: IsoTime
+
+
+class AuditEntry(_Stored):
+    """Something that happened to the rollout from outside: a decision, an alarm, an expiry.
+
+    A decision has ``by``, ``reason`` and ``channel``; an alarm ``alarm`` and ``side``; an
+    unanswered approval ``approval_id``; a canary Spot interruption (written by the drain)
+    ``instance``. The rest stay None and are not stored.
+    """
+
+    kind: AuditKind
+    by: str | None = Field(default=None, description="Who decided (decisions only).")
+    reason: str | None = Field(default=None, description="What they said (decisions only; may be empty).")
+    channel: DecisionChannel | None = Field(default=None, description="Where they decided (decisions only).")
+    alarm: str | None = Field(default=None, description="The alarm's name (alarms only).")
+    side: str | None = Field(default=None, description="canary or live (alarms only).")
+    approval_id: str | None = Field(default=None, description="The approval that expired (expiries only).")
+    instance: str | None = Field(default=None, description="The interrupted instance (interruptions only).")
+    at: IsoTime
+
+    def stored(self) -> dict[str, Any]:
+        """The entry as written to the table (no None fields)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class AbortRequest(_Stored):
+    """On-call asked to abort; every wait that begins later ends at once too."""
+
+    by: str
+    reason: str = ""
+
+
+class CanaryInterruption(_Stored):
+    """A canary instance reclaimed (Spot) or scaled in while the rollout ran (the drain writes it)."""
+
+    instance: str
+    at: IsoTime
+
+
+class RolloutRecord(_Stored):
+    """One rollout, as the state table holds it (sk ``ROLLOUT#<rollout id>``)."""
+
+    # Written once by start_rollout when the upload arrives.
+    rollout_id: str
+    application: str
+    version: str
+    artifact_bucket: str
+    artifact_key: str
+    artifact_version_id: str | None = Field(default=None, description="None: an unversioned bucket.")
+    artifact_etag: str | None = None
+    commit: str | None = Field(default=None, description="From the object's metadata; None if not given.")
+    build_url: str | None = Field(default=None, description="From the object's metadata; None if not given.")
+    arrival: str | None = Field(default=None, description="Its queue sort key; None for a rejected upload.")
+    received_at: IsoTime
+    status: RolloutStatus = Field(default="received", description="started once its execution runs.")
+    execution_arn: str | None = Field(default=None, description="Set when the execution is started.")
+
+    # record_stage: each stage's first entry time, and the latest stage entered.
+    stage_started_at: IsoTime | None = None
+    stage_canary_deployed_at: IsoTime | None = None
+    stage_traffic_shifted_at: IsoTime | None = None
+    stage_verdict_at: IsoTime | None = None
+    stage_awaiting_approval_at: IsoTime | None = None
+    stage_released_at: IsoTime | None = None
+    stage_rolled_back_at: IsoTime | None = None
+    current_stage: Stage | None = Field(default=None, description="None until the first stage is recorded.")
+    current_stage_at: IsoTime | None = None
+
+    # shift_traffic: every weight set, by step.
+    weight_log: dict[str, WeightEntry] = Field(default_factory=dict)
+
+    # The wait in progress (deployment, bake, approval); the token ends it.
+    wait_kind: WaitKind | None = Field(default=None, description="None between waits, after a decision.")
+    wait_token: str | None = Field(default=None, repr=False, description="A secret: never shown.")
+    wait_started_at: IsoTime | None = None
+    bake_started_at: IsoTime | None = Field(default=None, description="Start of the latest bake's window.")
+    approval_id: str | None = Field(default=None, description="The latest approval asked for.")
+    approval_expires_at: IsoTime | None = None
+
+    # analyse, people, the drain.
+    verdict: Verdict | None = Field(default=None, description="The latest analysis; None before one ran.")
+    decision: AuditEntry | None = Field(default=None, description="The approval's decision, once made.")
+    abort_requested: AbortRequest | None = None
+    promoted_by: str | None = Field(default=None, description="Who promoted it past its waits, if anyone.")
+    audit: list[AuditEntry] = Field(default_factory=list)
+    canary_interruptions: list[CanaryInterruption] = Field(default_factory=list)
+    canary_interrupted_instances: list[str] = Field(
+        default_factory=list, description="The interrupted instances, as a set (the drain's guard)."
+    )
+
+    # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
+    outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")
+    reason: str | None = Field(default=None, description="Why it ended that way; empty when released.")
+    error: str | None = Field(default=None, description="The state machine error that rolled it back.")
+    ended_at: IsoTime | None = None
+
+    def stage_at(self, stage: Stage) -> datetime | None:
+        """When the rollout first entered ``stage``; None if it never did."""
+        at: datetime | None = getattr(self, f"stage_{stage.value}_at")
+        return at
+
+    def waits_with(self, kind: WaitKind) -> str | None:
+        """The token of the wait of ``kind`` in progress, if that is the wait it is in."""
+        return self.wait_token if self.wait_kind == kind and self.wait_token else None
+
+    @property
+    def current_weight(self) -> int:
+        """The canary weight set last (0 before any)."""
+        if not self.weight_log:
+            return 0
+        return max(self.weight_log.values(), key=lambda entry: entry.at).weight
+
+    def weight_history(self) -> list[tuple[str, WeightEntry]]:
+        """The weight log in time order, as (step, entry)."""
+        return sorted(self.weight_log.items(), key=lambda item: item[1].at)
+
+
+class Wait(_Stored):
+    """A wait the rollout begins: what ``begin_wait`` stores on the record."""
+
+    kind: WaitKind
+    token: str = Field(repr=False)
+    started_at: IsoTime
+    bake_started_at: IsoTime | None = Field(default=None, description="Bakes only.")
+    approval_id: str | None = Field(default=None, description="Approvals only.")
+    approval_expires_at: IsoTime | None = Field(default=None, description="Approvals only.")
+
+
+class LockRecord(_Stored):
+    """The application's running rollout (sk ``LOCK``): one at a time."""
+
+    owner: str = Field(description="The execution ARN holding the lock.")
+    rollout_id: str
+    acquired_at: IsoTime | None = Field(default=None, description="None for a lock written by hand.")
+
+
+class QueuedRollout(_Stored):
+    """A rollout waiting for its turn (sk ``QUEUE#<arrival>#<rollout id>``)."""
+
+    sk: str
+    rollout_id: str
+    execution_arn: str
+    token: str | None = Field(default=None, repr=False, description="None until its execution waits.")
+    enqueued_at: IsoTime | None = Field(default=None, description="None: an entry from an older version.")
+
+
+class VersionDecision(_Stored):
+    """A version released or rejected (sk ``VERSION#<version>``): it is never rolled out again."""
+
+    status: Literal["released", "rejected"]
+    rollout_id: str
+    reason: str = Field(default="", description="Why it was rejected; empty for an item written by hand.")
+    at: IsoTime | None = Field(default=None, description="None for an item written by hand.")
+
+
+class DeploymentRecord(_Stored):
+    """A CodeDeploy deployment a rollout created, by purpose (pk ``ROLLOUT-DEPLOYMENTS#<id>``)."""
+
+    purpose: str = Field(description="canary, live or canary-restore (the item's sk).")
+    deployment_id: str
+    group: str
+    at: IsoTime
+
+
+class DeploymentWait(_Stored):
+    """Where a deployment's token and its final status meet (pk ``DEPLOYMENT#<id>``)."""
+
+    task_token: str | None = Field(default=None, repr=False, description="None until the wait stores it.")
+    final_status: str | None = Field(default=None, description="None until the state-change event came.")
+    final_detail: str = ""
+
+
+class StageTransition(_Stored):
+    """What recording a stage changed: whether it was new, and the stage it followed."""
+
+    first_time: bool
+    previous_stage: Stage | None = None
+    previous_at: datetime | None = None

@@ -1,0 +1,72 @@
+"""The application's fleet as rollout logic drives it: CodeDeploy, ALB weights, health, metrics.
+
+Implemented on AWS by :mod:`canaryfleet.adapters.fleet` (``CodeDeploy``, ``Traffic``,
+``Metrics``) and in memory by the unit tests' fakes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.rollout import Revision
+
+# CodeDeploy statuses that end a deployment.
+TERMINAL_DEPLOYMENT_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
+
+
+class Deployments(Protocol):
+    """CodeDeploy: revisions and deployments of a deployment group."""
+
+    def register_revision(self, application: str, revision: Revision) -> None: ...
+
+    def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
+        """Start a deployment; its id."""
+        ...
+
+    def status(self, deployment_id: str) -> tuple[str, str]:
+        """The deployment's status and, when it failed, CodeDeploy's message."""
+        ...
+
+    def stop(self, deployment_id: str) -> bool:
+        """Stop a running deployment; False if it had already ended."""
+        ...
+
+
+class TrafficWeights(Protocol):
+    """The weighted listener rule and the target groups behind it."""
+
+    def set_canary_weight(self, app: AppConfig, weight: int) -> dict[str, int]:
+        """Set canary to ``weight`` percent, live the rest; the weights read back, by target group."""
+        ...
+
+    def target_health(self, group: FleetGroup) -> dict[str, str]:
+        """Each registered target's health state, by target id."""
+        ...
+
+
+class FleetMetrics(Protocol):
+    """CloudWatch: a group's request totals over a window, and alarms that fire."""
+
+    def totals(
+        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
+    ) -> dict[str, float | None]:
+        """``requests``, ``errors`` and ``latency`` (None: no request) over the window."""
+        ...
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        """The named alarms in ALARM now, each with ``name`` and ``reason``."""
+        ...
+
+
+class AppRegistry(Protocol):
+    """Onboarded applications (their configuration in SSM)."""
+
+    def get(self, application: str) -> AppConfig:
+        """The application's configuration; UnknownApplication if it is not onboarded."""
+        ...
+
+    def owner_of_alarm(self, alarm_name: str) -> tuple[AppConfig, str] | None:
+        """The application and side (canary or live) whose alarm this is, if any."""
+        ...

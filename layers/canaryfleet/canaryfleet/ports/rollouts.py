@@ -1,0 +1,157 @@
+"""Rollout state: the record, its stages and waits, the queue and lock, releases, deployments.
+
+One protocol a concern, so that a function asks only for what it uses; ``RolloutStore`` is
+all of them (what the state table adapter, :class:`canaryfleet.adapters.rollout_store.
+DynamoRolloutStore`, and the unit tests' in-memory fake implement). Contracts every
+implementation keeps: ``create`` writes once, ``record_stage`` counts a stage once,
+``hand_lock_to`` and ``release_lock`` are conditional, ``record_deployment_outcome`` records
+a deployment's end once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Protocol
+
+from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
+from canaryfleet.models.rollout_record import (
+    AbortRequest,
+    AuditEntry,
+    DeploymentRecord,
+    DeploymentWait,
+    LockRecord,
+    QueuedRollout,
+    RolloutOutcome,
+    RolloutRecord,
+    StageTransition,
+    VersionDecision,
+    Wait,
+)
+
+
+class RolloutReader(Protocol):
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
+        """The rollout record, if there is one."""
+        ...
+
+    def list_rollouts(self, application: str) -> list[RolloutRecord]:
+        """Every rollout record of the application, in no particular order."""
+        ...
+
+
+class RolloutRecords(RolloutReader, Protocol):
+    """The rollout record: each write sets only its own attributes."""
+
+    def create(self, rollout: RolloutInput, received_at: datetime, arrival: str | None = None) -> bool:
+        """Create the record once; False if it already existed (nothing is changed then)."""
+        ...
+
+    def mark_started(self, application: str, rollout_id: str, execution_arn: str) -> None: ...
+
+    def record_outcome(
+        self,
+        application: str,
+        rollout_id: str,
+        outcome: RolloutOutcome,
+        reason: str,
+        *,
+        error: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> None: ...
+
+    def record_verdict(self, application: str, rollout_id: str, verdict: Verdict) -> None: ...
+
+    def record_decision(self, application: str, rollout_id: str, decision: AuditEntry) -> None: ...
+
+    def request_abort(self, application: str, rollout_id: str, request: AbortRequest) -> None: ...
+
+    def request_promotion(self, application: str, rollout_id: str, by: str) -> None: ...
+
+    def append_audit(self, application: str, rollout_id: str, entry: AuditEntry) -> None: ...
+
+    def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
+        """Record the weight set at step ``seq``; the same step again overwrites its entry."""
+        ...
+
+    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
+        """Record that a stage was entered, once per stage (a repeat changes nothing)."""
+        ...
+
+    def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
+        """Store the wait the rollout is in; the record after the change."""
+        ...
+
+    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
+        """Forget the wait of ``token`` once it ended, unless a newer wait replaced it."""
+        ...
+
+
+class RolloutQueue(Protocol):
+    """One rollout per application at a time; the others wait in arrival order."""
+
+    def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
+        """Take a place at ``arrival``, once (a repeat keeps the first place)."""
+        ...
+
+    def attach_queue_token(
+        self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str
+    ) -> None: ...
+
+    def drop_from_queue(self, application: str, sk: str) -> None: ...
+
+    def queue_head(self, application: str) -> QueuedRollout | None: ...
+
+    def queue_length(self, application: str) -> int: ...
+
+    def lock(self, application: str) -> LockRecord | None: ...
+
+    def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
+        """Give the free lock to ``head`` and drop its queue entry, atomically; False if taken."""
+        ...
+
+    def release_lock(self, application: str, owner: str) -> bool:
+        """Delete the lock if ``owner`` holds it; False if it did not."""
+        ...
+
+
+class Releases(Protocol):
+    """Versions decided once, and the last good revision."""
+
+    def version_status(self, application: str, version: str) -> VersionDecision | None: ...
+
+    def decide_version(
+        self,
+        application: str,
+        version: str,
+        status: Literal["released", "rejected"],
+        rollout_id: str,
+        reason: str,
+    ) -> None: ...
+
+    def last_good(self, application: str) -> Revision | None: ...
+
+    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None: ...
+
+
+class DeploymentRecords(Protocol):
+    """The CodeDeploy deployments of a rollout, and where a deployment's token meets its end."""
+
+    def deployment_for(self, rollout_id: str, purpose: str) -> str | None: ...
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None: ...
+
+    def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]: ...
+
+    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
+        """Store the token waiting for a deployment; its final status if already known."""
+        ...
+
+    def record_deployment_outcome(
+        self, deployment_id: str, status: str, detail: str
+    ) -> DeploymentWait | None:
+        """Record a deployment's end once; the item (with any token) the first time, else None."""
+        ...
+
+
+class RolloutStore(RolloutRecords, RolloutQueue, Releases, DeploymentRecords, Protocol):
+    """Everything rollout logic keeps in the state table."""

@@ -1,0 +1,40 @@
+"""Step Functions as logic sees it: ending task-token waits, and starting executions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from canaryfleet.models.rollout import ExecutionInput
+
+
+class Callbacks(Protocol):
+    """Ending a ``.waitForTaskToken`` wait; False when the wait had already ended."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool: ...
+
+    def fail(self, token: str, error: str, cause: str) -> bool: ...
+
+
+class RolloutExecutions(Protocol):
+    """The rollout state machine's executions, one per rollout (named after it)."""
+
+    def execution_arn(self, name: str) -> str:
+        """The ARN the execution named ``name`` has (or will have)."""
+        ...
+
+    def start(self, execution: ExecutionInput) -> tuple[str, bool]:
+        """Start the rollout's execution once; its ARN and whether this call started it."""
+        ...
+
+
+class ExecutionStatus(Protocol):
+    def is_running(self, execution_arn: str) -> bool:
+        """Whether the execution still runs (False if it ended or never existed)."""
+        ...
+
+
+class ApprovalExpiry(Protocol):
+    def schedule(self, approval_id: str, expires_at: datetime, now: datetime) -> bool:
+        """Have the approval expired at ``expires_at`` if nobody answers; False if already scheduled."""
+        ...

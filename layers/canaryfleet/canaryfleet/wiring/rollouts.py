@@ -1,0 +1,230 @@
+"""Rollout functions' services, built from their settings: a factory per function.
+
+Each factory builds the AWS adapters its function needs and returns the one call the
+handler makes, so neither handlers nor logic construct adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from canaryfleet.adapters.artifacts import S3ArtifactStore
+from canaryfleet.adapters.fleet import CodeDeploy, Metrics, Traffic
+from canaryfleet.adapters.idempotency import once_per_key
+from canaryfleet.adapters.notifier import SnsNotifier
+from canaryfleet.adapters.registry import SsmRegistry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.tokens import StepFunctionsCallbacks
+from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
+from canaryfleet.logic import canary, deployments, outcome, queue
+from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
+from canaryfleet.logic.record_stage import record_stage as record_stage_once
+from canaryfleet.logic.start_rollout import StartRolloutResult
+from canaryfleet.logic.start_rollout import start_rollout as start_rollout_once
+from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
+from canaryfleet.models.tasks import (
+    AlarmStateChange,
+    AnalyseTask,
+    BakeTask,
+    CheckDeploymentTask,
+    FinalizeTask,
+    QueueTask,
+    ReleaseTask,
+    RollbackTask,
+    ShiftTask,
+    VerifyTask,
+)
+from canaryfleet.ports.clock import Clock, SystemClock
+from canaryfleet.settings import AlarmEventSettings, BaseSettings, RecordStageSettings, StartRolloutSettings
+
+
+def _store(settings: BaseSettings, clock: Clock) -> DynamoRolloutStore:
+    return DynamoRolloutStore(settings.state_table_name, clock)
+
+
+def start_rollout(
+    settings: StartRolloutSettings,
+) -> Callable[[S3EventNotificationEventBridgeModel], StartRolloutResult]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+    workflow = StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn)
+    notifier = SnsNotifier(settings.notification_topic_arn)
+
+    def run(upload: S3EventNotificationEventBridgeModel) -> StartRolloutResult:
+        return start_rollout_once(
+            upload, S3ArtifactStore(), SsmRegistry(), store, CodeDeploy(), workflow, notifier, clock
+        )
+
+    return run
+
+
+def queue_rollout(settings: BaseSettings) -> Callable[[QueueTask], int]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: QueueTask) -> int:
+        return queue.queue_rollout(
+            task.application,
+            task.rollout_id,
+            task.arrival,
+            task.execution_arn,
+            task.token,
+            store,
+            StepFunctionsCallbacks(),
+            StepFunctionsExecutions(),
+            clock,
+        )
+
+    return run
+
+
+def release_turn(settings: BaseSettings) -> Callable[[ReleaseTask], str | None]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: ReleaseTask) -> str | None:
+        return queue.release_turn(
+            task.application,
+            task.execution_arn,
+            store,
+            StepFunctionsCallbacks(),
+            StepFunctionsExecutions(),
+            clock,
+        )
+
+    return run
+
+
+def deploy(settings: BaseSettings) -> Callable[[DeployRequest], str]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(request: DeployRequest) -> str:
+        return deployments.start_deployment(request, store, CodeDeploy(), StepFunctionsCallbacks(), clock)
+
+    return run
+
+
+def deployment_event(settings: BaseSettings) -> Callable[[DeploymentStateChange], str]:
+    store = _store(settings, SystemClock())
+
+    def run(detail: DeploymentStateChange) -> str:
+        return deployments.on_deployment_event(detail, store, CodeDeploy(), StepFunctionsCallbacks())
+
+    return run
+
+
+def check_deployment(settings: BaseSettings) -> Callable[[CheckDeploymentTask], dict[str, Any]]:
+    store = _store(settings, SystemClock())
+
+    def run(task: CheckDeploymentTask) -> dict[str, Any]:
+        return deployments.check_after_timeout(task.rollout_id, task.purpose, store, CodeDeploy())
+
+    return run
+
+
+def verify_canary(settings: BaseSettings) -> Callable[[VerifyTask], dict[str, int]]:
+    def run(task: VerifyTask) -> dict[str, int]:
+        return canary.verify_canary(task.app, Traffic())
+
+    return run
+
+
+def shift_traffic(settings: RecordStageSettings) -> Callable[[ShiftTask], dict[str, int]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: ShiftTask) -> dict[str, int]:
+        notifier = SnsNotifier(settings.notification_topic_arn) if task.notify else None
+        return canary.shift_traffic(
+            task.app, task.rollout_id, task.version, task.weight, task.seq, Traffic(), store, notifier, clock
+        )
+
+    return run
+
+
+def bake(settings: BaseSettings) -> Callable[[BakeTask], str]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: BakeTask) -> str:
+        return canary.begin_bake(
+            task.app, task.rollout_id, task.token, store, Metrics(), StepFunctionsCallbacks(), clock
+        )
+
+    return run
+
+
+def analyse(settings: RecordStageSettings) -> Callable[[AnalyseTask], Verdict]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+    notifier = SnsNotifier(settings.notification_topic_arn)
+
+    def run(task: AnalyseTask) -> Verdict:
+        return canary.analyse(
+            task.app, task.rollout_id, task.version, task.analysis, store, Metrics(), notifier, clock
+        )
+
+    return run
+
+
+def alarm_event(
+    settings: AlarmEventSettings, context: LambdaContext
+) -> Callable[[str, AlarmStateChange], dict[str, str]]:
+    """EventBridge delivers at least once: a repeat of a state change (its event id) has no effect."""
+    clock = SystemClock()
+    store = _store(settings, clock)
+    react = once_per_key(
+        canary.on_alarm_event,
+        table_name=settings.idempotency_table_name,
+        data_keyword="event",
+        key="id",
+        context=context,
+    )
+
+    def run(event_id: str, detail: AlarmStateChange) -> dict[str, str]:
+        return react(
+            event={"id": event_id},
+            alarm_name=detail.alarm_name,
+            state=detail.state,
+            registry=SsmRegistry(),
+            store=store,
+            callbacks=StepFunctionsCallbacks(),
+            clock=clock,
+        )
+
+    return run
+
+
+def record_stage(settings: RecordStageSettings) -> Callable[[RecordStageRequest], RecordStageResult]:
+    store = _store(settings, SystemClock())
+    notifier = SnsNotifier(settings.notification_topic_arn)
+
+    def run(request: RecordStageRequest) -> RecordStageResult:
+        return record_stage_once(request, store, notifier)
+
+    return run
+
+
+def finalize(settings: BaseSettings) -> Callable[[FinalizeTask], dict[str, str]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: FinalizeTask) -> dict[str, str]:
+        return outcome.finalize(task.application, task.rollout_id, task.revision, store, clock)
+
+    return run
+
+
+def record_rollback(settings: BaseSettings) -> Callable[[RollbackTask], dict[str, Any]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: RollbackTask) -> dict[str, Any]:
+        return outcome.roll_back(task, store, CodeDeploy(), clock)
+
+    return run

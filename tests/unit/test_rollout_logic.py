@@ -1,0 +1,200 @@
+"""Rollout logic on the in-memory ports: queue and lock, deployment waits, rollbacks, decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from canaryfleet.errors import RolloutNotRunning
+from canaryfleet.logic.decisions import Decision, decide
+from canaryfleet.logic.deployments import (
+    DeploymentStateChange,
+    DeployRequest,
+    on_deployment_event,
+    start_deployment,
+)
+from canaryfleet.logic.outcome import record_rollback
+from canaryfleet.logic.queue import queue_rollout, release_turn
+from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.rollout import Revision
+from canaryfleet.ports.clock import FixedClock
+
+from tests.unit.fakes import (
+    FakeDeployments,
+    FakeExecutions,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    a_rollout,
+)
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+APP = "payments-api"
+REVISION = Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> InMemoryRolloutStore:
+    return InMemoryRolloutStore(clock)
+
+
+@pytest.fixture
+def app_config() -> AppConfig:
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012"
+
+    def group(side: str, number: int) -> FleetGroup:
+        return FleetGroup(
+            deployment_group=f"{APP}-{side}",
+            target_group_arn=f"{arn}:targetgroup/{APP}-{side}/{number}",
+            auto_scaling_group=f"{APP}-{side}",
+        )
+
+    return AppConfig(
+        application=APP,
+        codedeploy_application=APP,
+        listener_rule_arn=f"{arn}:listener-rule/app/x/1/2/3",
+        canary=group("canary", 1),
+        live=group("live", 2),
+    )
+
+
+def _queue(
+    store: InMemoryRolloutStore, name: str, arrival: str, callbacks: RecordingCallbacks, clock: FixedClock
+) -> FakeExecutions:
+    executions = FakeExecutions()
+    executions.running.update({f"arn:{n}" for n in ("first", "second", "third")})
+    queue_rollout(APP, name, arrival, f"arn:{name}", f"token-{name}", store, callbacks, executions, clock)
+    return executions
+
+
+def test_given_three_uploads_when_their_executions_wait_out_of_order_then_the_first_to_arrive_runs(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+
+    _queue(store, "first", "1#a", callbacks, clock)
+    _queue(store, "third", "3#c", callbacks, clock)
+    _queue(store, "second", "2#b", callbacks, clock)
+
+    assert list(callbacks.succeeded) == ["token-first"]
+    lock = store.lock(APP)
+    assert lock is not None and lock.rollout_id == "first"
+    assert store.queue_length(APP) == 2
+
+
+def test_given_a_running_rollout_when_it_releases_its_turn_then_the_next_in_arrival_order_takes_it(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    for name, arrival in (("first", "1#a"), ("third", "3#c"), ("second", "2#b")):
+        executions = _queue(store, name, arrival, callbacks, clock)
+
+    started = release_turn(APP, "arn:first", store, callbacks, executions, clock)
+
+    assert started == "second"
+    assert list(callbacks.succeeded) == ["token-first", "token-second"]
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:second"
+
+
+def test_given_a_lock_held_by_someone_else_when_released_by_another_execution_then_it_stays(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    executions = _queue(store, "first", "1#a", callbacks, clock)
+
+    release_turn(APP, "arn:second", store, callbacks, executions, clock)
+
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:first"
+
+
+def _deploy_request(app: AppConfig, token: str = "token-deploy") -> DeployRequest:
+    return DeployRequest(
+        token=token,
+        rollout_id="payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d",
+        purpose="canary",
+        app=app,
+        revision=REVISION,
+    )
+
+
+def _event(app: AppConfig, deployment_id: str, state: str) -> DeploymentStateChange:
+    return DeploymentStateChange.model_validate(
+        {
+            "deploymentId": deployment_id,
+            "state": state,
+            "application": app.codedeploy_application,
+            "deploymentGroup": app.canary.deployment_group,
+        }
+    )
+
+
+def test_given_a_deployment_event_after_its_token_then_the_wait_ends_once(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    deployment_id = start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)
+
+    results = [
+        on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
+    ]
+    results.append(
+        on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
+    )
+
+    assert results == ["completed", "duplicate"]
+    assert list(callbacks.succeeded) == ["token-deploy"]
+
+
+def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_the_wait(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    deployment_id = codedeploy.create_deployment("app", "group", REVISION, "made before the token")
+    store.remember_deployment(_deploy_request(app_config).rollout_id, "canary", deployment_id, "group")
+
+    early = on_deployment_event(_event(app_config, deployment_id, "FAILURE"), store, codedeploy, callbacks)
+    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)
+
+    assert early == "recorded"
+    assert callbacks.failed["token-deploy"][0] == "DeploymentFailed"
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "outcome", "reason"),
+    [
+        ("CanaryAlarm", "canary alarm hello-5xx is in ALARM: 5xx", "rolled_back", "canary alarm hello-5xx"),
+        ("Rejected", '{"by": "bob", "reason": "too slow"}', "rejected", "rejected by bob: too slow"),
+        ("ApprovalTimedOut", None, "rolled_back", "nobody approved before the approval timeout"),
+    ],
+)
+def test_given_a_rollback_then_the_record_says_why_in_words(
+    store: InMemoryRolloutStore, clock: FixedClock, error: str, cause: str | None, outcome: str, reason: str
+) -> None:
+    record = a_rollout(store)
+
+    record_rollback(APP, record.rollout_id, record.version, error, cause, store, clock)
+
+    ended = store.get(APP, record.rollout_id)
+    assert ended is not None and ended.outcome == outcome and ended.status == outcome
+    assert ended.reason is not None and ended.reason.startswith(reason)
+    assert ended.error == error and ended.ended_at == T0
+    decided = store.version_status(APP, record.version)
+    assert decided is not None and decided.status == "rejected"
+
+
+def test_given_a_finished_rollout_when_someone_decides_then_nothing_is_running(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    record = a_rollout(store)
+    record_rollback(APP, record.rollout_id, record.version, "Aborted", "aborted by bob: no", store, clock)
+
+    with pytest.raises(RolloutNotRunning, match="has no running rollout"):
+        decide(Decision(application=APP, action="approve", by="alice"), store, RecordingCallbacks(), clock)
