@@ -143,13 +143,13 @@ def list_drains(
     as_json: bool = typer.Option(False, "--json", help="One JSON document for scripts."),
 ) -> None:
     """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
-    from canaryfleet.adapters.drain_store import DrainStore
+    from canaryfleet.adapters.drain_store import DynamoDrainStore
 
     from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name
 
     try:
         platform = Platform.connect(stack or default_stack_name(), region, profile)
-        records = DrainStore(platform.output("StateTableName")).list_drains(application)
+        records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)
     except PlatformError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
 from pydantic import BaseModel, ConfigDict, Field
@@ -276,7 +276,7 @@ def _report(
     simulated: SimulatedInstances,
     responses: ResponseLog,
 ) -> dict[str, Any]:
-    store = DrainStore(cloud.output("StateTableName"))
+    store = DynamoDrainStore(cloud.output("StateTableName"))
     records = store.list_drains(APPLICATION)
     operations = cloud.fleet_operations
     runs = [r for r in simulated.runs if r.instance_id in set(leaving)]
