@@ -94,10 +94,10 @@ def fresh(
 
 def test_an_instance_begins_one_drain_and_later_events_join_it(subject: Subject) -> None:
     store = subject.store
-    # Given nothing; When a drain begins twice
+    # Given no drain of the instance; When two events begin one
     first, second = store.begin(fresh(DrainTrigger.SPOT, hook=None)), store.begin(fresh())
 
-    # Then only the first writes; the second event joins, its hook kept and the deadline only moved earlier
+    # Then only the first writes; later events join it: the hook kept, the deadline only moved earlier
     assert first is not None and second is None and store.owner(INSTANCE) == APP
     assert store.join(APP, "i-00000000000000bad", DrainTrigger.SPOT, None, None) is None
     joined = store.join(APP, INSTANCE, DrainTrigger.LIFECYCLE, HOOK, NOW + timedelta(seconds=120))
@@ -108,14 +108,17 @@ def test_an_instance_begins_one_drain_and_later_events_join_it(subject: Subject)
 
 
 def test_a_drain_is_claimed_once_until_its_claim_goes_stale(subject: Subject) -> None:
+    # Given a queued drain
     store = subject.store
     store.begin(fresh())
     store.mark_queued(APP, INSTANCE, ["tg"], NOW)
 
+    # When two dispatchers claim it, and a third after the first claim went stale
     claimed = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))
     again = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))
     stale = store.claim(APP, INSTANCE, NOW + timedelta(seconds=61), NOW + timedelta(seconds=1))
 
+    # Then one claim at a time; a claimed drain's budget stays until the claim is given back
     assert claimed is not None and claimed.status is DrainStatus.DISPATCHING
     assert again is None and stale is not None
     assert not store.use_budget(APP, INSTANCE, SPOT_BUDGET)  # claimed: its command may be on its way
@@ -124,10 +127,12 @@ def test_a_drain_is_claimed_once_until_its_claim_goes_stale(subject: Subject) ->
 
 
 def test_a_command_is_recorded_and_a_failed_attempt_retried_once(subject: Subject) -> None:
+    # Given a drain whose first command is recorded
     store = subject.store
     store.begin(fresh())
     store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
 
+    # When its failure is retried twice, then given back; Then one retry claim, and it runs as before
     assert store.claim_retry(APP, INSTANCE, 1, NOW) and not store.claim_retry(APP, INSTANCE, 1, NOW)
     store.unclaim_retry(APP, INSTANCE)
     record = store.find(INSTANCE)
@@ -136,22 +141,27 @@ def test_a_command_is_recorded_and_a_failed_attempt_retried_once(subject: Subjec
 
 
 def test_an_outcome_is_set_once(subject: Subject) -> None:
+    # Given a drain under way
     store = subject.store
     store.begin(fresh())
 
+    # When its outcome is set twice (and once with a status that is not final)
     with pytest.raises(ValueError, match="not a final status"):
         store.finish(APP, INSTANCE, status="running")
     first = store.finish(APP, INSTANCE, status="drained", outcome="drained", bytes=10)
     second = store.finish(APP, INSTANCE, status="logs_lost", outcome="logs_lost", reason="late")
 
+    # Then the first outcome stays
     assert first is not None and (first.outcome, first.bytes) == ("drained", 10)
     assert second is None and store.list_drains(APP)[0].outcome == "drained"
 
 
 def test_a_canary_interruption_is_recorded_on_an_existing_rollout_once(subject: Subject) -> None:
+    # Given a canary's Spot drain; When its interruption is recorded before and after its rollout exists
     store = subject.store
     store.begin(fresh(DrainTrigger.SPOT, hook=None))
 
+    # Then only on an existing rollout, and once
     assert not store.record_canary_interruption(APP, "r1", INSTANCE, NOW)  # no such rollout
     subject.start_rollout("r1")
     assert store.record_canary_interruption(APP, "r1", INSTANCE, NOW)
