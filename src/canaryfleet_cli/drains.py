@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import typer
-from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drain_store import DynamoDrainStore
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +33,7 @@ def list_drains(
     """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
     try:
         platform = Platform.connect(stack or default_stack_name(), region, profile)
-        records = DrainStore(platform.output("StateTableName")).list_drains(application)
+        records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)
     except PlatformError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

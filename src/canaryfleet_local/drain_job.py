@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
 from canaryfleet.models.rollout_record import RolloutRecord
@@ -277,7 +277,7 @@ def _report(
     simulated: SimulatedInstances,
     responses: ResponseLog,
 ) -> dict[str, Any]:
-    store = DrainStore(cloud.output("StateTableName"))
+    store = DynamoDrainStore(cloud.output("StateTableName"))
     records = store.list_drains(APPLICATION)
     operations = cloud.fleet_operations
     runs = [r for r in simulated.runs if r.instance_id in set(leaving)]

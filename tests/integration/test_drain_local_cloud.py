@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import typer
 from botocore.exceptions import ClientError
-from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, SsmRunCommand
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.app_config import AppConfig
@@ -189,7 +189,7 @@ def test_an_order_that_keeps_failing_ends_in_the_dead_letter_queue(fleet: Fleet)
 
 # --- the operator's view -----------------------------------------------------------------------
 def test_drains_list_shows_an_applications_drains_without_their_tokens(fleet: Fleet) -> None:
-    store = DrainStore(fleet.cloud.output("StateTableName"))
+    store = DynamoDrainStore(fleet.cloud.output("StateTableName"))
     instance = fleet.instances[-1]
     store.begin(
         DrainRecord(

@@ -1,8 +1,8 @@
 """Drains step by step: request, dispatch, completion, against DynamoDB and S3 on moto.
 
 The state table is created from template.yaml's definition; the other AWS edges (tags,
-target groups, the queue, Run Command, termination hooks, notifications) are in-memory
-fakes with the adapters' contracts.
+target groups, the queue, Run Command, termination hooks, notifications) are the unit
+tests' in-memory fakes (``tests/unit/drain_fakes.py``), with the adapters' contracts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,36 +20,38 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import reset_clients
-from canaryfleet.adapters.drain_store import DrainStore
-from canaryfleet.adapters.drains import (
-    DrainQueue,
-    InstanceDirectory,
-    LifecycleHooks,
-    RunCommand,
-    S3LogObjects,
-    TargetGroups,
-)
-from canaryfleet.adapters.registry import Registry
+from canaryfleet.adapters.drain_store import DynamoDrainStore
+from canaryfleet.adapters.drains import S3LogObjects
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.errors import DrainNotReady, InstancesNotReachable, UnknownApplication
+from canaryfleet.errors import DrainNotReady
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_complete import complete_drain
-from canaryfleet.logic.drain_dispatch import dispatch_drains
+from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
     CommandInvocationDetail,
+    DrainCompletion,
     DrainEvent,
     DrainOrder,
     DrainRecord,
+    DrainRequestResult,
     DrainStatus,
-    LifecycleHookRef,
 )
+from canaryfleet.ports.clock import FixedClock
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.helpers import REPO, load_event
-from tests.unit.fakes import RecordingNotifier
+from tests.unit.drain_fakes import (
+    FakeDirectory,
+    FakeHooks,
+    FakeQueue,
+    FakeRegistry,
+    FakeRunCommand,
+    FakeTargets,
+    RecordedAlerts,
+)
 
 APP = "orders-api"
 DOCUMENT = "canaryfleet-drain"
@@ -79,128 +81,59 @@ def instance_id(n: int) -> str:
     return f"i-{n:017x}"
 
 
-# --- fakes ---------------------------------------------------------------------------------
-class FakeDirectory(InstanceDirectory):
-    def __init__(self) -> None:
-        self.instances: dict[str, dict[str, str]] = {}
-
-    def add(self, instance: str, side: str = "live", application: str = APP) -> str:
-        self.instances[instance] = {"application": application, "role": side}
-        return instance
-
-    def tags(self, instance_id: str) -> dict[str, str]:
-        return dict(self.instances.get(instance_id, {}))
-
-
-class FakeRegistry(Registry):
-    def __init__(self, *apps: AppConfig) -> None:
-        self.apps = {a.application: a for a in apps}
-
-    def get(self, application: str) -> AppConfig:
-        if application not in self.apps:
-            raise UnknownApplication(f"application {application!r} is not onboarded")
-        return self.apps[application]
-
-    def all(self) -> list[AppConfig]:
-        return list(self.apps.values())
-
-
-class FakeTargets(TargetGroups):
-    def __init__(self) -> None:
-        self.registered: dict[str, set[str]] = {CANARY_TG: set(), LIVE_TG: set()}
-
-    def deregister(self, target_group_arn: str, instance_id: str) -> bool:
-        if instance_id not in self.registered[target_group_arn]:
-            return False
-        self.registered[target_group_arn].discard(instance_id)
-        return True
-
-
-class FakeQueue(DrainQueue):
-    def __init__(self) -> None:
-        self.orders: list[DrainOrder] = []
-        self.fail = False
-
-    def send(self, order: DrainOrder) -> None:
-        if self.fail:
-            raise ClientError(
-                {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "SendMessage"
-            )
-        self.orders.append(order)
-
-
-class FakeHooks(LifecycleHooks):
-    def __init__(self) -> None:
-        self.active: set[str] = set()
-        self.completed: list[str] = []
-        self.heartbeats: list[str] = []
-
-    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        if hook.token not in self.active:
-            return False
-        self.active.discard(hook.token)
-        self.completed.append(instance_id)
-        return True
-
-    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        self.heartbeats.append(instance_id)
-        return hook.token in self.active
-
-
-@dataclass
-class FakeRunCommand(RunCommand):
-    calls: list[tuple[list[str], dict[str, list[str]]]] = field(default_factory=list)
-    unreachable: set[str] = field(default_factory=set)
-    throttled: bool = False
-
-    def send(
-        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
-    ) -> str:
-        if self.throttled:
-            raise ClientError(
-                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendCommand"
-            )
-        if self.unreachable & set(instance_ids):
-            raise InstancesNotReachable(f"{sorted(self.unreachable & set(instance_ids))}")
-        self.calls.append((list(instance_ids), parameters))
-        return f"{len(self.calls):08d}-0000-4000-8000-000000000000"
-
-
 # --- the platform --------------------------------------------------------------------------
 @dataclass
 class Platform:
     table: str
     bucket: str
-    store: DrainStore
+    store: DynamoDrainStore
     rollouts: DynamoRolloutStore
     directory: FakeDirectory
     targets: FakeTargets
     queue: FakeQueue
     hooks: FakeHooks
     run_command: FakeRunCommand
-    notifier: RecordingNotifier
+    notifier: RecordedAlerts
     registry: FakeRegistry
 
-    @property
-    def requests(self) -> DrainRequests:
+    def requests(self, at: datetime) -> DrainRequests:
         return DrainRequests(
-            self.directory, self.registry, self.store, self.rollouts, self.targets, self.queue, self.hooks
+            self.directory,
+            self.registry,
+            self.store,
+            self.rollouts,
+            self.targets,
+            self.queue,
+            self.hooks,
+            FixedClock(at),
         )
 
-    @property
-    def drains(self) -> Drains:
+    def drains(self, at: datetime) -> Drains:
         return Drains(
-            self.store, self.hooks, self.run_command, S3LogObjects(), self.notifier, DOCUMENT, self.bucket
+            self.store,
+            self.hooks,
+            self.run_command,
+            S3LogObjects(),
+            self.notifier,
+            DOCUMENT,
+            self.bucket,
+            FixedClock(at),
         )
 
-    def leave(self, sample: str, instance: str, at: datetime = NOW, **detail: Any) -> Any:
+    def dispatch(self, batch: SqsModel, at: datetime = NOW) -> BatchOutcome:
+        return dispatch_drains(batch, self.drains(at))
+
+    def complete(self, detail: CommandInvocationDetail, at: datetime = NOW) -> DrainCompletion:
+        return complete_drain(detail, self.drains(at))
+
+    def leave(self, sample: str, instance: str, at: datetime = NOW, **detail: Any) -> DrainRequestResult:
         event = load_event(f"drain_request/{sample}")
         key = "EC2InstanceId" if sample == "lifecycle_terminate" else "instance-id"
         event["detail"] |= {key: instance, **detail}
         event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if sample == "lifecycle_terminate":
             self.hooks.active.add(event["detail"]["LifecycleActionToken"])
-        return request_drain(DrainEvent.model_validate(event), self.requests, at)
+        return request_drain(DrainEvent.model_validate(event), self.requests(at))
 
     def batch(self, orders: list[DrainOrder] | None = None, bodies: list[str] | None = None) -> SqsModel:
         payloads = (
@@ -249,14 +182,14 @@ def platform(aws: itertools.count[int]) -> Platform:
     return Platform(
         table,
         bucket,
-        DrainStore(table),
+        DynamoDrainStore(table),
         DynamoRolloutStore(table),
         FakeDirectory(),
         FakeTargets(),
         FakeQueue(),
         FakeHooks(),
         FakeRunCommand(),
-        RecordingNotifier(),
+        RecordedAlerts(),
         FakeRegistry(
             CONFIG, CONFIG.model_copy(update={"application": "batch-jobs", "drain_on_rebalance": True})
         ),
@@ -396,7 +329,7 @@ def test_a_spot_warning_that_joins_a_queued_termination_makes_the_drain_logs_fir
     platform.leave("lifecycle_terminate", instance)
     platform.leave("spot_interruption", instance)
 
-    dispatch_drains(platform.batch(), platform.drains, NOW)
+    platform.dispatch(platform.batch(), NOW)
 
     ((_, parameters),) = platform.run_command.calls
     assert (parameters["FlushFirst"], parameters["StopBudgetSeconds"]) == (["true"], ["30"])
@@ -489,7 +422,7 @@ def _queued(platform: Platform, count: int, sample: str = "lifecycle_terminate")
 def test_one_send_command_serves_up_to_fifty_instances(platform: Platform) -> None:
     _queued(platform, 53)
 
-    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+    outcome = platform.dispatch(platform.batch(), NOW)
 
     assert [len(ids) for ids, _ in platform.run_command.calls] == [50, 3]
     assert len(outcome.commands) == 2 and outcome.failed == {}
@@ -498,7 +431,7 @@ def test_one_send_command_serves_up_to_fifty_instances(platform: Platform) -> No
 def test_every_drain_of_a_batch_records_its_command_and_run(platform: Platform) -> None:
     (instance,) = _queued(platform, 1)
 
-    dispatch_drains(platform.batch(), platform.drains, NOW)
+    platform.dispatch(platform.batch(), NOW)
 
     record = platform.record(instance)
     assert (record.status, record.attempts, record.run_id) == (DrainStatus.RUNNING, 1, "20261126T101540Z")
@@ -509,7 +442,7 @@ def test_logs_first_and_stop_first_drains_take_separate_commands(platform: Platf
     _queued(platform, 2, "lifecycle_terminate")
     platform.leave("spot_interruption", member(platform, 3))
 
-    dispatch_drains(platform.batch(), platform.drains, NOW)
+    platform.dispatch(platform.batch(), NOW)
 
     flush_first = sorted((len(ids), p["FlushFirst"][0]) for ids, p in platform.run_command.calls)
     assert flush_first == [(1, "true"), (2, "false")]
@@ -518,7 +451,7 @@ def test_logs_first_and_stop_first_drains_take_separate_commands(platform: Platf
 def test_a_spot_drains_document_timeout_ends_before_the_instance(platform: Platform) -> None:
     platform.leave("spot_interruption", member(platform, 1), at=NOW)
 
-    dispatch_drains(platform.batch(), platform.drains, NOW + timedelta(seconds=60))
+    platform.dispatch(platform.batch(), NOW + timedelta(seconds=60))
 
     ((_, parameters),) = platform.run_command.calls
     assert parameters["ExecutionTimeout"] == ["55"]
@@ -528,8 +461,8 @@ def test_an_order_delivered_twice_runs_the_document_once(platform: Platform) -> 
     _queued(platform, 1)
     order = platform.queue.orders[0]
 
-    first = dispatch_drains(platform.batch([order, order]), platform.drains, NOW)
-    second = dispatch_drains(platform.batch([order]), platform.drains, NOW)
+    first = platform.dispatch(platform.batch([order, order]), NOW)
+    second = platform.dispatch(platform.batch([order]), NOW)
 
     assert len(platform.run_command.calls) == 1
     assert (len(first.duplicates), len(second.duplicates)) == (1, 1)
@@ -541,7 +474,7 @@ def test_an_unreachable_instance_is_split_out_and_its_drain_ends_lost_with_its_h
     instances = _queued(platform, 6)
     platform.run_command.unreachable = {instances[4]}
 
-    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+    outcome = platform.dispatch(platform.batch(), NOW)
 
     assert sorted(i for ids, _ in platform.run_command.calls for i in ids) == sorted(
         set(instances) - {instances[4]}
@@ -557,18 +490,16 @@ def test_a_send_command_that_fails_gives_the_claims_back_for_the_next_delivery(p
     _queued(platform, 2)
     platform.run_command.throttled = True
 
-    outcome = dispatch_drains(platform.batch(), platform.drains, NOW)
+    outcome = platform.dispatch(platform.batch(), NOW)
     platform.run_command.throttled = False
-    retried = dispatch_drains(platform.batch(), platform.drains, NOW)
+    retried = platform.dispatch(platform.batch(), NOW)
 
     assert set(outcome.failed) == {"m-0", "m-1"}
     assert retried.failed == {} and len(platform.run_command.calls) == 1
 
 
 def test_a_malformed_order_fails_its_message_and_writes_nothing(platform: Platform) -> None:
-    outcome = dispatch_drains(
-        platform.batch(bodies=['{"instance_id": "not-an-instance"}']), platform.drains, NOW
-    )
+    outcome = platform.dispatch(platform.batch(bodies=['{"instance_id": "not-an-instance"}']), NOW)
 
     assert list(outcome.failed) == ["m-0"]
     assert platform.run_command.calls == [] and platform.table_items() == []
@@ -578,7 +509,7 @@ def test_a_malformed_order_fails_its_message_and_writes_nothing(platform: Platfo
 def _running(platform: Platform, sample: str = "lifecycle_terminate", at: datetime = NOW) -> DrainRecord:
     instance = member(platform, 1)
     platform.leave(sample, instance, at=at)
-    dispatch_drains(platform.batch(), platform.drains, at)
+    platform.dispatch(platform.batch(), at)
     return platform.record(instance)
 
 
@@ -622,7 +553,7 @@ def test_a_verified_manifest_ends_the_drain_drained_and_completes_the_hook(platf
     record = _running(platform)
     _flush(platform, record, LOGS)
 
-    result = complete_drain(_ended(record), platform.drains, NOW + timedelta(seconds=20))
+    result = platform.complete(_ended(record), NOW + timedelta(seconds=20))
 
     assert result.status == "drained"
     final = platform.record(record.instance_id)
@@ -636,7 +567,7 @@ def test_a_verified_manifest_ends_the_drain_drained_and_completes_the_hook(platf
 def test_a_missing_manifest_is_tried_once_more_under_a_heartbeat_and_a_later_run(platform: Platform) -> None:
     record = _running(platform)
 
-    result = complete_drain(_ended(record), platform.drains, NOW)
+    result = platform.complete(_ended(record), NOW)
 
     assert (result.status, result.reason) == (
         "retrying",
@@ -650,10 +581,10 @@ def test_a_missing_manifest_is_tried_once_more_under_a_heartbeat_and_a_later_run
 
 def test_a_second_failure_records_the_loss_alerts_and_still_completes_the_hook(platform: Platform) -> None:
     record = _running(platform)
-    complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+    platform.complete(_ended(record, "Failed"), NOW)
     retried = platform.record(record.instance_id)
 
-    result = complete_drain(_ended(retried, "Failed"), platform.drains, NOW + timedelta(seconds=5))
+    result = platform.complete(_ended(retried, "Failed"), NOW + timedelta(seconds=5))
 
     assert result.status == "logs_lost"
     final = platform.record(record.instance_id)
@@ -666,7 +597,7 @@ def test_a_second_failure_records_the_loss_alerts_and_still_completes_the_hook(p
 def test_a_spot_drain_without_time_left_for_a_retry_is_lost_at_once(platform: Platform) -> None:
     record = _running(platform, "spot_interruption", at=NOW)
 
-    result = complete_drain(_ended(record, "Failed"), platform.drains, NOW + timedelta(seconds=100))
+    result = platform.complete(_ended(record, "Failed"), NOW + timedelta(seconds=100))
 
     assert result.status == "logs_lost" and "no time left to try again (20 s" in (result.reason or "")
     assert len(platform.run_command.calls) == 1
@@ -702,7 +633,7 @@ def test_a_manifest_that_does_not_match_s3_is_not_verified(
     spoil(manifest)
     _flush(platform, record, {"app.log": body}, manifest)
 
-    result = complete_drain(_ended(record), platform.drains, NOW)
+    result = platform.complete(_ended(record), NOW)
 
     assert result.status == "retrying" and problem in (result.reason or "")
 
@@ -710,9 +641,9 @@ def test_a_manifest_that_does_not_match_s3_is_not_verified(
 def test_a_status_event_after_the_drain_ended_changes_nothing(platform: Platform) -> None:
     record = _running(platform)
     _flush(platform, record, LOGS)
-    complete_drain(_ended(record), platform.drains, NOW)
+    platform.complete(_ended(record), NOW)
 
-    again = complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+    again = platform.complete(_ended(record, "Failed"), NOW)
 
     assert again.status == "duplicate"
     assert platform.record(record.instance_id).outcome == "drained" and len(platform.hooks.completed) == 1
@@ -723,7 +654,7 @@ def test_the_log_sync_of_an_instance_that_is_not_leaving_is_ignored(platform: Pl
         load_event("drain_complete/command_invocation_success")["detail"]
     )
 
-    result = complete_drain(detail, platform.drains, NOW)
+    result = platform.complete(detail, NOW)
 
     assert (result.status, result.reason) == ("ignored", "the instance is not draining")
     assert platform.table_items() == []
@@ -736,14 +667,14 @@ def test_a_status_event_before_its_command_is_recorded_asks_to_be_delivered_agai
     record = platform.record(instance)
 
     with pytest.raises(DrainNotReady):
-        complete_drain(_ended(record, command="e8d3c0e4-71f7-4491-898f-c9b35bee5f3b"), platform.drains, NOW)
+        platform.complete(_ended(record, command="e8d3c0e4-71f7-4491-898f-c9b35bee5f3b"), NOW)
 
 
 def test_the_late_event_of_an_earlier_attempt_is_ignored(platform: Platform) -> None:
     record = _running(platform)
-    complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+    platform.complete(_ended(record, "Failed"), NOW)
 
-    late = complete_drain(_ended(record, "Failed"), platform.drains, NOW)
+    late = platform.complete(_ended(record, "Failed"), NOW)
 
     assert (late.status, late.reason) == ("ignored", "an earlier attempt")
     assert platform.record(record.instance_id).status is DrainStatus.RUNNING
@@ -752,7 +683,7 @@ def test_the_late_event_of_an_earlier_attempt_is_ignored(platform: Platform) -> 
 def test_a_status_that_is_not_final_is_ignored(platform: Platform) -> None:
     record = _running(platform)
 
-    result = complete_drain(_ended(record, "InProgress"), platform.drains, NOW)
+    result = platform.complete(_ended(record, "InProgress"), NOW)
 
     assert result.status == "ignored" and platform.record(record.instance_id).status is DrainStatus.RUNNING
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from canaryfleet.adapters.slack_threads import STALE_CLAIM, DynamoSlackThreads
+from canaryfleet.adapters.slack_threads import DynamoSlackThreads
 from canaryfleet.models.app_config import Approvers, registry_parameter
 from canaryfleet.models.approval import SlackMessageRef
+from canaryfleet.ports.notify import STALE_CLAIM
 
 from canaryfleet_local.approval_server import LocalMailbox, LocalSlack
 from canaryfleet_local.cloud import LocalCloud

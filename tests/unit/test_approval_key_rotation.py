@@ -1,9 +1,9 @@
 """Rotating the signing key: Secrets Manager's four steps, each safe to repeat."""
 
 import pytest
-from canaryfleet.adapters.secrets import SecretVersions
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.logic.key_rotation import RotationEvent, rotate_signing_key
+from canaryfleet.ports.approvals import SecretVersions
 
 from tests.helpers import load_event
 

@@ -1,9 +1,9 @@
 """Signed approval links: bound to one approval, one approver and one expiry; rotation-safe."""
 
 import pytest
-from canaryfleet.adapters.secrets import SigningKeys
 from canaryfleet.logic.links import LinkSigner, link_url
 from canaryfleet.models.approval import ApprovalLink, new_approval_id
+from canaryfleet.ports.approvals import SigningKeys
 
 EXPIRES = 1_795_770_843
 

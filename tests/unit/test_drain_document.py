@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from canaryfleet.logic.drain import Drains, DrainTarget, send_drain_document
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, SPOT_BUDGET, DrainManifest
+from canaryfleet.ports.clock import FixedClock
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.helpers import REPO
+from tests.unit.drain_fakes import FakeHooks, InMemoryDrainStore, InMemoryLogObjects, RecordedAlerts
 
 TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
 DOCUMENT: dict[str, Any] = TEMPLATE["Resources"]["DrainDocument"]["Properties"]
@@ -213,11 +215,6 @@ class _RecordingRunCommand:
         return "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b"
 
 
-class _NoStore:
-    def record_command(self, *args: object) -> None:
-        return None
-
-
 def _accepted(name: str, value: str) -> bool:
     spec = CONTENT["parameters"][name]
     allowed = spec.get("allowedValues")
@@ -230,18 +227,20 @@ def _accepted(name: str, value: str) -> bool:
 @pytest.mark.parametrize("budget", [LIFECYCLE_BUDGET, SPOT_BUDGET], ids=["lifecycle", "spot"])
 def test_the_document_accepts_every_parameter_the_platform_sends(budget: Any) -> None:
     run_command = _RecordingRunCommand()
+    now = datetime(2026, 11, 26, 10, 15, 33, tzinfo=UTC)
     drains = Drains(
-        store=_NoStore(),  # type: ignore[arg-type]
-        hooks=None,  # type: ignore[arg-type]
+        store=InMemoryDrainStore(),
+        hooks=FakeHooks(),
         run_command=run_command,
-        logs=None,  # type: ignore[arg-type]
-        notifier=None,  # type: ignore[arg-type]
+        logs=InMemoryLogObjects(),
+        notifier=RecordedAlerts(),
         document="canaryfleet-drain",
         log_bucket=BUCKET,
+        clock=FixedClock(now),
     )
     target = DrainTarget("orders-api", INSTANCE, "orders-api/", None)
 
-    send_drain_document(drains, budget, [target], "lifecycle", datetime(2026, 11, 26, 10, 15, 33, tzinfo=UTC))
+    send_drain_document(drains, budget, [target], "lifecycle", now)
 
     assert set(run_command.parameters) == set(CONTENT["parameters"])
     for name, values in run_command.parameters.items():

@@ -7,20 +7,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from canaryfleet.adapters.approval_email import ApprovalEmail
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.adapters.slack import SlackApi
-from canaryfleet.adapters.slack_threads import STALE_CLAIM, SlackThreads, Thread
-from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
+from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted
 from canaryfleet.logic.notify import Notifications, NotifyChannels, email_summary, tell_slack
 from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
-from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import Notice, NoticeBatch
-from canaryfleet.models.rollout_record import RolloutRecord
+from canaryfleet.ports.clock import FixedClock
+from canaryfleet.ports.notify import STALE_CLAIM
 
 from tests.helpers import load_event
+from tests.unit.drain_fakes import (
+    FakeRegistry,
+    FakeSlack,
+    InMemoryRollouts,
+    InMemorySlackThreads,
+    RecordingEmail,
+)
 
 APP = "payments-api"
 ROLLOUT = "payments-api-1_4_2-5c1d9a0e7b3f42a8d6e1f0b9"
@@ -56,133 +59,20 @@ def app_config(approvers: Approvers) -> AppConfig:
     )
 
 
-class FakeSlack(SlackApi):
-    """Slack's Web API with a bot token (threads) or an incoming webhook (no threads)."""
-
-    def __init__(self, threads: bool = True) -> None:
-        self._threads = threads
-        self.posts: list[dict[str, Any]] = []
-        self.updates: list[tuple[str, str]] = []
-        self.down = False
-
-    @property
-    def threads(self) -> bool:
-        return self._threads
-
-    def post(
-        self, channel: str | None, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
-    ) -> SlackMessageRef | None:
-        if self.down:
-            return None
-        ts = f"{1000 + len(self.posts)}.000100"
-        self.posts.append(
-            {"channel": channel, "text": text, "blocks": blocks, "thread_ts": thread_ts, "ts": ts}
-        )
-        return SlackMessageRef(channel=str(channel), ts=ts) if self._threads else None
-
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
-        self.updates.append((message.ts, text))
-        return True
-
-    def respond(
-        self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
-    ) -> bool:
-        raise AssertionError("notifications answer no interaction")
-
-    def email_of(self, user_id: str) -> str | None:
-        raise AssertionError("notifications look nobody up")
-
-    def roots(self) -> list[dict[str, Any]]:
-        return [p for p in self.posts if p["thread_ts"] is None]
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [p for p in self.posts if p["thread_ts"] is not None]
-
-
-class FakeThreads(SlackThreads):
-    """The SLACK# item's conditions, in memory (DynamoSlackThreads has the same in moto's tests)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def find(self, application: str, rollout_id: str) -> Thread | None:
-        item = self.items.get(rollout_id, {})
-        return Thread(item["message"], item["rank"]) if "message" in item else None
-
-    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
-        item = self.items.setdefault(rollout_id, {})
-        if "message" in item or ("claimed_at" in item and item["claimed_at"] >= now - STALE_CLAIM):
-            return False
-        item["claimed_at"] = now
-        return True
-
-    def release(self, application: str, rollout_id: str) -> None:
-        self.items.get(rollout_id, {}).pop("claimed_at", None)
-
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
-        self.items[rollout_id].update(message=message, rank=rank)
-
-    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
-        item = self.items.get(rollout_id, {})
-        if "message" not in item or item["rank"] >= rank:
-            return False
-        item["rank"] = rank
-        return True
-
-
-class FakeRegistry(Registry):
-    def __init__(self, apps: list[AppConfig]) -> None:
-        self.apps = {a.application: a for a in apps}
-
-    def get(self, application: str) -> AppConfig:
-        if application not in self.apps:
-            raise UnknownApplication(application)
-        return self.apps[application]
-
-    def all(self) -> list[AppConfig]:
-        return list(self.apps.values())
-
-
-class FakeEmail(ApprovalEmail):
-    def __init__(self) -> None:
-        self.subscribed: set[str] = set()
-        self.sent: list[tuple[str, str, str]] = []
-        self.down = False
-
-    def ensure_subscribed(self, emails: tuple[str, ...]) -> list[str]:
-        new = sorted(set(emails) - self.subscribed)
-        self.subscribed.update(new)
-        return new
-
-    def send(self, approver: str, subject: str, body: str) -> None:
-        if self.down:
-            raise ConnectionError("sns unreachable")
-        self.sent.append((approver, subject, body))
-
-
-class FakeRecords:
-    def __init__(self, records: dict[str, dict[str, Any]] | None = None) -> None:
-        self.records = records or {}
-
-    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
-        record = self.records.get(rollout_id)
-        stored = {"application": application, "rollout_id": rollout_id, "version": "1.4.2"}
-        stored |= {"artifact_bucket": "artifacts", "artifact_key": f"{application}/1.4.2.zip"}
-        return RolloutRecord.model_validate(stored | record) if record is not None else None
-
-
 APPROVERS = Approvers(emails=("alice@example.com", "bob@example.com"), slack_channel=CHANNEL)
 
 
 def channels(
-    slack: FakeSlack | None = None, approvers: Approvers = APPROVERS, records: FakeRecords | None = None
+    slack: FakeSlack | None = None, approvers: Approvers = APPROVERS, records: InMemoryRollouts | None = None
 ) -> NotifyChannels:
+    """Where notices go, at T0."""
     return NotifyChannels(
-        registry=FakeRegistry([app_config(approvers)]),
-        threads=FakeThreads(),
-        rollouts=records or FakeRecords(),
+        registry=FakeRegistry(app_config(approvers)),
+        threads=InMemorySlackThreads(),
+        rollouts=records or InMemoryRollouts(),
         slack=slack,
-        email=FakeEmail(),
+        email=RecordingEmail(),
+        clock=FixedClock(T0),
     )
 
 
@@ -224,7 +114,7 @@ def test_a_late_notice_replies_in_the_thread_but_never_moves_the_card_back() -> 
 def test_a_notice_that_finds_the_thread_being_started_asks_to_come_back_and_posts_nothing() -> None:
     slack = FakeSlack()
     where = channels(slack)
-    assert where.threads.claim(APP, ROLLOUT, datetime.now(UTC))  # another notice, mid-post
+    assert where.threads.claim(APP, ROLLOUT, T0)  # another notice, mid-post
 
     with pytest.raises(SlackThreadBeingStarted):
         tell_slack(notice=notice("rollout.canary_deployed"), channels=where)
@@ -234,7 +124,7 @@ def test_a_notice_that_finds_the_thread_being_started_asks_to_come_back_and_post
 def test_a_claim_left_by_a_poster_that_died_is_taken_over_after_a_while() -> None:
     slack = FakeSlack()
     where = channels(slack)
-    assert where.threads.claim(APP, ROLLOUT, datetime.now(UTC) - STALE_CLAIM - timedelta(seconds=1))
+    assert where.threads.claim(APP, ROLLOUT, T0 - STALE_CLAIM - timedelta(seconds=1))
 
     tell_slack(notice=notice("rollout.started"), channels=where)
 
@@ -329,7 +219,9 @@ def test_the_final_outcome_is_emailed_to_each_approver_with_the_reason() -> None
             }
         ],
     }
-    where = channels(records=FakeRecords({ROLLOUT: record}))
+    records = InMemoryRollouts()
+    records.records[(APP, ROLLOUT)] = record
+    where = channels(records=records)
     rolled_back = notice("rollout.rolled_back", detail={"reason": REASON, "outcome": "rolled_back"})
 
     assert email_summary(notice=rolled_back, channels=where) == {"email": "sent", "recipients": 2}

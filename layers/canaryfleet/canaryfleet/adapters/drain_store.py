@@ -1,4 +1,4 @@
-"""Drain records in the state table.
+"""Drain records in the state table (the ``DrainStore`` port on DynamoDB).
 
 Items:
 - pk ``APP#<app>``, sk ``DRAIN#<instance id>``: the drain record (:class:`DrainRecord`). An
@@ -27,7 +27,6 @@ from canaryfleet.models.drain import DrainBudget, DrainRecord, DrainStatus, Drai
 
 RECORD_DAYS = 400  # as long as the log bucket keeps the logs (LogRetentionDays' default)
 OWNER_DAYS = 30
-MANIFEST_FILES_KEPT = 100
 
 
 def drain_sk(instance_id: str) -> str:
@@ -42,7 +41,9 @@ def _record(item: dict[str, Any]) -> DrainRecord:
     return DrainRecord.model_validate(plain(item))
 
 
-class DrainStore:
+class DynamoDrainStore:
+    """The drain store port (``canaryfleet.ports.drains.DrainStore``) on the state table."""
+
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 

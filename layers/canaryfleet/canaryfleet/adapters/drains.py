@@ -1,11 +1,10 @@
 """What a drain does to AWS: instance tags, target groups, the drain queue, Run Command, the
-termination hook and the log bucket, each behind a small class."""
+termination hook and the log bucket, each a small class implementing its port
+(``canaryfleet.ports.drains``)."""
 
 from __future__ import annotations
 
-import abc
 import base64
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
@@ -13,20 +12,14 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.drain import DrainOrder, LifecycleHookRef
+from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 
 # Run Command's delivery timeout (its minimum): an instance that cannot take the command
 # within it ends "DeliveryTimedOut", and the drain's completion records the loss.
 DELIVERY_TIMEOUT_SECONDS = 30
-MAX_INSTANCES_PER_COMMAND = 50
 
 
-class InstanceDirectory(abc.ABC):
-    @abc.abstractmethod
-    def tags(self, instance_id: str) -> dict[str, str]:
-        """The instance's tags; empty for an instance that does not exist (or has none)."""
-
-
-class Ec2InstanceDirectory(InstanceDirectory):
+class Ec2InstanceDirectory:
     def tags(self, instance_id: str) -> dict[str, str]:
         response = client("ec2").describe_tags(
             Filters=[
@@ -37,16 +30,7 @@ class Ec2InstanceDirectory(InstanceDirectory):
         return {tag["Key"]: tag["Value"] for tag in response.get("Tags", [])}
 
 
-class TargetGroups(abc.ABC):
-    @abc.abstractmethod
-    def deregister(self, target_group_arn: str, instance_id: str) -> bool:
-        """Take the instance out of the group (its deregistration delay drains in-flight requests).
-
-        False if it was not registered there.
-        """
-
-
-class ElbTargetGroups(TargetGroups):
+class ElbTargetGroups:
     def deregister(self, target_group_arn: str, instance_id: str) -> bool:
         try:
             client("elbv2").deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}])
@@ -57,13 +41,7 @@ class ElbTargetGroups(TargetGroups):
         return True
 
 
-class DrainQueue(abc.ABC):
-    @abc.abstractmethod
-    def send(self, order: DrainOrder) -> None:
-        """Queue one instance for the batched SendCommand."""
-
-
-class SqsDrainQueue(DrainQueue):
+class SqsDrainQueue:
     def __init__(self, queue_url: str) -> None:
         self._url = queue_url
 
@@ -71,18 +49,7 @@ class SqsDrainQueue(DrainQueue):
         client("sqs").send_message(QueueUrl=self._url, MessageBody=order.model_dump_json())
 
 
-class RunCommand(abc.ABC):
-    @abc.abstractmethod
-    def send(
-        self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
-    ) -> str:
-        """Run ``document`` on up to 50 instances; returns the command id.
-
-        Raises InstancesNotReachable if Run Command refuses one of the instances.
-        """
-
-
-class SsmRunCommand(RunCommand):
+class SsmRunCommand:
     def send(
         self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str
     ) -> str:
@@ -108,17 +75,7 @@ class SsmRunCommand(RunCommand):
         return str(response["Command"]["CommandId"])
 
 
-class LifecycleHooks(abc.ABC):
-    @abc.abstractmethod
-    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        """CONTINUE the instance's termination; False if its action had already ended."""
-
-    @abc.abstractmethod
-    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        """Restart the hook's heartbeat timeout; False if its action had already ended."""
-
-
-class AutoScalingLifecycleHooks(LifecycleHooks):
+class AutoScalingLifecycleHooks:
     # Auto Scaling answers ValidationError when no lifecycle action is active for the token.
     _ENDED: ClassVar[frozenset[str]] = frozenset({"ValidationError"})
 
@@ -151,23 +108,7 @@ class AutoScalingLifecycleHooks(LifecycleHooks):
         return True
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    size: int
-    sha256: str | None  # hex; None unless S3 keeps a full-object SHA-256 checksum
-
-
-class LogObjects(abc.ABC):
-    @abc.abstractmethod
-    def read(self, bucket: str, key: str) -> bytes | None:
-        """The object's bytes; None if there is no such object."""
-
-    @abc.abstractmethod
-    def describe(self, bucket: str, key: str) -> StoredObject | None:
-        """Size and checksum of an object; None if there is no such object."""
-
-
-class S3LogObjects(LogObjects):
+class S3LogObjects:
     _MISSING: ClassVar[frozenset[str]] = frozenset({"NoSuchKey", "404", "NotFound"})
 
     def read(self, bucket: str, key: str) -> bytes | None:

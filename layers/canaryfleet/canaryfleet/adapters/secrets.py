@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.approval import SlackSecret
+from canaryfleet.ports.approvals import CURRENT, PENDING, PREVIOUS
 
-CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 _CACHE_SECONDS = 300.0
 # A refresh asked for (a link that did not verify) reads again at most this often: forged
 # links cannot turn into a stream of Secrets Manager calls.
@@ -54,17 +54,7 @@ def forget_secrets() -> None:
         _cache.clear()
 
 
-class SigningKeys(abc.ABC):
-    @abc.abstractmethod
-    def current(self) -> bytes:
-        """The key new links are signed with."""
-
-    @abc.abstractmethod
-    def accepted(self, refresh: bool = False) -> list[bytes]:
-        """Every key a link may have been signed with: the current one, then the previous one."""
-
-
-class SecretsManagerSigningKeys(SigningKeys):
+class SecretsManagerSigningKeys:
     """ApprovalSigningKey: AWSCURRENT signs; AWSCURRENT and AWSPREVIOUS verify (rotation-safe)."""
 
     def __init__(self, secret_id: str) -> None:
@@ -102,7 +92,7 @@ class SecretsManagerSlackSecret(SlackSecretSource):
             ) from None
 
 
-class SecretVersions:
+class SecretsManagerSecretVersions:
     """One secret's versions and staging labels, as a rotation function handles them."""
 
     def __init__(self, secret_id: str) -> None:

@@ -2,14 +2,13 @@
 
 The first notice of a rollout claims the item and posts the thread's first message (the
 rollout's card); the others find it and reply. The card shows the furthest stage any notice
-has reached (``rank``), so notices that arrive out of order never move it back.
+has reached (``rank``), so notices that arrive out of order never move it back. This is the
+``SlackThreads`` port (``canaryfleet.ports.notify``) on DynamoDB.
 """
 
 from __future__ import annotations
 
-import abc
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
@@ -17,47 +16,17 @@ from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s
 from canaryfleet.adapters.rollout_store import app_pk
 from canaryfleet.models.approval import SlackMessageRef
+from canaryfleet.models.notification import Thread
+from canaryfleet.ports.notify import STALE_CLAIM
 
 THREAD_DAYS = 90
-# A claim older than this belongs to a poster that died before saying where its message is.
-STALE_CLAIM = timedelta(minutes=2)
 
 
 def thread_sk(rollout_id: str) -> str:
     return f"SLACK#{rollout_id}"
 
 
-@dataclass(frozen=True)
-class Thread:
-    """A rollout's thread: its first message (the card) and the furthest stage it shows."""
-
-    message: SlackMessageRef
-    rank: int
-
-
-class SlackThreads(abc.ABC):
-    @abc.abstractmethod
-    def find(self, application: str, rollout_id: str) -> Thread | None:
-        """The rollout's thread, once its first message is posted."""
-
-    @abc.abstractmethod
-    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
-        """Take the right to post the thread's first message; False if another notice has it."""
-
-    @abc.abstractmethod
-    def release(self, application: str, rollout_id: str) -> None:
-        """Give the claim up (the first message was not posted): the next notice may try."""
-
-    @abc.abstractmethod
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
-        """Record where the first message is (and the stage it shows)."""
-
-    @abc.abstractmethod
-    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
-        """Move the card to ``rank`` if it shows an earlier stage; False if it is already as far."""
-
-
-class DynamoSlackThreads(SlackThreads):
+class DynamoSlackThreads:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 

@@ -16,17 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.adapters.drain_store import MANIFEST_FILES_KEPT, DrainStore
-from canaryfleet.adapters.drains import (
-    AutoScalingLifecycleHooks,
-    LifecycleHooks,
-    LogObjects,
-    RunCommand,
-    S3LogObjects,
-    SsmRunCommand,
-)
-from canaryfleet.adapters.notifier import Notifier, SnsNotifier
 from canaryfleet.models.drain import (
+    MANIFEST_FILES_KEPT,
     RUN_ID_FORMAT,
     DrainBudget,
     DrainManifest,
@@ -34,8 +25,9 @@ from canaryfleet.models.drain import (
     DrainStatus,
     run_prefix,
 )
-from canaryfleet.observability import emit_dimensioned, logger, metrics
-from canaryfleet.settings import DrainDispatchSettings
+from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.drains import Alerts, DrainStore, LifecycleHooks, LogObjects, RunCommand
 
 LOGS_LOST = "drain.logs_lost"
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
@@ -55,28 +47,19 @@ class DrainTarget:
 
 @dataclass(frozen=True)
 class Drains:
-    """The platform's side of drains: where records, commands, logs and alerts go."""
+    """The platform's side of drains: where records, commands, logs and alerts go, and the time.
+
+    Built by ``canaryfleet.wiring.drains`` (AWS) or from the unit tests' fakes.
+    """
 
     store: DrainStore
     hooks: LifecycleHooks
     run_command: RunCommand
     logs: LogObjects
-    notifier: Notifier
+    notifier: Alerts
     document: str
     log_bucket: str
-
-    @classmethod
-    def on_aws(cls, settings: DrainDispatchSettings) -> Drains:
-        """The AWS adapters, configured from a drain function's settings."""
-        return cls(
-            store=DrainStore(settings.state_table_name),
-            hooks=AutoScalingLifecycleHooks(),
-            run_command=SsmRunCommand(),
-            logs=S3LogObjects(),
-            notifier=SnsNotifier(settings.notification_topic_arn),
-            document=settings.drain_document_name,
-            log_bucket=settings.log_bucket_name,
-        )
+    clock: Clock
 
 
 def execution_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: datetime) -> int:
@@ -98,6 +81,7 @@ def next_run_id(now: datetime, after: str | None = None) -> str:
     return run_id
 
 
+@tracer.capture_method
 def send_drain_document(
     drains: Drains,
     budget: DrainBudget,
@@ -135,6 +119,7 @@ def send_drain_document(
     return command_id
 
 
+@tracer.capture_method(capture_response=False)  # the record holds its hook's token
 def finish_drain(
     drains: Drains,
     record: DrainRecord,

@@ -11,32 +11,25 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from canaryfleet.adapters.drains import LogObjects
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
 from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
 from canaryfleet.models.drain import (
     MAX_ATTEMPTS,
     MIN_RETRY_SECONDS,
     CommandInvocationDetail,
+    DrainCompletion,
     DrainManifest,
     DrainRecord,
     DrainStatus,
     run_prefix,
 )
-from canaryfleet.observability import logger, metrics
-
-
-class DrainCompletion(BaseModel):
-    status: Literal["drained", "logs_lost", "retrying", "duplicate", "ignored"]
-    instance_id: str
-    command_id: str
-    reason: str | None = None
+from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.ports.drains import LogObjects
 
 
 def verify_manifest(logs: LogObjects, bucket: str, record: DrainRecord) -> tuple[DrainManifest, bytes]:
@@ -74,8 +67,10 @@ def _seconds_left(record: DrainRecord, now: datetime) -> float | None:
     return None if record.deadline is None else (record.deadline - now).total_seconds()
 
 
-def complete_drain(detail: CommandInvocationDetail, drains: Drains, now: datetime) -> DrainCompletion:
+@tracer.capture_method
+def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainCompletion:
     """Verify the drain's logs and end it, or try once more; see the module docstring."""
+    now = drains.clock.now()
     result = DrainCompletion(status="ignored", instance_id=detail.instance_id, command_id=detail.command_id)
     record = _drain_of(detail, drains, result)
     if isinstance(record, DrainCompletion):

@@ -22,11 +22,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from canaryfleet.adapters.drains import MAX_INSTANCES_PER_COMMAND
 from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
 from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
 from canaryfleet.models.drain import DrainOrder, DrainRecord
-from canaryfleet.observability import logger
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND
 
 # A claim whose command was never recorded is taken again after this long (its dispatcher
 # died between the two); the queue's visibility timeout is longer, so a live one never is.
@@ -77,8 +77,10 @@ def _orders(batch: SqsModel, outcome: BatchOutcome) -> list[tuple[str, DrainOrde
     return orders
 
 
-def dispatch_drains(batch: SqsModel, drains: Drains, now: datetime) -> BatchOutcome:
+@tracer.capture_method
+def dispatch_drains(batch: SqsModel, drains: Drains) -> BatchOutcome:
     """Send the drain document to the batch's instances; see the module docstring."""
+    now = drains.clock.now()
     outcome = BatchOutcome()
     claimed: list[Claimed] = []
     stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)

@@ -14,12 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
 
-from canaryfleet.adapters.drain_store import DrainStore
-from canaryfleet.adapters.drains import DrainQueue, InstanceDirectory, LifecycleHooks, TargetGroups
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import ConfigurationError, DrainNotReady, UnknownApplication
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
@@ -28,35 +23,39 @@ from canaryfleet.models.drain import (
     DrainEvent,
     DrainOrder,
     DrainRecord,
+    DrainRequestResult,
     DrainStatus,
     DrainTrigger,
     log_prefix,
     spot_deadline,
 )
-from canaryfleet.observability import emit_dimensioned, logger, metrics
+from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.drains import (
+    DrainQueue,
+    DrainRegistry,
+    DrainStore,
+    InstanceDirectory,
+    LifecycleHooks,
+    RolloutLock,
+    TargetGroups,
+)
 
 ASG_TAG = "aws:autoscaling:groupName"
 
 
-class DrainRequestResult(BaseModel):
-    status: Literal["queued", "joined", "duplicate", "ignored"]
-    instance_id: str
-    application: str | None = None
-    trigger: DrainTrigger
-    reason: str | None = None
-
-
 @dataclass(frozen=True)
 class DrainRequests:
-    """What starting a drain touches."""
+    """What starting a drain touches (built by ``canaryfleet.wiring.drains``)."""
 
     directory: InstanceDirectory
-    registry: Registry
+    registry: DrainRegistry
     store: DrainStore
-    rollouts: DynamoRolloutStore
+    rollouts: RolloutLock
     targets: TargetGroups
     queue: DrainQueue
     hooks: LifecycleHooks
+    clock: Clock
 
 
 def _side(app: AppConfig, tags: dict[str, str], group: str | None) -> Literal["canary", "live"] | None:
@@ -80,8 +79,10 @@ def _ignored(event: DrainEvent, reason: str, application: str | None = None) -> 
     )
 
 
-def request_drain(event: DrainEvent, requests: DrainRequests, now: datetime) -> DrainRequestResult:
+@tracer.capture_method
+def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestResult:
     """Start (or join) the drain of the event's instance; see the module docstring."""
+    now = requests.clock.now()
     instance_id, trigger, hook = event.instance_id, event.trigger, event.hook
     logger.append_keys(instance_id=instance_id, trigger=trigger.value)
     tags = requests.directory.tags(instance_id)

@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet.adapters.secrets import CURRENT, PENDING, SecretVersions
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.observability import logger
+from canaryfleet.ports.approvals import CURRENT, PENDING, SecretVersions
 
 # 64 URL-safe characters: 384 random bits, more than HMAC-SHA256's block needs.
 _KEY_BYTES = 48

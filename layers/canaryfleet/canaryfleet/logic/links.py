@@ -12,8 +12,8 @@ import hashlib
 import hmac
 from urllib.parse import urlencode
 
-from canaryfleet.adapters.secrets import SigningKeys
 from canaryfleet.models.approval import ApprovalLink
+from canaryfleet.ports.approvals import SigningKeys
 
 # A version prefix so that a later format can never be confused with this one.
 _PURPOSE = "canaryfleet-approval-link/v1"

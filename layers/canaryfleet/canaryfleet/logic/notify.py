@@ -5,34 +5,25 @@ that is updated as the rollout gets further; every notice is a reply in the thre
 final outcome (released, rolled back, rejected) is also emailed to the application's
 approvers, with the reason for a rollback. A drain that lost logs is a message of its own.
 
-Each of the two deliveries happens once per notice (Powertools idempotency, keyed on the
-notice's :attr:`~canaryfleet.models.notification.Notice.key`), so a duplicate or a retry
-posts nothing twice; a delivery that fails raises, and the queue delivers the notice again.
+Each of the two deliveries happens once per notice (the wiring wraps each in Powertools
+idempotency, keyed on the notice's :attr:`~canaryfleet.models.notification.Notice.key`), so a
+duplicate or a retry posts nothing twice; a delivery that fails raises, and the queue
+delivers the notice again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from canaryfleet.adapters.approval_email import ApprovalEmail, SnsApprovalEmail
-from canaryfleet.adapters.idempotency import once_per_key
-from canaryfleet.adapters.registry import Registry, SsmRegistry
-from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
-from canaryfleet.adapters.slack import SlackApi, optional_slack
-from canaryfleet.adapters.slack_threads import DynamoSlackThreads, SlackThreads, Thread
 from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
 from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.notification import Notice
-from canaryfleet.models.rollout_record import RolloutRecord
-from canaryfleet.observability import logger
-from canaryfleet.settings import NotifySettings
+from canaryfleet.models.notification import Notice, NoticeRecord, Thread
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.notify import NoticeRegistry, RolloutRecords, SlackPoster, SlackThreads, SummaryEmail
 
 # Without a thread (an incoming webhook), only these reach the channel: a start and an end.
 _UNTHREADED_KINDS = frozenset(
@@ -40,30 +31,19 @@ _UNTHREADED_KINDS = frozenset(
 )
 
 
-class RolloutRecords(Protocol):
-    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
-        """The rollout record (stages, verdict, audit), if there is one."""
-
-
 @dataclass
 class NotifyChannels:
-    """Where notices go, and what the notifications function reads to address them."""
+    """Where notices go, and what the notifications function reads to address them.
 
-    registry: Registry
+    Built by ``canaryfleet.wiring.notify`` (AWS and Slack) or from the unit tests' fakes.
+    """
+
+    registry: NoticeRegistry
     threads: SlackThreads
     rollouts: RolloutRecords
-    slack: SlackApi | None
-    email: ApprovalEmail
-
-    @classmethod
-    def from_settings(cls, settings: NotifySettings) -> NotifyChannels:
-        return cls(
-            registry=SsmRegistry(),
-            threads=DynamoSlackThreads(settings.state_table_name),
-            rollouts=DynamoRolloutStore(settings.state_table_name),
-            slack=optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn)),
-            email=SnsApprovalEmail(settings.approval_email_topic_arn),
-        )
+    slack: SlackPoster | None
+    email: SummaryEmail
+    clock: Clock
 
 
 def _application(notice: Notice, channels: NotifyChannels) -> AppConfig | None:
@@ -75,6 +55,7 @@ def _application(notice: Notice, channels: NotifyChannels) -> AppConfig | None:
         return None
 
 
+@tracer.capture_method
 def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
     """Post the notice in its application's channel: in the rollout's thread where there is one."""
     app = _application(notice, channels)
@@ -83,7 +64,7 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
     if slack is None or not channel:
         return {"slack": "not configured"}
     if notice.rollout_id and notice.rank is not None and slack.threads:
-        thread = _thread(notice, notice.rollout_id, channel, slack, channels.threads)
+        thread = _thread(notice, notice.rollout_id, channel, slack, channels)
         text, blocks = reply_blocks(notice)
         if slack.post(channel, text, blocks, thread_ts=thread.message.ts) is None:
             raise NotificationNotDelivered(f"slack did not take the {notice.kind} reply")
@@ -99,16 +80,19 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
     return {"slack": "left out without a thread"}
 
 
-def _thread(notice: Notice, rollout_id: str, channel: str, slack: SlackApi, threads: SlackThreads) -> Thread:
+def _thread(
+    notice: Notice, rollout_id: str, channel: str, slack: SlackPoster, channels: NotifyChannels
+) -> Thread:
     """The rollout's thread, its card brought up to this notice; started here if it has none."""
     rank = int(notice.rank or 0)
+    threads = channels.threads
     thread = threads.find(notice.application, rollout_id)
     if thread is not None:
         if threads.advance(notice.application, rollout_id, rank):
             text, blocks = card_blocks(notice)
             slack.update(thread.message, text, blocks)  # a card a step behind is no reason to retry
         return thread
-    if not threads.claim(notice.application, rollout_id, datetime.now(UTC)):
+    if not threads.claim(notice.application, rollout_id, channels.clock.now()):
         raise SlackThreadBeingStarted(f"another notice is starting rollout {rollout_id}'s thread")
     text, blocks = card_blocks(notice)
     message = slack.post(channel, text, blocks)
@@ -119,6 +103,7 @@ def _thread(notice: Notice, rollout_id: str, channel: str, slack: SlackApi, thre
     return Thread(message, rank)
 
 
+@tracer.capture_method
 def email_summary(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
     """Email the final outcome to the application's approvers (SNS, one filtered copy each)."""
     if not notice.final:
@@ -140,23 +125,17 @@ Delivery = Callable[..., dict[str, Any]]
 
 @dataclass
 class Notifications:
-    """Both deliveries of a notice, each made at most once per notice key."""
+    """Both deliveries of a notice; the wiring makes each at most once per notice key."""
 
     channels: NotifyChannels
     slack: Delivery = tell_slack
     email: Delivery = email_summary
 
-    @classmethod
-    def once_each(
-        cls, channels: NotifyChannels, idempotency_table: str, context: LambdaContext | None
-    ) -> Notifications:
-        def once(delivery: Delivery) -> Delivery:
-            return once_per_key(
-                delivery, table_name=idempotency_table, data_keyword="notice", key="key", context=context
-            )
+    def tell(self, record: NoticeRecord) -> dict[str, Any]:
+        """One message of the notifications queue (Powertools' batch record handler)."""
+        return self.handle(record.notice())
 
-        return cls(channels, slack=once(tell_slack), email=once(email_summary))
-
+    @tracer.capture_method
     def handle(self, notice: Notice) -> dict[str, Any]:
         """Make both deliveries; if either failed, raise its error (after trying the other)."""
         logger.append_keys(notice_kind=notice.kind, application=notice.application)

@@ -269,6 +269,10 @@ def run_prefix(prefix: str, instance_id: str, run_id: str) -> str:
 
 
 # --- the record -----------------------------------------------------------------------------
+# The record keeps the manifest's first entries (an item must stay under DynamoDB's 400 KB).
+MANIFEST_FILES_KEPT = 100
+
+
 class DrainRecord(BaseModel):
     """A drain as the state table keeps it (pk ``APP#<app>``, sk ``DRAIN#<instance id>``)."""
 
@@ -304,7 +308,8 @@ class DrainRecord(BaseModel):
     manifest_key: str | None = None
     manifest_sha256: str | None = None
     manifest_files: tuple[ManifestFile, ...] = Field(
-        default=(), description="The manifest's entries, up to the first 100 (the manifest has them all)."
+        default=(),
+        description=f"The manifest's first {MANIFEST_FILES_KEPT} entries (the manifest has them all).",
     )
     completed_at: datetime | None = None
     duration_seconds: float | None = None
@@ -324,3 +329,23 @@ class DrainRecord(BaseModel):
     def public(self) -> dict[str, Any]:
         """The record without its hook token (for people and the CLI)."""
         return self.model_dump(mode="json", exclude={"hook_token"})
+
+
+# --- what each step answers -------------------------------------------------------------------
+class DrainRequestResult(BaseModel):
+    """What the request function did with a leaving event."""
+
+    status: Literal["queued", "joined", "duplicate", "ignored"]
+    instance_id: str
+    application: str | None = None
+    trigger: DrainTrigger
+    reason: str | None = None
+
+
+class DrainCompletion(BaseModel):
+    """What the completion function did with a command status event."""
+
+    status: Literal["drained", "logs_lost", "retrying", "duplicate", "ignored"]
+    instance_id: str
+    command_id: str
+    reason: str | None = None

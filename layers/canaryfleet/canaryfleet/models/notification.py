@@ -8,6 +8,7 @@ notifications function in SQS batches, each body being SNS's envelope around the
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Field, Json, computed_field, field_validator
 
+from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.artifact import AppName
 
 ROLLOUT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -130,3 +132,11 @@ class NoticeBatch(BaseModel):
     """A batch of the notifications queue, as Lambda's SQS event source sends it."""
 
     Records: list[NoticeRecord]
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A rollout's Slack thread: its first message (the card) and the furthest stage it shows."""
+
+    message: SlackMessageRef
+    rank: int

@@ -98,3 +98,21 @@ class EmailChannel(Protocol):
         ...
 
     def send(self, approver: str, subject: str, body: str) -> None: ...
+
+
+# Secrets Manager's staging labels: the version that signs, the one before it, the one rotating in.
+CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
+
+
+class SecretVersions(Protocol):
+    """One secret's versions and staging labels, as a rotation function handles them."""
+
+    def stages(self) -> tuple[bool, dict[str, list[str]]]:
+        """Whether rotation is on, and each version's staging labels."""
+        ...
+
+    def value(self, version_id: str, stage: str) -> str | None: ...
+
+    def put_pending(self, version_id: str, value: str) -> None: ...
+
+    def make_current(self, version_id: str, current_version_id: str) -> None: ...

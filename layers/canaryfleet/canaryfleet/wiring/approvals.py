@@ -16,7 +16,11 @@ from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.secrets import SecretsManagerSigningKeys, SecretsManagerSlackSecret, SecretVersions
+from canaryfleet.adapters.secrets import (
+    SecretsManagerSecretVersions,
+    SecretsManagerSigningKeys,
+    SecretsManagerSlackSecret,
+)
 from canaryfleet.adapters.slack import optional_slack, slack_api
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.api.approval_page import approval_page_api
@@ -112,7 +116,7 @@ def slack_app(settings: SlackAppSettings) -> APIGatewayHttpResolver:
 
 def rotate_signing_key(rotation: RotationEvent) -> Callable[[RotationEvent], str]:
     """One rotation step on the secret the event names."""
-    versions = SecretVersions(rotation.secret_id)
+    versions = SecretsManagerSecretVersions(rotation.secret_id)
 
     def run(event: RotationEvent) -> str:
         return rotate_step(event, versions)

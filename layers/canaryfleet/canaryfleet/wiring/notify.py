@@ -1,0 +1,48 @@
+"""The notifications function's service, built from its settings on AWS and Slack.
+
+``notify_service`` gives the logic (``canaryfleet.logic.notify``) its channels, each delivery
+wrapped in Powertools idempotency on the platform's idempotency table, so a notice delivered
+twice is told once. The logic depends only on the ports in ``canaryfleet.ports.notify``.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from canaryfleet.adapters.approval_email import SnsApprovalEmail
+from canaryfleet.adapters.idempotency import once_per_key
+from canaryfleet.adapters.registry import SsmRegistry
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
+from canaryfleet.adapters.slack import optional_slack
+from canaryfleet.adapters.slack_threads import DynamoSlackThreads
+from canaryfleet.logic.notify import Delivery, Notifications, NotifyChannels, email_summary, tell_slack
+from canaryfleet.ports.clock import SystemClock
+from canaryfleet.settings import NotifySettings
+
+
+def notify_channels(settings: NotifySettings) -> NotifyChannels:
+    """Slack (none when its secret does not set it up), threads, the email topic, registry, records."""
+    return NotifyChannels(
+        registry=SsmRegistry(),
+        threads=DynamoSlackThreads(settings.state_table_name),
+        rollouts=DynamoRolloutStore(settings.state_table_name),
+        slack=optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn)),
+        email=SnsApprovalEmail(settings.approval_email_topic_arn),
+        clock=SystemClock(),
+    )
+
+
+def notify_service(settings: NotifySettings, context: LambdaContext | None) -> Notifications:
+    """Both deliveries, each made at most once per notice key (an in-progress record lasts the invocation)."""
+
+    def once(delivery: Delivery) -> Delivery:
+        return once_per_key(
+            delivery,
+            table_name=settings.idempotency_table_name,
+            data_keyword="notice",
+            key="key",
+            context=context,
+        )
+
+    return Notifications(notify_channels(settings), slack=once(tell_slack), email=once(email_summary))

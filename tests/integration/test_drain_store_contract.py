@@ -1,0 +1,170 @@
+"""One contract, two drain stores: DynamoDrainStore on moto and the unit tests' InMemoryDrainStore.
+
+The unit tests trust the in-memory store to refuse what DynamoDB's conditions refuse; these
+tests hold both to the same answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from canaryfleet.adapters.clients import reset_clients
+from canaryfleet.adapters.drain_store import DynamoDrainStore
+from canaryfleet.models.drain import (
+    LIFECYCLE_BUDGET,
+    SPOT_BUDGET,
+    DrainRecord,
+    DrainStatus,
+    DrainTrigger,
+    LifecycleHookRef,
+)
+from canaryfleet.ports.drains import DrainStore
+from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.helpers import REPO
+from tests.unit.drain_fakes import InMemoryDrainStore
+
+APP = "orders-api"
+INSTANCE = "i-0598c7d356eba48d7"
+NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
+HOOK = LifecycleHookRef(name="canaryfleet-drain", auto_scaling_group="asg", token="t" * 36)
+STATE_TABLE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
+    "Properties"
+]
+
+
+@dataclass
+class Subject:
+    store: DrainStore
+    start_rollout: Callable[[str], None]
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[itertools.count[int]]:
+    with mock_aws():
+        reset_clients()
+        yield itertools.count()
+    reset_clients()
+
+
+@pytest.fixture(params=["dynamodb", "in-memory"])
+def subject(request: pytest.FixtureRequest, aws: itertools.count[int]) -> Subject:
+    if request.param == "in-memory":
+        memory = InMemoryDrainStore()
+        return Subject(memory, lambda rollout_id: memory.rollouts.start(APP, rollout_id))
+    table = f"state-{next(aws)}"
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=STATE_TABLE["KeySchema"],
+        AttributeDefinitions=STATE_TABLE["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def start_rollout(rollout_id: str) -> None:
+        boto3.client("dynamodb").put_item(
+            TableName=table, Item={"pk": {"S": f"APP#{APP}"}, "sk": {"S": f"ROLLOUT#{rollout_id}"}}
+        )
+
+    return Subject(DynamoDrainStore(table), start_rollout)
+
+
+def fresh(
+    trigger: DrainTrigger = DrainTrigger.LIFECYCLE, hook: LifecycleHookRef | None = HOOK
+) -> DrainRecord:
+    return DrainRecord(
+        instance_id=INSTANCE,
+        application=APP,
+        trigger=trigger,
+        status=DrainStatus.REQUESTED,
+        log_prefix=f"{APP}/",
+        started_at=NOW,
+        budget=LIFECYCLE_BUDGET,
+        hook_name=hook.name if hook else None,
+        hook_auto_scaling_group=hook.auto_scaling_group if hook else None,
+        hook_token=hook.token if hook else None,
+    )
+
+
+def test_an_instance_begins_one_drain_and_later_events_join_it(subject: Subject) -> None:
+    store = subject.store
+    # Given no drain of the instance; When two events begin one
+    first, second = store.begin(fresh(DrainTrigger.SPOT, hook=None)), store.begin(fresh())
+
+    # Then only the first writes; later events join it: the hook kept, the deadline only moved earlier
+    assert first is not None and second is None and store.owner(INSTANCE) == APP
+    assert store.join(APP, "i-00000000000000bad", DrainTrigger.SPOT, None, None) is None
+    joined = store.join(APP, INSTANCE, DrainTrigger.LIFECYCLE, HOOK, NOW + timedelta(seconds=120))
+    later = store.join(APP, INSTANCE, DrainTrigger.SPOT, None, NOW + timedelta(seconds=300))
+    assert joined is not None and later is not None
+    assert set(later.triggers) == {DrainTrigger.SPOT, DrainTrigger.LIFECYCLE}
+    assert later.hook == HOOK and later.deadline == NOW + timedelta(seconds=120)
+
+
+def test_a_drain_is_claimed_once_until_its_claim_goes_stale(subject: Subject) -> None:
+    # Given a queued drain
+    store = subject.store
+    store.begin(fresh())
+    store.mark_queued(APP, INSTANCE, ["tg"], NOW)
+
+    # When two dispatchers claim it, and a third after the first claim went stale
+    claimed = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))
+    again = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))
+    stale = store.claim(APP, INSTANCE, NOW + timedelta(seconds=61), NOW + timedelta(seconds=1))
+
+    # Then one claim at a time; a claimed drain's budget stays until the claim is given back
+    assert claimed is not None and claimed.status is DrainStatus.DISPATCHING
+    assert again is None and stale is not None
+    assert not store.use_budget(APP, INSTANCE, SPOT_BUDGET)  # claimed: its command may be on its way
+    store.release(APP, INSTANCE)
+    assert store.use_budget(APP, INSTANCE, SPOT_BUDGET)
+
+
+def test_a_command_is_recorded_and_a_failed_attempt_retried_once(subject: Subject) -> None:
+    # Given a drain whose first command is recorded
+    store = subject.store
+    store.begin(fresh())
+    store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
+
+    # When its failure is retried twice, then given back; Then one retry claim, and it runs as before
+    assert store.claim_retry(APP, INSTANCE, 1, NOW) and not store.claim_retry(APP, INSTANCE, 1, NOW)
+    store.unclaim_retry(APP, INSTANCE)
+    record = store.find(INSTANCE)
+    assert record is not None
+    assert (record.status, record.attempts, record.command_ids) == (DrainStatus.RUNNING, 1, ("c-1",))
+
+
+def test_an_outcome_is_set_once(subject: Subject) -> None:
+    # Given a drain under way
+    store = subject.store
+    store.begin(fresh())
+
+    # When its outcome is set twice (and once with a status that is not final)
+    with pytest.raises(ValueError, match="not a final status"):
+        store.finish(APP, INSTANCE, status="running")
+    first = store.finish(APP, INSTANCE, status="drained", outcome="drained", bytes=10)
+    second = store.finish(APP, INSTANCE, status="logs_lost", outcome="logs_lost", reason="late")
+
+    # Then the first outcome stays
+    assert first is not None and (first.outcome, first.bytes) == ("drained", 10)
+    assert second is None and store.list_drains(APP)[0].outcome == "drained"
+
+
+def test_a_canary_interruption_is_recorded_on_an_existing_rollout_once(subject: Subject) -> None:
+    # Given a canary's Spot drain; When its interruption is recorded before and after its rollout exists
+    store = subject.store
+    store.begin(fresh(DrainTrigger.SPOT, hook=None))
+
+    # Then only on an existing rollout, and once
+    assert not store.record_canary_interruption(APP, "r1", INSTANCE, NOW)  # no such rollout
+    subject.start_rollout("r1")
+    assert store.record_canary_interruption(APP, "r1", INSTANCE, NOW)
+    assert not store.record_canary_interruption(APP, "r1", INSTANCE, NOW)
+    assert store.mark_canary_interruption(APP, INSTANCE, "r1")
+    assert not store.mark_canary_interruption(APP, INSTANCE, "r1")

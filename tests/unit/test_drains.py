@@ -1,0 +1,321 @@
+"""Drains on in-memory ports: what each step does, at a time the test chooses (no moto).
+
+The integration tests (tests/integration/test_drain_logic.py) run the same steps against the
+DynamoDB and S3 adapters on moto; these hold the logic itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+from canaryfleet.logic.drain import Drains
+from canaryfleet.logic.drain_complete import complete_drain
+from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
+from canaryfleet.logic.drain_request import DrainRequests, request_drain
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.drain import (
+    CommandInvocationDetail,
+    DrainCompletion,
+    DrainEvent,
+    DrainRecord,
+    DrainRequestResult,
+    DrainStatus,
+    DrainTrigger,
+)
+from canaryfleet.ports.clock import FixedClock
+
+from tests.helpers import load_event
+from tests.unit.drain_fakes import (
+    FakeDirectory,
+    FakeHooks,
+    FakeQueue,
+    FakeRegistry,
+    FakeRunCommand,
+    FakeTargets,
+    InMemoryDrainStore,
+    InMemoryLogObjects,
+    InMemoryRollouts,
+    RecordedAlerts,
+)
+
+APP = "orders-api"
+BUCKET = "canaryfleet-logs"
+DOCUMENT = "canaryfleet-drain"
+INSTANCE = "i-0598c7d356eba48d7"
+CANARY_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-canary/0123456789abcdef"
+LIVE_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-live/fedcba9876543210"
+NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
+LOGS = {"app.log": b"GET / 200\n" * 50, "archive/app.1.log": b"\x00\x01" * 300}
+CONFIG = AppConfig.model_validate(
+    {
+        "application": APP,
+        "codedeploy_application": APP,
+        "listener_rule_arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/s/1/2/3",
+        "canary": {
+            "deployment_group": "c",
+            "target_group_arn": CANARY_TG,
+            "auto_scaling_group": f"{APP}-canary",
+        },
+        "live": {"deployment_group": "l", "target_group_arn": LIVE_TG, "auto_scaling_group": f"{APP}-live"},
+        "drain_on_rebalance": True,
+    }
+)
+SAMPLES = {
+    DrainTrigger.LIFECYCLE: "lifecycle_terminate",
+    DrainTrigger.SPOT: "spot_interruption",
+    DrainTrigger.REBALANCE: "rebalance_recommendation",
+}
+
+
+@dataclass
+class World:
+    """Every port a drain touches, in memory, with one application onboarded."""
+
+    rollouts: InMemoryRollouts = field(default_factory=InMemoryRollouts)
+    directory: FakeDirectory = field(default_factory=FakeDirectory)
+    targets: FakeTargets = field(default_factory=FakeTargets)
+    queue: FakeQueue = field(default_factory=FakeQueue)
+    hooks: FakeHooks = field(default_factory=FakeHooks)
+    run_command: FakeRunCommand = field(default_factory=FakeRunCommand)
+    logs: InMemoryLogObjects = field(default_factory=InMemoryLogObjects)
+    alerts: RecordedAlerts = field(default_factory=RecordedAlerts)
+
+    def __post_init__(self) -> None:
+        self.store = InMemoryDrainStore(self.rollouts)
+
+    def member(self, side: str = "live", instance: str = INSTANCE) -> str:
+        self.directory.add(instance, side, APP)
+        self.targets.registered[CANARY_TG if side == "canary" else LIVE_TG].add(instance)
+        return instance
+
+    def leave(
+        self, trigger: DrainTrigger, instance: str = INSTANCE, at: datetime = NOW
+    ) -> DrainRequestResult:
+        event = load_event(f"drain_request/{SAMPLES[trigger]}")
+        event["detail"]["EC2InstanceId" if trigger is DrainTrigger.LIFECYCLE else "instance-id"] = instance
+        event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if trigger is DrainTrigger.LIFECYCLE:
+            self.hooks.active.add(event["detail"]["LifecycleActionToken"])
+        requests = DrainRequests(
+            self.directory,
+            FakeRegistry(CONFIG),
+            self.store,
+            self.rollouts,
+            self.targets,
+            self.queue,
+            self.hooks,
+            FixedClock(at),
+        )
+        return request_drain(DrainEvent.model_validate(event), requests)
+
+    def drains(self, at: datetime) -> Drains:
+        return Drains(
+            self.store, self.hooks, self.run_command, self.logs, self.alerts, DOCUMENT, BUCKET, FixedClock(at)
+        )
+
+    def dispatch(self, at: datetime = NOW) -> BatchOutcome:
+        template = load_event("drain_dispatch/orders")["Records"][0]
+        batch = SqsModel.model_validate(
+            {
+                "Records": [
+                    template | {"messageId": f"m-{n}", "body": order.model_dump_json()}
+                    for n, order in enumerate(self.queue.orders)
+                ]
+            }
+        )
+        return dispatch_drains(batch, self.drains(at))
+
+    def ended(self, status: str = "Success", at: datetime = NOW) -> DrainCompletion:
+        detail = load_event("drain_complete/command_invocation_success")["detail"]
+        detail |= {"instance-id": INSTANCE, "status": status, "command-id": self.record().current_command}
+        return complete_drain(CommandInvocationDetail.model_validate(detail), self.drains(at))
+
+    def run_prefix(self) -> str:
+        """Where the current run's logs go: s3://<log bucket>/<app>/<instance>/<run id>/."""
+        record = self.record()
+        assert record.run_id is not None
+        return f"{APP}/{INSTANCE}/{record.run_id}/"
+
+    def flush(self, files: dict[str, bytes]) -> None:
+        """What the drain document writes for the current run: the files, then the manifest."""
+        record = self.record()
+        for name, body in files.items():
+            self.logs.put(BUCKET, self.run_prefix() + name, body)
+        manifest: dict[str, Any] = {
+            "instance_id": INSTANCE,
+            "application": APP,
+            "run_id": record.run_id,
+            "mode": "drain",
+            "created_at": NOW.isoformat(),
+            "files": [
+                {"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files.items()
+            ],
+        }
+        self.logs.put(BUCKET, self.run_prefix() + "manifest.json", json.dumps(manifest).encode())
+
+    def record(self) -> DrainRecord:
+        found = self.store.get(APP, INSTANCE)
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# --- an instance leaves -------------------------------------------------------------------------
+@pytest.mark.parametrize("trigger", list(DrainTrigger), ids=lambda t: t.value)
+def test_each_leaving_event_queues_one_drain_of_the_instance(world: World, trigger: DrainTrigger) -> None:
+    # Given a live instance of an onboarded application
+    world.member("live")
+
+    # When AWS says it is leaving
+    result = world.leave(trigger)
+
+    # Then it is out of its target group and one order waits in the drain queue
+    assert result.status == "queued"
+    assert [(o.instance_id, o.trigger) for o in world.queue.orders] == [(INSTANCE, trigger)]
+    assert world.targets.registered[LIVE_TG] == set()
+    assert world.record().status is DrainStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [DrainTrigger.LIFECYCLE, DrainTrigger.LIFECYCLE],
+        [DrainTrigger.SPOT, DrainTrigger.REBALANCE, DrainTrigger.LIFECYCLE, DrainTrigger.SPOT],
+    ],
+    ids=["duplicate", "out-of-order"],
+)
+def test_a_duplicate_or_out_of_order_event_has_one_effect(world: World, events: list[DrainTrigger]) -> None:
+    # Given an instance whose drain the first event started
+    world.member("live")
+    first = world.leave(events[0])
+
+    # When the same event, or the others, arrive after it
+    later = [world.leave(trigger).status for trigger in events[1:]]
+
+    # Then one order was queued and one command is sent for it
+    assert first.status == "queued" and "queued" not in later
+    assert len(world.queue.orders) == 1
+    world.dispatch()
+    world.dispatch()
+    assert len(world.run_command.calls) == 1
+    assert set(world.record().triggers) == set(events)
+
+
+def test_a_canary_instance_interrupted_during_a_bake_is_recorded_on_the_rollout_once(world: World) -> None:
+    # Given a rollout holding its application's lock (its canary baking) and a canary instance
+    world.rollouts.start(APP, "r1")
+    world.member("canary")
+
+    # When Spot reclaims the instance, warns again, and Auto Scaling's hook follows
+    world.leave(DrainTrigger.SPOT)
+    world.leave(DrainTrigger.SPOT, at=NOW + timedelta(seconds=5))
+    world.leave(DrainTrigger.LIFECYCLE, at=NOW + timedelta(seconds=10))
+
+    # Then the rollout lists the interruption once, so the analysis does not blame the build
+    rollout = world.rollouts.records[(APP, "r1")]
+    assert rollout["canary_interruptions"] == [{"instance": INSTANCE, "at": NOW.isoformat()}]
+    assert [a["kind"] for a in rollout["audit"]] == ["canary_spot_interruption"]
+    assert world.record().canary_interruption_rollout == "r1"
+
+
+def test_a_live_instance_interrupted_during_a_rollout_leaves_it_alone(world: World) -> None:
+    # Given a rollout under way and a live instance
+    world.rollouts.start(APP, "r1")
+    world.member("live")
+
+    # When Spot reclaims it
+    world.leave(DrainTrigger.SPOT)
+
+    # Then the rollout record is untouched
+    assert world.rollouts.records[(APP, "r1")] == {}
+
+
+# --- the drain document ends ------------------------------------------------------------------
+def test_the_hook_is_completed_only_once_the_manifest_checks(world: World) -> None:
+    # Given a scale-in whose drain document is running, and a first run that wrote no manifest
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+
+    # When its status says Success without the logs in S3
+    first = world.ended("Success", at=NOW + timedelta(seconds=20))
+
+    # Then the instance stays in its hook and the document runs once more
+    assert first.status == "retrying" and (first.reason or "").startswith("no manifest at s3://")
+    assert world.hooks.completed == [] and len(world.run_command.calls) == 2
+
+    # When the second run's logs and manifest are in S3 and its status says Success
+    world.flush(LOGS)
+    second = world.ended("Success", at=NOW + timedelta(seconds=40))
+
+    # Then the drain is drained and the instance released, once
+    assert second.status == "drained"
+    final = world.record()
+    assert (final.outcome, final.bytes, final.file_count) == ("drained", 1100, 2)
+    assert world.hooks.completed == [INSTANCE] and world.alerts.sent == []
+    assert world.ended("Success", at=NOW + timedelta(seconds=41)).status == "duplicate"
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_manifest_that_names_a_file_s3_lacks_is_not_verified(world: World) -> None:
+    # Given a running drain whose manifest names a file that never reached S3
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    world.flush(LOGS)
+    world.logs.objects.pop((BUCKET, world.run_prefix() + "app.log"))
+
+    # When its status says Success
+    result = world.ended("Success")
+
+    # Then nothing is completed: the drain tries once more
+    assert result.status == "retrying" and "app.log is in the manifest" in (result.reason or "")
+    assert world.hooks.completed == []
+
+
+def test_a_lost_log_is_recorded_told_and_the_hook_still_completed(world: World) -> None:
+    # Given a scale-in whose drain document fails on both attempts
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    world.ended("Failed", at=NOW + timedelta(seconds=30))
+
+    # When the second attempt fails too
+    result = world.ended("Failed", at=NOW + timedelta(seconds=60))
+
+    # Then the drain ends with its logs lost, the platform says so, and the instance goes
+    assert result.status == "logs_lost"
+    assert world.record().reason == "the drain document ended Failed (attempt 2 of 2)"
+    ((kind, application, message),) = world.alerts.sent
+    assert (kind, application) == ("drain.logs_lost", APP)
+    assert (message["instance_id"], message["attempts"], message["termination_hook"]) == (
+        INSTANCE,
+        2,
+        "completed",
+    )
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_spot_drain_with_no_time_left_is_lost_at_once_and_told(world: World) -> None:
+    # Given a Spot warning's drain, running
+    world.member("live")
+    world.leave(DrainTrigger.SPOT)
+    world.dispatch()
+
+    # When its document fails 100 s into the two-minute notice
+    result = world.ended("Failed", at=NOW + timedelta(seconds=100))
+
+    # Then there is no retry: the loss is recorded and told at once
+    assert result.status == "logs_lost" and "no time left to try again (20 s" in (result.reason or "")
+    assert len(world.run_command.calls) == 1
+    assert [kind for kind, _, _ in world.alerts.sent] == ["drain.logs_lost"]
