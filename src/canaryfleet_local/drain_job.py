@@ -24,7 +24,6 @@ from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet_local import standins
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.faults import leftovers
@@ -32,6 +31,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.scenarios import Scenario
 from canaryfleet_local.simulator import FleetSimulator
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
 APPLICATION = "hello-app"
 DRAIN_SCENARIOS = Path(__file__).parent / "scenarios_drain"
@@ -184,12 +184,12 @@ def _deliver_again(cloud: LocalCloud, times: int) -> None:
     seen = {e["id"]: e for _, arn, e in list(cloud.event_targets.delivered) if arn == function_arn}
     for _ in range(times):
         for event in seen.values():
-            standins.emit_service_event(cloud.account_id, cloud.region, event)
+            emit_service_event(cloud.account_id, cloud.region, event)
 
 
 def _unmanaged_warnings(cloud: LocalCloud, count: int) -> None:
     for n in range(count):
-        event = standins.service_event(
+        event = service_event(
             cloud.account_id,
             cloud.region,
             "aws.ec2",
@@ -197,7 +197,7 @@ def _unmanaged_warnings(cloud: LocalCloud, count: int) -> None:
             [],
             {"instance-id": f"i-{0xDEAD0000 + n:017x}", "instance-action": "terminate"},
         )
-        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        emit_service_event(cloud.account_id, cloud.region, event)
 
 
 def _fleet_parameters(scenario: DrainScenario, count: int) -> dict[str, str]:
@@ -394,7 +394,7 @@ def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None
             "resources": [],
             **event,
         }
-        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        emit_service_event(cloud.account_id, cloud.region, event)
         cloud.wait_idle()
         operations = cloud.fleet_operations
         rules = sorted({rule for rule, _, delivered in cloud.event_targets.delivered if delivered is event})

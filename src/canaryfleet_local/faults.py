@@ -40,7 +40,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet_local.standins import LAMBDA_SERVICE_EXCEPTION
+from canaryfleet_local.standins.lambda_async import LAMBDA_SERVICE_EXCEPTION
 
 if TYPE_CHECKING:
     from canaryfleet_local.cloud import LocalCloud

@@ -19,7 +19,7 @@ from typing import Any
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from canaryfleet_local.standins import FunctionCode
+from canaryfleet_local.standins.lambda_ import FunctionCode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"

@@ -10,9 +10,9 @@ from typing import Any, cast
 import pytest
 from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
 
-from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
+from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
 
 
 @dataclass
@@ -171,7 +171,7 @@ def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> 
         StackName=fleet_stack_name("hello-app"), LogicalResourceId="LogSyncAssociation"
     )["StackResourceDetail"]["PhysicalResourceId"]
 
-    association = standins.SSM_ASSOCIATIONS[association_id]
+    association = SSM_ASSOCIATIONS[association_id]
 
     assert association["ScheduleExpression"] == "rate(1 hour)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]

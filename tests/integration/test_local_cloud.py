@@ -2,9 +2,9 @@
 
 import json
 
-from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.standins import CLOUDFORMATION_BUCKET_POLICIES
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+from canaryfleet_local.standins.s3 import CLOUDFORMATION_BUCKET_POLICIES
 
 
 def test_buckets_get_the_properties_the_template_declares(cloud: LocalCloud) -> None:
@@ -132,11 +132,11 @@ def test_a_service_event_reaches_an_sqs_target_as_aws_sends_it(cloud: LocalCloud
     events.put_rule(Name="spot-warnings", EventPattern=json.dumps(pattern), State="ENABLED")
     events.put_targets(Rule="spot-warnings", Targets=[{"Id": "queue", "Arn": queue_arn}])
     detail = {"instance-id": "i-0123456789abcdef0", "instance-action": "terminate"}
-    event = standins.service_event(
+    event = service_event(
         cloud.account_id, cloud.region, "aws.ec2", "EC2 Spot Instance Interruption Warning", [], detail
     )
 
-    standins.emit_service_event(cloud.account_id, cloud.region, event)
+    emit_service_event(cloud.account_id, cloud.region, event)
 
     messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
     assert len(messages) == 1
