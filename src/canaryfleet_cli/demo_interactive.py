@@ -54,11 +54,13 @@ def run_interactive_demo(
     from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
     from canaryfleet.models.policy import Approval
 
-    from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack
     from canaryfleet_local.bundles import bundle
     from canaryfleet_local.cloud import LocalCloudError
+    from canaryfleet_local.http_api import LocalHttpApi
+    from canaryfleet_local.mailbox import LocalMailbox
     from canaryfleet_local.rollout_job import scenario_cloud, upload_build
     from canaryfleet_local.scenarios import load_scenario
+    from canaryfleet_local.slack import LocalSlack
 
     scenario = load_scenario("approval-page")
     steps = tuple(

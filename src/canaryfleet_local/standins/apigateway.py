@@ -1,5 +1,5 @@
 """API Gateway: the approval page's HTTP API and its stage from templates
-(canaryfleet_local.approval_server serves them)."""
+(canaryfleet_local.http_api serves them)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class CloudFormationHttpApi(ApprovalGateResource, CloudFormationModel):
 
     moto's CloudFormation lacks the type; its API Gateway v2 API imports the body, so the
     routes and Lambda integrations the template declares exist as on AWS. Ref: the API id;
-    ApiEndpoint: its execute-api URL (the local server is canaryfleet_local.approval_server).
+    ApiEndpoint: its execute-api URL (the local server is canaryfleet_local.http_api).
     """
 
     @staticmethod
