@@ -18,31 +18,31 @@ from bench.results import Measure
 
 
 def _rollouts(profile: Profile, log: Path) -> list[Measure]:
-    from bench.rollouts import measure_rollouts
+    from bench.rollouts import measure_rollouts  # noqa: PLC0415  (only the group measured is loaded: its memory and import time)
 
     return measure_rollouts(profile)
 
 
 def _drains(profile: Profile, log: Path) -> list[Measure]:
-    from bench.drains import measure_drains
+    from bench.drains import measure_drains  # noqa: PLC0415  (only the group measured is loaded: its memory and import time)
 
     return measure_drains(profile)
 
 
 def _cold_start(profile: Profile, log: Path) -> list[Measure]:
-    from bench.cold_start import measure_cold_starts
+    from bench.cold_start import measure_cold_starts  # noqa: PLC0415  (only the group measured is loaded: its memory and import time)
 
     return measure_cold_starts(profile.import_repeats, profile.import_handlers)
 
 
 def _local_cloud(profile: Profile, log: Path) -> list[Measure]:
-    from bench.local_cloud import measure_local_cloud
+    from bench.local_cloud import measure_local_cloud  # noqa: PLC0415  (only the group measured is loaded: its memory and import time)
 
     return measure_local_cloud(profile.run_suite, log)
 
 
 def _scale(profile: Profile, log: Path) -> list[Measure]:
-    from bench.scale import measure_scale
+    from bench.scale import measure_scale  # noqa: PLC0415  (only the group measured is loaded: its memory and import time)
 
     return measure_scale(profile.scale_apps)
 

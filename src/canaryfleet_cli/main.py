@@ -41,8 +41,9 @@ def local_rollout(
     ),
 ) -> None:
     """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
+    from canaryfleet_cli.report import write_report
     from canaryfleet_local.cloud import LocalCloudError
-    from canaryfleet_local.rollout_job import run_scenario
+    from canaryfleet_local.rollout_job import played_scenario
     from canaryfleet_local.scenarios import scenario_names
 
     if scenario not in scenario_names():
@@ -52,13 +53,17 @@ def local_rollout(
     if decision not in (None, "approve", "reject", "none"):
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
     try:
-        report = run_scenario(
-            scenario,
-            artifact=artifact,
-            decision=decision,
-            parameters=local_parameters(verbose),
-            report_dir=report_dir,
-        )
+        with played_scenario(
+            scenario, artifact=artifact, decision=decision, parameters=local_parameters(verbose)
+        ) as run:
+            # A page reads its rollout's metrics: pages are written while the local cloud is up.
+            written: list[str] = []
+            if report_dir is not None:
+                for record in run.records:
+                    page = report_dir / f"{record['application']}-{record['version']}.html"
+                    written.append(str(write_report(record, run.app, page)))
+            run.report["reports"] = written
+        report = run.report
     except LocalCloudError as exc:
         errors.print(f"[red]local cloud:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 import yaml
 from canaryfleet.adapters.drain_store import DrainStore
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
+from moto.sns.models import sns_backends
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet_local.bundles import bundle
@@ -144,8 +146,6 @@ def _verified_manifests(cloud: LocalCloud, records: list[DrainRecord]) -> int:
 
 
 def _logs_lost_alerts(cloud: LocalCloud) -> list[dict[str, Any]]:
-    from moto.sns.models import sns_backends
-
     topic = sns_backends[cloud.account_id][cloud.region].topics[cloud.output("NotificationTopicArn")]
     alerts = []
     for notification in topic.sent_notifications:
@@ -316,8 +316,6 @@ def _report(
 
 # --- a drain during a rollout (the canary's Spot interruption) ----------------------------
 def _rollout_record(cloud: LocalCloud, application: str) -> dict[str, Any] | None:
-    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-
     records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(application)
     return max(records, key=lambda r: str(r.get("received_at", ""))) if records else None
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from unittest import mock
 
 import yaml
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -197,8 +198,6 @@ class FaultInjection:
                 if fault is not None:
                     return fault
             return original(stubber, event_name, request, **kwargs)
-
-        from unittest import mock
 
         with mock.patch.object(BotocoreStubber, "__call__", call):
             yield self
