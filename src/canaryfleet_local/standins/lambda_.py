@@ -26,6 +26,7 @@ import botocore.session
 from moto.awslambda.models import LambdaBackend, lambda_backends
 
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
+from canaryfleet_local.standins.lambda_environment import LambdaExecutionEnvironmentVariables
 
 if TYPE_CHECKING:  # the queue runs invocations of this runtime: each module names the other
     from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
@@ -86,9 +87,11 @@ class LambdaInvokeInProcess:
     """Stands in for Lambda's Invoke (moto needs Docker, or only echoes the payload).
 
     Runs the function's real handler module, loaded from its CodeUri, with the environment
-    variables of the function's configuration plus those the Lambda runtime sets. One
-    invocation runs at a time, because the environment of a process is shared; async
-    invocations ("Event", EventBridge targets) go through :class:`AsyncInvocationQueue`.
+    variables of the function's configuration plus those the Lambda runtime sets, which that
+    invocation alone sees (:class:`LambdaExecutionEnvironmentVariables`). One invocation runs
+    at a time, because each function's copy of the layer's modules takes its place in the
+    process's ``sys.modules``; async invocations ("Event", EventBridge targets) go through
+    :class:`AsyncInvocationQueue`.
 
     With ``CANARYFLEET_LOCAL_IAM=enforce`` in the environment when it is made, each function
     runs with its own role's credentials and IAM checks its calls
@@ -109,7 +112,6 @@ class LambdaInvokeInProcess:
             if os.environ.get(IAM_ENFORCEMENT_VARIABLE) == "enforce"
             else None
         )
-        self._invoking = threading.local()
 
     def register(self, function_name: str, code: FunctionCode) -> None:
         self.functions[function_name] = code
@@ -174,13 +176,12 @@ class LambdaInvokeInProcess:
             runtime_env.update(self.roles.environment(fn.role))
         with (
             self._lock,
-            _environment({**fn.environment_vars, **runtime_env}),
+            LambdaExecutionEnvironmentVariables.invocation({**fn.environment_vars, **runtime_env}),
             self._execution_environment(name),
         ):
             context = _LambdaContext(name, fn.function_arn, int(fn.memory_size), int(fn.timeout))
             started = time.monotonic()
             error_type: str | None = None
-            self._invoking.active = True
             try:
                 handler = getattr(self._module(name, code), code.function_attr)
                 result = handler(event, context)
@@ -195,8 +196,6 @@ class LambdaInvokeInProcess:
                         "stackTrace": traceback.format_tb(exc.__traceback__),
                     }
                 ).encode()
-            finally:
-                self._invoking.active = False
             self.invocations.append(
                 Invocation(
                     function=name,
@@ -248,34 +247,11 @@ class LambdaInvokeInProcess:
         ) -> bytes:
             return runtime.backend_invoke(backend, function_name, qualifier, body, headers, response_headers)
 
-        create_client = botocore.session.Session.create_client
-        # While a function runs, the environment holds its role's credentials; a client that
-        # another thread (the simulator, a test) makes meanwhile keeps the local cloud's own.
-        own_credentials = {
-            "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID"),
-            "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            "aws_session_token": os.environ.get("AWS_SESSION_TOKEN"),
-        }
-
-        def create_client_between_invocations(session: Any, *args: Any, **kwargs: Any) -> Any:
-            if (
-                runtime.roles is not None
-                and not getattr(runtime._invoking, "active", False)
-                and kwargs.get("aws_access_key_id") is None
-                and getattr(session, "_credentials", None) is None  # none given to the session
-            ):
-                kwargs.update(own_credentials)
-            # Creating a client reads the whole environment (proxy settings); it must not
-            # see a variable vanish halfway, while an invocation puts its own back.
-            with _ENVIRONMENT_LOCK:
-                return create_client(session, *args, **kwargs)
-
         with contextlib.ExitStack() as stack:
+            # Installed once for the process: each invocation then sees its own variables, and
+            # clients made on other threads (the simulator, tests) the process's credentials.
+            stack.enter_context(LambdaExecutionEnvironmentVariables.installed())
             stack.enter_context(mock.patch.object(LambdaBackend, "invoke", invoke))
-            session_class = botocore.session.Session
-            stack.enter_context(
-                mock.patch.object(session_class, "create_client", create_client_between_invocations)
-            )
             if self.roles is not None:
                 stack.enter_context(self.roles.installed())
             yield
@@ -300,25 +276,3 @@ def one_botocore_data_loader() -> Iterator[None]:
     """
     with mock.patch.object(botocore.session, "create_loader", _shared_data_loader):
         yield
-
-
-# One process environment serves every in-process invocation. Changes to it, and readers
-# that walk all of it (botocore's client creation), take this lock, so that no thread sees a
-# variable listed and then gone.
-_ENVIRONMENT_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    with _ENVIRONMENT_LOCK:
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update({name: str(value) for name, value in values.items()})
-    try:
-        yield
-    finally:
-        with _ENVIRONMENT_LOCK:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
