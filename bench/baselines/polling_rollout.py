@@ -21,7 +21,7 @@ from typing import Any
 from canaryfleet.models.app_config import AppConfig
 
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.standins import FunctionCode
+from canaryfleet_local.standins.lambda_ import FunctionCode
 
 BASELINE_DIR = Path(__file__).parent
 DEFINITION = BASELINE_DIR / "polling_rollout.asl.json"

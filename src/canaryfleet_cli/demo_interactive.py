@@ -56,11 +56,13 @@ def run_interactive_demo(
     """Roll out one build that waits for ``approver``; ``on_asked`` gets the link. How it ended."""
     # The local cloud loads moto and samtranslator: only the local commands import it, here,
     # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
-    from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack  # noqa: PLC0415
     from canaryfleet_local.bundles import bundle  # noqa: PLC0415
     from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.http_api import LocalHttpApi  # noqa: PLC0415
+    from canaryfleet_local.mailbox import LocalMailbox  # noqa: PLC0415
     from canaryfleet_local.rollout_job import scenario_cloud, upload_build  # noqa: PLC0415
     from canaryfleet_local.scenarios import load_scenario  # noqa: PLC0415
+    from canaryfleet_local.slack import LocalSlack  # noqa: PLC0415
 
     scenario = load_scenario("approval-page")
     steps = tuple(

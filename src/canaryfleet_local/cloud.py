@@ -17,8 +17,12 @@ import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from canaryfleet_local import cloudformation_rules, standins
+from canaryfleet_local import cloudformation_rules
 from canaryfleet_local.faults import FaultInjection, FaultPlan
+from canaryfleet_local.standins.cloudformation import apply_properties_moto_skips
+from canaryfleet_local.standins.install import PlatformStandIns
+from canaryfleet_local.standins.lambda_async import lambda_dead_letter_queues
+from canaryfleet_local.standins.stepfunctions import create_executable_state_machine
 from canaryfleet_local.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare
 
 STACK_NAME = "canaryfleet"
@@ -61,12 +65,12 @@ class LocalCloud:
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.code_bucket = f"canaryfleet-local-code-{self.account_id}"
-        self.runtime = standins.LambdaInvokeInProcess(self.account_id, region)
-        self.queue = standins.AsyncInvocationQueue(self.runtime)
-        self.runtime.queue = self.queue
-        self.event_targets = standins.EventBridgeLambdaAndStateMachineTargets(self.queue, region)
-        self.s3_events = standins.S3EventBridgeNotifications()
-        self.codedeploy = standins.CodeDeployLifecycle()
+        self.stand_ins = PlatformStandIns(self.account_id, region)
+        self.runtime = self.stand_ins.runtime
+        self.queue = self.stand_ins.queue
+        self.event_targets = self.stand_ins.event_targets
+        self.s3_events = self.stand_ins.s3_events
+        self.codedeploy = self.stand_ins.codedeploy
         self.outputs: dict[str, str] = {}
         self.physical_ids: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # logical id -> function name
@@ -114,18 +118,7 @@ class LocalCloud:
         }
         self._stack.enter_context(mock.patch.dict(os.environ, env))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        self._stack.enter_context(self.runtime.installed())
-        self._stack.enter_context(self.event_targets.installed())
-        self._stack.enter_context(self.s3_events.installed())
-        self._stack.enter_context(self.codedeploy.installed())
-        self._stack.enter_context(standins.send_task_failure_with_cause())
-        self._stack.enter_context(standins.DynamoDBConcurrentRequests().installed())
-        self._stack.enter_context(standins.cloudformation_json_template_parsing())
-        self._stack.enter_context(standins.one_botocore_data_loader())
-        self.fleet_operations = self._stack.enter_context(
-            standins.fleet_operations(self.runtime, self.queue, self.account_id, self.region)
-        )
-        standins.register_cloudformation_resource_types()
+        self.fleet_operations = self._stack.enter_context(self.stand_ins.installed())
         self._deploy()
         if self.faults is not None:  # the platform is up; from now on its functions meet faults
             self._stack.enter_context(self.faults.installed())
@@ -157,11 +150,11 @@ class LocalCloud:
             for summary in page["StackResourceSummaries"]:
                 self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
 
-        standins.apply_properties_moto_skips(prepared.cloudformation, self.physical_ids, self.parameters)
+        apply_properties_moto_skips(prepared.cloudformation, self.physical_ids, self.parameters)
         for source in prepared.state_machines:
             arn = self.physical_ids[source.logical_id]
             substitutions = {key: self.outputs[output] for key, output in source.substitution_outputs.items()}
-            standins.create_executable_state_machine(
+            create_executable_state_machine(
                 name=arn.rsplit(":", 1)[1],
                 definition=source.definition,
                 substitutions=substitutions,
@@ -172,7 +165,7 @@ class LocalCloud:
             self.function_names[logical_id] = name
             self.runtime.register(name, code)
         self.queue.dead_letter_queues.update(
-            standins.lambda_dead_letter_queues(prepared.cloudformation, self.physical_ids)
+            lambda_dead_letter_queues(prepared.cloudformation, self.physical_ids)
         )
 
     def _logical_id(self, function_name: str) -> str:

@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 import yaml
 from canaryfleet.adapters.drain_store import DynamoDrainStore
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import DrainRecord
 from canaryfleet.models.rollout_record import RolloutRecord
+from moto.sns.models import sns_backends
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet_local import standins
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.faults import leftovers
@@ -33,6 +34,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.scenarios import Scenario
 from canaryfleet_local.simulator import FleetSimulator
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
 APPLICATION = "hello-app"
 DRAIN_SCENARIOS = Path(__file__).parent / "scenarios_drain"
@@ -145,8 +147,6 @@ def _verified_manifests(cloud: LocalCloud, records: list[DrainRecord]) -> int:
 
 
 def _logs_lost_alerts(cloud: LocalCloud) -> list[dict[str, Any]]:
-    from moto.sns.models import sns_backends
-
     topic = sns_backends[cloud.account_id][cloud.region].topics[cloud.output("NotificationTopicArn")]
     alerts = []
     for notification in topic.sent_notifications:
@@ -185,12 +185,12 @@ def _deliver_again(cloud: LocalCloud, times: int) -> None:
     seen = {e["id"]: e for _, arn, e in list(cloud.event_targets.delivered) if arn == function_arn}
     for _ in range(times):
         for event in seen.values():
-            standins.emit_service_event(cloud.account_id, cloud.region, event)
+            emit_service_event(cloud.account_id, cloud.region, event)
 
 
 def _unmanaged_warnings(cloud: LocalCloud, count: int) -> None:
     for n in range(count):
-        event = standins.service_event(
+        event = service_event(
             cloud.account_id,
             cloud.region,
             "aws.ec2",
@@ -198,7 +198,7 @@ def _unmanaged_warnings(cloud: LocalCloud, count: int) -> None:
             [],
             {"instance-id": f"i-{0xDEAD0000 + n:017x}", "instance-action": "terminate"},
         )
-        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        emit_service_event(cloud.account_id, cloud.region, event)
 
 
 def _fleet_parameters(scenario: DrainScenario, count: int) -> dict[str, str]:
@@ -317,8 +317,6 @@ def _report(
 
 # --- a drain during a rollout (the canary's Spot interruption) ----------------------------
 def _rollout_record(cloud: LocalCloud, application: str) -> RolloutRecord | None:
-    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-
     records = DynamoRolloutStore(cloud.output("StateTableName")).list_rollouts(application)
     return max(records, key=lambda r: r.received_at) if records else None
 
@@ -398,7 +396,7 @@ def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None
             "resources": [],
             **event,
         }
-        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        emit_service_event(cloud.account_id, cloud.region, event)
         cloud.wait_idle()
         operations = cloud.fleet_operations
         rules = sorted({rule for rule, _, delivered in cloud.event_targets.delivered if delivered is event})

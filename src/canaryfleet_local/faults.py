@@ -34,13 +34,14 @@ from collections.abc import Callable, Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from unittest import mock
 
 import yaml
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from canaryfleet_local.standins import LAMBDA_SERVICE_EXCEPTION
+from canaryfleet_local.standins.lambda_async import LAMBDA_SERVICE_EXCEPTION
 
 if TYPE_CHECKING:
     from canaryfleet_local.cloud import LocalCloud
@@ -197,8 +198,6 @@ class FaultInjection:
                 if fault is not None:
                     return fault
             return original(stubber, event_name, request, **kwargs)
-
-        from unittest import mock
 
         with mock.patch.object(BotocoreStubber, "__call__", call):
             yield self

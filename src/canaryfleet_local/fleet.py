@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 
-from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.standins.install import fleet_stack_stand_ins
 from canaryfleet_local.template import REPO_ROOT, load_sam
 
 FLEET_TEMPLATE = REPO_ROOT / "fleet" / "template.yaml"
@@ -171,7 +171,7 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
     stack_name = fleet_stack_name(application)
     cfn = cloud.client("cloudformation")
     try:
-        with standins.fleet_stack_stand_ins():
+        with fleet_stack_stand_ins():
             cfn.create_stack(
                 StackName=stack_name,
                 TemplateBody=json.dumps(template),

@@ -27,7 +27,7 @@ from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import RUN_ID_FORMAT, log_prefix, run_prefix
 
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.standins import CommandInvocationResult, ManagedInstanceAgent
+from canaryfleet_local.standins.ssm import CommandInvocationResult, ManagedInstanceAgent
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,20 @@
-"""`canaryfleet local rollout`: one scenario played end to end on a fresh local cloud."""
+"""`canaryfleet local rollout`: one scenario played end to end on a fresh local cloud.
+
+The job returns what happened (the report and each rollout's record); writing pages from them
+is the caller's (the CLI's).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from canaryfleet.models.app_config import registry_parameter
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.bundles import bundle
@@ -30,10 +36,17 @@ def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
 
 
 def _rollout_records(cloud: LocalCloud, application: str) -> dict[str, RolloutRecord]:
-    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-
     store = DynamoRolloutStore(cloud.output("StateTableName"))
     return {r.rollout_id: r for r in store.list_rollouts(application)}
+
+
+@dataclass
+class ScenarioRun:
+    """What one played scenario left: the report, and what a timeline page is drawn from."""
+
+    report: dict[str, Any]  # see `canaryfleet local rollout --json`
+    records: list[RolloutRecord]  # each rollout's stored record, in the order they were received
+    app: AppConfig  # the application as onboarded for the scenario
 
 
 def run_scenario(
@@ -43,11 +56,25 @@ def run_scenario(
     application: str = APPLICATION,
     timeout: float = 60.0,
     parameters: dict[str, str] | None = None,
-    report_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`).
+    """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`)."""
+    with played_scenario(scenario, artifact, decision, application, timeout, parameters) as run:
+        pass
+    return run.report
 
-    With ``report_dir``, each rollout's HTML timeline is written there too.
+
+@contextlib.contextmanager
+def played_scenario(
+    scenario: Scenario | str,
+    artifact: Path | None = None,
+    decision: str | None = None,
+    application: str = APPLICATION,
+    timeout: float = 60.0,
+    parameters: dict[str, str] | None = None,
+) -> Iterator[ScenarioRun]:
+    """Play ``scenario``; inside the block its local cloud is still up (metrics can be read).
+
+    The report's ``seconds`` is set when the block ends, the cloud's teardown included.
     """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
@@ -73,9 +100,9 @@ def run_scenario(
         report["simulator_errors"] = list(simulator.errors)
         report["leftovers"] = leftovers(cloud)
         report["faults"] = cloud.faults.summary() if cloud.faults else {}
-        report["reports"] = _write_reports(records, simulator, report_dir) if report_dir else []
+        ordered = sorted(records.values(), key=lambda r: r.received_at)
+        yield ScenarioRun(report, ordered, next(iter(simulator.apps.values())).app)
     report["seconds"] = round(time.monotonic() - started, 2)
-    return report
 
 
 @contextlib.contextmanager
@@ -104,19 +131,6 @@ def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes)
         Body=body,
         Metadata={"commit": COMMIT, "build-url": f"https://ci.example.com/{application}/{version}"},
     )
-
-
-def _write_reports(
-    records: dict[str, RolloutRecord], simulator: FleetSimulator, report_dir: Path
-) -> list[str]:
-    from canaryfleet_cli.report import write_report
-
-    app = next(iter(simulator.apps.values())).app
-    written = []
-    for record in sorted(records.values(), key=lambda r: r.received_at):
-        path = report_dir / f"{record.application}-{record.version}.html"
-        written.append(str(write_report(record, app, path)))
-    return written
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:

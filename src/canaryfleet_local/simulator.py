@@ -20,9 +20,10 @@ from typing import Any
 
 from canaryfleet.models.app_config import AppConfig
 
-from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.scenarios import Behaviour, DeploymentScript, Scenario, Upload
+from canaryfleet_local.standins.cloudwatch import publish_alb_metrics
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
 TICK_SECONDS = 0.1
 
@@ -159,7 +160,7 @@ class FleetSimulator:
         application = deployment.application_name
         group = deployment.deployment_group_name
         prefix = f"arn:aws:codedeploy:{cloud.region}:{cloud.account_id}"
-        event = standins.service_event(
+        event = service_event(
             cloud.account_id,
             cloud.region,
             "aws.codedeploy",
@@ -174,7 +175,7 @@ class FleetSimulator:
                 "application": application,
             },
         )
-        standins.emit_service_event(cloud.account_id, cloud.region, event)
+        emit_service_event(cloud.account_id, cloud.region, event)
 
     def _register_targets(self, app: AppConfig, side: str) -> None:
         """The group's instances, registered in its target group (healthy once deployed)."""
@@ -257,7 +258,7 @@ class FleetSimulator:
                 },
             ]
         if data:
-            standins.publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
+            publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
         self._evaluate_alarms(state, weights)
         if record is not None:
             self._operator_actions(state, record)
@@ -288,7 +289,7 @@ class FleetSimulator:
             cloudwatch.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)
             with self._lock:
                 self.alarms_fired.append({"alarm": name, "state": value, "at": time.monotonic()})
-            event = standins.service_event(
+            event = service_event(
                 self.cloud.account_id,
                 self.cloud.region,
                 "aws.cloudwatch",
@@ -305,7 +306,7 @@ class FleetSimulator:
                     "configuration": {"description": f"canaryfleet {state.app.application} canary alarm"},
                 },
             )
-            standins.emit_service_event(self.cloud.account_id, self.cloud.region, event)
+            emit_service_event(self.cloud.account_id, self.cloud.region, event)
 
     def _running_record(self, state: AppState) -> dict[str, Any] | None:
         """The record of the application's running rollout (raw DynamoDB item), if any."""

@@ -18,7 +18,7 @@ from canaryfleet.logic.bundle.archive import zip_folder
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from canaryfleet_local.standins import FunctionCode
+from canaryfleet_local.standins.lambda_ import FunctionCode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"

@@ -15,13 +15,15 @@ from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import registry_parameter
 
-from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.http_api import LocalHttpApi
+from canaryfleet_local.mailbox import LocalMailbox
 from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import load_scenario
 from canaryfleet_local.simulator import FleetSimulator
+from canaryfleet_local.slack import LocalSlack
 from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium
 from tests.integration.helpers import eventually
 

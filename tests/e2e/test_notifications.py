@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import pytest
 from canaryfleet.models.app_config import Approvers, registry_parameter
 
-from canaryfleet_local.approval_server import LocalMailbox, LocalSlack, SlackMessage
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.mailbox import LocalMailbox
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.slack import LocalSlack, SlackMessage
 from tests.integration.helpers import eventually
 
 CHANNEL = "C0DEPLOYS"

@@ -1,13 +1,15 @@
 """The rollout timeline page, rendered by headless Chromium (Debian's chromium)."""
 
 import html.parser
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from canaryfleet_local.rollout_job import run_scenario
+from canaryfleet_cli.main import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -58,8 +60,13 @@ def rendered(page: Path, profile: Path) -> Elements:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    # The pages as `make demo` writes them: the CLI writes each rollout's page from the job's records.
     folder = tmp_path_factory.mktemp("reports")
-    report = run_scenario("demo", parameters={"LogLevel": "ERROR"}, report_dir=folder)
+    result = CliRunner().invoke(
+        app, ["local", "rollout", "--scenario", "demo", "--report-dir", str(folder), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
     return {Path(p).stem: Path(p) for p in report["reports"]}
 
 

@@ -26,8 +26,10 @@ from canaryfleet.models.approval import Approval
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RolloutInput, Verdict
 
-from canaryfleet_local.approval_server import LocalHttpApi, LocalMailbox, LocalSlack, SlackMessage
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.http_api import LocalHttpApi
+from canaryfleet_local.mailbox import LocalMailbox
+from canaryfleet_local.slack import LocalSlack, SlackMessage
 from tests.helpers import STATE_MACHINES
 from tests.integration.helpers import eventually
 

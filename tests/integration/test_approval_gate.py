@@ -13,7 +13,7 @@ from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.approval import ApprovalLink
 from canaryfleet.ports.clock import FixedClock
 
-from canaryfleet_local.standins import rotate_secret_with_its_function
+from canaryfleet_local.standins.secretsmanager import rotate_secret_with_its_function
 from tests.integration.approval_gate import (
     ALICE,
     ALICE_SLACK,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from canaryfleet_local.standins import rotate_secret_with_its_function
+from canaryfleet_local.standins.secretsmanager import rotate_secret_with_its_function
 from tests.integration.approval_gate import (
     ALICE,
     ALICE_SLACK,

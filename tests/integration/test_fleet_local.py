@@ -12,9 +12,9 @@ from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parame
 from moto.codedeploy.models import codedeploy_backends
 
 from canaryfleet_local import fleet as fleet_module
-from canaryfleet_local import standins
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
+from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
 
 
 @dataclass
@@ -171,7 +171,7 @@ def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> 
         StackName=fleet_stack_name("hello-app"), LogicalResourceId="LogSyncAssociation"
     )["StackResourceDetail"]["PhysicalResourceId"]
 
-    association = standins.SSM_ASSOCIATIONS[association_id]
+    association = SSM_ASSOCIATIONS[association_id]
 
     assert association["ScheduleExpression"] == "cron(0 * * * ? *)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
-from canaryfleet_local.standins import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
+from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
 
 QUIET = {"LogLevel": "WARNING"}

@@ -1,10 +1,18 @@
 """The local cloud is template.yaml, deployed: resources, wiring and the stand-ins for moto's gaps."""
 
 import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
-from canaryfleet_local import standins
+import pytest
+
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.standins import CLOUDFORMATION_BUCKET_POLICIES
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+from canaryfleet_local.standins.lambda_ import FunctionCode
+from canaryfleet_local.standins.s3 import CLOUDFORMATION_BUCKET_POLICIES
 
 
 def test_buckets_get_the_properties_the_template_declares(cloud: LocalCloud) -> None:
@@ -132,13 +140,118 @@ def test_a_service_event_reaches_an_sqs_target_as_aws_sends_it(cloud: LocalCloud
     events.put_rule(Name="spot-warnings", EventPattern=json.dumps(pattern), State="ENABLED")
     events.put_targets(Rule="spot-warnings", Targets=[{"Id": "queue", "Arn": queue_arn}])
     detail = {"instance-id": "i-0123456789abcdef0", "instance-action": "terminate"}
-    event = standins.service_event(
+    event = service_event(
         cloud.account_id, cloud.region, "aws.ec2", "EC2 Spot Instance Interruption Warning", [], detail
     )
 
-    standins.emit_service_event(cloud.account_id, cloud.region, event)
+    emit_service_event(cloud.account_id, cloud.region, event)
 
     messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
     assert len(messages) == 1
     body = json.loads(messages[0]["Body"])
     assert (body["id"], body["detail"], body["time"]) == (event["id"], detail, event["time"])
+
+
+# A handler that reads its GREETING until the test's thread has changed the process's
+# environment, creating clients meanwhile (botocore reads the whole environment to make one).
+GREETER = """
+import os
+import pathlib
+import time
+
+import boto3
+
+
+def handler(event, context):
+    seen = [os.environ["GREETING"]]
+    pathlib.Path(event["started"]).touch()
+    changed = pathlib.Path(event["changed"])
+    deadline = time.monotonic() + 10
+    while not changed.exists() and time.monotonic() < deadline:
+        boto3.session.Session().client("sts")
+        seen.append(os.environ["GREETING"])
+    seen.append(os.environ["GREETING"])
+    return {"seen": sorted(set(seen)), "function": os.environ["AWS_LAMBDA_FUNCTION_NAME"]}
+"""
+
+GREETINGS = ("hello", "bonjour")
+
+
+def _greeter(cloud: LocalCloud, code_dir: Path, name: str, greeting: str) -> str:
+    """A function of the local cloud whose template variables say GREETING=<greeting>."""
+    role = cloud.client("lambda").get_function_configuration(
+        FunctionName=cloud.resource("RecordStageFunction")
+    )
+    cloud.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role["Role"],
+        Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Environment={"Variables": {"GREETING": greeting}},
+    )
+    cloud.runtime.register(name, FunctionCode(logical_id=name, code_dir=code_dir, handler="app.handler"))
+    return name
+
+
+def test_each_invocation_sees_its_own_environment_while_others_change_the_process_environment(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two functions whose templates give them different GREETINGs, and a process
+    # environment a test (or typer's runner) keeps changing on another thread
+    (tmp_path / "app.py").write_text(GREETER)
+    functions = {
+        greeting: _greeter(cloud, tmp_path, f"greeter-{greeting}", greeting)
+        for greeting in ("hello", "bonjour")
+    }
+    monkeypatch.setenv("GREETING", "from the process")
+    monkeypatch.setenv("CHURN", "0")
+    started, changed = tmp_path / "started", tmp_path / "changed"
+    seen_by_process: set[str | None] = set()
+    results: dict[str, dict[str, Any]] = {}
+    errors: list[BaseException] = []
+
+    def change_the_process_environment() -> None:
+        try:
+            deadline = time.monotonic() + 10
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            for turn in range(200):
+                seen_by_process.add(os.environ.get("GREETING"))
+                os.environ["GREETING"] = "from the process"
+                os.environ["CHURN"] = str(turn)
+                del os.environ["CHURN"]
+            changed.touch()
+        except BaseException as exc:
+            errors.append(exc)
+            changed.touch()
+
+    def invoke(greeting: str) -> None:
+        try:
+            response = cloud.client("lambda").invoke(
+                FunctionName=functions[greeting],
+                Payload=json.dumps({"started": str(started), "changed": str(changed)}).encode(),
+            )
+            results[greeting] = {**json.loads(response["Payload"].read()), **response}
+        except BaseException as exc:
+            errors.append(exc)
+
+    # When both are invoked at once, on two threads, while the third changes the process's
+    threads = [threading.Thread(target=invoke, args=(greeting,)) for greeting in functions]
+    threads.append(threading.Thread(target=change_the_process_environment))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then each handler saw its own GREETING only, the process never saw theirs, and nothing failed
+    assert errors == []
+    assert {greeting: result.get("FunctionError") for greeting, result in results.items()} == {
+        "hello": None,
+        "bonjour": None,
+    }
+    assert results["hello"]["seen"] == ["hello"]
+    assert results["bonjour"]["seen"] == ["bonjour"]
+    assert seen_by_process == {"from the process"}
+    assert os.environ["GREETING"] == "from the process"
+    assert "CHURN" not in os.environ

@@ -13,8 +13,9 @@ from canaryfleet.models.app_config import Approvers, registry_parameter
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.ports.notify import STALE_CLAIM
 
-from canaryfleet_local.approval_server import LocalMailbox, LocalSlack
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.mailbox import LocalMailbox
+from canaryfleet_local.slack import LocalSlack
 from tests.helpers import load_event
 from tests.integration.approval_gate import app_config
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from canaryfleet_local.standins import AsyncInvocationQueue, LambdaInvokeInProcess
+from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 
 
 class ScriptedRuntime:

@@ -1,0 +1,222 @@
+"""CloudFormation: what moto's CloudFormation leaves out of a stack, and what its stand-in
+resource types share."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto.cloudformation import parsing
+from moto.cloudformation.models import Stack
+
+
+def register_cloudformation_resource_types() -> None:
+    """Make moto's CloudFormation see the stand-ins' resource types (see install.py)."""
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
+@contextlib.contextmanager
+def cloudformation_json_template_parsing() -> Iterator[None]:
+    """Stands in for CloudFormation's parsing of a JSON template body.
+
+    moto reads every template, JSON included, with PyYAML's pure-Python loader: about a
+    second for the platform's. A JSON body is read as JSON here (the same document), and
+    anything else still goes to moto's YAML parsing.
+    """
+    yaml_or_json = Stack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if template.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                parsed: dict[str, Any] = json.loads(template)
+                return parsed
+        return yaml_or_json(template)
+
+    with mock.patch.object(Stack, "parse_template", staticmethod(parse_template)):
+        yield
+
+
+def _resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
+    """Resolve ``Ref`` to template parameters, the only intrinsic these properties use."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            name = value["Ref"]
+            if name not in parameters:
+                raise ValueError(f"cannot resolve Ref {name} outside moto's CloudFormation")
+            return parameters[name]
+        return {key: _resolve_parameters(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_parameters(item, parameters) for item in value]
+    return value
+
+
+def apply_properties_moto_skips(
+    cfn_template: dict[str, Any], physical_ids: dict[str, str], parameters: dict[str, str]
+) -> None:
+    """Stands in for the properties moto's CloudFormation accepts but does not apply.
+
+    ``AWS::S3::Bucket``: versioning, public access block, ownership controls, lifecycle
+    rules and EventBridge notifications (without which S3 sends no event at all).
+    ``AWS::DynamoDB::Table``: time to live and point-in-time recovery. Each is applied
+    through the service's own API, as CloudFormation would.
+    """
+    defaults = {
+        name: str(spec["Default"])
+        for name, spec in cfn_template.get("Parameters", {}).items()
+        if "Default" in spec
+    }
+    values = {**defaults, **parameters}
+    s3 = boto3.client("s3")
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, resource in cfn_template["Resources"].items():
+        physical = physical_ids.get(logical_id)
+        if physical is None or resource["Type"] not in ("AWS::S3::Bucket", "AWS::DynamoDB::Table"):
+            continue
+        props = _resolve_parameters(resource.get("Properties", {}), values)
+        if resource["Type"] == "AWS::S3::Bucket":
+            if "VersioningConfiguration" in props:
+                s3.put_bucket_versioning(
+                    Bucket=physical,
+                    VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]},
+                )
+            if "PublicAccessBlockConfiguration" in props:
+                s3.put_public_access_block(
+                    Bucket=physical,
+                    PublicAccessBlockConfiguration={
+                        key: value in (True, "true")
+                        for key, value in props["PublicAccessBlockConfiguration"].items()
+                    },
+                )
+            if "OwnershipControls" in props:
+                s3.put_bucket_ownership_controls(
+                    Bucket=physical, OwnershipControls=props["OwnershipControls"]
+                )
+            if "LifecycleConfiguration" in props:
+                s3.put_bucket_lifecycle_configuration(
+                    Bucket=physical,
+                    LifecycleConfiguration={
+                        "Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]
+                    },
+                )
+            notification = props.get("NotificationConfiguration", {})
+            if notification.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") in (True, "true"):
+                s3.put_bucket_notification_configuration(
+                    Bucket=physical, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
+        elif resource["Type"] == "AWS::DynamoDB::Table":
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled") in (True, "true"):
+                dynamodb.update_time_to_live(
+                    TableName=physical,
+                    TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+                )
+            pitr = props.get("PointInTimeRecoverySpecification", {})
+            if pitr.get("PointInTimeRecoveryEnabled") in (True, "true"):
+                dynamodb.update_continuous_backups(
+                    TableName=physical,
+                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                )
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the shape of the S3 API."""
+    api: dict[str, Any] = {
+        "ID": rule.get("Id", ""),
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        api["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
+    return api
+
+
+def cfn_bool(value: Any) -> bool:
+    """A CloudFormation boolean, which may arrive as a string."""
+    return value in (True, "true", "True")
+
+
+class CloudFormationNoValueInLists:
+    """Stands in for ``AWS::NoValue`` as an element of a list.
+
+    CloudFormation drops a list element that resolves to ``AWS::NoValue`` (an ``Fn::If``
+    whose branch is empty, such as an optional instance type); moto's template parser
+    keeps it as a null that the resource then fails on. While installed, nulls are left
+    out of every list moto resolves.
+    """
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = parsing.clean_json
+
+        def clean_json(resource_json: Any, resources_map: Any) -> Any:
+            cleaned = original(resource_json, resources_map)
+            if isinstance(resource_json, list) and isinstance(cleaned, list):
+                return [item for item in cleaned if item is not None]
+            return cleaned
+
+        with mock.patch.object(parsing, "clean_json", clean_json):
+            yield
+
+
+class ApprovalGateResource:
+    """What the approval gate's CloudFormation stand-ins share: no update, no cleanup needed.
+
+    A mixin: moto finds resource types among CloudFormationModel's direct subclasses only.
+    """
+
+    def __init__(self, physical_id: str, attributes: dict[str, str] | None = None) -> None:
+        self.physical_id = physical_id
+        self.attributes = attributes or {}
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attribute_names()
+
+    @classmethod
+    def attribute_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.attributes[attribute_name]
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        return None
+
+    def is_created(self) -> bool:
+        return True

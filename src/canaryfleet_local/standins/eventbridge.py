@@ -1,0 +1,147 @@
+"""EventBridge: rules deliver to Lambda functions and Step Functions state machines, and AWS
+services (CodeDeploy, CloudWatch alarms, EC2, ...) put their events on the default bus."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, cast
+from unittest import mock
+
+import boto3
+from moto.events.models import Rule, events_backends
+from moto.events.utils import EventMessageType, EventTemplateParser
+
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+
+
+def _as_moto_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as moto's own deliveries (SQS, logs, buses) read it: as its put_events makes it.
+
+    They take ``time`` and ``ingestion-time`` as Unix seconds (and write ``time`` back in ISO
+    8601); service events are made as AWS sends them, with ``time`` in ISO 8601 and no
+    ingestion time.
+    """
+    shaped = dict(event)
+    if isinstance(shaped.get("time"), str):
+        shaped["time"] = datetime.fromisoformat(shaped["time"].replace("Z", "+00:00")).timestamp()
+    shaped.setdefault("ingestion-time", time.time())
+    return shaped
+
+
+class EventBridgeLambdaAndStateMachineTargets:
+    """Stands in for EventBridge delivery to Lambda and Step Functions targets.
+
+    moto matches rules and delivers only to SQS, logs and buses. Here a matching rule's
+    Lambda targets are invoked asynchronously and its state machine targets start an
+    execution; ``Input``, ``InputPath`` and ``InputTransformer`` apply as on AWS. Other
+    targets keep moto's own delivery.
+    """
+
+    def __init__(self, queue: AsyncInvocationQueue, region: str) -> None:
+        self.queue = queue
+        self.region = region
+        self.delivered: list[tuple[str, str, dict[str, Any]]] = []
+
+    @staticmethod
+    def _input_for(target: dict[str, Any], event: dict[str, Any]) -> Any:
+        if "Input" in target:
+            return json.loads(target["Input"])
+        if "InputPath" in target:
+            value: Any = event
+            for part in target["InputPath"].lstrip("$").strip(".").split("."):
+                if part:
+                    value = value[part]
+            return value
+        if "InputTransformer" in target:
+            transformer = target["InputTransformer"]
+            return EventTemplateParser.parse(
+                input_template=transformer.get("InputTemplate"),
+                input_paths_map=transformer.get("InputPathsMap", {}),
+                event=cast(EventMessageType, event),
+            )
+        return event
+
+    def send_to_targets(
+        self, original: Callable[..., None], rule: Rule, event: dict[str, Any], transform_input: bool = True
+    ) -> None:
+        if not rule.event_pattern.matches_event(cast(EventMessageType, event)):
+            return
+        others = []
+        for target in rule.targets:
+            arn: str = target["Arn"]
+            service = arn.split(":")[2]
+            if service == "lambda":
+                payload = self._input_for(target, event)
+                self.delivered.append((rule.name, arn, event))
+                self.queue.submit_invoke(arn, payload)
+            elif service == "states":
+                payload = self._input_for(target, event)
+                self.delivered.append((rule.name, arn, event))
+                self.queue.submit_call(arn, payload, self._start_execution(arn, payload))
+            else:
+                others.append(target)
+        if others:
+            saved = rule.targets
+            rule.targets = others
+            try:
+                original(rule, _as_moto_event(event), transform_input)
+            finally:
+                rule.targets = saved
+
+    def _start_execution(self, arn: str, payload: Any) -> Callable[[], None]:
+        def call() -> None:
+            # EventBridge names each execution; moto would name every unnamed one "None".
+            boto3.client("stepfunctions", region_name=self.region).start_execution(
+                stateMachineArn=arn,
+                name=str(uuid.uuid4()),
+                input=json.dumps(payload) if not isinstance(payload, str) else payload,
+            )
+
+        return call
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = Rule.send_to_targets
+        stand_in = self
+
+        def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+            stand_in.send_to_targets(original, rule, event, transform_input)
+
+        with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+            yield
+
+
+def emit_service_event(account_id: str, region: str, event: dict[str, Any]) -> None:
+    """Stands in for an AWS service putting its event on the default bus.
+
+    moto's services emit no EventBridge events of their own (S3 aside); the fleet
+    simulator builds each event in the shape AWS documents and hands it here, and the
+    default bus's enabled rules route it as EventBridge would.
+    """
+    bus = events_backends[account_id][region].event_buses.get("default")
+    if bus is None:
+        return
+    for rule in list(bus.rules.values()):
+        if rule.state == "ENABLED":
+            rule.send_to_targets(cast(EventMessageType, event), transform_input=True)
+
+
+def service_event(
+    account_id: str, region: str, source: str, detail_type: str, resources: list[str], detail: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }

@@ -1,0 +1,147 @@
+"""IAM: each function runs under its own role's credentials, and IAM checks its calls (opt-in)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+from urllib.parse import urlparse
+
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+from moto.sts.models import sts_backends
+
+# Opt-in: CANARYFLEET_LOCAL_IAM=enforce runs every function under its own role's credentials,
+# and IAM checks each call made with them.
+IAM_ENFORCEMENT_VARIABLE = "CANARYFLEET_LOCAL_IAM"
+
+# The IAM prefix of services whose signing name differs from it.
+_IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+# A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
+_TRANSACTION_PARTS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+
+
+class FunctionRoleCredentials:
+    """Stands in for Lambda giving a function its execution role's credentials, and for IAM
+    checking every call made with them (moto checks no call unless told to, and then all).
+
+    Each function gets credentials of ``sts:AssumeRole`` on its own role, as the Lambda
+    runtime puts them in its environment. A request signed with them is checked by moto's
+    IAM: signature, then the role's inline policies. Requests signed otherwise (the local
+    cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
+    an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
+    passes "*", which no ARN in a policy matches): for the other services the check is on
+    the action alone, so it catches a missing action, not an ARN that is too narrow.
+    """
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self._by_role: dict[str, dict[str, str]] = {}
+        self._access_keys: set[str] = set()
+        # (caller ARN, action) of each check, for tests: how often it was allowed; what was denied.
+        self.allowed: dict[tuple[str, str], int] = {}
+        self.denied: list[tuple[str, str]] = []
+
+    def environment(self, role_arn: str) -> dict[str, str]:
+        """The credential variables the Lambda runtime sets for a function of this role."""
+        credentials = self._by_role.get(role_arn)
+        if credentials is None:
+            backend = sts_backends[self.account_id]["aws"]
+            session = role_arn.rsplit("/", 1)[-1]
+            assumed = backend.assume_role(
+                region_name=self.region,
+                role_session_name=session[:64],
+                role_arn=role_arn,
+                policy="",
+                duration=43200,
+                external_id="",
+            )
+            credentials = {
+                "AWS_ACCESS_KEY_ID": assumed.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+                "AWS_SESSION_TOKEN": assumed.session_token,
+            }
+            self._by_role[role_arn] = credentials
+            self._access_keys.add(assumed.access_key_id)
+        return credentials
+
+    def _checked(self, authorization: str) -> bool:
+        access_key = authorization.partition("Credential=")[2].partition("/")[0]
+        return access_key in self._access_keys
+
+    def authorize(self, request: Any, iam_request_cls: type, resource: str) -> None:
+        """Check one request signed with a function's credentials, as IAM would."""
+        query = urlparse(request.uri).query
+        iam_request = iam_request_cls(
+            account_id=request.current_account,
+            method=request.method,
+            path=request.raw_path + (f"?{query}" if query else ""),
+            data=request.data,
+            body=request.raw_body,
+            headers=request.headers,
+            action=request._get_action(),
+        )
+        iam_request.check_signature()
+        service, _, operation = iam_request._action.partition(":")
+        action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
+        actions = [action]
+        if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+            parts = json.loads(request.raw_body or b"{}").get("TransactItems", [])
+            actions = sorted({_TRANSACTION_PARTS[kind] for item in parts for kind in item})
+        statements = [
+            statement
+            for policy in iam_request._access_key.collect_policies()
+            for statement in _policy_statements(policy, IAMPolicy)
+        ]
+        for wanted in actions:
+            results = {
+                IAMPolicyStatement(
+                    statement if resource != "*" else {**statement, "Resource": "*"}
+                ).is_action_permitted(wanted, resource)
+                for statement in statements
+            }
+            caller = (iam_request._access_key.arn, wanted)
+            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+                self.denied.append(caller)
+                iam_request._action = wanted
+                iam_request._raise_access_denied()
+            self.allowed[caller] = self.allowed.get(caller, 0) + 1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        checker = self
+        unchecked = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+        def authenticate_and_authorize(request: Any, iam_request_cls: type, resource: str = "*") -> None:
+            if checker._checked(request.headers.get("Authorization", "")):
+                checker.authorize(request, iam_request_cls, resource)
+            else:
+                unchecked(request, iam_request_cls, resource)
+
+        with mock.patch.object(
+            ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize
+        ):
+            yield
+
+
+def _policy_statements(policy: Any, iam_policy_class: Any) -> list[dict[str, Any]]:
+    """A policy's statements; moto keeps an inline policy from CloudFormation as a plain dict,
+    which its own IAMPolicy does not read."""
+    if isinstance(policy, dict) and "Statement" in policy:
+        document = policy
+    elif isinstance(policy, str):
+        document = json.loads(policy)
+    else:
+        document = iam_policy_class(policy)._policy_json
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]

@@ -1,0 +1,133 @@
+"""Which stand-ins are installed, and in what order: for the platform's stack, for fleet stacks
+and for fleet operations (drains)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
+from canaryfleet_local.standins.autoscaling import (
+    AutoScalingTerminationLifecycle,
+    CloudFormationAutoScalingGroupProperties,
+)
+from canaryfleet_local.standins.cloudformation import (
+    CloudFormationNoValueInLists,
+    cloudformation_json_template_parsing,
+    register_cloudformation_resource_types,
+)
+from canaryfleet_local.standins.cloudwatch import CloudFormationCloudWatchAlarm
+from canaryfleet_local.standins.codedeploy import (
+    CloudFormationCodeDeployApplication,
+    CloudFormationCodeDeployDeploymentGroup,
+    CodeDeployLifecycle,
+)
+from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests
+from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
+from canaryfleet_local.standins.elbv2 import CloudFormationTargetGroupProperties
+from canaryfleet_local.standins.eventbridge import EventBridgeLambdaAndStateMachineTargets
+from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess, one_botocore_data_loader
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
+from canaryfleet_local.standins.secretsmanager import (
+    CloudFormationSecretsManagerRotationSchedule,
+    CloudFormationSecretsManagerSecret,
+)
+from canaryfleet_local.standins.sqs_sns import (
+    CloudFormationSnsSubscription,
+    CloudFormationSqsQueuePolicy,
+    SqsEventSourceMappingBatches,
+)
+from canaryfleet_local.standins.ssm import CloudFormationSsmAssociation, SsmRunCommandOnManagedInstances
+from canaryfleet_local.standins.stepfunctions import send_task_failure_with_cause
+
+# The resource types moto's CloudFormation lacks. moto finds them among CloudFormationModel's
+# subclasses, so each must be imported before register_cloudformation_resource_types runs.
+CLOUDFORMATION_RESOURCE_TYPES = (
+    CloudFormationBucketPolicy,
+    CloudFormationSnsSubscription,
+    CloudFormationSqsQueuePolicy,
+    CloudFormationCodeDeployApplication,
+    CloudFormationCodeDeployDeploymentGroup,
+    CloudFormationCloudWatchAlarm,
+    CloudFormationSsmAssociation,
+    CloudFormationSecretsManagerSecret,
+    CloudFormationSecretsManagerRotationSchedule,
+    CloudFormationHttpApi,
+    CloudFormationHttpApiStage,
+)
+
+
+class PlatformStandIns:
+    """The stand-ins one local cloud runs the platform with, made together and installed in order."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.runtime = LambdaInvokeInProcess(account_id, region)
+        self.queue = AsyncInvocationQueue(self.runtime)
+        self.runtime.queue = self.queue
+        self.event_targets = EventBridgeLambdaAndStateMachineTargets(self.queue, region)
+        self.s3_events = S3EventBridgeNotifications()
+        self.codedeploy = CodeDeployLifecycle()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[FleetOperations]:
+        """Install every stand-in (moto must be mocked already); yields the drains' stand-ins."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.runtime.installed())
+            stack.enter_context(self.event_targets.installed())
+            stack.enter_context(self.s3_events.installed())
+            stack.enter_context(self.codedeploy.installed())
+            stack.enter_context(send_task_failure_with_cause())
+            stack.enter_context(DynamoDBConcurrentRequests().installed())
+            stack.enter_context(cloudformation_json_template_parsing())
+            stack.enter_context(one_botocore_data_loader())
+            operations = stack.enter_context(
+                fleet_operations(self.runtime, self.queue, self.account_id, self.region)
+            )
+            register_cloudformation_resource_types()
+            yield operations
+
+
+@contextlib.contextmanager
+def fleet_stack_stand_ins() -> Iterator[None]:
+    """The stand-ins a fleet stack needs while moto's CloudFormation creates it."""
+    register_cloudformation_resource_types()
+    with (
+        CloudFormationNoValueInLists().installed(),
+        CloudFormationTargetGroupProperties().installed(),
+        CloudFormationAutoScalingGroupProperties().installed(),
+    ):
+        yield
+
+
+@dataclass
+class FleetOperations:
+    """The stand-ins drains need, installed together for the life of a local cloud."""
+
+    sqs: SqsEventSourceMappingBatches
+    run_command: SsmRunCommandOnManagedInstances
+    lifecycle: AutoScalingTerminationLifecycle
+    spot: Ec2SpotInterruptions
+
+
+@contextlib.contextmanager
+def fleet_operations(
+    runtime: LambdaInvokeInProcess, queue: AsyncInvocationQueue, account_id: str, region: str
+) -> Iterator[FleetOperations]:
+    lifecycle = AutoScalingTerminationLifecycle(account_id, region)
+    operations = FleetOperations(
+        sqs=SqsEventSourceMappingBatches(runtime, queue, region),
+        run_command=SsmRunCommandOnManagedInstances(queue, account_id, region),
+        lifecycle=lifecycle,
+        spot=Ec2SpotInterruptions(lifecycle, account_id, region),
+    )
+    with (
+        operations.sqs.installed(),
+        operations.run_command.installed(),
+        operations.lifecycle.installed(),
+        operations.spot.installed(),
+    ):
+        yield operations

@@ -1,0 +1,278 @@
+"""Lambda: Invoke runs the real handler module in-process, each function in an execution
+environment of its own (its copy of the layer's modules, its own variables)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+import botocore.loaders
+import botocore.session
+from moto.awslambda.models import LambdaBackend, lambda_backends
+
+from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
+from canaryfleet_local.standins.lambda_environment import LambdaExecutionEnvironmentVariables
+
+if TYPE_CHECKING:  # the queue runs invocations of this runtime: each module names the other
+    from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+
+# The package the RuntimeLayer ships; each function gets its own copy of its modules.
+LAYER_PACKAGE = "canaryfleet"
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """Where a function's handler lives, from its CodeUri and Handler in template.yaml."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+
+    @property
+    def module_file(self) -> Path:
+        module, _, _ = self.handler.rpartition(".")
+        return self.code_dir / (module.replace(".", "/") + ".py")
+
+    @property
+    def function_attr(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+
+@dataclass
+class Invocation:
+    """One in-process invocation, kept for tests and timelines."""
+
+    function: str
+    logical_id: str
+    invocation_type: str
+    started: float
+    seconds: float
+    error_type: str | None
+    request_id: str
+
+
+class _LambdaContext:
+    """The context object the Lambda runtime passes to a handler."""
+
+    def __init__(self, name: str, arn: str, memory: int, timeout: int) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = arn
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LambdaInvokeInProcess:
+    """Stands in for Lambda's Invoke (moto needs Docker, or only echoes the payload).
+
+    Runs the function's real handler module, loaded from its CodeUri, with the environment
+    variables of the function's configuration plus those the Lambda runtime sets, which that
+    invocation alone sees (:class:`LambdaExecutionEnvironmentVariables`). One invocation runs
+    at a time, because each function's copy of the layer's modules takes its place in the
+    process's ``sys.modules``; async invocations ("Event", EventBridge targets) go through
+    :class:`AsyncInvocationQueue`.
+
+    With ``CANARYFLEET_LOCAL_IAM=enforce`` in the environment when it is made, each function
+    runs with its own role's credentials and IAM checks its calls
+    (:class:`FunctionRoleCredentials`).
+    """
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.functions: dict[str, FunctionCode] = {}
+        self.invocations: list[Invocation] = []
+        self._modules: dict[str, ModuleType] = {}
+        self._layer_modules: dict[str, dict[str, ModuleType]] = {}
+        self._lock = threading.RLock()
+        self.queue: AsyncInvocationQueue | None = None
+        self.roles = (
+            FunctionRoleCredentials(account_id, region)
+            if os.environ.get(IAM_ENFORCEMENT_VARIABLE) == "enforce"
+            else None
+        )
+
+    def register(self, function_name: str, code: FunctionCode) -> None:
+        self.functions[function_name] = code
+
+    @contextlib.contextmanager
+    def _execution_environment(self, name: str) -> Iterator[None]:
+        """Give the function its own copy of the layer's modules, as its own sandbox would.
+
+        Module state (Logger service, cached settings and clients) then belongs to one
+        function, as on AWS, although all functions share this interpreter.
+        """
+        shared = {key: sys.modules.pop(key) for key in list(sys.modules) if _is_layer_module(key)}
+        sys.modules.update(self._layer_modules.get(name, {}))
+        try:
+            yield
+        finally:
+            own = {key: sys.modules.pop(key) for key in list(sys.modules) if _is_layer_module(key)}
+            self._layer_modules[name] = own
+            sys.modules.update(shared)
+
+    def module_state(self, function_name: str, module: str) -> ModuleType:
+        """A layer module as one function's execution environment holds it (for inspection)."""
+        return self._layer_modules[function_name][module]
+
+    def _module(self, name: str, code: FunctionCode) -> ModuleType:
+        module = self._modules.get(name)
+        if module is None:  # a cold start: import the handler module once per function
+            spec = importlib.util.spec_from_file_location(
+                f"canaryfleet_local_functions.{code.logical_id}", code.module_file
+            )
+            if spec is None or spec.loader is None:
+                raise FileNotFoundError(code.module_file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[name] = module
+        return module
+
+    def run(
+        self, function_name: str, payload: bytes | str | None, invocation_type: str
+    ) -> tuple[bytes, bool]:
+        """Invoke once; return the response payload and whether the function failed."""
+        backend: LambdaBackend = lambda_backends[self.account_id][self.region]
+        fn = backend.get_function(function_name)
+        name = fn.function_name
+        code = self.functions.get(name)
+        if code is None:
+            raise KeyError(f"function {name} has no handler registered with the local cloud")
+        event = json.loads(payload) if payload else {}
+        runtime_env = {
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "LAMBDA_TASK_ROOT": str(code.code_dir),
+            # There is no X-Ray daemon to send segments to.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if self.roles is not None:
+            runtime_env.update(self.roles.environment(fn.role))
+        with (
+            self._lock,
+            LambdaExecutionEnvironmentVariables.invocation({**fn.environment_vars, **runtime_env}),
+            self._execution_environment(name),
+        ):
+            context = _LambdaContext(name, fn.function_arn, int(fn.memory_size), int(fn.timeout))
+            started = time.monotonic()
+            error_type: str | None = None
+            try:
+                handler = getattr(self._module(name, code), code.function_attr)
+                result = handler(event, context)
+                body = json.dumps(result, default=str).encode()
+            except Exception as exc:  # the Lambda runtime turns any exception into a FunctionError
+                error_type = type(exc).__name__
+                body = json.dumps(
+                    {
+                        "errorMessage": str(exc),
+                        "errorType": error_type,
+                        "requestId": context.aws_request_id,
+                        "stackTrace": traceback.format_tb(exc.__traceback__),
+                    }
+                ).encode()
+            self.invocations.append(
+                Invocation(
+                    function=name,
+                    logical_id=code.logical_id,
+                    invocation_type=invocation_type,
+                    started=started,
+                    seconds=time.monotonic() - started,
+                    error_type=error_type,
+                    request_id=context.aws_request_id,
+                )
+            )
+        return body, error_type is not None
+
+    def backend_invoke(
+        self,
+        backend: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        """Replacement for moto's ``LambdaBackend.invoke``."""
+        backend.get_function(function_name, qualifier)  # unknown function: moto's own error
+        invocation_type = (headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            assert self.queue is not None
+            self.queue.submit_invoke(function_name, body)
+            return b""
+        payload, failed = self.run(function_name, body, invocation_type)
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        runtime = self
+
+        def invoke(
+            backend: LambdaBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
+            return runtime.backend_invoke(backend, function_name, qualifier, body, headers, response_headers)
+
+        with contextlib.ExitStack() as stack:
+            # Installed once for the process: each invocation then sees its own variables, and
+            # clients made on other threads (the simulator, tests) the process's credentials.
+            stack.enter_context(LambdaExecutionEnvironmentVariables.installed())
+            stack.enter_context(mock.patch.object(LambdaBackend, "invoke", invoke))
+            if self.roles is not None:
+                stack.enter_context(self.roles.installed())
+            yield
+
+
+def _is_layer_module(name: str) -> bool:
+    return name == LAYER_PACKAGE or name.startswith(LAYER_PACKAGE + ".")
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_data_loader(search_path: str | None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(search_path)
+
+
+@contextlib.contextmanager
+def one_botocore_data_loader() -> Iterator[None]:
+    """Not an AWS behaviour: every botocore session of the process reads service models once.
+
+    On AWS each function's execution environment reads botocore's JSON models for itself;
+    here all functions share one process, and each function's own session (a copy of the
+    layer each) would read them again: a third of a second per function and cloud.
+    """
+    with mock.patch.object(botocore.session, "create_loader", _shared_data_loader):
+        yield

@@ -1,0 +1,152 @@
+"""Secrets Manager: secrets and rotation schedules from templates, and RotateSecret running the
+rotation function."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto.awslambda.models import LambdaBackend, lambda_backends
+from moto.core.common_models import CloudFormationModel
+from moto.secretsmanager.models import secretsmanager_backends
+
+from canaryfleet_local.standins.cloudformation import ApprovalGateResource, cfn_bool
+
+
+class CloudFormationSecretsManagerSecret(ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::SecretsManager::Secret``, which moto's CloudFormation lacks.
+
+    Creates the secret through moto's Secrets Manager API: ``SecretString`` as given, or
+    ``GenerateSecretString`` through GetRandomPassword (with ``SecretStringTemplate`` and
+    ``GenerateStringKey`` as CloudFormation combines them). Ref: the secret's ARN.
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def attribute_names(cls) -> tuple[str, ...]:
+        return ("Id",)
+
+    @staticmethod
+    def _generated(client: Any, spec: dict[str, Any]) -> str:
+        options = {
+            "PasswordLength": int(spec.get("PasswordLength", 32)),
+            "ExcludeCharacters": spec.get("ExcludeCharacters", ""),
+            "ExcludeNumbers": cfn_bool(spec.get("ExcludeNumbers", False)),
+            "ExcludePunctuation": cfn_bool(spec.get("ExcludePunctuation", False)),
+            "ExcludeUppercase": cfn_bool(spec.get("ExcludeUppercase", False)),
+            "ExcludeLowercase": cfn_bool(spec.get("ExcludeLowercase", False)),
+            "IncludeSpace": cfn_bool(spec.get("IncludeSpace", False)),
+            "RequireEachIncludedType": cfn_bool(spec.get("RequireEachIncludedType", True)),
+        }
+        password = str(client.get_random_password(**options)["RandomPassword"])
+        if "SecretStringTemplate" in spec and "GenerateStringKey" in spec:
+            document = json.loads(spec["SecretStringTemplate"])
+            document[spec["GenerateStringKey"]] = password
+            return json.dumps(document)
+        return password
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSecretsManagerSecret:
+        props = cloudformation_json.get("Properties", {})
+        client = boto3.client("secretsmanager", region_name=region_name)
+        value = (
+            props["SecretString"]
+            if "SecretString" in props
+            else cls._generated(client, props.get("GenerateSecretString", {}))
+        )
+        created = client.create_secret(
+            Name=props.get("Name", resource_name),
+            Description=props.get("Description", ""),
+            SecretString=value,
+            Tags=props.get("Tags", []),
+        )
+        return cls(created["ARN"], {"Id": created["ARN"]})
+
+
+class CloudFormationSecretsManagerRotationSchedule(ApprovalGateResource, CloudFormationModel):
+    """Stands in for ``AWS::SecretsManager::RotationSchedule``, which moto's CloudFormation lacks.
+
+    Records the rotation function and period on the secret, so that a later RotateSecret
+    (``rotate_secret(SecretId=...)``, as the schedule would call it) runs the real function
+    through moto. AWS also rotates once when the schedule is created; here the functions are
+    not registered with the local cloud yet at that moment, so that first rotation is left out.
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::RotationSchedule"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSecretsManagerRotationSchedule:
+        props = cloudformation_json.get("Properties", {})
+        secret: Any = secretsmanager_backends[account_id][region_name].secrets[props["SecretId"]]
+        rules = props.get("RotationRules", {})
+        days = rules.get("AutomaticallyAfterDays")
+        match = re.fullmatch(r"rate\((\d+) days?\)", str(rules.get("ScheduleExpression", "")))
+        secret.rotation_lambda_arn = props.get("RotationLambdaARN", "")
+        secret.auto_rotate_after_days = int(days if days is not None else match.group(1) if match else 0)
+        secret.rotation_enabled = secret.rotation_requested = True
+        return cls(f"{props['SecretId']}|rotation")
+
+
+class _RotationStepsFailLoudly:
+    """A Lambda backend whose failed invocations raise (moto's RotateSecret ignores them)."""
+
+    def __init__(self, backend: LambdaBackend) -> None:
+        self._backend = backend
+
+    def get_function(self, function_name: str, qualifier: str | None = None) -> Any:
+        return self._backend.get_function(function_name, qualifier)
+
+    def invoke(
+        self, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> bytes | str | None:
+        payload = self._backend.invoke(function_name, qualifier, body, headers, response_headers)
+        if response_headers.get("x-amz-function-error"):
+            raise RuntimeError(f"rotation step {json.loads(body).get('Step')} failed: {payload!r:.500}")
+        return payload
+
+
+def rotate_secret_with_its_function(secret_id: str, client_request_token: str | None = None) -> str:
+    """Stands in for Secrets Manager's RotateSecret calling the secret's rotation function.
+
+    moto's RotateSecret forgets the secret's function unless it is passed again, invokes it
+    through the Lambda backend that only echoes payloads, and ignores what it answers. This runs the same
+    RotateSecret with moto's real Lambda backend (the local cloud runs the real handler for
+    createSecret, setSecret, testSecret and finishSecret) and fails if a step fails.
+    Returns the new version's id.
+    """
+    token = client_request_token or str(uuid.uuid4())
+
+    def backend(account_id: str, region: str) -> _RotationStepsFailLoudly:
+        return _RotationStepsFailLoudly(lambda_backends[account_id][region])
+
+    client = boto3.client("secretsmanager")
+    # AWS rotates with the function the secret names; moto forgets it unless it is passed again.
+    function = client.describe_secret(SecretId=secret_id).get("RotationLambdaARN")
+    if not function:
+        raise ValueError(f"secret {secret_id} has no rotation function")
+    with mock.patch("moto.awslambda.utils.get_backend", backend):
+        client.rotate_secret(SecretId=secret_id, ClientRequestToken=token, RotationLambdaARN=function)
+    return token

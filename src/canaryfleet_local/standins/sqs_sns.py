@@ -1,0 +1,331 @@
+"""SQS and SNS: subscriptions and queue policies from templates, and Lambda's SQS event source
+mappings (batches, partial batch failures, redrive)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+from moto.core.common_models import CloudFormationModel
+from moto.sns.models import sns_backends
+from moto.sqs.models import Queue, sqs_backends
+
+from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+
+
+class CloudFormationSnsSubscription(CloudFormationModel):
+    """Stands in for the ``AWS::SNS::Subscription`` resource, which moto's CloudFormation skips.
+
+    The subscription is made through moto's SNS (which then delivers to it, e.g. an SQS
+    queue, in Publish), with the attributes the template sets; Ref is its ARN.
+    """
+
+    _ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
+
+    def __init__(self, arn: str, account_id: str, region_name: str) -> None:
+        self.arn = arn
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSnsSubscription:
+        props = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        subscription = backend.subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
+        for name in cls._ATTRIBUTES:
+            if name in props:
+                value = props[name]
+                text = json.dumps(value) if isinstance(value, dict) else str(value).lower()
+                backend.set_subscription_attributes(subscription.arn, name, text)
+        return cls(subscription.arn, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSnsSubscription:
+        cls.delete_from_cloudformation_json(original_resource.arn, {}, account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        sns_backends[account_id][region_name].unsubscribe(resource_name)
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CloudFormationSqsQueuePolicy(CloudFormationModel):
+    """Stands in for the ``AWS::SQS::QueuePolicy`` resource, which moto's CloudFormation skips.
+
+    The policy is set as each queue's ``Policy`` attribute, as CloudFormation does through
+    SetQueueAttributes. moto keeps it but does not enforce it on SNS's deliveries.
+    """
+
+    def __init__(self, queue_urls: list[str], account_id: str, region_name: str) -> None:
+        self.queue_urls = queue_urls
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return ",".join(self.queue_urls)
+
+    @staticmethod
+    def _set(queue_urls: list[str], policy: str, account_id: str, region_name: str) -> None:
+        for url in queue_urls:
+            sqs_backends[account_id][region_name].set_queue_attributes(
+                url.rsplit("/", 1)[-1], {"Policy": policy}
+            )
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSqsQueuePolicy:
+        props = cloudformation_json["Properties"]
+        urls = [str(url) for url in props["Queues"]]
+        cls._set(urls, json.dumps(props["PolicyDocument"]), account_id, region_name)
+        return cls(urls, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSqsQueuePolicy:
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        urls = [str(url) for url in cloudformation_json.get("Properties", {}).get("Queues", [])]
+        with contextlib.suppress(Exception):
+            cls._set(urls, "", account_id, region_name)
+
+    def is_created(self) -> bool:
+        return True
+
+
+@dataclass
+class SqsBatchDelivery:
+    """One batch an SQS event source mapping handed to its function."""
+
+    function: str
+    queue: str
+    size: int
+    failed: int
+    function_error: str | None
+
+
+class SqsEventSourceMappingBatches:
+    """Stands in for Lambda's SQS event source mapping: batches, the batching window, partial failures.
+
+    moto invokes the function once per message, synchronously inside SendMessage (through
+    Docker), and ignores ``BatchSize`` beyond its receive, the batching window and
+    ``ReportBatchItemFailures``. Here a queue with a mapping is polled on the asynchronous
+    invocation queue: a batch of up to ``BatchSize`` messages goes to the function in one
+    synchronous invocation, in the record shape AWS documents; messages the function reports
+    in ``batchItemFailures`` (or all, if it fails) become visible again and the others are
+    deleted, so the queue's redrive policy moves a message that keeps failing to its
+    dead-letter queue. The local cloud runs one invocation at a time, so events that AWS
+    turns into messages at once arrive here one by one, spread over more time than the
+    window; the window is therefore counted from the last message, not the first: a batch
+    goes when it is full, or once no message has come for ``min(window, QUIET_SECONDS)``
+    and nothing else under way could still send one (at the latest after the window).
+    """
+
+    QUIET_SECONDS = 0.3
+    _POLL_SECONDS = 0.02
+
+    def __init__(self, runtime: LambdaInvokeInProcess, queue: AsyncInvocationQueue, region: str) -> None:
+        self.runtime = runtime
+        self.queue = queue
+        self.region = region
+        self.deliveries: list[SqsBatchDelivery] = []
+        self._lock = threading.Lock()
+        self._polling: set[tuple[str, str]] = set()
+        self._closed = False
+
+    def _notify(self, sqs_queue: Any, mappings: dict[str, Any]) -> None:
+        for mapping in list(mappings.values()):
+            if not mapping.enabled:
+                continue
+            key = (sqs_queue.queue_arn, mapping.function_arn)
+            with self._lock:
+                if key in self._polling or self._closed:
+                    continue
+                self._polling.add(key)
+            self.queue.submit_call(
+                f"sqs-event-source:{sqs_queue.name}", None, self._poller(sqs_queue, mapping, key)
+            )
+
+    def _others_in_flight(self) -> int:
+        """Deliveries and invocations under way besides the pollers: they may still send messages."""
+        with self.queue._idle:
+            pending = self.queue._pending
+        with self._lock:
+            return pending - len(self._polling)
+
+    def _poller(self, sqs_queue: Any, mapping: Any, key: tuple[str, str]) -> Callable[[], None]:
+        batch_size = int(mapping.batch_size or 10)
+        window = float(mapping.max_batch_window or 0)
+        quiet = min(window, self.QUIET_SECONDS)
+
+        def poll() -> None:
+            last_count, changed = -1, time.monotonic()
+            while True:
+                with self._lock:
+                    count = len(sqs_queue.messages)
+                    if count == 0 or self._closed:
+                        self._polling.discard(key)
+                        return
+                now = time.monotonic()
+                if count != last_count:
+                    last_count, changed = count, now
+                waited = now - changed
+                full = count >= batch_size
+                if full or (waited >= quiet and (waited >= window or self._others_in_flight() <= 0)):
+                    try:
+                        self._deliver(sqs_queue, mapping, batch_size)
+                    except Exception as exc:  # a poller must outlive any one delivery
+                        self.deliveries.append(
+                            SqsBatchDelivery(mapping.function_arn, sqs_queue.name, 0, 0, repr(exc))
+                        )
+                    last_count = -1
+                    continue
+                time.sleep(self._POLL_SECONDS)
+
+        return poll
+
+    def _deliver(self, sqs_queue: Any, mapping: Any, batch_size: int) -> None:
+        backend = sqs_backends[sqs_queue.account_id][self.region]
+        messages = backend.receive_message(sqs_queue.name, batch_size, 0, int(sqs_queue.visibility_timeout))
+        if not messages:
+            return
+        records = [
+            {
+                "messageId": message.id,
+                "receiptHandle": message.receipt_handle,
+                "body": message.body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(message.approximate_receive_count),
+                    "SentTimestamp": str(message.sent_timestamp),
+                    "SenderId": message.sender_id,
+                    "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+                },
+                "messageAttributes": {},
+                "md5OfBody": message.body_md5,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": sqs_queue.queue_arn,
+                "awsRegion": self.region,
+            }
+            for message in messages
+        ]
+        response, failed = self.runtime.run(
+            mapping.function_arn, json.dumps({"Records": records}), "RequestResponse"
+        )
+        error: str | None = None
+        if failed:
+            error = str(json.loads(response).get("errorType", "Unhandled"))
+            retry = {m.id for m in messages}
+        elif "ReportBatchItemFailures" in (mapping.function_response_types or []):
+            body = json.loads(response or b"null")
+            failures = body.get("batchItemFailures", []) if isinstance(body, dict) else []
+            retry = {str(f.get("itemIdentifier")) for f in failures}
+        else:
+            retry = set()
+        for message in messages:
+            if message.id in retry:
+                backend.change_message_visibility(
+                    sqs_queue.name, str(message.receipt_handle), visibility_timeout=0
+                )
+            else:
+                backend.delete_message(sqs_queue.name, str(message.receipt_handle))
+        self.deliveries.append(
+            SqsBatchDelivery(mapping.function_arn, sqs_queue.name, len(messages), len(retry), error)
+        )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = Queue.add_message
+        stand_in = self
+
+        def add_message(sqs_queue: Any, message: Any) -> None:
+            # moto would invoke the mapped functions right here, one message at a time.
+            with stand_in._lock:
+                mappings = sqs_queue.lambda_event_source_mappings
+                sqs_queue.lambda_event_source_mappings = {}
+                try:
+                    original(sqs_queue, message)
+                finally:
+                    sqs_queue.lambda_event_source_mappings = mappings
+            if mappings:
+                stand_in._notify(sqs_queue, mappings)
+
+        try:
+            with mock.patch.object(Queue, "add_message", add_message):
+                yield
+        finally:
+            with self._lock:
+                self._closed = True

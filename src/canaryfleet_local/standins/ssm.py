@@ -1,0 +1,301 @@
+"""Systems Manager: State Manager associations from templates, and Run Command on managed instances."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+from unittest import mock
+
+from moto.core.common_models import CloudFormationModel
+from moto.ec2.models import ec2_backends
+from moto.ssm.exceptions import SSMException
+from moto.ssm.models import SimpleSystemManagerBackend
+
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+
+# Association id -> the association as the template declared it (see CloudFormationSsmAssociation).
+SSM_ASSOCIATIONS: dict[str, dict[str, Any]] = {}
+
+
+class CloudFormationSsmAssociation(CloudFormationModel):
+    """Stands in for the ``AWS::SSM::Association`` resource (State Manager).
+
+    moto has no association API at all, so nothing can run one on a schedule; the
+    association is kept, with its resolved properties, in ``SSM_ASSOCIATIONS`` under a new
+    association id (Ref), for tests and the fleet simulator to read.
+    """
+
+    def __init__(self, association_id: str, properties: dict[str, Any]) -> None:
+        self.association_id = association_id
+        self.properties = properties
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SSM::Association"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AssociationId"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.association_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.association_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSsmAssociation:
+        association = cls(str(uuid.uuid4()), dict(cloudformation_json["Properties"]))
+        SSM_ASSOCIATIONS[association.association_id] = association.properties
+        return association
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> CloudFormationSsmAssociation:
+        original_resource.properties = dict(cloudformation_json["Properties"])
+        SSM_ASSOCIATIONS[original_resource.association_id] = original_resource.properties
+        return cast(CloudFormationSsmAssociation, original_resource)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        SSM_ASSOCIATIONS.pop(resource_name, None)
+
+    def is_created(self) -> bool:
+        return True
+
+
+@dataclass
+class CommandInvocationResult:
+    """How the document ended on one instance, as the instance's SSM agent reports it."""
+
+    status: str  # Success, Failed, TimedOut, ...
+    output: str = ""
+    error: str = ""
+
+
+class ManagedInstanceAgent(Protocol):
+    """The SSM agent of the simulated instances (canaryfleet_local.instances implements it)."""
+
+    def manages(self, instance_id: str) -> bool:
+        """Whether the instance runs an agent registered with Systems Manager."""
+        ...
+
+    def run(
+        self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]
+    ) -> CommandInvocationResult:
+        """Run the document on the instance."""
+        ...
+
+
+@dataclass
+class RunCommandCall:
+    command_id: str
+    document: str
+    instance_ids: list[str]
+    parameters: dict[str, list[str]]
+    comment: str
+
+
+_COMMAND_LIMIT = 50
+
+
+class SsmRunCommandOnManagedInstances:
+    """Stands in for Run Command running a document on managed instances.
+
+    moto records a SendCommand as already ended "Success", runs nothing, checks neither the
+    document, its parameters nor the instances, emits no event, and (given InstanceIds and no
+    Targets) adds every instance of the account to the command. Here the command has the
+    instances it names; the document must exist (``InvalidDocument``); the parameters must
+    be ones it declares, within their allowed values and patterns (``InvalidParameters``; the
+    defaults fill the rest); at most 50 instances (``ValidationException``), each running
+    and managed by an SSM agent (``InvalidInstanceId``, as AWS answers for an instance whose
+    agent is not registered). After SendCommand returns, the command runs on each instance through
+    ``agent`` (the fleet simulator), the invocations take its statuses, and Systems Manager's
+    "EC2 Command Invocation Status-change Notification" (per instance) and "EC2 Command
+    Status-change Notification" (per command) are emitted to the default bus as AWS
+    documents them. Without an agent no instance is managed.
+    """
+
+    def __init__(self, queue: AsyncInvocationQueue, account_id: str, region: str) -> None:
+        self.queue = queue
+        self.account_id = account_id
+        self.region = region
+        self.agent: ManagedInstanceAgent | None = None
+        self.calls: list[RunCommandCall] = []
+        self.rejected: list[tuple[str, str]] = []  # (error code, message)
+
+    def _reject(self, code: str, message: str) -> None:
+        self.rejected.append((code, message))
+        raise SSMException(code, message)
+
+    def _resolved_parameters(self, backend: Any, command: Any) -> dict[str, list[str]]:
+        documents = backend._documents.get(command.document_name)
+        if documents is None:
+            self._reject("InvalidDocument", f"Document {command.document_name} does not exist.")
+        declared: dict[str, Any] = documents.get_default_version().content_json.get("parameters") or {}
+        given: dict[str, list[str]] = dict(command.parameters or {})
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            self._reject(
+                "InvalidParameters", f"Document {command.document_name} has no parameter {unknown[0]}."
+            )
+        resolved: dict[str, list[str]] = {}
+        for name, spec in declared.items():
+            values = given.get(name)
+            if values is None:
+                if "default" not in spec:
+                    self._reject("InvalidParameters", f"Parameter {name} is required.")
+                default = spec["default"]
+                values = [str(v) for v in default] if isinstance(default, list) else [str(default)]
+            for value in values:
+                allowed = spec.get("allowedValues")
+                if allowed is not None and value not in [str(a) for a in allowed]:
+                    self._reject("InvalidParameters", f"Parameter {name} must be one of {allowed}.")
+                pattern = spec.get("allowedPattern")
+                if pattern is not None and not re.search(pattern, value):
+                    self._reject("InvalidParameters", f"Parameter {name} does not match {pattern}.")
+            resolved[name] = values
+        return resolved
+
+    def _check_instances(self, instance_ids: list[str]) -> None:
+        if len(instance_ids) > _COMMAND_LIMIT:
+            self._reject("ValidationException", f"InstanceIds has {len(instance_ids)} members; at most 50.")
+        ec2 = ec2_backends[self.account_id][self.region]
+        running = {
+            instance.id
+            for reservation in ec2.all_reservations()
+            for instance in reservation.instances
+            if instance.state == "running"
+        }
+        invalid = [
+            i for i in instance_ids if i not in running or self.agent is None or not self.agent.manages(i)
+        ]
+        if invalid:
+            self._reject(
+                "InvalidInstanceId",
+                f"Instances [[{', '.join(invalid)}]] not in a valid state for account {self.account_id}",
+            )
+
+    def _execute(self, command: Any, parameters: dict[str, list[str]]) -> Callable[[], None]:
+        def run() -> None:
+            failed = 0
+            for invocation in command.invocations:
+                instance_id = invocation["InstanceId"]
+                try:
+                    assert self.agent is not None
+                    result = self.agent.run(
+                        command.command_id, instance_id, command.document_name, parameters
+                    )
+                except Exception as exc:  # the agent's own crash: the invocation fails
+                    result = CommandInvocationResult("Failed", error=repr(exc))
+                invocation.update(
+                    Status=result.status,
+                    StatusDetails=result.status,
+                    ResponseCode=0 if result.status == "Success" else 1,
+                    StandardOutputContent=result.output[:24_000],
+                    StandardErrorContent=result.error[:8_000],
+                )
+                failed += result.status != "Success"
+                self._emit(
+                    "EC2 Command Invocation Status-change Notification",
+                    [self._instance_arn(instance_id)],
+                    {
+                        "command-id": command.command_id,
+                        "document-name": command.document_name,
+                        "instance-id": instance_id,
+                        "requested-date-time": self._requested(command),
+                        "status": result.status,
+                    },
+                )
+            command.status = "Failed" if failed else "Success"
+            command.status_details = command.status
+            command.error_count = failed
+            self._emit(
+                "EC2 Command Status-change Notification",
+                [self._instance_arn(i) for i in command.instance_ids],
+                {
+                    "command-id": command.command_id,
+                    "document-name": command.document_name,
+                    "expire-after": command.expires_after.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "parameters": parameters,
+                    "requested-date-time": self._requested(command),
+                    "status": command.status,
+                },
+            )
+
+        return run
+
+    @staticmethod
+    def _requested(command: Any) -> str:
+        return str(command.requested_date_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+
+    def _instance_arn(self, instance_id: str) -> str:
+        return f"arn:aws:ec2:{self.region}:{self.account_id}:instance/{instance_id}"
+
+    def _emit(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> None:
+        event = service_event(self.account_id, self.region, "aws.ssm", detail_type, resources, detail)
+        emit_service_event(self.account_id, self.region, event)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = SimpleSystemManagerBackend.send_command
+        stand_in = self
+
+        def send_command(backend: SimpleSystemManagerBackend, **kwargs: Any) -> Any:
+            requested = list(kwargs.get("instance_ids") or [])
+            command = original(backend, **kwargs)
+            if not kwargs.get("targets"):  # moto reads no Targets as "every instance"
+                command.instance_ids = requested
+                command.invocations = [i for i in command.invocations if i["InstanceId"] in requested]
+                command.target_count = len(requested)
+            try:
+                parameters = stand_in._resolved_parameters(backend, command)
+                stand_in._check_instances(list(command.instance_ids))
+            except Exception:
+                backend._commands.remove(command)  # AWS creates no command for a refused call
+                raise
+            command.status = command.status_details = "InProgress"
+            command.completed_count = 0
+            for invocation in command.invocations:
+                invocation.update(Status="InProgress", StatusDetails="InProgress")
+            stand_in.calls.append(
+                RunCommandCall(
+                    command.command_id,
+                    str(command.document_name),
+                    list(command.instance_ids),
+                    parameters,
+                    command.comment,
+                )
+            )
+            stand_in.queue.submit_call(
+                f"ssm:{command.command_id}", None, stand_in._execute(command, parameters)
+            )
+            return command
+
+        with mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command):
+            yield
