@@ -84,9 +84,21 @@ def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: Fleet)
         assert distribution["SpotAllocationStrategy"] == "price-capacity-optimized"
         assert distribution["OnDemandPercentageAboveBaseCapacity"] == 50
         assert len(group["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]) == 5
-        assert {t["Key"]: t["Value"] for t in group["Tags"]} == {"application": "hello-app", "role": role}
+        assert {t["Key"]: t["Value"] for t in group["Tags"]} == {
+            "application": "hello-app",
+            "canaryfleet:application": "hello-app",
+            "role": role,
+        }
         instances = {i["InstanceId"] for i in group["Instances"]}
         assert len(instances) == group["DesiredCapacity"] >= 1
+        # Propagated at launch: the drain may run commands only on instances that carry it.
+        fleet_tags = fleet.cloud.client("ec2").describe_tags(
+            Filters=[
+                {"Name": "resource-id", "Values": sorted(instances)},
+                {"Name": "key", "Values": ["canaryfleet:application"]},
+            ]
+        )["Tags"]
+        assert {(t["ResourceId"], t["Value"]) for t in fleet_tags} == {(i, "hello-app") for i in instances}
         health = elbv2.describe_target_health(TargetGroupArn=side.target_group_arn)[
             "TargetHealthDescriptions"
         ]

@@ -2,8 +2,15 @@
 
 `CANARYFLEET_LOCAL_IAM=enforce` makes every call a function makes go through moto's IAM
 check against the inline policies of that function's role in template.yaml (the action
-for every service; the resource too for S3 and SQS). A rollout passes; a template with one
-permission removed fails the function that needs it with AccessDenied.
+for every service; the resource too for S3 and SQS). A rollout and a drain pass; a template
+with one permission removed fails the function that needs it with AccessDenied.
+
+What it does not check: Conditions. moto's IAM reads no resource tags, so the grants that
+template.yaml scopes to the fleet's `canaryfleet:application` tag (ModifyRule,
+DeregisterTargets, CompleteLifecycleAction, RecordLifecycleActionHeartbeat, SendCommand on
+instances) are taken as granted whatever the resource carries. Those conditions are held by
+`tests/unit/test_least_privilege.py` and `tests/unit/test_template.py` against the Service
+Authorization Reference, not here.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from botocore.exceptions import ClientError
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.drain_job import run_drain_scenario
+from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
@@ -164,3 +173,46 @@ def test_calls_signed_with_a_functions_credentials_but_outside_its_grants_are_de
         assert listing.value.response["Error"]["Code"] == "AccessDenied"
         denied = {action for _, action in _roles(cloud).denied}
         assert denied == {"dynamodb:Scan", "s3:ListBucket"}
+
+
+def test_a_scale_in_is_drained_with_every_drain_function_under_its_own_role() -> None:
+    # Given the platform with IAM enforced and a live group of five
+    # When the group scales in by three
+    report = run_drain_scenario("scale-in", instances=3, parameters=QUIET)
+
+    # Then each leaving instance is deregistered, drained by one command, and its hook completed:
+    # DeregisterTargets, SendCommand and CompleteLifecycleAction were allowed under the tag-scoped
+    # statements (by their actions: see the module docstring)
+    assert report["function_errors"] == [], report["function_errors"]
+    assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (3, 3, 3)
+    assert report["deregistered"] == 3
+    assert report["send_command_calls"] >= 1
+    assert report["dead_letters"] == 0
+
+
+def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
+    # Given the platform and a fleet, IAM enforced, and the traffic function's credentials; its
+    # ModifyRule grant holds only for rules tagged canaryfleet:application
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        elbv2 = cloud.client("elbv2")
+        elbv2.remove_tags(ResourceArns=[app.listener_rule_arn], TagKeys=["canaryfleet:application"])
+        (rule,) = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"]
+        function = cloud.client("lambda").get_function_configuration(
+            FunctionName=cloud.function_names["ShiftTrafficFunction"]
+        )
+        credentials = _roles(cloud).environment(function["Role"])
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            region_name=cloud.region,
+        )
+
+        # When they modify a rule that carries no such tag
+        session.client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=rule["Actions"])
+
+        # Then the local cloud allows what AWS would refuse: it checks the action, not the condition
+        assert elbv2.describe_tags(ResourceArns=[app.listener_rule_arn])["TagDescriptions"][0]["Tags"] == []
+        assert _roles(cloud).denied == []
+        assert any(action == "elasticloadbalancing:ModifyRule" for _, action in _roles(cloud).allowed)

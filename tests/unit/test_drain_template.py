@@ -145,13 +145,14 @@ def _statements(logical_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("logical_id", ["DrainDispatchFunction", "DrainCompleteFunction"])
 def test_send_command_is_limited_to_the_drain_document_and_instances(logical_id: str) -> None:
-    (statement,) = [s for s in _statements(logical_id) if "ssm:SendCommand" in s["Action"]]
+    document, instances = [s for s in _statements(logical_id) if "ssm:SendCommand" in s["Action"]]
 
-    assert statement["Action"] == ["ssm:SendCommand"]
-    assert [r["Fn::Sub"].rsplit(":", 1)[-1] for r in statement["Resource"]] == [
-        "document/${DrainDocument}",
-        "instance/*",
-    ]
+    # The document by its ARN; instances only under the fleet's tag (the document carries none).
+    assert document["Action"] == instances["Action"] == ["ssm:SendCommand"]
+    assert document["Resource"]["Fn::Sub"].rsplit(":", 1)[-1] == "document/${DrainDocument}"
+    assert "Condition" not in document
+    assert instances["Resource"]["Fn::Sub"].rsplit(":", 1)[-1] == "instance/*"
+    assert instances["Condition"] == {"StringLike": {"ssm:resourceTag/canaryfleet:application": "?*"}}
 
 
 def test_only_the_completion_reads_logs_and_only_from_the_log_bucket() -> None:

@@ -26,6 +26,8 @@ REGION = "eu-west-1"
 ELB = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}"
 LISTENER_ARN = f"{ELB}:listener/app/shared-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
 NO_VALUE = object()
+# The tag the platform's roles require on the resources they act on (template.yaml's conditions).
+FLEET_TAG_KEY = "canaryfleet:application"
 SIDES = ("Canary", "Live")
 
 
@@ -242,13 +244,19 @@ def test_each_group_has_a_termination_hook_for_the_drain(template: dict[str, Any
 
 
 @pytest.mark.parametrize(("side", "role"), [("Canary", "canary"), ("Live", "live")])
-def test_each_group_tags_its_instances_with_application_and_role(
+def test_each_group_tags_itself_and_its_instances_with_application_and_role(
     template: dict[str, Any], side: str, role: str
 ) -> None:
     group = stack(template).resolve(props(template, f"{side}AutoScalingGroup"))
 
+    # The platform's drain completes lifecycle actions of a group, and runs commands on an
+    # instance, only if it carries canaryfleet:application (its roles' tag conditions).
     tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
-    assert tags == {"application": ("orders-api", True), "role": (role, True)}
+    assert tags == {
+        "application": ("orders-api", True),
+        FLEET_TAG_KEY: ("orders-api", True),
+        "role": (role, True),
+    }
     assert group["TargetGroupARNs"] == [stack(template).physical_id(f"{side}TargetGroup")]
 
 
@@ -350,6 +358,46 @@ def test_the_listener_rule_forwards_all_traffic_to_live_and_none_to_canary(templ
     assert action["Type"] == "forward"
     assert weights == {"LiveTargetGroup": 100, "CanaryTargetGroup": 0}
     assert props(template, "ListenerRule")["ListenerArn"] == {"Ref": "ListenerArn"}
+
+
+@pytest.mark.parametrize("logical_id", ["ListenerRule", "CanaryTargetGroup", "LiveTargetGroup"])
+def test_the_rule_and_the_target_groups_carry_the_application_tag_the_platform_requires(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    # Given the stack of orders-api
+    resource = stack(template).resolve(props(template, logical_id))
+
+    # Then the rule (whose weights the rollout modifies) and each target group (whose targets the
+    # drain deregisters) carry canaryfleet:application, or the platform's roles may not touch them
+    tags = {t["Key"]: t["Value"] for t in resource["Tags"]}
+    assert tags[FLEET_TAG_KEY] == "orders-api"
+    assert tags["application"] == "orders-api"
+
+
+def test_whatever_the_stack_tags_with_its_application_also_carries_the_platform_tag(
+    template: dict[str, Any],
+) -> None:
+    # Given every tag list in the stack, launch template tag specifications included
+    def tag_lists(node: Any) -> list[list[dict[str, Any]]]:
+        if isinstance(node, dict):
+            found = [node["Tags"]] if isinstance(node.get("Tags"), list) else []
+            return found + [t for value in node.values() for t in tag_lists(value)]
+        if isinstance(node, list):
+            return [t for item in node for t in tag_lists(item)]
+        return []
+
+    lists = tag_lists(stack(template).resolve(template["Resources"]))
+
+    # Then the one key canaryfleet owns goes wherever the application tag goes, with the same value
+    pairs = [
+        (
+            {t["Key"]: t["Value"] for t in tags}.get("application"),
+            {t["Key"]: t["Value"] for t in tags}.get(FLEET_TAG_KEY),
+        )
+        for tags in lists
+    ]
+    assert pairs
+    assert all(application == "orders-api" and fleet == application for application, fleet in pairs), pairs
 
 
 @pytest.mark.parametrize(

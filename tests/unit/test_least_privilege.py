@@ -9,6 +9,8 @@ fails until it is removed.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +103,16 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # verify_canary: DescribeTargetHealth only (it has no store).
     "VerifyCanaryFunction": frozenset({"elasticloadbalancing:DescribeTargetHealth"}),
-    # shift_traffic: read the rule (or listener), modify it, read it back; log_weight; the
-    # traffic-shifted stage (record_stage and its notice).
+    # shift_traffic: read the rule, modify it, read it back; log_weight; the traffic-shifted
+    # stage (record_stage and its notice). The adapter also reads and modifies a listener's
+    # default action when a registry entry names a listener, but no registry entry does: the
+    # fleet stack writes its own rule's ARN, and the role refuses a listener by design (the
+    # listener is the platform team's: fleet/README.md).
     "ShiftTrafficFunction": frozenset(
         {
             "dynamodb:UpdateItem",
             "elasticloadbalancing:DescribeRules",
-            "elasticloadbalancing:DescribeListeners",
             "elasticloadbalancing:ModifyRule",
-            "elasticloadbalancing:ModifyListener",
             "sns:Publish",
         }
     ),
@@ -309,7 +312,6 @@ WITHOUT_RESOURCE_LEVEL = frozenset(
         "states:SendTaskFailure",
         "elasticloadbalancing:DescribeTargetHealth",
         "elasticloadbalancing:DescribeRules",
-        "elasticloadbalancing:DescribeListeners",
         "cloudwatch:DescribeAlarms",
         "cloudwatch:GetMetricData",
         "ec2:DescribeTags",
@@ -436,3 +438,206 @@ def test_a_sam_policy_template_is_expanded_to_everything_it_grants(
     # Then they hold what the template grants beyond a reader's GetItem: this table would fail it
     assert {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= granted
     assert granted - {"dynamodb:GetItem"}
+
+
+# --- actions on an application's fleet: scoped by the fleet stack's tag --------------------------
+
+# The key the fleet stack (fleet/template.yaml) tags its listener rule, target groups, Auto Scaling
+# groups and, through them, its instances with; test_template.py holds the two templates to it.
+FLEET_TAG_KEY = "canaryfleet:application"
+
+_ARN = r"arn:aws:{service}:us-east-1:\d{{12}}:{resource}"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A resource type as the Service Authorization Reference defines it: its ARN, the
+    condition keys it supports, and whether the fleet stack tags the resources of it."""
+
+    name: str
+    arn: re.Pattern[str]
+    tag_keys: frozenset[str]  # the tag condition-key prefixes the type supports
+    fleet_tagged: bool
+
+
+def _type(name: str, service: str, resource: str, tag_keys: set[str], *, fleet_tagged: bool) -> ResourceType:
+    return ResourceType(
+        name, re.compile(_ARN.format(service=service, resource=resource)), frozenset(tag_keys), fleet_tagged
+    )
+
+
+# From the Service Authorization Reference (docs.aws.amazon.com/service-authorization/latest/reference/):
+# "Actions, resources, and condition keys for" Elastic Load Balancing V2, Amazon EC2 Auto Scaling
+# and AWS Systems Manager: the resource types each action is authorised on, and the condition keys
+# each type supports. A statement that conditions a resource on a key its type lacks never matches.
+_RULE = _type(
+    "listener-rule/app",
+    "elasticloadbalancing",
+    r"listener-rule/app/.+",
+    {"aws:ResourceTag/", "elasticloadbalancing:ResourceTag/"},
+    fleet_tagged=True,
+)
+_TARGET_GROUP = _type(
+    "targetgroup",
+    "elasticloadbalancing",
+    r"targetgroup/.+",
+    {"aws:ResourceTag/", "elasticloadbalancing:ResourceTag/"},
+    fleet_tagged=True,
+)
+_GROUP = _type(
+    "autoScalingGroup",
+    "autoscaling",
+    r"autoScalingGroup:.+:autoScalingGroupName/.+",
+    {"aws:ResourceTag/", "autoscaling:ResourceTag/"},
+    fleet_tagged=True,
+)
+# The drain document is the platform's own, not the fleet's: named by its ARN, never by a wildcard.
+_DOCUMENT = _type(
+    "document", "ssm", r"document/[^*]+", {"aws:ResourceTag/", "ssm:resourceTag/"}, fleet_tagged=False
+)
+_INSTANCE = _type(
+    "instance", "ec2", r"instance/.+", {"aws:ResourceTag/", "ssm:resourceTag/"}, fleet_tagged=True
+)
+
+# ModifyRule takes only the rule (listener-rule/app*, listener-rule/net*), not the target groups
+# its actions forward to; SendCommand takes the document and each instance (and an output bucket,
+# which the drain does not pass).
+FLEET_ACTIONS: dict[str, tuple[ResourceType, ...]] = {
+    "elasticloadbalancing:ModifyRule": (_RULE,),
+    "elasticloadbalancing:DeregisterTargets": (_TARGET_GROUP,),
+    "autoscaling:CompleteLifecycleAction": (_GROUP,),
+    "autoscaling:RecordLifecycleActionHeartbeat": (_GROUP,),
+    "ssm:SendCommand": (_DOCUMENT, _INSTANCE),
+}
+
+
+def _resource_arn(resource: Any) -> str:
+    """The ARN a Resource element names, pseudo parameters and references filled in."""
+    text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+    assert isinstance(text, str), f"unexpected Resource {resource}"
+    for name, value in (
+        ("AWS::Partition", "aws"),
+        ("AWS::Region", "us-east-1"),
+        ("AWS::AccountId", "123456789012"),
+    ):
+        text = text.replace("${" + name + "}", value)
+    return re.sub(r"\$\{([A-Za-z0-9]+)\}", r"\1", text)
+
+
+def _tag_condition_keys(statement: dict[str, Any]) -> set[str]:
+    return {
+        key
+        for operands in statement.get("Condition", {}).values()
+        for key in operands
+        if "ResourceTag/" in key or "resourceTag/" in key
+    }
+
+
+def scope_problems(statement: dict[str, Any]) -> list[str]:
+    """Why a statement granting a fleet action is not scoped to the fleet's own resources, or
+    could never match; empty when it is valid and scoped."""
+    problems: list[str] = []
+    actions = [a for a in _as_list(statement["Action"]) if a in FLEET_ACTIONS]
+    tag_keys = _tag_condition_keys(statement)
+    for action in actions:
+        for resource in _as_list(statement["Resource"]):
+            arn = _resource_arn(resource)
+            kinds = [k for k in FLEET_ACTIONS[action] if k.arn.fullmatch(arn)]
+            if not kinds:
+                problems.append(f"{action} on {arn}: not a resource type the action is authorised on")
+                continue
+            (kind,) = kinds
+            if not kind.fleet_tagged:
+                if tag_keys:
+                    problems.append(f"{action} on {arn}: the {kind.name} carries no fleet tag to match")
+                continue
+            if not tag_keys:
+                problems.append(f"{action} on {arn}: no tag condition, so every {kind.name} in the account")
+            for key in sorted(tag_keys):
+                prefix, _, tag = key.partition("/")
+                if f"{prefix}/" not in kind.tag_keys:
+                    problems.append(f"{action} on {arn}: a {kind.name} has no {prefix}/ condition key")
+                elif tag != FLEET_TAG_KEY:
+                    problems.append(f"{action} on {arn}: tag {tag} is not the fleet's {FLEET_TAG_KEY}")
+    return problems
+
+
+@pytest.mark.parametrize("function_id", sorted(NEEDED))
+def test_actions_on_fleet_resources_reach_only_what_the_fleet_stack_tagged(
+    platform: dict[str, Any], function_id: str
+) -> None:
+    problems = [p for s in role_statements(platform, function_id) for p in scope_problems(s)]
+
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("function_id", "action"),
+    sorted((f, a) for f, needs in NEEDED.items() for a in needs if a in FLEET_ACTIONS),
+)
+def test_each_fleet_action_is_granted_on_every_resource_type_it_takes(
+    platform: dict[str, Any], function_id: str, action: str
+) -> None:
+    # Given the statements of the function's role that grant the action
+    statements = [s for s in role_statements(platform, function_id) if action in _as_list(s["Action"])]
+
+    # When their resources are sorted by resource type
+    covered = {
+        kind.name
+        for s in statements
+        for resource in _as_list(s["Resource"])
+        for kind in FLEET_ACTIONS[action]
+        if kind.arn.fullmatch(_resource_arn(resource))
+    }
+
+    # Then each type the action is authorised on has its grant (SendCommand: document and instances)
+    assert covered == {kind.name for kind in FLEET_ACTIONS[action]}
+
+
+_DOC_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${DrainDocument}"
+_INSTANCES = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
+_RULES = "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:listener-rule/app/*"
+_TAGGED = {"StringLike": {f"ssm:resourceTag/{FLEET_TAG_KEY}": "?*"}}
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        # the document and the instances under one tag condition: the document is never tagged
+        (
+            {
+                "Action": "ssm:SendCommand",
+                "Resource": [{"Fn::Sub": _DOC_ARN}, {"Fn::Sub": _INSTANCES}],
+                "Condition": _TAGGED,
+            },
+            "the document carries no fleet tag",
+        ),
+        ({"Action": "ssm:SendCommand", "Resource": {"Fn::Sub": _INSTANCES}}, "no tag condition"),
+        ({"Action": "elasticloadbalancing:ModifyRule", "Resource": "*"}, "not a resource type"),
+        (
+            {
+                "Action": "elasticloadbalancing:ModifyRule",
+                "Resource": {"Fn::Sub": _RULES},
+                "Condition": {"StringLike": {f"autoscaling:ResourceTag/{FLEET_TAG_KEY}": "?*"}},
+            },
+            "a listener-rule/app has no autoscaling:ResourceTag/ condition key",
+        ),
+        (
+            {
+                "Action": "elasticloadbalancing:ModifyRule",
+                "Resource": {"Fn::Sub": _RULES},
+                "Condition": {"StringLike": {"elasticloadbalancing:ResourceTag/application": "?*"}},
+            },
+            "tag application is not the fleet's",
+        ),
+    ],
+)
+def test_a_statement_unscoped_or_that_could_never_match_is_caught(
+    statement: dict[str, Any], problem: str
+) -> None:
+    # Given a statement granting a fleet action as it must not be written
+    # When it is checked
+    problems = scope_problems({"Effect": "Allow", **statement})
+
+    # Then the check names what is wrong with it
+    assert any(problem in p for p in problems), problems

@@ -84,7 +84,6 @@ RESOURCELESS_ACTIONS = {
     "states:SendTaskFailure",
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeListeners",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
     "ec2:DescribeTags",
@@ -104,6 +103,96 @@ def test_no_wildcard_actions_and_no_wildcard_resources_beyond_what_iam_requires(
                         logical_id,
                         actions,
                     )
+
+
+# Actions on an application's own resources, which the fleet stack creates and tags: each is
+# granted only under a condition on that tag (the Service Authorization Reference entry for each
+# is cited beside its statement; test_least_privilege.py checks the resource types and keys).
+FLEET_ACTIONS = {
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:DeregisterTargets",
+    "autoscaling:CompleteLifecycleAction",
+    "autoscaling:RecordLifecycleActionHeartbeat",
+    "ssm:SendCommand",
+}
+FLEET: dict[str, Any] = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+
+
+def _statements_granting(actions: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical_id, statement)
+        for logical_id, function in FUNCTION_RESOURCES.items()
+        for policy in function["Properties"]["Policies"]
+        for statement in (policy.get("Statement", []) if isinstance(policy, dict) else [])
+        if actions
+        & set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return [r["Fn::Sub"] if isinstance(r, dict) else r for r in resources]
+
+
+def _tagged_keys(statement: dict[str, Any]) -> set[str]:
+    """The tag keys a statement's conditions test on the resource."""
+    return {
+        key.partition("/")[2]
+        for operands in statement.get("Condition", {}).values()
+        for key in operands
+        if key.partition("/")[0].endswith(("ResourceTag", "resourceTag"))
+    }
+
+
+def test_actions_on_fleet_resources_are_never_granted_on_everything_nor_without_a_tag_condition() -> None:
+    # Given every statement that grants an action on an application's fleet
+    statements = _statements_granting(FLEET_ACTIONS)
+    assert {logical_id for logical_id, _ in statements} == {
+        "ShiftTrafficFunction",
+        "DrainRequestFunction",
+        "DrainDispatchFunction",
+        "DrainCompleteFunction",
+    }
+
+    for logical_id, statement in statements:
+        resources = _resources(statement)
+        # Then none is on "*", and each is either the platform's own drain document by its ARN, or
+        # fleet resources under a tag condition (never both in one: the document is not tagged)
+        assert "*" not in resources, logical_id
+        documents = [r for r in resources if ":document/" in r]
+        if documents:
+            assert (
+                documents
+                == resources
+                == ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${DrainDocument}"]
+            ), logical_id
+            assert _tagged_keys(statement) == set(), logical_id
+        else:
+            assert _tagged_keys(statement), (logical_id, statement)
+
+
+def test_the_tag_the_roles_require_is_the_one_the_fleet_stack_puts_on_what_they_act_on() -> None:
+    # Given the tag keys that the platform's conditions require
+    (key,) = {k for _, s in _statements_granting(FLEET_ACTIONS) for k in _tagged_keys(s)}
+
+    # When the fleet stack's rule, target groups and Auto Scaling groups are read
+    fleet = FLEET["Resources"]
+    tagged = {
+        logical_id: {tag["Key"]: tag for tag in fleet[logical_id]["Properties"]["Tags"]}
+        for logical_id in (
+            "ListenerRule",
+            "CanaryTargetGroup",
+            "LiveTargetGroup",
+            "CanaryAutoScalingGroup",
+            "LiveAutoScalingGroup",
+        )
+    }
+
+    # Then each carries that key with the application's name, and the groups give it to their instances
+    assert key == "canaryfleet:application"
+    for logical_id, tags in tagged.items():
+        assert tags.get(key, {}).get("Value") == {"Ref": "Application"}, logical_id
+    assert all(tagged[g][key]["PropagateAtLaunch"] is True for g in tagged if g.endswith("AutoScalingGroup"))
 
 
 def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() -> None:
