@@ -59,18 +59,14 @@ def _target_group_dimension(target_group_arn: str) -> str:
 
 
 class Traffic:
-    """Canary and live weights on the application's listener rule (or listener)."""
+    """Canary and live weights on the application's own listener rule (the fleet stack's).
 
-    def _is_rule(self, arn: str) -> bool:
-        return ":listener-rule/" in arn
+    Only a rule: the role may modify rules tagged as a fleet's, never a shared listener.
+    """
 
     def _actions(self, app: AppConfig) -> list[dict[str, Any]]:
-        elbv2 = client("elbv2")
-        if self._is_rule(app.listener_rule_arn):
-            rule = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]
-            return list(rule["Actions"])
-        listener = elbv2.describe_listeners(ListenerArns=[app.listener_rule_arn])["Listeners"][0]
-        return list(listener["DefaultActions"])
+        rule = client("elbv2").describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]
+        return list(rule["Actions"])
 
     def weights(self, app: AppConfig) -> dict[str, int]:
         """Current weight of each target group the forward action names."""
@@ -95,11 +91,7 @@ class Traffic:
         }
         order = max((a.get("Order", 0) for a in actions), default=0) + 1
         forward["Order"] = order
-        elbv2 = client("elbv2")
-        if self._is_rule(app.listener_rule_arn):
-            elbv2.modify_rule(RuleArn=app.listener_rule_arn, Actions=[*actions, forward])
-        else:
-            elbv2.modify_listener(ListenerArn=app.listener_rule_arn, DefaultActions=[*actions, forward])
+        client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=[*actions, forward])
         return self.weights(app)
 
     def target_health(self, group: FleetGroup) -> dict[str, str]:

@@ -41,8 +41,10 @@ class AppConfig(BaseModel):
     application: AppName
     codedeploy_application: str = Field(min_length=1)
     listener_rule_arn: str = Field(
-        pattern=r"^arn:aws[a-z-]*:elasticloadbalancing:",
-        description="The weighted forward rule (or listener) whose weights the rollout sets.",
+        # The fleet stack's own rule: ShiftTraffic may modify only rules tagged as a fleet's,
+        # never a listener (template.yaml, ShiftTrafficFunction's policy).
+        pattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener-rule/app/.+$",
+        description="The weighted forward rule (the fleet stack's) whose weights the rollout sets.",
     )
     canary: FleetGroup
     live: FleetGroup

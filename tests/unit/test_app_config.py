@@ -1,0 +1,43 @@
+"""An application's registry entry names only what canaryfleet's roles may act on."""
+
+import pytest
+from canaryfleet.models.app_config import AppConfig
+from pydantic import ValidationError
+
+ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+TG = f"{ELB}:targetgroup"
+
+
+def entry(listener_rule_arn: str) -> dict[str, object]:
+    return {
+        "application": "orders-api",
+        "codedeploy_application": "orders-api",
+        "listener_rule_arn": listener_rule_arn,
+        "canary": {
+            "deployment_group": "orders-api-canary",
+            "target_group_arn": f"{TG}/orders-canary/0123456789abcdef",
+            "auto_scaling_group": "orders-api-canary",
+        },
+        "live": {
+            "deployment_group": "orders-api-live",
+            "target_group_arn": f"{TG}/orders-live/fedcba9876543210",
+            "auto_scaling_group": "orders-api-live",
+        },
+    }
+
+
+def test_the_fleet_stacks_listener_rule_is_accepted() -> None:
+    # Given the weighted rule a fleet stack creates
+    rule = f"{ELB}:listener-rule/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+
+    # When the registry entry is read, Then it names that rule
+    assert AppConfig.model_validate(entry(rule)).listener_rule_arn == rule
+
+
+def test_a_shared_listener_is_refused_because_shift_traffic_may_not_modify_listeners() -> None:
+    # Given an entry naming the load balancer's listener instead of the fleet's own rule
+    listener = f"{ELB}:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
+
+    # When it is read, Then it is refused: ShiftTraffic's role modifies only tagged rules
+    with pytest.raises(ValidationError, match="listener_rule_arn"):
+        AppConfig.model_validate(entry(listener))
