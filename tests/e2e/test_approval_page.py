@@ -91,7 +91,7 @@ def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:
         approval = platform.approvals.get(str(approval_id)) if approval_id else None
         return records[0] if approval is not None and approval.emails_sent else None
 
-    record: dict[str, Any] = eventually(asked, timeout=30)
+    record: dict[str, Any] = eventually(asked, timeout=300)
     return record
 
 
@@ -106,7 +106,7 @@ def finished(platform: Platform, application: str) -> dict[str, Any]:
         record = platform.rollouts.list_rollouts(application)[0]
         return record if record.get("outcome") else None
 
-    record: dict[str, Any] = eventually(done, timeout=30)
+    record: dict[str, Any] = eventually(done, timeout=300)
     return record
 
 

@@ -59,7 +59,7 @@ def rendered(page: Path, profile: Path) -> Elements:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("reports")
-    report = run_scenario("demo", parameters={"LogLevel": "ERROR"}, report_dir=folder)
+    report = run_scenario("demo", parameters={"LogLevel": "ERROR"}, report_dir=folder, timeout=600)
     return {Path(p).stem: Path(p) for p in report["reports"]}
 
 
