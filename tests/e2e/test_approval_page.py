@@ -22,7 +22,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import load_scenario
 from canaryfleet_local.simulator import FleetSimulator
-from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium
+from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium, require_chromium
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -73,12 +73,12 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(chromium: str) -> Iterator[Browser]:
     try:
         with headless_chromium() as started:
             yield started
     except ChromiumUnavailable as exc:
-        pytest.skip(f"headless Chromium is not available here ({exc}); CI installs Debian's chromium")
+        require_chromium(start_error=str(exc))
 
 
 def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def finished(platform: Platform, application: str) -> dict[str, Any]:
 
 
 def test_an_approver_approves_a_rollout_on_the_page_in_a_browser(
-    platform: Platform, browser: Browser
+    browser: Browser, platform: Platform
 ) -> None:
     record = awaiting_approval(platform, "page-approved")
     page = browser.new_page()
@@ -132,7 +132,7 @@ def test_an_approver_approves_a_rollout_on_the_page_in_a_browser(
     )
 
 
-def test_an_approver_rejects_a_rollout_on_the_page_in_a_browser(platform: Platform, browser: Browser) -> None:
+def test_an_approver_rejects_a_rollout_on_the_page_in_a_browser(browser: Browser, platform: Platform) -> None:
     record = awaiting_approval(platform, "page-rejected")
     page = browser.new_page()
 
