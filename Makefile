@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
+.PHONY: install chromium demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,20 @@ install: $(BIN)/.installed ## the development environment (.venv)
 demo: install ## run the main job on the local cloud: a release, then a rollback
 	$(BIN)/canaryfleet local rollout --scenario demo --report-dir out
 
-test: install ## the whole suite: unit, integration (moto), e2e (local cloud)
+test: install chromium ## the whole suite: unit, integration (moto), e2e (local cloud)
 	$(BIN)/pytest -n 2 --dist worksteal -q
+
+# Debian's headless Chromium for the browser tests, installed where this machine allows it
+# (root and apt-get) and tried once per .venv. Elsewhere those tests skip with one line saying
+# why; under CI=true they fail instead (tests/e2e/headless_chromium.py).
+chromium: install
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  test -f $(VENV)/.chromium-tried || test "$$(id -u)" != 0 || ! command -v apt-get >/dev/null 2>&1 || { \
+	    touch $(VENV)/.chromium-tried; \
+	    echo "installing Debian's chromium for the browser tests (once)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	      >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will say so"; \
+	  }
 
 test-aws: install ## the acceptance suite on a real sandbox account (tests/aws/README.md); no credentials: one line, exit 0
 	$(BIN)/python -m tests.aws

@@ -107,28 +107,35 @@ def local_inject_event(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
 ) -> None:
-    """Deliver one EventBridge event to a fresh local platform and show what its rules did."""
+    """Deliver one EventBridge event to a fresh local platform and show what its rules did.
+
+    Exits 2 if the file is not an event EventBridge would deliver, 1 if a delivery failed
+    every attempt (one line each saying why), 0 otherwise.
+    """
     # The local cloud (moto) is imported by the local commands only.
-    from canaryfleet_local.drain_job import inject_event  # noqa: PLC0415
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+    from canaryfleet_local.drain_job import InvalidEvent, inject_event, read_event  # noqa: PLC0415
 
     try:
-        event = json.loads(file.read_text())
-    except ValueError as exc:
-        raise typer.BadParameter(f"not JSON: {exc}", param_hint="FILE") from None
-    if not isinstance(event, dict):
-        raise typer.BadParameter("an EventBridge event is a JSON object", param_hint="FILE")
+        event = read_event(file.read_bytes())
+    except InvalidEvent as exc:
+        errors.print(f"error: {file}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     try:
         with _quiet_local_cloud(verbose) as parameters:
             report = inject_event(event, parameters=parameters)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="FILE") from None
+    except LocalCloudError as exc:
+        errors.print(f"local cloud: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
-        return
-    console.print(f"{report['event']['source']} / {report['event']['detail-type']}")
-    console.print(f"rules matched: {', '.join(report['rules_matched']) or 'none'}")
-    for invocation in report["invocations"]:
-        outcome = "failed" if invocation["failed"] else "ok"
-        console.print(
-            f"  {invocation['function']}: {outcome} {json.dumps(invocation['response'], default=str)}"
-        )
+    else:
+        console.print(f"{report['event']['source']} / {report['event']['detail-type']}", markup=False)
+        console.print(f"rules matched: {', '.join(report['rules_matched']) or 'none'}", markup=False)
+        for invocation in report["invocations"]:
+            outcome = "failed" if invocation["failed"] else "ok"
+            line = f"  {invocation['function']}: {outcome} {json.dumps(invocation['response'], default=str)}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for reason in report["delivery_failures"]:
+        errors.print(f"delivery failed: {reason}", markup=False, highlight=False)
+    raise typer.Exit(1 if report["failed_deliveries"] else 0)

@@ -381,11 +381,83 @@ def _during_rollout(
 
 
 # --- inject-event --------------------------------------------------------------------------
-def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
-    """Deliver one EventBridge event to a fresh local platform; report what it did."""
+# EventBridge refuses an entry larger than 256 KiB (PutEvents). It documents no nesting limit,
+# but AWS's events are a few levels deep, and a deeper one would end in a RecursionError
+# somewhere in the functions' JSON handling rather than in a reason anyone can act on.
+MAX_EVENT_BYTES = 256 * 1024
+MAX_EVENT_DEPTH = 32
+
+
+class InvalidEvent(ValueError):
+    """The input is not an event EventBridge would deliver: too large, too deep, or malformed."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            stack.extend((child, level) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def read_event(text: str | bytes) -> dict[str, Any]:
+    """An EventBridge event from a file's text; InvalidEvent saying what is wrong if it is not one."""
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"{size} bytes; EventBridge accepts events of at most {MAX_EVENT_BYTES} bytes")
+    try:
+        event = json.loads(text)
+    except RecursionError:  # the parser recurses once per level: this is nesting, not syntax
+        raise InvalidEvent(f"nested deeper than {MAX_EVENT_DEPTH} levels") from None
+    except ValueError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"an EventBridge event is a JSON object, not {type(event).__name__}")
+    if _depth(event) > MAX_EVENT_DEPTH:
+        raise InvalidEvent(f"nested deeper than {MAX_EVENT_DEPTH} levels")
+    _check_envelope(event)
+    return event
+
+
+def _check_envelope(event: dict[str, Any]) -> None:
     missing = [key for key in ("source", "detail-type", "detail") if key not in event]
     if missing:
-        raise ValueError(f"not an EventBridge event: no {', '.join(missing)}")
+        raise InvalidEvent(f"not an EventBridge event: no {', '.join(missing)}")
+    for key in ("source", "detail-type"):
+        if not isinstance(event[key], str) or not event[key]:
+            raise InvalidEvent(f"not an EventBridge event: {key} is not a non-empty string")
+    if not isinstance(event["detail"], dict):
+        raise InvalidEvent("not an EventBridge event: detail is not a JSON object")
+
+
+def _without_stack(response: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A function's answer as the report shows it: an error's type and message, not its frames."""
+    if response is None or "errorType" not in response:
+        return response
+    return {key: response[key] for key in ("errorType", "errorMessage") if key in response}
+
+
+def _failure_reason(function: str, invocations: list[dict[str, Any]]) -> str:
+    """One line for a delivery that failed every attempt: the function, the attempts, the last error."""
+    failures = [i for i in invocations if i["failed"] and i["function"] == function]
+    last = (failures[-1]["response"] or {}) if failures else {}
+    lines = str(last.get("errorMessage") or "").strip().splitlines()
+    error = str(last.get("errorType") or "no answer") + (f": {lines[0]}" if lines else "")
+    return f"{function} failed {len(failures)} time(s): {error}"
+
+
+def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """Deliver one EventBridge event to a fresh local platform; report what it did.
+
+    InvalidEvent (before any local cloud starts) if ``event`` is not one EventBridge would deliver.
+    """
+    if _depth(event) > MAX_EVENT_DEPTH:
+        raise InvalidEvent(f"nested deeper than {MAX_EVENT_DEPTH} levels")
+    _check_envelope(event)
     with LocalCloud(parameters=parameters) as cloud, ResponseLog().recording(cloud) as responses:
         event = {
             "version": "0",
@@ -400,14 +472,23 @@ def inject_event(event: dict[str, Any], parameters: dict[str, str] | None = None
         cloud.wait_idle()
         operations = cloud.fleet_operations
         rules = sorted({rule for rule, _, delivered in cloud.event_targets.delivered if delivered is event})
+        invocations = [
+            {"function": name, "response": _without_stack(response), "failed": failed}
+            for name, response, failed in responses.responses
+        ]
+        failed = [_logical_id(cloud, f.target) for f in cloud.queue.failed]
         return {
             "event": {"source": event["source"], "detail-type": event["detail-type"], "id": event["id"]},
             "rules_matched": rules,
-            "invocations": [
-                {"function": name, "response": response, "failed": failed}
-                for name, response, failed in responses.responses
-            ],
+            "invocations": invocations,
             "send_command_calls": len(operations.run_command.calls),
             "lifecycle_actions_completed": len(operations.lifecycle.completed),
             "failed_deliveries": [f.target for f in cloud.queue.failed],
+            "delivery_failures": [_failure_reason(function, invocations) for function in failed],
         }
+
+
+def _logical_id(cloud: LocalCloud, target: str) -> str:
+    """The template's name of a delivery's target function (its ARN or name otherwise)."""
+    code = cloud.runtime.functions.get(target.rsplit(":", 1)[-1])
+    return code.logical_id if code else target

@@ -54,7 +54,7 @@ def run_scenario(
     artifact: Path | None = None,
     decision: str | None = None,
     application: str = APPLICATION,
-    timeout: float = 60.0,
+    timeout: float = 600.0,
     parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`)."""
@@ -69,7 +69,7 @@ def played_scenario(
     artifact: Path | None = None,
     decision: str | None = None,
     application: str = APPLICATION,
-    timeout: float = 60.0,
+    timeout: float = 600.0,
     parameters: dict[str, str] | None = None,
 ) -> Iterator[ScenarioRun]:
     """Play ``scenario``; inside the block its local cloud is still up (metrics can be read).

@@ -26,6 +26,9 @@ from canaryfleet_local.standins.cloudwatch import publish_alb_metrics
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
 TICK_SECONDS = 0.1
+# How far into a bake a tripped alarm fires at the earliest: past the bake function's own
+# check of the alarms, which it makes just after it records the wait (see _evaluate_alarms).
+ALARM_INTO_BAKE_SECONDS = 1.0
 
 
 @dataclass
@@ -259,13 +262,21 @@ class FleetSimulator:
             ]
         if data:
             publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
-        self._evaluate_alarms(state, weights)
+        baked = None
+        if record is not None and record.get("wait_kind", {}).get("S") == "bake":
+            baked = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
+        self._evaluate_alarms(state, weights, baked)
         if record is not None:
             self._operator_actions(state, record)
             self._answer_approvals(state, record)
 
-    def _evaluate_alarms(self, state: AppState, weights: dict[str, int]) -> None:
-        """The canary's alarms go to ALARM once a tripping version has had traffic long enough."""
+    def _evaluate_alarms(self, state: AppState, weights: dict[str, int], baked: float | None) -> None:
+        """The canary's alarms go to ALARM once a tripping version has had traffic long enough.
+
+        They go during the bake (``baked``: how long it has run), as the scenarios tell it. On a
+        busy machine the bake can start well after the traffic shift, and an alarm already in
+        ALARM when it starts ends it by another path, with another reason, than one that fires.
+        """
         tripping = weights["canary"] > 0 and self.behaviour(state.versions["canary"]).trips_alarms
         now = time.monotonic()
         if not tripping:
@@ -276,7 +287,8 @@ class FleetSimulator:
             return
         if state.alarm_since is None:
             state.alarm_since = now
-        if not state.alarmed and now - state.alarm_since >= self.scenario.alarm_after_seconds:
+        in_bake = baked is not None and baked >= ALARM_INTO_BAKE_SECONDS
+        if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
             self._set_alarms(state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint")
             state.alarmed = True
 

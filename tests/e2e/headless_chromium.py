@@ -2,6 +2,10 @@
 
 ``--remote-debugging-pipe`` makes Chromium read commands on fd 3 and write answers on fd 4,
 each a JSON object ended by a NUL byte: no websocket library and no downloaded browser.
+
+Every browser test finds Chromium through one rule (:func:`browser_decision`): run where it
+is; where it is not (``make test`` installs it only as root with apt-get), skip with one line
+saying why, except under CI (``CI=true``), where a missing browser is a failure.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -25,11 +32,78 @@ class ChromiumUnavailable(RuntimeError):
     """No Chromium here, or it would not start."""
 
 
-def chromium_path() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+def find_chromium() -> str | None:
+    """``$CHROMIUM``, else Debian's chromium, else one on PATH; None if there is none."""
+    for candidate in (
+        os.environ.get("CHROMIUM"),
+        *CHROMIUM_CANDIDATES,
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise ChromiumUnavailable("chromium is not installed (apt-get install -y chromium)")
+    return None
+
+
+def chromium_path() -> str:
+    executable = find_chromium()
+    if executable is None:
+        raise ChromiumUnavailable("chromium is not installed (apt-get install -y chromium)")
+    return executable
+
+
+@dataclass(frozen=True)
+class BrowserDecision:
+    """What a browser test does here: run, skip (saying why) or fail (under CI)."""
+
+    action: Literal["run", "skip", "fail"]
+    reason: str = ""
+
+
+def browser_decision(
+    executable: str | None,
+    *,
+    ci: bool,
+    root: bool,
+    apt_get: bool,
+    start_error: str | None = None,
+) -> BrowserDecision:
+    """The rule every browser test follows (see the module's docstring)."""
+    if executable is not None and start_error is None:
+        return BrowserDecision("run")
+    if start_error is not None:
+        problem = f"chromium ({executable}) would not start: {start_error}"
+    elif not root:
+        problem = "chromium is not installed, and `make test` installs it only as root"
+    elif not apt_get:
+        problem = "chromium is not installed, and there is no apt-get here to install it"
+    else:
+        problem = "chromium is not installed: `make test` tried apt-get install chromium and it failed"
+    if ci:
+        return BrowserDecision("fail", f"{problem}; CI runs every browser test")
+    return BrowserDecision("skip", f"browser tests skipped: {problem}")
+
+
+def is_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_chromium(start_error: str | None = None) -> str:
+    """Chromium's path, or skip (fail under CI) the calling test with the rule's one line."""
+    executable = find_chromium()
+    decision = browser_decision(
+        executable,
+        ci=is_ci(),
+        root=os.geteuid() == 0,
+        apt_get=shutil.which("apt-get") is not None,
+        start_error=start_error,
+    )
+    if decision.action == "fail":
+        pytest.fail(decision.reason, pytrace=False)
+    if decision.action == "skip":
+        pytest.skip(decision.reason)
+    assert executable is not None
+    return executable
 
 
 class Page:

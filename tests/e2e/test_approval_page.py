@@ -24,7 +24,7 @@ from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import load_scenario
 from canaryfleet_local.simulator import FleetSimulator
 from canaryfleet_local.slack import LocalSlack
-from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium
+from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium, require_chromium
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -75,12 +75,12 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(chromium: str) -> Iterator[Browser]:
     try:
         with headless_chromium() as started:
             yield started
     except ChromiumUnavailable as exc:
-        pytest.skip(f"headless Chromium is not available here ({exc}); CI installs Debian's chromium")
+        require_chromium(start_error=str(exc))
 
 
 def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:
         approval = platform.approvals.get(approval_id) if approval_id else None
         return records[0].model_dump(mode="json") if approval is not None and approval.emails_sent else None
 
-    record: dict[str, Any] = eventually(asked, timeout=30)
+    record: dict[str, Any] = eventually(asked, timeout=300)
     return record
 
 
@@ -108,12 +108,12 @@ def finished(platform: Platform, application: str) -> dict[str, Any]:
         record = platform.rollouts.list_rollouts(application)[0]
         return record.model_dump(mode="json") if record.outcome else None
 
-    record: dict[str, Any] = eventually(done, timeout=30)
+    record: dict[str, Any] = eventually(done, timeout=300)
     return record
 
 
 def test_an_approver_approves_a_rollout_on_the_page_in_a_browser(
-    platform: Platform, browser: Browser
+    browser: Browser, platform: Platform
 ) -> None:
     record = awaiting_approval(platform, "page-approved")
     page = browser.new_page()
@@ -134,7 +134,7 @@ def test_an_approver_approves_a_rollout_on_the_page_in_a_browser(
     )
 
 
-def test_an_approver_rejects_a_rollout_on_the_page_in_a_browser(platform: Platform, browser: Browser) -> None:
+def test_an_approver_rejects_a_rollout_on_the_page_in_a_browser(browser: Browser, platform: Platform) -> None:
     record = awaiting_approval(platform, "page-rejected")
     page = browser.new_page()
 

@@ -19,6 +19,7 @@ from canaryfleet_local.drain_job import run_drain_scenario
 from tests.helpers import EVENTS
 
 QUIET = {"LogLevel": "WARNING"}
+DEADLINE = 600  # a hang detector: on a busy machine starting the local cloud alone takes a minute
 
 # The commands registered as main.py registers them.
 app = typer.Typer()
@@ -42,7 +43,7 @@ def done_cleanly(report: dict[str, Any]) -> None:
 
 
 def test_200_simultaneous_terminations_drain_in_commands_of_50() -> None:
-    report = run_drain_scenario("scale-in", instances=200, parameters=QUIET)
+    report = run_drain_scenario("scale-in", instances=200, parameters=QUIET, timeout=DEADLINE)
 
     done_cleanly(report)
     assert report["instances"] == 200
@@ -67,7 +68,7 @@ def test_a_failed_flush_is_recorded_as_lost_alerted_and_its_hook_still_completed
 
 
 def test_duplicate_events_cause_one_drain_and_unknown_instances_are_ignored() -> None:
-    report = run_drain_scenario("duplicate-events", parameters=QUIET)
+    report = run_drain_scenario("duplicate-events", parameters=QUIET, timeout=DEADLINE)
 
     done_cleanly(report)
     assert report["requests"] == {"duplicate": 10, "ignored": 3, "queued": 5}
@@ -76,7 +77,7 @@ def test_duplicate_events_cause_one_drain_and_unknown_instances_are_ignored() ->
 
 
 def test_a_spot_storm_drains_each_instance_once_logs_first() -> None:
-    report = run_drain_scenario("spot-storm", instances=30, parameters=QUIET)
+    report = run_drain_scenario("spot-storm", instances=30, parameters=QUIET, timeout=DEADLINE)
 
     done_cleanly(report)
     assert report["requests"] == {"joined": 30, "queued": 30}, "the group's termination hook joins"
@@ -86,7 +87,7 @@ def test_a_spot_storm_drains_each_instance_once_logs_first() -> None:
 
 
 def test_a_rebalance_drains_early_and_the_later_termination_completes_at_once() -> None:
-    report = run_drain_scenario("rebalance", parameters=QUIET)
+    report = run_drain_scenario("rebalance", parameters=QUIET, timeout=DEADLINE)
 
     done_cleanly(report)
     assert report["requests"] == {"joined": 4, "queued": 4}
@@ -94,7 +95,7 @@ def test_a_rebalance_drains_early_and_the_later_termination_completes_at_once() 
 
 
 def test_a_canary_spot_interruption_during_a_bake_leaves_the_verdict_inconclusive() -> None:
-    report = run_drain_scenario("canary-spot-during-bake", parameters=QUIET)
+    report = run_drain_scenario("canary-spot-during-bake", parameters=QUIET, timeout=DEADLINE)
 
     done_cleanly(report)
     rollout = report["rollout"]

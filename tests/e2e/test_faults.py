@@ -93,7 +93,7 @@ def _rollouts_hold_up(scenario: str, seed: int, monkeypatch: pytest.MonkeyPatch)
     plan = TEN_PERCENT.model_copy(update={"seed": seed})
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, plan.model_dump_json(by_alias=True))
     story = _with_time_for_retries(load_scenario(scenario))
-    report = run_scenario(story, parameters={"LogLevel": "ERROR"}, timeout=300)
+    report = run_scenario(story, parameters={"LogLevel": "ERROR"}, timeout=600)
     outcomes = [r["outcome"] for r in report["rollouts"]]
     print(f"{scenario}: {outcomes}, faults {report['faults']}, leftovers {report['leftovers']}")
 

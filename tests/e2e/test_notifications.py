@@ -64,7 +64,7 @@ def told() -> Iterator[Told]:
             statuses = [sfn.describe_execution(executionArn=a)["status"] for a in arns]
             return len(arns) == 2 and "RUNNING" not in statuses
 
-        eventually(both_ended, timeout=60)
+        eventually(both_ended, timeout=600)
         cloud.wait_idle()
         yield Told(cloud, slack, inbox)
 

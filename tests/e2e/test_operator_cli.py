@@ -43,13 +43,13 @@ def waiting() -> Iterator[tuple[LocalCloud, FleetSimulator]]:
     """hello-app 1.0.0 waiting for approval on a fresh local cloud."""
     with scenario_cloud("awaiting-decision", parameters={"LogLevel": "ERROR"}) as (cloud, simulator):
         upload_build(cloud, "hello-app", "1.0.0", bundle())
-        eventually(lambda: cli("status", "hello-app").get("stage") == "awaiting_approval", timeout=30)
+        eventually(lambda: cli("status", "hello-app").get("stage") == "awaiting_approval", timeout=300)
         yield cloud, simulator
 
 
 def ended(cloud: LocalCloud) -> Any:
     [execution] = cloud.executions("RolloutStateMachine")
-    return cloud.wait_for_execution(execution, timeout=30)
+    return cloud.wait_for_execution(execution, timeout=300)
 
 
 def test_status_shows_the_stage_weight_verdict_and_who_is_awaited(

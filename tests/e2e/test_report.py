@@ -2,7 +2,6 @@
 
 import html.parser
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -43,11 +41,9 @@ class Elements(html.parser.HTMLParser):
         self.text.append(data)
 
 
-def rendered(page: Path, profile: Path) -> Elements:
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed (apt-get install chromium); .ci/run installs it")
+def rendered(chromium: str, page: Path, profile: Path) -> Elements:
     result = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
+        [chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
         capture_output=True,
         text=True,
         timeout=60,
@@ -71,9 +67,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_a_released_rollout_shows_weights_metrics_stages_verdict_and_decision(
-    reports: dict[str, Path], tmp_path: Path
+    chromium: str, reports: dict[str, Path], tmp_path: Path
 ) -> None:
-    page = rendered(reports["hello-app-1.0.0"], tmp_path)
+    page = rendered(chromium, reports["hello-app-1.0.0"], tmp_path)
 
     assert {"weight-chart", "error-chart", "latency-chart", "verdict", "decision", "outcome"} <= page.ids
     assert page.classes.count("stage-boundary") >= 3 * 5, "started ... released on each chart"
@@ -83,8 +79,10 @@ def test_a_released_rollout_shows_weights_metrics_stages_verdict_and_decision(
     assert "pass" in text
 
 
-def test_a_rolled_back_rollout_shows_its_alarm_and_reason(reports: dict[str, Path], tmp_path: Path) -> None:
-    page = rendered(reports["hello-app-1.1.0"], tmp_path)
+def test_a_rolled_back_rollout_shows_its_alarm_and_reason(
+    chromium: str, reports: dict[str, Path], tmp_path: Path
+) -> None:
+    page = rendered(chromium, reports["hello-app-1.1.0"], tmp_path)
 
     assert "alarm" in page.classes
     assert "reason" in page.ids

@@ -63,7 +63,7 @@ def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() 
             assert time.monotonic() < deadline, "no rollout started"
             time.sleep(0.05)
         [execution_arn] = cloud.executions("RolloutStateMachine")
-        execution = cloud.wait_for_execution(execution_arn, timeout=60)
+        execution = cloud.wait_for_execution(execution_arn, timeout=600)
         cloud.wait_idle()
 
         # Then it is released, nothing was denied, and the calls were checked under each role

@@ -1,0 +1,49 @@
+"""Every scenario keeps the timing rule of src/canaryfleet_local/scenarios/README.md.
+
+A wait that something in the story ends has a margin that holds on a busy machine; a wait
+whose point is its timeout has nothing in the story that could end it first.
+"""
+
+import pytest
+from canaryfleet.models.policy import Approval, Bake
+
+from canaryfleet_local.drain_job import drain_scenario_names, load_drain_scenario
+from canaryfleet_local.scenarios import Scenario, load_scenario, scenario_names
+
+MARGIN_SECONDS = 120
+ALARM_BAKE_SECONDS = 10
+# The waits these stories are about: each must expire, on every run.
+TIMED_OUT = {
+    "approval-timeout": "approval",
+    "approval-timeout-promotes": "approval",
+    "lost-deployment-event": "deployment",
+}
+
+
+def every_story() -> list[Scenario]:
+    stories = [load_scenario(name) for name in scenario_names()]
+    drains = (load_drain_scenario(name).rollout for name in drain_scenario_names())
+    return stories + [story for story in drains if story is not None]
+
+
+@pytest.mark.parametrize("story", every_story(), ids=lambda s: s.name)
+def test_a_wait_something_ends_has_a_margin_and_a_wait_that_must_expire_cannot_be_ended(
+    story: Scenario,
+) -> None:
+    approvals = [s for s in story.policy.steps if isinstance(s, Approval)]
+    bakes = [s for s in story.policy.steps if isinstance(s, Bake)]
+    timed_out = TIMED_OUT.get(story.name)
+
+    if timed_out == "approval":
+        assert all(u.decision == "none" for u in story.uploads)
+        assert not any(a.during == "approval" for a in story.actions)
+    else:
+        assert all(a.timeout_seconds >= MARGIN_SECONDS for a in approvals)
+    if timed_out == "deployment":
+        assert all(u.canary_deployment.lose_event and u.live_deployment.lose_event for u in story.uploads)
+    else:
+        assert story.policy.deployment_timeout_seconds >= MARGIN_SECONDS
+    if any(u.behaviour.trips_alarms for u in story.uploads):
+        assert all(b.duration_seconds >= ALARM_BAKE_SECONDS for b in bakes)
+    if any(a.during == "bake" for a in story.actions):
+        assert all(b.duration_seconds >= MARGIN_SECONDS for b in bakes)
