@@ -8,13 +8,13 @@ nothing from the bench package.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
 
 @functools.cache
-def _client(service: str) -> Any:
+def _client(service: Literal["cloudwatch", "codedeploy", "elbv2"]) -> Any:
     return boto3.client(service)
 
 

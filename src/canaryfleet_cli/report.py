@@ -11,13 +11,16 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDataQueryTypeDef
 
 TEMPLATES = Path(__file__).parent / "templates"
 WIDTH, HEIGHT, PAD = 760, 160, 40
@@ -44,9 +47,9 @@ def _metric_series(app: AppConfig, start: datetime, end: datetime) -> dict[str, 
     lb = "/".join(app.listener_rule_arn.split(":", 5)[5].split("/")[1:4])
     seconds = max(1.0, (end - start).total_seconds())
     period = 1 if seconds <= 600 else 60 * max(1, int(seconds // 3600))
-    queries = []
+    queries: list[MetricDataQueryTypeDef] = []
     for side, group in (("canary", app.canary), ("live", app.live)):
-        dims = [
+        dims: list[DimensionTypeDef] = [
             {"Name": "LoadBalancer", "Value": lb},
             {"Name": "TargetGroup", "Value": group.target_group_arn.split(":", 5)[5]},
         ]

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -178,7 +179,8 @@ class LocalCloud:
         """A client of the local cloud (one per service: clients are thread-safe and slow to make)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = boto3.client(service, region_name=self.region)
+                make: Callable[..., Any] = boto3.client  # any service name: the stubs type each literal
+                self._clients[service] = make(service, region_name=self.region)
                 if service == "cloudformation":  # moto creates stacks AWS would refuse
                     cloudformation_rules.refuse_what_cloudformation_refuses(self._clients[service])
             return self._clients[service]

@@ -172,7 +172,9 @@ def _evaluate(expression: Any, values: Mapping[str, str | list[str]]) -> Any:
 def _create_association_shapes() -> dict[str, dict[str, Any]]:
     """CreateAssociation's request members as botocore's ssm model describes them."""
     model = botocore.session.get_session().get_service_model("ssm")
-    members = model.operation_model("CreateAssociation").input_shape.members
+    shape = model.operation_model("CreateAssociation").input_shape
+    assert shape is not None, "CreateAssociation takes a request"
+    members = shape.members
     return {name: dict(shape.metadata) | {"type": shape.type_name} for name, shape in members.items()}
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from unittest import mock
 
 import yaml
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,7 +156,7 @@ class FaultInjection:
                 status, headers, body = _throttle(service, request)
             else:
                 status, headers, body = 500, {}, ""
-            return AWSResponse(request.url, status, headers, MockRawResponse(body))
+            return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), MockRawResponse(body))
         return None
 
     # -- Lambda invocations ----------------------------------------------------------------

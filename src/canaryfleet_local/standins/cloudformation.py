@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from unittest import mock
 
 import boto3
 from moto.cloudformation import parsing
 from moto.cloudformation.models import Stack
+
+if TYPE_CHECKING:  # the stubs are a development dependency
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef, PublicAccessBlockConfigurationTypeDef
 
 
 def register_cloudformation_resource_types() -> None:
@@ -88,10 +91,13 @@ def apply_properties_moto_skips(
             if "PublicAccessBlockConfiguration" in props:
                 s3.put_public_access_block(
                     Bucket=physical,
-                    PublicAccessBlockConfiguration={
-                        key: value in (True, "true")
-                        for key, value in props["PublicAccessBlockConfiguration"].items()
-                    },
+                    PublicAccessBlockConfiguration=cast(
+                        "PublicAccessBlockConfigurationTypeDef",
+                        {
+                            key: value in (True, "true")
+                            for key, value in props["PublicAccessBlockConfiguration"].items()
+                        },
+                    ),
                 )
             if "OwnershipControls" in props:
                 s3.put_bucket_ownership_controls(
@@ -101,7 +107,10 @@ def apply_properties_moto_skips(
                 s3.put_bucket_lifecycle_configuration(
                     Bucket=physical,
                     LifecycleConfiguration={
-                        "Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]
+                        "Rules": [
+                            cast("LifecycleRuleTypeDef", _lifecycle_rule(r))
+                            for r in props["LifecycleConfiguration"]["Rules"]
+                        ]
                     },
                 )
             notification = props.get("NotificationConfiguration", {})

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.dynamo import condition_failed, plain, typed
 from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalStatus, SlackMessageRef
+
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Approval records stay readable (the page says what happened) for a while after they expire.
 KEEP_AFTER_EXPIRY = timedelta(days=30)
@@ -88,7 +91,7 @@ class DynamoApprovalStore(ApprovalStore):
         self._table = table_name
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> DynamoDBClient:
         return client("dynamodb")
 
     def create(self, approval: Approval) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterator
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.s3_range_reader import S3RangeReader
 from canaryfleet.models.artifact import ArtifactRef
+
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_s3.type_defs import HeadObjectRequestTypeDef
 
 
 class ArtifactStore(abc.ABC):
@@ -24,7 +27,7 @@ class ArtifactStore(abc.ABC):
 
 class S3ArtifactStore(ArtifactStore):
     def metadata(self, artifact: ArtifactRef) -> dict[str, str]:
-        kwargs = {"Bucket": artifact.bucket, "Key": artifact.key}
+        kwargs: HeadObjectRequestTypeDef = {"Bucket": artifact.bucket, "Key": artifact.key}
         if artifact.version_id:
             kwargs["VersionId"] = artifact.version_id
         response = client("s3").head_object(**kwargs)

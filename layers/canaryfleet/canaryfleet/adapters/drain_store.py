@@ -16,7 +16,7 @@ Items:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,9 @@ from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s, typed
 from canaryfleet.adapters.rollout_store import app_pk, rollout_sk
 from canaryfleet.models.drain import DrainBudget, DrainRecord, DrainStatus, DrainTrigger, LifecycleHookRef
+
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 RECORD_DAYS = 400  # as long as the log bucket keeps the logs (LogRetentionDays' default)
 OWNER_DAYS = 30
@@ -48,7 +51,7 @@ class DynamoDrainStore:
         self._table = table_name
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> DynamoDBClient:
         return client("dynamodb")
 
     def _key(self, application: str, instance_id: str) -> dict[str, Any]:

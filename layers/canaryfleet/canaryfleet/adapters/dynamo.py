@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -27,8 +27,7 @@ def s(value: str) -> dict[str, str]:
 
 def typed(value: Any) -> dict[str, Any]:
     """A JSON-able value as a DynamoDB attribute value (floats go through Decimal)."""
-    result: dict[str, Any] = _SERIALIZER.serialize(json.loads(json.dumps(value), parse_float=Decimal))
-    return result
+    return cast("dict[str, Any]", _SERIALIZER.serialize(json.loads(json.dumps(value), parse_float=Decimal)))
 
 
 def _number(value: Any) -> Any:

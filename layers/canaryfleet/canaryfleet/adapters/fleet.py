@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -11,12 +11,17 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.rollout import Revision
 
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+    from mypy_boto3_codedeploy.type_defs import RevisionLocationTypeDef
+    from mypy_boto3_elbv2.type_defs import ActionTypeDef
+
 
 class CodeDeploy:
     def register_revision(self, application: str, revision: Revision) -> None:
         client("codedeploy").register_application_revision(
             applicationName=application,
-            revision=revision.codedeploy(),
+            revision=cast("RevisionLocationTypeDef", revision.codedeploy()),
             description=f"canaryfleet {revision.version}",
         )
 
@@ -24,7 +29,7 @@ class CodeDeploy:
         response = client("codedeploy").create_deployment(
             applicationName=application,
             deploymentGroupName=group,
-            revision=revision.codedeploy(),
+            revision=cast("RevisionLocationTypeDef", revision.codedeploy()),
             description=description[:100],
             fileExistsBehavior="OVERWRITE",
         )
@@ -66,7 +71,7 @@ class Traffic:
 
     def _actions(self, app: AppConfig) -> list[dict[str, Any]]:
         rule = client("elbv2").describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]
-        return list(rule["Actions"])
+        return cast("list[dict[str, Any]]", rule["Actions"])
 
     def weights(self, app: AppConfig) -> dict[str, int]:
         """Current weight of each target group the forward action names."""
@@ -91,7 +96,8 @@ class Traffic:
         }
         order = max((a.get("Order", 0) for a in actions), default=0) + 1
         forward["Order"] = order
-        client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=[*actions, forward])
+        actions_now = cast("list[ActionTypeDef]", [*actions, forward])
+        client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=actions_now)
         return self.weights(app)
 
     def target_health(self, group: FleetGroup) -> dict[str, str]:
@@ -114,8 +120,8 @@ class Metrics:
         end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
         period = max(60, int((end - start).total_seconds()) // 60 * 60 or 60)
 
-        def query(qid: str, metric: str, stat: str) -> dict[str, Any]:
-            return {
+        def query(qid: str, metric: str, stat: str) -> MetricDataQueryTypeDef:
+            query: dict[str, Any] = {
                 "Id": qid,
                 "MetricStat": {
                     "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims},
@@ -124,6 +130,7 @@ class Metrics:
                 },
                 "ReturnData": True,
             }
+            return cast("MetricDataQueryTypeDef", query)
 
         response = client("cloudwatch").get_metric_data(
             MetricDataQueries=[

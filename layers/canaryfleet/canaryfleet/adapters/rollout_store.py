@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +37,12 @@ from canaryfleet.models.rollout_record import (
 )
 from canaryfleet.ports.clock import Clock, SystemClock
 
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# What UpdateItem may return (botocore's dynamodb model: ReturnValue).
+ReturnValues = Literal["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]
+
 DEPLOYMENT_RECORD_DAYS = 14
 
 
@@ -56,7 +62,7 @@ class DynamoRolloutStore:
         self._clock = clock or SystemClock()
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> DynamoDBClient:
         return client("dynamodb")
 
     def _now(self) -> str:
@@ -65,7 +71,9 @@ class DynamoRolloutStore:
     def _key(self, application: str, rollout_id: str) -> dict[str, Any]:
         return {"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))}
 
-    def _set(self, application: str, rollout_id: str, values: dict[str, Any], returns: str = "NONE") -> Any:
+    def _set(
+        self, application: str, rollout_id: str, values: dict[str, Any], returns: ReturnValues = "NONE"
+    ) -> Any:
         """Set top-level attributes of the rollout record (each typed write names its own)."""
         names = {f"#a{i}": name for i, name in enumerate(values)}
         return self._db.update_item(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import io
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,7 @@ from canaryfleet.errors import TransientAwsError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
 DEFAULT_MAX_BLOCKS = 64
@@ -187,14 +188,14 @@ class S3RangeReader(io.RawIOBase):
         return blocks
 
     def _get(self, byte_range: str) -> tuple[dict[str, Any], bytes]:
-        kwargs: dict[str, str] = {"Bucket": self.bucket, "Key": self.key, "Range": byte_range}
+        kwargs: GetObjectRequestTypeDef = {"Bucket": self.bucket, "Key": self.key, "Range": byte_range}
         if self.version_id:
             kwargs["VersionId"] = self.version_id
         elif self._etag:
             kwargs["IfMatch"] = self._etag
         self.requests += 1
         try:
-            response: dict[str, Any] = client("s3").get_object(**kwargs)
+            response = client("s3").get_object(**kwargs)
             body: bytes = response["Body"].read()
         except BotoCoreError as exc:
             raise TransientAwsError(f"{self.name} ({byte_range}): {exc}") from exc
@@ -204,7 +205,7 @@ class S3RangeReader(io.RawIOBase):
                 raise TransientAwsError(f"{self.name} ({byte_range}): {exc}") from exc
             raise
         self.bytes_fetched += len(body)
-        return response, body
+        return cast("dict[str, Any]", response), body
 
 
 def _contiguous_runs(indexes: list[int]) -> list[list[int]]:

@@ -10,7 +10,7 @@ import abc
 import json
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -19,6 +19,9 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.approval import SlackSecret
 from canaryfleet.ports.approvals import CURRENT, PENDING, PREVIOUS
+
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 _CACHE_SECONDS = 300.0
 # A refresh asked for (a link that did not verify) reads again at most this often: forged
@@ -99,7 +102,7 @@ class SecretsManagerSecretVersions:
         self._secret_id = secret_id
 
     @property
-    def _sm(self) -> Any:
+    def _sm(self) -> SecretsManagerClient:
         return client("secretsmanager")
 
     def stages(self) -> tuple[bool, dict[str, list[str]]]:
