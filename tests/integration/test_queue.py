@@ -49,13 +49,20 @@ def running_execution(cloud: LocalCloud, name: str) -> str:
     return str(sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"])
 
 
+def queued_out_of_order(
+    cloud: LocalCloud, store: DynamoRolloutStore, callbacks: RecordingCallbacks
+) -> tuple[str, str]:
+    """Queues three rollouts of payments-api, the third before the second; returns first's and second's."""
+    executions = {name: running_execution(cloud, name) for name in ("first", "second", "third")}
+    for name, received in (("first", "1#a"), ("third", "3#c"), ("second", "2#b")):
+        queue(store, callbacks, "payments-api", name, received, executions[name])
+    return executions["first"], executions["second"]
+
+
 def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
 
-    queue(store, callbacks, "payments-api", "first", "20261126T100000#a", first)
-    queue(store, callbacks, "payments-api", "third", "20261126T100002#c", third)
-    queue(store, callbacks, "payments-api", "second", "20261126T100001#b", second)
+    queued_out_of_order(cloud, store, callbacks)
 
     assert callbacks.succeeded == ["token-first"]
     assert store.lock("payments-api").rollout_id == "first"
@@ -63,10 +70,7 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
 
 def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
-    queue(store, callbacks, "payments-api", "first", "1#a", first)
-    queue(store, callbacks, "payments-api", "third", "3#c", third)
-    queue(store, callbacks, "payments-api", "second", "2#b", second)
+    first, second = queued_out_of_order(cloud, store, callbacks)
 
     release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
