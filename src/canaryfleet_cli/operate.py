@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -211,52 +212,36 @@ def _decide(
     )
 
 
-def approve(
-    application: str = typer.Argument(...),
-    reason: str = typer.Option("", "--reason", help="Comment kept in the audit."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Approve the rollout waiting for approval."""
-    _decide("approve", application, reason, stack, region, profile, as_json)
+AuditComment = typer.Option("", "--reason", help="Comment kept in the audit.")
+RequiredReason = typer.Option(..., "--reason", help="Why (shown in the rollback's reason).")
 
 
-def reject(
-    application: str = typer.Argument(...),
-    reason: str = typer.Option(..., "--reason", help="Why (shown in the rollback's reason)."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Reject the rollout waiting for approval; it rolls back."""
-    _decide("reject", application, reason, stack, region, profile, as_json)
+def _decision_command(action: str, reason_option: Any, summary: str) -> Callable[..., None]:
+    """One operator decision as a command: the four differ only in the action, its reason and help."""
+
+    def command(
+        application: str = typer.Argument(...),
+        reason: str = reason_option,
+        stack: str | None = StackOption,
+        region: str | None = RegionOption,
+        profile: str | None = ProfileOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        _decide(action, application, reason, stack, region, profile, as_json)
+
+    command.__name__ = command.__qualname__ = action  # typer names the command after the function
+    command.__doc__ = summary
+    return command
 
 
-def abort(
-    application: str = typer.Argument(...),
-    reason: str = typer.Option(..., "--reason", help="Why (shown in the rollback's reason)."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Abort the running rollout at once; it rolls back."""
-    _decide("abort", application, reason, stack, region, profile, as_json)
-
-
-def promote(
-    application: str = typer.Argument(...),
-    reason: str = typer.Option("", "--reason", help="Comment kept in the audit."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Skip the remaining bakes and approvals; the rollout goes live."""
-    _decide("promote", application, reason, stack, region, profile, as_json)
+approve = _decision_command("approve", AuditComment, "Approve the rollout waiting for approval.")
+reject = _decision_command(
+    "reject", RequiredReason, "Reject the rollout waiting for approval; it rolls back."
+)
+abort = _decision_command("abort", RequiredReason, "Abort the running rollout at once; it rolls back.")
+promote = _decision_command(
+    "promote", AuditComment, "Skip the remaining bakes and approvals; the rollout goes live."
+)
 
 
 def _ci_default(*names: str) -> str | None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.local_server import ServedInThread
 
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 _ROUTE_PARAMETER = re.compile(r"^\{([A-Za-z0-9_]+)\}$")
@@ -53,11 +53,7 @@ class _Route:
     function_arn: str
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class LocalHttpApi:
+class LocalHttpApi(ServedInThread):
     """API Gateway's HTTP API on localhost (see the module's docstring).
 
     The port is bound at once, so that its URL can go into the template's ApprovalPageUrl
@@ -66,8 +62,7 @@ class LocalHttpApi:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)
+        super().__init__(self._handler_class(), "local-http-api", host, port)
         self._cloud: LocalCloud | None = None
         self._routes: list[_Route] = []
         self._api_id = ""
@@ -82,15 +77,6 @@ class LocalHttpApi:
     def parameters(self) -> dict[str, str]:
         """Template parameters that make the platform's links point here."""
         return {"ApprovalPageUrl": self.url}
-
-    def __enter__(self) -> LocalHttpApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     def attach(self, cloud: LocalCloud, api_logical_id: str = "ApprovalHttpApi") -> None:
         """Serve the routes of the cloud's HTTP API ``api_logical_id``."""

@@ -17,15 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from canaryfleet_local.cloud import LocalCloud
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+from canaryfleet_local.local_server import ServedInThread
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ class SlackMessage:
     thread_ts: str = ""  # the message it replies to, if it is in a thread
 
 
-class LocalSlack:
+class LocalSlack(ServedInThread):
     """Slack on localhost (see the module's docstring). Use as a context manager.
 
     ``users`` maps Slack user ids to their email addresses (what users.info tells an app
@@ -67,22 +64,12 @@ class LocalSlack:
         self.messages: dict[tuple[str, str], SlackMessage] = {}
         self._response_urls: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-slack", daemon=True)
+        super().__init__(self._handler_class(), "local-slack", "127.0.0.1", 0)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> LocalSlack:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     def configure(self, cloud: LocalCloud, output: str = "SlackAppSecretArn") -> None:
         """Put this Slack's app credentials in the platform's Slack secret (as a platform team would)."""

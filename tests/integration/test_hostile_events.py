@@ -266,12 +266,13 @@ def test_every_function_of_the_template_is_covered(cloud: LocalCloud) -> None:
 SINGLE = sorted(set(FUNCTIONS) - BATCH - HTTP)
 
 
-@pytest.mark.parametrize("function", SINGLE)
-def test_a_malformed_event_is_an_invalid_event_and_writes_nothing(cloud: LocalCloud, function: str) -> None:
-    before = state_table(cloud)
+def each_is_an_invalid_event(
+    cloud: LocalCloud, function: str, events: st.SearchStrategy[Any], search: settings = HYPOTHESIS
+) -> None:
+    """Then every event ``events`` draws is an InvalidEvent to the function, and it writes nothing."""
 
-    @HYPOTHESIS
-    @given(event=malformed(function))
+    @search
+    @given(event=events)
     def check(event: Any) -> None:
         answer, writes = run(cloud, function, event)
 
@@ -279,6 +280,14 @@ def test_a_malformed_event_is_an_invalid_event_and_writes_nothing(cloud: LocalCl
         assert writes == []
 
     check()
+
+
+@pytest.mark.parametrize("function", SINGLE)
+def test_a_malformed_event_is_an_invalid_event_and_writes_nothing(cloud: LocalCloud, function: str) -> None:
+    before = state_table(cloud)
+
+    each_is_an_invalid_event(cloud, function, malformed(function))
+
     assert state_table(cloud) == before
 
 
@@ -307,30 +316,15 @@ def test_a_malformed_batch_reports_every_record_failed_and_writes_nothing(
 @pytest.mark.parametrize("function", ["drain_dispatch", "notify"])
 def test_an_event_that_is_not_an_sqs_batch_is_an_invalid_event(cloud: LocalCloud, function: str) -> None:
     # No shrinking: the known failure (notify) would spend seconds minimising its example.
-    @settings(HYPOTHESIS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-    @given(event=malformed(function).filter(_not_sqs))
-    def check(event: Any) -> None:
-        answer, writes = run(cloud, function, event)
-
-        assert answer == {"errorType": "InvalidEvent"}
-        assert writes == []
-
-    check()
+    unshrunk = settings(HYPOTHESIS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    each_is_an_invalid_event(cloud, function, malformed(function).filter(_not_sqs), unshrunk)
 
 
 @pytest.mark.parametrize("function", sorted(HTTP))
 def test_a_malformed_http_event_is_an_invalid_event_and_writes_nothing(
     cloud: LocalCloud, function: str
 ) -> None:
-    @HYPOTHESIS
-    @given(event=malformed(function))
-    def check(event: Any) -> None:
-        answer, writes = run(cloud, function, event)
-
-        assert answer == {"errorType": "InvalidEvent"}
-        assert writes == []
-
-    check()
+    each_is_an_invalid_event(cloud, function, malformed(function))
 
 
 @st.composite

@@ -19,6 +19,19 @@ def store(cloud: LocalCloud) -> DynamoRolloutStore:
     return DynamoRolloutStore(cloud.output("StateTableName"))
 
 
+def queue(
+    store: DynamoRolloutStore,
+    callbacks: RecordingCallbacks,
+    application: str,
+    rollout_id: str,
+    received: str,
+    execution: str,
+) -> None:
+    """Queues the rollout through the logic, with the callback token ``token-<rollout id>``."""
+    token = f"token-{rollout_id}"
+    queue_rollout(application, rollout_id, received, execution, token, store, callbacks, EXECUTIONS, CLOCK)
+
+
 def running_execution(cloud: LocalCloud, name: str) -> str:
     """A running execution standing for a rollout (a state machine that only waits)."""
     sfn = cloud.client("stepfunctions")
@@ -36,43 +49,20 @@ def running_execution(cloud: LocalCloud, name: str) -> str:
     return str(sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"])
 
 
+def queued_out_of_order(
+    cloud: LocalCloud, store: DynamoRolloutStore, callbacks: RecordingCallbacks
+) -> tuple[str, str]:
+    """Queues three rollouts of payments-api, the third before the second; returns first's and second's."""
+    executions = {name: running_execution(cloud, name) for name in ("first", "second", "third")}
+    for name, received in (("first", "1#a"), ("third", "3#c"), ("second", "2#b")):
+        queue(store, callbacks, "payments-api", name, received, executions[name])
+    return executions["first"], executions["second"]
+
+
 def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
 
-    queue_rollout(
-        "payments-api",
-        "first",
-        "20261126T100000#a",
-        first,
-        "token-first",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
-    queue_rollout(
-        "payments-api",
-        "third",
-        "20261126T100002#c",
-        third,
-        "token-third",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
-    queue_rollout(
-        "payments-api",
-        "second",
-        "20261126T100001#b",
-        second,
-        "token-second",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
+    queued_out_of_order(cloud, store, callbacks)
 
     assert callbacks.succeeded == ["token-first"]
     assert store.lock("payments-api").rollout_id == "first"
@@ -80,12 +70,7 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
 
 def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
-    queue_rollout("payments-api", "first", "1#a", first, "token-first", store, callbacks, EXECUTIONS, CLOCK)
-    queue_rollout("payments-api", "third", "3#c", third, "token-third", store, callbacks, EXECUTIONS, CLOCK)
-    queue_rollout(
-        "payments-api", "second", "2#b", second, "token-second", store, callbacks, EXECUTIONS, CLOCK
-    )
+    first, second = queued_out_of_order(cloud, store, callbacks)
 
     release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
@@ -95,21 +80,9 @@ def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: Dy
 
 def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    queue_rollout(
-        "payments-api",
-        "p1",
-        "1#a",
-        running_execution(cloud, "p1"),
-        "token-p1",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
+    queue(store, callbacks, "payments-api", "p1", "1#a", running_execution(cloud, "p1"))
 
-    queue_rollout(
-        "ledger", "l1", "2#a", running_execution(cloud, "l1"), "token-l1", store, callbacks, EXECUTIONS, CLOCK
-    )
+    queue(store, callbacks, "ledger", "l1", "2#a", running_execution(cloud, "l1"))
 
     assert callbacks.succeeded == ["token-p1", "token-l1"]
 
@@ -118,61 +91,19 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
     callbacks = RecordingCallbacks()
     dead = running_execution(cloud, "dead")
     cloud.client("stepfunctions").stop_execution(executionArn=dead)
-    queue_rollout(
-        "payments-api", "dead", "1#a", dead, "token-dead", store, RecordingCallbacks(), EXECUTIONS, CLOCK
-    )
+    queue(store, RecordingCallbacks(), "payments-api", "dead", "1#a", dead)
 
-    queue_rollout(
-        "payments-api",
-        "next",
-        "2#b",
-        running_execution(cloud, "next"),
-        "token-next",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
+    queue(store, callbacks, "payments-api", "next", "2#b", running_execution(cloud, "next"))
 
     assert callbacks.succeeded == ["token-next"]
 
 
 def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     holder = running_execution(cloud, "holder")
-    queue_rollout(
-        "payments-api",
-        "holder",
-        "1#a",
-        holder,
-        "token-holder",
-        store,
-        RecordingCallbacks(),
-        EXECUTIONS,
-        CLOCK,
-    )
+    queue(store, RecordingCallbacks(), "payments-api", "holder", "1#a", holder)
     callbacks = RecordingCallbacks(closed={"token-gone"})
-    queue_rollout(
-        "payments-api",
-        "gone",
-        "2#b",
-        running_execution(cloud, "gone"),
-        "token-gone",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
-    queue_rollout(
-        "payments-api",
-        "next",
-        "3#c",
-        running_execution(cloud, "next"),
-        "token-next",
-        store,
-        callbacks,
-        EXECUTIONS,
-        CLOCK,
-    )
+    queue(store, callbacks, "payments-api", "gone", "2#b", running_execution(cloud, "gone"))
+    queue(store, callbacks, "payments-api", "next", "3#c", running_execution(cloud, "next"))
 
     release_turn("payments-api", holder, store, callbacks, EXECUTIONS, CLOCK)
 

@@ -16,7 +16,7 @@ hooks:
     - location: scripts/start.sh
 """
 
-Entry = tuple[str | zipfile.ZipInfo, bytes]
+Entry = tuple[str | zipfile.ZipInfo, bytes | str]
 
 
 def zip_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) -> bytes:

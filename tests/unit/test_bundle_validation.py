@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import stat
 import struct
-import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -28,9 +27,10 @@ from canaryfleet.models.policy import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.hostile_bundles import Entry, zip_of
+
 HELLO_APP = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
 
-Entry = tuple[str | zipfile.ZipInfo, bytes | str]
 
 BASE_SPEC: dict[str, Any] = {
     "version": 0.0,
@@ -57,16 +57,6 @@ def spec(**changes: Any) -> str:
     """The base appspec.yml with some top-level keys replaced (None removes one)."""
     document = {**BASE_SPEC, **changes}
     return dump({key: value for key, value in document.items() if value is not None})
-
-
-def zip_of(entries: Iterable[Entry], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # duplicate names are written on purpose
-        with zipfile.ZipFile(buffer, "w", compression) as archive:
-            for name, data in entries:
-                archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def bundle(

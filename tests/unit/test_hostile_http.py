@@ -174,23 +174,32 @@ def test_a_body_that_is_not_a_utf8_form_is_refused_with_415_and_decides_nothing(
     assert gate.decisions == []
 
 
-@HYPOTHESIS
-@given(
-    body=st.one_of(
+def broken_encodings(form: str) -> st.SearchStrategy[tuple[str, Any]]:
+    """A body that is not base64, not UTF-8, or a form with a broken or non-UTF-8 escape spliced in."""
+    return st.one_of(
         INVALID_BASE64.map(lambda text: ("base64", text)),
         INVALID_UTF8.map(lambda data: ("bytes", data)),
         st.tuples(st.one_of(BROKEN_ESCAPE, NON_UTF8_ESCAPE), st.integers(0, 10)).map(
-            lambda case: ("form", _spliced(PAGE_FORM, *case))
+            lambda case: ("form", _spliced(form, *case))
         ),
     )
-)
-def test_a_form_with_broken_encoding_is_refused_with_400_and_decides_nothing(body: tuple[str, Any]) -> None:
+
+
+def broken_request(path: str, body: tuple[str, Any], sign: bool = False) -> dict[str, Any]:
+    """The request carrying one of ``broken_encodings``: an invalid base64 text replaces the body."""
     kind, value = body
-    event = request("approval_page/decide", b"" if kind == "base64" else value)
+    event = request(path, b"" if kind == "base64" else value)
+    if sign:
+        signed(event, value if isinstance(value, str) else value.decode("utf-8", errors="replace"))
     if kind == "base64":
         event["body"] = value
+    return event
 
-    status, gate = page(event)
+
+@HYPOTHESIS
+@given(body=broken_encodings(PAGE_FORM))
+def test_a_form_with_broken_encoding_is_refused_with_400_and_decides_nothing(body: tuple[str, Any]) -> None:
+    status, gate = page(broken_request("approval_page/decide", body))
 
     assert status == 400
     assert gate.decisions == []
@@ -234,25 +243,11 @@ def test_a_slack_request_that_is_not_a_form_is_refused_with_415_and_decides_noth
 
 
 @HYPOTHESIS
-@given(
-    body=st.one_of(
-        INVALID_BASE64.map(lambda text: ("base64", text)),
-        INVALID_UTF8.map(lambda data: ("bytes", data)),
-        st.tuples(st.one_of(BROKEN_ESCAPE, NON_UTF8_ESCAPE), st.integers(0, 10)).map(
-            lambda case: ("form", _spliced(SLACK_FORM, *case))
-        ),
-    )
-)
+@given(body=broken_encodings(SLACK_FORM))
 def test_a_slack_request_with_broken_encoding_is_refused_with_400_and_decides_nothing(
     body: tuple[str, Any],
 ) -> None:
-    kind, value = body
-    event = request("slack_interactions/block_actions", b"" if kind == "base64" else value)
-    signed(event, value if isinstance(value, str) else value.decode("utf-8", errors="replace"))
-    if kind == "base64":
-        event["body"] = value
-
-    status, _, gate = slack(event)
+    status, _, gate = slack(broken_request("slack_interactions/block_actions", body, sign=True))
 
     assert status == 400
     assert gate.decisions == []

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from canaryfleet_local.template import DEFAULT_TEMPLATE, prepare
+from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 
 # DynamoDB actions on the state table, by the store methods that make them:
 # GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
@@ -302,19 +303,6 @@ MANAGED_POLICIES = frozenset(
     {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    }
-)
-
-# Actions without resource-level permissions: the only ones a statement may grant on "*".
-WITHOUT_RESOURCE_LEVEL = frozenset(
-    {
-        "states:SendTaskSuccess",
-        "states:SendTaskFailure",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeRules",
-        "cloudwatch:DescribeAlarms",
-        "cloudwatch:GetMetricData",
-        "ec2:DescribeTags",
     }
 )
 

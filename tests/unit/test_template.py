@@ -10,6 +10,7 @@ import yaml
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.helpers import FUNCTIONS, REPO
+from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 
 TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -78,18 +79,6 @@ def test_each_handler_file_holds_only_its_decorated_entry_point(logical_id: str)
     assert source.parent.parent == FUNCTIONS
 
 
-# Actions that take no resource-level permission in IAM, so "*" is the narrowest grant.
-RESOURCELESS_ACTIONS = {
-    "states:SendTaskSuccess",
-    "states:SendTaskFailure",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:DescribeRules",
-    "cloudwatch:DescribeAlarms",
-    "cloudwatch:GetMetricData",
-    "ec2:DescribeTags",
-}
-
-
 def test_no_wildcard_actions_and_no_wildcard_resources_beyond_what_iam_requires() -> None:
     for logical_id, resource in RESOURCES.items():
         for policy in resource.get("Properties", {}).get("Policies", []):
@@ -99,7 +88,7 @@ def test_no_wildcard_actions_and_no_wildcard_resources_beyond_what_iam_requires(
                 )
                 assert not any(a.endswith(":*") or a == "*" for a in actions), logical_id
                 if statement.get("Resource") == "*":
-                    assert all(a.startswith("logs:") or a in RESOURCELESS_ACTIONS for a in actions), (
+                    assert all(a.startswith("logs:") or a in WITHOUT_RESOURCE_LEVEL for a in actions), (
                         logical_id,
                         actions,
                     )

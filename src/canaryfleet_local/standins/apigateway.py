@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Self
 
 import boto3
 from moto.core.common_models import CloudFormationModel
@@ -20,27 +20,14 @@ class CloudFormationHttpApi(ApprovalGateResource, CloudFormationModel):
     ApiEndpoint: its execute-api URL (the local server is canaryfleet_local.http_api).
     """
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Api"
+    RESOURCE_TYPE = "AWS::ApiGatewayV2::Api"
+    ATTRIBUTES = ("ApiEndpoint", "ApiId")
 
     @classmethod
-    def attribute_names(cls) -> tuple[str, ...]:
-        return ("ApiEndpoint", "ApiId")
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationHttpApi:
-        props = cloudformation_json.get("Properties", {})
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         body = props.get("Body", {})
-        client = boto3.client("apigatewayv2", region_name=region_name)
-        title = body.get("info", {}).get("title") or props.get("Name") or resource_name
+        client = boto3.client("apigatewayv2", region_name=region)
+        title = body.get("info", {}).get("title") or props.get("Name") or name
         api = client.create_api(Name=str(title), ProtocolType=props.get("ProtocolType", "HTTP"))
         if body:
             client.reimport_api(ApiId=api["ApiId"], Body=json.dumps(body))
@@ -50,27 +37,17 @@ class CloudFormationHttpApi(ApprovalGateResource, CloudFormationModel):
 class CloudFormationHttpApiStage(ApprovalGateResource, CloudFormationModel):
     """Stands in for ``AWS::ApiGatewayV2::Stage``, which moto's CloudFormation lacks (Ref: its name)."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGatewayV2::Stage"
+    RESOURCE_TYPE = "AWS::ApiGatewayV2::Stage"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationHttpApiStage:
-        props = cloudformation_json.get("Properties", {})
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         settings = {
             key: int(value) if key == "ThrottlingBurstLimit" else float(value)
             for key, value in props.get("DefaultRouteSettings", {}).items()
             if key in ("ThrottlingBurstLimit", "ThrottlingRateLimit")
         }
         optional = {"DefaultRouteSettings": settings, "AccessLogSettings": props.get("AccessLogSettings")}
-        boto3.client("apigatewayv2", region_name=region_name).create_stage(
+        boto3.client("apigatewayv2", region_name=region).create_stage(
             ApiId=props["ApiId"],
             StageName=props.get("StageName", "$default"),
             AutoDeploy=cfn_bool(props.get("AutoDeploy", False)),

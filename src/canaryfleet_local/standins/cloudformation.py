@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 from unittest import mock
 
 import boto3
@@ -181,27 +181,41 @@ class CloudFormationNoValueInLists:
             yield
 
 
-class ApprovalGateResource:
-    """What the approval gate's CloudFormation stand-ins share: no update, no cleanup needed.
+UpdateKind = Literal["kept", "replaced", "rewritten", "replaced when renamed"]
 
-    A mixin: moto finds resource types among CloudFormationModel's direct subclasses only.
+
+class CloudFormationStandIn:
+    """What every CloudFormation stand-in shares: moto's resource interface, told by class attributes.
+
+    A mixin: moto finds resource types among CloudFormationModel's direct subclasses only, so a
+    stand-in names both (``class X(CloudFormationStandIn, CloudFormationModel)``). A stand-in sets
+    ``RESOURCE_TYPE``, makes the resource in ``create_resource`` and, where something outlives
+    the stack, removes it in ``delete_resource``. ``ON_UPDATE`` says what a stack update does:
+    ``kept`` (changed in place by ``update_resource``, if at all), ``replaced`` (the old one
+    deleted, a new one created), ``rewritten`` (created again over the old one), or
+    ``replaced when renamed`` (rewritten while its name stays).
     """
+
+    RESOURCE_TYPE: ClassVar[str]
+    NAME_PROPERTY: ClassVar[str] = ""  # the property naming it; moto generates a name when it is absent
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ()  # the names Fn::GetAtt answers
+    ON_UPDATE: ClassVar[UpdateKind] = "replaced"
 
     def __init__(self, physical_id: str, attributes: dict[str, str] | None = None) -> None:
         self.physical_id = physical_id
         self.attributes = attributes or {}
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.RESOURCE_TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.attribute_names()
-
-    @classmethod
-    def attribute_names(cls) -> tuple[str, ...]:
-        return ()
+        return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.attributes[attribute_name]
@@ -210,22 +224,63 @@ class ApprovalGateResource:
     def physical_resource_id(self) -> str:
         return self.physical_id
 
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        raise NotImplementedError(f"{cls.__name__} creates nothing")
+
+    @classmethod
+    def update_resource(cls, resource: Self, props: dict[str, Any]) -> None:
+        """Nothing to change by default in a resource that is kept through an update."""
+
+    @classmethod
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        """Nothing to remove by default: the resource lives only in the stand-in."""
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Self:
+        return cls.create_resource(
+            resource_name, cloudformation_json.get("Properties", {}), account_id, region_name
+        )
+
     @classmethod
     def update_from_cloudformation_json(
         cls,
         original_resource: Any,
         new_resource_name: str,
-        cloudformation_json: Any,
+        cloudformation_json: dict[str, Any],
         account_id: str,
         region_name: str,
-    ) -> Any:
-        return original_resource
+    ) -> Self:
+        if cls.ON_UPDATE == "kept":
+            kept = cast(Self, original_resource)
+            cls.update_resource(kept, cloudformation_json.get("Properties", {}))
+            return kept
+        old = original_resource.physical_resource_id
+        renamed = old != new_resource_name
+        if cls.ON_UPDATE == "replaced" or (cls.ON_UPDATE == "replaced when renamed" and renamed):
+            cls.delete_from_cloudformation_json(old, cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
 
     @classmethod
     def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
-        return None
+        cls.delete_resource(resource_name, cloudformation_json.get("Properties", {}), account_id, region_name)
 
-    def is_created(self) -> bool:
-        return True
+
+class ApprovalGateResource(CloudFormationStandIn):
+    """What the approval gate's CloudFormation stand-ins share: no update, no cleanup needed."""
+
+    ON_UPDATE: ClassVar[UpdateKind] = "kept"

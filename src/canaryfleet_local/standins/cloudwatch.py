@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import boto3
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 
-from canaryfleet_local.standins.cloudformation import cfn_bool
+from canaryfleet_local.standins.cloudformation import CloudFormationStandIn, cfn_bool
 
 
 def publish_alb_metrics(account_id: str, region: str, metric_data: list[dict[str, Any]]) -> None:
@@ -48,35 +48,17 @@ _ALARM_PASSED_AS_IS = (
 )
 
 
-class CloudFormationCloudWatchAlarm(CloudFormationModel):
+class CloudFormationCloudWatchAlarm(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::CloudWatch::Alarm`` resource, which moto's CloudFormation lacks.
 
     The alarm is created with moto's ``PutMetricAlarm`` (metric math included), numbers and
     booleans converted from their template form. Ref: the alarm's name.
     """
 
-    def __init__(self, name: str, arn: str) -> None:
-        self.name = name
-        self.arn = arn
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
+    RESOURCE_TYPE = "AWS::CloudWatch::Alarm"
+    NAME_PROPERTY = "AlarmName"
+    ATTRIBUTES = ("Arn",)
+    ON_UPDATE = "replaced when renamed"  # PutMetricAlarm rewrites an alarm of the same name
 
     @staticmethod
     def _request(name: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -105,41 +87,12 @@ class CloudFormationCloudWatchAlarm(CloudFormationModel):
         return request
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationCloudWatchAlarm:
-        client = boto3.client("cloudwatch", region_name=region_name)
-        client.put_metric_alarm(**cls._request(resource_name, cloudformation_json["Properties"]))
-        arn = client.describe_alarms(AlarmNames=[resource_name])["MetricAlarms"][0]["AlarmArn"]
-        return cls(resource_name, arn)
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        client = boto3.client("cloudwatch", region_name=region)
+        client.put_metric_alarm(**cls._request(name, props))
+        arn = client.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+        return cls(name, {"Arn": arn})
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationCloudWatchAlarm:
-        if original_resource.name != new_resource_name:
-            cls.delete_from_cloudformation_json(
-                original_resource.name, cloudformation_json, account_id, region_name
-            )
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        boto3.client("cloudwatch", region_name=region_name).delete_alarms(AlarmNames=[resource_name])
-
-    def is_created(self) -> bool:
-        return True
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        boto3.client("cloudwatch", region_name=region).delete_alarms(AlarmNames=[physical_id])

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Self
 from unittest import mock
 
 import boto3
@@ -19,7 +19,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 
-from canaryfleet_local.standins.cloudformation import cfn_bool
+from canaryfleet_local.standins.cloudformation import CloudFormationStandIn, cfn_bool
 
 
 class CodeDeployLifecycle:
@@ -102,76 +102,33 @@ def _lower_camel(value: Any) -> Any:
     return value
 
 
-class CloudFormationCodeDeployApplication(CloudFormationModel):
+class CloudFormationCodeDeployApplication(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::CodeDeploy::Application`` resource, which moto's CloudFormation lacks.
 
     moto's CodeDeploy API has applications; this creates one through it (Ref: the name).
     """
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ApplicationName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::Application"
+    RESOURCE_TYPE = "AWS::CodeDeploy::Application"
+    NAME_PROPERTY = "ApplicationName"
+    ATTRIBUTES = ("ApplicationName",)
+    ON_UPDATE = "kept"
 
     @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "ApplicationName"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.name
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationCodeDeployApplication:
-        props = cloudformation_json.get("Properties", {})
-        boto3.client("codedeploy", region_name=region_name).create_application(
-            applicationName=resource_name,
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        boto3.client("codedeploy", region_name=region).create_application(
+            applicationName=name,
             computePlatform=props.get("ComputePlatform", "Server"),
             tags=props.get("Tags", []),
         )
-        return cls(resource_name)
+        return cls(name, {"ApplicationName": name})
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationCodeDeployApplication:
-        return cast(CloudFormationCodeDeployApplication, original_resource)
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         with contextlib.suppress(Exception):
-            boto3.client("codedeploy", region_name=region_name).delete_application(
-                applicationName=resource_name
-            )
-
-    def is_created(self) -> bool:
-        return True
+            boto3.client("codedeploy", region_name=region).delete_application(applicationName=physical_id)
 
 
-class CloudFormationCodeDeployDeploymentGroup(CloudFormationModel):
+class CloudFormationCodeDeployDeploymentGroup(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::CodeDeploy::DeploymentGroup`` resource, which moto's CloudFormation lacks.
 
     The properties go to moto's CodeDeploy ``CreateDeploymentGroup`` as they are (camelCase
@@ -182,25 +139,8 @@ class CloudFormationCodeDeployDeploymentGroup(CloudFormationModel):
     the alarms set here. Ref: the group's name.
     """
 
-    def __init__(self, application: str, name: str) -> None:
-        self.application = application
-        self.name = name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DeploymentGroupName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::DeploymentGroup"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
+    RESOURCE_TYPE = "AWS::CodeDeploy::DeploymentGroup"
+    NAME_PROPERTY = "DeploymentGroupName"
 
     @staticmethod
     def _request(resource_name: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -224,59 +164,28 @@ class CloudFormationCodeDeployDeploymentGroup(CloudFormationModel):
         return request
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationCodeDeployDeploymentGroup:
-        request = cls._request(resource_name, cloudformation_json["Properties"])
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        request = cls._request(name, props)
         application = request["applicationName"]
-        boto3.client("codedeploy", region_name=region_name).create_deployment_group(**request)
-        group = codedeploy_backends[account_id][region_name].get_deployment_group(application, resource_name)
+        boto3.client("codedeploy", region_name=region).create_deployment_group(**request)
+        group = codedeploy_backends[account_id][region].get_deployment_group(application, name)
         groups: list[Any] = []  # moto keeps names; its GetDeploymentGroup serializes AWS's {name, hook}
-        for name in request.get("autoScalingGroups", []):
-            hook = (
-                f"CodeDeploy-managed-automatic-launch-deployment-hook-{resource_name}-{uuid.uuid4().hex[:8]}"
-            )
-            autoscaling_backends[account_id][region_name].create_lifecycle_hook(
+        for group_name in request.get("autoScalingGroups", []):
+            hook = f"CodeDeploy-managed-automatic-launch-deployment-hook-{name}-{uuid.uuid4().hex[:8]}"
+            autoscaling_backends[account_id][region].create_lifecycle_hook(
                 name=hook,
-                as_name=name,
+                as_name=group_name,
                 transition="autoscaling:EC2_INSTANCE_LAUNCHING",
                 timeout=600,
                 result="ABANDON",
             )
-            groups.append({"name": name, "hook": hook})
+            groups.append({"name": group_name, "hook": hook})
         group.auto_scaling_groups = groups
-        return cls(application, resource_name)
+        return cls(name)
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationCodeDeployDeploymentGroup:
-        cls.delete_from_cloudformation_json(
-            original_resource.name, cloudformation_json, account_id, region_name
-        )
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        application = cloudformation_json["Properties"]["ApplicationName"]
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         with contextlib.suppress(Exception):
-            boto3.client("codedeploy", region_name=region_name).delete_deployment_group(
-                applicationName=application, deploymentGroupName=resource_name
+            boto3.client("codedeploy", region_name=region).delete_deployment_group(
+                applicationName=props["ApplicationName"], deploymentGroupName=physical_id
             )
-
-    def is_created(self) -> bool:
-        return True

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Self, cast
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
@@ -16,6 +16,8 @@ from moto.events.models import events_backends
 from moto.events.utils import EventMessageType
 from moto.s3 import notifications as s3_notifications
 from moto.s3.models import s3_backends
+
+from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
 
 _S3_REASONS = {
     "s3:ObjectCreated:Put": "PutObject",
@@ -91,7 +93,7 @@ class S3EventBridgeNotifications:
 CLOUDFORMATION_BUCKET_POLICIES: dict[str, dict[str, Any]] = {}
 
 
-class CloudFormationBucketPolicy(CloudFormationModel):
+class CloudFormationBucketPolicy(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::S3::BucketPolicy`` resource, which moto's CloudFormation skips.
 
     moto resolves the properties (Ref, GetAtt, Sub) before handing them over. moto's S3
@@ -101,10 +103,8 @@ class CloudFormationBucketPolicy(CloudFormationModel):
     deny either) and kept, with the rest, in ``document``.
     """
 
-    def __init__(self, bucket: str, account_id: str, document: dict[str, Any]) -> None:
-        self.bucket = bucket
-        self.account_id = account_id
-        self.document = document
+    RESOURCE_TYPE = "AWS::S3::BucketPolicy"
+    ON_UPDATE = "rewritten"
 
     @staticmethod
     def _denies_only_insecure_transport(statement: dict[str, Any]) -> bool:
@@ -119,61 +119,18 @@ class CloudFormationBucketPolicy(CloudFormationModel):
         kept = [s for s in statements if not cls._denies_only_insecure_transport(s)]
         return {**document, "Statement": kept}
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
     @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.bucket
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationBucketPolicy:
-        props = cloudformation_json["Properties"]
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         bucket = props["Bucket"]
         document = props["PolicyDocument"]
         enforced = cls.enforceable(document)
         if enforced["Statement"]:
             s3_backends[account_id]["global"].put_bucket_policy(bucket, json.dumps(enforced).encode())
-        policy = cls(bucket, account_id, document)
         CLOUDFORMATION_BUCKET_POLICIES[bucket] = document
-        return policy
+        return cls(bucket)
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationBucketPolicy:
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        bucket = cloudformation_json["Properties"]["Bucket"]
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        bucket = props["Bucket"]
         with contextlib.suppress(Exception):
             s3_backends[account_id]["global"].delete_bucket_policy(bucket)
-
-    def is_created(self) -> bool:
-        return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, Self
 from unittest import mock
 
 import boto3
@@ -25,13 +25,8 @@ class CloudFormationSecretsManagerSecret(ApprovalGateResource, CloudFormationMod
     ``GenerateStringKey`` as CloudFormation combines them). Ref: the secret's ARN.
     """
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
-
-    @classmethod
-    def attribute_names(cls) -> tuple[str, ...]:
-        return ("Id",)
+    RESOURCE_TYPE = "AWS::SecretsManager::Secret"
+    ATTRIBUTES = ("Id",)
 
     @staticmethod
     def _generated(client: Any, spec: dict[str, Any]) -> str:
@@ -53,23 +48,15 @@ class CloudFormationSecretsManagerSecret(ApprovalGateResource, CloudFormationMod
         return password
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSecretsManagerSecret:
-        props = cloudformation_json.get("Properties", {})
-        client = boto3.client("secretsmanager", region_name=region_name)
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        client = boto3.client("secretsmanager", region_name=region)
         value = (
             props["SecretString"]
             if "SecretString" in props
             else cls._generated(client, props.get("GenerateSecretString", {}))
         )
         created = client.create_secret(
-            Name=props.get("Name", resource_name),
+            Name=props.get("Name", name),
             Description=props.get("Description", ""),
             SecretString=value,
             Tags=props.get("Tags", []),
@@ -86,21 +73,11 @@ class CloudFormationSecretsManagerRotationSchedule(ApprovalGateResource, CloudFo
     not registered with the local cloud yet at that moment, so that first rotation is left out.
     """
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::RotationSchedule"
+    RESOURCE_TYPE = "AWS::SecretsManager::RotationSchedule"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSecretsManagerRotationSchedule:
-        props = cloudformation_json.get("Properties", {})
-        secret: Any = secretsmanager_backends[account_id][region_name].secrets[props["SecretId"]]
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        secret: Any = secretsmanager_backends[account_id][region].secrets[props["SecretId"]]
         rules = props.get("RotationRules", {})
         days = rules.get("AutomaticallyAfterDays")
         match = re.fullmatch(r"rate\((\d+) days?\)", str(rules.get("ScheduleExpression", "")))

@@ -9,18 +9,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
 from moto.sns.models import sns_backends
 from moto.sqs.models import Queue, sqs_backends
 
+from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
 from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 
 
-class CloudFormationSnsSubscription(CloudFormationModel):
+class CloudFormationSnsSubscription(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::SNS::Subscription`` resource, which moto's CloudFormation skips.
 
     The subscription is made through moto's SNS (which then delivers to it, e.g. an SQS
@@ -29,97 +30,33 @@ class CloudFormationSnsSubscription(CloudFormationModel):
 
     _ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
 
-    def __init__(self, arn: str, account_id: str, region_name: str) -> None:
-        self.arn = arn
-        self.account_id = account_id
-        self.region_name = region_name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
+    RESOURCE_TYPE = "AWS::SNS::Subscription"
 
     @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSnsSubscription:
-        props = cloudformation_json["Properties"]
-        backend = sns_backends[account_id][region_name]
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        backend = sns_backends[account_id][region]
         subscription = backend.subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
-        for name in cls._ATTRIBUTES:
-            if name in props:
-                value = props[name]
+        for attribute in cls._ATTRIBUTES:
+            if attribute in props:
+                value = props[attribute]
                 text = json.dumps(value) if isinstance(value, dict) else str(value).lower()
-                backend.set_subscription_attributes(subscription.arn, name, text)
-        return cls(subscription.arn, account_id, region_name)
+                backend.set_subscription_attributes(subscription.arn, attribute, text)
+        return cls(subscription.arn)
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationSnsSubscription:
-        cls.delete_from_cloudformation_json(original_resource.arn, {}, account_id, region_name)
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        sns_backends[account_id][region_name].unsubscribe(resource_name)
-
-    def is_created(self) -> bool:
-        return True
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        sns_backends[account_id][region].unsubscribe(physical_id)
 
 
-class CloudFormationSqsQueuePolicy(CloudFormationModel):
+class CloudFormationSqsQueuePolicy(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::SQS::QueuePolicy`` resource, which moto's CloudFormation skips.
 
     The policy is set as each queue's ``Policy`` attribute, as CloudFormation does through
     SetQueueAttributes. moto keeps it but does not enforce it on SNS's deliveries.
     """
 
-    def __init__(self, queue_urls: list[str], account_id: str, region_name: str) -> None:
-        self.queue_urls = queue_urls
-        self.account_id = account_id
-        self.region_name = region_name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
-
-    @property
-    def physical_resource_id(self) -> str:
-        return ",".join(self.queue_urls)
+    RESOURCE_TYPE = "AWS::SQS::QueuePolicy"
+    ON_UPDATE = "rewritten"
 
     @staticmethod
     def _set(queue_urls: list[str], policy: str, account_id: str, region_name: str) -> None:
@@ -129,42 +66,16 @@ class CloudFormationSqsQueuePolicy(CloudFormationModel):
             )
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSqsQueuePolicy:
-        props = cloudformation_json["Properties"]
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         urls = [str(url) for url in props["Queues"]]
-        cls._set(urls, json.dumps(props["PolicyDocument"]), account_id, region_name)
-        return cls(urls, account_id, region_name)
+        cls._set(urls, json.dumps(props["PolicyDocument"]), account_id, region)
+        return cls(",".join(urls))
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationSqsQueuePolicy:
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        urls = [str(url) for url in cloudformation_json.get("Properties", {}).get("Queues", [])]
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        urls = [str(url) for url in props.get("Queues", [])]
         with contextlib.suppress(Exception):
-            cls._set(urls, "", account_id, region_name)
-
-    def is_created(self) -> bool:
-        return True
+            cls._set(urls, "", account_id, region)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, Self
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
@@ -15,6 +15,7 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.exceptions import SSMException
 from moto.ssm.models import SimpleSystemManagerBackend
 
+from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 
@@ -22,7 +23,7 @@ from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 SSM_ASSOCIATIONS: dict[str, dict[str, Any]] = {}
 
 
-class CloudFormationSsmAssociation(CloudFormationModel):
+class CloudFormationSsmAssociation(CloudFormationStandIn, CloudFormationModel):
     """Stands in for the ``AWS::SSM::Association`` resource (State Manager).
 
     moto has no association API at all, so nothing can run one on a schedule; the
@@ -30,63 +31,23 @@ class CloudFormationSsmAssociation(CloudFormationModel):
     association id (Ref), for tests and the fleet simulator to read.
     """
 
-    def __init__(self, association_id: str, properties: dict[str, Any]) -> None:
-        self.association_id = association_id
-        self.properties = properties
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SSM::Association"
+    RESOURCE_TYPE = "AWS::SSM::Association"
+    ATTRIBUTES = ("AssociationId",)
+    ON_UPDATE = "kept"
 
     @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "AssociationId"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.association_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.association_id
+    def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
+        association_id = str(uuid.uuid4())
+        SSM_ASSOCIATIONS[association_id] = dict(props)
+        return cls(association_id, {"AssociationId": association_id})
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSsmAssociation:
-        association = cls(str(uuid.uuid4()), dict(cloudformation_json["Properties"]))
-        SSM_ASSOCIATIONS[association.association_id] = association.properties
-        return association
+    def update_resource(cls, resource: Self, props: dict[str, Any]) -> None:
+        SSM_ASSOCIATIONS[resource.physical_id] = dict(props)  # it keeps its id: only what it runs changes
 
     @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> CloudFormationSsmAssociation:
-        original_resource.properties = dict(cloudformation_json["Properties"])
-        SSM_ASSOCIATIONS[original_resource.association_id] = original_resource.properties
-        return cast(CloudFormationSsmAssociation, original_resource)
-
-    @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-    ) -> None:
-        SSM_ASSOCIATIONS.pop(resource_name, None)
-
-    def is_created(self) -> bool:
-        return True
+    def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        SSM_ASSOCIATIONS.pop(physical_id, None)
 
 
 @dataclass

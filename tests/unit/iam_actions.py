@@ -1,0 +1,17 @@
+"""IAM facts the template's policy tests share."""
+
+from __future__ import annotations
+
+# Actions without resource-level permissions: the only ones a statement may grant on "*",
+# since "*" is then the narrowest grant there is.
+WITHOUT_RESOURCE_LEVEL = frozenset(
+    {
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeRules",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:GetMetricData",
+        "ec2:DescribeTags",
+    }
+)
