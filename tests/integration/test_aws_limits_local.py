@@ -205,6 +205,33 @@ def test_an_unknown_or_already_used_task_token_is_refused(callback_machine: str)
     assert refused(sfn.send_task_failure, taskToken=token, error="Late") == "TaskTimedOut"
 
 
+def test_a_state_whose_output_passes_256_kib_fails_with_states_data_limit_exceeded(aws: None) -> None:
+    # Given a state machine whose first state doubles its 200 KiB input
+    doubling = {
+        "StartAt": "Double",
+        "States": {
+            "Double": {"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$"}, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="doubling", definition=json.dumps(doubling), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+
+    # When it runs
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"pad": "x" * (200 * KIB)}))
+
+    # Then the execution fails as Step Functions fails it (moto's interpreter already does)
+    for _ in range(500):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.01)
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "States.DataLimitExceeded"
+
+
 # --- Lambda ----------------------------------------------------------------------------------
 
 
