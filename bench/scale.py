@@ -75,7 +75,11 @@ def scale_scenario() -> Scenario:
                 "deployment_timeout_seconds": 30,
                 "steps": [
                     {"kind": "set_weight", "weight": 10},
-                    {"kind": "bake", "duration_seconds": 2, "analysis": {"min_requests": 100}},
+                    {
+                        "kind": "bake",
+                        "duration_seconds": 2,
+                        "analysis": {"min_requests": 100, "metrics_delay_seconds": 0},
+                    },
                     {"kind": "approval", "timeout_seconds": 60, "on_timeout": "rollback"},
                 ],
             },

@@ -13,7 +13,8 @@ from typing import Any, cast
 from unittest import mock
 
 import boto3
-from moto.events.models import Rule, events_backends
+from moto.events.exceptions import ValidationException
+from moto.events.models import EventsBackend, Rule, events_backends
 from moto.events.utils import EventMessageType, EventTemplateParser
 
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
@@ -145,3 +146,39 @@ def service_event(
         "resources": resources,
         "detail": detail,
     }
+
+
+def put_events_entry_bytes(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it ("Calculating PutEvents event entry size":
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html): 14 bytes for a
+    Time, and the UTF-8 bytes of Source, DetailType, Detail and each of Resources."""
+    size = 14 if entry.get("Time") is not None else 0
+    for member in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(member) or "").encode())
+    return size + sum(len(str(resource).encode()) for resource in entry.get("Resources") or [])
+
+
+class EventBridgePutEventsSize:
+    """Stands in for PutEvents refusing entries over EventBridge's size limit, which moto does not check.
+
+    "The total entry size must be less than 1MB" (PutEvents, botocore's events model 2015-10-07; the
+    user guide's page, above, still says 256KB, the limit before 2025). A request whose entries
+    reach it is refused whole with ValidationException.
+    """
+
+    LIMIT_BYTES = 1024 * 1024
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = EventsBackend.put_events
+
+        def put_events(backend: EventsBackend, events: list[dict[str, Any]]) -> Any:
+            total = sum(put_events_entry_bytes(entry) for entry in events)
+            if total >= EventBridgePutEventsSize.LIMIT_BYTES:
+                raise ValidationException(
+                    f"Total size of the entries in the request is over the limit ({total} bytes)."
+                )
+            return original(backend, events)
+
+        with mock.patch.object(EventsBackend, "put_events", put_events):
+            yield

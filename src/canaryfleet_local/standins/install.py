@@ -26,7 +26,10 @@ from canaryfleet_local.standins.codedeploy import (
 from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests
 from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
 from canaryfleet_local.standins.elbv2 import CloudFormationTargetGroupProperties
-from canaryfleet_local.standins.eventbridge import EventBridgeLambdaAndStateMachineTargets
+from canaryfleet_local.standins.eventbridge import (
+    EventBridgeLambdaAndStateMachineTargets,
+    EventBridgePutEventsSize,
+)
 from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess, one_botocore_data_loader
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
@@ -37,10 +40,15 @@ from canaryfleet_local.standins.secretsmanager import (
 from canaryfleet_local.standins.sqs_sns import (
     CloudFormationSnsSubscription,
     CloudFormationSqsQueuePolicy,
+    SnsPublishRules,
     SqsEventSourceMappingBatches,
 )
-from canaryfleet_local.standins.ssm import CloudFormationSsmAssociation, SsmRunCommandOnManagedInstances
-from canaryfleet_local.standins.stepfunctions import send_task_failure_with_cause
+from canaryfleet_local.standins.ssm import (
+    CloudFormationSsmAssociation,
+    SsmParameterValueLimits,
+    SsmRunCommandOnManagedInstances,
+)
+from canaryfleet_local.standins.stepfunctions import StepFunctionsRequestLimits, send_task_failure_with_cause
 
 # The resource types moto's CloudFormation lacks. moto finds them among CloudFormationModel's
 # subclasses, so each must be imported before register_cloudformation_resource_types runs.
@@ -71,6 +79,8 @@ class PlatformStandIns:
         self.event_targets = EventBridgeLambdaAndStateMachineTargets(self.queue, region)
         self.s3_events = S3EventBridgeNotifications()
         self.codedeploy = CodeDeployLifecycle()
+        self.sns_rules = SnsPublishRules()
+        self.step_functions_limits = StepFunctionsRequestLimits()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FleetOperations]:
@@ -81,6 +91,11 @@ class PlatformStandIns:
             stack.enter_context(self.s3_events.installed())
             stack.enter_context(self.codedeploy.installed())
             stack.enter_context(send_task_failure_with_cause())
+            # AWS's request limits, checked before moto (and the stand-ins above) see a request.
+            stack.enter_context(self.step_functions_limits.installed())
+            stack.enter_context(self.sns_rules.installed())
+            stack.enter_context(SsmParameterValueLimits().installed())
+            stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(DynamoDBConcurrentRequests().installed())
             stack.enter_context(cloudformation_json_template_parsing())
             stack.enter_context(one_botocore_data_loader())

@@ -23,6 +23,7 @@ from unittest import mock
 
 import botocore.loaders
 import botocore.session
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, lambda_backends
 
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
@@ -221,6 +222,7 @@ class LambdaInvokeInProcess:
         """Replacement for moto's ``LambdaBackend.invoke``."""
         backend.get_function(function_name, qualifier)  # unknown function: moto's own error
         invocation_type = (headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
+        LambdaPayloadQuotas.check_request(body, invocation_type)
         if invocation_type == "DryRun":
             return b""
         if invocation_type == "Event":
@@ -228,6 +230,7 @@ class LambdaInvokeInProcess:
             self.queue.submit_invoke(function_name, body)
             return b""
         payload, failed = self.run(function_name, body, invocation_type)
+        payload, failed = LambdaPayloadQuotas.checked_response(payload, failed)
         if failed:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["Content-Length"] = str(len(payload))
@@ -255,6 +258,49 @@ class LambdaInvokeInProcess:
             if self.roles is not None:
                 stack.enter_context(self.roles.installed())
             yield
+
+
+class RequestTooLargeError(LambdaClientError):
+    code = 413
+
+    def __init__(self, message: str) -> None:
+        super().__init__("RequestTooLargeException", message)
+
+
+class LambdaPayloadQuotas:
+    """Stands in for Lambda's invocation payload quotas, which moto does not check.
+
+    "For synchronous invocations, the maximum payload size is 6 MB. For asynchronous invocations,
+    the maximum payload size is 1 MB" (Invoke, botocore's lambda model 2015-03-31, and "Lambda
+    quotas": https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, 6 MB each for
+    the request and the response). A request over the quota is refused with
+    RequestTooLargeException (413, the model's error for it); a synchronous response over it fails
+    the invocation with ``Function.ResponseSizeTooLarge``, as the Lambda service reports it.
+    """
+
+    SYNC_LIMIT_BYTES = 6 * 1024 * 1024
+    ASYNC_LIMIT_BYTES = 1024 * 1024
+
+    @classmethod
+    def check_request(cls, body: Any, invocation_type: str) -> None:
+        size = len(body.encode() if isinstance(body, str) else bytes(body or b""))
+        limit = cls.ASYNC_LIMIT_BYTES if invocation_type == "Event" else cls.SYNC_LIMIT_BYTES
+        if size > limit:
+            raise RequestTooLargeError(
+                f"{size} byte payload is too large for the {invocation_type} invocation type "
+                f"(limit {limit} bytes)"
+            )
+
+    @classmethod
+    def checked_response(cls, payload: bytes, failed: bool) -> tuple[bytes, bool]:
+        if len(payload) <= cls.SYNC_LIMIT_BYTES:
+            return payload, failed
+        error = {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({cls.SYNC_LIMIT_BYTES} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+        return json.dumps(error).encode(), True
 
 
 def _is_layer_module(name: str) -> bool:

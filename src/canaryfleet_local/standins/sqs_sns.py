@@ -7,13 +7,15 @@ import contextlib
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
-from moto.sns.models import sns_backends
+from moto.sns.exceptions import InvalidParameterValue
+from moto.sns.models import SNSBackend, sns_backends
 from moto.sqs.models import Queue, sqs_backends
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
@@ -240,3 +242,71 @@ class SqsEventSourceMappingBatches:
         finally:
             with self._lock:
                 self._closed = True
+
+
+# SNS Publish (botocore's sns model, 2010-03-31, PublishInput): "Subjects must be UTF-8 text with
+# no line breaks or control characters, and less than 100 characters long"; the API reference's
+# earlier wording adds "begins with a letter, number, or punctuation mark"
+# (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). A message "can be at most 256 KiB
+# in size (262,144 bytes, not 262,144 characters)" by default, "the combined size of the message
+# body and message attributes" (PublishInput.Message). Both refusals are InvalidParameter.
+SNS_SUBJECT_LIMIT_CHARACTERS = 100
+SNS_MESSAGE_LIMIT_BYTES = 262_144
+
+
+def sns_subject_refusal(subject: str) -> str | None:
+    """Why SNS refuses ``subject``, or None. Written from the documentation, apart from the runtime's
+    own subject helper, so that the two can disagree and a test can see it."""
+    if not subject:
+        return "Subject must not be empty"
+    if len(subject) >= SNS_SUBJECT_LIMIT_CHARACTERS:
+        return f"Subject has {len(subject)} characters; it must be less than 100 characters long"
+    if any(c in "\r\n" or unicodedata.category(c) in {"Cc", "Cs", "Zl", "Zp"} for c in subject):
+        return "Subject must not include line breaks or control characters"
+    if unicodedata.category(subject[0])[0] not in "LNPS":
+        return "Subject must begin with a letter, number or punctuation mark"
+    return None
+
+
+def sns_message_bytes(message: str, attributes: dict[str, Any] | None) -> int:
+    """What SNS counts against the message size: the body and every attribute's name, type and value."""
+    size = len(message.encode())
+    for name, attribute in (attributes or {}).items():
+        size += len(name.encode()) + len(str(attribute.get("DataType", attribute.get("Type", ""))).encode())
+        value = attribute.get("StringValue", attribute.get("BinaryValue", attribute.get("Value", "")))
+        size += len(value if isinstance(value, bytes) else str(value).encode())
+    return size
+
+
+class SnsPublishRules:
+    """Stands in for SNS refusing a Publish whose subject or size SNS does not accept.
+
+    moto refuses subjects of more than 100 characters only (one more than SNS documents: see
+    https://github.com/getmoto/moto/issues/1503), lets line breaks and control characters through,
+    and counts the message in characters, without its attributes. Here a Publish is refused with
+    ``InvalidParameter`` as the Publish API documents it, before moto sees it.
+    """
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def check(self, message: str, subject: str | None, attributes: dict[str, Any] | None) -> None:
+        reason = None if subject is None else sns_subject_refusal(subject)
+        if reason is None and sns_message_bytes(message or "", attributes) > SNS_MESSAGE_LIMIT_BYTES:
+            reason = "Message too long: body and attributes exceed 262,144 bytes"
+        if reason is not None:
+            self.refused.append(reason)
+            raise InvalidParameterValue(f"Invalid parameter: {reason}")
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = SNSBackend.publish
+        rules = self
+
+        def publish(backend: SNSBackend, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+            if kwargs.get("phone_number") is None:  # SMS has rules of its own, which canaryfleet never uses
+                rules.check(message, kwargs.get("subject"), kwargs.get("message_attributes"))
+            return original(backend, message, arn, *args, **kwargs)
+
+        with mock.patch.object(SNSBackend, "publish", publish):
+            yield

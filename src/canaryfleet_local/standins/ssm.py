@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -235,6 +236,9 @@ class SsmRunCommandOnManagedInstances:
                 command.invocations = [i for i in command.invocations if i["InstanceId"] in requested]
                 command.target_count = len(requested)
             try:
+                # The model's list limit is checked before anything else, as AWS validates a request.
+                if len(command.instance_ids) > _COMMAND_LIMIT:
+                    stand_in._check_instances(list(command.instance_ids))
                 parameters = stand_in._resolved_parameters(backend, command)
                 stand_in._check_instances(list(command.instance_ids))
             except Exception:
@@ -259,4 +263,44 @@ class SsmRunCommandOnManagedInstances:
             return command
 
         with mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command):
+            yield
+
+
+class SsmParameterValueLimits:
+    """Stands in for Parameter Store's value size limits, which moto does not check.
+
+    "Standard parameters have a value limit of 4 KB. Advanced parameters have a value limit of 8 KB"
+    (botocore's ssm model 2014-11-06, PutParameterRequest.Value and Tier; "Managing parameter tiers":
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
+    The application registry keeps each application's entry in a Standard parameter, so an entry
+    that grows past 4 KB would fail PutParameter on AWS; here it is refused with ValidationException.
+    Intelligent-Tiering takes a value up to the Advanced limit (it picks the Advanced tier for it).
+    """
+
+    STANDARD_LIMIT_BYTES = 4_096
+    ADVANCED_LIMIT_BYTES = 8_192
+
+    @classmethod
+    def check(cls, value: str, tier: str | None) -> None:
+        size = len(value.encode())
+        limit = cls.STANDARD_LIMIT_BYTES if tier in (None, "Standard") else cls.ADVANCED_LIMIT_BYTES
+        if size > limit:
+            raise SSMException(
+                "ValidationException",
+                f"{tier or 'Standard'} tier parameters support a maximum parameter value of {limit} "
+                f"bytes; this one has {size}.",
+            )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = SimpleSystemManagerBackend.put_parameter
+
+        signature = inspect.signature(original)
+
+        def put_parameter(backend: SimpleSystemManagerBackend, *args: Any, **kwargs: Any) -> Any:
+            given = signature.bind(backend, *args, **kwargs).arguments
+            SsmParameterValueLimits.check(str(given.get("value") or ""), given.get("tier"))
+            return original(backend, *args, **kwargs)
+
+        with mock.patch.object(SimpleSystemManagerBackend, "put_parameter", put_parameter):
             yield

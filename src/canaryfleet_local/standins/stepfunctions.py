@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import boto3
+from moto.core.exceptions import AWSError
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -52,3 +54,96 @@ def send_task_failure_with_cause() -> Iterator[None]:
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
         yield
+
+
+# botocore's stepfunctions model (2016-11-23): StartExecutionInput.input and SendTaskSuccessInput.output
+# are SensitiveData, max 262144, "Length constraints apply to the payload size, and are expressed as
+# bytes in UTF-8 encoding"; TaskToken is 1 to 2048 long; SendTaskFailure's error (SensitiveError) at
+# most 256 and cause (SensitiveCause) at most 32768. AWS answers a request that breaks a model
+# constraint with ValidationException ("1 validation error detected: ..."). Inside an execution, a
+# state's input or a task's result over 256 KiB fails with States.DataLimitExceeded, which moto's
+# interpreter already raises (moto.stepfunctions.parser.quotas).
+STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144
+TASK_TOKEN_LIMIT = 2_048
+TASK_FAILURE_ERROR_LIMIT = 256
+TASK_FAILURE_CAUSE_LIMIT = 32_768
+
+
+class StepFunctionsValidationError(AWSError):
+    TYPE = "ValidationException"
+    STATUS = 400
+
+
+class TaskTimedOutError(AWSError):
+    TYPE = "TaskTimedOut"
+    STATUS = 400
+
+
+class StepFunctionsRequestLimits:
+    """Stands in for the Step Functions API's length constraints, which moto does not check.
+
+    StartExecution's input and SendTaskSuccess's output are refused over 256 KiB (UTF-8 bytes), a
+    task token over 2,048 characters, SendTaskFailure's error and cause over 256 and 32,768: each
+    with ValidationException, before moto sees the request. A token whose task was already closed
+    by SendTaskSuccess or SendTaskFailure is refused with TaskTimedOut ("The task token has either
+    expired or the task associated with the token has already been closed", the model's
+    TaskTimedOut): moto accepts it again, which would tell canaryfleet a wait ended twice. Unknown
+    tokens are moto's own InvalidToken.
+    """
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+        self._closed: set[str] = set()
+        self._lock = threading.RLock()
+
+    def _refuse(self, member: str, value: str, limit: int, in_bytes: bool) -> None:
+        size = len(value.encode()) if in_bytes else len(value)
+        if size > limit:
+            self.refused.append(member)
+            raise StepFunctionsValidationError(
+                f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {limit}"
+            )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        limits = self
+
+        def checked(name: str, checks: tuple[tuple[str, int, bool], ...]) -> Any:
+            original = getattr(StepFunctionResponse, name)  # send_task_failure may be a stand-in already
+
+            def handler(response: StepFunctionResponse) -> Any:
+                for member, limit, in_bytes in checks:
+                    value = response._get_param(member)
+                    if isinstance(value, str):
+                        limits._refuse(member, value, limit, in_bytes)
+                token = response._get_param("taskToken")
+                closes = name in ("send_task_success", "send_task_failure")
+                with limits._lock:
+                    if token is not None and token in limits._closed:
+                        limits.refused.append("taskToken")
+                        raise TaskTimedOutError(
+                            "Task Timed Out: the task of this token has already been closed"
+                        )
+                    result = original(response)
+                    if closes and token is not None:
+                        limits._closed.add(token)
+                return result
+
+            return mock.patch.object(StepFunctionResponse, name, handler)
+
+        token = ("taskToken", TASK_TOKEN_LIMIT, False)
+        with (
+            checked("start_execution", (("input", STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES, True),)),
+            checked("send_task_success", (token, ("output", STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES, True))),
+            checked(
+                "send_task_failure",
+                (
+                    token,
+                    ("error", TASK_FAILURE_ERROR_LIMIT, False),
+                    ("cause", TASK_FAILURE_CAUSE_LIMIT, False),
+                ),
+            ),
+            checked("send_task_heartbeat", (token,)),
+        ):
+            yield

@@ -11,6 +11,7 @@ import abc
 import json
 
 from canaryfleet.adapters.clients import client
+from canaryfleet.models.sns_subject import sns_subject
 
 
 class ApprovalEmail(abc.ABC):
@@ -53,7 +54,7 @@ class SnsApprovalEmail(ApprovalEmail):
     def send(self, approver: str, subject: str, body: str) -> None:
         client("sns").publish(
             TopicArn=self._topic_arn,
-            Subject=subject[:100],
+            Subject=sns_subject(subject),
             Message=body,
             MessageAttributes={"approver": {"DataType": "String", "StringValue": approver.lower()}},
         )

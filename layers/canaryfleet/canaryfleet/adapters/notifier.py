@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from canaryfleet.adapters.clients import client
+from canaryfleet.models.sns_subject import sns_subject
 
 
 class Notifier(abc.ABC):
@@ -22,7 +23,7 @@ class SnsNotifier(Notifier):
     def publish(self, kind: str, application: str, message: dict[str, Any]) -> None:
         client("sns").publish(
             TopicArn=self._topic_arn,
-            Subject=f"canaryfleet {application}: {kind}"[:100],
+            Subject=sns_subject(f"canaryfleet {application}: {kind}"),
             Message=json.dumps(message, default=str, sort_keys=True),
             MessageAttributes={
                 "kind": {"DataType": "String", "StringValue": kind},

@@ -204,6 +204,23 @@ def judge(
     return "pass", [f"canary error rate {canary_rate:.2%} and latency within limits of live's over the bake"]
 
 
+def analysis_window(
+    bake_started_at: datetime | None, now: datetime, metrics_delay_seconds: int
+) -> tuple[datetime, datetime]:
+    """The span of metrics an analysis judges: from the bake's start to the last complete minute.
+
+    With a delay, the window ends at the last whole minute before ``now - delay``: later minutes
+    have not all reached CloudWatch, and counting them would under-count the canary's last
+    minute. With no delay (metrics complete at once) it ends now. It never ends before it starts.
+    """
+    if metrics_delay_seconds:
+        end = (now - timedelta(seconds=metrics_delay_seconds)).replace(second=0, microsecond=0)
+    else:
+        end = now
+    start = bake_started_at or end - timedelta(minutes=10)
+    return start, max(start, end)
+
+
 @tracer.capture_method
 def analyse(
     app: AppConfig,
@@ -220,9 +237,9 @@ def analyse(
     Raises AnalysisFailed on fail (the state machine rolls back).
     """
     record = store.get(app.application, rollout_id)
-    end = clock.now()
+    now = clock.now()
     started = record.bake_started_at if record is not None else None
-    start = started or end - timedelta(minutes=10)
+    start, end = analysis_window(started, now, spec.metrics_delay_seconds)
     canary = metrics.totals(app, app.canary, start, end)
     live = metrics.totals(app, app.live, start, end)
     result, reasons = judge(spec, canary, live)
@@ -249,7 +266,7 @@ def analyse(
         window_end=end,
     )
     store.record_verdict(app.application, rollout_id, verdict)
-    _stage(store, notifier, app, rollout_id, version, Stage.VERDICT, end, verdict.model_dump(mode="json"))
+    _stage(store, notifier, app, rollout_id, version, Stage.VERDICT, now, verdict.model_dump(mode="json"))
     logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))

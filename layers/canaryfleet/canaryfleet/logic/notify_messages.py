@@ -15,6 +15,7 @@ from canaryfleet.logic.approval_messages import slack_escape, verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
+from canaryfleet.models.sns_subject import sns_subject
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -175,4 +176,4 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
         lines += ["", "Stages:"]
         lines += [f"  {name:<18} {_when(at)}" for name, at in sorted(stages, key=lambda s: s[1])]
     lines += ["", "canaryfleet history " + notice.application + " shows every rollout of the application."]
-    return subject[:100], "\n".join(lines) + "\n"
+    return sns_subject(subject), "\n".join(lines) + "\n"

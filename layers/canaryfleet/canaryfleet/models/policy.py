@@ -40,6 +40,19 @@ class AnalysisSpec(BaseModel):
     max_latency_ratio: float = Field(
         default=1.25, ge=1, description="Canary average latency may be at most this multiple of live's."
     )
+    # The load balancer "measures and sends its metrics in 60-second intervals"
+    # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html),
+    # and CloudWatch makes one-minute metrics available about two minutes later
+    # (https://docs.datadoghq.com/integrations/guide/cloud-metric-delay/). A window ending "now" would
+    # count the last minutes short; it ends instead at the last whole minute this long ago.
+    metrics_delay_seconds: int = Field(
+        default=120,
+        ge=0,
+        le=900,
+        description="How late the load balancer's metrics reach CloudWatch; default 120. The window ends at "
+        "the last whole minute before now minus this. 0: metrics are complete at once (the local cloud's "
+        "simulator publishes each datapoint as it happens), so the window ends now.",
+    )
 
 
 class Bake(_Step):

@@ -1,0 +1,364 @@
+"""The local cloud refuses what AWS refuses, and accepts what AWS accepts, at each documented limit.
+
+Each test names the limit it holds; src/canaryfleet_local/FIDELITY.md lists them with their sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from canaryfleet.adapters.notifier import SnsNotifier
+from moto import mock_aws
+
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.standins.eventbridge import EventBridgePutEventsSize
+from canaryfleet_local.standins.lambda_ import (
+    LambdaInvokeInProcess,
+    LambdaPayloadQuotas,
+    RequestTooLargeError,
+)
+from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
+from canaryfleet_local.standins.sqs_sns import SnsPublishRules
+from canaryfleet_local.standins.ssm import SsmParameterValueLimits, SsmRunCommandOnManagedInstances
+from canaryfleet_local.standins.stepfunctions import StepFunctionsRequestLimits
+
+REGION = "eu-west-1"
+KIB = 1024
+CALLBACK_MACHINE = {
+    "StartAt": "Wait for callback",
+    "States": {
+        "Wait for callback": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "${QueueUrl}", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
+    with (
+        mock.patch.dict(os.environ, env),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
+        yield
+
+
+def refused(call: Any, **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return str(caught.value.response["Error"]["Code"])
+
+
+# --- SNS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def topic(aws: None) -> Iterator[str]:
+    with SnsPublishRules().installed():
+        yield boto3.client("sns").create_topic(Name="notices")["TopicArn"]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["x" * 100, "line one\nline two", "bell\x07", " leading space", ""],
+    ids=["100 characters", "line break", "control character", "leading space", "empty"],
+)
+def test_sns_refuses_a_subject_the_publish_api_does_not_accept(topic: str, subject: str) -> None:
+    sns = boto3.client("sns")
+
+    assert refused(sns.publish, TopicArn=topic, Message="m", Subject=subject) == "InvalidParameter"
+
+
+def test_sns_accepts_a_subject_of_99_characters_of_any_script(topic: str) -> None:
+    sns = boto3.client("sns")
+
+    sns.publish(TopicArn=topic, Message="m", Subject="\u20ac" * 99)
+    sns.publish(TopicArn=topic, Message="m", Subject="[canaryfleet] " + "x" * 85)
+
+
+def test_sns_counts_the_message_and_its_attributes_against_256_kib_in_bytes(topic: str) -> None:
+    sns = boto3.client("sns")
+    attributes = {"kind": {"DataType": "String", "StringValue": "rollout.released"}}
+    attribute_bytes = len("kind") + len("String") + len("rollout.released")
+
+    # Given a body that fills 256 KiB exactly with its attribute, it is accepted
+    sns.publish(TopicArn=topic, Message="x" * (256 * KIB - attribute_bytes), MessageAttributes=attributes)
+
+    # Given one byte more (a two-byte character in place of one), it is refused
+    body = "\u00e9" + "x" * (256 * KIB - attribute_bytes - 1)
+    assert refused(sns.publish, TopicArn=topic, Message=body, MessageAttributes=attributes) == (
+        "InvalidParameter"
+    )
+
+
+def test_the_platforms_notifier_publishes_the_longest_names_on_the_local_cloud(topic: str) -> None:
+    # Given the runtime's notifier and the longest application name the registry allows
+    application = "a" + "b" * 38 + "c"
+
+    # When it publishes a notice whose subject would be too long as it stands, SNS accepts it
+    SnsNotifier(topic).publish("rollout.awaiting_approval" + ".x" * 40, application, {"version": "9" * 64})
+
+
+# --- Step Functions --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def callback_machine(aws: None) -> Iterator[str]:
+    with StepFunctionsRequestLimits().installed():
+        queue = boto3.client("sqs").create_queue(QueueName="tokens")["QueueUrl"]
+        definition = json.dumps(CALLBACK_MACHINE).replace("${QueueUrl}", queue)
+        arn = boto3.client("stepfunctions").create_state_machine(
+            name="callbacks", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        yield arn
+
+
+def _token(machine: str) -> str:
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    queue = sqs.get_queue_url(QueueName="tokens")["QueueUrl"]
+    for _ in range(200):
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])
+        if messages:
+            token = str(json.loads(messages[0]["Body"])["token"])
+            break
+    else:
+        raise AssertionError("the execution never sent its token")
+    # The message goes out before the task waits on its token: TaskSubmitted says it waits.
+    for _ in range(500):
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        if any(event["type"] == "TaskSubmitted" for event in events):
+            return token
+        time.sleep(0.01)
+    raise AssertionError("the execution never waited on its token")
+
+
+def _accepted(call: Any, **kwargs: Any) -> None:
+    """Make a call that must succeed; moto registers a task's token a moment after TaskSubmitted."""
+    for _ in range(500):
+        try:
+            call(**kwargs)
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidToken":
+                raise
+            time.sleep(0.01)
+    raise AssertionError("the execution never waited on its token")
+
+
+def test_start_execution_takes_256_kib_of_input_and_refuses_one_byte_more(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    at_limit = json.dumps({"pad": "x" * (256 * KIB - len('{"pad": ""}'))})
+    assert len(at_limit.encode()) == 256 * KIB
+
+    over = at_limit.replace("x", "\u00e9", 1)  # one two-byte character: 256 KiB + 1 byte
+
+    assert refused(sfn.start_execution, stateMachineArn=callback_machine, input=over) == "ValidationException"
+    sfn.start_execution(stateMachineArn=callback_machine, input=at_limit)
+
+
+def test_send_task_success_refuses_output_over_256_kib(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    token = _token(callback_machine)
+    over = json.dumps({"pad": "x" * (256 * KIB)})
+
+    assert refused(sfn.send_task_success, taskToken=token, output=over) == "ValidationException"
+    _accepted(sfn.send_task_success, taskToken=token, output=json.dumps({"pad": "x" * (255 * KIB)}))
+
+
+def test_a_task_token_longer_than_2048_characters_is_refused(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    assert refused(sfn.send_task_success, taskToken="t" * 2049, output="{}") == "ValidationException"
+    assert refused(sfn.send_task_failure, taskToken="t" * 2049) == "ValidationException"
+    assert refused(sfn.send_task_heartbeat, taskToken="t" * 2049) == "ValidationException"
+
+
+def test_send_task_failure_refuses_a_cause_over_32768_characters(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    token = _token(callback_machine)
+
+    assert refused(sfn.send_task_failure, taskToken=token, cause="c" * 32_769) == "ValidationException"
+    _accepted(sfn.send_task_failure, taskToken=token, error="Rejected", cause="c" * 32_768)
+
+
+def test_an_unknown_or_already_used_task_token_is_refused(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    token = _token(callback_machine)
+    _accepted(sfn.send_task_success, taskToken=token, output="{}")
+
+    # Then a token Step Functions never gave, or one already used, is refused as AWS refuses it
+    assert refused(sfn.send_task_success, taskToken="never-issued", output="{}") == "InvalidToken"
+    assert refused(sfn.send_task_success, taskToken=token, output="{}") == "TaskTimedOut"
+    assert refused(sfn.send_task_failure, taskToken=token, error="Late") == "TaskTimedOut"
+
+
+def test_a_state_whose_output_passes_256_kib_fails_with_states_data_limit_exceeded(aws: None) -> None:
+    # Given a state machine whose first state doubles its 200 KiB input
+    doubling = {
+        "StartAt": "Double",
+        "States": {
+            "Double": {"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$"}, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="doubling", definition=json.dumps(doubling), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+
+    # When it runs
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"pad": "x" * (200 * KIB)}))
+
+    # Then the execution fails as Step Functions fails it (moto's interpreter already does)
+    for _ in range(500):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.01)
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "States.DataLimitExceeded"
+
+
+# --- Lambda ----------------------------------------------------------------------------------
+
+
+def test_lambda_takes_a_6_mib_synchronous_request_and_refuses_one_byte_more() -> None:
+    LambdaPayloadQuotas.check_request(b"x" * (6 * KIB * KIB), "RequestResponse")
+
+    with pytest.raises(RequestTooLargeError):
+        LambdaPayloadQuotas.check_request(b"x" * (6 * KIB * KIB + 1), "RequestResponse")
+
+
+def test_lambda_takes_a_1_mib_asynchronous_request_and_refuses_one_byte_more() -> None:
+    LambdaPayloadQuotas.check_request("x" * (KIB * KIB), "Event")
+
+    with pytest.raises(RequestTooLargeError):
+        LambdaPayloadQuotas.check_request("\u00e9" + "x" * (KIB * KIB - 1), "Event")
+
+
+def test_a_synchronous_response_over_6_mib_fails_the_invocation() -> None:
+    at_limit = b"x" * (6 * KIB * KIB)
+    assert LambdaPayloadQuotas.checked_response(at_limit, False) == (at_limit, False)
+
+    payload, failed = LambdaPayloadQuotas.checked_response(at_limit + b"x", False)
+
+    assert failed
+    assert json.loads(payload)["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_the_lambda_api_refuses_an_oversized_request_before_running_the_handler(aws: None) -> None:
+    # Given a function known to Lambda and the local cloud's Invoke
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda").create_function(
+        FunctionName="fn", Runtime="python3.13", Role=role, Handler="app.handler", Code={"ZipFile": b"zip"}
+    )
+    runtime = LambdaInvokeInProcess("123456789012", REGION)
+    runtime.queue = AsyncInvocationQueue(runtime)
+    try:
+        with runtime.installed():
+            # When it is invoked asynchronously with 1 MiB and one byte, Lambda refuses it
+            code = refused(
+                boto3.client("lambda").invoke,
+                FunctionName="fn",
+                InvocationType="Event",
+                Payload=json.dumps({"pad": "x" * (KIB * KIB)}).encode(),
+            )
+    finally:
+        runtime.queue.shutdown()
+
+    # Then nothing ran
+    assert code == "RequestTooLargeException"
+    assert runtime.invocations == []
+
+
+# --- EventBridge, DynamoDB, Systems Manager ----------------------------------------------------
+
+
+def test_put_events_refuses_entries_reaching_1_mib(aws: None) -> None:
+    events = boto3.client("events")
+    entry = {"Source": "canaryfleet.test", "DetailType": "padded"}
+    fixed = len("canaryfleet.test") + len("padded") + len('{"pad": ""}')
+
+    with EventBridgePutEventsSize().installed():
+        below = json.dumps({"pad": "x" * (KIB * KIB - fixed - 1)})
+        assert events.put_events(Entries=[{**entry, "Detail": below}])["FailedEntryCount"] == 0
+        reaching = json.dumps({"pad": "x" * (KIB * KIB - fixed)})
+        assert refused(events.put_events, Entries=[{**entry, "Detail": reaching}]) == "ValidationException"
+
+
+def test_dynamodb_refuses_an_item_over_400_kb_as_moto_already_does(aws: None) -> None:
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # An item's size is its attribute names and values in UTF-8 (here "pk", "k", "pad" and the padding).
+    overhead = len("pk") + len("k") + len("pad")
+    dynamodb.put_item(TableName="state", Item={"pk": {"S": "k"}, "pad": {"S": "x" * (400_000 - overhead)}})
+
+    # moto refuses from 405,000 bytes; AWS's 400 KB is 409,600: an item over it is refused by both
+    too_big = {"pk": {"S": "k"}, "pad": {"S": "x" * (400 * KIB - overhead + 1)}}
+    assert refused(dynamodb.put_item, TableName="state", Item=too_big) == "ValidationException"
+
+
+def test_a_standard_parameter_takes_4_kb_and_refuses_one_byte_more(aws: None) -> None:
+    ssm = boto3.client("ssm")
+    with SsmParameterValueLimits().installed():
+        ssm.put_parameter(Name="/canaryfleet/apps/a", Value="x" * 4_096, Type="String")
+
+        over = "\u00e9" + "x" * 4_095
+        assert refused(ssm.put_parameter, Name="/canaryfleet/apps/b", Value=over, Type="String") == (
+            "ValidationException"
+        )
+        ssm.put_parameter(Name="/canaryfleet/apps/c", Value=over, Type="String", Tier="Advanced")
+
+
+def test_send_command_refuses_51_instance_ids(aws: None) -> None:
+    # Given Run Command's stand-in and a document that exists
+    ssm = boto3.client("ssm")
+    run_command = SsmRunCommandOnManagedInstances(AsyncInvocationQueue(None), "123456789012", REGION)  # type: ignore[arg-type]
+    with run_command.installed():
+        # When 51 instances are named in one call (the drains send at most 50)
+        code = refused(
+            ssm.send_command,
+            DocumentName="AWS-RunShellScript",
+            InstanceIds=[f"i-{n:017x}" for n in range(51)],
+            Parameters={"commands": ["true"]},
+        )
+
+    # Then Systems Manager refuses it and keeps no command
+    assert code == "ValidationException"
+    assert run_command.calls == []
+    assert ssm.list_commands()["Commands"] == []
+
+
+# --- all of it on the platform ---------------------------------------------------------------
+
+
+def test_the_local_cloud_installs_the_request_limits() -> None:
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        topic = (
+            cloud.outputs.get("NotificationTopicArn")
+            or cloud.client("sns").list_topics()["Topics"][0]["TopicArn"]
+        )
+
+        code = refused(cloud.client("sns").publish, TopicArn=topic, Message="m", Subject="x" * 100)
+        sfn_code = refused(cloud.client("stepfunctions").send_task_success, taskToken="t" * 2049, output="{}")
+
+    assert (code, sfn_code) == ("InvalidParameter", "ValidationException")
