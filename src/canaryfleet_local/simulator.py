@@ -11,6 +11,7 @@ has no such behaviour.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -263,7 +264,11 @@ class FleetSimulator:
         if data:
             publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
         baked = None
-        if record is not None and record.get("wait_kind", {}).get("S") == "bake":
+        if record is None:
+            # No platform rollout holds the application (the bench's polling baseline runs its
+            # own): there is no bake to wait for, so a tripping canary trips its alarm as before.
+            baked = math.inf
+        elif record.get("wait_kind", {}).get("S") == "bake":
             baked = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
         self._evaluate_alarms(state, weights, baked)
         if record is not None:
