@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from canaryfleet.logic.approval_messages import slack_escape, verdict_summary
+from canaryfleet.logic.approval_messages import verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
+from canaryfleet.models.text import quoted, slack_escape
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -68,6 +69,12 @@ def who_decided(entry: AuditEntry) -> str | None:
     return None
 
 
+def _bundle_notes(body: dict[str, Any]) -> list[str]:
+    """What CodeDeploy's agent will ignore in the bundle (a started notice's ``bundle_notes``)."""
+    notes = body.get("bundle_notes")
+    return [str(note) for note in notes] if isinstance(notes, list) else []
+
+
 def headline(notice: Notice) -> str:
     """One line of plain text: what happened (Slack's notification text and the email subject)."""
     _, words = _HEADLINES.get(notice.kind, ("", notice.kind))
@@ -81,7 +88,9 @@ def detail_lines(notice: Notice) -> list[str]:
     """The facts of one notice, in mrkdwn (escaped), for its thread reply."""
     body, detail = notice.body, notice.body.get("detail") or {}
     lines: list[str] = []
-    if notice.kind == "rollout.traffic_shifted":
+    if notice.kind == "rollout.started":
+        lines.extend(f"• {slack_escape(note)}" for note in _bundle_notes(body))
+    elif notice.kind == "rollout.traffic_shifted":
         lines.append(f"canary {detail.get('canary', '?')}%, live {detail.get('live', '?')}%")
     elif notice.kind == "rollout.verdict":
         verdict = _verdict(detail)
@@ -147,7 +156,9 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     subject = f"canaryfleet {notice.application} {notice.version}: {outcome}"
     lines = [f"{notice.application} {notice.version} was {outcome}.", ""]
     if notice.reason:
-        lines += [f"Reason: {notice.reason}", ""]
+        # A reason can carry a person's multi-line comment: quoted, none of its lines passes for ours.
+        reason = notice.reason if "\n" not in notice.reason else "\n" + quoted(notice.reason)
+        lines += [f"Reason: {reason}", ""]
     lines.append(f"Rollout: {notice.rollout_id or '-'}")
     if record is not None and record.commit:
         lines.append(f"Commit: {record.commit}")
@@ -166,6 +177,14 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     decisions = [said for said in map(who_decided, record.audit if record is not None else []) if said]
     if decisions:
         lines.append("Decisions: " + "; ".join(decisions))
+    for entry in record.audit if record is not None else []:
+        said = who_decided(entry)
+        if said and entry.reason:
+            lines += [f"{said} said:", quoted(entry.reason)]
+    notes = record.bundle_notes if record is not None else []
+    if notes:
+        lines += ["", "Bundle notes (what CodeDeploy's agent ignores in this bundle):"]
+        lines += [f"  - {note}" for note in notes]
     stages = [
         (name, at)
         for stage, name in _STAGE_NAMES.items()
