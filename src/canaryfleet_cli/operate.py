@@ -92,6 +92,13 @@ def status(
             str(row["queued"]),
         )
     _emit(rows[0] if application else rows, as_json, table)
+    if not as_json:
+        for row in rows:
+            for note in row.get("bundle_notes") or []:
+                # The bundle's text is the builder's, not markup: printed as it is.
+                console.print(
+                    f"{row['application']}: note: {note}", markup=False, highlight=False, soft_wrap=True
+                )
 
 
 def history(
