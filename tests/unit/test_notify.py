@@ -343,14 +343,16 @@ def test_the_bundle_notes_are_in_the_started_reply_and_the_outcome_email() -> No
     note = "appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2 <!channel>"
     records = InMemoryRollouts()
     records.records[(APP, ROLLOUT)] = {"received_at": "2026-11-26T09:55:00+00:00", "bundle_notes": [note]}
-    where = channels(records=records)
+    slack = FakeSlack()
+    where = channels(slack, records=records)
 
-    _, blocks = reply_blocks(notice("rollout.started", bundle_notes=[note]))
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    tell_slack(notice=notice("rollout.canary_deployed", 5), channels=where)
     email_summary(notice=notice("rollout.released", detail={"outcome": "released"}), channels=where)
 
-    assert (
-        "• appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2 &lt;!channel&gt;"
-        in (blocks[0]["text"]["text"])
-    )
+    started, deployed = (reply["blocks"][0]["text"]["text"] for reply in slack.replies())
+    listed = "• appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2 &lt;!channel&gt;"
+    assert listed in started
+    assert "CodeDeploy on EC2" not in deployed, "the notes are told once, when the rollout starts"
     _, _, body = where.email.sent[0]  # type: ignore[attr-defined]
     assert f"  - {note}" in body.splitlines()

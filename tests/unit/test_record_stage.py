@@ -61,19 +61,3 @@ def test_given_a_malformed_payload_when_handled_then_a_typed_error_names_it(
 
     with pytest.raises(InvalidEvent, match=problem):
         handler.lambda_handler(load_event("record_stage/started") | change, FakeContext())
-
-
-def test_given_a_rollout_with_bundle_notes_then_its_started_notice_carries_them() -> None:
-    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
-    record = a_rollout(store)
-    note = "appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2"
-    store.records[(record.application, record.rollout_id)] = record.model_copy(
-        update={"bundle_notes": [note]}
-    )
-
-    record_stage(request(Stage.STARTED), store, notifier)
-    record_stage(request(Stage.CANARY_DEPLOYED, T0 + timedelta(seconds=5)), store, notifier)
-
-    started, deployed = (message for _, _, message in notifier.sent)
-    assert started["bundle_notes"] == [note]
-    assert "bundle_notes" not in deployed

@@ -6,6 +6,7 @@ mrkdwn, so no notice can mention @channel or fake a link. Nothing here holds a s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,12 +70,6 @@ def who_decided(entry: AuditEntry) -> str | None:
     return None
 
 
-def _bundle_notes(body: dict[str, Any]) -> list[str]:
-    """What CodeDeploy's agent will ignore in the bundle (a started notice's ``bundle_notes``)."""
-    notes = body.get("bundle_notes")
-    return [str(note) for note in notes] if isinstance(notes, list) else []
-
-
 def headline(notice: Notice) -> str:
     """One line of plain text: what happened (Slack's notification text and the email subject)."""
     _, words = _HEADLINES.get(notice.kind, ("", notice.kind))
@@ -84,12 +79,13 @@ def headline(notice: Notice) -> str:
     return f"{subject}: {words}" + (f": {notice.reason}" if notice.reason else "")
 
 
-def detail_lines(notice: Notice) -> list[str]:
-    """The facts of one notice, in mrkdwn (escaped), for its thread reply."""
+def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
+    """The facts of one notice, in mrkdwn (escaped), for its thread reply; a started notice lists
+    ``bundle_notes`` (what CodeDeploy's agent will ignore in the bundle, from the rollout record)."""
     body, detail = notice.body, notice.body.get("detail") or {}
     lines: list[str] = []
     if notice.kind == "rollout.started":
-        lines.extend(f"• {slack_escape(note)}" for note in _bundle_notes(body))
+        lines.extend(f"• {slack_escape(note)}" for note in bundle_notes)
     elif notice.kind == "rollout.traffic_shifted":
         lines.append(f"canary {detail.get('canary', '?')}%, live {detail.get('live', '?')}%")
     elif notice.kind == "rollout.verdict":
@@ -121,10 +117,10 @@ def detail_lines(notice: Notice) -> list[str]:
     return lines
 
 
-def reply_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
+def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]]]:
     """A thread reply (or a message of its own): emoji, headline, facts, when."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
-    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice)])
+    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},

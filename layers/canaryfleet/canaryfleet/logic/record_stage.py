@@ -22,13 +22,8 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
         emit_dimensioned(
             "StageDuration", MetricUnit.Seconds, seconds, "stage", transition.previous_stage.value
         )
-    extra: dict[str, object] = {}
     if request.stage is Stage.STARTED:
         metrics.add_metric(name="RolloutsStarted", unit=MetricUnit.Count, value=1)
-        # What the bundle check noted (keys CodeDeploy ignores, dropped metadata) is told once, at the start.
-        record = store.get(request.application, request.rollout_id)
-        if record is not None and record.bundle_notes:
-            extra["bundle_notes"] = record.bundle_notes
 
     notifier.publish(
         kind=f"rollout.{request.stage.value}",
@@ -42,7 +37,6 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
             "previous_stage": transition.previous_stage.value if transition.previous_stage else None,
             "previous_stage_seconds": seconds,
             "detail": request.detail,
-            **extra,
         },
     )
     logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
