@@ -19,6 +19,7 @@ from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name, history_of, status_of
 from canaryfleet_cli.report import write_report
@@ -44,6 +45,11 @@ def _connect(stack: str | None, region: str | None, profile: str | None) -> Plat
 def _fail(message: str, code: int = 1) -> NoReturn:
     errors.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def _text(value: object) -> Text:
+    """A value from the platform (versions, reasons, names people typed) as text, never as Rich markup."""
+    return Text(str(value))
 
 
 def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
@@ -72,19 +78,28 @@ def status(
         table.add_column(column)
     for row in rows:
         if not row["running"]:
-            table.add_row(row["application"], "-", "[dim]idle[/dim]", "-", "-", "-", "-", str(row["queued"]))
+            table.add_row(
+                _text(row["application"]), "-", "[dim]idle[/dim]", "-", "-", "-", "-", str(row["queued"])
+            )
             continue
         table.add_row(
-            row["application"],
-            str(row["version"]),
-            str(row["stage"] or "queued"),
+            _text(row["application"]),
+            _text(row["version"]),
+            _text(row["stage"] or "queued"),
             f"{row['canary_weight']}%",
-            str(row["verdict"] or "-"),
-            str(row["waiting_for"] or "-"),
-            str(row["waiting_since"] or "-")[:19],
+            _text(row["verdict"] or "-"),
+            _text(row["waiting_for"] or "-"),
+            _text(str(row["waiting_since"] or "-")[:19]),
             str(row["queued"]),
         )
     _emit(rows[0] if application else rows, as_json, table)
+    if not as_json:
+        for row in rows:
+            for note in row.get("bundle_notes") or []:
+                # The bundle's text is the builder's, not markup: printed as it is.
+                console.print(
+                    f"{row['application']}: note: {note}", markup=False, highlight=False, soft_wrap=True
+                )
 
 
 def history(
@@ -109,10 +124,10 @@ def history(
         style = {"released": "green", "rolled_back": "red", "rejected": "yellow"}.get(str(row["outcome"]), "")
         table.add_row(
             str(row["received_at"] or "")[:19],
-            str(row["version"]),
-            f"[{style}]{row['outcome']}[/{style}]" if style else str(row["outcome"]),
-            str(row["reason"] or "-"),
-            ", ".join(row["decided_by"]) or "-",
+            _text(row["version"]),
+            Text(str(row["outcome"]), style=style),
+            _text(row["reason"] or "-"),
+            _text(", ".join(row["decided_by"]) or "-"),
             f"{row['seconds']:.0f}s" if row["seconds"] is not None else "-",
         )
     _emit(rows, as_json, table)
@@ -148,7 +163,8 @@ def watch(
             (h for h in history_of(platform, application) if h["rollout_id"] == last["rollout_id"]), None
         )
         if ended:
-            console.print(f"{application} {ended['version']}: {ended['outcome']} {ended['reason']}".rstrip())
+            said = f"{application} {ended['version']}: {ended['outcome']} {ended['reason']}".rstrip()
+            console.print(said, markup=False, highlight=False)
 
 
 _STAGES = ["started", "canary_deployed", "traffic_shifted", "verdict", "awaiting_approval", "released"]
@@ -167,11 +183,12 @@ def _watch_view(application: str, row: dict[str, Any], last: dict[str, Any]) -> 
         ),
     )
     if row["running"]:
-        table.add_row("version", str(row["version"]))
+        table.add_row("version", _text(row["version"]))
         table.add_row("canary weight", f"{row['canary_weight']}%")
-        table.add_row("verdict", str(row["verdict"] or "-"))
+        table.add_row("verdict", _text(row["verdict"] or "-"))
         table.add_row(
-            "waiting for", f"{row['waiting_for'] or '-'} (since {str(row['waiting_since'] or '-')[:19]})"
+            "waiting for",
+            _text(f"{row['waiting_for'] or '-'} (since {str(row['waiting_since'] or '-')[:19]})"),
         )
     return table
 

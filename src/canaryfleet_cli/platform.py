@@ -147,6 +147,7 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "waiting_for": waiting_for,
         "waiting_since": _iso(record.wait_started_at) if waiting else None,
         "commit": record.commit,
+        "bundle_notes": record.bundle_notes,
         "queued": queued,
     }
 

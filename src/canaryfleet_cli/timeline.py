@@ -18,20 +18,24 @@ def render_rollouts(report: dict[str, Any]) -> Group:
         outcome = str(rollout.get("outcome"))
         style = _OUTCOME_STYLE.get(outcome, "white")
         table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_row("stages", " -> ".join(rollout.get("state_transitions", [])) or "-")
+        table.add_row("stages", Text(" -> ".join(rollout.get("state_transitions", [])) or "-"))
         weights = " -> ".join(f"{w}%" for w in rollout.get("canary_weight_history", []))
         table.add_row("canary weight", weights or "-")
         verdict = rollout.get("verdict") or {}
         if verdict:
             table.add_row(
                 "verdict",
-                f"{verdict.get('result')}: canary {verdict.get('canary_error_rate', 0):.2%} errors "
-                f"vs live {verdict.get('live_error_rate', 0):.2%}; " + "; ".join(verdict.get("reasons", [])),
+                Text(
+                    f"{verdict.get('result')}: canary {verdict.get('canary_error_rate', 0):.2%} errors "
+                    f"vs live {verdict.get('live_error_rate', 0):.2%}; "
+                    + "; ".join(verdict.get("reasons", []))
+                ),
             )
         decision = rollout.get("decision") or {}
         if decision:
+            # Who decided and what they said are people's text: never Rich markup.
             table.add_row(
-                "decision", f"{decision.get('kind')} by {decision.get('by')} ({decision.get('reason')})"
+                "decision", Text(f"{decision.get('kind')} by {decision.get('by')} ({decision.get('reason')})")
             )
         if rollout.get("reason"):
             table.add_row("reason", Text(str(rollout["reason"]), style=style))

@@ -1,6 +1,7 @@
 """The operator commands against the local cloud: the same code that talks to AWS."""
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,26 @@ def test_without_credentials_the_cli_says_so(monkeypatch: pytest.MonkeyPatch, tm
     output = cli_error("status", "--region", "us-east-1")
 
     assert "no AWS credentials found" in output
+
+
+def test_status_shows_what_codedeploy_will_ignore_in_the_running_bundle(
+    onboarded: tuple[LocalCloud, FleetSimulator], tmp_path: Path
+) -> None:
+    folder = tmp_path / "app"
+    shutil.copytree(SAMPLE_APP, folder)
+    appspec = folder / "appspec.yml"
+    appspec.write_text(
+        appspec.read_text().replace(
+            "destination: /opt/hello-app", "destination: /opt/hello-app\n    overwrite: true"
+        )
+    )
+    cloud, _ = onboarded
+    upload_build(cloud, "hello-app", "1.0.0", bundle(folder))
+    eventually(lambda: cli("status", "hello-app").get("running"), timeout=30)
+
+    row = cli("status", "hello-app")
+    printed = runner.invoke(app, ["status", "hello-app"]).stdout
+
+    note = "appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2"
+    assert row["bundle_notes"] == [note]
+    assert f"hello-app: note: {note}" in printed

@@ -7,10 +7,16 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from canaryfleet.api.slack_app import REPLAYED
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import RolloutInput
 
+from canaryfleet_local.slack import SlackMessage
 from tests.integration.approval_gate import (
     ALICE,
     ALICE_SLACK,
@@ -312,3 +318,161 @@ def test_a_slash_command_from_someone_not_an_approver_changes_nothing(gate: Gate
     assert_nothing_changed(gate, waiting)
     record = gate.rollouts.get(waiting.application, waiting.rollout_id)
     assert record is not None and record.abort_requested is None
+
+
+# -- Slack: each request once, each command on one rollout ---------------------------------
+def slash(gate: Gate, text: str, user: str = ALICE_SLACK) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A signed slash command sent once: its body and headers (to replay), and the app's answer."""
+    body = gate.slack.command_body(user, text)
+    headers = gate.slack.signed_headers(body)
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, headers)
+    assert status == 200
+    return body, headers, json.loads(answer)
+
+
+def press_confirm(gate: Gate, reply: dict[str, Any], action_id: str) -> str:
+    """Press the confirm button of an ephemeral reply; what the app answered through the response URL."""
+    prompt = SlackMessage("C0LOCAL", "1.000001", reply["text"], reply["blocks"])
+    body = gate.slack.button_press_body(prompt, action_id, ALICE_SLACK)
+    before = len(gate.slack.calls)
+    status, _ = gate.slack.send(f"{gate.api.url}/slack/interactions", body, gate.slack.signed_headers(body))
+    assert status == 200
+    [answer] = [call for call in gate.slack.calls[before:] if call.kind == "response_url"]
+    return answer.text
+
+
+def next_rollout_takes_the_lock(gate: Gate, application: str, version: str = "1.3.0") -> str:
+    """The application's next build holds the lock now (its own rollout record)."""
+    artifact = ArtifactRef.from_object("artifacts", f"{application}/{version}.zip", version_id="v2")
+    rollout = RolloutInput(
+        rollout_id=artifact.rollout_id, application=application, version=version, artifact=artifact
+    )
+    gate.rollouts.create(rollout, datetime.now(UTC))
+    gate.cloud.client("dynamodb").put_item(
+        TableName=gate.cloud.output("StateTableName"),
+        Item={
+            "pk": {"S": f"APP#{application}"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": f"arn:aws:states:us-east-1:123456789012:execution:rollout:{rollout.rollout_id}"},
+            "rollout_id": {"S": rollout.rollout_id},
+        },
+    )
+    return rollout.rollout_id
+
+
+def test_a_replayed_slash_command_has_no_second_effect_and_says_so(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    body, headers, first = slash(gate, f"abort {waiting.application} 1.2.0 errors rising")
+    ended(gate, waiting)
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, headers)
+
+    assert first["text"].endswith("done: errors rising")
+    assert (status, json.loads(answer)) == (200, {"response_type": "ephemeral", "text": REPLAYED})
+    assert [e["kind"] for e in audit(gate, waiting)] == ["abort"]
+
+
+def test_a_promote_replayed_on_the_next_build_does_not_release_it(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    body, headers, _ = slash(gate, f"promote {waiting.application} 1.2.0")
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
+    following = next_rollout_takes_the_lock(gate, waiting.application)
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, headers)
+
+    assert (status, json.loads(answer)["text"]) == (200, REPLAYED)
+    record = gate.rollouts.get(waiting.application, following)
+    assert record is not None and (record.promoted_by, record.audit) == (None, [])
+
+
+def test_a_replayed_button_press_has_no_second_effect_and_says_so(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    assert waiting.message is not None
+    body = gate.slack.button_press_body(waiting.message, "approval.reject", ALICE_SLACK)
+    headers = gate.slack.signed_headers(body)
+    gate.slack.send(f"{gate.api.url}/slack/interactions", body, headers)
+    ended(gate, waiting)
+    calls = len(gate.slack.calls)
+
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/interactions", body, headers)
+
+    assert (status, answer) == (200, REPLAYED)
+    assert len(gate.slack.calls) == calls, "a replay tells Slack nothing"
+    assert [e["kind"] for e in audit(gate, waiting)] == ["reject"]
+
+
+def test_slack_requests_are_remembered_by_a_digest_of_their_signature_that_expires(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    _, headers, _ = slash(gate, "help")
+    signature = headers["X-Slack-Signature"]
+
+    items = gate.cloud.client("dynamodb").scan(TableName=gate.cloud.output("StateTableName"))["Items"]
+    [seen] = [
+        i for i in items if i["pk"]["S"] == "SLACKREQ#" + hashlib.sha256(signature.encode()).hexdigest()
+    ]
+
+    assert signature.removeprefix("v0=") not in json.dumps(items)
+    assert time.time() + 300 < int(seen["expires_at"]["N"]) < time.time() + 3600
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_command_without_a_version_asks_to_confirm_and_changes_nothing_yet(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+
+    _, _, reply = slash(gate, f"promote {waiting.application}")
+
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"] == f"Promote {waiting.application} 1.2.0 (rollout `{waiting.rollout_id}`)?"
+    [button] = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert json.loads(button["value"])["rollout_id"] == waiting.rollout_id
+    assert_nothing_changed(gate, waiting)
+
+
+def test_the_confirm_button_promotes_the_rollout_it_carries(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    _, _, reply = slash(gate, f"promote {waiting.application}")
+
+    said = press_confirm(gate, reply, "rollout.promote")
+
+    assert said == f"Promote of {waiting.application} rollout {waiting.rollout_id} by <@U0ALICE> done"
+    assert json.loads(ended(gate, waiting)["output"])["decision"]["promoted"] is True
+
+
+def test_a_confirm_button_for_a_rollout_that_ended_does_not_touch_the_next_one(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    _, _, reply = slash(gate, f"abort {waiting.application} not this one")
+    post_decision(waiting.link(ALICE), "approve")
+    ended(gate, waiting)
+    following = next_rollout_takes_the_lock(gate, waiting.application)
+
+    said = press_confirm(gate, reply, "rollout.abort")
+
+    assert (
+        said
+        == f"Rollout {waiting.rollout_id} of {waiting.application} is no longer running; nothing was changed."
+    )
+    record = gate.rollouts.get(waiting.application, following)
+    assert record is not None and (record.abort_requested, record.audit) == (None, [])
+
+
+def test_a_command_naming_another_version_changes_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+
+    _, _, reply = slash(gate, f"promote {waiting.application} 1.1.9")
+
+    assert reply == {
+        "response_type": "ephemeral",
+        "text": f"{waiting.application} is rolling out 1.2.0, not 1.1.9; nothing was changed.",
+    }
+    assert_nothing_changed(gate, waiting)
+
+
+def test_a_reason_with_mrkdwn_is_shown_as_text_in_the_reply(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+
+    _, _, reply = slash(
+        gate, f"abort {waiting.application} 1.2.0 <!channel> see <https://evil.example|runbook>"
+    )
+
+    assert reply["text"].endswith("done: &lt;!channel&gt; see &lt;https://evil.example|runbook&gt;")
+    assert "<!channel>" not in reply["text"]

@@ -238,7 +238,7 @@ def test_a_slack_user_listed_only_by_email_is_an_approver(gate: Gate) -> None:
 
 def test_an_approver_aborts_the_rollout_with_the_slash_command(gate: Gate) -> None:
     waiting = wait_for_approval(gate, register=True)
-    body = gate.slack.command_body(ALICE_SLACK, f"abort {waiting.application} checkout errors rising")
+    body = gate.slack.command_body(ALICE_SLACK, f"abort {waiting.application} 1.2.0 checkout errors rising")
 
     status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
 
@@ -259,7 +259,7 @@ def test_an_approver_aborts_the_rollout_with_the_slash_command(gate: Gate) -> No
 
 def test_an_approver_promotes_the_rollout_with_the_slash_command(gate: Gate) -> None:
     waiting = wait_for_approval(gate, register=True)
-    body = gate.slack.command_body(ALICE_SLACK, f"promote {waiting.application}")
+    body = gate.slack.command_body(ALICE_SLACK, f"promote {waiting.application} 1.2.0")
 
     status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))
 
@@ -277,8 +277,8 @@ def test_the_slash_command_explains_itself(gate: Gate) -> None:
     assert status == 200
     assert json.loads(answer) == {
         "response_type": "ephemeral",
-        "text": "Usage: /canaryfleet abort <application> [reason]"
-        " | /canaryfleet promote <application> [reason]",
+        "text": "Usage: /canaryfleet abort <application> [version] [reason]"
+        " | /canaryfleet promote <application> [version] [reason]",
     }
 
 

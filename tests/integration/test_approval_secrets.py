@@ -83,7 +83,7 @@ def test_no_token_signing_key_or_slack_secret_reaches_anything_sent_out_or_logge
         seen.append(post_decision(by_page.link(ALICE), "approve", comment="fine")[1])
         assert by_slack.message is not None
         seen.append(gate.slack.press(gate.api.url, by_slack.message, "approval.reject", ALICE_SLACK)[1])
-        body = gate.slack.command_body(ALICE_SLACK, f"abort {aborted.application} enough")
+        body = gate.slack.command_body(ALICE_SLACK, f"abort {aborted.application} 1.2.0 enough")
         seen.append(
             gate.slack.send(f"{gate.api.url}/slack/commands", body, gate.slack.signed_headers(body))[1]
         )

@@ -166,3 +166,28 @@ def test_a_new_object_version_of_the_same_key_is_a_second_rollout_that_queues(on
     eventually(both_waiting_one_holding_the_lock)
     lock = next(i for i in table_items(onboarded, f"APP#{APP}") if i["sk"] == "LOCK")
     assert lock["rollout_id"].startswith("hello-app-2_0_0-"), "the first upload goes first"
+
+
+def test_what_codedeploy_ignores_and_an_unsafe_build_url_are_noted_on_the_rollout(
+    onboarded: LocalCloud,
+) -> None:
+    appspec = APPSPEC + b"files:\n  - source: app\n    destination: /opt/app\n    overwrite: true\n"
+    body = zipped({"appspec.yml": appspec, "scripts/start.sh": b"", "app/index.html": b"hi"})
+    bucket = onboarded.output("ArtifactBucketName")
+
+    onboarded.client("s3").put_object(
+        Bucket=bucket,
+        Key=f"{APP}/2.0.0.zip",
+        Body=body,
+        Metadata={"commit": "9fceb02d", "build-url": "javascript:alert(document.cookie)"},
+    )
+    onboarded.wait_idle()
+
+    [record] = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    notes = [note["S"] for note in record["bundle_notes"]]
+    assert notes == [
+        "appspec.yml: files[0].overwrite (line 9) is ignored by CodeDeploy on EC2",
+        "build-url metadata dropped: only an https:// URL is shown (it was 'javascript')",
+    ]
+    assert "build_url" not in record
+    assert record["commit"] == "9fceb02d"

@@ -63,6 +63,7 @@ class InMemoryRolloutStore:
             artifact_etag=rollout.artifact.etag,
             commit=rollout.commit,
             build_url=rollout.build_url,
+            bundle_notes=rollout.bundle_notes,
             arrival=arrival,
             received_at=received_at,
         )

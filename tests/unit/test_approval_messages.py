@@ -67,12 +67,23 @@ def test_the_slack_request_has_the_verdict_and_two_buttons_carrying_only_the_app
 def test_the_slack_outcome_says_who_decided_how_and_has_no_buttons() -> None:
     text, blocks = approval_messages.slack_outcome(decided("reject", "p99 <!channel> up"))
 
+    # The fallback text (chat.update's text) is mrkdwn as well: escaped like the blocks.
     assert text == (
         "payments-api 2.7.0: Rejected by lead@example.com via the approval page at 2026-11-26 09:00:00 UTC: "
-        '"p99 <!channel> up"'
+        '"p99 &lt;!channel&gt; up"'
     )
     assert not any(b["type"] == "actions" for b in blocks)
     assert "&lt;!channel&gt;" in json.dumps(blocks), "a comment cannot mention the channel"
+
+
+def test_a_comment_with_a_fake_link_is_shown_as_text_in_every_part_of_the_slack_outcome() -> None:
+    text, blocks = approval_messages.slack_outcome(
+        decided("approve", "see <https://evil.example|the runbook> & go")
+    )
+
+    rendered = text + json.dumps(blocks)
+    assert "<https://evil.example" not in rendered
+    assert "&lt;https://evil.example|the runbook&gt; &amp; go" in text
 
 
 def test_an_expired_approval_says_the_policy_applied() -> None:

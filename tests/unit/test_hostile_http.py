@@ -38,6 +38,12 @@ class RecordingGate:
 
     def __init__(self) -> None:
         self.decisions: list[tuple[str, ...]] = []
+        self.signatures: set[str] = set()
+
+    def first_slack_use(self, signature: str) -> bool:
+        first = signature not in self.signatures
+        self.signatures.add(signature)
+        return first
 
     def show(self, link: Any, signer: Any) -> GateResult:
         return GateResult(Outcome.NOT_FOUND)

@@ -205,11 +205,13 @@ NEEDED: dict[str, frozenset[str]] = {
             "secretsmanager:GetSecretValue",
         }
     ),
-    # Slack's requests: as the page, plus registry.get for /canaryfleet abort and promote.
+    # Slack's requests: as the page, plus registry.get for /canaryfleet abort and promote, and
+    # put_item to record each signed request once (a replay is refused).
     "SlackInteractionsFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
             "secretsmanager:GetSecretValue",

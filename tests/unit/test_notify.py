@@ -306,3 +306,53 @@ def test_a_notice_without_its_kind_is_refused() -> None:
     record = parse_event(NoticeBatch, event).Records[0]
     with pytest.raises(ValueError, match="kind"):
         record.notice()
+
+
+def test_a_multi_line_comment_is_quoted_in_the_outcome_email_so_no_line_passes_for_ours() -> None:
+    records = InMemoryRollouts()
+    records.records[(APP, ROLLOUT)] = {
+        "received_at": "2026-11-26T09:55:00+00:00",
+        "audit": [
+            {
+                "kind": "reject",
+                "by": "bob@example.com",
+                "reason": "not tonight\nReason: released by the platform",
+                "at": "2026-11-26T10:04:00+00:00",
+            }
+        ],
+    }
+    where = channels(records=records)
+    rejected = notice(
+        "rollout.rolled_back",
+        detail={"reason": "rejected by bob@example.com: not tonight\nReason: released by the platform"},
+    )
+
+    email_summary(notice=rejected, channels=where)
+
+    _, _, body = where.email.sent[0]  # type: ignore[attr-defined]
+    lines = body.splitlines()
+    assert "Reason: released by the platform" not in lines, "a comment's line cannot pass for the platform's"
+    assert "> Reason: released by the platform" in lines
+    assert lines[lines.index("reject by bob@example.com said:") + 1 :][:2] == [
+        "> not tonight",
+        "> Reason: released by the platform",
+    ]
+
+
+def test_the_bundle_notes_are_in_the_started_reply_and_the_outcome_email() -> None:
+    note = "appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2 <!channel>"
+    records = InMemoryRollouts()
+    records.records[(APP, ROLLOUT)] = {"received_at": "2026-11-26T09:55:00+00:00", "bundle_notes": [note]}
+    slack = FakeSlack()
+    where = channels(slack, records=records)
+
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    tell_slack(notice=notice("rollout.canary_deployed", 5), channels=where)
+    email_summary(notice=notice("rollout.released", detail={"outcome": "released"}), channels=where)
+
+    started, deployed = (reply["blocks"][0]["text"]["text"] for reply in slack.replies())
+    listed = "• appspec.yml: files[0].overwrite (line 6) is ignored by CodeDeploy on EC2 &lt;!channel&gt;"
+    assert listed in started
+    assert "CodeDeploy on EC2" not in deployed, "the notes are told once, when the rollout starts"
+    _, _, body = where.email.sent[0]  # type: ignore[attr-defined]
+    assert f"  - {note}" in body.splitlines()

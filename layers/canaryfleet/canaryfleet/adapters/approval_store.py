@@ -1,4 +1,5 @@
-"""Approval records in the state table: pk ``APPROVAL#<approval id>``, sk ``APPROVAL``.
+"""Approval records in the state table: pk ``APPROVAL#<approval id>``, sk ``APPROVAL``; and the
+Slack requests already handled: pk ``SLACKREQ#<sha256 of the signature>``, sk ``SLACKREQ``.
 
 Every change of status is a conditional write, so two decisions (two clicks, a click and a
 Slack button, a decision and the expiry) can never both win.
@@ -27,6 +28,11 @@ _OPEN = "#status = :pending OR (#status = :deciding AND claimed_at < :stale)"
 
 def approval_key(approval_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"APPROVAL#{approval_id}"}, "sk": {"S": "APPROVAL"}}
+
+
+def slack_request_key(request_digest: str) -> dict[str, dict[str, str]]:
+    """A Slack request seen once: the SHA-256 of its signature, never the signature itself."""
+    return {"pk": {"S": f"SLACKREQ#{request_digest}"}, "sk": {"S": "SLACKREQ"}}
 
 
 class ApprovalStore(abc.ABC):
@@ -76,6 +82,10 @@ class ApprovalStore(abc.ABC):
     @abc.abstractmethod
     def mark_emails_sent(self, approval_id: str) -> bool:
         """True the first time only: the emails go out once per approval."""
+
+    @abc.abstractmethod
+    def first_use(self, request_digest: str, keep_until: datetime) -> bool:
+        """True the first time a Slack request (by its signature's digest) is seen; False for a replay."""
 
 
 def _with_decision(update: str, values: dict[str, Any], decision: ApprovalDecision | None, keep: bool) -> str:
@@ -231,3 +241,20 @@ class DynamoApprovalStore(ApprovalStore):
             ConditionExpression="attribute_exists(pk) AND emails_sent = :no",
             ExpressionAttributeValues={":yes": {"BOOL": True}, ":no": {"BOOL": False}},
         )
+
+    def first_use(self, request_digest: str, keep_until: datetime) -> bool:
+        # Kept until past Slack's replay window, then DynamoDB's TTL (expires_at) deletes it.
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **slack_request_key(request_digest),
+                    "expires_at": {"N": str(int(keep_until.timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True

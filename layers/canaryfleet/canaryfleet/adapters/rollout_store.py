@@ -107,6 +107,8 @@ class DynamoRolloutStore:
             "arrival": arrival,
         }
         item.update({name: s(value) for name, value in optional.items() if value})
+        if rollout.bundle_notes:
+            item["bundle_notes"] = {"L": [s(note) for note in rollout.bundle_notes]}
         try:
             self._db.put_item(
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"

@@ -102,6 +102,8 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
             title, advice = _REFUSED_BODY[text.status]
             return html_page(text.status, title, "bad", advice)
         form = _parse_form(text)
+        if isinstance(form, str):
+            return html_page(400, "The comment cannot be used", "bad", form)
         if form is None:
             return html_page(400, "The form is incomplete", "bad", "Open the link from your email again.")
         try:
@@ -130,12 +132,16 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
     return app
 
 
-def _parse_form(body: str) -> PageDecisionForm | None:
-    """Each field once, nothing else: anything malformed is refused as a whole."""
+def _parse_form(body: str) -> PageDecisionForm | str | None:
+    """Each field once, nothing else: anything malformed is refused as a whole (None). A comment
+    with characters that do not print is refused with what to change (a str)."""
     fields = form_fields(body, _MAX_FORM_FIELDS)
     if fields is None:
         return None
     try:
         return PageDecisionForm.model_validate(fields)
-    except ValidationError:
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors and all(e["type"] == "non_printing_characters" for e in errors):
+            return f"Your comment {errors[0]['msg']}. Remove them and decide again; nothing was decided."
         return None

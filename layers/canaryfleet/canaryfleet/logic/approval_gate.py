@@ -13,6 +13,7 @@ approval as it really stands, and records it when an answer or the expiry comes.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from canaryfleet.models.approval import (
     SlackUser,
 )
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
+from canaryfleet.models.text import slack_escape
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import ApprovalStore, SlackChannel
 from canaryfleet.ports.clock import Clock
@@ -41,6 +43,8 @@ from canaryfleet.ports.workflow import Callbacks
 
 # Longer than any function runs: a claim this old was left by a run that died mid-decision.
 CLAIM_STALE_AFTER = timedelta(seconds=120)
+# Twice Slack's five-minute window, and a minute for clocks: past it a replay fails the age check.
+SLACK_REQUEST_KEPT_FOR = timedelta(minutes=11)
 
 
 class Outcome(StrEnum):
@@ -162,6 +166,17 @@ class ApprovalGate:
         email = self._slack.email_of(user.id)
         return (email is not None and approval.allows_email(email)), email
 
+    def first_slack_use(self, signature: str) -> bool:
+        """Whether this signed Slack request is seen for the first time (a replay is not).
+
+        Slack's signature only bounds a request's age, so a captured request could be sent
+        again within its five minutes: each one is recorded before it has any effect, by the
+        SHA-256 of its signature (the signature itself is not kept), until it can no longer
+        pass the age check (its timestamp may be up to five minutes either side of now).
+        """
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        return self._approvals.first_use(digest, self._clock.now() + SLACK_REQUEST_KEPT_FOR)
+
     def decide_by_slack(
         self, approval_id: str, user: SlackUser, action: Action, response_url: str | None
     ) -> GateResult:
@@ -195,7 +210,8 @@ class ApprovalGate:
             Outcome.FORBIDDEN: "You are not an approver of this rollout; nothing was changed.",
             Outcome.NOT_FOUND: "This approval no longer exists.",
         }
-        self._slack.respond(response_url, refusals.get(result.outcome) or result.summary, None, replace=False)
+        said = refusals.get(result.outcome) or slack_escape(result.summary)  # the summary quotes a comment
+        self._slack.respond(response_url, said, None, replace=False)
 
     # -- deciding ----------------------------------------------------------------------
     def _rollout_record(self, approval: Approval) -> RolloutRecord | None:

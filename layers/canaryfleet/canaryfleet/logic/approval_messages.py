@@ -11,15 +11,11 @@ from typing import Any
 
 from canaryfleet.models.approval import Approval, ApprovalStatus
 from canaryfleet.models.rollout import Verdict
+from canaryfleet.models.text import slack_escape
 
 APPROVE_ACTION, REJECT_ACTION = "approval.approve", "approval.reject"
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _CHANNEL_NAMES = {"slack": "Slack", "page": "the approval page", "cli": "the CLI", "local": "the simulator"}
-
-
-def slack_escape(text: str) -> str:
-    """Slack's mrkdwn control characters (a comment cannot mention @channel or fake a link)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _ms(seconds: float | None) -> str:
@@ -131,14 +127,16 @@ def slack_request(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
             },
         ],
     }
-    return title(approval), [*_summary_blocks(approval), buttons]
+    return slack_escape(title(approval)), [*_summary_blocks(approval), buttons]
 
 
 def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
     """The same message once decided, expired or closed: who, how and when, without buttons."""
     said = outcome(approval)
     section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{slack_escape(said)}*"}}
-    return f"{approval.application} {approval.version}: {said}", [*_summary_blocks(approval), section]
+    # The fallback text (notifications, screen readers) is mrkdwn too: escaped like the blocks.
+    fallback = slack_escape(f"{approval.application} {approval.version}: {said}")
+    return fallback, [*_summary_blocks(approval), section]
 
 
 def email(approval: Approval, url: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, WaitKind
+from canaryfleet.models.text import PersonText
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutStore
@@ -29,7 +30,9 @@ class Decision(BaseModel):
     by: str = Field(
         min_length=1, max_length=200, description="Who decided (email, Slack user, IAM identity)."
     )
-    reason: str = Field(default="", max_length=2000)
+    reason: PersonText = Field(
+        default="", max_length=2000, description="What they said: printable text, several lines allowed."
+    )
     channel: Literal["slack", "page", "cli", "local"] = "cli"
     rollout_id: str | None = Field(default=None, description="Act only if this rollout is the running one.")
 

@@ -65,7 +65,7 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
         return {"slack": "not configured"}
     if notice.rollout_id and notice.rank is not None and slack.threads:
         thread = _thread(notice, notice.rollout_id, channel, slack, channels)
-        text, blocks = reply_blocks(notice)
+        text, blocks = reply_blocks(notice, _bundle_notes(notice, notice.rollout_id, channels))
         if slack.post(channel, text, blocks, thread_ts=thread.message.ts) is None:
             raise NotificationNotDelivered(f"slack did not take the {notice.kind} reply")
         return {"slack": "replied", "thread_ts": thread.message.ts}
@@ -78,6 +78,14 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
         slack.post(channel, text, blocks)
         return {"slack": "posted by webhook"}
     return {"slack": "left out without a thread"}
+
+
+def _bundle_notes(notice: Notice, rollout_id: str, channels: NotifyChannels) -> list[str]:
+    """What the bundle check noted (on the rollout record): told once, in the started reply."""
+    if notice.kind != "rollout.started":
+        return []
+    record = channels.rollouts.get(notice.application, rollout_id)
+    return record.bundle_notes if record is not None else []
 
 
 def _thread(

@@ -6,16 +6,18 @@ mrkdwn, so no notice can mention @channel or fake a link. Nothing here holds a s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from canaryfleet.logic.approval_messages import slack_escape, verdict_summary
+from canaryfleet.logic.approval_messages import verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 from canaryfleet.models.sns_subject import sns_subject
+from canaryfleet.models.text import quoted, slack_escape
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -78,11 +80,14 @@ def headline(notice: Notice) -> str:
     return f"{subject}: {words}" + (f": {notice.reason}" if notice.reason else "")
 
 
-def detail_lines(notice: Notice) -> list[str]:
-    """The facts of one notice, in mrkdwn (escaped), for its thread reply."""
+def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
+    """The facts of one notice, in mrkdwn (escaped), for its thread reply; a started notice lists
+    ``bundle_notes`` (what CodeDeploy's agent will ignore in the bundle, from the rollout record)."""
     body, detail = notice.body, notice.body.get("detail") or {}
     lines: list[str] = []
-    if notice.kind == "rollout.traffic_shifted":
+    if notice.kind == "rollout.started":
+        lines.extend(f"• {slack_escape(note)}" for note in bundle_notes)
+    elif notice.kind == "rollout.traffic_shifted":
         lines.append(f"canary {detail.get('canary', '?')}%, live {detail.get('live', '?')}%")
     elif notice.kind == "rollout.verdict":
         verdict = _verdict(detail)
@@ -113,10 +118,10 @@ def detail_lines(notice: Notice) -> list[str]:
     return lines
 
 
-def reply_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
+def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]]]:
     """A thread reply (or a message of its own): emoji, headline, facts, when."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
-    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice)])
+    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},
@@ -148,7 +153,9 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     subject = f"canaryfleet {notice.application} {notice.version}: {outcome}"
     lines = [f"{notice.application} {notice.version} was {outcome}.", ""]
     if notice.reason:
-        lines += [f"Reason: {notice.reason}", ""]
+        # A reason can carry a person's multi-line comment: quoted, none of its lines passes for ours.
+        reason = notice.reason if "\n" not in notice.reason else "\n" + quoted(notice.reason)
+        lines += [f"Reason: {reason}", ""]
     lines.append(f"Rollout: {notice.rollout_id or '-'}")
     if record is not None and record.commit:
         lines.append(f"Commit: {record.commit}")
@@ -167,6 +174,14 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     decisions = [said for said in map(who_decided, record.audit if record is not None else []) if said]
     if decisions:
         lines.append("Decisions: " + "; ".join(decisions))
+    for entry in record.audit if record is not None else []:
+        said = who_decided(entry)
+        if said and entry.reason:
+            lines += [f"{said} said:", quoted(entry.reason)]
+    notes = record.bundle_notes if record is not None else []
+    if notes:
+        lines += ["", "Bundle notes (what CodeDeploy's agent ignores in this bundle):"]
+        lines += [f"  - {note}" for note in notes]
     stages = [
         (name, at)
         for stage, name in _STAGE_NAMES.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -13,7 +14,14 @@ from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplica
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import PolicyLimits, default_policy
-from canaryfleet.models.rollout import ExecutionInput, Revision, RolloutInput, RolloutPlan
+from canaryfleet.models.rollout import (
+    BUILD_URL_PATTERN,
+    MAX_BUNDLE_NOTES,
+    ExecutionInput,
+    Revision,
+    RolloutInput,
+    RolloutPlan,
+)
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.artifacts import ArtifactStore
 from canaryfleet.ports.clock import Clock
@@ -21,6 +29,8 @@ from canaryfleet.ports.fleet import AppRegistry, Deployments
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import RolloutExecutions
+
+_MAX_BUILD_URL = 2048
 
 
 class StartRolloutResult(BaseModel):
@@ -83,7 +93,7 @@ def start_rollout(
                 f"(rollout {decided.rollout_id}); upload a new version"
             )
         with artifacts.open(artifact) as bundle:
-            validate_bundle(bundle, bundle_limits or BundleLimits())
+            report = validate_bundle(bundle, bundle_limits or BundleLimits())
             policy = bundle_policy(
                 bundle,
                 app.policy or default_policy(),
@@ -94,13 +104,15 @@ def start_rollout(
         return _rejected(notifier, artifact, obj.key, str(exc), store, received)
 
     metadata = artifacts.metadata(artifact)
+    build_url, dropped = _build_url(metadata.get("build-url"))
     rollout = RolloutInput(
         rollout_id=rollout_id,
         application=artifact.application,
         version=artifact.version,
         artifact=artifact,
         commit=metadata.get("commit") or None,
-        build_url=metadata.get("build-url") or None,
+        build_url=build_url,
+        bundle_notes=[*report.notes, *dropped][:MAX_BUNDLE_NOTES],
     )
     revision = Revision.of(artifact)
     codedeploy.register_revision(app.codedeploy_application, revision)
@@ -131,6 +143,21 @@ def start_rollout(
     metrics.add_metric(name="ArtifactsAccepted", unit=MetricUnit.Count, value=1)
     logger.info("rollout started", extra={"execution_arn": execution_arn, "version": rollout.version})
     return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
+
+
+def _build_url(value: str | None) -> tuple[str | None, list[str]]:
+    """The build-url metadata if it is an https URL; else nothing, and a note that says why.
+
+    Anyone who may upload sets the metadata, and notices and the CLI show it as a link: a
+    ``javascript:`` or plain ``http:`` URL is never shown. The note names the scheme only.
+    """
+    if not value:
+        return None, []
+    if re.fullmatch(BUILD_URL_PATTERN, value) and len(value) <= _MAX_BUILD_URL:
+        return value, []
+    scheme = value.split(":", 1)[0][:20] if ":" in value else "no scheme"
+    logger.warning("build-url metadata dropped", extra={"scheme": scheme})
+    return None, [f"build-url metadata dropped: only an https:// URL is shown (it was {scheme!r})"]
 
 
 def _rejected(

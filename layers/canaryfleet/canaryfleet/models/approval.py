@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.artifact import AppName, Version
 from canaryfleet.models.rollout import Verdict
+from canaryfleet.models.text import PersonText
 
 APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
 ApprovalId = Annotated[str, Field(pattern=APPROVAL_ID_PATTERN, description="128 random bits, URL-safe.")]
@@ -124,7 +125,7 @@ class PageDecisionForm(BaseModel):
     approver: Approver
     expires: int = Field(ge=0)
     signature: Signature
-    comment: str = Field(default="", max_length=2000)
+    comment: PersonText = Field(default="", max_length=2000)
 
 
 class ExpireApprovalTask(BaseModel):

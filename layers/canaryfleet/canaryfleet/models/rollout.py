@@ -12,6 +12,9 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
 from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, OnTimeout, RolloutPolicy, SetWeight
 
+BUILD_URL_PATTERN = r"^https://[^\s<>\"']+$"
+MAX_BUNDLE_NOTES = 20
+
 
 class Stage(StrEnum):
     """Stages that are recorded and notified, in the order a released rollout meets them."""
@@ -35,7 +38,15 @@ class RolloutInput(BaseModel):
     version: Version
     artifact: ArtifactRef
     commit: str | None = Field(default=None, max_length=128, description="From object metadata.")
-    build_url: str | None = Field(default=None, max_length=2048, description="From object metadata.")
+    # Shown as a link in notices and the CLI: only https (never javascript:, data: or plain http).
+    build_url: str | None = Field(
+        default=None, max_length=2048, pattern=BUILD_URL_PATTERN, description="From object metadata."
+    )
+    bundle_notes: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_BUNDLE_NOTES,
+        description="What CodeDeploy's agent ignores in the bundle, and metadata that was dropped.",
+    )
 
 
 class RecordStageRequest(BaseModel):

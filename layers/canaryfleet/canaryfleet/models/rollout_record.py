@@ -92,6 +92,9 @@ class RolloutRecord(_Stored):
     commit: str | None = Field(default=None, description="From the object's metadata; None if not given.")
     build_url: str | None = Field(default=None, description="From the object's metadata; None if not given.")
     arrival: str | None = Field(default=None, description="Its queue sort key; None for a rejected upload.")
+    bundle_notes: list[str] = Field(
+        default_factory=list, description="What CodeDeploy's agent ignores in the bundle (start_rollout)."
+    )
     received_at: IsoTime
     status: RolloutStatus = Field(default="received", description="started once its execution runs.")
     execution_arn: str | None = Field(default=None, description="Set when the execution is started.")

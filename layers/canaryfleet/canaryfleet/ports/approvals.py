@@ -60,6 +60,10 @@ class ApprovalStore(Protocol):
         """True the first time only: the emails go out once per approval."""
         ...
 
+    def first_use(self, request_digest: str, keep_until: datetime) -> bool:
+        """True the first time a Slack request (by its signature's digest) is seen; False for a replay."""
+        ...
+
 
 class SigningKeys(Protocol):
     """The approval links' HMAC keys: the current one signs, current and previous verify."""

@@ -1,0 +1,64 @@
+"""Text people type (decision comments, reasons) and how it is shown elsewhere.
+
+A comment is refused at the edge if it holds characters that do not print (control and
+format characters: a terminal escape, a right-to-left override, a zero-width space), so what
+an approver typed is what everyone else reads. Where it is shown, it is escaped for the
+surface: :func:`slack_escape` for Slack's mrkdwn, :func:`quoted` for a plain-text email.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+# Cc: control characters (escapes, NUL, bell); Cf: format characters (bidi overrides,
+# zero-width spaces); Zl/Zp: line and paragraph separators that some viewers break lines on.
+_NON_PRINTING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# A comment may have several lines (the approval page's text area sends CRLF).
+_ALLOWED = frozenset({"\n"})
+
+
+def non_printing(text: str) -> list[str]:
+    """The characters of ``text`` that do not print, as U+XXXX (each once, in order)."""
+    found = dict.fromkeys(
+        f"U+{ord(c):04X}" for c in text if c not in _ALLOWED and unicodedata.category(c) in _NON_PRINTING
+    )
+    return list(found)
+
+
+def _printable(text: str) -> str:
+    bad = non_printing(text)
+    if bad:
+        raise PydanticCustomError(
+            "non_printing_characters",
+            "must hold only printable characters, spaces and line breaks; found {characters}",
+            {"characters": ", ".join(bad[:5])},
+        )
+    return text
+
+
+def _lines(value: object) -> object:
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
+# A comment or reason typed by a person: several lines are fine, invisible characters are not.
+PersonText = Annotated[str, BeforeValidator(_lines), AfterValidator(_printable)]
+
+
+def slack_escape(text: str) -> str:
+    """Text as Slack's mrkdwn shows it literally: ``&``, ``<`` and ``>`` escaped.
+
+    Slack's "Formatting text for app surfaces": these three are the control characters of
+    mrkdwn (mentions such as ``<!channel>``, links such as ``<https://x|label>``); escaped,
+    a comment cannot mention anyone or fake a link.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoted(text: str, prefix: str = "> ") -> str:
+    """Text as a quote in a plain-text email: every line prefixed, so no line of it can pass
+    for one of the platform's own."""
+    return "\n".join(prefix + line for line in text.split("\n"))

@@ -1,0 +1,57 @@
+"""What people type (decision reasons, page comments): printable text only, refused at the edge."""
+
+import pytest
+from canaryfleet.errors import InvalidEvent
+from canaryfleet.logic.decisions import Decision
+from canaryfleet.models.approval import PageDecisionForm
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.text import quoted, slack_escape
+from pydantic import ValidationError
+
+FORM = {"action": "approve", "approver": "alice@example.com", "expires": 1, "signature": "a" * 43}
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("ok\x1b[2J\x1b[31mFAKE", "U+001B"),  # a terminal escape
+        ("ok\x00", "U+0000"),
+        ("approved \u202eevil", "U+202E"),  # right-to-left override
+        ("zero\u200bwidth", "U+200B"),
+        ("line\u2028separator", "U+2028"),
+        ("tab\there", "U+0009"),
+    ],
+    ids=["escape", "nul", "bidi-override", "zero-width-space", "line-separator", "tab"],
+)
+def test_a_reason_with_a_character_that_does_not_print_is_a_typed_error_naming_it(
+    text: str, named: str
+) -> None:
+    event = {"application": "payments-api", "action": "abort", "by": "oncall", "reason": text}
+
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event(Decision, event)
+
+    assert refused.value.problems == [
+        f"reason: must hold only printable characters, spaces and line breaks; found {named}"
+    ]
+
+
+def test_a_page_comment_with_a_control_character_is_refused_with_its_own_error_type() -> None:
+    with pytest.raises(ValidationError) as refused:
+        PageDecisionForm.model_validate({**FORM, "comment": "fine\x07"})
+
+    assert [e["type"] for e in refused.value.errors()] == ["non_printing_characters"]
+
+
+def test_a_comment_of_several_lines_is_kept_with_its_line_breaks_made_plain() -> None:
+    form = PageDecisionForm.model_validate({**FORM, "comment": "p99 is fine\r\nship it — ✅ ünïcode"})
+
+    assert form.comment == "p99 is fine\nship it — ✅ ünïcode"
+
+
+def test_slack_text_is_escaped_and_an_email_quote_prefixes_every_line() -> None:
+    assert (
+        slack_escape("<!channel> & <https://x.example|y>")
+        == "&lt;!channel&gt; &amp; &lt;https://x.example|y&gt;"
+    )
+    assert quoted("one\ntwo") == "> one\n> two"
