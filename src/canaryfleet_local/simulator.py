@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.policy import Bake
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.scenarios import Behaviour, DeploymentScript, Scenario, Upload
@@ -275,6 +276,16 @@ class FleetSimulator:
             self._operator_actions(state, record)
             self._answer_approvals(state, record)
 
+    @property
+    def _alarm_into_bake(self) -> float:
+        """How far into the bake an alarm may fire: past the bake's own check, inside the bake.
+
+        At most a quarter of the policy's shortest bake, so a bake of a second (the bench's)
+        still sees its alarm fire before it ends.
+        """
+        bakes = [s.duration_seconds for s in self.scenario.policy.steps if isinstance(s, Bake)]
+        return min([ALARM_INTO_BAKE_SECONDS, *(b / 4 for b in bakes)])
+
     def _evaluate_alarms(self, state: AppState, weights: dict[str, int], baked: float | None) -> None:
         """The canary's alarms go to ALARM once a tripping version has had traffic long enough.
 
@@ -292,7 +303,7 @@ class FleetSimulator:
             return
         if state.alarm_since is None:
             state.alarm_since = now
-        in_bake = baked is not None and baked >= ALARM_INTO_BAKE_SECONDS
+        in_bake = baked is not None and baked >= self._alarm_into_bake
         if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
             self._set_alarms(state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint")
             state.alarmed = True
