@@ -96,3 +96,18 @@ def test_every_lambda_task_retries_the_errors_aws_recommends(path: Path) -> None
     for name, task in lambda_tasks.items():
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
         assert RECOMMENDED_LAMBDA_RETRIES - retried == set(), name
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_no_result_selector_reaches_into_an_item_that_may_be_missing(path: Path) -> None:
+    # Given every DynamoDB GetItem task (its result has no Item when the key is not in the table)
+    reads = {
+        name: s
+        for name, s in states(json.loads(path.read_text())).items()
+        if s.get("Resource") == "arn:aws:states:::dynamodb:getItem"
+    }
+
+    # Then none selects a path under Item: on a missing item that fails the execution with
+    # States.Runtime, which no Catch catches; a Choice asks IsPresent first instead
+    for name, task in reads.items():
+        assert "$.Item" not in json.dumps(task.get("ResultSelector", {})), name
