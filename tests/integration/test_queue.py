@@ -6,12 +6,32 @@ import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic.queue import queue_rollout, release_turn
-from canaryfleet.ports.clock import SystemClock
+from canaryfleet.models.rollout import RolloutRef
+from canaryfleet.models.tasks import QueueTask
+from canaryfleet.ports.clock import Clock, SystemClock
+from canaryfleet.ports.workflow import ExecutionStatus
 
 from canaryfleet_local.cloud import LocalCloud
 from tests.integration.helpers import RecordingCallbacks
 
 EXECUTIONS, CLOCK = StepFunctionsExecutions(), SystemClock()
+
+
+def wait_in_queue(
+    application: str,
+    rollout_id: str,
+    arrival: str,
+    execution_arn: str,
+    token: str,
+    store: DynamoRolloutStore,
+    callbacks: RecordingCallbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> int:
+    """The queue task of one rollout, as the state machine's "Wait for turn" sends it."""
+    ref = RolloutRef(application=application, rollout_id=rollout_id, version="1.0.0")
+    task = QueueTask(token=token, ref=ref, arrival=arrival, execution_arn=execution_arn)
+    return queue_rollout(task, store, callbacks, executions, clock)
 
 
 @pytest.fixture
@@ -40,7 +60,7 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
     callbacks = RecordingCallbacks()
     first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
 
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "first",
         "20261126T100000#a",
@@ -51,7 +71,7 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
         EXECUTIONS,
         CLOCK,
     )
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "third",
         "20261126T100002#c",
@@ -62,7 +82,7 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
         EXECUTIONS,
         CLOCK,
     )
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "second",
         "20261126T100001#b",
@@ -81,9 +101,9 @@ def test_rollouts_start_one_at_a_time_in_arrival_order(cloud: LocalCloud, store:
 def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
     first, second, third = (running_execution(cloud, n) for n in ("first", "second", "third"))
-    queue_rollout("payments-api", "first", "1#a", first, "token-first", store, callbacks, EXECUTIONS, CLOCK)
-    queue_rollout("payments-api", "third", "3#c", third, "token-third", store, callbacks, EXECUTIONS, CLOCK)
-    queue_rollout(
+    wait_in_queue("payments-api", "first", "1#a", first, "token-first", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue("payments-api", "third", "3#c", third, "token-third", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue(
         "payments-api", "second", "2#b", second, "token-second", store, callbacks, EXECUTIONS, CLOCK
     )
 
@@ -95,7 +115,7 @@ def test_a_release_starts_the_next_in_arrival_order(cloud: LocalCloud, store: Dy
 
 def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "p1",
         "1#a",
@@ -107,7 +127,7 @@ def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutS
         CLOCK,
     )
 
-    queue_rollout(
+    wait_in_queue(
         "ledger", "l1", "2#a", running_execution(cloud, "l1"), "token-l1", store, callbacks, EXECUTIONS, CLOCK
     )
 
@@ -118,11 +138,11 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
     callbacks = RecordingCallbacks()
     dead = running_execution(cloud, "dead")
     cloud.client("stepfunctions").stop_execution(executionArn=dead)
-    queue_rollout(
+    wait_in_queue(
         "payments-api", "dead", "1#a", dead, "token-dead", store, RecordingCallbacks(), EXECUTIONS, CLOCK
     )
 
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "next",
         "2#b",
@@ -139,7 +159,7 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
 
 def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     holder = running_execution(cloud, "holder")
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "holder",
         "1#a",
@@ -151,7 +171,7 @@ def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: Dynamo
         CLOCK,
     )
     callbacks = RecordingCallbacks(closed={"token-gone"})
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "gone",
         "2#b",
@@ -162,7 +182,7 @@ def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: Dynamo
         EXECUTIONS,
         CLOCK,
     )
-    queue_rollout(
+    wait_in_queue(
         "payments-api",
         "next",
         "3#c",
@@ -186,10 +206,10 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
 ) -> None:
     callbacks = RecordingCallbacks()
     first = running_execution(cloud, "first")
-    queue_rollout("payments-api", "first", "1#a", first, "token-1", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue("payments-api", "first", "1#a", first, "token-1", store, callbacks, EXECUTIONS, CLOCK)
 
     # The first attempt's answer was lost (a timeout); Step Functions retries with a new token.
-    queue_rollout("payments-api", "first", "1#a", first, "token-2", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue("payments-api", "first", "1#a", first, "token-2", store, callbacks, EXECUTIONS, CLOCK)
     release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
     assert callbacks.succeeded == ["token-1", "token-2"]

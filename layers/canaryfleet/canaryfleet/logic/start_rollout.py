@@ -13,7 +13,7 @@ from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplica
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import PolicyLimits, default_policy
-from canaryfleet.models.rollout import ExecutionInput, Revision, RolloutInput, RolloutPlan
+from canaryfleet.models.rollout import ExecutionInput, Revision, RolloutInput, RolloutPlan, RolloutRef
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.artifacts import ArtifactStore
 from canaryfleet.ports.clock import Clock
@@ -111,11 +111,8 @@ def start_rollout(
         existing = store.get(artifact.application, rollout_id)
         arrival = (existing.arrival if existing is not None else None) or arrival
     execution = ExecutionInput(
-        rollout_id=rollout_id,
-        application=artifact.application,
-        version=artifact.version,
+        ref=RolloutRef(application=artifact.application, rollout_id=rollout_id, version=artifact.version),
         arrival=arrival,
-        rollout=rollout,
         revision=revision,
         app=app,
         plan=RolloutPlan.of(policy),
