@@ -173,8 +173,7 @@ def wait_for_approval(
         input=json.dumps(
             {
                 "app": config.model_dump(mode="json"),
-                "rollout_id": rollout.rollout_id,
-                "version": "1.2.0",
+                "ref": {"application": application, "rollout_id": rollout.rollout_id, "version": "1.2.0"},
                 "step": {"timeout_seconds": timeout_seconds},
             }
         ),

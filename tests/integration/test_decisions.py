@@ -8,7 +8,7 @@ from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.rollout import RolloutInput, RolloutRef
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.ports.clock import SystemClock
 
@@ -87,7 +87,10 @@ def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: Dyn
 
     recorded = decide(decision("abort", reason="incident"), store, callbacks, SystemClock())
     outcome = begin_wait(
-        Wait(kind="bake", token="token-2", started_at=NOW), APP, rollout_id, store, callbacks
+        Wait(kind="bake", token="token-2", started_at=NOW),
+        RolloutRef(application=APP, rollout_id=rollout_id, version="2.0.0"),
+        store,
+        callbacks,
     )
 
     assert (recorded.outcome, outcome) == ("recorded", "aborted")

@@ -16,7 +16,7 @@ from canaryfleet.logic.deployments import (
 )
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import Revision, RolloutInput
+from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
 from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud
@@ -24,6 +24,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from tests.integration.helpers import RecordingCallbacks
 
 REVISION = Revision(bucket="artifacts", key="hello-app/2.0.0.zip", version_id="v1", etag="e", version="2.0.0")
+REF = RolloutRef(application="hello-app", rollout_id="r1", version="2.0.0")
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def store(cloud: LocalCloud) -> DynamoRolloutStore:
 
 
 def request(app: AppConfig, token: str = "token-1") -> DeployRequest:
-    return DeployRequest(token=token, rollout_id="r1", purpose="canary", app=app, revision=REVISION)
+    return DeployRequest(token=token, ref=REF, purpose="canary", app=app, revision=REVISION)
 
 
 def event(app: AppConfig, deployment_id: str, state: str) -> DeploymentStateChange:
@@ -125,7 +126,7 @@ def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
     deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
     end(cloud, deployment_id, "Succeeded")
 
-    assert check_after_timeout("r1", "canary", store, CodeDeploy()) == {
+    assert check_after_timeout(REF, "canary", store, CodeDeploy()) == {
         "deployment_id": deployment_id,
         "status": "Succeeded",
     }
@@ -138,7 +139,7 @@ def test_a_deployment_still_running_at_the_timeout_is_stopped(
     end(cloud, deployment_id, "InProgress")
 
     with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):
-        check_after_timeout("r1", "canary", store, CodeDeploy())
+        check_after_timeout(REF, "canary", store, CodeDeploy())
 
     assert cloud.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"][
         "status"

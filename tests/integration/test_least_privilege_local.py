@@ -100,8 +100,7 @@ def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> 
 
 def _finalize(cloud: LocalCloud) -> tuple[str | None, dict[str, Any]]:
     event = {
-        "application": APPLICATION,
-        "rollout_id": "hello-app-1_0_0-0001",
+        "ref": {"application": APPLICATION, "rollout_id": "hello-app-1_0_0-0001", "version": "1.0.0"},
         "revision": {
             "bucket": cloud.output("ArtifactBucketName"),
             "key": "hello-app/1.0.0.zip",

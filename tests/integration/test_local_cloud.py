@@ -96,7 +96,7 @@ def test_a_function_error_reaches_the_caller_as_aws_reports_it(cloud: LocalCloud
     body = json.loads(response["Payload"].read())
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "InvalidEvent"
-    assert "rollout_id: Field required" in body["errorMessage"]
+    assert "ref: Field required" in body["errorMessage"]
 
 
 def test_each_function_keeps_its_own_module_state(cloud: LocalCloud) -> None:

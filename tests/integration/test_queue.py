@@ -6,12 +6,32 @@ import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic.queue import queue_rollout, release_turn
-from canaryfleet.ports.clock import SystemClock
+from canaryfleet.models.rollout import RolloutRef
+from canaryfleet.models.tasks import QueueTask
+from canaryfleet.ports.clock import Clock, SystemClock
+from canaryfleet.ports.workflow import ExecutionStatus
 
 from canaryfleet_local.cloud import LocalCloud
 from tests.integration.helpers import RecordingCallbacks
 
 EXECUTIONS, CLOCK = StepFunctionsExecutions(), SystemClock()
+
+
+def wait_in_queue(
+    application: str,
+    rollout_id: str,
+    arrival: str,
+    execution_arn: str,
+    token: str,
+    store: DynamoRolloutStore,
+    callbacks: RecordingCallbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> int:
+    """The queue task of one rollout, as the state machine's "Wait for turn" sends it."""
+    ref = RolloutRef(application=application, rollout_id=rollout_id, version="1.0.0")
+    task = QueueTask(token=token, ref=ref, arrival=arrival, execution_arn=execution_arn)
+    return queue_rollout(task, store, callbacks, executions, clock)
 
 
 @pytest.fixture
@@ -29,7 +49,7 @@ def queue(
 ) -> None:
     """Queues the rollout through the logic, with the callback token ``token-<rollout id>``."""
     token = f"token-{rollout_id}"
-    queue_rollout(application, rollout_id, received, execution, token, store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue(application, rollout_id, received, execution, token, store, callbacks, EXECUTIONS, CLOCK)
 
 
 def running_execution(cloud: LocalCloud, name: str) -> str:
@@ -117,10 +137,10 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
 ) -> None:
     callbacks = RecordingCallbacks()
     first = running_execution(cloud, "first")
-    queue_rollout("payments-api", "first", "1#a", first, "token-1", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue("payments-api", "first", "1#a", first, "token-1", store, callbacks, EXECUTIONS, CLOCK)
 
     # The first attempt's answer was lost (a timeout); Step Functions retries with a new token.
-    queue_rollout("payments-api", "first", "1#a", first, "token-2", store, callbacks, EXECUTIONS, CLOCK)
+    wait_in_queue("payments-api", "first", "1#a", first, "token-2", store, callbacks, EXECUTIONS, CLOCK)
     release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
     assert callbacks.succeeded == ["token-1", "token-2"]

@@ -11,6 +11,7 @@ from tests.helpers import FakeContext, load_event, load_handler
 from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier, a_rollout
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+REF = load_event("record_stage/started")["ref"]
 
 
 def request(stage: Stage, at: datetime = T0) -> RecordStageRequest:
@@ -47,7 +48,9 @@ def test_given_a_stage_recorded_twice_then_it_is_notified_once() -> None:
     ("change", "problem"),
     [
         ({"stage": "deploying"}, "stage: Input should be"),
-        ({"application": "Bad App"}, "application: String should match pattern"),
+        ({"ref": REF | {"application": "Bad App"}}, "ref.application: String should match pattern"),
+        ({"ref": REF | {"rollout_id": "../other"}}, "ref.rollout_id: String should match pattern"),
+        ({"application": "payments-api"}, "application: Extra inputs are not permitted"),
         ({"at": "yesterday"}, "at: Input should be a valid datetime"),
         ({"unexpected": 1}, "unexpected: Extra inputs are not permitted"),
     ],

@@ -16,7 +16,8 @@ from canaryfleet.logic.deployments import (
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout, release_turn
 from canaryfleet.models.app_config import AppConfig, FleetGroup
-from canaryfleet.models.rollout import Revision
+from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.tasks import QueueTask
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
@@ -67,7 +68,9 @@ def _queue(
 ) -> FakeExecutions:
     executions = FakeExecutions()
     executions.running.update({f"arn:{n}" for n in ("first", "second", "third")})
-    queue_rollout(APP, name, arrival, f"arn:{name}", f"token-{name}", store, callbacks, executions, clock)
+    ref = RolloutRef(application=APP, rollout_id=name, version="2.7.0")
+    task = QueueTask(token=f"token-{name}", ref=ref, arrival=arrival, execution_arn=f"arn:{name}")
+    queue_rollout(task, store, callbacks, executions, clock)
     return executions
 
 
@@ -116,7 +119,9 @@ def test_given_a_lock_held_by_someone_else_when_released_by_another_execution_th
 def _deploy_request(app: AppConfig, token: str = "token-deploy") -> DeployRequest:
     return DeployRequest(
         token=token,
-        rollout_id="payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d",
+        ref=RolloutRef(
+            application=APP, rollout_id="payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d", version="2.7.0"
+        ),
         purpose="canary",
         app=app,
         revision=REVISION,
@@ -158,7 +163,7 @@ def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_t
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
     deployment_id = codedeploy.create_deployment("app", "group", REVISION, "made before the token")
-    store.remember_deployment(_deploy_request(app_config).rollout_id, "canary", deployment_id, "group")
+    store.remember_deployment(_deploy_request(app_config).ref.rollout_id, "canary", deployment_id, "group")
 
     early = on_deployment_event(_event(app_config, deployment_id, "FAILURE"), store, codedeploy, callbacks)
     start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)
@@ -180,7 +185,7 @@ def test_given_a_rollback_then_the_record_says_why_in_words(
 ) -> None:
     record = a_rollout(store)
 
-    record_rollback(APP, record.rollout_id, record.version, error, cause, store, clock)
+    record_rollback(record.ref, error, cause, store, clock)
 
     ended = store.get(APP, record.rollout_id)
     assert ended is not None and ended.outcome == outcome and ended.status == outcome
@@ -194,7 +199,7 @@ def test_given_a_finished_rollout_when_someone_decides_then_nothing_is_running(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
     record = a_rollout(store)
-    record_rollback(APP, record.rollout_id, record.version, "Aborted", "aborted by bob: no", store, clock)
+    record_rollback(record.ref, "Aborted", "aborted by bob: no", store, clock)
 
     with pytest.raises(RolloutNotRunning, match="has no running rollout"):
         decide(Decision(application=APP, action="approve", by="alice"), store, RecordingCallbacks(), clock)

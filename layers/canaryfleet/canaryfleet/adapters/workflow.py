@@ -34,12 +34,12 @@ class StepFunctionsRolloutWorkflow:
         try:
             response = client("stepfunctions").start_execution(
                 stateMachineArn=self._state_machine_arn,
-                name=execution.rollout_id,
+                name=execution.ref.rollout_id,
                 input=execution.model_dump_json(),
             )
         except ClientError as exc:
             # The name is derived from the object version: it exists means this event was seen.
             if error_code(exc) == "ExecutionAlreadyExists":
-                return self.execution_arn(execution.rollout_id), False
+                return self.execution_arn(execution.ref.rollout_id), False
             raise
         return str(response["executionArn"]), True

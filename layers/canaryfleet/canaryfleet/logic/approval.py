@@ -52,9 +52,10 @@ def request_approval(
 
     A retried request (the same task token) reuses its approval and asks nobody twice.
     """
-    app, rollout_id, version, token = task.app, task.rollout_id, task.version, task.token
+    app, ref, token = task.app, task.ref, task.token
+    rollout_id, version = ref.rollout_id, ref.version
     now = clock.now()
-    record = store.get(app.application, rollout_id)
+    record = store.get(ref.application, rollout_id)
     retried = record is not None and record.waits_with("approval") == token
     if record is not None and retried and record.approval_id and record.approval_expires_at:
         approval_id, expires = record.approval_id, record.approval_expires_at
@@ -64,13 +65,13 @@ def request_approval(
     wait = Wait(
         kind="approval", token=token, started_at=now, approval_id=approval_id, approval_expires_at=expires
     )
-    outcome = begin_wait(wait, app.application, rollout_id, store, callbacks)
+    outcome = begin_wait(wait, ref, store, callbacks)
     if outcome != "waiting":
         return outcome
     verdict = record.verdict if record is not None else None
     approval = Approval(
         approval_id=approval_id,
-        application=app.application,
+        application=ref.application,
         rollout_id=rollout_id,
         version=version,
         verdict=verdict,
@@ -82,9 +83,7 @@ def request_approval(
     approval = channels.approvals.get(approval_id) or approval
     record_stage(
         RecordStageRequest(
-            rollout_id=rollout_id,
-            application=app.application,
-            version=version,
+            ref=ref,
             stage=Stage.AWAITING_APPROVAL,
             at=now,
             detail={

@@ -9,8 +9,9 @@ from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotSh
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
-from canaryfleet.models.rollout import RecordStageRequest, Stage, Verdict
+from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, Wait
+from canaryfleet.models.tasks import AnalyseTask, BakeTask, ShiftTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import AppRegistry, FleetMetrics, TrafficWeights
@@ -34,50 +35,41 @@ def verify_canary(app: AppConfig, traffic: TrafficWeights) -> dict[str, int]:
 
 @tracer.capture_method
 def shift_traffic(
-    app: AppConfig,
-    rollout_id: str,
-    version: str,
-    weight: int,
-    seq: str,
+    task: ShiftTask,
     traffic: TrafficWeights,
     store: RolloutRecords,
     notifier: Notifier | None,
     clock: Clock,
 ) -> dict[str, int]:
-    """Set canary to ``weight`` percent (live the rest), read it back, log it, and notify it."""
+    """Set canary to the task's weight (live the rest), read it back, log it, and notify it if asked."""
+    app, ref, weight, seq = task.app, task.ref, task.weight, task.seq
     weights = traffic.set_canary_weight(app, weight)
     expected = {app.live.target_group_arn: 100 - weight, app.canary.target_group_arn: weight}
     if weights != expected:
         raise TrafficNotShifted(f"weights read back {weights} differ from {expected}")
     now = clock.now()
-    store.log_weight(app.application, rollout_id, seq, weight, now)
+    store.log_weight(ref.application, ref.rollout_id, seq, weight, now)
     logger.info("traffic shifted", extra={"canary_weight": weight, "seq": seq})
     result = {"canary": weight, "live": 100 - weight}
     if notifier is not None:
-        _stage(store, notifier, app, rollout_id, version, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq})
+        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq})
     return result
 
 
 def _stage(
     store: RolloutRecords,
     notifier: Notifier,
-    app: AppConfig,
-    rollout_id: str,
-    version: str,
+    ref: RolloutRef,
     stage: Stage,
     at: datetime,
     detail: dict[str, Any],
 ) -> None:
-    request = RecordStageRequest(
-        rollout_id=rollout_id, application=app.application, version=version, stage=stage, at=at, detail=detail
-    )
-    record_stage(request, store, notifier)
+    record_stage(RecordStageRequest(ref=ref, stage=stage, at=at, detail=detail), store, notifier)
 
 
 def begin_wait(
     wait: Wait,
-    application: str,
-    rollout_id: str,
+    ref: RolloutRef,
     store: RolloutRecords,
     callbacks: Callbacks,
     honour_promote: bool = True,
@@ -86,7 +78,7 @@ def begin_wait(
 
     Returns what happened: "waiting", "aborted" or "promoted".
     """
-    record = store.set_wait(application, rollout_id, wait)
+    record = store.set_wait(ref.application, ref.rollout_id, wait)
     if record.abort_requested is not None:
         abort = record.abort_requested
         callbacks.fail(wait.token, "Aborted", f"aborted by {abort.by}: {abort.reason}")
@@ -98,18 +90,17 @@ def begin_wait(
 
 
 def begin_bake(
-    app: AppConfig,
-    rollout_id: str,
-    token: str,
+    task: BakeTask,
     store: RolloutRecords,
     metrics: FleetMetrics,
     callbacks: Callbacks,
     clock: Clock,
 ) -> str:
     """Start a bake; an alarm already firing ends it at once (an event may have come before)."""
+    app, token = task.app, task.token
     now = clock.now()
     wait = Wait(kind="bake", token=token, started_at=now, bake_started_at=now)
-    outcome = begin_wait(wait, app.application, rollout_id, store, callbacks)
+    outcome = begin_wait(wait, task.ref, store, callbacks)
     if outcome != "waiting":
         return outcome
     firing = metrics.alarms_in_alarm(app.canary.alarms)
@@ -223,10 +214,7 @@ def analysis_window(
 
 @tracer.capture_method
 def analyse(
-    app: AppConfig,
-    rollout_id: str,
-    version: str,
-    spec: AnalysisSpec,
+    task: AnalyseTask,
     store: RolloutRecords,
     metrics: FleetMetrics,
     notifier: Notifier,
@@ -236,7 +224,8 @@ def analyse(
 
     Raises AnalysisFailed on fail (the state machine rolls back).
     """
-    record = store.get(app.application, rollout_id)
+    app, ref, spec = task.app, task.ref, task.analysis
+    record = store.get(ref.application, ref.rollout_id)
     now = clock.now()
     started = record.bake_started_at if record is not None else None
     start, end = analysis_window(started, now, spec.metrics_delay_seconds)
@@ -265,8 +254,8 @@ def analyse(
         window_start=start,
         window_end=end,
     )
-    store.record_verdict(app.application, rollout_id, verdict)
-    _stage(store, notifier, app, rollout_id, version, Stage.VERDICT, now, verdict.model_dump(mode="json"))
+    store.record_verdict(ref.application, ref.rollout_id, verdict)
+    _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"))
     logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from canaryfleet.errors import DeploymentFailed, DeploymentTimedOut
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.rollout import Revision
+from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
@@ -28,7 +28,7 @@ EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"
 
 class DeployRequest(BaseModel):
     token: str = Field(repr=False)
-    rollout_id: str
+    ref: RolloutRef
     purpose: str = Field(pattern=r"^(canary|live|canary-restore)$")
     app: AppConfig
     revision: Revision
@@ -51,25 +51,23 @@ def start_deployment(
     request: DeployRequest, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks, clock: Clock
 ) -> str:
     """Create the deployment once per rollout and purpose, and leave the token to wait for it."""
-    deployment_id = store.deployment_for(request.rollout_id, request.purpose)
+    deployment_id = store.deployment_for(request.ref.rollout_id, request.purpose)
     if deployment_id is None:
         deployment_id = codedeploy.create_deployment(
             request.app.codedeploy_application,
             _group(request),
             request.revision,
-            description=f"canaryfleet {request.rollout_id} {request.purpose}",
+            description=f"canaryfleet {request.ref.rollout_id} {request.purpose}",
         )
-        store.remember_deployment(request.rollout_id, request.purpose, deployment_id, _group(request))
+        store.remember_deployment(request.ref.rollout_id, request.purpose, deployment_id, _group(request))
     if request.purpose != "canary-restore":
         # An abort asked for before or during the deployment ends this wait too.
         wait = Wait(kind="deployment", token=request.token, started_at=clock.now())
-        outcome = begin_wait(
-            wait, request.app.application, request.rollout_id, store, callbacks, honour_promote=False
-        )
+        outcome = begin_wait(wait, request.ref, store, callbacks, honour_promote=False)
         if outcome == "aborted":
             return deployment_id
     context = {
-        "rollout_id": request.rollout_id,
+        "rollout_id": request.ref.rollout_id,
         "purpose": request.purpose,
         "application": request.app.application,
     }
@@ -109,9 +107,10 @@ def on_deployment_event(
 
 
 def check_after_timeout(
-    rollout_id: str, purpose: str, store: RolloutStore, codedeploy: Deployments
+    ref: RolloutRef, purpose: str, store: RolloutStore, codedeploy: Deployments
 ) -> dict[str, Any]:
     """The wait timed out: look at the real status once, so a lost event cannot hang a rollout."""
+    rollout_id = ref.rollout_id
     deployment_id = store.deployment_for(rollout_id, purpose)
     if deployment_id is None:
         raise DeploymentFailed(f"no {purpose} deployment was created for {rollout_id}")

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.logic.deployments import parse_cause, stop_unfinished
-from canaryfleet.models.rollout import Revision
+from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import RolloutOutcome
 from canaryfleet.models.tasks import RollbackTask
 from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
@@ -53,14 +53,9 @@ def explain(error: str, cause: str | None) -> tuple[Outcome, str, str]:
 
 
 @tracer.capture_method
-def finalize(
-    application: str,
-    rollout_id: str,
-    revision: Revision,
-    store: RolloutStore,
-    clock: Clock,
-) -> dict[str, str]:
+def finalize(ref: RolloutRef, revision: Revision, store: RolloutStore, clock: Clock) -> dict[str, str]:
     """Record the release as the application's last good revision."""
+    application, rollout_id = ref.application, ref.rollout_id
     store.set_last_good(application, revision, rollout_id)
     store.decide_version(application, revision.version, "released", rollout_id, "released")
     store.record_outcome(application, rollout_id, "released", "", ended_at=clock.now())
@@ -70,15 +65,10 @@ def finalize(
 
 
 def record_rollback(
-    application: str,
-    rollout_id: str,
-    version: str,
-    error: str,
-    cause: str | None,
-    store: RolloutStore,
-    clock: Clock,
+    ref: RolloutRef, error: str, cause: str | None, store: RolloutStore, clock: Clock
 ) -> dict[str, str]:
     """Mark the version rejected with the reason; the record says how the rollout ended."""
+    application, rollout_id, version = ref.application, ref.rollout_id, ref.version
     outcome, category, reason = explain(error, cause)
     store.decide_version(application, version, "rejected", rollout_id, reason)
     store.record_outcome(application, rollout_id, outcome, reason, error=error, ended_at=clock.now())
@@ -92,11 +82,9 @@ def roll_back(
     task: RollbackTask, store: RolloutStore, codedeploy: Deployments, clock: Clock
 ) -> dict[str, Any]:
     """Stop what this rollout still has running, then record why it ended."""
-    stopped = stop_unfinished(task.rollout_id, store, codedeploy)
-    result = record_rollback(
-        task.application, task.rollout_id, task.version, task.error.error, task.error.cause, store, clock
-    )
-    last_good = store.last_good(task.application)
+    stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
+    result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
+    last_good = store.last_good(task.ref.application)
     return {
         **result,
         "stopped_deployments": stopped,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from canaryfleet.models.tasks import QueueTask
 from canaryfleet.observability import logger
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutQueue
@@ -58,17 +59,19 @@ def take_turn(
 
 
 def queue_rollout(
-    application: str,
-    rollout_id: str,
-    arrival: str,
-    execution_arn: str,
-    token: str,
+    task: QueueTask,
     store: RolloutQueue,
     callbacks: Callbacks,
     executions: ExecutionStatus,
     clock: Clock,
 ) -> int:
     """Wait in the place taken at arrival, then try to start the head; returns the queue's length."""
+    application, rollout_id, execution_arn, token = (
+        task.ref.application,
+        task.ref.rollout_id,
+        task.execution_arn,
+        task.token,
+    )
     lock = store.lock(application)
     if lock is not None and lock.owner == execution_arn:
         # A retried wait (the first attempt took the turn, then its answer was lost): the turn
@@ -77,7 +80,7 @@ def queue_rollout(
         logger.info("turn already taken by this execution", extra={"rollout_id": rollout_id})
         callbacks.succeed(token, {"turn": "acquired"})
         return store.queue_length(application)
-    store.attach_queue_token(application, arrival, rollout_id, execution_arn, token)
+    store.attach_queue_token(application, task.arrival, rollout_id, execution_arn, token)
     take_turn(application, store, callbacks, executions, clock)
     return store.queue_length(application)
 

@@ -11,7 +11,8 @@ from canaryfleet.ports.rollouts import RolloutRecords
 
 
 def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: Notifier) -> RecordStageResult:
-    transition = store.record_stage(request.application, request.rollout_id, request.stage, request.at)
+    ref = request.ref
+    transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at)
     if not transition.first_time:
         logger.info("stage already recorded", extra={"stage": request.stage.value})
         return RecordStageResult(stage=request.stage, first_time=False)
@@ -27,11 +28,11 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
 
     notifier.publish(
         kind=f"rollout.{request.stage.value}",
-        application=request.application,
+        application=ref.application,
         message={
-            "rollout_id": request.rollout_id,
-            "application": request.application,
-            "version": request.version,
+            "rollout_id": ref.rollout_id,
+            "application": ref.application,
+            "version": ref.version,
             "stage": request.stage.value,
             "at": request.at.isoformat(),
             "previous_stage": transition.previous_stage.value if transition.previous_stage else None,

@@ -21,6 +21,7 @@ from canaryfleet.models.rollout import (
     Revision,
     RolloutInput,
     RolloutPlan,
+    RolloutRef,
 )
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.artifacts import ArtifactStore
@@ -123,11 +124,8 @@ def start_rollout(
         existing = store.get(artifact.application, rollout_id)
         arrival = (existing.arrival if existing is not None else None) or arrival
     execution = ExecutionInput(
-        rollout_id=rollout_id,
-        application=artifact.application,
-        version=artifact.version,
+        ref=RolloutRef(application=artifact.application, rollout_id=rollout_id, version=artifact.version),
         arrival=arrival,
-        rollout=rollout,
         revision=revision,
         app=app,
         plan=RolloutPlan.of(policy),

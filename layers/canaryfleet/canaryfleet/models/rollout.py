@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,12 +28,33 @@ class Stage(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
+RolloutId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=80,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The rollout's name: also its Step Functions execution name (80 characters at most).",
+    ),
+]
+
+
+class RolloutRef(BaseModel):
+    """Which rollout: the identity every task payload and logic call carries, validated once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    application: AppName
+    rollout_id: RolloutId
+    version: Version
+
+
 class RolloutInput(BaseModel):
-    """Input of one rollout execution (what start_rollout sends to StartExecution)."""
+    """The uploaded build a rollout ships (what start_rollout records about it)."""
 
     model_config = ConfigDict(frozen=True)
 
-    rollout_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
+    rollout_id: RolloutId
     application: AppName
     version: Version
     artifact: ArtifactRef
@@ -54,9 +75,7 @@ class RecordStageRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rollout_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
-    application: AppName
-    version: Version
+    ref: RolloutRef
     stage: Stage
     at: datetime = Field(description="When the state machine entered the stage ($$.State.EnteredTime).")
     detail: dict[str, Any] = Field(default_factory=dict, description="Stage facts worth notifying.")
@@ -160,11 +179,8 @@ class ExecutionInput(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    rollout_id: str
-    application: AppName
-    version: Version
+    ref: RolloutRef
     arrival: str = Field(description="Sort key of the rollout in its application's queue (arrival order).")
-    rollout: RolloutInput
     revision: Revision
     app: AppConfig
     plan: RolloutPlan

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from canaryfleet.models.rollout import Stage, Verdict
+from canaryfleet.models.rollout import RolloutRef, Stage, Verdict
 
 IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json")]
 
@@ -137,6 +137,11 @@ class RolloutRecord(_Stored):
     reason: str | None = Field(default=None, description="Why it ended that way; empty when released.")
     error: str | None = Field(default=None, description="The state machine error that rolled it back.")
     ended_at: IsoTime | None = None
+
+    @property
+    def ref(self) -> RolloutRef:
+        """Which rollout this is, as task payloads and logic calls carry it."""
+        return RolloutRef(application=self.application, rollout_id=self.rollout_id, version=self.version)
 
     def stage_at(self, stage: Stage) -> datetime | None:
         """When the rollout first entered ``stage``; None if it never did."""

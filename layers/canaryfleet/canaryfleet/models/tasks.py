@@ -1,13 +1,15 @@
-"""Payloads the rollout state machine sends its tasks (Parameters in rollout.asl.json)."""
+"""Payloads the rollout state machine sends its tasks (Parameters in rollout.asl.yaml).
+
+Each carries the rollout it is about as one ``ref`` (``"ref.$": "$.ref"`` in the definition).
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.artifact import AppName, Version
 from canaryfleet.models.policy import AnalysisSpec
-from canaryfleet.models.rollout import Revision
+from canaryfleet.models.rollout import Revision, RolloutRef
 
 
 class _Task(BaseModel):
@@ -16,19 +18,18 @@ class _Task(BaseModel):
 
 class QueueTask(_Task):
     token: str = Field(repr=False)
-    application: AppName
-    rollout_id: str
+    ref: RolloutRef
     arrival: str
     execution_arn: str
 
 
 class ReleaseTask(_Task):
-    application: AppName
+    ref: RolloutRef
     execution_arn: str
 
 
 class CheckDeploymentTask(_Task):
-    rollout_id: str
+    ref: RolloutRef
     purpose: str = Field(pattern=r"^(canary|live|canary-restore)$")
 
 
@@ -38,8 +39,7 @@ class VerifyTask(_Task):
 
 class ShiftTask(_Task):
     app: AppConfig
-    rollout_id: str
-    version: Version
+    ref: RolloutRef
     weight: int = Field(ge=0, le=100)
     seq: str = Field(pattern=r"^[a-z0-9-]{1,32}$", description="Step of the weight log this change is.")
     notify: bool = True
@@ -48,27 +48,24 @@ class ShiftTask(_Task):
 class BakeTask(_Task):
     token: str = Field(repr=False)
     app: AppConfig
-    rollout_id: str
+    ref: RolloutRef
 
 
 class AnalyseTask(_Task):
     app: AppConfig
-    rollout_id: str
-    version: Version
+    ref: RolloutRef
     analysis: AnalysisSpec
 
 
 class ApprovalTask(_Task):
     token: str = Field(repr=False)
     app: AppConfig
-    rollout_id: str
-    version: Version
+    ref: RolloutRef
     timeout_seconds: int = Field(ge=1)
 
 
 class FinalizeTask(_Task):
-    application: AppName
-    rollout_id: str
+    ref: RolloutRef
     revision: Revision
 
 
@@ -80,9 +77,7 @@ class CaughtError(BaseModel):
 
 
 class RollbackTask(_Task):
-    application: AppName
-    rollout_id: str
-    version: Version
+    ref: RolloutRef
     error: CaughtError
 
 

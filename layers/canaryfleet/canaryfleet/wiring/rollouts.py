@@ -67,17 +67,7 @@ def queue_rollout(settings: BaseSettings) -> Callable[[QueueTask], int]:
     store = _store(settings, clock)
 
     def run(task: QueueTask) -> int:
-        return queue.queue_rollout(
-            task.application,
-            task.rollout_id,
-            task.arrival,
-            task.execution_arn,
-            task.token,
-            store,
-            StepFunctionsCallbacks(),
-            StepFunctionsExecutions(),
-            clock,
-        )
+        return queue.queue_rollout(task, store, StepFunctionsCallbacks(), StepFunctionsExecutions(), clock)
 
     return run
 
@@ -88,7 +78,7 @@ def release_turn(settings: BaseSettings) -> Callable[[ReleaseTask], str | None]:
 
     def run(task: ReleaseTask) -> str | None:
         return queue.release_turn(
-            task.application,
+            task.ref.application,
             task.execution_arn,
             store,
             StepFunctionsCallbacks(),
@@ -122,7 +112,7 @@ def check_deployment(settings: BaseSettings) -> Callable[[CheckDeploymentTask], 
     store = _store(settings, SystemClock())
 
     def run(task: CheckDeploymentTask) -> dict[str, Any]:
-        return deployments.check_after_timeout(task.rollout_id, task.purpose, store, CodeDeploy())
+        return deployments.check_after_timeout(task.ref, task.purpose, store, CodeDeploy())
 
     return run
 
@@ -140,9 +130,7 @@ def shift_traffic(settings: RecordStageSettings) -> Callable[[ShiftTask], dict[s
 
     def run(task: ShiftTask) -> dict[str, int]:
         notifier = SnsNotifier(settings.notification_topic_arn) if task.notify else None
-        return canary.shift_traffic(
-            task.app, task.rollout_id, task.version, task.weight, task.seq, Traffic(), store, notifier, clock
-        )
+        return canary.shift_traffic(task, Traffic(), store, notifier, clock)
 
     return run
 
@@ -152,9 +140,7 @@ def bake(settings: BaseSettings) -> Callable[[BakeTask], str]:
     store = _store(settings, clock)
 
     def run(task: BakeTask) -> str:
-        return canary.begin_bake(
-            task.app, task.rollout_id, task.token, store, Metrics(), StepFunctionsCallbacks(), clock
-        )
+        return canary.begin_bake(task, store, Metrics(), StepFunctionsCallbacks(), clock)
 
     return run
 
@@ -165,9 +151,7 @@ def analyse(settings: RecordStageSettings) -> Callable[[AnalyseTask], Verdict]:
     notifier = SnsNotifier(settings.notification_topic_arn)
 
     def run(task: AnalyseTask) -> Verdict:
-        return canary.analyse(
-            task.app, task.rollout_id, task.version, task.analysis, store, Metrics(), notifier, clock
-        )
+        return canary.analyse(task, store, Metrics(), notifier, clock)
 
     return run
 
@@ -215,7 +199,7 @@ def finalize(settings: BaseSettings) -> Callable[[FinalizeTask], dict[str, str]]
     store = _store(settings, clock)
 
     def run(task: FinalizeTask) -> dict[str, str]:
-        return outcome.finalize(task.application, task.rollout_id, task.revision, store, clock)
+        return outcome.finalize(task.ref, task.revision, store, clock)
 
     return run
 
