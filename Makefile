@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
+.PHONY: install asl demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -68,10 +68,14 @@ lint: install $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, i
 	$(BIN)/mypy layers/canaryfleet/canaryfleet src functions/*/app.py bench
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint template.yaml fleet/template.yaml
+	$(BIN)/python .ci/render_asl.py --check
 	$(BIN)/python .ci/check_asl.py
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation secrets \
 	  -f template.yaml -f fleet/template.yaml
+
+asl: install ## write statemachines/*.asl.json from their *.asl.yaml sources (edit the YAML, then run this)
+	$(BIN)/python .ci/render_asl.py
 
 format: install
 	$(BIN)/ruff check --fix .

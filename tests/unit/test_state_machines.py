@@ -68,3 +68,46 @@ def test_every_transition_goes_to_a_state_that_exists(path: Path) -> None:
 
     assert targets <= names
     assert names - targets == set(), "unreachable states"
+
+
+# AWS's recommended retries for a Lambda task ("Handle transient Lambda service exceptions",
+# https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html): the four
+# service exceptions of its example, and Lambda.Unknown for unhandled errors (out of memory, timeout).
+RECOMMENDED_LAMBDA_RETRIES = {
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.Unknown",
+}
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_lambda_task_retries_the_errors_aws_recommends(path: Path) -> None:
+    # Given every Lambda task of the definition
+    lambda_tasks = {
+        name: s
+        for name, s in states(json.loads(path.read_text())).items()
+        if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:states:::lambda:invoke")
+    }
+
+    # Then each one retries every error AWS recommends retrying
+    assert lambda_tasks
+    for name, task in lambda_tasks.items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert RECOMMENDED_LAMBDA_RETRIES - retried == set(), name
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_no_result_selector_reaches_into_an_item_that_may_be_missing(path: Path) -> None:
+    # Given every DynamoDB GetItem task (its result has no Item when the key is not in the table)
+    reads = {
+        name: s
+        for name, s in states(json.loads(path.read_text())).items()
+        if s.get("Resource") == "arn:aws:states:::dynamodb:getItem"
+    }
+
+    # Then none selects a path under Item: on a missing item that fails the execution with
+    # States.Runtime, which no Catch catches; a Choice asks IsPresent first instead
+    for name, task in reads.items():
+        assert "$.Item" not in json.dumps(task.get("ResultSelector", {})), name
