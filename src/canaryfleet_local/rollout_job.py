@@ -23,6 +23,7 @@ from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.simulator import FleetSimulator
+from canaryfleet_local.standins.lambda_ import Invocation
 
 APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
@@ -47,6 +48,7 @@ class ScenarioRun:
     report: dict[str, Any]  # see `canaryfleet local rollout --json`
     records: list[RolloutRecord]  # each rollout's stored record, in the order they were received
     app: AppConfig  # the application as onboarded for the scenario
+    invocations: list[Invocation]  # every function invocation, in the order they started
 
 
 def run_scenario(
@@ -94,14 +96,15 @@ def played_scenario(
             TableName=cloud.output("StateTableName"),
             Key={"pk": {"S": f"APP#{application}"}, "sk": {"S": "LOCK"}},
         )
-        report = _report(scenario, simulator, executions, records)
+        report = _report(scenario, simulator, executions, records, _deployments(cloud, simulator))
         report["lock_held"] = "Item" in lock
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
         report["leftovers"] = leftovers(cloud)
         report["faults"] = cloud.faults.summary() if cloud.faults else {}
         ordered = sorted(records.values(), key=lambda r: r.received_at)
-        yield ScenarioRun(report, ordered, next(iter(simulator.apps.values())).app)
+        app = next(iter(simulator.apps.values())).app
+        yield ScenarioRun(report, ordered, app, list(cloud.runtime.invocations))
     report["seconds"] = round(time.monotonic() - started, 2)
 
 
@@ -149,11 +152,36 @@ def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[Exe
         time.sleep(0.05)
 
 
+def _deployments(cloud: LocalCloud, simulator: FleetSimulator) -> list[dict[str, Any]]:
+    """Each deployment of the application's groups, in creation order, as CodeDeploy reports it:
+    who created it (``user``, or ``codeDeployRollback`` for CodeDeploy's own rollbacks) and when
+    it was created and completed (ISO 8601; ``completed`` None while it is active)."""
+    codedeploy = cloud.client("codedeploy")
+    entries = []
+    for d in simulator.deployments:
+        info = codedeploy.get_deployment(deploymentId=d.deployment_id)["deploymentInfo"]
+        completed = info.get("completeTime")
+        entries.append(
+            {
+                "group": d.group,
+                "side": d.side,
+                "revision": d.version,
+                "status": d.status,
+                "id": d.deployment_id,
+                "creator": info["creator"],
+                "created": info["createTime"].isoformat(),
+                "completed": completed.isoformat() if completed else None,
+            }
+        )
+    return entries
+
+
 def _report(
     scenario: Scenario,
     simulator: FleetSimulator,
     executions: list[ExecutionRecord],
     records: dict[str, RolloutRecord],
+    deployments: list[dict[str, Any]],
 ) -> dict[str, Any]:
     rollouts = []
     for record in sorted(records.values(), key=lambda r: r.received_at):
@@ -182,16 +210,7 @@ def _report(
         "live_revision": state.versions["live"],
         "canary_revision": state.versions["canary"],
         "canary_weight_history": last.get("canary_weight_history", []),
-        "deployments": [
-            {
-                "group": d.group,
-                "side": d.side,
-                "revision": d.version,
-                "status": d.status,
-                "id": d.deployment_id,
-            }
-            for d in simulator.deployments
-        ],
+        "deployments": deployments,
         "state_transitions": last.get("state_transitions", []),
         "executions": [
             {"name": e.name, "status": e.status, "error": e.error, "cause": e.cause} for e in executions
