@@ -27,6 +27,8 @@ from canaryfleet_local.standins.lambda_ import Invocation
 
 APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+# How long a report waits, after the last rollout ended, for deployments still stopping.
+STOP_MARGIN_SECONDS = 30.0
 
 
 def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
@@ -90,6 +92,7 @@ def played_scenario(
             time.sleep(upload.after_seconds)
             upload_build(cloud, application, upload.version, body)
         executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
+        _wait_for_deployments(cloud, time.monotonic() + STOP_MARGIN_SECONDS)
         cloud.wait_idle()
         records = _rollout_records(cloud, application)
         lock = cloud.client("dynamodb").get_item(
@@ -134,6 +137,13 @@ def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes)
         Body=body,
         Metadata={"commit": COMMIT, "build-url": f"https://ci.example.com/{application}/{version}"},
     )
+
+
+def _wait_for_deployments(cloud: LocalCloud, deadline: float) -> None:
+    """Until no deployment is active: a rollout may end while a deployment it stopped is still
+    finishing (nothing to restore), and the report tells when each one completed."""
+    while cloud.codedeploy.any_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:

@@ -220,16 +220,10 @@ class CodeDeployLifecycle:
             self._roll_back(deployment)
         return True
 
-    def active_in(self, application: str, group: str) -> list[str]:
-        """Ids of the group's deployments that have not ended."""
+    def any_active(self) -> bool:
+        """Whether any deployment has not ended yet."""
         with self._lock:
-            return [
-                d.deployment_id
-                for d in self.created
-                if d.application_name == application
-                and d.deployment_group_name == group
-                and d.status in ACTIVE_STATUSES
-            ]
+            return any(d.status in ACTIVE_STATUSES for d in self.created)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
