@@ -23,9 +23,12 @@ from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.simulator import FleetSimulator
+from canaryfleet_local.standins.lambda_ import Invocation
 
 APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+# How long a report waits, after the last rollout ended, for deployments still stopping.
+STOP_MARGIN_SECONDS = 30.0
 
 
 def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
@@ -47,6 +50,7 @@ class ScenarioRun:
     report: dict[str, Any]  # see `canaryfleet local rollout --json`
     records: list[RolloutRecord]  # each rollout's stored record, in the order they were received
     app: AppConfig  # the application as onboarded for the scenario
+    invocations: list[Invocation]  # every function invocation, in the order they started
 
 
 def run_scenario(
@@ -88,20 +92,22 @@ def played_scenario(
             time.sleep(upload.after_seconds)
             upload_build(cloud, application, upload.version, body)
         executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
+        _wait_for_deployments(cloud, time.monotonic() + STOP_MARGIN_SECONDS)
         cloud.wait_idle()
         records = _rollout_records(cloud, application)
         lock = cloud.client("dynamodb").get_item(
             TableName=cloud.output("StateTableName"),
             Key={"pk": {"S": f"APP#{application}"}, "sk": {"S": "LOCK"}},
         )
-        report = _report(scenario, simulator, executions, records)
+        report = _report(scenario, simulator, executions, records, _deployments(cloud, simulator))
         report["lock_held"] = "Item" in lock
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
         report["leftovers"] = leftovers(cloud)
         report["faults"] = cloud.faults.summary() if cloud.faults else {}
         ordered = sorted(records.values(), key=lambda r: r.received_at)
-        yield ScenarioRun(report, ordered, next(iter(simulator.apps.values())).app)
+        app = next(iter(simulator.apps.values())).app
+        yield ScenarioRun(report, ordered, app, list(cloud.runtime.invocations))
     report["seconds"] = round(time.monotonic() - started, 2)
 
 
@@ -133,6 +139,13 @@ def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes)
     )
 
 
+def _wait_for_deployments(cloud: LocalCloud, deadline: float) -> None:
+    """Until no deployment is active: a rollout may end while a deployment it stopped is still
+    finishing (nothing to restore), and the report tells when each one completed."""
+    while cloud.codedeploy.any_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:
     """Every rollout execution, once all have ended (rejected uploads start none)."""
     while True:
@@ -149,11 +162,36 @@ def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[Exe
         time.sleep(0.05)
 
 
+def _deployments(cloud: LocalCloud, simulator: FleetSimulator) -> list[dict[str, Any]]:
+    """Each deployment of the application's groups, in creation order, as CodeDeploy reports it:
+    who created it (``user``, or ``codeDeployRollback`` for CodeDeploy's own rollbacks) and when
+    it was created and completed (ISO 8601; ``completed`` None while it is active)."""
+    codedeploy = cloud.client("codedeploy")
+    entries = []
+    for d in simulator.deployments:
+        info = codedeploy.get_deployment(deploymentId=d.deployment_id)["deploymentInfo"]
+        completed = info.get("completeTime")
+        entries.append(
+            {
+                "group": d.group,
+                "side": d.side,
+                "revision": d.version,
+                "status": d.status,
+                "id": d.deployment_id,
+                "creator": info["creator"],
+                "created": info["createTime"].isoformat(),
+                "completed": completed.isoformat() if completed else None,
+            }
+        )
+    return entries
+
+
 def _report(
     scenario: Scenario,
     simulator: FleetSimulator,
     executions: list[ExecutionRecord],
     records: dict[str, RolloutRecord],
+    deployments: list[dict[str, Any]],
 ) -> dict[str, Any]:
     rollouts = []
     for record in sorted(records.values(), key=lambda r: r.received_at):
@@ -182,16 +220,7 @@ def _report(
         "live_revision": state.versions["live"],
         "canary_revision": state.versions["canary"],
         "canary_weight_history": last.get("canary_weight_history", []),
-        "deployments": [
-            {
-                "group": d.group,
-                "side": d.side,
-                "revision": d.version,
-                "status": d.status,
-                "id": d.deployment_id,
-            }
-            for d in simulator.deployments
-        ],
+        "deployments": deployments,
         "state_transitions": last.get("state_transitions", []),
         "executions": [
             {"name": e.name, "status": e.status, "error": e.error, "cause": e.cause} for e in executions

@@ -30,6 +30,12 @@ class DeploymentScript(BaseModel):
     outcome: Literal["succeed", "fail"] = "succeed"
     seconds: float = Field(default=0.3, ge=0, description="From creation to the state-change event.")
     lose_event: bool = Field(default=False, description="The state-change event never arrives.")
+    stop_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="From StopDeployment to the end of a stopped deployment: its instances finish "
+        "the lifecycle event they are in (StopDeployment answers Pending until then).",
+    )
 
 
 class Upload(BaseModel):

@@ -40,6 +40,7 @@ class DeploymentRecord:
     side: str
     version: str
     status: str = "Created"
+    creator: str = "user"
     created: float = field(default_factory=time.monotonic)
     ended: float | None = None
 
@@ -86,7 +87,7 @@ class FleetSimulator:
 
     def __enter__(self) -> FleetSimulator:
         self.cloud.codedeploy.on_created = self._deployment_created
-        self.cloud.codedeploy.on_stopped = self._deployment_stopped
+        self.cloud.codedeploy.on_stop_requested = self._deployment_stop_requested
         self._thread.start()
         return self
 
@@ -97,7 +98,7 @@ class FleetSimulator:
         for timer in self._timers:
             timer.cancel()
         self.cloud.codedeploy.on_created = None
-        self.cloud.codedeploy.on_stopped = None
+        self.cloud.codedeploy.on_stop_requested = None
 
     # -- behaviour of versions ---------------------------------------------------------
     def behaviour(self, version: str) -> Behaviour:
@@ -120,16 +121,23 @@ class FleetSimulator:
         state, side = owner
         key = str(deployment.revision.get("s3Location", {}).get("key", ""))
         version = key.rsplit("/", 1)[-1].removesuffix(".zip")
-        record = DeploymentRecord(deployment.deployment_id, deployment.deployment_group_name, side, version)
+        group = deployment.deployment_group_name
+        record = DeploymentRecord(deployment.deployment_id, group, side, version, creator=deployment.creator)
         with self._lock:
             self.deployments.append(record)
-        upload = self._uploads.get(version)
-        script = DeploymentScript()
-        if upload is not None:
-            script = upload.canary_deployment if side == "canary" else upload.live_deployment
+        script = self._script(version, side)
         deployment.status = "InProgress"
         deployment.start_time = datetime.now(UTC)
-        timer = threading.Timer(script.seconds, self._deployment_ends, (deployment, record, state, script))
+        self._later(script.seconds, self._deployment_ends, deployment, record, state, script)
+
+    def _script(self, version: str, side: str) -> DeploymentScript:
+        upload = self._uploads.get(version)
+        if upload is None:
+            return DeploymentScript()
+        return upload.canary_deployment if side == "canary" else upload.live_deployment
+
+    def _later(self, seconds: float, action: Any, *args: Any) -> None:
+        timer = threading.Timer(seconds, action, args)
         timer.daemon = True
         self._timers.append(timer)
         timer.start()
@@ -137,27 +145,38 @@ class FleetSimulator:
     def _deployment_ends(
         self, deployment: Any, record: DeploymentRecord, state: AppState, script: DeploymentScript
     ) -> None:
-        if self._stop.is_set() or deployment.status == "Stopped":
+        if self._stop.is_set():
             return
         succeeded = script.outcome == "succeed"
-        deployment.status = "Succeeded" if succeeded else "Failed"
-        deployment.complete_time = datetime.now(UTC)
+        if not self.cloud.codedeploy.finish(deployment.deployment_id, succeeded):
+            return  # stopped meanwhile: the stop's end decides
         with self._lock:
             record.status = deployment.status
             record.ended = time.monotonic()
-            if succeeded:
-                state.versions[record.side] = record.version
-        if succeeded:
-            self._register_targets(state.app, record.side)
+            # A failed deployment leaves the instances it reached on the new build; the simulator
+            # plays the worst case, every instance of the group.
+            state.versions[record.side] = record.version
+        self._register_targets(state.app, record.side)
         if not script.lose_event:
             self._emit_deployment_event(deployment, "SUCCESS" if succeeded else "FAILURE")
 
-    def _deployment_stopped(self, deployment: Any) -> None:
+    def _deployment_stop_requested(self, deployment: Any) -> None:
+        """StopDeployment answered Pending: the instances finish their lifecycle event first."""
+        for record in list(self.deployments):
+            if record.deployment_id == deployment.deployment_id:
+                owner = self._app_of_group(record.group)
+                if owner is not None:
+                    seconds = self._script(record.version, record.side).stop_seconds
+                    self._later(seconds, self._deployment_stop_ends, deployment, record, owner[0])
+
+    def _deployment_stop_ends(self, deployment: Any, record: DeploymentRecord, state: AppState) -> None:
+        if self._stop.is_set() or not self.cloud.codedeploy.complete_stop(deployment.deployment_id):
+            return
         with self._lock:
-            for record in self.deployments:
-                if record.deployment_id == deployment.deployment_id:
-                    record.status = "Stopped"
-                    record.ended = time.monotonic()
+            record.status = "Stopped"
+            record.ended = time.monotonic()
+            # Like a failure: the instances it reached run the new build (worst case: all of them).
+            state.versions[record.side] = record.version
         self._emit_deployment_event(deployment, "STOP")
 
     def _emit_deployment_event(self, deployment: Any, state: str) -> None:

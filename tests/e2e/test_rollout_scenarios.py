@@ -1,11 +1,13 @@
 """Every scenario, end to end on the local cloud: outcome, deployments, weights and reason."""
 
 import re
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from canaryfleet_local.rollout_job import run_scenario
+from canaryfleet_local.rollout_job import played_scenario, run_scenario
 
 QUIET = {"LogLevel": "WARNING"}
 # A hang detector, not a schedule: a scenario ends when its events arrive, and on a busy
@@ -14,11 +16,31 @@ DEADLINE = 600
 
 
 def play(name: str, **kwargs: Any) -> dict[str, Any]:
-    report = run_scenario(name, parameters=QUIET, timeout=DEADLINE, **kwargs)
+    return checked(run_scenario(name, parameters=QUIET, timeout=DEADLINE, **kwargs))
+
+
+def checked(report: dict[str, Any]) -> dict[str, Any]:
+    """What every scenario must leave, whatever its outcome."""
     assert report["lock_held"] is False, "a finished rollout must release its lock"
     assert report["failed_deliveries"] == []
     assert report["simulator_errors"] == []
+    assert_one_deployment_at_a_time_per_group(report)
+    assert {d["creator"] for d in report["deployments"]} <= {"user"}, "CodeDeploy never rolls back on its own"
     return report
+
+
+def assert_one_deployment_at_a_time_per_group(report: dict[str, Any]) -> None:
+    """Every deployment ended, and none of a group was created before the previous one completed."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in report["deployments"]:
+        assert entry["completed"] is not None, f"deployment {entry['id']} never ended"
+        groups.setdefault(entry["group"], []).append(entry)
+    for group, entries in groups.items():
+        spans = sorted(
+            (datetime.fromisoformat(e["created"]), datetime.fromisoformat(e["completed"])) for e in entries
+        )
+        for (_, previous_end), (next_start, _) in pairwise(spans):
+            assert next_start >= previous_end, f"two deployments of {group} were active at once: {entries}"
 
 
 def deployments(report: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -74,9 +96,10 @@ def test_failed_canary_deployment_takes_no_traffic_and_rolls_back() -> None:
 
     assert report["outcome"] == "rolled_back"
     assert report["reason"].startswith("deployment failed: deployment ")
-    assert ("canary", "1.1.0", "Failed") in deployments(report)
+    assert deployments(report)[2:] == [("canary", "1.1.0", "Failed"), ("canary", "1.0.0", "Succeeded")]
     assert report["canary_weight_history"] == [0], "only the rollback's own reset"
     assert "Shift canary traffic" not in report["state_transitions"]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
 
 
 def test_rejected_by_the_approver() -> None:
@@ -160,7 +183,7 @@ def test_on_call_promotes_during_the_bake_and_the_remaining_bakes_and_approvals_
     assert report["canary_weight_history"] == [10, 50, 0]
 
 
-def test_a_failed_live_deployment_rolls_back_and_restores_the_canary() -> None:
+def test_a_failed_live_deployment_rolls_back_and_restores_live_then_the_canary() -> None:
     report = play("live-deployment-fails")
 
     assert report["outcome"] == "rolled_back"
@@ -168,9 +191,26 @@ def test_a_failed_live_deployment_rolls_back_and_restores_the_canary() -> None:
     assert deployments(report)[2:] == [
         ("canary", "1.1.0", "Succeeded"),
         ("live", "1.1.0", "Failed"),
+        ("live", "1.0.0", "Succeeded"),
         ("canary", "1.0.0", "Succeeded"),
     ]
     assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+    transitions = report["state_transitions"]
+    assert transitions.index("Redeploy last good revision to live") < transitions.index(
+        "Redeploy last good revision to canary"
+    )
+
+
+def test_an_abort_during_the_canary_deployment_waits_for_the_stopped_deployment_then_restores() -> None:
+    with played_scenario("aborted-during-deployment", parameters=QUIET) as run:
+        report = checked(run.report)
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"] == "aborted by oncall@example.com: wrong build tagged"
+    assert deployments(report)[2:] == [("canary", "1.1.0", "Stopped"), ("canary", "1.0.0", "Succeeded")]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+    busy = [i for i in run.invocations if i.logical_id == "DeployFunction" and i.error_type]
+    assert busy and {i.error_type for i in busy} == {"DeploymentGroupBusy"}, "the restore met the busy group"
 
 
 def test_an_unanswered_approval_promotes_where_the_policy_says_so() -> None:

@@ -21,7 +21,8 @@ from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
-from tests.integration.helpers import RecordingCallbacks
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+from tests.integration.helpers import RecordingCallbacks, table_items
 
 REVISION = Revision(bucket="artifacts", key="hello-app/2.0.0.zip", version_id="v1", etag="e", version="2.0.0")
 REF = RolloutRef(application="hello-app", rollout_id="r1", version="2.0.0")
@@ -132,7 +133,7 @@ def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
     }
 
 
-def test_a_deployment_still_running_at_the_timeout_is_stopped(
+def test_a_deployment_still_running_at_the_timeout_is_stopped_without_codedeploys_rollback(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
@@ -140,7 +141,83 @@ def test_a_deployment_still_running_at_the_timeout_is_stopped(
 
     with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):
         check_after_timeout(REF, "canary", store, CodeDeploy())
+    cloud.codedeploy.complete_stop(deployment_id)  # its instances finish their lifecycle event
 
-    assert cloud.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"][
-        "status"
-    ] == ("Stopped")
+    assert status_of(cloud, deployment_id) == "Stopped"
+    assert [d.creator for d in cloud.codedeploy.created] == ["user"], "no rollback deployment of CodeDeploy's"
+
+
+def test_a_failed_deployment_of_canaryfleet_is_not_rolled_back_by_codedeploy(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    good = CodeDeploy().create_deployment(
+        app.codedeploy_application, app.canary.deployment_group, REVISION, "an earlier release"
+    )
+    cloud.codedeploy.finish(good, succeeded=True)
+    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
+
+    cloud.codedeploy.finish(deployment_id, succeeded=False)
+
+    group = cloud.client("codedeploy").get_deployment_group(
+        applicationName=app.codedeploy_application, deploymentGroupName=app.canary.deployment_group
+    )["deploymentGroupInfo"]
+    assert "DEPLOYMENT_FAILURE" in group["autoRollbackConfiguration"]["events"], (
+        "the group rolls back others'"
+    )
+    assert [d.creator for d in cloud.codedeploy.created] == ["user", "user"]
+
+
+@pytest.mark.parametrize("state", ["SUCCESS", "FAILURE", "STOP"])
+def test_an_event_of_a_deployment_canaryfleet_did_not_create_is_ignored_without_a_write(
+    cloud: LocalCloud, store: DynamoRolloutStore, state: str
+) -> None:
+    foreign = DeploymentStateChange.model_validate(
+        {
+            "deploymentId": "d-OTHERTEAM1",
+            "state": state,
+            "application": "billing",
+            "deploymentGroup": "billing-canary",
+        }
+    )
+    callbacks = RecordingCallbacks()
+
+    result = on_deployment_event(foreign, store, CodeDeploy(), callbacks)
+
+    assert result == "ignored: not canaryfleet's"
+    assert table_items(cloud, "DEPLOYMENT#d-OTHERTEAM1") == []
+    assert callbacks.succeeded == [] and callbacks.failed == []
+
+
+def test_other_teams_deployment_events_reach_no_function_or_end_ignored_and_none_is_dead_lettered(
+    cloud: LocalCloud,
+) -> None:
+    def other_team(group: str, state: str) -> None:
+        event = service_event(
+            cloud.account_id,
+            cloud.region,
+            "aws.codedeploy",
+            "CodeDeploy Deployment State-change Notification",
+            [],
+            {
+                "deploymentId": f"d-{group}-{state}",
+                "state": state,
+                "application": "billing",
+                "deploymentGroup": group,
+            },
+        )
+        emit_service_event(cloud.account_id, cloud.region, event)
+
+    for state in ("SUCCESS", "FAILURE", "STOP"):
+        other_team("billing-blue", state)  # outside the rule's pattern
+        other_team("billing-canary", state)  # inside it: the function ignores it
+    cloud.wait_idle()
+
+    calls = [i for i in cloud.runtime.invocations if i.function == cloud.resource("DeploymentEventFunction")]
+    assert len(calls) == 3, "only the -canary group's three events match the rule"
+    assert cloud.queue.failed == []
+    assert table_items(cloud, "DEPLOYMENT#d-billing-canary-FAILURE") == []
+
+
+def status_of(cloud: LocalCloud, deployment_id: str) -> str:
+    info = cloud.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    return str(info["status"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from canaryfleet.errors import DeploymentGroupBusy
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
@@ -230,6 +231,10 @@ class InMemoryRolloutStore:
         self.deployments.setdefault(rollout_id, {})[purpose] = DeploymentRecord(
             purpose=purpose, deployment_id=deployment_id, group=group, at=self.clock.now()
         )
+        self.deployment_waits.setdefault(deployment_id, {})
+
+    def knows_deployment(self, deployment_id: str) -> bool:
+        return deployment_id in self.deployment_waits
 
     def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]:
         return list(self.deployments.get(rollout_id, {}).values())
@@ -292,18 +297,27 @@ class FakeExecutions:
 
 
 class FakeDeployments:
-    """CodeDeploy: deployments start InProgress; ``statuses`` says how each stands."""
+    """CodeDeploy: deployments start InProgress; ``statuses`` says how each stands.
+
+    As CodeDeploy, one active deployment per group: a second is refused (DeploymentGroupBusy).
+    """
 
     def __init__(self) -> None:
         self.statuses: dict[str, tuple[str, str]] = {}
+        self.groups: dict[str, str] = {}
         self.stopped: list[str] = []
 
     def register_revision(self, application: str, revision: Revision) -> None:
         return None
 
     def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
+        key = f"{application}/{group}"
+        active = [d for d, g in self.groups.items() if g == key and self.statuses[d][0] == "InProgress"]
+        if active:
+            raise DeploymentGroupBusy(f"{key}: deployment {active[0]} is already in progress")
         deployment_id = f"d-{len(self.statuses) + 1:09d}"
         self.statuses[deployment_id] = ("InProgress", "")
+        self.groups[deployment_id] = key
         return deployment_id
 
     def status(self, deployment_id: str) -> tuple[str, str]:

@@ -303,6 +303,19 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def test_the_platforms_codedeploy_event_rule_matches_the_fleets_deployment_groups_only(
+    template: dict[str, Any],
+) -> None:
+    platform = yaml_parse((TEMPLATE.parent.parent / "template.yaml").read_text())
+    rule = platform["Resources"]["DeploymentEventFunction"]["Properties"]["Events"]["DeploymentStateChanged"]
+    suffixes = [m["suffix"] for m in rule["Properties"]["Pattern"]["detail"]["deploymentGroup"]]
+
+    names = [props(template, f"{side}DeploymentGroup")["DeploymentGroupName"]["Fn::Sub"] for side in SIDES]
+
+    assert names == ["${Application}-canary", "${Application}-live"]
+    assert suffixes == ["-canary", "-live"], "a renamed group's events would reach no rollout"
+
+
 @pytest.mark.parametrize("deployment_type", ["IN_PLACE", "BLUE_GREEN"])
 def test_no_statement_grants_more_than_the_application_prefix_of_the_log_bucket(
     template: dict[str, Any], deployment_type: str

@@ -92,6 +92,7 @@ NEEDED: dict[str, frozenset[str]] = {
     # and the waiting token's end.
     "DeploymentEventFunction": frozenset(
         {
+            "dynamodb:GetItem",  # knows_deployment: events of deployments canaryfleet did not create
             "dynamodb:UpdateItem",
             "codedeploy:GetDeployment",
             "states:SendTaskSuccess",

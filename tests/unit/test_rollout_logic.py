@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from canaryfleet.errors import RolloutNotRunning
+from canaryfleet.errors import DeploymentGroupBusy, RolloutNotRunning
 from canaryfleet.logic.decisions import Decision, decide
 from canaryfleet.logic.deployments import (
     DeploymentStateChange,
@@ -13,11 +13,11 @@ from canaryfleet.logic.deployments import (
     on_deployment_event,
     start_deployment,
 )
-from canaryfleet.logic.outcome import record_rollback
+from canaryfleet.logic.outcome import record_rollback, roll_back
 from canaryfleet.logic.queue import queue_rollout, release_turn
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.tasks import QueueTask
+from canaryfleet.models.tasks import QueueTask, RollbackTask
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
@@ -116,15 +116,23 @@ def test_given_a_lock_held_by_someone_else_when_released_by_another_execution_th
     assert lock is not None and lock.owner == "arn:first"
 
 
-def _deploy_request(app: AppConfig, token: str = "token-deploy") -> DeployRequest:
-    return DeployRequest(
-        token=token,
-        ref=RolloutRef(
-            application=APP, rollout_id="payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d", version="2.7.0"
-        ),
-        purpose="canary",
-        app=app,
-        revision=REVISION,
+ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
+REF = RolloutRef(application=APP, rollout_id=ROLLOUT_ID, version="2.7.0")
+LAST_GOOD = Revision(bucket="artifacts", key=f"{APP}/2.6.0.zip", version="2.6.0")
+
+
+def _deploy_request(
+    app: AppConfig, token: str = "token-deploy", purpose: str = "canary", revision: Revision = REVISION
+) -> DeployRequest:
+    return DeployRequest(token=token, ref=REF, purpose=purpose, app=app, revision=revision)
+
+
+def _rollback_task(error: str = "DeploymentFailed") -> RollbackTask:
+    return RollbackTask.model_validate(
+        {
+            "ref": REF.model_dump(),
+            "error": {"Error": error, "Cause": "deployment d-1 failed"},
+        }
     )
 
 
@@ -170,6 +178,76 @@ def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_t
 
     assert early == "recorded"
     assert callbacks.failed["token-deploy"][0] == "DeploymentFailed"
+
+
+def test_given_a_deployment_canaryfleet_did_not_create_when_its_event_comes_then_nothing_is_written(
+    store: InMemoryRolloutStore, app_config: AppConfig
+) -> None:
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+
+    result = on_deployment_event(_event(app_config, "d-other-team", "FAILURE"), store, codedeploy, callbacks)
+
+    assert result == "ignored: not canaryfleet's"
+    assert store.deployment_waits == {}, "no item, no CodeDeploy call for someone else's deployment"
+
+
+def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then_the_group_is_busy(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)  # still InProgress
+    restore = _deploy_request(app_config, "token-restore", "canary-restore", LAST_GOOD)
+
+    with pytest.raises(DeploymentGroupBusy):
+        start_deployment(restore, store, codedeploy, callbacks, clock)
+
+    assert store.deployment_for(ROLLOUT_ID, "canary-restore") is None, "a retry creates it afresh"
+
+
+def test_given_a_failed_live_deployment_when_rolled_back_then_both_groups_get_the_last_good_revision(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    for purpose in ("canary", "live"):
+        deployment_id = start_deployment(
+            _deploy_request(app_config, purpose=purpose), store, codedeploy, callbacks, clock
+        )
+        codedeploy.statuses[deployment_id] = ("Succeeded" if purpose == "canary" else "Failed", "")
+
+    result = roll_back(_rollback_task(), store, codedeploy, clock)
+
+    assert result["last_good"]["version"] == "2.6.0"
+    assert result["restore_live"] is True
+
+
+def test_given_a_rollback_before_live_was_deployed_then_only_the_canary_is_restored(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+    codedeploy = FakeDeployments()
+    running = start_deployment(_deploy_request(app_config), store, codedeploy, RecordingCallbacks(), clock)
+
+    result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
+
+    assert (result["restore_live"], result["stopped_deployments"]) == (False, [running])
+
+
+def test_given_no_last_good_revision_then_nothing_is_restored(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    codedeploy = FakeDeployments()
+    start_deployment(
+        _deploy_request(app_config, purpose="live"), store, codedeploy, RecordingCallbacks(), clock
+    )
+
+    result = roll_back(_rollback_task(), store, codedeploy, clock)
+
+    assert (result["last_good"], result["restore_live"]) == (None, False)
 
 
 @pytest.mark.parametrize(

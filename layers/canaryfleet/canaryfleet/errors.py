@@ -53,6 +53,12 @@ class DeploymentTimedOut(CanaryfleetError):
     """A CodeDeploy deployment did not end within the policy's deployment timeout."""
 
 
+class DeploymentGroupBusy(CanaryfleetError):
+    """CodeDeploy refused a deployment: another one of the group is still active
+    (``DeploymentLimitExceededException``, one active deployment per group). The state machine
+    waits for it to end by retrying with a bounded backoff."""
+
+
 class CanaryNotHealthyYet(CanaryfleetError):
     """Canary targets are still registering or failing health checks (retried with backoff)."""
 

@@ -1,54 +1,245 @@
-"""CodeDeploy: revisions, deployments that progress, StopDeployment, and the application and
-deployment group resources of fleet stacks."""
+"""CodeDeploy: revisions, deployments that progress, StopDeployment, CodeDeploy's own rollbacks,
+and the application and deployment group resources of fleet stacks."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any, Self
 from unittest import mock
 
 import boto3
 from moto.autoscaling.models import autoscaling_backends
+from moto.codedeploy import responses as codedeploy_responses
 from moto.codedeploy.exceptions import DeploymentDoesNotExistException
-from moto.codedeploy.models import CodeDeployBackend, codedeploy_backends
+from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn, cfn_bool
+
+# Statuses of a deployment that has not ended (botocore codedeploy model, shape DeploymentStatus:
+# Created | Queued | InProgress | Baking | Ready, the others being Succeeded | Failed | Stopped).
+ACTIVE_STATUSES = frozenset({"Created", "Queued", "InProgress", "Baking", "Ready"})
+# A deployment that has not reached any instance yet stops at once; one that has, stops when its
+# instances finish the lifecycle event they are in (StopDeploymentOutput.status: Pending).
+NOT_STARTED_STATUSES = frozenset({"Created", "Queued"})
+
+
+@dataclass
+class _DeploymentState:
+    """What CodeDeploy knows of a deployment and moto does not keep."""
+
+    rollback_info: dict[str, str] = field(default_factory=dict)  # GetDeployment's rollbackInfo
+    error_information: dict[str, str] = field(default_factory=dict)  # GetDeployment's errorInformation
+    stop_rolls_back: bool | None = None  # None: not stopped; else whether its stop rolls it back
 
 
 class CodeDeployLifecycle:
     """Stands in for CodeDeploy's deployment lifecycle and the API calls moto lacks.
 
-    moto records a created deployment and leaves it "Created" for ever, and has no
-    RegisterApplicationRevision, GetApplicationRevision or StopDeployment. Here revisions
-    are kept per application, every created deployment is handed to ``on_created`` (the
-    fleet simulator decides how it progresses), and StopDeployment stops a running one.
+    moto records a created deployment and leaves it "Created" for ever, allows any number of
+    them in one deployment group, never rolls one back, and has no RegisterApplicationRevision,
+    GetApplicationRevision or StopDeployment. Here, as on AWS:
+
+    - a deployment group has one active deployment at a time: CreateDeployment refuses a second
+      with ``DeploymentLimitExceededException`` (CodeDeploy quotas, "Concurrent deployments per
+      deployment group: 1", https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html;
+      botocore codedeploy model: CreateDeployment's errors);
+    - a deployment that fails, or is stopped, with automatic rollback on for it (its own
+      ``autoRollbackConfiguration`` when CreateDeployment gave one, else its group's) is rolled
+      back by a NEW deployment of the group's last successful revision, created by
+      ``codeDeployRollback``, with ``rollbackInfo`` on both; a group with no earlier successful
+      deployment is not rolled back ("Redeploy and roll back a deployment with CodeDeploy",
+      https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html;
+      botocore shapes RollbackInfo, DeploymentCreator, CreateDeploymentInput.autoRollbackConfiguration);
+    - StopDeployment answers ``Pending`` while the instances finish their lifecycle event (the
+      deployment stays active until then) and ``DeploymentAlreadyCompletedException`` for one that
+      ended (botocore: StopDeploymentOutput.status Pending | Succeeded, StopDeployment's errors);
+    - GetDeployment reports ``creator``, ``createTime``, ``completeTime``, ``rollbackInfo`` and
+      ``errorInformation`` (moto answers the last two empty).
+
+    Revisions are kept per application. Whoever plays the instances (the fleet simulator, or a
+    test) gets every created deployment through ``on_created`` and ends it with :meth:`finish`;
+    a stop it is told of through ``on_stop_requested`` ends with :meth:`complete_stop`.
     """
 
     def __init__(self) -> None:
         self.revisions: dict[str, list[dict[str, Any]]] = {}
         self.on_created: Callable[[Any], None] | None = None
-        self.on_stopped: Callable[[Any], None] | None = None
+        self.on_stop_requested: Callable[[Any], None] | None = None
         self.created: list[Any] = []
+        self._backends: dict[str, CodeDeployBackend] = {}
+        self._states: dict[str, _DeploymentState] = {}
+        # One lock for every group: the one-active-deployment check and the creation are one step.
+        self._lock = threading.RLock()
+        self._original_create: Callable[..., str] = CodeDeployBackend.create_deployment
+
+    # -- the rules -------------------------------------------------------------------------
+    def _create(self, backend: CodeDeployBackend, creator: str, *args: Any, **kwargs: Any) -> str:
+        """CreateDeployment, refused while the group has an active deployment."""
+        application, group = _application_and_group(args, kwargs)
+        with self._lock:
+            for other in backend.deployments.values():
+                if (
+                    other.application_name == application
+                    and other.deployment_group_name == group
+                    and other.status in ACTIVE_STATUSES
+                ):
+                    raise JsonRESTError(
+                        "DeploymentLimitExceededException",
+                        f"The Deployment {other.deployment_id} is already in progress for deployment group "
+                        f"{group} of application {application}.",
+                    )
+            deployment_id = self._original_create(backend, *args, **kwargs)
+            deployment = backend.deployments[deployment_id]
+            deployment.creator = creator  # moto writes "user" whoever created it
+            self._backends[deployment_id] = backend
+            self._states[deployment_id] = _DeploymentState()
+            self.created.append(deployment)
+        if self.on_created is not None:
+            self.on_created(deployment)
+        return deployment_id
+
+    def _deployment(self, deployment_id: str) -> DeploymentInfo:
+        backend = self._backends.get(deployment_id)
+        if backend is None:
+            raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
+        return backend.deployments[deployment_id]
+
+    @staticmethod
+    def _rollback_configuration(deployment: DeploymentInfo) -> dict[str, Any]:
+        """The deployment's ``autoRollbackConfiguration`` if CreateDeployment gave one, else its group's."""
+        own = deployment.auto_rollback_configuration
+        group = deployment.deployment_group.auto_rollback_configuration
+        return dict(own if own is not None else group or {})
+
+    def _rolls_back_on(self, deployment: DeploymentInfo, event: str) -> bool:
+        """Whether automatic rollback is on for this deployment and this AutoRollbackEvent."""
+        config = self._rollback_configuration(deployment)
+        return bool(config.get("enabled")) and event in (config.get("events") or [])
+
+    def _roll_back(self, deployment: DeploymentInfo) -> str | None:
+        """CodeDeploy's rollback: the group's last successful revision, as a new deployment."""
+        if deployment.creator == "codeDeployRollback":
+            return None  # a rollback that fails is not rolled back in its turn
+        backend = self._backends[deployment.deployment_id]
+        succeeded = [
+            other
+            for other in backend.deployments.values()
+            if other.application_name == deployment.application_name
+            and other.deployment_group_name == deployment.deployment_group_name
+            and other.status == "Succeeded"
+        ]
+        if not succeeded:
+            self._states[deployment.deployment_id].rollback_info = {
+                "rollbackMessage": "Automatic rollback was not performed: the deployment group has no "
+                "earlier successful deployment to roll back to."
+            }
+            return None
+        last_good = max(succeeded, key=lambda d: d.complete_time or d.create_time)
+        rollback_id = self._create(
+            backend,
+            "codeDeployRollback",
+            deployment.application_name,
+            deployment.deployment_group_name,
+            last_good.revision,
+            description=f"Rollback of {deployment.deployment_id}",
+        )
+        self._states[deployment.deployment_id].rollback_info = {
+            "rollbackDeploymentId": rollback_id,
+            "rollbackMessage": f"Automatic rollback started: deployment {rollback_id}.",
+        }
+        self._states[rollback_id].rollback_info = {
+            "rollbackTriggeringDeploymentId": deployment.deployment_id,
+            "rollbackMessage": f"Rollback of deployment {deployment.deployment_id}.",
+        }
+        return rollback_id
+
+    # -- what the instances' player calls --------------------------------------------------
+    def finish(self, deployment_id: str, succeeded: bool, error: dict[str, str] | None = None) -> bool:
+        """The deployment ended on its instances; False if it had ended or is being stopped.
+
+        A failure rolls back when DEPLOYMENT_FAILURE is among its rollback events. ``error`` is
+        GetDeployment's ``errorInformation`` (``code``, ``message``).
+        """
+        with self._lock:
+            deployment = self._deployment(deployment_id)
+            state = self._states[deployment_id]
+            if deployment.status not in ACTIVE_STATUSES or state.stop_rolls_back is not None:
+                return False  # a stopping deployment ends as Stopped (complete_stop)
+            deployment.status = "Succeeded" if succeeded else "Failed"
+            deployment.complete_time = utcnow()
+            if not succeeded:
+                state.error_information = dict(error or {})
+        if not succeeded and self._rolls_back_on(deployment, "DEPLOYMENT_FAILURE"):
+            self._roll_back(deployment)
+        return True
+
+    def request_stop(self, deployment_id: str, auto_rollback: bool | None) -> str:
+        """StopDeployment: ``Succeeded`` (stopped now) or ``Pending`` (instances finishing)."""
+        with self._lock:
+            deployment = self._deployment(deployment_id)
+            if deployment.status not in ACTIVE_STATUSES:
+                raise JsonRESTError(
+                    "DeploymentAlreadyCompletedException", f"The deployment {deployment_id} has completed."
+                )
+            state = self._states[deployment_id]
+            if state.stop_rolls_back is None:
+                # StopDeploymentInput.autoRollbackEnabled decides when given; without it, the
+                # deployment's rollback configuration and its DEPLOYMENT_STOP_ON_REQUEST event do.
+                state.stop_rolls_back = (
+                    auto_rollback
+                    if auto_rollback is not None
+                    else self._rolls_back_on(deployment, "DEPLOYMENT_STOP_ON_REQUEST")
+                )
+            started = deployment.status not in NOT_STARTED_STATUSES
+        if not started:
+            self.complete_stop(deployment_id)
+            return "Succeeded"
+        if self.on_stop_requested is not None:
+            self.on_stop_requested(deployment)
+        return "Pending"
+
+    def complete_stop(self, deployment_id: str) -> bool:
+        """The stopped deployment's instances finished their lifecycle event: it ends Stopped."""
+        with self._lock:
+            deployment = self._deployment(deployment_id)
+            rolls_back = self._states[deployment_id].stop_rolls_back
+            if deployment.status not in ACTIVE_STATUSES or rolls_back is None:
+                return False
+            deployment.status = "Stopped"
+            deployment.complete_time = utcnow()
+        if rolls_back:
+            self._roll_back(deployment)
+        return True
+
+    def any_active(self) -> bool:
+        """Whether any deployment has not ended yet."""
+        with self._lock:
+            return any(d.status in ACTIVE_STATUSES for d in self.created)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         lifecycle = self
-        original_create = CodeDeployBackend.create_deployment
+        lifecycle._original_create = CodeDeployBackend.create_deployment
+        original_info = codedeploy_responses._deployment_info
 
         def create_deployment(backend: CodeDeployBackend, *args: Any, **kwargs: Any) -> str:
-            deployment_id = original_create(backend, *args, **kwargs)
-            deployment = backend.deployments[deployment_id]
-            lifecycle.created.append(deployment)
-            if lifecycle.on_created is not None:
-                lifecycle.on_created(deployment)
-            return deployment_id
+            return lifecycle._create(backend, "user", *args, **kwargs)
+
+        def deployment_info(deployment: DeploymentInfo) -> dict[str, Any]:
+            info: dict[str, Any] = original_info(deployment)
+            state = lifecycle._states.get(deployment.deployment_id, _DeploymentState())
+            info["rollbackInfo"] = dict(state.rollback_info)
+            info["errorInformation"] = dict(state.error_information)
+            return info
 
         def register_application_revision(response: CodeDeployResponse) -> ActionResult:
             application = response._get_param("applicationName")
@@ -64,21 +255,16 @@ class CodeDeployLifecycle:
 
         def stop_deployment(response: CodeDeployResponse) -> ActionResult:
             deployment_id = response._get_param("deploymentId")
-            deployment = response.codedeploy_backend.deployments.get(deployment_id)
-            if deployment is None:
+            if deployment_id not in response.codedeploy_backend.deployments:
                 raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
-            if deployment.status in ("Succeeded", "Failed", "Stopped"):
-                raise JsonRESTError(
-                    "DeploymentAlreadyCompletedException", f"The deployment {deployment_id} has completed."
-                )
-            deployment.status = "Stopped"
-            deployment.complete_time = datetime.now(UTC)
-            if lifecycle.on_stopped is not None:
-                lifecycle.on_stopped(deployment)
-            return ActionResult({"status": "Succeeded", "statusMessage": "Stopped by request"})
+            requested = response._get_param("autoRollbackEnabled")
+            status = lifecycle.request_stop(deployment_id, None if requested is None else bool(requested))
+            message = "Stopped by request" if status == "Succeeded" else "Stop requested; instances finishing"
+            return ActionResult({"status": status, "statusMessage": message})
 
         with (
             mock.patch.object(CodeDeployBackend, "create_deployment", create_deployment),
+            mock.patch.object(codedeploy_responses, "_deployment_info", deployment_info),
             mock.patch.object(
                 CodeDeployResponse,
                 "register_application_revision",
@@ -88,6 +274,14 @@ class CodeDeployLifecycle:
             mock.patch.object(CodeDeployResponse, "stop_deployment", stop_deployment, create=True),
         ):
             yield
+
+
+def _application_and_group(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """CreateDeployment's application and group names, however moto's caller passed them."""
+    names = list(args[:2])
+    application = kwargs.get("application_name", names[0] if names else "")
+    group = kwargs.get("deployment_group_name", names[1] if len(names) > 1 else "")
+    return str(application), str(group)
 
 
 def _lower_camel(value: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.errors import DeploymentGroupBusy
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.rollout import Revision
 
@@ -18,6 +19,17 @@ if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not 
 
 
 class CodeDeploy:
+    """CodeDeploy as canaryfleet drives it: canaryfleet, not CodeDeploy, rolls its deployments back.
+
+    CodeDeploy's automatic rollback redeploys the group's last *successful deployment*, which on
+    the canary group may be a build canaryfleet rolled back for failing its bake, and it starts a
+    deployment of its own that canaryfleet's restore would then collide with (one active
+    deployment per group). So every deployment canaryfleet creates turns the group's automatic
+    rollback off for itself (CreateDeployment's ``autoRollbackConfiguration`` overrides the
+    group's for that deployment), and every stop asks for no rollback (StopDeployment's
+    ``autoRollbackEnabled``). The groups keep their own setting for deployments made by others.
+    """
+
     def register_revision(self, application: str, revision: Revision) -> None:
         client("codedeploy").register_application_revision(
             applicationName=application,
@@ -26,13 +38,20 @@ class CodeDeploy:
         )
 
     def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
-        response = client("codedeploy").create_deployment(
-            applicationName=application,
-            deploymentGroupName=group,
-            revision=cast("RevisionLocationTypeDef", revision.codedeploy()),
-            description=description[:100],
-            fileExistsBehavior="OVERWRITE",
-        )
+        try:
+            response = client("codedeploy").create_deployment(
+                applicationName=application,
+                deploymentGroupName=group,
+                revision=cast("RevisionLocationTypeDef", revision.codedeploy()),
+                description=description[:100],
+                fileExistsBehavior="OVERWRITE",
+                autoRollbackConfiguration={"enabled": False},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DeploymentLimitExceededException":
+                message = exc.response["Error"].get("Message", "")
+                raise DeploymentGroupBusy(f"{application}/{group}: {message}") from None
+            raise
         return str(response["deploymentId"])
 
     def status(self, deployment_id: str) -> tuple[str, str]:
@@ -42,9 +61,13 @@ class CodeDeploy:
         return str(info["status"]), str(error.get("message", ""))
 
     def stop(self, deployment_id: str) -> bool:
-        """Stop a deployment that has not ended, asking CodeDeploy to roll it back."""
+        """Ask CodeDeploy to stop a deployment that has not ended, without rolling it back.
+
+        The stop may be ``Pending`` (the instances finish their lifecycle event first): the
+        deployment stays active, and the group busy, until it ends Stopped.
+        """
         try:
-            client("codedeploy").stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
+            client("codedeploy").stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=False)
         except ClientError as exc:
             if error_code(exc) in {"DeploymentAlreadyCompletedException", "DeploymentDoesNotExistException"}:
                 return False

@@ -434,6 +434,27 @@ class DynamoRolloutStore:
                 "at": s(self._now()),
             },
         )
+        # The deployment's own item exists from now on: its state-change events are canaryfleet's.
+        # An update, so that neither a token nor an outcome stored meanwhile is overwritten.
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
+            UpdateExpression="SET rollout_id = :rollout, purpose = :purpose, expires_at = :ttl",
+            ExpressionAttributeValues={
+                ":rollout": s(rollout_id),
+                ":purpose": s(purpose),
+                ":ttl": {"N": str(int(time.time()) + DEPLOYMENT_RECORD_DAYS * 86_400)},
+            },
+        )
+
+    def knows_deployment(self, deployment_id: str) -> bool:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
+            ConsistentRead=True,
+            ProjectionExpression="pk",
+        )
+        return "Item" in response
 
     def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]:
         response = self._db.query(

@@ -24,18 +24,20 @@ from canaryfleet.ports.workflow import Callbacks
 
 # CodeDeploy "Deployment State-change Notification" states that end a deployment.
 EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"}
+# Deployments of the last good revision that a rollback makes: no abort or promote ends them.
+RESTORES = frozenset({"canary-restore", "live-restore"})
 
 
 class DeployRequest(BaseModel):
     token: str = Field(repr=False)
     ref: RolloutRef
-    purpose: str = Field(pattern=r"^(canary|live|canary-restore)$")
+    purpose: str = Field(pattern=r"^(canary|live|canary-restore|live-restore)$")
     app: AppConfig
     revision: Revision
 
 
 def _group(request: DeployRequest) -> str:
-    side = request.app.live if request.purpose == "live" else request.app.canary
+    side = request.app.live if request.purpose in ("live", "live-restore") else request.app.canary
     return side.deployment_group
 
 
@@ -50,7 +52,12 @@ def _finish(callbacks: Callbacks, token: str, deployment_id: str, status: str, d
 def start_deployment(
     request: DeployRequest, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks, clock: Clock
 ) -> str:
-    """Create the deployment once per rollout and purpose, and leave the token to wait for it."""
+    """Create the deployment once per rollout and purpose, and leave the token to wait for it.
+
+    While another deployment of the group is still active (a stopped one finishing its
+    instances), CodeDeploy refuses a new one: DeploymentGroupBusy, which the state machine
+    retries with a bounded backoff.
+    """
     deployment_id = store.deployment_for(request.ref.rollout_id, request.purpose)
     if deployment_id is None:
         deployment_id = codedeploy.create_deployment(
@@ -60,7 +67,7 @@ def start_deployment(
             description=f"canaryfleet {request.ref.rollout_id} {request.purpose}",
         )
         store.remember_deployment(request.ref.rollout_id, request.purpose, deployment_id, _group(request))
-    if request.purpose != "canary-restore":
+    if request.purpose not in RESTORES:
         # An abort asked for before or during the deployment ends this wait too.
         wait = Wait(kind="deployment", token=request.token, started_at=clock.now())
         outcome = begin_wait(wait, request.ref, store, callbacks, honour_promote=False)
@@ -90,10 +97,20 @@ class DeploymentStateChange(BaseModel):
 def on_deployment_event(
     detail: DeploymentStateChange, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks
 ) -> str:
-    """Record a deployment's end once; end the rollout's wait if it already waits."""
+    """Record a deployment's end once; end the rollout's wait if it already waits.
+
+    Events of deployments canaryfleet did not create (other teams' applications in the account,
+    Auto Scaling's launch deployments) are ignored without a write or a CodeDeploy call.
+    """
     status = EVENT_OUTCOMES.get(detail.state)
     if status is None:
         return "ignored"
+    if not store.knows_deployment(detail.deployment_id):
+        logger.info(
+            "event ignored: not a deployment canaryfleet created",
+            extra={"deployment_id": detail.deployment_id, "application": detail.application},
+        )
+        return "ignored: not canaryfleet's"
     message = ""
     if status != "Succeeded":
         _, message = codedeploy.status(detail.deployment_id)

@@ -81,12 +81,20 @@ def record_rollback(
 def roll_back(
     task: RollbackTask, store: RolloutStore, codedeploy: Deployments, clock: Clock
 ) -> dict[str, Any]:
-    """Stop what this rollout still has running, then record why it ended."""
+    """Stop what this rollout still has running (without CodeDeploy's rollback), record why it
+    ended, and say what the state machine restores.
+
+    canaryfleet, not CodeDeploy, decides what "last good" is: the last revision it released.
+    The canary group always gets it back; the live group too when this rollout deployed to it
+    (a failed or stopped live deployment leaves some live instances on the new build).
+    """
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
     result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
     last_good = store.last_good(task.ref.application)
+    deployed_live = any(record.purpose == "live" for record in store.deployments_of(task.ref.rollout_id))
     return {
         **result,
         "stopped_deployments": stopped,
         "last_good": last_good.model_dump(mode="json") if last_good else None,
+        "restore_live": last_good is not None and deployed_live,
     }

@@ -1,0 +1,223 @@
+"""The local cloud's CodeDeploy refuses what AWS refuses and rolls back as AWS does.
+
+Each test holds one rule of the ``CodeDeployLifecycle`` stand-in (its docstring cites the
+sources): one active deployment per deployment group, CodeDeploy's automatic rollback as a new
+deployment (group setting unless the deployment overrides it), StopDeployment, GetDeployment.
+The test plays the instances, as the fleet simulator does: ``finish`` and ``complete_stop``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.errors import DeploymentGroupBusy
+from canaryfleet.models.rollout import Revision
+
+from canaryfleet_local.cloud import LocalCloud
+
+ROLE = "arn:aws:iam::123456789012:role/codedeploy"
+ROLLS_BACK = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[LocalCloud]:
+    """One platform for the module; each test makes its own application and groups."""
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as local:
+        yield local
+
+
+@pytest.fixture
+def codedeploy(cloud: LocalCloud) -> Any:
+    return cloud.client("codedeploy")
+
+
+def a_group(codedeploy: Any, rollback: dict[str, Any] | None = None) -> tuple[str, str]:
+    """A new application with one deployment group (automatic rollback as given); its names."""
+    application = f"app-{uuid.uuid4().hex[:8]}"
+    codedeploy.create_application(applicationName=application, computePlatform="Server")
+    extra = {"autoRollbackConfiguration": rollback} if rollback else {}
+    codedeploy.create_deployment_group(
+        applicationName=application, deploymentGroupName=f"{application}-canary", serviceRoleArn=ROLE, **extra
+    )
+    return application, f"{application}-canary"
+
+
+def revision(version: str) -> dict[str, Any]:
+    return {
+        "revisionType": "S3",
+        "s3Location": {"bucket": "artifacts", "key": f"app/{version}.zip", "bundleType": "zip"},
+    }
+
+
+def deploy(codedeploy: Any, group: tuple[str, str], version: str, **extra: Any) -> str:
+    application, name = group
+    response = codedeploy.create_deployment(
+        applicationName=application, deploymentGroupName=name, revision=revision(version), **extra
+    )
+    return str(response["deploymentId"])
+
+
+def info(codedeploy: Any, deployment_id: str) -> dict[str, Any]:
+    return dict(codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"])
+
+
+def deployments_of(codedeploy: Any, group: tuple[str, str]) -> list[dict[str, Any]]:
+    ids = codedeploy.list_deployments(applicationName=group[0], deploymentGroupName=group[1])["deployments"]
+    return [info(codedeploy, i) for i in ids]
+
+
+def started(cloud: LocalCloud, deployment_id: str) -> None:
+    """The instances have started on the deployment (the fleet simulator does it at once)."""
+    next(d for d in cloud.codedeploy.created if d.deployment_id == deployment_id).status = "InProgress"
+
+
+def error_code(raised: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(raised.value.response["Error"]["Code"])
+
+
+def test_a_second_deployment_while_one_is_active_in_the_group_is_refused(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group, other_group = a_group(codedeploy), a_group(codedeploy)
+    first = deploy(codedeploy, group, "1.0.0")
+
+    with pytest.raises(ClientError) as refused:
+        deploy(codedeploy, group, "1.1.0")
+    in_other_group = deploy(codedeploy, other_group, "1.1.0")
+    cloud.codedeploy.finish(first, succeeded=True)
+    after_it_ended = deploy(codedeploy, group, "1.1.0")
+
+    assert error_code(refused) == "DeploymentLimitExceededException"
+    assert first in str(refused.value)
+    assert in_other_group and after_it_ended
+
+
+def test_canaryfleet_reads_a_busy_group_as_a_typed_error(cloud: LocalCloud, codedeploy: Any) -> None:
+    application, name = a_group(codedeploy)
+    deploy(codedeploy, (application, name), "1.0.0")
+    build = Revision(bucket="artifacts", key="app/1.1.0.zip", version_id="v", etag="e", version="1.1.0")
+
+    with pytest.raises(DeploymentGroupBusy, match="already in progress"):
+        CodeDeploy().create_deployment(application, name, build, "canaryfleet r1 canary-restore")
+
+
+def test_a_failure_with_the_groups_automatic_rollback_redeploys_the_last_successful_revision(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy, ROLLS_BACK)
+    good = deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.finish(good, succeeded=True)
+    bad = deploy(codedeploy, group, "1.1.0")
+
+    cloud.codedeploy.finish(bad, succeeded=False, error={"code": "HEALTH_CONSTRAINTS", "message": "too few"})
+
+    [rollback] = [d for d in deployments_of(codedeploy, group) if d["deploymentId"] not in (good, bad)]
+    failed = info(codedeploy, bad)
+    assert rollback["creator"] == "codeDeployRollback"
+    assert rollback["revision"]["s3Location"]["key"] == "app/1.0.0.zip"
+    assert rollback["status"] == "Created", "a new deployment, active until its instances end it"
+    assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == bad
+    assert failed["rollbackInfo"]["rollbackDeploymentId"] == rollback["deploymentId"]
+    assert failed["errorInformation"] == {"code": "HEALTH_CONSTRAINTS", "message": "too few"}
+
+
+def test_a_failure_in_a_group_with_no_earlier_success_is_not_rolled_back(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy, ROLLS_BACK)
+    first = deploy(codedeploy, group, "1.0.0")
+
+    cloud.codedeploy.finish(first, succeeded=False)
+
+    assert [d["deploymentId"] for d in deployments_of(codedeploy, group)] == [first]
+    assert "no earlier successful deployment" in info(codedeploy, first)["rollbackInfo"]["rollbackMessage"]
+
+
+def test_a_deployment_that_turns_automatic_rollback_off_for_itself_is_not_rolled_back(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy, ROLLS_BACK)
+    good = deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.finish(good, succeeded=True)
+    bad = deploy(codedeploy, group, "1.1.0", autoRollbackConfiguration={"enabled": False})
+
+    cloud.codedeploy.finish(bad, succeeded=False)
+
+    assert len(deployments_of(codedeploy, group)) == 2
+    assert info(codedeploy, bad)["rollbackInfo"] == {}
+
+
+def test_a_stop_is_pending_and_the_group_busy_until_the_instances_finish(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy)
+    running = deploy(codedeploy, group, "1.1.0")
+    started(cloud, running)
+
+    answer = codedeploy.stop_deployment(deploymentId=running, autoRollbackEnabled=False)
+    with pytest.raises(ClientError) as busy:
+        deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.complete_stop(running)
+
+    assert answer["status"] == "Pending"
+    assert error_code(busy) == "DeploymentLimitExceededException"
+    stopped = info(codedeploy, running)
+    assert stopped["status"] == "Stopped" and stopped["completeTime"] is not None
+    assert deploy(codedeploy, group, "1.0.0")
+
+
+def test_a_stop_asking_for_a_rollback_gets_codedeploys_rollback_deployment(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy)  # the group itself has no automatic rollback
+    good = deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.finish(good, succeeded=True)
+    running = deploy(codedeploy, group, "1.1.0")
+    started(cloud, running)
+
+    codedeploy.stop_deployment(deploymentId=running, autoRollbackEnabled=True)
+    cloud.codedeploy.complete_stop(running)
+
+    creators = [d["creator"] for d in deployments_of(codedeploy, group)]
+    assert sorted(creators) == ["codeDeployRollback", "user", "user"]
+
+
+def test_a_deployment_that_has_not_started_stops_at_once(cloud: LocalCloud, codedeploy: Any) -> None:
+    group = a_group(codedeploy)
+    created = deploy(codedeploy, group, "1.1.0")
+
+    answer = codedeploy.stop_deployment(deploymentId=created, autoRollbackEnabled=False)
+
+    assert answer["status"] == "Succeeded"
+    assert info(codedeploy, created)["status"] == "Stopped"
+
+
+def test_stopping_a_deployment_that_ended_is_refused(cloud: LocalCloud, codedeploy: Any) -> None:
+    group = a_group(codedeploy)
+    ended = deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.finish(ended, succeeded=True)
+
+    with pytest.raises(ClientError) as refused:
+        codedeploy.stop_deployment(deploymentId=ended, autoRollbackEnabled=False)
+
+    assert error_code(refused) == "DeploymentAlreadyCompletedException"
+    assert CodeDeploy().stop(ended) is False
+
+
+def test_get_deployment_reports_who_created_it_and_when_it_began_and_ended(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    group = a_group(codedeploy)
+    deployment_id = deploy(codedeploy, group, "1.0.0")
+    active = info(codedeploy, deployment_id)
+    cloud.codedeploy.finish(deployment_id, succeeded=True)
+
+    ended = info(codedeploy, deployment_id)
+
+    assert active["creator"] == "user" and active.get("completeTime") is None
+    assert ended["createTime"] <= ended["completeTime"]
