@@ -32,13 +32,18 @@ from canaryfleet_local.standins.stepfunctions import StepFunctionsRequestLimits
 
 REGION = "eu-west-1"
 KIB = 1024
+HANG_SECONDS = 120  # waits on moto's execution thread end long before this, unless it hangs
+
 CALLBACK_MACHINE = {
     "StartAt": "Wait for callback",
     "States": {
         "Wait for callback": {
             "Type": "Task",
             "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {"QueueUrl": "${QueueUrl}", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "Parameters": {
+                "QueueUrl": "${QueueUrl}",
+                "MessageBody": {"token.$": "$$.Task.Token", "execution.$": "$$.Execution.Id"},
+            },
             "End": True,
         }
     },
@@ -129,15 +134,23 @@ def _token(machine: str) -> str:
     sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
     execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     queue = sqs.get_queue_url(QueueName="tokens")["QueueUrl"]
-    for _ in range(200):
+    # moto's interpreter runs the execution on a thread of its own: the deadlines only catch a
+    # hang, so a busy machine cannot trip them.
+    deadline = time.monotonic() + HANG_SECONDS
+    while True:
+        # Only this execution's message: an execution of an earlier test, still waiting on moto's
+        # thread, may send its own to a queue of the same name.
         messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])
-        if messages:
-            token = str(json.loads(messages[0]["Body"])["token"])
+        bodies = [json.loads(m["Body"]) for m in messages]
+        mine = [b for b in bodies if b.get("execution") == execution]
+        if mine:
+            token = str(mine[0]["token"])
             break
-    else:
-        raise AssertionError("the execution never sent its token")
+        if time.monotonic() > deadline:
+            raise AssertionError("the execution never sent its token")
+        time.sleep(0.01)
     # The message goes out before the task waits on its token: TaskSubmitted says it waits.
-    for _ in range(500):
+    while time.monotonic() <= deadline:
         events = sfn.get_execution_history(executionArn=execution)["events"]
         if any(event["type"] == "TaskSubmitted" for event in events):
             return token
@@ -147,7 +160,8 @@ def _token(machine: str) -> str:
 
 def _accepted(call: Any, **kwargs: Any) -> None:
     """Make a call that must succeed; moto registers a task's token a moment after TaskSubmitted."""
-    for _ in range(500):
+    deadline = time.monotonic() + HANG_SECONDS
+    while time.monotonic() <= deadline:
         try:
             call(**kwargs)
             return
