@@ -10,7 +10,8 @@ from typing import Any
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
+    """A measured value as the tables show it: whole numbers whole, the rest to three figures."""
     if value is None:
         return "-"
     if value == int(value) and abs(value) >= 1:
@@ -18,21 +19,24 @@ def _number(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _row(measure: dict[str, Any]) -> str:
-    ratio = "-" if measure["ratio"] is None else f"{measure['ratio']:.3g}"
-    met = "met" if measure["met"] else "**missed**"
-    baseline = _number(measure["baseline"])
+def measure_cells(measure: dict[str, Any], *, met: str, missed: str, baseline_label: str) -> list[str]:
+    """A measure's cells, figure to met; ``baseline_label`` is the format of the baseline's label."""
+    baseline = number(measure["baseline"])
     if measure["baseline"] is not None:
-        baseline += f" ({measure['baseline_label']})"
-    cells = [
+        baseline += baseline_label.format(measure["baseline_label"])
+    return [
         str(measure["figure"]),
         measure["name"],
-        f"{_number(measure['value'])} {measure['unit']}",
+        f"{number(measure['value'])} {measure['unit']}",
         baseline,
-        ratio,
+        "-" if measure["ratio"] is None else f"{measure['ratio']:.3g}",
         measure["goal"],
-        met,
+        met if measure["met"] else missed,
     ]
+
+
+def _row(measure: dict[str, Any]) -> str:
+    cells = measure_cells(measure, met="met", missed="**missed**", baseline_label=" ({})")
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 

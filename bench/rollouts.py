@@ -173,19 +173,25 @@ def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
     )
 
 
+def onboard_with_policy(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConfig:
+    """A fleet for ``application`` whose registry entry carries the scenario's policy."""
+    app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(app.application),
+        Value=app.model_dump_json(),
+        Type="String",
+        Overwrite=True,
+    )
+    return app
+
+
 def _onboard(cloud: LocalCloud, phase: Phase, scenario: Scenario) -> tuple[AppConfig, AppConfig]:
     """The phase's two applications, canaryfleet's with the phase's policy in its registry entry.
 
     Each phase has applications of its own: the functions keep a registry entry they read for a
     while (as on AWS), so a policy changed in place would not be seen at once.
     """
-    platform = deploy_fleet(cloud, f"hello-{phase.name}").model_copy(update={"policy": scenario.policy})
-    cloud.client("ssm").put_parameter(
-        Name=registry_parameter(platform.application),
-        Value=platform.model_dump_json(),
-        Type="String",
-        Overwrite=True,
-    )
+    platform = onboard_with_policy(cloud, f"hello-{phase.name}", scenario)
     return platform, deploy_fleet(cloud, f"polling-{phase.name}")
 
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from bench.histories import BenchError
 from bench.quiet import QUIET_PLATFORM
 from bench.results import Measure, below, equals, measure
+from bench.rollouts import onboard_with_policy
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import Scenario
 from canaryfleet_local.simulator import FleetSimulator
@@ -103,17 +103,7 @@ def peak_rss_mb() -> float:
 
 
 def onboard(cloud: LocalCloud, count: int, scenario: Scenario) -> list[AppConfig]:
-    apps = []
-    for index in range(count):
-        app = deploy_fleet(cloud, f"app-{index:03d}").model_copy(update={"policy": scenario.policy})
-        cloud.client("ssm").put_parameter(
-            Name=registry_parameter(app.application),
-            Value=app.model_dump_json(),
-            Type="String",
-            Overwrite=True,
-        )
-        apps.append(app)
-    return apps
+    return [onboard_with_policy(cloud, f"app-{index:03d}", scenario) for index in range(count)]
 
 
 def _latest_records(cloud: LocalCloud, apps: list[AppConfig]) -> dict[str, RolloutRecord | None]:

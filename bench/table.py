@@ -9,30 +9,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == int(value) and abs(value) >= 1:
-        return f"{int(value)}"
-    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+from bench.markdown import measure_cells
 
 
 def _measure_row(measure: dict[str, Any]) -> list[str]:
-    met = "[green]met[/green]" if measure["met"] else "[bold red]MISSED[/bold red]"
-    baseline = _number(measure["baseline"])
-    if measure["baseline"] is not None:
-        baseline += f"\n[dim]{measure['baseline_label']}[/dim]"
-    ratio = "-" if measure["ratio"] is None else f"{measure['ratio']:.3g}"
-    return [
-        str(measure["figure"]),
-        measure["name"],
-        f"{_number(measure['value'])} {measure['unit']}",
-        baseline,
-        ratio,
-        measure["goal"],
-        met,
-    ]
+    return measure_cells(
+        measure,
+        met="[green]met[/green]",
+        missed="[bold red]MISSED[/bold red]",
+        baseline_label="\n[dim]{}[/dim]",
+    )
 
 
 def print_results(document: dict[str, Any], output: Path) -> None:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from canaryfleet_cli.local_run import local_parameters
+from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
 
 drain_commands = typer.Typer()
 
@@ -81,19 +81,14 @@ def local_drain(
     """Make instances leave an application on a fresh local cloud; report each drain's outcome."""
     # The local cloud loads moto and samtranslator: only the local commands import it, here,
     # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
-    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
     from canaryfleet_local.drain_job import drain_scenario_names, run_drain_scenario  # noqa: PLC0415
 
     if scenario not in drain_scenario_names():
         raise typer.BadParameter(
             f"unknown drain scenario; known: {', '.join(drain_scenario_names())}", param_hint="--scenario"
         )
-    try:
-        with _quiet_local_cloud(verbose) as parameters:
-            report = run_drain_scenario(scenario, instances=instances, parameters=parameters)
-    except LocalCloudError as exc:
-        errors.print(f"[red]local cloud:[/red] {exc}")
-        raise typer.Exit(2) from None
+    with local_cloud_errors(errors), _quiet_local_cloud(verbose) as parameters:
+        report = run_drain_scenario(scenario, instances=instances, parameters=parameters)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -113,7 +108,6 @@ def local_inject_event(
     every attempt (one line each saying why), 0 otherwise.
     """
     # The local cloud (moto) is imported by the local commands only.
-    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
     from canaryfleet_local.drain_job import InvalidEvent, inject_event, read_event  # noqa: PLC0415
 
     try:
@@ -121,12 +115,8 @@ def local_inject_event(
     except InvalidEvent as exc:
         errors.print(f"error: {file}: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    try:
-        with _quiet_local_cloud(verbose) as parameters:
-            report = inject_event(event, parameters=parameters)
-    except LocalCloudError as exc:
-        errors.print(f"local cloud: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
+    with local_cloud_errors(errors, markup=False), _quiet_local_cloud(verbose) as parameters:
+        report = inject_event(event, parameters=parameters)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:

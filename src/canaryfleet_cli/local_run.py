@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
 
 
 def local_parameters(verbose: bool) -> dict[str, str]:
@@ -14,3 +19,19 @@ def local_parameters(verbose: bool) -> dict[str, str]:
         # Metrics print EMF JSON to stdout; on the local cloud nobody collects them.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     return {"LogLevel": "DEBUG" if verbose else "ERROR"}
+
+
+@contextlib.contextmanager
+def local_cloud_errors(errors: Console, *, markup: bool = True) -> Iterator[None]:
+    """A local cloud that cannot run ends the command with exit code 2 and one line on ``errors``."""
+    # The local cloud loads moto and samtranslator: imported here, when a local command runs.
+    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
+
+    try:
+        yield
+    except LocalCloudError as exc:
+        if markup:
+            errors.print(f"[red]local cloud:[/red] {exc}")
+        else:
+            errors.print(f"local cloud: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None

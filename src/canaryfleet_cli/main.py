@@ -13,7 +13,7 @@ from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.local_drain import drain_commands
-from canaryfleet_cli.local_run import local_parameters
+from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
 from canaryfleet_cli.report import write_report
 from canaryfleet_cli.timeline import render_rollouts
 
@@ -46,7 +46,6 @@ def local_rollout(
     """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
     # The local cloud loads moto and samtranslator: only the local commands import it, here,
     # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
-    from canaryfleet_local.cloud import LocalCloudError  # noqa: PLC0415
     from canaryfleet_local.rollout_job import played_scenario  # noqa: PLC0415
     from canaryfleet_local.scenarios import scenario_names  # noqa: PLC0415
 
@@ -56,21 +55,20 @@ def local_rollout(
         )
     if decision not in (None, "approve", "reject", "none"):
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
-    try:
-        with played_scenario(
+    with (
+        local_cloud_errors(errors),
+        played_scenario(
             scenario, artifact=artifact, decision=decision, parameters=local_parameters(verbose)
-        ) as run:
-            # A page reads its rollout's metrics: pages are written while the local cloud is up.
-            written: list[str] = []
-            if report_dir is not None:
-                for record in run.records:
-                    page = report_dir / f"{record.application}-{record.version}.html"
-                    written.append(str(write_report(record, run.app, page)))
-            run.report["reports"] = written
-        report = run.report
-    except LocalCloudError as exc:
-        errors.print(f"[red]local cloud:[/red] {exc}")
-        raise typer.Exit(2) from None
+        ) as run,
+    ):
+        # A page reads its rollout's metrics: pages are written while the local cloud is up.
+        written: list[str] = []
+        if report_dir is not None:
+            for record in run.records:
+                page = report_dir / f"{record.application}-{record.version}.html"
+                written.append(str(write_report(record, run.app, page)))
+        run.report["reports"] = written
+    report = run.report
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:

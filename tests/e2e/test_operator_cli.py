@@ -14,6 +14,7 @@ from canaryfleet_local.bundles import SAMPLE_APP, bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.rollout_job import scenario_cloud, upload_build
 from canaryfleet_local.simulator import FleetSimulator
+from tests.helpers import without_aws_credentials
 from tests.integration.helpers import eventually
 
 runner = CliRunner()
@@ -155,11 +156,7 @@ def test_publish_refuses_a_bundle_the_platform_would_reject(
 
 
 def test_without_credentials_the_cli_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
 
     output = cli_error("status", "--region", "us-east-1")
 

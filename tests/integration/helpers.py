@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from canaryfleet.adapters.dynamo import typed
 from canaryfleet.adapters.tokens import Callbacks
 
 from canaryfleet_local.cloud import LocalCloud
@@ -44,6 +45,12 @@ def invoke(cloud: LocalCloud, logical_id: str, payload: dict[str, Any]) -> tuple
         FunctionName=cloud.resource(logical_id), Payload=json.dumps(payload).encode()
     )
     return json.loads(response["Payload"].read()), response.get("FunctionError")
+
+
+def put_state_item(cloud: LocalCloud, pk: str, sk: str, **attributes: Any) -> None:
+    """Write one item into the state table as it stands, its attributes as plain values."""
+    item = {name: typed(value) for name, value in {"pk": pk, "sk": sk, **attributes}.items()}
+    cloud.client("dynamodb").put_item(TableName=cloud.output("StateTableName"), Item=item)
 
 
 def table_items(cloud: LocalCloud, pk: str) -> list[dict[str, Any]]:

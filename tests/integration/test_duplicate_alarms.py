@@ -11,6 +11,7 @@ from canaryfleet.models.app_config import FleetGroup, registry_parameter
 from canaryfleet_local.cloud import LocalCloud
 from tests.helpers import load_event
 from tests.integration.approval_gate import app_config
+from tests.integration.helpers import put_state_item
 
 APP = "payments-api"
 ALARM = "payments-api-canary-5xx-rate"
@@ -27,33 +28,28 @@ def _baking(cloud: LocalCloud) -> DynamoRolloutStore:
         Type="String",
         Overwrite=True,
     )
-    table = cloud.output("StateTableName")
-    cloud.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"APP#{APP}"},
-            "sk": {"S": "LOCK"},
-            "owner": {"S": "arn:aws:states:us-east-1:123456789012:execution:rollout:x"},
-            "rollout_id": {"S": ROLLOUT},
-        },
+    put_state_item(
+        cloud,
+        f"APP#{APP}",
+        "LOCK",
+        owner="arn:aws:states:us-east-1:123456789012:execution:rollout:x",
+        rollout_id=ROLLOUT,
     )
-    cloud.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"APP#{APP}"},
-            "sk": {"S": f"ROLLOUT#{ROLLOUT}"},
-            "rollout_id": {"S": ROLLOUT},
-            "application": {"S": APP},
-            "version": {"S": "1.0.0"},
-            "artifact_bucket": {"S": "artifacts"},
-            "artifact_key": {"S": f"{APP}/1.0.0.zip"},
-            "received_at": {"S": "2026-11-26T10:00:00+00:00"},
-            "wait_kind": {"S": "bake"},
-            "wait_token": {"S": "a-token-step-functions-no-longer-knows"},
-            "audit": {"L": []},
-        },
+    put_state_item(
+        cloud,
+        f"APP#{APP}",
+        f"ROLLOUT#{ROLLOUT}",
+        rollout_id=ROLLOUT,
+        application=APP,
+        version="1.0.0",
+        artifact_bucket="artifacts",
+        artifact_key=f"{APP}/1.0.0.zip",
+        received_at="2026-11-26T10:00:00+00:00",
+        wait_kind="bake",
+        wait_token="a-token-step-functions-no-longer-knows",
+        audit=[],
     )
-    return DynamoRolloutStore(table)
+    return DynamoRolloutStore(cloud.output("StateTableName"))
 
 
 def _deliver(cloud: LocalCloud, event: dict[str, Any]) -> dict[str, Any]:

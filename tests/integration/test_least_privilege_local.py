@@ -147,19 +147,24 @@ def test_a_permission_removed_from_the_template_is_caught_as_access_denied(tmp_p
         ]
 
 
+def _session_of(cloud: LocalCloud, logical_id: str) -> boto3.session.Session:
+    """A session signed with the credentials the function runs with (its role's)."""
+    function = cloud.client("lambda").get_function_configuration(
+        FunctionName=cloud.function_names[logical_id]
+    )
+    credentials = _roles(cloud).environment(function["Role"])
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        region_name=cloud.region,
+    )
+
+
 def test_calls_signed_with_a_functions_credentials_but_outside_its_grants_are_denied() -> None:
     # Given the platform, IAM enforced, and the credentials the finalize function runs with
     with LocalCloud(parameters=QUIET) as cloud:
-        function = cloud.client("lambda").get_function_configuration(
-            FunctionName=cloud.function_names["FinalizeFunction"]
-        )
-        credentials = _roles(cloud).environment(function["Role"])
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials["AWS_SESSION_TOKEN"],
-            region_name=cloud.region,
-        )
+        session = _session_of(cloud, "FinalizeFunction")
 
         # When they are used for what the function never does: a Scan, and listing artifacts
         with pytest.raises(ClientError) as scan:
@@ -197,16 +202,7 @@ def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
         elbv2 = cloud.client("elbv2")
         elbv2.remove_tags(ResourceArns=[app.listener_rule_arn], TagKeys=["canaryfleet:application"])
         (rule,) = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"]
-        function = cloud.client("lambda").get_function_configuration(
-            FunctionName=cloud.function_names["ShiftTrafficFunction"]
-        )
-        credentials = _roles(cloud).environment(function["Role"])
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials["AWS_SESSION_TOKEN"],
-            region_name=cloud.region,
-        )
+        session = _session_of(cloud, "ShiftTrafficFunction")
 
         # When they modify a rule that carries no such tag
         session.client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=rule["Actions"])

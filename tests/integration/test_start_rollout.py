@@ -14,7 +14,14 @@ from canaryfleet.models.policy import default_policy
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
-from tests.integration.helpers import drain_queue, eventually, invoke, subscribe_queue, table_items
+from tests.integration.helpers import (
+    drain_queue,
+    eventually,
+    invoke,
+    put_state_item,
+    subscribe_queue,
+    table_items,
+)
 
 APP = "hello-app"
 
@@ -113,16 +120,7 @@ def test_an_off_layout_key_is_rejected(onboarded: LocalCloud) -> None:
 
 
 def test_a_version_already_released_or_rejected_is_not_rolled_out_again(onboarded: LocalCloud) -> None:
-    table = onboarded.output("StateTableName")
-    onboarded.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"APP#{APP}"},
-            "sk": {"S": "VERSION#2.0.0"},
-            "status": {"S": "released"},
-            "rollout_id": {"S": "earlier"},
-        },
-    )
+    put_state_item(onboarded, f"APP#{APP}", "VERSION#2.0.0", status="released", rollout_id="earlier")
 
     upload(onboarded, bundle())
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from canaryfleet_cli.app_commands import FLEET_TEMPLATE, app_commands, stack_name
 from canaryfleet_local.fleet import fleet_stack_name
+from tests.helpers import without_aws_credentials
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LISTENER = f"{ELB}:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -268,11 +269,7 @@ def test_list_skips_a_malformed_entry_with_a_warning(registry: Any) -> None:
 
 
 def test_list_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
 
     result = runner.invoke(app_commands, ["list", "--region", "us-east-1"])
 

@@ -156,6 +156,19 @@ def _without_credentials(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def _run_python(env: dict[str, str], args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """This interpreter with ``args`` in the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_make_test_aws_without_credentials_says_so_in_one_line_and_exits_0_within_seconds(
     tmp_path: Path,
 ) -> None:
@@ -163,15 +176,7 @@ def test_make_test_aws_without_credentials_says_so_in_one_line_and_exits_0_withi
     env = _without_credentials(tmp_path)
     # When the suite's entry point (`make test-aws`) runs
     started = time.monotonic()
-    finished = subprocess.run(
-        [sys.executable, "-m", "tests.aws"],
-        check=False,
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    finished = _run_python(env, ["-m", "tests.aws"], timeout=60)
     took = time.monotonic() - started
     # Then it prints one line, exits 0, and does so within seconds
     assert finished.returncode == 0, finished.stderr
@@ -181,15 +186,7 @@ def test_make_test_aws_without_credentials_says_so_in_one_line_and_exits_0_withi
 
 def test_pytest_tests_aws_without_credentials_skips_with_that_line_and_exits_0(tmp_path: Path) -> None:
     env = _without_credentials(tmp_path)
-    finished = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/aws"],
-        check=False,
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    finished = _run_python(env, ["-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/aws"], timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     skipped = [line for line in finished.stdout.splitlines() if line.startswith("SKIPPED")]
     assert skipped == [f"SKIPPED [1] tests/aws/test_acceptance.py: {NO_CREDENTIALS}"]

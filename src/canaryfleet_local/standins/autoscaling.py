@@ -21,6 +21,7 @@ from moto.autoscaling.models import (
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 
+from canaryfleet_local.standins.cfn_resources import completing_cloudformation_create
 from canaryfleet_local.standins.cloudformation import cfn_bool
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
@@ -37,36 +38,26 @@ class CloudFormationAutoScalingGroupProperties:
     target groups.
     """
 
+    @staticmethod
+    def _complete(group: Any, props: dict[str, Any], account_id: str, region_name: str) -> None:
+        backend = autoscaling_backends[account_id][region_name]
+        for hook in props.get("LifecycleHookSpecificationList", []):
+            backend.create_lifecycle_hook(
+                name=hook["LifecycleHookName"],
+                as_name=group.name,
+                transition=hook["LifecycleTransition"],
+                timeout=int(hook["HeartbeatTimeout"]) if "HeartbeatTimeout" in hook else None,
+                result=hook.get("DefaultResult", "ABANDON"),
+            )
+        group.capacity_rebalance = cfn_bool(props.get("CapacityRebalance", False))
+        missing = (group.desired_capacity or 0) - len(group.instance_states)
+        if missing > 0:
+            group.replace_autoscaling_group_instances(missing, group.get_propagated_tags())
+            backend.update_attached_target_groups(group.name)
+
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        original_create = FakeAutoScalingGroup.create_from_cloudformation_json
-
-        def create_from_cloudformation_json(
-            resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
-        ) -> Any:
-            group = original_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
-            props = cloudformation_json["Properties"]
-            backend = autoscaling_backends[account_id][region_name]
-            for hook in props.get("LifecycleHookSpecificationList", []):
-                backend.create_lifecycle_hook(
-                    name=hook["LifecycleHookName"],
-                    as_name=group.name,
-                    transition=hook["LifecycleTransition"],
-                    timeout=int(hook["HeartbeatTimeout"]) if "HeartbeatTimeout" in hook else None,
-                    result=hook.get("DefaultResult", "ABANDON"),
-                )
-            group.capacity_rebalance = cfn_bool(props.get("CapacityRebalance", False))
-            missing = (group.desired_capacity or 0) - len(group.instance_states)
-            if missing > 0:
-                group.replace_autoscaling_group_instances(missing, group.get_propagated_tags())
-                backend.update_attached_target_groups(group.name)
-            return group
-
-        with mock.patch.object(
-            FakeAutoScalingGroup,
-            "create_from_cloudformation_json",
-            staticmethod(create_from_cloudformation_json),
-        ):
+        with completing_cloudformation_create(FakeAutoScalingGroup, self._complete):
             yield
 
 
@@ -227,25 +218,23 @@ class AutoScalingTerminationLifecycle:
             finally:
                 group.instance_states.extend(leaving)
 
-        def complete_lifecycle_action(response: AutoScalingResponse) -> EmptyResult:
-            action = stand_in._find(
+        def action_of(response: AutoScalingResponse) -> LifecycleAction:
+            return stand_in._find(
                 response._get_param("LifecycleActionToken"),
                 response._get_param("InstanceId"),
                 response._get_param("LifecycleHookName"),
                 response._get_param("AutoScalingGroupName"),
             )
+
+        def complete_lifecycle_action(response: AutoScalingResponse) -> EmptyResult:
+            action = action_of(response)
             stand_in.terminate(
                 action.instance_id, "CompleteLifecycleAction", response._get_param("LifecycleActionResult")
             )
             return EmptyResult()
 
         def record_lifecycle_action_heartbeat(response: AutoScalingResponse) -> EmptyResult:
-            action = stand_in._find(
-                response._get_param("LifecycleActionToken"),
-                response._get_param("InstanceId"),
-                response._get_param("LifecycleHookName"),
-                response._get_param("AutoScalingGroupName"),
-            )
+            action = action_of(response)
             with stand_in._lock:
                 action.heartbeats += 1
             return EmptyResult()

@@ -33,6 +33,12 @@ class Ec2SpotInterruptions:
     def _arn(self, instance_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account_id}:instance/{instance_id}"
 
+    def _emit(self, detail_type: str, instance_id: str, detail: dict[str, Any]) -> None:
+        event = service_event(
+            self.account_id, self.region, "aws.ec2", detail_type, [self._arn(instance_id)], detail
+        )
+        emit_service_event(self.account_id, self.region, event)
+
     def _state(self, instance_id: str) -> Any:
         for group in self.lifecycle._backend().autoscaling_groups.values():
             for state in group.instance_states:
@@ -43,15 +49,11 @@ class Ec2SpotInterruptions:
     def interrupt(self, instance_ids: list[str], notice_seconds: float = 120.0) -> None:
         for instance_id in instance_ids:
             self.interrupted.append(instance_id)
-            event = service_event(
-                self.account_id,
-                self.region,
-                "aws.ec2",
+            self._emit(
                 "EC2 Spot Instance Interruption Warning",
-                [self._arn(instance_id)],
+                instance_id,
                 {"instance-id": instance_id, "instance-action": "terminate"},
             )
-            emit_service_event(self.account_id, self.region, event)
             state = self._state(instance_id)
             if state is not None:
                 self.lifecycle.begin(state.instance.autoscaling_group, state)
@@ -62,15 +64,7 @@ class Ec2SpotInterruptions:
 
     def recommend_rebalance(self, instance_ids: list[str]) -> None:
         for instance_id in instance_ids:
-            event = service_event(
-                self.account_id,
-                self.region,
-                "aws.ec2",
-                "EC2 Instance Rebalance Recommendation",
-                [self._arn(instance_id)],
-                {"instance-id": instance_id},
-            )
-            emit_service_event(self.account_id, self.region, event)
+            self._emit("EC2 Instance Rebalance Recommendation", instance_id, {"instance-id": instance_id})
 
     def _reclaim(self, instance_ids: list[str]) -> None:
         if self._closed:

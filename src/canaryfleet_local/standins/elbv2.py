@@ -10,6 +10,8 @@ from unittest import mock
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 
+from canaryfleet_local.standins.cfn_resources import completing_cloudformation_create
+
 
 class CloudFormationTargetGroupProperties:
     """Stands in for what moto's ``AWS::ElasticLoadBalancingV2::TargetGroup`` lacks.
@@ -33,29 +35,19 @@ class CloudFormationTargetGroupProperties:
             return target_group.arn
         raise UnformattedGetAttTemplateException()
 
+    @staticmethod
+    def _complete(group: Any, props: dict[str, Any], account_id: str, region_name: str) -> None:
+        backend = elbv2_backends[account_id][region_name]
+        attributes = {item["Key"]: str(item["Value"]) for item in props.get("TargetGroupAttributes", [])}
+        if attributes:
+            backend.modify_target_group_attributes(group.arn, attributes)
+        if props.get("Tags"):
+            backend.add_tags([group.arn], props["Tags"])
+
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        original_create = FakeTargetGroup.create_from_cloudformation_json
-
-        def create_from_cloudformation_json(
-            resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
-        ) -> Any:
-            group = original_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
-            props = cloudformation_json["Properties"]
-            backend = elbv2_backends[account_id][region_name]
-            attributes = {item["Key"]: str(item["Value"]) for item in props.get("TargetGroupAttributes", [])}
-            if attributes:
-                backend.modify_target_group_attributes(group.arn, attributes)
-            if props.get("Tags"):
-                backend.add_tags([group.arn], props["Tags"])
-            return group
-
         with (
-            mock.patch.object(
-                FakeTargetGroup,
-                "create_from_cloudformation_json",
-                staticmethod(create_from_cloudformation_json),
-            ),
+            completing_cloudformation_create(FakeTargetGroup, self._complete),
             mock.patch.object(FakeTargetGroup, "get_cfn_attribute", self.attribute, create=True),
         ):
             yield

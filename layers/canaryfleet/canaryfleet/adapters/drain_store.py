@@ -18,10 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from canaryfleet.adapters.clients import client
-from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s, typed
+from canaryfleet.adapters.dynamo import expiry, plain, s, typed, unless_condition_failed
 from canaryfleet.adapters.rollout_store import app_pk, rollout_sk
 from canaryfleet.models.drain import DrainBudget, DrainRecord, DrainStatus, DrainTrigger, LifecycleHookRef
 
@@ -59,22 +57,19 @@ class DynamoDrainStore:
 
     # -- starting and joining ----------------------------------------------------------
     def _put_new(self, item: dict[str, Any]) -> bool:
-        try:
-            self._db.put_item(
+        written = unless_condition_failed(
+            lambda: self._db.put_item(
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        )
+        return written is not None
 
     def begin(self, record: DrainRecord) -> DrainRecord | None:
-        """Claim the instance for this drain and create its record; None if it has a drain already.
+        """The owner item is the claim; the record follows it.
 
-        The owner item is the claim; the record follows it. (Two writes rather than one
-        transaction: a transaction costs twice the capacity, and a drain whose second write
-        never happened is created by the next event for its instance: see ``create``.)
+        Two writes rather than one transaction: a transaction costs twice the capacity, and a
+        drain whose second write never happened is created by the next event for its
+        instance: see ``create``.
         """
         owner = {
             "pk": s(owner_pk(record.instance_id)),
@@ -102,7 +97,6 @@ class DynamoDrainStore:
         return record.model_copy(update={"triggers": (record.trigger,)})
 
     def owner(self, instance_id: str) -> str | None:
-        """The application whose drain the instance is in, if any."""
         response = self._db.get_item(
             TableName=self._table,
             Key={"pk": s(owner_pk(instance_id)), "sk": s("DRAIN")},
@@ -132,40 +126,22 @@ class DynamoDrainStore:
                 sets.append(f"{field} = if_not_exists({field}, :{field})")
                 values[f":{field}"] = s(value)
         expression = (f"SET {', '.join(sets)} " if sets else "") + "ADD #triggers :trigger"
-        try:
-            response = self._db.update_item(
-                TableName=self._table,
-                Key=self._key(application, instance_id),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return None
-            raise
-        record = _record(response["Attributes"])
+        item = self._apply(application, instance_id, expression, values, names=names, returns=True)
+        if item is None:
+            return None
+        record = _record(item)
         if deadline is not None and (record.deadline is None or deadline < record.deadline):
             record = self._tighten_deadline(application, instance_id, deadline) or record
         return record
 
     def _tighten_deadline(self, application: str, instance_id: str, deadline: datetime) -> DrainRecord | None:
-        try:
-            response = self._db.update_item(
-                TableName=self._table,
-                Key=self._key(application, instance_id),
-                UpdateExpression="SET deadline = :deadline",
-                ConditionExpression="attribute_not_exists(deadline) OR deadline > :deadline",
-                ExpressionAttributeValues={":deadline": s(deadline.isoformat())},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return None
-            raise
-        return _record(response["Attributes"])
+        return self._update(
+            application,
+            instance_id,
+            "SET deadline = :deadline",
+            {":deadline": s(deadline.isoformat())},
+            condition="attribute_not_exists(deadline) OR deadline > :deadline",
+        )
 
     def get(self, application: str, instance_id: str) -> DrainRecord | None:
         response = self._db.get_item(
@@ -175,12 +151,10 @@ class DynamoDrainStore:
         return _record(item) if item else None
 
     def find(self, instance_id: str) -> DrainRecord | None:
-        """The instance's drain, from its id alone."""
         application = self.owner(instance_id)
         return self.get(application, instance_id) if application else None
 
     def list_drains(self, application: str) -> list[DrainRecord]:
-        """Every drain of the application, oldest first."""
         records: list[DrainRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -202,6 +176,7 @@ class DynamoDrainStore:
         expression: str,
         values: dict[str, Any],
         condition: str = "attribute_exists(pk)",
+        names: dict[str, str] | None = None,
         returns: bool = False,
     ) -> dict[str, Any] | None:
         """Apply an update; None if ``condition`` did not hold, else the item after it (if asked for)."""
@@ -213,14 +188,14 @@ class DynamoDrainStore:
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW" if returns else "NONE",
         }
+        names = dict(names or {})
         if "#status" in expression + condition:  # `status` is a reserved word
-            request["ExpressionAttributeNames"] = {"#status": "status"}
-        try:
-            response = self._db.update_item(**request)
-        except ClientError as exc:
-            if condition_failed(exc):
-                return None
-            raise
+            names["#status"] = "status"
+        if names:
+            request["ExpressionAttributeNames"] = names
+        response = unless_condition_failed(lambda: self._db.update_item(**request))
+        if response is None:
+            return None
         attributes: dict[str, Any] = response.get("Attributes", {})
         return attributes
 
@@ -274,7 +249,6 @@ class DynamoDrainStore:
         )
 
     def use_budget(self, application: str, instance_id: str, budget: DrainBudget) -> bool:
-        """Give a drain whose command is not sent yet another budget; False if it was sent."""
         return None is not self._apply(
             application,
             instance_id,
@@ -287,18 +261,21 @@ class DynamoDrainStore:
             condition="#status IN (:requested, :queued)",
         )
 
-    def release(self, application: str, instance_id: str) -> None:
-        """Give a claim back (the command could not be sent; the queue delivers the order again)."""
+    def _give_back(self, application: str, instance_id: str, status: DrainStatus) -> None:
+        """A dispatching drain goes back to ``status``: its claim is given up."""
         self._apply(
             application,
             instance_id,
-            "SET #status = :queued",
-            {":queued": s(DrainStatus.QUEUED), ":dispatching": s(DrainStatus.DISPATCHING)},
+            "SET #status = :status",
+            {":status": s(status), ":dispatching": s(DrainStatus.DISPATCHING)},
             condition="#status = :dispatching",
         )
 
+    def release(self, application: str, instance_id: str) -> None:
+        """Give a claim back (the command could not be sent; the queue delivers the order again)."""
+        self._give_back(application, instance_id, DrainStatus.QUEUED)
+
     def claim_retry(self, application: str, instance_id: str, attempts: int, now: datetime) -> bool:
-        """Take a running drain whose attempt ``attempts`` failed, to send it again; False if taken."""
         return None is not self._apply(
             application,
             instance_id,
@@ -313,13 +290,7 @@ class DynamoDrainStore:
         )
 
     def unclaim_retry(self, application: str, instance_id: str) -> None:
-        self._apply(
-            application,
-            instance_id,
-            "SET #status = :running",
-            {":running": s(DrainStatus.RUNNING), ":dispatching": s(DrainStatus.DISPATCHING)},
-            condition="#status = :dispatching",
-        )
+        self._give_back(application, instance_id, DrainStatus.RUNNING)
 
     def record_command(
         self,
@@ -385,7 +356,6 @@ class DynamoDrainStore:
 
     # -- canary awareness ----------------------------------------------------------------
     def mark_canary_interruption(self, application: str, instance_id: str, rollout_id: str) -> bool:
-        """Note on the drain that its Spot interruption was recorded on a rollout; False if it was."""
         return (
             self._apply(
                 application,
@@ -406,8 +376,8 @@ class DynamoDrainStore:
         """
         entry = {"instance": instance_id, "at": at.isoformat()}
         audit = {"kind": "canary_spot_interruption", "instance": instance_id, "at": at.isoformat()}
-        try:
-            self._db.update_item(
+        written = unless_condition_failed(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": s(app_pk(application)), "sk": s(rollout_sk(rollout_id))},
                 UpdateExpression=(
@@ -427,8 +397,5 @@ class DynamoDrainStore:
                     ":instance": s(instance_id),
                 },
             )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        )
+        return written is not None

@@ -80,27 +80,21 @@ class AutoScalingLifecycleHooks:
     _ENDED: ClassVar[frozenset[str]] = frozenset({"ValidationError"})
 
     def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        return self._call(
-            "complete_lifecycle_action",
-            LifecycleHookName=hook.name,
-            AutoScalingGroupName=hook.auto_scaling_group,
-            LifecycleActionToken=hook.token,
-            InstanceId=instance_id,
-            LifecycleActionResult="CONTINUE",
-        )
+        return self._call("complete_lifecycle_action", hook, instance_id, LifecycleActionResult="CONTINUE")
 
     def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
-        return self._call(
-            "record_lifecycle_action_heartbeat",
-            LifecycleHookName=hook.name,
-            AutoScalingGroupName=hook.auto_scaling_group,
-            LifecycleActionToken=hook.token,
-            InstanceId=instance_id,
-        )
+        return self._call("record_lifecycle_action_heartbeat", hook, instance_id)
 
-    def _call(self, operation: str, **kwargs: Any) -> bool:
+    def _call(self, operation: str, hook: LifecycleHookRef, instance_id: str, **kwargs: Any) -> bool:
+        """Call ``operation`` on the instance's lifecycle action; False if the action has ended."""
         try:
-            getattr(client("autoscaling"), operation)(**kwargs)
+            getattr(client("autoscaling"), operation)(
+                LifecycleHookName=hook.name,
+                AutoScalingGroupName=hook.auto_scaling_group,
+                LifecycleActionToken=hook.token,
+                InstanceId=instance_id,
+                **kwargs,
+            )
         except ClientError as exc:
             if error_code(exc) in self._ENDED:
                 return False

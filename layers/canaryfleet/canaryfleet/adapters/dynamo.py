@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import error_code
+
+_T = TypeVar("_T")
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -55,3 +58,13 @@ def expiry(days: int) -> dict[str, str]:
 def condition_failed(exc: ClientError) -> bool:
     """The write's condition did not hold (someone else got there first, or it was done)."""
     return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def unless_condition_failed(write: Callable[[], _T]) -> _T | None:
+    """Make a conditional write: its response, or None if its condition did not hold."""
+    try:
+        return write()
+    except ClientError as exc:
+        if condition_failed(exc):
+            return None
+        raise

@@ -6,8 +6,7 @@ arguments, which may hold a token or a webhook URL) and reported as not done.
 
 from __future__ import annotations
 
-import abc
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,41 +17,25 @@ from canaryfleet.adapters.secrets import SlackSecretSource
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.approval import SlackMessageRef, SlackSecret
 from canaryfleet.observability import logger
+from canaryfleet.ports.notify import SlackPoster
 
 _TIMEOUT_SECONDS = 5
 # Slack sends its interactivity payloads and slash commands as its signature allows: five minutes.
 MAX_REQUEST_AGE_SECONDS = 300
 
 
-class SlackApi(abc.ABC):
-    @property
-    @abc.abstractmethod
-    def threads(self) -> bool:
-        """Whether posts say where they are, so replies can go in their thread (a bot token)."""
+class SlackApi(SlackPoster, Protocol):
+    """Slack for notices (``SlackPoster``) and for approvals: answering an interaction, reading an email."""
 
-    @abc.abstractmethod
-    def post(
-        self,
-        channel: str | None,
-        text: str,
-        blocks: list[dict[str, Any]],
-        thread_ts: str | None = None,
-    ) -> SlackMessageRef | None:
-        """Post a message (in ``thread_ts``'s thread if given); where it is, if the API says so."""
-
-    @abc.abstractmethod
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
-        """Replace a posted message."""
-
-    @abc.abstractmethod
     def respond(
         self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
     ) -> bool:
         """Answer an interaction through its response URL (replace the message, or tell only the user)."""
+        ...
 
-    @abc.abstractmethod
     def email_of(self, user_id: str) -> str | None:
         """The user's email address, if the app may read it (users:read.email)."""
+        ...
 
 
 def verify_request(secret: SlackSecret, body: str, timestamp: str | None, signature: str | None) -> bool:

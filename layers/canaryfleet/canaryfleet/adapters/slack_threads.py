@@ -9,11 +9,10 @@ has reached (``rank``), so notices that arrive out of order never move it back. 
 from __future__ import annotations
 
 from datetime import datetime
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from canaryfleet.adapters.clients import client
-from canaryfleet.adapters.dynamo import condition_failed, expiry, plain, s
+from canaryfleet.adapters.dynamo import expiry, plain, s, unless_condition_failed
 from canaryfleet.adapters.rollout_store import app_pk
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.notification import Thread
@@ -44,42 +43,42 @@ class DynamoSlackThreads:
             return None
         return Thread(SlackMessageRef(channel=values["channel"], ts=values["ts"]), int(values.get("rank", 0)))
 
-    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
-        try:
-            client("dynamodb").update_item(
-                TableName=self._table,
-                Key=self._key(application, rollout_id),
-                UpdateExpression="SET claimed_at = :now, expires_at = :expires",
-                ConditionExpression="attribute_not_exists(ts) AND "
-                "(attribute_not_exists(claimed_at) OR claimed_at < :stale)",
-                ExpressionAttributeValues={
-                    ":now": s(now.isoformat()),
-                    ":stale": s((now - STALE_CLAIM).isoformat()),
-                    ":expires": expiry(THREAD_DAYS),
-                },
+    def _update(self, application: str, rollout_id: str, **request: Any) -> bool:
+        """Update the thread's item; False if the request's condition did not hold."""
+        updated = unless_condition_failed(
+            lambda: client("dynamodb").update_item(
+                TableName=self._table, Key=self._key(application, rollout_id), **request
             )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        )
+        return updated is not None
+
+    def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
+        return self._update(
+            application,
+            rollout_id,
+            UpdateExpression="SET claimed_at = :now, expires_at = :expires",
+            ConditionExpression="attribute_not_exists(ts) AND "
+            "(attribute_not_exists(claimed_at) OR claimed_at < :stale)",
+            ExpressionAttributeValues={
+                ":now": s(now.isoformat()),
+                ":stale": s((now - STALE_CLAIM).isoformat()),
+                ":expires": expiry(THREAD_DAYS),
+            },
+        )
 
     def release(self, application: str, rollout_id: str) -> None:
-        try:
-            client("dynamodb").update_item(
-                TableName=self._table,
-                Key=self._key(application, rollout_id),
-                UpdateExpression="REMOVE claimed_at",
-                ConditionExpression="attribute_not_exists(ts)",
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        # Once the thread has started there is no claim to give up: nothing to do.
+        self._update(
+            application,
+            rollout_id,
+            UpdateExpression="REMOVE claimed_at",
+            ConditionExpression="attribute_not_exists(ts)",
+        )
 
     def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
-        client("dynamodb").update_item(
-            TableName=self._table,
-            Key=self._key(application, rollout_id),
+        self._update(
+            application,
+            rollout_id,
             UpdateExpression="SET channel = :channel, ts = :ts, #rank = :rank",
             ExpressionAttributeNames={"#rank": "rank"},
             ExpressionAttributeValues={
@@ -90,17 +89,11 @@ class DynamoSlackThreads:
         )
 
     def advance(self, application: str, rollout_id: str, rank: int) -> bool:
-        try:
-            client("dynamodb").update_item(
-                TableName=self._table,
-                Key=self._key(application, rollout_id),
-                UpdateExpression="SET #rank = :rank",
-                ConditionExpression="attribute_exists(ts) AND #rank < :rank",
-                ExpressionAttributeNames={"#rank": "rank"},
-                ExpressionAttributeValues={":rank": {"N": str(rank)}},
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._update(
+            application,
+            rollout_id,
+            UpdateExpression="SET #rank = :rank",
+            ConditionExpression="attribute_exists(ts) AND #rank < :rank",
+            ExpressionAttributeNames={"#rank": "rank"},
+            ExpressionAttributeValues={":rank": {"N": str(rank)}},
+        )
