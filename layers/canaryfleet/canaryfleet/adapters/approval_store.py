@@ -7,14 +7,13 @@ Slack button, a decision and the expiry) can never both win.
 
 from __future__ import annotations
 
-import abc
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client
-from canaryfleet.adapters.dynamo import condition_failed, plain, typed
+from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, typed
 from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalStatus, SlackMessageRef
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -35,59 +34,6 @@ def slack_request_key(request_digest: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"SLACKREQ#{request_digest}"}, "sk": {"S": "SLACKREQ"}}
 
 
-class ApprovalStore(abc.ABC):
-    @abc.abstractmethod
-    def create(self, approval: Approval) -> bool:
-        """Store a new approval; False if it exists already (a retried request)."""
-
-    @abc.abstractmethod
-    def get(self, approval_id: str) -> Approval | None: ...
-
-    @abc.abstractmethod
-    def claim(
-        self, approval_id: str, decision: ApprovalDecision, claim_id: str, stale_before: datetime
-    ) -> bool:
-        """Take a pending approval (or one whose claim went stale) for ``decision``; False if taken."""
-
-    @abc.abstractmethod
-    def finish(
-        self,
-        approval_id: str,
-        claim_id: str,
-        status: ApprovalStatus,
-        reason: str = "",
-        decision: ApprovalDecision | None = None,
-    ) -> bool:
-        """Record how a claimed decision ended (``decision``: the one that counted, if not the claim's)."""
-
-    @abc.abstractmethod
-    def release(self, approval_id: str, claim_id: str) -> None:
-        """Give a claim back (its decision could not be made): the approval is pending again."""
-
-    @abc.abstractmethod
-    def settle(
-        self,
-        approval_id: str,
-        status: ApprovalStatus,
-        at: datetime,
-        stale_before: datetime,
-        decision: ApprovalDecision | None = None,
-        reason: str = "",
-    ) -> bool:
-        """End a pending approval without a claim (expired, or decided elsewhere); False if taken."""
-
-    @abc.abstractmethod
-    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None: ...
-
-    @abc.abstractmethod
-    def mark_emails_sent(self, approval_id: str) -> bool:
-        """True the first time only: the emails go out once per approval."""
-
-    @abc.abstractmethod
-    def first_use(self, request_digest: str, keep_until: datetime) -> bool:
-        """True the first time a Slack request (by its signature's digest) is seen; False for a replay."""
-
-
 def _with_decision(update: str, values: dict[str, Any], decision: ApprovalDecision | None, keep: bool) -> str:
     """``update`` that also sets ``decision``, or removes the one a claim left (unless ``keep``)."""
     if decision is not None:
@@ -96,7 +42,9 @@ def _with_decision(update: str, values: dict[str, Any], decision: ApprovalDecisi
     return update if keep else update + " REMOVE decision"
 
 
-class DynamoApprovalStore(ApprovalStore):
+class DynamoApprovalStore:
+    """The approval store (``canaryfleet.ports.approvals.ApprovalStore``) on the state table."""
+
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 
@@ -113,15 +61,7 @@ class DynamoApprovalStore(ApprovalStore):
         keep_until = approval.expires_at + KEEP_AFTER_EXPIRY
         item.update(approval_key(approval.approval_id))
         item["expires_at"] = {"N": str(int(keep_until.timestamp()))}
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return put_new(self._db, self._table, item)
 
     def get(self, approval_id: str) -> Approval | None:
         response = self._db.get_item(

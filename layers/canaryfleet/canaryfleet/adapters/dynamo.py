@@ -10,12 +10,15 @@ import json
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import error_code
+
+if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _T = TypeVar("_T")
 
@@ -68,3 +71,11 @@ def unless_condition_failed(write: Callable[[], _T]) -> _T | None:
         if condition_failed(exc):
             return None
         raise
+
+
+def put_new(db: DynamoDBClient, table: str, item: dict[str, Any]) -> bool:
+    """Put an item unless one with its key exists; False if one did (a retry or a duplicate)."""
+    written = unless_condition_failed(
+        lambda: db.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    )
+    return written is not None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.adapters.dynamo import condition_failed, plain, s, typed
+from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, s, typed, unless_condition_failed
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,
@@ -109,15 +109,7 @@ class DynamoRolloutStore:
         item.update({name: s(value) for name, value in optional.items() if value})
         if rollout.bundle_notes:
             item["bundle_notes"] = {"L": [s(note) for note in rollout.bundle_notes]}
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return put_new(self._db, self._table, item)
 
     def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
         response = self._db.get_item(
@@ -348,19 +340,16 @@ class DynamoRolloutStore:
 
     def release_lock(self, application: str, owner: str) -> bool:
         """Delete the lock if ``owner`` holds it; False if it did not."""
-        try:
-            self._db.delete_item(
+        deleted = unless_condition_failed(
+            lambda: self._db.delete_item(
                 TableName=self._table,
                 Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": s(owner)},
             )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        )
+        return deleted is not None
 
     # -- versions and releases -----------------------------------------------------------
     def version_status(self, application: str, version: str) -> VersionDecision | None:

@@ -123,6 +123,18 @@ def _ephemeral(
     return Response(status_code=200, content_type="application/json", body=json.dumps(body))
 
 
+@dataclass(frozen=True)
+class _Outside:
+    """What the commands and their confirm buttons act through."""
+
+    gate: ApprovalGate
+    slack: SlackChannel | None
+    registry: AppRegistry
+    rollouts: RolloutStore
+    callbacks: Callbacks
+    clock: Clock
+
+
 def slack_app_api(
     secret: SlackSecret,
     gate: ApprovalGate,
@@ -134,6 +146,7 @@ def slack_app_api(
 ) -> APIGatewayHttpResolver:
     """POST /slack/interactions (buttons) and POST /slack/commands (abort, promote)."""
     app = APIGatewayHttpResolver()
+    outside = _Outside(gate, slack, registry, rollouts, callbacks, clock)
 
     def verified_form(replayed: Response[str]) -> dict[str, str] | Response[str]:
         """The signed request's form, once: ``replayed`` answers a request already handled."""
@@ -170,7 +183,7 @@ def slack_app_api(
             return _plain(400, "malformed payload")
         if isinstance(action, _RolloutAction) and command is not None:
             verb: Literal["abort", "promote"] = "abort" if action.action_id == ABORT_ACTION else "promote"
-            said = _confirmed(verb, command, user, slack, registry, rollouts, callbacks, clock, gate)
+            said = _confirmed(verb, command, user, outside)
             if slack is not None and payload.response_url is not None:
                 slack.respond(payload.response_url, said, None, replace=True)
             return _plain(200, "")
@@ -188,7 +201,7 @@ def slack_app_api(
             user = SlackUser(id=request.user_id, name=request.user_name)
         except ValidationError:
             return _plain(400, "malformed command")
-        return _run_command(request, user, slack, registry, rollouts, callbacks, clock, gate)
+        return _run_command(request, user, outside)
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:
@@ -247,17 +260,9 @@ def _approver_of(
     return app
 
 
-def _run_command(
-    request: SlashCommand,
-    user: SlackUser,
-    slack: SlackChannel | None,
-    registry: AppRegistry,
-    rollouts: RolloutStore,
-    callbacks: Callbacks,
-    clock: Clock,
-    gate: ApprovalGate,
-) -> Response[str]:
+def _run_command(request: SlashCommand, user: SlackUser, outside: _Outside) -> Response[str]:
     """The command's answer: done (for the version it names), or a button to confirm the rollout."""
+    slack, registry, rollouts = outside.slack, outside.registry, outside.rollouts
     parsed = _parse(request.text)
     if isinstance(parsed, str):
         return _ephemeral(parsed)
@@ -276,7 +281,7 @@ def _run_command(
             f"{parsed.application} is rolling out {slack_escape(record.version)}, "
             f"not {slack_escape(parsed.version)}; nothing was changed."
         )
-    return _ephemeral(*_act(parsed.verb, command, user, slack, app, rollouts, callbacks, clock, gate))
+    return _ephemeral(*_act(parsed.verb, command, user, app, outside))
 
 
 def _confirm_prompt(
@@ -302,35 +307,30 @@ def _confirm_prompt(
 
 
 def _confirmed(
-    verb: Literal["abort", "promote"],
-    command: RolloutCommand,
-    user: SlackUser,
-    slack: SlackChannel | None,
-    registry: AppRegistry,
-    rollouts: RolloutStore,
-    callbacks: Callbacks,
-    clock: Clock,
-    gate: ApprovalGate,
+    verb: Literal["abort", "promote"], command: RolloutCommand, user: SlackUser, outside: _Outside
 ) -> str:
     """A confirm button pressed: the same checks as the command, on the rollout it carries."""
-    app = _approver_of(command.application, user, slack, registry)
+    app = _approver_of(command.application, user, outside.slack, outside.registry)
     if isinstance(app, str):
         return app
-    return _act(verb, command, user, slack, app, rollouts, callbacks, clock, gate)[0]
+    return _act(verb, command, user, app, outside)[0]
 
 
 def _act(
     verb: Literal["abort", "promote"],
     command: RolloutCommand,
     user: SlackUser,
-    slack: SlackChannel | None,
     app: AppConfig,
-    rollouts: RolloutStore,
-    callbacks: Callbacks,
-    clock: Clock,
-    gate: ApprovalGate,
+    outside: _Outside,
 ) -> tuple[str, bool]:
     """Abort or promote exactly ``command.rollout_id``; what to say, and whether the channel sees it."""
+    slack, rollouts, callbacks, clock, gate = (
+        outside.slack,
+        outside.rollouts,
+        outside.callbacks,
+        outside.clock,
+        outside.gate,
+    )
     _, email = _allowed(app, user, slack)
     decision = Decision(
         application=command.application,

@@ -8,7 +8,7 @@ decision is an audit entry on the rollout record.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +47,16 @@ class DecisionResult(BaseModel):
     )
 
 
+class _Waiting(NamedTuple):
+    """A decision and the running rollout's wait it meets."""
+
+    decision: Decision
+    rollout_id: str
+    wait_kind: WaitKind | None
+    token: str | None
+    entry: AuditEntry
+
+
 @tracer.capture_method
 def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock: Clock) -> DecisionResult:
     lock = store.lock(decision.application)
@@ -66,24 +76,18 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
         at=clock.now(),
     )
 
+    at = _Waiting(decision, rollout_id, wait_kind, token, entry)
     if decision.action in ("approve", "reject"):
-        result = _decide_approval(decision, rollout_id, wait_kind, token, entry, store, callbacks)
+        result = _decide_approval(at, store, callbacks)
     else:
-        result = _flag(decision, rollout_id, wait_kind, token, entry, store, callbacks)
+        result = _flag(at, store, callbacks)
     if result.outcome == "applied" and wait_kind == "approval" and record is not None and record.approval_id:
         return result.model_copy(update={"approval_id": record.approval_id})
     return result
 
 
-def _decide_approval(
-    decision: Decision,
-    rollout_id: str,
-    wait_kind: WaitKind | None,
-    token: str | None,
-    entry: AuditEntry,
-    store: RolloutStore,
-    callbacks: Callbacks,
-) -> DecisionResult:
+def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:
+    decision, rollout_id, wait_kind, token, entry = at
     if wait_kind != "approval" or not token:
         raise NotAwaitingApproval(f"rollout {rollout_id} is not waiting for approval (stage: {wait_kind})")
     if decision.action == "approve":
@@ -102,16 +106,9 @@ def _decide_approval(
     return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="applied")
 
 
-def _flag(
-    decision: Decision,
-    rollout_id: str,
-    wait_kind: WaitKind | None,
-    token: str | None,
-    entry: AuditEntry,
-    store: RolloutStore,
-    callbacks: Callbacks,
-) -> DecisionResult:
+def _flag(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:
     """Abort and promote also hold for waits that begin later (begin_wait reads these flags)."""
+    decision, rollout_id, wait_kind, token, entry = at
     if decision.action == "abort":
         store.request_abort(
             decision.application, rollout_id, AbortRequest(by=decision.by, reason=decision.reason)
