@@ -9,6 +9,29 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import (
+    EventBridgeModel,
+    S3EventNotificationEventBridgeModel,
+)
+from canaryfleet.models.decision import Decision
+from canaryfleet.models.notification import NoticeBatch
+from canaryfleet.models.rollout import RecordStageRequest
+from canaryfleet.models.tasks import (
+    AlarmStateChange,
+    AnalyseTask,
+    ApprovalTask,
+    BakeTask,
+    CheckDeploymentTask,
+    DeploymentStateChange,
+    DeployRequest,
+    FinalizeTask,
+    QueueTask,
+    ReleaseTask,
+    RollbackTask,
+    ShiftTask,
+    VerifyTask,
+)
+from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "events"
@@ -49,3 +72,40 @@ def without_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def ci_script(name: str) -> ModuleType:
+    """A script of ``.ci/`` (not a package) loaded as a module, so its functions can be tested."""
+    spec = importlib.util.spec_from_file_location(name, REPO / ".ci" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The rollout functions' events: function folder -> (model of the whole event, model of an
+# EventBridge event's detail), as each handler parses them.
+EVENT_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
+    "start_rollout": (S3EventNotificationEventBridgeModel, None),
+    "record_stage": (RecordStageRequest, None),
+    "queue_rollout": (QueueTask, None),
+    "release_turn": (ReleaseTask, None),
+    "deploy": (DeployRequest, None),
+    "deployment_event": (EventBridgeModel, DeploymentStateChange),
+    "check_deployment": (CheckDeploymentTask, None),
+    "verify_canary": (VerifyTask, None),
+    "shift_traffic": (ShiftTask, None),
+    "bake": (BakeTask, None),
+    "alarm_event": (EventBridgeModel, AlarmStateChange),
+    "analyse": (AnalyseTask, None),
+    "request_approval": (ApprovalTask, None),
+    "decide": (Decision, None),
+    "finalize": (FinalizeTask, None),
+    "record_rollback": (RollbackTask, None),
+    "notify": (NoticeBatch, None),
+}
+
+
+def logical_id(folder: str) -> str:
+    """A function's logical id in template.yaml: ``queue_rollout`` -> ``QueueRolloutFunction``."""
+    return "".join(part.title() for part in folder.split("_")) + "Function"

@@ -3,7 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.logic.decisions import Decision
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import SlackAppSettings, load_settings

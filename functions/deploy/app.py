@@ -3,8 +3,8 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.logic.deployments import DeployRequest
 from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import DeployRequest
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 from canaryfleet.wiring import rollouts

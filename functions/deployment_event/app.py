@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.logic.deployments import DeploymentStateChange
 from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import DeploymentStateChange
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 from canaryfleet.wiring import rollouts

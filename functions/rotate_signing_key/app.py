@@ -3,7 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from canaryfleet.logic.key_rotation import RotationEvent
+from canaryfleet.models.approval import RotationEvent
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
 from canaryfleet.wiring import approvals

@@ -139,17 +139,13 @@ def app_config(application: str, approvers: Approvers = APPROVERS) -> AppConfig:
     )
 
 
-def wait_for_approval(
-    gate: Gate, timeout_seconds: int = 120, approvers: Approvers = APPROVERS, register: bool = False
-) -> Waiting:
-    """A new application's rollout, holding its lock, waiting for approval with links sent."""
-    application = f"gate-{uuid.uuid4().hex[:10]}"
-    artifact = ArtifactRef.from_object("artifacts", f"{application}/1.2.0.zip", version_id="v1")
+def running_rollout(gate: Gate, application: str, version: str, object_version: str) -> RolloutInput:
+    """A rollout of ``version`` with its record, holding its application's lock."""
+    artifact = ArtifactRef.from_object("artifacts", f"{application}/{version}.zip", version_id=object_version)
     rollout = RolloutInput(
-        rollout_id=artifact.rollout_id, application=application, version="1.2.0", artifact=artifact
+        rollout_id=artifact.rollout_id, application=application, version=version, artifact=artifact
     )
     gate.rollouts.create(rollout, datetime.now(UTC))
-    gate.rollouts.record_verdict(application, rollout.rollout_id, Verdict.model_validate(VERDICT))
     gate.cloud.client("dynamodb").put_item(
         TableName=gate.cloud.output("StateTableName"),
         Item={
@@ -159,6 +155,16 @@ def wait_for_approval(
             "rollout_id": {"S": rollout.rollout_id},
         },
     )
+    return rollout
+
+
+def wait_for_approval(
+    gate: Gate, timeout_seconds: int = 120, approvers: Approvers = APPROVERS, register: bool = False
+) -> Waiting:
+    """A new application's rollout, holding its lock, waiting for approval with links sent."""
+    application = f"gate-{uuid.uuid4().hex[:10]}"
+    rollout = running_rollout(gate, application, "1.2.0", "v1")
+    gate.rollouts.record_verdict(application, rollout.rollout_id, Verdict.model_validate(VERDICT))
     config = app_config(application, approvers)
     if register:
         gate.cloud.client("ssm").put_parameter(

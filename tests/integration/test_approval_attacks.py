@@ -7,14 +7,11 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from canaryfleet.api.slack_app import REPLAYED
-from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import RolloutInput
 
 from canaryfleet_local.slack import SlackMessage
 from tests.integration.approval_gate import (
@@ -34,6 +31,7 @@ from tests.integration.approval_gate import (
     link_fields,
     page_url,
     post_decision,
+    running_rollout,
     wait_for_approval,
 )
 from tests.integration.helpers import invoke
@@ -343,21 +341,7 @@ def press_confirm(gate: Gate, reply: dict[str, Any], action_id: str) -> str:
 
 def next_rollout_takes_the_lock(gate: Gate, application: str, version: str = "1.3.0") -> str:
     """The application's next build holds the lock now (its own rollout record)."""
-    artifact = ArtifactRef.from_object("artifacts", f"{application}/{version}.zip", version_id="v2")
-    rollout = RolloutInput(
-        rollout_id=artifact.rollout_id, application=application, version=version, artifact=artifact
-    )
-    gate.rollouts.create(rollout, datetime.now(UTC))
-    gate.cloud.client("dynamodb").put_item(
-        TableName=gate.cloud.output("StateTableName"),
-        Item={
-            "pk": {"S": f"APP#{application}"},
-            "sk": {"S": "LOCK"},
-            "owner": {"S": f"arn:aws:states:us-east-1:123456789012:execution:rollout:{rollout.rollout_id}"},
-            "rollout_id": {"S": rollout.rollout_id},
-        },
-    )
-    return rollout.rollout_id
+    return running_rollout(gate, application, version, "v2").rollout_id
 
 
 def test_a_replayed_slash_command_has_no_second_effect_and_says_so(gate: Gate) -> None:

@@ -6,8 +6,9 @@ import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic.canary import begin_wait
-from canaryfleet.logic.decisions import Decision, decide
+from canaryfleet.logic.decisions import decide
 from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import RolloutInput, RolloutRef
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.ports.clock import SystemClock

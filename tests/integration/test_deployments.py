@@ -7,16 +7,11 @@ import pytest
 from canaryfleet.adapters.fleet import CodeDeploy
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import DeploymentTimedOut
-from canaryfleet.logic.deployments import (
-    DeploymentStateChange,
-    DeployRequest,
-    check_after_timeout,
-    on_deployment_event,
-    start_deployment,
-)
+from canaryfleet.logic.deployments import check_after_timeout, on_deployment_event, start_deployment
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
+from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest
 from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.cloud import LocalCloud

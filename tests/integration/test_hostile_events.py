@@ -20,37 +20,19 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
     EventBridgeModel,
-    S3EventNotificationEventBridgeModel,
     SqsModel,
 )
 from canaryfleet.errors import InvalidEvent
-from canaryfleet.logic.decisions import Decision
-from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
-from canaryfleet.logic.key_rotation import RotationEvent
-from canaryfleet.models.approval import ExpireApprovalTask
+from canaryfleet.models.approval import ExpireApprovalTask, RotationEvent
 from canaryfleet.models.drain import CommandInvocationEvent, DrainEvent, DrainOrder
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import NoticeRecord
-from canaryfleet.models.rollout import RecordStageRequest
-from canaryfleet.models.tasks import (
-    AlarmStateChange,
-    AnalyseTask,
-    ApprovalTask,
-    BakeTask,
-    CheckDeploymentTask,
-    FinalizeTask,
-    QueueTask,
-    ReleaseTask,
-    RollbackTask,
-    ShiftTask,
-    VerifyTask,
-)
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from canaryfleet_local.cloud import LocalCloud
-from tests.helpers import EVENTS
+from tests.helpers import EVENT_MODELS, EVENTS, logical_id
 
 # What a call may do without changing anything.
 READS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head", "Select")
@@ -94,22 +76,11 @@ def _records(model: type[BaseModel], body_is_json: bool = True) -> Callable[[Any
 
 # function folder -> (its logical id in template.yaml, "the handler would act on this event")
 FUNCTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "start_rollout": ("StartRolloutFunction", _valid(S3EventNotificationEventBridgeModel)),
-    "record_stage": ("RecordStageFunction", _valid(RecordStageRequest)),
-    "queue_rollout": ("QueueRolloutFunction", _valid(QueueTask)),
-    "release_turn": ("ReleaseTurnFunction", _valid(ReleaseTask)),
-    "deploy": ("DeployFunction", _valid(DeployRequest)),
-    "deployment_event": ("DeploymentEventFunction", _detail(DeploymentStateChange)),
-    "check_deployment": ("CheckDeploymentFunction", _valid(CheckDeploymentTask)),
-    "verify_canary": ("VerifyCanaryFunction", _valid(VerifyTask)),
-    "shift_traffic": ("ShiftTrafficFunction", _valid(ShiftTask)),
-    "bake": ("BakeFunction", _valid(BakeTask)),
-    "alarm_event": ("AlarmEventFunction", _detail(AlarmStateChange)),
-    "analyse": ("AnalyseFunction", _valid(AnalyseTask)),
-    "request_approval": ("RequestApprovalFunction", _valid(ApprovalTask)),
-    "decide": ("DecideFunction", _valid(Decision)),
-    "finalize": ("FinalizeFunction", _valid(FinalizeTask)),
-    "record_rollback": ("RecordRollbackFunction", _valid(RollbackTask)),
+    **{
+        folder: (logical_id(folder), _detail(detail) if detail else _valid(model))
+        for folder, (model, detail) in EVENT_MODELS.items()
+        if folder != "notify"  # an SQS batch: below
+    },
     "drain_request": ("DrainRequestFunction", _valid(DrainEvent)),
     "drain_complete": ("DrainCompleteFunction", _valid(CommandInvocationEvent)),
     "rotate_signing_key": ("RotateSigningKeyFunction", _valid(RotationEvent)),

@@ -8,8 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
 from canaryfleet.api.approval_page import _parse_form
 from canaryfleet.api.slack_app import BlockActions, SlashCommand
-from canaryfleet.logic.key_rotation import RotationEvent
-from canaryfleet.models.approval import ApprovalLink, ExpireApprovalTask
+from canaryfleet.models.approval import ApprovalLink, ExpireApprovalTask, RotationEvent
 from canaryfleet.models.events import parse_event
 
 from tests.helpers import load_event

@@ -2,7 +2,8 @@
 
 import pytest
 from canaryfleet.errors import ConfigurationError
-from canaryfleet.logic.key_rotation import RotationEvent, rotate_signing_key
+from canaryfleet.logic.key_rotation import rotate_signing_key
+from canaryfleet.models.approval import RotationEvent
 from canaryfleet.ports.approvals import SecretVersions
 
 from tests.helpers import load_event

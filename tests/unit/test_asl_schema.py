@@ -1,24 +1,13 @@
 """`make lint`'s Amazon States Language schema check (.ci/check_asl.py, cfn-lint's rule E3601)."""
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.helpers import REPO, STATE_MACHINES
+from tests.helpers import STATE_MACHINES, ci_script
 
-
-def _check_asl() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_asl", REPO / ".ci" / "check_asl.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CHECK_ASL = _check_asl()
+CHECK_ASL = ci_script("check_asl")
 
 
 @pytest.mark.parametrize("definition", sorted(p.name for p in STATE_MACHINES.glob("*.asl.json")))

@@ -1,25 +1,14 @@
 """The state machines' YAML sources and the JSON rendered from them (.ci/render_asl.py, `make asl`)."""
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.helpers import REPO, STATE_MACHINES
+from tests.helpers import STATE_MACHINES, ci_script
 
-
-def _render_asl() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_asl", REPO / ".ci" / "render_asl.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-RENDER_ASL = _render_asl()
+RENDER_ASL = ci_script("render_asl")
 SOURCES = sorted(STATE_MACHINES.glob("*.asl.yaml"))
 
 

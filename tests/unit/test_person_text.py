@@ -2,8 +2,8 @@
 
 import pytest
 from canaryfleet.errors import InvalidEvent
-from canaryfleet.logic.decisions import Decision
 from canaryfleet.models.approval import PageDecisionForm
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.text import quoted, slack_escape
 from pydantic import ValidationError

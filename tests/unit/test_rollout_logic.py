@@ -6,18 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 from canaryfleet.errors import DeploymentGroupBusy, RolloutNotRunning
-from canaryfleet.logic.decisions import Decision, decide
-from canaryfleet.logic.deployments import (
-    DeploymentStateChange,
-    DeployRequest,
-    on_deployment_event,
-    start_deployment,
-)
+from canaryfleet.logic.decisions import decide
+from canaryfleet.logic.deployments import on_deployment_event, start_deployment
 from canaryfleet.logic.outcome import record_rollback, roll_back
 from canaryfleet.logic.queue import queue_rollout, release_turn
 from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.tasks import QueueTask, RollbackTask
+from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest, QueueTask, RollbackTask
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (

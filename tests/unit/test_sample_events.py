@@ -4,53 +4,12 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import (
-    EventBridgeModel,
-    S3EventNotificationEventBridgeModel,
-)
-from canaryfleet.logic.decisions import Decision
-from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
 from canaryfleet.models.events import parse_event
-from canaryfleet.models.notification import NoticeBatch
-from canaryfleet.models.rollout import RecordStageRequest
-from canaryfleet.models.tasks import (
-    AlarmStateChange,
-    AnalyseTask,
-    ApprovalTask,
-    BakeTask,
-    CheckDeploymentTask,
-    FinalizeTask,
-    QueueTask,
-    ReleaseTask,
-    RollbackTask,
-    ShiftTask,
-    VerifyTask,
-)
-from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
 
-from tests.helpers import EVENTS, REPO
+from tests.helpers import EVENT_MODELS, EVENTS, REPO
 
-# function folder -> (model of the whole event, model of an EventBridge event's detail)
-MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
-    "start_rollout": (S3EventNotificationEventBridgeModel, None),
-    "record_stage": (RecordStageRequest, None),
-    "queue_rollout": (QueueTask, None),
-    "release_turn": (ReleaseTask, None),
-    "deploy": (DeployRequest, None),
-    "deployment_event": (EventBridgeModel, DeploymentStateChange),
-    "check_deployment": (CheckDeploymentTask, None),
-    "verify_canary": (VerifyTask, None),
-    "shift_traffic": (ShiftTask, None),
-    "bake": (BakeTask, None),
-    "alarm_event": (EventBridgeModel, AlarmStateChange),
-    "analyse": (AnalyseTask, None),
-    "request_approval": (ApprovalTask, None),
-    "decide": (Decision, None),
-    "finalize": (FinalizeTask, None),
-    "record_rollback": (RollbackTask, None),
-    "notify": (NoticeBatch, None),
-}
+MODELS = EVENT_MODELS
 TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
 ROLLOUT_FUNCTIONS = sorted(MODELS)
 

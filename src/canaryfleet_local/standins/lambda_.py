@@ -238,17 +238,9 @@ class LambdaInvokeInProcess:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        runtime = self
-
-        def invoke(
-            backend: LambdaBackend,
-            function_name: str,
-            qualifier: str | None,
-            body: Any,
-            headers: Any,
-            response_headers: dict[str, str],
-        ) -> bytes:
-            return runtime.backend_invoke(backend, function_name, qualifier, body, headers, response_headers)
+        # A function, so that it binds as LambdaBackend's method: the backend comes first.
+        def invoke(backend: LambdaBackend, *args: Any) -> bytes:
+            return self.backend_invoke(backend, *args)
 
         with contextlib.ExitStack() as stack:
             # Installed once for the process: each invocation then sees its own variables, and

@@ -236,21 +236,14 @@ class DynamoRolloutStore:
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
         """Take a place in the application's queue at arrival (before the execution starts)."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": s(app_pk(application)),
-                    "sk": s(f"QUEUE#{arrival}#{rollout_id}"),
-                    "rollout_id": s(rollout_id),
-                    "execution_arn": s(execution_arn),
-                    "enqueued_at": s(self._now()),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        place = {
+            "pk": s(app_pk(application)),
+            "sk": s(f"QUEUE#{arrival}#{rollout_id}"),
+            "rollout_id": s(rollout_id),
+            "execution_arn": s(execution_arn),
+            "enqueued_at": s(self._now()),
+        }
+        put_new(self._db, self._table, place)  # a retried task finds its place taken: nothing to do
 
     def attach_queue_token(
         self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str

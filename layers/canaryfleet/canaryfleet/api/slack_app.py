@@ -22,10 +22,11 @@ from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.errors import RolloutNotRunning, UnknownApplication
 from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
 from canaryfleet.logic.approval_messages import APPROVE_ACTION
-from canaryfleet.logic.decisions import Decision, DecisionResult, decide
+from canaryfleet.logic.decisions import decide
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import APPROVAL_ID_PATTERN, SlackSecret, SlackUser
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN, AppName
+from canaryfleet.models.decision import Decision, DecisionResult
 from canaryfleet.models.text import PersonText, non_printing, slack_escape
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import SlackChannel

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from canaryfleet.errors import ApprovalNotExpiredYet, NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic import approval_messages
-from canaryfleet.logic.decisions import Decision, decide
+from canaryfleet.logic.decisions import decide
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.approval import (
     Action,
@@ -33,6 +33,7 @@ from canaryfleet.models.approval import (
     Channel,
     SlackUser,
 )
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 from canaryfleet.models.text import slack_escape
 from canaryfleet.observability import logger

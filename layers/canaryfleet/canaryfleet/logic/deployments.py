@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from canaryfleet.errors import DeploymentFailed, DeploymentTimedOut
 from canaryfleet.logic.canary import begin_wait
-from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import TERMINAL_DEPLOYMENT_STATUSES, Deployments
@@ -26,14 +24,6 @@ from canaryfleet.ports.workflow import Callbacks
 EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"}
 # Deployments of the last good revision that a rollback makes: no abort or promote ends them.
 RESTORES = frozenset({"canary-restore", "live-restore"})
-
-
-class DeployRequest(BaseModel):
-    token: str = Field(repr=False)
-    ref: RolloutRef
-    purpose: str = Field(pattern=r"^(canary|live|canary-restore|live-restore)$")
-    app: AppConfig
-    revision: Revision
 
 
 def _group(request: DeployRequest) -> str:
@@ -83,15 +73,6 @@ def start_deployment(
         _finish(callbacks, request.token, deployment_id, final, "")
     logger.info("waiting for deployment", extra={"deployment_id": deployment_id, "purpose": request.purpose})
     return deployment_id
-
-
-class DeploymentStateChange(BaseModel):
-    """``detail`` of a CodeDeploy "Deployment State-change Notification"."""
-
-    deployment_id: str = Field(alias="deploymentId")
-    state: str
-    application: str
-    deployment_group: str = Field(alias="deploymentGroup")
 
 
 def on_deployment_event(

@@ -7,27 +7,15 @@ verifiers still accept, so links sent before a rotation keep working until they 
 from __future__ import annotations
 
 import secrets
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.errors import ConfigurationError
+from canaryfleet.models.approval import RotationEvent
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import CURRENT, PENDING, SecretVersions
 
 # 64 URL-safe characters: 384 random bits, more than HMAC-SHA256's block needs.
 _KEY_BYTES = 48
 _MIN_KEY_LENGTH = 32
-
-
-class RotationEvent(BaseModel):
-    """What Secrets Manager sends a rotation function."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    step: Literal["createSecret", "setSecret", "testSecret", "finishSecret"] = Field(alias="Step")
-    secret_id: str = Field(alias="SecretId", min_length=1)
-    token: str = Field(alias="ClientRequestToken", min_length=32, max_length=64)
 
 
 def rotate_signing_key(event: RotationEvent, versions: SecretVersions) -> str:

@@ -168,3 +168,13 @@ class SlackUser(BaseModel):
     def label(self, email: str | None) -> str:
         who = email or self.name or self.id
         return f"{who} (Slack {self.id})"
+
+
+class RotationEvent(BaseModel):
+    """What Secrets Manager sends a rotation function."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    step: Literal["createSecret", "setSecret", "testSecret", "finishSecret"] = Field(alias="Step")
+    secret_id: str = Field(alias="SecretId", min_length=1)
+    token: str = Field(alias="ClientRequestToken", min_length=32, max_length=64)

@@ -86,3 +86,22 @@ class AlarmStateChange(BaseModel):
 
     alarm_name: str = Field(alias="alarmName")
     state: dict[str, str]
+
+
+class DeployRequest(BaseModel):
+    """The deploy task: create a CodeDeploy deployment and wait for it with ``token``."""
+
+    token: str = Field(repr=False)
+    ref: RolloutRef
+    purpose: str = Field(pattern=r"^(canary|live|canary-restore|live-restore)$")
+    app: AppConfig
+    revision: Revision
+
+
+class DeploymentStateChange(BaseModel):
+    """``detail`` of a CodeDeploy "Deployment State-change Notification"."""
+
+    deployment_id: str = Field(alias="deploymentId")
+    state: str
+    application: str
+    deployment_group: str = Field(alias="deploymentGroup")

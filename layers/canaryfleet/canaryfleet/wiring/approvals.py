@@ -28,12 +28,11 @@ from canaryfleet.api.slack_app import slack_app_api
 from canaryfleet.logic.approval import ApprovalChannels
 from canaryfleet.logic.approval import request_approval as ask_approvers
 from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
-from canaryfleet.logic.decisions import Decision, DecisionResult
 from canaryfleet.logic.decisions import decide as decide_once
-from canaryfleet.logic.key_rotation import RotationEvent
 from canaryfleet.logic.key_rotation import rotate_signing_key as rotate_step
 from canaryfleet.logic.links import LinkSigner
-from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask
+from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask, RotationEvent
+from canaryfleet.models.decision import Decision, DecisionResult
 from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.ports.approvals import SlackChannel
 from canaryfleet.ports.clock import Clock, SystemClock

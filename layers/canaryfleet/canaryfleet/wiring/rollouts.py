@@ -21,7 +21,6 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
 from canaryfleet.logic import canary, deployments, outcome, queue
-from canaryfleet.logic.deployments import DeploymentStateChange, DeployRequest
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.logic.start_rollout import StartRolloutResult
 from canaryfleet.logic.start_rollout import start_rollout as start_rollout_once
@@ -31,6 +30,8 @@ from canaryfleet.models.tasks import (
     AnalyseTask,
     BakeTask,
     CheckDeploymentTask,
+    DeploymentStateChange,
+    DeployRequest,
     FinalizeTask,
     QueueTask,
     ReleaseTask,
