@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -28,7 +29,10 @@ from canaryfleet_local.standins.lambda_ import (
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.sqs_sns import SnsPublishRules
 from canaryfleet_local.standins.ssm import SsmParameterValueLimits, SsmRunCommandOnManagedInstances
-from canaryfleet_local.standins.stepfunctions import StepFunctionsRequestLimits
+from canaryfleet_local.standins.stepfunctions import (
+    StepFunctionsRequestLimits,
+    start_execution_names_unnamed_executions,
+)
 
 REGION = "eu-west-1"
 KIB = 1024
@@ -121,7 +125,7 @@ def test_the_platforms_notifier_publishes_the_longest_names_on_the_local_cloud(t
 
 @pytest.fixture
 def callback_machine(aws: None) -> Iterator[str]:
-    with StepFunctionsRequestLimits().installed():
+    with StepFunctionsRequestLimits().installed(), start_execution_names_unnamed_executions():
         queue = boto3.client("sqs").create_queue(QueueName="tokens")["QueueUrl"]
         definition = json.dumps(CALLBACK_MACHINE).replace("${QueueUrl}", queue)
         arn = boto3.client("stepfunctions").create_state_machine(
@@ -181,6 +185,21 @@ def test_start_execution_takes_256_kib_of_input_and_refuses_one_byte_more(callba
 
     assert refused(sfn.start_execution, stateMachineArn=callback_machine, input=over) == "ValidationException"
     sfn.start_execution(stateMachineArn=callback_machine, input=at_limit)
+
+
+def test_start_execution_without_a_name_gets_a_uuid_of_its_own(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    # Given two executions started alike, neither named by the caller
+    first = sfn.start_execution(stateMachineArn=callback_machine, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=callback_machine, input="{}")["executionArn"]
+
+    # Then each is a separate execution named with a UUID, as Step Functions names them
+    assert first != second
+    for arn in (first, second):
+        assert uuid.UUID(arn.rsplit(":", 1)[1]).version == 4
+    listed = sfn.list_executions(stateMachineArn=callback_machine)["executions"]
+    assert {e["executionArn"] for e in listed} == {first, second}
 
 
 def test_send_task_success_refuses_output_over_256_kib(callback_machine: str) -> None:

@@ -96,10 +96,10 @@ class EventBridgeLambdaAndStateMachineTargets:
 
     def _start_execution(self, arn: str, payload: Any) -> Callable[[], None]:
         def call() -> None:
-            # EventBridge names each execution; moto would name every unnamed one "None".
+            # Unnamed, as EventBridge starts it: Step Functions names it with a UUID
+            # (start_execution_names_unnamed_executions where moto does not).
             boto3.client("stepfunctions", region_name=self.region).start_execution(
                 stateMachineArn=arn,
-                name=str(uuid.uuid4()),
                 input=json.dumps(payload) if not isinstance(payload, str) else payload,
             )
 

@@ -48,7 +48,11 @@ from canaryfleet_local.standins.ssm import (
     SsmParameterValueLimits,
     SsmRunCommandOnManagedInstances,
 )
-from canaryfleet_local.standins.stepfunctions import StepFunctionsRequestLimits, send_task_failure_with_cause
+from canaryfleet_local.standins.stepfunctions import (
+    StepFunctionsRequestLimits,
+    send_task_failure_with_cause,
+    start_execution_names_unnamed_executions,
+)
 
 # The resource types moto's CloudFormation lacks. moto finds them among CloudFormationModel's
 # subclasses, so each must be imported before register_cloudformation_resource_types runs.
@@ -91,6 +95,7 @@ class PlatformStandIns:
             stack.enter_context(self.s3_events.installed())
             stack.enter_context(self.codedeploy.installed())
             stack.enter_context(send_task_failure_with_cause())
+            stack.enter_context(start_execution_names_unnamed_executions())
             # AWS's request limits, checked before moto (and the stand-ins above) see a request.
             stack.enter_context(self.step_functions_limits.installed())
             stack.enter_context(self.sns_rules.installed())

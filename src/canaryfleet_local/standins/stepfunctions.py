@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -12,6 +13,7 @@ from unittest import mock
 import boto3
 from moto.core.exceptions import AWSError
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 
@@ -53,6 +55,33 @@ def send_task_failure_with_cause() -> Iterator[None]:
         return EmptyResult()
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
+        yield
+
+
+@contextlib.contextmanager
+def start_execution_names_unnamed_executions() -> Iterator[None]:
+    """Stands in for StartExecution naming an execution that the request does not name.
+
+    The StartExecution API reference (``name``): "If you don't provide a name for the execution,
+    Step Functions automatically generates a universally unique identifier (UUID) as the
+    execution name." moto's executing backend names every such execution ``None``: they all get
+    one ARN, a second one with the same input is taken for a retry of the first, and a
+    ``$$.Execution.Id`` no longer tells them apart. (moto's non-executing backend does draw a
+    UUID.) Used by every StartExecution without a name: the approval gate's tests, the bench's
+    polling baseline, and any caller that leaves naming to Step Functions.
+    """
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        backend: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return original(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    with mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution):
         yield
 
 
