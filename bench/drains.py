@@ -6,7 +6,11 @@ at once. canaryfleet drains them with its own functions; the baseline, with thos
 with one polling invocation per instance (bench/baselines/polling_drain.py). Counted for both:
 the SendCommand calls the local cloud received, the Lambda time (the in-process runtime's
 record of each invocation of canaryfleet's drain functions; each baseline invocation's
-duration), the hooks completed and the manifests in S3 that match the logs they list.
+duration), the hooks completed and the manifests in S3 that match the logs they list. On both
+sides each instance's drain document takes what it takes on AWS, scaled like the rest of the
+bench (``AWS_DRAIN_STOP_SECONDS`` and ``AWS_DRAIN_UPLOAD_SECONDS`` over ``TIME_SCALE``), and the
+instances of one command run it at the same time, as their SSM agents do: the baseline's
+invocations wait (and are billed) for that run, canaryfleet's functions do not.
 """
 
 from __future__ import annotations
@@ -29,12 +33,20 @@ from bench.baselines.polling_drain import (
     switch_off_platform_drains,
 )
 from bench.histories import BenchError
-from bench.profiles import AWS_DRAIN_POLL_SECONDS, DRAIN_POLL_SECONDS, Profile
+from bench.profiles import (
+    AWS_DRAIN_POLL_SECONDS,
+    AWS_DRAIN_STOP_SECONDS,
+    AWS_DRAIN_UPLOAD_SECONDS,
+    DRAIN_POLL_SECONDS,
+    DRAIN_STOP_SECONDS,
+    DRAIN_UPLOAD_SECONDS,
+    Profile,
+)
 from bench.quiet import QUIET_PLATFORM
 from bench.results import Measure, at_most, equals, measure, ratio_at_most
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
-from canaryfleet_local.instances import SimulatedInstances
+from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 
 APPLICATION = "hello-app"
 KEEP = 2  # instances the group keeps
@@ -42,6 +54,12 @@ PLATFORM_DRAIN_FUNCTIONS = frozenset(
     {"DrainRequestFunction", "DrainDispatchFunction", "DrainCompleteFunction"}
 )
 BUSY_TIME_FACTOR = 20  # the goal: this many times less Lambda time than the baseline
+# The drain document's run on each instance, on both sides.
+DOCUMENT_RUN = InstanceBehaviour(stop_seconds=DRAIN_STOP_SECONDS, upload_seconds=DRAIN_UPLOAD_SECONDS)
+DOCUMENT_DETAILS = {
+    "aws_stop_seconds": AWS_DRAIN_STOP_SECONDS,
+    "aws_upload_seconds": AWS_DRAIN_UPLOAD_SECONDS,
+}
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ def _hooks_completed(cloud: LocalCloud, instance_ids: list[str]) -> int:
 
 
 def drain_with_canaryfleet(instances: int, timeout: float) -> DrainRun:
-    with LocalCloud(parameters=QUIET_PLATFORM) as cloud, SimulatedInstances(cloud):
+    with LocalCloud(parameters=QUIET_PLATFORM) as cloud, SimulatedInstances(cloud, DOCUMENT_RUN):
         app = _onboard(cloud, instances)
         first = len(cloud.runtime.invocations)
         started = time.monotonic()
@@ -128,12 +146,13 @@ def drain_with_canaryfleet(instances: int, timeout: float) -> DrainRun:
                 "function_errors": sum(1 for i in drains if i.error_type),
                 "instances_per_command": [len(c.instance_ids) for c in calls],
                 "failed_deliveries": len(cloud.queue.failed),
+                "document": DOCUMENT_DETAILS,
             },
         )
 
 
 def drain_with_polling_baseline(instances: int, timeout: float) -> DrainRun:
-    with LocalCloud(parameters=QUIET_PLATFORM) as cloud, SimulatedInstances(cloud):
+    with LocalCloud(parameters=QUIET_PLATFORM) as cloud, SimulatedInstances(cloud, DOCUMENT_RUN):
         app = _onboard(cloud, instances)
         switched_off = switch_off_platform_drains(cloud)
         queue_url = route_lifecycle_events_to_queue(cloud)

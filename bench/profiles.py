@@ -19,6 +19,13 @@ AWS_ROLLOUT_POLL_SECONDS = 30
 AWS_DRAIN_POLL_SECONDS = 5
 ROLLOUT_POLL_SECONDS = AWS_ROLLOUT_POLL_SECONDS // TIME_SCALE
 DRAIN_POLL_SECONDS = AWS_DRAIN_POLL_SECONDS / TIME_SCALE
+# What the drain document takes on each instance on AWS, for both sides of the drain figure:
+# the graceful stop of a service finishing its in-flight work (half the document's default
+# StopBudgetSeconds of 60) and the upload of the hour's logs to S3 in the same Region.
+AWS_DRAIN_STOP_SECONDS = 30
+AWS_DRAIN_UPLOAD_SECONDS = 10
+DRAIN_STOP_SECONDS = AWS_DRAIN_STOP_SECONDS / TIME_SCALE
+DRAIN_UPLOAD_SECONDS = AWS_DRAIN_UPLOAD_SECONDS / TIME_SCALE
 
 
 @dataclass(frozen=True)

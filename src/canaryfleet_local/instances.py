@@ -38,6 +38,10 @@ class InstanceBehaviour:
     lines_per_file: int = 40
     failed_flushes: int = 0  # this many runs fail their flush; later ones succeed
     agent: bool = True  # the SSM agent is registered (Run Command can reach the instance)
+    # How long the document's work takes on this instance: the graceful stop (cut at the
+    # document's StopBudgetSeconds, as its `timeout` cuts it) and the uploads of the flush.
+    stop_seconds: float = 0.0
+    upload_seconds: float = 0.0
 
 
 @dataclass
@@ -137,13 +141,14 @@ class SimulatedInstances(ManagedInstanceAgent):
             [],
             self._registered_in(app, instance_id),
         )
+        stop_seconds = min(behaviour.stop_seconds, float(parameters["StopBudgetSeconds"][0]))
         if mode == "drain" and not flush_first:
-            self._stop(instance_id, record)
+            self._stop(instance_id, record, stop_seconds)
         destination = run_prefix(log_prefix(application, app.log_prefix), instance_id, run_id)
         fail = attempt <= behaviour.failed_flushes
         error = self._flush(parameters["LogBucket"][0], destination, behaviour, fail, record)
         if mode == "drain" and flush_first:
-            self._stop(instance_id, record)
+            self._stop(instance_id, record, stop_seconds)
         record.status = "Failed" if error else "Success"
         with self._lock:
             self.runs.append(record)
@@ -163,7 +168,8 @@ class SimulatedInstances(ManagedInstanceAgent):
                 found.append(arn)
         return found
 
-    def _stop(self, instance_id: str, record: DocumentRun) -> None:
+    def _stop(self, instance_id: str, record: DocumentRun, seconds: float) -> None:
+        time.sleep(seconds)
         record.steps.append("stop")
         with self._lock:
             self.stopped.setdefault(instance_id, time.monotonic())
@@ -173,6 +179,7 @@ class SimulatedInstances(ManagedInstanceAgent):
     ) -> str | None:
         """Upload the logs, then the manifest; returns the error if the flush failed."""
         s3 = self._client("s3")
+        time.sleep(behaviour.upload_seconds)
         files: list[dict[str, Any]] = []
         for index, name in enumerate(behaviour.log_files):
             if fail and index == 1:  # the second upload fails: part of the logs is there, no manifest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
-from canaryfleet_local.instances import SimulatedInstances
+from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from tests.helpers import load_event
 from tests.integration.helpers import invoke
 
@@ -133,6 +134,46 @@ def test_a_command_runs_on_the_instances_it_names_and_reports_each_end(fleet: Fl
         invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
         assert invocation["Status"] == "Success"
     assert all(r.steps == ["flush"] for r in instances.runs), "a sync never stops the application"
+
+
+class CountingInstances(SimulatedInstances):
+    """The simulated agents, counting how many instances run a document at once."""
+
+    def __init__(self, cloud: LocalCloud, seconds: float) -> None:
+        super().__init__(cloud, InstanceBehaviour(upload_seconds=seconds))
+        self.running = self.most = 0
+        self._count = threading.Lock()
+
+    def run(self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]) -> Any:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().run(command_id, instance_id, document, parameters)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+@pytest.mark.parametrize(
+    ("max_concurrency", "at_once"), [("100%", 4), ("2", 2), ("50%", 2), ("10%", 1), (None, 4)]
+)
+def test_the_instances_of_one_command_run_it_at_the_same_time_up_to_max_concurrency(
+    fleet: Fleet, max_concurrency: str | None, at_once: int
+) -> None:
+    concurrency = {} if max_concurrency is None else {"MaxConcurrency": max_concurrency}
+    with CountingInstances(fleet.cloud, seconds=0.5) as instances:
+        command_id = fleet.cloud.client("ssm").send_command(
+            DocumentName=DOCUMENT, InstanceIds=fleet.instances, Parameters={"Mode": ["sync"]}, **concurrency
+        )["Command"]["CommandId"]
+        fleet.cloud.wait_idle()
+
+    # Each instance's agent runs its own invocation: four at once, or as many as MaxConcurrency
+    assert instances.most == at_once
+    ssm = fleet.cloud.client("ssm")
+    assert ssm.list_commands(CommandId=command_id)["Commands"][0]["Status"] == "Success"
+    for instance_id in fleet.instances:
+        assert ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)["Status"] == "Success"
 
 
 # --- termination hooks -------------------------------------------------------------------------

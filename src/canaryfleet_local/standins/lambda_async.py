@@ -67,6 +67,23 @@ class AsyncInvocationQueue:
 
         return self._pool.submit(run)
 
+    def hold(self) -> Callable[[], None]:
+        """Count work that runs on threads of its own (a Run Command's instances) as pending
+        until the returned release is called: ``wait_idle`` waits for it as for a delivery."""
+        with self._idle:
+            self._pending += 1
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+        return release
+
     def submit_invoke(self, function_name: str, payload: Any) -> None:
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 from unittest import mock
@@ -84,6 +87,19 @@ class RunCommandCall:
 
 
 _COMMAND_LIMIT = 50
+# botocore's ssm model (2014-11-06), SendCommandRequest.MaxConcurrency: "The maximum number of
+# managed nodes that are allowed to run the command at the same time. You can specify a number
+# such as 10 or a percentage such as 10%. The default value is 50." (pattern
+# ^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$).
+_DEFAULT_MAX_CONCURRENCY = "50"
+
+
+def max_concurrency(value: str | None, targets: int) -> int:
+    """How many of a command's ``targets`` instances run it at once (at least one)."""
+    text = str(value or _DEFAULT_MAX_CONCURRENCY)
+    if text.endswith("%"):
+        return max(1, math.ceil(targets * int(text[:-1]) / 100))
+    return max(1, min(int(text), max(1, targets)))
 
 
 class SsmRunCommandOnManagedInstances:
@@ -100,7 +116,10 @@ class SsmRunCommandOnManagedInstances:
     ``agent`` (the fleet simulator), the invocations take its statuses, and Systems Manager's
     "EC2 Command Invocation Status-change Notification" (per instance) and "EC2 Command
     Status-change Notification" (per command) are emitted to the default bus as AWS
-    documents them. Without an agent no instance is managed.
+    documents them. The instances of one command run it at the same time, as each instance's
+    agent runs its own invocation, at most ``MaxConcurrency`` at once (the model's default, 50,
+    when the request gives none); each invocation's event goes out as its instance finishes,
+    the command's once all have. Without an agent no instance is managed.
     """
 
     def __init__(self, queue: AsyncInvocationQueue, account_id: str, region: str) -> None:
@@ -164,36 +183,41 @@ class SsmRunCommandOnManagedInstances:
             )
 
     def _execute(self, command: Any, parameters: dict[str, list[str]]) -> Callable[[], None]:
-        def run() -> None:
-            failed = 0
-            for invocation in command.invocations:
-                instance_id = invocation["InstanceId"]
-                try:
-                    assert self.agent is not None
-                    result = self.agent.run(
-                        command.command_id, instance_id, command.document_name, parameters
-                    )
-                except Exception as exc:  # the agent's own crash: the invocation fails
-                    result = CommandInvocationResult("Failed", error=repr(exc))
-                invocation.update(
-                    Status=result.status,
-                    StatusDetails=result.status,
-                    ResponseCode=0 if result.status == "Success" else 1,
-                    StandardOutputContent=result.output[:24_000],
-                    StandardErrorContent=result.error[:8_000],
-                )
-                failed += result.status != "Success"
-                self._emit(
-                    "EC2 Command Invocation Status-change Notification",
-                    [self._instance_arn(instance_id)],
-                    {
-                        "command-id": command.command_id,
-                        "document-name": command.document_name,
-                        "instance-id": instance_id,
-                        "requested-date-time": self._requested(command),
-                        "status": result.status,
-                    },
-                )
+        """The command's run: each instance's agent runs the document at the same time as the
+        others, at most ``MaxConcurrency`` at once, on threads of their own (an instance's run
+        takes as long as its document, and must not hold up Lambda's queue)."""
+        instance_ids = [str(invocation["InstanceId"]) for invocation in command.invocations]
+        concurrency = max_concurrency(getattr(command, "max_concurrency", None), len(instance_ids))
+        invocations = {str(invocation["InstanceId"]): invocation for invocation in command.invocations}
+
+        def run_on(instance_id: str) -> bool:
+            try:
+                assert self.agent is not None
+                result = self.agent.run(command.command_id, instance_id, command.document_name, parameters)
+            except Exception as exc:  # the agent's own crash: the invocation fails
+                result = CommandInvocationResult("Failed", error=repr(exc))
+            invocations[instance_id].update(
+                Status=result.status,
+                StatusDetails=result.status,
+                ResponseCode=0 if result.status == "Success" else 1,
+                StandardOutputContent=result.output[:24_000],
+                StandardErrorContent=result.error[:8_000],
+            )
+            self._emit(
+                "EC2 Command Invocation Status-change Notification",
+                [self._instance_arn(instance_id)],
+                {
+                    "command-id": command.command_id,
+                    "document-name": command.document_name,
+                    "instance-id": instance_id,
+                    "requested-date-time": self._requested(command),
+                    "status": result.status,
+                },
+            )
+            return result.status == "Success"
+
+        def finish(succeeded: list[bool]) -> None:
+            failed = succeeded.count(False)
             command.status = "Failed" if failed else "Success"
             command.status_details = command.status
             command.error_count = failed
@@ -209,6 +233,18 @@ class SsmRunCommandOnManagedInstances:
                     "status": command.status,
                 },
             )
+
+        def run() -> None:
+            release = self.queue.hold()
+
+            def on_threads() -> None:
+                try:
+                    with ThreadPoolExecutor(concurrency, thread_name_prefix="ssm-agent") as agents:
+                        finish(list(agents.map(run_on, instance_ids)))
+                finally:
+                    release()
+
+            threading.Thread(target=on_threads, name=f"ssm-{command.command_id}", daemon=True).start()
 
         return run
 
