@@ -68,6 +68,8 @@ def who_decided(entry: AuditEntry) -> str | None:
         return f"{kind} by {entry.by or 'unknown'}"
     if kind == "approval_expired":
         return "approval expired unanswered"
+    if kind == "window_override":
+        return f"window override by {entry.by or 'unknown'}: {entry.reason or 'no reason given'}"
     return None
 
 
