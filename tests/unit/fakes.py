@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
-from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,

@@ -137,3 +137,7 @@ class FreezeExists(CanaryfleetError):
 
 class CalendarUnbounded(CanaryfleetError):
     """Windows and freezes leave no moment to release in the calendar's horizon."""
+
+
+class InvalidFreeze(CanaryfleetError):
+    """A freeze that cannot be declared (it ends before it starts, or has already ended)."""

@@ -245,7 +245,10 @@ class DynamoRolloutStore:
             TableName=self._table,
             Key=self._key(application, rollout_id),
             UpdateExpression="SET window_overrides = list_append(if_not_exists(window_overrides, :empty), :o)",
-            ExpressionAttributeValues={":o": {"L": [typed(override.model_dump(mode="json"))]}, ":empty": {"L": []}},
+            ExpressionAttributeValues={
+                ":o": {"L": [typed(override.model_dump(mode="json"))]},
+                ":empty": {"L": []},
+            },
         )
 
     # -- lock and queue ------------------------------------------------------------------

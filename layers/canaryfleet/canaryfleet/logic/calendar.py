@@ -48,7 +48,9 @@ def in_windows(windows: Sequence[DeploymentWindow], at: datetime) -> bool:
     return not windows or any(_in_window(w, at) for w in windows)
 
 
-def next_opening(windows: Sequence[DeploymentWindow], freezes: Sequence[Freeze], now: datetime) -> Hold | None:
+def next_opening(
+    windows: Sequence[DeploymentWindow], freezes: Sequence[Freeze], now: datetime
+) -> Hold | None:
     """None if a guarded step may run at ``now``; else the first instant it may, and what holds it.
 
     CalendarUnbounded if no instant is found within :data:`MAX_PASSES` passes.

@@ -69,7 +69,7 @@ def who_decided(entry: AuditEntry) -> str | None:
     if kind == "approval_expired":
         return "approval expired unanswered"
     if kind == "window_override":
-        return f"window override by {entry.by or 'unknown'}: {entry.reason or 'no reason given'}"
+        return f"deployment window or freeze overridden by {entry.by or 'unknown'}"
     return None
 
 

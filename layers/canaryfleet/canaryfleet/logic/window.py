@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 
+from canaryfleet.logic.calendar import next_opening
 from canaryfleet.models.calendar import MAX_WAIT_SECONDS, WindowCheck, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.rollout_record import RolloutRecord, Wait, WindowOverride, WindowWait
 from canaryfleet.observability import logger, tracer
@@ -21,8 +22,6 @@ from canaryfleet.ports.calendar import FreezeReader
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutRecords
 from canaryfleet.ports.workflow import Callbacks
-
-from canaryfleet.logic.calendar import next_opening
 
 
 def _end_wait(record: RolloutRecord, guard: str, store: RolloutRecords, now: datetime) -> None:
