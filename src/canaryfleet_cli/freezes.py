@@ -133,9 +133,8 @@ def add(
         typer.echo(json.dumps({"freeze": _row(freeze), "rechecked": woken}, indent=2))
         return
     console.print(
-        Text(
-            f"freeze {freeze.freeze_id}: {freeze.start.isoformat()} to {freeze.end.isoformat()}: {freeze.reason}"
-        )
+        Text(f"freeze {freeze.freeze_id}: {freeze.start.isoformat()} to {freeze.end.isoformat()}: ")
+        + Text(freeze.reason)
     )
 
 

@@ -23,8 +23,8 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 # GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
 # PutItem: create, enqueue, decide_version, set_last_good, remember_deployment, approvals.create,
 #          drains.create; and the Put of hand_lock_to's TransactWriteItems
-# UpdateItem: update, set_wait, clear_wait, set_window_waits, add_window_override, append_audit, log_weight, record_stage, the
-#             approval claim/finish/settle, every drain state change
+# UpdateItem: update, set_wait, clear_wait, set_window_waits, add_window_override, append_audit,
+#             log_weight, record_stage, the approval claim/finish/settle, every drain state change
 # DeleteItem: release_lock, drop_from_queue; and the Delete of hand_lock_to's transaction
 # Query: queue_head, queue_length, deployments_of, the freeze calendar's freezes
 # (A transaction is authorised by the actions of its parts: there is no TransactWriteItems grant.)

@@ -36,19 +36,18 @@ class DynamoFreezeCalendar:
 
     def freezes(self) -> list[Freeze]:
         found: list[Freeze] = []
-        start: dict[str, Any] | None = None
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :freeze)",
+            "ExpressionAttributeValues": {":pk": s(FREEZES_PK), ":freeze": s("FREEZE#")},
+            "ConsistentRead": True,
+        }
         while True:
-            page = self._db.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :freeze)",
-                ExpressionAttributeValues={":pk": s(FREEZES_PK), ":freeze": s("FREEZE#")},
-                ConsistentRead=True,
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
+            page = self._db.query(**kwargs)
             found.extend(Freeze.model_validate(plain(item)) for item in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
+            if "LastEvaluatedKey" not in page:
                 return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def declare(self, freeze: Freeze) -> None:
         item = {**_key(freeze.freeze_id), **{k: typed(v) for k, v in freeze.stored().items()}}

@@ -244,10 +244,10 @@ class DynamoRolloutStore:
         self._db.update_item(
             TableName=self._table,
             Key=self._key(application, rollout_id),
-            UpdateExpression="SET window_overrides = list_append(if_not_exists(window_overrides, :empty), :o)",
+            UpdateExpression="SET window_overrides = list_append(if_not_exists(window_overrides, :none), :o)",
             ExpressionAttributeValues={
                 ":o": {"L": [typed(override.model_dump(mode="json"))]},
-                ":empty": {"L": []},
+                ":none": {"L": []},
             },
         )
 

@@ -85,7 +85,8 @@ def roll_back(
     ended, and say what the state machine restores.
 
     canaryfleet, not CodeDeploy, decides what "last good" is: the last revision it released.
-    The canary group gets it back when this rollout deployed anything; the live group too when it deployed to it
+    The canary group gets it back when this rollout deployed anything; the live group too when it
+    deployed to it
     (a failed or stopped live deployment leaves some live instances on the new build).
     """
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
