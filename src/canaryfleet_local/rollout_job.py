@@ -105,6 +105,8 @@ def played_scenario(
         )
         report = _report(scenario, simulator, executions, records, _deployments(cloud, simulator))
         report["lock_held"] = "Item" in lock
+        calendar = DynamoFreezeCalendar(cloud.output("StateTableName"))
+        report["freezes"] = [f.stored() for f in sorted(calendar.freezes(), key=lambda f: f.start)]
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
         report["leftovers"] = leftovers(cloud)

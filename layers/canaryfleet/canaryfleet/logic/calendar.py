@@ -106,7 +106,7 @@ def describe_wait(until: datetime, kind: str, timezone: str, now: datetime) -> s
     """How a person reads a wait: "the window that opens at 06:00 IST (in 9h 12m)"."""
     local = until.astimezone(ZoneInfo(timezone))
     shown = local.strftime("%H:%M" if local.second == 0 else "%H:%M:%S")
-    if local.date() != now.astimezone(ZoneInfo(timezone)).date():
+    if until - now >= timedelta(days=1):
         shown = f"{local:%a %d %b} {shown}"
     zone = local.tzname() or timezone
     left = _duration((until - now).total_seconds())
