@@ -176,6 +176,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
             "secretsmanager:GetSecretValue",  # settling the approval it ended (its Slack message)
+            "sns:Publish",  # announcing a window override (logic/window.py: announce_override)
         }
     ),
     # finalize: set_last_good, decide_version (puts), update.

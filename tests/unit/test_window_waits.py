@@ -6,16 +6,24 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from canaryfleet.logic.decisions import decide
-from canaryfleet.logic.window import check_window, hold_for_window, wake_window_waits
+from canaryfleet.logic.notify_messages import reply_blocks, summary_email
+from canaryfleet.logic.window import announce_override, check_window, hold_for_window, wake_window_waits
 from canaryfleet.models.calendar import Freeze, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
+from canaryfleet.models.notification import Notice
 from canaryfleet.models.policy import DeploymentWindow
 from canaryfleet.models.rollout import RolloutRef, WindowPlan
 from canaryfleet.models.rollout_record import AbortRequest, LockRecord
 from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
 
-from tests.unit.fakes import InMemoryFreezeCalendar, InMemoryRolloutStore, RecordingCallbacks, a_rollout
+from tests.unit.fakes import (
+    InMemoryFreezeCalendar,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    RecordingNotifier,
+    a_rollout,
+)
 
 SIX_AM = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
 DAYTIME = WindowPlan(windows=(DeploymentWindow(start=time(9), end=time(17)),))
@@ -209,3 +217,36 @@ def test_promote_alone_does_not_override_a_window(
 def test_an_override_needs_a_promotion_and_a_reason(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Decision.model_validate({"application": "payments-api", "by": "x@example.com", **fields})
+
+
+def test_an_override_is_announced_in_the_rollouts_thread_and_its_waits_in_the_outcome_email(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks, calendar, notifier = RecordingCallbacks(), InMemoryFreezeCalendar(), RecordingNotifier()
+    check_window(check(ref), store, calendar, clock)
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    decision = Decision(
+        application=ref.application,
+        action="promote",
+        by="cto@example.com",
+        reason="outage fix",
+        override_window=True,
+    )
+    decide(decision, store, callbacks, clock)
+    check_window(check(ref), store, calendar, clock)
+
+    announce_override(decision, ref.rollout_id, store, notifier, clock)
+
+    [(kind, application, message)] = notifier.sent
+    published = Notice(
+        kind=kind, application=application, body=message, message_id="m-1", published_at=SIX_AM
+    )
+    text, blocks = reply_blocks(published)
+    assert published.rank is not None, "a reply in the rollout's thread"
+    assert "Deployment window or freeze overridden" in text
+    assert "by cto@example.com: outage fix" in blocks[0]["text"]["text"]
+    released = published.model_copy(update={"kind": "rollout.released", "body": {**message, "reason": ""}})
+    _, email = summary_email(released, store.get(ref.application, ref.rollout_id))
+    assert "Waited for the calendar before the canary: " in email
+    assert "(outside the deployment window)" in email
+    assert "deployment window or freeze overridden by cto@example.com" in email and "outage fix" in email

@@ -16,10 +16,12 @@ from datetime import datetime
 
 from canaryfleet.logic.calendar import next_opening
 from canaryfleet.models.calendar import MAX_WAIT_SECONDS, WindowCheck, WindowCheckTask, WindowHoldTask
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout_record import RolloutRecord, Wait, WindowOverride, WindowWait
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.calendar import FreezeReader
 from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords
 from canaryfleet.ports.workflow import Callbacks
 
@@ -117,3 +119,22 @@ def override_window(
     override = WindowOverride(by=by, reason=reason, at=clock.now())
     store.add_window_override(record.application, record.rollout_id, override)
     return bool(wake_window_waits([record], callbacks))
+
+
+def announce_override(
+    decision: Decision, rollout_id: str, store: RolloutRecords, notifier: Notifier, clock: Clock
+) -> None:
+    """Tell the application's channel (the rollout's Slack thread) who overrode the calendar and why."""
+    record = store.get(decision.application, rollout_id)
+    notifier.publish(
+        kind="rollout.window_overridden",
+        application=decision.application,
+        message={
+            "rollout_id": rollout_id,
+            "application": decision.application,
+            "version": record.version if record is not None else "",
+            "by": decision.by,
+            "reason": decision.reason,
+            "at": clock.now().isoformat(),
+        },
+    )
