@@ -1,8 +1,10 @@
 """Deployment windows and freezes, end to end on the local cloud: nothing deploys before it may."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from canaryfleet_cli.report import write_report
 from canaryfleet_local.rollout_job import played_scenario
 from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET, checked, deployments
 
@@ -11,9 +13,11 @@ def created(report: dict[str, object]) -> list[datetime]:
     return [datetime.fromisoformat(d["created"]) for d in report["deployments"]]  # type: ignore[index, attr-defined]
 
 
-def test_a_build_uploaded_outside_its_window_waits_and_is_released_when_the_window_opens() -> None:
+def test_a_build_uploaded_outside_its_window_waits_and_is_released_when_the_window_opens(
+    tmp_path: Path,
+) -> None:
     with played_scenario("outside-window", parameters=QUIET, timeout=DEADLINE) as run:
-        pass
+        page = write_report(run.records[0], run.app, tmp_path / "timeline.html").read_text()
     report = checked(run.report)
     assert run.app.policy is not None
     [window] = run.app.policy.windows
@@ -29,6 +33,7 @@ def test_a_build_uploaded_outside_its_window_waits_and_is_released_when_the_wind
     assert datetime.fromisoformat(wait["until"]) >= opens
     assert wait["reason"] == "outside the deployment window" and wait["guard"] == "canary"
     assert report["overrides"] == []
+    assert "waited for the calendar before the canary until" in page
     # A wait costs the same transitions however long it is: one check, one hold, one check again.
     transitions = report["state_transitions"]
     assert transitions.count("Wait for the window before canary") == 1
