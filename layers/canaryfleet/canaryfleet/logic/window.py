@@ -14,11 +14,13 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from canaryfleet.logic.calendar import next_opening
 from canaryfleet.models.calendar import MAX_WAIT_SECONDS, WindowCheck, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout_record import RolloutRecord, Wait, WindowOverride, WindowWait
-from canaryfleet.observability import logger, tracer
+from canaryfleet.observability import emit_dimensioned, logger, tracer
 from canaryfleet.ports.calendar import FreezeReader
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.notifier import Notifier
@@ -68,6 +70,8 @@ def check_window(
     )
     store.set_window_waits(ref.application, ref.rollout_id, {**record.window_waits, task.guard: entry})
     seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil((hold.until - now).total_seconds())))
+    # The dashboard's "waiting for the calendar" widget: how long until the step may run, by app.
+    emit_dimensioned("WindowWaitSeconds", MetricUnit.Seconds, seconds, "application", ref.application)
     logger.info("waiting for the calendar", extra={"guard": task.guard, "until": hold.until.isoformat()})
     return WindowCheck(open=False, until=hold.until.isoformat(), wait_seconds=seconds, reason=hold.reason)
 
