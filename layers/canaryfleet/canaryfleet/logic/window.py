@@ -46,29 +46,32 @@ def check_window(
     """May the guarded step run now? If not, until when it waits, recorded on the rollout."""
     now = clock.now()
     ref = task.ref
-    record = store.get(ref.application, ref.rollout_id)
-    if task.guard not in task.window.guards or record is None:
+    if task.guard not in task.window.guards:
         return WindowCheck(open=True)
-    if record.window_overrides:
+    # The record is written before the execution starts; were it missing, the calendar still holds.
+    record = store.get(ref.application, ref.rollout_id)
+    if record is not None and record.window_overrides:
         override = record.window_overrides[0]
         _end_wait(record, task.guard, store, now)
         logger.info("window overridden", extra={"guard": task.guard, "by": override.by})
         return WindowCheck(open=True, reason=f"window overridden by {override.by}")
     hold = next_opening(task.window.windows, calendar.freezes(), now)
     if hold is None:
-        _end_wait(record, task.guard, store, now)
+        if record is not None:
+            _end_wait(record, task.guard, store, now)
         return WindowCheck(open=True)
-    current = record.window_waits.get(task.guard)
-    started = current.started if current is not None and not current.ended else now
-    entry = WindowWait(
-        guard=task.guard,
-        started=started,
-        until=hold.until,
-        reason=hold.reason,
-        kind=hold.kind,
-        timezone=hold.timezone,
-    )
-    store.set_window_waits(ref.application, ref.rollout_id, {**record.window_waits, task.guard: entry})
+    if record is not None:
+        current = record.window_waits.get(task.guard)
+        started = current.started if current is not None and not current.ended else now
+        entry = WindowWait(
+            guard=task.guard,
+            started=started,
+            until=hold.until,
+            reason=hold.reason,
+            kind=hold.kind,
+            timezone=hold.timezone,
+        )
+        store.set_window_waits(ref.application, ref.rollout_id, {**record.window_waits, task.guard: entry})
     seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil((hold.until - now).total_seconds())))
     # The dashboard's "waiting for the calendar" widget: how long until the step may run, by app.
     emit_dimensioned("WindowWaitSeconds", MetricUnit.Seconds, seconds, "application", ref.application)
