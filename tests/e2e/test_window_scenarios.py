@@ -71,3 +71,20 @@ def test_an_operator_overrides_the_freeze_and_the_build_is_released_during_it() 
     assert datetime.fromisoformat(override["at"]) <= min(created(report))
     assert [e["kind"] for e in rollout["audit"] if e["kind"] == "window_override"] == ["window_override"]
     assert ends - datetime.fromisoformat(override["at"]) > timedelta(minutes=30)
+
+
+def test_a_freeze_that_stands_when_the_canary_is_approved_holds_going_live_until_it_ends() -> None:
+    with played_scenario("frozen-before-live", parameters=QUIET, timeout=DEADLINE) as run:
+        pass
+    report = checked(run.report)
+    [freeze] = report["freezes"]
+    ends = datetime.fromisoformat(freeze["end"])
+    [wait] = report["window_waits"]
+    canary, live = report["deployments"]
+
+    assert report["outcome"] == "released"
+    assert (canary["side"], live["side"]) == ("canary", "live")
+    assert datetime.fromisoformat(canary["created"]) < ends, "the canary is not guarded in this policy"
+    assert datetime.fromisoformat(live["created"]) >= ends, "went live during the freeze"
+    assert wait["guard"] == "live" and "sale day" in wait["reason"]
+    assert report["rollouts"][0]["decision"]["kind"] == "approve"
