@@ -46,7 +46,8 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    # What failed can quote what the operator typed: printed as text, never as Rich markup.
+    errors.print(Text("error: ", style="red") + Text(message), highlight=False)
     raise typer.Exit(1)
 
 
