@@ -149,6 +149,8 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "verdict_reasons": verdict.reasons if verdict else [],
         "waiting_for": waiting_for,
         "waiting_since": _iso(record.wait_started_at) if waiting else None,
+        "window_waits": [w.model_dump(mode="json") for w in record.window_waits.values()],
+        "window_overrides": [o.model_dump(mode="json") for o in record.window_overrides],
         "commit": record.commit,
         "bundle_notes": record.bundle_notes,
         "queued": queued,

@@ -33,13 +33,16 @@ def test_a_freeze_holds_an_upload_and_removing_it_releases_the_build_at_once(
     upload_build(cloud, "hello-app", "1.0.0", bundle())
     eventually(lambda: "the end of a freeze" in waiting_for(), timeout=300)
     said = waiting_for()
-    rollout_id = cli("status", "hello-app")["rollout_id"]
+    row = cli("status", "hello-app")
+    rollout_id = row["rollout_id"]
+    [wait] = row["window_waits"]
     listed = cli("freeze", "list")
     removed = cli("freeze", "remove", "sale-day", "--reason", "the sale moved to next week")
 
     assert added["freeze"]["freeze_id"] == "sale-day" and added["freeze"]["declared_by"]
     assert "(in 1h 59m)" in said or "(in 2h 0m)" in said
     assert "biggest sale of the year" in said
+    assert (wait["guard"], wait["kind"], wait["ended"]) == ("canary", "freeze", False)
     assert [f["freeze_id"] for f in listed] == ["sale-day"]
     assert removed["rechecked"] == [rollout_id]
     # Without the wake-up the rollout would wait two hours: ending now is the freeze's removal.
