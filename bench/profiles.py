@@ -42,6 +42,7 @@ class Profile:
     import_handlers: int | None  # how many handlers to time (None: all)
     run_suite: bool  # time the whole test suite
     schedule: tuple[Stage, ...]
+    window_seconds: int = 4  # the released build's wait for its deployment window, short durations
 
 
 FULL = Profile(

@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
@@ -60,6 +61,7 @@ class Phase:
     deployment_seconds: float
     bake_seconds: int
     decide_seconds: float
+    window_seconds: int  # the released build waits this long for its deployment window
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def phases(profile: Profile) -> tuple[Phase, Phase]:
         deployment_seconds=profile.deployment_seconds,
         bake_seconds=profile.bake_seconds,
         decide_seconds=profile.decide_seconds,
+        window_seconds=profile.window_seconds,
     )
     factor = profile.duration_factor
     long = Phase(
@@ -121,6 +124,7 @@ def phases(profile: Profile) -> tuple[Phase, Phase]:
         deployment_seconds=profile.deployment_seconds * factor,
         bake_seconds=profile.bake_seconds * factor,
         decide_seconds=profile.decide_seconds * factor,
+        window_seconds=profile.window_seconds * factor,
     )
     return short, long
 
@@ -151,6 +155,9 @@ def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
             "name": f"bench-{phase.name}",
             "description": "canaryfleet and the polling baseline, side by side",
             "decide_after_seconds": phase.decide_seconds,
+            # The released build arrives outside its deployment window: canaryfleet's rollout waits
+            # for it to open (the baseline has no window). Open for an hour once open.
+            "window": {"opens_after_seconds": phase.window_seconds, "open_seconds": 3600},
             "policy": {
                 "deployment_timeout_seconds": int(phase.deployment_seconds * 3) + 5,
                 "inconclusive_extensions": 1,
@@ -174,8 +181,10 @@ def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
 
 
 def onboard_with_policy(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConfig:
-    """A fleet for ``application`` whose registry entry carries the scenario's policy."""
-    app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
+    """A fleet for ``application`` whose registry entry carries the scenario's policy (its window,
+    if it has one, placed from now)."""
+    policy = scenario.policy_at(datetime.now(UTC))
+    app = deploy_fleet(cloud, application).model_copy(update={"policy": policy})
     cloud.client("ssm").put_parameter(
         Name=registry_parameter(app.application),
         Value=app.model_dump_json(),
@@ -237,6 +246,7 @@ def _play_upload(
     sfn = cloud.client("stepfunctions")
     body = bundle()
     timeout = 4 * (2 * phase.deployment_seconds + phase.bake_seconds + phase.decide_seconds) + 30
+    timeout += phase.window_seconds
     timings = PollingTimings(ROLLOUT_POLL_SECONDS, phase.bake_seconds, approval_timeout(phase), CANARY_WEIGHT)
     known = set(cloud.executions("RolloutStateMachine"))
     upload_build(cloud, platform_app.application, upload.version, body)
@@ -327,6 +337,7 @@ def transition_measures(short: PhaseRun, long: PhaseRun, factor: int) -> list[Me
             "deployment_seconds": [released.canary_deployment.seconds, released.live_deployment.seconds],
             "bake_seconds": run.phase.bake_seconds,
             "approver_seconds": run.phase.decide_seconds,
+            "window_wait_seconds": run.phase.window_seconds,
         }
 
     def polls(execution: Execution) -> int:

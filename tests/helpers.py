@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
+from canaryfleet.models.calendar import WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.notification import NoticeBatch
 from canaryfleet.models.rollout import RecordStageRequest
@@ -103,6 +104,8 @@ EVENT_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
     "finalize": (FinalizeTask, None),
     "record_rollback": (RollbackTask, None),
     "notify": (NoticeBatch, None),
+    "check_window": (WindowCheckTask, None),
+    "hold_for_window": (WindowHoldTask, None),
 }
 
 

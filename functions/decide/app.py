@@ -6,12 +6,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
-from canaryfleet.settings import SlackAppSettings, load_settings
+from canaryfleet.settings import DecideSettings, load_settings
 from canaryfleet.wiring import approvals
 
 
 @entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings(SlackAppSettings)
+    settings = load_settings(DecideSettings)
     decision = parse_event(Decision, event)
     return approvals.decide(settings)(decision).model_dump()

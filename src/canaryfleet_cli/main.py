@@ -12,6 +12,7 @@ from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
+from canaryfleet_cli.freezes import freeze_app
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
 from canaryfleet_cli.report import write_report
@@ -22,6 +23,7 @@ local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-proc
 app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
 app.add_typer(drains_app, name="drains")
+app.add_typer(freeze_app, name="freeze")
 local_app.add_typer(drain_commands)
 app.command("demo")(demo)
 operate.register(app)

@@ -201,6 +201,7 @@ def _decide(
     region: str | None,
     profile: str | None,
     as_json: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     platform = _connect(stack, region, profile)
     try:
@@ -212,6 +213,7 @@ def _decide(
                 "by": platform.caller(),
                 "reason": reason,
                 "channel": "cli",
+                **(extra or {}),
             }
         )
     except PlatformError as exc:
@@ -224,9 +226,12 @@ def _decide(
         "recorded": "recorded; it takes effect at the next wait",
         "already_decided": "already decided",
     }
-    console.print(
+    said = (
         f"{action} {application} ({result['rollout_id']}): {words.get(result['outcome'], result['outcome'])}"
     )
+    if result.get("detail"):
+        said += f"; {result['detail']}"
+    console.print(said, markup=False, highlight=False)
 
 
 AuditComment = typer.Option("", "--reason", help="Comment kept in the audit.")
@@ -256,9 +261,27 @@ reject = _decision_command(
     "reject", RequiredReason, "Reject the rollout waiting for approval; it rolls back."
 )
 abort = _decision_command("abort", RequiredReason, "Abort the running rollout at once; it rolls back.")
-promote = _decision_command(
-    "promote", AuditComment, "Skip the remaining bakes and approvals; the rollout goes live."
-)
+
+
+def promote(
+    application: str = typer.Argument(...),
+    reason: str = AuditComment,
+    override_window: bool = typer.Option(
+        False,
+        "--override-window",
+        help="Also release outside the deployment windows and during freezes (needs --reason; audited, "
+        "posted to the rollout's Slack thread and outcome email).",
+    ),
+    stack: str | None = StackOption,
+    region: str | None = RegionOption,
+    profile: str | None = ProfileOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Skip the remaining bakes and approvals; the rollout goes live."""
+    if override_window and not reason.strip():
+        raise typer.BadParameter("say why the window or freeze is overridden", param_hint="--reason")
+    extra = {"override_window": True} if override_window else {}
+    _decide("promote", application, reason, stack, region, profile, as_json, extra)
 
 
 def _ci_default(*names: str) -> str | None:

@@ -20,6 +20,7 @@ from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
+from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
@@ -134,6 +135,8 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         waiting_for = "CodeDeploy"
     elif waiting == "bake":
         waiting_for = "the bake timer (or an alarm)"
+    elif waiting == "window":
+        waiting_for = window_wait_text(record, datetime.now(UTC))
     verdict = record.verdict
     return {
         "application": app.application,
@@ -146,10 +149,21 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "verdict_reasons": verdict.reasons if verdict else [],
         "waiting_for": waiting_for,
         "waiting_since": _iso(record.wait_started_at) if waiting else None,
+        "window_waits": [w.model_dump(mode="json") for w in record.window_waits.values()],
+        "window_overrides": [o.model_dump(mode="json") for o in record.window_overrides],
         "commit": record.commit,
         "bundle_notes": record.bundle_notes,
         "queued": queued,
     }
+
+
+def window_wait_text(record: RolloutRecord, now: datetime) -> str:
+    """ "the window that opens at 06:00 IST (in 9h 12m)", from the rollout's latest calendar wait."""
+    waits = [w for w in record.window_waits.values() if not w.ended]
+    if not waits:
+        return "the deployment window"
+    wait = max(waits, key=lambda w: w.started)
+    return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)}: {wait.reason}"
 
 
 def _iso(at: datetime | None) -> str | None:

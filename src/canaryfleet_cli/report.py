@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
@@ -126,6 +127,22 @@ class Chart:
         return " ".join(parts)
 
 
+def _calendar_rows(record: RolloutRecord, now: datetime) -> list[dict[str, Any]]:
+    """The rollout's waits for its deployment window or a freeze, and the overrides, as timeline rows."""
+    rows: list[dict[str, Any]] = []
+    for wait in record.window_waits.values():
+        step = "the canary" if wait.guard == "canary" else "going live"
+        if wait.ended:
+            said = f"waited for the calendar before {step} until {wait.until:%H:%M:%S} UTC: {wait.reason}"
+        else:
+            said = f"waiting before {step} for {describe_wait(wait.until, wait.kind, wait.timezone, now)}"
+            said += f": {wait.reason}"
+        rows.append({"at": wait.started, "label": said})
+    for override in record.window_overrides:
+        rows.append({"at": override.at, "label": f"window overridden by {override.by}: {override.reason}"})
+    return rows
+
+
 def report_data(record: RolloutRecord, app: AppConfig, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows, from the rollout record and the metrics."""
     # From the rollout's turn (a queued upload waited before it), or from its arrival.
@@ -217,7 +234,8 @@ def report_data(record: RolloutRecord, app: AppConfig, now: datetime | None = No
         "charts": charts,
         "stages": sorted(
             [{"at": when, "label": label} for when, label in stages]
-            + [{"at": a["at"], "label": f"alarm {a['alarm']} ({a['side']})"} for a in alarms if a["at"]],
+            + [{"at": a["at"], "label": f"alarm {a['alarm']} ({a['side']})"} for a in alarms if a["at"]]
+            + _calendar_rows(record, now or datetime.now(UTC)),
             key=lambda row: row["at"],
         ),
         "alarms": alarms,

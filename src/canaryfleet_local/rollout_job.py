@@ -10,12 +10,16 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.freezes import declare_freeze
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.rollout_record import RolloutRecord
+from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import ExecutionRecord, LocalCloud, LocalCloudError
@@ -101,6 +105,8 @@ def played_scenario(
         )
         report = _report(scenario, simulator, executions, records, _deployments(cloud, simulator))
         report["lock_held"] = "Item" in lock
+        calendar = DynamoFreezeCalendar(cloud.output("StateTableName"))
+        report["freezes"] = [f.stored() for f in sorted(calendar.freezes(), key=lambda f: f.start)]
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
         report["simulator_errors"] = list(simulator.errors)
         report["leftovers"] = leftovers(cloud)
@@ -120,13 +126,44 @@ def scenario_cloud(
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
     with LocalCloud(parameters=parameters) as cloud:
-        app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
+        now = datetime.now(UTC)  # the local cloud's clock: moto and the handlers read the real time
+        app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy_at(now)})
+        _declare_freezes(cloud, scenario, now)
         cloud.client("ssm").put_parameter(
             Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
         )
         with FleetSimulator(cloud, scenario) as simulator:
             simulator.add_application(app)
             yield cloud, simulator
+
+
+def _declare_freezes(cloud: LocalCloud, scenario: Scenario, now: datetime) -> None:
+    """What on-call does with `canaryfleet freeze add`, before the story's first upload."""
+    calendar = DynamoFreezeCalendar(cloud.output("StateTableName"))
+    for index, freeze in enumerate(scenario.freezes):
+        start = now + timedelta(seconds=freeze.starts_after_seconds)
+        declare_freeze(
+            calendar,
+            start=start,
+            end=start + timedelta(seconds=freeze.lasts_seconds),
+            reason=freeze.reason,
+            by=freeze.by,
+            clock=FixedClock(now),
+            freeze_id=f"scenario-{index}",
+        )
+
+
+def _window_waits(record: RolloutRecord) -> list[dict[str, Any]]:
+    """The rollout's waits for the calendar, in time order (ISO 8601 times)."""
+    waits = sorted(record.window_waits.values(), key=lambda w: w.started)
+    return [
+        {"from": w.started.isoformat(), "until": w.until.isoformat(), "reason": w.reason, "guard": w.guard}
+        for w in waits
+    ]
+
+
+def _overrides(record: RolloutRecord) -> list[dict[str, Any]]:
+    return [{"by": o.by, "reason": o.reason, "at": o.at.isoformat()} for o in record.window_overrides]
 
 
 def upload_build(cloud: LocalCloud, application: str, version: str, body: bytes) -> None:
@@ -207,6 +244,8 @@ def _report(
                 "canary_weight_history": [e["weight"] for e in _weight_history(record)],
                 "weights": _weight_history(record),
                 "audit": [entry.stored() for entry in record.audit],
+                "window_waits": _window_waits(record),
+                "overrides": _overrides(record),
                 "execution_status": execution.status if execution else None,
                 "state_transitions": execution.states_entered if execution else [],
             }
@@ -220,6 +259,8 @@ def _report(
         "live_revision": state.versions["live"],
         "canary_revision": state.versions["canary"],
         "canary_weight_history": last.get("canary_weight_history", []),
+        "window_waits": last.get("window_waits", []),
+        "overrides": last.get("overrides", []),
         "deployments": deployments,
         "state_transitions": last.get("state_transitions", []),
         "executions": [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import yaml
-from canaryfleet.models.policy import RolloutPolicy
+from canaryfleet.models.policy import WEEKDAYS, DeploymentWindow, RolloutPolicy
 from pydantic import BaseModel, ConfigDict, Field
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -56,10 +58,37 @@ class OperatorAction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: Literal["abort", "promote"]
-    during: Literal["deployment", "bake", "approval"] = Field(description="The wait the rollout is in.")
+    during: Literal["deployment", "bake", "approval", "window"] = Field(
+        description="The wait the rollout is in."
+    )
     version: str | None = Field(default=None, description="Only the rollout of this version; None: any.")
     by: str = "oncall@example.com"
     reason: str = ""
+    override_window: bool = Field(
+        default=False, description="Promote only: release despite windows and freezes."
+    )
+
+
+class ScenarioWindow(BaseModel):
+    """The application's one deployment window, placed on the local cloud's clock when the story
+    starts (a policy cannot say "in 15 seconds")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opens_after_seconds: float = Field(ge=1, le=3_600, description="From the start of the story.")
+    open_seconds: int = Field(ge=1, le=43_200, description="How long it stays open.")
+    timezone: str = Field(default="UTC", description="The window's IANA zone (its clock times are local).")
+
+
+class ScenarioFreeze(BaseModel):
+    """A platform-wide freeze an operator declares when the story starts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_after_seconds: float = Field(default=0, ge=0, le=3_600, description="From the start of the story.")
+    lasts_seconds: float = Field(gt=0, le=86_400)
+    reason: str = "sale day"
+    by: str = "oncall@example.com"
 
 
 class Scenario(BaseModel):
@@ -83,6 +112,25 @@ class Scenario(BaseModel):
     actions: tuple[OperatorAction, ...] = Field(
         default=(), description="Done once each, when their wait comes."
     )
+    window: ScenarioWindow | None = Field(default=None, description="None: the policy's windows (if any).")
+    freezes: tuple[ScenarioFreeze, ...] = Field(default=(), description="Declared before the first upload.")
+
+    def policy_at(self, start: datetime) -> RolloutPolicy:
+        """The policy, with the story's window placed relative to ``start`` (the cloud's clock)."""
+        if self.window is None:
+            return self.policy
+        opens = (start + timedelta(seconds=self.window.opens_after_seconds)).astimezone(
+            ZoneInfo(self.window.timezone)
+        )
+        opens = opens.replace(microsecond=0) + timedelta(seconds=1)  # whole seconds, never early
+        closes = opens + timedelta(seconds=self.window.open_seconds)
+        window = DeploymentWindow(
+            days=(WEEKDAYS[opens.weekday()],),
+            start=opens.time().replace(tzinfo=None),
+            end=closes.time().replace(tzinfo=None),
+            timezone=self.window.timezone,
+        )
+        return self.policy.model_copy(update={"windows": (window,)})
 
 
 def load_scenario(name: str) -> Scenario:

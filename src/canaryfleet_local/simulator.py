@@ -405,6 +405,7 @@ class FleetSimulator:
                     "reason": action.reason,
                     "channel": "local",
                     "rollout_id": rollout_id,
+                    **({"override_window": True} if action.override_window else {}),
                 },
             )
 

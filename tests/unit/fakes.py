@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from canaryfleet.errors import DeploymentGroupBusy
+from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
 from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,
@@ -27,6 +28,8 @@ from canaryfleet.models.rollout_record import (
     VersionDecision,
     Wait,
     WeightEntry,
+    WindowOverride,
+    WindowWait,
 )
 from canaryfleet.ports.clock import Clock
 
@@ -146,6 +149,13 @@ class InMemoryRolloutStore:
         if current is not None and current.wait_token == token:
             self._change(application, rollout_id, wait_token=None, wait_kind=None)
 
+    def set_window_waits(self, application: str, rollout_id: str, waits: dict[str, WindowWait]) -> None:
+        self._change(application, rollout_id, window_waits=dict(waits))
+
+    def add_window_override(self, application: str, rollout_id: str, override: WindowOverride) -> None:
+        current = self.records[(application, rollout_id)]
+        self._change(application, rollout_id, window_overrides=[*current.window_overrides, override])
+
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
         sk = f"QUEUE#{arrival}#{rollout_id}"
@@ -253,6 +263,29 @@ class InMemoryRolloutStore:
             return None
         item.update(final_status=status, final_detail=detail)
         return DeploymentWait(task_token=item.get("task_token"), final_status=status, final_detail=detail)
+
+
+class InMemoryFreezeCalendar:
+    """The freeze calendar (:class:`canaryfleet.ports.calendar.FreezeCalendar`) in a dict."""
+
+    def __init__(self, *freezes: Freeze) -> None:
+        self.items: dict[str, Freeze] = {f.freeze_id: f for f in freezes}
+
+    def freezes(self) -> list[Freeze]:
+        return list(self.items.values())
+
+    def declare(self, freeze: Freeze) -> None:
+        if freeze.freeze_id in self.items:
+            raise FreezeExists(f"freeze {freeze.freeze_id} already exists")
+        self.items[freeze.freeze_id] = freeze
+
+    def remove(self, freeze_id: str, by: str, reason: str, at: datetime) -> Freeze:
+        current = self.items.get(freeze_id)
+        if current is None or current.removed_at is not None:
+            raise UnknownFreeze(f"no standing freeze {freeze_id}")
+        removed = current.model_copy(update={"removed_by": by, "removed_at": at, "removed_reason": reason})
+        self.items[freeze_id] = removed
+        return removed
 
 
 class RecordingNotifier:

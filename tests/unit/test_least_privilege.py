@@ -23,10 +23,10 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 # GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
 # PutItem: create, enqueue, decide_version, set_last_good, remember_deployment, approvals.create,
 #          drains.create; and the Put of hand_lock_to's TransactWriteItems
-# UpdateItem: update, set_wait, clear_wait, append_audit, log_weight, record_stage, the
-#             approval claim/finish/settle, every drain state change
+# UpdateItem: update, set_wait, clear_wait, set_window_waits, add_window_override, append_audit,
+#             log_weight, record_stage, the approval claim/finish/settle, every drain state change
 # DeleteItem: release_lock, drop_from_queue; and the Delete of hand_lock_to's transaction
-# Query: queue_head, queue_length, deployments_of
+# Query: queue_head, queue_length, deployments_of, the freeze calendar's freezes
 # (A transaction is authorised by the actions of its parts: there is no TransactWriteItems grant.)
 
 NEEDED: dict[str, frozenset[str]] = {
@@ -128,6 +128,13 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskFailure",
         }
     ),
+    # check_window: store.get, the freeze calendar (Query), set_window_waits and clear_wait.
+    "CheckWindowFunction": frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}),
+    # hold_for_window: set_wait, the freeze calendar (Query); an abort fails the token, an
+    # override or a calendar changed since the check succeeds it.
+    "HoldForWindowFunction": frozenset(
+        {"dynamodb:UpdateItem", "dynamodb:Query", "states:SendTaskSuccess", "states:SendTaskFailure"}
+    ),
     # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's
     # token fails; Powertools idempotency puts, updates and deletes its record.
     "AlarmEventFunction": frozenset(
@@ -169,6 +176,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
             "secretsmanager:GetSecretValue",  # settling the approval it ended (its Slack message)
+            "sns:Publish",  # announcing a window override (logic/window.py: announce_override)
         }
     ),
     # finalize: set_last_good, decide_version (puts), update.

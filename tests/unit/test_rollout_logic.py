@@ -246,6 +246,18 @@ def test_given_no_last_good_revision_then_nothing_is_restored(
     assert (result["last_good"], result["restore_live"]) == (None, False)
 
 
+def test_given_an_abort_before_the_canary_was_deployed_then_nothing_is_deployed_to_restore(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Aborted while it waited for its deployment window: no instance has the build.
+    a_rollout(store)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+
+    result = roll_back(_rollback_task("Aborted"), store, FakeDeployments(), clock)
+
+    assert (result["last_good"], result["restore_live"], result["outcome"]) == (None, False, "rolled_back")
+
+
 @pytest.mark.parametrize(
     ("error", "cause", "outcome", "reason"),
     [

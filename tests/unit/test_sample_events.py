@@ -36,7 +36,9 @@ def test_each_sample_event_parses_with_its_handlers_model(function: str) -> None
             parse_event(detail_model, parsed.detail)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("function", ["deploy", "bake", "request_approval", "queue_rollout"])
+@pytest.mark.parametrize(
+    "function", ["deploy", "bake", "request_approval", "queue_rollout", "hold_for_window"]
+)
 def test_task_tokens_never_appear_in_a_models_repr(function: str) -> None:
     sample = next((EVENTS / function).glob("*.json"))
     parsed = parse_event(MODELS[function][0], json.loads(sample.read_text()))

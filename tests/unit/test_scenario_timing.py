@@ -47,3 +47,15 @@ def test_a_wait_something_ends_has_a_margin_and_a_wait_that_must_expire_cannot_b
         assert all(b.duration_seconds >= ALARM_BAKE_SECONDS for b in bakes)
     if any(a.during == "bake" for a in story.actions):
         assert all(b.duration_seconds >= MARGIN_SECONDS for b in bakes)
+
+
+@pytest.mark.parametrize("story", every_story(), ids=lambda s: s.name)
+def test_a_window_stays_open_and_a_freeze_someone_overrides_stands_with_a_margin(story: Scenario) -> None:
+    overridden = any(a.during == "window" and a.override_window for a in story.actions)
+
+    # Once open, the window must still be open when the rollout reaches its live step.
+    if story.window is not None:
+        assert story.window.open_seconds >= MARGIN_SECONDS
+    # A freeze the story overrides must not end on its own first.
+    if overridden:
+        assert all(f.lasts_seconds >= MARGIN_SECONDS for f in story.freezes)

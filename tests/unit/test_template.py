@@ -189,7 +189,10 @@ def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() ->
     dashboard = json.loads(body.replace("${AWS::Region}", "us-east-1"))
 
     expressions = " ".join(
-        m[0]["expression"] for w in dashboard["widgets"] for m in w["properties"]["metrics"]
+        m[0]["expression"]
+        for w in dashboard["widgets"]
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
     )
     for metric in (
         "RolloutsStarted",
@@ -197,6 +200,7 @@ def test_the_dashboard_shows_rollouts_stages_canary_against_live_and_drains() ->
         "RolloutsRolledBack",
         "StageDuration",
         "DrainLogsLost",
+        "WindowWaitSeconds",
     ):
         assert f'MetricName="{metric}"' in expressions
     assert 'HTTPCode_Target_5XX_Count" canary' in expressions and 'TargetResponseTime" live' in expressions

@@ -125,3 +125,19 @@ class NotificationNotDelivered(CanaryfleetError):
 
 class SlackThreadBeingStarted(CanaryfleetError):
     """Another notice of the rollout is posting its thread's first message; a redelivery joins it."""
+
+
+class UnknownFreeze(CanaryfleetError):
+    """No standing freeze has this id (never declared, or already removed)."""
+
+
+class FreezeExists(CanaryfleetError):
+    """A freeze with this id was already declared."""
+
+
+class CalendarUnbounded(CanaryfleetError):
+    """Windows and freezes leave no moment to release in the calendar's horizon."""
+
+
+class InvalidFreeze(CanaryfleetError):
+    """A freeze that cannot be declared (it ends before it starts, or has already ended)."""

@@ -83,6 +83,12 @@ class SlackAppSettings(BaseSettings):
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN", pattern=_SM_ARN)
 
 
+class DecideSettings(SlackAppSettings):
+    """The decide function: Slack (settling an approval) and the notification topic (overrides)."""
+
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+
+
 class ApprovalPageSettings(SlackAppSettings):
     signing_key_secret_arn: str = Field(alias="SIGNING_KEY_SECRET_ARN", pattern=_SM_ARN)
 

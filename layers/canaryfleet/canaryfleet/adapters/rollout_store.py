@@ -34,6 +34,8 @@ from canaryfleet.models.rollout_record import (
     StageTransition,
     VersionDecision,
     Wait,
+    WindowOverride,
+    WindowWait,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
 
@@ -232,6 +234,22 @@ class DynamoRolloutStore:
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
+
+    def set_window_waits(self, application: str, rollout_id: str, waits: dict[str, WindowWait]) -> None:
+        """Only the rollout's own execution writes them, one step at a time: the map is replaced."""
+        stored = {guard: wait.model_dump(mode="json") for guard, wait in waits.items()}
+        self._set(application, rollout_id, {"window_waits": stored})
+
+    def add_window_override(self, application: str, rollout_id: str, override: WindowOverride) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(application, rollout_id),
+            UpdateExpression="SET window_overrides = list_append(if_not_exists(window_overrides, :none), :o)",
+            ExpressionAttributeValues={
+                ":o": {"L": [typed(override.model_dump(mode="json"))]},
+                ":none": {"L": []},
+            },
+        )
 
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:

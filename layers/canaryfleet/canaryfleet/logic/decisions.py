@@ -11,8 +11,9 @@ import json
 from typing import NamedTuple
 
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
+from canaryfleet.logic.window import override_window
 from canaryfleet.models.decision import Decision, DecisionResult
-from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, WaitKind
+from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, RolloutRecord, WaitKind
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutStore
@@ -53,6 +54,8 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
         result = _decide_approval(at, store, callbacks)
     else:
         result = _flag(at, store, callbacks)
+    if decision.override_window and record is not None:
+        result = _override(at, record, store, callbacks, clock, result)
     if result.outcome == "applied" and wait_kind == "approval" and record is not None and record.approval_id:
         return result.model_copy(update={"approval_id": record.approval_id})
     return result
@@ -76,6 +79,28 @@ def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) ->
     store.append_audit(decision.application, rollout_id, entry)
     logger.info("approval decided", extra={"action": decision.action, "by": decision.by})
     return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="applied")
+
+
+def _override(
+    at: _Waiting,
+    record: RolloutRecord,
+    store: RolloutStore,
+    callbacks: Callbacks,
+    clock: Clock,
+    promoted: DecisionResult,
+) -> DecisionResult:
+    """A named person releases outside the windows and freezes: who, when and why are kept."""
+    decision = at.decision
+    store.append_audit(
+        decision.application, at.rollout_id, at.entry.model_copy(update={"kind": "window_override"})
+    )
+    woken = override_window(record, decision.by, decision.reason, store, callbacks, clock)
+    if woken and at.token:
+        store.clear_wait(decision.application, at.rollout_id, at.token)
+    logger.info("window overridden", extra={"by": decision.by, "woke_waiting_rollout": woken})
+    if woken:
+        return promoted.model_copy(update={"outcome": "applied", "detail": "released from its window wait"})
+    return promoted.model_copy(update={"detail": "windows and freezes no longer hold this rollout"})
 
 
 def _flag(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:

@@ -25,6 +25,7 @@ _HEADLINES = {
     "rollout.traffic_shifted": (":twisted_rightwards_arrows:", "Canary takes traffic"),
     "rollout.verdict": (":mag:", "Canary analysed"),
     "rollout.awaiting_approval": (":raised_hand:", "Waiting for approval"),
+    "rollout.window_overridden": (":unlock:", "Deployment window or freeze overridden"),
     "rollout.released": (":white_check_mark:", "Released"),
     "rollout.rolled_back": (":rewind:", "Rolled back"),
     "rollout.rejected": (":no_entry:", "Upload rejected"),
@@ -68,6 +69,8 @@ def who_decided(entry: AuditEntry) -> str | None:
         return f"{kind} by {entry.by or 'unknown'}"
     if kind == "approval_expired":
         return "approval expired unanswered"
+    if kind == "window_override":
+        return f"deployment window or freeze overridden by {entry.by or 'unknown'}"
     return None
 
 
@@ -100,6 +103,9 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
             lines.append("approvers: " + ", ".join(slack_escape(str(p)) for p in people))
         if detail.get("expires_at"):
             lines.append(f"until {slack_escape(str(detail['expires_at']))}")
+    elif notice.kind == "rollout.window_overridden":
+        said = f"by {body.get('by', '?')}: {body.get('reason') or 'no reason given'}"
+        lines.append(slack_escape(said))
     elif notice.kind in ("rollout.rolled_back", "rollout.rejected") and notice.reason:
         lines.append(f"reason: {slack_escape(notice.reason)}")
     elif notice.kind == "drain.logs_lost":
@@ -178,6 +184,10 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
         said = who_decided(entry)
         if said and entry.reason:
             lines += [f"{said} said:", quoted(entry.reason)]
+    for wait in sorted(record.window_waits.values(), key=lambda w: w.started) if record is not None else []:
+        step = "the canary" if wait.guard == "canary" else "going live"
+        span = f"{_when(wait.started)} to {_when(wait.until)}"
+        lines.append(f"Waited for the calendar before {step}: {span} ({wait.reason})")
     notes = record.bundle_notes if record is not None else []
     if notes:
         lines += ["", "Bundle notes (what CodeDeploy's agent ignores in this bundle):"]

@@ -85,13 +85,17 @@ def roll_back(
     ended, and say what the state machine restores.
 
     canaryfleet, not CodeDeploy, decides what "last good" is: the last revision it released.
-    The canary group always gets it back; the live group too when this rollout deployed to it
+    The canary group gets it back when this rollout deployed anything; the live group too when it
+    deployed to it
     (a failed or stopped live deployment leaves some live instances on the new build).
     """
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
     result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
-    last_good = store.last_good(task.ref.application)
-    deployed_live = any(record.purpose == "live" for record in store.deployments_of(task.ref.rollout_id))
+    deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}
+    # A rollout that ended before it created its canary deployment (an abort while it waited for
+    # its deployment window) changed no instance: nothing to restore, and nothing is deployed.
+    last_good = store.last_good(task.ref.application) if deployed else None
+    deployed_live = "live" in deployed
     return {
         **result,
         "stopped_deployments": stopped,

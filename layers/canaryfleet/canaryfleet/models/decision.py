@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.text import PersonText
@@ -23,6 +23,18 @@ class Decision(BaseModel):
     )
     channel: Literal["slack", "page", "cli", "local"] = "cli"
     rollout_id: str | None = Field(default=None, description="Act only if this rollout is the running one.")
+    override_window: bool = Field(
+        default=False,
+        description="Promote only: also release outside the deployment windows and during freezes (audited).",
+    )
+
+    @model_validator(mode="after")
+    def _override_is_a_named_promotion(self) -> Decision:
+        if self.override_window and self.action != "promote":
+            raise ValueError("override_window goes with promote only")
+        if self.override_window and not self.reason.strip():
+            raise ValueError("overriding a deployment window or freeze needs a reason")
+        return self
 
 
 class DecisionResult(BaseModel):

@@ -35,6 +35,8 @@ class Rank(IntEnum):
 
 _RANKS = {
     "rollout.started": Rank.STARTED,
+    # A reply in the rollout's thread that moves its card nowhere (the lowest rank).
+    "rollout.window_overridden": Rank.STARTED,
     "rollout.canary_deployed": Rank.CANARY_DEPLOYED,
     "rollout.traffic_shifted": Rank.TRAFFIC_SHIFTED,
     "rollout.verdict": Rank.VERDICT,

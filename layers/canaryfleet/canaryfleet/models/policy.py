@@ -8,10 +8,12 @@ design; an application overrides it in its registry entry, and a bundle may carr
 
 from __future__ import annotations
 
+from datetime import time
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Step(BaseModel):
@@ -81,6 +83,49 @@ class Approval(_Step):
 Step = Annotated[SetWeight | Bake | Approval, Field(discriminator="kind")]
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The steps a deployment window guards: starting the canary, and going live.
+WindowGuard = Literal["canary", "live"]
+
+
+class DeploymentWindow(BaseModel):
+    """When the application may be released: on ``days``, from ``start`` to ``end`` local time.
+
+    ``end`` before ``start`` is a window across midnight (``days`` are the days it opens). Times
+    may carry seconds. Outside every window of a policy, a guarded step waits for the next one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: tuple[Weekday, ...] = Field(default=WEEKDAYS, min_length=1, description="Default: every day.")
+    start: time = Field(description="Local time the window opens (HH:MM or HH:MM:SS).")
+    end: time = Field(description="Local time it closes; before start: the next day.")
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Asia/Kolkata. Default UTC.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _naive(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("give the time without an offset; the window's timezone says where")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> DeploymentWindow:
+        if self.start == self.end:
+            raise ValueError("a window's start and end are equal: it would never be open")
+        return self
+
+
 class RolloutPolicy(BaseModel):
     """The steps a rollout takes between the canary deployment and the live deployment."""
 
@@ -92,6 +137,16 @@ class RolloutPolicy(BaseModel):
     )
     inconclusive_extensions: int = Field(
         default=1, ge=0, le=3, description="Times an inconclusive bake is extended before a human decides."
+    )
+    windows: tuple[DeploymentWindow, ...] = Field(
+        default=(),
+        max_length=14,
+        description="When guarded steps may run; empty (the default): at any time. Freezes apply either way.",
+    )
+    window_guards: tuple[WindowGuard, ...] = Field(
+        default=("canary", "live"),
+        description="Steps that wait for a window and for the end of a freeze. Default: starting the canary "
+        "and going live, so an approval given just before a freeze does not go live inside it.",
     )
 
     @model_validator(mode="after")

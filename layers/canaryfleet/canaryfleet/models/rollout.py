@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
-from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, OnTimeout, RolloutPolicy, SetWeight
+from canaryfleet.models.policy import (
+    AnalysisSpec,
+    Approval,
+    Bake,
+    DeploymentWindow,
+    OnTimeout,
+    RolloutPolicy,
+    SetWeight,
+    WindowGuard,
+)
 
 BUILD_URL_PATTERN = r"^https://[^\s<>\"']+$"
 MAX_BUNDLE_NOTES = 20
@@ -133,12 +142,22 @@ class PlannedStep(BaseModel):
     approval_follows: bool = Field(default=False, description="A later approval step exists.")
 
 
+class WindowPlan(BaseModel):
+    """The policy's deployment windows and the steps they guard, as the window task reads them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    windows: tuple[DeploymentWindow, ...] = ()
+    guards: tuple[WindowGuard, ...] = ("canary", "live")
+
+
 class RolloutPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     steps: tuple[PlannedStep, ...]
     deployment_timeout_seconds: int
     inconclusive_extensions: int
+    window: WindowPlan = Field(default_factory=WindowPlan)
 
     @classmethod
     def of(cls, policy: RolloutPolicy) -> RolloutPlan:
@@ -171,6 +190,7 @@ class RolloutPlan(BaseModel):
             steps=tuple(planned),
             deployment_timeout_seconds=policy.deployment_timeout_seconds,
             inconclusive_extensions=policy.inconclusive_extensions,
+            window=WindowPlan(windows=policy.windows, guards=policy.window_guards),
         )
 
 

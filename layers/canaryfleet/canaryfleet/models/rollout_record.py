@@ -21,9 +21,16 @@ IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_
 
 RolloutStatus = Literal["received", "started", "released", "rolled_back", "rejected"]
 RolloutOutcome = Literal["released", "rolled_back", "rejected"]
-WaitKind = Literal["deployment", "bake", "approval"]
+WaitKind = Literal["deployment", "bake", "approval", "window"]
 AuditKind = Literal[
-    "approve", "reject", "abort", "promote", "alarm", "approval_expired", "canary_spot_interruption"
+    "approve",
+    "reject",
+    "abort",
+    "promote",
+    "alarm",
+    "approval_expired",
+    "canary_spot_interruption",
+    "window_override",
 ]
 DecisionChannel = Literal["slack", "page", "cli", "local"]
 
@@ -75,6 +82,26 @@ class CanaryInterruption(_Stored):
     """A canary instance reclaimed (Spot) or scaled in while the rollout ran (the drain writes it)."""
 
     instance: str
+    at: IsoTime
+
+
+class WindowWait(_Stored):
+    """A guarded step's wait for the calendar (a closed window or a freeze), kept by guard."""
+
+    guard: Literal["canary", "live"]
+    started: IsoTime
+    until: IsoTime = Field(description="When it may run, while waiting; when it did, once ended.")
+    reason: str
+    kind: Literal["window", "freeze"] = Field(description="What held it when the wait was last checked.")
+    timezone: str = Field(default="UTC", description="Where ``until`` is shown (the window's zone).")
+    ended: bool = False
+
+
+class WindowOverride(_Stored):
+    """A named person let this rollout run its guarded steps outside its windows and freezes."""
+
+    by: str
+    reason: str
     at: IsoTime
 
 
@@ -131,6 +158,9 @@ class RolloutRecord(_Stored):
     canary_interrupted_instances: list[str] = Field(
         default_factory=list, description="The interrupted instances, as a set (the drain's guard)."
     )
+    # window: waits for deployment windows and freezes (by guard), and who overrode them.
+    window_waits: dict[str, WindowWait] = Field(default_factory=dict)
+    window_overrides: list[WindowOverride] = Field(default_factory=list)
 
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")

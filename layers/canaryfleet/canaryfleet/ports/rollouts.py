@@ -26,6 +26,8 @@ from canaryfleet.models.rollout_record import (
     StageTransition,
     VersionDecision,
     Wait,
+    WindowOverride,
+    WindowWait,
 )
 
 
@@ -83,6 +85,14 @@ class RolloutRecords(RolloutReader, Protocol):
 
     def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
         """Forget the wait of ``token`` once it ended, unless a newer wait replaced it."""
+        ...
+
+    def set_window_waits(self, application: str, rollout_id: str, waits: dict[str, WindowWait]) -> None:
+        """Store the rollout's waits for the calendar, by guard (the whole map)."""
+        ...
+
+    def add_window_override(self, application: str, rollout_id: str, override: WindowOverride) -> None:
+        """Append a window override to the rollout's list of them."""
         ...
 
 

@@ -31,12 +31,18 @@ from canaryfleet.logic.approval_gate import ApprovalGate, settle_ended_approval
 from canaryfleet.logic.decisions import decide as decide_once
 from canaryfleet.logic.key_rotation import rotate_signing_key as rotate_step
 from canaryfleet.logic.links import LinkSigner
+from canaryfleet.logic.window import announce_override
 from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask, RotationEvent
 from canaryfleet.models.decision import Decision, DecisionResult
 from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.ports.approvals import SlackChannel
 from canaryfleet.ports.clock import Clock, SystemClock
-from canaryfleet.settings import ApprovalPageSettings, RequestApprovalSettings, SlackAppSettings
+from canaryfleet.settings import (
+    ApprovalPageSettings,
+    DecideSettings,
+    RequestApprovalSettings,
+    SlackAppSettings,
+)
 
 
 def approval_gate(table_name: str, slack: SlackChannel | None, clock: Clock | None = None) -> ApprovalGate:
@@ -70,13 +76,17 @@ def request_approval(settings: RequestApprovalSettings) -> Callable[[ApprovalTas
     return run
 
 
-def decide(settings: SlackAppSettings) -> Callable[[Decision], DecisionResult]:
-    """A decision from the CLI or the local cloud; an approval it ended is settled at once."""
+def decide(settings: DecideSettings) -> Callable[[Decision], DecisionResult]:
+    """A decision from the CLI or the local cloud; an approval it ended is settled at once, and
+    a window override is announced in the rollout's Slack thread."""
     clock = SystemClock()
     store = DynamoRolloutStore(settings.state_table_name, clock)
+    notifier = SnsNotifier(settings.notification_topic_arn)
 
     def run(decision: Decision) -> DecisionResult:
         result = decide_once(decision, store, StepFunctionsCallbacks(), clock)
+        if decision.override_window:
+            announce_override(decision, result.rollout_id, store, notifier, clock)
         if result.approval_id is not None:
             slack_secret = SecretsManagerSlackSecret(settings.slack_secret_arn)
             settle_ended_approval(

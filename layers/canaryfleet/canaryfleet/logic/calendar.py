@@ -1,0 +1,115 @@
+"""When a guarded step may run: deployment windows and freezes, as pure time arithmetic.
+
+A step may run at an instant inside one of the policy's windows (any instant, when it has none)
+and inside no freeze in force. :func:`next_opening` finds the first such instant from now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from canaryfleet.errors import CalendarUnbounded
+from canaryfleet.models.calendar import Freeze, Hold
+from canaryfleet.models.policy import WEEKDAYS, DeploymentWindow
+
+# Each pass moves past one freeze or to one window's opening: a calendar that still holds the step
+# after this many passes (a year of back-to-back freezes) is refused rather than searched forever.
+MAX_PASSES = 400
+
+
+def _in_window(window: DeploymentWindow, at: datetime) -> bool:
+    local = at.astimezone(ZoneInfo(window.timezone))
+    day, clock = WEEKDAYS[local.weekday()], local.time().replace(tzinfo=None)
+    if window.start < window.end:
+        return day in window.days and window.start <= clock < window.end
+    # Across midnight: the evening of a window day, or the morning after one.
+    yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+    return (day in window.days and clock >= window.start) or (yesterday in window.days and clock < window.end)
+
+
+def _next_start(window: DeploymentWindow, after: datetime) -> datetime:
+    """The first opening of ``window`` later than ``after``."""
+    zone = ZoneInfo(window.timezone)
+    local = after.astimezone(zone)
+    for days in range(8):
+        date = (local + timedelta(days=days)).date()
+        if WEEKDAYS[date.weekday()] not in window.days:
+            continue
+        opening = datetime.combine(date, window.start, tzinfo=zone).astimezone(UTC)
+        if opening > after:
+            return opening
+    raise AssertionError("a window with at least one day opens within eight days")  # pragma: no cover
+
+
+def in_windows(windows: Sequence[DeploymentWindow], at: datetime) -> bool:
+    """Whether ``at`` is inside one of ``windows`` (always, when there are none)."""
+    return not windows or any(_in_window(w, at) for w in windows)
+
+
+def next_opening(
+    windows: Sequence[DeploymentWindow], freezes: Sequence[Freeze], now: datetime
+) -> Hold | None:
+    """None if a guarded step may run at ``now``; else the first instant it may, and what holds it.
+
+    CalendarUnbounded if no instant is found within :data:`MAX_PASSES` passes.
+    """
+    at = now
+    first: Hold | None = None
+    home = windows[0].timezone if windows else "UTC"  # where a freeze's end is shown
+    last: tuple[str, str] = ("window", home)  # what opens at ``at``: its kind and where to show it
+    for _ in range(MAX_PASSES):
+        holding = [f for f in freezes if f.in_force(at)]
+        if holding:
+            freeze = max(holding, key=lambda f: f.end)
+            at = freeze.end
+            last = ("freeze", home)
+            first = first or Hold(
+                until=at,
+                kind="freeze",
+                reason=f"freeze {freeze.freeze_id}: {freeze.reason} (declared by {freeze.declared_by})",
+                timezone=home,
+            )
+            continue
+        if not in_windows(windows, at):
+            opening = min((_next_start(w, at) for w in windows), key=lambda o: o)
+            zone = next(w.timezone for w in windows if _next_start(w, at) == opening)
+            at = opening
+            last = ("window", zone)
+            first = first or Hold(
+                until=at, kind="window", reason="outside the deployment window", timezone=zone
+            )
+            continue
+        if first is None:
+            return None
+        return first.model_copy(update={"until": at, "kind": last[0], "timezone": last[1]})
+    raise CalendarUnbounded(
+        f"the deployment windows and freezes leave no time to release after {now.isoformat()}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(0, int(seconds + 59) // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if seconds < 60:
+        return f"{max(0, int(seconds))}s"
+    return f"{minutes}m"
+
+
+def describe_wait(until: datetime, kind: str, timezone: str, now: datetime) -> str:
+    """How a person reads a wait: "the window that opens at 06:00 IST (in 9h 12m)"."""
+    local = until.astimezone(ZoneInfo(timezone))
+    shown = local.strftime("%H:%M" if local.second == 0 else "%H:%M:%S")
+    if until - now >= timedelta(days=1):
+        shown = f"{local:%a %d %b} {shown}"
+    zone = local.tzname() or timezone
+    left = _duration((until - now).total_seconds())
+    if kind == "freeze":
+        return f"the end of a freeze at {shown} {zone} (in {left})"
+    return f"the window that opens at {shown} {zone} (in {left})"

@@ -1,0 +1,252 @@
+"""A rollout's guarded steps waiting for the calendar: check, hold, wake-ups, overrides, aborts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from canaryfleet.logic.decisions import decide
+from canaryfleet.logic.notify_messages import reply_blocks, summary_email
+from canaryfleet.logic.window import announce_override, check_window, hold_for_window, wake_window_waits
+from canaryfleet.models.calendar import Freeze, WindowCheckTask, WindowHoldTask
+from canaryfleet.models.decision import Decision
+from canaryfleet.models.notification import Notice
+from canaryfleet.models.policy import DeploymentWindow
+from canaryfleet.models.rollout import RolloutRef, WindowPlan
+from canaryfleet.models.rollout_record import AbortRequest, LockRecord
+from canaryfleet.ports.clock import FixedClock
+from pydantic import ValidationError
+
+from tests.unit.fakes import (
+    InMemoryFreezeCalendar,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    RecordingNotifier,
+    a_rollout,
+)
+
+SIX_AM = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+DAYTIME = WindowPlan(windows=(DeploymentWindow(start=time(9), end=time(17)),))
+TOKEN = "AQCEAAAA-window-token"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(SIX_AM)
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> InMemoryRolloutStore:
+    return InMemoryRolloutStore(clock)
+
+
+@pytest.fixture
+def ref(store: InMemoryRolloutStore) -> RolloutRef:
+    record = a_rollout(store)
+    store.locks[record.application] = LockRecord(owner="arn:execution", rollout_id=record.rollout_id)
+    return record.ref
+
+
+def check(ref: RolloutRef, guard: str = "canary", plan: WindowPlan = DAYTIME) -> WindowCheckTask:
+    return WindowCheckTask(ref=ref, guard=guard, window=plan)  # type: ignore[arg-type]
+
+
+def hold(ref: RolloutRef, until: datetime, plan: WindowPlan = DAYTIME) -> WindowHoldTask:
+    return WindowHoldTask(token=TOKEN, ref=ref, guard="canary", window=plan, until=until)
+
+
+def test_outside_the_window_the_check_says_until_when_and_the_wait_is_recorded(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    said = check_window(check(ref), store, InMemoryFreezeCalendar(), clock)
+
+    assert (said.open, said.until, said.wait_seconds) == (False, SIX_AM.replace(hour=9).isoformat(), 3 * 3600)
+    wait = store.records[(ref.application, ref.rollout_id)].window_waits["canary"]
+    assert (wait.started, wait.until, wait.ended) == (SIX_AM, SIX_AM.replace(hour=9), False)
+
+
+def test_when_the_window_opens_the_check_lets_the_step_run_and_closes_the_wait(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    calendar = InMemoryFreezeCalendar()
+    check_window(check(ref), store, calendar, clock)
+    clock.advance(3 * 3600)
+
+    said = check_window(check(ref), store, calendar, clock)
+
+    assert said.open is True
+    wait = store.records[(ref.application, ref.rollout_id)].window_waits["canary"]
+    assert (wait.started, wait.until, wait.ended) == (SIX_AM, SIX_AM.replace(hour=9), True)
+
+
+def test_a_step_the_policy_does_not_guard_runs_at_any_time(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    plan = DAYTIME.model_copy(update={"guards": ("live",)})
+
+    assert check_window(check(ref, "canary", plan), store, InMemoryFreezeCalendar(), clock).open is True
+
+
+def test_a_freeze_declared_during_the_bake_holds_going_live(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    clock.advance(4 * 3600)  # 10:00, inside the window: the canary started and is baking
+    assert check_window(check(ref), store, InMemoryFreezeCalendar(), clock).open is True
+    freeze = Freeze(
+        freeze_id="sale-day",
+        start=clock.now(),
+        end=clock.now() + timedelta(hours=2),
+        reason="sale day",
+        declared_by="oncall@example.com",
+        declared_at=clock.now(),
+    )
+
+    said = check_window(check(ref, "live"), store, InMemoryFreezeCalendar(freeze), clock)
+
+    assert (said.open, said.until) == (False, freeze.end.isoformat())
+    assert "sale day" in said.reason
+
+
+def test_the_hold_stores_its_token_and_waits_when_the_calendar_has_not_changed(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+
+    outcome = hold_for_window(
+        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock
+    )
+
+    assert outcome == "waiting" and not callbacks.closed
+    record = store.records[(ref.application, ref.rollout_id)]
+    assert (record.wait_kind, record.wait_token) == ("window", TOKEN)
+
+
+def test_a_calendar_change_between_the_check_and_the_hold_ends_the_hold_at_once(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    # The check said 11:00 (a freeze was standing); the freeze is gone and the window opens at
+    # 09:00: the hold's instant is stale.
+    stale = SIX_AM.replace(hour=11)
+
+    outcome = hold_for_window(hold(ref, stale), store, InMemoryFreezeCalendar(), callbacks, clock)
+
+    assert outcome == "calendar_changed" and callbacks.succeeded[TOKEN] == {"calendar_changed": True}
+
+
+def test_an_abort_asked_for_before_the_hold_ends_it_as_an_abort(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    store.request_abort(
+        ref.application, ref.rollout_id, AbortRequest(by="oncall@example.com", reason="wrong build")
+    )
+    callbacks = RecordingCallbacks()
+
+    outcome = hold_for_window(
+        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock
+    )
+
+    assert outcome == "aborted" and callbacks.failed[TOKEN][0] == "Aborted"
+
+
+def test_a_freeze_added_or_removed_wakes_only_the_rollouts_waiting_for_the_calendar(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock)
+    baking = a_rollout(store, application="orders-api", version="1.0.0", rollout_id="orders-api-1_0_0-x")
+
+    woken = wake_window_waits(
+        [store.records[(ref.application, ref.rollout_id)], store.records[("orders-api", baking.rollout_id)]],
+        callbacks,
+    )
+
+    assert woken == [ref.rollout_id] and callbacks.succeeded[TOKEN] == {"calendar_changed": True}
+
+
+def test_promote_with_override_releases_a_waiting_rollout_and_records_who_when_and_why(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    calendar = InMemoryFreezeCalendar()
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    decision = Decision(
+        application=ref.application,
+        action="promote",
+        by="cto@example.com",
+        reason="outage fix",
+        override_window=True,
+    )
+
+    result = decide(decision, store, callbacks, clock)
+    said = check_window(check(ref), store, calendar, clock)
+
+    assert result.outcome == "applied" and callbacks.succeeded[TOKEN] == {"calendar_changed": True}
+    assert said.open is True and "cto@example.com" in said.reason
+    record = store.records[(ref.application, ref.rollout_id)]
+    assert [(o.by, o.reason, o.at) for o in record.window_overrides] == [
+        ("cto@example.com", "outage fix", SIX_AM)
+    ]
+    assert [e.kind for e in record.audit] == ["promote", "window_override"]
+    assert record.wait_token is None
+
+
+def test_promote_alone_does_not_override_a_window(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks = RecordingCallbacks()
+    calendar = InMemoryFreezeCalendar()
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+
+    result = decide(
+        Decision(application=ref.application, action="promote", by="dev@example.com"), store, callbacks, clock
+    )
+
+    assert result.outcome == "recorded" and not callbacks.closed
+    assert check_window(check(ref), store, calendar, clock).open is False
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"action": "promote", "override_window": True, "reason": ""},
+        {"action": "promote", "override_window": True, "reason": "   "},
+        {"action": "approve", "override_window": True, "reason": "because"},
+    ],
+)
+def test_an_override_needs_a_promotion_and_a_reason(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Decision.model_validate({"application": "payments-api", "by": "x@example.com", **fields})
+
+
+def test_an_override_is_announced_in_the_rollouts_thread_and_its_waits_in_the_outcome_email(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    callbacks, calendar, notifier = RecordingCallbacks(), InMemoryFreezeCalendar(), RecordingNotifier()
+    check_window(check(ref), store, calendar, clock)
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    decision = Decision(
+        application=ref.application,
+        action="promote",
+        by="cto@example.com",
+        reason="outage fix",
+        override_window=True,
+    )
+    decide(decision, store, callbacks, clock)
+    check_window(check(ref), store, calendar, clock)
+
+    announce_override(decision, ref.rollout_id, store, notifier, clock)
+
+    [(kind, application, message)] = notifier.sent
+    published = Notice(
+        kind=kind, application=application, body=message, message_id="m-1", published_at=SIX_AM
+    )
+    text, blocks = reply_blocks(published)
+    assert published.rank is not None, "a reply in the rollout's thread"
+    assert "Deployment window or freeze overridden" in text
+    assert "by cto@example.com: outage fix" in blocks[0]["text"]["text"]
+    released = published.model_copy(update={"kind": "rollout.released", "body": {**message, "reason": ""}})
+    _, email = summary_email(released, store.get(ref.application, ref.rollout_id))
+    assert "Waited for the calendar before the canary: " in email
+    assert "(outside the deployment window)" in email
+    assert "deployment window or freeze overridden by cto@example.com" in email and "outage fix" in email
