@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from canaryfleet.adapters.approval_store import DynamoApprovalStore
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.app_config import registry_parameter
+from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, RolloutPolicy, SetWeight
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.http_api import LocalHttpApi
+from canaryfleet_local.mailbox import LocalMailbox
+from canaryfleet_local.rollout_job import upload_build
+from canaryfleet_local.scenarios import load_scenario
+from canaryfleet_local.simulator import FleetSimulator
+from tests.e2e.headless_chromium import headless_chromium
+from tests.integration.helpers import eventually
 
 VIEWPORTS = {"desktop": (1400, 900, False), "phone": (390, 844, True)}
 
@@ -76,9 +95,6 @@ def look(browser: Any, url: str, viewport: str) -> Shot:
 
 def demo_timelines(folder: Path) -> dict[str, Path]:
     """The demo's timeline pages as `make demo` writes them (the released and the rolled-back)."""
-    from typer.testing import CliRunner
-
-    from canaryfleet_cli.main import app
 
     result = CliRunner().invoke(
         app, ["local", "rollout", "--scenario", "demo", "--report-dir", str(folder), "--json"]
@@ -91,20 +107,6 @@ def demo_timelines(folder: Path) -> dict[str, Path]:
 @contextmanager
 def waiting_approval() -> Iterator[str]:
     """The local cloud with its HTTP API, one build baked and waiting: the approver's link."""
-    from canaryfleet.adapters.approval_store import DynamoApprovalStore
-    from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-    from canaryfleet.models.app_config import registry_parameter
-    from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, RolloutPolicy, SetWeight
-
-    from canaryfleet_local.bundles import bundle
-    from canaryfleet_local.cloud import LocalCloud
-    from canaryfleet_local.fleet import deploy_fleet
-    from canaryfleet_local.http_api import LocalHttpApi
-    from canaryfleet_local.mailbox import LocalMailbox
-    from canaryfleet_local.rollout_job import upload_build
-    from canaryfleet_local.scenarios import load_scenario
-    from canaryfleet_local.simulator import FleetSimulator
-    from tests.integration.helpers import eventually
 
     approver, application = "release-manager@example.com", "hello-app"
     # A bake of some seconds, so its chart has a few samples; nobody answers for ten minutes.
@@ -121,7 +123,9 @@ def waiting_approval() -> Iterator[str]:
         cloud = stack.enter_context(LocalCloud(parameters={"LogLevel": "WARNING", **api.parameters}))
         api.attach(cloud)
         simulator = stack.enter_context(FleetSimulator(cloud, load_scenario("approval-page")))
-        app = deploy_fleet(cloud, application, {"ApproverEmails": approver}).model_copy(update={"policy": policy})
+        app = deploy_fleet(cloud, application, {"ApproverEmails": approver}).model_copy(
+            update={"policy": policy}
+        )
         cloud.client("ssm").put_parameter(
             Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
         )
@@ -146,9 +150,6 @@ def waiting_approval() -> Iterator[str]:
 
 def main(out: Path) -> None:
     """`make screenshots`: PNGs of both pages at both sizes, into ``out``."""
-    import tempfile
-
-    from tests.e2e.headless_chromium import headless_chromium
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, headless_chromium() as browser:

@@ -1,8 +1,8 @@
 """The rollout timeline page, rendered by headless Chromium (Debian's chromium)."""
 
 import html.parser
-import re
 import json
+import re
 import subprocess
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The approval page's HTML: autoescaped, nothing external, a CSP that allows exactly its inline script and styles."""
+"""The approval page's HTML: autoescaped, nothing external; its CSP names exactly its script and styles."""
 
 import base64
 import hashlib

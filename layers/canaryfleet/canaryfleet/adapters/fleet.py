@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -205,12 +206,14 @@ class Metrics:
         by_id: dict[str, dict[datetime, float]] = {}
         for result in response["MetricDataResults"]:
             stamps = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in result.get("Timestamps", [])]
-            by_id[result["Id"]] = dict(zip(stamps, (float(v) for v in result.get("Values", [])), strict=False))
+            by_id[result["Id"]] = dict(
+                zip(stamps, (float(v) for v in result.get("Values", [])), strict=False)
+            )
         requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
         # Metrics stored at one-minute resolution come back a minute apart whatever the period
         # asked for: a sample stands for the spacing CloudWatch actually returned.
         stamps = sorted(requests)
-        gaps = [int((b - a).total_seconds()) for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [int((b - a).total_seconds()) for a, b in itertools.pairwise(stamps)]
         period = max(period, min(gaps, default=period))
         # A period with no request has no datapoint at all: it is left out, not drawn as zero.
         return [

@@ -20,14 +20,16 @@ box-shadow:0 1px 3px rgba(0,0,0,.12)}}
 h1{font-size:1.3rem;margin:.15rem 0 .4rem}h2{font-size:1.1rem;margin:1.25rem 0 .4rem}
 h1.ok{color:#166534}h1.bad{color:#991b1b}h1.warn{color:#92400e}
 p,dd,li,code,a{overflow-wrap:anywhere}.summary{margin:.25rem 0 .5rem}
-dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .75rem;margin:0}dt{color:#6b7280}dd{margin:0}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .75rem;margin:0}
+dt{color:#6b7280}dd{margin:0}
 .table-wrap{overflow-x:auto}table{border-collapse:collapse}
 th,td{padding:.25rem .6rem;text-align:right;border-bottom:1px solid #e5e7eb}
 th:first-child{text-align:left}.verdict-pass{color:#166534}.verdict-fail{color:#991b1b}
 .verdict-inconclusive{color:#92400e}label{display:block;margin-top:.5rem;font-size:.9rem}
 textarea{width:100%;box-sizing:border-box;font:inherit}.who{font-size:.85rem;color:#4b5563;margin:.3rem 0 0}
 .buttons{display:flex;gap:.75rem;margin-top:.25rem}
-button{flex:1;font:inherit;font-weight:600;padding:.7rem 1rem;border:0;border-radius:6px;color:#fff;cursor:pointer}
+button{flex:1;font:inherit;font-weight:600;padding:.7rem 1rem;border:0;border-radius:6px;color:#fff;
+cursor:pointer}
 button.approve{background:#15803d}button.reject{background:#b91c1c}
 """.strip()
 
@@ -87,7 +89,11 @@ def html_page(
     approval = values["approval"]
     verdict = approval.verdict if approval is not None else None
     # Verdicts recorded before samples were kept have their numbers, but nothing to draw.
-    drawable = verdict is not None and verdict.samples is not None and (verdict.samples.canary or verdict.samples.live)
+    drawable = (
+        verdict is not None
+        and verdict.samples is not None
+        and (verdict.samples.canary or verdict.samples.live)
+    )
     charts = bake_charts(verdict) if verdict is not None and drawable else []
     chart_values: dict[str, Any] = {"charts": charts, "chart_data": [], "chart_script": "", "chart_style": ""}
     if charts:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.chart import BakeSamples
+from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, Wait
 from canaryfleet.models.tasks import AnalyseTask, BakeTask, ShiftTask
@@ -255,7 +255,8 @@ def analyse(
         window_start=start,
         window_end=end,
         samples=BakeSamples(
-            canary=metrics.samples(app, app.canary, start, end), live=metrics.samples(app, app.live, start, end)
+            canary=metrics.samples(app, app.canary, start, end),
+            live=metrics.samples(app, app.live, start, end),
         ),
         limits=spec,
     )

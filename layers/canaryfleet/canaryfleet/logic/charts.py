@@ -57,7 +57,7 @@ def phase_marks(record: RolloutRecord) -> list[ChartMark]:
 
     def add(at: datetime | None, label: str, kind: str = "phase") -> None:
         if at is not None:
-            marks.append(ChartMark(at=_x(at), label=label, kind=kind, when=relative(at, start)))  # type: ignore[arg-type]
+            marks.append(ChartMark(at=_x(at), label=label, kind=kind, when=relative(at, start)))
 
     add(record.stage_at(Stage.CANARY_DEPLOYED), "canary deployed")
     seen_traffic = False
@@ -68,11 +68,11 @@ def phase_marks(record: RolloutRecord) -> list[ChartMark]:
     add(record.bake_started_at, "bake")
     add(record.stage_at(Stage.VERDICT), "analysis")
     add(record.stage_at(Stage.AWAITING_APPROVAL), "approval asked")
-    for entry in record.audit:
-        if entry.kind in DECISIONS:
-            add(entry.at, DECISIONS[entry.kind], "decision")
-        elif entry.kind == "alarm":
-            add(entry.at, "alarm", "alarm")
+    for audit in record.audit:
+        if audit.kind in DECISIONS:
+            add(audit.at, DECISIONS[audit.kind], "decision")
+        elif audit.kind == "alarm":
+            add(audit.at, "alarm", "alarm")
     add(record.stage_at(Stage.RELEASED), "live")
     add(record.stage_at(Stage.ROLLED_BACK), "rolled back")
     return sorted(marks, key=lambda m: m.at)
@@ -119,7 +119,7 @@ def _series(samples: Sequence[MetricSample], label: str, role: str, value: str) 
     scale = 100.0 if value == "rate" else 1000.0
     return ChartSeries(
         label=label,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         draw="points",
         x=[x for x, _ in kept],
         y=[round(v * scale, 4) for _, v in kept],
@@ -141,7 +141,9 @@ def _rate_words(side: str, samples: Sequence[MetricSample]) -> str:
         return f"{side}: no request in this window."
     rates = [r for s in samples if (r := s.error_rate) is not None]
     spread = f"; per period from {_percent(min(rates))} to {_percent(max(rates))}" if len(rates) > 1 else ""
-    return f"{side} 5xx rate {_percent(errors / requests)} ({errors:,.0f} of {requests:,.0f} requests){spread}."
+    return (
+        f"{side} 5xx rate {_percent(errors / requests)} ({errors:,.0f} of {requests:,.0f} requests){spread}."
+    )
 
 
 def _latency_words(side: str, samples: Sequence[MetricSample]) -> str:
@@ -156,7 +158,8 @@ def _latency_words(side: str, samples: Sequence[MetricSample]) -> str:
 def verdict_words(verdict: Verdict) -> list[str]:
     """The analysis's own statistics, as it judged them."""
     words = [
-        f"Verdict: {verdict.result}, over {verdict.window_start:%H:%M:%S}–{verdict.window_end:%H:%M:%S} UTC.",
+        f"Verdict: {verdict.result}, "
+        f"over {verdict.window_start:%H:%M:%S} to {verdict.window_end:%H:%M:%S} UTC.",
         f"Canary: {verdict.canary_requests:,.0f} requests, {verdict.canary_errors:,.0f} 5xx "
         f"({_percent(verdict.canary_error_rate)})"
         + (f", {_ms(verdict.canary_latency)} average." if verdict.canary_latency is not None else "."),
@@ -168,13 +171,13 @@ def verdict_words(verdict: Verdict) -> list[str]:
 
 
 def _error_thresholds(limits: AnalysisSpec, verdict: Verdict | None) -> list[ChartThreshold]:
-    lines = [ChartThreshold(value=limits.max_error_rate * 100, label=f"limit {_percent(limits.max_error_rate)}")]
+    lines = [
+        ChartThreshold(value=limits.max_error_rate * 100, label=f"limit {_percent(limits.max_error_rate)}")
+    ]
     if verdict is not None and verdict.live_requests:
         over_live = verdict.live_error_rate + limits.max_error_rate_increase
         lines.append(
-            ChartThreshold(
-                value=over_live * 100, label=f"live + {_percent(limits.max_error_rate_increase)}"
-            )
+            ChartThreshold(value=over_live * 100, label=f"live + {_percent(limits.max_error_rate_increase)}")
         )
     return lines
 
@@ -183,7 +186,9 @@ def _latency_thresholds(limits: AnalysisSpec, verdict: Verdict | None) -> list[C
     if verdict is None or not verdict.live_latency:
         return []
     value = verdict.live_latency * limits.max_latency_ratio
-    return [ChartThreshold(value=value * 1000, label=f"limit {limits.max_latency_ratio:.2f}× live = {_ms(value)}")]
+    return [
+        ChartThreshold(value=value * 1000, label=f"limit {limits.max_latency_ratio:.2f}x live = {_ms(value)}")
+    ]
 
 
 def _top(series: list[ChartSeries], thresholds: list[ChartThreshold], floor: float) -> float:
@@ -223,7 +228,7 @@ def metric_charts(
     latency_words = [
         _latency_words("Canary", samples.canary),
         _latency_words("Live", samples.live),
-        f"Limit: canary average latency at most {limits.max_latency_ratio:.2f}× live's.",
+        f"Limit: canary average latency at most {limits.max_latency_ratio:.2f}x live's.",
     ]
     return [
         Chart(

@@ -83,7 +83,9 @@ class Approval(BaseModel):
     build_url: str | None = Field(
         default=None, max_length=2048, pattern=BUILD_URL_PATTERN, description="The build's page (https only)."
     )
-    live_version: str | None = Field(default=None, description="What live runs now; None: nothing released yet.")
+    live_version: str | None = Field(
+        default=None, description="What live runs now; None: nothing released yet."
+    )
     approvers: Approvers = Field(description="Who may decide, as listed when the request was made.")
     created_at: datetime
     expires_at: datetime = Field(description="When the rollout's wait times out (its policy applies).")
