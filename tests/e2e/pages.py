@@ -149,13 +149,16 @@ def waiting_approval() -> Iterator[str]:
 
 
 def main(out: Path) -> None:
-    """`make screenshots`: PNGs of both pages at both sizes, into ``out``."""
+    """`make screenshots`: PNGs of both pages at both sizes, into ``out`` (and the timeline as
+    the approval API serves it)."""
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, headless_chromium() as browser:
         pages = {name: path.resolve().as_uri() for name, path in demo_timelines(Path(folder)).items()}
         with waiting_approval() as link:
             pages["approval"] = link
+            base, query = link.split("?", 1)
+            pages["approval-timeline"] = f"{base}/timeline?{query}"
             for name, url in pages.items():
                 for viewport in VIEWPORTS:
                     shot = look(browser, url, viewport)
