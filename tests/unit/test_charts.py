@@ -81,7 +81,7 @@ def test_weights_are_steps_on_an_axis_scaled_to_the_policys_largest_step() -> No
     [series] = chart.series
     assert series.draw == "steps"
     assert series.y == [0.0, 10.0, 0.0, 0.0]
-    assert 10 < chart.y_max <= 12
+    assert 10 < chart.y_max <= 16, "scaled to the largest step, not to 100%"
     assert "0%, then 10% at +1:01, 0% at +3:10" in chart.words[0]
 
 

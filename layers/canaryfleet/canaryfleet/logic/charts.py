@@ -18,6 +18,9 @@ from canaryfleet.models.rollout_record import RolloutRecord
 DECISIONS = {"approve": "approved", "reject": "rejected", "abort": "aborted", "promote": "promoted"}
 # Room on each side of the x range, as a share of it, so a mark at either end stays inside.
 _MARGIN = 0.04
+# Room above the highest value or limit, as a multiple of it: the marks' labels sit in the top
+# third of the plot, clear of the data and of the limits' lines.
+_HEADROOM = 1.6
 
 
 def relative(at: datetime, start: datetime) -> str:
@@ -98,7 +101,7 @@ def weight_chart(
     changes = [f"{e.weight}% at {relative(e.at, start)}" for e in entries]
     words = [
         "Canary weight: " + ("0%, then " + ", ".join(changes) if changes else "0% throughout") + ".",
-        f"The policy's largest step is {max_weight}%: the axis ends just above it.",
+        f"The policy's largest step is {max_weight}%: the axis ends above it, leaving room for the marks.",
     ]
     return Chart(
         id="weight-chart",
@@ -106,7 +109,7 @@ def weight_chart(
         unit="%",
         x_min=x_min,
         x_max=x_max,
-        y_max=top * 1.2,
+        y_max=top * _HEADROOM,
         series=[ChartSeries(label="canary weight", role="weight", draw="steps", x=x, y=y)],
         marks=marks,
         words=words,
@@ -193,7 +196,7 @@ def _latency_thresholds(limits: AnalysisSpec, verdict: Verdict | None) -> list[C
 
 def _top(series: list[ChartSeries], thresholds: list[ChartThreshold], floor: float) -> float:
     values = [v for s in series for v in s.y if v is not None] + [t.value for t in thresholds]
-    return max([floor, *values]) * 1.15
+    return max([floor, *values]) * _HEADROOM
 
 
 def metric_charts(

@@ -37,7 +37,7 @@
     over.querySelectorAll(".cf-mark").forEach(function (el) { el.remove(); });
     var width = over.clientWidth;
     var wide = width >= 560;
-    var rows = [[], [], [], []];  // the label intervals already taken, per row
+    var rows = [[], [], []];  // the label intervals already taken, per row (the headroom holds 3)
     chart.marks.forEach(function (mark, i) {
       var x = Math.round(u.valToPos(mark.at, "x"));
       var line = document.createElement("div");
