@@ -12,7 +12,7 @@ PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: install asl chromium demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
+.PHONY: install asl chromium screenshots demo test test-aws test-fast test-long test-py313 lint format build validate lock clean bench bench-quick
 
 $(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ chromium: install
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	      >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will say so"; \
 	  }
+
+# PNGs of the pages approvers read, for review: the demo's released and rolled-back timelines
+# and an approval page, each at 1400 px and on a 390x844 phone (out/ is git-ignored).
+screenshots: install chromium ## out/screenshots/*.png: both pages at both sizes
+	$(BIN)/python -m tests.e2e.pages out/screenshots
 
 test-aws: install ## the acceptance suite on a real sandbox account (tests/aws/README.md); no credentials: one line, exit 0
 	$(BIN)/python -m tests.aws

@@ -10,6 +10,7 @@ saying why, except under CI (``CI=true``), where a missing browser is a failure.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -147,6 +148,31 @@ class Page:
         self.click(selector)
         self.send("Input.insertText", text=text)
 
+    def set_viewport(self, width: int, height: int, mobile: bool = False) -> None:
+        """The window as a desktop (``mobile`` False) or a phone (touch, device scale 3) sees it."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=3 if mobile else 1,
+            mobile=mobile,
+        )
+        if mobile:
+            self.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+
+    def watch_requests(self) -> None:
+        """Record every request the page makes from now on (:meth:`requests`)."""
+        self.send("Network.enable")
+
+    def requests(self) -> list[str]:
+        """The URLs of the requests the page made since :meth:`watch_requests`."""
+        return self._browser.events_of("Network.requestWillBeSent", self._session, "request", "url")
+
+    def screenshot(self, full_page: bool = True) -> bytes:
+        """A PNG of the page (the whole page when ``full_page``, else the first viewport)."""
+        result = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full_page)
+        return base64.b64decode(result["data"])
+
     def click_and_wait(self, selector: str) -> None:
         self._browser.drop_events("Page.loadEventFired")
         self.click(selector)
@@ -192,6 +218,17 @@ class Browser:
                 result: dict[str, Any] = message.get("result", {})
                 return result
             self._events.append(message)
+
+    def events_of(self, method: str, session: str, *path: str) -> list[Any]:
+        """A field (``path``) of each event of ``method`` received so far for ``session``."""
+        values = []
+        for event in self._events:
+            if event.get("method") == method and event.get("sessionId") == session:
+                value: Any = event.get("params", {})
+                for key in path:
+                    value = value.get(key) if isinstance(value, dict) else None
+                values.append(value)
+        return values
 
     def drop_events(self, method: str) -> None:
         self._events = [e for e in self._events if e.get("method") != method]

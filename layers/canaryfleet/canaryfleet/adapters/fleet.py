@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import itertools
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -10,6 +11,7 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import DeploymentGroupBusy
 from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.chart import MAX_SAMPLES, MetricSample
 from canaryfleet.models.rollout import Revision
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -172,6 +174,60 @@ class Metrics:
             "latency": float(sum(latency) / len(latency)) if latency else None,
         }
 
+    def samples(
+        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
+    ) -> list[MetricSample]:
+        start = start.replace(microsecond=0)
+        end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
+        period = sample_period((end - start).total_seconds())
+        dims = [
+            {"Name": "LoadBalancer", "Value": _load_balancer_dimension(app.listener_rule_arn)},
+            {"Name": "TargetGroup", "Value": _target_group_dimension(group.target_group_arn)},
+        ]
+        queries = [
+            {
+                "Id": qid,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims},
+                    "Period": period,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+            for qid, metric, stat in (
+                ("requests", "RequestCount", "Sum"),
+                ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                ("latency", "TargetResponseTime", "Average"),
+            )
+        ]
+        response = client("cloudwatch").get_metric_data(
+            MetricDataQueries=cast("list[MetricDataQueryTypeDef]", queries), StartTime=start, EndTime=end
+        )
+        by_id: dict[str, dict[datetime, float]] = {}
+        for result in response["MetricDataResults"]:
+            stamps = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in result.get("Timestamps", [])]
+            by_id[result["Id"]] = dict(
+                zip(stamps, (float(v) for v in result.get("Values", [])), strict=False)
+            )
+        requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
+        # Metrics stored at one-minute resolution come back a minute apart whatever the period
+        # asked for: a sample stands for the spacing CloudWatch actually returned.
+        stamps = sorted(requests)
+        gaps = [int((b - a).total_seconds()) for a, b in itertools.pairwise(stamps)]
+        period = max(period, min(gaps, default=period))
+        # A period with no request has no datapoint at all: it is left out, not drawn as zero.
+        return [
+            MetricSample(
+                at=at,
+                seconds=period,
+                requests=count,
+                errors=errors.get(at, 0.0),
+                latency=latency.get(at),
+            )
+            for at, count in sorted(requests.items())[-MAX_SAMPLES:]
+            if count > 0
+        ]
+
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
         if not names:
             return []
@@ -181,3 +237,17 @@ class Metrics:
             for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
             if a.get("StateValue") == "ALARM"
         ]
+
+
+# The periods CloudWatch takes for high-resolution and standard metrics (GetMetricData's Period:
+# 1, 5, 10, 30, or a multiple of 60).
+_PERIODS = (1, 5, 10, 30, 60)
+
+
+def sample_period(window_seconds: float) -> int:
+    """The shortest period CloudWatch accepts that splits the window into at most MAX_SAMPLES."""
+    needed = window_seconds / MAX_SAMPLES
+    for period in _PERIODS:
+        if period >= needed:
+            return period
+    return 60 * -(-int(needed) // 60)

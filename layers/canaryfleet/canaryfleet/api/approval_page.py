@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.api.html import html_page
+from canaryfleet.api.timeline_page import timeline_response
 from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
-from canaryfleet.logic.links import LinkSigner
+from canaryfleet.logic.links import LinkSigner, timeline_path
 from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm
 from canaryfleet.observability import logger
 
@@ -59,7 +60,13 @@ def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Respon
     if result.outcome is Outcome.WAITING and link is not None:
         form = {"approver": link.approver, "expires": link.expires, "signature": link.signature}
         return html_page(
-            status, "Waiting for your decision", "", result.summary, approval=approval, form=form
+            status,
+            "Waiting for your decision",
+            "",
+            result.summary,
+            approval=approval,
+            form=form,
+            timeline_url=timeline_path(link),
         )
     headings = {
         ApprovalStatus.APPROVED: ("Approved", "ok"),
@@ -80,20 +87,30 @@ def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Respon
 
 
 def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpResolver:
-    """The page's routes (GET and POST /approvals/<approval_id>), deciding through ``gate``."""
+    """The page's routes, deciding through ``gate``: GET and POST /approvals/<approval_id>, and
+    GET /approvals/<approval_id>/timeline (the rollout's timeline, behind the same signed link)."""
     app = APIGatewayHttpResolver()
 
     @app.get("/approvals/<approval_id>")
     def show(approval_id: str) -> Response[str]:
-        query = app.current_event.query_string_parameters or {}
-        try:
-            link = ApprovalLink.model_validate(
-                {name: query.get(name, "") for name in ("approver", "expires", "signature")}
-                | {"approval_id": approval_id}
-            )
-        except ValidationError:
+        link = _query_link(app, approval_id)
+        if link is None:
             return _invalid_link()
         return _result_page(gate.show(link, signer), link)
+
+    @app.get("/approvals/<approval_id>/timeline")
+    def timeline(approval_id: str) -> Response[str]:
+        link = _query_link(app, approval_id)
+        if link is None:
+            return _invalid_link()
+        result, record = gate.rollout_for_link(link, signer)
+        if result.outcome is Outcome.EXPIRED:
+            return html_page(
+                410, "This link has expired", "warn", "The timeline is shown while the link is valid."
+            )
+        if record is None:
+            return _refused(result)
+        return timeline_response(record)
 
     @app.post("/approvals/<approval_id>")
     def decide(approval_id: str) -> Response[str]:
@@ -130,6 +147,18 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
 
     app.exception_handler(Exception)(failed)
     return app
+
+
+def _query_link(app: APIGatewayHttpResolver, approval_id: str) -> ApprovalLink | None:
+    """The signed link's fields from the query string; None if any is missing or malformed."""
+    query = app.current_event.query_string_parameters or {}
+    try:
+        return ApprovalLink.model_validate(
+            {name: query.get(name, "") for name in ("approver", "expires", "signature")}
+            | {"approval_id": approval_id}
+        )
+    except ValidationError:
+        return None
 
 
 def _parse_form(body: str) -> PageDecisionForm | str | None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.canary import begin_wait
-from canaryfleet.logic.links import LinkSigner, link_url
+from canaryfleet.logic.links import LinkSigner, link_url, timeline_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
@@ -23,7 +23,7 @@ from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.approvals import ApprovalStore, EmailChannel, SlackChannel
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.notifier import Notifier
-from canaryfleet.ports.rollouts import RolloutRecords
+from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import ApprovalExpiry, Callbacks
 
 
@@ -42,7 +42,7 @@ class ApprovalChannels:
 @tracer.capture_method
 def request_approval(
     task: ApprovalTask,
-    store: RolloutRecords,
+    store: RolloutStore,
     notifier: Notifier,
     callbacks: Callbacks,
     channels: ApprovalChannels,
@@ -75,6 +75,9 @@ def request_approval(
         rollout_id=rollout_id,
         version=version,
         verdict=verdict,
+        commit=record.commit if record is not None else None,
+        build_url=record.build_url if record is not None else None,
+        live_version=live.version if (live := store.last_good(ref.application)) is not None else None,
         approvers=app.approvers,
         created_at=now,
         expires_at=expires,
@@ -123,6 +126,8 @@ def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:
     expires = int(approval.expires_at.timestamp())
     for email in emails:
         link = channels.signer.sign(approval.approval_id, email, expires)
-        subject, body = approval_messages.email(approval, link_url(channels.page_base_url, link))
+        subject, body = approval_messages.email(
+            approval, link_url(channels.page_base_url, link), timeline_url(channels.page_base_url, link)
+        )
         channels.email.send(email, subject, body)
     channels.approvals.mark_emails_sent(approval.approval_id)

@@ -142,6 +142,17 @@ class ApprovalGate:
             return GateResult(Outcome.EXPIRED, approval)
         return GateResult(Outcome.WAITING, approval)
 
+    def rollout_for_link(
+        self, link: ApprovalLink, signer: LinkSigner
+    ) -> tuple[GateResult, RolloutRecord | None]:
+        """The rollout a valid, unexpired link's approval is about (its timeline). Reads only."""
+        shown = self.show(link, signer)
+        if shown.approval is None or shown.outcome in (Outcome.FORBIDDEN, Outcome.NOT_FOUND):
+            return shown, None
+        if link.expires <= int(self._clock.now().timestamp()):
+            return GateResult(Outcome.EXPIRED, shown.approval), None
+        return shown, self._rollouts.get(shown.approval.application, shown.approval.rollout_id)
+
     def decide_by_link(
         self, link: ApprovalLink, action: Action, comment: str, signer: LinkSigner
     ) -> GateResult:

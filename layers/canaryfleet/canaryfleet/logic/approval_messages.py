@@ -139,8 +139,9 @@ def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
     return fallback, [*_summary_blocks(approval), section]
 
 
-def email(approval: Approval, url: str) -> tuple[str, str]:
-    """Subject and body of one approver's email; ``url`` is the link signed for them."""
+def email(approval: Approval, url: str, timeline: str = "") -> tuple[str, str]:
+    """Subject and body of one approver's email; ``url`` is the link signed for them, ``timeline``
+    the same link's read-only timeline of the rollout."""
     verdict = approval.verdict
     reasons = "".join(f"\n  - {r}" for r in (verdict.reasons if verdict else []))
     body = (
@@ -150,5 +151,10 @@ def email(approval: Approval, url: str) -> tuple[str, str]:
         f"Decide before: {_when(approval.expires_at)}\n\n"
         f"Review it and approve or reject it here (this link is yours alone; opening it decides nothing):\n"
         f"{url}\n"
+        + (
+            f"\nThe rollout's timeline, charts and stages (read only, with the same link):\n{timeline}\n"
+            if timeline
+            else ""
+        )
     )
     return f"Approve {approval.application} {approval.version}?", body

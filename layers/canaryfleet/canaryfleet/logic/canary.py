@@ -8,6 +8,7 @@ from typing import Any, Literal
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.chart import BakeSamples
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, Wait
@@ -253,6 +254,11 @@ def analyse(
         live_latency=live["latency"],
         window_start=start,
         window_end=end,
+        samples=BakeSamples(
+            canary=metrics.samples(app, app.canary, start, end),
+            live=metrics.samples(app, app.live, start, end),
+        ),
+        limits=spec,
     )
     store.record_verdict(ref.application, ref.rollout_id, verdict)
     _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"))

@@ -50,3 +50,15 @@ def link_url(base_url: str, link: ApprovalLink) -> str:
     """The approver's link to the approval page (what the email carries)."""
     query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
     return f"{base_url.rstrip('/')}/approvals/{link.approval_id}?{query}"
+
+
+def timeline_path(link: ApprovalLink) -> str:
+    """The rollout's timeline, relative to the approval page (same link fields, read-only route)."""
+    query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
+    return f"./{link.approval_id}/timeline?{query}"
+
+
+def timeline_url(base_url: str, link: ApprovalLink) -> str:
+    """The approver's link to the rollout's timeline (what the email carries beside the page's)."""
+    query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
+    return f"{base_url.rstrip('/')}/approvals/{link.approval_id}/timeline?{query}"

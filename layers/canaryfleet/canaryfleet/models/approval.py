@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.artifact import AppName, Version
-from canaryfleet.models.rollout import Verdict
+from canaryfleet.models.rollout import BUILD_URL_PATTERN, Verdict
 from canaryfleet.models.text import PersonText
 
 APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
@@ -79,6 +79,13 @@ class Approval(BaseModel):
     rollout_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
     version: Version
     verdict: Verdict | None = Field(default=None, description="The canary analysis the approvers see.")
+    commit: str | None = Field(default=None, max_length=200, description="The build's commit, if given.")
+    build_url: str | None = Field(
+        default=None, max_length=2048, pattern=BUILD_URL_PATTERN, description="The build's page (https only)."
+    )
+    live_version: str | None = Field(
+        default=None, description="What live runs now; None: nothing released yet."
+    )
     approvers: Approvers = Field(description="Who may decide, as listed when the request was made.")
     created_at: datetime
     expires_at: datetime = Field(description="When the rollout's wait times out (its policy applies).")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
+from canaryfleet.models.chart import BakeSamples
 from canaryfleet.models.policy import (
     AnalysisSpec,
     Approval,
@@ -226,3 +227,6 @@ class Verdict(BaseModel):
     live_latency: float | None = Field(default=None, description="None: no request in the window.")
     window_start: datetime
     window_end: datetime
+    # What the charts draw: the bake period by period, and the limits it was judged against.
+    samples: BakeSamples | None = Field(default=None, description="None: recorded before samples were kept.")
+    limits: AnalysisSpec | None = Field(default=None, description="None: recorded before limits were kept.")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.chart import MetricSample
 from canaryfleet.models.rollout import Revision
 
 # CodeDeploy statuses that end a deployment.
@@ -53,6 +54,12 @@ class FleetMetrics(Protocol):
         self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
     ) -> dict[str, float | None]:
         """``requests``, ``errors`` and ``latency`` (None: no request) over the window."""
+        ...
+
+    def samples(
+        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
+    ) -> list[MetricSample]:
+        """The window period by period (at most MAX_SAMPLES periods), oldest first."""
         ...
 
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:

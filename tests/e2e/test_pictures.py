@@ -1,0 +1,138 @@
+"""The pages people decide from, looked at in headless Chromium on a desktop and on a phone.
+
+For the demo's released and rolled-back timelines and for an approval page waiting for a
+decision: no sideways scrolling, the decision buttons on the first screen, every chart drawn
+with time labels on its axis, every phase mark inside its plot, and no request leaving the page.
+"""
+
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium, require_chromium
+from tests.e2e.pages import VIEWPORTS, Shot, demo_timelines, look, waiting_approval
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
+    try:
+        with headless_chromium() as started:
+            yield started
+    except ChromiumUnavailable as exc:
+        require_chromium(start_error=str(exc))
+
+
+@pytest.fixture(scope="module")
+def timelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {
+        name: path.resolve().as_uri() for name, path in demo_timelines(tmp_path_factory.mktemp("t")).items()
+    }
+
+
+@pytest.fixture(scope="module")
+def approval_link() -> Iterator[str]:
+    with waiting_approval() as link:
+        yield link
+
+
+def assert_readable(shot: Shot, url: str, charts: int) -> None:
+    measured: dict[str, Any] = shot.measured
+    assert measured["scrollWidth"] <= measured["clientWidth"], "the page scrolls sideways"
+    assert len(measured["charts"]) == charts
+    for chart in measured["charts"]:
+        assert chart["drawn"] and chart["canvas"], f"{chart['id']} was not drawn"
+        assert len(chart["xLabels"]) >= 1, f"{chart['id']} has no time labels"
+        assert all(label.count(":") >= 1 for label in chart["xLabels"]), chart["xLabels"]
+        assert chart["marks"] == chart["expectedMarks"] > 0, f"{chart['id']} lost marks"
+        assert chart["marksOutside"] == [], f"{chart['id']}: marks outside the plot"
+    assert shot.requests == [url], f"the page requested more than itself: {shot.requests}"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("name", ["hello-app-1.0.0", "hello-app-1.1.0"])
+def test_a_timeline_is_readable_and_self_contained(
+    browser: Browser, timelines: dict[str, str], name: str, viewport: str
+) -> None:
+    shot = look(browser, timelines[name], viewport)
+
+    assert_readable(shot, timelines[name], charts=3)
+
+
+def test_a_rolled_back_timeline_names_its_marks_and_states_the_canary_rate(
+    browser: Browser, timelines: dict[str, str]
+) -> None:
+    page = browser.new_page()
+    page.navigate(timelines["hello-app-1.1.0"])
+
+    marks = page.text("#chart-marks")
+    words = page.text("#error-chart")
+    assert "alarm" in marks and "rolled back" in marks and "canary deployed" in marks
+    # The demo's 1.1.0 answers 20% 5xx on the canary: its rate and its worst period are in words.
+    assert re.search(
+        r"Canary 5xx rate [1-9]\d\.\d\d% \([\d,]+ of [\d,]+ requests\); per period from .* to 20\.00%", words
+    ), words
+
+
+def test_a_released_timeline_lists_the_decision_with_its_time_and_comment(
+    browser: Browser, timelines: dict[str, str]
+) -> None:
+    page = browser.new_page()
+    page.navigate(timelines["hello-app-1.0.0"])
+
+    stages = page.text("#stages")
+    assert "approved by approver@example.com via local: “looks good”" in " ".join(stages.split())
+    assert "+0:00" in stages and "analysis" in stages and "live: released" in stages
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_the_approval_page_shows_the_bake_and_the_buttons_on_the_first_screen(
+    browser: Browser, approval_link: str, viewport: str
+) -> None:
+    shot = look(browser, approval_link, viewport)
+
+    assert_readable(shot, approval_link, charts=2)
+    height = shot.measured["innerHeight"]
+    for button in ("approve", "reject"):
+        place = shot.measured[button]
+        assert place is not None and place["top"] >= 0 and place["bottom"] <= height, (
+            f"{button} below the fold"
+        )
+
+
+def test_the_approval_page_names_the_build_and_what_live_runs(browser: Browser, approval_link: str) -> None:
+    page = browser.new_page()
+    page.navigate(approval_link)
+
+    assert page.text("#live") == "nothing released yet"
+    assert page.evaluate("document.querySelector('#build a').href").startswith("https://ci.example.com/")
+    assert len(page.text("#commit")) == 40
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_the_approval_page_links_to_the_timeline_behind_the_same_signed_link(
+    browser: Browser, approval_link: str, viewport: str
+) -> None:
+    page = browser.new_page()
+    page.navigate(approval_link)
+    timeline = str(page.evaluate("document.getElementById('timeline-link').href"))
+
+    shot = look(browser, timeline, viewport)
+
+    assert timeline.split("?", maxsplit=1)[0] == approval_link.split("?", maxsplit=1)[0] + "/timeline"
+    assert_readable(shot, timeline, charts=3)
+
+
+def test_the_timeline_refuses_a_link_whose_signature_was_changed(approval_link: str) -> None:
+    base, query = approval_link.split("?")
+    tampered = query.replace("signature=", "signature=A", 1)[:-1]
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/timeline?{tampered}", timeout=30)  # the local API
+
+    assert refused.value.code == 403
