@@ -12,6 +12,7 @@ from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
+from canaryfleet_cli.judge import judge
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
 from canaryfleet_cli.report import write_report
@@ -24,6 +25,7 @@ app.add_typer(app_commands, name="app")
 app.add_typer(drains_app, name="drains")
 local_app.add_typer(drain_commands)
 app.command("demo")(demo)
+app.command("judge")(judge)
 operate.register(app)
 
 console = Console()

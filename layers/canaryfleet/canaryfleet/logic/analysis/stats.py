@@ -72,9 +72,7 @@ def betainc(a: float, b: float, x: float) -> float:
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     front = math.exp(log_front)
     # The continued fraction converges fast below its mean; above it, use the symmetry.
     if x < (a + 1.0) / (a + b + 2.0):
@@ -256,11 +254,11 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float], alternative: Alternat
         tie_term = sum(t**3 - t for t in ties)
         variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1)))
         numerator = u - n1 * n2 / 2 - 0.5
-        if variance <= 0:  # every value equal: the data say nothing
-            p = 1.0
-        else:
-            p = normal_sf(numerator / math.sqrt(variance))
-    return MannWhitney(u1=u1, p_value=min(1.0, max(0.0, p * factor)), method="exact" if exact else "asymptotic")
+        # Every value equal: the data say nothing.
+        p = 1.0 if variance <= 0 else normal_sf(numerator / math.sqrt(variance))
+    return MannWhitney(
+        u1=u1, p_value=min(1.0, max(0.0, p * factor)), method="exact" if exact else "asymptotic"
+    )
 
 
 def hodges_lehmann(
