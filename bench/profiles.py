@@ -35,6 +35,7 @@ class Profile:
     import_handlers: int | None  # how many handlers to time (None: all)
     run_suite: bool  # time the whole test suite
     schedule: tuple[Stage, ...]
+    analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
 
 
 FULL = Profile(
@@ -58,6 +59,7 @@ FULL = Profile(
         (("cold_start",),),
         (("scale",),),
         (("local_cloud",),),
+        (("analysis",),),
     ),
 )
 
@@ -74,7 +76,8 @@ QUICK = Profile(
     import_handlers=3,
     run_suite=False,
     # Two lanes at once: the quick run only proves in CI that every figure can still be measured.
-    schedule=((("rollouts", "local_cloud"), ("drains", "scale", "cold_start")),),
+    schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start")),),
+    analysis_trials=200,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK)}
