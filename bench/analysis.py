@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from canaryfleet.logic.analysis.judge import judge as new_judge
-from canaryfleet.logic.canary import judge as todays_judge
 from canaryfleet.models.analysis import AnalysisSamples, MetricSamples
 from canaryfleet.models.policy import AnalysisSpec
 
+from bench.baselines.fixed_limits_judge import judge as todays_judge
 from bench.profiles import Profile
 from bench.results import Goal, Measure, at_most, measure
 

@@ -7,6 +7,7 @@ The same models serve the analyse step (samples read from CloudWatch) and ``cana
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -112,6 +113,7 @@ class AnalysisSamples(BaseModel):
 class MetricVerdict(BaseModel):
     """One metric's result, with the numbers behind it."""
 
+    # Stores drop empty values (DynamoDB keeps no None): every optional number has its default.
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -119,16 +121,17 @@ class MetricVerdict(BaseModel):
     kind: Literal["ratio", "continuous"]
     direction: Direction
     critical: bool
-    canary: float | None = Field(description="Ratio: the canary's rate. Continuous: the median interval.")
-    live: float | None
+    canary: float | None = Field(default=None, description="Ratio: the canary's rate. Continuous: the median interval.")
+    live: float | None = None
     effect: float | None = Field(
+        default=None,
         description="Relative change of canary against live (0.25: 25% higher); None if live is 0."
     )
-    effect_low: float | None = Field(description="The effect's confidence interval; None: unbounded.")
-    effect_high: float | None
+    effect_low: float | None = Field(default=None, description="The effect's confidence interval; None: unbounded.")
+    effect_high: float | None = None
     confidence: float = Field(description="Of the interval, simultaneous over the analysis's metrics.")
-    p_value: float | None = Field(description="The test's own p-value; None when not tested.")
-    p_adjusted: float | None = Field(description="Holm-adjusted over the analysis's metrics.")
+    p_value: float | None = Field(default=None, description="The test's own p-value; None when not tested.")
+    p_adjusted: float | None = Field(default=None, description="Holm-adjusted over the analysis's metrics.")
     test: str
     canary_samples: int
     live_samples: int
@@ -147,3 +150,91 @@ class AnalysisVerdict(BaseModel):
     alpha: float
     metrics: tuple[MetricVerdict, ...]
     reasons: tuple[str, ...]
+
+
+# -- what a policy asks for: metrics read from CloudWatch for each side --------------------
+
+# What a metric's dimensions and expressions may name; each side fills in its own.
+PLACEHOLDERS = ("application", "side", "target_group", "load_balancer", "auto_scaling_group")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_QUERY_ID = r"^[a-z][a-zA-Z0-9_]{0,30}$"  # GetMetricData's Id rule (a lower-case letter first)
+
+
+def _known_placeholders(text: str, where: str) -> None:
+    unknown = sorted({p for p in _PLACEHOLDER.findall(text) if p not in PLACEHOLDERS})
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(PLACEHOLDERS)}"
+        )
+
+
+class MetricStatQuery(BaseModel):
+    """One CloudWatch metric and statistic; dimension values may hold placeholders such as {target_group}."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str = Field(min_length=1, max_length=255)
+    metric_name: str = Field(min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+    stat: str = Field(
+        default="Average",
+        pattern=r"^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d{1,2})?|p100)$",
+        description="A statistic or a percentile (p99).",
+    )
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> MetricStatQuery:
+        for name, value in self.dimensions.items():
+            _known_placeholders(value, f"dimension {name}")
+        return self
+
+    def rendered(self, values: dict[str, str]) -> MetricStatQuery:
+        return self.model_copy(
+            update={"dimensions": {k: v.format(**values) for k, v in self.dimensions.items()}}
+        )
+
+
+class MetricQuery(BaseModel):
+    """A CloudWatch metric, or a metric-math expression over named metrics (GetMetricData's two kinds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: MetricStatQuery | None = None
+    expression: str | None = Field(default=None, min_length=1, max_length=1_024)
+    inputs: dict[str, MetricStatQuery] = Field(
+        default_factory=dict, max_length=10, description="The metrics the expression names, by id."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MetricQuery:
+        if (self.metric is None) == (self.expression is None):
+            raise ValueError("give either metric or expression (with its inputs)")
+        if self.expression is not None:
+            if not self.inputs:
+                raise ValueError("an expression needs the metrics it names in inputs")
+            bad = sorted(i for i in self.inputs if not re.match(_QUERY_ID, i))
+            if bad:
+                raise ValueError(f"input ids must start with a lower-case letter: {', '.join(bad)}")
+        elif self.inputs:
+            raise ValueError("inputs belong to an expression")
+        return self
+
+
+class MetricDefinition(BaseModel):
+    """An application metric in a policy: how to read it for each side, and how to judge it.
+
+    A ratio metric has ``requests``: ``value`` then counts the events per interval (errors,
+    payments that succeeded) and the judge uses the counts. Without it, ``value`` is the
+    metric itself per interval (a latency), judged by rank.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    value: MetricQuery
+    requests: MetricQuery | None = None
+    direction: Direction = "increase"
+    critical: bool = False
+    tolerance: float = Field(default=0.0, ge=0, lt=1)
+    min_samples: int = Field(default=3, ge=1, le=1_440)
+    min_count: float = Field(default=0, ge=0)

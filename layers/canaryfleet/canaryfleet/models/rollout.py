@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canaryfleet.models.analysis import MetricVerdict
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
 from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, OnTimeout, RolloutPolicy, SetWeight
@@ -206,3 +207,12 @@ class Verdict(BaseModel):
     live_latency: float | None = Field(default=None, description="None: no request in the window.")
     window_start: datetime
     window_end: datetime
+    score: int | None = Field(
+        default=None, description="Share of judged metrics that pass; None: older verdicts."
+    )
+    alpha: float | None = Field(
+        default=None, description="The analysis's false-failure rate over its metrics."
+    )
+    metrics: list[MetricVerdict] = Field(
+        default_factory=list, description="Each metric's result and numbers."
+    )
