@@ -121,13 +121,17 @@ class MetricVerdict(BaseModel):
     kind: Literal["ratio", "continuous"]
     direction: Direction
     critical: bool
-    canary: float | None = Field(default=None, description="Ratio: the canary's rate. Continuous: the median interval.")
+    canary: float | None = Field(
+        default=None, description="Ratio: the canary's rate. Continuous: the median interval."
+    )
     live: float | None = None
     effect: float | None = Field(
         default=None,
-        description="Relative change of canary against live (0.25: 25% higher); None if live is 0."
+        description="Relative change of canary against live (0.25: 25% higher); None if live is 0.",
     )
-    effect_low: float | None = Field(default=None, description="The effect's confidence interval; None: unbounded.")
+    effect_low: float | None = Field(
+        default=None, description="The effect's confidence interval; None: unbounded."
+    )
     effect_high: float | None = None
     confidence: float = Field(description="Of the interval, simultaneous over the analysis's metrics.")
     p_value: float | None = Field(default=None, description="The test's own p-value; None when not tested.")
