@@ -76,6 +76,8 @@ def definitions(spec: AnalysisSpec) -> list[MetricDefinition]:
 
 def intervals(start: datetime, end: datetime, period_seconds: int) -> list[datetime]:
     """The starts of the intervals that overlap [start, end), on CloudWatch's period boundaries."""
+    if end <= start:
+        return []
     period = timedelta(seconds=period_seconds)
     first = _EPOCH + ((start.astimezone(UTC) - _EPOCH) // period) * period  # floor
     last = _EPOCH - ((_EPOCH - end.astimezone(UTC)) // period) * period  # ceiling
