@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from canaryfleet.logic.analysis.words import metric_rows
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
@@ -222,6 +223,7 @@ def report_data(record: RolloutRecord, app: AppConfig, now: datetime | None = No
         ),
         "alarms": alarms,
         "verdict": record.verdict.model_dump(mode="json") if record.verdict else None,
+        "verdict_metrics": metric_rows(record.verdict),
         "decisions": decisions,
         "outcome": record.outcome or record.status,
         "width": WIDTH,

@@ -10,6 +10,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from canaryfleet.logic.analysis.words import metric_rows
+
 CSS = """
 body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 main{max-width:42rem;margin:2rem auto;padding:1.5rem 2rem;background:#fff;border-radius:8px;
@@ -63,7 +65,15 @@ def html_page(
     body = (
         _environment()
         .get_template("approval.html")
-        .render(heading=heading, tone=tone, message=message, css=CSS, milliseconds=_milliseconds, **values)
+        .render(
+            heading=heading,
+            tone=tone,
+            message=message,
+            css=CSS,
+            milliseconds=_milliseconds,
+            metric_rows=metric_rows,
+            **values,
+        )
     )
     return Response(
         status_code=status_code,
