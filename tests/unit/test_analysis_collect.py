@@ -148,7 +148,7 @@ def test_no_interval_in_the_window_asks_cloudwatch_nothing() -> None:
 @pytest.mark.parametrize(
     ("analysis", "message"),
     [
-        ({"interval_seconds": 45}, "1, 5, 10, 30 or a multiple of 60"),
+        ({"interval_seconds": 45}, "1, 5, 10, 20, 30 or a multiple of 60"),
         ({"alb_metrics": [], "metrics": []}, "at least one metric"),
         ({"metrics": [{"name": "latency", "value": {"expression": "a", "inputs": {"a": {}}}}]}, "namespace"),
         (

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from canaryfleet.models.analysis import MetricDefinition
 
-# GetMetricData's periods: 1, 5, 10 or 30 seconds (high-resolution metrics) or a multiple of 60
-# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html, Period).
-_HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
+# GetMetricData's periods: 1, 5, 10, 20 or 30 seconds (high-resolution metrics) or a multiple of 60
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html, Period;
+# data older than 3 hours comes only at whole minutes, which bakes that long should use).
+_HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
 
 
 class _Step(BaseModel):
@@ -51,7 +52,7 @@ class AnalysisSpec(BaseModel):
         ge=1,
         le=3_600,
         description="One sample per side per interval (GetMetricData's period): 60 for the load balancer's "
-        "one-minute metrics; 1, 5, 10 or 30 only for high-resolution metrics (the local cloud's).",
+        "one-minute metrics; 1, 5, 10, 20 or 30 only for high-resolution metrics (the local cloud's).",
     )
     min_intervals: int = Field(
         default=3, ge=1, le=1_440, description="The load balancer's latency: fewer intervals: inconclusive."
@@ -91,7 +92,7 @@ class AnalysisSpec(BaseModel):
     @classmethod
     def _a_period_cloudwatch_takes(cls, value: int) -> int:
         if value not in _HIGH_RESOLUTION_PERIODS and value % 60:
-            raise ValueError("interval_seconds must be 1, 5, 10, 30 or a multiple of 60 (GetMetricData)")
+            raise ValueError("interval_seconds must be 1, 5, 10, 20, 30 or a multiple of 60 (GetMetricData)")
         return value
 
     @model_validator(mode="after")
