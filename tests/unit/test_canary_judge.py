@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from canaryfleet.logic.analysis.judge import judge
 from canaryfleet.models.analysis import AnalysisSamples, MetricSamples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 
@@ -214,3 +216,36 @@ def test_metric_names_are_unique() -> None:
     metric = {"name": "x", "canary": [0.1], "live": [0.1]}
     with pytest.raises(ValidationError, match="unique: x"):
         AnalysisSamples.model_validate({"metrics": [metric, metric]})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    live_errors=st.integers(0, 60),
+    canary_errors=st.integers(0, 30),
+    extra=st.integers(1, 30),
+    latencies=st.lists(st.floats(0.05, 0.2), min_size=3, max_size=12),
+    slower=st.floats(0.0, 0.5),
+)
+def test_a_worse_canary_is_never_judged_better(
+    live_errors: int, canary_errors: int, extra: int, latencies: list[float], slower: float
+) -> None:
+    # Given an analysis, and the same one with more canary errors and a slower canary
+    def analysis(errors: int, factor: float) -> AnalysisSamples:
+        rate = MetricSamples(
+            name="5xx rate",
+            canary=(errors / 600,),
+            live=(live_errors / 5700,),
+            canary_counts=(600,),
+            live_counts=(5700,),
+        )
+        slow = MetricSamples(
+            name="latency", canary=tuple(v * factor for v in latencies), live=tuple(latencies)
+        )
+        return AnalysisSamples(metrics=(rate, slow))
+
+    better, worse = judge(analysis(canary_errors, 1.0)), judge(analysis(canary_errors + extra, 1.0 + slower))
+    # Then each metric's p-value does not rise, and a failing analysis stays failing
+    for b, w in zip(better.metrics, worse.metrics, strict=True):
+        assert b.p_value is not None and w.p_value is not None
+        assert w.p_value <= b.p_value + 1e-12
+    assert better.result != "fail" or worse.result == "fail"
