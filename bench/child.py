@@ -53,12 +53,19 @@ def _scale(profile: Profile, log: Path) -> list[Measure]:
     return measure_scale(profile.scale_apps)
 
 
+def _analysis(profile: Profile, log: Path) -> list[Measure]:
+    from bench.analysis import measure_analysis  # noqa: PLC0415
+
+    return measure_analysis(profile)
+
+
 GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "rollouts": _rollouts,
     "drains": _drains,
     "cold_start": _cold_start,
     "local_cloud": _local_cloud,
     "scale": _scale,
+    "analysis": _analysis,
 }
 
 

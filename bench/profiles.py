@@ -43,6 +43,7 @@ class Profile:
     run_suite: bool  # time the whole test suite
     schedule: tuple[Stage, ...]
     window_seconds: int = 4  # the released build's wait for its deployment window, short durations
+    analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
 
 
 FULL = Profile(
@@ -66,6 +67,7 @@ FULL = Profile(
         (("cold_start",),),
         (("scale",),),
         (("local_cloud",),),
+        (("analysis",),),
     ),
 )
 
@@ -82,7 +84,8 @@ QUICK = Profile(
     import_handlers=3,
     run_suite=False,
     # Two lanes at once: the quick run only proves in CI that every figure can still be measured.
-    schedule=((("rollouts", "local_cloud"), ("drains", "scale", "cold_start")),),
+    schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start")),),
+    analysis_trials=200,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK)}

@@ -166,7 +166,12 @@ def phase_scenario(phase: Phase, rng: random.Random) -> Scenario:
                     {
                         "kind": "bake",
                         "duration_seconds": phase.bake_seconds,
-                        "analysis": {"min_requests": 100, "metrics_delay_seconds": 0},
+                        "analysis": {
+                            "min_requests": 100,
+                            "metrics_delay_seconds": 0,
+                            "interval_seconds": 1,
+                            "min_intervals": 1,
+                        },
                     },
                     {
                         "kind": "approval",

@@ -46,6 +46,7 @@ GROUPS = (
     Group("cold_start", (4,), "cold start and deployment package size"),
     Group("local_cloud", (5,), "make demo and the test suite"),
     Group("scale", (6,), "many applications rolling out at once"),
+    Group("analysis", (7,), "canary judge on synthetic analyses (vs today's judge)"),
 )
 
 

@@ -78,7 +78,12 @@ def scale_scenario() -> Scenario:
                     {
                         "kind": "bake",
                         "duration_seconds": 2,
-                        "analysis": {"min_requests": 100, "metrics_delay_seconds": 0},
+                        "analysis": {
+                            "min_requests": 100,
+                            "metrics_delay_seconds": 0,
+                            "interval_seconds": 1,
+                            "min_intervals": 1,
+                        },
                     },
                     {"kind": "approval", "timeout_seconds": 60, "on_timeout": "rollback"},
                 ],

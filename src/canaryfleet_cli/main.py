@@ -13,6 +13,7 @@ from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.freezes import freeze_app
+from canaryfleet_cli.judge import judge
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
 from canaryfleet_cli.report import write_report
@@ -26,6 +27,7 @@ app.add_typer(drains_app, name="drains")
 app.add_typer(freeze_app, name="freeze")
 local_app.add_typer(drain_commands)
 app.command("demo")(demo)
+app.command("judge")(judge)
 operate.register(app)
 
 console = Console()

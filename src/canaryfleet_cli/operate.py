@@ -95,6 +95,8 @@ def status(
     _emit(rows[0] if application else rows, as_json, table)
     if not as_json:
         for row in rows:
+            for line in row.get("verdict_metrics") or []:
+                console.print(_text(f"{row['application']} verdict: {line}"))
             for note in row.get("bundle_notes") or []:
                 # The bundle's text is the builder's, not markup: printed as it is.
                 console.print(

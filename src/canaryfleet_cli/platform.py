@@ -20,6 +20,7 @@ from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
+from canaryfleet.logic.analysis.words import metric_lines
 from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
@@ -147,6 +148,8 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "canary_weight": current_weight(record),
         "verdict": verdict.result if verdict else None,
         "verdict_reasons": verdict.reasons if verdict else [],
+        "verdict_score": verdict.score if verdict else None,
+        "verdict_metrics": metric_lines(verdict),
         "waiting_for": waiting_for,
         "waiting_since": _iso(record.wait_started_at) if waiting else None,
         "window_waits": [w.model_dump(mode="json") for w in record.window_waits.values()],

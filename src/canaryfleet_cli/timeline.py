@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from canaryfleet.logic.analysis.words import metric_lines
+from canaryfleet.models.rollout import Verdict
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -31,6 +33,8 @@ def render_rollouts(report: dict[str, Any]) -> Group:
                     + "; ".join(verdict.get("reasons", []))
                 ),
             )
+            for line in metric_lines(Verdict.model_validate(verdict)):
+                table.add_row("", Text(line))
         decision = rollout.get("decision") or {}
         if decision:
             # Who decided and what they said are people's text: never Rich markup.

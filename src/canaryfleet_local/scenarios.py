@@ -24,6 +24,16 @@ class Behaviour(BaseModel):
     trips_alarms: bool = Field(
         default=False, description="Its 5xx trip the side's alarms while it takes traffic."
     )
+    app_metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="The application's own counts, each a share of its requests (PaymentsSucceeded: "
+        "0.97), published with its Requests in the namespace APP_NAMESPACE by Auto Scaling group.",
+    )
+
+
+# Where the simulated application publishes its own metrics, as an application would with
+# PutMetricData (a namespace of its own: AWS/ ones are AWS's).
+APP_NAMESPACE = "HelloApp"
 
 
 class DeploymentScript(BaseModel):

@@ -23,7 +23,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import Bake
 
 from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.scenarios import Behaviour, DeploymentScript, Scenario, Upload
+from canaryfleet_local.scenarios import APP_NAMESPACE, Behaviour, DeploymentScript, Scenario, Upload
 from canaryfleet_local.standins.cloudwatch import publish_alb_metrics
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 
@@ -283,6 +283,7 @@ class FleetSimulator:
             ]
         if data:
             publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
+        self._publish_app_metrics(state, weights, elapsed, stamp)
         baked = None
         if record is None:
             # No platform rollout holds the application (the bench's polling baseline runs its
@@ -294,6 +295,31 @@ class FleetSimulator:
         if record is not None:
             self._operator_actions(state, record)
             self._answer_approvals(state, record)
+
+    def _publish_app_metrics(
+        self, state: AppState, weights: dict[str, int], elapsed: float, stamp: datetime
+    ) -> None:
+        """The application's own metrics (its behaviour's ``app_metrics``), through PutMetricData."""
+        total = sum(weights.values()) or 1
+        data: list[dict[str, Any]] = []
+        for side, group in (("canary", state.app.canary), ("live", state.app.live)):
+            share = weights[side] / total
+            counts = self.behaviour(state.versions[side]).app_metrics
+            if share <= 0 or not counts:
+                continue
+            requests = self.scenario.requests_per_second * elapsed * share
+            dims = [{"Name": "AutoScalingGroupName", "Value": group.auto_scaling_group}]
+            for name, per_request in {"Requests": 1.0, **counts}.items():
+                data.append(
+                    {
+                        "MetricName": name,
+                        "Dimensions": dims,
+                        "Value": requests * per_request,
+                        "Timestamp": stamp,
+                    }
+                )
+        if data:
+            self.cloud.client("cloudwatch").put_metric_data(Namespace=APP_NAMESPACE, MetricData=data)
 
     @property
     def _alarm_into_bake(self) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,7 +12,13 @@ from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import DeploymentGroupBusy
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
+from canaryfleet.models.app_config import (
+    AppConfig,
+    FleetGroup,
+    load_balancer_dimension,
+    target_group_dimension,
+)
 from canaryfleet.models.chart import MAX_SAMPLES, MetricSample
 from canaryfleet.models.rollout import Revision
 
@@ -77,17 +85,6 @@ class CodeDeploy:
         return True
 
 
-def _load_balancer_dimension(listener_or_rule_arn: str) -> str:
-    """``app/<name>/<id>`` from a listener or listener-rule ARN (the CloudWatch LoadBalancer dimension)."""
-    resource = listener_or_rule_arn.split(":", 5)[5]
-    parts = resource.split("/")
-    return "/".join(parts[1:4])
-
-
-def _target_group_dimension(target_group_arn: str) -> str:
-    return target_group_arn.split(":", 5)[5]
-
-
 class Traffic:
     """Canary and live weights on the application's own listener rule (the fleet stack's).
 
@@ -131,48 +128,49 @@ class Traffic:
 
 
 class Metrics:
-    """Per-target-group ALB metrics over a window."""
+    """CloudWatch: per-interval series (GetMetricData) and the alarms in ALARM."""
 
-    def totals(
-        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
-    ) -> dict[str, float | None]:
-        dims = [
-            {"Name": "LoadBalancer", "Value": _load_balancer_dimension(app.listener_rule_arn)},
-            {"Name": "TargetGroup", "Value": _target_group_dimension(group.target_group_arn)},
-        ]
-        # CloudWatch takes whole seconds and refuses an empty window.
-        start = start.replace(microsecond=0)
-        end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
-        period = max(60, int((end - start).total_seconds()) // 60 * 60 or 60)
-
-        def query(qid: str, metric: str, stat: str) -> MetricDataQueryTypeDef:
-            query: dict[str, Any] = {
-                "Id": qid,
-                "MetricStat": {
-                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims},
-                    "Period": period,
-                    "Stat": stat,
-                },
-                "ReturnData": True,
-            }
-            return cast("MetricDataQueryTypeDef", query)
-
-        response = client("cloudwatch").get_metric_data(
-            MetricDataQueries=[
-                query("requests", "RequestCount", "Sum"),
-                query("errors", "HTTPCode_Target_5XX_Count", "Sum"),
-                query("latency", "TargetResponseTime", "Average"),
-            ],
-            StartTime=start,
-            EndTime=end,
-        )
-        values = {r["Id"]: list(r.get("Values", [])) for r in response["MetricDataResults"]}
-        latency = values.get("latency", [])
-        return {
-            "requests": float(sum(values.get("requests", []))),
-            "errors": float(sum(values.get("errors", []))),
-            "latency": float(sum(latency) / len(latency)) if latency else None,
-        }
+    def series(
+        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, dict[datetime, float]]:
+        if end <= start:  # GetMetricData refuses an empty window; there is nothing in it anyway
+            return {qid: {} for qid in queries}
+        requests: list[dict[str, Any]] = []
+        for qid, query in queries.items():
+            if query.metric is not None:
+                requests.append({"Id": qid, "MetricStat": _metric_stat(query.metric, period_seconds)})
+                continue
+            assert query.expression is not None
+            expression = query.expression
+            for name, metric in query.inputs.items():
+                # Ids are unique within one request: each expression's inputs get its own prefix.
+                inner = f"{qid}_{name}"
+                expression = re.sub(rf"\b{re.escape(name)}\b", inner, expression)
+                requests.append(
+                    {"Id": inner, "MetricStat": _metric_stat(metric, period_seconds), "ReturnData": False}
+                )
+            requests.append({"Id": qid, "Expression": expression, "Period": period_seconds})
+        found: dict[str, dict[datetime, float]] = {qid: {} for qid in queries}
+        for chunk in _chunks(requests, _MAX_QUERIES):
+            token: str | None = None
+            while True:
+                request: dict[str, Any] = {
+                    "MetricDataQueries": chunk,
+                    "StartTime": start,
+                    "EndTime": end,
+                    "ScanBy": "TimestampAscending",
+                }
+                if token:
+                    request["NextToken"] = token
+                response = client("cloudwatch").get_metric_data(**request)
+                for result in response["MetricDataResults"]:
+                    if result["Id"] in found:
+                        stamps = (t.astimezone(UTC) for t in result.get("Timestamps", []))
+                        found[result["Id"]].update(zip(stamps, result.get("Values", []), strict=False))
+                token = response.get("NextToken")
+                if not token:
+                    break
+        return found
 
     def samples(
         self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
@@ -181,8 +179,8 @@ class Metrics:
         end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
         period = sample_period((end - start).total_seconds())
         dims = [
-            {"Name": "LoadBalancer", "Value": _load_balancer_dimension(app.listener_rule_arn)},
-            {"Name": "TargetGroup", "Value": _target_group_dimension(group.target_group_arn)},
+            {"Name": "LoadBalancer", "Value": load_balancer_dimension(app.listener_rule_arn)},
+            {"Name": "TargetGroup", "Value": target_group_dimension(group.target_group_arn)},
         ]
         queries = [
             {
@@ -251,3 +249,36 @@ def sample_period(window_seconds: float) -> int:
         if period >= needed:
             return period
     return 60 * -(-int(needed) // 60)
+
+
+# GetMetricData takes at most 500 queries a request
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
+_MAX_QUERIES = 500
+
+
+def _metric_stat(metric: MetricStatQuery, period_seconds: int) -> dict[str, Any]:
+    return {
+        "Metric": {
+            "Namespace": metric.namespace,
+            "MetricName": metric.metric_name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
+        },
+        "Period": period_seconds,
+        "Stat": metric.stat,
+    }
+
+
+def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Requests of at most ``size`` queries; an expression stays with its inputs (they precede it)."""
+    chunk: list[dict[str, Any]] = []
+    group: list[dict[str, Any]] = []
+    for item in items:
+        group.append(item)
+        if item.get("ReturnData", True):  # the end of one query and its inputs
+            if len(chunk) + len(group) > size:
+                yield chunk
+                chunk = []
+            chunk += group
+            group = []
+    if chunk:
+        yield chunk

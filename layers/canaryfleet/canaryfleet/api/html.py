@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from canaryfleet.api.charts import chart_assets, charts_json, csp_hash
+from canaryfleet.logic.analysis.words import metric_rows
 from canaryfleet.logic.charts import bake_charts
 
 CSS = """
@@ -114,6 +115,7 @@ def html_page(
             css=CSS,
             milliseconds=_milliseconds,
             **chart_values,
+            metric_rows=metric_rows,
             **values,
         )
     )

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from canaryfleet.api.charts import chart_assets, charts_json, csp_hash
 from canaryfleet.api.html import security_headers
+from canaryfleet.logic.analysis.words import metric_rows
 from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.logic.charts import (
     DECISIONS,
@@ -45,6 +46,7 @@ table{border-collapse:collapse;width:100%}
 td,th{padding:3px 8px 3px 0;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 #stages th{white-space:nowrap;font-weight:600}#stages td.clock{color:#5a6275;white-space:nowrap}
 ul.plain{padding-left:1.2rem;margin:0}.note{color:#5a6275;font-size:.9rem}
+.table-wrap{overflow-x:auto}caption{text-align:left;color:#5a6275;font-size:.9rem}
 """.strip()
 
 STAGE_LABELS = {
@@ -155,6 +157,7 @@ def timeline_view(
         "samples_note": samples_note,
         "stages": stage_rows(record, start, now),
         "verdict_words": verdict_words(record.verdict) if record.verdict else [],
+        "verdict_metrics": metric_rows(record.verdict),
         "outcome": record.outcome or record.status,
     }
 

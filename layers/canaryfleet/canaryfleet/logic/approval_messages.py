@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from canaryfleet.logic.analysis.words import metric_lines, score_line
 from canaryfleet.models.approval import Approval, ApprovalStatus
 from canaryfleet.models.rollout import Verdict
 from canaryfleet.models.text import slack_escape
@@ -25,11 +26,26 @@ def _ms(seconds: float | None) -> str:
 def verdict_summary(verdict: Verdict | None) -> str:
     if verdict is None:
         return "no canary analysis ran"
+    score = score_line(verdict)
+    result = f"{verdict.result} ({score})" if score else verdict.result
     return (
-        f"{verdict.result}: canary {verdict.canary_error_rate:.2%} errors over "
+        f"{result}: canary {verdict.canary_error_rate:.2%} errors over "
         f"{verdict.canary_requests:,.0f} requests, {_ms(verdict.canary_latency)} "
         f"(live {verdict.live_error_rate:.2%}, {_ms(verdict.live_latency)})"
     )
+
+
+# A Slack section's text holds at most 3,000 characters: a long verdict shows its first metrics.
+MAX_METRIC_LINES = 10
+
+
+def verdict_metric_lines(verdict: Verdict | None) -> list[str]:
+    """Each metric's numbers, at most MAX_METRIC_LINES and a line saying how many more."""
+    lines = metric_lines(verdict)
+    if len(lines) > MAX_METRIC_LINES:
+        more = len(lines) - MAX_METRIC_LINES
+        lines = [*lines[:MAX_METRIC_LINES], f"and {more} more metric(s) on the approval page"]
+    return lines
 
 
 def title(approval: Approval) -> str:
@@ -66,6 +82,7 @@ def outcome(approval: Approval) -> str:
 def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
     verdict = approval.verdict
     reasons = "".join(f"\n• {slack_escape(r)}" for r in (verdict.reasons if verdict else []))
+    reasons += "".join(f"\n◦ {slack_escape(line)}" for line in verdict_metric_lines(verdict))
     # A Slack user id becomes a mention; anything else is escaped like any text.
     people = [
         f"<@{u}>" if _SLACK_USER_ID.fullmatch(u) else slack_escape(u)
@@ -144,6 +161,7 @@ def email(approval: Approval, url: str, timeline: str = "") -> tuple[str, str]:
     the same link's read-only timeline of the rollout."""
     verdict = approval.verdict
     reasons = "".join(f"\n  - {r}" for r in (verdict.reasons if verdict else []))
+    reasons += "".join(f"\n    {line}" for line in metric_lines(verdict))
     body = (
         f"{title(approval)}.\n\n"
         f"Canary analysis: {verdict_summary(verdict)}{reasons}\n"

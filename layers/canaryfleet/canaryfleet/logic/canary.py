@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
+from canaryfleet.logic.analysis.collect import collect
+from canaryfleet.logic.analysis.judge import judge
 from canaryfleet.logic.record_stage import record_stage
+from canaryfleet.models.analysis import AnalysisSamples
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.chart import BakeSamples
-from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, Wait
 from canaryfleet.models.tasks import AnalyseTask, BakeTask, ShiftTask
@@ -162,40 +164,6 @@ def on_alarm_event(
     return {"result": on_alarm(alarm_name, state, registry, store, callbacks, clock)}
 
 
-VerdictResult = Literal["pass", "fail", "inconclusive"]
-
-
-def judge(
-    spec: AnalysisSpec, canary: dict[str, float | None], live: dict[str, float | None]
-) -> tuple[VerdictResult, list[str]]:
-    """Pass, fail or inconclusive, with the reasons in words."""
-    canary_requests = canary["requests"] or 0.0
-    live_requests = live["requests"] or 0.0
-    if canary_requests < spec.min_requests:
-        return "inconclusive", [f"only {canary_requests:.0f} canary requests, fewer than {spec.min_requests}"]
-    canary_rate = (canary["errors"] or 0.0) / canary_requests
-    live_rate = (live["errors"] or 0.0) / live_requests if live_requests else 0.0
-    reasons = []
-    if canary_rate > spec.max_error_rate:
-        reasons.append(f"canary error rate {canary_rate:.2%} above the {spec.max_error_rate:.2%} limit")
-    if canary_rate - live_rate > spec.max_error_rate_increase:
-        reasons.append(
-            f"canary error rate {canary_rate:.2%} exceeds live's {live_rate:.2%} "
-            f"by more than {spec.max_error_rate_increase:.2%}"
-        )
-    canary_latency, live_latency = canary["latency"], live["latency"]
-    if canary_latency is not None and live_latency:
-        ratio = canary_latency / live_latency
-        if ratio > spec.max_latency_ratio:
-            reasons.append(
-                f"canary latency {canary_latency * 1000:.0f} ms is {ratio:.2f}x live's "
-                f"{live_latency * 1000:.0f} ms (limit {spec.max_latency_ratio:.2f}x)"
-            )
-    if reasons:
-        return "fail", reasons
-    return "pass", [f"canary error rate {canary_rate:.2%} and latency within limits of live's over the bake"]
-
-
 def analysis_window(
     bake_started_at: datetime | None, now: datetime, metrics_delay_seconds: int
 ) -> tuple[datetime, datetime]:
@@ -230,9 +198,11 @@ def analyse(
     now = clock.now()
     started = record.bake_started_at if record is not None else None
     start, end = analysis_window(started, now, spec.metrics_delay_seconds)
-    canary = metrics.totals(app, app.canary, start, end)
-    live = metrics.totals(app, app.live, start, end)
-    result, reasons = judge(spec, canary, live)
+    samples, intervals = collect(app, spec, metrics, start, end)
+    judged = judge(samples)
+    result, reasons = judged.result, list(judged.reasons)
+    if not intervals:
+        reasons = [f"no {spec.interval_seconds}-second interval in the window yet", *reasons]
     interrupted = [
         i for i in (record.canary_interruptions if record is not None else []) if start <= i.at <= end
     ]
@@ -240,6 +210,7 @@ def analyse(
         # A reclaimed Spot instance is not a bad build: ask again rather than fail it.
         result = "inconclusive"
         reasons = [f"{len(interrupted)} canary instance(s) were interrupted during the bake", *reasons]
+    canary, live = _load_balancer_totals(samples)
     canary_requests, live_requests = canary["requests"] or 0.0, live["requests"] or 0.0
     verdict = Verdict(
         result=result,
@@ -252,13 +223,16 @@ def analyse(
         live_errors=live["errors"] or 0.0,
         live_error_rate=(live["errors"] or 0.0) / live_requests if live_requests else 0.0,
         live_latency=live["latency"],
-        window_start=start,
-        window_end=end,
+        window_start=intervals[0] if intervals else start,
+        window_end=intervals[-1] + timedelta(seconds=spec.interval_seconds) if intervals else end,
         samples=BakeSamples(
             canary=metrics.samples(app, app.canary, start, end),
             live=metrics.samples(app, app.live, start, end),
         ),
         limits=spec,
+        score=judged.score,
+        alpha=judged.alpha,
+        metrics=list(judged.metrics),
     )
     store.record_verdict(ref.application, ref.rollout_id, verdict)
     _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"))
@@ -266,3 +240,27 @@ def analyse(
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))
     return verdict
+
+
+def _load_balancer_totals(
+    samples: AnalysisSamples,
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """The window's requests, 5xx and mean latency per side, as the verdict has always shown them."""
+    by_name = {m.name: m for m in samples.metrics}
+    sides: list[dict[str, float | None]] = []
+    for index in (0, 1):
+        totals: dict[str, float | None] = {"requests": 0.0, "errors": 0.0, "latency": None}
+        rate = by_name.get("5xx rate")
+        if rate is not None and rate.canary_counts is not None and rate.live_counts is not None:
+            values, counts = (
+                (rate.canary, rate.canary_counts) if index == 0 else (rate.live, rate.live_counts)
+            )
+            rows = [(v, c) for v, c in zip(values, counts, strict=True) if v is not None and c is not None]
+            totals["requests"] = sum(c for _, c in rows)
+            totals["errors"] = sum(v * c for v, c in rows)
+        latency = by_name.get("latency")
+        if latency is not None:
+            present = [v for v in (latency.canary if index == 0 else latency.live) if v is not None]
+            totals["latency"] = sum(present) / len(present) if present else None
+        sides.append(totals)
+    return sides[0], sides[1]

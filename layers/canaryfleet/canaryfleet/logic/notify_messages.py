@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from canaryfleet.logic.approval_messages import verdict_summary
+from canaryfleet.logic.approval_messages import verdict_metric_lines, verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
@@ -96,6 +96,7 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
         verdict = _verdict(detail)
         lines.append(slack_escape(verdict_summary(verdict)))
         lines.extend(f"• {slack_escape(r)}" for r in (verdict.reasons if verdict else []))
+        lines.extend(f"◦ {slack_escape(line)}" for line in verdict_metric_lines(verdict))
     elif notice.kind == "rollout.awaiting_approval":
         approvers = detail.get("approvers") or {}
         people = [*approvers.get("emails", []), *(f"<@{u}>" for u in approvers.get("slack_user_ids", []))]

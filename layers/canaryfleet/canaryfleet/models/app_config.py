@@ -54,3 +54,14 @@ class AppConfig(BaseModel):
         default=False, description="Start a drain on a rebalance recommendation."
     )
     log_prefix: str | None = Field(default=None, description="Prefix in the log bucket; default <app>/.")
+
+
+def load_balancer_dimension(listener_or_rule_arn: str) -> str:
+    """``app/<name>/<id>`` from a listener or listener-rule ARN (the CloudWatch LoadBalancer dimension)."""
+    resource = listener_or_rule_arn.split(":", 5)[5]
+    return "/".join(resource.split("/")[1:4])
+
+
+def target_group_dimension(target_group_arn: str) -> str:
+    """``targetgroup/<name>/<id>`` (the CloudWatch TargetGroup dimension)."""
+    return target_group_arn.split(":", 5)[5]

@@ -15,6 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from canaryfleet.models.analysis import MetricDefinition
+
+# GetMetricData's periods: 1, 5, 10, 20 or 30 seconds (high-resolution metrics) or a multiple of 60
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html, Period;
+# data older than 3 hours comes only at whole minutes, which bakes that long should use).
+_HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
+
 
 class _Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,14 +40,41 @@ class AnalysisSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_requests: int = Field(default=100, ge=1, description="Fewer canary requests than this: inconclusive.")
+    # The fixed limits of the judge before the statistical one (logic/analysis/). Accepted so
+    # that existing policies still parse; no judge reads them (bench/baselines keeps that judge).
     max_error_rate: float = Field(
-        default=0.01, ge=0, le=1, description="Canary 5xx/requests above this fails, whatever live does."
+        default=0.01, ge=0, le=1, description="Not used since the statistical judge."
     )
     max_error_rate_increase: float = Field(
-        default=0.005, ge=0, le=1, description="Canary error rate may exceed live's by at most this much."
+        default=0.005, ge=0, le=1, description="Not used since the statistical judge."
     )
-    max_latency_ratio: float = Field(
-        default=1.25, ge=1, description="Canary average latency may be at most this multiple of live's."
+    max_latency_ratio: float = Field(default=1.25, ge=1, description="Not used since the statistical judge.")
+    interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3_600,
+        description="One sample per side per interval (GetMetricData's period): 60 for the load balancer's "
+        "one-minute metrics; 1, 5, 10, 20 or 30 only for high-resolution metrics (the local cloud's).",
+    )
+    min_intervals: int = Field(
+        default=3, ge=1, le=1_440, description="The load balancer's latency: fewer intervals: inconclusive."
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.2,
+        description="Chance that a canary as good as live fails the analysis, over all its metrics.",
+    )
+    pass_score: int = Field(
+        default=100, ge=0, le=100, description="A score (share of judged metrics that pass) below it fails."
+    )
+    alb_metrics: tuple[Literal["5xx_rate", "latency"], ...] = Field(
+        default=("5xx_rate", "latency"),
+        description="The load balancer's metrics judged, both critical: the 5xx rate (on request "
+        "counts) and the target response time.",
+    )
+    metrics: tuple[MetricDefinition, ...] = Field(
+        default=(), max_length=20, description="The application's own metrics, judged beside them."
     )
     # The load balancer "measures and sends its metrics in 60-second intervals"
     # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html),
@@ -55,6 +89,23 @@ class AnalysisSpec(BaseModel):
         "the last whole minute before now minus this. 0: metrics are complete at once (the local cloud's "
         "simulator publishes each datapoint as it happens), so the window ends now.",
     )
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _a_period_cloudwatch_takes(cls, value: int) -> int:
+        if value not in _HIGH_RESOLUTION_PERIODS and value % 60:
+            raise ValueError("interval_seconds must be 1, 5, 10, 20, 30 or a multiple of 60 (GetMetricData)")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_to_judge(self) -> AnalysisSpec:
+        names = [m.name for m in self.metrics]
+        taken = sorted({n for n in names if names.count(n) > 1 or n in ("5xx rate", "latency")})
+        if taken:
+            raise ValueError(f"metric names must be unique and not a built-in's: {', '.join(taken)}")
+        if not self.alb_metrics and not self.metrics:
+            raise ValueError("an analysis needs at least one metric")
+        return self
 
 
 class Bake(_Step):

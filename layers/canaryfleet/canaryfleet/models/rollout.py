@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canaryfleet.models.analysis import MetricVerdict
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
 from canaryfleet.models.chart import BakeSamples
@@ -230,3 +231,12 @@ class Verdict(BaseModel):
     # What the charts draw: the bake period by period, and the limits it was judged against.
     samples: BakeSamples | None = Field(default=None, description="None: recorded before samples were kept.")
     limits: AnalysisSpec | None = Field(default=None, description="None: recorded before limits were kept.")
+    score: int | None = Field(
+        default=None, description="Share of judged metrics that pass; None: older verdicts."
+    )
+    alpha: float | None = Field(
+        default=None, description="The analysis's false-failure rate over its metrics."
+    )
+    metrics: list[MetricVerdict] = Field(
+        default_factory=list, description="Each metric's result and numbers."
+    )

@@ -6,9 +6,11 @@ Implemented on AWS by :mod:`canaryfleet.adapters.fleet` (``CodeDeploy``, ``Traff
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from canaryfleet.models.analysis import MetricQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.chart import MetricSample
 from canaryfleet.models.rollout import Revision
@@ -48,12 +50,12 @@ class TrafficWeights(Protocol):
 
 
 class FleetMetrics(Protocol):
-    """CloudWatch: a group's request totals over a window, and alarms that fire."""
+    """CloudWatch: metrics per interval, and alarms that fire."""
 
-    def totals(
-        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
-    ) -> dict[str, float | None]:
-        """``requests``, ``errors`` and ``latency`` (None: no request) over the window."""
+    def series(
+        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, dict[datetime, float]]:
+        """Each query's value by interval start over [start, end); an interval without data is absent."""
         ...
 
     def samples(

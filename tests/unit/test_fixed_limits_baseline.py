@@ -1,6 +1,9 @@
+"""The bench's baseline judge (the fixed limits canaryfleet judged with before) still judges as it did."""
+
 import pytest
-from canaryfleet.logic.canary import judge
 from canaryfleet.models.policy import AnalysisSpec
+
+from bench.baselines.fixed_limits_judge import judge
 
 SPEC = AnalysisSpec(
     min_requests=100, max_error_rate=0.01, max_error_rate_increase=0.005, max_latency_ratio=1.25

@@ -1,0 +1,187 @@
+"""What the analyse step judges: each metric's per-interval samples of both sides, from CloudWatch series."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from canaryfleet.logic.analysis.collect import collect, intervals
+from canaryfleet.models.analysis import MetricQuery
+from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.policy import AnalysisSpec
+from pydantic import ValidationError
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012"
+START = datetime(2026, 12, 2, 12, 0, 30, tzinfo=UTC)
+
+
+def app() -> AppConfig:
+    def group(side: str, number: int) -> FleetGroup:
+        return FleetGroup(
+            deployment_group=f"pay-{side}",
+            target_group_arn=f"{ARN}:targetgroup/pay-{side}/{number}",
+            auto_scaling_group=f"pay-{side}-asg",
+        )
+
+    return AppConfig(
+        application="pay",
+        codedeploy_application="pay",
+        listener_rule_arn=f"{ARN}:listener-rule/app/front/1/2/3",
+        canary=group("canary", 1),
+        live=group("live", 2),
+    )
+
+
+class SeriesByDimension:
+    """CloudWatch as a table: (metric name, a dimension value) -> value at each interval start."""
+
+    def __init__(self, table: dict[tuple[str, str], dict[datetime, float]]) -> None:
+        self.table = table
+        self.asked: list[tuple[dict[str, MetricQuery], datetime, datetime, int]] = []
+
+    def series(
+        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, dict[datetime, float]]:
+        self.asked.append((dict(queries), start, end, period_seconds))
+        found = {}
+        for qid, query in queries.items():
+            assert query.metric is not None
+            key = next(iter(sorted(query.metric.dimensions.values())), "")
+            found[qid] = self.table.get((query.metric.metric_name, key), {})
+        return found
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        return []
+
+
+def minutes(*values: float | None) -> dict[datetime, float]:
+    first = START.replace(second=0)
+    return {first + timedelta(minutes=i): v for i, v in enumerate(values) if v is not None}
+
+
+def test_intervals_cover_the_window_on_period_boundaries() -> None:
+    grid = intervals(START, START + timedelta(minutes=3), 60)
+    assert grid[0] == START.replace(second=0) and len(grid) == 4
+    assert intervals(START, START, 60) == []
+    assert len(intervals(START.replace(second=0), START.replace(second=0) + timedelta(minutes=3), 60)) == 3
+
+
+def test_the_load_balancer_metrics_are_read_per_side_and_a_missing_5xx_count_is_zero() -> None:
+    # Given requests, 5xx and latency of both target groups; no 5xx datapoint in canary's 2nd minute
+    lb = "app/front/1"
+    metrics = SeriesByDimension(
+        {
+            ("RequestCount", lb): minutes(300, 300, 300),  # dimensions sort LoadBalancer first
+            ("HTTPCode_Target_5XX_Count", lb): minutes(3, None, 6),
+            ("TargetResponseTime", lb): minutes(0.08, 0.09, None),
+        }
+    )
+    # When collected over three minutes
+    samples, grid = collect(app(), AnalysisSpec(), metrics, START, START + timedelta(minutes=2, seconds=30))
+    # Then the 5xx rate is a ratio with the counts, and latency keeps its missing interval
+    rate, latency = samples.metrics
+    assert (rate.name, rate.critical, rate.min_count) == ("5xx rate", True, 100)
+    assert rate.canary == (0.01, 0.0, 0.02) and rate.canary_counts == (300, 300, 300)
+    assert latency.canary == (0.08, 0.09, None) and latency.canary_counts is None
+    assert len(grid) == 3
+    queries, start, end, period = metrics.asked[0]
+    assert (start, end - start, period) == (grid[0], timedelta(minutes=3), 60)
+    canary_requests = queries["m0cr"].metric
+    assert canary_requests is not None
+    assert canary_requests.dimensions == {"LoadBalancer": lb, "TargetGroup": "targetgroup/pay-canary/1"}
+    assert queries["m0lr"].metric is not None
+    assert queries["m0lr"].metric.dimensions["TargetGroup"] == "targetgroup/pay-live/2"
+
+
+def test_a_policy_metric_has_its_dimensions_filled_in_for_each_side() -> None:
+    spec = AnalysisSpec.model_validate(
+        {
+            "alb_metrics": [],
+            "metrics": [
+                {
+                    "name": "payment success",
+                    "direction": "decrease",
+                    "critical": True,
+                    "value": {
+                        "metric": {
+                            "namespace": "Pay",
+                            "metric_name": "Succeeded",
+                            "dimensions": {"AutoScalingGroupName": "{auto_scaling_group}"},
+                            "stat": "Sum",
+                        }
+                    },
+                    "requests": {
+                        "metric": {
+                            "namespace": "Pay",
+                            "metric_name": "Attempts",
+                            "dimensions": {"AutoScalingGroupName": "{auto_scaling_group}"},
+                            "stat": "Sum",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+    metrics = SeriesByDimension(
+        {
+            ("Succeeded", "pay-canary-asg"): minutes(90, 90),
+            ("Attempts", "pay-canary-asg"): minutes(100, 100),
+            ("Succeeded", "pay-live-asg"): minutes(970, 970),
+            ("Attempts", "pay-live-asg"): minutes(1000, 1000),
+        }
+    )
+    samples, _ = collect(app(), spec, metrics, START, START + timedelta(minutes=1))
+    [payments] = samples.metrics
+    assert payments.canary == (0.9, 0.9) and payments.live == (0.97, 0.97)
+    assert (payments.direction, payments.critical) == ("decrease", True)
+
+
+def test_no_interval_in_the_window_asks_cloudwatch_nothing() -> None:
+    metrics = SeriesByDimension({})
+    samples, grid = collect(app(), AnalysisSpec(), metrics, START, START)
+    assert grid == [] and metrics.asked == []
+    assert all(m.canary == () for m in samples.metrics)
+
+
+@pytest.mark.parametrize(
+    ("analysis", "message"),
+    [
+        ({"interval_seconds": 45}, "1, 5, 10, 20, 30 or a multiple of 60"),
+        ({"alb_metrics": [], "metrics": []}, "at least one metric"),
+        ({"metrics": [{"name": "latency", "value": {"expression": "a", "inputs": {"a": {}}}}]}, "namespace"),
+        (
+            {
+                "metrics": [
+                    {
+                        "name": "x",
+                        "value": {
+                            "metric": {"namespace": "N", "metric_name": "M", "dimensions": {"D": "{host}"}}
+                        },
+                    }
+                ]
+            },
+            "unknown placeholder",
+        ),
+        ({"metrics": [{"name": "x", "value": {"expression": "a + b"}}]}, "needs the metrics it names"),
+        ({"metrics": [{"name": "x", "value": {}}]}, "either metric or expression"),
+        (
+            {
+                "metrics": [
+                    {"name": "x", "value": {"metric": {"namespace": "N", "metric_name": "M", "stat": "Mean"}}}
+                ]
+            },
+            "stat",
+        ),
+    ],
+)
+def test_a_policy_with_bad_metrics_is_refused_with_a_reason(analysis: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AnalysisSpec.model_validate(analysis)
+
+
+def test_a_policy_metric_may_not_take_a_built_in_name() -> None:
+    metric = {"name": "latency", "value": {"metric": {"namespace": "N", "metric_name": "M"}}}
+    with pytest.raises(ValidationError, match="not a built-in's: latency"):
+        AnalysisSpec.model_validate({"metrics": [metric]})
