@@ -27,7 +27,8 @@ def report_data(record: RolloutRecord, app: AppConfig, now: datetime | None = No
     samples = BakeSamples(
         canary=metrics.samples(app, app.canary, start, end), live=metrics.samples(app, app.live, start, end)
     )
-    return timeline_view(record, samples, app.policy or default_policy(), now=end)
+    alarms = metrics.alarm_thresholds(app.canary.alarms)
+    return timeline_view(record, samples, app.policy or default_policy(), now=end, alarms=alarms)
 
 
 def render(data: dict[str, Any]) -> str:

@@ -6,8 +6,7 @@ import pytest
 from canaryfleet.adapters.fleet import sample_period
 from canaryfleet.api.charts import UPLOT_JS_SHA256, chart_assets, charts_json, csp_hash
 from canaryfleet.logic.charts import bake_charts, metric_charts, phase_marks, relative, weight_chart, x_range
-from canaryfleet.models.chart import MAX_SAMPLES, BakeSamples, MetricSample
-from canaryfleet.models.policy import AnalysisSpec
+from canaryfleet.models.chart import MAX_SAMPLES, AlarmThreshold, BakeSamples, MetricSample
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, WeightEntry
 
 from tests.unit.test_approval_messages import approval
@@ -85,13 +84,29 @@ def test_weights_are_steps_on_an_axis_scaled_to_the_policys_largest_step() -> No
     assert "0%, then 10% at +1:01, 0% at +3:10" in chart.words[0]
 
 
+ALARMS = [
+    AlarmThreshold(
+        alarm="hello-app-canary-5xx-rate",
+        watches="5xx_rate_percent",
+        threshold=5.0,
+        comparison="GreaterThanThreshold",
+    ),
+    AlarmThreshold(
+        alarm="hello-app-canary-latency-p99",
+        watches="latency_p99_seconds",
+        threshold=1.5,
+        comparison="GreaterThanThreshold",
+    ),
+]
+
+
 def test_samples_are_points_and_the_words_state_the_canarys_actual_rate() -> None:
     samples = BakeSamples(
         canary=[sample(60, 100, 20), sample(120, 100, 22)],
         live=[sample(0, 1000, 1), sample(60, 900, 1), sample(120, 900, 1)],
     )
 
-    errors, latency = metric_charts(samples, 0, 1, [], AnalysisSpec(), None)
+    errors, latency = metric_charts(samples, 0, 1, [], ALARMS, None)
 
     assert {s.draw for s in errors.series + latency.series} == {"points"}
     live, canary = errors.series
@@ -100,29 +115,44 @@ def test_samples_are_points_and_the_words_state_the_canarys_actual_rate() -> Non
     assert canary.x == [at(90).timestamp(), at(150).timestamp()], "each point at its period's middle"
     assert errors.words[0] == "Canary 5xx rate 21.00% (42 of 200 requests); per period from 20.00% to 22.00%."
     assert errors.y_max > 22
-    assert [t.value for t in errors.thresholds] == [1.0]
+    # The canary's 5xx-rate alarm is drawn at its threshold (a rate in percent, as the axis); the
+    # p99 latency alarm is said in words only, since the chart draws averages.
+    assert [t.value for t in errors.thresholds] == [5.0]
+    assert latency.thresholds == []
+    assert any("hello-app-canary-5xx-rate fires above 5%" in w for w in errors.words)
+    assert any("p99 is above 1500 ms" in w for w in latency.words)
 
 
 def test_a_period_without_requests_draws_no_point() -> None:
     samples = BakeSamples(canary=[sample(0, 0, 0, None), sample(60, 10, 0)])
 
-    errors, latency = metric_charts(samples, 0, 1, [], AnalysisSpec(), None)
+    errors, latency = metric_charts(samples, 0, 1, [], [], None)
 
     assert len(errors.series[1].y) == 1 and len(latency.series[1].y) == 1
 
 
-def test_the_bake_charts_mark_the_bake_and_the_analysis_and_draw_the_limits_against_live() -> None:
+def test_the_bake_charts_mark_the_bake_and_the_analysis_and_draw_the_alarms_the_bake_watched() -> None:
     verdict = approval().verdict
     assert verdict is not None
     samples = BakeSamples(canary=[MetricSample(at=verdict.window_start, seconds=60, requests=10, errors=0)])
-    verdict = verdict.model_copy(update={"samples": samples, "limits": AnalysisSpec(max_latency_ratio=1.5)})
+    verdict = verdict.model_copy(update={"samples": samples, "alarms": ALARMS})
 
     errors, latency = bake_charts(verdict)
 
     assert [m.label for m in errors.marks] == ["bake", "analysis"]
     assert all(errors.x_min < m.at < errors.x_max for m in errors.marks)
-    assert [round(t.value, 3) for t in latency.thresholds] == [round(verdict.live_latency * 1.5 * 1000, 3)]  # type: ignore[operator]
-    assert [round(t.value, 3) for t in errors.thresholds] == [1.0, round((0.00109 + 0.005) * 100, 3)]
+    assert [t.value for t in errors.thresholds] == [5.0] and latency.thresholds == []
+    assert errors.y_max > 5.0, "the alarm's line is inside the plot"
+
+
+def test_without_alarms_nothing_is_drawn_as_a_limit() -> None:
+    # The statistical judge has no fixed limit: a chart draws only thresholds that exist (alarms)
+    samples = BakeSamples(canary=[sample(60, 100, 1)], live=[sample(60, 1000, 5)])
+
+    errors, latency = metric_charts(samples, 0, 1, [], [], None)
+
+    assert errors.thresholds == [] and latency.thresholds == []
+    assert not any("limit" in w.lower() for w in errors.words + latency.words)
 
 
 @pytest.mark.parametrize(

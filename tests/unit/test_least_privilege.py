@@ -147,9 +147,16 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskFailure",
         }
     ),
-    # analyse: get, GetMetricData (canary and live), update, the verdict stage and notice.
+    # analyse: get, GetMetricData (canary and live), the canary alarms' thresholds, update, the
+    # verdict stage and notice.
     "AnalyseFunction": frozenset(
-        {"dynamodb:GetItem", "dynamodb:UpdateItem", "cloudwatch:GetMetricData", "sns:Publish"}
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "cloudwatch:GetMetricData",
+            "cloudwatch:DescribeAlarms",
+            "sns:Publish",
+        }
     ),
     # request_approval: get, set_wait, approvals.create/get/set_slack_message/mark_emails_sent,
     # the awaiting-approval stage and notice, the expiry execution, the signing key and Slack

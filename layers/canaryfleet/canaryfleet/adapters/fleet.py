@@ -19,7 +19,7 @@ from canaryfleet.models.app_config import (
     load_balancer_dimension,
     target_group_dimension,
 )
-from canaryfleet.models.chart import MAX_SAMPLES, MetricSample
+from canaryfleet.models.chart import MAX_SAMPLES, AlarmThreshold, MetricSample
 from canaryfleet.models.rollout import Revision
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -226,6 +226,21 @@ class Metrics:
             if count > 0
         ]
 
+    def alarm_thresholds(self, names: tuple[str, ...]) -> list[AlarmThreshold]:
+        if not names:
+            return []
+        response = client("cloudwatch").describe_alarms(AlarmNames=list(names), AlarmTypes=["MetricAlarm"])
+        return [
+            AlarmThreshold(
+                alarm=a["AlarmName"],
+                watches=_watches(cast("dict[str, Any]", a)),
+                threshold=float(a["Threshold"]),
+                comparison=a["ComparisonOperator"],
+            )
+            for a in response.get("MetricAlarms", [])
+            if "Threshold" in a
+        ]
+
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
         if not names:
             return []
@@ -235,6 +250,17 @@ class Metrics:
             for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
             if a.get("StateValue") == "ALARM"
         ]
+
+
+def _watches(alarm: dict[str, Any]) -> str:
+    """What a metric alarm's threshold is a value of: the fleet's 5xx-rate alarm is an expression
+    over the 5xx count (in percent), its latency alarm TargetResponseTime's p99 (in seconds)."""
+    names = {q["MetricStat"]["Metric"]["MetricName"] for q in alarm.get("Metrics", []) if "MetricStat" in q}
+    if "HTTPCode_Target_5XX_Count" in names and any("Expression" in q for q in alarm.get("Metrics", [])):
+        return "5xx_rate_percent"
+    if alarm.get("MetricName") == "TargetResponseTime" and alarm.get("ExtendedStatistic") == "p99":
+        return "latency_p99_seconds"
+    return "other"
 
 
 # The periods CloudWatch takes for high-resolution and standard metrics (GetMetricData's Period:

@@ -8,6 +8,7 @@ drawing script are inline and allowed by their hashes, and every value is autoes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -29,8 +30,8 @@ from canaryfleet.logic.charts import (
     weight_chart,
     x_range,
 )
-from canaryfleet.models.chart import BakeSamples
-from canaryfleet.models.policy import AnalysisSpec, Bake, RolloutPolicy
+from canaryfleet.models.chart import AlarmThreshold, BakeSamples
+from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
 
@@ -113,22 +114,16 @@ def stage_rows(record: RolloutRecord, start: datetime, now: datetime | None = No
     ]
 
 
-def analysis_limits(record: RolloutRecord, policy: RolloutPolicy | None) -> AnalysisSpec:
-    """The limits the verdict was judged against, else the policy's first bake's, else the defaults."""
-    if record.verdict is not None and record.verdict.limits is not None:
-        return record.verdict.limits
-    steps = policy.steps if policy is not None else ()
-    return next((s.analysis for s in steps if isinstance(s, Bake) and s.analysis), None) or AnalysisSpec()
-
-
 def timeline_view(
     record: RolloutRecord,
     samples: BakeSamples,
     policy: RolloutPolicy | None,
     now: datetime | None = None,
     samples_note: str = "",
+    alarms: Sequence[AlarmThreshold] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows, from the rollout record and its samples."""
+    """Everything the page shows, from the rollout record and its samples; the canary's alarms as
+    given (read from CloudWatch by the CLI), else as the analysis recorded them."""
     start = rollout_start(record)
     end = max(record.ended_at or now or datetime.now(UTC), start + timedelta(seconds=1))
     marks = phase_marks(record)
@@ -138,9 +133,11 @@ def timeline_view(
         if policy is not None
         else max([e.weight for e in record.weight_log.values()] or [1])
     )
+    if alarms is None:
+        alarms = record.verdict.alarms if record.verdict is not None else []
     charts = [
         weight_chart(record, start, end, max_weight, marks),
-        *metric_charts(samples, x_min, x_max, marks, analysis_limits(record, policy), record.verdict),
+        *metric_charts(samples, x_min, x_max, marks, alarms, record.verdict),
     ]
     assets = chart_assets()
     return {

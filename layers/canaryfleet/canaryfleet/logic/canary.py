@@ -229,7 +229,7 @@ def analyse(
             canary=metrics.samples(app, app.canary, start, end),
             live=metrics.samples(app, app.live, start, end),
         ),
-        limits=spec,
+        alarms=metrics.alarm_thresholds(app.canary.alarms),
         score=judged.score,
         alpha=judged.alpha,
         metrics=list(judged.metrics),

@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from canaryfleet.models.chart import BakeSamples, Chart, ChartMark, ChartSeries, ChartThreshold, MetricSample
-from canaryfleet.models.policy import AnalysisSpec
+from canaryfleet.logic.analysis.words import metric_row
+from canaryfleet.models.chart import (
+    AlarmThreshold,
+    BakeSamples,
+    Chart,
+    ChartMark,
+    ChartSeries,
+    ChartThreshold,
+    MetricSample,
+)
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import RolloutRecord
 
@@ -173,25 +181,37 @@ def verdict_words(verdict: Verdict) -> list[str]:
     return words + [f"{reason[:1].upper()}{reason[1:]}." for reason in verdict.reasons]
 
 
-def _error_thresholds(limits: AnalysisSpec, verdict: Verdict | None) -> list[ChartThreshold]:
-    lines = [
-        ChartThreshold(value=limits.max_error_rate * 100, label=f"limit {_percent(limits.max_error_rate)}")
-    ]
-    if verdict is not None and verdict.live_requests:
-        over_live = verdict.live_error_rate + limits.max_error_rate_increase
-        lines.append(
-            ChartThreshold(value=over_live * 100, label=f"live + {_percent(limits.max_error_rate_increase)}")
-        )
-    return lines
-
-
-def _latency_thresholds(limits: AnalysisSpec, verdict: Verdict | None) -> list[ChartThreshold]:
-    if verdict is None or not verdict.live_latency:
-        return []
-    value = verdict.live_latency * limits.max_latency_ratio
+def _error_thresholds(alarms: Sequence[AlarmThreshold]) -> list[ChartThreshold]:
+    """The canary's 5xx-rate alarms (their threshold is a rate in percent, as the chart's axis)."""
     return [
-        ChartThreshold(value=value * 1000, label=f"limit {limits.max_latency_ratio:.2f}x live = {_ms(value)}")
+        ChartThreshold(value=a.threshold, label=f"alarm above {a.threshold:g}%")
+        for a in alarms
+        if a.watches == "5xx_rate_percent"
     ]
+
+
+def _alarm_words(alarms: Sequence[AlarmThreshold], watches: str) -> str:
+    shown = [a for a in alarms if a.watches == watches]
+    if not shown:
+        return ""
+    if watches == "5xx_rate_percent":
+        said = ", ".join(f"{a.alarm} fires above {a.threshold:g}%" for a in shown)
+        return f"Canary alarm (dashed line): {said}; it ends the bake at once."
+    said = ", ".join(f"{a.alarm} fires when the p99 is above {_ms(a.threshold)}" for a in shown)
+    return f"Canary alarm: {said} (the chart draws averages, so the p99 limit is not drawn)."
+
+
+def _judged_words(verdict: Verdict | None, name: str) -> str:
+    """What the analysis found for one of the load balancer's metrics, in the judge's terms."""
+    for metric in verdict.metrics if verdict is not None else []:
+        if metric.name == name:
+            row = metric_row(metric)
+            return (
+                f"Analysis: {row['result']}; canary {row['canary']} against live {row['live']}, "
+                f"change {row['effect']} ({row['confidence']} interval), p {row['p_value']} "
+                f"(adjusted {row['p_adjusted']}, {row['test']})."
+            )
+    return ""
 
 
 def _top(series: list[ChartSeries], thresholds: list[ChartThreshold], floor: float) -> float:
@@ -204,11 +224,11 @@ def metric_charts(
     x_min: float,
     x_max: float,
     marks: list[ChartMark],
-    limits: AnalysisSpec,
+    alarms: Sequence[AlarmThreshold],
     verdict: Verdict | None,
     prefix: str = "",
 ) -> list[Chart]:
-    """5xx rate and latency of canary and live, as points per period, with the analysis's limits."""
+    """5xx rate and latency of canary and live, as points per period, with the canary's alarms."""
     # Live first, canary on top: where they are equal the canary's dot sits inside live's ring.
     errors = [
         _series(samples.live, "live", "live", "rate"),
@@ -218,21 +238,24 @@ def metric_charts(
         _series(samples.live, "live", "live", "latency"),
         _series(samples.canary, "canary", "canary", "latency"),
     ]
-    error_lines = _error_thresholds(limits, verdict)
-    latency_lines = _latency_thresholds(limits, verdict)
+    error_lines = _error_thresholds(alarms)
     period = samples.canary[0].seconds if samples.canary else (samples.live[0].seconds if samples.live else 0)
-    per = f"one point per {period} s period" if period else "no samples"
+    per = f"One point per {period} s period." if period else "No samples."
     error_words = [
         _rate_words("Canary", samples.canary),
         _rate_words("Live", samples.live),
-        f"Limits: canary above {_percent(limits.max_error_rate)}, or above live's rate by more than "
-        f"{_percent(limits.max_error_rate_increase)}, fails the analysis ({per}).",
+        per,
+        _alarm_words(alarms, "5xx_rate_percent"),
+        _judged_words(verdict, "5xx rate"),
     ]
     latency_words = [
         _latency_words("Canary", samples.canary),
         _latency_words("Live", samples.live),
-        f"Limit: canary average latency at most {limits.max_latency_ratio:.2f}x live's.",
+        _alarm_words(alarms, "latency_p99_seconds"),
+        _judged_words(verdict, "latency"),
     ]
+    error_words = [w for w in error_words if w]
+    latency_words = [w for w in latency_words if w]
     return [
         Chart(
             id=f"{prefix}error-chart",
@@ -252,10 +275,10 @@ def metric_charts(
             unit=" ms",
             x_min=x_min,
             x_max=x_max,
-            y_max=_top(latencies, latency_lines, 10.0),
+            y_max=_top(latencies, [], 10.0),
             series=latencies,
             marks=marks,
-            thresholds=latency_lines,
+            thresholds=[],
             words=latency_words,
         ),
     ]
@@ -272,4 +295,4 @@ def bake_charts(verdict: Verdict) -> list[Chart]:
     start = min([verdict.window_start, *stamps])
     end = max([verdict.window_end, *(s.at + timedelta(seconds=s.seconds) for s in samples.canary)])
     x_min, x_max = x_range(start, end, marks)
-    return metric_charts(samples, x_min, x_max, marks, verdict.limits or AnalysisSpec(), verdict, "bake-")
+    return metric_charts(samples, x_min, x_max, marks, verdict.alarms, verdict, "bake-")

@@ -39,6 +39,19 @@ class BakeSamples(BaseModel):
     live: list[MetricSample] = Field(default_factory=list, max_length=MAX_SAMPLES)
 
 
+class AlarmThreshold(BaseModel):
+    """One of the canary's CloudWatch alarms, as the charts draw it: what it watches and where it fires."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alarm: str
+    watches: Literal["5xx_rate_percent", "latency_p99_seconds", "other"] = Field(
+        description="What the alarm's threshold is a value of (the 5xx-rate chart draws the first)."
+    )
+    threshold: float
+    comparison: str = Field(description="CloudWatch's ComparisonOperator, e.g. GreaterThanThreshold.")
+
+
 Role = Literal["canary", "live", "weight"]
 
 

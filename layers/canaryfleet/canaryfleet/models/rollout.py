@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from canaryfleet.models.analysis import MetricVerdict
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
-from canaryfleet.models.chart import BakeSamples
+from canaryfleet.models.chart import AlarmThreshold, BakeSamples
 from canaryfleet.models.policy import (
     AnalysisSpec,
     Approval,
@@ -228,9 +228,11 @@ class Verdict(BaseModel):
     live_latency: float | None = Field(default=None, description="None: no request in the window.")
     window_start: datetime
     window_end: datetime
-    # What the charts draw: the bake period by period, and the limits it was judged against.
+    # What the charts draw: the bake period by period, and the thresholds of the canary's alarms.
     samples: BakeSamples | None = Field(default=None, description="None: recorded before samples were kept.")
-    limits: AnalysisSpec | None = Field(default=None, description="None: recorded before limits were kept.")
+    alarms: list[AlarmThreshold] = Field(
+        default_factory=list, description="The canary's alarms and their thresholds, as the bake watched."
+    )
     score: int | None = Field(
         default=None, description="Share of judged metrics that pass; None: older verdicts."
     )

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from canaryfleet.models.analysis import MetricQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
-from canaryfleet.models.chart import MetricSample
+from canaryfleet.models.chart import AlarmThreshold, MetricSample
 from canaryfleet.models.rollout import Revision
 
 # CodeDeploy statuses that end a deployment.
@@ -66,6 +66,10 @@ class FleetMetrics(Protocol):
 
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
         """The named alarms in ALARM now, each with ``name`` and ``reason``."""
+        ...
+
+    def alarm_thresholds(self, names: tuple[str, ...]) -> list[AlarmThreshold]:
+        """The named alarms' thresholds and what each watches (alarms that do not exist are left out)."""
         ...
 
 
