@@ -1,8 +1,11 @@
 """The approval gate on the local cloud: how approvers are asked and how their answers end a wait."""
 
+import html as html_lib
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
@@ -21,13 +24,16 @@ from tests.integration.approval_gate import (
     CAROL_SLACK,
     CHANNEL,
     Gate,
+    Waiting,
     approval_gate,
     approval_of,
+    assert_nothing_changed,
     audit,
     ended,
     heading,
     http,
     link_fields,
+    page_url,
     post_decision,
     wait_for_approval,
 )
@@ -72,6 +78,37 @@ def test_the_slack_message_shows_the_verdict_and_approve_and_reject_buttons(gate
         ("approval.approve", waiting.approval_id),
         ("approval.reject", waiting.approval_id),
     ]
+
+
+def _slack_timeline_link(waiting: Waiting) -> str:
+    assert waiting.message is not None
+    texts = [e["text"] for b in waiting.message.blocks if b["type"] == "context" for e in b["elements"]]
+    [url] = [m.group(1) for t in texts if (m := re.search(r"<(https?://[^|>]+)\|The rollout's timeline>", t))]
+    return html_lib.unescape(url)  # mrkdwn writes the URL's "&" as "&amp;"
+
+
+def test_the_slack_message_links_to_the_timeline_read_only_and_the_link_decides_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    url = _slack_timeline_link(waiting)
+    fields = link_fields(url)
+
+    # The card's link shows the rollout's timeline, with no approver in it
+    status, html = http("GET", url)
+    assert status == 200 and waiting.application in html and "Stages" in html
+    assert set(fields) == {"expires", "view"}
+
+    # A changed view signature, or an approver's signature used as one, is refused
+    tampered = url.replace("view=", "view=A", 1)[: len(url)]
+    assert http("GET", tampered)[0] == 403
+    approver_signature = link_fields(waiting.link(ALICE))["signature"]
+    assert http("GET", url.replace(fields["view"], approver_signature))[0] == 403
+
+    # And the view signature is no approver's: it neither opens the page nor decides
+    as_alice = {"approver": ALICE, "expires": fields["expires"], "signature": fields["view"]}
+    page = page_url(waiting.link(ALICE))
+    assert http("GET", f"{page}?{urlencode(as_alice)}")[0] == 403
+    assert post_decision(f"{page}?{urlencode(as_alice)}", "approve")[0] == 403
+    assert_nothing_changed(gate, waiting)
 
 
 def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
@@ -284,6 +321,7 @@ def test_the_slash_command_explains_itself(gate: Gate) -> None:
 # -- expiry ------------------------------------------------------------------------------
 def test_an_unanswered_approval_expires_and_its_page_and_slack_message_say_so(gate: Gate) -> None:
     waiting = wait_for_approval(gate, timeout_seconds=2)
+    timeline = _slack_timeline_link(waiting)
 
     result = ended(gate, waiting)
     approval = eventually(
@@ -295,6 +333,7 @@ def test_an_unanswered_approval_expires_and_its_page_and_slack_message_say_so(ga
     assert approval.decision is None
     assert [e["kind"] for e in audit(gate, waiting)] == ["approval_expired"]
     assert (status, heading(html)) == (410, "Expired")
+    assert http("GET", timeline)[0] == 410, "the card's timeline link expired with the approval"
     assert waiting.message is not None and "Expired at" in waiting.message.text
     assert not any(block["type"] == "actions" for block in waiting.message.blocks)
 

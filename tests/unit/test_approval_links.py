@@ -1,7 +1,7 @@
 """Signed approval links: bound to one approval, one approver and one expiry; rotation-safe."""
 
 import pytest
-from canaryfleet.logic.links import LinkSigner, link_url
+from canaryfleet.logic.links import LinkSigner, link_url, view_url
 from canaryfleet.models.approval import ApprovalLink, new_approval_id
 from canaryfleet.ports.approvals import SigningKeys
 
@@ -95,3 +95,21 @@ def test_the_link_carries_the_signed_fields_and_nothing_else(approval_id: str) -
 def test_a_malformed_signature_is_not_a_link() -> None:
     with pytest.raises(ValueError, match="signature"):
         ApprovalLink(approval_id="A" * 22, approver="a@example.com", expires=1, signature="short")
+
+
+def test_a_timeline_view_link_and_an_approvers_link_never_stand_for_each_other(approval_id: str) -> None:
+    signer = LinkSigner(Keys(b"k" * 64))
+    view = signer.sign_view(approval_id, EXPIRES)
+    approver = signer.sign(approval_id, "alice@example.com", EXPIRES)
+
+    # Each verifies for its own purpose
+    assert signer.verify(view) and signer.verify(approver)
+    # A view signature does not make an approver's link, nor the other way round
+    assert not signer.verify(approver.model_copy(update={"signature": view.signature}))
+    assert not signer.verify(view.model_copy(update={"signature": approver.signature}))
+    # And it is bound to its approval and its expiry
+    assert not signer.verify(view.model_copy(update={"expires": EXPIRES + 1}))
+    assert not signer.verify(view.model_copy(update={"approval_id": new_approval_id()}))
+    assert "view=" in view_url("https://x.example", view) and "approver" not in view_url(
+        "https://x.example", view
+    )

@@ -16,7 +16,7 @@ from canaryfleet.api.html import html_page
 from canaryfleet.api.timeline_page import timeline_response
 from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
 from canaryfleet.logic.links import LinkSigner, timeline_path
-from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm
+from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm, TimelineViewLink
 from canaryfleet.observability import logger
 
 _MAX_FORM_FIELDS = 10
@@ -100,7 +100,11 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
 
     @app.get("/approvals/<approval_id>/timeline")
     def timeline(approval_id: str) -> Response[str]:
-        link = _query_link(app, approval_id)
+        # An approver's link (from the email or the page), or the Slack card's read-only view link.
+        query = app.current_event.query_string_parameters or {}
+        link: ApprovalLink | TimelineViewLink | None = (
+            _query_view_link(app, approval_id) if "view" in query else _query_link(app, approval_id)
+        )
         if link is None:
             return _invalid_link()
         result, record = gate.rollout_for_link(link, signer)
@@ -156,6 +160,21 @@ def _query_link(app: APIGatewayHttpResolver, approval_id: str) -> ApprovalLink |
         return ApprovalLink.model_validate(
             {name: query.get(name, "") for name in ("approver", "expires", "signature")}
             | {"approval_id": approval_id}
+        )
+    except ValidationError:
+        return None
+
+
+def _query_view_link(app: APIGatewayHttpResolver, approval_id: str) -> TimelineViewLink | None:
+    """A timeline view link's fields from the query string; None if any is missing or malformed."""
+    query = app.current_event.query_string_parameters or {}
+    try:
+        return TimelineViewLink.model_validate(
+            {
+                "approval_id": approval_id,
+                "expires": query.get("expires", ""),
+                "signature": query.get("view", ""),
+            }
         )
     except ValidationError:
         return None

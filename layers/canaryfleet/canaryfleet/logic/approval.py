@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.canary import begin_wait
-from canaryfleet.logic.links import LinkSigner, link_url, timeline_url
+from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
@@ -110,7 +110,8 @@ def request_approval(
 def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:
     if channels.slack is None or approval.slack_message is not None:
         return
-    text, blocks = approval_messages.slack_request(approval)
+    view = channels.signer.sign_view(approval.approval_id, int(approval.expires_at.timestamp()))
+    text, blocks = approval_messages.slack_request(approval, view_url(channels.page_base_url, view))
     message = channels.slack.post(approval.approvers.slack_channel, text, blocks)
     if message is not None:
         channels.approvals.set_slack_message(approval.approval_id, message)

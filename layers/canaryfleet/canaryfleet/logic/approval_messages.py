@@ -116,8 +116,9 @@ def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
     ]
 
 
-def slack_request(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
-    """The message asking for a decision: the summary, the verdict, Approve and Reject."""
+def slack_request(approval: Approval, timeline: str = "") -> tuple[str, list[dict[str, Any]]]:
+    """The message asking for a decision: the summary, the verdict, Approve and Reject, and a
+    read-only link to the rollout's timeline (``timeline``, signed for the card)."""
     buttons = {
         "type": "actions",
         "block_id": "approval",
@@ -144,7 +145,23 @@ def slack_request(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
             },
         ],
     }
-    return slack_escape(title(approval)), [*_summary_blocks(approval), buttons]
+    blocks = [*_summary_blocks(approval), buttons]
+    if timeline:
+        # mrkdwn: the URL's "&" written as "&amp;", as Slack writes it (its control characters).
+        link = timeline.replace("&", "&amp;")
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"<{link}|The rollout's timeline>: charts and stages, read only, "
+                        f"until {_when(approval.expires_at)}",
+                    }
+                ],
+            }
+        )
+    return slack_escape(title(approval)), blocks
 
 
 def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:

@@ -107,6 +107,18 @@ class Approval(BaseModel):
         return email.lower() in {e.lower() for e in self.approvers.emails}
 
 
+class TimelineViewLink(BaseModel):
+    """The signed fields of a read-only link to a rollout's timeline, for a channel (Slack) where
+    no one approver reads it: it shows the timeline until the approval expires and decides nothing;
+    its signature is over another purpose than an approver's, so it never opens the approval page."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approval_id: ApprovalId
+    expires: int = Field(ge=0, description="Unix time the link stops working (the approval's expiry).")
+    signature: Signature
+
+
 class ApprovalLink(BaseModel):
     """The signed fields of an approver's link; the page's form carries them back on POST."""
 
