@@ -16,6 +16,7 @@ import yaml
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import HOOK_EVENTS, BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.policy import (
+    AnalysisSpec,
     Approval,
     Bake,
     OnTimeout,
@@ -698,6 +699,78 @@ def test_given_a_rollout_yaml_breaking_a_rule_when_the_policy_is_read_then_the_r
         bundle_policy(make(), default_policy(), PolicyLimits())
 
     assert reason in raised.value.reason
+
+
+def _bake_with(analysis: dict[str, Any] | None) -> bytes:
+    bake: dict[str, Any] = {"kind": "bake", "duration_seconds": 600, "analysis": analysis}
+    return rollout({"steps": [{"kind": "set_weight", "weight": 5}, bake, {"kind": "approval"}]})
+
+
+PAYMENTS = {
+    "name": "payment success",
+    "direction": "decrease",
+    "critical": True,
+    "value": {
+        "metric": {
+            "namespace": "Pay",
+            "metric_name": "Ok",
+            "dimensions": {"Group": "{auto_scaling_group}"},
+            "stat": "Sum",
+        }
+    },
+    "requests": {
+        "metric": {
+            "namespace": "Pay",
+            "metric_name": "All",
+            "dimensions": {"Group": "{auto_scaling_group}"},
+            "stat": "Sum",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("analysis", "reason"),
+    [
+        (None, "steps[1] bakes without analysis"),
+        (
+            {"alpha": 0.0001},
+            "lowers the analysis's false-failure rate alpha to 0.0001, below the application's 0.05",
+        ),
+        ({"pass_score": 0}, "lowers the analysis's pass score to 0, below the application's 100"),
+        ({"min_requests": 1}, "lowers the analysis's minimum requests to 1"),
+        ({"alb_metrics": ["latency"]}, "leaves out the application's metrics 5xx_rate"),
+        ({"metrics": []}, "leaves out the application's metrics payment success"),
+    ],
+    ids=["no analysis", "tiny alpha", "pass score 0", "few requests", "no 5xx rate", "own metric dropped"],
+)
+def test_a_rollout_yaml_cannot_make_the_canary_analysis_looser_than_the_applications(
+    analysis: dict[str, Any] | None, reason: str
+) -> None:
+    # Given an application whose policy judges a payments metric beside the load balancer's
+    base = default_policy()
+    strict = AnalysisSpec.model_validate({"metrics": [PAYMENTS]})
+    base = base.model_copy(
+        update={
+            "steps": tuple(
+                s.model_copy(update={"analysis": strict}) if isinstance(s, Bake) else s for s in base.steps
+            )
+        }
+    )
+    if analysis is not None and "metrics" not in analysis:
+        analysis = {**analysis, "metrics": [PAYMENTS]}
+
+    with pytest.raises(InvalidBundle) as raised:
+        bundle_policy(_bake_with(analysis), base, PolicyLimits())
+
+    assert reason in raised.value.reason
+
+
+def test_a_rollout_yaml_may_make_the_canary_analysis_stricter() -> None:
+    policy = bundle_policy(_bake_with({"alpha": 0.1, "min_requests": 500}), default_policy(), PolicyLimits())
+
+    [bake] = [s for s in policy.steps if isinstance(s, Bake)]
+    assert bake.analysis is not None and bake.analysis.min_requests == 500
 
 
 def test_given_a_bundle_that_is_not_a_zip_when_the_policy_is_read_then_it_is_rejected() -> None:

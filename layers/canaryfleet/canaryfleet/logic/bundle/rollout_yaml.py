@@ -17,7 +17,15 @@ from canaryfleet.logic.bundle.safe_zip import (
     read_text,
 )
 from canaryfleet.logic.bundle.strict_yaml import load_yaml
-from canaryfleet.models.policy import Approval, Bake, OnTimeout, PolicyLimits, RolloutPolicy, SetWeight
+from canaryfleet.models.policy import (
+    AnalysisSpec,
+    Approval,
+    Bake,
+    OnTimeout,
+    PolicyLimits,
+    RolloutPolicy,
+    SetWeight,
+)
 
 ROLLOUT_YAML = "rollout.yaml"
 
@@ -55,7 +63,7 @@ def bundle_policy(
     except ValidationError as exc:
         raise InvalidBundle(f"{ROLLOUT_YAML} is not a valid rollout policy: {problems(exc)}") from None
     if "steps" in document:
-        beyond = _beyond_limits(policy, limits)
+        beyond = _beyond_limits(policy, limits) + _looser_analysis(policy, base)
         if beyond:
             raise InvalidBundle(f"{ROLLOUT_YAML} goes beyond the platform's limits: {'; '.join(beyond)}")
     return policy
@@ -83,6 +91,39 @@ def _beyond_limits(policy: RolloutPolicy, limits: PolicyLimits) -> list[str]:
             problems.append(f"{where} promotes on timeout, which the platform does not allow")
     if limits.require_approval and not any(isinstance(step, Approval) for step in policy.steps):
         problems.append("there is no approval step, and the platform requires one")
+    return problems
+
+
+def _looser_analysis(policy: RolloutPolicy, base: RolloutPolicy) -> list[str]:
+    """A bundle may make its canary analysis stricter than the application's policy, never looser:
+    every bake analyses, keeps the policy's metrics, and tests them at least as hard."""
+    floor = (
+        next((s.analysis for s in base.steps if isinstance(s, Bake) and s.analysis), None) or AnalysisSpec()
+    )
+    problems: list[str] = []
+    for index, step in enumerate(policy.steps):
+        if not isinstance(step, Bake):
+            continue
+        where = f"steps[{index}]"
+        spec = step.analysis
+        if spec is None:
+            problems.append(f"{where} bakes without analysis, which the application's policy requires")
+            continue
+        for field, label in (
+            ("alpha", "false-failure rate alpha"),
+            ("pass_score", "pass score"),
+            ("min_requests", "minimum requests"),
+            ("min_intervals", "minimum intervals"),
+        ):
+            if getattr(spec, field) < getattr(floor, field):
+                problems.append(
+                    f"{where} lowers the analysis's {label} to {getattr(spec, field)}, below the"
+                    f" application's {getattr(floor, field)}"
+                )
+        dropped: list[str] = sorted(str(m) for m in set(floor.alb_metrics) - set(spec.alb_metrics))
+        dropped += sorted({m.name for m in floor.metrics} - {m.name for m in spec.metrics})
+        if dropped:
+            problems.append(f"{where} leaves out the application's metrics {', '.join(dropped)}")
     return problems
 
 
