@@ -14,6 +14,7 @@ from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
+from canaryfleet_cli.local_up import up
 from canaryfleet_cli.report import write_report
 from canaryfleet_cli.timeline import render_rollouts
 
@@ -23,6 +24,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
 app.add_typer(drains_app, name="drains")
 local_app.add_typer(drain_commands)
+local_app.command("up")(up)
 app.command("demo")(demo)
 operate.register(app)
 

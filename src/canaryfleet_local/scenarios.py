@@ -83,6 +83,11 @@ class Scenario(BaseModel):
     actions: tuple[OperatorAction, ...] = Field(
         default=(), description="Done once each, when their wait comes."
     )
+    unlisted_decision: Literal["approve", "reject", "none"] = Field(
+        default="approve",
+        description="What the simulated approver answers for a build no upload lists "
+        "(one that `canaryfleet publish` sent to `canaryfleet local up`); none: people decide.",
+    )
 
 
 def load_scenario(name: str) -> Scenario:

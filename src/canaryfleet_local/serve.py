@@ -1,0 +1,191 @@
+"""`canaryfleet local up`: the local cloud kept up, its AWS APIs served on localhost.
+
+The platform (template.yaml), the demo application's fleet (fleet/template.yaml), the fleet
+simulator and the approval page run in this process, as for every local command; moto's server
+(``ThreadedMotoServer``) answers HTTP requests on localhost from the same backends. The
+stand-ins patch moto's backend and response classes, so a request that arrives over HTTP meets
+them as one made in-process does: an S3 upload emits its EventBridge event, a Lambda Invoke runs
+the real handler. The operator commands reach it with ``--local`` through their usual boto3 code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from canaryfleet.models.app_config import AppConfig, registry_parameter
+from moto.server import ThreadedMotoServer
+
+from canaryfleet_local.cloud import STACK_NAME, LocalCloud, LocalCloudError
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.http_api import LocalHttpApi
+from canaryfleet_local.mailbox import LocalMailbox
+from canaryfleet_local.scenarios import Scenario, load_scenario
+from canaryfleet_local.simulator import FleetSimulator
+
+APPLICATION = "hello-app"
+SCENARIO = "local-up"
+STATE_FOLDER = ".canaryfleet"
+STATE_FILE = "local.json"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where the running local cloud answers; written to .canaryfleet/local.json."""
+
+    endpoint: str
+    region: str
+    stack: str
+    approval_page: str
+    applications: tuple[str, ...]
+    pid: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "stack": self.stack,
+            "approval_page": self.approval_page,
+            "applications": list(self.applications),
+            "pid": self.pid,
+        }
+
+
+def state_file(folder: Path) -> Path:
+    return folder / STATE_FOLDER / STATE_FILE
+
+
+@contextlib.contextmanager
+def written_state(served: Served, folder: Path) -> Iterator[Path]:
+    """.canaryfleet/local.json while the block runs; removed when it ends, however it ends."""
+    path = state_file(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        previous = _read_pid(path)
+        if previous is not None and previous != os.getpid() and _alive(previous):
+            raise LocalCloudError(
+                f"{path} says a local cloud already runs here (process {previous}); stop it first"
+            )
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(served.as_json(), indent=2) + "\n")
+    temporary.replace(path)  # readers never see half a file
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when nothing else was put there
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = json.loads(path.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ApprovalLinks:
+    """Tells of each approval request once, with the links its email would carry."""
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        self._mailbox = LocalMailbox(cloud)
+        self._told: set[str] = set()
+
+    def new(self) -> list[tuple[str, str, str]]:
+        """(subject, approver, link) of each approval email not told before."""
+        found = []
+        for message in self._mailbox.read():
+            text = str(message.get("Message", ""))
+            link = next((word for word in text.split() if word.startswith("http")), None)
+            approver = message.get("MessageAttributes", {}).get("approver", {}).get("Value", "")
+            key = f"{approver} {link}"
+            if link and key not in self._told:
+                self._told.add(key)
+                found.append((str(message.get("Subject", "")), str(approver), link))
+        return found
+
+
+@contextlib.contextmanager
+def served_local_cloud(
+    port: int = 0,
+    approval_port: int = 0,
+    approver: str = "none",
+    scenario: Scenario | str = SCENARIO,
+    parameters: dict[str, str] | None = None,
+    on_progress: Any = None,
+) -> Iterator[tuple[Served, LocalCloud, ApprovalLinks]]:
+    """The platform and hello-app on the local cloud, its AWS APIs on ``HOST:port``.
+
+    ``approver``: ``none`` (people decide) or ``auto`` (the simulator approves every build).
+    """
+    if approver not in ("none", "auto"):
+        raise ValueError("approver: none or auto")
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    scenario = scenario.model_copy(update={"unlisted_decision": "approve" if approver == "auto" else "none"})
+
+    def step(message: str) -> None:
+        if on_progress is not None:
+            on_progress(message)
+
+    step("binding ports")
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    with LocalHttpApi(host=HOST, port=approval_port) as api:
+        step("creating the platform from template.yaml")
+        with LocalCloud(parameters={**(parameters or {}), **api.parameters}) as cloud:
+            api.attach(cloud)
+            links = ApprovalLinks(cloud)
+            step(f"onboarding {APPLICATION} from fleet/template.yaml")
+            app = _onboard(cloud, APPLICATION, scenario)
+            with FleetSimulator(cloud, scenario) as simulator:
+                simulator.add_application(app)
+                step("serving the AWS APIs")
+                server.start()
+                try:
+                    host, bound = server.get_host_and_port()
+                    served = Served(
+                        endpoint=f"http://{host}:{bound}",
+                        region=cloud.region,
+                        stack=STACK_NAME,
+                        approval_page=api.url,
+                        applications=(APPLICATION,),
+                        pid=os.getpid(),
+                    )
+                    yield served, cloud, links
+                finally:
+                    _stop(server)
+
+
+def _onboard(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConfig:
+    """The application's fleet stack, with the scenario's policy in its registry entry."""
+    app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
+    )
+    return app
+
+
+def _stop(server: ThreadedMotoServer) -> None:
+    """Stop serving; a server whose thread never started has nothing to stop."""
+    stopper = threading.Thread(target=server.stop, name="moto-server-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
