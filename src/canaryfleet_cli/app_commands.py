@@ -20,6 +20,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.options import ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.platform import PlatformError, connect_platform
+
 app_commands = typer.Typer(
     help="Onboard applications onto canaryfleet and list the onboarded ones.", no_args_is_help=True
 )
@@ -244,11 +248,19 @@ def _registered(ssm: Any) -> list[AppConfig]:
 @app_commands.command("list")
 def list_applications(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    region: str | None = typer.Option(None, "--region", help="AWS region (default: the session's)."),
+    stack: str | None = StackOption,
+    region: str | None = RegionOption,
+    profile: str | None = ProfileOption,
+    local: bool = LocalOption,
 ) -> None:
     """Show the onboarded applications (their registry entries in SSM Parameter Store)."""
     try:
-        applications = _registered(boto3.client("ssm", region_name=region))
+        # The stack is checked as every operator command checks it: the registry is its account's.
+        connect_platform(stack, region, profile, local)
+        applications = _registered(boto3.client("ssm"))
+    except PlatformError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     except (BotoCoreError, ClientError) as exc:
         errors.print(f"[red]cannot read the registry ({REGISTRY_PREFIX}*):[/red] {exc}")
         raise typer.Exit(2) from None

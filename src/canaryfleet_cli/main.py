@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import typer
@@ -19,6 +20,23 @@ from canaryfleet_cli.report import write_report
 from canaryfleet_cli.timeline import render_rollouts
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"canaryfleet {package_version('canaryfleet')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """canaryfleet: canary rollouts and graceful fleet operations for EC2 applications."""
+
+
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
 app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
@@ -77,8 +95,10 @@ def local_rollout(
         print_rollout_report(report)
         for path in report["reports"]:
             console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
-    ok = not report["lock_held"] and not report["failed_deliveries"]
-    raise typer.Exit(0 if ok else 1)
+    # As `canaryfleet watch`: 0 released, 1 rolled back or rejected, 2 the local cloud misbehaved.
+    if report["lock_held"] or report["failed_deliveries"]:
+        raise typer.Exit(2)
+    raise typer.Exit(0 if report["outcome"] == "released" else 1)
 
 
 def print_rollout_report(report: dict[str, object]) -> None:

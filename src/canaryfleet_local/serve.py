@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
 from moto.server import ThreadedMotoServer
 
 from canaryfleet_local.cloud import STACK_NAME, LocalCloud, LocalCloudError
@@ -34,6 +34,8 @@ SCENARIO = "local-up"
 STATE_FOLDER = ".canaryfleet"
 STATE_FILE = "local.json"
 HOST = "127.0.0.1"
+# Who approves hello-app on the local cloud: the approval email's link is signed for this address.
+APPROVER = "you@example.com"
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,9 @@ def served_local_cloud(
 
 def _onboard(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConfig:
     """The application's fleet stack, with the scenario's policy in its registry entry."""
-    app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy})
+    app = deploy_fleet(cloud, application).model_copy(
+        update={"policy": scenario.policy, "approvers": Approvers(emails=(APPROVER,))}
+    )
     cloud.client("ssm").put_parameter(
         Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
     )

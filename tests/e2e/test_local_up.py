@@ -97,7 +97,8 @@ def watch_while(folder: Path, version: str, decide: list[str]) -> subprocess.Com
     )
     try:
         deadline = time.monotonic() + COMMAND_TIMEOUT
-        while ok_json(folder, "status", "--local", "hello-app").get("waiting_for") != "an approver":
+        # The approval's wait is recorded: a decision now is applied at once.
+        while ok_json(folder, "status", "--local", "hello-app").get("waiting_for") != "you@example.com":
             assert watcher.poll() is None, watcher.communicate()
             assert time.monotonic() < deadline, "the rollout never asked for approval"
             time.sleep(0.5)
@@ -125,6 +126,7 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     assert any("wait for approval" in line for line in lines)
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     assert "rejected" in rejected.stdout.splitlines()[-1]
+    assert "approval asked" in (local_up / "local-up.log").read_text()  # with the approver's link
     assert never.returncode == 3
     assert "waiting for hello-app 9.9.9 to start" in never.stdout
     by_version = {row["version"]: row for row in rows}
