@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
@@ -54,7 +55,8 @@ def read_local_endpoint(folder: Path | None = None) -> LocalEndpoint:
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise NoLocalCloud(f"{path} is not what `canaryfleet local up` writes: {exc}") from None
-    if not endpoint.endpoint.startswith(("http://127.0.0.1:", "http://localhost:")):
+    parts = urlsplit(endpoint.endpoint)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or parts.username:
         # The dummy credentials below must never be sent anywhere but this machine.
         raise NoLocalCloud(f"{path} names {endpoint.endpoint!r}, which is not on localhost")
     return endpoint
