@@ -11,6 +11,7 @@ from rich.console import Console
 
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
+from canaryfleet_cli.dashboard import dashboard
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.local_drain import drain_commands
@@ -44,6 +45,7 @@ app.add_typer(drains_app, name="drains")
 local_app.add_typer(drain_commands)
 local_app.command("up")(up)
 app.command("demo")(demo)
+app.command("dashboard")(dashboard)
 operate.register(app)
 
 console = Console()

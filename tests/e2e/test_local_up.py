@@ -10,6 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 
 from canaryfleet_local.bundles import SAMPLE_APP
+from tests.e2e.headless_chromium import ChromiumUnavailable, headless_chromium, require_chromium
 
 CLI = [sys.executable, "-m", "canaryfleet_cli.main"]
 START_TIMEOUT = 240.0
@@ -144,3 +148,71 @@ def test_without_local_up_a_local_command_says_so_with_exit_code_2(tmp_path: Pat
     assert result.returncode == 2
     assert "start `canaryfleet local up` in this folder first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def dashboard(local_up: Path) -> Iterator[str]:
+    """`canaryfleet dashboard --local` on a free port; its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [*CLI, "dashboard", "--local", "--port", "0"],
+        cwd=local_up,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # "canaryfleet dashboard: http://127.0.0.1:PORT/ (...)"
+        assert first.startswith("canaryfleet dashboard: http://127.0.0.1:"), first + process.stderr.read()
+        yield first.split()[2]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_dashboard_lists_hello_app_and_a_reject_there_is_recorded_with_the_operator(
+    local_up: Path, dashboard: str, chromium: str
+) -> None:
+    ok_json(local_up, "publish", "--local", "hello-app", "3.0.0", str(SAMPLE_APP))
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    while ok_json(local_up, "status", "--local", "hello-app").get("waiting_for") != "you@example.com":
+        assert time.monotonic() < deadline, "the rollout never asked for approval"
+        time.sleep(0.5)
+    try:
+        with headless_chromium() as browser:
+            page = browser.new_page()
+            page.navigate(dashboard)
+            row = page.text("#app-hello-app")
+            page.click_and_wait("#app-hello-app .rollout-link")
+            steps = page.text("#steps")
+            page.type_into("#reason-reject", "seen enough")
+            page.click_and_wait("#reject")
+            notice = page.text("#notice")
+    except ChromiumUnavailable as exc:
+        require_chromium(start_error=str(exc))
+    forged = urllib.parse.urlencode(
+        {"token": "guess", "application": "hello-app", "rollout_id": "x", "action": "abort", "reason": "x"}
+    ).encode()
+    other_site = post(f"{dashboard}decide", forged, {"Origin": "https://evil.example.com"})
+    no_token = post(f"{dashboard}decide", forged, {"Content-Type": "application/x-www-form-urlencoded"})
+    rebound = post(f"{dashboard}decide", forged, {"Host": "attacker.example.com"})  # DNS rebinding
+    rows = ok_json(local_up, "history", "--local", "hello-app")
+
+    assert "3.0.0" in row and "wait for approval" in row and "you@example.com" in row
+    assert "▶ wait for approval" in steps
+    assert notice == "reject: done"
+    assert (other_site, no_token, rebound) == (403, 403, 403)
+    [rejected] = [r for r in rows if r["version"] == "3.0.0"]
+    assert rejected["decided_by"] == ["reject by arn:aws:sts::123456789012:user/moto"]
+    assert rejected["reason"].endswith(": seen enough")
