@@ -83,7 +83,10 @@ def up(
             while not stop.wait(_MAIL_SECONDS):
                 for subject, person, link in links.new():
                     console.print(
-                        f"approval asked: {subject}\n  {person}: {link}", markup=False, highlight=False
+                        f"approval asked: {subject}\n  {person}: {link}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,  # a link broken over lines cannot be opened
                     )
     except OSError as exc:
         errors.print(f"local up: {exc}", markup=False, highlight=False)

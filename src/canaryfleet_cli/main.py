@@ -15,7 +15,7 @@ from canaryfleet_cli.dashboard import dashboard
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.local_drain import drain_commands
-from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
+from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
 from canaryfleet_cli.report import write_report
 from canaryfleet_cli.timeline import render_rollouts
@@ -79,6 +79,7 @@ def local_rollout(
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
     with (
         local_cloud_errors(errors),
+        progress(errors, f"Playing scenario {scenario} on the local cloud"),
         played_scenario(
             scenario, artifact=artifact, decision=decision, parameters=local_parameters(verbose)
         ) as run,
@@ -94,18 +95,13 @@ def local_rollout(
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        print_rollout_report(report)
+        console.print(render_rollouts(report, verbose=verbose))
         for path in report["reports"]:
             console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
     # As `canaryfleet watch`: 0 released, 1 rolled back or rejected, 2 the local cloud misbehaved.
     if report["lock_held"] or report["failed_deliveries"]:
         raise typer.Exit(2)
     raise typer.Exit(0 if report["outcome"] == "released" else 1)
-
-
-def print_rollout_report(report: dict[str, object]) -> None:
-    """A readable timeline of each rollout of a scenario."""
-    console.print(render_rollouts(report))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.bundles import bundle
@@ -207,6 +208,11 @@ def _report(
                 "canary_weight_history": [e["weight"] for e in _weight_history(record)],
                 "weights": _weight_history(record),
                 "audit": [entry.stored() for entry in record.audit],
+                "stages": [
+                    {"stage": stage.value, "seconds": round((at - record.received_at).total_seconds(), 1)}
+                    for stage in Stage
+                    if (at := record.stage_at(stage)) is not None
+                ],
                 "execution_status": execution.status if execution else None,
                 "state_transitions": execution.states_entered if execution else [],
             }
@@ -215,6 +221,7 @@ def _report(
     state = next(iter(simulator.apps.values()))
     return {
         "scenario": scenario.name,
+        "policy": scenario.policy.model_dump(mode="json"),
         "outcome": last.get("outcome"),
         "reason": last.get("reason", ""),
         "live_revision": state.versions["live"],
