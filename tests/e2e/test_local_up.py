@@ -122,6 +122,7 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     never = run(local_up, "watch", "--local", "hello-app", "--version", "9.9.9", "--timeout", "2")
     rows = ok_json(local_up, "history", "--local", "hello-app")
     table = run(local_up, "history", "--local", "hello-app")
+    listed = ok_json(local_up, "app", "list", "--local")
 
     assert approved.returncode == 0, approved.stdout + approved.stderr
     lines = approved.stdout.splitlines()
@@ -140,6 +141,7 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     assert by_version["2.1.0"]["decided_by"] == [f"reject by {identity}"]
     assert by_version["2.0.0"]["decided_by"] == [f"approve by {identity}"]
     assert all(row["rollout_id"] in table.stdout for row in rows)
+    assert [entry["application"] for entry in listed] == ["hello-app"]
 
 
 def test_without_local_up_a_local_command_says_so_with_exit_code_2(tmp_path: Path) -> None:
