@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from canaryfleet_local.cloud import STACK_NAME, LocalCloud, LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet
@@ -105,6 +111,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class AwsApiServer:
+    """moto's server (what ``moto.server.ThreadedMotoServer`` runs), bound at once.
+
+    ThreadedMotoServer binds on its own thread, where a port already taken is an exception
+    nobody sees and ``start`` waits forever, and werkzeug binding a port itself exits the process
+    on one; the socket is bound here, so a port taken is an OSError the command reports.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HTTPServer does
+            self._socket.bind((host, port))
+            self._socket.listen(128)
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server: BaseWSGIServer = make_server(
+                host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=self._socket.fileno()
+            )
+        except BaseException:
+            self._socket.close()
+            raise
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-api-server", daemon=True)
+        self._stopped = False
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and free the port; once, however often it is called."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        self._socket.close()
+
+
 class ApprovalLinks:
     """Tells of each approval request once, with the links its email would carry."""
 
@@ -149,32 +199,34 @@ def served_local_cloud(
         if on_progress is not None:
             on_progress(message)
 
-    step("binding ports")
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    with LocalHttpApi(host=HOST, port=approval_port) as api:
-        step("creating the platform from template.yaml")
-        with LocalCloud(parameters={**(parameters or {}), **api.parameters}) as cloud:
-            api.attach(cloud)
-            links = ApprovalLinks(cloud)
-            step(f"onboarding {APPLICATION} from fleet/template.yaml")
-            app = _onboard(cloud, APPLICATION, scenario)
-            with FleetSimulator(cloud, scenario) as simulator:
-                simulator.add_application(app)
-                step("serving the AWS APIs")
-                server.start()
-                try:
-                    host, bound = server.get_host_and_port()
+    step("binding ports")  # both ports at once: one taken fails here, before any work
+    server = AwsApiServer(HOST, port)
+    try:
+        with LocalHttpApi(host=HOST, port=approval_port) as api:
+            step("creating the platform from template.yaml")
+            with LocalCloud(parameters={**(parameters or {}), **api.parameters}) as cloud:
+                api.attach(cloud)
+                links = ApprovalLinks(cloud)
+                step(f"onboarding {APPLICATION} from fleet/template.yaml")
+                app = _onboard(cloud, APPLICATION, scenario)
+                with FleetSimulator(cloud, scenario) as simulator:
+                    simulator.add_application(app)
+                    step("serving the AWS APIs")
+                    server.start()
                     served = Served(
-                        endpoint=f"http://{host}:{bound}",
+                        endpoint=server.endpoint,
                         region=cloud.region,
                         stack=STACK_NAME,
                         approval_page=api.url,
                         applications=(APPLICATION,),
                         pid=os.getpid(),
                     )
-                    yield served, cloud, links
-                finally:
-                    _stop(server)
+                    try:
+                        yield served, cloud, links
+                    finally:
+                        server.stop()  # before the cloud closes: no request meets a closing cloud
+    finally:
+        server.stop()  # when the cloud never came up
 
 
 def _onboard(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConfig:
@@ -186,10 +238,3 @@ def _onboard(cloud: LocalCloud, application: str, scenario: Scenario) -> AppConf
         Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
     )
     return app
-
-
-def _stop(server: ThreadedMotoServer) -> None:
-    """Stop serving; a server whose thread never started has nothing to stop."""
-    stopper = threading.Thread(target=server.stop, name="moto-server-stop", daemon=True)
-    stopper.start()
-    stopper.join(timeout=10)

@@ -7,6 +7,7 @@ The timeouts only catch hangs: on a busy machine the platform takes what it take
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,3 +219,16 @@ def test_the_dashboard_lists_hello_app_and_a_reject_there_is_recorded_with_the_o
     [rejected] = [r for r in rows if r["version"] == "3.0.0"]
     assert rejected["decided_by"] == ["reject by arn:aws:sts::123456789012:user/moto"]
     assert rejected["reason"].endswith(": seen enough")
+
+
+def test_a_port_already_taken_ends_local_up_at_once_with_exit_code_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+
+        result = run(tmp_path, "local", "up", "--port", port, "--approval-port", "0", timeout=120)
+
+    assert result.returncode == 2
+    assert "Address already in use" in result.stderr
+    assert not (tmp_path / ".canaryfleet").exists()
