@@ -16,6 +16,7 @@ from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import validate_bundle
 from canaryfleet.logic.bundle.archive import zip_folder
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
+from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -31,7 +32,7 @@ from canaryfleet_cli.platform import (
     status_of,
 )
 from canaryfleet_cli.report import write_report
-from canaryfleet_cli.rollout_view import local_time, render_rollout, view_steps
+from canaryfleet_cli.rollout_view import ViewStep, local_time, render_rollout, rolling_back, view_steps
 from canaryfleet_cli.watch import watch
 
 console = Console()
@@ -112,7 +113,7 @@ def status(
         cells = [
             _text(row["application"]),
             _text(row["version"]),
-            _text(f"{current.number}. {current.text}" if current else "queued"),
+            _text(_step_text(record, current)),
             f"{row['canary_weight']}%",
             _text(row["verdict"] or "-"),
             _text(row["waiting_for"] or "-"),
@@ -123,6 +124,14 @@ def status(
         table.add_row(*cells, *([state] if verbose else []))
     console.print(table)
     _print_notes(rows)
+
+
+def _step_text(record: RolloutRecord | None, current: ViewStep | None) -> str:
+    if record is None or record.status == "received":
+        return "queued"
+    if rolling_back(record):
+        return "rolling back"
+    return f"{current.number}. {current.text}" if current else "between steps"
 
 
 def _print_notes(rows: list[dict[str, Any]]) -> None:
