@@ -4,6 +4,7 @@ run against it with --local as separate processes, then SIGTERM.
 The timeouts only catch hangs: on a busy machine the platform takes what it takes.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -46,11 +47,16 @@ def ok_json(folder: Path, *args: str) -> Any:
 @pytest.fixture
 def local_up(tmp_path: Path) -> Iterator[Path]:
     """`canaryfleet local up` on free ports in a fresh folder; stopped with SIGTERM afterwards."""
-    folder = tmp_path
+    with running_local_up(tmp_path) as folder:
+        yield folder
+
+
+@contextlib.contextmanager
+def running_local_up(folder: Path, *options: str) -> Iterator[Path]:
     log = (folder / "local-up.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [*CLI, "local", "up", "--port", "0", "--approval-port", "0"],
+        [*CLI, "local", "up", "--port", "0", "--approval-port", "0", *options],
         cwd=folder,
         env=env,
         stdout=log,
@@ -232,3 +238,13 @@ def test_a_port_already_taken_ends_local_up_at_once_with_exit_code_2(tmp_path: P
     assert result.returncode == 2
     assert "Address already in use" in result.stderr
     assert not (tmp_path / ".canaryfleet").exists()
+
+
+def test_with_approver_auto_the_simulator_approves_and_watch_ends_released(tmp_path: Path) -> None:
+    with running_local_up(tmp_path, "--approver", "auto") as folder:
+        ok_json(folder, "publish", "--local", "hello-app", "2.0.0", str(SAMPLE_APP))
+        watched = run(folder, "watch", "--local", "hello-app", "--version", "2.0.0", "--interval", "0.5")
+        [row] = ok_json(folder, "history", "--local", "hello-app")
+
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert row["decided_by"] == ["approve by approver@example.com"]
