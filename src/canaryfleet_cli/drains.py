@@ -12,7 +12,8 @@ from canaryfleet.adapters.drain_store import DynamoDrainStore
 from rich.console import Console
 from rich.table import Table
 
-from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name
+from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.platform import PlatformError, connect_platform
 
 drains_app = typer.Typer(
     help="Drains of instances that left (scale-in, Spot, rebalance).", no_args_is_help=True
@@ -29,10 +30,11 @@ def list_drains(
     region: str | None = typer.Option(None, "--region", help="AWS region."),
     profile: str | None = typer.Option(None, "--profile", help="AWS profile."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document for scripts."),
+    local: bool = LocalOption,
 ) -> None:
     """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
     try:
-        platform = Platform.connect(stack or default_stack_name(), region, profile)
+        platform = connect_platform(stack, region, profile, local)
         records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)
     except PlatformError as exc:
         errors.print(f"[red]error:[/red] {exc}")

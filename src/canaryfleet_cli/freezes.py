@@ -25,7 +25,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name, running_rollout
+from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.platform import Platform, PlatformError, connect_platform, running_rollout
 
 freeze_app = typer.Typer(
     help="Freezes: no rollout starts its canary or goes live while one stands (unless overridden).",
@@ -35,12 +37,6 @@ freeze_app = typer.Typer(
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
-StackOption = typer.Option(
-    None, "--stack", help="Platform stack (default: samconfig.toml, else canaryfleet)."
-)
-RegionOption = typer.Option(None, "--region", help="AWS region.")
-ProfileOption = typer.Option(None, "--profile", help="AWS profile.")
-JsonOption = typer.Option(False, "--json", help="One JSON document for scripts.")
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -77,10 +73,10 @@ def parse_time(text: str, hint: str) -> datetime:
 
 
 def _calendar(
-    stack: str | None, region: str | None, profile: str | None
+    stack: str | None, region: str | None, profile: str | None, local: bool
 ) -> tuple[Platform, DynamoFreezeCalendar]:
     try:
-        platform = Platform.connect(stack or default_stack_name(), region, profile)
+        platform = connect_platform(stack, region, profile, local)
         return platform, DynamoFreezeCalendar(platform.output("StateTableName"))
     except PlatformError as exc:
         _fail(str(exc))
@@ -109,6 +105,7 @@ def add(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
     """Declare a freeze: from --start (default now) until --end, or for --for."""
     if (end is None) == (duration is None):
@@ -116,7 +113,7 @@ def add(
     clock = SystemClock()
     begins = parse_time(start, "--start") if start else None
     ends = parse_time(end, "--end") if end else (begins or clock.now()) + parse_duration(duration or "")
-    platform, calendar = _calendar(stack, region, profile)
+    platform, calendar = _calendar(stack, region, profile, local)
     try:
         freeze = declare_freeze(
             calendar,
@@ -146,9 +143,10 @@ def list_freezes(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
     """Freezes that stand (now or later), by start; --all adds past and removed ones."""
-    _, calendar = _calendar(stack, region, profile)
+    _, calendar = _calendar(stack, region, profile, local)
     freezes = standing_freezes(calendar, SystemClock().now(), include_past)
     if as_json:
         typer.echo(json.dumps([_row(f) for f in freezes], indent=2))
@@ -177,9 +175,10 @@ def remove(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
     """End a freeze now; it stays listed (--all) with who removed it and why."""
-    platform, calendar = _calendar(stack, region, profile)
+    platform, calendar = _calendar(stack, region, profile, local)
     try:
         freeze = calendar.remove(freeze_id, platform.caller(), reason, SystemClock().now())
         woken = _wake_waiting_rollouts(platform)

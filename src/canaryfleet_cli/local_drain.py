@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
+from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 
 drain_commands = typer.Typer()
 
@@ -87,7 +87,11 @@ def local_drain(
         raise typer.BadParameter(
             f"unknown drain scenario; known: {', '.join(drain_scenario_names())}", param_hint="--scenario"
         )
-    with local_cloud_errors(errors), _quiet_local_cloud(verbose) as parameters:
+    with (
+        local_cloud_errors(errors),
+        progress(errors, f"Playing drain scenario {scenario} on the local cloud"),
+        _quiet_local_cloud(verbose) as parameters,
+    ):
         report = run_drain_scenario(scenario, instances=instances, parameters=parameters)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 
 import typer
@@ -18,7 +19,16 @@ def local_parameters(verbose: bool) -> dict[str, str]:
     if not verbose:
         # Metrics print EMF JSON to stdout; on the local cloud nobody collects them.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        # Nor their warnings ("No application metrics to publish"), which say nothing to a user here.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"aws_lambda_powertools(\.|$)")
     return {"LogLevel": "DEBUG" if verbose else "ERROR"}
+
+
+@contextlib.contextmanager
+def progress(errors: Console, what: str) -> Iterator[None]:
+    """A spinner with ``what`` on stderr while long local work runs (nothing when it is not a terminal)."""
+    with errors.status(f"{what} (the local cloud takes 10 to 60 s)..."):
+        yield
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import typer
@@ -10,24 +11,45 @@ from rich.console import Console
 
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
+from canaryfleet_cli.dashboard import dashboard
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.freezes import freeze_app
 from canaryfleet_cli.judge import judge
 from canaryfleet_cli.local_drain import drain_commands
-from canaryfleet_cli.local_run import local_cloud_errors, local_parameters
+from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
+from canaryfleet_cli.local_up import up
 from canaryfleet_cli.report import write_report
 from canaryfleet_cli.timeline import render_rollouts
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"canaryfleet {package_version('canaryfleet')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """canaryfleet: canary rollouts and graceful fleet operations for EC2 applications."""
+
+
 local_app = typer.Typer(help="Run the platform on the local cloud (moto, in-process): no AWS account needed.")
 app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
 app.add_typer(drains_app, name="drains")
 app.add_typer(freeze_app, name="freeze")
 local_app.add_typer(drain_commands)
+local_app.command("up")(up)
 app.command("demo")(demo)
 app.command("judge")(judge)
+app.command("dashboard")(dashboard)
 operate.register(app)
 
 console = Console()
@@ -61,6 +83,7 @@ def local_rollout(
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
     with (
         local_cloud_errors(errors),
+        progress(errors, f"Playing scenario {scenario} on the local cloud"),
         played_scenario(
             scenario, artifact=artifact, decision=decision, parameters=local_parameters(verbose)
         ) as run,
@@ -76,16 +99,13 @@ def local_rollout(
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        print_rollout_report(report)
+        console.print(render_rollouts(report, verbose=verbose))
         for path in report["reports"]:
             console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
-    ok = not report["lock_held"] and not report["failed_deliveries"]
-    raise typer.Exit(0 if ok else 1)
-
-
-def print_rollout_report(report: dict[str, object]) -> None:
-    """A readable timeline of each rollout of a scenario."""
-    console.print(render_rollouts(report))
+    # As `canaryfleet watch`: 0 released, 1 rolled back or rejected, 2 the local cloud misbehaved.
+    if report["lock_held"] or report["failed_deliveries"]:
+        raise typer.Exit(2)
+    raise typer.Exit(0 if report["outcome"] == "released" else 1)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,28 +16,32 @@ from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import validate_bundle
 from canaryfleet.logic.bundle.archive import zip_folder
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
+from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from canaryfleet_cli.platform import Platform, PlatformError, default_stack_name, history_of, status_of
+from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.platform import (
+    Platform,
+    PlatformError,
+    connect_platform,
+    history_of,
+    live_version,
+    status_of,
+)
 from canaryfleet_cli.report import write_report
+from canaryfleet_cli.rollout_view import ViewStep, local_time, render_rollout, rolling_back, view_steps
+from canaryfleet_cli.watch import watch
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
-StackOption = typer.Option(
-    None, "--stack", help="Platform stack name (default: samconfig.toml, else canaryfleet)."
-)
-RegionOption = typer.Option(None, "--region", help="AWS region (default: your AWS configuration).")
-ProfileOption = typer.Option(None, "--profile", help="AWS profile to use.")
-JsonOption = typer.Option(False, "--json", help="One JSON document for scripts.")
 
-
-def _connect(stack: str | None, region: str | None, profile: str | None) -> Platform:
+def _connect(stack: str | None, region: str | None, profile: str | None, local: bool = False) -> Platform:
     try:
-        return Platform.connect(stack or default_stack_name(), region, profile)
+        return connect_platform(stack, region, profile, local)
     except PlatformError as exc:
         _fail(str(exc))
 
@@ -65,43 +69,80 @@ def status(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show internal state names too."),
 ) -> None:
-    """Every application's current rollout: stage, canary weight, verdict, who it waits for."""
-    platform = _connect(stack, region, profile)
+    """Every application's current rollout: step, canary weight, verdict, who it waits for."""
+    platform = _connect(stack, region, profile, local)
     try:
         apps = [platform.application(application)] if application else platform.applications()
         rows = [status_of(platform, app) for app in apps]
     except PlatformError as exc:
         _fail(str(exc))
+    if as_json:
+        _emit(rows[0] if application else rows, as_json)
+        return
+    if application and rows[0]["running"]:
+        record = platform.store.get(application, rows[0]["rollout_id"])
+        if record is not None:
+            live = live_version(platform, application)
+            console.print(render_rollout(apps[0], record, live, verbose=verbose))
+            _print_notes(rows)
+            return
     table = Table(title=f"canaryfleet rollouts ({platform.stack})")
-    for column in ("application", "version", "stage", "canary", "verdict", "waiting for", "since", "queued"):
+    columns = ["application", "version", "step", "canary", "verdict", "waiting for", "since", "queued"]
+    for column in columns + (["state"] if verbose else []):
         table.add_column(column)
-    for row in rows:
+    for app, row in zip(apps, rows, strict=True):
         if not row["running"]:
-            table.add_row(
-                _text(row["application"]), "-", "[dim]idle[/dim]", "-", "-", "-", "-", str(row["queued"])
-            )
+            cells: list[Text | str] = [
+                _text(row["application"]),
+                "-",
+                "[dim]idle[/dim]",
+                "-",
+                "-",
+                "-",
+                "-",
+                str(row["queued"]),
+            ]
+            extra: list[Text | str] = ["-"] if verbose else []
+            table.add_row(*cells, *extra)
             continue
-        table.add_row(
+        record = platform.store.get(app.application, row["rollout_id"])
+        current = next((s for s in view_steps(app, record) if s.state == "current"), None) if record else None
+        cells = [
             _text(row["application"]),
             _text(row["version"]),
-            _text(row["stage"] or "queued"),
+            _text(_step_text(record, current)),
             f"{row['canary_weight']}%",
             _text(row["verdict"] or "-"),
             _text(row["waiting_for"] or "-"),
-            _text(str(row["waiting_since"] or "-")[:19]),
+            _text(local_time(record.wait_started_at) if record and record.wait_started_at else "-"),
             str(row["queued"]),
-        )
-    _emit(rows[0] if application else rows, as_json, table)
-    if not as_json:
-        for row in rows:
-            for line in row.get("verdict_metrics") or []:
-                console.print(_text(f"{row['application']} verdict: {line}"))
-            for note in row.get("bundle_notes") or []:
-                # The bundle's text is the builder's, not markup: printed as it is.
-                console.print(
-                    f"{row['application']}: note: {note}", markup=False, highlight=False, soft_wrap=True
-                )
+        ]
+        state = _text(f"{row['stage']}/{record.wait_kind if record else '-'}")
+        table.add_row(*cells, *([state] if verbose else []))
+    console.print(table)
+    _print_notes(rows)
+
+
+def _step_text(record: RolloutRecord | None, current: ViewStep | None) -> str:
+    if record is None or record.status == "received":
+        return "queued"
+    if rolling_back(record):
+        return "rolling back"
+    return f"{current.number}. {current.text}" if current else "between steps"
+
+
+def _print_notes(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        for line in row.get("verdict_metrics") or []:
+            console.print(_text(f"{row['application']} verdict: {line}"))
+        for note in row.get("bundle_notes") or []:
+            # The bundle's text is the builder's, not markup: printed as it is.
+            console.print(
+                f"{row['application']}: note: {note}", markup=False, highlight=False, soft_wrap=True
+            )
 
 
 def history(
@@ -111,88 +152,35 @@ def history(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
-    """Past rollouts with outcome, reason, who decided and how long they took."""
-    platform = _connect(stack, region, profile)
+    """Past rollouts with their id, outcome, reason, who decided and how long they took."""
+    platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
         rows = history_of(platform, application)[:limit]
     except PlatformError as exc:
         _fail(str(exc))
-    table = Table(title=f"{application}: rollouts")
+    if as_json:
+        _emit(rows, as_json)
+        return
+    table = Table(title=f"{application}: rollouts (canaryfleet report ROLLOUT --html page.html draws one)")
+    table.add_column("rollout", overflow="fold")  # whole: `canaryfleet report` takes it
     for column in ("received", "version", "outcome", "reason", "decided", "took"):
         table.add_column(column)
     for row in rows:
         style = {"released": "green", "rolled_back": "red", "rejected": "yellow"}.get(str(row["outcome"]), "")
+        received = datetime.fromisoformat(str(row["received_at"])) if row["received_at"] else None
         table.add_row(
-            str(row["received_at"] or "")[:19],
+            _text(row["rollout_id"]),
+            _text(local_time(received)),
             _text(row["version"]),
             Text(str(row["outcome"]), style=style),
             _text(row["reason"] or "-"),
             _text(", ".join(row["decided_by"]) or "-"),
             f"{row['seconds']:.0f}s" if row["seconds"] is not None else "-",
         )
-    _emit(rows, as_json, table)
-
-
-def watch(
-    application: str = typer.Argument(..., help="The application."),
-    interval: float = typer.Option(2.0, min=0.1, help="Seconds between refreshes."),
-    timeout: float = typer.Option(3600.0, min=1, help="Give up after this many seconds."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-) -> None:
-    """Follow the application's rollout until it ends (or the timeout)."""
-    platform = _connect(stack, region, profile)
-    try:
-        app = platform.application(application)
-    except PlatformError as exc:
-        _fail(str(exc))
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    with Live(console=console, refresh_per_second=4) as live:
-        while time.monotonic() < deadline:
-            row = status_of(platform, app)
-            if row["running"]:
-                last = row
-            live.update(_watch_view(application, row, last))
-            if not row["running"]:
-                break
-            time.sleep(interval)
-    if last:
-        ended = next(
-            (h for h in history_of(platform, application) if h["rollout_id"] == last["rollout_id"]), None
-        )
-        if ended:
-            said = f"{application} {ended['version']}: {ended['outcome']} {ended['reason']}".rstrip()
-            console.print(said, markup=False, highlight=False)
-
-
-_STAGES = ["started", "canary_deployed", "traffic_shifted", "verdict", "awaiting_approval", "released"]
-
-
-def _watch_view(application: str, row: dict[str, Any], last: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"{application}: {'running' if row['running'] else 'no rollout running'}", show_header=False
-    )
-    current = row.get("stage") or last.get("stage")
-    reached = _STAGES.index(current) if current in _STAGES else -1
-    table.add_row(
-        "stages",
-        " -> ".join(
-            f"[green]{s}[/green]" if i <= reached else f"[dim]{s}[/dim]" for i, s in enumerate(_STAGES)
-        ),
-    )
-    if row["running"]:
-        table.add_row("version", _text(row["version"]))
-        table.add_row("canary weight", f"{row['canary_weight']}%")
-        table.add_row("verdict", _text(row["verdict"] or "-"))
-        table.add_row(
-            "waiting for",
-            _text(f"{row['waiting_for'] or '-'} (since {str(row['waiting_since'] or '-')[:19]})"),
-        )
-    return table
+    console.print(table)
 
 
 def _decide(
@@ -203,9 +191,10 @@ def _decide(
     region: str | None,
     profile: str | None,
     as_json: bool,
+    local: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    platform = _connect(stack, region, profile)
+    platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
         result = platform.decide(
@@ -250,8 +239,9 @@ def _decision_command(action: str, reason_option: Any, summary: str) -> Callable
         region: str | None = RegionOption,
         profile: str | None = ProfileOption,
         as_json: bool = JsonOption,
+        local: bool = LocalOption,
     ) -> None:
-        _decide(action, application, reason, stack, region, profile, as_json)
+        _decide(action, application, reason, stack, region, profile, as_json, local)
 
     command.__name__ = command.__qualname__ = action  # typer names the command after the function
     command.__doc__ = summary
@@ -278,12 +268,13 @@ def promote(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
     """Skip the remaining bakes and approvals; the rollout goes live."""
     if override_window and not reason.strip():
         raise typer.BadParameter("say why the window or freeze is overridden", param_hint="--reason")
     extra = {"override_window": True} if override_window else {}
-    _decide("promote", application, reason, stack, region, profile, as_json, extra)
+    _decide("promote", application, reason, stack, region, profile, as_json, local, extra)
 
 
 def _ci_default(*names: str) -> str | None:
@@ -304,6 +295,7 @@ def publish(
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     as_json: bool = JsonOption,
+    local: bool = LocalOption,
 ) -> None:
     """Zip a build (or take CI's zip), check it as the platform will, upload it: its rollout starts."""
     if not re.fullmatch(APP_NAME_PATTERN.strip("^$"), application):
@@ -323,7 +315,7 @@ def publish(
         report = validate_bundle(body)
     except InvalidBundle as exc:
         _fail(f"the platform would reject this bundle: {exc.reason}")
-    platform = _connect(stack, region, profile)
+    platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
     except PlatformError as exc:
@@ -374,9 +366,10 @@ def report(
     stack: str | None = StackOption,
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
+    local: bool = LocalOption,
 ) -> None:
     """One self-contained HTML page with the timeline of a rollout."""
-    platform = _connect(stack, region, profile)
+    platform = _connect(stack, region, profile, local)
     try:
         apps = [platform.application(application)] if application else platform.applications()
     except PlatformError as exc:

@@ -26,6 +26,8 @@ from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
 
+from canaryfleet_cli.local_endpoint import NoLocalCloud, use_local_endpoint
+
 DEFAULT_STACK = "canaryfleet"
 
 
@@ -41,6 +43,21 @@ def default_stack_name(samconfig: Path = Path("samconfig.toml")) -> str:
         if isinstance(name, str) and name:
             return name
     return DEFAULT_STACK
+
+
+def connect_platform(
+    stack: str | None, region: str | None, profile: str | None, local: bool = False
+) -> Platform:
+    """The platform an operator command names: in AWS, or (``local``) `canaryfleet local up`'s."""
+    if local:
+        if profile or region:
+            raise PlatformError("--local talks to `canaryfleet local up`: leave out --profile and --region")
+        try:
+            endpoint = use_local_endpoint()
+        except NoLocalCloud as exc:
+            raise PlatformError(str(exc)) from None
+        stack = stack or endpoint.stack
+    return Platform.connect(stack or default_stack_name(), region, profile)
 
 
 @dataclass
@@ -68,6 +85,11 @@ class Platform:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             raise PlatformError(f"stack {stack!r}: {message}") from None
         except BotoCoreError as exc:
+            where = os.environ.get("AWS_ENDPOINT_URL")
+            if where:
+                raise PlatformError(
+                    f"{where} unreachable (is `canaryfleet local up` still running?): {exc}"
+                ) from None
             raise PlatformError(f"AWS unreachable: {exc}") from None
         return cls(stack, {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])})
 
@@ -115,6 +137,20 @@ def running_rollout(platform: Platform, application: str) -> RolloutRecord | Non
     if lock is None:
         return None
     return platform.store.get(application, lock.rollout_id)
+
+
+def live_version(platform: Platform, application: str) -> str | None:
+    """The version the live group runs: the last released build's, None before any release."""
+    revision = platform.store.last_good(application)
+    if revision is None:
+        return None
+    return revision.key.rsplit("/", 1)[-1].removesuffix(".zip")
+
+
+def rollout_of_version(platform: Platform, application: str, version: str) -> RolloutRecord | None:
+    """The newest rollout of ``version``, None if the platform has not received that build."""
+    found = [r for r in platform.store.list_rollouts(application) if r.version == version]
+    return max(found, key=lambda r: r.received_at) if found else None
 
 
 def current_weight(record: RolloutRecord) -> int:

@@ -14,13 +14,35 @@ from rich.text import Text
 _OUTCOME_STYLE = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
 
 
-def render_rollouts(report: dict[str, Any]) -> Group:
+# What the platform's default policy does on AWS, which local scenarios compress.
+_AWS_DEFAULT = "on AWS the default is a 5% canary, a 10-minute bake and an approval that waits 24 h"
+
+
+def policy_words(policy: dict[str, Any]) -> str:
+    """A scenario's policy in words, with what its compressed durations stand for."""
+    said = []
+    for step in policy.get("steps", []):
+        if step.get("kind") == "set_weight":
+            said.append(f"{step['weight']}% canary")
+        elif step.get("kind") == "bake":
+            said.append(f"a {step['duration_seconds']} s bake")
+        elif step.get("kind") == "approval":
+            said.append(f"an approval that waits {step['timeout_seconds']} s")
+    return f"policy: {', '.join(said)}: times compressed so the story takes seconds ({_AWS_DEFAULT})"
+
+
+def render_rollouts(report: dict[str, Any], verbose: bool = False) -> Group:
     panels = []
     for rollout in report.get("rollouts", []):
         outcome = str(rollout.get("outcome"))
         style = _OUTCOME_STYLE.get(outcome, "white")
         table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_row("stages", Text(" -> ".join(rollout.get("state_transitions", [])) or "-"))
+        stages = " -> ".join(
+            f"{s['stage'].replace('_', ' ')} ({s['seconds']:.1f}s)" for s in rollout.get("stages", [])
+        )
+        table.add_row("stages", Text(stages or "-"))
+        if verbose:  # the state machine's own state names
+            table.add_row("states", Text(" -> ".join(rollout.get("state_transitions", [])) or "-"))
         weights = " -> ".join(f"{w}%" for w in rollout.get("canary_weight_history", []))
         table.add_row("canary weight", weights or "-")
         verdict = rollout.get("verdict") or {}
@@ -52,4 +74,6 @@ def render_rollouts(report: dict[str, Any]) -> Group:
         f"canary runs {report.get('canary_revision')}, {report.get('seconds')}s",
         style="dim",
     )
+    if report.get("policy"):
+        return Group(Text(policy_words(report["policy"]), style="dim"), *panels, summary)
     return Group(*panels, summary)

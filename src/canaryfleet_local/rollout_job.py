@@ -18,6 +18,7 @@ from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.freezes import declare_freeze
 from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
 from canaryfleet.ports.clock import FixedClock
 
@@ -246,6 +247,11 @@ def _report(
                 "audit": [entry.stored() for entry in record.audit],
                 "window_waits": _window_waits(record),
                 "overrides": _overrides(record),
+                "stages": [
+                    {"stage": stage.value, "seconds": round((at - record.received_at).total_seconds(), 1)}
+                    for stage in Stage
+                    if (at := record.stage_at(stage)) is not None
+                ],
                 "execution_status": execution.status if execution else None,
                 "state_transitions": execution.states_entered if execution else [],
             }
@@ -254,6 +260,7 @@ def _report(
     state = next(iter(simulator.apps.values()))
     return {
         "scenario": scenario.name,
+        "policy": scenario.policy.model_dump(mode="json"),
         "outcome": last.get("outcome"),
         "reason": last.get("reason", ""),
         "live_revision": state.versions["live"],

@@ -142,6 +142,12 @@ class Scenario(BaseModel):
         )
         return self.policy.model_copy(update={"windows": (window,)})
 
+    unlisted_decision: Literal["approve", "reject", "none"] = Field(
+        default="approve",
+        description="What the simulated approver answers for a build no upload lists "
+        "(one that `canaryfleet publish` sent to `canaryfleet local up`); none: people decide.",
+    )
+
 
 def load_scenario(name: str) -> Scenario:
     path = SCENARIOS / f"{name}.yaml"

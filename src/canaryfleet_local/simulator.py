@@ -441,7 +441,7 @@ class FleetSimulator:
             return
         waited = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
         upload = self._uploads.get(record.get("version", {}).get("S", ""))
-        decision = upload.decision if upload else "approve"
+        decision = upload.decision if upload else self.scenario.unlisted_decision
         if decision == "none" or waited < self.scenario.decide_after_seconds:
             return
         state.decided.add(rollout_id)

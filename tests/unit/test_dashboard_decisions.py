@@ -1,0 +1,92 @@
+"""The dashboard's one change: a decision, only from its own pages, as the CLI sends it."""
+
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+
+from canaryfleet_cli.dashboard import Dashboard, Refused
+
+
+class RecordingPlatform:
+    stack = "canaryfleet"
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def caller(self) -> str:
+        return "arn:aws:sts::123456789012:assumed-role/oncall/alice"
+
+    def decide(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.sent.append(payload)
+        return {"rollout_id": payload["rollout_id"], "action": payload["action"], "outcome": "applied"}
+
+
+def form(dashboard: Dashboard, **values: str) -> dict[str, str]:
+    base = {
+        "token": dashboard.token,
+        "application": "payments-api",
+        "rollout_id": "payments-api-1_2_0-abc",
+        "action": "reject",
+        "reason": "error budget spent",
+    }
+    return base | values
+
+
+@pytest.fixture
+def platform() -> RecordingPlatform:
+    return RecordingPlatform()
+
+
+@pytest.fixture
+def dashboard(platform: RecordingPlatform) -> Dashboard:
+    return Dashboard(platform)  # type: ignore[arg-type]
+
+
+def test_a_decision_goes_to_the_decide_function_with_the_callers_identity_and_the_rollout(
+    dashboard: Dashboard, platform: RecordingPlatform
+) -> None:
+    said = dashboard.decide(form(dashboard), dashboard.token)
+
+    assert said == ("payments-api", "payments-api-1_2_0-abc", "reject: done")
+    assert platform.sent == [
+        {
+            "application": "payments-api",
+            "action": "reject",
+            "by": "arn:aws:sts::123456789012:assumed-role/oncall/alice",
+            "reason": "error budget spent",
+            "channel": "cli",
+            "rollout_id": "payments-api-1_2_0-abc",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "cookie", "status"),
+    [
+        ({"token": "guessed"}, "guessed", HTTPStatus.FORBIDDEN),
+        ({}, None, HTTPStatus.FORBIDDEN),
+        ({}, "another-process", HTTPStatus.FORBIDDEN),
+        ({"action": "delete"}, "own", HTTPStatus.BAD_REQUEST),
+        ({"application": "../etc"}, "own", HTTPStatus.BAD_REQUEST),
+        ({"rollout_id": "x y"}, "own", HTTPStatus.BAD_REQUEST),
+        ({"action": "abort", "reason": "  "}, "own", HTTPStatus.BAD_REQUEST),
+    ],
+    ids=[
+        "guessed token",
+        "no cookie",
+        "cookie of another",
+        "unknown action",
+        "bad app",
+        "bad id",
+        "no reason",
+    ],
+)
+def test_a_form_not_from_its_pages_or_out_of_bounds_is_refused_and_decides_nothing(
+    dashboard: Dashboard, platform: RecordingPlatform, values: dict[str, str], cookie: str | None, status: int
+) -> None:
+    with pytest.raises(Refused) as refused:
+        dashboard.decide(form(dashboard, **values), dashboard.token if cookie == "own" else cookie)
+
+    assert refused.value.status == status
+    assert platform.sent == []
