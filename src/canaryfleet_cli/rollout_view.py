@@ -146,8 +146,8 @@ def awaited(app: AppConfig, record: RolloutRecord, now: datetime | None = None) 
         if not waits:
             return "the deployment window"
         wait = max(waits, key=lambda w: w.started)
-        step = "the canary" if wait.guard == "canary" else "going live"
-        return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)} before {step}: {wait.reason}"
+        guarded = "the canary" if wait.guard == "canary" else "going live"
+        return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)} before {guarded}: {wait.reason}"
     return "the platform (between waits)"
 
 
