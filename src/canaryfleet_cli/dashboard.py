@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import typer
+from canaryfleet.api.timeline_page import content_security_policy
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.rollout import Stage
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -43,6 +44,7 @@ from canaryfleet_cli.platform import (
     live_version,
     running_rollout,
 )
+from canaryfleet_cli.report import render, report_data
 from canaryfleet_cli.rollout_view import OUTCOME_WORDS, awaited, local_time, rolling_back, view_steps
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -168,6 +170,14 @@ class Dashboard:
             notice=notice,
         )
 
+    def charts(self, application: str, rollout_id: str) -> str:
+        """The rollout's timeline page (the charts of `canaryfleet report`), from CloudWatch now."""
+        app = self.platform.application(application)
+        record = self.platform.store.get(application, rollout_id)
+        if record is None:
+            raise Refused(HTTPStatus.NOT_FOUND, f"no rollout {rollout_id} of {application}")
+        return render(report_data(record, app))
+
     # -- the decision ------------------------------------------------------------------
     def decide(self, form: dict[str, str], cookie_token: str | None) -> tuple[str, str, str]:
         """Checks the token, sends the decision; (application, rollout id, what happened)."""
@@ -235,6 +245,14 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                 segments = [s for s in parts.path.split("/") if s]
                 if not segments:
                     self._send(HTTPStatus.OK, dashboard.index())
+                    return
+                if len(segments) == 4 and segments[0] == "rollouts" and segments[3] == "charts":
+                    _, application, rollout_id, _ = segments
+                    if not _APP.match(application) or not _ROLLOUT_ID.match(rollout_id):
+                        raise Refused(HTTPStatus.NOT_FOUND, "no such rollout")
+                    # The timeline page's own policy: its inline chart script and styles by hash.
+                    policy = {"Content-Security-Policy": content_security_policy()}
+                    self._send(HTTPStatus.OK, dashboard.charts(application, rollout_id), policy)
                     return
                 if len(segments) == 3 and segments[0] == "rollouts":
                     _, application, rollout_id = segments

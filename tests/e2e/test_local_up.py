@@ -23,6 +23,7 @@ import pytest
 
 from canaryfleet_local.bundles import SAMPLE_APP
 from tests.e2e.headless_chromium import ChromiumUnavailable, headless_chromium, require_chromium
+from tests.e2e.pages import look
 
 CLI = [sys.executable, "-m", "canaryfleet_cli.main"]
 START_TIMEOUT = 240.0
@@ -205,9 +206,11 @@ def test_the_dashboard_lists_hello_app_and_a_reject_there_is_recorded_with_the_o
             row = page.text("#app-hello-app")
             page.click_and_wait("#app-hello-app .rollout-link")
             steps = page.text("#steps")
+            charts_url = str(page.evaluate("document.getElementById('charts-link').href"))
             page.type_into("#reason-reject", "seen enough")
             page.click_and_wait("#reject")
             notice = page.text("#notice")
+            charts = look(browser, charts_url, "desktop")
     except ChromiumUnavailable as exc:
         require_chromium(start_error=str(exc))
     forged = urllib.parse.urlencode(
@@ -221,6 +224,10 @@ def test_the_dashboard_lists_hello_app_and_a_reject_there_is_recorded_with_the_o
     assert "3.0.0" in row and "wait for approval" in row and "you@example.com" in row
     assert "▶ wait for approval" in steps
     assert notice == "reject: done"
+    # The rollout's charts, as `canaryfleet report` draws them, served by the dashboard itself
+    assert charts.requests == [charts_url], "the charts page requested more than itself"
+    assert len(charts.measured["charts"]) == 3
+    assert all(c["drawn"] and c["xLabels"] for c in charts.measured["charts"])
     assert (other_site, no_token, rebound) == (403, 403, 403)
     [rejected] = [r for r in rows if r["version"] == "3.0.0"]
     assert rejected["decided_by"] == ["reject by arn:aws:sts::123456789012:user/moto"]
