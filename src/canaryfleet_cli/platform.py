@@ -147,12 +147,6 @@ def live_version(platform: Platform, application: str) -> str | None:
     return revision.key.rsplit("/", 1)[-1].removesuffix(".zip")
 
 
-def rollout_of_version(platform: Platform, application: str, version: str) -> RolloutRecord | None:
-    """The newest rollout of ``version``, None if the platform has not received that build."""
-    found = [r for r in platform.store.list_rollouts(application) if r.version == version]
-    return max(found, key=lambda r: r.received_at) if found else None
-
-
 def current_weight(record: RolloutRecord) -> int:
     return record.current_weight
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
+import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.models.app_config import AppConfig
@@ -26,7 +27,6 @@ from canaryfleet_cli.platform import (
     PlatformError,
     connect_platform,
     live_version,
-    rollout_of_version,
     running_rollout,
 )
 from canaryfleet_cli.rollout_view import render_rollout, summary_line
@@ -50,16 +50,56 @@ def _fail(message: str) -> NoReturn:
 
 
 class _Follow:
-    """Which rollout is followed: a version's newest, or the one running when watch began."""
+    """Which rollout is followed: the rollout of the build now at ``<app>/<version>.zip``, or the
+    one running when watch began.
+
+    A version can be published again (a retried CI job): its earlier rollout is not this build's.
+    The build is the artifact's current object in S3 (its version id, or its ETag in a bucket
+    without versioning): watch follows only the rollout of that object, and waits for it.
+    """
 
     def __init__(self, platform: Platform, app: AppConfig, version: str | None) -> None:
         self.platform, self.app, self.version = platform, app, version
         self.rollout_id: str | None = None
 
+    def _published(self) -> tuple[str | None, str | None] | None:
+        """The artifact's current (version id, ETag); None while nothing is published there."""
+        try:
+            head = boto3.client("s3").head_object(
+                Bucket=self.platform.output("ArtifactBucketName"),
+                Key=f"{self.app.application}/{self.version}.zip",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        version_id = head.get("VersionId")
+        etag = str(head.get("ETag", "")).strip('"')  # S3's events carry the ETag without its quotes
+        return (None if version_id in (None, "null") else str(version_id)), etag
+
     def read(self) -> RolloutRecord | None:
         name = self.app.application
+        if self.rollout_id is not None:
+            return self.platform.store.get(name, self.rollout_id)
         if self.version is not None:
-            return rollout_of_version(self.platform, name, self.version)
+            published = self._published()
+            if published is None:
+                return None
+            version_id, etag = published
+            found = [r for r in self.platform.store.list_rollouts(name) if r.version == self.version]
+            mine = [
+                r
+                for r in found
+                if (
+                    r.artifact_version_id == version_id
+                    if version_id
+                    else (r.artifact_etag or "").strip('"') == etag
+                )
+            ]
+            record = max(mine, key=lambda r: r.received_at) if mine else None
+            if record is not None:
+                self.rollout_id = record.rollout_id
+            return record
         if self.rollout_id is not None:
             return self.platform.store.get(name, self.rollout_id)
         record = running_rollout(self.platform, name)

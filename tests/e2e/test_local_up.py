@@ -127,6 +127,11 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     # One story on one local cloud (the tests of a module may run on different workers).
     approved = watch_while(local_up, "2.0.0", ["approve", "--reason", "ship it"])
     rejected = watch_while(local_up, "2.1.0", ["reject", "--reason", "error budget spent"])
+    # The same version published again (a retried CI job) is a new build: watch follows its own
+    # rollout (which the platform refuses: a rejected version is not released later), not the
+    # rejected one that ended before it.
+    retried = run(local_up, "publish", "--local", "hello-app", "2.1.0", str(SAMPLE_APP))
+    retried_watch = run(local_up, "watch", "--local", "hello-app", "--version", "2.1.0", "--timeout", "120")
     never = run(local_up, "watch", "--local", "hello-app", "--version", "9.9.9", "--timeout", "2")
     rows = ok_json(local_up, "history", "--local", "hello-app")
     table = run(local_up, "history", "--local", "hello-app")
@@ -139,14 +144,17 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     assert any("wait for approval" in line for line in lines)
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     assert "rejected" in rejected.stdout.splitlines()[-1]
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert retried_watch.returncode == 1, retried_watch.stdout + retried_watch.stderr
+    assert "was already rejected" in retried_watch.stdout.splitlines()[-1]
     assert "approval asked" in (local_up / "local-up.log").read_text()  # with the approver's link
     assert never.returncode == 3
     assert "waiting for hello-app 9.9.9 to start" in never.stdout
     by_version = {row["version"]: row for row in rows}
     assert by_version["2.0.0"]["outcome"] == "released"
-    assert by_version["2.1.0"]["outcome"] == "rejected"
     identity = "arn:aws:sts::123456789012:user/moto"  # STS GetCallerIdentity, as moto answers it
-    assert by_version["2.1.0"]["decided_by"] == [f"reject by {identity}"]
+    builds_of_2_1 = [(row["outcome"], row["decided_by"]) for row in rows if row["version"] == "2.1.0"]
+    assert sorted(builds_of_2_1) == [("rejected", []), ("rejected", [f"reject by {identity}"])]
     assert by_version["2.0.0"]["decided_by"] == [f"approve by {identity}"]
     assert all(row["rollout_id"] in table.stdout for row in rows)
     assert [entry["application"] for entry in listed] == ["hello-app"]
