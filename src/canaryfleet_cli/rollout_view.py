@@ -52,7 +52,7 @@ def age(delta: object) -> str:
 
 def _current_step_index(app: AppConfig, record: RolloutRecord) -> int | None:
     """Which of the displayed steps (0: deploy canary, 1..n: the policy, n+1: deploy live) runs."""
-    steps = policy_of(app).steps
+    steps = policy_of(app, record).steps
     if record.outcome is not None or rolling_back(record):
         return None
     if record.stage_traffic_shifted_at is None:
@@ -77,8 +77,11 @@ def _current_step_index(app: AppConfig, record: RolloutRecord) -> int | None:
     return start + 1
 
 
-def policy_of(app: AppConfig) -> RolloutPolicy:
-    """The application's policy (its registry entry's, else the platform's default)."""
+def policy_of(app: AppConfig, record: RolloutRecord | None = None) -> RolloutPolicy:
+    """The policy the rollout runs by (its bundle's rollout.yaml's, kept on its record), else the
+    application's (its registry entry's, else the platform's default)."""
+    if record is not None and record.policy is not None:
+        return record.policy
     return app.policy or default_policy()
 
 
@@ -92,7 +95,7 @@ def rolling_back(record: RolloutRecord) -> bool:
 
 def view_steps(app: AppConfig, record: RolloutRecord) -> list[ViewStep]:
     texts = ["deploy the build to the canary group"]
-    for step in policy_of(app).steps:
+    for step in policy_of(app, record).steps:
         if isinstance(step, SetWeight):
             texts.append(f"set canary weight {step.weight}%")
         elif isinstance(step, Bake):
@@ -153,7 +156,7 @@ def awaited(app: AppConfig, record: RolloutRecord, now: datetime | None = None) 
 
 def _bake_step(app: AppConfig, record: RolloutRecord) -> Bake | None:
     index = _current_step_index(app, record)
-    steps = policy_of(app).steps
+    steps = policy_of(app, record).steps
     if index is None or not 1 <= index <= len(steps):
         return None
     step = steps[index - 1]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import registry_parameter
 from canaryfleet.models.policy import default_policy
 
@@ -189,3 +190,21 @@ def test_what_codedeploy_ignores_and_an_unsafe_build_url_are_noted_on_the_rollou
     ]
     assert "build_url" not in record
     assert record["commit"] == "9fceb02d"
+
+
+def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: LocalCloud) -> None:
+    rollout_yaml = (
+        b"steps:\n  - {kind: set_weight, weight: 5}\n  - {kind: bake, duration_seconds: 600}\n"
+        b"  - {kind: set_weight, weight: 20}\n  - {kind: bake, duration_seconds: 900}\n  - {kind: approval}\n"
+    )
+    body = zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b"", "rollout.yaml": rollout_yaml})
+
+    upload(onboarded, body)
+
+    [record] = [
+        r
+        for r in DynamoRolloutStore(onboarded.output("StateTableName")).list_rollouts(APP)
+        if r.version == "2.0.0"
+    ]
+    assert record.policy is not None
+    assert [getattr(s, "weight", None) for s in record.policy.steps] == [5, None, 20, None, None]

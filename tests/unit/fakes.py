@@ -68,6 +68,7 @@ class InMemoryRolloutStore:
             commit=rollout.commit,
             build_url=rollout.build_url,
             bundle_notes=rollout.bundle_notes,
+            policy=rollout.policy,
             arrival=arrival,
             received_at=received_at,
         )

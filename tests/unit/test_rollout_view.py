@@ -138,3 +138,25 @@ def test_a_rollout_waiting_for_its_window_says_when_it_opens_in_the_windows_zone
     assert said == (
         "the window that opens at 06:00 IST (in 9h 12m) before the canary: outside the deployment window"
     )
+
+
+def test_the_steps_are_the_policy_the_rollout_runs_by_its_bundles_when_it_has_one() -> None:
+    # Given a bundle whose rollout.yaml adds a second canary step to the application's policy
+    own = RolloutPolicy.model_validate(
+        {
+            "steps": [
+                {"kind": "set_weight", "weight": 5},
+                {"kind": "bake", "duration_seconds": 600},
+                {"kind": "set_weight", "weight": 25},
+                {"kind": "bake", "duration_seconds": 900},
+                {"kind": "approval"},
+            ]
+        }
+    )
+    baking = record(**SHIFTED, policy=own, wait_kind="bake", wait_started_at=T0, bake_started_at=T0)
+
+    texts = [s.text for s in view_steps(app(), baking)]
+
+    assert len(texts) == 7, texts  # deploy canary, its five steps, deploy live
+    assert any("25%" in t for t in texts) and any("15 min" in t for t in texts)
+    assert "step 2/6 bake 10 min" in summary_line(app(), baking, T0)

@@ -111,6 +111,8 @@ class DynamoRolloutStore:
         item.update({name: s(value) for name, value in optional.items() if value})
         if rollout.bundle_notes:
             item["bundle_notes"] = {"L": [s(note) for note in rollout.bundle_notes]}
+        if rollout.policy is not None:
+            item["policy"] = typed(rollout.policy.model_dump(mode="json"))
         return put_new(self._db, self._table, item)
 
     def get(self, application: str, rollout_id: str) -> RolloutRecord | None:

@@ -114,6 +114,7 @@ def start_rollout(
         commit=metadata.get("commit") or None,
         build_url=build_url,
         bundle_notes=[*report.notes, *dropped][:MAX_BUNDLE_NOTES],
+        policy=policy,
     )
     revision = Revision.of(artifact)
     codedeploy.register_revision(app.codedeploy_application, revision)

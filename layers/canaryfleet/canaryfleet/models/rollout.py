@@ -79,6 +79,9 @@ class RolloutInput(BaseModel):
         max_length=MAX_BUNDLE_NOTES,
         description="What CodeDeploy's agent ignores in the bundle, and metadata that was dropped.",
     )
+    policy: RolloutPolicy | None = Field(
+        default=None, description="The policy it runs by: the application's, or its rollout.yaml's."
+    )
 
 
 class RecordStageRequest(BaseModel):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import RolloutRef, Stage, Verdict
 
 IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json")]
@@ -121,6 +122,9 @@ class RolloutRecord(_Stored):
     arrival: str | None = Field(default=None, description="Its queue sort key; None for a rejected upload.")
     bundle_notes: list[str] = Field(
         default_factory=list, description="What CodeDeploy's agent ignores in the bundle (start_rollout)."
+    )
+    policy: RolloutPolicy | None = Field(
+        default=None, description="The policy it runs by (its rollout.yaml's, if any); None: older records."
     )
     received_at: IsoTime
     status: RolloutStatus = Field(default="received", description="started once its execution runs.")
