@@ -309,7 +309,11 @@ class _Watched:
 
 
 class CloudWatchMetricMathAlarms:
-    """Stands in for CloudWatch evaluating the fail-fast metric-math alarms (see the module)."""
+    """Stands in for CloudWatch evaluating the fail-fast metric-math alarms (see the module).
+
+    Installed, it also checks every PutMetricAlarm against CloudWatch's rules, and starts every
+    new alarm in INSUFFICIENT_DATA, as CloudWatch does (moto starts it in OK).
+    """
 
     def __init__(self, account_id: str, region: str) -> None:
         self.account_id = account_id
@@ -338,7 +342,11 @@ class CloudWatchMetricMathAlarms:
             name = str(request["AlarmName"])
             if _EVALUATED.match(name):
                 check_evaluable(request)
+            backend = cloudwatch_backends[response.current_account][response.region]
+            new = name not in backend.alarms
             result = original(response)
+            if new:  # moto starts a new alarm in OK
+                backend.set_alarm_state(name, "Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
             if _EVALUATED.match(name):
                 with stand_in._lock:
                     known = stand_in._watched.get(name)
