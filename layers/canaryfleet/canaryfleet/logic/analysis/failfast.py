@@ -28,7 +28,9 @@ MetricDataQuery): at most 10 ``MetricStat`` and 10 ``Expression`` queries in ``M
 one with ``ReturnData`` true; ``Period`` 10, 20, 30 or a multiple of 60; ``DatapointsToAlarm`` at
 most ``EvaluationPeriods``; ``EvaluationPeriods`` x ``Period`` at most 86,400 seconds; query ids
 start with a lower-case letter. A metric whose queries do not fit gets no alarm (logged); the
-analysis still judges it.
+analysis still judges it. The expressions use only arithmetic, comparisons, ``AND``, ``ABS``,
+``SQRT``, ``IF`` and ``FILL`` (metric math's syntax and functions,
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html).
 """
 
 from __future__ import annotations
