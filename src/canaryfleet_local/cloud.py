@@ -72,6 +72,7 @@ class LocalCloud:
         self.event_targets = self.stand_ins.event_targets
         self.s3_events = self.stand_ins.s3_events
         self.codedeploy = self.stand_ins.codedeploy
+        self.metric_math_alarms = self.stand_ins.metric_math_alarms
         self.outputs: dict[str, str] = {}
         self.physical_ids: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # logical id -> function name

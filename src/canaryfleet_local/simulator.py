@@ -226,6 +226,12 @@ class FleetSimulator:
                 except Exception as exc:  # a tick must never kill the simulator; tests read these
                     if len(self.errors) < 20:
                         self.errors.append(f"{type(exc).__name__}: {exc}")
+            try:
+                # CloudWatch evaluates the metric-math alarms over the metrics just published.
+                self.cloud.metric_math_alarms.evaluate()
+            except Exception as exc:
+                if len(self.errors) < 20:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
             self.pass_seconds.append(time.monotonic() - now)
 
     def _weights(self, app: AppConfig) -> dict[str, int]:

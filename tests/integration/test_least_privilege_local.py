@@ -114,18 +114,43 @@ def _finalize(cloud: LocalCloud) -> tuple[str | None, dict[str, Any]]:
 
 
 def test_finalize_records_the_release_under_its_own_role() -> None:
-    # Given the platform as template.yaml declares it, IAM enforced
+    # Given the platform as template.yaml declares it, IAM enforced, and a bake's fail-fast alarm
     with LocalCloud(parameters=QUIET) as cloud:
+        cloudwatch = cloud.client("cloudwatch")
+        alarm = f"canaryfleet-{APPLICATION}.payment-success"
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm,
+            Metrics=[
+                {
+                    "Id": "r",
+                    "MetricStat": {
+                        "Metric": {"Namespace": "HelloApp", "MetricName": "Requests"},
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": False,
+                },
+                {"Id": "z", "Expression": "r * 2", "ReturnData": True},
+            ],
+            Threshold=4,
+            ComparisonOperator="GreaterThanThreshold",
+            EvaluationPeriods=2,
+            DatapointsToAlarm=2,
+        )
+
         # When the finalize task runs
         error, payload = _finalize(cloud)
 
-        # Then it records the release with what its role grants
+        # Then it records the release, and deletes the alarm, with what its role grants
         assert error is None, payload
         assert payload == {"outcome": "released", "version": "1.0.0"}
+        assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
         role = _role_name(cloud, "FinalizeFunction")
         assert {a for caller, a in _roles(cloud).allowed if role in caller} == {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:DeleteAlarms",
         }
 
 

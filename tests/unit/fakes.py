@@ -8,12 +8,17 @@ once. Records are kept as ``RolloutRecord`` and replaced on each write, as a rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
+from canaryfleet.models.analysis import MetricQuery
+from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.calendar import Freeze
+from canaryfleet.models.chart import AlarmThreshold, MetricSample
+from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,
@@ -381,3 +386,44 @@ def a_rollout(
     record = store.get(application, rollout_id)
     assert record is not None
     return record
+
+
+class FakeAlarms:
+    """CloudWatch as the bake, the analysis and the rollback see it: alarms put, deleted, firing.
+
+    ``states`` holds each alarm's state (a put alarm starts in INSUFFICIENT_DATA, as CloudWatch's
+    does); ``series`` and ``samples`` find no data.
+    """
+
+    def __init__(self) -> None:
+        self.alarms: dict[str, CriticalAlarm] = {}
+        self.states: dict[str, str] = {}
+        self.deleted: list[str] = []
+
+    def put_alarm(self, alarm: CriticalAlarm) -> None:
+        self.alarms[alarm.name] = alarm
+        self.states.setdefault(alarm.name, "INSUFFICIENT_DATA")
+
+    def delete_alarms(self, prefix: str) -> list[str]:
+        names = sorted(n for n in self.states if n.startswith(prefix))
+        for name in names:
+            self.alarms.pop(name, None)
+            del self.states[name]
+        self.deleted += names
+        return names
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        return [{"name": n, "reason": "Threshold Crossed"} for n in names if self.states.get(n) == "ALARM"]
+
+    def alarm_thresholds(self, names: tuple[str, ...]) -> list[AlarmThreshold]:
+        return []
+
+    def series(
+        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, dict[datetime, float]]:
+        return {qid: {} for qid in queries}
+
+    def samples(
+        self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
+    ) -> list[MetricSample]:
+        return []

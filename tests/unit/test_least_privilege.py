@@ -118,12 +118,15 @@ NEEDED: dict[str, frozenset[str]] = {
             "sns:Publish",
         }
     ),
-    # begin_bake: set_wait (abort fails, promote succeeds the token), DescribeAlarms, and an
-    # alarm already firing fails the token.
+    # begin_bake: the fail-fast alarms (DescribeAlarms by prefix, DeleteAlarms, PutMetricAlarm),
+    # set_wait (abort fails, promote succeeds the token), DescribeAlarms, and an alarm already
+    # firing fails the token.
     "BakeFunction": frozenset(
         {
             "dynamodb:UpdateItem",
             "cloudwatch:DescribeAlarms",
+            "cloudwatch:PutMetricAlarm",
+            "cloudwatch:DeleteAlarms",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
         }
@@ -147,14 +150,16 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskFailure",
         }
     ),
-    # analyse: get, GetMetricData (canary and live), the canary alarms' thresholds, update, the
-    # verdict stage and notice.
+    # analyse: the fail-fast alarms deleted (DescribeAlarms by prefix, DeleteAlarms), get,
+    # GetMetricData (canary and live), the canary alarms' thresholds, update, the verdict stage
+    # and notice.
     "AnalyseFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "cloudwatch:GetMetricData",
             "cloudwatch:DescribeAlarms",
+            "cloudwatch:DeleteAlarms",
             "sns:Publish",
         }
     ),
@@ -186,10 +191,12 @@ NEEDED: dict[str, frozenset[str]] = {
             "sns:Publish",  # announcing a window override (logic/window.py: announce_override)
         }
     ),
-    # finalize: set_last_good, decide_version (puts), update.
-    "FinalizeFunction": frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}),
-    # roll_back: deployments_of, GetDeployment and StopDeployment of unfinished ones,
-    # decide_version, update, last_good.
+    # finalize: the fail-fast alarms deleted, set_last_good, decide_version (puts), update.
+    "FinalizeFunction": frozenset(
+        {"dynamodb:PutItem", "dynamodb:UpdateItem", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"}
+    ),
+    # roll_back: the fail-fast alarms deleted, deployments_of, GetDeployment and StopDeployment
+    # of unfinished ones, decide_version, update, last_good.
     "RecordRollbackFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -198,6 +205,8 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:Query",
             "codedeploy:GetDeployment",
             "codedeploy:StopDeployment",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:DeleteAlarms",
         }
     ),
     # The rotation's four steps: DescribeSecret, GetSecretValue, PutSecretValue,

@@ -18,6 +18,7 @@ from canaryfleet_local.standins.cloudformation import (
     register_cloudformation_resource_types,
 )
 from canaryfleet_local.standins.cloudwatch import CloudFormationCloudWatchAlarm
+from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
 from canaryfleet_local.standins.codedeploy import (
     CloudFormationCodeDeployApplication,
     CloudFormationCodeDeployDeploymentGroup,
@@ -85,6 +86,7 @@ class PlatformStandIns:
         self.codedeploy = CodeDeployLifecycle()
         self.sns_rules = SnsPublishRules()
         self.step_functions_limits = StepFunctionsRequestLimits()
+        self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FleetOperations]:
@@ -101,6 +103,7 @@ class PlatformStandIns:
             stack.enter_context(self.sns_rules.installed())
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
+            stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(DynamoDBConcurrentRequests().installed())
             stack.enter_context(cloudformation_json_template_parsing())
             stack.enter_context(one_botocore_data_loader())

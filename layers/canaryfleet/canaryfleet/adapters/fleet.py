@@ -20,6 +20,7 @@ from canaryfleet.models.app_config import (
     target_group_dimension,
 )
 from canaryfleet.models.chart import MAX_SAMPLES, AlarmThreshold, MetricSample
+from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -250,6 +251,26 @@ class Metrics:
             for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
             if a.get("StateValue") == "ALARM"
         ]
+
+    def put_alarm(self, alarm: CriticalAlarm) -> None:
+        client("cloudwatch").put_metric_alarm(**alarm.put_request())
+
+    def delete_alarms(self, prefix: str) -> list[str]:
+        """DescribeAlarms by prefix, then DeleteAlarms in batches of 100 (its limit). Deleting an
+        alarm already gone is not an error: a retried cleanup finds fewer names, not a failure."""
+        cloudwatch = client("cloudwatch")
+        names: list[str] = []
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]
+        ):
+            names += [a["AlarmName"] for a in page.get("MetricAlarms", [])]
+        for start in range(0, len(names), 100):
+            try:
+                cloudwatch.delete_alarms(AlarmNames=names[start : start + 100])
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFound":
+                    raise
+        return names
 
 
 def _watches(alarm: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from canaryfleet.adapters.clients import client
 from canaryfleet.errors import ConfigurationError, UnknownApplication
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
+from canaryfleet.models.fail_fast import metric_of
 
 # Registry entries change when a fleet stack is updated; a minute of caching spares SSM
 # on bursts (a Spot storm, fifty apps releasing) without hiding an update for long.
@@ -31,7 +32,8 @@ class Registry(abc.ABC):
     def owner_of_alarm(self, alarm_name: str) -> tuple[AppConfig, str] | None:
         """The application and side ("canary" or "live") an alarm watches, if any."""
         for app in self.all():
-            if alarm_name in app.canary.alarms:
+            # A critical metric's fail-fast alarm compares the canary with live: the canary's.
+            if alarm_name in app.canary.alarms or metric_of(alarm_name, app.application) is not None:
                 return app, "canary"
             if alarm_name in app.live.alarms:
                 return app, "live"

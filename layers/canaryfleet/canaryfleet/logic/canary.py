@@ -7,13 +7,16 @@ from typing import Any
 
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.analysis.collect import collect
+from canaryfleet.logic.analysis.failfast import critical_alarms
 from canaryfleet.logic.analysis.judge import judge
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.analysis import AnalysisSamples
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.chart import BakeSamples
+from canaryfleet.models.fail_fast import alarm_prefix, metric_of
+from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
-from canaryfleet.models.rollout_record import AuditEntry, Wait
+from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, Wait
 from canaryfleet.models.tasks import AnalyseTask, BakeTask, ShiftTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
@@ -99,19 +102,56 @@ def begin_bake(
     callbacks: Callbacks,
     clock: Clock,
 ) -> str:
-    """Start a bake; an alarm already firing ends it at once (an event may have come before)."""
+    """Start a bake; an alarm already firing ends it at once (an event may have come before).
+
+    The analysis's critical metrics get their fail-fast alarms first, fresh: a new alarm starts in
+    INSUFFICIENT_DATA, where one replaced by PutMetricAlarm would keep an old bake's state.
+    """
     app, token = task.app, task.token
+    # Before the alarms are put: a state change they make is never older than the bake.
     now = clock.now()
+    critical = put_critical_alarms(app, task.analysis, metrics) if task.analysis is not None else {}
     wait = Wait(kind="bake", token=token, started_at=now, bake_started_at=now)
     outcome = begin_wait(wait, task.ref, store, callbacks)
     if outcome != "waiting":
         return outcome
-    firing = metrics.alarms_in_alarm(app.canary.alarms)
+    # One that fired before the wait was stored found no token to fail: it is in ALARM now.
+    firing = metrics.alarms_in_alarm((*app.canary.alarms, *critical))
     if firing:
         alarm = firing[0]
-        callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}")
+        metric = metric_of(alarm["name"], app.application)
+        if metric is not None:
+            named = critical.get(alarm["name"], metric)
+            cause = f"critical metric {named} failed during the bake: {alarm['name']}: {alarm['reason']}"
+            callbacks.fail(token, "CriticalMetricFailed", cause)
+        else:
+            callbacks.fail(
+                token, "CanaryAlarm", f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}"
+            )
         return "alarm"
     return "waiting"
+
+
+def put_critical_alarms(app: AppConfig, spec: AnalysisSpec, metrics: FleetMetrics) -> dict[str, str]:
+    """Replace the application's fail-fast alarms with one per critical metric of ``spec``.
+
+    Returns each alarm's metric, by alarm name.
+    """
+    delete_critical_alarms(app.application, metrics)
+    alarms, skipped = critical_alarms(app, spec)
+    for alarm in alarms:
+        metrics.put_alarm(alarm)
+    if skipped:
+        logger.warning("critical metrics without a fail-fast alarm", extra={"metrics": skipped})
+    return {a.name: a.metric for a in alarms}
+
+
+def delete_critical_alarms(application: str, metrics: FleetMetrics) -> list[str]:
+    """Delete the application's fail-fast alarms (none is fine: every caller may be a retry)."""
+    deleted = metrics.delete_alarms(alarm_prefix(application))
+    if deleted:
+        logger.info("fail-fast alarms deleted", extra={"alarms": deleted})
+    return deleted
 
 
 def on_alarm(
@@ -121,14 +161,18 @@ def on_alarm(
     store: RolloutStore,
     callbacks: Callbacks,
     clock: Clock,
+    description: str = "",
 ) -> str:
-    """A canary alarm went to ALARM: end the bake of the application's running rollout."""
-    if state.get("value") != "ALARM":
-        return "ignored: not ALARM"
+    """A canary alarm went to ALARM: end the bake of the application's running rollout.
+
+    A critical metric's fail-fast alarm (``description``: the metric's name, as the alarm holds
+    it) ends the bake with that metric named; one whose state changed before the bake started
+    belongs to an earlier bake and is ignored.
+    """
     reason = state.get("reason", "")
-    owner = registry.owner_of_alarm(alarm_name)
+    owner = registry.owner_of_alarm(alarm_name) if state.get("value") == "ALARM" else None
     if owner is None:
-        return "not a canaryfleet alarm"
+        return "ignored: not ALARM" if state.get("value") != "ALARM" else "not a canaryfleet alarm"
     app, side = owner
     lock = store.lock(app.application)
     if lock is None:
@@ -146,8 +190,38 @@ def on_alarm(
     if token is None:
         # Not baking yet: the bake checks alarm states when it starts.
         return "recorded; not baking"
+    metric = metric_of(alarm_name, app.application)
+    if metric is not None:
+        return _fail_fast(alarm_name, description or metric, state, record, token, callbacks)
     ended = callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}")
     return "bake ended" if ended else "bake had already ended"
+
+
+def _fail_fast(
+    alarm_name: str,
+    metric: str,
+    state: dict[str, str],
+    record: RolloutRecord | None,
+    token: str,
+    callbacks: Callbacks,
+) -> str:
+    """A critical metric's alarm ends the bake, unless its state changed before the bake began."""
+    changed = _parse_time(state.get("timestamp", ""))
+    started = record.bake_started_at if record is not None else None
+    if changed is not None and started is not None and changed < started:
+        return "fail-fast alarm of an earlier bake"
+    cause = f"critical metric {metric} failed during the bake: {alarm_name}: {state.get('reason', '')}"
+    ended = callbacks.fail(token, "CriticalMetricFailed", cause)
+    return "bake ended" if ended else "bake had already ended"
+
+
+def _parse_time(text: str) -> datetime | None:
+    """An alarm state's timestamp (ISO 8601; CloudWatch writes ``+0000`` for UTC)."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def on_alarm_event(
@@ -159,9 +233,10 @@ def on_alarm_event(
     store: RolloutStore,
     callbacks: Callbacks,
     clock: Clock,
+    description: str = "",
 ) -> dict[str, str]:
     """:func:`on_alarm` for one EventBridge event; ``event`` holds its id, what a repeat shares."""
-    return {"result": on_alarm(alarm_name, state, registry, store, callbacks, clock)}
+    return {"result": on_alarm(alarm_name, state, registry, store, callbacks, clock, description)}
 
 
 def analysis_window(
@@ -194,6 +269,9 @@ def analyse(
     Raises AnalysisFailed on fail (the state machine rolls back).
     """
     app, ref, spec = task.app, task.ref, task.analysis
+    # The bake is over: its fail-fast alarms go before the verdict (a failing one must not end
+    # the next step's wait).
+    delete_critical_alarms(app.application, metrics)
     record = store.get(ref.application, ref.rollout_id)
     now = clock.now()
     started = record.bake_started_at if record is not None else None

@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from canaryfleet.logic.canary import delete_critical_alarms
 from canaryfleet.logic.deployments import parse_cause, stop_unfinished
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import RolloutOutcome
 from canaryfleet.models.tasks import RollbackTask
 from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
 from canaryfleet.ports.clock import Clock
-from canaryfleet.ports.fleet import Deployments
+from canaryfleet.ports.fleet import Deployments, FleetMetrics
 from canaryfleet.ports.rollouts import RolloutStore
 
 Outcome = RolloutOutcome
@@ -21,6 +22,7 @@ Outcome = RolloutOutcome
 # Error names the state machine hands to the rollback, and how each reads.
 _REASONS = {
     "CanaryAlarm": "canary alarm",
+    "CriticalMetricFailed": "critical metric",
     "AnalysisFailed": "analysis failed",
     "AnalysisInconclusive": "analysis inconclusive",
     "DeploymentFailed": "deployment failed",
@@ -53,9 +55,18 @@ def explain(error: str, cause: str | None) -> tuple[Outcome, str, str]:
 
 
 @tracer.capture_method
-def finalize(ref: RolloutRef, revision: Revision, store: RolloutStore, clock: Clock) -> dict[str, str]:
-    """Record the release as the application's last good revision."""
+def finalize(
+    ref: RolloutRef,
+    revision: Revision,
+    store: RolloutStore,
+    clock: Clock,
+    alarms: FleetMetrics | None = None,
+) -> dict[str, str]:
+    """Record the release as the application's last good revision (its fail-fast alarms go:
+    a promote can end a bake before its analysis deletes them)."""
     application, rollout_id = ref.application, ref.rollout_id
+    if alarms is not None:
+        delete_critical_alarms(application, alarms)
     store.set_last_good(application, revision, rollout_id)
     store.decide_version(application, revision.version, "released", rollout_id, "released")
     store.record_outcome(application, rollout_id, "released", "", ended_at=clock.now())
@@ -79,7 +90,11 @@ def record_rollback(
 
 @tracer.capture_method
 def roll_back(
-    task: RollbackTask, store: RolloutStore, codedeploy: Deployments, clock: Clock
+    task: RollbackTask,
+    store: RolloutStore,
+    codedeploy: Deployments,
+    clock: Clock,
+    alarms: FleetMetrics | None = None,
 ) -> dict[str, Any]:
     """Stop what this rollout still has running (without CodeDeploy's rollback), record why it
     ended, and say what the state machine restores.
@@ -89,6 +104,8 @@ def roll_back(
     deployed to it
     (a failed or stopped live deployment leaves some live instances on the new build).
     """
+    if alarms is not None:  # a bake ended by an alarm or an abort had no analysis to delete them
+        delete_critical_alarms(task.ref.application, alarms)
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
     result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
     deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}

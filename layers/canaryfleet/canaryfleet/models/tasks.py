@@ -49,6 +49,9 @@ class BakeTask(_Task):
     token: str = Field(repr=False)
     app: AppConfig
     ref: RolloutRef
+    analysis: AnalysisSpec | None = Field(
+        default=None, description="The analysis that follows the bake: its critical metrics get alarms."
+    )
 
 
 class AnalyseTask(_Task):
@@ -86,6 +89,9 @@ class AlarmStateChange(BaseModel):
 
     alarm_name: str = Field(alias="alarmName")
     state: dict[str, str]
+    configuration: dict[str, object] = Field(
+        default_factory=dict, description="The alarm's description and metrics, as the event carries them."
+    )
 
 
 class DeployRequest(BaseModel):

@@ -13,6 +13,7 @@ from typing import Protocol
 from canaryfleet.models.analysis import MetricQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.chart import AlarmThreshold, MetricSample
+from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
 
 # CodeDeploy statuses that end a deployment.
@@ -70,6 +71,14 @@ class FleetMetrics(Protocol):
 
     def alarm_thresholds(self, names: tuple[str, ...]) -> list[AlarmThreshold]:
         """The named alarms' thresholds and what each watches (alarms that do not exist are left out)."""
+        ...
+
+    def put_alarm(self, alarm: CriticalAlarm) -> None:
+        """Create (or replace) a critical metric's alarm."""
+        ...
+
+    def delete_alarms(self, prefix: str) -> list[str]:
+        """Delete every alarm whose name starts with ``prefix``; the names deleted (none is fine)."""
         ...
 
 

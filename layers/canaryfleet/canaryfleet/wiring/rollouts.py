@@ -176,6 +176,7 @@ def alarm_event(
             event={"id": event_id},
             alarm_name=detail.alarm_name,
             state=detail.state,
+            description=str(detail.configuration.get("description", "")),
             registry=SsmRegistry(),
             store=store,
             callbacks=StepFunctionsCallbacks(),
@@ -200,7 +201,7 @@ def finalize(settings: BaseSettings) -> Callable[[FinalizeTask], dict[str, str]]
     store = _store(settings, clock)
 
     def run(task: FinalizeTask) -> dict[str, str]:
-        return outcome.finalize(task.ref, task.revision, store, clock)
+        return outcome.finalize(task.ref, task.revision, store, clock, alarms=Metrics())
 
     return run
 
@@ -210,6 +211,6 @@ def record_rollback(settings: BaseSettings) -> Callable[[RollbackTask], dict[str
     store = _store(settings, clock)
 
     def run(task: RollbackTask) -> dict[str, Any]:
-        return outcome.roll_back(task, store, CodeDeploy(), clock)
+        return outcome.roll_back(task, store, CodeDeploy(), clock, alarms=Metrics())
 
     return run

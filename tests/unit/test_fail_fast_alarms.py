@@ -1,0 +1,438 @@
+"""A critical metric's fail-fast alarm: its names, its expression, its threshold, and who deletes it."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from statistics import NormalDist
+from typing import Any
+
+import pytest
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.errors import UnknownApplication
+from canaryfleet.logic.analysis.failfast import (
+    MIN_PERIOD_REQUESTS,
+    Z_THRESHOLD,
+    alarm_names,
+    alarm_period,
+    critical_alarms,
+)
+from canaryfleet.logic.canary import analyse, begin_bake, on_alarm
+from canaryfleet.logic.outcome import explain, finalize, roll_back
+from canaryfleet.logic.queue import queue_rollout
+from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
+from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
+from canaryfleet.models.policy import AnalysisSpec
+from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.tasks import AnalyseTask, BakeTask, QueueTask, RollbackTask
+from canaryfleet.ports.clock import FixedClock
+
+from canaryfleet_local.standins.cloudwatch_metric_math import (
+    check_evaluable,
+    check_put_metric_alarm,
+    evaluate,
+    parse_expression,
+    referenced_ids,
+)
+from tests.unit.fakes import (
+    FakeAlarms,
+    FakeDeployments,
+    FakeExecutions,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    RecordingNotifier,
+    a_rollout,
+)
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+APP = "payments-api"
+ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
+REF = RolloutRef(application=APP, rollout_id=ROLLOUT_ID, version="2.7.0")
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012"
+
+
+def _app(application: str = APP) -> AppConfig:
+    def group(side: str, number: int) -> FleetGroup:
+        return FleetGroup(
+            deployment_group=f"{application}-{side}",
+            target_group_arn=f"{ARN}:targetgroup/{application}-{side}/{number}",
+            auto_scaling_group=f"{application}-{side}",
+        )
+
+    return AppConfig(
+        application=application,
+        codedeploy_application=application,
+        listener_rule_arn=f"{ARN}:listener-rule/app/x/1/2/3",
+        canary=group("canary", 1),
+        live=group("live", 2),
+    )
+
+
+def _stat(name: str) -> MetricQuery:
+    return MetricQuery(
+        metric=MetricStatQuery(
+            namespace="PaymentsApi",
+            metric_name=name,
+            dimensions={"AutoScalingGroupName": "{auto_scaling_group}"},
+            stat="Sum",
+        )
+    )
+
+
+def _payments(
+    tolerance: float = 0.0, critical: bool = True, name: str = "payment success"
+) -> MetricDefinition:
+    return MetricDefinition(
+        name=name,
+        value=_stat("PaymentsSucceeded"),
+        requests=_stat("Requests"),
+        direction="decrease",
+        critical=critical,
+        tolerance=tolerance,
+    )
+
+
+def _spec(*metrics: MetricDefinition, interval: int = 60, alb: tuple[Any, ...] = ()) -> AnalysisSpec:
+    return AnalysisSpec(interval_seconds=interval, alb_metrics=alb, metrics=metrics)
+
+
+def _value(alarm: CriticalAlarm, inputs: dict[str, float | None]) -> float | None:
+    """The value the alarm watches for one period, evaluated as the local cloud's CloudWatch does."""
+    by_id = {q["Id"]: q for q in alarm.metrics}
+
+    def of(qid: str) -> float | None:
+        query = by_id[qid]
+        if "MetricStat" in query:
+            return inputs.get(qid)
+        node = parse_expression(query["Expression"])
+        return evaluate(node, {i: of(i) for i in referenced_ids(node)})
+
+    returned = next(q for q in alarm.metrics if q["ReturnData"])
+    return of(returned["Id"])
+
+
+def _z(canary_rare: float, canary_n: float, live_rare: float, live_n: float, k: float = 1.0) -> float:
+    pooled = (canary_rare + live_rare) / (canary_n + live_n)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / canary_n + 1 / live_n))
+    return (canary_rare / canary_n - k * live_rare / live_n) / se
+
+
+# -- names -----------------------------------------------------------------------------
+
+
+def test_only_critical_metrics_get_an_alarm_named_after_the_application_and_the_metric() -> None:
+    alarms, skipped = critical_alarms(_app(), _spec(_payments(), _payments(critical=False, name="refunds")))
+
+    assert [a.name for a in alarms] == ["canaryfleet-payments-api.payment-success"]
+    assert alarms[0].metric == "payment success" and skipped == []
+
+
+def test_two_metrics_whose_names_read_alike_get_distinct_alarms() -> None:
+    names = alarm_names([_payments(name="Payment success"), _payments(name="payment-success")], APP)
+
+    assert names == {
+        "Payment success": "canaryfleet-payments-api.payment-success",
+        "payment-success": "canaryfleet-payments-api.payment-success-2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("alarm", "application", "metric"),
+    [
+        ("canaryfleet-payments-api.payment-success", "payments-api", "payment-success"),
+        ("canaryfleet-payments-api.payment-success", "payments", None),  # another application's
+        ("payments-api-canary-5xx-rate", "payments-api", None),  # the fleet's own alarm
+        ("canaryfleet-payments-api.", "payments-api", None),
+    ],
+)
+def test_a_fail_fast_alarm_is_known_by_its_application_and_no_other(
+    alarm: str, application: str, metric: str | None
+) -> None:
+    assert metric_of(alarm, application) == metric
+
+
+@pytest.mark.parametrize(("interval", "period"), [(1, 10), (10, 10), (15, 20), (30, 30), (60, 60), (90, 120)])
+def test_an_alarm_looks_at_the_shortest_period_cloudwatch_takes_for_it(interval: int, period: int) -> None:
+    assert alarm_period(interval) == period
+
+
+# -- the ratio alarm -----------------------------------------------------------------
+
+
+def test_a_ratio_alarm_watches_the_two_proportion_z_score_of_the_misses() -> None:
+    [alarm], _ = critical_alarms(_app(), _spec(_payments()))
+
+    # canary: 4500 of 5000 payments succeed (500 misses); live: 43650 of 45000 (1350 misses)
+    value = _value(alarm, {"ce": 4500, "cr": 5000, "le": 43650, "lr": 45000})
+
+    assert value == pytest.approx(_z(500, 5000, 1350, 45000))
+    assert value is not None and value > Z_THRESHOLD
+
+
+def test_a_ratio_alarm_on_errors_counts_a_period_without_an_error_datapoint_as_none() -> None:
+    errors = MetricDefinition(name="errors", value=_stat("Errors"), requests=_stat("Requests"), critical=True)
+    [alarm], _ = critical_alarms(_app(), _spec(errors))
+
+    value = _value(alarm, {"ce": 30, "cr": 1000, "le": None, "lr": 9000})
+
+    assert value == pytest.approx(_z(30, 1000, 0, 9000))
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        {"ce": 40, "cr": MIN_PERIOD_REQUESTS - 1, "le": 43650, "lr": 45000},  # too few canary requests
+        {"ce": 5000, "cr": 5000, "le": 45000, "lr": 45000},  # no miss on either side
+        {"ce": 4500, "cr": 5000, "le": 43650, "lr": None},  # live has no datapoint
+    ],
+)
+def test_a_ratio_alarm_does_not_breach_on_a_period_it_cannot_judge(counts: dict[str, float | None]) -> None:
+    [alarm], _ = critical_alarms(_app(), _spec(_payments()))
+
+    value = _value(alarm, counts)
+
+    assert value is None or value == 0
+
+
+def test_a_tolerance_makes_the_ratio_alarm_more_conservative() -> None:
+    counts: dict[str, float | None] = {"ce": 4500, "cr": 5000, "le": 43650, "lr": 45000}
+    [strict], _ = critical_alarms(_app(), _spec(_payments()))
+    [tolerant], _ = critical_alarms(_app(), _spec(_payments(tolerance=0.5)))
+
+    strict_z, tolerant_z = _value(strict, counts), _value(tolerant, counts)
+
+    assert strict_z is not None and tolerant_z is not None
+    assert tolerant_z == pytest.approx(_z(500, 5000, 1350, 45000, k=1.5)) and tolerant_z < strict_z
+
+
+def test_looking_every_minute_for_an_hour_at_z_4_adds_well_under_one_percent_of_false_failures() -> None:
+    one_look = 1 - NormalDist().cdf(Z_THRESHOLD)
+
+    assert 60 * one_look < 0.01 / 4
+
+
+# -- the continuous alarm ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("direction", "canary", "live", "expected"),
+    [("increase", 0.32, 0.08, 4.0), ("decrease", 0.08, 0.32, 4.0), ("either", 0.02, 0.08, 4.0)],
+)
+def test_a_continuous_alarm_watches_how_many_times_worse_the_canary_is(
+    direction: Any, canary: float, live: float, expected: float
+) -> None:
+    latency = MetricDefinition(name="p50", value=_stat("Latency"), direction=direction, critical=True)
+    [alarm], _ = critical_alarms(_app(), _spec(latency))
+
+    assert _value(alarm, {"cv": canary, "lv": live}) == pytest.approx(expected)
+    assert alarm.threshold == 2.0 and alarm.evaluation_periods == alarm.datapoints_to_alarm == 5
+
+
+def test_the_load_balancers_metrics_get_alarms_too_as_the_critical_metrics_they_are() -> None:
+    alarms, _ = critical_alarms(_app(), AnalysisSpec(interval_seconds=60))
+
+    assert [a.name for a in alarms] == [
+        "canaryfleet-payments-api.5xx-rate",
+        "canaryfleet-payments-api.latency",
+    ]
+    dimensions = alarms[0].metrics[0]["MetricStat"]["Metric"]["Dimensions"]
+    assert {"Name": "TargetGroup", "Value": "targetgroup/payments-api-canary/1"} in dimensions
+
+
+# -- what PutMetricAlarm is given --------------------------------------------------
+
+
+def test_every_alarm_is_one_putmetricalarm_accepts_and_the_local_cloud_evaluates() -> None:
+    spec = AnalysisSpec(interval_seconds=1, metrics=(_payments(),))
+    alarms, _ = critical_alarms(_app(), spec)
+
+    for alarm in alarms:
+        request = alarm.put_request()
+        check_put_metric_alarm(request)
+        check_evaluable(request)
+        assert request["AlarmDescription"] == alarm.metric
+        assert request["TreatMissingData"] == "notBreaching"
+        assert request["ComparisonOperator"] == "GreaterThanThreshold"
+        assert request["Metrics"][0]["MetricStat"]["Period"] == 10
+
+
+def test_a_ratio_alarm_needs_two_periods_in_a_row_over_z_4() -> None:
+    [alarm], _ = critical_alarms(_app(), _spec(_payments()))
+
+    assert (alarm.threshold, alarm.evaluation_periods, alarm.datapoints_to_alarm) == (4.0, 2, 2)
+
+
+def test_a_metric_whose_queries_do_not_fit_in_an_alarm_gets_none_and_is_named() -> None:
+    inputs = {f"m{i}": _stat(f"M{i}").metric for i in range(6)}
+    wide = MetricQuery(expression="+".join(inputs), inputs={k: v for k, v in inputs.items() if v is not None})
+    metric = MetricDefinition(name="wide", value=wide, requests=_stat("Requests"), critical=True)
+
+    alarms, skipped = critical_alarms(_app(), _spec(metric))
+
+    assert alarms == [] and skipped == ["wide"]
+
+
+# -- the bake, the alarm event, the analysis, the rollback and the release ---------
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> InMemoryRolloutStore:
+    store = InMemoryRolloutStore(clock)
+    a_rollout(store)
+    return store
+
+
+def _bake(alarms: FakeAlarms, store: InMemoryRolloutStore, clock: FixedClock) -> RecordingCallbacks:
+    callbacks = RecordingCallbacks()
+    task = BakeTask(token="token-bake", app=_app(), ref=REF, analysis=_spec(_payments()))
+    begin_bake(task, store, alarms, callbacks, clock)
+    return callbacks
+
+
+def test_a_bake_puts_its_alarms_fresh_and_an_earlier_bakes_alarm_in_alarm_does_not_end_it(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    alarms = FakeAlarms()
+    alarms.states["canaryfleet-payments-api.payment-success"] = "ALARM"  # left by an earlier bake
+
+    callbacks = _bake(alarms, store, clock)
+
+    assert list(alarms.alarms) == ["canaryfleet-payments-api.payment-success"]
+    assert alarms.deleted == ["canaryfleet-payments-api.payment-success"]
+    assert callbacks.failed == {}
+
+
+def test_an_alarm_that_fired_before_the_bakes_token_was_stored_ends_the_bake(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    class FiresAtOnce(FakeAlarms):
+        def put_alarm(self, alarm: CriticalAlarm) -> None:
+            super().put_alarm(alarm)
+            self.states[alarm.name] = "ALARM"
+
+    callbacks = _bake(FiresAtOnce(), store, clock)
+
+    error, cause = callbacks.failed["token-bake"]
+    assert error == "CriticalMetricFailed"
+    assert cause.startswith("critical metric payment success failed during the bake")
+
+
+class _Registry(Registry):
+    def __init__(self, *apps: AppConfig) -> None:
+        self.apps = {a.application: a for a in apps}
+
+    def get(self, application: str) -> AppConfig:
+        if application not in self.apps:
+            raise UnknownApplication(application)
+        return self.apps[application]
+
+    def all(self) -> list[AppConfig]:
+        return list(self.apps.values())
+
+
+def _hold_lock(store: InMemoryRolloutStore) -> None:
+    task = QueueTask(token="token-queue", ref=REF, arrival=f"1#{ROLLOUT_ID}", execution_arn="arn:exec")
+    queue_rollout(task, store, RecordingCallbacks(), FakeExecutions(), store.clock)
+
+
+def _state(at: datetime) -> dict[str, str]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return {
+        "value": "ALARM",
+        "reason": "Threshold Crossed: 2 out of the last 2 datapoints",
+        "timestamp": stamp,
+    }
+
+
+def test_a_fail_fast_alarm_ends_the_bake_with_the_metric_named(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _hold_lock(store)
+    _bake(FakeAlarms(), store, clock)
+    callbacks = RecordingCallbacks()
+    name = "canaryfleet-payments-api.payment-success"
+
+    result = on_alarm(
+        name,
+        _state(T0 + timedelta(seconds=20)),
+        _Registry(_app()),
+        store,
+        callbacks,
+        clock,
+        "payment success",
+    )
+
+    assert result == "bake ended"
+    error, cause = callbacks.failed["token-bake"]
+    assert error == "CriticalMetricFailed"
+    assert cause == f"critical metric payment success failed during the bake: {name}: " + (
+        "Threshold Crossed: 2 out of the last 2 datapoints"
+    )
+    assert explain(error, cause)[2] == cause
+
+
+def test_a_fail_fast_alarm_that_changed_before_the_bake_began_is_an_earlier_bakes(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _hold_lock(store)
+    _bake(FakeAlarms(), store, clock)
+    callbacks = RecordingCallbacks()
+
+    result = on_alarm(
+        "canaryfleet-payments-api.payment-success",
+        _state(T0 - timedelta(seconds=5)),
+        _Registry(_app()),
+        store,
+        callbacks,
+        clock,
+    )
+
+    assert result == "fail-fast alarm of an earlier bake" and callbacks.failed == {}
+
+
+def test_another_applications_fail_fast_alarm_is_not_this_ones(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    registry = _Registry(_app(), _app("payments"))
+
+    owner = registry.owner_of_alarm("canaryfleet-payments-api.payment-success")
+
+    assert owner is not None and owner[0].application == APP and owner[1] == "canary"
+
+
+def test_the_analysis_deletes_the_bakes_alarms_before_it_judges(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    alarms = FakeAlarms()
+    _bake(alarms, store, clock)
+
+    analyse(
+        AnalyseTask(app=_app(), ref=REF, analysis=_spec(_payments())),
+        store,
+        alarms,
+        RecordingNotifier(),
+        clock,
+    )
+
+    assert alarms.alarms == {}
+
+
+def test_the_rollback_and_the_release_delete_the_alarms_and_a_repeat_finds_none(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    alarms = FakeAlarms()
+    _bake(alarms, store, clock)
+    task = RollbackTask.model_validate({"ref": REF.model_dump(), "error": {"Error": "Aborted", "Cause": "x"}})
+
+    roll_back(task, store, FakeDeployments(), clock, alarms=alarms)
+    deleted = list(alarms.deleted)
+    finalize(REF, Revision(bucket="b", key=f"{APP}/2.7.0.zip", version="2.7.0"), store, clock, alarms=alarms)
+
+    assert alarms.alarms == {}
+    assert alarms.deleted == deleted  # nothing left to delete the second time
