@@ -20,6 +20,7 @@ from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
 from canaryfleet_cli.report import write_report
+from canaryfleet_cli.rollout_view import view_steps
 from canaryfleet_cli.timeline import render_rollouts
 
 app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operations for EC2 applications.")
@@ -96,10 +97,11 @@ def local_rollout(
                 written.append(str(write_report(record, run.app, page)))
         run.report["reports"] = written
     report = run.report
+    steps = {record.rollout_id: view_steps(run.app, record) for record in run.records}
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        console.print(render_rollouts(report, verbose=verbose))
+        console.print(render_rollouts(report, verbose=verbose, steps=steps))
         for path in report["reports"]:
             console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
     # As `canaryfleet watch`: 0 released, 1 rolled back or rejected, 2 the local cloud misbehaved.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import Approval, Bake, RolloutPolicy, SetWeight, default_policy
+from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -21,13 +22,20 @@ from rich.text import Text
 
 OUTCOME_WORDS = {"released": "released", "rolled_back": "rolled back", "rejected": "rejected"}
 OUTCOME_STYLES = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
+# Each step state's mark and its style.
+STEP_SYMBOLS = {
+    "done": ("✔", "green"),
+    "current": ("▶", "bold cyan"),
+    "stopped": ("✘", "bold red"),
+    "pending": (" ", ""),
+}
 
 
 @dataclass(frozen=True)
 class ViewStep:
     number: int
     text: str
-    state: str  # done, current, pending
+    state: str  # done, current, stopped (where an ended rollout stopped), pending
 
 
 def local_time(at: datetime | None, now: datetime | None = None) -> str:
@@ -108,14 +116,39 @@ def view_steps(app: AppConfig, record: RolloutRecord) -> list[ViewStep]:
     texts.append("deploy the build to the live group")
     current = _current_step_index(app, record)
     released = record.outcome == "released"
+    stopped = _stopped_index(app, record) if record.outcome in ("rolled_back", "rejected") else None
     result = []
     for number, text in enumerate(texts):
-        if current is None:
+        if stopped is not None:
+            state = "done" if number < stopped else "stopped" if number == stopped else "pending"
+        elif current is None:
             state = "done" if released else "pending"
         else:
             state = "done" if number < current else "current" if number == current else "pending"
         result.append(ViewStep(number, text, state))
     return result
+
+
+def _stopped_index(app: AppConfig, record: RolloutRecord) -> int | None:
+    """The displayed step a rolled-back or rejected rollout ended at; None if it never started."""
+    if record.execution_arn is None:
+        return None  # refused on arrival (its bundle, or its version): no step ran
+    steps = policy_of(app, record).steps
+    if record.stage_traffic_shifted_at is None:
+        return 0
+    approved = record.decision is not None and record.decision.kind == "approve"
+    if approved or record.promoted_by:
+        return len(steps) + 1  # the live deployment failed
+    raised = [entry.weight for _, entry in record.weight_history() if entry.weight > 0]
+    weight = raised[-1] if raised else 0
+    start = max(
+        (i for i, s in enumerate(steps) if isinstance(s, SetWeight) and s.weight == weight), default=0
+    )
+    kind: type[Bake] | type[Approval] = Bake
+    if record.stage_at(Stage.AWAITING_APPROVAL) is not None:
+        kind = Approval  # rejected, or its approval expired
+    found = next((i for i in range(start, len(steps)) if isinstance(steps[i], kind)), None)
+    return (found if found is not None else start) + 1
 
 
 def age_words(seconds: int) -> str:
@@ -196,7 +229,8 @@ def render_rollout(
         )
     steps = Table(title="Steps", title_justify="left", show_header=False, box=None, padding=(0, 1))
     for step in view_steps(app, record):
-        mark = {"done": "[green]✔[/green]", "current": "[bold cyan]▶[/bold cyan]", "pending": " "}[step.state]
+        symbol, mark_style = STEP_SYMBOLS[step.state]
+        mark = Text(symbol, style=mark_style)
         steps.add_row(
             mark, f"{step.number}.", Text(step.text, style="bold" if step.state == "current" else "")
         )

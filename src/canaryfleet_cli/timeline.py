@@ -11,6 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from canaryfleet_cli.rollout_view import STEP_SYMBOLS, ViewStep
+
 _OUTCOME_STYLE = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
 
 
@@ -31,12 +33,23 @@ def policy_words(policy: dict[str, Any]) -> str:
     return f"policy: {', '.join(said)}: times compressed so the story takes seconds ({_AWS_DEFAULT})"
 
 
-def render_rollouts(report: dict[str, Any], verbose: bool = False) -> Group:
+def render_rollouts(
+    report: dict[str, Any], verbose: bool = False, steps: dict[str, list[ViewStep]] | None = None
+) -> Group:
+    """Each rollout of a local run as a panel; ``steps`` (by rollout id) adds the policy's numbered
+    steps as `status` and `watch` show them, marked where each rollout got to."""
     panels = []
     for rollout in report.get("rollouts", []):
         outcome = str(rollout.get("outcome"))
         style = _OUTCOME_STYLE.get(outcome, "white")
         table = Table(show_header=False, box=None, pad_edge=False)
+        shown = (steps or {}).get(str(rollout.get("rollout_id")), [])
+        if shown:
+            marked = Text()
+            for step in shown:
+                symbol, mark_style = STEP_SYMBOLS[step.state]
+                marked.append(f"{symbol} ", style=mark_style).append(f"{step.number}. {step.text}  ")
+            table.add_row("steps", marked)
         stages = " -> ".join(
             f"{s['stage'].replace('_', ' ')} ({s['seconds']:.1f}s)" for s in rollout.get("stages", [])
         )

@@ -160,3 +160,51 @@ def test_the_steps_are_the_policy_the_rollout_runs_by_its_bundles_when_it_has_on
     assert len(texts) == 7, texts  # deploy canary, its five steps, deploy live
     assert any("25%" in t for t in texts) and any("15 min" in t for t in texts)
     assert "step 2/6 bake 10 min" in summary_line(app(), baking, T0)
+
+
+STARTED = {"execution_arn": "arn:aws:states:eu-west-1:123456789012:execution:rollout:x"}
+ALARMED = {
+    **STARTED,
+    **SHIFTED,
+    "stage_rolled_back_at": T0,
+    "outcome": "rolled_back",
+    "status": "rolled_back",
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "stopped"),
+    [
+        ({**STARTED, "outcome": "rolled_back", "status": "rolled_back"}, 0),
+        (ALARMED, 2),
+        (
+            {
+                **ALARMED,
+                "stage_awaiting_approval_at": T0,
+                "outcome": "rejected",
+                "status": "rejected",
+                "decision": AuditEntry(kind="reject", by="alice@example.com", channel="cli", at=T0),
+            },
+            3,
+        ),
+        (
+            {**ALARMED, "decision": AuditEntry(kind="approve", by="alice@example.com", channel="cli", at=T0)},
+            4,
+        ),
+        ({"outcome": "rejected", "status": "rejected"}, None),
+    ],
+    ids=[
+        "canary deployment failed",
+        "alarm in the bake",
+        "rejected",
+        "live deployment failed",
+        "refused upload",
+    ],
+)
+def test_an_ended_rollout_marks_the_step_it_stopped_at(
+    values: dict[str, object], stopped: int | None
+) -> None:
+    steps = view_steps(app(), record(**values))
+
+    assert [s.number for s in steps if s.state == "stopped"] == ([] if stopped is None else [stopped])
+    assert all(s.state == "done" for s in steps if stopped is not None and s.number < stopped)
