@@ -100,7 +100,8 @@ class LocalCloud:
         with contextlib.suppress(Exception):
             self._stop_running_executions()
         self.queue.shutdown()
-        self._stack.close()
+        with self.runtime.no_invocation_running(timeout=10):
+            self._stack.close()
 
     def _stop_running_executions(self) -> None:
         """End executions still waiting, so none of their threads outlives this cloud."""

@@ -99,7 +99,8 @@ def demo_timelines(folder: Path) -> dict[str, Path]:
     result = CliRunner().invoke(
         app, ["local", "rollout", "--scenario", "demo", "--report-dir", str(folder), "--json"]
     )
-    if result.exit_code != 0:
+    # The demo's story ends in a rollback, so `local rollout` exits 1 (as `watch` would).
+    if result.exit_code != 1 or json.loads(result.stdout)["outcome"] != "rolled_back":
         raise RuntimeError(result.output)
     return {Path(p).stem: Path(p) for p in json.loads(result.stdout)["reports"]}
 

@@ -150,6 +150,18 @@ class LambdaInvokeInProcess:
             self._modules[name] = module
         return module
 
+    @contextlib.contextmanager
+    def no_invocation_running(self, timeout: float) -> Iterator[None]:
+        """While the block runs no invocation does: the one running (an execution's Task on
+        moto's thread) ends first, waited for up to ``timeout``. The local cloud closes its
+        stand-ins so, and no handler is left reading an environment that was taken away."""
+        acquired = self._lock.acquire(timeout=timeout)
+        try:
+            yield
+        finally:
+            if acquired:
+                self._lock.release()
+
     def run(
         self, function_name: str, payload: bytes | str | None, invocation_type: str
     ) -> tuple[bytes, bool]:
