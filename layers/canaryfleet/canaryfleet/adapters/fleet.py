@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -24,7 +23,6 @@ from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
-    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
     from mypy_boto3_codedeploy.type_defs import RevisionLocationTypeDef
     from mypy_boto3_elbv2.type_defs import ActionTypeDef
 
@@ -138,19 +136,12 @@ class Metrics:
             return {qid: {} for qid in queries}
         requests: list[dict[str, Any]] = []
         for qid, query in queries.items():
-            if query.metric is not None:
-                requests.append({"Id": qid, "MetricStat": _metric_stat(query.metric, period_seconds)})
-                continue
-            assert query.expression is not None
-            expression = query.expression
-            for name, metric in query.inputs.items():
-                # Ids are unique within one request: each expression's inputs get its own prefix.
-                inner = f"{qid}_{name}"
-                expression = re.sub(rf"\b{re.escape(name)}\b", inner, expression)
-                requests.append(
-                    {"Id": inner, "MetricStat": _metric_stat(metric, period_seconds), "ReturnData": False}
-                )
-            requests.append({"Id": qid, "Expression": expression, "Period": period_seconds})
+            inputs, expression = query.expanded(qid)
+            for inner, metric in inputs:
+                entry = {"Id": inner, "MetricStat": metric.metric_stat(period_seconds)}
+                requests.append(entry if expression is None else {**entry, "ReturnData": False})
+            if expression is not None:
+                requests.append({"Id": qid, "Expression": expression, "Period": period_seconds})
         found: dict[str, dict[datetime, float]] = {qid: {} for qid in queries}
         for chunk in _chunks(requests, _MAX_QUERIES):
             token: str | None = None
@@ -179,35 +170,23 @@ class Metrics:
         start = start.replace(microsecond=0)
         end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
         period = sample_period((end - start).total_seconds())
-        dims = [
-            {"Name": "LoadBalancer", "Value": load_balancer_dimension(app.listener_rule_arn)},
-            {"Name": "TargetGroup", "Value": target_group_dimension(group.target_group_arn)},
-        ]
-        queries = [
-            {
-                "Id": qid,
-                "MetricStat": {
-                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims},
-                    "Period": period,
-                    "Stat": stat,
-                },
-                "ReturnData": True,
-            }
+        dimensions = {
+            "LoadBalancer": load_balancer_dimension(app.listener_rule_arn),
+            "TargetGroup": target_group_dimension(group.target_group_arn),
+        }
+        queries = {
+            qid: MetricQuery(
+                metric=MetricStatQuery(
+                    namespace="AWS/ApplicationELB", metric_name=metric, dimensions=dimensions, stat=stat
+                )
+            )
             for qid, metric, stat in (
                 ("requests", "RequestCount", "Sum"),
                 ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
                 ("latency", "TargetResponseTime", "Average"),
             )
-        ]
-        response = client("cloudwatch").get_metric_data(
-            MetricDataQueries=cast("list[MetricDataQueryTypeDef]", queries), StartTime=start, EndTime=end
-        )
-        by_id: dict[str, dict[datetime, float]] = {}
-        for result in response["MetricDataResults"]:
-            stamps = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in result.get("Timestamps", [])]
-            by_id[result["Id"]] = dict(
-                zip(stamps, (float(v) for v in result.get("Values", [])), strict=False)
-            )
+        }
+        by_id = self.series(queries, start, end, period)
         requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
         # Metrics stored at one-minute resolution come back a minute apart whatever the period
         # asked for: a sample stands for the spacing CloudWatch actually returned.
@@ -301,18 +280,6 @@ def sample_period(window_seconds: float) -> int:
 # GetMetricData takes at most 500 queries a request
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
 _MAX_QUERIES = 500
-
-
-def _metric_stat(metric: MetricStatQuery, period_seconds: int) -> dict[str, Any]:
-    return {
-        "Metric": {
-            "Namespace": metric.namespace,
-            "MetricName": metric.metric_name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
-        },
-        "Period": period_seconds,
-        "Stat": metric.stat,
-    }
 
 
 def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -192,6 +192,18 @@ class MetricStatQuery(BaseModel):
             _known_placeholders(value, f"dimension {name}")
         return self
 
+    def metric_stat(self, period_seconds: int) -> dict[str, Any]:
+        """CloudWatch's MetricStat of this metric (GetMetricData and PutMetricAlarm alike)."""
+        return {
+            "Metric": {
+                "Namespace": self.namespace,
+                "MetricName": self.metric_name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions.items()],
+            },
+            "Period": period_seconds,
+            "Stat": self.stat,
+        }
+
     def rendered(self, values: dict[str, str]) -> MetricStatQuery:
         return self.model_copy(
             update={"dimensions": {k: v.format(**values) for k, v in self.dimensions.items()}}
@@ -222,6 +234,21 @@ class MetricQuery(BaseModel):
         elif self.inputs:
             raise ValueError("inputs belong to an expression")
         return self
+
+    def expanded(self, qid: str) -> tuple[list[tuple[str, MetricStatQuery]], str | None]:
+        """The query as the entries of one Metrics array under id ``qid``: an expression's inputs
+        each under an id of its own (``<qid>_<input>``, ids being unique within one request) and
+        the expression rewritten to name them; a metric is its one input and no expression."""
+        if self.metric is not None:
+            return [(qid, self.metric)], None
+        assert self.expression is not None
+        expression = self.expression
+        inputs = []
+        for name, metric in self.inputs.items():
+            inner = f"{qid}_{name}"
+            expression = re.sub(rf"\b{re.escape(name)}\b", inner, expression)
+            inputs.append((inner, metric))
+        return inputs, expression
 
 
 class MetricDefinition(BaseModel):

@@ -92,33 +92,14 @@ class _Queries:
         self.items: list[dict[str, Any]] = []
 
     def stat(self, qid: str, metric: MetricStatQuery) -> None:
-        self.items.append(
-            {
-                "Id": qid,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": metric.namespace,
-                        "MetricName": metric.metric_name,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
-                    },
-                    "Period": self.period,
-                    "Stat": metric.stat,
-                },
-                "ReturnData": False,
-            }
-        )
+        self.items.append({"Id": qid, "MetricStat": metric.metric_stat(self.period), "ReturnData": False})
 
     def query(self, qid: str, query: MetricQuery, filled: dict[str, str]) -> None:
-        if query.metric is not None:
-            self.stat(qid, query.metric.rendered(filled))
-            return
-        assert query.expression is not None
-        expression = query.expression
-        for name, metric in query.inputs.items():
-            inner = f"{qid}_{name}"
-            expression = re.sub(rf"\b{re.escape(name)}\b", inner, expression)
+        inputs, expression = query.expanded(qid)
+        for inner, metric in inputs:
             self.stat(inner, metric.rendered(filled))
-        self.expression(qid, expression)
+        if expression is not None:
+            self.expression(qid, expression)
 
     def expression(self, qid: str, text: str, returned: bool = False) -> None:
         self.items.append({"Id": qid, "Expression": text, "ReturnData": returned})
