@@ -13,7 +13,7 @@ from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.fleet import Metrics
 from canaryfleet.logic.analysis.failfast import critical_alarms
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import alarm_prefix
 from canaryfleet.models.policy import AnalysisSpec
 from moto import mock_aws
@@ -21,6 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from canaryfleet_local.standins import cloudwatch_metric_math
 from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
+from tests.unit.fakes import an_app
 
 APP = "hello-app"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
@@ -31,20 +32,7 @@ NAME = "canaryfleet-hello-app.payment-success"
 
 
 def _app() -> AppConfig:
-    def group(side: str, number: int) -> FleetGroup:
-        return FleetGroup(
-            deployment_group=f"{APP}-{side}",
-            target_group_arn=f"{ARN}:targetgroup/{APP}-{side}/{number}",
-            auto_scaling_group=f"{APP}-{side}",
-        )
-
-    return AppConfig(
-        application=APP,
-        codedeploy_application=APP,
-        listener_rule_arn=f"{ARN}:listener-rule/app/x/1/2/3",
-        canary=group("canary", 1),
-        live=group("live", 2),
-    )
+    return an_app(APP, region="us-east-1")
 
 
 def _stat(name: str) -> MetricQuery:

@@ -21,7 +21,7 @@ from canaryfleet.logic.canary import analyse, begin_bake, on_alarm
 from canaryfleet.logic.outcome import explain, finalize, roll_back
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import Revision, RolloutRef
@@ -43,6 +43,7 @@ from tests.unit.fakes import (
     RecordingCallbacks,
     RecordingNotifier,
     a_rollout,
+    an_app,
 )
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -53,20 +54,7 @@ ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012"
 
 
 def _app(application: str = APP) -> AppConfig:
-    def group(side: str, number: int) -> FleetGroup:
-        return FleetGroup(
-            deployment_group=f"{application}-{side}",
-            target_group_arn=f"{ARN}:targetgroup/{application}-{side}/{number}",
-            auto_scaling_group=f"{application}-{side}",
-        )
-
-    return AppConfig(
-        application=application,
-        codedeploy_application=application,
-        listener_rule_arn=f"{ARN}:listener-rule/app/x/1/2/3",
-        canary=group("canary", 1),
-        live=group("live", 2),
-    )
+    return an_app(application)
 
 
 def _stat(name: str) -> MetricQuery:

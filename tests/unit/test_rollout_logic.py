@@ -10,7 +10,7 @@ from canaryfleet.logic.decisions import decide
 from canaryfleet.logic.deployments import on_deployment_event, start_deployment
 from canaryfleet.logic.outcome import record_rollback, roll_back
 from canaryfleet.logic.queue import queue_rollout, release_turn
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest, QueueTask, RollbackTask
@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     InMemoryRolloutStore,
     RecordingCallbacks,
     a_rollout,
+    an_app,
 )
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -41,22 +42,7 @@ def store(clock: FixedClock) -> InMemoryRolloutStore:
 
 @pytest.fixture
 def app_config() -> AppConfig:
-    arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012"
-
-    def group(side: str, number: int) -> FleetGroup:
-        return FleetGroup(
-            deployment_group=f"{APP}-{side}",
-            target_group_arn=f"{arn}:targetgroup/{APP}-{side}/{number}",
-            auto_scaling_group=f"{APP}-{side}",
-        )
-
-    return AppConfig(
-        application=APP,
-        codedeploy_application=APP,
-        listener_rule_arn=f"{arn}:listener-rule/app/x/1/2/3",
-        canary=group("canary", 1),
-        live=group("live", 2),
-    )
+    return an_app(APP)
 
 
 def _queue(
