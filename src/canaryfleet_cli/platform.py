@@ -21,12 +21,12 @@ from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
 from canaryfleet.logic.analysis.words import metric_lines
-from canaryfleet.logic.calendar import describe_wait
 from canaryfleet.logic.notify_messages import who_decided
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_cli.local_endpoint import NoLocalCloud, use_local_endpoint
+from canaryfleet_cli.rollout_view import window_wait_text
 
 DEFAULT_STACK = "canaryfleet"
 
@@ -188,15 +188,6 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "bundle_notes": record.bundle_notes,
         "queued": queued,
     }
-
-
-def window_wait_text(record: RolloutRecord, now: datetime) -> str:
-    """ "the window that opens at 06:00 IST (in 9h 12m)", from the rollout's latest calendar wait."""
-    waits = [w for w in record.window_waits.values() if not w.ended]
-    if not waits:
-        return "the deployment window"
-    wait = max(waits, key=lambda w: w.started)
-    return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)}: {wait.reason}"
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -178,13 +178,21 @@ def awaited(app: AppConfig, record: RolloutRecord, now: datetime | None = None) 
     if record.wait_kind == "deployment":
         return "CodeDeploy"
     if record.wait_kind == "window":
-        waits = [w for w in record.window_waits.values() if not w.ended]
-        if not waits:
-            return "the deployment window"
-        wait = max(waits, key=lambda w: w.started)
-        guarded = "the canary" if wait.guard == "canary" else "going live"
-        return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)} before {guarded}: {wait.reason}"
+        return window_wait_text(record, now, say_step=True)
     return "the platform (between waits)"
+
+
+def window_wait_text(record: RolloutRecord, now: datetime, say_step: bool = False) -> str:
+    """ "the window that opens at 06:00 IST (in 9h 12m)", from the rollout's latest calendar wait;
+    ``say_step`` adds which step waits ("before the canary", "before going live")."""
+    waits = [w for w in record.window_waits.values() if not w.ended]
+    if not waits:
+        return "the deployment window"
+    wait = max(waits, key=lambda w: w.started)
+    step = ""
+    if say_step:
+        step = " before the canary" if wait.guard == "canary" else " before going live"
+    return f"{describe_wait(wait.until, wait.kind, wait.timezone, now)}{step}: {wait.reason}"
 
 
 def _bake_step(app: AppConfig, record: RolloutRecord) -> Bake | None:
