@@ -20,7 +20,11 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from canaryfleet_local.standins import cloudwatch_metric_math
-from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
+from canaryfleet_local.standins.cloudwatch_metric_math import (
+    CloudWatchMetricMathAlarms,
+    evaluate,
+    parse_expression,
+)
 from tests.unit.fakes import an_app
 
 APP = "hello-app"
@@ -224,15 +228,24 @@ def test_put_metric_alarm_refuses_what_cloudwatch_refuses(
     assert boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="canaryfleet-")["MetricAlarms"] == []
 
 
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("2 ^ 3", 8.0), ("16 ^ 0.5", 4.0), ("2 * 3 ^ 2", 18.0), ("(0 - 4) ^ 0.5", None)],
+)
+def test_the_power_operator_reads_as_metric_math_writes_it(expression: str, value: float | None) -> None:
+    assert evaluate(parse_expression(expression), {}) == value
+
+
 def test_the_local_cloud_refuses_an_expression_it_cannot_evaluate_rather_than_guess(
     alarms: tuple[CloudWatchMetricMathAlarms, list[dict[str, Any]]],
 ) -> None:
-    metrics = [_metric_stat("a"), {"Id": "e", "Expression": "RUNNING_SUM(a)", "ReturnData": True}]
+    for function in ("RUNNING_SUM", "SQRT"):  # SQRT: not a metric math function at all
+        metrics = [_metric_stat("a"), {"Id": "e", "Expression": f"{function}(a)", "ReturnData": True}]
 
-    with pytest.raises(ClientError) as refused:
-        boto3.client("cloudwatch").put_metric_alarm(**_request(Metrics=metrics))
+        with pytest.raises(ClientError) as refused:
+            boto3.client("cloudwatch").put_metric_alarm(**_request(Metrics=metrics))
 
-    assert (
-        "the local cloud cannot evaluate e: function RUNNING_SUM"
-        in refused.value.response["Error"]["Message"]
-    )
+        assert (
+            f"the local cloud cannot evaluate e: function {function}"
+            in refused.value.response["Error"]["Message"]
+        )

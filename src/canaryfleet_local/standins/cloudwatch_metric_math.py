@@ -19,16 +19,18 @@ Sources:
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html.
 - The event, https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html.
 
-Expressions: the grammar the platform writes, and only it: numbers, query ids, ``+ - * /``,
-comparisons, ``AND``/``OR``, parentheses, ``ABS``, ``SQRT``, ``IF(c, a, b)`` and
-``FILL(id, number)``. An alarm this stand-in evaluates whose expression uses anything else is
-refused at PutMetricAlarm with a message saying so: the local cloud does not guess.
+Expressions: the grammar the platform writes, and only it: numbers, query ids, ``+ - * / ^``,
+comparisons, ``AND``/``OR``, parentheses, ``ABS``, ``IF(c, a, b)`` and ``FILL(id, number)``:
+operators and functions of metric math's syntax
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html; it has no
+square root function, hence ``^ 0.5``). An alarm this stand-in evaluates whose expression uses
+anything else is refused at PutMetricAlarm with a message saying so: the local cloud does not
+guess.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -59,9 +61,9 @@ def valid_period(period: int) -> bool:
 # -- expressions -----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"\s*(?:(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(>=|<=|==|!=|[-+*/(),<>]))"
+    r"\s*(?:(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(>=|<=|==|!=|[-+*/^(),<>]))"
 )
-_FUNCTIONS = {"ABS": 1, "SQRT": 1, "IF": 3, "FILL": 2}
+_FUNCTIONS = {"ABS": 1, "IF": 3, "FILL": 2}
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -141,7 +143,13 @@ class _Parser:
         if self.peek() == "-":
             self.take()
             return ("neg", self.unary())
-        return self.primary()
+        return self.power()
+
+    def power(self) -> Node:
+        node = self.primary()
+        if self.peek() == "^":  # binds tighter than * and /
+            node = (self.take(), node, self.unary())
+        return node
 
     def primary(self) -> Node:
         lexeme = self.take()
@@ -207,23 +215,27 @@ def _call(name: str, args: tuple[Node, ...], values: dict[str, Value]) -> Value:
     inner = evaluate(args[0], values)
     if inner is None:
         return None
-    if name == "ABS":
-        return abs(inner)
-    return math.sqrt(inner) if inner >= 0 else None  # SQRT
+    return abs(inner)  # ABS
 
 
 def _binary(kind: str, left: Value, right: Value) -> Value:
     if left is None or right is None:
         return None
-    if kind == "AND":
-        return float(left != 0 and right != 0)
-    if kind == "OR":
-        return float(left != 0 or right != 0)
+    if kind in ("AND", "OR"):
+        return float((left != 0 and right != 0) if kind == "AND" else (left != 0 or right != 0))
     if kind in _COMPARE:
         return float(_COMPARE[kind](left, right))
     if kind == "/":
         return None if right == 0 else left / right
+    if kind == "^":
+        return _power(left, right)
     return {"+": left + right, "-": left - right, "*": left * right}[kind]
+
+
+def _power(base: float, exponent: float) -> Value:
+    if (base < 0 and not float(exponent).is_integer()) or (base == 0 and exponent < 0):
+        return None  # no real answer
+    return float(base**exponent)
 
 
 # -- PutMetricAlarm's rules ----------------------------------------------------------------

@@ -9,7 +9,7 @@ smaller changes; these alarms catch a canary that is plainly worse while it stil
 
 - **Ratio metrics** (events over requests): the two-proportion z-score of the rarer outcome
   (errors; a success rate's misses) with the pooled rate,
-  ``(c/cr - k*l/lr) / SQRT(p*(1-p)*(1/cr + 1/lr))``, ``k`` = 1 + tolerance, in ALARM above
+  ``(c/cr - k*l/lr) / (p*(1-p)*(1/cr + 1/lr)) ^ 0.5``, ``k`` = 1 + tolerance, in ALARM above
   :data:`Z_THRESHOLD` in :data:`RATIO_PERIODS` periods running. A period where either side has
   fewer than :data:`MIN_PERIOD_REQUESTS` requests, or no outcome of the rarer kind at all, scores
   0 (the normal approximation needs counts). Under "canary as good as live" one look crosses
@@ -28,8 +28,9 @@ MetricDataQuery): at most 10 ``MetricStat`` and 10 ``Expression`` queries in ``M
 one with ``ReturnData`` true; ``Period`` 10, 20, 30 or a multiple of 60; ``DatapointsToAlarm`` at
 most ``EvaluationPeriods``; ``EvaluationPeriods`` x ``Period`` at most 86,400 seconds; query ids
 start with a lower-case letter. A metric whose queries do not fit gets no alarm (logged); the
-analysis still judges it. The expressions use only arithmetic, comparisons, ``AND``, ``ABS``,
-``SQRT``, ``IF`` and ``FILL`` (metric math's syntax and functions,
+analysis still judges it. The expressions use only arithmetic (``^`` for the square root:
+metric math has no square root function), comparisons, ``AND``, ``ABS``, ``IF`` and ``FILL``
+(metric math's syntax and functions,
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html).
 """
 
@@ -128,7 +129,7 @@ def _ratio(metric: MetricDefinition, queries: _Queries, sides: dict[str, dict[st
     else:
         difference = f"(cb / cr - {k} * lb / lr)"
     guard = f"cr >= {MIN_PERIOD_REQUESTS} AND lr >= {MIN_PERIOD_REQUESTS} AND p > 0 AND p < 1"
-    queries.expression("z", f"IF({guard}, {difference} / SQRT(p * (1 - p) * (1 / cr + 1 / lr)), 0)", True)
+    queries.expression("z", f"IF({guard}, {difference} / (p * (1 - p) * (1 / cr + 1 / lr)) ^ 0.5, 0)", True)
     return "z"
 
 
