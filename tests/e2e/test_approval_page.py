@@ -24,7 +24,7 @@ from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import load_scenario
 from canaryfleet_local.simulator import FleetSimulator
 from canaryfleet_local.slack import LocalSlack
-from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium, require_chromium
+from tests.e2e.headless_chromium import Browser
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -72,15 +72,6 @@ def platform() -> Iterator[Platform]:
         yield Platform(
             cloud, api, slack, LocalMailbox(cloud), DynamoRolloutStore(table), DynamoApprovalStore(table)
         )
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    try:
-        with headless_chromium() as started:
-            yield started
-    except ChromiumUnavailable as exc:
-        require_chromium(start_error=str(exc))
 
 
 def awaiting_approval(platform: Platform, application: str) -> dict[str, Any]:

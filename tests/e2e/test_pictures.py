@@ -13,19 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.headless_chromium import Browser, ChromiumUnavailable, headless_chromium, require_chromium
+from tests.e2e.headless_chromium import Browser
 from tests.e2e.pages import VIEWPORTS, Shot, demo_timelines, look, waiting_approval
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    try:
-        with headless_chromium() as started:
-            yield started
-    except ChromiumUnavailable as exc:
-        require_chromium(start_error=str(exc))
 
 
 @pytest.fixture(scope="module")
