@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from canaryfleet_cli.local_endpoint import LocalOption, NoLocalCloud, use_local_endpoint
+from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import ProfileOption, RegionOption
+from canaryfleet_cli.platform import PlatformError, connect_platform
 
 app_commands = typer.Typer(
     help="Onboard applications onto canaryfleet and list the onboarded ones.", no_args_is_help=True
@@ -247,24 +248,26 @@ def _registered(ssm: Any) -> list[AppConfig]:
 @app_commands.command("list")
 def list_applications(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    stack: str | None = typer.Option(
+        None,
+        "--stack",
+        help="The platform stack to check first (the registry is the account's and region's, "
+        "shared by the platform there): refused if it is not deployed where you look.",
+    ),
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
     local: bool = LocalOption,
 ) -> None:
-    """Show the onboarded applications (their registry entries in SSM Parameter Store).
-
-    The registry belongs to the account and region, not to a stack: there is no --stack here.
-    """
+    """Show the onboarded applications (their registry entries in SSM Parameter Store)."""
     try:
-        if local:
-            if region or profile:
-                raise NoLocalCloud(
-                    "--local talks to `canaryfleet local up`: leave out --profile and --region"
-                )
-            use_local_endpoint()
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-        applications = _registered(session.client("ssm"))
-    except NoLocalCloud as exc:
+        if stack is not None or local:
+            # As the other commands connect: the platform's stack must be there (or local up's).
+            connect_platform(stack, region, profile, local)
+            applications = _registered(boto3.client("ssm"))
+        else:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+            applications = _registered(session.client("ssm"))
+    except PlatformError as exc:
         errors.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except (BotoCoreError, ClientError) as exc:

@@ -136,6 +136,9 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     rows = ok_json(local_up, "history", "--local", "hello-app")
     table = run(local_up, "history", "--local", "hello-app")
     listed = ok_json(local_up, "app", "list", "--local")
+    # --stack as the other commands take it: the platform's stack must be deployed there
+    named = ok_json(local_up, "app", "list", "--local", "--stack", "canaryfleet")
+    elsewhere = run(local_up, "app", "list", "--local", "--stack", "canaryfleet-typo")
 
     assert approved.returncode == 0, approved.stdout + approved.stderr
     lines = approved.stdout.splitlines()
@@ -158,6 +161,8 @@ def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decid
     assert by_version["2.0.0"]["decided_by"] == [f"approve by {identity}"]
     assert all(row["rollout_id"] in table.stdout for row in rows)
     assert [entry["application"] for entry in listed] == ["hello-app"]
+    assert named == listed
+    assert elsewhere.returncode == 2 and "canaryfleet-typo" in elsewhere.stderr
 
 
 def test_without_local_up_a_local_command_says_so_with_exit_code_2(tmp_path: Path) -> None:
