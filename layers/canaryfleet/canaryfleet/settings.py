@@ -21,7 +21,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class BaseSettings(BaseModel):
     """Variables every function has (Globals in template.yaml)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     state_table_name: str = Field(alias="STATE_TABLE_NAME", min_length=3)
 

@@ -53,7 +53,7 @@ _MAX_REASON = 1500
 
 
 class _Action(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     action_id: Literal["approval.approve", "approval.reject"]  # APPROVE_ACTION, REJECT_ACTION
     value: str = Field(pattern=APPROVAL_ID_PATTERN)
@@ -62,7 +62,7 @@ class _Action(BaseModel):
 class RolloutCommand(BaseModel):
     """What a confirm button carries: one rollout of one application, and the reason given."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     application: AppName
     rollout_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
@@ -70,7 +70,7 @@ class RolloutCommand(BaseModel):
 
 
 class _RolloutAction(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     action_id: Literal["rollout.abort", "rollout.promote"]  # ABORT_ACTION, PROMOTE_ACTION
     value: str = Field(max_length=_MAX_BUTTON_VALUE)
@@ -80,7 +80,7 @@ class _RolloutAction(BaseModel):
 
 
 class _PayloadUser(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     id: str
     name: str = Field(default="", validation_alias=AliasChoices("username", "name"))
@@ -89,7 +89,7 @@ class _PayloadUser(BaseModel):
 class BlockActions(BaseModel):
     """The part of Slack's block_actions payload the app reads."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     type: Literal["block_actions"]
     user: _PayloadUser
@@ -100,7 +100,7 @@ class BlockActions(BaseModel):
 
 
 class SlashCommand(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     command: str = Field(min_length=2, max_length=40)
     text: str = Field(default="", max_length=2000)

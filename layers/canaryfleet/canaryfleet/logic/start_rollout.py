@@ -8,7 +8,7 @@ from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
@@ -35,6 +35,8 @@ _MAX_BUILD_URL = 2048
 
 
 class StartRolloutResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: Literal["started", "duplicate", "rejected"]
     rollout_id: str | None = None
     execution_arn: str | None = None

@@ -25,7 +25,7 @@ class MetricSamples(BaseModel):
     ``None`` is an interval with no data.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
     direction: Direction = Field(
@@ -84,7 +84,7 @@ class MetricSamples(BaseModel):
 class AnalysisSamples(BaseModel):
     """One analysis: the metrics of one canary against live over one window."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     metrics: tuple[MetricSamples, ...] = Field(min_length=1, max_length=50)
     alpha: float = Field(
@@ -114,7 +114,7 @@ class MetricVerdict(BaseModel):
     """One metric's result, with the numbers behind it."""
 
     # Stores drop empty values (DynamoDB keeps no None): every optional number has its default.
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     name: str
     result: MetricResult
@@ -147,7 +147,7 @@ class MetricVerdict(BaseModel):
 class AnalysisVerdict(BaseModel):
     """Pass, fail or inconclusive, a score, and each metric's result."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     result: MetricResult
     score: int = Field(ge=0, le=100, description="Share of judged (not inconclusive) metrics that pass.")
@@ -175,7 +175,7 @@ def _known_placeholders(text: str, where: str) -> None:
 class MetricStatQuery(BaseModel):
     """One CloudWatch metric and statistic; dimension values may hold placeholders such as {target_group}."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     namespace: str = Field(min_length=1, max_length=255)
     metric_name: str = Field(min_length=1, max_length=255)
@@ -213,7 +213,7 @@ class MetricStatQuery(BaseModel):
 class MetricQuery(BaseModel):
     """A CloudWatch metric, or a metric-math expression over named metrics (GetMetricData's two kinds)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     metric: MetricStatQuery | None = None
     expression: str | None = Field(default=None, min_length=1, max_length=1_024)
@@ -259,7 +259,7 @@ class MetricDefinition(BaseModel):
     metric itself per interval (a latency), judged by rank.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
     value: MetricQuery

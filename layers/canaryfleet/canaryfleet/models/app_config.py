@@ -17,7 +17,7 @@ def registry_parameter(application: str) -> str:
 class FleetGroup(BaseModel):
     """One side of the fleet (canary or live)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     deployment_group: str = Field(min_length=1, description="CodeDeploy deployment group name.")
     target_group_arn: str = Field(pattern=r"^arn:aws[a-z-]*:elasticloadbalancing:")
@@ -26,7 +26,7 @@ class FleetGroup(BaseModel):
 
 
 class Approvers(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     emails: tuple[str, ...] = Field(default=())
     slack_user_ids: tuple[str, ...] = Field(default=())
@@ -36,7 +36,7 @@ class Approvers(BaseModel):
 class AppConfig(BaseModel):
     """Everything the platform needs about one application."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     application: AppName
     codedeploy_application: str = Field(min_length=1)

@@ -51,7 +51,7 @@ Action = Literal["approve", "reject"]
 
 
 class ApprovalDecision(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     action: Action
     by: str = Field(min_length=1, max_length=200)
@@ -63,7 +63,7 @@ class ApprovalDecision(BaseModel):
 class SlackMessageRef(BaseModel):
     """Where the approval's Slack message is, to update it (a bot token's chat.update)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     channel: str = Field(min_length=1, max_length=40)
     ts: str = Field(min_length=1, max_length=40)
@@ -72,7 +72,7 @@ class SlackMessageRef(BaseModel):
 class Approval(BaseModel):
     """One request for a decision (pk ``APPROVAL#<approval id>`` in the state table)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     approval_id: ApprovalId
     application: AppName
@@ -112,7 +112,7 @@ class TimelineViewLink(BaseModel):
     no one approver reads it: it shows the timeline until the approval expires and decides nothing;
     its signature is over another purpose than an approver's, so it never opens the approval page."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     approval_id: ApprovalId
     expires: int = Field(ge=0, description="Unix time the link stops working (the approval's expiry).")
@@ -122,7 +122,7 @@ class TimelineViewLink(BaseModel):
 class ApprovalLink(BaseModel):
     """The signed fields of an approver's link; the page's form carries them back on POST."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     approval_id: ApprovalId
     approver: Approver
@@ -138,7 +138,7 @@ class ApprovalLink(BaseModel):
 class PageDecisionForm(BaseModel):
     """The approval page's POST body (application/x-www-form-urlencoded)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     action: Action
     approver: Approver
@@ -150,7 +150,7 @@ class PageDecisionForm(BaseModel):
 class ExpireApprovalTask(BaseModel):
     """Input of the expiry state machine's task."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     approval_id: ApprovalId
 
@@ -158,7 +158,7 @@ class ExpireApprovalTask(BaseModel):
 class SlackSecret(BaseModel):
     """The Slack app's secret (SlackAppSecret in template.yaml); ``{}`` means no Slack."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     signing_secret: SecretStr | None = Field(default=None, description="Verifies Slack's requests.")
     bot_token: SecretStr | None = Field(default=None, description="xoxb-: post, update, look up emails.")
@@ -179,7 +179,7 @@ class SlackSecret(BaseModel):
 class SlackUser(BaseModel):
     """Who pressed a button or typed a command, as Slack's signed request says."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str = Field(pattern=r"^[UW][A-Z0-9]{2,20}$")
     name: str = Field(default="", max_length=100)
@@ -192,7 +192,7 @@ class SlackUser(BaseModel):
 class RotationEvent(BaseModel):
     """What Secrets Manager sends a rotation function."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     step: Literal["createSecret", "setSecret", "testSecret", "finishSecret"] = Field(alias="Step")
     secret_id: str = Field(alias="SecretId", min_length=1)

@@ -26,7 +26,7 @@ _EXECUTION_NAME_MAX = 80
 class ArtifactRef(BaseModel):
     """One uploaded object version of a build."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     bucket: str = Field(min_length=3, max_length=63)
     key: str = Field(min_length=1, max_length=1024)

@@ -26,7 +26,7 @@ MAX_WAIT_SECONDS = 99_999_999
 class Freeze(BaseModel):
     """No guarded step runs from ``start`` to ``end`` (a sale day, an incident, a holiday)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     freeze_id: str = Field(pattern=FREEZE_ID_PATTERN)
     start: AwareDatetime
@@ -55,7 +55,7 @@ class Freeze(BaseModel):
 class Hold(BaseModel):
     """A guarded step may not run now: it may at ``until``; ``reason`` says what holds it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     until: datetime
     kind: Literal["window", "freeze"] = Field(description="What holds it first: a closed window or a freeze.")
@@ -66,7 +66,7 @@ class Hold(BaseModel):
 class WindowCheckTask(BaseModel):
     """The state machine asks: may ``guard`` run now? (Payload of "Check window before ...")."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     ref: RolloutRef
     guard: WindowGuard
@@ -76,7 +76,7 @@ class WindowCheckTask(BaseModel):
 class WindowHoldTask(BaseModel):
     """The state machine waits for the calendar (a ``.waitForTaskToken`` task until ``until``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     token: str = Field(repr=False)
     ref: RolloutRef
@@ -87,6 +87,8 @@ class WindowHoldTask(BaseModel):
 
 class WindowCheck(BaseModel):
     """What the check tells the state machine (``$.window``)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     open: bool
     until: str | None = Field(default=None, description="ISO 8601; None when open.")

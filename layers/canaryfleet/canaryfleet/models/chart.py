@@ -17,7 +17,7 @@ MAX_SAMPLES = 60
 class MetricSample(BaseModel):
     """One period of one target group: requests, 5xx responses and average latency."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     at: datetime = Field(description="Start of the period.")
     seconds: int = Field(ge=1, description="Length of the period.")
@@ -33,7 +33,7 @@ class MetricSample(BaseModel):
 class BakeSamples(BaseModel):
     """Canary and live, period by period, over the window an analysis judged."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     canary: list[MetricSample] = Field(default_factory=list, max_length=MAX_SAMPLES)
     live: list[MetricSample] = Field(default_factory=list, max_length=MAX_SAMPLES)
@@ -42,7 +42,7 @@ class BakeSamples(BaseModel):
 class AlarmThreshold(BaseModel):
     """One of the canary's CloudWatch alarms, as the charts draw it: what it watches and where it fires."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     alarm: str
     watches: Literal["5xx_rate_percent", "latency_p99_seconds", "other"] = Field(
@@ -58,6 +58,8 @@ Role = Literal["canary", "live", "weight"]
 class ChartSeries(BaseModel):
     """One line of a chart: points (samples) or steps (a value that holds until it changes)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     label: str
     role: Role
     draw: Literal["points", "steps"]
@@ -68,6 +70,8 @@ class ChartSeries(BaseModel):
 class ChartMark(BaseModel):
     """A moment drawn as a vertical line inside the plot, numbered, named in the words below."""
 
+    model_config = ConfigDict(defer_build=True)
+
     at: float = Field(description="Unix seconds.")
     label: str
     kind: Literal["phase", "alarm", "decision"] = "phase"
@@ -77,12 +81,16 @@ class ChartMark(BaseModel):
 class ChartThreshold(BaseModel):
     """A limit drawn as a horizontal line."""
 
+    model_config = ConfigDict(defer_build=True)
+
     value: float
     label: str
 
 
 class Chart(BaseModel):
     """Everything one chart shows, and its numbers in words for those who cannot see it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str

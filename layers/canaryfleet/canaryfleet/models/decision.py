@@ -11,7 +11,7 @@ from canaryfleet.models.text import PersonText
 
 
 class Decision(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     application: AppName
     action: Literal["approve", "reject", "abort", "promote"]
@@ -38,6 +38,8 @@ class Decision(BaseModel):
 
 
 class DecisionResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     rollout_id: str
     action: str
     outcome: Literal["applied", "recorded", "already_decided"]

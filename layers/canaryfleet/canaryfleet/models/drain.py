@@ -58,7 +58,7 @@ MAX_ATTEMPTS = 2
 class DrainBudget(BaseModel):
     """How long the drain document may run, and how it spends the time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     execution_seconds: int = Field(ge=30, le=3_600, description="The document's whole run (timeoutSeconds).")
     stop_seconds: int = Field(ge=5, le=600, description="Graceful stop; after it the application is killed.")
@@ -81,7 +81,7 @@ def spot_deadline(notice_at: datetime) -> datetime:
 
 # --- events that start a drain (EventBridge, as AWS documents them) -------------------------
 class _Detail(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, populate_by_name=True)
 
 
 class LifecycleActionDetail(_Detail):
@@ -160,7 +160,7 @@ class DrainEvent(RootModel[LifecycleActionEvent | SpotInterruptionEvent | Rebala
 class LifecycleHookRef(BaseModel):
     """The termination hook an instance waits in, with the token that completes it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
     auto_scaling_group: str = Field(min_length=1)
@@ -209,7 +209,7 @@ class CommandInvocationEvent(EventBridgeModel):
 class DrainOrder(BaseModel):
     """One instance to run the drain document on (the body of a drain queue message)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     instance_id: InstanceId
     application: AppName
@@ -227,7 +227,7 @@ _SAFE_NAME = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\x00-\x1f]{1,1024}$")
 
 
 class ManifestFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(description="Path under the drain's prefix (relative to /var/log/<app>).")
     size: int = Field(ge=0)
@@ -244,7 +244,7 @@ class ManifestFile(BaseModel):
 class DrainManifest(BaseModel):
     """manifest.json, written last by the drain document next to the files it lists."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     instance_id: str
     application: str
@@ -276,7 +276,7 @@ MANIFEST_FILES_KEPT = 100
 class DrainRecord(BaseModel):
     """A drain as the state table keeps it (pk ``APP#<app>``, sk ``DRAIN#<instance id>``)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     instance_id: str
     application: str
@@ -335,6 +335,8 @@ class DrainRecord(BaseModel):
 class DrainRequestResult(BaseModel):
     """What the request function did with a leaving event."""
 
+    model_config = ConfigDict(defer_build=True)
+
     status: Literal["queued", "joined", "duplicate", "ignored"]
     instance_id: str
     application: str | None = None
@@ -344,6 +346,8 @@ class DrainRequestResult(BaseModel):
 
 class DrainCompletion(BaseModel):
     """What the completion function did with a command status event."""
+
+    model_config = ConfigDict(defer_build=True)
 
     status: Literal["drained", "logs_lost", "retrying", "duplicate", "ignored"]
     instance_id: str

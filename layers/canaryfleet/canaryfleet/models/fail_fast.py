@@ -26,7 +26,7 @@ def metric_of(alarm_name: str, application: str) -> str | None:
 class CriticalAlarm(BaseModel):
     """What PutMetricAlarm is given for one critical metric (see ``logic/analysis/failfast.py``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
     metric: str = Field(min_length=1, max_length=64, description="The metric's name in the policy.")

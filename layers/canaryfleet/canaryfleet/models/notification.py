@@ -52,7 +52,7 @@ KNOWN_KINDS = frozenset({*_RANKS, "drain.logs_lost"})
 class Notice(BaseModel):
     """One notice of the notification topic: its kind, its application and what it says."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kind: str = Field(pattern=r"^(rollout|drain)\.[a-z_]{3,40}$")
     application: AppName
@@ -132,6 +132,8 @@ class NoticeRecord(SqsRecordModel):
 
 class NoticeBatch(BaseModel):
     """A batch of the notifications queue, as Lambda's SQS event source sends it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     Records: list[NoticeRecord]
 

@@ -24,7 +24,7 @@ _HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
 
 
 class _Step(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class SetWeight(_Step):
@@ -37,7 +37,7 @@ class SetWeight(_Step):
 class AnalysisSpec(BaseModel):
     """How canary is judged against live over a bake (CloudWatch metrics of the two target groups)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     min_requests: int = Field(default=100, ge=1, description="Fewer canary requests than this: inconclusive.")
     # The fixed limits of the judge before the statistical one (logic/analysis/). Accepted so
@@ -147,7 +147,7 @@ class DeploymentWindow(BaseModel):
     may carry seconds. Outside every window of a policy, a guarded step waits for the next one.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     days: tuple[Weekday, ...] = Field(default=WEEKDAYS, min_length=1, description="Default: every day.")
     start: time = Field(description="Local time the window opens (HH:MM or HH:MM:SS).")
@@ -180,7 +180,7 @@ class DeploymentWindow(BaseModel):
 class RolloutPolicy(BaseModel):
     """The steps a rollout takes between the canary deployment and the live deployment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     steps: tuple[Step, ...] = Field(min_length=1, max_length=20)
     deployment_timeout_seconds: int = Field(
@@ -227,7 +227,7 @@ def default_policy() -> RolloutPolicy:
 class PolicyLimits(BaseModel):
     """What a bundle's rollout.yaml may not go beyond (set by the platform)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     max_canary_weight: int = Field(default=50, ge=0, le=100)
     min_bake_seconds: int = Field(default=300, ge=1)

@@ -53,7 +53,7 @@ RolloutId = Annotated[
 class RolloutRef(BaseModel):
     """Which rollout: the identity every task payload and logic call carries, validated once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     application: AppName
     rollout_id: RolloutId
@@ -63,7 +63,7 @@ class RolloutRef(BaseModel):
 class RolloutInput(BaseModel):
     """The uploaded build a rollout ships (what start_rollout records about it)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     rollout_id: RolloutId
     application: AppName
@@ -87,7 +87,7 @@ class RolloutInput(BaseModel):
 class RecordStageRequest(BaseModel):
     """Payload of the record_stage task."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     ref: RolloutRef
     stage: Stage
@@ -96,6 +96,8 @@ class RecordStageRequest(BaseModel):
 
 
 class RecordStageResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     stage: Stage
     first_time: bool = Field(description="False when this stage was already recorded (a retry or duplicate).")
     previous_stage: Stage | None = None
@@ -105,7 +107,7 @@ class RecordStageResult(BaseModel):
 class Revision(BaseModel):
     """A CodeDeploy S3 revision: one object version of a bundle."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     bucket: str
     key: str
@@ -135,7 +137,7 @@ class Revision(BaseModel):
 class PlannedStep(BaseModel):
     """One policy step as the state machine's Map iterates it (flat, JSONPath-friendly)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     index: int
     kind: Literal["set_weight", "bake", "approval"]
@@ -150,14 +152,14 @@ class PlannedStep(BaseModel):
 class WindowPlan(BaseModel):
     """The policy's deployment windows and the steps they guard, as the window task reads them."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     windows: tuple[DeploymentWindow, ...] = ()
     guards: tuple[WindowGuard, ...] = ("canary", "live")
 
 
 class RolloutPlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     steps: tuple[PlannedStep, ...]
     deployment_timeout_seconds: int
@@ -202,7 +204,7 @@ class RolloutPlan(BaseModel):
 class ExecutionInput(BaseModel):
     """What start_rollout hands to the rollout state machine."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     ref: RolloutRef
     arrival: str = Field(description="Sort key of the rollout in its application's queue (arrival order).")
@@ -218,6 +220,8 @@ class GroupSide(StrEnum):
 
 class Verdict(BaseModel):
     """Canary against live over one bake, with the numbers behind it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     result: Literal["pass", "fail", "inconclusive"]
     reasons: list[str]

@@ -39,7 +39,7 @@ DecisionChannel = Literal["slack", "page", "cli", "local"]
 class _Stored(BaseModel):
     # Attributes this version does not know (pk, sk, or written by a newer version) are
     # skipped rather than refused: reading a record never fails on what it does not need.
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
 
 class WeightEntry(_Stored):

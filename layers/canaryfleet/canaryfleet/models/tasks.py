@@ -13,7 +13,7 @@ from canaryfleet.models.rollout import Revision, RolloutRef
 
 
 class _Task(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class QueueTask(_Task):
@@ -73,7 +73,7 @@ class FinalizeTask(_Task):
 
 
 class CaughtError(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     error: str = Field(alias="Error")
     cause: str | None = Field(default=None, alias="Cause")
@@ -87,6 +87,8 @@ class RollbackTask(_Task):
 class AlarmStateChange(BaseModel):
     """``detail`` of a CloudWatch "Alarm State Change" event (the fields canaryfleet reads)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     alarm_name: str = Field(alias="alarmName")
     state: dict[str, str]
     configuration: dict[str, object] = Field(
@@ -97,6 +99,8 @@ class AlarmStateChange(BaseModel):
 class DeployRequest(BaseModel):
     """The deploy task: create a CodeDeploy deployment and wait for it with ``token``."""
 
+    model_config = ConfigDict(defer_build=True)
+
     token: str = Field(repr=False)
     ref: RolloutRef
     purpose: str = Field(pattern=r"^(canary|live|canary-restore|live-restore)$")
@@ -106,6 +110,8 @@ class DeployRequest(BaseModel):
 
 class DeploymentStateChange(BaseModel):
     """``detail`` of a CodeDeploy "Deployment State-change Notification"."""
+
+    model_config = ConfigDict(defer_build=True)
 
     deployment_id: str = Field(alias="deploymentId")
     state: str

@@ -53,7 +53,7 @@ _IGNORED = "is ignored by CodeDeploy on EC2"
 class BundleReport(BaseModel):
     """What an accepted bundle holds, for the rollout record."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     entries: int = Field(description="Entries in the zip (files and folders).")
     uncompressed_bytes: int = Field(description="Sum of the entries' uncompressed sizes (directory's word).")
@@ -97,7 +97,7 @@ class _AppSpecPart(BaseModel):
     # Strict: YAML already gives typed values, so a yes/no where a name belongs is a mistake.
     # Extra keys are kept, not refused: the agent's parser reads the keys it knows and ignores the
     # rest, so they become notes.
-    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow", strict=True)
 
 
 class _HookScript(_AppSpecPart):

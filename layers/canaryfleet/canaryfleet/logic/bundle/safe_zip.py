@@ -61,7 +61,7 @@ BundleSource: TypeAlias = bytes | BinaryIO | SeekableReader
 class BundleLimits(BaseModel):
     """How large and how compressed a bundle may be, judged from its zip directory."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     max_entries: int = Field(default=10_000, ge=1, description="Entries (files and folders). Default 10,000.")
     max_uncompressed_bytes: int = Field(
