@@ -1,11 +1,14 @@
 """Figure 4: each function's cold start (importing its handler module) and deployment package size.
 
 Import time: a fresh interpreter per measurement, laid out as Lambda lays a function out (the
-function's folder as the working directory and first on the path, then the layer's package,
-Lambda's environment variables: tracing is on, as the template has it), timing
-``import app`` inside the interpreter. The baseline is a bare ``import boto3`` measured the same
-way in the same rounds. Each round measures every handler and twice the baseline, two fresh
-interpreters at a time; the median of the rounds is kept.
+function's folder as the working directory and first on the path, then the layer's package, and
+only the layer's requirements installed: ``bench.lambda_python``; Lambda's environment variables,
+``LAMBDA_TASK_ROOT`` included, so that tracing is on as the template has it), timing
+``import app`` inside the interpreter, on each Python the functions must run on. The baseline
+is a bare ``import boto3`` measured the same way in the same rounds. Each round measures every
+handler and twice the baseline, two fresh interpreters at a time; the median of the rounds is
+kept. The floor (boto3, a pydantic model, Powertools' logger, metrics and tracer with its X-Ray
+patches, nothing of canaryfleet) is measured beside them and recorded in the details.
 
 Package size: the function's folder zipped as ``sam build`` ships it (no ``__pycache__``). The
 baseline is the same function with the shared package vendored in, as functions without a
@@ -15,15 +18,15 @@ layer carry it.
 from __future__ import annotations
 
 import io
-import os
 import statistics
 import subprocess
-import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.lambda_python import LAMBDA_PYTHONS, lambda_environment, lambda_python
 from bench.results import Measure, below, measure, ratio_at_most
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +36,18 @@ SHARED_PACKAGE = LAYER / "canaryfleet"
 IMPORT_RATIO_GOAL = 1.5
 PARALLEL_IMPORTS = 2
 BOTO3 = "bare boto3"
+FLOOR = "floor"
+_FLOOR_IMPORT = "bench_cold_start_floor"
+# What every handler needs before any canaryfleet code: boto3, pydantic with one model, and the
+# Powertools logger, metrics and tracer as canaryfleet.observability makes them.
+_FLOOR_SOURCE = (
+    "import boto3\n"
+    "from pydantic import BaseModel\n"
+    "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
+    "class Event(BaseModel):\n"
+    "    name: str\n"
+    "Logger(); Metrics(); Tracer(patch_modules=('botocore', 'httplib'))\n"
+)
 PACKAGE_GOAL_KB = 100
 _TIMED_IMPORT = (
     "import importlib, sys, time\n"
@@ -46,27 +61,12 @@ def handlers() -> list[str]:
     return sorted(p.parent.name for p in FUNCTIONS.glob("*/app.py"))
 
 
-def _lambda_environment(function: str) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "POWERTOOLS_"))}
-    environment.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(FUNCTIONS / function), str(LAYER)]),
-            "AWS_LAMBDA_FUNCTION_NAME": function,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_SERVICE_NAME": function,
-        }
-    )
-    return environment
-
-
-def import_seconds(module: str, function: str, *flags: str) -> tuple[float, str]:
-    """Seconds a fresh interpreter takes to import ``module`` laid out as ``function``; and stderr."""
+def import_seconds(module: str, function: str, python: Path, *flags: str) -> tuple[float, str]:
+    """Seconds a fresh ``python`` takes to import ``module`` laid out as ``function``; and stderr."""
     done = subprocess.run(
-        [sys.executable, *flags, "-c", _TIMED_IMPORT, module],
+        [str(python), *flags, "-c", _TIMED_IMPORT, module],
         cwd=FUNCTIONS / function,
-        env=_lambda_environment(function),
+        env=lambda_environment(function, python),
         capture_output=True,
         text=True,
         check=True,
@@ -75,9 +75,9 @@ def import_seconds(module: str, function: str, *flags: str) -> tuple[float, str]
     return float(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
-def slowest_imports(function: str, count: int = 6) -> dict[str, float]:
+def slowest_imports(function: str, python: Path, count: int = 8) -> dict[str, float]:
     """The modules that take the longest to import themselves, in ms (python -X importtime)."""
-    _, stderr = import_seconds("app", function, "-X", "importtime")
+    _, stderr = import_seconds("app", function, python, "-X", "importtime")
     rows: list[tuple[str, float]] = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -87,10 +87,10 @@ def slowest_imports(function: str, count: int = 6) -> dict[str, float]:
     return dict(sorted(rows, key=lambda row: -row[1])[:count])
 
 
-def _compile_sources() -> None:
-    """Byte-compile the functions and the layer once, so no round pays for compiling them."""
-    for folder in (FUNCTIONS, SHARED_PACKAGE):
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder)], check=True, timeout=120)
+def _compile_sources(python: Path, floor: Path) -> None:
+    """Byte-compile the functions and the layer once per Python, so no round pays for compiling."""
+    for folder in (FUNCTIONS, SHARED_PACKAGE, floor):
+        subprocess.run([str(python), "-m", "compileall", "-q", str(folder)], check=True, timeout=120)
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -109,56 +109,86 @@ def zipped_size(*folders: tuple[Path, str]) -> int:
     return len(buffer.getvalue())
 
 
-def _round(names: list[str]) -> list[tuple[str, float]]:
-    """One round: every handler's import and two bare boto3 imports among them, two at a time.
+def _round(names: list[str], python: Path, floor: Path) -> list[tuple[str, float]]:
+    """One round: every handler's import, two bare boto3 imports and the floor, two at a time.
 
     Two interpreters at once on two cores: the baseline's imports run in the same conditions
     as the handlers', so the ratio holds, and the figure takes half the time.
     """
     half = len(names) // 2
-    order = [BOTO3, *names[:half], BOTO3, *names[half:]]
+    order = [BOTO3, *names[:half], FLOOR, BOTO3, *names[half:]]
 
     def timed(name: str) -> tuple[str, float]:
-        module, function = ("boto3", names[0]) if name == BOTO3 else ("app", name)
-        return name, import_seconds(module, function)[0]
+        if name == BOTO3:
+            return name, import_seconds("boto3", names[0], python)[0]
+        if name == FLOOR:
+            return name, _floor_seconds(names[0], python, floor)
+        return name, import_seconds("app", name, python)[0]
 
     with ThreadPoolExecutor(max_workers=PARALLEL_IMPORTS) as pool:
         return list(pool.map(timed, order))
 
 
-def measure_cold_starts(repeats: int, limit: int | None) -> list[Measure]:
-    names = handlers()[:limit]
-    _compile_sources()
-    samples: dict[str, list[float]] = {name: [] for name in [BOTO3, *names]}
+def _floor_seconds(function: str, python: Path, floor: Path) -> float:
+    done = subprocess.run(
+        [str(python), "-c", _TIMED_IMPORT, _FLOOR_IMPORT],
+        cwd=FUNCTIONS / function,
+        env={**lambda_environment(function, python), "PYTHONPATH": str(floor)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _import_measure(names: list[str], repeats: int, version: str, floor: Path) -> Measure:
+    python = lambda_python(version)
+    _compile_sources(python, floor)
+    samples: dict[str, list[float]] = {name: [] for name in [BOTO3, FLOOR, *names]}
     for _ in range(repeats):
-        for name, seconds in _round(names):
+        for name, seconds in _round(names, python, floor):
             samples[name].append(seconds)
     boto3_samples = samples.pop(BOTO3)
     boto3 = statistics.median(boto3_samples)
+    floor_seconds = statistics.median(samples.pop(FLOOR))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     slowest = max(medians, key=lambda name: medians[name])
     ratios = {name: round(value / boto3, 3) for name, value in medians.items()}
-    return [
-        measure(
-            4,
-            f"handler import, slowest of {len(names)} ({slowest})",
-            "s",
-            medians[slowest],
-            boto3,
-            "bare `import boto3`, fresh interpreter",
-            ratio_at_most(IMPORT_RATIO_GOAL, f"<= {IMPORT_RATIO_GOAL:g}x the baseline, every handler"),
-            {
-                "ratios": ratios,
-                "seconds": {name: round(value, 4) for name, value in medians.items()},
-                "boto3_samples": [round(s, 4) for s in boto3_samples],
-                "repeats": repeats,
-                "within_goal": sum(1 for r in ratios.values() if r <= IMPORT_RATIO_GOAL),
-                "slowest_imports_ms": slowest_imports(slowest),
-                "python": sys.version.split()[0],
-            },
-        ),
-        package_measure(handlers()),
-    ]
+    return measure(
+        4,
+        f"handler import, slowest of {len(names)} ({slowest}), python {version}",
+        "s",
+        medians[slowest],
+        boto3,
+        f"bare `import boto3`, fresh python {version}",
+        ratio_at_most(IMPORT_RATIO_GOAL, f"<= {IMPORT_RATIO_GOAL:g}x the baseline, every handler"),
+        {
+            "ratios": ratios,
+            "seconds": {name: round(value, 4) for name, value in medians.items()},
+            "boto3_samples": [round(s, 4) for s in boto3_samples],
+            "floor_seconds": round(floor_seconds, 4),
+            "floor_ratio": round(floor_seconds / boto3, 3),
+            "floor": "boto3, a pydantic model, Powertools logger, metrics and tracer (X-Ray patches on)",
+            "repeats": repeats,
+            "within_goal": sum(1 for r in ratios.values() if r <= IMPORT_RATIO_GOAL),
+            "slowest_imports_ms": slowest_imports(slowest, python),
+            "python": version,
+        },
+    )
+
+
+def measure_cold_starts(repeats: int, limit: int | None) -> list[Measure]:
+    # Imported here: the Slack figure starts a moto server, which the import figures do not need.
+    from bench.slack_cold_path import measure_slack_cold_path  # noqa: PLC0415
+
+    names = handlers()[:limit]
+    with tempfile.TemporaryDirectory() as folder:
+        floor = Path(folder)
+        (floor / f"{_FLOOR_IMPORT}.py").write_text(_FLOOR_SOURCE)
+        imports = [_import_measure(names, repeats, version, floor) for version in LAMBDA_PYTHONS]
+    slack = [measure_slack_cold_path(version, repeats) for version in LAMBDA_PYTHONS]
+    return [*imports, *slack, package_measure(handlers())]
 
 
 def package_measure(names: list[str]) -> Measure:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import ApprovalPageSettings, load_settings
-from canaryfleet.wiring import approvals
+from canaryfleet.wiring.approval_page import approval_page
 
 
 @entry_point()
@@ -15,4 +15,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = load_settings(ApprovalPageSettings)
     # Not an HTTP API request at all: nothing to answer, so a typed error, before any AWS call.
     parse_event(APIGatewayProxyEventV2Model, event)
-    return approvals.approval_page(settings).resolve(event, context)
+    return approval_page(settings).resolve(event, context)

@@ -1,7 +1,9 @@
 """Rollout functions' services, built from their settings: a factory per function.
 
 Each factory builds the AWS adapters its function needs and returns the one call the
-handler makes, so neither handlers nor logic construct adapters.
+handler makes, so neither handlers nor logic construct adapters. Starting a rollout has its
+own module (``wiring.start_rollout``): the bundle checks it loads (zip, YAML) are needed by no
+other function, and every function imports the whole of its wiring module at cold start.
 """
 
 from __future__ import annotations
@@ -9,21 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canaryfleet.adapters.artifacts import S3ArtifactStore
 from canaryfleet.adapters.fleet import CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
-from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
+from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic import canary, deployments, outcome, queue
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
-from canaryfleet.logic.start_rollout import StartRolloutResult
-from canaryfleet.logic.start_rollout import start_rollout as start_rollout_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
     AlarmStateChange,
@@ -40,27 +38,11 @@ from canaryfleet.models.tasks import (
     VerifyTask,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
-from canaryfleet.settings import AlarmEventSettings, BaseSettings, RecordStageSettings, StartRolloutSettings
+from canaryfleet.settings import AlarmEventSettings, BaseSettings, RecordStageSettings
 
 
 def _store(settings: BaseSettings, clock: Clock) -> DynamoRolloutStore:
     return DynamoRolloutStore(settings.state_table_name, clock)
-
-
-def start_rollout(
-    settings: StartRolloutSettings,
-) -> Callable[[S3EventNotificationEventBridgeModel], StartRolloutResult]:
-    clock = SystemClock()
-    store = _store(settings, clock)
-    workflow = StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn)
-    notifier = SnsNotifier(settings.notification_topic_arn)
-
-    def run(upload: S3EventNotificationEventBridgeModel) -> StartRolloutResult:
-        return start_rollout_once(
-            upload, S3ArtifactStore(), SsmRegistry(), store, CodeDeploy(), workflow, notifier, clock
-        )
-
-    return run
 
 
 def queue_rollout(settings: BaseSettings) -> Callable[[QueueTask], int]:
