@@ -31,6 +31,15 @@ PAGE_ONLY = {
     "canaryfleet.api.timeline_page",
 }
 SLACK_APP_ONLY = {"canaryfleet.api.slack_app"}
+# Only the functions that talk to Slack load its SDK.
+SLACK_FUNCTIONS = {
+    "approval_page",
+    "decide",
+    "expire_approval",
+    "notify",
+    "request_approval",
+    "slack_interactions",
+}
 # Only start_rollout opens build bundles (zip, YAML).
 START_ROLLOUT_ONLY = {"yaml", "canaryfleet.logic.bundle", "canaryfleet.wiring.start_rollout"}
 # Never at cold start: what the X-Ray SDK's patch_all probes for (the layer does not carry them),
@@ -81,6 +90,8 @@ def test_a_handler_loads_no_other_functions_paths_at_cold_start(function: str) -
         unwanted |= SLACK_APP_ONLY
     if function != "start_rollout":
         unwanted |= START_ROLLOUT_ONLY
+    if function not in SLACK_FUNCTIONS:
+        unwanted.add("slack_sdk")
     assert _present(loaded, unwanted) == set()
 
 

@@ -1,10 +1,11 @@
 """Approval functions' services, built from their settings: a factory per function.
 
-The approval gate (``wiring.gate``), the approval channels, the Slack app
-(``wiring.slack_app``) and the approval page (``wiring.approval_page``) are put together from
-the AWS adapters in the wiring; handlers and logic construct none of them. The page and the Slack
-app have modules of their own: every function imports the whole of its wiring module at cold
-start, and only those two load the HTTP resolver, the page templates or the Slack app's forms.
+The approval gate (``wiring.gate``), the approval channels, the signing key's rotation
+(``wiring.key_rotation``), the Slack app (``wiring.slack_app``) and the approval page
+(``wiring.approval_page``) are put together from the AWS adapters in the wiring; handlers and
+logic construct none of them. The page, the Slack app and the rotation have modules of their
+own: every function imports the whole of its wiring module at cold start, and only the page and
+the Slack app load the HTTP resolver, the page templates or the Slack app's forms.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import (
-    SecretsManagerSecretVersions,
     SecretsManagerSigningKeys,
     SecretsManagerSlackSecret,
 )
@@ -27,10 +27,9 @@ from canaryfleet.logic.approval import ApprovalChannels
 from canaryfleet.logic.approval import request_approval as ask_approvers
 from canaryfleet.logic.approval_gate import settle_ended_approval
 from canaryfleet.logic.decisions import decide as decide_once
-from canaryfleet.logic.key_rotation import rotate_signing_key as rotate_step
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.logic.window import announce_override
-from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask, RotationEvent
+from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask
 from canaryfleet.models.decision import Decision, DecisionResult
 from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.ports.clock import SystemClock
@@ -87,15 +86,5 @@ def expire_approval(settings: SlackAppSettings) -> Callable[[ExpireApprovalTask]
     def run(task: ExpireApprovalTask) -> ApprovalStatus | None:
         slack = optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn))
         return approval_gate(settings.state_table_name, slack).expire(task.approval_id)
-
-    return run
-
-
-def rotate_signing_key(rotation: RotationEvent) -> Callable[[RotationEvent], str]:
-    """One rotation step on the secret the event names."""
-    versions = SecretsManagerSecretVersions(rotation.secret_id)
-
-    def run(event: RotationEvent) -> str:
-        return rotate_step(event, versions)
 
     return run
