@@ -110,4 +110,4 @@ lock: ## re-pin every transitive dependency after changing pyproject.toml
 	touch $(BIN)/.installed $(SAM_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(VENV313) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(VENV313) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-lambda-*

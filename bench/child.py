@@ -38,7 +38,7 @@ def _drains(profile: Profile, log: Path) -> list[Measure]:
 def _cold_start(profile: Profile, log: Path) -> list[Measure]:
     from bench.cold_start import measure_cold_starts  # noqa: PLC0415
 
-    return measure_cold_starts(profile.import_repeats, profile.import_handlers)
+    return measure_cold_starts(profile.import_repeats, profile.import_handlers, profile.skip_missing_pythons)
 
 
 def _local_cloud(profile: Profile, log: Path) -> list[Measure]:

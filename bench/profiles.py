@@ -42,6 +42,8 @@ class Profile:
     import_handlers: int | None  # how many handlers to time (None: all)
     run_suite: bool  # time the whole test suite
     schedule: tuple[Stage, ...]
+    # A Python of bench.lambda_python.LAMBDA_PYTHONS that is not installed: skipped (quick) or a failure.
+    skip_missing_pythons: bool = False
     window_seconds: int = 4  # the released build's wait for its deployment window, short durations
     analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
 
@@ -55,7 +57,7 @@ FULL = Profile(
     failing_builds=2,
     drain_instances=500,
     scale_apps=50,
-    import_repeats=2,
+    import_repeats=5,
     import_handlers=None,
     run_suite=True,
     # The drains and the rollouts side by side first: the rollouts mostly wait on their timers,
@@ -86,6 +88,7 @@ QUICK = Profile(
     # Two lanes at once: the quick run only proves in CI that every figure can still be measured.
     schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start")),),
     analysis_trials=200,
+    skip_missing_pythons=True,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK)}

@@ -8,7 +8,7 @@ from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import AlarmStateChange
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import AlarmEventSettings, load_settings
-from canaryfleet.wiring import rollouts
+from canaryfleet.wiring.alarm_event import alarm_event
 
 
 @entry_point()
@@ -16,4 +16,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     settings = load_settings(AlarmEventSettings)
     envelope = parse_event(EventBridgeModel, event)
     detail = parse_event(AlarmStateChange, envelope.detail)
-    return rollouts.alarm_event(settings, context)(envelope.id, detail)
+    return alarm_event(settings, context)(envelope.id, detail)

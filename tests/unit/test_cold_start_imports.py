@@ -31,6 +31,8 @@ PAGE_ONLY = {
     "canaryfleet.api.timeline_page",
 }
 SLACK_APP_ONLY = {"canaryfleet.api.slack_app"}
+# Only the alarm handler and the notifications record their events for idempotency.
+IDEMPOTENT_FUNCTIONS = {"alarm_event", "notify"}
 # Only the functions that talk to Slack load its SDK.
 SLACK_FUNCTIONS = {
     "approval_page",
@@ -90,6 +92,8 @@ def test_a_handler_loads_no_other_functions_paths_at_cold_start(function: str) -
         unwanted |= SLACK_APP_ONLY
     if function != "start_rollout":
         unwanted |= START_ROLLOUT_ONLY
+    if function not in IDEMPOTENT_FUNCTIONS:
+        unwanted.add("aws_lambda_powertools.utilities.idempotency")
     if function not in SLACK_FUNCTIONS:
         unwanted.add("slack_sdk")
     assert _present(loaded, unwanted) == set()

@@ -2,7 +2,8 @@
 
 Each factory builds the AWS adapters its function needs and returns the one call the
 handler makes, so neither handlers nor logic construct adapters. Starting a rollout has its
-own module (``wiring.start_rollout``): the bundle checks it loads (zip, YAML) are needed by no
+own module (``wiring.start_rollout``), and so has the alarm handler (``wiring.alarm_event``:
+Powertools idempotency): the bundle checks it loads (zip, YAML) are needed by no
 other function, and every function imports the whole of its wiring module at cold start.
 """
 
@@ -11,12 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from canaryfleet.adapters.fleet import CodeDeploy, Metrics, Traffic
-from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.notifier import SnsNotifier
-from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
@@ -24,7 +21,6 @@ from canaryfleet.logic import canary, deployments, outcome, queue
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
-    AlarmStateChange,
     AnalyseTask,
     BakeTask,
     CheckDeploymentTask,
@@ -38,7 +34,7 @@ from canaryfleet.models.tasks import (
     VerifyTask,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
-from canaryfleet.settings import AlarmEventSettings, BaseSettings, RecordStageSettings
+from canaryfleet.settings import BaseSettings, RecordStageSettings
 
 
 def _store(settings: BaseSettings, clock: Clock) -> DynamoRolloutStore:
@@ -135,35 +131,6 @@ def analyse(settings: RecordStageSettings) -> Callable[[AnalyseTask], Verdict]:
 
     def run(task: AnalyseTask) -> Verdict:
         return canary.analyse(task, store, Metrics(), notifier, clock)
-
-    return run
-
-
-def alarm_event(
-    settings: AlarmEventSettings, context: LambdaContext
-) -> Callable[[str, AlarmStateChange], dict[str, str]]:
-    """EventBridge delivers at least once: a repeat of a state change (its event id) has no effect."""
-    clock = SystemClock()
-    store = _store(settings, clock)
-    react = once_per_key(
-        canary.on_alarm_event,
-        table_name=settings.idempotency_table_name,
-        data_keyword="event",
-        key="id",
-        context=context,
-    )
-
-    def run(event_id: str, detail: AlarmStateChange) -> dict[str, str]:
-        return react(
-            event={"id": event_id},
-            alarm_name=detail.alarm_name,
-            state=detail.state,
-            description=str(detail.configuration.get("description", "")),
-            registry=SsmRegistry(),
-            store=store,
-            callbacks=StepFunctionsCallbacks(),
-            clock=clock,
-        )
 
     return run
 
