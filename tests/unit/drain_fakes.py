@@ -26,8 +26,8 @@ from canaryfleet.models.drain import (
     DrainTrigger,
     LifecycleHookRef,
 )
-from canaryfleet.models.notification import Thread
 from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
+from canaryfleet.models.thread import Thread
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 from canaryfleet.ports.notify import STALE_CLAIM
 

@@ -42,6 +42,8 @@ SLACK_FUNCTIONS = {
     "request_approval",
     "slack_interactions",
 }
+# Only the notifications function parses notices (Powertools' SQS and SNS models).
+NOTIFY_ONLY = {"canaryfleet.models.notification"}
 # Only start_rollout opens build bundles (zip, YAML).
 START_ROLLOUT_ONLY = {"yaml", "canaryfleet.logic.bundle", "canaryfleet.wiring.start_rollout"}
 # Never at cold start: what the X-Ray SDK's patch_all probes for (the layer does not carry them),
@@ -92,6 +94,8 @@ def test_a_handler_loads_no_other_functions_paths_at_cold_start(function: str) -
         unwanted |= SLACK_APP_ONLY
     if function != "start_rollout":
         unwanted |= START_ROLLOUT_ONLY
+    if function != "notify":
+        unwanted |= NOTIFY_ONLY
     if function not in IDEMPOTENT_FUNCTIONS:
         unwanted.add("aws_lambda_powertools.utilities.idempotency")
     if function not in SLACK_FUNCTIONS:

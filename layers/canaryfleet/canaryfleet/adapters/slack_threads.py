@@ -15,7 +15,7 @@ from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.dynamo import expiry, plain, s, unless_condition_failed
 from canaryfleet.adapters.rollout_store import app_pk
 from canaryfleet.models.approval import SlackMessageRef
-from canaryfleet.models.notification import Thread
+from canaryfleet.models.thread import Thread
 from canaryfleet.ports.notify import STALE_CLAIM
 
 THREAD_DAYS = 90

@@ -20,7 +20,8 @@ from typing import Any
 from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
 from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.notification import Notice, NoticeRecord, Thread
+from canaryfleet.models.notification import Notice, NoticeRecord
+from canaryfleet.models.thread import Thread
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.notify import NoticeRegistry, RolloutRecords, SlackPoster, SlackThreads, SummaryEmail

@@ -8,7 +8,6 @@ notifications function in SQS batches, each body being SNS's envelope around the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Field, Json, computed_field, field_validator
 
-from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.artifact import AppName
 
 ROLLOUT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -114,6 +112,8 @@ class Notice(BaseModel):
 class NoticeRecord(SqsRecordModel):
     """One message of the notifications queue: SNS's envelope (not raw delivery) as its body."""
 
+    model_config = ConfigDict(defer_build=True)
+
     body: Json[SnsNotificationModel]
 
     @field_validator("body", mode="before")
@@ -136,11 +136,3 @@ class NoticeBatch(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     Records: list[NoticeRecord]
-
-
-@dataclass(frozen=True)
-class Thread:
-    """A rollout's Slack thread: its first message (the card) and the furthest stage it shows."""
-
-    message: SlackMessageRef
-    rank: int

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import SlackMessageRef
-from canaryfleet.models.notification import Thread
 from canaryfleet.models.rollout_record import RolloutRecord
+from canaryfleet.models.thread import Thread
 
 # A thread's claim older than this belongs to a poster that died before saying where its
 # first message is: the next notice may take it over.

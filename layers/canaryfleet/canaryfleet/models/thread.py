@@ -1,0 +1,19 @@
+"""A rollout's Slack thread, apart from the notices so that Slack's callers need not load their parsing.
+
+Every function that talks to Slack knows threads (``ports.notify``); only the notifications
+function parses notices (Powertools' SQS and SNS models, ``models.notification``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canaryfleet.models.approval import SlackMessageRef
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A rollout's Slack thread: its first message (the card) and the furthest stage it shows."""
+
+    message: SlackMessageRef
+    rank: int
