@@ -20,7 +20,6 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from canaryfleet_local import cloudformation_rules
 from canaryfleet_local.faults import FaultInjection, FaultPlan
-from canaryfleet_local.parsing import parsed_once
 from canaryfleet_local.standins.cloudformation import apply_properties_moto_skips
 from canaryfleet_local.standins.install import PlatformStandIns
 from canaryfleet_local.standins.lambda_async import lambda_dead_letter_queues
@@ -122,7 +121,6 @@ class LocalCloud:
         }
         self._stack.enter_context(mock.patch.dict(os.environ, env))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        self._stack.enter_context(parsed_once())
         self.fleet_operations = self._stack.enter_context(self.stand_ins.installed())
         self._deploy()
         if self.faults is not None:  # the platform is up; from now on its functions meet faults
