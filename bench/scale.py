@@ -146,7 +146,7 @@ def _wait_all_ended(cloud: LocalCloud, expected: int, timeout: float) -> None:
             return
         if time.monotonic() > deadline:
             raise BenchError(f"{running} rollouts still running after {timeout:.0f} s")
-        time.sleep(0.2)
+        time.sleep(0.25)
 
 
 def _count(sfn: Any, machine: str, status: str | None) -> int:

@@ -31,6 +31,8 @@ TICK_SECONDS = 0.1
 # How far into a bake a tripped alarm fires at the earliest: past the bake function's own
 # check of the alarms, which it makes just after it records the wait (see _evaluate_alarms).
 ALARM_INTO_BAKE_SECONDS = 1.0
+# The attributes of a running rollout's record the simulator reads (see _running_record).
+RECORD_ATTRIBUTES = ("rollout_id", "version", "wait_kind", "wait_started_at")
 
 
 @dataclass
@@ -388,15 +390,26 @@ class FleetSimulator:
             emit_service_event(self.cloud.account_id, self.cloud.region, event)
 
     def _running_record(self, state: AppState) -> dict[str, Any] | None:
-        """The record of the application's running rollout (raw DynamoDB item), if any."""
+        """The record of the application's running rollout (raw DynamoDB item), if any.
+
+        Only the attributes in ``RECORD_ATTRIBUTES`` are read: a whole record (its audit, weights
+        and verdict) costs many times more to serialize, on every pass over every application.
+        """
         table = self.cloud.output("StateTableName")
         dynamodb = self.cloud.client("dynamodb")
         pk = {"S": f"APP#{state.app.application}"}
-        lock = dynamodb.get_item(TableName=table, Key={"pk": pk, "sk": {"S": "LOCK"}}).get("Item")
+        lock = dynamodb.get_item(
+            TableName=table, Key={"pk": pk, "sk": {"S": "LOCK"}}, ProjectionExpression="rollout_id"
+        ).get("Item")
         if not lock:
             return None
         key = {"pk": pk, "sk": {"S": f"ROLLOUT#{lock['rollout_id']['S']}"}}
-        item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key).get("Item")
+        item: dict[str, Any] | None = dynamodb.get_item(
+            TableName=table,
+            Key=key,
+            ProjectionExpression=", ".join(f"#{name}" for name in RECORD_ATTRIBUTES),
+            ExpressionAttributeNames={f"#{name}": name for name in RECORD_ATTRIBUTES},
+        ).get("Item")
         return item
 
     def _decide(self, state: AppState, key: str, payload: dict[str, Any]) -> None:
