@@ -37,7 +37,7 @@ GOOD = "1.0.0"
 ALONE = "0.9.0"
 FAILING = "1.1.0"
 FAILING_EVERY = 5
-WALL_GOAL_SECONDS = 120
+WALL_GOAL_SECONDS = 60
 MEMORY_GOAL_MB = 1024
 
 
@@ -85,7 +85,7 @@ def scale_scenario() -> Scenario:
                             "min_intervals": 1,
                         },
                     },
-                    {"kind": "approval", "timeout_seconds": 60, "on_timeout": "rollback"},
+                    {"kind": "approval", "timeout_seconds": 120, "on_timeout": "rollback"},
                 ],
             },
             "uploads": [

@@ -92,6 +92,7 @@ class PlatformStandIns:
         self.sns_rules = SnsPublishRules()
         self.step_functions_limits = StepFunctionsRequestLimits()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
+        self.dynamodb = DynamoDBConcurrentRequests(account_id, region)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FleetOperations]:
@@ -109,7 +110,7 @@ class PlatformStandIns:
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(self.metric_math_alarms.installed())
-            stack.enter_context(DynamoDBConcurrentRequests().installed())
+            stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
             stack.enter_context(one_client_per_service())
             stack.enter_context(one_botocore_data_loader())
