@@ -120,7 +120,7 @@ def suite_measure(log: Path) -> Measure:
     passed = suite.exit_code == 0
     return measure(
         5,
-        "whole test suite, 2 workers",
+        f"whole test suite, {SUITE_COMMAND[2]} workers",
         "s",
         suite.wall_seconds,
         suite.test_seconds,

@@ -134,25 +134,17 @@ def leftovers(cloud: LocalCloud) -> list[str]:
 
 
 def _wait_all_ended(cloud: LocalCloud, expected: int, timeout: float) -> None:
-    """Until ``expected`` rollouts have started and none runs: two List calls a look, whatever the
-    number of applications (describing each execution took a share of the interpreter it measures)."""
-    sfn = cloud.client("stepfunctions")
-    machine = cloud.resource("RolloutStateMachine")
+    """Until ``expected`` rollouts have started and none runs: ListExecutions calls only, whatever
+    the number of applications (describing each execution took a share of the interpreter it
+    measures)."""
     deadline = time.monotonic() + timeout
     while True:
-        running = _count(sfn, machine, "RUNNING")
-        started = _count(sfn, machine, None) if not running else 0
-        if started >= expected and not running:
+        running = len(cloud.executions("RolloutStateMachine", status="RUNNING"))
+        if not running and len(cloud.executions("RolloutStateMachine")) >= expected:
             return
         if time.monotonic() > deadline:
             raise BenchError(f"{running} rollouts still running after {timeout:.0f} s")
         time.sleep(0.25)
-
-
-def _count(sfn: Any, machine: str, status: str | None) -> int:
-    filters = {"statusFilter": status} if status else {}
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, **filters)
-    return sum(len(page["executions"]) for page in pages)
 
 
 def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], started_before: int, timeout: float) -> Wave:
