@@ -20,7 +20,10 @@ from canaryfleet_local.standins.cloudformation import (
     CloudFormationNoValueInLists,
     register_cloudformation_resource_types,
 )
-from canaryfleet_local.standins.cloudwatch import CloudFormationCloudWatchAlarm
+from canaryfleet_local.standins.cloudwatch import (
+    CloudFormationCloudWatchAlarm,
+    get_metric_data_reads_the_queried_metrics,
+)
 from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
 from canaryfleet_local.standins.codedeploy import (
     CloudFormationCodeDeployApplication,
@@ -113,6 +116,7 @@ class PlatformStandIns:
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
             stack.enter_context(one_client_per_service())
+            stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
             stack.enter_context(compiled_once(_handler_and_layer_sources()))
             operations = stack.enter_context(
