@@ -23,9 +23,9 @@ from bench.results import Goal, Measure, measure
 from canaryfleet_local.scenarios import Scenario, Upload, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_GOAL_SECONDS = 30
-SUITE_GOAL_SECONDS = 300
-SUITE_COMMAND = (".venv/bin/pytest", "-n", "2", "--dist", "worksteal", "-q")
+DEMO_GOAL_SECONDS = 10
+SUITE_GOAL_SECONDS = 180
+SUITE_COMMAND = (".venv/bin/pytest", "-n", "4", "--dist", "worksteal", "-q")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ def time_demo(log: Path) -> float:
 
 
 def run_suite(log: Path) -> SuiteRun:
+    _make("bytecode", log)  # as `make test` does first (a no-op once the bytecode is fresh)
     with tempfile.TemporaryDirectory() as folder, log.open("a") as output:
         report = Path(folder) / "junit.xml"
         started = time.monotonic()
@@ -109,7 +110,7 @@ def demo_measure(log: Path) -> Measure:
         wall,
         scripted,
         "the demo story's own waiting (deployments, bake, alarm, approver)",
-        Goal(f"< {DEMO_GOAL_SECONDS} s", lambda value, _ratio: value < DEMO_GOAL_SECONDS),
+        Goal(f"at most {DEMO_GOAL_SECONDS} s", lambda value, _ratio: value <= DEMO_GOAL_SECONDS),
         {"uploads": [u.version for u in scenario.uploads]},
     )
 
@@ -119,14 +120,14 @@ def suite_measure(log: Path) -> Measure:
     passed = suite.exit_code == 0
     return measure(
         5,
-        "whole test suite, 2 workers",
+        f"whole test suite, {SUITE_COMMAND[2]} workers",
         "s",
         suite.wall_seconds,
         suite.test_seconds,
         "the tests' own durations, one after the other",
         Goal(
-            f"< {SUITE_GOAL_SECONDS} s, and it passes",
-            lambda value, _ratio: value < SUITE_GOAL_SECONDS and passed,
+            f"at most {SUITE_GOAL_SECONDS} s, and it passes",
+            lambda value, _ratio: value <= SUITE_GOAL_SECONDS and passed,
         ),
         {
             "command": " ".join(SUITE_COMMAND),

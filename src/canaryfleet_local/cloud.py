@@ -206,11 +206,13 @@ class LocalCloud:
         if not self.queue.wait_idle(timeout):
             raise LocalCloudError(f"event deliveries still running after {timeout}s")
 
-    def executions(self, state_machine_logical_id: str) -> list[str]:
+    def executions(self, state_machine_logical_id: str, status: str | None = None) -> list[str]:
+        """ARNs of the state machine's executions (only those in ``status`` if given)."""
         sfn = self.client("stepfunctions")
         arn = self.resource(state_machine_logical_id)
         found: list[str] = []
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        filters = {"statusFilter": status} if status else {}
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, **filters):
             found.extend(e["executionArn"] for e in page["executions"])
         return found
 

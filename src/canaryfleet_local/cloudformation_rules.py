@@ -35,7 +35,8 @@ from typing import Any
 
 import botocore.session
 from botocore.exceptions import ClientError
-from samtranslator.yaml_helper import yaml_parse
+
+from canaryfleet_local.parsing import parse_template
 
 RULES_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html"
 RULE_FUNCTIONS = frozenset(
@@ -280,7 +281,7 @@ def refuse_what_cloudformation_refuses(client: Any) -> None:
     """
 
     def before_create_stack(params: dict[str, Any], **_: Any) -> None:
-        template = yaml_parse(params.get("TemplateBody") or "{}")
+        template = parse_template(params.get("TemplateBody") or "{}")
         given = {p["ParameterKey"]: p["ParameterValue"] for p in params.get("Parameters", [])}
         try:
             check_template(template, given)

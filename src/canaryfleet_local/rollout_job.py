@@ -189,9 +189,9 @@ def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[Exe
     while True:
         cloud.wait_idle(max(1.0, deadline - time.monotonic()))
         arns = cloud.executions("RolloutStateMachine")
-        sfn = cloud.client("stepfunctions")
-        statuses = [sfn.describe_execution(executionArn=a)["status"] for a in arns]
-        settled = all(s != "RUNNING" for s in statuses)
+        # One ListExecutions call, not a DescribeExecution per rollout: this loop shares the
+        # interpreter with the rollouts it waits for.
+        settled = not cloud.executions("RolloutStateMachine", status="RUNNING")
         rejected_uploads = expected - len(arns)
         if settled and (len(arns) == expected or rejected_uploads > 0):
             return sorted((cloud.wait_for_execution(a) for a in arns), key=lambda r: r.start or 0)

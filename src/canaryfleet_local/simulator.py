@@ -31,6 +31,8 @@ TICK_SECONDS = 0.1
 # How far into a bake a tripped alarm fires at the earliest: past the bake function's own
 # check of the alarms, which it makes just after it records the wait (see _evaluate_alarms).
 ALARM_INTO_BAKE_SECONDS = 1.0
+# The attributes of a running rollout's record the simulator reads (see _running_record).
+RECORD_ATTRIBUTES = ("rollout_id", "version", "wait_kind", "wait_started_at")
 
 
 @dataclass
@@ -217,7 +219,8 @@ class FleetSimulator:
 
     # -- traffic, metrics, alarms, approvals -------------------------------------------
     def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
+        pause = TICK_SECONDS
+        while not self._stop.wait(pause):
             now = time.monotonic()
             elapsed, self._last_tick = now - self._last_tick, now
             for state in list(self.apps.values()):
@@ -232,7 +235,12 @@ class FleetSimulator:
             except Exception as exc:
                 if len(self.errors) < 20:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
-            self.pass_seconds.append(time.monotonic() - now)
+            took = time.monotonic() - now
+            self.pass_seconds.append(took)
+            # The platform it plays against runs in the same interpreter: a pass over many
+            # applications is followed by a pause as long, so the simulator never takes more
+            # than half of it (a pass over a few applications takes milliseconds: TICK_SECONDS).
+            pause = max(TICK_SECONDS, took)
 
     def _weights(self, app: AppConfig) -> dict[str, int]:
         elbv2 = self.cloud.client("elbv2")
@@ -388,16 +396,19 @@ class FleetSimulator:
             emit_service_event(self.cloud.account_id, self.cloud.region, event)
 
     def _running_record(self, state: AppState) -> dict[str, Any] | None:
-        """The record of the application's running rollout (raw DynamoDB item), if any."""
+        """The record of the application's running rollout (raw DynamoDB item), if any.
+
+        Only the attributes in ``RECORD_ATTRIBUTES``, read as GetItem would return them but
+        without its serialization of the whole item (see ``DynamoDBConcurrentRequests.read``):
+        the simulator looks at every application several times a second.
+        """
         table = self.cloud.output("StateTableName")
-        dynamodb = self.cloud.client("dynamodb")
-        pk = {"S": f"APP#{state.app.application}"}
-        lock = dynamodb.get_item(TableName=table, Key={"pk": pk, "sk": {"S": "LOCK"}}).get("Item")
+        store = self.cloud.stand_ins.dynamodb
+        pk = f"APP#{state.app.application}"
+        lock = store.read(table, pk, "LOCK", ("rollout_id",))
         if not lock:
             return None
-        key = {"pk": pk, "sk": {"S": f"ROLLOUT#{lock['rollout_id']['S']}"}}
-        item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key).get("Item")
-        return item
+        return store.read(table, pk, f"ROLLOUT#{lock['rollout_id']['S']}", RECORD_ATTRIBUTES)
 
     def _decide(self, state: AppState, key: str, payload: dict[str, Any]) -> None:
         """Decide through DecideFunction, on a person's thread (see ``__init__``)."""

@@ -7,8 +7,6 @@ moto's CloudFormation.
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +14,8 @@ from typing import Any
 
 from canaryfleet.logic.bundle.archive import zip_folder
 from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.lambda_ import FunctionCode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +51,8 @@ class PreparedTemplate:
 
 
 def load_sam(template_path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
-    """template.yaml parsed (a fresh copy: callers may change it)."""
-    return copy.deepcopy(_parsed_yaml(template_path.resolve(), template_path.stat().st_mtime_ns))
-
-
-@functools.lru_cache(maxsize=8)
-def _parsed_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:
-    """A template parsed once per version of the file: PyYAML takes a second for the platform's."""
-    parsed: dict[str, Any] = yaml_parse(path.read_text())
+    """template.yaml parsed (a fresh copy: callers may change it; parsed once per content)."""
+    parsed: dict[str, Any] = parse_template(template_path.read_text())
     return parsed
 
 

@@ -111,6 +111,8 @@ def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: Dy
     callbacks = RecordingCallbacks()
     dead = running_execution(cloud, "dead")
     cloud.client("stepfunctions").stop_execution(executionArn=dead)
+    # moto's interpreter ends a stopped execution on its own thread, a moment after StopExecution.
+    assert cloud.wait_for_execution(dead, timeout=60).status == "ABORTED"
     queue(store, RecordingCallbacks(), "payments-api", "dead", "1#a", dead)
 
     queue(store, callbacks, "payments-api", "next", "2#b", running_execution(cloud, "next"))

@@ -4,14 +4,12 @@ resource types share."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 from unittest import mock
 
 import boto3
 from moto.cloudformation import parsing
-from moto.cloudformation.models import Stack
 
 if TYPE_CHECKING:  # the stubs are a development dependency
     from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef, PublicAccessBlockConfigurationTypeDef
@@ -22,27 +20,6 @@ def register_cloudformation_resource_types() -> None:
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
-
-
-@contextlib.contextmanager
-def cloudformation_json_template_parsing() -> Iterator[None]:
-    """Stands in for CloudFormation's parsing of a JSON template body.
-
-    moto reads every template, JSON included, with PyYAML's pure-Python loader: about a
-    second for the platform's. A JSON body is read as JSON here (the same document), and
-    anything else still goes to moto's YAML parsing.
-    """
-    yaml_or_json = Stack.parse_template
-
-    def parse_template(template: str) -> dict[str, Any]:
-        if template.lstrip().startswith("{"):
-            with contextlib.suppress(ValueError):
-                parsed: dict[str, Any] = json.loads(template)
-                return parsed
-        return yaml_or_json(template)
-
-    with mock.patch.object(Stack, "parse_template", staticmethod(parse_template)):
-        yield
 
 
 def _resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:

@@ -4,9 +4,13 @@ and for fleet operations (drains)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from canaryfleet_local.compiled import compiled_once
+from canaryfleet_local.parsing import parsed_once
 from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
 from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
@@ -14,10 +18,12 @@ from canaryfleet_local.standins.autoscaling import (
 )
 from canaryfleet_local.standins.cloudformation import (
     CloudFormationNoValueInLists,
-    cloudformation_json_template_parsing,
     register_cloudformation_resource_types,
 )
-from canaryfleet_local.standins.cloudwatch import CloudFormationCloudWatchAlarm
+from canaryfleet_local.standins.cloudwatch import (
+    CloudFormationCloudWatchAlarm,
+    get_metric_data_reads_the_queried_metrics,
+)
 from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
 from canaryfleet_local.standins.codedeploy import (
     CloudFormationCodeDeployApplication,
@@ -31,7 +37,7 @@ from canaryfleet_local.standins.eventbridge import (
     EventBridgeLambdaAndStateMachineTargets,
     EventBridgePutEventsSize,
 )
-from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess, one_botocore_data_loader
+from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess, one_botocore_data_loader
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
 from canaryfleet_local.standins.secretsmanager import (
@@ -51,9 +57,11 @@ from canaryfleet_local.standins.ssm import (
 )
 from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
+    one_client_per_service,
     send_task_failure_with_cause,
     start_execution_names_unnamed_executions,
 )
+from canaryfleet_local.template import REPO_ROOT
 
 # The resource types moto's CloudFormation lacks. moto finds them among CloudFormationModel's
 # subclasses, so each must be imported before register_cloudformation_resource_types runs.
@@ -87,6 +95,7 @@ class PlatformStandIns:
         self.sns_rules = SnsPublishRules()
         self.step_functions_limits = StepFunctionsRequestLimits()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
+        self.dynamodb = DynamoDBConcurrentRequests(account_id, region)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FleetOperations]:
@@ -104,14 +113,24 @@ class PlatformStandIns:
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(self.metric_math_alarms.installed())
-            stack.enter_context(DynamoDBConcurrentRequests().installed())
-            stack.enter_context(cloudformation_json_template_parsing())
+            stack.enter_context(self.dynamodb.installed())
+            stack.enter_context(parsed_once())
+            stack.enter_context(one_client_per_service())
+            stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
+            stack.enter_context(compiled_once(_handler_and_layer_sources()))
             operations = stack.enter_context(
                 fleet_operations(self.runtime, self.queue, self.account_id, self.region)
             )
             register_cloudformation_resource_types()
             yield operations
+
+
+def _handler_and_layer_sources() -> list[Path]:
+    """The folders of the code the functions import again in each execution environment."""
+    spec = importlib.util.find_spec(LAYER_PACKAGE)
+    layer = [Path(folder) for folder in (spec.submodule_search_locations or [])] if spec else []
+    return [*layer, REPO_ROOT / "functions"]
 
 
 @contextlib.contextmanager

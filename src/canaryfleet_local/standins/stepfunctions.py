@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ from unittest import mock
 
 import boto3
 from moto.core.exceptions import AWSError
+from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -176,3 +180,38 @@ class StepFunctionsRequestLimits:
             checked("send_task_heartbeat", (token,)),
         ):
             yield
+
+
+@contextlib.contextmanager
+def one_client_per_service() -> Iterator[None]:
+    """Not an AWS behaviour: moto's interpreter reuses one boto3 client per service and region.
+
+    moto's Step Functions makes a new client for every Task it runs (``boto_client_for``): tens of
+    milliseconds of botocore set-up each, a good part of a rollout's time on the local cloud. The
+    clients it makes are all alike (fixed keys, no retries, the same timeouts) and a boto3 client
+    is thread-safe, so one per service, region and endpoint serves every Task of this cloud.
+    """
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, bool], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, botocore_stubber.enabled)
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                client = clients[key] = original(region, service, state_credentials)
+        return client
+
+    # Each of moto's modules imported the function by name; the Lambda task's is the one that counts.
+    users = {lambda_eval_utils.__name__: lambda_eval_utils}
+    users.update(
+        (name, module)
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser")
+        and getattr(module, "boto_client_for", None) is original
+    )
+    with contextlib.ExitStack() as patches:
+        for module in users.values():
+            patches.enter_context(mock.patch.object(module, "boto_client_for", boto_client_for))
+        yield

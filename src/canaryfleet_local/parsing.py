@@ -1,0 +1,118 @@
+"""Templates and state machine definitions parsed once per text, with the C parsers where they exist.
+
+The local cloud parses the same texts again and again: moto's CloudFormation reads every
+TemplateBody (the platform's JSON, each fleet's YAML) with PyYAML's pure-Python loader, the
+template rules read it once more, and moto's Step Functions lexes and parses a state machine's
+definition with ANTLR for every execution it starts. Those parses took most of the local cloud's
+start and a good part of every rollout, for texts that did not change.
+
+Nothing here changes what a text means: JSON is read by ``json``, YAML by the same constructors
+(samtranslator's for the template rules and ``template.yaml``, moto's own for moto) on PyYAML's
+C parser, and every caller gets its own copy of the result (callers change what they are given).
+A state machine's ANTLR parse tree is kept per definition text, and moto's preprocessor still
+builds fresh evaluation components from it for every execution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+import yaml
+from moto.cloudformation import models as cloudformation_models
+from moto.cloudformation.utils import yaml_tag_constructor
+from moto.stepfunctions.parser.asl.parse import asl_parser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from samtranslator.yaml_helper import intrinsics_multi_constructor
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseFullLoader: Any = getattr(yaml, "CLoader", yaml.Loader)
+
+
+class _IntrinsicsLoader(_BaseLoader):  # type: ignore[misc]
+    """samtranslator's ``yaml_parse``: safe loading, with ``!Ref`` and friends as intrinsics."""
+
+
+class _MotoLoader(_BaseFullLoader):  # type: ignore[misc]
+    """moto's template loader (``yaml.Loader`` and moto's tag constructor), on the C parser."""
+
+
+_IntrinsicsLoader.add_multi_constructor("!", intrinsics_multi_constructor)
+_MotoLoader.add_multi_constructor("", yaml_tag_constructor)
+
+_CACHE_SIZE = 32
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parsed_template(digest: str, text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+    return yaml.load(text, Loader=_IntrinsicsLoader)  # noqa: S506 - a safe loader
+
+
+def parse_template(text: str) -> Any:
+    """A CloudFormation or SAM template (JSON or YAML) as samtranslator's ``yaml_parse`` reads it."""
+    return copy.deepcopy(_parsed_template(_digest(text), text))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _moto_parsed_template(digest: str, text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+    return yaml.load(text, Loader=_MotoLoader)  # noqa: S506 - moto's own loader, on the C parser
+
+
+def _moto_parse_template(template: str) -> dict[str, Any]:
+    """Stands in for ``moto.cloudformation.models.Stack.parse_template``: the same dict, sooner.
+
+    moto tries ``yaml.load`` first and falls back to ``json.loads`` on a YAML error; a JSON text
+    is also YAML meaning the same, so reading it as JSON gives what moto would have built.
+    """
+    parsed: dict[str, Any] = copy.deepcopy(_moto_parsed_template(_digest(template), template))
+    return parsed
+
+
+class _ParseTrees:
+    """The ANTLR parse tree of each state machine definition, made once (thread-safe)."""
+
+    def __init__(self, original: Callable[[str], tuple[Any, Any]]) -> None:
+        self._original = original
+        self._trees: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def parse(self, definition: str) -> tuple[Any, Any]:
+        with self._lock:
+            tree = self._trees.get(definition)
+        if tree is None:
+            program, tree = self._original(definition)  # raises what moto raises on a bad definition
+            with self._lock:
+                if len(self._trees) >= _CACHE_SIZE:
+                    self._trees.clear()
+                self._trees[definition] = tree
+            return program, tree
+        # Fresh evaluation components each time: moto's components hold per-execution state.
+        return Preprocessor().visit(tree), tree
+
+
+@contextlib.contextmanager
+def parsed_once() -> Iterator[None]:
+    """moto's CloudFormation and Step Functions reuse their parses of unchanged texts."""
+    trees = _ParseTrees(asl_parser.AmazonStateLanguageParser.parse)
+    with (
+        mock.patch.object(cloudformation_models.Stack, "parse_template", staticmethod(_moto_parse_template)),
+        mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(trees.parse)),
+    ):
+        yield
