@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
 from canaryfleet.models.analysis import MetricQuery
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig, Color, FleetGroup, GroupCapacity, Strategy
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.chart import AlarmThreshold, MetricSample
@@ -47,6 +47,7 @@ class InMemoryRolloutStore:
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
         self.versions: dict[tuple[str, str], VersionDecision] = {}
         self.releases: dict[str, Revision] = {}
+        self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
         self.deployment_waits: dict[str, dict[str, Any]] = {}
 
@@ -235,8 +236,20 @@ class InMemoryRolloutStore:
     def last_good(self, application: str) -> Revision | None:
         return self.releases.get(application)
 
-    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
+    def set_last_good(
+        self, application: str, revision: Revision, rollout_id: str, color: Color | None = None
+    ) -> None:
         self.releases[application] = revision
+        if color is not None:
+            self.colors[application] = color
+
+    def live_color(self, application: str) -> Color | None:
+        return self.colors.get(application)
+
+    def set_colors(
+        self, application: str, rollout_id: str, strategy: Strategy, live: Color, release: Color
+    ) -> None:
+        self._change(application, rollout_id, strategy=strategy, live_color=live, release_color=release)
 
     # -- deployments ---------------------------------------------------------------------
     def deployment_for(self, rollout_id: str, purpose: str) -> str | None:

@@ -129,7 +129,7 @@ def start_rollout(
         arrival=arrival,
         revision=revision,
         app=app,
-        plan=RolloutPlan.of(policy),
+        plan=RolloutPlan.of(policy, app),
     )
     # The place in the queue is taken at arrival, so executions start in upload order.
     store.enqueue(artifact.application, execution.arrival, rollout_id, workflow.execution_arn(rollout_id))

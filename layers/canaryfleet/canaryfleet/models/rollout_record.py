@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import RolloutRef, Stage, Verdict
 
@@ -165,6 +166,12 @@ class RolloutRecord(_Stored):
     # window: waits for deployment windows and freezes (by guard), and who overrode them.
     window_waits: dict[str, WindowWait] = Field(default_factory=dict)
     window_overrides: list[WindowOverride] = Field(default_factory=list)
+
+    # blue/green (the color task, once it holds the lock): which color served when it began,
+    # and which carries the release. None: an in-place rollout, or one that has not begun.
+    strategy: Strategy | None = None
+    live_color: Color | None = None
+    release_color: Color | None = None
 
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")

@@ -13,14 +13,14 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canaryfleet.adapters.artifacts import S3ArtifactStore
-from canaryfleet.adapters.fleet import CodeDeploy, Metrics, Traffic
+from canaryfleet.adapters.fleet import AutoScaling, CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
-from canaryfleet.logic import canary, deployments, outcome, queue
+from canaryfleet.logic import canary, colors, deployments, outcome, queue
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.logic.start_rollout import StartRolloutResult
 from canaryfleet.logic.start_rollout import start_rollout as start_rollout_once
@@ -30,6 +30,7 @@ from canaryfleet.models.tasks import (
     AnalyseTask,
     BakeTask,
     CheckDeploymentTask,
+    ColorTask,
     DeploymentStateChange,
     DeployRequest,
     FinalizeTask,
@@ -201,7 +202,8 @@ def finalize(settings: BaseSettings) -> Callable[[FinalizeTask], dict[str, str]]
     store = _store(settings, clock)
 
     def run(task: FinalizeTask) -> dict[str, str]:
-        return outcome.finalize(task.ref, task.revision, store, clock, alarms=Metrics())
+        color = task.app.release_color if task.app is not None else None
+        return outcome.finalize(task.ref, task.revision, store, clock, alarms=Metrics(), live_color=color)
 
     return run
 
@@ -212,5 +214,15 @@ def record_rollback(settings: BaseSettings) -> Callable[[RollbackTask], dict[str
 
     def run(task: RollbackTask) -> dict[str, Any]:
         return outcome.roll_back(task, store, CodeDeploy(), clock, alarms=Metrics())
+
+    return run
+
+
+def color(settings: BaseSettings) -> Callable[[ColorTask], dict[str, Any]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: ColorTask) -> dict[str, Any]:
+        return colors.run_color_task(task, store, AutoScaling(), clock)
 
     return run
