@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
+from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
 from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
     CloudFormationAutoScalingGroupProperties,
@@ -134,6 +135,7 @@ class FleetOperations:
     run_command: SsmRunCommandOnManagedInstances
     lifecycle: AutoScalingTerminationLifecycle
     spot: Ec2SpotInterruptions
+    launches: AutoScalingLaunches
 
 
 @contextlib.contextmanager
@@ -146,10 +148,13 @@ def fleet_operations(
         run_command=SsmRunCommandOnManagedInstances(queue, account_id, region),
         lifecycle=lifecycle,
         spot=Ec2SpotInterruptions(lifecycle, account_id, region),
+        launches=AutoScalingLaunches(),
     )
     with (
         operations.sqs.installed(),
         operations.run_command.installed(),
+        # Before the lifecycle stand-in: its scale-out path calls this one's.
+        operations.launches.installed(),
         operations.lifecycle.installed(),
         operations.spot.installed(),
     ):
