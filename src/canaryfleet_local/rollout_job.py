@@ -212,7 +212,9 @@ def _wait_for_drains(cloud: LocalCloud, deadline: float) -> None:
         time.sleep(0.05)
 
 
-def _colors(cloud: LocalCloud, simulator: FleetSimulator, records: dict[str, RolloutRecord]) -> dict[str, Any]:
+def _colors(
+    cloud: LocalCloud, simulator: FleetSimulator, records: dict[str, RolloutRecord]
+) -> dict[str, Any]:
     """Blue/green: each color's group at the end (its desired capacity, its instances, the
     revision it runs, its listener weight) and every drain its instances went through."""
     state = next(iter(simulator.apps.values()))

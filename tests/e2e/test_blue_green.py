@@ -40,7 +40,11 @@ def test_a_failing_canary_goes_back_to_the_old_color_by_weights_alone_and_its_co
 
     first, second = report["rollouts"]
     assert (first["outcome"], first["release_color"]) == ("released", "green")
-    assert (second["outcome"], second["live_color"], second["release_color"]) == ("rolled_back", "green", "blue")
+    assert (second["outcome"], second["live_color"], second["release_color"]) == (
+        "rolled_back",
+        "green",
+        "blue",
+    )
     assert report["reason"].startswith("canary alarm hello-app-blue-5xx-rate went to ALARM")
     # No deployment restores anything: 1.0.0 to green, 1.1.0 to blue, and that is all.
     assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.1.0", "Succeeded")]

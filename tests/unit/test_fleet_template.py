@@ -489,7 +489,10 @@ def test_codedeploy_deploys_in_place_under_both_strategies_and_never_copies_a_gr
     assert "DeploymentType" not in template["Parameters"]
     for side in SIDES:
         group = rendered.resolve(props(template, f"{side}DeploymentGroup"))
-        assert group["DeploymentStyle"] == {"DeploymentType": "IN_PLACE", "DeploymentOption": "WITH_TRAFFIC_CONTROL"}
+        assert group["DeploymentStyle"] == {
+            "DeploymentType": "IN_PLACE",
+            "DeploymentOption": "WITH_TRAFFIC_CONTROL",
+        }
         assert "BlueGreenDeploymentConfiguration" not in group
     text = TEMPLATE.read_text()
     assert "BLUE_GREEN" not in text and "COPY_AUTO_SCALING_GROUP" not in text

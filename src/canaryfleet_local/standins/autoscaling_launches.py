@@ -121,6 +121,8 @@ class AutoScalingLaunches:
 
         with (
             mock.patch.object(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity),
-            mock.patch.object(AutoScalingResponse, "describe_scaling_activities", describe_scaling_activities),
+            mock.patch.object(
+                AutoScalingResponse, "describe_scaling_activities", describe_scaling_activities
+            ),
         ):
             yield

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
-from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
 from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
     CloudFormationAutoScalingGroupProperties,
 )
+from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
 from canaryfleet_local.standins.cloudformation import (
     CloudFormationNoValueInLists,
     cloudformation_json_template_parsing,
