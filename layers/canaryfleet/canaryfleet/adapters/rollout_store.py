@@ -407,20 +407,23 @@ class DynamoRolloutStore:
     def set_last_good(
         self, application: str, revision: Revision, rollout_id: str, color: Color | None = None
     ) -> None:
-        item = {
-            "pk": s(app_pk(application)),
-            "sk": s("RELEASE#CURRENT"),
-            "revision": s(revision.model_dump_json()),
-            "rollout_id": s(rollout_id),
-            "at": s(self._now()),
+        # An update, not a put: an in-place release (no color) keeps the color a blue/green
+        # release left, so switching strategies back and forth never forgets which one serves.
+        values: dict[str, Any] = {
+            "revision": revision.model_dump_json(),
+            "rollout_id": rollout_id,
+            "at": self._now(),
         }
-        if color is None:  # an in-place release keeps the color an earlier blue/green one left
-            previous = self.live_color(application)
-            if previous is not None:
-                item["color"] = s(previous)
-        else:
-            item["color"] = s(color)
-        self._db.put_item(TableName=self._table, Item=item)
+        if color is not None:
+            values["color"] = color
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": s(app_pk(application)), "sk": s("RELEASE#CURRENT")},
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
+        )
 
     def live_color(self, application: str) -> Color | None:
         response = self._db.get_item(
