@@ -16,8 +16,10 @@ from moto.autoscaling.models import FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
-# The message EC2 Auto Scaling gives a failed Spot launch (EC2 Auto Scaling User Guide,
-# "Troubleshoot Amazon EC2 Auto Scaling: EC2 instance launch failures", InsufficientInstanceCapacity).
+# A failed Spot launch's activity message: EC2's error code and its words (EC2 API Reference,
+# "Error codes": InsufficientInstanceCapacity, and UnfulfillableCapacity for Spot,
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html); the wording
+# around it is this stand-in's, and canaryfleet reads only "Spot" and the code from it.
 SPOT_SHORTAGE_MESSAGE = (
     "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity "
     "available that matches your request. Launching EC2 instance failed."
