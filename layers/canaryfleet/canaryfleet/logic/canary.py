@@ -58,7 +58,8 @@ def shift_traffic(
     logger.info("traffic shifted", extra={"canary_weight": weight, "seq": seq})
     result = {"canary": weight, "live": 100 - weight}
     if notifier is not None:
-        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq})
+        colors = {"live_color": app.live_color, "release_color": app.release_color} if app.live_color else {}
+        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq, **colors})
     return result
 
 

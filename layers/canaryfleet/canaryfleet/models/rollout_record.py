@@ -184,6 +184,17 @@ class RolloutRecord(_Stored):
         """Which rollout this is, as task payloads and logic calls carry it."""
         return RolloutRef(application=self.application, rollout_id=self.rollout_id, version=self.version)
 
+    def color_text(self) -> str | None:
+        """Blue/green: which color serves and which carries this release, in words; None in place."""
+        if self.strategy != "blue_green" or self.live_color is None or self.release_color is None:
+            return None
+        live, release = self.live_color, self.release_color
+        if self.outcome == "released":
+            return f"{release} carries {self.version} and is live now; {live} served before it"
+        if self.outcome is not None:
+            return f"{live} is live; {release} carried {self.version} and goes back to zero"
+        return f"{live} is live; {release} carries {self.version}"
+
     def stage_at(self, stage: Stage) -> datetime | None:
         """When the rollout first entered ``stage``; None if it never did."""
         at: datetime | None = getattr(self, f"stage_{stage.value}_at")
