@@ -1,11 +1,21 @@
 """Blue/green end to end on the local cloud: the three blue/green scenarios, and the rollout
 scenarios that apply to both strategies played under blue/green."""
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.policy import RolloutPolicy
 
-from tests.e2e.test_rollout_scenarios import deployments, play
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.scenarios import Behaviour, load_scenario
+from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET, deployments, play
+
+T = TypeVar("T")
 
 GREEN, BLUE = "hello-app-canary", "hello-app-live"  # the stack's groups: green is its canary group
 
@@ -107,3 +117,58 @@ def test_rollout_scenarios_end_the_same_under_blue_green(scenario: str, outcome:
     green = colors(report)["green"]
     assert (green["weight"], green["desired"]) == ((100, 2) if released else (0, 0))
     assert deployments(report) == [("canary", "1.0.0", "Succeeded")]
+
+
+def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_its_own_color() -> None:
+    # The bake is 15 s, as in the drain scenario canary-spot-during-bake: the warnings must be
+    # recorded before its analysis runs (src/canaryfleet_local/scenarios/README.md).
+    policy = RolloutPolicy.model_validate(
+        {
+            "deployment_timeout_seconds": 120,
+            "inconclusive_extensions": 0,
+            "steps": [
+                {"kind": "set_weight", "weight": 10},
+                {
+                    "kind": "bake",
+                    "duration_seconds": 15,
+                    "analysis": {"min_requests": 100, "metrics_delay_seconds": 0, "interval_seconds": 1},
+                },
+                {"kind": "approval", "timeout_seconds": 120, "on_timeout": "rollback"},
+            ],
+        }
+    )
+    # A build four times slower than live: the analysis would fail it, but for the interruption.
+    story = load_scenario("blue-green")
+    slow = story.uploads[0].model_copy(update={"behaviour": Behaviour(latency_seconds=0.32)})
+    scenario = story.model_copy(update={"policy": policy, "uploads": (slow,)})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        baking = wait_for(
+            lambda: next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == "bake"), None),
+            deadline,
+        )
+        green, blue = (instances(cloud, group) for group in (GREEN, BLUE))
+        # Either color loses an instance: green carries the release, blue serves.
+        cloud.fleet_operations.spot.interrupt([green[0], blue[0]])
+        wait_for(lambda: (r := store.get(APPLICATION, baking.rollout_id)) is not None and r.outcome, deadline)
+        record = store.get(APPLICATION, baking.rollout_id)
+
+    assert record is not None and record.outcome == "released"
+    assert [i.instance for i in record.canary_interruptions] == [green[0]]
+    assert record.verdict is not None and record.verdict.result == "inconclusive", (
+        "the analysis did not blame the build"
+    )
+
+
+def instances(cloud: LocalCloud, group: str) -> list[str]:
+    found = cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    return sorted(i["InstanceId"] for g in found["AutoScalingGroups"] for i in g["Instances"])
+
+
+def wait_for(condition: Callable[[], T | None], deadline: float) -> T:
+    while (value := condition()) is None or value is False:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value
