@@ -143,6 +143,12 @@ def scenario_cloud(
         now = datetime.now(UTC)  # the local cloud's clock: moto and the handlers read the real time
         fleet = deploy_fleet(cloud, application, scenario.fleet_parameters() or None)
         app = fleet.model_copy(update={"policy": scenario.policy_at(now)})
+        if scenario.strategy == "blue_green":
+            # The story starts from a fleet whose blue color serves, as after a first release or a
+            # switch from in place (a new blue/green stack has both colors empty: fleet/README.md).
+            cloud.client("autoscaling").set_desired_capacity(
+                AutoScalingGroupName=app.live.auto_scaling_group, DesiredCapacity=app.color_capacity
+            )
         if scenario.spot_capacity is not None:  # the registry's canary group is the green color
             cloud.fleet_operations.launches.spot_available[app.canary.auto_scaling_group] = (
                 scenario.spot_capacity

@@ -27,7 +27,7 @@ def fleet() -> Iterator[Fleet]:
         yield Fleet(cloud, app)
 
 
-def test_the_registry_entry_says_blue_green_and_blue_serves_while_green_is_empty(fleet: Fleet) -> None:
+def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: Fleet) -> None:
     app, groups = fleet.app, AutoScaling()
 
     blue, green = groups.capacity(app.live.auto_scaling_group), groups.capacity(app.canary.auto_scaling_group)
@@ -37,8 +37,8 @@ def test_the_registry_entry_says_blue_green_and_blue_serves_while_green_is_empty
         1800,
         600,
     )
-    assert (blue.desired, blue.healthy) == (2, 2)
-    assert (green.desired, green.instances) == (0, 0)
+    assert app.color_capacity == 2, "the stack's LiveMinSize"
+    assert (blue.desired, blue.instances, green.desired, green.instances) == (0, 0, 0, 0)
     assert app.live.alarms[0] == "hello-app-blue-5xx-rate"
 
 
@@ -54,7 +54,8 @@ def test_a_scale_out_fills_the_whole_desired_capacity_on_demand_and_spot_alike(f
 def test_short_spot_capacity_launches_the_on_demand_share_and_records_why_the_rest_failed(
     fleet: Fleet,
 ) -> None:
-    group = fleet.app.live.auto_scaling_group  # two On-Demand instances already: the next two are Spot
+    group = fleet.app.live.auto_scaling_group
+    AutoScaling().set_desired(group, 2)  # two On-Demand instances first: the next two are Spot
     fleet.cloud.fleet_operations.launches.spot_available[group] = 0
 
     AutoScaling().set_desired(group, 4)

@@ -80,10 +80,11 @@ def empty_idle_color(app: AppConfig, groups: GroupCapacities) -> dict[str, Any]:
 
 
 def bring_up(app: AppConfig, groups: GroupCapacities, clock: Clock) -> dict[str, Any]:
-    """Size the idle color like the live one (at least one instance); when it began (the capacity
-    timeout counts from it). Setting the same capacity again is harmless: a retry may."""
+    """Size the idle color like the live one (at least the application's ``color_capacity``); when
+    it began (the capacity timeout counts from it). Setting the same capacity again is harmless:
+    a retry may."""
     live = groups.capacity(app.live.auto_scaling_group)
-    desired = max(live.desired, 1)
+    desired = max(live.desired, app.color_capacity)
     groups.set_desired(app.canary.auto_scaling_group, desired)
     logger.info("release color brought up", extra={"color": app.release_color, "desired": desired})
     return {"desired": desired, "since": clock.now().isoformat()}

@@ -87,6 +87,14 @@ def start_rollout(
 
     try:
         app = registry.get(artifact.application)
+        if app.strategy == "in_place" and store.live_color(artifact.application) == "green":
+            # In place deploys the stack's live group (blue) and weighs it against green: with
+            # green serving, that would put blue's older build back in front of users.
+            raise Rejected(
+                f"{artifact.application} is in place again but its green color serves: set "
+                "Strategy=blue_green, release once so that blue serves, then switch back "
+                '(fleet/README.md, "Switching strategies")'
+            )
         decided = store.version_status(artifact.application, artifact.version)
         if decided is not None:
             raise Rejected(

@@ -83,6 +83,13 @@ class AppConfig(BaseModel):
         description="blue_green: longest wait for the idle color's healthy capacity; then the "
         "release ends, no traffic moved.",
     )
+    color_capacity: int = Field(
+        default=2,
+        ge=1,
+        le=1_000,
+        description="blue_green: the fewest instances a release brings its color up with (the fleet "
+        "stack's LiveMinSize); more when the live color runs more.",
+    )
     live_color: Color | None = Field(
         default=None,
         description="blue_green, on a rollout's copy only: the color serving when it began "
