@@ -13,6 +13,9 @@ from canaryfleet.models.rollout_record import QueuedRollout
 from canaryfleet.models.tasks import ColorTask
 from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app as cli
 
 from tests.unit.fakes import FakeGroups, InMemoryRolloutStore, a_rollout, an_app
 
@@ -196,3 +199,9 @@ def test_the_capacity_reason_reads_the_failed_launches(
     )
 
     assert capacity_reason(capacity) == reason
+
+
+def test_the_local_rollout_refuses_a_strategy_it_does_not_know_before_starting_anything() -> None:
+    result = CliRunner().invoke(cli, ["local", "rollout", "--scenario", "healthy", "--strategy", "purple"])
+
+    assert result.exit_code == 2 and "in_place or blue_green" in result.output
