@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app as cli
-
 from tests.unit.fakes import FakeGroups, InMemoryRolloutStore, a_rollout, an_app
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
