@@ -59,6 +59,12 @@ def _analysis(profile: Profile, log: Path) -> list[Measure]:
     return measure_analysis(profile)
 
 
+def _blue_green(profile: Profile, log: Path) -> list[Measure]:
+    from bench.blue_green import measure_blue_green  # noqa: PLC0415
+
+    return measure_blue_green(profile)
+
+
 GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "rollouts": _rollouts,
     "drains": _drains,
@@ -66,6 +72,7 @@ GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "local_cloud": _local_cloud,
     "scale": _scale,
     "analysis": _analysis,
+    "blue_green": _blue_green,
 }
 
 

@@ -46,6 +46,7 @@ class Profile:
     skip_missing_pythons: bool = False
     window_seconds: int = 4  # the released build's wait for its deployment window, short durations
     analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
+    blue_green_delay_seconds: int = 2  # figure 8's scale-down delay, local seconds (60 s on AWS)
 
 
 FULL = Profile(
@@ -70,6 +71,7 @@ FULL = Profile(
         (("scale",),),
         (("local_cloud",),),
         (("analysis",),),
+        (("blue_green",),),
     ),
 )
 
@@ -86,7 +88,7 @@ QUICK = Profile(
     import_handlers=3,
     run_suite=False,
     # Two lanes at once: the quick run only proves in CI that every figure can still be measured.
-    schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start")),),
+    schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start", "blue_green")),),
     analysis_trials=200,
     skip_missing_pythons=True,
 )

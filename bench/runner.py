@@ -47,6 +47,7 @@ GROUPS = (
     Group("local_cloud", (5,), "make demo and the test suite"),
     Group("scale", (6,), "many applications rolling out at once"),
     Group("analysis", (7,), "canary judge on synthetic analyses (vs today's judge)"),
+    Group("blue_green", (8,), "blue/green against in place: rollback time and what a release costs"),
 )
 
 

@@ -48,9 +48,11 @@ console = Console()
 errors = Console(stderr=True)
 
 
-class DeploymentType(StrEnum):
-    IN_PLACE = "IN_PLACE"
-    BLUE_GREEN = "BLUE_GREEN"
+class Strategy(StrEnum):
+    """How a release reaches the fleet (fleet/README.md, "Two strategies")."""
+
+    IN_PLACE = "in_place"
+    BLUE_GREEN = "blue_green"
 
 
 def stack_name(application: str) -> str:
@@ -149,8 +151,10 @@ def onboard(
     drain_on_rebalance: bool = typer.Option(
         False, "--drain-on-rebalance", help="Drain on a rebalance recommendation, before the Spot notice."
     ),
-    deployment_type: DeploymentType = typer.Option(
-        DeploymentType.IN_PLACE, "--deployment-type", help="CodeDeploy deployment style."
+    strategy: Strategy = typer.Option(
+        Strategy.IN_PLACE,
+        "--strategy",
+        help="in_place (canary group, then live in place) or blue_green (two colors, traffic moves).",
     ),
     instance_types: list[str] = typer.Option(
         [], "--instance-types", help="Up to 6 instance types of one size (default: the template's)."
@@ -211,7 +215,7 @@ def onboard(
         "ListenerRulePriority": str(priority),
         "HostHeaders": ",".join(hosts),
         "PathPatterns": ",".join(paths),
-        "DeploymentType": deployment_type.value,
+        "Strategy": strategy.value,
         "ApproverEmails": ",".join(emails),
         "ApproverSlackUserIds": ",".join(slack_ids),
         "SlackChannel": slack_channel or "",

@@ -64,6 +64,9 @@ def local_rollout(
     decision: str | None = typer.Option(
         None, help="Override the approver: approve, reject or none (never answers)."
     ),
+    strategy: str | None = typer.Option(
+        None, help="Play it under in_place or blue_green instead of the scenario's own strategy."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the functions' logs and metrics."),
     report_dir: Path | None = typer.Option(
@@ -82,11 +85,17 @@ def local_rollout(
         )
     if decision not in (None, "approve", "reject", "none"):
         raise typer.BadParameter("approve, reject or none", param_hint="--decision")
+    if strategy not in (None, "in_place", "blue_green"):
+        raise typer.BadParameter("in_place or blue_green", param_hint="--strategy")
     with (
         local_cloud_errors(errors),
         progress(errors, f"Playing scenario {scenario} on the local cloud"),
         played_scenario(
-            scenario, artifact=artifact, decision=decision, parameters=local_parameters(verbose)
+            scenario,
+            artifact=artifact,
+            decision=decision,
+            parameters=local_parameters(verbose),
+            strategy=strategy,
         ) as run,
     ):
         # A page reads its rollout's metrics: pages are written while the local cloud is up.

@@ -166,7 +166,7 @@ def history(
         return
     table = Table(title=f"{application}: rollouts (canaryfleet report ROLLOUT --html page.html draws one)")
     table.add_column("rollout", overflow="fold")  # whole: `canaryfleet report` takes it
-    for column in ("received", "version", "outcome", "reason", "decided", "took"):
+    for column in ("received", "version", "color", "outcome", "reason", "decided", "took"):
         table.add_column(column)
     for row in rows:
         style = {"released": "green", "rolled_back": "red", "rejected": "yellow"}.get(str(row["outcome"]), "")
@@ -175,6 +175,7 @@ def history(
             _text(row["rollout_id"]),
             _text(local_time(received)),
             _text(row["version"]),
+            _text(str(row.get("release_color") or "-")),
             Text(str(row["outcome"]), style=style),
             _text(row["reason"] or "-"),
             _text(", ".join(row["decided_by"]) or "-"),

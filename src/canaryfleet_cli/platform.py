@@ -187,6 +187,10 @@ def status_of(platform: Platform, app: AppConfig) -> dict[str, Any]:
         "commit": record.commit,
         "bundle_notes": record.bundle_notes,
         "queued": queued,
+        "strategy": record.strategy or "in_place",
+        "live_color": record.live_color,
+        "release_color": record.release_color,
+        "colors": record.color_text(),
     }
 
 
@@ -215,6 +219,9 @@ def history_of(platform: Platform, application: str) -> list[dict[str, Any]]:
                 "decided_by": decisions,
                 "seconds": _seconds(record.received_at, record.ended_at),
                 "commit": record.commit,
+                "strategy": record.strategy or "in_place",
+                "live_color": record.live_color,
+                "release_color": record.release_color,
             }
         )
     return sorted(rows, key=lambda r: str(r["received_at"] or ""), reverse=True)

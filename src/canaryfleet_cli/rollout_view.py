@@ -226,8 +226,15 @@ def render_rollout(
         head.add_row("Status", Text("rolling back: restoring the last released build", style="red"))
     else:
         head.add_row("Status", Text("running, waiting for " + awaited(app, record, now)))
-    head.add_row("Live", Text(f"{live_version or 'no release yet'}  ({100 - weight}% of traffic)"))
-    head.add_row("Canary", Text(f"{record.version}  ({weight}% of traffic)"))
+    live_color = f"{record.live_color}, " if record.live_color else ""
+    release_color = f"{record.release_color}, " if record.release_color else ""
+    head.add_row(
+        "Live", Text(f"{live_version or 'no release yet'}  ({live_color}{100 - weight}% of traffic)")
+    )
+    head.add_row("Canary", Text(f"{record.version}  ({release_color}{weight}% of traffic)"))
+    colors = record.color_text()
+    if colors:
+        head.add_row("Colors", Text(f"blue/green: {colors}"))
     head.add_row("Started", Text(local_time(record.received_at, now)))
     if record.commit:
         head.add_row("Commit", Text(record.commit[:12]))
@@ -274,7 +281,8 @@ def summary_line(app: AppConfig, record: RolloutRecord, now: datetime | None = N
     verdict = f", verdict {record.verdict.result}" if record.verdict else ""
     # The age is left out on purpose: a line is printed when the rollout changes, not the clock.
     waiting = awaited(app, record, now).split(";")[0]
+    colors = f"; {record.color_text()}" if record.color_text() else ""
     return (
         f"{record.application} {record.version}: {step}; canary {record.current_weight}%{verdict}; "
-        f"waiting for {waiting}"
+        f"waiting for {waiting}{colors}"
     )

@@ -26,6 +26,7 @@ from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import ExecutionRecord, LocalCloud, LocalCloudError
 from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.instances import SimulatedInstances
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.simulator import FleetSimulator
 from canaryfleet_local.standins.lambda_ import Invocation
@@ -65,9 +66,10 @@ def run_scenario(
     application: str = APPLICATION,
     timeout: float = 600.0,
     parameters: dict[str, str] | None = None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Play ``scenario`` and report what the platform did (see `canaryfleet local rollout`)."""
-    with played_scenario(scenario, artifact, decision, application, timeout, parameters) as run:
+    with played_scenario(scenario, artifact, decision, application, timeout, parameters, strategy) as run:
         pass
     return run.report
 
@@ -80,13 +82,17 @@ def played_scenario(
     application: str = APPLICATION,
     timeout: float = 600.0,
     parameters: dict[str, str] | None = None,
+    strategy: str | None = None,
 ) -> Iterator[ScenarioRun]:
     """Play ``scenario``; inside the block its local cloud is still up (metrics can be read).
 
-    The report's ``seconds`` is set when the block ends, the cloud's teardown included.
+    ``strategy`` plays it under that strategy instead of its own. The report's ``seconds`` is
+    set when the block ends, the cloud's teardown included.
     """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
+    if strategy is not None:
+        scenario = scenario.model_copy(update={"strategy": strategy})
     if decision is not None:
         uploads = tuple(u.model_copy(update={"decision": decision}) for u in scenario.uploads)
         scenario = scenario.model_copy(update={"uploads": uploads})
@@ -98,6 +104,7 @@ def played_scenario(
             upload_build(cloud, application, upload.version, body)
         executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
         _wait_for_deployments(cloud, time.monotonic() + STOP_MARGIN_SECONDS)
+        _wait_for_drains(cloud, time.monotonic() + STOP_MARGIN_SECONDS)
         cloud.wait_idle()
         records = _rollout_records(cloud, application)
         lock = cloud.client("dynamodb").get_item(
@@ -106,6 +113,12 @@ def played_scenario(
         )
         report = _report(scenario, simulator, executions, records, _deployments(cloud, simulator))
         report["lock_held"] = "Item" in lock
+        report["strategy"] = scenario.strategy
+        if scenario.strategy == "blue_green":
+            report.update(_colors(cloud, simulator, records))
+            if simulator.apps:
+                live = report["colors"][report["live_color"] or "blue"]
+                report["live_revision"] = live["revision"]
         calendar = DynamoFreezeCalendar(cloud.output("StateTableName"))
         report["freezes"] = [f.stored() for f in sorted(calendar.freezes(), key=lambda f: f.start)]
         report["failed_deliveries"] = [f.target for f in cloud.queue.failed]
@@ -128,12 +141,26 @@ def scenario_cloud(
         scenario = load_scenario(scenario)
     with LocalCloud(parameters=parameters) as cloud:
         now = datetime.now(UTC)  # the local cloud's clock: moto and the handlers read the real time
-        app = deploy_fleet(cloud, application).model_copy(update={"policy": scenario.policy_at(now)})
+        fleet = deploy_fleet(cloud, application, scenario.fleet_parameters() or None)
+        app = fleet.model_copy(update={"policy": scenario.policy_at(now)})
+        if scenario.strategy == "blue_green":
+            # The story starts from a fleet whose blue color serves, as after a first release or a
+            # switch from in place (a new blue/green stack has both colors empty: fleet/README.md).
+            cloud.client("autoscaling").set_desired_capacity(
+                AutoScalingGroupName=app.live.auto_scaling_group, DesiredCapacity=app.color_capacity
+            )
+        if scenario.spot_capacity is not None:  # the registry's canary group is the green color
+            cloud.fleet_operations.launches.spot_available[app.canary.auto_scaling_group] = (
+                scenario.spot_capacity
+            )
         _declare_freezes(cloud, scenario, now)
         cloud.client("ssm").put_parameter(
             Name=registry_parameter(application), Value=app.model_dump_json(), Type="String", Overwrite=True
         )
-        with FleetSimulator(cloud, scenario) as simulator:
+        # Blue/green scales colors to zero through the termination hook: the instances' SSM agent
+        # runs the drain document, as it does in the drain scenarios.
+        agent = SimulatedInstances(cloud) if scenario.strategy == "blue_green" else contextlib.nullcontext()
+        with agent, FleetSimulator(cloud, scenario) as simulator:
             simulator.add_application(app)
             yield cloud, simulator
 
@@ -182,6 +209,43 @@ def _wait_for_deployments(cloud: LocalCloud, deadline: float) -> None:
     finishing (nothing to restore), and the report tells when each one completed."""
     while cloud.codedeploy.any_active() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _wait_for_drains(cloud: LocalCloud, deadline: float) -> None:
+    """Until no instance waits in Terminating:Wait: a color scaled to zero drains after its
+    rollout's execution ended, and the report tells what each drain did."""
+    while cloud.fleet_operations.lifecycle.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _colors(
+    cloud: LocalCloud, simulator: FleetSimulator, records: dict[str, RolloutRecord]
+) -> dict[str, Any]:
+    """Blue/green: each color's group at the end (its desired capacity, its instances, the
+    revision it runs, its listener weight) and every drain its instances went through."""
+    state = next(iter(simulator.apps.values()))
+    app = state.app
+    weights = simulator.current_weights(app)
+    autoscaling = cloud.client("autoscaling")
+    lifecycle = cloud.fleet_operations.lifecycle
+    colors: dict[str, Any] = {}
+    for color, side in (("blue", "live"), ("green", "canary")):
+        group = app.live if side == "live" else app.canary
+        described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group.auto_scaling_group])
+        found = described["AutoScalingGroups"][0]
+        actions = [a for a in lifecycle.actions.values() if a.group == group.auto_scaling_group]
+        colors[color] = {
+            "auto_scaling_group": group.auto_scaling_group,
+            "desired": found["DesiredCapacity"],
+            "instances": len(found.get("Instances", [])),
+            "revision": state.versions[side],
+            "weight": weights[side],
+            "drained": sorted(a.instance_id for a in actions if a.ended_by == "CompleteLifecycleAction"),
+            "drains_pending": sorted(a.instance_id for a in actions if a.ended is None),
+        }
+    store = DynamoRolloutStore(cloud.output("StateTableName"))
+    live = store.live_color(app.application)
+    return {"live_color": live, "colors": colors}
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:
@@ -252,6 +316,9 @@ def _report(
                     for stage in Stage
                     if (at := record.stage_at(stage)) is not None
                 ],
+                "strategy": record.strategy or "in_place",
+                "live_color": record.live_color,
+                "release_color": record.release_color,
                 "execution_status": execution.status if execution else None,
                 "state_transitions": execution.states_entered if execution else [],
             }

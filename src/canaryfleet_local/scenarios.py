@@ -124,6 +124,31 @@ class Scenario(BaseModel):
     )
     window: ScenarioWindow | None = Field(default=None, description="None: the policy's windows (if any).")
     freezes: tuple[ScenarioFreeze, ...] = Field(default=(), description="Declared before the first upload.")
+    strategy: Literal["in_place", "blue_green"] = Field(
+        default="in_place", description="The fleet stack's Strategy parameter."
+    )
+    scale_down_delay_seconds: int = Field(
+        default=2, ge=0, le=600, description="blue_green: the fleet stack's ScaleDownDelaySeconds."
+    )
+    capacity_timeout_seconds: int = Field(
+        default=6, ge=1, le=600, description="blue_green: the fleet stack's CapacityTimeoutSeconds."
+    )
+    spot_capacity: int | None = Field(
+        default=None,
+        ge=0,
+        description="Spot instances the region can still give the idle color (green) when a release "
+        "brings it up; None: as many as asked.",
+    )
+
+    def fleet_parameters(self) -> dict[str, str]:
+        """The fleet stack's parameters this story sets (none for in place: the defaults)."""
+        if self.strategy == "in_place":
+            return {}
+        return {
+            "Strategy": self.strategy,
+            "ScaleDownDelaySeconds": str(self.scale_down_delay_seconds),
+            "CapacityTimeoutSeconds": str(self.capacity_timeout_seconds),
+        }
 
     def policy_at(self, start: datetime) -> RolloutPolicy:
         """The policy, with the story's window placed relative to ``start`` (the cloud's clock)."""

@@ -53,6 +53,7 @@ class AppState:
     versions: dict[str, str]  # side -> version it runs
     alarm_since: float | None = None
     alarmed: bool = False
+    alarmed_side: str = "canary"
     decided: set[str] = field(default_factory=set)
 
 
@@ -260,6 +261,10 @@ class FleetSimulator:
                 }
         return {"canary": 0, "live": 100}
 
+    def current_weights(self, app: AppConfig) -> dict[str, int]:
+        """The listener rule's weights now, by side (canary, live) of the registry entry."""
+        return self._weights(app)
+
     def _tick(self, state: AppState, elapsed: float) -> None:
         app = state.app
         weights = self._weights(app)
@@ -351,26 +356,39 @@ class FleetSimulator:
         They go during the bake (``baked``: how long it has run), as the scenarios tell it. On a
         busy machine the bake can start well after the traffic shift, and an alarm already in
         ALARM when it starts ends it by another path, with another reason, than one that fires.
+        Blue/green: the side that trips is the color carrying the build, whichever it is.
         """
-        tripping = weights["canary"] > 0 and self.behaviour(state.versions["canary"]).trips_alarms
+        sides = ("canary", "live") if state.app.strategy == "blue_green" else ("canary",)
+        tripping = next(
+            (
+                side
+                for side in sides
+                if weights[side] > 0 and self.behaviour(state.versions[side]).trips_alarms
+            ),
+            None,
+        )
         now = time.monotonic()
-        if not tripping:
+        if tripping is None:
             state.alarm_since = None
             if state.alarmed:
-                self._set_alarms(state, "OK", "Threshold no longer crossed")
+                self._set_alarms(state, "OK", "Threshold no longer crossed", state.alarmed_side)
                 state.alarmed = False
             return
         if state.alarm_since is None:
             state.alarm_since = now
         in_bake = baked is not None and baked >= self._alarm_into_bake
         if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
-            self._set_alarms(state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint")
+            self._set_alarms(
+                state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint", tripping
+            )
             state.alarmed = True
+            state.alarmed_side = tripping
 
-    def _set_alarms(self, state: AppState, value: str, reason: str) -> None:
-        """Errors trip the canary's 5xx alarms (all its alarms if none is named for 5xx)."""
+    def _set_alarms(self, state: AppState, value: str, reason: str, side: str = "canary") -> None:
+        """Errors trip the side's 5xx alarms (all its alarms if none is named for 5xx)."""
         cloudwatch = self.cloud.client("cloudwatch")
-        alarms = [a for a in state.app.canary.alarms if "5xx" in a.lower()] or list(state.app.canary.alarms)
+        group = state.app.canary if side == "canary" else state.app.live
+        alarms = [a for a in group.alarms if "5xx" in a.lower()] or list(group.alarms)
         for name in alarms:
             previous = "OK" if value == "ALARM" else "ALARM"
             cloudwatch.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)

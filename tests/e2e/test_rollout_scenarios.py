@@ -50,7 +50,7 @@ def deployments(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 def test_healthy_build_is_released() -> None:
     report = play("healthy")
 
-    assert (report["outcome"], report["reason"]) == ("released", "")
+    assert (report["outcome"], report["reason"], report["strategy"]) == ("released", "", "in_place")
     assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.0.0", "Succeeded")]
     assert report["canary_weight_history"] == [10, 0]
     assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")

@@ -132,6 +132,17 @@ def test_a_version_already_released_or_rejected_is_not_rolled_out_again(onboarde
     )
 
 
+def test_an_in_place_rollout_is_refused_while_the_green_color_serves(onboarded: LocalCloud) -> None:
+    # Given an application switched back to in place after a blue/green release left green live
+    put_state_item(onboarded, f"APP#{APP}", "RELEASE#CURRENT", revision="{}", color="green")
+
+    upload(onboarded, bundle())
+
+    nothing_deployed(onboarded)
+    [record] = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    assert record["reason"].startswith("hello-app is in place again but its green color serves")
+
+
 def test_duplicated_and_late_s3_events_start_one_rollout(onboarded: LocalCloud) -> None:
     event = upload(onboarded, bundle())
     function = onboarded.resource("StartRolloutFunction")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
 from canaryfleet.models.analysis import MetricQuery
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig, Color, FleetGroup, GroupCapacity, Strategy
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.chart import AlarmThreshold, MetricSample
@@ -47,6 +47,7 @@ class InMemoryRolloutStore:
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
         self.versions: dict[tuple[str, str], VersionDecision] = {}
         self.releases: dict[str, Revision] = {}
+        self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
         self.deployment_waits: dict[str, dict[str, Any]] = {}
 
@@ -235,8 +236,20 @@ class InMemoryRolloutStore:
     def last_good(self, application: str) -> Revision | None:
         return self.releases.get(application)
 
-    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
+    def set_last_good(
+        self, application: str, revision: Revision, rollout_id: str, color: Color | None = None
+    ) -> None:
         self.releases[application] = revision
+        if color is not None:
+            self.colors[application] = color
+
+    def live_color(self, application: str) -> Color | None:
+        return self.colors.get(application)
+
+    def set_colors(
+        self, application: str, rollout_id: str, strategy: Strategy, live: Color, release: Color
+    ) -> None:
+        self._change(application, rollout_id, strategy=strategy, live_color=live, release_color=release)
 
     # -- deployments ---------------------------------------------------------------------
     def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
@@ -447,3 +460,49 @@ class FakeAlarms:
         self, app: AppConfig, group: FleetGroup, start: datetime, end: datetime
     ) -> list[MetricSample]:
         return []
+
+
+class FakeGroups:
+    """Auto Scaling groups as the color task sees them: desired capacity, instances, launches.
+
+    A scale-out launches at once as many instances as ``available`` allows (None: all), the
+    rest record a Spot launch failure; a scale-in leaves its instances ``draining`` until
+    :meth:`drained` (the termination hook's drain) ends them.
+    """
+
+    def __init__(self, **desired: int) -> None:
+        self.desired: dict[str, int] = dict(desired)
+        self.healthy: dict[str, int] = dict(desired)
+        self.draining: dict[str, int] = {}
+        self.available: dict[str, int | None] = {}
+        self.failures: dict[str, list[str]] = {}
+        self.calls: list[tuple[str, int]] = []
+
+    def capacity(self, auto_scaling_group: str) -> GroupCapacity:
+        healthy = self.healthy.get(auto_scaling_group, 0)
+        return GroupCapacity(
+            desired=self.desired.get(auto_scaling_group, 0),
+            instances=healthy + self.draining.get(auto_scaling_group, 0),
+            healthy=healthy,
+            launch_failures=tuple(self.failures.get(auto_scaling_group, [])),
+        )
+
+    def set_desired(self, auto_scaling_group: str, desired: int) -> None:
+        self.calls.append((auto_scaling_group, desired))
+        running = self.healthy.get(auto_scaling_group, 0)
+        self.desired[auto_scaling_group] = desired
+        if desired < running:
+            self.draining[auto_scaling_group] = self.draining.get(auto_scaling_group, 0) + running - desired
+            self.healthy[auto_scaling_group] = desired
+            return
+        available = self.available.get(auto_scaling_group)
+        wanted = desired - running
+        launched = wanted if available is None else min(wanted, available)
+        self.healthy[auto_scaling_group] = running + launched
+        if launched < wanted:
+            self.failures.setdefault(auto_scaling_group, []).append(
+                "Could not launch Spot Instances. InsufficientInstanceCapacity"
+            )
+
+    def drained(self, auto_scaling_group: str) -> None:
+        self.draining[auto_scaling_group] = 0

@@ -13,5 +13,9 @@ WITHOUT_RESOURCE_LEVEL = frozenset(
         "cloudwatch:DescribeAlarms",
         "cloudwatch:GetMetricData",
         "ec2:DescribeTags",
+        # Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2
+        # Auto Scaling": both List actions have no resource type.
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeScalingActivities",
     }
 )

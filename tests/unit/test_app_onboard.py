@@ -127,8 +127,8 @@ def test_repeated_and_comma_separated_values_are_the_same(in_tmp: Path) -> None:
             "--slack-channel",
             "C0123ABCD",
             "--drain-on-rebalance",
-            "--deployment-type",
-            "BLUE_GREEN",
+            "--strategy",
+            "blue_green",
             "--instance-types",
             "c6i.xlarge,c6a.xlarge",
         ],
@@ -142,7 +142,7 @@ def test_repeated_and_comma_separated_values_are_the_same(in_tmp: Path) -> None:
     assert parameters["ApproverSlackUserIds"] == "U012AB3CD"
     assert parameters["SlackChannel"] == "C0123ABCD"
     assert parameters["DrainOnRebalance"] == "true"
-    assert parameters["DeploymentType"] == "BLUE_GREEN"
+    assert parameters["Strategy"] == "blue_green"
     assert parameters["InstanceTypes"] == "c6i.xlarge,c6a.xlarge"
 
 

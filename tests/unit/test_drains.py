@@ -85,6 +85,7 @@ class World:
     run_command: FakeRunCommand = field(default_factory=FakeRunCommand)
     logs: InMemoryLogObjects = field(default_factory=InMemoryLogObjects)
     alerts: RecordedAlerts = field(default_factory=RecordedAlerts)
+    config: AppConfig = CONFIG
 
     def __post_init__(self) -> None:
         self.store = InMemoryDrainStore(self.rollouts)
@@ -104,7 +105,7 @@ class World:
             self.hooks.active.add(event["detail"]["LifecycleActionToken"])
         requests = DrainRequests(
             self.directory,
-            FakeRegistry(CONFIG),
+            FakeRegistry(self.config),
             self.store,
             self.rollouts,
             self.targets,
@@ -238,6 +239,29 @@ def test_a_live_instance_interrupted_during_a_rollout_leaves_it_alone(world: Wor
 
     # Then the rollout record is untouched
     assert world.rollouts.records[(APP, "r1")] == {}
+
+
+@pytest.mark.parametrize(
+    ("side", "release_color", "recorded"),
+    [("live", "blue", True), ("canary", "blue", False), ("canary", "green", True), ("live", "green", False)],
+)
+def test_blue_green_records_an_interruption_of_the_color_the_release_is_on_whichever_group_it_is(
+    side: str, release_color: str, recorded: bool
+) -> None:
+    # Given a blue/green rollout whose release is on one color (blue: the stack's live group)
+    world = World(config=CONFIG.model_copy(update={"strategy": "blue_green"}))
+    live_color = "green" if release_color == "blue" else "blue"
+    world.rollouts.start(
+        APP, "r1", {"strategy": "blue_green", "live_color": live_color, "release_color": release_color}
+    )
+    world.member(side)
+
+    # When Spot reclaims an instance of one of the groups
+    world.leave(DrainTrigger.SPOT)
+
+    # Then the rollout lists it only when it carries the release
+    rollout = world.rollouts.records[(APP, "r1")]
+    assert bool(rollout.get("canary_interruptions")) is recorded
 
 
 # --- the drain document ends ------------------------------------------------------------------

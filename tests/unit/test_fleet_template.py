@@ -316,11 +316,11 @@ def test_the_platforms_codedeploy_event_rule_matches_the_fleets_deployment_group
     assert suffixes == ["-canary", "-live"], "a renamed group's events would reach no rollout"
 
 
-@pytest.mark.parametrize("deployment_type", ["IN_PLACE", "BLUE_GREEN"])
+@pytest.mark.parametrize("strategy", ["in_place", "blue_green"])
 def test_no_statement_grants_more_than_the_application_prefix_of_the_log_bucket(
-    template: dict[str, Any], deployment_type: str
+    template: dict[str, Any], strategy: str
 ) -> None:
-    rendered = stack(template, DeploymentType=deployment_type)
+    rendered = stack(template, Strategy=strategy)
     statements = [
         s
         for role in resources_of(template, "AWS::IAM::Role")
@@ -478,21 +478,42 @@ def test_each_deployment_group_rolls_back_on_failure_and_on_its_own_alarms(
     assert alarms == {f"{side}ErrorRateAlarm", f"{side}LatencyAlarm", f"{side}UnhealthyHostsAlarm"}
 
 
-@pytest.mark.parametrize("deployment_type", ["IN_PLACE", "BLUE_GREEN"])
-def test_the_deployment_style_is_one_parameter_always_with_traffic_control(
-    template: dict[str, Any], deployment_type: str
+@pytest.mark.parametrize("strategy", ["in_place", "blue_green"])
+def test_codedeploy_deploys_in_place_under_both_strategies_and_never_copies_a_group(
+    template: dict[str, Any], strategy: str
 ) -> None:
-    rendered = stack(template, DeploymentType=deployment_type)
+    rendered = stack(template, Strategy=strategy)
 
-    assert template["Parameters"]["DeploymentType"]["AllowedValues"] == ["IN_PLACE", "BLUE_GREEN"]
-    assert template["Parameters"]["DeploymentType"]["Default"] == "IN_PLACE"
+    assert template["Parameters"]["Strategy"]["AllowedValues"] == ["in_place", "blue_green"]
+    assert template["Parameters"]["Strategy"]["Default"] == "in_place"
+    assert "DeploymentType" not in template["Parameters"]
     for side in SIDES:
         group = rendered.resolve(props(template, f"{side}DeploymentGroup"))
         assert group["DeploymentStyle"] == {
-            "DeploymentType": deployment_type,
+            "DeploymentType": "IN_PLACE",
             "DeploymentOption": "WITH_TRAFFIC_CONTROL",
         }
-        assert ("BlueGreenDeploymentConfiguration" in group) == (deployment_type == "BLUE_GREEN")
+        assert "BlueGreenDeploymentConfiguration" not in group
+    text = TEMPLATE.read_text()
+    assert "BLUE_GREEN" not in text and "COPY_AUTO_SCALING_GROUP" not in text
+
+
+@pytest.mark.parametrize(
+    ("strategy", "canary", "live"),
+    [
+        ("in_place", {"MinSize": "1", "MaxSize": "1"}, {"MinSize": "2", "MaxSize": "6"}),
+        ("blue_green", {"MinSize": 0, "MaxSize": "6"}, {"MinSize": 0, "MaxSize": "6"}),
+    ],
+)
+def test_blue_green_colors_have_no_floor_and_no_group_has_a_desired_capacity_a_stack_update_would_reset(
+    template: dict[str, Any], strategy: str, canary: dict[str, Any], live: dict[str, Any]
+) -> None:
+    rendered = stack(template, Strategy=strategy)
+
+    for side, expected in (("Canary", canary), ("Live", live)):
+        group = rendered.resolve(props(template, f"{side}AutoScalingGroup"))
+        sizes = {k: group[k] for k in ("MinSize", "MaxSize", "DesiredCapacity") if k in group}
+        assert {k: str(v) for k, v in sizes.items()} == {k: str(v) for k, v in expected.items()}
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -105,6 +105,17 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # verify_canary: DescribeTargetHealth only (it has no store).
     "VerifyCanaryFunction": frozenset({"elasticloadbalancing:DescribeTargetHealth"}),
+    # color: live_color, the lock and the newer rollout's record (scale-down's guard); set_colors;
+    # each color's capacity (the group and its failed launches) and SetDesiredCapacity.
+    "ColorFunction": frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeScalingActivities",
+            "autoscaling:SetDesiredCapacity",
+        }
+    ),
     # shift_traffic: read the rule, modify it, read it back; log_weight; the traffic-shifted
     # stage (record_stage and its notice). The adapter also reads and modifies a listener's
     # default action when a registry entry names a listener, but no registry entry does: the

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted
 from canaryfleet.logic.notify import Notifications, NotifyChannels, email_summary, tell_slack
-from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
+from canaryfleet.logic.notify_messages import card_blocks, detail_lines, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import Notice, NoticeBatch
@@ -356,3 +356,20 @@ def test_the_bundle_notes_are_in_the_started_reply_and_the_outcome_email() -> No
     assert "CodeDeploy on EC2" not in deployed, "the notes are told once, when the rollout starts"
     _, _, body = where.email.sent[0]  # type: ignore[attr-defined]
     assert f"  - {note}" in body.splitlines()
+
+
+def test_blue_green_notices_name_the_colors() -> None:
+    started = notice("rollout.started", detail={"live_color": "green"})
+    shifted = notice(
+        "rollout.traffic_shifted",
+        detail={"canary": 10, "live": 90, "live_color": "green", "release_color": "blue"},
+    )
+    in_place = notice("rollout.traffic_shifted", detail={"canary": 10, "live": 90})
+
+    assert (
+        detail_lines(started)[0]
+        == "blue/green: green is live; blue comes up on fresh instances with this build"
+    )
+    assert detail_lines(shifted)[0] == "canary (blue) 10%, live (green) 90%"
+    assert detail_lines(in_place)[0] == "canary 10%, live 90%"
+    assert detail_lines(notice("rollout.started", detail={"live_color": None})) == []

@@ -208,3 +208,15 @@ def test_an_ended_rollout_marks_the_step_it_stopped_at(
 
     assert [s.number for s in steps if s.state == "stopped"] == ([] if stopped is None else [stopped])
     assert all(s.state == "done" for s in steps if stopped is not None and s.number < stopped)
+
+
+def test_a_blue_green_rollout_says_which_color_serves_and_which_carries_it() -> None:
+    running = record(**SHIFTED, strategy="blue_green", live_color="blue", release_color="green")
+    released = running.model_copy(update={"outcome": "released", "status": "released"})
+    rolled_back = running.model_copy(update={"outcome": "rolled_back", "status": "rolled_back"})
+
+    assert running.color_text() == "blue is live; green carries 1.2.0"
+    assert summary_line(app(), running, T0).endswith("; blue is live; green carries 1.2.0")
+    assert released.color_text() == "green carries 1.2.0 and is live now; blue served before it"
+    assert rolled_back.color_text() == "blue is live; green carried 1.2.0 and goes back to zero"
+    assert record(**SHIFTED).color_text() is None, "in place: nothing about colors"

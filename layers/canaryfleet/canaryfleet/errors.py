@@ -63,6 +63,21 @@ class CanaryNotHealthyYet(CanaryfleetError):
     """Canary targets are still registering or failing health checks (retried with backoff)."""
 
 
+class ColorNotEmptyYet(CanaryfleetError):
+    """Blue/green: the idle color still has instances (a warm old color draining on its way to
+    zero). The state machine retries with a bounded backoff; the drain ends each one."""
+
+
+class CapacityNotHealthyYet(CanaryfleetError):
+    """Blue/green: the release color has fewer healthy instances than it asked for, and its
+    capacity timeout has not passed (retried)."""
+
+
+class CapacityUnavailable(CanaryfleetError):
+    """Blue/green: the release color did not reach healthy capacity in its capacity timeout.
+    The message says how many were healthy and why the rest were not (e.g. Spot capacity)."""
+
+
 class CanaryUnhealthy(CanaryfleetError):
     """The canary target group has no healthy target; its instances are named."""
 

@@ -16,6 +16,7 @@ from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
     CloudFormationAutoScalingGroupProperties,
 )
+from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
 from canaryfleet_local.standins.cloudformation import (
     CloudFormationNoValueInLists,
     register_cloudformation_resource_types,
@@ -153,6 +154,7 @@ class FleetOperations:
     run_command: SsmRunCommandOnManagedInstances
     lifecycle: AutoScalingTerminationLifecycle
     spot: Ec2SpotInterruptions
+    launches: AutoScalingLaunches
 
 
 @contextlib.contextmanager
@@ -165,10 +167,13 @@ def fleet_operations(
         run_command=SsmRunCommandOnManagedInstances(queue, account_id, region),
         lifecycle=lifecycle,
         spot=Ec2SpotInterruptions(lifecycle, account_id, region),
+        launches=AutoScalingLaunches(),
     )
     with (
         operations.sqs.installed(),
         operations.run_command.installed(),
+        # Before the lifecycle stand-in: its scale-out path calls this one's.
+        operations.launches.installed(),
         operations.lifecycle.installed(),
         operations.spot.installed(),
     ):

@@ -15,6 +15,7 @@ from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import (
     AppConfig,
     FleetGroup,
+    GroupCapacity,
     load_balancer_dimension,
     target_group_dimension,
 )
@@ -124,6 +125,46 @@ class Traffic:
     def target_health(self, group: FleetGroup) -> dict[str, str]:
         response = client("elbv2").describe_target_health(TargetGroupArn=group.target_group_arn)
         return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in response["TargetHealthDescriptions"]}
+
+
+class AutoScaling:
+    """A color's Auto Scaling group: its capacity, read and set."""
+
+    # Failed launches older than this say nothing about the capacity asked for now.
+    _RECENT_ACTIVITIES = 20
+
+    def capacity(self, auto_scaling_group: str) -> GroupCapacity:
+        autoscaling = client("autoscaling")
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[auto_scaling_group])[
+            "AutoScalingGroups"
+        ]
+        if not groups:
+            raise ValueError(f"Auto Scaling group {auto_scaling_group} does not exist")
+        group = groups[0]
+        instances = group.get("Instances", [])
+        healthy = [
+            i for i in instances if i["LifecycleState"] == "InService" and i.get("HealthStatus") == "Healthy"
+        ]
+        activities = autoscaling.describe_scaling_activities(
+            AutoScalingGroupName=auto_scaling_group, MaxRecords=self._RECENT_ACTIVITIES
+        ).get("Activities", [])
+        failures = tuple(
+            str(a.get("StatusMessage") or a.get("Description", ""))
+            for a in activities
+            if a.get("StatusCode") in {"Failed", "Cancelled"}
+        )
+        return GroupCapacity(
+            desired=int(group["DesiredCapacity"]),
+            instances=len(instances),
+            healthy=len(healthy),
+            launch_failures=failures,
+        )
+
+    def set_desired(self, auto_scaling_group: str, desired: int) -> None:
+        # HonorCooldown false: a release sizes the color now, whatever a scaling policy did last.
+        client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=auto_scaling_group, DesiredCapacity=desired, HonorCooldown=False
+        )
 
 
 class Metrics:

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, s, typed, unless_condition_failed
+from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,
@@ -403,16 +404,41 @@ class DynamoRolloutStore:
         item = response.get("Item")
         return Revision.model_validate_json(plain(item)["revision"]) if item else None
 
-    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None:
-        self._db.put_item(
+    def set_last_good(
+        self, application: str, revision: Revision, rollout_id: str, color: Color | None = None
+    ) -> None:
+        # An update, not a put: an in-place release (no color) keeps the color a blue/green
+        # release left, so switching strategies back and forth never forgets which one serves.
+        values: dict[str, Any] = {
+            "revision": revision.model_dump_json(),
+            "rollout_id": rollout_id,
+            "at": self._now(),
+        }
+        if color is not None:
+            values["color"] = color
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        self._db.update_item(
             TableName=self._table,
-            Item={
-                "pk": s(app_pk(application)),
-                "sk": s("RELEASE#CURRENT"),
-                "revision": s(revision.model_dump_json()),
-                "rollout_id": s(rollout_id),
-                "at": s(self._now()),
-            },
+            Key={"pk": s(app_pk(application)), "sk": s("RELEASE#CURRENT")},
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": typed(v) for i, v in enumerate(values.values())},
+        )
+
+    def live_color(self, application: str) -> Color | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": s(app_pk(application)), "sk": s("RELEASE#CURRENT")},
+            ConsistentRead=True,
+        )
+        color = (response.get("Item") or {}).get("color", {}).get("S")
+        return "green" if color == "green" else "blue" if color == "blue" else None
+
+    def set_colors(
+        self, application: str, rollout_id: str, strategy: Strategy, live: Color, release: Color
+    ) -> None:
+        self._set(
+            application, rollout_id, {"strategy": strategy, "live_color": live, "release_color": release}
         )
 
     # -- CodeDeploy deployments ----------------------------------------------------------

@@ -128,11 +128,9 @@ def timeline_view(
     end = max(record.ended_at or now or datetime.now(UTC), start + timedelta(seconds=1))
     marks = phase_marks(record)
     x_min, x_max = x_range(start, end, marks)
-    max_weight = (
-        policy.max_weight
-        if policy is not None
-        else max([e.weight for e in record.weight_log.values()] or [1])
-    )
+    logged = max([e.weight for e in record.weight_log.values()] or [1])
+    # Blue/green ends at 100%: its axis reaches the last weight, past the policy's largest step.
+    max_weight = max(policy.max_weight, logged) if policy is not None else logged
     if alarms is None:
         alarms = record.verdict.alarms if record.verdict is not None else []
     charts = [
@@ -156,6 +154,7 @@ def timeline_view(
         "verdict_words": verdict_words(record.verdict) if record.verdict else [],
         "verdict_metrics": metric_rows(record.verdict),
         "outcome": record.outcome or record.status,
+        "colors": record.color_text(),
     }
 
 

@@ -58,7 +58,8 @@ def shift_traffic(
     logger.info("traffic shifted", extra={"canary_weight": weight, "seq": seq})
     result = {"canary": weight, "live": 100 - weight}
     if notifier is not None:
-        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq})
+        colors = {"live_color": app.live_color, "release_color": app.release_color} if app.live_color else {}
+        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq, **colors})
     return result
 
 
@@ -178,6 +179,8 @@ def on_alarm(
     if lock is None:
         return "no rollout running"
     rollout_id = lock.rollout_id
+    if app.strategy == "blue_green" and metric_of(alarm_name, app.application) is None:
+        side = _side_of_color(side, store.get(app.application, rollout_id))
     store.append_audit(
         app.application,
         rollout_id,
@@ -195,6 +198,15 @@ def on_alarm(
         return _fail_fast(alarm_name, description or metric, state, record, token, callbacks)
     ended = callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}")
     return "bake ended" if ended else "bake had already ended"
+
+
+def _side_of_color(registry_side: str, record: RolloutRecord | None) -> str:
+    """Blue/green: a color's alarm is the canary's while that color carries the running release.
+
+    The registry names the colors by the stack's groups: blue is its live group, green its canary.
+    """
+    color = "blue" if registry_side == "live" else "green"
+    return "canary" if record is not None and record.release_color == color else "live"
 
 
 def _fail_fast(

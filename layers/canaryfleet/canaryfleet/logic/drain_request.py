@@ -129,8 +129,8 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
         if record is None:
             raise DrainNotReady(f"the drain record of {instance_id} is neither there nor creatable")
         joined = record.started_at != fresh.started_at
-    if trigger is DrainTrigger.SPOT and record.side == "canary":
-        _record_canary_interruption(requests, record, now)
+    if trigger is DrainTrigger.SPOT and (record.side == "canary" or app.strategy == "blue_green"):
+        _record_canary_interruption(requests, app, record, now)
 
     # A Spot warning joining a drain: the instance goes within two minutes, so logs first
     # (unless its command is already sent).
@@ -197,11 +197,22 @@ def _deregister(targets: TargetGroups, app: AppConfig, record: DrainRecord) -> l
     return [arn for arn in groups if targets.deregister(arn, record.instance_id)]
 
 
-def _record_canary_interruption(requests: DrainRequests, record: DrainRecord, now: datetime) -> None:
+def _record_canary_interruption(
+    requests: DrainRequests, app: AppConfig, record: DrainRecord, now: datetime
+) -> None:
+    """A Spot interruption of an instance that carries the running rollout's build is recorded on
+    the rollout, so the analysis does not take a reclaimed instance for a bad build. In place that
+    is the canary group; blue/green, the color the release is on (either group: blue is the
+    stack's live group, green its canary group), never the color that serves."""
     lock = requests.rollouts.lock(record.application)
     if lock is None:
         return
     rollout_id = lock.rollout_id
+    if app.strategy == "blue_green":
+        rollout = requests.rollouts.get(record.application, rollout_id)
+        color = {"canary": "green", "live": "blue"}.get(record.side or "")
+        if rollout is None or color is None or rollout.release_color != color:
+            return
     if requests.store.record_canary_interruption(record.application, rollout_id, record.instance_id, now):
         requests.store.mark_canary_interruption(record.application, record.instance_id, rollout_id)
         metrics.add_metric(name="CanarySpotInterruptions", unit=MetricUnit.Count, value=1)

@@ -83,15 +83,28 @@ def headline(notice: Notice) -> str:
     return f"{subject}: {words}" + (f": {notice.reason}" if notice.reason else "")
 
 
+def _started_colors(detail: dict[str, Any]) -> list[str]:
+    """Blue/green: which color serves and which comes up with the build (none in place)."""
+    live = detail.get("live_color")
+    if live not in ("blue", "green"):
+        return []
+    idle = "green" if live == "blue" else "blue"
+    return [f"blue/green: {live} is live; {idle} comes up on fresh instances with this build"]
+
+
 def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
     """The facts of one notice, in mrkdwn (escaped), for its thread reply; a started notice lists
     ``bundle_notes`` (what CodeDeploy's agent will ignore in the bundle, from the rollout record)."""
     body, detail = notice.body, notice.body.get("detail") or {}
     lines: list[str] = []
     if notice.kind == "rollout.started":
+        lines.extend(_started_colors(detail))
         lines.extend(f"• {slack_escape(note)}" for note in bundle_notes)
     elif notice.kind == "rollout.traffic_shifted":
-        lines.append(f"canary {detail.get('canary', '?')}%, live {detail.get('live', '?')}%")
+        release, live = detail.get("release_color"), detail.get("live_color")
+        canary = f" ({slack_escape(str(release))})" if release else ""
+        serving = f" ({slack_escape(str(live))})" if live else ""
+        lines.append(f"canary{canary} {detail.get('canary', '?')}%, live{serving} {detail.get('live', '?')}%")
     elif notice.kind == "rollout.verdict":
         verdict = _verdict(detail)
         lines.append(slack_escape(verdict_summary(verdict)))
@@ -175,6 +188,9 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     end = ended or notice.published_at
     took = f" (after {_duration((end - started).total_seconds())})" if started else ""
     lines.append(f"Ended: {_when(end)}{took}")
+    colors = record.color_text() if record is not None else None
+    if colors:
+        lines.append(f"Blue/green: {colors}")
     verdict = record.verdict if record is not None else None
     if verdict is not None:
         lines.append(f"Canary analysis: {verdict_summary(verdict)}")

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.logic.canary import delete_critical_alarms
 from canaryfleet.logic.deployments import parse_cause, stop_unfinished
+from canaryfleet.models.app_config import Color
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import RolloutOutcome
 from canaryfleet.models.tasks import RollbackTask
@@ -33,6 +34,9 @@ _REASONS = {
     "Rejected": "rejected",
     "Aborted": "aborted",
     "ApprovalTimedOut": "approval timed out",
+    "CapacityUnavailable": "no healthy capacity",
+    "CapacityNotHealthyYet": "no healthy capacity",
+    "ColorNotEmptyYet": "idle color did not drain",
 }
 
 
@@ -61,13 +65,15 @@ def finalize(
     store: RolloutStore,
     clock: Clock,
     alarms: FleetMetrics | None = None,
+    live_color: Color | None = None,
 ) -> dict[str, str]:
     """Record the release as the application's last good revision (its fail-fast alarms go:
-    a promote can end a bake before its analysis deletes them)."""
+    a promote can end a bake before its analysis deletes them). ``live_color``: blue/green, the
+    color that carried the release and serves from now on."""
     application, rollout_id = ref.application, ref.rollout_id
     if alarms is not None:
         delete_critical_alarms(application, alarms)
-    store.set_last_good(application, revision, rollout_id)
+    store.set_last_good(application, revision, rollout_id, color=live_color)
     store.decide_version(application, revision.version, "released", rollout_id, "released")
     store.record_outcome(application, rollout_id, "released", "", ended_at=clock.now())
     metrics.add_metric(name="RolloutsReleased", unit=MetricUnit.Count, value=1)

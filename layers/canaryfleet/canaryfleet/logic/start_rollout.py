@@ -89,6 +89,14 @@ def start_rollout(
 
     try:
         app = registry.get(artifact.application)
+        if app.strategy == "in_place" and store.live_color(artifact.application) == "green":
+            # In place deploys the stack's live group (blue) and weighs it against green: with
+            # green serving, that would put blue's older build back in front of users.
+            raise Rejected(
+                f"{artifact.application} is in place again but its green color serves: set "
+                "Strategy=blue_green, release once so that blue serves, then switch back "
+                '(fleet/README.md, "Switching strategies")'
+            )
         decided = store.version_status(artifact.application, artifact.version)
         if decided is not None:
             raise Rejected(
@@ -131,7 +139,7 @@ def start_rollout(
         arrival=arrival,
         revision=revision,
         app=app,
-        plan=RolloutPlan.of(policy),
+        plan=RolloutPlan.of(policy, app),
     )
     # The place in the queue is taken at arrival, so executions start in upload order.
     store.enqueue(artifact.application, execution.arrival, rollout_id, workflow.execution_arn(rollout_id))

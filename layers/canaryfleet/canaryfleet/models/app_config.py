@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.policy import RolloutPolicy
 
 REGISTRY_PREFIX = "/canaryfleet/apps/"
+
+Strategy = Literal["in_place", "blue_green"]
+Color = Literal["blue", "green"]
+
+
+def other_color(color: Color) -> Color:
+    return "green" if color == "blue" else "blue"
 
 
 def registry_parameter(application: str) -> str:
@@ -54,6 +63,67 @@ class AppConfig(BaseModel):
         default=False, description="Start a drain on a rebalance recommendation."
     )
     log_prefix: str | None = Field(default=None, description="Prefix in the log bucket; default <app>/.")
+    strategy: Strategy = Field(
+        default="in_place",
+        description="in_place: the canary group gets the build, then live is deployed in place. "
+        "blue_green: the two groups are colors (blue: the stack's live group, green: its canary "
+        "group); the idle color comes up with the build and takes all the traffic.",
+    )
+    scale_down_delay_seconds: int = Field(
+        default=1_800,
+        ge=0,
+        le=86_400,
+        description="blue_green: how long the old color stays warm after a release (a rollback "
+        "until then is weights only), before it scales to zero through the drain.",
+    )
+    capacity_timeout_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=3_600,
+        description="blue_green: longest wait for the idle color's healthy capacity; then the "
+        "release ends, no traffic moved.",
+    )
+    color_capacity: int = Field(
+        default=2,
+        ge=1,
+        le=1_000,
+        description="blue_green: the fewest instances a release brings its color up with (the fleet "
+        "stack's LiveMinSize); more when the live color runs more.",
+    )
+    live_color: Color | None = Field(
+        default=None,
+        description="blue_green, on a rollout's copy only: the color serving when it began "
+        "(``live`` is that color's group, ``canary`` the other's). None in the registry.",
+    )
+
+    @model_validator(mode="after")
+    def _colors_only_for_blue_green(self) -> AppConfig:
+        if self.live_color is not None and self.strategy != "blue_green":
+            raise ValueError("live_color is set only on a blue_green application's rollout copy")
+        return self
+
+    def colors(self) -> dict[Color, FleetGroup]:
+        """blue_green: each color's group (blue: the registry's ``live``, green: its ``canary``)."""
+        if self.live_color == "green":
+            return {"blue": self.canary, "green": self.live}
+        return {"blue": self.live, "green": self.canary}
+
+    @property
+    def release_color(self) -> Color | None:
+        """blue_green, on a rollout's copy: the color that carries the release."""
+        return other_color(self.live_color) if self.live_color is not None else None
+
+    def for_release(self, live_color: Color) -> AppConfig:
+        """The registry entry as a blue/green rollout drives it: ``live`` the serving color's
+        group, ``canary`` the idle color's (which takes the build)."""
+        colors = self.colors()
+        return self.model_copy(
+            update={
+                "live_color": live_color,
+                "live": colors[live_color],
+                "canary": colors[other_color(live_color)],
+            }
+        )
 
 
 def load_balancer_dimension(listener_or_rule_arn: str) -> str:
@@ -65,3 +135,16 @@ def load_balancer_dimension(listener_or_rule_arn: str) -> str:
 def target_group_dimension(target_group_arn: str) -> str:
     """``targetgroup/<name>/<id>`` (the CloudWatch TargetGroup dimension)."""
     return target_group_arn.split(":", 5)[5]
+
+
+class GroupCapacity(BaseModel):
+    """An Auto Scaling group's capacity as a blue/green release reads it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    desired: int = Field(ge=0)
+    instances: int = Field(ge=0, description="Instances in the group, leaving ones included.")
+    healthy: int = Field(ge=0, description="InService and Healthy.")
+    launch_failures: tuple[str, ...] = Field(
+        default=(), description="Why recent launches failed (the group's failed scaling activities)."
+    )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.models.analysis import MetricVerdict
-from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.app_config import AppConfig, Strategy
 from canaryfleet.models.artifact import AppName, ArtifactRef, Version
 from canaryfleet.models.chart import AlarmThreshold, BakeSamples
 from canaryfleet.models.policy import (
@@ -165,9 +165,13 @@ class RolloutPlan(BaseModel):
     deployment_timeout_seconds: int
     inconclusive_extensions: int
     window: WindowPlan = Field(default_factory=WindowPlan)
+    # The application's strategy (its registry entry's): the state machine's Choices read it.
+    strategy: Strategy = "in_place"
+    scale_down_delay_seconds: int = Field(default=1_800, ge=0)
+    capacity_timeout_seconds: int = Field(default=600, ge=1)
 
     @classmethod
-    def of(cls, policy: RolloutPolicy) -> RolloutPlan:
+    def of(cls, policy: RolloutPolicy, app: AppConfig | None = None) -> RolloutPlan:
         planned: list[PlannedStep] = []
         for index, step in enumerate(policy.steps):
             later_approval = any(isinstance(s, Approval) for s in policy.steps[index + 1 :])
@@ -198,6 +202,15 @@ class RolloutPlan(BaseModel):
             deployment_timeout_seconds=policy.deployment_timeout_seconds,
             inconclusive_extensions=policy.inconclusive_extensions,
             window=WindowPlan(windows=policy.windows, guards=policy.window_guards),
+            **(
+                {
+                    "strategy": app.strategy,
+                    "scale_down_delay_seconds": app.scale_down_delay_seconds,
+                    "capacity_timeout_seconds": app.capacity_timeout_seconds,
+                }
+                if app is not None
+                else {}
+            ),
         )
 
 

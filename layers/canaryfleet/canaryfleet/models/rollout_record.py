@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import RolloutRef, Stage, Verdict
 
@@ -166,6 +167,12 @@ class RolloutRecord(_Stored):
     window_waits: dict[str, WindowWait] = Field(default_factory=dict)
     window_overrides: list[WindowOverride] = Field(default_factory=list)
 
+    # blue/green (the color task, once it holds the lock): which color served when it began,
+    # and which carries the release. None: an in-place rollout, or one that has not begun.
+    strategy: Strategy | None = None
+    live_color: Color | None = None
+    release_color: Color | None = None
+
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")
     reason: str | None = Field(default=None, description="Why it ended that way; empty when released.")
@@ -176,6 +183,17 @@ class RolloutRecord(_Stored):
     def ref(self) -> RolloutRef:
         """Which rollout this is, as task payloads and logic calls carry it."""
         return RolloutRef(application=self.application, rollout_id=self.rollout_id, version=self.version)
+
+    def color_text(self) -> str | None:
+        """Blue/green: which color serves and which carries this release, in words; None in place."""
+        if self.strategy != "blue_green" or self.live_color is None or self.release_color is None:
+            return None
+        live, release = self.live_color, self.release_color
+        if self.outcome == "released":
+            return f"{release} carries {self.version} and is live now; {live} served before it"
+        if self.outcome is not None:
+            return f"{live} is live; {release} carried {self.version} and goes back to zero"
+        return f"{live} is live; {release} carries {self.version}"
 
     def stage_at(self, stage: Stage) -> datetime | None:
         """When the rollout first entered ``stage``; None if it never did."""

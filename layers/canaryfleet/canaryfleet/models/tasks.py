@@ -5,6 +5,9 @@ Each carries the rollout it is about as one ``ref`` (``"ref.$": "$.ref"`` in the
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.models.app_config import AppConfig
@@ -70,6 +73,29 @@ class ApprovalTask(_Task):
 class FinalizeTask(_Task):
     ref: RolloutRef
     revision: Revision
+    app: AppConfig | None = Field(
+        default=None, description="blue/green: the rollout's app copy (its release color becomes live)."
+    )
+
+
+ColorAction = Literal["choose", "empty", "bring_up", "check", "scale_down_release", "scale_down_old"]
+
+
+class ColorTask(_Task):
+    """The color task of a blue/green rollout (one function, one step of the colors each).
+
+    ``choose`` resolves which color is live (the app copy the rest of the rollout carries);
+    ``empty`` takes a warm idle color to zero through the drain; ``bring_up`` sizes the idle
+    color like the live one; ``check`` waits (by Retry) for its healthy capacity until
+    ``since`` + ``timeout_seconds``; ``scale_down_release`` (after a rollback) and
+    ``scale_down_old`` (after the scale-down delay) take a color to zero.
+    """
+
+    action: ColorAction
+    ref: RolloutRef
+    app: AppConfig
+    since: datetime | None = Field(default=None, description="check: when the color was brought up.")
+    timeout_seconds: int | None = Field(default=None, ge=1, description="check: the capacity timeout.")
 
 
 class CaughtError(BaseModel):

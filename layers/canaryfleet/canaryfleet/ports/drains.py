@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import DrainBudget, DrainOrder, DrainRecord, DrainTrigger, LifecycleHookRef
-from canaryfleet.models.rollout_record import LockRecord
+from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
 
 # SendCommand takes at most 50 instance ids in one call (the SSM API's InstanceIds limit).
 MAX_INSTANCES_PER_COMMAND = 50
@@ -191,9 +191,12 @@ class DrainRegistry(Protocol):
 
 
 class RolloutLock(Protocol):
-    """What a drain reads from the rollout store: whether, and which, rollout holds the lock."""
+    """What a drain reads from the rollout store: whether, and which, rollout holds the lock, and
+    (blue/green) which color that rollout's release is on."""
 
     def lock(self, application: str) -> LockRecord | None: ...
+
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None: ...
 
 
 class Alerts(Protocol):

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from canaryfleet.models.analysis import MetricQuery
-from canaryfleet.models.app_config import AppConfig, FleetGroup
+from canaryfleet.models.app_config import AppConfig, FleetGroup, GroupCapacity
 from canaryfleet.models.chart import AlarmThreshold, MetricSample
 from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
@@ -47,6 +47,16 @@ class TrafficWeights(Protocol):
 
     def target_health(self, group: FleetGroup) -> dict[str, str]:
         """Each registered target's health state, by target id."""
+        ...
+
+
+class GroupCapacities(Protocol):
+    """Auto Scaling: a group's capacity, read and set (blue/green colors)."""
+
+    def capacity(self, auto_scaling_group: str) -> GroupCapacity: ...
+
+    def set_desired(self, auto_scaling_group: str, desired: int) -> None:
+        """Set the desired capacity; scale-in goes through the group's termination hook (the drain)."""
         ...
 
 

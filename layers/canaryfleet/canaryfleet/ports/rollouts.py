@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Protocol
 
+from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     AbortRequest,
@@ -140,7 +141,21 @@ class Releases(Protocol):
 
     def last_good(self, application: str) -> Revision | None: ...
 
-    def set_last_good(self, application: str, revision: Revision, rollout_id: str) -> None: ...
+    def set_last_good(
+        self, application: str, revision: Revision, rollout_id: str, color: Color | None = None
+    ) -> None:
+        """Record the release; ``color``: the blue/green color now live (kept with it)."""
+        ...
+
+    def live_color(self, application: str) -> Color | None:
+        """Blue/green: the color the last release made live; None before the first one."""
+        ...
+
+    def set_colors(
+        self, application: str, rollout_id: str, strategy: Strategy, live: Color, release: Color
+    ) -> None:
+        """On the rollout record: which color was live when it began and which carries it."""
+        ...
 
 
 class DeploymentRecords(Protocol):

@@ -12,18 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from canaryfleet.adapters.fleet import CodeDeploy, Metrics, Traffic
+from canaryfleet.adapters.fleet import AutoScaling, CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
-from canaryfleet.logic import canary, deployments, outcome, queue
+from canaryfleet.logic import canary, colors, deployments, outcome, queue
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
     AnalyseTask,
     BakeTask,
     CheckDeploymentTask,
+    ColorTask,
     DeploymentStateChange,
     DeployRequest,
     FinalizeTask,
@@ -150,7 +151,8 @@ def finalize(settings: BaseSettings) -> Callable[[FinalizeTask], dict[str, str]]
     store = _store(settings, clock)
 
     def run(task: FinalizeTask) -> dict[str, str]:
-        return outcome.finalize(task.ref, task.revision, store, clock, alarms=Metrics())
+        color = task.app.release_color if task.app is not None else None
+        return outcome.finalize(task.ref, task.revision, store, clock, alarms=Metrics(), live_color=color)
 
     return run
 
@@ -161,5 +163,15 @@ def record_rollback(settings: BaseSettings) -> Callable[[RollbackTask], dict[str
 
     def run(task: RollbackTask) -> dict[str, Any]:
         return outcome.roll_back(task, store, CodeDeploy(), clock, alarms=Metrics())
+
+    return run
+
+
+def color(settings: BaseSettings) -> Callable[[ColorTask], dict[str, Any]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: ColorTask) -> dict[str, Any]:
+        return colors.run_color_task(task, store, AutoScaling(), clock)
 
     return run

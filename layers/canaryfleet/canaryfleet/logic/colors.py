@@ -1,0 +1,158 @@
+"""Blue/green: the two colors of an application's fleet, brought up, waited for, scaled to zero.
+
+Both colors are the fleet stack's own groups (blue: its live group, green: its canary group).
+Which one serves is kept with the last release (the state table's ``RELEASE#CURRENT``), never in
+the stack, so nothing drifts from it. Every instance a color launches gets its CodeDeploy
+deployment group's last successful revision (the group's Auto Scaling launch hook), and every
+instance it loses leaves through the termination hook, so its logs are drained like any
+scale-in's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet
+from canaryfleet.models.app_config import AppConfig, Color, GroupCapacity
+from canaryfleet.models.tasks import ColorTask
+from canaryfleet.observability import logger, tracer
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import GroupCapacities
+from canaryfleet.ports.rollouts import RolloutStore
+
+# The color a blue/green application serves from before its first release: the stack's live group.
+FIRST_LIVE_COLOR: Color = "blue"
+
+
+@tracer.capture_method
+def run_color_task(
+    task: ColorTask, store: RolloutStore, groups: GroupCapacities, clock: Clock
+) -> dict[str, Any]:
+    """One step of a blue/green release (see :class:`ColorTask`)."""
+    if task.app.strategy != "blue_green":
+        raise ValueError(f"{task.app.application} is not a blue_green application")
+    if task.action == "choose":
+        return choose_colors(task, store)
+    if task.app.live_color is None:
+        raise ValueError(f"{task.action}: the app carries no live color (run choose first)")
+    if task.action == "empty":
+        return empty_idle_color(task.app, groups)
+    if task.action == "bring_up":
+        return bring_up(task.app, groups, clock)
+    if task.action == "check":
+        if task.since is None or task.timeout_seconds is None:
+            raise ValueError("check needs since and timeout_seconds")
+        return check_capacity(task.app, groups, task.since, task.timeout_seconds, clock)
+    if task.action == "scale_down_release":
+        return scale_down_release(task, store, groups)
+    return scale_down_old(task, store, groups)
+
+
+def choose_colors(task: ColorTask, store: RolloutStore) -> dict[str, Any]:
+    """The app as this rollout drives it: ``live`` the serving color, ``canary`` the idle one.
+
+    Read once the rollout holds its application's lock, so a release that ended while this one
+    queued has already said which color it left live.
+    """
+    live = store.live_color(task.app.application) or FIRST_LIVE_COLOR
+    app = task.app.for_release(live)
+    release = app.release_color
+    assert release is not None  # for_release sets the live color
+    store.set_colors(task.app.application, task.ref.rollout_id, "blue_green", live, release)
+    logger.info("colors chosen", extra={"live_color": live, "release_color": release})
+    return app.model_dump(mode="json")
+
+
+def empty_idle_color(app: AppConfig, groups: GroupCapacities) -> dict[str, Any]:
+    """The idle color at zero: a warm old color (from the release before) is scaled in through the
+    drain first, so the release lands on fresh instances only. ColorNotEmptyYet while it drains."""
+    group = app.canary.auto_scaling_group
+    capacity = groups.capacity(group)
+    if capacity.desired > 0:
+        groups.set_desired(group, 0)
+        logger.info("idle color scaled to zero", extra={"group": group, "instances": capacity.instances})
+    if capacity.instances > 0:
+        raise ColorNotEmptyYet(
+            f"{app.release_color} ({group}) still has {capacity.instances} instance(s) draining"
+        )
+    return {"group": group, "instances": 0}
+
+
+def bring_up(app: AppConfig, groups: GroupCapacities, clock: Clock) -> dict[str, Any]:
+    """Size the idle color like the live one (at least the application's ``color_capacity``); when
+    it began (the capacity timeout counts from it). Setting the same capacity again is harmless:
+    a retry may."""
+    live = groups.capacity(app.live.auto_scaling_group)
+    desired = max(live.desired, app.color_capacity)
+    groups.set_desired(app.canary.auto_scaling_group, desired)
+    logger.info("release color brought up", extra={"color": app.release_color, "desired": desired})
+    return {"desired": desired, "since": clock.now().isoformat()}
+
+
+def check_capacity(
+    app: AppConfig, groups: GroupCapacities, since: datetime, timeout_seconds: int, clock: Clock
+) -> dict[str, int]:
+    """Healthy capacity reached, or CapacityNotHealthyYet (retried) until the timeout, then
+    CapacityUnavailable with how many were healthy and why the rest were not."""
+    capacity = groups.capacity(app.canary.auto_scaling_group)
+    if capacity.desired > 0 and capacity.healthy >= capacity.desired:
+        return {"healthy": capacity.healthy, "desired": capacity.desired}
+    waited = (clock.now() - since).total_seconds()
+    summary = f"{capacity.healthy} of {capacity.desired} instances healthy after {_duration(waited)}"
+    if waited < timeout_seconds:
+        raise CapacityNotHealthyYet(f"{app.release_color}: {summary}")
+    raise CapacityUnavailable(f"{summary}: {capacity_reason(capacity)}")
+
+
+def capacity_reason(capacity: GroupCapacity) -> str:
+    """Why a color is short of healthy instances, in a few words, from its failed launches."""
+    failures = " ".join(capacity.launch_failures).lower()
+    if "spot" in failures:
+        return "Spot capacity"
+    if "insufficientinstancecapacity" in failures or "insufficient capacity" in failures:
+        return "On-Demand capacity"
+    if capacity.launch_failures:
+        return capacity.launch_failures[0][:200]
+    if capacity.instances > capacity.healthy:
+        return "instances launched but not healthy"
+    return "no instance launched"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds)} s"
+
+
+def scale_down_release(task: ColorTask, store: RolloutStore, groups: GroupCapacities) -> dict[str, Any]:
+    """After a rollback (traffic already back on the live color by weights): the color that
+    carried the failed release goes to zero, through the drain. Never the live color."""
+    app = task.app
+    live = store.live_color(app.application) or FIRST_LIVE_COLOR
+    if app.release_color == live:  # cannot happen while this rollout holds the lock; never risk it
+        logger.warning("release color is live: left as it is", extra={"color": live})
+        return {"scaled_down": False, "reason": f"{live} is live"}
+    groups.set_desired(app.canary.auto_scaling_group, 0)
+    return {"scaled_down": True, "color": app.release_color}
+
+
+def scale_down_old(task: ColorTask, store: RolloutStore, groups: GroupCapacities) -> dict[str, Any]:
+    """After the scale-down delay: the old color goes to zero, unless it is live again or a newer
+    rollout (which holds the lock now) is bringing its own release up on it."""
+    app = task.app
+    old = app.live_color
+    assert old is not None  # run_color_task checked it
+    application = app.application
+    if store.live_color(application) == old:
+        return {"scaled_down": False, "reason": f"{old} is live again"}
+    lock = store.lock(application)
+    if lock is not None and lock.rollout_id != task.ref.rollout_id:
+        # A newer rollout's release goes to the idle color, this one: it empties the color itself
+        # (its own drain) before it brings it up; one that has not chosen yet will.
+        newer = store.get(application, lock.rollout_id)
+        if newer is None or newer.release_color in (old, None):
+            return {"scaled_down": False, "reason": f"rollout {lock.rollout_id} takes {old} over"}
+    groups.set_desired(app.live.auto_scaling_group, 0)
+    logger.info("old color scaled to zero", extra={"color": old})
+    return {"scaled_down": True, "color": old}

@@ -1,0 +1,130 @@
+"""Auto Scaling: scale-out that fills the desired capacity, Spot capacity that can run short, and
+the scaling activities that say so."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+from moto.autoscaling.models import FakeAutoScalingGroup
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult
+
+# A failed Spot launch's activity message: EC2's error code and its words (EC2 API Reference,
+# "Error codes": InsufficientInstanceCapacity, and UnfulfillableCapacity for Spot,
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html); the wording
+# around it is this stand-in's, and canaryfleet reads only "Spot" and the code from it.
+SPOT_SHORTAGE_MESSAGE = (
+    "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity "
+    "available that matches your request. Launching EC2 instance failed."
+)
+
+
+class AutoScalingLaunches:
+    """Stands in for how a group scales out, which moto gets wrong, and for its activities.
+
+    moto, scaling out a group with a mixed instances policy, rounds the On-Demand share down and
+    drops the remainder (a group asked for one instance at 50% On-Demand gets none), and answers
+    DescribeScalingActivities with no activity at all. Here a scale-out (SetDesiredCapacity,
+    UpdateAutoScalingGroup) launches the whole shortfall, as AWS does, split into On-Demand
+    (OnDemandBaseCapacity, then OnDemandPercentageAboveBaseCapacity of the rest, rounded up)
+    and Spot (the rest). A test or scenario may make Spot capacity short for a group
+    (``spot_available``): the Spot instances beyond it are not launched, and the group records a
+    ``Failed`` scaling activity with EC2 Auto Scaling's message for it (botocore autoscaling
+    model, shape Activity: StatusCode Failed, StatusMessage), which DescribeScalingActivities
+    returns newest first. Scale-in is left to moto and to the termination lifecycle stand-in.
+    """
+
+    def __init__(self) -> None:
+        self.spot_available: dict[str, int] = {}  # group name -> Spot instances it can still get
+        self.activities: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _split(self, group: Any, count: int, active: int) -> tuple[int, int]:
+        """(On-Demand, Spot) of ``count`` new instances in a group that has ``active`` already."""
+        distribution = (group.mixed_instances_policy or {}).get("InstancesDistribution")
+        if not distribution:
+            return count, 0
+        base = int(distribution.get("OnDemandBaseCapacity", 0))
+        percent = int(distribution.get("OnDemandPercentageAboveBaseCapacity", 100))
+        total = active + count
+        on_demand_total = min(total, base) + math.ceil(max(0, total - base) * percent / 100)
+        on_demand_now = min(active, on_demand_total)  # assume the ones running are On-Demand first
+        on_demand = max(0, min(count, on_demand_total - on_demand_now))
+        return on_demand, count - on_demand
+
+    def _record(self, group: str, status: str, description: str, message: str = "") -> None:
+        now = datetime.now(UTC)
+        activity = {
+            "ActivityId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group,
+            "Description": description,
+            "Cause": f"At {now:%Y-%m-%dT%H:%M:%SZ} a user request update of AutoScalingGroup constraints",
+            "StartTime": now,
+            "EndTime": now,
+            "StatusCode": status,
+            "Progress": 100,
+        }
+        if message:
+            activity["StatusMessage"] = message
+        with self._lock:
+            self.activities.setdefault(group, []).insert(0, activity)
+
+    def scale_out(self, group: Any, target: int) -> None:
+        active = len(group.active_instances())
+        count = target - active
+        on_demand, spot = self._split(group, count, active)
+        with self._lock:
+            available = self.spot_available.get(group.name)
+            launched_spot = spot if available is None else min(spot, available)
+            if available is not None:
+                self.spot_available[group.name] = available - launched_spot
+        launched = on_demand + launched_spot
+        if launched:
+            group.replace_autoscaling_group_instances(launched, group.get_propagated_tags())
+            backend = group.autoscaling_backend
+            if group.name in backend.autoscaling_groups:  # not while the group is being created
+                backend.update_attached_elbs(group.name)
+                backend.update_attached_target_groups(group.name)
+            self._record(group.name, "Successful", f"Launching {launched} new EC2 instance(s)")
+        if launched_spot < spot:
+            self._record(
+                group.name,
+                "Failed",
+                f"Launching a new EC2 instance. Status Reason: {SPOT_SHORTAGE_MESSAGE}",
+                SPOT_SHORTAGE_MESSAGE,
+            )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        stand_in = self
+        original_desired = FakeAutoScalingGroup.set_desired_capacity
+
+        def set_desired_capacity(group: FakeAutoScalingGroup, new_capacity: int | None) -> None:
+            target = (group.min_size or 0) if new_capacity is None else new_capacity
+            if target <= len(group.active_instances()):
+                original_desired(group, new_capacity)
+                return
+            group.desired_capacity = target
+            stand_in.scale_out(group, target)
+
+        def describe_scaling_activities(response: AutoScalingResponse) -> ActionResult:
+            name = response._get_param("AutoScalingGroupName")
+            limit = int(response._get_param("MaxRecords") or 100)
+            with stand_in._lock:
+                found = list(stand_in.activities.get(name, []))[:limit]
+            return ActionResult({"Activities": found})
+
+        with (
+            mock.patch.object(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity),
+            mock.patch.object(
+                AutoScalingResponse, "describe_scaling_activities", describe_scaling_activities
+            ),
+        ):
+            yield

@@ -1,0 +1,174 @@
+"""Blue/green end to end on the local cloud: the three blue/green scenarios, and the rollout
+scenarios that apply to both strategies played under blue/green."""
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.policy import RolloutPolicy
+
+from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.scenarios import Behaviour, load_scenario
+from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET, deployments, play
+
+T = TypeVar("T")
+
+GREEN, BLUE = "hello-app-canary", "hello-app-live"  # the stack's groups: green is its canary group
+
+
+def colors(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(report["colors"])
+
+
+def test_a_release_reaches_all_the_traffic_on_fresh_instances_and_the_old_color_drains_to_zero() -> None:
+    report = play("blue-green")
+
+    assert (report["outcome"], report["reason"], report["strategy"]) == ("released", "", "blue_green")
+    assert report["live_color"] == "green"
+    green, blue = colors(report)["green"], colors(report)["blue"]
+    assert (green["weight"], green["revision"], green["desired"], green["instances"]) == (100, "1.0.0", 2, 2)
+    # The old color stayed warm for the delay, then left through the termination hook: every
+    # instance drained, its logs verified before CompleteLifecycleAction.
+    assert (blue["weight"], blue["desired"], blue["instances"]) == (0, 0, 0)
+    assert len(blue["drained"]) == 2 and blue["drains_pending"] == []
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded")], "one deployment: to the idle color"
+    assert report["canary_weight_history"] == [10, 100]
+    [rollout] = report["rollouts"]
+    assert (rollout["live_color"], rollout["release_color"]) == ("blue", "green")
+    transitions = report["state_transitions"]
+    assert transitions.index("Wait for healthy capacity") < transitions.index("Deploy canary")
+    assert "Deploy live" not in transitions
+    assert transitions[-3:] == ["Keep the old color warm", "Scale the old color to zero", "Rollout released"]
+
+
+def test_a_failing_canary_goes_back_to_the_old_color_by_weights_alone_and_its_color_scales_to_zero() -> None:
+    report = play("blue-green-failing-canary")
+
+    first, second = report["rollouts"]
+    assert (first["outcome"], first["release_color"]) == ("released", "green")
+    assert (second["outcome"], second["live_color"], second["release_color"]) == (
+        "rolled_back",
+        "green",
+        "blue",
+    )
+    assert report["reason"].startswith("canary alarm hello-app-blue-5xx-rate went to ALARM")
+    # No deployment restores anything: 1.0.0 to green, 1.1.0 to blue, and that is all.
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.1.0", "Succeeded")]
+    assert second["canary_weight_history"] == [10, 0]
+    assert not any(s.startswith("Redeploy") for s in second["state_transitions"])
+    assert "Scale the release color to zero" in second["state_transitions"]
+    green, blue = colors(report)["green"], colors(report)["blue"]
+    assert (report["live_color"], report["live_revision"], green["weight"]) == ("green", "1.0.0", 100)
+    assert (blue["desired"], blue["instances"], blue["drains_pending"]) == (0, 0, [])
+    # Blue drained twice: warm after 1.0.0 (emptied for 1.1.0), then 1.1.0's fresh instances.
+    assert len(blue["drained"]) == 4
+
+
+def test_without_healthy_capacity_the_release_ends_with_the_reason_and_no_traffic_moved() -> None:
+    report = play("blue-green-no-capacity")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("no healthy capacity: 1 of 2 instances healthy after ")
+    assert report["reason"].endswith(": Spot capacity")
+    assert report["deployments"] == [], "nothing deployed"
+    assert report["canary_weight_history"] == [0], "only the rollback's own reset"
+    assert "Shift canary traffic" not in report["state_transitions"]
+    green, blue = colors(report)["green"], colors(report)["blue"]
+    assert (blue["weight"], blue["desired"]) == (100, 2)
+    assert (green["desired"], green["instances"], len(green["drained"])) == (0, 0, 1)
+    assert report["live_color"] is None, "no release yet: blue serves as before"
+
+
+def test_a_build_arriving_while_the_old_color_is_warm_takes_that_color_over() -> None:
+    report = play("two-uploads", strategy="blue_green")
+
+    assert [r["outcome"] for r in report["rollouts"]] == ["released", "released"]
+    assert [(r["live_color"], r["release_color"]) for r in report["rollouts"]] == [
+        ("blue", "green"),
+        ("green", "blue"),
+    ]
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.0.1", "Succeeded")]
+    assert (report["live_color"], report["live_revision"]) == ("blue", "1.0.1")
+    green, blue = colors(report)["green"], colors(report)["blue"]
+    # The first release's scale-down found its old color taken over and left it; the second's
+    # emptied it through the drain and brought it up fresh; green went to zero after the delay.
+    assert (blue["weight"], blue["desired"], green["desired"], green["instances"]) == (100, 2, 0, 0)
+    assert len(blue["drained"]) == 2 and len(green["drained"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("scenario", "outcome", "reason"),
+    [
+        ("healthy", "released", ""),
+        ("rejected", "rejected", "rejected by approver@example.com: error budget is spent this week"),
+        ("approval-timeout", "rolled_back", "nobody approved before the approval timeout"),
+    ],
+)
+def test_rollout_scenarios_end_the_same_under_blue_green(scenario: str, outcome: str, reason: str) -> None:
+    report = play(scenario, strategy="blue_green")
+
+    assert (report["outcome"], report["reason"], report["strategy"]) == (outcome, reason, "blue_green")
+    released = outcome == "released"
+    assert report["live_color"] == ("green" if released else None)
+    green = colors(report)["green"]
+    assert (green["weight"], green["desired"]) == ((100, 2) if released else (0, 0))
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded")]
+
+
+def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_its_own_color() -> None:
+    # The bake is 15 s, as in the drain scenario canary-spot-during-bake: the warnings must be
+    # recorded before its analysis runs (src/canaryfleet_local/scenarios/README.md).
+    policy = RolloutPolicy.model_validate(
+        {
+            "deployment_timeout_seconds": 120,
+            "inconclusive_extensions": 0,
+            "steps": [
+                {"kind": "set_weight", "weight": 10},
+                {
+                    "kind": "bake",
+                    "duration_seconds": 15,
+                    "analysis": {"min_requests": 100, "metrics_delay_seconds": 0, "interval_seconds": 1},
+                },
+                {"kind": "approval", "timeout_seconds": 120, "on_timeout": "rollback"},
+            ],
+        }
+    )
+    # A build four times slower than live: the analysis would fail it, but for the interruption.
+    story = load_scenario("blue-green")
+    slow = story.uploads[0].model_copy(update={"behaviour": Behaviour(latency_seconds=0.32)})
+    scenario = story.model_copy(update={"policy": policy, "uploads": (slow,)})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        baking = wait_for(
+            lambda: next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == "bake"), None),
+            deadline,
+        )
+        green, blue = (instances(cloud, group) for group in (GREEN, BLUE))
+        # Either color loses an instance: green carries the release, blue serves.
+        cloud.fleet_operations.spot.interrupt([green[0], blue[0]])
+        wait_for(lambda: (r := store.get(APPLICATION, baking.rollout_id)) is not None and r.outcome, deadline)
+        record = store.get(APPLICATION, baking.rollout_id)
+
+    assert record is not None and record.outcome == "released"
+    assert [i.instance for i in record.canary_interruptions] == [green[0]]
+    assert record.verdict is not None and record.verdict.result == "inconclusive", (
+        "the analysis did not blame the build"
+    )
+
+
+def instances(cloud: LocalCloud, group: str) -> list[str]:
+    found = cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    return sorted(i["InstanceId"] for g in found["AutoScalingGroups"] for i in g["Instances"])
+
+
+def wait_for(condition: Callable[[], T | None], deadline: float) -> T:
+    while (value := condition()) is None or value is False:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value

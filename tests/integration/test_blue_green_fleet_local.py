@@ -1,0 +1,67 @@
+"""A blue/green fleet stack on the local cloud, and the Auto Scaling launches it relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from canaryfleet.adapters.fleet import AutoScaling
+from canaryfleet.models.app_config import AppConfig
+
+from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.standins.autoscaling_launches import SPOT_SHORTAGE_MESSAGE
+
+
+@dataclass
+class Fleet:
+    cloud: LocalCloud
+    app: AppConfig
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        app = deploy_fleet(cloud, "hello-app", {"Strategy": "blue_green", "LiveMinSize": "2"})
+        yield Fleet(cloud, app)
+
+
+def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: Fleet) -> None:
+    app, groups = fleet.app, AutoScaling()
+
+    blue, green = groups.capacity(app.live.auto_scaling_group), groups.capacity(app.canary.auto_scaling_group)
+
+    assert (app.strategy, app.scale_down_delay_seconds, app.capacity_timeout_seconds) == (
+        "blue_green",
+        1800,
+        600,
+    )
+    assert app.color_capacity == 2, "the stack's LiveMinSize"
+    assert (blue.desired, blue.instances, green.desired, green.instances) == (0, 0, 0, 0)
+    assert app.live.alarms[0] == "hello-app-blue-5xx-rate"
+
+
+def test_a_scale_out_fills_the_whole_desired_capacity_on_demand_and_spot_alike(fleet: Fleet) -> None:
+    group = fleet.app.canary.auto_scaling_group
+
+    AutoScaling().set_desired(group, 3)  # 50% On-Demand: moto alone launches 2 of 3
+    capacity = AutoScaling().capacity(group)
+
+    assert (capacity.desired, capacity.instances, capacity.healthy, capacity.launch_failures) == (3, 3, 3, ())
+
+
+def test_short_spot_capacity_launches_the_on_demand_share_and_records_why_the_rest_failed(
+    fleet: Fleet,
+) -> None:
+    group = fleet.app.live.auto_scaling_group
+    AutoScaling().set_desired(group, 2)  # two On-Demand instances first: the next two are Spot
+    fleet.cloud.fleet_operations.launches.spot_available[group] = 0
+
+    AutoScaling().set_desired(group, 4)
+    capacity = AutoScaling().capacity(group)
+    activities = fleet.cloud.client("autoscaling").describe_scaling_activities(AutoScalingGroupName=group)
+
+    assert (capacity.desired, capacity.healthy) == (4, 2)
+    assert capacity.launch_failures[0] == SPOT_SHORTAGE_MESSAGE
+    assert activities["Activities"][0]["StatusCode"] == "Failed"

@@ -1,0 +1,206 @@
+"""Blue/green colors on the in-memory ports: choose, empty, bring up, wait for capacity, scale down."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet
+from canaryfleet.logic.colors import capacity_reason, run_color_task
+from canaryfleet.models.app_config import AppConfig, GroupCapacity
+from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.rollout_record import QueuedRollout
+from canaryfleet.models.tasks import ColorTask
+from canaryfleet.ports.clock import FixedClock
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app as cli
+from tests.unit.fakes import FakeGroups, InMemoryRolloutStore, a_rollout, an_app
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+APP = "payments-api"
+BLUE, GREEN = f"{APP}-live", f"{APP}-canary"  # blue is the stack's live group, green its canary group
+FIRST = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
+REVISION = Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> InMemoryRolloutStore:
+    store = InMemoryRolloutStore(clock)
+    a_rollout(store, APP, rollout_id=FIRST)
+    return store
+
+
+@pytest.fixture
+def app() -> AppConfig:
+    return an_app(APP).model_copy(update={"strategy": "blue_green"})
+
+
+def task(action: str, app: AppConfig, rollout_id: str = FIRST, **extra: object) -> ColorTask:
+    ref = RolloutRef(application=APP, rollout_id=rollout_id, version="2.7.0")
+    return ColorTask.model_validate({"action": action, "ref": ref, "app": app, **extra})
+
+
+def chosen(app: AppConfig, store: InMemoryRolloutStore, groups: FakeGroups, clock: FixedClock) -> AppConfig:
+    return AppConfig.model_validate(run_color_task(task("choose", app), store, groups, clock))
+
+
+def test_given_no_release_yet_when_colors_are_chosen_then_blue_serves_and_green_takes_the_build(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    copy = chosen(app, store, FakeGroups(), clock)
+
+    assert (copy.live_color, copy.release_color) == ("blue", "green")
+    assert (copy.live.auto_scaling_group, copy.canary.auto_scaling_group) == (BLUE, GREEN)
+    record = store.get(APP, FIRST)
+    assert record is not None
+    assert (record.strategy, record.live_color, record.release_color) == ("blue_green", "blue", "green")
+
+
+def test_given_green_went_live_when_colors_are_chosen_then_blue_takes_the_next_build(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    store.set_last_good(APP, REVISION, "earlier", color="green")
+
+    copy = chosen(app, store, FakeGroups(), clock)
+
+    assert (copy.live_color, copy.live.auto_scaling_group, copy.canary.auto_scaling_group) == (
+        "green",
+        GREEN,
+        BLUE,
+    )
+    assert copy.colors() == app.colors(), "the colors are the same groups, whichever serves"
+
+
+def test_given_a_warm_idle_color_when_emptied_then_it_scales_to_zero_and_waits_for_its_drains(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    store.set_last_good(APP, REVISION, "earlier", color="green")
+    groups = FakeGroups(**{BLUE: 3, GREEN: 3})
+    copy = chosen(app, store, groups, clock)
+
+    with pytest.raises(ColorNotEmptyYet, match="3 instance"):
+        run_color_task(task("empty", copy), store, groups, clock)
+    groups.drained(BLUE)
+    run_color_task(task("empty", copy), store, groups, clock)
+
+    assert groups.calls == [(BLUE, 0)], "scaled in once; the retry only waited for the drains"
+    assert groups.desired[GREEN] == 3, "the live color is never touched"
+
+
+def test_given_healthy_capacity_when_checked_then_the_deployment_may_start(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    groups = FakeGroups(**{BLUE: 4})
+    copy = chosen(app, store, groups, clock)
+    up = run_color_task(task("bring_up", copy), store, groups, clock)
+
+    result = run_color_task(task("check", copy, since=up["since"], timeout_seconds=600), store, groups, clock)
+
+    assert up["desired"] == 4 and result == {"healthy": 4, "desired": 4}
+
+
+def test_given_short_spot_capacity_then_the_check_retries_until_the_timeout_then_says_why(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    groups = FakeGroups(**{BLUE: 6})
+    groups.available[GREEN] = 3
+    copy = chosen(app, store, groups, clock)
+    up = run_color_task(task("bring_up", copy), store, groups, clock)
+    check = task("check", copy, since=up["since"], timeout_seconds=600)
+
+    clock.advance(599)
+    with pytest.raises(CapacityNotHealthyYet):
+        run_color_task(check, store, groups, clock)
+    clock.advance(1)
+    with pytest.raises(CapacityUnavailable) as failed:
+        run_color_task(check, store, groups, clock)
+
+    assert str(failed.value) == "3 of 6 instances healthy after 10 min: Spot capacity"
+
+
+def test_given_a_rollback_then_the_release_color_scales_to_zero_and_the_live_one_stays(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock)
+
+    result = run_color_task(task("scale_down_release", copy), store, groups, clock)
+
+    assert result == {"scaled_down": True, "color": "green"}
+    assert groups.calls == [(GREEN, 0)]
+
+
+def test_given_the_delay_passed_then_the_old_color_scales_to_zero(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock)
+    store.set_last_good(APP, REVISION, FIRST, color="green")
+
+    result = run_color_task(task("scale_down_old", copy), store, groups, clock)
+
+    assert result == {"scaled_down": True, "color": "blue"} and groups.calls == [(BLUE, 0)]
+
+
+def test_given_a_newer_rollout_took_the_old_color_over_then_the_scale_down_leaves_it(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock)
+    store.set_last_good(APP, REVISION, FIRST, color="green")
+    newer = "payments-api-2_8_0-0123456789abcdef01234567"
+    a_rollout(store, APP, version="2.8.0", rollout_id=newer)
+    store.queues[APP] = {"1#x": QueuedRollout(sk="1#x", rollout_id=newer, execution_arn="arn:newer")}
+    assert store.hand_lock_to(APP, store.queues[APP]["1#x"])
+
+    result = run_color_task(task("scale_down_old", copy), store, groups, clock)
+
+    assert result["scaled_down"] is False and groups.calls == []
+
+
+def test_given_an_in_place_application_then_the_color_task_refuses_it(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    with pytest.raises(ValueError, match="not a blue_green application"):
+        run_color_task(task("choose", an_app(APP)), store, FakeGroups(), clock)
+
+
+def test_a_live_color_on_an_in_place_application_is_refused() -> None:
+    with pytest.raises(ValidationError, match="live_color"):
+        AppConfig.model_validate({**an_app(APP).model_dump(), "live_color": "blue"})
+
+
+@pytest.mark.parametrize(
+    ("failures", "instances", "reason"),
+    [
+        (("Could not launch Spot Instances. InsufficientInstanceCapacity",), 3, "Spot capacity"),
+        (
+            ("InsufficientInstanceCapacity: We currently do not have sufficient m5.large capacity",),
+            3,
+            "On-Demand capacity",
+        ),
+        ((), 6, "instances launched but not healthy"),
+        ((), 0, "no instance launched"),
+    ],
+)
+def test_the_capacity_reason_reads_the_failed_launches(
+    failures: tuple[str, ...], instances: int, reason: str
+) -> None:
+    capacity = GroupCapacity(
+        desired=6, instances=instances, healthy=min(instances, 3) if failures else 0, launch_failures=failures
+    )
+
+    assert capacity_reason(capacity) == reason
+
+
+def test_the_local_rollout_refuses_a_strategy_it_does_not_know_before_starting_anything() -> None:
+    result = CliRunner().invoke(cli, ["local", "rollout", "--scenario", "healthy", "--strategy", "purple"])
+
+    assert result.exit_code == 2 and "in_place or blue_green" in result.output
