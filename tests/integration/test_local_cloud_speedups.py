@@ -1,0 +1,161 @@
+"""The local cloud's speed-ups change how fast moto answers, never what it answers.
+
+Each one (``canaryfleet_local.parsing``, ``canaryfleet_local.compiled``, the GetMetricData and
+Step Functions client patches) claims its results are the ones moto computes without it; these
+tests hold that claim against moto's own code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.cloudformation.models import Stack
+from moto.stepfunctions.parser.asl.utils import boto_client
+from samtranslator.yaml_helper import yaml_parse
+
+from canaryfleet_local import parsing
+from canaryfleet_local.compiled import compiled_once
+from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
+from canaryfleet_local.standins.stepfunctions import one_client_per_service
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = [REPO / "template.yaml", REPO / "fleet" / "template.yaml"]
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(REPO)))
+def test_a_template_parses_to_what_moto_and_samtranslator_build(path: Path) -> None:
+    text = path.read_text()
+    moto_sees = Stack.parse_template(text)
+
+    with parsing.parsed_once():
+        assert Stack.parse_template(text) == moto_sees
+        assert Stack.parse_template(text) == moto_sees  # the second time from the kept parse
+    assert parsing.parse_template(text) == yaml_parse(text)
+
+    as_json = json.dumps(moto_sees)
+    moto_sees_json = Stack.parse_template(as_json)
+    with parsing.parsed_once():
+        assert Stack.parse_template(as_json) == moto_sees_json == moto_sees
+
+
+def test_each_caller_gets_its_own_copy_of_a_kept_parse() -> None:
+    text = (REPO / "fleet" / "template.yaml").read_text()
+    with parsing.parsed_once():
+        first = Stack.parse_template(text)
+        first["Resources"].clear()
+        assert Stack.parse_template(text)["Resources"]
+    first = parsing.parse_template(text)
+    first["Resources"].clear()
+    assert parsing.parse_template(text)["Resources"]
+
+
+@mock_aws
+def test_get_metric_data_answers_what_moto_answers_over_every_datapoint() -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for minute in range(5):
+        for group, count in (("app/lb/1 tg/canary", 3 + minute), ("app/lb/1 tg/live", 40 + minute)):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/ApplicationELB",
+                MetricData=[
+                    {
+                        "MetricName": "RequestCount",
+                        "Dimensions": [{"Name": "TargetGroup", "Value": group}],
+                        "Timestamp": now - timedelta(minutes=minute),
+                        "Value": count,
+                    },
+                    {
+                        "MetricName": "HTTPCode_Target_5XX_Count",
+                        "Dimensions": [{"Name": "TargetGroup", "Value": group}],
+                        "Timestamp": now - timedelta(minutes=minute),
+                        "Value": minute,
+                    },
+                ],
+            )
+        cloudwatch.put_metric_data(
+            Namespace="Payments",
+            MetricData=[{"MetricName": "Captured", "Timestamp": now - timedelta(minutes=minute), "Value": 7}],
+        )
+    queries: list[Any] = [
+        {
+            "Id": "canary",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/ApplicationELB",
+                    "MetricName": "RequestCount",
+                    "Dimensions": [{"Name": "TargetGroup", "Value": "app/lb/1 tg/canary"}],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+        {
+            "Id": "errors",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/ApplicationELB",
+                    "MetricName": "HTTPCode_Target_5XX_Count",
+                    "Dimensions": [{"Name": "TargetGroup", "Value": "app/lb/1 tg/live"}],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+        {
+            "Id": "captured",
+            "MetricStat": {
+                "Metric": {"Namespace": "Payments", "MetricName": "Captured"},
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+        {"Id": "rate", "Expression": "errors / canary"},
+    ]
+    window = {"StartTime": now - timedelta(minutes=10), "EndTime": now + timedelta(minutes=1)}
+
+    plain = cloudwatch.get_metric_data(MetricDataQueries=queries, **window)["MetricDataResults"]
+    with get_metric_data_reads_the_queried_metrics():
+        filtered = cloudwatch.get_metric_data(MetricDataQueries=queries, **window)["MetricDataResults"]
+
+    assert filtered == plain
+    assert all(result["Values"] for result in plain if result["Id"] != "rate")
+
+
+def test_one_client_serves_every_task_of_a_service_and_region() -> None:
+    with one_client_per_service():
+        first = boto_client.boto_client_for("us-east-1", "lambda")
+        assert boto_client.boto_client_for("us-east-1", "lambda") is first
+        assert boto_client.boto_client_for("eu-west-1", "lambda") is not first
+        assert boto_client.boto_client_for("us-east-1", "sqs") is not first
+
+
+def _fresh_import(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_module_compiled_once_still_gets_its_own_state_per_import_and_an_edit_is_seen(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "handler.py"
+    source.write_text("calls = []\nVERSION = 1\n")
+    with compiled_once([tmp_path]):
+        first = _fresh_import(source, "copy_one")
+        second = _fresh_import(source, "copy_two")
+        first.calls.append("invoked")
+        assert second.calls == []
+        source.write_text("calls = []\nVERSION = 2\n")
+        stat = source.stat()
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        assert _fresh_import(source, "copy_three").VERSION == 2
