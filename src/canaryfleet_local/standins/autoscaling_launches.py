@@ -33,8 +33,15 @@ class AutoScalingLaunches:
     drops the remainder (a group asked for one instance at 50% On-Demand gets none), and answers
     DescribeScalingActivities with no activity at all. Here a scale-out (SetDesiredCapacity,
     UpdateAutoScalingGroup) launches the whole shortfall, as AWS does, split into On-Demand
-    (OnDemandBaseCapacity, then OnDemandPercentageAboveBaseCapacity of the rest, rounded up)
-    and Spot (the rest). A test or scenario may make Spot capacity short for a group
+    (OnDemandBaseCapacity, then OnDemandPercentageAboveBaseCapacity of the rest) and Spot (the
+    rest), as the InstancesDistribution reference defines the two (botocore autoscaling model,
+    shape InstancesDistribution;
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstancesDistribution.html).
+    The pages do not say which way a fractional share rounds: this stand-in rounds the On-Demand
+    share up, the choice that keeps a one-instance group of the standard 50% fleet On-Demand.
+    On AWS a group short of Spot keeps trying other Spot pools (user guide, "Setup overview for
+    creating a mixed instances group"); here it stays short, the case the capacity timeout is for.
+    A test or scenario may make Spot capacity short for a group
     (``spot_available``): the Spot instances beyond it are not launched, and the group records a
     ``Failed`` scaling activity with EC2 Auto Scaling's message for it (botocore autoscaling
     model, shape Activity: StatusCode Failed, StatusMessage), which DescribeScalingActivities
