@@ -9,12 +9,13 @@ what each of these costs; nothing here is timed.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.lambda_python import lambda_environment
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
@@ -52,18 +53,8 @@ NEVER = {"requests", "sqlite3", "wrapt.synchronization"}
 
 
 def loaded_modules(function: str) -> set[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "POWERTOOLS_"))}
-    environment.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(FUNCTIONS / function), str(LAYER)]),
-            "LAMBDA_TASK_ROOT": str(FUNCTIONS / function),
-            "AWS_LAMBDA_FUNCTION_NAME": function,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            "POWERTOOLS_SERVICE_NAME": function,
-        }
-    )
+    # The layout and variables the bench's figure 4 uses: what Lambda gives the function.
+    environment = lambda_environment(function, Path(sys.executable))
     done = subprocess.run(
         [sys.executable, "-c", _LOADED],
         cwd=FUNCTIONS / function,
