@@ -128,10 +128,17 @@ class FleetSimulator:
         record = DeploymentRecord(deployment.deployment_id, group, side, version, creator=deployment.creator)
         with self._lock:
             self.deployments.append(record)
-        script = self._script(version, side)
+        script = self._script(version, self._role(state, side))
         deployment.status = "InProgress"
         deployment.start_time = datetime.now(UTC)
         self._later(script.seconds, self._deployment_ends, deployment, record, state, script)
+
+    @staticmethod
+    def _role(state: AppState, side: str) -> str:
+        """Which of an upload's deployment scripts a deployment to ``side`` plays: under blue/green
+        every deployment canaryfleet makes carries the release to its color (the scenario's
+        ``canary_deployment``), whichever of the stack's two groups that color is."""
+        return "canary" if state.app.strategy == "blue_green" else side
 
     def _script(self, version: str, side: str) -> DeploymentScript:
         upload = self._uploads.get(version)
@@ -169,7 +176,7 @@ class FleetSimulator:
             if record.deployment_id == deployment.deployment_id:
                 owner = self._app_of_group(record.group)
                 if owner is not None:
-                    seconds = self._script(record.version, record.side).stop_seconds
+                    seconds = self._script(record.version, self._role(owner[0], record.side)).stop_seconds
                     self._later(seconds, self._deployment_stop_ends, deployment, record, owner[0])
 
     def _deployment_stop_ends(self, deployment: Any, record: DeploymentRecord, state: AppState) -> None:

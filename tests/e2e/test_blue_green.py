@@ -100,6 +100,19 @@ def test_a_build_arriving_while_the_old_color_is_warm_takes_that_color_over() ->
     assert len(blue["drained"]) == 2 and len(green["drained"]) == 2
 
 
+def test_a_failed_deployment_of_the_release_color_rolls_back_by_weights_whichever_group_it_is() -> None:
+    # The second build's release goes to blue, the stack's live group: its deployment is still the
+    # release's, the scenario's canary deployment, and its failure costs no redeploy.
+    report = play("canary-deployment-fails", strategy="blue_green")
+
+    assert [r["outcome"] for r in report["rollouts"]] == ["released", "rolled_back"]
+    assert report["rollouts"][1]["reason"].startswith("deployment failed: ")
+    assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.1.0", "Failed")]
+    assert (report["live_color"], report["live_revision"]) == ("green", "1.0.0")
+    green, blue = colors(report)["green"], colors(report)["blue"]
+    assert (green["weight"], blue["weight"], blue["desired"]) == (100, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("scenario", "outcome", "reason"),
     [
