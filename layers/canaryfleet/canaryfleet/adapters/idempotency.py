@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -12,10 +13,27 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from canaryfleet.adapters.clients import client
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 # Duplicates come within minutes (redeliveries, a retried publisher); a day is ample.
 REMEMBER_SECONDS = 86_400
 
 ResultT = TypeVar("ResultT")
+
+
+@lru_cache(maxsize=8)
+def _persistence(table_name: str, key: str, dynamodb: DynamoDBClient) -> DynamoDBPersistenceLayer:
+    """One persistence layer per table and key for the execution environment, on the shared client.
+
+    Made per call, Powertools' layer created a boto3 client for every invocation (tens of
+    milliseconds of CPU, the retry settings of ``adapters.clients`` lost) and registered its
+    user-agent handler on it again. It takes the key from the first config it is given, hence one
+    per key; the invocation's context still comes from each call's own config.
+    """
+    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
 
 
 def once_per_key(
@@ -36,7 +54,7 @@ def once_per_key(
         config.register_lambda_context(context)
     wrapped: Callable[..., ResultT] = idempotent_function(
         data_keyword_argument=data_keyword,
-        persistence_store=DynamoDBPersistenceLayer(table_name=table_name),
+        persistence_store=_persistence(table_name, key, client("dynamodb")),
         config=config,
     )(function)
     return wrapped
