@@ -107,12 +107,17 @@ class _ParseTrees:
         return Preprocessor().visit(tree), tree
 
 
+# One for the process, like the templates' parses above: every local cloud creates the same two
+# state machines, and moto parses each definition again to validate it (CreateStateMachine) and
+# to run it (StartExecution).
+_TREES = _ParseTrees(asl_parser.AmazonStateLanguageParser.parse)
+
+
 @contextlib.contextmanager
 def parsed_once() -> Iterator[None]:
     """moto's CloudFormation and Step Functions reuse their parses of unchanged texts."""
-    trees = _ParseTrees(asl_parser.AmazonStateLanguageParser.parse)
     with (
         mock.patch.object(cloudformation_models.Stack, "parse_template", staticmethod(_moto_parse_template)),
-        mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(trees.parse)),
+        mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(_TREES.parse)),
     ):
         yield

@@ -7,15 +7,18 @@ tests hold that claim against moto's own code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.cloudformation.models import Stack
 from moto.stepfunctions.parser.asl.utils import boto_client
@@ -159,3 +162,77 @@ def test_a_module_compiled_once_still_gets_its_own_state_per_import_and_an_edit_
         stat = source.stat()
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         assert _fresh_import(source, "copy_three").VERSION == 2
+
+
+_COUNTING_MACHINE = json.dumps(
+    {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"seen.$": "States.ArrayLength($.items)"},
+                "Next": "Enough?",
+            },
+            "Enough?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.seen", "NumericGreaterThan": 1, "Next": "Many"}],
+                "Default": "Few",
+            },
+            "Many": {"Type": "Pass", "Result": "many", "End": True},
+            "Few": {"Type": "Pass", "Result": "few", "End": True},
+        },
+    }
+)
+
+
+def _outputs(inputs: list[list[int]]) -> list[str]:
+    """Each input's output on a fresh mocked Step Functions, executions started together."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="counting", definition=_COUNTING_MACHINE, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        started = [
+            sfn.start_execution(stateMachineArn=arn, name=f"run-{n}", input=json.dumps({"items": items}))
+            for n, items in enumerate(inputs)
+        ]
+        outputs = []
+        for execution in started:
+            for _ in range(500):
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                if described["status"] != "RUNNING":
+                    break
+                threading.Event().wait(0.01)
+            assert described["status"] == "SUCCEEDED"
+            outputs.append(described["output"])
+        return outputs
+
+
+def test_a_definition_parsed_in_one_local_cloud_runs_the_same_in_the_next_and_bad_ones_are_refused() -> None:
+    inputs = [[1, 2, 3], [], [7, 8], [9]]
+    moto_answers = _outputs(inputs)
+
+    with parsing.parsed_once():
+        first_cloud = _outputs(inputs)
+    assert _COUNTING_MACHINE in parsing._TREES._trees  # kept for the process, not the cloud
+    with parsing.parsed_once():
+        second_cloud = _outputs(list(reversed(inputs)))  # executions built afresh from the kept tree
+
+    assert first_cloud == moto_answers == ["many", "few", "many", "few"]
+    assert second_cloud == list(reversed(moto_answers))
+    assert _refusal() == _refusal(parsing.parsed_once())  # a bad definition is refused as moto refuses it
+    assert "ASLParserException" in _refusal(parsing.parsed_once())
+
+
+def _refusal(*contexts: contextlib.AbstractContextManager[Any]) -> str:
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        with pytest.raises(ClientError) as refused:
+            boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
+                name="broken",
+                definition='{"StartAt": "Nowhere", "States": {}}',
+                roleArn="arn:aws:iam::123456789012:role/sfn",
+            )
+        return str(refused.value)
