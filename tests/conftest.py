@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 
@@ -14,8 +15,6 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # EMF lines on stdout would mix with what CLI tests read; no test reads metrics from stdout.
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-import logging
 
 # moto logs every state failure of an execution at ERROR with its whole parse tree; the
 # tests assert on outcomes and reasons instead.

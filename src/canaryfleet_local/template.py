@@ -7,7 +7,11 @@ moto's CloudFormation.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,51 @@ class PreparedTemplate:
     state_machines: list[StateMachineSource]
 
 
+# Speed-ups, one for the process (every test builds a local cloud from the same folders and
+# template): a folder's zip is kept while none of its files changed (names, sizes, modes and
+# modification times), and aws-sam-translator's output per SAM document and parameters. Each
+# caller gets its own copy of a kept transform.
+_KEPT = 8
+_zips: dict[tuple[Path, tuple[tuple[str, int, int, int], ...]], bytes] = {}
+_transforms: dict[str, dict[str, Any]] = {}
+_kept_lock = threading.Lock()
+
+
+def _zip_folder_once(folder: Path) -> bytes:
+    files = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            status = path.stat()
+            files.append(
+                (path.relative_to(folder).as_posix(), status.st_size, status.st_mtime_ns, status.st_mode)
+            )
+    key = (folder, tuple(sorted(files)))
+    with _kept_lock:
+        zipped = _zips.get(key)
+    if zipped is None:
+        zipped = zip_folder(folder)
+        with _kept_lock:
+            if len(_zips) >= 4 * _KEPT:
+                _zips.clear()
+            _zips[key] = zipped
+    return zipped
+
+
+def _transform_once(sam: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    # The translator reads the region (AWS::Region, partitions, ARNs) from boto3's environment.
+    region = [os.environ.get(name) for name in ("AWS_REGION", "AWS_DEFAULT_REGION")]
+    key = hashlib.sha256(json.dumps([sam, parameters, region], sort_keys=True).encode()).hexdigest()
+    with _kept_lock:
+        transformed = _transforms.get(key)
+    if transformed is None:
+        transformed = transform(sam, parameters, _NoManagedPolicies())
+        with _kept_lock:
+            if len(_transforms) >= _KEPT:
+                _transforms.clear()
+            _transforms[key] = transformed
+    return copy.deepcopy(transformed)
+
+
 def load_sam(template_path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """template.yaml parsed (a fresh copy: callers may change it; parsed once per content)."""
     parsed: dict[str, Any] = parse_template(template_path.read_text())
@@ -73,12 +122,12 @@ def prepare(
         if kind == "AWS::Serverless::Function":
             code_dir = (base / props["CodeUri"]).resolve()
             key = f"functions/{logical_id}.zip"
-            packages[key] = zip_folder(code_dir)
+            packages[key] = _zip_folder_once(code_dir)
             props["CodeUri"] = f"s3://{code_bucket}/{key}"
             functions[logical_id] = FunctionCode(logical_id, code_dir, props["Handler"])
         elif kind == "AWS::Serverless::LayerVersion":
             key = f"layers/{logical_id}.zip"
-            packages[key] = zip_folder((base / props["ContentUri"]).resolve())
+            packages[key] = _zip_folder_once((base / props["ContentUri"]).resolve())
             props["ContentUri"] = f"s3://{code_bucket}/{key}"
         elif kind == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
             definition = (base / props.pop("DefinitionUri")).read_text()
@@ -94,5 +143,5 @@ def prepare(
             outputs[source.role_output] = {"Value": role}
             state_machines.append(source)
 
-    cloudformation: dict[str, Any] = transform(sam, parameters or {}, _NoManagedPolicies())
+    cloudformation = _transform_once(sam, parameters or {})
     return PreparedTemplate(cloudformation, packages, functions, state_machines)

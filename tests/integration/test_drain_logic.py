@@ -40,8 +40,8 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.ports.clock import FixedClock
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, load_event
 from tests.unit.drain_fakes import (
     FakeDirectory,
@@ -153,7 +153,7 @@ class Platform:
         return list(boto3.client("dynamodb").scan(TableName=self.table)["Items"])
 
 
-STATE_TABLE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
+STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
     "Properties"
 ]
 

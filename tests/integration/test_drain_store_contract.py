@@ -26,8 +26,8 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.ports.drains import DrainStore
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO
 from tests.unit.drain_fakes import InMemoryDrainStore
 
@@ -35,7 +35,7 @@ APP = "orders-api"
 INSTANCE = "i-0598c7d356eba48d7"
 NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
 HOOK = LifecycleHookRef(name="canaryfleet-drain", auto_scaling_group="asg", token="t" * 36)
-STATE_TABLE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
+STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
     "Properties"
 ]
 

@@ -15,13 +15,13 @@ from canaryfleet.errors import FreezeExists, UnknownFreeze
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.ports.calendar import FreezeCalendar
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO
 from tests.unit.fakes import InMemoryFreezeCalendar
 
 NOW = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-STATE_TABLE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
+STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
     "Properties"
 ]
 

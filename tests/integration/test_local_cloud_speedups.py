@@ -19,12 +19,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from canaryfleet.logic.bundle.archive import zip_folder
 from moto import mock_aws
 from moto.cloudformation.models import Stack
 from moto.stepfunctions.parser.asl.utils import boto_client
 from samtranslator.yaml_helper import yaml_parse
 
-from canaryfleet_local import parsing
+from canaryfleet_local import parsing, template
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
@@ -236,3 +237,38 @@ def _refusal(*contexts: contextlib.AbstractContextManager[Any]) -> str:
                 roleArn="arn:aws:iam::123456789012:role/sfn",
             )
         return str(refused.value)
+
+
+_SAM = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello/
+      Handler: app.handler
+      Runtime: python3.13
+"""
+
+
+def test_a_prepared_template_is_packaged_afresh_when_a_file_changes_and_each_caller_has_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hello").mkdir()
+    handler = tmp_path / "hello" / "app.py"
+    handler.write_text("def handler(event, context):\n    return 1\n")
+    sam = tmp_path / "template.yaml"
+    sam.write_text(_SAM)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    first = template.prepare(sam, "code")
+    again = template.prepare(sam, "code")
+    assert again.cloudformation == first.cloudformation and again.packages == first.packages
+    again.cloudformation["Resources"].clear()  # each caller has its own copy
+    assert template.prepare(sam, "code").cloudformation["Resources"]
+
+    handler.write_text("def handler(event, context):\n    return 2\n")  # same size, new content
+    stat = handler.stat()
+    os.utime(handler, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    edited = template.prepare(sam, "code").packages["functions/Hello.zip"]
+    assert edited == zip_folder(tmp_path / "hello") != first.packages["functions/Hello.zip"]

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 from typer.testing import CliRunner
 
 from canaryfleet_cli.app_commands import FLEET_TEMPLATE, app_commands, stack_name
 from canaryfleet_local.fleet import fleet_stack_name
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import without_aws_credentials
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
@@ -34,7 +34,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def template_parameters() -> dict[str, Any]:
-    parameters: dict[str, Any] = yaml_parse(FLEET_TEMPLATE.read_text())["Parameters"]
+    parameters: dict[str, Any] = parse_template(FLEET_TEMPLATE.read_text())["Parameters"]
     return parameters
 
 

@@ -18,11 +18,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import cloudformation_rules as rules
+from canaryfleet_local.parsing import parse_template
 
-FLEET = yaml_parse((Path(__file__).resolve().parents[2] / "fleet" / "template.yaml").read_text())
+FLEET = parse_template((Path(__file__).resolve().parents[2] / "fleet" / "template.yaml").read_text())
 FLEET_PARAMETERS = {"Application": "orders-api", "HostHeaders": "orders.example.com"}
 
 # fleet/template.yaml's two deploy-time defects as they were (issue 15, items 1 and 3).

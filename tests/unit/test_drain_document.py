@@ -21,12 +21,12 @@ import pytest
 from canaryfleet.logic.drain import Drains, DrainTarget, send_drain_document
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, SPOT_BUDGET, DrainManifest
 from canaryfleet.ports.clock import FixedClock
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO
 from tests.unit.drain_fakes import FakeHooks, InMemoryDrainStore, InMemoryLogObjects, RecordedAlerts
 
-TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
 DOCUMENT: dict[str, Any] = TEMPLATE["Resources"]["DrainDocument"]["Properties"]
 CONTENT: dict[str, Any] = DOCUMENT["Content"]
 SCRIPT = "\n".join(CONTENT["mainSteps"][0]["inputs"]["runCommand"])
@@ -248,7 +248,7 @@ def test_the_document_accepts_every_parameter_the_platform_sends(budget: Any) ->
 
 
 def test_the_hourly_log_sync_of_the_fleet_runs_this_document_in_sync_mode() -> None:
-    fleet = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+    fleet = parse_template((REPO / "fleet" / "template.yaml").read_text())
     association = fleet["Resources"]["LogSyncAssociation"]["Properties"]
 
     assert fleet["Parameters"]["LogSyncDocumentName"]["Default"] == DOCUMENT["Name"]

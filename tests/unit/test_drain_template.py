@@ -9,12 +9,12 @@ import pytest
 from canaryfleet.models.drain import FINAL_INVOCATION_STATUSES, LIFECYCLE_HOOK_NAME
 from moto.events.models import EventPattern
 from moto.events.utils import EventMessageType
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, load_event
 
-TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
-FLEET: dict[str, Any] = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
+FLEET: dict[str, Any] = parse_template((REPO / "fleet" / "template.yaml").read_text())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 DOCUMENT_NAME = RESOURCES["DrainDocument"]["Properties"]["Name"]
 DRAIN_FUNCTIONS = ("DrainRequestFunction", "DrainDispatchFunction", "DrainCompleteFunction")

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import APP_NAME_PATTERN
-from samtranslator.yaml_helper import yaml_parse
+
+from canaryfleet_local.parsing import parse_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "fleet" / "template.yaml"
 ACCOUNT = "123456789012"
@@ -33,7 +34,7 @@ SIDES = ("Canary", "Live")
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+    parsed: dict[str, Any] = parse_template(TEMPLATE.read_text())
     return parsed
 
 
@@ -306,7 +307,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_the_platforms_codedeploy_event_rule_matches_the_fleets_deployment_groups_only(
     template: dict[str, Any],
 ) -> None:
-    platform = yaml_parse((TEMPLATE.parent.parent / "template.yaml").read_text())
+    platform = parse_template((TEMPLATE.parent.parent / "template.yaml").read_text())
     rule = platform["Resources"]["DeploymentEventFunction"]["Properties"]["Events"]["DeploymentStateChanged"]
     suffixes = [m["suffix"] for m in rule["Properties"]["Pattern"]["detail"]["deploymentGroup"]]
 

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 from canaryfleet.models.events import parse_event
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import EVENT_MODELS, EVENTS, REPO
 
 MODELS = EVENT_MODELS
-TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
 ROLLOUT_FUNCTIONS = sorted(MODELS)
 
 

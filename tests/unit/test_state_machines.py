@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, STATE_MACHINES
 
 DEFINITIONS = sorted(STATE_MACHINES.glob("*.asl.json"))
-TEMPLATE = yaml_parse((REPO / "template.yaml").read_text())
+TEMPLATE = parse_template((REPO / "template.yaml").read_text())
 
 
 def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
-from samtranslator.yaml_helper import yaml_parse
 
+from canaryfleet_local.parsing import parse_template
 from tests.helpers import FUNCTIONS, REPO
 from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 
-TEMPLATE: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION_RESOURCES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
@@ -104,7 +104,7 @@ FLEET_ACTIONS = {
     "autoscaling:RecordLifecycleActionHeartbeat",
     "ssm:SendCommand",
 }
-FLEET: dict[str, Any] = yaml_parse((REPO / "fleet" / "template.yaml").read_text())
+FLEET: dict[str, Any] = parse_template((REPO / "fleet" / "template.yaml").read_text())
 
 
 def _statements_granting(actions: set[str]) -> list[tuple[str, dict[str, Any]]]:
