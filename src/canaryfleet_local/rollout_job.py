@@ -250,6 +250,7 @@ def _colors(
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:
     """Every rollout execution, once all have ended (rejected uploads start none)."""
+    pause = 0.05  # growing to 0.25 s: a story lasts seconds, and each look costs two API calls
     while True:
         cloud.wait_idle(max(1.0, deadline - time.monotonic()))
         arns = cloud.executions("RolloutStateMachine")
@@ -261,7 +262,8 @@ def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[Exe
             return sorted((cloud.wait_for_execution(a) for a in arns), key=lambda r: r.start or 0)
         if time.monotonic() > deadline:
             raise LocalCloudError(f"{len(arns)} of {expected} rollouts still running at the deadline")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
 
 
 def _deployments(cloud: LocalCloud, simulator: FleetSimulator) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import parsing, template
+from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
@@ -272,3 +273,25 @@ def test_a_prepared_template_is_packaged_afresh_when_a_file_changes_and_each_cal
     os.utime(handler, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     edited = template.prepare(sam, "code").packages["functions/Hello.zip"]
     assert edited == zip_folder(tmp_path / "hello") != first.packages["functions/Hello.zip"]
+
+
+def test_every_local_cloud_names_the_platform_alike_and_what_comes_after_stays_random() -> None:
+    seen = []
+    for _ in range(2):
+        with LocalCloud() as cloud:
+            machines = cloud.client("stepfunctions").list_state_machines()["stateMachines"]
+            definitions = {
+                m["name"]: cloud.client("stepfunctions").describe_state_machine(
+                    stateMachineArn=m["stateMachineArn"]
+                )["definition"]
+                for m in machines
+            }
+            queue = cloud.client("sqs").create_queue(QueueName="after-the-deploy")["QueueUrl"]
+            cloud.client("sqs").send_message(QueueUrl=queue, MessageBody="x")
+            message = cloud.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["MessageId"]
+            seen.append((definitions, message))
+
+    (first, first_message), (second, second_message) = seen
+    assert first == second and len(first) == 2  # the same texts: moto's parse of each is reused
+    assert all(definition in parsing._TREES._trees for definition in first.values())
+    assert first_message != second_message
