@@ -2,12 +2,15 @@
 
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import canaryfleet.observability
 import pytest
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
@@ -109,6 +112,19 @@ def test_each_function_keeps_its_own_module_state(cloud: LocalCloud) -> None:
         for name in (cloud.resource("RecordStageFunction"), cloud.resource("StartRolloutFunction"))
     }
     assert sorted(services.values()) == ["record_stage", "start_rollout"]
+
+
+def test_functions_share_the_process_models_and_errors_and_keep_every_other_layer_module(
+    cloud: LocalCloud,
+) -> None:
+    """A speed-up (README, "not AWS"): models and errors are definitions, built once per process."""
+    name = cloud.resource("RecordStageFunction")
+    cloud.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+
+    assert cloud.runtime.module_state(name, "canaryfleet.observability") is not canaryfleet.observability
+    with pytest.raises(KeyError):
+        cloud.runtime.module_state(name, "canaryfleet.models.rollout_record")
+    assert sys.modules["canaryfleet.models.rollout_record"].RolloutRecord is RolloutRecord
 
 
 def test_an_event_a_function_fails_on_three_times_is_kept_in_its_dead_letter_queue(cloud: LocalCloud) -> None:

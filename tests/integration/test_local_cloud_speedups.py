@@ -11,10 +11,14 @@ import contextlib
 import importlib.util
 import json
 import os
+import pkgutil
+import re
 import threading
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from types import FunctionType, MappingProxyType, ModuleType
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -23,12 +27,14 @@ from canaryfleet.logic.bundle.archive import zip_folder
 from moto import mock_aws
 from moto.cloudformation.models import Stack
 from moto.stepfunctions.parser.asl.utils import boto_client
+from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import parsing, template
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
+from canaryfleet_local.standins.lambda_ import SHARED_LAYER_MODULES, build_shared_layer_modules
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -295,3 +301,39 @@ def test_every_local_cloud_names_the_platform_alike_and_what_comes_after_stays_r
     assert first == second and len(first) == 2  # the same texts: moto's parse of each is reused
     assert all(definition in parsing._TREES._trees for definition in first.values())
     assert first_message != second_message
+
+
+def _shared_modules() -> list[ModuleType]:
+    modules = []
+    for shared in SHARED_LAYER_MODULES:
+        package = importlib.import_module(shared)
+        modules.append(package)
+        for found in pkgutil.iter_modules(getattr(package, "__path__", [])):
+            modules.append(importlib.import_module(f"{shared}.{found.name}"))
+    return modules
+
+
+_DEFINITIONS = (ModuleType, type, FunctionType, TypeVar, re.Pattern, MappingProxyType, frozenset, tuple)
+_VALUES = (str, bytes, int, float, bool, type(None), Enum)
+
+
+def test_the_layer_modules_every_function_shares_hold_no_state_and_read_no_environment() -> None:
+    build_shared_layer_modules()
+    held = []
+    for module in _shared_modules():
+        source = Path(module.__file__ or "").read_text()
+        assert not re.search(r"\bos\.(environ|getenv)|\bgetenv\(|^import os$", source, re.M), module.__name__
+        for name, value in vars(module).items():
+            frozen_model = isinstance(value, BaseModel) and value.model_config.get("frozen")
+            typing_form = type(value).__module__ == "typing" or name == "annotations"
+            if name.startswith("__") or frozen_model or typing_form:
+                continue
+            if not isinstance(value, _DEFINITIONS + _VALUES):
+                held.append(f"{module.__name__}.{name}: {type(value).__name__}")
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+            ):
+                assert value.__pydantic_complete__, f"{value.__qualname__} left to build on first use"
+    assert held == []

@@ -8,6 +8,7 @@ import functools
 import importlib.util
 import json
 import os
+import pkgutil
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from unittest import mock
 
 import botocore.loaders
 import botocore.session
+import pydantic
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, lambda_backends
 
@@ -108,6 +110,7 @@ class LambdaInvokeInProcess:
         self._layer_modules: dict[str, dict[str, ModuleType]] = {}
         self._lock = threading.RLock()
         self.queue: AsyncInvocationQueue | None = None
+        build_shared_layer_modules()
         self.roles = (
             FunctionRoleCredentials(account_id, region)
             if os.environ.get(IAM_ENFORCEMENT_VARIABLE) == "enforce"
@@ -122,7 +125,8 @@ class LambdaInvokeInProcess:
         """Give the function its own copy of the layer's modules, as its own sandbox would.
 
         Module state (Logger service, cached settings and clients) then belongs to one
-        function, as on AWS, although all functions share this interpreter.
+        function, as on AWS, although all functions share this interpreter. The models and
+        errors, which hold none, are the process's (``SHARED_LAYER_MODULES``).
         """
         shared = {key: sys.modules.pop(key) for key in list(sys.modules) if _is_layer_module(key)}
         sys.modules.update(self._layer_modules.get(name, {}))
@@ -307,7 +311,38 @@ class LambdaPayloadQuotas:
         return json.dumps(error).encode(), True
 
 
+# The layer's models and errors: class definitions only, no module state, read nothing from the
+# environment (held by tests/integration/test_local_cloud_speedups.py). Imported once for the
+# process and shared by every function's copy, not built again for each function of each cloud.
+SHARED_LAYER_MODULES = (f"{LAYER_PACKAGE}.models", f"{LAYER_PACKAGE}.errors")
+
+
+_shared_built = threading.Lock()
+
+
+def build_shared_layer_modules() -> None:
+    """Import the shared modules and build every model's validator now, once for the process.
+
+    The models defer their build to first use (for cold starts on AWS), and pydantic 2.13's
+    deferred build is not thread-safe (pydantic issues 11849 and 13419): shared by the
+    functions, the simulator and the CLI's threads, they are built here, on one thread, first.
+    """
+    with _shared_built:
+        for shared in SHARED_LAYER_MODULES:
+            package = importlib.import_module(shared)
+            names = [
+                f"{shared}.{found.name}" for found in pkgutil.iter_modules(getattr(package, "__path__", []))
+            ]
+            for module in [package, *map(importlib.import_module, names)]:
+                for value in vars(module).values():
+                    own = isinstance(value, type) and value.__module__ == module.__name__
+                    if own and issubclass(value, pydantic.BaseModel) and not value.__pydantic_complete__:
+                        value.model_rebuild()
+
+
 def _is_layer_module(name: str) -> bool:
+    if any(name == shared or name.startswith(shared + ".") for shared in SHARED_LAYER_MODULES):
+        return False
     return name == LAYER_PACKAGE or name.startswith(LAYER_PACKAGE + ".")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
@@ -31,18 +32,20 @@ class Rank(IntEnum):
     ENDED = 9  # released, rolled back or rejected
 
 
-_RANKS = {
-    "rollout.started": Rank.STARTED,
-    # A reply in the rollout's thread that moves its card nowhere (the lowest rank).
-    "rollout.window_overridden": Rank.STARTED,
-    "rollout.canary_deployed": Rank.CANARY_DEPLOYED,
-    "rollout.traffic_shifted": Rank.TRAFFIC_SHIFTED,
-    "rollout.verdict": Rank.VERDICT,
-    "rollout.awaiting_approval": Rank.AWAITING_APPROVAL,
-    "rollout.released": Rank.ENDED,
-    "rollout.rolled_back": Rank.ENDED,
-    "rollout.rejected": Rank.ENDED,
-}
+_RANKS = MappingProxyType(
+    {
+        "rollout.started": Rank.STARTED,
+        # A reply in the rollout's thread that moves its card nowhere (the lowest rank).
+        "rollout.window_overridden": Rank.STARTED,
+        "rollout.canary_deployed": Rank.CANARY_DEPLOYED,
+        "rollout.traffic_shifted": Rank.TRAFFIC_SHIFTED,
+        "rollout.verdict": Rank.VERDICT,
+        "rollout.awaiting_approval": Rank.AWAITING_APPROVAL,
+        "rollout.released": Rank.ENDED,
+        "rollout.rolled_back": Rank.ENDED,
+        "rollout.rejected": Rank.ENDED,
+    }
+)
 FINAL_KINDS = frozenset({"rollout.released", "rollout.rolled_back", "rollout.rejected"})
 KNOWN_KINDS = frozenset({*_RANKS, "drain.logs_lost"})
 
