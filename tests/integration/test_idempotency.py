@@ -33,6 +33,13 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         idempotency._persistence.cache_clear()
 
 
+class _Context:
+    """The part of Lambda's context idempotency reads: an in-progress record lasts the invocation."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 def _user_agent_handlers() -> int:
     emitter = client("dynamodb").meta.events
     return len(list(emitter._emitter._handlers.prefix_search("before-send.dynamodb.PutItem")))  # type: ignore[attr-defined]
@@ -56,7 +63,7 @@ def test_each_key_has_one_effect_across_invocations_and_no_invocation_adds_a_cli
     def invocation(key: str) -> str:
         # As notify wraps its deliveries: once per invocation, with that invocation's context.
         once = idempotency.once_per_key(
-            deliver, table_name=table, data_keyword="notice", key="key", context=None
+            deliver, table_name=table, data_keyword="notice", key="key", context=_Context()
         )
         return once(notice={"key": key})
 
