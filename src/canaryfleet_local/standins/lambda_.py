@@ -340,10 +340,16 @@ def build_shared_layer_modules() -> None:
                         value.model_rebuild()
 
 
+_SHARED_PREFIXES = tuple(f"{shared}." for shared in SHARED_LAYER_MODULES)
+
+
 def _is_layer_module(name: str) -> bool:
-    if any(name == shared or name.startswith(shared + ".") for shared in SHARED_LAYER_MODULES):
+    # Asked of every module in sys.modules, twice per invocation: string methods only.
+    if not name.startswith(LAYER_PACKAGE):
         return False
-    return name == LAYER_PACKAGE or name.startswith(LAYER_PACKAGE + ".")
+    if name in SHARED_LAYER_MODULES or name.startswith(_SHARED_PREFIXES):
+        return False
+    return name == LAYER_PACKAGE or name.startswith(f"{LAYER_PACKAGE}.")
 
 
 @functools.lru_cache(maxsize=4)
