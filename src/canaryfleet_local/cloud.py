@@ -119,6 +119,10 @@ class LocalCloud:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_SESSION_TOKEN": "local",
+            # moto loads its list of every public AMI whenever it makes an EC2 backend (at the
+            # first EC2 call and again when the cloud closes): nothing here looks images up, and
+            # launches do not check them (moto's AMI validation is off), so it is not loaded.
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         }
         self._stack.enter_context(mock.patch.dict(os.environ, env))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
