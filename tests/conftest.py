@@ -3,7 +3,7 @@ import os
 import sys
 
 # pytest keeps each test module's assertion-rewritten bytecode in __pycache__ only when Python may
-# write bytecode; where PYTHONDONTWRITEBYTECODE is set (this machine, CI images), each of `make
+# write bytecode; where PYTHONDONTWRITEBYTECODE is set (as on this machine), each of `make
 # test`'s workers rewrote and compiled every test module again: about 3 s of CPU per worker.
 sys.dont_write_bytecode = False
 
