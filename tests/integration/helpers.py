@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from canaryfleet.adapters.dynamo import typed
 from canaryfleet.adapters.tokens import Callbacks
+from canaryfleet.models.app_config import AppConfig
 
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.fleet import deploy_fleet
+
+
+@dataclass
+class DeployedFleet:
+    """A local cloud with one application's fleet stack on it, and the registry entry it wrote."""
+
+    cloud: LocalCloud
+    config: AppConfig
+
+
+@contextlib.contextmanager
+def deployed_fleet(application: str, parameters: dict[str, str] | None = None) -> Iterator[DeployedFleet]:
+    """The platform and ``application``'s fleet (``parameters`` override fleet/template.yaml's)."""
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        yield DeployedFleet(cloud, deploy_fleet(cloud, application, parameters))
 
 
 def subscribe_queue(cloud: LocalCloud, topic_output: str = "NotificationTopicArn") -> str:

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from canaryfleet.adapters.fleet import AutoScaling
-from canaryfleet.models.app_config import AppConfig
 
-from canaryfleet_local.cloud import LocalCloud
-from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.standins.autoscaling_launches import SPOT_SHORTAGE_MESSAGE
-
-
-@dataclass
-class Fleet:
-    cloud: LocalCloud
-    app: AppConfig
+from tests.integration.helpers import DeployedFleet, deployed_fleet
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
-        app = deploy_fleet(cloud, "hello-app", {"Strategy": "blue_green", "LiveMinSize": "2"})
-        yield Fleet(cloud, app)
+def fleet() -> Iterator[DeployedFleet]:
+    with deployed_fleet("hello-app", {"Strategy": "blue_green", "LiveMinSize": "2"}) as deployed:
+        yield deployed
 
 
-def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: Fleet) -> None:
-    app, groups = fleet.app, AutoScaling()
+def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: DeployedFleet) -> None:
+    app, groups = fleet.config, AutoScaling()
 
     blue, green = groups.capacity(app.live.auto_scaling_group), groups.capacity(app.canary.auto_scaling_group)
 
@@ -42,8 +32,8 @@ def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: F
     assert app.live.alarms[0] == "hello-app-blue-5xx-rate"
 
 
-def test_a_scale_out_fills_the_whole_desired_capacity_on_demand_and_spot_alike(fleet: Fleet) -> None:
-    group = fleet.app.canary.auto_scaling_group
+def test_a_scale_out_fills_the_whole_desired_capacity_on_demand_and_spot_alike(fleet: DeployedFleet) -> None:
+    group = fleet.config.canary.auto_scaling_group
 
     AutoScaling().set_desired(group, 3)  # 50% On-Demand: moto alone launches 2 of 3
     capacity = AutoScaling().capacity(group)
@@ -52,9 +42,9 @@ def test_a_scale_out_fills_the_whole_desired_capacity_on_demand_and_spot_alike(f
 
 
 def test_short_spot_capacity_launches_the_on_demand_share_and_records_why_the_rest_failed(
-    fleet: Fleet,
+    fleet: DeployedFleet,
 ) -> None:
-    group = fleet.app.live.auto_scaling_group
+    group = fleet.config.live.auto_scaling_group
     AutoScaling().set_desired(group, 2)  # two On-Demand instances first: the next two are Spot
     fleet.cloud.fleet_operations.launches.spot_available[group] = 0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
@@ -12,29 +11,24 @@ from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parame
 from moto.codedeploy.models import codedeploy_backends
 
 from canaryfleet_local import fleet as fleet_module
-from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.cloud import LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
 from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
-
-
-@dataclass
-class Fleet:
-    cloud: LocalCloud
-    config: AppConfig
+from tests.integration.helpers import DeployedFleet, deployed_fleet
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
+def fleet() -> Iterator[DeployedFleet]:
     """One local cloud with the hello-app fleet on it (created once: the tests only read)."""
-    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
-        yield Fleet(cloud, deploy_fleet(cloud, "hello-app"))
+    with deployed_fleet("hello-app") as deployed:
+        yield deployed
 
 
 def sides(config: AppConfig) -> list[tuple[str, FleetGroup]]:
     return [("canary", config.canary), ("live", config.live)]
 
 
-def test_the_registry_entry_in_ssm_parses_into_the_returned_app_config(fleet: Fleet) -> None:
+def test_the_registry_entry_in_ssm_parses_into_the_returned_app_config(fleet: DeployedFleet) -> None:
     value = fleet.cloud.client("ssm").get_parameter(Name=registry_parameter("hello-app"))["Parameter"][
         "Value"
     ]
@@ -44,7 +38,7 @@ def test_the_registry_entry_in_ssm_parses_into_the_returned_app_config(fleet: Fl
     assert fleet.config.log_prefix == "hello-app/"
 
 
-def test_the_target_groups_exist_and_check_health(fleet: Fleet) -> None:
+def test_the_target_groups_exist_and_check_health(fleet: DeployedFleet) -> None:
     elbv2 = fleet.cloud.client("elbv2")
     arns = [group.target_group_arn for _, group in sides(fleet.config)]
 
@@ -57,7 +51,7 @@ def test_the_target_groups_exist_and_check_health(fleet: Fleet) -> None:
         assert {"Key": "deregistration_delay.timeout_seconds", "Value": "30"} in attributes["Attributes"]
 
 
-def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: Fleet) -> None:
+def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: DeployedFleet) -> None:
     elbv2 = fleet.cloud.client("elbv2")
 
     (rule,) = elbv2.describe_rules(RuleArns=[fleet.config.listener_rule_arn])["Rules"]
@@ -70,7 +64,7 @@ def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: Fleet) ->
     ]
 
 
-def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: Fleet) -> None:
+def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: DeployedFleet) -> None:
     autoscaling = fleet.cloud.client("autoscaling")
     elbv2 = fleet.cloud.client("elbv2")
     for role, side in sides(fleet.config):
@@ -105,7 +99,7 @@ def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: Fleet)
         assert {h["Target"]["Id"] for h in health} == instances
 
 
-def test_each_group_has_the_termination_hook_the_drain_serves(fleet: Fleet) -> None:
+def test_each_group_has_the_termination_hook_the_drain_serves(fleet: DeployedFleet) -> None:
     autoscaling = fleet.cloud.client("autoscaling")
     for _, side in sides(fleet.config):
         hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=side.auto_scaling_group)[
@@ -118,7 +112,7 @@ def test_each_group_has_the_termination_hook_the_drain_serves(fleet: Fleet) -> N
         ]
 
 
-def test_each_deployment_group_deploys_to_its_own_group_and_target_group(fleet: Fleet) -> None:
+def test_each_deployment_group_deploys_to_its_own_group_and_target_group(fleet: DeployedFleet) -> None:
     codedeploy = fleet.cloud.client("codedeploy")
     elbv2 = fleet.cloud.client("elbv2")
     for _, side in sides(fleet.config):
@@ -142,7 +136,7 @@ def test_each_deployment_group_deploys_to_its_own_group_and_target_group(fleet: 
         assert info["outdatedInstancesStrategy"] == "UPDATE"
 
 
-def test_each_deployment_group_stops_on_its_own_alarms(fleet: Fleet) -> None:
+def test_each_deployment_group_stops_on_its_own_alarms(fleet: DeployedFleet) -> None:
     # moto's GetDeploymentGroup answers alarmConfiguration empty; its backend keeps what was set.
     backend = codedeploy_backends[fleet.cloud.account_id][fleet.cloud.region]
     for _, side in sides(fleet.config):
@@ -153,7 +147,7 @@ def test_each_deployment_group_stops_on_its_own_alarms(fleet: Fleet) -> None:
         assert [a["name"] for a in alarms["alarms"]] == list(side.alarms)
 
 
-def test_the_alarms_of_the_registry_entry_exist(fleet: Fleet) -> None:
+def test_the_alarms_of_the_registry_entry_exist(fleet: DeployedFleet) -> None:
     cloudwatch = fleet.cloud.client("cloudwatch")
     for _, side in sides(fleet.config):
         described = cloudwatch.describe_alarms(AlarmNames=list(side.alarms))["MetricAlarms"]
@@ -162,7 +156,7 @@ def test_the_alarms_of_the_registry_entry_exist(fleet: Fleet) -> None:
         assert len(side.alarms) == 3
 
 
-def test_the_launch_template_requires_imdsv2_and_bootstraps_with_ansible_pull(fleet: Fleet) -> None:
+def test_the_launch_template_requires_imdsv2_and_bootstraps_with_ansible_pull(fleet: DeployedFleet) -> None:
     ec2 = fleet.cloud.client("ec2")
 
     (version,) = ec2.describe_launch_template_versions(LaunchTemplateName="hello-app-fleet")[
@@ -177,7 +171,7 @@ def test_the_launch_template_requires_imdsv2_and_bootstraps_with_ansible_pull(fl
     assert f"LOG_BUCKET='{fleet.cloud.output('LogBucketName')}'" in script
 
 
-def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> None:
+def test_the_hourly_log_sync_targets_the_application_instances(fleet: DeployedFleet) -> None:
     cfn = fleet.cloud.client("cloudformation")
     association_id = cfn.describe_stack_resource(
         StackName=fleet_stack_name("hello-app"), LogicalResourceId="LogSyncAssociation"
@@ -189,7 +183,9 @@ def test_the_hourly_log_sync_targets_the_application_instances(fleet: Fleet) -> 
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]
 
 
-def test_a_second_application_gets_its_own_rule_and_settings_on_the_same_listener(fleet: Fleet) -> None:
+def test_a_second_application_gets_its_own_rule_and_settings_on_the_same_listener(
+    fleet: DeployedFleet,
+) -> None:
     config = deploy_fleet(
         fleet.cloud,
         "billing",
@@ -217,17 +213,17 @@ def test_a_second_application_gets_its_own_rule_and_settings_on_the_same_listene
     }
 
 
-def test_an_invalid_application_name_is_refused(fleet: Fleet) -> None:
+def test_an_invalid_application_name_is_refused(fleet: DeployedFleet) -> None:
     with pytest.raises(LocalCloudError, match="lowercase"):
         deploy_fleet(fleet.cloud, "Hello_App")
 
 
-def test_an_unknown_parameter_is_refused(fleet: Fleet) -> None:
+def test_an_unknown_parameter_is_refused(fleet: DeployedFleet) -> None:
     with pytest.raises(LocalCloudError, match="no parameter Colour"):
         deploy_fleet(fleet.cloud, "paint", {"Colour": "blue"})
 
 
-def test_a_fleet_with_neither_hosts_nor_paths_is_refused_by_the_templates_rule(fleet: Fleet) -> None:
+def test_a_fleet_with_neither_hosts_nor_paths_is_refused_by_the_templates_rule(fleet: DeployedFleet) -> None:
     # Given no host header and no path pattern for the listener rule
     # When the fleet is deployed
     # Then the template's rule refuses it before anything is created, as CloudFormation does
@@ -238,7 +234,7 @@ def test_a_fleet_with_neither_hosts_nor_paths_is_refused_by_the_templates_rule(f
 
 
 def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    fleet: DeployedFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 15: Fn::Join in Rules; ApplyOnlyAtCronInterval with rate(1 hour) (SSM refuses it)."""
     # Given fleet/template.yaml as it was before both defects were fixed
@@ -261,12 +257,12 @@ def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
     assert "ApplyOnlyAtCronInterval isn't supported for rate expressions" in str(refused.value)
 
 
-def test_an_application_is_onboarded_once(fleet: Fleet) -> None:
+def test_an_application_is_onboarded_once(fleet: DeployedFleet) -> None:
     with pytest.raises(LocalCloudError, match=fleet_stack_name("hello-app")):
         deploy_fleet(fleet.cloud, "hello-app")
 
 
-def test_each_subnet_has_room_for_the_largest_local_drain(fleet: Fleet) -> None:
+def test_each_subnet_has_room_for_the_largest_local_drain(fleet: DeployedFleet) -> None:
     """moto puts a group's instances in its first subnet; a local drain may make 500 leave."""
     network = ensure_network(fleet.cloud)
     subnets = fleet.cloud.client("ec2").describe_subnets(SubnetIds=list(network.subnet_ids))["Subnets"]
