@@ -3,6 +3,9 @@
 import socket
 
 import pytest
+from canaryfleet.ports.clock import FixedClock
+
+from tests.unit.fakes import T0
 
 
 class NetworkAccessInUnitTest(RuntimeError):
@@ -16,3 +19,8 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)

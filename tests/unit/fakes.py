@@ -9,7 +9,7 @@ once. Records are kept as ``RolloutRecord`` and replaced on each write, as a rea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
@@ -37,6 +37,10 @@ from canaryfleet.models.rollout_record import (
     WindowWait,
 )
 from canaryfleet.ports.clock import Clock
+
+# The moment most unit tests' clocks read (tests/unit/conftest.py's `clock`; a module whose story
+# needs another overrides that fixture).
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
 class InMemoryRolloutStore:

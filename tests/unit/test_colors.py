@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet
 from canaryfleet.logic.colors import capacity_reason, run_color_task
@@ -18,16 +16,10 @@ from typer.testing import CliRunner
 from canaryfleet_cli.main import app as cli
 from tests.unit.fakes import FakeGroups, InMemoryRolloutStore, a_rollout, an_app
 
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 APP = "payments-api"
 BLUE, GREEN = f"{APP}-live", f"{APP}-canary"  # blue is the stack's live group, green its canary group
 FIRST = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
 REVISION = Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0")
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
@@ -36,6 +36,7 @@ from canaryfleet_local.standins.cloudwatch_metric_math import (
     referenced_ids,
 )
 from tests.unit.fakes import (
+    T0,
     FakeAlarms,
     FakeDeployments,
     FakeExecutions,
@@ -46,7 +47,6 @@ from tests.unit.fakes import (
     an_app,
 )
 
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 APP = "payments-api"
 ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
 REF = RolloutRef(application=APP, rollout_id=ROLLOUT_ID, version="2.7.0")
@@ -262,11 +262,6 @@ def test_a_metric_whose_queries_do_not_fit_in_an_alarm_gets_none_and_is_named() 
 
 
 # -- the bake, the alarm event, the analysis, the rollback and the release ---------
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from canaryfleet.errors import DeploymentGroupBusy, RolloutNotRunning
 from canaryfleet.logic.decisions import decide
@@ -17,6 +15,7 @@ from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest, Queue
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
+    T0,
     FakeDeployments,
     FakeExecutions,
     InMemoryRolloutStore,
@@ -25,14 +24,8 @@ from tests.unit.fakes import (
     an_app,
 )
 
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 APP = "payments-api"
 REVISION = Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0")
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
 
 
 @pytest.fixture
