@@ -31,7 +31,10 @@ def _persistence(table_name: str, key: str, dynamodb: DynamoDBClient) -> DynamoD
     Made per call, Powertools' layer created a boto3 client for every invocation (tens of
     milliseconds of CPU, the retry settings of ``adapters.clients`` lost) and registered its
     user-agent handler on it again. It takes the key from the first config it is given, hence one
-    per key; the invocation's context still comes from each call's own config.
+    per key; the invocation's context still comes from each call's own config. Passing a client
+    is Powertools' documented way (``boto3_client``, "Customizing the Boto3 client" in
+    https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/); the calls and
+    so the function's IAM permissions on the table are the same.
     """
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
 
