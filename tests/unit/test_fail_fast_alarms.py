@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from canaryfleet.adapters.registry import Registry
-from canaryfleet.errors import UnknownApplication
+from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, UnknownApplication
 from canaryfleet.logic.analysis.failfast import (
     MIN_PERIOD_REQUESTS,
     Z_THRESHOLD,
@@ -17,7 +17,7 @@ from canaryfleet.logic.analysis.failfast import (
     alarm_period,
     critical_alarms,
 )
-from canaryfleet.logic.canary import analyse, begin_bake, on_alarm
+from canaryfleet.logic.canary import analyse, begin_bake, end_bake, on_alarm
 from canaryfleet.logic.outcome import explain, finalize, roll_back
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
@@ -25,7 +25,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.tasks import AnalyseTask, BakeTask, QueueTask, RollbackTask
+from canaryfleet.models.tasks import AnalyseTask, BakeCheckTask, BakeTask, QueueTask, RollbackTask
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.standins.cloudwatch_metric_math import (
@@ -387,6 +387,65 @@ def test_another_applications_fail_fast_alarm_is_not_this_ones(
     owner = registry.owner_of_alarm("canaryfleet-payments-api.payment-success")
 
     assert owner is not None and owner[0].application == APP and owner[1] == "canary"
+
+
+# -- the bake's timer ran out: its alarms read once (their events may be late or lost) --
+
+
+def _with_alarms(canary: tuple[str, ...], live: tuple[str, ...] = ()) -> AppConfig:
+    app = _app()
+    return app.model_copy(
+        update={
+            "canary": app.canary.model_copy(update={"alarms": canary}),
+            "live": app.live.model_copy(update={"alarms": live}),
+        }
+    )
+
+
+def test_a_canary_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming_it() -> None:
+    app = _with_alarms(("payments-api-canary-5xx", "payments-api-canary-p99"))
+    alarms = FakeAlarms()
+    alarms.states["payments-api-canary-p99"] = "ALARM"  # its event never reached alarm_event
+
+    with pytest.raises(CanaryAlarm) as raised:
+        end_bake(BakeCheckTask(app=app, ref=REF, analysis=None), alarms)
+
+    cause = str(raised.value)
+    assert cause == "canary alarm payments-api-canary-p99 is in ALARM: Threshold Crossed"
+    # The same error name and sentence as when the alarm's event ends the bake.
+    assert explain(type(raised.value).__name__, cause) == ("rolled_back", "canary alarm", cause)
+
+
+def test_a_fail_fast_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming_its_metric(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    alarms = FakeAlarms()
+    _bake(alarms, store, clock)
+    alarms.states["canaryfleet-payments-api.payment-success"] = "ALARM"
+
+    with pytest.raises(CriticalMetricFailed) as raised:
+        end_bake(BakeCheckTask(app=_app(), ref=REF, analysis=_spec(_payments())), alarms)
+
+    assert str(raised.value) == (
+        "critical metric payment success failed during the bake: "
+        "canaryfleet-payments-api.payment-success: Threshold Crossed"
+    )
+    assert alarms.deleted == [], "a check only: the rollback that follows deletes the bake's alarms"
+
+
+def test_a_bake_that_runs_out_with_no_canary_alarm_in_alarm_goes_on_to_its_analysis(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    app = _with_alarms(("payments-api-canary-5xx",), live=("payments-api-live-5xx",))
+    alarms = FakeAlarms()
+    _bake(alarms, store, clock)
+    alarms.states["payments-api-live-5xx"] = "ALARM"  # live's alarm is not the canary's to answer for
+    alarms.states["payments-api-canary-5xx"] = "OK"
+
+    result = end_bake(BakeCheckTask(app=app, ref=REF, analysis=_spec(_payments())), alarms)
+
+    assert result == {"alarms": "none in ALARM"}
+    assert list(alarms.alarms) == ["canaryfleet-payments-api.payment-success"], "the analysis deletes it"
 
 
 def test_the_analysis_deletes_the_bakes_alarms_before_it_judges(

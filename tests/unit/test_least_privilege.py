@@ -142,6 +142,9 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskFailure",
         }
     ),
+    # end_bake: the canary's and the bake's fail-fast alarms in ALARM (DescribeAlarms); nothing
+    # else: an alarm found fails the Task itself.
+    "CheckBakeFunction": frozenset({"cloudwatch:DescribeAlarms"}),
     # check_window: store.get, the freeze calendar (Query), set_window_waits and clear_wait.
     "CheckWindowFunction": frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}),
     # hold_for_window: set_wait, the freeze calendar (Query); an abort fails the token, an

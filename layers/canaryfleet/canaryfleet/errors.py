@@ -86,6 +86,16 @@ class TrafficNotShifted(CanaryfleetError):
     """The listener rule's weights read back differ from those just set."""
 
 
+class CanaryAlarm(CanaryfleetError):
+    """One of the canary's alarms is in ALARM when its bake ends: the state-change event that
+    would have ended the bake arrived late or not at all. The message names the alarm."""
+
+
+class CriticalMetricFailed(CanaryfleetError):
+    """A critical metric's fail-fast alarm is in ALARM when its bake ends (its event late or
+    lost). The message names the metric and the alarm."""
+
+
 class AnalysisFailed(CanaryfleetError):
     """Canary is worse than live beyond the policy's thresholds."""
 

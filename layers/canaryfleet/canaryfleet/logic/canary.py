@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
+from canaryfleet.errors import (
+    AnalysisFailed,
+    CanaryAlarm,
+    CanaryNotHealthyYet,
+    CriticalMetricFailed,
+    TrafficNotShifted,
+)
 from canaryfleet.logic.analysis.collect import collect
 from canaryfleet.logic.analysis.failfast import critical_alarms
 from canaryfleet.logic.analysis.judge import judge
@@ -17,7 +23,7 @@ from canaryfleet.models.fail_fast import alarm_prefix, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, Wait
-from canaryfleet.models.tasks import AnalyseTask, BakeTask, ShiftTask
+from canaryfleet.models.tasks import AnalyseTask, BakeCheckTask, BakeTask, ShiftTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import AppRegistry, FleetMetrics, TrafficWeights
@@ -117,20 +123,54 @@ def begin_bake(
     if outcome != "waiting":
         return outcome
     # One that fired before the wait was stored found no token to fail: it is in ALARM now.
-    firing = metrics.alarms_in_alarm((*app.canary.alarms, *critical))
-    if firing:
-        alarm = firing[0]
-        metric = metric_of(alarm["name"], app.application)
-        if metric is not None:
-            named = critical.get(alarm["name"], metric)
-            cause = f"critical metric {named} failed during the bake: {alarm['name']}: {alarm['reason']}"
-            callbacks.fail(token, "CriticalMetricFailed", cause)
-        else:
-            callbacks.fail(
-                token, "CanaryAlarm", f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}"
-            )
+    firing = _firing(app, critical, metrics)
+    if firing is not None:
+        callbacks.fail(token, type(firing).__name__, str(firing))
         return "alarm"
     return "waiting"
+
+
+def _firing(
+    app: AppConfig, critical: dict[str, str], metrics: FleetMetrics
+) -> CanaryAlarm | CriticalMetricFailed | None:
+    """The error a bake ends with if one of its alarms is in ALARM now (the first one), else None.
+
+    ``critical``: the bake's fail-fast alarms, each with the metric it watches.
+    """
+    firing = metrics.alarms_in_alarm((*app.canary.alarms, *critical))
+    if not firing:
+        return None
+    alarm = firing[0]
+    metric = metric_of(alarm["name"], app.application)
+    if metric is not None:
+        named = critical.get(alarm["name"], metric)
+        return CriticalMetricFailed(
+            f"critical metric {named} failed during the bake: {alarm['name']}: {alarm['reason']}"
+        )
+    return CanaryAlarm(f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}")
+
+
+def end_bake(task: BakeCheckTask, metrics: FleetMetrics) -> dict[str, str]:
+    """The bake's timer ran out: an alarm in ALARM now ends the canary step, as its event would have.
+
+    A bake ends early when an alarm's state-change event reaches ``alarm_event``. EventBridge
+    delivers that event at least once but not at a set time, and ``alarm_event`` itself may be
+    throttled or retried, so the event of an alarm that fires near the end of the bake can come
+    after the timeout (it then finds the bake over) or never. Like every other wait's timeout,
+    the bake's reads the real state once: the canary's alarms and the bake's fail-fast alarms
+    (before the analysis, which deletes those). Raises CanaryAlarm or CriticalMetricFailed.
+    """
+    app = task.app
+    critical = (
+        {alarm.name: alarm.metric for alarm in critical_alarms(app, task.analysis)[0]}
+        if task.analysis is not None
+        else {}
+    )
+    firing = _firing(app, critical, metrics)
+    if firing is not None:
+        logger.warning("alarm in ALARM at the end of the bake", extra={"error": str(firing)})
+        raise firing
+    return {"alarms": "none in ALARM"}
 
 
 def put_critical_alarms(app: AppConfig, spec: AnalysisSpec, metrics: FleetMetrics) -> dict[str, str]:

@@ -57,6 +57,14 @@ class BakeTask(_Task):
     )
 
 
+class BakeCheckTask(_Task):
+    app: AppConfig
+    ref: RolloutRef
+    analysis: AnalysisSpec | None = Field(
+        default=None, description="The bake's analysis: the fail-fast alarms of its critical metrics."
+    )
+
+
 class AnalyseTask(_Task):
     app: AppConfig
     ref: RolloutRef

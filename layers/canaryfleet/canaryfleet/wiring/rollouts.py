@@ -22,6 +22,7 @@ from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
     AnalyseTask,
+    BakeCheckTask,
     BakeTask,
     CheckDeploymentTask,
     ColorTask,
@@ -121,6 +122,13 @@ def bake(settings: BaseSettings) -> Callable[[BakeTask], str]:
 
     def run(task: BakeTask) -> str:
         return canary.begin_bake(task, store, Metrics(), StepFunctionsCallbacks(), clock)
+
+    return run
+
+
+def check_bake(settings: BaseSettings) -> Callable[[BakeCheckTask], dict[str, str]]:
+    def run(task: BakeCheckTask) -> dict[str, str]:
+        return canary.end_bake(task, Metrics())
 
     return run
 
