@@ -24,6 +24,11 @@ class Behaviour(BaseModel):
     trips_alarms: bool = Field(
         default=False, description="Its 5xx trip the side's alarms while it takes traffic."
     )
+    lose_alarm_event: bool = Field(
+        default=False,
+        description="The state-change events of the alarms it trips never arrive: only a check of "
+        "the alarms' state sees them.",
+    )
     app_metrics: dict[str, float] = Field(
         default_factory=dict,
         description="The application's own counts, each a share of its requests (PaymentsSucceeded: "

@@ -392,13 +392,22 @@ class FleetSimulator:
         in_bake = baked is not None and baked >= self._alarm_into_bake
         if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
             self._set_alarms(
-                state, "ALARM", "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint", tripping
+                state,
+                "ALARM",
+                "Threshold Crossed: canary 5xx rate above 5% for 1 datapoint",
+                tripping,
+                emit=not self.behaviour(state.versions[tripping]).lose_alarm_event,
             )
             state.alarmed = True
             state.alarmed_side = tripping
 
-    def _set_alarms(self, state: AppState, value: str, reason: str, side: str = "canary") -> None:
-        """Errors trip the side's 5xx alarms (all its alarms if none is named for 5xx)."""
+    def _set_alarms(
+        self, state: AppState, value: str, reason: str, side: str = "canary", emit: bool = True
+    ) -> None:
+        """Errors trip the side's 5xx alarms (all its alarms if none is named for 5xx).
+
+        ``emit``: each state change is also its EventBridge event (not when the scenario loses them).
+        """
         cloudwatch = self.cloud.client("cloudwatch")
         group = state.app.canary if side == "canary" else state.app.live
         alarms = [a for a in group.alarms if "5xx" in a.lower()] or list(group.alarms)
@@ -407,6 +416,8 @@ class FleetSimulator:
             cloudwatch.set_alarm_state(AlarmName=name, StateValue=value, StateReason=reason)
             with self._lock:
                 self.alarms_fired.append({"alarm": name, "state": value, "at": time.monotonic()})
+            if not emit:
+                continue
             event = service_event(
                 self.cloud.account_id,
                 self.cloud.region,

@@ -76,6 +76,23 @@ def test_failing_canary_is_rolled_back_by_its_alarm_to_the_last_good_revision() 
     assert "Redeploy last good revision to canary" in report["state_transitions"]
 
 
+def test_an_alarm_whose_event_is_lost_still_rolls_the_canary_back_when_the_bake_ends() -> None:
+    report = play("lost-alarm-event")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("canary alarm hello-app-canary-"), report["reason"]
+    assert "is in ALARM" in report["reason"], "read from the alarm's state, not from an event"
+    transitions = report["state_transitions"]
+    assert "Check canary alarms after the bake" in transitions
+    assert "Analyse canary against live" not in transitions, "the alarm ends the step before the analysis"
+    [good, bad] = report["rollouts"]
+    assert good["verdict"]["result"] == "pass", "1.0.0's bake, which nothing ended either, was analysed"
+    assert bad["verdict"] is None
+    assert bad["decision"] is None, "nobody is asked to approve a canary in ALARM"
+    assert deployments(report)[2:] == [("canary", "1.1.0", "Succeeded"), ("canary", "1.0.0", "Succeeded")]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+
+
 def test_slow_canary_fails_its_analysis() -> None:
     report = play("slow-canary")
 
