@@ -18,10 +18,10 @@ from canaryfleet.models.decision import Decision
 from canaryfleet.models.notification import NoticeBatch
 from canaryfleet.models.rollout import RecordStageRequest
 from canaryfleet.models.tasks import (
+    AlarmCheckTask,
     AlarmStateChange,
     AnalyseTask,
     ApprovalTask,
-    BakeCheckTask,
     BakeTask,
     CheckDeploymentTask,
     ColorTask,
@@ -100,7 +100,7 @@ EVENT_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
     "color": (ColorTask, None),
     "shift_traffic": (ShiftTask, None),
     "bake": (BakeTask, None),
-    "check_bake": (BakeCheckTask, None),
+    "check_alarms": (AlarmCheckTask, None),
     "alarm_event": (EventBridgeModel, AlarmStateChange),
     "analyse": (AnalyseTask, None),
     "request_approval": (ApprovalTask, None),

@@ -316,14 +316,14 @@ class FleetSimulator:
         if data:
             publish_alb_metrics(self.cloud.account_id, self.cloud.region, data)
         self._publish_app_metrics(state, weights, elapsed, stamp)
-        baked = None
+        waited: tuple[str | None, float] | None = None
         if record is None:
             # No platform rollout holds the application (the bench's polling baseline runs its
             # own): there is no bake to wait for, so a tripping canary trips its alarm as before.
-            baked = math.inf
-        elif record.get("wait_kind", {}).get("S") == "bake":
-            baked = time.monotonic() - _since(record.get("wait_started_at", {}).get("S"))
-        self._evaluate_alarms(state, weights, baked)
+            waited = (None, math.inf)
+        elif (kind := record.get("wait_kind", {}).get("S")) in ("bake", "approval"):
+            waited = (kind, time.monotonic() - _since(record.get("wait_started_at", {}).get("S")))
+        self._evaluate_alarms(state, weights, waited)
         if record is not None:
             self._operator_actions(state, record)
             self._answer_approvals(state, record)
@@ -363,10 +363,13 @@ class FleetSimulator:
         bakes = [s.duration_seconds for s in self.scenario.policy.steps if isinstance(s, Bake)]
         return min([ALARM_INTO_BAKE_SECONDS, *(b / 4 for b in bakes)])
 
-    def _evaluate_alarms(self, state: AppState, weights: dict[str, int], baked: float | None) -> None:
+    def _evaluate_alarms(
+        self, state: AppState, weights: dict[str, int], waited: tuple[str | None, float] | None
+    ) -> None:
         """The canary's alarms go to ALARM once a tripping version has had traffic long enough.
 
-        They go during the bake (``baked``: how long it has run), as the scenarios tell it. On a
+        They go during the bake (``waited``: the rollout's wait and how long it has run; a
+        version may trip them during the approval wait instead), as the scenarios tell it. On a
         busy machine the bake can start well after the traffic shift, and an alarm already in
         ALARM when it starts ends it by another path, with another reason, than one that fires.
         Blue/green: the side that trips is the color carrying the build, whichever it is.
@@ -389,7 +392,8 @@ class FleetSimulator:
             return
         if state.alarm_since is None:
             state.alarm_since = now
-        in_bake = baked is not None and baked >= self._alarm_into_bake
+        trips_in = self.behaviour(state.versions[tripping]).trips_alarms_in
+        in_bake = waited is not None and waited[0] in (None, trips_in) and waited[1] >= self._alarm_into_bake
         if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
             self._set_alarms(
                 state,

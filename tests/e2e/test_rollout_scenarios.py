@@ -93,6 +93,22 @@ def test_an_alarm_whose_event_is_lost_still_rolls_the_canary_back_when_the_bake_
     assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
 
 
+def test_a_canary_alarm_while_awaiting_approval_rolls_back_without_waiting_for_anyone() -> None:
+    report = play("alarm-during-approval")
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("canary alarm hello-app-canary-"), report["reason"]
+    # Its event ends the wait; or, if it fired before the wait was stored, request_approval's check.
+    assert re.search(r"(went to ALARM while awaiting approval|is in ALARM): ", report["reason"])
+    [_, bad] = report["rollouts"]
+    assert bad["verdict"]["result"] == "pass", "the bake passed: the alarm came after it"
+    assert bad["decision"] is None
+    assert report["executions"][-1]["error"] == "RolledBack"
+    assert deployments(report)[2:] == [("canary", "1.1.0", "Succeeded"), ("canary", "1.0.0", "Succeeded")]
+    assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
+    assert report["canary_weight_history"] == [10, 0]
+
+
 def test_slow_canary_fails_its_analysis() -> None:
     report = play("slow-canary")
 
@@ -238,6 +254,7 @@ def test_an_unanswered_approval_promotes_where_the_policy_says_so() -> None:
 
     assert report["outcome"] == "released"
     assert "What an unanswered approval means" in report["state_transitions"]
+    assert "Check canary alarms before promoting" in report["state_transitions"], "none in ALARM: on it goes"
     assert report["decisions"] == []
 
 

@@ -17,7 +17,8 @@ from canaryfleet.logic.analysis.failfast import (
     alarm_period,
     critical_alarms,
 )
-from canaryfleet.logic.canary import analyse, begin_bake, end_bake, on_alarm
+from canaryfleet.logic.approval import ApprovalChannels, request_approval
+from canaryfleet.logic.canary import analyse, begin_bake, check_alarms, on_alarm
 from canaryfleet.logic.outcome import explain, finalize, roll_back
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
@@ -25,7 +26,15 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.tasks import AnalyseTask, BakeCheckTask, BakeTask, QueueTask, RollbackTask
+from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.tasks import (
+    AlarmCheckTask,
+    AnalyseTask,
+    ApprovalTask,
+    BakeTask,
+    QueueTask,
+    RollbackTask,
+)
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.standins.cloudwatch_metric_math import (
@@ -389,7 +398,7 @@ def test_another_applications_fail_fast_alarm_is_not_this_ones(
     assert owner is not None and owner[0].application == APP and owner[1] == "canary"
 
 
-# -- the bake's timer ran out: its alarms read once (their events may be late or lost) --
+# -- the ends of the waits a canary alarm concerns: the bake's timer, the approval ------
 
 
 def _with_alarms(canary: tuple[str, ...], live: tuple[str, ...] = ()) -> AppConfig:
@@ -408,7 +417,7 @@ def test_a_canary_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming_it
     alarms.states["payments-api-canary-p99"] = "ALARM"  # its event never reached alarm_event
 
     with pytest.raises(CanaryAlarm) as raised:
-        end_bake(BakeCheckTask(app=app, ref=REF, analysis=None), alarms)
+        check_alarms(AlarmCheckTask(app=app, ref=REF, analysis=None), alarms)
 
     cause = str(raised.value)
     assert cause == "canary alarm payments-api-canary-p99 is in ALARM: Threshold Crossed"
@@ -424,7 +433,7 @@ def test_a_fail_fast_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming
     alarms.states["canaryfleet-payments-api.payment-success"] = "ALARM"
 
     with pytest.raises(CriticalMetricFailed) as raised:
-        end_bake(BakeCheckTask(app=_app(), ref=REF, analysis=_spec(_payments())), alarms)
+        check_alarms(AlarmCheckTask(app=_app(), ref=REF, analysis=_spec(_payments())), alarms)
 
     assert str(raised.value) == (
         "critical metric payment success failed during the bake: "
@@ -442,7 +451,7 @@ def test_a_bake_that_runs_out_with_no_canary_alarm_in_alarm_goes_on_to_its_analy
     alarms.states["payments-api-live-5xx"] = "ALARM"  # live's alarm is not the canary's to answer for
     alarms.states["payments-api-canary-5xx"] = "OK"
 
-    result = end_bake(BakeCheckTask(app=app, ref=REF, analysis=_spec(_payments())), alarms)
+    result = check_alarms(AlarmCheckTask(app=app, ref=REF, analysis=_spec(_payments())), alarms)
 
     assert result == {"alarms": "none in ALARM"}
     assert list(alarms.alarms) == ["canaryfleet-payments-api.payment-success"], "the analysis deletes it"
@@ -478,3 +487,75 @@ def test_the_rollback_and_the_release_delete_the_alarms_and_a_repeat_finds_none(
 
     assert alarms.alarms == {}
     assert alarms.deleted == deleted  # nothing left to delete the second time
+
+
+def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:
+    _hold_lock(store)
+    store.set_wait(APP, ROLLOUT_ID, Wait(kind="approval", token="token-approval", started_at=clock.now()))
+
+
+def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_longer_waits(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _awaiting_approval(store, clock)
+    callbacks = RecordingCallbacks()
+    app = _with_alarms(("payments-api-canary-5xx",))
+
+    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+
+    assert result == "approval ended"
+    error, cause = callbacks.failed["token-approval"]
+    assert (error, cause) == (
+        "CanaryAlarm",
+        "canary alarm payments-api-canary-5xx went to ALARM while awaiting approval: "
+        "Threshold Crossed: 2 out of the last 2 datapoints",
+    )
+    assert explain(error, cause) == ("rolled_back", "canary alarm", cause)
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with("approval") is None, "a later click finds it closed"
+
+
+def test_a_live_alarm_while_awaiting_approval_is_recorded_and_ends_nothing(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _awaiting_approval(store, clock)
+    callbacks = RecordingCallbacks()
+    app = _with_alarms(("payments-api-canary-5xx",), live=("payments-api-live-5xx",))
+
+    result = on_alarm("payments-api-live-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+
+    assert result == "live alarm recorded" and callbacks.failed == {}
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with("approval") == "token-approval"
+
+
+class _NobodyAsked:
+    """An approval channel that must not be used: any attribute read fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"an approver was asked ({name}) although the canary is in ALARM")
+
+
+def test_a_canary_alarm_already_in_alarm_ends_the_approval_wait_at_once_and_nobody_is_asked(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _hold_lock(store)
+    app = _with_alarms(("payments-api-canary-5xx",))
+    alarms = FakeAlarms()
+    alarms.states["payments-api-canary-5xx"] = "ALARM"  # its event came when no wait was stored
+    callbacks = RecordingCallbacks()
+    nobody: Any = _NobodyAsked()
+    channels = ApprovalChannels(
+        approvals=nobody, signer=nobody, email=nobody, expiry=nobody, slack=nobody, page_base_url=""
+    )
+    task = ApprovalTask(token="token-approval", app=app, ref=REF, timeout_seconds=3600)
+
+    result = request_approval(task, store, RecordingNotifier(), callbacks, channels, clock, alarms)
+
+    assert result == "alarm"
+    assert callbacks.failed["token-approval"] == (
+        "CanaryAlarm",
+        "canary alarm payments-api-canary-5xx is in ALARM: Threshold Crossed",
+    )
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with("approval") is None

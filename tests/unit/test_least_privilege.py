@@ -142,9 +142,9 @@ NEEDED: dict[str, frozenset[str]] = {
             "states:SendTaskFailure",
         }
     ),
-    # end_bake: the canary's and the bake's fail-fast alarms in ALARM (DescribeAlarms); nothing
+    # check_alarms: the canary's and the bake's fail-fast alarms in ALARM (DescribeAlarms); nothing
     # else: an alarm found fails the Task itself.
-    "CheckBakeFunction": frozenset({"cloudwatch:DescribeAlarms"}),
+    "CheckAlarmsFunction": frozenset({"cloudwatch:DescribeAlarms"}),
     # check_window: store.get, the freeze calendar (Query), set_window_waits and clear_wait.
     "CheckWindowFunction": frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}),
     # hold_for_window: set_wait, the freeze calendar (Query); an abort fails the token, an
@@ -152,8 +152,9 @@ NEEDED: dict[str, frozenset[str]] = {
     "HoldForWindowFunction": frozenset(
         {"dynamodb:UpdateItem", "dynamodb:Query", "states:SendTaskSuccess", "states:SendTaskFailure"}
     ),
-    # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's
-    # token fails; Powertools idempotency puts, updates and deletes its record.
+    # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's or
+    # the approval's token fails (an approval's wait is then cleared); Powertools idempotency
+    # puts, updates and deletes its record.
     "AlarmEventFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -179,9 +180,11 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # request_approval: get, set_wait, approvals.create/get/set_slack_message/mark_emails_sent,
     # the awaiting-approval stage and notice, the expiry execution, the signing key and Slack
-    # secret, and the approvers' email subscriptions and messages.
+    # secret, and the approvers' email subscriptions and messages; a canary alarm already in
+    # ALARM (DescribeAlarms) fails the token and clears the wait.
     "RequestApprovalFunction": frozenset(
         {
+            "cloudwatch:DescribeAlarms",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",

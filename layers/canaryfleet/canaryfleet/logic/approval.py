@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from canaryfleet.logic import approval_messages
-from canaryfleet.logic.canary import begin_wait
+from canaryfleet.logic.canary import begin_wait, firing_alarm
 from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
@@ -22,6 +22,7 @@ from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.approvals import ApprovalStore, EmailChannel, SlackChannel
 from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import FleetMetrics
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import ApprovalExpiry, Callbacks
@@ -47,9 +48,12 @@ def request_approval(
     callbacks: Callbacks,
     channels: ApprovalChannels,
     clock: Clock,
+    alarms: FleetMetrics,
 ) -> str:
     """Store the approval wait and ask the approvers; "aborted" or "promoted" if decided beforehand.
 
+    A canary alarm already in ALARM ends the wait at once and nobody is asked ("alarm"): its
+    event came between the bake's end and this wait, when there was no wait for it to end.
     A retried request (the same task token) reuses its approval and asks nobody twice.
     """
     app, ref, token = task.app, task.ref, task.token
@@ -68,6 +72,12 @@ def request_approval(
     outcome = begin_wait(wait, ref, store, callbacks)
     if outcome != "waiting":
         return outcome
+    firing = firing_alarm(app, {}, alarms)
+    if firing is not None:
+        if callbacks.fail(token, type(firing).__name__, str(firing)):
+            store.clear_wait(ref.application, rollout_id, token)
+        logger.warning("canary alarm in ALARM: nobody is asked to approve", extra={"error": str(firing)})
+        return "alarm"
     verdict = record.verdict if record is not None else None
     approval = Approval(
         approval_id=approval_id,

@@ -23,7 +23,7 @@ from canaryfleet.models.fail_fast import alarm_prefix, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, Wait
-from canaryfleet.models.tasks import AnalyseTask, BakeCheckTask, BakeTask, ShiftTask
+from canaryfleet.models.tasks import AlarmCheckTask, AnalyseTask, BakeTask, ShiftTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import AppRegistry, FleetMetrics, TrafficWeights
@@ -123,14 +123,14 @@ def begin_bake(
     if outcome != "waiting":
         return outcome
     # One that fired before the wait was stored found no token to fail: it is in ALARM now.
-    firing = _firing(app, critical, metrics)
+    firing = firing_alarm(app, critical, metrics)
     if firing is not None:
         callbacks.fail(token, type(firing).__name__, str(firing))
         return "alarm"
     return "waiting"
 
 
-def _firing(
+def firing_alarm(
     app: AppConfig, critical: dict[str, str], metrics: FleetMetrics
 ) -> CanaryAlarm | CriticalMetricFailed | None:
     """The error a bake ends with if one of its alarms is in ALARM now (the first one), else None.
@@ -150,15 +150,17 @@ def _firing(
     return CanaryAlarm(f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}")
 
 
-def end_bake(task: BakeCheckTask, metrics: FleetMetrics) -> dict[str, str]:
-    """The bake's timer ran out: an alarm in ALARM now ends the canary step, as its event would have.
+def check_alarms(task: AlarmCheckTask, metrics: FleetMetrics) -> dict[str, str]:
+    """A wait's timer ran out: an alarm in ALARM now ends the canary step, as its event would have.
 
-    A bake ends early when an alarm's state-change event reaches ``alarm_event``. EventBridge
-    delivers that event at least once but not at a set time, and ``alarm_event`` itself may be
-    throttled or retried, so the event of an alarm that fires near the end of the bake can come
-    after the timeout (it then finds the bake over) or never. Like every other wait's timeout,
-    the bake's reads the real state once: the canary's alarms and the bake's fail-fast alarms
-    (before the analysis, which deletes those). Raises CanaryAlarm or CriticalMetricFailed.
+    A bake (or an approval) ends early when an alarm's state-change event reaches
+    ``alarm_event``. EventBridge delivers that event at least once but not at a set time, and
+    ``alarm_event`` itself may be throttled or retried, so the event of an alarm that fires near
+    the end of the wait can come after the timeout (it then finds the wait over) or never. Like
+    every other wait's timeout, these read the real state once: the canary's alarms, and after a
+    bake its fail-fast alarms (before the analysis, which deletes those); after an unanswered
+    approval that promotes, the canary's alarms before the build goes live. Raises CanaryAlarm
+    or CriticalMetricFailed.
     """
     app = task.app
     critical = (
@@ -166,9 +168,9 @@ def end_bake(task: BakeCheckTask, metrics: FleetMetrics) -> dict[str, str]:
         if task.analysis is not None
         else {}
     )
-    firing = _firing(app, critical, metrics)
+    firing = firing_alarm(app, critical, metrics)
     if firing is not None:
-        logger.warning("alarm in ALARM at the end of the bake", extra={"error": str(firing)})
+        logger.warning("alarm in ALARM when the wait ran out", extra={"error": str(firing)})
         raise firing
     return {"alarms": "none in ALARM"}
 
@@ -204,11 +206,14 @@ def on_alarm(
     clock: Clock,
     description: str = "",
 ) -> str:
-    """A canary alarm went to ALARM: end the bake of the application's running rollout.
+    """A canary alarm went to ALARM: end the bake, or the approval wait, of the running rollout.
 
     A critical metric's fail-fast alarm (``description``: the metric's name, as the alarm holds
     it) ends the bake with that metric named; one whose state changed before the bake started
-    belongs to an earlier bake and is ignored.
+    belongs to an earlier bake and is ignored. While the rollout waits for its approval the
+    canary still takes its share of the traffic, so a canary alarm then rolls it back rather
+    than leave it serving until someone answers (the approval closes: a later click is told the
+    rollout no longer waits for it).
     """
     reason = state.get("reason", "")
     owner = registry.owner_of_alarm(alarm_name) if state.get("value") == "ALARM" else None
@@ -229,13 +234,33 @@ def on_alarm(
     if side != "canary":
         return "live alarm recorded"
     record = store.get(app.application, rollout_id)
+    metric = metric_of(alarm_name, app.application)
+    approval = record.waits_with("approval") if record is not None and metric is None else None
+    if approval is not None:
+        cause = f"canary alarm {alarm_name} went to ALARM while awaiting approval: {reason}"
+        ended = callbacks.fail(approval, "CanaryAlarm", cause)
+        if ended:  # a later click on the approval is told the rollout no longer waits for it
+            store.clear_wait(app.application, rollout_id, approval)
+        return "approval ended" if ended else "approval had already ended"
+    return _end_bake(alarm_name, metric or "", description, state, record, callbacks)
+
+
+def _end_bake(
+    alarm_name: str,
+    metric: str,
+    description: str,
+    state: dict[str, str],
+    record: RolloutRecord | None,
+    callbacks: Callbacks,
+) -> str:
+    """A canary alarm ends the bake in progress (``metric``: a fail-fast alarm's, else empty)."""
     token = record.waits_with("bake") if record is not None else None
     if token is None:
-        # Not baking yet: the bake checks alarm states when it starts.
+        # Not in a bake or an approval yet: each checks alarm states when it starts.
         return "recorded; not baking"
-    metric = metric_of(alarm_name, app.application)
-    if metric is not None:
+    if metric:
         return _fail_fast(alarm_name, description or metric, state, record, token, callbacks)
+    reason = state.get("reason", "")
     ended = callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}")
     return "bake ended" if ended else "bake had already ended"
 

@@ -57,7 +57,7 @@ class BakeTask(_Task):
     )
 
 
-class BakeCheckTask(_Task):
+class AlarmCheckTask(_Task):
     app: AppConfig
     ref: RolloutRef
     analysis: AnalysisSpec | None = Field(

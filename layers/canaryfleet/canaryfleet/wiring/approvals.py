@@ -15,6 +15,7 @@ from collections.abc import Callable
 from canaryfleet.adapters.approval_email import SnsApprovalEmail
 from canaryfleet.adapters.approval_expiry import StepFunctionsApprovalExpiry
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
+from canaryfleet.adapters.fleet import Metrics
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import (
@@ -55,7 +56,7 @@ def request_approval(settings: RequestApprovalSettings) -> Callable[[ApprovalTas
             slack=slack_api(SecretsManagerSlackSecret(settings.slack_secret_arn).load()),
             page_base_url=settings.page_base_url,
         )
-        return ask_approvers(task, store, notifier, StepFunctionsCallbacks(), channels, clock)
+        return ask_approvers(task, store, notifier, StepFunctionsCallbacks(), channels, clock, Metrics())
 
     return run
 

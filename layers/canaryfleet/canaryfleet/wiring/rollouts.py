@@ -21,8 +21,8 @@ from canaryfleet.logic import canary, colors, deployments, outcome, queue
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
+    AlarmCheckTask,
     AnalyseTask,
-    BakeCheckTask,
     BakeTask,
     CheckDeploymentTask,
     ColorTask,
@@ -126,9 +126,9 @@ def bake(settings: BaseSettings) -> Callable[[BakeTask], str]:
     return run
 
 
-def check_bake(settings: BaseSettings) -> Callable[[BakeCheckTask], dict[str, str]]:
-    def run(task: BakeCheckTask) -> dict[str, str]:
-        return canary.end_bake(task, Metrics())
+def check_alarms(settings: BaseSettings) -> Callable[[AlarmCheckTask], dict[str, str]]:
+    def run(task: AlarmCheckTask) -> dict[str, str]:
+        return canary.check_alarms(task, Metrics())
 
     return run
 

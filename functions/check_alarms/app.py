@@ -1,10 +1,10 @@
-"""Entry point: a bake's timer ran out: an alarm in ALARM (its event late or lost) fails the step."""
+"""Entry point: a wait's timer ran out: an alarm in ALARM (its event late or lost) fails the step."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.models.events import parse_event
-from canaryfleet.models.tasks import BakeCheckTask
+from canaryfleet.models.tasks import AlarmCheckTask
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import BaseSettings, load_settings
 from canaryfleet.wiring import rollouts
@@ -13,5 +13,5 @@ from canaryfleet.wiring import rollouts
 @entry_point(correlation_id_path="ref.rollout_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = load_settings(BaseSettings)
-    task = parse_event(BakeCheckTask, event)
-    return rollouts.check_bake(settings)(task)
+    task = parse_event(AlarmCheckTask, event)
+    return rollouts.check_alarms(settings)(task)
