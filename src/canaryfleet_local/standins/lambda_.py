@@ -352,9 +352,24 @@ def _is_layer_module(name: str) -> bool:
     return name == LAYER_PACKAGE or name.startswith(f"{LAYER_PACKAGE}.")
 
 
+class _SearchPaths(list[str]):
+    """A shared loader's search paths: each folder once.
+
+    Every boto3 session appends boto3's own data folder to its loader's search paths; on one
+    loader shared by thousands of sessions the list would grow by one copy per session, and
+    every lookup of a model not yet read would look in each copy.
+    """
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
 @functools.lru_cache(maxsize=4)
 def _shared_data_loader(search_path: str | None) -> botocore.loaders.Loader:
-    return botocore.loaders.create_loader(search_path)
+    loader = botocore.loaders.create_loader(search_path)
+    loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]  # the list boto3 appends to
+    return loader
 
 
 @contextlib.contextmanager
