@@ -21,6 +21,7 @@ from moto.moto_api._internal import mock_random
 
 from canaryfleet_local import cloudformation_rules
 from canaryfleet_local.faults import FaultInjection, FaultPlan
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import apply_properties_moto_skips
 from canaryfleet_local.standins.install import PlatformStandIns
 from canaryfleet_local.standins.lambda_async import lambda_dead_letter_queues
@@ -195,10 +196,12 @@ class LocalCloud:
         """A client of the local cloud (one per service: clients are thread-safe and slow to make)."""
         with self._clients_lock:
             if service not in self._clients:
-                make: Callable[..., Any] = boto3.client  # any service name: the stubs type each literal
-                self._clients[service] = make(service, region_name=self.region)
-                if service == "cloudformation":  # moto creates stacks AWS would refuse
+                if service == "cloudformation":  # moto creates stacks AWS would refuse: its own client
+                    make: Callable[..., Any] = boto3.client  # any service name: the stubs type each literal
+                    self._clients[service] = make(service, region_name=self.region)
                     cloudformation_rules.refuse_what_cloudformation_refuses(self._clients[service])
+                else:
+                    self._clients[service] = shared_client(service, self.region)
             return self._clients[service]
 
     def resource(self, logical_id: str) -> str:

@@ -33,8 +33,13 @@ from samtranslator.yaml_helper import yaml_parse
 from canaryfleet_local import parsing, template
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
-from canaryfleet_local.standins.lambda_ import SHARED_LAYER_MODULES, build_shared_layer_modules
+from canaryfleet_local.standins.lambda_ import (
+    SHARED_LAYER_MODULES,
+    build_shared_layer_modules,
+    one_botocore_data_loader,
+)
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,6 +151,44 @@ def test_one_client_serves_every_task_of_a_service_and_region() -> None:
         assert boto_client.boto_client_for("us-east-1", "lambda") is first
         assert boto_client.boto_client_for("eu-west-1", "lambda") is not first
         assert boto_client.boto_client_for("us-east-1", "sqs") is not first
+
+
+def test_the_local_clouds_own_clients_are_made_once_and_each_cloud_sees_only_its_own_resources(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def queue_names(sqs: Any) -> set[str]:
+        return {url.rsplit("/", 1)[1] for url in sqs.list_queues().get("QueueUrls", [])}
+
+    clients = []
+    for number in range(2):
+        with LocalCloud() as cloud:
+            sqs = shared_client("sqs", cloud.region)
+            assert cloud.client("sqs") is sqs
+            # Its CloudFormation client is the cloud's own: it carries the cloud's template rules.
+            assert cloud.client("cloudformation") is not shared_client("cloudformation", cloud.region)
+            assert not {n for n in queue_names(sqs) if n.startswith("cloud-")}, "a fresh cloud's moto"
+            sqs.create_queue(QueueName=f"cloud-{number}")
+            assert f"cloud-{number}" in queue_names(sqs)
+            clients.append(sqs)
+    assert clients[0] is clients[1]
+    assert shared_client("sqs", "eu-west-1") is not shared_client("sqs", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAONEIDENTITY00000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    first = shared_client("sqs", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAANOTHERIDENTITY0")
+    assert shared_client("sqs", "us-east-1") is not first, "other credentials, another client"
+
+
+def test_sessions_that_share_one_data_loader_do_not_grow_its_search_paths() -> None:
+    with one_botocore_data_loader():
+        sessions = [boto3.session.Session() for _ in range(3)]
+        loaders = [s._session.get_component("data_loader") for s in sessions]
+
+    assert loaders[0] is loaders[1] is loaders[2], "one loader: each model read once"
+    paths = loaders[0].search_paths
+    assert len(paths) == len(set(paths))
+    assert any(Path(path).parts[-2:] == ("boto3", "data") for path in paths), "boto3's own models"
+    assert sessions[2].client("sqs", region_name="us-east-1").meta.service_model.service_name == "sqs"
 
 
 def _fresh_import(path: Path, name: str) -> Any:

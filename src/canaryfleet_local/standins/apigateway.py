@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any, Self
 
-import boto3
 from moto.core.common_models import CloudFormationModel
 
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import ApprovalGateResource, cfn_bool
 
 
@@ -26,7 +26,7 @@ class CloudFormationHttpApi(ApprovalGateResource, CloudFormationModel):
     @classmethod
     def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         body = props.get("Body", {})
-        client = boto3.client("apigatewayv2", region_name=region)
+        client = shared_client("apigatewayv2", region)
         title = body.get("info", {}).get("title") or props.get("Name") or name
         api = client.create_api(Name=str(title), ProtocolType=props.get("ProtocolType", "HTTP"))
         if body:
@@ -47,7 +47,7 @@ class CloudFormationHttpApiStage(ApprovalGateResource, CloudFormationModel):
             if key in ("ThrottlingBurstLimit", "ThrottlingRateLimit")
         }
         optional = {"DefaultRouteSettings": settings, "AccessLogSettings": props.get("AccessLogSettings")}
-        boto3.client("apigatewayv2", region_name=region).create_stage(
+        shared_client("apigatewayv2", region).create_stage(
             ApiId=props["ApiId"],
             StageName=props.get("StageName", "$default"),
             AutoDeploy=cfn_bool(props.get("AutoDeploy", False)),

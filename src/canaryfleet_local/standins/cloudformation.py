@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 from unittest import mock
 
-import boto3
 from moto.cloudformation import parsing
+
+from canaryfleet_local.standins.aws_clients import shared_client
 
 if TYPE_CHECKING:  # the stubs are a development dependency
     from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef, PublicAccessBlockConfigurationTypeDef
@@ -52,8 +53,8 @@ def apply_properties_moto_skips(
         if "Default" in spec
     }
     values = {**defaults, **parameters}
-    s3 = boto3.client("s3")
-    dynamodb = boto3.client("dynamodb")
+    s3 = shared_client("s3")
+    dynamodb = shared_client("dynamodb")
     for logical_id, resource in cfn_template["Resources"].items():
         physical = physical_ids.get(logical_id)
         if physical is None or resource["Type"] not in ("AWS::S3::Bucket", "AWS::DynamoDB::Table"):

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from unittest import mock
 
-import boto3
 from moto.cloudwatch.models import CloudWatchBackend, Dimension, cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn, cfn_bool
 
 
@@ -92,14 +92,14 @@ class CloudFormationCloudWatchAlarm(CloudFormationStandIn, CloudFormationModel):
 
     @classmethod
     def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
-        client = boto3.client("cloudwatch", region_name=region)
+        client = shared_client("cloudwatch", region)
         client.put_metric_alarm(**cls._request(name, props))
         arn = client.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
         return cls(name, {"Arn": arn})
 
     @classmethod
     def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
-        boto3.client("cloudwatch", region_name=region).delete_alarms(AlarmNames=[physical_id])
+        shared_client("cloudwatch", region).delete_alarms(AlarmNames=[physical_id])
 
 
 @contextlib.contextmanager

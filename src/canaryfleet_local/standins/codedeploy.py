@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from unittest import mock
 
-import boto3
 from moto.autoscaling.models import autoscaling_backends
 from moto.codedeploy import responses as codedeploy_responses
 from moto.codedeploy.exceptions import DeploymentDoesNotExistException
@@ -22,6 +21,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn, cfn_bool
 
 # Statuses of a deployment that has not ended (botocore codedeploy model, shape DeploymentStatus:
@@ -309,7 +309,7 @@ class CloudFormationCodeDeployApplication(CloudFormationStandIn, CloudFormationM
 
     @classmethod
     def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
-        boto3.client("codedeploy", region_name=region).create_application(
+        shared_client("codedeploy", region).create_application(
             applicationName=name,
             computePlatform=props.get("ComputePlatform", "Server"),
             tags=props.get("Tags", []),
@@ -319,7 +319,7 @@ class CloudFormationCodeDeployApplication(CloudFormationStandIn, CloudFormationM
     @classmethod
     def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         with contextlib.suppress(Exception):
-            boto3.client("codedeploy", region_name=region).delete_application(applicationName=physical_id)
+            shared_client("codedeploy", region).delete_application(applicationName=physical_id)
 
 
 class CloudFormationCodeDeployDeploymentGroup(CloudFormationStandIn, CloudFormationModel):
@@ -361,7 +361,7 @@ class CloudFormationCodeDeployDeploymentGroup(CloudFormationStandIn, CloudFormat
     def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
         request = cls._request(name, props)
         application = request["applicationName"]
-        boto3.client("codedeploy", region_name=region).create_deployment_group(**request)
+        shared_client("codedeploy", region).create_deployment_group(**request)
         group = codedeploy_backends[account_id][region].get_deployment_group(application, name)
         groups: list[Any] = []  # moto keeps names; its GetDeploymentGroup serializes AWS's {name, hook}
         for group_name in request.get("autoScalingGroups", []):
@@ -380,6 +380,6 @@ class CloudFormationCodeDeployDeploymentGroup(CloudFormationStandIn, CloudFormat
     @classmethod
     def delete_resource(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         with contextlib.suppress(Exception):
-            boto3.client("codedeploy", region_name=region).delete_deployment_group(
+            shared_client("codedeploy", region).delete_deployment_group(
                 applicationName=props["ApplicationName"], deploymentGroupName=physical_id
             )

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from unittest import mock
 
-import boto3
 from moto.events.exceptions import ValidationException
 from moto.events.models import EventsBackend, Rule, events_backends
 from moto.events.utils import EventMessageType, EventTemplateParser
 
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 
 
@@ -98,7 +98,7 @@ class EventBridgeLambdaAndStateMachineTargets:
         def call() -> None:
             # Unnamed, as EventBridge starts it: Step Functions names it with a UUID
             # (start_execution_names_unnamed_executions where moto does not).
-            boto3.client("stepfunctions", region_name=self.region).start_execution(
+            shared_client("stepfunctions", self.region).start_execution(
                 stateMachineArn=arn,
                 input=json.dumps(payload) if not isinstance(payload, str) else payload,
             )

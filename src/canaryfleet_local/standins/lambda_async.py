@@ -11,8 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.lambda_ import LambdaInvokeInProcess
 
 
@@ -111,7 +110,7 @@ class AsyncInvocationQueue:
         if queue_url is None:
             return
         text = body.decode() if isinstance(body, bytes) else body
-        boto3.client("sqs", region_name=self.runtime.region).send_message(
+        shared_client("sqs", self.runtime.region).send_message(
             QueueUrl=queue_url,
             MessageBody=text or "{}",
             MessageAttributes={

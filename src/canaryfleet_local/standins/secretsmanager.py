@@ -9,11 +9,11 @@ import uuid
 from typing import Any, Self
 from unittest import mock
 
-import boto3
 from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.core.common_models import CloudFormationModel
 from moto.secretsmanager.models import secretsmanager_backends
 
+from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import ApprovalGateResource, cfn_bool
 
 
@@ -49,7 +49,7 @@ class CloudFormationSecretsManagerSecret(ApprovalGateResource, CloudFormationMod
 
     @classmethod
     def create_resource(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> Self:
-        client = boto3.client("secretsmanager", region_name=region)
+        client = shared_client("secretsmanager", region)
         value = (
             props["SecretString"]
             if "SecretString" in props
@@ -119,7 +119,7 @@ def rotate_secret_with_its_function(secret_id: str, client_request_token: str | 
     def backend(account_id: str, region: str) -> _RotationStepsFailLoudly:
         return _RotationStepsFailLoudly(lambda_backends[account_id][region])
 
-    client = boto3.client("secretsmanager")
+    client = shared_client("secretsmanager")
     # AWS rotates with the function the secret names; moto forgets it unless it is passed again.
     function = client.describe_secret(SecretId=secret_id).get("RotationLambdaARN")
     if not function:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
-import boto3
 from moto.core.exceptions import AWSError
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
@@ -19,6 +18,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from canaryfleet_local.standins.aws_clients import shared_client
 
 
 def create_executable_state_machine(
@@ -36,7 +37,7 @@ def create_executable_state_machine(
     left = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", resolved)))
     if left:
         raise ValueError(f"state machine {name}: no DefinitionSubstitutions for {', '.join(left)}")
-    client = boto3.client("stepfunctions")
+    client = shared_client("stepfunctions")
     response = client.create_state_machine(name=name, definition=resolved, roleArn=role_arn, type="STANDARD")
     return str(response["stateMachineArn"])
 
