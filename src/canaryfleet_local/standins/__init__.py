@@ -15,4 +15,6 @@ after it, in the order :mod:`canaryfleet_local.standins.install` gives.
   :mod:`.secretsmanager`, :mod:`.apigateway`: each service's gaps, its CloudFormation resource
   types included
 - :mod:`.cloudformation`: what moto's CloudFormation leaves out of any stack
+- :mod:`.aws_clients`: not AWS: the local cloud's own boto3 clients, one per service for the
+  whole process
 """
