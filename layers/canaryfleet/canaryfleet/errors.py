@@ -87,13 +87,16 @@ class TrafficNotShifted(CanaryfleetError):
 
 
 class CanaryAlarm(CanaryfleetError):
-    """One of the canary's alarms is in ALARM when its bake ends: the state-change event that
-    would have ended the bake arrived late or not at all. The message names the alarm."""
+    """One of the canary's alarms is in ALARM when a wait reads them (a bake or an approval as
+    it begins, a bake's timeout, an unanswered approval about to promote): the state-change
+    event that would have ended the wait came before it, late or not at all. Also the error a
+    task token is failed with when that event does arrive. The message names the alarm."""
 
 
 class CriticalMetricFailed(CanaryfleetError):
-    """A critical metric's fail-fast alarm is in ALARM when its bake ends (its event late or
-    lost). The message names the metric and the alarm."""
+    """A critical metric's fail-fast alarm is in ALARM when its bake reads it (as it begins or
+    when its timer runs out), or its event ended the bake. The message names the metric and the
+    alarm."""
 
 
 class AnalysisFailed(CanaryfleetError):
