@@ -159,6 +159,7 @@ def test_the_local_clouds_own_clients_are_made_once_and_each_cloud_sees_only_its
     def queue_names(sqs: Any) -> set[str]:
         return {url.rsplit("/", 1)[1] for url in sqs.list_queues().get("QueueUrls", [])}
 
+    default_session = boto3.DEFAULT_SESSION
     clients = []
     for number in range(2):
         with LocalCloud() as cloud:
@@ -177,6 +178,7 @@ def test_the_local_clouds_own_clients_are_made_once_and_each_cloud_sees_only_its
     first = shared_client("sqs", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAANOTHERIDENTITY0")
     assert shared_client("sqs", "us-east-1") is not first, "other credentials, another client"
+    assert boto3.DEFAULT_SESSION is default_session, "boto3's default session (its credentials) untouched"
 
 
 def test_sessions_that_share_one_data_loader_do_not_grow_its_search_paths() -> None:

@@ -38,6 +38,8 @@ def shared_client(service: str, region: str | None = None) -> Any:
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            make: Any = boto3.client  # any service name: the stubs type each literal
-            client = _CLIENTS[key] = make(service, region_name=key[1])
+            # A session of its own, not boto3's default one: a default session made outside a
+            # moto mock would keep these credentials for every later boto3.client of the process.
+            session: Any = boto3.session.Session()  # any service name: the stubs type each literal
+            client = _CLIENTS[key] = session.client(service, region_name=key[1])
         return client
