@@ -1,4 +1,4 @@
-"""Entry point: a wait's timer ran out: an alarm in ALARM (its event late or lost) fails the step."""
+"""Entry point: after a bake, and before going live, a canary alarm in ALARM rolls back."""
 
 from typing import Any
 

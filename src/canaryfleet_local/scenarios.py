@@ -24,10 +24,10 @@ class Behaviour(BaseModel):
     trips_alarms: bool = Field(
         default=False, description="Its 5xx trip the side's alarms while it takes traffic."
     )
-    trips_alarms_in: Literal["bake", "approval"] = Field(
+    trips_alarms_in: Literal["bake", "approval", "window"] = Field(
         default="bake",
         description="The wait of the rollout during which its alarms go to ALARM (a canary that "
-        "turns bad while it waits for its approval: approval).",
+        "turns bad while it waits for its approval: approval; for the calendar: window).",
     )
     lose_alarm_event: bool = Field(
         default=False,

@@ -321,7 +321,7 @@ class FleetSimulator:
             # No platform rollout holds the application (the bench's polling baseline runs its
             # own): there is no bake to wait for, so a tripping canary trips its alarm as before.
             waited = (None, math.inf)
-        elif (kind := record.get("wait_kind", {}).get("S")) in ("bake", "approval"):
+        elif (kind := record.get("wait_kind", {}).get("S")) in ("bake", "approval", "window"):
             waited = (kind, time.monotonic() - _since(record.get("wait_started_at", {}).get("S")))
         self._evaluate_alarms(state, weights, waited)
         if record is not None:

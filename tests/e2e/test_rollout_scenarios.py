@@ -254,7 +254,7 @@ def test_an_unanswered_approval_promotes_where_the_policy_says_so() -> None:
 
     assert report["outcome"] == "released"
     assert "What an unanswered approval means" in report["state_transitions"]
-    assert "Check canary alarms before promoting" in report["state_transitions"], "none in ALARM: on it goes"
+    assert "Check canary alarms before going live" in report["state_transitions"], "none in ALARM: on it goes"
     assert report["decisions"] == []
 
 

@@ -1,5 +1,6 @@
 """Deployment windows and freezes, end to end on the local cloud: nothing deploys before it may."""
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -71,6 +72,26 @@ def test_an_operator_overrides_the_freeze_and_the_build_is_released_during_it() 
     assert datetime.fromisoformat(override["at"]) <= min(created(report))
     assert [e["kind"] for e in rollout["audit"] if e["kind"] == "window_override"] == ["window_override"]
     assert ends - datetime.fromisoformat(override["at"]) > timedelta(minutes=30)
+
+
+def test_a_canary_alarm_while_a_freeze_holds_going_live_rolls_back_at_once() -> None:
+    with played_scenario("alarm-while-frozen-before-live", parameters=QUIET, timeout=DEADLINE) as run:
+        pass
+    report = checked(run.report)
+    [freeze] = report["freezes"]
+    [wait] = report["window_waits"]
+
+    assert report["outcome"] == "rolled_back"
+    assert report["reason"].startswith("canary alarm hello-app-canary-"), report["reason"]
+    by_event, by_check = "went to ALARM while waiting for the calendar to go live", "is in ALARM"
+    assert re.search(f"({by_event}|{by_check}): ", report["reason"])
+    assert report["rollouts"][0]["decision"]["kind"] == "approve", "approved before the canary turned bad"
+    assert wait["guard"] == "live"
+    # The freeze lasts an hour: the story ending at all (DEADLINE is 10 minutes) is the alarm's doing.
+    lasts = datetime.fromisoformat(freeze["end"]) - datetime.fromisoformat(freeze["start"])
+    assert lasts == timedelta(hours=1)
+    assert [d["side"] for d in report["deployments"]] == ["canary"], "nothing went live"
+    assert report["canary_weight_history"] == [10, 0]
 
 
 def test_a_freeze_that_stands_when_the_canary_is_approved_holds_going_live_until_it_ends() -> None:

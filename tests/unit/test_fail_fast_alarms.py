@@ -26,7 +26,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.rollout_record import Wait, WindowWait
 from canaryfleet.models.tasks import (
     AlarmCheckTask,
     AnalyseTask,
@@ -559,3 +559,45 @@ def test_a_canary_alarm_already_in_alarm_ends_the_approval_wait_at_once_and_nobo
     )
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.waits_with("approval") is None
+
+
+def _waiting_for_the_calendar(store: InMemoryRolloutStore, clock: FixedClock, guard: str) -> None:
+    _hold_lock(store)
+    held = WindowWait(
+        guard=guard,
+        started=clock.now(),
+        until=clock.now() + timedelta(hours=1),
+        reason="sale day",
+        kind="freeze",
+    )
+    store.set_window_waits(APP, ROLLOUT_ID, {guard: held})
+    store.set_wait(APP, ROLLOUT_ID, Wait(kind="window", token="token-window", started_at=clock.now()))
+
+
+def test_a_canary_alarm_while_the_calendar_holds_going_live_rolls_back_without_waiting_for_it(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _waiting_for_the_calendar(store, clock, "live")
+    callbacks = RecordingCallbacks()
+    app = _with_alarms(("payments-api-canary-5xx",))
+
+    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+
+    assert result == "window ended"
+    error, cause = callbacks.failed["token-window"]
+    assert error == "CanaryAlarm"
+    assert cause.startswith(
+        "canary alarm payments-api-canary-5xx went to ALARM while waiting for the calendar to go live: "
+    )
+
+
+def test_a_canary_alarm_while_the_calendar_holds_the_canary_itself_ends_nothing(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    _waiting_for_the_calendar(store, clock, "canary")  # the canary takes no traffic yet
+    callbacks = RecordingCallbacks()
+    app = _with_alarms(("payments-api-canary-5xx",))
+
+    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+
+    assert result == "recorded; not baking" and callbacks.failed == {}

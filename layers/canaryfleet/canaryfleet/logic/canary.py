@@ -151,16 +151,16 @@ def firing_alarm(
 
 
 def check_alarms(task: AlarmCheckTask, metrics: FleetMetrics) -> dict[str, str]:
-    """A wait's timer ran out: an alarm in ALARM now ends the canary step, as its event would have.
+    """A bake's timer ran out, or the build is about to go live: an alarm in ALARM now rolls back,
+    as its event would have.
 
-    A bake (or an approval) ends early when an alarm's state-change event reaches
+    A bake (or a later wait) ends early when an alarm's state-change event reaches
     ``alarm_event``. EventBridge delivers that event at least once but not at a set time, and
     ``alarm_event`` itself may be throttled or retried, so the event of an alarm that fires near
-    the end of the wait can come after the timeout (it then finds the wait over) or never. Like
-    every other wait's timeout, these read the real state once: the canary's alarms, and after a
-    bake its fail-fast alarms (before the analysis, which deletes those); after an unanswered
-    approval that promotes, the canary's alarms before the build goes live. Raises CanaryAlarm
-    or CriticalMetricFailed.
+    the end of a wait can come after it (it then finds the wait over) or never. Like every other
+    wait's timeout, these read the real state once: after a bake, the canary's alarms and the
+    bake's fail-fast alarms (before the analysis, which deletes those); before going live, the
+    canary's alarms. Raises CanaryAlarm or CriticalMetricFailed.
     """
     app = task.app
     critical = (
@@ -206,14 +206,14 @@ def on_alarm(
     clock: Clock,
     description: str = "",
 ) -> str:
-    """A canary alarm went to ALARM: end the bake, or the approval wait, of the running rollout.
+    """A canary alarm went to ALARM: end the bake, or a later wait, of the running rollout.
 
     A critical metric's fail-fast alarm (``description``: the metric's name, as the alarm holds
     it) ends the bake with that metric named; one whose state changed before the bake started
-    belongs to an earlier bake and is ignored. While the rollout waits for its approval the
-    canary still takes its share of the traffic, so a canary alarm then rolls it back rather
-    than leave it serving until someone answers (the approval closes: a later click is told the
-    rollout no longer waits for it).
+    belongs to an earlier bake and is ignored. While the rollout waits for its approval, or for
+    the calendar to let it go live, the canary still takes its share of the traffic, so a canary
+    alarm then rolls it back rather than leave it serving until someone answers or the window
+    opens (an approval closes: a later click is told the rollout no longer waits for it).
     """
     reason = state.get("reason", "")
     owner = registry.owner_of_alarm(alarm_name) if state.get("value") == "ALARM" else None
@@ -235,14 +235,34 @@ def on_alarm(
         return "live alarm recorded"
     record = store.get(app.application, rollout_id)
     metric = metric_of(alarm_name, app.application)
-    approval = record.waits_with("approval") if record is not None and metric is None else None
-    if approval is not None:
-        cause = f"canary alarm {alarm_name} went to ALARM while awaiting approval: {reason}"
-        ended = callbacks.fail(approval, "CanaryAlarm", cause)
+    after_the_bake = _wait_after_the_bake(record) if metric is None else None
+    if after_the_bake is not None:
+        kind, token, doing = after_the_bake
+        cause = f"canary alarm {alarm_name} went to ALARM while {doing}: {reason}"
+        ended = callbacks.fail(token, "CanaryAlarm", cause)
         if ended:  # a later click on the approval is told the rollout no longer waits for it
-            store.clear_wait(app.application, rollout_id, approval)
-        return "approval ended" if ended else "approval had already ended"
+            store.clear_wait(app.application, rollout_id, token)
+        return f"{kind} ended" if ended else f"{kind} had already ended"
     return _end_bake(alarm_name, metric or "", description, state, record, callbacks)
+
+
+def _wait_after_the_bake(record: RolloutRecord | None) -> tuple[str, str, str] | None:
+    """The wait a canary alarm ends once the bakes are over: (kind, token, what it was doing).
+
+    The approval wait, and the wait for the calendar before going live: the canary keeps its
+    share of the traffic through both, for hours if need be. A wait for the calendar before the
+    canary is none of these: the canary takes no traffic yet.
+    """
+    if record is None:
+        return None
+    approval = record.waits_with("approval")
+    if approval is not None:
+        return "approval", approval, "awaiting approval"
+    window = record.waits_with("window")
+    live = record.window_waits.get("live")
+    if window is not None and live is not None and not live.ended:
+        return "window", window, "waiting for the calendar to go live"
+    return None
 
 
 def _end_bake(
