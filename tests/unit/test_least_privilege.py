@@ -148,9 +148,16 @@ NEEDED: dict[str, frozenset[str]] = {
     # check_window: store.get, the freeze calendar (Query), set_window_waits and clear_wait.
     "CheckWindowFunction": frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}),
     # hold_for_window: set_wait, the freeze calendar (Query); an abort fails the token, an
-    # override or a calendar changed since the check succeeds it.
+    # override or a calendar changed since the check succeeds it; before going live a canary
+    # alarm in ALARM (DescribeAlarms) fails it and clears the wait.
     "HoldForWindowFunction": frozenset(
-        {"dynamodb:UpdateItem", "dynamodb:Query", "states:SendTaskSuccess", "states:SendTaskFailure"}
+        {
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            "cloudwatch:DescribeAlarms",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+        }
     ),
     # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's or
     # the approval's token fails (an approval's wait is then cleared); Powertools idempotency

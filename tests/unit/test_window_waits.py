@@ -18,11 +18,13 @@ from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
 
 from tests.unit.fakes import (
+    FakeAlarms,
     InMemoryFreezeCalendar,
     InMemoryRolloutStore,
     RecordingCallbacks,
     RecordingNotifier,
     a_rollout,
+    an_app,
 )
 
 SIX_AM = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
@@ -132,6 +134,32 @@ def test_a_calendar_change_between_the_check_and_the_hold_ends_the_hold_at_once(
     outcome = hold_for_window(hold(ref, stale), store, InMemoryFreezeCalendar(), callbacks, clock)
 
     assert outcome == "calendar_changed" and callbacks.succeeded[TOKEN] == {"calendar_changed": True}
+
+
+@pytest.mark.parametrize(("state", "outcome"), [("ALARM", "alarm"), ("OK", "waiting")])
+def test_before_going_live_a_canary_alarm_already_in_alarm_ends_the_hold_at_once(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock, state: str, outcome: str
+) -> None:
+    app = an_app().model_copy(
+        update={"canary": an_app().canary.model_copy(update={"alarms": ("canary-5xx",)})}
+    )
+    alarms = FakeAlarms()
+    alarms.states["canary-5xx"] = state  # its event came before this wait began: no wait to end
+    task = hold(ref, SIX_AM.replace(hour=9)).model_copy(update={"guard": "live", "app": app})
+    callbacks = RecordingCallbacks()
+
+    said = hold_for_window(task, store, InMemoryFreezeCalendar(), callbacks, clock, alarms)
+
+    assert said == outcome
+    record = store.records[(ref.application, ref.rollout_id)]
+    if state == "ALARM":
+        assert callbacks.failed[TOKEN] == (
+            "CanaryAlarm",
+            "canary alarm canary-5xx is in ALARM: Threshold Crossed",
+        )
+        assert record.waits_with("window") is None
+    else:
+        assert not callbacks.closed and record.waits_with("window") == TOKEN
 
 
 def test_an_abort_asked_for_before_the_hold_ends_it_as_an_abort(

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from canaryfleet.logic import approval_messages
-from canaryfleet.logic.canary import begin_wait, firing_alarm
+from canaryfleet.logic.alarms import firing_alarm
+from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id

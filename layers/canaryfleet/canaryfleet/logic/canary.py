@@ -5,13 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from canaryfleet.errors import (
-    AnalysisFailed,
-    CanaryAlarm,
-    CanaryNotHealthyYet,
-    CriticalMetricFailed,
-    TrafficNotShifted,
-)
+from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
+from canaryfleet.logic.alarms import firing_alarm
 from canaryfleet.logic.analysis.collect import collect
 from canaryfleet.logic.analysis.failfast import critical_alarms
 from canaryfleet.logic.analysis.judge import judge
@@ -128,26 +123,6 @@ def begin_bake(
         callbacks.fail(token, type(firing).__name__, str(firing))
         return "alarm"
     return "waiting"
-
-
-def firing_alarm(
-    app: AppConfig, critical: dict[str, str], metrics: FleetMetrics
-) -> CanaryAlarm | CriticalMetricFailed | None:
-    """The error a bake ends with if one of its alarms is in ALARM now (the first one), else None.
-
-    ``critical``: the bake's fail-fast alarms, each with the metric it watches.
-    """
-    firing = metrics.alarms_in_alarm((*app.canary.alarms, *critical))
-    if not firing:
-        return None
-    alarm = firing[0]
-    metric = metric_of(alarm["name"], app.application)
-    if metric is not None:
-        named = critical.get(alarm["name"], metric)
-        return CriticalMetricFailed(
-            f"critical metric {named} failed during the bake: {alarm['name']}: {alarm['reason']}"
-        )
-    return CanaryAlarm(f"canary alarm {alarm['name']} is in ALARM: {alarm['reason']}")
 
 
 def check_alarms(task: AlarmCheckTask, metrics: FleetMetrics) -> dict[str, str]:

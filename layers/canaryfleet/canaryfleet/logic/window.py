@@ -16,6 +16,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from canaryfleet.logic.alarms import firing_alarm
 from canaryfleet.logic.calendar import next_opening
 from canaryfleet.models.calendar import MAX_WAIT_SECONDS, WindowCheck, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
@@ -23,6 +24,7 @@ from canaryfleet.models.rollout_record import RolloutRecord, Wait, WindowOverrid
 from canaryfleet.observability import emit_dimensioned, logger, tracer
 from canaryfleet.ports.calendar import FreezeReader
 from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import FleetMetrics
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords
 from canaryfleet.ports.workflow import Callbacks
@@ -81,12 +83,20 @@ def check_window(
 
 @tracer.capture_method
 def hold_for_window(
-    task: WindowHoldTask, store: RolloutRecords, calendar: FreezeReader, callbacks: Callbacks, clock: Clock
+    task: WindowHoldTask,
+    store: RolloutRecords,
+    calendar: FreezeReader,
+    callbacks: Callbacks,
+    clock: Clock,
+    alarms: FleetMetrics | None = None,
 ) -> str:
     """Store the wait's token; end it at once if it is already stale.
 
     Stale: an abort or an override came, or the calendar changed between the check and now (the
-    first instant the step may run is no longer ``task.until``). Returns what happened.
+    first instant the step may run is no longer ``task.until``). Before going live (``task.app``
+    given, read through ``alarms``) a canary alarm already in ALARM fails the wait at once: the
+    canary keeps its traffic while it waits, and an alarm whose event came before this wait
+    began found no wait to end. Returns what happened.
     """
     now = clock.now()
     ref, token = task.ref, task.token
@@ -98,6 +108,12 @@ def hold_for_window(
     if record.window_overrides:
         callbacks.succeed(token, {"overridden": True})
         return "overridden"
+    firing = firing_alarm(task.app, {}, alarms) if task.app is not None and alarms is not None else None
+    if firing is not None:
+        if callbacks.fail(token, type(firing).__name__, str(firing)):
+            store.clear_wait(ref.application, ref.rollout_id, token)
+        logger.warning("canary alarm in ALARM: no wait for the calendar", extra={"error": str(firing)})
+        return "alarm"
     hold = next_opening(task.window.windows, calendar.freezes(), now)
     if hold is None or hold.until != task.until:
         callbacks.succeed(token, {"calendar_changed": True})

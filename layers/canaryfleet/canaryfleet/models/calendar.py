@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import WindowGuard
 from canaryfleet.models.rollout import RolloutRef, WindowPlan
 from canaryfleet.models.text import PersonText
@@ -83,6 +84,9 @@ class WindowHoldTask(BaseModel):
     guard: WindowGuard
     window: WindowPlan
     until: AwareDatetime = Field(description="When the check said the step may run.")
+    app: AppConfig | None = Field(
+        default=None, description="Before going live: the application whose canary alarms end the wait."
+    )
 
 
 class WindowCheck(BaseModel):

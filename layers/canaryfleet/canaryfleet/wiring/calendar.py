@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from canaryfleet.adapters.fleet import Metrics
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
@@ -30,6 +31,6 @@ def hold_for_window(settings: BaseSettings) -> Callable[[WindowHoldTask], str]:
     calendar = DynamoFreezeCalendar(settings.state_table_name)
 
     def run(task: WindowHoldTask) -> str:
-        return window.hold_for_window(task, store, calendar, StepFunctionsCallbacks(), clock)
+        return window.hold_for_window(task, store, calendar, StepFunctionsCallbacks(), clock, Metrics())
 
     return run
