@@ -369,7 +369,8 @@ class FleetSimulator:
         """The canary's alarms go to ALARM once a tripping version has had traffic long enough.
 
         They go during the bake (``waited``: the rollout's wait and how long it has run; a
-        version may trip them during the approval wait instead), as the scenarios tell it. On a
+        version may trip them during the approval or the calendar wait instead, its
+        ``trips_alarms_in``), as the scenarios tell it. On a
         busy machine the bake can start well after the traffic shift, and an alarm already in
         ALARM when it starts ends it by another path, with another reason, than one that fires.
         Blue/green: the side that trips is the color carrying the build, whichever it is.
@@ -393,8 +394,10 @@ class FleetSimulator:
         if state.alarm_since is None:
             state.alarm_since = now
         trips_in = self.behaviour(state.versions[tripping]).trips_alarms_in
-        in_bake = waited is not None and waited[0] in (None, trips_in) and waited[1] >= self._alarm_into_bake
-        if not state.alarmed and in_bake and now - state.alarm_since >= self.scenario.alarm_after_seconds:
+        in_its_wait = (
+            waited is not None and waited[0] in (None, trips_in) and waited[1] >= self._alarm_into_bake
+        )
+        if not state.alarmed and in_its_wait and now - state.alarm_since >= self.scenario.alarm_after_seconds:
             self._set_alarms(
                 state,
                 "ALARM",

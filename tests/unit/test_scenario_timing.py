@@ -54,7 +54,8 @@ def test_a_wait_something_ends_has_a_margin_and_a_wait_that_must_expire_cannot_b
         assert all(b.duration_seconds >= LOST_ALARM_BAKE_SECONDS for b in bakes)
     elif tripping:
         assert not any(u.behaviour.lose_alarm_event for u in story.uploads)
-        # One that trips during the approval ends a wait whose margin is the approval's (above).
+        # One that trips during the approval or the calendar wait ends a wait whose margin is that
+        # wait's own (the approval's above; a freeze's hour), not the bake's.
         if any(u.behaviour.trips_alarms_in == "bake" for u in tripping):
             assert all(b.duration_seconds >= ALARM_BAKE_SECONDS for b in bakes)
     if any(a.during == "bake" for a in story.actions):
