@@ -387,23 +387,30 @@ class FakeDeployments:
         return True
 
 
-def an_app(application: str = "payments-api", region: str = "eu-west-1") -> AppConfig:
-    """An onboarded application: its two groups, target groups and listener rule, no policy."""
+def an_app(
+    application: str = "payments-api",
+    region: str = "eu-west-1",
+    canary_alarms: tuple[str, ...] = (),
+    live_alarms: tuple[str, ...] = (),
+) -> AppConfig:
+    """An onboarded application: its two groups (each with the alarms given), target groups and
+    listener rule, no policy."""
     arn = f"arn:aws:elasticloadbalancing:{region}:123456789012"
 
-    def group(side: str, number: int) -> FleetGroup:
+    def group(side: str, number: int, alarms: tuple[str, ...]) -> FleetGroup:
         return FleetGroup(
             deployment_group=f"{application}-{side}",
             target_group_arn=f"{arn}:targetgroup/{application}-{side}/{number}",
             auto_scaling_group=f"{application}-{side}",
+            alarms=alarms,
         )
 
     return AppConfig(
         application=application,
         codedeploy_application=application,
         listener_rule_arn=f"{arn}:listener-rule/app/x/1/2/3",
-        canary=group("canary", 1),
-        live=group("live", 2),
+        canary=group("canary", 1, canary_alarms),
+        live=group("live", 2, live_alarms),
     )
 
 

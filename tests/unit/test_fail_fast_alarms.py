@@ -401,18 +401,8 @@ def test_another_applications_fail_fast_alarm_is_not_this_ones(
 # -- the ends of the waits a canary alarm concerns: the bake's timer, the approval ------
 
 
-def _with_alarms(canary: tuple[str, ...], live: tuple[str, ...] = ()) -> AppConfig:
-    app = _app()
-    return app.model_copy(
-        update={
-            "canary": app.canary.model_copy(update={"alarms": canary}),
-            "live": app.live.model_copy(update={"alarms": live}),
-        }
-    )
-
-
 def test_a_canary_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming_it() -> None:
-    app = _with_alarms(("payments-api-canary-5xx", "payments-api-canary-p99"))
+    app = an_app(canary_alarms=("payments-api-canary-5xx", "payments-api-canary-p99"))
     alarms = FakeAlarms()
     alarms.states["payments-api-canary-p99"] = "ALARM"  # its event never reached alarm_event
 
@@ -445,7 +435,7 @@ def test_a_fail_fast_alarm_in_alarm_when_the_bake_runs_out_fails_the_step_naming
 def test_a_bake_that_runs_out_with_no_canary_alarm_in_alarm_goes_on_to_its_analysis(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    app = _with_alarms(("payments-api-canary-5xx",), live=("payments-api-live-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",), live_alarms=("payments-api-live-5xx",))
     alarms = FakeAlarms()
     _bake(alarms, store, clock)
     alarms.states["payments-api-live-5xx"] = "ALARM"  # live's alarm is not the canary's to answer for
@@ -499,7 +489,7 @@ def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_l
 ) -> None:
     _awaiting_approval(store, clock)
     callbacks = RecordingCallbacks()
-    app = _with_alarms(("payments-api-canary-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
     result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
 
@@ -520,7 +510,7 @@ def test_a_live_alarm_while_awaiting_approval_is_recorded_and_ends_nothing(
 ) -> None:
     _awaiting_approval(store, clock)
     callbacks = RecordingCallbacks()
-    app = _with_alarms(("payments-api-canary-5xx",), live=("payments-api-live-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",), live_alarms=("payments-api-live-5xx",))
 
     result = on_alarm("payments-api-live-5xx", _state(T0), _Registry(app), store, callbacks, clock)
 
@@ -540,7 +530,7 @@ def test_a_canary_alarm_already_in_alarm_ends_the_approval_wait_at_once_and_nobo
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
     _hold_lock(store)
-    app = _with_alarms(("payments-api-canary-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
     alarms = FakeAlarms()
     alarms.states["payments-api-canary-5xx"] = "ALARM"  # its event came when no wait was stored
     callbacks = RecordingCallbacks()
@@ -579,7 +569,7 @@ def test_a_canary_alarm_while_the_calendar_holds_going_live_rolls_back_without_w
 ) -> None:
     _waiting_for_the_calendar(store, clock, "live")
     callbacks = RecordingCallbacks()
-    app = _with_alarms(("payments-api-canary-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
     result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
 
@@ -596,7 +586,7 @@ def test_a_canary_alarm_while_the_calendar_holds_the_canary_itself_ends_nothing(
 ) -> None:
     _waiting_for_the_calendar(store, clock, "canary")  # the canary takes no traffic yet
     callbacks = RecordingCallbacks()
-    app = _with_alarms(("payments-api-canary-5xx",))
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
     result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
 

@@ -115,7 +115,7 @@ def test_the_hold_stores_its_token_and_waits_when_the_calendar_has_not_changed(
     callbacks = RecordingCallbacks()
 
     outcome = hold_for_window(
-        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock
+        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock, FakeAlarms()
     )
 
     assert outcome == "waiting" and not callbacks.closed
@@ -131,7 +131,9 @@ def test_a_calendar_change_between_the_check_and_the_hold_ends_the_hold_at_once(
     # 09:00: the hold's instant is stale.
     stale = SIX_AM.replace(hour=11)
 
-    outcome = hold_for_window(hold(ref, stale), store, InMemoryFreezeCalendar(), callbacks, clock)
+    outcome = hold_for_window(
+        hold(ref, stale), store, InMemoryFreezeCalendar(), callbacks, clock, FakeAlarms()
+    )
 
     assert outcome == "calendar_changed" and callbacks.succeeded[TOKEN] == {"calendar_changed": True}
 
@@ -140,9 +142,7 @@ def test_a_calendar_change_between_the_check_and_the_hold_ends_the_hold_at_once(
 def test_before_going_live_a_canary_alarm_already_in_alarm_ends_the_hold_at_once(
     ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock, state: str, outcome: str
 ) -> None:
-    app = an_app().model_copy(
-        update={"canary": an_app().canary.model_copy(update={"alarms": ("canary-5xx",)})}
-    )
+    app = an_app(canary_alarms=("canary-5xx",))
     alarms = FakeAlarms()
     alarms.states["canary-5xx"] = state  # its event came before this wait began: no wait to end
     task = hold(ref, SIX_AM.replace(hour=9)).model_copy(update={"guard": "live", "app": app})
@@ -171,7 +171,7 @@ def test_an_abort_asked_for_before_the_hold_ends_it_as_an_abort(
     callbacks = RecordingCallbacks()
 
     outcome = hold_for_window(
-        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock
+        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock, FakeAlarms()
     )
 
     assert outcome == "aborted" and callbacks.failed[TOKEN][0] == "Aborted"
@@ -181,7 +181,9 @@ def test_a_freeze_added_or_removed_wakes_only_the_rollouts_waiting_for_the_calen
     ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
     callbacks = RecordingCallbacks()
-    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock)
+    hold_for_window(
+        hold(ref, SIX_AM.replace(hour=9)), store, InMemoryFreezeCalendar(), callbacks, clock, FakeAlarms()
+    )
     baking = a_rollout(store, application="orders-api", version="1.0.0", rollout_id="orders-api-1_0_0-x")
 
     woken = wake_window_waits(
@@ -197,7 +199,7 @@ def test_promote_with_override_releases_a_waiting_rollout_and_records_who_when_a
 ) -> None:
     callbacks = RecordingCallbacks()
     calendar = InMemoryFreezeCalendar()
-    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock, FakeAlarms())
     decision = Decision(
         application=ref.application,
         action="promote",
@@ -224,7 +226,7 @@ def test_promote_alone_does_not_override_a_window(
 ) -> None:
     callbacks = RecordingCallbacks()
     calendar = InMemoryFreezeCalendar()
-    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock, FakeAlarms())
 
     result = decide(
         Decision(application=ref.application, action="promote", by="dev@example.com"), store, callbacks, clock
@@ -252,7 +254,7 @@ def test_an_override_is_announced_in_the_rollouts_thread_and_its_waits_in_the_ou
 ) -> None:
     callbacks, calendar, notifier = RecordingCallbacks(), InMemoryFreezeCalendar(), RecordingNotifier()
     check_window(check(ref), store, calendar, clock)
-    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock)
+    hold_for_window(hold(ref, SIX_AM.replace(hour=9)), store, calendar, callbacks, clock, FakeAlarms())
     decision = Decision(
         application=ref.application,
         action="promote",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from canaryfleet.logic import approval_messages
-from canaryfleet.logic.alarms import firing_alarm
+from canaryfleet.logic.alarms import end_wait_if_firing
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
 from canaryfleet.logic.record_stage import record_stage
@@ -73,12 +73,8 @@ def request_approval(
     outcome = begin_wait(wait, ref, store, callbacks)
     if outcome != "waiting":
         return outcome
-    firing = firing_alarm(app, {}, alarms)
-    if firing is not None:
-        if callbacks.fail(token, type(firing).__name__, str(firing)):
-            store.clear_wait(ref.application, rollout_id, token)
-        logger.warning("canary alarm in ALARM: nobody is asked to approve", extra={"error": str(firing)})
-        return "alarm"
+    if end_wait_if_firing(app, alarms, ref, token, store, callbacks):
+        return "alarm"  # nobody is asked to approve a canary in ALARM
     verdict = record.verdict if record is not None else None
     approval = Approval(
         approval_id=approval_id,

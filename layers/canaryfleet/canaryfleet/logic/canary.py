@@ -218,7 +218,7 @@ def on_alarm(
         if ended:  # a later click on the approval is told the rollout no longer waits for it
             store.clear_wait(app.application, rollout_id, token)
         return f"{kind} ended" if ended else f"{kind} had already ended"
-    return _end_bake(alarm_name, metric or "", description, state, record, callbacks)
+    return _end_bake(alarm_name, metric, description, state, record, callbacks)
 
 
 def _wait_after_the_bake(record: RolloutRecord | None) -> tuple[str, str, str] | None:
@@ -242,18 +242,18 @@ def _wait_after_the_bake(record: RolloutRecord | None) -> tuple[str, str, str] |
 
 def _end_bake(
     alarm_name: str,
-    metric: str,
+    metric: str | None,
     description: str,
     state: dict[str, str],
     record: RolloutRecord | None,
     callbacks: Callbacks,
 ) -> str:
-    """A canary alarm ends the bake in progress (``metric``: a fail-fast alarm's, else empty)."""
+    """A canary alarm ends the bake in progress (``metric``: a fail-fast alarm's, else None)."""
     token = record.waits_with("bake") if record is not None else None
     if token is None:
         # Not in a bake or an approval yet: each checks alarm states when it starts.
         return "recorded; not baking"
-    if metric:
+    if metric is not None:
         return _fail_fast(alarm_name, description or metric, state, record, token, callbacks)
     reason = state.get("reason", "")
     ended = callbacks.fail(token, "CanaryAlarm", f"canary alarm {alarm_name} went to ALARM: {reason}")

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.logic.alarms import firing_alarm
+from canaryfleet.logic.alarms import end_wait_if_firing
 from canaryfleet.logic.calendar import next_opening
 from canaryfleet.models.calendar import MAX_WAIT_SECONDS, WindowCheck, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
@@ -88,13 +88,13 @@ def hold_for_window(
     calendar: FreezeReader,
     callbacks: Callbacks,
     clock: Clock,
-    alarms: FleetMetrics | None = None,
+    alarms: FleetMetrics,
 ) -> str:
     """Store the wait's token; end it at once if it is already stale.
 
     Stale: an abort or an override came, or the calendar changed between the check and now (the
     first instant the step may run is no longer ``task.until``). Before going live (``task.app``
-    given, read through ``alarms``) a canary alarm already in ALARM fails the wait at once: the
+    given) a canary alarm already in ALARM fails the wait at once: the
     canary keeps its traffic while it waits, and an alarm whose event came before this wait
     began found no wait to end. Returns what happened.
     """
@@ -108,11 +108,7 @@ def hold_for_window(
     if record.window_overrides:
         callbacks.succeed(token, {"overridden": True})
         return "overridden"
-    firing = firing_alarm(task.app, {}, alarms) if task.app is not None and alarms is not None else None
-    if firing is not None:
-        if callbacks.fail(token, type(firing).__name__, str(firing)):
-            store.clear_wait(ref.application, ref.rollout_id, token)
-        logger.warning("canary alarm in ALARM: no wait for the calendar", extra={"error": str(firing)})
+    if task.app is not None and end_wait_if_firing(task.app, alarms, ref, token, store, callbacks):
         return "alarm"
     hold = next_opening(task.window.windows, calendar.freezes(), now)
     if hold is None or hold.until != task.until:
