@@ -265,11 +265,16 @@ class Metrics:
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
         if not names:
             return []
-        response = client("cloudwatch").describe_alarms(AlarmNames=list(names), StateValue="ALARM")
+        # Metric alarms only, as DescribeAlarms returns without AlarmTypes: the fleet's alarms and
+        # the fail-fast ones are metric alarms, and reading composite alarms would need the grant
+        # on "*" (API_DescribeAlarms); the functions' grants are scoped to alarm ARNs.
+        response = client("cloudwatch").describe_alarms(
+            AlarmNames=list(names), AlarmTypes=["MetricAlarm"], StateValue="ALARM"
+        )
         return [
             {"name": a["AlarmName"], "reason": a.get("StateReason", "")}
-            for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
-            if a.get("StateValue") == "ALARM"
+            for a in response.get("MetricAlarms", [])
+            if a.get("StateValue") == "ALARM"  # moto ignores StateValue when AlarmNames is given
         ]
 
     def put_alarm(self, alarm: CriticalAlarm) -> None:
