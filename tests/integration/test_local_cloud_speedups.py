@@ -11,7 +11,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import pkgutil
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -36,9 +35,9 @@ from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
 from canaryfleet_local.standins.lambda_ import (
-    SHARED_LAYER_MODULES,
     build_shared_layer_modules,
     one_botocore_data_loader,
+    shared_layer_modules,
 )
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
 
@@ -348,16 +347,6 @@ def test_every_local_cloud_names_the_platform_alike_and_what_comes_after_stays_r
     assert first_message != second_message
 
 
-def _shared_modules() -> list[ModuleType]:
-    modules = []
-    for shared in SHARED_LAYER_MODULES:
-        package = importlib.import_module(shared)
-        modules.append(package)
-        for found in pkgutil.iter_modules(getattr(package, "__path__", [])):
-            modules.append(importlib.import_module(f"{shared}.{found.name}"))
-    return modules
-
-
 _DEFINITIONS = (ModuleType, type, FunctionType, TypeVar, re.Pattern, MappingProxyType, frozenset, tuple)
 _VALUES = (str, bytes, int, float, bool, type(None), Enum)
 
@@ -365,7 +354,7 @@ _VALUES = (str, bytes, int, float, bool, type(None), Enum)
 def test_the_layer_modules_every_function_shares_hold_no_state_and_read_no_environment() -> None:
     build_shared_layer_modules()
     held = []
-    for module in _shared_modules():
+    for module in shared_layer_modules():
         source = Path(module.__file__ or "").read_text()
         assert not re.search(r"\bos\.(environ|getenv)|\bgetenv\(|^import os$", source, re.M), module.__name__
         for name, value in vars(module).items():

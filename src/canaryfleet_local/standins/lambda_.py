@@ -328,16 +328,21 @@ def build_shared_layer_modules() -> None:
     functions, the simulator and the CLI's threads, they are built here, on one thread, first.
     """
     with _shared_built:
-        for shared in SHARED_LAYER_MODULES:
-            package = importlib.import_module(shared)
-            names = [
-                f"{shared}.{found.name}" for found in pkgutil.iter_modules(getattr(package, "__path__", []))
-            ]
-            for module in [package, *map(importlib.import_module, names)]:
-                for value in vars(module).values():
-                    own = isinstance(value, type) and value.__module__ == module.__name__
-                    if own and issubclass(value, pydantic.BaseModel) and not value.__pydantic_complete__:
-                        value.model_rebuild()
+        for module in shared_layer_modules():
+            for value in vars(module).values():
+                own = isinstance(value, type) and value.__module__ == module.__name__
+                if own and issubclass(value, pydantic.BaseModel) and not value.__pydantic_complete__:
+                    value.model_rebuild()
+
+
+def shared_layer_modules() -> list[ModuleType]:
+    """Each of ``SHARED_LAYER_MODULES`` and the modules of its package, imported."""
+    modules = []
+    for shared in SHARED_LAYER_MODULES:
+        package = importlib.import_module(shared)
+        found = pkgutil.iter_modules(getattr(package, "__path__", []))
+        modules += [package, *(importlib.import_module(f"{shared}.{m.name}") for m in found)]
+    return modules
 
 
 _SHARED_PREFIXES = tuple(f"{shared}." for shared in SHARED_LAYER_MODULES)
