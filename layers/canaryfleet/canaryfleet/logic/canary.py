@@ -130,9 +130,11 @@ def check_alarms(task: AlarmCheckTask, metrics: FleetMetrics) -> dict[str, str]:
     as its event would have.
 
     A bake (or a later wait) ends early when an alarm's state-change event reaches
-    ``alarm_event``. EventBridge delivers that event at least once but not at a set time, and
-    ``alarm_event`` itself may be throttled or retried, so the event of an alarm that fires near
-    the end of a wait can come after it (it then finds the wait over) or never. Like every other
+    ``alarm_event``. That event may come late (EventBridge retries an unreachable target for up
+    to 24 hours, "How EventBridge retries delivering events") or, for a service that sends its
+    events on a best-effort basis, never ("Delivery level for AWS service events"), and
+    ``alarm_event`` itself may be throttled or retried: the event of an alarm that fires near the
+    end of a wait can come after it (it then finds the wait over) or not at all. Like every other
     wait's timeout, these read the real state once: after a bake, the canary's alarms and the
     bake's fail-fast alarms (before the analysis, which deletes those); before going live, the
     canary's alarms. Raises CanaryAlarm or CriticalMetricFailed.
