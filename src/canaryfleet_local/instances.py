@@ -25,6 +25,7 @@ from typing import Any
 
 from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.drain import RUN_ID_FORMAT, log_prefix, run_prefix
+from moto.ec2.models import ec2_backends
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.ssm import CommandInvocationResult, ManagedInstanceAgent
@@ -95,12 +96,16 @@ class SimulatedInstances(ManagedInstanceAgent):
             return self._clients[service]
 
     def _tags(self, instance_id: str) -> dict[str, str]:
-        """The instance's tags (its agent reads them once, from the instance metadata)."""
+        """The instance's tags, as its agent reads them once from the instance metadata.
+
+        They are read from moto's EC2 state, not with DescribeTags: Run Command checks that an
+        instance is managed while it serves SendCommand, on the caller's thread here, and an API
+        call there would bill the simulated instance's work to the function that sent the command
+        (on AWS neither the agent's metadata read nor Run Command's check costs the caller).
+        """
         if instance_id not in self._instance_tags:
-            response = self._client("ec2").describe_tags(
-                Filters=[{"Name": "resource-id", "Values": [instance_id]}]
-            )
-            self._instance_tags[instance_id] = {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+            tags = ec2_backends[self.cloud.account_id][self.cloud.region].tags.get(instance_id, {})
+            self._instance_tags[instance_id] = dict(tags)
         return self._instance_tags[instance_id]
 
     def _app(self, application: str) -> AppConfig:
