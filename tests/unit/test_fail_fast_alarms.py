@@ -25,8 +25,8 @@ from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricSta
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
 from canaryfleet.models.policy import AnalysisSpec
-from canaryfleet.models.rollout import Revision, RolloutRef
-from canaryfleet.models.rollout_record import Wait, WindowWait
+from canaryfleet.models.rollout import Revision, RolloutRef, Stage
+from canaryfleet.models.rollout_record import Wait, WaitKind, WindowWait
 from canaryfleet.models.tasks import (
     AlarmCheckTask,
     AnalyseTask,
@@ -517,6 +517,53 @@ def test_a_live_alarm_while_awaiting_approval_is_recorded_and_ends_nothing(
     assert result == "live alarm recorded" and callbacks.failed == {}
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.waits_with("approval") == "token-approval"
+
+
+def _canary_took_traffic(store: InMemoryRolloutStore, clock: FixedClock) -> None:
+    _hold_lock(store)
+    store.record_stage(APP, ROLLOUT_ID, Stage.TRAFFIC_SHIFTED, clock.now())
+
+
+@pytest.mark.parametrize("wait", ["bake", "approval"])
+def test_a_canary_alarm_event_from_before_the_canary_took_traffic_ends_no_wait(
+    store: InMemoryRolloutStore, clock: FixedClock, wait: WaitKind
+) -> None:
+    # The alarm fired in an earlier rollout; EventBridge delivered its event (again) only now.
+    _canary_took_traffic(store, clock)
+    clock.advance(60)
+    store.set_wait(APP, ROLLOUT_ID, Wait(kind=wait, token=f"token-{wait}", started_at=clock.now()))
+    callbacks = RecordingCallbacks()
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
+
+    result = on_alarm(
+        "payments-api-canary-5xx", _state(T0 - timedelta(minutes=10)), _Registry(app), store, callbacks, clock
+    )
+
+    assert result == "canary alarm from before the canary took traffic"
+    assert callbacks.failed == {}
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with(wait) == f"token-{wait}"
+    assert [entry for entry in record.audit if entry.kind == "alarm"] == []
+
+
+@pytest.mark.parametrize("changed", [timedelta(seconds=30), timedelta(seconds=-2)])
+def test_a_late_event_of_a_canary_alarm_that_fired_while_the_canary_served_still_ends_the_bake(
+    store: InMemoryRolloutStore, clock: FixedClock, changed: timedelta
+) -> None:
+    # It fired in the first bake (or within the clocks' margin of the traffic), and its event
+    # reaches alarm_event in the second bake: it is this canary's, late.
+    _canary_took_traffic(store, clock)
+    clock.advance(600)
+    store.set_wait(APP, ROLLOUT_ID, Wait(kind="bake", token="token-bake", started_at=clock.now()))
+    callbacks = RecordingCallbacks()
+    app = an_app(canary_alarms=("payments-api-canary-5xx",))
+
+    result = on_alarm(
+        "payments-api-canary-5xx", _state(T0 + changed), _Registry(app), store, callbacks, clock
+    )
+
+    assert result == "bake ended"
+    assert callbacks.failed["token-bake"][0] == "CanaryAlarm"
 
 
 class _NobodyAsked:

@@ -26,6 +26,10 @@ from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords, RolloutStore
 from canaryfleet.ports.workflow import Callbacks
 
+# How far apart CloudWatch's clock and the functions' may be taken to be (both AWS's, kept in
+# step by its time service): an alarm change this close before the canary's traffic counts.
+_CLOCK_MARGIN = timedelta(seconds=5)
+
 
 def verify_canary(app: AppConfig, traffic: TrafficWeights) -> dict[str, int]:
     """Every canary target healthy, or CanaryNotHealthyYet (the state machine retries, then rolls back)."""
@@ -201,8 +205,16 @@ def on_alarm(
     if lock is None:
         return "no rollout running"
     rollout_id = lock.rollout_id
-    if app.strategy == "blue_green" and metric_of(alarm_name, app.application) is None:
-        side = _side_of_color(side, store.get(app.application, rollout_id))
+    record = store.get(app.application, rollout_id)
+    metric = metric_of(alarm_name, app.application)
+    if app.strategy == "blue_green" and metric is None:
+        side = _side_of_color(side, record)
+    if side == "canary" and metric is None and _before_the_canary_served(state, record):
+        logger.info(
+            "canary alarm state from before this rollout's canary took traffic",
+            extra={"alarm": alarm_name, "state_changed_at": state.get("timestamp")},
+        )
+        return "canary alarm from before the canary took traffic"
     store.append_audit(
         app.application,
         rollout_id,
@@ -210,8 +222,6 @@ def on_alarm(
     )
     if side != "canary":
         return "live alarm recorded"
-    record = store.get(app.application, rollout_id)
-    metric = metric_of(alarm_name, app.application)
     after_the_bake = _wait_after_the_bake(record) if metric is None else None
     if after_the_bake is not None:
         kind, token, doing = after_the_bake
@@ -221,6 +231,23 @@ def on_alarm(
             store.clear_wait(app.application, rollout_id, token)
         return f"{kind} ended" if ended else f"{kind} had already ended"
     return _end_bake(alarm_name, metric, description, state, record, callbacks)
+
+
+def _before_the_canary_served(state: dict[str, str], record: RolloutRecord | None) -> bool:
+    """The alarm's state changed before this rollout's canary took its first share of traffic.
+
+    EventBridge delivers an event at least once, and retries one it could not deliver for up to
+    24 hours ("How EventBridge retries delivering events"): an alarm that fired in an earlier
+    rollout, or while this one's canary was being deployed, can reach ``alarm_event`` now. It is
+    not about this canary: each wait reads the canary's alarms when it begins, after the canary
+    took traffic, and would have ended at once on one still in ALARM. A change from the canary's
+    own traffic, however late its event comes, still ends the wait it finds. CloudWatch stamps the
+    change with its clock and the rollout its stages with the functions': one within
+    ``_CLOCK_MARGIN`` before the traffic is taken for the canary's own.
+    """
+    changed = _parse_time(state.get("timestamp", ""))
+    served = record.stage_at(Stage.TRAFFIC_SHIFTED) if record is not None else None
+    return changed is not None and served is not None and changed < served - _CLOCK_MARGIN
 
 
 def _wait_after_the_bake(record: RolloutRecord | None) -> tuple[str, str, str] | None:
