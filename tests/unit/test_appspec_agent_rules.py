@@ -203,3 +203,59 @@ def test_what_would_fail_on_the_agent_is_refused_in_the_appspecs_terms(appspec: 
     # Then the reason names the section, the key and the line, in words, not pydantic's
     assert refused.value.reason == f"appspec.yml is not a valid EC2/on-premises AppSpec: {reason}"
     assert "Input should be" not in refused.value.reason
+
+
+PERMISSIONS = """\
+version: 0.0
+os: linux
+files:
+  - source: /web
+    destination: /usr/share/nginx/html
+permissions:
+  - object: /usr/share/nginx/html
+    mode: {mode}
+hooks:
+  ApplicationStart:
+    - location: scripts/start_container.sh
+"""
+
+
+@pytest.mark.parametrize("mode", ['"0644"', "644", "4755", '"0755"', "7", "'0750'"])
+def test_a_mode_written_as_the_permissions_reference_shows_deploys(mode: str) -> None:
+    # Given a mode quoted with its leading zero, or written without one
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(PERMISSIONS.format(mode=mode)))
+
+    # Then it deploys, with nothing to note
+    assert report.notes == []
+
+
+@pytest.mark.parametrize(("mode", "number"), [("0755", 493), ("0644", 420), ("04755", 2541)])
+def test_a_mode_with_a_leading_zero_and_no_quotes_is_refused_saying_how_yaml_reads_it(
+    mode: str, number: int
+) -> None:
+    # Given `mode: 0755`, which YAML reads as an octal number (493: the agent refuses it; 0644 is
+    # 420, which the agent would apply: a mode nobody wrote)
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(PERMISSIONS.format(mode=mode)))
+
+    # Then the reason says what YAML made of it and both ways the reference allows
+    assert refused.value.reason == (
+        f"appspec.yml is not a valid EC2/on-premises AppSpec: permissions[0].mode (line 8) is {mode}"
+        f" without quotes, which YAML (CodeDeploy's too) reads as the number {number}, not the mode"
+        f' {mode}; write "{mode}" in double quotes, or {mode.lstrip("0")}'
+    )
+
+
+@pytest.mark.parametrize("mode", ["689", "12345", "u+x", "'0o755'", '"rwxr-xr-x"'])
+def test_a_mode_the_agent_cannot_read_as_chmod_digits_is_refused(mode: str) -> None:
+    # Given a mode the agent's mode_info.rb refuses (more than four characters, or not 0 to 7)
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(PERMISSIONS.format(mode=mode)))
+
+    # Then the reason names the key, its line and the rule
+    assert "permissions[0].mode (line 8) must be one to four octal digits, as chmod takes them" in (
+        refused.value.reason
+    )

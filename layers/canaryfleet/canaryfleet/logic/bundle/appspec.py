@@ -11,6 +11,7 @@ application_specification/application_specification.rb, "the agent's parser" bel
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +28,7 @@ from canaryfleet.logic.bundle.safe_zip import (
     opened,
     read_text,
 )
-from canaryfleet.logic.bundle.strict_yaml import Lines, load_yaml_with_lines
+from canaryfleet.logic.bundle.strict_yaml import Lines, PlainScalars, load_yaml_with_lines
 
 APPSPEC = "appspec.yml"
 #: The other spelling: the agent's Install step falls back to it, its hooks do not (see _missing_appspec).
@@ -48,6 +49,8 @@ HOOK_EVENTS: tuple[str, ...] = (
 # CodeDeploy allows one hour of script time per lifecycle event (AppSpec "hooks" section: timeout).
 _MAX_EVENT_SECONDS = 3600
 _IGNORED = "is ignored by CodeDeploy on EC2"
+# An integer YAML 1.1 reads as octal (PyYAML's resolver, as the agent's Ruby YAML): 0755, 0_644.
+_OCTAL = re.compile(r"0[0-7_]+")
 
 
 class BundleReport(BaseModel):
@@ -139,6 +142,22 @@ class _Permission(_AppSpecPart):
     acls: list[str] | None = None
     context: dict[str, Any] | None = None
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _chmod_digits(cls, value: Any) -> Any:
+        # The agent's mode_info.rb: the value as text, padded with zeros to three characters, must
+        # be at most four characters, each 0 to 7 ("Permissions modes must be between one and four
+        # characters long"; "contains an invalid character"). The AppSpec reference: no symbols (u+x).
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return value  # the type check says what is wrong
+        digits = str(value).rjust(3, "0")
+        if len(digits) > 4 or not all("0" <= char <= "7" for char in digits):
+            raise ValueError(
+                f"must be one to four octal digits, as chmod takes them (got {short(value)}); CodeDeploy"
+                " refuses any other mode"
+            )
+        return value
+
 
 class _AppSpec(_AppSpecPart):
     version: float
@@ -181,11 +200,15 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
     if entry is None:
         raise InvalidBundle(_missing_appspec(bundle))
     text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes)
-    document, lines = load_yaml_with_lines(text, APPSPEC)
+    plain: PlainScalars = {}
+    document, lines = load_yaml_with_lines(text, APPSPEC, plain)
     if not isinstance(document, dict):
         raise InvalidBundle(
             f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
         )
+    octal = _unquoted_octal_modes(plain, lines)
+    if octal:
+        raise InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {'; '.join(octal)}")
     try:
         spec = _AppSpec.model_validate(document)
     except ValidationError as exc:
@@ -200,6 +223,26 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
         # Both present: the agent reads appspec.yml for the install and for every hook.
         notes.append(f"{APPSPEC_YAML} is ignored: CodeDeploy reads {APPSPEC} when a bundle has both")
     return spec, notes
+
+
+def _unquoted_octal_modes(plain: PlainScalars, lines: Lines) -> list[str]:
+    """Modes written with a leading zero and no quotes, which YAML reads as octal numbers.
+
+    AppSpec reference, "permissions" section: "If the value includes a leading zero, you must
+    surround it with double-quotes, or remove the leading zero so that only three digits remain."
+    The agent's YAML reads ``mode: 0755`` as the number 493 (a mode it refuses) and ``0644`` as
+    420, which it applies: neither is what was written.
+    """
+    problems: list[str] = []
+    for path, text in plain.items():
+        if len(path) == 3 and path[0] == "permissions" and path[2] == "mode" and _OCTAL.fullmatch(text):
+            number = int(text.replace("_", ""), 8)
+            digits = text.replace("_", "").lstrip("0").rjust(3, "0")
+            problems.append(
+                f"{_where(path, lines)} is {text} without quotes, which YAML (CodeDeploy's too) reads as"
+                f' the number {number}, not the mode {text}; write "{text}" in double quotes, or {digits}'
+            )
+    return problems
 
 
 def _beyond_the_agent(spec: _AppSpec, lines: Lines) -> list[str]:

@@ -60,8 +60,16 @@ def load_yaml(text: str, label: str) -> object:
     return load_yaml_with_lines(text, label)[0]
 
 
-def load_yaml_with_lines(text: str, label: str) -> tuple[object, Lines]:
-    """The document and the line of each of its keys and items, so a reason can say where."""
+#: The text of each unquoted (plain) scalar, as written: ("permissions", 0, "mode") -> "0755".
+PlainScalars = dict[tuple[str | int, ...], str]
+
+
+def load_yaml_with_lines(text: str, label: str, plain: PlainScalars | None = None) -> tuple[object, Lines]:
+    """The document and the line of each of its keys and items, so a reason can say where.
+
+    ``plain``, if given, gets the text of every unquoted scalar value, for what YAML reads
+    differently than written (``0755`` is the octal number 493).
+    """
     try:
         loader = _StrictSafeLoader(text)
     except yaml.YAMLError as exc:  # the reader refuses characters YAML does not allow
@@ -71,7 +79,7 @@ def load_yaml_with_lines(text: str, label: str) -> tuple[object, Lines]:
         document = loader.construct_document(node) if node is not None else None
         lines: Lines = {}
         if node is not None:
-            _mark_lines(node, (), lines)
+            _mark_lines(node, (), lines, plain)
         return document, lines
     except _AliasNotAllowed as exc:
         raise InvalidBundle(
@@ -85,17 +93,21 @@ def load_yaml_with_lines(text: str, label: str) -> tuple[object, Lines]:
         loader.dispose()
 
 
-def _mark_lines(node: Node, path: tuple[str | int, ...], lines: Lines) -> None:
+def _mark_lines(
+    node: Node, path: tuple[str | int, ...], lines: Lines, plain: PlainScalars | None = None
+) -> None:
     # Nesting is already bounded by the loader, so this recursion is too.
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode):
                 lines[(*path, key_node.value)] = key_node.start_mark.line + 1
-                _mark_lines(value_node, (*path, key_node.value), lines)
+                _mark_lines(value_node, (*path, key_node.value), lines, plain)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            _mark_lines(item, (*path, index), lines)
+            _mark_lines(item, (*path, index), lines, plain)
+    elif isinstance(node, ScalarNode) and plain is not None and node.style is None:
+        plain[path] = node.value
 
 
 def at(mark: yaml.Mark | None) -> str:
