@@ -542,6 +542,33 @@ REJECTIONS = [
 ]
 
 
+def _unflagged_utf8_script(create_system: int) -> bytes:
+    """A bundle whose hook script is named café.sh the way Info-ZIP's zip 3.0 writes it on Linux:
+    its UTF-8 bytes, without the UTF-8 flag; made on ``create_system`` (3 Unix, 0 DOS/Windows)."""
+    info = entry_info("scripts/cafXX.sh")
+    info.create_system = create_system
+    appspec = spec(hooks={"ApplicationStart": [{"location": "scripts/caf\u00e9.sh"}]})
+    data = bundle(appspec, extra=[(info, "#!/bin/sh\nexec true\n")])
+    return with_raw_name(data, b"scripts/cafXX.sh", b"scripts/caf\xc3\xa9.sh")
+
+
+def test_given_a_linux_zip_r_name_in_utf8_without_the_flag_when_validated_then_it_is_that_name() -> None:
+    # The agent's unzip writes a Unix-made entry's name bytes as they are: on the instance the
+    # script is scripts/café.sh, the file the appspec names.
+    report = validate_bundle(_unflagged_utf8_script(create_system=3))
+
+    assert report.hooks == {"ApplicationStart": ["scripts/caf\u00e9.sh"]}
+
+
+def test_given_a_windows_made_name_without_the_flag_when_validated_then_it_is_ambiguous() -> None:
+    # A DOS/Windows-made entry's name is in a code page unzip converts: which file it names depends
+    # on the unzip, so it is refused.
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(_unflagged_utf8_script(create_system=0))
+
+    assert "is not ASCII and the zip does not mark it as UTF-8" in refused.value.reason
+
+
 @pytest.mark.parametrize(("make", "limits", "reason"), REJECTIONS)
 def test_given_a_bundle_breaking_a_rule_when_validated_then_the_reason_names_the_rule(
     make: Callable[[], bytes], limits: BundleLimits | None, reason: str

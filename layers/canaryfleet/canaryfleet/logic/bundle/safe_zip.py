@@ -28,6 +28,8 @@ from canaryfleet.logic.bundle.messages import describe, short, size_text
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _UNICODE_PATH_EXTRA = 0x7075
+# The "version made by" host of an entry written on Unix (APPNOTE.TXT 4.4.2.2: 3 - UNIX).
+_UNIX_HOST = 3
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # The fixed part of a local file header, before its name and extra field (APPNOTE.TXT 4.3.7).
 _LOCAL_HEADER_BYTES = 30
@@ -260,10 +262,7 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
     if not info.flag_bits & _UTF8_FLAG and not name.isascii():
         # Without the flag zipfile reads cp437, which maps every byte: encode gives the raw bytes back.
         raw = name.encode("cp437")
-        raise InvalidBundle(
-            f"entry name {short(raw)} is not ASCII and the zip does not mark it as UTF-8, so its encoding is"
-            " ambiguous; create the zip with UTF-8 names (Python's zipfile, or zip -UN=UTF8)"
-        )
+        name = _unix_name(info, raw)
     if any(unicodedata.category(char) == "Cc" for char in name):
         raise InvalidBundle(f"entry name {short(name)} contains a control character")
     unicode_path = _unicode_path_extra(info.extra)
@@ -289,6 +288,26 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
             f"entry name {short(name)} has a drive ('X:') inside it, which Windows reads as an absolute path"
         )
     return name
+
+
+def _unix_name(info: zipfile.ZipInfo, raw: bytes) -> str:
+    """An unflagged non-ASCII name, as the agent's unzip writes it on Linux, if that is unambiguous.
+
+    Info-ZIP's zip 3.0 on Linux (what `zip -r` is on a Linux build machine) stores a name's bytes
+    as they are, UTF-8 there, without the UTF-8 flag; Info-ZIP's unzip, which the CodeDeploy agent
+    runs, writes a Unix-made entry's name bytes as they are too, so on the instance the file has
+    that UTF-8 name. An entry made elsewhere (DOS/Windows) has its names in a code page unzip
+    converts, and bytes that are not UTF-8 name no file the hooks could rely on: both refused.
+    """
+    if info.create_system == _UNIX_HOST:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    raise InvalidBundle(
+        f"entry name {short(raw)} is not ASCII and the zip does not mark it as UTF-8, so its encoding is"
+        " ambiguous; create the zip with UTF-8 names (Python's zipfile, or zip -UN=UTF8)"
+    )
 
 
 def _unicode_path_extra(extra: bytes) -> str | None:
