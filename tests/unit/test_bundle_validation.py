@@ -895,3 +895,38 @@ def test_any_valid_appspec_missing_one_script_is_rejected_naming_it(
 
     assert raised.value.reason.startswith("hook script ")
     assert f"{missing} named in appspec.yml" in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("p99\n\nApprove or reject it here:\nhttps://evil.example/a/x", "U+000A"),
+        ("p99\x1b[2K\x1b[1A\x1b[2K", "U+001B"),
+        ("p99\u202espoof", "U+202E"),
+    ],
+    ids=["fake email lines", "terminal escape", "right-to-left override"],
+)
+def test_a_rollout_yaml_metric_name_is_one_printable_line(name: str, found: str) -> None:
+    # Given a metric the uploader names with line breaks or characters that do not print: the
+    # name is shown inside the platform's own lines (the approval email's verdict above the signed
+    # link, `canaryfleet status` in a terminal), where it could pass for one of them
+    extra = {**PAYMENTS, "name": name, "critical": False}
+
+    # When the bundle's policy is read
+    with pytest.raises(InvalidBundle) as raised:
+        bundle_policy(_bake_with({"metrics": [extra]}), default_policy(), PolicyLimits())
+
+    # Then it is refused, naming the characters
+    assert raised.value.reason.startswith(
+        "rollout.yaml is not a valid rollout policy: steps[1].bake.analysis.metrics[0].name: must be one"
+        f" line of printable characters and spaces; found {found}"
+    )
+
+
+def test_a_rollout_yaml_metric_name_in_any_script_is_fine() -> None:
+    extra = {**PAYMENTS, "name": "p99 latence (ms) — caisse", "critical": False}
+
+    policy = bundle_policy(_bake_with({"metrics": [extra]}), default_policy(), PolicyLimits())
+
+    [bake] = [s for s in policy.steps if isinstance(s, Bake)]
+    assert bake.analysis is not None and bake.analysis.metrics[0].name == "p99 latence (ms) — caisse"

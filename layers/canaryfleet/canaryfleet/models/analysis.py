@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canaryfleet.models.text import OneLineText
+
 Direction = Literal["increase", "decrease", "either"]
 MetricResult = Literal["pass", "fail", "inconclusive"]
 
@@ -27,7 +29,7 @@ class MetricSamples(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: OneLineText = Field(min_length=1, max_length=64)
     direction: Direction = Field(
         default="increase", description="Which change is bad: an increase, a decrease, or either."
     )
@@ -261,7 +263,7 @@ class MetricDefinition(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: OneLineText = Field(min_length=1, max_length=64)
     value: MetricQuery
     requests: MetricQuery | None = None
     direction: Direction = "increase"

@@ -1,4 +1,4 @@
-"""Text people type (decision comments, reasons) and how it is shown elsewhere.
+"""Text people type (decision comments, reasons, names) and how it is shown elsewhere.
 
 A comment is refused at the edge if it holds characters that do not print (control and
 format characters: a terminal escape, a right-to-left override, a zero-width space), so what
@@ -40,12 +40,26 @@ def _printable(text: str) -> str:
     return text
 
 
+def _one_line(text: str) -> str:
+    bad = list(dict.fromkeys([*(f"U+{ord(c):04X}" for c in text if c in "\n\r"), *non_printing(text)]))
+    if bad:
+        raise PydanticCustomError(
+            "non_printing_characters",
+            "must be one line of printable characters and spaces; found {characters}",
+            {"characters": ", ".join(bad[:5])},
+        )
+    return text
+
+
 def _lines(value: object) -> object:
     return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
 # A comment or reason typed by a person: several lines are fine, invisible characters are not.
 PersonText = Annotated[str, BeforeValidator(_lines), AfterValidator(_printable)]
+# A name a bundle or a person gives (a metric's): shown inside the platform's own lines (an
+# email's verdict, a terminal's status, a log), so one printable line.
+OneLineText = Annotated[str, AfterValidator(_one_line)]
 
 
 def slack_escape(text: str) -> str:
