@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -17,6 +18,22 @@ TRACED_LIBRARIES = ("botocore", "httplib")
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_LIBRARIES)
 metrics = Metrics()
+
+
+def untraced_host(url: str) -> None:
+    """Keep the X-Ray SDK from recording calls to ``url``'s host.
+
+    The SDK records a traced HTTP call's URL in its subsegment (``http.request.url``), with only
+    the query string taken off. A Slack incoming webhook's or response URL's path is its secret
+    (Slack: "Keep it secret, keep it safe"; a response URL posts to its channel for 30 minutes):
+    the calls to them are left out of the trace; the Web API's (its token in a header) stay in.
+    """
+    host = urlsplit(url).hostname
+    if host:
+        # On Lambda the Tracer has loaded it; only the functions that call Slack load it locally.
+        from aws_xray_sdk.ext.httplib import add_ignored  # noqa: PLC0415
+
+        add_ignored(hostname=host)
 
 
 def emit_dimensioned(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:

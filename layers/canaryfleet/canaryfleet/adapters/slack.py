@@ -16,7 +16,7 @@ from slack_sdk.webhook import WebhookClient
 from canaryfleet.adapters.secrets import SlackSecretSource
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.approval import SlackMessageRef, SlackSecret
-from canaryfleet.observability import logger
+from canaryfleet.observability import logger, untraced_host
 from canaryfleet.ports.notify import SlackPoster
 
 _TIMEOUT_SECONDS = 5
@@ -79,7 +79,9 @@ class SlackSdkApi(SlackApi):
                 )
                 return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
             if self._secret.webhook_url is not None:
-                hook = WebhookClient(self._secret.webhook_url.get_secret_value(), timeout=_TIMEOUT_SECONDS)
+                url = self._secret.webhook_url.get_secret_value()
+                untraced_host(url)
+                hook = WebhookClient(url, timeout=_TIMEOUT_SECONDS)
                 sent = hook.send(text=text, blocks=blocks)
                 if sent.status_code != 200:
                     logger.warning("slack webhook refused the message", extra={"status": sent.status_code})
@@ -104,6 +106,7 @@ class SlackSdkApi(SlackApi):
     def respond(
         self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
     ) -> bool:
+        untraced_host(response_url)
         try:
             sent = WebhookClient(response_url, timeout=_TIMEOUT_SECONDS).send(
                 text=text,
