@@ -1,39 +1,41 @@
-"""The approvers' mailboxes on the local cloud: what the approval email topic would have mailed."""
+"""The approvers' mailboxes on the local cloud: what the approval email topic mailed them."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 from canaryfleet_local.cloud import LocalCloud
 
 
 class LocalMailbox:
-    """Stands in for the approvers' mailboxes: every message of the approval email topic.
+    """Stands in for the approvers' mailboxes: the emails SNS delivered from the approval topic.
 
-    SNS has no one to email on the local cloud; an SQS queue subscribed to the topic keeps
-    each message with its ``approver`` attribute (the address SNS would have mailed).
+    Each is an email SNS sent to a confirmed email subscription of the topic
+    (``standins.sqs_sns.SnsEmailSubscriptions``), in SNS's envelope shape, its ``approver``
+    attribute the address it reached. An approver who has not confirmed their subscription
+    gets nothing, as on AWS; :meth:`confirm` is the approver following SNS's confirmation link.
     """
 
     def __init__(self, cloud: LocalCloud, topic_output: str = "ApprovalEmailTopicArn") -> None:
         self._cloud = cloud
-        sqs = cloud.client("sqs")
-        self._url = sqs.create_queue(QueueName=f"approval-emails-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        attributes = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]
-        cloud.client("sns").subscribe(
-            TopicArn=cloud.output(topic_output), Protocol="sqs", Endpoint=attributes["QueueArn"]
-        )
-        self.messages: list[dict[str, Any]] = []
+        self._topic_arn = cloud.output(topic_output)
+        self._emails = cloud.stand_ins.sns_email
+
+    def confirm(self, email: str) -> bool:
+        """``email``'s owner follows the link of SNS's confirmation email; False if none was pending."""
+        return self._emails.confirm(email) > 0
 
     def read(self) -> list[dict[str, Any]]:
-        """Every message so far: SNS's envelope (Subject, Message, MessageAttributes)."""
-        sqs = self._cloud.client("sqs")
-        while batch := sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                self.messages.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
-        return self.messages
+        """Every email so far: SNS's envelope (Subject, Message, MessageAttributes)."""
+        return [
+            {
+                "Subject": email.subject,
+                "Message": email.message,
+                "MessageAttributes": {"approver": {"Type": "String", "Value": email.endpoint.lower()}},
+            }
+            for email in list(self._emails.delivered)
+            if email.topic_arn == self._topic_arn
+        ]
 
     def for_approval(self, approval_id: str) -> list[dict[str, Any]]:
         return [m for m in self.read() if f"/approvals/{approval_id}?" in m["Message"]]

@@ -28,6 +28,7 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
 from canaryfleet.models.thread import Thread
+from canaryfleet.ports.approvals import EmailReach
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 from canaryfleet.ports.notify import STALE_CLAIM
 
@@ -454,10 +455,10 @@ class RecordingEmail:
         self.sent: list[tuple[str, str, str]] = []
         self.down = False
 
-    def ensure_subscribed(self, emails: tuple[str, ...]) -> list[str]:
-        new = sorted(set(emails) - self.subscribed)
+    def ensure_subscribed(self, emails: tuple[str, ...]) -> EmailReach:
+        new = tuple(sorted(set(emails) - self.subscribed))
         self.subscribed.update(new)
-        return new
+        return EmailReach(subscribed_now=new)
 
     def send(self, approver: str, subject: str, body: str) -> None:
         if self.down:

@@ -32,7 +32,7 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 NEEDED: dict[str, frozenset[str]] = {
     # start_rollout: store.get/version_status/create/update/enqueue, S3 range reads and
     # head_object of the exact object version, registry.get, register_revision,
-    # StartExecution, and the rejection notice.
+    # StartExecution, the rejection notice, and the approvers' email subscriptions.
     "StartRolloutFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -44,6 +44,8 @@ NEEDED: dict[str, frozenset[str]] = {
             "codedeploy:RegisterApplicationRevision",
             "states:StartExecution",
             "sns:Publish",
+            "sns:Subscribe",
+            "sns:ListSubscriptionsByTopic",
         }
     ),
     # record_stage: store.record_stage, notifier.publish.

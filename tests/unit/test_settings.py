@@ -9,6 +9,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:canaryfleet"
 @pytest.fixture(autouse=True)
 def _topic(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", TOPIC)
+    monkeypatch.setenv("APPROVAL_EMAIL_TOPIC_ARN", f"{TOPIC}-approval-emails")
 
 
 def test_given_the_template_variables_when_loaded_then_they_are_typed(

@@ -19,6 +19,7 @@ def test_given_a_malformed_event_when_handled_then_a_typed_error_names_the_probl
     monkeypatch.setenv("STATE_TABLE_NAME", "canaryfleet-state")
     monkeypatch.setenv("ROLLOUT_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:r")
     monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:canaryfleet")
+    monkeypatch.setenv("APPROVAL_EMAIL_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:approval-emails")
     event = load_event("start_rollout/object_created")
     del event["detail"]["bucket"]
     handler = load_handler("start_rollout")

@@ -40,6 +40,7 @@ class StartRolloutSettings(RecordStageSettings):
     rollout_state_machine_arn: str = Field(
         alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
     )
+    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
 
 
 def _aliases(model: type[BaseModel]) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ from canaryfleet_local.standins.secretsmanager import (
 from canaryfleet_local.standins.sqs_sns import (
     CloudFormationSnsSubscription,
     CloudFormationSqsQueuePolicy,
+    SnsEmailSubscriptions,
     SnsPublishRules,
     SqsEventSourceMappingBatches,
 )
@@ -94,6 +95,7 @@ class PlatformStandIns:
         self.s3_events = S3EventBridgeNotifications()
         self.codedeploy = CodeDeployLifecycle()
         self.sns_rules = SnsPublishRules()
+        self.sns_email = SnsEmailSubscriptions(account_id, region)
         self.step_functions_limits = StepFunctionsRequestLimits()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
         self.dynamodb = DynamoDBConcurrentRequests(account_id, region)
@@ -111,6 +113,7 @@ class PlatformStandIns:
             # AWS's request limits, checked before moto (and the stand-ins above) see a request.
             stack.enter_context(self.step_functions_limits.installed())
             stack.enter_context(self.sns_rules.installed())
+            stack.enter_context(self.sns_email.installed())
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(self.metric_math_alarms.installed())

@@ -4,6 +4,7 @@ mappings (batches, partial batch failures, redrive)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
 from moto.sns.exceptions import InvalidParameterValue
-from moto.sns.models import SNSBackend, sns_backends
+from moto.sns.models import SNSBackend, Subscription, sns_backends
 from moto.sqs.models import Queue, sqs_backends
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
@@ -309,4 +310,141 @@ class SnsPublishRules:
             return original(backend, message, arn, *args, **kwargs)
 
         with mock.patch.object(SNSBackend, "publish", publish):
+            yield
+
+
+#: What SNS shows for a subscription nobody has confirmed yet (ListSubscriptionsByTopic).
+PENDING_CONFIRMATION = "PendingConfirmation"
+_EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
+
+
+@dataclass(frozen=True)
+class DeliveredEmail:
+    """One email SNS sent to a confirmed email subscription."""
+
+    endpoint: str
+    topic_arn: str
+    subject: str | None
+    message: str
+    attributes: dict[str, Any]
+
+
+class SnsEmailSubscriptions:
+    """Stands in for SNS's email subscriptions: confirmed by their owner, then delivered to.
+
+    AWS: Subscribe to an email endpoint sends a confirmation email, and the subscription stays
+    pending until its owner follows the link in it (API_Subscribe: a subscription that needs
+    confirmation answers "pending confirmation"); ListSubscriptionsByTopic shows its
+    SubscriptionArn as ``PendingConfirmation``; SNS delivers nothing to it meanwhile, and deletes
+    it unconfirmed after 48 hours ("Deleting an Amazon SNS subscription and topic", SNS Developer
+    Guide). moto confirms every subscription at once and sends no email. Here an email
+    subscription is pending until :meth:`confirm` (its owner followed the link) or, while
+    ``confirm_on_subscribe`` (the local stories' approvers confirm at once), as soon as it is
+    made; each Publish that passes a confirmed subscription's filter policy is an email in
+    ``delivered`` (the approvers' inboxes: ``canaryfleet_local.mailbox``).
+    """
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.confirm_on_subscribe = True
+        self.delivered: list[DeliveredEmail] = []
+        self._pending: set[str] = set()  # subscription ARNs
+        self._lock = threading.Lock()
+
+    def _backend(self) -> SNSBackend:
+        return sns_backends[self.account_id][self.region]
+
+    def confirm(self, endpoint: str) -> int:
+        """The owner of ``endpoint`` followed SNS's confirmation link; returns how many were pending."""
+        with self._lock:
+            confirmed = [
+                arn
+                for arn in self._pending
+                if (sub := self._backend().subscriptions.get(arn)) is not None
+                and sub.endpoint.lower() == endpoint.lower()
+            ]
+            for arn in confirmed:
+                self._pending.discard(arn)
+                sub = self._backend().subscriptions[arn]
+                sub.confirmed = True
+                sub.attributes["PendingConfirmation"] = "false"
+        return len(confirmed)
+
+    def pending(self, arn: str) -> bool:
+        return arn in self._pending
+
+    def _shown(self, subscriptions: list[Any]) -> list[Any]:
+        shown = []
+        for sub in subscriptions:
+            copied = sub
+            if sub.arn in self._pending:
+                copied = copy.copy(sub)
+                copied.arn = PENDING_CONFIRMATION
+            shown.append(copied)
+        return shown
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        stand_in = self
+        subscribe, publish = SNSBackend.subscribe, Subscription.publish
+        by_topic, everything = SNSBackend.list_subscriptions_by_topic, SNSBackend.list_subscriptions
+
+        def ours(backend: SNSBackend) -> bool:
+            return backend.account_id == stand_in.account_id and backend.region_name == stand_in.region
+
+        def subscribe_email(backend: SNSBackend, topic_arn: str, endpoint: str, protocol: str) -> Any:
+            existing = backend._find_subscription(topic_arn, endpoint, protocol)
+            subscription = subscribe(backend, topic_arn, endpoint, protocol)
+            if ours(backend) and protocol in _EMAIL_PROTOCOLS and existing is None:
+                if stand_in.confirm_on_subscribe:
+                    subscription.confirmed = True
+                else:
+                    subscription.confirmed = False
+                    subscription.attributes["PendingConfirmation"] = "true"
+                    with stand_in._lock:
+                        stand_in._pending.add(subscription.arn)
+            return subscription
+
+        def list_by_topic(backend: SNSBackend, topic_arn: str, next_token: str | None = None) -> Any:
+            found, token = by_topic(backend, topic_arn, next_token=next_token)
+            return (stand_in._shown(found) if ours(backend) else found), token
+
+        def list_all(backend: SNSBackend, next_token: str | None = None) -> Any:
+            found, token = everything(backend, next_token=next_token)
+            return (stand_in._shown(found) if ours(backend) else found), token
+
+        def deliver(
+            subscription: Subscription, message: str, message_id: str, *args: Any, **kwargs: Any
+        ) -> None:
+            if subscription.protocol not in _EMAIL_PROTOCOLS:
+                publish(subscription, message, message_id, *args, **kwargs)
+                return
+            attributes = kwargs.get("message_attributes") or {}
+            matcher = subscription._filter_policy_matcher
+            if matcher is not None and not matcher.matches(attributes, message):
+                return
+            # Topic.publish lists the topic's subscriptions as ListSubscriptionsByTopic shows them.
+            pending = subscription.arn == PENDING_CONFIRMATION or subscription.arn in stand_in._pending
+            if pending or not subscription.topic.arn.startswith(
+                f"arn:aws:sns:{stand_in.region}:{stand_in.account_id}:"
+            ):
+                return
+            with stand_in._lock:
+                stand_in.delivered.append(
+                    DeliveredEmail(
+                        subscription.endpoint,
+                        subscription.topic.arn,
+                        kwargs.get("subject"),
+                        message,
+                        attributes,
+                    )
+                )
+
+        with (
+            mock.patch.object(SNSBackend, "subscribe", subscribe_email),
+            mock.patch.object(SNSBackend, "list_subscriptions_by_topic", list_by_topic),
+            mock.patch.object(SNSBackend, "list_subscriptions", list_all),
+            mock.patch.object(Subscription, "publish", deliver),
+        ):
             yield

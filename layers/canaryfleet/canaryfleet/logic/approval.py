@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.alarms import end_wait_if_firing
 from canaryfleet.logic.canary import begin_wait
@@ -20,7 +22,7 @@ from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import ApprovalTask
-from canaryfleet.observability import logger, tracer
+from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.approvals import ApprovalStore, EmailChannel, SlackChannel
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import FleetMetrics
@@ -128,9 +130,19 @@ def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:
     emails = approval.approvers.emails
     if approval.emails_sent or not emails:
         return
-    new = channels.email.ensure_subscribed(emails)
-    if new:
-        logger.info("approvers subscribed to approval emails", extra={"count": len(new)})
+    reach = channels.email.ensure_subscribed(emails)
+    if reach.subscribed_now:
+        logger.info("approvers subscribed to approval emails", extra={"count": len(reach.subscribed_now)})
+    if reach.awaiting_confirmation:
+        # SNS emails nobody before they follow the link of its confirmation email: these approvers
+        # get no link for this approval (Slack and the CLI still reach them).
+        logger.warning(
+            "approval link cannot reach approvers who have not confirmed the approval email subscription",
+            extra={"approval_id": approval.approval_id, "count": len(reach.awaiting_confirmation)},
+        )
+        metrics.add_metric(
+            name="ApprovalEmailsUnconfirmed", unit=MetricUnit.Count, value=len(reach.awaiting_confirmation)
+        )
     expires = int(approval.expires_at.timestamp())
     for email in emails:
         link = channels.signer.sign(approval.approval_id, email, expires)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
@@ -24,6 +25,7 @@ from canaryfleet.models.rollout import (
     RolloutRef,
 )
 from canaryfleet.observability import logger, metrics, tracer
+from canaryfleet.ports.approvals import EmailChannel
 from canaryfleet.ports.artifacts import ArtifactStore
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import AppRegistry, Deployments
@@ -59,12 +61,15 @@ def start_rollout(
     clock: Clock,
     policy_limits: PolicyLimits | None = None,
     bundle_limits: BundleLimits | None = None,
+    approver_emails: EmailChannel | None = None,
 ) -> StartRolloutResult:
     """Check the upload, register the revision, record the rollout and start its execution.
 
     A rejection (off-layout key, unknown application, version already decided, invalid
     bundle) is an outcome, not an error: retrying the event cannot change it. Nothing is
-    deployed or registered for a rejected upload. A duplicate event changes nothing.
+    deployed or registered for a rejected upload. A duplicate event changes nothing. Once the
+    rollout has started, approvers who have no approval email subscription get one
+    (``approver_emails``; see :func:`_prepare_approvers`).
     """
     obj = event.detail.object
     received = clock.now()
@@ -151,7 +156,31 @@ def start_rollout(
         return StartRolloutResult(status="duplicate", rollout_id=rollout_id, execution_arn=execution_arn)
     metrics.add_metric(name="ArtifactsAccepted", unit=MetricUnit.Count, value=1)
     logger.info("rollout started", extra={"execution_arn": execution_arn, "version": rollout.version})
+    _prepare_approvers(app.approvers.emails, approver_emails)
     return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
+
+
+def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel | None) -> None:
+    """Subscribe the approvers who have no approval email subscription yet, at the upload.
+
+    SNS emails an address nothing until its owner follows the link of the confirmation email
+    Subscribe sends (Subscribe, SNS API Reference). Subscribed only when the approval asks them,
+    a new approver would get the confirmation and never that approval's link; subscribed now,
+    they have the canary's deployment and bakes to confirm. Best effort: the approval subscribes
+    whoever is still missing, and the rollout never waits on SNS.
+    """
+    if channel is None or not emails:
+        return
+    try:
+        reach = channel.ensure_subscribed(emails)
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("approvers not subscribed to approval emails yet", extra={"error": str(exc)})
+        return
+    if reach.subscribed_now:
+        logger.info(
+            "approvers subscribed to approval emails; SNS asks each to confirm",
+            extra={"count": len(reach.subscribed_now)},
+        )
 
 
 def _build_url(value: str | None) -> tuple[str | None, list[str]]:

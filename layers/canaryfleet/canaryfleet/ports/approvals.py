@@ -6,6 +6,7 @@ Implemented on AWS by ``canaryfleet.adapters`` (``approval_store``, ``secrets``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -94,11 +95,19 @@ class SlackChannel(Protocol):
     def email_of(self, user_id: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class EmailReach:
+    """Who an approval email can reach: SNS emails nobody before they confirm their subscription."""
+
+    subscribed_now: tuple[str, ...] = ()  # SNS has just sent each its confirmation email
+    awaiting_confirmation: tuple[str, ...] = ()  # those and older ones not confirmed: no email yet
+
+
 class EmailChannel(Protocol):
     """Approval emails, one per approver (subscribed once to the approval email topic)."""
 
-    def ensure_subscribed(self, emails: tuple[str, ...]) -> list[str]:
-        """Subscribe the addresses not subscribed yet; the ones newly subscribed."""
+    def ensure_subscribed(self, emails: tuple[str, ...]) -> EmailReach:
+        """Subscribe the addresses not subscribed yet; who is new and who cannot be emailed yet."""
         ...
 
     def send(self, approver: str, subject: str, body: str) -> None: ...

@@ -15,6 +15,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.rollout_record import RolloutRecord
 from canaryfleet.models.thread import Thread
+from canaryfleet.ports.approvals import EmailReach
 
 # A thread's claim older than this belongs to a poster that died before saying where its
 # first message is: the next notice may take it over.
@@ -74,8 +75,8 @@ class SlackThreads(Protocol):
 class SummaryEmail(Protocol):
     """The approvers' email topic: one filtered copy a recipient."""
 
-    def ensure_subscribed(self, emails: tuple[str, ...]) -> list[str]:
-        """Subscribe the addresses not yet subscribed; returns those it subscribed."""
+    def ensure_subscribed(self, emails: tuple[str, ...]) -> EmailReach:
+        """Subscribe the addresses not yet subscribed; who is new and who cannot be emailed yet."""
         ...
 
     def send(self, approver: str, subject: str, body: str) -> None: ...

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
+from canaryfleet.adapters.approval_email import SnsApprovalEmail
 from canaryfleet.adapters.artifacts import S3ArtifactStore
 from canaryfleet.adapters.fleet import CodeDeploy
 from canaryfleet.adapters.notifier import SnsNotifier
@@ -29,10 +30,19 @@ def start_rollout(
     store = DynamoRolloutStore(settings.state_table_name, clock)
     workflow = StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn)
     notifier = SnsNotifier(settings.notification_topic_arn)
+    approver_emails = SnsApprovalEmail(settings.approval_email_topic_arn)
 
     def run(upload: S3EventNotificationEventBridgeModel) -> StartRolloutResult:
         return start_rollout_once(
-            upload, S3ArtifactStore(), SsmRegistry(), store, CodeDeploy(), workflow, notifier, clock
+            upload,
+            S3ArtifactStore(),
+            SsmRegistry(),
+            store,
+            CodeDeploy(),
+            workflow,
+            notifier,
+            clock,
+            approver_emails=approver_emails,
         )
 
     return run
