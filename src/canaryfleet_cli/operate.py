@@ -29,6 +29,7 @@ from canaryfleet_cli.platform import (
     connect_platform,
     history_of,
     live_version,
+    running_rollout,
     status_of,
 )
 from canaryfleet_cli.report import write_report
@@ -194,10 +195,12 @@ def _decide(
     as_json: bool,
     local: bool,
     extra: dict[str, Any] | None = None,
+    version: str | None = None,
 ) -> None:
     platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
+        guard = _expected_rollout(platform, application, version) if version is not None else {}
         result = platform.decide(
             {
                 "application": application,
@@ -205,6 +208,7 @@ def _decide(
                 "by": platform.caller(),
                 "reason": reason,
                 "channel": "cli",
+                **guard,
                 **(extra or {}),
             }
         )
@@ -226,7 +230,29 @@ def _decide(
     console.print(said, markup=False, highlight=False)
 
 
+def _expected_rollout(platform: Platform, application: str, version: str) -> dict[str, Any]:
+    """The decision's guard: the running rollout, if it is ``version``'s; else nothing is decided.
+
+    The platform then acts only if that rollout is still the running one when the decision
+    arrives (a rollback and a newer upload in between would otherwise take it).
+    """
+    record = running_rollout(platform, application)
+    if record is None:
+        raise PlatformError(f"{application} has no running rollout; nothing decided")
+    if record.version != version:
+        raise PlatformError(
+            f"the running rollout of {application} is version {record.version} ({record.rollout_id}),"
+            f" not {version}; nothing decided"
+        )
+    return {"rollout_id": record.rollout_id}
+
+
 AuditComment = typer.Option("", "--reason", help="Comment kept in the audit.")
+VersionGuard = typer.Option(
+    None,
+    "--version",
+    help="Decide only if the running rollout is this version (the one you reviewed); else nothing.",
+)
 RequiredReason = typer.Option(..., "--reason", help="Why (shown in the rollback's reason).")
 
 
@@ -236,13 +262,14 @@ def _decision_command(action: str, reason_option: Any, summary: str) -> Callable
     def command(
         application: str = typer.Argument(...),
         reason: str = reason_option,
+        version: str | None = VersionGuard,
         stack: str | None = StackOption,
         region: str | None = RegionOption,
         profile: str | None = ProfileOption,
         as_json: bool = JsonOption,
         local: bool = LocalOption,
     ) -> None:
-        _decide(action, application, reason, stack, region, profile, as_json, local)
+        _decide(action, application, reason, stack, region, profile, as_json, local, version=version)
 
     command.__name__ = command.__qualname__ = action  # typer names the command after the function
     command.__doc__ = summary
@@ -265,6 +292,7 @@ def promote(
         help="Also release outside the deployment windows and during freezes (needs --reason; audited, "
         "posted to the rollout's Slack thread and outcome email).",
     ),
+    version: str | None = VersionGuard,
     stack: str | None = StackOption,
     region: str | None = RegionOption,
     profile: str | None = ProfileOption,
@@ -275,7 +303,7 @@ def promote(
     if override_window and not reason.strip():
         raise typer.BadParameter("say why the window or freeze is overridden", param_hint="--reason")
     extra = {"override_window": True} if override_window else {}
-    _decide("promote", application, reason, stack, region, profile, as_json, local, extra)
+    _decide("promote", application, reason, stack, region, profile, as_json, local, extra, version)
 
 
 def _ci_default(*names: str) -> str | None:

@@ -84,6 +84,25 @@ def test_approve_from_the_cli_releases_and_history_says_who(
     assert cli("status", "hello-app")["running"] is False
 
 
+def test_a_decision_for_the_version_reviewed_waits_for_that_version_only(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    cloud, _ = waiting
+
+    # The operator reviewed 0.9.0; 1.0.0 is the one waiting now: nothing is decided
+    refused = cli_error("approve", "hello-app", "--version", "0.9.0")
+
+    assert "the running rollout of hello-app is version 1.0.0" in refused
+    assert "not 0.9.0; nothing decided" in refused
+    assert cli("status", "hello-app")["stage"] == "awaiting_approval"
+
+    # The version reviewed: decided, and the platform checked it was still the running rollout
+    result = cli("approve", "hello-app", "--version", "1.0.0")
+
+    assert result["outcome"] == "applied"
+    assert ended(cloud).status == "SUCCEEDED"
+
+
 def test_reject_from_the_cli_rolls_back_with_the_reason(waiting: tuple[LocalCloud, FleetSimulator]) -> None:
     cloud, _ = waiting
 
