@@ -930,3 +930,50 @@ def test_a_rollout_yaml_metric_name_in_any_script_is_fine() -> None:
 
     [bake] = [s for s in policy.steps if isinstance(s, Bake)]
     assert bake.analysis is not None and bake.analysis.metrics[0].name == "p99 latence (ms) — caisse"
+
+
+def _in_one_folder(folder: str, *more: Entry) -> bytes:
+    """The bundle as `zip -r app.zip app/` makes it: the folder's entry, then everything inside."""
+    files: dict[str, bytes | str] = {
+        "appspec.yml": spec(),
+        "scripts/start.sh": "#!/bin/sh\nexec python3 /opt/app/server.py\n",
+        "scripts/stop.sh": "#!/bin/sh\npkill -f server.py || true\n",
+        "app/server.py": "print('hello')\n",
+        "rollout.yaml": dump({"steps": [{"kind": "set_weight", "weight": 20}, {"kind": "approval"}]}),
+    }
+    entries: list[Entry] = [(f"{folder}/", b"")]
+    entries += [(f"{folder}/{name}", data) for name, data in files.items()]
+    return zip_of([*entries, *more])
+
+
+def test_given_a_zip_of_the_folder_itself_when_validated_then_it_deploys_from_inside_it_with_a_note() -> None:
+    # The agent unpacks a zip whose only root entry is a folder holding an appspec from inside
+    # that folder (command_executor.rb: "If the top level of the archive is a directory that
+    # contains an appspec, strip that")
+    data = _in_one_folder("hello-app")
+
+    report = validate_bundle(data)
+    policy = bundle_policy(data, default_policy(), PolicyLimits())
+
+    assert report.hooks == {"ApplicationStart": ["scripts/start.sh"], "ApplicationStop": ["scripts/stop.sh"]}
+    assert report.has_rollout_yaml
+    assert report.notes[0] == (
+        "the bundle's files are inside one folder, hello-app/: CodeDeploy's agent deploys from inside it,"
+        " as if the zip were made from within the folder"
+    )
+    assert [step.kind for step in policy.steps] == ["set_weight", "approval"]
+
+
+@pytest.mark.parametrize(
+    "more",
+    [[("__MACOSX/hello-app/._appspec.yml", b"")], [("README.md", b"# hello")]],
+    ids=["macos resource folder beside it", "a file beside it"],
+)
+def test_given_a_folder_with_something_beside_it_when_validated_then_the_appspec_is_not_at_the_root(
+    more: list[Entry],
+) -> None:
+    # The agent strips the folder only when it is the archive's one root entry
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(_in_one_folder("hello-app", *more))
+
+    assert refused.value.reason.startswith("the bundle has no appspec.yml at its root")

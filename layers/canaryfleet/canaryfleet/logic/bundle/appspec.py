@@ -80,6 +80,12 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
     """Accept a bundle that CodeDeploy can deploy and that is safe to handle, or raise InvalidBundle."""
     with opened(source, limits) as bundle:
         spec, notes = _read_appspec(bundle, limits)
+        if bundle.root_folder is not None:
+            notes.insert(
+                0,
+                f"the bundle's files are inside one folder, {bundle.root_folder}/: CodeDeploy's agent"
+                " deploys from inside it, as if the zip were made from within the folder",
+            )
         hooks = _check_hooks(spec, bundle)
         _check_file_sources(spec, bundle)
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None

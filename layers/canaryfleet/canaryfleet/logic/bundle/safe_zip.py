@@ -106,6 +106,8 @@ class OpenedBundle:
     entries: int
     uncompressed_bytes: int
     compressed_bytes: int
+    # The one top-level folder the agent unpacks the bundle from, if the zip holds its files there.
+    root_folder: str | None = None
 
 
 class _BoundedReads:
@@ -228,7 +230,39 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
             f" {limits.max_compression_ratio:g} times"
         )
     _check_no_overlap(infos, archive.start_dir)
-    return OpenedBundle(archive, files, frozenset(directories), len(infos), uncompressed, compressed)
+    files, directories, root = _as_unpacked(files, directories)
+    return OpenedBundle(
+        archive, files, frozenset(directories), len(infos), uncompressed, compressed, root_folder=root
+    )
+
+
+def _as_unpacked(
+    files: dict[str, zipfile.ZipInfo], directories: set[str]
+) -> tuple[dict[str, zipfile.ZipInfo], set[str], str | None]:
+    """The paths as the agent unpacks them: from inside the zip's one root folder, if it strips it."""
+    root = _single_root_folder(files, directories)
+    if root is None:
+        return files, directories, None
+    cut = len(root) + 1
+    inside = {path[cut:]: info for path, info in files.items()}
+    return inside, {path[cut:] for path in directories if path != root}, root
+
+
+def _single_root_folder(files: dict[str, zipfile.ZipInfo], directories: set[str]) -> str | None:
+    """The folder a zip made of one folder holds everything in, if the agent unpacks from inside it.
+
+    The CodeDeploy agent (command_executor.rb, unpack_bundle): "If the top level of the archive
+    is a directory that contains an appspec, strip that": the archive's root has that one
+    folder and nothing else, and a name in it matches /appspec/i. That is `zip -r app.zip app/`.
+    """
+    tops = {path.split("/", 1)[0] for path in (*files, *directories)}
+    if len(tops) != 1:
+        return None
+    (top,) = tops
+    if top not in directories:
+        return None
+    inside = {path.split("/", 2)[1] for path in (*files, *directories) if path.startswith(f"{top}/")}
+    return top if any("appspec" in name.lower() for name in inside) else None
 
 
 def _check_no_overlap(infos: list[zipfile.ZipInfo], directory_offset: int) -> None:
