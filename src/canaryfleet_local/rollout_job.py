@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.freezes import declare_freeze
@@ -42,6 +43,15 @@ def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
         {"seq": seq, "weight": entry.weight, "at": entry.at.isoformat()}
         for seq, entry in record.weight_history()
     ]
+
+
+def _approval(cloud: LocalCloud, record: RolloutRecord) -> dict[str, str] | None:
+    """The rollout's latest approval as it stands: its status, and why it closed if it did."""
+    store = DynamoApprovalStore(cloud.output("StateTableName"))
+    approval = store.get(record.approval_id) if record.approval_id else None
+    if approval is None:
+        return None
+    return {"status": approval.status.value, "closed_reason": approval.closed_reason}
 
 
 def _rollout_records(cloud: LocalCloud, application: str) -> dict[str, RolloutRecord]:
@@ -126,6 +136,8 @@ def played_scenario(
         report["leftovers"] = leftovers(cloud)
         report["faults"] = cloud.faults.summary() if cloud.faults else {}
         ordered = sorted(records.values(), key=lambda r: r.received_at)
+        for entry, record in zip(report["rollouts"], ordered, strict=True):
+            entry["approval"] = _approval(cloud, record)
         app = next(iter(simulator.apps.values())).app
         yield ScenarioRun(report, ordered, app, list(cloud.runtime.invocations))
     report["seconds"] = round(time.monotonic() - started, 2)

@@ -103,6 +103,14 @@ def test_a_canary_alarm_while_awaiting_approval_rolls_back_without_waiting_for_a
     [_, bad] = report["rollouts"]
     assert bad["verdict"]["result"] == "pass", "the bake passed: the alarm came after it"
     assert bad["decision"] is None
+    if "while awaiting approval" in report["reason"]:
+        # The event ended the wait: the approval is settled at once, not at its expiry two
+        # minutes on, and its Slack message says why
+        assert bad["approval"]["status"] == "closed", bad["approval"]
+        assert re.fullmatch(
+            r"canary alarm hello-app-canary-\S+ went to ALARM; the rollout rolls back",
+            bad["approval"]["closed_reason"],
+        ), bad["approval"]
     assert report["executions"][-1]["error"] == "RolledBack"
     assert deployments(report)[2:] == [("canary", "1.1.0", "Succeeded"), ("canary", "1.0.0", "Succeeded")]
     assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")

@@ -481,7 +481,20 @@ def test_the_rollback_and_the_release_delete_the_alarms_and_a_repeat_finds_none(
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:
     _hold_lock(store)
-    store.set_wait(APP, ROLLOUT_ID, Wait(kind="approval", token="token-approval", started_at=clock.now()))
+    store.set_wait(
+        APP,
+        ROLLOUT_ID,
+        Wait(kind="approval", token="token-approval", started_at=clock.now(), approval_id="a" * 22),
+    )
+
+
+class _EndedApprovals:
+    def __init__(self) -> None:
+        self.settled: list[str] = []
+
+    def settle_now(self, approval_id: str) -> bool:
+        self.settled.append(approval_id)
+        return True
 
 
 def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_longer_waits(
@@ -491,9 +504,14 @@ def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_l
     callbacks = RecordingCallbacks()
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
-    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+    ended = _EndedApprovals()
+
+    result = on_alarm(
+        "payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock, ended_approvals=ended
+    )
 
     assert result == "approval ended"
+    assert ended.settled == ["a" * 22], "its Slack message says why at once, not at its expiry"
     error, cause = callbacks.failed["token-approval"]
     assert (error, cause) == (
         "CanaryAlarm",

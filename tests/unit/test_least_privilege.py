@@ -162,8 +162,9 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # on_alarm: registry.all (GetParametersByPath), lock, append_audit, get, and the bake's or
-    # the approval's token fails (an approval's wait is then cleared); Powertools idempotency
-    # puts, updates and deletes its record.
+    # the approval's token fails (an approval's wait is then cleared, and the approval settled at
+    # once by a run of the expiry machine); Powertools idempotency puts, updates and deletes its
+    # record.
     "AlarmEventFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -172,6 +173,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:DeleteItem",
             "ssm:GetParametersByPath",
             "states:SendTaskFailure",
+            "states:StartExecution",
         }
     ),
     # analyse: the fail-fast alarms deleted (DescribeAlarms by prefix, DeleteAlarms), get,

@@ -30,6 +30,9 @@ class AlarmEventSettings(BaseSettings):
     """The alarm handler: its idempotency table (one effect per alarm state change)."""
 
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+    approval_expiry_state_machine_arn: str = Field(
+        alias="APPROVAL_EXPIRY_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
+    )
 
 
 class RecordStageSettings(BaseSettings):

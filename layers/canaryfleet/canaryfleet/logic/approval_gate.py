@@ -280,11 +280,7 @@ class ApprovalGate:
             )
             status = ApprovalStatus.APPROVED if decision.action == "approve" else ApprovalStatus.REJECTED
             return _Settled(status, decision=decision)
-        if record.abort_requested is not None:
-            return _Settled(ApprovalStatus.CLOSED, f"the rollout was aborted by {record.abort_requested.by}")
-        if record.promoted_by:
-            return _Settled(ApprovalStatus.CLOSED, f"the rollout was promoted by {record.promoted_by}")
-        return _Settled(ApprovalStatus.CLOSED, "the rollout no longer waits for this approval")
+        return _Settled(ApprovalStatus.CLOSED, _why_it_stopped_waiting(approval, record))
 
     def _decide(
         self, approval: Approval, action: Action, by: str, channel: Channel, comment: str
@@ -414,6 +410,25 @@ class ApprovalGate:
             return
         text, blocks = approval_messages.slack_outcome(approval)
         self._slack.update(approval.slack_message, text, blocks)
+
+
+def _why_it_stopped_waiting(approval: Approval, record: RolloutRecord) -> str:
+    """Why the rollout no longer waits for an approval nobody decided through the gate."""
+    if record.abort_requested is not None:
+        return f"the rollout was aborted by {record.abort_requested.by}"
+    if record.promoted_by:
+        return f"the rollout was promoted by {record.promoted_by}"
+    alarm = next(
+        (
+            entry.alarm
+            for entry in reversed(record.audit)
+            if entry.kind == "alarm" and entry.side == "canary" and entry.at >= approval.created_at
+        ),
+        None,
+    )
+    if alarm is not None:
+        return f"canary alarm {alarm} went to ALARM; the rollout rolls back"
+    return "the rollout no longer waits for this approval"
 
 
 def settle_ended_approval(gate: Callable[[], ApprovalGate], approval_id: str) -> None:

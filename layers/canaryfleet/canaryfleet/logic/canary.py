@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.alarms import firing_alarm
 from canaryfleet.logic.analysis.collect import collect
@@ -24,7 +26,7 @@ from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import AppRegistry, FleetMetrics, TrafficWeights
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords, RolloutStore
-from canaryfleet.ports.workflow import Callbacks
+from canaryfleet.ports.workflow import Callbacks, EndedApprovals
 
 # How far apart CloudWatch's clock and the functions' may be taken to be (both AWS's, kept in
 # step by its time service): an alarm change this close before the canary's traffic counts.
@@ -186,6 +188,7 @@ def on_alarm(
     callbacks: Callbacks,
     clock: Clock,
     description: str = "",
+    ended_approvals: EndedApprovals | None = None,
 ) -> str:
     """A canary alarm went to ALARM: end the bake, or a later wait, of the running rollout.
 
@@ -194,7 +197,8 @@ def on_alarm(
     belongs to an earlier bake and is ignored. While the rollout waits for its approval, or for
     the calendar to let it go live, the canary still takes its share of the traffic, so a canary
     alarm then rolls it back rather than leave it serving until someone answers or the window
-    opens (an approval closes: a later click is told the rollout no longer waits for it).
+    opens (an approval closes: a later click is told the rollout no longer waits for it, and
+    ``ended_approvals`` settles it at once, its Slack buttons replaced by why it ended).
     """
     reason = state.get("reason", "")
     owner = registry.owner_of_alarm(alarm_name) if state.get("value") == "ALARM" else None
@@ -229,8 +233,26 @@ def on_alarm(
         ended = callbacks.fail(token, "CanaryAlarm", cause)
         if ended:  # a later click on the approval is told the rollout no longer waits for it
             store.clear_wait(app.application, rollout_id, token)
+            if kind == "approval" and record is not None and record.approval_id:
+                _settle_soon(record.approval_id, ended_approvals)
         return f"{kind} ended" if ended else f"{kind} had already ended"
     return _end_bake(alarm_name, metric, description, state, record, callbacks)
+
+
+def _settle_soon(approval_id: str, ended_approvals: EndedApprovals | None) -> None:
+    """Settle the approval an alarm ended now rather than at its expiry (up to its timeout away).
+
+    The rollout already rolls back, so a failure here is only logged: the expiry settles it then.
+    """
+    if ended_approvals is None:
+        return
+    try:
+        ended_approvals.settle_now(approval_id)
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning(
+            "approval ended by an alarm not settled now; its expiry will",
+            extra={"approval_id": approval_id, "error": str(exc)},
+        )
 
 
 def _before_the_canary_served(state: dict[str, str], record: RolloutRecord | None) -> bool:
@@ -335,9 +357,11 @@ def on_alarm_event(
     callbacks: Callbacks,
     clock: Clock,
     description: str = "",
+    ended_approvals: EndedApprovals | None = None,
 ) -> dict[str, str]:
     """:func:`on_alarm` for one EventBridge event; ``event`` holds its id, what a repeat shares."""
-    return {"result": on_alarm(alarm_name, state, registry, store, callbacks, clock, description)}
+    result = on_alarm(alarm_name, state, registry, store, callbacks, clock, description, ended_approvals)
+    return {"result": result}
 
 
 def analysis_window(

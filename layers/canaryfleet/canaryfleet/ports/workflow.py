@@ -38,3 +38,9 @@ class ApprovalExpiry(Protocol):
     def schedule(self, approval_id: str, expires_at: datetime, now: datetime) -> bool:
         """Have the approval expired at ``expires_at`` if nobody answers; False if already scheduled."""
         ...
+
+
+class EndedApprovals(Protocol):
+    def settle_now(self, approval_id: str) -> bool:
+        """Have an approval the rollout no longer waits for settled at once (its Slack message too)."""
+        ...

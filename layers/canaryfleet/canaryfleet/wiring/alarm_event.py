@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from canaryfleet.adapters.approval_expiry import StepFunctionsApprovalExpiry
 from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
@@ -27,6 +28,7 @@ def alarm_event(
     """EventBridge delivers at least once: a repeat of a state change (its event id) has no effect."""
     clock = SystemClock()
     store = DynamoRolloutStore(settings.state_table_name, clock)
+    ended_approvals = StepFunctionsApprovalExpiry(settings.approval_expiry_state_machine_arn)
     react = once_per_key(
         canary.on_alarm_event,
         table_name=settings.idempotency_table_name,
@@ -45,6 +47,7 @@ def alarm_event(
             store=store,
             callbacks=StepFunctionsCallbacks(),
             clock=clock,
+            ended_approvals=ended_approvals,
         )
 
     return run
