@@ -8,14 +8,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.logic.drain_dispatch import dispatch_drains
 from canaryfleet.models.events import parse_event
 from canaryfleet.observability import entry_point
-from canaryfleet.settings import DrainDispatchSettings, load_settings
+from canaryfleet.settings import DrainQueueDispatchSettings, load_settings
 from canaryfleet.wiring.drains import drain_dispatch_service
 
 
 @entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings(DrainDispatchSettings)
+    settings = load_settings(DrainQueueDispatchSettings)
     batch = parse_event(SqsModel, event)
-    outcome = dispatch_drains(batch, drain_dispatch_service(settings))
-    # Messages whose command could not be sent come back; the others are deleted.
+    drains, redelivery = drain_dispatch_service(settings)
+    outcome = dispatch_drains(batch, drains, redelivery)
+    # Messages whose command could not be sent come back (in seconds); the others are deleted.
     return dict(process_partial_response(event, outcome.check, BatchProcessor(EventType.SQS), context))

@@ -21,12 +21,12 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.drain_store import DynamoDrainStore
-from canaryfleet.adapters.drains import S3LogObjects
+from canaryfleet.adapters.drains import S3LogObjects, SqsDrainQueue
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import DrainNotReady
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_complete import complete_drain
-from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
+from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains, redelivery_seconds
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
@@ -43,6 +43,7 @@ from moto import mock_aws
 
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, load_event
+from tests.integration.helpers import eventually
 from tests.unit.drain_fakes import (
     FakeDirectory,
     FakeHooks,
@@ -496,6 +497,43 @@ def test_a_send_command_that_fails_gives_the_claims_back_for_the_next_delivery(p
 
     assert set(outcome.failed) == {"m-0", "m-1"}
     assert retried.failed == {} and len(platform.run_command.calls) == 1
+
+
+def test_orders_whose_command_failed_come_back_in_seconds_not_after_the_visibility_timeout(
+    platform: Platform,
+) -> None:
+    # The drain queue as template.yaml makes it: 180 s of visibility (six times the dispatcher's
+    # timeout), longer than a Spot instance's two minutes
+    queue = boto3.client("sqs").create_queue(
+        QueueName=f"drains-{platform.table}", Attributes={"VisibilityTimeout": "180"}
+    )["QueueUrl"]
+    _queued(platform, 2)
+    for order in platform.queue.orders:
+        boto3.client("sqs").send_message(QueueUrl=queue, MessageBody=order.model_dump_json())
+    received = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    template = load_event("drain_dispatch/orders")["Records"][0]
+    batch = SqsModel.model_validate(
+        {
+            "Records": [
+                template
+                | {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+                for m in received
+            ]
+        }
+    )
+    platform.run_command.throttled = True
+
+    outcome = dispatch_drains(batch, platform.drains(NOW), SqsDrainQueue(queue))
+
+    # Both come back once redelivery_seconds(1) = 5 s have passed, not after 180 s
+    assert set(outcome.failed) == {m["MessageId"] for m in received}
+    assert redelivery_seconds(1) == 5 and redelivery_seconds(2) == 10 and redelivery_seconds(9) == 60
+    assert boto3.client("sqs").receive_message(QueueUrl=queue).get("Messages", []) == []
+    again = eventually(
+        lambda: boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"),
+        timeout=10,
+    )
+    assert {m["MessageId"] for m in again} == set(outcome.failed)
 
 
 def test_a_malformed_order_fails_its_message_and_writes_nothing(platform: Platform) -> None:

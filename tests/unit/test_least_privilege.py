@@ -311,8 +311,9 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # dispatch_drains: claim/release/record_command, SendCommand, and for an unreachable
-    # instance finish_drain (finish, CompleteLifecycleAction, the drain notice). SQS: the
-    # event source mapping's polling, as for notify.
+    # instance finish_drain (finish, CompleteLifecycleAction, the drain notice); a failed
+    # order's visibility shortened (ChangeMessageVisibilityBatch). SQS: the event source
+    # mapping's polling, as for notify.
     "DrainDispatchFunction": frozenset(
         {
             "dynamodb:UpdateItem",
@@ -322,6 +323,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibilityBatch",
         }
     ),
     # complete_drain: find, the manifest and each log's head_object (s3:GetObject; ListBucket
@@ -345,11 +347,9 @@ NEEDED: dict[str, frozenset[str]] = {
 # fails, so that this list only shrinks.
 KNOWN_EXTRA: dict[str, frozenset[str]] = {
     # SQSPollerPolicy (pinned by test_drain_template.py, which checks the dispatcher's role
-    # names only its own queue) also grants visibility changes and batch deletes; the event
-    # source mapping uses ReceiveMessage, DeleteMessage and GetQueueAttributes only.
-    "DrainDispatchFunction": frozenset(
-        {"sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibilityBatch", "sqs:DeleteMessageBatch"}
-    ),
+    # names only its own queue) also grants single visibility changes and batch deletes; the
+    # event source mapping uses ReceiveMessage, DeleteMessage and GetQueueAttributes only.
+    "DrainDispatchFunction": frozenset({"sqs:ChangeMessageVisibility", "sqs:DeleteMessageBatch"}),
 }
 
 # What SAM attaches for every function: CloudWatch Logs (basic execution) and, with

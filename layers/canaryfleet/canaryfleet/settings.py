@@ -77,6 +77,12 @@ class DrainDispatchSettings(RecordStageSettings):
     log_bucket_name: str = Field(alias="LOG_BUCKET_NAME", min_length=3, max_length=63)
 
 
+class DrainQueueDispatchSettings(DrainDispatchSettings):
+    """The dispatcher alone: its queue, where it makes failed orders visible again sooner."""
+
+    drain_queue_url: str = Field(alias="DRAIN_QUEUE_URL", pattern=r"^https://")
+
+
 # --- approval gate ------------------------------------------------------------------------
 _SM_ARN = r"^arn:aws[a-z-]*:secretsmanager:"  # a Secrets Manager secret
 

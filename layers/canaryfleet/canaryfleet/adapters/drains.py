@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.drain import DrainOrder, LifecycleHookRef
+from canaryfleet.observability import logger
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 
 # Run Command's delivery timeout (its minimum): an instance that cannot take the command
@@ -47,6 +48,24 @@ class SqsDrainQueue:
 
     def send(self, order: DrainOrder) -> None:
         client("sqs").send_message(QueueUrl=self._url, MessageBody=order.model_dump_json())
+
+    def redeliver_in(self, seconds: dict[str, int]) -> None:
+        # ChangeMessageVisibilityBatch takes at most 10 entries (SQS API Reference).
+        handles = list(seconds.items())
+        for start in range(0, len(handles), 10):
+            chunk = handles[start : start + 10]
+            response = client("sqs").change_message_visibility_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": wait}
+                    for index, (handle, wait) in enumerate(chunk)
+                ],
+            )
+            for failed in response.get("Failed", []):
+                logger.warning(
+                    "drain order keeps its visibility timeout",
+                    extra={"code": failed.get("Code"), "message": failed.get("Message")},
+                )
 
 
 class SsmRunCommand:

@@ -8,7 +8,10 @@ a message delivered twice runs the document once. When Run Command refuses an in
 (already gone, not managed) the batch is split until the refused instances are alone; a
 refused instance cannot be drained, so its drain ends there with its logs lost (and its
 termination hook completed). Any other failure gives the claims back and reports those
-messages as failed: the queue delivers them again, then to its dead-letter queue.
+messages as failed: the queue delivers them again, then to its dead-letter queue. Not after
+the queue's visibility timeout (180 s: six times this function's timeout, as Lambda asks),
+which would outlast a Spot instance's two minutes and a termination hook's five: a failed
+order is made visible again after ``redelivery_seconds`` (5 s, then 10 s).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
 from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
 from canaryfleet.models.drain import DrainOrder, DrainRecord
 from canaryfleet.observability import logger, tracer
-from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND
+from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, OrderRedelivery
 
 # A claim whose command was never recorded is taken again after this long (its dispatcher
 # died between the two); the queue's visibility timeout is longer, so a live one never is.
@@ -77,8 +80,34 @@ def _orders(batch: SqsModel, outcome: BatchOutcome) -> list[tuple[str, DrainOrde
     return orders
 
 
+def redelivery_seconds(receive_count: int) -> int:
+    """How long a failed order stays invisible: 5 s after its first delivery, doubling, at most 60 s."""
+    seconds: int = 5 * 2 ** max(0, receive_count - 1)
+    return min(60, seconds)
+
+
+def _redeliver_soon(batch: SqsModel, outcome: BatchOutcome, redelivery: OrderRedelivery | None) -> None:
+    """The failed orders come back in seconds rather than after the queue's visibility timeout.
+
+    Best effort: if SQS refuses, they come back after the visibility timeout, as before.
+    """
+    failed = {
+        message.receiptHandle: redelivery_seconds(int(message.attributes.ApproximateReceiveCount or 1))
+        for message in batch.Records
+        if message.messageId in outcome.failed
+    }
+    if redelivery is None or not failed:
+        return
+    try:
+        redelivery.redeliver_in(failed)
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("failed drain orders wait for the visibility timeout", extra={"error": str(exc)})
+
+
 @tracer.capture_method
-def dispatch_drains(batch: SqsModel, drains: Drains) -> BatchOutcome:
+def dispatch_drains(
+    batch: SqsModel, drains: Drains, redelivery: OrderRedelivery | None = None
+) -> BatchOutcome:
     """Send the drain document to the batch's instances; see the module docstring."""
     now = drains.clock.now()
     outcome = BatchOutcome()
@@ -97,6 +126,7 @@ def dispatch_drains(batch: SqsModel, drains: Drains) -> BatchOutcome:
     for members in groups.values():
         for start in range(0, len(members), MAX_INSTANCES_PER_COMMAND):
             _send(drains, members[start : start + MAX_INSTANCES_PER_COMMAND], now, outcome)
+    _redeliver_soon(batch, outcome, redelivery)
     logger.info(
         "drain batch dispatched",
         extra={

@@ -143,6 +143,12 @@ class DrainQueue(Protocol):
         ...
 
 
+class OrderRedelivery(Protocol):
+    def redeliver_in(self, seconds: dict[str, int]) -> None:
+        """Make each received order (by receipt handle) visible again after its seconds."""
+        ...
+
+
 class RunCommand(Protocol):
     def send(
         self, document: str, instance_ids: list[str], parameters: dict[str, list[str]], comment: str

@@ -23,7 +23,7 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_request import DrainRequests
 from canaryfleet.ports.clock import SystemClock
-from canaryfleet.settings import DrainDispatchSettings, DrainRequestSettings
+from canaryfleet.settings import DrainDispatchSettings, DrainQueueDispatchSettings, DrainRequestSettings
 
 
 def drain_request_service(settings: DrainRequestSettings) -> DrainRequests:
@@ -53,10 +53,10 @@ def _drains(settings: DrainDispatchSettings) -> Drains:
     )
 
 
-def drain_dispatch_service(settings: DrainDispatchSettings) -> Drains:
-    """What the dispatcher touches: drain records, Run Command, and (for an unreachable instance)
-    its hook and the alert topic."""
-    return _drains(settings)
+def drain_dispatch_service(settings: DrainQueueDispatchSettings) -> tuple[Drains, SqsDrainQueue]:
+    """What the dispatcher touches: drain records, Run Command, (for an unreachable instance)
+    its hook and the alert topic, and its queue (a failed order's visibility)."""
+    return _drains(settings), SqsDrainQueue(settings.drain_queue_url)
 
 
 def drain_complete_service(settings: DrainDispatchSettings) -> Drains:
