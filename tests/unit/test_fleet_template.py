@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.adapters.drains import DELIVERY_TIMEOUT_SECONDS
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import APP_NAME_PATTERN
+from canaryfleet.models.drain import LIFECYCLE_BUDGET
 
 from canaryfleet_local.parsing import parse_template
 
@@ -242,6 +244,15 @@ def test_each_group_has_a_termination_hook_for_the_drain(template: dict[str, Any
     assert raw["HeartbeatTimeout"] == {"Ref": "TerminationHookHeartbeatTimeout"}
     assert raw["DefaultResult"] == {"Ref": "TerminationHookDefaultResult"}
     assert template["Parameters"]["TerminationHookDefaultResult"]["AllowedValues"] == ["CONTINUE", "ABANDON"]
+
+
+def test_a_termination_hook_waits_at_least_as_long_as_the_drain_takes(template: dict[str, Any]) -> None:
+    # Auto Scaling applies the hook's DefaultResult when it times out (API_LifecycleHook): both
+    # results terminate the instance, so the hook must outlast the document's delivery and run.
+    heartbeat = template["Parameters"]["TerminationHookHeartbeatTimeout"]
+
+    assert heartbeat["MinValue"] >= DELIVERY_TIMEOUT_SECONDS + LIFECYCLE_BUDGET.execution_seconds
+    assert heartbeat["Default"] >= heartbeat["MinValue"]
 
 
 @pytest.mark.parametrize(("side", "role"), [("Canary", "canary"), ("Live", "live")])
