@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# A Task's attempt begins with one of these (its Retry schedules it again, in the same state).
+_SCHEDULED = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 
 
 class BenchError(Exception):
@@ -37,9 +39,23 @@ class Execution:
         return [e.state for e in self.events if e.type.endswith("StateEntered") and e.state]
 
     @property
+    def retries(self) -> int:
+        """Tasks scheduled again by their Retry: every schedule of a state after its first."""
+        retries, scheduled = 0, 0
+        for event in self.events:
+            if event.type.endswith("StateEntered"):
+                scheduled = 0
+            elif event.type in _SCHEDULED:
+                scheduled += 1
+                retries += scheduled > 1
+        return retries
+
+    @property
     def transitions(self) -> int:
-        """State transitions as Step Functions bills them: one per state entered."""
-        return len(self.states_entered)
+        """State transitions as Step Functions bills them: one per state entered, and one per
+        retry ("each retry will be charged as an additional state transition", AWS Step
+        Functions pricing)."""
+        return len(self.states_entered) + self.retries
 
     @property
     def started(self) -> float:

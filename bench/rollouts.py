@@ -5,7 +5,8 @@ side by side on one local cloud, each for its own onboarded application, both dr
 same fleet simulator: the same deployment durations, bake, alarms and approver delay.
 
 - Figure 1: a released rollout at short durations and at durations ``duration_factor`` times
-  longer; transitions are the states entered, read from each execution's history.
+  longer; transitions are the states entered and the Tasks retried, read from each execution's
+  history (Step Functions bills both).
 - Figure 2: from the simulator's clock reading when a CodeDeploy deployment ended to the next
   state the waiting execution entered (for the baseline: the first state outside its polling
   loop); and from the moment a canary alarm went to ALARM to the end of the task that set the
