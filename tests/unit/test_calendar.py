@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from canaryfleet.errors import CalendarUnbounded, InvalidFreeze
-from canaryfleet.logic.calendar import describe_wait, next_opening
+from canaryfleet.logic.calendar import MAX_HOLD, describe_wait, next_opening
 from canaryfleet.logic.freezes import declare_freeze, standing_freezes
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.policy import DeploymentWindow, RolloutPolicy, SetWeight
@@ -128,6 +128,20 @@ def test_a_calendar_with_no_time_left_to_release_is_refused_not_searched_forever
 
     with pytest.raises(CalendarUnbounded):
         next_opening((monday,), freezes, WED)
+
+
+def test_a_freeze_holding_the_step_past_120_days_is_refused_before_the_execution_could_outlive_its_year() -> (
+    None
+):
+    # Step Functions ends a Standard execution after one year, TIMED_OUT, where no Catch runs:
+    # a rollout waiting that long would keep its lock and its canary traffic
+    long = a_freeze(WED - timedelta(days=1), WED + MAX_HOLD + timedelta(hours=1), "year-end-sale")
+    short = a_freeze(WED - timedelta(days=1), WED + MAX_HOLD - timedelta(hours=1), "long-sale")
+
+    with pytest.raises(CalendarUnbounded, match="more than 120 days away"):
+        next_opening((), [long], WED)
+    hold = next_opening((), [short], WED)
+    assert hold is not None and hold.until == short.end
 
 
 @given(

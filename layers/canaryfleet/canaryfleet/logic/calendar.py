@@ -17,6 +17,11 @@ from canaryfleet.models.policy import WEEKDAYS, DeploymentWindow
 # Each pass moves past one freeze or to one window's opening: a calendar that still holds the step
 # after this many passes (a year of back-to-back freezes) is refused rather than searched forever.
 MAX_PASSES = 400
+# The longest a rollout waits for the calendar at one step. A Standard execution lives at most one
+# year (Step Functions service quotas) and then ends TIMED_OUT, where no Catch runs: the rollback,
+# the lock's release and the canary's traffic reset would never happen. Two steps guarded, an
+# approval (at most 7 days) and the bakes fit well within the year at 120 days each.
+MAX_HOLD = timedelta(days=120)
 
 
 def _in_window(window: DeploymentWindow, at: datetime) -> bool:
@@ -53,7 +58,8 @@ def next_opening(
 ) -> Hold | None:
     """None if a guarded step may run at ``now``; else the first instant it may, and what holds it.
 
-    CalendarUnbounded if no instant is found within :data:`MAX_PASSES` passes.
+    CalendarUnbounded if no instant is found within :data:`MAX_PASSES` passes, or the first is
+    more than :data:`MAX_HOLD` away.
     """
     at = now
     first: Hold | None = None
@@ -83,6 +89,12 @@ def next_opening(
             continue
         if first is None:
             return None
+        if at - now > MAX_HOLD:
+            raise CalendarUnbounded(
+                f"the calendar holds the step until {at.isoformat()}, more than {MAX_HOLD.days} days"
+                f" away ({first.reason}); a rollout waits at most {MAX_HOLD.days} days at a step:"
+                " upload the build again nearer the time"
+            )
         return first.model_copy(update={"until": at, "kind": last[0], "timezone": last[1]})
     raise CalendarUnbounded(
         f"the deployment windows and freezes leave no time to release after {now.isoformat()}"

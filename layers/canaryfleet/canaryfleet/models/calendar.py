@@ -21,6 +21,8 @@ from canaryfleet.models.text import PersonText
 FREEZE_ID_PATTERN = r"^[a-z0-9-]{4,40}$"
 # Step Functions' longest task timeout (TimeoutSeconds: "must be a positive, non-zero integer";
 # the service caps it at 99999999 seconds, https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html).
+# A rollout never waits that long: its execution lives at most a year, and the calendar refuses a
+# hold beyond logic.calendar.MAX_HOLD (120 days).
 MAX_WAIT_SECONDS = 99_999_999
 
 
