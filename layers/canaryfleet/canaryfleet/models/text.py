@@ -29,26 +29,24 @@ def non_printing(text: str) -> list[str]:
     return list(found)
 
 
-def _printable(text: str) -> str:
-    bad = non_printing(text)
+def _refused_if(bad: list[str], rule: str, text: str) -> str:
     if bad:
         raise PydanticCustomError(
-            "non_printing_characters",
-            "must hold only printable characters, spaces and line breaks; found {characters}",
-            {"characters": ", ".join(bad[:5])},
+            "non_printing_characters", rule + "; found {characters}", {"characters": ", ".join(bad[:5])}
         )
     return text
+
+
+def _printable(text: str) -> str:
+    return _refused_if(
+        non_printing(text), "must hold only printable characters, spaces and line breaks", text
+    )
 
 
 def _one_line(text: str) -> str:
-    bad = list(dict.fromkeys([*(f"U+{ord(c):04X}" for c in text if c in "\n\r"), *non_printing(text)]))
-    if bad:
-        raise PydanticCustomError(
-            "non_printing_characters",
-            "must be one line of printable characters and spaces; found {characters}",
-            {"characters": ", ".join(bad[:5])},
-        )
-    return text
+    breaks = [f"U+{ord(c):04X}" for c in text if c in "\n\r"]
+    bad = list(dict.fromkeys([*breaks, *non_printing(text)]))
+    return _refused_if(bad, "must be one line of printable characters and spaces", text)
 
 
 def _lines(value: object) -> object:
