@@ -64,7 +64,7 @@ class SqsDrainQueue:
             for failed in response.get("Failed", []):
                 logger.warning(
                     "drain order keeps its visibility timeout",
-                    extra={"code": failed.get("Code"), "message": failed.get("Message")},
+                    extra={"code": failed.get("Code"), "detail": failed.get("Message")},
                 )
 
 

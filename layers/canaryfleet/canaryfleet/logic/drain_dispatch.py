@@ -10,8 +10,9 @@ refused instance cannot be drained, so its drain ends there with its logs lost (
 termination hook completed). Any other failure gives the claims back and reports those
 messages as failed: the queue delivers them again, then to its dead-letter queue. Not after
 the queue's visibility timeout (180 s: six times this function's timeout, as Lambda asks),
-which would outlast a Spot instance's two minutes and a termination hook's five: a failed
-order is made visible again after ``redelivery_seconds`` (5 s, then 10 s).
+which would outlast a Spot instance's two minutes and a termination hook's five: an order whose
+SendCommand failed is made visible again after ``redelivery_seconds`` (5 s, then 10 s). A
+malformed order changes nothing and keeps the visibility timeout.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class BatchOutcome:
     """Per message of the batch: None if it is done with, else why it must come again."""
 
     failed: dict[str, str] = field(default_factory=dict)
+    # Failed because SendCommand did (throttled, unavailable): worth trying again in seconds. A
+    # malformed order is not: it goes to the dead-letter queue at the visibility timeout's pace.
+    send_failed: set[str] = field(default_factory=set)
     commands: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
@@ -87,14 +91,14 @@ def redelivery_seconds(receive_count: int) -> int:
 
 
 def _redeliver_soon(batch: SqsModel, outcome: BatchOutcome, redelivery: OrderRedelivery | None) -> None:
-    """The failed orders come back in seconds rather than after the queue's visibility timeout.
+    """Orders whose SendCommand failed come back in seconds, not after the visibility timeout.
 
     Best effort: if SQS refuses, they come back after the visibility timeout, as before.
     """
     failed = {
         message.receiptHandle: redelivery_seconds(int(message.attributes.ApproximateReceiveCount or 1))
         for message in batch.Records
-        if message.messageId in outcome.failed
+        if message.messageId in outcome.send_failed
     }
     if redelivery is None or not failed:
         return
@@ -160,6 +164,7 @@ def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: Batc
         for item in chunk:
             drains.store.release(item.record.application, item.record.instance_id)
             outcome.failed[item.message_id] = f"SendCommand failed: {exc}"
+            outcome.send_failed.add(item.message_id)
         return
     outcome.commands.append(command_id)
 
