@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import TypeVar, cast
+from typing import Annotated, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canaryfleet.errors import ConfigurationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Variables several functions take, declared once.
+NotificationTopicArn = Annotated[str, Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")]
+ApprovalEmailTopicArn = Annotated[
+    str, Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+]
+ApprovalExpiryStateMachineArn = Annotated[
+    str, Field(alias="APPROVAL_EXPIRY_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
+]
+DrainQueueUrl = Annotated[str, Field(alias="DRAIN_QUEUE_URL", pattern=r"^https://")]
 
 
 class BaseSettings(BaseModel):
@@ -30,20 +40,18 @@ class AlarmEventSettings(BaseSettings):
     """The alarm handler: its idempotency table (one effect per alarm state change)."""
 
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
-    approval_expiry_state_machine_arn: str = Field(
-        alias="APPROVAL_EXPIRY_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
+    approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
 
 
 class RecordStageSettings(BaseSettings):
-    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    notification_topic_arn: NotificationTopicArn
 
 
 class StartRolloutSettings(RecordStageSettings):
     rollout_state_machine_arn: str = Field(
         alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
     )
-    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    approval_email_topic_arn: ApprovalEmailTopicArn
 
 
 def _aliases(model: type[BaseModel]) -> tuple[str, ...]:
@@ -67,7 +75,7 @@ def load_settings(model: type[ModelT]) -> ModelT:
 
 # --- drains -------------------------------------------------------------------------------
 class DrainRequestSettings(BaseSettings):
-    drain_queue_url: str = Field(alias="DRAIN_QUEUE_URL", pattern=r"^https://")
+    drain_queue_url: DrainQueueUrl
 
 
 class DrainDispatchSettings(RecordStageSettings):
@@ -80,7 +88,7 @@ class DrainDispatchSettings(RecordStageSettings):
 class DrainQueueDispatchSettings(DrainDispatchSettings):
     """The dispatcher alone: its queue, where it makes failed orders visible again sooner."""
 
-    drain_queue_url: str = Field(alias="DRAIN_QUEUE_URL", pattern=r"^https://")
+    drain_queue_url: DrainQueueUrl
 
 
 # --- approval gate ------------------------------------------------------------------------
@@ -96,7 +104,7 @@ class SlackAppSettings(BaseSettings):
 class DecideSettings(SlackAppSettings):
     """The decide function: Slack (settling an approval) and the notification topic (overrides)."""
 
-    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    notification_topic_arn: NotificationTopicArn
 
 
 class ApprovalPageSettings(SlackAppSettings):
@@ -106,10 +114,8 @@ class ApprovalPageSettings(SlackAppSettings):
 class RequestApprovalSettings(RecordStageSettings):
     signing_key_secret_arn: str = Field(alias="SIGNING_KEY_SECRET_ARN", pattern=_SM_ARN)
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN", pattern=_SM_ARN)
-    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
-    approval_expiry_state_machine_arn: str = Field(
-        alias="APPROVAL_EXPIRY_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
+    approval_email_topic_arn: ApprovalEmailTopicArn
+    approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
     approval_api_endpoint: str = Field(alias="APPROVAL_API_ENDPOINT", pattern=r"^https?://[^\s?#]+$")
     approval_page_url: str = Field(
         default="", alias="APPROVAL_PAGE_URL", pattern=r"^(https?://[^\s?#]+)?$", description="Custom domain."
@@ -124,5 +130,5 @@ class RequestApprovalSettings(RecordStageSettings):
 class NotifySettings(SlackAppSettings):
     """The notifications function: Slack, the approvers' email topic, and its idempotency table."""
 
-    approval_email_topic_arn: str = Field(alias="APPROVAL_EMAIL_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    approval_email_topic_arn: ApprovalEmailTopicArn
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
