@@ -122,7 +122,7 @@ class Platform:
         )
 
     def dispatch(self, batch: SqsModel, at: datetime = NOW) -> BatchOutcome:
-        return dispatch_drains(batch, self.drains(at))
+        return dispatch_drains(batch, self.drains(at), None)
 
     def complete(self, detail: CommandInvocationDetail, at: datetime = NOW) -> DrainCompletion:
         return complete_drain(detail, self.drains(at))

@@ -130,7 +130,7 @@ class World:
                 ]
             }
         )
-        return dispatch_drains(batch, self.drains(at))
+        return dispatch_drains(batch, self.drains(at), None)
 
     def ended(self, status: str = "Success", at: datetime = NOW) -> DrainCompletion:
         detail = load_event("drain_complete/command_invocation_success")["detail"]

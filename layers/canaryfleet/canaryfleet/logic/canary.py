@@ -267,9 +267,8 @@ def _before_the_canary_served(state: dict[str, str], record: RolloutRecord | Non
     change with its clock and the rollout its stages with the functions': one within
     ``_CLOCK_MARGIN`` before the traffic is taken for the canary's own.
     """
-    changed = _parse_time(state.get("timestamp", ""))
     served = record.stage_at(Stage.TRAFFIC_SHIFTED) if record is not None else None
-    return changed is not None and served is not None and changed < served - _CLOCK_MARGIN
+    return _changed_before(state, served - _CLOCK_MARGIN if served is not None else None)
 
 
 def _wait_after_the_bake(record: RolloutRecord | None) -> tuple[str, str, str] | None:
@@ -329,13 +328,17 @@ def _fail_fast(
     callbacks: Callbacks,
 ) -> str:
     """A critical metric's alarm ends the bake, unless its state changed before the bake began."""
-    changed = _parse_time(state.get("timestamp", ""))
-    started = record.bake_started_at if record is not None else None
-    if changed is not None and started is not None and changed < started:
+    if _changed_before(state, record.bake_started_at if record is not None else None):
         return "fail-fast alarm of an earlier bake"
     cause = f"critical metric {metric} failed during the bake: {alarm_name}: {state.get('reason', '')}"
     ended = callbacks.fail(token, "CriticalMetricFailed", cause)
     return "bake ended" if ended else "bake had already ended"
+
+
+def _changed_before(state: dict[str, str], at: datetime | None) -> bool:
+    """The alarm's state changed (its ``timestamp``) before ``at``; False when either is unknown."""
+    changed = _parse_time(state.get("timestamp", ""))
+    return changed is not None and at is not None and changed < at
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -356,8 +359,8 @@ def on_alarm_event(
     store: RolloutStore,
     callbacks: Callbacks,
     clock: Clock,
+    ended_approvals: EndedApprovals,
     description: str = "",
-    ended_approvals: EndedApprovals | None = None,
 ) -> dict[str, str]:
     """:func:`on_alarm` for one EventBridge event; ``event`` holds its id, what a repeat shares."""
     result = on_alarm(alarm_name, state, registry, store, callbacks, clock, description, ended_approvals)

@@ -95,13 +95,13 @@ def _redeliver_soon(batch: SqsModel, outcome: BatchOutcome, redelivery: OrderRed
 
     Best effort: if SQS refuses, they come back after the visibility timeout, as before.
     """
+    if redelivery is None or not outcome.send_failed:
+        return
     failed = {
         message.receiptHandle: redelivery_seconds(int(message.attributes.ApproximateReceiveCount or 1))
         for message in batch.Records
         if message.messageId in outcome.send_failed
     }
-    if redelivery is None or not failed:
-        return
     try:
         redelivery.redeliver_in(failed)
     except (BotoCoreError, ClientError) as exc:
@@ -109,10 +109,12 @@ def _redeliver_soon(batch: SqsModel, outcome: BatchOutcome, redelivery: OrderRed
 
 
 @tracer.capture_method
-def dispatch_drains(
-    batch: SqsModel, drains: Drains, redelivery: OrderRedelivery | None = None
-) -> BatchOutcome:
-    """Send the drain document to the batch's instances; see the module docstring."""
+def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery | None) -> BatchOutcome:
+    """Send the drain document to the batch's instances; see the module docstring.
+
+    ``redelivery``: the drain queue, where an order whose SendCommand failed is made visible
+    again soon; None leaves it to the visibility timeout.
+    """
     now = drains.clock.now()
     outcome = BatchOutcome()
     claimed: list[Claimed] = []

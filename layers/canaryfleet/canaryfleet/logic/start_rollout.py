@@ -59,9 +59,9 @@ def start_rollout(
     workflow: RolloutExecutions,
     notifier: Notifier,
     clock: Clock,
+    approver_emails: EmailChannel,
     policy_limits: PolicyLimits | None = None,
     bundle_limits: BundleLimits | None = None,
-    approver_emails: EmailChannel | None = None,
 ) -> StartRolloutResult:
     """Check the upload, register the revision, record the rollout and start its execution.
 
@@ -160,7 +160,7 @@ def start_rollout(
     return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
 
 
-def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel | None) -> None:
+def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel) -> None:
     """Subscribe the approvers who have no approval email subscription yet, at the upload.
 
     SNS emails an address nothing until its owner follows the link of the confirmation email
@@ -169,7 +169,7 @@ def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel | None) ->
     they have the canary's deployment and bakes to confirm. Best effort: the approval subscribes
     whoever is still missing, and the rollout never waits on SNS.
     """
-    if channel is None or not emails:
+    if not emails:
         return
     try:
         reach = channel.ensure_subscribed(emails)

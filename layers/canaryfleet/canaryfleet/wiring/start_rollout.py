@@ -42,7 +42,7 @@ def start_rollout(
             workflow,
             notifier,
             clock,
-            approver_emails=approver_emails,
+            approver_emails,
         )
 
     return run
