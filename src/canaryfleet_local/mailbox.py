@@ -17,7 +17,6 @@ class LocalMailbox:
     """
 
     def __init__(self, cloud: LocalCloud, topic_output: str = "ApprovalEmailTopicArn") -> None:
-        self._cloud = cloud
         self._topic_arn = cloud.output(topic_output)
         self._emails = cloud.stand_ins.sns_email
 

@@ -341,7 +341,9 @@ class SnsEmailSubscriptions:
     subscription is pending until :meth:`confirm` (its owner followed the link) or, while
     ``confirm_on_subscribe`` (the local stories' approvers confirm at once), as soon as it is
     made; each Publish that passes a confirmed subscription's filter policy is an email in
-    ``delivered`` (the approvers' inboxes: ``canaryfleet_local.mailbox``).
+    ``delivered`` (the approvers' inboxes: ``canaryfleet_local.mailbox``). Not played: the
+    48-hour deletion (a local story lasts minutes) and Subscribe's answer "pending
+    confirmation" (moto's answers the ARN; canaryfleet does not read it).
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -370,9 +372,6 @@ class SnsEmailSubscriptions:
                 sub.confirmed = True
                 sub.attributes["PendingConfirmation"] = "false"
         return len(confirmed)
-
-    def pending(self, arn: str) -> bool:
-        return arn in self._pending
 
     def _shown(self, subscriptions: list[Any]) -> list[Any]:
         shown = []
@@ -426,9 +425,7 @@ class SnsEmailSubscriptions:
                 return
             # Topic.publish lists the topic's subscriptions as ListSubscriptionsByTopic shows them.
             pending = subscription.arn == PENDING_CONFIRMATION or subscription.arn in stand_in._pending
-            if pending or not subscription.topic.arn.startswith(
-                f"arn:aws:sns:{stand_in.region}:{stand_in.account_id}:"
-            ):
+            if pending or not ours(subscription.topic.sns_backend):
                 return
             with stand_in._lock:
                 stand_in.delivered.append(

@@ -242,8 +242,8 @@ def _unquoted_octal_modes(plain: PlainScalars, lines: Lines) -> list[str]:
     problems: list[str] = []
     for path, text in plain.items():
         if len(path) == 3 and path[0] == "permissions" and path[2] == "mode" and _OCTAL.fullmatch(text):
-            number = int(text.replace("_", ""), 8)
-            digits = text.replace("_", "").lstrip("0").rjust(3, "0")
+            written = text.replace("_", "")
+            number, digits = int(written, 8), written.lstrip("0").rjust(3, "0")
             problems.append(
                 f"{_where(path, lines)} is {text} without quotes, which YAML (CodeDeploy's too) reads as"
                 f' the number {number}, not the mode {text}; write "{text}" in double quotes, or {digits}'
