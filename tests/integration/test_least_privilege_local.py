@@ -236,3 +236,53 @@ def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
         assert elbv2.describe_tags(ResourceArns=[app.listener_rule_arn])["TagDescriptions"][0]["Tags"] == []
         assert _roles(cloud).denied == []
         assert any(action == "elasticloadbalancing:ModifyRule" for _, action in _roles(cloud).allowed)
+
+
+def _role_granting(cloud: LocalCloud, name: str, action: str, queue_arn: str) -> boto3.session.Session:
+    """A session signed with the credentials of a role that may do ``action`` on one queue only."""
+    iam = cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": queue_arn}],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="queue", PolicyDocument=json.dumps(policy))
+    credentials = _roles(cloud).environment(role["Arn"])
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        region_name=cloud.region,
+    )
+
+
+def test_an_sqs_batch_call_is_authorised_by_its_single_message_action() -> None:
+    # Given a queue with a message in flight, and two roles: one granted the single-message
+    # action, one granted only the batch action's name (SQS has no permission of that name)
+    with LocalCloud(parameters=QUIET) as cloud:
+        sqs = cloud.client("sqs")
+        url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+        entries = [{"Id": "0", "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 5}]
+        single = _role_granting(cloud, "single", "sqs:ChangeMessageVisibility", arn)
+        batch_only = _role_granting(cloud, "batch-only", "sqs:ChangeMessageVisibilityBatch", arn)
+
+        # When each changes the message's visibility in a batch
+        changed = single.client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        with pytest.raises(ClientError) as refused:
+            batch_only.client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+        # Then IAM authorises the batch by sqs:ChangeMessageVisibility, as AWS does
+        assert changed.get("Failed", []) == [] and len(changed["Successful"]) == 1
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert "sqs:ChangeMessageVisibility" in str(refused.value)
+        assert {action for _, action in _roles(cloud).allowed} == {"sqs:ChangeMessageVisibility"}
+        assert {action for _, action in _roles(cloud).denied} == {"sqs:ChangeMessageVisibility"}

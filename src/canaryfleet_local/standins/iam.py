@@ -20,6 +20,16 @@ IAM_ENFORCEMENT_VARIABLE = "CANARYFLEET_LOCAL_IAM"
 # The IAM prefix of services whose signing name differs from it.
 _IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
 
+# SQS's batch actions are authorised by their single-message actions: "Specifying SendMessage,
+# DeleteMessage, or ChangeMessageVisibility ... also grants permissions for the corresponding batch
+# versions of those actions" (SQS API Reference, AddPermission; the SQS Developer Guide's "Amazon
+# SQS API permissions: Actions and resource reference" lists no permission of their own).
+_SQS_BATCH_PERMISSION = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
 # A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
 _TRANSACTION_PARTS = {
     "Put": "dynamodb:PutItem",
@@ -94,7 +104,7 @@ class FunctionRoleCredentials:
         iam_request.check_signature()
         service, _, operation = iam_request._action.partition(":")
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
-        actions = [action]
+        actions = [_SQS_BATCH_PERMISSION.get(action, action)]
         if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
             parts = json.loads(request.raw_body or b"{}").get("TransactItems", [])
             actions = sorted({_TRANSACTION_PARTS[kind] for item in parts for kind in item})
