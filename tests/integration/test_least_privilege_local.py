@@ -177,7 +177,12 @@ def _session_of(cloud: LocalCloud, logical_id: str) -> boto3.session.Session:
     function = cloud.client("lambda").get_function_configuration(
         FunctionName=cloud.function_names[logical_id]
     )
-    credentials = _roles(cloud).environment(function["Role"])
+    return _session_as(cloud, function["Role"])
+
+
+def _session_as(cloud: LocalCloud, role_arn: str) -> boto3.session.Session:
+    """A session signed with the credentials Lambda would give a function of ``role_arn``."""
+    credentials = _roles(cloud).environment(role_arn)
     return boto3.session.Session(
         aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
@@ -253,13 +258,7 @@ def _role_granting(cloud: LocalCloud, name: str, action: str, queue_arn: str) ->
         "Statement": [{"Effect": "Allow", "Action": action, "Resource": queue_arn}],
     }
     iam.put_role_policy(RoleName=name, PolicyName="queue", PolicyDocument=json.dumps(policy))
-    credentials = _roles(cloud).environment(role["Arn"])
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=credentials["AWS_SESSION_TOKEN"],
-        region_name=cloud.region,
-    )
+    return _session_as(cloud, role["Arn"])
 
 
 def test_an_sqs_batch_call_is_authorised_by_its_single_message_action() -> None:
