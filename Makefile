@@ -48,16 +48,17 @@ demo: install bytecode ## run the main job on the local cloud: a release, then a
 test: install chromium bytecode ## the whole suite: unit, integration (moto), e2e (local cloud)
 	$(BIN)/pytest -n 4 --dist worksteal -q
 
-# Debian's headless Chromium for the browser tests, installed where this machine allows it
-# (root and apt-get) and tried once per .venv. Elsewhere those tests skip with one line saying
-# why; under CI=true they fail instead (tests/e2e/headless_chromium.py).
+# Debian's headless Chromium for the browser tests, and Info-ZIP's unzip (what the CodeDeploy
+# agent unpacks bundles with) for tests/unit/test_appspec_agent_rules.py, installed where this
+# machine allows it (root and apt-get) and tried once per .venv. Elsewhere those tests skip with
+# one line saying why; under CI=true the browser tests fail instead (tests/e2e/headless_chromium.py).
 chromium: install
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	@{ { command -v chromium || command -v chromium-browser; } && command -v unzip; } >/dev/null 2>&1 || \
 	  test -f $(VENV)/.chromium-tried || test "$$(id -u)" != 0 || ! command -v apt-get >/dev/null 2>&1 || { \
 	    touch $(VENV)/.chromium-tried; \
-	    echo "installing Debian's chromium for the browser tests (once)"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-	      >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will say so"; \
+	    echo "installing Debian's chromium and unzip for the browser and bundle tests (once)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium unzip; } \
+	      >/dev/null 2>&1 || echo "chromium or unzip could not be installed: their tests will say so"; \
 	  }
 
 # PNGs of the pages approvers read, for review: the demo's released and rolled-back timelines

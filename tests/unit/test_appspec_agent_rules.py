@@ -8,11 +8,15 @@ quoted timeouts, hooks left empty) without copying any of them.
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import validate_bundle
+from canaryfleet.logic.bundle.safe_zip import DEFAULT_LIMITS, opened
 
 SCRIPTS = {
     "scripts/stop_container.sh": "#!/bin/bash\ndocker stop web || true\n",
@@ -259,3 +263,155 @@ def test_a_mode_the_agent_cannot_read_as_chmod_digits_is_refused(mode: str) -> N
     assert "permissions[0].mode (line 8) must be one to four octal digits, as chmod takes them" in (
         refused.value.reason
     )
+
+
+@pytest.mark.parametrize("written", ["60.0", "300.0"])
+def test_a_timeout_written_with_a_zero_fraction_deploys_as_those_seconds(written: str) -> None:
+    # Given timeout: 60.0 (the agent reads it with to_i: 60 seconds)
+    appspec = CONTAINER_APP.replace("    overwrite: true\n", "").replace(
+        "timeout: 300", f"timeout: {written}"
+    )
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then it is accepted as written
+    assert report.hooks == {
+        "ApplicationStop": ["scripts/stop_container.sh"],
+        "ApplicationStart": ["scripts/start_container.sh"],
+    }
+    assert report.notes == []
+
+
+@pytest.mark.parametrize(("written", "cut"), [("90.5", 90), ("0.5", 0)])
+def test_a_timeout_with_a_fraction_is_refused_saying_what_codedeploy_would_cut_it_to(
+    written: str, cut: int
+) -> None:
+    # Given a fraction of a second, which the agent's to_i cuts (0.5 to 0, a failed deployment)
+    appspec = CONTAINER_APP.replace(
+        "timeout: 300\n      runas: root\n  ApplicationStart",
+        f"timeout: {written}\n      runas: root\n  ApplicationStart",
+    )
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(appspec))
+
+    # Then the reason names the line and what the agent would read
+    assert refused.value.reason == (
+        "appspec.yml is not a valid EC2/on-premises AppSpec: hooks.ApplicationStop[0].timeout (line 11)"
+        f" must be whole seconds (got {written}; CodeDeploy would cut it to {cut})"
+    )
+
+
+# --- zips made on Windows with backslashes --------------------------------------------------------
+# Info-ZIP's "version made by" hosts (APPNOTE.TXT 4.4.2.2).
+FAT, NTFS, UNIX = 0, 11, 3
+
+FLAT_APP = {
+    "appspec.yml": CONTAINER_APP.replace("    overwrite: true\n", ""),
+    "scripts\\stop_container.sh": SCRIPTS["scripts/stop_container.sh"],
+    "scripts\\start_container.sh": SCRIPTS["scripts/start_container.sh"],
+    "web\\": "",
+    "web\\index.html": SCRIPTS["web/index.html"],
+}
+
+
+def zip_made_on(host: int, files: dict[str, str], prefix: str = "") -> bytes:
+    """A zip as Windows PowerShell 5.1's Compress-Archive writes it when ``host`` is FAT: names as
+    given (backslashes kept), no Unix modes, the host in each entry's "version made by"."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(prefix + name)
+            info.create_system = host
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+    return buffer.getvalue()
+
+
+def test_a_windows_zip_with_backslashes_deploys_as_unzip_unpacks_it_with_a_note() -> None:
+    # Given `Compress-Archive -Path app\* -DestinationPath app.zip` on Windows PowerShell 5.1:
+    # folders separated by backslashes, on a FAT host. The agent's unzip makes them folders
+    # (unzip 6.0 extract.c), warns, and the agent's rubyzip fallback then writes each at the
+    # root under its literal name too (command_executor.rb, unpack_bundle).
+    data = zip_made_on(FAT, FLAT_APP)
+
+    # When the bundle is validated
+    report = validate_bundle(data)
+
+    # Then the hooks and the files section find their paths, and the note says what else happens
+    assert report.hooks == {
+        "ApplicationStop": ["scripts/stop_container.sh"],
+        "ApplicationStart": ["scripts/start_container.sh"],
+    }
+    assert report.notes == [
+        "4 entries, e.g. 'scripts\\stop_container.sh', separate their folders with backslashes, as"
+        " Windows PowerShell 5.1's Compress-Archive writes them: CodeDeploy's agent unpacks them into"
+        " folders, then, because its unzip warns about them, unpacks the zip again with its fallback,"
+        " which also writes each of them at the root under its literal name; a zip with forward slashes"
+        " (PowerShell 7, 7-Zip, zip) avoids both"
+    ]
+
+
+def test_a_windows_zip_of_the_folder_itself_with_backslashes_is_refused() -> None:
+    # Given `Compress-Archive -Path app`: everything under app\. The literal names the agent's
+    # fallback writes sit beside app/ at the root, so the agent does not strip the folder.
+    data = zip_made_on(FAT, FLAT_APP, prefix="app\\")
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(data)
+
+    # Then the reason says why this folder is not unpacked from inside, and what to do
+    assert refused.value.reason == (
+        "the bundle has no appspec.yml at its root: found app/appspec.yml, in a zip whose names use"
+        " backslashes, which CodeDeploy's agent does not unpack from inside its folder; zip the"
+        " folder's contents, not the folder"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "name"),
+    [
+        (NTFS, "scripts\\start_container.sh"),
+        (UNIX, "scripts\\start_container.sh"),
+        (FAT, "scripts\\x/start_container.sh"),
+    ],
+    ids=["ntfs host", "unix host", "fat host with a slash too"],
+)
+def test_backslashes_unzip_keeps_leave_the_file_at_its_literal_name(host: int, name: str) -> None:
+    # Given a backslash unzip does not convert: another host, or a name that also has a '/'
+    files = {"appspec.yml": CONTAINER_APP, name: SCRIPTS["scripts/start_container.sh"]}
+    files["scripts/stop_container.sh"] = SCRIPTS["scripts/stop_container.sh"]
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(zip_made_on(host, files))
+
+    # Then the hook's script is missing, as on the instance
+    assert refused.value.reason == (
+        "hook script scripts/start_container.sh named in appspec.yml (ApplicationStart) is not in the bundle"
+    )
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP's unzip is not installed here")
+@pytest.mark.parametrize("host", [FAT, NTFS, UNIX])
+def test_the_paths_judged_are_the_ones_info_zips_unzip_writes(host: int, tmp_path: Path) -> None:
+    # Given a zip with backslash names, and Info-ZIP's unzip, which the agent runs (linux_util.rb)
+    files = {**FLAT_APP, "docs\\a/b.txt": "mixed"}
+    data = zip_made_on(host, files)
+    (tmp_path / "bundle.zip").write_bytes(data)
+    out = tmp_path / "out"
+
+    # When unzip unpacks it as the agent does (`unzip -qo`), and canaryfleet opens it
+    done = subprocess.run(
+        ["unzip", "-qo", str(tmp_path / "bundle.zip"), "-d", str(out)], capture_output=True, check=False
+    )
+    with opened(data, DEFAULT_LIMITS) as bundle:
+        judged = set(bundle.files)
+
+    # Then the files canaryfleet judges are the files unzip wrote, and unzip warns only on FAT names
+    written = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
+    assert judged == written
+    assert done.returncode == (1 if host == FAT else 0)

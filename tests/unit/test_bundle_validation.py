@@ -478,7 +478,8 @@ REJECTIONS = [
     pytest.param(
         lambda: bundle(spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "timeout": 1.5}]})),
         None,
-        "hooks.ApplicationStart[0].timeout (line 9) must be a whole number (got 1.5)",
+        "hooks.ApplicationStart[0].timeout (line 9) must be whole seconds"
+        " (got 1.5; CodeDeploy would cut it to 1)",
         id="timeout with a fraction",
     ),
     pytest.param(

@@ -11,6 +11,7 @@ application_specification/application_specification.rb, "the agent's parser" bel
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -86,6 +87,8 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
                 f"the bundle's files are inside one folder, {bundle.root_folder}/: CodeDeploy's agent"
                 " deploys from inside it, as if the zip were made from within the folder",
             )
+        if bundle.backslash_names:
+            notes.insert(0, _backslash_note(bundle.backslash_names))
         hooks = _check_hooks(spec, bundle)
         _check_file_sources(spec, bundle)
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
@@ -121,11 +124,18 @@ class _HookScript(_AppSpecPart):
     @classmethod
     def _seconds(cls, value: object) -> object:
         # The agent reads timeout with Ruby's to_i: "300" is 300 s and deploys (a note says so),
-        # but "5m" would be 5 s and "abc" 0 (a failed deployment), so only digits pass.
+        # but "5m" would be 5 s and "abc" 0 (a failed deployment), so only digits pass. 300.0 is
+        # 300; 90.5 would be cut to 90 and 0.5 to 0, so a fraction is refused.
         if isinstance(value, str):
             if value.strip().isdigit():
                 return int(value)
             raise ValueError(f"must be a number of seconds, unquoted (got {short(value)})")
+        if isinstance(value, float) and math.isfinite(value):
+            if value.is_integer():
+                return int(value)
+            raise ValueError(
+                f"must be whole seconds (got {value:g}; CodeDeploy would cut it to {int(value)})"
+            )
         return value
 
 
@@ -426,9 +436,33 @@ def _missing_appspec(bundle: OpenedBundle) -> str:
             f" then fail at BeforeInstall); rename it to {APPSPEC}"
         )
     nested = sorted(path for path in bundle.files if path.endswith(f"/{APPSPEC}"))
+    if nested and bundle.backslash_names:
+        # safe_zip: the agent's second unpacking leaves more than the folder at the root.
+        return (
+            f"{reason}: found {nested[0]}, in a zip whose names use backslashes, which CodeDeploy's"
+            " agent does not unpack from inside its folder; zip the folder's contents, not the folder"
+        )
     if nested:
         return f"{reason}: found {nested[0]}; zip the folder's contents, not the folder"
     return reason
+
+
+def _backslash_note(names: tuple[str, ...]) -> str:
+    """What the agent makes of names with backslashes (safe_zip._as_unzip_writes, unpack_bundle)."""
+    # repr shows each backslash twice; the person reads the name as they wrote it.
+    example = short(names[0]).replace("\\\\", "\\")
+    which = (
+        f"{len(names)} entries, e.g. {example}, separate their"
+        if len(names) > 1
+        else f"entry {example} separates its"
+    )
+    return (
+        f"{which} folders with backslashes, as Windows PowerShell 5.1's"
+        " Compress-Archive writes them: CodeDeploy's agent unpacks them into folders, then, because"
+        " its unzip warns about them, unpacks the zip again with its fallback, which also writes each"
+        " of them at the root under its literal name; a zip with forward slashes (PowerShell 7, 7-Zip,"
+        " zip) avoids both"
+    )
 
 
 def _bundle_path(location: str) -> str:

@@ -28,7 +28,9 @@ from canaryfleet.logic.bundle.messages import describe, short, size_text
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _UNICODE_PATH_EXTRA = 0x7075
-# The "version made by" host of an entry written on Unix (APPNOTE.TXT 4.4.2.2: 3 - UNIX).
+# The "version made by" host of an entry (APPNOTE.TXT 4.4.2.2: 0 - MS-DOS and OS/2 (FAT / VFAT /
+# FAT32 file systems), 3 - UNIX).
+_FAT_HOST = 0
 _UNIX_HOST = 3
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # The fixed part of a local file header, before its name and extra field (APPNOTE.TXT 4.3.7).
@@ -108,6 +110,8 @@ class OpenedBundle:
     compressed_bytes: int
     # The one top-level folder the agent unpacks the bundle from, if the zip holds its files there.
     root_folder: str | None = None
+    # Entries named with backslashes for folders, as written (see _as_unzip_writes).
+    backslash_names: tuple[str, ...] = ()
 
 
 class _BoundedReads:
@@ -181,20 +185,17 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
     files: dict[str, zipfile.ZipInfo] = {}
     directories: set[str] = set()
     seen: dict[str, str] = {}
+    backslash_names: list[str] = []
     uncompressed = compressed = 0
     for info in infos:
-        name = _checked_name(info)
+        written = _checked_name(info)
+        name = _as_unzip_writes(info, written)
+        if name != written:
+            backslash_names.append(written)
         mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise InvalidBundle(f"entry {short(name)} is a symbolic link; bundles may not contain links")
-        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise InvalidBundle(f"entry {short(name)} is a special file (device, pipe or socket)")
-        if info.flag_bits & _ENCRYPTED_FLAG:
-            raise InvalidBundle(
-                f"entry {short(name)} is encrypted; CodeDeploy cannot unpack encrypted entries"
-            )
+        _check_entry_kind(info, name, mode)
         path = normalise(name)
-        is_dir = info.is_dir() or stat.S_ISDIR(mode)
+        is_dir = name.endswith("/") or stat.S_ISDIR(mode)
         if not path and not is_dir:
             raise InvalidBundle(f"entry name {short(name)} does not name a file")
         if path in seen:
@@ -230,22 +231,32 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
             f" {limits.max_compression_ratio:g} times"
         )
     _check_no_overlap(infos, archive.start_dir)
-    files, directories, root = _as_unpacked(files, directories)
+    # unzip warns about backslashes and exits 1; the agent then unpacks the zip again with rubyzip
+    # (command_executor.rb, unpack_bundle), which writes each such entry at the root under its
+    # literal name: the root then holds more than one folder, so it is never stripped.
+    root = None if backslash_names else _single_root_folder(files, directories)
+    files, directories = _as_unpacked(files, directories, root)
     return OpenedBundle(
-        archive, files, frozenset(directories), len(infos), uncompressed, compressed, root_folder=root
+        archive,
+        files,
+        frozenset(directories),
+        len(infos),
+        uncompressed,
+        compressed,
+        root_folder=root,
+        backslash_names=tuple(backslash_names),
     )
 
 
 def _as_unpacked(
-    files: dict[str, zipfile.ZipInfo], directories: set[str]
-) -> tuple[dict[str, zipfile.ZipInfo], set[str], str | None]:
+    files: dict[str, zipfile.ZipInfo], directories: set[str], root: str | None
+) -> tuple[dict[str, zipfile.ZipInfo], set[str]]:
     """The paths as the agent unpacks them: from inside the zip's one root folder, if it strips it."""
-    root = _single_root_folder(files, directories)
     if root is None:
-        return files, directories, None
+        return files, directories
     cut = len(root) + 1
     inside = {path[cut:]: info for path, info in files.items()}
-    return inside, {path[cut:] for path in directories if path != root}, root
+    return inside, {path[cut:] for path in directories if path != root}
 
 
 def _single_root_folder(files: dict[str, zipfile.ZipInfo], directories: set[str]) -> str | None:
@@ -324,6 +335,19 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
     return name
 
 
+def _as_unzip_writes(info: zipfile.ZipInfo, name: str) -> str:
+    """The name the agent's unzip gives an entry that separates its folders with backslashes.
+
+    Windows PowerShell 5.1's Compress-Archive writes `scripts\\start.sh`, on a DOS/Windows host.
+    Info-ZIP's unzip 6.0 (extract.c), which the CodeDeploy agent runs, makes each backslash a
+    folder in a name from a FAT host that has no '/', warning that the zip "appears to use
+    backslashes as path separators"; names from other hosts keep their backslashes.
+    """
+    if info.create_system == _FAT_HOST and "\\" in name and "/" not in name:
+        return name.replace("\\", "/")
+    return name
+
+
 def _unix_name(info: zipfile.ZipInfo, raw: bytes) -> str:
     """An unflagged non-ASCII name, as the agent's unzip writes it on Linux, if that is unambiguous.
 
@@ -352,6 +376,15 @@ def _unicode_path_extra(extra: bytes) -> str | None:
             return extra[9 : 4 + length].decode("utf-8", errors="replace")
         extra = extra[4 + length :]
     return None
+
+
+def _check_entry_kind(info: zipfile.ZipInfo, name: str, mode: int) -> None:
+    if stat.S_ISLNK(mode):
+        raise InvalidBundle(f"entry {short(name)} is a symbolic link; bundles may not contain links")
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise InvalidBundle(f"entry {short(name)} is a special file (device, pipe or socket)")
+    if info.flag_bits & _ENCRYPTED_FLAG:
+        raise InvalidBundle(f"entry {short(name)} is encrypted; CodeDeploy cannot unpack encrypted entries")
 
 
 def _check_entry_size(info: zipfile.ZipInfo, name: str, limits: BundleLimits) -> None:
