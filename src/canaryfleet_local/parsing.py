@@ -10,7 +10,8 @@ Nothing here changes what a text means: JSON is read by ``json``, YAML by the sa
 (samtranslator's for the template rules and ``template.yaml``, moto's own for moto) on PyYAML's
 C parser, and every caller gets its own copy of the result (callers change what they are given).
 A state machine's ANTLR parse tree is kept per definition text, and moto's preprocessor still
-builds fresh evaluation components from it for every execution.
+builds fresh evaluation components from it for every execution; a definition already parsed
+without error is not preprocessed again only to be validated.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from moto.cloudformation import models as cloudformation_models
 from moto.cloudformation.utils import yaml_tag_constructor
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -106,6 +108,20 @@ class _ParseTrees:
         # Fresh evaluation components each time: moto's components hold per-execution state.
         return Preprocessor().visit(tree), tree
 
+    def validate(self, definition: str) -> None:
+        """Stands in for moto's ``_validate_definition`` (CreateStateMachine, UpdateStateMachine).
+
+        moto validates by parsing and preprocessing the definition and dropping the result. A text
+        kept here was parsed and preprocessed without error, so it is valid again without a second
+        preprocessing; any other text is validated by moto, as before.
+        """
+        with self._lock:
+            known = definition in self._trees
+        if not known:
+            self._validate(definition)
+
+    _validate: Callable[[str], None] = staticmethod(StepFunctionsParserBackend._validate_definition)
+
 
 # One for the process, like the templates' parses above: every local cloud creates the same two
 # state machines, and moto parses each definition again to validate it (CreateStateMachine) and
@@ -119,5 +135,6 @@ def parsed_once() -> Iterator[None]:
     with (
         mock.patch.object(cloudformation_models.Stack, "parse_template", staticmethod(_moto_parse_template)),
         mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(_TREES.parse)),
+        mock.patch.object(StepFunctionsParserBackend, "_validate_definition", staticmethod(_TREES.validate)),
     ):
         yield

@@ -273,7 +273,11 @@ def test_a_definition_parsed_in_one_local_cloud_runs_the_same_in_the_next_and_ba
     assert first_cloud == moto_answers == ["many", "few", "many", "few"]
     assert second_cloud == list(reversed(moto_answers))
     assert _refusal() == _refusal(parsing.parsed_once())  # a bad definition is refused as moto refuses it
-    assert "ASLParserException" in _refusal(parsing.parsed_once())
+    assert "ASLParserException" in _refusal(parsing.parsed_once())  # every time: a refusal is never kept
+    assert _BROKEN_MACHINE not in parsing._TREES._trees
+
+
+_BROKEN_MACHINE = '{"StartAt": "Nowhere", "States": {}}'
 
 
 def _refusal(*contexts: contextlib.AbstractContextManager[Any]) -> str:
@@ -284,7 +288,7 @@ def _refusal(*contexts: contextlib.AbstractContextManager[Any]) -> str:
         with pytest.raises(ClientError) as refused:
             boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
                 name="broken",
-                definition='{"StartAt": "Nowhere", "States": {}}',
+                definition=_BROKEN_MACHINE,
                 roleArn="arn:aws:iam::123456789012:role/sfn",
             )
         return str(refused.value)
