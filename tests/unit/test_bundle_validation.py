@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -72,6 +73,19 @@ def bundle(
     }
     skip = set(without)
     return zip_of([*((name, data) for name, data in files.items() if name not in skip), *extra])
+
+
+def tar_of_bundle(mode: str) -> bytes:
+    """The small valid bundle's files as a tar (``mode`` "w") or a tar.gz ("w:gz"): what CodeDeploy
+    calls a tar or tgz bundle, which canaryfleet does not deploy."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle())) as archive, tarfile.open(fileobj=buffer, mode=mode) as tar:
+        for name in archive.namelist():
+            data = archive.read(name)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def hello_app_bundle() -> bytes:
@@ -222,6 +236,19 @@ REJECTIONS = [
     # the zip itself
     pytest.param(lambda: b"", None, "the bundle is empty (0 bytes)", id="empty"),
     pytest.param(lambda: b"not a zip at all", None, "not a zip file", id="not a zip"),
+    pytest.param(
+        lambda: tar_of_bundle("w:gz"),
+        None,
+        "the bundle is not a zip file: it is a gzip file (a .tar.gz or .tgz?);"
+        " canaryfleet deploys zip bundles",
+        id="tar.gz",
+    ),
+    pytest.param(
+        lambda: tar_of_bundle("w"),
+        None,
+        "the bundle is not a zip file: it is a tar archive; canaryfleet deploys zip bundles",
+        id="tar",
+    ),
     pytest.param(lambda: bundle()[: len(bundle()) // 2], None, "not a zip file", id="truncated"),
     pytest.param(lambda: bundle()[:-3], None, "not a zip file", id="truncated end record"),
     pytest.param(

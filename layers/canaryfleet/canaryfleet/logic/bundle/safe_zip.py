@@ -169,11 +169,39 @@ def opened(source: BundleSource, limits: BundleLimits) -> Iterator[OpenedBundle]
             f"an entry name is marked UTF-8 in the zip but is not valid UTF-8 (bytes {short(raw)})"
         ) from None
     except _ZIP_ERRORS as exc:
+        other = _other_archive(reader)
+        if other is not None:
+            raise InvalidBundle(
+                f"the bundle is not a zip file: it is {other}; canaryfleet deploys zip bundles"
+                " (zip the build's folder from inside it, or use `canaryfleet publish`)"
+            ) from None
         raise InvalidBundle(
             f"the bundle is not a zip file, or is truncated or corrupt ({describe(exc)})"
         ) from None
     with archive:
         yield _index(archive, limits)
+
+
+# What a build tool makes when it does not make a zip: each format's leading bytes (gzip: RFC 1952
+# 2.3.1; tar: POSIX ustar, "ustar" at offset 257; the others from their published formats).
+_OTHER_ARCHIVES = (
+    (0, b"\x1f\x8b", "a gzip file (a .tar.gz or .tgz?)"),
+    (0, b"BZh", "a bzip2 file (a .tar.bz2?)"),
+    (0, b"\xfd7zXZ\x00", "an xz file (a .tar.xz?)"),
+    (0, b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (0, b"Rar!\x1a\x07", "a RAR archive"),
+    (257, b"ustar", "a tar archive"),
+)
+
+
+def _other_archive(reader: SeekableReader) -> str | None:
+    """What the bundle is instead of a zip, when its first bytes say so."""
+    try:
+        reader.seek(0)
+        head = reader.read(262)
+    except Exception:  # a hint only: whatever stops this read (S3 too) leaves the plain reason
+        return None
+    return next((name for at, magic, name in _OTHER_ARCHIVES if head[at : at + len(magic)] == magic), None)
 
 
 def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
