@@ -400,6 +400,13 @@ REJECTIONS = [
     ),
     # reading appspec.yml
     pytest.param(lambda: bundle("os: linux\n\xff".encode("latin-1")), None, "not UTF-8 text", id="latin-1"),
+    pytest.param(
+        lambda: bundle(spec().encode("utf-16")),
+        None,
+        "appspec.yml is UTF-16 text (it starts with a UTF-16 byte order mark, as Windows PowerShell 5.1's"
+        " Out-File and '>' write files); CodeDeploy reads it as UTF-8: save it as UTF-8",
+        id="utf-16 from powershell",
+    ),
     pytest.param(lambda: bundle("version: [0.0\n"), None, "appspec.yml is not valid YAML: ", id="bad yaml"),
     pytest.param(lambda: bundle(BILLION_LAUGHS), None, "appspec.yml uses a YAML alias (alias *a", id="alias"),
     pytest.param(

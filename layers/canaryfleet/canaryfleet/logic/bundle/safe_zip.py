@@ -7,6 +7,7 @@ central directory alone; then small files (appspec.yml, rollout.yaml) can be rea
 
 from __future__ import annotations
 
+import codecs
 import io
 import lzma
 import re
@@ -446,6 +447,12 @@ def read_text(bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes
         data = member.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise InvalidBundle(f"{label} is larger than {size_text(max_bytes)}")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Windows PowerShell 5.1 writes UTF-16 with `>` and Out-File; the agent reads UTF-8.
+        raise InvalidBundle(
+            f"{label} is UTF-16 text (it starts with a UTF-16 byte order mark, as Windows PowerShell"
+            " 5.1's Out-File and '>' write files); CodeDeploy reads it as UTF-8: save it as UTF-8"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
