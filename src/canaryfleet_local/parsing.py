@@ -109,7 +109,7 @@ class _ParseTrees:
         return Preprocessor().visit(tree), tree
 
     def validate(self, definition: str) -> None:
-        """Stands in for moto's ``_validate_definition`` (CreateStateMachine, UpdateStateMachine).
+        """In place of moto's ``_validate_definition`` (CreateStateMachine, UpdateStateMachine).
 
         moto validates by parsing and preprocessing the definition and dropping the result. A text
         kept here was parsed and preprocessed without error, so it is valid again without a second
@@ -120,6 +120,7 @@ class _ParseTrees:
         if not known:
             self._validate(definition)
 
+    # moto's own, kept before parsed_once patches it.
     _validate: Callable[[str], None] = staticmethod(StepFunctionsParserBackend._validate_definition)
 
 
