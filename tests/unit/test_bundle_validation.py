@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -75,7 +75,25 @@ def bundle(
     return zip_of([*((name, data) for name, data in files.items() if name not in skip), *extra])
 
 
-def tar_of_bundle(mode: str) -> bytes:
+def compressed_as(name: str, method: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.compress_type = method
+    return info
+
+
+@pytest.mark.parametrize(
+    "method",
+    [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2],
+    ids=["stored", "deflated", "bzip2"],
+)
+def test_given_entries_compressed_as_the_agents_unzip_reads_when_validated_then_accepted(method: int) -> None:
+    # Info-ZIP's unzip 6.0, which the agent runs, unpacks stored, deflated, Deflate64 and BZIP2 entries
+    data = bundle(extra=[(compressed_as("app/data.bin", method), b"x" * 100)])
+
+    assert validate_bundle(data).entries == 5
+
+
+def tar_of_bundle(mode: Literal["w", "w:gz"]) -> bytes:
     """The small valid bundle's files as a tar (``mode`` "w") or a tar.gz ("w:gz"): what CodeDeploy
     calls a tar or tgz bundle, which canaryfleet does not deploy."""
     buffer = io.BytesIO()
@@ -236,6 +254,13 @@ REJECTIONS = [
     # the zip itself
     pytest.param(lambda: b"", None, "the bundle is empty (0 bytes)", id="empty"),
     pytest.param(lambda: b"not a zip at all", None, "not a zip file", id="not a zip"),
+    pytest.param(
+        lambda: bundle(extra=[(compressed_as("app/data.bin", zipfile.ZIP_LZMA), b"x" * 100)]),
+        None,
+        "entry 'app/data.bin' is compressed with LZMA (zip method 14), which CodeDeploy's agent cannot"
+        " unpack; zip it with Deflate, the usual zip compression",
+        id="lzma entry",
+    ),
     pytest.param(
         lambda: tar_of_bundle("w:gz"),
         None,

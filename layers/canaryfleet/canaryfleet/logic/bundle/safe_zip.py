@@ -407,7 +407,34 @@ def _unicode_path_extra(extra: bytes) -> str | None:
     return None
 
 
+# The compression methods the CodeDeploy agent's unzip (Info-ZIP 6.0) unpacks, by number
+# (APPNOTE.TXT 4.4.5): stored, deflated, Deflate64 and BZIP2. 6.0 has no LZMA, Zstandard, XZ
+# or PPMd, and its fallback (rubyzip 1.3) only stored and deflated.
+_AGENT_METHODS = frozenset({0, 8, 9, 12})
+_METHOD_NAMES = {
+    1: "Shrink",
+    2: "Reduce",
+    3: "Reduce",
+    4: "Reduce",
+    5: "Reduce",
+    6: "Implode",
+    14: "LZMA",
+    93: "Zstandard",
+    95: "XZ",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+    99: "AES encryption",
+}
+
+
 def _check_entry_kind(info: zipfile.ZipInfo, name: str, mode: int) -> None:
+    if info.compress_type not in _AGENT_METHODS:
+        method = _METHOD_NAMES.get(info.compress_type, "an unknown method")
+        raise InvalidBundle(
+            f"entry {short(name)} is compressed with {method} (zip method {info.compress_type}), which"
+            " CodeDeploy's agent cannot unpack; zip it with Deflate, the usual zip compression"
+        )
     if stat.S_ISLNK(mode):
         raise InvalidBundle(f"entry {short(name)} is a symbolic link; bundles may not contain links")
     if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
