@@ -122,7 +122,7 @@ def entry_info(name: str, mode: int = 0, extra: bytes = b"") -> zipfile.ZipInfo:
 
 
 # Offset and format of central directory header fields (APPNOTE.TXT 4.3.12).
-_DIRECTORY_FIELDS = {"flag_bits": (8, "<H"), "file_size": (24, "<I")}
+_DIRECTORY_FIELDS = {"flag_bits": (8, "<H"), "compress_type": (10, "<H"), "file_size": (24, "<I")}
 
 
 def with_directory_field(data: bytes, name: str, field: str, value: int) -> bytes:
@@ -1004,6 +1004,35 @@ def _in_one_folder(folder: str, *more: Entry) -> bytes:
     entries: list[Entry] = [(f"{folder}/", b"")]
     entries += [(f"{folder}/{name}", data) for name, data in files.items()]
     return zip_of([*entries, *more])
+
+
+def test_given_bsdtars_entry_for_the_root_before_the_folder_when_validated_then_it_deploys_from_inside() -> (
+    None
+):
+    # `bsdtar --format zip -cf app.zip -C parent .` writes "./" first; unzip makes nothing for it, so
+    # the root holds the one folder and the agent strips it
+    folder = zipfile.ZipFile(io.BytesIO(_in_one_folder("hello-app")))
+    data = zip_of([("./", b""), *((info.filename, folder.read(info)) for info in folder.infolist())])
+
+    report = validate_bundle(data)
+
+    assert report.hooks == {"ApplicationStart": ["scripts/start.sh"], "ApplicationStop": ["scripts/stop.sh"]}
+    assert report.notes[0].startswith("the bundle's files are inside one folder, hello-app/")
+
+
+def test_given_deflate64_entries_when_validated_then_only_the_files_canaryfleet_reads_are_refused() -> None:
+    # The agent's unzip 6.0 reads Deflate64 (7-Zip's -mm=Deflate64); Python's zipfile cannot. The
+    # entry's data is left as deflate: only the directory's method field matters to the check.
+    other = with_directory_field(bundle(), "app/server.py", "compress_type", 9)
+    appspec = with_directory_field(bundle(), "appspec.yml", "compress_type", 9)
+
+    assert validate_bundle(other).entries == 4
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(appspec)
+    assert refused.value.reason == (
+        "appspec.yml is compressed with Deflate64, which canaryfleet cannot read to check it; zip it"
+        " with Deflate, the usual zip compression (7-Zip: -mm=Deflate)"
+    )
 
 
 def test_given_a_zip_of_the_folder_itself_when_validated_then_it_deploys_from_inside_it_with_a_note() -> None:

@@ -240,10 +240,10 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
         compressed += info.compress_size
         parts = path.split("/")
         directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
-        if is_dir:
-            directories.add(path)
-        else:
+        if not is_dir:
             files[path] = info
+        elif path:  # "./" (bsdtar writes it first) names the root: unzip makes nothing for it
+            directories.add(path)
     clash = next((path for path in files if path in directories), None)
     if clash is not None:
         raise InvalidBundle(f"{short(seen[clash])} is a file, but other entries use it as a folder")
@@ -410,7 +410,8 @@ def _unicode_path_extra(extra: bytes) -> str | None:
 # The compression methods the CodeDeploy agent's unzip (Info-ZIP 6.0) unpacks, by number
 # (APPNOTE.TXT 4.4.5): stored, deflated, Deflate64 and BZIP2. 6.0 has no LZMA, Zstandard, XZ
 # or PPMd, and its fallback (rubyzip 1.3) only stored and deflated.
-_AGENT_METHODS = frozenset({0, 8, 9, 12})
+_DEFLATE64 = 9
+_AGENT_METHODS = frozenset({0, 8, _DEFLATE64, 12})
 _METHOD_NAMES = {
     1: "Shrink",
     2: "Reduce",
@@ -465,6 +466,12 @@ def normalise(path: str) -> str:
 
 def read_text(bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes: int) -> str:
     """A small UTF-8 file of the bundle, never more than ``max_bytes`` of it read."""
+    if info.compress_type == _DEFLATE64:
+        # The agent's unzip reads Deflate64 (so other entries may use it); Python's zipfile cannot.
+        raise InvalidBundle(
+            f"{label} is compressed with Deflate64, which canaryfleet cannot read to check it; zip it"
+            " with Deflate, the usual zip compression (7-Zip: -mm=Deflate)"
+        )
     if info.file_size > max_bytes:
         raise InvalidBundle(
             f"{label} is {size_text(info.file_size)}; at most {size_text(max_bytes)} is allowed"
