@@ -271,3 +271,37 @@ def test_each_invocation_sees_its_own_environment_while_others_change_the_proces
     assert seen_by_process == {"from the process"}
     assert os.environ["GREETING"] == "from the process"
     assert "CHURN" not in os.environ
+
+
+def test_a_closed_local_cloud_leaves_no_thread_waiting_for_a_task_token() -> None:
+    # Given an execution waiting in a .waitForTaskToken state (an approval waits a day)
+    before = set(threading.enumerate())
+    with LocalCloud(parameters={"LogLevel": "WARNING"}) as cloud:
+        url = cloud.client("sqs").create_queue(QueueName="tokens")["QueueUrl"]
+        definition = {
+            "StartAt": "Wait for a person",
+            "States": {
+                "Wait for a person": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "TimeoutSeconds": 86400,
+                    "End": True,
+                }
+            },
+        }
+        sfn = cloud.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="waits",
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{cloud.account_id}:role/sfn",
+        )["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=machine)
+        received = cloud.client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=5)
+        assert received.get("Messages"), "the execution did not reach its wait"
+
+    # When the cloud closes, then the execution is stopped and none of its threads is left
+    deadline = time.monotonic() + 5
+    while (left := [t for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
