@@ -30,10 +30,7 @@ def untraced_host(url: str) -> None:
     """
     host = urlsplit(url).hostname
     if host:
-        # On Lambda the Tracer has loaded it; only the functions that call Slack load it locally.
-        from aws_xray_sdk.ext.httplib import add_ignored  # noqa: PLC0415
-
-        add_ignored(hostname=host)
+        tracer.ignore_endpoint(hostname=host)
 
 
 def emit_dimensioned(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:
