@@ -1,6 +1,7 @@
 """Blue/green end to end on the local cloud: the three blue/green scenarios, and the rollout
 scenarios that apply to both strategies played under blue/green."""
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -55,7 +56,8 @@ def test_a_failing_canary_goes_back_to_the_old_color_by_weights_alone_and_its_co
         "green",
         "blue",
     )
-    assert report["reason"].startswith("canary alarm hello-app-blue-5xx-rate went to ALARM")
+    # Its event ends the bake, or the bake's own check finds it in ALARM (a slow machine's order).
+    assert re.match(r"canary alarm hello-app-blue-5xx-rate (went to|is in) ALARM: ", report["reason"])
     # No deployment restores anything: 1.0.0 to green, 1.1.0 to blue, and that is all.
     assert deployments(report) == [("canary", "1.0.0", "Succeeded"), ("live", "1.1.0", "Succeeded")]
     assert second["canary_weight_history"] == [10, 0]

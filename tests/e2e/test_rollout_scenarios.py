@@ -68,7 +68,9 @@ def test_failing_canary_is_rolled_back_by_its_alarm_to_the_last_good_revision() 
 
     assert report["outcome"] == "rolled_back"
     assert report["reason"].startswith("canary alarm hello-app-canary-")
-    assert "went to ALARM" in report["reason"]
+    # Its event ends the bake; or, on a machine slow enough that it fired before the bake stored
+    # its wait (or its event came after the bake), the bake's own check of the alarm states.
+    assert re.search(r"(went to ALARM|is in ALARM): ", report["reason"]), report["reason"]
     assert deployments(report)[2:] == [("canary", "1.1.0", "Succeeded"), ("canary", "1.0.0", "Succeeded")]
     assert report["canary_weight_history"] == [10, 0]
     assert (report["live_revision"], report["canary_revision"]) == ("1.0.0", "1.0.0")
