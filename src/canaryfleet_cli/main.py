@@ -11,6 +11,7 @@ from rich.console import Console
 
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
+from canaryfleet_cli.approvers import approvers_app
 from canaryfleet_cli.dashboard import dashboard
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
@@ -46,6 +47,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(app_commands, name="app")
 app.add_typer(drains_app, name="drains")
 app.add_typer(freeze_app, name="freeze")
+app.add_typer(approvers_app, name="approvers")
 local_app.add_typer(drain_commands)
 local_app.command("up")(up)
 app.command("demo")(demo)

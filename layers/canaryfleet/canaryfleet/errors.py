@@ -169,3 +169,7 @@ class CalendarUnbounded(CanaryfleetError):
 
 class InvalidFreeze(CanaryfleetError):
     """A freeze that cannot be declared (it ends before it starts, or has already ended)."""
+
+
+class InvalidConfirmationLink(CanaryfleetError):
+    """What was given is not the link of SNS's confirmation email for the approval email topic."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import secrets
 import threading
 import time
 import unicodedata
@@ -13,10 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 from unittest import mock
+from urllib.parse import quote
 
 from moto.core.common_models import CloudFormationModel
-from moto.sns.exceptions import InvalidParameterValue
+from moto.core.responses import ActionResult
+from moto.sns.exceptions import InvalidParameterValue, SNSInvalidParameter, SNSNotFoundError
 from moto.sns.models import SNSBackend, Subscription, sns_backends
+from moto.sns.responses import SNSResponse
 from moto.sqs.models import Queue, sqs_backends
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
@@ -329,6 +333,15 @@ class DeliveredEmail:
     attributes: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ConfirmationEmail:
+    """The email Subscribe sends an email endpoint: its link confirms the subscription."""
+
+    endpoint: str
+    topic_arn: str
+    link: str
+
+
 class SnsEmailSubscriptions:
     """Stands in for SNS's email subscriptions: confirmed by their owner, then delivered to.
 
@@ -344,6 +357,26 @@ class SnsEmailSubscriptions:
     ``delivered`` (the approvers' inboxes: ``canaryfleet_local.mailbox``). Not played: the
     48-hour deletion (a local story lasts minutes) and Subscribe's answer "pending
     confirmation" (moto's answers the ARN; canaryfleet does not read it).
+
+    Confirming, and unsubscribing by an email's link (moto's ConfirmSubscription checks no token
+    and confirms nothing; its subscriptions all say ``ConfirmationWasAuthenticated`` "true"):
+    - A pending subscription's confirmation email is in ``confirmations``, its link
+      ``https://sns.<region>.amazonaws.com/confirmation.html?TopicArn=…&Token=…&Endpoint=…``.
+    - ConfirmSubscription "verifies an endpoint owner's intent to receive messages by validating
+      the token sent to the endpoint by an earlier Subscribe action. If the token is valid, the
+      action creates a new subscription" (API_ConfirmSubscription): a token Subscribe did not
+      send for a pending subscription of that topic is refused (``InvalidParameter``, "a request
+      parameter does not comply with the associated constraints"; an unknown topic is
+      ``NotFound``). Refused too, by assumption (AWS does not document it): the token of a
+      subscription already confirmed, so canaryfleet never reports one as protected that is not.
+    - ``AuthenticateOnUnsubscribe`` "true" on a signed request (every boto3 call is signed)
+      "disallows unauthenticated unsubscribes of the subscription" (API_ConfirmSubscription), and
+      GetSubscriptionAttributes shows ``ConfirmationWasAuthenticated`` "true if the subscription
+      confirmation request was authenticated" (API_GetSubscriptionAttributes); confirmed by the
+      link (:meth:`confirm`, or ``confirm_on_subscribe``) it is "false".
+    - :meth:`open_unsubscribe_link` is someone, or a mail scanner, opening the unsubscribe link
+      that ends every email SNS sends: an unauthenticated unsubscribe, which removes the
+      subscription unless it was confirmed with ``AuthenticateOnUnsubscribe``.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -351,7 +384,9 @@ class SnsEmailSubscriptions:
         self.region = region
         self.confirm_on_subscribe = True
         self.delivered: list[DeliveredEmail] = []
+        self.confirmations: list[ConfirmationEmail] = []
         self._pending: set[str] = set()  # subscription ARNs
+        self._tokens: dict[str, str] = {}  # confirmation token -> pending subscription ARN
         self._lock = threading.Lock()
 
     def _backend(self) -> SNSBackend:
@@ -367,11 +402,62 @@ class SnsEmailSubscriptions:
                 and sub.endpoint.lower() == endpoint.lower()
             ]
             for arn in confirmed:
-                self._pending.discard(arn)
-                sub = self._backend().subscriptions[arn]
-                sub.confirmed = True
-                sub.attributes["PendingConfirmation"] = "false"
+                self._confirmed(arn, authenticated=False)
         return len(confirmed)
+
+    def _confirmed(self, arn: str, authenticated: bool) -> Subscription:
+        """Mark ``arn`` confirmed (the caller holds the lock); its tokens confirm nothing more."""
+        self._pending.discard(arn)
+        self._tokens = {token: sub for token, sub in self._tokens.items() if sub != arn}
+        sub = self._backend().subscriptions[arn]
+        sub.confirmed = True
+        sub.attributes["PendingConfirmation"] = "false"
+        sub.attributes["ConfirmationWasAuthenticated"] = "true" if authenticated else "false"
+        return sub
+
+    def confirm_with_token(self, topic_arn: str, token: str, authenticate_on_unsubscribe: bool) -> str:
+        """ConfirmSubscription: the pending subscription Subscribe sent ``token`` for; its ARN."""
+        backend = self._backend()
+        if topic_arn not in backend.topics:
+            raise SNSNotFoundError("Topic does not exist")
+        with self._lock:
+            arn = self._tokens.get(token)
+            sub = backend.subscriptions.get(arn) if arn is not None else None
+            if sub is None or sub.topic.arn != topic_arn:
+                raise SNSInvalidParameter("Invalid parameter: Token")
+            self._confirmed(sub.arn, authenticated=authenticate_on_unsubscribe)
+        return str(sub.arn)
+
+    def open_unsubscribe_link(self, endpoint: str) -> int:
+        """Someone (or a mail scanner) opens the unsubscribe link of an email ``endpoint`` got.
+
+        An unauthenticated unsubscribe: it ends every confirmed email subscription of the address
+        but those confirmed with ``AuthenticateOnUnsubscribe``. Returns how many it ended.
+        """
+        backend = self._backend()
+        with self._lock:
+            ended = [
+                arn
+                for arn, sub in list(backend.subscriptions.items())
+                if sub.protocol in _EMAIL_PROTOCOLS
+                and sub.endpoint.lower() == endpoint.lower()
+                and arn not in self._pending
+                and sub.attributes.get("ConfirmationWasAuthenticated") != "true"
+            ]
+            for arn in ended:
+                backend.unsubscribe(arn)
+        return len(ended)
+
+    def _mail_confirmation(self, subscription: Subscription) -> None:
+        """Subscribe's confirmation email: a fresh token in a link (the caller holds the lock)."""
+        token = secrets.token_hex(64)
+        self._tokens[token] = subscription.arn
+        link = (
+            f"https://sns.{self.region}.amazonaws.com/confirmation.html"
+            f"?TopicArn={quote(subscription.topic.arn, safe='')}&Token={token}"
+            f"&Endpoint={quote(subscription.endpoint, safe='')}"
+        )
+        self.confirmations.append(ConfirmationEmail(subscription.endpoint, subscription.topic.arn, link))
 
     def _shown(self, subscriptions: list[Any]) -> list[Any]:
         shown = []
@@ -387,6 +473,7 @@ class SnsEmailSubscriptions:
     def installed(self) -> Iterator[None]:
         stand_in = self
         subscribe, publish = SNSBackend.subscribe, Subscription.publish
+        confirm = SNSResponse.confirm_subscription
         by_topic, everything = SNSBackend.list_subscriptions_by_topic, SNSBackend.list_subscriptions
 
         def ours(backend: SNSBackend) -> bool:
@@ -398,12 +485,24 @@ class SnsEmailSubscriptions:
             if ours(backend) and protocol in _EMAIL_PROTOCOLS and existing is None:
                 if stand_in.confirm_on_subscribe:
                     subscription.confirmed = True
+                    subscription.attributes["ConfirmationWasAuthenticated"] = "false"  # by the link
                 else:
                     subscription.confirmed = False
                     subscription.attributes["PendingConfirmation"] = "true"
                     with stand_in._lock:
                         stand_in._pending.add(subscription.arn)
+                        stand_in._mail_confirmation(subscription)
             return subscription
+
+        def confirm_subscription(response: SNSResponse) -> ActionResult:
+            if not ours(response.backend):
+                return confirm(response)
+            arn = stand_in.confirm_with_token(
+                response._get_param("TopicArn"),
+                response._get_param("Token") or "",
+                str(response._get_param("AuthenticateOnUnsubscribe") or "").lower() == "true",
+            )
+            return ActionResult({"SubscriptionArn": arn})
 
         def list_by_topic(backend: SNSBackend, topic_arn: str, next_token: str | None = None) -> Any:
             found, token = by_topic(backend, topic_arn, next_token=next_token)
@@ -443,5 +542,6 @@ class SnsEmailSubscriptions:
             mock.patch.object(SNSBackend, "list_subscriptions_by_topic", list_by_topic),
             mock.patch.object(SNSBackend, "list_subscriptions", list_all),
             mock.patch.object(Subscription, "publish", deliver),
+            mock.patch.object(SNSResponse, "confirm_subscription", confirm_subscription),
         ):
             yield

@@ -1,0 +1,93 @@
+"""The link in SNS's subscription confirmation email, read for an authenticated confirmation.
+
+Every email SNS sends an email subscription ends with an unsubscribe link, and by default
+anyone who follows it unsubscribes the address: so does an email security scanner that opens
+every link of every message (Microsoft Defender's Safe Links, among others). An approver would
+then silently stop getting approval emails. ConfirmSubscription's ``AuthenticateOnUnsubscribe``
+"disallows unauthenticated unsubscribes of the subscription. If the value of this parameter is
+true and the request has an AWS signature, then only the topic owner and the subscription
+owner can unsubscribe the endpoint" (https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html).
+That takes the ``Token`` and ``TopicArn`` of the confirmation email's link, called with AWS
+credentials instead of opening the link in a browser: :func:`confirmation_link` reads them.
+
+The token confirms a subscription for whoever holds it, so no message here repeats it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from canaryfleet.errors import InvalidConfirmationLink
+
+# SNS's regional endpoints: sns.<region>.amazonaws.com, and .amazonaws.com.cn in China.
+_HOST = re.compile(r"^sns\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$")
+_TOPIC_ARN = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}$"
+)
+# A token as SNS mails it: a long string of hex digits. Accepted more widely (letters, digits),
+# never with spaces, quotes or markup; its length is bounded so a pasted page is not taken for one.
+_TOKEN = re.compile(r"^[A-Za-z0-9]{16,2048}$")
+_MAX_LINK = 4096
+
+
+class ConfirmationLink(BaseModel):
+    """The two fields ConfirmSubscription needs, from the confirmation email's link."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    topic_arn: str
+    token: str
+    endpoint: str | None = None  # the address the email went to, when the link names it
+
+    def __repr__(self) -> str:  # never the token
+        return f"ConfirmationLink(topic_arn={self.topic_arn!r}, endpoint={self.endpoint!r})"
+
+    __str__ = __repr__
+
+
+def _one(query: dict[str, list[str]], field: str) -> str:
+    values = query.get(field, [])
+    if len(values) != 1 or not values[0]:
+        raise InvalidConfirmationLink(
+            f"the link must carry exactly one {field} (the confirmation email's link carries "
+            "TopicArn and Token)"
+        )
+    return values[0]
+
+
+def confirmation_link(text: str) -> ConfirmationLink:
+    """Read SNS's confirmation link; InvalidConfirmationLink, saying why, for anything else."""
+    link = text.strip()
+    if len(link) > _MAX_LINK:
+        raise InvalidConfirmationLink(f"the link is {len(link)} characters long; SNS's are far shorter")
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        parts = urlsplit("")
+    host = (parts.hostname or "").lower()
+    match = _HOST.match(host)
+    if parts.scheme != "https" or match is None:
+        raise InvalidConfirmationLink(
+            "not a link of SNS's confirmation email: it starts with https://sns.<region>.amazonaws.com/"
+        )
+    query = parse_qs(parts.query, keep_blank_values=True)
+    topic_arn, token = _one(query, "TopicArn"), _one(query, "Token")
+    topic = _TOPIC_ARN.match(topic_arn)
+    if topic is None:
+        raise InvalidConfirmationLink(f"TopicArn {topic_arn[:300]!r} is not an SNS topic ARN")
+    if topic["region"] != match["region"]:
+        raise InvalidConfirmationLink(
+            f"the link is SNS's in {match['region']} but its topic is in {topic['region']}"
+        )
+    if not _TOKEN.match(token):
+        raise InvalidConfirmationLink(
+            f"its Token is not one SNS sends (16 to 2048 letters and digits; this one has {len(token)} "
+            "characters): was the link cut short or changed?"
+        )
+    endpoints = query.get("Endpoint", [])
+    return ConfirmationLink(
+        topic_arn=topic_arn, token=token, endpoint=endpoints[0] if len(endpoints) == 1 else None
+    )
