@@ -1,5 +1,7 @@
 """The link of SNS's confirmation email, read for `canaryfleet approvers confirm`."""
 
+from urllib.parse import quote
+
 import pytest
 from canaryfleet.errors import InvalidConfirmationLink
 from canaryfleet.models.sns_confirmation import confirmation_link
@@ -17,6 +19,21 @@ def test_the_confirmation_emails_link_gives_topic_token_and_address() -> None:
 
     assert (link.topic_arn, link.token, link.endpoint) == (TOPIC, TOKEN, "ana@example.com")
     assert TOKEN[:8] not in repr(link) and TOKEN[:8] not in str(link)
+
+
+def test_a_link_copied_from_outlook_with_safe_links_is_unwrapped_once() -> None:
+    wrapped = (
+        "https://eur02.safelinks.protection.outlook.com/?url="
+        + quote(LINK, safe="")
+        + "&data=05%7C02%7Cana%40example.com%7C&sdata=abc%3D&reserved=0"
+    )
+    twice = "https://eur02.safelinks.protection.outlook.com/?url=" + quote(wrapped, safe="")
+    elsewhere = "https://eur02.safelinks.protection.outlook.com.evil.example/?url=" + quote(LINK, safe="")
+
+    assert confirmation_link(wrapped).topic_arn == TOPIC
+    for refused in (twice, elsewhere):
+        with pytest.raises(InvalidConfirmationLink, match="https://sns"):
+            confirmation_link(refused)
 
 
 def test_china_and_govcloud_links_are_read() -> None:

@@ -10,13 +10,17 @@ owner can unsubscribe the endpoint" (https://docs.aws.amazon.com/sns/latest/api/
 That takes the ``Token`` and ``TopicArn`` of the confirmation email's link, called with AWS
 credentials instead of opening the link in a browser: :func:`confirmation_link` reads them.
 
+A link copied from Outlook with Microsoft Defender's Safe Links is the Safe Links address with
+the original in its ``url`` field (``https://<region>.safelinks.protection.outlook.com/?url=…``);
+that wrapper is taken off, once, and what it wraps is checked as any link is.
+
 The token confirms a subscription for whoever holds it, so no message here repeats it.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,6 +35,7 @@ _TOPIC_ARN = re.compile(
 # never with spaces, quotes or markup; its length is bounded so a pasted page is not taken for one.
 _TOKEN = re.compile(r"^[A-Za-z0-9]{16,2048}$")
 _MAX_LINK = 4096
+_SAFE_LINKS = re.compile(r"^[a-z0-9-]+\.safelinks\.protection\.outlook\.com$")
 
 
 class ConfirmationLink(BaseModel):
@@ -58,15 +63,30 @@ def _one(query: dict[str, list[str]], field: str) -> str:
     return values[0]
 
 
+def _split(link: str) -> SplitResult:
+    try:
+        return urlsplit(link)
+    except ValueError:  # e.g. an unclosed "[" where a host should be
+        return urlsplit("")
+
+
+def _unwrapped(link: str) -> str:
+    """What a Safe Links address wraps (its one ``url`` field); any other link as it is."""
+    parts = _split(link)
+    if parts.scheme == "https" and _SAFE_LINKS.match((parts.hostname or "").lower()):
+        wrapped = parse_qs(parts.query).get("url", [])
+        if len(wrapped) == 1:
+            return wrapped[0].strip()
+    return link
+
+
 def confirmation_link(text: str) -> ConfirmationLink:
     """Read SNS's confirmation link; InvalidConfirmationLink, saying why, for anything else."""
     link = text.strip()
     if len(link) > _MAX_LINK:
         raise InvalidConfirmationLink(f"the link is {len(link)} characters long; SNS's are far shorter")
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        parts = urlsplit("")
+    link = _unwrapped(link)
+    parts = _split(link)
     host = (parts.hostname or "").lower()
     match = _HOST.match(host)
     if parts.scheme != "https" or match is None:
