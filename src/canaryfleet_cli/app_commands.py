@@ -19,9 +19,11 @@ from canaryfleet.models.policy import RolloutPolicy
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import ProfileOption, RegionOption
+from canaryfleet_cli.plain import labelled
 from canaryfleet_cli.platform import PlatformError, connect_platform
 
 app_commands = typer.Typer(
@@ -231,7 +233,7 @@ def onboard(
         target.write_text(json.dumps(document, indent=2) + "\n")
     except OSError as exc:
         raise typer.BadParameter(f"cannot write {target}: {exc.strerror}", param_hint="--output") from None
-    errors.print(f"wrote {target}")
+    errors.print(Text(f"wrote {target}"))
     typer.echo(deploy_command(name, target))
 
 
@@ -245,7 +247,7 @@ def _registered(ssm: Any) -> list[AppConfig]:
             try:
                 found.append(AppConfig.model_validate_json(parameter["Value"]))
             except ValidationError as exc:
-                errors.print(f"[yellow]skipped {parameter['Name']}: {exc.errors()[0]['msg']}[/yellow]")
+                errors.print(Text(f"skipped {parameter['Name']}: {exc.errors()[0]['msg']}", style="yellow"))
     return sorted(found, key=lambda config: config.application)
 
 
@@ -275,7 +277,9 @@ def list_applications(
         errors.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except (BotoCoreError, ClientError) as exc:
-        errors.print(f"[red]cannot read the registry ({REGISTRY_PREFIX}*):[/red] {exc}")
+        errors.print(
+            labelled(f"cannot read the registry ({REGISTRY_PREFIX}*): ", "red", exc), highlight=False
+        )
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps([config.model_dump(mode="json") for config in applications], indent=2))
@@ -285,12 +289,17 @@ def list_applications(
         table.add_column(column)
     for config in applications:
         approvers = len(config.approvers.emails) + len(config.approvers.slack_user_ids)
-        table.add_row(
-            config.application,
-            config.canary.auto_scaling_group,
-            config.live.auto_scaling_group,
-            str(approvers),
-            config.approvers.slack_channel or "-",
-            "custom" if config.policy else "default",
+        table.add_row(  # registry values as written (a group name may hold "[...]"), not markup
+            *(
+                Text(value)
+                for value in (
+                    config.application,
+                    config.canary.auto_scaling_group,
+                    config.live.auto_scaling_group,
+                    str(approvers),
+                    config.approvers.slack_channel or "-",
+                    "custom" if config.policy else "default",
+                )
+            )
         )
     console.print(table)

@@ -21,8 +21,10 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
 from canaryfleet.models.policy import Approval
 from rich.console import Console
+from rich.text import Text
 
 from canaryfleet_cli.local_run import local_parameters
+from canaryfleet_cli.plain import labelled
 from canaryfleet_cli.timeline import render_rollouts
 
 APPLICATION = "hello-app"
@@ -175,9 +177,13 @@ def demo(
             _show_link, approver=approver, port=port, timeout_seconds=timeout, parameters=parameters
         )
     except (LocalCloudError, OSError) as exc:
-        errors.print(f"[red]demo:[/red] {exc}")
+        errors.print(labelled("demo: ", "red", exc), highlight=False)
         raise typer.Exit(2) from None
     style = {"released": "green", "rejected": "yellow"}.get(str(result["outcome"]), "red")
-    console.print(f"Rollout [bold {style}]{result['outcome']}[/bold {style}] {result['reason']}".rstrip())
-    console.print(f"Approval: {result['approval']}. Slack now says: {result['slack']}")
+    console.print(
+        Text("Rollout ")
+        + Text(str(result["outcome"]), style=f"bold {style}")
+        + Text(f" {result['reason']}".rstrip())
+    )
+    console.print(Text(f"Approval: {result['approval']}. Slack now says: {result['slack']}"))
     console.print("Audit: " + json.dumps(result["audit"]))

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.plain import labelled
 from canaryfleet_cli.platform import PlatformError, connect_platform
 
 drains_app = typer.Typer(
@@ -37,7 +38,7 @@ def list_drains(
         platform = connect_platform(stack, region, profile, local)
         records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)
     except PlatformError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(labelled("error: ", "red", exc), highlight=False)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps([r.public() for r in records], indent=2, default=str))

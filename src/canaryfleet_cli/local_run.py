@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
+from canaryfleet_cli.plain import labelled
+
 
 def local_parameters(verbose: bool) -> dict[str, str]:
     """Template parameters for a local run: the functions' logs and metrics only when asked for."""
@@ -41,7 +43,7 @@ def local_cloud_errors(errors: Console, *, markup: bool = True) -> Iterator[None
         yield
     except LocalCloudError as exc:
         if markup:
-            errors.print(f"[red]local cloud:[/red] {exc}")
+            errors.print(labelled("local cloud: ", "red", exc), highlight=False)
         else:
             errors.print(f"local cloud: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None

@@ -20,6 +20,7 @@ from canaryfleet_cli.judge import judge
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
+from canaryfleet_cli.plain import file_link
 from canaryfleet_cli.report import write_report
 from canaryfleet_cli.rollout_view import view_steps
 from canaryfleet_cli.timeline import render_rollouts
@@ -114,7 +115,7 @@ def local_rollout(
     else:
         console.print(render_rollouts(report, verbose=verbose, steps=steps))
         for path in report["reports"]:
-            console.print(f"timeline: [link=file://{Path(path).resolve()}]{path}[/link]")
+            console.print(file_link("timeline: ", path))
     # As `canaryfleet watch`: 0 released, 1 rolled back or rejected, 2 the local cloud misbehaved.
     if report["lock_held"] or report["failed_deliveries"]:
         raise typer.Exit(2)

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.plain import labelled
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -48,7 +49,7 @@ def _connect(stack: str | None, region: str | None, profile: str | None, local: 
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}")
+    errors.print(labelled("error: ", "red", message), highlight=False)
     raise typer.Exit(code)
 
 
@@ -380,7 +381,7 @@ def publish(
         typer.echo(json.dumps(result, indent=2))
     else:
         size = f"{len(body):,} bytes, {report.entries} entries"
-        console.print(f"published s3://{bucket}/{key} ({size}); its rollout starts now")
+        console.print(Text(f"published s3://{bucket}/{key} ({size}); its rollout starts now"))
         for note in report.notes:
             # Bundle text is the builder's, not markup: printed as it is.
             console.print(f"note: {note}", markup=False, highlight=False)
@@ -408,7 +409,7 @@ def report(
         record = platform.store.get(app.application, rollout_id)
         if record is not None:
             path = write_report(record, app, html)
-            console.print(f"wrote {path}")
+            console.print(Text(f"wrote {path}"))
             return
     _fail(f"no rollout {rollout_id}")
 

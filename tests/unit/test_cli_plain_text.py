@@ -1,0 +1,51 @@
+"""What the CLI prints from bundles, operators and AWS is text, never Rich markup.
+
+A bundle whose hook names ``scripts/[/x].sh`` made `canaryfleet publish` end in Rich's
+MarkupError and a traceback instead of the platform's reason; ``[bold]`` in a name vanished.
+"""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app
+from canaryfleet_cli.plain import file_link, labelled
+
+APPSPEC = """version: 0.0
+os: linux
+files:
+  - source: /
+    destination: /opt/app
+hooks:
+  ApplicationStart:
+    - location: "{script}"
+      timeout: 60
+"""
+
+
+@pytest.mark.parametrize(
+    "script", ["scripts/[/x].sh", "scripts/[bold]start[/bold].sh", "scripts/[link=https://evil.example]go.sh"]
+)
+def test_publish_says_why_a_bundle_is_refused_whatever_its_names_hold(tmp_path: Path, script: str) -> None:
+    # Given a build whose hook names a script that is not in it, with brackets in its name
+    (tmp_path / "appspec.yml").write_text(APPSPEC.format(script=script))
+
+    # When it is published (refused before any AWS call)
+    result = CliRunner().invoke(app, ["publish", "hello-app", "1.0.0", str(tmp_path)])
+
+    # Then the platform's reason is printed with the name as written, and no traceback
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "MarkupError" not in result.output
+    assert "the platform would reject this bundle" in result.output
+    assert script in " ".join(result.output.split())
+
+
+def test_labelled_and_file_link_keep_the_text_as_written(tmp_path: Path) -> None:
+    said = labelled("error: ", "red", "no rollout [/x] [bold]y[/bold]")
+    page = tmp_path / "[/x].html"
+    link = file_link("timeline: ", page)
+
+    assert said.plain == "error: no rollout [/x] [bold]y[/bold]"
+    assert link.plain == f"timeline: {page}"
+    assert link.spans[-1].style.link == page.resolve().as_uri()
