@@ -13,6 +13,7 @@ Registered in main.py with ``app.add_typer(approvers_app, name="approvers")``.
 from __future__ import annotations
 
 import json
+import sys
 from typing import NoReturn
 
 import typer
@@ -64,6 +65,16 @@ def _aws_message(exc: ClientError | BotoCoreError) -> str:
     return str(exc)
 
 
+def _read_link() -> str:
+    """The link from standard input: asked for without echo on a terminal, else its first line."""
+    if sys.stdin.isatty():
+        return str(typer.prompt("SNS confirmation link", hide_input=True))
+    return sys.stdin.readline(_MAX_READ)
+
+
+_MAX_READ = 65_536  # far above any link; what is longer is refused by its length
+
+
 @approvers_app.command("list")
 def list_approvers(
     stack: str | None = StackOption,
@@ -110,8 +121,12 @@ def list_approvers(
 @approvers_app.command("confirm")
 def confirm(
     link: str = typer.Argument(
-        ...,
-        help="The link of SNS's confirmation email, copied without opening it (quote it in the shell).",
+        "-",
+        help=(
+            "The link of SNS's confirmation email, copied without opening it. Default '-': read it "
+            "from standard input (asked for, hidden, on a terminal), so its token stays out of the "
+            "shell's history and the process list."
+        ),
         show_default=False,
     ),
     stack: str | None = StackOption,
@@ -121,6 +136,8 @@ def confirm(
     local: bool = LocalOption,
 ) -> None:
     """Confirm an approver's subscription so that only AWS credentials can unsubscribe it."""
+    if link == "-":
+        link = _read_link()
     try:
         parsed = confirmation_link(link)
     except CanaryfleetError as exc:

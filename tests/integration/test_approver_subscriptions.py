@@ -64,9 +64,12 @@ def test_a_scanner_opening_the_unsubscribe_link_ends_a_link_confirmed_subscripti
     inbox = LocalMailbox(unconfirmed)
     email.ensure_subscribed((ANA, BO))
 
-    # Bo opens his confirmation link; Ana copies hers and an operator confirms it with credentials
+    # Bo opens his confirmation link; Ana copies hers and an operator confirms it with credentials,
+    # pasting it on standard input (out of the shell's history and the process list)
     assert inbox.confirm(BO)
-    confirmed = cli("confirm", link_for(unconfirmed, ANA))
+    pasted = runner.invoke(app, ["approvers", "confirm", "--json"], input=link_for(unconfirmed, ANA) + "\n")
+    assert pasted.exit_code == 0, pasted.output
+    confirmed = json.loads(pasted.stdout)
     listed = {row["email"]: (row["state"], row["protected"]) for row in cli("list")}
 
     assert confirmed["endpoint"] == ANA and confirmed["protected"] is True
