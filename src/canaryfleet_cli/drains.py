@@ -11,6 +11,7 @@ import typer
 from canaryfleet.adapters.drain_store import DynamoDrainStore
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.plain import labelled
@@ -43,7 +44,7 @@ def list_drains(
     if as_json:
         typer.echo(json.dumps([r.public() for r in records], indent=2, default=str))
         return
-    table = Table(title=f"drains of {application}")
+    table = Table(title=Text(f"drains of {application}"))  # the name as typed, not markup
     for column in (
         "instance",
         "side",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from canaryfleet_cli import drains
 from canaryfleet_cli.main import app
 from canaryfleet_cli.plain import file_link, labelled
 
@@ -39,6 +40,30 @@ def test_publish_says_why_a_bundle_is_refused_whatever_its_names_hold(tmp_path: 
     assert "Traceback" not in result.output and "MarkupError" not in result.output
     assert "the platform would reject this bundle" in result.output
     assert script in " ".join(result.output.split())
+
+
+def test_drains_list_names_an_application_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a platform with no drain of that name (no AWS call: the store is stood in for)
+    class Platform:
+        def output(self, name: str) -> str:
+            return "state-table"
+
+    class Store:
+        def __init__(self, table: str) -> None:
+            pass
+
+        def list_drains(self, application: str) -> list[object]:
+            return []
+
+    monkeypatch.setattr(drains, "connect_platform", lambda *args: Platform())
+    monkeypatch.setattr(drains, "DynamoDrainStore", Store)
+
+    # When an operator lists the drains of "[/x]"
+    result = CliRunner().invoke(app, ["drains", "list", "[/x]"])
+
+    # Then the (empty) table is titled with the name as typed
+    assert result.exit_code == 0, result.output
+    assert "drains of [/x]" in result.output
 
 
 def test_labelled_and_file_link_keep_the_text_as_written(tmp_path: Path) -> None:
