@@ -48,6 +48,10 @@ def read_analyses(path: Path) -> tuple[list[AnalysisSamples], bool]:
         _bad_input(f"cannot read {path}: {exc}")
     except json.JSONDecodeError as exc:
         _bad_input(f"{path} is not JSON: {exc}")
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        _bad_input(f"{path} holds JSON the judge cannot read: {exc}")
+    except RecursionError:
+        _bad_input(f"{path} holds JSON nested too deeply to read")
     many = isinstance(data, list)
     if not isinstance(data, dict | list):
         _bad_input('the file must hold one analysis ({"metrics": [...]}) or a JSON list of them')

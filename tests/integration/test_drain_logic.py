@@ -676,6 +676,22 @@ def test_a_manifest_that_does_not_match_s3_is_not_verified(
     assert result.status == "retrying" and problem in (result.reason or "")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"instance_id": ' + b"9" * 5_000 + b"}", b"\xff\xfe{}"],
+    ids=["nested-too-deep", "number-too-long", "not-utf8"],
+)
+def test_a_manifest_no_json_reader_takes_is_unreadable_not_a_crash(platform: Platform, body: bytes) -> None:
+    # The instance writes the manifest: whatever it wrote, the drain says why it is not verified
+    record = _running(platform)
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=platform.bucket, Key=record.manifest_key, Body=body)
+
+    result = platform.complete(_ended(record), NOW)
+
+    assert result.status == "retrying" and "is unreadable" in (result.reason or "")
+
+
 def test_a_status_event_after_the_drain_ended_changes_nothing(platform: Platform) -> None:
     record = _running(platform)
     _flush(platform, record, LOGS)

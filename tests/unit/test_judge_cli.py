@@ -64,6 +64,8 @@ def test_a_failing_verdict_still_exits_0_and_reads_as_a_table(tmp_path: Path) ->
     ("content", "message"),
     [
         ("{not json", "is not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"metrics": [{"name": "x", "canary": [' + "9" * 5_000 + '], "live": [1]}]}', "cannot read"),
         ("42", "one analysis"),
         ("[]", "empty"),
         ({"metrics": []}, "metrics"),

@@ -42,7 +42,7 @@ def verify_manifest(logs: LogObjects, bucket: str, record: DrainRecord) -> tuple
         raise InvalidManifest(f"no manifest at {where}")
     try:
         manifest = DrainManifest.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:  # the instance wrote it: anything
         raise InvalidManifest(f"manifest {where} is unreadable: {str(exc).splitlines()[0]}") from None
     if (manifest.instance_id, manifest.run_id) != (record.instance_id, record.run_id):
         raise InvalidManifest(
