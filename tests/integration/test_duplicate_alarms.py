@@ -72,3 +72,20 @@ def test_an_alarm_delivered_three_times_is_recorded_once_and_a_new_one_again(clo
     assert len(alarms) == 1
     _deliver(cloud, {**event, "id": "another-state-change"})
     assert len([e for e in store.get(APP, ROLLOUT).audit if e.kind == "alarm"]) == 2  # type: ignore[union-attr]
+
+
+def test_an_entry_someone_broke_in_the_registry_does_not_stop_other_applications_alarms(
+    cloud: LocalCloud,
+) -> None:
+    # Given payments-api baking, and another application's registry entry edited into bad JSON
+    store = _baking(cloud)
+    ssm = cloud.client("ssm")
+    ssm.put_parameter(Name=registry_parameter("ledger"), Value='{"application": "ledger",', Type="String")
+    ssm.put_parameter(Name=registry_parameter("fx-rates"), Value='{"application": "fx-rates"}', Type="String")
+
+    # When payments-api's canary alarm goes to ALARM
+    answer = _deliver(cloud, load_event("alarm_event/alarm"))
+
+    # Then its rollout still hears of it: the broken entries are left out of the lookup, not fatal
+    assert [e.alarm for e in store.get(APP, ROLLOUT).audit if e.kind == "alarm"] == [ALARM]  # type: ignore[union-attr]
+    assert "not a canaryfleet alarm" not in json.dumps(answer)

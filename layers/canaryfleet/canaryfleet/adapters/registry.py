@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import abc
-import json
 from functools import lru_cache
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import ValidationError
@@ -14,6 +14,7 @@ from canaryfleet.adapters.clients import client
 from canaryfleet.errors import ConfigurationError, UnknownApplication
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
 from canaryfleet.models.fail_fast import metric_of
+from canaryfleet.observability import logger, metrics
 
 # Registry entries change when a fleet stack is updated; a minute of caching spares SSM
 # on bursts (a Spot storm, fifty apps releasing) without hiding an update for long.
@@ -44,7 +45,7 @@ def _parse(name: str, value: object) -> AppConfig:
     try:
         return (
             AppConfig.model_validate_json(value)
-            if isinstance(value, str)
+            if isinstance(value, str | bytes)
             else AppConfig.model_validate(value)
         )
     except ValidationError as exc:
@@ -68,8 +69,19 @@ class SsmRegistry(Registry):
         return _parse(name, value)
 
     def all(self) -> list[AppConfig]:
+        """Every application whose entry reads; one that does not is logged and left out.
+
+        One entry broken by hand must not stop every other application's alarms from finding
+        their owner (``owner_of_alarm``) or the operators' listing: its own rollouts still fail
+        on it (``get`` raises ConfigurationError), and each read of the whole registry logs it
+        as an error with the ``RegistryEntriesMalformed`` metric.
+        """
         values = _provider().get_multiple(REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True)
-        return [
-            _parse(name, json.loads(value) if isinstance(value, str) else value)
-            for name, value in values.items()
-        ]
+        found = []
+        for name, value in values.items():
+            try:
+                found.append(_parse(name, value))
+            except ConfigurationError as exc:
+                logger.error("registry entry left out", extra={"parameter": name, "error": str(exc)})
+                metrics.add_metric(name="RegistryEntriesMalformed", unit=MetricUnit.Count, value=1)
+        return found
