@@ -20,7 +20,7 @@ The token confirms a subscription for whoever holds it, so no message here repea
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from urllib import parse
 
 from pydantic import BaseModel, ConfigDict
 
@@ -63,18 +63,18 @@ def _one(query: dict[str, list[str]], field: str) -> str:
     return values[0]
 
 
-def _split(link: str) -> SplitResult:
+def _split(link: str) -> parse.SplitResult:
     try:
-        return urlsplit(link)
+        return parse.urlsplit(link)
     except ValueError:  # e.g. an unclosed "[" where a host should be
-        return urlsplit("")
+        return parse.urlsplit("")
 
 
 def _unwrapped(link: str) -> str:
     """What a Safe Links address wraps (its one ``url`` field); any other link as it is."""
     parts = _split(link)
     if parts.scheme == "https" and _SAFE_LINKS.match((parts.hostname or "").lower()):
-        wrapped = parse_qs(parts.query).get("url", [])
+        wrapped = parse.parse_qs(parts.query).get("url", [])
         if len(wrapped) == 1:
             return wrapped[0].strip()
     return link
@@ -93,7 +93,7 @@ def confirmation_link(text: str) -> ConfirmationLink:
         raise InvalidConfirmationLink(
             "not a link of SNS's confirmation email: it starts with https://sns.<region>.amazonaws.com/"
         )
-    query = parse_qs(parts.query, keep_blank_values=True)
+    query = parse.parse_qs(parts.query, keep_blank_values=True)
     topic_arn, token = _one(query, "TopicArn"), _one(query, "Token")
     topic = _TOPIC_ARN.match(topic_arn)
     if topic is None:
