@@ -234,7 +234,17 @@ def onboard(
     except OSError as exc:
         raise typer.BadParameter(f"cannot write {target}: {exc.strerror}", param_hint="--output") from None
     errors.print(Text(f"wrote {target}"))
+    if emails:
+        errors.print(Text(APPROVER_EMAIL_HINT))
     typer.echo(deploy_command(name, target))
+
+
+APPROVER_EMAIL_HINT = (
+    "SNS emails each approver a confirmation link at the first upload. Ask them to copy that link "
+    "without opening it, and run `canaryfleet approvers confirm` with it: a mail scanner opening the "
+    "unsubscribe link of an approval email can then not stop their approval emails "
+    "(`canaryfleet approvers list` shows who is protected)."
+)
 
 
 def _registered(ssm: Any) -> list[AppConfig]:

@@ -104,6 +104,17 @@ def test_onboard_prints_the_deploy_command(in_tmp: Path) -> None:
     assert "template.yaml" in command
 
 
+def test_onboard_tells_how_to_protect_approvers_email_subscriptions_only_when_there_are_approvers(
+    in_tmp: Path,
+) -> None:
+    without = runner.invoke(app_commands, onboard_args())
+    with_emails = runner.invoke(app_commands, [*onboard_args(), "--approver-email", "ana@example.com"])
+
+    assert "approvers confirm" not in without.stderr
+    assert "canaryfleet approvers confirm" in " ".join(with_emails.stderr.split())
+    assert with_emails.stdout.startswith("aws cloudformation deploy")  # stdout stays the command
+
+
 def test_onboard_writes_next_to_the_caller_by_default(in_tmp: Path) -> None:
     result = runner.invoke(app_commands, onboard_args())
 
