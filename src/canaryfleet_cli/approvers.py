@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +26,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.plain import fail
 from canaryfleet_cli.platform import PlatformError, connect_platform
 
 approvers_app = typer.Typer(
@@ -35,7 +35,6 @@ approvers_app = typer.Typer(
 )
 
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 UNPROTECTED_HINT = (
     "A confirmed subscription that is not protected ends when anyone opens the unsubscribe link of "
@@ -45,17 +44,12 @@ UNPROTECTED_HINT = (
 )
 
 
-def _fail(message: str) -> NoReturn:
-    errors.print(Text("error: ", style="red") + Text(message), highlight=False)
-    raise typer.Exit(1)
-
-
 def _email(stack: str | None, region: str | None, profile: str | None, local: bool) -> SnsApprovalEmail:
     try:
         platform = connect_platform(stack, region, profile, local)
         return SnsApprovalEmail(platform.output("ApprovalEmailTopicArn"))
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _aws_message(exc: ClientError | BotoCoreError) -> str:
@@ -88,7 +82,7 @@ def list_approvers(
     try:
         subscriptions = email.approver_subscriptions()
     except (ClientError, BotoCoreError) as exc:
-        _fail(f"could not read the approval email topic's subscriptions: {_aws_message(exc)}")
+        fail(f"could not read the approval email topic's subscriptions: {_aws_message(exc)}")
     if as_json:
         rows = [
             {
@@ -141,14 +135,14 @@ def confirm(
     try:
         parsed = confirmation_link(link)
     except CanaryfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     email = _email(stack, region, profile, local)
     try:
         arn = email.confirm_protected(parsed)
     except CanaryfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (ClientError, BotoCoreError) as exc:
-        _fail(
+        fail(
             f"SNS did not confirm it ({_aws_message(exc)}). SNS deletes a subscription left "
             "unconfirmed for 48 hours, and with it its link; if the approver opened the link, their "
             "subscription may be confirmed but not protected (see `canaryfleet approvers list`)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 import typer
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
@@ -27,6 +26,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.plain import fail
 from canaryfleet_cli.platform import Platform, PlatformError, connect_platform, running_rollout
 
 freeze_app = typer.Typer(
@@ -35,16 +35,9 @@ freeze_app = typer.Typer(
 )
 
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def _fail(message: str) -> NoReturn:
-    # What failed can quote what the operator typed: printed as text, never as Rich markup.
-    errors.print(Text("error: ", style="red") + Text(message), highlight=False)
-    raise typer.Exit(1)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -79,7 +72,7 @@ def _calendar(
         platform = connect_platform(stack, region, profile, local)
         return platform, DynamoFreezeCalendar(platform.output("StateTableName"))
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _wake_waiting_rollouts(platform: Platform) -> list[str]:
@@ -126,7 +119,7 @@ def add(
         )
         woken = _wake_waiting_rollouts(platform)
     except CanaryfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps({"freeze": _row(freeze), "rechecked": woken}, indent=2))
         return
@@ -183,7 +176,7 @@ def remove(
         freeze = calendar.remove(freeze_id, platform.caller(), reason, SystemClock().now())
         woken = _wake_waiting_rollouts(platform)
     except CanaryfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps({"freeze": _row(freeze), "rechecked": woken}, indent=2))
         return

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import boto3
 import typer
@@ -23,7 +23,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import labelled
+from canaryfleet_cli.plain import fail
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -38,19 +38,13 @@ from canaryfleet_cli.rollout_view import ViewStep, local_time, render_rollout, r
 from canaryfleet_cli.watch import watch
 
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 
 def _connect(stack: str | None, region: str | None, profile: str | None, local: bool = False) -> Platform:
     try:
         return connect_platform(stack, region, profile, local)
     except PlatformError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(labelled("error: ", "red", message), highlight=False)
-    raise typer.Exit(code)
+        fail(str(exc))
 
 
 def _text(value: object) -> Text:
@@ -80,7 +74,7 @@ def status(
         apps = [platform.application(application)] if application else platform.applications()
         rows = [status_of(platform, app) for app in apps]
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         _emit(rows[0] if application else rows, as_json)
         return
@@ -162,7 +156,7 @@ def history(
         platform.application(application)
         rows = history_of(platform, application)[:limit]
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         _emit(rows, as_json)
         return
@@ -214,7 +208,7 @@ def _decide(
             }
         )
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -344,12 +338,12 @@ def publish(
     try:
         report = validate_bundle(body)
     except InvalidBundle as exc:
-        _fail(f"the platform would reject this bundle: {exc.reason}")
+        fail(f"the platform would reject this bundle: {exc.reason}")
     platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     github_run = None
     if os.environ.get("GITHUB_RUN_ID"):
         github_run = (
@@ -403,7 +397,7 @@ def report(
     try:
         apps = [platform.application(application)] if application else platform.applications()
     except PlatformError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     candidates = [a for a in apps if rollout_id.startswith(f"{a.application}-")]
     for app in sorted(candidates, key=lambda a: len(a.application), reverse=True):
         record = platform.store.get(app.application, rollout_id)
@@ -411,7 +405,7 @@ def report(
             path = write_report(record, app, html)
             console.print(Text(f"wrote {path}"))
             return
-    _fail(f"no rollout {rollout_id}")
+    fail(f"no rollout {rollout_id}")
 
 
 def register(app: typer.Typer) -> None:

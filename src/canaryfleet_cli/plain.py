@@ -11,9 +11,14 @@ reason changed how it looked. Every such message goes through :func:`labelled` o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
+import typer
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
+
+_errors = Console(stderr=True, soft_wrap=True)
 
 
 def labelled(label: str, style: str, message: object) -> Text:
@@ -24,3 +29,9 @@ def labelled(label: str, style: str, message: object) -> Text:
 def file_link(label: str, path: str | Path) -> Text:
     """``label`` then ``path``, the path a terminal link to the file."""
     return Text(label) + Text(str(path), style=Style(link=Path(path).resolve().as_uri()))
+
+
+def fail(message: object, code: int = 1) -> NoReturn:
+    """An operator command's error: "error: " in red, then ``message`` as written; exit ``code``."""
+    _errors.print(labelled("error: ", "red", message), highlight=False)
+    raise typer.Exit(code)
