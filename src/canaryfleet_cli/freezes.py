@@ -26,7 +26,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import fail
+from canaryfleet_cli.plain import fail, plain_text
 from canaryfleet_cli.platform import Platform, PlatformError, connect_platform, running_rollout
 
 freeze_app = typer.Typer(
@@ -125,7 +125,7 @@ def add(
         return
     console.print(
         Text(f"freeze {freeze.freeze_id}: {freeze.start.isoformat()} to {freeze.end.isoformat()}: ")
-        + Text(freeze.reason)
+        + plain_text(freeze.reason)
     )
 
 
@@ -153,9 +153,9 @@ def list_freezes(
             Text(f.freeze_id),
             f.start.isoformat(),
             f.end.isoformat(),
-            Text(f.reason),
-            Text(f.declared_by),
-            Text(removed),
+            plain_text(f.reason),
+            plain_text(f.declared_by),
+            plain_text(removed),
         )
     console.print(table)
 

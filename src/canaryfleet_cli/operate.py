@@ -23,7 +23,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import fail
+from canaryfleet_cli.plain import fail, plain_text
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -48,8 +48,9 @@ def _connect(stack: str | None, region: str | None, profile: str | None, local: 
 
 
 def _text(value: object) -> Text:
-    """A value from the platform (versions, reasons, names people typed) as text, never as Rich markup."""
-    return Text(str(value))
+    """A value from the platform (versions, reasons, names people typed) as text: never Rich
+    markup, never a terminal's control sequence (:func:`plain.plain_text`)."""
+    return plain_text(value)
 
 
 def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:

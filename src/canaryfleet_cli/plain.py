@@ -6,10 +6,15 @@ markup, so a bundle with a file named ``[/x]`` made `canaryfleet publish` fail w
 MarkupError and a traceback instead of saying why the bundle is refused, and ``[bold]`` in a
 reason changed how it looked. Every such message goes through :func:`labelled` or Rich's
 ``Text``.
+
+What they say is also shown as it is, not obeyed: a terminal reads control characters (an
+escape sequence that draws a fake link, erases a line or moves the cursor) as commands, so
+:func:`shown` writes every character that does not print as a visible escape (``\\x1b``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,10 +25,31 @@ from rich.text import Text
 
 _errors = Console(stderr=True, soft_wrap=True)
 
+# Control (escapes, carriage return), format (bidi overrides, zero-width) and line or paragraph
+# separator characters: the categories `canaryfleet.models.text` refuses in what people type.
+_NON_PRINTING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_KEPT = frozenset({"\n", "\t"})
+
+
+def shown(value: object) -> str:
+    """``value`` as text whose every character prints: line breaks and tabs kept, any other
+    character that does not print written as its escape (``\\x1b``, ``\\u202e``)."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        ascii(c)[1:-1] if c not in _KEPT and unicodedata.category(c) in _NON_PRINTING else c for c in text
+    )
+
+
+def plain_text(value: object, style: str = "") -> Text:
+    """``value`` as Rich text: never read as markup, and every character visible (:func:`shown`)."""
+    return Text(shown(value), style=style)
+
 
 def labelled(label: str, style: str, message: object) -> Text:
     """``label`` in ``style`` (e.g. "error: " in red), then ``message`` exactly as it reads."""
-    return Text(label, style=style) + Text(str(message))
+    return Text(label, style=style) + plain_text(message)
 
 
 def file_link(label: str, path: str | Path) -> Text:

@@ -20,6 +20,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from canaryfleet_cli.plain import plain_text
+
 OUTCOME_WORDS = {"released": "released", "rolled_back": "rolled back", "rejected": "rejected"}
 OUTCOME_STYLES = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
 # Each step state's mark and its style.
@@ -221,7 +223,7 @@ def render_rollout(
     if record.outcome:
         style = OUTCOME_STYLES.get(record.outcome, "")
         said = OUTCOME_WORDS.get(record.outcome, record.outcome)
-        head.add_row("Status", Text(f"{said} {record.reason or ''}".rstrip(), style=style))
+        head.add_row("Status", plain_text(f"{said} {record.reason or ''}".rstrip(), style=style))
     elif rolling_back(record):
         head.add_row("Status", Text("rolling back: restoring the last released build", style="red"))
     else:
@@ -260,7 +262,7 @@ def render_rollout(
         compare.add_row("latency", _ms(verdict.canary_latency), _ms(verdict.live_latency))
         parts.append(compare)
         for reason in verdict.reasons:
-            parts.append(Text(f"  {reason}"))
+            parts.append(plain_text(f"  {reason}"))
     return Group(*parts)
 
 

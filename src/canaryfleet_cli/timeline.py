@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from canaryfleet_cli.plain import plain_text
 from canaryfleet_cli.rollout_view import STEP_SYMBOLS, ViewStep
 
 _OUTCOME_STYLE = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
@@ -72,12 +73,11 @@ def render_rollouts(
                 table.add_row("", Text(line))
         decision = rollout.get("decision") or {}
         if decision:
-            # Who decided and what they said are people's text: never Rich markup.
-            table.add_row(
-                "decision", Text(f"{decision.get('kind')} by {decision.get('by')} ({decision.get('reason')})")
-            )
+            # Who decided and what they said are people's text: never Rich markup nor terminal codes.
+            said = f"{decision.get('kind')} by {decision.get('by')} ({decision.get('reason')})"
+            table.add_row("decision", plain_text(said))
         if rollout.get("reason"):
-            table.add_row("reason", Text(str(rollout["reason"]), style=style))
+            table.add_row("reason", plain_text(rollout["reason"], style=style))
         title = Text.assemble(
             (f"{rollout.get('version')} ", "bold"), (outcome.replace("_", " "), f"bold {style}")
         )

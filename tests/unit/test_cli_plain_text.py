@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from canaryfleet_cli import drains
 from canaryfleet_cli.main import app
-from canaryfleet_cli.plain import file_link, labelled
+from canaryfleet_cli.plain import file_link, labelled, plain_text, shown
 
 APPSPEC = """version: 0.0
 os: linux
@@ -74,3 +74,28 @@ def test_labelled_and_file_link_keep_the_text_as_written(tmp_path: Path) -> None
     assert said.plain == "error: no rollout [/x] [bold]y[/bold]"
     assert link.plain == f"timeline: {page}"
     assert link.spans[-1].style.link == page.resolve().as_uri()
+
+
+@pytest.mark.parametrize(
+    ("stored", "printed"),
+    [
+        (
+            "alice\x1b]8;;https://evil.example/\x1b\\me\x1b]8;;\x1b\\",
+            "alice\\x1b]8;;https://evil.example/\\x1b\\me\\x1b]8;;\\x1b\\",
+        ),
+        ("ok\x1b[2K\x1b[1A", "ok\\x1b[2K\\x1b[1A"),
+        ("approved \u202eevil", "approved \\u202eevil"),
+        ("a\rb", "a\\rb"),
+        ("two\nlines\tand a tab, ünïcode ✅", "two\nlines\tand a tab, ünïcode ✅"),
+    ],
+    ids=["terminal-link", "erase-and-move", "bidi-override", "carriage-return", "printable"],
+)
+def test_text_from_the_platform_reaches_the_terminal_as_characters_not_as_commands(
+    stored: str, printed: str
+) -> None:
+    # Given text a stored record holds (an older audit entry, a reason written before the edge
+    # refused such characters), When the CLI shows it, Then every character that does not print
+    # is written as its escape and no control character reaches the terminal
+    assert shown(stored) == printed
+    assert plain_text(stored, style="red").plain == printed
+    assert not any(c in plain_text(stored).plain for c in "\x1b\r\u202e")

@@ -36,6 +36,31 @@ def test_a_reason_with_a_character_that_does_not_print_is_a_typed_error_naming_i
     ]
 
 
+@pytest.mark.parametrize(
+    ("by", "named"),
+    [
+        # a terminal link drawn over the real name, then the line erased and the cursor moved up
+        ("alice@example.com\x1b]8;;https://evil.example/\x1b\\ (verified)\x1b]8;;\x1b\\\x1b[2K", "U+001B"),
+        ("alice@example.com\u202emoc.elpmaxe@bob", "U+202E"),
+        ("alice@example.com\nbob@example.com", "U+000A"),
+    ],
+    ids=["escape", "bidi-override", "second-line"],
+)
+def test_a_decider_name_that_does_not_print_as_one_line_is_refused_and_nothing_is_decided(
+    by: str, named: str
+) -> None:
+    # Given a decision whose "by" would read as someone else in the audit and on terminals
+    event = {"application": "payments-api", "action": "approve", "by": by}
+
+    # When the decide function parses it, Then it is a typed error naming the character
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event(Decision, event)
+
+    assert refused.value.problems == [
+        f"by: must be one line of printable characters and spaces; found {named}"
+    ]
+
+
 def test_a_page_comment_with_a_control_character_is_refused_with_its_own_error_type() -> None:
     with pytest.raises(ValidationError) as refused:
         PageDecisionForm.model_validate({**FORM, "comment": "fine\x07"})

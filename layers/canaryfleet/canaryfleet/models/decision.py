@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canaryfleet.models.artifact import AppName
-from canaryfleet.models.text import PersonText
+from canaryfleet.models.text import OneLineText, PersonText
 
 
 class Decision(BaseModel):
@@ -15,7 +15,10 @@ class Decision(BaseModel):
 
     application: AppName
     action: Literal["approve", "reject", "abort", "promote"]
-    by: str = Field(
+    # Shown as the decider in the audit, the approval page, Slack and every operator's
+    # terminal: one printable line, so no escape sequence or bidi override can make it read
+    # as someone else.
+    by: OneLineText = Field(
         min_length=1, max_length=200, description="Who decided (email, Slack user, IAM identity)."
     )
     reason: PersonText = Field(
