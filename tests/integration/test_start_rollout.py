@@ -162,7 +162,7 @@ def test_duplicated_and_late_s3_events_start_one_rollout(onboarded: LocalCloud) 
     assert len(onboarded.codedeploy.revisions["hello-app"]) == 1, "the revision is registered once"
 
 
-def test_a_new_object_version_of_the_same_key_is_a_second_rollout_that_queues(onboarded: LocalCloud) -> None:
+def test_a_second_version_uploaded_while_the_first_rolls_out_queues_behind_it(onboarded: LocalCloud) -> None:
     upload(onboarded, bundle())
     upload(onboarded, bundle(), key=f"{APP}/2.0.1.zip")
 
@@ -176,6 +176,35 @@ def test_a_new_object_version_of_the_same_key_is_a_second_rollout_that_queues(on
     eventually(both_waiting_one_holding_the_lock)
     lock = next(i for i in table_items(onboarded, f"APP#{APP}") if i["sk"] == "LOCK")
     assert lock["rollout_id"].startswith("hello-app-2_0_0-"), "the first upload goes first"
+
+
+def test_the_same_version_uploaded_again_while_it_rolls_out_is_refused_and_the_first_goes_on(
+    onboarded: LocalCloud,
+) -> None:
+    # Given version 2.0.0 rolling out (it holds the lock, or waits in the queue)
+    upload(onboarded, bundle())
+    [first] = onboarded.executions("RolloutStateMachine")
+    notifications = subscribe_queue(onboarded)
+
+    # When a retried CI job uploads it again (same key: S3 makes a new object version, so the
+    # event is not a duplicate of the first)
+    upload(onboarded, bundle())
+
+    # Then the second upload is rejected with its reason, and nothing else starts
+    records = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    [refused] = [r for r in records if r.get("outcome") == "rejected"]
+    [running] = [r for r in records if r is not refused]
+    assert refused["reason"] == (
+        f"version 2.0.0 of hello-app is already rolling out (rollout {running['rollout_id']}); "
+        "a version is rolled out once: upload a new version"
+    )
+    assert onboarded.executions("RolloutStateMachine") == [first]
+    assert "outcome" not in running, "the first rollout goes on"
+    assert len(onboarded.codedeploy.revisions["hello-app"]) == 1, "the second revision is not registered"
+    [message] = drain_queue(onboarded, notifications)
+    assert message["outcome"] == "rejected" and "already rolling out" in message["reason"]
+    versions = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("VERSION#")]
+    assert versions == [], "the version is decided by its rollout, not by the refused upload"
 
 
 def test_what_codedeploy_ignores_and_an_unsafe_build_url_are_noted_on_the_rollout(

@@ -204,6 +204,11 @@ class InMemoryRolloutStore:
     def lock(self, application: str) -> LockRecord | None:
         return self.locks.get(application)
 
+    def rollouts_in_progress(self, application: str) -> list[str]:
+        lock = self.locks.get(application)
+        queue = self.queues.get(application, {})
+        return [*([lock.rollout_id] if lock else []), *(queue[sk].rollout_id for sk in sorted(queue))]
+
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
         queue = self.queues.get(application, {})
         if application in self.locks or head.sk not in queue:

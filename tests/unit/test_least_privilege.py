@@ -26,11 +26,11 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 # UpdateItem: update, set_wait, clear_wait, set_window_waits, add_window_override, append_audit,
 #             log_weight, record_stage, the approval claim/finish/settle, every drain state change
 # DeleteItem: release_lock, drop_from_queue; and the Delete of hand_lock_to's transaction
-# Query: queue_head, queue_length, deployments_of, the freeze calendar's freezes
+# Query: queue_head, queue_length, rollouts_in_progress, deployments_of, the freeze calendar's freezes
 # (A transaction is authorised by the actions of its parts: there is no TransactWriteItems grant.)
 
 NEEDED: dict[str, frozenset[str]] = {
-    # start_rollout: store.get/version_status/create/update/enqueue, S3 range reads and
+    # start_rollout: store.get/version_status/rollouts_in_progress/create/update/enqueue, S3 range reads and
     # head_object of the exact object version, registry.get, register_revision,
     # StartExecution, the rejection notice, and the approvers' email subscriptions.
     "StartRolloutFunction": frozenset(
@@ -38,6 +38,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:Query",
             "s3:GetObject",
             "s3:GetObjectVersion",
             "ssm:GetParameter",

@@ -312,6 +312,23 @@ class DynamoRolloutStore:
         )
         return int(response["Count"])
 
+    def rollouts_in_progress(self, application: str) -> list[str]:
+        lock = self.lock(application)
+        ids = [lock.rollout_id] if lock is not None else []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
+            "ProjectionExpression": "rollout_id",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            ids.extend(plain(item)["rollout_id"] for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return ids
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def lock(self, application: str) -> LockRecord | None:
         response = self._db.get_item(
             TableName=self._table, Key={"pk": s(app_pk(application)), "sk": s("LOCK")}, ConsistentRead=True

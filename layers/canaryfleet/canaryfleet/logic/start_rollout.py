@@ -108,6 +108,7 @@ def start_rollout(
                 f"version {artifact.version} of {artifact.application} was already {decided.status} "
                 f"(rollout {decided.rollout_id}); upload a new version"
             )
+        _refuse_if_rolling_out(store, artifact.application, artifact.version, rollout_id)
         with artifacts.open(artifact) as bundle:
             report = validate_bundle(bundle, bundle_limits or BundleLimits())
             policy = bundle_policy(
@@ -158,6 +159,26 @@ def start_rollout(
     logger.info("rollout started", extra={"execution_arn": execution_arn, "version": rollout.version})
     _prepare_approvers(app.approvers.emails, approver_emails)
     return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
+
+
+def _refuse_if_rolling_out(store: RolloutStore, application: str, version: str, rollout_id: str) -> None:
+    """Refuse a second upload of a version whose rollout has not ended.
+
+    A version is rolled out once (``VERSION#``), but it is decided only when its rollout ends.
+    Uploaded again meanwhile (a CI job retried: S3 gives the same key a new object version, so a
+    new rollout id), it would queue behind the first, then deploy, bake and ask approvers about a
+    version already released, and a rollback of it would mark that released version rejected.
+    The rollouts in progress are the lock's and the queue's (a few items, read consistently).
+    """
+    for other in store.rollouts_in_progress(application):
+        if other == rollout_id:
+            continue
+        record = store.get(application, other)
+        if record is not None and record.version == version and record.outcome is None:
+            raise Rejected(
+                f"version {version} of {application} is already rolling out (rollout {other}); "
+                "a version is rolled out once: upload a new version"
+            )
 
 
 def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel) -> None:

@@ -114,6 +114,10 @@ class RolloutQueue(Protocol):
 
     def queue_length(self, application: str) -> int: ...
 
+    def rollouts_in_progress(self, application: str) -> list[str]:
+        """The rollouts that hold the lock or wait in the queue (ids: the lock's first)."""
+        ...
+
     def lock(self, application: str) -> LockRecord | None: ...
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
