@@ -127,6 +127,29 @@ hooks:
     ]
 
 
+def test_an_unknown_hook_left_empty_deploys_and_is_noted() -> None:
+    # Given a misspelt event with nothing under it: the agent's parser drops empty hooks
+    # (application_specification.rb:78-79) before the unknown-event check (command_executor.rb)
+    appspec = """\
+version: 0.0
+os: linux
+hooks:
+  ValidateServices:
+  ApplicationStart:
+    - location: scripts/start_container.sh
+"""
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then it is accepted, and the note says CodeDeploy ignores it
+    assert report.hooks == {"ApplicationStart": ["scripts/start_container.sh"]}
+    assert report.notes == [
+        "appspec.yml: hooks.ValidateServices (line 4) is not a lifecycle event that runs scripts, but"
+        " lists none; CodeDeploy ignores it"
+    ]
+
+
 def test_a_quoted_whole_number_timeout_deploys_and_is_noted() -> None:
     # Given timeout: "300" (the agent reads it with to_i: 300 seconds)
     appspec = CONTAINER_APP.replace("    overwrite: true\n", "").replace(
@@ -187,6 +210,40 @@ def test_appspec_yaml_alone_is_refused_saying_where_the_deployment_would_fail() 
             id="timeout in words",
         ),
         pytest.param(
+            "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+            '    - location: scripts/start_container.sh\n      timeout: "\uff13\uff10\uff10"\n',
+            "hooks.ApplicationStart[0].timeout (line 6) must be a number of seconds in the digits 0-9"
+            " (got '\uff13\uff10\uff10', which CodeDeploy reads as 0 seconds)",
+            id="timeout in fullwidth digits",
+        ),
+        pytest.param(
+            "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+            '    - location: scripts/start_container.sh\n      timeout: "3\uff10\uff10"\n',
+            "hooks.ApplicationStart[0].timeout (line 6) must be a number of seconds in the digits 0-9"
+            " (got '3\uff10\uff10', which CodeDeploy reads as 3 seconds)",
+            id="timeout partly in fullwidth digits",
+        ),
+        pytest.param(
+            "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+            '    - location: scripts/start_container.sh\n      timeout: "\u00b3"\n',
+            "hooks.ApplicationStart[0].timeout (line 6) must be a number of seconds, unquoted (got '\u00b3')",
+            id="timeout a superscript",
+        ),
+        pytest.param(
+            "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+            '    - location: scripts/start_container.sh\n      timeout: "\u3000300"\n',
+            "hooks.ApplicationStart[0].timeout (line 6) must be a number of seconds, unquoted"
+            " (got '\\u3000300')",
+            id="timeout after an ideographic space",
+        ),
+        pytest.param(
+            "version: 0.0\nos: linux\nhooks:\n  ValidateServices: []\n",
+            "hooks.ValidateServices (line 4): 'ValidateServices' is not a lifecycle event that runs scripts"
+            " (one of ApplicationStop, BeforeInstall, AfterInstall, ApplicationStart, ValidateService,"
+            " BeforeBlockTraffic, AfterBlockTraffic, BeforeAllowTraffic, AfterAllowTraffic)",
+            id="unknown event with an empty list, which the agent keeps",
+        ),
+        pytest.param(
             "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - runas: root\n",
             "hooks.ApplicationStart[0].location (line 5) is required",
             id="script without location",
@@ -207,6 +264,7 @@ def test_what_would_fail_on_the_agent_is_refused_in_the_appspecs_terms(appspec: 
     # Then the reason names the section, the key and the line, in words, not pydantic's
     assert refused.value.reason == f"appspec.yml is not a valid EC2/on-premises AppSpec: {reason}"
     assert "Input should be" not in refused.value.reason
+    assert "invalid literal" not in refused.value.reason
 
 
 PERMISSIONS = """\

@@ -242,7 +242,34 @@ def test_given_a_rollout_yaml_when_validated_then_the_report_says_so() -> None:
         pytest.param(spec(), [("notes/README", b"\0" * 100_000)], id="small compressible file"),
         pytest.param(spec(), [("app/static/", b"")], id="folder entry"),
         pytest.param(spec(), [("app/caf\u00e9.txt", b"utf-8 name")], id="utf-8 name"),
-        pytest.param("\ufeff" + spec(), [], id="appspec with a BOM"),
+        pytest.param(
+            spec(
+                permissions=[
+                    {
+                        "object": "/opt/app",
+                        "type": ["directory"],
+                        "acls": ["u:app:rwx", "group:web:r-x", "m::rx", "d:u:app:7", "default:g:web:5"],
+                        "context": {
+                            "name": "system_u",
+                            "type": "httpd_sys_content_t",
+                            "range": "s0-s1:c0.c5,c7",
+                        },
+                    }
+                ]
+            ),
+            [],
+            id="acls and an selinux context the agent reads",
+        ),
+        pytest.param(
+            spec(permissions=[{"object": "/opt/app", "context": {"type": "httpd_t", "range": "s0:c1,"}}]),
+            [],
+            id="selinux range with a trailing comma, which Ruby's split drops",
+        ),
+        pytest.param(spec() + "released: '2024-05-01'\n", [], id="quoted date"),
+        pytest.param(spec() + "released: 2024-13-45\n", [], id="not a date to the agent's YAML"),
+        pytest.param(spec() + "logo: !!binary aGVsbG8=\n", [], id="binary, text to the agent's YAML"),
+        pytest.param(spec() + "order: !!omap [{a: 1}, {b: 2}]\n", [], id="omap, a mapping to the agent's"),
+        pytest.param(spec() + "pairs: !!pairs [{a: 1}, {a: 2}]\n", [], id="pairs, a list to the agent's"),
     ],
 )
 def test_given_a_valid_variant_when_validated_then_it_is_accepted(appspec: str, extra: list[Entry]) -> None:
@@ -432,8 +459,58 @@ REJECTIONS = [
         " Out-File and '>' write files); CodeDeploy reads it as UTF-8: save it as UTF-8",
         id="utf-16 from powershell",
     ),
+    pytest.param(
+        lambda: bundle("\ufeff" + spec()),
+        None,
+        "appspec.yml starts with a UTF-8 byte order mark (BOM), as Windows PowerShell 5.1's Out-File"
+        " -Encoding utf8 writes files; CodeDeploy's agent then reads only its first key and fails the"
+        ' deployment ("unsupported operating system"): save it as UTF-8 without a BOM',
+        id="appspec with a utf-8 bom",
+    ),
     pytest.param(lambda: bundle("version: [0.0\n"), None, "appspec.yml is not valid YAML: ", id="bad yaml"),
     pytest.param(lambda: bundle(BILLION_LAUGHS), None, "appspec.yml uses a YAML alias (alias *a", id="alias"),
+    pytest.param(
+        lambda: bundle(spec() + "released: 2024-05-01\n"),
+        None,
+        "appspec.yml has the date '2024-05-01' at line 13, column 11, which CodeDeploy's agent cannot load:"
+        " it reads the file with Ruby's YAML.load, which loads no dates, times or sets"
+        " (Psych::DisallowedClass), so the deployment would fail; quote it ('2024-05-01') to keep it as text",
+        id="date",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + "released: 2024-5-1\n"),
+        None,
+        "appspec.yml has the date '2024-5-1' at line 13",
+        id="date Ruby reads and PyYAML does not",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + "built: 2024-05-01 10:00:00 +0530\n"),
+        None,
+        "appspec.yml has the time '2024-05-01 10:00:00 +0530' at line 13, column 8, which CodeDeploy's"
+        " agent cannot load",
+        id="time",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + "2024-05-01: release\n"),
+        None,
+        "appspec.yml has the date '2024-05-01' at line 13, column 1",
+        id="date as a key",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + 'released: !!timestamp "2024-05-01"\n'),
+        None,
+        "(Psych::DisallowedClass), so the deployment would fail; drop its tag !!timestamp and quote it"
+        " ('2024-05-01') to keep it as text",
+        id="tagged date",
+    ),
+    pytest.param(
+        lambda: bundle(spec() + "tags: !!set {web, canary}\n"),
+        None,
+        "appspec.yml has a set (!!set) at line 13, column 7, which CodeDeploy's agent cannot load: it reads"
+        " the file with Ruby's YAML.load, which loads no dates, times or sets (Psych::DisallowedClass), so"
+        " the deployment would fail; write a list instead",
+        id="set",
+    ),
     pytest.param(
         lambda: bundle(spec() + "hooks: {}\n"), None, "not valid YAML: duplicate key 'hooks'", id="dup key"
     ),
@@ -574,6 +651,65 @@ REJECTIONS = [
         "permissions[0].owner (line 15) must be text or a whole number (got ['app'])",
         id="permission owner a list",
     ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "acls": ["u:app:rwx", "u::rwx"]}])),
+        None,
+        "permissions[0].acls[1] (line 17) must name a user or group (got 'u::rwx'): CodeDeploy refuses the"
+        " base ACL entries (u::, g::, o::); set those with mode",
+        id="acl base entry",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "acls": ["u:bob:rwz"]}])),
+        None,
+        "permissions[0].acls[0] (line 16) must give its permissions as r, w, x and -, or as one digit 0-7"
+        " (got 'u:bob:rwz', with 'z'); CodeDeploy refuses any other character",
+        id="acl permission character",
+    ),
+    *(
+        pytest.param(
+            lambda entry=entry: bundle(spec(permissions=[{"object": "/opt/app", "acls": [entry]}])),
+            None,
+            f"permissions[0].acls[0] (line 16) must be an ACL entry as setfacl writes it,"
+            f" [d:]u|g|m|o:name:rwx (got '{entry}'); CodeDeploy refuses it (\"Invalid acl entry\")",
+            id=f"acl {entry}",
+        )
+        for entry in ("x:bob:rw", "d:d:u:bob:rw", "o:bob:r", "rwx", "a:b:c:d:e", "m:bob:r")
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "context": {"name": "unconfined_u"}}])),
+        None,
+        "permissions[0].context (line 15) must have a type, the SELinux type to set (got {'name':"
+        " 'unconfined_u'}); CodeDeploy refuses a context without one",
+        id="selinux context without type",
+    ),
+    *(
+        pytest.param(
+            lambda written=written: bundle(
+                spec(permissions=[{"object": "/opt/app", "context": {"type": "httpd_t", "range": written}}])
+            ),
+            None,
+            f"permissions[0].context (line 15): range '{written}' is not an SELinux range CodeDeploy reads"
+            f" ({why}); write s#[-s#][:c#[.c#],...], as s0-s0:c0.c1023",
+            id=f"selinux range {written}",
+        )
+        for written, why in [
+            ("s1-s0", "its high sensitivity is below its low one"),
+            ("s0:c0.c1024", "category c1024 is above c1023"),
+            ("s0:c5.c1", "category range c5.c1 runs backwards"),
+            ("s0:c0.c3,c2", "it lists a category more than once"),
+            ("s0-", "'s0-' has an empty part"),
+            ("0", "'0' is not a sensitivity (s and a number)"),
+            ("s0:c1,,c2", "'' is not a category (c and a number)"),
+        ]
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(permissions=[{"object": "/opt/app", "context": {"type": "httpd_t", "range": 0}}])
+        ),
+        None,
+        "permissions[0].context (line 15): range must be text, as s0-s0:c0.c1023 (got 0)",
+        id="selinux range not text",
+    ),
     # appspec.yml against the bundle
     pytest.param(
         lambda: bundle(without=["scripts/start.sh"]),
@@ -675,6 +811,16 @@ def test_given_only_a_deployment_timeout_when_the_policy_is_read_then_the_base_s
     assert policy == default_policy().model_copy(update={"deployment_timeout_seconds": 900})
 
 
+def test_given_a_rollout_yaml_with_a_utf8_bom_when_the_policy_is_read_then_it_is_read_alike() -> None:
+    # Only canaryfleet reads rollout.yaml, and its YAML skips the BOM that fails the agent on appspec.yml.
+    data = bundle(extra=[("rollout.yaml", "\ufeff" + dump({"deployment_timeout_seconds": 900}))])
+
+    policy = bundle_policy(data, default_policy(), PolicyLimits())
+
+    assert policy.deployment_timeout_seconds == 900
+    assert validate_bundle(data).has_rollout_yaml is True
+
+
 def test_given_base_steps_beyond_the_limits_when_the_bundle_leaves_them_then_they_are_not_judged() -> None:
     base = RolloutPolicy(steps=(SetWeight(weight=80), Bake(duration_seconds=60)))
 
@@ -693,6 +839,11 @@ def test_given_permissive_limits_when_promoting_on_timeout_without_approval_then
 
 
 POLICY_REJECTIONS = [
+    pytest.param(
+        lambda: bundle(extra=[("rollout.yaml", "deployment_timeout_seconds: 2024-13-45\n")]),
+        "rollout.yaml is not valid YAML: '2024-13-45' is not a valid date or time at line 1, column 29",
+        id="impossible date",
+    ),
     pytest.param(
         lambda: rollout({"steps": [{"kind": "set_weight", "weight": 80}, {"kind": "approval"}]}),
         "steps[0] sets weight 80%, above the maximum canary weight 50%",

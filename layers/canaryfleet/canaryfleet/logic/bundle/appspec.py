@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle.messages import clip, kind, short
@@ -52,6 +52,11 @@ _MAX_EVENT_SECONDS = 3600
 _IGNORED = "is ignored by CodeDeploy on EC2"
 # An integer YAML 1.1 reads as octal (PyYAML's resolver, as the agent's Ruby YAML): 0755, 0_644.
 _OCTAL = re.compile(r"0[0-7_]+")
+# A quoted timeout the agent's to_i reads as written (script_info.rb:17-18): ASCII digits, and
+# ASCII spaces around them (to_i skips those before the digits and stops at those after).
+_SECONDS = re.compile(r"[ \t\n\v\f\r]*([0-9]+)[ \t\n\v\f\r]*")
+# What Ruby's String#to_i reads of any text: the integer after its leading ASCII spaces, or 0.
+_TO_I = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+(?:_[0-9]+)*)?")
 
 
 class BundleReport(BaseModel):
@@ -125,10 +130,17 @@ class _HookScript(_AppSpecPart):
     def _seconds(cls, value: object) -> object:
         # The agent reads timeout with Ruby's to_i: "300" is 300 s and deploys (a note says so),
         # but "5m" would be 5 s and "abc" 0 (a failed deployment), so only digits pass. 300.0 is
-        # 300; 90.5 would be cut to 90 and 0.5 to 0, so a fraction is refused.
+        # 300; 90.5 would be cut to 90 and 0.5 to 0, so a fraction is refused. Digits are ASCII:
+        # to_i reads fullwidth digits and superscripts as 0, and skips only ASCII spaces before them.
         if isinstance(value, str):
-            if value.strip().isdigit():
-                return int(value)
+            digits = _SECONDS.fullmatch(value)
+            if digits is not None:
+                return int(digits[1])
+            if any(char.isdecimal() and not char.isascii() for char in value):
+                raise ValueError(
+                    f"must be a number of seconds in the digits 0-9 (got {short(value)}, which CodeDeploy"
+                    f" reads as {_ruby_to_i(value)} seconds)"
+                )
             raise ValueError(f"must be a number of seconds, unquoted (got {short(value)})")
         if isinstance(value, float) and math.isfinite(value):
             if value.is_integer():
@@ -139,10 +151,122 @@ class _HookScript(_AppSpecPart):
         return value
 
 
+def _ruby_to_i(text: str) -> int:
+    """What Ruby's String#to_i makes of ``text`` (the agent's reading of a quoted timeout)."""
+    digits = _TO_I.match(text)
+    return int(digits[1]) if digits is not None and digits[1] else 0
+
+
 class _FileMapping(_AppSpecPart):
     # The agent's parser (file_info.rb) reads source and destination, both required.
     source: str = Field(min_length=1)
     destination: str = Field(min_length=1)
+
+
+_ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group"}
+_ACE_TYPES |= {"m": "mask", "mask": "mask", "o": "other", "other": "other"}
+
+
+def _ace(entry: str) -> str:
+    """An acls entry as the agent's ace_info.rb (AceInfo#initialize) parses it, or why it refuses it."""
+    invalid = (
+        f"must be an ACL entry as setfacl writes it, [d:]u|g|m|o:name:rwx (got {short(entry)});"
+        ' CodeDeploy refuses it ("Invalid acl entry")'
+    )
+    parts = entry.split(":")[::-1]  # ace_info.rb:13: split(":", -1).reverse keeps empty parts too
+    if not 2 <= len(parts) <= 4:  # :14
+        raise ValueError(invalid)
+    default, kind = _ace_default_and_type(parts, invalid)
+    name = ""
+    if parts[1] in ("m", "mask", "o", "other"):  # :44-55
+        if kind is None:
+            kind = _ACE_TYPES[parts[1]]
+        else:
+            name = _ACE_TYPES[parts[1]]
+    else:  # :56-61
+        kind = kind or "user"
+        name = parts[1]
+    if kind in ("mask", "other") and name:  # :63-65
+        raise ValueError(invalid)
+    if not default and kind != "mask" and not name:  # :66-68
+        raise ValueError(
+            f"must name a user or group (got {short(entry)}): CodeDeploy refuses the base ACL entries"
+            " (u::, g::, o::); set those with mode"
+        )
+    _ace_permissions(parts[0], entry)
+    return entry
+
+
+def _ace_default_and_type(parts: list[str], invalid: str) -> tuple[bool, str | None]:
+    # ace_info.rb:18-42: a default prefix (d:) and the type (u, g, m, o), when the entry has them.
+    default = len(parts) == 4
+    if default and parts[3] not in ("d", "default"):
+        raise ValueError(invalid)
+    if len(parts) < 3:
+        return default, None
+    if parts[2] in ("d", "default"):
+        if default:
+            raise ValueError(invalid)
+        return True, None
+    if parts[2] not in _ACE_TYPES:
+        raise ValueError(invalid)
+    return default, _ACE_TYPES[parts[2]]
+
+
+def _ace_permissions(perms: str, entry: str) -> None:
+    # ace_info.rb:70-93: one digit 0-7, or any of r, w, x and -.
+    bad = next((char for char in perms if char not in "rwx-"), None)
+    if bad is not None and not (len(perms) == 1 and "0" <= perms <= "7"):
+        raise ValueError(
+            f"must give its permissions as r, w, x and -, or as one digit 0-7 (got {short(entry)}, with"
+            f" {bad!r}); CodeDeploy refuses any other character"
+        )
+
+
+def _range_problem(written: str) -> str | None:
+    """Why the agent's range_info.rb (RangeInfo#initialize) refuses an SELinux range, if it does."""
+    try:
+        parts = _range_parts(written, ":")
+        sensitivities = [_range_level(part, "s") for part in _range_parts(parts[0], "-")]
+        if len(sensitivities) == 2 and sensitivities[1] < sensitivities[0]:  # :15-17
+            return "its high sensitivity is below its low one"
+        if len(parts) == 2:
+            pieces = parts[1].split(",")
+            while pieces and not pieces[-1]:  # Ruby's split(",") drops empty parts at the end
+                pieces.pop()
+            categories: list[int] = []
+            for piece in pieces:  # :84-96
+                if "." in piece:
+                    low, high = (_range_level(end, "c") for end in _range_parts(piece, "."))
+                    if high < low:
+                        return f"category range {piece} runs backwards"
+                    categories.extend(range(low, high + 1))
+                else:
+                    categories.append(_range_level(piece, "c"))
+            if len(set(categories)) != len(categories):
+                return "it lists a category more than once"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _range_parts(text: str, separator: str) -> list[str]:
+    # range_info.rb ensure_parts: one part, or two around the first separator, none of them empty.
+    parts = text.split(separator, 1)
+    if not all(parts):
+        raise ValueError(f"{text!r} has an empty part")
+    return parts
+
+
+def _range_level(text: str, letter: str) -> int:
+    # range_info.rb getSensitivityNumber (s0, s15) and get_category_number (c0 to c1023).
+    digits = text[1:]
+    if len(text) < 2 or not text.startswith(letter) or not all("0" <= char <= "9" for char in digits):
+        word = "sensitivity" if letter == "s" else "category"
+        raise ValueError(f"{text!r} is not a {word} ({letter} and a number)")
+    if letter == "c" and int(digits) > 1023:
+        raise ValueError(f"category {text} is above c1023")
+    return int(digits)
 
 
 class _Permission(_AppSpecPart):
@@ -155,8 +279,32 @@ class _Permission(_AppSpecPart):
     owner: str | int | None = None
     group: str | int | None = None
     mode: str | int | None = None
-    acls: list[str] | None = None
+    acls: list[Annotated[str, AfterValidator(_ace)]] | None = None
     context: dict[str, Any] | None = None
+
+    @field_validator("context")
+    @classmethod
+    def _selinux(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # The agent's context_info.rb:10-12: type is required ("invalid context type"); name and
+        # range are optional, and a range must parse as range_info.rb reads it.
+        if value is None:
+            return value
+        if value.get("type") is None:
+            raise ValueError(
+                f"must have a type, the SELinux type to set (got {short(value)}); CodeDeploy refuses a"
+                " context without one"
+            )
+        written = value.get("range")
+        if written is not None:
+            if not isinstance(written, str):
+                raise ValueError(f"range must be text, as s0-s0:c0.c1023 (got {short(written)})")
+            problem = _range_problem(written)
+            if problem is not None:
+                raise ValueError(
+                    f"range {short(written)} is not an SELinux range CodeDeploy reads ({problem}); write"
+                    " s#[-s#][:c#[.c#],...], as s0-s0:c0.c1023"
+                )
+        return value
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -215,9 +363,9 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
     entry = bundle.files.get(APPSPEC)
     if entry is None:
         raise InvalidBundle(_missing_appspec(bundle))
-    text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes)
+    text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes, for_the_agent=True)
     plain: PlainScalars = {}
-    document, lines = load_yaml_with_lines(text, APPSPEC, plain)
+    document, lines = load_yaml_with_lines(text, APPSPEC, plain, for_the_agent=True)
     if not isinstance(document, dict):
         raise InvalidBundle(
             f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
@@ -272,8 +420,9 @@ def _beyond_the_agent(spec: _AppSpec, lines: Lines) -> list[str]:
                 f"{where} must be an absolute path on a linux instance (got {short(mapping.destination)})"
             )
     for event, scripts in (spec.hooks or {}).items():
-        if event not in HOOK_EVENTS:
-            # The agent refuses events it does not know ("contains unknown lifecycle events").
+        if event not in HOOK_EVENTS and scripts is not None:
+            # The agent refuses events it does not know ("contains unknown lifecycle events"), after
+            # dropping those left empty (application_specification.rb:78-79, parse_hooks; so not []).
             problems.append(
                 f"{_where(('hooks', event), lines)}: {short(event)} is not a lifecycle event that runs"
                 f" scripts (one of {', '.join(HOOK_EVENTS)})"
@@ -303,7 +452,12 @@ def _ignored(spec: _AppSpec, document: dict[Any, Any], lines: Lines) -> list[str
         keys(permission, ("permissions", index))
     raw_hooks = document.get("hooks") or {}
     for event, scripts in (spec.hooks or {}).items():
-        if not scripts:
+        if scripts is None and event not in HOOK_EVENTS:
+            notes.append(
+                f"{APPSPEC}: {_where(('hooks', event), lines)} is not a lifecycle event that runs scripts,"
+                " but lists none; CodeDeploy ignores it"
+            )
+        elif not scripts:
             notes.append(
                 f"{APPSPEC}: {_where(('hooks', event), lines)} lists no scripts;"
                 " CodeDeploy runs nothing for it"

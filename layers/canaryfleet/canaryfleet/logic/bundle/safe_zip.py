@@ -464,8 +464,14 @@ def normalise(path: str) -> str:
     return "/".join(part for part in path.split("/") if part not in ("", "."))
 
 
-def read_text(bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes: int) -> str:
-    """A small UTF-8 file of the bundle, never more than ``max_bytes`` of it read."""
+def read_text(
+    bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes: int, *, for_the_agent: bool = False
+) -> str:
+    """A small UTF-8 file of the bundle, never more than ``max_bytes`` of it read.
+
+    ``for_the_agent``: the CodeDeploy agent reads the file too (appspec.yml), so a UTF-8 byte
+    order mark, which only canaryfleet's YAML skips, is refused.
+    """
     if info.compress_type == _DEFLATE64:
         # The agent's unzip reads Deflate64 (so other entries may use it); Python's zipfile cannot.
         raise InvalidBundle(
@@ -486,6 +492,15 @@ def read_text(bundle: OpenedBundle, info: zipfile.ZipInfo, label: str, max_bytes
         raise InvalidBundle(
             f"{label} is UTF-16 text (it starts with a UTF-16 byte order mark, as Windows PowerShell"
             " 5.1's Out-File and '>' write files); CodeDeploy reads it as UTF-8: save it as UTF-8"
+        )
+    if for_the_agent and data.startswith(codecs.BOM_UTF8):
+        # The agent parses the text with Ruby's YAML.load (application_specification.rb:28, parse),
+        # whose Psych keeps the BOM in the first key: it reads only {"version"=>0.0} and fails with
+        # "unsupported operating system ()" (aws/aws-codedeploy-agent issue #100).
+        raise InvalidBundle(
+            f"{label} starts with a UTF-8 byte order mark (BOM), as Windows PowerShell 5.1's Out-File"
+            " -Encoding utf8 writes files; CodeDeploy's agent then reads only its first key and fails"
+            ' the deployment ("unsupported operating system"): save it as UTF-8 without a BOM'
         )
     try:
         return data.decode("utf-8")

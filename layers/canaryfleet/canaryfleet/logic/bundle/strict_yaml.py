@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from canaryfleet.errors import InvalidBundle
@@ -50,6 +51,79 @@ class _StrictSafeLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_checked_timestamp(self, node: ScalarNode) -> object:
+        # PyYAML's own raises ValueError (2024-13-45) or AttributeError (!!timestamp x), not YAMLError.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, AttributeError):
+            raise ConstructorError(
+                None, None, f"{short(node.value)} is not a valid date or time", node.start_mark
+            ) from None
+
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_StrictSafeLoader.add_constructor(_TIMESTAMP, _StrictSafeLoader.construct_checked_timestamp)
+
+
+class _NotForTheAgent(ComposerError):
+    """What the CodeDeploy agent's YAML refuses to load: ``problem`` says what, ``context`` the fix."""
+
+
+# The agent parses appspec.yml with YAML.load (application_specification.rb:28, parse), which on
+# Ruby 3.1+ (Psych 4) loads only text, numbers, true/false, nil, symbols, lists and mappings: a
+# date, a time or a set raises Psych::DisallowedClass and fails the deployment. Psych's
+# ScalarScanner#tokenize (psych/scalar_scanner.rb) reads these unquoted scalars as a Time and a Date:
+_RUBY_TIME = re.compile(
+    r"-?[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t\n\v\f\r]+)[0-9]{1,2}:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
+    r"(?:[ \t\n\v\f\r]*(?:Z|[-+][0-9]{1,2}:?(?:[0-9][0-9])?))?"
+)
+_RUBY_DATE = re.compile(r"[0-9]{4}-(?:1[012]|0[0-9]|[0-9])-(?:[12][0-9]|3[01]|0[0-9]|[0-9])")
+# Tags whose scalars Psych does not tokenize (psych/visitors/to_ruby.rb, deserialize); it tokenizes
+# plain untagged scalars and scalars with any other tag, quoted or not (!!timestamp "2024-05-01").
+_NOT_TOKENIZED = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:binary"})
+_SET = "tag:yaml.org,2002:set"
+
+
+class _AgentSafeLoader(_StrictSafeLoader):
+    """The strict loader, refusing too what the CodeDeploy agent's Ruby YAML.load refuses."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.check_event()  # parses the next event into current_event
+        event = self.current_event
+        if isinstance(event, ScalarEvent) and _tokenized_by_psych(event):
+            value = event.value
+            if _RUBY_TIME.fullmatch(value) or _RUBY_DATE.fullmatch(value):
+                which = "time" if _RUBY_TIME.fullmatch(value) else "date"
+                fix = f"quote it ('{value}') to keep it as text"
+                if event.tag is not None:
+                    fix = f"drop its tag {_shown(event.tag)} and {fix}"
+                mark = self.current_event.start_mark  # not event.start_mark, which mypy types too narrowly
+                raise _NotForTheAgent(fix, None, f"the {which} {short(value)}", mark)
+        elif isinstance(event, MappingStartEvent) and event.tag == _SET:
+            # to_ruby.rb, visit_Psych_Nodes_Mapping: !!set is a Psych::Set.
+            mark = self.current_event.start_mark
+            raise _NotForTheAgent("write a list instead", None, "a set (!!set)", mark)
+        return super().compose_node(parent, index)
+
+    def construct_timestamp_as_psych(self, node: ScalarNode) -> object:
+        # What Psych would read as a date or time was refused when composed; what is left
+        # (2024-13-45, or a !!timestamp tag on other text) Psych reads as text.
+        return self.construct_scalar(node)
+
+
+_AgentSafeLoader.add_constructor(_TIMESTAMP, _AgentSafeLoader.construct_timestamp_as_psych)
+
+
+def _shown(tag: str) -> str:
+    """A tag as written: tag:yaml.org,2002:timestamp is !!timestamp."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _tokenized_by_psych(event: ScalarEvent) -> bool:
+    if event.tag is None:
+        return event.style is None
+    return event.tag not in _NOT_TOKENIZED
+
 
 #: Where each key and list item of a document starts: ("hooks", "ApplicationStart", 0) -> line 5.
 Lines = dict[tuple[str | int, ...], int]
@@ -64,14 +138,17 @@ def load_yaml(text: str, label: str) -> object:
 PlainScalars = dict[tuple[str | int, ...], str]
 
 
-def load_yaml_with_lines(text: str, label: str, plain: PlainScalars | None = None) -> tuple[object, Lines]:
+def load_yaml_with_lines(
+    text: str, label: str, plain: PlainScalars | None = None, *, for_the_agent: bool = False
+) -> tuple[object, Lines]:
     """The document and the line of each of its keys and items, so a reason can say where.
 
     ``plain``, if given, gets the text of every unquoted scalar value, for what YAML reads
-    differently than written (``0755`` is the octal number 493).
+    differently than written (``0755`` is the octal number 493). ``for_the_agent``: the
+    CodeDeploy agent loads the document too (appspec.yml), so what its YAML refuses is refused.
     """
     try:
-        loader = _StrictSafeLoader(text)
+        loader = (_AgentSafeLoader if for_the_agent else _StrictSafeLoader)(text)
     except yaml.YAMLError as exc:  # the reader refuses characters YAML does not allow
         raise InvalidBundle(f"{label} is not valid YAML: {exc}") from None
     try:
@@ -84,6 +161,12 @@ def load_yaml_with_lines(text: str, label: str, plain: PlainScalars | None = Non
     except _AliasNotAllowed as exc:
         raise InvalidBundle(
             f"{label} uses a YAML alias ({exc.problem}{at(exc.problem_mark)}); aliases are not allowed"
+        ) from None
+    except _NotForTheAgent as exc:
+        raise InvalidBundle(
+            f"{label} has {exc.problem}{at(exc.problem_mark)}, which CodeDeploy's agent cannot load: it"
+            " reads the file with Ruby's YAML.load, which loads no dates, times or sets"
+            f" (Psych::DisallowedClass), so the deployment would fail; {exc.context}"
         ) from None
     except yaml.MarkedYAMLError as exc:
         raise InvalidBundle(f"{label} is not valid YAML: {exc.problem}{at(exc.problem_mark)}") from None
