@@ -14,20 +14,19 @@ escape sequence that draws a fake link, erases a line or moves the cursor) as co
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
 import typer
+from canaryfleet.models.text import does_not_print
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
 _errors = Console(stderr=True, soft_wrap=True)
 
-# Control (escapes, carriage return), format (bidi overrides, zero-width) and line or paragraph
-# separator characters: the categories `canaryfleet.models.text` refuses in what people type.
-_NON_PRINTING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Line breaks and tabs print as such; every other character of the categories the platform
+# refuses in what people type (canaryfleet.models.text) is written as its escape.
 _KEPT = frozenset({"\n", "\t"})
 
 
@@ -37,9 +36,7 @@ def shown(value: object) -> str:
     text = str(value)
     if text.isprintable():
         return text
-    return "".join(
-        ascii(c)[1:-1] if c not in _KEPT and unicodedata.category(c) in _NON_PRINTING else c for c in text
-    )
+    return "".join(ascii(c)[1:-1] if c not in _KEPT and does_not_print(c) else c for c in text)
 
 
 def plain_text(value: object, style: str = "") -> Text:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -201,17 +202,21 @@ class DynamoRolloutStore:
         )
 
     def list_rollouts(self, application: str) -> list[RolloutRecord]:
-        items: list[RolloutRecord] = []
+        return [RolloutRecord.model_validate(item) for item in self._items(application, "ROLLOUT#")]
+
+    def _items(self, application: str, prefix: str, **query: Any) -> Iterator[dict[str, Any]]:
+        """The application's items whose sort key starts with ``prefix``, every page of them."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("ROLLOUT#")},
+            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s(prefix)},
+            **query,
         }
         while True:
             response = self._db.query(**kwargs)
-            items.extend(RolloutRecord.model_validate(plain(i)) for i in response["Items"])
+            yield from (plain(item) for item in response["Items"])
             if "LastEvaluatedKey" not in response:
-                return items
+                return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # -- waits ---------------------------------------------------------------------------
@@ -314,20 +319,8 @@ class DynamoRolloutStore:
 
     def rollouts_in_progress(self, application: str) -> list[str]:
         lock = self.lock(application)
-        ids = [lock.rollout_id] if lock is not None else []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
-            "ProjectionExpression": "rollout_id",
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._db.query(**kwargs)
-            ids.extend(plain(item)["rollout_id"] for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return ids
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        queued = self._items(application, "QUEUE#", ProjectionExpression="rollout_id", ConsistentRead=True)
+        return [*([lock.rollout_id] if lock is not None else []), *(item["rollout_id"] for item in queued)]
 
     def lock(self, application: str) -> LockRecord | None:
         response = self._db.get_item(

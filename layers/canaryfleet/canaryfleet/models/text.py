@@ -21,11 +21,14 @@ _NON_PRINTING = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _ALLOWED = frozenset({"\n"})
 
 
+def does_not_print(char: str) -> bool:
+    """Whether ``char`` is a control, format, line or paragraph separator character."""
+    return unicodedata.category(char) in _NON_PRINTING
+
+
 def non_printing(text: str) -> list[str]:
     """The characters of ``text`` that do not print, as U+XXXX (each once, in order)."""
-    found = dict.fromkeys(
-        f"U+{ord(c):04X}" for c in text if c not in _ALLOWED and unicodedata.category(c) in _NON_PRINTING
-    )
+    found = dict.fromkeys(f"U+{ord(c):04X}" for c in text if c not in _ALLOWED and does_not_print(c))
     return list(found)
 
 
