@@ -150,6 +150,59 @@ hooks:
     ]
 
 
+def test_a_trailing_document_marker_deploys_with_nothing_to_note() -> None:
+    # Given an appspec ending in --- (an empty second YAML document), as some editors and
+    # generators write it: the agent's YAML.load reads the first document only (psych.rb, parse)
+    appspec = CONTAINER_APP.replace("    overwrite: true\n", "") + "---\n"
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then it is accepted, and nothing is lost to note
+    assert report.hooks == {
+        "ApplicationStop": ["scripts/stop_container.sh"],
+        "ApplicationStart": ["scripts/start_container.sh"],
+    }
+    assert report.notes == []
+
+
+@pytest.mark.parametrize(
+    ("after", "line"),
+    [
+        pytest.param("---\nhooks:\n  ValidateService:\n    - location: scripts/nope.sh\n", 17, id="document"),
+        pytest.param("--- [not, closed\n", 16, id="not valid yaml"),
+        pytest.param("---\nreleased: 2024-05-01\nmore: *alias\n", 17, id="what the first may not hold"),
+        pytest.param("...\n}{ anything\n", 17, id="after the document end marker"),
+    ],
+)
+def test_yaml_after_the_first_document_deploys_unread_and_is_noted(after: str, line: int) -> None:
+    # Given an appspec followed by more YAML: Psych.parse returns at the first document's end,
+    # so the agent neither reads nor parses what follows
+    appspec = CONTAINER_APP.replace("    overwrite: true\n", "") + after
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then the first document is what deploys, and the note says the rest is ignored
+    assert report.hooks == {
+        "ApplicationStop": ["scripts/stop_container.sh"],
+        "ApplicationStart": ["scripts/start_container.sh"],
+    }
+    assert report.notes == [
+        f"appspec.yml: what follows the first YAML document (from line {line}) is ignored by CodeDeploy:"
+        " its agent reads only the first document"
+    ]
+
+
+def test_an_appspec_whose_first_document_is_empty_is_refused() -> None:
+    # Given --- then --- and the appspec: the agent reads the first, empty, document and fails
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with("---\n---\n" + CONTAINER_APP))
+
+    # Then it is refused
+    assert refused.value.reason.startswith("appspec.yml must be a YAML mapping")
+
+
 def test_a_quoted_whole_number_timeout_deploys_and_is_noted() -> None:
     # Given timeout: "300" (the agent reads it with to_i: 300 seconds)
     appspec = CONTAINER_APP.replace("    overwrite: true\n", "").replace(

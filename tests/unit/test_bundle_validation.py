@@ -265,6 +265,37 @@ def test_given_a_rollout_yaml_when_validated_then_the_report_says_so() -> None:
             [],
             id="selinux range with a trailing comma, which Ruby's split drops",
         ),
+        pytest.param(
+            spec(files=[*BASE_SPEC["files"], {"source": "app/server.py", "destination": "/opt/backup"}]),
+            [],
+            id="one file to two destinations",
+        ),
+        pytest.param(
+            spec(
+                files=[*BASE_SPEC["files"], {"source": "app/server.py", "destination": "/opt/app"}],
+                file_exists_behavior="RETAIN",
+            ),
+            [],
+            id="one destination twice, kept if the instance has it (RETAIN)",
+        ),
+        pytest.param(
+            spec(files=[*BASE_SPEC["files"], {"source": "app/server.py", "destination": "//opt/app"}]),
+            [],
+            id="one destination twice, once with //, which Ruby's expand_path keeps",
+        ),
+        pytest.param(
+            spec(
+                permissions=[
+                    {"object": "/opt/app", "pattern": "*.py", "mode": 644},
+                    {"object": "/opt/app", "except": ["*.py"], "acls": ["d:u:app:rx"], "type": ["directory"]},
+                    {"object": "/opt/app/server.py", "pattern": "*.py", "type": ["directory"]},
+                    {"object": "/opt", "pattern": "*.py", "acls": ["d:u:app:rx"]},
+                    {"object": "opt/app", "owner": "app"},
+                ]
+            ),
+            [],
+            id="permissions the agent applies to each installed file once",
+        ),
         pytest.param(spec() + "released: '2024-05-01'\n", [], id="quoted date"),
         pytest.param(spec() + "released: 2024-13-45\n", [], id="not a date to the agent's YAML"),
         pytest.param(spec() + "logo: !!binary aGVsbG8=\n", [], id="binary, text to the agent's YAML"),
@@ -729,6 +760,111 @@ REJECTIONS = [
         "files source /web named in appspec.yml is not in the bundle",
         id="missing files source",
     ),
+    # the Install step the agent plans from appspec.yml and the bundle (installer.rb, generate_instructions)
+    pytest.param(
+        lambda: bundle(
+            spec(files=[*BASE_SPEC["files"], {"source": "app/server.py", "destination": "/opt/app"}])
+        ),
+        None,
+        "files[1] (line 6) installs 'app/server.py' at '/opt/app/server.py', where files[0] (line 4)"
+        " already installs 'app/server.py': CodeDeploy's agent refuses two source files for the same"
+        " destination and fails the deployment at Install; map only one of them there",
+        id="a file where its folder's mapping puts it",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                files=[
+                    {"source": "/", "destination": "/opt/app"},
+                    {"source": "app", "destination": "/opt/app/app/"},
+                ]
+            )
+        ),
+        None,
+        "files[1] (line 6) installs 'app/server.py' at '/opt/app/app/server.py', where files[0] (line 4)"
+        " already installs 'app/server.py'",
+        id="a folder where the whole bundle's mapping puts it",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                files=[
+                    {"source": "/app", "destination": "/opt/app"},
+                    {"source": "scripts", "destination": "/opt/./web/../app/"},
+                ],
+                hooks=None,
+            ),
+            extra=[("scripts/server.py", "print('other')\n")],
+        ),
+        None,
+        "files[1] (line 6) installs 'scripts/server.py' at '/opt/app/server.py', where files[0] (line 4)"
+        " already installs 'app/server.py'",
+        id="one destination written two ways",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                permissions=[
+                    {"object": "/opt/app", "owner": "app"},
+                    {"object": "/opt/app/server.py", "mode": 644},
+                ]
+            )
+        ),
+        None,
+        "permissions[1] (line 16) sets permissions on '/opt/app/server.py', which permissions[0] (line 14)"
+        " already sets: CodeDeploy's agent refuses permissions set twice on one file and fails the"
+        " deployment at Install; narrow one of them with pattern, except or type",
+        id="permissions twice on one file",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                permissions=[
+                    {"object": "/opt/app", "pattern": "*.py", "owner": "app"},
+                    {"object": "/opt/", "except": ["*.py"], "mode": 644},
+                ]
+            )
+        ),
+        None,
+        "permissions[1] (line 17) sets permissions on '/opt/app/server.py', which permissions[0] (line 14)",
+        id="permissions twice on one file, except matching names in its folder only",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app/server.py", "pattern": "*.py", "mode": 644}])),
+        None,
+        "permissions[0].pattern (line 15) is '*.py', but the object '/opt/app/server.py' is a file the"
+        " bundle installs: CodeDeploy's agent refuses a pattern on a file and fails the deployment at"
+        " Install; drop pattern, or make object the folder",
+        id="pattern on a file",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": " /opt/app//server.py", "except": ["*.sh"]}])),
+        None,
+        "permissions[0].except (line 15) is set, but the object ' /opt/app//server.py' is a file the bundle"
+        " installs ('/opt/app/server.py'): CodeDeploy's agent refuses except on a file and fails the"
+        " deployment at Install; drop except, or make object the folder",
+        id="except on a file",
+    ),
+    pytest.param(
+        lambda: bundle(spec(permissions=[{"object": "/opt/app", "acls": ["u:app:rwx", "d:u:app:rx"]}])),
+        None,
+        "permissions[0].acls[1] (line 17) is a default ACL entry ('d:u:app:rx'), and the permission on"
+        " '/opt/app' sets the file '/opt/app/server.py' the bundle installs: CodeDeploy's agent sets default"
+        " ACLs on folders only and fails the deployment at Install; give this permission type: [directory],"
+        " and set the files' ACLs in another permission",
+        id="default acl reaching a file",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(
+                permissions=[{"object": "/opt/app/server.py", "type": ["file"], "acls": ["default:g:web:r"]}]
+            )
+        ),
+        None,
+        "permissions[0].acls[0] (line 18) is a default ACL entry ('default:g:web:r'), and the permission on"
+        " '/opt/app/server.py' sets the file '/opt/app/server.py'",
+        id="default acl on a file",
+    ),
     pytest.param(
         lambda: bundle(extra=[("rollout.yml", "steps: []\n")]),
         None,
@@ -839,6 +975,12 @@ def test_given_permissive_limits_when_promoting_on_timeout_without_approval_then
 
 
 POLICY_REJECTIONS = [
+    pytest.param(
+        # Only appspec.yml is read as the agent reads it (its first document); rollout.yaml is read whole.
+        lambda: bundle(extra=[("rollout.yaml", "deployment_timeout_seconds: 900\n---\n")]),
+        "rollout.yaml is not valid YAML: but found another document at line 2, column 1",
+        id="two documents",
+    ),
     pytest.param(
         lambda: bundle(extra=[("rollout.yaml", "deployment_timeout_seconds: 2024-13-45\n")]),
         "rollout.yaml is not valid YAML: '2024-13-45' is not a valid date or time at line 1, column 29",
@@ -1070,7 +1212,10 @@ def valid_appspecs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     document = {
         "version": 0.0,
         "os": "linux",
-        "files": [{"source": source, "destination": "/opt/app"} for source in sources],
+        # One destination each: two mappings may not install one file (the agent's install_instruction.rb:85).
+        "files": [
+            {"source": source, "destination": f"/opt/app{index}"} for index, source in enumerate(sources)
+        ],
         "hooks": hooks,
     }
     return document, paths

@@ -11,7 +11,9 @@ application_specification/application_specification.rb, "the agent's parser" bel
 
 from __future__ import annotations
 
+import bisect
 import math
+import posixpath
 import re
 from typing import Annotated, Any, Literal
 
@@ -85,7 +87,7 @@ class BundleReport(BaseModel):
 def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS) -> BundleReport:
     """Accept a bundle that CodeDeploy can deploy and that is safe to handle, or raise InvalidBundle."""
     with opened(source, limits) as bundle:
-        spec, notes = _read_appspec(bundle, limits)
+        spec, notes, lines = _read_appspec(bundle, limits)
         if bundle.root_folder is not None:
             notes.insert(
                 0,
@@ -96,6 +98,7 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
             notes.insert(0, _backslash_note(bundle.backslash_names))
         hooks = _check_hooks(spec, bundle)
         _check_file_sources(spec, bundle)
+        _check_install(spec, bundle, lines)
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
     return BundleReport(
         entries=bundle.entries,
@@ -359,13 +362,14 @@ class _AppSpec(_AppSpecPart):
         raise ValueError(f"must be linux (got {short(value)})")
 
 
-def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec, list[str]]:
+def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec, list[str], Lines]:
     entry = bundle.files.get(APPSPEC)
     if entry is None:
         raise InvalidBundle(_missing_appspec(bundle))
     text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes, for_the_agent=True)
     plain: PlainScalars = {}
-    document, lines = load_yaml_with_lines(text, APPSPEC, plain, for_the_agent=True)
+    beyond: list[str] = []
+    document, lines = load_yaml_with_lines(text, APPSPEC, plain, for_the_agent=True, notes=beyond)
     if not isinstance(document, dict):
         raise InvalidBundle(
             f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
@@ -382,11 +386,11 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
     problems = _beyond_the_agent(spec, lines)
     if problems:
         raise InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {'; '.join(problems)}")
-    notes = _ignored(spec, document, lines)
+    notes = [*beyond, *_ignored(spec, document, lines)]
     if APPSPEC_YAML in bundle.files:
         # Both present: the agent reads appspec.yml for the install and for every hook.
         notes.append(f"{APPSPEC_YAML} is ignored: CodeDeploy reads {APPSPEC} when a bundle has both")
-    return spec, notes
+    return spec, notes, lines
 
 
 def _unquoted_octal_modes(plain: PlainScalars, lines: Lines) -> list[str]:
@@ -647,3 +651,228 @@ def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> None:
             raise InvalidBundle(
                 f"files source {clip(mapping.source)} named in {APPSPEC} is not in the bundle"
             )
+
+
+# The Install step, as the agent's Installer#generate_instructions (installer.rb:59-96) plans it
+# before copying anything: what it refuses there that the bundle alone decides. Every file the
+# bundle installs is planned as a copy whatever the instance holds, unless file_exists_behavior is
+# RETAIN (installer.rb:118-132: an existing file is then left, so planned or not by the instance);
+# the folders it makes (mkdir) depend on what the instance already has, so they are not judged.
+_RETAIN = "RETAIN"
+# Planning more copies and matches than this is not checked (an appspec of thousands of mappings
+# of a large bundle); what is checked is still refused only where the agent fails.
+_INSTALL_CHECK_BUDGET = 200_000
+_RUBY_STRIP = " \t\n\v\f\r\0"  # Ruby's String#strip: ASCII whitespace and NUL
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _check_install(spec: _AppSpec, bundle: OpenedBundle, lines: Lines) -> None:
+    if spec.file_exists_behavior == _RETAIN or not spec.files:
+        return
+    budget = [_INSTALL_CHECK_BUDGET]
+    try:
+        copies = _planned_copies(spec, bundle, lines, budget)
+        _check_permissions(spec, copies, lines, budget)
+    except _OverBudget:
+        return
+
+
+def _spend(budget: list[int], work: int) -> None:
+    budget[0] -= work
+    if budget[0] < 0:
+        raise _OverBudget
+
+
+def _expanded(path: str) -> str | None:
+    """Ruby's File.expand_path of an absolute path (install_instruction.rb:185, sanitize_dir_path).
+
+    None where the agent's result is not this: a relative path is read from the agent's working
+    directory, and one that starts with // keeps Ruby's own reading of its leading slashes.
+    """
+    if not path.startswith("/") or path.startswith("//") or "\0" in path:
+        return None
+    return posixpath.normpath(path)
+
+
+def _under(paths: list[str], folder: str) -> list[str]:
+    """The sorted ``paths`` inside ``folder`` ('' or '/' for all of them)."""
+    if folder in ("", "/"):
+        return paths
+    prefix = folder + "/"
+    start = bisect.bisect_left(paths, prefix)
+    end = bisect.bisect_left(paths, folder + "0")  # '0' sorts right after '/'
+    return paths[start:end]
+
+
+def _planned_copies(
+    spec: _AppSpec, bundle: OpenedBundle, lines: Lines, budget: list[int]
+) -> dict[str, tuple[int, str]]:
+    """Each destination file the agent plans to copy, and the mapping and bundle path it is from.
+
+    installer.rb:61-73: File.join(archive, source) names a folder (source / or . is the whole
+    bundle), whose files are copied to destination/their path in it (generate_directory_copy), or
+    a file, copied to destination/its name; install_instruction.rb:83-85 expands each destination
+    and refuses one planned twice ("two source files ... for the same destination").
+    """
+    files = sorted(bundle.files)
+    copies: dict[str, tuple[int, str]] = {}
+    for index, mapping in enumerate(spec.files or []):
+        destination = _expanded(mapping.destination)
+        source = normalise(mapping.source)  # the agent does not strip it; the file system reads . and //
+        if destination is None:
+            continue
+        if source == "" or source in bundle.directories:
+            cut = len(source) + 1 if source else 0
+            planned = [(path, path[cut:]) for path in _under(files, source)]
+        elif source in bundle.files:
+            planned = [(source, source.rsplit("/", 1)[-1])]
+        else:
+            continue  # not in the bundle as the agent names it: its copy fails (see _check_file_sources)
+        _spend(budget, len(planned))
+        for path, relative in planned:
+            target = posixpath.join(destination, relative)
+            if target in copies:
+                first, other = copies[target]
+                raise InvalidBundle(
+                    f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {_where(('files', index), lines)}"
+                    f" installs {short(path)} at {short(target)}, where {_where(('files', first), lines)}"
+                    f" already installs {short(other)}: CodeDeploy's agent refuses two source files for the"
+                    " same destination and fails the deployment at Install; map only one of them there"
+                )
+            copies[target] = (index, path)
+    return copies
+
+
+def _check_permissions(
+    spec: _AppSpec, copies: dict[str, tuple[int, str]], lines: Lines, budget: list[int]
+) -> None:
+    """installer.rb:75-94 for the files the bundle installs, refusing where the agent fails.
+
+    A permission whose object is a file it installs is checked against files only
+    (linux_permission_info.rb:25-40, validate_file_permission and validate_file_acl); one whose
+    object is a folder above such files sets each file its pattern and except select
+    (install_instruction.rb:138-149, find_matches, which refuses a default ACL on them). The agent
+    refuses a second permission on one file (install_instruction.rb:99-103, set_permissions).
+    """
+    if any(".." in mapping.destination.split("/") for mapping in spec.files or []):
+        # The agent makes the folders of such a destination as the instance resolves its '..' (through
+        # links), and finds a permission's folder under it by name (installer.rb:87): it may not match.
+        return
+    installed = sorted(copies)
+    permitted: dict[str, int] = {}
+    for index, permission in enumerate(spec.permissions or []):
+        written = permission.object.strip(_RUBY_STRIP)  # application_specification.rb:107
+        found = _expanded(written)
+        types = permission.type if permission.type is not None else ["file", "directory"]
+        if found is None or "file" not in types:
+            continue  # a relative object is the agent's working directory's; folders are the instance's
+        default = _default_ace(permission.acls)
+        if found in copies:  # installer.rb:80-86, copying_file?
+            _check_file_object(index, permission, found, default, lines)
+            files = [found]
+        elif ".." not in written.split("/"):  # installer.rb:87-92: a folder, made or already there
+            inside = _under(installed, found)
+            _spend(budget, len(inside) + 1)
+            files = [name for name in inside if _selects(permission, found, name)]
+            if files and default is not None:
+                raise InvalidBundle(_default_acl_on_file(index, permission, default, files[0], lines))
+        else:
+            continue  # File.directory? resolves its '..' on the instance (through links)
+        for name in files:
+            if name in permitted:
+                where, first = (
+                    _where(("permissions", index), lines),
+                    _where(("permissions", permitted[name]), lines),
+                )
+                raise InvalidBundle(
+                    f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} sets permissions on"
+                    f" {short(name)}, which {first} already sets: CodeDeploy's agent refuses permissions set"
+                    " twice on one file and fails the deployment at Install; narrow one of them with"
+                    " pattern, except or type"
+                )
+            permitted[name] = index
+
+
+def _check_file_object(
+    index: int, permission: _Permission, found: str, default: tuple[int, str] | None, lines: Lines
+) -> None:
+    # linux_permission_info.rb:25-31 (validate_file_permission), then :36-40 (validate_file_acl).
+    pattern = "**" if permission.pattern is None else permission.pattern
+    why = f"{short(permission.object)} is a file the bundle installs" + (
+        f" ({short(found)})" if found != permission.object else ""
+    )
+    if pattern != "**":
+        where = _where(("permissions", index, "pattern"), lines)
+        raise InvalidBundle(
+            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is {short(pattern)}, but the object"
+            f" {why}: CodeDeploy's agent refuses a pattern on a file and fails the deployment at Install;"
+            " drop pattern, or make object the folder"
+        )
+    if permission.except_:
+        where = _where(("permissions", index, "except"), lines)
+        raise InvalidBundle(
+            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is set, but the object {why}:"
+            " CodeDeploy's agent refuses except on a file and fails the deployment at Install; drop"
+            " except, or make object the folder"
+        )
+    if default is not None:
+        raise InvalidBundle(_default_acl_on_file(index, permission, default, found, lines))
+
+
+def _default_ace(acls: list[str] | None) -> tuple[int, str] | None:
+    """The first default entry (d:) of acls, as AclInfo#get_default_ace finds it (acl_info.rb:18-30)."""
+    for position, entry in enumerate(acls or []):
+        default, _ = _ace_default_and_type(entry.split(":")[::-1], entry)  # already read by _ace
+        if default:
+            return position, entry
+    return None
+
+
+def _default_acl_on_file(
+    index: int, permission: _Permission, default: tuple[int, str], name: str, lines: Lines
+) -> str:
+    position, entry = default
+    where = _where(("permissions", index, "acls", position), lines)
+    return (
+        f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is a default ACL entry"
+        f" ({short(entry)}), and the permission on {short(permission.object)} sets the file {short(name)}"
+        " the bundle installs: CodeDeploy's agent sets default ACLs on folders only and fails the"
+        " deployment at Install; give this permission type: [directory], and set the files' ACLs in"
+        " another permission"
+    )
+
+
+def _selects(permission: _Permission, folder: str, name: str) -> bool:
+    """Whether linux_permission_info.rb:45-76 (matches_pattern?, not matches_except?) selects ``name``."""
+    relative = name[len(folder.rstrip("/")) + 1 :]
+    pattern = "**" if permission.pattern is None else permission.pattern
+    if pattern != "**" and not _simple_glob(relative, pattern):
+        return False
+    return not any(_simple_glob(relative, item) for item in permission.except_ or [])
+
+
+def _simple_glob(name: str, pattern: str) -> bool:
+    """linux_permission_info.rb:79-110, matches_simple_glob: '*' for any characters, within one name."""
+    if "/" in name:
+        return False
+    options = _glob_expand(pattern)
+    for char in name:
+        following: list[str] = []
+        for option in options:
+            if option[:1] == "*":
+                following.extend(_glob_expand(option))
+            elif option[:1] == char:
+                following.extend(_glob_expand(option[1:]))
+        options = following
+        if "*" in options:
+            return True
+    return "" in options
+
+
+def _glob_expand(option: str) -> list[str]:
+    # expand: the option with its leading stars but one, and without them (a star matching nothing).
+    rest = option.lstrip("*")
+    return ["*" + rest, rest] if rest != option else [option]

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent
+from yaml.events import AliasEvent, Event, MappingStartEvent, ScalarEvent, StreamEndEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from canaryfleet.errors import InvalidBundle
@@ -139,20 +139,26 @@ PlainScalars = dict[tuple[str | int, ...], str]
 
 
 def load_yaml_with_lines(
-    text: str, label: str, plain: PlainScalars | None = None, *, for_the_agent: bool = False
+    text: str,
+    label: str,
+    plain: PlainScalars | None = None,
+    *,
+    for_the_agent: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[object, Lines]:
     """The document and the line of each of its keys and items, so a reason can say where.
 
     ``plain``, if given, gets the text of every unquoted scalar value, for what YAML reads
     differently than written (``0755`` is the octal number 493). ``for_the_agent``: the
-    CodeDeploy agent loads the document too (appspec.yml), so what its YAML refuses is refused.
+    CodeDeploy agent loads the document too (appspec.yml), so what its YAML refuses is refused,
+    and what it ignores (YAML after the first document) is ignored, and said in ``notes``.
     """
     try:
         loader = (_AgentSafeLoader if for_the_agent else _StrictSafeLoader)(text)
     except yaml.YAMLError as exc:  # the reader refuses characters YAML does not allow
         raise InvalidBundle(f"{label} is not valid YAML: {exc}") from None
     try:
-        node = loader.get_single_node()
+        node = _first_node(loader, text, label, notes) if for_the_agent else loader.get_single_node()
         document = loader.construct_document(node) if node is not None else None
         lines: Lines = {}
         if node is not None:
@@ -174,6 +180,50 @@ def load_yaml_with_lines(
         raise InvalidBundle(f"{label} is not valid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+def _first_node(loader: _StrictSafeLoader, text: str, label: str, notes: list[str] | None) -> Node | None:
+    """The first document, read no further, as the agent's YAML.load reads appspec.yml.
+
+    Psych.load takes Psych.parse's node, and Psych.parse (psych.rb) returns from parse_stream at
+    the first document's end: libyaml has then scanned up to the token that ends it (the next
+    document's ---, a directive, or the first's own ...), and nothing after it is parsed. So a
+    trailing ---, or a second document, even one that is not valid YAML, deploys.
+    """
+    _take_event(loader)  # StreamStartEvent
+    if loader.check_event(StreamEndEvent):
+        return None
+    _take_event(loader)  # DocumentStartEvent
+    node = loader.compose_node(None, None)  # type: ignore[arg-type]  # None: the document's root
+    end = _take_event(loader)  # DocumentEndEvent: its end is where the first document's tokens end
+    loader.anchors = {}
+    mark = end.end_mark
+    ignored = _first_content(text[mark.index :]) if mark is not None else None
+    if notes is not None and mark is not None and ignored is not None:
+        notes.append(
+            f"{label}: what follows the first YAML document (from line {mark.line + 1 + ignored}) is"
+            " ignored by CodeDeploy: its agent reads only the first document"
+        )
+    return node
+
+
+def _take_event(loader: _StrictSafeLoader) -> Event:
+    # The parser's get_event (untyped in PyYAML's stubs): parse the next event, and consume it.
+    loader.check_event()
+    event: Event = loader.current_event
+    loader.current_event = None
+    return event
+
+
+def _first_content(rest: str) -> int | None:
+    """The first line of YAML text after a document with more than markers and comments, if any."""
+    for number, written in enumerate(rest.splitlines()):
+        line = written.strip()
+        if line[:3] in ("---", "...") and line[3:4] in ("", " ", "\t"):
+            line = line[3:].strip()
+        if line and not line.startswith("#"):
+            return number
+    return None
 
 
 def _mark_lines(
