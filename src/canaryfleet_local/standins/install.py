@@ -11,6 +11,7 @@ from pathlib import Path
 
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.parsing import parsed_once
+from canaryfleet_local.serializing import member_names_once
 from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
 from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
@@ -119,6 +120,7 @@ class PlatformStandIns:
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
+            stack.enter_context(member_names_once())
             stack.enter_context(one_client_per_service())
             stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
