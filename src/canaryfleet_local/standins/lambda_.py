@@ -67,6 +67,10 @@ class Invocation:
     seconds: float
     error_type: str | None
     request_id: str
+    # The CPU time of the invoking thread: ``seconds`` without the time spent waiting for the
+    # process's other threads (the bench's simulated instances, other functions' Tasks), which
+    # on AWS run elsewhere.
+    cpu_seconds: float = 0.0
 
 
 class _LambdaContext:
@@ -198,6 +202,7 @@ class LambdaInvokeInProcess:
         ):
             context = _LambdaContext(name, fn.function_arn, int(fn.memory_size), int(fn.timeout))
             started = time.monotonic()
+            started_cpu = time.thread_time()
             error_type: str | None = None
             try:
                 handler = getattr(self._module(name, code), code.function_attr)
@@ -222,6 +227,7 @@ class LambdaInvokeInProcess:
                     seconds=time.monotonic() - started,
                     error_type=error_type,
                     request_id=context.aws_request_id,
+                    cpu_seconds=time.thread_time() - started_cpu,
                 )
             )
         return body, error_type is not None
