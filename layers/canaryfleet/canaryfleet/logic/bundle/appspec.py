@@ -376,16 +376,14 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
         )
     octal = _unquoted_octal_modes(plain, lines)
     if octal:
-        raise InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {'; '.join(octal)}")
+        raise _not_valid("; ".join(octal))
     try:
         spec = _AppSpec.model_validate(document)
     except ValidationError as exc:
-        raise InvalidBundle(
-            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {_problems(exc, document, lines)}"
-        ) from None
+        raise _not_valid(_problems(exc, document, lines)) from None
     problems = _beyond_the_agent(spec, lines)
     if problems:
-        raise InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {'; '.join(problems)}")
+        raise _not_valid("; ".join(problems))
     notes = [*beyond, *_ignored(spec, document, lines)]
     if APPSPEC_YAML in bundle.files:
         # Both present: the agent reads appspec.yml for the install and for every hook.
@@ -571,6 +569,11 @@ def _step(here: object, part: str | int) -> tuple[bool, object]:
     return False, None
 
 
+def _not_valid(reason: str) -> InvalidBundle:
+    """The refusal of an appspec.yml the agent would not deploy, for ``reason``."""
+    return InvalidBundle(f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {reason}")
+
+
 def _where(path: tuple[str | int, ...], lines: Lines) -> str:
     """'hooks.ApplicationStart[0].timeout (line 7)': the line of the nearest part the file has."""
     name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
@@ -736,8 +739,8 @@ def _planned_copies(
             target = posixpath.join(destination, relative)
             if target in copies:
                 first, other = copies[target]
-                raise InvalidBundle(
-                    f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {_where(('files', index), lines)}"
+                raise _not_valid(
+                    f"{_where(('files', index), lines)}"
                     f" installs {short(path)} at {short(target)}, where {_where(('files', first), lines)}"
                     f" already installs {short(other)}: CodeDeploy's agent refuses two source files for the"
                     " same destination and fails the deployment at Install; map only one of them there"
@@ -778,7 +781,7 @@ def _check_permissions(
             _spend(budget, len(inside) + 1)
             files = [name for name in inside if _selects(permission, found, name)]
             if files and default is not None:
-                raise InvalidBundle(_default_acl_on_file(index, permission, default, files[0], lines))
+                raise _not_valid(_default_acl_on_file(index, permission, default, files[0], lines))
         else:
             continue  # File.directory? resolves its '..' on the instance (through links)
         for name in files:
@@ -787,8 +790,8 @@ def _check_permissions(
                     _where(("permissions", index), lines),
                     _where(("permissions", permitted[name]), lines),
                 )
-                raise InvalidBundle(
-                    f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} sets permissions on"
+                raise _not_valid(
+                    f"{where} sets permissions on"
                     f" {short(name)}, which {first} already sets: CodeDeploy's agent refuses permissions set"
                     " twice on one file and fails the deployment at Install; narrow one of them with"
                     " pattern, except or type"
@@ -806,20 +809,20 @@ def _check_file_object(
     )
     if pattern != "**":
         where = _where(("permissions", index, "pattern"), lines)
-        raise InvalidBundle(
-            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is {short(pattern)}, but the object"
+        raise _not_valid(
+            f"{where} is {short(pattern)}, but the object"
             f" {why}: CodeDeploy's agent refuses a pattern on a file and fails the deployment at Install;"
             " drop pattern, or make object the folder"
         )
     if permission.except_:
         where = _where(("permissions", index, "except"), lines)
-        raise InvalidBundle(
-            f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is set, but the object {why}:"
+        raise _not_valid(
+            f"{where} is set, but the object {why}:"
             " CodeDeploy's agent refuses except on a file and fails the deployment at Install; drop"
             " except, or make object the folder"
         )
     if default is not None:
-        raise InvalidBundle(_default_acl_on_file(index, permission, default, found, lines))
+        raise _not_valid(_default_acl_on_file(index, permission, default, found, lines))
 
 
 def _default_ace(acls: list[str] | None) -> tuple[int, str] | None:
@@ -837,7 +840,7 @@ def _default_acl_on_file(
     position, entry = default
     where = _where(("permissions", index, "acls", position), lines)
     return (
-        f"{APPSPEC} is not a valid EC2/on-premises AppSpec: {where} is a default ACL entry"
+        f"{where} is a default ACL entry"
         f" ({short(entry)}), and the permission on {short(permission.object)} sets the file {short(name)}"
         " the bundle installs: CodeDeploy's agent sets default ACLs on folders only and fails the"
         " deployment at Install; give this permission type: [directory], and set the files' ACLs in"
