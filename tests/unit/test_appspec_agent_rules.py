@@ -127,6 +127,52 @@ hooks:
     ]
 
 
+def test_a_hook_location_is_stripped_of_ascii_spaces_as_the_agent_strips_it() -> None:
+    # Given a quoted location with a space before it and a tab after it (application_specification.rb:83
+    # strips it with Ruby's String#strip)
+    appspec = (
+        "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+        '    - location: " scripts/start_container.sh\\t"\n'
+    )
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then the script is found, as the agent finds it
+    assert report.hooks == {"ApplicationStart": ["scripts/start_container.sh"]}
+
+
+def test_a_hook_location_ending_in_a_no_break_space_is_refused_as_the_agent_fails_it() -> None:
+    # Given a location ending in U+00A0, which Python's str.strip removes but Ruby's String#strip keeps
+    appspec = (
+        "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+        '    - location: "scripts/start_container.sh\\u00a0"\n'
+    )
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(appspec))
+
+    # Then it is refused: the agent looks for the name with the space and fails at ApplicationStart
+    assert refused.value.reason == (
+        "hook script 'scripts/start_container.sh\\xa0' named in appspec.yml (ApplicationStart) is not in"
+        " the bundle"
+    )
+
+
+def test_a_files_source_with_spaces_around_it_is_refused_as_the_agent_takes_it_as_written() -> None:
+    # Given a quoted source with a space before it: the agent joins it to the bundle's folder unstripped
+    # (application_specification.rb:70, installer.rb:62) and its copy finds no such file at Install
+    appspec = CONTAINER_APP.replace("source: /web", 'source: " /web"')
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(appspec))
+
+    # Then it is refused, naming the source as written
+    assert refused.value.reason == "files source ' /web' named in appspec.yml is not in the bundle"
+
+
 def test_an_unknown_hook_left_empty_deploys_and_is_noted() -> None:
     # Given a misspelt event with nothing under it: the agent's parser drops empty hooks
     # (application_specification.rb:78-79) before the unknown-event check (command_executor.rb)

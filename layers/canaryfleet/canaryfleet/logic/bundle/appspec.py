@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle.messages import clip, kind, short
+from canaryfleet.logic.bundle.messages import kind, name_as_written, short
 from canaryfleet.logic.bundle.rollout_yaml import rollout_yaml_entry
 from canaryfleet.logic.bundle.safe_zip import (
     DEFAULT_LIMITS,
@@ -52,6 +52,7 @@ HOOK_EVENTS: tuple[str, ...] = (
 # CodeDeploy allows one hour of script time per lifecycle event (AppSpec "hooks" section: timeout).
 _MAX_EVENT_SECONDS = 3600
 _IGNORED = "is ignored by CodeDeploy on EC2"
+_RUBY_STRIP = " \t\n\v\f\r\0"  # Ruby's String#strip: ASCII whitespace and NUL
 # An integer YAML 1.1 reads as octal (PyYAML's resolver, as the agent's Ruby YAML): 0755, 0_644.
 _OCTAL = re.compile(r"0[0-7_]+")
 # A quoted timeout the agent's to_i reads as written (script_info.rb:17-18): ASCII digits, and
@@ -626,11 +627,6 @@ def _backslash_note(names: tuple[str, ...]) -> str:
     )
 
 
-def _bundle_path(location: str) -> str:
-    # The agent strips the location (application_specification.rb, parse_hooks).
-    return normalise(location.strip())
-
-
 def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
     hooks: dict[str, list[str]] = {}
     for event, scripts in (spec.hooks or {}).items():
@@ -638,10 +634,13 @@ def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
             continue
         hooks[event] = []
         for script in scripts:
-            path = _bundle_path(script.location)
+            # The agent strips a location as Ruby's String#strip does (application_specification.rb:83):
+            # ASCII whitespace and NUL only, so a no-break space stays part of the name.
+            path = normalise(script.location.strip(_RUBY_STRIP))
             if path not in bundle.files:
                 raise InvalidBundle(
-                    f"hook script {clip(script.location)} named in {APPSPEC} ({event}) is not in the bundle"
+                    f"hook script {name_as_written(script.location)} named in {APPSPEC} ({event})"
+                    " is not in the bundle"
                 )
             hooks[event].append(path)
     return hooks
@@ -649,10 +648,10 @@ def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
 
 def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> None:
     for mapping in spec.files or []:
-        path = _bundle_path(mapping.source)
+        path = normalise(mapping.source)  # the agent takes it as written (application_specification.rb:70)
         if path and path not in bundle.files and path not in bundle.directories:
             raise InvalidBundle(
-                f"files source {clip(mapping.source)} named in {APPSPEC} is not in the bundle"
+                f"files source {name_as_written(mapping.source)} named in {APPSPEC} is not in the bundle"
             )
 
 
@@ -665,7 +664,6 @@ _RETAIN = "RETAIN"
 # Planning more copies and matches than this is not checked (an appspec of thousands of mappings
 # of a large bundle); what is checked is still refused only where the agent fails.
 _INSTALL_CHECK_BUDGET = 200_000
-_RUBY_STRIP = " \t\n\v\f\r\0"  # Ruby's String#strip: ASCII whitespace and NUL
 
 
 class _OverBudget(Exception):

@@ -28,6 +28,15 @@ def short(value: object, width: int = 100) -> str:
     return clip(repr(value), width)
 
 
+def name_as_written(name: str, width: int = 100) -> str:
+    """A name from the bundle as is, or its repr where the plain text would hide part of it.
+
+    Spaces around it, a no-break space or a control character decide whether the agent finds the
+    file, and would be invisible in the reason.
+    """
+    return clip(name, width) if name.isprintable() and name == name.strip() else short(name, width)
+
+
 def clip(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
