@@ -3,14 +3,29 @@
 import io
 import json
 import stat
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from canaryfleet.adapters.approval_email import SnsApprovalEmail
+from canaryfleet.adapters.artifacts import S3ArtifactStore
+from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.notifier import SnsNotifier
+from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow
+from canaryfleet.logic.start_rollout import start_rollout
 from canaryfleet.models.app_config import registry_parameter
+from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import default_policy
+from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.ports.clock import SystemClock
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -206,6 +221,129 @@ def test_the_same_version_uploaded_again_while_it_rolls_out_is_refused_and_the_f
     assert message["rollout_id"] == refused["rollout_id"] and "already rolling out" in message["reason"]
     versions = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("VERSION#")]
     assert versions == [], "the version is decided by its rollout, not by the refused upload"
+
+
+def unannounced_uploads(cloud: LocalCloud, *bodies: bytes) -> list[dict[str, Any]]:
+    """Upload each body as 2.0.0 with the upload rule disabled; the S3 events EventBridge got."""
+    rule = cloud.resource("StartRolloutFunctionArtifactUploaded")
+    events = cloud.client("events")
+    events.disable_rule(Name=rule)
+    try:
+        for body in bodies:
+            cloud.client("s3").put_object(
+                Bucket=cloud.output("ArtifactBucketName"), Key=f"{APP}/2.0.0.zip", Body=body
+            )
+    finally:
+        events.enable_rule(Name=rule)
+    return cloud.s3_events.sent[-len(bodies) :]
+
+
+def start_rollout_with(cloud: LocalCloud, store: DynamoRolloutStore) -> Callable[[dict[str, Any]], str]:
+    """start_rollout's logic with its real adapters on the cloud, and ``store`` as its state."""
+    for service in ("dynamodb", "s3", "ssm", "codedeploy", "stepfunctions", "sns"):
+        client(service)  # made once, before threads share them
+
+    def start(event: dict[str, Any]) -> str:
+        result = start_rollout(
+            S3EventNotificationEventBridgeModel.model_validate(event),
+            S3ArtifactStore(),
+            SsmRegistry(),
+            store,
+            CodeDeploy(),
+            StepFunctionsRolloutWorkflow(cloud.resource("RolloutStateMachine")),
+            SnsNotifier(cloud.resource("NotificationTopic")),
+            SystemClock(),
+            SnsApprovalEmail(cloud.resource("ApprovalEmailTopic")),
+        )
+        return result.reason or result.status
+
+    return start
+
+
+class ReadingTogether(DynamoRolloutStore):
+    """The state table, where each of two callers' first read of the rollouts in progress
+    returns only once both have made it: neither has queued yet."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self._together = threading.Barrier(2, timeout=20)
+        self._waited: set[int] = set()
+
+    def rollouts_in_progress(self, application: str) -> list[str]:
+        found = super().rollouts_in_progress(application)
+        if threading.get_ident() not in self._waited:
+            self._waited.add(threading.get_ident())
+            self._together.wait()
+        return found
+
+
+def test_two_uploads_of_one_version_at_the_same_moment_roll_it_out_once(onboarded: LocalCloud) -> None:
+    # Given two uploads of 2.0.0 whose events come at the same moment (a CI job and its retry),
+    # each checked against the rollouts in progress before either takes its place in the queue
+    events = unannounced_uploads(onboarded, bundle(), bundle())
+    start = start_rollout_with(onboarded, ReadingTogether(onboarded.output("StateTableName")))
+
+    # When both are handled at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(start, events))
+
+    # Then one rolls out and the other is refused, naming it; nothing of the refused one is registered
+    records = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    [refused] = [r for r in records if r.get("outcome") == "rejected"]
+    [running] = [r for r in records if r is not refused]
+    assert sorted(outcomes) == sorted(["started", refused["reason"]])
+    assert refused["reason"] == (
+        f"version 2.0.0 of hello-app is already rolling out (rollout {running['rollout_id']}); "
+        "a version is rolled out once: upload a new version"
+    )
+    assert len(onboarded.executions("RolloutStateMachine")) == 1
+    assert len(onboarded.codedeploy.revisions["hello-app"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("claimed_ago", "execution_started", "outcome"),
+    [
+        pytest.param(timedelta(minutes=20), False, "started", id="upload lost, older than a Lambda timeout"),
+        pytest.param(
+            timedelta(seconds=5), False, "refused", id="upload may still be on its way to the queue"
+        ),
+        pytest.param(timedelta(seconds=5), True, "started", id="execution failed without an outcome"),
+    ],
+)
+def test_a_claim_whose_rollout_holds_no_place_is_taken_over_once_it_cannot_be_on_its_way(
+    onboarded: LocalCloud, claimed_ago: timedelta, execution_started: bool, outcome: str
+) -> None:
+    # Given 2.0.0 claimed by an upload that holds neither the lock nor a place in the queue: lost
+    # after its claim (nothing recorded), or whose execution started and failed before its turn
+    claimed_at = datetime.now(UTC) - claimed_ago
+    put_state_item(
+        onboarded, f"APP#{APP}", "ROLLING#2.0.0", rollout_id="lost", claimed_at=claimed_at.isoformat()
+    )
+    if execution_started:
+        store = DynamoRolloutStore(onboarded.output("StateTableName"))
+        artifact = ArtifactRef.from_object(onboarded.output("ArtifactBucketName"), f"{APP}/2.0.0.zip")
+        store.create(
+            RolloutInput(rollout_id="lost", application=APP, version="2.0.0", artifact=artifact), claimed_at
+        )
+        store.mark_started(APP, "lost", "arn:aws:states:us-east-1:123456789012:execution:rollout:lost")
+
+    # When 2.0.0 is uploaded again
+    upload(onboarded, bundle())
+
+    # Then it rolls out once the claim's upload cannot be on its way to the queue; until then it is refused
+    records = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    [record] = [r for r in records if r["rollout_id"] != "lost"]
+    claim = {i["sk"]: i for i in table_items(onboarded, f"APP#{APP}")}["ROLLING#2.0.0"]
+    if outcome == "started":
+        assert "outcome" not in record and record["status"] == "started"
+        assert claim["rollout_id"] == record["rollout_id"]
+        assert len(onboarded.executions("RolloutStateMachine")) == 1
+    else:
+        assert record["reason"].startswith(
+            "version 2.0.0 of hello-app is already rolling out (rollout lost);"
+        )
+        assert claim["rollout_id"] == "lost"
+        nothing_deployed(onboarded)
 
 
 def test_what_codedeploy_ignores_and_an_unsafe_build_url_are_noted_on_the_rollout(

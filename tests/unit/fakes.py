@@ -30,6 +30,7 @@ from canaryfleet.models.rollout_record import (
     RolloutOutcome,
     RolloutRecord,
     StageTransition,
+    VersionClaim,
     VersionDecision,
     Wait,
     WeightEntry,
@@ -50,6 +51,7 @@ class InMemoryRolloutStore:
         self.locks: dict[str, LockRecord] = {}
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
         self.versions: dict[tuple[str, str], VersionDecision] = {}
+        self.claims: dict[tuple[str, str], VersionClaim] = {}
         self.releases: dict[str, Revision] = {}
         self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
@@ -229,6 +231,15 @@ class InMemoryRolloutStore:
     # -- versions and releases -----------------------------------------------------------
     def version_status(self, application: str, version: str) -> VersionDecision | None:
         return self.versions.get((application, version))
+
+    def claim_version(
+        self, application: str, version: str, rollout_id: str, *, replacing: str | None = None
+    ) -> VersionClaim | None:
+        standing = self.claims.get((application, version))
+        if standing is not None and standing.rollout_id not in (rollout_id, replacing):
+            return standing
+        self.claims[(application, version)] = VersionClaim(rollout_id=rollout_id, claimed_at=self.clock.now())
+        return None
 
     def decide_version(
         self,

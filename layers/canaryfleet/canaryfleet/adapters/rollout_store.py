@@ -5,6 +5,7 @@ Items, all under pk ``APP#<app>`` unless said otherwise:
 - ``QUEUE#<arrival>#<rollout id>``: a rollout waiting its turn, with its task token.
 - ``ROLLOUT#<rollout id>``: the rollout record (stages, weights, waits, verdict, outcome, audit).
 - ``VERSION#<version>``: released or rejected, so a version is never rolled out twice.
+- ``ROLLING#<version>``: the one rollout the version is being rolled out by.
 - ``RELEASE#CURRENT``: the last good revision.
 - pk ``DEPLOYMENT#<id>``: a CodeDeploy deployment's waiting token and final status, whichever
   arrives first.
@@ -16,7 +17,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
@@ -34,6 +35,7 @@ from canaryfleet.models.rollout_record import (
     RolloutOutcome,
     RolloutRecord,
     StageTransition,
+    VersionClaim,
     VersionDecision,
     Wait,
     WindowOverride,
@@ -384,6 +386,31 @@ class DynamoRolloutStore:
         )
         item = response.get("Item")
         return VersionDecision.model_validate(plain(item)) if item else None
+
+    def claim_version(
+        self, application: str, version: str, rollout_id: str, *, replacing: str | None = None
+    ) -> VersionClaim | None:
+        condition = "attribute_not_exists(pk) OR rollout_id = :me"
+        values = {":me": s(rollout_id)}
+        if replacing is not None:
+            condition += " OR rollout_id = :replacing"
+            values[":replacing"] = s(replacing)
+        key = {"pk": s(app_pk(application)), "sk": s(f"ROLLING#{version}")}
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**key, "rollout_id": s(rollout_id), "claimed_at": s(self._now())},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                # The claim that stands comes with the refusal (PutItem, DynamoDB API Reference).
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            standing = cast("dict[str, Any]", exc.response)["Item"]
+            return VersionClaim.model_validate(plain(standing))
+        return None
 
     def decide_version(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,6 +24,7 @@ from canaryfleet.models.rollout import (
     RolloutPlan,
     RolloutRef,
 )
+from canaryfleet.models.rollout_record import VersionClaim
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.approvals import EmailChannel
 from canaryfleet.ports.artifacts import ArtifactStore
@@ -34,6 +35,8 @@ from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import RolloutExecutions
 
 _MAX_BUILD_URL = 2048
+# The longest a Lambda invocation may run (Lambda quotas: function timeout, 900 seconds).
+_CLAIM_GRACE = timedelta(seconds=900)
 
 
 class StartRolloutResult(BaseModel):
@@ -102,12 +105,7 @@ def start_rollout(
                 "Strategy=blue_green, release once so that blue serves, then switch back "
                 '(fleet/README.md, "Switching strategies")'
             )
-        decided = store.version_status(artifact.application, artifact.version)
-        if decided is not None:
-            raise Rejected(
-                f"version {artifact.version} of {artifact.application} was already {decided.status} "
-                f"(rollout {decided.rollout_id}); upload a new version"
-            )
+        _refuse_if_decided(store, artifact.application, artifact.version)
         _refuse_if_rolling_out(store, artifact.application, artifact.version, rollout_id)
         with artifacts.open(artifact) as bundle:
             report = validate_bundle(bundle, bundle_limits or BundleLimits())
@@ -117,6 +115,7 @@ def start_rollout(
                 policy_limits or PolicyLimits(),
                 bundle_limits or BundleLimits(),
             )
+        _claim_version(store, clock, artifact.application, artifact.version, rollout_id)
     except (UnknownApplication, InvalidBundle, Rejected) as exc:
         return _rejected(notifier, artifact, obj.key, str(exc), store, received)
 
@@ -161,6 +160,22 @@ def start_rollout(
     return StartRolloutResult(status="started", rollout_id=rollout_id, execution_arn=execution_arn)
 
 
+def _refuse_if_decided(store: RolloutStore, application: str, version: str) -> None:
+    decided = store.version_status(application, version)
+    if decided is not None:
+        raise Rejected(
+            f"version {version} of {application} was already {decided.status} "
+            f"(rollout {decided.rollout_id}); upload a new version"
+        )
+
+
+def _rolling_out(application: str, version: str, other: str) -> Rejected:
+    return Rejected(
+        f"version {version} of {application} is already rolling out (rollout {other}); "
+        "a version is rolled out once: upload a new version"
+    )
+
+
 def _refuse_if_rolling_out(store: RolloutStore, application: str, version: str, rollout_id: str) -> None:
     """Refuse a second upload of a version whose rollout has not ended.
 
@@ -175,10 +190,42 @@ def _refuse_if_rolling_out(store: RolloutStore, application: str, version: str, 
             continue
         record = store.get(application, other)
         if record is not None and record.version == version and record.outcome is None:
-            raise Rejected(
-                f"version {version} of {application} is already rolling out (rollout {other}); "
-                "a version is rolled out once: upload a new version"
-            )
+            raise _rolling_out(application, version, other)
+
+
+def _claim_version(
+    store: RolloutStore, clock: Clock, application: str, version: str, rollout_id: str
+) -> None:
+    """Make this upload the one rollout of its version, or refuse it.
+
+    :func:`_refuse_if_rolling_out` reads, and the upload takes its place in the queue later: two
+    uploads of one version at the same moment (a CI job and its retry) would both pass it. The
+    claim is a conditional write, so one of them gets it and the other is refused. A claim stands
+    while its rollout has not ended and is in progress, or may still be on its way to the queue;
+    any other is taken over, so an upload that failed before it queued does not hold its version
+    for ever. Then the version is read again: a rollout that ended has decided it.
+    """
+    standing = store.claim_version(application, version, rollout_id)
+    if standing is not None and not _claim_stands(store, clock, application, standing):
+        standing = store.claim_version(application, version, rollout_id, replacing=standing.rollout_id)
+    if standing is not None:  # still held, or taken over by another upload meanwhile
+        raise _rolling_out(application, version, standing.rollout_id)
+    _refuse_if_decided(store, application, version)
+
+
+def _claim_stands(store: RolloutStore, clock: Clock, application: str, claim: VersionClaim) -> bool:
+    record = store.get(application, claim.rollout_id)
+    if record is not None and record.outcome is not None:
+        return False  # ended (and its version decided, unless the upload itself was refused)
+    if claim.rollout_id in store.rollouts_in_progress(application):
+        return True
+    if record is not None and record.status != "received":
+        # Its execution started, and holds neither the lock nor a place in the queue: it failed
+        # without an outcome (before its turn, or after its release was made).
+        return False
+    # Not queued yet: its upload may still be on its way there (it claims before it registers the
+    # revision and queues), or may have failed before. No invocation outlives the Lambda timeout.
+    return clock.now() - claim.claimed_at < _CLAIM_GRACE
 
 
 def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel) -> None:

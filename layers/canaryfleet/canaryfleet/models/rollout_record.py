@@ -254,6 +254,17 @@ class VersionDecision(_Stored):
     at: IsoTime | None = Field(default=None, description="None for an item written by hand.")
 
 
+class VersionClaim(_Stored):
+    """The one rollout a version is being rolled out by (sk ``ROLLING#<version>``).
+
+    Written with a condition when an upload is accepted, so that of two uploads of one version at
+    the same moment one rolls out; it stands until that rollout ends or is found gone.
+    """
+
+    rollout_id: str
+    claimed_at: IsoTime
+
+
 class DeploymentRecord(_Stored):
     """A CodeDeploy deployment a rollout created, by purpose (pk ``ROLLOUT-DEPLOYMENTS#<id>``)."""
 

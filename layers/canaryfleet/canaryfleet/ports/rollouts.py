@@ -25,6 +25,7 @@ from canaryfleet.models.rollout_record import (
     RolloutOutcome,
     RolloutRecord,
     StageTransition,
+    VersionClaim,
     VersionDecision,
     Wait,
     WindowOverride,
@@ -133,6 +134,14 @@ class Releases(Protocol):
     """Versions decided once, and the last good revision."""
 
     def version_status(self, application: str, version: str) -> VersionDecision | None: ...
+
+    def claim_version(
+        self, application: str, version: str, rollout_id: str, *, replacing: str | None = None
+    ) -> VersionClaim | None:
+        """Make ``rollout_id`` the one rollout of ``version``, atomically: None once it is, else
+        the claim that stands. Taken when no rollout holds it, when ``rollout_id`` already does (a
+        retried event), or when ``replacing`` does (a holder the caller found ended or gone)."""
+        ...
 
     def decide_version(
         self,
