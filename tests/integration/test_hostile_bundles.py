@@ -18,6 +18,7 @@ from tests.unit.hostile_bundles import (
     set_utf8_flag,
     valid_bundle,
     with_raw_name,
+    with_stated,
     zip_of,
 )
 
@@ -45,6 +46,10 @@ BUNDLES: dict[str, tuple[Callable[[], bytes], str]] = {
         "10,001 entries",
     ),
     "bomb-overlap": (lambda: overlapping_bomb(300), "overlap in the zip"),
+    "bomb-understated": (
+        lambda: with_stated(valid_bundle(("app/zeros", b"\0" * 4 * 1024**2)), "app/zeros", size=100),
+        "unpacks to more than the 100 bytes it states",
+    ),
     "duplicate": (lambda: valid_bundle(("app/a", b"1"), ("app/a", b"2")), "appears more than once"),
     "non-utf8-name": (
         lambda: set_utf8_flag(

@@ -84,3 +84,24 @@ def overlapping_bomb(copies: int, kernel_bytes: int = 1_500_000) -> bytes:
     count = len(records) + copies
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(directory), offset, 0)
     return data[:offset] + directory + end
+
+
+def with_stated(data: bytes, name: str, *, size: int | None = None, crc: int | None = None) -> bytes:
+    """The zip with entry ``name``'s stated size or CRC-32 changed alike in its local header and
+    in the central directory (APPNOTE.TXT 4.3.7 and 4.3.12), as a tool that writes them would."""
+    patched = bytearray(data)
+    # (signature, CRC-32 at, uncompressed size at, name length at, name at)
+    for signature, crc_at, size_at, length_at, name_at in (
+        (b"PK\x03\x04", 14, 22, 26, 30),
+        (b"PK\x01\x02", 16, 24, 28, 46),
+    ):
+        at = data.find(signature)
+        while at >= 0:
+            (name_length,) = struct.unpack_from("<H", data, at + length_at)
+            if data[at + name_at : at + name_at + name_length] == name.encode():
+                if size is not None:
+                    struct.pack_into("<I", patched, at + size_at, size)
+                if crc is not None:
+                    struct.pack_into("<I", patched, at + crc_at, crc)
+            at = data.find(signature, at + 4)
+    return bytes(patched)

@@ -3,8 +3,9 @@
 zipfile reads an archive from its end: the end-of-central-directory record, then the
 central directory, then one member's local header and data. The first request here is a
 suffix range that returns the object's size and its tail (where the directory usually
-is); later reads fetch whole blocks, kept in a small LRU cache. Inspecting a 500 MB
-bundle then costs a few requests and well under a megabyte.
+is); later reads fetch whole blocks, kept in a small LRU cache. Judging a 500 MB bundle's
+directory then costs a few requests and well under a megabyte; a large read (the bundle check
+reads each entry's data in 4 MiB pieces) is one GET for all the blocks it spans.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """May this build bundle be deployed? (a CodeDeploy zip for the EC2/on-premises platform)
 
-Only the zip's central directory and two small files inside it (``appspec.yml`` and the
-optional ``rollout.yaml``) are read; nothing is extracted, so a hostile zip costs no more
-than its directory. Every rejection is an :class:`InvalidBundle` carrying one reason
-written for the person who built the bundle.
+The zip's central directory is judged first, then two small files inside it (``appspec.yml``
+and the optional ``rollout.yaml``) are read; last, every entry is decompressed once, a chunk at a
+time, to check that it unpacks to the size its directory states (the agent's unzip writes what it
+unpacks to, whatever is stated). Nothing is extracted or held whole. Every rejection is an
+:class:`InvalidBundle` carrying one reason written for the person who built the bundle.
 
 One module per layer: ``safe_zip`` (the archive), ``strict_yaml`` (the YAML loader),
 ``appspec`` (the AppSpec model and its checks), ``rollout_yaml`` (the bundle's policy), and

@@ -27,6 +27,7 @@ from canaryfleet.logic.bundle.safe_zip import (
     BundleLimits,
     BundleSource,
     OpenedBundle,
+    check_stated_sizes,
     normalise,
     opened,
     read_text,
@@ -101,6 +102,7 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
         _check_file_sources(spec, bundle)
         _check_install(spec, bundle, lines)
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
+        check_stated_sizes(bundle)  # last: it reads the whole zip, the checks above its directory
     return BundleReport(
         entries=bundle.entries,
         uncompressed_bytes=bundle.uncompressed_bytes,

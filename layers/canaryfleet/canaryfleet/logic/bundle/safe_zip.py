@@ -2,11 +2,13 @@
 
 Zip slip, zip bombs (sizes, ratios, overlapping entries), links, special files, encrypted
 entries and names that mean something else on another system are all refused here, from the
-central directory alone; then small files (appspec.yml, rollout.yaml) can be read within a cap.
+central directory alone; then small files (appspec.yml, rollout.yaml) can be read within a cap,
+and every entry decompressed once to check the size it states (check_stated_sizes).
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import io
 import lzma
@@ -18,7 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,6 +115,8 @@ class OpenedBundle:
     root_folder: str | None = None
     # Entries named with backslashes for folders, as written (see _as_unzip_writes).
     backslash_names: tuple[str, ...] = ()
+    # The zip's bytes, for reading its entries' data whole (check_stated_sizes).
+    reader: SeekableReader | None = None
 
 
 class _BoundedReads:
@@ -162,8 +166,9 @@ def opened(source: BundleSource, limits: BundleLimits) -> Iterator[OpenedBundle]
     size = reader.tell()
     if size == 0:
         raise InvalidBundle("the bundle is empty (0 bytes); a CodeDeploy bundle is a zip file")
+    bounded = _BoundedReads(reader, size, limits.max_central_directory_bytes)
     try:
-        archive = zipfile.ZipFile(_BoundedReads(reader, size, limits.max_central_directory_bytes))
+        archive = zipfile.ZipFile(bounded)
     except UnicodeDecodeError as exc:
         raw = exc.object[exc.start : exc.end]
         raise InvalidBundle(
@@ -180,7 +185,7 @@ def opened(source: BundleSource, limits: BundleLimits) -> Iterator[OpenedBundle]
             f"the bundle is not a zip file, or is truncated or corrupt ({describe(exc)})"
         ) from None
     with archive:
-        yield _index(archive, limits)
+        yield replace(_index(archive, limits), reader=bounded)
 
 
 # What a build tool makes when it does not make a zip: each format's leading bytes (gzip: RFC 1952
@@ -457,6 +462,135 @@ def _check_entry_size(info: zipfile.ZipInfo, name: str, limits: BundleLimits) ->
             f" ({size_text(info.compress_size)} to {size_text(info.file_size)}), a zip bomb; the limit is"
             f" {limits.max_compression_ratio:g} times"
         )
+
+
+# Info-ZIP's unzip, which the agent runs, writes an entry's whole compressed stream whatever size
+# its headers state: an entry that states 100 bytes and inflates to 10 MiB is unpacked to 10 MiB,
+# exit status 0 (unzip 6.0; tests/unit/test_stated_sizes.py runs it where it is installed). The
+# sizes and ratios above, judged from the directory, hold only if each entry unpacks to exactly
+# what it states; so every file entry is decompressed once, a chunk at a time, and never held.
+_STREAM_CHUNK = 4 * 1024 * 1024
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # APPNOTE.TXT 4.3.7: signature ... name and extra lengths
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+def check_stated_sizes(bundle: OpenedBundle) -> None:
+    """Refuse an entry that unpacks to more (or less) than its stated size, or fails its CRC-32.
+
+    Reads every file entry's compressed data once, in order (an S3 source: a GET per 4 MiB).
+    """
+    if bundle.reader is None:
+        raise ValueError("the bundle was not opened with opened()")
+    window = _Window(bundle.reader)
+    for info in sorted(bundle.archive.infolist(), key=lambda entry: entry.header_offset):
+        if not info.is_dir():  # unzip makes a folder of it and writes none of its data
+            with _zip_errors(f"entry {short(info.orig_filename)} cannot be read from the zip"):
+                _check_stream(window, info)
+
+
+class _Window:
+    """Reads forward through the zip a piece of ``_STREAM_CHUNK`` at a time, so that many small
+    entries in a row cost one read of the source (one GET on S3), not one each."""
+
+    def __init__(self, source: SeekableReader) -> None:
+        self._source = source
+        self._start = 0
+        self._data = b""
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset``: what the piece held has from there, else a new piece
+        read from there; b"" past the end."""
+        if not self._start <= offset < self._start + len(self._data):
+            self._source.seek(offset)
+            self._data = self._source.read(_STREAM_CHUNK)
+            self._start = offset
+        at = offset - self._start
+        return self._data[at : at + size]
+
+    def read_exactly(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``, across pieces; fewer only past the end."""
+        parts: list[bytes] = []
+        while size > 0 and (piece := self.read(offset, size)):
+            parts.append(piece)
+            offset += len(piece)
+            size -= len(piece)
+        return b"".join(parts)
+
+
+def _check_stream(window: _Window, info: zipfile.ZipInfo) -> None:
+    name = short(info.orig_filename)
+    if info.compress_type == _DEFLATE64:
+        raise InvalidBundle(
+            f"entry {name} is compressed with Deflate64, which canaryfleet cannot decompress to check"
+            " that it unpacks to the size it states; zip it with Deflate, the usual zip compression"
+            " (7-Zip: -mm=Deflate)"
+        )
+    header = window.read_exactly(info.header_offset, _LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
+        raise InvalidBundle(f"entry {name} has no local header where the zip's directory puts it (corrupt)")
+    name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+    at = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    unpacker = _Unpacker(info.compress_type)
+    written, crc, left = 0, 0, info.compress_size
+    while True:
+        if unpacker.pending():  # output held back from input already read: no more input yet
+            chunk = b""
+        elif left > 0:
+            chunk = window.read(at, min(_STREAM_CHUNK, left))
+            if not chunk:
+                raise InvalidBundle(f"entry {name}'s data ends before the zip says it does (corrupt)")
+            at += len(chunk)
+            left -= len(chunk)
+        else:
+            break
+        data = unpacker.feed(chunk, min(info.file_size - written + 1, _STREAM_CHUNK))
+        written += len(data)
+        if written > info.file_size:
+            raise InvalidBundle(
+                f"entry {name} unpacks to more than the {size_text(info.file_size)} it states; CodeDeploy's"
+                " unzip would write all of it, past the bundle's size limits (a zip bomb that understates"
+                " its size, or a corrupt zip)"
+            )
+        crc = zlib.crc32(data, crc)
+    if not unpacker.ended() or written != info.file_size:
+        raise InvalidBundle(
+            f"entry {name} unpacks to {size_text(written)}, not the {size_text(info.file_size)} it states"
+            " (corrupt, or cut short)"
+        )
+    if crc != info.CRC:
+        raise InvalidBundle(f"entry {name} fails its CRC-32 check: its data is corrupt")
+
+
+class _Unpacker:
+    """One entry's stored, deflated or BZIP2 data, decompressed at most a given size at a time."""
+
+    def __init__(self, method: int) -> None:
+        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS) if method == zipfile.ZIP_DEFLATED else None
+        self._bunzip = bz2.BZ2Decompressor() if method == zipfile.ZIP_BZIP2 else None
+
+    def pending(self) -> bool:
+        """Whether input already fed holds output not yet returned."""
+        if self._inflate is not None:
+            return bool(self._inflate.unconsumed_tail) and not self._inflate.eof
+        if self._bunzip is not None:
+            return not self._bunzip.needs_input and not self._bunzip.eof
+        return False
+
+    def feed(self, chunk: bytes, most: int) -> bytes:
+        """At most ``most`` bytes of output from ``chunk`` and what input is held back."""
+        if self._inflate is not None:
+            return self._inflate.decompress(self._inflate.unconsumed_tail + chunk, most)
+        if self._bunzip is not None:
+            return b"" if self._bunzip.eof else self._bunzip.decompress(chunk, most)
+        return chunk  # stored: the data is the file
+
+    def ended(self) -> bool:
+        """Whether the compressed stream reached its end (stored data has none to reach)."""
+        if self._inflate is not None:
+            return self._inflate.eof
+        if self._bunzip is not None:
+            return self._bunzip.eof
+        return True
 
 
 def normalise(path: str) -> str:
