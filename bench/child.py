@@ -65,6 +65,12 @@ def _blue_green(profile: Profile, log: Path) -> list[Measure]:
     return measure_blue_green(profile)
 
 
+def _bundle_check(profile: Profile, log: Path) -> list[Measure]:
+    from bench.bundle_check import measure_bundle_check  # noqa: PLC0415
+
+    return measure_bundle_check(profile)
+
+
 GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "rollouts": _rollouts,
     "drains": _drains,
@@ -73,6 +79,7 @@ GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "scale": _scale,
     "analysis": _analysis,
     "blue_green": _blue_green,
+    "bundle_check": _bundle_check,
 }
 
 

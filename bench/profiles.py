@@ -47,6 +47,7 @@ class Profile:
     window_seconds: int = 4  # the released build's wait for its deployment window, short durations
     analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
     blue_green_delay_seconds: int = 2  # figure 8's scale-down delay, local seconds (60 s on AWS)
+    bundle_mib: int = 256  # figure 9's bundle, unpacked
 
 
 FULL = Profile(
@@ -72,6 +73,7 @@ FULL = Profile(
         (("local_cloud",),),
         (("analysis",),),
         (("blue_green",),),
+        (("bundle_check",),),
     ),
 )
 
@@ -88,8 +90,14 @@ QUICK = Profile(
     import_handlers=3,
     run_suite=False,
     # Two lanes at once: the quick run only proves in CI that every figure can still be measured.
-    schedule=((("rollouts", "local_cloud", "analysis"), ("drains", "scale", "cold_start", "blue_green")),),
+    schedule=(
+        (
+            ("rollouts", "local_cloud", "analysis"),
+            ("drains", "scale", "cold_start", "blue_green", "bundle_check"),
+        ),
+    ),
     analysis_trials=200,
+    bundle_mib=32,
     skip_missing_pythons=True,
 )
 

@@ -48,6 +48,7 @@ GROUPS = (
     Group("scale", (6,), "many applications rolling out at once"),
     Group("analysis", (7,), "canary judge on synthetic analyses (vs today's judge)"),
     Group("blue_green", (8,), "blue/green against in place: rollback time and what a release costs"),
+    Group("bundle_check", (9,), "checking an uploaded bundle's stated sizes (vs reading every entry)"),
 )
 
 
