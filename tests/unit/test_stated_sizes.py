@@ -69,7 +69,7 @@ def test_an_entry_that_unpacks_to_less_than_it_states_is_refused(method: int) ->
         validate_bundle(data)
 
     assert refused.value.reason == (
-        "entry 'big.bin' unpacks to 1,000 bytes, not the 1,001 bytes it states (corrupt, or cut short)"
+        "entry 'big.bin' unpacks to 1,000 bytes, not the 1,001 bytes it states (corrupt)"
     )
 
 
@@ -138,9 +138,9 @@ def _with_raw_deflate(honest: bytes, body: bytes) -> bytes:
         data[data.find(b"PK\x05\x06") :],
     )
     info = infos["big.bin"][0]
-    name = b"big.bin"
+    big = b"big.bin"
     local = struct.pack(
-        "<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, info.CRC, len(body), info.file_size, len(name), 0
+        "<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, info.CRC, len(body), info.file_size, len(big), 0
     )
     central = struct.pack(
         "<4s6H3L5H2L",
@@ -154,7 +154,7 @@ def _with_raw_deflate(honest: bytes, body: bytes) -> bytes:
         info.CRC,
         len(body),
         info.file_size,
-        len(name),
+        len(big),
         0,
         0,
         0,
@@ -162,10 +162,10 @@ def _with_raw_deflate(honest: bytes, body: bytes) -> bytes:
         0o100644 << 16,
         len(entries),
     )
-    count, size = struct.unpack_from("<H", end, 10)[0] + 1, len(directory) + len(central) + len(name)
-    offset = len(entries) + len(local) + len(name) + len(body)
+    count, size = struct.unpack_from("<H", end, 10)[0] + 1, len(directory) + len(central) + len(big)
+    offset = len(entries) + len(local) + len(big) + len(body)
     new_end = end[:8] + struct.pack("<HHLL", count, count, size, offset) + end[20:]
-    return entries + local + name + body + directory + central + name + new_end
+    return entries + local + big + body + directory + central + big + new_end
 
 
 @pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP's unzip is not installed here")
@@ -179,3 +179,30 @@ def test_unzip_writes_what_an_entry_unpacks_to_whatever_it_states(tmp_path: Path
 
     assert unpacked.returncode == 0
     assert (tmp_path / "out" / "big.bin").stat().st_size == 3 * 1024 * 1024
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2])
+def test_empty_files_as_zip_tools_write_them_are_accepted(method: int) -> None:
+    # Given an empty big.bin: stored, or a compressed stream of nothing
+    data = zipped(b"", method)
+
+    assert validate_bundle(data).entries == 3
+
+
+def test_a_deflated_entry_whose_stream_stops_before_its_end_is_refused() -> None:
+    # Given big.bin stated as deflated with no compressed bytes at all, on which unzip fails
+    # ("invalid compressed data to inflate", exit status 2), and one cut in the middle
+    empty = _with_raw_deflate(zipped(b""), b"")
+    stream = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    content = random.Random(5).randbytes(50_000)
+    whole = stream.compress(content) + stream.flush()
+    cut = _with_raw_deflate(zipped(content), whole[: len(whole) // 2])
+
+    for data in (empty, cut):
+        with pytest.raises(InvalidBundle) as refused:
+            validate_bundle(data)
+
+        assert refused.value.reason == (
+            "the compressed data of entry 'big.bin' stops before its end (corrupt, or cut short):"
+            " CodeDeploy's unzip fails on it"
+        )

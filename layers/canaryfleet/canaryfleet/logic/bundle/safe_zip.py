@@ -538,7 +538,7 @@ def _check_stream(window: _Window, info: zipfile.ZipInfo) -> None:
         elif left > 0:
             chunk = window.read(at, min(_STREAM_CHUNK, left))
             if not chunk:
-                raise InvalidBundle(f"entry {name}'s data ends before the zip says it does (corrupt)")
+                raise InvalidBundle(f"the data of entry {name} ends before the zip says it does (corrupt)")
             at += len(chunk)
             left -= len(chunk)
         else:
@@ -552,10 +552,15 @@ def _check_stream(window: _Window, info: zipfile.ZipInfo) -> None:
                 " its size, or a corrupt zip)"
             )
         crc = zlib.crc32(data, crc)
-    if not unpacker.ended() or written != info.file_size:
+    if not unpacker.ended():
+        raise InvalidBundle(
+            f"the compressed data of entry {name} stops before its end (corrupt, or cut short):"
+            " CodeDeploy's unzip fails on it"
+        )
+    if written != info.file_size:
         raise InvalidBundle(
             f"entry {name} unpacks to {size_text(written)}, not the {size_text(info.file_size)} it states"
-            " (corrupt, or cut short)"
+            " (corrupt)"
         )
     if crc != info.CRC:
         raise InvalidBundle(f"entry {name} fails its CRC-32 check: its data is corrupt")
