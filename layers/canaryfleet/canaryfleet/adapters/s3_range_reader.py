@@ -5,7 +5,7 @@ central directory, then one member's local header and data. The first request he
 suffix range that returns the object's size and its tail (where the directory usually
 is); later reads fetch whole blocks, kept in a small LRU cache. Judging a 500 MB bundle's
 directory then costs a few requests and well under a megabyte; a large read (the bundle check
-reads each entry's data in 4 MiB pieces) is one GET for all the blocks it spans.
+reads the zip forward in 4 MiB pieces) is one GET, kept out of the cache.
 """
 
 from __future__ import annotations
@@ -156,6 +156,10 @@ class S3RangeReader(io.RawIOBase):
 
     def _read_blocks(self, start: int, end: int) -> bytes:
         first, last = start // self._block_size, (end - 1) // self._block_size
+        if last - first + 1 > self._max_blocks // 4:
+            # A large read (a pass over the whole zip) is one GET, kept out of the cache: it would
+            # push out the directory's blocks, which the next look at the zip reads again.
+            return self._fetch_range(start, end)
         found: dict[int, bytes] = {}
         missing: list[int] = []
         for index in range(first, last + 1):
@@ -170,6 +174,12 @@ class S3RangeReader(io.RawIOBase):
         joined = b"".join(found[index] for index in range(first, last + 1))
         offset = first * self._block_size
         return joined[start - offset : end - offset]
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        _, body = self._get(f"bytes={start}-{end - 1}")
+        if len(body) != end - start:
+            raise TransientAwsError(f"{self.name}: asked for bytes {start}-{end - 1}, got {len(body)} bytes")
+        return body
 
     def _fetch_blocks(self, first: int, last: int) -> dict[int, bytes]:
         """One GET for blocks ``first..last``; they are cached, oldest blocks evicted."""
