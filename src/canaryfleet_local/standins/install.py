@@ -64,6 +64,7 @@ from canaryfleet_local.standins.stepfunctions import (
     send_task_failure_with_cause,
     start_execution_names_unnamed_executions,
 )
+from canaryfleet_local.state_size import costs_independent_of_state_size
 from canaryfleet_local.template import REPO_ROOT
 
 # The resource types moto's CloudFormation lacks. moto finds them among CloudFormationModel's
@@ -121,6 +122,7 @@ class PlatformStandIns:
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
             stack.enter_context(member_names_once())
+            stack.enter_context(costs_independent_of_state_size())
             stack.enter_context(one_client_per_service())
             stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
