@@ -144,6 +144,71 @@ def test_get_metric_data_answers_what_moto_answers_over_every_datapoint() -> Non
     assert all(result["Values"] for result in plain if result["Id"] != "rate")
 
 
+@mock_aws
+def test_get_metric_data_through_its_index_answers_what_moto_answers_as_data_arrives() -> None:
+    """Datapoints put between calls, dimensions given in either order (moto matches them in the
+    order a query gives them: its ``Dimension`` sorts by a comparison that is not an order), a
+    query without dimensions over dimensioned datapoints, and one whose dimensions match nothing."""
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    def put(minute: int) -> None:
+        for app in range(6):
+            pairs = [("LoadBalancer", f"app/lb-{app}/1"), ("TargetGroup", f"targetgroup/tg-{app}/2")]
+            for order in (pairs, pairs[::-1]):
+                cloudwatch.put_metric_data(
+                    Namespace="AWS/ApplicationELB",
+                    MetricData=[
+                        {
+                            "MetricName": name,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in order],
+                            "Timestamp": now - timedelta(minutes=minute),
+                            "Value": app + minute + len(name),
+                        }
+                        for name in ("RequestCount", "TargetResponseTime")
+                    ],
+                )
+
+    def stat(
+        qid: str, name: str, dimensions: list[tuple[str, str]], namespace: str = "AWS/ApplicationELB"
+    ) -> Any:
+        metric = {
+            "Namespace": namespace,
+            "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
+        }
+        return {"Id": qid, "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Sum"}}
+
+    queries = [
+        stat(
+            "requests",
+            "RequestCount",
+            [("TargetGroup", "targetgroup/tg-3/2"), ("LoadBalancer", "app/lb-3/1")],
+        ),
+        stat(
+            "latency",
+            "TargetResponseTime",
+            [("LoadBalancer", "app/lb-1/1"), ("TargetGroup", "targetgroup/tg-1/2")],
+        ),
+        stat("all", "RequestCount", []),
+        stat("other", "RequestCount", [], namespace="Payments"),
+        stat("none", "RequestCount", [("TargetGroup", "targetgroup/tg-9/2")]),
+    ]
+    window = {"StartTime": now - timedelta(minutes=10), "EndTime": now + timedelta(minutes=1)}
+    answers: dict[str, list[float]] = {}
+    for minute in (4, 3, 2, 1):
+        put(minute)
+        for asked in (queries[:2] + queries[4:], queries[2:4]):  # "all" would cover "requests"
+            with get_metric_data_reads_the_queried_metrics():
+                indexed = cloudwatch.get_metric_data(MetricDataQueries=asked, **window)["MetricDataResults"]
+            plain = cloudwatch.get_metric_data(MetricDataQueries=asked, **window)["MetricDataResults"]
+            assert indexed == plain
+            answers.update({result["Id"]: result["Values"] for result in plain})
+
+    assert len(answers["requests"]) == len(answers["latency"]) == len(answers["all"]) == 4
+    assert answers["other"] == answers["none"] == []
+
+
 def test_one_client_serves_every_task_of_a_service_and_region() -> None:
     with one_client_per_service():
         first = boto_client.boto_client_for("us-east-1", "lambda")
