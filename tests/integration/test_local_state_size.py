@@ -183,9 +183,6 @@ def test_a_send_to_a_long_queue_reads_no_message_times(aws: None) -> None:
             sqs.send_message(QueueUrl=url, MessageBody=str(n))
         with mock.patch.object(moto_utils, "utcnow", side_effect=AssertionError("moto read the time")):
             sqs.send_message(QueueUrl=url, MessageBody="one more")
-    with (
-        mock.patch.object(moto_utils, "utcnow", wraps=moto_utils.utcnow) as clock,
-        pytest.raises(AssertionError),
-    ):
+    with mock.patch.object(moto_utils, "utcnow", wraps=moto_utils.utcnow) as clock:
         sqs.send_message(QueueUrl=url, MessageBody="without the changes")
-        assert clock.call_count < 50, "moto's own send no longer reads each message's time"
+    assert clock.call_count >= 50, "moto's own send reads each queued message's time"

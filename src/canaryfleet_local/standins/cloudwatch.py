@@ -107,7 +107,6 @@ class _MetricIndex:
     metric name and by name and dimensions, brought up to date at each call."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.indexed = 0
         self.by_name: dict[str, list[int]] = {}
         self.by_dimensions: dict[tuple[str, frozenset[tuple[Any, Any]]], list[int]] = {}
@@ -131,26 +130,30 @@ class _MetricIndex:
         return self.by_name.get(metric["MetricName"], [])
 
 
-_indexes_lock = threading.Lock()
+_index_lock = threading.Lock()
 
 
-def _index_of(backend: CloudWatchBackend) -> _MetricIndex:
-    with _indexes_lock:  # one index a backend; it goes with the backend (a fresh cloud's is new)
+def _candidate_positions(backend: CloudWatchBackend, metrics: list[dict[str, Any]]) -> list[int]:
+    """The positions in ``backend.metric_data`` that may match one of ``metrics``, in order.
+
+    The index is kept on the backend, so it goes with it (a fresh cloud's backend has a new one).
+    """
+    with _index_lock:
         index: _MetricIndex | None = backend.__dict__.get("_canaryfleet_metric_index")
         if index is None:
             index = backend.__dict__["_canaryfleet_metric_index"] = _MetricIndex()
-        return index
+        index.catch_up(backend.metric_data)
+        return sorted({p for metric in metrics for p in index.candidates(metric)})
 
 
 @contextlib.contextmanager
 def get_metric_data_reads_the_queried_metrics() -> Iterator[None]:
     """Not an AWS behaviour: moto's GetMetricData looks only at the datapoints its queries can use.
 
-    moto compares every datapoint of the account with every period of every query, and this
-    stand-in's first version still tested each datapoint against each query: with 50
+    moto compares every datapoint of the account with every period of every query: with 50
     applications publishing several times a second, the analyses and the metric math alarms
     spent a tenth of the local cloud's time there, more as the datapoints piled up. Each call
-    now hands moto's own code only the datapoints that one of its metric queries matches, by
+    hands moto's own code only the datapoints that one of its metric queries matches, by
     moto's own rule (name and dimensions, or namespace and name without dimensions), found
     through an index of the datapoints by name and dimensions and kept in moto's order, so
     every result is the one moto computes. Calls with a Metrics Insights query (``SELECT``)
@@ -172,11 +175,9 @@ def get_metric_data_reads_the_queried_metrics() -> Iterator[None]:
         metrics = [q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q]
         wanted = [_matcher(metric) for metric in metrics]
         data = backend.metric_data
-        index = _index_of(backend)
-        with index.lock:
-            index.catch_up(data)
-            positions = sorted({p for metric in metrics for p in index.candidates(metric)})
-        chosen = [data[p] for p in positions if any(match(data[p]) for match in wanted)]
+        chosen = [
+            data[p] for p in _candidate_positions(backend, metrics) if any(match(data[p]) for match in wanted)
+        ]
         # The providers' metrics (moto computes them at each call) are few: tested one by one.
         chosen += [datum for datum in backend.aws_metric_data if any(match(datum) for match in wanted)]
         subset.metrics = chosen
