@@ -19,6 +19,13 @@ resources an account has tagged; on moto it did, and a drain of 500 instances (b
   variable changes.
 - **Every service**: moto listed a response class's methods with ``inspect.getmembers`` on every
   request to find the action's handler; the list is kept per class (classes do not change).
+- **DynamoDB**: ``TransactWriteItems`` deep-copied every table it writes to, whole, before its
+  first write, to put the copy back if the transaction is cancelled. It now copies the items the
+  transaction names (and the table's stream records, for a table with a stream) and, if the
+  transaction fails, puts those back: the same tables afterwards, because a transaction writes
+  only the items it names and every DynamoDB request runs whole under one lock
+  (``DynamoDBConcurrentRequests``). A request whose keys cannot be read is left to moto's own
+  backup.
 
 Nothing here changes a response (``tests/integration/test_local_state_size.py`` compares each
 with moto's own).
@@ -27,18 +34,24 @@ with moto's own).
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import functools
 import importlib
+import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 from moto import settings as moto_settings
 from moto.core import responses as moto_responses
 from moto.core import utils as moto_utils
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
 from moto.ec2.models.tags import TagBackend
 from moto.s3 import models as s3_models
 from moto.s3 import urls as s3_urls
@@ -47,6 +60,7 @@ from moto.sqs import models as sqs_models
 _original_unix_time = moto_utils.unix_time
 _original_describe_tags = TagBackend.describe_tags
 _original_method_names = moto_utils.method_names_from_class
+_original_transact_write_items = DynamoDBBackend.transact_write_items
 _WILDCARDS = frozenset("*?[")
 
 
@@ -96,15 +110,99 @@ def describe_tags(self: TagBackend, filters: dict[str, list[str]] | None = None)
     return _original_describe_tags(view, filters)  # type: ignore[arg-type]
 
 
+# An item's place in the backend: table name, partition key, sort key (None without one).
+_ItemKey = tuple[str, DynamoType, DynamoType | None]
+
+
+class _TransactionBackup:
+    """What a transaction may change, copied before it runs: each item it names (None where
+    there was none), whether the item's partition had a bucket in moto's table, and the stream
+    records of each table with a stream."""
+
+    def __init__(self, backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        self.items: dict[_ItemKey, tuple[bool, Item | None]] = {}
+        self.streams: dict[str, list[Any]] = {}
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            name = op["TableName"]
+            table = backend.tables[name]
+            keys = op["Item"] if "Item" in op else op["Key"]
+            hash_key, range_key = backend.get_keys_value(table, keys)
+            place = (name, hash_key, range_key)
+            if place not in self.items:
+                had_bucket = hash_key in table.items  # before get_item: moto's defaultdict adds one
+                found = table.get_item(hash_key, range_key)
+                self.items[place] = (had_bucket, copy.deepcopy(found))
+            if table.stream_shard is not None and name not in self.streams:
+                self.streams[name] = list(table.stream_shard.items)
+
+    def restore(self, backend: DynamoDBBackend) -> None:
+        for (name, hash_key, range_key), (had_bucket, item) in self.items.items():
+            table = backend.tables[name]
+            if range_key is None:
+                if item is None:
+                    table.items.pop(hash_key, None)
+                else:
+                    table.items[hash_key] = item  # type: ignore[assignment]  # no sort key: moto keeps the item itself
+                continue
+            if item is not None:
+                table.items[hash_key][range_key] = item
+            elif hash_key in table.items:
+                table.items[hash_key].pop(range_key, None)
+            if not had_bucket and not table.items.get(hash_key, True):
+                del table.items[hash_key]
+        for name, records in self.streams.items():
+            shard = backend.tables[name].stream_shard
+            if shard is not None:
+                shard.items = records
+
+
+class _TablesNotCopied:
+    """moto's ``copy`` module as its DynamoDB backend sees it: while a transaction runs on this
+    thread with a backup of its own items, a deep copy of a whole table is the table itself."""
+
+    def __init__(self) -> None:
+        self.backed_up = threading.local()
+
+    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if isinstance(value, Table) and getattr(self.backed_up, "active", False):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+_TABLES_NOT_COPIED = _TablesNotCopied()
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's ``transact_write_items``, with a backup of the items it names, not of whole tables."""
+    try:
+        backup = _TransactionBackup(self, transact_items)
+    except Exception:  # keys moto refuses: its own checks, and its own backup, decide
+        return _original_transact_write_items(self, transact_items)
+    _TABLES_NOT_COPIED.backed_up.active = True
+    try:
+        return _original_transact_write_items(self, transact_items)
+    except BaseException:
+        backup.restore(self)
+        raise
+    finally:
+        _TABLES_NOT_COPIED.backed_up.active = False
+
+
 @contextlib.contextmanager
 def costs_independent_of_state_size() -> Iterator[None]:
     """Install the changes above while the local cloud runs."""
-    patches: list[tuple[Any, str, Callable[..., Any] | property]] = [
+    patches: list[tuple[Any, str, Any]] = [
         (sqs_models, "unix_time", unix_time),
         (sqs_models, "unix_time_millis", unix_time_millis),
         (moto_responses, "method_names_from_class", method_names_from_class),
         (TagBackend, "describe_tags", describe_tags),
         (s3_models.S3Backend, "_url_module", property(s3_url_module)),
+        (dynamodb_models, "copy", _TABLES_NOT_COPIED),
+        (DynamoDBBackend, "transact_write_items", transact_write_items),
     ]
     with contextlib.ExitStack() as stack:
         for owner, name, replacement in patches:

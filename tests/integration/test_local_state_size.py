@@ -4,6 +4,7 @@ without it, on the same state, and compares the answers."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core import utils as moto_utils
 from moto.core.responses import BaseResponse
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.responses import EC2Response
 from moto.s3 import models as s3_models
@@ -26,6 +29,7 @@ from canaryfleet_local import state_size
 from canaryfleet_local.state_size import costs_independent_of_state_size
 
 REGION = "eu-west-1"
+_ORIGINAL_ITEM_DEEPCOPY = Item.__deepcopy__
 
 
 @pytest.fixture
@@ -186,3 +190,132 @@ def test_a_send_to_a_long_queue_reads_no_message_times(aws: None) -> None:
     with mock.patch.object(moto_utils, "utcnow", wraps=moto_utils.utcnow) as clock:
         sqs.send_message(QueueUrl=url, MessageBody="without the changes")
     assert clock.call_count >= 50, "moto's own send reads each queued message's time"
+
+
+# -- DynamoDB TransactWriteItems ------------------------------------------------------------
+
+TABLE = "state"
+ITEMS_BEFORE = 40  # items in the table before each transaction (four partitions of ten)
+
+
+def _table(dynamodb: Any, *, sort_key: bool) -> None:
+    """A fresh table with a stream, holding ``ITEMS_BEFORE`` items."""
+    if TABLE in dynamodb.list_tables()["TableNames"]:
+        dynamodb.delete_table(TableName=TABLE)
+    keys = [("pk", "HASH"), ("sk", "RANGE")] if sort_key else [("pk", "HASH")]
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for n in range(ITEMS_BEFORE):
+        key = (
+            {"pk": {"S": f"APP#{n % 4}"}, "sk": {"S": f"ROLLOUT#{n}"}}
+            if sort_key
+            else {"pk": {"S": f"APP#{n}"}}
+        )
+        dynamodb.put_item(TableName=TABLE, Item={**key, "status": {"S": "running"}, "step": {"N": str(n)}})
+
+
+def _key(sort_key: bool, pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}} if sort_key else {"pk": {"S": f"{pk}/{sk}"}}
+
+
+def _transactions(sort_key: bool) -> dict[str, list[dict[str, Any]]]:
+    """Transactions by what happens to them: their writes come before the op that cancels them."""
+    key = functools.partial(_key, sort_key)
+    existing = (
+        (
+            {"pk": {"S": "APP#1"}, "sk": {"S": "ROLLOUT#5"}},
+            {"pk": {"S": "APP#2"}, "sk": {"S": "ROLLOUT#6"}},
+            {"pk": {"S": "APP#3"}, "sk": {"S": "ROLLOUT#7"}},
+        )
+        if sort_key
+        else ({"pk": {"S": "APP#5"}}, {"pk": {"S": "APP#6"}}, {"pk": {"S": "APP#7"}})
+    )
+    update = {
+        "TableName": TABLE,
+        "Key": existing[0],
+        "UpdateExpression": "SET #s = :s, step = step + :one",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":s": {"S": "released"}, ":one": {"N": "1"}},
+    }
+    put_new = {"TableName": TABLE, "Item": {**key("APP#9", "LOCK"), "rollout_id": {"S": "r-9"}}}
+    delete = {"TableName": TABLE, "Key": existing[1]}
+    failing_check = {
+        "TableName": TABLE,
+        "Key": existing[2],
+        "ConditionExpression": "#s = :other",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":other": {"S": "released"}},
+    }
+    return {
+        "committed": [{"Update": update}, {"Put": put_new}, {"Delete": delete}],
+        "cancelled by a condition": [
+            {"Update": update},
+            {"Put": put_new},
+            {"Delete": delete},
+            {"ConditionCheck": failing_check},
+        ],
+        "cancelled by a new item's condition": [
+            {"Delete": delete},
+            {"Put": {**put_new, "ConditionExpression": "attribute_exists(pk)"}},
+        ],
+        "refused: one item twice": [
+            {"Update": update},
+            {"Put": put_new},
+            {"Delete": {**delete, "Key": existing[0]}},
+        ],
+        "refused: unknown table": [{"Update": update}, {"Put": {**put_new, "TableName": "missing"}}],
+    }
+
+
+def _transact_and_look(sort_key: bool, name: str) -> dict[str, Any]:
+    """Run one transaction on a fresh table; the answer, the items, the stream and moto's buckets."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    _table(dynamodb, sort_key=sort_key)
+    try:
+        dynamodb.transact_write_items(TransactItems=_transactions(sort_key)[name])
+        answer: Any = "committed"
+    except dynamodb.exceptions.ClientError as error:
+        answer = (error.response["Error"], error.response.get("CancellationReasons"))
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[TABLE]
+    return {
+        "answer": answer,
+        "items": dynamodb.scan(TableName=TABLE)["Items"],
+        "stream": [(r.record["eventName"], r.record["dynamodb"]["Keys"]) for r in table.stream_shard.items],
+        "partitions": {
+            str(pk.value): (sorted(str(sk.value) for sk in bucket) if sort_key else None)
+            for pk, bucket in table.items.items()
+        },
+    }
+
+
+@pytest.mark.parametrize("sort_key", [True, False], ids=["partition and sort key", "partition key only"])
+@pytest.mark.parametrize("name", list(_transactions(True)))
+def test_a_transaction_leaves_its_tables_as_moto_leaves_them(aws: None, sort_key: bool, name: str) -> None:
+    changed, reference = both_ways(lambda: _transact_and_look(sort_key, name))
+    assert changed == reference
+    if name == "committed":
+        assert len(changed["items"]) == ITEMS_BEFORE  # one put, one delete
+    else:
+        assert changed["answer"] != "committed"
+        assert len(changed["stream"]) == ITEMS_BEFORE  # the cancelled writes left no stream record
+
+
+def test_a_transaction_copies_the_items_it_names_not_the_table(aws: None) -> None:
+    """The point of it: moto's own transaction deep-copies every item of the table it writes to."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    copies = mock.patch.object(Item, "__deepcopy__", autospec=True, side_effect=_ORIGINAL_ITEM_DEEPCOPY)
+
+    def cancelled_transaction() -> int:
+        _table(dynamodb, sort_key=True)
+        with copies as counted, pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+            dynamodb.transact_write_items(TransactItems=_transactions(True)["cancelled by a condition"])
+        return counted.call_count
+
+    changed, reference = both_ways(cancelled_transaction)
+    assert changed <= 4  # the three items it names, and moto's own copy of the one it updates
+    assert reference >= ITEMS_BEFORE
