@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from types import FunctionType, MappingProxyType, ModuleType
 from typing import Any, TypeVar
+from unittest import mock
 
 import boto3
 import pytest
@@ -25,6 +26,8 @@ from botocore.exceptions import ClientError
 from canaryfleet.logic.bundle.archive import zip_folder
 from moto import mock_aws
 from moto.cloudformation.models import Stack
+from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.stepfunctions.parser.asl.utils import boto_client
 from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
@@ -340,6 +343,67 @@ def test_a_definition_parsed_in_one_local_cloud_runs_the_same_in_the_next_and_ba
     assert _refusal() == _refusal(parsing.parsed_once())  # a bad definition is refused as moto refuses it
     assert "ASLParserException" in _refusal(parsing.parsed_once())  # every time: a refusal is never kept
     assert _BROKEN_MACHINE not in parsing._TREES._trees
+
+
+_UPDATE = "SET #s = :s, step = step + :one REMOVE note ADD hits :one"
+
+
+def _tree(node: Any) -> Any:
+    """A moto expression tree as nested tuples: everything a caller could change in it."""
+    if not isinstance(node, Node):
+        return repr(node)
+    return (type(node).__name__, tuple(_tree(child) for child in node.children or []))
+
+
+def _updates() -> list[Any]:
+    """UpdateItem and TransactWriteItems with one expression, then an expression moto refuses."""
+    answers: list[Any] = []
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        dynamodb.create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        values = {":s": {"S": "released"}, ":one": {"N": "1"}}
+        update = {
+            "TableName": "state",
+            "UpdateExpression": _UPDATE,
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        for pk in ("a", "b", "c"):
+            item = {"pk": {"S": pk}, "step": {"N": "1"}, "note": {"S": "x"}}
+            dynamodb.put_item(TableName="state", Item=item)
+        for pk in ("a", "a", "b"):
+            answers.append(dynamodb.update_item(Key={"pk": {"S": pk}}, ReturnValues="ALL_NEW", **update))
+        dynamodb.transact_write_items(TransactItems=[{"Update": {"Key": {"pk": {"S": "c"}}, **update}}])
+        answers.append(dynamodb.scan(TableName="state")["Items"])
+        for _ in range(2):
+            with pytest.raises(ClientError) as refused:
+                dynamodb.update_item(Key={"pk": {"S": "a"}}, **{**update, "UpdateExpression": "SET = :s"})
+            answers.append(refused.value.response["Error"])
+    for answer in answers:
+        if isinstance(answer, dict):
+            answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_an_update_expression_parsed_once_updates_as_moto_and_its_tree_is_never_changed() -> None:
+    moto_answers = _updates()
+    parsing._update_expression.cache_clear()
+    parse = mock.patch.object(parsing, "_parse_update_expression", wraps=parsing._parse_update_expression)
+    with parsing.parsed_once(), parse as parses:
+        ours = _updates()
+        kept = parsing._update_expression(_UPDATE)
+
+    assert ours == moto_answers
+    assert moto_answers[-1]["Code"] == "ValidationException"
+    # One parse of the expression for three UpdateItems and a transaction (moto: nine), and the
+    # refused one parsed, and refused, each time.
+    assert [c.args[0] for c in parses.call_args_list] == [_UPDATE, "SET = :s", "SET = :s"]
+    assert _tree(kept) == _tree(UpdateExpressionParser.make(_UPDATE))  # moto only read it
 
 
 _BROKEN_MACHINE = '{"StartAt": "Nowhere", "States": {}}'
