@@ -256,13 +256,14 @@ class FleetSimulator:
 
         The simulator plays the load balancer, which knows its own rules: it reads moto's model
         of them, the actions as the API returns them, without a DescribeRules call per
-        application per pass (parsing its XML answers took 3% of the suite's CPU).
+        application per pass (parsing its XML answers took 3% of the suite's CPU). It finds the
+        rule or listener by its ARN, as moto's tagging does, not by DescribeRules' walk over every
+        rule of every load balancer (one walk per application per pass: a cost that grew with the
+        square of the applications on the cloud).
         """
         elbv2 = elbv2_backends[self.cloud.account_id][self.cloud.region]
-        if ":listener-rule/" in app.listener_rule_arn:
-            found = elbv2.describe_rules(None, [app.listener_rule_arn])[0].actions
-        else:
-            found = elbv2.describe_listeners(None, [app.listener_rule_arn])[0].default_actions
+        resource = elbv2._get_resource_by_arn(app.listener_rule_arn)
+        found = resource.actions if ":listener-rule/" in app.listener_rule_arn else resource.default_actions
         actions: list[dict[str, Any]] = [action.data for action in found]
         for action in actions:
             if action["Type"] == "forward":
