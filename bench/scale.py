@@ -159,7 +159,7 @@ def _wait_all_ended(cloud: LocalCloud, before: set[str], expected: int, timeout:
         wave = [e for arn, e in _wave_executions(cloud).items() if arn not in before]
         running = sum(1 for e in wave if e["status"] == "RUNNING")
         if not running and len(wave) >= expected:
-            return max(e["stopDate"].timestamp() for e in wave)
+            return float(max(e["stopDate"].timestamp() for e in wave))
         if time.monotonic() > deadline:
             raise BenchError(f"{running} rollouts still running after {timeout:.0f} s")
         time.sleep(WAIT_POLL_SECONDS)
