@@ -134,17 +134,6 @@ def leftovers(cloud: LocalCloud) -> list[str]:
     return found
 
 
-def _wave_executions(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
-    """The rollout state machine's executions by ARN, as one ListExecutions listing gives them."""
-    sfn = cloud.client("stepfunctions")
-    arn = cloud.resource("RolloutStateMachine")
-    return {
-        execution["executionArn"]: execution
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
-        for execution in page["executions"]
-    }
-
-
 def _wait_all_ended(cloud: LocalCloud, before: set[str], expected: int, timeout: float) -> float:
     """Until ``expected`` executions not in ``before`` have started and all have stopped; the
     latest of their stop dates (epoch seconds).
@@ -156,7 +145,8 @@ def _wait_all_ended(cloud: LocalCloud, before: set[str], expected: int, timeout:
     """
     deadline = time.monotonic() + timeout
     while True:
-        wave = [e for arn, e in _wave_executions(cloud).items() if arn not in before]
+        listed = cloud.execution_listings("RolloutStateMachine")
+        wave = [e for e in listed if e["executionArn"] not in before]
         running = sum(1 for e in wave if e["status"] == "RUNNING")
         if not running and len(wave) >= expected:
             return float(max(e["stopDate"].timestamp() for e in wave))
@@ -167,7 +157,7 @@ def _wait_all_ended(cloud: LocalCloud, before: set[str], expected: int, timeout:
 
 def play_wave(cloud: LocalCloud, uploads: dict[AppConfig, str], timeout: float) -> Wave:
     body = bundle()
-    before = set(_wave_executions(cloud))
+    before = set(cloud.executions("RolloutStateMachine"))
     started = time.time()
     for app, version in uploads.items():
         upload_build(cloud, app.application, version, body)

@@ -239,15 +239,20 @@ class LocalCloud:
         if not self.queue.wait_idle(timeout):
             raise LocalCloudError(f"event deliveries still running after {timeout}s")
 
-    def executions(self, state_machine_logical_id: str, status: str | None = None) -> list[str]:
-        """ARNs of the state machine's executions (only those in ``status`` if given)."""
+    def execution_listings(
+        self, state_machine_logical_id: str, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The state machine's executions as ListExecutions lists them (ARN, status, start and
+        stop dates), only those in ``status`` if given."""
         sfn = self.client("stepfunctions")
         arn = self.resource(state_machine_logical_id)
-        found: list[str] = []
         filters = {"statusFilter": status} if status else {}
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, **filters):
-            found.extend(e["executionArn"] for e in page["executions"])
-        return found
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, **filters)
+        return [dict(execution) for page in pages for execution in page["executions"]]
+
+    def executions(self, state_machine_logical_id: str, status: str | None = None) -> list[str]:
+        """ARNs of the state machine's executions (only those in ``status`` if given)."""
+        return [e["executionArn"] for e in self.execution_listings(state_machine_logical_id, status)]
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> ExecutionRecord:
         """Wait until the execution ends; raise LocalCloudError after ``timeout`` seconds."""
