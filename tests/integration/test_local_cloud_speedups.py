@@ -12,6 +12,8 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -28,20 +30,18 @@ from moto import mock_aws
 from moto.cloudformation.models import Stack
 from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.stepfunctions.parser.asl.utils import boto_client
 from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import parsing, template
+from canaryfleet_local.botocore_data import one_botocore_data_loader
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
-from canaryfleet_local.standins.lambda_ import (
-    build_shared_layer_modules,
-    one_botocore_data_loader,
-    shared_layer_modules,
-)
+from canaryfleet_local.standins.lambda_ import build_shared_layer_modules, shared_layer_modules
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,6 +258,44 @@ def test_sessions_that_share_one_data_loader_do_not_grow_its_search_paths() -> N
     assert len(paths) == len(set(paths))
     assert any(Path(path).parts[-2:] == ("boto3", "data") for path in paths), "boto3's own models"
     assert sessions[2].client("sqs", region_name="us-east-1").meta.service_model.service_name == "sqs"
+
+
+def test_moto_lists_the_regions_each_new_session_lists_though_it_read_ec2s_model_once() -> None:
+    # What moto's EC2 module builds at import, each partition from a new session of its own.
+    expected = [
+        (region, suffix)
+        for partition, suffix in (
+            ("aws", ".amazonaws.com"),
+            ("aws-us-gov", ".amazonaws.com"),
+            ("aws-cn", ".amazonaws.com.cn"),
+        )
+        for region in boto3.session.Session().get_available_regions("ec2", partition_name=partition)
+    ]
+    assert len(expected) > 20
+    assert [(r.name, r.endpoint) for r in RegionsAndZonesBackend.regions] == [
+        (name, f"ec2.{name}{suffix}") for name, suffix in expected
+    ]
+    # A process that imports the local cloud reads EC2's model (botocore's largest) once; moto's
+    # own import, in three new sessions, read it three times.
+    counted = """
+import sys
+import botocore.loaders
+reads = []
+original = botocore.loaders.JSONFileLoader.load_file
+def load_file(self, file_path):
+    found = original(self, file_path)
+    if found is not None and "/ec2/" in file_path and "service-2" in file_path:
+        reads.append(file_path)
+    return found
+botocore.loaders.JSONFileLoader.load_file = load_file
+import canaryfleet_local.simulator
+assert "moto.ec2.models" in sys.modules
+print(len(reads))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", counted], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.split() == ["1"], result.stdout + result.stderr
 
 
 def _fresh_import(path: Path, name: str) -> Any:

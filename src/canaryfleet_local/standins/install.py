@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from canaryfleet_local.botocore_data import one_botocore_data_loader
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.parsing import parsed_once
 from canaryfleet_local.serializing import member_names_once
@@ -39,7 +40,7 @@ from canaryfleet_local.standins.eventbridge import (
     EventBridgeLambdaAndStateMachineTargets,
     EventBridgePutEventsSize,
 )
-from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess, one_botocore_data_loader
+from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
 from canaryfleet_local.standins.secretsmanager import (

@@ -4,7 +4,6 @@ environment of its own (its copy of the layer's modules, its own variables)."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.util
 import json
 import os
@@ -22,8 +21,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-import botocore.loaders
-import botocore.session
 import pydantic
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, lambda_backends
@@ -361,35 +358,3 @@ def _is_layer_module(name: str) -> bool:
     if name in SHARED_LAYER_MODULES or name.startswith(_SHARED_PREFIXES):
         return False
     return name == LAYER_PACKAGE or name.startswith(f"{LAYER_PACKAGE}.")
-
-
-class _SearchPaths(list[str]):
-    """A shared loader's search paths: each folder once.
-
-    Every boto3 session appends boto3's own data folder to its loader's search paths; on one
-    loader shared by thousands of sessions the list would grow by one copy per session, and
-    every lookup of a model not yet read would look in each copy.
-    """
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-@functools.lru_cache(maxsize=4)
-def _shared_data_loader(search_path: str | None) -> botocore.loaders.Loader:
-    loader = botocore.loaders.create_loader(search_path)
-    loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]  # the list boto3 appends to
-    return loader
-
-
-@contextlib.contextmanager
-def one_botocore_data_loader() -> Iterator[None]:
-    """Not an AWS behaviour: every botocore session of the process reads service models once.
-
-    On AWS each function's execution environment reads botocore's JSON models for itself;
-    here all functions share one process, and each function's own session (a copy of the
-    layer each) would read them again: a third of a second per function and cloud.
-    """
-    with mock.patch.object(botocore.session, "create_loader", _shared_data_loader):
-        yield
