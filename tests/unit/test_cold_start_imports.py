@@ -92,6 +92,9 @@ def test_a_handler_loads_no_other_functions_paths_at_cold_start(function: str) -
     if function not in SLACK_FUNCTIONS:
         unwanted.add("slack_sdk")
     assert _present(loaded, unwanted) == set()
+    # And every function is traced from its cold start: the Tracer is made when first imported
+    # (canaryfleet/observability.py), and every handler's entry point imports it.
+    assert {"aws_xray_sdk.core", "aws_xray_sdk.ext.botocore.patch"} <= loaded
 
 
 def test_tracing_is_on_at_cold_start_with_the_x_ray_sdk_and_its_botocore_patch() -> None:
