@@ -16,30 +16,22 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-import signal
-import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import typer
 from canaryfleet.api.timeline_page import content_security_policy
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.rollout import Stage
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from rich.console import Console
 
-from canaryfleet_cli.local_endpoint import LocalOption
-from canaryfleet_cli.options import ProfileOption, RegionOption, StackOption
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
-    connect_platform,
     history_of,
     live_version,
     running_rollout,
@@ -72,9 +64,6 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 
 class Refused(Exception):
@@ -306,41 +295,3 @@ def serve(dashboard: Dashboard, port: int) -> ThreadingHTTPServer:
     server.daemon_threads = True
     dashboard.bound_to(server.server_address[1])
     return server
-
-
-def dashboard(
-    port: int = typer.Option(3100, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one)."),
-    stack: str | None = StackOption,
-    region: str | None = RegionOption,
-    profile: str | None = ProfileOption,
-    local: bool = LocalOption,
-) -> None:
-    """Every application and rollout on a page on localhost, with approve, reject, abort and promote."""
-    try:
-        platform = connect_platform(stack, region, profile, local)
-    except PlatformError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    try:
-        server = serve(Dashboard(platform), port)
-    except OSError as exc:
-        errors.print(f"dashboard: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    url = f"http://{HOST}:{server.server_address[1]}/"
-    typer.echo(f"canaryfleet dashboard: {url} (stack {platform.stack}; Ctrl-C stops it)")
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.shutdown()
-        server.server_close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

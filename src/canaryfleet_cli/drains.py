@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import typer
-from canaryfleet.adapters.drain_store import DynamoDrainStore
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +34,9 @@ def list_drains(
     local: bool = LocalOption,
 ) -> None:
     """Every recorded drain of an application, oldest first: trigger, outcome, bytes, timings."""
+    # The drain models are this command's own: imported when it runs.
+    from canaryfleet.adapters.drain_store import DynamoDrainStore  # noqa: PLC0415
+
     try:
         platform = connect_platform(stack, region, profile, local)
         records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)

@@ -17,7 +17,6 @@ from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.errors import CanaryfleetError
 from canaryfleet.logic.freezes import declare_freeze, standing_freezes
-from canaryfleet.logic.window import wake_window_waits
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.ports.clock import SystemClock
 from rich.console import Console
@@ -77,6 +76,9 @@ def _calendar(
 
 def _wake_waiting_rollouts(platform: Platform) -> list[str]:
     """The running rollouts that wait for the calendar check it again now."""
+    # The window logic brings the Tracer (its checks are traced on Lambda): imported when used.
+    from canaryfleet.logic.window import wake_window_waits  # noqa: PLC0415
+
     records = [running_rollout(platform, app.application) for app in platform.applications()]
     return wake_window_waits([r for r in records if r is not None], StepFunctionsCallbacks())
 

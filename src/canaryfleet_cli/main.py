@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 import typer
@@ -12,7 +11,7 @@ from rich.console import Console
 from canaryfleet_cli import operate
 from canaryfleet_cli.app_commands import app_commands
 from canaryfleet_cli.approvers import approvers_app
-from canaryfleet_cli.dashboard import dashboard
+from canaryfleet_cli.dashboard_command import dashboard
 from canaryfleet_cli.demo_interactive import demo
 from canaryfleet_cli.drains import drains_app
 from canaryfleet_cli.freezes import freeze_app
@@ -21,7 +20,6 @@ from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
 from canaryfleet_cli.plain import file_link
-from canaryfleet_cli.report import write_report
 from canaryfleet_cli.rollout_view import view_steps
 from canaryfleet_cli.timeline import render_rollouts
 
@@ -30,7 +28,9 @@ app = typer.Typer(help="canaryfleet: canary rollouts and graceful fleet operatio
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"canaryfleet {package_version('canaryfleet')}")
+        from importlib.metadata import version  # noqa: PLC0415 - reads the installed metadata: --version only
+
+        typer.echo(f"canaryfleet {version('canaryfleet')}")
         raise typer.Exit(0)
 
 
@@ -79,6 +79,7 @@ def local_rollout(
     """Play one scenario on a fresh local cloud: upload, canary, analysis, approval, live or rollback."""
     # The local cloud loads moto and samtranslator: only the local commands import it, here,
     # so the AWS commands (`canaryfleet status`, `publish`...) never load it.
+    from canaryfleet_cli.report import write_report  # noqa: PLC0415 - jinja2 and the page
     from canaryfleet_local.rollout_job import played_scenario  # noqa: PLC0415
     from canaryfleet_local.scenarios import scenario_names  # noqa: PLC0415
 

@@ -13,8 +13,6 @@ from typing import Any
 import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle import validate_bundle
-from canaryfleet.logic.bundle.archive import zip_folder
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
 from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Console
@@ -33,7 +31,6 @@ from canaryfleet_cli.platform import (
     running_rollout,
     status_of,
 )
-from canaryfleet_cli.report import write_report
 from canaryfleet_cli.rollout_view import ViewStep, local_time, render_rollout, rolling_back, view_steps
 from canaryfleet_cli.watch import watch
 
@@ -329,6 +326,11 @@ def publish(
         )
     if not re.fullmatch(VERSION_PATTERN.strip("^$"), version):
         raise typer.BadParameter("1-64 letters, digits or '._+-'", param_hint="VERSION")
+    # The bundle checks (YAML, zip and appspec rules) are publish's own: imported here, so the
+    # other commands start without them.
+    from canaryfleet.logic.bundle import validate_bundle  # noqa: PLC0415
+    from canaryfleet.logic.bundle.archive import zip_folder  # noqa: PLC0415
+
     if path.is_dir():
         body = zip_folder(path)
     elif path.suffix.lower() == ".zip":
@@ -403,6 +405,8 @@ def report(
     for app in sorted(candidates, key=lambda a: len(a.application), reverse=True):
         record = platform.store.get(app.application, rollout_id)
         if record is not None:
+            from canaryfleet_cli.report import write_report  # noqa: PLC0415 - jinja2: this command's own
+
             path = write_report(record, app, html)
             console.print(Text(f"wrote {path}"))
             return

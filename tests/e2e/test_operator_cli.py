@@ -70,7 +70,7 @@ def test_status_shows_the_stage_weight_verdict_and_who_is_awaited(
 
 
 def test_approve_from_the_cli_releases_and_history_says_who(
-    waiting: tuple[LocalCloud, FleetSimulator],
+    waiting: tuple[LocalCloud, FleetSimulator], tmp_path: Path
 ) -> None:
     cloud, _ = waiting
 
@@ -82,6 +82,11 @@ def test_approve_from_the_cli_releases_and_history_says_who(
     assert row["outcome"] == "released"
     assert row["decided_by"] == ["approve by arn:aws:sts::123456789012:user/moto"]
     assert cli("status", "hello-app")["running"] is False
+    # And its timeline page is written from the same record.
+    page = tmp_path / "timeline.html"
+    written = runner.invoke(app, ["report", row["rollout_id"], "--html", str(page)])
+    assert written.exit_code == 0, written.output
+    assert "1.0.0" in page.read_text() and "released" in page.read_text()
 
 
 def test_a_decision_for_the_version_reviewed_waits_for_that_version_only(

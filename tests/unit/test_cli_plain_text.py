@@ -7,6 +7,7 @@ MarkupError and a traceback instead of the platform's reason; ``[bold]`` in a na
 from pathlib import Path
 
 import pytest
+from canaryfleet.adapters import drain_store
 from typer.testing import CliRunner
 
 from canaryfleet_cli import drains
@@ -56,7 +57,7 @@ def test_drains_list_names_an_application_as_typed(monkeypatch: pytest.MonkeyPat
             return []
 
     monkeypatch.setattr(drains, "connect_platform", lambda *args: Platform())
-    monkeypatch.setattr(drains, "DynamoDrainStore", Store)
+    monkeypatch.setattr(drain_store, "DynamoDrainStore", Store)  # where the command imports it from
 
     # When an operator lists the drains of "[/x]"
     result = CliRunner().invoke(app, ["drains", "list", "[/x]"])
