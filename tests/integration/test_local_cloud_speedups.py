@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from unittest import mock
 
 import boto3
+import botocore.hooks
 import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.logic.bundle.archive import zip_folder
@@ -37,6 +38,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from canaryfleet_local import parsing, template
 from canaryfleet_local.botocore_data import one_botocore_data_loader
+from canaryfleet_local.botocore_events import event_names_aliased_once
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.aws_clients import shared_client
@@ -296,6 +298,30 @@ print(len(reads))
         [sys.executable, "-c", counted], capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.split() == ["1"], result.stdout + result.stderr
+
+
+def test_event_names_are_aliased_as_each_new_emitter_aliases_them_and_worked_out_once() -> None:
+    names = [
+        "creating-client-class.api.sagemaker",
+        "before-call.autoscaling-plans.GetScalingPlanResourceForecastData",
+        "before-parameter-build.s3.PutObject",
+        "needs-retry.dynamodb.TransactWriteItems",
+        "after-call.elasticloadbalancingv2.DescribeRules",
+    ]
+    fresh = [botocore.hooks.EventAliaser(botocore.hooks.HierarchicalEmitter()) for _ in names]
+    expected = [emitter._alias_event_name(name) for emitter, name in zip(fresh, names, strict=True)]
+    assert expected[0] == "creating-client-class.sagemaker", "a name botocore does rename"
+
+    with mock_aws(), event_names_aliased_once():
+        session = boto3.session.Session()
+        first = session._session.get_component("event_emitter")
+        assert [first._alias_event_name(name) for name in names] == expected
+        client = session.client("sqs", region_name="us-east-1")
+        second = client.meta.events  # the client's own copy of the session's emitter
+        assert second is not first
+        assert second._alias_name_cache is first._alias_name_cache, "one cache for the process"
+        assert [second._alias_name_cache[name] for name in names] == expected
+        assert client.list_queues().get("QueueUrls", []) == []
 
 
 def _fresh_import(path: Path, name: str) -> Any:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canaryfleet_local.botocore_data import one_botocore_data_loader
+from canaryfleet_local.botocore_events import event_names_aliased_once
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.parsing import parsed_once
 from canaryfleet_local.serializing import member_names_once
@@ -127,6 +128,7 @@ class PlatformStandIns:
             stack.enter_context(one_client_per_service())
             stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
+            stack.enter_context(event_names_aliased_once())
             stack.enter_context(compiled_once(_handler_and_layer_sources()))
             operations = stack.enter_context(
                 fleet_operations(self.runtime, self.queue, self.account_id, self.region)
