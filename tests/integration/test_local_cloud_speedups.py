@@ -7,6 +7,7 @@ tests hold that claim against moto's own code.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import json
@@ -27,11 +28,17 @@ import botocore.hooks
 import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.logic.bundle.archive import zip_folder
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto import mock_aws
 from moto.cloudformation.models import Stack
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.utils import boto_client
 from pydantic import BaseModel
 from samtranslator.yaml_helper import yaml_parse
@@ -43,6 +50,12 @@ from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.compiled import compiled_once
 from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudwatch import get_metric_data_reads_the_queried_metrics
+from canaryfleet_local.standins.key_pairs import (
+    KeyPairMadeWhenUsed,
+    key_pairs_made_when_used,
+    one_sns_signing_key,
+    sns_signing_key,
+)
 from canaryfleet_local.standins.lambda_ import build_shared_layer_modules, shared_layer_modules
 from canaryfleet_local.standins.stepfunctions import one_client_per_service
 
@@ -568,3 +581,121 @@ def test_the_layer_modules_every_function_shares_hold_no_state_and_read_no_envir
             ):
                 assert value.__pydantic_complete__, f"{value.__qualname__} left to build on first use"
     assert held == []
+
+
+def _kms_answers(kms: Any) -> dict[str, Any]:
+    """What moto's KMS answers about a symmetric key, an HMAC key and an RSA signing key."""
+
+    def outcome(call: Any) -> Any:
+        try:
+            answer = call()
+        except ClientError as exc:
+            return ("error", exc.response["Error"]["Code"])
+        return ("ok", {k: v for k, v in answer.items() if k not in ("ResponseMetadata", "KeyId")})
+
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    signing = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    sealed = kms.encrypt(KeyId=symmetric, Plaintext=b"secret")["CiphertextBlob"]
+    algorithm = "RSASSA_PSS_SHA_256"
+    signature = kms.sign(KeyId=signing, Message=b"m", SigningAlgorithm=algorithm)["Signature"]
+    return {
+        "decrypted": kms.decrypt(CiphertextBlob=sealed)["Plaintext"],
+        # moto answers with the pair it made (AWS refuses: GetPublicKey is for asymmetric keys)
+        "symmetric public key": outcome(
+            lambda: {
+                k: len(v) if k == "PublicKey" else v for k, v in kms.get_public_key(KeyId=symmetric).items()
+            }
+        ),
+        "symmetric sign": outcome(
+            lambda: kms.sign(KeyId=symmetric, Message=b"m", SigningAlgorithm=algorithm)
+        ),
+        "hmac sign": outcome(lambda: kms.sign(KeyId=hmac, Message=b"m", SigningAlgorithm=algorithm)),
+        "verified": kms.verify(KeyId=signing, Message=b"m", Signature=signature, SigningAlgorithm=algorithm)[
+            "SignatureValid"
+        ],
+        "rsa spec": kms.describe_key(KeyId=signing)["KeyMetadata"]["KeySpec"],
+        "bad spec": outcome(lambda: kms.create_key(KeySpec="RSA_1024")),
+    }
+
+
+def test_a_symmetric_kms_key_makes_its_key_pair_only_when_used_and_kms_answers_as_moto() -> None:
+    made = mock.Mock(wraps=rsa.generate_private_key)
+    with mock.patch.object(rsa, "generate_private_key", made), mock_aws():
+        expected = _kms_answers(boto3.client("kms", region_name="us-east-1"))
+    with mock.patch.object(rsa, "generate_private_key", made), mock_aws(), key_pairs_made_when_used():
+        kms = boto3.client("kms", region_name="us-east-1")
+        made.reset_mock()
+        # What each local cloud makes: the AWS managed key behind an encrypted table
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            SSESpecification={"Enabled": True},
+        )
+        table_key = dynamodb.describe_table(TableName="t")["Table"]["SSEDescription"]["KMSMasterKeyArn"]
+        assert kms.describe_key(KeyId=table_key)["KeyMetadata"]["KeySpec"] == "SYMMETRIC_DEFAULT"
+        assert made.call_count == 0, "no key pair for a key nothing signs with"
+        kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+        assert made.call_count == 1, "an RSA key's pair is made at CreateKey, as moto makes it"
+        answers = _kms_answers(kms)
+    assert answers == expected
+    assert answers["decrypted"] == b"secret"
+    assert answers["verified"] is True
+    assert answers["bad spec"][0] == "error"
+
+    key = KeyPairMadeWhenUsed("SYMMETRIC_DEFAULT", lambda spec: mock.Mock(public_key=lambda: b"pem"))
+    assert not key.made
+    assert [key.public_key(), key.public_key()] == [b"pem", b"pem"] and key.made
+
+
+def test_every_sns_subscription_signs_with_one_key_and_each_signature_verifies() -> None:
+    def envelopes() -> list[dict[str, Any]]:
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        topic = sns.create_topic(Name="t")["TopicArn"]
+        queues = [sqs.create_queue(QueueName=f"q{n}")["QueueUrl"] for n in range(2)]
+        for url in queues:
+            found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=found["Attributes"]["QueueArn"])
+        sns.publish(TopicArn=topic, Message="hello")
+        attributes = {"a": {"DataType": "String", "StringValue": "b"}}
+        sns.publish(TopicArn=topic, Message="again", MessageAttributes=attributes)
+        return [
+            json.loads(message["Body"])
+            for url in queues
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        ]
+
+    def verified(envelope: dict[str, Any]) -> bool:
+        pems = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._message_public_keys
+        certificate = x509.load_pem_x509_certificate(pems[envelope["SigningCertURL"].rsplit("/", 1)[-1]])
+        signed = "".join(
+            f"{name}\n{envelope[name]}\n"
+            for name in ("Message", "MessageId", "Timestamp", "TopicArn", "Type")
+            if name in envelope
+        )
+        try:
+            certificate.public_key().verify(  # type: ignore[call-arg,union-attr]
+                base64.b64decode(envelope["Signature"]), signed.encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except InvalidSignature:
+            return False
+        return True
+
+    made = mock.Mock(wraps=rsa.generate_private_key)
+    with mock.patch.object(rsa, "generate_private_key", made), mock_aws():
+        expected = envelopes()
+        assert made.call_count == 2, "moto: one key per subscription"
+    sns_signing_key.cache_clear()
+    made.reset_mock()
+    with mock.patch.object(rsa, "generate_private_key", made), mock_aws(), one_sns_signing_key():
+        answered = envelopes()
+        assert made.call_count == 1, "one key for every subscription"
+        assert [verified(envelope) for envelope in answered] == [True] * 4
+        tampered = {**answered[0], "Message": "changed"}
+        assert not verified(tampered)
+    assert [sorted(envelope) for envelope in answered] == [sorted(envelope) for envelope in expected]
+    assert [envelope["Message"] for envelope in answered] == [envelope["Message"] for envelope in expected]

@@ -41,6 +41,7 @@ from canaryfleet_local.standins.eventbridge import (
     EventBridgeLambdaAndStateMachineTargets,
     EventBridgePutEventsSize,
 )
+from canaryfleet_local.standins.key_pairs import key_pairs_made_when_used, one_sns_signing_key
 from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
@@ -129,6 +130,8 @@ class PlatformStandIns:
             stack.enter_context(get_metric_data_reads_the_queried_metrics())
             stack.enter_context(one_botocore_data_loader())
             stack.enter_context(event_names_aliased_once())
+            stack.enter_context(key_pairs_made_when_used())
+            stack.enter_context(one_sns_signing_key())
             stack.enter_context(compiled_once(_handler_and_layer_sources()))
             operations = stack.enter_context(
                 fleet_operations(self.runtime, self.queue, self.account_id, self.region)
