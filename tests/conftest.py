@@ -1,6 +1,7 @@
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 # pytest keeps each test module's assertion-rewritten bytecode in __pycache__ only when Python may
 # write bytecode; where PYTHONDONTWRITEBYTECODE is set (as on this machine), each of `make
@@ -20,10 +21,25 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # tests assert on outcomes and reasons instead.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
 
-from hypothesis import settings  # noqa: E402 - after the environment above
+import pytest  # noqa: E402 - after the environment above
+from hypothesis import settings  # noqa: E402
+
+from canaryfleet_local.botocore_data import one_botocore_data_loader  # noqa: E402
 
 # The suite explores the same examples on every run (a landing must not depend on luck);
 # HYPOTHESIS_PROFILE=explore searches afresh, with a new seed each time.
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def botocore_data_read_once() -> Iterator[None]:
+    """The tests' own boto3 sessions share botocore's parsed models, as each local cloud's do.
+
+    moto's mock makes boto3's default session anew for every test, and each new session read
+    botocore's endpoints and the models of the services it made clients for again: 3% of the
+    suite's CPU. The data are botocore's own, read once per worker (``canaryfleet_local.botocore_data``).
+    """
+    with one_botocore_data_loader():
+        yield
