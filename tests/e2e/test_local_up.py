@@ -7,10 +7,12 @@ The timeouts only catch hangs: on a busy machine the platform takes what it take
 import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -88,6 +90,8 @@ def watch_while(folder: Path, version: str, decide: list[str]) -> subprocess.Com
     published = ok_json(folder, "publish", "--local", "hello-app", version, str(SAMPLE_APP))
     assert published["key"] == f"hello-app/{version}.zip"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    errors_file = folder / f"watch-{version}.err"
+    errors = errors_file.open("w")
     watcher = subprocess.Popen(
         [
             *CLI,
@@ -104,23 +108,41 @@ def watch_while(folder: Path, version: str, decide: list[str]) -> subprocess.Com
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
     )
+    # watch prints a line each time the rollout changes: the one that names the approver says the
+    # approval's wait is recorded, so a decision now is applied at once. `status` says the same.
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in watcher.stdout or ():
+            lines.put(line)
+        lines.put(None)  # watch has ended
+
+    threading.Thread(target=read, daemon=True).start()
+    seen: list[str] = []
     try:
         deadline = time.monotonic() + COMMAND_TIMEOUT
-        # The approval's wait is recorded: a decision now is applied at once.
-        while ok_json(folder, "status", "--local", "hello-app").get("waiting_for") != "you@example.com":
-            assert watcher.poll() is None, watcher.communicate()
-            assert time.monotonic() < deadline, "the rollout never asked for approval"
-            time.sleep(0.5)
+        while not seen or "waiting for you@example.com" not in seen[-1]:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the rollout never asked for approval: {seen}") from None
+            assert line is not None, (seen, errors_file.read_text())
+            seen.append(line)
+        assert ok_json(folder, "status", "--local", "hello-app")["waiting_for"] == "you@example.com"
         decided = ok_json(folder, *decide[:1], "--local", "hello-app", *decide[1:])
         assert decided["outcome"] == "applied"
-        stdout, stderr = watcher.communicate(timeout=COMMAND_TIMEOUT)
+        while (line := lines.get(timeout=COMMAND_TIMEOUT)) is not None:
+            seen.append(line)
+        watcher.wait(timeout=COMMAND_TIMEOUT)
     finally:
         if watcher.poll() is None:
             watcher.kill()
-    return subprocess.CompletedProcess(watcher.args, watcher.returncode, stdout, stderr)
+        errors.close()
+    stderr = errors_file.read_text()
+    return subprocess.CompletedProcess(watcher.args, watcher.returncode, "".join(seen), stderr)
 
 
 def test_watch_is_a_ci_gate_and_history_keeps_each_rollout_with_its_id_and_decider(local_up: Path) -> None:
