@@ -1,7 +1,9 @@
 import logging
 import os
+import random
 import sys
 from collections.abc import Iterator
+from unittest import mock
 
 # pytest keeps each test module's assertion-rewritten bytecode in __pycache__ only when Python may
 # write bytecode; where PYTHONDONTWRITEBYTECODE is set (as on this machine), each of `make
@@ -21,8 +23,11 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # tests assert on outcomes and reasons instead.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
 
-import pytest  # noqa: E402 - after the environment above
+import botocore.retryhandler  # noqa: E402 - after the environment above
+import pytest  # noqa: E402
+from botocore.retries.standard import ExponentialBackoff  # noqa: E402
 from hypothesis import settings  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl  # noqa: E402
 
 from canaryfleet_local.botocore_data import one_botocore_data_loader  # noqa: E402
 
@@ -42,4 +47,28 @@ def botocore_data_read_once() -> Iterator[None]:
     suite's CPU. The data are botocore's own, read once per worker (``canaryfleet_local.botocore_data``).
     """
     with one_botocore_data_loader():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def retry_jitter_from_a_generator_of_its_own() -> Iterator[None]:
+    """Retry jitter drawn from a generator of its own, not from the ``random`` module's.
+
+    moto's Step Functions (the state machines' ``JitterStrategy: FULL``) and botocore's retries
+    draw their jitter from the module's generator, sometimes on a thread that outlives the test
+    that started it (an execution still retrying after its cloud closed). Hypothesis reports any
+    change to that generator while it draws an example as the test's own use of ``random``
+    (HypothesisDeprecationWarning), so a property test that shared a worker with such a thread
+    failed to be quiet by chance. Each retry still waits a random share of its interval.
+    """
+    own = random.Random()
+    defaults = tuple(
+        own.random if value == random.random else value
+        for value in ExponentialBackoff.__init__.__defaults__ or ()
+    )
+    with (
+        mock.patch.object(jitter_strategy_decl, "random", own),
+        mock.patch.object(botocore.retryhandler, "random", own),
+        mock.patch.object(ExponentialBackoff.__init__, "__defaults__", defaults),
+    ):
         yield
