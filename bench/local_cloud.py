@@ -3,12 +3,15 @@
 `make demo` is timed after `make install` has run (untimed), as the issue says "after install".
 Its baseline is the waiting the demo's story itself asks for (deployment times, bakes or the
 alarm's delay, the approver's delay, from scenarios/demo.yaml): the floor any local run has.
-The suite runs as `make test` runs it, on two workers; its baseline is the sum of the tests'
-own durations from pytest's JUnit report (the same work done one test after the other).
+The suite runs as `make test` runs it (its pytest command is read from the Makefile); its baseline
+is the sum of the tests' own durations from pytest's JUnit report (the same work done one test
+after the other).
 """
 
 from __future__ import annotations
 
+import itertools
+import shlex
 import subprocess
 import tempfile
 import time
@@ -25,7 +28,25 @@ from canaryfleet_local.scenarios import Scenario, Upload, load_scenario
 REPO = Path(__file__).resolve().parent.parent
 DEMO_GOAL_SECONDS = 10
 SUITE_GOAL_SECONDS = 180
-SUITE_COMMAND = (".venv/bin/pytest", "-n", "4", "--dist", "worksteal", "-q")
+MAKEFILE = REPO / "Makefile"
+_MAKE_TEST_PYTEST = "\t$(BIN)/pytest "
+
+
+def suite_command(makefile: Path = MAKEFILE) -> tuple[str, ...]:
+    """`make test`'s pytest command, read from the Makefile, so the figure times what it runs."""
+    lines = makefile.read_text().splitlines()
+    target = next((n for n, line in enumerate(lines) if line.startswith("test:")), None)
+    for line in lines[target + 1 :] if target is not None else []:
+        if not line.startswith("\t"):
+            break
+        if line.startswith(_MAKE_TEST_PYTEST):
+            return (".venv/bin/pytest", *shlex.split(line.removeprefix(_MAKE_TEST_PYTEST)))
+    raise BenchError(f"{makefile} has no `$(BIN)/pytest` line in its `test` target")
+
+
+def suite_workers(command: tuple[str, ...]) -> str:
+    """The ``-n`` of a pytest command: how many workers the suite runs on."""
+    return next((value for flag, value in itertools.pairwise(command) if flag == "-n"), "1")
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,7 @@ class SuiteRun:
     failed: list[str]
     skipped: int
     exit_code: int
+    command: tuple[str, ...]
 
 
 def scripted_seconds(scenario: Scenario) -> float:
@@ -74,11 +96,12 @@ def time_demo(log: Path) -> float:
 
 def run_suite(log: Path) -> SuiteRun:
     _make("bytecode", log)  # as `make test` does first (a no-op once the bytecode is fresh)
+    command = suite_command()
     with tempfile.TemporaryDirectory() as folder, log.open("a") as output:
         report = Path(folder) / "junit.xml"
         started = time.monotonic()
         done = subprocess.run(
-            [*SUITE_COMMAND, f"--junitxml={report}"],
+            [*command, f"--junitxml={report}"],
             check=False,
             cwd=REPO,
             stdout=output,
@@ -96,7 +119,7 @@ def run_suite(log: Path) -> SuiteRun:
             skipped += case.find("skipped") is not None
             if case.find("failure") is not None or case.find("error") is not None:
                 failed.append(f"{case.get('classname')}::{case.get('name')}")
-    return SuiteRun(wall, seconds, tests, failed, skipped, done.returncode)
+    return SuiteRun(wall, seconds, tests, failed, skipped, done.returncode, command)
 
 
 def demo_measure(log: Path) -> Measure:
@@ -120,7 +143,7 @@ def suite_measure(log: Path) -> Measure:
     passed = suite.exit_code == 0
     return measure(
         5,
-        f"whole test suite, {SUITE_COMMAND[2]} workers",
+        f"whole test suite, {suite_workers(suite.command)} workers",
         "s",
         suite.wall_seconds,
         suite.test_seconds,
@@ -130,7 +153,7 @@ def suite_measure(log: Path) -> Measure:
             lambda value, _ratio: value <= SUITE_GOAL_SECONDS and passed,
         ),
         {
-            "command": " ".join(SUITE_COMMAND),
+            "command": " ".join(suite.command),
             "tests": suite.tests,
             "skipped": suite.skipped,
             "failed": suite.failed,
