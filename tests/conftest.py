@@ -43,8 +43,9 @@ def botocore_data_read_once() -> Iterator[None]:
     """The tests' own boto3 sessions share botocore's parsed models, as each local cloud's do.
 
     moto's mock makes boto3's default session anew for every test, and each new session read
-    botocore's endpoints and the models of the services it made clients for again: 3% of the
-    suite's CPU. The data are botocore's own, read once per worker (``canaryfleet_local.botocore_data``).
+    botocore's endpoints and the models of the services it made clients for again: about 5% of
+    the suite's CPU. The data are botocore's own, read once per worker
+    (``canaryfleet_local.botocore_data``).
     """
     with one_botocore_data_loader():
         yield
