@@ -29,7 +29,6 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 from unittest import mock
 
 import moto.kms.models
@@ -67,12 +66,6 @@ class KeyPairMadeWhenUsed(AbstractPrivateKey):
 
     def public_key(self) -> bytes:
         return self._key().public_key()
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything else moto's key has (its key size, its cryptography key), from the key made.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._key(), name)
 
 
 @contextlib.contextmanager
