@@ -26,6 +26,7 @@ logging.getLogger("moto").setLevel(logging.CRITICAL)
 import botocore.retryhandler  # noqa: E402 - after the environment above
 import pytest  # noqa: E402
 from botocore.retries.standard import ExponentialBackoff  # noqa: E402
+from canaryfleet.adapters.clients import reset_clients  # noqa: E402
 from hypothesis import settings  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl  # noqa: E402
 
@@ -73,3 +74,18 @@ def retry_jitter_from_a_generator_of_its_own() -> Iterator[None]:
         mock.patch.object(ExponentialBackoff.__init__, "__defaults__", defaults),
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def platform_clients_made_in_a_test_end_with_it() -> Iterator[None]:
+    """The runtime's boto3 clients, cached for the process (``canaryfleet.adapters.clients``), are
+    forgotten when each test ends.
+
+    A Lambda environment makes them once and keeps them, and its region and credentials never
+    change. A test's can: a client the runtime made under a test's own region stayed cached for
+    every later test of its worker. So ``test_aws_limits_local``'s notifier, made in eu-west-1,
+    sent a later test's rejection notice to eu-west-1, where its topic does not exist (a test of
+    ``test_start_rollout`` failed when the two shared a worker).
+    """
+    yield
+    reset_clients()
