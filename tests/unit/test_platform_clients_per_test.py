@@ -12,7 +12,8 @@ from canaryfleet.adapters.clients import client, reset_clients
 
 
 @pytest.fixture(autouse=True)
-def credentials(monkeypatch):  # the environment's, as Lambda gives them: no metadata service
+def environment(monkeypatch):  # as Lambda gives it: a region and credentials, no metadata service
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
