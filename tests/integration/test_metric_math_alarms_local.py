@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.fleet import Metrics
 from canaryfleet.logic.analysis.failfast import critical_alarms
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
@@ -73,13 +72,11 @@ def alarms(
     monkeypatch.setattr(
         cloudwatch_metric_math, "emit_service_event", lambda _a, _r, event: events.append(event)
     )
-    with mock_aws():
-        reset_clients()
+    with mock_aws():  # (the runtime's cached clients end with each test: tests/conftest.py)
         region = boto3.client("cloudwatch").meta.region_name
         stand_in = CloudWatchMetricMathAlarms(DEFAULT_ACCOUNT_ID, region)
         with stand_in.installed():
             yield stand_in, events
-    reset_clients()
 
 
 def _publish(period_start: datetime, canary_share: float, live_share: float = 0.97) -> None:
