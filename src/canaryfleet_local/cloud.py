@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import threading
@@ -166,10 +167,16 @@ class LocalCloud:
         for key, body in prepared.packages.items():
             s3.put_object(Bucket=self.code_bucket, Key=key, Body=body)
 
+        # As `sam deploy` does (samconfig.toml's resolve_s3): the transformed template is over
+        # CreateStack's 51,200-byte TemplateBody limit, so it goes to the bucket with the code and
+        # the stack is created from its path-style URL.
+        template = json.dumps(prepared.cloudformation).encode()
+        template_key = f"{STACK_NAME}/{hashlib.sha256(template).hexdigest()}.template"
+        s3.put_object(Bucket=self.code_bucket, Key=template_key, Body=template)
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=STACK_NAME,
-            TemplateBody=json.dumps(prepared.cloudformation),
+            TemplateURL=f"{s3.meta.endpoint_url}/{self.code_bucket}/{template_key}",
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
@@ -215,10 +222,15 @@ class LocalCloud:
                 if service == "cloudformation":  # moto creates stacks AWS would refuse: its own client
                     make: Callable[..., Any] = boto3.client  # any service name: the stubs type each literal
                     self._clients[service] = make(service, region_name=self.region)
-                    cloudformation_rules.refuse_what_cloudformation_refuses(self._clients[service])
+                    cloudformation_rules.refuse_what_cloudformation_refuses(
+                        self._clients[service], self._read_object
+                    )
                 else:
                     self._clients[service] = shared_client(service, self.region)
             return self._clients[service]
+
+    def _read_object(self, bucket: str, key: str) -> bytes:
+        return bytes(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def resource(self, logical_id: str) -> str:
         """Physical id (name or ARN) of a resource of template.yaml."""

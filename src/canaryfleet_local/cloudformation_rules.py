@@ -19,6 +19,19 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   and the length, pattern and count limits botocore's ssm model gives the CreateAssociation members
   the fleet sets (AssociationName, Name, ScheduleExpression, MaxConcurrency, MaxErrors, Targets).
 
+- **Where the template comes from** (CreateStack's ``TemplateBody`` or ``TemplateURL``, botocore's
+  cloudformation model, 2010-05-15, and "Understand CloudFormation quotas",
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html):
+  exactly one of the two ("You must specify either TemplateBody or TemplateURL, but not both");
+  a body in the request of at most 51,200 bytes ("Template body size in a request"); a URL that
+  "must start with https://" and point to an object in an S3 bucket, of at most 1 MB ("Template
+  body size in an Amazon S3 object"; 1,048,576 bytes, as the URL's member documentation says
+  "max size: 1 MB"). moto takes a body of any size and reads any URL it can parse, so a template
+  that grew past 51,200 bytes deployed here and would fail at the first `aws cloudformation
+  deploy` without ``--s3-bucket``. The rules above are checked on the template wherever it came
+  from. AWS also takes a Systems Manager document's URL; the local cloud reads S3 only, and says
+  so with its own error, not one of AWS's.
+
 Where the local cloud refuses differs from AWS in one way: AWS rejects a bad Rules section at
 CreateStack (ValidationError) but a bad association only when CloudFormation creates that
 resource (the stack fails and rolls back). Here both are refused at CreateStack, with
@@ -32,7 +45,9 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import boto3
 import botocore.session
 from botocore.exceptions import ClientError
 
@@ -71,6 +86,23 @@ _ASSOCIATION_MEMBERS = (
     "MaxConcurrency",
     "MaxErrors",
 )
+
+
+# CreateStack's TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes"
+# (botocore's cloudformation model; the quotas page's "Template body size in a request").
+TEMPLATE_BODY_LIMIT = 51_200
+# TemplateURL: "The URL must point to a template (max size: 1 MB) that's located in an Amazon S3
+# bucket" (botocore's cloudformation model; the quotas page's "Template body size in an Amazon S3
+# object"). AWS answers a larger one "Template may not exceed 1048576 bytes in size."
+TEMPLATE_OBJECT_LIMIT = 1_048_576
+# The S3 endpoints an https TemplateURL names: s3.amazonaws.com, s3.<region>.amazonaws.com and
+# the older s3-<region>.amazonaws.com, path-style (bucket first in the path) or virtual-hosted
+# (the bucket before them in the host name).
+_S3_HOST = re.compile(r"^(?:(?P<bucket>.+)\.)?s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$")
+
+
+class TemplateSourceUnsupportedLocallyError(Exception):
+    """A TemplateURL AWS reads (a Systems Manager document) that the local cloud does not."""
 
 
 class TemplateRefusedError(Exception):
@@ -273,18 +305,80 @@ def check_template(template: Mapping[str, Any], given: Mapping[str, str]) -> Non
         raise TemplateRefusedError(reasons)
 
 
-def refuse_what_cloudformation_refuses(client: Any) -> None:
+# --- where the template comes from ------------------------------------------------------------
+ReadObject = Callable[[str, str], bytes]  # (bucket, key) -> the object's bytes; raises ClientError
+
+
+def template_url_object(url: str) -> tuple[str, str]:
+    """The S3 bucket and key an https TemplateURL names; TemplateRefusedError for what AWS refuses."""
+    if url.startswith("ssm-doc://"):
+        raise TemplateSourceUnsupportedLocallyError(
+            f"{url}: AWS reads a template from a Systems Manager document; the local cloud reads S3 only"
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise TemplateRefusedError(["TemplateURL must be a supported URL."])
+    host = _S3_HOST.match(parts.hostname or "")
+    if host is None:
+        raise TemplateRefusedError(["TemplateURL must be an Amazon S3 URL."])
+    path = unquote(parts.path).lstrip("/")
+    if host.group("bucket"):
+        bucket, key = host.group("bucket"), path
+    else:
+        bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise TemplateRefusedError(["TemplateURL must reference a valid S3 object to which you have access."])
+    return bucket, key
+
+
+def template_text(params: Mapping[str, Any], read_object: ReadObject) -> str:
+    """The template a CreateStack request gives, read as CloudFormation reads it, or why AWS refuses it."""
+    body, url = params.get("TemplateBody"), params.get("TemplateURL")
+    if body is not None and url is not None:
+        raise TemplateRefusedError(["You must specify either TemplateBody or TemplateURL, but not both."])
+    if body is not None:
+        size = len(body.encode())
+        if size > TEMPLATE_BODY_LIMIT:
+            raise TemplateRefusedError(
+                [
+                    f"1 validation error detected: Value '[a template body of {size} bytes]' at "
+                    "'templateBody' failed to satisfy constraint: Member must have length less than "
+                    f"or equal to {TEMPLATE_BODY_LIMIT}"
+                ]
+            )
+        return str(body)
+    if url is None:
+        raise TemplateRefusedError(["Either Template URL or Template Body must be specified."])
+    bucket, key = template_url_object(url)
+    try:
+        content = read_object(bucket, key)
+    except ClientError:
+        raise TemplateRefusedError(
+            ["TemplateURL must reference a valid S3 object to which you have access."]
+        ) from None
+    if len(content) > TEMPLATE_OBJECT_LIMIT:
+        raise TemplateRefusedError([f"Template may not exceed {TEMPLATE_OBJECT_LIMIT} bytes in size."])
+    return content.decode()
+
+
+def refuse_what_cloudformation_refuses(client: Any, read_object: ReadObject | None = None) -> None:
     """Make a CloudFormation client's CreateStack raise what AWS would answer a refused template.
 
     Registered on the local cloud's client, so the platform stack and every fleet stack pass
-    through it before moto sees them.
+    through it before moto sees them. ``read_object`` reads a TemplateURL's object (by default
+    through an S3 client of the CloudFormation client's region, which the mock also answers).
     """
 
+    def read_with_s3(bucket: str, key: str) -> bytes:
+        s3 = boto3.client("s3", region_name=client.meta.region_name)
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    read = read_object or read_with_s3
+
     def before_create_stack(params: dict[str, Any], **_: Any) -> None:
-        template = parse_template(params.get("TemplateBody") or "{}")
         given = {p["ParameterKey"]: p["ParameterValue"] for p in params.get("Parameters", [])}
         try:
-            check_template(template, given)
+            check_template(parse_template(template_text(params, read)), given)
         except TemplateRefusedError as refused:
             raise ClientError(
                 {"Error": {"Code": "ValidationError", "Message": str(refused)}}, "CreateStack"

@@ -10,7 +10,6 @@ in by :mod:`canaryfleet_local.standins`.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from canaryfleet.models.app_config import AppConfig, registry_parameter
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
+from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.install import fleet_stack_stand_ins
 from canaryfleet_local.template import REPO_ROOT, load_sam
 
@@ -47,6 +47,12 @@ class LocalNetwork:
 
 def fleet_stack_name(application: str) -> str:
     return f"canaryfleet-app-{application}"
+
+
+def fleet_template_body(path: Path = FLEET_TEMPLATE) -> str:
+    """fleet/template.yaml's text: what `aws cloudformation deploy --template-file` sends as
+    CreateStack's TemplateBody (fleet/README.md), so the local cloud holds it to that limit."""
+    return path.read_text()
 
 
 def load_fleet_template(path: Path = FLEET_TEMPLATE) -> dict[str, Any]:
@@ -165,7 +171,8 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
             f"application {application!r} must be 2-40 lowercase letters, digits or '-', "
             "starting with a letter"
         )
-    template = load_fleet_template()
+    body = fleet_template_body()
+    template: dict[str, Any] = parse_template(body)
     network = ensure_network(cloud)
     values = fleet_parameters(cloud, application, network, template, parameters)
     stack_name = fleet_stack_name(application)
@@ -174,7 +181,7 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
         with fleet_stack_stand_ins():
             cfn.create_stack(
                 StackName=stack_name,
-                TemplateBody=json.dumps(template),
+                TemplateBody=body,
                 Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
                 Capabilities=["CAPABILITY_IAM"],
                 Tags=[{"Key": "application", "Value": application}],

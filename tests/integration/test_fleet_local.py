@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ from moto.codedeploy.models import codedeploy_backends
 
 from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local.cloud import LocalCloudError
+from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
 from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
 from tests.integration.helpers import DeployedFleet, deployed_fleet
@@ -246,7 +248,7 @@ def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
         ]
     }
     old["Resources"]["LogSyncAssociation"]["Properties"]["ScheduleExpression"] = "rate(1 hour)"
-    monkeypatch.setattr(fleet_module, "load_fleet_template", lambda: old)
+    monkeypatch.setattr(fleet_module, "fleet_template_body", lambda: json.dumps(old))
 
     # When an application is deployed from it
     with pytest.raises(LocalCloudError) as refused:
@@ -255,6 +257,28 @@ def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
     # Then the local cloud refuses it as AWS would, and says why
     assert "rule RuleNeedsACondition uses Fn::Join" in str(refused.value)
     assert "ApplyOnlyAtCronInterval isn't supported for rate expressions" in str(refused.value)
+
+
+def test_a_fleet_template_over_the_request_limit_is_refused_as_aws_cloudformation_deploy_would_be(
+    fleet: DeployedFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given fleet/template.yaml grown by comments to one byte over CreateStack's TemplateBody
+    # limit (fleet/README.md's command sends the file in the request)
+    text = fleet_module.fleet_template_body()
+    padding = TEMPLATE_BODY_LIMIT + 1 - len(text.encode()) - len("#\n")
+    grown = text + "#" + "x" * padding + "\n"
+    assert len(grown.encode()) == TEMPLATE_BODY_LIMIT + 1
+    monkeypatch.setattr(fleet_module, "fleet_template_body", lambda: grown)
+
+    # When an application is deployed from it
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "grown-template")
+
+    # Then the local cloud refuses it with CloudFormation's answer, and no stack is left
+    assert "less than or equal to 51200" in str(refused.value)
+    assert fleet_stack_name("grown-template") not in {
+        s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
+    }
 
 
 def test_an_application_is_onboarded_once(fleet: DeployedFleet) -> None:

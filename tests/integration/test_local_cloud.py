@@ -10,9 +10,11 @@ from typing import Any
 
 import canaryfleet.observability
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.models.rollout_record import RolloutRecord
 
-from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.cloud import STACK_NAME, LocalCloud
+from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
 from canaryfleet_local.standins.lambda_ import FunctionCode
 from canaryfleet_local.standins.s3 import CLOUDFORMATION_BUCKET_POLICIES
@@ -27,6 +29,23 @@ def test_buckets_get_the_properties_the_template_declares(cloud: LocalCloud) -> 
     policy = CLOUDFORMATION_BUCKET_POLICIES[bucket]
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert policy["Statement"][0]["Resource"][0] == f"arn:aws:s3:::{bucket}"
+
+
+def test_the_platform_stack_is_created_from_s3_as_sam_deploy_creates_it(cloud: LocalCloud) -> None:
+    # Given the deployed platform: its transformed template is over CreateStack's TemplateBody
+    # limit, so `sam deploy` (resolve_s3) uploads it and passes its URL, and so does the local cloud
+    s3 = cloud.client("s3")
+    listed = s3.list_objects_v2(Bucket=cloud.code_bucket, Prefix=f"{STACK_NAME}/")["Contents"]
+    [template] = [o for o in listed if o["Key"].endswith(".template")]
+    assert template["Size"] > TEMPLATE_BODY_LIMIT
+    body = s3.get_object(Bucket=cloud.code_bucket, Key=template["Key"])["Body"].read().decode()
+
+    # When the same template is given in the request instead
+    with pytest.raises(ClientError) as refused:
+        cloud.client("cloudformation").create_stack(StackName="platform-in-the-request", TemplateBody=body)
+
+    # Then the local cloud refuses it, as AWS would
+    assert "at 'templateBody' failed to satisfy constraint" in refused.value.response["Error"]["Message"]
 
 
 def test_the_state_table_has_ttl_and_point_in_time_recovery(cloud: LocalCloud) -> None:

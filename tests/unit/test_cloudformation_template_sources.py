@@ -1,0 +1,180 @@
+"""CreateStack reads its template from the request or from S3, within AWS's limits.
+
+Sources: botocore's cloudformation model (2010-05-15), CreateStack's ``TemplateBody`` ("a
+maximum length of 51,200 bytes"; "You must specify either TemplateBody or TemplateURL, but not
+both") and ``TemplateURL`` ("max size: 1 MB"; "must start with https://"); "Understand
+CloudFormation quotas"
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from canaryfleet_local import cloudformation_rules as rules
+from canaryfleet_local.fleet import FLEET_TEMPLATE
+
+BUCKET = "templates-bucket"
+A_FALSE_RULE = {
+    "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": ""}},
+    "Rules": {"R": {"Assertions": [{"Assert": {"Fn::Join": ["", {"Ref": "Names"}]}}]}},
+    "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+}
+
+
+def template_of(size: int, pad: str = "x") -> str:
+    """A template that creates one topic, padded (in its Metadata) to exactly ``size`` bytes."""
+    resources = {"Topic": {"Type": "AWS::SNS::Topic"}}
+    room = size - len(json.dumps({"Metadata": {"Pad": ""}, "Resources": resources}).encode())
+    assert room >= 0 and room % len(pad.encode()) == 0
+    padding = pad * (room // len(pad.encode()))
+    text = json.dumps({"Metadata": {"Pad": padding}, "Resources": resources}, ensure_ascii=False)
+    assert len(text.encode()) == size
+    return text
+
+
+@pytest.fixture
+def cfn() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("cloudformation", region_name="us-east-1")
+        rules.refuse_what_cloudformation_refuses(client)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def upload(key: str, text: str) -> None:
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=BUCKET, Key=key, Body=text.encode())
+
+
+def refusal(cfn: Any, **source: str) -> str:
+    """CreateStack's ValidationError message for this template source; no stack may be left."""
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack(StackName="refused", **source)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert cfn.list_stacks()["StackSummaries"] == []
+    return str(refused.value.response["Error"]["Message"])
+
+
+def created(cfn: Any, name: str, **source: str) -> bool:
+    cfn.create_stack(StackName=name, **source)
+    return bool(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE")
+
+
+# --- the template in the request ------------------------------------------------------------
+
+
+def test_a_template_body_of_51200_bytes_is_taken_and_one_byte_more_is_refused(cfn: Any) -> None:
+    # Given templates of exactly the limit and one byte over it
+    # When each is given as CreateStack's TemplateBody
+    message = refusal(cfn, TemplateBody=template_of(51_201))
+
+    # Then the larger is refused with AWS's constraint message, and the other creates its stack
+    assert "at 'templateBody' failed to satisfy constraint" in message
+    assert "less than or equal to 51200" in message
+    assert created(cfn, "at-the-limit", TemplateBody=template_of(51_200))
+
+
+def test_the_body_limit_counts_bytes_not_characters(cfn: Any) -> None:
+    # Given a template of 51,202 bytes but fewer than 51,200 characters ("é" is two bytes)
+    body = template_of(51_202, pad="é")
+    assert len(body) < 51_200
+
+    # When it is given as TemplateBody
+    # Then it is refused: the model states the limit in bytes
+    assert "51200" in refusal(cfn, TemplateBody=body)
+
+
+def test_a_body_and_a_url_together_or_neither_are_refused(cfn: Any) -> None:
+    upload("t.json", template_of(1_000))
+    url = f"https://s3.amazonaws.com/{BUCKET}/t.json"
+
+    assert "either TemplateBody or TemplateURL, but not both" in refusal(
+        cfn, TemplateBody=template_of(1_000), TemplateURL=url
+    )
+    assert "must be specified" in refusal(cfn)
+
+
+# --- the template in S3 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://s3.amazonaws.com/{BUCKET}/big/t.json",
+        f"https://s3.us-east-1.amazonaws.com/{BUCKET}/big/t.json",
+        f"https://s3-us-east-1.amazonaws.com/{BUCKET}/big/t.json",
+        f"https://{BUCKET}.s3.amazonaws.com/big/t.json",
+        f"https://{BUCKET}.s3.us-east-1.amazonaws.com/big/t.json",
+    ],
+)
+def test_a_template_over_the_body_limit_is_created_from_its_s3_url(cfn: Any, url: str) -> None:
+    # Given a template too large for the request, uploaded to S3
+    upload("big/t.json", template_of(200_000))
+
+    # When the stack is created from its URL, path-style or virtual-hosted
+    # Then CloudFormation reads it from S3 and creates the stack
+    assert created(cfn, "from-s3", TemplateURL=url)
+
+
+def test_an_s3_template_of_1_mb_is_taken_and_one_byte_more_is_refused(cfn: Any) -> None:
+    upload("limit.json", template_of(1_048_576))
+    upload("over.json", template_of(1_048_577))
+
+    message = refusal(cfn, TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/over.json")
+
+    assert message == "Template may not exceed 1048576 bytes in size."
+    assert created(cfn, "at-the-limit", TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/limit.json")
+
+
+@pytest.mark.parametrize(
+    ("url", "answer"),
+    [
+        (f"http://s3.amazonaws.com/{BUCKET}/t.json", "TemplateURL must be a supported URL."),
+        (f"s3://{BUCKET}/t.json", "TemplateURL must be a supported URL."),
+        (f"https://example.com/{BUCKET}/t.json", "TemplateURL must be an Amazon S3 URL."),
+        (f"https://s3.amazonaws.com/{BUCKET}/missing.json", "to which you have access"),
+        ("https://s3.amazonaws.com/no-such-bucket/t.json", "to which you have access"),
+        (f"https://s3.amazonaws.com/{BUCKET}", "to which you have access"),
+    ],
+)
+def test_a_url_that_is_not_an_https_s3_object_is_refused(cfn: Any, url: str, answer: str) -> None:
+    upload("t.json", template_of(1_000))
+
+    assert answer in refusal(cfn, TemplateURL=url)
+
+
+def test_a_systems_manager_document_url_is_said_to_be_beyond_the_local_cloud(cfn: Any) -> None:
+    # AWS takes it; the local cloud does not pretend AWS refused it
+    with pytest.raises(rules.TemplateSourceUnsupportedLocallyError, match="S3 only"):
+        cfn.create_stack(
+            StackName="ssm", TemplateURL="ssm-doc://arn:aws:ssm:us-east-1:123456789012:document/t"
+        )
+
+
+def test_the_template_rules_hold_for_a_template_read_from_s3(cfn: Any) -> None:
+    # Given a template whose rule uses a function Rules do not take, uploaded to S3
+    upload("rule.json", json.dumps(A_FALSE_RULE))
+
+    # When a stack is created from its URL
+    # Then it is refused for its rule, as from the request
+    assert "rule R uses Fn::Join" in refusal(cfn, TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/rule.json")
+
+
+# --- canaryfleet's own templates --------------------------------------------------------------
+
+
+def test_the_fleet_template_fits_in_the_request_that_fleet_readme_deploys_it_with() -> None:
+    # fleet/README.md deploys it with `aws cloudformation deploy --template-file` and no
+    # --s3-bucket, which sends the file as TemplateBody (and the AWS CLI refuses a larger file).
+    size = len(FLEET_TEMPLATE.read_bytes())
+
+    assert size <= rules.TEMPLATE_BODY_LIMIT, (
+        f"fleet/template.yaml is {size} bytes: fleet/README.md's deploy command needs --s3-bucket now"
+    )
