@@ -29,7 +29,8 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   "max size: 1 MB"). moto takes a body of any size and reads any URL it can parse, so a template
   that grew past 51,200 bytes deployed here and would fail at the first `aws cloudformation
   deploy` without ``--s3-bucket``. The rules above are checked on the template wherever it came
-  from. AWS also takes a Systems Manager document's URL; the local cloud reads S3 only, and says
+  from, once it parses as one (else "Template format error"). AWS also takes a Systems Manager
+  document's URL; the local cloud reads S3 only, and says
   so with its own error, not one of AWS's.
 
 Where the local cloud refuses differs from AWS in one way: AWS rejects a bad Rules section at
@@ -49,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 
 import boto3
 import botocore.session
+import yaml
 from botocore.exceptions import ClientError
 
 from canaryfleet_local.parsing import parse_template
@@ -361,6 +363,17 @@ def template_text(params: Mapping[str, Any], read_object: ReadObject) -> str:
     return content.decode()
 
 
+def template_document(text: str) -> dict[str, Any]:
+    """The template's text parsed; what CloudFormation answers a text that is not a template."""
+    try:
+        template = parse_template(text)
+    except yaml.YAMLError:
+        raise TemplateRefusedError(["Template format error: YAML not well-formed."]) from None
+    if not isinstance(template, dict):
+        raise TemplateRefusedError(["Template format error: unsupported structure."])
+    return template
+
+
 def refuse_what_cloudformation_refuses(client: Any, read_object: ReadObject | None = None) -> None:
     """Make a CloudFormation client's CreateStack raise what AWS would answer a refused template.
 
@@ -376,9 +389,15 @@ def refuse_what_cloudformation_refuses(client: Any, read_object: ReadObject | No
     read = read_object or read_with_s3
 
     def before_create_stack(params: dict[str, Any], **_: Any) -> None:
-        given = {p["ParameterKey"]: p["ParameterValue"] for p in params.get("Parameters", [])}
+        if params.get("TemplateBody") == "" or params.get("TemplateURL") == "":
+            return  # botocore refuses an empty one before sending (the model's minimum length is 1)
+        given = {
+            p["ParameterKey"]: p["ParameterValue"]
+            for p in params.get("Parameters", [])
+            if isinstance(p, dict) and "ParameterKey" in p and "ParameterValue" in p
+        }
         try:
-            check_template(parse_template(template_text(params, read)), given)
+            check_template(template_document(template_text(params, read)), given)
         except TemplateRefusedError as refused:
             raise ClientError(
                 {"Error": {"Code": "ValidationError", "Message": str(refused)}}, "CreateStack"

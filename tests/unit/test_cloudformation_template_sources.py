@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from moto import mock_aws
 
 from canaryfleet_local import cloudformation_rules as rules
@@ -62,7 +62,7 @@ def refusal(cfn: Any, **source: str) -> str:
     return str(refused.value.response["Error"]["Message"])
 
 
-def created(cfn: Any, name: str, **source: str) -> bool:
+def created(cfn: Any, name: str, **source: Any) -> bool:
     cfn.create_stack(StackName=name, **source)
     return bool(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE")
 
@@ -99,6 +99,23 @@ def test_a_body_and_a_url_together_or_neither_are_refused(cfn: Any) -> None:
         cfn, TemplateBody=template_of(1_000), TemplateURL=url
     )
     assert "must be specified" in refusal(cfn)
+
+
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        ("Resources: {Topic: {Type: AWS::SNS::Topic}", "Template format error: YAML not well-formed."),
+        ("[1, 2]", "Template format error: unsupported structure."),
+        ("just words", "Template format error: unsupported structure."),
+    ],
+)
+def test_a_text_that_is_not_a_template_is_refused_as_a_format_error(cfn: Any, body: str, answer: str) -> None:
+    assert refusal(cfn, TemplateBody=body) == answer
+
+
+def test_an_empty_body_is_refused_by_the_client_before_anything_is_sent(cfn: Any) -> None:
+    with pytest.raises(ParamValidationError):
+        cfn.create_stack(StackName="empty", TemplateBody="")
 
 
 # --- the template in S3 ---------------------------------------------------------------------
