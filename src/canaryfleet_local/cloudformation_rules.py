@@ -33,6 +33,12 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   document's URL; the local cloud reads S3 only, and says
   so with its own error, not one of AWS's.
 
+- **How much a template declares** (the same quotas page): at most 500 resources, 200 outputs
+  and 200 parameters. AWS answers "Template format error: Number of resources, 501, is greater
+  than maximum allowed, 500" and "Template format error: Outputs count 201 is greater than max
+  allowed 200" (the answers as reported with the limits of their day); the parameters' answer
+  is written here in the outputs' form.
+
 Where the local cloud refuses differs from AWS in one way: AWS rejects a bad Rules section at
 CreateStack (ValidationError) but a bad association only when CloudFormation creates that
 resource (the stack fails and rolls back). Here both are refused at CreateStack, with
@@ -288,8 +294,35 @@ def _truthy(value: Any) -> bool:
 
 
 # --- the whole template -----------------------------------------------------------------------
+# "Understand CloudFormation quotas": Resources 500, Outputs 200, Parameters 200 per template.
+MAX_RESOURCES = 500
+MAX_OUTPUTS = 200
+MAX_PARAMETERS = 200
+
+
+def quota_errors(template: Mapping[str, Any]) -> list[str]:
+    """Each CloudFormation quota on what one template declares that ``template`` is over."""
+    errors: list[str] = []
+    resources = len(template.get("Resources") or {})
+    if resources > MAX_RESOURCES:
+        errors.append(
+            f"Template format error: Number of resources, {resources}, is greater than maximum allowed, "
+            f"{MAX_RESOURCES}"
+        )
+    for section, limit in (("Outputs", MAX_OUTPUTS), ("Parameters", MAX_PARAMETERS)):
+        count = len(template.get(section) or {})
+        if count > limit:
+            errors.append(
+                f"Template format error: {section} count {count} is greater than max allowed {limit}"
+            )
+    return errors
+
+
 def template_refusals(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
     """Every reason AWS would not create a stack from ``template`` with these parameters."""
+    quotas = quota_errors(template)
+    if quotas:  # CloudFormation stops at the template's format
+        return quotas
     reasons = rule_function_errors(template)
     if not reasons:  # a rule with a function AWS refuses is not evaluated at all
         reasons += failed_assertions(template, given)

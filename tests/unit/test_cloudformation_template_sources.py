@@ -20,6 +20,8 @@ from moto import mock_aws
 
 from canaryfleet_local import cloudformation_rules as rules
 from canaryfleet_local.fleet import FLEET_TEMPLATE
+from canaryfleet_local.parsing import parse_template
+from canaryfleet_local.template import DEFAULT_TEMPLATE, prepare
 
 BUCKET = "templates-bucket"
 A_FALSE_RULE = {
@@ -182,6 +184,48 @@ def test_the_template_rules_hold_for_a_template_read_from_s3(cfn: Any) -> None:
     # When a stack is created from its URL
     # Then it is refused for its rule, as from the request
     assert "rule R uses Fn::Join" in refusal(cfn, TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/rule.json")
+
+
+# --- how much a template declares -----------------------------------------------------------
+
+
+def declaring(resources: int = 1, outputs: int = 0, parameters: int = 0) -> dict[str, Any]:
+    return {
+        "Parameters": {f"P{n}": {"Type": "String", "Default": "v"} for n in range(parameters)},
+        "Resources": {f"Topic{n}": {"Type": "AWS::SNS::Topic"} for n in range(resources)},
+        "Outputs": {f"O{n}": {"Value": "v"} for n in range(outputs)},
+    }
+
+
+def test_a_template_may_declare_500_resources_200_outputs_and_200_parameters() -> None:
+    assert rules.quota_errors(declaring(resources=500, outputs=200, parameters=200)) == []
+
+
+def test_one_more_resource_output_or_parameter_is_refused() -> None:
+    assert rules.quota_errors(declaring(resources=501, outputs=201, parameters=201)) == [
+        "Template format error: Number of resources, 501, is greater than maximum allowed, 500",
+        "Template format error: Outputs count 201 is greater than max allowed 200",
+        "Template format error: Parameters count 201 is greater than max allowed 200",
+    ]
+
+
+def test_create_stack_refuses_a_template_over_a_quota_before_creating_anything(cfn: Any) -> None:
+    upload("many.json", json.dumps(declaring(resources=501)))
+
+    message = refusal(cfn, TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/many.json")
+
+    assert message == "Template format error: Number of resources, 501, is greater than maximum allowed, 500"
+    assert boto3.client("sns", region_name="us-east-1").list_topics()["Topics"] == []
+
+
+def test_canaryfleets_templates_are_within_the_quotas(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The platform as `sam deploy` sends it (transformed: SAM adds roles, permissions, rules)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    platform = prepare(DEFAULT_TEMPLATE, "code-bucket").cloudformation
+    fleet = parse_template(FLEET_TEMPLATE.read_text())
+
+    assert rules.quota_errors(platform) == []
+    assert rules.quota_errors(fleet) == []
 
 
 # --- canaryfleet's own templates --------------------------------------------------------------
