@@ -9,8 +9,10 @@ from typing import Any, cast
 
 import pytest
 from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+from canaryfleet.models.policy import RolloutPolicy
 from moto.codedeploy.models import codedeploy_backends
 
+from canaryfleet_cli.app_commands import Strategy, registry_entry_at_most
 from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local.cloud import LocalCloudError
 from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
@@ -293,3 +295,48 @@ def test_each_subnet_has_room_for_the_largest_local_drain(fleet: DeployedFleet) 
 
     assert len(subnets) == 2
     assert all(s["AvailableIpAddressCount"] >= 500 + 2 for s in subnets)
+
+
+def test_onboardings_bound_on_the_registry_entry_is_the_entry_the_stack_writes(fleet: DeployedFleet) -> None:
+    # Given an application with a long policy, approvers on both channels, blue/green
+    policy = json.dumps(
+        RolloutPolicy.model_validate(
+            {
+                "steps": [
+                    *[{"kind": "set_weight", "weight": 10 * n} for n in (1, 2, 5)],
+                    {"kind": "bake", "duration_seconds": 60},
+                    {"kind": "approval"},
+                ]
+            }
+        ).model_dump(mode="json"),
+        separators=(",", ":"),
+    )
+    approvers = (["ana@example.com", "bo@example.com"], ["U0123ABCD"], "C0123ABCD")
+    parameters = {
+        "Strategy": "blue_green",
+        "RolloutPolicy": policy,
+        "ApproverEmails": ",".join(approvers[0]),
+        "ApproverSlackUserIds": ",".join(approvers[1]),
+        "SlackChannel": "C0123ABCD",
+        "DrainOnRebalance": "true",
+    }
+
+    # When its fleet stack is created, and onboarding bounds the entry for the same values
+    deploy_fleet(fleet.cloud, "sized-app", parameters)
+    written = fleet.cloud.client("ssm").get_parameter(Name=registry_parameter("sized-app"))["Parameter"]
+    listener = ensure_network(fleet.cloud).listener_arn
+    bound = registry_entry_at_most("sized-app", listener, Strategy.BLUE_GREEN, approvers, policy, True)
+
+    # Then the bound is never shorter, and differs only where CloudFormation or ELB choose
+    assert len(written["Value"].encode()) <= len(bound.encode())
+    chosen = ("listener_rule_arn", "scale_down_delay_seconds", "capacity_timeout_seconds", "color_capacity")
+
+    def fixed_part(entry: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(entry)
+        for key in chosen:
+            document.pop(key)
+        for side in ("canary", "live"):
+            document[side].pop("target_group_arn")
+        return document
+
+    assert fixed_part(written["Value"]) == fixed_part(bound)

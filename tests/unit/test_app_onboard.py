@@ -14,7 +14,13 @@ from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parame
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from canaryfleet_cli.app_commands import FLEET_TEMPLATE, app_commands, stack_name
+from canaryfleet_cli.app_commands import (
+    FLEET_TEMPLATE,
+    Strategy,
+    app_commands,
+    registry_entry_at_most,
+    stack_name,
+)
 from canaryfleet_local.fleet import fleet_stack_name
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import without_aws_credentials
@@ -173,6 +179,63 @@ def test_a_rollout_policy_file_is_validated_and_passed_as_compact_json(
     policy = written(in_tmp / "orders-api-fleet-parameters.json")["RolloutPolicy"]
     assert "\n" not in policy and re.match(template_parameters["RolloutPolicy"]["AllowedPattern"], policy)
     assert json.loads(policy)["steps"][0] == {"kind": "set_weight", "weight": 10}
+
+
+def a_policy_of_bakes(bakes: int) -> str:
+    """A valid policy of ``bakes`` weight steps, each baked with analysis (about 330 bytes a bake)."""
+    steps = [{"kind": "set_weight", "weight": 5 + n} for n in range(bakes)]
+    steps = [step for weight in steps for step in (weight, {"kind": "bake", "duration_seconds": 300})]
+    return json.dumps({"steps": [*steps, {"kind": "approval"}]})
+
+
+def test_a_policy_the_registry_entry_cannot_hold_is_refused_and_nothing_is_written(in_tmp: Path) -> None:
+    # Given a valid policy long enough that the fleet stack's registry entry would pass 4 KB
+    (in_tmp / "long.json").write_text(a_policy_of_bakes(9))
+
+    # When the application is onboarded with it
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "long.json"])
+
+    # Then onboarding stops with the sizes, before the stack could fail at its last resource
+    assert result.exit_code == 2
+    assert re.search(r"registry entry could be \d+ bytes, over the 4096 bytes", plain(result.output))
+    assert "the rollout policy is" in plain(result.output)
+    assert not (in_tmp / "orders-api-fleet-parameters.json").exists()
+
+
+def test_approvers_count_against_the_registry_entry_too(in_tmp: Path) -> None:
+    (in_tmp / "policy.json").write_text(a_policy_of_bakes(6))
+    emails = ",".join(f"approver-number-{n:02d}@payments.example.com" for n in range(40))
+
+    fits = runner.invoke(app_commands, [*onboard_args(), "--policy", "policy.json"])
+    too_many = runner.invoke(
+        app_commands,
+        [*onboard_args(name="billing-api"), "--policy", "policy.json", "--approver-email", emails],
+    )
+
+    assert fits.exit_code == 0, fits.output
+    assert too_many.exit_code == 2
+    assert "list fewer approvers" in plain(too_many.output)
+
+
+def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
+    entry = json.loads(
+        registry_entry_at_most(
+            "orders-api",
+            LISTENER,
+            Strategy.BLUE_GREEN,
+            (["a@example.com"], ["U1"], "C1"),
+            '{"steps":[]}',
+            True,
+        )
+    )
+
+    # It parses as the registry entry the platform reads, with the template's names
+    config = AppConfig.model_validate(entry | {"policy": None})
+    assert config.canary.alarms[0] == "orders-api-green-5xx-rate"
+    assert config.live.auto_scaling_group == "orders-api-live"
+    assert config.listener_rule_arn.startswith(f"{ELB}:listener-rule/app/shared/")
+    assert len(config.canary.target_group_arn.split("/")[1]) == 32
+    assert entry["policy"] == {"steps": []}
 
 
 @pytest.mark.parametrize(
