@@ -37,7 +37,9 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   and 200 parameters. AWS answers "Template format error: Number of resources, 501, is greater
   than maximum allowed, 500" and "Template format error: Outputs count 201 is greater than max
   allowed 200" (the answers as reported with the limits of their day); the parameters' answer
-  is written here in the outputs' form.
+  is written here in the outputs' form. A template's Description is at most 1,024 bytes and a
+  parameter's value at most 4,096 bytes (the fleet's RolloutPolicy is the one that could grow);
+  those two answers are the local cloud's own wording.
 
 Where the local cloud refuses differs from AWS in one way: AWS rejects a bad Rules section at
 CreateStack (ValidationError) but a bad association only when CloudFormation creates that
@@ -298,11 +300,25 @@ def _truthy(value: Any) -> bool:
 MAX_RESOURCES = 500
 MAX_OUTPUTS = 200
 MAX_PARAMETERS = 200
+MAX_DESCRIPTION_BYTES = 1_024
+MAX_PARAMETER_VALUE_BYTES = 4_096
 
 
-def quota_errors(template: Mapping[str, Any]) -> list[str]:
-    """Each CloudFormation quota on what one template declares that ``template`` is over."""
+def quota_errors(template: Mapping[str, Any], given: Mapping[str, str] | None = None) -> list[str]:
+    """Each CloudFormation quota on one template and its parameter values that these are over."""
     errors: list[str] = []
+    description = template.get("Description")
+    if isinstance(description, str) and len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        errors.append(
+            f"Template format error: the template's Description is {len(description.encode())} bytes, "
+            f"more than the {MAX_DESCRIPTION_BYTES} allowed"
+        )
+    for name, value in (given or {}).items():
+        if len(str(value).encode()) > MAX_PARAMETER_VALUE_BYTES:
+            errors.append(
+                f"Parameter {name}'s value is {len(str(value).encode())} bytes, more than the "
+                f"{MAX_PARAMETER_VALUE_BYTES} a parameter value may have"
+            )
     resources = len(template.get("Resources") or {})
     if resources > MAX_RESOURCES:
         errors.append(
@@ -320,7 +336,7 @@ def quota_errors(template: Mapping[str, Any]) -> list[str]:
 
 def template_refusals(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
     """Every reason AWS would not create a stack from ``template`` with these parameters."""
-    quotas = quota_errors(template)
+    quotas = quota_errors(template, given)
     if quotas:  # CloudFormation stops at the template's format
         return quotas
     reasons = rule_function_errors(template)

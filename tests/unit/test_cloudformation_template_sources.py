@@ -209,6 +209,19 @@ def test_one_more_resource_output_or_parameter_is_refused() -> None:
     ]
 
 
+def test_a_description_over_1024_bytes_and_a_parameter_value_over_4096_bytes_are_refused() -> None:
+    template = declaring(parameters=1) | {"Description": "é" * 512}
+    assert rules.quota_errors(template, {"P0": "x" * 4_096}) == []
+
+    longer = template | {"Description": "é" * 512 + "."}
+    errors = rules.quota_errors(longer, {"P0": "x" * 4_097})
+
+    assert errors == [
+        "Template format error: the template's Description is 1025 bytes, more than the 1024 allowed",
+        "Parameter P0's value is 4097 bytes, more than the 4096 a parameter value may have",
+    ]
+
+
 def test_create_stack_refuses_a_template_over_a_quota_before_creating_anything(cfn: Any) -> None:
     upload("many.json", json.dumps(declaring(resources=501)))
 
