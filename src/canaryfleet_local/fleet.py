@@ -22,7 +22,7 @@ from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.install import fleet_stack_stand_ins
-from canaryfleet_local.template import REPO_ROOT, load_sam
+from canaryfleet_local.template import REPO_ROOT
 
 FLEET_TEMPLATE = REPO_ROOT / "fleet" / "template.yaml"
 NETWORK_NAME = "canaryfleet-local"
@@ -53,11 +53,6 @@ def fleet_template_body(path: Path = FLEET_TEMPLATE) -> str:
     """fleet/template.yaml's text: what `aws cloudformation deploy --template-file` sends as
     CreateStack's TemplateBody (fleet/README.md), so the local cloud holds it to that limit."""
     return path.read_text()
-
-
-def load_fleet_template(path: Path = FLEET_TEMPLATE) -> dict[str, Any]:
-    """fleet/template.yaml with its short-form intrinsics (!Ref, !Sub, ...) in long form."""
-    return load_sam(path)
 
 
 def template_defaults(template: dict[str, Any]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local.cloud import LocalCloudError
 from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
+from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
 from tests.integration.helpers import DeployedFleet, deployed_fleet
 
@@ -242,7 +243,7 @@ def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
 ) -> None:
     """Issue 15: Fn::Join in Rules; ApplyOnlyAtCronInterval with rate(1 hour) (SSM refuses it)."""
     # Given fleet/template.yaml as it was before both defects were fixed
-    old = fleet_module.load_fleet_template()
+    old = parse_template(fleet_module.fleet_template_body())
     old["Rules"]["RuleNeedsACondition"]["Assertions"][0]["Assert"] = {
         "Fn::Or": [
             {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "HostHeaders"}]}, ""]}]},
