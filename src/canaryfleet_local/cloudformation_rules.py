@@ -30,8 +30,8 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   that grew past 51,200 bytes deployed here and would fail at the first `aws cloudformation
   deploy` without ``--s3-bucket``. The rules above are checked on the template wherever it came
   from, once it parses as one (else "Template format error"). AWS also takes a Systems Manager
-  document's URL; the local cloud reads S3 only, and says
-  so with its own error, not one of AWS's.
+  document's URL; the local cloud reads S3 only, and says so with its own error, not one of
+  AWS's.
 
 - **How much a template declares** (the same quotas page): at most 500 resources, 200 outputs
   and 200 parameters. AWS answers "Template format error: Number of resources, 501, is greater
@@ -108,7 +108,9 @@ TEMPLATE_OBJECT_LIMIT = 1_048_576
 # The S3 endpoints an https TemplateURL names: s3.amazonaws.com, s3.<region>.amazonaws.com and
 # the older s3-<region>.amazonaws.com, path-style (bucket first in the path) or virtual-hosted
 # (the bucket before them in the host name).
-_S3_HOST = re.compile(r"^(?:(?P<bucket>.+)\.)?s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?$")
+# One optional run of name characters after "s3": nested repetition here would backtrack
+# exponentially on a long host name that does not match.
+_S3_HOST = re.compile(r"^(?:(?P<bucket>.+)\.)?s3(?:[.-][a-z0-9.-]*)?\.amazonaws\.com(?:\.cn)?$")
 
 
 class TemplateSourceUnsupportedLocallyError(Exception):
@@ -296,7 +298,8 @@ def _truthy(value: Any) -> bool:
 
 
 # --- the whole template -----------------------------------------------------------------------
-# "Understand CloudFormation quotas": Resources 500, Outputs 200, Parameters 200 per template.
+# "Understand CloudFormation quotas": Resources 500, Outputs 200, Parameters 200 per template, a
+# Description of 1,024 bytes and a parameter value of 4,096 bytes.
 MAX_RESOURCES = 500
 MAX_OUTPUTS = 200
 MAX_PARAMETERS = 200
@@ -409,7 +412,10 @@ def template_text(params: Mapping[str, Any], read_object: ReadObject) -> str:
         ) from None
     if len(content) > TEMPLATE_OBJECT_LIMIT:
         raise TemplateRefusedError([f"Template may not exceed {TEMPLATE_OBJECT_LIMIT} bytes in size."])
-    return content.decode()
+    try:
+        return content.decode()
+    except UnicodeDecodeError:
+        raise TemplateRefusedError(["Template format error: unsupported structure."]) from None
 
 
 def template_document(text: str) -> dict[str, Any]:
@@ -438,8 +444,9 @@ def refuse_what_cloudformation_refuses(client: Any, read_object: ReadObject | No
     read = read_object or read_with_s3
 
     def before_create_stack(params: dict[str, Any], **_: Any) -> None:
-        if params.get("TemplateBody") == "" or params.get("TemplateURL") == "":
-            return  # botocore refuses an empty one before sending (the model's minimum length is 1)
+        sources = [params.get("TemplateBody"), params.get("TemplateURL")]
+        if any(source is not None and (not isinstance(source, str) or source == "") for source in sources):
+            return  # botocore refuses an empty one or a non-string before sending (the model's types)
         given = {
             p["ParameterKey"]: p["ParameterValue"]
             for p in params.get("Parameters", [])

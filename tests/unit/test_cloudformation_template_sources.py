@@ -118,6 +118,16 @@ def test_a_text_that_is_not_a_template_is_refused_as_a_format_error(cfn: Any, bo
 def test_an_empty_body_is_refused_by_the_client_before_anything_is_sent(cfn: Any) -> None:
     with pytest.raises(ParamValidationError):
         cfn.create_stack(StackName="empty", TemplateBody="")
+    with pytest.raises(ParamValidationError):
+        cfn.create_stack(StackName="not-text", TemplateBody=b"{}")
+
+
+def test_a_template_object_that_is_not_utf8_is_a_format_error(cfn: Any) -> None:
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=BUCKET, Key="latin1.json", Body=b"{\xff}")
+
+    message = refusal(cfn, TemplateURL=f"https://s3.amazonaws.com/{BUCKET}/latin1.json")
+
+    assert message == "Template format error: unsupported structure."
 
 
 # --- the template in S3 ---------------------------------------------------------------------
@@ -161,6 +171,8 @@ def test_an_s3_template_of_1_mb_is_taken_and_one_byte_more_is_refused(cfn: Any) 
         (f"https://s3.amazonaws.com/{BUCKET}/missing.json", "to which you have access"),
         ("https://s3.amazonaws.com/no-such-bucket/t.json", "to which you have access"),
         (f"https://s3.amazonaws.com/{BUCKET}", "to which you have access"),
+        # a long host name that is not S3's is refused at once, not after exponential backtracking
+        ("https://s3" + "-a" * 60 + "!.example.com/t.json", "TemplateURL must be an Amazon S3 URL."),
     ],
 )
 def test_a_url_that_is_not_an_https_s3_object_is_refused(cfn: Any, url: str, answer: str) -> None:
