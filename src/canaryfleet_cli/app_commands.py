@@ -122,8 +122,9 @@ def registry_entry_at_most(
 
     fleet/template.yaml's RegistryEntry, filled as CloudFormation fills it: the names it derives
     from the application, the listener rule's ARN (the listener's, as a rule, with ELB's id), each
-    target group's ARN with a name of the most ELB allows, and the numbers at their template
-    maxima. The real entry is never longer, and only the target groups' names can make it shorter.
+    target group's ARN with a name of the most ELB allows, and each number at the largest the
+    template or the registry's model takes. No entry the platform can read is longer; the target
+    groups' names and the numbers are what make a real one shorter.
     """
     emails, slack_ids, slack_channel = approvers
     elb = listener_arn.split(":listener/", 1)[0]  # arn:<partition>:elasticloadbalancing:<region>:<account>
