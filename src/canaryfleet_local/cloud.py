@@ -222,15 +222,10 @@ class LocalCloud:
                 if service == "cloudformation":  # moto creates stacks AWS would refuse: its own client
                     make: Callable[..., Any] = boto3.client  # any service name: the stubs type each literal
                     self._clients[service] = make(service, region_name=self.region)
-                    cloudformation_rules.refuse_what_cloudformation_refuses(
-                        self._clients[service], self._read_object
-                    )
+                    cloudformation_rules.refuse_what_cloudformation_refuses(self._clients[service])
                 else:
                     self._clients[service] = shared_client(service, self.region)
             return self._clients[service]
-
-    def _read_object(self, bucket: str, key: str) -> bytes:
-        return bytes(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def resource(self, logical_id: str) -> str:
         """Physical id (name or ARN) of a resource of template.yaml."""

@@ -56,12 +56,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import boto3
 import botocore.session
 import yaml
 from botocore.exceptions import ClientError
 
 from canaryfleet_local.parsing import parse_template
+from canaryfleet_local.standins.aws_clients import shared_client
 
 RULES_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html"
 RULE_FUNCTIONS = frozenset(
@@ -429,19 +429,17 @@ def template_document(text: str) -> dict[str, Any]:
     return template
 
 
-def refuse_what_cloudformation_refuses(client: Any, read_object: ReadObject | None = None) -> None:
+def refuse_what_cloudformation_refuses(client: Any) -> None:
     """Make a CloudFormation client's CreateStack raise what AWS would answer a refused template.
 
     Registered on the local cloud's client, so the platform stack and every fleet stack pass
-    through it before moto sees them. ``read_object`` reads a TemplateURL's object (by default
-    through an S3 client of the CloudFormation client's region, which the mock also answers).
+    through it before moto sees them. A TemplateURL's object is read as CloudFormation reads it,
+    through S3 in the client's region (the local cloud's shared S3 client, which moto answers).
     """
 
-    def read_with_s3(bucket: str, key: str) -> bytes:
-        s3 = boto3.client("s3", region_name=client.meta.region_name)
+    def read(bucket: str, key: str) -> bytes:
+        s3 = shared_client("s3", client.meta.region_name)
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-    read = read_object or read_with_s3
 
     def before_create_stack(params: dict[str, Any], **_: Any) -> None:
         sources = [params.get("TemplateBody"), params.get("TemplateURL")]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup, registry_parameter
 from canaryfleet.models.policy import RolloutPolicy
 from moto.codedeploy.models import codedeploy_backends
 
@@ -312,12 +312,14 @@ def test_onboardings_bound_on_the_registry_entry_is_the_entry_the_stack_writes(f
         ).model_dump(mode="json"),
         separators=(",", ":"),
     )
-    approvers = (["ana@example.com", "bo@example.com"], ["U0123ABCD"], "C0123ABCD")
+    approvers = Approvers(
+        emails=("ana@example.com", "bo@example.com"), slack_user_ids=("U0123ABCD",), slack_channel="C0123ABCD"
+    )
     parameters = {
         "Strategy": "blue_green",
         "RolloutPolicy": policy,
-        "ApproverEmails": ",".join(approvers[0]),
-        "ApproverSlackUserIds": ",".join(approvers[1]),
+        "ApproverEmails": ",".join(approvers.emails),
+        "ApproverSlackUserIds": ",".join(approvers.slack_user_ids),
         "SlackChannel": "C0123ABCD",
         "DrainOnRebalance": "true",
     }

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from canaryfleet.models.app_config import AppConfig, FleetGroup, registry_parameter
+from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup, registry_parameter
 from moto import mock_aws
 from typer.testing import CliRunner
 
@@ -223,7 +223,7 @@ def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
             "orders-api",
             LISTENER,
             Strategy.BLUE_GREEN,
-            (["a@example.com"], ["U1"], "C1"),
+            Approvers(emails=("a@example.com",), slack_user_ids=("U1",), slack_channel="C1"),
             '{"steps":[]}',
             True,
         )
