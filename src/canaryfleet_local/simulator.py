@@ -55,6 +55,7 @@ class AppState:
     alarm_since: float | None = None
     alarmed: bool = False
     alarmed_side: str = "canary"
+    calm_since: float | None = None  # when the alarmed side stopped tripping (its alarms still ALARM)
     decided: set[str] = field(default_factory=set)
 
 
@@ -129,6 +130,14 @@ class FleetSimulator:
         record = DeploymentRecord(deployment.deployment_id, group, side, version, creator=deployment.creator)
         with self._lock:
             self.deployments.append(record)
+        if deployment.status == "Stopped":
+            # CodeDeploy stopped it as it started (one of the group's alarms in ALARM): no
+            # instance was touched.
+            with self._lock:
+                record.status = "Stopped"
+                record.ended = time.monotonic()
+            self._emit_deployment_event(deployment, "STOP")
+            return
         script = self._script(version, self._role(state, side))
         deployment.status = "InProgress"
         deployment.start_time = datetime.now(UTC)
@@ -164,12 +173,13 @@ class FleetSimulator:
         with self._lock:
             record.status = deployment.status
             record.ended = time.monotonic()
-            # A failed deployment leaves the instances it reached on the new build; the simulator
-            # plays the worst case, every instance of the group.
+            # A failed deployment (or one an alarm stopped) leaves the instances it reached on
+            # the new build; the simulator plays the worst case, every instance of the group.
             state.versions[record.side] = record.version
         self._register_targets(state.app, record.side)
         if not script.lose_event:
-            self._emit_deployment_event(deployment, "SUCCESS" if succeeded else "FAILURE")
+            outcome = {"Succeeded": "SUCCESS", "Failed": "FAILURE"}.get(deployment.status, "STOP")
+            self._emit_deployment_event(deployment, outcome)
 
     def _deployment_stop_requested(self, deployment: Any) -> None:
         """StopDeployment answered Pending: the instances finish their lifecycle event first."""
@@ -389,9 +399,15 @@ class FleetSimulator:
         if tripping is None:
             state.alarm_since = None
             if state.alarmed:
-                self._set_alarms(state, "OK", "Threshold no longer crossed", state.alarmed_side)
-                state.alarmed = False
+                # Its alarms stay in ALARM until their evaluation periods hold fewer breaching
+                # datapoints than DatapointsToAlarm (minutes on AWS; the scenario's seconds here).
+                state.calm_since = now if state.calm_since is None else state.calm_since
+                if now - state.calm_since >= self.scenario.alarm_clears_after_seconds:
+                    self._set_alarms(state, "OK", "Threshold no longer crossed", state.alarmed_side)
+                    state.alarmed = False
+                    state.calm_since = None
             return
+        state.calm_since = None
         if state.alarm_since is None:
             state.alarm_since = now
         trips_in = self.behaviour(state.versions[tripping]).trips_alarms_in

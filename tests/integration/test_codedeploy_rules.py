@@ -36,11 +36,15 @@ def codedeploy(cloud: LocalCloud) -> Any:
     return cloud.client("codedeploy")
 
 
-def a_group(codedeploy: Any, rollback: dict[str, Any] | None = None) -> tuple[str, str]:
-    """A new application with one deployment group (automatic rollback as given); its names."""
+def a_group(
+    codedeploy: Any, rollback: dict[str, Any] | None = None, alarms: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    """A new application with one deployment group (automatic rollback and alarms as given); its names."""
     application = f"app-{uuid.uuid4().hex[:8]}"
     codedeploy.create_application(applicationName=application, computePlatform="Server")
-    extra = {"autoRollbackConfiguration": rollback} if rollback else {}
+    extra: dict[str, Any] = {"autoRollbackConfiguration": rollback} if rollback else {}
+    if alarms:
+        extra["alarmConfiguration"] = {"enabled": True, "alarms": [{"name": name} for name in alarms]}
     codedeploy.create_deployment_group(
         applicationName=application, deploymentGroupName=f"{application}-canary", serviceRoleArn=ROLE, **extra
     )
@@ -221,3 +225,103 @@ def test_get_deployment_reports_who_created_it_and_when_it_began_and_ended(
 
     assert active["creator"] == "user" and active.get("completeTime") is None
     assert ended["createTime"] <= ended["completeTime"]
+
+
+def an_alarm(cloud: LocalCloud, state: str) -> str:
+    """A CloudWatch alarm in ``state``; its name."""
+    name = f"alarm-{uuid.uuid4().hex[:8]}"
+    cloudwatch = cloud.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
+    return name
+
+
+def test_a_deployment_started_while_one_of_its_groups_alarms_is_in_alarm_is_stopped(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    firing, calm = an_alarm(cloud, "ALARM"), an_alarm(cloud, "OK")
+    group = a_group(codedeploy, ROLLS_BACK, alarms=(calm, firing))
+    quiet_group = a_group(codedeploy, alarms=(calm,))
+
+    stopped = info(codedeploy, deploy(codedeploy, group, "1.0.0"))
+    runs = info(codedeploy, deploy(codedeploy, quiet_group, "1.0.0"))
+    after_the_stop = deploy(codedeploy, group, "1.0.1")
+
+    assert stopped["status"] == "Stopped"
+    assert stopped["errorInformation"]["code"] == "ALARM_ACTIVE"
+    assert firing in stopped["errorInformation"]["message"]
+    assert calm not in stopped["errorInformation"]["message"]
+    assert "rollbackDeploymentId" not in stopped["rollbackInfo"], "no earlier success to roll back to"
+    assert runs["status"] == "Created"
+    assert after_the_stop, "a stopped deployment leaves the group free"
+
+
+def test_a_deployment_that_turns_its_alarm_polling_off_is_not_stopped_by_them(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    firing = an_alarm(cloud, "ALARM")
+    group = a_group(codedeploy, alarms=(firing,))
+
+    restore = deploy(codedeploy, group, "1.0.0", overrideAlarmConfiguration={"enabled": False})
+    cloud.codedeploy.finish(restore, succeeded=True)
+
+    assert info(codedeploy, restore)["status"] == "Succeeded"
+
+
+def test_an_alarm_that_fires_during_a_deployment_stops_it_as_its_instances_finish(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    alarm = an_alarm(cloud, "OK")
+    group = a_group(codedeploy, alarms=(alarm,))
+    deployment_id = deploy(codedeploy, group, "1.0.0")
+    started(cloud, deployment_id)
+
+    cloud.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx")
+    cloud.codedeploy.finish(deployment_id, succeeded=True)
+
+    ended = info(codedeploy, deployment_id)
+    assert (ended["status"], ended["errorInformation"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+
+
+def test_a_group_whose_alarm_configuration_is_off_is_not_stopped_by_its_alarms(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    firing = an_alarm(cloud, "ALARM")
+    application = f"app-{uuid.uuid4().hex[:8]}"
+    codedeploy.create_application(applicationName=application, computePlatform="Server")
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=f"{application}-canary",
+        serviceRoleArn=ROLE,
+        alarmConfiguration={"enabled": False, "alarms": [{"name": firing}]},
+    )
+
+    deployment_id = deploy(codedeploy, (application, f"{application}-canary"), "1.0.0")
+
+    assert info(codedeploy, deployment_id)["status"] == "Created"
+
+
+def test_canaryfleets_restore_turns_the_groups_alarm_polling_off_and_its_deployments_keep_it(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    firing = an_alarm(cloud, "ALARM")
+    restore_group, forward_group = (
+        a_group(codedeploy, alarms=(firing,)),
+        a_group(codedeploy, alarms=(firing,)),
+    )
+    build = Revision(bucket="artifacts", key="app/1.0.0.zip", version_id="v", etag="e", version="1.0.0")
+
+    restore = CodeDeploy().create_deployment(*restore_group, build, "r1 canary-restore", poll_alarms=False)
+    forward = CodeDeploy().create_deployment(*forward_group, build, "r2 canary")
+
+    assert info(codedeploy, restore)["status"] == "Created"
+    assert info(codedeploy, forward)["status"] == "Stopped"

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.fleet import CodeDeploy, Metrics
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import DeploymentTimedOut
 from canaryfleet.logic.deployments import check_after_timeout, on_deployment_event, start_deployment
@@ -64,7 +64,9 @@ def test_an_event_ends_the_wait_once_however_often_it_is_delivered(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
     end(cloud, deployment_id, "Succeeded")
 
     results = [
@@ -86,7 +88,7 @@ def test_an_event_that_comes_before_the_token_is_not_lost(
     callbacks = RecordingCallbacks()
 
     early = on_deployment_event(event(app, deployment_id, "SUCCESS"), store, CodeDeploy(), callbacks)
-    started = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
+    started = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics())
 
     assert (early, started) == ("recorded", deployment_id)
     assert callbacks.succeeded == ["token-1"]
@@ -97,7 +99,9 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
     end(cloud, deployment_id, "Failed")
 
     on_deployment_event(event(app, deployment_id, "FAILURE"), store, CodeDeploy(), callbacks)
@@ -109,7 +113,9 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
 
 def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
 
     result = on_deployment_event(event(app, deployment_id, "START"), store, CodeDeploy(), callbacks)
 
@@ -119,7 +125,9 @@ def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: 
 def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+    )
     end(cloud, deployment_id, "Succeeded")
 
     assert check_after_timeout(REF, "canary", store, CodeDeploy()) == {
@@ -131,7 +139,9 @@ def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
 def test_a_deployment_still_running_at_the_timeout_is_stopped_without_codedeploys_rollback(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+    )
     end(cloud, deployment_id, "InProgress")
 
     with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):
@@ -149,7 +159,9 @@ def test_a_failed_deployment_of_canaryfleet_is_not_rolled_back_by_codedeploy(
         app.codedeploy_application, app.canary.deployment_group, REVISION, "an earlier release"
     )
     cloud.codedeploy.finish(good, succeeded=True)
-    deployment_id = start_deployment(request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock())
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+    )
 
     cloud.codedeploy.finish(deployment_id, succeeded=False)
 

@@ -285,3 +285,35 @@ def test_an_sqs_batch_call_is_authorised_by_its_single_message_action() -> None:
         assert "sqs:ChangeMessageVisibility" in str(refused.value)
         assert {action for _, action in _roles(cloud).allowed} == {"sqs:ChangeMessageVisibility"}
         assert {action for _, action in _roles(cloud).denied} == {"sqs:ChangeMessageVisibility"}
+
+
+def test_a_deployment_that_turns_its_groups_alarms_off_is_also_authorised_as_update_deployment_group() -> (
+    None
+):
+    # Given a fleet, IAM enforced, a role granted CreateDeployment alone, and the deploy
+    # function's own role (template.yaml)
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        create_only = _role_granting(cloud, "create-only", "codedeploy:CreateDeployment", "*")
+        location = {
+            "bucket": cloud.output("ArtifactBucketName"),
+            "key": "hello-app/1.0.0.zip",
+            "bundleType": "zip",
+        }
+        request = {
+            "applicationName": app.codedeploy_application,
+            "deploymentGroupName": app.canary.deployment_group,
+            "revision": {"revisionType": "S3", "s3Location": location},
+            "overrideAlarmConfiguration": {"enabled": False},
+        }
+
+        # When each starts a restore that turns the group's alarm polling off
+        with pytest.raises(ClientError) as refused:
+            create_only.client("codedeploy").create_deployment(**request)
+        restore = _session_of(cloud, "DeployFunction").client("codedeploy").create_deployment(**request)
+
+        # Then CodeDeploy also asks for UpdateDeploymentGroup, which only the deploy function has
+        assert "codedeploy:UpdateDeploymentGroup" in str(refused.value)
+        assert restore["deploymentId"]
+        denied = {action for _, action in _roles(cloud).denied}
+        assert denied == {"codedeploy:UpdateDeploymentGroup"}

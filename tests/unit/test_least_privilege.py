@@ -87,6 +87,10 @@ NEEDED: dict[str, frozenset[str]] = {
             "codedeploy:CreateDeployment",
             "codedeploy:GetApplicationRevision",
             "codedeploy:GetDeploymentConfig",
+            # A restore's overrideAlarmConfiguration is authorised as UpdateDeploymentGroup; a
+            # deployment first reads its group's alarms (it waits while one is in ALARM).
+            "codedeploy:UpdateDeploymentGroup",
+            "cloudwatch:DescribeAlarms",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
         }

@@ -16,6 +16,7 @@ from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
     T0,
+    FakeAlarms,
     FakeDeployments,
     FakeExecutions,
     InMemoryRolloutStore,
@@ -127,7 +128,9 @@ def test_given_a_deployment_event_after_its_token_then_the_wait_ends_once(
 ) -> None:
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    deployment_id = start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)
+    deployment_id = start_deployment(
+        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+    )
 
     results = [
         on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
@@ -149,7 +152,7 @@ def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_t
     store.remember_deployment(_deploy_request(app_config).ref.rollout_id, "canary", deployment_id, "group")
 
     early = on_deployment_event(_event(app_config, deployment_id, "FAILURE"), store, codedeploy, callbacks)
-    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)
+    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
 
     assert early == "recorded"
     assert callbacks.failed["token-deploy"][0] == "DeploymentFailed"
@@ -171,13 +174,55 @@ def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then
 ) -> None:
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock)  # still InProgress
+    start_deployment(
+        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+    )  # still InProgress
     restore = _deploy_request(app_config, "token-restore", "canary-restore", LAST_GOOD)
 
     with pytest.raises(DeploymentGroupBusy):
-        start_deployment(restore, store, codedeploy, callbacks, clock)
+        start_deployment(restore, store, codedeploy, callbacks, clock, alarms=FakeAlarms())
 
     assert store.deployment_for(ROLLOUT_ID, "canary-restore") is None, "a retry creates it afresh"
+
+
+def test_given_a_group_alarm_in_alarm_when_a_build_is_deployed_then_it_waits_and_creates_nothing(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # CodeDeploy would stop the deployment at once (the group's alarm configuration): an alarm a
+    # rollback left behind is waited out (DeploymentGroupBusy, retried) rather than failing on it.
+    app = an_app(APP, canary_alarms=("payments-api-canary-5xx-rate", "payments-api-canary-latency"))
+    a_rollout(store)
+    alarms, codedeploy = FakeAlarms(), FakeDeployments()
+    alarms.states["payments-api-canary-5xx-rate"] = "ALARM"
+    alarms.states["payments-api-canary-latency"] = "OK"
+
+    with pytest.raises(DeploymentGroupBusy, match="payments-api-canary-5xx-rate in ALARM"):
+        start_deployment(_deploy_request(app), store, codedeploy, RecordingCallbacks(), clock, alarms=alarms)
+    alarms.states["payments-api-canary-5xx-rate"] = "OK"
+    created = start_deployment(
+        _deploy_request(app), store, codedeploy, RecordingCallbacks(), clock, alarms=alarms
+    )
+
+    assert list(codedeploy.statuses) == [created], "nothing was created while the alarm fired"
+    assert codedeploy.polls_alarms[created] is True, "a new build keeps the group's alarms watching it"
+
+
+@pytest.mark.parametrize(("purpose", "side"), [("canary-restore", "canary"), ("live-restore", "live")])
+def test_given_the_alarms_that_caused_a_rollback_still_in_alarm_then_the_restore_starts_without_polling_them(
+    store: InMemoryRolloutStore, clock: FixedClock, purpose: str, side: str
+) -> None:
+    app = an_app(
+        APP, canary_alarms=("payments-api-canary-5xx-rate",), live_alarms=("payments-api-live-5xx-rate",)
+    )
+    a_rollout(store)
+    alarms, codedeploy = FakeAlarms(), FakeDeployments()
+    alarms.states.update({"payments-api-canary-5xx-rate": "ALARM", "payments-api-live-5xx-rate": "ALARM"})
+    restore = _deploy_request(app, "token-restore", purpose, LAST_GOOD)
+
+    deployment_id = start_deployment(restore, store, codedeploy, RecordingCallbacks(), clock, alarms=alarms)
+
+    assert codedeploy.groups[deployment_id] == f"{APP}/{APP}-{side}"
+    assert codedeploy.polls_alarms[deployment_id] is False
 
 
 def test_given_a_failed_live_deployment_when_rolled_back_then_both_groups_get_the_last_good_revision(
@@ -188,7 +233,12 @@ def test_given_a_failed_live_deployment_when_rolled_back_then_both_groups_get_th
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
     for purpose in ("canary", "live"):
         deployment_id = start_deployment(
-            _deploy_request(app_config, purpose=purpose), store, codedeploy, callbacks, clock
+            _deploy_request(app_config, purpose=purpose),
+            store,
+            codedeploy,
+            callbacks,
+            clock,
+            alarms=FakeAlarms(),
         )
         codedeploy.statuses[deployment_id] = ("Succeeded" if purpose == "canary" else "Failed", "")
 
@@ -204,7 +254,9 @@ def test_given_a_rollback_before_live_was_deployed_then_only_the_canary_is_resto
     a_rollout(store)
     store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
     codedeploy = FakeDeployments()
-    running = start_deployment(_deploy_request(app_config), store, codedeploy, RecordingCallbacks(), clock)
+    running = start_deployment(
+        _deploy_request(app_config), store, codedeploy, RecordingCallbacks(), clock, alarms=FakeAlarms()
+    )
 
     result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
 
@@ -217,7 +269,12 @@ def test_given_no_last_good_revision_then_nothing_is_restored(
     a_rollout(store)
     codedeploy = FakeDeployments()
     start_deployment(
-        _deploy_request(app_config, purpose="live"), store, codedeploy, RecordingCallbacks(), clock
+        _deploy_request(app_config, purpose="live"),
+        store,
+        codedeploy,
+        RecordingCallbacks(),
+        clock,
+        alarms=FakeAlarms(),
     )
 
     result = roll_back(_rollback_task(), store, codedeploy, clock)

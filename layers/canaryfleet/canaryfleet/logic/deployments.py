@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from canaryfleet.errors import DeploymentFailed, DeploymentTimedOut
+from canaryfleet.errors import DeploymentFailed, DeploymentGroupBusy, DeploymentTimedOut
 from canaryfleet.logic.canary import begin_wait
+from canaryfleet.models.app_config import FleetGroup
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
-from canaryfleet.ports.fleet import TERMINAL_DEPLOYMENT_STATUSES, Deployments
+from canaryfleet.ports.fleet import TERMINAL_DEPLOYMENT_STATUSES, Deployments, FiringAlarms
 from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import Callbacks
 
@@ -26,9 +27,12 @@ EVENT_OUTCOMES = {"SUCCESS": "Succeeded", "FAILURE": "Failed", "STOP": "Stopped"
 RESTORES = frozenset({"canary-restore", "live-restore"})
 
 
+def _side(request: DeployRequest) -> FleetGroup:
+    return request.app.live if request.purpose in ("live", "live-restore") else request.app.canary
+
+
 def _group(request: DeployRequest) -> str:
-    side = request.app.live if request.purpose in ("live", "live-restore") else request.app.canary
-    return side.deployment_group
+    return _side(request).deployment_group
 
 
 def _finish(callbacks: Callbacks, token: str, deployment_id: str, status: str, detail: str) -> bool:
@@ -40,21 +44,42 @@ def _finish(callbacks: Callbacks, token: str, deployment_id: str, status: str, d
 
 @tracer.capture_method
 def start_deployment(
-    request: DeployRequest, store: RolloutStore, codedeploy: Deployments, callbacks: Callbacks, clock: Clock
+    request: DeployRequest,
+    store: RolloutStore,
+    codedeploy: Deployments,
+    callbacks: Callbacks,
+    clock: Clock,
+    *,
+    alarms: FiringAlarms,
 ) -> str:
     """Create the deployment once per rollout and purpose, and leave the token to wait for it.
 
     While another deployment of the group is still active (a stopped one finishing its
     instances), CodeDeploy refuses a new one: DeploymentGroupBusy, which the state machine
-    retries with a bounded backoff.
+    retries with a bounded backoff. So it is while one of the group's alarms is in ALARM: the
+    group's alarm configuration would stop the deployment at once (``ALARM_ACTIVE``), and an
+    alarm a rollback left behind returns to OK within minutes (a rollout queued behind that
+    rollback waits for it instead of failing on it). A restore of the last good revision
+    does not wait: it turns the group's alarm polling off for itself, since it is what clears
+    those alarms.
     """
     deployment_id = store.deployment_for(request.ref.rollout_id, request.purpose)
     if deployment_id is None:
+        restore = request.purpose in RESTORES
+        if not restore:
+            firing = alarms.alarms_in_alarm(_side(request).alarms)
+            if firing:
+                names = ", ".join(alarm["name"] for alarm in firing)
+                raise DeploymentGroupBusy(
+                    f"{request.app.codedeploy_application}/{_group(request)}: alarm(s) {names} in ALARM; "
+                    "CodeDeploy would stop the deployment (the group's alarm configuration)"
+                )
         deployment_id = codedeploy.create_deployment(
             request.app.codedeploy_application,
             _group(request),
             request.revision,
             description=f"canaryfleet {request.ref.rollout_id} {request.purpose}",
+            poll_alarms=not restore,
         )
         store.remember_deployment(request.ref.rollout_id, request.purpose, deployment_id, _group(request))
     if request.purpose not in RESTORES:

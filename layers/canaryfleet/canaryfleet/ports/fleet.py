@@ -25,8 +25,15 @@ class Deployments(Protocol):
 
     def register_revision(self, application: str, revision: Revision) -> None: ...
 
-    def create_deployment(self, application: str, group: str, revision: Revision, description: str) -> str:
-        """Start a deployment; its id."""
+    def create_deployment(
+        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+    ) -> str:
+        """Start a deployment; its id.
+
+        ``poll_alarms``: whether CodeDeploy watches the group's alarms during it (stopping it,
+        ``ALARM_ACTIVE``, while one is in ALARM). A restore of the last good revision turns that
+        off: the alarms that caused the rollback are still in ALARM when it starts.
+        """
         ...
 
     def status(self, deployment_id: str) -> tuple[str, str]:
@@ -35,6 +42,14 @@ class Deployments(Protocol):
 
     def stop(self, deployment_id: str) -> bool:
         """Stop a running deployment; False if it had already ended."""
+        ...
+
+
+class FiringAlarms(Protocol):
+    """CloudWatch alarms, as a deployment group's alarm configuration reads them."""
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        """The named alarms in ALARM now, each with ``name`` and ``reason``."""
         ...
 
 

@@ -75,7 +75,9 @@ def deploy(settings: BaseSettings) -> Callable[[DeployRequest], str]:
     store = _store(settings, clock)
 
     def run(request: DeployRequest) -> str:
-        return deployments.start_deployment(request, store, CodeDeploy(), StepFunctionsCallbacks(), clock)
+        return deployments.start_deployment(
+            request, store, CodeDeploy(), StepFunctionsCallbacks(), clock, alarms=Metrics()
+        )
 
     return run
 
