@@ -4,6 +4,9 @@
 users.info), incoming webhooks and response URLs answer as Slack does and record each
 call, and it signs the requests Slack sends the app (button presses, slash commands) with
 the app's signing secret. Nothing here reaches the internet.
+
+Like Slack, it refuses blocks that break Block Kit's limits (:func:`block_errors`): the Web API
+answers ``invalid_blocks`` and a response URL HTTP 400, and neither keeps anything.
 """
 
 from __future__ import annotations
@@ -21,8 +24,85 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.local_server import ServedInThread
+
+# Block Kit's limits. https://docs.slack.dev/reference/block-kit/blocks: "You can include up to 50
+# blocks in each message"; https://api.slack.com/reference/block-kit/blocks#section, fields:
+# "Maximum number of items is 10. Maximum length for the text in each item is 2000 characters";
+# https://docs.slack.dev/reference/block-kit/composition-objects/text-object, text: "The minimum
+# length is 1 and maximum length is 3000 characters".
+MAX_BLOCKS = 50
+MAX_FIELD_TEXT = 2000
+MAX_TEXT = 3000
+_TEXT_TYPES = ("plain_text", "mrkdwn")
+
+
+def block_errors(blocks: object) -> list[str]:
+    """What Slack says is wrong with a message's ``blocks`` (empty: it takes them), as the
+    ``errors`` of its ``invalid_blocks`` answer: "<what> [json-pointer:/blocks/<i>/...]".
+
+    slack_sdk's Block Kit models check each block's own limits (a section's text 3,000 and 10
+    fields, a header's 150, a button's text 75, value 2,000 and action_id 255, a confirm dialog's,
+    an actions block's 25 elements, a context's 10); the rest is checked here.
+    """
+    if not isinstance(blocks, list):
+        return ["must be an array [json-pointer:/blocks]"]
+    errors: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        errors.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for index, block in enumerate(blocks):
+        where = f"/blocks/{index}"
+        try:
+            parsed = Block.parse(block) if isinstance(block, dict) else None
+            if parsed is None:
+                errors.append(f"unsupported block [json-pointer:{where}]")
+                continue
+            parsed.to_dict()  # runs slack_sdk's validators
+        except (SlackObjectFormationError, TypeError, ValueError, KeyError, AttributeError) as error:
+            errors.append(f"{error} [json-pointer:{where}]")
+            continue
+        errors += _text_errors(block, where)
+        fields = block.get("fields") if block.get("type") == "section" else None
+        for number, item in enumerate(fields if isinstance(fields, list) else []):
+            text = item.get("text") if isinstance(item, dict) else None
+            if isinstance(text, str) and len(text) > MAX_FIELD_TEXT:
+                too_long = f"must be less than {MAX_FIELD_TEXT + 1} characters"
+                errors.append(f"{too_long} [json-pointer:{where}/fields/{number}/text]")
+    return errors
+
+
+def _text_errors(node: object, where: str) -> list[str]:
+    """Every text object under ``node``: a string of 1 to 3,000 characters."""
+    if isinstance(node, list):
+        return [e for i, item in enumerate(node) for e in _text_errors(item, f"{where}/{i}")]
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") in _TEXT_TYPES:
+        text = node.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
+            return [f"must be 1 to {MAX_TEXT} characters [json-pointer:{where}/text]"]
+        return []
+    return [e for key, value in node.items() for e in _text_errors(value, f"{where}/{key}")]
+
+
+def _invalid_blocks(errors: list[str]) -> dict[str, Any]:
+    """The Web API's answer to blocks it refuses (chat.postMessage and chat.update alike).
+
+    ``invalid_blocks`` with an ``errors`` list is the shape Slack documents for a refused payload
+    (https://docs.slack.dev/reference/methods/blocks.validate); chat.postMessage's errors are
+    strings, as Slack sent them to users who reported them: "must be less than 3001 characters
+    [json-pointer:/blocks/0/text/text]".
+    """
+    return {
+        "ok": False,
+        "error": "invalid_blocks",
+        "errors": errors,
+        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+    }
 
 
 @dataclass(frozen=True)
@@ -196,6 +276,9 @@ class LocalSlack(ServedInThread):
         thread = str(args.get("thread_ts") or "")
         if thread and (channel, thread) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
+        errors = block_errors(args.get("blocks") or [])
+        if errors:
+            return _invalid_blocks(errors)
         ts = f"{time.time():.6f}"
         while (channel, ts) in self.messages:  # Slack's ts is unique within a channel
             ts = f"{float(ts) + 0.000001:.6f}"
@@ -212,6 +295,9 @@ class LocalSlack(ServedInThread):
         found = self.messages.get(key)
         if found is None:
             return {"ok": False, "error": "message_not_found"}
+        errors = block_errors(args.get("blocks") or [])
+        if errors:
+            return _invalid_blocks(errors)  # the message keeps its blocks
         found.history.append(found.text)
         found.text, found.blocks = str(args.get("text", "")), list(args.get("blocks") or [])
         self.calls.append(SlackCall("chat.update", key[0], key[1], found.text, tuple(found.blocks)))
@@ -225,7 +311,13 @@ class LocalSlack(ServedInThread):
         profile = {"email": self.users[user]}
         return {"ok": True, "user": {"id": user, "name": self._name(user), "profile": profile}}
 
-    def _response(self, token: str, args: dict[str, Any]) -> bool:
+    def _response(self, token: str, args: dict[str, Any]) -> tuple[int, str]:
+        """A post to a response URL: the HTTP status and body Slack answers."""
+        if block_errors(args.get("blocks") or []):
+            # A response URL answers as an incoming webhook does, an HTTP status and one word:
+            # 400 for a payload Slack cannot take (https://api.slack.com/changelog/2016-05-17-
+            # changes-to-errors-for-incoming-webhooks), with "invalid_blocks" for its blocks.
+            return 400, "invalid_blocks"
         with self._lock:
             where = self._response_urls.get(token)
             replace = bool(args.get("replace_original"))
@@ -243,12 +335,12 @@ class LocalSlack(ServedInThread):
                 )
             )
             if where is None:
-                return False
+                return 404, "expired_url"
             if replace and where in self.messages:
                 message = self.messages[where]
                 message.history.append(message.text)
                 message.text, message.blocks = text, blocks
-            return True
+            return 200, "ok"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         slack = self
@@ -285,11 +377,13 @@ class LocalSlack(ServedInThread):
                     result = slack._api(path.removeprefix("/api/"), token, args)
                     self._answer(200, json.dumps(result).encode(), "application/json; charset=utf-8")
                 elif path.startswith("/actions/"):
-                    known = slack._response(path.removeprefix("/actions/"), args)
-                    self._answer(200 if known else 404, b"ok" if known else b"expired_url", "text/plain")
+                    status, said = slack._response(path.removeprefix("/actions/"), args)
+                    self._answer(status, said.encode(), "text/plain")
                 elif path.startswith("/commands/"):
-                    slack._response(path.removeprefix("/commands/"), args)
-                    self._answer(200, b"ok", "text/plain")
+                    status, said = slack._response(path.removeprefix("/commands/"), args)
+                    if status == 404:  # a command's response URL belongs to no message
+                        status, said = 200, "ok"
+                    self._answer(status, said.encode(), "text/plain")
                 else:
                     self._answer(404, b"no_service", "text/plain")
 

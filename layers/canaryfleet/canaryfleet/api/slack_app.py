@@ -27,7 +27,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import APPROVAL_ID_PATTERN, SlackSecret, SlackUser
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN, AppName
 from canaryfleet.models.decision import Decision, DecisionResult
-from canaryfleet.models.text import PersonText, non_printing, slack_escape
+from canaryfleet.models.text import PersonText, non_printing, slack_cut, slack_escape
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import SlackChannel
 from canaryfleet.ports.clock import Clock
@@ -301,7 +301,7 @@ def _confirm_prompt(
         "value": command.model_dump_json(),
     }
     blocks: list[dict[str, object]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": question[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(question, 3000)}},
         {"type": "actions", "block_id": "rollout", "elements": [button]},
     ]
     return _ephemeral(question, blocks=blocks)

@@ -6,13 +6,14 @@ Nothing here holds a secret: an approval carries no token, and links are passed 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from canaryfleet.logic.analysis.words import metric_lines, score_line
 from canaryfleet.models.approval import Approval, ApprovalStatus
 from canaryfleet.models.rollout import Verdict
-from canaryfleet.models.text import slack_escape
+from canaryfleet.models.text import slack_cut, slack_escape
 
 APPROVE_ACTION, REJECT_ACTION = "approval.approve", "approval.reject"
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -35,7 +36,10 @@ def verdict_summary(verdict: Verdict | None) -> str:
     )
 
 
-# A Slack section's text holds at most 3,000 characters: a long verdict shows its first metrics.
+# Block Kit: a section's text, like any text object, holds at most 3,000 characters, and Slack
+# refuses the whole message for one more (invalid_blocks), so what is long is cut at whole lines:
+# https://api.slack.com/reference/block-kit/blocks#section. A long verdict shows its first metrics.
+MAX_TEXT = 3000
 MAX_METRIC_LINES = 10
 
 
@@ -79,24 +83,52 @@ def outcome(approval: Approval) -> str:
     return f"Waiting for a decision until {_when(approval.expires_at)}"
 
 
+def _within(
+    items: Sequence[str], room: int, more: Callable[[int], str], most: int | None = None
+) -> list[str]:
+    """The first of ``items`` (at most ``most``) that fit whole in ``room`` characters, then
+    ``more(n)`` for the n left out, which fits too if ``more(len(items))`` does."""
+    kept: list[str] = []
+    for index, item in enumerate(items):
+        left = len(items) - index - 1
+        if (most is not None and index >= most) or len(item) + (len(more(left)) if left else 0) > room:
+            return [*kept, more(len(items) - index)]
+        kept.append(item)
+        room -= len(item)
+    return kept
+
+
+def _verdict_text(verdict: Verdict | None) -> str:
+    """The verdict in one section's text: its reasons, then its metrics, as many as fit."""
+    text = f"*Canary analysis* {slack_escape(verdict_summary(verdict))}"
+    reasons = [f"\n• {slack_escape(r)}" for r in (verdict.reasons if verdict else [])]
+    metrics = [f"\n◦ {slack_escape(line)}" for line in metric_lines(verdict)]
+
+    def more_reasons(n: int) -> str:
+        return f"\n• and {n} more on the approval page"
+
+    def more_metrics(n: int) -> str:
+        return f"\n◦ and {n} more metric(s) on the approval page"
+
+    # The reasons first, leaving room to say how many metrics there are.
+    room = MAX_TEXT - len(text) - (len(more_metrics(len(metrics))) if metrics else 0)
+    text += "".join(_within(reasons, room, more_reasons))
+    return text + "".join(_within(metrics, MAX_TEXT - len(text), more_metrics, MAX_METRIC_LINES))
+
+
 def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
     verdict = approval.verdict
-    reasons = "".join(f"\n• {slack_escape(r)}" for r in (verdict.reasons if verdict else []))
-    reasons += "".join(f"\n◦ {slack_escape(line)}" for line in verdict_metric_lines(verdict))
     # A Slack user id becomes a mention; anything else is escaped like any text.
     people = [
         f"<@{u}>" if _SLACK_USER_ID.fullmatch(u) else slack_escape(u)
         for u in approval.approvers.slack_user_ids
     ] + [slack_escape(e) for e in approval.approvers.emails]
+    # Each name whole (a mention cut short is no mention), as many as a context's text holds.
+    label = "Approvers: "
+    shown = _within([f", {p}" for p in people], MAX_TEXT - len(label) + 2, lambda n: f", and {n} more")
     return [
         {"type": "header", "text": {"type": "plain_text", "text": title(approval)[:150]}},
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"*Canary analysis* {slack_escape(verdict_summary(verdict))}{reasons}",
-            },
-        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _verdict_text(verdict)}},
         {
             "type": "section",
             "fields": [
@@ -106,12 +138,7 @@ def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
         },
         {
             "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": "Approvers: " + (", ".join(people) or "-"),
-                }
-            ],
+            "elements": [{"type": "mrkdwn", "text": label + ("".join(shown)[2:] or "-")}],
         },
     ]
 
@@ -167,7 +194,9 @@ def slack_request(approval: Approval, timeline: str = "") -> tuple[str, list[dic
 def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
     """The same message once decided, expired or closed: who, how and when, without buttons."""
     said = outcome(approval)
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{slack_escape(said)}*"}}
+    # A comment (2,000 characters) escaped can be five times as long: cut to what a section holds.
+    bold = slack_cut(slack_escape(said), MAX_TEXT - 2)
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{bold}*"}}
     # The fallback text (notifications, screen readers) is mrkdwn too: escaped like the blocks.
     fallback = slack_escape(f"{approval.application} {approval.version}: {said}")
     return fallback, [*_summary_blocks(approval), section]

@@ -17,7 +17,7 @@ from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 from canaryfleet.models.sns_subject import sns_subject
-from canaryfleet.models.text import quoted, slack_escape
+from canaryfleet.models.text import quoted, slack_cut, slack_escape
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -143,10 +143,10 @@ def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str,
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
     text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(text, 2900)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},
     ]
-    return slack_escape(headline(notice))[:300], blocks
+    return slack_cut(slack_escape(headline(notice)), 300), blocks
 
 
 def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
@@ -161,10 +161,10 @@ def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
             "type": "header",
             "text": {"type": "plain_text", "text": f"{notice.application} {notice.version}".strip()[:150]},
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": status[:2900]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(status, 2900)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
     ]
-    return slack_escape(headline(notice))[:300], blocks
+    return slack_cut(slack_escape(headline(notice)), 300), blocks
 
 
 def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, str]:

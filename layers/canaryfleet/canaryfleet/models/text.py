@@ -3,7 +3,8 @@
 A comment is refused at the edge if it holds characters that do not print (control and
 format characters: a terminal escape, a right-to-left override, a zero-width space), so what
 an approver typed is what everyone else reads. Where it is shown, it is escaped for the
-surface: :func:`slack_escape` for Slack's mrkdwn, :func:`quoted` for a plain-text email.
+surface: :func:`slack_escape` for Slack's mrkdwn (:func:`slack_cut` to shorten it), :func:`quoted`
+for a plain-text email.
 """
 
 from __future__ import annotations
@@ -71,6 +72,24 @@ def slack_escape(text: str) -> str:
     a comment cannot mention anyone or fake a link.
     """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_cut(text: str, limit: int) -> str:
+    """Slack mrkdwn (escaped) in at most ``limit`` characters, ending with "…" when it is cut.
+
+    A cut never splits an escape (``&amp;``, ``&lt;``, ``&gt;``) nor one of the platform's own
+    ``<...>`` sequences (a mention, a link, a date): Slack would show their pieces literally.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    escape = cut.rfind("&", max(0, len(cut) - 4))  # an escape is at most 5 characters
+    if escape != -1 and ";" not in cut[escape:]:
+        cut = cut[:escape]
+    opened = cut.rfind("<")
+    if opened != -1 and ">" not in cut[opened:]:
+        cut = cut[:opened]
+    return cut + "…"
 
 
 def quoted(text: str, prefix: str = "> ") -> str:
