@@ -3,10 +3,13 @@
 import hashlib
 import hmac
 import time
+from typing import Any
 
 import pytest
 from canaryfleet.adapters.slack import slack_api, verify_request
 from canaryfleet.models.approval import SlackSecret, SlackUser
+from hypothesis import given
+from hypothesis import strategies as st
 
 SECRET = SlackSecret.model_validate(
     {"signing_secret": "8f742231b10e8888abcd99yyyzzz85a5", "bot_token": "xoxb-1"}
@@ -40,9 +43,64 @@ def test_a_request_is_invalid_when(timestamp: int, signed: str | None, body: str
     assert not verify_request(SECRET, body, str(stamp), sign)
 
 
-@pytest.mark.parametrize("timestamp", [None, "", "12ab", "-5"])
+# Well formed, so that the timestamp alone decides.
+SOME_SIGNATURE = "v0=" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [None, "", "12ab", "-5", "²", "\u0661\u0667" * 5, "1" * 5000, "1" * 13, " 1700000000", "1700000000\n"],
+    ids=[
+        "none",
+        "empty",
+        "letters",
+        "negative",
+        "superscript-digit",
+        "arabic-indic-digits",
+        "5000-digits",
+        "13-digits",
+        "leading-space",
+        "trailing-newline",
+    ],
+)
 def test_a_missing_or_non_numeric_timestamp_is_invalid(timestamp: str | None) -> None:
-    assert not verify_request(SECRET, BODY, timestamp, "v0=00")
+    assert not verify_request(SECRET, BODY, timestamp, SOME_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        lambda s: None,
+        lambda s: "",
+        lambda s: s[:-1] + "é",  # not ASCII: hmac.compare_digest would raise TypeError
+        lambda s: "v0=" + "é" * 64,
+        lambda s: s.upper().replace("V0=", "v0="),  # Slack writes lowercase hex
+        lambda s: s.replace("v0=", "v1="),
+        lambda s: s[:-1],
+        lambda s: s + "0",
+        lambda s: s.removeprefix("v0="),
+    ],
+    ids=["none", "empty", "non-ascii", "all-non-ascii", "upper-case", "v1", "short", "long", "no-version"],
+)
+def test_a_signature_not_of_slacks_form_is_invalid(changed: Any) -> None:
+    now = int(time.time())
+
+    assert not verify_request(SECRET, BODY, str(now), changed(signature(BODY, now)))
+
+
+# Digits of any script (str.isdigit takes them all, int() only some), any text after "v0=".
+DIGITS = st.text(st.characters(categories=("Nd", "No")), min_size=1)
+NOW = str(int(time.time()))
+
+
+@given(
+    timestamp=st.one_of(st.none(), st.just(NOW), st.text(), DIGITS),
+    sign=st.one_of(st.none(), st.text(), st.text().map(lambda text: "v0=" + text)),
+)
+def test_whatever_headers_a_caller_sends_the_answer_is_valid_or_not_never_an_error(
+    timestamp: str | None, sign: str | None
+) -> None:
+    assert verify_request(SECRET, BODY, timestamp, sign) is False
 
 
 def test_without_a_signing_secret_nothing_verifies_and_there_is_no_slack() -> None:

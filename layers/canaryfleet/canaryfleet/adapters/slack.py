@@ -6,6 +6,7 @@ arguments, which may hold a token or a webhook URL) and reported as not done.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -22,6 +23,12 @@ from canaryfleet.ports.notify import SlackPoster
 _TIMEOUT_SECONDS = 5
 # Slack sends its interactivity payloads and slash commands as its signature allows: five minutes.
 MAX_REQUEST_AGE_SECONDS = 300
+# The headers as Slack writes them: Unix seconds, and "v0=" with HMAC-SHA256's hex digest. Checked
+# before slack_sdk reads them, which would raise on what a caller can send: int() on "²" (a digit
+# to str.isdigit) or on 5,000 digits, hmac.compare_digest on a non-ASCII signature. [0-9] is ASCII
+# only, where \d takes any script's digits.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 class SlackApi(SlackPoster, Protocol):
@@ -39,8 +46,13 @@ class SlackApi(SlackPoster, Protocol):
 
 
 def verify_request(secret: SlackSecret, body: str, timestamp: str | None, signature: str | None) -> bool:
-    """Slack's request signature (v0, HMAC-SHA256 of the body) within five minutes of now."""
-    if secret.signing_secret is None or not timestamp or not signature or not timestamp.isdigit():
+    """Slack's request signature (v0, HMAC-SHA256 of the body) within five minutes of now.
+
+    Any header not of Slack's form is simply invalid: this never raises on what a caller sent.
+    """
+    if secret.signing_secret is None or timestamp is None or signature is None:
+        return False
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
         return False
     verifier = SignatureVerifier(secret.signing_secret.get_secret_value())
     return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
