@@ -31,6 +31,7 @@ from canaryfleet_local.instances import SimulatedInstances
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.simulator import FleetSimulator
 from canaryfleet_local.standins.lambda_ import Invocation
+from canaryfleet_local.template import DEFAULT_TEMPLATE
 
 APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
@@ -93,11 +94,13 @@ def played_scenario(
     timeout: float = 600.0,
     parameters: dict[str, str] | None = None,
     strategy: str | None = None,
+    template_path: Path | None = None,
 ) -> Iterator[ScenarioRun]:
     """Play ``scenario``; inside the block its local cloud is still up (metrics can be read).
 
-    ``strategy`` plays it under that strategy instead of its own. The report's ``seconds`` is
-    set when the block ends, the cloud's teardown included.
+    ``strategy`` plays it under that strategy instead of its own; ``template_path`` on a
+    platform template other than template.yaml. The report's ``seconds`` is set when the block
+    ends, the cloud's teardown included.
     """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
@@ -108,7 +111,7 @@ def played_scenario(
         scenario = scenario.model_copy(update={"uploads": uploads})
     started = time.monotonic()
     body = artifact.read_bytes() if artifact else bundle()
-    with scenario_cloud(scenario, application, parameters) as (cloud, simulator):
+    with scenario_cloud(scenario, application, parameters, template_path) as (cloud, simulator):
         for upload in scenario.uploads:
             time.sleep(upload.after_seconds)
             upload_build(cloud, application, upload.version, body)
@@ -145,13 +148,16 @@ def played_scenario(
 
 @contextlib.contextmanager
 def scenario_cloud(
-    scenario: Scenario | str, application: str = APPLICATION, parameters: dict[str, str] | None = None
+    scenario: Scenario | str,
+    application: str = APPLICATION,
+    parameters: dict[str, str] | None = None,
+    template_path: Path | None = None,
 ) -> Iterator[tuple[LocalCloud, FleetSimulator]]:
     """A fresh local cloud with the application onboarded (its fleet stack, the scenario's
     policy in its registry entry) and the fleet simulator playing the scenario."""
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
-    with LocalCloud(parameters=parameters) as cloud:
+    with LocalCloud(parameters=parameters, template_path=template_path or DEFAULT_TEMPLATE) as cloud:
         now = datetime.now(UTC)  # the local cloud's clock: moto and the handlers read the real time
         fleet = deploy_fleet(cloud, application, scenario.fleet_parameters() or None)
         app = fleet.model_copy(update={"policy": scenario.policy_at(now)})

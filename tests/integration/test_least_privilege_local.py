@@ -29,7 +29,7 @@ from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.fleet import deploy_fleet
-from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
 
@@ -317,3 +317,21 @@ def test_a_deployment_that_turns_its_groups_alarms_off_is_also_authorised_as_upd
         assert restore["deploymentId"]
         denied = {action for _, action in _roles(cloud).denied}
         assert denied == {"codedeploy:UpdateDeploymentGroup"}
+
+
+def test_a_restore_that_fails_is_said_in_the_rollouts_reason_and_record(tmp_path: Path) -> None:
+    # Given a platform whose deploy function lost the grant a restore needs (IAM enforced), and
+    # a story whose second build trips its canary alarm after a first release
+    template = _template_without(tmp_path, "DeployFunction", "codedeploy:UpdateDeploymentGroup")
+    with played_scenario("failing-canary", parameters=QUIET, template_path=template) as run:
+        report = run.report
+
+    # When its rollback redeploys the last good revision to the canary, IAM refuses it
+    # Then the rollout still ends rolled back, and its reason says the canary was not restored
+    bad = report["rollouts"][-1]
+    assert report["outcome"] == "rolled_back"
+    assert "Redeploy last good revision to canary" in report["state_transitions"]
+    assert bad["reason"].startswith("canary alarm hello-app-canary-"), bad["reason"]
+    assert "; the canary group was not restored to the last good revision and may still run" in bad["reason"]
+    assert "codedeploy:UpdateDeploymentGroup" in bad["reason"]
+    assert report["canary_revision"] == "1.1.0", "the canary still runs the rolled-back build"

@@ -64,3 +64,45 @@ def test_given_a_malformed_payload_when_handled_then_a_typed_error_names_it(
 
     with pytest.raises(InvalidEvent, match=problem):
         handler.lambda_handler(load_event("record_stage/started") | change, FakeContext())
+
+
+def rolled_back(**errors: object) -> RecordStageRequest:
+    detail = {"reason": "canary alarm payments-api-canary-5xx-rate", "outcome": "rolled_back"}
+    detail |= {"live_restore_error": None, "canary_restore_error": None} | errors
+    payload = load_event("record_stage/started") | {"stage": "rolled_back", "at": T0.isoformat()}
+    return parse_event(RecordStageRequest, payload | {"detail": detail})
+
+
+def test_given_a_rollback_whose_restores_succeeded_then_its_reason_is_the_rollbacks_own() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+
+    record_stage(rolled_back(), store, notifier)
+
+    [(_, _, message)] = notifier.sent
+    assert message["detail"]["reason"] == "canary alarm payments-api-canary-5xx-rate"
+
+
+def test_given_a_restore_that_failed_then_the_notice_and_the_record_say_the_fleet_may_run_the_build() -> None:
+    # The Catch of "Redeploy last good revision to live" kept the task's error: a deployment
+    # failure (a plain Cause) and a Lambda error (a JSON Cause) are both told in words.
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    live = {"Error": "DeploymentFailed", "Cause": "deployment d-7 stopped: alarms were activated"}
+    canary = {
+        "Error": "DeploymentGroupBusy",
+        "Cause": '{"errorMessage": "app/app-canary: busy", "errorType": "x"}',
+    }
+
+    record_stage(rolled_back(live_restore_error=live, canary_restore_error=canary), store, notifier)
+
+    [(_, _, message)] = notifier.sent
+    reason = message["detail"]["reason"]
+    assert reason.startswith("canary alarm payments-api-canary-5xx-rate; the live group was not restored")
+    assert "(deployment d-7 stopped: alarms were activated)" in reason
+    assert (
+        "the canary group was not restored to the last good revision and may still run this build" in reason
+    )
+    assert "(app/app-canary: busy)" in reason
+    record = store.get(REF["application"], REF["rollout_id"])
+    assert record is not None and (record.outcome, record.reason) == ("rolled_back", reason)

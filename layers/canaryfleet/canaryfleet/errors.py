@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 class CanaryfleetError(Exception):
     """Base class of every error canaryfleet raises on purpose."""
@@ -173,3 +175,16 @@ class InvalidFreeze(CanaryfleetError):
 
 class InvalidConfirmationLink(CanaryfleetError):
     """What was given is not the link of SNS's confirmation email for the approval email topic."""
+
+
+def parse_cause(cause: str | None) -> str:
+    """A person's reading of a Catch's Cause: a Lambda error's message, or the text itself."""
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("reason") or cause)
+    return cause

@@ -6,7 +6,6 @@ event that arrives before its token is stored is kept, and the token, once store
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from canaryfleet.errors import DeploymentFailed, DeploymentGroupBusy, DeploymentTimedOut
@@ -159,16 +158,3 @@ def stop_unfinished(rollout_id: str, store: RolloutStore, codedeploy: Deployment
         if status not in TERMINAL_DEPLOYMENT_STATUSES and codedeploy.stop(record.deployment_id):
             stopped.append(record.deployment_id)
     return stopped
-
-
-def parse_cause(cause: str | None) -> str:
-    """A person's reading of a Catch's Cause: a Lambda error's message, or the text itself."""
-    if not cause:
-        return ""
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return cause
-    if isinstance(parsed, dict):
-        return str(parsed.get("errorMessage") or parsed.get("reason") or cause)
-    return cause

@@ -7,8 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from canaryfleet.errors import parse_cause
 from canaryfleet.logic.canary import delete_critical_alarms
-from canaryfleet.logic.deployments import parse_cause, stop_unfinished
+from canaryfleet.logic.deployments import stop_unfinished
 from canaryfleet.models.app_config import Color
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import RolloutOutcome

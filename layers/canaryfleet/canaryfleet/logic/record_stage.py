@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.metrics import MetricUnit
 
+from canaryfleet.errors import parse_cause
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Stage
 from canaryfleet.observability import emit_dimensioned, logger, metrics
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords
 
+# The rollback's restores, by side, as "Record rollout rolled back" passes their Catch's error.
+_RESTORES = (("live", "live_restore_error"), ("canary", "canary_restore_error"))
+
+
+def unrestored(detail: dict[str, Any]) -> list[str]:
+    """What a rollback tried to put back on the last good revision and could not, in words."""
+    said = []
+    for side, key in _RESTORES:
+        error = detail.get(key)
+        if isinstance(error, dict):
+            why = parse_cause(str(error.get("Cause") or "")) or str(error.get("Error") or "it failed")
+            said.append(
+                f"the {side} group was not restored to the last good revision and may still run "
+                f"this build ({why})"
+            )
+    return said
+
+
+def _rolled_back(request: RecordStageRequest, store: RolloutRecords) -> dict[str, Any]:
+    """The rolled-back stage's detail; a restore that failed is said in its reason, in the
+    rollout's record too, since the fleet is then not as it was before the release."""
+    detail = dict(request.detail)
+    failures = unrestored(detail)
+    if not failures:
+        return detail
+    outcome = detail.get("outcome")
+    reason = "; ".join([str(detail.get("reason") or "rolled back"), *failures])
+    detail["reason"] = reason
+    if outcome in ("rolled_back", "rejected"):
+        store.record_outcome(request.ref.application, request.ref.rollout_id, outcome, reason)
+    metrics.add_metric(name="RestoresFailed", unit=MetricUnit.Count, value=len(failures))
+    logger.error("rollback left the fleet on this build", extra={"reason": reason})
+    return detail
+
 
 def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: Notifier) -> RecordStageResult:
     ref = request.ref
+    # Before the stage: the reason is written again on a retry, never lost to one.
+    detail = _rolled_back(request, store) if request.stage is Stage.ROLLED_BACK else request.detail
     transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at)
     if not transition.first_time:
         logger.info("stage already recorded", extra={"stage": request.stage.value})
@@ -37,7 +76,7 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
             "at": request.at.isoformat(),
             "previous_stage": transition.previous_stage.value if transition.previous_stage else None,
             "previous_stage_seconds": seconds,
-            "detail": request.detail,
+            "detail": detail,
         },
     )
     logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
