@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import pkgutil
 import sys
@@ -87,6 +88,29 @@ class _LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# logging's own lock, which guards its registry of loggers (getLogger takes it too).
+_LOGGING_LOCK = logging._lock  # type: ignore[attr-defined]
+
+
+def _new_sandbox_logger() -> None:
+    """A cold start's Powertools Logger configures its ``logging`` logger afresh, as in a new sandbox.
+
+    The function's copy of the layer is new, but ``logging``'s registry is the process's: it would
+    hand the new Logger the logger of its service that an earlier local cloud's copy of the
+    function configured, with that cloud's level and handler, and Powertools does not configure
+    a logger it finds configured (its ``init`` mark). The registry entry of the function's service
+    (``POWERTOOLS_SERVICE_NAME``) and its children are dropped first; whoever still holds the old
+    logger keeps it.
+    """
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    if not service:
+        return
+    manager = logging.Logger.manager
+    with _LOGGING_LOCK:
+        for key in [k for k in manager.loggerDict if k == service or k.startswith(f"{service}.")]:
+            del manager.loggerDict[key]
+
+
 class LambdaInvokeInProcess:
     """Stands in for Lambda's Invoke (moto needs Docker, or only echoes the payload).
 
@@ -145,6 +169,7 @@ class LambdaInvokeInProcess:
     def _module(self, name: str, code: FunctionCode) -> ModuleType:
         module = self._modules.get(name)
         if module is None:  # a cold start: import the handler module once per function
+            _new_sandbox_logger()
             spec = importlib.util.spec_from_file_location(
                 f"canaryfleet_local_functions.{code.logical_id}", code.module_file
             )
