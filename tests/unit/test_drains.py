@@ -265,6 +265,41 @@ def test_blue_green_records_an_interruption_of_the_color_the_release_is_on_which
 
 
 # --- the drain document ends ------------------------------------------------------------------
+def test_a_drain_sent_to_an_instance_in_its_hook_restarts_the_hooks_timeout_with_the_command(
+    world: World,
+) -> None:
+    # Given a scale-in and a Spot warning, each of its own instance, queued
+    world.member("live")
+    world.member("live", "i-0abc0000000000001")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.leave(DrainTrigger.SPOT, "i-0abc0000000000001")
+
+    # When the dispatcher sends them their command
+    outcome = world.dispatch()
+
+    # Then the instance in its termination hook gets a heartbeat once its command is on its way
+    # (the hook's timeout then covers the whole run); the Spot instance has no hook to extend
+    assert len(outcome.commands) == 2 and outcome.failed == {}  # two budgets: two commands
+    assert world.hooks.heartbeats == [INSTANCE]
+    assert world.record().heartbeats == 1
+    spot = world.store.get(APP, "i-0abc0000000000001")
+    assert spot is not None and spot.heartbeats == 0
+
+
+def test_a_hook_that_ended_before_its_heartbeat_leaves_the_command_sent(world: World) -> None:
+    # Given a scale-in whose termination hook has already ended (timed out) by the time it is sent
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.hooks.active.clear()
+
+    # When the dispatcher sends its command
+    outcome = world.dispatch()
+
+    # Then the command stands and nothing counts a heartbeat that did not happen
+    assert outcome.commands and outcome.failed == {}
+    assert world.hooks.heartbeats == [INSTANCE] and world.record().heartbeats == 0
+
+
 def test_the_hook_is_completed_only_once_the_manifest_checks(world: World) -> None:
     # Given a scale-in whose drain document is running, and a first run that wrote no manifest
     world.member("live")

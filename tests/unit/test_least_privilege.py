@@ -315,7 +315,8 @@ NEEDED: dict[str, frozenset[str]] = {
             "autoscaling:CompleteLifecycleAction",
         }
     ),
-    # dispatch_drains: claim/release/record_command, SendCommand, and for an unreachable
+    # dispatch_drains: claim/release/record_command, SendCommand, the hook's heartbeat once the
+    # command is sent, and for an unreachable
     # instance finish_drain (finish, CompleteLifecycleAction, the drain notice); a failed
     # order's visibility shortened (ChangeMessageVisibilityBatch, authorised by
     # sqs:ChangeMessageVisibility). SQS: the event source
@@ -325,6 +326,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:UpdateItem",
             "ssm:SendCommand",
             "autoscaling:CompleteLifecycleAction",
+            "autoscaling:RecordLifecycleActionHeartbeat",
             "sns:Publish",
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",

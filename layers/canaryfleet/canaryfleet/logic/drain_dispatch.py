@@ -13,6 +13,14 @@ the queue's visibility timeout (180 s: six times this function's timeout, as Lam
 which would outlast a Spot instance's two minutes and a termination hook's five: an order whose
 SendCommand failed is made visible again after ``redelivery_seconds`` (5 s, then 10 s). A
 malformed order changes nothing and keeps the visibility timeout.
+
+Once its command is sent, a drain whose instance waits in its termination hook records a
+heartbeat on the hook: the hook's timeout (``TerminationHookHeartbeatTimeout``, at least 300 s)
+then runs from the command, which takes at most Run Command's delivery and the document's
+``ExecutionTimeout`` (240 s), not from the moment the instance began to terminate, before the
+event, the request, the queue and their retries took their share (a heartbeat "extends the
+timeout by the length of time defined using the PutLifecycleHook API call": EC2 Auto Scaling API
+Reference, RecordLifecycleActionHeartbeat).
 """
 
 from __future__ import annotations
@@ -169,6 +177,22 @@ def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: Batc
             outcome.send_failed.add(item.message_id)
         return
     outcome.commands.append(command_id)
+    for item in chunk:
+        _restart_hook_timeout(drains, item.record)
+
+
+def _restart_hook_timeout(drains: Drains, record: DrainRecord) -> None:
+    """Heartbeat the instance's termination hook, if it waits in one (best effort: the command
+    is sent, and a hook that ended or a refused call changes nothing about it)."""
+    if record.hook is None or record.hook_completed_at is not None:
+        return
+    try:
+        if drains.hooks.heartbeat(record.hook, record.instance_id):
+            drains.store.record_heartbeat(record.application, record.instance_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "termination hook heartbeat failed", extra={"instance_id": record.instance_id, "error": str(exc)}
+        )
 
 
 def _unreachable(drains: Drains, item: Claimed, now: datetime, reason: str, outcome: BatchOutcome) -> None:

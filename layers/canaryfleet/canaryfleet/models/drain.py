@@ -71,7 +71,8 @@ class DrainBudget(BaseModel):
 
 # A Spot notice leaves two minutes: the whole drain fits in 90 s, logs first.
 SPOT_BUDGET = DrainBudget(execution_seconds=90, stop_seconds=30, flush_first=True)
-# A termination hook waits 300 s by default (fleet/template.yaml); heartbeats extend it for a retry.
+# A termination hook waits 300 s by default (fleet/template.yaml), from the heartbeat the
+# dispatcher records once the command is sent; another extends it for a retry.
 LIFECYCLE_BUDGET = DrainBudget(execution_seconds=240, stop_seconds=60, flush_first=False)
 
 
