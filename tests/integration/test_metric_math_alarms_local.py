@@ -212,6 +212,17 @@ def _metric_stat(qid: str, period: int = 10) -> dict[str, Any]:
         ({"Metrics": [_metric_stat("a"), {"Id": "e", "Expression": "a", "ReturnData": False}]}, "ReturnData"),
         ({"Metrics": [_metric_stat("A"), {"Id": "e", "Expression": "A", "ReturnData": True}]}, "Invalid Id"),
         ({"EvaluationPeriods": 8641, "DatapointsToAlarm": 1}, "86,400"),
+        (
+            {
+                "Metrics": [
+                    _metric_stat("a", period=3600),
+                    {"Id": "e", "Expression": "a", "ReturnData": True},
+                ],
+                "EvaluationPeriods": 169,
+                "DatapointsToAlarm": 1,
+            },
+            "604,800",
+        ),
     ],
 )
 def test_put_metric_alarm_refuses_what_cloudwatch_refuses(
@@ -223,6 +234,18 @@ def test_put_metric_alarm_refuses_what_cloudwatch_refuses(
     assert refused.value.response["Error"]["Code"] == "ValidationError"
     assert message in refused.value.response["Error"]["Message"]
     assert boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="canaryfleet-")["MetricAlarms"] == []
+
+
+def test_put_metric_alarm_takes_seven_days_of_hourly_periods_as_cloudwatch_does(
+    alarms: tuple[CloudWatchMetricMathAlarms, list[dict[str, Any]]],
+) -> None:
+    # An hour or longer: up to 604,800 seconds in all; shorter periods stop at a day (86,400 s).
+    metrics = [_metric_stat("a", period=3600), {"Id": "e", "Expression": "a", "ReturnData": True}]
+
+    boto3.client("cloudwatch").put_metric_alarm(**_request(Metrics=metrics, EvaluationPeriods=168))
+
+    [alarm] = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="canaryfleet-")["MetricAlarms"]
+    assert alarm["EvaluationPeriods"] == 168
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,25 @@ from canaryfleet_local.standins.eventbridge import emit_service_event, service_e
 
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _MAX_QUERIES, _MAX_STATS, _MAX_EXPRESSIONS = 20, 10, 10
-_MAX_EVALUATION_SECONDS = 86_400
+# "An alarm's total current evaluation period can be no longer than seven days, so Period
+# multiplied by EvaluationPeriods can't be more than 604,800 seconds. For alarms with a period of
+# less than one hour (3,600 seconds), the total evaluation period can't be longer than one day
+# (86,400 seconds)" (botocore cloudwatch model, PutMetricAlarmInput.Period).
+_MAX_EVALUATION_SECONDS, _MAX_EVALUATION_SECONDS_UNDER_AN_HOUR = 604_800, 86_400
+
+
+def evaluation_too_long(period: int, evaluation_periods: int) -> str | None:
+    """PutMetricAlarm's refusal of a total evaluation period over its limit, or None."""
+    total = period * evaluation_periods
+    if period < 3_600 and total > _MAX_EVALUATION_SECONDS_UNDER_AN_HOUR:
+        return (
+            "EvaluationPeriods x Period must not exceed 86,400 seconds (one day) for a period under an hour."
+        )
+    if total > _MAX_EVALUATION_SECONDS:
+        return "EvaluationPeriods x Period must not exceed 604,800 seconds (seven days)."
+    return None
+
+
 _EVALUATED = re.compile(r"^canaryfleet-[a-z][a-z0-9-]*\.")  # the fail-fast alarms
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -254,8 +272,8 @@ def check_put_metric_alarm(request: dict[str, Any]) -> None:
         period = int(request.get("Period") or 0)
         if period and not valid_period(period):
             raise ValidationError("Period must be 10, 20, 30 or a multiple of 60.")
-        if period * evaluation_periods > _MAX_EVALUATION_SECONDS:
-            raise ValidationError("EvaluationPeriods x Period must not exceed 86,400 seconds (one day).")
+        if (too_long := evaluation_too_long(period, evaluation_periods)) is not None:
+            raise ValidationError(too_long)
         return
     stats = [m for m in metrics if "MetricStat" in m]
     expressions = [m for m in metrics if "Expression" in m]
@@ -276,8 +294,8 @@ def check_put_metric_alarm(request: dict[str, Any]) -> None:
         period = int(query["MetricStat"].get("Period") or 0)
         if not valid_period(period):
             raise ValidationError(f"{query['Id']}: Period must be 10, 20, 30 or a multiple of 60.")
-        if period * evaluation_periods > _MAX_EVALUATION_SECONDS:
-            raise ValidationError("EvaluationPeriods x Period must not exceed 86,400 seconds (one day).")
+        if (too_long := evaluation_too_long(period, evaluation_periods)) is not None:
+            raise ValidationError(too_long)
 
 
 def check_evaluable(request: dict[str, Any]) -> None:
