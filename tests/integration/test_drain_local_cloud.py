@@ -189,6 +189,24 @@ def test_completing_a_lifecycle_action_that_is_not_active_says_so(fleet: Fleet) 
     assert hooks.heartbeat(hook, fleet.instances[0]) is False
 
 
+def test_a_lifecycle_action_result_other_than_continue_or_abandon_is_refused(fleet: Fleet) -> None:
+    autoscaling = fleet.cloud.client("autoscaling")
+    request = {
+        "LifecycleHookName": "canaryfleet-drain",
+        "AutoScalingGroupName": fleet.app.live.auto_scaling_group,
+        "LifecycleActionToken": "00000000-0000-4000-8000-000000000000",
+    }
+
+    with pytest.raises(ClientError) as invalid:
+        autoscaling.complete_lifecycle_action(**request, LifecycleActionResult="continue")
+    with pytest.raises(ClientError) as valid_but_not_active:
+        autoscaling.complete_lifecycle_action(**request, LifecycleActionResult="ABANDON")
+
+    assert invalid.value.response["Error"]["Code"] == "ValidationError"
+    assert "specify CONTINUE or ABANDON" in invalid.value.response["Error"]["Message"]
+    assert "No active Lifecycle Action" in valid_but_not_active.value.response["Error"]["Message"]
+
+
 # --- the drain queue ---------------------------------------------------------------------------
 def _queue_attribute(fleet: Fleet, url: str, name: str) -> int:
     attributes = fleet.cloud.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[name])

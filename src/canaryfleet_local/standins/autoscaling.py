@@ -61,6 +61,12 @@ class CloudFormationAutoScalingGroupProperties:
             yield
 
 
+# CompleteLifecycleAction's result: "You can specify either CONTINUE or ABANDON" (botocore
+# autoscaling model, CompleteLifecycleActionType.LifecycleActionResult). The model types it as a
+# plain string, so botocore sends anything; the refusal's wording here is the stand-in's own.
+LIFECYCLE_ACTION_RESULTS = frozenset({"CONTINUE", "ABANDON"})
+
+
 @dataclass
 class LifecycleAction:
     """An instance in Terminating:Wait, held by a termination hook."""
@@ -84,9 +90,10 @@ class AutoScalingTerminationLifecycle:
     ``autoscaling:EC2_INSTANCE_TERMINATING`` hook, scale-in (SetDesiredCapacity,
     UpdateAutoScalingGroup) and TerminateInstanceInAutoScalingGroup put the instances in
     ``Terminating:Wait`` and emit Auto Scaling's "EC2 Instance-terminate Lifecycle Action"
-    event with a new token. CompleteLifecycleAction (by token, or by instance id) ends the
-    wait and terminates the instance; RecordLifecycleActionHeartbeat counts a heartbeat;
-    both answer ``ValidationError`` when no action is active, as AWS does. Neither the
+    event with a new token. CompleteLifecycleAction (by token, or by instance id; its result
+    CONTINUE or ABANDON, else ``ValidationError``) ends the wait and terminates the instance;
+    RecordLifecycleActionHeartbeat counts a heartbeat; both answer ``ValidationError`` when no
+    action is active, as AWS does. Neither the
     group's own deregistration before the wait nor the hook's timeout is played: ``pending``
     lists what would be left to time out. moto also registers every instance of a group in
     its target groups on any change; instances that are leaving are left out here.
@@ -227,10 +234,13 @@ class AutoScalingTerminationLifecycle:
             )
 
         def complete_lifecycle_action(response: AutoScalingResponse) -> EmptyResult:
+            result = response._get_param("LifecycleActionResult")
+            if result not in LIFECYCLE_ACTION_RESULTS:
+                raise ValidationError(
+                    f"LifecycleActionResult {result!r} is not valid: specify CONTINUE or ABANDON."
+                )
             action = action_of(response)
-            stand_in.terminate(
-                action.instance_id, "CompleteLifecycleAction", response._get_param("LifecycleActionResult")
-            )
+            stand_in.terminate(action.instance_id, "CompleteLifecycleAction", result)
             return EmptyResult()
 
         def record_lifecycle_action_heartbeat(response: AutoScalingResponse) -> EmptyResult:
