@@ -273,6 +273,15 @@ def test_text_from_outside_cannot_mention_the_channel_or_fake_a_link() -> None:
         assert "&lt;!channel&gt;" in rendered
 
 
+def test_the_approvers_awaited_are_mentioned_and_what_is_not_a_slack_user_id_is_only_text() -> None:
+    approvers = {"emails": ["ops@example.com"], "slack_user_ids": ["U012ABCDEF", "<!channel>", "U1|x"]}
+    waiting = notice("rollout.awaiting_approval", detail={"approvers": approvers})
+
+    [line] = [entry for entry in detail_lines(waiting) if entry.startswith("approvers: ")]
+
+    assert line == "approvers: ops@example.com, <@U012ABCDEF>, &lt;!channel&gt;, U1|x"
+
+
 def test_a_rejected_upload_summary_says_why() -> None:
     rejected = notice("rollout.rejected", reason="appspec.yml is missing")
 

@@ -20,6 +20,12 @@ _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _CHANNEL_NAMES = {"slack": "Slack", "page": "the approval page", "cli": "the CLI", "local": "the simulator"}
 
 
+def slack_mention(user_id: str) -> str:
+    """A Slack user id as a mention (mrkdwn); anything else escaped like any text, so that a
+    value read from a notice can never become ``<!channel>`` or a link."""
+    return f"<@{user_id}>" if _SLACK_USER_ID.fullmatch(user_id) else slack_escape(user_id)
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
 
@@ -119,10 +125,9 @@ def _verdict_text(verdict: Verdict | None) -> str:
 def _summary_blocks(approval: Approval) -> list[dict[str, Any]]:
     verdict = approval.verdict
     # A Slack user id becomes a mention; anything else is escaped like any text.
-    people = [
-        f"<@{u}>" if _SLACK_USER_ID.fullmatch(u) else slack_escape(u)
-        for u in approval.approvers.slack_user_ids
-    ] + [slack_escape(e) for e in approval.approvers.emails]
+    people = [slack_mention(u) for u in approval.approvers.slack_user_ids] + [
+        slack_escape(e) for e in approval.approvers.emails
+    ]
     # Each name whole (a mention cut short is no mention), as many as a context's text holds.
     label = "Approvers: "
     shown = _within([f", {p}" for p in people], MAX_TEXT - len(label) + 2, lambda n: f", and {n} more")

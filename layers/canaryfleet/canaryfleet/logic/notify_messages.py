@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from canaryfleet.logic.approval_messages import verdict_metric_lines, verdict_summary
+from canaryfleet.logic.approval_messages import slack_mention, verdict_metric_lines, verdict_summary
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
@@ -112,9 +112,13 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
         lines.extend(f"◦ {slack_escape(line)}" for line in verdict_metric_lines(verdict))
     elif notice.kind == "rollout.awaiting_approval":
         approvers = detail.get("approvers") or {}
-        people = [*approvers.get("emails", []), *(f"<@{u}>" for u in approvers.get("slack_user_ids", []))]
+        # Slack users as mentions (they were escaped into "&lt;@U...&gt;" before), emails as text.
+        people = [
+            *(slack_escape(str(e)) for e in approvers.get("emails", [])),
+            *(slack_mention(str(u)) for u in approvers.get("slack_user_ids", [])),
+        ]
         if people:
-            lines.append("approvers: " + ", ".join(slack_escape(str(p)) for p in people))
+            lines.append("approvers: " + ", ".join(people))
         if detail.get("expires_at"):
             lines.append(f"until {slack_escape(str(detail['expires_at']))}")
     elif notice.kind == "rollout.window_overridden":
