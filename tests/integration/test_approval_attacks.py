@@ -412,6 +412,19 @@ def test_a_command_without_a_version_asks_to_confirm_and_changes_nothing_yet(gat
     assert_nothing_changed(gate, waiting)
 
 
+def test_a_reason_too_long_for_a_confirm_button_is_refused_and_changes_nothing(gate: Gate) -> None:
+    waiting = wait_for_approval(gate, register=True)
+    reason = '"p99" ' * 240  # 1,440 characters (within the 1,500 allowed), each quote two in JSON
+
+    _, _, reply = slash(gate, f"abort {waiting.application} {reason}")
+
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"].startswith("That reason is too long to carry on a confirm button")
+    assert f"/canaryfleet abort {waiting.application} 1.2.0 <reason>" in reply["text"]
+    assert not [b for b in reply.get("blocks") or [] if b["type"] == "actions"]
+    assert_nothing_changed(gate, waiting)
+
+
 def test_the_confirm_button_promotes_the_rollout_it_carries(gate: Gate) -> None:
     waiting = wait_for_approval(gate, register=True)
     _, _, reply = slash(gate, f"promote {waiting.application}")

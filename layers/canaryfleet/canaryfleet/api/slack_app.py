@@ -293,12 +293,21 @@ def _confirm_prompt(
     question = f"{verb.capitalize()} {command.application} {version} (rollout `{command.rollout_id}`)?"
     if command.reason:
         question += f"\nReason: {slack_escape(command.reason)}"
+    value = command.model_dump_json()
+    if len(value) > _MAX_BUTTON_VALUE:
+        # JSON writes a quote, a backslash or a line break in two characters: a reason within
+        # _MAX_REASON can still overflow the button, and Slack would refuse the whole prompt.
+        return _ephemeral(
+            f"That reason is too long to carry on a confirm button (Slack allows {_MAX_BUTTON_VALUE:,} "
+            f"characters); nothing was changed. Shorten it, or name the version "
+            f"(`/canaryfleet {verb} {command.application} {version} <reason>`) to act without confirming."
+        )
     button: dict[str, object] = {
         "type": "button",
         "action_id": ABORT_ACTION if verb == "abort" else PROMOTE_ACTION,
         "style": "danger" if verb == "abort" else "primary",
         "text": {"type": "plain_text", "text": f"{verb.capitalize()} {version}"[:75]},
-        "value": command.model_dump_json(),
+        "value": value,
     }
     blocks: list[dict[str, object]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(question, 3000)}},
