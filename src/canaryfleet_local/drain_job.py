@@ -64,6 +64,15 @@ class DrainScenario(BaseModel):
         default=False, description="The group then terminates the drained instances (capacity rebalancing)."
     )
     flush_failures: tuple[FlushFailure, ...] = ()
+    lost_status_events: int = Field(
+        default=0,
+        ge=0,
+        description="Leaving instances (after those of flush_failures) whose first run's Run Command "
+        "status event never reaches EventBridge: the platform's check of the command ends their drain.",
+    )
+    drain_check_seconds: int | None = Field(
+        default=None, ge=1, le=900, description="The platform's DrainCheckSeconds; None: its default."
+    )
     duplicate_events: int = Field(default=0, ge=0, le=5, description="Extra deliveries of every event.")
     unmanaged_events: int = Field(default=0, ge=0, le=50, description="Spot warnings for unknown instances.")
     rollout: Scenario | None = Field(
@@ -224,6 +233,8 @@ def run_drain_scenario(
     if scenario.side == "canary" and count + scenario.keep > _CANARY_MAX:
         raise LocalCloudError(f"a canary group has at most {_CANARY_MAX} instances")
     started = time.monotonic()
+    if scenario.drain_check_seconds is not None:
+        parameters = {**(parameters or {}), "DrainCheckSeconds": str(scenario.drain_check_seconds)}
     with (
         LocalCloud(parameters=parameters) as cloud,
         ResponseLog().recording(cloud) as responses,
@@ -246,6 +257,9 @@ def run_drain_scenario(
             _deliver_again(cloud, scenario.duplicate_events)
             _unmanaged_warnings(cloud, scenario.unmanaged_events)
             cloud.wait_idle(max(1.0, started + timeout - time.monotonic()))
+            # A drain whose status event was lost ends at its check, which is a delayed message,
+            # not work under way: wait for the drains themselves.
+            _wait_for_final_drains(cloud, leaving, started + timeout)
             if scenario.terminate_after_drain:
                 autoscaling = cloud.client("autoscaling")
                 for instance_id in leaving:
@@ -267,6 +281,18 @@ def _assign_failures(simulated: SimulatedInstances, scenario: DrainScenario, lea
         for instance_id in leaving[position : position + failure.instances]:
             simulated.behave(instance_id, InstanceBehaviour(failed_flushes=failure.failed_flushes))
         position += failure.instances
+    for instance_id in leaving[position : position + scenario.lost_status_events]:
+        simulated.behave(instance_id, InstanceBehaviour(lost_status_events=1))
+
+
+def _wait_for_final_drains(cloud: LocalCloud, leaving: list[str], deadline: float) -> None:
+    store = DynamoDrainStore(cloud.output("StateTableName"))
+    waiting = set(leaving)
+    while waiting and time.monotonic() < deadline:
+        waiting = {r.instance_id for r in store.list_drains(APPLICATION) if not r.status.final} & waiting
+        if waiting:
+            time.sleep(0.1)
+    cloud.wait_idle(max(1.0, deadline - time.monotonic()))
 
 
 def _report(
@@ -297,6 +323,7 @@ def _report(
         "lifecycle_completed": sum(a.ended_by == "CompleteLifecycleAction" for a in lifecycle),
         "lifecycle_pending": sum(a.ended is None for a in lifecycle),
         "send_command_calls": len(operations.run_command.calls),
+        "status_events_lost": len(operations.run_command.lost_events),
         "instances_per_command": [len(c.instance_ids) for c in operations.run_command.calls],
         "sqs_batches": [d.size for d in operations.sqs.deliveries],
         "ignored": requests.get("ignored", 0),

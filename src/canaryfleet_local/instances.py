@@ -43,6 +43,9 @@ class InstanceBehaviour:
     # document's StopBudgetSeconds, as its `timeout` cuts it) and the uploads of the flush.
     stop_seconds: float = 0.0
     upload_seconds: float = 0.0
+    # This many of its runs' status-change events never reach EventBridge (Run Command's events
+    # are best effort): the platform learns their end from its check of the command.
+    lost_status_events: int = 0
 
 
 @dataclass
@@ -157,10 +160,11 @@ class SimulatedInstances(ManagedInstanceAgent):
         record.status = "Failed" if error else "Success"
         with self._lock:
             self.runs.append(record)
+        lost = attempt <= behaviour.lost_status_events
         if error:
-            return CommandInvocationResult("Failed", error=error)
+            return CommandInvocationResult("Failed", error=error, event_lost=lost)
         return CommandInvocationResult(
-            "Success", output=f"flushed {record.files} file(s), {record.bytes} bytes"
+            "Success", output=f"flushed {record.files} file(s), {record.bytes} bytes", event_lost=lost
         )
 
     def _registered_in(self, app: AppConfig, instance_id: str) -> list[str]:

@@ -67,6 +67,16 @@ def test_a_failed_flush_is_recorded_as_lost_alerted_and_its_hook_still_completed
     assert (alert["instance_id"], alert["termination_hook"]) == (lost["instance_id"], "completed")
 
 
+def test_drains_whose_status_events_never_came_are_ended_by_their_check() -> None:
+    report = run_drain_scenario("lost-status-events", parameters=QUIET, timeout=DEADLINE)
+
+    done_cleanly(report)
+    assert report["status_events_lost"] == 2, "two of the three ends were never told"
+    assert report["drained"] == report["manifests_verified"] == 3
+    assert report["lifecycle_completed"] == 3 and report["logs_lost"] == 0
+    assert (report["send_command_calls"], report["retries"]) == (1, 0)
+
+
 def test_duplicate_events_cause_one_drain_and_unknown_instances_are_ignored() -> None:
     report = run_drain_scenario("duplicate-events", parameters=QUIET, timeout=DEADLINE)
 

@@ -224,6 +224,18 @@ def test_a_scale_in_is_drained_with_every_drain_function_under_its_own_role() ->
     assert report["dead_letters"] == 0
 
 
+def test_a_drain_whose_status_event_was_lost_is_checked_under_the_dispatchers_own_role() -> None:
+    # Given IAM enforced and two drains whose Run Command status events never come
+    # When their check comes due on the drain queue
+    report = run_drain_scenario("lost-status-events", parameters=QUIET)
+
+    # Then the dispatcher read the commands' status, verified the logs and completed the hooks
+    # under its own role (GetItem, GetCommandInvocation, the log bucket, CompleteLifecycleAction)
+    assert report["function_errors"] == [], report["function_errors"]
+    assert report["status_events_lost"] == 2
+    assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (3, 3, 3)
+
+
 def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
     # Given the platform and a fleet, IAM enforced, and the traffic function's credentials; its
     # ModifyRule grant holds only for rules tagged canaryfleet:application

@@ -20,6 +20,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.drain import (
     DrainBudget,
+    DrainCheck,
     DrainOrder,
     DrainRecord,
     DrainStatus,
@@ -297,6 +298,7 @@ class FakeQueue:
 
     def __init__(self) -> None:
         self.orders: list[DrainOrder] = []
+        self.checks: list[tuple[DrainCheck, int]] = []  # each check and its delay
         self.fail = False
 
     def send(self, order: DrainOrder) -> None:
@@ -305,6 +307,25 @@ class FakeQueue:
                 {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "SendMessage"
             )
         self.orders.append(order)
+
+    def check_in(self, check: DrainCheck, seconds: int) -> None:
+        if self.fail:
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "SendMessage"
+            )
+        self.checks.append((check, seconds))
+
+
+class FakeStatuses:
+    """Run Command's status of each (command, instance); an invocation not set runs InProgress."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[tuple[str, str], str] = {}
+        self.reads: list[tuple[str, str]] = []
+
+    def status(self, command_id: str, instance_id: str) -> str | None:
+        self.reads.append((command_id, instance_id))
+        return self.statuses.get((command_id, instance_id), "InProgress")
 
 
 class FakeHooks:

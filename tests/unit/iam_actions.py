@@ -17,5 +17,9 @@ WITHOUT_RESOURCE_LEVEL = frozenset(
         # Auto Scaling": both List actions have no resource type.
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeScalingActivities",
+        # "Actions, resources, and condition keys for AWS Systems Manager": the Run Command reads
+        # of a command (GetCommandInvocation, like ListCommands and CancelCommand) name no
+        # resource type.
+        "ssm:GetCommandInvocation",
     }
 )

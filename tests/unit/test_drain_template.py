@@ -155,21 +155,23 @@ def test_send_command_is_limited_to_the_drain_document_and_instances(logical_id:
     assert instances["Condition"] == {"StringLike": {"ssm:resourceTag/canaryfleet:application": "?*"}}
 
 
-def test_only_the_completion_reads_logs_and_only_from_the_log_bucket() -> None:
+def test_only_the_completion_and_the_checks_read_logs_and_only_from_the_log_bucket() -> None:
+    # The dispatcher reads them when a command's check ends a drain whose status event was lost.
     readers = {
         logical_id
         for logical_id in DRAIN_FUNCTIONS
         for statement in _statements(logical_id)
         if any(a.startswith("s3:") for a in statement["Action"])
     }
-    resources = [
-        s["Resource"]
-        for s in _statements("DrainCompleteFunction")
-        if any(a.startswith("s3:") for a in s["Action"])
-    ]
 
-    assert readers == {"DrainCompleteFunction"}
-    assert resources == [{"Fn::Sub": "${LogBucket.Arn}/*"}, {"Fn::GetAtt": ["LogBucket", "Arn"]}]
+    assert readers == {"DrainCompleteFunction", "DrainDispatchFunction"}
+    for reader in readers:
+        resources = [
+            s["Resource"] for s in _statements(reader) if any(a.startswith("s3:") for a in s["Action"])
+        ]
+        assert resources == [{"Fn::Sub": "${LogBucket.Arn}/*"}, {"Fn::GetAtt": ["LogBucket", "Arn"]}], reader
+        actions = [s["Action"] for s in _statements(reader) if any(a.startswith("s3:") for a in s["Action"])]
+        assert actions == [["s3:GetObject"], ["s3:ListBucket"]], reader
 
 
 def test_the_drain_document_is_the_one_the_fleets_log_sync_runs() -> None:

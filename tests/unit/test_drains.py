@@ -20,6 +20,7 @@ from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
+    MAX_CHECKS,
     CommandInvocationDetail,
     DrainCompletion,
     DrainEvent,
@@ -37,6 +38,7 @@ from tests.unit.drain_fakes import (
     FakeQueue,
     FakeRegistry,
     FakeRunCommand,
+    FakeStatuses,
     FakeTargets,
     InMemoryDrainStore,
     InMemoryLogObjects,
@@ -51,6 +53,7 @@ INSTANCE = "i-0598c7d356eba48d7"
 CANARY_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-canary/0123456789abcdef"
 LIVE_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-live/fedcba9876543210"
 NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
+CHECK_SECONDS = 60
 LOGS = {"app.log": b"GET / 200\n" * 50, "archive/app.1.log": b"\x00\x01" * 300}
 CONFIG = AppConfig.model_validate(
     {
@@ -85,6 +88,7 @@ class World:
     run_command: FakeRunCommand = field(default_factory=FakeRunCommand)
     logs: InMemoryLogObjects = field(default_factory=InMemoryLogObjects)
     alerts: RecordedAlerts = field(default_factory=RecordedAlerts)
+    statuses: FakeStatuses = field(default_factory=FakeStatuses)
     config: AppConfig = CONFIG
 
     def __post_init__(self) -> None:
@@ -117,8 +121,27 @@ class World:
 
     def drains(self, at: datetime) -> Drains:
         return Drains(
-            self.store, self.hooks, self.run_command, self.logs, self.alerts, DOCUMENT, BUCKET, FixedClock(at)
+            self.store,
+            self.hooks,
+            self.run_command,
+            self.logs,
+            self.alerts,
+            DOCUMENT,
+            BUCKET,
+            FixedClock(at),
+            checks=self.queue,
+            statuses=self.statuses,
+            check_seconds=CHECK_SECONDS,
         )
+
+    def check(self, at: datetime = NOW, which: int = -1) -> BatchOutcome:
+        """The drain queue delivers a check that came due (the last queued, by default)."""
+        check, _ = self.queue.checks[which]
+        template = load_event("drain_dispatch/orders")["Records"][0]
+        batch = SqsModel.model_validate(
+            {"Records": [template | {"messageId": "check-0", "body": check.model_dump_json()}]}
+        )
+        return dispatch_drains(batch, self.drains(at), None)
 
     def dispatch(self, at: datetime = NOW) -> BatchOutcome:
         template = load_event("drain_dispatch/orders")["Records"][0]
@@ -298,6 +321,96 @@ def test_a_hook_that_ended_before_its_heartbeat_leaves_the_command_sent(world: W
     # Then the command stands and nothing counts a heartbeat that did not happen
     assert outcome.commands and outcome.failed == {}
     assert world.hooks.heartbeats == [INSTANCE] and world.record().heartbeats == 0
+
+
+# --- a command's check: its status event is best effort -----------------------------------
+def test_every_command_sent_is_checked_later_for_all_its_instances(world: World) -> None:
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+
+    outcome = world.dispatch()
+
+    [(check, seconds)] = world.queue.checks
+    assert (check.command_id, check.instance_ids, check.checks) == (outcome.commands[0], (INSTANCE,), 1)
+    assert seconds == CHECK_SECONDS
+
+
+def test_a_drain_whose_status_event_never_came_is_ended_by_its_check(world: World) -> None:
+    # Given a scale-in whose document ran and flushed its logs, but whose status event was lost
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.flush(LOGS)
+    world.statuses.statuses[(command, INSTANCE)] = "Success"
+
+    # When its check comes due
+    outcome = world.check(NOW + timedelta(seconds=CHECK_SECONDS))
+
+    # Then the drain ends as the event would have ended it: logs verified, hook completed
+    assert outcome.checked == {"check-0": {INSTANCE: "drained"}} and outcome.failed == {}
+    assert world.record().outcome == "drained"
+    assert world.hooks.completed == [INSTANCE] and world.alerts.sent == []
+
+
+def test_a_drain_its_event_already_ended_is_left_alone_by_its_check(world: World) -> None:
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    world.flush(LOGS)
+    world.ended("Success")
+
+    outcome = world.check(NOW + timedelta(seconds=CHECK_SECONDS))
+
+    assert outcome.checked == {"check-0": {INSTANCE: "ended"}}
+    assert world.statuses.reads == [], "no Run Command call for a drain that ended"
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_command_still_running_is_checked_again_then_its_drain_ends_lost(world: World) -> None:
+    # Given a drain whose command never reports an end (the agent went silent)
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+
+    # When each check finds it still in progress
+    for n in range(1, MAX_CHECKS + 1):
+        said = world.check(NOW + timedelta(seconds=n * CHECK_SECONDS)).checked["check-0"][INSTANCE]
+        assert said == ("checked again later" if n < MAX_CHECKS else "logs_lost")
+
+    # Then it is checked MAX_CHECKS times, each a check's delay apart, then lost, told, released
+    assert [c.checks for c, _ in world.queue.checks] == list(range(1, MAX_CHECKS + 1))
+    record = world.record()
+    assert record.outcome == "logs_lost" and record.reason is not None
+    assert record.reason.startswith(f"Run Command reported no end of the drain document after {MAX_CHECKS}")
+    assert [kind for kind, _, _ in world.alerts.sent] == ["drain.logs_lost"]
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_the_check_of_a_first_run_leaves_the_retrys_command_alone(world: World) -> None:
+    # Given a first run that failed and was tried again (a new command, with its own check)
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    first = world.dispatch().commands[0]
+    world.ended("Failed", at=NOW + timedelta(seconds=20))
+    assert world.record().current_command != first and len(world.queue.checks) == 2
+
+    # When the first command's check comes due
+    outcome = world.check(NOW + timedelta(seconds=CHECK_SECONDS), which=0)
+
+    # Then it does nothing: the retry's own check follows its command
+    assert outcome.checked == {"check-0": {INSTANCE: "ended"}}
+    assert world.record().status is DrainStatus.RUNNING and world.statuses.reads == []
+
+
+def test_a_check_that_cannot_be_queued_leaves_the_command_sent(world: World) -> None:
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.queue.fail = True
+
+    outcome = world.dispatch()
+
+    assert outcome.commands and outcome.failed == {}
+    assert world.queue.checks == [] and world.record().status is DrainStatus.RUNNING
 
 
 def test_the_hook_is_completed_only_once_the_manifest_checks(world: World) -> None:

@@ -323,11 +323,17 @@ NEEDED: dict[str, frozenset[str]] = {
     # mapping's polling, as for notify.
     "DrainDispatchFunction": frozenset(
         {
+            "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "ssm:SendCommand",
             "autoscaling:CompleteLifecycleAction",
             "autoscaling:RecordLifecycleActionHeartbeat",
             "sns:Publish",
+            # each command's check: queued (SendMessage), then the status and the completion's reads
+            "sqs:SendMessage",
+            "ssm:GetCommandInvocation",
+            "s3:GetObject",
+            "s3:ListBucket",
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
@@ -347,6 +353,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "autoscaling:CompleteLifecycleAction",
             "autoscaling:RecordLifecycleActionHeartbeat",
             "sns:Publish",
+            "sqs:SendMessage",  # a retry's check
         }
     ),
 }

@@ -79,16 +79,18 @@ class DrainRequestSettings(BaseSettings):
 
 
 class DrainDispatchSettings(RecordStageSettings):
-    """The drain dispatcher and completer: the document, the log bucket and the alert topic."""
+    """The drain dispatcher and completer: the document, the log bucket, the alert topic, and the
+    drain queue, where each command sent is checked ``DRAIN_CHECK_SECONDS`` later."""
 
     drain_document_name: str = Field(alias="DRAIN_DOCUMENT_NAME", pattern=r"^[a-zA-Z0-9_.-]{3,128}$")
     log_bucket_name: str = Field(alias="LOG_BUCKET_NAME", min_length=3, max_length=63)
+    drain_queue_url: DrainQueueUrl
+    # SQS delays a message at most 900 s (SendMessage's DelaySeconds).
+    drain_check_seconds: int = Field(default=60, alias="DRAIN_CHECK_SECONDS", ge=1, le=900)
 
 
 class DrainQueueDispatchSettings(DrainDispatchSettings):
-    """The dispatcher alone: its queue, where it makes failed orders visible again sooner."""
-
-    drain_queue_url: DrainQueueUrl
+    """The dispatcher alone: its queue is also where it makes failed orders visible again sooner."""
 
 
 # --- approval gate ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult
+from moto.core.utils import unix_time_millis
 from moto.sns.exceptions import InvalidParameterValue, SNSInvalidParameter, SNSNotFoundError
 from moto.sns.models import SNSBackend, Subscription, sns_backends
 from moto.sns.responses import SNSResponse
@@ -124,6 +125,26 @@ class SqsEventSourceMappingBatches:
         self._lock = threading.Lock()
         self._polling: set[tuple[str, str]] = set()
         self._closed = False
+        self._due: list[threading.Timer] = []  # delayed messages' polls, at the end of their delay
+
+    def _poll_when_due(self, sqs_queue: Any, message: Any) -> None:
+        """A delayed message (SendMessage's DelaySeconds) is not received before its delay ends
+        ("Amazon SQS delay queues", SQS Developer Guide); moto keeps it out of the queue's
+        visible messages until then, and its mapping is polled again at that moment. The wait
+        is not work under way: the local cloud is idle meanwhile, as on AWS nothing runs."""
+        seconds = max(0.0, (message.delayed_until - unix_time_millis()) / 1000) + self._POLL_SECONDS
+        timer = threading.Timer(seconds, self._due_now, (sqs_queue,))
+        timer.daemon = True
+        with self._lock:
+            if self._closed:
+                return
+            self._due.append(timer)
+        timer.start()
+
+    def _due_now(self, sqs_queue: Any) -> None:
+        mappings = sqs_queue.lambda_event_source_mappings
+        if mappings:
+            self._notify(sqs_queue, mappings)
 
     def _notify(self, sqs_queue: Any, mappings: dict[str, Any]) -> None:
         for mapping in list(mappings.values()):
@@ -239,7 +260,10 @@ class SqsEventSourceMappingBatches:
                 finally:
                     sqs_queue.lambda_event_source_mappings = mappings
             if mappings:
-                stand_in._notify(sqs_queue, mappings)
+                if message.delayed:
+                    stand_in._poll_when_due(sqs_queue, message)
+                else:
+                    stand_in._notify(sqs_queue, mappings)
 
         try:
             with mock.patch.object(Queue, "add_message", add_message):
@@ -247,6 +271,9 @@ class SqsEventSourceMappingBatches:
         finally:
             with self._lock:
                 self._closed = True
+                due, self._due = self._due, []
+            for timer in due:
+                timer.cancel()
 
 
 # SNS Publish (botocore's sns model, 2010-03-31, PublishInput): "Subjects must be UTF-8 text with

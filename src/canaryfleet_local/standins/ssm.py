@@ -61,6 +61,10 @@ class CommandInvocationResult:
     status: str  # Success, Failed, TimedOut, ...
     output: str = ""
     error: str = ""
+    # Systems Manager sends Run Command's events "on a best effort basis" ("Monitoring Systems
+    # Manager events with Amazon EventBridge", Systems Manager User Guide): True plays this
+    # invocation's status-change event never delivered (its status is still GetCommandInvocation's).
+    event_lost: bool = False
 
 
 class ManagedInstanceAgent(Protocol):
@@ -129,6 +133,7 @@ class SsmRunCommandOnManagedInstances:
         self.agent: ManagedInstanceAgent | None = None
         self.calls: list[RunCommandCall] = []
         self.rejected: list[tuple[str, str]] = []  # (error code, message)
+        self.lost_events: list[tuple[str, str]] = []  # (command id, instance id) of each event not sent
 
     def _reject(self, code: str, message: str) -> None:
         self.rejected.append((code, message))
@@ -203,17 +208,20 @@ class SsmRunCommandOnManagedInstances:
                 StandardOutputContent=result.output[:24_000],
                 StandardErrorContent=result.error[:8_000],
             )
-            self._emit(
-                "EC2 Command Invocation Status-change Notification",
-                [self._instance_arn(instance_id)],
-                {
-                    "command-id": command.command_id,
-                    "document-name": command.document_name,
-                    "instance-id": instance_id,
-                    "requested-date-time": self._requested(command),
-                    "status": result.status,
-                },
-            )
+            if result.event_lost:
+                self.lost_events.append((command.command_id, instance_id))
+            else:
+                self._emit(
+                    "EC2 Command Invocation Status-change Notification",
+                    [self._instance_arn(instance_id)],
+                    {
+                        "command-id": command.command_id,
+                        "document-name": command.document_name,
+                        "instance-id": instance_id,
+                        "requested-date-time": self._requested(command),
+                        "status": result.status,
+                    },
+                )
             return result.status == "Success"
 
         def finish(succeeded: list[bool]) -> None:

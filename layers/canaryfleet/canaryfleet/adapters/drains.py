@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
-from canaryfleet.models.drain import DrainOrder, LifecycleHookRef
+from canaryfleet.models.drain import DrainCheck, DrainOrder, LifecycleHookRef
 from canaryfleet.observability import logger
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 
@@ -48,6 +48,12 @@ class SqsDrainQueue:
 
     def send(self, order: DrainOrder) -> None:
         client("sqs").send_message(QueueUrl=self._url, MessageBody=order.model_dump_json())
+
+    def check_in(self, check: DrainCheck, seconds: int) -> None:
+        # DelaySeconds: 0 to 900 (SQS API Reference, SendMessage).
+        client("sqs").send_message(
+            QueueUrl=self._url, MessageBody=check.model_dump_json(), DelaySeconds=max(0, min(900, seconds))
+        )
 
     def redeliver_in(self, seconds: dict[str, int]) -> None:
         # ChangeMessageVisibilityBatch takes at most 10 entries (SQS API Reference).
@@ -92,6 +98,17 @@ class SsmRunCommand:
                 ) from None
             raise
         return str(response["Command"]["CommandId"])
+
+
+class SsmCommandStatuses:
+    def status(self, command_id: str, instance_id: str) -> str | None:
+        try:
+            response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as exc:
+            if error_code(exc) == "InvocationDoesNotExist":
+                return None
+            raise
+        return str(response["Status"])
 
 
 class AutoScalingLifecycleHooks:

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.models.drain import (
     MANIFEST_FILES_KEPT,
     RUN_ID_FORMAT,
     DrainBudget,
+    DrainCheck,
     DrainManifest,
     DrainRecord,
     DrainStatus,
@@ -27,7 +29,15 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.observability import emit_dimensioned, logger, metrics, tracer
 from canaryfleet.ports.clock import Clock
-from canaryfleet.ports.drains import Alerts, DrainStore, LifecycleHooks, LogObjects, RunCommand
+from canaryfleet.ports.drains import (
+    Alerts,
+    CommandStatuses,
+    DrainChecks,
+    DrainStore,
+    LifecycleHooks,
+    LogObjects,
+    RunCommand,
+)
 
 LOGS_LOST = "drain.logs_lost"
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
@@ -60,6 +70,11 @@ class Drains:
     document: str
     log_bucket: str
     clock: Clock
+    # Where a command's check is due ``check_seconds`` after it is sent (the drain queue), and
+    # where its status is read then; None: no check (a drain then waits for its event alone).
+    checks: DrainChecks | None = None
+    statuses: CommandStatuses | None = None
+    check_seconds: int = 60
 
 
 def execution_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: datetime) -> int:
@@ -110,6 +125,7 @@ def send_drain_document(
     for target in targets:
         manifest = run_prefix(target.log_prefix, target.instance_id, run_id) + "manifest.json"
         drains.store.record_command(target.application, target.instance_id, command_id, run_id, manifest, now)
+    check_later(drains, DrainCheck(command_id=command_id, instance_ids=tuple(t.instance_id for t in targets)))
     metrics.add_metric(name="DrainCommandsSent", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DrainInstancesCommanded", unit=MetricUnit.Count, value=len(targets))
     logger.info(
@@ -117,6 +133,21 @@ def send_drain_document(
         extra={"command_id": command_id, "instances": len(targets), "run_id": run_id, "trigger": trigger},
     )
     return command_id
+
+
+def check_later(drains: Drains, check: DrainCheck) -> bool:
+    """Have the command's real status read in ``drains.check_seconds``, in case its event is lost.
+
+    Best effort: a check that cannot be queued leaves the drain to its event, as before.
+    """
+    if drains.checks is None:
+        return False
+    try:
+        drains.checks.check_in(check, drains.check_seconds)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("drain check not queued", extra={"command_id": check.command_id, "error": str(exc)})
+        return False
+    return True
 
 
 @tracer.capture_method(capture_response=False)  # the record holds its hook's token

@@ -12,7 +12,9 @@ messages as failed: the queue delivers them again, then to its dead-letter queue
 the queue's visibility timeout (180 s: six times this function's timeout, as Lambda asks),
 which would outlast a Spot instance's two minutes and a termination hook's five: an order whose
 SendCommand failed is made visible again after ``redelivery_seconds`` (5 s, then 10 s). A
-malformed order changes nothing and keeps the visibility timeout.
+malformed order changes nothing and keeps the visibility timeout. The queue also carries, delayed,
+each command's check (``canaryfleet.logic.drain_check``): when one comes due, the command's real
+status ends the drains its status event should have ended.
 
 Once its command is sent, a drain whose instance waits in its termination hook records a
 heartbeat on the hook: the hook's timeout (``TerminationHookHeartbeatTimeout``, at least 300 s)
@@ -25,6 +27,7 @@ Reference, RecordLifecycleActionHeartbeat).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,10 +39,13 @@ from pydantic import ValidationError
 
 from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
 from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
-from canaryfleet.models.drain import DrainOrder, DrainRecord
+from canaryfleet.logic.drain_check import check_command
+from canaryfleet.models.drain import DrainCheck, DrainOrder, DrainRecord
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, OrderRedelivery
 
+# A drain queue message is an order (an instance to drain) or, delayed, a check of a command.
+_CHECK = re.compile(r'^\s*\{\s*"command_id"')
 # A claim whose command was never recorded is taken again after this long (its dispatcher
 # died between the two); the queue's visibility timeout is longer, so a live one never is.
 STALE_CLAIM_SECONDS = 60
@@ -64,6 +70,7 @@ class BatchOutcome:
     commands: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    checked: dict[str, dict[str, str]] = field(default_factory=dict)  # per check message: per instance
 
     def check(self, record: SQSRecord) -> None:
         """Powertools' record handler: raise for the messages the queue must deliver again."""
@@ -72,12 +79,19 @@ class BatchOutcome:
             raise DrainDispatchFailed(reason)
 
 
-def _orders(batch: SqsModel, outcome: BatchOutcome) -> list[tuple[str, DrainOrder]]:
+def _orders(
+    batch: SqsModel, outcome: BatchOutcome, checks: list[tuple[str, DrainCheck]]
+) -> list[tuple[str, DrainOrder]]:
+    """The batch's orders, each instance once; its checks go to ``checks``."""
     orders: list[tuple[str, DrainOrder]] = []
     seen: set[str] = set()
     for message in batch.Records:
+        body = message.body if isinstance(message.body, str) else ""
         try:
-            order = DrainOrder.model_validate_json(message.body if isinstance(message.body, str) else "")
+            if _CHECK.search(body):
+                checks.append((message.messageId, DrainCheck.model_validate_json(body)))
+                continue
+            order = DrainOrder.model_validate_json(body)
         except ValidationError as exc:
             logger.error(
                 "malformed drain order", extra={"message_id": message.messageId, "problem": str(exc)}
@@ -127,7 +141,15 @@ def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery
     outcome = BatchOutcome()
     claimed: list[Claimed] = []
     stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)
-    for message_id, order in _orders(batch, outcome):
+    checks: list[tuple[str, DrainCheck]] = []
+    orders = _orders(batch, outcome, checks)
+    for message_id, check in checks:
+        try:
+            outcome.checked[message_id] = check_command(check, drains)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("drain check failed; the queue delivers it again", extra={"error": str(exc)})
+            outcome.failed[message_id] = f"drain check failed: {exc}"
+    for message_id, order in orders:
         record = drains.store.claim(order.application, order.instance_id, now, stale)
         if record is None:
             outcome.duplicates.append(order.instance_id)  # sent already (a redelivered message)
@@ -149,6 +171,7 @@ def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery
             "lost": len(outcome.lost),
             "failed": len(outcome.failed),
             "duplicates": len(outcome.duplicates),
+            "checks": len(outcome.checked),
         },
     )
     return outcome

@@ -207,6 +207,11 @@ class CommandInvocationEvent(EventBridgeModel):
 
 
 # --- the drain queue's message -------------------------------------------------------------
+# A drain command's status is read at most this many times, a check's delay apart, before the
+# drain is ended as lost: by then Run Command has ended the document (its ExecutionTimeout).
+MAX_CHECKS = 6
+
+
 class DrainOrder(BaseModel):
     """One instance to run the drain document on (the body of a drain queue message)."""
 
@@ -221,6 +226,18 @@ class DrainOrder(BaseModel):
         default=None, description="When the instance goes whatever we do (Spot: the notice's end)."
     )
     requested_at: datetime
+
+
+class DrainCheck(BaseModel):
+    """A look at a drain command's real status, due some time after it was sent (the body of a
+    delayed drain queue message): Run Command's status events are best effort, and a drain
+    whose event never came would otherwise wait until its hook timed out, unseen."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    command_id: str = Field(min_length=36, max_length=36)
+    instance_ids: tuple[InstanceId, ...] = Field(min_length=1, max_length=50)
+    checks: int = Field(default=1, ge=1, le=MAX_CHECKS, description="This look's number, the first 1.")
 
 
 # --- what the drain document writes ---------------------------------------------------------

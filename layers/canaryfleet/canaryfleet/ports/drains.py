@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.drain import DrainBudget, DrainOrder, DrainRecord, DrainTrigger, LifecycleHookRef
+from canaryfleet.models.drain import (
+    DrainBudget,
+    DrainCheck,
+    DrainOrder,
+    DrainRecord,
+    DrainTrigger,
+    LifecycleHookRef,
+)
 from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
 
 # SendCommand takes at most 50 instance ids in one call (the SSM API's InstanceIds limit).
@@ -140,6 +147,18 @@ class TargetGroups(Protocol):
 class DrainQueue(Protocol):
     def send(self, order: DrainOrder) -> None:
         """Queue one instance for the batched SendCommand."""
+        ...
+
+
+class DrainChecks(Protocol):
+    def check_in(self, check: DrainCheck, seconds: int) -> None:
+        """Have ``check`` come back to the dispatcher in ``seconds`` (at most 900)."""
+        ...
+
+
+class CommandStatuses(Protocol):
+    def status(self, command_id: str, instance_id: str) -> str | None:
+        """Run Command's status of the command on the instance; None if it has no such invocation."""
         ...
 
 

@@ -15,6 +15,7 @@ from canaryfleet.adapters.drains import (
     ElbTargetGroups,
     S3LogObjects,
     SqsDrainQueue,
+    SsmCommandStatuses,
     SsmRunCommand,
 )
 from canaryfleet.adapters.notifier import SnsNotifier
@@ -50,15 +51,20 @@ def _drains(settings: DrainDispatchSettings) -> Drains:
         document=settings.drain_document_name,
         log_bucket=settings.log_bucket_name,
         clock=SystemClock(),
+        checks=SqsDrainQueue(settings.drain_queue_url),
+        statuses=SsmCommandStatuses(),
+        check_seconds=settings.drain_check_seconds,
     )
 
 
 def drain_dispatch_service(settings: DrainQueueDispatchSettings) -> tuple[Drains, SqsDrainQueue]:
     """What the dispatcher touches: drain records, Run Command, (for an unreachable instance)
-    its hook and the alert topic, and its queue (a failed order's visibility)."""
+    its hook and the alert topic, its queue (a failed order's visibility, each command's check),
+    and, when a check comes due, the command's status and what the completion touches."""
     return _drains(settings), SqsDrainQueue(settings.drain_queue_url)
 
 
 def drain_complete_service(settings: DrainDispatchSettings) -> Drains:
-    """What the completion touches: drain records, the log bucket, hooks, Run Command (a retry), alerts."""
+    """What the completion touches: drain records, the log bucket, hooks, Run Command (a retry,
+    and its check on the drain queue), alerts."""
     return _drains(settings)
