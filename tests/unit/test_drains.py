@@ -288,35 +288,37 @@ def test_blue_green_records_an_interruption_of_the_color_the_release_is_on_which
 
 
 # --- the drain document ends ------------------------------------------------------------------
-def test_a_drain_sent_to_an_instance_in_its_hook_restarts_the_hooks_timeout_with_the_command(
-    world: World,
+@pytest.mark.parametrize(("sent_after", "heartbeats"), [(0, 0), (15, 0), (25, 1)])
+def test_a_drain_sent_too_late_for_its_hooks_timeout_restarts_it_with_the_command(
+    world: World, sent_after: int, heartbeats: int
 ) -> None:
-    # Given a scale-in and a Spot warning, each of its own instance, queued
+    # Given a scale-in and a Spot warning, each of its own instance, queued at NOW
     world.member("live")
     world.member("live", "i-0abc0000000000001")
     world.leave(DrainTrigger.LIFECYCLE)
     world.leave(DrainTrigger.SPOT, "i-0abc0000000000001")
 
-    # When the dispatcher sends them their command
-    outcome = world.dispatch()
+    # When the dispatcher sends them their command, ``sent_after`` seconds after the events
+    outcome = world.dispatch(NOW + timedelta(seconds=sent_after))
 
-    # Then the instance in its termination hook gets a heartbeat once its command is on its way
-    # (the hook's timeout then covers the whole run); the Spot instance has no hook to extend
+    # Then the hook's 300 s leave its run (30 s delivery, 240 s, 10 s to complete) 20 s after the
+    # event: sent later, the instance in its hook gets a heartbeat once its command is on its way;
+    # the Spot instance has no hook to extend
     assert len(outcome.commands) == 2 and outcome.failed == {}  # two budgets: two commands
-    assert world.hooks.heartbeats == [INSTANCE]
-    assert world.record().heartbeats == 1
+    assert world.hooks.heartbeats == [INSTANCE] * heartbeats
+    assert world.record().heartbeats == heartbeats
     spot = world.store.get(APP, "i-0abc0000000000001")
     assert spot is not None and spot.heartbeats == 0
 
 
 def test_a_hook_that_ended_before_its_heartbeat_leaves_the_command_sent(world: World) -> None:
-    # Given a scale-in whose termination hook has already ended (timed out) by the time it is sent
+    # Given a scale-in, sent late, whose termination hook has already ended (timed out)
     world.member("live")
     world.leave(DrainTrigger.LIFECYCLE)
     world.hooks.active.clear()
 
     # When the dispatcher sends its command
-    outcome = world.dispatch()
+    outcome = world.dispatch(NOW + timedelta(seconds=60))
 
     # Then the command stands and nothing counts a heartbeat that did not happen
     assert outcome.commands and outcome.failed == {}

@@ -11,13 +11,13 @@ from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
-from canaryfleet.models.drain import DrainCheck, DrainOrder, LifecycleHookRef
+from canaryfleet.models.drain import RUN_COMMAND_DELIVERY_SECONDS, DrainCheck, DrainOrder, LifecycleHookRef
 from canaryfleet.observability import logger
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 
 # Run Command's delivery timeout (its minimum): an instance that cannot take the command
 # within it ends "DeliveryTimedOut", and the drain's completion records the loss.
-DELIVERY_TIMEOUT_SECONDS = 30
+DELIVERY_TIMEOUT_SECONDS = RUN_COMMAND_DELIVERY_SECONDS
 
 
 class Ec2InstanceDirectory:

@@ -16,13 +16,13 @@ malformed order changes nothing and keeps the visibility timeout. The queue also
 each command's check (``canaryfleet.logic.drain_check``): when one comes due, the command's real
 status ends the drains its status event should have ended.
 
-Once its command is sent, a drain whose instance waits in its termination hook records a
-heartbeat on the hook: the hook's timeout (``TerminationHookHeartbeatTimeout``, at least 300 s)
-then runs from the command, which takes at most Run Command's delivery and the document's
-``ExecutionTimeout`` (240 s), not from the moment the instance began to terminate, before the
-event, the request, the queue and their retries took their share (a heartbeat "extends the
-timeout by the length of time defined using the PutLifecycleHook API call": EC2 Auto Scaling API
-Reference, RecordLifecycleActionHeartbeat).
+A drain whose instance waits in its termination hook records a heartbeat on the hook once its
+command is sent, when the run would not fit in what is left of the hook's timeout
+(``TerminationHookHeartbeatTimeout``, at least 300 s, from the event): its delivery and the
+document's ``ExecutionTimeout`` (240 s) leave 30 s for the event, the request, the queue and
+their retries, and a slow path took more. The heartbeat "extends the timeout by the length of
+time defined using the PutLifecycleHook API call" (EC2 Auto Scaling API Reference,
+RecordLifecycleActionHeartbeat), so the run fits from there. A drain sent in time needs none.
 """
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ from pydantic import ValidationError
 from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
 from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
 from canaryfleet.logic.drain_check import check_command
-from canaryfleet.models.drain import DrainCheck, DrainOrder, DrainRecord
+from canaryfleet.models.drain import (
+    COMPLETION_MARGIN_SECONDS,
+    HOOK_TIMEOUT_SECONDS,
+    RUN_COMMAND_DELIVERY_SECONDS,
+    DrainCheck,
+    DrainOrder,
+    DrainRecord,
+)
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, OrderRedelivery
 
@@ -201,13 +208,21 @@ def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: Batc
         return
     outcome.commands.append(command_id)
     for item in chunk:
-        _restart_hook_timeout(drains, item.record)
+        _restart_hook_timeout(drains, item.record, now)
 
 
-def _restart_hook_timeout(drains: Drains, record: DrainRecord) -> None:
-    """Heartbeat the instance's termination hook, if it waits in one (best effort: the command
-    is sent, and a hook that ended or a refused call changes nothing about it)."""
-    if record.hook is None or record.hook_completed_at is not None:
+def _needs_heartbeat(record: DrainRecord, now: datetime) -> bool:
+    """Whether the run, sent now, may outlast the hook's timeout counted from the event."""
+    if record.notice_at is None:
+        return True
+    run = RUN_COMMAND_DELIVERY_SECONDS + record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS
+    return (now - record.notice_at).total_seconds() > HOOK_TIMEOUT_SECONDS - run
+
+
+def _restart_hook_timeout(drains: Drains, record: DrainRecord, now: datetime) -> None:
+    """Heartbeat the instance's termination hook, if it waits in one and the run needs the time
+    (best effort: the command is sent, and a hook that ended or a refused call changes nothing)."""
+    if record.hook is None or record.hook_completed_at is not None or not _needs_heartbeat(record, now):
         return
     try:
         if drains.hooks.heartbeat(record.hook, record.instance_id):

@@ -69,10 +69,18 @@ class DrainBudget(BaseModel):
         return LIFECYCLE_BUDGET if trigger is DrainTrigger.LIFECYCLE else SPOT_BUDGET
 
 
+# The termination hook's timeout is at least 300 s (fleet/template.yaml's
+# TerminationHookHeartbeatTimeout, its minimum), counted from the event that put the instance in
+# its hook; a run takes Run Command's delivery (its 30 s minimum, the drain's TimeoutSeconds) and
+# the document's ExecutionTimeout, and its completion a few seconds more.
+HOOK_TIMEOUT_SECONDS = 300
+RUN_COMMAND_DELIVERY_SECONDS = 30
+COMPLETION_MARGIN_SECONDS = 10
+
 # A Spot notice leaves two minutes: the whole drain fits in 90 s, logs first.
 SPOT_BUDGET = DrainBudget(execution_seconds=90, stop_seconds=30, flush_first=True)
-# A termination hook waits 300 s by default (fleet/template.yaml), from the heartbeat the
-# dispatcher records once the command is sent; another extends it for a retry.
+# A termination hook waits 300 s by default (fleet/template.yaml); the dispatcher records a
+# heartbeat when its command would not fit in what is left of it, and a retry records another.
 LIFECYCLE_BUDGET = DrainBudget(execution_seconds=240, stop_seconds=60, flush_first=False)
 
 
