@@ -130,9 +130,10 @@ class Scenario(BaseModel):
         ge=0,
         description="Time from the moment a tripped alarm's version stops taking traffic to the "
         "alarm's return to OK. On AWS the alarm stays in ALARM until fewer than DatapointsToAlarm "
-        "of its last EvaluationPeriods datapoints breach: one to three minutes for the fleet's "
-        "alarms (2 of 3 one-minute periods). A restore of the last good revision starts within "
-        "that time.",
+        "of its last EvaluationPeriods datapoints breach (botocore cloudwatch model, "
+        "PutMetricAlarmInput.DatapointsToAlarm: 'the number of data points that must be breaching "
+        "to trigger the alarm'): one to three minutes for the fleet's alarms (2 of 3 one-minute "
+        "periods). A restore of the last good revision starts within that time.",
     )
     decide_after_seconds: float = Field(default=0.2, ge=0, description="How long the approver takes.")
     approver: str = "approver@example.com"

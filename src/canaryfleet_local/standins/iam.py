@@ -40,14 +40,6 @@ _TRANSACTION_PARTS = {
 }
 
 
-# CreateDeployment with an overrideAlarmConfiguration is also authorised as UpdateDeploymentGroup:
-# "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM permission
-# when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
-_ALSO_AUTHORISED_AS = {
-    ("codedeploy:CreateDeployment", "overrideAlarmConfiguration"): "codedeploy:UpdateDeploymentGroup",
-}
-
-
 class FunctionRoleCredentials:
     """Stands in for Lambda giving a function its execution role's credentials, and for IAM
     checking every call made with them (moto checks no call unless told to, and then all).
@@ -116,13 +108,12 @@ class FunctionRoleCredentials:
         if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
             parts = json.loads(request.raw_body or b"{}").get("TransactItems", [])
             actions = sorted({_TRANSACTION_PARTS[kind] for item in parts for kind in item})
-        if any(base == action for base, _ in _ALSO_AUTHORISED_AS):
-            members = json.loads(request.raw_body or b"{}")
-            actions += [
-                extra
-                for (base, member), extra in _ALSO_AUTHORISED_AS.items()
-                if base == action and member in members
-            ]
+        # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
+        # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
+        if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in json.loads(
+            request.raw_body or b"{}"
+        ):
+            actions.append("codedeploy:UpdateDeploymentGroup")
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()
