@@ -32,6 +32,9 @@ class Versions(SecretVersions):
         self.labels[current_version_id] = ["AWSPREVIOUS"]
         self.labels[version_id].append("AWSCURRENT")
 
+    def release_pending(self, version_id: str) -> None:
+        self.labels[version_id].remove("AWSPENDING")
+
 
 def step(name: str) -> RotationEvent:
     return RotationEvent.model_validate({**load_event("rotate_signing_key/create_secret"), "Step": name})
@@ -48,7 +51,8 @@ def test_the_four_steps_make_a_new_random_key_current_and_keep_the_old_one_previ
     assert results[0] == "created" and results[-1] == "finished"
     new_key = versions.values[(NEW, "AWSPENDING")]
     assert len(new_key) == 64 and new_key != "k" * 64
-    assert versions.labels == {CURRENT: ["AWSPREVIOUS"], NEW: ["AWSPENDING", "AWSCURRENT"]}
+    # and the new version no longer holds AWSPENDING, so the next RotateSecret may start
+    assert versions.labels == {CURRENT: ["AWSPREVIOUS"], NEW: ["AWSCURRENT"]}
 
 
 def test_a_repeated_create_keeps_the_pending_key() -> None:
@@ -66,6 +70,20 @@ def test_a_repeated_finish_changes_nothing() -> None:
         rotate_signing_key(step(name), versions)
 
     assert rotate_signing_key(step("finishSecret"), versions) == "already current"
+    assert versions.labels[NEW] == ["AWSCURRENT"]
+
+
+def test_a_finish_retried_after_its_move_still_releases_the_pending_label() -> None:
+    # Given a finish that moved AWSCURRENT and stopped before it took AWSPENDING off
+    versions = Versions()
+    rotate_signing_key(step("createSecret"), versions)
+    versions.make_current(NEW, CURRENT)
+
+    # When Secrets Manager retries the step
+    assert rotate_signing_key(step("finishSecret"), versions) == "already current"
+
+    # Then the label is released all the same
+    assert versions.labels == {CURRENT: ["AWSPREVIOUS"], NEW: ["AWSCURRENT"]}
 
 
 def test_testing_a_missing_pending_key_fails_the_rotation() -> None:

@@ -137,3 +137,8 @@ class SecretsManagerSecretVersions:
             MoveToVersionId=version_id,
             RemoveFromVersionId=current_version_id,
         )
+
+    def release_pending(self, version_id: str) -> None:
+        self._sm.update_secret_version_stage(
+            SecretId=self._secret_id, VersionStage=PENDING, RemoveFromVersionId=version_id
+        )

@@ -1,7 +1,13 @@
 """Rotating the approval links' signing key: Secrets Manager's four steps.
 
 A new random key becomes AWSCURRENT; the one before stays readable as AWSPREVIOUS, which
-verifiers still accept, so links sent before a rotation keep working until they expire.
+verifiers still accept, so links sent before a rotation keep working until they expire. A
+second rotation within a link's lifetime ends the links signed before the first: that is how an
+operator revokes a key that leaked (rotate twice).
+
+finishSecret also takes AWSPENDING off the new current version, as AWS's own rotation template
+does: RotateSecret refuses to start while AWSPENDING is on a version that is not AWSCURRENT, and
+Secrets Manager's own clean-up of the label is not something to rely on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ def rotate_signing_key(event: RotationEvent, versions: SecretVersions) -> str:
     if labels is None:
         raise ConfigurationError("the rotation's version does not exist on the secret")
     if CURRENT in labels:
+        if event.step == "finishSecret" and PENDING in labels:
+            versions.release_pending(event.token)  # a finish retried after its move
         return "already current"
     if PENDING not in labels:
         raise ConfigurationError("the rotation's version is not pending")
@@ -45,5 +53,6 @@ def rotate_signing_key(event: RotationEvent, versions: SecretVersions) -> str:
         return "tested"
     current = next(version for version, names in stages.items() if CURRENT in names)
     versions.make_current(event.token, current)
+    versions.release_pending(event.token)
     logger.info("signing key rotated; the previous one still verifies links")
     return "finished"
