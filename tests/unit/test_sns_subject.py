@@ -31,17 +31,19 @@ def test_a_short_subject_is_kept_as_it_is() -> None:
     assert sns_subject(text) == text
 
 
-def test_a_long_subject_is_cut_to_99_characters_ending_in_an_ellipsis() -> None:
+def test_a_long_subject_is_cut_to_99_ascii_characters_ending_in_three_dots() -> None:
     # Given the subject of a rollout of the longest application name and version
     text = f"canaryfleet {LONGEST_APP} {LONGEST_VERSION}: rolled back"
 
     # When it is made a subject
     subject = sns_subject(text)
 
-    # Then it has 99 characters, the last an ellipsis, and begins as the text did
+    # Then it has 99 ASCII characters (the API reference's earlier wording asked for ASCII), the
+    # last three dots, and begins as the text did
     assert len(subject) == SNS_SUBJECT_MAX_CHARACTERS
-    assert subject.endswith("\u2026")
-    assert text.startswith(subject[:-1])
+    assert subject.isascii()
+    assert subject.endswith("...")
+    assert text.startswith(subject[:-3])
 
 
 def test_a_subject_of_exactly_100_characters_is_cut_as_sns_wants_fewer() -> None:

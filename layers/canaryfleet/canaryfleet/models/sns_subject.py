@@ -15,7 +15,9 @@ import unicodedata
 
 # "less than 100 characters long": characters, not bytes.
 SNS_SUBJECT_MAX_CHARACTERS = 99
-ELLIPSIS = "\u2026"
+# Three ASCII dots, not U+2026: the names in canaryfleet's subjects are ASCII, so a subject cut to
+# fit stays ASCII too and meets the API reference's earlier wording ("must be ASCII text") as well.
+ELLIPSIS = "..."
 # What a subject says when nothing printable was left of the text it was given.
 FALLBACK_SUBJECT = "canaryfleet notification"
 
@@ -32,7 +34,7 @@ def _may_begin_subject(character: str) -> bool:
 
 
 def sns_subject(text: str) -> str:
-    """``text`` as a subject SNS accepts: one line, at most 99 characters, ending in an ellipsis if cut.
+    """``text`` as a subject SNS accepts: one line, at most 99 characters, ending in "..." if cut.
 
     Line breaks, control characters and runs of white space become one space; anything that may
     not begin a subject (white space, combining marks) is dropped from its start.
@@ -44,5 +46,5 @@ def sns_subject(text: str) -> str:
     if not subject:
         return FALLBACK_SUBJECT
     if len(subject) > SNS_SUBJECT_MAX_CHARACTERS:
-        subject = subject[: SNS_SUBJECT_MAX_CHARACTERS - 1].rstrip() + ELLIPSIS
+        subject = subject[: SNS_SUBJECT_MAX_CHARACTERS - len(ELLIPSIS)].rstrip() + ELLIPSIS
     return subject
