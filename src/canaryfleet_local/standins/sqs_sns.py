@@ -97,6 +97,39 @@ class SqsBatchDelivery:
     function_error: str | None
 
 
+def batch_items_to_retry(response: bytes | str | None, message_ids: list[str]) -> set[str]:
+    """The messages of a batch that become visible again, read from the function's response as
+    Lambda reads a partial batch response ("Success and failure conditions", Lambda Developer
+    Guide, https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#sqs-batchfailurereporting-conditions).
+
+    None of them after an empty or null response, or an empty or null ``batchItemFailures`` list.
+    All of them, as a complete failure, after a response that is not JSON, an empty string or
+    null ``itemIdentifier``, an item with a bad key name, or an ``itemIdentifier`` that names no
+    message of the batch.
+    """
+    everything = set(message_ids)
+    try:
+        body = json.loads(response) if response else None
+    except ValueError:
+        return everything
+    if body is None or body == {}:
+        return set()
+    if not isinstance(body, dict):
+        return everything  # JSON, but not a response object: read as the guide's invalid response
+    failures = body.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return everything
+    retry: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(identifier, str) or identifier not in everything:
+            return everything
+        retry.add(identifier)
+    return retry
+
+
 class SqsEventSourceMappingBatches:
     """Stands in for Lambda's SQS event source mapping: batches, the batching window, partial failures.
 
@@ -229,9 +262,7 @@ class SqsEventSourceMappingBatches:
             error = str(json.loads(response).get("errorType", "Unhandled"))
             retry = {m.id for m in messages}
         elif "ReportBatchItemFailures" in (mapping.function_response_types or []):
-            body = json.loads(response or b"null")
-            failures = body.get("batchItemFailures", []) if isinstance(body, dict) else []
-            retry = {str(f.get("itemIdentifier")) for f in failures}
+            retry = batch_items_to_retry(response, [m.id for m in messages])
         else:
             retry = set()
         for message in messages:
