@@ -44,7 +44,8 @@ HOST = "127.0.0.1"
 COOKIE = "canaryfleet_dashboard"
 ACTIONS = ("approve", "reject", "abort", "promote")
 NEEDS_REASON = ("reject", "abort")
-MAX_BODY = 16 * 1024
+# A reason of up to 2,000 characters, percent-encoded: up to 12 bytes a character (24,000 bytes).
+MAX_BODY = 32 * 1024
 _APP = re.compile(APP_NAME_PATTERN)
 _ROLLOUT_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 _NOTICES = {

@@ -54,7 +54,7 @@ GARBLED = (400, "The form is garbled")
     ("body", "content_type", "refusal"),
     [
         pytest.param(
-            lambda w: form(w, comment="x" * 20_000).encode(), FORM, (413, "The form is too large"), id="huge"
+            lambda w: form(w, comment="x" * 40_000).encode(), FORM, (413, "The form is too large"), id="huge"
         ),
         pytest.param(encoded, "text/plain", NOT_A_FORM, id="text"),
         pytest.param(lambda w: encoded(w) + b"\xff\xfe", "text/plain", NOT_A_FORM, id="text-not-utf8"),

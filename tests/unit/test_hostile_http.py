@@ -13,7 +13,7 @@ import hmac
 import json
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote_plus, urlencode
 
 import pytest
 from canaryfleet.api.approval_page import approval_page_api
@@ -159,7 +159,7 @@ def _spliced(form: str, inserted: str, at: int) -> str:
 
 # --- the approval page -----------------------------------------------------------------------------
 @HYPOTHESIS
-@given(size=st.integers(16 * 1024 + 1, 200_000), encoded=st.booleans())
+@given(size=st.integers(32 * 1024 + 1, 200_000), encoded=st.booleans())
 def test_an_oversized_form_is_refused_with_413_and_decides_nothing(size: int, encoded: bool) -> None:
     body = PAGE_FORM + "&pad=" + "a" * (size - len(PAGE_FORM) - 5)
 
@@ -167,6 +167,19 @@ def test_an_oversized_form_is_refused_with_413_and_decides_nothing(size: int, en
 
     assert status == 413
     assert gate.decisions == []
+
+
+@pytest.mark.parametrize("character", ["\u6279", "\U0001f44d"], ids=["cjk", "emoji"])
+def test_a_full_length_comment_in_any_script_is_not_refused_as_too_large(character: str) -> None:
+    # Given the form with a comment of the 2,000 characters the page allows, each of which a
+    # browser percent-encodes to 9 (CJK) or 12 (outside the BMP) bytes
+    form = PAGE_FORM.replace("comment=error+rate+matches+live", "comment=" + quote_plus(character * 2000))
+
+    # When it is posted, then the gate is asked to decide
+    status, gate = page(request("approval_page/decide", form))
+
+    assert status == 404  # the recording gate knows no approval
+    assert gate.decisions == [("link", "q7Xr2LmN9pKv4TzW1bYc0A", "approve")]
 
 
 @HYPOTHESIS

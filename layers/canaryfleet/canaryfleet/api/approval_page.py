@@ -20,8 +20,11 @@ from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisi
 from canaryfleet.observability import logger
 
 _MAX_FORM_FIELDS = 10
-# The form's fields (an approver's address, a signature, a 2,000-character comment) fit easily.
-_MAX_FORM_BYTES = 16 * 1024
+# The form's fields: an approver's address, a signature and a comment of up to 2,000 characters.
+# A browser sends each character as UTF-8, percent-encoded: up to 12 bytes for one outside the
+# Basic Multilingual Plane, 9 for one of Chinese, Japanese or Korean. A full comment is at most
+# 24,000 bytes, so a comment the page allows is never refused as too large.
+_MAX_FORM_BYTES = 32 * 1024
 _REFUSED_BODY = {
     413: ("The form is too large", "Shorten the comment and send it again."),
     415: ("Not a form", "Decide with the page's Approve or Reject button."),
