@@ -373,6 +373,27 @@ def test_an_instance_may_set_only_the_version_tag_of_its_own_application(templat
     }
 
 
+def test_codedeploy_may_launch_tag_and_pass_the_role_that_launch_template_groups_need(
+    template: dict[str, Any],
+) -> None:
+    # CodeDeploy User Guide, "Step 2: Create a service role for CodeDeploy": a group created with
+    # a launch template needs ec2:RunInstances, ec2:CreateTags and iam:PassRole beyond
+    # AWSCodeDeployRole.
+    role = stack(template).resolve(props(template, "CodeDeployServiceRole"))
+    granted = {action: s for s in _statements(role) for action in _as_list(s["Action"])}
+
+    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRole"]
+    assert set(granted) == {"ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"}
+    # and each only as far as the fleet needs: its own launch template, tags at launch, its
+    # own instance role to EC2
+    launch_template = granted["ec2:RunInstances"]["Condition"]["ArnLike"]["ec2:LaunchTemplate"]
+    assert re.fullmatch(rf"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/\S+", launch_template)
+    assert not launch_template.endswith("*")
+    assert granted["ec2:CreateTags"]["Condition"] == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
+    assert granted["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert "InstanceRole" in str(granted["iam:PassRole"]["Resource"])
+
+
 # --- traffic ------------------------------------------------------------------------
 
 
