@@ -84,6 +84,23 @@ STORY = (
     "ssm:GetParametersByPath",
     "sts:GetCallerIdentity",
 )
+# The HTTP API's access logs: API Gateway turns them on with the caller's own credentials, and
+# the AWS::ApiGatewayV2::Stage schema lists only apigateway:* actions ("Permissions to activate
+# logging", https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging.html).
+ACCESS_LOGS = (
+    "logs:CreateLogDelivery",
+    "logs:CreateLogGroup",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:DescribeResourcePolicies",
+    "logs:FilterLogEvents",
+    "logs:GetLogDelivery",
+    "logs:GetLogEvents",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
 # Teardown of what the platform stack retains on purpose, and of the functions' log groups.
 TEARDOWN = (
     "dynamodb:DeleteTable",
@@ -139,7 +156,7 @@ def handler_actions(resource_type: str) -> set[str]:
 
 def required_actions() -> set[str]:
     """Every action the run needs, without those a wildcard in the same set already grants."""
-    declared = {a for kind in resource_types() for a in handler_actions(kind)} | {*STACKS, *STORY, *TEARDOWN}
+    declared = {a for kind in resource_types() for a in handler_actions(kind)} | {*STACKS, *STORY, *ACCESS_LOGS, *TEARDOWN}
     valid = {a for a in declared if _ACTION.match(a) and a.split(":", 1)[1][:1].isupper()}
     wildcards = {a for a in valid if "*" in a}
     return {a for a in valid if a in wildcards or not any(fnmatch.fnmatchcase(a, w) for w in wildcards)}
