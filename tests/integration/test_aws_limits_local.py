@@ -27,7 +27,7 @@ from canaryfleet_local.standins.lambda_ import (
     RequestTooLargeError,
 )
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
-from canaryfleet_local.standins.sqs_sns import SnsPublishRules
+from canaryfleet_local.standins.sqs_sns import LambdaSqsEventSourceMappingRules, SnsPublishRules
 from canaryfleet_local.standins.ssm import SsmParameterValueLimits, SsmRunCommandOnManagedInstances
 from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
@@ -395,3 +395,62 @@ def test_the_local_cloud_installs_the_request_limits() -> None:
         sfn_code = refused(cloud.client("stepfunctions").send_task_success, taskToken="t" * 2049, output="{}")
 
     assert (code, sfn_code) == ("InvalidParameter", "ValidationException")
+
+
+# --- Lambda's SQS event source mappings --------------------------------------------------------
+
+
+@pytest.fixture
+def queue_and_function(aws: None) -> Iterator[tuple[str, str]]:
+    """A queue whose messages stay invisible 60 s once received, and a function of 30 s."""
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="poller", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda").create_function(
+        FunctionName="worker",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": b"zip"},
+        Timeout=30,
+    )
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with LambdaSqsEventSourceMappingRules().installed():
+        yield arn, url
+
+
+def test_a_mapping_from_a_queue_whose_visibility_timeout_is_shorter_than_the_function_is_refused(
+    queue_and_function: tuple[str, str],
+) -> None:
+    # Given the function's timeout raised to 90 s, past the queue's 60 s
+    arn, _ = queue_and_function
+    aws_lambda = boto3.client("lambda")
+    aws_lambda.update_function_configuration(FunctionName="worker", Timeout=90)
+
+    # When a mapping is asked for, Lambda refuses it and makes none
+    assert refused(aws_lambda.create_event_source_mapping, EventSourceArn=arn, FunctionName="worker") == (
+        "InvalidParameterValueException"
+    )
+    assert aws_lambda.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def test_a_batch_of_more_than_ten_messages_needs_a_batching_window(
+    queue_and_function: tuple[str, str],
+) -> None:
+    arn, _ = queue_and_function
+    aws_lambda = boto3.client("lambda")
+
+    # A batch of 50 without a window is refused, with a window of 1 s it is a mapping
+    assert refused(
+        aws_lambda.create_event_source_mapping, EventSourceArn=arn, FunctionName="worker", BatchSize=50
+    ) == ("InvalidParameterValueException")
+    mapping = aws_lambda.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="worker", BatchSize=50, MaximumBatchingWindowInSeconds=1
+    )
+
+    # and an update that takes the window away again is refused and changes nothing
+    assert refused(
+        aws_lambda.update_event_source_mapping, UUID=mapping["UUID"], MaximumBatchingWindowInSeconds=0
+    ) == ("InvalidParameterValueException")
+    assert aws_lambda.get_event_source_mapping(UUID=mapping["UUID"])["MaximumBatchingWindowInSeconds"] == 1

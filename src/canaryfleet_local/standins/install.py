@@ -52,6 +52,7 @@ from canaryfleet_local.standins.secretsmanager import (
 from canaryfleet_local.standins.sqs_sns import (
     CloudFormationSnsSubscription,
     CloudFormationSqsQueuePolicy,
+    LambdaSqsEventSourceMappingRules,
     SnsEmailSubscriptions,
     SnsPublishRules,
     SqsEventSourceMappingBatches,
@@ -121,6 +122,7 @@ class PlatformStandIns:
             stack.enter_context(self.sns_email.installed())
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
+            stack.enter_context(LambdaSqsEventSourceMappingRules().installed())
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())

@@ -16,6 +16,8 @@ from typing import Any, Self
 from unittest import mock
 from urllib.parse import quote
 
+from moto.awslambda.exceptions import InvalidParameterValueException
+from moto.awslambda.models import LambdaBackend
 from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult
 from moto.core.utils import unix_time_millis
@@ -97,6 +99,104 @@ class SqsBatchDelivery:
     function_error: str | None
 
 
+class LambdaSqsEventSourceMappingRules:
+    """Stands in for the checks Lambda makes of an SQS event source mapping as it is created or
+    updated, which moto's CreateEventSourceMapping and UpdateEventSourceMapping skip.
+
+    - The queue's visibility timeout must be at least the function's timeout: "Lambda validates
+      this requirement when you create or update an event source mapping and will return an
+      error" (Lambda Developer Guide, "Configuring an Amazon SQS queue to use with Lambda",
+      https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+    - A ``BatchSize`` above 10 needs a ``MaximumBatchingWindowInSeconds`` of at least 1 (botocore
+      ``lambda`` 2015-03-31, ``CreateEventSourceMappingRequest.MaximumBatchingWindowInSeconds``:
+      "when you set BatchSize to a value greater than 10, you must set
+      MaximumBatchingWindowInSeconds to at least 1").
+
+    Both are ``InvalidParameterValueException``, and nothing is created or changed.
+    """
+
+    DEFAULT_BATCH_SIZE = 10  # SQS (CreateEventSourceMappingRequest.BatchSize)
+
+    @staticmethod
+    def refusal(visibility_timeout: int, function_timeout: int, batch_size: int, window: int) -> str | None:
+        """Why Lambda refuses such a mapping, or None."""
+        if visibility_timeout < function_timeout:
+            return (
+                f"Queue visibility timeout: {visibility_timeout} seconds is less than Function timeout: "
+                f"{function_timeout} seconds"
+            )
+        if batch_size > 10 and window < 1:
+            return (
+                "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+                "greater than 10"
+            )
+        return None
+
+    @staticmethod
+    def _queue(backend: LambdaBackend, arn: str) -> Any | None:
+        queues = sqs_backends[backend.account_id][backend.region_name].queues.values()
+        return next((q for q in queues if q.queue_arn == arn), None)
+
+    def _check(self, backend: LambdaBackend, queue: Any, function: str, batch_size: Any, window: Any) -> None:
+        timeout = backend._lambdas.get_function_by_name_or_arn_with_qualifier(function).timeout
+        size = int(batch_size) if batch_size is not None else self.DEFAULT_BATCH_SIZE
+        why = self.refusal(int(queue.visibility_timeout), int(timeout), size, int(window or 0))
+        if why:
+            raise InvalidParameterValueException(why)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        create, update = LambdaBackend.create_event_source_mapping, LambdaBackend.update_event_source_mapping
+        rules = self
+
+        def create_event_source_mapping(backend: LambdaBackend, spec: dict[str, Any]) -> Any:
+            queue = rules._queue(backend, str(spec.get("EventSourceArn", "")))
+            if queue is not None and spec.get("FunctionName"):
+                rules._check(
+                    backend,
+                    queue,
+                    str(spec["FunctionName"]),
+                    spec.get("BatchSize"),
+                    spec.get("MaximumBatchingWindowInSeconds"),
+                )
+            return create(backend, spec)
+
+        def update_event_source_mapping(backend: LambdaBackend, uuid: str, spec: dict[str, Any]) -> Any:
+            mapping = backend.get_event_source_mapping(uuid)
+            queue = rules._queue(backend, str(mapping.event_source_arn)) if mapping else None
+            if mapping is not None and queue is not None:
+                rules._check(
+                    backend,
+                    queue,
+                    str(spec.get("FunctionName") or mapping.function_arn),
+                    spec.get("BatchSize", mapping.batch_size),
+                    spec.get("MaximumBatchingWindowInSeconds", mapping.max_batch_window),
+                )
+            return update(backend, uuid, spec)
+
+        with (
+            mock.patch.object(LambdaBackend, "create_event_source_mapping", create_event_source_mapping),
+            mock.patch.object(LambdaBackend, "update_event_source_mapping", update_event_source_mapping),
+        ):
+            yield
+
+
+def _reported_failures(response: bytes | str | None) -> list[Any] | None:
+    """The response's ``batchItemFailures`` ([] for a complete success), or None if it is invalid."""
+    try:
+        body = json.loads(response) if response else None
+    except ValueError:
+        return None
+    if body is None or body == {}:
+        return []
+    if not isinstance(body, dict):
+        return None  # JSON, but not a response object: read as the guide's invalid response
+    failures = body.get("batchItemFailures")
+    if failures is None:
+        return []
+    return failures if isinstance(failures, list) else None
+
+
 def batch_items_to_retry(response: bytes | str | None, message_ids: list[str]) -> set[str]:
     """The messages of a batch that become visible again, read from the function's response as
     Lambda reads a partial batch response ("Success and failure conditions", Lambda Developer
@@ -108,18 +208,8 @@ def batch_items_to_retry(response: bytes | str | None, message_ids: list[str]) -
     message of the batch.
     """
     everything = set(message_ids)
-    try:
-        body = json.loads(response) if response else None
-    except ValueError:
-        return everything
-    if body is None or body == {}:
-        return set()
-    if not isinstance(body, dict):
-        return everything  # JSON, but not a response object: read as the guide's invalid response
-    failures = body.get("batchItemFailures")
+    failures = _reported_failures(response)
     if failures is None:
-        return set()
-    if not isinstance(failures, list):
         return everything
     retry: set[str] = set()
     for failure in failures:
