@@ -156,7 +156,8 @@ def handler_actions(resource_type: str) -> set[str]:
 
 def required_actions() -> set[str]:
     """Every action the run needs, without those a wildcard in the same set already grants."""
-    declared = {a for kind in resource_types() for a in handler_actions(kind)} | {*STACKS, *STORY, *ACCESS_LOGS, *TEARDOWN}
+    by_resources = {a for kind in resource_types() for a in handler_actions(kind)}
+    declared = by_resources | {*STACKS, *STORY, *ACCESS_LOGS, *TEARDOWN}
     valid = {a for a in declared if _ACTION.match(a) and a.split(":", 1)[1][:1].isupper()}
     wildcards = {a for a in valid if "*" in a}
     return {a for a in valid if a in wildcards or not any(fnmatch.fnmatchcase(a, w) for w in wildcards)}

@@ -390,7 +390,8 @@ def test_codedeploy_may_launch_tag_and_pass_the_role_that_launch_template_groups
     assert re.fullmatch(rf"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/\S+", launch_template)
     assert not launch_template.endswith("*")
     assert granted["ec2:CreateTags"]["Condition"] == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
-    assert granted["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    passed_to = granted["iam:PassRole"]["Condition"]
+    assert passed_to == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     assert "InstanceRole" in str(granted["iam:PassRole"]["Resource"])
 
 
