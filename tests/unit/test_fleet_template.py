@@ -395,6 +395,42 @@ def test_codedeploy_may_launch_tag_and_pass_the_role_that_launch_template_groups
     assert "InstanceRole" in str(granted["iam:PassRole"]["Resource"])
 
 
+@pytest.mark.parametrize(
+    ("strategy", "sides"), [("in_place", ("canary", "live")), ("blue_green", ("green", "blue"))]
+)
+def test_the_dashboard_weighs_canary_against_live_by_their_own_target_groups(
+    template: dict[str, Any], strategy: str, sides: tuple[str, str]
+) -> None:
+    # Given the dashboard's body as CloudFormation renders it (valid JSON, or PutDashboard fails)
+    rendered = stack(template, Strategy=strategy).resolve(props(template, "Dashboard"))
+    widgets = json.loads(rendered["DashboardBody"])["widgets"]
+    load_balancer = "app/shared-alb/50dc6c495c0c9188"
+
+    # Then every load balancer metric names one of the stack's two target groups and its load
+    # balancer, as the alarms do (no search by a name CloudFormation makes up)
+    groups = {
+        "canary": "targetgroup/tg-CanaryTargetGroup/0123456789abcdef",
+        "live": "targetgroup/tg-LiveTargetGroup/0123456789abcdef",
+    }
+    charts = [w for w in widgets if w["type"] == "metric"]
+    series = [m for w in charts for m in w["properties"]["metrics"]]
+    metrics = [m for m in series if isinstance(m[0], str)]
+    assert rendered["DashboardName"] == "canaryfleet-orders-api"
+    assert all(w["properties"]["region"] == REGION for w in charts)
+    assert not any("SEARCH" in json.dumps(m) for m in series)
+    assert metrics and all(m[0] == "AWS/ApplicationELB" and m[2] == "TargetGroup" for m in metrics)
+    assert {m[3] for m in metrics} == set(groups.values())
+    assert all(m[4:6] == ["LoadBalancer", load_balancer] for m in metrics)
+    # each chart shows both sides, named as the strategy names them
+    for chart in charts:
+        labels = " ".join(str(m[-1].get("label", "")) for m in chart["properties"]["metrics"])
+        assert all(side in labels for side in sides), chart["properties"]["title"]
+    # and the alarm widget shows the six alarms that stop deployments and end bakes
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(f"{name}.Arn" for name in alarms)
+
+
 # --- traffic ------------------------------------------------------------------------
 
 
@@ -653,6 +689,7 @@ def test_the_outputs_name_what_the_platform_and_operators_look_up(template: dict
         "CanaryTargetGroupArn",
         "LiveTargetGroupArn",
         "ListenerRuleArn",
+        "DashboardUrl",
     } <= set(template["Outputs"])
 
 
