@@ -276,8 +276,9 @@ def teardown_all(deploy: DeployConfig, story: StoryConfig, say: Callable[[str], 
     logs = session.client("logs")
 
     def delete_function_logs() -> None:
-        # Lambda creates its log groups on first use, outside the stack.
-        prefix = f"/aws/lambda/{story.platform_stack}-"
+        # The stack deletes its functions' log group (FunctionLogs), but Lambda makes it again if
+        # a function runs after that and before the function is gone.
+        prefix = f"/canaryfleet/{story.platform_stack}/"
         for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
             for group in page["logGroups"]:
                 logs.delete_log_group(logGroupName=group["logGroupName"])
