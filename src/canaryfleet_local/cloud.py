@@ -66,7 +66,9 @@ class LocalCloud:
         faults: FaultPlan | None = None,
     ) -> None:
         self.template_path = template_path
-        self.parameters = parameters or {}
+        # The fleet simulator publishes the load balancer's metrics every second, not every
+        # minute as AWS does: the local stories' analyses sample them each second.
+        self.parameters = {"LoadBalancerMetricsPeriod": "1", **(parameters or {})}
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.code_bucket = f"canaryfleet-local-code-{self.account_id}"

@@ -23,7 +23,7 @@ from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow
 from canaryfleet.logic.start_rollout import start_rollout
 from canaryfleet.models.app_config import registry_parameter
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.policy import default_policy
+from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, RolloutPolicy, SetWeight, default_policy
 from canaryfleet.models.rollout import RolloutInput
 from canaryfleet.ports.clock import SystemClock
 
@@ -387,3 +387,32 @@ def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: 
     ]
     assert record.policy is not None
     assert [getattr(s, "weight", None) for s in record.policy.steps] == [5, None, 20, None, None]
+
+
+def test_an_analysis_finer_than_the_load_balancers_minute_is_rejected_on_aws_s_period() -> None:
+    # Given the platform as on AWS, whose load balancers publish one-minute metrics, and an
+    # application whose policy samples them every 10 seconds
+    with LocalCloud(parameters={"LoadBalancerMetricsPeriod": "60"}) as cloud:
+        too_fine = RolloutPolicy(
+            steps=(
+                SetWeight(weight=5),
+                Bake(duration_seconds=600, analysis=AnalysisSpec(interval_seconds=10)),
+                Approval(),
+            )
+        )
+        app = deploy_fleet(cloud, APP).model_copy(update={"policy": too_fine})
+        cloud.client("ssm").put_parameter(
+            Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
+        )
+
+        # When a build is uploaded
+        upload(cloud, bundle())
+
+        # Then it is rejected saying which step and what to set, and nothing is deployed
+        [record] = [i for i in table_items(cloud, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+        assert (record["status"], record["outcome"]) == ("rejected", "rejected")
+        assert record["reason"] == (
+            "the rollout policy cannot be analysed: steps[1] samples the load balancer's metrics "
+            "every 10 s, but it publishes them every 60 s: make interval_seconds a multiple of 60"
+        )
+        nothing_deployed(cloud)

@@ -56,3 +56,36 @@ def test_the_plan_tells_each_bake_whether_a_person_will_see_its_verdict() -> Non
     bakes = [s for s in plan.steps if s.kind == "bake"]
     assert [b.approval_follows for b in bakes] == [True, False]
     assert [s.index for s in plan.steps] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("interval", "alb_metrics", "period", "finer"),
+    [
+        (60, ("5xx_rate", "latency"), 60, False),
+        (120, ("5xx_rate",), 60, False),
+        (30, ("latency",), 60, True),
+        (30, ("5xx_rate", "latency"), 20, True),
+        (10, (), 60, False),  # only the application's own (high-resolution) metrics
+        (1, ("5xx_rate", "latency"), 1, False),  # the local cloud's per-second metrics
+    ],
+)
+def test_a_bake_may_not_sample_the_load_balancer_more_often_than_it_publishes(
+    interval: int, alb_metrics: tuple[str, ...], period: int, finer: bool
+) -> None:
+    own = {"metric": {"namespace": "Pay", "metric_name": "Succeeded", "stat": "Sum"}}
+    metrics = [] if alb_metrics else [{"name": "payments", "direction": "decrease", "value": own}]
+    analysis = {"interval_seconds": interval, "alb_metrics": alb_metrics, "metrics": metrics}
+    policy = RolloutPolicy.model_validate(
+        {
+            "steps": [
+                {"kind": "set_weight", "weight": 5},
+                {"kind": "bake", "duration_seconds": 600, "analysis": analysis},
+                {"kind": "approval"},
+            ]
+        }
+    )
+
+    problems = policy.intervals_finer_than(period)
+
+    assert bool(problems) is finer
+    assert all(p.startswith("steps[1] samples the load balancer's metrics") for p in problems)

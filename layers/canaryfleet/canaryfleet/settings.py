@@ -52,6 +52,13 @@ class StartRolloutSettings(RecordStageSettings):
         alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
     )
     approval_email_topic_arn: ApprovalEmailTopicArn
+    load_balancer_metrics_period: int = Field(
+        default=60,
+        ge=1,
+        le=60,
+        alias="LOAD_BALANCER_METRICS_PERIOD",
+        description="Seconds between the load balancer's datapoints: 60 on AWS, 1 on the local cloud.",
+    )
 
 
 def _aliases(model: type[BaseModel]) -> tuple[str, ...]:

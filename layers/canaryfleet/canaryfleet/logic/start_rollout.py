@@ -65,6 +65,7 @@ def start_rollout(
     approver_emails: EmailChannel,
     policy_limits: PolicyLimits | None = None,
     bundle_limits: BundleLimits | None = None,
+    load_balancer_metrics_period: int = 60,
 ) -> StartRolloutResult:
     """Check the upload, register the revision, record the rollout and start its execution.
 
@@ -115,6 +116,9 @@ def start_rollout(
                 policy_limits or PolicyLimits(),
                 bundle_limits or BundleLimits(),
             )
+        too_fine = policy.intervals_finer_than(load_balancer_metrics_period)
+        if too_fine:
+            raise Rejected("the rollout policy cannot be analysed: " + "; ".join(too_fine))
         _claim_version(store, clock, artifact.application, artifact.version, rollout_id)
     except (UnknownApplication, InvalidBundle, Rejected) as exc:
         return _rejected(notifier, artifact, obj.key, str(exc), store, received)

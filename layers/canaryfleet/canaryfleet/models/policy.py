@@ -54,7 +54,8 @@ class AnalysisSpec(BaseModel):
         ge=1,
         le=3_600,
         description="One sample per side per interval (GetMetricData's period): 60 for the load balancer's "
-        "one-minute metrics; 1, 5, 10, 20 or 30 only for high-resolution metrics (the local cloud's).",
+        "one-minute metrics (a multiple of the platform's LoadBalancerMetricsPeriod, else the upload is "
+        "rejected); 1, 5, 10, 20 or 30 only for high-resolution metrics (the local cloud's).",
     )
     min_intervals: int = Field(
         default=3, ge=1, le=1_440, description="The load balancer's latency: fewer intervals: inconclusive."
@@ -199,6 +200,27 @@ class RolloutPolicy(BaseModel):
         description="Steps that wait for a window and for the end of a freeze. Default: starting the canary "
         "and going live, so an approval given just before a freeze does not go live inside it.",
     )
+
+    def intervals_finer_than(self, metrics_period: int) -> list[str]:
+        """The bakes that sample the load balancer's metrics more often than it publishes them.
+
+        The load balancer "measures and sends its metrics in 60-second intervals" (Elastic Load
+        Balancing, "CloudWatch metrics for your Application Load Balancer"): a shorter interval
+        leaves most of the analysis's samples empty, and its fail-fast alarms would be
+        high-resolution alarms on a one-minute metric, which CloudWatch evaluates only at the
+        minute and bills as high-resolution (botocore ``cloudwatch``, ``PutMetricAlarmInput.Period``).
+        """
+        problems: list[str] = []
+        for index, step in enumerate(self.steps):
+            spec = step.analysis if isinstance(step, Bake) else None
+            if spec is None or not spec.alb_metrics or spec.interval_seconds % metrics_period == 0:
+                continue
+            problems.append(
+                f"steps[{index}] samples the load balancer's metrics every {spec.interval_seconds} s, but "
+                f"it publishes them every {metrics_period} s: make interval_seconds a multiple of "
+                f"{metrics_period}"
+            )
+        return problems
 
     @model_validator(mode="after")
     def _weights_before_bakes(self) -> RolloutPolicy:

@@ -43,6 +43,7 @@ def start_rollout(
             notifier,
             clock,
             approver_emails,
+            load_balancer_metrics_period=settings.load_balancer_metrics_period,
         )
 
     return run
