@@ -17,9 +17,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.notifier import SnsNotifier
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.analysis import stats
 from moto import mock_aws
 
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.standins.dynamodb import DynamoDBNumberRange
 from canaryfleet_local.standins.eventbridge import EventBridgePutEventsSize
 from canaryfleet_local.standins.lambda_ import (
     LambdaInvokeInProcess,
@@ -33,6 +36,7 @@ from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
     start_execution_names_unnamed_executions,
 )
+from tests.unit.slack_worst_case import inconclusive_verdict
 
 REGION = "eu-west-1"
 KIB = 1024
@@ -348,6 +352,78 @@ def test_dynamodb_refuses_an_item_over_400_kb_as_moto_already_does(aws: None) ->
     # moto refuses from 405,000 bytes; AWS's 400 KB is 409,600: an item over it is refused by both
     too_big = {"pk": {"S": "k"}, "pad": {"S": "x" * (400 * KIB - overhead + 1)}}
     assert refused(dynamodb.put_item, TableName="state", Item=too_big) == "ValidationException"
+
+
+@pytest.fixture
+def state_table(aws: None) -> Iterator[Any]:
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    with DynamoDBNumberRange().installed():
+        yield dynamodb
+
+
+@pytest.mark.parametrize("number", ["1E-131", "-1E-140", "1E+126", "-1.5E+127"])
+@pytest.mark.parametrize("where", ["top", "map", "list", "set"])
+def test_dynamodb_refuses_a_number_beyond_its_range_anywhere_in_a_write(
+    state_table: Any, number: str, where: str
+) -> None:
+    value = {
+        "top": {"N": number},
+        "map": {"M": {"p_value": {"N": number}}},
+        "list": {"L": [{"M": {"p_value": {"N": number}}}]},
+        "set": {"NS": ["1", number]},
+    }[where]
+    key = {"pk": {"S": "APP#a"}, "sk": {"S": "ROLLOUT#r"}}
+
+    # PutItem, UpdateItem and TransactWriteItems are refused, and nothing is written
+    assert refused(state_table.put_item, TableName="state", Item={**key, "v": value}) == "ValidationException"
+    assert refused(
+        state_table.update_item,
+        TableName="state",
+        Key=key,
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": value},
+    ) == ("ValidationException")
+    put = {"Put": {"TableName": "state", "Item": {**key, "v": value}}}
+    assert refused(state_table.transact_write_items, TransactItems=[put]) == "ValidationException"
+    assert "Item" not in state_table.get_item(TableName="state", Key=key)
+
+
+def test_dynamodb_keeps_the_ends_of_its_range(state_table: Any) -> None:
+    key = {"pk": {"S": "APP#a"}, "sk": {"S": "ROLLOUT#r"}}
+    ends = {"NS": ["1E-130", "-1E-130", "9.9999999999999999999999999999999999999E+125", "0"]}
+
+    state_table.put_item(TableName="state", Item={**key, "v": ends})
+
+    assert len(state_table.get_item(TableName="state", Key=key)["Item"]["v"]["NS"]) == 4
+
+
+def test_a_verdict_with_p_values_below_dynamodbs_range_is_recorded(state_table: Any) -> None:
+    # Given the verdict of a clearly failing canary: 6% errors against live's 0.5% over 5,000
+    # requests gives a p-value of about 1E-167, below the smallest number DynamoDB keeps
+    p_value = stats.binom_test(300, 775, 5000 * 1.1 / (5000 * 1.1 + 95000), "greater")
+    assert 0 < p_value < 1e-130
+    verdict = inconclusive_verdict(1)
+    failing = verdict.metrics[0].model_copy(update={"p_value": p_value, "p_adjusted": 1.5e-138})
+    verdict = verdict.model_copy(update={"metrics": [failing]})
+    key = {"pk": {"S": "APP#pay"}, "sk": {"S": "ROLLOUT#r1"}}
+    state_table.put_item(TableName="state", Item={**key, "status": {"S": "baking"}})
+
+    # When the analyse step records it
+    DynamoRolloutStore("state").record_verdict("pay", "r1", verdict)
+
+    # Then the write succeeds, with both p-values 0, which they are to DynamoDB's precision
+    item = state_table.get_item(TableName="state", Key=key)["Item"]
+    metric = item["verdict"]["M"]["metrics"]["L"][0]["M"]
+    assert (metric["p_value"], metric["p_adjusted"]) == ({"N": "0"}, {"N": "0"})
 
 
 def test_a_standard_parameter_takes_4_kb_and_refuses_one_byte_more(aws: None) -> None:

@@ -1,13 +1,15 @@
-"""DynamoDB: concurrent requests."""
+"""DynamoDB: concurrent requests, and the range of a number."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
+from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
@@ -60,4 +62,64 @@ class DynamoDBConcurrentRequests:
                 return original(handler)
 
         with mock.patch.object(DynamoHandler, "call_action", call_action):
+            yield
+
+
+# "Positive range: 1E-130 to 9.9999999999999999999999999999999999999E+125; negative range:
+# -9.9999999999999999999999999999999999999E+125 to -1E-130" (DynamoDB Developer Guide,
+# "Supported data types and naming rules",
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+DYNAMODB_NUMBER_SMALLEST = Decimal("1E-130")
+DYNAMODB_NUMBER_LARGEST = Decimal("9.9999999999999999999999999999999999999E+125")
+_OUT_OF_RANGE = "Attempting to store a number with magnitude"
+
+
+def number_refusal(request: Any) -> str | None:
+    """Why DynamoDB refuses a number somewhere in ``request`` (any attribute value, at any depth:
+    an item, expression attribute values, a transaction's items), or None."""
+    if isinstance(request, list):
+        return next((why for why in map(number_refusal, request) if why), None)
+    if not isinstance(request, dict):
+        return None
+    numbers = [request["N"]] if isinstance(request.get("N"), str) else []
+    if isinstance(request.get("NS"), list):
+        numbers += [n for n in request["NS"] if isinstance(n, str)]
+    for text in numbers:
+        try:
+            magnitude = Decimal(text).copy_abs()  # exact: abs() rounds to the context's 28 digits
+        except ArithmeticError:
+            continue  # not a number: moto's own check says so
+        if magnitude and magnitude < DYNAMODB_NUMBER_SMALLEST:
+            return f"Number underflow. {_OUT_OF_RANGE} smaller than supported range"
+        if magnitude > DYNAMODB_NUMBER_LARGEST:
+            return f"Number overflow. {_OUT_OF_RANGE} larger than supported range"
+    return next((why for why in map(number_refusal, request.values()) if why), None)
+
+
+class DynamoDBNumberRange:
+    """Stands in for DynamoDB refusing a number outside its range in any write.
+
+    moto checks the range of an item's numbers in PutItem, but not inside a list, and not in
+    UpdateItem's expression attribute values at all: there a number is stored however small or
+    large. DynamoDB refuses the request with ``ValidationException`` and changes nothing.
+    """
+
+    _WRITES = ("put_item", "update_item", "transact_write_items", "batch_write_item")
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        def checked(original: Any) -> Any:
+            def write(handler: Any) -> Any:
+                why = number_refusal(handler.body)
+                if why:
+                    raise MockValidationException(why)
+                return original(handler)
+
+            return write
+
+        with contextlib.ExitStack() as stack:
+            for name in self._WRITES:
+                stack.enter_context(
+                    mock.patch.object(DynamoHandler, name, checked(getattr(DynamoHandler, name)))
+                )
             yield

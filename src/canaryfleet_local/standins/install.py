@@ -34,7 +34,7 @@ from canaryfleet_local.standins.codedeploy import (
     CloudFormationCodeDeployDeploymentGroup,
     CodeDeployLifecycle,
 )
-from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests
+from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests, DynamoDBNumberRange
 from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
 from canaryfleet_local.standins.elbv2 import CloudFormationTargetGroupProperties
 from canaryfleet_local.standins.eventbridge import (
@@ -123,6 +123,7 @@ class PlatformStandIns:
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(LambdaSqsEventSourceMappingRules().installed())
+            stack.enter_context(DynamoDBNumberRange().installed())
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
