@@ -21,6 +21,7 @@ from canaryfleet.models.chart import AlarmThreshold, MetricSample
 from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
+    MAX_LISTED_ALARMS,
     AbortRequest,
     AuditEntry,
     DeploymentRecord,
@@ -126,6 +127,10 @@ class InMemoryRolloutStore:
 
     def append_audit(self, application: str, rollout_id: str, entry: AuditEntry) -> None:
         current = self.records[(application, rollout_id)]
+        listed = sum(1 for e in current.audit if e.kind == "alarm")
+        if entry.kind == "alarm" and listed >= MAX_LISTED_ALARMS:
+            self._change(application, rollout_id, alarms_not_listed=current.alarms_not_listed + 1)
+            return
         self._change(application, rollout_id, audit=[*current.audit, entry])
 
     def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:

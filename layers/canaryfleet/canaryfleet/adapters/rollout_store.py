@@ -26,6 +26,7 @@ from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, s, typ
 from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
+    MAX_LISTED_ALARMS,
     AbortRequest,
     AuditEntry,
     DeploymentRecord,
@@ -160,12 +161,38 @@ class DynamoRolloutStore:
         self._set(application, rollout_id, {"promoted_by": by})
 
     def append_audit(self, application: str, rollout_id: str, entry: AuditEntry) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key=self._key(application, rollout_id),
-            UpdateExpression="SET audit = list_append(if_not_exists(audit, :empty), :entry)",
-            ExpressionAttributeValues={":entry": {"L": [typed(entry.stored())]}, ":empty": {"L": []}},
+        """Add ``entry`` to the record's audit; past MAX_LISTED_ALARMS alarms, count them instead.
+
+        A record is one item, and an item holds at most 400 KB (DynamoDB's quotas): an alarm
+        that flaps for as long as a rollout waits (days, for a window or an approval) would
+        otherwise fill it, and every later write to the rollout would fail. Decisions, expiries
+        and interruptions are few and always listed.
+        """
+        key = self._key(application, rollout_id)
+        append = "SET audit = list_append(if_not_exists(audit, :empty), :entry)"
+        values: dict[str, Any] = {":entry": {"L": [typed(entry.stored())]}, ":empty": {"L": []}}
+        if entry.kind != "alarm":
+            self._db.update_item(
+                TableName=self._table, Key=key, UpdateExpression=append, ExpressionAttributeValues=values
+            )
+            return
+        counted = {**values, ":one": {"N": "1"}, ":most": {"N": str(MAX_LISTED_ALARMS)}}
+        listed = unless_condition_failed(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=f"{append} ADD alarms_listed :one",
+                ConditionExpression="attribute_not_exists(alarms_listed) OR alarms_listed < :most",
+                ExpressionAttributeValues=counted,
+            )
         )
+        if listed is None:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="ADD alarms_not_listed :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
 
     def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
         """Record the canary weight set at step ``seq``; a retry of the same step overwrites itself."""

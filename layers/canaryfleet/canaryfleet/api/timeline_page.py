@@ -33,7 +33,7 @@ from canaryfleet.logic.charts import (
 from canaryfleet.models.chart import AlarmThreshold, BakeSamples
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import Stage
-from canaryfleet.models.rollout_record import RolloutRecord
+from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, RolloutRecord
 
 TIMELINE_CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -107,6 +107,10 @@ def stage_rows(record: RolloutRecord, start: datetime, now: datetime | None = No
             rows.append((audit.at, DECISIONS[audit.kind], f"by {audit.by} via {audit.channel}{said}"))
         elif audit.kind == "alarm":
             rows.append((audit.at, "alarm", f"{audit.alarm} ({audit.side}) went to ALARM"))
+    if record.alarms_not_listed:
+        last = max((a.at for a in record.audit if a.kind == "alarm"), default=start)
+        more = f"{record.alarms_not_listed} later alarm change(s) to ALARM, not listed"
+        rows.append((last, "alarm", f"{more}: a rollout lists its first {MAX_LISTED_ALARMS}"))
     rows.sort(key=lambda row: row[0])
     return [
         {"relative": relative(at, start), "clock": at.strftime("%H:%M:%S"), "label": label, "detail": detail}

@@ -50,6 +50,11 @@ class WeightEntry(_Stored):
     at: IsoTime
 
 
+# The alarm entries one rollout record's audit lists; later ones are only counted
+# (``alarms_not_listed``): a record is one DynamoDB item, and an item holds at most 400 KB.
+MAX_LISTED_ALARMS = 200
+
+
 class AuditEntry(_Stored):
     """Something that happened to the rollout from outside: a decision, an alarm, an expiry.
 
@@ -159,6 +164,9 @@ class RolloutRecord(_Stored):
     abort_requested: AbortRequest | None = None
     promoted_by: str | None = Field(default=None, description="Who promoted it past its waits, if anyone.")
     audit: list[AuditEntry] = Field(default_factory=list)
+    alarms_not_listed: int = Field(
+        default=0, description="Alarm state changes past the ones the audit lists (an item's 400 KB)."
+    )
     canary_interruptions: list[CanaryInterruption] = Field(default_factory=list)
     canary_interrupted_instances: list[str] = Field(
         default_factory=list, description="The interrupted instances, as a set (the drain's guard)."
