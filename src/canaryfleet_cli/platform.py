@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-from canaryfleet.adapters.clients import reset_clients
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from canaryfleet.adapters.clients import reset_clients, use_profile
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
@@ -74,6 +74,10 @@ class Platform:
             os.environ["AWS_DEFAULT_REGION"] = region
         reset_clients()
         try:
+            if profile:
+                # By name, so that it wins over keys in the environment (clients.use_profile).
+                boto3.setup_default_session(profile_name=profile)
+                use_profile(profile)
             described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
         except NoCredentialsError:
             raise PlatformError(
@@ -81,6 +85,8 @@ class Platform:
             ) from None
         except NoRegionError:
             raise PlatformError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from None
+        except ProfileNotFound:
+            raise PlatformError(f"no AWS profile named {profile!r} in your AWS config files") from None
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             raise PlatformError(f"stack {stack!r}: {message}") from None

@@ -51,10 +51,25 @@ ServiceName = Literal[
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
 
+# The named profile sessions are made from (use_profile); None: boto3's own credential chain.
+_named: dict[str, str | None] = {"profile": None}
+
+
+def use_profile(profile: str | None) -> None:
+    """Make every client from this named profile's credentials (the CLI's ``--profile``).
+
+    Passed by name, the profile wins over keys in the environment; ``AWS_PROFILE`` alone does
+    not: boto3's credential chain reads environment variables before the shared files, so an
+    operator's left-over keys for another account would be used instead.
+    """
+    _named["profile"] = profile
+    reset_clients()
+
+
 @lru_cache(maxsize=1)
 def _session() -> boto3.session.Session:
     # One session per execution environment: its loader reads each service's model once.
-    return boto3.session.Session()
+    return boto3.session.Session(profile_name=_named["profile"])
 
 
 @lru_cache(maxsize=32)
