@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import ValidationError
 
-from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import ConfigurationError, UnknownApplication
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
 from canaryfleet.models.fail_fast import metric_of
@@ -62,7 +62,13 @@ class SsmRegistry(Registry):
         name = registry_parameter(application)
         try:
             value = _provider().get(name, max_age=_CACHE_SECONDS)
-        except GetParameterError:
+        except GetParameterError as exc:
+            # Powertools wraps every error; only a missing parameter means "not onboarded".
+            # Throttling, an expired token or a denied read must not reject an upload for good:
+            # they are raised as they are, and the event is retried.
+            cause = exc.__context__
+            if isinstance(cause, Exception) and error_code(cause) != "ParameterNotFound":
+                raise cause from None
             raise UnknownApplication(
                 f"application {application!r} is not onboarded ({name} does not exist)"
             ) from None

@@ -1,0 +1,40 @@
+"""The registry says "not onboarded" only when the entry is missing: SSM's other errors are raised
+as they are, so a throttled or denied read retries the upload instead of rejecting it for good."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.exceptions import ClientError
+from canaryfleet.adapters import registry
+from canaryfleet.adapters.clients import client, reset_clients
+from canaryfleet.adapters.registry import SsmRegistry
+from canaryfleet.errors import UnknownApplication
+from moto import mock_aws
+
+
+@pytest.fixture
+def ssm() -> Iterator[Any]:
+    with mock_aws():
+        reset_clients()
+        registry._provider.cache_clear()
+        yield client("ssm")
+    registry._provider.cache_clear()
+    reset_clients()
+
+
+def test_a_missing_entry_is_an_application_not_onboarded(ssm: Any) -> None:
+    with pytest.raises(UnknownApplication, match="'ledger' is not onboarded"):
+        SsmRegistry().get("ledger")
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException", "ExpiredTokenException"])
+def test_any_other_error_of_ssm_is_raised_as_it_is(ssm: Any, code: str) -> None:
+    refused = ClientError({"Error": {"Code": code, "Message": "no"}}, "GetParameter")
+    with mock.patch.object(ssm, "get_parameter", side_effect=refused), pytest.raises(ClientError) as raised:
+        SsmRegistry().get("ledger")
+
+    assert raised.value.response["Error"]["Code"] == code
