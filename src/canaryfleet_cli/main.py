@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from canaryfleet_cli import operate
@@ -21,7 +22,7 @@ from canaryfleet_cli.judge import judge
 from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
-from canaryfleet_cli.plain import file_link
+from canaryfleet_cli.plain import aws_said, fail, file_link
 from canaryfleet_cli.rollout_view import view_steps
 from canaryfleet_cli.timeline import render_rollouts
 
@@ -132,7 +133,16 @@ def main() -> None:
     # 1.3 to 1.7 s of `make demo`. The command has finished when exit handlers run; its objects,
     # frozen, are left to the process's end.
     atexit.register(gc.freeze)
-    app()
+    try:
+        app()
+    except (ClientError, BotoCoreError) as exc:
+        # What AWS said, in one line, rather than a traceback: a denied, expired or throttled
+        # call the command did not expect. Exit 2, as for the platform's other errors (never
+        # `watch`'s 0 or 1, which a CI gate reads as released or rolled back).
+        try:
+            fail(aws_said(exc), 2)
+        except typer.Exit as done:  # outside the command: the process's own exit
+            raise SystemExit(done.exit_code) from None
 
 
 if __name__ == "__main__":

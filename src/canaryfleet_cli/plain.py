@@ -54,6 +54,16 @@ def file_link(label: str, path: str | Path) -> Text:
     return Text(label) + Text(str(path), style=Style(link=Path(path).resolve().as_uri()))
 
 
+def aws_said(exc: Exception) -> str:
+    """An AWS error as one line: the operation, AWS's code and message (botocore's text otherwise)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    if not error:
+        return f"AWS: {exc}"
+    operation = getattr(exc, "operation_name", None) or "the call"
+    return f"AWS refused {operation}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+
+
 def fail(message: object, code: int = 1) -> NoReturn:
     """An operator command's error: "error: " in red, then ``message`` as written; exit ``code``."""
     _errors.print(labelled("error: ", "red", message), highlight=False)
