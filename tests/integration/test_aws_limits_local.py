@@ -22,6 +22,7 @@ from canaryfleet.logic.analysis import stats
 from moto import mock_aws
 
 from canaryfleet_local.cloud import LocalCloud
+from canaryfleet_local.standins.autoscaling import AutoScalingDesiredCapacityRange
 from canaryfleet_local.standins.dynamodb import DynamoDBNumberRange
 from canaryfleet_local.standins.eventbridge import EventBridgePutEventsSize
 from canaryfleet_local.standins.lambda_ import (
@@ -530,3 +531,32 @@ def test_a_batch_of_more_than_ten_messages_needs_a_batching_window(
         aws_lambda.update_event_source_mapping, UUID=mapping["UUID"], MaximumBatchingWindowInSeconds=0
     ) == ("InvalidParameterValueException")
     assert aws_lambda.get_event_source_mapping(UUID=mapping["UUID"])["MaximumBatchingWindowInSeconds"] == 1
+
+
+def test_set_desired_capacity_refuses_a_capacity_outside_the_groups_min_and_max(aws: None) -> None:
+    # Given a group of 2 to 4 instances
+    autoscaling = boto3.client("autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="pay-green",
+        LaunchConfigurationName="lc",
+        MinSize=2,
+        MaxSize=4,
+        DesiredCapacity=2,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    with AutoScalingDesiredCapacityRange().installed():
+        # When a capacity outside it is asked for, Auto Scaling refuses it and keeps 2
+        for outside in (5, 1):
+            assert refused(
+                autoscaling.set_desired_capacity, AutoScalingGroupName="pay-green", DesiredCapacity=outside
+            ) == ("ValidationError")
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["pay-green"])
+        assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2
+
+        # and one within it is set
+        autoscaling.set_desired_capacity(AutoScalingGroupName="pay-green", DesiredCapacity=4)
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["pay-green"])
+    assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 4

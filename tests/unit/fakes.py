@@ -512,6 +512,7 @@ class FakeGroups:
         self.draining: dict[str, int] = {}
         self.available: dict[str, int | None] = {}
         self.failures: dict[str, list[str]] = {}
+        self.max_sizes: dict[str, int] = {}
         self.calls: list[tuple[str, int]] = []
 
     def capacity(self, auto_scaling_group: str) -> GroupCapacity:
@@ -520,6 +521,7 @@ class FakeGroups:
             desired=self.desired.get(auto_scaling_group, 0),
             instances=healthy + self.draining.get(auto_scaling_group, 0),
             healthy=healthy,
+            max_size=self.max_sizes.get(auto_scaling_group),
             launch_failures=tuple(self.failures.get(auto_scaling_group, [])),
         )
 

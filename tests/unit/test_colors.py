@@ -98,6 +98,25 @@ def test_given_healthy_capacity_when_checked_then_the_deployment_may_start(
     assert up["desired"] == 4 and result == {"healthy": 4, "desired": 4}
 
 
+def test_given_an_idle_color_smaller_than_the_serving_one_then_bring_up_says_so_and_asks_for_nothing(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given blue serving 6 and green's MaxSize 4 (Auto Scaling refuses a desired above it)
+    groups = FakeGroups(**{BLUE: 6})
+    groups.max_sizes[GREEN] = 4
+    copy = chosen(app, store, groups, clock)
+
+    # When the release color is brought up, it fails saying why, and sets no capacity
+    with pytest.raises(CapacityUnavailable) as failed:
+        run_color_task(task("bring_up", copy), store, groups, clock)
+
+    assert str(failed.value) == (
+        f"green ({GREEN}) can hold at most 4 instance(s), its MaxSize, and the release needs 6 to "
+        "serve like blue: raise the fleet's LiveMaxSize"
+    )
+    assert groups.calls == []
+
+
 def test_given_short_spot_capacity_then_the_check_retries_until_the_timeout_then_says_why(
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:

@@ -266,3 +266,38 @@ class AutoScalingTerminationLifecycle:
             ),
         ):
             yield
+
+
+class AutoScalingDesiredCapacityRange:
+    """Stands in for SetDesiredCapacity refusing a capacity outside the group's minimum and maximum.
+
+    "This number must be greater than or equal to the minimum size of the group and less than or
+    equal to the maximum size of the group" (botocore ``autoscaling`` 2011-01-01,
+    ``SetDesiredCapacityType.DesiredCapacity``); AWS answers ``ValidationError`` and changes
+    nothing. moto sets whatever it is given, a negative number included.
+    """
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = AutoScalingResponse.set_desired_capacity
+
+        def set_desired_capacity(response: AutoScalingResponse) -> Any:
+            name = response._get_param("AutoScalingGroupName")
+            desired = response._get_int_param("DesiredCapacity")
+            group = response.autoscaling_backend.autoscaling_groups.get(name)
+            if group is not None and desired is not None:
+                most, least = int(group.max_size or 0), int(group.min_size or 0)
+                if desired > most:
+                    raise ValidationError(
+                        f"New SetDesiredCapacity value {desired} is above max value {most} "
+                        "for the AutoScalingGroup."
+                    )
+                if desired < least:
+                    raise ValidationError(
+                        f"New SetDesiredCapacity value {desired} is below min value {least} "
+                        "for the AutoScalingGroup."
+                    )
+            return original(response)
+
+        with mock.patch.object(AutoScalingResponse, "set_desired_capacity", set_desired_capacity):
+            yield

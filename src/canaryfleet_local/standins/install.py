@@ -16,6 +16,7 @@ from canaryfleet_local.parsing import parsed_once
 from canaryfleet_local.serializing import member_names_once
 from canaryfleet_local.standins.apigateway import CloudFormationHttpApi, CloudFormationHttpApiStage
 from canaryfleet_local.standins.autoscaling import (
+    AutoScalingDesiredCapacityRange,
     AutoScalingTerminationLifecycle,
     CloudFormationAutoScalingGroupProperties,
 )
@@ -124,6 +125,7 @@ class PlatformStandIns:
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(LambdaSqsEventSourceMappingRules().installed())
             stack.enter_context(DynamoDBNumberRange().installed())
+            stack.enter_context(AutoScalingDesiredCapacityRange().installed())
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())

@@ -169,6 +169,7 @@ class AutoScaling:
             desired=int(group["DesiredCapacity"]),
             instances=len(instances),
             healthy=len(healthy),
+            max_size=int(group["MaxSize"]),
             launch_failures=failures,
         )
 

@@ -85,6 +85,16 @@ def bring_up(app: AppConfig, groups: GroupCapacities, clock: Clock) -> dict[str,
     a retry may."""
     live = groups.capacity(app.live.auto_scaling_group)
     desired = max(live.desired, app.color_capacity)
+    # Auto Scaling refuses a desired capacity above the group's MaxSize (ValidationError): say
+    # why in the release's reason instead. Both colors take LiveMaxSize, which a stack may set
+    # below LiveMinSize, and the serving color may have been grown by hand.
+    idle = groups.capacity(app.canary.auto_scaling_group)
+    if idle.max_size is not None and desired > idle.max_size:
+        raise CapacityUnavailable(
+            f"{app.release_color} ({app.canary.auto_scaling_group}) can hold at most {idle.max_size} "
+            f"instance(s), its MaxSize, and the release needs {desired} to serve like "
+            f"{app.live_color or 'the serving color'}: raise the fleet's LiveMaxSize"
+        )
     groups.set_desired(app.canary.auto_scaling_group, desired)
     logger.info("release color brought up", extra={"color": app.release_color, "desired": desired})
     return {"desired": desired, "since": clock.now().isoformat()}

@@ -145,6 +145,7 @@ class GroupCapacity(BaseModel):
     desired: int = Field(ge=0)
     instances: int = Field(ge=0, description="Instances in the group, leaving ones included.")
     healthy: int = Field(ge=0, description="InService and Healthy.")
+    max_size: int | None = Field(default=None, ge=0, description="The group's MaxSize; None: not read.")
     launch_failures: tuple[str, ...] = Field(
         default=(), description="Why recent launches failed (the group's failed scaling activities)."
     )
