@@ -165,6 +165,28 @@ def test_a_window_is_split_into_at_most_the_samples_kept_in_periods_cloudwatch_a
     assert window / sample_period(window) <= MAX_SAMPLES
 
 
+HOUR, DAY = 3_600, 86_400
+
+
+@pytest.mark.parametrize(
+    ("window", "age", "period"),
+    [
+        (1_200, 2 * HOUR, 30),  # a recent bake: the high-resolution periods
+        (1_200, 4 * HOUR, 60),  # over 3 hours ago: a multiple of 60 s
+        (2 * DAY, 4 * HOUR, 2_880),
+        (1_200, 20 * DAY, 300),  # over 15 days ago: a multiple of 300 s
+        (2 * DAY, 20 * DAY, 3_000),
+        (1_200, 70 * DAY, 3_600),  # over 63 days ago: a multiple of 3,600 s
+    ],
+)
+def test_an_older_window_is_read_in_the_period_cloudwatch_keeps_its_data_in(
+    window: int, age: int, period: int
+) -> None:
+    # GetMetricData returns no data points for a start that old in a finer period
+    assert sample_period(window, age) == period
+    assert window / period <= MAX_SAMPLES
+
+
 def test_the_vendored_uplot_is_the_pinned_one_and_the_policy_hash_is_of_the_inlined_script() -> None:
     assets = chart_assets()
 

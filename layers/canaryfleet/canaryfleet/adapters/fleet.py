@@ -223,7 +223,7 @@ class Metrics:
     ) -> list[MetricSample]:
         start = start.replace(microsecond=0)
         end = max(end.replace(microsecond=0) + timedelta(seconds=1), start + timedelta(seconds=1))
-        period = sample_period((end - start).total_seconds())
+        period = sample_period((end - start).total_seconds(), (datetime.now(UTC) - start).total_seconds())
         dimensions = {
             "LoadBalancer": load_balancer_dimension(app.listener_rule_arn),
             "TargetGroup": target_group_dimension(group.target_group_arn),
@@ -325,11 +325,19 @@ def _watches(alarm: dict[str, Any]) -> str:
 # The periods CloudWatch takes for high-resolution and standard metrics (GetMetricData's Period:
 # 1, 5, 10, 30, or a multiple of 60).
 _PERIODS = (1, 5, 10, 30, 60)
+# An older start needs a coarser period, "or no data points in that time range is returned":
+# a multiple of 60 s from 3 hours ago, of 300 s from 15 days, of 3,600 s from 63 days (botocore
+# ``cloudwatch``, ``MetricStat.Period``; CloudWatch keeps coarser data as it ages).
+_AGED_STEPS = ((63 * 86_400, 3_600), (15 * 86_400, 300), (3 * 3_600, 60))
 
 
-def sample_period(window_seconds: float) -> int:
-    """The shortest period CloudWatch accepts that splits the window into at most MAX_SAMPLES."""
+def sample_period(window_seconds: float, start_age_seconds: float = 0.0) -> int:
+    """The shortest period CloudWatch accepts that splits the window into at most MAX_SAMPLES,
+    for a window that began ``start_age_seconds`` ago."""
     needed = window_seconds / MAX_SAMPLES
+    step = next((step for age, step in _AGED_STEPS if start_age_seconds > age), 0)
+    if step:
+        return step * max(1, int(-(-needed // step)))
     for period in _PERIODS:
         if period >= needed:
             return period
