@@ -515,7 +515,7 @@ class FakeGroups:
         self.max_sizes: dict[str, int] = {}
         self.calls: list[tuple[str, int]] = []
 
-    def capacity(self, auto_scaling_group: str) -> GroupCapacity:
+    def capacity(self, auto_scaling_group: str, since: datetime | None = None) -> GroupCapacity:
         healthy = self.healthy.get(auto_scaling_group, 0)
         return GroupCapacity(
             desired=self.desired.get(auto_scaling_group, 0),

@@ -145,7 +145,7 @@ class AutoScaling:
     # Failed launches older than this say nothing about the capacity asked for now.
     _RECENT_ACTIVITIES = 20
 
-    def capacity(self, auto_scaling_group: str) -> GroupCapacity:
+    def capacity(self, auto_scaling_group: str, since: datetime | None = None) -> GroupCapacity:
         autoscaling = client("autoscaling")
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[auto_scaling_group])[
             "AutoScalingGroups"
@@ -160,10 +160,14 @@ class AutoScaling:
         activities = autoscaling.describe_scaling_activities(
             AutoScalingGroupName=auto_scaling_group, MaxRecords=self._RECENT_ACTIVITIES
         ).get("Activities", [])
+        # A release's failures are those since it asked for capacity (a minute's margin for the
+        # clocks): an earlier one's Spot shortage says nothing about why this one is short.
+        after = since - timedelta(seconds=60) if since is not None else None
         failures = tuple(
             str(a.get("StatusMessage") or a.get("Description", ""))
             for a in activities
             if a.get("StatusCode") in {"Failed", "Cancelled"}
+            and (after is None or "StartTime" not in a or a["StartTime"] >= after)
         )
         return GroupCapacity(
             desired=int(group["DesiredCapacity"]),

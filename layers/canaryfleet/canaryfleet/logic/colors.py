@@ -95,9 +95,10 @@ def bring_up(app: AppConfig, groups: GroupCapacities, clock: Clock) -> dict[str,
             f"instance(s), its MaxSize, and the release needs {desired} to serve like "
             f"{app.live_color or 'the serving color'}: raise the fleet's LiveMaxSize"
         )
+    since = clock.now()  # before asking: the scaling activities it starts are later
     groups.set_desired(app.canary.auto_scaling_group, desired)
     logger.info("release color brought up", extra={"color": app.release_color, "desired": desired})
-    return {"desired": desired, "since": clock.now().isoformat()}
+    return {"desired": desired, "since": since.isoformat()}
 
 
 def check_capacity(
@@ -105,7 +106,7 @@ def check_capacity(
 ) -> dict[str, int]:
     """Healthy capacity reached, or CapacityNotHealthyYet (retried) until the timeout, then
     CapacityUnavailable with how many were healthy and why the rest were not."""
-    capacity = groups.capacity(app.canary.auto_scaling_group)
+    capacity = groups.capacity(app.canary.auto_scaling_group, since)
     if capacity.desired > 0 and capacity.healthy >= capacity.desired:
         return {"healthy": capacity.healthy, "desired": capacity.desired}
     waited = (clock.now() - since).total_seconds()

@@ -68,7 +68,9 @@ class TrafficWeights(Protocol):
 class GroupCapacities(Protocol):
     """Auto Scaling: a group's capacity, read and set (blue/green colors)."""
 
-    def capacity(self, auto_scaling_group: str) -> GroupCapacity: ...
+    def capacity(self, auto_scaling_group: str, since: datetime | None = None) -> GroupCapacity:
+        """The group's capacity; its launch failures only from ``since`` on, when given."""
+        ...
 
     def set_desired(self, auto_scaling_group: str, desired: int) -> None:
         """Set the desired capacity; scale-in goes through the group's termination hook (the drain)."""
