@@ -14,6 +14,7 @@ import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
+from canaryfleet.models.rollout import BUILD_URL_PATTERN, MAX_COMMIT
 from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Console
 from rich.table import Table
@@ -303,6 +304,25 @@ def _ci_default(*names: str) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
+# S3 keeps at most 2 KB of user metadata, its keys and values in UTF-8 ("Working with object
+# metadata", Amazon S3 User Guide), and refuses a larger PUT; start_rollout keeps a commit of one
+# printable line of at most 128 characters and an https build URL of at most 2,048.
+S3_USER_METADATA_BYTES = 2_048
+
+
+def metadata_refusal(metadata: dict[str, str]) -> str | None:
+    """Why the platform would not keep the upload's metadata, or None."""
+    commit, build_url = metadata.get("commit"), metadata.get("build-url")
+    if commit is not None and (len(commit) > MAX_COMMIT or not commit.isprintable()):
+        return f"--commit must be one printable line of at most {MAX_COMMIT} characters"
+    if build_url is not None and (len(build_url) > 2_048 or not re.fullmatch(BUILD_URL_PATTERN, build_url)):
+        return "--build-url must be an https:// URL of at most 2,048 characters"
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    if size > S3_USER_METADATA_BYTES:
+        return f"the commit and build URL take {size:,} bytes; S3 keeps at most 2 KB of metadata"
+    return None
+
+
 def publish(
     application: str = typer.Argument(..., help="The application."),
     version: str = typer.Argument(..., help="The build's version."),
@@ -361,6 +381,9 @@ def publish(
         }.items()
         if value
     }
+    refusal = metadata_refusal(metadata)
+    if refusal:
+        fail(refusal)
     bucket = platform.output("ArtifactBucketName")
     key = f"{application}/{version}.zip"
     put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)

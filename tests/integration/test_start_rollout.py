@@ -371,6 +371,27 @@ def test_what_codedeploy_ignores_and_an_unsafe_build_url_are_noted_on_the_rollou
     assert record["commit"] == "9fceb02d"
 
 
+@pytest.mark.parametrize("commit", ["f" * 129, "9fceb02d\u0007rm -rf"], ids=["too-long", "control"])
+def test_commit_metadata_that_is_not_one_short_line_is_dropped_and_the_rollout_starts(
+    onboarded: LocalCloud, commit: str
+) -> None:
+    # Given an upload whose commit metadata the rollout record could not hold
+    bucket = onboarded.output("ArtifactBucketName")
+    onboarded.client("s3").put_object(
+        Bucket=bucket, Key=f"{APP}/2.0.0.zip", Body=bundle(), Metadata={"commit": commit}
+    )
+    onboarded.wait_idle()
+
+    # Then the build rolls out without it, and the record says it was dropped
+    [record] = [i for i in table_items(onboarded, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    assert record["status"] != "rejected"
+    assert "commit" not in record
+    assert [note["S"] for note in record["bundle_notes"]] == [
+        "commit metadata dropped: not one printable line of at most 128 characters"
+    ]
+    assert len(onboarded.executions("RolloutStateMachine")) == 1
+
+
 def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: LocalCloud) -> None:
     rollout_yaml = (
         b"steps:\n  - {kind: set_weight, weight: 5}\n  - {kind: bake, duration_seconds: 600}\n"

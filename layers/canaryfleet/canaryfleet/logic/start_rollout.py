@@ -18,6 +18,7 @@ from canaryfleet.models.policy import PolicyLimits, default_policy
 from canaryfleet.models.rollout import (
     BUILD_URL_PATTERN,
     MAX_BUNDLE_NOTES,
+    MAX_COMMIT,
     ExecutionInput,
     Revision,
     RolloutInput,
@@ -125,14 +126,15 @@ def start_rollout(
 
     metadata = artifacts.metadata(artifact)
     build_url, dropped = _build_url(metadata.get("build-url"))
+    commit, not_commit = _commit(metadata.get("commit"))
     rollout = RolloutInput(
         rollout_id=rollout_id,
         application=artifact.application,
         version=artifact.version,
         artifact=artifact,
-        commit=metadata.get("commit") or None,
+        commit=commit,
         build_url=build_url,
-        bundle_notes=[*report.notes, *dropped][:MAX_BUNDLE_NOTES],
+        bundle_notes=[*report.notes, *not_commit, *dropped][:MAX_BUNDLE_NOTES],
         policy=policy,
     )
     revision = Revision.of(artifact)
@@ -253,6 +255,18 @@ def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel) -> None:
             "approvers subscribed to approval emails; SNS asks each to confirm",
             extra={"count": len(reach.subscribed_now)},
         )
+
+
+def _commit(value: str | None) -> tuple[str | None, list[str]]:
+    """The commit metadata if it is one printable line of at most 128 characters; else nothing, and
+    a note that says why. Anyone who may upload sets it: a longer or broken value must not stop
+    the rollout (RolloutInput refuses it) after its bundle was checked."""
+    if not value:
+        return None, []
+    if len(value) <= MAX_COMMIT and value.isprintable():
+        return value, []
+    logger.warning("commit metadata dropped", extra={"length": len(value)})
+    return None, [f"commit metadata dropped: not one printable line of at most {MAX_COMMIT} characters"]
 
 
 def _build_url(value: str | None) -> tuple[str | None, list[str]]:

@@ -25,6 +25,8 @@ from canaryfleet.models.policy import (
 
 BUILD_URL_PATTERN = r"^https://[^\s<>\"']+$"
 MAX_BUNDLE_NOTES = 20
+# The commit an upload names in its metadata (a SHA, a tag): one line, at most this long.
+MAX_COMMIT = 128
 
 
 class Stage(StrEnum):
@@ -69,7 +71,7 @@ class RolloutInput(BaseModel):
     application: AppName
     version: Version
     artifact: ArtifactRef
-    commit: str | None = Field(default=None, max_length=128, description="From object metadata.")
+    commit: str | None = Field(default=None, max_length=MAX_COMMIT, description="From object metadata.")
     # Shown as a link in notices and the CLI: only https (never javascript:, data: or plain http).
     build_url: str | None = Field(
         default=None, max_length=2048, pattern=BUILD_URL_PATTERN, description="From object metadata."
