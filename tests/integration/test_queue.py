@@ -1,6 +1,7 @@
 """One rollout per application at a time, the others in arrival order (logic.queue on moto)."""
 
 import json
+from unittest import mock
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
@@ -148,3 +149,13 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
     assert callbacks.succeeded == ["token-1", "token-2"]
     assert store.lock("payments-api") is None
     assert store.queue_length("payments-api") == 0
+
+
+def test_the_queue_length_counts_every_page_dynamodb_answers(store: DynamoRolloutStore) -> None:
+    # DynamoDB counts at most 1 MB of items a page: a long queue comes back in pages
+    key = {"pk": {"S": "APP#payments-api"}, "sk": {"S": "QUEUE#5#e"}}
+    pages = [{"Count": 5, "ScannedCount": 5, "LastEvaluatedKey": key}, {"Count": 3, "ScannedCount": 3}]
+    with mock.patch.object(store._db, "query", side_effect=pages) as query:
+        assert store.queue_length("payments-api") == 8
+
+    assert query.call_args_list[1].kwargs["ExclusiveStartKey"] == key

@@ -337,14 +337,22 @@ class DynamoRolloutStore:
         return QueuedRollout.model_validate(item)
 
     def queue_length(self, application: str) -> int:
-        response = self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
-            ConsistentRead=True,
-            Select="COUNT",
-        )
-        return int(response["Count"])
+        # A Query counts at most 1 MB of items a page (DynamoDB Developer Guide, "Paginating
+        # table query results"): the count is the sum of every page's.
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": s(app_pk(application)), ":prefix": s("QUEUE#")},
+            "ConsistentRead": True,
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            response = self._db.query(**request)
+            count += int(response["Count"])
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def rollouts_in_progress(self, application: str) -> list[str]:
         lock = self.lock(application)
