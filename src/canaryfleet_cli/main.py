@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -133,6 +134,11 @@ def main() -> None:
     # 1.3 to 1.7 s of `make demo`. The command has finished when exit handlers run; its objects,
     # frozen, are left to the process's end.
     atexit.register(gc.freeze)
+    # The CLI's own clients retry as the platform's do (adapters.clients): botocore's standard
+    # mode, five attempts with jittered backoff, not its legacy mode. An operator's own
+    # AWS_RETRY_MODE or AWS_MAX_ATTEMPTS still wins.
+    os.environ.setdefault("AWS_RETRY_MODE", "standard")
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", "5")
     try:
         app()
     except (ClientError, BotoCoreError) as exc:
