@@ -86,7 +86,7 @@ class _Follow:
             if published is None:
                 return None
             version_id, etag = published
-            found = [r for r in self.platform.store.list_rollouts(name) if r.version == self.version]
+            found = self.platform.store.list_rollouts(name, self.version)
             mine = [
                 r
                 for r in found

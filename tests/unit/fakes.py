@@ -90,8 +90,12 @@ class InMemoryRolloutStore:
     def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
         return self.records.get((application, rollout_id))
 
-    def list_rollouts(self, application: str) -> list[RolloutRecord]:
-        return [r for (app, _), r in self.records.items() if app == application]
+    def list_rollouts(self, application: str, version: str | None = None) -> list[RolloutRecord]:
+        return [
+            r
+            for (app, _), r in self.records.items()
+            if app == application and (version is None or r.version == version)
+        ]
 
     def mark_started(self, application: str, rollout_id: str, execution_arn: str) -> None:
         self._change(application, rollout_id, status="started", execution_arn=execution_arn)

@@ -16,8 +16,8 @@ class Store:
     def __init__(self, records: list[RolloutRecord]) -> None:
         self.records = records
 
-    def list_rollouts(self, application: str) -> list[RolloutRecord]:
-        return [r for r in self.records if r.application == application]
+    def list_rollouts(self, application: str, version: str | None = None) -> list[RolloutRecord]:
+        return [r for r in self.records if r.application == application and version in (None, r.version)]
 
     def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
         return next((r for r in self.records if r.rollout_id == rollout_id), None)

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, s, typed, unless_condition_failed
 from canaryfleet.models.app_config import Color, Strategy
+from canaryfleet.models.artifact import rollout_id_prefix
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     MAX_LISTED_ALARMS,
@@ -230,8 +231,11 @@ class DynamoRolloutStore:
             previous_at=datetime.fromisoformat(previous_at) if previous_at else None,
         )
 
-    def list_rollouts(self, application: str) -> list[RolloutRecord]:
-        return [RolloutRecord.model_validate(item) for item in self._items(application, "ROLLOUT#")]
+    def list_rollouts(self, application: str, version: str | None = None) -> list[RolloutRecord]:
+        # A version's rollout ids share a prefix: the query reads that version's records only.
+        prefix = "ROLLOUT#" + (rollout_id_prefix(application, version) if version is not None else "")
+        records = (RolloutRecord.model_validate(item) for item in self._items(application, prefix))
+        return [r for r in records if version is None or r.version == version]
 
     def _items(self, application: str, prefix: str, **query: Any) -> Iterator[dict[str, Any]]:
         """The application's items whose sort key starts with ``prefix``, every page of them."""

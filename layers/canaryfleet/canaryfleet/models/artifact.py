@@ -21,6 +21,7 @@ _APP = re.compile(APP_NAME_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 # Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
 _EXECUTION_NAME_MAX = 80
+_DIGEST_LENGTH = 24
 
 
 class ArtifactRef(BaseModel):
@@ -78,7 +79,12 @@ class ArtifactRef(BaseModel):
         second rollout.
         """
         identity = f"{self.bucket}/{self.key}#{self.version_id or self.etag or ''}"
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
-        safe_version = re.sub(r"[^A-Za-z0-9_-]", "_", self.version)
-        room = _EXECUTION_NAME_MAX - len(self.application) - len(digest) - 2
-        return f"{self.application}-{safe_version[:room]}-{digest}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:_DIGEST_LENGTH]
+        return rollout_id_prefix(self.application, self.version) + digest
+
+
+def rollout_id_prefix(application: str, version: str) -> str:
+    """What the rollout id of every upload of this application's version begins with."""
+    safe_version = re.sub(r"[^A-Za-z0-9_-]", "_", version)
+    room = _EXECUTION_NAME_MAX - len(application) - _DIGEST_LENGTH - 2
+    return f"{application}-{safe_version[:room]}-"

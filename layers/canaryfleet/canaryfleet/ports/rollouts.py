@@ -38,8 +38,9 @@ class RolloutReader(Protocol):
         """The rollout record, if there is one."""
         ...
 
-    def list_rollouts(self, application: str) -> list[RolloutRecord]:
-        """Every rollout record of the application, in no particular order."""
+    def list_rollouts(self, application: str, version: str | None = None) -> list[RolloutRecord]:
+        """Every rollout record of the application (of that version only, if given), in no
+        particular order."""
         ...
 
 
