@@ -1,4 +1,5 @@
-"""An AWS error a command did not expect is one line saying what AWS said, and exit 2."""
+"""The CLI and AWS: an error a command did not expect is one line and exit 2; its clients retry
+in botocore's standard mode."""
 
 from __future__ import annotations
 
