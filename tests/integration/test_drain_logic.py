@@ -19,7 +19,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import ClientError
-from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.adapters.drains import S3LogObjects, SqsDrainQueue
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
@@ -39,11 +38,10 @@ from canaryfleet.models.drain import (
     DrainStatus,
 )
 from canaryfleet.ports.clock import FixedClock
-from moto import mock_aws
 
-from canaryfleet_local.parsing import parse_template
-from tests.helpers import REPO, load_event
+from tests.helpers import load_event
 from tests.integration.helpers import eventually
+from tests.integration.state_tables import create_state_table, moto_tables
 from tests.unit.drain_fakes import (
     FakeDirectory,
     FakeHooks,
@@ -154,18 +152,11 @@ class Platform:
         return list(boto3.client("dynamodb").scan(TableName=self.table)["Items"])
 
 
-STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
-    "Properties"
-]
-
-
 @pytest.fixture(scope="module")
 def aws() -> Iterator[itertools.count[int]]:
     """moto for the module; each test gets its own table and bucket (numbered)."""
-    with mock_aws():
-        reset_clients()
-        yield itertools.count()
-    reset_clients()
+    with moto_tables() as numbers:
+        yield numbers
 
 
 @pytest.fixture
@@ -173,12 +164,7 @@ def platform(aws: itertools.count[int]) -> Platform:
     """A state table (as template.yaml defines it) and a log bucket of its own."""
     n = next(aws)
     table, bucket = f"state-{n}", f"canaryfleet-logs-{n}"
-    boto3.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=STATE_TABLE["KeySchema"],
-        AttributeDefinitions=STATE_TABLE["AttributeDefinitions"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(table)
     boto3.client("s3").create_bucket(Bucket=bucket)
     return Platform(
         table,

@@ -10,11 +10,9 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import boto3
 import pytest
-from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.models.drain import (
     LIFECYCLE_BUDGET,
@@ -25,19 +23,14 @@ from canaryfleet.models.drain import (
     LifecycleHookRef,
 )
 from canaryfleet.ports.drains import DrainStore
-from moto import mock_aws
 
-from canaryfleet_local.parsing import parse_template
-from tests.helpers import REPO
+from tests.integration.state_tables import create_state_table, moto_tables
 from tests.unit.drain_fakes import InMemoryDrainStore
 
 APP = "orders-api"
 INSTANCE = "i-0598c7d356eba48d7"
 NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
 HOOK = LifecycleHookRef(name="canaryfleet-drain", auto_scaling_group="asg", token="t" * 36)
-STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
-    "Properties"
-]
 
 
 @dataclass
@@ -48,10 +41,8 @@ class Subject:
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[itertools.count[int]]:
-    with mock_aws():
-        reset_clients()
-        yield itertools.count()
-    reset_clients()
+    with moto_tables() as numbers:
+        yield numbers
 
 
 @pytest.fixture(params=["dynamodb", "in-memory"])
@@ -60,12 +51,7 @@ def subject(request: pytest.FixtureRequest, aws: itertools.count[int]) -> Subjec
         memory = InMemoryDrainStore()
         return Subject(memory, lambda rollout_id: memory.rollouts.start(APP, rollout_id))
     table = f"state-{next(aws)}"
-    boto3.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=STATE_TABLE["KeySchema"],
-        AttributeDefinitions=STATE_TABLE["AttributeDefinitions"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(table)
 
     def start_rollout(rollout_id: str) -> None:
         boto3.client("dynamodb").put_item(

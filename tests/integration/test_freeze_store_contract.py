@@ -5,33 +5,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import boto3
 import pytest
-from canaryfleet.adapters.clients import reset_clients
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.errors import FreezeExists, UnknownFreeze
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.ports.calendar import FreezeCalendar
-from moto import mock_aws
 
-from canaryfleet_local.parsing import parse_template
-from tests.helpers import REPO
+from tests.integration.state_tables import create_state_table, moto_tables
 from tests.unit.fakes import InMemoryFreezeCalendar
 
 NOW = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-STATE_TABLE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())["Resources"]["StateTable"][
-    "Properties"
-]
 
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[itertools.count[int]]:
-    with mock_aws():
-        reset_clients()
-        yield itertools.count()
-    reset_clients()
+    with moto_tables() as numbers:
+        yield numbers
 
 
 @pytest.fixture(params=["dynamodb", "in-memory"])
@@ -39,12 +29,7 @@ def calendar(request: pytest.FixtureRequest, aws: itertools.count[int]) -> Freez
     if request.param == "in-memory":
         return InMemoryFreezeCalendar()
     table = f"state-{next(aws)}"
-    boto3.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=STATE_TABLE["KeySchema"],
-        AttributeDefinitions=STATE_TABLE["AttributeDefinitions"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(table)
     return DynamoFreezeCalendar(table)
 
 

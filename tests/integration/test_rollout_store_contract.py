@@ -1,0 +1,111 @@
+"""One contract, two rollout stores: DynamoRolloutStore on moto and the unit tests' in-memory one.
+
+- A record's audit lists a bounded number of alarms. A rollout record is one DynamoDB item, and
+  an item holds at most 400 KB (DynamoDB's service quotas): an alarm that flaps while a rollout
+  waits for days (a window, an approval) must not fill it. Past MAX_LISTED_ALARMS alarms the
+  record only counts them, and decisions are always listed.
+- A version's rollouts are listed without reading the others: `canaryfleet watch --version`
+  looks for its upload's rollout every two seconds, and the store reads only the records whose
+  id begins as that version's ids do (a DynamoDB key prefix), not the application's history.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AuditEntry
+from canaryfleet.ports.clock import FixedClock
+
+from tests.integration.state_tables import create_state_table, moto_tables
+from tests.unit.fakes import InMemoryRolloutStore, a_rollout
+
+NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+APP = "payments-api"
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[itertools.count[int]]:
+    with moto_tables() as numbers:
+        yield numbers
+
+
+@pytest.fixture(params=["dynamodb", "in-memory"])
+def store(request: pytest.FixtureRequest, aws: itertools.count[int]) -> Any:
+    if request.param == "in-memory":
+        return InMemoryRolloutStore(FixedClock(NOW))
+    return DynamoRolloutStore(create_state_table(f"state-{next(aws)}"), FixedClock(NOW))
+
+
+def upload(store: Any, version: str, etag: str) -> str:
+    key = f"{APP}/{version}.zip"
+    artifact = ArtifactRef(bucket="artifacts", key=key, etag=etag, application=APP, version=version)
+    store.create(
+        RolloutInput(rollout_id=artifact.rollout_id, application=APP, version=version, artifact=artifact), NOW
+    )
+    return artifact.rollout_id
+
+
+# --- the audit ------------------------------------------------------------------------------
+def test_past_the_listed_alarms_a_record_counts_them_and_still_lists_decisions(store: Any) -> None:
+    # Given a rollout whose live alarm flapped more often than its record lists
+    record = a_rollout(store, received_at=NOW)
+    alarm_name = "payments-api-live-5xx-rate-" + "x" * 200  # long names: the worst case in bytes
+    for minute in range(MAX_LISTED_ALARMS + 3):
+        entry = AuditEntry(kind="alarm", alarm=alarm_name, side="live", at=NOW + timedelta(minutes=minute))
+        store.append_audit(record.application, record.rollout_id, entry)
+
+    # When someone aborts it
+    abort = AuditEntry(kind="abort", by="oncall@example.com", reason="flapping", channel="cli", at=NOW)
+    store.append_audit(record.application, record.rollout_id, abort)
+
+    # Then the record lists the first alarms, counts the rest, and lists the abort
+    after = store.get(record.application, record.rollout_id)
+    alarms = [e for e in after.audit if e.kind == "alarm"]
+    assert len(alarms) == MAX_LISTED_ALARMS
+    assert alarms[-1].at == NOW + timedelta(minutes=MAX_LISTED_ALARMS - 1)
+    assert after.alarms_not_listed == 3
+    assert after.audit[-1] == abort
+
+
+# --- listing by version ---------------------------------------------------------------------
+def test_a_versions_rollouts_are_listed_and_only_they(store: Any) -> None:
+    # Given uploads of 2.7.0 (twice), of versions whose ids begin alike, and of another version
+    mine = {upload(store, "2.7.0", "a"), upload(store, "2.7.0", "b")}
+    for version, etag in (("2_7_0", "c"), ("2.7.0-rc1", "d"), ("3.0.0", "e")):
+        upload(store, version, etag)
+
+    # When 2.7.0's rollouts are listed
+    listed = store.list_rollouts(APP, "2.7.0")
+
+    # Then they are exactly its two, and every rollout is listed without a version
+    assert {r.rollout_id for r in listed} == mine
+    assert len(store.list_rollouts(APP)) == 5
+
+
+def test_the_table_reads_only_the_records_that_begin_as_the_versions_ids(aws: itertools.count[int]) -> None:
+    store = DynamoRolloutStore(create_state_table(f"state-{next(aws)}"), FixedClock(NOW))
+    for index in range(20):
+        upload(store, f"1.{index}.0", "x")
+    upload(store, "2.7.0", "a")
+
+    # When 2.7.0's rollouts are listed, DynamoDB reads one record, not the application's 21
+    scanned: list[int] = []
+    real_query = store._db.query
+
+    def query(**request: Any) -> Any:
+        response = real_query(**request)
+        scanned.append(int(response["ScannedCount"]))
+        return response
+
+    with mock.patch.object(store._db, "query", side_effect=query):
+        assert len(store.list_rollouts(APP, "2.7.0")) == 1
+
+    assert sum(scanned) == 1
