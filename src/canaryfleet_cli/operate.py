@@ -14,7 +14,7 @@ import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
-from canaryfleet.models.rollout import BUILD_URL_PATTERN, MAX_COMMIT
+from canaryfleet.models.rollout import MAX_BUILD_URL, MAX_COMMIT, build_url_kept, commit_kept
 from canaryfleet.models.rollout_record import RolloutRecord
 from rich.console import Console
 from rich.table import Table
@@ -313,10 +313,10 @@ S3_USER_METADATA_BYTES = 2_048
 def metadata_refusal(metadata: dict[str, str]) -> str | None:
     """Why the platform would not keep the upload's metadata, or None."""
     commit, build_url = metadata.get("commit"), metadata.get("build-url")
-    if commit is not None and (len(commit) > MAX_COMMIT or not commit.isprintable()):
+    if commit is not None and not commit_kept(commit):
         return f"--commit must be one printable line of at most {MAX_COMMIT} characters"
-    if build_url is not None and (len(build_url) > 2_048 or not re.fullmatch(BUILD_URL_PATTERN, build_url)):
-        return "--build-url must be an https:// URL of at most 2,048 characters"
+    if build_url is not None and not build_url_kept(build_url):
+        return f"--build-url must be an https:// URL of at most {MAX_BUILD_URL:,} characters"
     size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
     if size > S3_USER_METADATA_BYTES:
         return f"the commit and build URL take {size:,} bytes; S3 keeps at most 2 KB of metadata"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -16,7 +15,6 @@ from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundl
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import PolicyLimits, default_policy
 from canaryfleet.models.rollout import (
-    BUILD_URL_PATTERN,
     MAX_BUNDLE_NOTES,
     MAX_COMMIT,
     ExecutionInput,
@@ -24,6 +22,8 @@ from canaryfleet.models.rollout import (
     RolloutInput,
     RolloutPlan,
     RolloutRef,
+    build_url_kept,
+    commit_kept,
 )
 from canaryfleet.models.rollout_record import VersionClaim
 from canaryfleet.observability import logger, metrics, tracer
@@ -35,7 +35,6 @@ from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import RolloutExecutions
 
-_MAX_BUILD_URL = 2048
 # The longest a Lambda invocation may run (Lambda quotas: function timeout, 900 seconds).
 _CLAIM_GRACE = timedelta(seconds=900)
 
@@ -263,7 +262,7 @@ def _commit(value: str | None) -> tuple[str | None, list[str]]:
     the rollout (RolloutInput refuses it) after its bundle was checked."""
     if not value:
         return None, []
-    if len(value) <= MAX_COMMIT and value.isprintable():
+    if commit_kept(value):
         return value, []
     logger.warning("commit metadata dropped", extra={"length": len(value)})
     return None, [f"commit metadata dropped: not one printable line of at most {MAX_COMMIT} characters"]
@@ -277,7 +276,7 @@ def _build_url(value: str | None) -> tuple[str | None, list[str]]:
     """
     if not value:
         return None, []
-    if re.fullmatch(BUILD_URL_PATTERN, value) and len(value) <= _MAX_BUILD_URL:
+    if build_url_kept(value):
         return value, []
     scheme = value.split(":", 1)[0][:20] if ":" in value else "no scheme"
     logger.warning("build-url metadata dropped", extra={"scheme": scheme})

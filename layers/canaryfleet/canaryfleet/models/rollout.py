@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -27,6 +28,17 @@ BUILD_URL_PATTERN = r"^https://[^\s<>\"']+$"
 MAX_BUNDLE_NOTES = 20
 # The commit an upload names in its metadata (a SHA, a tag): one line, at most this long.
 MAX_COMMIT = 128
+MAX_BUILD_URL = 2048
+
+
+def commit_kept(value: str) -> bool:
+    """A commit the rollout record keeps: one printable line of at most MAX_COMMIT characters."""
+    return len(value) <= MAX_COMMIT and value.isprintable()
+
+
+def build_url_kept(value: str) -> bool:
+    """A build URL the rollout record keeps (and shows as a link): https, at most MAX_BUILD_URL."""
+    return len(value) <= MAX_BUILD_URL and re.fullmatch(BUILD_URL_PATTERN, value) is not None
 
 
 class Stage(StrEnum):
@@ -74,7 +86,7 @@ class RolloutInput(BaseModel):
     commit: str | None = Field(default=None, max_length=MAX_COMMIT, description="From object metadata.")
     # Shown as a link in notices and the CLI: only https (never javascript:, data: or plain http).
     build_url: str | None = Field(
-        default=None, max_length=2048, pattern=BUILD_URL_PATTERN, description="From object metadata."
+        default=None, max_length=MAX_BUILD_URL, pattern=BUILD_URL_PATTERN, description="From object metadata."
     )
     bundle_notes: list[str] = Field(
         default_factory=list,
