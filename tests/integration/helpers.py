@@ -114,3 +114,20 @@ class RecordingCallbacks(Callbacks):
         self.failed.append((token, error, cause))
         self.closed.add(token)
         return True
+
+
+def an_auto_scaling_group(
+    autoscaling: Any, name: str, min_size: int, max_size: int, desired: int, zone: str
+) -> None:
+    """A plain Auto Scaling group on moto (a launch configuration of its own), for one call's test."""
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=f"{name}-lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchConfigurationName=f"{name}-lc",
+        MinSize=min_size,
+        MaxSize=max_size,
+        DesiredCapacity=desired,
+        AvailabilityZones=[zone],
+    )

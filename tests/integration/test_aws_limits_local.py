@@ -37,6 +37,7 @@ from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
     start_execution_names_unnamed_executions,
 )
+from tests.integration.helpers import an_auto_scaling_group
 from tests.unit.slack_worst_case import inconclusive_verdict
 
 REGION = "eu-west-1"
@@ -536,17 +537,7 @@ def test_a_batch_of_more_than_ten_messages_needs_a_batching_window(
 def test_set_desired_capacity_refuses_a_capacity_outside_the_groups_min_and_max(aws: None) -> None:
     # Given a group of 2 to 4 instances
     autoscaling = boto3.client("autoscaling")
-    autoscaling.create_launch_configuration(
-        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="pay-green",
-        LaunchConfigurationName="lc",
-        MinSize=2,
-        MaxSize=4,
-        DesiredCapacity=2,
-        AvailabilityZones=[f"{REGION}a"],
-    )
+    an_auto_scaling_group(autoscaling, "pay-green", min_size=2, max_size=4, desired=2, zone=f"{REGION}a")
     with AutoScalingDesiredCapacityRange().installed():
         # When a capacity outside it is asked for, Auto Scaling refuses it and keeps 2
         for outside in (5, 1):

@@ -12,6 +12,8 @@ from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.fleet import AutoScaling
 from moto import mock_aws
 
+from tests.integration.helpers import an_auto_scaling_group
+
 SINCE = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
@@ -21,17 +23,7 @@ def autoscaling(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         reset_clients()
         made = client("autoscaling")
-        made.create_launch_configuration(
-            LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
-        )
-        made.create_auto_scaling_group(
-            AutoScalingGroupName="pay-green",
-            LaunchConfigurationName="lc",
-            MinSize=0,
-            MaxSize=4,
-            DesiredCapacity=0,
-            AvailabilityZones=["eu-west-1a"],
-        )
+        an_auto_scaling_group(made, "pay-green", min_size=0, max_size=4, desired=0, zone="eu-west-1a")
         yield made
     reset_clients()
 
