@@ -1,12 +1,14 @@
-"""S3: "Object Created" events to EventBridge as AWS sends them, and bucket policies from templates."""
+"""S3: "Object Created" events to EventBridge as AWS sends them, the 2 KB limit on user-defined
+metadata, and bucket policies from templates."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self, cast
 from unittest import mock
@@ -15,7 +17,10 @@ from moto.core.common_models import CloudFormationModel
 from moto.events.models import events_backends
 from moto.events.utils import EventMessageType
 from moto.s3 import notifications as s3_notifications
-from moto.s3.models import s3_backends
+from moto.s3.exceptions import S3ClientError
+from moto.s3.models import S3Backend, s3_backends
+from moto.s3.responses import S3Response
+from moto.s3.utils import metadata_from_headers
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
 
@@ -86,6 +91,92 @@ class S3EventBridgeNotifications:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         with mock.patch.object(s3_notifications, "_send_event_bridge_message", self.send):
+            yield
+
+
+class MetadataTooLargeError(S3ClientError):
+    """S3's answer to user-defined metadata over 2 KB: 400 ``MetadataTooLarge``, as the Amazon S3
+    API Reference lists it ("Error responses", List of error codes:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size."
+        )
+
+
+class S3UserMetadataLimit:
+    """Stands in for S3's 2 KB limit on an object's user-defined metadata, which moto does not check.
+
+    "Within the PUT request header, the user-defined metadata is limited to 2 KB in size. The size
+    of user-defined metadata is measured by taking the sum of the number of bytes in the UTF-8
+    encoding of each key and value" (Amazon S3 User Guide, "Working with object metadata":
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html). Over it S3 answers
+    400 ``MetadataTooLarge`` and stores nothing. Here three requests are refused so, before moto
+    keeps an object or an upload: PutObject; CopyObject with ``MetadataDirective`` REPLACE, a PUT
+    too, and the way to change an object's metadata ("Editing object metadata in the Amazon S3
+    console", which makes that copy: "User-defined metadata can be as large as 2 KB total"); and
+    CreateMultipartUpload, the one request that gives a multipart upload's object its metadata
+    ("Uploading and copying objects using multipart upload"). A copy that keeps its source's
+    metadata (COPY) brings none of its own.
+
+    A key counts as S3 stores it ("Amazon S3 stores user-defined metadata keys in lowercase"):
+    without the REST API's ``x-amz-meta-`` prefix, which SOAP requests never carried while the limit
+    held for both ("For both REST and SOAP requests to Amazon S3, user metadata size is limited to
+    2k bytes for the total length of all values and keys", Amazon S3 Developer Guide 2006-03-01). A
+    value counts in the bytes it was sent in (an RFC 2047 encoded value in its encoded form, as moto
+    keeps it). Not played: browser-based POST uploads.
+    """
+
+    LIMIT_BYTES = 2_048
+    PREFIX = "x-amz-meta-"
+
+    @classmethod
+    def size(cls, metadata: Mapping[str, Any]) -> int:
+        """Bytes of the user-defined metadata among ``metadata`` (moto's headers: other system
+        metadata, such as Content-Type, is left out)."""
+        return sum(
+            len(key.lower().removeprefix(cls.PREFIX).encode()) + len(str(value).encode())
+            for key, value in metadata.items()
+            if key.lower().startswith(cls.PREFIX)
+        )
+
+    @classmethod
+    def check(cls, metadata: Mapping[str, Any]) -> None:
+        if cls.size(metadata) > cls.LIMIT_BYTES:
+            raise MetadataTooLargeError()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        put_object = S3Response.put_object
+        copy_object = S3Backend.copy_object
+        create_multipart_upload = S3Backend.create_multipart_upload
+        copy_signature = inspect.signature(copy_object)
+        multipart_signature = inspect.signature(create_multipart_upload)
+        check = S3UserMetadataLimit.check
+
+        def put_object_within_the_limit(response: S3Response) -> Any:
+            # moto keeps the object before it reads the metadata, so the metadata is read here first.
+            metadata = metadata_from_headers(response.headers)
+            metadata.update(metadata_from_headers(response.querystring))
+            check(metadata)
+            return put_object(response)
+
+        def copy_object_within_the_limit(backend: S3Backend, *args: Any, **kwargs: Any) -> Any:
+            given = copy_signature.bind(backend, *args, **kwargs).arguments
+            if str(given.get("mdirective") or "COPY").upper() == "REPLACE":
+                check(given.get("metadata") or {})
+            return copy_object(backend, *args, **kwargs)
+
+        def create_multipart_upload_within_the_limit(backend: S3Backend, *args: Any, **kwargs: Any) -> Any:
+            check(multipart_signature.bind(backend, *args, **kwargs).arguments.get("metadata") or {})
+            return create_multipart_upload(backend, *args, **kwargs)
+
+        with (
+            mock.patch.object(S3Response, "put_object", put_object_within_the_limit),
+            mock.patch.object(S3Backend, "copy_object", copy_object_within_the_limit),
+            mock.patch.object(S3Backend, "create_multipart_upload", create_multipart_upload_within_the_limit),
+        ):
             yield
 
 
