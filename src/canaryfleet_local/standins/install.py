@@ -45,10 +45,15 @@ from canaryfleet_local.standins.eventbridge import (
 from canaryfleet_local.standins.key_pairs import key_pairs_made_when_used, one_sns_signing_key
 from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
-from canaryfleet_local.standins.s3 import CloudFormationBucketPolicy, S3EventBridgeNotifications
+from canaryfleet_local.standins.s3 import (
+    CloudFormationBucketPolicy,
+    S3EventBridgeNotifications,
+    S3UserMetadataLimit,
+)
 from canaryfleet_local.standins.secretsmanager import (
     CloudFormationSecretsManagerRotationSchedule,
     CloudFormationSecretsManagerSecret,
+    SecretsManagerPutSecretValueIdempotency,
 )
 from canaryfleet_local.standins.sqs_sns import (
     CloudFormationSnsSubscription,
@@ -122,6 +127,8 @@ class PlatformStandIns:
             stack.enter_context(self.sns_rules.installed())
             stack.enter_context(self.sns_email.installed())
             stack.enter_context(SsmParameterValueLimits().installed())
+            stack.enter_context(S3UserMetadataLimit().installed())
+            stack.enter_context(SecretsManagerPutSecretValueIdempotency().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(LambdaSqsEventSourceMappingRules().installed())
             stack.enter_context(DynamoDBNumberRange().installed())

@@ -3,15 +3,19 @@ rotation function."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any, Self
 from unittest import mock
 
 from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.core.common_models import CloudFormationModel
-from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.exceptions import ResourceExistsException
+from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
 from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import ApprovalGateResource, cfn_bool
@@ -69,8 +73,11 @@ class CloudFormationSecretsManagerRotationSchedule(ApprovalGateResource, CloudFo
 
     Records the rotation function and period on the secret, so that a later RotateSecret
     (``rotate_secret(SecretId=...)``, as the schedule would call it) runs the real function
-    through moto. AWS also rotates once when the schedule is created; here the functions are
-    not registered with the local cloud yet at that moment, so that first rotation is left out.
+    through moto. AWS also rotates once when the schedule is created (``RotateImmediatelyOnUpdate``:
+    "If you don't specify this value, then by default, Secrets Manager rotates the secret
+    immediately"), asynchronously: the stack does not wait for that rotation's outcome. Here that
+    first rotation is left out: the functions are registered with the local cloud only after the
+    stack is created, and playing it would cost each start about 30 ms of CPU.
     """
 
     RESOURCE_TYPE = "AWS::SecretsManager::RotationSchedule"
@@ -85,6 +92,57 @@ class CloudFormationSecretsManagerRotationSchedule(ApprovalGateResource, CloudFo
         secret.auto_rotate_after_days = int(days if days is not None else match.group(1) if match else 0)
         secret.rotation_enabled = secret.rotation_requested = True
         return cls(f"{props['SecretId']}|rotation")
+
+
+class SecretsManagerPutSecretValueIdempotency:
+    """Stands in for PutSecretValue's rule that a version's value, once put, is never changed.
+
+    "If a version with this value already exists and that version's SecretString or SecretBinary
+    values are the same as those in the request then the request is ignored. [...] If a version
+    with this value already exists and the version of the SecretString and SecretBinary values
+    are different from those in the request, then the request fails because you can't modify a
+    secret version" (botocore's secretsmanager model 2017-10-17, PutSecretValueRequest.
+    ClientRequestToken; https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
+    The failure is ``ResourceExistsException``, one of PutSecretValue's errors in that model.
+
+    moto checks this only for a version without AWSPENDING: the pending version of a rotation
+    that already has a value can be overwritten, so a rotation function that puts its new value
+    twice (a retried createSecret) would pass here and fail on AWS. Here a version that has a
+    value keeps it whatever its labels: the same value again is accepted and changes nothing
+    (not even the labels), a different one is refused and the stored value stays. The pending
+    version RotateSecret makes has no value until the rotation function puts one, so that first
+    put is taken, on AWS as here.
+    """
+
+    @staticmethod
+    def ignored(backend: SecretsManagerBackend, given: dict[str, Any]) -> str | None:
+        """moto's answer for a put that names a version already holding its value (the request is
+        ignored); None for a put moto is to make; ResourceExistsException for another value."""
+        token = given.get("client_request_token")
+        secret: Any = backend.secrets.get(given["secret_id"]) if token else None
+        version = getattr(secret, "versions", {}).get(token) if secret is not None else None
+        if version is None or ("secret_string" not in version and "secret_binary" not in version):
+            return None  # a new version, or RotateSecret's pending version still without a value
+        string, binary = given.get("secret_string"), given.get("secret_binary")
+        if version.get("secret_string") == string and version.get("secret_binary") == binary:
+            return str(secret.to_short_dict(include_version_stages=True, version_id=token))
+        raise ResourceExistsException(
+            f"You can't use ClientRequestToken {token} because that value is already in use for a "
+            f"version of secret {secret.arn}."
+        )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = SecretsManagerBackend.put_secret_value
+        signature = inspect.signature(original)
+
+        def put_secret_value(backend: SecretsManagerBackend, *args: Any, **kwargs: Any) -> str:
+            given = signature.bind(backend, *args, **kwargs).arguments
+            answer = SecretsManagerPutSecretValueIdempotency.ignored(backend, given)
+            return answer if answer is not None else original(backend, *args, **kwargs)
+
+        with mock.patch.object(SecretsManagerBackend, "put_secret_value", put_secret_value):
+            yield
 
 
 class _RotationStepsFailLoudly:
