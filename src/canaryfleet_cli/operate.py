@@ -315,6 +315,11 @@ def metadata_refusal(metadata: dict[str, str]) -> str | None:
     commit, build_url = metadata.get("commit"), metadata.get("build-url")
     if commit is not None and not commit_kept(commit):
         return f"--commit must be one printable line of at most {MAX_COMMIT} characters"
+    for option, value in (("--commit", commit), ("--build-url", build_url)):
+        if value is not None and not value.isascii():
+            # "Each name, value pair must conform to US-ASCII when using REST" (S3 User Guide, as
+            # botocore's validate_ascii_metadata quotes it before refusing the upload).
+            return f"{option} must be ASCII: S3 metadata is sent as HTTP headers"
     if build_url is not None and not build_url_kept(build_url):
         return f"--build-url must be an https:// URL of at most {MAX_BUILD_URL:,} characters"
     size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())

@@ -12,6 +12,8 @@ from canaryfleet_cli.operate import metadata_refusal
         ({"commit": "f" * 128}, None),
         ({"commit": "f" * 129}, "--commit must be one printable line"),
         ({"commit": "9fceb02d\nrm"}, "--commit must be one printable line"),
+        ({"commit": "v1.2-café"}, "--commit must be ASCII"),
+        ({"build-url": "https://ci.example.com/jöb/812"}, "--build-url must be ASCII"),
         ({"build-url": "http://ci.example.com/812"}, "--build-url must be an https:// URL"),
         ({"build-url": "https://ci.example.com/" + "x" * 2_030}, "--build-url must be an https:// URL"),
         (
