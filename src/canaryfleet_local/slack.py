@@ -157,6 +157,7 @@ class LocalSlack(ServedInThread):
             "signing_secret": self.signing_secret,
             "bot_token": self.bot_token,
             "api_url": f"{self.url}/api/",
+            "hooks_url": f"{self.url}/",
         }
         cloud.client("secretsmanager").put_secret_value(
             SecretId=cloud.output(output), SecretString=json.dumps(value)

@@ -5,10 +5,12 @@ import copy
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from canaryfleet.api.slack_app import REPLAYED
@@ -253,6 +255,45 @@ def test_a_slack_user_who_is_not_an_approver_is_told_so_and_nothing_changes(gate
     )
     assert "not an approver" in refusal.text
     assert_nothing_changed(gate, waiting)
+
+
+def test_a_signed_request_naming_a_response_url_outside_slack_gets_nothing_sent_there(gate: Gate) -> None:
+    # Given a listener on a host that is not Slack's (an internal service, say)
+    heard: list[str] = []
+
+    class Listener(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            heard.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    listener = HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        waiting = wait_for_approval(gate)
+        assert waiting.message is not None
+        # When a correctly signed press (whose answer goes to its response_url) names that host
+        form = parse_qs(gate.slack.button_press_body(waiting.message, "approval.approve", MALLORY_SLACK))
+        payload = json.loads(form["payload"][0])
+        payload["response_url"] = f"http://127.0.0.1:{listener.server_port}/internal/admin"
+        body = urlencode({"payload": json.dumps(payload)})
+        before = len(gate.slack.calls)
+
+        status, _ = gate.slack.send(
+            f"{gate.api.url}/slack/interactions", body, gate.slack.signed_headers(body)
+        )
+
+        # Then Slack gets its 200, nothing is posted anywhere, and nothing changes
+        assert status == 200
+        assert heard == []
+        assert [call.kind for call in gate.slack.calls[before:] if call.kind != "users.info"] == []
+        assert_nothing_changed(gate, waiting)
+    finally:
+        listener.shutdown()
+        listener.server_close()
 
 
 def test_a_slack_request_with_a_bad_signature_is_refused(gate: Gate) -> None:

@@ -33,7 +33,9 @@ def web(slack: LocalSlack) -> WebClient:
 def platform(slack: LocalSlack) -> SlackSdkApi:
     """The platform's own Slack adapter, set up as the platform's Slack secret sets it up."""
     return SlackSdkApi(
-        SlackSecret.model_validate({"bot_token": slack.bot_token, "api_url": f"{slack.url}/api/"})
+        SlackSecret.model_validate(
+            {"bot_token": slack.bot_token, "api_url": f"{slack.url}/api/", "hooks_url": f"{slack.url}/"}
+        )
     )
 
 

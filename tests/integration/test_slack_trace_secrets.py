@@ -53,7 +53,9 @@ xray_recorder.configure(streaming_threshold=0)  # each subsegment sent as it clo
 def handler(event, context):
     hook = SlackSdkApi(SlackSecret(webhook_url=f"http://127.0.0.1:{port}/services/T0/B0/WEBHOOKSECRET"))
     hook.post(None, "a notice", [])
-    hook.respond(f"http://127.0.0.1:{port}/actions/T0/1/RESPONSESECRET", "done", None, replace=True)
+    responder = SlackSdkApi(SlackSecret(hooks_url=f"http://127.0.0.1:{port}/"))
+    response_url = f"http://127.0.0.1:{port}/actions/T0/1/RESPONSESECRET"
+    assert responder.respond(response_url, "done", None, replace=True)
     web = SlackSdkApi(SlackSecret(bot_token="xoxb-0", api_url=f"http://localhost:{port}/api/"))
     web.post("C0PAY", "a notice", [])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -118,6 +119,13 @@ class SlackSdkApi(SlackApi):
     def respond(
         self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
     ) -> bool:
+        if not response_url.startswith(self._secret.hooks_url):
+            # Whoever holds the signing secret could point the function at any host (an internal
+            # one included); Slack's own response URLs are all under its hooks host.
+            logger.warning(
+                "response_url is not Slack's; not called", extra={"host": urlsplit(response_url).hostname}
+            )
+            return False
         untraced_host(response_url)
         try:
             sent = WebhookClient(response_url, timeout=_TIMEOUT_SECONDS).send(

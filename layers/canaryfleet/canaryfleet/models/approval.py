@@ -168,6 +168,14 @@ class SlackSecret(BaseModel):
         pattern=r"^https?://[^\s]+/$",
         description="Slack's Web API (GovSlack: https://slack-gov.com/api/).",
     )
+    hooks_url: str = Field(
+        default="https://hooks.slack.com/",
+        pattern=r"^https?://[^\s/]+/$",
+        description=(
+            "Where Slack's response URLs point (GovSlack: https://hooks.slack-gov.com/). A request's"
+            " response_url elsewhere is never called: the signed request names it, not Slack."
+        ),
+    )
 
     @property
     def configured(self) -> bool:
