@@ -81,7 +81,11 @@ def entry_point(*, correlation_id_path: str | None = None) -> Callable[[Handler]
         measured = metrics.log_metrics(traced)
         return cast(
             Handler,
-            logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(measured),
+            # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: an event carries link
+            # signatures, Slack request signatures and response URLs, which must never be logged.
+            logger.inject_lambda_context(
+                log_event=False, correlation_id_path=correlation_id_path, clear_state=True
+            )(measured),
         )
 
     return wrap
