@@ -110,3 +110,26 @@ def test_the_decide_function_answers_a_malformed_decision_with_a_typed_error(clo
 
     assert (error, body["errorType"]) == ("Unhandled", "InvalidEvent")
     assert "action: Input should be 'approve', 'reject', 'abort' or 'promote'" in body["errorMessage"]
+
+
+@pytest.mark.parametrize("channel", ["page", "slack"])
+def test_the_decide_function_does_not_take_a_channel_only_the_approval_gate_records(
+    cloud: LocalCloud, store: DynamoRolloutStore, channel: str
+) -> None:
+    # Given a rollout waiting for its approval
+    rollout_id = running(store, cloud, "approval")
+    before = store.get(APP, rollout_id)
+
+    # When a caller of the function claims the decision came from the approval page or Slack
+    body, error = invoke(
+        cloud,
+        "DecideFunction",
+        {"application": APP, "action": "approve", "by": "alice@example.com", "channel": channel},
+    )
+
+    # Then it is refused as malformed, and the rollout still waits
+    assert (error, body["errorType"]) == ("Unhandled", "InvalidEvent")
+    assert "channel: Input should be 'cli' or 'local'" in body["errorMessage"]
+    after = store.get(APP, rollout_id)
+    assert after is not None
+    assert (after, after.audit) == (before, [])

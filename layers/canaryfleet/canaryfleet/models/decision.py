@@ -40,6 +40,16 @@ class Decision(BaseModel):
         return self
 
 
+class OperatorDecision(Decision):
+    """A decision sent to DecideFunction: the CLI, the dashboard, the local cloud's approver.
+
+    "slack" and "page" are recorded by the Slack app and the approval page only, after they
+    checked the person against the approvers; whoever invokes the function cannot claim them.
+    """
+
+    channel: Literal["cli", "local"] = "cli"
+
+
 class DecisionResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
