@@ -15,6 +15,7 @@ from canaryfleet_cli.operate import metadata_refusal
         ({"commit": "v1.2-café"}, "--commit must be ASCII"),
         ({"build-url": "https://ci.example.com/jöb/812"}, "--build-url must be ASCII"),
         ({"build-url": "http://ci.example.com/812"}, "--build-url must be an https:// URL"),
+        ({"build-url": "https://ci.example.com/\x1b[8m/812"}, "--build-url must be an https:// URL"),
         ({"build-url": "https://ci.example.com/" + "x" * 2_030}, "--build-url must be an https:// URL"),
         (
             {"commit": "f" * 128, "build-url": "https://ci.example.com/" + "x" * 1_900},

@@ -37,8 +37,13 @@ def commit_kept(value: str) -> bool:
 
 
 def build_url_kept(value: str) -> bool:
-    """A build URL the rollout record keeps (and shows as a link): https, at most MAX_BUILD_URL."""
-    return len(value) <= MAX_BUILD_URL and re.fullmatch(BUILD_URL_PATTERN, value) is not None
+    """A build URL the rollout record keeps (and shows as a link): https, at most MAX_BUILD_URL,
+    printable (no control character or bidi override can make it read as another address)."""
+    return (
+        len(value) <= MAX_BUILD_URL
+        and value.isprintable()
+        and re.fullmatch(BUILD_URL_PATTERN, value) is not None
+    )
 
 
 class Stage(StrEnum):
