@@ -756,6 +756,24 @@ REJECTIONS = [
         id="hook script is a folder",
     ),
     pytest.param(
+        lambda: bundle(
+            spec(hooks={"ApplicationStart": [{"location": "scripts/start server.sh"}]}),
+            extra=[("scripts/start server.sh", "#!/bin/sh\n")],
+        ),
+        None,
+        "hook script scripts/start server.sh (ApplicationStart) has ' ' in its location: CodeDeploy's"
+        " agent runs the script as one unquoted command line",
+        id="space in a hook script's name",
+    ),
+    pytest.param(
+        lambda: bundle(
+            spec(hooks={"ApplicationStart": [{"location": "scripts/start.sh", "runas": "app;id"}]})
+        ),
+        None,
+        "hook script scripts/start.sh (ApplicationStart) has ';' in its runas",
+        id="shell character in runas",
+    ),
+    pytest.param(
         lambda: bundle(spec(files=[{"source": "/web", "destination": "/var/www"}])),
         None,
         "files source /web named in appspec.yml is not in the bundle",

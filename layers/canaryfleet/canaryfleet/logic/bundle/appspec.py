@@ -629,6 +629,30 @@ def _backslash_note(names: tuple[str, ...]) -> str:
     )
 
 
+# The agent runs a hook as one command line it does not quote: the script's path joined to the
+# deployment archive (hook_executor.rb:159, 234), after "sudo", "su RUNAS -c" or both
+# (linux_util.rb:11-29), through Open3.popen3 (hook_executor.rb:174), which hands a line with any
+# of these to /bin/sh and splits the rest at spaces. A location or runas holding one runs another
+# command than the script, or fails to find it.
+_SHELL_WORD_BREAKERS = frozenset(" \t\n\r\v\f;&|<>()$`'\"\\*?[")
+
+
+def _shell_breaker(text: str) -> str | None:
+    return next((char for char in text if char in _SHELL_WORD_BREAKERS), None)
+
+
+def _check_shell_words(event: str, script: _HookScript, location: str) -> None:
+    for what, text in (("location", location), ("runas", script.runas or "")):
+        breaker = _shell_breaker(text)
+        if breaker is not None:
+            raise InvalidBundle(
+                f"hook script {name_as_written(script.location)} ({event}) has {breaker!r} in its {what}:"
+                " CodeDeploy's agent runs the script as one unquoted command line, which the shell"
+                " splits or reads there, so the script would not run as written; rename it"
+                + (" or the user" if what == "runas" else "")
+            )
+
+
 def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
     hooks: dict[str, list[str]] = {}
     for event, scripts in (spec.hooks or {}).items():
@@ -638,12 +662,14 @@ def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
         for script in scripts:
             # The agent strips a location as Ruby's String#strip does (application_specification.rb:83):
             # ASCII whitespace and NUL only, so a no-break space stays part of the name.
-            path = normalise(script.location.strip(_RUBY_STRIP))
+            location = script.location.strip(_RUBY_STRIP)
+            path = normalise(location)
             if path not in bundle.files:
                 raise InvalidBundle(
                     f"hook script {name_as_written(script.location)} named in {APPSPEC} ({event})"
                     " is not in the bundle"
                 )
+            _check_shell_words(event, script, location)
             hooks[event].append(path)
     return hooks
 
