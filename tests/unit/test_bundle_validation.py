@@ -200,6 +200,64 @@ def test_given_a_bundle_when_validated_then_the_report_counts_its_bytes() -> Non
     assert report.compressed_bytes == sum(info.compress_size for info in infos)
 
 
+def test_given_two_permissions_selecting_a_folder_the_bundle_brings_then_a_note_says_install_fails() -> None:
+    # Both select public/css: the first (file and directory) everything under /opt/app, the second
+    # folders under /opt/app/public. The agent makes public/css on a new instance and refuses it
+    # a second permission (install_instruction.rb:99-103); with the folder already there it is not
+    # made, so not set: a note, not a refusal.
+    permissions = [
+        {"object": "/opt/app", "owner": "ec2-user"},
+        {"object": "/opt/app/public", "mode": "775", "type": ["directory"]},
+    ]
+    extra = [("app/public/index.html", "<p>hi</p>"), ("app/public/css/site.css", "p{}")]
+
+    report = validate_bundle(bundle(spec(permissions=permissions), extra=extra))
+
+    assert [note for note in report.notes if "both set permissions on the folder" in note] == [
+        "permissions[1] (line 16) and permissions[0] (line 14) both set permissions on the folder"
+        " '/opt/app/public/css', which files[0] (line 4) installs: on an instance without it (a new"
+        " instance, unless its image has it) CodeDeploy's agent refuses permissions set twice on one"
+        " folder and fails the deployment at Install; narrow one of them with pattern, except or type"
+    ]
+
+
+def test_given_permissions_that_select_different_folders_then_no_folder_note() -> None:
+    permissions = [
+        {"object": "/opt/app", "owner": "ec2-user", "type": ["file"]},
+        {"object": "/opt/app/public", "mode": "775", "type": ["directory"]},
+    ]
+    extra = [("app/public/css/site.css", "p{}")]
+
+    report = validate_bundle(bundle(spec(permissions=permissions), extra=extra))
+
+    assert not any("folder" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("behaviour", [None, "OVERWRITE", "DISALLOW"])
+def test_given_a_file_installed_where_a_folder_goes_then_a_note_or_with_disallow_a_refusal(
+    behaviour: str | None,
+) -> None:
+    files = [{"source": "build/app", "destination": "/opt"}, {"source": "/app", "destination": "/opt/app"}]
+    made = bundle(spec(files=files, file_exists_behavior=behaviour), extra=[("build/app", "binary")])
+    clash = (
+        "files[0] (line 4) installs the file 'build/app' at '/opt/app',"
+        " where files[1] (line 6) installs a folder"
+    )
+
+    if behaviour == "DISALLOW":
+        with pytest.raises(InvalidBundle, match="CodeDeploy's agent refuses a file and a folder at one path"):
+            validate_bundle(made)
+    else:
+        assert [note for note in validate_bundle(made).notes if note.startswith(clash)] != []
+
+
+def test_given_a_runas_with_spaces_around_it_when_validated_then_it_is_accepted() -> None:
+    # "su  root  -c PATH": the agent's command line only has wider gaps between its words.
+    hooks = {"ApplicationStart": [{"location": "scripts/start.sh", "runas": " root "}]}
+
+    assert validate_bundle(bundle(spec(hooks=hooks))).hooks == {"ApplicationStart": ["scripts/start.sh"]}
+
+
 def test_given_a_stream_rather_than_bytes_when_validated_then_it_is_accepted_alike() -> None:
     assert validate_bundle(io.BytesIO(bundle())) == validate_bundle(bundle())
 

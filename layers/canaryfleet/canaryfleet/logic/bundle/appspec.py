@@ -100,7 +100,7 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
             notes.insert(0, _backslash_note(bundle.backslash_names))
         hooks = _check_hooks(spec, bundle)
         _check_file_sources(spec, bundle)
-        _check_install(spec, bundle, lines)
+        notes.extend(_check_install(spec, bundle, lines))
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
         check_stated_sizes(bundle)  # last: it reads the whole zip, the checks above its directory
     return BundleReport(
@@ -642,7 +642,9 @@ def _shell_breaker(text: str) -> str | None:
 
 
 def _check_shell_words(event: str, script: _HookScript, location: str) -> None:
-    for what, text in (("location", location), ("runas", script.runas or "")):
+    # Spaces around a runas only widen the gaps between the command line's words.
+    runas = (script.runas or "").strip(_RUBY_STRIP)
+    for what, text in (("location", location), ("runas", runas)):
         breaker = _shell_breaker(text)
         if breaker is not None:
             raise InvalidBundle(
@@ -698,15 +700,117 @@ class _OverBudget(Exception):
     pass
 
 
-def _check_install(spec: _AppSpec, bundle: OpenedBundle, lines: Lines) -> None:
+def _check_install(spec: _AppSpec, bundle: OpenedBundle, lines: Lines) -> list[str]:
+    """The Install step's refusals the bundle alone decides; notes for those that depend on the
+    folders an instance already has."""
     if spec.file_exists_behavior == _RETAIN or not spec.files:
-        return
+        return []
     budget = [_INSTALL_CHECK_BUDGET]
     try:
         copies = _planned_copies(spec, bundle, lines, budget)
         _check_permissions(spec, copies, lines, budget)
+        folders = _brought_folders(spec, bundle, budget)
+        return [
+            *_files_where_folders_go(spec, copies, folders, lines),
+            *_folder_permissions_twice(spec, copies, folders, lines, budget),
+        ]
     except _OverBudget:
-        return
+        return []
+
+
+def _brought_folders(spec: _AppSpec, bundle: OpenedBundle, budget: list[int]) -> dict[str, int]:
+    """Each folder a mapping of a bundle folder installs (its destination, and each folder inside
+    the source at its place under it), and the first mapping that brings it.
+
+    The agent makes such a folder when the instance does not have it (installer.rb:98-112,
+    generate_directory_copy's mkdir), which is every new instance unless its image has the folder:
+    the cleanup of the deployment before removes the folders that one made (installer.rb:29-37).
+    """
+    directories = sorted(bundle.directories)
+    brought: dict[str, int] = {}
+    for index, mapping in enumerate(spec.files or []):
+        destination = _expanded(mapping.destination)
+        source = normalise(mapping.source)
+        if destination is None or ".." in mapping.destination.split("/"):
+            continue
+        if source != "" and source not in bundle.directories:
+            continue  # a file: its folder is the destination, which the agent makes only if missing
+        cut = len(source) + 1 if source else 0
+        inside = _under(directories, source)
+        _spend(budget, len(inside) + 1)
+        for folder in [destination, *(posixpath.join(destination, path[cut:]) for path in inside)]:
+            brought.setdefault(folder, index)
+    return brought
+
+
+def _files_where_folders_go(
+    spec: _AppSpec, copies: dict[str, tuple[int, str]], folders: dict[str, int], lines: Lines
+) -> list[str]:
+    """A file installed where a mapping installs a folder: install_instruction.rb:83-95 refuses a
+    copy and a mkdir of one path, in either order; where the instance already has the folder, the
+    copy meets an existing path (installer.rb:116-126), which DISALLOW refuses too."""
+    notes: list[str] = []
+    for target, (index, path) in copies.items():
+        first = folders.get(target)
+        if first is None:
+            continue
+        clash = (
+            f"{_where(('files', index), lines)} installs the file {short(path)} at {short(target)}, where"
+            f" {_where(('files', first), lines)} installs a folder"
+        )
+        if spec.file_exists_behavior == "DISALLOW":
+            raise _not_valid(
+                f"{clash}: CodeDeploy's agent refuses a file and a folder at one path, and with"
+                " file_exists_behavior DISALLOW a folder already there fails it too; map them apart"
+            )
+        notes.append(
+            f"{clash}: on an instance without that folder (a new instance, unless its image has it)"
+            " CodeDeploy's agent refuses"
+            " a file and a folder at one path and fails the deployment at Install; map them apart"
+        )
+    return notes
+
+
+def _folder_permissions_twice(
+    spec: _AppSpec,
+    copies: dict[str, tuple[int, str]],
+    folders: dict[str, int],
+    lines: Lines,
+    budget: list[int],
+) -> list[str]:
+    """installer.rb:87-92 and install_instruction.rb:157-164 for the folders the agent makes: a
+    permission of type directory on a folder above them sets each one its pattern and except
+    select, and set_permissions (install_instruction.rb:99-103) refuses a second on one folder.
+    A note, not a refusal: the agent makes, and so sets, only the folders the instance lacks."""
+    made = sorted(folders)
+    selected: dict[str, int] = {}
+    notes: list[str] = []
+    for index, permission in enumerate(spec.permissions or []):
+        written = permission.object.strip(_RUBY_STRIP)
+        found = _expanded(written)
+        types = permission.type if permission.type is not None else ["file", "directory"]
+        if found is None or "directory" not in types or found in copies or ".." in written.split("/"):
+            continue
+        inside = _under(made, found)
+        _spend(budget, len(inside) + 1)
+        for folder in inside:
+            if not _selects(permission, found, folder):
+                continue
+            if folder in selected:
+                this, other = (
+                    _where(("permissions", index), lines),
+                    _where(("permissions", selected[folder]), lines),
+                )
+                mapping = _where(("files", folders[folder]), lines)
+                notes.append(
+                    f"{this} and {other} both set permissions on the folder {short(folder)}, which {mapping}"
+                    " installs: on an instance without it (a new instance, unless its image has it)"
+                    " CodeDeploy's agent refuses permissions set twice on one folder and fails the"
+                    " deployment at Install; narrow one of them with pattern, except or type"
+                )
+                break  # one note per permission
+            selected[folder] = index
+    return notes
 
 
 def _spend(budget: list[int], work: int) -> None:
