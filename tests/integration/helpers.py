@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 from canaryfleet.adapters.dynamo import typed
 from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.models.app_config import AppConfig
+from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
+
+
+@contextlib.contextmanager
+def moto_account(region: str, config: DefaultConfig | None = None) -> Iterator[None]:
+    """A bare moto account in ``region`` (no local cloud), with credentials of its own."""
+    env = {"AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
+    with mock.patch.dict(os.environ, env), mock_aws(config=config):
+        yield
 
 
 @dataclass

@@ -6,12 +6,10 @@ Each test names the limit it holds; src/canaryfleet_local/FIDELITY.md lists them
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
@@ -19,7 +17,6 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.logic.analysis import stats
-from moto import mock_aws
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.autoscaling import AutoScalingDesiredCapacityRange
@@ -37,7 +34,7 @@ from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
     start_execution_names_unnamed_executions,
 )
-from tests.integration.helpers import an_auto_scaling_group
+from tests.integration.helpers import an_auto_scaling_group, moto_account
 from tests.unit.slack_worst_case import inconclusive_verdict
 
 REGION = "eu-west-1"
@@ -62,11 +59,7 @@ CALLBACK_MACHINE = {
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
-    with (
-        mock.patch.dict(os.environ, env),
-        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-    ):
+    with moto_account(REGION, {"stepfunctions": {"execute_state_machine": True}}):
         yield
 
 

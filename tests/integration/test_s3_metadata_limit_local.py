@@ -8,19 +8,17 @@ each key and value" (Amazon S3 User Guide, "Working with object metadata"). Over
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any, Final
-from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.handlers import validate_ascii_metadata
-from moto import mock_aws
 
 from canaryfleet_cli.operate import metadata_refusal
 from canaryfleet_local.standins.s3 import S3UserMetadataLimit
+from tests.integration.helpers import moto_account
 
 REGION: Final = "eu-west-1"
 BUCKET = "artifacts"
@@ -29,8 +27,7 @@ LIMIT = 2_048
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
-    with mock.patch.dict(os.environ, env), mock_aws(), S3UserMetadataLimit().installed():
+    with moto_account(REGION), S3UserMetadataLimit().installed():
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield client

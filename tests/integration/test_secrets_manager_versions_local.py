@@ -8,22 +8,20 @@ put is taken. src/canaryfleet_local/FIDELITY.md lists the rule with its source.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.secretsmanager import (
     SecretsManagerPutSecretValueIdempotency,
     rotate_secret_with_its_function,
 )
+from tests.integration.helpers import moto_account
 
 REGION = "eu-west-1"
 
@@ -31,10 +29,8 @@ REGION = "eu-west-1"
 @pytest.fixture
 def secretsmanager() -> Iterator[Any]:
     """Secrets Manager on moto with the stand-in; Lambda answers without running anything."""
-    env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
     with (
-        mock.patch.dict(os.environ, env),
-        mock_aws(config={"lambda": {"use_docker": False}}),
+        moto_account(REGION, {"lambda": {"use_docker": False}}),
         SecretsManagerPutSecretValueIdempotency().installed(),
     ):
         yield boto3.client("secretsmanager")
