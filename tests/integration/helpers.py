@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+import boto3
 from canaryfleet.adapters.dynamo import typed
 from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.models.app_config import AppConfig
@@ -27,6 +28,23 @@ def moto_account(region: str, config: DefaultConfig | None = None) -> Iterator[N
     env = {"AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
     with mock.patch.dict(os.environ, env), mock_aws(config=config):
         yield
+
+
+def a_moto_function(name: str, timeout: int = 3) -> str:
+    """A Lambda function on a bare moto account (its code is never run); its ARN."""
+    role = boto3.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    return str(
+        boto3.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"zip"},
+            Timeout=timeout,
+        )["FunctionArn"]
+    )
 
 
 @dataclass

@@ -34,7 +34,7 @@ from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
     start_execution_names_unnamed_executions,
 )
-from tests.integration.helpers import an_auto_scaling_group, moto_account
+from tests.integration.helpers import a_moto_function, an_auto_scaling_group, moto_account
 from tests.unit.slack_worst_case import inconclusive_verdict
 
 REGION = "eu-west-1"
@@ -474,16 +474,7 @@ def test_the_local_cloud_installs_the_request_limits() -> None:
 @pytest.fixture
 def queue_and_function(aws: None) -> Iterator[tuple[str, str]]:
     """A queue whose messages stay invisible 60 s once received, and a function of 30 s."""
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="poller", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda").create_function(
-        FunctionName="worker",
-        Runtime="python3.13",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": b"zip"},
-        Timeout=30,
-    )
+    a_moto_function("worker", timeout=30)
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -21,7 +21,7 @@ from canaryfleet_local.standins.secretsmanager import (
     SecretsManagerPutSecretValueIdempotency,
     rotate_secret_with_its_function,
 )
-from tests.integration.helpers import moto_account
+from tests.integration.helpers import a_moto_function, moto_account
 
 REGION = "eu-west-1"
 
@@ -38,16 +38,7 @@ def secretsmanager() -> Iterator[Any]:
 
 def a_rotation_function() -> str:
     """A function RotateSecret can invoke; it puts nothing (moto's Lambda only echoes)."""
-    role = boto3.client("iam").create_role(RoleName="rotation", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    return str(
-        boto3.client("lambda").create_function(
-            FunctionName="rotate",
-            Runtime="python3.13",
-            Role=role,
-            Handler="app.handler",
-            Code={"ZipFile": b"zip"},
-        )["FunctionArn"]
-    )
+    return a_moto_function("rotate")
 
 
 def refused(call: Any, **kwargs: Any) -> str:
