@@ -177,6 +177,28 @@ def test_duplicated_and_late_s3_events_start_one_rollout(onboarded: LocalCloud) 
     assert len(onboarded.codedeploy.revisions["hello-app"]) == 1, "the revision is registered once"
 
 
+@pytest.mark.parametrize("sent_as", ["hello-app/2.0.0+build.5.zip", "hello-app/2.0.0%2Bbuild.5.zip"])
+def test_a_version_with_a_plus_rolls_out_whether_the_event_url_encodes_its_key_or_not(
+    onboarded: LocalCloud, sent_as: str
+) -> None:
+    # S3 URL-encodes keys in its SNS, SQS and Lambda notifications; its EventBridge page is silent.
+    bucket = onboarded.output("ArtifactBucketName")
+    rule = onboarded.resource("StartRolloutFunctionArtifactUploaded")
+    onboarded.client("events").disable_rule(Name=rule)
+    try:
+        onboarded.client("s3").put_object(Bucket=bucket, Key="hello-app/2.0.0+build.5.zip", Body=bundle())
+    finally:
+        onboarded.client("events").enable_rule(Name=rule)
+    event = json.loads(json.dumps(onboarded.s3_events.sent[-1]))
+    event["detail"]["object"]["key"] = sent_as
+
+    started, error = invoke(onboarded, "StartRolloutFunction", event)
+
+    assert error is None and started["status"] == "started", started
+    [revision] = onboarded.codedeploy.revisions["hello-app"]
+    assert revision["revision"]["s3Location"]["key"] == "hello-app/2.0.0+build.5.zip"
+
+
 def test_a_second_version_uploaded_while_the_first_rolls_out_queues_behind_it(onboarded: LocalCloud) -> None:
     upload(onboarded, bundle())
     upload(onboarded, bundle(), key=f"{APP}/2.0.1.zip")

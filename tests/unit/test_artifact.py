@@ -2,7 +2,7 @@ import re
 
 import pytest
 from canaryfleet.errors import InvalidArtifactKey
-from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.artifact import ArtifactRef, key_from_event
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +70,17 @@ def test_any_key_is_either_parsed_or_rejected_with_invalid_artifact_key(key: str
         return
     assert ref.key == key
     assert key == f"{ref.application}/{ref.version}.zip"
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("payments-api/2.7.0+build.5.zip", "payments-api/2.7.0+build.5.zip"),  # as the bucket holds it
+        ("payments-api/2.7.0%2Bbuild.5.zip", "payments-api/2.7.0+build.5.zip"),  # URL-encoded
+        ("payments-api%2F2.7.0.zip", "payments-api/2.7.0.zip"),
+        ("payments-api/2.7%2F0.zip", "payments-api/2.7%2F0.zip"),  # decoded it is off-layout: kept
+        ("payments-api/2.7.0%FF.zip", "payments-api/2.7.0%FF.zip"),  # not UTF-8 once decoded: kept
+    ],
+)
+def test_an_event_key_is_read_url_decoded_only_where_that_gives_a_key_in_layout(sent: str, read: str) -> None:
+    assert key_from_event(sent) == read

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
-from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.artifact import ArtifactRef, key_from_event
 from canaryfleet.models.policy import PolicyLimits, default_policy
 from canaryfleet.models.rollout import (
     MAX_BUNDLE_NOTES,
@@ -80,7 +80,7 @@ def start_rollout(
     try:
         artifact = ArtifactRef.from_object(
             bucket=event.detail.bucket.name,
-            key=obj.key,
+            key=key_from_event(obj.key),
             version_id=obj.version_id,
             etag=obj.etag,
             size=int(obj.size) if obj.size is not None else None,

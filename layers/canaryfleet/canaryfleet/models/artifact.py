@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Annotated
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,30 @@ _VERSION = re.compile(VERSION_PATTERN)
 # Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
 _EXECUTION_NAME_MAX = 80
 _DIGEST_LENGTH = 24
+
+
+def key_from_event(key: str) -> str:
+    """The object key an S3 "Object Created" event names, as the bucket holds it.
+
+    S3 URL-encodes the key in the notifications it sends to SNS, SQS and Lambda ("Event message
+    structure": "red flower.jpg" becomes "red+flower.jpg"); its EventBridge page says nothing
+    either way. A '%' is never part of a key canaryfleet accepts (see VERSION_PATTERN), so a key
+    holding one is read as percent-encoded, the version 1.0.0+build.5 arriving as 1.0.0%2Bbuild.5,
+    and kept as it came where decoding does not give an <app>/<version>.zip key. A '+' is kept:
+    in a key canaryfleet accepts it can only be a plus, since a space never is.
+    """
+    if "%" not in key:
+        return key
+    try:
+        decoded = unquote(key, errors="strict")
+    except UnicodeDecodeError:
+        return key
+    return decoded if _layout_ok(decoded) else key
+
+
+def _layout_ok(key: str) -> bool:
+    match = _KEY.match(key)
+    return bool(match and _APP.match(match["app"]) and _VERSION.match(match["version"]))
 
 
 class ArtifactRef(BaseModel):
