@@ -176,7 +176,13 @@ def _seed(endpoint: str, table: str, response_url: str) -> tuple[str, str]:
     clients.reset_clients()
     try:
         clients.client("dynamodb").create_table(TableName=table, **_state_table_definition())
-        secret = {"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-bench", "api_url": response_url + "/"}
+        secret = {
+            "signing_secret": SIGNING_SECRET,
+            "bot_token": "xoxb-bench",
+            "api_url": response_url + "/",
+            # Slack's hooks host, here the local endpoint: the function calls no response_url elsewhere.
+            "hooks_url": response_url.split("/actions/", 1)[0] + "/",
+        }
         arn = clients.client("secretsmanager").create_secret(Name=table, SecretString=json.dumps(secret))[
             "ARN"
         ]
