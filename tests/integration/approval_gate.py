@@ -204,6 +204,16 @@ def wait_for_approval(
 
 
 # -- HTTP ------------------------------------------------------------------------------
+def signing_key(gate: Gate, stage: str = "AWSCURRENT") -> str:
+    """The approval links' signing key at ``stage`` (AWSCURRENT signs; AWSPREVIOUS still verifies)."""
+    secret = gate.cloud.output("ApprovalSigningKeyArn")
+    return str(
+        gate.cloud.client("secretsmanager").get_secret_value(SecretId=secret, VersionStage=stage)[
+            "SecretString"
+        ]
+    )
+
+
 def http(
     method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, str]:

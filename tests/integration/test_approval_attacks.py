@@ -34,6 +34,7 @@ from tests.integration.approval_gate import (
     page_url,
     post_decision,
     running_rollout,
+    signing_key,
     wait_for_approval,
 )
 from tests.integration.helpers import invoke
@@ -49,11 +50,8 @@ def gate() -> Iterator[Gate]:
 
 def signed_with_the_real_key(gate: Gate, approval_id: str, approver: str, expires: int) -> str:
     """A signature as the platform makes it (to show what else the gate checks)."""
-    key = gate.cloud.client("secretsmanager").get_secret_value(
-        SecretId=gate.cloud.output("ApprovalSigningKeyArn")
-    )
     message = "\n".join(("canaryfleet-approval-link/v1", approval_id, approver, str(expires))).encode()
-    digest = hmac.new(key["SecretString"].encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(signing_key(gate).encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

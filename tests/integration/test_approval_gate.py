@@ -35,6 +35,7 @@ from tests.integration.approval_gate import (
     link_fields,
     page_url,
     post_decision,
+    signing_key,
     wait_for_approval,
 )
 from tests.integration.helpers import RecordingCallbacks, eventually, invoke
@@ -348,16 +349,14 @@ def test_nobody_listed_means_nobody_is_asked(gate: Gate) -> None:
 # -- the signing key -----------------------------------------------------------------------
 def test_links_sent_before_a_key_rotation_keep_working_and_new_ones_use_the_new_key(gate: Gate) -> None:
     before = wait_for_approval(gate)
-    secret = gate.cloud.output("ApprovalSigningKeyArn")
-    sm = gate.cloud.client("secretsmanager")
-    old_key = sm.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")["SecretString"]
+    old_key = signing_key(gate)
 
-    rotate_secret_with_its_function(secret)
+    rotate_secret_with_its_function(gate.cloud.output("ApprovalSigningKeyArn"))
     after = wait_for_approval(gate)
 
-    new_key = sm.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")["SecretString"]
+    new_key = signing_key(gate)
     assert new_key != old_key and len(new_key) == 64
-    assert sm.get_secret_value(SecretId=secret, VersionStage="AWSPREVIOUS")["SecretString"] == old_key
+    assert signing_key(gate, "AWSPREVIOUS") == old_key
     assert http("GET", before.link(ALICE))[0] == 200
     status, html = post_decision(after.link(ALICE), "approve")
     assert (status, heading(html)) == (200, "Approved")

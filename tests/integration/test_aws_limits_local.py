@@ -35,6 +35,7 @@ from canaryfleet_local.standins.stepfunctions import (
     start_execution_names_unnamed_executions,
 )
 from tests.integration.helpers import a_moto_function, an_auto_scaling_group, moto_account
+from tests.integration.state_tables import create_state_table
 from tests.unit.slack_worst_case import inconclusive_verdict
 
 REGION = "eu-west-1"
@@ -351,18 +352,9 @@ def test_dynamodb_refuses_an_item_over_400_kb_as_moto_already_does(aws: None) ->
 
 @pytest.fixture
 def state_table(aws: None) -> Iterator[Any]:
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName="state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table("state")
     with DynamoDBNumberRange().installed():
-        yield dynamodb
+        yield boto3.client("dynamodb")
 
 
 @pytest.mark.parametrize("number", ["1E-131", "-1E-140", "1E+126", "-1.5E+127"])
