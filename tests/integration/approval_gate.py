@@ -158,6 +158,21 @@ def running_rollout(gate: Gate, application: str, version: str, object_version: 
     return rollout
 
 
+# The index of the canary step the approval tests wait in (a policy's approval is rarely first).
+APPROVAL_STEP = 2
+
+
+def approval_wait_input(config: AppConfig, rollout: RolloutInput, timeout_seconds: int) -> str:
+    """The input of the approval-wait machine: what "Wait for approval" reads in a canary step."""
+    return json.dumps(
+        {
+            "app": config.model_dump(mode="json"),
+            "ref": {"application": config.application, "rollout_id": rollout.rollout_id, "version": "1.2.0"},
+            "step": {"index": APPROVAL_STEP, "timeout_seconds": timeout_seconds},
+        }
+    )
+
+
 def wait_for_approval(
     gate: Gate, timeout_seconds: int = 120, approvers: Approvers = APPROVERS, register: bool = False
 ) -> Waiting:
@@ -176,13 +191,7 @@ def wait_for_approval(
     execution = gate.cloud.client("stepfunctions").start_execution(
         stateMachineArn=gate.machine_arn,
         name=rollout.rollout_id,
-        input=json.dumps(
-            {
-                "app": config.model_dump(mode="json"),
-                "ref": {"application": application, "rollout_id": rollout.rollout_id, "version": "1.2.0"},
-                "step": {"timeout_seconds": timeout_seconds},
-            }
-        ),
+        input=approval_wait_input(config, rollout, timeout_seconds),
     )
 
     def asked() -> Approval | None:

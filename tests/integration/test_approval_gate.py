@@ -4,6 +4,7 @@ import html as html_lib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -112,6 +113,10 @@ def test_the_slack_message_links_to_the_timeline_read_only_and_the_link_decides_
     assert_nothing_changed(gate, waiting)
 
 
+def _asked_in_slack(gate: Gate, approval_id: str) -> int:
+    return len([m for m in gate.slack.posted(CHANNEL) if approval_id in json.dumps(m.blocks)])
+
+
 def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
     waiting = wait_for_approval(gate)
     record = gate.rollouts.get(waiting.application, waiting.rollout_id)
@@ -123,6 +128,7 @@ def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate)
         "app": task["app"],
         "ref": task["ref"],
         "timeout_seconds": task["step"]["timeout_seconds"],
+        "step": task["step"]["index"],
     }
 
     body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
@@ -131,7 +137,95 @@ def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate)
     after = gate.rollouts.get(waiting.application, waiting.rollout_id)
     assert after is not None and after.approval_id == waiting.approval_id
     assert len(gate.inbox.for_approval(waiting.approval_id)) == 3
-    assert len([m for m in gate.slack.posted(CHANNEL) if waiting.approval_id in json.dumps(m.blocks)]) == 1
+    assert _asked_in_slack(gate, waiting.approval_id) == 1
+
+
+def test_a_retry_with_a_new_task_token_keeps_its_approval_and_the_links_sent_end_the_running_wait(
+    gate: Gate,
+) -> None:
+    # Given a rollout waiting for approval, its approvers asked
+    waiting = wait_for_approval(gate)
+    sfn = gate.cloud.client("stepfunctions")
+    first = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert first is not None and first.wait_token
+
+    # When the same wait is asked for again with another real task token (what a retried attempt
+    # is given if Step Functions makes a new token for it): a second execution of the same step
+    retry = sfn.start_execution(
+        stateMachineArn=gate.machine_arn,
+        name=f"{waiting.rollout_id}-retry",
+        input=sfn.describe_execution(executionArn=waiting.execution_arn)["input"],
+    )["executionArn"]
+
+    def token_replaced() -> str | None:
+        record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+        return record.wait_token if record and record.wait_token != first.wait_token else None
+
+    eventually(token_replaced, timeout=20)
+
+    # Then it is the same approval, nobody is asked twice, and Bob's emailed link ends the new wait
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.approval_id == waiting.approval_id
+    assert len(gate.inbox.for_approval(waiting.approval_id)) == 3
+    assert _asked_in_slack(gate, waiting.approval_id) == 1
+    status, html = post_decision(waiting.link(BOB), "approve")
+    assert (status, heading(html)) == (200, "Approved")
+    retried = ended(gate, replace(waiting, execution_arn=retry))
+    assert retried["status"] == "SUCCEEDED"
+    assert json.loads(retried["output"])["decision"]["by"] == BOB
+    assert approval_of(gate, waiting).status.value == "approved"
+    sfn.stop_execution(executionArn=waiting.execution_arn)  # on AWS, the failed attempt's token is gone
+
+
+def test_a_request_for_another_canary_step_is_a_new_approval_and_asks_again(gate: Gate) -> None:
+    # Given a rollout waiting for approval in one canary step
+    waiting = wait_for_approval(gate)
+    described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
+    task = json.loads(described["input"])
+    payload = {
+        "token": "a-later-steps-task-token",
+        "app": task["app"],
+        "ref": task["ref"],
+        "timeout_seconds": 60,
+        "step": task["step"]["index"] + 1,
+    }
+
+    # When a later step's approval is asked for with a new token
+    body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
+
+    # Then that is a new approval, asked for anew; the first stays as it was
+    assert (body, error) == ({"approval": "waiting"}, None)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.approval_id not in (None, waiting.approval_id)
+    assert (record.approval_step, record.wait_token) == (task["step"]["index"] + 1, payload["token"])
+    assert len(gate.inbox.for_approval(record.approval_id)) == 3
+    assert _asked_in_slack(gate, record.approval_id) == 1
+    assert approval_of(gate, waiting).status.value == "pending"
+    gate.cloud.client("stepfunctions").stop_execution(executionArn=waiting.execution_arn)
+
+
+def test_a_new_token_after_the_approval_expired_is_a_new_approval(gate: Gate) -> None:
+    # Given an approval of one second that nobody answered
+    waiting = wait_for_approval(gate, timeout_seconds=1)
+    assert ended(gate, waiting)["status"] == "FAILED"  # States.Timeout: the wait is over
+    described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
+    task = json.loads(described["input"])
+    payload = {
+        "token": "a-token-after-the-expiry",
+        "app": task["app"],
+        "ref": task["ref"],
+        "timeout_seconds": 60,
+        "step": task["step"]["index"],
+    }
+
+    # When the same step's approval is asked for again with another token
+    body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
+
+    # Then the expired approval is not taken up again: a new one is asked for
+    assert (body, error) == ({"approval": "waiting"}, None)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.approval_id not in (None, waiting.approval_id)
+    assert _asked_in_slack(gate, record.approval_id) == 1
 
 
 # -- the page --------------------------------------------------------------------------

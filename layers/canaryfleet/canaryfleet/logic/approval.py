@@ -9,7 +9,7 @@ the approval expired if nobody answers in time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -20,7 +20,7 @@ from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
-from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.rollout_record import RolloutRecord, Wait
 from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.approvals import ApprovalStore, EmailChannel, SlackChannel
@@ -57,20 +57,26 @@ def request_approval(
 
     A canary alarm already in ALARM ends the wait at once and nobody is asked ("alarm"): its
     event came between the bake's end and this wait, when there was no wait for it to end.
-    A retried request (the same task token) reuses its approval and asks nobody twice.
+    A retried request reuses its approval and asks nobody twice, whether Step Functions gives the
+    retry the first attempt's task token or a new one (``_retried_approval``).
     """
     app, ref, token = task.app, task.ref, task.token
     rollout_id, version = ref.rollout_id, ref.version
     now = clock.now()
     record = store.get(ref.application, rollout_id)
-    retried = record is not None and record.waits_with("approval") == token
-    if record is not None and retried and record.approval_id and record.approval_expires_at:
-        approval_id, expires = record.approval_id, record.approval_expires_at
+    retried = _retried_approval(task, record, channels.approvals, now)
+    if retried is not None:
+        approval_id, expires = retried
     else:
         approval_id = new_approval_id()
         expires = now + timedelta(seconds=task.timeout_seconds)
     wait = Wait(
-        kind="approval", token=token, started_at=now, approval_id=approval_id, approval_expires_at=expires
+        kind="approval",
+        token=token,
+        started_at=now,
+        approval_id=approval_id,
+        approval_expires_at=expires,
+        approval_step=task.step,
     )
     outcome = begin_wait(wait, ref, store, callbacks)
     if outcome != "waiting":
@@ -114,6 +120,37 @@ def request_approval(
     if not approval.approvers.emails and not approval.approvers.slack_user_ids:
         logger.warning("nobody may approve: the approval will time out", extra={"approval_id": approval_id})
     return "waiting"
+
+
+def _retried_approval(
+    task: ApprovalTask, record: RolloutRecord | None, approvals: ApprovalStore, now: datetime
+) -> tuple[str, datetime] | None:
+    """The approval (id, expiry) an earlier attempt of this same wait asked for; None for a new wait.
+
+    The Lambda invoke of "Wait for approval" is retried on transient errors, and one of them
+    (``Lambda.ServiceException``, ``Sandbox.Timedout``) may come after the function has asked. A
+    retry with the same task token is the same wait. Step Functions documents a task token as
+    generated "when a workflow enters a task state"; whether a retried attempt gets a new one is
+    not documented, so a new token also counts as a retry while the rollout still waits on an
+    approval of the same canary step that nobody has settled and that has not expired. The new
+    token replaces the old in the record, so the links and the Slack message already sent end
+    the wait that is running.
+    """
+    if record is None or not record.approval_id or record.approval_expires_at is None:
+        return None
+    waiting = record.waits_with("approval")
+    if waiting is None:
+        return None
+    asked = (record.approval_id, record.approval_expires_at)
+    if waiting == task.token:
+        return asked
+    if task.step is None or record.approval_step != task.step or record.approval_expires_at <= now:
+        return None
+    approval = approvals.get(record.approval_id)
+    if approval is None or approval.is_final:
+        return None
+    logger.info("approval request retried with a new task token", extra={"approval_id": record.approval_id})
+    return asked
 
 
 def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:

@@ -157,6 +157,7 @@ class RolloutRecord(_Stored):
     bake_started_at: IsoTime | None = Field(default=None, description="Start of the latest bake's window.")
     approval_id: str | None = Field(default=None, description="The latest approval asked for.")
     approval_expires_at: IsoTime | None = None
+    approval_step: int | None = Field(default=None, description="The canary step of the latest approval.")
 
     # analyse, people, the drain.
     verdict: Verdict | None = Field(default=None, description="The latest analysis; None before one ran.")
@@ -233,6 +234,7 @@ class Wait(_Stored):
     bake_started_at: IsoTime | None = Field(default=None, description="Bakes only.")
     approval_id: str | None = Field(default=None, description="Approvals only.")
     approval_expires_at: IsoTime | None = Field(default=None, description="Approvals only.")
+    approval_step: int | None = Field(default=None, description="Approvals only: the canary step's index.")
 
 
 class LockRecord(_Stored):

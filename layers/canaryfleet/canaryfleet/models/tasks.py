@@ -76,6 +76,9 @@ class ApprovalTask(_Task):
     app: AppConfig
     ref: RolloutRef
     timeout_seconds: int = Field(ge=1)
+    step: int | None = Field(
+        default=None, ge=0, description="The canary step's index; None from a definition before it was sent."
+    )
 
 
 class FinalizeTask(_Task):
