@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -117,19 +118,24 @@ def _asked_in_slack(gate: Gate, approval_id: str) -> int:
     return len([m for m in gate.slack.posted(CHANNEL) if approval_id in json.dumps(m.blocks)])
 
 
-def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
-    waiting = wait_for_approval(gate)
-    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
-    assert record is not None
+def _request_again(gate: Gate, waiting: Waiting, token: str, later_steps: int = 0) -> dict[str, Any]:
+    """RequestApprovalFunction's payload for the waiting rollout, as its state sends it."""
     described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
     task = json.loads(described["input"])
-    payload = {
-        "token": record.wait_token,
+    return {
+        "token": token,
         "app": task["app"],
         "ref": task["ref"],
         "timeout_seconds": task["step"]["timeout_seconds"],
-        "step": task["step"]["index"],
+        "step": task["step"]["index"] + later_steps,
     }
+
+
+def test_a_retried_request_reuses_its_approval_and_asks_nobody_twice(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.wait_token
+    payload = _request_again(gate, waiting, record.wait_token)
 
     body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
 
@@ -180,15 +186,7 @@ def test_a_retry_with_a_new_task_token_keeps_its_approval_and_the_links_sent_end
 def test_a_request_for_another_canary_step_is_a_new_approval_and_asks_again(gate: Gate) -> None:
     # Given a rollout waiting for approval in one canary step
     waiting = wait_for_approval(gate)
-    described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
-    task = json.loads(described["input"])
-    payload = {
-        "token": "a-later-steps-task-token",
-        "app": task["app"],
-        "ref": task["ref"],
-        "timeout_seconds": 60,
-        "step": task["step"]["index"] + 1,
-    }
+    payload = _request_again(gate, waiting, "a-later-steps-task-token", later_steps=1)
 
     # When a later step's approval is asked for with a new token
     body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
@@ -197,7 +195,7 @@ def test_a_request_for_another_canary_step_is_a_new_approval_and_asks_again(gate
     assert (body, error) == ({"approval": "waiting"}, None)
     record = gate.rollouts.get(waiting.application, waiting.rollout_id)
     assert record is not None and record.approval_id not in (None, waiting.approval_id)
-    assert (record.approval_step, record.wait_token) == (task["step"]["index"] + 1, payload["token"])
+    assert (record.approval_step, record.wait_token) == (payload["step"], payload["token"])
     assert len(gate.inbox.for_approval(record.approval_id)) == 3
     assert _asked_in_slack(gate, record.approval_id) == 1
     assert approval_of(gate, waiting).status.value == "pending"
@@ -208,15 +206,7 @@ def test_a_new_token_after_the_approval_expired_is_a_new_approval(gate: Gate) ->
     # Given an approval of one second that nobody answered
     waiting = wait_for_approval(gate, timeout_seconds=1)
     assert ended(gate, waiting)["status"] == "FAILED"  # States.Timeout: the wait is over
-    described = gate.cloud.client("stepfunctions").describe_execution(executionArn=waiting.execution_arn)
-    task = json.loads(described["input"])
-    payload = {
-        "token": "a-token-after-the-expiry",
-        "app": task["app"],
-        "ref": task["ref"],
-        "timeout_seconds": 60,
-        "step": task["step"]["index"],
-    }
+    payload = _request_again(gate, waiting, "a-token-after-the-expiry")
 
     # When the same step's approval is asked for again with another token
     body, error = invoke(gate.cloud, "RequestApprovalFunction", payload)
