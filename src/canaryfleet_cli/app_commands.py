@@ -24,7 +24,7 @@ from rich.text import Text
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import ProfileOption, RegionOption
 from canaryfleet_cli.plain import labelled
-from canaryfleet_cli.platform import PlatformError, connect_platform
+from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform
 
 app_commands = typer.Typer(
     help="Onboard applications onto canaryfleet and list the onboarded ones.", no_args_is_help=True
@@ -364,10 +364,10 @@ def list_applications(
         if stack is not None or local:
             # As the other commands connect: the platform's stack must be there (or local up's).
             connect_platform(stack, region, profile, local)
-            applications = _registered(boto3.client("ssm"))
+            applications = _registered(boto3.client("ssm", config=aws_client_config()))
         else:
             session = boto3.session.Session(profile_name=profile, region_name=region)
-            applications = _registered(session.client("ssm"))
+            applications = _registered(session.client("ssm", config=aws_client_config()))
     except PlatformError as exc:
         errors.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import typer
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
@@ -45,7 +45,10 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or match is None or not any(match.groups()):
         raise typer.BadParameter("a duration such as 30m, 6h or 1d12h", param_hint="--for")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise typer.BadParameter("a duration of at most 999,999,999 days", param_hint="--for") from None
     if duration <= timedelta(0):
         raise typer.BadParameter("a duration above zero", param_hint="--for")
     return duration
@@ -61,6 +64,10 @@ def parse_time(text: str, hint: str) -> datetime:
         ) from None
     if at.tzinfo is None:
         raise typer.BadParameter("give the offset too (+05:30, Z): a freeze is a moment", param_hint=hint)
+    try:
+        at.astimezone(UTC)  # stored in UTC: 9999-12-31T23:00-05:00 is in no year Python holds
+    except OverflowError:
+        raise typer.BadParameter("a time between the years 1 and 9999 in UTC", param_hint=hint) from None
     return at
 
 
@@ -107,7 +114,10 @@ def add(
         raise typer.BadParameter("give exactly one of --end and --for", param_hint="--end/--for")
     clock = SystemClock()
     begins = parse_time(start, "--start") if start else None
-    ends = parse_time(end, "--end") if end else (begins or clock.now()) + parse_duration(duration or "")
+    try:
+        ends = parse_time(end, "--end") if end else (begins or clock.now()) + parse_duration(duration or "")
+    except OverflowError:
+        raise typer.BadParameter("the freeze would end after the year 9999", param_hint="--for") from None
     platform, calendar = _calendar(stack, region, profile, local)
     try:
         freeze = declare_freeze(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import gc
+import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -139,6 +141,12 @@ def main() -> None:
     # AWS_RETRY_MODE or AWS_MAX_ATTEMPTS still wins.
     os.environ.setdefault("AWS_RETRY_MODE", "standard")
     os.environ.setdefault("AWS_MAX_ATTEMPTS", "5")
+    # The views use a few symbols (the steps' marks, Rich's ellipsis). A terminal or pipe whose
+    # encoding lacks them (PYTHONIOENCODING=ascii, a C locale with UTF-8 mode off) shows "?"
+    # instead: an exception there would end `watch` with exit 1, which reads as "rolled back".
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     try:
         app()
     except (ClientError, BotoCoreError) as exc:

@@ -26,6 +26,7 @@ from canaryfleet_cli.plain import fail, plain_text
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
+    aws_client_config,
     connect_platform,
     history_of,
     live_version,
@@ -263,6 +264,9 @@ def _decision_command(action: str, reason_option: Any, summary: str) -> Callable
         as_json: bool = JsonOption,
         local: bool = LocalOption,
     ) -> None:
+        if reason_option is RequiredReason and not reason.strip():
+            # It becomes the rollback's reason, read by everyone the release concerns.
+            raise typer.BadParameter("say why, in a few words", param_hint="--reason")
         _decide(action, application, reason, stack, region, profile, as_json, local, version=version)
 
     command.__name__ = command.__qualname__ = action  # typer names the command after the function
@@ -370,6 +374,7 @@ def publish(
     platform = _connect(stack, region, profile, local)
     try:
         platform.application(application)
+        bucket = platform.output("ArtifactBucketName")  # PlatformError: not canaryfleet's stack
     except PlatformError as exc:
         fail(str(exc))
     github_run = None
@@ -389,9 +394,10 @@ def publish(
     refusal = metadata_refusal(metadata)
     if refusal:
         fail(refusal)
-    bucket = platform.output("ArtifactBucketName")
     key = f"{application}/{version}.zip"
-    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
+    # A bundle may be large: each wait for the network may take longer than a small call's.
+    s3 = boto3.client("s3", config=aws_client_config(read_timeout=60))
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
     result = {
         "bucket": bucket,
         "key": key,
@@ -431,11 +437,17 @@ def report(
         fail(str(exc))
     candidates = [a for a in apps if rollout_id.startswith(f"{a.application}-")]
     for app in sorted(candidates, key=lambda a: len(a.application), reverse=True):
-        record = platform.store.get(app.application, rollout_id)
+        try:
+            record = platform.store.get(app.application, rollout_id)
+        except PlatformError as exc:  # a stack that is not canaryfleet's has no state table
+            fail(str(exc))
         if record is not None:
             from canaryfleet_cli.report import write_report  # noqa: PLC0415 - jinja2: this command's own
 
-            path = write_report(record, app, html)
+            try:
+                path = write_report(record, app, html)
+            except OSError as exc:
+                fail(f"cannot write {html}: {exc.strerror or exc}")
             console.print(Text(f"wrote {path}"))
             return
     fail(f"no rollout {rollout_id}")

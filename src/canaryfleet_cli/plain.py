@@ -14,6 +14,7 @@ escape sequence that draws a fake link, erases a line or moves the cursor) as co
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import NoReturn
 
@@ -44,9 +45,19 @@ def plain_text(value: object, style: str = "") -> Text:
     return Text(shown(value), style=style)
 
 
+# The user-information part of a URL (``scheme://user:password@host``): an endpoint or proxy URL
+# in an error (botocore names the endpoint it could not reach) must not print its password.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@]+@")
+
+
+def hide_url_credentials(text: str) -> str:
+    """``text`` with every URL's user name and password replaced by ``***``."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
 def labelled(label: str, style: str, message: object) -> Text:
-    """``label`` in ``style`` (e.g. "error: " in red), then ``message`` exactly as it reads."""
-    return Text(label, style=style) + plain_text(message)
+    """``label`` in ``style`` (e.g. "error: " in red), then ``message`` as it reads, URL passwords hidden."""
+    return Text(label, style=style) + plain_text(hide_url_credentials(str(message)))
 
 
 def file_link(label: str, path: str | Path) -> Text:

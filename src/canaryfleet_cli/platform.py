@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from canaryfleet.adapters.clients import reset_clients, use_profile
 from canaryfleet.adapters.registry import SsmRegistry
@@ -26,6 +27,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_cli.local_endpoint import NoLocalCloud, use_local_endpoint
+from canaryfleet_cli.plain import hide_url_credentials
 from canaryfleet_cli.rollout_view import window_wait_text
 
 DEFAULT_STACK = "canaryfleet"
@@ -60,6 +62,25 @@ def connect_platform(
     return Platform.connect(stack or default_stack_name(), region, profile)
 
 
+# botocore waits 60 s to connect and 60 s for each answer, and the CLI retries five times
+# (main.py): a network that drops packets, or an endpoint that accepts and never answers, kept a
+# command silent for five minutes. The platform's functions wait 5 s and 20 s
+# (canaryfleet.adapters.clients); the CLI's own calls do the same.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 20
+
+
+def aws_client_config(read_timeout: float | None = None) -> Config:
+    """Bounded waits for a client the CLI makes (retries: AWS_RETRY_MODE and AWS_MAX_ATTEMPTS).
+
+    Each of the CLI's own ``boto3.client`` calls passes it; the stores' clients have the platform's.
+    """
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
+    )
+
+
 @dataclass
 class Platform:
     stack: str
@@ -78,7 +99,8 @@ class Platform:
                 # By name, so that it wins over keys in the environment (clients.use_profile).
                 boto3.setup_default_session(profile_name=profile)
                 use_profile(profile)
-            described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+            stacks = boto3.client("cloudformation", config=aws_client_config())
+            described = stacks.describe_stacks(StackName=stack)["Stacks"][0]
         except NoCredentialsError:
             raise PlatformError(
                 "no AWS credentials found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
@@ -94,7 +116,9 @@ class Platform:
             where = os.environ.get("AWS_ENDPOINT_URL")
             if where:
                 raise PlatformError(
-                    f"{where} unreachable (is `canaryfleet local up` still running?): {exc}"
+                    hide_url_credentials(
+                        f"{where} unreachable (is `canaryfleet local up` still running?): {exc}"
+                    )
                 ) from None
             raise PlatformError(f"AWS unreachable: {exc}") from None
         return cls(stack, {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])})
@@ -122,7 +146,8 @@ class Platform:
 
     def decide(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a decision through the platform's decide function (the approval gate's path)."""
-        response = boto3.client("lambda").invoke(
+        # Invoke answers once the function has run: its timeout is 30 s (template.yaml's Globals).
+        response = boto3.client("lambda", config=aws_client_config(read_timeout=60)).invoke(
             FunctionName=self.output("DecideFunctionName"), Payload=json.dumps(payload).encode()
         )
         body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
@@ -133,7 +158,7 @@ class Platform:
     def caller(self) -> str:
         """Who is deciding: the caller's IAM identity, recorded in the audit."""
         try:
-            return str(boto3.client("sts").get_caller_identity()["Arn"])
+            return str(boto3.client("sts", config=aws_client_config()).get_caller_identity()["Arn"])
         except (ClientError, BotoCoreError):
             return os.environ.get("USER", "unknown")
 

@@ -25,6 +25,7 @@ from canaryfleet_cli.options import ProfileOption, RegionOption, StackOption
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
+    aws_client_config,
     connect_platform,
     live_version,
     running_rollout,
@@ -65,7 +66,7 @@ class _Follow:
     def _published(self) -> tuple[str | None, str | None] | None:
         """The artifact's current (version id, ETag); None while nothing is published there."""
         try:
-            head = boto3.client("s3").head_object(
+            head = boto3.client("s3", config=aws_client_config()).head_object(
                 Bucket=self.platform.output("ArtifactBucketName"),
                 Key=f"{self.app.application}/{self.version}.zip",
             )
@@ -183,9 +184,11 @@ def _follow(
             failed_reads = 0
         except (ClientError, BotoCoreError, PlatformError) as exc:
             failed_reads += 1
-            if failed_reads >= MAX_FAILED_READS:
-                _fail(f"could not read the rollout {failed_reads} times in a row: {exc}")
-            time.sleep(interval)
+            if failed_reads >= MAX_FAILED_READS or time.monotonic() >= deadline:
+                # Past --timeout while AWS does not answer is an infrastructure error, not a
+                # rollout still running: exit 2, not 3, and never later than the deadline's read.
+                _fail(f"could not read the rollout {failed_reads} time(s) in a row: {exc}")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             continue
         if record is None:
             text = follow.waiting_text()

@@ -1,0 +1,190 @@
+"""The CLI in the hands of an on-call engineer: a silent network, a mistyped freeze, a blank reason,
+a password in an endpoint, a terminal without Unicode. Each ends in a clear line, never a hang or a
+traceback, and changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+from unittest import mock
+
+import pytest
+import typer
+from botocore.exceptions import EndpointConnectionError
+from canaryfleet.models.rollout_record import RolloutRecord
+from typer.testing import CliRunner
+
+from canaryfleet_cli import platform as cli_platform
+from canaryfleet_cli.freezes import parse_duration, parse_time
+from canaryfleet_cli.main import app as app_cli
+from canaryfleet_cli.plain import hide_url_credentials
+from canaryfleet_cli.platform import PlatformError
+from canaryfleet_cli.watch import EXIT_ERROR, _follow
+from tests.unit.test_rollout_view import app, record
+
+runner = CliRunner()
+
+
+# -- a network that does not answer ------------------------------------------------------
+def test_the_clis_clients_wait_5_s_to_connect_and_20_s_for_an_answer() -> None:
+    config = cli_platform.aws_client_config()
+    decide = cli_platform.aws_client_config(read_timeout=60)
+
+    assert (config.connect_timeout, config.read_timeout) == (5, 20)
+    assert (decide.connect_timeout, decide.read_timeout) == (5, 60)
+
+
+class _Unreachable:
+    """A rollout whose reads all fail, as when the network is gone."""
+
+    def read(self) -> None:
+        raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
+
+
+def test_watch_ends_at_its_deadline_with_an_error_while_aws_does_not_answer() -> None:
+    # Given reads that fail, a deadline 0.3 s away and a poll every 2 s (five failures: 8 s)
+    started = time.monotonic()
+    shown: list[Any] = []
+
+    with pytest.raises(typer.Exit) as ended:
+        _follow(
+            _Unreachable(),  # type: ignore[arg-type]
+            deadline=started + 0.3,
+            interval=2.0,
+            show=lambda view, line: shown.append(line),
+            verbose=False,
+        )
+
+    # Then it stops at the deadline, as an infrastructure error (2), not "timed out" (3)
+    assert ended.value.exit_code == EXIT_ERROR == 2
+    assert time.monotonic() - started < 1.5
+    assert shown == []
+
+
+# -- secrets in what is printed -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://bob:Pw0rd@127.0.0.1:4566/", "http://***@127.0.0.1:4566/"),
+        (
+            'Could not connect to "https://u:p%40ss@proxy.corp:8443/x?y=1"',
+            'Could not connect to "https://***@proxy.corp:8443/x?y=1"',
+        ),
+        ("http://127.0.0.1:4566 and mail bob@example.com", "http://127.0.0.1:4566 and mail bob@example.com"),
+    ],
+)
+def test_a_urls_user_and_password_are_never_printed(text: str, shown: str) -> None:
+    assert hide_url_credentials(text) == shown
+
+
+# -- mistyped input -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--for", "99999999999d"],
+        ["--for", "999999999h"],
+        ["--start", "9999-12-31T23:00Z", "--for", "2h"],
+        ["--start", "9999-12-31T23:00-05:00", "--end", "9999-12-31T23:30-05:00"],
+        ["--start", "0001-01-01T00:30+05:00", "--for", "1h"],
+    ],
+)
+def test_a_freeze_beyond_the_calendar_is_a_usage_error_before_any_aws_call(args: list[str]) -> None:
+    with mock.patch("canaryfleet_cli.freezes._calendar") as calendar:
+        done = runner.invoke(app_cli, ["freeze", "add", "--reason", "release night", *args])
+
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert "Invalid value for --" in done.output
+    calendar.assert_not_called()
+
+
+def test_a_duration_or_time_python_cannot_hold_is_refused_as_such() -> None:
+    with pytest.raises(typer.BadParameter, match="at most 999,999,999 days"):
+        parse_duration("99999999999d")
+    with pytest.raises(typer.BadParameter, match="between the years 1 and 9999"):
+        parse_time("9999-12-31T23:00-05:00", "--end")
+
+
+@pytest.mark.parametrize("command", ["abort", "reject"])
+@pytest.mark.parametrize("reason", ["", "   ", "\t"])
+def test_an_abort_or_rejection_needs_a_reason_that_says_something(command: str, reason: str) -> None:
+    with mock.patch("canaryfleet_cli.operate._decide") as decide:
+        done = runner.invoke(app_cli, [command, "hello-app", "--reason", reason])
+
+    assert done.exit_code == 2
+    assert "say why" in done.output
+    decide.assert_not_called()
+
+
+# -- a terminal without Unicode -------------------------------------------------------------
+_SYMBOL_AT_EXIT = """
+import atexit, sys
+atexit.register(lambda: print("\\u2714 released \\u25b6 \\u2026"))
+sys.argv = ["canaryfleet", "--version"]
+from canaryfleet_cli.main import main
+main()
+"""
+
+
+def test_a_terminal_without_the_views_symbols_shows_a_question_mark_instead_of_failing() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SYMBOL_AT_EXIT],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "UnicodeEncodeError" not in done.stderr
+    assert done.stdout.splitlines()[-1] == "? released ? ?"
+
+
+# -- report: where the page cannot go, a stack that is not canaryfleet's -----------------------
+class _Store:
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+
+    def get(self, application: str, rollout_id: str) -> RolloutRecord | None:
+        if self.fails:
+            raise PlatformError(
+                "stack canaryfleet-app-hello has no output StateTableName; is it a canaryfleet stack?"
+            )
+        return record()
+
+
+class _Platform:
+    def __init__(self, fails: bool = False) -> None:
+        self.store = _Store(fails)
+
+    def applications(self) -> list[Any]:
+        return [app()]
+
+
+def _report(platform: _Platform, html: str) -> Any:
+    with mock.patch("canaryfleet_cli.operate._connect", return_value=platform):
+        return runner.invoke(app_cli, ["report", "payments-api-1_2_0-abc", "--html", html])
+
+
+def test_a_report_that_cannot_be_written_says_where_and_why(tmp_path: Any) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+
+    done = _report(_Platform(), str(blocked / "timeline.html"))
+
+    assert done.exit_code == 1, done.output
+    assert not isinstance(done.exception, OSError)
+    assert f"cannot write {blocked / 'timeline.html'}" in done.output
+
+
+def test_a_report_from_a_stack_that_is_not_canaryfleets_is_one_line(tmp_path: Any) -> None:
+    done = _report(_Platform(fails=True), str(tmp_path / "timeline.html"))
+
+    assert done.exit_code == 1
+    assert not isinstance(done.exception, PlatformError)
+    assert "is it a canaryfleet stack?" in done.output
+    assert not (tmp_path / "timeline.html").exists()
