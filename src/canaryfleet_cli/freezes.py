@@ -157,7 +157,10 @@ def list_freezes(
         typer.echo(json.dumps([_row(f) for f in freezes], indent=2))
         return
     table = Table(title="canaryfleet freezes")
-    for column in ("id", "start", "end", "reason", "declared by", "removed"):
+    # On one line and whole, however narrow the terminal: `canaryfleet freeze remove` takes it.
+    widest = max((len(f.freeze_id) for f in freezes), default=2)
+    table.add_column("id", no_wrap=True, min_width=widest)
+    for column in ("start", "end", "reason", "declared by", "removed"):
         table.add_column(column)
     for f in freezes:
         removed = f"by {f.removed_by} at {f.removed_at:%Y-%m-%d %H:%M}" if f.removed_at else "-"

@@ -86,7 +86,11 @@ def status(
             _print_notes(rows)
             return
     table = Table(title=f"canaryfleet rollouts ({platform.stack})")
-    columns = ["application", "version", "step", "canary", "verdict", "waiting for", "since", "queued"]
+    # On one line and whole, however narrow the terminal: every other command takes it.
+    table.add_column(
+        "application", no_wrap=True, min_width=max((len(a.application) for a in apps), default=2)
+    )
+    columns = ["version", "step", "canary", "verdict", "waiting for", "since", "queued"]
     for column in columns + (["state"] if verbose else []):
         table.add_column(column)
     for app, row in zip(apps, rows, strict=True):

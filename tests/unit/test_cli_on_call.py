@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
 import typer
 from botocore.exceptions import EndpointConnectionError
+from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.rollout_record import RolloutRecord
 from typer.testing import CliRunner
 
@@ -188,3 +190,24 @@ def test_a_report_from_a_stack_that_is_not_canaryfleets_is_one_line(tmp_path: An
     assert not isinstance(done.exception, PlatformError)
     assert "is it a canaryfleet stack?" in done.output
     assert not (tmp_path / "timeline.html").exists()
+
+
+# -- narrow terminals -------------------------------------------------------------------------
+def test_freeze_list_shows_each_id_whole_on_one_line_however_narrow_the_terminal() -> None:
+    at = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    freeze = Freeze(
+        freeze_id="20261205-d5a1b2c3-payments-incident",
+        start=at,
+        end=at + timedelta(hours=6),
+        reason="card network incident: nothing ships until the all-clear from payments on-call",
+        declared_by="arn:aws:sts::123456789012:assumed-role/oncall/alice@example.com",
+        declared_at=at,
+    )
+    with (
+        mock.patch("canaryfleet_cli.freezes._calendar", return_value=(None, None)),
+        mock.patch("canaryfleet_cli.freezes.standing_freezes", return_value=[freeze]),
+    ):
+        done = runner.invoke(app_cli, ["freeze", "list"], env={"COLUMNS": "60"})
+
+    assert done.exit_code == 0, done.output
+    assert freeze.freeze_id in done.output
