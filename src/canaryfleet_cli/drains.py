@@ -40,6 +40,10 @@ def list_drains(
     try:
         platform = connect_platform(stack, region, profile, local)
         records = DynamoDrainStore(platform.output("StateTableName")).list_drains(application)
+        if not records:
+            # A mistyped name must not read as "no drains": an application never onboarded (or
+            # offboarded, its drains gone) is said so. Recorded drains show even once it left.
+            platform.application(application)
     except PlatformError as exc:
         errors.print(labelled("error: ", "red", exc), highlight=False)
         raise typer.Exit(1) from None

@@ -14,8 +14,10 @@ import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
+from canaryfleet.models.decision import OperatorDecision
 from canaryfleet.models.rollout import MAX_BUILD_URL, MAX_COMMIT, build_url_kept, commit_kept
 from canaryfleet.models.rollout_record import RolloutRecord
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -200,17 +202,17 @@ def _decide(
     try:
         platform.application(application)
         guard = _expected_rollout(platform, application, version) if version is not None else {}
-        result = platform.decide(
-            {
-                "application": application,
-                "action": action,
-                "by": platform.caller(),
-                "reason": reason,
-                "channel": "cli",
-                **guard,
-                **(extra or {}),
-            }
-        )
+        payload = {
+            "application": application,
+            "action": action,
+            "by": platform.caller(),
+            "reason": reason,
+            "channel": "cli",
+            **guard,
+            **(extra or {}),
+        }
+        _refuse_what_the_function_would(payload)
+        result = platform.decide(payload)
     except PlatformError as exc:
         fail(str(exc))
     if as_json:
@@ -227,6 +229,24 @@ def _decide(
     if result.get("detail"):
         said += f"; {result['detail']}"
     console.print(said, markup=False, highlight=False)
+
+
+# The decision's fields as the operator gave them.
+_OPTIONS = {"reason": "--reason", "override_window": "--override-window", "by": "your AWS identity"}
+
+
+def _refuse_what_the_function_would(payload: dict[str, Any]) -> None:
+    """Check the decision as DecideFunction will (OperatorDecision) and say what is wrong in the
+    operator's words, before any call: the function's own refusal names its model."""
+    try:
+        OperatorDecision.model_validate(payload)
+    except ValidationError as exc:
+        said = "; ".join(
+            f"{_OPTIONS.get(str(error['loc'][0]), error['loc'][0]) if error['loc'] else 'decision'}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        fail(f"nothing decided: {said}")
 
 
 def _expected_rollout(platform: Platform, application: str, version: str) -> dict[str, Any]:

@@ -211,3 +211,69 @@ def test_freeze_list_shows_each_id_whole_on_one_line_however_narrow_the_terminal
 
     assert done.exit_code == 0, done.output
     assert freeze.freeze_id in done.output
+
+
+# -- a wrong target is not an empty answer ----------------------------------------------------
+class _DrainPlatform:
+    def output(self, name: str) -> str:
+        return "state-table"
+
+    def application(self, name: str) -> Any:
+        if name != "hello-app":
+            raise PlatformError(f"application {name!r} is not onboarded")
+        return app()
+
+
+@pytest.mark.parametrize(("application", "code"), [("helo-app", 1), ("hello-app", 0)])
+def test_drains_of_an_application_never_onboarded_are_an_error_not_an_empty_table(
+    application: str, code: int
+) -> None:
+    with (
+        mock.patch("canaryfleet_cli.drains.connect_platform", return_value=_DrainPlatform()),
+        mock.patch("canaryfleet.adapters.drain_store.DynamoDrainStore.list_drains", return_value=[]),
+    ):
+        done = runner.invoke(app_cli, ["drains", "list", application])
+
+    assert done.exit_code == code, done.output
+    assert ("is not onboarded" in done.output) == (code == 1)
+
+
+class _DecidingPlatform:
+    def __init__(self) -> None:
+        self.decide = mock.Mock(return_value={"rollout_id": "hello-app-1", "outcome": "applied"})
+
+    def application(self, name: str) -> Any:
+        return app()
+
+    def caller(self) -> str:
+        return "arn:aws:sts::123456789012:assumed-role/oncall/alice"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["approve", "hello-app", "--reason", "x" * 2001], "--reason: String should have at most 2000"),
+        (["abort", "hello-app", "--reason", "rollback\x1b[2J"], "--reason:"),
+    ],
+)
+def test_a_decision_the_function_would_refuse_is_said_in_the_operators_words_before_any_call(
+    args: list[str], said: str
+) -> None:
+    platform = _DecidingPlatform()
+    with mock.patch("canaryfleet_cli.operate._connect", return_value=platform):
+        done = runner.invoke(app_cli, args)
+
+    assert done.exit_code == 1, done.output
+    assert "nothing decided: " + said in done.output
+    assert "OperatorDecision" not in done.output
+    platform.decide.assert_not_called()
+
+
+def test_a_decision_in_bounds_is_sent_as_given() -> None:
+    platform = _DecidingPlatform()
+    with mock.patch("canaryfleet_cli.operate._connect", return_value=platform):
+        done = runner.invoke(app_cli, ["abort", "hello-app", "--reason", "card network incident"])
+
+    assert done.exit_code == 0, done.output
+    sent = platform.decide.call_args.args[0]
+    assert (sent["action"], sent["reason"], sent["channel"]) == ("abort", "card network incident", "cli")

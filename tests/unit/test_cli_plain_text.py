@@ -44,10 +44,13 @@ def test_publish_says_why_a_bundle_is_refused_whatever_its_names_hold(tmp_path: 
 
 
 def test_drains_list_names_an_application_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a platform with no drain of that name (no AWS call: the store is stood in for)
+    # Given an onboarded application with no drain yet (no AWS call: the store is stood in for)
     class Platform:
         def output(self, name: str) -> str:
             return "state-table"
+
+        def application(self, name: str) -> object:
+            return object()  # onboarded
 
     class Store:
         def __init__(self, table: str) -> None:
