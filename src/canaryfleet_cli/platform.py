@@ -111,7 +111,8 @@ class Platform:
             raise PlatformError(f"no AWS profile named {profile!r} in your AWS config files") from None
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
-            raise PlatformError(f"stack {stack!r}: {message}") from None
+            # The region named: a stack "that does not exist" is most often in another region.
+            raise PlatformError(f"stack {stack!r} in {stacks.meta.region_name}: {message}") from None
         except BotoCoreError as exc:
             where = os.environ.get("AWS_ENDPOINT_URL")
             if where:

@@ -44,8 +44,8 @@ def test_the_profile_named_on_the_command_line_is_the_one_every_client_signs_wit
     # Given an operator whose shell still holds staging keys
     with mock_aws():
         # When a command connects with --profile prod (the stack does not exist here)
-        with pytest.raises(PlatformError, match="stack 'canaryfleet'"):
-            Platform.connect("canaryfleet", profile="prod")
+        with pytest.raises(PlatformError, match="stack 'canaryfleet' in eu-west-1: "):
+            Platform.connect("canaryfleet", region="eu-west-1", profile="prod")
 
         # Then the CLI's own clients and the runtime's both sign as prod, not as staging
         assert _key(boto3.client("s3")) == PROD_KEY
