@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -116,3 +118,25 @@ EVENT_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
 def logical_id(folder: str) -> str:
     """A function's logical id in template.yaml: ``queue_rollout`` -> ``QueueRolloutFunction``."""
     return "".join(part.title() for part in folder.split("_")) + "Function"
+
+
+_MAIN_THEN = """
+import atexit, os, sys
+atexit.register(lambda: print({shown}))
+sys.argv = ["canaryfleet", "--version"]
+from canaryfleet_cli.main import main
+main()
+"""
+
+
+def after_cli_main(shown: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``canaryfleet --version`` in a new process and print ``shown`` (Python expressions, as
+    print's arguments) at its exit: what ``canaryfleet_cli.main.main`` set up before any command."""
+    return subprocess.run(
+        [sys.executable, "-c", _MAIN_THEN.format(shown=shown)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )

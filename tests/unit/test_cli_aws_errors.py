@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.helpers import after_cli_main
+
 # A command whose AWS call is refused: `status` with credentials AWS does not know, against an
 # endpoint that answers as AWS would (a stub raising botocore's ClientError in the command).
 _REFUSED = """
@@ -35,15 +37,6 @@ def test_an_aws_refusal_is_said_in_one_line_and_exits_2() -> None:
     assert done.stderr.strip() == "error: AWS refused GetParameter: AccessDeniedException: not allowed"
 
 
-_RETRY_MODE = """
-import atexit, os, sys
-atexit.register(lambda: print("retry:", os.environ.get("AWS_RETRY_MODE"), os.environ.get("AWS_MAX_ATTEMPTS")))
-sys.argv = ["canaryfleet", "--version"]
-from canaryfleet_cli.main import main
-main()
-"""
-
-
 @pytest.mark.parametrize(("own", "used"), [(None, "standard 5"), ("adaptive", "adaptive 5")])
 def test_the_clis_clients_retry_in_botocores_standard_mode_unless_the_operator_chose(
     own: str | None, used: str
@@ -51,13 +44,8 @@ def test_the_clis_clients_retry_in_botocores_standard_mode_unless_the_operator_c
     environment = {k: v for k, v in os.environ.items() if k not in ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS")}
     if own:
         environment["AWS_RETRY_MODE"] = own
-    done = subprocess.run(
-        [sys.executable, "-c", _RETRY_MODE],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
+    done = after_cli_main(
+        '"retry:", os.environ.get("AWS_RETRY_MODE"), os.environ.get("AWS_MAX_ATTEMPTS")', environment
     )
 
     assert done.stdout.strip().splitlines()[-1] == f"retry: {used}"

@@ -5,8 +5,6 @@ traceback, and changes nothing."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +23,7 @@ from canaryfleet_cli.main import app as app_cli
 from canaryfleet_cli.plain import hide_url_credentials
 from canaryfleet_cli.platform import PlatformError
 from canaryfleet_cli.watch import EXIT_ERROR, _follow
+from tests.helpers import after_cli_main
 from tests.unit.test_rollout_view import app, record
 
 runner = CliRunner()
@@ -122,24 +121,8 @@ def test_an_abort_or_rejection_needs_a_reason_that_says_something(command: str, 
 
 
 # -- a terminal without Unicode -------------------------------------------------------------
-_SYMBOL_AT_EXIT = """
-import atexit, sys
-atexit.register(lambda: print("\\u2714 released \\u25b6 \\u2026"))
-sys.argv = ["canaryfleet", "--version"]
-from canaryfleet_cli.main import main
-main()
-"""
-
-
 def test_a_terminal_without_the_views_symbols_shows_a_question_mark_instead_of_failing() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _SYMBOL_AT_EXIT],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONIOENCODING": "ascii"},
-    )
+    done = after_cli_main('"\\u2714 released \\u25b6 \\u2026"', {**os.environ, "PYTHONIOENCODING": "ascii"})
 
     assert done.returncode == 0, done.stderr
     assert "UnicodeEncodeError" not in done.stderr
