@@ -7,6 +7,8 @@ each change, so the log reads as the rollout's story.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from typing import NoReturn
@@ -37,7 +39,18 @@ EXIT_RELEASED, EXIT_FAILED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3
 # Reads that fail in a row before watch gives up (botocore already retries each one).
 MAX_FAILED_READS = 5
 
-console = Console()
+
+class _WatchConsole(Console):
+    """Rich's console, but a reader that went away (`watch | head -1`) is an error (exit 2):
+    Rich's own answer, and click's, is exit 1, which here means "rolled back"."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # later writes go nowhere
+        raise SystemExit(EXIT_ERROR)
+
+
+console = _WatchConsole()
 errors = Console(stderr=True, soft_wrap=True)
 
 

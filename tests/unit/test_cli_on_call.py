@@ -5,6 +5,8 @@ traceback, and changes nothing."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,3 +262,39 @@ def test_a_decision_in_bounds_is_sent_as_given() -> None:
     assert done.exit_code == 0, done.output
     sent = platform.decide.call_args.args[0]
     assert (sent["action"], sent["reason"], sent["channel"]) == ("abort", "card network incident", "cli")
+
+
+# -- a reader that goes away --------------------------------------------------------------------
+_WATCH_INTO_A_CLOSED_PIPE = """
+import sys
+from unittest import mock
+from tests.unit.test_rollout_view import app, record
+platform = mock.Mock()
+platform.application.return_value = app()
+sys.argv = ["canaryfleet", "watch", "payments-api", "--interval", "0.1", "--timeout", "20"]
+with (
+    mock.patch("canaryfleet_cli.watch.connect_platform", return_value=platform),
+    mock.patch("canaryfleet_cli.watch._Follow.read", return_value=record()),
+    mock.patch("canaryfleet_cli.watch.live_version", return_value="1.1.0"),
+):
+    from canaryfleet_cli.main import main
+    main()
+"""
+
+
+def test_watch_into_a_pipe_whose_reader_left_exits_2_not_rolled_backs_1() -> None:
+    # Given `canaryfleet watch ... | head -1`: the reader is gone before watch writes
+    watching = subprocess.Popen(
+        [sys.executable, "-c", _WATCH_INTO_A_CLOSED_PIPE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert watching.stdout is not None and watching.stderr is not None
+    watching.stdout.close()
+
+    # Then it ends at once, as an error, without a traceback
+    code = watching.wait(timeout=60)
+    said = watching.stderr.read().decode()
+    assert code == 2, said
+    assert "Traceback" not in said
