@@ -31,6 +31,7 @@ atexit.register(gc.freeze)
 # tests assert on outcomes and reasons instead.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
 
+import boto3  # noqa: E402 - after the environment above
 import botocore.retryhandler  # noqa: E402 - after the environment above
 import pytest  # noqa: E402
 from botocore.retries.standard import ExponentialBackoff  # noqa: E402
@@ -94,6 +95,11 @@ def platform_clients_made_in_a_test_end_with_it() -> Iterator[None]:
     every later test of its worker. So ``test_aws_limits_local``'s notifier, made in eu-west-1,
     sent a later test's rejection notice to eu-west-1, where its topic does not exist (a test of
     ``test_start_rollout`` failed when the two shared a worker).
+
+    boto3's default session, which the CLI's own clients use, goes too: it keeps the credentials
+    it first found, so a test that connected with example keys left them to a later test of its
+    worker that has none (``test_operator_cli``'s test without credentials then reached for AWS).
     """
     yield
     reset_clients()
+    boto3.DEFAULT_SESSION = None
