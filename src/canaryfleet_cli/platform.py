@@ -17,7 +17,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
-from canaryfleet.adapters.clients import reset_clients, use_profile
+from canaryfleet.adapters.clients import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    reset_clients,
+    use_profile,
+)
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import UnknownApplication
@@ -64,10 +69,8 @@ def connect_platform(
 
 # botocore waits 60 s to connect and 60 s for each answer, and the CLI retries five times
 # (main.py): a network that drops packets, or an endpoint that accepts and never answers, kept a
-# command silent for five minutes. The platform's functions wait 5 s and 20 s
-# (canaryfleet.adapters.clients); the CLI's own calls do the same.
-CONNECT_TIMEOUT_SECONDS = 5
-READ_TIMEOUT_SECONDS = 20
+# command silent for five minutes. The CLI's own calls wait as the platform's functions do
+# (CONNECT_TIMEOUT_SECONDS and READ_TIMEOUT_SECONDS, from canaryfleet.adapters.clients).
 
 
 def aws_client_config(read_timeout: float | None = None) -> Config:

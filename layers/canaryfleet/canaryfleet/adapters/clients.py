@@ -48,7 +48,15 @@ ServiceName = Literal[
 # operation) and outlives the invocation in a warm environment, so one burst of throttling
 # slows every later event the environment handles; a Spot drain has two minutes, and
 # redelivery (SQS, EventBridge, Step Functions Retry) already covers what still fails.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# How long a call waits to connect and for an answer (botocore's defaults: 60 s each); the CLI's
+# own clients wait as long (canaryfleet_cli.platform).
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 20
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+)
 
 
 # The named profile sessions are made from (use_profile); None: boto3's own credential chain.

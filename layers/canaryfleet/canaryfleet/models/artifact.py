@@ -39,14 +39,29 @@ def key_from_event(key: str) -> str:
         return key
     try:
         decoded = unquote(key, errors="strict")
-    except UnicodeDecodeError:
+        _application_and_version(decoded)
+    except (UnicodeDecodeError, InvalidArtifactKey):
         return key
-    return decoded if _layout_ok(decoded) else key
+    return decoded
 
 
-def _layout_ok(key: str) -> bool:
+def _application_and_version(key: str) -> tuple[str, str]:
+    """The application and version an <app>/<version>.zip key names; InvalidArtifactKey if off-layout."""
     match = _KEY.match(key)
-    return bool(match and _APP.match(match["app"]) and _VERSION.match(match["version"]))
+    if not match:
+        raise InvalidArtifactKey(f"key {key!r} is not <app>/<version>.zip")
+    app, version = match["app"], match["version"]
+    if not _APP.match(app):
+        raise InvalidArtifactKey(
+            f"application {app!r} in key {key!r} must be 2-40 lowercase letters, digits or '-', "
+            "starting with a letter"
+        )
+    if not _VERSION.match(version):
+        raise InvalidArtifactKey(
+            f"version {version!r} in key {key!r} must be 1-64 letters, digits or '._+-', "
+            "starting with a letter or digit"
+        )
+    return app, version
 
 
 class ArtifactRef(BaseModel):
@@ -72,20 +87,7 @@ class ArtifactRef(BaseModel):
         size: int | None = None,
     ) -> ArtifactRef:
         """Read application and version from the key; raise InvalidArtifactKey if it is off-layout."""
-        match = _KEY.match(key)
-        if not match:
-            raise InvalidArtifactKey(f"key {key!r} is not <app>/<version>.zip")
-        app, version = match["app"], match["version"]
-        if not _APP.match(app):
-            raise InvalidArtifactKey(
-                f"application {app!r} in key {key!r} must be 2-40 lowercase letters, digits or '-', "
-                "starting with a letter"
-            )
-        if not _VERSION.match(version):
-            raise InvalidArtifactKey(
-                f"version {version!r} in key {key!r} must be 1-64 letters, digits or '._+-', "
-                "starting with a letter or digit"
-            )
+        app, version = _application_and_version(key)
         return cls(
             bucket=bucket,
             key=key,
