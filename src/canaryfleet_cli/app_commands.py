@@ -12,10 +12,11 @@ from typing import Any
 import boto3
 import typer
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, Approvers
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.policy import RolloutPolicy
+from canaryfleet.models.problems import problems
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +25,7 @@ from rich.text import Text
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import ProfileOption, RegionOption
 from canaryfleet_cli.plain import labelled
-from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform
+from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform, set_up_problem
 
 app_commands = typer.Typer(
     help="Onboard applications onto canaryfleet and list the onboarded ones.", no_args_is_help=True
@@ -107,9 +108,7 @@ def _policy_json(path: Path) -> str:
     try:
         policy = RolloutPolicy.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "policy"
-        raise typer.BadParameter(f"{path}: {where}: {first['msg']}", param_hint="--policy") from None
+        raise typer.BadParameter(f"{path}: {problems(exc)}", param_hint="--policy") from None
     return json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
 
 
@@ -342,7 +341,7 @@ def _registered(ssm: Any) -> list[AppConfig]:
             try:
                 found.append(AppConfig.model_validate_json(parameter["Value"]))
             except ValidationError as exc:
-                errors.print(Text(f"skipped {parameter['Name']}: {exc.errors()[0]['msg']}", style="yellow"))
+                errors.print(Text(f"skipped {parameter['Name']}: {problems(exc)}", style="yellow"))
     return sorted(found, key=lambda config: config.application)
 
 
@@ -370,6 +369,9 @@ def list_applications(
             applications = _registered(session.client("ssm", config=aws_client_config()))
     except PlatformError as exc:
         errors.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+        errors.print(f"error: {set_up_problem(exc, profile)}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except (BotoCoreError, ClientError) as exc:
         errors.print(

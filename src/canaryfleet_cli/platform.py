@@ -84,6 +84,16 @@ def aws_client_config(read_timeout: float | None = None) -> Config:
     )
 
 
+def set_up_problem(exc: NoCredentialsError | NoRegionError | ProfileNotFound, profile: str | None) -> str:
+    """What the operator's AWS set-up lacks, and how to give it, for botocore's own refusal."""
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
+    named = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    return f"no AWS profile named {named!r} in your AWS config files"
+
+
 @dataclass
 class Platform:
     stack: str
@@ -104,14 +114,8 @@ class Platform:
                 use_profile(profile)
             stacks = boto3.client("cloudformation", config=aws_client_config())
             described = stacks.describe_stacks(StackName=stack)["Stacks"][0]
-        except NoCredentialsError:
-            raise PlatformError(
-                "no AWS credentials found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
-            ) from None
-        except NoRegionError:
-            raise PlatformError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from None
-        except ProfileNotFound:
-            raise PlatformError(f"no AWS profile named {profile!r} in your AWS config files") from None
+        except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+            raise PlatformError(set_up_problem(exc, profile)) from None
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             # The region named: a stack "that does not exist" is most often in another region.

@@ -3,6 +3,7 @@ as they are, so a throttled or denied read retries the upload instead of rejecti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -12,8 +13,11 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters import registry
 from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.registry import SsmRegistry
-from canaryfleet.errors import UnknownApplication
+from canaryfleet.errors import ConfigurationError, UnknownApplication
+from canaryfleet.models.app_config import registry_parameter
 from moto import mock_aws
+
+from tests.unit.fakes import an_app
 
 
 @pytest.fixture
@@ -38,3 +42,17 @@ def test_any_other_error_of_ssm_is_raised_as_it_is(ssm: Any, code: str) -> None:
         SsmRegistry().get("ledger")
 
     assert raised.value.response["Error"]["Code"] == code
+
+
+def test_an_entry_edited_into_something_invalid_names_the_entry_and_the_field(ssm: Any) -> None:
+    # Given an entry someone edited by hand in the console: its canary group's name emptied
+    entry = an_app("ledger").model_dump(mode="json")
+    entry["canary"]["auto_scaling_group"] = ""
+    ssm.put_parameter(Name=registry_parameter("ledger"), Value=json.dumps(entry), Type="String")
+
+    with pytest.raises(ConfigurationError) as refused:
+        SsmRegistry().get("ledger")
+
+    said = str(refused.value)
+    assert said.startswith("registry entry /canaryfleet/apps/ledger is malformed: canary.auto_scaling_group:")
+    assert "Value error" not in said

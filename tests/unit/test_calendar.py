@@ -216,21 +216,27 @@ def test_declaring_a_freeze_stores_it_with_who_and_removing_keeps_it_for_the_aud
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "reason", "freeze_id"),
+    ("start", "end", "reason", "freeze_id", "said"),
     [
-        (None, WED - timedelta(minutes=1), "over already", None),
-        (WED + timedelta(hours=2), WED + timedelta(hours=1), "ends before it starts", None),
-        (None, WED + timedelta(hours=1), "", None),
-        (None, WED + timedelta(hours=1), "bad id", "Not An Id!"),
-        (None, datetime(2026, 12, 3, 12, 0), "no offset", None),
+        (None, WED - timedelta(minutes=1), "over already", None, "would have ended already"),
+        (
+            WED + timedelta(hours=2),
+            WED + timedelta(hours=1),
+            "ends before it starts",
+            None,
+            "a freeze must end after it starts",
+        ),
+        (None, WED + timedelta(hours=1), "", None, "reason: String should have at least 1 character"),
+        (None, WED + timedelta(hours=1), "bad id", "Not An Id!", "freeze_id: String should match pattern"),
+        (None, datetime(2026, 12, 3, 12, 0), "no offset", None, "with a time zone offset"),
     ],
 )
 def test_a_freeze_that_cannot_hold_is_refused_and_nothing_is_stored(
-    start: datetime | None, end: datetime, reason: str, freeze_id: str | None
+    start: datetime | None, end: datetime, reason: str, freeze_id: str | None, said: str
 ) -> None:
     calendar = InMemoryFreezeCalendar()
 
-    with pytest.raises(InvalidFreeze):
+    with pytest.raises(InvalidFreeze) as refused:
         declare_freeze(
             calendar,
             start=start,
@@ -241,4 +247,7 @@ def test_a_freeze_that_cannot_hold_is_refused_and_nothing_is_stored(
             freeze_id=freeze_id,
         )
 
+    # In the operator's words: where and what, without pydantic's own prefix.
+    assert said in str(refused.value)
+    assert "Value error" not in str(refused.value)
     assert calendar.freezes() == []

@@ -223,6 +223,30 @@ def test_drains_of_an_application_never_onboarded_are_an_error_not_an_empty_tabl
     assert ("is not onboarded" in done.output) == (code == 1)
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}, "no AWS region: pass --region"),
+        ({"AWS_DEFAULT_REGION": "eu-west-1", "AWS_PROFILE": "ghost"}, "no AWS profile named 'ghost'"),
+    ],
+)
+def test_app_list_without_a_region_or_profile_says_how_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, env: dict[str, str], said: str
+) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    done = runner.invoke(app_cli, ["app", "list"])
+
+    assert done.exit_code == 2, done.output
+    assert said in done.output
+    assert "You must specify" not in done.output
+
+
 class _DecidingPlatform:
     def __init__(self) -> None:
         self.decide = mock.Mock(return_value={"rollout_id": "hello-app-1", "outcome": "applied"})

@@ -14,6 +14,7 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import ConfigurationError, UnknownApplication
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
 from canaryfleet.models.fail_fast import metric_of
+from canaryfleet.models.problems import problems
 from canaryfleet.observability import logger, metrics
 
 # Registry entries change when a fleet stack is updated; a minute of caching spares SSM
@@ -49,7 +50,7 @@ def _parse(name: str, value: object) -> AppConfig:
             else AppConfig.model_validate(value)
         )
     except ValidationError as exc:
-        raise ConfigurationError(f"registry entry {name} is malformed: {exc.errors()[0]['msg']}") from None
+        raise ConfigurationError(f"registry entry {name} is malformed: {problems(exc)}") from None
 
 
 @lru_cache(maxsize=1)

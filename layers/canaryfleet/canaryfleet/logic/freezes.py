@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from canaryfleet.errors import InvalidFreeze
 from canaryfleet.models.calendar import Freeze
+from canaryfleet.models.problems import problems
 from canaryfleet.ports.calendar import FreezeCalendar
 from canaryfleet.ports.clock import Clock
 
@@ -44,10 +45,7 @@ def declare_freeze(
             declared_at=now,
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'freeze'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidFreeze(problems) from None
+        raise InvalidFreeze(problems(exc)) from None
     calendar.declare(freeze)
     return freeze
 

@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from canaryfleet.models.problems import clip, problems, short
 
-
-def problems(exc: ValidationError, most: int = 5) -> str:
-    """Pydantic errors as a person reads them: 'steps[1].bake.duration_seconds: ...'."""
-    found: list[str] = []
-    for error in exc.errors(include_url=False):
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            what = "unknown key"
-        elif error["type"] == "missing":
-            what = "required"
-        elif error["type"] == "value_error":
-            what = error["msg"].removeprefix("Value error, ")
-        else:
-            what = f"{error['msg']} (got {short(error['input'])})"
-        found.append(f"{where.lstrip('.')}: {what}" if where else what)
-    extra = len(found) - most
-    return "; ".join(found[:most]) + (f"; and {extra} more" if extra > 0 else "")
-
-
-def short(value: object, width: int = 100) -> str:
-    """repr(value), clipped: reasons end up in Step Functions causes, which are limited in size."""
-    return clip(repr(value), width)
+__all__ = ["clip", "describe", "kind", "name_as_written", "problems", "short", "size_text"]
 
 
 def name_as_written(name: str, width: int = 100) -> str:
@@ -35,10 +14,6 @@ def name_as_written(name: str, width: int = 100) -> str:
     file, and would be invisible in the reason.
     """
     return clip(name, width) if name.isprintable() and name == name.strip() else short(name, width)
-
-
-def clip(text: str, width: int = 100) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def describe(exc: Exception) -> str:
