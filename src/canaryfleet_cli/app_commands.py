@@ -13,7 +13,14 @@ import boto3
 import typer
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
-from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, Approvers
+from canaryfleet.models.app_config import (
+    APPROVER_EMAIL_PATTERN,
+    REGISTRY_PREFIX,
+    SLACK_CHANNEL_ID_PATTERN,
+    SLACK_USER_ID_PATTERN,
+    AppConfig,
+    Approvers,
+)
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.problems import problems
@@ -41,9 +48,10 @@ _VPC = re.compile(r"^vpc-[0-9a-f]+$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]+$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_EMAIL = re.compile(r"^[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+$")
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]+$")
-_SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]+$")
+# The registry's own patterns (fleet/template.yaml allows the same).
+_EMAIL = re.compile(APPROVER_EMAIL_PATTERN)
+_SLACK_USER = re.compile(SLACK_USER_ID_PATTERN)
+_SLACK_CHANNEL = re.compile(SLACK_CHANNEL_ID_PATTERN)
 _INSTANCE_TYPE = re.compile(r"^[a-z0-9-]+\.[a-z0-9]+$")
 _MAX_INSTANCE_TYPES = 6
 
@@ -77,7 +85,7 @@ def stack_name(application: str) -> str:
 
 
 def _check(value: str, pattern: re.Pattern[str], what: str, option: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not {what}", param_hint=option)
     return value
 

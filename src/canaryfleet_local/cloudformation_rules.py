@@ -33,6 +33,13 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   document's URL; the local cloud reads S3 only, and says so with its own error, not one of
   AWS's.
 
+- **Parameter values** ("Parameters section syntax reference for CloudFormation templates",
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html):
+  each value, given or default, meets its AllowedPattern, AllowedValues, MinLength, MaxLength,
+  MinValue and MaxValue (a CommaDelimitedList member by member, each "space trimmed"), else
+  "Malformed input-Parameter ..." (``parameter_errors``). moto checks none of them and does not
+  trim a list's members; the members moto receives are trimmed here.
+
 - **How much a template declares** (the same quotas page): at most 500 resources, 200 outputs
   and 200 parameters. AWS answers "Template format error: Number of resources, 501, is greater
   than maximum allowed, 500" and "Template format error: Outputs count 201 is greater than max
@@ -156,14 +163,108 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> d
     """Each parameter's value as CloudFormation sees it: given or default; lists split on commas."""
     values: dict[str, str | list[str]] = {}
     for name, spec in template.get("Parameters", {}).items():
-        if name in given:
-            raw = given[name]
-        elif "Default" in spec:
-            raw = str(spec["Default"])
-        else:
+        raw = _raw_value(name, spec, given)
+        if raw is None:
             continue
-        values[name] = raw.split(",") if _LIST_PARAMETER.match(str(spec.get("Type", ""))) else raw
+        kind = str(spec.get("Type", ""))
+        if kind == "CommaDelimitedList":
+            values[name] = list_members(raw)
+        else:
+            values[name] = raw.split(",") if _LIST_PARAMETER.match(kind) else raw
     return values
+
+
+def _raw_value(name: str, spec: Mapping[str, Any], given: Mapping[str, str]) -> str | None:
+    if name in given:
+        return given[name]
+    return str(spec["Default"]) if "Default" in spec else None
+
+
+# --- parameter constraints --------------------------------------------------------------------
+# "Parameters section syntax reference for CloudFormation templates":
+PARAMETERS_DOC = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html"
+)
+
+
+def list_members(raw: str) -> list[str]:
+    """A CommaDelimitedList's members. PARAMETERS_DOC: "An array of literal strings that are
+    separated by commas. The total number of strings should be one more than the total number of
+    commas. Also, each member string is space trimmed." (moto splits without trimming.)"""
+    return [member.strip(" ") for member in raw.split(",")]
+
+
+def parameter_errors(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
+    """Each parameter value (given, else the default) that breaks its declared constraints.
+
+    PARAMETERS_DOC, the parameter properties: AllowedPattern "must match the entire parameter
+    value" of a String and "each value in the list" of a CommaDelimitedList; AllowedValues, the
+    same way; MinLength and MaxLength for a String; MinValue and MaxValue for a Number. AWS answers
+    a pattern it does not match with "Malformed input-Parameter MyParameter must match pattern
+    [A-Za-z0-9]+", or with the parameter's ConstraintDescription in place of "must match pattern
+    ..." (ConstraintDescription, same page). The other answers are the local cloud's own wording,
+    also ended by the ConstraintDescription where the template gives one. moto checks none of them.
+    """
+    errors: list[str] = []
+    for name, spec in template.get("Parameters", {}).items():
+        raw = _raw_value(name, spec, given)
+        if raw is None:
+            continue
+        kind = str(spec.get("Type", "String"))
+        members = list_members(raw) if kind == "CommaDelimitedList" else [raw]
+        said = spec.get("ConstraintDescription")
+        problem = _constraint_problem(kind, spec, members)
+        if problem is not None:
+            errors.append(f"Malformed input-Parameter {name} {said or problem}")
+    return errors
+
+
+def _constraint_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    """What the first broken constraint says (one reason per parameter)."""
+    checks = (_pattern_problem, _allowed_values_problem, _length_problem, _number_problem)
+    return next((problem for check in checks if (problem := check(kind, spec, members))), None)
+
+
+def _pattern_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    pattern = spec.get("AllowedPattern")
+    if pattern is None or kind not in ("String", "CommaDelimitedList"):
+        return None
+    if all(re.fullmatch(str(pattern), member) is not None for member in members):
+        return None
+    return f"must match pattern {pattern}"
+
+
+def _allowed_values_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    allowed = [str(value) for value in spec.get("AllowedValues") or []]
+    if not allowed or all(member in allowed for member in members):
+        return None
+    return f"must be one of AllowedValues {allowed}"
+
+
+def _length_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    if kind != "String":
+        return None
+    (value,) = members
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"must contain at least {int(spec['MinLength'])} characters"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"must contain at most {int(spec['MaxLength'])} characters"
+    return None
+
+
+def _number_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    if kind != "Number":
+        return None
+    (value,) = members
+    try:
+        number = float(value)
+    except ValueError:
+        return "must be a number"
+    if "MinValue" in spec and number < float(spec["MinValue"]):
+        return f"must be at least {spec['MinValue']}"
+    if "MaxValue" in spec and number > float(spec["MaxValue"]):
+        return f"must be at most {spec['MaxValue']}"
+    return None
 
 
 def failed_assertions(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
@@ -342,7 +443,8 @@ def template_refusals(template: Mapping[str, Any], given: Mapping[str, str]) -> 
     quotas = quota_errors(template, given)
     if quotas:  # CloudFormation stops at the template's format
         return quotas
-    reasons = rule_function_errors(template)
+    reasons = parameter_errors(template, given)
+    reasons += rule_function_errors(template)
     if not reasons:  # a rule with a function AWS refuses is not evaluated at all
         reasons += failed_assertions(template, given)
     values = parameter_values(template, given)
@@ -451,10 +553,21 @@ def refuse_what_cloudformation_refuses(client: Any) -> None:
             if isinstance(p, dict) and "ParameterKey" in p and "ParameterValue" in p
         }
         try:
-            check_template(template_document(template_text(params, read)), given)
+            template = template_document(template_text(params, read))
+            check_template(template, given)
         except TemplateRefusedError as refused:
             raise ClientError(
                 {"Error": {"Code": "ValidationError", "Message": str(refused)}}, "CreateStack"
             ) from None
+        # moto splits a CommaDelimitedList without trimming its members; CloudFormation trims them.
+        lists = {
+            name
+            for name, spec in template.get("Parameters", {}).items()
+            if str(spec.get("Type", "")) == "CommaDelimitedList"
+        }
+        for parameter in params.get("Parameters", []):
+            value = parameter.get("ParameterValue") if isinstance(parameter, dict) else None
+            if isinstance(value, str) and parameter.get("ParameterKey") in lists:
+                parameter["ParameterValue"] = ",".join(list_members(value))
 
     client.meta.events.register("before-parameter-build.cloudformation.CreateStack", before_create_stack)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup, registry_parameter
 from canaryfleet.models.policy import RolloutPolicy
 from moto.codedeploy.models import codedeploy_backends
@@ -195,7 +196,8 @@ def test_a_second_application_gets_its_own_rule_and_settings_on_the_same_listene
         fleet.cloud,
         "billing",
         {
-            "ApproverEmails": "ana@example.com,bo@example.com",
+            # As people type a list: CloudFormation trims each member (moto does not).
+            "ApproverEmails": "ana@example.com, bo@example.com",
             "SlackChannel": "C0123ABCD",
             "DrainOnRebalance": "true",
             "HostHeaders": "",
@@ -282,6 +284,26 @@ def test_a_fleet_template_over_the_request_limit_is_refused_as_aws_cloudformatio
     assert fleet_stack_name("grown-template") not in {
         s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
     }
+
+
+def test_an_approver_address_the_platform_could_not_use_is_refused_and_no_stack_is_left(
+    fleet: DeployedFleet,
+) -> None:
+    # Given an approver written with a display name, as a mail client copies it
+    # When the fleet is deployed
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "named", {"ApproverEmails": "ana@example.com,Bob Smith <bob@example.com>"})
+
+    # Then CloudFormation's parameter check refuses it: no stack, no registry entry, no approval
+    # request that would fail after its Slack message was posted
+    assert "Malformed input-Parameter ApproverEmails must be addresses like name@example.com" in str(
+        refused.value
+    )
+    assert fleet_stack_name("named") not in {
+        s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
+    }
+    with pytest.raises(ClientError):
+        fleet.cloud.client("ssm").get_parameter(Name=registry_parameter("named"))
 
 
 def test_an_application_is_onboarded_once(fleet: DeployedFleet) -> None:

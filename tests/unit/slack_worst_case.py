@@ -61,10 +61,11 @@ def inconclusive_verdict(metrics: int = 50) -> Verdict:
 
 
 def many_approvers(count: int = 100) -> Approvers:
-    """Slack users (mentions), names that are not user ids, and long email addresses."""
+    """Slack users (mentions) and long email addresses full of what mrkdwn escapes (names that are
+    not user ids are refused by the registry's model: test_notify.py shows them as text)."""
     return Approvers(
         emails=tuple(f"approver-{i:03d}-{HOSTILE * 20}@example.com" for i in range(count)),
-        slack_user_ids=(*(f"U{i:010d}" for i in range(count)), "<!channel>", HOSTILE * 30),
+        slack_user_ids=tuple(f"U{i:010d}" for i in range(count)),
         slack_channel="C0PAY",
     )
 

@@ -41,3 +41,41 @@ def test_a_shared_listener_is_refused_because_shift_traffic_may_not_modify_liste
     # When it is read, Then it is refused: ShiftTraffic's role modifies only tagged rules
     with pytest.raises(ValidationError, match="listener_rule_arn"):
         AppConfig.model_validate(entry(listener))
+
+
+RULE = f"{ELB}:listener-rule/app/orders/0123456789abcdef/0123456789abcdef/0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("approvers", "where"),
+    [
+        ({"emails": ["ana@example.com", "Bob Smith <bob@example.com>"]}, "approvers.emails.1"),
+        ({"emails": ['ana"@example.com']}, "approvers.emails.0"),
+        ({"emails": [""]}, "approvers.emails.0"),
+        ({"emails": [f"{'a' * 190}@example.com"]}, "approvers.emails.0"),
+        ({"slack_user_ids": ["U012AB3CD", "<!channel>"]}, "approvers.slack_user_ids.1"),
+        ({"slack_channel": "#releases"}, "approvers.slack_channel"),
+    ],
+)
+def test_an_approver_the_platform_cannot_ask_is_refused_when_the_entry_is_read(
+    approvers: dict[str, object], where: str
+) -> None:
+    # Given an entry whose approvers were edited by hand into something no link or message can name
+    # When it is read, Then it is refused before any approver is asked, naming the member
+    with pytest.raises(ValidationError) as refused:
+        AppConfig.model_validate(entry(RULE) | {"approvers": approvers})
+
+    assert [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()] == [where]
+
+
+def test_approvers_as_the_fleet_stack_writes_them_are_read() -> None:
+    approvers = {
+        "emails": ["ana@example.com"],
+        "slack_user_ids": ["U012AB3CD", "W0ABC"],
+        "slack_channel": "C0PAY",
+    }
+
+    config = AppConfig.model_validate(entry(RULE) | {"approvers": approvers})
+
+    assert config.approvers.emails == ("ana@example.com",)
+    assert config.approvers.slack_channel == "C0PAY"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,12 +34,28 @@ class FleetGroup(BaseModel):
     alarms: tuple[str, ...] = Field(default=(), description="CloudWatch alarm names watched for this side.")
 
 
+# Who may approve, as the fleet stack's parameters take them (fleet/template.yaml's ApproverEmails,
+# ApproverSlackUserIds and SlackChannel allow these patterns, or nothing). An address has no space,
+# comma, quote or backslash: one address (not "Name <address>"), one member of the list, and one
+# JSON string in the registry entry the template writes. At most 200 characters, as who decided is
+# recorded. An entry that breaks them is refused when it is read (ConfigurationError), before any
+# approver is asked.
+APPROVER_EMAIL_PATTERN = r'^[^@\s,"\\]+@[^@\s,"\\]+\.[^@\s,"\\]+$'
+SLACK_USER_ID_PATTERN = r"^[UW][A-Z0-9]+$"
+SLACK_CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]+$"
+ApproverEmail = Annotated[str, Field(max_length=200, pattern=APPROVER_EMAIL_PATTERN)]
+SlackUserId = Annotated[str, Field(max_length=64, pattern=SLACK_USER_ID_PATTERN)]
+SlackChannelId = Annotated[str, Field(max_length=64, pattern=SLACK_CHANNEL_ID_PATTERN)]
+
+
 class Approvers(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
-    emails: tuple[str, ...] = Field(default=())
-    slack_user_ids: tuple[str, ...] = Field(default=())
-    slack_channel: str | None = Field(default=None, description="Channel id for requests and updates.")
+    emails: tuple[ApproverEmail, ...] = Field(default=())
+    slack_user_ids: tuple[SlackUserId, ...] = Field(default=())
+    slack_channel: SlackChannelId | None = Field(
+        default=None, description="Channel id for requests and updates."
+    )
 
 
 class AppConfig(BaseModel):

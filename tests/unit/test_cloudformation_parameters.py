@@ -1,0 +1,179 @@
+"""The local cloud refuses parameter values AWS refuses, and trims list members as AWS does.
+
+Source: "Parameters section syntax reference for CloudFormation templates"
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html):
+AllowedPattern "must match the entire parameter value" of a String and "each value in the list" of
+a CommaDelimitedList, AllowedValues likewise, MinLength/MaxLength and MinValue/MaxValue; the answer
+"Malformed input-Parameter MyParameter must match pattern [A-Za-z0-9]+", or the
+ConstraintDescription in its place; and a CommaDelimitedList's "each member string is space
+trimmed". moto checks none of these and keeps the spaces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from canaryfleet.models.app_config import (
+    APPROVER_EMAIL_PATTERN,
+    SLACK_CHANNEL_ID_PATTERN,
+    SLACK_USER_ID_PATTERN,
+)
+from moto import mock_aws
+
+from canaryfleet_local import cloudformation_rules as rules
+from canaryfleet_local.parsing import parse_template
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET = parse_template((ROOT / "fleet" / "template.yaml").read_text())
+FLEET_PARAMETERS = {"Application": "orders-api", "HostHeaders": "orders.example.com"}
+
+
+def template(**parameter: Any) -> dict[str, Any]:
+    return {"Parameters": {"P": parameter}, "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "said"),
+    [
+        ({"Type": "String", "AllowedPattern": "[a-z]+"}, "abc1", "must match pattern [a-z]+"),
+        ({"Type": "String", "AllowedPattern": "[a-z]+"}, "", "must match pattern [a-z]+"),
+        (
+            {"Type": "String", "AllowedPattern": "[a-z]+", "ConstraintDescription": "must be lowercase"},
+            "ABC",
+            "must be lowercase",
+        ),
+        ({"Type": "CommaDelimitedList", "AllowedPattern": "[a-z]+"}, "abc,d1", "must match pattern"),
+        ({"Type": "String", "AllowedValues": ["a", "b"]}, "c", "must be one of AllowedValues"),
+        ({"Type": "CommaDelimitedList", "AllowedValues": ["a", "b"]}, "a,c", "must be one of AllowedValues"),
+        ({"Type": "String", "MinLength": 3}, "ab", "at least 3 characters"),
+        ({"Type": "String", "MaxLength": 3}, "abcd", "at most 3 characters"),
+        ({"Type": "Number", "MinValue": 1}, "0", "must be at least 1"),
+        ({"Type": "Number", "MaxValue": 10}, "10.5", "must be at most 10"),
+        ({"Type": "Number"}, "ten", "must be a number"),
+    ],
+)
+def test_a_value_outside_its_parameters_constraints_is_refused(
+    parameter: dict[str, Any], value: str, said: str
+) -> None:
+    refusals = rules.template_refusals(template(**parameter), {"P": value})
+
+    assert len(refusals) == 1
+    assert refusals[0].startswith("Malformed input-Parameter P ")
+    assert said in refusals[0]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        ({"Type": "String", "AllowedPattern": "[a-z]+"}, "abc"),
+        ({"Type": "CommaDelimitedList", "AllowedPattern": "[a-z]+"}, "abc, d ,ef"),
+        ({"Type": "CommaDelimitedList", "AllowedValues": ["a", "b"]}, "a, b"),
+        ({"Type": "String", "MinLength": 3, "MaxLength": 3}, "abc"),
+        ({"Type": "Number", "MinValue": 1, "MaxValue": 10}, "10"),
+    ],
+)
+def test_a_value_within_them_is_taken_list_members_trimmed(parameter: dict[str, Any], value: str) -> None:
+    assert rules.template_refusals(template(**parameter), {"P": value}) == []
+
+
+def test_a_default_is_held_to_the_constraints_when_no_value_is_given() -> None:
+    declared = template(Type="String", Default="UPPER", AllowedPattern="[a-z]*")
+
+    assert rules.template_refusals(declared, {}) == ["Malformed input-Parameter P must match pattern [a-z]*"]
+    assert rules.template_refusals(declared, {"P": "lower"}) == []
+
+
+# --- the fleet's approvers ------------------------------------------------------------------
+
+
+def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing() -> None:
+    parameters = FLEET["Parameters"]
+
+    assert parameters["ApproverEmails"]["AllowedPattern"] == f"^$|{APPROVER_EMAIL_PATTERN}"
+    assert parameters["ApproverSlackUserIds"]["AllowedPattern"] == f"^$|{SLACK_USER_ID_PATTERN}"
+    assert parameters["SlackChannel"]["AllowedPattern"] == f"^$|{SLACK_CHANNEL_ID_PATTERN}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("ApproverEmails", "ana@example.com,Bob Smith <bob@example.com>", "addresses like name@example.com"),
+        ("ApproverEmails", 'ana"@example.com', "addresses like name@example.com"),
+        ("ApproverEmails", "ana@example.com,", "ApproverEmails has an empty member"),
+        ("ApproverEmails", "ana@example.com,,bo@example.com", "ApproverEmails has an empty member"),
+        ("ApproverSlackUserIds", "U012AB3CD,@ana", "must be Slack user ids"),
+        ("ApproverSlackUserIds", "U012AB3CD,", "ApproverSlackUserIds has an empty member"),
+        ("SlackChannel", "#releases", "must be a Slack channel id"),
+    ],
+)
+def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
+    name: str, value: str, said: str
+) -> None:
+    refusals = rules.template_refusals(FLEET, FLEET_PARAMETERS | {name: value})
+
+    assert len(refusals) == 1 and said in refusals[0], refusals
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {"ApproverEmails": "ana@example.com, bo@example.com", "ApproverSlackUserIds": "U012AB3CD , W0ABC"},
+        {"SlackChannel": "C012AB3CD"},
+    ],
+)
+def test_approvers_given_as_people_type_them_are_taken(given: dict[str, str]) -> None:
+    assert rules.template_refusals(FLEET, FLEET_PARAMETERS | given) == []
+
+
+def test_canaryfleets_own_templates_defaults_meet_their_constraints() -> None:
+    platform = parse_template((ROOT / "template.yaml").read_text())
+
+    assert rules.parameter_errors(platform, {}) == []
+    assert rules.parameter_errors(FLEET, FLEET_PARAMETERS) == []
+
+
+# --- the hook on CreateStack ----------------------------------------------------------------
+
+
+@mock_aws
+def test_create_stack_refuses_a_value_outside_its_constraints_and_trims_list_members() -> None:
+    # Given a CloudFormation client with the local cloud's checks on CreateStack
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    rules.refuse_what_cloudformation_refuses(cfn)
+    declared = {
+        "Parameters": {"Names": {"Type": "CommaDelimitedList", "AllowedPattern": "[a-z]+"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"Second": {"Value": {"Fn::Select": [1, {"Ref": "Names"}]}}},
+    }
+    body = json.dumps(declared)
+
+    # When one stack is given a member the pattern refuses, and another a list typed with spaces
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack(
+            StackName="refused",
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,B"}],
+        )
+    cfn.create_stack(
+        StackName="taken",
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": "Names", "ParameterValue": "a, b"}],
+    )
+
+    # Then the first is refused as AWS answers, and no stack is left of it
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert (
+        refused.value.response["Error"]["Message"]
+        == "Malformed input-Parameter Names must match pattern [a-z]+"
+    )
+    names = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+    assert names == ["taken"]
+    # And the second's members reach the template trimmed, as CloudFormation's Ref gives them
+    [stack] = cfn.describe_stacks(StackName="taken")["Stacks"]
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Second": "b"}
