@@ -98,6 +98,40 @@ def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: Dyn
     assert callbacks.failed == [("token-2", "Aborted", "aborted by alice@example.com: incident")]
 
 
+def test_a_late_answer_to_one_steps_approval_never_ends_the_next_steps_wait(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given a rollout that has moved on from approval A (first step) to approval B (next step):
+    # the answer to A was checked against the record just before B's wait began
+    rollout_id = running(store, cloud, None)
+    store.set_wait(
+        APP,
+        rollout_id,
+        Wait(kind="approval", token="token-B", started_at=NOW, approval_id="B" * 22, approval_step=2),
+    )
+    callbacks = RecordingCallbacks()
+
+    # When the answer to A reaches the one decision path
+    with pytest.raises(NotAwaitingApproval, match=f"no longer waits for approval {'A' * 22}"):
+        decide(decision("approve", approval_id="A" * 22), store, callbacks, SystemClock())
+
+    # Then B's wait goes on untouched, and nothing is recorded as decided
+    assert callbacks.succeeded == [] and callbacks.failed == []
+    record = store.get(APP, rollout_id)
+    assert record is not None and record.wait_token == "token-B" and record.audit == []
+    # while an answer to B itself ends it
+    assert (
+        decide(decision("approve", approval_id="B" * 22), store, callbacks, SystemClock()).outcome
+        == "applied"
+    )
+    assert callbacks.succeeded == ["token-B"]
+
+
+def test_an_approval_id_goes_with_approve_or_reject_only() -> None:
+    with pytest.raises(ValueError, match="approval_id goes with approve or reject only"):
+        decision("abort", approval_id="A" * 22)
+
+
 def test_a_decision_for_another_rollout_is_refused(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
     running(store, cloud, "approval")
 

@@ -325,6 +325,7 @@ class ApprovalGate:
             reason=decision.comment,
             channel=decision.channel,
             rollout_id=approval.rollout_id,
+            approval_id=approval.approval_id,
         )
         try:
             result = decide(request, self._rollouts, self._callbacks, self._clock)

@@ -28,6 +28,7 @@ class _Waiting(NamedTuple):
     wait_kind: WaitKind | None
     token: str | None
     entry: AuditEntry
+    approval_id: str | None  # the approval the rollout waits on, read with the token
 
 
 @tracer.capture_method
@@ -49,7 +50,8 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
         at=clock.now(),
     )
 
-    at = _Waiting(decision, rollout_id, wait_kind, token, entry)
+    approval_id = record.approval_id if record is not None else None
+    at = _Waiting(decision, rollout_id, wait_kind, token, entry, approval_id)
     if decision.action in ("approve", "reject"):
         result = _decide_approval(at, store, callbacks)
     else:
@@ -62,9 +64,13 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
 
 
 def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:
-    decision, rollout_id, wait_kind, token, entry = at
+    decision, rollout_id, wait_kind, token, entry, _ = at
     if wait_kind != "approval" or not token:
         raise NotAwaitingApproval(f"rollout {rollout_id} is not waiting for approval (stage: {wait_kind})")
+    if decision.approval_id is not None and decision.approval_id != at.approval_id:
+        # The record was read again here: between the gate's check and this read the rollout may
+        # have moved on to the next step's approval, whose wait this answer must not end.
+        raise NotAwaitingApproval(f"rollout {rollout_id} no longer waits for approval {decision.approval_id}")
     if decision.action == "approve":
         ended = callbacks.succeed(
             token, {"decision": "approve", "by": decision.by, "comment": decision.reason}
@@ -105,7 +111,7 @@ def _override(
 
 def _flag(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:
     """Abort and promote also hold for waits that begin later (begin_wait reads these flags)."""
-    decision, rollout_id, wait_kind, token, entry = at
+    decision, rollout_id, wait_kind, token, entry, _ = at
     if decision.action == "abort":
         store.request_abort(
             decision.application, rollout_id, AbortRequest(by=decision.by, reason=decision.reason)

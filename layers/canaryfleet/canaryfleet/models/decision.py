@@ -26,6 +26,11 @@ class Decision(BaseModel):
     )
     channel: Literal["slack", "page", "cli", "local"] = "cli"
     rollout_id: str | None = Field(default=None, description="Act only if this rollout is the running one.")
+    approval_id: str | None = Field(
+        default=None,
+        description="Approve or reject only: act only while the rollout waits on this approval (the"
+        " gate's answers: a late answer to one step's approval never ends the next step's wait).",
+    )
     override_window: bool = Field(
         default=False,
         description="Promote only: also release outside the deployment windows and during freezes (audited).",
@@ -37,6 +42,8 @@ class Decision(BaseModel):
             raise ValueError("override_window goes with promote only")
         if self.override_window and not self.reason.strip():
             raise ValueError("overriding a deployment window or freeze needs a reason")
+        if self.approval_id is not None and self.action not in ("approve", "reject"):
+            raise ValueError("approval_id goes with approve or reject only")
         return self
 
 
