@@ -135,6 +135,49 @@ def test_an_off_layout_key_is_rejected(onboarded: LocalCloud) -> None:
     nothing_deployed(onboarded)
 
 
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        (f"{APP}/2.0.0.tgz", "is a .tgz bundle"),
+        (f"{APP}/2.0.0.tar.gz", "is a .tar.gz bundle"),
+        (f"{APP}/2.0.0.tar", "is a .tar bundle"),
+        (f"{APP}/2.0.0.ZIP", "named .ZIP, not .zip"),
+    ],
+)
+def test_a_bundle_codedeploy_takes_but_canaryfleet_does_not_is_rejected_with_a_notice_saying_so(
+    onboarded: LocalCloud, key: str, said: str
+) -> None:
+    # Given someone listening to the application's notices only (as its Slack channel does)
+    sqs = onboarded.client("sqs")
+    notifications = sqs.create_queue(QueueName="hello-app-notices")["QueueUrl"]
+    onboarded.client("sns").subscribe(
+        TopicArn=onboarded.output("NotificationTopicArn"),
+        Protocol="sqs",
+        Endpoint=sqs.get_queue_attributes(QueueUrl=notifications, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ],
+        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"application": [APP]})},
+    )
+
+    # When a build is uploaded as CodeDeploy also takes it (tar, tgz) or as a zip named .ZIP
+    upload(onboarded, bundle(), key=key)
+
+    # Then the upload's rule reaches StartRolloutFunction, which refuses it, deploys nothing,
+    # and tells the application's channels what to upload instead
+    [invocation] = [i for i in onboarded.runtime.invocations if i.logical_id == "StartRolloutFunction"]
+    assert invocation.error_type is None
+    nothing_deployed(onboarded)
+    [message] = drain_queue(onboarded, notifications)
+    assert message["outcome"] == "rejected" and said in message["reason"]
+    assert f"upload the build zipped as {APP}/2.0.0.zip" in message["reason"]
+
+
+def test_other_objects_in_the_bucket_start_nothing(onboarded: LocalCloud) -> None:
+    upload(onboarded, b"notes", key=f"{APP}/2.0.0.txt")
+
+    assert [i for i in onboarded.runtime.invocations if i.logical_id == "StartRolloutFunction"] == []
+
+
 def test_a_version_already_released_or_rejected_is_not_rolled_out_again(onboarded: LocalCloud) -> None:
     put_state_item(onboarded, f"APP#{APP}", "VERSION#2.0.0", status="released", rollout_id="earlier")
 

@@ -2,7 +2,7 @@ import re
 
 import pytest
 from canaryfleet.errors import InvalidArtifactKey
-from canaryfleet.models.artifact import ArtifactRef, key_from_event
+from canaryfleet.models.artifact import ArtifactRef, application_of_key, key_from_event
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,7 +24,9 @@ def test_given_a_key_in_layout_when_parsed_then_application_and_version_come_fro
     ("key", "why"),
     [
         ("payments-api.zip", "not <app>/<version>.zip"),
-        ("payments-api/2.7.0.tar.gz", "not <app>/<version>.zip"),
+        ("payments-api/2.7.0.tar.gz", "is a .tar.gz bundle: canaryfleet takes zip bundles"),
+        ("payments-api/2.7.0.tgz", "upload the build zipped as payments-api/2.7.0.zip"),
+        ("payments-api/2.7.0.Zip", "named .Zip, not .zip"),
         ("payments-api/sub/2.7.0.zip", "not <app>/<version>.zip"),
         ("/2.7.0.zip", "not <app>/<version>.zip"),
         ("Payments/2.7.0.zip", "application 'Payments'"),
@@ -84,3 +86,18 @@ def test_any_key_is_either_parsed_or_rejected_with_invalid_artifact_key(key: str
 )
 def test_an_event_key_is_read_url_decoded_only_where_that_gives_a_key_in_layout(sent: str, read: str) -> None:
     assert key_from_event(sent) == read
+
+
+@pytest.mark.parametrize(
+    ("key", "application"),
+    [
+        ("payments-api/2.7.0.tgz", "payments-api"),
+        ("payments-api/sub/2.7.0.zip", "payments-api"),
+        ("Payments/2.7.0.zip", None),
+        ("payments-api.zip", None),
+    ],
+)
+def test_a_refused_keys_notice_names_the_application_its_first_folder_names(
+    key: str, application: str | None
+) -> None:
+    assert application_of_key(key) == application

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
-from canaryfleet.models.artifact import ArtifactRef, key_from_event
+from canaryfleet.models.artifact import ArtifactRef, application_of_key, key_from_event
 from canaryfleet.models.policy import PolicyLimits, default_policy
 from canaryfleet.models.rollout import (
     MAX_BUNDLE_NOTES,
@@ -86,7 +86,9 @@ def start_rollout(
             size=int(obj.size) if obj.size is not None else None,
         )
     except InvalidArtifactKey as exc:
-        return _rejected(notifier, None, obj.key, str(exc))
+        # The application's own channels hear of it when the key's first folder names one.
+        named = application_of_key(key_from_event(obj.key))
+        return _rejected(notifier, None, obj.key, str(exc), application=named)
 
     rollout_id = artifact.rollout_id
     logger.append_keys(rollout_id=rollout_id, application=artifact.application)
@@ -290,6 +292,7 @@ def _rejected(
     reason: str,
     store: RolloutStore | None = None,
     received: datetime | None = None,
+    application: str | None = None,
 ) -> StartRolloutResult:
     logger.warning("artifact rejected", extra={"key": key, "reason": reason})
     metrics.add_metric(name="ArtifactsRejected", unit=MetricUnit.Count, value=1)
@@ -305,7 +308,7 @@ def _rejected(
         store.record_outcome(artifact.application, artifact.rollout_id, "rejected", reason)
     notifier.publish(
         kind="rollout.rejected",
-        application=artifact.application if artifact else "unknown",
+        application=artifact.application if artifact else application or "unknown",
         message={"key": key, "rollout_id": rollout_id, "reason": reason, "outcome": "rejected"},
     )
     return StartRolloutResult(status="rejected", rollout_id=rollout_id, reason=reason)

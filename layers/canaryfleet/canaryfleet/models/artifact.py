@@ -18,6 +18,12 @@ AppName = Annotated[str, Field(pattern=APP_NAME_PATTERN, description="Applicatio
 Version = Annotated[str, Field(pattern=VERSION_PATTERN, description="Build version, from the key.")]
 
 _KEY = re.compile(r"^(?P<app>[^/]+)/(?P<version>[^/]+)\.zip$")
+# CodeDeploy also takes tar and gzipped tar revisions (bundleType tar, tgz), and S3 keys are case
+# sensitive: template.yaml's rule passes these keys too, so whoever uploads one learns that
+# canaryfleet checks and deploys zips named .zip, instead of hearing nothing.
+_OTHER_BUNDLE = re.compile(
+    r"^(?P<app>[^/]+)/(?P<version>[^/]+)\.(?P<kind>zip|tar|tgz|tar\.gz)$", re.IGNORECASE
+)
 _APP = re.compile(APP_NAME_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 # Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
@@ -45,9 +51,23 @@ def key_from_event(key: str) -> str:
     return decoded
 
 
+def application_of_key(key: str) -> str | None:
+    """The application a key's first folder names, if it is a valid name (for a refused key's notice)."""
+    first, slash, _ = key.partition("/")
+    return first if slash and _APP.match(first) else None
+
+
 def _application_and_version(key: str) -> tuple[str, str]:
     """The application and version an <app>/<version>.zip key names; InvalidArtifactKey if off-layout."""
     match = _KEY.match(key)
+    other = None if match else _OTHER_BUNDLE.match(key)
+    if other is not None:
+        kind = other["kind"]
+        what = f"named .{kind}, not .zip" if kind.lower() == "zip" else f"a .{kind} bundle"
+        raise InvalidArtifactKey(
+            f"key {key!r} is {what}: canaryfleet takes zip bundles named <app>/<version>.zip; "
+            f"upload the build zipped as {other['app']}/{other['version']}.zip (`canaryfleet publish` does)"
+        )
     if not match:
         raise InvalidArtifactKey(f"key {key!r} is not <app>/<version>.zip")
     app, version = match["app"], match["version"]
