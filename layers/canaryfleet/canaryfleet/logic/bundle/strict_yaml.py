@@ -11,6 +11,8 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, Event, MappingStartEvent, ScalarEvent, StreamEndEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.scanner import ScannerError
+from yaml.tokens import TagToken
 
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle.messages import short
@@ -22,7 +24,236 @@ class _AliasNotAllowed(ComposerError):
     pass
 
 
-class _StrictSafeLoader(yaml.SafeLoader):
+_BREAKS = "\r\n\x85\u2028\u2029"
+_BREAKZ = "\0" + _BREAKS  # a line break, or the end of the text (the reader's "\0")
+_BLANKZ = " \t" + _BREAKZ
+_TAB_INDENTS = "a tab in the indentation (YAML indents with spaces only)"
+
+
+class _LibyamlScanningLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python SafeLoader, scanning blanks and directives as libyaml does.
+
+    The CodeDeploy agent reads appspec.yml with Ruby's YAML.load (application_specification.rb:28,
+    parse): Psych, whose parser is libyaml (0.2.5). libyaml skips a tab between tokens unless it
+    could be indentation (src/scanner.c, yaml_parser_scan_to_next_token): "Tabs are allowed: in the
+    flow context; in the block context, but not at the beginning of the line or after '-', '?', or
+    ':' (complex value)", that is while ``flow_level || !simple_key_allowed``. It reads a tab as it
+    reads a space (IS_BLANK) between and after the words of a plain scalar
+    (yaml_parser_scan_plain_scalar), after a block scalar's indicators (yaml_parser_scan_block_scalar),
+    after a tag (yaml_parser_scan_tag) and in directives (yaml_parser_scan_directive and the
+    functions it calls). PyYAML's pure-Python scanner reads only spaces in those places ("found
+    character '\\t' that cannot start any token"), so it refused appspecs that the agent deploys,
+    such as ``runas:<TAB>root``. PyYAML's ``allow_simple_key`` and ``flow_level`` are libyaml's
+    ``simple_key_allowed`` and ``flow_level``, set by the same fetch steps, so the methods below apply
+    libyaml's rules to PyYAML's state. A tab as indentation stays refused, as libyaml refuses it.
+    So does a directive other than %YAML and %TAG, which PyYAML ignores and libyaml refuses.
+    """
+
+    # -- between tokens -------------------------------------------------------------------------
+    def scan_to_next_token(self) -> None:
+        # yaml_parser_scan_to_next_token. A byte order mark is skipped at the start only, as before.
+        if self.index == 0 and self.peek() == "\ufeff":
+            self.forward()
+        while True:
+            while self.peek() == " " or (
+                self.peek() == "\t" and (self.flow_level or not self.allow_simple_key)
+            ):
+                self.forward()
+            if self.peek() == "\t":
+                # libyaml stops at this tab, and no token starts with one (yaml_parser_fetch_next_token):
+                # refused either way; this says why rather than "cannot start any token".
+                raise ScannerError(
+                    "while scanning for the next token", None, self._tab_here(), self.get_mark()
+                )
+            if self.peek() == "#":
+                while self.peek() not in _BREAKZ:
+                    self.forward()
+            if not self._line_break():
+                return
+            if not self.flow_level:
+                self.allow_simple_key = True
+
+    def _tab_here(self) -> str:
+        before = str(self.buffer[max(0, self.pointer - self.column) : self.pointer]).rstrip(" \t")
+        if not before:
+            return _TAB_INDENTS
+        # After "- ", "? " or a complex key's ": " the blanks indent what follows on the line.
+        return f"a tab after '{before[-1]}' (YAML allows only spaces there: they indent what follows)"
+
+    def _line_break(self) -> str:
+        return str(self.scan_line_break())  # type: ignore[no-untyped-call]  # untyped in PyYAML's stubs
+
+    def _tag_handle(self, name: str, start_mark: yaml.Mark) -> str:
+        return str(self.scan_tag_handle(name, start_mark))  # type: ignore[no-untyped-call]  # likewise
+
+    def _skip_blanks(self) -> None:
+        while self.peek() in " \t":
+            self.forward()
+
+    # -- plain scalars --------------------------------------------------------------------------
+    def scan_plain_spaces(self, indent: int, start_mark: yaml.Mark) -> list[str] | None:
+        # yaml_parser_scan_plain_scalar, "Consume blank characters": spaces and tabs, and after a
+        # line break no tab left of the scalar's indentation ("found a tab character that violates
+        # indentation"). PyYAML's own reads spaces only; what it returns is unchanged.
+        length = 0
+        while self.peek(length) in " \t":
+            length += 1
+        whitespaces = str(self.prefix(length))
+        self.forward(length)
+        if self.peek() not in _BREAKS:
+            return [whitespaces] if whitespaces else []
+        line_break = self._line_break()
+        self.allow_simple_key = True
+        if self._at_document_marker():
+            return None
+        breaks: list[str] = []
+        while self.peek() in " \t" + _BREAKS:
+            if self.peek() == "\t" and self.column < indent:
+                raise ScannerError("while scanning a plain scalar", start_mark, _TAB_INDENTS, self.get_mark())
+            if self.peek() in " \t":
+                self.forward()
+                continue
+            breaks.append(self._line_break())
+            if self._at_document_marker():
+                return None
+        if line_break != "\n":
+            return [line_break, *breaks]
+        return breaks or [" "]
+
+    def _at_document_marker(self) -> bool:
+        return self.prefix(3) in ("---", "...") and self.peek(3) in _BLANKZ
+
+    # -- block scalars --------------------------------------------------------------------------
+    def scan_block_scalar_indicators(self, start_mark: yaml.Mark) -> tuple[bool | None, int | None]:
+        # yaml_parser_scan_block_scalar: the indicators, in either order, then blanks and a comment,
+        # or the line break (no blank is needed before the comment: "|-#note" loads).
+        chomping: bool | None = None
+        increment: int | None = None
+        while True:
+            ch = self.peek()
+            if ch in "+-" and chomping is None:
+                chomping = ch == "+"
+            elif ch in "0123456789" and increment is None:
+                if ch == "0":
+                    problem = "expected indentation indicator in the range 1-9, but found 0"
+                    raise ScannerError("while scanning a block scalar", start_mark, problem, self.get_mark())
+                increment = int(ch)
+            else:
+                break
+            self.forward()
+        if self.peek() not in _BLANKZ + "#":
+            problem = f"expected chomping or indentation indicators, but found {self.peek()!r}"
+            raise ScannerError("while scanning a block scalar", start_mark, problem, self.get_mark())
+        return chomping, increment
+
+    def scan_block_scalar_ignored_line(self, start_mark: yaml.Mark) -> None:
+        self._skip_blanks()
+        super().scan_block_scalar_ignored_line(start_mark)
+
+    def scan_block_scalar_indentation(self) -> tuple[list[str], int, yaml.Mark]:
+        # yaml_parser_scan_block_scalar_breaks while the indentation is not yet known: a tab after
+        # the leading spaces is refused ("a tab character where an indentation space is expected"),
+        # where PyYAML's own read "  <TAB>x" as the line "<TAB>x".
+        chunks, max_indent, end_mark = super().scan_block_scalar_indentation()
+        if self.peek() == "\t":
+            raise ScannerError("while scanning a block scalar", None, _TAB_INDENTS, self.get_mark())
+        return chunks, max_indent, end_mark
+
+    def scan_block_scalar_breaks(self, indent: int) -> tuple[list[str], yaml.Mark]:
+        # yaml_parser_scan_block_scalar_breaks once the indentation is known: no tab left of it.
+        chunks: list[str] = []
+        end_mark = self.get_mark()
+        while True:
+            while self.column < indent and self.peek() == " ":
+                self.forward()
+            if self.column < indent and self.peek() == "\t":
+                raise ScannerError("while scanning a block scalar", None, _TAB_INDENTS, self.get_mark())
+            if self.peek() not in _BREAKS:
+                return chunks, end_mark
+            chunks.append(self._line_break())
+            end_mark = self.get_mark()
+
+    # -- tags -----------------------------------------------------------------------------------
+    def scan_tag(self) -> TagToken:
+        # PyYAML's, ending the tag at a tab too (yaml_parser_scan_tag: IS_BLANKZ after the tag).
+        start_mark = self.get_mark()
+        ch = self.peek(1)
+        if ch == "<":
+            handle = None
+            self.forward(2)
+            suffix = self.scan_tag_uri("tag", start_mark)
+            if self.peek() != ">":
+                problem = f"expected '>', but found {self.peek()!r}"
+                raise ScannerError("while parsing a tag", start_mark, problem, self.get_mark())
+            self.forward()
+        elif ch in _BLANKZ:
+            handle = None
+            suffix = "!"
+            self.forward()
+        else:
+            length = 1
+            while ch not in _BLANKZ and ch != "!":
+                length += 1
+                ch = self.peek(length)
+            if ch == "!":
+                handle = self._tag_handle("tag", start_mark)
+            else:
+                handle = "!"
+                self.forward()
+            suffix = self.scan_tag_uri("tag", start_mark)
+        if self.peek() not in _BLANKZ:
+            problem = f"expected ' ', but found {self.peek()!r}"
+            raise ScannerError("while scanning a tag", start_mark, problem, self.get_mark())
+        return TagToken((handle, suffix), start_mark, self.get_mark())
+
+    # -- directives (%YAML 1.1, %TAG ! tag:example.com,2024:) ------------------------------------
+    def scan_directive_name(self, start_mark: yaml.Mark) -> str:
+        length = 0
+        while self.peek(length).isascii() and (self.peek(length).isalnum() or self.peek(length) in "-_"):
+            length += 1
+        name = str(self.prefix(length))
+        self.forward(length)
+        if not name or self.peek() not in _BLANKZ:
+            problem = f"expected alphabetic or numeric character, but found {self.peek()!r}"
+            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        if name not in ("YAML", "TAG"):
+            # yaml_parser_scan_directive refuses it, where PyYAML's ignores the line.
+            problem = f"an unknown directive %{name} (only %YAML and %TAG are read)"
+            raise ScannerError("while scanning a directive", start_mark, problem, start_mark)
+        return name
+
+    def scan_yaml_directive_value(self, start_mark: yaml.Mark) -> tuple[int, int]:
+        self._skip_blanks()
+        major = self.scan_yaml_directive_number(start_mark)
+        if self.peek() != ".":
+            problem = f"expected a digit or '.', but found {self.peek()!r}"
+            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self.forward()
+        minor = self.scan_yaml_directive_number(start_mark)
+        if self.peek() not in _BLANKZ:
+            problem = f"expected a digit or ' ', but found {self.peek()!r}"
+            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        return major, minor
+
+    def scan_tag_directive_value(self, start_mark: yaml.Mark) -> tuple[str, str]:
+        self._skip_blanks()
+        handle = self._tag_handle("directive", start_mark)
+        if self.peek() not in " \t":
+            problem = f"expected ' ', but found {self.peek()!r}"
+            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self._skip_blanks()
+        prefix = self.scan_tag_uri("directive", start_mark)
+        if self.peek() not in _BLANKZ:
+            problem = f"expected ' ', but found {self.peek()!r}"
+            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        return handle, prefix
+
+    def scan_directive_ignored_line(self, start_mark: yaml.Mark) -> None:
+        self._skip_blanks()
+        super().scan_directive_ignored_line(start_mark)
+
+
+class _StrictSafeLoader(_LibyamlScanningLoader):
     """SafeLoader without aliases (no billion laughs), duplicate keys or deep nesting."""
 
     _depth = 0
