@@ -42,8 +42,8 @@ BUNDLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "slip-absolute": (lambda: valid_bundle(("/etc/cron.d/x", b"")), "is an absolute path"),
     "bomb-ratio": (lambda: valid_bundle(("app/zeros", b"\0" * 4 * 1024**2)), "a zip bomb"),
     "bomb-count": (
-        lambda: zip_of([("appspec.yml", APPSPEC), *((f"f/{i}", b"") for i in range(10_000))]),
-        "10,001 entries",
+        lambda: zip_of([("appspec.yml", APPSPEC), *((f"f/{i}", b"") for i in range(100_000))]),
+        "100,001 entries",
     ),
     "bomb-overlap": (lambda: overlapping_bomb(300), "overlap in the zip"),
     "bomb-understated": (

@@ -112,10 +112,10 @@ def test_a_bundle_with_more_entries_than_allowed_is_refused(count: int, limit: i
     assert f"the bundle has {count + 2:,} entries; at most {limit:,} are allowed" in reason
 
 
-def test_a_bundle_of_ten_thousand_and_one_empty_entries_is_refused_by_default() -> None:
-    data = zip_of([("appspec.yml", APPSPEC), *((f"f/{index}", b"") for index in range(10_000))])
+def test_a_bundle_of_a_hundred_thousand_and_one_empty_entries_is_refused_by_default() -> None:
+    data = zip_of([("appspec.yml", APPSPEC), *((f"f/{index}", b"") for index in range(100_000))])
 
-    assert "the bundle has 10,001 entries; at most 10,000" in refused(data)
+    assert "the bundle has 100,001 entries; at most 100,000" in refused(data)
 
 
 @HYPOTHESIS

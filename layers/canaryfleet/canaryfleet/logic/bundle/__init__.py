@@ -3,7 +3,8 @@
 The zip's central directory is judged first, then two small files inside it (``appspec.yml``
 and the optional ``rollout.yaml``) are read; last, every entry is decompressed once, a chunk at a
 time, to check that it unpacks to the size its directory states (the agent's unzip writes what it
-unpacks to, whatever is stated). Nothing is extracted or held whole. Every rejection is an
+unpacks to, whatever is stated), keeping the first bytes of each hook script (its #! line). Nothing
+is extracted or held whole. Every rejection is an
 :class:`InvalidBundle` carrying one reason written for the person who built the bundle.
 
 One module per layer: ``safe_zip`` (the archive), ``strict_yaml`` (the YAML loader),

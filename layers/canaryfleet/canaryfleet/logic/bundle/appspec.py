@@ -15,6 +15,7 @@ import bisect
 import math
 import posixpath
 import re
+import zipfile
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -28,7 +29,6 @@ from canaryfleet.logic.bundle.safe_zip import (
     BundleSource,
     OpenedBundle,
     check_stated_sizes,
-    normalise,
     opened,
     read_text,
 )
@@ -98,11 +98,13 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
             )
         if bundle.backslash_names:
             notes.insert(0, _backslash_note(bundle.backslash_names))
-        hooks = _check_hooks(spec, bundle)
-        _check_file_sources(spec, bundle)
-        notes.extend(_check_install(spec, bundle, lines))
+        hooks, scripts = _check_hooks(spec, bundle)
+        sources = _check_file_sources(spec, bundle)
+        notes.extend(_check_install(spec, bundle, sources, lines))
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
-        check_stated_sizes(bundle)  # last: it reads the whole zip, the checks above its directory
+        # Last: it reads the whole zip, the checks above its directory; and the scripts' first lines.
+        heads = check_stated_sizes(bundle, [info for _, _, info in scripts], _SHEBANG_BYTES)
+        _check_interpreter_lines(scripts, heads)
     return BundleReport(
         entries=bundle.entries,
         uncompressed_bytes=bundle.uncompressed_bytes,
@@ -655,8 +657,14 @@ def _check_shell_words(event: str, script: _HookScript, location: str) -> None:
             )
 
 
-def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
+#: A hook script, as (lifecycle event, location as written, its entry in the zip).
+_Script = tuple[str, str, zipfile.ZipInfo]
+
+
+def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> tuple[dict[str, list[str]], list[_Script]]:
+    """Each event's scripts as paths in the bundle, and the scripts, or why the agent cannot run one."""
     hooks: dict[str, list[str]] = {}
+    found: list[_Script] = []
     for event, scripts in (spec.hooks or {}).items():
         if scripts is None:
             continue
@@ -665,23 +673,82 @@ def _check_hooks(spec: _AppSpec, bundle: OpenedBundle) -> dict[str, list[str]]:
             # The agent strips a location as Ruby's String#strip does (application_specification.rb:83):
             # ASCII whitespace and NUL only, so a no-break space stays part of the name.
             location = script.location.strip(_RUBY_STRIP)
-            path = normalise(location)
-            if path not in bundle.files:
-                raise InvalidBundle(
-                    f"hook script {name_as_written(script.location)} named in {APPSPEC} ({event})"
-                    " is not in the bundle"
-                )
+            what = f"hook script {name_as_written(script.location)} named in {APPSPEC} ({event})"
+            path = _in_bundle(location, bundle, what)
+            if path is None or path not in bundle.files:
+                raise InvalidBundle(f"{what} is not in the bundle")
             _check_shell_words(event, script, location)
             hooks[event].append(path)
-    return hooks
+            found.append((event, script.location, bundle.files[path]))
+    return hooks, found
 
 
-def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> None:
+def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> list[str]:
+    """Each files mapping's source as a path in the bundle ('' for its root), or why it is none."""
+    sources: list[str] = []
     for mapping in spec.files or []:
-        path = normalise(mapping.source)  # the agent takes it as written (application_specification.rb:70)
-        if path and path not in bundle.files and path not in bundle.directories:
+        # The agent takes a source as written (application_specification.rb:70), so not stripped.
+        what = f"files source {name_as_written(mapping.source)} named in {APPSPEC}"
+        path = _in_bundle(mapping.source, bundle, what)
+        if path is None or (path and path not in bundle.files and path not in bundle.directories):
+            raise InvalidBundle(f"{what} is not in the bundle")
+        sources.append(path)
+    return sources
+
+
+def _in_bundle(written: str, bundle: OpenedBundle, what: str) -> str | None:
+    """The bundle path the instance's file system finds for a location or source, or None if none.
+
+    The agent joins it to the folder it unpacked the bundle in (File.join: hook_executor.rb:234,
+    installer.rb:62) and the file system resolves it: empty and '.' parts are skipped, and '..'
+    goes back one folder, which is exact here because the bundle has no links (safe_zip refuses
+    them). A name followed by '/', '.' or '..' must be a folder, else the look-up fails (ENOTDIR,
+    ENOENT). A '..' above the bundle's root is refused, on purpose: it names the agent's own files
+    (the deployment's folder holds the bundle, its logs and the unpacked archive), not the build's.
+    """
+    parts: list[str] = []
+    names = written.split("/")
+    for index, name in enumerate(names):
+        if name == "..":
+            if not parts:
+                raise InvalidBundle(
+                    f"{what} climbs out of the bundle: its '..' goes above the bundle's root, to"
+                    " CodeDeploy's own folder for the deployment; name the file by its path inside the"
+                    " bundle"
+                )
+            parts.pop()
+        elif name not in ("", "."):
+            parts.append(name)
+        if index < len(names) - 1 and parts and "/".join(parts) not in bundle.directories:
+            return None  # a name the path goes on from is no folder of the bundle
+    return "/".join(parts)
+
+
+# The kernel reads a script's #! line from its first 256 bytes (BINPRM_BUF_SIZE, Linux 5.1 and
+# later: Amazon Linux 2023 runs 6.1).
+_SHEBANG_BYTES = 256
+
+
+def _check_interpreter_lines(scripts: list[_Script], heads: dict[zipfile.ZipInfo, bytes]) -> None:
+    """Refuse a hook script whose #! line ends in a carriage return (saved with Windows line endings).
+
+    The kernel strips only spaces and tabs from the end of a #! line (fs/binfmt_script.c), so the
+    carriage return stays in the interpreter's name ('/bin/bash' and CR, which no system has) or in
+    its argument. The agent runs a script by
+    its path (hook_executor.rb:159, 174; linux_util.rb:11-29): run directly, the exec fails
+    (Errno::ENOENT, hook_executor.rb:147-149); under su or sudo, bash or sudo fails to run it. Either
+    way the deployment fails at that hook. Checked on Linux only: canaryfleet refuses os: windows.
+    """
+    for event, location, info in scripts:
+        head = heads.get(info, b"")
+        line, newline, _ = head.partition(b"\n")
+        read_whole = newline or len(head) < _SHEBANG_BYTES  # else the kernel reads only part of it
+        if line.startswith(b"#!") and line.endswith(b"\r") and read_whole:
             raise InvalidBundle(
-                f"files source {name_as_written(mapping.source)} named in {APPSPEC} is not in the bundle"
+                f"hook script {name_as_written(location)} ({event}) has Windows line endings (CRLF) on"
+                " its #! line: the agent cannot run it (Linux takes the carriage return as part of the"
+                " interpreter's name or argument); convert it to LF (dos2unix, or git's"
+                " core.autocrlf=false / .gitattributes `*.sh text eol=lf`)"
             )
 
 
@@ -700,16 +767,16 @@ class _OverBudget(Exception):
     pass
 
 
-def _check_install(spec: _AppSpec, bundle: OpenedBundle, lines: Lines) -> list[str]:
+def _check_install(spec: _AppSpec, bundle: OpenedBundle, sources: list[str], lines: Lines) -> list[str]:
     """The Install step's refusals the bundle alone decides; notes for those that depend on the
-    folders an instance already has."""
+    folders an instance already has. ``sources``: each mapping's source in the bundle."""
     if spec.file_exists_behavior == _RETAIN or not spec.files:
         return []
     budget = [_INSTALL_CHECK_BUDGET]
     try:
-        copies = _planned_copies(spec, bundle, lines, budget)
+        copies = _planned_copies(spec, bundle, sources, lines, budget)
         _check_permissions(spec, copies, lines, budget)
-        folders = _brought_folders(spec, bundle, budget)
+        folders = _brought_folders(spec, bundle, sources, budget)
         return [
             *_files_where_folders_go(spec, copies, folders, lines),
             *_folder_permissions_twice(spec, copies, folders, lines, budget),
@@ -718,7 +785,9 @@ def _check_install(spec: _AppSpec, bundle: OpenedBundle, lines: Lines) -> list[s
         return []
 
 
-def _brought_folders(spec: _AppSpec, bundle: OpenedBundle, budget: list[int]) -> dict[str, int]:
+def _brought_folders(
+    spec: _AppSpec, bundle: OpenedBundle, sources: list[str], budget: list[int]
+) -> dict[str, int]:
     """Each folder a mapping of a bundle folder installs (its destination, and each folder inside
     the source at its place under it), and the first mapping that brings it.
 
@@ -728,9 +797,8 @@ def _brought_folders(spec: _AppSpec, bundle: OpenedBundle, budget: list[int]) ->
     """
     directories = sorted(bundle.directories)
     brought: dict[str, int] = {}
-    for index, mapping in enumerate(spec.files or []):
+    for index, (mapping, source) in enumerate(zip(spec.files or [], sources, strict=True)):
         destination = _expanded(mapping.destination)
-        source = normalise(mapping.source)
         if destination is None or ".." in mapping.destination.split("/"):
             continue
         if source != "" and source not in bundle.directories:
@@ -841,7 +909,7 @@ def _under(paths: list[str], folder: str) -> list[str]:
 
 
 def _planned_copies(
-    spec: _AppSpec, bundle: OpenedBundle, lines: Lines, budget: list[int]
+    spec: _AppSpec, bundle: OpenedBundle, sources: list[str], lines: Lines, budget: list[int]
 ) -> dict[str, tuple[int, str]]:
     """Each destination file the agent plans to copy, and the mapping and bundle path it is from.
 
@@ -852,9 +920,8 @@ def _planned_copies(
     """
     files = sorted(bundle.files)
     copies: dict[str, tuple[int, str]] = {}
-    for index, mapping in enumerate(spec.files or []):
+    for index, (mapping, source) in enumerate(zip(spec.files or [], sources, strict=True)):
         destination = _expanded(mapping.destination)
-        source = normalise(mapping.source)  # the agent does not strip it; the file system reads . and //
         if destination is None:
             continue
         if source == "" or source in bundle.directories:

@@ -14,21 +14,47 @@ from pathlib import Path
 # same S3 ETag) on every machine and every checkout, whatever the files' modification times.
 _FIXED_STAMP = (1980, 1, 1, 0, 0, 0)
 _SKIPPED = frozenset({"__pycache__"})
+# An empty folder's entry: a folder for unzip (the mode) and for Windows tools (the MS-DOS
+# directory attribute). One mode, not the folder's own, so that the umask of the machine that made
+# it does not change the bytes: CodeDeploy's agent makes the installed folder itself (installer.rb
+# generate_directory_copy, mkdir), so the mode in the zip only shapes its unpacked copy.
+_FOLDER_ATTRIBUTES = (stat.S_IFDIR | 0o755) << 16 | 0x10
 
 
 def zip_folder(folder: Path) -> bytes:
-    """The folder's files as a zip: sorted POSIX names, fixed times, each file's permission bits.
+    """The folder's files as a zip: sorted POSIX names, fixed times, each file's permission bits,
+    and an entry ("name/") for each empty folder.
 
     Permission bits are kept because CodeDeploy and Lambda both honour an executable bit set in
-    the zip; owners, times and empty folders are not kept.
+    the zip; owners and times are not. An empty folder is kept because an appspec may install it
+    (files: source logs/), which CodeDeploy's agent does as `zip -r` bundles have it: without its
+    entry the folder is not in the bundle. A folder that holds only skipped ones counts as empty.
     """
+    entries: dict[str, Path | None] = {}  # name in the zip -> the file, or None for an empty folder
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if _SKIPPED.intersection(relative.parts):
+            continue
+        if path.is_file():
+            entries[relative.as_posix()] = path
+        elif _kept(path) and not any(_kept(child) for child in path.iterdir()):
+            entries[relative.as_posix() + "/"] = None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*"), key=lambda found: found.relative_to(folder).as_posix()):
-            if not path.is_file() or _SKIPPED.intersection(path.relative_to(folder).parts):
+        for name in sorted(entries):
+            entry = zipfile.ZipInfo(name, date_time=_FIXED_STAMP)
+            found = entries[name]
+            if found is None:
+                entry.external_attr = _FOLDER_ATTRIBUTES
+                entry.file_size = entry.compress_size = entry.CRC = 0
+                archive.mkdir(entry)
                 continue
-            entry = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_FIXED_STAMP)
             entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = (stat.S_IFREG | stat.S_IMODE(path.stat().st_mode)) << 16
-            archive.writestr(entry, path.read_bytes())
+            entry.external_attr = (stat.S_IFREG | stat.S_IMODE(found.stat().st_mode)) << 16
+            archive.writestr(entry, found.read_bytes())
     return buffer.getvalue()
+
+
+def _kept(path: Path) -> bool:
+    """Whether zip_folder keeps ``path``: a file, or a folder (an entry of its own when empty)."""
+    return path.name not in _SKIPPED and (path.is_file() or (path.is_dir() and not path.is_symlink()))
