@@ -602,7 +602,10 @@ REJECTIONS = [
         id="set",
     ),
     pytest.param(
-        lambda: bundle(spec() + "hooks: {}\n"), None, "not valid YAML: duplicate key 'hooks'", id="dup key"
+        lambda: bundle(spec() + "hooks: {}\n"),
+        None,
+        "not valid YAML: duplicate key 'hooks' (the CodeDeploy agent would silently keep only the last)",
+        id="dup key",
     ),
     pytest.param(
         lambda: bundle("x: " + "[" * 100 + "]" * 100),

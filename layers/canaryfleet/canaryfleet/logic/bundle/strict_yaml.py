@@ -257,6 +257,7 @@ class _StrictSafeLoader(_LibyamlScanningLoader):
     """SafeLoader without aliases (no billion laughs), duplicate keys or deep nesting."""
 
     _depth = 0
+    _duplicate_keys_read = ""  # what a reader makes of a duplicate key, said after it
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         # check_event parses the next event into current_event.
@@ -278,7 +279,8 @@ class _StrictSafeLoader(_LibyamlScanningLoader):
             if isinstance(key_node, ScalarNode):
                 key = self.construct_object(key_node)
                 if key in seen:
-                    raise ConstructorError(None, None, f"duplicate key {short(key)}", key_node.start_mark)
+                    said = f"duplicate key {short(key)}{self._duplicate_keys_read}"
+                    raise ConstructorError(None, None, said, key_node.start_mark)
                 seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -317,6 +319,10 @@ _SET = "tag:yaml.org,2002:set"
 
 class _AgentSafeLoader(_StrictSafeLoader):
     """The strict loader, refusing too what the CodeDeploy agent's Ruby YAML.load refuses."""
+
+    # The agent's Psych keeps the last and drops the others without a word: a second BeforeInstall
+    # block would silently replace the first.
+    _duplicate_keys_read = " (the CodeDeploy agent would silently keep only the last)"
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self.check_event()  # parses the next event into current_event
