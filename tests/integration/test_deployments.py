@@ -111,6 +111,40 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
     assert cause == f"deployment {deployment_id} failed"
 
 
+SCRIPT_FAILED = {
+    "code": "SCRIPT_FAILED",
+    "message": "Script at specified location: scripts/start.sh run as user root failed with exit code 1",
+}
+
+
+@pytest.mark.parametrize("event_first", [False, True], ids=["token first", "event first"])
+def test_a_failed_deployments_reason_reaches_the_rollout_whichever_comes_first(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore, event_first: bool
+) -> None:
+    # Given a canary deployment that failed on its instances with CodeDeploy's reason
+    deployment_id = CodeDeploy().create_deployment(
+        app.codedeploy_application, app.canary.deployment_group, REVISION, "created by an earlier attempt"
+    )
+    store.remember_deployment("r1", "canary", deployment_id, app.canary.deployment_group)
+    cloud.codedeploy.finish(deployment_id, succeeded=False, error=SCRIPT_FAILED)
+    callbacks = RecordingCallbacks()
+
+    # When its state-change event and the task's token arrive, in either order
+    def the_event() -> None:
+        on_deployment_event(event(app, deployment_id, "FAILURE"), store, CodeDeploy(), callbacks)
+
+    if event_first:
+        the_event()
+    start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics())
+    if not event_first:
+        the_event()
+
+    # Then the wait fails once, with CodeDeploy's reason for the rollback's reason and notices
+    [(token, error, cause)] = callbacks.failed
+    assert (token, error) == ("token-1", "DeploymentFailed")
+    assert cause == f"deployment {deployment_id} failed: {SCRIPT_FAILED['message']}"
+
+
 def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
     deployment_id = start_deployment(

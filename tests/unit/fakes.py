@@ -297,11 +297,16 @@ class InMemoryRolloutStore:
     def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]:
         return list(self.deployments.get(rollout_id, {}).values())
 
-    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
+    def attach_deployment_token(
+        self, deployment_id: str, token: str, context: dict[str, str]
+    ) -> DeploymentWait:
         item = self.deployment_waits.setdefault(deployment_id, {})
         item.update(task_token=token, context=context)
-        final = item.get("final_status")
-        return str(final) if final else None
+        return DeploymentWait(
+            task_token=token,
+            final_status=item.get("final_status"),
+            final_detail=str(item.get("final_detail", "")),
+        )
 
     def record_deployment_outcome(
         self, deployment_id: str, status: str, detail: str

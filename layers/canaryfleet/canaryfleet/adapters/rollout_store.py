@@ -571,8 +571,11 @@ class DynamoRolloutStore:
             DeploymentRecord.model_validate({**plain(i), "purpose": i["sk"]["S"]}) for i in response["Items"]
         ]
 
-    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
-        """Store the token waiting for a deployment; returns its final status if already known."""
+    def attach_deployment_token(
+        self, deployment_id: str, token: str, context: dict[str, str]
+    ) -> DeploymentWait:
+        """Store the token waiting for a deployment; the item after, with its final status and
+        detail if the state-change event came first."""
         response = self._db.update_item(
             TableName=self._table,
             Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
@@ -584,8 +587,7 @@ class DynamoRolloutStore:
             },
             ReturnValues="ALL_NEW",
         )
-        final = response["Attributes"].get("final_status", {}).get("S")
-        return str(final) if final else None
+        return DeploymentWait.model_validate(plain(response["Attributes"]))
 
     def record_deployment_outcome(
         self, deployment_id: str, status: str, detail: str

@@ -92,9 +92,9 @@ def start_deployment(
         "purpose": request.purpose,
         "application": request.app.application,
     }
-    final = store.attach_deployment_token(deployment_id, request.token, context)
-    if final is not None:  # the state-change event came first
-        _finish(callbacks, request.token, deployment_id, final, "")
+    waited = store.attach_deployment_token(deployment_id, request.token, context)
+    if waited.final_status is not None:  # the state-change event came first: its detail with it
+        _finish(callbacks, request.token, deployment_id, waited.final_status, waited.final_detail)
     logger.info("waiting for deployment", extra={"deployment_id": deployment_id, "purpose": request.purpose})
     return deployment_id
 

@@ -187,8 +187,11 @@ class DeploymentRecords(Protocol):
 
     def deployments_of(self, rollout_id: str) -> list[DeploymentRecord]: ...
 
-    def attach_deployment_token(self, deployment_id: str, token: str, context: dict[str, str]) -> str | None:
-        """Store the token waiting for a deployment; its final status if already known."""
+    def attach_deployment_token(
+        self, deployment_id: str, token: str, context: dict[str, str]
+    ) -> DeploymentWait:
+        """Store the token waiting for a deployment; the item after, with its final status and
+        detail if the state-change event came first."""
         ...
 
     def record_deployment_outcome(
