@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.s3_range_reader import S3RangeReader
-from canaryfleet.errors import InvalidBundle, TransientAwsError
+from canaryfleet.errors import ArtifactNotFound, InvalidBundle, TransientAwsError
 from canaryfleet.logic.bundle import bundle_policy, validate_bundle
 from canaryfleet.models.policy import PolicyLimits, SetWeight, default_policy
 from moto import mock_aws
@@ -215,10 +215,22 @@ def test_given_an_empty_object_when_validated_then_it_is_rejected_as_empty(bucke
 def test_given_a_missing_object_when_read_then_the_s3_error_is_not_mistaken_for_a_bad_bundle(
     bucket: Bucket,
 ) -> None:
-    with pytest.raises(ClientError) as raised:
+    with pytest.raises(ArtifactNotFound, match="NoSuchKey") as raised:
         validate_bundle(bucket.reader("app/none.zip"))
 
-    assert raised.value.response["Error"]["Code"] == "NoSuchKey"
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_given_access_denied_then_the_s3_error_is_raised_as_it_is(bucket: Bucket) -> None:
+    # S3 answers AccessDenied for a missing object to a caller without s3:ListBucket, and for a
+    # missing grant: neither is told apart here, so it stays the error it is (retried, then
+    # dead-lettered), never a rejection of the build.
+    with Stubber(client("s3")) as stub:
+        stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(ClientError) as raised:
+            validate_bundle(bucket.reader("app/none.zip"))
+
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_given_s3_answers_416_for_an_empty_object_then_its_size_is_zero(bucket: Bucket) -> None:

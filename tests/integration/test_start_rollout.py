@@ -30,6 +30,7 @@ from canaryfleet.ports.clock import SystemClock
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
+from tests.helpers import load_event
 from tests.integration.helpers import (
     drain_queue,
     eventually,
@@ -170,6 +171,42 @@ def test_a_bundle_codedeploy_takes_but_canaryfleet_does_not_is_rejected_with_a_n
     [message] = drain_queue(onboarded, notifications)
     assert message["outcome"] == "rejected" and said in message["reason"]
     assert f"upload the build zipped as {APP}/2.0.0.zip" in message["reason"]
+
+
+@pytest.mark.parametrize(
+    ("key", "version_id", "said"),
+    [
+        # Deleted for good between its upload and the event's (late, retried) delivery
+        (
+            f"{APP}/5.0.0.zip",
+            "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+            "is not in the bucket: deleted since its upload",
+        ),
+        # An object named with a space ("5.0.0 rc1.zip"), which S3's notifications write as '+'
+        (f"{APP}/5.0.0+rc1.zip", None, "or its key has a space where the event says '+'"),
+    ],
+)
+def test_an_upload_whose_object_is_not_there_is_rejected_not_retried_into_the_dead_letter_queue(
+    onboarded: LocalCloud, key: str, version_id: str | None, said: str
+) -> None:
+    # Given an upload's event naming an object version the bucket does not hold
+    notifications = subscribe_queue(onboarded)
+    event = load_event("start_rollout/object_created")
+    event["detail"]["bucket"]["name"] = onboarded.output("ArtifactBucketName")
+    event["detail"]["object"].update(key=key, **{"version-id": version_id} if version_id else {})
+    if version_id is None:
+        del event["detail"]["object"]["version-id"]
+
+    # When StartRolloutFunction gets it
+    result, error = invoke(onboarded, "StartRolloutFunction", event)
+
+    # Then it is a rejection (an outcome: a retry cannot bring the object back), said to the
+    # uploader, and nothing is deployed
+    assert error is None, result
+    assert result["status"] == "rejected" and said in result["reason"]
+    nothing_deployed(onboarded)
+    [message] = drain_queue(onboarded, notifications)
+    assert message["outcome"] == "rejected" and said in message["reason"]
 
 
 def test_other_objects_in_the_bucket_start_nothing(onboarded: LocalCloud) -> None:

@@ -41,6 +41,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:Query",
             "s3:GetObject",
             "s3:GetObjectVersion",
+            "s3:ListBucket",  # a deleted object reads NoSuchKey (a rejection), not AccessDenied
             "ssm:GetParameter",
             "codedeploy:RegisterApplicationRevision",
             "states:StartExecution",

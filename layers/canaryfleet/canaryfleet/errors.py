@@ -22,6 +22,11 @@ class InvalidArtifactKey(CanaryfleetError):
     """An artifact key does not follow `<app>/<version>.zip`."""
 
 
+class ArtifactNotFound(CanaryfleetError):
+    """The object version an upload's event names is not in the bucket (deleted since, or never
+    there under that key)."""
+
+
 class ConfigurationError(CanaryfleetError):
     """A function's environment is missing or malformed."""
 

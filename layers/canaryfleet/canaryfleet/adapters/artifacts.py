@@ -7,8 +7,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from canaryfleet.adapters.clients import client
-from canaryfleet.adapters.s3_range_reader import S3RangeReader
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
+from canaryfleet.adapters.s3_range_reader import NOT_FOUND_CODES, S3RangeReader
+from canaryfleet.errors import ArtifactNotFound
 from canaryfleet.models.artifact import ArtifactRef
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -30,7 +33,12 @@ class S3ArtifactStore(ArtifactStore):
         kwargs: HeadObjectRequestTypeDef = {"Bucket": artifact.bucket, "Key": artifact.key}
         if artifact.version_id:
             kwargs["VersionId"] = artifact.version_id
-        response = client("s3").head_object(**kwargs)
+        try:
+            response = client("s3").head_object(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                raise ArtifactNotFound(f"s3://{artifact.bucket}/{artifact.key}: {error_code(exc)}") from exc
+            raise
         return {str(k).lower(): str(v) for k, v in response.get("Metadata", {}).items()}
 
     @contextlib.contextmanager

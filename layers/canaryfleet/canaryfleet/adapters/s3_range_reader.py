@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.errors import TransientAwsError
+from canaryfleet.errors import ArtifactNotFound, TransientAwsError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -28,6 +28,10 @@ DEFAULT_BLOCK_SIZE = 128 * 1024
 DEFAULT_MAX_BLOCKS = 64
 
 _TRANSIENT_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
+# The object or its version is not there. S3 answers so (404) only to a caller that may also
+# s3:ListBucket; to others it answers 403 AccessDenied (GetObject's permissions), which stays
+# an error: it may as well be a missing grant.
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 
 
 class S3RangeReader(io.RawIOBase):
@@ -37,7 +41,8 @@ class S3RangeReader(io.RawIOBase):
     Without ``version_id`` every request after the first carries the first one's ETag as
     ``If-Match``, so an object overwritten mid-read fails (412) instead of mixing two
     versions. Network failures and S3 throttling or 5xx, after botocore's own retries,
-    raise :class:`TransientAwsError`; other S3 errors (NoSuchKey, AccessDenied) propagate.
+    raise :class:`TransientAwsError`; a missing object or version (NoSuchKey, NoSuchVersion)
+    raises :class:`ArtifactNotFound`; other S3 errors (AccessDenied) propagate.
     """
 
     def __init__(
@@ -214,6 +219,8 @@ class S3RangeReader(io.RawIOBase):
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if status >= 500 or error_code(exc) in _TRANSIENT_CODES:
                 raise TransientAwsError(f"{self.name} ({byte_range}): {exc}") from exc
+            if error_code(exc) in NOT_FOUND_CODES:
+                raise ArtifactNotFound(f"{self.name}: {error_code(exc)}") from exc
             raise
         self.bytes_fetched += len(body)
         return cast("dict[str, Any]", response), body

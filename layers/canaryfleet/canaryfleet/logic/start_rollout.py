@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from canaryfleet.errors import InvalidArtifactKey, InvalidBundle, UnknownApplication
+from canaryfleet.errors import ArtifactNotFound, InvalidArtifactKey, InvalidBundle, UnknownApplication
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef, application_of_key, key_from_event
 from canaryfleet.models.policy import PolicyLimits, default_policy
@@ -121,11 +121,13 @@ def start_rollout(
         too_fine = policy.intervals_finer_than(load_balancer_metrics_period)
         if too_fine:
             raise Rejected("the rollout policy cannot be analysed: " + "; ".join(too_fine))
+        metadata = artifacts.metadata(artifact)  # before the claim: the object may be gone by now
         _claim_version(store, clock, artifact.application, artifact.version, rollout_id)
     except (UnknownApplication, InvalidBundle, Rejected) as exc:
         return _rejected(notifier, artifact, obj.key, str(exc), store, received)
+    except ArtifactNotFound:
+        return _rejected(notifier, artifact, obj.key, _not_in_the_bucket(artifact), store, received)
 
-    metadata = artifacts.metadata(artifact)
     build_url, dropped = _build_url(metadata.get("build-url"))
     commit, not_commit = _commit(metadata.get("commit"))
     rollout = RolloutInput(
@@ -283,6 +285,19 @@ def _build_url(value: str | None) -> tuple[str | None, list[str]]:
     scheme = value.split(":", 1)[0][:20] if ":" in value else "no scheme"
     logger.warning("build-url metadata dropped", extra={"scheme": scheme})
     return None, [f"build-url metadata dropped: only an https:// URL is shown (it was {scheme!r})"]
+
+
+def _not_in_the_bucket(artifact: ArtifactRef) -> str:
+    """Why an upload whose object is not there starts nothing: retrying its event cannot help."""
+    which = f" (version {artifact.version_id})" if artifact.version_id else ""
+    reason = (
+        f"the uploaded object {artifact.key}{which} is not in the bucket: deleted since its upload"
+        " (upload the build again)"
+    )
+    if "+" in artifact.key:
+        # S3 writes a space in a key as '+' in its notifications (notification-content-structure).
+        reason += ", or its key has a space where the event says '+' (a version may not contain spaces)"
+    return reason
 
 
 def _rejected(
