@@ -209,6 +209,32 @@ def test_calls_signed_with_a_functions_credentials_but_outside_its_grants_are_de
         assert denied == {"dynamodb:Scan", "s3:ListBucket"}
 
 
+def test_a_missing_object_reads_access_denied_without_list_bucket_and_not_found_with_it() -> None:
+    # Given the artifact bucket with one build, IAM enforced, a role that may only read its
+    # objects, and start_rollout's own role (which may also list the bucket: template.yaml)
+    with LocalCloud(parameters=QUIET) as cloud:
+        bucket = cloud.output("ArtifactBucketName")
+        cloud.client("s3").put_object(Bucket=bucket, Key="hello-app/0.9.txt", Body=b"notes")
+        objects = f"arn:aws:s3:::{bucket}/*"
+        reader = _role_granting(cloud, "reader", "s3:GetObject", objects).client("s3")
+        start_rollout = _session_of(cloud, "StartRolloutFunction").client("s3")
+
+        # When each reads an object that is there, and one that is not (GET and HEAD)
+        assert reader.get_object(Bucket=bucket, Key="hello-app/0.9.txt")["Body"].read() == b"notes"
+        with pytest.raises(ClientError) as denied:
+            reader.get_object(Bucket=bucket, Key="hello-app/1.0.0.zip")
+        with pytest.raises(ClientError) as denied_head:
+            reader.head_object(Bucket=bucket, Key="hello-app/1.0.0.zip")
+        with pytest.raises(ClientError) as not_found:
+            start_rollout.get_object(Bucket=bucket, Key="hello-app/1.0.0.zip")
+
+        # Then S3 answers as its GetObject permissions say: 403 without s3:ListBucket, 404 with it
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        assert denied_head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert not_found.value.response["Error"]["Code"] == "NoSuchKey"
+        assert {action for _, action in _roles(cloud).denied} == {"s3:ListBucket"}
+
+
 def test_a_scale_in_is_drained_with_every_drain_function_under_its_own_role() -> None:
     # Given the platform with IAM enforced and a live group of five
     # When the group scales in by three
@@ -255,8 +281,8 @@ def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
         assert any(action == "elasticloadbalancing:ModifyRule" for _, action in _roles(cloud).allowed)
 
 
-def _role_granting(cloud: LocalCloud, name: str, action: str, queue_arn: str) -> boto3.session.Session:
-    """A session signed with the credentials of a role that may do ``action`` on one queue only."""
+def _role_granting(cloud: LocalCloud, name: str, action: str, resource: str) -> boto3.session.Session:
+    """A session signed with the credentials of a role that may do ``action`` on ``resource`` only."""
     iam = cloud.client("iam")
     trust = {
         "Version": "2012-10-17",
@@ -267,9 +293,9 @@ def _role_granting(cloud: LocalCloud, name: str, action: str, queue_arn: str) ->
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": action, "Resource": queue_arn}],
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
     }
-    iam.put_role_policy(RoleName=name, PolicyName="queue", PolicyDocument=json.dumps(policy))
+    iam.put_role_policy(RoleName=name, PolicyName="grant", PolicyDocument=json.dumps(policy))
     return _session_as(cloud, role["Arn"])
 
 

@@ -7,15 +7,22 @@ import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
 
 # Opt-in: CANARYFLEET_LOCAL_IAM=enforce runs every function under its own role's credentials,
 # and IAM checks each call made with them.
 IAM_ENFORCEMENT_VARIABLE = "CANARYFLEET_LOCAL_IAM"
+
+# The object reads whose answer for a missing object depends on s3:ListBucket (GetObject's and
+# HeadObject's permissions); moto names both GetObject, or GetObjectVersion with a versionId.
+_OBJECT_READS = frozenset({"s3:GetObject", "s3:GetObjectVersion"})
+_S3_ARN = "arn:aws:s3:::"
+_S3_BACKEND = "global"  # moto keeps S3's buckets in one backend for the partition, under "global"
 
 # The IAM prefix of services whose signing name differs from it.
 _IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
@@ -120,18 +127,45 @@ class FunctionRoleCredentials:
             for statement in _policy_statements(policy, IAMPolicy)
         ]
         for wanted in actions:
-            results = {
-                IAMPolicyStatement(
-                    statement if resource != "*" else {**statement, "Resource": "*"}
-                ).is_action_permitted(wanted, resource)
-                for statement in statements
-            }
-            caller = (iam_request._access_key.arn, wanted)
-            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
-                self.denied.append(caller)
-                iam_request._action = wanted
-                iam_request._raise_access_denied()
-            self.allowed[caller] = self.allowed.get(caller, 0) + 1
+            self._check(iam_request, statements, wanted, resource)
+        if (
+            action in _OBJECT_READS
+            and resource.startswith(_S3_ARN)
+            and not self._object_exists(request, resource)
+        ):
+            # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions; and
+            # HeadObject's): "If the object you request doesn't exist, the error that Amazon S3
+            # returns depends on whether you also have the s3:ListBucket permission": 404 Not Found
+            # with it, 403 Access Denied without.
+            bucket = resource.removeprefix(_S3_ARN).partition("/")[0]
+            self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}")
+
+    def _check(self, iam_request: Any, statements: list[dict[str, Any]], wanted: str, resource: str) -> None:
+        results = {
+            IAMPolicyStatement(
+                statement if resource != "*" else {**statement, "Resource": "*"}
+            ).is_action_permitted(wanted, resource)
+            for statement in statements
+        }
+        caller = (iam_request._access_key.arn, wanted)
+        if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+            self.denied.append(caller)
+            iam_request._action = wanted
+            iam_request._raise_access_denied()
+        self.allowed[caller] = self.allowed.get(caller, 0) + 1
+
+    def _object_exists(self, request: Any, resource: str) -> bool:
+        """Whether the object (the version the request names, else the current one) is there; a
+        missing bucket counts as there (S3 answers NoSuchBucket whatever the caller may list)."""
+        bucket_name, _, key = resource.removeprefix(_S3_ARN).partition("/")
+        version = parse_qs(urlparse(request.uri).query).get("versionId", [None])[0]
+        bucket = s3_backends[self.account_id][_S3_BACKEND].buckets.get(bucket_name)
+        if bucket is None:
+            return True
+        versions = bucket.keys.getlist(key, default=[])  # moto passes the key decoded
+        if version is not None:
+            return any(str(v.version_id) == version and isinstance(v, FakeKey) for v in versions)
+        return bool(versions) and isinstance(versions[-1], FakeKey)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
