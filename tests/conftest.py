@@ -35,6 +35,7 @@ import boto3  # noqa: E402 - after the environment above
 import botocore.retryhandler  # noqa: E402 - after the environment above
 import pytest  # noqa: E402
 from botocore.retries.standard import ExponentialBackoff  # noqa: E402
+from canaryfleet.adapters import registry  # noqa: E402
 from canaryfleet.adapters.clients import reset_clients  # noqa: E402
 from hypothesis import settings  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl  # noqa: E402
@@ -102,4 +103,8 @@ def platform_clients_made_in_a_test_end_with_it() -> Iterator[None]:
     """
     yield
     reset_clients()
+    # The registry's SSMProvider (made once, with its own ssm client) caches each entry for 60 s:
+    # a CLI test's hello-app, read in-process, was what a later test of its worker read instead
+    # of its own (test_start_rollout's two uploads were rejected for the scenario's 1-s bake).
+    registry._provider.cache_clear()
     boto3.DEFAULT_SESSION = None

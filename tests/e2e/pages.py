@@ -100,6 +100,8 @@ def demo_timelines(folder: Path) -> dict[str, Path]:
         app, ["local", "rollout", "--scenario", "demo", "--report-dir", str(folder), "--json"]
     )
     # The demo's story ends in a rollback, so `local rollout` exits 1 (as `watch` would).
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise RuntimeError(f"the demo raised: {result.output}") from result.exception
     if result.exit_code != 1 or json.loads(result.stdout)["outcome"] != "rolled_back":
         raise RuntimeError(result.output)
     return {Path(p).stem: Path(p) for p in json.loads(result.stdout)["reports"]}

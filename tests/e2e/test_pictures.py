@@ -27,7 +27,9 @@ def timelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def approval_link() -> Iterator[str]:
+def approval_link(timelines: dict[str, str]) -> Iterator[str]:
+    # The demo's cloud first: this module-scoped cloud stays open to the module's end, and a
+    # demo started while it is open finds its stack already there (one moto backend a process).
     with waiting_approval() as link:
         yield link
 

@@ -6,21 +6,27 @@ from collections.abc import Iterator
 
 import pytest
 from canaryfleet.adapters.fleet import AutoScaling
+from canaryfleet.models.app_config import GroupCapacity
 
 from canaryfleet_local.standins.autoscaling_launches import SPOT_SHORTAGE_MESSAGE
 from tests.integration.helpers import DeployedFleet, deployed_fleet
+
+# Each color's capacity as the stack left it, before any test of the module scaled it.
+_AT_DEPLOY: dict[str, GroupCapacity] = {}
 
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[DeployedFleet]:
     with deployed_fleet("hello-app", {"Strategy": "blue_green", "LiveMinSize": "2"}) as deployed:
+        for group in (deployed.config.live.auto_scaling_group, deployed.config.canary.auto_scaling_group):
+            _AT_DEPLOY[group] = AutoScaling().capacity(group)
         yield deployed
 
 
 def test_the_registry_entry_says_blue_green_and_both_colors_start_empty(fleet: DeployedFleet) -> None:
-    app, groups = fleet.config, AutoScaling()
+    app = fleet.config
 
-    blue, green = groups.capacity(app.live.auto_scaling_group), groups.capacity(app.canary.auto_scaling_group)
+    blue, green = _AT_DEPLOY[app.live.auto_scaling_group], _AT_DEPLOY[app.canary.auto_scaling_group]
 
     assert (app.strategy, app.scale_down_delay_seconds, app.capacity_timeout_seconds) == (
         "blue_green",

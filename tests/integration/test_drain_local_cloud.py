@@ -117,10 +117,12 @@ def test_run_command_refuses_what_the_document_does_not_accept(
 
 
 def test_run_command_cannot_reach_an_instance_without_an_agent(fleet: Fleet) -> None:
+    before = list(fleet.cloud.fleet_operations.run_command.calls)  # the module's other tests' commands
+
     with pytest.raises(InstancesNotReachable):
         SsmRunCommand().send(DOCUMENT, fleet.instances[:1], {"Mode": ["sync"]}, "no agent")
 
-    assert fleet.cloud.fleet_operations.run_command.calls == []
+    assert fleet.cloud.fleet_operations.run_command.calls == before
 
 
 def test_a_command_runs_on_the_instances_it_names_and_reports_each_end(fleet: Fleet) -> None:
