@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
-from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.adapters.s3_range_reader import NOT_FOUND_CODES, S3RangeReader
-from canaryfleet.errors import ArtifactNotFound
+from canaryfleet.adapters.clients import client
+from canaryfleet.adapters.s3_range_reader import S3RangeReader, raise_if_not_found
 from canaryfleet.models.artifact import ArtifactRef
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
@@ -36,8 +35,7 @@ class S3ArtifactStore(ArtifactStore):
         try:
             response = client("s3").head_object(**kwargs)
         except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                raise ArtifactNotFound(f"s3://{artifact.bucket}/{artifact.key}: {error_code(exc)}") from exc
+            raise_if_not_found(exc, f"s3://{artifact.bucket}/{artifact.key}")
             raise
         return {str(k).lower(): str(v) for k, v in response.get("Metadata", {}).items()}
 

@@ -31,7 +31,13 @@ _TRANSIENT_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "Se
 # The object or its version is not there. S3 answers so (404) only to a caller that may also
 # s3:ListBucket; to others it answers 403 AccessDenied (GetObject's permissions), which stays
 # an error: it may as well be a missing grant.
-NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+
+
+def raise_if_not_found(exc: ClientError, name: str) -> None:
+    """:class:`ArtifactNotFound` for S3's answer that the object or its version is not there."""
+    if error_code(exc) in _NOT_FOUND_CODES:
+        raise ArtifactNotFound(f"{name}: {error_code(exc)}") from exc
 
 
 class S3RangeReader(io.RawIOBase):
@@ -219,8 +225,7 @@ class S3RangeReader(io.RawIOBase):
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if status >= 500 or error_code(exc) in _TRANSIENT_CODES:
                 raise TransientAwsError(f"{self.name} ({byte_range}): {exc}") from exc
-            if error_code(exc) in NOT_FOUND_CODES:
-                raise ArtifactNotFound(f"{self.name}: {error_code(exc)}") from exc
+            raise_if_not_found(exc, self.name)
             raise
         self.bytes_fetched += len(body)
         return cast("dict[str, Any]", response), body

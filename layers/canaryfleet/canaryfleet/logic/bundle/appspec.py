@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle.messages import kind, name_as_written, short
+from canaryfleet.logic.bundle.messages import kind, name_as_written
 from canaryfleet.logic.bundle.rollout_yaml import rollout_yaml_entry
 from canaryfleet.logic.bundle.safe_zip import (
     DEFAULT_LIMITS,
@@ -33,6 +33,7 @@ from canaryfleet.logic.bundle.safe_zip import (
     read_text,
 )
 from canaryfleet.logic.bundle.strict_yaml import Lines, PlainScalars, load_yaml_with_lines
+from canaryfleet.models.problems import short
 
 APPSPEC = "appspec.yml"
 #: The other spelling: the agent's Install step falls back to it, its hooks do not (see _missing_appspec).

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from canaryfleet.models.problems import clip, problems, short
-
-__all__ = ["clip", "describe", "kind", "name_as_written", "problems", "short", "size_text"]
+from canaryfleet.models.problems import clip, short
 
 
 def name_as_written(name: str, width: int = 100) -> str:

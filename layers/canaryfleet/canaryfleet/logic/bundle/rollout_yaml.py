@@ -7,7 +7,7 @@ import zipfile
 from pydantic import ValidationError
 
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle.messages import kind, problems
+from canaryfleet.logic.bundle.messages import kind
 from canaryfleet.logic.bundle.safe_zip import (
     DEFAULT_LIMITS,
     BundleLimits,
@@ -26,6 +26,7 @@ from canaryfleet.models.policy import (
     RolloutPolicy,
     SetWeight,
 )
+from canaryfleet.models.problems import problems
 
 ROLLOUT_YAML = "rollout.yaml"
 

@@ -25,7 +25,8 @@ from typing import BinaryIO, Protocol, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle.messages import describe, short, size_text
+from canaryfleet.logic.bundle.messages import describe, size_text
+from canaryfleet.models.problems import short
 
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1

@@ -15,7 +15,7 @@ from yaml.scanner import ScannerError
 from yaml.tokens import TagToken
 
 from canaryfleet.errors import InvalidBundle
-from canaryfleet.logic.bundle.messages import short
+from canaryfleet.models.problems import short
 
 _MAX_YAML_DEPTH = 64
 
@@ -86,6 +86,12 @@ class _LibyamlScanningLoader(yaml.SafeLoader):
     def _tag_handle(self, name: str, start_mark: yaml.Mark) -> str:
         return str(self.scan_tag_handle(name, start_mark))  # type: ignore[no-untyped-call]  # likewise
 
+    def _expect(self, allowed: str, what: str, context: str, start_mark: yaml.Mark | None) -> None:
+        """Go on only at one of ``allowed``; else the scanner's "expected ..., but found ..." error."""
+        if self.peek() not in allowed:
+            problem = f"expected {what}, but found {self.peek()!r}"
+            raise ScannerError(context, start_mark, problem, self.get_mark())
+
     def _skip_blanks(self) -> None:
         while self.peek() in " \t":
             self.forward()
@@ -141,9 +147,9 @@ class _LibyamlScanningLoader(yaml.SafeLoader):
             else:
                 break
             self.forward()
-        if self.peek() not in _BLANKZ + "#":
-            problem = f"expected chomping or indentation indicators, but found {self.peek()!r}"
-            raise ScannerError("while scanning a block scalar", start_mark, problem, self.get_mark())
+        self._expect(
+            _BLANKZ + "#", "chomping or indentation indicators", "while scanning a block scalar", start_mark
+        )
         return chomping, increment
 
     def scan_block_scalar_ignored_line(self, start_mark: yaml.Mark) -> None:
@@ -182,9 +188,7 @@ class _LibyamlScanningLoader(yaml.SafeLoader):
             handle = None
             self.forward(2)
             suffix = self.scan_tag_uri("tag", start_mark)
-            if self.peek() != ">":
-                problem = f"expected '>', but found {self.peek()!r}"
-                raise ScannerError("while parsing a tag", start_mark, problem, self.get_mark())
+            self._expect(">", "'>'", "while parsing a tag", start_mark)
             self.forward()
         elif ch in _BLANKZ:
             handle = None
@@ -201,9 +205,7 @@ class _LibyamlScanningLoader(yaml.SafeLoader):
                 handle = "!"
                 self.forward()
             suffix = self.scan_tag_uri("tag", start_mark)
-        if self.peek() not in _BLANKZ:
-            problem = f"expected ' ', but found {self.peek()!r}"
-            raise ScannerError("while scanning a tag", start_mark, problem, self.get_mark())
+        self._expect(_BLANKZ, "' '", "while scanning a tag", start_mark)
         return TagToken((handle, suffix), start_mark, self.get_mark())
 
     # -- directives (%YAML 1.1, %TAG ! tag:example.com,2024:) ------------------------------------
@@ -225,27 +227,19 @@ class _LibyamlScanningLoader(yaml.SafeLoader):
     def scan_yaml_directive_value(self, start_mark: yaml.Mark) -> tuple[int, int]:
         self._skip_blanks()
         major = self.scan_yaml_directive_number(start_mark)
-        if self.peek() != ".":
-            problem = f"expected a digit or '.', but found {self.peek()!r}"
-            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self._expect(".", "a digit or '.'", "while scanning a directive", start_mark)
         self.forward()
         minor = self.scan_yaml_directive_number(start_mark)
-        if self.peek() not in _BLANKZ:
-            problem = f"expected a digit or ' ', but found {self.peek()!r}"
-            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self._expect(_BLANKZ, "a digit or ' '", "while scanning a directive", start_mark)
         return major, minor
 
     def scan_tag_directive_value(self, start_mark: yaml.Mark) -> tuple[str, str]:
         self._skip_blanks()
         handle = self._tag_handle("directive", start_mark)
-        if self.peek() not in " \t":
-            problem = f"expected ' ', but found {self.peek()!r}"
-            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self._expect(" \t", "' '", "while scanning a directive", start_mark)
         self._skip_blanks()
         prefix = self.scan_tag_uri("directive", start_mark)
-        if self.peek() not in _BLANKZ:
-            problem = f"expected ' ', but found {self.peek()!r}"
-            raise ScannerError("while scanning a directive", start_mark, problem, self.get_mark())
+        self._expect(_BLANKZ, "' '", "while scanning a directive", start_mark)
         return handle, prefix
 
     def scan_directive_ignored_line(self, start_mark: yaml.Mark) -> None:
