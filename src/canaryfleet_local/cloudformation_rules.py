@@ -197,6 +197,9 @@ def list_members(raw: str) -> list[str]:
 def parameter_errors(template: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
     """Each parameter value (given, else the default) that breaks its declared constraints.
 
+    A default is held to them too: "If you define constraints for the parameter, you must specify
+    a value that adheres to those constraints" (PARAMETERS_DOC, Default).
+
     PARAMETERS_DOC, the parameter properties: AllowedPattern "must match the entire parameter
     value" of a String and "each value in the list" of a CommaDelimitedList; AllowedValues, the
     same way; MinLength and MaxLength for a String; MinValue and MaxValue for a Number. AWS answers

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from canaryfleet.adapters.artifacts import S3ArtifactStore
 from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.s3_range_reader import S3RangeReader
 from canaryfleet.errors import ArtifactNotFound, InvalidBundle, TransientAwsError
 from canaryfleet.logic.bundle import bundle_policy, validate_bundle
+from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import PolicyLimits, SetWeight, default_policy
 from moto import mock_aws
 
@@ -219,6 +221,14 @@ def test_given_a_missing_object_when_read_then_the_s3_error_is_not_mistaken_for_
         validate_bundle(bucket.reader("app/none.zip"))
 
     assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_given_a_missing_object_when_its_metadata_is_read_then_it_is_not_found(bucket: Bucket) -> None:
+    # HEAD answers 404 with no error document: botocore names it "404"
+    artifact = ArtifactRef(bucket=bucket.name, key="app/none.zip", application="app", version="none")
+
+    with pytest.raises(ArtifactNotFound, match="404"):
+        S3ArtifactStore().metadata(artifact)
 
 
 def test_given_access_denied_then_the_s3_error_is_raised_as_it_is(bucket: Bucket) -> None:
