@@ -5,6 +5,7 @@ import os
 import random
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from unittest import mock
 
 # pytest keeps each test module's assertion-rewritten bytecode in __pycache__ only when Python may
@@ -41,6 +42,7 @@ from hypothesis import settings  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl  # noqa: E402
 
 from canaryfleet_local.botocore_data import one_botocore_data_loader  # noqa: E402
+from tests.suite_order import groups_of, spread, uses_shared_fixture  # noqa: E402
 
 # The suite explores the same examples on every run (a landing must not depend on luck);
 # HYPOTHESIS_PROFILE=explore searches afresh, with a new seed each time.
@@ -108,3 +110,15 @@ def platform_clients_made_in_a_test_end_with_it() -> Iterator[None]:
     # of its own (test_start_rollout's two uploads were rejected for the scenario's 1-s bake).
     registry._provider.cache_clear()
     boto3.DEFAULT_SESSION = None
+
+
+_STORIES = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/e2e's stories spread evenly through the run (tests/suite_order.py says why).
+
+    A test using a fixture kept across tests stays next to its module's others.
+    """
+    groups = groups_of(items, lambda item: item.path if uses_shared_fixture(item) else id(item))
+    items[:] = spread(groups, lambda item: item.path.is_relative_to(_STORIES))
