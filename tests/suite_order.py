@@ -4,8 +4,8 @@
 worksteal scheduling), and pytest collects in path order, so tests/e2e's stories (whole flows
 that mostly wait on their clocks: bakes, windows, timeouts) were the share of the first two
 workers. The other four ran the unit and integration tests, which are bound by CPU, then stole
-the stories that were left: the first half of a run kept both cores busy, and the second half
-left a sixth to a third of them idle (bench/README.md, figure 5, tenth round). With the stories
+the stories that were left: the first 100 s of a run kept both cores busy, and in the next 100 s
+an eighth of them was idle on average (bench/README.md, figure 5, tenth round). With the stories
 spread, each share holds as many of them as any other, and one worker's waits overlap another's
 CPU from the start.
 """
