@@ -12,6 +12,7 @@ CPU from the start.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
@@ -20,16 +21,7 @@ Item = TypeVar("Item")
 
 def groups_of(items: Sequence[Item], key: Callable[[Item], Hashable]) -> list[list[Item]]:
     """``items`` cut into runs of neighbours with the same ``key``, in order."""
-    groups: list[list[Item]] = []
-    last: Hashable = object()
-    for item in items:
-        current = key(item)
-        if groups and current == last:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-        last = current
-    return groups
+    return [list(group) for _, group in itertools.groupby(items, key)]
 
 
 def spread(groups: Sequence[list[Item]], is_story: Callable[[Item], bool]) -> list[Item]:
