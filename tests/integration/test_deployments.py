@@ -2,11 +2,12 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from canaryfleet.adapters.fleet import CodeDeploy, Metrics
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.errors import DeploymentTimedOut
+from canaryfleet.errors import DeploymentGroupBusy, DeploymentTimedOut
 from canaryfleet.logic.deployments import check_after_timeout, on_deployment_event, start_deployment
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import ArtifactRef
@@ -143,6 +144,125 @@ def test_a_failed_deployments_reason_reaches_the_rollout_whichever_comes_first(
     [(token, error, cause)] = callbacks.failed
     assert (token, error) == ("token-1", "DeploymentFailed")
     assert cause == f"deployment {deployment_id} failed: {SCRIPT_FAILED['message']}"
+
+
+class AlarmAfterTheCheck(Metrics):
+    """canaryfleet's check finds the canary group's alarms OK; one goes into ALARM just after."""
+
+    def __init__(self, cloud: LocalCloud, alarm: str) -> None:
+        self._cloud, self._alarm = cloud, alarm
+
+    def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
+        firing = super().alarms_in_alarm(names)
+        self._cloud.client("cloudwatch").set_alarm_state(
+            AlarmName=self._alarm, StateValue="ALARM", StateReason="5xx share over the threshold"
+        )
+        return firing
+
+
+class EventBeforeTheAnswer(CodeDeploy):
+    """The deployment's state-change event is handled before CreateDeployment's answer is recorded."""
+
+    def __init__(self, app: AppConfig, store: DynamoRolloutStore, callbacks: RecordingCallbacks) -> None:
+        self.early: list[str] = []
+        self._app, self._store, self._callbacks = app, store, callbacks
+
+    def create_deployment(self, *args: Any, **kwargs: Any) -> str:
+        deployment_id = super().create_deployment(*args, **kwargs)
+        state = {"Succeeded": "SUCCESS", "Failed": "FAILURE", "Stopped": "STOP"}[
+            self.status(deployment_id)[0]
+        ]
+        self.early.append(
+            on_deployment_event(
+                event(self._app, deployment_id, state), self._store, CodeDeploy(), self._callbacks
+            )
+        )
+        return deployment_id
+
+
+def test_a_deployment_codedeploy_stops_as_it_starts_fails_the_wait_even_if_its_event_came_first(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    # Given a canary group whose alarm goes into ALARM between canaryfleet's check and
+    # CreateDeployment, so that CodeDeploy stops the deployment as it starts (ALARM_ACTIVE), and
+    # the STOP event that comes before canaryfleet recorded the deployment's id
+    [alarm] = app.canary.alarms[:1]
+    callbacks = RecordingCallbacks()
+    codedeploy = EventBeforeTheAnswer(app, store, callbacks)
+
+    # When the deploy task runs
+    deployment_id = start_deployment(
+        request(app), store, codedeploy, callbacks, SystemClock(), alarms=AlarmAfterTheCheck(cloud, alarm)
+    )
+
+    # Then the wait fails at once with CodeDeploy's reason, not at the deployment's timeout
+    assert codedeploy.early == ["ignored: not canaryfleet's"]
+    assert status_of(cloud, deployment_id) == "Stopped"
+    [(token, error, cause)] = callbacks.failed
+    assert (token, error) == ("token-1", "DeploymentFailed")
+    assert cause.startswith(f"deployment {deployment_id} stopped: ") and alarm in cause
+    # and the same event delivered again (EventBridge delivers at least once) changes nothing
+    assert (
+        on_deployment_event(event(app, deployment_id, "STOP"), store, CodeDeploy(), callbacks) == "duplicate"
+    )
+    assert len(callbacks.failed) == 1 and callbacks.succeeded == []
+
+
+class ForgetsOnce(DynamoRolloutStore):
+    """The state table; the first write of a deployment's id fails (throttled past its retries)."""
+
+    failures = 1
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
+        super().remember_deployment(rollout_id, purpose, deployment_id, group)
+
+
+def test_a_retry_takes_over_the_deployment_its_failed_attempt_created_rather_than_deploying_twice(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    # Given a deploy task whose attempt created the deployment and failed to record its id
+    forgetful = ForgetsOnce(cloud.output("StateTableName"))
+    with pytest.raises(RuntimeError):
+        start_deployment(
+            request(app), forgetful, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+        )
+    [created] = [d.deployment_id for d in cloud.codedeploy.created]
+    assert store.deployment_for("r1", "canary") is None
+
+    # When the state machine retries the task, and the deployment ends
+    callbacks = RecordingCallbacks()
+    retried = start_deployment(
+        request(app, "token-2"), forgetful, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
+    cloud.codedeploy.finish(created, succeeded=True)
+    result = on_deployment_event(event(app, created, "SUCCESS"), store, CodeDeploy(), callbacks)
+
+    # Then the retry waits for the deployment the first attempt created: one deployment, not two
+    assert retried == created and [d.deployment_id for d in cloud.codedeploy.created] == [created]
+    assert store.deployment_for("r1", "canary") == created
+    assert (result, callbacks.succeeded) == ("completed", ["token-2"])
+
+
+def test_a_group_busy_with_a_deployment_canaryfleet_did_not_create_stays_busy(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    other = cloud.client("codedeploy").create_deployment(
+        applicationName=app.codedeploy_application,
+        deploymentGroupName=app.canary.deployment_group,
+        revision=REVISION.codedeploy(),
+        description="a hotfix deployed by hand",
+    )["deploymentId"]
+
+    with pytest.raises(DeploymentGroupBusy, match=other):
+        start_deployment(
+            request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+        )
+
+    assert store.deployment_for("r1", "canary") is None
+    assert [d.deployment_id for d in cloud.codedeploy.created] == [other]
 
 
 def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:

@@ -18,12 +18,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from canaryfleet.adapters.fleet import CodeDeploy
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
+from canaryfleet.models.tasks import DeployRequest
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -81,6 +87,12 @@ def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() 
             assert _role_name(cloud, function) in callers
         actions = {action for _, action in roles.allowed}
         assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "s3:GetObject", "states:StartExecution"} <= actions
+        deploys = {
+            action
+            for caller, action in roles.allowed
+            if caller.split("/")[1] == _role_name(cloud, "DeployFunction")
+        }
+        assert "codedeploy:GetDeployment" in deploys, "the status read after the token is stored"
 
 
 def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> Path:
@@ -373,3 +385,43 @@ def test_a_restore_that_fails_is_said_in_the_rollouts_reason_and_record(tmp_path
     assert "; the canary group was not restored to the last good revision and may still run" in bad["reason"]
     assert "codedeploy:UpdateDeploymentGroup" in bad["reason"]
     assert report["canary_revision"] == "1.1.0", "the canary still runs the rolled-back build"
+
+
+def test_a_deploy_retry_finds_the_deployment_its_failed_attempt_created_under_its_own_role() -> None:
+    # Given a fleet, IAM enforced, a rollout, and its canary deployment created by an attempt of
+    # the deploy task that failed before recording the deployment's id
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        artifact = ArtifactRef(
+            bucket=cloud.output("ArtifactBucketName"),
+            key=f"{APPLICATION}/1.0.0.zip",
+            application=APPLICATION,
+            version="1.0.0",
+        )
+        ref = RolloutRef(application=APPLICATION, rollout_id="r1", version="1.0.0")
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        store.create(
+            RolloutInput(rollout_id="r1", application=APPLICATION, version="1.0.0", artifact=artifact),
+            datetime.now(UTC),
+        )
+        revision = Revision(bucket=artifact.bucket, key=artifact.key, version="1.0.0")
+        earlier = CodeDeploy().create_deployment(
+            app.codedeploy_application, app.canary.deployment_group, revision, "canaryfleet canary r1"
+        )
+
+        # When the state machine retries the task: the deploy function, under its own role
+        request = DeployRequest(token="token-retry", ref=ref, purpose="canary", app=app, revision=revision)
+        response = cloud.client("lambda").invoke(
+            FunctionName=cloud.function_names["DeployFunction"],
+            Payload=request.model_dump_json().encode(),
+        )
+
+        # Then it takes that deployment over (ListDeployments, GetDeployment) and creates none
+        assert "FunctionError" not in response, response["Payload"].read()
+        assert json.loads(response["Payload"].read()) == {"deployment_id": earlier}
+        assert [d.deployment_id for d in cloud.codedeploy.created] == [earlier]
+        assert store.deployment_for("r1", "canary") == earlier
+        deploy_role = _role_name(cloud, "DeployFunction")
+        calls = {action for caller, action in _roles(cloud).allowed if caller.split("/")[1] == deploy_role}
+        assert {"codedeploy:ListDeployments", "codedeploy:GetDeployment"} <= calls
+        assert _roles(cloud).denied == []

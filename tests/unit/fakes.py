@@ -393,6 +393,7 @@ class FakeDeployments:
         self.groups: dict[str, str] = {}
         self.stopped: list[str] = []
         self.polls_alarms: dict[str, bool] = {}  # deployment id -> whether its group's alarms stop it
+        self.descriptions: dict[str, str] = {}
 
     def register_revision(self, application: str, revision: Revision) -> None:
         return None
@@ -408,10 +409,21 @@ class FakeDeployments:
         self.statuses[deployment_id] = ("InProgress", "")
         self.groups[deployment_id] = key
         self.polls_alarms[deployment_id] = poll_alarms
+        self.descriptions[deployment_id] = description[:100]
         return deployment_id
 
     def status(self, deployment_id: str) -> tuple[str, str]:
         return self.statuses[deployment_id]
+
+    def find_active(self, application: str, group: str, description: str) -> str | None:
+        for deployment_id, key in self.groups.items():
+            if (
+                key == f"{application}/{group}"
+                and self.statuses[deployment_id][0] == "InProgress"
+                and self.descriptions[deployment_id] == description[:100]
+            ):
+                return deployment_id
+        return None
 
     def stop(self, deployment_id: str) -> bool:
         if self.statuses[deployment_id][0] != "InProgress":

@@ -77,15 +77,20 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # start_deployment: deployment_for, CreateDeployment, remember_deployment, set_wait (an
-    # abort fails the token), attach_deployment_token, and the token's end if the event came
-    # first. CreateDeployment is also authorised against the revision (GetApplicationRevision)
-    # and the deployment config (GetDeploymentConfig) on AWS.
+    # abort fails the token), attach_deployment_token, GetDeployment once (a deployment that
+    # ended before its id was recorded) with record_deployment_outcome, and the token's end if
+    # the deployment ended first. A group busy on CreateDeployment: ListDeployments and
+    # GetDeployment (the deployment a failed attempt created). CreateDeployment is also
+    # authorised against the revision (GetApplicationRevision) and the deployment config
+    # (GetDeploymentConfig) on AWS.
     "DeployFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "codedeploy:CreateDeployment",
+            "codedeploy:GetDeployment",
+            "codedeploy:ListDeployments",
             "codedeploy:GetApplicationRevision",
             "codedeploy:GetDeploymentConfig",
             # A restore's overrideAlarmConfiguration is authorised as UpdateDeploymentGroup; a

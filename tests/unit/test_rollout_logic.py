@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from canaryfleet.errors import DeploymentGroupBusy, RolloutNotRunning
 from canaryfleet.logic.decisions import decide
@@ -158,6 +160,112 @@ def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_t
     assert callbacks.failed["token-deploy"][0] == "DeploymentFailed"
 
 
+class EveryCall(RecordingCallbacks):
+    """Callbacks that also count the calls a closed token refuses: a wait ends with one call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        self.calls.append(f"succeed {token}")
+        return super().succeed(token, output)
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        self.calls.append(f"fail {token}")
+        return super().fail(token, error, cause)
+
+
+ALARM_ACTIVE = "The deployment was stopped because its alarms were activated: payments-api-canary-5xx."
+
+
+class EndsAsItStarts(FakeDeployments):
+    """CodeDeploy stops the deployment as it starts (an alarm went into ALARM after canaryfleet's
+    check) and its STOP event is delivered before CreateDeployment's answer is recorded."""
+
+    def __init__(self, store: InMemoryRolloutStore, app: AppConfig, callbacks: RecordingCallbacks) -> None:
+        super().__init__()
+        self.early: list[str] = []
+        self._deliver = lambda deployment_id: self.early.append(
+            on_deployment_event(_event(app, deployment_id, "STOP"), store, self, callbacks)
+        )
+
+    def create_deployment(
+        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+    ) -> str:
+        deployment_id = super().create_deployment(application, group, revision, description)
+        self.statuses[deployment_id] = ("Stopped", ALARM_ACTIVE)
+        self._deliver(deployment_id)
+        return deployment_id
+
+
+def test_given_a_deployment_that_ended_before_its_id_was_recorded_then_the_wait_ends_at_once(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks = EveryCall()
+    codedeploy = EndsAsItStarts(store, app_config, callbacks)
+
+    deployment_id = start_deployment(
+        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+    )
+    again = on_deployment_event(_event(app_config, deployment_id, "STOP"), store, codedeploy, callbacks)
+
+    assert codedeploy.early == ["ignored: not canaryfleet's"], "the event came before the id was recorded"
+    assert callbacks.failed == {
+        "token-deploy": (
+            "DeploymentFailed",
+            f"deployment {deployment_id} stopped: {ALARM_ACTIVE}",
+        )
+    }
+    assert again == "duplicate" and callbacks.calls == ["fail token-deploy"]
+
+
+class EventDuringTheRead(FakeDeployments):
+    """The deployment's SUCCESS event is handled while start_deployment reads its status."""
+
+    def __init__(self, store: InMemoryRolloutStore, app: AppConfig, callbacks: RecordingCallbacks) -> None:
+        super().__init__()
+        self.during: list[str] = []
+        self._store, self._app, self._callbacks = store, app, callbacks
+
+    def status(self, deployment_id: str) -> tuple[str, str]:
+        self.statuses[deployment_id] = ("Succeeded", "")
+        self.during.append(
+            on_deployment_event(
+                _event(self._app, deployment_id, "SUCCESS"), self._store, self, self._callbacks
+            )
+        )
+        return super().status(deployment_id)
+
+
+def test_given_the_event_between_the_token_and_the_status_read_then_the_wait_ends_once(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks = EveryCall()
+    codedeploy = EventDuringTheRead(store, app_config, callbacks)
+
+    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
+
+    assert codedeploy.during == ["completed"], "the event found the token and ended the wait"
+    assert callbacks.calls == ["succeed token-deploy"], "the status read sent nothing more"
+
+
+def test_given_a_deployment_still_running_after_its_token_is_stored_then_the_event_ends_the_wait(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+
+    deployment_id = start_deployment(
+        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+    )
+
+    assert callbacks.succeeded == {} and callbacks.failed == {}, "still InProgress: the wait goes on"
+    assert "final_status" not in store.deployment_waits[deployment_id]
+
+
 def test_given_a_deployment_canaryfleet_did_not_create_when_its_event_comes_then_nothing_is_written(
     store: InMemoryRolloutStore, app_config: AppConfig
 ) -> None:
@@ -183,6 +291,63 @@ def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then
         start_deployment(restore, store, codedeploy, callbacks, clock, alarms=FakeAlarms())
 
     assert store.deployment_for(ROLLOUT_ID, "canary-restore") is None, "a retry creates it afresh"
+
+
+class ForgetsOnce(InMemoryRolloutStore):
+    """A state table whose first write of a deployment's id fails (throttled past its retries)."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__(clock)
+        self.failures = 1
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
+        super().remember_deployment(rollout_id, purpose, deployment_id, group)
+
+
+def test_given_an_attempt_that_created_its_deployment_but_failed_to_record_it_then_the_retry_takes_it_over(
+    clock: FixedClock, app_config: AppConfig
+) -> None:
+    store = ForgetsOnce(clock)
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    with pytest.raises(RuntimeError):
+        start_deployment(
+            _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+        )
+    [created] = codedeploy.statuses
+
+    retried = start_deployment(
+        _deploy_request(app_config, "token-retry"), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
+    )
+    codedeploy.statuses[created] = ("Succeeded", "")
+    on_deployment_event(_event(app_config, created, "SUCCESS"), store, codedeploy, callbacks)
+
+    assert retried == created and list(codedeploy.statuses) == [created], "one deployment, not two"
+    assert store.deployment_for(ROLLOUT_ID, "canary") == created
+    assert list(callbacks.succeeded) == ["token-retry"]
+
+
+def test_given_another_deployment_of_the_group_running_then_it_is_busy_and_nothing_is_taken_over(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    a_rollout(store)
+    codedeploy = FakeDeployments()
+    other = codedeploy.create_deployment(
+        app_config.codedeploy_application,
+        app_config.canary.deployment_group,
+        REVISION,
+        f"canaryfleet canary {ROLLOUT_ID}-earlier",
+    )
+
+    with pytest.raises(DeploymentGroupBusy):
+        start_deployment(
+            _deploy_request(app_config), store, codedeploy, RecordingCallbacks(), clock, alarms=FakeAlarms()
+        )
+
+    assert store.deployment_for(ROLLOUT_ID, "canary") is None and list(codedeploy.statuses) == [other]
 
 
 def test_given_a_group_alarm_in_alarm_when_a_build_is_deployed_then_it_waits_and_creates_nothing(

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not 
     from mypy_boto3_codedeploy.type_defs import RevisionLocationTypeDef
     from mypy_boto3_elbv2.type_defs import ActionTypeDef
 
+# canaryfleet's deployment descriptions are cut to this length, and compared cut.
+DESCRIPTION_LENGTH = 100
+
 
 class CodeDeploy:
     """CodeDeploy as canaryfleet drives it: canaryfleet, not CodeDeploy, rolls its deployments back.
@@ -64,7 +67,7 @@ class CodeDeploy:
                 applicationName=application,
                 deploymentGroupName=group,
                 revision=cast("RevisionLocationTypeDef", revision.codedeploy()),
-                description=description[:100],
+                description=description[:DESCRIPTION_LENGTH],
                 fileExistsBehavior="OVERWRITE",
                 autoRollbackConfiguration={"enabled": False},
                 **alarms,
@@ -81,6 +84,27 @@ class CodeDeploy:
         info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         error = info.get("errorInformation") or {}
         return str(info["status"]), str(error.get("message", ""))
+
+    def find_active(self, application: str, group: str, description: str) -> str | None:
+        """ListDeployments of the group's active statuses (botocore codedeploy model,
+        DeploymentStatus: Created | Queued | InProgress | Baking | Ready), then each one's
+        description: CodeDeploy allows one active deployment per group, so it is one read."""
+        wanted = description[:DESCRIPTION_LENGTH]
+        pages = (
+            client("codedeploy")
+            .get_paginator("list_deployments")
+            .paginate(
+                applicationName=application,
+                deploymentGroupName=group,
+                includeOnlyStatuses=["Created", "Queued", "InProgress", "Baking", "Ready"],
+            )
+        )
+        for page in pages:
+            for deployment_id in page.get("deployments", []):
+                info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+                if info.get("description") == wanted:
+                    return str(deployment_id)
+        return None
 
     def stop(self, deployment_id: str) -> bool:
         """Ask CodeDeploy to stop a deployment that has not ended, without rolling it back.

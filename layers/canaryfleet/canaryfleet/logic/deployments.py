@@ -2,6 +2,8 @@
 
 The token and the deployment's final status meet in one item, whichever comes first: an
 event that arrives before its token is stored is kept, and the token, once stored, finds it.
+An event that arrives before the deployment's id is recorded is not known as canaryfleet's and
+is ignored: the deployment's status, read once after the token is stored, covers that one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from canaryfleet.errors import DeploymentFailed, DeploymentGroupBusy, Deployment
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.models.app_config import FleetGroup
 from canaryfleet.models.rollout import RolloutRef
-from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.rollout_record import DeploymentWait, Wait
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
@@ -73,13 +75,7 @@ def start_deployment(
                     f"{request.app.codedeploy_application}/{_group(request)}: alarm(s) {names} in ALARM; "
                     "CodeDeploy would stop the deployment (the group's alarm configuration)"
                 )
-        deployment_id = codedeploy.create_deployment(
-            request.app.codedeploy_application,
-            _group(request),
-            request.revision,
-            description=f"canaryfleet {request.ref.rollout_id} {request.purpose}",
-            poll_alarms=not restore,
-        )
+        deployment_id = _create_once(request, codedeploy, poll_alarms=not restore)
         store.remember_deployment(request.ref.rollout_id, request.purpose, deployment_id, _group(request))
     if request.purpose not in RESTORES:
         # An abort asked for before or during the deployment ends this wait too.
@@ -93,10 +89,67 @@ def start_deployment(
         "application": request.app.application,
     }
     waited = store.attach_deployment_token(deployment_id, request.token, context)
-    if waited.final_status is not None:  # the state-change event came first: its detail with it
+    if waited.final_status is None:
+        waited = _read_end_once(deployment_id, waited, store, codedeploy)
+    if waited.final_status is not None:  # the deployment ended first: its detail with it
         _finish(callbacks, request.token, deployment_id, waited.final_status, waited.final_detail)
+        return deployment_id
     logger.info("waiting for deployment", extra={"deployment_id": deployment_id, "purpose": request.purpose})
     return deployment_id
+
+
+def _create_once(request: DeployRequest, codedeploy: Deployments, *, poll_alarms: bool) -> str:
+    """CreateDeployment, or the deployment an earlier attempt of this task created.
+
+    CodeDeploy's CreateDeployment takes no idempotency token. An attempt that created the
+    deployment and then failed before recording its id (its DynamoDB write throttled past
+    its retries, the function timed out) leaves it running unknown; the task's retry finds
+    the group busy with it, and takes it by its description instead of waiting for it to end
+    and deploying the same revision again.
+    """
+    application, group = request.app.codedeploy_application, _group(request)
+    # The purpose first: the adapter cuts a description to 100 characters, so a rollout id of
+    # 80 (the execution name's limit) loses at most 7 of the 24 characters of its digest.
+    description = f"canaryfleet {request.purpose} {request.ref.rollout_id}"
+    try:
+        return codedeploy.create_deployment(
+            application, group, request.revision, description=description, poll_alarms=poll_alarms
+        )
+    except DeploymentGroupBusy:
+        earlier = codedeploy.find_active(application, group, description)
+        if earlier is None:
+            raise
+        logger.warning(
+            "took over the deployment an earlier attempt created",
+            extra={"deployment_id": earlier, "purpose": request.purpose},
+        )
+        return earlier
+
+
+def _read_end_once(
+    deployment_id: str, waited: DeploymentWait, store: RolloutStore, codedeploy: Deployments
+) -> DeploymentWait:
+    """CodeDeploy's own status, read once now that the token waits.
+
+    A deployment that ended before canaryfleet recorded its id had its state-change event
+    ignored (not known as canaryfleet's then), and EventBridge does not deliver a handled event
+    again. That happens when CodeDeploy ends a deployment as it starts: stopped because one of
+    its group's alarms went into ALARM after the check above (``ALARM_ACTIVE``), or failed at
+    once. A deployment that ended just now is read here too, and its event, still on its way,
+    finds the outcome recorded. The outcome is recorded once either way
+    (``record_deployment_outcome``), so only one of the two ends the wait.
+    """
+    status, message = codedeploy.status(deployment_id)
+    if status not in TERMINAL_DEPLOYMENT_STATUSES:
+        return waited
+    recorded = store.record_deployment_outcome(deployment_id, status, message)
+    if recorded is None:  # its event recorded it after the token was stored, and ends the wait
+        return waited
+    logger.info(
+        "deployment had ended when its token was stored",
+        extra={"deployment_id": deployment_id, "status": status},
+    )
+    return recorded
 
 
 def on_deployment_event(

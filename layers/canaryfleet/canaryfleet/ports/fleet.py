@@ -40,6 +40,11 @@ class Deployments(Protocol):
         """The deployment's status and, when it failed, CodeDeploy's message."""
         ...
 
+    def find_active(self, application: str, group: str, description: str) -> str | None:
+        """The id of the group's deployment that has not ended and was created with this
+        description, if there is one."""
+        ...
+
     def stop(self, deployment_id: str) -> bool:
         """Stop a running deployment; False if it had already ended."""
         ...
