@@ -50,6 +50,18 @@ def test_given_a_new_object_version_of_the_same_key_then_the_rollout_id_differs(
     assert artifact(version_id="v1").rollout_id != artifact(version_id="v2").rollout_id
 
 
+def test_given_uploads_to_a_bucket_whose_versioning_is_suspended_then_their_etags_tell_them_apart() -> None:
+    # Each one has the version id "null" and overwrites the last (S3 User Guide, "Adding objects
+    # to versioning-suspended buckets"): a fixed build uploaded after a rejected one is new.
+    def upload(etag: str) -> ArtifactRef:
+        return ArtifactRef.from_object(
+            bucket=BUCKET, key="payments-api/2.7.0.zip", version_id="null", etag=etag
+        )
+
+    assert upload("aaa").rollout_id != upload("bbb").rollout_id
+    assert upload("aaa").rollout_id == upload("aaa").rollout_id, "the same upload's events stay one rollout"
+
+
 @given(
     app=st.from_regex(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", fullmatch=True),
     version=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", fullmatch=True),

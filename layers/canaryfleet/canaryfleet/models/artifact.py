@@ -123,9 +123,13 @@ class ArtifactRef(BaseModel):
         """A name that is the same for every delivery of this object version, and only for it.
 
         It is the Step Functions execution name, so a duplicate event can never start a
-        second rollout.
+        second rollout. A version id of ``null`` names no one version: S3 gives it to every
+        object stored while the bucket's versioning is suspended, each overwriting the last
+        ("Adding objects to versioning-suspended buckets", Amazon S3 User Guide), so the
+        ETag tells those uploads apart.
         """
-        identity = f"{self.bucket}/{self.key}#{self.version_id or self.etag or ''}"
+        version_id = None if self.version_id == "null" else self.version_id
+        identity = f"{self.bucket}/{self.key}#{version_id or self.etag or ''}"
         digest = hashlib.sha256(identity.encode()).hexdigest()[:_DIGEST_LENGTH]
         return rollout_id_prefix(self.application, self.version) + digest
 
