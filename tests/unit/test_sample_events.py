@@ -5,9 +5,11 @@ from typing import Any
 
 import pytest
 from canaryfleet.models.events import parse_event
+from canaryfleet.models.tasks import AlarmStateChange
+from pydantic import ValidationError
 
 from canaryfleet_local.parsing import parse_template
-from tests.helpers import EVENT_MODELS, EVENTS, REPO
+from tests.helpers import EVENT_MODELS, EVENTS, REPO, load_event
 
 MODELS = EVENT_MODELS
 TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
@@ -44,3 +46,18 @@ def test_task_tokens_never_appear_in_a_models_repr(function: str) -> None:
     parsed = parse_event(MODELS[function][0], json.loads(sample.read_text()))
 
     assert "AQCEAAAA" not in repr(parsed)
+
+
+def test_an_alarm_state_with_a_field_of_a_new_type_still_parses_and_its_read_fields_are_checked() -> None:
+    detail = load_event("alarm_event/alarm")["detail"]
+    # A non-string field CloudWatch may add to the state one day: the ALARM must still end the bake.
+    later = {
+        **detail,
+        "state": {**detail["state"], "evaluatedDatapoints": [{"value": 7.2}], "suppressed": False},
+    }
+
+    change = AlarmStateChange.model_validate(later)
+
+    assert change.state["value"] == "ALARM" and "evaluatedDatapoints" not in change.state
+    with pytest.raises(ValidationError):
+        AlarmStateChange.model_validate({**detail, "state": {**detail["state"], "value": None}})

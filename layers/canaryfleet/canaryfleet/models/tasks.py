@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
@@ -121,16 +121,37 @@ class RollbackTask(_Task):
     error: CaughtError
 
 
+_STATE_FIELDS_READ = frozenset({"value", "reason", "timestamp"})
+
+
 class AlarmStateChange(BaseModel):
     """``detail`` of a CloudWatch "Alarm State Change" event (the fields canaryfleet reads)."""
 
     model_config = ConfigDict(defer_build=True)
 
     alarm_name: str = Field(alias="alarmName")
-    state: dict[str, str]
+    state: dict[str, str] = Field(description="value, reason, timestamp: the string fields of the state.")
     configuration: dict[str, object] = Field(
         default_factory=dict, description="The alarm's description and metrics, as the event carries them."
     )
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _string_fields(cls, state: object) -> object:
+        """The fields canaryfleet reads (``value``, ``reason``, ``timestamp``), checked as
+        strings, and the other string fields (``reasonData``...).
+
+        A field of another type that CloudWatch may add later is left out, as unknown fields
+        are elsewhere, rather than fail the whole event: an ALARM the handler cannot parse
+        is retried and dead-lettered, and its bake would end only at its timeout.
+        """
+        if isinstance(state, dict):
+            return {
+                name: value
+                for name, value in state.items()
+                if name in _STATE_FIELDS_READ or isinstance(value, str)
+            }
+        return state
 
 
 class DeployRequest(BaseModel):
