@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode
 
 import pytest
+from canaryfleet.adapters.slack import SlackSdkApi
 from canaryfleet.api.approval_page import approval_page_api
 from canaryfleet.api.slack_app import slack_app_api
 from canaryfleet.logic.approval_gate import GateResult, Outcome
@@ -322,3 +323,40 @@ def test_a_signed_slack_request_with_a_malformed_form_is_refused_with_400(body: 
 
     assert status == 400
     assert gate.decisions == []
+
+
+@pytest.mark.parametrize(
+    "response_url",
+    [
+        "https://hooks.slack.com/actions/T000/1/abc def",
+        "https://hooks.slack.com/actions/T000/1/abc\r\nX-Injected: 1",
+        "https://hooks.slack.com/actions/T000/1/\u00e9t\u00e9",
+        "https://hooks.slack.com/actions/" + "a" * 2100,
+    ],
+    ids=["space", "crlf", "non-ascii", "too-long"],
+)
+def test_a_signed_press_whose_response_url_urllib_cannot_send_is_refused_with_400_and_decides_nothing(
+    response_url: str,
+) -> None:
+    payload = {**json.loads(PAYLOAD), "response_url": response_url}
+
+    status, gate = _slack_status(urlencode({"payload": json.dumps(payload)}))
+
+    assert status == 400
+    assert gate.decisions == []
+
+
+@pytest.mark.parametrize(
+    "response_url",
+    ["https://hooks.slack.com/actions/T000/1/abc def", "https://hooks.slack.com/actions/\u00e9t\u00e9"],
+    ids=["space", "non-ascii"],
+)
+def test_an_answer_to_a_response_url_urllib_cannot_send_is_logged_by_its_kind_and_never_raises(
+    response_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The decision was taken before the answer: an answer that cannot go must not fail the call.
+    api = SlackSdkApi(SlackSecret.model_validate({"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-1"}))
+
+    assert api.respond(response_url, "approved", None, replace=True) is False
+    ours = [r for r in caplog.records if not r.name.startswith("slack_sdk")]
+    assert ours and all("actions" not in str(vars(r)) for r in ours), "the URL's path stays out"

@@ -7,6 +7,7 @@ arguments, which may hold a token or a webhook URL) and reported as not done.
 from __future__ import annotations
 
 import re
+from http.client import HTTPException
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -134,7 +135,9 @@ class SlackSdkApi(SlackApi):
                 replace_original=replace,
                 response_type=None if replace else "ephemeral",
             )
-        except (SlackClientError, OSError) as exc:
+        except (SlackClientError, OSError, HTTPException, ValueError) as exc:
+            # HTTPException and ValueError: a URL urllib will not send (http.client.InvalidURL,
+            # UnicodeEncodeError). An answer is never what decides, so it never fails the call.
             logger.warning("slack response not sent", extra={"error": _describe(exc)})
             return False
         return sent.status_code == 200

@@ -96,7 +96,9 @@ class BlockActions(BaseModel):
     actions: list[Annotated[_Action | _RolloutAction, Field(discriminator="action_id")]] = Field(
         min_length=1, max_length=1
     )
-    response_url: str | None = Field(default=None, pattern=r"^https?://")
+    # A URL as Slack sends them (https://hooks.slack.com/actions/...): printable ASCII, no
+    # space. Anything else is refused with the payload before any decision is taken.
+    response_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[!-~]+$")
 
 
 class SlashCommand(BaseModel):
