@@ -22,6 +22,10 @@ TIMED_OUT = {
 # A bake whose alarm's event is lost runs to its timeout, which reads the alarm: the simulator
 # puts it in ALARM 1 s into the bake, and this leaves a busy machine 5 s more to do so.
 LOST_ALARM_BAKE_SECONDS = 6
+# A deployment whose events are lost must still be running when the deploy function stores its
+# token and reads its status once (else that read ends the wait), and have ended well before the
+# deployment timeout reads it again: at least 5 s for the one, at least 10 s for the other.
+LOST_DEPLOYMENT_SECONDS = 5
 
 
 def every_story() -> list[Scenario]:
@@ -45,6 +49,9 @@ def test_a_wait_something_ends_has_a_margin_and_a_wait_that_must_expire_cannot_b
         assert all(a.timeout_seconds >= MARGIN_SECONDS for a in approvals)
     if timed_out == "deployment":
         assert all(u.canary_deployment.lose_event and u.live_deployment.lose_event for u in story.uploads)
+        lost = [d for u in story.uploads for d in (u.canary_deployment, u.live_deployment)]
+        assert all(d.seconds >= LOST_DEPLOYMENT_SECONDS for d in lost)
+        assert all(story.policy.deployment_timeout_seconds - d.seconds >= 10 for d in lost)
     else:
         assert story.policy.deployment_timeout_seconds >= MARGIN_SECONDS
     tripping = [u for u in story.uploads if u.behaviour.trips_alarms]
