@@ -119,11 +119,33 @@ def test_a_command_is_recorded_and_a_failed_attempt_retried_once(subject: Subjec
     store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
 
     # When its failure is retried twice, then given back; Then one retry claim, and it runs as before
-    assert store.claim_retry(APP, INSTANCE, 1, NOW) and not store.claim_retry(APP, INSTANCE, 1, NOW)
+    stale = NOW - timedelta(seconds=60)
+    assert store.claim_retry(APP, INSTANCE, 1, NOW, stale) and not store.claim_retry(
+        APP, INSTANCE, 1, NOW, stale
+    )
     store.unclaim_retry(APP, INSTANCE)
     record = store.find(INSTANCE)
     assert record is not None
     assert (record.status, record.attempts, record.command_ids) == (DrainStatus.RUNNING, 1, ("c-1",))
+
+
+def test_a_retry_claim_whose_function_died_is_taken_again_once_stale_and_only_for_its_attempt(
+    subject: Subject,
+) -> None:
+    # Given a drain whose first command failed and whose retry claim was never followed by a command
+    store = subject.store
+    store.begin(fresh())
+    store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
+    assert store.claim_retry(APP, INSTANCE, 1, NOW, NOW - timedelta(seconds=60))
+
+    # When it is claimed again within the minute, after it, and after it for another attempt
+    later = NOW + timedelta(seconds=61)
+    live = store.claim_retry(APP, INSTANCE, 1, NOW + timedelta(seconds=30), NOW - timedelta(seconds=30))
+    other_attempt = store.claim_retry(APP, INSTANCE, 2, later, later - timedelta(seconds=60))
+    stale = store.claim_retry(APP, INSTANCE, 1, later, later - timedelta(seconds=60))
+
+    # Then only the stale claim of the same attempt is taken
+    assert (live, other_attempt, stale) == (False, False, True)
 
 
 def test_an_outcome_is_set_once(subject: Subject) -> None:

@@ -180,9 +180,17 @@ class InMemoryDrainStore:
         if self._status(application, instance_id) is DrainStatus.DISPATCHING:
             self._set(application, instance_id, status=DrainStatus.QUEUED.value)
 
-    def claim_retry(self, application: str, instance_id: str, attempts: int, now: datetime) -> bool:
+    def claim_retry(
+        self, application: str, instance_id: str, attempts: int, now: datetime, stale_before: datetime
+    ) -> bool:
         record = self.get(application, instance_id)
-        if record is None or record.status is not DrainStatus.RUNNING or record.attempts != attempts:
+        if record is None or record.attempts != attempts:
+            return False
+        claimed_at = (self._item(application, instance_id) or {}).get("claimed_at")
+        stale = claimed_at is not None and datetime.fromisoformat(claimed_at) < stale_before
+        if record.status is not DrainStatus.RUNNING and not (
+            record.status is DrainStatus.DISPATCHING and stale
+        ):
             return False
         self._set(application, instance_id, status=DrainStatus.DISPATCHING.value, claimed_at=now.isoformat())
         return True

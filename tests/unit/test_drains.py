@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+from botocore.exceptions import ClientError
 from canaryfleet.logic.drain import Drains
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
@@ -28,6 +29,7 @@ from canaryfleet.models.drain import (
     DrainRequestResult,
     DrainStatus,
     DrainTrigger,
+    LifecycleHookRef,
 )
 from canaryfleet.ports.clock import FixedClock
 
@@ -493,3 +495,104 @@ def test_a_spot_drain_with_no_time_left_is_lost_at_once_and_told(world: World) -
     assert result.status == "logs_lost" and "no time left to try again (20 s" in (result.reason or "")
     assert len(world.run_command.calls) == 1
     assert [kind for kind, _, _ in world.alerts.sent] == ["drain.logs_lost"]
+
+
+# --- AWS refuses a call midway: the drain is not left stuck, nor are others held up ------------
+THROTTLED = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "AutoScaling")
+
+
+class ThrottledHeartbeats(FakeHooks):
+    def heartbeat(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        raise THROTTLED
+
+
+class ThrottledCompletions(FakeHooks):
+    throttled = True
+
+    def complete(self, hook: LifecycleHookRef, instance_id: str) -> bool:
+        if self.throttled:
+            raise THROTTLED
+        return super().complete(hook, instance_id)
+
+
+class RefusedAlerts(RecordedAlerts):
+    def publish(self, kind: str, application: str, message: dict[str, Any]) -> None:
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")
+
+
+def test_a_retry_whose_heartbeat_is_throttled_is_still_sent(world: World) -> None:
+    # Given a scale-in whose first run failed, while Auto Scaling throttles the account's calls
+    world.hooks = ThrottledHeartbeats()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+
+    # When its status event comes
+    result = world.ended("Failed", at=NOW + timedelta(seconds=30))
+
+    # Then the document is sent again all the same (the hook keeps the time it had)
+    assert result.status == "retrying" and len(world.run_command.calls) == 2
+    assert (world.record().status, world.record().attempts) == (DrainStatus.RUNNING, 2)
+
+
+def test_a_retry_whose_function_died_before_sending_is_taken_again_once_its_claim_is_stale(
+    world: World,
+) -> None:
+    # Given a failed run whose retry was claimed by an invocation that then timed out, unsent
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    died_at = NOW + timedelta(seconds=30)
+    assert world.store.claim_retry(APP, INSTANCE, 1, died_at, died_at - timedelta(seconds=60))
+
+    # When Lambda retries the status event 20 s later, then once the claim is over a minute old
+    early = world.ended("Failed", at=died_at + timedelta(seconds=20))
+    late = world.ended("Failed", at=died_at + timedelta(seconds=61))
+
+    # Then the first finds the claim live and leaves it; the second sends the retry
+    assert (early.status, late.status) == ("duplicate", "retrying")
+    assert len(world.run_command.calls) == 2 and world.record().status is DrainStatus.RUNNING
+
+
+def test_an_unreachable_instance_whose_loss_notice_is_refused_holds_up_no_other_drain(world: World) -> None:
+    # Given two Spot drains in one batch: Run Command cannot reach one, and SNS refuses the notice
+    world.alerts = RefusedAlerts()
+    other = "i-0abc0000000000001"
+    world.member("live")
+    world.member("live", other)
+    world.leave(DrainTrigger.SPOT)
+    world.leave(DrainTrigger.SPOT, other)
+    world.run_command.unreachable.add(INSTANCE)
+
+    # When the dispatcher takes the batch
+    outcome = world.dispatch()
+
+    # Then the other instance gets its command now, and the unreachable one's loss is recorded
+    assert outcome.failed == {} and outcome.lost == [INSTANCE] and len(outcome.commands) == 1
+    assert world.run_command.calls[0][0] == [other]
+    assert world.record().status is DrainStatus.LOGS_LOST
+
+
+def test_an_unreachable_instance_whose_hook_completion_is_throttled_comes_back_alone(world: World) -> None:
+    # Given a scale-in Run Command cannot reach, in one batch with a Spot drain, while Auto
+    # Scaling throttles CompleteLifecycleAction
+    hooks = ThrottledCompletions()
+    world.hooks = hooks
+    other = "i-0abc0000000000001"
+    world.member("live")
+    world.member("live", other)
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.leave(DrainTrigger.SPOT, other)
+    world.run_command.unreachable.add(INSTANCE)
+
+    # When the dispatcher takes the batch, and the failed order comes back once the throttling ended
+    first = world.dispatch()
+    hooks.throttled = False
+    world.queue.orders = [o for o in world.queue.orders if o.instance_id == INSTANCE]
+    again = world.dispatch(NOW + timedelta(seconds=5))
+
+    # Then the Spot drain was sent at once; the scale-in's order alone failed, its claim given
+    # back, and its redelivery records the loss and lets the instance go
+    assert list(first.failed) == ["m-0"] and len(first.commands) == 1
+    assert (again.failed, again.lost) == ({}, [INSTANCE])
+    assert world.record().status is DrainStatus.LOGS_LOST and hooks.completed == [INSTANCE]

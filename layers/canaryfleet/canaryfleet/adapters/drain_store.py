@@ -275,7 +275,9 @@ class DynamoDrainStore:
         """Give a claim back (the command could not be sent; the queue delivers the order again)."""
         self._give_back(application, instance_id, DrainStatus.QUEUED)
 
-    def claim_retry(self, application: str, instance_id: str, attempts: int, now: datetime) -> bool:
+    def claim_retry(
+        self, application: str, instance_id: str, attempts: int, now: datetime, stale_before: datetime
+    ) -> bool:
         return None is not self._apply(
             application,
             instance_id,
@@ -285,8 +287,10 @@ class DynamoDrainStore:
                 ":running": s(DrainStatus.RUNNING),
                 ":attempts": {"N": str(attempts)},
                 ":now": s(now.isoformat()),
+                ":stale": s(stale_before.isoformat()),
             },
-            condition="#status = :running AND attempts = :attempts",
+            condition="attempts = :attempts AND "
+            "(#status = :running OR (#status = :dispatching AND claimed_at < :stale))",
         )
 
     def unclaim_retry(self, application: str, instance_id: str) -> None:

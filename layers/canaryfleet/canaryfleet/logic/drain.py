@@ -40,6 +40,10 @@ from canaryfleet.ports.drains import (
 )
 
 LOGS_LOST = "drain.logs_lost"
+# A claim whose command was never recorded is taken again after this long (its dispatcher, or
+# the function retrying it, died between the two). The drain queue's visibility timeout and the
+# functions' 30 s timeout are longer and shorter: a live claim is never taken.
+STALE_CLAIM_SECONDS = 60
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
 _DEADLINE_MARGIN_SECONDS = 5
 _MIN_EXECUTION_SECONDS = 30
@@ -204,10 +208,10 @@ def finish_drain(
     logger.error(
         "drain ended without the logs", extra={"instance_id": final.instance_id, "reason": final.reason}
     )
-    drains.notifier.publish(
-        kind=LOGS_LOST,
-        application=final.application,
-        message={
+    _alert(
+        drains,
+        final.application,
+        {
             "instance_id": final.instance_id,
             "application": final.application,
             "trigger": final.trigger.value,
@@ -224,6 +228,19 @@ def finish_drain(
         },
     )
     return final
+
+
+def _alert(drains: Drains, application: str, notice: dict[str, Any]) -> None:
+    """Publish a loss notice, best effort: the drain's outcome is recorded by now, so a refused
+    call must not fail the batch or event it came with (other instances' drains, retried for
+    nothing). The error log above and the DrainLogsLost metric still say it."""
+    try:
+        drains.notifier.publish(kind=LOGS_LOST, application=application, message=notice)
+    except (ClientError, BotoCoreError) as exc:
+        logger.error(
+            "logs-lost notice not published",
+            extra={"instance_id": notice["instance_id"], "error": type(exc).__name__},
+        )
 
 
 def complete_hook(drains: Drains, record: DrainRecord, now: datetime) -> bool:

@@ -10,14 +10,20 @@ termination hook is completed.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
-from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
+from canaryfleet.logic.drain import (
+    STALE_CLAIM_SECONDS,
+    Drains,
+    finish_drain,
+    send_drain_document,
+    target_of,
+)
 from canaryfleet.models.drain import (
     MAX_ATTEMPTS,
     MIN_RETRY_SECONDS,
@@ -123,20 +129,40 @@ def _drain_of(
 
 
 def _retry(drains: Drains, record: DrainRecord, now: datetime, problem: str) -> str:
-    """Send the document once more: "sent", "taken" (a duplicate event got there first), or why not."""
-    if not drains.store.claim_retry(record.application, record.instance_id, record.attempts, now):
+    """Send the document once more: "sent", "taken" (a duplicate event got there first), or why not.
+
+    The claim is given back on any failure before the command is recorded, so the event's
+    redelivery retries; a function that dies in between leaves a claim that goes stale after
+    STALE_CLAIM_SECONDS, and the redelivery (Lambda retries an event after about one and two
+    minutes) takes it again.
+    """
+    stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)
+    if not drains.store.claim_retry(record.application, record.instance_id, record.attempts, now, stale):
         return "taken"
     logger.warning("drain failed; trying once more", extra={"problem": problem, "attempts": record.attempts})
-    if record.hook is not None and drains.hooks.heartbeat(record.hook, record.instance_id):
-        drains.store.record_heartbeat(record.application, record.instance_id)
     try:
+        _heartbeat(drains, record)
         send_drain_document(
             drains, record.budget, [target_of(record)], f"{record.trigger.value} retry", now, record.run_id
         )
     except InstancesNotReachable as exc:
         return f"the retry could not reach the instance: {exc}"
-    except (ClientError, BotoCoreError):
+    except BaseException:
         drains.store.unclaim_retry(record.application, record.instance_id)  # the event comes again
         raise
     metrics.add_metric(name="DrainRetries", unit=MetricUnit.Count, value=1)
     return "sent"
+
+
+def _heartbeat(drains: Drains, record: DrainRecord) -> None:
+    """Restart the hook's timeout for the retry, best effort: a throttled or refused heartbeat
+    must not stop the retry it is for (the hook keeps the time it had)."""
+    if record.hook is None:
+        return
+    try:
+        if drains.hooks.heartbeat(record.hook, record.instance_id):
+            drains.store.record_heartbeat(record.application, record.instance_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "termination hook heartbeat failed", extra={"instance_id": record.instance_id, "error": str(exc)}
+        )

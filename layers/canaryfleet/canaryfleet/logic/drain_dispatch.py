@@ -38,7 +38,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
-from canaryfleet.logic.drain import Drains, finish_drain, send_drain_document, target_of
+from canaryfleet.logic.drain import (
+    STALE_CLAIM_SECONDS,
+    Drains,
+    finish_drain,
+    send_drain_document,
+    target_of,
+)
 from canaryfleet.logic.drain_check import check_command
 from canaryfleet.models.drain import (
     COMPLETION_MARGIN_SECONDS,
@@ -53,9 +59,6 @@ from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, OrderRedelivery
 
 # A drain queue message is an order (an instance to drain) or, delayed, a check of a command.
 _CHECK = re.compile(r'^\s*\{\s*"command_id"')
-# A claim whose command was never recorded is taken again after this long (its dispatcher
-# died between the two); the queue's visibility timeout is longer, so a live one never is.
-STALE_CLAIM_SECONDS = 60
 
 
 @dataclass
@@ -234,5 +237,21 @@ def _restart_hook_timeout(drains: Drains, record: DrainRecord, now: datetime) ->
 
 
 def _unreachable(drains: Drains, item: Claimed, now: datetime, reason: str, outcome: BatchOutcome) -> None:
-    finish_drain(drains, item.record, now, reason=f"Run Command could not reach the instance: {reason}")
+    """Record the logs of an instance Run Command cannot reach as lost, and complete its hook.
+
+    A refused call on the way (CompleteLifecycleAction throttled, DynamoDB) fails this order
+    alone: the other instances of the batch are still sent their command, and this one comes
+    back soon, its claim given back.
+    """
+    try:
+        finish_drain(drains, item.record, now, reason=f"Run Command could not reach the instance: {reason}")
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "unreachable instance's drain not ended; its order comes again",
+            extra={"instance_id": item.record.instance_id, "error": str(exc)},
+        )
+        drains.store.release(item.record.application, item.record.instance_id)
+        outcome.failed[item.message_id] = f"ending the drain failed: {exc}"
+        outcome.send_failed.add(item.message_id)
+        return
     outcome.lost.append(item.record.instance_id)

@@ -87,8 +87,14 @@ class DrainStore(Protocol):
         """Give a claim back (the command could not be sent)."""
         ...
 
-    def claim_retry(self, application: str, instance_id: str, attempts: int, now: datetime) -> bool:
-        """Take a running drain whose attempt ``attempts`` failed, to send it again; False if taken."""
+    def claim_retry(
+        self, application: str, instance_id: str, attempts: int, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Take a running drain whose attempt ``attempts`` failed, to send it again; False if taken.
+
+        A retry's claim older than ``stale_before`` whose command was never recorded (its
+        function died between the two) may be taken again.
+        """
         ...
 
     def unclaim_retry(self, application: str, instance_id: str) -> None:
