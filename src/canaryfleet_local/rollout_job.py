@@ -37,6 +37,8 @@ APPLICATION = "hello-app"
 COMMIT = "9fceb02d0ae598e95dc970b74767f19372d61af8"
 # How long a report waits, after the last rollout ended, for deployments still stopping.
 STOP_MARGIN_SECONDS = 30.0
+# Longest wait for an upload to be received before the story's next one is made.
+RECEIVED_WITHIN_SECONDS = 30.0
 
 
 def _weight_history(record: RolloutRecord) -> list[dict[str, Any]]:
@@ -112,7 +114,9 @@ def played_scenario(
     started = time.monotonic()
     body = artifact.read_bytes() if artifact else bundle()
     with scenario_cloud(scenario, application, parameters, template_path) as (cloud, simulator):
-        for upload in scenario.uploads:
+        for index, upload in enumerate(scenario.uploads):
+            if index:
+                _wait_until_received(cloud, application, index, time.monotonic() + RECEIVED_WITHIN_SECONDS)
             time.sleep(upload.after_seconds)
             upload_build(cloud, application, upload.version, body)
         executions = _wait_for_all(cloud, len(scenario.uploads), started + timeout)
@@ -264,6 +268,21 @@ def _colors(
     store = DynamoRolloutStore(cloud.output("StateTableName"))
     live = store.live_color(app.application)
     return {"live_color": live, "colors": colors}
+
+
+def _wait_until_received(cloud: LocalCloud, application: str, uploads: int, deadline: float) -> None:
+    """Until the platform has received the story's uploads so far (start_rollout recorded each).
+
+    A story's builds are uploaded one after another, as CI does. S3 and EventBridge give no
+    order between the events of two keys, and the platform queues uploads in the order it
+    receives them: without this, a second upload's event handled first on a busy machine
+    would run the story's rollouts in the other order. Past the deadline the story goes on
+    (a stalled start_rollout shows in the report).
+    """
+    pause = 0.02
+    while len(_rollout_records(cloud, application)) < uploads and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.2)
 
 
 def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[ExecutionRecord]:

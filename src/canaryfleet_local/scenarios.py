@@ -64,7 +64,11 @@ class Upload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str
-    after_seconds: float = Field(default=0.0, ge=0, description="Delay after the previous upload.")
+    after_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Delay after the previous upload, once the platform received it (its rollout recorded).",
+    )
     behaviour: Behaviour = Field(default_factory=Behaviour)
     canary_deployment: DeploymentScript = Field(default_factory=DeploymentScript)
     live_deployment: DeploymentScript = Field(default_factory=DeploymentScript)
