@@ -243,6 +243,20 @@ def _alert(drains: Drains, application: str, notice: dict[str, Any]) -> None:
         )
 
 
+def heartbeat_hook(drains: Drains, record: DrainRecord) -> None:
+    """Restart the termination hook's timeout, best effort: a hook that ended, or a throttled or
+    refused call, changes nothing for the command it is for (the hook keeps the time it had)."""
+    if record.hook is None:
+        return
+    try:
+        if drains.hooks.heartbeat(record.hook, record.instance_id):
+            drains.store.record_heartbeat(record.application, record.instance_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "termination hook heartbeat failed", extra={"instance_id": record.instance_id, "error": str(exc)}
+        )
+
+
 def complete_hook(drains: Drains, record: DrainRecord, now: datetime) -> bool:
     """CONTINUE the instance's termination hook, if it waits in one that is not yet completed."""
     hook = record.hook

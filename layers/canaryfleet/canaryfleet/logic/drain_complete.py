@@ -13,7 +13,6 @@ import json
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
@@ -21,6 +20,7 @@ from canaryfleet.logic.drain import (
     STALE_CLAIM_SECONDS,
     Drains,
     finish_drain,
+    heartbeat_hook,
     send_drain_document,
     target_of,
 )
@@ -141,7 +141,7 @@ def _retry(drains: Drains, record: DrainRecord, now: datetime, problem: str) -> 
         return "taken"
     logger.warning("drain failed; trying once more", extra={"problem": problem, "attempts": record.attempts})
     try:
-        _heartbeat(drains, record)
+        heartbeat_hook(drains, record)
         send_drain_document(
             drains, record.budget, [target_of(record)], f"{record.trigger.value} retry", now, record.run_id
         )
@@ -152,17 +152,3 @@ def _retry(drains: Drains, record: DrainRecord, now: datetime, problem: str) -> 
         raise
     metrics.add_metric(name="DrainRetries", unit=MetricUnit.Count, value=1)
     return "sent"
-
-
-def _heartbeat(drains: Drains, record: DrainRecord) -> None:
-    """Restart the hook's timeout for the retry, best effort: a throttled or refused heartbeat
-    must not stop the retry it is for (the hook keeps the time it had)."""
-    if record.hook is None:
-        return
-    try:
-        if drains.hooks.heartbeat(record.hook, record.instance_id):
-            drains.store.record_heartbeat(record.application, record.instance_id)
-    except (ClientError, BotoCoreError) as exc:
-        logger.warning(
-            "termination hook heartbeat failed", extra={"instance_id": record.instance_id, "error": str(exc)}
-        )

@@ -42,6 +42,7 @@ from canaryfleet.logic.drain import (
     STALE_CLAIM_SECONDS,
     Drains,
     finish_drain,
+    heartbeat_hook,
     send_drain_document,
     target_of,
 )
@@ -225,15 +226,8 @@ def _needs_heartbeat(record: DrainRecord, now: datetime) -> bool:
 def _restart_hook_timeout(drains: Drains, record: DrainRecord, now: datetime) -> None:
     """Heartbeat the instance's termination hook, if it waits in one and the run needs the time
     (best effort: the command is sent, and a hook that ended or a refused call changes nothing)."""
-    if record.hook is None or record.hook_completed_at is not None or not _needs_heartbeat(record, now):
-        return
-    try:
-        if drains.hooks.heartbeat(record.hook, record.instance_id):
-            drains.store.record_heartbeat(record.application, record.instance_id)
-    except (ClientError, BotoCoreError) as exc:
-        logger.warning(
-            "termination hook heartbeat failed", extra={"instance_id": record.instance_id, "error": str(exc)}
-        )
+    if record.hook_completed_at is None and _needs_heartbeat(record, now):
+        heartbeat_hook(drains, record)
 
 
 def _unreachable(drains: Drains, item: Claimed, now: datetime, reason: str, outcome: BatchOutcome) -> None:
