@@ -41,8 +41,9 @@ from canaryfleet.ports.drains import (
 
 LOGS_LOST = "drain.logs_lost"
 # A claim whose command was never recorded is taken again after this long (its dispatcher, or
-# the function retrying it, died between the two). The drain queue's visibility timeout and the
-# functions' 30 s timeout are longer and shorter: a live claim is never taken.
+# the function retrying it, died between the two). No function runs this long (30 s timeout),
+# so a live claim is never taken; the drain queue's visibility timeout is longer, so a dead
+# dispatcher's order comes back to a claim already stale.
 STALE_CLAIM_SECONDS = 60
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
 _DEADLINE_MARGIN_SECONDS = 5
