@@ -140,3 +140,16 @@ def after_cli_main(shown: str, environment: dict[str, str]) -> subprocess.Comple
         timeout=120,
         env=environment,
     )
+
+
+class ForgetsTheFirstDeploymentId:
+    """Mixed into a rollout store (in memory or DynamoDB): its first write of a deployment's id
+    fails, as a write throttled past its retries does, after CreateDeployment succeeded."""
+
+    failures = 1
+
+    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
+        super().remember_deployment(rollout_id, purpose, deployment_id, group)  # type: ignore[misc]

@@ -18,6 +18,7 @@ from canaryfleet.ports.clock import SystemClock
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+from tests.helpers import ForgetsTheFirstDeploymentId
 from tests.integration.helpers import RecordingCallbacks, table_items
 
 REVISION = Revision(bucket="artifacts", key="hello-app/2.0.0.zip", version_id="v1", etag="e", version="2.0.0")
@@ -208,16 +209,8 @@ def test_a_deployment_codedeploy_stops_as_it_starts_fails_the_wait_even_if_its_e
     assert len(callbacks.failed) == 1 and callbacks.succeeded == []
 
 
-class ForgetsOnce(DynamoRolloutStore):
-    """The state table; the first write of a deployment's id fails (throttled past its retries)."""
-
-    failures = 1
-
-    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
-        super().remember_deployment(rollout_id, purpose, deployment_id, group)
+class ForgetsOnce(ForgetsTheFirstDeploymentId, DynamoRolloutStore):
+    pass
 
 
 def test_a_retry_takes_over_the_deployment_its_failed_attempt_created_rather_than_deploying_twice(

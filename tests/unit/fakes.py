@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from canaryfleet.adapters.fleet import DESCRIPTION_LENGTH
 from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
 from canaryfleet.models.analysis import MetricQuery
 from canaryfleet.models.app_config import AppConfig, Color, FleetGroup, GroupCapacity, Strategy
@@ -409,7 +410,7 @@ class FakeDeployments:
         self.statuses[deployment_id] = ("InProgress", "")
         self.groups[deployment_id] = key
         self.polls_alarms[deployment_id] = poll_alarms
-        self.descriptions[deployment_id] = description[:100]
+        self.descriptions[deployment_id] = description[:DESCRIPTION_LENGTH]
         return deployment_id
 
     def status(self, deployment_id: str) -> tuple[str, str]:
@@ -420,7 +421,7 @@ class FakeDeployments:
             if (
                 key == f"{application}/{group}"
                 and self.statuses[deployment_id][0] == "InProgress"
-                and self.descriptions[deployment_id] == description[:100]
+                and self.descriptions[deployment_id] == description[:DESCRIPTION_LENGTH]
             ):
                 return deployment_id
         return None

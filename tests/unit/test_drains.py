@@ -52,6 +52,7 @@ APP = "orders-api"
 BUCKET = "canaryfleet-logs"
 DOCUMENT = "canaryfleet-drain"
 INSTANCE = "i-0598c7d356eba48d7"
+OTHER = "i-0abc0000000000001"
 CANARY_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-canary/0123456789abcdef"
 LIVE_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-live/fedcba9876543210"
 NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
@@ -296,9 +297,9 @@ def test_a_drain_sent_too_late_for_its_hooks_timeout_restarts_it_with_the_comman
 ) -> None:
     # Given a scale-in and a Spot warning, each of its own instance, queued at NOW
     world.member("live")
-    world.member("live", "i-0abc0000000000001")
+    world.member("live", OTHER)
     world.leave(DrainTrigger.LIFECYCLE)
-    world.leave(DrainTrigger.SPOT, "i-0abc0000000000001")
+    world.leave(DrainTrigger.SPOT, OTHER)
 
     # When the dispatcher sends them their command, ``sent_after`` seconds after the events
     outcome = world.dispatch(NOW + timedelta(seconds=sent_after))
@@ -309,7 +310,7 @@ def test_a_drain_sent_too_late_for_its_hooks_timeout_restarts_it_with_the_comman
     assert len(outcome.commands) == 2 and outcome.failed == {}  # two budgets: two commands
     assert world.hooks.heartbeats == [INSTANCE] * heartbeats
     assert world.record().heartbeats == heartbeats
-    spot = world.store.get(APP, "i-0abc0000000000001")
+    spot = world.store.get(APP, OTHER)
     assert spot is not None and spot.heartbeats == 0
 
 
@@ -554,22 +555,27 @@ def test_a_retry_whose_function_died_before_sending_is_taken_again_once_its_clai
     assert len(world.run_command.calls) == 2 and world.record().status is DrainStatus.RUNNING
 
 
+def _unreachable_with_a_spot_drain(world: World, trigger: DrainTrigger) -> None:
+    """One batch: INSTANCE, leaving by ``trigger``, which Run Command cannot reach, and OTHER's
+    Spot warning."""
+    world.member("live")
+    world.member("live", OTHER)
+    world.leave(trigger)
+    world.leave(DrainTrigger.SPOT, OTHER)
+    world.run_command.unreachable.add(INSTANCE)
+
+
 def test_an_unreachable_instance_whose_loss_notice_is_refused_holds_up_no_other_drain(world: World) -> None:
     # Given two Spot drains in one batch: Run Command cannot reach one, and SNS refuses the notice
     world.alerts = RefusedAlerts()
-    other = "i-0abc0000000000001"
-    world.member("live")
-    world.member("live", other)
-    world.leave(DrainTrigger.SPOT)
-    world.leave(DrainTrigger.SPOT, other)
-    world.run_command.unreachable.add(INSTANCE)
+    _unreachable_with_a_spot_drain(world, DrainTrigger.SPOT)
 
     # When the dispatcher takes the batch
     outcome = world.dispatch()
 
     # Then the other instance gets its command now, and the unreachable one's loss is recorded
     assert outcome.failed == {} and outcome.lost == [INSTANCE] and len(outcome.commands) == 1
-    assert world.run_command.calls[0][0] == [other]
+    assert world.run_command.calls[0][0] == [OTHER]
     assert world.record().status is DrainStatus.LOGS_LOST
 
 
@@ -578,12 +584,7 @@ def test_an_unreachable_instance_whose_hook_completion_is_throttled_comes_back_a
     # Scaling throttles CompleteLifecycleAction
     hooks = ThrottledCompletions()
     world.hooks = hooks
-    other = "i-0abc0000000000001"
-    world.member("live")
-    world.member("live", other)
-    world.leave(DrainTrigger.LIFECYCLE)
-    world.leave(DrainTrigger.SPOT, other)
-    world.run_command.unreachable.add(INSTANCE)
+    _unreachable_with_a_spot_drain(world, DrainTrigger.LIFECYCLE)
 
     # When the dispatcher takes the batch, and the failed order comes back once the throttling ended
     first = world.dispatch()

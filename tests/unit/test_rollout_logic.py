@@ -16,6 +16,7 @@ from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest, QueueTask, RollbackTask
 from canaryfleet.ports.clock import FixedClock
 
+from tests.helpers import ForgetsTheFirstDeploymentId
 from tests.unit.fakes import (
     T0,
     FakeAlarms,
@@ -105,6 +106,17 @@ def _deploy_request(
     return DeployRequest(token=token, ref=REF, purpose=purpose, app=app, revision=revision)
 
 
+def _start(
+    app: AppConfig,
+    store: InMemoryRolloutStore,
+    codedeploy: FakeDeployments,
+    callbacks: RecordingCallbacks,
+    clock: FixedClock,
+) -> str:
+    """The deploy task for the canary, its group's alarms all OK: the deployment's id."""
+    return start_deployment(_deploy_request(app), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
+
+
 def _rollback_task(error: str = "DeploymentFailed") -> RollbackTask:
     return RollbackTask.model_validate(
         {
@@ -130,9 +142,7 @@ def test_given_a_deployment_event_after_its_token_then_the_wait_ends_once(
 ) -> None:
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    deployment_id = start_deployment(
-        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
-    )
+    deployment_id = _start(app_config, store, codedeploy, callbacks, clock)
 
     results = [
         on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
@@ -154,7 +164,7 @@ def test_given_a_deployment_event_before_its_token_then_storing_the_token_ends_t
     store.remember_deployment(_deploy_request(app_config).ref.rollout_id, "canary", deployment_id, "group")
 
     early = on_deployment_event(_event(app_config, deployment_id, "FAILURE"), store, codedeploy, callbacks)
-    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
+    _start(app_config, store, codedeploy, callbacks, clock)
 
     assert early == "recorded"
     assert callbacks.failed["token-deploy"][0] == "DeploymentFailed"
@@ -206,9 +216,7 @@ def test_given_a_deployment_that_ended_before_its_id_was_recorded_then_the_wait_
     callbacks = EveryCall()
     codedeploy = EndsAsItStarts(store, app_config, callbacks)
 
-    deployment_id = start_deployment(
-        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
-    )
+    deployment_id = _start(app_config, store, codedeploy, callbacks, clock)
     again = on_deployment_event(_event(app_config, deployment_id, "STOP"), store, codedeploy, callbacks)
 
     assert codedeploy.early == ["ignored: not canaryfleet's"], "the event came before the id was recorded"
@@ -246,7 +254,7 @@ def test_given_the_event_between_the_token_and_the_status_read_then_the_wait_end
     callbacks = EveryCall()
     codedeploy = EventDuringTheRead(store, app_config, callbacks)
 
-    start_deployment(_deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
+    _start(app_config, store, codedeploy, callbacks, clock)
 
     assert codedeploy.during == ["completed"], "the event found the token and ended the wait"
     assert callbacks.calls == ["succeed token-deploy"], "the status read sent nothing more"
@@ -258,9 +266,7 @@ def test_given_a_deployment_still_running_after_its_token_is_stored_then_the_eve
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
 
-    deployment_id = start_deployment(
-        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
-    )
+    deployment_id = _start(app_config, store, codedeploy, callbacks, clock)
 
     assert callbacks.succeeded == {} and callbacks.failed == {}, "still InProgress: the wait goes on"
     assert "final_status" not in store.deployment_waits[deployment_id]
@@ -282,9 +288,7 @@ def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then
 ) -> None:
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    start_deployment(
-        _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
-    )  # still InProgress
+    _start(app_config, store, codedeploy, callbacks, clock)  # still InProgress
     restore = _deploy_request(app_config, "token-restore", "canary-restore", LAST_GOOD)
 
     with pytest.raises(DeploymentGroupBusy):
@@ -293,18 +297,8 @@ def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then
     assert store.deployment_for(ROLLOUT_ID, "canary-restore") is None, "a retry creates it afresh"
 
 
-class ForgetsOnce(InMemoryRolloutStore):
-    """A state table whose first write of a deployment's id fails (throttled past its retries)."""
-
-    def __init__(self, clock: FixedClock) -> None:
-        super().__init__(clock)
-        self.failures = 1
-
-    def remember_deployment(self, rollout_id: str, purpose: str, deployment_id: str, group: str) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
-        super().remember_deployment(rollout_id, purpose, deployment_id, group)
+class ForgetsOnce(ForgetsTheFirstDeploymentId, InMemoryRolloutStore):
+    pass
 
 
 def test_given_an_attempt_that_created_its_deployment_but_failed_to_record_it_then_the_retry_takes_it_over(
@@ -314,9 +308,7 @@ def test_given_an_attempt_that_created_its_deployment_but_failed_to_record_it_th
     a_rollout(store)
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
     with pytest.raises(RuntimeError):
-        start_deployment(
-            _deploy_request(app_config), store, codedeploy, callbacks, clock, alarms=FakeAlarms()
-        )
+        _start(app_config, store, codedeploy, callbacks, clock)
     [created] = codedeploy.statuses
 
     retried = start_deployment(

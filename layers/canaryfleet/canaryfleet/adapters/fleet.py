@@ -22,8 +22,10 @@ from canaryfleet.models.app_config import (
 from canaryfleet.models.chart import MAX_SAMPLES, AlarmThreshold, MetricSample
 from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
+from canaryfleet.ports.fleet import ACTIVE_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
+    from mypy_boto3_codedeploy.literals import DeploymentStatusType
     from mypy_boto3_codedeploy.type_defs import RevisionLocationTypeDef
     from mypy_boto3_elbv2.type_defs import ActionTypeDef
 
@@ -86,9 +88,8 @@ class CodeDeploy:
         return str(info["status"]), str(error.get("message", ""))
 
     def find_active(self, application: str, group: str, description: str) -> str | None:
-        """ListDeployments of the group's active statuses (botocore codedeploy model,
-        DeploymentStatus: Created | Queued | InProgress | Baking | Ready), then each one's
-        description: CodeDeploy allows one active deployment per group, so it is one read."""
+        """ListDeployments of the group's active statuses, then each one's description:
+        CodeDeploy allows one active deployment per group, so it is one read."""
         wanted = description[:DESCRIPTION_LENGTH]
         pages = (
             client("codedeploy")
@@ -96,7 +97,7 @@ class CodeDeploy:
             .paginate(
                 applicationName=application,
                 deploymentGroupName=group,
-                includeOnlyStatuses=["Created", "Queued", "InProgress", "Baking", "Ready"],
+                includeOnlyStatuses=cast("list[DeploymentStatusType]", list(ACTIVE_DEPLOYMENT_STATUSES)),
             )
         )
         for page in pages:

@@ -16,8 +16,10 @@ from canaryfleet.models.chart import AlarmThreshold, MetricSample
 from canaryfleet.models.fail_fast import CriticalAlarm
 from canaryfleet.models.rollout import Revision
 
-# CodeDeploy statuses that end a deployment.
+# CodeDeploy statuses that end a deployment, and those of one that has not ended (botocore
+# codedeploy model, DeploymentStatus).
 TERMINAL_DEPLOYMENT_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
+ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
 
 class Deployments(Protocol):
