@@ -19,7 +19,6 @@ import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_api._internal import mock_random
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from canaryfleet_local import cloudformation_rules
 from canaryfleet_local.faults import FaultInjection, FaultPlan
@@ -111,26 +110,13 @@ class LocalCloud:
 
     def _stop_running_executions(self) -> None:
         """End executions still waiting, so none of their threads outlives this cloud."""
+        self.stand_ins.step_functions_events.silence()  # no recovery of what closing stops
         sfn = self.client("stepfunctions")
         for machine in sfn.list_state_machines()["stateMachines"]:
             running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
             for execution in running["executions"]:
+                # Its task-token waits end with it (standins/stepfunctions.py, stop_execution_aborts_at_once).
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="local cloud closed")
-                self._end_task_token_waits(execution["executionArn"])
-
-    def _end_task_token_waits(self, execution_arn: str) -> None:
-        """Wake the threads of a stopped execution that wait for a task token.
-
-        moto marks the execution ABORTED and runs no further state, but a thread waiting in a
-        ``.waitForTaskToken`` state sleeps on until the state's timeout (a day for an approval)
-        unless its callback is interrupted. Housekeeping of moto's threads, not an AWS rule:
-        nothing of it shows through the API.
-        """
-        backend: Any = stepfunctions_parser_backends[self.account_id][self.region]
-        with contextlib.suppress(Exception):  # an execution that already ended has nothing to wake
-            worker = backend.describe_execution(execution_arn).exec_worker
-            for endpoint in list(worker.env.callback_pool_manager._pool.values()):
-                endpoint.interrupt_all()
 
     def _start(self) -> None:
         env = {

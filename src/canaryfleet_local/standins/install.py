@@ -69,10 +69,12 @@ from canaryfleet_local.standins.ssm import (
     SsmRunCommandOnManagedInstances,
 )
 from canaryfleet_local.standins.stepfunctions import (
+    StepFunctionsExecutionStatusEvents,
     StepFunctionsRequestLimits,
     one_client_per_service,
     send_task_failure_with_cause,
     start_execution_names_unnamed_executions,
+    stop_execution_aborts_at_once,
 )
 from canaryfleet_local.state_size import costs_independent_of_state_size
 from canaryfleet_local.template import REPO_ROOT
@@ -109,6 +111,7 @@ class PlatformStandIns:
         self.sns_rules = SnsPublishRules()
         self.sns_email = SnsEmailSubscriptions(account_id, region)
         self.step_functions_limits = StepFunctionsRequestLimits()
+        self.step_functions_events = StepFunctionsExecutionStatusEvents()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
         self.dynamodb = DynamoDBConcurrentRequests(account_id, region)
 
@@ -121,7 +124,9 @@ class PlatformStandIns:
             stack.enter_context(self.s3_events.installed())
             stack.enter_context(self.codedeploy.installed())
             stack.enter_context(send_task_failure_with_cause())
+            stack.enter_context(stop_execution_aborts_at_once())
             stack.enter_context(start_execution_names_unnamed_executions())
+            stack.enter_context(self.step_functions_events.installed())
             # AWS's request limits, checked before moto (and the stand-ins above) see a request.
             stack.enter_context(self.step_functions_limits.installed())
             stack.enter_context(self.sns_rules.installed())

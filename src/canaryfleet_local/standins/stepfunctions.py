@@ -1,25 +1,40 @@
-"""Step Functions: state machines that execute with their substitutions, and SendTaskFailure's cause."""
+"""Step Functions: state machines that execute with their substitutions, SendTaskFailure's and
+StopExecution's causes, and the execution status change events."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import re
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 from unittest import mock
 
 from moto.core.exceptions import AWSError
 from moto.core.models import botocore_stubber
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
+from moto.stepfunctions.parser.api import ExecutionStatus, StateMachineType
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from canaryfleet_local.standins.aws_clients import shared_client
+from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
+
+logger = logging.getLogger(__name__)
 
 
 def create_executable_state_machine(
@@ -60,6 +75,65 @@ def send_task_failure_with_cause() -> Iterator[None]:
         return EmptyResult()
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
+        yield
+
+
+# How long StopExecution waits for the stopped execution's thread to record its end itself.
+_STOP_SETTLES_WITHIN_SECONDS = 0.5
+
+
+@contextlib.contextmanager
+def stop_execution_aborts_at_once() -> Iterator[None]:
+    """Stands in for StopExecution ending an execution when it answers, with its error and cause.
+
+    AWS: StopExecution "Stops an execution" and answers the date it stopped (its output's
+    ``stopDate``, required: botocore ``stepfunctions`` ``StopExecutionOutput``; API Reference,
+    StopExecution); the execution is ABORTED from then on, whichever state it was in, and its
+    ``ExecutionAborted`` history event and its status change event carry the request's ``error``
+    and ``cause`` (API Reference, ExecutionAbortedEventDetails). moto differs three ways, each
+    mended here: it stops every execution with an empty error and cause, and answers without
+    ``stopDate``; a state waiting for a task token (``.waitForTaskToken``) sleeps on until its
+    own timeout; and that timeout's error then overwrites the stop, so the execution ends FAILED
+    with ``States.Timeout``. Here the stop wakes the execution's task-token waits, and an
+    execution once stopped stays stopped: a later error or timeout of its thread changes nothing.
+    """
+
+    def stop_execution(response: StepFunctionResponse) -> ActionResult:
+        backend: Any = response.stepfunction_backend
+        execution = backend.describe_execution(response._get_param("executionArn"))
+        stop_date = utcnow()
+        execution.stop(
+            stop_date=stop_date, error=response._get_param("error"), cause=response._get_param("cause")
+        )
+        worker = execution.exec_worker
+        if worker is not None:
+            for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+        # The execution's thread records the end as soon as its state wakes (milliseconds); one
+        # busy in a synchronous call notices only when the call returns, and is ABORTED already.
+        deadline = time.monotonic() + _STOP_SETTLES_WITHIN_SECONDS
+        while execution.exec_status == ExecutionStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if execution.exec_status == ExecutionStatus.RUNNING:
+            execution.exec_status, execution.stop_date = ExecutionStatus.ABORTED, stop_date
+        return ActionResult({"stopDate": execution.stop_date or stop_date})
+
+    original_set_error = Environment.set_error
+    original_set_timed_out = Environment.set_timed_out
+
+    def set_error(env: Environment, error: Any) -> None:
+        if not isinstance(env._program_state, ProgramStopped):
+            original_set_error(env, error)
+
+    def set_timed_out(env: Environment) -> None:
+        if not isinstance(env._program_state, ProgramStopped):
+            original_set_timed_out(env)
+
+    with (
+        mock.patch.object(StepFunctionResponse, "stop_execution", stop_execution),
+        mock.patch.object(Environment, "set_error", set_error),
+        mock.patch.object(Environment, "set_timed_out", set_timed_out),
+    ):
         yield
 
 
@@ -216,3 +290,134 @@ def one_client_per_service() -> Iterator[None]:
         for module in users.values():
             patches.enter_context(mock.patch.object(module, "boto_client_for", boto_client_for))
         yield
+
+
+# "If the combined escaped input and escaped output sent to EventBridge exceeds 248KB, then the
+# input will be excluded. Similarly, if the escaped output exceeds 248KB, then the output will be
+# excluded" (Developer Guide, cw-events.html, "EventBridge payloads").
+STATUS_EVENT_PAYLOAD_LIMIT_BYTES = 248 * 1024
+_ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def _epoch_millis(date: datetime | None) -> int | None:
+    return None if date is None else int(date.timestamp() * 1000)
+
+
+def _escaped_bytes(text: str | None) -> int:
+    return 0 if text is None else len(json.dumps(text).encode())
+
+
+class StepFunctionsExecutionStatusEvents:
+    """Stands in for Standard workflows sending "Step Functions Execution Status Change" events.
+
+    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html: each status change of a
+    Standard execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is an event from
+    ``aws.states`` on the default bus, whose ``detail`` "provides the same information as the
+    DescribeExecution API" (dates in epoch milliseconds, input and output as JSON strings);
+    https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html: delivery is best
+    effort. moto sends none. Here an execution's start emits RUNNING before its thread runs a
+    state, and its end the status moto has just given it, in the account and region of its ARN;
+    each status once (a second StopExecution, or one of an ended execution, emits nothing). An
+    ABORTED event carries StopExecution's error and cause (``stop_execution_aborts_at_once``).
+    Input or output over the documented 248 KB is left out (null, ``included`` false: how AWS
+    writes an excluded payload is not shown). Express executions send no events. An event that
+    cannot be emitted is logged, never raised into moto's execution thread.
+    """
+
+    def __init__(self) -> None:
+        self._statuses: weakref.WeakKeyDictionary[Execution, str] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._silenced = False
+
+    def silence(self) -> None:
+        """Send no more events: the local cloud is closing, and the executions it stops then are
+        its housekeeping, not operators' stops to recover from."""
+        self._silenced = True
+
+    def _claim(self, execution: Execution, status: str) -> bool:
+        """True once per status of an execution, and for no status after its end."""
+        with self._lock:
+            previous = self._statuses.get(execution)
+            if previous == status or previous in _ENDED:
+                return False
+            self._statuses[execution] = status
+            return True
+
+    @staticmethod
+    def detail(execution: Execution) -> dict[str, Any]:
+        described: dict[str, Any] = dict(execution.to_describe_output())
+        status = str(ExecutionStatus(described["status"]).value)
+        error, cause = described.get("error"), described.get("cause")
+        env = execution.exec_worker.env if execution.exec_worker is not None else None
+        if status == "ABORTED" and error is None and cause is None and env is not None:
+            stopped = env.program_state()
+            if isinstance(stopped, ProgramStopped):
+                error, cause = stopped.error or None, stopped.cause or None
+        execution_input: str | None = described["input"]
+        output: str | None = described.get("output")
+        input_included = _escaped_bytes(execution_input) + _escaped_bytes(output) <= (
+            STATUS_EVENT_PAYLOAD_LIMIT_BYTES
+        )
+        output_included = _escaped_bytes(output) <= STATUS_EVENT_PAYLOAD_LIMIT_BYTES
+        return {
+            "executionArn": described["executionArn"],
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": status,
+            "startDate": _epoch_millis(described["startDate"]),
+            "stopDate": _epoch_millis(described.get("stopDate")),
+            "input": execution_input if input_included else None,
+            "inputDetails": {"included": input_included},
+            "output": output if output_included else None,
+            "outputDetails": None if output is None else {"included": output_included},
+            "error": error,
+            "cause": cause,
+        }
+
+    def changed(self, execution: Execution) -> None:
+        """Emit the execution's status, if it is new; never raises."""
+        try:
+            if self._silenced:
+                return
+            if execution.sm_type != StateMachineType.STANDARD or execution.exec_status is None:
+                return
+            status = str(execution.exec_status.value)
+            if not self._claim(execution, status):
+                return
+            region, account = execution.exec_arn.split(":")[3:5]
+            event = service_event(
+                account,
+                region,
+                "aws.states",
+                "Step Functions Execution Status Change",
+                [execution.exec_arn],
+                self.detail(execution),
+            )
+            emit_service_event(account, region, event)
+        except Exception:
+            logger.exception("no status change event for execution %s", getattr(execution, "exec_arn", "?"))
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        stand_in = self
+        original_start: Callable[[ExecutionWorker], None] = ExecutionWorker.start
+        original_terminated: Callable[[BaseExecutionWorkerCommunication], None] = (
+            BaseExecutionWorkerCommunication.terminated
+        )
+
+        def start(worker: ExecutionWorker) -> None:
+            # Execution.start has just made the execution RUNNING; its thread has not begun.
+            communication = worker._execution_communication
+            if isinstance(communication, BaseExecutionWorkerCommunication):
+                stand_in.changed(communication.execution)
+            original_start(worker)
+
+        def terminated(communication: BaseExecutionWorkerCommunication) -> None:
+            original_terminated(communication)  # the end status, as DescribeExecution now shows it
+            stand_in.changed(communication.execution)
+
+        with (
+            mock.patch.object(ExecutionWorker, "start", start),
+            mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated),
+        ):
+            yield
