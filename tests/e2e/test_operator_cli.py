@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app
@@ -128,6 +129,34 @@ def test_abort_from_the_cli_rolls_back_at_once(waiting: tuple[LocalCloud, FleetS
 
     assert ended(cloud).error == "RolledBack"
     assert cli("history", "hello-app")[0]["reason"].endswith(": incident")
+
+
+def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_runs(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    cloud, _ = waiting
+    [stopped] = cloud.executions("RolloutStateMachine")
+    upload_build(cloud, "hello-app", "1.1.0", bundle())  # queued behind 1.0.0
+    eventually(lambda: len(cloud.executions("RolloutStateMachine")) == 2, timeout=300)
+
+    # As the console's Stop button does: no Catch of the state machine runs
+    cloud.client("stepfunctions").stop_execution(executionArn=stopped, error="Manual", cause="paged")
+
+    # A recovery rolls 1.0.0 back; then 1.1.0 has its turn and waits for its approval
+    def next_one_waits() -> bool:
+        row = cli("status", "hello-app")
+        return bool(row.get("version") == "1.1.0" and row.get("stage") == "awaiting_approval")
+
+    eventually(next_one_waits, timeout=300)
+    [recovery] = [arn for arn in cloud.executions("RolloutStateMachine") if "-recovery-" in arn]
+    assert cloud.wait_for_execution(recovery, timeout=300).error == "RolledBack"
+    rows = {row["version"]: row for row in cli("history", "hello-app")}
+    assert (rows["1.0.0"]["outcome"], rows["1.0.0"]["reason"]) == (
+        "rolled_back",
+        "stopped outside canaryfleet: Manual: paged",
+    )
+    record = DynamoRolloutStore(cloud.output("StateTableName")).get("hello-app", rows["1.0.0"]["rollout_id"])
+    assert record is not None and record.weight_log["rollback"].weight == 0  # its traffic went back
 
 
 def test_deciding_when_nothing_runs_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:

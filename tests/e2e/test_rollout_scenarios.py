@@ -57,7 +57,7 @@ def test_healthy_build_is_released() -> None:
     [rollout] = report["rollouts"]
     assert rollout["verdict"]["result"] == "pass"
     assert rollout["decision"]["kind"] == "approve"
-    assert report["state_transitions"][0] == "Wait for turn"
+    assert report["state_transitions"][:2] == ["Is it a recovery", "Wait for turn"]
     assert report["state_transitions"][-1] == "Rollout released"
     assert report["faults"] == {}  # no fault injection unless it is switched on
     assert not any(report["leftovers"].values()), report["leftovers"]

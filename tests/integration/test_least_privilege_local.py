@@ -38,6 +38,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
+from tests.integration.helpers import eventually
 
 QUIET = {"LogLevel": "WARNING"}
 
@@ -93,6 +94,44 @@ def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() 
             if caller.split("/")[1] == _role_name(cloud, "DeployFunction")
         }
         assert "codedeploy:GetDeployment" in deploys, "the status read after the token is stored"
+
+
+def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() -> None:
+    # Given the platform with IAM enforced and a build waiting for its approval
+    with scenario_cloud("awaiting-decision", parameters=QUIET) as (cloud, _simulator):
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+
+        def waiting_for_approval() -> bool:
+            records = store.list_rollouts(APPLICATION)
+            return bool(
+                records and records[0].current_stage and records[0].current_stage.value == "awaiting_approval"
+            )
+
+        eventually(waiting_for_approval, timeout=300)
+        [stopped] = cloud.executions("RolloutStateMachine")
+
+        # When someone stops its execution in Step Functions
+        cloud.client("stepfunctions").stop_execution(executionArn=stopped, error="Manual", cause="paged")
+
+        # Then its recovery rolls it back, and nothing was denied on the way
+        recovery = eventually(
+            lambda: [arn for arn in cloud.executions("RolloutStateMachine") if arn != stopped]
+        )
+        assert cloud.wait_for_execution(recovery[0], timeout=300).error == "RolledBack"
+        cloud.wait_idle()
+        roles = _roles(cloud)
+        assert roles.denied == []
+        by_function = {
+            function: {
+                action
+                for caller, action in roles.allowed
+                if caller.split("/")[1] == _role_name(cloud, function)
+            }
+            for function in ("ExecutionEndedFunction", "ReleaseTurnFunction")
+        }
+        assert "states:StartExecution" in by_function["ExecutionEndedFunction"]
+        assert "dynamodb:UpdateItem" in by_function["ReleaseTurnFunction"], "the lock taken over"
 
 
 def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> Path:

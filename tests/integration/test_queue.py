@@ -1,15 +1,16 @@
 """One rollout per application at a time, the others in arrival order (logic.queue on moto)."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
-from canaryfleet.logic.queue import queue_rollout, release_turn
+from canaryfleet.logic.queue import RECOVERY_WITHIN_SECONDS, queue_rollout, release_turn
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.tasks import QueueTask
-from canaryfleet.ports.clock import Clock, SystemClock
+from canaryfleet.ports.clock import Clock, FixedClock, SystemClock
 from canaryfleet.ports.workflow import ExecutionStatus
 
 from canaryfleet_local.cloud import LocalCloud
@@ -108,15 +109,26 @@ def test_other_applications_do_not_wait(cloud: LocalCloud, store: DynamoRolloutS
     assert callbacks.succeeded == ["token-p1", "token-l1"]
 
 
-def test_a_lock_left_by_an_ended_execution_is_freed(cloud: LocalCloud, store: DynamoRolloutStore) -> None:
+def test_a_lock_left_by_an_ended_execution_waits_for_its_recovery_then_is_freed(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
     callbacks = RecordingCallbacks()
     dead = running_execution(cloud, "dead")
-    cloud.client("stepfunctions").stop_execution(executionArn=dead)
-    # moto's interpreter ends a stopped execution on its own thread, a moment after StopExecution.
-    assert cloud.wait_for_execution(dead, timeout=60).status == "ABORTED"
     queue(store, RecordingCallbacks(), "payments-api", "dead", "1#a", dead)
+    cloud.client("stepfunctions").stop_execution(executionArn=dead)
+    assert cloud.wait_for_execution(dead, timeout=60).status == "ABORTED"
+    following = running_execution(cloud, "next")
 
-    queue(store, callbacks, "payments-api", "next", "2#b", running_execution(cloud, "next"))
+    # Its recovery execution takes the lock over to roll it back: nobody else takes it meanwhile
+    queue(store, callbacks, "payments-api", "next", "2#b", following)
+
+    assert callbacks.succeeded == []
+    assert store.lock("payments-api").owner == dead
+
+    # A recovery that never came (its event lost): the lock is freed for the next in line
+    overdue = FixedClock(datetime.now(UTC) + timedelta(seconds=RECOVERY_WITHIN_SECONDS + 1))
+    token = "token-next"
+    wait_in_queue("payments-api", "next", "2#b", following, token, store, callbacks, EXECUTIONS, overdue)
 
     assert callbacks.succeeded == ["token-next"]
 

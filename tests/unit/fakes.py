@@ -38,6 +38,7 @@ from canaryfleet.models.rollout_record import (
     WeightEntry,
     WindowOverride,
     WindowWait,
+    queue_sk,
 )
 from canaryfleet.ports.clock import Clock
 
@@ -181,7 +182,7 @@ class InMemoryRolloutStore:
 
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
-        sk = f"QUEUE#{arrival}#{rollout_id}"
+        sk = queue_sk(arrival, rollout_id)
         self.queues.setdefault(application, {}).setdefault(
             sk,
             QueuedRollout(
@@ -192,7 +193,7 @@ class InMemoryRolloutStore:
     def attach_queue_token(
         self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str
     ) -> None:
-        sk = f"QUEUE#{arrival}#{rollout_id}"
+        sk = queue_sk(arrival, rollout_id)
         queue = self.queues.setdefault(application, {})
         existing = queue.get(sk)
         queue[sk] = QueuedRollout(
@@ -236,6 +237,13 @@ class InMemoryRolloutStore:
         if lock is None or lock.owner != owner:
             return False
         del self.locks[application]
+        return True
+
+    def transfer_lock(self, application: str, owner: str, to: str) -> bool:
+        lock = self.locks.get(application)
+        if lock is None or lock.owner != owner:
+            return False
+        self.locks[application] = lock.model_copy(update={"owner": to})
         return True
 
     # -- versions and releases -----------------------------------------------------------
@@ -378,9 +386,15 @@ class FakeExecutions:
 
     def __init__(self) -> None:
         self.running: set[str] = set()
+        self.ended: dict[str, datetime] = {}  # when each ended; long ago if not given
 
     def is_running(self, execution_arn: str) -> bool:
         return execution_arn in self.running
+
+    def ended_at(self, execution_arn: str) -> datetime | None:
+        if execution_arn in self.running:
+            return None
+        return self.ended.get(execution_arn, datetime.min.replace(tzinfo=UTC))
 
 
 class FakeDeployments:

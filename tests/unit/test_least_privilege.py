@@ -66,10 +66,13 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # release_turn: release_lock, then take_turn as above (no UpdateItem).
+    # release_turn, and a recovery's take-over: transfer_lock and, for a rollout stopped while
+    # queued, record_rollback (decide_version, record_outcome).
     "ReleaseTurnFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:Query",
             "states:DescribeExecution",
@@ -103,6 +106,8 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # on_deployment_event: GetDeployment (the failure's message), record_deployment_outcome,
     # and the waiting token's end.
+    # recover: DescribeExecution when the event leaves the input or error out, StartExecution.
+    "ExecutionEndedFunction": frozenset({"states:DescribeExecution", "states:StartExecution"}),
     "DeploymentEventFunction": frozenset(
         {
             "dynamodb:GetItem",  # knows_deployment: events of deployments canaryfleet did not create

@@ -47,10 +47,19 @@ class RecordStageSettings(BaseSettings):
     notification_topic_arn: NotificationTopicArn
 
 
+RolloutStateMachineArn = Annotated[
+    str, Field(alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
+]
+
+
+class RolloutWorkflowSettings(BaseSettings):
+    """execution_ended: the rollout state machine, whose ended executions it recovers."""
+
+    rollout_state_machine_arn: RolloutStateMachineArn
+
+
 class StartRolloutSettings(RecordStageSettings):
-    rollout_state_machine_arn: str = Field(
-        alias="ROLLOUT_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
+    rollout_state_machine_arn: RolloutStateMachineArn
     approval_email_topic_arn: ApprovalEmailTopicArn
     load_balancer_metrics_period: int = Field(
         default=60,

@@ -42,6 +42,7 @@ from canaryfleet.models.rollout_record import (
     Wait,
     WindowOverride,
     WindowWait,
+    queue_sk,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
 
@@ -297,7 +298,7 @@ class DynamoRolloutStore:
         """Take a place in the application's queue at arrival (before the execution starts)."""
         place = {
             "pk": s(app_pk(application)),
-            "sk": s(f"QUEUE#{arrival}#{rollout_id}"),
+            "sk": s(queue_sk(arrival, rollout_id)),
             "rollout_id": s(rollout_id),
             "execution_arn": s(execution_arn),
             "enqueued_at": s(self._now()),
@@ -310,7 +311,7 @@ class DynamoRolloutStore:
         """The queued rollout's execution now waits for its turn with ``token``."""
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": s(app_pk(application)), "sk": s(f"QUEUE#{arrival}#{rollout_id}")},
+            Key={"pk": s(app_pk(application)), "sk": s(queue_sk(arrival, rollout_id))},
             UpdateExpression=(
                 "SET #token = :token, rollout_id = :rollout, execution_arn = :execution, "
                 "enqueued_at = if_not_exists(enqueued_at, :now)"
@@ -415,6 +416,20 @@ class DynamoRolloutStore:
             )
         )
         return deleted is not None
+
+    def transfer_lock(self, application: str, owner: str, to: str) -> bool:
+        """Give the lock ``owner`` holds to ``to``; False if ``owner`` did not hold it."""
+        moved = unless_condition_failed(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
+                UpdateExpression="SET #owner = :to",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": s(owner), ":to": s(to)},
+            )
+        )
+        return moved is not None
 
     # -- versions and releases -----------------------------------------------------------
     def version_status(self, application: str, version: str) -> VersionDecision | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
@@ -20,9 +24,43 @@ class StepFunctionsExecutions:
             raise
         return bool(status == "RUNNING")
 
+    def ended_at(self, execution_arn: str) -> datetime | None:
+        try:
+            described = client("stepfunctions").describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return datetime.min.replace(tzinfo=UTC)
+            raise
+        if described["status"] == "RUNNING":
+            return None
+        return described.get("stopDate") or datetime.min.replace(tzinfo=UTC)
+
+
+# Step Functions execution names are 1 to 80 characters (botocore stepfunctions model, Name).
+EXECUTION_NAME_LENGTH = 80
+_RECOVERY_SUFFIX = "-recovery-"
+_RECOVERY_DIGEST = 18
+
+
+def recovery_name(stopped_execution_arn: str) -> str:
+    """The recovery execution's name: the stopped one's (cut to fit) and a digest of its ARN, so
+    a repeated event starts no second recovery and two long names never share one."""
+    name = stopped_execution_arn.rsplit(":", 1)[-1]
+    digest = hashlib.sha256(stopped_execution_arn.encode()).hexdigest()[:_RECOVERY_DIGEST]
+    room = EXECUTION_NAME_LENGTH - len(_RECOVERY_SUFFIX) - _RECOVERY_DIGEST
+    return f"{name[:room]}{_RECOVERY_SUFFIX}{digest}"
+
+
+@dataclass(frozen=True)
+class DescribedExecution:
+    input: str | None
+    error: str | None
+    cause: str | None
+
 
 class StepFunctionsRolloutWorkflow:
-    """The rollout state machine's executions (the ``RolloutExecutions`` port)."""
+    """The rollout state machine's executions (the ``RolloutExecutions`` and
+    ``RecoveryExecutions`` ports)."""
 
     def __init__(self, state_machine_arn: str) -> None:
         self._state_machine_arn = state_machine_arn
@@ -41,5 +79,22 @@ class StepFunctionsRolloutWorkflow:
             # The name is derived from the object version: it exists means this event was seen.
             if error_code(exc) == "ExecutionAlreadyExists":
                 return self.execution_arn(execution.ref.rollout_id), False
+            raise
+        return str(response["executionArn"]), True
+
+    def describe(self, execution_arn: str) -> DescribedExecution:
+        described = client("stepfunctions").describe_execution(executionArn=execution_arn)
+        return DescribedExecution(described.get("input"), described.get("error"), described.get("cause"))
+
+    def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
+        assert execution.recovery is not None, "a recovery execution names the execution it takes over"
+        name = recovery_name(execution.recovery.stopped_execution)
+        try:
+            response = client("stepfunctions").start_execution(
+                stateMachineArn=self._state_machine_arn, name=name, input=execution.model_dump_json()
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return self.execution_arn(name), False
             raise
         return str(response["executionArn"]), True

@@ -38,12 +38,21 @@ _REASONS = {
     "CapacityUnavailable": "no healthy capacity",
     "CapacityNotHealthyYet": "no healthy capacity",
     "ColorNotEmptyYet": "idle color did not drain",
+    # Ends where no Catch runs, rolled back by a recovery execution (logic/recovery.py).
+    "ExecutionAborted": "stopped outside canaryfleet",
+    "ExecutionTimedOut": "execution timed out",
+    "ExecutionFailed": "execution failed",
 }
+
+
+def category_of(error: str) -> str:
+    """The reason category an error name reads as (the RolloutsRolledBack metric's dimension)."""
+    return _REASONS.get(error, "failed")
 
 
 def explain(error: str, cause: str | None) -> tuple[Outcome, str, str]:
     """(outcome, reason category, reason sentence) for a Catch's Error and Cause."""
-    category = _REASONS.get(error, "failed")
+    category = category_of(error)
     detail = parse_cause(cause)
     if error == "Rejected":
         try:

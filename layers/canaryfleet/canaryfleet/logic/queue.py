@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from canaryfleet.models.rollout_record import QueuedRollout
 from canaryfleet.models.tasks import QueueTask
 from canaryfleet.observability import logger
 from canaryfleet.ports.clock import Clock
@@ -21,6 +22,10 @@ from canaryfleet.ports.workflow import Callbacks, ExecutionStatus
 _MAX_PASSES = 10
 # A queued upload whose execution never came to wait for its turn gives way after this long.
 STALE_QUEUE_SECONDS = 300
+# The lock of an execution that ended without releasing it is left this long to its recovery
+# execution, which comes within seconds of the end's event (EventBridge retries a failed
+# delivery for up to a day, so a recovery later than this finds the lock gone and says so).
+RECOVERY_WITHIN_SECONDS = 300
 
 
 def take_turn(
@@ -30,10 +35,14 @@ def take_turn(
     for _ in range(_MAX_PASSES):
         lock = store.lock(application)
         if lock is not None:
-            if executions.is_running(lock.owner):
+            ended = executions.ended_at(lock.owner)
+            if ended is None:
                 return None
-            # The owner ended without releasing (it cannot through the state machine's
-            # Catch paths, but an operator may stop an execution): free it.
+            # The owner ended without releasing: stopped, timed out or failed where no Catch runs
+            # (logic/recovery.py). Its recovery takes the lock over to roll it back, so the lock
+            # is left to it a while; one whose recovery never came is freed after that.
+            if (clock.now() - ended).total_seconds() < RECOVERY_WITHIN_SECONDS:
+                return None
             logger.warning("releasing a stale lock", extra={"owner": lock.owner})
             store.release_lock(application, lock.owner)
             continue
@@ -83,6 +92,32 @@ def queue_rollout(
     store.attach_queue_token(application, task.arrival, rollout_id, execution_arn, token)
     take_turn(application, store, callbacks, executions, clock)
     return store.queue_length(application)
+
+
+def take_over(
+    application: str,
+    stopped: QueuedRollout,
+    own_arn: str,
+    store: RolloutQueue,
+    callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> bool:
+    """A recovery execution takes the turn of the rollout whose execution ended outside its own
+    paths (``stopped``: its place in the queue and its execution). True if the recovery now holds
+    the lock; False if the stopped rollout did not hold it (it was still queued, its own path had
+    released it, or another upload found its lock stale), and then its place goes and the next
+    rollout in line gets the turn."""
+    lock = store.lock(application)
+    if lock is not None and lock.owner == own_arn:
+        return True  # a retried task: the first attempt took it over
+    owned = lock is not None and lock.owner == stopped.execution_arn
+    if owned and store.transfer_lock(application, stopped.execution_arn, own_arn):
+        logger.info("lock taken over", extra={"from": stopped.execution_arn, "to": own_arn})
+        return True
+    store.drop_from_queue(application, stopped.sk)
+    take_turn(application, store, callbacks, executions, clock)
+    return False
 
 
 def _stale(enqueued_at: datetime | None, now: datetime) -> bool:

@@ -233,6 +233,26 @@ class RolloutPlan(BaseModel):
         )
 
 
+# How an execution may end where none of the state machine's Catch paths runs (Step Functions
+# Developer Guide, "Handling errors in Step Functions workflows": States.ALL catches neither
+# States.Runtime nor States.DataLimitExceeded; a stopped or timed-out execution runs nothing more).
+EndedStatus = Literal["ABORTED", "TIMED_OUT", "FAILED"]
+# A stopped execution's cause, as much as a rollout's reason carries (StopExecution allows 32,768).
+MAX_RECOVERED_CAUSE = 1000
+
+
+class Recovery(BaseModel):
+    """A rollout whose execution ended outside the state machine's own paths, taken over by a new
+    execution of the same state machine (logic/recovery.py)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    stopped_execution: str = Field(description="The ARN of the execution that ended.")
+    status: EndedStatus
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=MAX_RECOVERED_CAUSE)
+
+
 class ExecutionInput(BaseModel):
     """What start_rollout hands to the rollout state machine."""
 
@@ -243,6 +263,9 @@ class ExecutionInput(BaseModel):
     revision: Revision
     app: AppConfig
     plan: RolloutPlan
+    recovery: Recovery | None = Field(
+        default=None, description="Set only on a recovery execution: the execution it takes over."
+    )
 
 
 class GroupSide(StrEnum):

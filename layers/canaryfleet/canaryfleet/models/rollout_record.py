@@ -245,6 +245,11 @@ class LockRecord(_Stored):
     acquired_at: IsoTime | None = Field(default=None, description="None for a lock written by hand.")
 
 
+def queue_sk(arrival: str, rollout_id: str) -> str:
+    """A queued rollout's sort key: arrival order first."""
+    return f"QUEUE#{arrival}#{rollout_id}"
+
+
 class QueuedRollout(_Stored):
     """A rollout waiting for its turn (sk ``QUEUE#<arrival>#<rollout id>``)."""
 

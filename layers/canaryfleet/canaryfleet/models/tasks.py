@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
-from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.rollout import Recovery, Revision, RolloutRef
 
 
 class _Task(BaseModel):
@@ -164,6 +164,34 @@ class DeployRequest(BaseModel):
     purpose: str = Field(pattern=r"^(canary|live|canary-restore|live-restore)$")
     app: AppConfig
     revision: Revision
+
+
+class ExecutionStatusChange(BaseModel):
+    """``detail`` of a Step Functions "Step Functions Execution Status Change" event, which
+    "provides the same information as the DescribeExecution API" (Step Functions Developer Guide,
+    "EventBridge events for Step Functions"). ``input`` is left out when too large to carry
+    (``inputDetails``), and the guide's examples show no ``error``: either missing is read with
+    DescribeExecution."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:[^\s]+$")
+    state_machine_arn: str = Field(alias="stateMachineArn")
+    status: str
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class TakeOverTask(_Task):
+    """A recovery execution takes over the rollout whose execution ended outside its own paths."""
+
+    action: Literal["take_over"]
+    ref: RolloutRef
+    arrival: str
+    app: AppConfig
+    execution_arn: str
+    recovery: Recovery
 
 
 class DeploymentStateChange(BaseModel):

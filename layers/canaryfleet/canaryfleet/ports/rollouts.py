@@ -130,6 +130,11 @@ class RolloutQueue(Protocol):
         """Delete the lock if ``owner`` holds it; False if it did not."""
         ...
 
+    def transfer_lock(self, application: str, owner: str, to: str) -> bool:
+        """Give the lock ``owner`` holds to the execution ``to``, atomically; False if ``owner``
+        did not hold it."""
+        ...
+
 
 class Releases(Protocol):
     """Versions decided once, and the last good revision."""

@@ -28,9 +28,39 @@ class RolloutExecutions(Protocol):
         ...
 
 
+class EndedExecution(Protocol):
+    """What DescribeExecution says of an execution that ended."""
+
+    @property
+    def input(self) -> str | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def cause(self) -> str | None: ...
+
+
+class RecoveryExecutions(Protocol):
+    """Executions of the rollout state machine that take over one that ended outside its paths."""
+
+    def describe(self, execution_arn: str) -> EndedExecution:
+        """The execution's input, error and cause, as DescribeExecution gives them."""
+        ...
+
+    def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
+        """Start the recovery of ``execution.recovery.stopped_execution`` once; its ARN and whether
+        this call started it."""
+        ...
+
+
 class ExecutionStatus(Protocol):
     def is_running(self, execution_arn: str) -> bool:
         """Whether the execution still runs (False if it ended or never existed)."""
+        ...
+
+    def ended_at(self, execution_arn: str) -> datetime | None:
+        """When the execution ended; None while it runs (the earliest date if it never existed)."""
         ...
 
 

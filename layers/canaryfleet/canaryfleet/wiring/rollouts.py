@@ -16,8 +16,8 @@ from canaryfleet.adapters.fleet import AutoScaling, CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
-from canaryfleet.adapters.workflow import StepFunctionsExecutions
-from canaryfleet.logic import canary, colors, deployments, outcome, queue
+from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
+from canaryfleet.logic import canary, colors, deployments, outcome, queue, recovery
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
 from canaryfleet.models.tasks import (
@@ -28,15 +28,17 @@ from canaryfleet.models.tasks import (
     ColorTask,
     DeploymentStateChange,
     DeployRequest,
+    ExecutionStatusChange,
     FinalizeTask,
     QueueTask,
     ReleaseTask,
     RollbackTask,
     ShiftTask,
+    TakeOverTask,
     VerifyTask,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
-from canaryfleet.settings import BaseSettings, RecordStageSettings
+from canaryfleet.settings import BaseSettings, RecordStageSettings, RolloutWorkflowSettings
 
 
 def _store(settings: BaseSettings, clock: Clock) -> DynamoRolloutStore:
@@ -66,6 +68,26 @@ def release_turn(settings: BaseSettings) -> Callable[[ReleaseTask], str | None]:
             StepFunctionsExecutions(),
             clock,
         )
+
+    return run
+
+
+def take_over(settings: BaseSettings) -> Callable[[TakeOverTask], dict[str, Any]]:
+    clock = SystemClock()
+    store = _store(settings, clock)
+
+    def run(task: TakeOverTask) -> dict[str, Any]:
+        callbacks, executions = StepFunctionsCallbacks(), StepFunctionsExecutions()
+        return recovery.take_over_stopped(task, store, callbacks, executions, clock)
+
+    return run
+
+
+def execution_ended(settings: RolloutWorkflowSettings) -> Callable[[ExecutionStatusChange], str]:
+    workflow = StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn)
+
+    def run(ended: ExecutionStatusChange) -> str:
+        return recovery.recover(ended, workflow)
 
     return run
 

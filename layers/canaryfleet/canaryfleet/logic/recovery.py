@@ -1,0 +1,154 @@
+"""A rollout whose execution ended where none of its own paths ran is rolled back all the same.
+
+Every Task of the rollout state machine catches what it raises: once the rollout holds its turn,
+the rollback path puts the traffic back, restores the last good revision, records why and
+releases the lock. Three ends run none of it (Step Functions Developer Guide, "Handling errors in
+Step Functions workflows" and "Stopping an execution"):
+
+- ``ABORTED``: someone stopped the execution (StopExecution, the console's Stop button);
+- ``TIMED_OUT``: the execution outlived its time;
+- ``FAILED`` with an error no Catch takes (``States.Runtime``, ``States.DataLimitExceeded``:
+  ``States.ALL`` matches neither).
+
+Each would leave the canary's share of the traffic on the build, the application's lock held (its
+next rollouts queued behind it) and the record saying the rollout runs. Step Functions reports
+each end to EventBridge ("Step Functions Execution Status Change"): :func:`recover` starts a
+recovery execution of the same state machine with the ended one's input. Its first task
+(:func:`take_over_stopped`) takes the lock over, then the recovery runs the rollback path any
+other failure runs.
+
+EventBridge delivers those events best effort. If one is lost, the next upload for the
+application still frees the lock (a lock whose owner no longer runs is stale: logic/queue.py),
+but nothing else is put back; the lost recovery shows as a rollout with no outcome whose
+execution has ended.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from canaryfleet.errors import InvalidEvent
+from canaryfleet.logic import outcome, queue
+from canaryfleet.logic.colors import FIRST_LIVE_COLOR
+from canaryfleet.models.events import parse_event
+from canaryfleet.models.rollout import MAX_RECOVERED_CAUSE, ExecutionInput, Recovery
+from canaryfleet.models.rollout_record import QueuedRollout, queue_sk
+from canaryfleet.models.tasks import ExecutionStatusChange, TakeOverTask
+from canaryfleet.observability import logger, metrics
+from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.rollouts import RolloutStore
+from canaryfleet.ports.workflow import Callbacks, ExecutionStatus, RecoveryExecutions
+
+# The errors of the state machine's own Fail states: their paths already recorded the outcome and
+# released the lock.
+OWN_ENDS = frozenset({"RolledBack", "Rejected", "RolloutFailed"})
+# The error each end hands the rollback path (logic/outcome.py says how each reads).
+RECOVERED_ERRORS = {
+    "ABORTED": "ExecutionAborted",
+    "TIMED_OUT": "ExecutionTimedOut",
+    "FAILED": "ExecutionFailed",
+}
+
+
+def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str:
+    """Start the recovery of a rollout whose execution ended outside its own paths (once, however
+    often the event comes); says what was done."""
+    status = ended.status
+    if status not in RECOVERED_ERRORS:
+        return "ignored"  # RUNNING, SUCCEEDED, PENDING_REDRIVE
+    raw_input, error, cause = ended.input, ended.error, ended.cause
+    if raw_input is None or (status == "FAILED" and error is None):
+        described = executions.describe(ended.execution_arn)
+        raw_input, error, cause = described.input, described.error, described.cause
+    if status == "FAILED" and error in OWN_ENDS:
+        return "ended by its own path"
+    try:
+        stopped = parse_event(ExecutionInput, json.loads(raw_input or "null"))
+    except (ValueError, InvalidEvent) as exc:
+        # Not a rollout's input: an execution started by hand. Nothing of canaryfleet's to recover.
+        logger.warning("ended execution has no rollout input", extra={"problem": type(exc).__name__})
+        return "not a rollout"
+    if stopped.recovery is not None:
+        # A recovery that itself ended outside its paths is not recovered again (no loop); the
+        # next upload frees the lock, and this error says what is left to put back.
+        logger.error(
+            "a recovery execution ended before its rollback finished",
+            extra={"rollout_id": stopped.ref.rollout_id, "status": status, "error": error},
+        )
+        metrics.add_metric(name="RolloutRecoveriesFailed", unit=MetricUnit.Count, value=1)
+        return "recovery ended"
+    recovery = Recovery(
+        stopped_execution=ended.execution_arn,
+        status=status,  # one of RECOVERED_ERRORS' keys, checked above
+        error=(error or None) and error[:256],
+        cause=(cause or None) and cause[:MAX_RECOVERED_CAUSE],
+    )
+    arn, started = executions.start_recovery(stopped.model_copy(update={"recovery": recovery}))
+    logger.warning(
+        "rollout execution ended outside its paths: recovery started",
+        extra={"rollout_id": stopped.ref.rollout_id, "status": status, "recovery": arn, "started": started},
+    )
+    if started:
+        metrics.add_metric(name="RolloutsRecovered", unit=MetricUnit.Count, value=1)
+    return "recovery started" if started else "recovery already started"
+
+
+def caught_error(recovery: Recovery) -> dict[str, str]:
+    """The error the rollback path records, as a Catch would have handed it over: the end's own
+    reason, then the error and cause it came with (StopExecution takes both)."""
+    error = RECOVERED_ERRORS[recovery.status]
+    said = ": ".join(part for part in (recovery.error, recovery.cause) if part)
+    category = outcome.category_of(error)
+    return {"Error": error, "Cause": f"{category}: {said}" if said else category}
+
+
+def take_over_stopped(
+    task: TakeOverTask,
+    store: RolloutStore,
+    callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> dict[str, Any]:
+    """The recovery execution's first task.
+
+    ``held``: the recovery holds the stopped rollout's turn and runs the rollback path with
+    ``app`` (blue/green: the colors the stopped rollout drove) and ``error``. Otherwise the turn
+    has gone to the next rollout in line, and ``rollback`` is what the record now says (the
+    stopped rollout never held its turn, so nothing of the fleet was touched), or None when the
+    rollout had already ended its own way (released or rolled back, then stopped before its
+    execution ended)."""
+    ref, recovery = task.ref, task.recovery
+    application, error = ref.application, caught_error(recovery)
+    place = QueuedRollout(
+        sk=queue_sk(task.arrival, ref.rollout_id),
+        rollout_id=ref.rollout_id,
+        execution_arn=recovery.stopped_execution,
+    )
+    held = queue.take_over(application, place, task.execution_arn, store, callbacks, executions, clock)
+    record = store.get(application, ref.rollout_id)
+    app = task.app
+    result: dict[str, Any] = {"held": False, "app": app.model_dump(mode="json"), "error": error}
+    result["rollback"] = None
+    if record is not None and record.outcome is not None:
+        if held:  # its outcome is recorded: only its turn is left to pass on
+            queue.release_turn(application, task.execution_arn, store, callbacks, executions, clock)
+        logger.info("stopped rollout had already ended", extra={"outcome": record.outcome})
+        return result
+    if held:
+        if app.strategy == "blue_green":
+            # None recorded: it stopped before choosing, and the last release's color still serves.
+            chosen = record.live_color if record else None
+            app = app.for_release(chosen or store.live_color(application) or FIRST_LIVE_COLOR)
+        return {**result, "held": True, "app": app.model_dump(mode="json")}
+    if record is not None:
+        recorded = outcome.record_rollback(ref, error["Error"], error["Cause"], store, clock)
+        result["rollback"] = {
+            "outcome": recorded["outcome"],
+            "reason": recorded["reason"],
+            "live_restore_error": None,
+            "canary_restore_error": None,
+        }
+    return result

@@ -1,0 +1,311 @@
+"""A rollout whose execution ended where no Catch runs is taken over and rolled back (logic/recovery.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from canaryfleet.adapters.workflow import recovery_name
+from canaryfleet.logic.queue import queue_rollout
+from canaryfleet.logic.recovery import recover, take_over_stopped
+from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef
+from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
+from canaryfleet.ports.clock import FixedClock
+
+from tests.unit.fakes import FakeExecutions, InMemoryRolloutStore, RecordingCallbacks, a_rollout, an_app
+
+APP = "payments-api"
+ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
+REF = RolloutRef(application=APP, rollout_id=ROLLOUT_ID, version="2.7.0")
+ARRIVAL = f"1#{ROLLOUT_ID}"
+MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:rollout"
+STOPPED = f"arn:aws:states:eu-west-1:123456789012:execution:rollout:{ROLLOUT_ID}"
+RECOVERY = f"arn:aws:states:eu-west-1:123456789012:execution:rollout:{recovery_name(STOPPED)}"
+
+
+def _input(app: AppConfig | None = None, recovery: Recovery | None = None) -> ExecutionInput:
+    return ExecutionInput(
+        ref=REF,
+        arrival=ARRIVAL,
+        revision=Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0"),
+        app=app or an_app(APP),
+        plan=RolloutPlan(steps=(), deployment_timeout_seconds=120, inconclusive_extensions=0),
+        recovery=recovery,
+    )
+
+
+def _ended(status: str, *, raw_input: str | None = None, error: str | None = None, cause: str | None = None):
+    detail = {
+        "executionArn": STOPPED,
+        "stateMachineArn": MACHINE,
+        "name": ROLLOUT_ID,
+        "status": status,
+        "startDate": 1551225014968,
+        "stopDate": 1551225017576,
+        "input": raw_input if raw_input is not None else _input().model_dump_json(),
+        "output": None,
+    }
+    if error is not None:
+        detail["error"], detail["cause"] = error, cause
+    return ExecutionStatusChange.model_validate(detail)
+
+
+@dataclass(frozen=True)
+class Described:
+    input: str | None
+    error: str | None
+    cause: str | None
+
+
+class FakeRecoveries:
+    """Step Functions as recover() sees it: one execution per name, and what DescribeExecution says."""
+
+    def __init__(self, described: Described | None = None) -> None:
+        self.described = described
+        self.started: dict[str, ExecutionInput] = {}
+
+    def describe(self, execution_arn: str) -> Described:
+        assert self.described is not None, "the event carried everything"
+        return self.described
+
+    def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
+        assert execution.recovery is not None
+        name = recovery_name(execution.recovery.stopped_execution)
+        first = name not in self.started
+        self.started.setdefault(name, execution)
+        return name, first
+
+
+def test_given_a_stopped_rollout_when_its_end_comes_twice_then_one_recovery_starts_with_its_input() -> None:
+    recoveries = FakeRecoveries()
+    ended = _ended("ABORTED", error="Manual", cause="on-call: bad build")
+
+    assert recover(ended, recoveries) == "recovery started"
+    assert recover(ended, recoveries) == "recovery already started"
+
+    (started,) = recoveries.started.values()
+    assert started.model_copy(update={"recovery": None}) == _input()
+    assert started.recovery == Recovery(
+        stopped_execution=STOPPED, status="ABORTED", error="Manual", cause="on-call: bad build"
+    )
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_given_an_execution_that_runs_or_succeeded_then_nothing_is_recovered(status: str) -> None:
+    recoveries = FakeRecoveries()
+
+    assert recover(_ended(status), recoveries) == "ignored"
+    assert recoveries.started == {}
+
+
+@pytest.mark.parametrize("error", ["RolledBack", "Rejected", "RolloutFailed"])
+def test_given_a_rollout_that_failed_on_its_own_path_then_nothing_is_recovered(error: str) -> None:
+    recoveries = FakeRecoveries()
+
+    assert recover(_ended("FAILED", error=error, cause="canary alarm"), recoveries) == "ended by its own path"
+    assert recoveries.started == {}
+
+
+def test_given_a_failure_no_catch_takes_and_an_event_without_its_error_then_describe_tells_it() -> None:
+    runtime = "An error occurred while executing the state 'Record rollback'."
+    recoveries = FakeRecoveries(Described(_input().model_dump_json(), "States.Runtime", runtime))
+
+    assert recover(_ended("FAILED"), recoveries) == "recovery started"
+
+    (started,) = recoveries.started.values()
+    assert started.recovery is not None
+    assert (started.recovery.error, started.recovery.cause) == ("States.Runtime", runtime)
+
+
+def test_given_an_event_that_leaves_the_input_out_then_describe_gives_it() -> None:
+    recoveries = FakeRecoveries(Described(_input().model_dump_json(), None, None))
+    detail = _ended("TIMED_OUT").model_dump(by_alias=True) | {"input": None}
+
+    assert recover(ExecutionStatusChange.model_validate(detail), recoveries) == "recovery started"
+
+
+def test_given_a_recovery_that_was_itself_stopped_then_it_is_not_recovered_again() -> None:
+    recovery = Recovery(stopped_execution=STOPPED, status="ABORTED")
+    recoveries = FakeRecoveries()
+
+    ended = _ended("ABORTED", raw_input=_input(recovery=recovery).model_dump_json())
+
+    assert recover(ended, recoveries) == "recovery ended"
+    assert recoveries.started == {}
+
+
+@pytest.mark.parametrize("raw_input", ["{}", '{"comment": "started by hand"}', "not json"])
+def test_given_an_execution_started_by_hand_then_there_is_nothing_to_recover(raw_input: str) -> None:
+    recoveries = FakeRecoveries()
+
+    assert recover(_ended("ABORTED", raw_input=raw_input), recoveries) == "not a rollout"
+    assert recoveries.started == {}
+
+
+def test_given_a_long_execution_name_then_the_recovery_name_fits_and_differs_per_execution() -> None:
+    long_a = f"{MACHINE.replace('stateMachine', 'execution')}:{'a' * 79}1"
+    long_b = f"{MACHINE.replace('stateMachine', 'execution')}:{'a' * 79}2"
+
+    assert len(recovery_name(long_a)) <= 80
+    assert recovery_name(long_a) != recovery_name(long_b)
+    assert recovery_name(STOPPED).startswith(ROLLOUT_ID)
+
+
+# -- the recovery's take-over ---------------------------------------------------------------
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> InMemoryRolloutStore:
+    return InMemoryRolloutStore(clock)
+
+
+@pytest.fixture
+def callbacks() -> RecordingCallbacks:
+    return RecordingCallbacks()
+
+
+@pytest.fixture
+def executions() -> FakeExecutions:
+    """Every execution runs (the stopped one until the recovery takes over)."""
+    running = FakeExecutions()
+    running.running.update({"arn:running", "arn:next", RECOVERY})
+    return running
+
+
+def _wait_for_turn(
+    store: InMemoryRolloutStore,
+    rollout_id: str,
+    arrival: str,
+    execution_arn: str,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+) -> None:
+    ref = RolloutRef(application=APP, rollout_id=rollout_id, version="2.7.0")
+    store.enqueue(APP, arrival, rollout_id, execution_arn)
+    task = QueueTask(token=f"token-{rollout_id}", ref=ref, arrival=arrival, execution_arn=execution_arn)
+    executions.running.add(execution_arn)
+    queue_rollout(task, store, callbacks, executions, clock)
+
+
+def _take_over(
+    store: InMemoryRolloutStore,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    app: AppConfig | None = None,
+    status: str = "ABORTED",
+) -> dict[str, object]:
+    executions.running.discard(STOPPED)
+    recovery = Recovery.model_validate(
+        {"stopped_execution": STOPPED, "status": status, "error": "Manual", "cause": "on-call"}
+    )
+    task = TakeOverTask(
+        action="take_over",
+        ref=REF,
+        arrival=ARRIVAL,
+        app=app or an_app(APP),
+        execution_arn=RECOVERY,
+        recovery=recovery,
+    )
+    return take_over_stopped(task, store, callbacks, executions, clock)
+
+
+def test_given_a_stopped_rollout_that_held_its_turn_then_the_recovery_holds_it_and_rolls_back(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+
+    result = _take_over(store, clock, callbacks, executions)
+    again = _take_over(store, clock, callbacks, executions)
+
+    assert result["held"] is True and again["held"] is True  # a retried task holds it still
+    assert result["error"] == {
+        "Error": "ExecutionAborted",
+        "Cause": "stopped outside canaryfleet: Manual: on-call",
+    }
+    lock = store.lock(APP)
+    assert lock is not None and (lock.owner, lock.rollout_id) == (RECOVERY, ROLLOUT_ID)
+    assert store.queue_length(APP) == 1  # the next waits for the recovery's rollback to release it
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome is None  # the rollback path records it
+
+
+def test_given_a_rollout_stopped_while_queued_then_its_place_goes_and_the_record_says_why(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, "running", "0#running", "arn:running", clock, callbacks, executions)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+
+    result = _take_over(store, clock, callbacks, executions, status="TIMED_OUT")
+
+    assert result["held"] is False
+    assert result["rollback"] == {
+        "outcome": "rolled_back",
+        "reason": "execution timed out: Manual: on-call",
+        "live_restore_error": None,
+        "canary_restore_error": None,
+    }
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:running"  # the running rollout keeps its turn
+    assert store.queue_length(APP) == 0
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome == "rolled_back"
+    decision = store.version_status(APP, "2.7.0")
+    assert decision is not None and decision.status == "rejected"
+
+
+def test_given_the_stopped_head_of_the_queue_then_the_next_in_line_gets_the_turn(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, "running", "0#running", "arn:running", clock, callbacks, executions)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+    store.release_lock(APP, "arn:running")  # the running one released, its hand-over not yet made
+
+    result = _take_over(store, clock, callbacks, executions)
+
+    assert result["held"] is False
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:next"
+    assert "token-next" in callbacks.succeeded
+
+
+def test_given_a_rollout_released_before_it_was_stopped_then_only_its_turn_is_passed_on(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+    store.decide_version(APP, "2.7.0", "released", ROLLOUT_ID, "released")
+    store.record_outcome(APP, ROLLOUT_ID, "released", "")
+
+    result = _take_over(store, clock, callbacks, executions)
+
+    assert (result["held"], result["rollback"]) == (False, None)
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:next"
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome == "released"
+    decision = store.version_status(APP, "2.7.0")
+    assert decision is not None and decision.status == "released"
+
+
+def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_it_chose(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    app = an_app(APP).model_copy(update={"strategy": "blue_green"})
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    store.set_colors(APP, ROLLOUT_ID, "blue_green", "green", "blue")
+
+    result = _take_over(store, clock, callbacks, executions, app=app)
+
+    assert result["held"] is True
+    assert result["app"] == json.loads(app.for_release("green").model_dump_json())
