@@ -62,7 +62,8 @@ STACKS = (
     "s3:PutObject",
     "ssm:GetParameters",
 )
-# The story: credentials check, publish, status/history/drains, the approval inbox, scale-in, manifest.
+# The story: credentials check, publish, status/history/drains, the approval inbox, a stopped
+# execution, scale-in, manifest.
 STORY = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:TerminateInstanceInAutoScalingGroup",
@@ -82,6 +83,7 @@ STORY = (
     "sqs:SetQueueAttributes",
     "ssm:GetParameter",
     "ssm:GetParametersByPath",
+    "states:StopExecution",
     "sts:GetCallerIdentity",
 )
 # The HTTP API's access logs: API Gateway turns them on with the caller's own credentials, and

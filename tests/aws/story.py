@@ -259,6 +259,23 @@ class Story:
             raise AcceptanceCheckFailed(f"the approval page answered {status} to the decision")
         return result
 
+    def stop_when_awaiting_approval(self, inbox: ApprovalInbox, version: str) -> str:
+        """Once ``version``'s approval email came, stop its rollout's execution as the Step Functions
+        console's Stop button does (StopExecution, which no Catch of the state machine sees); the
+        stopped execution's ARN."""
+        deadline = time.monotonic() + self.config.rollout_timeout_seconds
+        inbox.next_message(f"{self.config.application} {version}", deadline)
+        row = self.cli("status", self.config.application)
+        if row.get("version") != version:
+            raise AcceptanceCheckFailed(f"{version} is not the running rollout: {row}")
+        machine = self.platform.output("RolloutStateMachineArn")
+        execution = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{row['rollout_id']}"
+        self.say(f"stop the execution of {version} ({execution})")
+        self.client("stepfunctions").stop_execution(
+            executionArn=execution, error="AcceptanceSuite", cause="stopped from outside canaryfleet"
+        )
+        return execution
+
     def scale_in_live(self) -> str:
         """Take one instance out of the live group (desired capacity down by one); its id."""
         group = self.platform.application(self.config.application).live.auto_scaling_group

@@ -22,7 +22,7 @@ def test_a_canaryfleet_version_releases_rolls_back_and_drains(
     # Given the platform and one application's fleet, with traffic on its listener rule
     story = Story(story_config)
     run = datetime.now(UTC).strftime("r%Y%m%dt%H%M%S")
-    good, bad = f"1.0.0-{run}", f"1.1.0-{run}"
+    good, bad, stopped = f"1.0.0-{run}", f"1.1.0-{run}", f"1.2.0-{run}"
     traffic = story.traffic()
     with story.approval_inbox() as inbox, traffic if traffic is not None else nullcontext():
         # When a good build is published and approved through the emailed link
@@ -42,6 +42,16 @@ def test_a_canaryfleet_version_releases_rolls_back_and_drains(
         # Then the canary alarm rolls it back, and nothing is left running
         assert rolled_back["outcome"] == "rolled_back", rolled_back
         assert "canary alarm" in rolled_back["reason"], rolled_back
+        assert story.cli("status", story_config.application)["running"] is False
+
+        # When a good build's execution is stopped in Step Functions while it waits for its approval
+        story.publish(stopped, good_build(tmp_path / "stopped"))
+        story.stop_when_awaiting_approval(inbox, stopped)
+        recovered = story.outcome_of(stopped)
+
+        # Then a recovery execution rolls it back with the stop's reason, and nothing is left running
+        assert recovered["outcome"] == "rolled_back", recovered
+        assert recovered["reason"].startswith("stopped outside canaryfleet: AcceptanceSuite"), recovered
         assert story.cli("status", story_config.application)["running"] is False
 
     # When the live group scales in by one instance
