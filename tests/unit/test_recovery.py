@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 from canaryfleet.adapters.workflow import recovery_name
+from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import recover, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
-from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef
+from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
 from canaryfleet.ports.clock import FixedClock
 
@@ -309,3 +310,34 @@ def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_
 
     assert result["held"] is True
     assert result["app"] == json.loads(app.for_release("green").model_dump_json())
+
+
+def test_given_a_rollout_stopped_in_the_middle_of_its_rollback_then_it_is_rolled_back_again_for_its_reason(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
+
+    result = _take_over(store, clock, callbacks, executions)
+    # ... and the rollback path's "Record rollback" runs again with the recovery's error
+    again = record_rollback(REF, "ExecutionAborted", "stopped outside canaryfleet", store, clock)
+
+    assert result["held"] is True
+    assert (again["outcome"], again["reason"]) == ("rolled_back", "canary alarm hello-5xx went to ALARM")
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and (record.reason, record.error) == (again["reason"], "CanaryAlarm")
+
+
+def test_given_a_rollout_rolled_back_and_said_before_it_was_stopped_then_only_its_turn_is_passed_on(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
+    store.record_stage(APP, ROLLOUT_ID, Stage.ROLLED_BACK, clock.now())
+
+    result = _take_over(store, clock, callbacks, executions)
+
+    assert (result["held"], result["rollback"]) == (False, None)
+    assert store.lock(APP) is None

@@ -94,8 +94,15 @@ def finalize(
 def record_rollback(
     ref: RolloutRef, error: str, cause: str | None, store: RolloutStore, clock: Clock
 ) -> dict[str, str]:
-    """Mark the version rejected with the reason; the record says how the rollout ended."""
+    """Mark the version rejected with the reason; the record says how the rollout ended.
+
+    Once: a rollback recorded already (a retried task, or a recovery finishing a rollback that
+    was stopped midway: logic/recovery.py) keeps its first reason."""
     application, rollout_id, version = ref.application, ref.rollout_id, ref.version
+    recorded = store.get(application, rollout_id)
+    if recorded is not None and recorded.outcome in ("rolled_back", "rejected"):
+        category = category_of(recorded.error or error)
+        return {"outcome": recorded.outcome, "reason": recorded.reason or "", "category": category}
     outcome, category, reason = explain(error, cause)
     store.decide_version(application, version, "rejected", rollout_id, reason)
     store.record_outcome(application, rollout_id, outcome, reason, error=error, ended_at=clock.now())

@@ -34,7 +34,7 @@ from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic import outcome, queue
 from canaryfleet.logic.colors import FIRST_LIVE_COLOR
 from canaryfleet.models.events import parse_event
-from canaryfleet.models.rollout import MAX_RECOVERED_CAUSE, ExecutionInput, Recovery
+from canaryfleet.models.rollout import MAX_RECOVERED_CAUSE, ExecutionInput, Recovery, Stage
 from canaryfleet.models.rollout_record import QueuedRollout, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, TakeOverTask
 from canaryfleet.observability import logger, metrics
@@ -118,8 +118,9 @@ def take_over_stopped(
     ``app`` (blue/green: the colors the stopped rollout drove) and ``error``. Otherwise the turn
     has gone to the next rollout in line, and ``rollback`` is what the record now says (the
     stopped rollout never held its turn, so nothing of the fleet was touched), or None when the
-    rollout had already ended its own way (released or rolled back, then stopped before its
-    execution ended)."""
+    rollout had already ended its own way (released, or rolled back with the fleet put back, then
+    stopped before its execution ended). One stopped in the middle of its rollback is held and
+    rolled back again, keeping its first reason."""
     ref, recovery = task.ref, task.recovery
     application, error = ref.application, caught_error(recovery)
     place = QueuedRollout(
@@ -132,8 +133,15 @@ def take_over_stopped(
     app = task.app
     result: dict[str, Any] = {"held": False, "app": app.model_dump(mode="json"), "error": error}
     result["rollback"] = None
-    if record is not None and record.outcome is not None:
-        if held:  # its outcome is recorded: only its turn is left to pass on
+    # Stopped after "Record rollback" but before its restores were done and said: the rollback
+    # runs again (its first reason is kept) so the fleet is put back.
+    rolling_back = (
+        record is not None
+        and record.outcome in ("rolled_back", "rejected")
+        and record.current_stage != Stage.ROLLED_BACK
+    )
+    if record is not None and record.outcome is not None and not (held and rolling_back):
+        if held:  # it ended its own way: only its turn is left to pass on
             queue.release_turn(application, task.execution_arn, store, callbacks, executions, clock)
         logger.info("stopped rollout had already ended", extra={"outcome": record.outcome})
         return result
