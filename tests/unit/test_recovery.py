@@ -214,12 +214,41 @@ def _take_over(
     return take_over_stopped(task, store, callbacks, executions, clock)
 
 
+def _holding_its_turn(
+    store: InMemoryRolloutStore,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    next_in_line: bool = False,
+) -> None:
+    """The rollout to be stopped holds its application's turn (and another waits, if asked)."""
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    if next_in_line:
+        _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+
+
+def _queued_behind_a_running_rollout(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    """The rollout to be stopped waits in the queue; another holds the turn."""
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    _wait_for_turn(store, "running", "0#running", "arn:running", clock, callbacks, executions)
+    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+
+
+def _assert_ended(store: InMemoryRolloutStore, outcome: str, decided: str) -> None:
+    """The stopped rollout's record says ``outcome``, and its version is ``decided``."""
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome == outcome
+    decision = store.version_status(APP, "2.7.0")
+    assert decision is not None and decision.status == decided
+
+
 def test_given_a_stopped_rollout_that_held_its_turn_then_the_recovery_holds_it_and_rolls_back(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
-    _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+    _holding_its_turn(store, clock, callbacks, executions, next_in_line=True)
 
     result = _take_over(store, clock, callbacks, executions)
     again = _take_over(store, clock, callbacks, executions)
@@ -239,9 +268,7 @@ def test_given_a_stopped_rollout_that_held_its_turn_then_the_recovery_holds_it_a
 def test_given_a_rollout_stopped_while_queued_then_its_place_goes_and_the_record_says_why(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, "running", "0#running", "arn:running", clock, callbacks, executions)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _queued_behind_a_running_rollout(store, clock, callbacks, executions)
 
     result = _take_over(store, clock, callbacks, executions, status="TIMED_OUT")
 
@@ -255,18 +282,13 @@ def test_given_a_rollout_stopped_while_queued_then_its_place_goes_and_the_record
     lock = store.lock(APP)
     assert lock is not None and lock.owner == "arn:running"  # the running rollout keeps its turn
     assert store.queue_length(APP) == 0
-    record = store.get(APP, ROLLOUT_ID)
-    assert record is not None and record.outcome == "rolled_back"
-    decision = store.version_status(APP, "2.7.0")
-    assert decision is not None and decision.status == "rejected"
+    _assert_ended(store, "rolled_back", "rejected")
 
 
 def test_given_the_stopped_head_of_the_queue_then_the_next_in_line_gets_the_turn(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, "running", "0#running", "arn:running", clock, callbacks, executions)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _queued_behind_a_running_rollout(store, clock, callbacks, executions)
     _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
     store.release_lock(APP, "arn:running")  # the running one released, its hand-over not yet made
 
@@ -281,9 +303,7 @@ def test_given_the_stopped_head_of_the_queue_then_the_next_in_line_gets_the_turn
 def test_given_a_rollout_released_before_it_was_stopped_then_only_its_turn_is_passed_on(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
-    _wait_for_turn(store, "next", "2#next", "arn:next", clock, callbacks, executions)
+    _holding_its_turn(store, clock, callbacks, executions, next_in_line=True)
     store.decide_version(APP, "2.7.0", "released", ROLLOUT_ID, "released")
     store.record_outcome(APP, ROLLOUT_ID, "released", "")
 
@@ -292,18 +312,14 @@ def test_given_a_rollout_released_before_it_was_stopped_then_only_its_turn_is_pa
     assert (result["held"], result["rollback"]) == (False, None)
     lock = store.lock(APP)
     assert lock is not None and lock.owner == "arn:next"
-    record = store.get(APP, ROLLOUT_ID)
-    assert record is not None and record.outcome == "released"
-    decision = store.version_status(APP, "2.7.0")
-    assert decision is not None and decision.status == "released"
+    _assert_ended(store, "released", "released")
 
 
 def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_it_chose(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
     app = an_app(APP).model_copy(update={"strategy": "blue_green"})
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _holding_its_turn(store, clock, callbacks, executions)
     store.set_colors(APP, ROLLOUT_ID, "blue_green", "green", "blue")
 
     result = _take_over(store, clock, callbacks, executions, app=app)
@@ -315,8 +331,7 @@ def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_
 def test_given_a_rollout_stopped_in_the_middle_of_its_rollback_then_it_is_rolled_back_again_for_its_reason(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _holding_its_turn(store, clock, callbacks, executions)
     record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
 
     result = _take_over(store, clock, callbacks, executions)
@@ -332,8 +347,7 @@ def test_given_a_rollout_stopped_in_the_middle_of_its_rollback_then_it_is_rolled
 def test_given_a_rollout_rolled_back_and_said_before_it_was_stopped_then_only_its_turn_is_passed_on(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
-    a_rollout(store, rollout_id=ROLLOUT_ID)
-    _wait_for_turn(store, ROLLOUT_ID, ARRIVAL, STOPPED, clock, callbacks, executions)
+    _holding_its_turn(store, clock, callbacks, executions)
     record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
     store.record_stage(APP, ROLLOUT_ID, Stage.ROLLED_BACK, clock.now())
 
