@@ -3,7 +3,7 @@
 Every Task of the rollout state machine catches what it raises: once the rollout holds its turn,
 the rollback path puts the traffic back, restores the last good revision, records why and
 releases the lock. Three ends run none of it (Step Functions Developer Guide, "Handling errors in
-Step Functions workflows" and "Stopping an execution"):
+Step Functions workflows"; API Reference, StopExecution):
 
 - ``ABORTED``: someone stopped the execution (StopExecution, the console's Stop button);
 - ``TIMED_OUT``: the execution outlived its time;
@@ -18,9 +18,9 @@ recovery execution of the same state machine with the ended one's input. Its fir
 other failure runs.
 
 EventBridge delivers those events best effort. If one is lost, the next upload for the
-application still frees the lock (a lock whose owner no longer runs is stale: logic/queue.py),
-but nothing else is put back; the lost recovery shows as a rollout with no outcome whose
-execution has ended.
+application still frees the lock once its owner has been ended five minutes (logic/queue.py,
+``RECOVERY_WITHIN_SECONDS``), but nothing else is put back; the lost recovery shows as a rollout
+with no outcome whose execution has ended.
 """
 
 from __future__ import annotations
