@@ -130,7 +130,8 @@ def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() 
             }
             for function in ("ExecutionEndedFunction", "ReleaseTurnFunction")
         }
-        assert "states:StartExecution" in by_function["ExecutionEndedFunction"]
+        ended = by_function["ExecutionEndedFunction"]
+        assert {"states:GetExecutionHistory", "states:StartExecution"} <= ended, "the stop's cause read"
         assert "dynamodb:UpdateItem" in by_function["ReleaseTurnFunction"], "the lock taken over"
 
 

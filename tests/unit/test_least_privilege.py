@@ -106,8 +106,11 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # on_deployment_event: GetDeployment (the failure's message), record_deployment_outcome,
     # and the waiting token's end.
-    # recover: DescribeExecution when the event leaves the input or error out, StartExecution.
-    "ExecutionEndedFunction": frozenset({"states:DescribeExecution", "states:StartExecution"}),
+    # recover: the ended execution's input (DescribeExecution) and its end's error and cause
+    # (GetExecutionHistory), then StartExecution of the recovery.
+    "ExecutionEndedFunction": frozenset(
+        {"states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution"}
+    ),
     "DeploymentEventFunction": frozenset(
         {
             "dynamodb:GetItem",  # knows_deployment: events of deployments canaryfleet did not create

@@ -37,7 +37,8 @@ def _input(app: AppConfig | None = None, recovery: Recovery | None = None) -> Ex
     )
 
 
-def _ended(status: str, *, raw_input: str | None = None, error: str | None = None, cause: str | None = None):
+def _ended(status: str, raw_input: str | None = None) -> ExecutionStatusChange:
+    """The event as the Developer Guide shows it: no error, no cause."""
     detail = {
         "executionArn": STOPPED,
         "stateMachineArn": MACHINE,
@@ -46,29 +47,30 @@ def _ended(status: str, *, raw_input: str | None = None, error: str | None = Non
         "startDate": 1551225014968,
         "stopDate": 1551225017576,
         "input": raw_input if raw_input is not None else _input().model_dump_json(),
+        "inputDetails": {"included": True},
         "output": None,
+        "outputDetails": None,
     }
-    if error is not None:
-        detail["error"], detail["cause"] = error, cause
     return ExecutionStatusChange.model_validate(detail)
 
 
 @dataclass(frozen=True)
 class Described:
     input: str | None
-    error: str | None
-    cause: str | None
+    error: str | None = None
+    cause: str | None = None
 
 
 class FakeRecoveries:
-    """Step Functions as recover() sees it: one execution per name, and what DescribeExecution says."""
+    """Step Functions as recover() sees it: one execution per name, and what the ended execution
+    says of itself (its input, its end's error and cause)."""
 
     def __init__(self, described: Described | None = None) -> None:
-        self.described = described
+        self.described = described or Described(_input().model_dump_json())
         self.started: dict[str, ExecutionInput] = {}
 
     def describe(self, execution_arn: str) -> Described:
-        assert self.described is not None, "the event carried everything"
+        assert execution_arn == STOPPED
         return self.described
 
     def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
@@ -80,8 +82,8 @@ class FakeRecoveries:
 
 
 def test_given_a_stopped_rollout_when_its_end_comes_twice_then_one_recovery_starts_with_its_input() -> None:
-    recoveries = FakeRecoveries()
-    ended = _ended("ABORTED", error="Manual", cause="on-call: bad build")
+    recoveries = FakeRecoveries(Described(None, "Manual", "on-call: bad build"))
+    ended = _ended("ABORTED")
 
     assert recover(ended, recoveries) == "recovery started"
     assert recover(ended, recoveries) == "recovery already started"
@@ -103,15 +105,15 @@ def test_given_an_execution_that_runs_or_succeeded_then_nothing_is_recovered(sta
 
 @pytest.mark.parametrize("error", ["RolledBack", "Rejected", "RolloutFailed"])
 def test_given_a_rollout_that_failed_on_its_own_path_then_nothing_is_recovered(error: str) -> None:
-    recoveries = FakeRecoveries()
+    recoveries = FakeRecoveries(Described(None, error, "canary alarm"))
 
-    assert recover(_ended("FAILED", error=error, cause="canary alarm"), recoveries) == "ended by its own path"
+    assert recover(_ended("FAILED"), recoveries) == "ended by its own path"
     assert recoveries.started == {}
 
 
-def test_given_a_failure_no_catch_takes_and_an_event_without_its_error_then_describe_tells_it() -> None:
+def test_given_a_failure_no_catch_takes_then_its_error_is_read_from_the_execution() -> None:
     runtime = "An error occurred while executing the state 'Record rollback'."
-    recoveries = FakeRecoveries(Described(_input().model_dump_json(), "States.Runtime", runtime))
+    recoveries = FakeRecoveries(Described(None, "States.Runtime", runtime))
 
     assert recover(_ended("FAILED"), recoveries) == "recovery started"
 
@@ -120,11 +122,13 @@ def test_given_a_failure_no_catch_takes_and_an_event_without_its_error_then_desc
     assert (started.recovery.error, started.recovery.cause) == ("States.Runtime", runtime)
 
 
-def test_given_an_event_that_leaves_the_input_out_then_describe_gives_it() -> None:
-    recoveries = FakeRecoveries(Described(_input().model_dump_json(), None, None))
+def test_given_an_event_that_leaves_the_input_out_then_the_execution_gives_it() -> None:
+    recoveries = FakeRecoveries(Described(_input().model_dump_json()))
     detail = _ended("TIMED_OUT").model_dump(by_alias=True) | {"input": None}
 
     assert recover(ExecutionStatusChange.model_validate(detail), recoveries) == "recovery started"
+    (started,) = recoveries.started.values()
+    assert started.model_copy(update={"recovery": None}) == _input()
 
 
 def test_given_a_recovery_that_was_itself_stopped_then_it_is_not_recovered_again() -> None:

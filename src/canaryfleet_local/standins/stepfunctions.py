@@ -89,8 +89,8 @@ def stop_execution_aborts_at_once() -> Iterator[None]:
     AWS: StopExecution "Stops an execution" and answers the date it stopped (its output's
     ``stopDate``, required: botocore ``stepfunctions`` ``StopExecutionOutput``; API Reference,
     StopExecution); the execution is ABORTED from then on, whichever state it was in, and its
-    ``ExecutionAborted`` history event and its status change event carry the request's ``error``
-    and ``cause`` (API Reference, ExecutionAbortedEventDetails). moto differs three ways, each
+    ``ExecutionAborted`` history event keeps the request's ``error`` and ``cause`` (API
+    Reference, ExecutionAbortedEventDetails). moto differs three ways, each
     mended here: it stops every execution with an empty error and cause, and answers without
     ``stopDate``; a state waiting for a task token (``.waitForTaskToken``) sleeps on until its
     own timeout; and that timeout's error then overwrites the stop, so the execution ends FAILED
@@ -292,9 +292,9 @@ def one_client_per_service() -> Iterator[None]:
         yield
 
 
-# "If the combined escaped input and escaped output sent to EventBridge exceeds 248KB, then the
-# input will be excluded. Similarly, if the escaped output exceeds 248KB, then the output will be
-# excluded" (Developer Guide, cw-events.html, "EventBridge payloads").
+# "If the combined escaped input and escaped output sent to EventBridge exceeds 248 KiB, then the
+# input will be excluded. Similarly, if the escaped output exceeds 248 KiB, then the output will be
+# excluded" (Developer Guide, eventbridge-integration.html, Execution Status Change, Remarks).
 STATUS_EVENT_PAYLOAD_LIMIT_BYTES = 248 * 1024
 _ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -310,18 +310,19 @@ def _escaped_bytes(text: str | None) -> int:
 class StepFunctionsExecutionStatusEvents:
     """Stands in for Standard workflows sending "Step Functions Execution Status Change" events.
 
-    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html: each status change of a
-    Standard execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is an event from
-    ``aws.states`` on the default bus, whose ``detail`` "provides the same information as the
-    DescribeExecution API" (dates in epoch milliseconds, input and output as JSON strings);
+    https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html (Execution
+    Status Change): each status change of a Standard execution (RUNNING, SUCCEEDED, FAILED,
+    TIMED_OUT, ABORTED) is an event from ``aws.states`` on the default bus whose ``detail`` has
+    ``executionArn``, ``stateMachineArn``, ``name``, ``status``, ``startDate`` and ``stopDate``
+    (epoch milliseconds), ``input`` and ``output`` (JSON strings) with ``inputDetails`` and
+    ``outputDetails``, and nothing more: no error or cause, which the execution's history keeps;
     https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html: delivery is best
     effort. moto sends none. Here an execution's start emits RUNNING before its thread runs a
     state, and its end the status moto has just given it, in the account and region of its ARN;
-    each status once (a second StopExecution, or one of an ended execution, emits nothing). An
-    ABORTED event carries StopExecution's error and cause (``stop_execution_aborts_at_once``).
-    Input or output over the documented 248 KB is left out (null, ``included`` false: how AWS
-    writes an excluded payload is not shown). Express executions send no events. An event that
-    cannot be emitted is logged, never raised into moto's execution thread.
+    each status once (a second StopExecution, or one of an ended execution, emits nothing). Input
+    or output over the documented 248 KiB is left out (null, ``included`` false: how AWS writes
+    an excluded payload is not shown). Express executions send no events. An event that cannot
+    be emitted is logged, never raised into moto's execution thread.
     """
 
     def __init__(self) -> None:
@@ -347,12 +348,6 @@ class StepFunctionsExecutionStatusEvents:
     def detail(execution: Execution) -> dict[str, Any]:
         described: dict[str, Any] = dict(execution.to_describe_output())
         status = str(ExecutionStatus(described["status"]).value)
-        error, cause = described.get("error"), described.get("cause")
-        env = execution.exec_worker.env if execution.exec_worker is not None else None
-        if status == "ABORTED" and error is None and cause is None and env is not None:
-            stopped = env.program_state()
-            if isinstance(stopped, ProgramStopped):
-                error, cause = stopped.error or None, stopped.cause or None
         execution_input: str | None = described["input"]
         output: str | None = described.get("output")
         input_included = _escaped_bytes(execution_input) + _escaped_bytes(output) <= (
@@ -370,8 +365,6 @@ class StepFunctionsExecutionStatusEvents:
             "inputDetails": {"included": input_included},
             "output": output if output_included else None,
             "outputDetails": None if output is None else {"included": output_included},
-            "error": error,
-            "cause": cause,
         }
 
     def changed(self, execution: Execution) -> None:

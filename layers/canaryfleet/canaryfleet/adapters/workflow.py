@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -51,6 +52,16 @@ def recovery_name(stopped_execution_arn: str) -> str:
     return f"{name[:room]}{_RECOVERY_SUFFIX}{digest}"
 
 
+# An ended execution's history ends with the event of its end (botocore stepfunctions model,
+# HistoryEvent); a few events are read, newest first, in case others are recorded after it.
+_LAST_EVENTS = 20
+_END_DETAILS = {
+    "ExecutionAborted": "executionAbortedEventDetails",
+    "ExecutionFailed": "executionFailedEventDetails",
+    "ExecutionTimedOut": "executionTimedOutEventDetails",
+}
+
+
 @dataclass(frozen=True)
 class DescribedExecution:
     input: str | None
@@ -83,8 +94,21 @@ class StepFunctionsRolloutWorkflow:
         return str(response["executionArn"]), True
 
     def describe(self, execution_arn: str) -> DescribedExecution:
-        described = client("stepfunctions").describe_execution(executionArn=execution_arn)
-        return DescribedExecution(described.get("input"), described.get("error"), described.get("cause"))
+        """Its input (DescribeExecution), and the error and cause of its end: the history's last
+        ExecutionAborted, ExecutionFailed or ExecutionTimedOut event (GetExecutionHistory, newest
+        first), which keeps what StopExecution was given as well as a failure's."""
+        sfn = client("stepfunctions")
+        described = sfn.describe_execution(executionArn=execution_arn)
+        events = sfn.get_execution_history(
+            executionArn=execution_arn, reverseOrder=True, maxResults=_LAST_EVENTS
+        )["events"]
+        end: Any = next((event for event in events if event["type"] in _END_DETAILS), None)
+        details: dict[str, str] = dict(end.get(_END_DETAILS[end["type"]], {})) if end else {}
+        return DescribedExecution(
+            described.get("input"),
+            details.get("error") or described.get("error"),
+            details.get("cause") or described.get("cause"),
+        )
 
     def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
         assert execution.recovery is not None, "a recovery execution names the execution it takes over"

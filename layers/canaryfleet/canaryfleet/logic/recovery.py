@@ -59,12 +59,12 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str
     status = ended.status
     if status not in RECOVERED_ERRORS:
         return "ignored"  # RUNNING, SUCCEEDED, PENDING_REDRIVE
-    raw_input, error, cause = ended.input, ended.error, ended.cause
-    if raw_input is None or (status == "FAILED" and error is None):
-        described = executions.describe(ended.execution_arn)
-        raw_input, error, cause = described.input, described.error, described.cause
+    # The event carries no error or cause (and no input when too large): the execution does.
+    described = executions.describe(ended.execution_arn)
+    error, cause = described.error, described.cause
     if status == "FAILED" and error in OWN_ENDS:
         return "ended by its own path"
+    raw_input = ended.input if ended.input is not None else described.input
     try:
         stopped = parse_event(ExecutionInput, json.loads(raw_input or "null"))
     except (ValueError, InvalidEvent) as exc:

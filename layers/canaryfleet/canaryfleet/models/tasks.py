@@ -167,11 +167,10 @@ class DeployRequest(BaseModel):
 
 
 class ExecutionStatusChange(BaseModel):
-    """``detail`` of a Step Functions "Step Functions Execution Status Change" event, which
-    "provides the same information as the DescribeExecution API" (Step Functions Developer Guide,
-    "EventBridge events for Step Functions"). ``input`` is left out when too large to carry
-    (``inputDetails``), and the guide's examples show no ``error``: either missing is read with
-    DescribeExecution."""
+    """``detail`` of a "Step Functions Execution Status Change" event (Step Functions Developer
+    Guide, "Automating Step Functions event delivery with EventBridge", Execution Status Change).
+    It carries no error or cause, and ``input`` is left out when the event would be too large
+    (``inputDetails``): both are read from the execution itself."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -179,8 +178,6 @@ class ExecutionStatusChange(BaseModel):
     state_machine_arn: str = Field(alias="stateMachineArn")
     status: str
     input: str | None = None
-    error: str | None = None
-    cause: str | None = None
 
 
 class TakeOverTask(_Task):

@@ -29,7 +29,8 @@ class RolloutExecutions(Protocol):
 
 
 class EndedExecution(Protocol):
-    """What DescribeExecution says of an execution that ended."""
+    """What Step Functions keeps of an execution that ended: its input, and its end's error and
+    cause (StopExecution's, or the failure's)."""
 
     @property
     def input(self) -> str | None: ...
@@ -45,7 +46,7 @@ class RecoveryExecutions(Protocol):
     """Executions of the rollout state machine that take over one that ended outside its paths."""
 
     def describe(self, execution_arn: str) -> EndedExecution:
-        """The execution's input, error and cause, as DescribeExecution gives them."""
+        """The execution's input, and the error and cause its end was recorded with."""
         ...
 
     def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
