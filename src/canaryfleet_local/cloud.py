@@ -26,11 +26,10 @@ from canaryfleet_local.standins.aws_clients import shared_client
 from canaryfleet_local.standins.cloudformation import apply_properties_moto_skips
 from canaryfleet_local.standins.install import PlatformStandIns
 from canaryfleet_local.standins.lambda_async import lambda_dead_letter_queues
-from canaryfleet_local.standins.stepfunctions import create_executable_state_machine
+from canaryfleet_local.standins.stepfunctions import TERMINAL_STATUSES, create_executable_state_machine
 from canaryfleet_local.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare
 
 STACK_NAME = "canaryfleet"
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class LocalCloudError(Exception):

@@ -117,6 +117,15 @@ def _start(
     return start_deployment(_deploy_request(app), store, codedeploy, callbacks, clock, alarms=FakeAlarms())
 
 
+def _canary_deployed(
+    store: InMemoryRolloutStore, app: AppConfig, clock: FixedClock
+) -> tuple[RecordingCallbacks, FakeDeployments, str]:
+    """A rollout whose deploy task has created its canary deployment (still InProgress)."""
+    a_rollout(store)
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    return callbacks, codedeploy, _start(app, store, codedeploy, callbacks, clock)
+
+
 def _rollback_task(error: str = "DeploymentFailed") -> RollbackTask:
     return RollbackTask.model_validate(
         {
@@ -140,9 +149,7 @@ def _event(app: AppConfig, deployment_id: str, state: str) -> DeploymentStateCha
 def test_given_a_deployment_event_after_its_token_then_the_wait_ends_once(
     store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
 ) -> None:
-    a_rollout(store)
-    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    deployment_id = _start(app_config, store, codedeploy, callbacks, clock)
+    callbacks, codedeploy, deployment_id = _canary_deployed(store, app_config, clock)
 
     results = [
         on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
@@ -263,10 +270,7 @@ def test_given_the_event_between_the_token_and_the_status_read_then_the_wait_end
 def test_given_a_deployment_still_running_after_its_token_is_stored_then_the_event_ends_the_wait(
     store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
 ) -> None:
-    a_rollout(store)
-    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-
-    deployment_id = _start(app_config, store, codedeploy, callbacks, clock)
+    callbacks, _, deployment_id = _canary_deployed(store, app_config, clock)
 
     assert callbacks.succeeded == {} and callbacks.failed == {}, "still InProgress: the wait goes on"
     assert "final_status" not in store.deployment_waits[deployment_id]
@@ -286,9 +290,7 @@ def test_given_a_deployment_canaryfleet_did_not_create_when_its_event_comes_then
 def test_given_a_stopped_deployment_still_finishing_when_the_restore_starts_then_the_group_is_busy(
     store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
 ) -> None:
-    a_rollout(store)
-    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    _start(app_config, store, codedeploy, callbacks, clock)  # still InProgress
+    callbacks, codedeploy, _ = _canary_deployed(store, app_config, clock)  # still InProgress
     restore = _deploy_request(app_config, "token-restore", "canary-restore", LAST_GOOD)
 
     with pytest.raises(DeploymentGroupBusy):

@@ -78,6 +78,8 @@ def send_task_failure_with_cause() -> Iterator[None]:
         yield
 
 
+# An execution's statuses once it has ended (botocore stepfunctions model, ExecutionStatus).
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # How long StopExecution waits for the stopped execution's thread to record its end itself.
 _STOP_SETTLES_WITHIN_SECONDS = 0.5
 
@@ -296,7 +298,6 @@ def one_client_per_service() -> Iterator[None]:
 # input will be excluded. Similarly, if the escaped output exceeds 248 KiB, then the output will be
 # excluded" (Developer Guide, eventbridge-integration.html, Execution Status Change, Remarks).
 STATUS_EVENT_PAYLOAD_LIMIT_BYTES = 248 * 1024
-_ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 def _epoch_millis(date: datetime | None) -> int | None:
@@ -339,7 +340,7 @@ class StepFunctionsExecutionStatusEvents:
         """True once per status of an execution, and for no status after its end."""
         with self._lock:
             previous = self._statuses.get(execution)
-            if previous == status or previous in _ENDED:
+            if previous == status or previous in TERMINAL_STATUSES:
                 return False
             self._statuses[execution] = status
             return True

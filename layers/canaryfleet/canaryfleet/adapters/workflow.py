@@ -12,29 +12,26 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.models.rollout import ExecutionInput
 
+# The end of an execution that does not exist (or tells no stop date): long ago.
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
 
 class StepFunctionsExecutions:
-    """Whether an execution still runs (the ``ExecutionStatus`` port)."""
+    """Whether an execution still runs, and since when it has not (the ``ExecutionStatus`` port)."""
 
     def is_running(self, execution_arn: str) -> bool:
-        try:
-            status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
-        except ClientError as exc:
-            if error_code(exc) == "ExecutionDoesNotExist":
-                return False
-            raise
-        return bool(status == "RUNNING")
+        return self.ended_at(execution_arn) is None
 
     def ended_at(self, execution_arn: str) -> datetime | None:
         try:
             described = client("stepfunctions").describe_execution(executionArn=execution_arn)
         except ClientError as exc:
             if error_code(exc) == "ExecutionDoesNotExist":
-                return datetime.min.replace(tzinfo=UTC)
+                return _LONG_AGO
             raise
         if described["status"] == "RUNNING":
             return None
-        return described.get("stopDate") or datetime.min.replace(tzinfo=UTC)
+        return described.get("stopDate") or _LONG_AGO
 
 
 # Step Functions execution names are 1 to 80 characters (botocore stepfunctions model, Name).

@@ -131,8 +131,12 @@ def take_over_stopped(
     held = queue.take_over(application, place, task.execution_arn, store, callbacks, executions, clock)
     record = store.get(application, ref.rollout_id)
     app = task.app
-    result: dict[str, Any] = {"held": False, "app": app.model_dump(mode="json"), "error": error}
-    result["rollback"] = None
+    result: dict[str, Any] = {
+        "held": False,
+        "app": app.model_dump(mode="json"),
+        "error": error,
+        "rollback": None,
+    }
     # Stopped after "Record rollback" but before its restores were done and said: the rollback
     # runs again (its first reason is kept) so the fleet is put back.
     rolling_back = (
