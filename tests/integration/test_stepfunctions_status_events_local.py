@@ -340,3 +340,25 @@ def test_an_event_that_cannot_be_sent_does_not_stop_the_execution(
         "the bus is unavailable"
     ] * 2
     assert status_events.of(execution) == []
+
+
+def test_an_execution_of_a_closed_cloud_sends_nothing_to_the_next(
+    status_events: StatusEvents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an execution whose thread outlives its cloud, and the next cloud up (same account,
+    # region and state machine ARNs; none of the old executions)
+    execution = _start(_machine(PASS))
+    status_events.until(execution, "SUCCEEDED")
+    backend: Any = stepfunctions_parser_backends[ACCOUNT][REGION]
+    old = backend.describe_execution(execution)
+    backend.reset()
+    emitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        stepfunctions, "emit_service_event", lambda account, region, event: emitted.append(event)
+    )
+
+    # When its end is reported to the next cloud's stand-in
+    StepFunctionsExecutionStatusEvents().changed(old)
+
+    # Then no event reaches that cloud's rules
+    assert emitted == []

@@ -66,10 +66,10 @@ class FakeRecoveries:
     says of itself (its input, its end's error and cause)."""
 
     def __init__(self, described: Described | None = None) -> None:
-        self.described = described or Described(_input().model_dump_json())
+        self.described: Described | None = described or Described(_input().model_dump_json())
         self.started: dict[str, ExecutionInput] = {}
 
-    def describe(self, execution_arn: str) -> Described:
+    def describe(self, execution_arn: str) -> Described | None:
         assert execution_arn == STOPPED
         return self.described
 
@@ -146,6 +146,14 @@ def test_given_an_execution_started_by_hand_then_there_is_nothing_to_recover(raw
     recoveries = FakeRecoveries()
 
     assert recover(_ended("ABORTED", raw_input=raw_input), recoveries) == "not a rollout"
+    assert recoveries.started == {}
+
+
+def test_given_an_event_about_an_execution_step_functions_does_not_know_then_nothing_starts() -> None:
+    recoveries = FakeRecoveries()
+    recoveries.described = None
+
+    assert recover(_ended("ABORTED"), recoveries) == "no such execution"
     assert recoveries.started == {}
 
 

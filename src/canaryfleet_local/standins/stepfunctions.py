@@ -28,7 +28,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from canaryfleet_local.standins.aws_clients import shared_client
@@ -379,6 +379,8 @@ class StepFunctionsExecutionStatusEvents:
             if not self._claim(execution, status):
                 return
             region, account = execution.exec_arn.split(":")[3:5]
+            if not self._of_this_cloud(execution, account, region):
+                return
             event = service_event(
                 account,
                 region,
@@ -390,6 +392,17 @@ class StepFunctionsExecutionStatusEvents:
             emit_service_event(account, region, event)
         except Exception:
             logger.exception("no status change event for execution %s", getattr(execution, "exec_arn", "?"))
+
+    @staticmethod
+    def _of_this_cloud(execution: Execution, account: str, region: str) -> bool:
+        """Whether the execution is one the running cloud knows. moto's execution threads can end
+        after the cloud that started them has closed and the next one (whose state machines have
+        the same ARNs) is up: their end is no event of this cloud's. Housekeeping, not AWS."""
+        backend: Any = stepfunctions_parser_backends[account][region]
+        try:
+            return bool(backend.describe_execution(execution.exec_arn) is execution)
+        except Exception:  # ExecutionDoesNotExist, or a state machine this cloud does not have
+            return False
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:

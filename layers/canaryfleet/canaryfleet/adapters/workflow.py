@@ -90,12 +90,17 @@ class StepFunctionsRolloutWorkflow:
             raise
         return str(response["executionArn"]), True
 
-    def describe(self, execution_arn: str) -> DescribedExecution:
+    def describe(self, execution_arn: str) -> DescribedExecution | None:
         """Its input (DescribeExecution), and the error and cause of its end: the history's last
         ExecutionAborted, ExecutionFailed or ExecutionTimedOut event (GetExecutionHistory, newest
         first), which keeps what StopExecution was given as well as a failure's."""
         sfn = client("stepfunctions")
-        described = sfn.describe_execution(executionArn=execution_arn)
+        try:
+            described = sfn.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise
         events = sfn.get_execution_history(
             executionArn=execution_arn, reverseOrder=True, maxResults=_LAST_EVENTS
         )["events"]

@@ -61,6 +61,10 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str
         return "ignored"  # RUNNING, SUCCEEDED, PENDING_REDRIVE
     # The event carries no error or cause (and no input when too large): the execution does.
     described = executions.describe(ended.execution_arn)
+    if described is None:
+        # An event about an execution Step Functions does not know: nothing to recover.
+        logger.warning("ended execution not found", extra={"execution_arn": ended.execution_arn})
+        return "no such execution"
     error, cause = described.error, described.cause
     if status == "FAILED" and error in OWN_ENDS:
         return "ended by its own path"

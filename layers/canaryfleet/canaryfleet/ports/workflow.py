@@ -45,8 +45,9 @@ class EndedExecution(Protocol):
 class RecoveryExecutions(Protocol):
     """Executions of the rollout state machine that take over one that ended outside its paths."""
 
-    def describe(self, execution_arn: str) -> EndedExecution:
-        """The execution's input, and the error and cause its end was recorded with."""
+    def describe(self, execution_arn: str) -> EndedExecution | None:
+        """The execution's input, and the error and cause its end was recorded with; None if
+        there is no such execution."""
         ...
 
     def start_recovery(self, execution: ExecutionInput) -> tuple[str, bool]:
