@@ -29,6 +29,7 @@ from canaryfleet_local.standins.cloudwatch import (
     CloudFormationCloudWatchAlarm,
     get_metric_data_reads_the_queried_metrics,
 )
+from canaryfleet_local.standins.cloudwatch_actions import CloudWatchAlarmSnsActions
 from canaryfleet_local.standins.cloudwatch_metric_math import CloudWatchMetricMathAlarms
 from canaryfleet_local.standins.codedeploy import (
     CloudFormationCodeDeployApplication,
@@ -43,6 +44,7 @@ from canaryfleet_local.standins.eventbridge import (
     EventBridgePutEventsSize,
 )
 from canaryfleet_local.standins.key_pairs import key_pairs_made_when_used, one_sns_signing_key
+from canaryfleet_local.standins.kms import key_policy_from_template_is_a_document
 from canaryfleet_local.standins.lambda_ import LAYER_PACKAGE, LambdaInvokeInProcess
 from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import (
@@ -113,6 +115,7 @@ class PlatformStandIns:
         self.step_functions_limits = StepFunctionsRequestLimits()
         self.step_functions_events = StepFunctionsExecutionStatusEvents()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
+        self.alarm_actions = CloudWatchAlarmSnsActions(account_id, region)
         self.dynamodb = DynamoDBConcurrentRequests(account_id, region)
 
     @contextlib.contextmanager
@@ -139,6 +142,8 @@ class PlatformStandIns:
             stack.enter_context(DynamoDBNumberRange().installed())
             stack.enter_context(AutoScalingDesiredCapacityRange().installed())
             stack.enter_context(self.metric_math_alarms.installed())
+            stack.enter_context(self.alarm_actions.installed())
+            stack.enter_context(key_policy_from_template_is_a_document())
             stack.enter_context(self.dynamodb.installed())
             stack.enter_context(parsed_once())
             stack.enter_context(member_names_once())
