@@ -63,11 +63,12 @@ STACKS = (
     "ssm:GetParameters",
 )
 # The story: credentials check, publish, status/history/drains, the approval inbox, a stopped
-# execution, scale-in, manifest.
+# execution, scale-in, manifest, a platform alarm set off.
 STORY = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:TerminateInstanceInAutoScalingGroup",
     "autoscaling:UpdateAutoScalingGroup",
+    "cloudwatch:SetAlarmState",
     "dynamodb:GetItem",
     "dynamodb:Query",
     "s3:GetObject",

@@ -107,18 +107,21 @@ class Traffic:
         self._thread.join(timeout=60)
 
 
-class ApprovalInbox:
-    """An SQS queue subscribed to the approval email topic, filtered on one approver as their email is.
+class TopicInbox:
+    """An SQS queue subscribed to a topic, as an email address or a pager would be.
 
-    It reads what the approver's mailbox would: the same message, with the same signed link.
+    For the approval email topic it is filtered on one approver as their email is, and reads what
+    the approver's mailbox would: the same message, with the same signed link. For the platform's
+    alarm topic (no approver) it reads what on-call would get.
     """
 
-    def __init__(self, sqs: Any, sns: Any, topic_arn: str, approver: str) -> None:
-        self._sqs, self._sns, self._topic_arn, self._approver = sqs, sns, topic_arn, approver.lower()
+    def __init__(self, sqs: Any, sns: Any, topic_arn: str, approver: str | None) -> None:
+        self._sqs, self._sns, self._topic_arn = sqs, sns, topic_arn
+        self._approver = approver.lower() if approver is not None else None
         self._queue_url: str | None = None
         self._subscription: str | None = None
 
-    def __enter__(self) -> ApprovalInbox:
+    def __enter__(self) -> TopicInbox:
         name = f"canaryfleet-acceptance-inbox-{uuid4().hex[:12]}"
         self._queue_url = self._sqs.create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "true"})[
             "QueueUrl"
@@ -139,15 +142,15 @@ class ApprovalInbox:
             ],
         }
         self._sqs.set_queue_attributes(QueueUrl=self._queue_url, Attributes={"Policy": json.dumps(policy)})
+        attributes = {"RawMessageDelivery": "true"}
+        if self._approver is not None:
+            attributes["FilterPolicy"] = json.dumps({"approver": [self._approver]})
+            attributes["FilterPolicyScope"] = "MessageAttributes"
         self._subscription = self._sns.subscribe(
             TopicArn=self._topic_arn,
             Protocol="sqs",
             Endpoint=queue_arn,
-            Attributes={
-                "FilterPolicy": json.dumps({"approver": [self._approver]}),
-                "FilterPolicyScope": "MessageAttributes",
-                "RawMessageDelivery": "true",
-            },
+            Attributes=attributes,
             ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
         return self
@@ -169,7 +172,7 @@ class ApprovalInbox:
                 self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
                 if mentioning in message["Body"]:
                     return str(message["Body"])
-        raise AcceptanceCheckFailed(f"no approval email mentioning {mentioning!r} arrived in time")
+        raise AcceptanceCheckFailed(f"no message mentioning {mentioning!r} arrived in time")
 
 
 class Story:
@@ -215,13 +218,41 @@ class Story:
             return None
         return Traffic(self.config.traffic_url, self.config.host_header, self.config.requests_per_second)
 
-    def approval_inbox(self) -> ApprovalInbox:
-        return ApprovalInbox(
+    def approval_inbox(self) -> TopicInbox:
+        return TopicInbox(
             self.client("sqs"),
             self.client("sns"),
             self.platform.output("ApprovalEmailTopicArn"),
             self.config.approver_email,
         )
+
+    def platform_alarm_notice(self, logical_id: str) -> dict[str, Any]:
+        """Put one of the platform's own alarms in ALARM (SetAlarmState) and read what on-call gets.
+
+        CloudWatch publishes the state change to PlatformAlarmTopic, which is encrypted with the
+        stack's own key: the notice arrives only if the key's policy lets CloudWatch use it. The
+        alarm is set back to OK at the end (its next evaluation would do it too).
+        """
+        alarm = self.client("cloudformation").describe_stack_resource(
+            StackName=self.config.platform_stack, LogicalResourceId=logical_id
+        )["StackResourceDetail"]["PhysicalResourceId"]
+        cloudwatch = self.client("cloudwatch")
+        topic = self.platform.output("PlatformAlarmTopicArn")
+        with TopicInbox(self.client("sqs"), self.client("sns"), topic, approver=None) as on_call:
+            self.say(f"set {alarm} to ALARM")
+            cloudwatch.set_alarm_state(
+                AlarmName=alarm,
+                StateValue="ALARM",
+                StateReason="canaryfleet acceptance suite: is on-call told?",
+            )
+            try:
+                body = on_call.next_message(alarm, time.monotonic() + self.config.rollout_timeout_seconds)
+            finally:
+                cloudwatch.set_alarm_state(
+                    AlarmName=alarm, StateValue="OK", StateReason="canaryfleet acceptance suite: done"
+                )
+        notice: dict[str, Any] = json.loads(body)
+        return notice
 
     def publish(self, version: str, folder: Path) -> dict[str, Any]:
         self.say(f"publish {self.config.application} {version}")
@@ -239,7 +270,7 @@ class Story:
         self.say(f"{version}: {row['outcome']} {row.get('reason') or ''}".rstrip())
         return row
 
-    def approve_by_email(self, inbox: ApprovalInbox, version: str, comment: str) -> str:
+    def approve_by_email(self, inbox: TopicInbox, version: str, comment: str) -> str:
         """Open the emailed link, then press Approve as the page's form does; the result page's text."""
         deadline = time.monotonic() + self.config.rollout_timeout_seconds
         body = inbox.next_message(f"{self.config.application} {version}", deadline)
@@ -259,7 +290,7 @@ class Story:
             raise AcceptanceCheckFailed(f"the approval page answered {status} to the decision")
         return result
 
-    def stop_when_awaiting_approval(self, inbox: ApprovalInbox, version: str) -> str:
+    def stop_when_awaiting_approval(self, inbox: TopicInbox, version: str) -> str:
         """Once ``version``'s approval email came, stop its rollout's execution as the Step Functions
         console's Stop button does (StopExecution, which no Catch of the state machine sees); the
         stopped execution's ARN."""

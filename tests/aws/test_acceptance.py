@@ -62,3 +62,10 @@ def test_a_canaryfleet_version_releases_rolls_back_and_drains(
     assert drain["outcome"] == "drained", drain
     assert drain["hook_completed_at"], drain
     assert story.manifest_problems(drain) == []
+
+    # When one of the platform's own alarms goes off (a dead-letter queue holding an event)
+    notice = story.platform_alarm_notice("EventDeadLetterQueueAlarm")
+
+    # Then CloudWatch could publish it through the alarm topic's own key, and on-call reads which
+    assert notice["NewStateValue"] == "ALARM", notice
+    assert "EventDeadLetterQueue" in notice["AlarmDescription"], notice
