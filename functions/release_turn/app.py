@@ -10,14 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import ReleaseTask, TakeOverTask
 from canaryfleet.observability import entry_point
-from canaryfleet.settings import BaseSettings, load_settings
+from canaryfleet.settings import BaseSettings, ReleaseTurnSettings, load_settings
 from canaryfleet.wiring import rollouts
 
 
 @entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings(BaseSettings)
     if isinstance(event, dict) and event.get("action") == "take_over":
-        return rollouts.take_over(settings)(parse_event(TakeOverTask, event))
+        return rollouts.take_over(load_settings(ReleaseTurnSettings))(parse_event(TakeOverTask, event))
     task = parse_event(ReleaseTask, event)
-    return {"next_rollout": rollouts.release_turn(settings)(task)}
+    return {"next_rollout": rollouts.release_turn(load_settings(BaseSettings))(task)}

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.approval import ApprovalStatus
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app
@@ -155,8 +157,19 @@ def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_run
         "rolled_back",
         "stopped outside canaryfleet: Manual: paged",
     )
-    record = DynamoRolloutStore(cloud.output("StateTableName")).get("hello-app", rows["1.0.0"]["rollout_id"])
+    table = cloud.output("StateTableName")
+    record = DynamoRolloutStore(table).get("hello-app", rows["1.0.0"]["rollout_id"])
     assert record is not None and record.weight_log["rollback"].weight == 0  # its traffic went back
+
+    # and its approval is settled now, not at its expiry: a click is told it no longer waits
+    assert record.approval_id is not None and record.wait_kind is None
+    approvals = DynamoApprovalStore(table)
+
+    def settled() -> bool:
+        approval = approvals.get(str(record.approval_id))
+        return approval is not None and approval.status is ApprovalStatus.CLOSED
+
+    eventually(settled, timeout=300)
 
 
 def test_deciding_when_nothing_runs_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:

@@ -133,6 +133,7 @@ def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() 
         ended = by_function["ExecutionEndedFunction"]
         assert {"states:GetExecutionHistory", "states:StartExecution"} <= ended, "the stop's cause read"
         assert "dynamodb:UpdateItem" in by_function["ReleaseTurnFunction"], "the lock taken over"
+        assert "states:StartExecution" in by_function["ReleaseTurnFunction"], "its approval settled now"
 
 
 def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> Path:

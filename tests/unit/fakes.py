@@ -397,6 +397,17 @@ class FakeExecutions:
         return self.ended.get(execution_arn, datetime.min.replace(tzinfo=UTC))
 
 
+class RecordingEndedApprovals:
+    """EndedApprovals: the approvals asked to be settled at once, in order."""
+
+    def __init__(self) -> None:
+        self.settled: list[str] = []
+
+    def settle_now(self, approval_id: str) -> bool:
+        self.settled.append(approval_id)
+        return True
+
+
 class FakeDeployments:
     """CodeDeploy: deployments start InProgress; ``statuses`` says how each stands.
 

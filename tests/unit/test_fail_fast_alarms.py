@@ -51,6 +51,7 @@ from tests.unit.fakes import (
     FakeExecutions,
     InMemoryRolloutStore,
     RecordingCallbacks,
+    RecordingEndedApprovals,
     RecordingNotifier,
     a_rollout,
     an_app,
@@ -488,15 +489,6 @@ def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:
     )
 
 
-class _EndedApprovals:
-    def __init__(self) -> None:
-        self.settled: list[str] = []
-
-    def settle_now(self, approval_id: str) -> bool:
-        self.settled.append(approval_id)
-        return True
-
-
 def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_longer_waits(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
@@ -504,7 +496,7 @@ def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_l
     callbacks = RecordingCallbacks()
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
-    ended = _EndedApprovals()
+    ended = RecordingEndedApprovals()
 
     result = on_alarm(
         "payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock, ended_approvals=ended

@@ -66,8 +66,9 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # release_turn: release_lock, then take_turn as above (no UpdateItem).
-    # release_turn, and a recovery's take-over: transfer_lock and, for a rollout stopped while
-    # queued, record_rollback (decide_version, record_outcome).
+    # release_turn, and a recovery's take-over: transfer_lock, clear_wait of the stopped
+    # execution's wait (StartExecution of the approval expiry machine when it was an approval's),
+    # and, for a rollout stopped while queued, record_rollback (decide_version, record_outcome).
     "ReleaseTurnFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -77,6 +78,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:Query",
             "states:DescribeExecution",
             "states:SendTaskSuccess",
+            "states:StartExecution",
         }
     ),
     # start_deployment: deployment_for, CreateDeployment, remember_deployment, set_wait (an

@@ -12,10 +12,18 @@ from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import recover, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
+from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
 from canaryfleet.ports.clock import FixedClock
 
-from tests.unit.fakes import FakeExecutions, InMemoryRolloutStore, RecordingCallbacks, a_rollout, an_app
+from tests.unit.fakes import (
+    FakeExecutions,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    RecordingEndedApprovals,
+    a_rollout,
+    an_app,
+)
 
 APP = "payments-api"
 ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
@@ -210,6 +218,7 @@ def _take_over(
     executions: FakeExecutions,
     app: AppConfig | None = None,
     status: str = "ABORTED",
+    ended_approvals: RecordingEndedApprovals | None = None,
 ) -> dict[str, object]:
     executions.running.discard(STOPPED)
     recovery = Recovery.model_validate(
@@ -223,7 +232,7 @@ def _take_over(
         execution_arn=RECOVERY,
         recovery=recovery,
     )
-    return take_over_stopped(task, store, callbacks, executions, clock)
+    return take_over_stopped(task, store, callbacks, executions, clock, ended_approvals)
 
 
 def _holding_its_turn(
@@ -367,3 +376,41 @@ def test_given_a_rollout_rolled_back_and_said_before_it_was_stopped_then_only_it
 
     assert (result["held"], result["rollback"]) == (False, None)
     assert store.lock(APP) is None
+
+
+APPROVAL_ID = "a" * 22
+
+
+def test_given_a_rollout_stopped_awaiting_its_approval_then_its_wait_is_forgotten_and_the_approval_settled(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a rollout holding its turn, stopped while it waited for its approval
+    _holding_its_turn(store, clock, callbacks, executions)
+    wait = Wait(kind="approval", token="token-approval", started_at=clock.now(), approval_id=APPROVAL_ID)
+    store.set_wait(APP, ROLLOUT_ID, wait)
+    ended = RecordingEndedApprovals()
+
+    # When the recovery takes it over, twice (a retried task)
+    result = _take_over(store, clock, callbacks, executions, ended_approvals=ended)
+    _take_over(store, clock, callbacks, executions, ended_approvals=ended)
+
+    # Then it rolls back, nothing can end the stopped wait's task any more, and the approval is
+    # settled once, now rather than at its expiry (its Slack buttons give way to why)
+    assert result["held"] is True
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with("approval") is None
+    assert ended.settled == [APPROVAL_ID]
+
+
+def test_given_a_rollout_stopped_during_its_bake_then_the_wait_is_forgotten_and_no_approval_is_settled(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    _holding_its_turn(store, clock, callbacks, executions)
+    store.set_wait(APP, ROLLOUT_ID, Wait(kind="bake", token="token-bake", started_at=clock.now()))
+    ended = RecordingEndedApprovals()
+
+    _take_over(store, clock, callbacks, executions, ended_approvals=ended)
+
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.waits_with("bake") is None  # a late alarm ends no dead task
+    assert ended.settled == []

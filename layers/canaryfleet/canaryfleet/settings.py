@@ -43,6 +43,12 @@ class AlarmEventSettings(BaseSettings):
     approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
 
 
+class ReleaseTurnSettings(BaseSettings):
+    """release_turn: a recovery's take-over settles the approval the stopped rollout waited for."""
+
+    approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
+
+
 class RecordStageSettings(BaseSettings):
     notification_topic_arn: NotificationTopicArn
 

@@ -234,13 +234,14 @@ def on_alarm(
         if ended:  # a later click on the approval is told the rollout no longer waits for it
             store.clear_wait(app.application, rollout_id, token)
             if kind == "approval" and record is not None and record.approval_id:
-                _settle_soon(record.approval_id, ended_approvals)
+                settle_soon(record.approval_id, ended_approvals, "an alarm")
         return f"{kind} ended" if ended else f"{kind} had already ended"
     return _end_bake(alarm_name, metric, description, state, record, callbacks)
 
 
-def _settle_soon(approval_id: str, ended_approvals: EndedApprovals | None) -> None:
-    """Settle the approval an alarm ended now rather than at its expiry (up to its timeout away).
+def settle_soon(approval_id: str, ended_approvals: EndedApprovals | None, ended_by: str) -> None:
+    """Settle an approval the rollout stopped waiting for (``ended_by`` ended the wait) now rather
+    than at its expiry (up to its timeout away): its Slack buttons give way to why it ended.
 
     The rollout already rolls back, so a failure here is only logged: the expiry settles it then.
     """
@@ -250,8 +251,8 @@ def _settle_soon(approval_id: str, ended_approvals: EndedApprovals | None) -> No
         ended_approvals.settle_now(approval_id)
     except (BotoCoreError, ClientError) as exc:
         logger.warning(
-            "approval ended by an alarm not settled now; its expiry will",
-            extra={"approval_id": approval_id, "error": str(exc)},
+            "approval no longer waited for not settled now; its expiry will",
+            extra={"approval_id": approval_id, "ended_by": ended_by, "error": str(exc)},
         )
 
 

@@ -31,16 +31,16 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.errors import InvalidEvent
-from canaryfleet.logic import outcome, queue
+from canaryfleet.logic import canary, outcome, queue
 from canaryfleet.logic.colors import FIRST_LIVE_COLOR
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import MAX_RECOVERED_CAUSE, ExecutionInput, Recovery, Stage
-from canaryfleet.models.rollout_record import QueuedRollout, queue_sk
+from canaryfleet.models.rollout_record import QueuedRollout, RolloutRecord, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, TakeOverTask
 from canaryfleet.observability import logger, metrics
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutStore
-from canaryfleet.ports.workflow import Callbacks, ExecutionStatus, RecoveryExecutions
+from canaryfleet.ports.workflow import Callbacks, EndedApprovals, ExecutionStatus, RecoveryExecutions
 
 # The errors of the state machine's own Fail states: their paths already recorded the outcome and
 # released the lock.
@@ -115,6 +115,7 @@ def take_over_stopped(
     callbacks: Callbacks,
     executions: ExecutionStatus,
     clock: Clock,
+    ended_approvals: EndedApprovals | None = None,
 ) -> dict[str, Any]:
     """The recovery execution's first task.
 
@@ -124,7 +125,8 @@ def take_over_stopped(
     stopped rollout never held its turn, so nothing of the fleet was touched), or None when the
     rollout had already ended its own way (released, or rolled back with the fleet put back, then
     stopped before its execution ended). One stopped in the middle of its rollback is held and
-    rolled back again, keeping its first reason."""
+    rolled back again, keeping its first reason. The wait it was stopped in is forgotten, and an
+    approval it waited for is settled at once (``ended_approvals``)."""
     ref, recovery = task.ref, task.recovery
     application, error = ref.application, caught_error(recovery)
     place = QueuedRollout(
@@ -134,6 +136,8 @@ def take_over_stopped(
     )
     held = queue.take_over(application, place, task.execution_arn, store, callbacks, executions, clock)
     record = store.get(application, ref.rollout_id)
+    if held and record is not None:
+        _forget_stopped_wait(application, ref.rollout_id, record, store, ended_approvals)
     app = task.app
     result: dict[str, Any] = {
         "held": False,
@@ -168,3 +172,21 @@ def take_over_stopped(
             "canary_restore_error": None,
         }
     return result
+
+
+def _forget_stopped_wait(
+    application: str,
+    rollout_id: str,
+    record: RolloutRecord,
+    store: RolloutStore,
+    ended_approvals: EndedApprovals | None,
+) -> None:
+    """The stopped execution's wait can never end now: forget its token, so a late deployment
+    event, alarm or click is told the rollout no longer waits instead of calling a task that is
+    gone; an approval it waited for is settled now, its Slack buttons replaced, not at its expiry."""
+    token = record.wait_token
+    if not token:
+        return
+    store.clear_wait(application, rollout_id, token)
+    if record.wait_kind == "approval" and record.approval_id:
+        canary.settle_soon(record.approval_id, ended_approvals, "a stop outside canaryfleet")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from canaryfleet.adapters.approval_expiry import StepFunctionsApprovalExpiry
 from canaryfleet.adapters.fleet import AutoScaling, CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
@@ -38,7 +39,12 @@ from canaryfleet.models.tasks import (
     VerifyTask,
 )
 from canaryfleet.ports.clock import Clock, SystemClock
-from canaryfleet.settings import BaseSettings, RecordStageSettings, RolloutWorkflowSettings
+from canaryfleet.settings import (
+    BaseSettings,
+    RecordStageSettings,
+    ReleaseTurnSettings,
+    RolloutWorkflowSettings,
+)
 
 
 def _store(settings: BaseSettings, clock: Clock) -> DynamoRolloutStore:
@@ -72,13 +78,14 @@ def release_turn(settings: BaseSettings) -> Callable[[ReleaseTask], str | None]:
     return run
 
 
-def take_over(settings: BaseSettings) -> Callable[[TakeOverTask], dict[str, Any]]:
+def take_over(settings: ReleaseTurnSettings) -> Callable[[TakeOverTask], dict[str, Any]]:
     clock = SystemClock()
     store = _store(settings, clock)
+    ended_approvals = StepFunctionsApprovalExpiry(settings.approval_expiry_state_machine_arn)
 
     def run(task: TakeOverTask) -> dict[str, Any]:
         callbacks, executions = StepFunctionsCallbacks(), StepFunctionsExecutions()
-        return recovery.take_over_stopped(task, store, callbacks, executions, clock)
+        return recovery.take_over_stopped(task, store, callbacks, executions, clock, ended_approvals)
 
     return run
 
