@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -238,3 +239,15 @@ def test_on_call_email_is_an_address_or_nothing(value: str, accepted: bool) -> N
     assert TEMPLATE["Conditions"]["HasOnCallEmail"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "OnCallEmail"}, ""]}]
     }
+
+
+def test_the_operations_dashboard_shows_every_platform_alarm_first() -> None:
+    # Given the operations dashboard as CloudFormation substitutes it
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+
+    # Then its first widget is the alarms' states, naming each alarm of the template by its ARN
+    first = widgets[0]
+    assert (first["type"], first["y"]) == ("alarm", 0)
+    assert sorted(first["properties"]["alarms"]) == sorted(f"${{{logical_id}.Arn}}" for logical_id in ALARMS)
+    assert all(w["y"] >= first["height"] for w in widgets[1:])  # nothing drawn over it
