@@ -41,6 +41,13 @@ class EventBridgeLambdaAndStateMachineTargets:
     Lambda targets are invoked asynchronously and its state machine targets start an
     execution; ``Input``, ``InputPath`` and ``InputTransformer`` apply as on AWS. Other
     targets keep moto's own delivery.
+
+    A rule with no event pattern matches no event: "Rules with EventPatterns are triggered when
+    a matching event is observed. Rules with ScheduleExpressions self-trigger based on the given
+    schedule" (botocore ``events`` ``PutRule`` documentation). moto's empty pattern matched
+    every event, so a scheduled rule's targets ran at each event on the bus. The local cloud
+    runs no schedule: a scheduled target is invoked with its rule's input by whoever plays the
+    schedule.
     """
 
     def __init__(self, queue: AsyncInvocationQueue, region: str) -> None:
@@ -70,6 +77,8 @@ class EventBridgeLambdaAndStateMachineTargets:
     def send_to_targets(
         self, original: Callable[..., None], rule: Rule, event: dict[str, Any], transform_input: bool = True
     ) -> None:
+        if not rule.event_pattern.get_pattern():  # a scheduled rule: no event triggers it
+            return
         if not rule.event_pattern.matches_event(cast(EventMessageType, event)):
             return
         others = []
