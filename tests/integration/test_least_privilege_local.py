@@ -38,7 +38,7 @@ from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, invoke
 
 QUIET = {"LogLevel": "WARNING"}
 
@@ -96,20 +96,36 @@ def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() 
         assert "codedeploy:GetDeployment" in deploys, "the status read after the token is stored"
 
 
+def _awaiting_approval(cloud: LocalCloud) -> str:
+    """Upload a build and wait until its rollout waits for its approval; its execution's ARN."""
+    upload_build(cloud, APPLICATION, "1.0.0", bundle())
+    store = DynamoRolloutStore(cloud.output("StateTableName"))
+
+    def waiting_for_approval() -> bool:
+        records = store.list_rollouts(APPLICATION)
+        return bool(
+            records and records[0].current_stage and records[0].current_stage.value == "awaiting_approval"
+        )
+
+    eventually(waiting_for_approval, timeout=300)
+    [execution] = cloud.executions("RolloutStateMachine")
+    return execution
+
+
+def _calls_of(cloud: LocalCloud, *functions: str) -> dict[str, set[str]]:
+    roles = _roles(cloud)
+    return {
+        function: {
+            action for caller, action in roles.allowed if caller.split("/")[1] == _role_name(cloud, function)
+        }
+        for function in functions
+    }
+
+
 def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() -> None:
     # Given the platform with IAM enforced and a build waiting for its approval
     with scenario_cloud("awaiting-decision", parameters=QUIET) as (cloud, _simulator):
-        upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        store = DynamoRolloutStore(cloud.output("StateTableName"))
-
-        def waiting_for_approval() -> bool:
-            records = store.list_rollouts(APPLICATION)
-            return bool(
-                records and records[0].current_stage and records[0].current_stage.value == "awaiting_approval"
-            )
-
-        eventually(waiting_for_approval, timeout=300)
-        [stopped] = cloud.executions("RolloutStateMachine")
+        stopped = _awaiting_approval(cloud)
 
         # When someone stops its execution in Step Functions
         cloud.client("stepfunctions").stop_execution(executionArn=stopped, error="Manual", cause="paged")
@@ -120,20 +136,39 @@ def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() 
         )
         assert cloud.wait_for_execution(recovery[0], timeout=300).error == "RolledBack"
         cloud.wait_idle()
-        roles = _roles(cloud)
-        assert roles.denied == []
-        by_function = {
-            function: {
-                action
-                for caller, action in roles.allowed
-                if caller.split("/")[1] == _role_name(cloud, function)
-            }
-            for function in ("ExecutionEndedFunction", "ReleaseTurnFunction")
-        }
-        ended = by_function["ExecutionEndedFunction"]
+        assert _roles(cloud).denied == []
+        calls = _calls_of(cloud, "ExecutionEndedFunction", "ReleaseTurnFunction")
+        ended = calls["ExecutionEndedFunction"]
         assert {"states:GetExecutionHistory", "states:StartExecution"} <= ended, "the stop's cause read"
-        assert "dynamodb:UpdateItem" in by_function["ReleaseTurnFunction"], "the lock taken over"
-        assert "states:StartExecution" in by_function["ReleaseTurnFunction"], "its approval settled now"
+        assert "dynamodb:UpdateItem" in calls["ReleaseTurnFunction"], "the lock taken over"
+        assert "states:StartExecution" in calls["ReleaseTurnFunction"], "its approval settled now"
+
+
+def test_a_stop_whose_status_event_was_lost_is_recovered_by_the_sweep_under_its_own_role() -> None:
+    # Given the platform with IAM enforced and a build waiting for its approval
+    with scenario_cloud("awaiting-decision", parameters=QUIET) as (cloud, _simulator):
+        stopped = _awaiting_approval(cloud)
+
+        # When its execution is stopped and Step Functions' status event never comes (best effort)
+        cloud.stand_ins.step_functions_events.silence()
+        cloud.client("stepfunctions").stop_execution(executionArn=stopped, error="Manual", cause="paged")
+        cloud.wait_idle()
+        recoveries = [arn for arn in cloud.executions("RolloutStateMachine") if arn != stopped]
+        assert recoveries == [], "no event, no recovery yet"
+
+        # and the scheduled sweep runs (its rule's constant input)
+        swept, error = invoke(cloud, "ExecutionEndedFunction", {"action": "sweep"})
+
+        # Then it starts the recovery the event would have started, which rolls the rollout back
+        assert error is None, swept
+        assert swept == {"swept": {APPLICATION: "recovery started"}}
+        [recovery] = [arn for arn in cloud.executions("RolloutStateMachine") if arn != stopped]
+        assert cloud.wait_for_execution(recovery, timeout=300).error == "RolledBack"
+        cloud.wait_idle()
+        assert DynamoRolloutStore(cloud.output("StateTableName")).lock(APPLICATION) is None
+        assert _roles(cloud).denied == []
+        sweeps = _calls_of(cloud, "ExecutionEndedFunction")["ExecutionEndedFunction"]
+        assert {"ssm:GetParametersByPath", "dynamodb:GetItem", "states:StartExecution"} <= sweeps
 
 
 def _template_without(tmp_path: Path, function_logical_id: str, action: str) -> Path:

@@ -109,9 +109,22 @@ NEEDED: dict[str, frozenset[str]] = {
     # on_deployment_event: GetDeployment (the failure's message), record_deployment_outcome,
     # and the waiting token's end.
     # recover: the ended execution's input (DescribeExecution) and its end's error and cause
-    # (GetExecutionHistory), then StartExecution of the recovery.
+    # (GetExecutionHistory), then StartExecution of the recovery. The sweep: the registry
+    # (GetParametersByPath), each lock (GetItem) and its owner (DescribeExecution), recover as
+    # above, or release_turn (release_lock, queue_head, hand_lock_to's Put and Delete, the next
+    # rollout's SendTaskSuccess).
     "ExecutionEndedFunction": frozenset(
-        {"states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution"}
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "ssm:GetParametersByPath",
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
+            "states:SendTaskSuccess",
+            "states:StartExecution",
+        }
     ),
     "DeploymentEventFunction": frozenset(
         {

@@ -9,11 +9,12 @@ import pytest
 from canaryfleet.adapters.workflow import recovery_name
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
-from canaryfleet.logic.recovery import recover, take_over_stopped
+from canaryfleet.logic.recovery import recover, sweep, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
+from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
@@ -67,6 +68,7 @@ class Described:
     input: str | None
     error: str | None = None
     cause: str | None = None
+    status: str = "ABORTED"
 
 
 class FakeRecoveries:
@@ -144,9 +146,11 @@ def test_given_a_recovery_that_was_itself_stopped_then_it_is_not_recovered_again
     recoveries = FakeRecoveries()
 
     ended = _ended("ABORTED", raw_input=_input(recovery=recovery).model_dump_json())
+    metrics.clear_metrics()
 
     assert recover(ended, recoveries) == "recovery ended"
     assert recoveries.started == {}
+    assert "RolloutRecoveriesFailed" in metrics.metric_set  # its alarm tells on-call
 
 
 @pytest.mark.parametrize("raw_input", ["{}", '{"comment": "started by hand"}', "not json"])
@@ -414,3 +418,87 @@ def test_given_a_rollout_stopped_during_its_bake_then_the_wait_is_forgotten_and_
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.waits_with("bake") is None  # a late alarm ends no dead task
     assert ended.settled == []
+
+
+def _sweep(
+    store: InMemoryRolloutStore,
+    recoveries: FakeRecoveries,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    clock: FixedClock,
+) -> dict[str, str]:
+    return sweep([APP, "ledger"], store, recoveries, callbacks, executions, clock)
+
+
+def test_given_a_stop_whose_status_event_never_came_then_the_sweep_starts_its_recovery_once(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a rollout holding its turn whose execution was stopped, and no event about it
+    _holding_its_turn(store, clock, callbacks, executions)
+    executions.running.discard(STOPPED)
+    recoveries = FakeRecoveries(Described(_input().model_dump_json(), "Manual", "on-call", status="ABORTED"))
+
+    # When the sweep runs, and again five minutes later (the event only late, or the recovery slow)
+    first = _sweep(store, recoveries, callbacks, executions, clock)
+    again = _sweep(store, recoveries, callbacks, executions, clock)
+
+    # Then the recovery the event would have started starts, once, with the stop's reason
+    assert first == {APP: "recovery started"} and again == {APP: "recovery already started"}
+    (started,) = recoveries.started.values()
+    assert started.recovery is not None and started.recovery.stopped_execution == STOPPED
+    assert (started.recovery.error, started.recovery.cause) == ("Manual", "on-call")
+
+
+def test_given_a_rollout_that_ended_its_own_way_but_kept_its_lock_then_the_sweep_passes_its_turn_on(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a rollout that rolled back on its own path but could not release its lock, and the
+    # next rollout waiting its turn
+    _holding_its_turn(store, clock, callbacks, executions, next_in_line=True)
+    record_rollback(REF, "Canary.Alarm", "canary alarm", store, clock)
+    executions.running.discard(STOPPED)
+    recoveries = FakeRecoveries(Described(_input().model_dump_json(), "RolledBack", status="FAILED"))
+
+    # When the sweep runs
+    done = _sweep(store, recoveries, callbacks, executions, clock)
+
+    # Then no recovery starts (its own path put the fleet back), and the next rollout has its turn
+    assert done == {APP: "turn passed on"}
+    assert recoveries.started == {}
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:next"
+    assert "token-next" in callbacks.succeeded
+
+
+def test_given_a_running_owner_or_no_lock_then_the_sweep_does_nothing(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    _holding_its_turn(store, clock, callbacks, executions)
+    recoveries = FakeRecoveries()
+
+    assert _sweep(store, recoveries, callbacks, executions, clock) == {}
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == STOPPED
+    assert recoveries.started == {}
+
+
+def test_given_an_ended_recovery_holding_the_lock_then_the_sweep_leaves_it_and_counts_it_no_more(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a lock held by a recovery execution that was itself stopped (its end already counted)
+    _holding_its_turn(store, clock, callbacks, executions)
+    executions.running.discard(STOPPED)
+    recovery = Recovery(stopped_execution="arn:first-stop", status="ABORTED")
+    described = Described(_input(recovery=recovery).model_dump_json(), "Manual", status="ABORTED")
+    recoveries = FakeRecoveries(described)
+    metrics.clear_metrics()
+
+    # When the sweep runs
+    done = _sweep(store, recoveries, callbacks, executions, clock)
+
+    # Then nothing is started or released, and no alarm is raised again at every sweep
+    assert done == {APP: "recovery ended"}
+    assert recoveries.started == {}
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == STOPPED
+    assert "RolloutRecoveriesFailed" not in metrics.metric_set

@@ -61,6 +61,7 @@ _END_DETAILS = {
 
 @dataclass(frozen=True)
 class DescribedExecution:
+    status: str
     input: str | None
     error: str | None
     cause: str | None
@@ -107,6 +108,7 @@ class StepFunctionsRolloutWorkflow:
         end: Any = next((event for event in events if event["type"] in _END_DETAILS), None)
         details: dict[str, str] = dict(end.get(_END_DETAILS[end["type"]], {})) if end else {}
         return DescribedExecution(
+            described["status"],
             described.get("input"),
             details.get("error") or described.get("error"),
             details.get("cause") or described.get("cause"),

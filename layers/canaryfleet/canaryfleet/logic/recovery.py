@@ -17,15 +17,15 @@ recovery execution of the same state machine with the ended one's input. Its fir
 (:func:`take_over_stopped`) takes the lock over, then the recovery runs the rollback path any
 other failure runs.
 
-EventBridge delivers those events best effort. If one is lost, the next upload for the
-application still frees the lock once its owner has been ended five minutes (logic/queue.py,
-``RECOVERY_WITHIN_SECONDS``), but nothing else is put back; the lost recovery shows as a rollout
-with no outcome whose execution has ended.
+EventBridge delivers those events best effort. :func:`sweep` runs every two minutes and
+starts the recovery a lost event would have started, for every lock whose owner ended outside its
+paths; it also passes on a lock that a rollout ended its own way could not release.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -53,9 +53,10 @@ RECOVERED_ERRORS = {
 }
 
 
-def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str:
+def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions, swept: bool = False) -> str:
     """Start the recovery of a rollout whose execution ended outside its own paths (once, however
-    often the event comes); says what was done."""
+    often the event comes); says what was done. ``swept``: found by :func:`sweep`, not by an
+    event (a recovery that ended is then not counted again at every sweep)."""
     status = ended.status
     if status not in RECOVERED_ERRORS:
         return "ignored"  # RUNNING, SUCCEEDED, PENDING_REDRIVE
@@ -78,11 +79,12 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str
     if stopped.recovery is not None:
         # A recovery that itself ended outside its paths is not recovered again (no loop); the
         # next upload frees the lock, and this error says what is left to put back.
-        logger.error(
-            "a recovery execution ended before its rollback finished",
-            extra={"rollout_id": stopped.ref.rollout_id, "status": status, "error": error},
-        )
-        metrics.add_metric(name="RolloutRecoveriesFailed", unit=MetricUnit.Count, value=1)
+        if not swept:
+            logger.error(
+                "a recovery execution ended before its rollback finished",
+                extra={"rollout_id": stopped.ref.rollout_id, "status": status, "error": error},
+            )
+            metrics.add_metric(name="RolloutRecoveriesFailed", unit=MetricUnit.Count, value=1)
         return "recovery ended"
     recovery = Recovery(
         stopped_execution=ended.execution_arn,
@@ -98,6 +100,53 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str
     if started:
         metrics.add_metric(name="RolloutsRecovered", unit=MetricUnit.Count, value=1)
     return "recovery started" if started else "recovery already started"
+
+
+def sweep(
+    applications: Iterable[str],
+    store: RolloutStore,
+    recoveries: RecoveryExecutions,
+    callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> dict[str, str]:
+    """Put right every application's lock whose owner execution has ended; what was done, by
+    application (every few minutes: ``RecoverySweep`` in template.yaml).
+
+    Two ends leave a lock held by an execution that no longer runs:
+
+    - Step Functions' status event never came (EventBridge delivers it best effort), so the
+      rollout stopped outside its paths got no recovery: it gets one now, with the name the
+      event would have given it, so an event that was only late starts no second one;
+    - the rollout ended its own way (released, rolled back, rejected) but could not release its
+      lock (the release failed past its retries): its turn is passed on now, as its own release
+      would have done, and the next rollout in line starts.
+
+    A recovery that itself ended outside its paths is left (logged when its own end came): its
+    rollout is not put back, and the next upload frees the lock as any stale lock.
+    """
+    done: dict[str, str] = {}
+    for application in applications:
+        lock = store.lock(application)
+        if lock is None or executions.ended_at(lock.owner) is None:
+            continue
+        described = recoveries.describe(lock.owner)
+        status = described.status if described is not None else "unknown"
+        own_end = status == "FAILED" and described is not None and described.error in OWN_ENDS
+        if status in RECOVERED_ERRORS and not own_end:
+            # What the lost event would have said (it names the execution's state machine).
+            prefix, _, machine_and_name = lock.owner.partition(":execution:")
+            machine = f"{prefix}:stateMachine:{machine_and_name.rsplit(':', 1)[0]}"
+            ended = ExecutionStatusChange.model_validate(
+                {"executionArn": lock.owner, "stateMachineArn": machine, "status": status}
+            )
+            done[application] = recover(ended, recoveries, swept=True)
+        else:  # ended its own way, or unknown to Step Functions: the turn is passed on
+            queue.release_turn(application, lock.owner, store, callbacks, executions, clock)
+            done[application] = "turn passed on"
+        said = {"application": application, "owner": lock.owner, "status": status}
+        logger.warning("lock held by an ended execution", extra={**said, "done": done[application]})
+    return done
 
 
 def caught_error(recovery: Recovery) -> dict[str, str]:

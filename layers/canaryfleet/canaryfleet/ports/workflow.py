@@ -29,8 +29,11 @@ class RolloutExecutions(Protocol):
 
 
 class EndedExecution(Protocol):
-    """What Step Functions keeps of an execution that ended: its input, and its end's error and
-    cause (StopExecution's, or the failure's)."""
+    """What Step Functions keeps of an execution that ended: its status, its input, and its end's
+    error and cause (StopExecution's, or the failure's)."""
+
+    @property
+    def status(self) -> str: ...
 
     @property
     def input(self) -> str | None: ...
