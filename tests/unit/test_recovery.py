@@ -270,6 +270,13 @@ def _assert_ended(store: InMemoryRolloutStore, outcome: str, decided: str) -> No
     assert decision is not None and decision.status == decided
 
 
+def _assert_the_next_has_the_turn(store: InMemoryRolloutStore, callbacks: RecordingCallbacks) -> None:
+    """The next rollout in line holds the lock, and its wait for its turn was ended."""
+    lock = store.lock(APP)
+    assert lock is not None and lock.owner == "arn:next"
+    assert "token-next" in callbacks.succeeded
+
+
 def test_given_a_stopped_rollout_that_held_its_turn_then_the_recovery_holds_it_and_rolls_back(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
@@ -320,9 +327,7 @@ def test_given_the_stopped_head_of_the_queue_then_the_next_in_line_gets_the_turn
     result = _take_over(store, clock, callbacks, executions)
 
     assert result["held"] is False
-    lock = store.lock(APP)
-    assert lock is not None and lock.owner == "arn:next"
-    assert "token-next" in callbacks.succeeded
+    _assert_the_next_has_the_turn(store, callbacks)
 
 
 def test_given_a_rollout_released_before_it_was_stopped_then_only_its_turn_is_passed_on(
@@ -465,9 +470,7 @@ def test_given_a_rollout_that_ended_its_own_way_but_kept_its_lock_then_the_sweep
     # Then no recovery starts (its own path put the fleet back), and the next rollout has its turn
     assert done == {APP: "turn passed on"}
     assert recoveries.started == {}
-    lock = store.lock(APP)
-    assert lock is not None and lock.owner == "arn:next"
-    assert "token-next" in callbacks.succeeded
+    _assert_the_next_has_the_turn(store, callbacks)
 
 
 def test_given_a_running_owner_or_no_lock_then_the_sweep_does_nothing(
