@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.adapters.workflow import recovery_name
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import recover, sweep, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
-from canaryfleet.models.rollout_record import Wait
+from canaryfleet.models.rollout_record import QueuedRollout, Wait, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
 from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
@@ -505,3 +507,38 @@ def test_given_an_ended_recovery_holding_the_lock_then_the_sweep_leaves_it_and_c
     lock = store.lock(APP)
     assert lock is not None and lock.owner == STOPPED
     assert "RolloutRecoveriesFailed" not in metrics.metric_set
+
+
+class _ThrottledFor(FakeExecutions):
+    """DescribeExecution throttled for one execution, as Step Functions answers under load."""
+
+    def __init__(self, base: FakeExecutions, throttled: str) -> None:
+        super().__init__()
+        self.running, self.ended, self.throttled = base.running, base.ended, throttled
+
+    def ended_at(self, execution_arn: str) -> datetime | None:
+        if execution_arn == self.throttled:
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DescribeExecution")
+        return super().ended_at(execution_arn)
+
+
+def test_given_one_application_whose_read_is_throttled_then_the_others_are_swept_and_the_sweep_fails(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a stopped rollout of payments-api with no event, and ledger's lock unreadable now
+    _holding_its_turn(store, clock, callbacks, executions)
+    executions.running.discard(STOPPED)
+    store.enqueue("ledger", "1#ledger-1", "ledger-1", "arn:ledger")
+    head = QueuedRollout(
+        sk=queue_sk("1#ledger-1", "ledger-1"), rollout_id="ledger-1", execution_arn="arn:ledger"
+    )
+    assert store.hand_lock_to("ledger", head)
+    recoveries = FakeRecoveries(Described(_input().model_dump_json(), "Manual", status="ABORTED"))
+    throttled = _ThrottledFor(executions, "arn:ledger")
+
+    # When the sweep runs
+    with pytest.raises(ClientError):
+        sweep(["ledger", APP], store, recoveries, callbacks, throttled, clock)
+
+    # Then payments-api's recovery started all the same, and the invocation fails to be retried
+    assert len(recoveries.started) == 1

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic import canary, outcome, queue
@@ -111,7 +112,7 @@ def sweep(
     clock: Clock,
 ) -> dict[str, str]:
     """Put right every application's lock whose owner execution has ended; what was done, by
-    application (every few minutes: ``RecoverySweep`` in template.yaml).
+    application (every two minutes: ``RecoverySweep`` in template.yaml).
 
     Two ends leave a lock held by an execution that no longer runs:
 
@@ -124,28 +125,56 @@ def sweep(
 
     A recovery that itself ended outside its paths is left (logged when its own end came): its
     rollout is not put back, and the next upload frees the lock as any stale lock.
+
+    One application's refused call (a throttled read) does not keep the others from being put
+    right; it is raised once all were tried, so the invocation is retried and, failing for good,
+    kept in the dead-letter queue whose alarm tells on-call.
     """
     done: dict[str, str] = {}
+    failed: list[Exception] = []
     for application in applications:
-        lock = store.lock(application)
-        if lock is None or executions.ended_at(lock.owner) is None:
+        try:
+            result = _sweep_one(application, store, recoveries, callbacks, executions, clock)
+        except (BotoCoreError, ClientError) as exc:
+            logger.exception("lock not swept", extra={"application": application})
+            done[application] = f"failed: {type(exc).__name__}"
+            failed.append(exc)
             continue
-        described = recoveries.describe(lock.owner)
-        status = described.status if described is not None else "unknown"
-        own_end = status == "FAILED" and described is not None and described.error in OWN_ENDS
-        if status in RECOVERED_ERRORS and not own_end:
-            # What the lost event would have said (it names the execution's state machine).
-            prefix, _, machine_and_name = lock.owner.partition(":execution:")
-            machine = f"{prefix}:stateMachine:{machine_and_name.rsplit(':', 1)[0]}"
-            ended = ExecutionStatusChange.model_validate(
-                {"executionArn": lock.owner, "stateMachineArn": machine, "status": status}
-            )
-            done[application] = recover(ended, recoveries, swept=True)
-        else:  # ended its own way, or unknown to Step Functions: the turn is passed on
-            queue.release_turn(application, lock.owner, store, callbacks, executions, clock)
-            done[application] = "turn passed on"
-        said = {"application": application, "owner": lock.owner, "status": status}
-        logger.warning("lock held by an ended execution", extra={**said, "done": done[application]})
+        if result is not None:
+            done[application] = result
+    if failed:
+        raise failed[0]
+    return done
+
+
+def _sweep_one(
+    application: str,
+    store: RolloutStore,
+    recoveries: RecoveryExecutions,
+    callbacks: Callbacks,
+    executions: ExecutionStatus,
+    clock: Clock,
+) -> str | None:
+    """What was done for one application's lock; None when it is free or its owner runs."""
+    lock = store.lock(application)
+    if lock is None or executions.ended_at(lock.owner) is None:
+        return None
+    described = recoveries.describe(lock.owner)
+    status = described.status if described is not None else "unknown"
+    own_end = status == "FAILED" and described is not None and described.error in OWN_ENDS
+    if status in RECOVERED_ERRORS and not own_end:
+        # What the lost event would have said (it names the execution's state machine).
+        prefix, _, machine_and_name = lock.owner.partition(":execution:")
+        machine = f"{prefix}:stateMachine:{machine_and_name.rsplit(':', 1)[0]}"
+        ended = ExecutionStatusChange.model_validate(
+            {"executionArn": lock.owner, "stateMachineArn": machine, "status": status}
+        )
+        done = recover(ended, recoveries, swept=True)
+    else:  # ended its own way, or unknown to Step Functions: the turn is passed on
+        queue.release_turn(application, lock.owner, store, callbacks, executions, clock)
+        done = "turn passed on"
+    said = {"application": application, "owner": lock.owner, "status": status}
+    logger.warning("lock held by an ended execution", extra={**said, "done": done})
     return done
 
 
