@@ -9,7 +9,7 @@ from canaryfleet.models.events import parse_event
 from canaryfleet.models.tasks import ExecutionStatusChange
 from canaryfleet.observability import entry_point
 from canaryfleet.settings import RolloutWorkflowSettings, load_settings
-from canaryfleet.wiring import rollouts
+from canaryfleet.wiring import rollouts, sweep
 
 # Every few minutes, for the ends whose status event never came (EventBridge delivers Step
 # Functions' events best effort) and the locks an ended rollout could not release.
@@ -20,6 +20,6 @@ SWEEP = {"action": "sweep"}
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(RolloutWorkflowSettings)
     if event == SWEEP:  # the schedule's own input (RecoverySweep in template.yaml)
-        return {"swept": rollouts.sweep_locks(settings)()}
+        return {"swept": sweep.sweep_locks(settings)()}
     ended = parse_event(ExecutionStatusChange, parse_event(EventBridgeModel, event).detail)
     return {"execution_arn": ended.execution_arn, "result": rollouts.execution_ended(settings)(ended)}

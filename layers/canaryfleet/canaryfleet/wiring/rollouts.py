@@ -15,7 +15,6 @@ from typing import Any
 from canaryfleet.adapters.approval_expiry import StepFunctionsApprovalExpiry
 from canaryfleet.adapters.fleet import AutoScaling, CodeDeploy, Metrics, Traffic
 from canaryfleet.adapters.notifier import SnsNotifier
-from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctionsRolloutWorkflow
@@ -96,20 +95,6 @@ def execution_ended(settings: RolloutWorkflowSettings) -> Callable[[ExecutionSta
 
     def run(ended: ExecutionStatusChange) -> str:
         return recovery.recover(ended, workflow)
-
-    return run
-
-
-def sweep_locks(settings: RolloutWorkflowSettings) -> Callable[[], dict[str, str]]:
-    """The scheduled sweep: every onboarded application's lock whose owner has ended."""
-    clock = SystemClock()
-    store = _store(settings, clock)
-    workflow = StepFunctionsRolloutWorkflow(settings.rollout_state_machine_arn)
-
-    def run() -> dict[str, str]:
-        applications = [app.application for app in SsmRegistry().all()]
-        callbacks, executions = StepFunctionsCallbacks(), StepFunctionsExecutions()
-        return recovery.sweep(applications, store, workflow, callbacks, executions, clock)
 
     return run
 
