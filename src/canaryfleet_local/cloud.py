@@ -104,6 +104,11 @@ class LocalCloud:
         with contextlib.suppress(Exception):
             self._stop_running_executions()
         self.queue.shutdown()
+        # Invocations in flight at the first pass (the queue's, finished by its shutdown, and the
+        # stopped executions' own tasks) may have started executions since: stopped too, or their
+        # threads would call the next cloud's functions, which have the same names.
+        with contextlib.suppress(Exception):
+            self._stop_running_executions()
         with self.runtime.no_invocation_running(timeout=10):
             self._stack.close()
 
