@@ -41,7 +41,13 @@ from canaryfleet.models.tasks import ExecutionStatusChange, TakeOverTask
 from canaryfleet.observability import logger, metrics
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutStore
-from canaryfleet.ports.workflow import Callbacks, EndedApprovals, ExecutionStatus, RecoveryExecutions
+from canaryfleet.ports.workflow import (
+    Callbacks,
+    EndedApprovals,
+    EndedExecution,
+    ExecutionStatus,
+    RecoveryExecutions,
+)
 
 # The errors of the state machine's own Fail states: their paths already recorded the outcome and
 # released the lock.
@@ -54,12 +60,10 @@ RECOVERED_ERRORS = {
 }
 
 
-def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions, swept: bool = False) -> str:
+def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions) -> str:
     """Start the recovery of a rollout whose execution ended outside its own paths (once, however
-    often the event comes); says what was done. ``swept``: found by :func:`sweep`, not by an
-    event (a recovery that ended is then not counted again at every sweep)."""
-    status = ended.status
-    if status not in RECOVERED_ERRORS:
+    often the event comes); says what was done."""
+    if ended.status not in RECOVERED_ERRORS:
         return "ignored"  # RUNNING, SUCCEEDED, PENDING_REDRIVE
     # The event carries no error or cause (and no input when too large): the execution does.
     described = executions.describe(ended.execution_arn)
@@ -67,10 +71,30 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions, swept:
         # An event about an execution Step Functions does not know: nothing to recover.
         logger.warning("ended execution not found", extra={"execution_arn": ended.execution_arn})
         return "no such execution"
-    error, cause = described.error, described.cause
-    if status == "FAILED" and error in OWN_ENDS:
+    if _ended_its_own_way(ended.status, described.error):
         return "ended by its own path"
     raw_input = ended.input if ended.input is not None else described.input
+    return _start_recovery(ended.execution_arn, ended.status, raw_input, described, executions, swept=False)
+
+
+def _ended_its_own_way(status: str, error: str | None) -> bool:
+    """The end came through one of the state machine's own paths (released, or one of its Fail
+    states), which already recorded the outcome and released the lock."""
+    return status not in RECOVERED_ERRORS or (status == "FAILED" and error in OWN_ENDS)
+
+
+def _start_recovery(
+    execution_arn: str,
+    status: str,
+    raw_input: str | None,
+    described: EndedExecution,
+    executions: RecoveryExecutions,
+    swept: bool,
+) -> str:
+    """The recovery of ``execution_arn``, which ended outside its paths with ``status``; ``swept``:
+    found by :func:`sweep`, not by an event (a recovery that ended is then not counted again at
+    every sweep)."""
+    error, cause = described.error, described.cause
     try:
         stopped = parse_event(ExecutionInput, json.loads(raw_input or "null"))
     except (ValueError, InvalidEvent) as exc:
@@ -88,8 +112,8 @@ def recover(ended: ExecutionStatusChange, executions: RecoveryExecutions, swept:
             metrics.add_metric(name="RolloutRecoveriesFailed", unit=MetricUnit.Count, value=1)
         return "recovery ended"
     recovery = Recovery(
-        stopped_execution=ended.execution_arn,
-        status=status,  # one of RECOVERED_ERRORS' keys, checked above
+        stopped_execution=execution_arn,
+        status=status,  # one of RECOVERED_ERRORS' keys, checked by the caller
         error=(error or None) and error[:256],
         cause=(cause or None) and cause[:MAX_RECOVERED_CAUSE],
     )
@@ -161,15 +185,9 @@ def _sweep_one(
         return None
     described = recoveries.describe(lock.owner)
     status = described.status if described is not None else "unknown"
-    own_end = status == "FAILED" and described is not None and described.error in OWN_ENDS
-    if status in RECOVERED_ERRORS and not own_end:
-        # What the lost event would have said (it names the execution's state machine).
-        prefix, _, machine_and_name = lock.owner.partition(":execution:")
-        machine = f"{prefix}:stateMachine:{machine_and_name.rsplit(':', 1)[0]}"
-        ended = ExecutionStatusChange.model_validate(
-            {"executionArn": lock.owner, "stateMachineArn": machine, "status": status}
-        )
-        done = recover(ended, recoveries, swept=True)
+    if described is not None and not _ended_its_own_way(status, described.error):
+        # What the lost event would have started.
+        done = _start_recovery(lock.owner, status, described.input, described, recoveries, swept=True)
     else:  # ended its own way, or unknown to Step Functions: the turn is passed on
         queue.release_turn(application, lock.owner, store, callbacks, executions, clock)
         done = "turn passed on"
