@@ -161,7 +161,7 @@ def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_run
     record = DynamoRolloutStore(table).get("hello-app", rows["1.0.0"]["rollout_id"])
     assert record is not None and record.weight_log["rollback"].weight == 0  # its traffic went back
 
-    # and its approval is settled now, not at its expiry: a click is told it no longer waits
+    # and its approval is settled now, not at its expiry, saying why: a click is told so
     assert record.approval_id is not None and record.wait_kind is None
     approvals = DynamoApprovalStore(table)
 
@@ -170,6 +170,9 @@ def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_run
         return approval is not None and approval.status is ApprovalStatus.CLOSED
 
     eventually(settled, timeout=300)
+    approval = approvals.get(str(record.approval_id))
+    assert approval is not None
+    assert approval.closed_reason == "stopped outside canaryfleet: Manual: paged; the rollout rolls back"
 
 
 def test_deciding_when_nothing_runs_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:

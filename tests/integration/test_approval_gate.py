@@ -32,6 +32,7 @@ from tests.integration.approval_gate import (
     assert_nothing_changed,
     audit,
     ended,
+    execution,
     heading,
     http,
     link_fields,
@@ -328,6 +329,31 @@ def test_an_abort_from_the_cli_closes_the_approval_it_ended(gate: Gate) -> None:
     assert settled is not None and settled.status.value == "closed"
     assert settled.closed_reason == "the rollout was aborted by oncall@example.com"
     assert ended(gate, waiting)["error"] == "Aborted"
+
+
+def test_a_click_on_the_approval_of_a_rollout_stopped_in_step_functions_is_told_why(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.wait_token is not None
+    # What the recovery's take-over writes (logic/recovery.py): the wait is forgotten and, in the
+    # same write, why; the cause is whatever the operator gave StopExecution
+    stopped = "stopped outside canaryfleet: Manual: <b>paged</b> & rolled"
+    gate.rollouts.clear_wait(waiting.application, waiting.rollout_id, record.wait_token, stopped)
+
+    status, html = post_decision(waiting.link(ALICE), "approve")
+
+    said = f"{stopped}; the rollout rolls back"
+    assert (status, heading(html)) == (409, "No longer waiting")
+    assert html_lib.escape(said, quote=False) in html and "<b>paged" not in html
+    approval = approval_of(gate, waiting)
+    assert (approval.status.value, approval.closed_reason, approval.decision) == ("closed", said, None)
+    assert waiting.message is not None
+    assert (
+        f"No longer waiting: {said}".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        in waiting.message.text
+    )
+    assert not any(block["type"] == "actions" for block in waiting.message.blocks)
+    assert execution(gate, waiting)["status"] == "RUNNING", "the click ended no task"
 
 
 # -- Slack ---------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
   an item holds at most 400 KB (DynamoDB's service quotas): an alarm that flaps while a rollout
   waits for days (a window, an approval) must not fill it. Past MAX_LISTED_ALARMS alarms the
   record only counts them, and decisions are always listed.
+- A wait's end is written only while its token is the record's, and a stopped execution's reason
+  with it, in the same write: whoever finds the wait gone finds why (logic/recovery.py).
 - A version's rollouts are listed without reading the others: `canaryfleet watch --version`
   looks for its upload's rollout every two seconds, and the store reads only the records whose
   id begins as that version's ids do (a DynamoDB key prefix), not the application's history.
@@ -21,7 +23,7 @@ import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RolloutInput
-from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AuditEntry
+from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AuditEntry, Wait
 from canaryfleet.ports.clock import FixedClock
 
 from tests.integration.state_tables import create_state_table, moto_tables
@@ -73,6 +75,32 @@ def test_past_the_listed_alarms_a_record_counts_them_and_still_lists_decisions(s
     assert alarms[-1].at == NOW + timedelta(minutes=MAX_LISTED_ALARMS - 1)
     assert after.alarms_not_listed == 3
     assert after.audit[-1] == abort
+
+
+# --- a wait's end ---------------------------------------------------------------------------
+def test_a_waits_end_says_why_its_execution_stopped_and_leaves_a_newer_wait_alone(store: Any) -> None:
+    record = a_rollout(store, received_at=NOW)
+    app, rollout_id = record.application, record.rollout_id
+    store.set_wait(
+        app, rollout_id, Wait(kind="approval", token="token-1", started_at=NOW, approval_id="a" * 22)
+    )
+
+    # An older token's end changes nothing, its reason included
+    store.clear_wait(app, rollout_id, "token-0", stopped_because="stale")
+    kept = store.get(app, rollout_id)
+    assert (kept.wait_kind, kept.wait_token, kept.stopped_because) == ("approval", "token-1", None)
+
+    # The current one's end forgets it and says why
+    store.clear_wait(app, rollout_id, "token-1", stopped_because="stopped outside canaryfleet: Manual: paged")
+    ended = store.get(app, rollout_id)
+    assert (ended.wait_kind, ended.wait_token) == (None, None)
+    assert ended.stopped_because == "stopped outside canaryfleet: Manual: paged"
+    assert ended.approval_id == "a" * 22  # the approval it waited for is still named
+
+    # A wait ended for no stop (a decision, an alarm) is forgotten all the same
+    store.set_wait(app, rollout_id, Wait(kind="bake", token="token-2", started_at=NOW))
+    store.clear_wait(app, rollout_id, "token-2")
+    assert store.get(app, rollout_id).wait_kind is None
 
 
 # --- listing by version ---------------------------------------------------------------------

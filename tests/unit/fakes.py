@@ -168,10 +168,13 @@ class InMemoryRolloutStore:
                 values[name] = getattr(wait, name)
         return self._change(application, rollout_id, **values)
 
-    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
+    def clear_wait(
+        self, application: str, rollout_id: str, token: str, stopped_because: str | None = None
+    ) -> None:
         current = self.records.get((application, rollout_id))
         if current is not None and current.wait_token == token:
-            self._change(application, rollout_id, wait_token=None, wait_kind=None)
+            because = {"stopped_because": stopped_because} if stopped_because is not None else {}
+            self._change(application, rollout_id, wait_token=None, wait_kind=None, **because)
 
     def set_window_waits(self, application: str, rollout_id: str, waits: dict[str, WindowWait]) -> None:
         self._change(application, rollout_id, window_waits=dict(waits))

@@ -411,6 +411,24 @@ def test_given_a_rollout_stopped_awaiting_its_approval_then_its_wait_is_forgotte
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.waits_with("approval") is None
     assert ended.settled == [APPROVAL_ID]
+    # and the record says why, as the rollback will, for the approval to close saying so
+    assert record.stopped_because == "stopped outside canaryfleet: Manual: on-call"
+
+
+def test_given_a_rollout_that_timed_out_awaiting_its_approval_then_the_record_says_it_timed_out(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    _holding_its_turn(store, clock, callbacks, executions)
+    wait = Wait(kind="approval", token="token-approval", started_at=clock.now(), approval_id=APPROVAL_ID)
+    store.set_wait(APP, ROLLOUT_ID, wait)
+
+    _take_over(
+        store, clock, callbacks, executions, status="TIMED_OUT", ended_approvals=RecordingEndedApprovals()
+    )
+
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None
+    assert record.stopped_because == "execution timed out: Manual: on-call"
 
 
 def test_given_a_rollout_stopped_during_its_bake_then_the_wait_is_forgotten_and_no_approval_is_settled(

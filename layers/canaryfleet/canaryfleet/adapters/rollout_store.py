@@ -263,15 +263,21 @@ class DynamoRolloutStore:
         response = self._set(application, rollout_id, values, returns="ALL_NEW")
         return RolloutRecord.model_validate(plain(response["Attributes"]))
 
-    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
-        """Forget a wait's token once it ended, unless a newer wait replaced it."""
+    def clear_wait(
+        self, application: str, rollout_id: str, token: str, stopped_because: str | None = None
+    ) -> None:
+        """Forget a wait's token once it ended, unless a newer wait replaced it. One write with
+        ``stopped_because``: whoever finds the wait gone also finds why."""
+        update, values = "REMOVE wait_token, wait_kind", {":token": s(token)}
+        if stopped_because is not None:
+            update, values = f"SET stopped_because = :why {update}", {**values, ":why": s(stopped_because)}
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=self._key(application, rollout_id),
-                UpdateExpression="REMOVE wait_token, wait_kind",
+                UpdateExpression=update,
                 ConditionExpression="wait_token = :token",
-                ExpressionAttributeValues={":token": s(token)},
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not condition_failed(exc):

@@ -419,6 +419,8 @@ def _why_it_stopped_waiting(approval: Approval, record: RolloutRecord) -> str:
         return f"the rollout was aborted by {record.abort_requested.by}"
     if record.promoted_by:
         return f"the rollout was promoted by {record.promoted_by}"
+    if record.stopped_because:  # its execution was stopped in Step Functions (logic/recovery.py)
+        return f"{record.stopped_because}; the rollout rolls back"
     alarm = next(
         (
             entry.alarm

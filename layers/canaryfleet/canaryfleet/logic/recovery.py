@@ -233,7 +233,8 @@ def take_over_stopped(
     held = queue.take_over(application, place, task.execution_arn, store, callbacks, executions, clock)
     record = store.get(application, ref.rollout_id)
     if held and record is not None:
-        _forget_stopped_wait(application, ref.rollout_id, record, store, ended_approvals)
+        because = outcome.explain(error["Error"], error["Cause"])[2]  # what the rollback will record
+        _forget_stopped_wait(application, ref.rollout_id, record, because, store, ended_approvals)
     app = task.app
     result: dict[str, Any] = {
         "held": False,
@@ -274,15 +275,17 @@ def _forget_stopped_wait(
     application: str,
     rollout_id: str,
     record: RolloutRecord,
+    because: str,
     store: RolloutStore,
     ended_approvals: EndedApprovals | None,
 ) -> None:
     """The stopped execution's wait can never end now: forget its token, so a late deployment
     event, alarm or click is told the rollout no longer waits instead of calling a task that is
-    gone; an approval it waited for is settled now, its Slack buttons replaced, not at its expiry."""
+    gone; an approval it waited for is settled now, its Slack buttons replaced, not at its expiry,
+    and says ``because`` (the stop's error and cause), written with the token's end."""
     token = record.wait_token
     if not token:
         return
-    store.clear_wait(application, rollout_id, token)
+    store.clear_wait(application, rollout_id, token, stopped_because=because)
     if record.wait_kind == "approval" and record.approval_id:
         canary.settle_soon(record.approval_id, ended_approvals, "a stop outside canaryfleet")

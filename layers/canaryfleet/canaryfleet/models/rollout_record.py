@@ -158,6 +158,11 @@ class RolloutRecord(_Stored):
     approval_id: str | None = Field(default=None, description="The latest approval asked for.")
     approval_expires_at: IsoTime | None = None
     approval_step: int | None = Field(default=None, description="The canary step of the latest approval.")
+    stopped_because: str | None = Field(
+        default=None,
+        description="Why its execution ended outside canaryfleet (a stop, a time-out), written with its"
+        " wait's end when its recovery took over: an approval it waited for closes saying so.",
+    )
 
     # analyse, people, the drain.
     verdict: Verdict | None = Field(default=None, description="The latest analysis; None before one ran.")

@@ -86,8 +86,11 @@ class RolloutRecords(RolloutReader, Protocol):
         """Store the wait the rollout is in; the record after the change."""
         ...
 
-    def clear_wait(self, application: str, rollout_id: str, token: str) -> None:
-        """Forget the wait of ``token`` once it ended, unless a newer wait replaced it."""
+    def clear_wait(
+        self, application: str, rollout_id: str, token: str, stopped_because: str | None = None
+    ) -> None:
+        """Forget the wait of ``token`` once it ended, unless a newer wait replaced it; with
+        ``stopped_because``, in the same write, why its execution ended outside canaryfleet."""
         ...
 
     def set_window_waits(self, application: str, rollout_id: str, waits: dict[str, WindowWait]) -> None:
