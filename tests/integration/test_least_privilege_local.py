@@ -2,7 +2,8 @@
 
 `CANARYFLEET_LOCAL_IAM=enforce` makes every call a function makes go through moto's IAM
 check against the inline policies of that function's role in template.yaml (the action
-for every service; the resource too for S3 and SQS). A rollout and a drain pass; a template
+for every service; the resource too for S3 and SQS; and "*" for an action that names no resource
+type, which IAM grants only on "*"). A rollout and a drain pass; a template
 with one permission removed fails the function that needs it with AccessDenied.
 
 What it does not check: Conditions. moto's IAM reads no resource tags, so the grants that
@@ -443,6 +444,54 @@ def test_a_deployment_that_turns_its_groups_alarms_off_is_also_authorised_as_upd
         assert restore["deploymentId"]
         denied = {action for _, action in _roles(cloud).denied}
         assert denied == {"codedeploy:UpdateDeploymentGroup"}
+
+
+def test_an_action_without_resource_types_is_granted_on_every_resource_only() -> None:
+    # Given a fleet with a deployment under way, IAM enforced, a role granted StopDeployment on
+    # every deployment group (an ARN) and the two functions that stop deployments (template.yaml)
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        codedeploy = cloud.client("codedeploy")
+        groups = f"arn:aws:codedeploy:{cloud.region}:{cloud.account_id}:deploymentgroup:*"
+        on_groups = _role_granting(cloud, "stop-on-groups", "codedeploy:StopDeployment", groups)
+        location = {
+            "bucket": cloud.output("ArtifactBucketName"),
+            "key": "hello-app/1.0.0.zip",
+            "bundleType": "zip",
+        }
+
+        def deployment() -> str:
+            return str(
+                codedeploy.create_deployment(
+                    applicationName=app.codedeploy_application,
+                    deploymentGroupName=app.canary.deployment_group,
+                    revision={"revisionType": "S3", "s3Location": location},
+                )["deploymentId"]
+            )
+
+        # When each stops one
+        first = deployment()
+        with pytest.raises(ClientError) as refused:
+            on_groups.client("codedeploy").stop_deployment(deploymentId=first, autoRollbackEnabled=False)
+        stopped = [
+            _session_of(cloud, "CheckDeploymentFunction")
+            .client("codedeploy")
+            .stop_deployment(deploymentId=first)
+        ]
+        second = deployment()
+        stopped.append(
+            _session_of(cloud, "RecordRollbackFunction")
+            .client("codedeploy")
+            .stop_deployment(deploymentId=second)
+        )
+
+        # Then IAM takes only a grant on "*": StopDeployment names no resource type (the Service
+        # Authorization Reference), so a deployment group's ARN grants nothing
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert "codedeploy:StopDeployment" in str(refused.value)
+        assert {response["status"] for response in stopped} <= {"Pending", "Succeeded"}
+        denied = {(caller.split("/")[1], action) for caller, action in _roles(cloud).denied}
+        assert denied == {("stop-on-groups", "codedeploy:StopDeployment")}
 
 
 def test_a_restore_that_fails_is_said_in_the_rollouts_reason_and_record(tmp_path: Path) -> None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-# Actions without resource-level permissions: the only ones a statement may grant on "*",
-# since "*" is then the narrowest grant there is.
-WITHOUT_RESOURCE_LEVEL = frozenset(
-    {
-        "states:SendTaskSuccess",
-        "states:SendTaskFailure",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeRules",
-        "cloudwatch:DescribeAlarms",
-        "cloudwatch:GetMetricData",
-        "ec2:DescribeTags",
-        # Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2
-        # Auto Scaling": both List actions have no resource type.
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:DescribeScalingActivities",
-        # "Actions, resources, and condition keys for AWS Systems Manager": the Run Command reads
-        # of a command (GetCommandInvocation, like ListCommands and CancelCommand) name no
-        # resource type.
-        "ssm:GetCommandInvocation",
-    }
-)
+from canaryfleet_local.standins.iam import ACTIONS_WITHOUT_RESOURCE_TYPES
+
+# The only actions a statement may grant on "*". Those without resource-level permissions, for
+# which "*" is the narrowest grant there is and the only one IAM takes (the local cloud's IAM
+# stand-in holds them and their sources); and cloudwatch:DescribeAlarms, which names alarm*
+# but which the two functions that list the fail-fast alarms by name prefix hold on "*": how IAM
+# weighs a listing by AlarmNamePrefix against alarm ARNs is not documented (API_DescribeAlarms
+# says only that composite alarms need "*").
+WITHOUT_RESOURCE_LEVEL = ACTIONS_WITHOUT_RESOURCE_TYPES | {"cloudwatch:DescribeAlarms"}

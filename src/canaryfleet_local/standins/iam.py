@@ -37,6 +37,37 @@ _SQS_BATCH_PERMISSION = {
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 }
 
+# The actions the platform calls that name no resource type in the Service Authorization Reference
+# ("Actions, resources, and condition keys for <service>": "If there is no value for this column,
+# you must specify all resources ("*") to which the policy applies in the Resource element of your
+# policy statement"). IAM authorises them only by a statement whose Resource is "*": an ARN, even
+# one that ends in a wildcard, names a resource these actions are never checked against.
+ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
+    {
+        # "... for AWS Step Functions": the task-token callbacks.
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        # "... for Elastic Load Balancing V2": its Describe actions.
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeRules",
+        # "... for Amazon CloudWatch" (DescribeAlarms, by contrast, names alarm*).
+        "cloudwatch:GetMetricData",
+        # "... for Amazon EC2".
+        "ec2:DescribeTags",
+        # "... for Amazon EC2 Auto Scaling": both List actions.
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeScalingActivities",
+        # "... for AWS Systems Manager": the Run Command reads of a command (GetCommandInvocation,
+        # like ListCommands and CancelCommand).
+        "ssm:GetCommandInvocation",
+        # "... for AWS CodeDeploy": StopDeployment ("Grants permission to stop a deployment") names
+        # none, though GetDeployment names deploymentgroup* (the CodeDeploy User Guide's
+        # permissions reference gives it a deployment group ARN, which AWS's own documentation
+        # issue awsdocs/aws-codedeploy-user-guide#18 says is wrong).
+        "codedeploy:StopDeployment",
+    }
+)
+
 # A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
 _TRANSACTION_PARTS = {
     "Put": "dynamodb:PutItem",
@@ -57,7 +88,9 @@ class FunctionRoleCredentials:
     cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
     an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
     passes "*", which no ARN in a policy matches): for the other services the check is on
-    the action alone, so it catches a missing action, not an ARN that is too narrow.
+    the action alone, so it catches a missing action, not an ARN that is too narrow; except
+    for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*" itself, so only a
+    statement on "*" grants them.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -141,9 +174,12 @@ class FunctionRoleCredentials:
             self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}")
 
     def _check(self, iam_request: Any, statements: list[dict[str, Any]], wanted: str, resource: str) -> None:
+        # moto passes "*" for a resource it does not know: the statement's resources are then not
+        # weighed, unless the action has none, when "*" is what IAM itself checks them against.
+        action_only = resource == "*" and wanted not in ACTIONS_WITHOUT_RESOURCE_TYPES
         results = {
             IAMPolicyStatement(
-                statement if resource != "*" else {**statement, "Resource": "*"}
+                {**statement, "Resource": "*"} if action_only else statement
             ).is_action_permitted(wanted, resource)
             for statement in statements
         }
