@@ -512,6 +512,40 @@ def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: 
     assert [getattr(s, "weight", None) for s in record.policy.steps] == [5, None, 20, None, None]
 
 
+def test_a_bake_sampled_under_a_minute_for_longer_than_cloudwatch_keeps_such_data_is_rejected() -> None:
+    # Given an application whose policy bakes 4 hours and judges its own metric every 30 seconds:
+    # CloudWatch keeps such data 3 hours, so the analysis would find none and be inconclusive
+    with LocalCloud() as cloud:
+        own = {"metric": {"namespace": "Pay", "metric_name": "Succeeded", "stat": "Sum"}}
+        analysis = AnalysisSpec.model_validate(
+            {
+                "interval_seconds": 30,
+                "alb_metrics": [],
+                "metrics": [{"name": "payments", "direction": "decrease", "value": own}],
+            }
+        )
+        too_long = RolloutPolicy(
+            steps=(SetWeight(weight=5), Bake(duration_seconds=4 * 3_600, analysis=analysis), Approval())
+        )
+        app = deploy_fleet(cloud, APP).model_copy(update={"policy": too_long})
+        cloud.client("ssm").put_parameter(
+            Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
+        )
+
+        # When a build is uploaded
+        upload(cloud, bundle())
+
+        # Then it is rejected at once saying why and what to set, and nothing is deployed
+        [record] = [i for i in table_items(cloud, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+        assert (record["status"], record["outcome"]) == ("rejected", "rejected")
+        assert record["reason"] == (
+            "the rollout policy cannot be analysed: steps[1] bakes 14400 s sampled every 30 s, but "
+            "CloudWatch keeps data of a period under 60 s for 3 hours and the analysis reads the bake "
+            "from its start: bake at most 10500 s, or make interval_seconds 60 or more"
+        )
+        nothing_deployed(cloud)
+
+
 def test_an_analysis_finer_than_the_load_balancers_minute_is_rejected_on_aws_s_period() -> None:
     # Given the platform as on AWS, whose load balancers publish one-minute metrics, and an
     # application whose policy samples them every 10 seconds

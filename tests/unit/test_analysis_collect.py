@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from canaryfleet.logic.analysis.collect import collect, intervals
-from canaryfleet.models.analysis import MetricQuery
+from canaryfleet.models.analysis import MAX_INTERVALS, MetricQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.policy import AnalysisSpec
 from pydantic import ValidationError
@@ -143,6 +143,21 @@ def test_no_interval_in_the_window_asks_cloudwatch_nothing() -> None:
     samples, grid = collect(app(), AnalysisSpec(), metrics, START, START)
     assert grid == [] and metrics.asked == []
     assert all(m.canary == () for m in samples.metrics)
+
+
+def test_a_window_of_more_intervals_than_one_analysis_judges_is_judged_on_its_latest() -> None:
+    # Given a day's bake at one-minute intervals, analysed a few minutes late: 1,440 and more
+    start, end = START, START + timedelta(days=1, minutes=3)
+    metrics = SeriesByDimension({})
+
+    # When its samples are collected
+    samples, grid = collect(app(), AnalysisSpec(), metrics, start, end)
+
+    # Then the latest 1,440 minutes are judged, and CloudWatch is asked for them alone
+    assert len(grid) == MAX_INTERVALS and grid[-1] == end.replace(second=0)
+    assert all(len(m.canary) == MAX_INTERVALS for m in samples.metrics)
+    [(_, asked_from, asked_to, _)] = metrics.asked
+    assert (asked_from, asked_to) == (grid[0], grid[-1] + timedelta(minutes=1))
 
 
 @pytest.mark.parametrize(

@@ -47,3 +47,23 @@ def test_without_a_recorded_bake_start_the_window_is_the_ten_minutes_before_its_
 
     assert end == datetime(2026, 11, 26, 10, 8, tzinfo=UTC)
     assert end - start == timedelta(minutes=10)
+
+
+def test_sampled_under_a_minute_a_late_analysis_reads_only_what_cloudwatch_still_keeps() -> None:
+    # Given a bake of 2 h 55 min sampled every 10 s, analysed 10 minutes late (its task retried)
+    now = BAKE_STARTED + timedelta(hours=2, minutes=55) + timedelta(minutes=10)
+
+    start, end = analysis_window(BAKE_STARTED, now, metrics_delay_seconds=0, interval_seconds=10)
+
+    # Then the window begins where CloudWatch still keeps 10-second data (3 hours), less a margin,
+    # rather than asking for data it no longer returns
+    assert (start, end) == (now - timedelta(hours=2, minutes=55), now)
+    assert now - start < timedelta(hours=3)
+
+
+def test_sampled_by_the_minute_a_late_analysis_still_reads_the_whole_bake() -> None:
+    now = BAKE_STARTED + timedelta(hours=5)
+
+    start, _ = analysis_window(BAKE_STARTED, now, metrics_delay_seconds=120, interval_seconds=60)
+
+    assert start == BAKE_STARTED

@@ -89,3 +89,56 @@ def test_a_bake_may_not_sample_the_load_balancer_more_often_than_it_publishes(
 
     assert bool(problems) is finer
     assert all(p.startswith("steps[1] samples the load balancer's metrics") for p in problems)
+
+
+def _one_bake(duration: int, interval: int) -> RolloutPolicy:
+    own = {"metric": {"namespace": "Pay", "metric_name": "Succeeded", "stat": "Sum"}}
+    analysis = {
+        "interval_seconds": interval,
+        "alb_metrics": [],
+        "metrics": [{"name": "payments", "direction": "decrease", "value": own}],
+    }
+    return RolloutPolicy.model_validate(
+        {
+            "steps": [
+                {"kind": "set_weight", "weight": 5},
+                {"kind": "bake", "duration_seconds": duration, "analysis": analysis},
+                {"kind": "approval"},
+            ]
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("duration", "interval", "problem"),
+    [
+        (600, 60, None),
+        (86_400, 60, None),  # a day of minutes: the most one analysis judges
+        (10_500, 30, None),  # under a minute: CloudWatch's 3 hours, less 5 minutes for the analysis
+        (10_501, 30, "bake at most 10500 s, or make interval_seconds 60 or more"),
+        (4 * 3_600, 10, "CloudWatch keeps data of a period under 60 s for 3 hours"),
+        (1_440, 1, None),
+        (
+            1_441,
+            1,
+            "more than the 1440 intervals one analysis judges: bake at most 1440 s, "
+            "or make interval_seconds 5",
+        ),
+        (86_400, 120, None),
+    ],
+)
+def test_a_bake_is_no_longer_than_its_analysis_can_read(
+    duration: int, interval: int, problem: str | None
+) -> None:
+    problems = _one_bake(duration, interval).bakes_beyond_their_analysis()
+
+    if problem is None:
+        assert problems == []
+    else:
+        [said] = problems
+        assert said.startswith(f"steps[1] bakes {duration} s sampled every {interval} s")
+        assert problem in said
+
+
+def test_the_default_policy_is_read_whole_by_its_analysis() -> None:
+    assert default_policy().bakes_beyond_their_analysis() == []

@@ -17,7 +17,7 @@ from canaryfleet.models.analysis import AnalysisSamples
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.chart import BakeSamples
 from canaryfleet.models.fail_fast import alarm_prefix, metric_of
-from canaryfleet.models.policy import AnalysisSpec
+from canaryfleet.models.policy import LONGEST_FINE_BAKE_SECONDS, AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, Wait
 from canaryfleet.models.tasks import AlarmCheckTask, AnalyseTask, BakeTask, ShiftTask
@@ -369,19 +369,23 @@ def on_alarm_event(
 
 
 def analysis_window(
-    bake_started_at: datetime | None, now: datetime, metrics_delay_seconds: int
+    bake_started_at: datetime | None, now: datetime, metrics_delay_seconds: int, interval_seconds: int = 60
 ) -> tuple[datetime, datetime]:
     """The span of metrics an analysis judges: from the bake's start to the last complete minute.
 
     With a delay, the window ends at the last whole minute before ``now - delay``: later minutes
     have not all reached CloudWatch, and counting them would under-count the canary's last
     minute. With no delay (metrics complete at once) it ends now. It never ends before it starts.
+    Sampled under a minute, it begins no earlier than CloudWatch still keeps such data (an upload
+    whose bake is longer is refused; this is for an analysis that ran late, after retries).
     """
     if metrics_delay_seconds:
         end = (now - timedelta(seconds=metrics_delay_seconds)).replace(second=0, microsecond=0)
     else:
         end = now
     start = bake_started_at or end - timedelta(minutes=10)
+    if interval_seconds < 60:
+        start = max(start, now - timedelta(seconds=LONGEST_FINE_BAKE_SECONDS))
     return start, max(start, end)
 
 
@@ -404,7 +408,7 @@ def analyse(
     record = store.get(ref.application, ref.rollout_id)
     now = clock.now()
     started = record.bake_started_at if record is not None else None
-    start, end = analysis_window(started, now, spec.metrics_delay_seconds)
+    start, end = analysis_window(started, now, spec.metrics_delay_seconds, spec.interval_seconds)
     samples, intervals = collect(app, spec, metrics, start, end)
     judged = judge(samples)
     result, reasons = judged.result, list(judged.reasons)

@@ -118,9 +118,12 @@ def start_rollout(
                 policy_limits or PolicyLimits(),
                 bundle_limits or BundleLimits(),
             )
-        too_fine = policy.intervals_finer_than(load_balancer_metrics_period)
-        if too_fine:
-            raise Rejected("the rollout policy cannot be analysed: " + "; ".join(too_fine))
+        unreadable = [
+            *policy.intervals_finer_than(load_balancer_metrics_period),
+            *policy.bakes_beyond_their_analysis(),
+        ]
+        if unreadable:
+            raise Rejected("the rollout policy cannot be analysed: " + "; ".join(unreadable))
         metadata = artifacts.metadata(artifact)  # before the claim: the object may be gone by now
         _claim_version(store, clock, artifact.application, artifact.version, rollout_id)
     except (UnknownApplication, InvalidBundle, Rejected) as exc:

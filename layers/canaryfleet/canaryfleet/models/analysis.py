@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canaryfleet.models.text import OneLineText
 
+# The most intervals one analysis judges a side on: a day of one-minute samples.
+MAX_INTERVALS = 1_440
+
 Direction = Literal["increase", "decrease", "either"]
 MetricResult = Literal["pass", "fail", "inconclusive"]
 
@@ -36,10 +39,10 @@ class MetricSamples(BaseModel):
     critical: bool = Field(
         default=False, description="Its failure fails the analysis whatever the score (and ends a bake)."
     )
-    canary: tuple[float | None, ...] = Field(max_length=1_440)
-    live: tuple[float | None, ...] = Field(max_length=1_440)
-    canary_counts: tuple[float | None, ...] | None = Field(default=None, max_length=1_440)
-    live_counts: tuple[float | None, ...] | None = Field(default=None, max_length=1_440)
+    canary: tuple[float | None, ...] = Field(max_length=MAX_INTERVALS)
+    live: tuple[float | None, ...] = Field(max_length=MAX_INTERVALS)
+    canary_counts: tuple[float | None, ...] | None = Field(default=None, max_length=MAX_INTERVALS)
+    live_counts: tuple[float | None, ...] | None = Field(default=None, max_length=MAX_INTERVALS)
     tolerance: float = Field(
         default=0.0,
         ge=0,

@@ -15,12 +15,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from canaryfleet.models.analysis import MetricDefinition
+from canaryfleet.models.analysis import MAX_INTERVALS, MetricDefinition
 
 # GetMetricData's periods: 1, 5, 10, 20 or 30 seconds (high-resolution metrics) or a multiple of 60
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html, Period;
 # data older than 3 hours comes only at whole minutes, which bakes that long should use).
 _HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
+# CloudWatch keeps data points of a period under 60 seconds for 3 hours ("Data points with a period
+# of less than 60 seconds are available for 3 hours", API_GetMetricData; API_MetricStat, Period: a
+# StartTime more than 3 hours ago takes a multiple of 60 seconds "or no data points in that time
+# range is returned"). An analysis reads its bake from the bake's start once it ends, seconds later,
+# or minutes when its task is retried: a bake sampled more finely lasts 5 minutes less than that.
+HIGH_RESOLUTION_KEPT_SECONDS = 3 * 3_600
+LONGEST_FINE_BAKE_SECONDS = HIGH_RESOLUTION_KEPT_SECONDS - 300
+
+
+def _period_at_least(seconds: int) -> int:
+    """The shortest period GetMetricData takes that is at least ``seconds``."""
+    return next((p for p in _HIGH_RESOLUTION_PERIODS if p >= seconds), 60 * -(-seconds // 60))
 
 
 class _Step(BaseModel):
@@ -220,6 +232,29 @@ class RolloutPolicy(BaseModel):
                 f"it publishes them every {metrics_period} s: make interval_seconds a multiple of "
                 f"{metrics_period}"
             )
+        return problems
+
+    def bakes_beyond_their_analysis(self) -> list[str]:
+        """The bakes whose analysis could not read them whole: sampled under a minute for longer
+        than CloudWatch keeps such data (the analysis would find no data and be inconclusive), or
+        longer than MAX_INTERVALS of their intervals (more samples than one analysis judges)."""
+        problems: list[str] = []
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, Bake) or step.analysis is None:
+                continue
+            seconds, every = step.duration_seconds, step.analysis.interval_seconds
+            if every < 60 and seconds > LONGEST_FINE_BAKE_SECONDS:
+                problems.append(
+                    f"steps[{index}] bakes {seconds} s sampled every {every} s, but CloudWatch keeps "
+                    f"data of a period under 60 s for 3 hours and the analysis reads the bake from its "
+                    f"start: bake at most {LONGEST_FINE_BAKE_SECONDS} s, or make interval_seconds 60 or more"
+                )
+            elif seconds > MAX_INTERVALS * every:
+                problems.append(
+                    f"steps[{index}] bakes {seconds} s sampled every {every} s, more than the "
+                    f"{MAX_INTERVALS} intervals one analysis judges: bake at most {MAX_INTERVALS * every} s, "
+                    f"or make interval_seconds {_period_at_least(-(-seconds // MAX_INTERVALS))}"
+                )
         return problems
 
     @model_validator(mode="after")

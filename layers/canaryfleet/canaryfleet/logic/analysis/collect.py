@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from canaryfleet.models.analysis import (
+    MAX_INTERVALS,
     AnalysisSamples,
     MetricDefinition,
     MetricQuery,
@@ -88,8 +89,9 @@ def _render(query: MetricQuery, values: dict[str, str]) -> MetricQuery:
 def collect(
     app: AppConfig, spec: AnalysisSpec, metrics: FleetMetrics, start: datetime, end: datetime
 ) -> tuple[AnalysisSamples, list[datetime]]:
-    """Each metric's samples on both sides over the window's intervals, and those intervals."""
-    grid = intervals(start, end, spec.interval_seconds)
+    """Each metric's samples on both sides over the window's intervals, and those intervals: the
+    latest MAX_INTERVALS of them (an upload's bakes span no more; one analysed late may)."""
+    grid = intervals(start, end, spec.interval_seconds)[-MAX_INTERVALS:]
     wanted = definitions(spec)
     sides = {"c": placeholders(app, "canary", app.canary), "l": placeholders(app, "live", app.live)}
     queries: dict[str, MetricQuery] = {}
