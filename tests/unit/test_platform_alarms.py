@@ -83,7 +83,12 @@ def test_each_metric_alarm_counts_a_metric_the_runtime_emits_whichever_function_
         counted.add(metric)
 
     # And the failures nothing else puts right are all counted
-    assert counted == {"RestoresFailed", "RolloutRecoveriesFailed", "DrainLogsLost"}
+    assert counted == {
+        "RestoresFailed",
+        "RolloutRecoveriesFailed",
+        "DrainLogsLost",
+        "ApprovalEmailSubscriptionsRefused",
+    }
 
 
 def test_every_alarm_tells_the_platform_alarm_topic_when_it_goes_off_and_when_it_is_over() -> None:

@@ -62,8 +62,10 @@ from canaryfleet_local.standins.sqs_sns import (
     CloudFormationSqsQueuePolicy,
     LambdaSqsEventSourceMappingRules,
     SnsEmailSubscriptions,
+    SnsFilterPolicyQuota,
     SnsPublishRules,
     SqsEventSourceMappingBatches,
+    publish_reaches_every_subscription,
 )
 from canaryfleet_local.standins.ssm import (
     CloudFormationSsmAssociation,
@@ -112,6 +114,7 @@ class PlatformStandIns:
         self.codedeploy = CodeDeployLifecycle()
         self.sns_rules = SnsPublishRules()
         self.sns_email = SnsEmailSubscriptions(account_id, region)
+        self.sns_filter_policies = SnsFilterPolicyQuota(account_id, region)
         self.step_functions_limits = StepFunctionsRequestLimits()
         self.step_functions_events = StepFunctionsExecutionStatusEvents()
         self.metric_math_alarms = CloudWatchMetricMathAlarms(account_id, region)
@@ -134,6 +137,8 @@ class PlatformStandIns:
             stack.enter_context(self.step_functions_limits.installed())
             stack.enter_context(self.sns_rules.installed())
             stack.enter_context(self.sns_email.installed())
+            stack.enter_context(self.sns_filter_policies.installed())
+            stack.enter_context(publish_reaches_every_subscription())
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(S3UserMetadataLimit().installed())
             stack.enter_context(SecretsManagerPutSecretValueIdempotency().installed())

@@ -21,8 +21,8 @@ from moto.awslambda.models import LambdaBackend
 from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult
 from moto.core.utils import unix_time_millis
-from moto.sns.exceptions import InvalidParameterValue, SNSInvalidParameter, SNSNotFoundError
-from moto.sns.models import SNSBackend, Subscription, sns_backends
+from moto.sns.exceptions import InvalidParameterValue, SNSException, SNSInvalidParameter, SNSNotFoundError
+from moto.sns.models import SNSBackend, Subscription, Topic, sns_backends
 from moto.sns.responses import SNSResponse
 from moto.sqs.models import Queue, sqs_backends
 
@@ -462,6 +462,105 @@ class SnsPublishRules:
             return original(backend, message, arn, *args, **kwargs)
 
         with mock.patch.object(SNSBackend, "publish", publish):
+            yield
+
+
+@contextlib.contextmanager
+def publish_reaches_every_subscription() -> Iterator[None]:
+    """Stands in for Publish delivering a topic's message to all its subscriptions.
+
+    AWS: "If you send a message to a topic, Amazon SNS delivers the message to each endpoint that
+    is subscribed to the topic" (botocore ``sns`` ``Publish``). moto's ``Topic.publish`` delivered
+    to the first page of ListSubscriptionsByTopic only ("Each call returns a limited list of
+    subscriptions, up to 100"): past 100 subscriptions (approvers, over fifty applications), the
+    others got nothing. Here each page is delivered to, in moto's order, through the same
+    ``Subscription.publish`` the other stand-ins wrap.
+    """
+    original = Topic.publish
+
+    def publish(
+        topic: Topic,
+        message: str,
+        subject: str | None = None,
+        message_attributes: dict[str, Any] | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+        message_structure: str | None = None,
+    ) -> str:
+        backend = topic.sns_backend
+        later: list[Any] = []  # the first page is moto's own delivery
+        _, token = backend.list_subscriptions_by_topic(topic_arn=topic.arn)
+        while token is not None:
+            page, token = backend.list_subscriptions_by_topic(topic_arn=topic.arn, next_token=str(token))
+            later += page
+        given: dict[str, Any] = {
+            "subject": subject,
+            "message_attributes": message_attributes,
+            "group_id": group_id,
+            "deduplication_id": deduplication_id,
+            "message_structure": message_structure,
+        }
+        message_id = str(original(topic, message, **given))
+        for subscription in later:
+            subscription.publish(message, message_id, **given)
+        return message_id
+
+    with mock.patch.object(Topic, "publish", publish):
+        yield
+
+
+# "By default, you can have up to 200 filter policies per topic, and 10,000 filter policies per AWS
+# account" (SNS Developer Guide, "Filter policy constraints in Amazon SNS"); past it Subscribe fails
+# with FilterPolicyLimitExceeded, HTTP 403 (botocore ``sns`` ``FilterPolicyLimitExceededException``).
+FILTER_POLICIES_PER_TOPIC = 200
+
+
+class FilterPolicyLimitExceeded(SNSException):
+    code = "FilterPolicyLimitExceeded"
+
+
+class SnsFilterPolicyQuota:
+    """Stands in for SNS's quota of filter policies a topic holds (moto holds any number).
+
+    A Subscribe that gives a ``FilterPolicy`` makes a new subscription hold one; on a topic whose
+    subscriptions already hold FILTER_POLICIES_PER_TOPIC of them it is refused with
+    ``FilterPolicyLimitExceeded`` and subscribes nobody. A Subscribe of an endpoint the topic
+    already has makes no new subscription, and passes. Pending subscriptions count: they are
+    subscriptions with their attributes until SNS deletes them. Not played: the account's 10,000,
+    a policy added by SetSubscriptionAttributes, and a raised quota.
+    """
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.refused: list[str] = []  # the endpoints refused
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = SNSResponse.subscribe
+        quota = self
+
+        def subscribe(response: SNSResponse) -> ActionResult:
+            backend = response.backend
+            attributes = response._get_attributes() or {}
+            ours = backend.account_id == quota.account_id and backend.region_name == quota.region
+            if ours and attributes.get("FilterPolicy"):
+                topic_arn = response._get_param("TopicArn")
+                endpoint = response._get_param("Endpoint")
+                if backend._find_subscription(topic_arn, endpoint, response._get_param("Protocol")) is None:
+                    held = sum(
+                        1
+                        for sub in list(backend.subscriptions.values())
+                        if sub.topic.arn == topic_arn and sub.attributes.get("FilterPolicy")
+                    )
+                    if held >= FILTER_POLICIES_PER_TOPIC:
+                        quota.refused.append(str(endpoint))
+                        raise FilterPolicyLimitExceeded(
+                            f"the topic's subscriptions hold {held} filter policies, SNS's quota a topic"
+                        )
+            return original(response)
+
+        with mock.patch.object(SNSResponse, "subscribe", subscribe):
             yield
 
 

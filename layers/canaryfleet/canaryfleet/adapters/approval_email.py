@@ -21,7 +21,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from canaryfleet.adapters.clients import client
+from botocore.exceptions import ClientError
+
+from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InvalidConfirmationLink
 from canaryfleet.models.sns_subject import sns_subject
 from canaryfleet.ports.approvals import EmailReach
@@ -71,21 +73,38 @@ class SnsApprovalEmail(ApprovalEmail):
         return found
 
     def ensure_subscribed(self, emails: tuple[str, ...]) -> EmailReach:
+        """Subscribe each missing address, its filter policy naming it alone.
+
+        Each subscription holds one filter policy, and SNS holds at most 200 a topic and 10,000 an
+        account by default ("Filter policy constraints in Amazon SNS"): past either, Subscribe
+        fails with ``FilterPolicyLimitExceeded``. The addresses not subscribed then are
+        ``refused``, and the rest of the approvers are still emailed.
+        """
         known = self._subscriptions()
         wanted = sorted({e.lower() for e in emails})
         missing = [email for email in wanted if email not in known]
+        subscribed: list[str] = []
         for email in missing:
-            client("sns").subscribe(
-                TopicArn=self._topic_arn,
-                Protocol="email",
-                Endpoint=email,
-                Attributes={
-                    "FilterPolicy": json.dumps({"approver": [email]}),
-                    "FilterPolicyScope": "MessageAttributes",
-                },
-            )
+            try:
+                client("sns").subscribe(
+                    TopicArn=self._topic_arn,
+                    Protocol="email",
+                    Endpoint=email,
+                    Attributes={
+                        "FilterPolicy": json.dumps({"approver": [email]}),
+                        "FilterPolicyScope": "MessageAttributes",
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "FilterPolicyLimitExceeded":
+                    raise
+                break  # the next would be refused too
+            subscribed.append(email)
         awaiting = [email for email in wanted if not known.get(email, False)]
-        return EmailReach(subscribed_now=tuple(missing), awaiting_confirmation=tuple(awaiting))
+        refused = tuple(email for email in missing if email not in subscribed)
+        return EmailReach(
+            subscribed_now=tuple(subscribed), awaiting_confirmation=tuple(awaiting), refused=refused
+        )
 
     def approver_subscriptions(self) -> list[ApproverSubscription]:
         """Every email subscription of the topic, by address: pending, confirmed, protected."""

@@ -170,6 +170,18 @@ def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:
     reach = channels.email.ensure_subscribed(emails)
     if reach.subscribed_now:
         logger.info("approvers subscribed to approval emails", extra={"count": len(reach.subscribed_now)})
+    if reach.refused:
+        # The approval email topic's subscriptions hold as many filter policies as SNS allows
+        # (200 a topic, 10,000 an account, by default): these approvers get no email until some are
+        # unsubscribed (`canaryfleet approvers list`) or the quota is raised. Slack and the CLI
+        # still reach them; the platform alarm on the metric tells on-call.
+        logger.error(
+            "SNS refused to subscribe approvers to approval emails: its filter policy quota is reached",
+            extra={"approval_id": approval.approval_id, "count": len(reach.refused)},
+        )
+        metrics.add_metric(
+            name="ApprovalEmailSubscriptionsRefused", unit=MetricUnit.Count, value=len(reach.refused)
+        )
     if reach.awaiting_confirmation:
         # SNS emails nobody before they follow the link of its confirmation email: these approvers
         # get no link for this approval (Slack and the CLI still reach them).

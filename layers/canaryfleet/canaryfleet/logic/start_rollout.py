@@ -261,6 +261,11 @@ def _prepare_approvers(emails: tuple[str, ...], channel: EmailChannel) -> None:
             "approvers subscribed to approval emails; SNS asks each to confirm",
             extra={"count": len(reach.subscribed_now)},
         )
+    if reach.refused:  # the approval says so again, and counts it
+        logger.warning(
+            "approvers not subscribed to approval emails: SNS's filter policy quota is reached",
+            extra={"count": len(reach.refused)},
+        )
 
 
 def _commit(value: str | None) -> tuple[str | None, list[str]]:
