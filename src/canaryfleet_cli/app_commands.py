@@ -69,6 +69,14 @@ _TARGET_GROUP_NAME_MAX = 32
 _ELB_ID = "f" * 16
 _POLICY_SLOT = "\x00policy\x00"
 
+# An Application Load Balancer listener rule takes "up to three match evaluations per condition",
+# five a rule, and five wildcards (* or ?) a rule, none adjustable (Elastic Load Balancing,
+# "Condition types for listener rules" and "Quotas for your Application Load Balancers"): past
+# them CreateRule fails and the fleet stack rolls back.
+_MATCHES_PER_CONDITION = 3
+_MATCHES_PER_RULE = 5
+_WILDCARDS_PER_RULE = 5
+
 console = Console()
 errors = Console(stderr=True)
 
@@ -95,6 +103,27 @@ def _split(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def _check_rule_conditions(hosts: list[str], paths: list[str]) -> None:
+    """Refuse what the listener rule could not hold, before any stack is made."""
+    for given, option in ((hosts, "--host-header"), (paths, "--path-pattern")):
+        if len(given) > _MATCHES_PER_CONDITION:
+            raise typer.BadParameter(
+                f"{len(given)} values: a listener rule condition takes at most {_MATCHES_PER_CONDITION}",
+                param_hint=option,
+            )
+    if len(hosts) + len(paths) > _MATCHES_PER_RULE:
+        raise typer.BadParameter(
+            f"{len(hosts) + len(paths)} hosts and paths: a listener rule takes at most {_MATCHES_PER_RULE}",
+            param_hint="--host-header / --path-pattern",
+        )
+    wildcards = sum(value.count("*") + value.count("?") for value in hosts + paths)
+    if wildcards > _WILDCARDS_PER_RULE:
+        raise typer.BadParameter(
+            f"{wildcards} wildcards (* or ?): a listener rule takes at most {_WILDCARDS_PER_RULE}",
+            param_hint="--host-header / --path-pattern",
+        )
+
+
 def _validate_name(name: str) -> str:
     if not re.match(APP_NAME_PATTERN, name):
         raise typer.BadParameter(
@@ -117,6 +146,9 @@ def _policy_json(path: Path) -> str:
         policy = RolloutPolicy.model_validate(document)
     except ValidationError as exc:
         raise typer.BadParameter(f"{path}: {problems(exc)}", param_hint="--policy") from None
+    unreadable = policy.bakes_beyond_their_analysis()  # every upload would be rejected for it
+    if unreadable:
+        raise typer.BadParameter(f"{path}: {'; '.join(unreadable)}", param_hint="--policy")
     return json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
 
 
@@ -264,6 +296,7 @@ def onboard(
             "give --host-header, --path-pattern or both: the listener rule needs a condition",
             param_hint="--host-header / --path-pattern",
         )
+    _check_rule_conditions(hosts, paths)
     subnet_ids = [_check(subnet, _SUBNET, "a subnet id", "--subnets") for subnet in _split(subnets)]
     if not subnet_ids:
         raise typer.BadParameter("give at least one subnet", param_hint="--subnets")

@@ -8,7 +8,8 @@ definition with ANTLR for every execution it starts. Those parses took most of t
 start and a good part of every rollout, for texts that did not change.
 
 Nothing here changes what a text means: JSON is read by ``json``, YAML by the same constructors
-(samtranslator's for the template rules and ``template.yaml``, moto's own for moto) on PyYAML's
+(samtranslator's for the template rules and ``template.yaml``, moto's own for moto, but for the
+``!Condition`` short form, read as CloudFormation reads it: ``standins/cloudformation.py``) on PyYAML's
 C parser, and every caller gets its own copy of the result (callers change what they are given).
 A state machine's ANTLR parse tree is kept per definition text, and moto's preprocessor still
 builds fresh evaluation components from it for every execution; a definition already parsed
@@ -34,12 +35,13 @@ from unittest import mock
 
 import yaml
 from moto.cloudformation import models as cloudformation_models
-from moto.cloudformation.utils import yaml_tag_constructor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from samtranslator.yaml_helper import intrinsics_multi_constructor
+
+from canaryfleet_local.standins.cloudformation import cloudformation_yaml_tag
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseFullLoader: Any = getattr(yaml, "CLoader", yaml.Loader)
@@ -54,7 +56,8 @@ class _MotoLoader(_BaseFullLoader):  # type: ignore[misc]
 
 
 _IntrinsicsLoader.add_multi_constructor("!", intrinsics_multi_constructor)
-_MotoLoader.add_multi_constructor("", yaml_tag_constructor)
+# moto's constructor, with CloudFormation's ``!Condition`` (a stand-in: moto's differs).
+_MotoLoader.add_multi_constructor("", cloudformation_yaml_tag)
 
 _CACHE_SIZE = 32
 

@@ -286,6 +286,51 @@ def test_a_fleet_template_over_the_request_limit_is_refused_as_aws_cloudformatio
     }
 
 
+def test_a_rule_given_hosts_and_paths_matches_on_both(fleet: DeployedFleet) -> None:
+    # When an application is deployed with a host and a path (fleet/template.yaml's
+    # HasHostHeadersAndPathPatterns: !And [!Condition HasHostHeaders, !Condition HasPathPatterns])
+    app = deploy_fleet(
+        fleet.cloud, "hosts-and-paths", {"HostHeaders": "orders.example.com", "PathPatterns": "/v2/*"}
+    )
+
+    # Then its listener rule has both conditions, as CloudFormation builds it
+    [rule] = fleet.cloud.client("elbv2").describe_rules(RuleArns=[app.listener_rule_arn])["Rules"]
+    assert [
+        (c["Field"], c.get("HostHeaderConfig") or c.get("PathPatternConfig")) for c in rule["Conditions"]
+    ] == [
+        ("host-header", {"Values": ["orders.example.com"]}),
+        ("path-pattern", {"Values": ["/v2/*"]}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("conditions", "said"),
+    [
+        (
+            {"HostHeaders": "a.example.com,b.example.com,c.example.com,d.example.com"},
+            "The 'host-header' field contains too many values; the limit is '3'",
+        ),
+        (
+            {"HostHeaders": "a.example.com,b.example.com,c.example.com", "PathPatterns": "/a,/b,/c"},
+            "A rule can only have '5' condition values",
+        ),
+        (
+            {"HostHeaders": "*.a.example.com,*.b.example.com", "PathPatterns": "/a/*,/b/*,/c/??"},
+            "A rule can only have '5' wildcards",
+        ),
+    ],
+)
+def test_a_listener_rule_past_the_load_balancers_condition_quotas_fails_the_fleet_stack(
+    fleet: DeployedFleet, conditions: dict[str, str], said: str
+) -> None:
+    # When an application is deployed with more hosts, paths or wildcards than a rule takes
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, f"many-hosts-{len(said)}", conditions)
+
+    # Then its listener rule is refused as an Application Load Balancer refuses it
+    assert said in str(refused.value)
+
+
 def test_an_approver_address_the_platform_could_not_use_is_refused_and_no_stack_is_left(
     fleet: DeployedFleet,
 ) -> None:

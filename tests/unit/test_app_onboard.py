@@ -255,6 +255,19 @@ def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
         (onboard_args(slack_channel="#releases"), "Slack channel id"),
         (onboard_args(priority="0"), "--priority"),
         (onboard_args(instance_types="a.large,b.large,c.large,d.large,e.large,f.large,g.large"), "at most 6"),
+        # An Application Load Balancer rule: 3 values a condition, 5 a rule, 5 wildcards a rule
+        (
+            onboard_args(host_header="a.example.com,b.example.com,c.example.com,d.example.com"),
+            "4 values: a listener rule condition takes at most 3",
+        ),
+        (
+            onboard_args(host_header="a.example.com,b.example.com,c.example.com", path_pattern="/a,/b,/c"),
+            "6 hosts and paths: a listener rule takes at most 5",
+        ),
+        (
+            onboard_args(host_header="*.a.example.com,*.b.example.com", path_pattern="/a/*,/b/*,/c/??"),
+            "6 wildcards (* or ?): a listener rule takes at most 5",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error_and_writes_nothing(in_tmp: Path, args: list[str], message: str) -> None:
@@ -275,6 +288,31 @@ def test_a_policy_that_bakes_before_any_traffic_is_refused(in_tmp: Path) -> None
     assert "a bake needs a set_weight above 0" in plain(result.output)
     assert "Value error" not in plain(result.output)
     assert "Traceback" not in result.output
+
+
+def test_the_most_hosts_paths_and_wildcards_a_listener_rule_takes_are_written(in_tmp: Path) -> None:
+    hosts, paths = "*.a.example.com,b.example.com,c.example.com", "/orders/*,/v?/*"
+
+    result = runner.invoke(app_commands, onboard_args(host_header=hosts, path_pattern=paths))
+
+    assert result.exit_code == 0, result.output
+    parameters = written(in_tmp / "orders-api-fleet-parameters.json")
+    assert (parameters["HostHeaders"], parameters["PathPatterns"]) == (hosts, paths)
+
+
+def test_a_policy_whose_bake_its_analysis_cannot_read_is_refused(in_tmp: Path) -> None:
+    (in_tmp / "rollout.yaml").write_text(
+        "steps:\n"
+        "  - {kind: set_weight, weight: 5}\n"
+        "  - {kind: bake, duration_seconds: 1800, analysis: {interval_seconds: 1}}\n"
+        "  - {kind: approval}\n"
+    )
+
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+
+    assert result.exit_code == 2
+    assert "more than the 1440 intervals one analysis judges" in plain(result.output)
+    assert list(in_tmp.iterdir()) == [in_tmp / "rollout.yaml"]
 
 
 def test_a_missing_policy_file_is_a_clear_error(in_tmp: Path) -> None:

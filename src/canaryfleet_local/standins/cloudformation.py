@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 from unittest import mock
 
 from moto.cloudformation import parsing
+from moto.cloudformation.utils import yaml_tag_constructor
 
 from canaryfleet_local.standins.aws_clients import shared_client
 
@@ -262,3 +263,18 @@ class ApprovalGateResource(CloudFormationStandIn):
     """What the approval gate's CloudFormation stand-ins share: no update, no cleanup needed."""
 
     ON_UPDATE: ClassVar[UpdateKind] = "kept"
+
+
+def cloudformation_yaml_tag(loader: Any, tag: str, node: Any) -> Any:
+    """Stands in for CloudFormation's YAML short form ``!Condition``, as moto reads every other tag.
+
+    AWS: the Condition function "returns the evaluated result of the specified condition"; its
+    short form ``!Condition conditionName`` is ``{"Condition": "conditionName"}`` (AWS CloudFormation
+    Template Reference, "Condition"), as in ``!And [!Equals [...], !Condition SomeOtherCondition]``.
+    moto's tag constructor makes every ``!X`` an ``Fn::X``, and its condition parser knows
+    ``Condition``, not ``Fn::Condition``: ``!And [!Condition A, !Condition B]`` was false whatever
+    A and B, so fleet/template.yaml's rule with both hosts and paths matched on hosts alone.
+    """
+    if tag == "!Condition":
+        return {"Condition": loader.construct_scalar(node)}
+    return yaml_tag_constructor(loader, tag, node)

@@ -38,7 +38,10 @@ from canaryfleet_local.standins.codedeploy import (
 )
 from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests, DynamoDBNumberRange
 from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
-from canaryfleet_local.standins.elbv2 import CloudFormationTargetGroupProperties
+from canaryfleet_local.standins.elbv2 import (
+    CloudFormationTargetGroupProperties,
+    listener_rule_condition_quotas,
+)
 from canaryfleet_local.standins.eventbridge import (
     EventBridgeLambdaAndStateMachineTargets,
     EventBridgePutEventsSize,
@@ -146,6 +149,7 @@ class PlatformStandIns:
             stack.enter_context(LambdaSqsEventSourceMappingRules().installed())
             stack.enter_context(DynamoDBNumberRange().installed())
             stack.enter_context(AutoScalingDesiredCapacityRange().installed())
+            stack.enter_context(listener_rule_condition_quotas())
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.alarm_actions.installed())
             stack.enter_context(key_policy_from_template_is_a_document())
@@ -182,6 +186,7 @@ def fleet_stack_stand_ins() -> Iterator[None]:
         CloudFormationNoValueInLists().installed(),
         CloudFormationTargetGroupProperties().installed(),
         CloudFormationAutoScalingGroupProperties().installed(),
+        listener_rule_condition_quotas(),
     ):
         yield
 
