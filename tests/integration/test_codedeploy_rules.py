@@ -320,8 +320,12 @@ def test_canaryfleets_restore_turns_the_groups_alarm_polling_off_and_its_deploym
     )
     build = Revision(bucket="artifacts", key="app/1.0.0.zip", version_id="v", etag="e", version="1.0.0")
 
-    restore = CodeDeploy().create_deployment(*restore_group, build, "r1 canary-restore", poll_alarms=False)
+    restore = CodeDeploy().create_deployment(*restore_group, build, "r1 canary-restore", restore=True)
     forward = CodeDeploy().create_deployment(*forward_group, build, "r2 canary")
 
     assert info(codedeploy, restore)["status"] == "Created"
     assert info(codedeploy, forward)["status"] == "Stopped"
+    # and the restore ignores the failed build's stop scripts (CodeDeploy runs ApplicationStop,
+    # BeforeBlockTraffic and AfterBlockTraffic from the build being removed); a new build does not
+    assert info(codedeploy, restore)["ignoreApplicationStopFailures"] is True
+    assert info(codedeploy, forward).get("ignoreApplicationStopFailures") in (False, None)

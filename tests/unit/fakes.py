@@ -421,14 +421,14 @@ class FakeDeployments:
         self.statuses: dict[str, tuple[str, str]] = {}
         self.groups: dict[str, str] = {}
         self.stopped: list[str] = []
-        self.polls_alarms: dict[str, bool] = {}  # deployment id -> whether its group's alarms stop it
+        self.restores: dict[str, bool] = {}  # deployment id -> a restore (alarms off, stop failures ignored)
         self.descriptions: dict[str, str] = {}
 
     def register_revision(self, application: str, revision: Revision) -> None:
         return None
 
     def create_deployment(
-        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+        self, application: str, group: str, revision: Revision, description: str, *, restore: bool = False
     ) -> str:
         key = f"{application}/{group}"
         active = [d for d, g in self.groups.items() if g == key and self.statuses[d][0] == "InProgress"]
@@ -437,7 +437,7 @@ class FakeDeployments:
         deployment_id = f"d-{len(self.statuses) + 1:09d}"
         self.statuses[deployment_id] = ("InProgress", "")
         self.groups[deployment_id] = key
-        self.polls_alarms[deployment_id] = poll_alarms
+        self.restores[deployment_id] = restore
         self.descriptions[deployment_id] = description[:DESCRIPTION_LENGTH]
         return deployment_id
 

@@ -208,7 +208,7 @@ class EndsAsItStarts(FakeDeployments):
         )
 
     def create_deployment(
-        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+        self, application: str, group: str, revision: Revision, description: str, *, restore: bool = False
     ) -> str:
         deployment_id = super().create_deployment(application, group, revision, description)
         self.statuses[deployment_id] = ("Stopped", ALARM_ACTIVE)
@@ -363,7 +363,7 @@ def test_given_a_group_alarm_in_alarm_when_a_build_is_deployed_then_it_waits_and
     )
 
     assert list(codedeploy.statuses) == [created], "nothing was created while the alarm fired"
-    assert codedeploy.polls_alarms[created] is True, "a new build keeps the group's alarms watching it"
+    assert codedeploy.restores[created] is False, "a new build keeps the group's alarms watching it"
 
 
 @pytest.mark.parametrize(("purpose", "side"), [("canary-restore", "canary"), ("live-restore", "live")])
@@ -381,7 +381,7 @@ def test_given_the_alarms_that_caused_a_rollback_still_in_alarm_then_the_restore
     deployment_id = start_deployment(restore, store, codedeploy, RecordingCallbacks(), clock, alarms=alarms)
 
     assert codedeploy.groups[deployment_id] == f"{APP}/{APP}-{side}"
-    assert codedeploy.polls_alarms[deployment_id] is False
+    assert codedeploy.restores[deployment_id] is True
 
 
 def test_given_a_failed_live_deployment_when_rolled_back_then_both_groups_get_the_last_good_revision(

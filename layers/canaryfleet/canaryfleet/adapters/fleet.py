@@ -61,9 +61,19 @@ class CodeDeploy:
         )
 
     def create_deployment(
-        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+        self, application: str, group: str, revision: Revision, description: str, *, restore: bool = False
     ) -> str:
-        alarms: dict[str, Any] = {} if poll_alarms else {"overrideAlarmConfiguration": {"enabled": False}}
+        # "During a deployment, the CodeDeploy agent runs the scripts specified for ApplicationStop,
+        # BeforeBlockTraffic, and AfterBlockTraffic in the AppSpec file from the previous successful
+        # deployment" (CodeDeploy User Guide, "Troubleshoot ... lifecycle event failures"): in a
+        # restore, the failed build's. A build that never started often fails to stop too, and
+        # would then fail its own restore and every deployment after it; the guide's remedy is a
+        # deployment that ignores those failures (CreateDeploymentInput.ignoreApplicationStopFailures).
+        restoring: dict[str, Any] = (
+            {"overrideAlarmConfiguration": {"enabled": False}, "ignoreApplicationStopFailures": True}
+            if restore
+            else {}
+        )
         try:
             response = client("codedeploy").create_deployment(
                 applicationName=application,
@@ -72,7 +82,7 @@ class CodeDeploy:
                 description=description[:DESCRIPTION_LENGTH],
                 fileExistsBehavior="OVERWRITE",
                 autoRollbackConfiguration={"enabled": False},
-                **alarms,
+                **restoring,
             )
         except ClientError as exc:
             if error_code(exc) == "DeploymentLimitExceededException":

@@ -75,7 +75,7 @@ def start_deployment(
                     f"{request.app.codedeploy_application}/{_group(request)}: alarm(s) {names} in ALARM; "
                     "CodeDeploy would stop the deployment (the group's alarm configuration)"
                 )
-        deployment_id = _create_once(request, codedeploy, poll_alarms=not restore)
+        deployment_id = _create_once(request, codedeploy, restore=restore)
         store.remember_deployment(request.ref.rollout_id, request.purpose, deployment_id, _group(request))
     if request.purpose not in RESTORES:
         # An abort asked for before or during the deployment ends this wait too.
@@ -98,7 +98,7 @@ def start_deployment(
     return deployment_id
 
 
-def _create_once(request: DeployRequest, codedeploy: Deployments, *, poll_alarms: bool) -> str:
+def _create_once(request: DeployRequest, codedeploy: Deployments, *, restore: bool) -> str:
     """CreateDeployment, or the deployment an earlier attempt of this task created.
 
     CodeDeploy's CreateDeployment takes no idempotency token. An attempt that created the
@@ -113,7 +113,7 @@ def _create_once(request: DeployRequest, codedeploy: Deployments, *, poll_alarms
     description = f"canaryfleet {request.purpose} {request.ref.rollout_id}"
     try:
         return codedeploy.create_deployment(
-            application, group, request.revision, description=description, poll_alarms=poll_alarms
+            application, group, request.revision, description=description, restore=restore
         )
     except DeploymentGroupBusy:
         earlier = codedeploy.find_active(application, group, description)

@@ -28,13 +28,15 @@ class Deployments(Protocol):
     def register_revision(self, application: str, revision: Revision) -> None: ...
 
     def create_deployment(
-        self, application: str, group: str, revision: Revision, description: str, *, poll_alarms: bool = True
+        self, application: str, group: str, revision: Revision, description: str, *, restore: bool = False
     ) -> str:
         """Start a deployment; its id.
 
-        ``poll_alarms``: whether CodeDeploy watches the group's alarms during it (stopping it,
-        ``ALARM_ACTIVE``, while one is in ALARM). A restore of the last good revision turns that
-        off: the alarms that caused the rollback are still in ALARM when it starts.
+        ``restore``: a restore of the last good revision. CodeDeploy watches the group's alarms
+        during a deployment (stopping it, ``ALARM_ACTIVE``, while one is in ALARM): a restore turns
+        that off, since the alarms that caused the rollback are still in ALARM when it starts. And
+        it ignores the failures of ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic, whose
+        scripts CodeDeploy runs from the build being removed: the failed build's own.
         """
         ...
 
