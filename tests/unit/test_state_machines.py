@@ -111,3 +111,16 @@ def test_no_result_selector_reaches_into_an_item_that_may_be_missing(path: Path)
     # States.Runtime, which no Catch catches; a Choice asks IsPresent first instead
     for name, task in reads.items():
         assert "$.Item" not in json.dumps(task.get("ResultSelector", {})), name
+
+
+def test_a_queued_rollout_waits_for_its_turn_as_long_as_the_rollout_ahead_may_hold_it() -> None:
+    # The rollout ahead holds the turn through a calendar hold of up to 120 days and up to 20
+    # approvals of 7 days: a timeout of the queue's wait would end the queued rollout by its
+    # failure path, which records no outcome and tells nobody. Only the execution's year bounds it
+    # (a TIMED_OUT execution is recovered: logic/recovery.py).
+    definition = json.loads((STATE_MACHINES / "rollout.asl.json").read_text())
+    wait = definition["States"]["Wait for turn"]
+
+    assert wait["Resource"].endswith(".waitForTaskToken")
+    assert "TimeoutSeconds" not in wait and "TimeoutSecondsPath" not in wait
+    assert "HeartbeatSeconds" not in wait and "HeartbeatSecondsPath" not in wait
