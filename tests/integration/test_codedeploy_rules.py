@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.fleet import CodeDeploy
 from canaryfleet.errors import DeploymentGroupBusy
 from canaryfleet.models.rollout import Revision
+from moto.codedeploy.models import codedeploy_backends
 
 from canaryfleet_local.cloud import LocalCloud
 
@@ -329,3 +330,26 @@ def test_canaryfleets_restore_turns_the_groups_alarm_polling_off_and_its_deploym
     # BeforeBlockTraffic and AfterBlockTraffic from the build being removed); a new build does not
     assert info(codedeploy, restore)["ignoreApplicationStopFailures"] is True
     assert info(codedeploy, forward).get("ignoreApplicationStopFailures") in (False, None)
+
+
+def test_a_success_by_minimum_healthy_hosts_with_a_failed_instance_reads_as_failed(
+    cloud: LocalCloud, codedeploy: Any
+) -> None:
+    # Given a deployment CodeDeploy ended Succeeded with one of its two instances failed (AllAtOnce
+    # "succeeds if deployment to even a single instance is successful"): GetDeployment's
+    # deploymentOverview counts them
+    group = a_group(codedeploy)
+    build = Revision(bucket="artifacts", key="app/1.0.0.zip", version_id="v", etag="e", version="1.0.0")
+    deployment_id = CodeDeploy().create_deployment(*group, build, "r1 canary")
+    deployment = codedeploy_backends[cloud.account_id][cloud.region].deployments[deployment_id]
+    deployment.status = "Succeeded"
+    deployment.deployment_overview.update({"Succeeded": 1, "Failed": 1})
+
+    # When canaryfleet reads it
+    status, message = CodeDeploy().status(deployment_id)
+
+    # Then it is a failure that says how many instances lack the build
+    assert status == "Failed"
+    assert message.startswith("1 of 2 instance(s) failed and 0 skipped, though CodeDeploy counted")
+    deployment.deployment_overview.update({"Succeeded": 2, "Failed": 0})
+    assert CodeDeploy().status(deployment_id) == ("Succeeded", "")

@@ -236,6 +236,26 @@ def test_given_a_deployment_that_ended_before_its_id_was_recorded_then_the_wait_
     assert again == "duplicate" and callbacks.calls == ["fail token-deploy"]
 
 
+def test_given_a_success_that_left_an_instance_without_the_build_then_the_wait_fails_saying_so(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    # Given a canary deployment that CodeDeploy ends SUCCESS by its minimum healthy hosts, with
+    # one of its two instances failed (what the adapter reads from deploymentOverview)
+    callbacks, codedeploy, deployment_id = _canary_deployed(store, app_config, clock)
+    partial = "1 of 2 instance(s) failed and 0 skipped, though CodeDeploy counted the deployment a success"
+    codedeploy.statuses[deployment_id] = ("Failed", partial)
+
+    # When its SUCCESS event comes
+    result = on_deployment_event(_event(app_config, deployment_id, "SUCCESS"), store, codedeploy, callbacks)
+
+    # Then the rollout's wait fails as for a failed deployment, saying why, and the record says so
+    assert result == "completed"
+    assert callbacks.succeeded == {}
+    said = f"deployment {deployment_id} failed: {partial}"
+    assert callbacks.failed["token-deploy"] == ("DeploymentFailed", said)
+    assert store.deployment_waits[deployment_id]["final_status"] == "Failed"
+
+
 class EventDuringTheRead(FakeDeployments):
     """The deployment's SUCCESS event is handled while start_deployment reads its status."""
 
@@ -245,12 +265,13 @@ class EventDuringTheRead(FakeDeployments):
         self._store, self._app, self._callbacks = store, app, callbacks
 
     def status(self, deployment_id: str) -> tuple[str, str]:
-        self.statuses[deployment_id] = ("Succeeded", "")
-        self.during.append(
-            on_deployment_event(
-                _event(self._app, deployment_id, "SUCCESS"), self._store, self, self._callbacks
+        if self.statuses[deployment_id][0] != "Succeeded":  # once: the event reads the status too
+            self.statuses[deployment_id] = ("Succeeded", "")
+            self.during.append(
+                on_deployment_event(
+                    _event(self._app, deployment_id, "SUCCESS"), self._store, self, self._callbacks
+                )
             )
-        )
         return super().status(deployment_id)
 
 

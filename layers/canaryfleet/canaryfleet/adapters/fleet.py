@@ -92,10 +92,29 @@ class CodeDeploy:
         return str(response["deploymentId"])
 
     def status(self, deployment_id: str) -> tuple[str, str]:
-        """(status, what went wrong if anything) of a deployment."""
+        """(status, what went wrong if anything) of a deployment; ``Failed`` for a success that
+        left instances without the build.
+
+        CodeDeploy counts a deployment a success once its configuration's minimum healthy hosts
+        held: AllAtOnce "succeeds if deployment to even a single instance is successful",
+        HalfAtATime "if the application revision is deployed to at least half of the instances"
+        (CodeDeploy User Guide, "Working with deployment configurations"). An instance whose
+        lifecycle event failed stays on its old build, out of the load balancer; canaryfleet
+        releases a build only when every instance has it, so ``deploymentOverview``'s Failed or
+        Skipped instances make the deployment a failure here.
+        """
         info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         error = info.get("errorInformation") or {}
-        return str(info["status"]), str(error.get("message", ""))
+        status = str(info["status"])
+        overview = info.get("deploymentOverview") or {}
+        failed, skipped = int(overview.get("Failed", 0)), int(overview.get("Skipped", 0))
+        if status == "Succeeded" and (failed or skipped):
+            total = sum(int(count) for count in overview.values())
+            return "Failed", (
+                f"{failed} of {total} instance(s) failed and {skipped} skipped, though CodeDeploy counted "
+                "the deployment a success (its configuration's minimum healthy hosts held)"
+            )
+        return status, str(error.get("message", ""))
 
     def find_active(self, application: str, group: str, description: str) -> str | None:
         """ListDeployments of the group's active statuses, then each one's description:

@@ -169,9 +169,11 @@ def on_deployment_event(
             extra={"deployment_id": detail.deployment_id, "application": detail.application},
         )
         return "ignored: not canaryfleet's"
-    message = ""
-    if status != "Succeeded":
-        _, message = codedeploy.status(detail.deployment_id)
+    # The end's detail; and for a success, whether every instance has the build (a success by
+    # the deployment configuration's minimum healthy hosts may leave some without it).
+    read, message = codedeploy.status(detail.deployment_id)
+    if status == "Succeeded":
+        status, message = ("Failed", message) if read == "Failed" else (status, "")
     item = store.record_deployment_outcome(detail.deployment_id, status, message)
     if item is None:
         return "duplicate"

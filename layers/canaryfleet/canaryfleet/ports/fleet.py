@@ -41,7 +41,8 @@ class Deployments(Protocol):
         ...
 
     def status(self, deployment_id: str) -> tuple[str, str]:
-        """The deployment's status and, when it failed, CodeDeploy's message."""
+        """The deployment's status and, when it failed, CodeDeploy's message. A success that left
+        any instance without the build (failed or skipped) is ``Failed``, saying so."""
         ...
 
     def find_active(self, application: str, group: str, description: str) -> str | None:
