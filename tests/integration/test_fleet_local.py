@@ -286,6 +286,18 @@ def test_a_fleet_template_over_the_request_limit_is_refused_as_aws_cloudformatio
     }
 
 
+def test_a_live_group_of_one_instance_is_refused_since_its_deployments_could_never_succeed(
+    fleet: DeployedFleet,
+) -> None:
+    # CodeDeployDefault.HalfAtATime (the live group's default) keeps half the instances healthy,
+    # rounded up: of one, one, so "CodeDeploy will immediately fail the overall deployment"
+    # (CodeDeploy User Guide, "Instance health")
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "single-live", {"LiveMinSize": "1"})
+
+    assert "LiveMinSize" in str(refused.value)
+
+
 def test_a_rule_given_hosts_and_paths_matches_on_both(fleet: DeployedFleet) -> None:
     # When an application is deployed with a host and a path (fleet/template.yaml's
     # HasHostHeadersAndPathPatterns: !And [!Condition HasHostHeaders, !Condition HasPathPatterns])
