@@ -106,10 +106,10 @@ class CodeDeploy:
         info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         error = info.get("errorInformation") or {}
         status = str(info["status"])
-        overview = info.get("deploymentOverview") or {}
-        failed, skipped = int(overview.get("Failed", 0)), int(overview.get("Skipped", 0))
+        overview = cast("dict[str, int]", info.get("deploymentOverview") or {})  # Long counts
+        failed, skipped = overview.get("Failed", 0), overview.get("Skipped", 0)
         if status == "Succeeded" and (failed or skipped):
-            total = sum(int(count) for count in overview.values())
+            total = sum(overview.values())
             return "Failed", (
                 f"{failed} of {total} instance(s) failed and {skipped} skipped, though CodeDeploy counted "
                 "the deployment a success (its configuration's minimum healthy hosts held)"
