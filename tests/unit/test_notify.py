@@ -7,12 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted
-from canaryfleet.logic.notify import Notifications, NotifyChannels, email_summary, tell_slack
+from canaryfleet.logic.notify import (
+    NOTICE_BUDGET_SECONDS,
+    Notifications,
+    NotifyChannels,
+    email_summary,
+    tell_slack,
+)
 from canaryfleet.logic.notify_messages import card_blocks, detail_lines, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
 from canaryfleet.models.events import parse_event
-from canaryfleet.models.notification import Notice, NoticeBatch
+from canaryfleet.models.notification import Notice, NoticeBatch, NoticeRecord
 from canaryfleet.ports.clock import FixedClock
 from canaryfleet.ports.notify import STALE_CLAIM
 
@@ -382,3 +389,24 @@ def test_blue_green_notices_name_the_colors() -> None:
     assert detail_lines(shifted)[0] == "canary (blue) 10%, live (green) 90%"
     assert detail_lines(in_place)[0] == "canary 10%, live 90%"
     assert detail_lines(notice("rollout.started", detail={"live_color": None})) == []
+
+
+def test_with_too_little_time_left_the_rest_of_a_batch_comes_back_and_what_was_told_stays_told() -> None:
+    # Given a batch of two notices, and an invocation whose time runs out after the first (a slow
+    # Slack took it): 25 s left for the first, then 12 s, under the one-notice budget
+
+    batch = load_event("notify/notices")
+    slack = FakeSlack()
+    left = iter([25.0, 12.0])
+    notifications = Notifications(channels(slack), time_left=lambda: next(left))
+
+    # When Lambda hands it over (Powertools' partial batch response, as the handler does)
+    processor = BatchProcessor(event_type=EventType.SQS, model=NoticeRecord)
+    response = process_partial_response(batch, notifications.tell, processor)
+
+    # Then the first is told and the second alone comes back, untried, rather than the whole
+    # batch failing with the invocation's timeout
+    [_, second] = batch["Records"]
+    assert 12.0 < NOTICE_BUDGET_SECONDS < 25.0
+    assert response == {"batchItemFailures": [{"itemIdentifier": second["messageId"]}]}
+    assert len(slack.replies()) == 1

@@ -158,6 +158,10 @@ class NotificationNotDelivered(CanaryfleetError):
     """Slack or SNS did not take a notice; the notifications queue delivers it again."""
 
 
+class NoticeLeftForLater(CanaryfleetError):
+    """Too little of the invocation is left to tell a notice whole; the queue delivers it again."""
+
+
 class SlackThreadBeingStarted(CanaryfleetError):
     """Another notice of the rollout is posting its thread's first message; a redelivery joins it."""
 

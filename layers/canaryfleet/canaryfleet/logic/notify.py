@@ -17,7 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from canaryfleet.errors import NotificationNotDelivered, SlackThreadBeingStarted, UnknownApplication
+from canaryfleet.errors import (
+    NoticeLeftForLater,
+    NotificationNotDelivered,
+    SlackThreadBeingStarted,
+    UnknownApplication,
+)
 from canaryfleet.logic.notify_messages import card_blocks, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.notification import Notice, NoticeRecord
@@ -131,17 +136,33 @@ def email_summary(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]
 
 Delivery = Callable[..., dict[str, Any]]
 
+# The longest one notice may take: a few Slack calls (the thread's first message, its card, the
+# reply), each up to the Slack client's 5-second timeout, then SNS and the idempotency writes.
+# A Lambda that times out returns no batch item failures: "If your function throws an exception,
+# the entire batch is considered a complete failure" (Lambda Developer Guide, "Handling errors
+# for an SQS event source"), so every notice of the batch would come back, counted a try each.
+NOTICE_BUDGET_SECONDS = 20.0
+
 
 @dataclass
 class Notifications:
-    """Both deliveries of a notice; the wiring makes each at most once per notice key."""
+    """Both deliveries of a notice; the wiring makes each at most once per notice key.
+
+    ``time_left``: seconds left in the invocation. A notice begun with less than
+    NOTICE_BUDGET_SECONDS left is not begun: it fails alone and comes back, while the ones told
+    stay told (when Slack is slow, a batch of ten cannot all be told in one invocation).
+    """
 
     channels: NotifyChannels
     slack: Delivery = tell_slack
     email: Delivery = email_summary
+    time_left: Callable[[], float] | None = None
 
     def tell(self, record: NoticeRecord) -> dict[str, Any]:
         """One message of the notifications queue (Powertools' batch record handler)."""
+        if self.time_left is not None and (left := self.time_left()) < NOTICE_BUDGET_SECONDS:
+            logger.warning("notice left for its next delivery: too little time left", extra={"left": left})
+            raise NoticeLeftForLater(f"{left:.1f} s left in the invocation, under {NOTICE_BUDGET_SECONDS} s")
         return self.handle(record.notice())
 
     @tracer.capture_method

@@ -45,4 +45,7 @@ def notify_service(settings: NotifySettings, context: LambdaContext | None) -> N
             context=context,
         )
 
-    return Notifications(notify_channels(settings), slack=once(tell_slack), email=once(email_summary))
+    time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
+    return Notifications(
+        notify_channels(settings), slack=once(tell_slack), email=once(email_summary), time_left=time_left
+    )
