@@ -125,3 +125,36 @@ def test_holm_adjusts_step_down_and_keeps_order() -> None:
 def test_normal_tail_is_accurate_far_out() -> None:
     assert close(stats.normal_sf(9.0), float(sp.norm.sf(9.0)), rel=1e-12)
     assert close(stats.normal_ppf(0.975), float(sp.norm.ppf(0.975)), rel=1e-12)
+
+
+def _sorted_hodges_lehmann(x: list[float], y: list[float], confidence: float) -> tuple[float, ...]:
+    """The definition, made whole: every difference, sorted."""
+    differences = sorted(a - b for a in x for b in y)
+    count, middle = len(differences), len(differences) // 2
+    shift = differences[middle] if count % 2 else (differences[middle - 1] + differences[middle]) / 2
+    z = sp.norm.ppf(0.5 + confidence / 2)
+    k = math.floor(len(x) * len(y) / 2 - z * math.sqrt(len(x) * len(y) * (len(x) + len(y) + 1) / 12))
+    return (shift, None, None) if k < 1 else (shift, differences[k - 1], differences[count - k])
+
+
+# Latency-like values with ties and binary-inexact decimals (0.1 - 0.3 is not -0.2 in floats).
+_VALUES = st.lists(
+    st.one_of(st.sampled_from([0.1, 0.2, 0.3, 1.0, 0.7]), st.floats(0, 5, allow_nan=False)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=_VALUES, y=_VALUES)
+def test_hodges_lehmann_gives_the_very_order_statistics_of_all_the_differences_sorted(
+    x: list[float], y: list[float]
+) -> None:
+    assert stats.hodges_lehmann(x, y, 0.95) == _sorted_hodges_lehmann(x, y, 0.95)
+
+
+def test_hodges_lehmann_of_a_days_one_minute_samples_is_exact_without_making_every_difference() -> None:
+    rng = random.Random(3)
+    x = [round(rng.lognormvariate(-2.5, 0.4), 4) for _ in range(1_440)]
+    y = [round(rng.lognormvariate(-2.6, 0.4), 4) for _ in range(1_440)]
+    assert stats.hodges_lehmann(x, y, 0.95) == _sorted_hodges_lehmann(x, y, 0.95)
