@@ -63,15 +63,24 @@ class CloudFormationTargetGroupProperties:
 MATCH_EVALUATIONS_PER_CONDITION = 3
 MATCH_EVALUATIONS_PER_RULE = 5
 WILDCARDS_PER_RULE = 5
-_CONFIGS = ("HostHeaderConfig", "PathPatternConfig", "HttpHeaderConfig", "QueryStringConfig")
+_CONFIGS = (
+    "HostHeaderConfig",
+    "PathPatternConfig",
+    "HttpHeaderConfig",
+    "QueryStringConfig",
+    "HttpRequestMethodConfig",
+    "SourceIpConfig",
+)
 
 
 def _match_values(condition: dict[str, Any]) -> list[str]:
-    """The strings one condition compares: its Values, or its config's (query strings: each pair's)."""
-    values = list(condition.get("Values") or [])
+    """One string for each match evaluation of a condition: its Values, or its config's (a query
+    string's key and value pair is one evaluation, both parts written into it)."""
+    values = [str(value) for value in condition.get("Values") or []]
     for config in _CONFIGS:
         for value in (condition.get(config) or {}).get("Values") or []:
-            values += [str(v) for v in value.values() if v] if isinstance(value, dict) else [str(value)]
+            pair = isinstance(value, dict)
+            values.append("=".join(str(part) for part in value.values() if part) if pair else str(value))
     return values
 
 
