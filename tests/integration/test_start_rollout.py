@@ -527,23 +527,27 @@ def test_a_bake_sampled_under_a_minute_for_longer_than_cloudwatch_keeps_such_dat
         too_long = RolloutPolicy(
             steps=(SetWeight(weight=5), Bake(duration_seconds=4 * 3_600, analysis=analysis), Approval())
         )
-        app = deploy_fleet(cloud, APP).model_copy(update={"policy": too_long})
-        cloud.client("ssm").put_parameter(
-            Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
-        )
 
-        # When a build is uploaded
-        upload(cloud, bundle())
-
-        # Then it is rejected at once saying why and what to set, and nothing is deployed
-        [record] = [i for i in table_items(cloud, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
-        assert (record["status"], record["outcome"]) == ("rejected", "rejected")
-        assert record["reason"] == (
+        # When a build is uploaded, Then it is rejected at once saying why and what to set
+        assert _rejection_of_an_upload_under(cloud, too_long) == (
             "the rollout policy cannot be analysed: steps[1] bakes 14400 s sampled every 30 s, but "
             "CloudWatch keeps data of a period under 60 s for 3 hours and the analysis reads the bake "
             "from its start: bake at most 10500 s, or make interval_seconds 60 or more"
         )
-        nothing_deployed(cloud)
+
+
+def _rejection_of_an_upload_under(cloud: LocalCloud, policy: RolloutPolicy) -> str:
+    """Onboard the application with ``policy``, upload a build: the reason it was rejected for,
+    once it is sure nothing was deployed."""
+    app = deploy_fleet(cloud, APP).model_copy(update={"policy": policy})
+    cloud.client("ssm").put_parameter(
+        Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
+    )
+    upload(cloud, bundle())
+    [record] = [i for i in table_items(cloud, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
+    assert (record["status"], record["outcome"]) == ("rejected", "rejected")
+    nothing_deployed(cloud)
+    return str(record["reason"])
 
 
 def test_an_analysis_finer_than_the_load_balancers_minute_is_rejected_on_aws_s_period() -> None:
@@ -557,19 +561,9 @@ def test_an_analysis_finer_than_the_load_balancers_minute_is_rejected_on_aws_s_p
                 Approval(),
             )
         )
-        app = deploy_fleet(cloud, APP).model_copy(update={"policy": too_fine})
-        cloud.client("ssm").put_parameter(
-            Name=registry_parameter(APP), Value=app.model_dump_json(), Type="String", Overwrite=True
-        )
 
-        # When a build is uploaded
-        upload(cloud, bundle())
-
-        # Then it is rejected saying which step and what to set, and nothing is deployed
-        [record] = [i for i in table_items(cloud, f"APP#{APP}") if i["sk"].startswith("ROLLOUT#")]
-        assert (record["status"], record["outcome"]) == ("rejected", "rejected")
-        assert record["reason"] == (
+        # When a build is uploaded, Then it is rejected saying which step and what to set
+        assert _rejection_of_an_upload_under(cloud, too_fine) == (
             "the rollout policy cannot be analysed: steps[1] samples the load balancer's metrics "
             "every 10 s, but it publishes them every 60 s: make interval_seconds a multiple of 60"
         )
-        nothing_deployed(cloud)
