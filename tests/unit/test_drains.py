@@ -93,6 +93,7 @@ class World:
     alerts: RecordedAlerts = field(default_factory=RecordedAlerts)
     statuses: FakeStatuses = field(default_factory=FakeStatuses)
     config: AppConfig = CONFIG
+    onboarded: bool = True
 
     def __post_init__(self) -> None:
         self.store = InMemoryDrainStore(self.rollouts)
@@ -112,7 +113,7 @@ class World:
             self.hooks.active.add(event["detail"]["LifecycleActionToken"])
         requests = DrainRequests(
             self.directory,
-            FakeRegistry(self.config),
+            FakeRegistry(self.config) if self.onboarded else FakeRegistry(),
             self.store,
             self.rollouts,
             self.targets,
@@ -211,6 +212,41 @@ def test_each_leaving_event_queues_one_drain_of_the_instance(world: World, trigg
     assert [(o.instance_id, o.trigger) for o in world.queue.orders] == [(INSTANCE, trigger)]
     assert world.targets.registered[LIVE_TG] == set()
     assert world.record().status is DrainStatus.QUEUED
+
+
+def test_a_fleet_being_deleted_still_drains_its_last_instances_by_the_defaults(world: World) -> None:
+    # Given a live instance whose application's registry entry is gone: CloudFormation deletes
+    # the entry, which names the groups, before it empties the groups through their hooks
+    world.member("live")
+    world.onboarded = False
+
+    # When its termination hook holds it, and a Spot warning comes for it too
+    held = world.leave(DrainTrigger.LIFECYCLE)
+    warned = world.leave(DrainTrigger.SPOT)
+
+    # Then its logs are still saved where the application's go by default, and the hook answered
+    assert held.status == "queued" and warned.status in ("joined", "duplicate")
+    [order] = world.queue.orders
+    assert (order.instance_id, order.log_prefix, order.trigger) == (
+        INSTANCE,
+        f"{APP}/",
+        DrainTrigger.LIFECYCLE,
+    )
+    assert world.targets.registered[LIVE_TG] == {INSTANCE}, "its target groups are not known: Auto Scaling's"
+    world.dispatch()
+    world.flush(LOGS)
+    world.ended()
+    assert world.record().status is DrainStatus.DRAINED
+    assert world.hooks.completed and world.hooks.active == set()
+
+
+def test_a_spot_warning_for_an_application_not_onboarded_is_ignored(world: World) -> None:
+    world.member("live")
+    world.onboarded = False
+
+    result = world.leave(DrainTrigger.SPOT)
+
+    assert result.status == "ignored" and world.queue.orders == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """An instance is leaving: take it out of its target groups and queue it for the drain document.
 
-Events for instances that no onboarded application owns are ignored with a log line. The
+Events for instances that no onboarded application owns are ignored with a log line, but for the
+platform's termination hook, which holds the instance until answered: that drain runs by the
+defaults (a fleet stack being deleted loses its registry entry before its groups). The
 first event for an instance starts its drain; any later one (a duplicate delivery, or the
 termination hook of an instance whose Spot interruption already started it) joins it. A
 Spot interruption of a canary instance while its application rolls out is recorded on the
@@ -58,11 +60,11 @@ class DrainRequests:
     clock: Clock
 
 
-def _side(app: AppConfig, tags: dict[str, str], group: str | None) -> Literal["canary", "live"] | None:
+def _side(app: AppConfig | None, tags: dict[str, str], group: str | None) -> Literal["canary", "live"] | None:
     role = tags.get("role")
-    if role == "canary" or (group is not None and group == app.canary.auto_scaling_group):
+    if role == "canary" or (app is not None and group is not None and group == app.canary.auto_scaling_group):
         return "canary"
-    if role == "live" or (group is not None and group == app.live.auto_scaling_group):
+    if role == "live" or (app is not None and group is not None and group == app.live.auto_scaling_group):
         return "live"
     return None
 
@@ -89,11 +91,21 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
     application = tags.get("application")
     if not application:
         return _ignored(event, "no application tag: not an instance canaryfleet manages")
+    app: AppConfig | None
     try:
         app = requests.registry.get(application)
     except (UnknownApplication, ConfigurationError) as exc:
-        return _ignored(event, f"application {application!r} is not onboarded: {exc}", application)
-    if trigger is DrainTrigger.REBALANCE and not app.drain_on_rebalance:
+        if hook is None and requests.store.find(instance_id) is None:
+            return _ignored(event, f"application {application!r} is not onboarded: {exc}", application)
+        # The platform's termination hook holds the instance (or its drain is under way: a Spot
+        # warning joins it), so its logs are still saved and the hook answered, by the defaults.
+        # Deleting a fleet stack does this: CloudFormation deletes the registry entry, whose value
+        # names the groups, before the groups ("Resource A is deleted before resource B" when A
+        # refers to B: the DependsOn attribute, CloudFormation User Guide), then empties them
+        # through their termination hooks.
+        logger.warning("draining an instance of an application not onboarded", extra={"reason": str(exc)})
+        app = None
+    if app is not None and trigger is DrainTrigger.REBALANCE and not app.drain_on_rebalance:
         return _ignored(event, f"{application} does not drain on rebalance recommendations", application)
     logger.append_keys(application=application)
 
@@ -105,7 +117,7 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
         trigger=trigger,
         side=side,
         status=DrainStatus.REQUESTED,
-        log_prefix=log_prefix(application, app.log_prefix),
+        log_prefix=log_prefix(application, app.log_prefix if app is not None else None),
         started_at=now,
         notice_at=event.root.time,
         deadline=deadline,
@@ -129,7 +141,11 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
         if record is None:
             raise DrainNotReady(f"the drain record of {instance_id} is neither there nor creatable")
         joined = record.started_at != fresh.started_at
-    if trigger is DrainTrigger.SPOT and (record.side == "canary" or app.strategy == "blue_green"):
+    if (
+        app is not None
+        and trigger is DrainTrigger.SPOT
+        and (record.side == "canary" or app.strategy == "blue_green")
+    ):
         _record_canary_interruption(requests, app, record, now)
 
     # A Spot warning joining a drain: the instance goes within two minutes, so logs first
@@ -186,8 +202,14 @@ def _join(
     return result.model_copy(update={"reason": f"drain is {record.status.value}"})
 
 
-def _deregister(targets: TargetGroups, app: AppConfig, record: DrainRecord) -> list[str]:
-    """Deregister from the instance's side's target group (both when its side is unknown)."""
+def _deregister(targets: TargetGroups, app: AppConfig | None, record: DrainRecord) -> list[str]:
+    """Deregister from the instance's side's target group (both when its side is unknown).
+
+    Without the application's entry its target groups are not known: Auto Scaling deregisters a
+    terminating instance from its group's load balancer before the termination hook holds it
+    ("How lifecycle hooks work", EC2 Auto Scaling User Guide)."""
+    if app is None:
+        return []
     if record.side == "canary":
         groups = [app.canary.target_group_arn]
     elif record.side == "live":
