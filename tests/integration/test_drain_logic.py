@@ -200,13 +200,26 @@ def test_an_instance_no_application_owns_is_ignored_and_nothing_is_written(platf
     assert platform.table_items() == [] and platform.queue.orders == []
 
 
-def test_an_instance_of_an_application_not_onboarded_is_ignored(platform: Platform) -> None:
+def test_a_spot_warning_for_an_application_not_onboarded_is_ignored(platform: Platform) -> None:
+    platform.directory.add(instance_id(1), application="legacy-app")
+
+    result = platform.leave("spot_interruption", instance_id(1))
+
+    assert result.status == "ignored" and "legacy-app" in (result.reason or "")
+    assert platform.table_items() == []
+
+
+def test_a_terminating_instance_its_hook_holds_is_drained_though_its_application_is_not_onboarded(
+    platform: Platform,
+) -> None:
+    # The platform's termination hook holds it (a fleet stack being deleted has lost its registry
+    # entry first): its logs go where the application's go by default, and the hook is answered
     platform.directory.add(instance_id(1), application="legacy-app")
 
     result = platform.leave("lifecycle_terminate", instance_id(1))
 
-    assert result.status == "ignored" and "legacy-app" in (result.reason or "")
-    assert platform.table_items() == []
+    assert result.status == "queued"
+    assert [(o.application, o.log_prefix) for o in platform.queue.orders] == [("legacy-app", "legacy-app/")]
 
 
 def test_a_rebalance_recommendation_is_ignored_where_the_application_does_not_drain_on_it(
