@@ -392,18 +392,30 @@ def test_given_a_rollout_rolled_back_and_said_before_it_was_stopped_then_only_it
 APPROVAL_ID = "a" * 22
 
 
+@pytest.mark.parametrize(
+    ("status", "because"),
+    [
+        ("ABORTED", "stopped outside canaryfleet: Manual: on-call"),
+        ("TIMED_OUT", "execution timed out: Manual: on-call"),
+    ],
+)
 def test_given_a_rollout_stopped_awaiting_its_approval_then_its_wait_is_forgotten_and_the_approval_settled(
-    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+    store: InMemoryRolloutStore,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    status: str,
+    because: str,
 ) -> None:
-    # Given a rollout holding its turn, stopped while it waited for its approval
+    # Given a rollout holding its turn, stopped (or timed out) while it waited for its approval
     _holding_its_turn(store, clock, callbacks, executions)
     wait = Wait(kind="approval", token="token-approval", started_at=clock.now(), approval_id=APPROVAL_ID)
     store.set_wait(APP, ROLLOUT_ID, wait)
     ended = RecordingEndedApprovals()
 
     # When the recovery takes it over, twice (a retried task)
-    result = _take_over(store, clock, callbacks, executions, ended_approvals=ended)
-    _take_over(store, clock, callbacks, executions, ended_approvals=ended)
+    result = _take_over(store, clock, callbacks, executions, status=status, ended_approvals=ended)
+    _take_over(store, clock, callbacks, executions, status=status, ended_approvals=ended)
 
     # Then it rolls back, nothing can end the stopped wait's task any more, and the approval is
     # settled once, now rather than at its expiry (its Slack buttons give way to why)
@@ -412,23 +424,7 @@ def test_given_a_rollout_stopped_awaiting_its_approval_then_its_wait_is_forgotte
     assert record is not None and record.waits_with("approval") is None
     assert ended.settled == [APPROVAL_ID]
     # and the record says why, as the rollback will, for the approval to close saying so
-    assert record.stopped_because == "stopped outside canaryfleet: Manual: on-call"
-
-
-def test_given_a_rollout_that_timed_out_awaiting_its_approval_then_the_record_says_it_timed_out(
-    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
-) -> None:
-    _holding_its_turn(store, clock, callbacks, executions)
-    wait = Wait(kind="approval", token="token-approval", started_at=clock.now(), approval_id=APPROVAL_ID)
-    store.set_wait(APP, ROLLOUT_ID, wait)
-
-    _take_over(
-        store, clock, callbacks, executions, status="TIMED_OUT", ended_approvals=RecordingEndedApprovals()
-    )
-
-    record = store.get(APP, ROLLOUT_ID)
-    assert record is not None
-    assert record.stopped_because == "execution timed out: Manual: on-call"
+    assert record.stopped_because == because
 
 
 def test_given_a_rollout_stopped_during_its_bake_then_the_wait_is_forgotten_and_no_approval_is_settled(
