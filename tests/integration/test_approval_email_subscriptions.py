@@ -187,6 +187,11 @@ def test_approvers_snss_quota_leaves_unsubscribed_are_said_and_the_others_still_
             ("ERROR", waiting.approval_id, 1)
         ]
         assert BO not in _email_subscriptions(gate.cloud)
+        # and Bo, refused, is not counted again among those yet to confirm (Ana, new, is)
+        unconfirmed = [
+            r for r in caplog.records if r.getMessage().startswith("approval link cannot reach approvers")
+        ]
+        assert [r.__dict__["count"] for r in unconfirmed] == [1]
 
 
 def test_a_message_reaches_an_approver_past_the_first_hundred_subscriptions(cloud: LocalCloud) -> None:

@@ -100,8 +100,8 @@ class SnsApprovalEmail(ApprovalEmail):
                     raise
                 break  # the next would be refused too
             subscribed.append(email)
-        awaiting = [email for email in wanted if not known.get(email, False)]
         refused = tuple(email for email in missing if email not in subscribed)
+        awaiting = [email for email in wanted if not known.get(email, False) and email not in refused]
         return EmailReach(
             subscribed_now=tuple(subscribed), awaiting_confirmation=tuple(awaiting), refused=refused
         )

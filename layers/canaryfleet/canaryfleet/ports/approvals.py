@@ -101,7 +101,7 @@ class EmailReach:
 
     subscribed_now: tuple[str, ...] = ()  # SNS has just sent each its confirmation email
     awaiting_confirmation: tuple[str, ...] = ()  # those and older ones not confirmed: no email yet
-    refused: tuple[str, ...] = ()  # SNS subscribed none of these: its filter policy quota is reached
+    refused: tuple[str, ...] = ()  # not subscribed at all (SNS's filter policy quota): none of the above
 
 
 class EmailChannel(Protocol):
