@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from canaryfleet.adapters.clients import reset_clients
+from botocore.stub import Stubber
+from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.fleet import Metrics
+from canaryfleet.errors import TransientAwsError
 from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
 from moto import mock_aws
 
@@ -72,3 +74,83 @@ def test_an_expressions_inputs_get_ids_of_their_own(cloudwatch: None) -> None:
 def test_an_empty_window_asks_nothing(cloudwatch: None) -> None:
     queries = {"m0cv": MetricQuery(metric=stat("Succeeded", "pay-live"))}
     assert Metrics().series(queries, START, START, 60) == {"m0cv": {}}
+
+
+def _results(*results: tuple[str, str, list[float]]) -> dict[str, object]:
+    return {
+        "MetricDataResults": [
+            {
+                "Id": qid,
+                "Timestamps": [START + timedelta(minutes=i) for i in range(len(values))],
+                "Values": values,
+                "StatusCode": code,
+            }
+            for qid, code, values in results
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "code", ["InternalError", "PartialData"], ids=["an internal error", "partial data with no next page"]
+)
+def test_a_result_cloudwatch_did_not_complete_is_an_error_to_retry_not_missing_intervals(
+    cloudwatch: None, code: str
+) -> None:
+    # Given CloudWatch answers one query without all its data points and no NextToken to go on
+    # (botocore cloudwatch, MetricDataResult.StatusCode): a math expression has no NextToken
+    queries = {
+        "m0cv": MetricQuery(metric=stat("Succeeded", "pay-canary")),
+        "m0cr": MetricQuery(metric=stat("Attempts", "pay-canary")),
+    }
+    with Stubber(client("cloudwatch")) as stub:
+        stub.add_response(
+            "get_metric_data", _results(("m0cv", code, []), ("m0cr", "Complete", [100.0, 100.0, 100.0]))
+        )
+        # Then the read fails as transient (the state machine retries the analysis), naming the
+        # query: read as they are, a canary's missing 5xx counts would be taken for none
+        with pytest.raises(TransientAwsError, match=rf"m0cv \({code}\)"):
+            Metrics().series(queries, START, START + timedelta(minutes=3), 60)
+
+
+def test_partial_data_followed_by_its_next_page_is_complete(cloudwatch: None) -> None:
+    queries = {"m0cr": MetricQuery(metric=stat("Attempts", "pay-canary"))}
+    with Stubber(client("cloudwatch")) as stub:
+        stub.add_response(
+            "get_metric_data", {**_results(("m0cr", "PartialData", [100.0])), "NextToken": "page-2"}
+        )
+        later = _results(("m0cr", "Complete", [0.0, 100.0, 100.0]))
+        later["MetricDataResults"][0]["Timestamps"] = [START + timedelta(minutes=i) for i in (1, 2)]  # type: ignore[index]
+        later["MetricDataResults"][0]["Values"] = [100.0, 100.0]  # type: ignore[index]
+        stub.add_response("get_metric_data", later)
+
+        series = Metrics().series(queries, START, START + timedelta(minutes=3), 60)
+
+    assert series["m0cr"] == {START + timedelta(minutes=i): 100.0 for i in range(3)}
+
+
+def test_a_request_asks_for_no_more_data_points_than_getmetricdata_returns(cloudwatch: None) -> None:
+    # Given a day of one-minute intervals (1,440, the most one analysis judges) and 80 expressions
+    # of two inputs each: 240 queries, which one request would take, but 345,840 data points
+    # (moto evaluates an expression that names one id: the other input is only asked for)
+    queries = {
+        f"m{i}cv": MetricQuery(
+            expression="a", inputs={"a": stat("Succeeded", "pay-canary"), "b": stat("Attempts", "pay-canary")}
+        )
+        for i in range(80)
+    }
+    asked: list[int] = []
+    real = client("cloudwatch").get_metric_data
+
+    def counting(**request: object) -> object:
+        asked.append(len(request["MetricDataQueries"]))  # type: ignore[arg-type]
+        return real(**request)  # type: ignore[arg-type]
+
+    client("cloudwatch").get_metric_data = counting  # type: ignore[method-assign]
+    series = Metrics().series(queries, START, START + timedelta(days=1), 60)
+
+    # Then each request asks for at most 100,800 (botocore cloudwatch, GetMetricData), inputs
+    # counted, since an expression's result has no NextToken to page by; every query is answered
+    assert max(asked) * 1_441 <= 100_800
+    assert sum(asked) == 240
+    assert set(series) == set(queries)
+    assert series["m79cv"][START] == 90.0

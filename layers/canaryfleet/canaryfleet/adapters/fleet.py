@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.errors import DeploymentGroupBusy
+from canaryfleet.errors import DeploymentGroupBusy, TransientAwsError
 from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import (
     AppConfig,
@@ -255,8 +255,12 @@ class Metrics:
             if expression is not None:
                 requests.append({"Id": qid, "Expression": expression, "Period": period_seconds})
         found: dict[str, dict[datetime, float]] = {qid: {} for qid in queries}
-        for chunk in _chunks(requests, _MAX_QUERIES):
+        # One more interval than the window spans: CloudWatch rounds the start time down.
+        intervals = 1 + -(-int((end - start).total_seconds()) // period_seconds)
+        size = max(1, min(_MAX_QUERIES, _MAX_DATAPOINTS // max(1, intervals)))
+        for chunk in _chunks(requests, size):
             token: str | None = None
+            status: dict[str, str] = {}
             while True:
                 request: dict[str, Any] = {
                     "MetricDataQueries": chunk,
@@ -271,9 +275,19 @@ class Metrics:
                     if result["Id"] in found:
                         stamps = (t.astimezone(UTC) for t in result.get("Timestamps", []))
                         found[result["Id"]].update(zip(stamps, result.get("Values", []), strict=False))
+                        # moto leaves StatusCode out; CloudWatch sends it with every result.
+                        status[result["Id"]] = result.get("StatusCode", "Complete")
                 token = response.get("NextToken")
                 if not token:
                     break
+            # What is not Complete once the pages are read is missing data points (PartialData
+            # with no NextToken, as for a math expression, or InternalError), not intervals
+            # without data: judged as they are, a canary's missing 5xx would read as none.
+            incomplete = sorted(f"{qid} ({code})" for qid, code in status.items() if code != "Complete")
+            if incomplete:
+                raise TransientAwsError(
+                    "CloudWatch GetMetricData returned incomplete data for " + ", ".join(incomplete)
+                )
         return found
 
     def samples(
@@ -405,6 +419,11 @@ def sample_period(window_seconds: float, start_age_seconds: float = 0.0) -> int:
 # GetMetricData takes at most 500 queries a request
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
 _MAX_QUERIES = 500
+# ... "with a total of as many as 100,800 data points" (botocore cloudwatch GetMetricData). Past
+# that a request pages with NextToken, which "is not returned if you are performing a math
+# expression" (MetricDataResult.StatusCode): so a request asks for at most as many, counting an
+# expression's inputs as well.
+_MAX_DATAPOINTS = 100_800
 
 
 def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -414,7 +433,7 @@ def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
     for item in items:
         group.append(item)
         if item.get("ReturnData", True):  # the end of one query and its inputs
-            if len(chunk) + len(group) > size:
+            if chunk and len(chunk) + len(group) > size:  # a bigger group goes alone
                 yield chunk
                 chunk = []
             chunk += group
