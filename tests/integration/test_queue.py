@@ -2,9 +2,11 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic.queue import RECOVERY_WITHIN_SECONDS, queue_rollout, release_turn
@@ -137,8 +139,10 @@ def test_a_head_that_stopped_waiting_is_skipped(cloud: LocalCloud, store: Dynamo
     holder = running_execution(cloud, "holder")
     queue(store, RecordingCallbacks(), "payments-api", "holder", "1#a", holder)
     callbacks = RecordingCallbacks(closed={"token-gone"})
-    queue(store, callbacks, "payments-api", "gone", "2#b", running_execution(cloud, "gone"))
+    gone = running_execution(cloud, "gone")
+    queue(store, callbacks, "payments-api", "gone", "2#b", gone)
     queue(store, callbacks, "payments-api", "next", "3#c", running_execution(cloud, "next"))
+    cloud.client("stepfunctions").stop_execution(executionArn=gone)  # its wait ended with it
 
     release_turn("payments-api", holder, store, callbacks, EXECUTIONS, CLOCK)
 
@@ -161,6 +165,85 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
     assert callbacks.succeeded == ["token-1", "token-2"]
     assert store.lock("payments-api") is None
     assert store.queue_length("payments-api") == 0
+
+
+class _ThrottledOnce(RecordingCallbacks):
+    """SendTaskSuccess throttled for one token, once: botocore's retries gave up."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.throttled = {token}
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.throttled:
+            self.throttled.discard(token)
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendTaskSuccess"
+            )
+        return super().succeed(token, output)
+
+
+def test_a_hand_over_whose_wait_was_not_ended_is_made_again_by_the_next_release(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given "second" is handed the turn, and its SendTaskSuccess fails (the release fails too)
+    first, second = (running_execution(cloud, name) for name in ("first", "second"))
+    callbacks = _ThrottledOnce("token-second")
+    queue(store, callbacks, "payments-api", "first", "1#a", first)
+    queue(store, callbacks, "payments-api", "second", "2#b", second)
+    with pytest.raises(ClientError):
+        release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
+    lock = store.lock("payments-api")
+    assert lock is not None and (lock.owner, lock.token) == (second, "token-second")
+
+    # When the release is retried (Step Functions' Retry of "Release rollout lock"), then the
+    # turn reaches "second", whose "Wait for turn" has no timeout: it would wait a year
+    release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
+
+    assert callbacks.succeeded == ["token-first", "token-second"]
+    lock = store.lock("payments-api")
+    assert lock is not None and (lock.owner, lock.token) == (second, None)
+    # and a later call gives it no second time
+    queue(store, callbacks, "payments-api", "third", "3#c", running_execution(cloud, "third"))
+    assert callbacks.succeeded == ["token-first", "token-second"]
+
+
+def test_a_hand_over_that_took_effect_though_its_answer_was_lost_is_not_taken_back(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given "second"'s wait was ended, but the answer lost: botocore's retry is told TaskTimedOut
+    first, second, third = (running_execution(cloud, name) for name in ("first", "second", "third"))
+    callbacks = RecordingCallbacks()
+    for name, arrival, execution in (
+        ("first", "1#a", first),
+        ("second", "2#b", second),
+        ("third", "3#c", third),
+    ):
+        queue(store, callbacks, "payments-api", name, arrival, execution)
+    callbacks.closed.add("token-second")
+
+    release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
+
+    # Then "second", still running, keeps the turn, and "third" waits: not two rollouts at once
+    lock = store.lock("payments-api")
+    assert lock is not None and (lock.owner, lock.token) == (second, None)
+    assert callbacks.succeeded == ["token-first"]
+    assert store.queue_length("payments-api") == 1
+
+
+def test_a_head_that_waits_again_with_a_new_token_is_not_handed_the_old_one(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    execution = running_execution(cloud, "retried")
+    store.enqueue("payments-api", "1#a", "retried", execution)
+    store.attach_queue_token("payments-api", "1#a", "retried", execution, "token-old")
+    read = store.queue_head("payments-api")
+    store.attach_queue_token("payments-api", "1#a", "retried", execution, "token-new")  # a retried wait
+
+    assert read is not None and not store.hand_lock_to("payments-api", read)
+    head = store.queue_head("payments-api")
+    assert head is not None and store.hand_lock_to("payments-api", head)
+    assert store.lock("payments-api").token == "token-new"
 
 
 def test_the_queue_length_counts_every_page_dynamodb_answers(store: DynamoRolloutStore) -> None:

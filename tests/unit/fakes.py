@@ -227,13 +227,26 @@ class InMemoryRolloutStore:
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
         queue = self.queues.get(application, {})
-        if application in self.locks or head.sk not in queue:
+        if (
+            head.token is None
+            or application in self.locks
+            or head.sk not in queue
+            or queue[head.sk].token != head.token
+        ):
             return False
         self.locks[application] = LockRecord(
-            owner=head.execution_arn, rollout_id=head.rollout_id, acquired_at=self.clock.now()
+            owner=head.execution_arn,
+            rollout_id=head.rollout_id,
+            acquired_at=self.clock.now(),
+            token=head.token,
         )
         del queue[head.sk]
         return True
+
+    def turn_delivered(self, application: str, owner: str) -> None:
+        lock = self.locks.get(application)
+        if lock is not None and lock.owner == owner:
+            self.locks[application] = lock.model_copy(update={"token": None})
 
     def release_lock(self, application: str, owner: str) -> bool:
         lock = self.locks.get(application)
@@ -246,7 +259,7 @@ class InMemoryRolloutStore:
         lock = self.locks.get(application)
         if lock is None or lock.owner != owner:
             return False
-        self.locks[application] = lock.model_copy(update={"owner": to})
+        self.locks[application] = lock.model_copy(update={"owner": to, "token": None})
         return True
 
     # -- versions and releases -----------------------------------------------------------

@@ -168,7 +168,9 @@ def test_given_a_newer_rollout_took_the_old_color_over_then_the_scale_down_leave
     store.set_last_good(APP, REVISION, FIRST, color="green")
     newer = "payments-api-2_8_0-0123456789abcdef01234567"
     a_rollout(store, APP, version="2.8.0", rollout_id=newer)
-    store.queues[APP] = {"1#x": QueuedRollout(sk="1#x", rollout_id=newer, execution_arn="arn:newer")}
+    store.queues[APP] = {
+        "1#x": QueuedRollout(sk="1#x", rollout_id=newer, execution_arn="arn:newer", token="token-newer")
+    }
     assert store.hand_lock_to(APP, store.queues[APP]["1#x"])
 
     result = run_color_task(task("scale_down_old", copy), store, groups, clock)

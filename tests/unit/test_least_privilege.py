@@ -23,8 +23,9 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 # GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
 # PutItem: create, enqueue, decide_version, set_last_good, remember_deployment, approvals.create,
 #          drains.create; and the Put of hand_lock_to's TransactWriteItems
-# UpdateItem: update, set_wait, clear_wait, set_window_waits, add_window_override, append_audit,
-#             log_weight, record_stage, the approval claim/finish/settle, every drain state change
+# UpdateItem: update, set_wait, turn_delivered, clear_wait, set_window_waits, add_window_override,
+#             append_audit, log_weight, record_stage, the approval claim/finish/settle, every drain
+#             state change
 # DeleteItem: release_lock, drop_from_queue; and the Delete of hand_lock_to's transaction
 # Query: queue_head, queue_length, rollouts_in_progress, deployments_of, the freeze calendar's freezes
 # (A transaction is authorised by the actions of its parts: there is no TransactWriteItems grant.)
@@ -53,7 +54,8 @@ NEEDED: dict[str, frozenset[str]] = {
     # record_stage: store.record_stage, notifier.publish.
     "RecordStageFunction": frozenset({"dynamodb:UpdateItem", "sns:Publish"}),
     # queue_rollout: attach_queue_token, take_turn (lock, release_lock, queue_head,
-    # drop_from_queue, hand_lock_to, DescribeExecution of the owner, SendTaskSuccess), queue_length.
+    # drop_from_queue, hand_lock_to, DescribeExecution of the owner, SendTaskSuccess,
+    # turn_delivered), queue_length.
     "QueueRolloutFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -112,11 +114,12 @@ NEEDED: dict[str, frozenset[str]] = {
     # (GetExecutionHistory), then StartExecution of the recovery. The sweep: the registry
     # (GetParametersByPath), each lock (GetItem) and its owner (DescribeExecution), recover as
     # above, or release_turn (release_lock, queue_head, hand_lock_to's Put and Delete, the next
-    # rollout's SendTaskSuccess).
+    # rollout's SendTaskSuccess, turn_delivered), or a running owner's turn given again.
     "ExecutionEndedFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:Query",
             "ssm:GetParametersByPath",

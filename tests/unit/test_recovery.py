@@ -14,7 +14,7 @@ from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import recover, sweep, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
-from canaryfleet.models.rollout_record import QueuedRollout, Wait, queue_sk
+from canaryfleet.models.rollout_record import Wait, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
 from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
@@ -489,6 +489,28 @@ def test_given_a_rollout_that_ended_its_own_way_but_kept_its_lock_then_the_sweep
     _assert_the_next_has_the_turn(store, callbacks)
 
 
+def test_given_a_running_owner_whose_hand_over_was_never_confirmed_then_the_sweep_ends_its_wait(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given the lock was handed to a running rollout, and the function died before SendTaskSuccess
+    a_rollout(store, rollout_id=ROLLOUT_ID)
+    executions.running.add(STOPPED)
+    store.attach_queue_token(APP, ARRIVAL, ROLLOUT_ID, STOPPED, "token-turn")
+    head = store.queue_head(APP)
+    assert head is not None and store.hand_lock_to(APP, head)
+    recoveries = FakeRecoveries()
+
+    # When the sweep runs, twice
+    first = _sweep(store, recoveries, callbacks, executions, clock)
+    again = _sweep(store, recoveries, callbacks, executions, clock)
+
+    # Then its wait for the turn (which has no timeout) ends, once
+    assert (first, again) == ({APP: "turn given again"}, {})
+    assert callbacks.succeeded == {"token-turn": {"turn": "acquired"}}
+    lock = store.lock(APP)
+    assert lock is not None and (lock.owner, lock.token) == (STOPPED, None)
+
+
 def test_given_a_running_owner_or_no_lock_then_the_sweep_does_nothing(
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
@@ -542,11 +564,10 @@ def test_given_one_application_whose_read_is_throttled_then_the_others_are_swept
     # Given a stopped rollout of payments-api with no event, and ledger's lock unreadable now
     _holding_its_turn(store, clock, callbacks, executions)
     executions.running.discard(STOPPED)
-    store.enqueue("ledger", "1#ledger-1", "ledger-1", "arn:ledger")
-    head = QueuedRollout(
-        sk=queue_sk("1#ledger-1", "ledger-1"), rollout_id="ledger-1", execution_arn="arn:ledger"
-    )
+    store.attach_queue_token("ledger", "1#ledger-1", "ledger-1", "arn:ledger", "token-ledger-1")
+    head = store.queues["ledger"][queue_sk("1#ledger-1", "ledger-1")]
     assert store.hand_lock_to("ledger", head)
+    store.turn_delivered("ledger", "arn:ledger")
     recoveries = FakeRecoveries(Described(_input().model_dump_json(), "Manual", status="ABORTED"))
     throttled = _ThrottledFor(executions, "arn:ledger")
 

@@ -379,6 +379,8 @@ class DynamoRolloutStore:
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
         """Give the free lock to the head of the queue, atomically; False if someone else got it."""
+        if head.token is None:
+            return False  # not waiting for its turn yet
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -391,6 +393,7 @@ class DynamoRolloutStore:
                                 "owner": s(head.execution_arn),
                                 "rollout_id": s(head.rollout_id),
                                 "acquired_at": s(self._now()),
+                                "token": s(head.token),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
@@ -399,7 +402,11 @@ class DynamoRolloutStore:
                         "Delete": {
                             "TableName": self._table,
                             "Key": {"pk": s(app_pk(application)), "sk": s(head.sk)},
-                            "ConditionExpression": "attribute_exists(pk)",
+                            # The lock keeps the token the entry waits with now (a retried wait
+                            # attaches a new one).
+                            "ConditionExpression": "attribute_exists(pk) AND #token = :token",
+                            "ExpressionAttributeNames": {"#token": "token"},
+                            "ExpressionAttributeValues": {":token": s(head.token)},
                         }
                     },
                 ]
@@ -409,6 +416,18 @@ class DynamoRolloutStore:
                 return False
             raise
         return True
+
+    def turn_delivered(self, application: str, owner: str) -> None:
+        unless_condition_failed(
+            lambda: self._db.update_item(
+                TableName=self._table,
+                Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
+                UpdateExpression="REMOVE #token",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner", "#token": "token"},
+                ExpressionAttributeValues={":owner": s(owner)},
+            )
+        )
 
     def release_lock(self, application: str, owner: str) -> bool:
         """Delete the lock if ``owner`` holds it; False if it did not."""
@@ -429,9 +448,9 @@ class DynamoRolloutStore:
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
-                UpdateExpression="SET #owner = :to",
+                UpdateExpression="SET #owner = :to REMOVE #token",
                 ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeNames={"#owner": "owner", "#token": "token"},
                 ExpressionAttributeValues={":owner": s(owner), ":to": s(to)},
             )
         )

@@ -4,14 +4,16 @@ start_rollout gives each upload its place in the queue when it arrives; the exec
 "Wait for turn" task later attaches its task token. Whoever finds the lock free hands it to
 the head of the queue, but only once the head is waiting, so a later upload whose
 execution happens to be quicker never jumps the queue. Handing over is one transaction, so
-two rollouts never both hold the lock, and a release always wakes the next in line.
+two rollouts never both hold the lock, and a release always wakes the next in line. The lock
+keeps its new owner's task token until that wait is known to have ended, so a hand-over whose
+SendTaskSuccess failed is made again by the next release, upload or recovery sweep.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from canaryfleet.models.rollout_record import QueuedRollout
+from canaryfleet.models.rollout_record import LockRecord, QueuedRollout
 from canaryfleet.models.tasks import QueueTask
 from canaryfleet.observability import logger
 from canaryfleet.ports.clock import Clock
@@ -37,6 +39,7 @@ def take_turn(
         if lock is not None:
             ended = executions.ended_at(lock.owner)
             if ended is None:
+                deliver_turn(application, lock, store, callbacks)
                 return None
             # The owner ended without releasing: stopped, timed out or failed where no Catch runs
             # (logic/recovery.py). Its recovery takes the lock over to roll it back, so the lock
@@ -59,12 +62,38 @@ def take_turn(
             return None  # the head's execution will take its turn when it starts waiting
         if not store.hand_lock_to(application, head):
             continue
-        if callbacks.succeed(head.token, {"turn": "acquired"}):
+        # The lock keeps the head's token until its wait is known to have ended: if this call
+        # fails, or the function dies before it, the next call here (a retried release, the next
+        # upload, the recovery sweep) ends the wait instead (deliver_turn).
+        if (
+            callbacks.succeed(head.token, {"turn": "acquired"})
+            or executions.ended_at(head.execution_arn) is None
+        ):
+            # A closed wait of an execution still running is a success that took effect and
+            # whose answer was lost: botocore's retry of SendTaskSuccess is told TaskTimedOut
+            # ("the task associated with the token has already been closed", botocore
+            # stepfunctions), and "Wait for turn" has no timeout that could have closed it.
+            store.turn_delivered(application, head.execution_arn)
             logger.info("lock handed over", extra={"rollout_id": head.rollout_id})
             return head.rollout_id
         # The head stopped waiting (its execution ended); take the lock back and go on.
         store.release_lock(application, head.execution_arn)
     return None
+
+
+def deliver_turn(application: str, lock: LockRecord, store: RolloutQueue, callbacks: Callbacks) -> bool:
+    """End the wait of a running lock owner whose hand-over may not have reached it (the lock
+    still holds its token); True if there was one. Its wait ends once: a wait already ended is
+    told TaskTimedOut, and the token is forgotten either way."""
+    if lock.token is None:
+        return False
+    delivered = callbacks.succeed(lock.token, {"turn": "acquired"})
+    store.turn_delivered(application, lock.owner)
+    logger.warning(
+        "turn given again to an owner whose hand-over was not confirmed",
+        extra={"owner": lock.owner, "delivered_now": delivered},
+    )
+    return True
 
 
 def queue_rollout(
@@ -88,6 +117,7 @@ def queue_rollout(
         # takes the lock back after the release.
         logger.info("turn already taken by this execution", extra={"rollout_id": rollout_id})
         callbacks.succeed(token, {"turn": "acquired"})
+        store.turn_delivered(application, execution_arn)
         return store.queue_length(application)
     store.attach_queue_token(application, task.arrival, rollout_id, execution_arn, token)
     take_turn(application, store, callbacks, executions, clock)

@@ -181,8 +181,12 @@ def _sweep_one(
 ) -> str | None:
     """What was done for one application's lock; None when it is free or its owner runs."""
     lock = store.lock(application)
-    if lock is None or executions.ended_at(lock.owner) is None:
+    if lock is None:
         return None
+    if executions.ended_at(lock.owner) is None:
+        # A running owner's hand-over that was never confirmed (its SendTaskSuccess failed or
+        # the function died after the hand-over): it waits for its turn with no timeout.
+        return "turn given again" if queue.deliver_turn(application, lock, store, callbacks) else None
     described = recoveries.describe(lock.owner)
     status = described.status if described is not None else "unknown"
     if described is not None and not _ended_its_own_way(status, described.error):

@@ -248,6 +248,12 @@ class LockRecord(_Stored):
     owner: str = Field(description="The execution ARN holding the lock.")
     rollout_id: str
     acquired_at: IsoTime | None = Field(default=None, description="None for a lock written by hand.")
+    token: str | None = Field(
+        default=None,
+        repr=False,
+        description="A secret: never shown. The owner's 'Wait for turn' task token while its turn may not have reached it "
+        "yet: kept from the hand-over until SendTaskSuccess is known to have ended the wait.",
+    )
 
 
 def queue_sk(arrival: str, rollout_id: str) -> str:

@@ -126,7 +126,12 @@ class RolloutQueue(Protocol):
     def lock(self, application: str) -> LockRecord | None: ...
 
     def hand_lock_to(self, application: str, head: QueuedRollout) -> bool:
-        """Give the free lock to ``head`` and drop its queue entry, atomically; False if taken."""
+        """Give the free lock to ``head`` and drop its queue entry, atomically, the lock keeping
+        the head's token; False if taken, or if the head does not wait (any more, or with that token)."""
+        ...
+
+    def turn_delivered(self, application: str, owner: str) -> None:
+        """Forget the token of the lock ``owner`` holds: its wait for the turn has ended."""
         ...
 
     def release_lock(self, application: str, owner: str) -> bool:
@@ -134,8 +139,8 @@ class RolloutQueue(Protocol):
         ...
 
     def transfer_lock(self, application: str, owner: str, to: str) -> bool:
-        """Give the lock ``owner`` holds to the execution ``to``, atomically; False if ``owner``
-        did not hold it."""
+        """Give the lock ``owner`` holds to the execution ``to``, atomically (forgetting the
+        token of ``owner``'s wait); False if ``owner`` did not hold it."""
         ...
 
 
