@@ -6,6 +6,9 @@
   record only counts them, and decisions are always listed.
 - A wait's end is written only while its token is the record's, and a stopped execution's reason
   with it, in the same write: whoever finds the wait gone finds why (logic/recovery.py).
+- A stage recorded twice says whether its notice was published since: a retried "Record ..."
+  task whose first attempt wrote the stage but did not publish (SNS failed, or the function
+  died between) publishes it then, and only then.
 - A version's rollouts are listed without reading the others: `canaryfleet watch --version`
   looks for its upload's rollout every two seconds, and the store reads only the records whose
   id begins as that version's ids do (a DynamoDB key prefix), not the application's history.
@@ -21,13 +24,15 @@ from unittest import mock
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.errors import TransientAwsError
+from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.artifact import ArtifactRef
-from canaryfleet.models.rollout import RolloutInput
+from canaryfleet.models.rollout import RecordStageRequest, RolloutInput, RolloutRef, Stage
 from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AuditEntry, Wait
 from canaryfleet.ports.clock import FixedClock
 
 from tests.integration.state_tables import create_state_table, moto_tables
-from tests.unit.fakes import InMemoryRolloutStore, a_rollout
+from tests.unit.fakes import InMemoryRolloutStore, RecordingNotifier, a_rollout
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 APP = "payments-api"
@@ -137,3 +142,37 @@ def test_the_table_reads_only_the_records_that_begin_as_the_versions_ids(aws: it
         assert len(store.list_rollouts(APP, "2.7.0")) == 1
 
     assert sum(scanned) == 1
+
+
+# --- a stage's notice ---------------------------------------------------------------------------
+class _FailsOnce(RecordingNotifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def publish(self, kind: str, application: str, message: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TransientAwsError("SNS Publish: read timeout")
+        super().publish(kind, application, message)
+
+
+def test_a_stage_whose_notice_failed_is_told_when_its_task_is_retried_and_only_then(store: Any) -> None:
+    rollout_id = upload(store, "2.7.0", "e1")
+    ref = RolloutRef(application=APP, rollout_id=rollout_id, version="2.7.0")
+    stage = RecordStageRequest(ref=ref, stage=Stage.CANARY_DEPLOYED, at=NOW)
+    notifier = _FailsOnce()
+
+    # Given the first attempt recorded the stage, and its publish failed
+    with pytest.raises(TransientAwsError):
+        record_stage(stage, store, notifier)
+
+    # When Step Functions retries the task, and a late duplicate comes after
+    retried = record_stage(stage, store, notifier)
+    duplicate = record_stage(stage, store, notifier)
+
+    # Then the notice goes out on the retry, once
+    assert (retried.first_time, duplicate.first_time) == (False, False)
+    assert [(kind, message["stage"]) for kind, _, message in notifier.sent] == [
+        ("rollout.canary_deployed", "canary_deployed")
+    ]

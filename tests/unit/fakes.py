@@ -55,6 +55,7 @@ class InMemoryRolloutStore:
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
         self.versions: dict[tuple[str, str], VersionDecision] = {}
         self.claims: dict[tuple[str, str], VersionClaim] = {}
+        self.notified: set[tuple[str, str, Stage]] = set()
         self.releases: dict[str, Revision] = {}
         self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
@@ -147,7 +148,9 @@ class InMemoryRolloutStore:
     def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
         current = self.records[(application, rollout_id)]
         if current.stage_at(stage) is not None:
-            return StageTransition(first_time=False)
+            return StageTransition(
+                first_time=False, notified=(application, rollout_id, stage) in self.notified
+            )
         self._change(
             application,
             rollout_id,
@@ -156,6 +159,10 @@ class InMemoryRolloutStore:
         return StageTransition(
             first_time=True, previous_stage=current.current_stage, previous_at=current.current_stage_at
         )
+
+    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
+        assert (application, rollout_id) in self.records
+        self.notified.add((application, rollout_id, stage))
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
         values: dict[str, Any] = {

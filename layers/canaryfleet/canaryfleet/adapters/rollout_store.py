@@ -218,10 +218,15 @@ class DynamoRolloutStore:
                 ExpressionAttributeNames={"#stage_at": f"stage_{stage.value}_at"},
                 ExpressionAttributeValues={":at": s(at.isoformat()), ":stage": s(stage.value)},
                 ReturnValues="UPDATED_OLD",
+                # The record as it stands comes with the refusal (UpdateItem, DynamoDB API Reference).
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if condition_failed(exc):
-                return StageTransition(first_time=False)
+                standing = cast("dict[str, Any]", exc.response).get("Item", {})
+                return StageTransition(
+                    first_time=False, notified=f"stage_{stage.value}_notified_at" in standing
+                )
             raise
         old = response.get("Attributes", {})
         previous = old.get("current_stage", {}).get("S")
@@ -230,6 +235,16 @@ class DynamoRolloutStore:
             first_time=True,
             previous_stage=Stage(previous) if previous else None,
             previous_at=datetime.fromisoformat(previous_at) if previous_at else None,
+        )
+
+    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(application, rollout_id),
+            UpdateExpression="SET #notified = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#notified": f"stage_{stage.value}_notified_at"},
+            ExpressionAttributeValues={":now": s(self._now())},
         )
 
     def list_rollouts(self, application: str, version: str | None = None) -> list[RolloutRecord]:

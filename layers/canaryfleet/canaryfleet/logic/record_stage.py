@@ -54,6 +54,12 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
     transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at)
     if not transition.first_time:
         logger.info("stage already recorded", extra={"stage": request.stage.value})
+        if not transition.notified:
+            # Recorded, and its notice not published: the publish failed or the function died
+            # after the write, and this is the task's retry. Told now (the notify function tells
+            # a notice published twice once), or the rollout's thread and email never hear of it.
+            _publish(request, detail, notifier, None, None)
+            store.stage_notified(ref.application, ref.rollout_id, request.stage)
         return RecordStageResult(stage=request.stage, first_time=False)
 
     seconds: float | None = None
@@ -65,6 +71,25 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
     if request.stage is Stage.STARTED:
         metrics.add_metric(name="RolloutsStarted", unit=MetricUnit.Count, value=1)
 
+    _publish(request, detail, notifier, transition.previous_stage, seconds)
+    store.stage_notified(ref.application, ref.rollout_id, request.stage)
+    logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
+    return RecordStageResult(
+        stage=request.stage,
+        first_time=True,
+        previous_stage=transition.previous_stage,
+        previous_stage_seconds=seconds,
+    )
+
+
+def _publish(
+    request: RecordStageRequest,
+    detail: dict[str, Any],
+    notifier: Notifier,
+    previous_stage: Stage | None,
+    seconds: float | None,
+) -> None:
+    ref = request.ref
     notifier.publish(
         kind=f"rollout.{request.stage.value}",
         application=ref.application,
@@ -74,15 +99,8 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
             "version": ref.version,
             "stage": request.stage.value,
             "at": request.at.isoformat(),
-            "previous_stage": transition.previous_stage.value if transition.previous_stage else None,
+            "previous_stage": previous_stage.value if previous_stage else None,
             "previous_stage_seconds": seconds,
             "detail": detail,
         },
-    )
-    logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
-    return RecordStageResult(
-        stage=request.stage,
-        first_time=True,
-        previous_stage=transition.previous_stage,
-        previous_stage_seconds=seconds,
     )

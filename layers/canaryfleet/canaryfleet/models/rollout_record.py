@@ -251,8 +251,9 @@ class LockRecord(_Stored):
     token: str | None = Field(
         default=None,
         repr=False,
-        description="A secret: never shown. The owner's 'Wait for turn' task token while its turn may not have reached it "
-        "yet: kept from the hand-over until SendTaskSuccess is known to have ended the wait.",
+        description="A secret: never shown. The owner's 'Wait for turn' task token while its turn "
+        "may not have reached it yet: kept from the hand-over until SendTaskSuccess is known to "
+        "have ended the wait.",
     )
 
 
@@ -314,3 +315,6 @@ class StageTransition(_Stored):
     first_time: bool
     previous_stage: Stage | None = None
     previous_at: datetime | None = None
+    notified: bool = Field(
+        default=False, description="Recorded before: whether its notice was published since."
+    )

@@ -79,7 +79,12 @@ class RolloutRecords(RolloutReader, Protocol):
         ...
 
     def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
-        """Record that a stage was entered, once per stage (a repeat changes nothing)."""
+        """Record that a stage was entered, once per stage (a repeat changes nothing, and says
+        whether the stage's notice was published since)."""
+        ...
+
+    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
+        """The stage's notice is published."""
         ...
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
