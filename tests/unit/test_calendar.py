@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from canaryfleet.errors import CalendarUnbounded, InvalidFreeze
@@ -88,6 +88,17 @@ def test_a_freeze_in_force_holds_the_step_until_it_ends() -> None:
     assert hold is not None
     assert (hold.until, hold.kind) == (freeze.end, "freeze")
     assert "biggest sale of the year" in hold.reason and "oncall@example.com" in hold.reason
+
+
+def test_a_freeze_declared_with_an_offset_holds_the_step_until_its_end_in_utc() -> None:
+    # The hold's until is stored and shown as UTC: 18:00 in India is 12:30 UTC
+    india = timezone(timedelta(hours=5, minutes=30))
+    freeze = a_freeze(WED - timedelta(hours=1), datetime(2026, 12, 2, 18, 0, tzinfo=india))
+
+    hold = next_opening((), (freeze,), WED)
+
+    assert hold is not None
+    assert hold.until.isoformat() == "2026-12-02T12:30:00+00:00"
 
 
 def test_removed_and_future_freezes_do_not_hold_the_step() -> None:

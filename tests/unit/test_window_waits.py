@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from canaryfleet.logic.decisions import decide
@@ -13,7 +13,7 @@ from canaryfleet.models.decision import Decision
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.policy import DeploymentWindow
 from canaryfleet.models.rollout import RolloutRef, WindowPlan
-from canaryfleet.models.rollout_record import AbortRequest, LockRecord
+from canaryfleet.models.rollout_record import AbortRequest, LockRecord, WindowWait
 from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
 
@@ -55,6 +55,18 @@ def check(ref: RolloutRef, guard: str = "canary", plan: WindowPlan = DAYTIME) ->
 
 def hold(ref: RolloutRef, until: datetime, plan: WindowPlan = DAYTIME) -> WindowHoldTask:
     return WindowHoldTask(token=TOKEN, ref=ref, guard="canary", window=plan, until=until)
+
+
+def released(ref: RolloutRef) -> Notice:
+    """The rollout's outcome notice, released at 13:00 UTC."""
+    body = {"rollout_id": ref.rollout_id, "application": ref.application, "version": "2.7.0"}
+    return Notice(
+        kind="rollout.released",
+        application=ref.application,
+        body=body,
+        message_id="m-1",
+        published_at=SIX_AM + timedelta(hours=7),
+    )
 
 
 def test_outside_the_window_the_check_says_until_when_and_the_wait_is_recorded(
@@ -107,6 +119,51 @@ def test_a_freeze_declared_during_the_bake_holds_going_live(
 
     assert (said.open, said.until) == (False, freeze.end.isoformat())
     assert "sale day" in said.reason
+
+
+def test_a_freeze_ending_at_an_offset_is_waited_for_and_summed_up_in_utc(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given a freeze the operator declared to end at 18:00 India time (12:30 UTC)
+    india = timezone(timedelta(hours=5, minutes=30))
+    freeze = Freeze(
+        freeze_id="sale-day",
+        start=clock.now(),
+        end=datetime(2026, 12, 2, 18, 0, tzinfo=india),
+        reason="sale day",
+        declared_by="oncall@example.com",
+        declared_at=clock.now(),
+    )
+
+    # When the check holds the canary for it, and the rollout ends
+    said = check_window(check(ref), store, InMemoryFreezeCalendar(freeze), clock)
+    record = store.get(ref.application, ref.rollout_id)
+    _, email = summary_email(released(ref), record)
+
+    # Then the wait and the summary say 12:30 UTC
+    assert said.until == "2026-12-02T12:30:00+00:00"
+    assert record is not None and record.window_waits["canary"].until.isoformat() == said.until
+    assert "2026-12-02 06:00:00 UTC to 2026-12-02 12:30:00 UTC" in email
+    assert "18:00" not in email
+
+
+def test_a_wait_stored_with_an_offset_is_summed_up_in_utc(
+    ref: RolloutRef, store: InMemoryRolloutStore
+) -> None:
+    # Given a wait stored before holds were kept in UTC, with the freeze's end as the operator typed it
+    india = timezone(timedelta(hours=5, minutes=30))
+    until = datetime(2026, 12, 2, 18, 0, tzinfo=india)
+    wait = WindowWait(guard="canary", started=SIX_AM, until=until, reason="freeze sale-day", kind="freeze")
+    store.set_window_waits(ref.application, ref.rollout_id, {"canary": wait})
+
+    # When the outcome's email is written
+    _, email = summary_email(released(ref), store.get(ref.application, ref.rollout_id))
+
+    # Then it says the instant the freeze ended, in UTC
+    assert (
+        "Waited for the calendar before the canary: 2026-12-02 06:00:00 UTC to 2026-12-02 12:30:00 UTC"
+        in email
+    )
 
 
 def test_the_hold_stores_its_token_and_waits_when_the_calendar_has_not_changed(

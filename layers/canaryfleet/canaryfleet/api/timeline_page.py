@@ -71,13 +71,18 @@ def content_security_policy() -> str:
     )
 
 
+def _utc_clock(at: datetime) -> str:
+    """An instant's time of day in UTC (the page says UTC), whatever offset it was stored with."""
+    return (at.astimezone(UTC) if at.tzinfo is not None else at).strftime("%H:%M:%S")
+
+
 def calendar_rows(record: RolloutRecord, now: datetime) -> list[tuple[datetime, str, str]]:
     """The rollout's waits for its deployment window or a freeze, and the overrides."""
     rows: list[tuple[datetime, str, str]] = []
     for wait in record.window_waits.values():
         step = "the canary" if wait.guard == "canary" else "going live"
         if wait.ended:
-            said = f"waited for the calendar before {step} until {wait.until:%H:%M:%S} UTC: {wait.reason}"
+            said = f"waited for the calendar before {step} until {_utc_clock(wait.until)} UTC: {wait.reason}"
         else:
             said = f"waiting before {step} for {describe_wait(wait.until, wait.kind, wait.timezone, now)}"
             said += f": {wait.reason}"
@@ -113,7 +118,7 @@ def stage_rows(record: RolloutRecord, start: datetime, now: datetime | None = No
         rows.append((last, "alarm", f"{more}: a rollout lists its first {MAX_LISTED_ALARMS}"))
     rows.sort(key=lambda row: row[0])
     return [
-        {"relative": relative(at, start), "clock": at.strftime("%H:%M:%S"), "label": label, "detail": detail}
+        {"relative": relative(at, start), "clock": _utc_clock(at), "label": label, "detail": detail}
         for at, label, detail in rows
     ]
 

@@ -6,6 +6,7 @@ and inside no freeze in force. :func:`next_opening` finds the first such instant
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,9 @@ MAX_PASSES = 400
 # the lock's release and the canary's traffic reset would never happen. Two steps guarded, an
 # approval (at most 7 days) and the bakes fit well within the year at 120 days each.
 MAX_HOLD = timedelta(days=120)
+# How far ahead a window's opening is looked for: a week to its next day, and a week more when
+# the clocks skip that day's opening (a window within the skipped hour does not open that day).
+_SEARCH_DAYS = 15
 
 
 def _in_window(window: DeploymentWindow, at: datetime) -> bool:
@@ -34,18 +38,50 @@ def _in_window(window: DeploymentWindow, at: datetime) -> bool:
     return (day in window.days and clock >= window.start) or (yesterday in window.days and clock < window.end)
 
 
+def _clock_changes(zone: ZoneInfo, since: datetime, until: datetime) -> list[datetime]:
+    """The instants from ``since`` to ``until`` at which ``zone``'s clocks change (to the second)."""
+    changes = []
+    left = math.floor(since.timestamp())
+    while left < until.timestamp():
+        right = left + 86_400
+        offset = datetime.fromtimestamp(left, zone).utcoffset()
+        if datetime.fromtimestamp(right, zone).utcoffset() != offset:
+            # tz database changes fall on whole seconds: the first second on the new offset.
+            low, high = left, right
+            while high - low > 1:
+                middle = (low + high) // 2
+                if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+                    low = middle
+                else:
+                    high = middle
+            changes.append(datetime.fromtimestamp(high, UTC))
+        left = right
+    return changes
+
+
 def _next_start(window: DeploymentWindow, after: datetime) -> datetime:
-    """The first opening of ``window`` later than ``after``."""
+    """The first instant later than ``after`` at which ``window`` is open, ``after`` being outside it.
+
+    Where the wall clock reaches ``start`` on one of its days the window opens: once a day, twice
+    where the clocks go back through ``start`` (the window may close and open again), never where
+    they skip it. It also opens where the clocks jump into it (spring forward past ``start``, or
+    back into its hours). The earliest of those instants that :func:`_in_window` accepts is the
+    first open one, so the step never waits past an instant the window counts as open.
+    """
     zone = ZoneInfo(window.timezone)
-    local = after.astimezone(zone)
-    for days in range(8):
-        date = (local + timedelta(days=days)).date()
-        if WEEKDAYS[date.weekday()] not in window.days:
-            continue
-        opening = datetime.combine(date, window.start, tzinfo=zone).astimezone(UTC)
-        if opening > after:
-            return opening
-    raise AssertionError("a window with at least one day opens within eight days")  # pragma: no cover
+    after = after.astimezone(UTC)
+    today = after.astimezone(zone).date()
+    candidates = _clock_changes(zone, after, after + timedelta(days=_SEARCH_DAYS))
+    # From the day before: a clock going back at midnight shows yesterday's hours again.
+    for days in range(-1, _SEARCH_DAYS + 1):
+        date = today + timedelta(days=days)
+        if WEEKDAYS[date.weekday()] in window.days:
+            wall = datetime.combine(date, window.start, tzinfo=zone)
+            candidates += [wall.astimezone(UTC), wall.replace(fold=1).astimezone(UTC)]
+    opens = [at for at in candidates if at > after and _in_window(window, at)]
+    if not opens:  # pragma: no cover
+        raise AssertionError(f"a window with at least one day opens within {_SEARCH_DAYS} days")
+    return min(opens)
 
 
 def in_windows(windows: Sequence[DeploymentWindow], at: datetime) -> bool:
@@ -61,7 +97,9 @@ def next_opening(
     CalendarUnbounded if no instant is found within :data:`MAX_PASSES` passes, or the first is
     more than :data:`MAX_HOLD` away.
     """
-    at = now
+    # In UTC from here: a freeze's end keeps the offset the operator typed, and a hold's ``until``
+    # is stored and shown as UTC.
+    at = now.astimezone(UTC)
     first: Hold | None = None
     home = windows[0].timezone if windows else "UTC"  # where a freeze's end is shown
     last: tuple[str, str] = ("window", home)  # what opens at ``at``: its kind and where to show it
@@ -69,7 +107,7 @@ def next_opening(
         holding = [f for f in freezes if f.in_force(at)]
         if holding:
             freeze = max(holding, key=lambda f: f.end)
-            at = freeze.end
+            at = freeze.end.astimezone(UTC)
             last = ("freeze", home)
             first = first or Hold(
                 until=at,
@@ -79,9 +117,8 @@ def next_opening(
             )
             continue
         if not in_windows(windows, at):
-            opening = min((_next_start(w, at) for w in windows), key=lambda o: o)
-            zone = next(w.timezone for w in windows if _next_start(w, at) == opening)
-            at = opening
+            # The first window to open; of two opening at once, the first listed.
+            at, zone = min(((_next_start(w, at), w.timezone) for w in windows), key=lambda o: o[0])
             last = ("window", zone)
             first = first or Hold(
                 until=at, kind="window", reason="outside the deployment window", timezone=zone

@@ -7,7 +7,7 @@ mrkdwn, so no notice can mention @channel or fake a link. Nothing here holds a s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,7 +41,9 @@ _STAGE_NAMES = {stage: stage.value.replace("_", " ") for stage in Stage}
 
 
 def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """An instant as UTC, whatever offset it carries (older waits kept a freeze's end as typed)."""
+    utc = at.astimezone(UTC) if at.tzinfo is not None else at  # naive: already UTC
+    return utc.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float) -> str:
