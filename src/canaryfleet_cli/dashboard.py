@@ -99,7 +99,9 @@ class Dashboard:
         rows = []
         for app in self.platform.applications():
             record = running_rollout(self.platform, app.application)
-            latest = record or next(iter(self.platform.store.list_rollouts(app.application)), None)
+            # The store lists rollouts by id (their version's text), not by when they came.
+            rollouts = self.platform.store.list_rollouts(app.application)
+            latest = record or max(rollouts, key=lambda r: r.received_at, default=None)
             current = None
             if record is not None:
                 current = next((s for s in view_steps(app, record) if s.state == "current"), None)

@@ -1,11 +1,14 @@
 """The dashboard's one change: a decision, only from its own pages, as the CLI sends it."""
 
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 import pytest
+from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_cli.dashboard import Dashboard, Refused
+from tests.unit.fakes import InMemoryRolloutStore, a_rollout, an_app
 
 
 class RecordingPlatform:
@@ -90,3 +93,31 @@ def test_a_form_not_from_its_pages_or_out_of_bounds_is_refused_and_decides_nothi
 
     assert refused.value.status == status
     assert platform.sent == []
+
+
+class StoredPlatform(RecordingPlatform):
+    """A platform whose store holds payments-api's rollouts, none running."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__()
+        self.store = store
+
+    def applications(self) -> list[Any]:
+        return [an_app("payments-api")]
+
+
+def test_the_index_links_an_applications_latest_rollout_not_its_first_by_name() -> None:
+    # Given 10.0.0 came after 9.0.0 (by name, 10.0.0 sorts first: the table lists by id)
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    store = InMemoryRolloutStore(FixedClock(now))
+    a_rollout(
+        store, version="9.0.0", rollout_id="payments-api-9_0_0-aaa", received_at=now - timedelta(days=2)
+    )
+    a_rollout(
+        store, version="10.0.0", rollout_id="payments-api-10_0_0-bbb", received_at=now - timedelta(days=1)
+    )
+
+    page = Dashboard(StoredPlatform(store)).index()  # type: ignore[arg-type]
+
+    assert "payments-api-10_0_0-bbb" in page
+    assert "payments-api-9_0_0-aaa" not in page
