@@ -60,6 +60,19 @@ def test_a_thread_is_claimed_once_and_its_card_only_moves_forward(cloud: LocalCl
     assert found is not None and found.rank == 5 and found.message.ts == "1.000100"
 
 
+def test_a_thread_outlives_the_longest_rollout(cloud: LocalCloud) -> None:
+    # DynamoDB's TTL deletes the item after expires_at; a rollout runs up to its execution's
+    # year (holds of 120 days, approvals of 7): a thread gone mid-rollout starts a second card
+    threads = DynamoSlackThreads(cloud.output("StateTableName"))
+    assert threads.claim(APP, "r-long", datetime.now(UTC))
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.output("StateTableName"), Key={"pk": {"S": f"APP#{APP}"}, "sk": {"S": "SLACK#r-long"}}
+    )["Item"]
+
+    expires = datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC)
+    assert expires - datetime.now(UTC) > timedelta(days=366)
+
+
 def test_a_released_claim_can_be_taken_again(cloud: LocalCloud) -> None:
     threads = DynamoSlackThreads(cloud.output("StateTableName"))
     now = datetime.now(UTC)

@@ -18,7 +18,9 @@ from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.thread import Thread
 from canaryfleet.ports.notify import STALE_CLAIM
 
-THREAD_DAYS = 90
+# Longer than any rollout runs (its execution's year; a hold alone may last 120 days): once
+# DynamoDB's TTL deletes the item, the next notice would start a second card for the rollout.
+THREAD_DAYS = 400
 
 
 def thread_sk(rollout_id: str) -> str:
