@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.logic.approval_gate import CLAIM_STALE_AFTER
 
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, STATE_MACHINES
@@ -124,3 +125,20 @@ def test_a_queued_rollout_waits_for_its_turn_as_long_as_the_rollout_ahead_may_ho
     assert wait["Resource"].endswith(".waitForTaskToken")
     assert "TimeoutSeconds" not in wait and "TimeoutSecondsPath" not in wait
     assert "HeartbeatSeconds" not in wait and "HeartbeatSecondsPath" not in wait
+
+
+def test_an_expiry_outwaits_a_decision_that_died_holding_the_approval() -> None:
+    # A click just before the expiry claims the approval; if its function dies, the claim holds
+    # it until it is stale (CLAIM_STALE_AFTER). The expiry's retries must outlast that, or the
+    # approval stays "being decided" until someone clicks again.
+    definition = json.loads((STATE_MACHINES / "approval_expiry.asl.json").read_text())
+    (retrier,) = (
+        r
+        for s in states(definition).values()
+        for r in s.get("Retry", [])
+        if r["ErrorEquals"] == ["ApprovalNotExpiredYet"]
+    )
+    interval, rate = retrier["IntervalSeconds"], retrier.get("BackoffRate", 2.0)
+    waited = sum(interval * rate**attempt for attempt in range(retrier["MaxAttempts"]))
+
+    assert waited > CLAIM_STALE_AFTER.total_seconds() + 30  # and a margin for the claim's clock
