@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
+from canaryfleet.api.timeline_page import calendar_rows
 from canaryfleet.logic.decisions import decide
 from canaryfleet.logic.notify_messages import reply_blocks, summary_email
 from canaryfleet.logic.window import announce_override, check_window, hold_for_window, wake_window_waits
@@ -164,6 +165,35 @@ def test_a_wait_stored_with_an_offset_is_summed_up_in_utc(
         "Waited for the calendar before the canary: 2026-12-02 06:00:00 UTC to 2026-12-02 12:30:00 UTC"
         in email
     )
+
+
+def test_a_wait_the_rollout_ended_in_ends_with_it_in_the_summary_and_the_timeline(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given the canary waits for a freeze until 12:30 UTC, and on-call aborts the rollout at 08:00
+    # (only the window check marks a wait ended; an abort, an alarm or a failure never reach it)
+    freeze = Freeze(
+        freeze_id="sale-day",
+        start=clock.now(),
+        end=SIX_AM.replace(hour=12, minute=30),
+        reason="sale day",
+        declared_by="oncall@example.com",
+        declared_at=clock.now(),
+    )
+    check_window(check(ref), store, InMemoryFreezeCalendar(freeze), clock)
+    aborted = SIX_AM.replace(hour=8)
+    store.record_outcome(
+        ref.application, ref.rollout_id, "rolled_back", "aborted by on-call", ended_at=aborted
+    )
+    record = store.get(ref.application, ref.rollout_id)
+    assert record is not None
+
+    # Then the summary and the timeline say it waited until the rollout ended, not the freeze's end
+    ended = released(ref).model_copy(update={"kind": "rollout.rolled_back"})
+    _, email = summary_email(ended, record)
+    assert "before the canary: 2026-12-02 06:00:00 UTC to 2026-12-02 08:00:00 UTC" in email
+    [(_, _, said)] = calendar_rows(record, aborted + timedelta(days=1))
+    assert said.startswith("waited for the calendar before the canary until 08:00:00 UTC")
 
 
 def test_the_hold_stores_its_token_and_waits_when_the_calendar_has_not_changed(

@@ -79,7 +79,7 @@ def _utc_clock(at: datetime) -> str:
 def calendar_rows(record: RolloutRecord, now: datetime) -> list[tuple[datetime, str, str]]:
     """The rollout's waits for its deployment window or a freeze, and the overrides."""
     rows: list[tuple[datetime, str, str]] = []
-    for wait in record.window_waits.values():
+    for wait in record.calendar_waits():
         step = "the canary" if wait.guard == "canary" else "going live"
         if wait.ended:
             said = f"waited for the calendar before {step} until {_utc_clock(wait.until)} UTC: {wait.reason}"

@@ -207,7 +207,7 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
         said = who_decided(entry)
         if said and entry.reason:
             lines += [f"{said} said:", quoted(entry.reason)]
-    for wait in sorted(record.window_waits.values(), key=lambda w: w.started) if record is not None else []:
+    for wait in record.calendar_waits() if record is not None else []:
         step = "the canary" if wait.guard == "canary" else "going live"
         span = f"{_when(wait.started)} to {_when(wait.until)}"
         lines.append(f"Waited for the calendar before {step}: {span} ({wait.reason})")

@@ -214,6 +214,18 @@ class RolloutRecord(_Stored):
         at: datetime | None = getattr(self, f"stage_{stage.value}_at")
         return at
 
+    def calendar_waits(self) -> list[WindowWait]:
+        """The waits for the calendar as they stand, oldest first. A wait the rollout ended in
+        (an abort, an alarm, a failure: only the window check marks one ended) ended with it."""
+        waits = sorted(self.window_waits.values(), key=lambda w: w.started)
+        if self.ended_at is None:
+            return waits
+        ended_at = self.ended_at
+        return [
+            w if w.ended else w.model_copy(update={"until": min(w.until, ended_at), "ended": True})
+            for w in waits
+        ]
+
     def waits_with(self, kind: WaitKind) -> str | None:
         """The token of the wait of ``kind`` in progress, if that is the wait it is in."""
         return self.wait_token if self.wait_kind == kind and self.wait_token else None
