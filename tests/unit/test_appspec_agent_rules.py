@@ -409,6 +409,50 @@ def test_a_mode_with_a_leading_zero_and_no_quotes_is_refused_saying_how_yaml_rea
     )
 
 
+HOOK_WITH_TIMEOUT = """\
+version: 0.0
+os: linux
+hooks:
+  ApplicationStart:
+    - location: scripts/start_container.sh
+      timeout: {timeout}
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeout", "agent"), [("5:00", 18_000), ("1:30", 5_400), ("1:30:00", 5_400), ("0:59", 3_540)]
+)
+def test_a_timeout_written_like_a_clock_is_refused_saying_what_codedeploy_makes_of_it(
+    timeout: str, agent: int
+) -> None:
+    # Given `timeout: 5:00`, which YAML reads as a base-60 number: PyYAML 300, the agent's Psych
+    # 18,000 (scalar_scanner.rb multiplies each part by 60 ** (e - 2).abs), five hours
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(HOOK_WITH_TIMEOUT.format(timeout=timeout)))
+
+    assert refused.value.reason == (
+        "appspec.yml is not a valid EC2/on-premises AppSpec: hooks.ApplicationStart[0].timeout (line 6)"
+        f" is {timeout}, which CodeDeploy's agent reads as {agent} seconds (YAML takes it for a"
+        " base-60 number); write the timeout in whole seconds"
+    )
+
+
+def test_a_timeout_with_a_thousands_comma_is_refused_saying_how_to_write_it() -> None:
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(HOOK_WITH_TIMEOUT.format(timeout="1,200")))
+
+    assert "must be whole seconds without commas (got 1,200: write 1200)" in refused.value.reason
+
+
+@pytest.mark.parametrize("key", ["!!set notes", "!!seq notes", "!!omap notes"])
+def test_a_key_with_a_collection_tag_is_a_refused_bundle_not_a_crash(key: str) -> None:
+    # PyYAML makes such a key an empty set or list, which no mapping can hold (a TypeError before)
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(f"version: 0.0\nos: linux\n{key}: built by jenkins\n"))
+
+    assert "the key 'notes' has the tag" in refused.value.reason and "drop the tag" in refused.value.reason
+
+
 @pytest.mark.parametrize("mode", ["689", "12345", "u+x", "'0o755'", '"rwxr-xr-x"'])
 def test_a_mode_the_agent_cannot_read_as_chmod_digits_is_refused(mode: str) -> None:
     # Given a mode the agent's mode_info.rb refuses (more than four characters, or not 0 to 7)

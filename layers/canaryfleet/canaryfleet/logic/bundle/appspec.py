@@ -60,6 +60,11 @@ _OCTAL = re.compile(r"0[0-7_]+")
 # A quoted timeout the agent's to_i reads as written (script_info.rb:17-18): ASCII digits, and
 # ASCII spaces around them (to_i skips those before the digits and stops at those after).
 _SECONDS = re.compile(r"[ \t\n\v\f\r]*([0-9]+)[ \t\n\v\f\r]*")
+# A plain scalar both YAMLs read as a base-60 integer (Psych's scalar_scanner.rb, INTEGER and
+# its sexagesimal branch; YAML 1.1's int type): 5:00, 1:30:00.
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9]){1,2}")
+# Digits grouped by commas, which Psych's integer pattern takes (1,200 is 1200) and PyYAML's not.
+_GROUPED = re.compile(r"[0-9]{1,3}(,[0-9]{3})+")
 # What Ruby's String#to_i reads of any text: the integer after its leading ASCII spaces, or 0.
 _TO_I = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+(?:_[0-9]+)*)?")
 
@@ -149,6 +154,10 @@ class _HookScript(_AppSpecPart):
                 raise ValueError(
                     f"must be a number of seconds in the digits 0-9 (got {short(value)}, which CodeDeploy"
                     f" reads as {_ruby_to_i(value)} seconds)"
+                )
+            if _GROUPED.fullmatch(value):
+                raise ValueError(
+                    f"must be whole seconds without commas (got {value}: write {value.replace(',', '')})"
                 )
             raise ValueError(f"must be a number of seconds, unquoted (got {short(value)})")
         if isinstance(value, float) and math.isfinite(value):
@@ -380,9 +389,9 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
         raise InvalidBundle(
             f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
         )
-    octal = _unquoted_octal_modes(plain, lines)
-    if octal:
-        raise _not_valid("; ".join(octal))
+    unclear = [*_unquoted_octal_modes(plain, lines), *_clock_timeouts(plain, lines)]
+    if unclear:
+        raise _not_valid("; ".join(unclear))
     try:
         spec = _AppSpec.model_validate(document)
     except ValidationError as exc:
@@ -413,6 +422,26 @@ def _unquoted_octal_modes(plain: PlainScalars, lines: Lines) -> list[str]:
             problems.append(
                 f"{_where(path, lines)} is {text} without quotes, which YAML (CodeDeploy's too) reads as"
                 f' the number {number}, not the mode {text}; write "{text}" in double quotes, or {digits}'
+            )
+    return problems
+
+
+def _clock_timeouts(plain: PlainScalars, lines: Lines) -> list[str]:
+    """Timeouts written like a clock (``timeout: 5:00``), which YAML reads as base-60 numbers.
+
+    The agent's Psych multiplies each part by 60 to the power of its distance from the third
+    (``60 ** (e - 2).abs``, scalar_scanner.rb): 5:00 is 18,000 seconds to CodeDeploy (five hours,
+    past the AppSpec reference's hour per lifecycle event), while PyYAML reads 300. Neither is
+    surely what was meant, so the bundle says it in seconds.
+    """
+    problems: list[str] = []
+    for path, text in plain.items():
+        if len(path) == 4 and path[0] == "hooks" and path[3] == "timeout" and _SEXAGESIMAL.fullmatch(text):
+            parts = [int(part.replace("_", "")) for part in text.lstrip("+-").split(":")]
+            seconds = sum(n * 60 ** abs(e - 2) for e, n in enumerate(parts))
+            problems.append(
+                f"{_where(path, lines)} is {text}, which CodeDeploy's agent reads as {seconds} seconds"
+                " (YAML takes it for a base-60 number); write the timeout in whole seconds"
             )
     return problems
 

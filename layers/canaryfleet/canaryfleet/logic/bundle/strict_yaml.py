@@ -272,6 +272,11 @@ class _StrictSafeLoader(_LibyamlScanningLoader):
         for key_node, _ in node.value:
             if isinstance(key_node, ScalarNode):
                 key = self.construct_object(key_node)
+                if not isinstance(key, Hashable):
+                    # A collection tag on a scalar key (!!set notes: x): PyYAML makes the key an
+                    # empty set or list, which no mapping can hold.
+                    said = f"the key {short(key_node.value)} has the tag {key_node.tag}; drop the tag"
+                    raise ConstructorError(None, None, said, key_node.start_mark)
                 if key in seen:
                     said = f"duplicate key {short(key)}{self._duplicate_keys_read}"
                     raise ConstructorError(None, None, said, key_node.start_mark)
