@@ -640,6 +640,21 @@ def test_a_spot_drain_without_time_left_for_a_retry_is_lost_at_once(platform: Pl
     assert len(platform.run_command.calls) == 1
 
 
+def test_a_spot_run_that_timed_out_after_its_logs_were_in_s3_is_drained(platform: Platform) -> None:
+    # Given a Spot drain whose document put its logs and manifest in S3 (logs first)
+    record = _running(platform, "spot_interruption", at=NOW)
+    _flush(platform, record, LOGS)
+
+    # When the stop that follows outlasts the document's timeout, 100 s into the notice
+    result = platform.complete(_ended(record, "TimedOut"), NOW + timedelta(seconds=100))
+
+    # Then the manifest checked against S3 decides: drained, nothing told, nothing sent again
+    final = platform.record(record.instance_id)
+    assert (result.status, final.outcome, final.file_count) == ("drained", "drained", 2)
+    assert result.reason == "the drain document ended TimedOut after its logs and manifest were in S3"
+    assert platform.notifier.sent == [] and len(platform.run_command.calls) == 1
+
+
 @pytest.mark.parametrize(
     ("spoil", "problem"),
     [

@@ -46,6 +46,30 @@ target = os.path.join(os.environ["FAKE_S3"], destination[len("s3://"):])
 os.makedirs(os.path.dirname(target), exist_ok=True)
 shutil.copyfile(source, target)
 """
+# python3 on an instance with small disks: TMPDIR (AL2023's /tmp) is a tmpfs with room for
+# FAKE_TMPFS_BYTES, and the files named in FAKE_NO_ROOM_FOR find no room anywhere. A copy that
+# does not fit fails as the kernel fails it, ENOSPC, after writing what fitted.
+FAKE_PYTHON = f"""#!{sys.executable}
+import errno, os, shutil, sys
+
+copyfile = shutil.copyfile
+
+
+def small_disks(source, target, **kwargs):
+    tmpfs = os.path.realpath(os.environ.get("TMPDIR", "/nonexistent")) + os.sep
+    in_tmpfs = os.path.realpath(target).startswith(tmpfs)
+    too_big = in_tmpfs and os.path.getsize(source) > int(os.environ.get("FAKE_TMPFS_BYTES", "0"))
+    if too_big or os.path.basename(source) in os.environ.get("FAKE_NO_ROOM_FOR", "").split(","):
+        with open(target, "wb") as partial:
+            partial.write(b"what fitted")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+    return copyfile(source, target, **kwargs)
+
+
+shutil.copyfile = small_disks
+sys.argv = sys.argv[1:]  # as `python3 - <args>` sets it
+exec(compile(sys.stdin.read(), "<stdin>", "exec"), {{"__name__": "__main__"}})
+"""
 FAKE_SYSTEMCTL = """#!/bin/bash
 echo "systemctl $*" >> "$FAKE_TRACE"
 if [ "$1" = stop ] && [ -n "${FAKE_STOP_SECONDS:-}" ]; then sleep "$FAKE_STOP_SECONDS"; fi
@@ -80,6 +104,22 @@ class Instance:
 
     def uploaded(self, name: str, run_id: str = RUN_ID) -> Path:
         return self.s3 / BUCKET / "orders-api" / INSTANCE / run_id / name
+
+    def manifest(self, run_id: str = RUN_ID) -> DrainManifest:
+        return DrainManifest.model_validate_json(self.uploaded("manifest.json", run_id).read_text())
+
+    def with_small_disks(self, tmpfs_bytes: int = 1 << 30, no_room_for: str = "") -> None:
+        """python3 sees a tmpfs TMPDIR of ``tmpfs_bytes`` and no room for ``no_room_for`` files."""
+        python = self.root / "bin" / "python3"
+        python.unlink()
+        python.write_text(FAKE_PYTHON)
+        python.chmod(0o755)
+        (self.root / "tmpfs").mkdir()
+        self.env |= {
+            "TMPDIR": str(self.root / "tmpfs"),
+            "FAKE_TMPFS_BYTES": str(tmpfs_bytes),
+            "FAKE_NO_ROOM_FOR": no_room_for,
+        }
 
 
 @pytest.fixture
@@ -163,6 +203,72 @@ def test_a_failed_upload_fails_the_run_without_a_manifest_and_still_stops_the_ap
     assert result.returncode != 0
     assert not instance.uploaded("manifest.json").exists()
     assert instance.steps()[-1] == "stop"
+
+
+def test_a_log_bigger_than_the_tmpfs_tmp_of_al2023_is_flushed_all_the_same(instance: Instance) -> None:
+    # Given an instance whose /tmp is a tmpfs too small for its log (AL2023: half the RAM)
+    instance.with_small_disks(tmpfs_bytes=1024)
+    assert (instance.logs / "app.log").stat().st_size > 1024
+
+    # When the drain flushes its logs
+    result = instance.run(FlushFirst="true")
+
+    # Then every file and the manifest are in S3: the snapshots were staged on disk
+    assert result.returncode == 0, result.stderr
+    manifest = instance.manifest()
+    assert sorted(f.name for f in manifest.files) == ["app.log", "archive/app.1.log"]
+    assert manifest.skipped == ()
+
+
+def test_a_file_the_disk_has_no_room_for_is_named_in_the_manifest_and_fails_the_run_alone(
+    instance: Instance,
+) -> None:
+    # Given an instance whose disk has no room left for a snapshot of app.log
+    instance.with_small_disks(no_room_for="app.log")
+
+    # When a Spot drain flushes its logs
+    result = instance.run(FlushFirst="true")
+
+    # Then the other file and the manifest are in S3, the manifest names what is missing and why,
+    # the run fails saying so, and the application is still stopped
+    assert result.returncode != 0
+    assert "not flushed: app.log: [Errno 28] No space left on device" in result.stderr
+    manifest = instance.manifest()
+    assert [f.name for f in manifest.files] == ["archive/app.1.log"]
+    assert (
+        instance.uploaded("archive/app.1.log").read_bytes()
+        == (instance.logs / "archive/app.1.log").read_bytes()
+    )
+    [skipped] = manifest.skipped
+    assert skipped.name == "app.log" and skipped.error.startswith("[Errno 28] No space left on device")
+    assert instance.steps()[-1] == "stop"
+    assert list(instance.root.glob("state/flush-*")) == [], "no snapshot left behind"
+
+    # When the next flush finds room
+    instance.env["FAKE_NO_ROOM_FOR"] = ""
+    again = instance.run(Mode="sync", RunId="20261126T111533Z")
+
+    # Then it sends the file the last one left out
+    assert again.returncode == 0, again.stderr
+    assert "app.log" in [f.name for f in instance.manifest("20261126T111533Z").files]
+
+
+def test_staging_left_by_a_run_killed_at_its_timeout_is_removed_by_a_later_run(instance: Instance) -> None:
+    # Given a snapshot a run killed a day ago left in the state directory, and another run's
+    state = instance.root / "state"
+    old, current = state / "flush-killed", state / "flush-running"
+    for staging in (old, current):
+        staging.mkdir(parents=True)
+        (staging / "snapshot").write_bytes(b"x" * 4096)
+    day_ago = datetime.now(UTC).timestamp() - 86_400 - 60
+    os.utime(old, (day_ago, day_ago))
+
+    # When the next flush runs
+    result = instance.run(Mode="sync")
+
+    # Then the old one is gone and the running one left alone
+    assert result.returncode == 0, result.stderr
+    assert not old.exists() and current.exists()
 
 
 def test_a_stop_that_outlasts_its_budget_kills_the_application(instance: Instance) -> None:

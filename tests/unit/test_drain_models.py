@@ -22,6 +22,7 @@ from canaryfleet.models.drain import (
     DrainStatus,
     DrainTrigger,
     ManifestFile,
+    SkippedFile,
 )
 from canaryfleet.models.events import parse_event
 from pydantic import ValidationError
@@ -121,6 +122,8 @@ def test_a_retry_never_runs_under_its_first_runs_prefix() -> None:
 def test_a_manifest_entry_must_stay_inside_its_prefix(name: str) -> None:
     with pytest.raises(ValidationError):
         ManifestFile(name=name, size=1, sha256="0" * 64)
+    with pytest.raises(ValidationError):
+        SkippedFile(name=name, error="[Errno 28] No space left on device")
 
 
 def test_a_manifest_totals_its_files() -> None:

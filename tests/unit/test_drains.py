@@ -21,8 +21,10 @@ from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
+    CHECKS_LIMIT,
     MAX_CHECKS,
     CommandInvocationDetail,
+    DrainCheck,
     DrainCompletion,
     DrainEvent,
     DrainRecord,
@@ -94,6 +96,7 @@ class World:
     statuses: FakeStatuses = field(default_factory=FakeStatuses)
     config: AppConfig = CONFIG
     onboarded: bool = True
+    check_seconds: int = CHECK_SECONDS
 
     def __post_init__(self) -> None:
         self.store = InMemoryDrainStore(self.rollouts)
@@ -135,7 +138,7 @@ class World:
             FixedClock(at),
             checks=self.queue,
             statuses=self.statuses,
-            check_seconds=CHECK_SECONDS,
+            check_seconds=self.check_seconds,
         )
 
     def check(self, at: datetime = NOW, which: int = -1) -> BatchOutcome:
@@ -170,8 +173,9 @@ class World:
         assert record.run_id is not None
         return f"{APP}/{INSTANCE}/{record.run_id}/"
 
-    def flush(self, files: dict[str, bytes]) -> None:
-        """What the drain document writes for the current run: the files, then the manifest."""
+    def flush(self, files: dict[str, bytes], skipped: dict[str, str] | None = None) -> None:
+        """What the drain document writes for the current run: the files, then the manifest
+        (naming ``skipped``, each with its error: files it could not snapshot)."""
         record = self.record()
         for name, body in files.items():
             self.logs.put(BUCKET, self.run_prefix() + name, body)
@@ -184,6 +188,7 @@ class World:
             "files": [
                 {"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files.items()
             ],
+            "skipped": [{"name": n, "error": e} for n, e in (skipped or {}).items()],
         }
         self.logs.put(BUCKET, self.run_prefix() + "manifest.json", json.dumps(manifest).encode())
 
@@ -427,6 +432,73 @@ def test_a_command_still_running_is_checked_again_then_its_drain_ends_lost(world
     assert world.hooks.completed == [INSTANCE]
 
 
+def test_a_short_check_delay_never_gives_up_on_a_command_run_command_may_still_run() -> None:
+    # Given checks due every 5 s, and a scale-in whose document is still flushing
+    world = World(check_seconds=5)
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+
+    # When its MAX_CHECKS checks, over its first 30 s, each find it in progress
+    said = [
+        world.check(NOW + timedelta(seconds=5 * n)).checked["check-0"][INSTANCE]
+        for n in range(1, MAX_CHECKS + 1)
+    ]
+
+    # Then the instance stays in its hook: Run Command may run the document for 30 s of delivery
+    # and its 240 s ExecutionTimeout, 10 s more to say so, and the next check is due then
+    assert said == ["checked again later"] * MAX_CHECKS
+    assert world.record().status is DrainStatus.RUNNING and world.hooks.completed == []
+    check, delay = world.queue.checks[-1]
+    assert (check.checks, delay) == (MAX_CHECKS + 1, 280 - 30)
+
+    # When that check finds it in progress still (the agent went silent)
+    outcome = world.check(NOW + timedelta(seconds=280))
+
+    # Then the drain ends lost, told, and the instance released
+    assert outcome.checked["check-0"][INSTANCE] == "logs_lost"
+    assert world.record().reason == (
+        f"Run Command reported no end of the drain document after {MAX_CHECKS + 1} check(s), "
+        "280 s after it was sent (still InProgress)"
+    )
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_short_check_delay_drains_a_document_that_ends_after_the_regular_checks() -> None:
+    # Given checks due every 5 s, and a scale-in whose document outlasts them
+    world = World(check_seconds=5)
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    for n in range(1, MAX_CHECKS + 1):
+        world.check(NOW + timedelta(seconds=5 * n))
+
+    # When it flushes its logs at 200 s, and its status event is lost
+    world.flush(LOGS)
+    world.statuses.statuses[(command, INSTANCE)] = "Success"
+    outcome = world.check(NOW + timedelta(seconds=280))
+
+    # Then the last check drains it
+    assert outcome.checked["check-0"][INSTANCE] == "drained" and world.alerts.sent == []
+
+
+def test_a_check_gives_up_at_its_limit_whatever_the_clock_says(world: World) -> None:
+    # Given a running drain whose check has come back CHECKS_LIMIT times (a clock gone wrong)
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.queue.checks.append(
+        (DrainCheck(command_id=command, instance_ids=(INSTANCE,), checks=CHECKS_LIMIT), 1)
+    )
+
+    # When it finds the command in progress long before Run Command's bound
+    outcome = world.check(NOW + timedelta(seconds=10))
+
+    # Then it is not checked again: the drain ends lost
+    assert outcome.checked["check-0"][INSTANCE] == "logs_lost"
+    assert len(world.queue.checks) == 2
+
+
 def test_the_check_of_a_first_run_leaves_the_retrys_command_alone(world: World) -> None:
     # Given a first run that failed and was tried again (a new command, with its own check)
     world.member("live")
@@ -494,6 +566,58 @@ def test_a_manifest_that_names_a_file_s3_lacks_is_not_verified(world: World) -> 
     # Then nothing is completed: the drain tries once more
     assert result.status == "retrying" and "app.log is in the manifest" in (result.reason or "")
     assert world.hooks.completed == []
+
+
+@pytest.mark.parametrize("status", ["TimedOut", "Failed"])
+def test_a_spot_drain_whose_stop_failed_after_its_logs_were_in_s3_is_drained(
+    world: World, status: str
+) -> None:
+    # Given a Spot drain whose document flushed its logs and manifest first
+    world.member("live")
+    world.leave(DrainTrigger.SPOT)
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    world.flush(LOGS)
+
+    # When the stop that follows outlasts the document's timeout (or fails)
+    result = world.ended(status, at=NOW + timedelta(seconds=95))
+
+    # Then the drain is drained, saying how the document ended; no loss is told, no retry sent
+    assert result.status == "drained"
+    assert result.reason == f"the drain document ended {status} after its logs and manifest were in S3"
+    assert (world.record().outcome, world.record().file_count) == ("drained", 2)
+    assert world.alerts.sent == [] and len(world.run_command.calls) == 1
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_manifest_naming_a_file_the_instance_could_not_snapshot_is_tried_again_then_lost(
+    world: World,
+) -> None:
+    # Given a scale-in whose document could not snapshot app.log (its disk full), and said so
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    no_room = "[Errno 28] No space left on device: '/var/lib/canaryfleet/flush-x/snapshot'"
+    world.flush({"archive/app.1.log": LOGS["archive/app.1.log"]}, skipped={"app.log": no_room})
+
+    # When its run ends Failed
+    first = world.ended("Failed", at=NOW + timedelta(seconds=30))
+
+    # Then the document runs once more, the instance kept in its hook
+    assert first.status == "retrying" and world.hooks.completed == []
+
+    # When the second run could not snapshot it either
+    world.flush({"archive/app.1.log": LOGS["archive/app.1.log"]}, skipped={"app.log": no_room})
+    second = world.ended("Failed", at=NOW + timedelta(seconds=60))
+
+    # Then the drain ends lost, naming the file and why, and where the others are
+    assert second.status == "logs_lost"
+    assert world.record().reason == (
+        f"the instance could not snapshot 1 file(s), app.log ({no_room}); the manifest's 1 other "
+        f"file(s) are in s3://{BUCKET}/{world.run_prefix()} (attempt 2 of 2)"
+    )
+    assert [kind for kind, _, _ in world.alerts.sent] == ["drain.logs_lost"]
+    assert world.hooks.completed == [INSTANCE]
 
 
 def test_a_lost_log_is_recorded_told_and_the_hook_still_completed(world: World) -> None:

@@ -9,20 +9,32 @@ sent is checked once its check is due (``Drains.check_seconds`` later): a drain 
 already ended, or a retry took over (with a check of its own), is left alone; one whose
 command has ended on the instance ends as the event would have ended it (the manifest
 verified, a retry, or the logs lost, and the hook completed); one whose command still runs is
-checked again, at most ``MAX_CHECKS`` times, then ended with its logs lost.
+checked again, ``MAX_CHECKS`` times a check's delay apart, then ended with its logs lost, but
+never while Run Command may still run the document (``run_ends_by``: its delivery timeout and
+the document's ExecutionTimeout): a short check delay would otherwise let the termination hook
+go, and the instance with it, in the middle of the flush. A check then comes due when that
+bound has passed, and ``CHECKS_LIMIT`` bounds them all.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.logic.drain import Drains, check_later, finish_drain
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.models.drain import (
+    CHECKS_LIMIT,
     FINAL_INVOCATION_STATUSES,
+    MAX_CHECK_DELAY_SECONDS,
     MAX_CHECKS,
     CommandInvocationDetail,
     DrainCheck,
+    DrainRecord,
+    run_ends_by,
 )
 from canaryfleet.observability import logger, metrics, tracer
 
@@ -36,6 +48,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
     now = drains.clock.now()
     done: dict[str, str] = {}
     running: dict[str, str] = {}
+    runs_end: list[datetime] = []
     for instance_id in check.instance_ids:
         record = drains.store.find(instance_id)
         if record is None or record.status.final or record.current_command != check.command_id:
@@ -44,6 +57,8 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         status = statuses.status(check.command_id, instance_id)
         if status not in FINAL_INVOCATION_STATUSES:
             running[instance_id] = status or "no invocation"
+            if record.dispatched_at is not None:
+                runs_end.append(run_ends_by(record.dispatched_at, record.budget))
             continue
         metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
         logger.warning(
@@ -62,9 +77,10 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         done[instance_id] = complete_drain(detail, drains).status
     if not running:
         return done
-    if check.checks < MAX_CHECKS:
+    delay = _next_check_in(check, drains, max(runs_end, default=None), now)
+    if delay is not None:
         again = DrainCheck(command_id=check.command_id, instance_ids=tuple(running), checks=check.checks + 1)
-        if check_later(drains, again):
+        if check_later(replace(drains, check_seconds=delay), again):
             return done | dict.fromkeys(running, "checked again later")
     for instance_id, status in running.items():
         record = drains.store.find(instance_id)
@@ -72,8 +88,24 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
             continue
         reason = (
             f"Run Command reported no end of the drain document after {check.checks} check(s), "
-            f"{check.checks * drains.check_seconds} s after it was sent (still {status})"
+            f"{_seconds_since_sent(record, check, drains, now)} s after it was sent (still {status})"
         )
         finish_drain(drains, record, now, reason=reason)
         done[instance_id] = "logs_lost"
     return done
+
+
+def _next_check_in(check: DrainCheck, drains: Drains, runs_end: datetime | None, now: datetime) -> int | None:
+    """Seconds until the command's next check; None: give up on it (its drain's logs are lost)."""
+    if check.checks < MAX_CHECKS:
+        return drains.check_seconds
+    if runs_end is None or now >= runs_end or check.checks >= CHECKS_LIMIT:
+        return None
+    # Run Command may still run the document: look again once it cannot.
+    return min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_end - now).total_seconds())))
+
+
+def _seconds_since_sent(record: DrainRecord, check: DrainCheck, drains: Drains, now: datetime) -> int:
+    if record.dispatched_at is None:
+        return check.checks * drains.check_seconds
+    return round((now - record.dispatched_at).total_seconds())

@@ -1,10 +1,12 @@
 """Run Command says the drain document ended on an instance: check its logs, then let it go.
 
-Success counts only with a manifest in S3 whose every file is there with its size (and, where
-S3 keeps a full-object SHA-256, its checksum). A failed run or a missing or wrong manifest
-is tried once more when there is time before the instance goes (the termination hook's
-heartbeat is recorded first); otherwise the drain ends with its logs lost. Either way the
-termination hook is completed.
+A drain is drained when its run's manifest is in S3 with every file it names there with its
+size (and, where S3 keeps a full-object SHA-256, its checksum), and names no file the instance
+could not snapshot, whatever status the run ended with: a Spot drain uploads its logs and
+manifest before it stops the application, so a stop that outlasts the document's timeout ends
+the run TimedOut with every log in S3. Without such a manifest the run is tried once more when
+there is time before the instance goes (the termination hook's heartbeat is recorded first);
+otherwise the drain ends with its logs lost. Either way the termination hook is completed.
 """
 
 from __future__ import annotations
@@ -81,17 +83,19 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
     record = _drain_of(detail, drains, result)
     if isinstance(record, DrainCompletion):
         return record
-    verified: tuple[DrainManifest, bytes] | None = None
-    if detail.status != "Success":
-        problem = f"the drain document ended {detail.status}"
+    ended = None if detail.status == "Success" else f"the drain document ended {detail.status}"
+    try:
+        manifest, body = verify_manifest(drains.logs, drains.log_bucket, record)
+    except InvalidManifest as exc:
+        problem = ended or exc.reason
     else:
-        try:
-            verified = verify_manifest(drains.logs, drains.log_bucket, record)
-        except InvalidManifest as exc:
-            problem = exc.reason
-    if verified is not None:
-        finish_drain(drains, record, now, manifest=verified[0], manifest_body=verified[1])
-        return result.model_copy(update={"status": "drained"})
+        if not manifest.skipped:
+            note = None if ended is None else f"{ended} after its logs and manifest were in S3"
+            if note is not None:
+                logger.warning("drain document ended after its logs were in S3", extra={"reason": note})
+            finish_drain(drains, record, now, manifest=manifest, manifest_body=body)
+            return result.model_copy(update={"status": "drained", "reason": note})
+        problem = _left_out(manifest, drains.log_bucket, record)
 
     left = _seconds_left(record, now)
     if record.attempts < MAX_ATTEMPTS and (left is None or left >= MIN_RETRY_SECONDS):
@@ -105,6 +109,19 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
     reason = f"{problem} (attempt {record.attempts} of {MAX_ATTEMPTS})"
     finish_drain(drains, record, now, reason=reason)
     return result.model_copy(update={"status": "logs_lost", "reason": reason})
+
+
+def _left_out(manifest: DrainManifest, bucket: str, record: DrainRecord) -> str:
+    """What a manifest that lists files the instance could not snapshot tells on-call."""
+    skipped = manifest.skipped
+    names = ", ".join(f.name for f in skipped[:3]) + (
+        f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    )
+    where = run_prefix(record.log_prefix, record.instance_id, manifest.run_id)
+    return (
+        f"the instance could not snapshot {len(skipped)} file(s), {names} ({skipped[0].error[:200]}); "
+        f"the manifest's {len(manifest.files)} other file(s) are in s3://{bucket}/{where}"
+    )
 
 
 def _drain_of(

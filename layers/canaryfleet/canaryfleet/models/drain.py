@@ -8,6 +8,7 @@ also puts it through the group's termination hook).
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -50,6 +51,7 @@ class DrainStatus(StrEnum):
 
 # --- budgets --------------------------------------------------------------------------------
 SPOT_NOTICE_SECONDS = 120
+MAX_EXECUTION_SECONDS = 3_600
 # A retry is only sent when at least this long is left before the instance goes.
 MIN_RETRY_SECONDS = 30
 MAX_ATTEMPTS = 2
@@ -60,7 +62,9 @@ class DrainBudget(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
-    execution_seconds: int = Field(ge=30, le=3_600, description="The document's whole run (timeoutSeconds).")
+    execution_seconds: int = Field(
+        ge=30, le=MAX_EXECUTION_SECONDS, description="The document's whole run (timeoutSeconds)."
+    )
     stop_seconds: int = Field(ge=5, le=600, description="Graceful stop; after it the application is killed.")
     flush_first: bool = Field(description="Logs first, then the stop (the instance may go at any moment).")
 
@@ -86,6 +90,19 @@ LIFECYCLE_BUDGET = DrainBudget(execution_seconds=240, stop_seconds=60, flush_fir
 
 def spot_deadline(notice_at: datetime) -> datetime:
     return notice_at + timedelta(seconds=SPOT_NOTICE_SECONDS)
+
+
+def run_ends_by(dispatched_at: datetime, budget: DrainBudget) -> datetime:
+    """When Run Command has ended a drain command sent at ``dispatched_at``, whatever the instance does.
+
+    A command not started within SendCommand's TimeoutSeconds never runs ("If this time is
+    reached and the command hasn't already started running, it won't run", botocore's ssm
+    model); one that started is stopped at the document's ExecutionTimeout ("Execution Timed
+    Out"), which is the budget's or, for a Spot deadline, shorter; its status follows within
+    the completion margin.
+    """
+    seconds = RUN_COMMAND_DELIVERY_SECONDS + budget.execution_seconds + COMPLETION_MARGIN_SECONDS
+    return dispatched_at + timedelta(seconds=seconds)
 
 
 # --- events that start a drain (EventBridge, as AWS documents them) -------------------------
@@ -215,9 +232,17 @@ class CommandInvocationEvent(EventBridgeModel):
 
 
 # --- the drain queue's message -------------------------------------------------------------
-# A drain command's status is read at most this many times, a check's delay apart, before the
-# drain is ended as lost: by then Run Command has ended the document (its ExecutionTimeout).
+# A drain command's status is read this many times, a check's delay (DrainCheckSeconds) apart.
+# A command still running after them is ended as lost only once Run Command would have ended it
+# (run_ends_by): with a short delay the last of them comes long before that, so one more check
+# is due then. A check waits at most 900 s (SQS's longest delay): the longest run allowed
+# (MAX_EXECUTION_SECONDS) takes a few more, and CHECKS_LIMIT bounds them whatever the clock says.
 MAX_CHECKS = 6
+MAX_CHECK_DELAY_SECONDS = 900
+CHECKS_LIMIT = MAX_CHECKS + math.ceil(
+    (RUN_COMMAND_DELIVERY_SECONDS + MAX_EXECUTION_SECONDS + COMPLETION_MARGIN_SECONDS)
+    / MAX_CHECK_DELAY_SECONDS
+)
 
 
 class DrainOrder(BaseModel):
@@ -245,19 +270,17 @@ class DrainCheck(BaseModel):
 
     command_id: str = Field(min_length=36, max_length=36)
     instance_ids: tuple[InstanceId, ...] = Field(min_length=1, max_length=50)
-    checks: int = Field(default=1, ge=1, le=MAX_CHECKS, description="This look's number, the first 1.")
+    checks: int = Field(default=1, ge=1, le=CHECKS_LIMIT, description="This look's number, the first 1.")
 
 
 # --- what the drain document writes ---------------------------------------------------------
 _SAFE_NAME = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\x00-\x1f]{1,1024}$")
 
 
-class ManifestFile(BaseModel):
+class _ManifestEntry(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = Field(description="Path under the drain's prefix (relative to /var/log/<app>).")
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("name")
     @classmethod
@@ -265,6 +288,17 @@ class ManifestFile(BaseModel):
         if not _SAFE_NAME.match(value) or value == "manifest.json":
             raise ValueError(f"{value!r} is not a relative file name inside the drain's prefix")
         return value
+
+
+class ManifestFile(_ManifestEntry):
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SkippedFile(_ManifestEntry):
+    """A file the document could not snapshot (its disk full, the file gone): not in S3."""
+
+    error: str = Field(description="Why, as the instance's OS said it.")
 
 
 class DrainManifest(BaseModel):
@@ -278,6 +312,9 @@ class DrainManifest(BaseModel):
     mode: Literal["drain", "sync"]
     created_at: datetime
     files: tuple[ManifestFile, ...]
+    skipped: tuple[SkippedFile, ...] = Field(
+        default=(), description="Files changed since the last flush that are not in S3, and why."
+    )
 
     @property
     def total_bytes(self) -> int:
