@@ -568,6 +568,24 @@ class FakeAlarms:
         return []
 
 
+class FakeRule:
+    """The application's listener rule: its forward action's weights by target group ARN."""
+
+    def __init__(self, app: AppConfig) -> None:
+        # As the fleet stack makes it: every request to its live group (blue).
+        self.by_group = {app.live.target_group_arn: 100, app.canary.target_group_arn: 0}
+
+    def weights(self, app: AppConfig) -> dict[str, int]:
+        return dict(self.by_group)
+
+    def set_canary_weight(self, app: AppConfig, weight: int) -> dict[str, int]:
+        self.by_group = {app.live.target_group_arn: 100 - weight, app.canary.target_group_arn: weight}
+        return self.weights(app)
+
+    def target_health(self, group: FleetGroup) -> dict[str, str]:
+        return {}
+
+
 class FakeGroups:
     """Auto Scaling groups as the color task sees them: desired capacity, instances, launches.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet
+from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet, ColorStillServing
 from canaryfleet.logic.colors import capacity_reason, run_color_task
 from canaryfleet.models.app_config import AppConfig, GroupCapacity
 from canaryfleet.models.rollout import Revision, RolloutRef
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app as cli
-from tests.unit.fakes import FakeGroups, InMemoryRolloutStore, a_rollout, an_app
+from tests.unit.fakes import FakeGroups, FakeRule, InMemoryRolloutStore, a_rollout, an_app
 
 APP = "payments-api"
 BLUE, GREEN = f"{APP}-live", f"{APP}-canary"  # blue is the stack's live group, green its canary group
@@ -39,14 +39,29 @@ def task(action: str, app: AppConfig, rollout_id: str = FIRST, **extra: object) 
     return ColorTask.model_validate({"action": action, "ref": ref, "app": app, **extra})
 
 
-def chosen(app: AppConfig, store: InMemoryRolloutStore, groups: FakeGroups, clock: FixedClock) -> AppConfig:
-    return AppConfig.model_validate(run_color_task(task("choose", app), store, groups, clock))
+@pytest.fixture
+def rule(app: AppConfig) -> FakeRule:
+    return FakeRule(app)
+
+
+def chosen(
+    app: AppConfig, store: InMemoryRolloutStore, groups: FakeGroups, clock: FixedClock, rule: FakeRule
+) -> AppConfig:
+    return AppConfig.model_validate(run_color_task(task("choose", app), store, groups, rule, clock))
+
+
+def green_went_live(
+    app: AppConfig, store: InMemoryRolloutStore, rule: FakeRule, rollout_id: str = "earlier"
+) -> None:
+    """A release made green live: recorded, and every request on green's target group."""
+    store.set_last_good(APP, REVISION, rollout_id, color="green")
+    rule.set_canary_weight(app, 100)  # the registry's canary group is green
 
 
 def test_given_no_release_yet_when_colors_are_chosen_then_blue_serves_and_green_takes_the_build(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
-    copy = chosen(app, store, FakeGroups(), clock)
+    copy = chosen(app, store, FakeGroups(), clock, rule)
 
     assert (copy.live_color, copy.release_color) == ("blue", "green")
     assert (copy.live.auto_scaling_group, copy.canary.auto_scaling_group) == (BLUE, GREEN)
@@ -56,11 +71,11 @@ def test_given_no_release_yet_when_colors_are_chosen_then_blue_serves_and_green_
 
 
 def test_given_green_went_live_when_colors_are_chosen_then_blue_takes_the_next_build(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
-    store.set_last_good(APP, REVISION, "earlier", color="green")
+    green_went_live(app, store, rule)
 
-    copy = chosen(app, store, FakeGroups(), clock)
+    copy = chosen(app, store, FakeGroups(), clock, rule)
 
     assert (copy.live_color, copy.live.auto_scaling_group, copy.canary.auto_scaling_group) == (
         "green",
@@ -71,44 +86,46 @@ def test_given_green_went_live_when_colors_are_chosen_then_blue_takes_the_next_b
 
 
 def test_given_a_warm_idle_color_when_emptied_then_it_scales_to_zero_and_waits_for_its_drains(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
-    store.set_last_good(APP, REVISION, "earlier", color="green")
+    green_went_live(app, store, rule)
     groups = FakeGroups(**{BLUE: 3, GREEN: 3})
-    copy = chosen(app, store, groups, clock)
+    copy = chosen(app, store, groups, clock, rule)
 
     with pytest.raises(ColorNotEmptyYet, match="3 instance"):
-        run_color_task(task("empty", copy), store, groups, clock)
+        run_color_task(task("empty", copy), store, groups, rule, clock)
     groups.drained(BLUE)
-    run_color_task(task("empty", copy), store, groups, clock)
+    run_color_task(task("empty", copy), store, groups, rule, clock)
 
     assert groups.calls == [(BLUE, 0)], "scaled in once; the retry only waited for the drains"
     assert groups.desired[GREEN] == 3, "the live color is never touched"
 
 
 def test_given_healthy_capacity_when_checked_then_the_deployment_may_start(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     groups = FakeGroups(**{BLUE: 4})
-    copy = chosen(app, store, groups, clock)
-    up = run_color_task(task("bring_up", copy), store, groups, clock)
+    copy = chosen(app, store, groups, clock, rule)
+    up = run_color_task(task("bring_up", copy), store, groups, rule, clock)
 
-    result = run_color_task(task("check", copy, since=up["since"], timeout_seconds=600), store, groups, clock)
+    result = run_color_task(
+        task("check", copy, since=up["since"], timeout_seconds=600), store, groups, rule, clock
+    )
 
     assert up["desired"] == 4 and result == {"healthy": 4, "desired": 4}
 
 
 def test_given_an_idle_color_smaller_than_the_serving_one_then_bring_up_says_so_and_asks_for_nothing(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     # Given blue serving 6 and green's MaxSize 4 (Auto Scaling refuses a desired above it)
     groups = FakeGroups(**{BLUE: 6})
     groups.max_sizes[GREEN] = 4
-    copy = chosen(app, store, groups, clock)
+    copy = chosen(app, store, groups, clock, rule)
 
     # When the release color is brought up, it fails saying why, and sets no capacity
     with pytest.raises(CapacityUnavailable) as failed:
-        run_color_task(task("bring_up", copy), store, groups, clock)
+        run_color_task(task("bring_up", copy), store, groups, rule, clock)
 
     assert str(failed.value) == (
         f"green ({GREEN}) can hold at most 4 instance(s), its MaxSize, and the release needs 6 to "
@@ -118,54 +135,54 @@ def test_given_an_idle_color_smaller_than_the_serving_one_then_bring_up_says_so_
 
 
 def test_given_short_spot_capacity_then_the_check_retries_until_the_timeout_then_says_why(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     groups = FakeGroups(**{BLUE: 6})
     groups.available[GREEN] = 3
-    copy = chosen(app, store, groups, clock)
-    up = run_color_task(task("bring_up", copy), store, groups, clock)
+    copy = chosen(app, store, groups, clock, rule)
+    up = run_color_task(task("bring_up", copy), store, groups, rule, clock)
     check = task("check", copy, since=up["since"], timeout_seconds=600)
 
     clock.advance(599)
     with pytest.raises(CapacityNotHealthyYet):
-        run_color_task(check, store, groups, clock)
+        run_color_task(check, store, groups, rule, clock)
     clock.advance(1)
     with pytest.raises(CapacityUnavailable) as failed:
-        run_color_task(check, store, groups, clock)
+        run_color_task(check, store, groups, rule, clock)
 
     assert str(failed.value) == "3 of 6 instances healthy after 10 min: Spot capacity"
 
 
 def test_given_a_rollback_then_the_release_color_scales_to_zero_and_the_live_one_stays(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock)
+    copy = chosen(app, store, groups, clock, rule)
 
-    result = run_color_task(task("scale_down_release", copy), store, groups, clock)
+    result = run_color_task(task("scale_down_release", copy), store, groups, rule, clock)
 
     assert result == {"scaled_down": True, "color": "green"}
     assert groups.calls == [(GREEN, 0)]
 
 
 def test_given_the_delay_passed_then_the_old_color_scales_to_zero(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock)
-    store.set_last_good(APP, REVISION, FIRST, color="green")
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
 
-    result = run_color_task(task("scale_down_old", copy), store, groups, clock)
+    result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
 
     assert result == {"scaled_down": True, "color": "blue"} and groups.calls == [(BLUE, 0)]
 
 
 def test_given_a_newer_rollout_took_the_old_color_over_then_the_scale_down_leaves_it(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock)
-    store.set_last_good(APP, REVISION, FIRST, color="green")
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
     newer = "payments-api-2_8_0-0123456789abcdef01234567"
     a_rollout(store, APP, version="2.8.0", rollout_id=newer)
     store.queues[APP] = {
@@ -173,16 +190,70 @@ def test_given_a_newer_rollout_took_the_old_color_over_then_the_scale_down_leave
     }
     assert store.hand_lock_to(APP, store.queues[APP]["1#x"])
 
-    result = run_color_task(task("scale_down_old", copy), store, groups, clock)
+    result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
 
     assert result["scaled_down"] is False and groups.calls == []
 
 
+def test_given_a_release_whose_record_failed_after_all_traffic_moved_then_the_rule_says_which_color_serves(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given green took every request, but "Record release" failed: the table still says blue
+    rule.set_canary_weight(app, 100)
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+
+    # When the next rollout chooses and empties its idle color
+    copy = chosen(app, store, groups, clock, rule)
+    with pytest.raises(ColorNotEmptyYet):
+        run_color_task(task("empty", copy), store, groups, rule, clock)
+
+    # Then green, which serves, stays; blue (idle, warm with the build before) is emptied
+    assert (copy.live_color, copy.release_color) == ("green", "blue")
+    assert groups.calls == [(BLUE, 0)]
+
+
+def test_given_both_colors_take_requests_then_no_color_is_chosen(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    rule.set_canary_weight(app, 10)  # a shift left midway
+
+    with pytest.raises(ColorStillServing, match=r"both colors \(blue 90%, green 10%\)"):
+        chosen(app, store, FakeGroups(), clock, rule)
+    record = store.get(APP, FIRST)
+    assert record is not None and record.live_color is None
+
+
+def test_given_the_traffic_was_not_returned_then_the_release_color_keeps_its_instances(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given the rollback's "Return all traffic to live" failed: green still takes its 10%
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    rule.set_canary_weight(copy, 10)
+
+    # Then scaling it to zero is refused (its requests would find no target: 503), and says why
+    with pytest.raises(ColorStillServing, match="green still takes 10% of the requests"):
+        run_color_task(task("scale_down_release", copy), store, groups, rule, clock)
+    assert groups.calls == []
+
+
+def test_given_an_idle_color_that_takes_requests_then_it_is_not_emptied(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    rule.set_canary_weight(copy, 1)  # changed by hand since the choice
+
+    with pytest.raises(ColorStillServing, match=r"green .* takes 1% of the requests"):
+        run_color_task(task("empty", copy), store, groups, rule, clock)
+    assert groups.calls == []
+
+
 def test_given_an_in_place_application_then_the_color_task_refuses_it(
-    store: InMemoryRolloutStore, clock: FixedClock
+    store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     with pytest.raises(ValueError, match="not a blue_green application"):
-        run_color_task(task("choose", an_app(APP)), store, FakeGroups(), clock)
+        run_color_task(task("choose", an_app(APP)), store, FakeGroups(), rule, clock)
 
 
 def test_a_live_color_on_an_in_place_application_is_refused() -> None:

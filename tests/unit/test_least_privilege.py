@@ -153,6 +153,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:DescribeScalingActivities",
             "autoscaling:SetDesiredCapacity",
+            "elasticloadbalancing:DescribeRules",  # the rule's weights: which color takes requests
         }
     ),
     # shift_traffic: read the rule, modify it, read it back; log_weight; the traffic-shifted

@@ -68,7 +68,7 @@ def test_given_a_malformed_payload_when_handled_then_a_typed_error_names_it(
 
 def rolled_back(**errors: object) -> RecordStageRequest:
     detail = {"reason": "canary alarm payments-api-canary-5xx-rate", "outcome": "rolled_back"}
-    detail |= {"live_restore_error": None, "canary_restore_error": None} | errors
+    detail |= {"live_restore_error": None, "canary_restore_error": None, "release_color_error": None} | errors
     payload = load_event("record_stage/started") | {"stage": "rolled_back", "at": T0.isoformat()}
     return parse_event(RecordStageRequest, payload | {"detail": detail})
 
@@ -106,3 +106,23 @@ def test_given_a_restore_that_failed_then_the_notice_and_the_record_say_the_flee
     assert "(app/app-canary: busy)" in reason
     record = store.get(REF["application"], REF["rollout_id"])
     assert record is not None and (record.outcome, record.reason) == ("rolled_back", reason)
+
+
+def test_given_a_release_color_left_up_then_the_rollback_says_it_still_runs_the_build() -> None:
+    # The Catch of "Scale the release color to zero": the traffic could not be returned to live
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    left = {
+        "Error": "ColorStillServing",
+        "Cause": '{"errorMessage": "green still takes 10% of the requests (the traffic was not returned'
+        ' to blue): it keeps its instances", "errorType": "ColorStillServing"}',
+    }
+
+    record_stage(rolled_back(release_color_error=left), store, notifier)
+
+    [(_, _, message)] = notifier.sent
+    assert message["detail"]["reason"] == (
+        "canary alarm payments-api-canary-5xx-rate; the release color was not scaled to zero and still"
+        " runs this build (green still takes 10% of the requests (the traffic was not returned to blue):"
+        " it keeps its instances)"
+    )

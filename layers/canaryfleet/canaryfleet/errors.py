@@ -75,6 +75,12 @@ class ColorNotEmptyYet(CanaryfleetError):
     zero). The state machine retries with a bounded backoff; the drain ends each one."""
 
 
+class ColorStillServing(CanaryfleetError):
+    """Blue/green: a color the step would scale to zero, or release onto, takes a share of the
+    listener rule's requests; the message says which and how much. Never scaled to zero then:
+    its requests would find no target (503)."""
+
+
 class CapacityNotHealthyYet(CanaryfleetError):
     """Blue/green: the release color has fewer healthy instances than it asked for, and its
     capacity timeout has not passed (retried)."""

@@ -2,23 +2,27 @@
 
 Both colors are the fleet stack's own groups (blue: its live group, green: its canary group).
 Which one serves is kept with the last release (the state table's ``RELEASE#CURRENT``), never in
-the stack, so nothing drifts from it. Every instance a color launches gets its CodeDeploy
-deployment group's last successful revision (the group's Auto Scaling launch hook), and every
-instance it loses leaves through the termination hook, so its logs are drained like any
-scale-in's.
+the stack, so nothing drifts from it; and before a color goes to zero, or takes a release, the
+listener rule's weights must say it takes no request: a release whose record failed after all
+traffic moved, or a rollback whose traffic reset failed, leaves them saying otherwise, and a
+color scaled to zero under its share of the requests answers them all 503. Every instance a
+color launches gets its CodeDeploy deployment group's last successful revision (the group's
+Auto Scaling launch hook), and every instance it loses leaves through the termination hook, so
+its logs are drained like any scale-in's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet
-from canaryfleet.models.app_config import AppConfig, Color, GroupCapacity
+from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet, ColorStillServing
+from canaryfleet.models.app_config import AppConfig, Color, GroupCapacity, other_color
 from canaryfleet.models.tasks import ColorTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
-from canaryfleet.ports.fleet import GroupCapacities
+from canaryfleet.ports.fleet import GroupCapacities, TrafficWeights
 from canaryfleet.ports.rollouts import RolloutStore
 
 # The color a blue/green application serves from before its first release: the stack's live group.
@@ -27,17 +31,17 @@ FIRST_LIVE_COLOR: Color = "blue"
 
 @tracer.capture_method
 def run_color_task(
-    task: ColorTask, store: RolloutStore, groups: GroupCapacities, clock: Clock
+    task: ColorTask, store: RolloutStore, groups: GroupCapacities, traffic: TrafficWeights, clock: Clock
 ) -> dict[str, Any]:
     """One step of a blue/green release (see :class:`ColorTask`)."""
     if task.app.strategy != "blue_green":
         raise ValueError(f"{task.app.application} is not a blue_green application")
     if task.action == "choose":
-        return choose_colors(task, store)
+        return choose_colors(task, store, traffic)
     if task.app.live_color is None:
         raise ValueError(f"{task.action}: the app carries no live color (run choose first)")
     if task.action == "empty":
-        return empty_idle_color(task.app, groups)
+        return empty_idle_color(task.app, groups, traffic)
     if task.action == "bring_up":
         return bring_up(task.app, groups, clock)
     if task.action == "check":
@@ -45,17 +49,52 @@ def run_color_task(
             raise ValueError("check needs since and timeout_seconds")
         return check_capacity(task.app, groups, task.since, task.timeout_seconds, clock)
     if task.action == "scale_down_release":
-        return scale_down_release(task, store, groups)
-    return scale_down_old(task, store, groups)
+        return scale_down_release(task, store, groups, traffic)
+    return scale_down_old(task, store, groups, traffic)
 
 
-def choose_colors(task: ColorTask, store: RolloutStore) -> dict[str, Any]:
+def _shares(app: AppConfig, weights: Mapping[str, int]) -> dict[Color, int]:
+    """Each color's share of the rule's requests, in percent."""
+    total = sum(weights.values())
+    return {
+        color: round(100 * weights.get(group.target_group_arn, 0) / total) if total else 0
+        for color, group in app.colors().items()
+    }
+
+
+def _serving(app: AppConfig, traffic: TrafficWeights, color: Color) -> int:
+    """``color``'s share of the rule's requests now, in percent (0: it takes none)."""
+    weights = traffic.weights(app)
+    share = _shares(app, weights)[color]
+    if share == 0 and weights.get(app.colors()[color].target_group_arn, 0) > 0:
+        return 1  # a weight too small to round to a percent is still requests
+    return share
+
+
+def choose_colors(task: ColorTask, store: RolloutStore, traffic: TrafficWeights) -> dict[str, Any]:
     """The app as this rollout drives it: ``live`` the serving color, ``canary`` the idle one.
 
     Read once the rollout holds its application's lock, so a release that ended while this one
-    queued has already said which color it left live.
+    queued has already said which color it left live. The listener rule's weights have the last
+    word: a release whose record failed after all traffic moved left the stored color behind
+    them. ColorStillServing when both colors take requests (a shift left midway): which one is
+    live is then a person's call.
     """
-    live = store.live_color(task.app.application) or FIRST_LIVE_COLOR
+    stored = store.live_color(task.app.application) or FIRST_LIVE_COLOR
+    shares = _shares(task.app, traffic.weights(task.app))
+    serving = [color for color, share in shares.items() if share > 0]
+    if len(serving) != 1:
+        said = ", ".join(f"{color} {share}%" for color, share in shares.items())
+        raise ColorStillServing(
+            f"the listener rule sends requests to both colors ({said}), or to none: a traffic shift "
+            "was left midway. Set the rule's weights to one color before releasing"
+        )
+    live = serving[0]
+    if live != stored:
+        logger.warning(
+            "the listener rule serves another color than the last release recorded: going by the rule",
+            extra={"serving": live, "recorded": stored},
+        )
     app = task.app.for_release(live)
     release = app.release_color
     assert release is not None  # for_release sets the live color
@@ -64,10 +103,18 @@ def choose_colors(task: ColorTask, store: RolloutStore) -> dict[str, Any]:
     return app.model_dump(mode="json")
 
 
-def empty_idle_color(app: AppConfig, groups: GroupCapacities) -> dict[str, Any]:
+def empty_idle_color(app: AppConfig, groups: GroupCapacities, traffic: TrafficWeights) -> dict[str, Any]:
     """The idle color at zero: a warm old color (from the release before) is scaled in through the
-    drain first, so the release lands on fresh instances only. ColorNotEmptyYet while it drains."""
+    drain first, so the release lands on fresh instances only. ColorNotEmptyYet while it drains;
+    ColorStillServing if it takes requests."""
     group = app.canary.auto_scaling_group
+    release = app.release_color
+    assert release is not None  # run_color_task checked the live color
+    share = _serving(app, traffic, release)
+    if share:
+        raise ColorStillServing(
+            f"{release} ({group}) takes {share}% of the requests: it is not emptied for the release"
+        )
     capacity = groups.capacity(group)
     if capacity.desired > 0:
         groups.set_desired(group, 0)
@@ -136,19 +183,33 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds)} s"
 
 
-def scale_down_release(task: ColorTask, store: RolloutStore, groups: GroupCapacities) -> dict[str, Any]:
+def scale_down_release(
+    task: ColorTask, store: RolloutStore, groups: GroupCapacities, traffic: TrafficWeights
+) -> dict[str, Any]:
     """After a rollback (traffic already back on the live color by weights): the color that
-    carried the failed release goes to zero, through the drain. Never the live color."""
+    carried the failed release goes to zero, through the drain. Never the live color, and never
+    while it takes requests: ColorStillServing when the traffic could not be returned (the
+    rollback then says the release color may still run the build)."""
     app = task.app
     live = store.live_color(app.application) or FIRST_LIVE_COLOR
     if app.release_color == live:  # cannot happen while this rollout holds the lock; never risk it
         logger.warning("release color is live: left as it is", extra={"color": live})
         return {"scaled_down": False, "reason": f"{live} is live"}
+    release = app.release_color
+    assert release is not None
+    share = _serving(app, traffic, release)
+    if share:
+        raise ColorStillServing(
+            f"{release} still takes {share}% of the requests (the traffic was not returned to "
+            f"{other_color(release)}): it keeps its instances"
+        )
     groups.set_desired(app.canary.auto_scaling_group, 0)
     return {"scaled_down": True, "color": app.release_color}
 
 
-def scale_down_old(task: ColorTask, store: RolloutStore, groups: GroupCapacities) -> dict[str, Any]:
+def scale_down_old(
+    task: ColorTask, store: RolloutStore, groups: GroupCapacities, traffic: TrafficWeights
+) -> dict[str, Any]:
     """After the scale-down delay: the old color goes to zero, unless it is live again or a newer
     rollout (which holds the lock now) is bringing its own release up on it."""
     app = task.app
@@ -164,6 +225,10 @@ def scale_down_old(task: ColorTask, store: RolloutStore, groups: GroupCapacities
         newer = store.get(application, lock.rollout_id)
         if newer is None or newer.release_color in (old, None):
             return {"scaled_down": False, "reason": f"rollout {lock.rollout_id} takes {old} over"}
+    share = _serving(app, traffic, old)
+    if share:
+        logger.error("old color still takes requests: left as it is", extra={"color": old, "share": share})
+        return {"scaled_down": False, "reason": f"{old} still takes {share}% of the requests"}
     groups.set_desired(app.live.auto_scaling_group, 0)
     logger.info("old color scaled to zero", extra={"color": old})
     return {"scaled_down": True, "color": old}

@@ -12,21 +12,28 @@ from canaryfleet.observability import emit_dimensioned, logger, metrics
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords
 
-# The rollback's restores, by side, as "Record rollout rolled back" passes their Catch's error.
-_RESTORES = (("live", "live_restore_error"), ("canary", "canary_restore_error"))
+# What the rollback could not put back, as "Record rollout rolled back" passes its Catch's error.
+_RESTORES = (
+    (
+        "live_restore_error",
+        "the live group was not restored to the last good revision and may still run this build",
+    ),
+    (
+        "canary_restore_error",
+        "the canary group was not restored to the last good revision and may still run this build",
+    ),
+    ("release_color_error", "the release color was not scaled to zero and still runs this build"),
+)
 
 
 def unrestored(detail: dict[str, Any]) -> list[str]:
-    """What a rollback tried to put back on the last good revision and could not, in words."""
+    """What a rollback tried to put back as it was before the release and could not, in words."""
     said = []
-    for side, key in _RESTORES:
+    for key, what in _RESTORES:
         error = detail.get(key)
         if isinstance(error, dict):
             why = parse_cause(str(error.get("Cause") or "")) or str(error.get("Error") or "it failed")
-            said.append(
-                f"the {side} group was not restored to the last good revision and may still run "
-                f"this build ({why})"
-            )
+            said.append(f"{what} ({why})")
     return said
 
 

@@ -66,6 +66,10 @@ class FiringAlarms(Protocol):
 class TrafficWeights(Protocol):
     """The weighted listener rule and the target groups behind it."""
 
+    def weights(self, app: AppConfig) -> dict[str, int]:
+        """The weight of each target group the rule's forward action names, by target group ARN."""
+        ...
+
     def set_canary_weight(self, app: AppConfig, weight: int) -> dict[str, int]:
         """Set canary to ``weight`` percent, live the rest; the weights read back, by target group."""
         ...

@@ -211,6 +211,6 @@ def color(settings: BaseSettings) -> Callable[[ColorTask], dict[str, Any]]:
     store = _store(settings, clock)
 
     def run(task: ColorTask) -> dict[str, Any]:
-        return colors.run_color_task(task, store, AutoScaling(), clock)
+        return colors.run_color_task(task, store, AutoScaling(), Traffic(), clock)
 
     return run
