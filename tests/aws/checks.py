@@ -136,6 +136,10 @@ def manifest_problems(
         problems.append(f"the manifest is for application {manifest.application}, not {application}")
     if manifest.mode != "drain":
         problems.append(f"the manifest was written by a {manifest.mode} run, not a drain")
+    if not manifest.files:
+        # hello-app logs to /var/log/<application>/server.log: a drain that ships nothing did not
+        # find the application's logs where the platform looks (fleet/README.md).
+        problems.append("the manifest lists no file: none of the application's logs reached S3")
     listed = {entry.name for entry in manifest.files}
     for entry in manifest.files:
         body = stored.get(entry.name)

@@ -177,6 +177,12 @@ def test_a_manifest_of_another_instance_or_of_a_sync_run_fails() -> None:
     ]
 
 
+def test_a_drain_that_shipped_no_log_fails() -> None:
+    assert problems({}, manifest(files={})) == [
+        "the manifest lists no file: none of the application's logs reached S3"
+    ]
+
+
 # --- the builds ---------------------------------------------------------------------------------
 def test_both_builds_are_bundles_the_platform_accepts(tmp_path: Path) -> None:
     # Given the good build and the failing one

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ sys.argv = sys.argv[1:]  # as `python3 - <args>` sets it
 exec(compile(sys.stdin.read(), "<stdin>", "exec"), {{"__name__": "__main__"}})
 """
 FAKE_SYSTEMCTL = """#!/bin/bash
+if [ "$1" = cat ]; then [ -z "${FAKE_NO_UNIT:-}" ]; exit; fi
 echo "systemctl $*" >> "$FAKE_TRACE"
 if [ "$1" = stop ] && [ -n "${FAKE_STOP_SECONDS:-}" ]; then sleep "$FAKE_STOP_SECONDS"; fi
 """
@@ -360,3 +362,27 @@ def test_the_hourly_log_sync_of_the_fleet_runs_this_document_in_sync_mode() -> N
     assert fleet["Parameters"]["LogSyncDocumentName"]["Default"] == DOCUMENT["Name"]
     assert all(_accepted(name, v) for name, values in association["Parameters"].items() for v in values)
     assert association["Parameters"] == {"Mode": ["sync"]}
+
+
+def test_an_instance_without_the_applications_unit_says_so_and_still_flushes(instance: Instance) -> None:
+    # Given no systemd unit named after the application (the drain stops <application>.service)
+    instance.env["FAKE_NO_UNIT"] = "1"
+
+    result = instance.run()
+
+    # Then nothing is stopped or killed, the reason is said, and the logs still go
+    assert result.returncode == 0, result.stderr
+    assert "no systemd unit orders-api.service on this instance: nothing was stopped" in result.stderr
+    assert "killing it" not in result.stderr
+    assert "stop" not in instance.steps() and "kill" not in instance.steps()
+    assert instance.manifest().files
+
+
+def test_an_instance_without_the_applications_log_directory_says_so(instance: Instance) -> None:
+    shutil.rmtree(instance.logs)
+
+    result = instance.run()
+
+    assert result.returncode == 0, result.stderr
+    assert "no log directory" in result.stderr and "no log to flush" in result.stderr
+    assert instance.manifest().files == ()
