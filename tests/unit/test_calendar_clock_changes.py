@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from canaryfleet.logic.calendar import in_windows, next_opening
 from canaryfleet.models.policy import WEEKDAYS, DeploymentWindow
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 MINUTE = timedelta(minutes=1)
@@ -108,6 +108,9 @@ def test_on_a_day_the_clocks_change_the_step_waits_for_the_first_instant_the_win
     first_open_minute_is(window, now, hold.until)
 
 
+# Each example walks minute by minute up to the opening (days of minutes at most): no deadline,
+# which a busy machine would miss.
+@settings(deadline=None)
 @given(
     zone_change=st.sampled_from([(zone, change) for zone, changes in CHANGES.items() for change in changes]),
     minutes_from_change=st.integers(min_value=-2 * 24 * 60, max_value=24 * 60),
