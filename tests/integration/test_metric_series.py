@@ -12,6 +12,7 @@ from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.fleet import Metrics
 from canaryfleet.errors import TransientAwsError
 from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
+from canaryfleet.models.app_config import AppConfig, FleetGroup
 from moto import mock_aws
 
 START = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -154,3 +155,52 @@ def test_a_request_asks_for_no_more_data_points_than_getmetricdata_returns(cloud
     assert sum(asked) == 240
     assert set(series) == set(queries)
     assert series["m79cv"][START] == 90.0
+
+
+def test_a_charts_errors_count_the_connections_the_target_refused(cloud_alb: None) -> None:
+    # Given a canary minute of 100 requests: 2 target 5xx and 20 connections it refused (ELB 502s)
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    group = FleetGroup(
+        deployment_group="pay-canary",
+        target_group_arn=f"{arn}:targetgroup/pay-canary/1",
+        auto_scaling_group="a",
+    )
+    live = group.model_copy(update={"target_group_arn": f"{arn}:targetgroup/pay-live/2"})
+    app = AppConfig(
+        application="pay",
+        codedeploy_application="pay",
+        listener_rule_arn=f"{arn}:listener-rule/app/front/1/2/3",
+        canary=group,
+        live=live,
+    )
+
+    [sample] = Metrics().samples(app, group, ALB_MINUTE, ALB_MINUTE + timedelta(minutes=1))
+
+    assert (sample.requests, sample.errors) == (100.0, 22.0)
+
+
+ALB_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+
+@pytest.fixture
+def cloud_alb() -> Iterator[None]:
+    with mock_aws():
+        reset_clients()
+        dims = [
+            {"Name": "LoadBalancer", "Value": "app/front/1"},
+            {"Name": "TargetGroup", "Value": "targetgroup/pay-canary/1"},
+        ]
+        boto3.client("cloudwatch").put_metric_data(
+            Namespace="AWS/ApplicationELB",
+            MetricData=[
+                {"MetricName": name, "Dimensions": dims, "Timestamp": ALB_MINUTE, "Value": value}
+                for name, value in (
+                    ("RequestCount", 100.0),
+                    ("HTTPCode_Target_5XX_Count", 2.0),
+                    ("TargetConnectionErrorCount", 20.0),
+                    ("TargetResponseTime", 0.1),
+                )
+            ],
+        )
+        yield
+    reset_clients()

@@ -95,6 +95,48 @@ def test_the_load_balancer_metrics_are_read_per_side_and_a_missing_5xx_count_is_
     assert queries["m0lr"].metric.dimensions["TargetGroup"] == "targetgroup/pay-live/2"
 
 
+class SeriesByTargetGroup(SeriesByDimension):
+    """CloudWatch's load balancer metrics by (metric name, target group)."""
+
+    def series(
+        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, dict[datetime, float]]:
+        self.asked.append((dict(queries), start, end, period_seconds))
+        found = {}
+        for qid, query in queries.items():
+            assert query.metric is not None
+            found[qid] = self.table.get(
+                (query.metric.metric_name, query.metric.dimensions["TargetGroup"]), {}
+            )
+        return found
+
+
+def test_requests_the_canary_failed_to_connect_to_count_with_its_5xx() -> None:
+    # Given a canary that refuses one connection in five (crashed workers): the load balancer
+    # answers those 502 itself, which HTTPCode_Target_5XX_Count does not count
+    canary, live = "targetgroup/pay-canary/1", "targetgroup/pay-live/2"
+    metrics = SeriesByTargetGroup(
+        {
+            ("RequestCount", canary): minutes(100, 100, 100),
+            ("TargetConnectionErrorCount", canary): minutes(20, 20, None),
+            ("HTTPCode_Target_5XX_Count", canary): minutes(1, None, None),
+            ("RequestCount", live): minutes(900, 900, 900),
+            ("HTTPCode_Target_5XX_Count", live): minutes(1, None, 2),
+        }
+    )
+
+    samples, _ = collect(app(), AnalysisSpec(), metrics, START, START + timedelta(minutes=2, seconds=30))
+
+    # Then the canary's 5xx rate counts them, read from its own target group; live's is its own
+    rate = samples.metrics[0]
+    assert rate.canary == (0.21, 0.2, 0.0)
+    assert rate.live == pytest.approx((1 / 900, 0.0, 2 / 900))
+    queries = metrics.asked[0][0]
+    connections = queries["m0cx"].metric
+    assert connections is not None and connections.metric_name == "TargetConnectionErrorCount"
+    assert connections.dimensions["TargetGroup"] == canary
+
+
 def test_a_policy_metric_has_its_dimensions_filled_in_for_each_side() -> None:
     spec = AnalysisSpec.model_validate(
         {

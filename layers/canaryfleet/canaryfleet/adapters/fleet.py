@@ -309,11 +309,16 @@ class Metrics:
             for qid, metric, stat in (
                 ("requests", "RequestCount", "Sum"),
                 ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                # Requests the load balancer answered itself for want of a connection: errors too
+                # (logic/analysis/collect.py, _CONNECTION_ERRORS).
+                ("connections", "TargetConnectionErrorCount", "Sum"),
                 ("latency", "TargetResponseTime", "Average"),
             )
         }
         by_id = self.series(queries, start, end, period)
-        requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
+        requests, errors, connections, latency = (
+            by_id.get(k, {}) for k in ("requests", "errors", "connections", "latency")
+        )
         # Metrics stored at one-minute resolution come back a minute apart whatever the period
         # asked for: a sample stands for the spacing CloudWatch actually returned.
         stamps = sorted(requests)
@@ -325,7 +330,7 @@ class Metrics:
                 at=at,
                 seconds=period,
                 requests=count,
-                errors=errors.get(at, 0.0),
+                errors=errors.get(at, 0.0) + connections.get(at, 0.0),
                 latency=latency.get(at),
             )
             for at, count in sorted(requests.items())[-MAX_SAMPLES:]

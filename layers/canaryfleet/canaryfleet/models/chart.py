@@ -15,7 +15,8 @@ MAX_SAMPLES = 60
 
 
 class MetricSample(BaseModel):
-    """One period of one target group: requests, 5xx responses and average latency."""
+    """One period of one target group: requests, errors (5xx responses and refused connections) and
+    average latency."""
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
