@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.api.timeline_page import content_security_policy
+from canaryfleet.errors import CanaryfleetError
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.rollout import Stage
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from canaryfleet_cli.plain import aws_said
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -199,6 +202,11 @@ class Dashboard:
         return application, rollout_id, f"{action}: {_NOTICES.get(str(result.get('outcome')), 'sent')}"
 
 
+def _could_not(exc: Exception, what: str) -> str:
+    said = str(exc) if isinstance(exc, CanaryfleetError) else aws_said(exc)
+    return f"could not {what}: {said}"
+
+
 def _status(record: Any) -> str:
     if record is None:
         return "-"
@@ -258,6 +266,10 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                 self._refuse(exc.status, str(exc))
             except PlatformError as exc:
                 self._refuse(HTTPStatus.BAD_GATEWAY, str(exc))
+            except (ClientError, BotoCoreError, CanaryfleetError) as exc:
+                # An expired session, throttling, a denied read: said on the page, not a dropped
+                # connection with a traceback on the dashboard's terminal.
+                self._refuse(HTTPStatus.BAD_GATEWAY, _could_not(exc, "read the platform"))
 
         def do_POST(self) -> None:
             try:
@@ -282,6 +294,12 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                 return
             except PlatformError as exc:
                 self._refuse(HTTPStatus.CONFLICT, str(exc))
+                return
+            except (ClientError, BotoCoreError, CanaryfleetError) as exc:
+                # A denied lambda:Invoke (only release managers may decide), an expired session,
+                # or a call that timed out after the decision may have been applied.
+                said = _could_not(exc, "send the decision")
+                self._refuse(HTTPStatus.BAD_GATEWAY, f"{said}. It may have been applied: check the rollout")
                 return
             # Post/redirect/get: reloading the page shows it again, it never decides twice.
             location = f"/rollouts/{application}/{rollout_id}?done={quote(said)}"

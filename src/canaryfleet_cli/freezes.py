@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
 from canaryfleet.errors import CanaryfleetError
@@ -25,7 +26,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import fail, plain_text
+from canaryfleet_cli.plain import aws_said, fail, plain_text, warn
 from canaryfleet_cli.platform import Platform, PlatformError, connect_platform, running_rollout
 
 freeze_app = typer.Typer(
@@ -81,13 +82,26 @@ def _calendar(
         fail(str(exc))
 
 
-def _wake_waiting_rollouts(platform: Platform) -> list[str]:
-    """The running rollouts that wait for the calendar check it again now."""
+def _wake_waiting_rollouts(platform: Platform, freeze_id: str) -> list[str]:
+    """The running rollouts that wait for the calendar check it again now.
+
+    The freeze is stored by then: a failure here is said as a warning, not as the command's
+    failure, which an operator or a script would retry, declaring the freeze twice. A rollout
+    not told sees the calendar anyway when its wait next ends or its next guarded step checks it.
+    """
     # The window logic brings the Tracer (its checks are traced on Lambda): imported when used.
     from canaryfleet.logic.window import wake_window_waits  # noqa: PLC0415
 
-    records = [running_rollout(platform, app.application) for app in platform.applications()]
-    return wake_window_waits([r for r in records if r is not None], StepFunctionsCallbacks())
+    try:
+        records = [running_rollout(platform, app.application) for app in platform.applications()]
+        return wake_window_waits([r for r in records if r is not None], StepFunctionsCallbacks())
+    except (ClientError, BotoCoreError, CanaryfleetError) as exc:
+        said = str(exc) if isinstance(exc, CanaryfleetError) else aws_said(exc)
+        warn(
+            f"freeze {freeze_id} is stored, but the rollouts waiting for the calendar were not told "
+            f"now ({said}): each sees it when it next checks the calendar"
+        )
+        return []
 
 
 def _row(freeze: Freeze) -> dict[str, object]:
@@ -129,9 +143,9 @@ def add(
             clock=clock,
             freeze_id=freeze_id,
         )
-        woken = _wake_waiting_rollouts(platform)
     except CanaryfleetError as exc:
         fail(str(exc))
+    woken = _wake_waiting_rollouts(platform, freeze.freeze_id)
     if as_json:
         typer.echo(json.dumps({"freeze": _row(freeze), "rechecked": woken}, indent=2))
         return
@@ -189,9 +203,9 @@ def remove(
     platform, calendar = _calendar(stack, region, profile, local)
     try:
         freeze = calendar.remove(freeze_id, platform.caller(), reason, SystemClock().now())
-        woken = _wake_waiting_rollouts(platform)
     except CanaryfleetError as exc:
         fail(str(exc))
+    woken = _wake_waiting_rollouts(platform, freeze.freeze_id)
     if as_json:
         typer.echo(json.dumps({"freeze": _row(freeze), "rechecked": woken}, indent=2))
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from canaryfleet.errors import CanaryfleetError
 from rich.console import Console
 
 from canaryfleet_cli import operate
@@ -149,12 +150,13 @@ def main() -> None:
             stream.reconfigure(errors="replace")
     try:
         app()
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, CanaryfleetError) as exc:
         # What AWS said, in one line, rather than a traceback: a denied, expired or throttled
-        # call the command did not expect. Exit 2, as for the platform's other errors (never
-        # `watch`'s 0 or 1, which a CI gate reads as released or rolled back).
+        # call the command did not expect (or the runtime's own typed error for one, such as
+        # TransientAwsError). Exit 2, as for the platform's other errors (never `watch`'s 0 or 1,
+        # which a CI gate reads as released or rolled back).
         try:
-            fail(aws_said(exc), 2)
+            fail(aws_said(exc) if not isinstance(exc, CanaryfleetError) else str(exc), 2)
         except typer.Exit as done:  # outside the command: the process's own exit
             raise SystemExit(done.exit_code) from None
 

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import fail, plain_text
+from canaryfleet_cli.plain import fail, plain_text, warn
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -356,6 +356,33 @@ def metadata_refusal(metadata: dict[str, str]) -> str | None:
     return None
 
 
+def upload_metadata(commit: str | None, build_url: str | None) -> dict[str, str]:
+    """The upload's commit and build URL: the operator's, else the CI's environment's.
+
+    One the CI's environment fills in (not the operator) that the platform would not keep, such
+    as an internal Jenkins's BUILD_URL served over http, is left out with a warning, as the
+    platform would leave it out, rather than refusing the build.
+    """
+    github_run = None
+    if os.environ.get("GITHUB_RUN_ID"):
+        github_run = (
+            f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{os.environ.get('GITHUB_REPOSITORY')}"
+            f"/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+        )
+    from_ci = {
+        "commit": None if commit else _ci_default("GIT_COMMIT", "GITHUB_SHA"),
+        "build-url": None if build_url else (_ci_default("BUILD_URL") or github_run),
+    }
+    for key, value in from_ci.items():
+        refused = metadata_refusal({key: value}) if value else None
+        if refused:
+            # "--build-url must be ..." as the operator would read it: the rest of the sentence.
+            warn(f"the {key} from the CI's environment is left out: it {refused.split(' ', 1)[1]}")
+            from_ci[key] = None
+    given = {"commit": commit or from_ci["commit"], "build-url": build_url or from_ci["build-url"]}
+    return {key: value for key, value in given.items() if value}
+
+
 def publish(
     application: str = typer.Argument(..., help="The application."),
     version: str = typer.Argument(..., help="The build's version."),
@@ -401,20 +428,7 @@ def publish(
         bucket = platform.output("ArtifactBucketName")  # PlatformError: not canaryfleet's stack
     except PlatformError as exc:
         fail(str(exc))
-    github_run = None
-    if os.environ.get("GITHUB_RUN_ID"):
-        github_run = (
-            f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{os.environ.get('GITHUB_REPOSITORY')}"
-            f"/actions/runs/{os.environ['GITHUB_RUN_ID']}"
-        )
-    metadata = {
-        key: value
-        for key, value in {
-            "commit": commit or _ci_default("GIT_COMMIT", "GITHUB_SHA"),
-            "build-url": build_url or _ci_default("BUILD_URL") or github_run,
-        }.items()
-        if value
-    }
+    metadata = upload_metadata(commit, build_url)
     refusal = metadata_refusal(metadata)
     if refusal:
         fail(refusal)

@@ -75,6 +75,11 @@ def aws_said(exc: Exception) -> str:
     return f"AWS refused {operation}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
 
 
+def warn(message: object) -> None:
+    """What went wrong beside a command that did its work: "warning: " in yellow, on stderr."""
+    _errors.print(labelled("warning: ", "yellow", message), highlight=False)
+
+
 def fail(message: object, code: int = 1) -> NoReturn:
     """An operator command's error: "error: " in red, then ``message`` as written; exit ``code``."""
     _errors.print(labelled("error: ", "red", message), highlight=False)

@@ -44,6 +44,20 @@ def test_any_other_error_of_ssm_is_raised_as_it_is(ssm: Any, code: str) -> None:
     assert raised.value.response["Error"]["Code"] == code
 
 
+@pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException", "ExpiredTokenException"])
+def test_an_error_reading_the_whole_registry_is_raised_as_ssm_said_it(ssm: Any, code: str) -> None:
+    # Powertools wraps it in GetParameterError, which neither the functions' retries nor the
+    # CLI's one-line AWS errors know
+    refused = ClientError({"Error": {"Code": code, "Message": "no"}}, "GetParametersByPath")
+    with (
+        mock.patch.object(ssm, "get_parameters_by_path", side_effect=refused),
+        pytest.raises(ClientError) as raised,
+    ):
+        SsmRegistry().all()
+
+    assert raised.value.response["Error"]["Code"] == code
+
+
 def test_an_entry_edited_into_something_invalid_names_the_entry_and_the_field(ssm: Any) -> None:
     # Given an entry someone edited by hand in the console: its canary group's name emptied
     entry = an_app("ledger").model_dump(mode="json")

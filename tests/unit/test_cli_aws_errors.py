@@ -37,6 +37,31 @@ def test_an_aws_refusal_is_said_in_one_line_and_exits_2() -> None:
     assert done.stderr.strip() == "error: AWS refused GetParameter: AccessDeniedException: not allowed"
 
 
+# The runtime's own typed error for an AWS call (GetMetricData left incomplete, in `report`).
+_TYPED = """
+import sys
+from unittest import mock
+from canaryfleet.errors import TransientAwsError
+said = TransientAwsError("CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)")
+sys.argv = ["canaryfleet", "status", "--stack", "canaryfleet"]
+with mock.patch("canaryfleet_cli.platform.Platform.connect", side_effect=said):
+    from canaryfleet_cli.main import main
+    main()
+"""
+
+
+def test_the_runtimes_typed_error_is_said_in_one_line_and_exits_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _TYPED], check=False, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "error: CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)"
+    )
+
+
 @pytest.mark.parametrize(("own", "used"), [(None, "standard 5"), ("adaptive", "adaptive 5")])
 def test_the_clis_clients_retry_in_botocores_standard_mode_unless_the_operator_chose(
     own: str | None, used: str

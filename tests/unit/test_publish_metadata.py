@@ -2,7 +2,7 @@
 
 import pytest
 
-from canaryfleet_cli.operate import metadata_refusal
+from canaryfleet_cli.operate import metadata_refusal, upload_metadata
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,34 @@ def test_metadata_the_platform_would_not_keep_is_refused_before_the_upload(
     said = metadata_refusal(metadata)
 
     assert (said is None) if refused is None else (said is not None and refused in said)
+
+
+def test_a_build_url_the_ci_filled_in_that_the_platform_would_not_keep_is_left_out_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an internal Jenkins, which serves BUILD_URL over http
+    for name in ("GITHUB_RUN_ID", "GITHUB_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BUILD_URL", "http://jenkins.corp.internal:8080/job/hello-app/42/")
+    monkeypatch.setenv("GIT_COMMIT", "9fceb02d")
+
+    metadata = upload_metadata(None, None)
+
+    # Then the build goes up with its commit, and the link is left out as the platform would
+    assert metadata == {"commit": "9fceb02d"}
+    said = " ".join(capsys.readouterr().err.split())
+    assert said == (
+        "warning: the build-url from the CI's environment is left out: it must be an https:// URL of"
+        " at most 2,048 characters"
+    )
+
+
+def test_a_build_url_the_operator_gave_is_kept_for_the_refusal_to_say(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BUILD_URL", "https://jenkins.example.com/job/hello-app/42/")
+
+    metadata = upload_metadata("9fceb02d", "http://ci.example.com/812")
+
+    assert metadata == {"commit": "9fceb02d", "build-url": "http://ci.example.com/812"}
+    assert metadata_refusal(metadata) is not None

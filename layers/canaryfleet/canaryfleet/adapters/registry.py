@@ -83,7 +83,15 @@ class SsmRegistry(Registry):
         on it (``get`` raises ConfigurationError), and each read of the whole registry logs it
         as an error with the ``RegistryEntriesMalformed`` metric.
         """
-        values = _provider().get_multiple(REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True)
+        try:
+            values = _provider().get_multiple(REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True)
+        except GetParameterError as exc:
+            # Powertools wraps every error: what SSM said (throttling, a denied or expired read)
+            # is raised as it is, as ``get`` does, for the callers' and the CLI's handling.
+            cause = exc.__context__
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
         found = []
         for name, value in values.items():
             try:
