@@ -84,7 +84,9 @@ class SsmRegistry(Registry):
         as an error with the ``RegistryEntriesMalformed`` metric.
         """
         try:
-            values = _provider().get_multiple(REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True)
+            values = _provider().get_multiple(
+                REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True
+            )
         except GetParameterError as exc:
             # Powertools wraps every error: what SSM said (throttling, a denied or expired read)
             # is raised as it is, as ``get`` does, for the callers' and the CLI's handling.
