@@ -238,6 +238,18 @@ def test_the_load_balancers_metrics_get_alarms_too_as_the_critical_metrics_they_
     assert {"Name": "TargetGroup", "Value": "targetgroup/payments-api-canary/1"} in dimensions
 
 
+def test_the_5xx_alarm_counts_the_connections_the_canary_refused_as_the_analysis_does() -> None:
+    [five_xx, _], _ = critical_alarms(_app(), AnalysisSpec(interval_seconds=60))
+
+    # canary: 300 requests, no target 5xx but 30 refused connections (load balancer 502s); live clean
+    value = _value(five_xx, {"ce": None, "cx": 30, "cr": 300, "le": 2, "lx": None, "lr": 2700})
+
+    assert value == pytest.approx(_z(30, 300, 2, 2700))
+    assert value is not None and value > Z_THRESHOLD
+    read = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in five_xx.metrics if "MetricStat" in q}
+    assert read["cx"] == read["lx"] == "TargetConnectionErrorCount"
+
+
 # -- what PutMetricAlarm is given --------------------------------------------------
 
 

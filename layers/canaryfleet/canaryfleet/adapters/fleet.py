@@ -310,7 +310,7 @@ class Metrics:
                 ("requests", "RequestCount", "Sum"),
                 ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
                 # Requests the load balancer answered itself for want of a connection: errors too
-                # (logic/analysis/collect.py, _CONNECTION_ERRORS).
+                # (logic/analysis/collect.py, CONNECTION_ERRORS).
                 ("connections", "TargetConnectionErrorCount", "Sum"),
                 ("latency", "TargetResponseTime", "Average"),
             )

@@ -56,7 +56,7 @@ def _alb(metric_name: str, stat: str) -> MetricQuery:
 # TargetConnectionErrorCount ("connections that were not successfully established between the
 # load balancer and target") is counted with its 5xx (ELB User Guide, CloudWatch metrics for
 # your Application Load Balancer). Like the 5xx count it has no datapoint for a minute with none.
-_CONNECTION_ERRORS = _alb("TargetConnectionErrorCount", "Sum")
+CONNECTION_ERRORS = _alb("TargetConnectionErrorCount", "Sum")
 
 
 def definitions(spec: AnalysisSpec) -> list[MetricDefinition]:
@@ -113,7 +113,7 @@ def collect(
             if definition.requests is not None:
                 queries[f"m{index}{side}r"] = _render(definition.requests, filled)
             if index == five_xx:
-                queries[f"m{index}{side}x"] = _render(_CONNECTION_ERRORS, filled)
+                queries[f"m{index}{side}x"] = _render(CONNECTION_ERRORS, filled)
     series = (
         metrics.series(
             queries, grid[0], grid[-1] + timedelta(seconds=spec.interval_seconds), spec.interval_seconds

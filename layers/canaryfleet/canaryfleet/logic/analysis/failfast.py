@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from canaryfleet.logic.analysis.collect import definitions, placeholders
+from canaryfleet.logic.analysis.collect import CONNECTION_ERRORS, definitions, placeholders
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, alarm_prefix
@@ -110,14 +110,23 @@ class _Queries:
         return stats <= _MAX_METRIC_STATS and len(self.items) - stats <= _MAX_EXPRESSIONS
 
 
-def _ratio(metric: MetricDefinition, queries: _Queries, sides: dict[str, dict[str, str]]) -> str:
-    """Adds the ratio alarm's queries; the z-score's id."""
+def _ratio(
+    metric: MetricDefinition,
+    queries: _Queries,
+    sides: dict[str, dict[str, str]],
+    failed_connections: MetricQuery | None = None,
+) -> str:
+    """Adds the ratio alarm's queries; the z-score's id. ``failed_connections``: events counted
+    with the value's (the 5xx rate's refused connections, as the analysis counts them)."""
     assert metric.requests is not None
     for side, filled in sides.items():
         queries.query(f"{side}e", metric.value, filled)
         queries.query(f"{side}r", metric.requests, filled)
         # The load balancer sends no 5xx datapoint for a minute with none: no events, not no data.
         events = f"FILL({side}e, 0)"
+        if failed_connections is not None:
+            queries.query(f"{side}x", failed_connections, filled)
+            events = f"({events} + FILL({side}x, 0))"
         rare = events if metric.direction == "increase" else f"({side}r - {events})"
         if metric.direction == "either":
             rare = events
@@ -154,12 +163,13 @@ def critical_alarms(app: AppConfig, spec: AnalysisSpec) -> tuple[list[CriticalAl
     period = alarm_period(spec.interval_seconds)
     alarms: list[CriticalAlarm] = []
     skipped: list[str] = []
-    for metric in wanted:
+    five_xx = spec.alb_metrics.index("5xx_rate") if "5xx_rate" in spec.alb_metrics else None
+    for index, metric in enumerate(wanted):
         if not metric.critical:
             continue
         queries = _Queries(period)
         if metric.requests is not None:
-            _ratio(metric, queries, sides)
+            _ratio(metric, queries, sides, CONNECTION_ERRORS if index == five_xx else None)
             threshold, periods = Z_THRESHOLD, RATIO_PERIODS
         else:
             _continuous(metric, queries, sides)
