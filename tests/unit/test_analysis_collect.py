@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from canaryfleet.logic.analysis.collect import collect, intervals
-from canaryfleet.models.analysis import MAX_INTERVALS, MetricQuery
+from canaryfleet.models.analysis import MAX_INTERVALS, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.policy import AnalysisSpec
 from pydantic import ValidationError
@@ -41,6 +41,10 @@ class SeriesByDimension:
         self.table = table
         self.asked: list[tuple[dict[str, MetricQuery], datetime, datetime, int]] = []
 
+    @staticmethod
+    def key(metric: MetricStatQuery) -> str:
+        return next(iter(sorted(metric.dimensions.values())), "")
+
     def series(
         self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
     ) -> dict[str, dict[datetime, float]]:
@@ -48,8 +52,7 @@ class SeriesByDimension:
         found = {}
         for qid, query in queries.items():
             assert query.metric is not None
-            key = next(iter(sorted(query.metric.dimensions.values())), "")
-            found[qid] = self.table.get((query.metric.metric_name, key), {})
+            found[qid] = self.table.get((query.metric.metric_name, self.key(query.metric)), {})
         return found
 
     def alarms_in_alarm(self, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -98,17 +101,9 @@ def test_the_load_balancer_metrics_are_read_per_side_and_a_missing_5xx_count_is_
 class SeriesByTargetGroup(SeriesByDimension):
     """CloudWatch's load balancer metrics by (metric name, target group)."""
 
-    def series(
-        self, queries: Mapping[str, MetricQuery], start: datetime, end: datetime, period_seconds: int
-    ) -> dict[str, dict[datetime, float]]:
-        self.asked.append((dict(queries), start, end, period_seconds))
-        found = {}
-        for qid, query in queries.items():
-            assert query.metric is not None
-            found[qid] = self.table.get(
-                (query.metric.metric_name, query.metric.dimensions["TargetGroup"]), {}
-            )
-        return found
+    @staticmethod
+    def key(metric: MetricStatQuery) -> str:
+        return metric.dimensions["TargetGroup"]
 
 
 def test_requests_the_canary_failed_to_connect_to_count_with_its_5xx() -> None:

@@ -11,55 +11,46 @@ import pytest
 
 from tests.helpers import after_cli_main
 
-# A command whose AWS call is refused: `status` with credentials AWS does not know, against an
-# endpoint that answers as AWS would (a stub raising botocore's ClientError in the command).
-_REFUSED = """
+# A command whose AWS call fails: `status` against an endpoint that answers as AWS would (a stub
+# raising, in the command, botocore's ClientError for a refusal, or the runtime's own typed error
+# for an AWS call, as `report`'s GetMetricData left incomplete).
+_FAILING = """
 import sys
-
-import pytest
 from unittest import mock
 from botocore.exceptions import ClientError
-refused = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetParameter")
-sys.argv = ["canaryfleet", "status", "--stack", "canaryfleet"]
-with mock.patch("canaryfleet_cli.platform.Platform.connect", side_effect=refused):
-    from canaryfleet_cli.main import main
-    main()
-"""
-
-
-def test_an_aws_refusal_is_said_in_one_line_and_exits_2() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _REFUSED], check=False, capture_output=True, text=True, timeout=120
-    )
-
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip() == "error: AWS refused GetParameter: AccessDeniedException: not allowed"
-
-
-# The runtime's own typed error for an AWS call (GetMetricData left incomplete, in `report`).
-_TYPED = """
-import sys
-from unittest import mock
 from canaryfleet.errors import TransientAwsError
-said = TransientAwsError("CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)")
+failures = {{
+    "refused": ClientError(
+        {{"Error": {{"Code": "AccessDeniedException", "Message": "not allowed"}}}}, "GetParameter"
+    ),
+    "typed": TransientAwsError("CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)"),
+}}
 sys.argv = ["canaryfleet", "status", "--stack", "canaryfleet"]
-with mock.patch("canaryfleet_cli.platform.Platform.connect", side_effect=said):
+with mock.patch("canaryfleet_cli.platform.Platform.connect", side_effect=failures["{failure}"]):
     from canaryfleet_cli.main import main
     main()
 """
 
 
-def test_the_runtimes_typed_error_is_said_in_one_line_and_exits_2() -> None:
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        ("refused", "error: AWS refused GetParameter: AccessDeniedException: not allowed"),
+        ("typed", "error: CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)"),
+    ],
+)
+def test_an_aws_failure_is_said_in_one_line_and_exits_2(failure: str, said: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _TYPED], check=False, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _FAILING.format(failure=failure)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip() == (
-        "error: CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)"
-    )
+    assert done.stderr.strip() == said
 
 
 @pytest.mark.parametrize(("own", "used"), [(None, "standard 5"), ("adaptive", "adaptive 5")])
