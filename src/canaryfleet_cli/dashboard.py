@@ -203,8 +203,7 @@ class Dashboard:
 
 
 def _could_not(exc: Exception, what: str) -> str:
-    said = str(exc) if isinstance(exc, CanaryfleetError) else aws_said(exc)
-    return f"could not {what}: {said}"
+    return f"could not {what}: {aws_said(exc)}"
 
 
 def _status(record: Any) -> str:

@@ -96,10 +96,9 @@ def _wake_waiting_rollouts(platform: Platform, freeze_id: str) -> list[str]:
         records = [running_rollout(platform, app.application) for app in platform.applications()]
         return wake_window_waits([r for r in records if r is not None], StepFunctionsCallbacks())
     except (ClientError, BotoCoreError, CanaryfleetError) as exc:
-        said = str(exc) if isinstance(exc, CanaryfleetError) else aws_said(exc)
         warn(
             f"freeze {freeze_id} is stored, but the rollouts waiting for the calendar were not told "
-            f"now ({said}): each sees it when it next checks the calendar"
+            f"now ({aws_said(exc)}): each sees it when it next checks the calendar"
         )
         return []
 

@@ -156,7 +156,7 @@ def main() -> None:
         # TransientAwsError). Exit 2, as for the platform's other errors (never `watch`'s 0 or 1,
         # which a CI gate reads as released or rolled back).
         try:
-            fail(aws_said(exc) if not isinstance(exc, CanaryfleetError) else str(exc), 2)
+            fail(aws_said(exc), 2)
         except typer.Exit as done:  # outside the command: the process's own exit
             raise SystemExit(done.exit_code) from None
 

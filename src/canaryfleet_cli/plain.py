@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
+from canaryfleet.errors import CanaryfleetError
 from canaryfleet.models.text import does_not_print
 from rich.console import Console
 from rich.style import Style
@@ -66,7 +67,10 @@ def file_link(label: str, path: str | Path) -> Text:
 
 
 def aws_said(exc: Exception) -> str:
-    """An AWS error as one line: the operation, AWS's code and message (botocore's text otherwise)."""
+    """An AWS error as one line: the operation, AWS's code and message (botocore's text otherwise;
+    the runtime's own typed error for an AWS call, such as TransientAwsError, as it says itself)."""
+    if isinstance(exc, CanaryfleetError):
+        return str(exc)
     response = getattr(exc, "response", None)
     error = response.get("Error", {}) if isinstance(response, dict) else {}
     if not error:

@@ -432,17 +432,22 @@ class DynamoRolloutStore:
             raise
         return True
 
-    def turn_delivered(self, application: str, owner: str) -> None:
-        unless_condition_failed(
+    def _update_held_lock(self, application: str, owner: str, update: str, **values: str) -> bool:
+        """Apply ``update`` to the lock if ``owner`` holds it; False if it did not."""
+        updated = unless_condition_failed(
             lambda: self._db.update_item(
                 TableName=self._table,
                 Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
-                UpdateExpression="REMOVE #token",
+                UpdateExpression=update,
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner", "#token": "token"},
-                ExpressionAttributeValues={":owner": s(owner)},
+                ExpressionAttributeValues={":owner": s(owner), **{f":{k}": s(v) for k, v in values.items()}},
             )
         )
+        return updated is not None
+
+    def turn_delivered(self, application: str, owner: str) -> None:
+        self._update_held_lock(application, owner, "REMOVE #token")
 
     def release_lock(self, application: str, owner: str) -> bool:
         """Delete the lock if ``owner`` holds it; False if it did not."""
@@ -459,17 +464,7 @@ class DynamoRolloutStore:
 
     def transfer_lock(self, application: str, owner: str, to: str) -> bool:
         """Give the lock ``owner`` holds to ``to``; False if ``owner`` did not hold it."""
-        moved = unless_condition_failed(
-            lambda: self._db.update_item(
-                TableName=self._table,
-                Key={"pk": s(app_pk(application)), "sk": s("LOCK")},
-                UpdateExpression="SET #owner = :to REMOVE #token",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner", "#token": "token"},
-                ExpressionAttributeValues={":owner": s(owner), ":to": s(to)},
-            )
-        )
-        return moved is not None
+        return self._update_held_lock(application, owner, "SET #owner = :to REMOVE #token", to=to)
 
     # -- versions and releases -----------------------------------------------------------
     def version_status(self, application: str, version: str) -> VersionDecision | None:

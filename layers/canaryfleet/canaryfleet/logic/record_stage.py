@@ -65,8 +65,7 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
             # Recorded, and its notice not published: the publish failed or the function died
             # after the write, and this is the task's retry. Told now (the notify function tells
             # a notice published twice once), or the rollout's thread and email never hear of it.
-            _publish(request, detail, notifier, None, None)
-            store.stage_notified(ref.application, ref.rollout_id, request.stage)
+            _publish(request, detail, store, notifier, None, None)
         return RecordStageResult(stage=request.stage, first_time=False)
 
     seconds: float | None = None
@@ -78,8 +77,7 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
     if request.stage is Stage.STARTED:
         metrics.add_metric(name="RolloutsStarted", unit=MetricUnit.Count, value=1)
 
-    _publish(request, detail, notifier, transition.previous_stage, seconds)
-    store.stage_notified(ref.application, ref.rollout_id, request.stage)
+    _publish(request, detail, store, notifier, transition.previous_stage, seconds)
     logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
     return RecordStageResult(
         stage=request.stage,
@@ -92,10 +90,12 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
 def _publish(
     request: RecordStageRequest,
     detail: dict[str, Any],
+    store: RolloutRecords,
     notifier: Notifier,
     previous_stage: Stage | None,
     seconds: float | None,
 ) -> None:
+    """Publish the stage's notice, then mark it published on the record."""
     ref = request.ref
     notifier.publish(
         kind=f"rollout.{request.stage.value}",
@@ -111,3 +111,4 @@ def _publish(
             "detail": detail,
         },
     )
+    store.stage_notified(ref.application, ref.rollout_id, request.stage)

@@ -59,6 +59,12 @@ def _alb(metric_name: str, stat: str) -> MetricQuery:
 CONNECTION_ERRORS = _alb("TargetConnectionErrorCount", "Sum")
 
 
+def five_xx_index(spec: AnalysisSpec) -> int | None:
+    """Where ``definitions`` puts the built-in 5xx rate (the load balancer's metrics come first, in
+    the spec's order), whose events CONNECTION_ERRORS counts with; None if the spec has none."""
+    return spec.alb_metrics.index("5xx_rate") if "5xx_rate" in spec.alb_metrics else None
+
+
 def definitions(spec: AnalysisSpec) -> list[MetricDefinition]:
     """The load balancer's metrics the spec asks for (both critical), then the application's own."""
     builtin = {
@@ -103,8 +109,7 @@ def collect(
     latest MAX_INTERVALS of them (an upload's bakes span no more; one analysed late may)."""
     grid = intervals(start, end, spec.interval_seconds)[-MAX_INTERVALS:]
     wanted = definitions(spec)
-    # The built-in 5xx rate (the load balancer's metrics come first, in the spec's order).
-    five_xx = spec.alb_metrics.index("5xx_rate") if "5xx_rate" in spec.alb_metrics else None
+    five_xx = five_xx_index(spec)
     sides = {"c": placeholders(app, "canary", app.canary), "l": placeholders(app, "live", app.live)}
     queries: dict[str, MetricQuery] = {}
     for index, definition in enumerate(wanted):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from canaryfleet.logic.analysis.collect import CONNECTION_ERRORS, definitions, placeholders
+from canaryfleet.logic.analysis.collect import CONNECTION_ERRORS, definitions, five_xx_index, placeholders
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, alarm_prefix
@@ -163,7 +163,7 @@ def critical_alarms(app: AppConfig, spec: AnalysisSpec) -> tuple[list[CriticalAl
     period = alarm_period(spec.interval_seconds)
     alarms: list[CriticalAlarm] = []
     skipped: list[str] = []
-    five_xx = spec.alb_metrics.index("5xx_rate") if "5xx_rate" in spec.alb_metrics else None
+    five_xx = five_xx_index(spec)
     for index, metric in enumerate(wanted):
         if not metric.critical:
             continue
