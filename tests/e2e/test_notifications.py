@@ -64,9 +64,31 @@ def told() -> Iterator[Told]:
             statuses = [sfn.describe_execution(executionArn=a)["status"] for a in arns]
             return len(arns) == 2 and "RUNNING" not in statuses
 
-        eventually(both_ended, timeout=600)
+        try:
+            eventually(both_ended, timeout=600)
+        except AssertionError as stuck:
+            raise AssertionError(f"{stuck}; where each rollout stands: {_where_they_stand(cloud)}") from None
         cloud.wait_idle()
         yield Told(cloud, slack, inbox)
+
+
+def _where_they_stand(cloud: LocalCloud) -> list[str]:
+    """Each rollout execution's status and latest history events, for a rollout that never ended."""
+    sfn = cloud.client("stepfunctions")
+    said = []
+    for arn in cloud.executions("RolloutStateMachine"):
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        # The local cloud's history comes whole, oldest first: its last events are where it stands.
+        events = sfn.get_execution_history(executionArn=arn)["events"][-6:]
+        said.append(
+            f"{arn.rsplit(':', 1)[1]} {status}: "
+            + " > ".join(
+                e["type"]
+                + (f" {e['stateEnteredEventDetails']['name']}" if "stateEnteredEventDetails" in e else "")
+                for e in events
+            )
+        )
+    return said
 
 
 def test_each_rollout_is_one_thread_and_its_card_ends_on_the_outcome(told: Told) -> None:
