@@ -51,7 +51,11 @@ xray_recorder.configure(streaming_threshold=0)  # each subsegment sent as it clo
 
 @tracer.capture_lambda_handler
 def handler(event, context):
-    hook = SlackSdkApi(SlackSecret(webhook_url=f"http://127.0.0.1:{port}/services/T0/B0/WEBHOOKSECRET"))
+    hook = SlackSdkApi(
+        SlackSecret(
+            webhook_url=f"http://127.0.0.1:{port}/services/T0/B0/WEBHOOKSECRET", hooks_url=f"http://127.0.0.1:{port}/"
+        )
+    )
     hook.post(None, "a notice", [])
     responder = SlackSdkApi(SlackSecret(hooks_url=f"http://127.0.0.1:{port}/"))
     response_url = f"http://127.0.0.1:{port}/actions/T0/1/RESPONSESECRET"

@@ -29,7 +29,7 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
 from canaryfleet.models.thread import Thread
-from canaryfleet.ports.approvals import EmailReach
+from canaryfleet.ports.approvals import CardUpdate, EmailReach
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 from canaryfleet.ports.notify import STALE_CLAIM
 
@@ -416,6 +416,7 @@ class FakeSlack:
         self.posts: list[dict[str, Any]] = []
         self.updates: list[tuple[str, str]] = []
         self.down = False
+        self.update_answer: CardUpdate = "updated"  # what chat.update makes of the next updates
 
     @property
     def threads(self) -> bool:
@@ -432,9 +433,17 @@ class FakeSlack:
         )
         return SlackMessageRef(channel=str(channel), ts=ts) if self._threads else None
 
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
-        self.updates.append((message.ts, text))
+    def announce(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """A post of no thread: a webhook says only whether it took it (``down``: it refused)."""
+        if self.down:
+            return False
+        self.post(channel, text, blocks)
         return True
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
+        if self.update_answer == "updated":
+            self.updates.append((message.ts, text))
+        return self.update_answer
 
     def roots(self) -> list[dict[str, Any]]:
         return [p for p in self.posts if p["thread_ts"] is None]

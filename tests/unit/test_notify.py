@@ -192,6 +192,59 @@ def test_without_a_bot_token_only_the_start_and_the_end_reach_the_channel() -> N
     assert [p["thread_ts"] for p in slack.posts] == [None, None]
 
 
+def test_a_webhook_that_refuses_the_outcome_makes_it_come_back_until_it_is_taken() -> None:
+    slack = FakeSlack(threads=False)
+    where = channels(slack)
+    outcome = notice("rollout.released", 300)
+    slack.down = True  # 429, or 410 channel_is_archived: a webhook answers nothing but its status
+    with pytest.raises(NotificationNotDelivered):
+        tell_slack(notice=outcome, channels=where)
+    assert slack.posts == []
+
+    slack.down = False
+    assert tell_slack(notice=outcome, channels=where)["slack"] == "posted by webhook"
+    assert [p["text"] for p in slack.posts] == ["payments-api 1.4.2: Released"]
+
+
+def test_the_outcome_comes_back_until_its_card_shows_it_and_its_reply_is_posted_once() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    rolled_back = notice("rollout.rolled_back", 300, detail={"reason": REASON, "outcome": "rolled_back"})
+    slack.update_answer = "failed"  # chat.update rate limited
+    with pytest.raises(NotificationNotDelivered):
+        tell_slack(notice=rolled_back, channels=where)
+    assert len(slack.replies()) == 1  # the started reply only: the outcome's waits for its card
+
+    slack.update_answer = "updated"
+    tell_slack(notice=rolled_back, channels=where)  # the queue delivers it again
+    [root] = slack.roots()
+    assert slack.updates == [(root["ts"], f"payments-api 1.4.2: Rolled back: {REASON}")]
+    assert [r["text"] for r in slack.replies()].count(f"payments-api 1.4.2: Rolled back: {REASON}") == 1
+
+
+def test_a_card_slack_cannot_update_any_more_does_not_hold_the_outcome_back() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    slack.update_answer = "gone"  # the card was deleted from the channel
+    tell_slack(notice=notice("rollout.released", 300), channels=where)
+    assert slack.replies()[-1]["text"] == "payments-api 1.4.2: Released"
+
+
+def test_a_stage_whose_card_update_failed_is_still_told_since_the_next_notice_updates_it() -> None:
+    slack = FakeSlack()
+    where = channels(slack)
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    slack.update_answer = "failed"
+    tell_slack(notice=notice("rollout.canary_deployed", 40), channels=where)
+    slack.update_answer = "updated"
+    tell_slack(notice=notice("rollout.released", 300), channels=where)
+    [root] = slack.roots()
+    assert slack.updates == [(root["ts"], "payments-api 1.4.2: Released")]
+    assert len(slack.replies()) == 3
+
+
 def test_an_application_without_a_channel_or_slack_gets_no_message() -> None:
     assert tell_slack(notice=notice("rollout.started"), channels=channels(None))["slack"] == "not configured"
     no_channel = channels(FakeSlack(), approvers=Approvers(emails=("alice@example.com",)))

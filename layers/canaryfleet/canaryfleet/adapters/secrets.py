@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
+import re
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -88,11 +89,26 @@ class SecretsManagerSlackSecret(SlackSecretSource):
         raw = read_secret(self._secret_id) or "{}"
         try:
             return SlackSecret.model_validate(json.loads(raw))
-        except (ValueError, ValidationError):
-            # The message would quote the secret's content: say only where the problem is.
+        except ValidationError as exc:
+            # Its message would quote the secret's content: say only which key and what is wrong.
+            wrong = "; ".join(
+                f"{_key_named(error['loc'])}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)
+            )
+            raise ConfigurationError(f"the Slack app secret is not usable ({wrong})") from None
+        except ValueError:
             raise ConfigurationError(
                 "the Slack app secret is not JSON with signing_secret, bot_token or webhook_url"
             ) from None
+
+
+def _key_named(where: tuple[int | str, ...]) -> str:
+    """A key of the Slack secret as an error may name it: a key of the wrong name could be a
+    token pasted where its name should be, so only names like the secret's own are said."""
+    if not where:
+        return "the secret"
+    key = str(where[0])
+    return key if re.fullmatch(r"[a-z_]{1,40}", key) else "a key of another name"
 
 
 class SecretsManagerSecretVersions:

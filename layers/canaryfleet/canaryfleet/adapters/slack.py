@@ -20,6 +20,7 @@ from canaryfleet.adapters.secrets import SlackSecretSource
 from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.approval import SlackMessageRef, SlackSecret
 from canaryfleet.observability import logger, untraced_host
+from canaryfleet.ports.approvals import CardUpdate
 from canaryfleet.ports.notify import SlackPoster
 
 _TIMEOUT_SECONDS = 5
@@ -31,6 +32,12 @@ MAX_REQUEST_AGE_SECONDS = 300
 # only, where \d takes any script's digits.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+# What a call that got no answer may raise: Slack's errors, the network's, and what urllib raises
+# on a URL it will not send (http.client.InvalidURL, ValueError("unknown url type: ...")).
+_UNSENT = (SlackApiError, SlackClientError, OSError, HTTPException, ValueError)
+# chat.update's errors for a message that can never be updated: deleted, not the app's, or past
+# the workspace's edit window (Slack API, chat.update, "Errors").
+_CANNOT_BE_UPDATED = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
 class SlackApi(SlackPoster, Protocol):
@@ -86,36 +93,53 @@ class SlackSdkApi(SlackApi):
         thread_ts: str | None = None,
     ) -> SlackMessageRef | None:
         web = self._web()
+        if web is None or not channel:
+            if self._secret.webhook_url is not None:  # an incoming webhook says not where it posted
+                self._send_by_webhook(self._secret.webhook_url.get_secret_value(), text, blocks)
+            else:
+                logger.info("no slack channel to post to")
+            return None
         try:
-            if web is not None and channel:
-                response = web.chat_postMessage(
-                    channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
-                )
-                return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
-            if self._secret.webhook_url is not None:
-                url = self._secret.webhook_url.get_secret_value()
-                untraced_host(url)
-                hook = WebhookClient(url, timeout=_TIMEOUT_SECONDS)
-                sent = hook.send(text=text, blocks=blocks)
-                if sent.status_code != 200:
-                    logger.warning("slack webhook refused the message", extra={"status": sent.status_code})
-                return None
-        except (SlackApiError, SlackClientError, OSError) as exc:
+            response = web.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
+        except _UNSENT as exc:
             logger.warning("slack message not posted", extra={"error": _describe(exc)})
             return None
-        logger.info("no slack channel to post to")
-        return None
+        return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
-        web = self._web()
-        if web is None:
-            return False
+    def announce(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> bool:
+        if self._web() is not None and channel:
+            return self.post(channel, text, blocks) is not None
+        if self._secret.webhook_url is not None:
+            return self._send_by_webhook(self._secret.webhook_url.get_secret_value(), text, blocks)
+        logger.info("no slack channel to post to")
+        return False
+
+    def _send_by_webhook(self, url: str, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Post through the incoming webhook: Slack answers 200, and any other answer is a failure
+        (400 invalid_payload, 404 channel_not_found, 410 channel_is_archived, 429 with a
+        Retry-After: Slack API changelog 2016-05-17, "Changes to errors for incoming webhooks")."""
+        untraced_host(url)
         try:
-            web.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            logger.warning("slack message not updated", extra={"error": _describe(exc)})
+            sent = WebhookClient(url, timeout=_TIMEOUT_SECONDS).send(text=text, blocks=blocks)
+        except _UNSENT as exc:
+            logger.warning("slack webhook not called", extra={"error": _describe(exc)})
+            return False
+        if sent.status_code != 200:
+            logger.warning("slack webhook refused the message", extra={"status": sent.status_code})
             return False
         return True
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
+        web = self._web()
+        if web is None:
+            return "failed"
+        try:
+            web.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
+        except _UNSENT as exc:
+            said = _describe(exc)
+            logger.warning("slack message not updated", extra={"error": said})
+            return "gone" if said in _CANNOT_BE_UPDATED else "failed"
+        return "updated"
 
     def respond(
         self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool
@@ -135,9 +159,8 @@ class SlackSdkApi(SlackApi):
                 replace_original=replace,
                 response_type=None if replace else "ephemeral",
             )
-        except (SlackClientError, OSError, HTTPException, ValueError) as exc:
-            # HTTPException and ValueError: a URL urllib will not send (http.client.InvalidURL,
-            # UnicodeEncodeError). An answer is never what decides, so it never fails the call.
+        except _UNSENT as exc:
+            # An answer is never what decides, so it never fails the call.
             logger.warning("slack response not sent", extra={"error": _describe(exc)})
             return False
         return sent.status_code == 200
@@ -148,7 +171,7 @@ class SlackSdkApi(SlackApi):
             return None
         try:
             response = web.users_info(user=user_id)
-        except (SlackApiError, SlackClientError, OSError) as exc:
+        except _UNSENT as exc:
             logger.warning("slack user not looked up", extra={"error": _describe(exc)})
             return None
         email = (response.get("user") or {}).get("profile", {}).get("email")
@@ -158,6 +181,45 @@ class SlackSdkApi(SlackApi):
 def slack_api(secret: SlackSecret) -> SlackApi | None:
     """The Slack app, or None when its secret does not set it up (approvers get email only)."""
     return SlackSdkApi(secret) if secret.configured else None
+
+
+def notice_slack(source: SlackSecretSource) -> SlackPoster | None:
+    """Slack for the notices: a bot token or an incoming webhook is enough (the signing secret
+    verifies Slack's requests, which notices never get); ``{}`` means no Slack.
+
+    A secret that cannot be read as one (broken JSON, a webhook URL not Slack's) is no reason to
+    drop notices for good: each one for a channel fails and comes back from the queue, and after
+    five tries waits in the dead-letter queue (whose alarm tells on-call) until the secret is
+    mended and the queue redriven.
+    """
+    try:
+        secret = source.load()
+    except ConfigurationError as exc:
+        logger.error("slack secret not usable: notices for a channel come back", extra={"error": str(exc)})
+        return UnusableSlack(str(exc))
+    return SlackSdkApi(secret) if secret.posts else None
+
+
+class UnusableSlack(SlackPoster):
+    """The Slack of a secret that could not be read: every call raises its ConfigurationError."""
+
+    def __init__(self, why: str) -> None:
+        self._why = why
+
+    @property
+    def threads(self) -> bool:
+        raise ConfigurationError(self._why)
+
+    def post(
+        self, channel: str | None, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+    ) -> SlackMessageRef | None:
+        raise ConfigurationError(self._why)
+
+    def announce(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> bool:
+        raise ConfigurationError(self._why)
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
+        raise ConfigurationError(self._why)
 
 
 def optional_slack(source: SlackSecretSource) -> SlackApi | None:

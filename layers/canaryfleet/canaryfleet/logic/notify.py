@@ -77,11 +77,13 @@ def tell_slack(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]:
         return {"slack": "replied", "thread_ts": thread.message.ts}
     text, blocks = reply_blocks(notice)
     if slack.threads:  # a notice of no rollout thread: a drain, an upload that named no rollout
-        if slack.post(channel, text, blocks) is None:
+        if not slack.announce(channel, text, blocks):
             raise NotificationNotDelivered(f"slack did not take the {notice.kind} message")
         return {"slack": "posted"}
-    if notice.kind in _UNTHREADED_KINDS:  # an incoming webhook says nothing back to check
-        slack.post(channel, text, blocks)
+    if notice.kind in _UNTHREADED_KINDS:
+        # An incoming webhook answers 200 or refuses (429, a channel archived): a refusal comes back.
+        if not slack.announce(channel, text, blocks):
+            raise NotificationNotDelivered(f"slack's incoming webhook did not take the {notice.kind} message")
         return {"slack": "posted by webhook"}
     return {"slack": "left out without a thread"}
 
@@ -97,14 +99,21 @@ def _bundle_notes(notice: Notice, rollout_id: str, channels: NotifyChannels) -> 
 def _thread(
     notice: Notice, rollout_id: str, channel: str, slack: SlackPoster, channels: NotifyChannels
 ) -> Thread:
-    """The rollout's thread, its card brought up to this notice; started here if it has none."""
+    """The rollout's thread, its card brought up to this notice; started here if it has none.
+
+    A card a step behind is no reason to retry: the next notice brings it up. The outcome has no
+    next notice, so its card is updated on every delivery of it (the outcome is the top rank, and
+    a rollout has one), and an update Slack did not take this time (rate limited, down) makes the
+    notice come back before its reply is posted. A card deleted from the channel stays so.
+    """
     rank = int(notice.rank or 0)
     threads = channels.threads
     thread = threads.find(notice.application, rollout_id)
     if thread is not None:
-        if threads.advance(notice.application, rollout_id, rank):
+        if threads.advance(notice.application, rollout_id, rank) or notice.final:
             text, blocks = card_blocks(notice)
-            slack.update(thread.message, text, blocks)  # a card a step behind is no reason to retry
+            if slack.update(thread.message, text, blocks) == "failed" and notice.final:
+                raise NotificationNotDelivered("slack did not update the rollout's card to its outcome")
         return thread
     if not threads.claim(notice.application, rollout_id, channels.clock.now()):
         raise SlackThreadBeingStarted(f"another notice is starting rollout {rollout_id}'s thread")

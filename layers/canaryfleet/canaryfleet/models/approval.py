@@ -7,12 +7,13 @@ approval by its random id.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.artifact import AppName, Version
@@ -23,6 +24,8 @@ APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
 ApprovalId = Annotated[str, Field(pattern=APPROVAL_ID_PATTERN, description="128 random bits, URL-safe.")]
 # An approver as a link names them: the email address the link was sent to, lowercased.
 Approver = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+# A URL of printable ASCII with no space (RFC 3986 characters), as Slack's hooks are.
+_PRINTABLE = re.compile(r"[!-~]+")
 # base64url of an HMAC-SHA256, without padding.
 Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]
 
@@ -177,11 +180,25 @@ class SlackSecret(BaseModel):
         ),
     )
 
+    @model_validator(mode="after")
+    def _webhook_under_hooks(self) -> SlackSecret:
+        # An incoming webhook's URL is Slack's (https://hooks.slack.com/services/...): one pasted
+        # without its scheme made urllib raise "unknown url type: '<the URL>'" at every post, and
+        # its path is the secret. The error names the field, never the value.
+        url = self.webhook_url.get_secret_value() if self.webhook_url is not None else None
+        if url is not None and not (url.startswith(self.hooks_url) and _PRINTABLE.fullmatch(url)):
+            raise ValueError("webhook_url is not an incoming webhook under hooks_url")
+        return self
+
     @property
     def configured(self) -> bool:
-        return self.signing_secret is not None and (
-            self.bot_token is not None or self.webhook_url is not None
-        )
+        """Set up for approvals: Slack's requests can be verified and the app can post."""
+        return self.signing_secret is not None and self.posts
+
+    @property
+    def posts(self) -> bool:
+        """Can post notices: a bot token or an incoming webhook (the signing secret is for requests)."""
+        return self.bot_token is not None or self.webhook_url is not None
 
 
 class SlackUser(BaseModel):

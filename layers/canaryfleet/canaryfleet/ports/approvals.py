@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalStatus, SlackMessageRef
+
+# What became of a message's update: made; impossible for good (the message was deleted, or the
+# workspace's edit window closed); or not made this time (rate limited, Slack down).
+CardUpdate = Literal["updated", "gone", "failed"]
 
 
 class ApprovalStore(Protocol):
@@ -86,7 +90,7 @@ class SlackChannel(Protocol):
         self, channel: str | None, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
     ) -> SlackMessageRef | None: ...
 
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool: ...
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate: ...
 
     def respond(
         self, response_url: str, text: str, blocks: list[dict[str, Any]] | None, replace: bool

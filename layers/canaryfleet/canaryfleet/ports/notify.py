@@ -15,7 +15,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.rollout_record import RolloutRecord
 from canaryfleet.models.thread import Thread
-from canaryfleet.ports.approvals import EmailReach
+from canaryfleet.ports.approvals import CardUpdate, EmailReach
 
 # A thread's claim older than this belongs to a poster that died before saying where its
 # first message is: the next notice may take it over.
@@ -40,7 +40,12 @@ class SlackPoster(Protocol):
         """Post a message (in ``thread_ts``'s thread if given); where it is, if the API says so."""
         ...
 
-    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> bool:
+    def announce(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Post a message of no thread (a bot token's post, or an incoming webhook's); whether
+        Slack took it."""
+        ...
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
         """Replace a posted message."""
         ...
 

@@ -14,7 +14,7 @@ from canaryfleet.adapters.idempotency import once_per_key
 from canaryfleet.adapters.registry import SsmRegistry
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
-from canaryfleet.adapters.slack import optional_slack
+from canaryfleet.adapters.slack import notice_slack
 from canaryfleet.adapters.slack_threads import DynamoSlackThreads
 from canaryfleet.logic.notify import Delivery, Notifications, NotifyChannels, email_summary, tell_slack
 from canaryfleet.ports.clock import SystemClock
@@ -22,12 +22,12 @@ from canaryfleet.settings import NotifySettings
 
 
 def notify_channels(settings: NotifySettings) -> NotifyChannels:
-    """Slack (none when its secret does not set it up), threads, the email topic, registry, records."""
+    """Slack (none when its secret is `{}`), threads, the email topic, registry, records."""
     return NotifyChannels(
         registry=SsmRegistry(),
         threads=DynamoSlackThreads(settings.state_table_name),
         rollouts=DynamoRolloutStore(settings.state_table_name),
-        slack=optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn)),
+        slack=notice_slack(SecretsManagerSlackSecret(settings.slack_secret_arn)),
         email=SnsApprovalEmail(settings.approval_email_topic_arn),
         clock=SystemClock(),
     )
