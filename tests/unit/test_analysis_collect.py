@@ -216,6 +216,27 @@ def test_a_window_of_more_intervals_than_one_analysis_judges_is_judged_on_its_la
             },
             "unknown placeholder",
         ),
+        *(
+            # What CloudWatch refuses at the bake and the analysis is refused at the upload.
+            (
+                {"metrics": [{"name": "x", "value": {"metric": {"metric_name": "M", **metric}}}]},
+                message,
+            )
+            for metric, message in (
+                (
+                    {"namespace": "N", "dimensions": {"Environment": ""}},
+                    "dimension Environment: must be 1 to",
+                ),
+                ({"namespace": "N", "dimensions": {"Environment": "   "}}, "not a space"),
+                ({"namespace": "N", "dimensions": {"": "prod"}}, "a dimension name: must be 1 to"),
+                ({"namespace": "N", "dimensions": {"D" * 256: "prod"}}, "1 to 255 characters"),
+                ({"namespace": "N", "dimensions": {"Environment": "p" * 1025}}, "1 to 1024 characters"),
+                ({"namespace": "N", "dimensions": {"Région": "eu"}}, "printable ASCII"),
+                ({"namespace": "N", "dimensions": {"Environment": "prod\n"}}, "printable ASCII"),
+                ({"namespace": "N", "dimensions": {":aws": "x"}}, "reserved for AWS"),
+                ({"namespace": ":N"}, "namespace: must not start with ':'"),
+            )
+        ),
         ({"metrics": [{"name": "x", "value": {"expression": "a + b"}}]}, "needs the metrics it names"),
         ({"metrics": [{"name": "x", "value": {}}]}, "either metric or expression"),
         (

@@ -177,6 +177,18 @@ def _known_placeholders(text: str, where: str) -> None:
         )
 
 
+def _dimension_text(text: str, what: str, limit: int) -> None:
+    """A dimension's name or value as CloudWatch takes it at the bake (PutMetricAlarm) and the
+    analysis (GetMetricData), refused at the upload instead: 1 to ``limit`` characters (255 a
+    name, 1,024 a value), "only ASCII characters", "at least one non-whitespace character", no
+    control characters (botocore ``cloudwatch`` 2010-08-01, ``Dimension``, ``DimensionName``,
+    ``DimensionValue``)."""
+    if not 1 <= len(text) <= limit:
+        raise ValueError(f"{what}: must be 1 to {limit} characters (got {len(text)})")
+    if not all(" " <= c <= "~" for c in text) or not text.strip():
+        raise ValueError(f"{what}: must be printable ASCII with at least one character that is not a space")
+
+
 class MetricStatQuery(BaseModel):
     """One CloudWatch metric and statistic; dimension values may hold placeholders such as {target_group}."""
 
@@ -193,7 +205,13 @@ class MetricStatQuery(BaseModel):
 
     @model_validator(mode="after")
     def _placeholders(self) -> MetricStatQuery:
+        if self.namespace.startswith(":"):
+            raise ValueError("namespace: must not start with ':' (CloudWatch's pattern is [^:].*)")
         for name, value in self.dimensions.items():
+            _dimension_text(name, "a dimension name", 255)
+            if name.startswith(":"):
+                raise ValueError(f"dimension {name}: a name that starts with ':' is reserved for AWS")
+            _dimension_text(value, f"dimension {name}", 1024)
             _known_placeholders(value, f"dimension {name}")
         return self
 
