@@ -32,7 +32,7 @@ from canaryfleet_local.mailbox import LocalMailbox
 from canaryfleet_local.rollout_job import upload_build
 from canaryfleet_local.scenarios import load_scenario
 from canaryfleet_local.simulator import FleetSimulator
-from tests.e2e.headless_chromium import headless_chromium
+from tests.e2e.headless_chromium import Browser, headless_chromium
 from tests.integration.helpers import eventually
 
 VIEWPORTS = {"desktop": (1400, 900, False), "phone": (390, 844, True)}
@@ -151,6 +151,13 @@ def waiting_approval() -> Iterator[str]:
         yield links[approver]
 
 
+def timeline_link(browser: Browser, approval_link: str) -> str:
+    """The approval page's link to the rollout's timeline (a read-only view link), as followed."""
+    page = browser.new_page()
+    page.navigate(approval_link)
+    return str(page.evaluate("document.getElementById('timeline-link').href"))
+
+
 def main(out: Path) -> None:
     """`make screenshots`: PNGs of both pages at both sizes, into ``out`` (and the timeline as
     the approval API serves it)."""
@@ -160,8 +167,7 @@ def main(out: Path) -> None:
         pages = {name: path.resolve().as_uri() for name, path in demo_timelines(Path(folder)).items()}
         with waiting_approval() as link:
             pages["approval"] = link
-            base, query = link.split("?", 1)
-            pages["approval-timeline"] = f"{base}/timeline?{query}"
+            pages["approval-timeline"] = timeline_link(browser, link)
             for name, url in pages.items():
                 for viewport in VIEWPORTS:
                     shot = look(browser, url, viewport)

@@ -5,10 +5,13 @@ headless) opens the link from the approver's email and presses a button with the
 """
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
@@ -30,7 +33,7 @@ from tests.integration.helpers import eventually
 pytestmark = pytest.mark.e2e
 
 APPROVER, SLACK_APPROVER, CHANNEL = "release-manager@example.com", "U0RELEASE", "C0RELEASES"
-APPLICATIONS = ("page-approved", "page-rejected", "slack-rejected")
+APPLICATIONS = ("page-approved", "page-rejected", "slack-rejected", "timeline-forwarded")
 
 
 @dataclass
@@ -137,6 +140,56 @@ def test_an_approver_rejects_a_rollout_on_the_page_in_a_browser(browser: Browser
     rolled_back = finished(platform, "page-rejected")
     assert rolled_back["outcome"] == "rejected"
     assert rolled_back["reason"] == f"rejected by {APPROVER}: error budget is spent"
+
+
+def emailed_timeline_link(platform: Platform, approval_id: str) -> str:
+    [email] = platform.inbox.for_approval(approval_id)
+    [link] = [word for word in email["Message"].split() if "/timeline?" in word]
+    return str(link)
+
+
+def post_form(url: str, fields: dict[str, str]) -> int:
+    """What the approval page's form sends, from whatever fields one has."""
+    body = urlencode(fields).encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # the local API
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_a_forwarded_timeline_link_from_the_email_shows_the_rollout_and_cannot_decide(
+    browser: Browser, platform: Platform
+) -> None:
+    record = awaiting_approval(platform, "timeline-forwarded")
+    approval_id = record["approval_id"]
+    timeline = emailed_timeline_link(platform, approval_id)
+    page_url = approver_link(platform, approval_id).split("?", 1)[0]
+
+    # Whoever the approver forwards it to sees the timeline
+    page = browser.new_page()
+    page.navigate(timeline)
+    assert "timeline-forwarded" in page.text() and "Stages" in page.text()
+    # But posting its fields to the approval page decides nothing, as they are or as an approver's
+    fields = {name: values[0] for name, values in parse_qs(urlsplit(timeline).query).items()}
+    assert set(fields) == {"expires", "view"}
+    assert post_form(page_url, {**fields, "action": "approve", "comment": ""}) == 400  # no approver's fields
+    forged = {"approver": APPROVER, "expires": fields["expires"], "signature": fields["view"]}
+    assert post_form(page_url, {**forged, "action": "approve", "comment": ""}) == 403
+    approval = platform.approvals.get(approval_id)
+    assert approval is not None and (approval.status.value, approval.decision) == ("pending", None)
+
+    # And the approver's own link still decides, as them
+    page.navigate(approver_link(platform, approval_id))
+    page.click_and_wait("#reject")
+    rolled_back = finished(platform, "timeline-forwarded")
+    assert rolled_back["outcome"] == "rejected"
+    assert [
+        (e["kind"], e["by"], e["channel"]) for e in rolled_back["audit"] if e["kind"] in {"approve", "reject"}
+    ] == [("reject", APPROVER, "page")]
 
 
 def test_an_approver_rejects_a_rollout_with_a_signed_slack_request(platform: Platform) -> None:

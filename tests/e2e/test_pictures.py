@@ -10,11 +10,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.e2e.headless_chromium import Browser
-from tests.e2e.pages import VIEWPORTS, Shot, demo_timelines, look, waiting_approval
+from tests.e2e.pages import VIEWPORTS, Shot, demo_timelines, look, timeline_link, waiting_approval
 
 pytestmark = pytest.mark.e2e
 
@@ -108,24 +109,30 @@ def test_the_approval_page_names_the_build_and_what_live_runs(browser: Browser, 
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_the_approval_page_links_to_the_timeline_behind_the_same_signed_link(
+def test_the_approval_page_links_to_the_timeline_behind_a_read_only_view_link(
     browser: Browser, approval_link: str, viewport: str
 ) -> None:
-    page = browser.new_page()
-    page.navigate(approval_link)
-    timeline = str(page.evaluate("document.getElementById('timeline-link').href"))
+    timeline = timeline_link(browser, approval_link)
 
     shot = look(browser, timeline, viewport)
 
     assert timeline.split("?", maxsplit=1)[0] == approval_link.split("?", maxsplit=1)[0] + "/timeline"
+    assert set(parse_qs(urlsplit(timeline).query)) == {"expires", "view"}, "no approver's fields"
     assert_readable(shot, timeline, charts=3)
 
 
-def test_the_timeline_refuses_a_link_whose_signature_was_changed(approval_link: str) -> None:
-    base, query = approval_link.split("?")
-    tampered = query.replace("signature=", "signature=A", 1)[:-1]
-
+def _refused(url: str) -> int:
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{base}/timeline?{tampered}", timeout=30)  # the local API
+        urllib.request.urlopen(url, timeout=30)  # the local API
+    return refused.value.code
 
-    assert refused.value.code == 403
+
+def test_the_timeline_refuses_a_changed_view_link_and_an_approvers_link(
+    browser: Browser, approval_link: str
+) -> None:
+    base, query = timeline_link(browser, approval_link).split("?")
+    tampered = query.replace("view=", "view=A", 1)[:-1]
+
+    assert _refused(f"{base}?{tampered}") == 403
+    # The approver's own link decides: it is no credential for the timeline
+    assert _refused(f"{base}?{approval_link.split('?')[1]}") == 403

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import pytest
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
@@ -112,6 +112,74 @@ def test_the_slack_message_links_to_the_timeline_read_only_and_the_link_decides_
     page = page_url(waiting.link(ALICE))
     assert http("GET", f"{page}?{urlencode(as_alice)}")[0] == 403
     assert post_decision(f"{page}?{urlencode(as_alice)}", "approve")[0] == 403
+    assert_nothing_changed(gate, waiting)
+
+
+def _email_timeline_link(gate: Gate, waiting: Waiting, approver: str = ALICE) -> str:
+    [message] = [
+        m
+        for m in gate.inbox.for_approval(waiting.approval_id)
+        if m["MessageAttributes"]["approver"]["Value"] == approver
+    ]
+    [url] = [word for word in message["Message"].split() if "/timeline?" in word]
+    return str(url)
+
+
+def _page_timeline_link(waiting: Waiting, approver: str = ALICE) -> str:
+    status, html = http("GET", waiting.link(approver))
+    found = re.search(r'id="timeline-link" href="([^"]+)"', html)
+    assert status == 200 and found, "the waiting page links to the timeline"
+    return urljoin(waiting.link(approver), html_lib.unescape(found.group(1)))
+
+
+def _refused_as_a_decision(gate: Gate, waiting: Waiting, timeline: str) -> None:
+    """Whoever the timeline link was forwarded to cannot decide with it, however they send it."""
+    fields = link_fields(timeline)
+    page = page_url(waiting.link(ALICE))
+    # Its fields as they are: no approver's fields among them
+    status, html = post_decision(f"{page}?{urlencode(fields)}", "approve")
+    assert (status, heading(html)) == (400, "The form is incomplete")
+    # Or its signature given as an approver's: the same answer as a forged link
+    as_alice = {"approver": ALICE, "expires": fields["expires"], "signature": fields["view"]}
+    status, html = post_decision(f"{page}?{urlencode(as_alice)}", "approve")
+    assert (status, heading(html)) == (403, "This link is not valid")
+    assert_nothing_changed(gate, waiting)
+
+
+def test_the_emails_timeline_link_is_read_only_and_cannot_decide(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    timeline = _email_timeline_link(gate, waiting)
+
+    # It shows the timeline, with no approver in it
+    status, html = http("GET", timeline)
+    assert status == 200 and waiting.application in html and "Stages" in html
+    assert set(link_fields(timeline)) == {"expires", "view"}
+    assert page_url(timeline) == page_url(waiting.link(ALICE)) + "/timeline"
+    # And posted to the approval page as a decision, it decides nothing
+    _refused_as_a_decision(gate, waiting, timeline)
+
+
+def test_the_approval_pages_timeline_link_is_read_only_and_cannot_decide(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    timeline = _page_timeline_link(waiting)
+
+    status, html = http("GET", timeline)
+    assert status == 200 and waiting.application in html and "Stages" in html
+    assert set(link_fields(timeline)) == {"expires", "view"}
+    assert link_fields(timeline)["expires"] == link_fields(_email_timeline_link(gate, waiting))["expires"]
+    _refused_as_a_decision(gate, waiting, timeline)
+
+
+def test_the_timeline_refuses_an_approvers_link_as_not_valid(gate: Gate) -> None:
+    waiting = wait_for_approval(gate)
+    query = waiting.link(ALICE).split("?", 1)[1]
+
+    # An approver's link decides: it is no credential for the timeline (emails sent before view
+    # links carried it there), and it gets the page a forged link gets
+    status, html = http("GET", f"{page_url(waiting.link(ALICE))}/timeline?{query}")
+
+    assert (status, heading(html)) == (403, "This link is not valid")
+    assert waiting.application not in html
     assert_nothing_changed(gate, waiting)
 
 
@@ -433,6 +501,7 @@ def test_the_slash_command_explains_itself(gate: Gate) -> None:
 def test_an_unanswered_approval_expires_and_its_page_and_slack_message_say_so(gate: Gate) -> None:
     waiting = wait_for_approval(gate, timeout_seconds=2)
     timeline = _slack_timeline_link(waiting)
+    emailed = _email_timeline_link(gate, waiting)
 
     result = ended(gate, waiting)
     approval = eventually(
@@ -445,6 +514,7 @@ def test_an_unanswered_approval_expires_and_its_page_and_slack_message_say_so(ga
     assert [e["kind"] for e in audit(gate, waiting)] == ["approval_expired"]
     assert (status, heading(html)) == (410, "Expired")
     assert http("GET", timeline)[0] == 410, "the card's timeline link expired with the approval"
+    assert http("GET", emailed)[0] == 410, "the email's timeline link expired with the approval"
     assert waiting.message is not None and "Expired at" in waiting.message.text
     assert not any(block["type"] == "actions" for block in waiting.message.blocks)
 

@@ -23,7 +23,10 @@ APPLICATION = "payments-api"
 ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a"
 HOSTILE = "&<>"
 COMMENT = (HOSTILE * 667)[:2000]
-TIMELINE = "https://approvals.example.com/approvals/q7Xr2LmN9pKv4TzW1bYc0A/timeline?expires=1&signature=s"
+TIMELINE = (
+    "https://approvals.example.com/approvals/q7Xr2LmN9pKv4TzW1bYc0A/timeline"
+    "?expires=4102444800&view=" + "v" * 43
+)
 
 
 def metric_name(index: int) -> str:

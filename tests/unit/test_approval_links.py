@@ -1,7 +1,9 @@
 """Signed approval links: bound to one approval, one approver and one expiry; rotation-safe."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
-from canaryfleet.logic.links import LinkSigner, link_url, view_url
+from canaryfleet.logic.links import LinkSigner, link_url, view_path, view_url
 from canaryfleet.models.approval import ApprovalLink, new_approval_id
 from canaryfleet.ports.approvals import SigningKeys
 
@@ -113,3 +115,14 @@ def test_a_timeline_view_link_and_an_approvers_link_never_stand_for_each_other(a
     assert "view=" in view_url("https://x.example", view) and "approver" not in view_url(
         "https://x.example", view
     )
+
+
+def test_a_timeline_link_carries_the_view_signature_and_no_approvers_fields(approval_id: str) -> None:
+    view = LinkSigner(Keys(b"k" * 64)).sign_view(approval_id, EXPIRES)
+
+    url, path = view_url("https://approvals.example.com/", view), view_path(view)
+
+    query = f"expires={EXPIRES}&view={view.signature}"
+    assert url == f"https://approvals.example.com/approvals/{approval_id}/timeline?{query}"
+    assert path == f"./{approval_id}/timeline?{query}"
+    assert set(parse_qs(urlsplit(path).query)) == {"expires", "view"}

@@ -110,6 +110,17 @@ def test_the_email_carries_the_link_and_says_opening_it_decides_nothing() -> Non
     assert "Decide before: 2026-11-27 09:00:00 UTC" in body
 
 
+def test_the_email_says_its_timeline_link_is_read_only_and_decides_nothing() -> None:
+    timeline = "https://approvals.example.com/approvals/x/timeline?expires=1&view=v"
+
+    _, body = approval_messages.email(
+        approval(), "https://approvals.example.com/approvals/x?signature=s", timeline
+    )
+
+    assert f"(read only: anyone with this link can see it, not decide):\n{timeline}\n" in body
+    assert "same link" not in body
+
+
 def test_without_an_analysis_the_messages_say_so() -> None:
     _, blocks = approval_messages.slack_request(approval(verdict=None))
 

@@ -15,7 +15,7 @@ from canaryfleet.api.bodies import Refusal, form_fields, form_text
 from canaryfleet.api.html import html_page
 from canaryfleet.api.timeline_page import timeline_response
 from canaryfleet.logic.approval_gate import ApprovalGate, GateResult, Outcome
-from canaryfleet.logic.links import LinkSigner, timeline_path
+from canaryfleet.logic.links import LinkSigner, view_path
 from canaryfleet.models.approval import ApprovalLink, ApprovalStatus, PageDecisionForm, TimelineViewLink
 from canaryfleet.observability import logger
 
@@ -55,13 +55,18 @@ def _refused(result: GateResult) -> Response[str]:
     )
 
 
-def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Response[str]:
+def _result_page(
+    result: GateResult, link: ApprovalLink | None = None, signer: LinkSigner | None = None
+) -> Response[str]:
     approval = result.approval
     if result.outcome in (Outcome.FORBIDDEN, Outcome.NOT_FOUND) or approval is None:
         return _refused(result)
     status = _STATUS[result.outcome]
-    if result.outcome is Outcome.WAITING and link is not None:
+    if result.outcome is Outcome.WAITING and link is not None and signer is not None:
         form = {"approver": link.approver, "expires": link.expires, "signature": link.signature}
+        # The timeline gets the read-only view link (expiring with the approval, as the Slack
+        # card's): a link copied from the page to share the charts must not decide.
+        view = signer.sign_view(approval.approval_id, int(approval.expires_at.timestamp()))
         return html_page(
             status,
             "Waiting for your decision",
@@ -69,7 +74,7 @@ def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Respon
             result.summary,
             approval=approval,
             form=form,
-            timeline_url=timeline_path(link),
+            timeline_url=view_path(view),
         )
     headings = {
         ApprovalStatus.APPROVED: ("Approved", "ok"),
@@ -91,7 +96,7 @@ def _result_page(result: GateResult, link: ApprovalLink | None = None) -> Respon
 
 def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpResolver:
     """The page's routes, deciding through ``gate``: GET and POST /approvals/<approval_id>, and
-    GET /approvals/<approval_id>/timeline (the rollout's timeline, behind the same signed link)."""
+    GET /approvals/<approval_id>/timeline (the rollout's timeline, behind a read-only view link)."""
     app = APIGatewayHttpResolver()
 
     @app.get("/approvals/<approval_id>")
@@ -99,15 +104,18 @@ def approval_page_api(gate: ApprovalGate, signer: LinkSigner) -> APIGatewayHttpR
         link = _query_link(app, approval_id)
         if link is None:
             return _invalid_link()
-        return _result_page(gate.show(link, signer), link)
+        return _result_page(gate.show(link, signer), link, signer)
 
     @app.get("/approvals/<approval_id>/timeline")
     def timeline(approval_id: str) -> Response[str]:
-        # An approver's link (from the email or the page), or the Slack card's read-only view link.
+        # Only a read-only view link (the Slack card's, the email's, the page's). An approver's
+        # link decides: it is refused here as not valid, whatever its path, so that nobody comes
+        # to forward it as the timeline's (emails sent before view links carry one here).
         query = app.current_event.query_string_parameters or {}
-        link: ApprovalLink | TimelineViewLink | None = (
-            _query_view_link(app, approval_id) if "view" in query else _query_link(app, approval_id)
-        )
+        if "view" not in query and "signature" in query:
+            logger.warning("approver's link refused on the timeline", extra={"approval_id": approval_id})
+            return _refused(GateResult(Outcome.FORBIDDEN))
+        link = _query_view_link(app, approval_id)
         if link is None:
             return _invalid_link()
         result, record = gate.rollout_for_link(link, signer)

@@ -1,7 +1,7 @@
 """The timeline page of one rollout: its charts, verdict, stages and decisions on one page.
 
 The CLI writes it as a file (`canaryfleet report`, `make demo`) from the whole rollout's
-CloudWatch samples; the approval API serves it behind the approver's signed link, from the
+CloudWatch samples; the approval API serves it behind a read-only view link, from the
 rollout record and the bake the analysis kept. Either way the page loads nothing: uPlot and the
 drawing script are inline and allowed by their hashes, and every value is autoescaped.
 """

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.alarms import end_wait_if_firing
 from canaryfleet.logic.canary import begin_wait
-from canaryfleet.logic.links import LinkSigner, link_url, timeline_url, view_url
+from canaryfleet.logic.links import LinkSigner, link_url, view_url
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
@@ -193,10 +193,11 @@ def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:
             name="ApprovalEmailsUnconfirmed", unit=MetricUnit.Count, value=len(reach.awaiting_confirmation)
         )
     expires = int(approval.expires_at.timestamp())
+    # The timeline's link is read only, like the Slack card's: an email gets forwarded, and an
+    # approver's own link there would let whoever reads it decide as them.
+    timeline = view_url(channels.page_base_url, channels.signer.sign_view(approval.approval_id, expires))
     for email in emails:
         link = channels.signer.sign(approval.approval_id, email, expires)
-        subject, body = approval_messages.email(
-            approval, link_url(channels.page_base_url, link), timeline_url(channels.page_base_url, link)
-        )
+        subject, body = approval_messages.email(approval, link_url(channels.page_base_url, link), timeline)
         channels.email.send(email, subject, body)
     channels.approvals.mark_emails_sent(approval.approval_id)

@@ -144,23 +144,10 @@ class ApprovalGate:
         return GateResult(Outcome.WAITING, approval)
 
     def rollout_for_link(
-        self, link: ApprovalLink | TimelineViewLink, signer: LinkSigner
-    ) -> tuple[GateResult, RolloutRecord | None]:
-        """The rollout a valid, unexpired link's approval is about (its timeline). Reads only.
-
-        An approver's link, or the read-only view link of the Slack card."""
-        if isinstance(link, TimelineViewLink):
-            return self._rollout_for_view(link, signer)
-        shown = self.show(link, signer)
-        if shown.approval is None or shown.outcome in (Outcome.FORBIDDEN, Outcome.NOT_FOUND):
-            return shown, None
-        if link.expires <= int(self._clock.now().timestamp()):
-            return GateResult(Outcome.EXPIRED, shown.approval), None
-        return shown, self._rollouts.get(shown.approval.application, shown.approval.rollout_id)
-
-    def _rollout_for_view(
         self, link: TimelineViewLink, signer: LinkSigner
     ) -> tuple[GateResult, RolloutRecord | None]:
+        """The rollout a valid, unexpired read-only view link's approval is about (its timeline).
+        Reads only; an approver's link is never a timeline's (it decides, and links get forwarded)."""
         if not signer.verify(link):
             logger.warning("timeline link with a bad signature", extra={"approval_id": link.approval_id})
             return GateResult(Outcome.FORBIDDEN), None

@@ -209,7 +209,7 @@ def slack_outcome(approval: Approval) -> tuple[str, list[dict[str, Any]]]:
 
 def email(approval: Approval, url: str, timeline: str = "") -> tuple[str, str]:
     """Subject and body of one approver's email; ``url`` is the link signed for them, ``timeline``
-    the same link's read-only timeline of the rollout."""
+    the read-only view link of the rollout's timeline (it decides nothing, so it may be forwarded)."""
     verdict = approval.verdict
     reasons = "".join(f"\n  - {r}" for r in (verdict.reasons if verdict else []))
     reasons += "".join(f"\n    {line}" for line in metric_lines(verdict))
@@ -221,7 +221,8 @@ def email(approval: Approval, url: str, timeline: str = "") -> tuple[str, str]:
         f"Review it and approve or reject it here (this link is yours alone; opening it decides nothing):\n"
         f"{url}\n"
         + (
-            f"\nThe rollout's timeline, charts and stages (read only, with the same link):\n{timeline}\n"
+            f"\nThe rollout's timeline, charts and stages (read only: anyone with this link can see it, "
+            f"not decide):\n{timeline}\n"
             if timeline
             else ""
         )

@@ -3,8 +3,10 @@
 The signature is the capability: whoever holds an approver's link may act as that approver
 on that one approval until it expires, and on nothing else. It carries no secret (neither
 the task token nor the key), and a link whose fields were changed does not verify. A timeline
-view link (the Slack card's) is signed over another purpose, the approval and the expiry: it
-shows the rollout's timeline and can never stand for an approver's link.
+view link is signed over another purpose, the approval and the expiry: it shows the rollout's
+timeline and can never stand for an approver's link. Every timeline link handed to a person
+(the Slack card's, the email's, the approval page's) is a view link, because a timeline link
+gets forwarded ("look at the canary's charts") and an approver's link would decide for them.
 """
 
 from __future__ import annotations
@@ -66,19 +68,15 @@ def link_url(base_url: str, link: ApprovalLink) -> str:
     return f"{base_url.rstrip('/')}/approvals/{link.approval_id}?{query}"
 
 
-def timeline_path(link: ApprovalLink) -> str:
-    """The rollout's timeline, relative to the approval page (same link fields, read-only route)."""
-    query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
-    return f"./{link.approval_id}/timeline?{query}"
-
-
-def timeline_url(base_url: str, link: ApprovalLink) -> str:
-    """The approver's link to the rollout's timeline (what the email carries beside the page's)."""
-    query = urlencode({"approver": link.approver, "expires": link.expires, "signature": link.signature})
-    return f"{base_url.rstrip('/')}/approvals/{link.approval_id}/timeline?{query}"
+def _view_query(link: TimelineViewLink) -> str:
+    return urlencode({"expires": link.expires, "view": link.signature})
 
 
 def view_url(base_url: str, link: TimelineViewLink) -> str:
-    """The read-only link to the rollout's timeline that the Slack card carries."""
-    query = urlencode({"expires": link.expires, "view": link.signature})
-    return f"{base_url.rstrip('/')}/approvals/{link.approval_id}/timeline?{query}"
+    """The read-only link to the rollout's timeline (what the Slack card and the email carry)."""
+    return f"{base_url.rstrip('/')}/approvals/{link.approval_id}/timeline?{_view_query(link)}"
+
+
+def view_path(link: TimelineViewLink) -> str:
+    """The same read-only link, relative to the approval page (what the page links to)."""
+    return f"./{link.approval_id}/timeline?{_view_query(link)}"
