@@ -3,6 +3,9 @@
 The notices go the way they go on AWS: record_stage and the others publish on the
 notification topic, SNS delivers to the notifications queue, and Lambda's SQS event source
 hands batches to NotifyFunction, which posts to Slack (on localhost) and emails through SNS.
+
+The released build goes through two canary steps (10%, then 50%, each baked and analysed): the
+thread tells each step's shift and verdict, once.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from dataclasses import dataclass
 
 import pytest
 from canaryfleet.models.app_config import Approvers, registry_parameter
+from canaryfleet.models.policy import RolloutPolicy
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.mailbox import LocalMailbox
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
+from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.slack import LocalSlack, SlackMessage
 from tests.integration.helpers import eventually
 
@@ -41,13 +46,29 @@ class Told:
     def replies(self, root: SlackMessage) -> list[str]:
         return [m.text for m in self.slack.thread(CHANNEL, root.ts)]
 
+    def said(self, root: SlackMessage) -> list[str]:
+        """What each reply of the thread says (its first block: the headline and the facts)."""
+        return [m.blocks[0]["text"]["text"] for m in self.slack.thread(CHANNEL, root.ts)]
+
+
+def two_canary_steps() -> Scenario:
+    """failing-canary with a second canary step after its first bake: 50%, and a short analysed
+    bake as healthy's (nothing ends it: src/canaryfleet_local/scenarios/README.md). 1.1.0's alarm
+    rolls it back in the first bake, as before."""
+    story = load_scenario("failing-canary")
+    policy = story.policy.model_dump(mode="json")
+    shift, bake, approval = policy["steps"]
+    policy["steps"] = [shift, bake, {**shift, "weight": 50}, {**bake, "duration_seconds": 2}, approval]
+    return story.model_copy(update={"policy": RolloutPolicy.model_validate(policy)})
+
 
 @pytest.fixture(scope="module")
 def told() -> Iterator[Told]:
-    """failing-canary with Slack and email set up: 1.0.0 is released, then 1.1.0 is rolled back."""
+    """failing-canary, two canary steps, Slack and email set up: 1.0.0 is released, then 1.1.0
+    is rolled back."""
     with (
         LocalSlack() as slack,
-        scenario_cloud("failing-canary", parameters={"LogLevel": "ERROR"}) as (cloud, simulator),
+        scenario_cloud(two_canary_steps(), parameters={"LogLevel": "ERROR"}) as (cloud, simulator),
     ):
         slack.configure(cloud)
         app = simulator.apps[APPLICATION].app.model_copy(update={"approvers": APPROVERS})
@@ -103,12 +124,29 @@ def test_the_thread_tells_every_stage_once(told: Told) -> None:
     released, rolled_back = told.roots()
     first, second = told.replies(released), told.replies(rolled_back)
 
-    assert len(first) == len(set(first)) and len(second) == len(set(second))
+    for said in (told.said(released), told.said(rolled_back)):
+        assert len(said) == len(set(said))
     for stage in [*STAGES, "Canary analysed", "Waiting for approval", "Released"]:
         assert f"{APPLICATION} 1.0.0: {stage}" in first
     for stage in STAGES:
         assert f"{APPLICATION} 1.1.0: {stage}" in second
     assert any(text.startswith(f"{APPLICATION} 1.1.0: Rolled back: canary alarm") for text in second)
+
+
+def test_each_canary_step_is_told_in_the_thread(told: Told) -> None:
+    said = [reply.splitlines() for reply in told.said(told.roots()[0])]
+
+    shifts = [lines[1] for lines in said if "*Canary takes traffic*" in lines[0]]
+    steps = [lines[0] for lines in said if "(policy step" in lines[0]]
+
+    assert shifts == ["canary 10%, live 90%", "canary 50%, live 50%"]
+    assert steps == [
+        ":twisted_rightwards_arrows: *Canary takes traffic* (policy step 1)",
+        ":mag: *Canary analysed* (policy step 2)",
+        ":twisted_rightwards_arrows: *Canary takes traffic* (policy step 3)",
+        ":mag: *Canary analysed* (policy step 4)",
+        ":raised_hand: *Waiting for approval* (policy step 5)",
+    ]
 
 
 def test_the_outcome_is_emailed_to_each_approver_with_the_reason(told: Told) -> None:
@@ -127,7 +165,17 @@ def test_the_outcome_is_emailed_to_each_approver_with_the_reason(told: Told) -> 
     assert f"Reason: canary alarm {APPLICATION}-canary" in rollback["Message"]
 
 
-def test_a_notice_published_again_is_not_told_again(told: Told) -> None:
+@pytest.mark.parametrize(
+    ("kind", "published"),
+    [
+        ("rollout.released", {"stage": "released"}),
+        ("rollout.traffic_shifted", {"stage": "traffic_shifted", "step": 2}),
+    ],
+    ids=["released", "a-steps-shift"],
+)
+def test_a_notice_published_again_is_not_told_again(
+    told: Told, kind: str, published: dict[str, object]
+) -> None:
     released = told.roots()[0]
     before = told.replies(released)
     record = next(
@@ -139,9 +187,9 @@ def test_a_notice_published_again_is_not_told_again(told: Told) -> None:
 
     told.cloud.client("sns").publish(  # a publisher retried after its first publish went through
         TopicArn=told.cloud.output("NotificationTopicArn"),
-        Message=json.dumps({**notice, "stage": "released"}),
+        Message=json.dumps({**notice, **published}),
         MessageAttributes={
-            "kind": {"DataType": "String", "StringValue": "rollout.released"},
+            "kind": {"DataType": "String", "StringValue": kind},
             "application": {"DataType": "String", "StringValue": APPLICATION},
         },
     )

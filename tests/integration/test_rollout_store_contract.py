@@ -9,6 +9,9 @@
 - A stage recorded twice says whether its notice was published since: a retried "Record ..."
   task whose first attempt wrote the stage but did not publish (SNS failed, or the function
   died between) publishes it then, and only then.
+- A stage met at each canary step (traffic shifted, verdict, awaiting approval) counts once a
+  step, and says so of each step's notice; the stage's entry time stays its first (the timeline
+  reads it), and a repeat without a step of a stage a step told is no news.
 - A version's rollouts are listed without reading the others: `canaryfleet watch --version`
   looks for its upload's rollout every two seconds, and the store reads only the records whose
   id begins as that version's ids do (a DynamoDB key prefix), not the application's history.
@@ -176,3 +179,38 @@ def test_a_stage_whose_notice_failed_is_told_when_its_task_is_retried_and_only_t
     assert [(kind, message["stage"]) for kind, _, message in notifier.sent] == [
         ("rollout.canary_deployed", "canary_deployed")
     ]
+
+
+# --- a stage met at each canary step ------------------------------------------------------------
+def test_a_stage_counts_once_at_each_canary_step_and_its_first_entry_stays(store: Any) -> None:
+    rollout_id = upload(store, "2.7.0", "e1")
+    shifted = Stage.TRAFFIC_SHIFTED
+
+    # Given the shifts of steps 0 and 2 (set_weight 10, then 50), the first one told
+    step_0 = store.record_stage(APP, rollout_id, shifted, NOW, 0)
+    store.stage_notified(APP, rollout_id, shifted, 0)
+    step_2 = store.record_stage(APP, rollout_id, shifted, NOW + timedelta(minutes=10), 2)
+
+    # When step 2's task is retried late
+    duplicate = store.record_stage(APP, rollout_id, shifted, NOW + timedelta(minutes=11), 2)
+
+    # Then each step counted once, and the repeat says step 2's notice is not out yet
+    assert (step_0.first_time, step_2.first_time, duplicate.first_time) == (True, True, False)
+    assert step_2.previous_stage is shifted and step_2.previous_at == NOW
+    assert not duplicate.notified
+    record = store.get(APP, rollout_id)
+    assert record.stage_at(shifted) == NOW
+    assert (record.current_stage, record.current_stage_at) == (shifted, NOW + timedelta(minutes=10))
+    store.stage_notified(APP, rollout_id, shifted, 2)
+    assert store.record_stage(APP, rollout_id, shifted, NOW + timedelta(minutes=12), 2).notified
+
+
+def test_a_stage_a_step_told_is_no_news_again_without_a_step(store: Any) -> None:
+    # blue/green's move of all traffic to the release color shifts it outside the canary steps
+    rollout_id = upload(store, "2.7.0", "e1")
+    store.record_stage(APP, rollout_id, Stage.TRAFFIC_SHIFTED, NOW, 0)
+    store.stage_notified(APP, rollout_id, Stage.TRAFFIC_SHIFTED, 0)
+
+    release = store.record_stage(APP, rollout_id, Stage.TRAFFIC_SHIFTED, NOW + timedelta(minutes=30))
+
+    assert (release.first_time, release.notified) == (False, True)

@@ -1,9 +1,10 @@
 """In-memory implementations of the ports, with the same contracts as the AWS adapters.
 
 ``InMemoryRolloutStore`` keeps the state table's rules: a record is created once, a stage is
-recorded once, the lock goes to the head of the queue only when it is free (and the head's
-entry leaves the queue with it), a release needs the owner, a deployment's end is recorded
-once. Records are kept as ``RolloutRecord`` and replaced on each write, as a read would see them.
+recorded once (or once a canary step), the lock goes to the head of the queue only when it is
+free (and the head's entry leaves the queue with it), a release needs the owner, a deployment's
+end is recorded once. Records are kept as ``RolloutRecord`` and replaced on each write, as a
+read would see them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ class InMemoryRolloutStore:
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
         self.versions: dict[tuple[str, str], VersionDecision] = {}
         self.claims: dict[tuple[str, str], VersionClaim] = {}
-        self.notified: set[tuple[str, str, Stage]] = set()
+        # record_stage: the stages recorded at a canary step, and the notices published (step
+        # None: the stage's once-per-rollout occurrence).
+        self.stage_steps: set[tuple[str, str, Stage, int | None]] = set()
+        self.notified: set[tuple[str, str, Stage, int | None]] = set()
         self.releases: dict[str, Revision] = {}
         self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
@@ -145,24 +149,34 @@ class InMemoryRolloutStore:
         log = {**current.weight_log, seq: WeightEntry(weight=weight, at=at)}
         self._change(application, rollout_id, weight_log=log)
 
-    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
+    def record_stage(
+        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+    ) -> StageTransition:
         current = self.records[(application, rollout_id)]
-        if current.stage_at(stage) is not None:
-            return StageTransition(
-                first_time=False, notified=(application, rollout_id, stage) in self.notified
-            )
+        occurrence = (application, rollout_id, stage, step)
+        if (step is None and current.stage_at(stage) is not None) or occurrence in self.stage_steps:
+            return StageTransition(first_time=False, notified=occurrence in self.notified)
+        if step is not None:
+            self.stage_steps.add(occurrence)
         self._change(
             application,
             rollout_id,
-            **{f"stage_{stage.value}_at": at, "current_stage": stage, "current_stage_at": at},
+            # The stage's first entry stays the first, whichever step it was.
+            **{f"stage_{stage.value}_at": current.stage_at(stage) or at},
+            current_stage=stage,
+            current_stage_at=at,
         )
         return StageTransition(
             first_time=True, previous_stage=current.current_stage, previous_at=current.current_stage_at
         )
 
-    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
+    def stage_notified(
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+    ) -> None:
         assert (application, rollout_id) in self.records
-        self.notified.add((application, rollout_id, stage))
+        self.notified.add((application, rollout_id, stage, step))
+        # A step's notice also stands for the stage's first one (as the table's record keeps it).
+        self.notified.add((application, rollout_id, stage, None))
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
         values: dict[str, Any] = {

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from canaryfleet.errors import InvalidEvent
+from canaryfleet.errors import InvalidEvent, TransientAwsError
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import RecordStageRequest, Stage
@@ -126,3 +126,85 @@ def test_given_a_release_color_left_up_then_the_rollback_says_it_still_runs_the_
         " runs this build (green still takes 10% of the requests (the traffic was not returned to blue):"
         " it keeps its instances)"
     )
+
+
+# --- stages met at each canary step -------------------------------------------------------------
+# A policy of set_weight 10 -> bake -> set_weight 50 -> bake -> approval shifts the traffic and
+# judges the canary at two steps: each step's shift and verdict is news of its own.
+
+
+def at_step(stage: Stage, step: int, at: datetime) -> RecordStageRequest:
+    return request(stage, at).model_copy(update={"step": step})
+
+
+class _FlakyNotifier(RecordingNotifier):
+    """Its next ``failures`` publishes fail (SNS timed out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    def publish(self, kind: str, application: str, message: dict[str, object]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TransientAwsError("SNS Publish: read timeout")
+        super().publish(kind, application, message)
+
+
+def test_given_a_second_canary_step_then_its_shift_and_verdict_are_notified_with_their_step() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    record_stage(at_step(Stage.TRAFFIC_SHIFTED, 0, T0), store, notifier)
+    record_stage(at_step(Stage.VERDICT, 1, T0 + timedelta(seconds=60)), store, notifier)
+
+    shifted = record_stage(at_step(Stage.TRAFFIC_SHIFTED, 2, T0 + timedelta(seconds=70)), store, notifier)
+    judged = record_stage(at_step(Stage.VERDICT, 3, T0 + timedelta(seconds=130)), store, notifier)
+
+    assert shifted.first_time and shifted.previous_stage is Stage.VERDICT
+    assert judged.first_time and judged.previous_stage_seconds == 60
+    assert [(kind, message["step"]) for kind, _, message in notifier.sent] == [
+        ("rollout.traffic_shifted", 0),
+        ("rollout.verdict", 1),
+        ("rollout.traffic_shifted", 2),
+        ("rollout.verdict", 3),
+    ]
+    record = store.get(REF["application"], REF["rollout_id"])
+    assert record is not None and record.stage_at(Stage.TRAFFIC_SHIFTED) == T0  # the first entry
+
+
+def test_given_a_steps_publish_failed_then_its_retry_tells_it_and_a_late_duplicate_does_not() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), _FlakyNotifier()
+    a_rollout(store)
+    record_stage(at_step(Stage.TRAFFIC_SHIFTED, 0, T0), store, notifier)
+    # Given step 2's shift was recorded and its publish failed
+    step_2 = at_step(Stage.TRAFFIC_SHIFTED, 2, T0 + timedelta(seconds=70))
+    notifier.failures = 1
+    with pytest.raises(TransientAwsError):
+        record_stage(step_2, store, notifier)
+
+    # When Step Functions retries the task, and a late duplicate comes after
+    retried = record_stage(step_2.model_copy(update={"at": T0 + timedelta(seconds=75)}), store, notifier)
+    duplicate = record_stage(step_2.model_copy(update={"at": T0 + timedelta(seconds=80)}), store, notifier)
+
+    # Then step 2 is told on the retry, once, and the duplicate moves nothing
+    assert (retried.first_time, duplicate.first_time) == (False, False)
+    assert [message["step"] for _, _, message in notifier.sent] == [0, 2]
+    record = store.get(REF["application"], REF["rollout_id"])
+    assert record is not None and record.current_stage_at == T0 + timedelta(seconds=70)
+
+
+def test_given_a_stage_a_step_told_when_it_comes_again_without_a_step_then_nothing_is_told() -> None:
+    # blue/green's move of all traffic to the release color shifts the traffic outside the steps
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    record_stage(at_step(Stage.TRAFFIC_SHIFTED, 0, T0), store, notifier)
+
+    release = record_stage(request(Stage.TRAFFIC_SHIFTED, T0 + timedelta(seconds=300)), store, notifier)
+
+    assert not release.first_time
+    assert len(notifier.sent) == 1
+
+
+def test_given_a_step_for_a_stage_met_once_per_rollout_then_the_payload_is_refused() -> None:
+    with pytest.raises(InvalidEvent, match="step: released is met once per rollout"):
+        parse_event(RecordStageRequest, load_event("record_stage/started") | {"stage": "released", "step": 4})

@@ -63,6 +63,12 @@ def rollout_sk(rollout_id: str) -> str:
     return f"ROLLOUT#{rollout_id}"
 
 
+def _occurrence(stage: Stage, step: int | None, what: Literal["at", "notified_at"]) -> str:
+    """The record's attribute of a stage's occurrence: ``stage_<stage>_at`` (or ``_notified_at``)
+    once per rollout, ``stage_<stage>_step<N>_at`` at canary step N."""
+    return f"stage_{stage.value}_{what}" if step is None else f"stage_{stage.value}_step{step}_{what}"
+
+
 class DynamoRolloutStore:
     """The rollouts port (:class:`canaryfleet.ports.rollouts.RolloutStore`) on the state table."""
 
@@ -206,16 +212,28 @@ class DynamoRolloutStore:
             ExpressionAttributeValues={":entry": typed({"weight": weight, "at": at.isoformat()})},
         )
 
-    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
-        # The condition makes a stage count once: a retried task or a late duplicate
-        # changes nothing and never moves current_stage backwards.
+    def record_stage(
+        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+    ) -> StageTransition:
+        # The condition makes an occurrence (the stage, or the stage at a canary step) count
+        # once: a retried task or a late duplicate changes nothing and never moves
+        # current_stage backwards. A step's occurrence has a top-level marker of its own (a path
+        # into a map would fail on a record without the map); stage_<stage>_at stays the
+        # stage's first entry, as the timeline reads it.
+        marker = _occurrence(stage, step, "at")
+        first = f"stage_{stage.value}_at"
+        update = "SET #marker = :at, current_stage = :stage, current_stage_at = :at"
+        names = {"#marker": marker}
+        if marker != first:
+            update += ", #first = if_not_exists(#first, :at)"
+            names["#first"] = first
         try:
             response = self._db.update_item(
                 TableName=self._table,
                 Key=self._key(application, rollout_id),
-                UpdateExpression="SET #stage_at = :at, current_stage = :stage, current_stage_at = :at",
-                ConditionExpression="attribute_not_exists(#stage_at)",
-                ExpressionAttributeNames={"#stage_at": f"stage_{stage.value}_at"},
+                UpdateExpression=update,
+                ConditionExpression="attribute_not_exists(#marker)",
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues={":at": s(at.isoformat()), ":stage": s(stage.value)},
                 ReturnValues="UPDATED_OLD",
                 # The record as it stands comes with the refusal (UpdateItem, DynamoDB API Reference).
@@ -225,25 +243,35 @@ class DynamoRolloutStore:
             if condition_failed(exc):
                 standing = cast("dict[str, Any]", exc.response).get("Item", {})
                 return StageTransition(
-                    first_time=False, notified=f"stage_{stage.value}_notified_at" in standing
+                    first_time=False, notified=_occurrence(stage, step, "notified_at") in standing
                 )
             raise
         old = response.get("Attributes", {})
-        previous = old.get("current_stage", {}).get("S")
         previous_at = old.get("current_stage_at", {}).get("S")
+        # UPDATED_OLD may leave out a value the update did not change: a step's stage that
+        # follows the same stage of the step before (set_weight 10, then set_weight 50).
+        previous = old.get("current_stage", {}).get("S") or (stage.value if previous_at else None)
         return StageTransition(
             first_time=True,
             previous_stage=Stage(previous) if previous else None,
             previous_at=datetime.fromisoformat(previous_at) if previous_at else None,
         )
 
-    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
+    def stage_notified(
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+    ) -> None:
+        # A step's notice also stands for the stage's first one: a later repeat without a step
+        # (blue/green's move to the release color) is no news once a step told the stage.
+        marker, first = _occurrence(stage, step, "notified_at"), f"stage_{stage.value}_notified_at"
+        update, names = "SET #marker = :now", {"#marker": marker}
+        if marker != first:
+            update, names = f"{update}, #first = if_not_exists(#first, :now)", {**names, "#first": first}
         self._db.update_item(
             TableName=self._table,
             Key=self._key(application, rollout_id),
-            UpdateExpression="SET #notified = :now",
+            UpdateExpression=update,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#notified": f"stage_{stage.value}_notified_at"},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues={":now": s(self._now())},
         )
 

@@ -110,6 +110,7 @@ def request_approval(
                 "approvers": app.approvers.model_dump(mode="json"),
                 "approval_id": approval_id,
             },
+            step=task.step,
         ),
         store,
         notifier,

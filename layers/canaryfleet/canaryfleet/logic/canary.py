@@ -66,7 +66,8 @@ def shift_traffic(
     result = {"canary": weight, "live": 100 - weight}
     if notifier is not None:
         colors = {"live_color": app.live_color, "release_color": app.release_color} if app.live_color else {}
-        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, {**result, "seq": seq, **colors})
+        detail = {**result, "seq": seq, **colors}
+        _stage(store, notifier, ref, Stage.TRAFFIC_SHIFTED, now, detail, task.step)
     return result
 
 
@@ -77,8 +78,10 @@ def _stage(
     stage: Stage,
     at: datetime,
     detail: dict[str, Any],
+    step: int | None,
 ) -> None:
-    record_stage(RecordStageRequest(ref=ref, stage=stage, at=at, detail=detail), store, notifier)
+    """Record and notify a stage met at each canary step, once per ``step``."""
+    record_stage(RecordStageRequest(ref=ref, stage=stage, at=at, detail=detail, step=step), store, notifier)
 
 
 def begin_wait(
@@ -446,7 +449,7 @@ def analyse(
         metrics=list(judged.metrics),
     )
     store.record_verdict(ref.application, ref.rollout_id, verdict)
-    _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"))
+    _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"), task.step)
     logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))

@@ -145,9 +145,12 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
 
 
 def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]]]:
-    """A thread reply (or a message of its own): emoji, headline, facts, when."""
+    """A thread reply (or a message of its own): emoji, headline, facts, when. A stage met at
+    each canary step says which step of the policy it is (counted from 1, as the policy lists
+    them): a thread can hold several shifts, verdicts and approvals."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
-    text = "\n".join([f"{emoji} *{words}*", *detail_lines(notice, bundle_notes)])
+    step = f" (policy step {notice.step + 1})" if notice.step is not None else ""
+    text = "\n".join([f"{emoji} *{words}*{step}", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(text, 2900)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},

@@ -1,4 +1,8 @@
-"""Record a rollout stage once: the record, the previous stage's duration, the notification."""
+"""Record a rollout stage once: the record, the previous stage's duration, the notification.
+
+A stage met at every canary step (``PER_STEP_STAGES``: traffic shifted, verdict, awaiting
+approval) comes with its step's index and counts once per step; the others once per rollout.
+"""
 
 from __future__ import annotations
 
@@ -58,9 +62,9 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
     ref = request.ref
     # Before the stage: the reason is written again on a retry, never lost to one.
     detail = _rolled_back(request, store) if request.stage is Stage.ROLLED_BACK else request.detail
-    transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at)
+    transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at, request.step)
     if not transition.first_time:
-        logger.info("stage already recorded", extra={"stage": request.stage.value})
+        logger.info("stage already recorded", extra={"stage": request.stage.value, "step": request.step})
         if not transition.notified:
             # Recorded, and its notice not published: the publish failed or the function died
             # after the write, and this is the task's retry. Told now (the notify function tells
@@ -78,7 +82,10 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
         metrics.add_metric(name="RolloutsStarted", unit=MetricUnit.Count, value=1)
 
     _publish(request, detail, store, notifier, transition.previous_stage, seconds)
-    logger.info("stage recorded", extra={"stage": request.stage.value, "previous_stage_seconds": seconds})
+    logger.info(
+        "stage recorded",
+        extra={"stage": request.stage.value, "step": request.step, "previous_stage_seconds": seconds},
+    )
     return RecordStageResult(
         stage=request.stage,
         first_time=True,
@@ -95,20 +102,22 @@ def _publish(
     previous_stage: Stage | None,
     seconds: float | None,
 ) -> None:
-    """Publish the stage's notice, then mark it published on the record."""
+    """Publish the stage's notice, then mark it published on the record.
+
+    A step's notice names its step: the notify function tells each step's once (Notice.key).
+    """
     ref = request.ref
-    notifier.publish(
-        kind=f"rollout.{request.stage.value}",
-        application=ref.application,
-        message={
-            "rollout_id": ref.rollout_id,
-            "application": ref.application,
-            "version": ref.version,
-            "stage": request.stage.value,
-            "at": request.at.isoformat(),
-            "previous_stage": previous_stage.value if previous_stage else None,
-            "previous_stage_seconds": seconds,
-            "detail": detail,
-        },
-    )
-    store.stage_notified(ref.application, ref.rollout_id, request.stage)
+    message: dict[str, Any] = {
+        "rollout_id": ref.rollout_id,
+        "application": ref.application,
+        "version": ref.version,
+        "stage": request.stage.value,
+        "at": request.at.isoformat(),
+        "previous_stage": previous_stage.value if previous_stage else None,
+        "previous_stage_seconds": seconds,
+        "detail": detail,
+    }
+    if request.step is not None:
+        message["step"] = request.step
+    notifier.publish(kind=f"rollout.{request.stage.value}", application=ref.application, message=message)
+    store.stage_notified(ref.application, ref.rollout_id, request.stage, request.step)

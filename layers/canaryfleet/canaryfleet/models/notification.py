@@ -64,13 +64,22 @@ class Notice(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def key(self) -> str:
-        """What makes two notices the same news: the rollout's stage, or the drain's run.
+        """What makes two notices the same news: the rollout's stage (at its canary step, for a
+        stage met at each step), or the drain's run.
 
         A notice published twice (a retried publisher) or delivered twice (SNS and SQS are
-        at least once) has the same key, so it is told once.
+        at least once) has the same key, so it is told once; each step's is told once.
         """
         subject = self.body.get("rollout_id") or self.body.get("run_id") or self.body.get("instance_id")
-        return f"{self.application}/{subject or self.message_id}/{self.kind}"
+        key = f"{self.application}/{subject or self.message_id}/{self.kind}"
+        return key if self.step is None else f"{key}/step-{self.step}"
+
+    @property
+    def step(self) -> int | None:
+        """The canary step's index, for a stage met at each step (record_stage's ``step``)."""
+        value = self.body.get("step")
+        # bool is an int to Python: a true "step" would pass for step 1.
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def rollout_id(self) -> str | None:

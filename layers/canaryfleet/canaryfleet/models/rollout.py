@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canaryfleet.models.analysis import MetricVerdict
 from canaryfleet.models.app_config import AppConfig, Strategy
@@ -56,6 +56,10 @@ class Stage(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     RELEASED = "released"
     ROLLED_BACK = "rolled_back"
+
+
+# The stages a rollout meets at each canary step of its policy: each step's is its own news.
+PER_STEP_STAGES = frozenset({Stage.TRAFFIC_SHIFTED, Stage.VERDICT, Stage.AWAITING_APPROVAL})
 
 
 RolloutId = Annotated[
@@ -112,6 +116,18 @@ class RecordStageRequest(BaseModel):
     stage: Stage
     at: datetime = Field(description="When the state machine entered the stage ($$.State.EnteredTime).")
     detail: dict[str, Any] = Field(default_factory=dict, description="Stage facts worth notifying.")
+    step: int | None = Field(
+        default=None,
+        ge=0,
+        description="The canary step's index ($.step.index) for a stage met at every step (traffic"
+        " shifted, verdict, awaiting approval): recorded and notified once per step. None: once per rollout.",
+    )
+
+    @model_validator(mode="after")
+    def _a_step_only_for_a_stage_of_steps(self) -> RecordStageRequest:
+        if self.step is not None and self.stage not in PER_STEP_STAGES:
+            raise ValueError(f"step: {self.stage.value} is met once per rollout, not at a canary step")
+        return self
 
 
 class RecordStageResult(BaseModel):

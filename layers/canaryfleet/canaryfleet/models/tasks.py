@@ -46,6 +46,12 @@ class ShiftTask(_Task):
     weight: int = Field(ge=0, le=100)
     seq: str = Field(pattern=r"^[a-z0-9-]{1,32}$", description="Step of the weight log this change is.")
     notify: bool = True
+    step: int | None = Field(
+        default=None,
+        ge=0,
+        description="The canary step's index; None outside the steps (release, final, rollback) and from"
+        " a definition before it was sent: the shift is then told once per rollout.",
+    )
 
 
 class BakeTask(_Task):
@@ -69,6 +75,12 @@ class AnalyseTask(_Task):
     app: AppConfig
     ref: RolloutRef
     analysis: AnalysisSpec
+    step: int | None = Field(
+        default=None,
+        ge=0,
+        description="The canary step's index; None from a definition before it was sent (the verdict is"
+        " then told once per rollout).",
+    )
 
 
 class ApprovalTask(_Task):

@@ -3,7 +3,7 @@
 One protocol a concern, so that a function asks only for what it uses; ``RolloutStore`` is
 all of them (what the state table adapter, :class:`canaryfleet.adapters.rollout_store.
 DynamoRolloutStore`, and the unit tests' in-memory fake implement). Contracts every
-implementation keeps: ``create`` writes once, ``record_stage`` counts a stage once,
+implementation keeps: ``create`` writes once, ``record_stage`` counts a stage once (or once a step),
 ``hand_lock_to`` and ``release_lock`` are conditional, ``record_deployment_outcome`` records
 a deployment's end once.
 """
@@ -78,13 +78,19 @@ class RolloutRecords(RolloutReader, Protocol):
         """Record the weight set at step ``seq``; the same step again overwrites its entry."""
         ...
 
-    def record_stage(self, application: str, rollout_id: str, stage: Stage, at: datetime) -> StageTransition:
-        """Record that a stage was entered, once per stage (a repeat changes nothing, and says
-        whether the stage's notice was published since)."""
+    def record_stage(
+        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+    ) -> StageTransition:
+        """Record that a stage was entered: once per rollout, or with ``step`` once per canary step
+        (a repeat changes nothing, and says whether that occurrence's notice was published since).
+        The stage's first entry time stays the first, whichever step it was."""
         ...
 
-    def stage_notified(self, application: str, rollout_id: str, stage: Stage) -> None:
-        """The stage's notice is published."""
+    def stage_notified(
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+    ) -> None:
+        """The notice of the stage (at ``step``) is published; a step's also counts for the stage
+        without a step, so a later step-less repeat of a stage a step told is no news."""
         ...
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:

@@ -1,0 +1,63 @@
+"""The notification topic's notices: what makes two the same news, and how a canary step's reads.
+
+A policy can shift the traffic, judge the canary and ask for an approval at several steps; the
+notify function tells each notice once per key, so each step's must have a key of its own, and
+a duplicate of one step's the same key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from canaryfleet.logic.notify_messages import reply_blocks
+from canaryfleet.models.notification import Notice
+
+APP = "payments-api"
+ROLLOUT = "payments-api-1_4_2-0f3a9c"
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def notice(kind: str, message_id: str = "msg-1", **body: Any) -> Notice:
+    message = {"rollout_id": ROLLOUT, "application": APP, "version": "1.4.2", **body}
+    return Notice(kind=kind, application=APP, body=message, message_id=message_id, published_at=T0)
+
+
+@pytest.mark.parametrize("kind", ["rollout.traffic_shifted", "rollout.verdict", "rollout.awaiting_approval"])
+def test_two_steps_notices_of_a_stage_are_two_news_and_a_steps_duplicate_is_one(kind: str) -> None:
+    step_0, step_2 = notice(kind, step=0), notice(kind, step=2)
+    again = notice(kind, "msg-2", step=2)  # published again by a retried task, or delivered twice
+
+    assert step_0.key != step_2.key
+    assert again.key == step_2.key == f"{APP}/{ROLLOUT}/{kind}/step-2"
+
+
+def test_a_notice_without_a_step_keeps_its_key() -> None:
+    # A stage met once per rollout, or a step's notice from a definition that did not send the
+    # step: the key stays the one notices had before steps were told apart.
+    assert notice("rollout.released").key == f"{APP}/{ROLLOUT}/rollout.released"
+    assert notice("rollout.verdict").key == f"{APP}/{ROLLOUT}/rollout.verdict"
+
+
+def reply_lines(told: Notice) -> list[str]:
+    _, blocks = reply_blocks(told)
+    return str(blocks[0]["text"]["text"]).splitlines()
+
+
+def test_a_steps_reply_says_which_step_of_the_policy_it_is() -> None:
+    shifted = notice("rollout.traffic_shifted", step=2, detail={"canary": 50, "live": 50})
+
+    assert reply_lines(shifted) == [
+        ":twisted_rightwards_arrows: *Canary takes traffic* (policy step 3)",
+        "canary 50%, live 50%",
+    ]
+
+
+def test_a_reply_without_a_step_reads_as_before() -> None:
+    shifted = notice("rollout.traffic_shifted", detail={"canary": 10, "live": 90})
+
+    assert reply_lines(shifted) == [
+        ":twisted_rightwards_arrows: *Canary takes traffic*",
+        "canary 10%, live 90%",
+    ]
