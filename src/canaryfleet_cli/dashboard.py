@@ -185,7 +185,7 @@ class Dashboard:
             form.get("action", ""),
         )
         reason = form.get("reason", "").strip()
-        if not _APP.match(application) or not _ROLLOUT_ID.match(rollout_id) or action not in ACTIONS:
+        if not _APP.fullmatch(application) or not _ROLLOUT_ID.fullmatch(rollout_id) or action not in ACTIONS:
             raise Refused(HTTPStatus.BAD_REQUEST, "unknown application, rollout or action")
         if action in NEEDS_REASON and not reason:
             raise Refused(HTTPStatus.BAD_REQUEST, f"{action} needs a reason")
@@ -247,7 +247,7 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                     return
                 if len(segments) == 4 and segments[0] == "rollouts" and segments[3] == "charts":
                     _, application, rollout_id, _ = segments
-                    if not _APP.match(application) or not _ROLLOUT_ID.match(rollout_id):
+                    if not _APP.fullmatch(application) or not _ROLLOUT_ID.fullmatch(rollout_id):
                         raise Refused(HTTPStatus.NOT_FOUND, "no such rollout")
                     # The timeline page's own policy: its inline chart script and styles by hash.
                     policy = {"Content-Security-Policy": content_security_policy()}
@@ -255,7 +255,7 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                     return
                 if len(segments) == 3 and segments[0] == "rollouts":
                     _, application, rollout_id = segments
-                    if not _APP.match(application) or not _ROLLOUT_ID.match(rollout_id):
+                    if not _APP.fullmatch(application) or not _ROLLOUT_ID.fullmatch(rollout_id):
                         raise Refused(HTTPStatus.NOT_FOUND, "no such rollout")
                     notice = parse_qs(parts.query).get("done", [""])[0][:200]
                     self._send(HTTPStatus.OK, dashboard.rollout(application, rollout_id, notice))

@@ -238,6 +238,20 @@ def test_a_window_of_more_intervals_than_one_analysis_judges_is_judged_on_its_la
             )
         ),
         ({"metrics": [{"name": "x", "value": {"expression": "a + b"}}]}, "needs the metrics it names"),
+        (
+            {
+                "metrics": [
+                    {
+                        "name": "x",
+                        "value": {
+                            "expression": "a",
+                            "inputs": {"a\n": {"namespace": "N", "metric_name": "M"}},
+                        },
+                    }
+                ]
+            },
+            "input ids must be a lower-case letter",
+        ),
         ({"metrics": [{"name": "x", "value": {}}]}, "either metric or expression"),
         (
             {

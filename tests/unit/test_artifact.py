@@ -3,7 +3,7 @@ import re
 import pytest
 from canaryfleet.errors import InvalidArtifactKey
 from canaryfleet.models.artifact import ArtifactRef, application_of_key, key_from_event
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 BUCKET = "canaryfleet-artifacts"
@@ -35,6 +35,11 @@ def test_given_a_key_in_layout_when_parsed_then_application_and_version_come_fro
         ("payments-api/.hidden.zip", "version '.hidden'"),
         ("payments-api/2.7 0.zip", "version '2.7 0'"),
         ("payments-api/" + "9" * 65 + ".zip", "version '"),
+        # Python's $ also matches before a last newline; a version read from a file keeps one.
+        ("payments-api/2.7.0\n.zip", "version '2.7.0\\n'"),
+        ("payments-ap\n/2.7.0.zip", "application 'payments-ap\\n'"),
+        ("payments-api/2.7.0.zip\n", "not <app>/<version>.zip"),
+        ("payments-api/2.7.0.tgz\n", "not <app>/<version>.zip"),
     ],
 )
 def test_given_an_off_layout_key_when_parsed_then_the_error_says_what_is_wrong(key: str, why: str) -> None:
@@ -77,6 +82,8 @@ def test_any_valid_key_gives_a_valid_step_functions_execution_name(
 
 
 @given(key=st.text(max_size=200))
+@example(key="payments-api/2.7.0\n.zip")
+@example(key="payments-ap\n/2.7.0.zip")
 def test_any_key_is_either_parsed_or_rejected_with_invalid_artifact_key(key: str) -> None:
     try:
         ref = artifact(key)
@@ -94,6 +101,7 @@ def test_any_key_is_either_parsed_or_rejected_with_invalid_artifact_key(key: str
         ("payments-api%2F2.7.0.zip", "payments-api/2.7.0.zip"),
         ("payments-api/2.7%2F0.zip", "payments-api/2.7%2F0.zip"),  # decoded it is off-layout: kept
         ("payments-api/2.7.0%FF.zip", "payments-api/2.7.0%FF.zip"),  # not UTF-8 once decoded: kept
+        ("payments-api/2.7.0%0A.zip", "payments-api/2.7.0%0A.zip"),  # a newline decoded: off-layout, kept
     ],
 )
 def test_an_event_key_is_read_url_decoded_only_where_that_gives_a_key_in_layout(sent: str, read: str) -> None:
@@ -107,9 +115,17 @@ def test_an_event_key_is_read_url_decoded_only_where_that_gives_a_key_in_layout(
         ("payments-api/sub/2.7.0.zip", "payments-api"),
         ("Payments/2.7.0.zip", None),
         ("payments-api.zip", None),
+        ("payments-ap\n/2.7.0.zip", None),
     ],
 )
 def test_a_refused_keys_notice_names_the_application_its_first_folder_names(
     key: str, application: str | None
 ) -> None:
     assert application_of_key(key) == application
+
+
+def test_whatever_the_model_refuses_in_an_object_is_an_invalid_artifact_key_not_a_crash() -> None:
+    with pytest.raises(InvalidArtifactKey, match="bucket"):
+        ArtifactRef.from_object(bucket="b", key="payments-api/2.7.0.zip")  # S3 names are 3 or more
+    with pytest.raises(InvalidArtifactKey, match="size"):
+        ArtifactRef.from_object(bucket=BUCKET, key="payments-api/2.7.0.zip", size=-1)

@@ -118,7 +118,9 @@ def test_a_retry_never_runs_under_its_first_runs_prefix() -> None:
     assert next_run_id(NOW + timedelta(seconds=30), after=first) == "20261126T101610Z"
 
 
-@pytest.mark.parametrize("name", ["../etc/passwd", "/var/log/app.log", "logs/../../x", "manifest.json", ""])
+@pytest.mark.parametrize(
+    "name", ["../etc/passwd", "/var/log/app.log", "logs/../../x", "manifest.json", "", "server.log\n"]
+)
 def test_a_manifest_entry_must_stay_inside_its_prefix(name: str) -> None:
     with pytest.raises(ValidationError):
         ManifestFile(name=name, size=1, sha256="0" * 64)

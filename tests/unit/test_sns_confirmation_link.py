@@ -68,6 +68,7 @@ def test_china_and_govcloud_links_are_read() -> None:
         (LINK.replace("arn%3Aaws%3Asns", "arn%3Aaws%3Aiam"), "is not an SNS topic ARN"),
         (LINK.replace("sns%3Aeu-west-1", "sns%3Aus-east-1"), "its topic is in us-east-1"),
         (LINK.replace(TOKEN, TOKEN[:10]), "cut short"),
+        (LINK.replace(TOKEN, TOKEN + "%0A"), "cut short"),  # Python's $ matched before a last newline
         (LINK.replace(TOKEN, TOKEN[:40] + "%22%3E%3Cscript%3E"), "cut short"),
         (LINK + "&x=" + "a" * 5000, "characters long"),
     ],

@@ -285,7 +285,7 @@ def check_put_metric_alarm(request: dict[str, Any]) -> None:
     if len(returned) != 1:
         raise ValidationError("Exactly one query in Metrics must have ReturnData true.")
     for query in metrics:
-        if not _QUERY_ID.match(str(query.get("Id", ""))):
+        if not _QUERY_ID.fullmatch(str(query.get("Id", ""))):
             raise ValidationError(
                 f"Invalid Id {query.get('Id')!r}: it starts with a lower-case letter and holds "
                 "letters, numbers and underscores."

@@ -238,10 +238,10 @@ def _parse(text: str) -> _Parsed | str:
         return USAGE
     verb: Literal["abort", "promote"] = "abort" if words[0] == "abort" else "promote"
     application, rest = words[1], words[2] if len(words) > 2 else ""
-    if not re.match(APP_NAME_PATTERN, application):
+    if not re.fullmatch(APP_NAME_PATTERN, application):
         return f"{USAGE}\n(not an application name)"
     first, _, after = rest.partition(" ")
-    is_version = bool(_VERSION_WORD.fullmatch(first) and re.match(VERSION_PATTERN, first))
+    is_version = bool(_VERSION_WORD.fullmatch(first) and re.fullmatch(VERSION_PATTERN, first))
     version, reason = (first, after.strip()) if is_version else (None, rest)
     bad = non_printing(reason.replace("\r\n", "\n"))
     if bad:

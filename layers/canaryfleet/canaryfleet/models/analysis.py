@@ -251,9 +251,12 @@ class MetricQuery(BaseModel):
         if self.expression is not None:
             if not self.inputs:
                 raise ValueError("an expression needs the metrics it names in inputs")
-            bad = sorted(i for i in self.inputs if not re.match(_QUERY_ID, i))
+            bad = sorted(i for i in self.inputs if not re.fullmatch(_QUERY_ID, i))
             if bad:
-                raise ValueError(f"input ids must start with a lower-case letter: {', '.join(bad)}")
+                raise ValueError(
+                    "input ids must be a lower-case letter, then letters, digits or '_' (GetMetricData's"
+                    f" Id): {', '.join(map(repr, bad))}"
+                )
         elif self.inputs:
             raise ValueError("inputs belong to an expression")
         return self

@@ -7,7 +7,7 @@ import re
 from typing import Annotated
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canaryfleet.errors import InvalidArtifactKey
 
@@ -54,13 +54,13 @@ def key_from_event(key: str) -> str:
 def application_of_key(key: str) -> str | None:
     """The application a key's first folder names, if it is a valid name (for a refused key's notice)."""
     first, slash, _ = key.partition("/")
-    return first if slash and _APP.match(first) else None
+    return first if slash and _APP.fullmatch(first) else None
 
 
 def _application_and_version(key: str) -> tuple[str, str]:
     """The application and version an <app>/<version>.zip key names; InvalidArtifactKey if off-layout."""
-    match = _KEY.match(key)
-    other = None if match else _OTHER_BUNDLE.match(key)
+    match = _KEY.fullmatch(key)
+    other = None if match else _OTHER_BUNDLE.fullmatch(key)
     if other is not None:
         kind = other["kind"]
         what = f"named .{kind}, not .zip" if kind.lower() == "zip" else f"a .{kind} bundle"
@@ -71,12 +71,12 @@ def _application_and_version(key: str) -> tuple[str, str]:
     if not match:
         raise InvalidArtifactKey(f"key {key!r} is not <app>/<version>.zip")
     app, version = match["app"], match["version"]
-    if not _APP.match(app):
+    if not _APP.fullmatch(app):
         raise InvalidArtifactKey(
             f"application {app!r} in key {key!r} must be 2-40 lowercase letters, digits or '-', "
             "starting with a letter"
         )
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise InvalidArtifactKey(
             f"version {version!r} in key {key!r} must be 1-64 letters, digits or '._+-', "
             "starting with a letter or digit"
@@ -108,15 +108,21 @@ class ArtifactRef(BaseModel):
     ) -> ArtifactRef:
         """Read application and version from the key; raise InvalidArtifactKey if it is off-layout."""
         app, version = _application_and_version(key)
-        return cls(
-            bucket=bucket,
-            key=key,
-            version_id=version_id,
-            etag=etag,
-            size=size,
-            application=app,
-            version=version,
-        )
+        try:
+            return cls(
+                bucket=bucket,
+                key=key,
+                version_id=version_id,
+                etag=etag,
+                size=size,
+                application=app,
+                version=version,
+            )
+        except ValidationError as exc:  # e.g. a key over S3's 1,024 bytes: refused, never a crash
+            wrong = ", ".join(str(error["loc"][0]) for error in exc.errors() if error["loc"])
+            raise InvalidArtifactKey(
+                f"key {key[:200]!r} names no build canaryfleet can take ({wrong})"
+            ) from None
 
     @property
     def rollout_id(self) -> str:

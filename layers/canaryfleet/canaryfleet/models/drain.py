@@ -285,7 +285,7 @@ class _ManifestEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _relative(cls, value: str) -> str:
-        if not _SAFE_NAME.match(value) or value == "manifest.json":
+        if not _SAFE_NAME.fullmatch(value) or value == "manifest.json":
             raise ValueError(f"{value!r} is not a relative file name inside the drain's prefix")
         return value
 

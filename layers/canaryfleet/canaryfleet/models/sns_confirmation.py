@@ -73,7 +73,7 @@ def _split(link: str) -> parse.SplitResult:
 def _unwrapped(link: str) -> str:
     """What a Safe Links address wraps (its one ``url`` field); any other link as it is."""
     parts = _split(link)
-    if parts.scheme == "https" and _SAFE_LINKS.match((parts.hostname or "").lower()):
+    if parts.scheme == "https" and _SAFE_LINKS.fullmatch((parts.hostname or "").lower()):
         wrapped = parse.parse_qs(parts.query).get("url", [])
         if len(wrapped) == 1:
             return wrapped[0].strip()
@@ -88,21 +88,21 @@ def confirmation_link(text: str) -> ConfirmationLink:
     link = _unwrapped(link)
     parts = _split(link)
     host = (parts.hostname or "").lower()
-    match = _HOST.match(host)
+    match = _HOST.fullmatch(host)
     if parts.scheme != "https" or match is None:
         raise InvalidConfirmationLink(
             "not a link of SNS's confirmation email: it starts with https://sns.<region>.amazonaws.com/"
         )
     query = parse.parse_qs(parts.query, keep_blank_values=True)
     topic_arn, token = _one(query, "TopicArn"), _one(query, "Token")
-    topic = _TOPIC_ARN.match(topic_arn)
+    topic = _TOPIC_ARN.fullmatch(topic_arn)
     if topic is None:
         raise InvalidConfirmationLink(f"TopicArn {topic_arn[:300]!r} is not an SNS topic ARN")
     if topic["region"] != match["region"]:
         raise InvalidConfirmationLink(
             f"the link is SNS's in {match['region']} but its topic is in {topic['region']}"
         )
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise InvalidConfirmationLink(
             f"its Token is not one SNS sends (16 to 2048 letters and digits; this one has {len(token)} "
             "characters): was the link cut short or changed?"
