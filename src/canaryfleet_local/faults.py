@@ -60,6 +60,12 @@ class AwsFault(BaseModel):
     operation: str = Field(default="*", description="The API operation, e.g. PutItem (glob).")
     rate: float = Field(ge=0.0, le=1.0, description="Fraction of attempts that fail.")
     error: Literal["throttle", "server", "either"] = "either"
+    first: int | None = Field(
+        default=None,
+        ge=1,
+        description="Only the first this many attempts that match may fail, then none: a burst (a"
+        " quota's bucket empty for a while) rather than a steady rate.",
+    )
 
 
 class LambdaFaults(BaseModel):
@@ -123,6 +129,7 @@ class FaultInjection:
         self.counts: Counter[str] = Counter()
         self._random = random.Random(plan.seed)  # noqa: S311 - chaos, not cryptography
         self._lock = threading.Lock()
+        self._matched: Counter[int] = Counter()  # attempts each rule with a `first` has matched
         self._inside = threading.local()  # the logical id of the function this thread runs
 
     def _draw(self, rate: float) -> float | None:
@@ -142,9 +149,14 @@ class FaultInjection:
         if getattr(self._inside, "function", None) is None:
             return None
         _, service, operation = [*event_name.split(".", 2), "", ""][:3]
-        for rule in self.plan.aws:
+        for index, rule in enumerate(self.plan.aws):
             if not (fnmatch(service, rule.service) and fnmatch(operation, rule.operation)):
                 continue
+            if rule.first is not None:
+                with self._lock:
+                    self._matched[index] += 1
+                    if self._matched[index] > rule.first:
+                        continue
             draw = self._draw(rule.rate)
             if draw is None:
                 continue

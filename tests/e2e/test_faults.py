@@ -150,3 +150,21 @@ def test_two_hundred_drains_under_faults(faults: FaultPlan) -> None:
     assert (
         scaled_in["drained"] + reclaimed["drained"] + scaled_in["logs_lost"] + reclaimed["logs_lost"] == 200
     )
+
+
+def test_throttling_that_outlasts_botocores_retries_is_waited_out_and_the_build_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A burst of bakes empties a CloudWatch quota's bucket for longer than botocore's six
+    # attempts (about 30 s of backoff): the analysis's invocation fails with the throttle, and
+    # its state's Retry, not a rollback, waits it out (TransientAwsError, statemachines/
+    # rollout.asl.yaml). Six attempts throttled: every attempt of the first invocation.
+    burst = AwsFault(service="cloudwatch", operation="GetMetricData", rate=1.0, error="throttle", first=6)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, FaultPlan(aws=(burst,)).model_dump_json(by_alias=True))
+
+    report = run_scenario(load_scenario("healthy"), parameters={"LogLevel": "ERROR"}, timeout=600)
+
+    reasons = [r["reason"] for r in report["rollouts"]]
+    assert [r["outcome"] for r in report["rollouts"]] == ["released"], reasons
+    assert report["faults"] == {"aws throttle": 6}
+    _assert_nothing_left(report)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from canaryfleet.adapters.registry import Registry
-from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, UnknownApplication
+from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, TransientAwsError, UnknownApplication
 from canaryfleet.logic.analysis.failfast import (
     MIN_PERIOD_REQUESTS,
     Z_THRESHOLD,
@@ -490,6 +490,30 @@ def test_the_rollback_and_the_release_delete_the_alarms_and_a_repeat_finds_none(
 
     assert alarms.alarms == {}
     assert alarms.deleted == deleted  # nothing left to delete the second time
+
+
+def test_a_rollback_whose_alarm_cleanup_is_throttled_has_already_recorded_why(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # CloudWatch's DeleteAlarms takes 3 calls a second per Region: the first a burst throttles.
+    class ThrottledAlarms(FakeAlarms):
+        def delete_alarms(self, prefix: str) -> list[str]:
+            raise TransientAwsError("An error occurred (Throttling) when calling the DeleteAlarms operation")
+
+    _bake(FakeAlarms(), store, clock)
+    task = RollbackTask.model_validate(
+        {
+            "ref": REF.model_dump(),
+            "error": {"Error": "Aborted", "Cause": "aborted by ana@example.com: bad build"},
+        }
+    )
+
+    with pytest.raises(TransientAwsError):  # its task's Retry cleans up
+        roll_back(task, store, FakeDeployments(), clock, alarms=ThrottledAlarms())
+
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome == "rolled_back"
+    assert record.reason == "aborted by ana@example.com: bad build"
 
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:

@@ -142,3 +142,36 @@ def test_an_expiry_outwaits_a_decision_that_died_holding_the_approval() -> None:
     waited = sum(interval * rate**attempt for attempt in range(retrier["MaxAttempts"]))
 
     assert waited > CLAIM_STALE_AFTER.total_seconds() + 30  # and a margin for the claim's clock
+
+
+def _first_retrier_of(task: dict[str, Any], error: str) -> dict[str, Any] | None:
+    """The retrier Step Functions applies to ``error``: the first whose ErrorEquals names it."""
+    for retrier in task.get("Retry", []):
+        if error in retrier["ErrorEquals"] or retrier["ErrorEquals"] == ["States.ALL"]:
+            return dict(retrier)
+    return None
+
+
+def _longest_wait(retrier: dict[str, Any]) -> float:
+    """The sum of a retrier's backoffs before FULL jitter draws below each (ASL Retry fields)."""
+    interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds", float("inf"))
+    return sum(min(interval * rate**attempt, cap) for attempt in range(retrier.get("MaxAttempts", 3)))
+
+
+def test_every_rollout_task_waits_out_aws_throttling_for_minutes_before_it_rolls_back() -> None:
+    # Given every Lambda task of the rollout (each function's entry point raises a call botocore's
+    # six attempts did not get through as TransientAwsError)
+    path = next(p for p in DEFINITIONS if p.name == "rollout.asl.json")
+    tasks = {
+        name: s
+        for name, s in states(json.loads(path.read_text())).items()
+        if s["Type"] == "Task" and s["Resource"].startswith("arn:aws:states:::lambda:invoke")
+    }
+
+    # Then each retries it for minutes: at fifty applications, bakes start and end together and
+    # CloudWatch's alarm APIs take 3 to 9 calls a second per Region
+    for name, task in tasks.items():
+        retrier = _first_retrier_of(task, "TransientAwsError")
+        assert retrier is not None, name
+        assert _longest_wait(retrier) >= 300, (name, retrier)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as NoAnswer
+
 
 class CanaryfleetError(Exception):
     """Base class of every error canaryfleet raises on purpose."""
@@ -33,6 +36,45 @@ class ConfigurationError(CanaryfleetError):
 
 class TransientAwsError(CanaryfleetError):
     """An AWS call failed in a way that a retry may fix (throttling, 5xx)."""
+
+
+# What botocore's standard retry mode tries again (botocore/retries/standard.py: the
+# ThrottledRetryableChecker's error codes, the TransientRetryableChecker's codes, statuses and
+# exceptions, and a 429 of no modeled error): a call still failing so once botocore's attempts are
+# spent is tried again by its state machine's Retry, for longer, instead of failing the rollout.
+THROTTLED_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_ERROR_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+TRANSIENT_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+def transient_aws(exc: BaseException) -> TransientAwsError | None:
+    """``exc`` as a TransientAwsError if it is an AWS call's failure worth trying again."""
+    if isinstance(exc, NoAnswer | HTTPClientError):  # connect or read timeouts, resets
+        return TransientAwsError(f"an AWS call got no answer: {exc}")
+    if not isinstance(exc, ClientError):
+        return None
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in THROTTLED_ERROR_CODES or code in TRANSIENT_ERROR_CODES or status in TRANSIENT_STATUS_CODES:
+        return TransientAwsError(str(exc))
+    return None
 
 
 class InvalidBundle(CanaryfleetError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -9,6 +10,8 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from canaryfleet.errors import transient_aws
 
 # The X-Ray SDK patches what the runtime calls out with: botocore (every AWS call a subsegment,
 # the service map's edges) and http.client (the Slack Web API, through urllib). Naming them
@@ -73,11 +76,27 @@ def entry_point(*, correlation_id_path: str | None = None) -> Callable[[Handler]
 
     Outermost first: the logger's Lambda context (state cleared between invocations, the
     correlation id read from the event where one is named), metrics flushed after the
-    call, and the X-Ray segment around it.
+    call, the X-Ray segment around it, and an AWS call's failure that botocore's retries did not
+    outlast (throttling, 5xx, no answer) raised as TransientAwsError, which the state machines
+    retry by that name.
     """
 
     def wrap(handler: Handler) -> Handler:
-        traced = _made_tracer().capture_lambda_handler(handler)
+        @functools.wraps(handler)
+        def translated(event: Any, context: Any) -> Any:
+            try:
+                return handler(event, context)
+            except Exception as exc:
+                transient = transient_aws(exc)
+                if transient is None:
+                    raise
+                # The state machines retry TransientAwsError for minutes (statemachines/
+                # rollout.asl.yaml, aws-transient): a throttled CloudWatch call at a burst of
+                # bakes is waited out, never a rollback.
+                logger.warning("AWS call failed after botocore's retries", extra={"error": str(exc)[:300]})
+                raise transient from exc
+
+        traced = _made_tracer().capture_lambda_handler(translated)
         measured = metrics.log_metrics(traced)
         return cast(
             Handler,

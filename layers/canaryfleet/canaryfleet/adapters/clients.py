@@ -42,8 +42,10 @@ ServiceName = Literal[
     "stepfunctions",
 ]
 
-# Standard retry mode: five attempts with jittered exponential backoff (capped at 20 s) and a
-# retry quota, so throttling and 5xx answers rarely reach our code. Not adaptive mode: its
+# Standard retry mode: six attempts (max_attempts counts the retries after the first) with
+# jittered exponential backoff (capped at 20 s) and a retry quota, so throttling and 5xx answers
+# rarely reach our code; what still fails leaves the function as TransientAwsError, which the
+# state machines retry for minutes (observability.entry_point). Not adaptive mode: its
 # client-side rate limiter is shared by every call of the client (both tables, every
 # operation) and outlives the invocation in a warm environment, so one burst of throttling
 # slows every later event the environment handles; a Spot drain has two minutes, and

@@ -127,10 +127,12 @@ def roll_back(
     deployed to it
     (a failed or stopped live deployment leaves some live instances on the new build).
     """
-    if alarms is not None:  # a bake ended by an alarm or an abort had no analysis to delete them
-        delete_critical_alarms(task.ref.application, alarms)
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
     result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
+    # After the reason is recorded: CloudWatch's alarm APIs are the first a burst throttles, and
+    # a rollback that cannot clean up yet still says why it rolled back (its retry cleans up).
+    if alarms is not None:  # a bake ended by an alarm or an abort had no analysis to delete them
+        delete_critical_alarms(task.ref.application, alarms)
     deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}
     # A rollout that ended before it created its canary deployment (an abort while it waited for
     # its deployment window) changed no instance: nothing to restore, and nothing is deployed.
