@@ -35,7 +35,14 @@ from canaryfleet_cli.platform import (
     running_rollout,
     status_of,
 )
-from canaryfleet_cli.rollout_view import ViewStep, local_time, render_rollout, rolling_back, view_steps
+from canaryfleet_cli.rollout_view import (
+    ViewStep,
+    local_time,
+    one_line,
+    render_rollout,
+    rolling_back,
+    view_steps,
+)
 from canaryfleet_cli.watch import watch
 
 console = Console()
@@ -141,10 +148,8 @@ def _print_notes(rows: list[dict[str, Any]]) -> None:
         for line in row.get("verdict_metrics") or []:
             console.print(_text(f"{row['application']} verdict: {line}"))
         for note in row.get("bundle_notes") or []:
-            # The bundle's text is the builder's, not markup: printed as it is.
-            console.print(
-                f"{row['application']}: note: {note}", markup=False, highlight=False, soft_wrap=True
-            )
+            # The bundle's text is the builder's: not markup, nor a terminal's escape, nor a line of its own.
+            console.print(_text(one_line(f"{row['application']}: note: {note}")), soft_wrap=True)
 
 
 def history(
@@ -452,8 +457,8 @@ def publish(
         size = f"{len(body):,} bytes, {report.entries} entries"
         console.print(Text(f"published s3://{bucket}/{key} ({size}); its rollout starts now"))
         for note in report.notes:
-            # Bundle text is the builder's, not markup: printed as it is.
-            console.print(f"note: {note}", markup=False, highlight=False)
+            # The bundle's text is the builder's: not markup, nor a terminal's escape, nor a line of its own.
+            console.print(_text(one_line(f"note: {note}")))
 
 
 def report(

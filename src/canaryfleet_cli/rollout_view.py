@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from canaryfleet_cli.plain import plain_text
+from canaryfleet_cli.plain import plain_text, shown
 
 OUTCOME_WORDS = {"released": "released", "rolled_back": "rolled back", "rejected": "rejected"}
 OUTCOME_STYLES = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
@@ -270,11 +270,18 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
+def one_line(value: object) -> str:
+    """``value`` as one line whose every character prints: :func:`plain.shown`, and its line
+    breaks written as ``\\n``, so that a reason or a bundle's note cannot start a line of its own
+    (a log read as the rollout's story, a note that passes for the CLI's)."""
+    return shown(value).replace("\n", "\\n")
+
+
 def summary_line(app: AppConfig, record: RolloutRecord, now: datetime | None = None) -> str:
     """One line of the rollout's state, for logs (a pipe gets one per change)."""
     if record.outcome:
         words = OUTCOME_WORDS.get(record.outcome, record.outcome)
-        return f"{record.application} {record.version}: {words} {record.reason or ''}".rstrip()
+        return one_line(f"{record.application} {record.version}: {words} {record.reason or ''}".rstrip())
     if rolling_back(record):
         return f"{record.application} {record.version}: rolling back; canary {record.current_weight}%"
     steps = view_steps(app, record)
@@ -284,7 +291,7 @@ def summary_line(app: AppConfig, record: RolloutRecord, now: datetime | None = N
     # The age is left out on purpose: a line is printed when the rollout changes, not the clock.
     waiting = awaited(app, record, now).split(";")[0]
     colors = f"; {record.color_text()}" if record.color_text() else ""
-    return (
+    return one_line(
         f"{record.application} {record.version}: {step}; canary {record.current_weight}%{verdict}; "
         f"waiting for {waiting}{colors}"
     )

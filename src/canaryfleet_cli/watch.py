@@ -24,6 +24,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import ProfileOption, RegionOption, StackOption
+from canaryfleet_cli.plain import plain_text
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -162,21 +163,15 @@ def watch(
         def print_line(_view: RenderableType, line: str) -> None:
             if not printed or printed[-1] != line:
                 printed.append(line)
-                console.print(
-                    f"{time.strftime('%H:%M:%S')} {line}", markup=False, highlight=False, soft_wrap=True
-                )
+                console.print(plain_text(f"{time.strftime('%H:%M:%S')} {line}"), soft_wrap=True)
 
         record = _follow(follow, deadline, interval, print_line, verbose)
     if record is None or record.outcome is None:
         where = follow.waiting_text() if record is None else summary_line(app, record)
-        errors.print(
-            f"timed out after {timeout:.0f}s: {where}",
-            markup=False,
-            highlight=False,
-        )
+        errors.print(plain_text(f"timed out after {timeout:.0f}s: {where}"))
         raise typer.Exit(EXIT_TIMEOUT)
     if console.is_terminal:
-        console.print(summary_line(app, record), markup=False, highlight=False)
+        console.print(plain_text(summary_line(app, record)))
     raise typer.Exit(exit_code(record.outcome))
 
 

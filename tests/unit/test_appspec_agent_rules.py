@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle import validate_bundle
+from canaryfleet.logic.bundle.appspec import _Budget, _simple_glob
 from canaryfleet.logic.bundle.safe_zip import DEFAULT_LIMITS, opened
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SCRIPTS = {
     "scripts/stop_container.sh": "#!/bin/bash\ndocker stop web || true\n",
@@ -616,3 +619,184 @@ def test_the_paths_judged_are_the_ones_info_zips_unzip_writes(host: int, tmp_pat
     written = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
     assert judged == written
     assert done.returncode == (1 if host == FAT else 0)
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP's unzip is not installed here")
+@pytest.mark.parametrize(
+    "name",
+    ["app/" + "x" * 255, "app/" + "x" * 256, "app/" + "é" * 128, "a/" * 2047 + "ff"],
+    ids=["part of 255 bytes", "part of 256", "part of 256 in utf-8", "path of 4,096"],
+)
+def test_a_name_refused_for_its_length_is_one_info_zips_unzip_cannot_write(name: str, tmp_path: Path) -> None:
+    # Given a bundle with a long name, and Info-ZIP's unzip, which the agent runs
+    files = {"appspec.yml": CONTAINER_APP.replace("    overwrite: true\n", ""), **SCRIPTS, name: "x"}
+    (tmp_path / "bundle.zip").write_bytes(zip_made_on(UNIX, files))
+
+    # When unzip unpacks it as the agent does, and canaryfleet validates it
+    done = subprocess.run(
+        ["unzip", "-qo", str(tmp_path / "bundle.zip"), "-d", str(tmp_path / "out")],
+        capture_output=True,
+        check=False,
+    )
+    # What unzip made before it stopped may be 2,000 folders deep: too deep for pytest's shutil.rmtree
+    subprocess.run(["rm", "-rf", str(tmp_path / "out")], check=True)
+    try:
+        validate_bundle(zip_made_on(UNIX, files))
+        accepted = True
+    except InvalidBundle as exc:
+        accepted = "Linux takes at most" not in exc.reason
+
+    # Then a name refused for its length is one unzip fails to write (a 4,095-byte path fails it too
+    # under -d: the folder it unpacks into counts; canaryfleet cannot know that folder's length)
+    assert accepted == (done.returncode == 0)
+
+
+# --- keys that do not print ------------------------------------------------------------------------
+def test_a_key_holding_an_escape_or_a_line_break_is_noted_as_one_line_of_its_escapes() -> None:
+    # Given keys the agent ignores, double-quoted to hold a terminal's escapes and line breaks: one
+    # draws a fake link and erases the line, one would forge a line in the outcome email
+    appspec = r"""version: 0.0
+os: linux
+"\e]8;;https://evil.example/\e\\click me\e]8;;\e\\\e[2K\rnote": 1
+"x\n\nDecisions: approve by security-lead@example.com": 1
+hooks:
+  ApplicationStart:
+    - location: scripts/start_container.sh
+      "\e[31mRED": x
+"""
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then each note names its key by its escapes, on one line of printable text
+    assert report.notes == [
+        "appspec.yml: '\\x1b]8;;https://evil.example/\\x1b\\\\click me\\x1b]8;;\\x1b\\\\\\x1b[2K\\rnote'"
+        " (line 3) is ignored by CodeDeploy on EC2",
+        "appspec.yml: 'x\\n\\nDecisions: approve by security-lead@example.com' (line 4) is ignored by"
+        " CodeDeploy on EC2",
+        "appspec.yml: hooks.ApplicationStart[0].'\\x1b[31mRED' (line 8) is ignored by CodeDeploy on EC2",
+    ]
+    assert all(note.isprintable() for note in report.notes)
+
+
+def test_a_refusal_names_a_key_that_does_not_print_by_its_escapes() -> None:
+    # Given a hook event whose name holds an escape and a line break, with a timeout past the hour
+    appspec = (
+        "version: 0.0\nos: linux\nhooks:\n"
+        '  "Foo\\e[31m\\nDecisions: approve":\n'
+        "    - location: scripts/start_container.sh\n      timeout: 3601\n"
+    )
+
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(appspec))
+
+    # Then the reason shows the key by its escapes, on one line
+    assert refused.value.reason == (
+        "appspec.yml is not a valid EC2/on-premises AppSpec: hooks.'Foo\\x1b[31m\\nDecisions: approve'[0]"
+        ".timeout (line 6) must be at most 3600 (got 3601)"
+    )
+
+
+def test_a_key_that_prints_is_named_as_written() -> None:
+    # Given a key the agent ignores, with brackets, dots and non-ASCII letters, all printable
+    appspec = CONTAINER_APP.replace("overwrite: true", "über.key[1]: true")
+
+    # When the bundle is validated, Then the note names it as written
+    assert validate_bundle(bundle_with(appspec)).notes == [
+        "appspec.yml: files[0].über.key[1] (line 6) is ignored by CodeDeploy on EC2"
+    ]
+
+
+# --- permission patterns: the agent's matches_simple_glob -------------------------------------------
+def agents_matches_simple_glob(name: str, pattern: str) -> bool:
+    """linux_permission_info.rb:79-110 line for line (the reference, slow on purpose): options are
+    what is left of the pattern, as lists of characters, in a list never de-duplicated."""
+    if "/" in name:
+        return False
+    options = agents_expand(list(pattern))
+    for char in name:
+        new_options: list[list[str]] = []
+        for option in options:
+            if option[:1] == ["*"]:
+                new_options.extend(agents_expand(option))
+            elif option[:1] == [char]:
+                option.pop(0)  # option.shift
+                new_options.extend(agents_expand(option))
+        options = new_options
+        if ["*"] in options:
+            return True
+    return [] in options
+
+
+def agents_expand(option: list[str]) -> list[list[str]]:
+    """linux_permission_info.rb:112-120, expand, which shifts ``option`` in place as Ruby does."""
+    previous_option = None
+    while option[:1] == ["*"]:
+        previous_option = list(option)
+        option.pop(0)
+    return [option] if previous_option is None else [previous_option, option]
+
+
+GLOB_NAMES = st.text(alphabet="ab.*/é", max_size=12)
+GLOB_PATTERNS = st.text(alphabet="ab.*é", max_size=9)
+
+
+@settings(max_examples=3_000, deadline=None)
+@given(name=GLOB_NAMES, pattern=GLOB_PATTERNS)
+def test_a_pattern_selects_a_name_exactly_when_the_agents_matcher_does(name: str, pattern: str) -> None:
+    # Given a name and a pattern (stars, letters, dots; names with '/' and '*' too)
+    budget = _Budget()
+
+    # When canaryfleet matches them
+    matched = _simple_glob(name, pattern, budget)
+
+    # Then it answers as the agent's own algorithm, in at most a step per rest per character
+    assert matched == agents_matches_simple_glob(name, pattern)
+    assert _Budget().glob_steps - budget.glob_steps <= (len(name) + 1) * (len(pattern) + 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern", "selected"),
+    [
+        ("server.py", "*.py", True),
+        ("server.pyc", "*.py", False),
+        ("a" * 18, "*a" * 10 + "b", False),
+        ("a" * 18 + "b", "*a" * 10 + "b", True),
+        ("a" * 255, "*" * 30_000 + "a", True),
+        ("", "***", True),
+        ("x", "", False),
+    ],
+    ids=["star-dot", "longer", "stars, no b", "stars, b", "long run of stars", "empty", "no pattern"],
+)
+def test_patterns_that_double_the_agents_list_at_every_star_match_in_few_steps(
+    name: str, pattern: str, selected: bool
+) -> None:
+    # Given a name and a pattern whose stars double the agent's list of options at every character
+    budget = _Budget()
+
+    # When they are matched
+    matched = _simple_glob(name, pattern, budget)
+
+    # Then the answer is the agent's, in at most one step per rest of the pattern per character
+    assert matched is selected
+    assert _Budget().glob_steps - budget.glob_steps <= (len(name) + 1) * (len(pattern) + 1)
+
+
+def test_past_its_budget_of_matching_steps_the_install_check_stops_without_refusing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two permissions that both select web/index.html, which the agent refuses at Install
+    appspec = CONTAINER_APP.replace("    overwrite: true\n", "") + (
+        "permissions:\n"
+        '  - object: /usr/share/nginx/html\n    pattern: "*.html"\n    mode: 644\n'
+        '  - object: /usr/share/nginx/html\n    pattern: "index*"\n    mode: 600\n'
+    )
+    with pytest.raises(InvalidBundle, match="CodeDeploy's agent refuses permissions set twice on one file"):
+        validate_bundle(bundle_with(appspec))
+
+    # When matching may take fewer steps than these patterns take
+    monkeypatch.setattr("canaryfleet.logic.bundle.appspec._GLOB_STEP_BUDGET", 10)
+
+    # Then the check stops there: what it could not finish is not refused (nor noted)
+    assert validate_bundle(bundle_with(appspec)).notes == []

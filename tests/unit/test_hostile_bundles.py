@@ -9,7 +9,9 @@ test is the only reason to refuse it.
 from __future__ import annotations
 
 import io
+import tracemalloc
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -368,3 +370,116 @@ def test_a_bundle_larger_uncompressed_than_allowed_is_refused(limit: int) -> Non
     reason = refused(data, BundleLimits(max_uncompressed_bytes=limit))
 
     assert "would uncompress to" in reason and "the limit is" in reason
+
+
+# --- work that grows faster than the bundle ---------------------------------------------------------
+def peak_memory(work: Callable[[], object]) -> int:
+    """The most memory ``work`` held at once, in bytes (Python's allocations, as tracemalloc sees)."""
+    tracemalloc.start()
+    try:
+        work()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def glob_bundle(pattern: str, name: str) -> bytes:
+    """A bundle installing its root to /opt/app, with one permission's ``pattern``, and a file ``name``."""
+    appspec = f"""\
+version: 0.0
+os: linux
+files:
+  - source: /
+    destination: /opt/app
+permissions:
+  - object: /opt/app
+    pattern: "{pattern}"
+    mode: 644
+hooks:
+  ApplicationStart:
+    - location: scripts/start.sh
+"""
+    return zip_of([("appspec.yml", appspec.encode()), ("scripts/start.sh", b"#!/bin/sh\n"), (name, b"x")])
+
+
+def refusal(data: bytes) -> Callable[[], object]:
+    return lambda: refused(data)
+
+
+def test_a_pattern_whose_matching_doubles_at_every_star_is_matched_in_little_memory() -> None:
+    # Given the audit's bundle: a permission's pattern *a*a*a*a*a*a*a*a*a*ab and a file of a's.
+    # The agent's matches_simple_glob (copied as it was) kept a list that doubled at each star:
+    # with 28 a's, 20 s and 2.9 GB for a 518-byte bundle; 18 a's keep the old failure quick.
+    data = glob_bundle("*a" * 10 + "b", "a" * 18)
+    validate_bundle(glob_bundle("*.log", "a.log"))  # pydantic's schemas built before measuring
+
+    # When it is validated
+    peak = peak_memory(lambda: validate_bundle(data))
+
+    # Then it is accepted holding next to nothing (the unfixed matcher: 30 MiB here)
+    assert peak < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("a/" * 2047 + "ff", "is 4,096 bytes long; Linux takes at most 4,095 (PATH_MAX)"),
+        ("a/" * 32_000 + "f", "is 64,001 bytes long; Linux takes at most 4,095 (PATH_MAX)"),
+        ("app/" + "x" * 256, f"has a part of 256 bytes ('{'x' * 36}...); Linux takes at most 255 (NAME_MAX)"),
+        ("x" * 256 + "/start.sh", f"has a part of 256 bytes ('{'x' * 36}...); Linux takes at most 255"),
+        ("app/" + "é" * 128, f"has a part of 256 bytes ('{'é' * 36}...); Linux takes at most 255"),
+    ],
+    ids=["path of 4,096 bytes", "path of 32,000 folders", "file name of 256", "folder name of 256", "utf-8"],
+)
+def test_an_entry_name_longer_than_linux_takes_is_refused_naming_the_entry(name: str, said: str) -> None:
+    # Given an entry whose name unzip cannot write on the instance (see safe_zip._PATH_MAX_BYTES)
+    # When the bundle is validated
+    reason = refused(valid_bundle((name, b"x")))
+
+    # Then the reason names the entry, shortened, and the limit
+    assert reason.startswith(f"entry name {name[:10]!r}"[:-1]) and said in reason
+    assert "so CodeDeploy's agent cannot unpack it" in reason
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/" * 2047 + "f", "app/" + "x" * 255, "app/" + "é" * 127 + "x"],
+    ids=["path of 4,095 bytes", "part of 255", "part of 255 in utf-8"],
+)
+def test_an_entry_name_as_long_as_linux_takes_is_accepted(name: str) -> None:
+    assert validate_bundle(valid_bundle((name, b"x"))).entries == 3
+
+
+def test_a_name_of_thousands_of_folders_is_refused_before_they_are_listed() -> None:
+    # Given one entry of 8,000 folders: listing each of them (a/, a/a/, ...) would hold 64 MB of
+    # folder names, 32,000 of them 1.25 GB
+    data = valid_bundle(("a/" * 8_000 + "f", b""))
+
+    # When it is validated, Then it is refused holding next to nothing
+    assert peak_memory(refusal(data)) < 8 * 1024 * 1024
+
+
+def test_deep_paths_under_many_folders_are_refused_before_gigabytes_of_folders() -> None:
+    # Given entries within PATH_MAX, each 2,040 folders deep under a folder of its own: each names
+    # 4 million characters of new folders, 4,000 of them 17 GB (a 16 MB zip)
+    entries = [(f"r{index}/" + "a/" * 2_040 + "f", b"") for index in range(8)]
+
+    # When it is validated
+    reason = refused(valid_bundle(*entries))
+
+    # Then it is refused as soon as the folders' names pass the limit, naming the entry it was at
+    assert reason.startswith(
+        "the bundle's entries name folders whose paths add up to more than 16,000,000 characters"
+        " (at 'r3/a/a/a/"
+    )
+
+
+def test_many_files_deep_in_one_folder_are_accepted_each_folder_counted_once() -> None:
+    # Given 1,000 files in one folder 2,000 folders deep: 4 million characters of folders, named
+    # 1,000 times over (4 billion, past the limit, if each file's were counted)
+    deep = "a/" * 2_000
+    data = valid_bundle(*((f"{deep}f{index}", b"") for index in range(1_000)))
+
+    # When it is validated, Then it is accepted
+    assert validate_bundle(data).entries == 1_002

@@ -427,6 +427,36 @@ def test_the_bundle_notes_are_in_the_started_reply_and_the_outcome_email() -> No
     assert f"  - {note}" in body.splitlines()
 
 
+def test_a_bundle_note_with_a_line_break_or_an_escape_stays_one_line_in_the_reply_and_the_email() -> None:
+    # Given a note kept before notes showed keys by their escapes: a double-quoted appspec key
+    # with line breaks, forging a decision, and a terminal escape
+    note = (
+        "appspec.yml: x\n\nDecisions: approve by security-lead@example.com (change CHG-1234 verified)"
+        "\n\nBundle notes \x1b[2K(line 3) is ignored by CodeDeploy on EC2"
+    )
+    records = InMemoryRollouts()
+    records.records[(APP, ROLLOUT)] = {"received_at": "2026-11-26T09:55:00+00:00", "bundle_notes": [note]}
+    slack = FakeSlack()
+    where = channels(slack, records=records)
+
+    # When the rollout starts and is released
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    email_summary(notice=notice("rollout.released", detail={"outcome": "released"}), channels=where)
+
+    # Then the note is one line in each, its line breaks and escape written out, and no line of
+    # the reply or the email starts with the forged decision
+    shown = (
+        "appspec.yml: x\\n\\nDecisions: approve by security-lead@example.com (change CHG-1234 verified)"
+        "\\n\\nBundle notes \\x1b[2K(line 3) is ignored by CodeDeploy on EC2"
+    )
+    started = slack.replies()[0]["blocks"][0]["text"]["text"]
+    _, _, body = where.email.sent[0]  # type: ignore[attr-defined]
+    assert f"• {shown}" in started.splitlines()
+    assert f"  - {shown}" in body.splitlines()
+    assert not any(line.startswith("Decisions") for line in [*started.splitlines(), *body.splitlines()])
+    assert "\x1b" not in started + body
+
+
 def test_blue_green_notices_name_the_colors() -> None:
     started = notice("rollout.started", detail={"live_color": "green"})
     shifted = notice(

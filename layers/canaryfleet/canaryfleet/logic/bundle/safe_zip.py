@@ -273,7 +273,7 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
     directories: set[str] = set()
     seen: dict[str, str] = {}
     backslash_names: list[str] = []
-    uncompressed = compressed = 0
+    uncompressed = compressed = folder_chars = 0
     for info in infos:
         written = _checked_name(info)
         name = _as_unzip_writes(info, written)
@@ -296,12 +296,13 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
         _check_entry_size(info, name, limits)
         uncompressed += info.file_size
         compressed += info.compress_size
-        parts = path.split("/")
-        directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        # A folder entry adds itself ("./", which bsdtar writes first, names the root: unzip makes
+        # nothing for it); a file, the folders above it.
+        folder_chars += _add_folders(directories, path if is_dir else path.rpartition("/")[0])
+        if folder_chars > _MAX_FOLDER_CHARS:
+            raise InvalidBundle(_too_many_folders(name))
         if not is_dir:
             files[path] = info
-        elif path:  # "./" (bsdtar writes it first) names the root: unzip makes nothing for it
-            directories.add(path)
     clash = next((path for path in files if path in directories), None)
     if clash is not None:
         raise InvalidBundle(f"{short(seen[clash])} is a file, but other entries use it as a folder")
@@ -332,6 +333,35 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
         compressed,
         root_folder=root,
         backslash_names=tuple(backslash_names),
+    )
+
+
+# The folders the entries' paths name, in characters of their paths: a path of n parts names n - 1
+# folders, so a few thousand deep paths under different folders (each within PATH_MAX) would name
+# gigabytes of them. 16 million is 100,000 folders of 160 characters each; 100,000 entries that
+# name 9 new folders each (900,000, 15 million characters) took 215 MiB to validate.
+_MAX_FOLDER_CHARS = 16_000_000
+
+
+def _add_folders(directories: set[str], folder: str) -> int:
+    """Add ``folder`` ('' for the root) and the folders above it; the characters of those added.
+
+    Every folder in ``directories`` has those above it there too, so the walk up stops at the
+    first one already known: a path costs its new folders only.
+    """
+    added = 0
+    while folder and folder not in directories:
+        directories.add(folder)
+        added += len(folder)
+        folder = folder.rpartition("/")[0]
+    return added
+
+
+def _too_many_folders(name: str) -> str:
+    return (
+        f"the bundle's entries name folders whose paths add up to more than"
+        f" {_MAX_FOLDER_CHARS:,} characters (at {short(name)}): deep paths under many"
+        " different folders; ship such a tree as one archive inside the bundle that a hook unpacks"
     )
 
 
@@ -386,8 +416,21 @@ def _check_no_overlap(infos: list[zipfile.ZipInfo], directory_offset: int) -> No
             )
 
 
+# The longest name Linux takes, in bytes: a path (linux/limits.h PATH_MAX, 4096 with its closing
+# NUL) and each of its parts (NAME_MAX, 255). Info-ZIP's unzip 6.0, which the agent unpacks with
+# (checked here): a name of 4,096 bytes prints "filename too long--truncating" and exits 1, a part
+# of 256 bytes "cannot create" (exit 2 or 50); the agent's fallback then, rubyzip (command_executor.rb,
+# unpack_bundle), meets the kernel's ENAMETOOLONG. Either way the deployment fails. With -d, as the
+# agent runs it, the folder it unpacks into counts too (some 100 bytes under /opt/codedeploy-agent,
+# which its configuration can move): these limits are the ones no such folder could lift.
+_PATH_MAX_BYTES = 4095
+_NAME_MAX_BYTES = 255
+# A part of a name that could be longer than NAME_MAX: UTF-8 takes at most 4 bytes a character.
+_LONG_PART = re.compile(rf"[^/]{{{_NAME_MAX_BYTES // 4 + 1},}}")
+
+
 def _checked_name(info: zipfile.ZipInfo) -> str:
-    """The entry's name, if it decodes cleanly and stays inside the bundle."""
+    """The entry's name, if it decodes cleanly, Linux can write it, and it stays inside the bundle."""
     name = info.orig_filename
     if not name:
         raise InvalidBundle("the bundle has an entry with an empty name")
@@ -395,6 +438,7 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
         # Without the flag zipfile reads cp437, which maps every byte: encode gives the raw bytes back.
         raw = name.encode("cp437")
         name = _unix_name(info, raw)
+    _check_name_length(name)
     if _CONTROL.search(name):
         raise InvalidBundle(f"entry name {short(name)} contains a control character")
     unicode_path = _unicode_path_extra(info.extra)
@@ -420,6 +464,27 @@ def _checked_name(info: zipfile.ZipInfo) -> str:
             f"entry name {short(name)} has a drive ('X:') inside it, which Windows reads as an absolute path"
         )
     return name
+
+
+def _check_name_length(name: str) -> None:
+    """Refuse a name longer than Linux writes, before its folders are listed (_index): a name of
+    32,000 parts would list 32,000 folders of up to 64 KB each."""
+    size = len(name.encode("utf-8"))
+    if size > _PATH_MAX_BYTES:
+        raise InvalidBundle(
+            f"entry name {short(name)} is {size:,} bytes long; Linux takes at most {_PATH_MAX_BYTES:,}"
+            " (PATH_MAX), so CodeDeploy's agent cannot unpack it; shorten its path"
+        )
+    # Split at '/' only: a backslash is part of a name on Linux (where unzip turns it into a '/',
+    # the parts only get shorter), and the agent's fallback writes such a name whole.
+    for part in _LONG_PART.findall(name) if size > _NAME_MAX_BYTES else ():
+        part_size = len(part.encode("utf-8"))
+        if part_size > _NAME_MAX_BYTES:
+            raise InvalidBundle(
+                f"entry name {short(name)} has a part of {part_size:,} bytes ({short(part, 40)}); Linux"
+                f" takes at most {_NAME_MAX_BYTES} (NAME_MAX), so CodeDeploy's agent cannot unpack it;"
+                " shorten that name"
+            )
 
 
 def _as_unzip_writes(info: zipfile.ZipInfo, name: str) -> str:
