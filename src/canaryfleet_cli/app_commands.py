@@ -29,10 +29,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from canaryfleet_cli.local_endpoint import LocalOption
+from canaryfleet_cli.local_endpoint import LocalOption, NoLocalCloud, use_local_endpoint
 from canaryfleet_cli.options import ProfileOption, RegionOption
-from canaryfleet_cli.plain import labelled
+from canaryfleet_cli.plain import aws_said, labelled
 from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform, set_up_problem
+from canaryfleet_cli.target_group_quota import (
+    TARGET_GROUPS_PER_APPLICATION,
+    TARGET_GROUPS_PER_LOAD_BALANCER,
+    LoadBalancerUse,
+    groups_of_application,
+    load_balancer_use,
+)
 
 app_commands = typer.Typer(
     help="Onboard applications onto canaryfleet and list the onboarded ones.", no_args_is_help=True
@@ -125,7 +132,7 @@ def _check_rule_conditions(hosts: list[str], paths: list[str]) -> None:
 
 
 def _validate_name(name: str) -> str:
-    if not re.match(APP_NAME_PATTERN, name):
+    if not re.fullmatch(APP_NAME_PATTERN, name):
         raise typer.BadParameter(
             param_hint="NAME",
             message=f"{name!r} must be 2-40 lowercase letters, digits or '-', starting with a letter and "
@@ -212,6 +219,86 @@ def _check_registry_entry_fits(name: str, entry: str, policy_json: str) -> None:
     )
 
 
+# An Application Load Balancer uses at most 100 unique target groups across all its listeners,
+# not adjustable (target_group_quota.py), and each fleet stack adds two: the 51st application's
+# listener rule is refused and its stack rolled back. What onboarding reads to refuse it first.
+_DESCRIBE_PERMISSIONS = "elasticloadbalancing:DescribeListeners, DescribeRules and DescribeTags"
+
+
+def _elbv2_client(listener_arn: str, profile: str | None, local: bool) -> Any:
+    """A client of the listener's own region (its ARN names it): AWS, or `local up`'s."""
+    region = listener_arn.split(":")[3]
+    if local:
+        if profile:
+            raise PlatformError("--local talks to `canaryfleet local up`: leave out --profile")
+        try:
+            use_local_endpoint()
+        except NoLocalCloud as exc:
+            raise PlatformError(str(exc)) from None
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    return session.client("elbv2", config=aws_client_config())
+
+
+def _read_load_balancer_use(
+    name: str, listener_arn: str, profile: str | None, local: bool
+) -> tuple[LoadBalancerUse, int]:
+    """What the listener's load balancer uses, and how many target groups NAME's stack adds to it.
+
+    An application onboarded again (its stack updated) adds none of the groups it already has
+    there. Whatever stops the count stops onboarding: nothing says the stack would fit.
+    """
+    problem: Text
+    try:
+        elbv2 = _elbv2_client(listener_arn, profile, local)
+        use = load_balancer_use(elbv2, listener_arn)
+        added = TARGET_GROUPS_PER_APPLICATION
+        if len(use.target_groups) + added > TARGET_GROUPS_PER_LOAD_BALANCER:
+            added = max(0, added - len(groups_of_application(elbv2, use.target_groups, name)))
+        return use, added
+    except PlatformError as exc:
+        problem = labelled("error: ", "red", exc)
+    except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+        problem = labelled("error: ", "red", set_up_problem(exc, profile))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        denied = "AccessDenied" in code or code == "UnauthorizedOperation"
+        needs = f" (onboarding needs {_DESCRIBE_PERMISSIONS}, read only)" if denied else ""
+        problem = labelled(
+            f"cannot count the target groups on the load balancer of {listener_arn}{needs}: ",
+            "red",
+            aws_said(exc),
+        )
+    except BotoCoreError as exc:
+        problem = labelled(
+            f"cannot count the target groups on the load balancer of {listener_arn}: ", "red", exc
+        )
+    errors.print(problem, highlight=False)
+    raise typer.Exit(2)
+
+
+def _check_load_balancer_room(name: str, use: LoadBalancerUse, added: int) -> None:
+    in_use = len(use.target_groups)
+    if in_use + added <= TARGET_GROUPS_PER_LOAD_BALANCER:
+        room = (TARGET_GROUPS_PER_LOAD_BALANCER - in_use - added) // TARGET_GROUPS_PER_APPLICATION
+        errors.print(
+            Text(
+                f"load balancer {use.name}: {in_use + added} of its {TARGET_GROUPS_PER_LOAD_BALANCER} "
+                f"target groups in use with {name}'s, room for {room} more application(s)"
+            )
+        )
+        return
+    raise typer.BadParameter(
+        f"the load balancer of this listener ({use.name}) already uses {in_use} of the "
+        f"{TARGET_GROUPS_PER_LOAD_BALANCER} target groups an Application Load Balancer can use across "
+        f"all its listeners (each counted once; the quota cannot be raised), and {name}'s fleet stack "
+        f"adds {added} (canary and live): its listener rule would be refused "
+        "(TooManyUniqueTargetGroupsPerLoadBalancer) and the stack rolled back. Give a listener of "
+        "another Application Load Balancer (another listener of this one counts against the same "
+        'quota): fleet/README.md, "Fifty applications per load balancer"',
+        param_hint="--listener-arn",
+    )
+
+
 def _template_path_for_humans() -> str:
     try:
         return str(FLEET_TEMPLATE.relative_to(Path.cwd()))
@@ -280,8 +367,17 @@ def onboard(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Parameter file to write (default: <name>-fleet-parameters.json)."
     ),
+    profile: str | None = typer.Option(
+        None, "--profile", help="AWS profile that reads the listener's load balancer (in the ARN's region)."
+    ),
+    local: bool = LocalOption,
 ) -> None:
-    """Write the fleet stack's parameter file for NAME and print the command that deploys it."""
+    """Write the fleet stack's parameter file for NAME and print the command that deploys it.
+
+    Refused if the listener's load balancer has no room for NAME's two target groups: an
+    Application Load Balancer uses at most 100 (fleet/README.md, "Fifty applications per load
+    balancer").
+    """
     _validate_name(name)
     _check(repo, _REPOSITORY, "a git repository URL (https://, ssh:// or git@)", "--repo")
     _check(branch, _BRANCH, "a branch name", "--branch")
@@ -328,6 +424,9 @@ def onboard(
         drain_on_rebalance,
     )
     _check_registry_entry_fits(name, entry, policy_json)
+    # Last, once the values are known good: it reads the load balancer.
+    use, added = _read_load_balancer_use(name, listener_arn, profile, local)
+    _check_load_balancer_room(name, use, added)
 
     parameters: dict[str, str] = {
         "Application": name,

@@ -161,7 +161,7 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
     ``parameters`` override the template's (and the local cloud's) values. Raises
     LocalCloudError if the stack cannot be created whole.
     """
-    if not re.match(APP_NAME_PATTERN, application):
+    if not re.fullmatch(APP_NAME_PATTERN, application):
         raise LocalCloudError(
             f"application {application!r} must be 2-40 lowercase letters, digits or '-', "
             "starting with a letter"

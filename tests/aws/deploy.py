@@ -173,6 +173,8 @@ def fleet_parameters(
         "--output",
         str(target),
     ]
+    if story.profile:  # onboarding reads the listener's load balancer (its target groups in use)
+        arguments += ["--profile", story.profile]
     result = CliRunner().invoke(cli_app, arguments)
     if result.exit_code != 0:
         raise DeployFailed(f"canaryfleet app onboard exited {result.exit_code}: {result.output.strip()}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup, registry_parameter
 from moto import mock_aws
 from typer.testing import CliRunner
@@ -32,8 +35,78 @@ TG = ELB + ":targetgroup/{}/0123456789abcdef"
 runner = CliRunner()
 
 
+@dataclass
+class SharedAlb:
+    """An Application Load Balancer on moto with one HTTP listener, as a platform team shares it."""
+
+    elbv2: Any
+    vpc_id: str
+    load_balancer_arn: str
+    listener_arn: str
+
+    def target_group(self, name: str, application: str | None = None) -> str:
+        tags = [{"Key": "canaryfleet:application", "Value": application}] if application else []
+        created = self.elbv2.create_target_group(
+            Name=name, Protocol="HTTP", Port=8080, VpcId=self.vpc_id, **({"Tags": tags} if tags else {})
+        )
+        return str(created["TargetGroups"][0]["TargetGroupArn"])
+
+    def onboarded(self, application: str, priority: int) -> None:
+        """What an application's fleet stack puts on the listener: a rule forwarding to its two
+        target groups (live 100, canary 0), both tagged with its name."""
+        live, canary = (self.target_group(f"{application}-{side}", application) for side in ("l", "c"))
+        self.forward(priority, live, canary)
+
+    def forward(self, priority: int, *groups: str) -> None:
+        self.elbv2.create_rule(
+            ListenerArn=self.listener_arn,
+            Priority=priority,
+            Conditions=[
+                {"Field": "host-header", "HostHeaderConfig": {"Values": [f"p{priority}.example.com"]}}
+            ],
+            Actions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": g, "Weight": 100 - 100 * n} for n, g in enumerate(groups)
+                        ]
+                    },
+                }
+            ],
+        )
+
+
 @pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shared_alb(monkeypatch: pytest.MonkeyPatch) -> Iterator[SharedAlb]:
+    """The load balancer `onboard_args()` names (LISTENER is its listener while the test runs)."""
+    with mock_aws():
+        ec2, elbv2 = (
+            boto3.client("ec2", region_name="us-east-1"),
+            boto3.client("elbv2", region_name="us-east-1"),
+        )
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")[
+                "Subnet"
+            ]["SubnetId"]
+            for n, zone in ((1, "a"), (2, "b"))
+        ]
+        balancer = elbv2.create_load_balancer(Name="shared", Subnets=subnets, Type="application")[
+            "LoadBalancers"
+        ][0]["LoadBalancerArn"]
+        listener = elbv2.create_listener(
+            LoadBalancerArn=balancer,
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )["Listeners"][0]["ListenerArn"]
+        monkeypatch.setattr(sys.modules[__name__], "LISTENER", listener)
+        yield SharedAlb(elbv2, vpc, balancer, listener)
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_alb: SharedAlb) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -320,6 +393,130 @@ def test_a_missing_policy_file_is_a_clear_error(in_tmp: Path) -> None:
 
     assert result.exit_code == 2
     assert "cannot read nowhere.yaml" in plain(result.output)
+
+
+# --- room on the load balancer ------------------------------------------------------
+# An Application Load Balancer uses at most 100 unique target groups across all its listeners
+# ("Target Groups per Application Load Balancer: 100", not adjustable; botocore elbv2
+# TooManyUniqueTargetGroupsPerLoadBalancerException), and each fleet stack adds two.
+
+
+def test_onboarding_an_application_the_load_balancer_has_no_target_groups_left_for_is_refused(
+    in_tmp: Path, shared_alb: SharedAlb
+) -> None:
+    # Given a listener whose default action forwards to a target group, and 49 applications on it
+    shared_alb.elbv2.modify_listener(
+        ListenerArn=shared_alb.listener_arn,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": shared_alb.target_group("fallback")}],
+    )
+    for n in range(49):
+        shared_alb.onboarded(f"app-{n:02d}", priority=100 + n)
+
+    # When a 50th application is onboarded on it
+    result = runner.invoke(app_commands, onboard_args())
+
+    # Then it is refused with the count, before any parameter file or deploy command
+    assert result.exit_code == 2
+    said = plain(result.output)
+    assert "already uses 99 of the 100 target groups" in said
+    assert "orders-api's fleet stack adds 2" in said
+    assert "another Application Load Balancer" in said
+    assert "aws cloudformation deploy" not in result.stdout
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_fifty_applications_fill_a_load_balancer_and_one_onboarded_again_still_fits(
+    in_tmp: Path, shared_alb: SharedAlb
+) -> None:
+    # Given 49 applications on a listener whose default action forwards to no target group
+    for n in range(49):
+        shared_alb.onboarded(f"app-{n:02d}", priority=100 + n)
+
+    # When a 50th is onboarded, and its stack created
+    fiftieth = runner.invoke(app_commands, onboard_args())
+    shared_alb.onboarded("orders-api", priority=40)
+
+    # Then it takes the last two target groups: a 51st is refused, the 50th onboarded again is not
+    assert fiftieth.exit_code == 0, fiftieth.output
+    assert "100 of its 100 target groups in use with orders-api's, room for 0 more" in plain(fiftieth.stderr)
+    fifty_first = runner.invoke(app_commands, onboard_args(name="billing-api", priority="41"))
+    assert fifty_first.exit_code == 2
+    assert "already uses 100 of the 100 target groups" in plain(fifty_first.output)
+    again = runner.invoke(app_commands, [*onboard_args(), "--output", "again.json"])
+    assert again.exit_code == 0, again.output
+    assert (in_tmp / "again.json").exists()
+
+
+def test_every_listener_and_every_page_of_rules_is_counted(in_tmp: Path, shared_alb: SharedAlb) -> None:
+    # Given, on the load balancer: a target group three rules forward to (counted once), another
+    # listener forwarding to a group of its own, 48 applications and, past the first page of
+    # DescribeRules (52 rules and the default), one more rule: 99 target groups in all
+    legacy = shared_alb.target_group("legacy")
+    for priority in (1, 2, 3):
+        shared_alb.forward(priority, legacy)
+    shared_alb.elbv2.create_listener(
+        LoadBalancerArn=shared_alb.load_balancer_arn,
+        Protocol="HTTP",
+        Port=8080,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": shared_alb.target_group("admin")}],
+    )
+    for n in range(48):
+        shared_alb.onboarded(f"app-{n:02d}", priority=100 + n)
+    shared_alb.forward(500, shared_alb.target_group("last"))
+
+    # When one more application is onboarded
+    result = runner.invoke(app_commands, onboard_args())
+
+    # Then all 99 are counted, and it is refused
+    assert result.exit_code == 2
+    assert "already uses 99 of the 100 target groups" in plain(result.output)
+
+
+def test_onboarding_without_permission_to_read_the_load_balancer_is_refused_and_says_what_it_needs(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a caller whose role may not describe the load balancer's rules
+    def denied(elbv2: Any, listener_arn: str) -> None:
+        error = {
+            "Code": "AccessDenied",
+            "Message": "not authorized to perform: elasticloadbalancing:DescribeRules",
+        }
+        raise ClientError({"Error": error}, "DescribeRules")
+
+    monkeypatch.setattr("canaryfleet_cli.app_commands.load_balancer_use", denied)
+
+    # When an application is onboarded
+    result = runner.invoke(app_commands, onboard_args())
+
+    # Then nothing says the stack would fit: refused, with the read-only grants it needs
+    assert result.exit_code == 2
+    said = plain(result.output)
+    assert "cannot count the target groups on the load balancer of" in said
+    assert "onboarding needs elasticloadbalancing:DescribeListeners, DescribeRules and DescribeTags" in said
+    assert "AccessDenied" in said
+    assert "Traceback" not in result.output
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_listener_that_is_not_there_is_a_clear_error(in_tmp: Path) -> None:
+    result = runner.invoke(app_commands, onboard_args(listener_arn=f"{ELB}:listener/app/gone/0123/4567"))
+
+    assert result.exit_code == 2
+    assert "ListenerNotFound" in plain(result.output)
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_onboarding_without_credentials_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    without_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    result = runner.invoke(app_commands, onboard_args())
+
+    assert result.exit_code == 2
+    assert "no AWS credentials found" in result.output
+    assert not (tmp_path / "orders-api-fleet-parameters.json").exists()
 
 
 def test_the_stack_name_is_the_one_the_local_cloud_uses() -> None:

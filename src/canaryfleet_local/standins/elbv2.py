@@ -1,16 +1,16 @@
-"""Elastic Load Balancing: what moto's target groups lack in fleet stacks, and the quotas of a
-listener rule's conditions."""
+"""Elastic Load Balancing: what moto's target groups lack in fleet stacks, the quotas of a
+listener rule's conditions, and the target groups one Application Load Balancer may use."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from unittest import mock
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-from moto.elbv2.exceptions import InvalidConditionValueError
-from moto.elbv2.models import ELBv2Backend, FakeTargetGroup, elbv2_backends
+from moto.elbv2.exceptions import ELBClientError, InvalidConditionValueError
+from moto.elbv2.models import ELBv2Backend, FakeListener, FakeTargetGroup, elbv2_backends
 
 from canaryfleet_local.standins.cfn_resources import completing_cloudformation_create
 
@@ -122,4 +122,159 @@ def listener_rule_condition_quotas() -> Iterator[None]:
             raise InvalidConditionValueError(problem)
 
     with mock.patch.object(ELBv2Backend, "_validate_conditions", validate):
+        yield
+
+
+# "Target Groups per Application Load Balancer: 100", not adjustable (Elastic Load Balancing,
+# "Quotas for your Application Load Balancers", load-balancer-limits.html). botocore's elbv2 model
+# (2015-12-01) names the refusal among the errors of CreateListener, CreateRule, ModifyListener
+# and ModifyRule: TooManyUniqueTargetGroupsPerLoadBalancerException (error code
+# TooManyUniqueTargetGroupsPerLoadBalancer, HTTP 400), "You've reached the limit on the number of
+# unique target groups per load balancer across all listeners. If a target group is used by
+# multiple actions for a load balancer, it is counted as only one use."
+TARGET_GROUPS_PER_LOAD_BALANCER = 100
+
+
+class TooManyUniqueTargetGroupsPerLoadBalancerError(ELBClientError):
+    code = "TooManyUniqueTargetGroupsPerLoadBalancer"
+    message = (
+        "You've reached the limit on the number of unique target groups per load balancer across all "
+        "listeners. If a target group is used by multiple actions for a load balancer, it is counted "
+        "as only one use."
+    )
+
+
+def forwarded_target_groups(actions: Iterable[dict[str, Any]]) -> set[str]:
+    """The target groups actions forward to: a forward action's TargetGroupArn and its
+    ForwardConfig's TargetGroups (either or both may be given)."""
+    groups: set[str] = set()
+    for action in actions:
+        if action.get("TargetGroupArn"):
+            groups.add(str(action["TargetGroupArn"]))
+        for group in (action.get("ForwardConfig") or {}).get("TargetGroups") or []:
+            if group.get("TargetGroupArn"):
+                groups.add(str(group["TargetGroupArn"]))
+    return groups
+
+
+def _listener(backend: ELBv2Backend, listener_arn: str) -> FakeListener | None:
+    for balancer in backend.load_balancers.values():
+        if listener_arn in balancer.listeners:
+            return balancer.listeners[listener_arn]
+    return None
+
+
+def _rule_listener(backend: ELBv2Backend, rule_arn: str) -> FakeListener | None:
+    for balancer in backend.load_balancers.values():
+        for listener in balancer.listeners.values():
+            if rule_arn in {rule.arn for rule in listener.rules.values()}:
+                return listener
+    return None
+
+
+def _refuse_past_the_quota(
+    backend: ELBv2Backend,
+    load_balancer_arn: str,
+    added: Iterable[dict[str, Any]] = (),
+    replaced: dict[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """Refuse a change that would make the load balancer use more than 100 target groups.
+
+    ``added`` are the new rule's (or listener's) actions; ``replaced`` maps a rule ARN to the
+    actions that take the place of its own.
+    """
+    balancer = backend.load_balancers.get(load_balancer_arn)
+    if balancer is None:
+        return  # moto's own check refuses it
+    replaced = replaced or {}
+    used = forwarded_target_groups(added)
+    for listener in balancer.listeners.values():
+        for rule in listener.rules.values():
+            actions = replaced.get(rule.arn)
+            used |= forwarded_target_groups(
+                actions if actions is not None else (action.data for action in rule.actions)
+            )
+    if len(used) > TARGET_GROUPS_PER_LOAD_BALANCER:
+        raise TooManyUniqueTargetGroupsPerLoadBalancerError()
+
+
+@contextlib.contextmanager
+def load_balancer_target_group_quota() -> Iterator[None]:
+    """Stands in for an Application Load Balancer using at most 100 unique target groups.
+
+    moto takes any number. Here CreateRule, ModifyRule, CreateListener and ModifyListener (the
+    calls whose actions forward to target groups, called directly or by CloudFormation) are
+    refused with ``TooManyUniqueTargetGroupsPerLoadBalancer`` when, after them, the actions of all
+    the load balancer's listeners and rules (default actions included) would forward to more than
+    100 target groups, each counted once however many actions use it; nothing is changed. So the
+    fleet stack of a 51st application on one load balancer fails at its listener rule here as it
+    does on AWS (fleet/README.md, "Fifty applications per load balancer").
+    """
+    create_rule = ELBv2Backend.create_rule
+    modify_rule = ELBv2Backend.modify_rule
+    create_listener = ELBv2Backend.create_listener
+    modify_listener = ELBv2Backend.modify_listener
+
+    def checked_create_rule(
+        backend: ELBv2Backend,
+        listener_arn: str,
+        conditions: list[dict[str, Any]],
+        priority: int,
+        actions: list[dict[str, Any]],
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        listener = _listener(backend, listener_arn)
+        if listener is not None:
+            _refuse_past_the_quota(backend, listener.load_balancer_arn, added=actions)
+        return create_rule(backend, listener_arn, conditions, priority, actions, tags)
+
+    def checked_modify_rule(
+        backend: ELBv2Backend,
+        rule_arn: str,
+        conditions: list[dict[str, Any]],
+        actions: list[dict[str, Any]],
+    ) -> Any:
+        listener = _rule_listener(backend, rule_arn) if actions else None  # no actions: kept as they are
+        if listener is not None:
+            _refuse_past_the_quota(backend, listener.load_balancer_arn, replaced={rule_arn: actions})
+        return modify_rule(backend, rule_arn, conditions, actions)
+
+    def checked_create_listener(
+        backend: ELBv2Backend,
+        load_balancer_arn: str,
+        protocol: str,
+        port: str,
+        ssl_policy: str,
+        certificate: str | None,
+        actions: list[dict[str, Any]],
+        alpn_policy: list[str] | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        _refuse_past_the_quota(backend, load_balancer_arn, added=actions)
+        return create_listener(
+            backend, load_balancer_arn, protocol, port, ssl_policy, certificate, actions, alpn_policy, tags
+        )
+
+    def checked_modify_listener(
+        backend: ELBv2Backend,
+        arn: str,
+        port: str | None = None,
+        protocol: str | None = None,
+        ssl_policy: str | None = None,
+        certificates: list[dict[str, Any]] | None = None,
+        actions: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        listener = _listener(backend, arn) if actions else None  # no actions: the default ones stay
+        if listener is not None and actions:
+            # The listener's default actions are its default rule's.
+            default = next(rule.arn for rule in listener.rules.values() if rule.is_default)
+            _refuse_past_the_quota(backend, listener.load_balancer_arn, replaced={default: actions})
+        return modify_listener(backend, arn, port, protocol, ssl_policy, certificates, actions)
+
+    with (
+        mock.patch.object(ELBv2Backend, "create_rule", checked_create_rule),
+        mock.patch.object(ELBv2Backend, "modify_rule", checked_modify_rule),
+        mock.patch.object(ELBv2Backend, "create_listener", checked_create_listener),
+        mock.patch.object(ELBv2Backend, "modify_listener", checked_modify_listener),
+    ):
         yield

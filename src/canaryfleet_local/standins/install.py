@@ -41,6 +41,7 @@ from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
 from canaryfleet_local.standins.elbv2 import (
     CloudFormationTargetGroupProperties,
     listener_rule_condition_quotas,
+    load_balancer_target_group_quota,
 )
 from canaryfleet_local.standins.eventbridge import (
     EventBridgeLambdaAndStateMachineTargets,
@@ -150,6 +151,7 @@ class PlatformStandIns:
             stack.enter_context(DynamoDBNumberRange().installed())
             stack.enter_context(AutoScalingDesiredCapacityRange().installed())
             stack.enter_context(listener_rule_condition_quotas())
+            stack.enter_context(load_balancer_target_group_quota())
             stack.enter_context(self.metric_math_alarms.installed())
             stack.enter_context(self.alarm_actions.installed())
             stack.enter_context(key_policy_from_template_is_a_document())
@@ -187,6 +189,7 @@ def fleet_stack_stand_ins() -> Iterator[None]:
         CloudFormationTargetGroupProperties().installed(),
         CloudFormationAutoScalingGroupProperties().installed(),
         listener_rule_condition_quotas(),
+        load_balancer_target_group_quota(),
     ):
         yield
 
