@@ -146,7 +146,10 @@ class TooManyUniqueTargetGroupsPerLoadBalancerError(ELBClientError):
 
 def forwarded_target_groups(actions: Iterable[dict[str, Any]]) -> set[str]:
     """The target groups actions forward to: a forward action's TargetGroupArn and its
-    ForwardConfig's TargetGroups (either or both may be given)."""
+    ForwardConfig's TargetGroups (either or both may be given).
+
+    Written again here, not shared with the CLI's count (canaryfleet_cli.target_group_quota): the
+    stand-in plays AWS's side, and a mistake shared by both would hide in both."""
     groups: set[str] = set()
     for action in actions:
         if action.get("TargetGroupArn"):
