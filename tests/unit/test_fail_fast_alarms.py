@@ -11,6 +11,7 @@ import pytest
 from canaryfleet.adapters.registry import Registry
 from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, TransientAwsError, UnknownApplication
 from canaryfleet.logic.analysis.failfast import (
+    MIN_PERIOD_EVENTS,
     MIN_PERIOD_REQUESTS,
     Z_THRESHOLD,
     alarm_names,
@@ -191,6 +192,24 @@ def test_a_ratio_alarm_does_not_breach_on_a_period_it_cannot_judge(counts: dict[
     value = _value(alarm, counts)
 
     assert value is None or value == 0
+
+
+@pytest.mark.parametrize(("canary", "live"), [(300, 5700), (1000, 19000), (6000, 114000)])
+def test_a_stray_canary_error_in_a_minute_live_had_none_never_scores(canary: int, live: int) -> None:
+    # One 5xx at a 5% canary scored sqrt(live / canary) = 4.36 at any traffic: an exact test gives
+    # that minute p = 0.05, and good canaries were rolled back in long bakes
+    [alarm], _ = critical_alarms(_app(), _spec(_payments()))
+    errors = MetricDefinition(name="errors", value=_stat("Errors"), requests=_stat("Requests"), critical=True)
+    [on_errors], _ = critical_alarms(_app(), _spec(errors))
+
+    assert _z(1, canary, 0, live) > Z_THRESHOLD  # what one stray error scored without the guard
+    for stray in range(1, MIN_PERIOD_EVENTS):
+        assert _value(on_errors, {"ce": stray, "cr": canary, "le": None, "lr": live}) == 0
+    assert _value(alarm, {"ce": canary - 1, "cr": canary, "le": live, "lr": live}) == 0  # one miss
+    # five, against live's none, is a canary plainly worse: it still scores
+    assert (
+        _value(on_errors, {"ce": MIN_PERIOD_EVENTS, "cr": canary, "le": None, "lr": live}) or 0
+    ) > Z_THRESHOLD
 
 
 def test_a_tolerance_makes_the_ratio_alarm_more_conservative() -> None:

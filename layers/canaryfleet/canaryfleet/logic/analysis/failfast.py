@@ -11,10 +11,11 @@ smaller changes; these alarms catch a canary that is plainly worse while it stil
   (errors; a success rate's misses) with the pooled rate,
   ``(c/cr - k*l/lr) / (p*(1-p)*(1/cr + 1/lr)) ^ 0.5``, ``k`` = 1 + tolerance, in ALARM above
   :data:`Z_THRESHOLD` in :data:`RATIO_PERIODS` periods running. A period where either side has
-  fewer than :data:`MIN_PERIOD_REQUESTS` requests, or no outcome of the rarer kind at all, scores
-  0 (the normal approximation needs counts). Under "canary as good as live" one look crosses
-  z = 4 with probability 3.2e-5 (one-sided); a bake looked at every minute for an hour adds at
-  most 60 x 3.2e-5 = 0.2% to the false-failure rate (union bound), well under 1%.
+  fewer than :data:`MIN_PERIOD_REQUESTS` requests, or where the canary had fewer than
+  :data:`MIN_PERIOD_EVENTS` outcomes of the rarer kind, scores 0 (the normal approximation needs
+  counts). Where it holds, one look crosses z = 4 with probability 3.2e-5 (one-sided); a bake
+  looked at every minute for an hour adds at most 60 x 3.2e-5 = 0.2% to the false-failure rate
+  (union bound), well under 1%.
 - **Continuous metrics** (a latency): the canary's value over live's in the bad direction, in
   ALARM above ``1 +`` :data:`CONTINUOUS_MARGIN` (twice live's) in :data:`CONTINUOUS_PERIODS`
   periods running. Five per-period values carry no 4-sigma test without a model of their spread
@@ -48,6 +49,15 @@ from canaryfleet.models.policy import AnalysisSpec
 Z_THRESHOLD = 4.0
 RATIO_PERIODS = 2
 MIN_PERIOD_REQUESTS = 100
+# Outcomes of the rarer kind the canary must have had in a period (with live's too, for a metric
+# watched in either direction) before its z-score counts: the normal approximation fails at
+# counts this small. Without it, one canary 5xx in a minute where live had none scored
+# sqrt(live requests / canary requests), 4.36 at a 5% canary whatever the traffic, where an exact
+# test gives that minute p = 0.05: a good canary's hour-long bake was rolled back 1.6 to 1.9% of
+# the time (24 hours: about a third). With five, a good canary at 0.01 to 0.03% errors has five in
+# a minute with probability under 1e-7, and a plainly worse one (30 errors against live's none)
+# still scores far above 4.
+MIN_PERIOD_EVENTS = 5
 CONTINUOUS_MARGIN = 1.0
 CONTINUOUS_PERIODS = 5
 # PutMetricAlarm's Period: 10, 20 and 30 (high-resolution metrics) or a multiple of 60.
@@ -137,7 +147,11 @@ def _ratio(
         difference = f"(ABS(cb / cr - lb / lr) - {metric.tolerance:g} * lb / lr)"
     else:
         difference = f"(cb / cr - {k} * lb / lr)"
-    guard = f"cr >= {MIN_PERIOD_REQUESTS} AND lr >= {MIN_PERIOD_REQUESTS} AND p > 0 AND p < 1"
+    seen = "cb + lb" if metric.direction == "either" else "cb"
+    guard = (
+        f"cr >= {MIN_PERIOD_REQUESTS} AND lr >= {MIN_PERIOD_REQUESTS} AND p > 0 AND p < 1"
+        f" AND {seen} >= {MIN_PERIOD_EVENTS}"
+    )
     queries.expression("z", f"IF({guard}, {difference} / (p * (1 - p) * (1 / cr + 1 / lr)) ^ 0.5, 0)", True)
     return "z"
 
