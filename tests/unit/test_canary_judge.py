@@ -122,6 +122,21 @@ def test_tolerance_lets_a_small_change_pass() -> None:
     assert lenient.result == "pass"
 
 
+@pytest.mark.parametrize("direction", ["increase", "decrease", "either"])
+def test_a_tolerance_forgives_a_metric_below_zero_as_it_does_one_above(direction: str) -> None:
+    # A metric-math difference (e.g. queue depth change) below zero, canary as live: a 10%
+    # tolerance must make the test more lenient, never stricter
+    rng = random.Random(5)
+    values = [rng.gauss(-100, 5) for _ in range(30)]
+    for sign in (1, -1):
+        side = tuple(sign * v for v in values)
+        metric = MetricSamples(
+            name="backlog change", canary=side, live=side, min_samples=3, tolerance=0.1, direction=direction
+        )
+        [verdict] = judge(AnalysisSamples(metrics=(metric,))).metrics
+        assert verdict.result == "pass", (sign, verdict.reason)
+
+
 def test_too_little_traffic_is_inconclusive_never_a_pass() -> None:
     # Given a canary that had 60 requests where the policy asks for 100
     rng = random.Random(8)

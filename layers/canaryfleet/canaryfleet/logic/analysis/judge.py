@@ -123,8 +123,11 @@ def _test_continuous(metric: MetricSamples) -> _Tested:
             f"fewer than {metric.min_samples}",
         )
     tol = metric.tolerance
-    up = stats.mann_whitney_u(canary, [v * (1 + tol) for v in live], "greater")
-    down = stats.mann_whitney_u(canary, [v * (1 - tol) for v in live], "less")
+    # Live's values moved by the tolerance in the direction it forgives, for negative values too
+    # (CloudWatch takes values from -2^360 to 2^360, and a metric-math difference can be below
+    # zero): v * (1 + tol) would move a negative value the other way, a stricter test.
+    up = stats.mann_whitney_u(canary, [v + tol * abs(v) for v in live], "greater")
+    down = stats.mann_whitney_u(canary, [v - tol * abs(v) for v in live], "less")
     test = f"Mann-Whitney U ({up.method})"
     return _replace(base, p_value=_one_sided(metric.direction, up.p_value, down.p_value), test=test)
 
