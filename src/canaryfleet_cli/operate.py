@@ -24,7 +24,7 @@ from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
 from canaryfleet_cli.options import JsonOption, ProfileOption, RegionOption, StackOption
-from canaryfleet_cli.plain import fail, plain_text, warn
+from canaryfleet_cli.plain import fail, one_line, plain_text, warn
 from canaryfleet_cli.platform import (
     Platform,
     PlatformError,
@@ -38,7 +38,6 @@ from canaryfleet_cli.platform import (
 from canaryfleet_cli.rollout_view import (
     ViewStep,
     local_time,
-    one_line,
     render_rollout,
     rolling_back,
     view_steps,

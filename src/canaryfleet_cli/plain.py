@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import typer
 from canaryfleet.errors import CanaryfleetError
-from canaryfleet.models.text import does_not_print
+from canaryfleet.models.text import escaped
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
@@ -35,10 +35,14 @@ _KEPT = frozenset({"\n", "\t"})
 def shown(value: object) -> str:
     """``value`` as text whose every character prints: line breaks and tabs kept, any other
     character that does not print written as its escape (``\\x1b``, ``\\u202e``)."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(ascii(c)[1:-1] if c not in _KEPT and does_not_print(c) else c for c in text)
+    return escaped(str(value), _KEPT)
+
+
+def one_line(value: object) -> str:
+    """``value`` as one line whose every character prints: :func:`shown`, and its line breaks
+    written as ``\\n``, so that a reason or a bundle's note cannot start a line of its own (a log
+    read as the rollout's story, a note that passes for the CLI's)."""
+    return escaped(str(value), frozenset({"\t"}))
 
 
 def plain_text(value: object, style: str = "") -> Text:

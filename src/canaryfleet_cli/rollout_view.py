@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from canaryfleet_cli.plain import plain_text, shown
+from canaryfleet_cli.plain import one_line, plain_text
 
 OUTCOME_WORDS = {"released": "released", "rolled_back": "rolled back", "rejected": "rejected"}
 OUTCOME_STYLES = {"released": "green", "rolled_back": "red", "rejected": "yellow"}
@@ -268,13 +268,6 @@ def render_rollout(
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-def one_line(value: object) -> str:
-    """``value`` as one line whose every character prints: :func:`plain.shown`, and its line
-    breaks written as ``\\n``, so that a reason or a bundle's note cannot start a line of its own
-    (a log read as the rollout's story, a note that passes for the CLI's)."""
-    return shown(value).replace("\n", "\\n")
 
 
 def summary_line(app: AppConfig, record: RolloutRecord, now: datetime | None = None) -> str:

@@ -17,7 +17,7 @@ from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
 from canaryfleet.models.sns_subject import sns_subject
-from canaryfleet.models.text import does_not_print, quoted, slack_cut, slack_escape
+from canaryfleet.models.text import escaped, quoted, slack_cut, slack_escape
 
 _HEADLINES = {
     "rollout.started": (":hourglass_flowing_sand:", "Rollout started"),
@@ -94,15 +94,6 @@ def _started_colors(detail: dict[str, Any]) -> list[str]:
     return [f"blue/green: {live} is live; {idle} comes up on fresh instances with this build"]
 
 
-def _note_line(note: str) -> str:
-    """A bundle's note as one line of printable text: a character that does not print (a line
-    break, a terminal's escape) is written as its escape (``\\n``, ``\\x1b``). A note quotes the
-    bundle's own keys: one holding a line break would otherwise add a line that passes for ours."""
-    if note.isprintable():
-        return note
-    return "".join(ascii(char)[1:-1] if does_not_print(char) else char for char in note)
-
-
 def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
     """The facts of one notice, in mrkdwn (escaped), for its thread reply; a started notice lists
     ``bundle_notes`` (what CodeDeploy's agent will ignore in the bundle, from the rollout record)."""
@@ -110,7 +101,7 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
     lines: list[str] = []
     if notice.kind == "rollout.started":
         lines.extend(_started_colors(detail))
-        lines.extend(f"• {slack_escape(_note_line(note))}" for note in bundle_notes)
+        lines.extend(f"• {slack_escape(escaped(note))}" for note in bundle_notes)
     elif notice.kind == "rollout.traffic_shifted":
         release, live = detail.get("release_color"), detail.get("live_color")
         canary = f" ({slack_escape(str(release))})" if release else ""
@@ -226,7 +217,7 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     notes = record.bundle_notes if record is not None else []
     if notes:
         lines += ["", "Bundle notes (what CodeDeploy's agent ignores in this bundle):"]
-        lines += [f"  - {_note_line(note)}" for note in notes]
+        lines += [f"  - {escaped(note)}" for note in notes]  # one line each: a note quotes keys
     stages = [
         (name, at)
         for stage, name in _STAGE_NAMES.items()

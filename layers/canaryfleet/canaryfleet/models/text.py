@@ -27,6 +27,15 @@ def does_not_print(char: str) -> bool:
     return unicodedata.category(char) in _NON_PRINTING
 
 
+def escaped(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """``text`` with every character that does not print written as its escape (``\\n``,
+    ``\\x1b``, ``\\u202e``), but those in ``keep``: text from outside shown where a line break or
+    a terminal's escape would pass for ours."""
+    if text.isprintable():
+        return text
+    return "".join(ascii(c)[1:-1] if c not in keep and does_not_print(c) else c for c in text)
+
+
 def non_printing(text: str) -> list[str]:
     """The characters of ``text`` that do not print, as U+XXXX (each once, in order)."""
     found = dict.fromkeys(f"U+{ord(c):04X}" for c in text if c not in _ALLOWED and does_not_print(c))
