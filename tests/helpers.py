@@ -155,3 +155,23 @@ class ForgetsTheFirstDeploymentId:
             self.failures -= 1
             raise RuntimeError("ProvisionedThroughputExceededException, after 5 attempts")
         super().remember_deployment(rollout_id, purpose, deployment_id, group)  # type: ignore[misc]
+
+
+def a_load_balancer(ec2: Any, elbv2: Any, default_action: dict[str, Any]) -> tuple[str, str, str]:
+    """On moto: a VPC with two subnets, an Application Load Balancer named "shared" in it, and an
+    HTTP listener on port 80 with ``default_action``. Its VPC id, ARN and listener's ARN."""
+    region = ec2.meta.region_name
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{region}{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    balancer = elbv2.create_load_balancer(Name="shared", Subnets=subnets, Type="application")[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer, Protocol="HTTP", Port=80, DefaultActions=[default_action]
+    )["Listeners"][0]["ListenerArn"]
+    return str(vpc), str(balancer), str(listener)

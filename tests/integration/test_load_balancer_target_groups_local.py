@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
 from canaryfleet_local.standins.elbv2 import load_balancer_target_group_quota
+from tests.helpers import a_load_balancer
 from tests.integration.helpers import moto_account
 
 REGION = "eu-west-1"
@@ -83,19 +84,7 @@ def balancer() -> Iterator[Balancer]:
     """An Application Load Balancer with an HTTP listener whose default action forwards nowhere."""
     with moto_account(REGION), load_balancer_target_group_quota():
         ec2, elbv2 = boto3.client("ec2"), boto3.client("elbv2")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{zone}")[
-                "Subnet"
-            ]["SubnetId"]
-            for n, zone in ((1, "a"), (2, "b"))
-        ]
-        arn = elbv2.create_load_balancer(Name="shared", Subnets=subnets, Type="application")["LoadBalancers"][
-            0
-        ]["LoadBalancerArn"]
-        listener = elbv2.create_listener(
-            LoadBalancerArn=arn, Protocol="HTTP", Port=80, DefaultActions=[NOT_FOUND]
-        )["Listeners"][0]["ListenerArn"]
+        vpc, arn, listener = a_load_balancer(ec2, elbv2, NOT_FOUND)
         groups = [
             elbv2.create_target_group(Name=f"group-{n:03d}", Protocol="HTTP", Port=8080, VpcId=vpc)[
                 "TargetGroups"

@@ -26,7 +26,7 @@ from canaryfleet_cli.app_commands import (
 )
 from canaryfleet_local.fleet import fleet_stack_name
 from canaryfleet_local.parsing import parse_template
-from tests.helpers import without_aws_credentials
+from tests.helpers import a_load_balancer, without_aws_credentials
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LISTENER = f"{ELB}:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -85,22 +85,9 @@ def shared_alb(monkeypatch: pytest.MonkeyPatch) -> Iterator[SharedAlb]:
             boto3.client("ec2", region_name="us-east-1"),
             boto3.client("elbv2", region_name="us-east-1"),
         )
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")[
-                "Subnet"
-            ]["SubnetId"]
-            for n, zone in ((1, "a"), (2, "b"))
-        ]
-        balancer = elbv2.create_load_balancer(Name="shared", Subnets=subnets, Type="application")[
-            "LoadBalancers"
-        ][0]["LoadBalancerArn"]
-        listener = elbv2.create_listener(
-            LoadBalancerArn=balancer,
-            Protocol="HTTP",
-            Port=80,
-            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
-        )["Listeners"][0]["ListenerArn"]
+        vpc, balancer, listener = a_load_balancer(
+            ec2, elbv2, {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}
+        )
         monkeypatch.setattr(sys.modules[__name__], "LISTENER", listener)
         yield SharedAlb(elbv2, vpc, balancer, listener)
 
