@@ -211,6 +211,10 @@ def _metric_stat(qid: str, period: int = 10) -> dict[str, Any]:
         ({"DatapointsToAlarm": 3, "EvaluationPeriods": 2}, "DatapointsToAlarm"),
         ({"Metrics": [_metric_stat("a"), {"Id": "e", "Expression": "a", "ReturnData": False}]}, "ReturnData"),
         ({"Metrics": [_metric_stat("A"), {"Id": "e", "Expression": "A", "ReturnData": True}]}, "Invalid Id"),
+        (  # a whole Id: Python's $ alone would take one ending in a newline
+            {"Metrics": [_metric_stat("a\n"), {"Id": "e", "Expression": "a", "ReturnData": True}]},
+            "Invalid Id",
+        ),
         ({"EvaluationPeriods": 8641, "DatapointsToAlarm": 1}, "86,400"),
         (
             {
