@@ -32,7 +32,10 @@ DRAIN_UPLOAD_SECONDS = AWS_DRAIN_UPLOAD_SECONDS / TIME_SCALE
 class Profile:
     name: str
     deployment_seconds: float  # one CodeDeploy deployment, short durations
-    bake_seconds: int  # the canary bake, short durations
+    # The canary bake, short durations: at least 5 one-second intervals, so the judge can fail a
+    # build on its latency (two metrics at alpha 0.05 need 4 a side; canaryfleet.logic.analysis.judge)
+    # and a passing build is not extended as inconclusive.
+    bake_seconds: int
     decide_seconds: float  # how long the approver takes, short durations
     duration_factor: int  # the long run's durations are this many times the short ones
     failing_builds: int  # builds whose canary alarm fires (reaction latency samples)
@@ -53,7 +56,7 @@ class Profile:
 FULL = Profile(
     name="full",
     deployment_seconds=1.25,
-    bake_seconds=1,
+    bake_seconds=5,
     decide_seconds=0.3,
     duration_factor=10,
     failing_builds=2,
@@ -80,7 +83,7 @@ FULL = Profile(
 QUICK = Profile(
     name="quick",
     deployment_seconds=1.25,
-    bake_seconds=1,
+    bake_seconds=5,
     decide_seconds=0.3,
     duration_factor=2,
     failing_builds=1,

@@ -78,7 +78,8 @@ def scale_scenario() -> Scenario:
                     {"kind": "set_weight", "weight": 10},
                     {
                         "kind": "bake",
-                        "duration_seconds": 2,
+                        # Long enough for the judge to pass a good build (bench/profiles.py).
+                        "duration_seconds": 5,
                         "analysis": {
                             "min_requests": 100,
                             "metrics_delay_seconds": 0,

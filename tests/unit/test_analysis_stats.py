@@ -79,6 +79,23 @@ def test_mann_whitney_uses_the_exact_distribution_for_small_samples_without_ties
     assert got.p_value == pytest.approx(sp.mannwhitneyu(x, y, alternative="greater", method="exact").pvalue)
 
 
+@pytest.mark.parametrize("alternative", ["greater", "two-sided"])
+@pytest.mark.parametrize(("n1", "n2"), [(1, 1), (2, 3), (3, 3), (4, 4), (3, 8), (8, 8)])
+def test_the_rank_tests_floor_is_its_exact_p_value_when_the_samples_do_not_overlap(
+    n1: int, n2: int, alternative: str
+) -> None:
+    # Given canary values all above live's: the most extreme arrangement there is
+    x = [100.0 + i for i in range(n1)]
+    y = [1.0 + i for i in range(n2)]
+    exact = float(sp.mannwhitneyu(x, y, alternative=alternative, method="exact").pvalue)
+    # Then the floor is that p-value, and no arrangement of as many values gets below it
+    assert stats.mann_whitney_floor(n1, n2, alternative) == pytest.approx(min(1.0, exact))  # type: ignore[arg-type]
+    assert (
+        stats.mann_whitney_u(x, y, alternative).p_value
+        >= stats.mann_whitney_floor(n1, n2, alternative) - 1e-15
+    )  # type: ignore[arg-type]
+
+
 def test_mann_whitney_refuses_an_empty_sample() -> None:
     with pytest.raises(ValueError, match="at least one value"):
         stats.mann_whitney_u([], [1.0], "greater")

@@ -155,6 +155,79 @@ def test_too_few_intervals_is_inconclusive() -> None:
     assert "1 canary and 3 live intervals" in verdict.reasons[0]
 
 
+def ten_times_slower(intervals: int, **extra: Any) -> MetricSamples:
+    live = tuple(0.08 + 0.001 * i for i in range(intervals))
+    return MetricSamples(
+        name=extra.pop("name", "latency"), canary=tuple(10 * v for v in live), live=live, **extra
+    )
+
+
+def no_errors(intervals: int) -> MetricSamples:
+    return MetricSamples(
+        name="5xx rate",
+        canary=(0.0,) * intervals,
+        live=(0.0,) * intervals,
+        canary_counts=(300.0,) * intervals,
+        live_counts=(5_700.0,) * intervals,
+        critical=True,
+    )
+
+
+def test_too_few_intervals_for_the_rank_test_to_fail_is_inconclusive_never_a_pass() -> None:
+    # Given a canary ten times slower than live over three one-minute intervals a side (a
+    # 300 s bake, the shortest a bundle may ask for, less the metrics' delay), judged with the
+    # 5xx rate at the default alpha
+    verdict = judge(AnalysisSamples(metrics=(no_errors(3), ten_times_slower(3, critical=True))))
+    # Then its latency is not passed: 1/20 is the lowest p-value three intervals can give, and
+    # each of two metrics needs 0.025
+    latency = verdict.metrics[1]
+    assert (verdict.result, latency.result) == ("inconclusive", "inconclusive")
+    assert latency.p_value is None and latency.p_adjusted is None
+    assert "cannot go below 0.05, above the 0.025 each of 2 metrics needs" in latency.reason
+    assert "at least 4 intervals a side" in latency.reason
+    # And the 5xx rate, judged alone, passes at the level of a family of one
+    assert verdict.metrics[0].result == "pass"
+    assert verdict.metrics[0].p_adjusted == verdict.metrics[0].p_value
+
+
+def test_enough_intervals_let_the_rank_test_fail_a_slow_canary() -> None:
+    verdict = judge(AnalysisSamples(metrics=(no_errors(4), ten_times_slower(4, critical=True))))
+    assert verdict.result == "fail"
+    assert verdict.metrics[1].result == "fail"
+
+
+def test_a_metric_alone_reaches_alpha_with_three_intervals() -> None:
+    # Given latency judged alone: a family of one needs 0.05, which three intervals reach
+    verdict = judge(AnalysisSamples(metrics=(ten_times_slower(3, critical=True),)))
+    assert verdict.result == "fail"
+
+
+def test_a_metric_that_cannot_reach_its_level_leaves_the_family_and_raises_the_others_level() -> None:
+    # Given two rank-tested metrics at 4 intervals (floor 1/70) and one at 3 (floor 1/20): as
+    # three they need 0.0167 each, which the one with 3 cannot reach; once it has left, the two
+    # others need 0.025
+    metrics = (
+        ten_times_slower(4, name="latency", critical=True),
+        ten_times_slower(4, name="queue wait", critical=True),
+        ten_times_slower(3, name="db time", critical=True),
+    )
+    verdict = judge(AnalysisSamples(metrics=metrics))
+    assert [m.result for m in verdict.metrics] == ["fail", "fail", "inconclusive"]
+    assert "the 0.017 each of 3 metrics needs" in verdict.metrics[2].reason
+    assert verdict.result == "fail"
+
+
+def test_a_change_either_way_needs_twice_the_floor() -> None:
+    # Given "either": both sides Bonferroni-halved, so 4 intervals give 2/70 = 0.029 > 0.025
+    verdict = judge(AnalysisSamples(metrics=(no_errors(4), ten_times_slower(4, direction="either"))))
+    assert verdict.metrics[1].result == "inconclusive"
+    assert "at least 5 intervals a side" in verdict.metrics[1].reason
+    assert (
+        judge(AnalysisSamples(metrics=(no_errors(5), ten_times_slower(5, direction="either")))).result
+        == "fail"
+    )
+
+
 def test_missing_intervals_are_left_out() -> None:
     metric = MetricSamples(
         name="5xx rate",
@@ -238,7 +311,8 @@ def test_metric_names_are_unique() -> None:
     live_errors=st.integers(0, 60),
     canary_errors=st.integers(0, 30),
     extra=st.integers(1, 30),
-    latencies=st.lists(st.floats(0.05, 0.2), min_size=3, max_size=12),
+    # At least 4 intervals: with 3, latency is inconclusive (its test could not fail at 0.025).
+    latencies=st.lists(st.floats(0.05, 0.2), min_size=4, max_size=12),
     slower=st.floats(0.0, 0.5),
 )
 def test_a_worse_canary_is_never_judged_better(

@@ -5,6 +5,7 @@ whose point is its timeout has nothing in the story that could end it first.
 """
 
 import pytest
+from canaryfleet.logic.analysis.stats import mann_whitney_floor
 from canaryfleet.models.policy import Approval, Bake
 
 from canaryfleet_local.drain_job import drain_scenario_names, load_drain_scenario
@@ -26,6 +27,8 @@ LOST_ALARM_BAKE_SECONDS = 6
 # token and reads its status once (else that read ends the wait), and have ended well before the
 # deployment timeout reads it again: at least 5 s for the one, at least 10 s for the other.
 LOST_DEPLOYMENT_SECONDS = 5
+# Stories whose point is too little data to judge: their bakes are meant to be inconclusive.
+TOO_LITTLE_DATA = {"too-little-traffic", "inconclusive-without-approval"}
 
 
 def every_story() -> list[Scenario]:
@@ -79,3 +82,23 @@ def test_a_window_stays_open_and_a_freeze_someone_overrides_stands_with_a_margin
     # A freeze the story overrides must not end on its own first.
     if overridden:
         assert all(f.lasts_seconds >= MARGIN_SECONDS for f in story.freezes)
+
+
+@pytest.mark.parametrize("story", every_story(), ids=lambda s: s.name)
+def test_a_bake_sampled_every_second_is_long_enough_for_the_judge_to_fail_a_build(story: Scenario) -> None:
+    # A rank test with too few intervals cannot fail, however slow the canary, so the judge calls
+    # it inconclusive (canaryfleet.logic.analysis.judge): a story's judged bake lasts the
+    # intervals its metrics need at the policy's alpha, and one more for a partly filled interval.
+    # Stories sampled at the load balancer's minute (the calendar ones) are not judged: their
+    # bakes last seconds, so their analysis is inconclusive and a person decides.
+    if story.name in TOO_LITTLE_DATA:
+        return
+    for bake in (s for s in story.policy.steps if isinstance(s, Bake)):
+        spec = bake.analysis
+        if spec is None or spec.interval_seconds >= 60:
+            continue
+        family = len(spec.alb_metrics) + len(spec.metrics)
+        either = any(m.direction == "either" for m in spec.metrics)
+        sides = "two-sided" if either else "greater"
+        need = next(n for n in range(1, 64) if mann_whitney_floor(n, n, sides) <= spec.alpha / family)
+        assert bake.duration_seconds // spec.interval_seconds >= need + 1, (story.name, need)

@@ -39,7 +39,9 @@ def verdict(metric_count: int = 3) -> Verdict:
         ),
     ]
     metrics += [
-        MetricSamples(name=f"orders {i}", canary=(1.0, 1.1, 0.9), live=(1.0, 1.05, 0.95))
+        MetricSamples(
+            name=f"orders {i}", canary=(1.0, 1.1, 0.9, 1.02, 0.98), live=(1.0, 1.05, 0.95, 1.01, 0.99)
+        )
         for i in range(metric_count - 2)
     ]
     judged = judge(AnalysisSamples(metrics=tuple(metrics)))

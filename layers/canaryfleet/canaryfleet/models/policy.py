@@ -70,7 +70,11 @@ class AnalysisSpec(BaseModel):
         "rejected); 1, 5, 10, 20 or 30 only for high-resolution metrics (the local cloud's).",
     )
     min_intervals: int = Field(
-        default=3, ge=1, le=1_440, description="The load balancer's latency: fewer intervals: inconclusive."
+        default=3,
+        ge=1,
+        le=1_440,
+        description="The load balancer's latency: fewer intervals: inconclusive. Latency also needs enough "
+        "intervals for its rank test to fail: 4 a side with the 5xx rate at alpha 0.05, else inconclusive.",
     )
     alpha: float = Field(
         default=0.05,

@@ -14,7 +14,10 @@
   over the metrics that were tested keeps the chance that a canary as good as live fails at
   or below ``alpha`` (the family-wise error rate); intervals are simultaneous (Bonferroni).
 - Too little data for a metric (``min_samples`` intervals, ``min_count`` requests) makes it
-  inconclusive, never a pass.
+  inconclusive, never a pass. So do too few intervals for a rank test to fail at the level
+  Holm gives it: with three intervals a side its p-value cannot go below 1/20, above the 0.025
+  each of two metrics needs at an ``alpha`` of 0.05, so a canary ten times slower than live
+  would otherwise pass.
 """
 
 from __future__ import annotations
@@ -132,6 +135,50 @@ def _test_continuous(metric: MetricSamples) -> _Tested:
     return _replace(base, p_value=_one_sided(metric.direction, up.p_value, down.p_value), test=test)
 
 
+def _floor(t: _Tested) -> float:
+    """The smallest p-value the metric's test could give with its data (0: no such limit).
+
+    A ratio metric's exact test reaches any level once the canary has enough events of the
+    rarer kind, and more of them is what a worse canary has; a rank test's floor is set by the
+    number of intervals alone, however far apart they are.
+    """
+    if t.metric.is_ratio or t.p_value is None:
+        return 0.0
+    return stats.mann_whitney_floor(t.canary_samples, t.live_samples, _sides(t))
+
+
+def _sides(t: _Tested) -> stats.Alternative:
+    return "two-sided" if t.metric.direction == "either" else "greater"
+
+
+def _within_reach(tested: list[_Tested], alpha: float) -> list[_Tested]:
+    """The metrics whose test could fail at the level Holm's family gives it; the others are
+    inconclusive. Holm's strictest level is alpha over the family's size: a metric that cannot
+    reach it leaves the family, which raises the level for the rest, until none leaves."""
+    family = [i for i, t in enumerate(tested) if t.p_value is not None]
+    out = list(tested)
+    while family:
+        level = alpha / len(family)
+        short = [i for i in family if _floor(tested[i]) > level]
+        if not short:
+            break
+        for i in short:
+            out[i] = _replace(tested[i], p_value=None, why_not=_too_few(tested[i], alpha, len(family)))
+        family = [i for i in family if i not in short]
+    return out
+
+
+def _too_few(t: _Tested, alpha: float, family: int) -> str:
+    level = alpha / family
+    need = next(n for n in range(1, 64) if stats.mann_whitney_floor(n, n, _sides(t)) <= level)
+    each = f"the {level:.2g} each of {family} metrics needs" if family > 1 else f"alpha {alpha:g}"
+    return (
+        f"{t.canary_samples} canary and {t.live_samples} live intervals with data: however far apart, "
+        f"the rank test's p-value cannot go below {_floor(t):.2g}, above {each}; "
+        f"bake for at least {need} intervals a side"
+    )
+
+
 def _replace(tested: _Tested, **changes: object) -> _Tested:
     return dataclasses.replace(tested, **changes)  # type: ignore[arg-type]
 
@@ -182,7 +229,9 @@ def _continuous_effect(t: _Tested, confidence: float) -> tuple[float | None, flo
 
 def judge(analysis: AnalysisSamples) -> AnalysisVerdict:
     """The verdict of one analysis: each metric tested, Holm over all, then the overall result."""
-    tested = [_test_ratio(m) if m.is_ratio else _test_continuous(m) for m in analysis.metrics]
+    tested = _within_reach(
+        [_test_ratio(m) if m.is_ratio else _test_continuous(m) for m in analysis.metrics], analysis.alpha
+    )
     p_values = [t.p_value for t in tested if t.p_value is not None]
     adjusted = iter(stats.holm(p_values))
     family = max(1, len(p_values))

@@ -262,6 +262,18 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float], alternative: Alternat
     )
 
 
+def mann_whitney_floor(n1: int, n2: int, alternative: Alternative) -> float:
+    """The smallest p-value the rank test can give with n1 and n2 values, whatever they are.
+
+    Under the null hypothesis every one of the C(n1 + n2, n1) arrangements of the two samples'
+    ranks is equally likely, so the most extreme one has probability 1 / C(n1 + n2, n1) (twice
+    that for two sides): with three intervals a side, 1/20. Ties only make it larger. However
+    far apart the samples are, fewer values cannot show a difference below this level.
+    """
+    floor = 1 / math.comb(n1 + n2, n1)
+    return min(1.0, floor * (2 if alternative == "two-sided" else 1))
+
+
 def hodges_lehmann(
     x: Sequence[float], y: Sequence[float], confidence: float
 ) -> tuple[float, float | None, float | None]:
