@@ -173,8 +173,9 @@ def awaited(app: AppConfig, record: RolloutRecord, now: datetime | None = None) 
     if record.wait_kind == "bake":
         left = ""
         step = _bake_step(app, record)
-        if step is not None and record.bake_started_at is not None:
-            remaining = step.duration_seconds - (now - record.bake_started_at).total_seconds()
+        # The wait's own start: an extension's analysis window starts with the bake it extends.
+        if step is not None and record.wait_started_at is not None:
+            remaining = step.duration_seconds - (now - record.wait_started_at).total_seconds()
             left = f"; {age_words(max(0, int(remaining)))} left" if remaining > 0 else "; ending"
         return f"the bake (an alarm ends it early){left}"
     if record.wait_kind == "deployment":

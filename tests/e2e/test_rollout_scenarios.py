@@ -172,7 +172,12 @@ def test_too_little_traffic_extends_the_bake_once_then_asks_a_person() -> None:
     assert report["outcome"] == "released"
     transitions = report["state_transitions"]
     assert transitions.count("Bake canary") == 2 and "Extend the bake" in transitions
-    assert report["rollouts"][-1]["verdict"]["result"] == "inconclusive"
+    verdict = report["rollouts"][-1]["verdict"]
+    assert verdict["result"] == "inconclusive"
+    # The extension's analysis judged the whole bake, its 2 s and the extension's 2 s, not the
+    # extension alone (which would be as short as the window that had too little traffic).
+    window = datetime.fromisoformat(verdict["window_end"]) - datetime.fromisoformat(verdict["window_start"])
+    assert window.total_seconds() >= 3.5, verdict
 
 
 def test_two_uploads_within_a_second_run_one_after_the_other_in_arrival_order() -> None:

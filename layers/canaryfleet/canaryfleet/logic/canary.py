@@ -122,7 +122,8 @@ def begin_bake(
     # Before the alarms are put: a state change they make is never older than the bake.
     now = clock.now()
     critical = put_critical_alarms(app, task.analysis, metrics) if task.analysis is not None else {}
-    wait = Wait(kind="bake", token=token, started_at=now, bake_started_at=now)
+    window_start = _window_start(task, store, now)
+    wait = Wait(kind="bake", token=token, started_at=now, bake_started_at=window_start)
     outcome = begin_wait(wait, task.ref, store, callbacks)
     if outcome != "waiting":
         return outcome
@@ -132,6 +133,27 @@ def begin_bake(
         callbacks.fail(token, type(firing).__name__, str(firing))
         return "alarm"
     return "waiting"
+
+
+def _window_start(task: BakeTask, store: RolloutRecords, now: datetime) -> datetime:
+    """Where the analysis after this bake starts reading.
+
+    A step's bake starts its own window. An extension, which follows an inconclusive verdict
+    (too few requests, too few intervals for a rank test), continues the window of the bake it
+    extends, so its analysis judges the whole bake with the data it lacked: a window of the
+    extension alone would be as short as the one that was inconclusive. An extension after a
+    canary instance was interrupted starts afresh: the data since the bake began include the
+    reclaimed instance, which made the verdict inconclusive and would again.
+    """
+    if task.extension == 0:
+        return now
+    record = store.get(task.ref.application, task.ref.rollout_id)
+    started = record.bake_started_at if record is not None else None
+    if record is None or started is None or started > now:
+        return now
+    if any(i.at >= started for i in record.canary_interruptions):
+        return now
+    return started
 
 
 def check_alarms(task: AlarmCheckTask, metrics: FleetMetrics) -> dict[str, str]:
@@ -331,8 +353,12 @@ def _fail_fast(
     token: str,
     callbacks: Callbacks,
 ) -> str:
-    """A critical metric's alarm ends the bake, unless its state changed before the bake began."""
-    if _changed_before(state, record.bake_started_at if record is not None else None):
+    """A critical metric's alarm ends the bake, unless its state changed before the bake began.
+
+    The bake's own start (its wait's), not its analysis window's: an extension's window continues
+    the bake it extends, whose alarms were deleted by the analysis and put afresh for it.
+    """
+    if _changed_before(state, record.wait_started_at if record is not None else None):
         return "fail-fast alarm of an earlier bake"
     cause = f"critical metric {metric} failed during the bake: {alarm_name}: {state.get('reason', '')}"
     ended = callbacks.fail(token, "CriticalMetricFailed", cause)

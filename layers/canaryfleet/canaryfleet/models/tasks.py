@@ -61,6 +61,13 @@ class BakeTask(_Task):
     analysis: AnalysisSpec | None = Field(
         default=None, description="The analysis that follows the bake: its critical metrics get alarms."
     )
+    extension: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="0: the step's bake; N: its Nth extension after an inconclusive verdict, whose analysis "
+        "window continues the bake's (the ASL's $.extension; 0 from a definition before it was sent).",
+    )
 
 
 class AlarmCheckTask(_Task):
