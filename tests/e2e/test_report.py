@@ -4,6 +4,7 @@ import html.parser
 import json
 import re
 import subprocess
+import traceback
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     result = CliRunner().invoke(
         app, ["local", "rollout", "--scenario", "demo", "--report-dir", str(folder), "--json"]
     )
-    assert result.exit_code == 1, result.output  # as `watch`: the demo's last build is rolled back
+    # As `watch`: the demo's last build is rolled back (exit 1). A crash is exit 1 too: say it.
+    crash = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+    assert isinstance(result.exception, SystemExit), (result.output, crash)
+    assert result.exit_code == 1, result.output
     return json.loads(result.stdout)
 
 
