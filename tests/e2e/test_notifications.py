@@ -58,7 +58,7 @@ def two_canary_steps() -> Scenario:
     story = load_scenario("failing-canary")
     policy = story.policy.model_dump(mode="json")
     shift, bake, approval = policy["steps"]
-    policy["steps"] = [shift, bake, {**shift, "weight": 50}, {**bake, "duration_seconds": 2}, approval]
+    policy["steps"] = [shift, bake, {**shift, "weight": 50}, {**bake, "duration_seconds": 5}, approval]
     return story.model_copy(update={"policy": RolloutPolicy.model_validate(policy)})
 
 

@@ -205,6 +205,24 @@ def test_a_stage_counts_once_at_each_canary_step_and_its_first_entry_stays(store
     assert store.record_stage(APP, rollout_id, shifted, NOW + timedelta(minutes=12), 2).notified
 
 
+def test_a_verdict_after_an_extended_bake_counts_once_besides_the_bakes_own(store: Any) -> None:
+    rollout_id = upload(store, "2.7.0", "e1")
+    verdict = Stage.VERDICT
+    first = store.record_stage(APP, rollout_id, verdict, NOW, 1)
+    store.stage_notified(APP, rollout_id, verdict, 1)
+
+    extended = store.record_stage(APP, rollout_id, verdict, NOW + timedelta(minutes=10), 1, extension=1)
+    duplicate = store.record_stage(APP, rollout_id, verdict, NOW + timedelta(minutes=11), 1, extension=1)
+
+    assert (first.first_time, extended.first_time, duplicate.first_time) == (True, True, False)
+    assert not duplicate.notified  # the extension's notice is not out yet, whatever the bake's was
+    store.stage_notified(APP, rollout_id, verdict, 1, extension=1)
+    assert store.record_stage(APP, rollout_id, verdict, NOW + timedelta(minutes=12), 1, extension=1).notified
+    record = store.get(APP, rollout_id)
+    assert record.stage_at(verdict) == NOW  # the first entry stays the first
+    assert record.current_stage_at == NOW + timedelta(minutes=10)
+
+
 def test_a_stage_a_step_told_is_no_news_again_without_a_step(store: Any) -> None:
     # blue/green's move of all traffic to the release color shifts it outside the canary steps
     rollout_id = upload(store, "2.7.0", "e1")

@@ -58,8 +58,8 @@ class InMemoryRolloutStore:
         self.claims: dict[tuple[str, str], VersionClaim] = {}
         # record_stage: the stages recorded at a canary step, and the notices published (step
         # None: the stage's once-per-rollout occurrence).
-        self.stage_steps: set[tuple[str, str, Stage, int | None]] = set()
-        self.notified: set[tuple[str, str, Stage, int | None]] = set()
+        self.stage_steps: set[tuple[str, str, Stage, int | None, int]] = set()
+        self.notified: set[tuple[str, str, Stage, int | None, int]] = set()
         self.releases: dict[str, Revision] = {}
         self.colors: dict[str, Color] = {}
         self.deployments: dict[str, dict[str, DeploymentRecord]] = {}
@@ -150,10 +150,17 @@ class InMemoryRolloutStore:
         self._change(application, rollout_id, weight_log=log)
 
     def record_stage(
-        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+        self,
+        application: str,
+        rollout_id: str,
+        stage: Stage,
+        at: datetime,
+        step: int | None = None,
+        *,
+        extension: int = 0,
     ) -> StageTransition:
         current = self.records[(application, rollout_id)]
-        occurrence = (application, rollout_id, stage, step)
+        occurrence = (application, rollout_id, stage, step, extension)
         if (step is None and current.stage_at(stage) is not None) or occurrence in self.stage_steps:
             return StageTransition(first_time=False, notified=occurrence in self.notified)
         if step is not None:
@@ -171,12 +178,12 @@ class InMemoryRolloutStore:
         )
 
     def stage_notified(
-        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None, *, extension: int = 0
     ) -> None:
         assert (application, rollout_id) in self.records
-        self.notified.add((application, rollout_id, stage, step))
+        self.notified.add((application, rollout_id, stage, step, extension))
         # A step's notice also stands for the stage's first one (as the table's record keeps it).
-        self.notified.add((application, rollout_id, stage, None))
+        self.notified.add((application, rollout_id, stage, None, 0))
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
         values: dict[str, Any] = {

@@ -158,3 +158,18 @@ def test_a_fail_fast_alarm_of_the_bake_before_its_extension_does_not_end_the_ext
 
     # Then it is an earlier bake's: the extension goes on
     assert result == "fail-fast alarm of an earlier bake" and callbacks.failed == {}
+
+
+def test_the_verdict_after_an_extension_is_told_besides_the_bakes(clock: FixedClock) -> None:
+    store, notifier = _store(clock), RecordingNotifier()
+    _bake(store, clock)
+    clock.advance(300)
+    analyse(AnalyseTask(app=_app(), ref=REF, analysis=SPEC, step=1), store, FakeAlarms(), notifier, clock)
+    _bake(store, clock, extension=1, token="t2")
+    clock.advance(300)
+
+    task = AnalyseTask(app=_app(), ref=REF, analysis=SPEC, step=1, extension=1)
+    analyse(task, store, FakeAlarms(), notifier, clock)
+
+    told = [(m["step"], m.get("extension")) for kind, _, m in notifier.sent if kind == "rollout.verdict"]
+    assert told == [(1, None), (1, 1)]

@@ -61,3 +61,26 @@ def test_a_reply_without_a_step_reads_as_before() -> None:
         ":twisted_rightwards_arrows: *Canary takes traffic*",
         "canary 10%, live 90%",
     ]
+
+
+def test_the_verdict_after_an_extended_bake_is_news_of_its_own_and_its_duplicate_is_not() -> None:
+    # An inconclusive verdict extends the bake; the analysis after it judges the whole bake again
+    first = notice("rollout.verdict", step=1)
+    extended = notice("rollout.verdict", "msg-2", step=1, extension=1)
+    again = notice("rollout.verdict", "msg-3", step=1, extension=1)
+
+    assert first.key == f"{APP}/{ROLLOUT}/rollout.verdict/step-1"
+    assert extended.key == again.key == f"{APP}/{ROLLOUT}/rollout.verdict/step-1/extension-1"
+
+
+@pytest.mark.parametrize("extension", [0, -1, True, "1", None])
+def test_an_extension_that_is_not_a_positive_whole_number_leaves_the_key_as_the_steps(
+    extension: object,
+) -> None:
+    assert notice("rollout.verdict", step=1, extension=extension).key.endswith("/rollout.verdict/step-1")
+
+
+def test_the_verdict_after_an_extended_bake_says_so() -> None:
+    verdict = notice("rollout.verdict", step=1, extension=1, detail={"result": "pass", "reasons": []})
+
+    assert reply_lines(verdict)[0] == ":mag: *Canary analysed* (policy step 2, bake extended)"

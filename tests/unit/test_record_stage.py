@@ -208,3 +208,30 @@ def test_given_a_stage_a_step_told_when_it_comes_again_without_a_step_then_nothi
 def test_given_a_step_for_a_stage_met_once_per_rollout_then_the_payload_is_refused() -> None:
     with pytest.raises(InvalidEvent, match="step: released is met once per rollout"):
         parse_event(RecordStageRequest, load_event("record_stage/started") | {"stage": "released", "step": 4})
+
+
+def test_given_an_extended_bake_then_the_verdict_after_it_is_told_once_too() -> None:
+    # An inconclusive verdict at step 1 extends the bake; the analysis after the extension
+    # judges the whole bake and may now pass or fail: the thread must hear of it.
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    first = at_step(Stage.VERDICT, 1, T0)
+    extended = first.model_copy(update={"extension": 1, "at": T0 + timedelta(seconds=600)})
+    record_stage(first, store, notifier)
+
+    told = record_stage(extended, store, notifier)
+    again = record_stage(extended.model_copy(update={"at": T0 + timedelta(seconds=610)}), store, notifier)
+
+    assert (told.first_time, again.first_time) == (True, False)
+    assert [(m["step"], m.get("extension")) for _, _, m in notifier.sent] == [(1, None), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("stage", "step"), [("verdict", None), ("traffic_shifted", 0), ("released", None)], ids=str
+)
+def test_given_an_extension_other_than_a_steps_verdicts_then_the_payload_is_refused(
+    stage: str, step: int | None
+) -> None:
+    payload = load_event("record_stage/started") | {"stage": stage, "step": step, "extension": 1}
+    with pytest.raises(InvalidEvent, match="extension: only a canary step's verdict"):
+        parse_event(RecordStageRequest, payload)

@@ -63,10 +63,19 @@ def rollout_sk(rollout_id: str) -> str:
     return f"ROLLOUT#{rollout_id}"
 
 
-def _occurrence(stage: Stage, step: int | None, what: Literal["at", "notified_at"]) -> str:
+def _occurrence(
+    stage: Stage, step: int | None, what: Literal["at", "notified_at"], extension: int = 0
+) -> str:
     """The record's attribute of a stage's occurrence: ``stage_<stage>_at`` (or ``_notified_at``)
-    once per rollout, ``stage_<stage>_step<N>_at`` at canary step N."""
-    return f"stage_{stage.value}_{what}" if step is None else f"stage_{stage.value}_step{step}_{what}"
+    once per rollout, ``stage_<stage>_step<N>_at`` at canary step N, and
+    ``stage_<stage>_step<N>_ext<K>_at`` after the Kth extension of its bake."""
+    if step is None:
+        return f"stage_{stage.value}_{what}"
+    return (
+        f"stage_{stage.value}_step{step}_ext{extension}_{what}"
+        if extension
+        else f"stage_{stage.value}_step{step}_{what}"
+    )
 
 
 class DynamoRolloutStore:
@@ -213,14 +222,21 @@ class DynamoRolloutStore:
         )
 
     def record_stage(
-        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+        self,
+        application: str,
+        rollout_id: str,
+        stage: Stage,
+        at: datetime,
+        step: int | None = None,
+        *,
+        extension: int = 0,
     ) -> StageTransition:
         # The condition makes an occurrence (the stage, or the stage at a canary step) count
         # once: a retried task or a late duplicate changes nothing and never moves
         # current_stage backwards. A step's occurrence has a top-level marker of its own (a path
         # into a map would fail on a record without the map); stage_<stage>_at stays the
         # stage's first entry, as the timeline reads it.
-        marker = _occurrence(stage, step, "at")
+        marker = _occurrence(stage, step, "at", extension)
         first = f"stage_{stage.value}_at"
         update = "SET #marker = :at, current_stage = :stage, current_stage_at = :at"
         names = {"#marker": marker}
@@ -243,7 +259,7 @@ class DynamoRolloutStore:
             if condition_failed(exc):
                 standing = cast("dict[str, Any]", exc.response).get("Item", {})
                 return StageTransition(
-                    first_time=False, notified=_occurrence(stage, step, "notified_at") in standing
+                    first_time=False, notified=_occurrence(stage, step, "notified_at", extension) in standing
                 )
             raise
         old = response.get("Attributes", {})
@@ -258,11 +274,11 @@ class DynamoRolloutStore:
         )
 
     def stage_notified(
-        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None, *, extension: int = 0
     ) -> None:
         # A step's notice also stands for the stage's first one: a later repeat without a step
         # (blue/green's move to the release color) is no news once a step told the stage.
-        marker, first = _occurrence(stage, step, "notified_at"), f"stage_{stage.value}_notified_at"
+        marker, first = _occurrence(stage, step, "notified_at", extension), f"stage_{stage.value}_notified_at"
         update, names = "SET #marker = :now", {"#marker": marker}
         if marker != first:
             update, names = f"{update}, #first = if_not_exists(#first, :now)", {**names, "#first": first}

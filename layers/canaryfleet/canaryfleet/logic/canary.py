@@ -79,9 +79,12 @@ def _stage(
     at: datetime,
     detail: dict[str, Any],
     step: int | None,
+    extension: int = 0,
 ) -> None:
-    """Record and notify a stage met at each canary step, once per ``step``."""
-    record_stage(RecordStageRequest(ref=ref, stage=stage, at=at, detail=detail, step=step), store, notifier)
+    """Record and notify a stage met at each canary step, once per ``step`` (and a verdict once
+    per extension of the step's bake)."""
+    request = RecordStageRequest(ref=ref, stage=stage, at=at, detail=detail, step=step, extension=extension)
+    record_stage(request, store, notifier)
 
 
 def begin_wait(
@@ -475,7 +478,9 @@ def analyse(
         metrics=list(judged.metrics),
     )
     store.record_verdict(ref.application, ref.rollout_id, verdict)
-    _stage(store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"), task.step)
+    _stage(
+        store, notifier, ref, Stage.VERDICT, now, verdict.model_dump(mode="json"), task.step, task.extension
+    )
     logger.info("canary analysed", extra={"verdict": verdict.result, "reasons": verdict.reasons})
     if verdict.result == "fail":
         raise AnalysisFailed("analysis failed: " + "; ".join(verdict.reasons))

@@ -150,6 +150,9 @@ def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str,
     them): a thread can hold several shifts, verdicts and approvals."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
     step = f" (policy step {notice.step + 1})" if notice.step is not None else ""
+    if notice.step is not None and notice.extension:
+        times = "" if notice.extension == 1 else f" {notice.extension} times"
+        step = f" (policy step {notice.step + 1}, bake extended{times})"
     text = "\n".join([f"{emoji} *{words}*{step}", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(text, 2900)}},

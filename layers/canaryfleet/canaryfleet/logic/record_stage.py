@@ -2,6 +2,7 @@
 
 A stage met at every canary step (``PER_STEP_STAGES``: traffic shifted, verdict, awaiting
 approval) comes with its step's index and counts once per step; the others once per rollout.
+A verdict also counts once per extension of its step's bake (``extension``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: N
     ref = request.ref
     # Before the stage: the reason is written again on a retry, never lost to one.
     detail = _rolled_back(request, store) if request.stage is Stage.ROLLED_BACK else request.detail
-    transition = store.record_stage(ref.application, ref.rollout_id, request.stage, request.at, request.step)
+    transition = store.record_stage(
+        ref.application, ref.rollout_id, request.stage, request.at, request.step, extension=request.extension
+    )
     if not transition.first_time:
         logger.info("stage already recorded", extra={"stage": request.stage.value, "step": request.step})
         if not transition.notified:
@@ -119,5 +122,9 @@ def _publish(
     }
     if request.step is not None:
         message["step"] = request.step
+    if request.extension:
+        message["extension"] = request.extension
     notifier.publish(kind=f"rollout.{request.stage.value}", application=ref.application, message=message)
-    store.stage_notified(ref.application, ref.rollout_id, request.stage, request.step)
+    store.stage_notified(
+        ref.application, ref.rollout_id, request.stage, request.step, extension=request.extension
+    )

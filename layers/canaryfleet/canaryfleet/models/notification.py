@@ -72,7 +72,9 @@ class Notice(BaseModel):
         """
         subject = self.body.get("rollout_id") or self.body.get("run_id") or self.body.get("instance_id")
         key = f"{self.application}/{subject or self.message_id}/{self.kind}"
-        return key if self.step is None else f"{key}/step-{self.step}"
+        if self.step is None:
+            return key
+        return f"{key}/step-{self.step}" + (f"/extension-{self.extension}" if self.extension else "")
 
     @property
     def step(self) -> int | None:
@@ -80,6 +82,12 @@ class Notice(BaseModel):
         value = self.body.get("step")
         # bool is an int to Python: a true "step" would pass for step 1.
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def extension(self) -> int:
+        """The extension of the step's bake a verdict follows (0: the bake itself)."""
+        value = self.body.get("extension")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
     @property
     def rollout_id(self) -> str | None:

@@ -122,11 +122,19 @@ class RecordStageRequest(BaseModel):
         description="The canary step's index ($.step.index) for a stage met at every step (traffic"
         " shifted, verdict, awaiting approval): recorded and notified once per step. None: once per rollout.",
     )
+    extension: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="The verdict of a bake's Nth extension (0: of the bake): each is recorded and told once.",
+    )
 
     @model_validator(mode="after")
     def _a_step_only_for_a_stage_of_steps(self) -> RecordStageRequest:
         if self.step is not None and self.stage not in PER_STEP_STAGES:
             raise ValueError(f"step: {self.stage.value} is met once per rollout, not at a canary step")
+        if self.extension and (self.stage is not Stage.VERDICT or self.step is None):
+            raise ValueError("extension: only a canary step's verdict follows an extended bake")
         return self
 
 

@@ -88,6 +88,12 @@ class AnalyseTask(_Task):
         description="The canary step's index; None from a definition before it was sent (the verdict is"
         " then told once per rollout).",
     )
+    extension: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="0: the analysis of the step's bake; N: of its Nth extension, whose verdict is told too.",
+    )
 
 
 class ApprovalTask(_Task):

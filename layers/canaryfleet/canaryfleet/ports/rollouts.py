@@ -79,18 +79,27 @@ class RolloutRecords(RolloutReader, Protocol):
         ...
 
     def record_stage(
-        self, application: str, rollout_id: str, stage: Stage, at: datetime, step: int | None = None
+        self,
+        application: str,
+        rollout_id: str,
+        stage: Stage,
+        at: datetime,
+        step: int | None = None,
+        *,
+        extension: int = 0,
     ) -> StageTransition:
         """Record that a stage was entered: once per rollout, or with ``step`` once per canary step
-        (a repeat changes nothing, and says whether that occurrence's notice was published since).
+        (a repeat changes nothing, and says whether that occurrence's notice was published since),
+        and with ``extension`` once per extension of the step's bake.
         The stage's first entry time stays the first, whichever step it was."""
         ...
 
     def stage_notified(
-        self, application: str, rollout_id: str, stage: Stage, step: int | None = None
+        self, application: str, rollout_id: str, stage: Stage, step: int | None = None, *, extension: int = 0
     ) -> None:
-        """The notice of the stage (at ``step``) is published; a step's also counts for the stage
-        without a step, so a later step-less repeat of a stage a step told is no news."""
+        """The notice of the stage (at ``step``, after ``extension``) is published; a step's also
+        counts for the stage without a step, so a later step-less repeat of a stage a step told is
+        no news."""
         ...
 
     def set_wait(self, application: str, rollout_id: str, wait: Wait) -> RolloutRecord:
