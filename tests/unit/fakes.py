@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from canaryfleet.adapters.fleet import DESCRIPTION_LENGTH
-from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownFreeze
+from canaryfleet.adapters.registry import Registry
+from canaryfleet.errors import DeploymentGroupBusy, FreezeExists, UnknownApplication, UnknownFreeze
+from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.analysis import MetricQuery
 from canaryfleet.models.app_config import AppConfig, Color, FleetGroup, GroupCapacity, Strategy
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.calendar import Freeze
 from canaryfleet.models.chart import AlarmThreshold, MetricSample
 from canaryfleet.models.fail_fast import CriticalAlarm
-from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
+from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef, Stage, Verdict
 from canaryfleet.models.rollout_record import (
     MAX_LISTED_ALARMS,
     AbortRequest,
@@ -41,6 +43,7 @@ from canaryfleet.models.rollout_record import (
     WindowWait,
     queue_sk,
 )
+from canaryfleet.models.tasks import QueueTask
 from canaryfleet.ports.clock import Clock
 
 # The moment most unit tests' clocks read (tests/unit/conftest.py's `clock`; a module whose story
@@ -653,3 +656,24 @@ class FakeGroups:
 
     def drained(self, auto_scaling_group: str) -> None:
         self.draining[auto_scaling_group] = 0
+
+
+class AppsRegistry(Registry):
+    """The registry adapter (its alarm lookup included) over these applications, without SSM."""
+
+    def __init__(self, *apps: AppConfig) -> None:
+        self.apps = {a.application: a for a in apps}
+
+    def get(self, application: str) -> AppConfig:
+        if application not in self.apps:
+            raise UnknownApplication(application)
+        return self.apps[application]
+
+    def all(self) -> list[AppConfig]:
+        return list(self.apps.values())
+
+
+def hold_lock(store: InMemoryRolloutStore, ref: RolloutRef) -> None:
+    """The rollout's turn: it holds its application's lock, as the queue gives it."""
+    task = QueueTask(token="token-queue", ref=ref, arrival=f"1#{ref.rollout_id}", execution_arn="arn:exec")
+    queue_rollout(task, store, RecordingCallbacks(), FakeExecutions(), store.clock)

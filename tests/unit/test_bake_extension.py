@@ -8,26 +8,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.errors import UnknownApplication
 from canaryfleet.logic.canary import analyse, begin_bake, on_alarm
-from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.rollout_record import CanaryInterruption
-from canaryfleet.models.tasks import AnalyseTask, BakeTask, QueueTask
+from canaryfleet.models.tasks import AnalyseTask, BakeTask
 from canaryfleet.ports.clock import FixedClock
 
 from tests.unit.fakes import (
     T0,
+    AppsRegistry,
     FakeAlarms,
-    FakeExecutions,
     InMemoryRolloutStore,
     RecordingCallbacks,
     RecordingNotifier,
     a_rollout,
     an_app,
+    hold_lock,
 )
 
 APP = "payments-api"
@@ -48,22 +46,8 @@ def _bake(store: InMemoryRolloutStore, clock: FixedClock, extension: int = 0, to
 def _store(clock: FixedClock) -> InMemoryRolloutStore:
     store = InMemoryRolloutStore(clock)
     a_rollout(store)
-    task = QueueTask(token="token-queue", ref=REF, arrival=f"1#{ROLLOUT_ID}", execution_arn="arn:exec")
-    queue_rollout(task, store, RecordingCallbacks(), FakeExecutions(), clock)  # it holds the lock
+    hold_lock(store, REF)
     return store
-
-
-class _Registry(Registry):
-    def __init__(self) -> None:
-        self.apps = {APP: _app()}
-
-    def get(self, application: str) -> AppConfig:
-        if application not in self.apps:
-            raise UnknownApplication(application)
-        return self.apps[application]
-
-    def all(self) -> list[AppConfig]:
-        return list(self.apps.values())
 
 
 def test_an_extension_continues_the_window_of_the_bake_it_extends(clock: FixedClock) -> None:
@@ -149,7 +133,7 @@ def test_a_fail_fast_alarm_of_the_bake_before_its_extension_does_not_end_the_ext
     result = on_alarm(
         "canaryfleet-payments-api.payment-success",
         stale,
-        _Registry(),
+        AppsRegistry(_app()),
         store,
         callbacks,
         clock,

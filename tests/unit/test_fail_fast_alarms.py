@@ -8,8 +8,7 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
-from canaryfleet.adapters.registry import Registry
-from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, TransientAwsError, UnknownApplication
+from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, TransientAwsError
 from canaryfleet.logic.analysis.failfast import (
     MIN_PERIOD_EVENTS,
     MIN_PERIOD_REQUESTS,
@@ -21,7 +20,6 @@ from canaryfleet.logic.analysis.failfast import (
 from canaryfleet.logic.approval import ApprovalChannels, request_approval
 from canaryfleet.logic.canary import analyse, begin_bake, check_alarms, on_alarm
 from canaryfleet.logic.outcome import explain, finalize, roll_back
-from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, metric_of
@@ -33,7 +31,6 @@ from canaryfleet.models.tasks import (
     AnalyseTask,
     ApprovalTask,
     BakeTask,
-    QueueTask,
     RollbackTask,
 )
 from canaryfleet.ports.clock import FixedClock
@@ -47,15 +44,16 @@ from canaryfleet_local.standins.cloudwatch_metric_math import (
 )
 from tests.unit.fakes import (
     T0,
+    AppsRegistry,
     FakeAlarms,
     FakeDeployments,
-    FakeExecutions,
     InMemoryRolloutStore,
     RecordingCallbacks,
     RecordingEndedApprovals,
     RecordingNotifier,
     a_rollout,
     an_app,
+    hold_lock,
 )
 
 APP = "payments-api"
@@ -347,24 +345,6 @@ def test_an_alarm_that_fired_before_the_bakes_token_was_stored_ends_the_bake(
     assert cause.startswith("critical metric payment success failed during the bake")
 
 
-class _Registry(Registry):
-    def __init__(self, *apps: AppConfig) -> None:
-        self.apps = {a.application: a for a in apps}
-
-    def get(self, application: str) -> AppConfig:
-        if application not in self.apps:
-            raise UnknownApplication(application)
-        return self.apps[application]
-
-    def all(self) -> list[AppConfig]:
-        return list(self.apps.values())
-
-
-def _hold_lock(store: InMemoryRolloutStore) -> None:
-    task = QueueTask(token="token-queue", ref=REF, arrival=f"1#{ROLLOUT_ID}", execution_arn="arn:exec")
-    queue_rollout(task, store, RecordingCallbacks(), FakeExecutions(), store.clock)
-
-
 def _state(at: datetime) -> dict[str, str]:
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return {
@@ -377,7 +357,7 @@ def _state(at: datetime) -> dict[str, str]:
 def test_a_fail_fast_alarm_ends_the_bake_with_the_metric_named(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     _bake(FakeAlarms(), store, clock)
     callbacks = RecordingCallbacks()
     name = "canaryfleet-payments-api.payment-success"
@@ -385,7 +365,7 @@ def test_a_fail_fast_alarm_ends_the_bake_with_the_metric_named(
     result = on_alarm(
         name,
         _state(T0 + timedelta(seconds=20)),
-        _Registry(_app()),
+        AppsRegistry(_app()),
         store,
         callbacks,
         clock,
@@ -404,14 +384,14 @@ def test_a_fail_fast_alarm_ends_the_bake_with_the_metric_named(
 def test_a_fail_fast_alarm_that_changed_before_the_bake_began_is_an_earlier_bakes(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     _bake(FakeAlarms(), store, clock)
     callbacks = RecordingCallbacks()
 
     result = on_alarm(
         "canaryfleet-payments-api.payment-success",
         _state(T0 - timedelta(seconds=5)),
-        _Registry(_app()),
+        AppsRegistry(_app()),
         store,
         callbacks,
         clock,
@@ -423,7 +403,7 @@ def test_a_fail_fast_alarm_that_changed_before_the_bake_began_is_an_earlier_bake
 def test_another_applications_fail_fast_alarm_is_not_this_ones(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    registry = _Registry(_app(), _app("payments"))
+    registry = AppsRegistry(_app(), _app("payments"))
 
     owner = registry.owner_of_alarm("canaryfleet-payments-api.payment-success")
 
@@ -536,7 +516,7 @@ def test_a_rollback_whose_alarm_cleanup_is_throttled_has_already_recorded_why(
 
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     store.set_wait(
         APP,
         ROLLOUT_ID,
@@ -554,7 +534,13 @@ def test_a_canary_alarm_while_awaiting_approval_rolls_back_and_the_approval_no_l
     ended = RecordingEndedApprovals()
 
     result = on_alarm(
-        "payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock, ended_approvals=ended
+        "payments-api-canary-5xx",
+        _state(T0),
+        AppsRegistry(app),
+        store,
+        callbacks,
+        clock,
+        ended_approvals=ended,
     )
 
     assert result == "approval ended"
@@ -577,7 +563,7 @@ def test_a_live_alarm_while_awaiting_approval_is_recorded_and_ends_nothing(
     callbacks = RecordingCallbacks()
     app = an_app(canary_alarms=("payments-api-canary-5xx",), live_alarms=("payments-api-live-5xx",))
 
-    result = on_alarm("payments-api-live-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+    result = on_alarm("payments-api-live-5xx", _state(T0), AppsRegistry(app), store, callbacks, clock)
 
     assert result == "live alarm recorded" and callbacks.failed == {}
     record = store.get(APP, ROLLOUT_ID)
@@ -585,7 +571,7 @@ def test_a_live_alarm_while_awaiting_approval_is_recorded_and_ends_nothing(
 
 
 def _canary_took_traffic(store: InMemoryRolloutStore, clock: FixedClock) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     store.record_stage(APP, ROLLOUT_ID, Stage.TRAFFIC_SHIFTED, clock.now())
 
 
@@ -601,7 +587,12 @@ def test_a_canary_alarm_event_from_before_the_canary_took_traffic_ends_no_wait(
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
     result = on_alarm(
-        "payments-api-canary-5xx", _state(T0 - timedelta(minutes=10)), _Registry(app), store, callbacks, clock
+        "payments-api-canary-5xx",
+        _state(T0 - timedelta(minutes=10)),
+        AppsRegistry(app),
+        store,
+        callbacks,
+        clock,
     )
 
     assert result == "canary alarm from before the canary took traffic"
@@ -624,7 +615,7 @@ def test_a_late_event_of_a_canary_alarm_that_fired_while_the_canary_served_still
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
     result = on_alarm(
-        "payments-api-canary-5xx", _state(T0 + changed), _Registry(app), store, callbacks, clock
+        "payments-api-canary-5xx", _state(T0 + changed), AppsRegistry(app), store, callbacks, clock
     )
 
     assert result == "bake ended"
@@ -641,7 +632,7 @@ class _NobodyAsked:
 def test_a_canary_alarm_already_in_alarm_ends_the_approval_wait_at_once_and_nobody_is_asked(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
     alarms = FakeAlarms()
     alarms.states["payments-api-canary-5xx"] = "ALARM"  # its event came when no wait was stored
@@ -664,7 +655,7 @@ def test_a_canary_alarm_already_in_alarm_ends_the_approval_wait_at_once_and_nobo
 
 
 def _waiting_for_the_calendar(store: InMemoryRolloutStore, clock: FixedClock, guard: str) -> None:
-    _hold_lock(store)
+    hold_lock(store, REF)
     held = WindowWait(
         guard=guard,
         started=clock.now(),
@@ -683,7 +674,7 @@ def test_a_canary_alarm_while_the_calendar_holds_going_live_rolls_back_without_w
     callbacks = RecordingCallbacks()
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
-    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+    result = on_alarm("payments-api-canary-5xx", _state(T0), AppsRegistry(app), store, callbacks, clock)
 
     assert result == "window ended"
     error, cause = callbacks.failed["token-window"]
@@ -700,6 +691,6 @@ def test_a_canary_alarm_while_the_calendar_holds_the_canary_itself_ends_nothing(
     callbacks = RecordingCallbacks()
     app = an_app(canary_alarms=("payments-api-canary-5xx",))
 
-    result = on_alarm("payments-api-canary-5xx", _state(T0), _Registry(app), store, callbacks, clock)
+    result = on_alarm("payments-api-canary-5xx", _state(T0), AppsRegistry(app), store, callbacks, clock)
 
     assert result == "recorded; not baking" and callbacks.failed == {}
