@@ -275,6 +275,16 @@ def test_a_new_token_after_the_approval_expired_is_a_new_approval(gate: Gate) ->
     # Given an approval of one second that nobody answered
     waiting = wait_for_approval(gate, timeout_seconds=1)
     assert ended(gate, waiting)["status"] == "FAILED"  # States.Timeout: the wait is over
+    # The approval expires its timeout after the function read the clock, a little after the
+    # state began (when Step Functions starts its timeout): past that too, it has expired.
+    asked = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert asked is not None and asked.approval_expires_at is not None
+    expires_at = asked.approval_expires_at
+
+    def expired() -> bool:
+        return datetime.now(UTC) > expires_at
+
+    eventually(expired, timeout=10)
     payload = _request_again(gate, waiting, "a-token-after-the-expiry")
 
     # When the same step's approval is asked for again with another token
