@@ -5,7 +5,7 @@ whose point is its timeout has nothing in the story that could end it first.
 """
 
 import pytest
-from canaryfleet.logic.analysis.stats import mann_whitney_floor
+from canaryfleet.logic.analysis.stats import mann_whitney_needs
 from canaryfleet.models.policy import Approval, Bake
 
 from canaryfleet_local.drain_job import drain_scenario_names, load_drain_scenario
@@ -100,5 +100,5 @@ def test_a_bake_sampled_every_second_is_long_enough_for_the_judge_to_fail_a_buil
         family = len(spec.alb_metrics) + len(spec.metrics)
         either = any(m.direction == "either" for m in spec.metrics)
         sides = "two-sided" if either else "greater"
-        need = next(n for n in range(1, 64) if mann_whitney_floor(n, n, sides) <= spec.alpha / family)
+        need = mann_whitney_needs(spec.alpha / family, sides)
         assert bake.duration_seconds // spec.interval_seconds >= need + 1, (story.name, need)

@@ -50,6 +50,11 @@ FINAL_KINDS = frozenset({"rollout.released", "rollout.rolled_back", "rollout.rej
 KNOWN_KINDS = frozenset({*_RANKS, "drain.logs_lost"})
 
 
+def _whole(value: object) -> int | None:
+    """A whole number the body carries, or None (bool is an int to Python: true would pass for 1)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class Notice(BaseModel):
     """One notice of the notification topic: its kind, its application and what it says."""
 
@@ -79,15 +84,13 @@ class Notice(BaseModel):
     @property
     def step(self) -> int | None:
         """The canary step's index, for a stage met at each step (record_stage's ``step``)."""
-        value = self.body.get("step")
-        # bool is an int to Python: a true "step" would pass for step 1.
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return _whole(self.body.get("step"))
 
     @property
     def extension(self) -> int:
         """The extension of the step's bake a verdict follows (0: the bake itself)."""
-        value = self.body.get("extension")
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+        value = _whole(self.body.get("extension"))
+        return value if value is not None and value > 0 else 0
 
     @property
     def rollout_id(self) -> str | None:

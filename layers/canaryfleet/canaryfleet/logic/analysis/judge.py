@@ -170,7 +170,7 @@ def _within_reach(tested: list[_Tested], alpha: float) -> list[_Tested]:
 
 def _too_few(t: _Tested, alpha: float, family: int) -> str:
     level = alpha / family
-    need = next(n for n in range(1, 64) if stats.mann_whitney_floor(n, n, _sides(t)) <= level)
+    need = stats.mann_whitney_needs(level, _sides(t))
     each = f"the {level:.2g} each of {family} metrics needs" if family > 1 else f"alpha {alpha:g}"
     return (
         f"{t.canary_samples} canary and {t.live_samples} live intervals with data: however far apart, "

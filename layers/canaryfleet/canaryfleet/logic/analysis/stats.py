@@ -274,6 +274,11 @@ def mann_whitney_floor(n1: int, n2: int, alternative: Alternative) -> float:
     return min(1.0, floor * (2 if alternative == "two-sided" else 1))
 
 
+def mann_whitney_needs(level: float, alternative: Alternative) -> int:
+    """The fewest values a side (as many on each) whose floor is at or below ``level``."""
+    return next(n for n in range(1, 64) if mann_whitney_floor(n, n, alternative) <= level)
+
+
 def hodges_lehmann(
     x: Sequence[float], y: Sequence[float], confidence: float
 ) -> tuple[float, float | None, float | None]:
