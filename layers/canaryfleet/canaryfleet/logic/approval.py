@@ -69,7 +69,7 @@ def request_approval(
         approval_id, expires = retried
     else:
         approval_id = new_approval_id()
-        expires = now + timedelta(seconds=task.timeout_seconds)
+        expires = wait_ends_at(task, now)
     wait = Wait(
         kind="approval",
         token=token,
@@ -121,6 +121,21 @@ def request_approval(
     if not approval.approvers.emails and not approval.approvers.slack_user_ids:
         logger.warning("nobody may approve: the approval will time out", extra={"approval_id": approval_id})
     return "waiting"
+
+
+def wait_ends_at(task: ApprovalTask, now: datetime) -> datetime:
+    """When the approval expires: the wait's timeout counted from when the state machine entered it.
+
+    The task's ``entered_at`` is ``$$.State.EnteredTime``. The state's timeout runs from about
+    then: before the function's cold start and any Retry of its invoke (a retry stays in the
+    state: the context's ``State`` keeps its ``EnteredTime`` and counts ``RetryCount``), so the
+    wait ends no earlier than this and no link outlives it. Counted from the function's own
+    clock, the approval outlived the wait by that start-up, and a decision in the gap found the
+    task timed out. An ``EnteredTime`` ahead of this clock (two clocks a moment apart) counts from
+    ``now``, as does a definition from before ``entered_at`` was sent.
+    """
+    started = now if task.entered_at is None else min(task.entered_at, now)
+    return started + timedelta(seconds=task.timeout_seconds)
 
 
 def _retried_approval(

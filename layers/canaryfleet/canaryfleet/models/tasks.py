@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
@@ -103,6 +103,11 @@ class ApprovalTask(_Task):
     timeout_seconds: int = Field(ge=1)
     step: int | None = Field(
         default=None, ge=0, description="The canary step's index; None from a definition before it was sent."
+    )
+    entered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the state machine entered the wait ($$.State.EnteredTime), which its timeout "
+        "counts from; None from a definition before it was sent.",
     )
 
 
