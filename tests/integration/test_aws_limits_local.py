@@ -16,7 +16,10 @@ import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow, recovery_name
 from canaryfleet.logic.analysis import stats
+from canaryfleet.models.approval import new_approval_id
+from canaryfleet.models.artifact import ArtifactRef
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.autoscaling import AutoScalingDesiredCapacityRange
@@ -200,6 +203,50 @@ def test_start_execution_without_a_name_gets_a_uuid_of_its_own(callback_machine:
         assert uuid.UUID(arn.rsplit(":", 1)[1]).version == 4
     listed = sfn.list_executions(stateMachineArn=callback_machine)["executions"]
     assert {e["executionArn"] for e in listed} == {first, second}
+
+
+def test_start_execution_takes_an_80_character_name_and_refuses_one_more(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    assert (
+        refused(sfn.start_execution, stateMachineArn=callback_machine, name="n" * 81) == "ValidationException"
+    )
+    started = sfn.start_execution(stateMachineArn=callback_machine, name="n" * 80)
+
+    listed = sfn.list_executions(stateMachineArn=callback_machine)["executions"]
+    assert [e["executionArn"] for e in listed] == [started["executionArn"]]
+
+
+# One of each kind the Name shape's documentation lists (a surrogate cannot be sent as JSON).
+@pytest.mark.parametrize(
+    "character", list(' \t<}[?*"#%\\^|~`$&,;:/\x00\x1f\x7f\x85\x9f\ufffe\uffff\U0010ffff')
+)
+def test_start_execution_refuses_a_name_with_a_character_a_name_must_not_contain(
+    callback_machine: str, character: str
+) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    assert refused(sfn.start_execution, stateMachineArn=callback_machine, name=f"payments{character}api") == (
+        "InvalidName"
+    )
+    assert sfn.list_executions(stateMachineArn=callback_machine)["executions"] == []
+
+
+def test_the_execution_names_canaryfleet_gives_are_ones_step_functions_takes(callback_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    # Given the longest application name and version, with every character a version may have
+    artifact = ArtifactRef.from_object(
+        "builds", f"{'a' + 'b' * 38 + 'c'}/1.2.3+build.7_rc-1{'9' * 46}.zip", "v1"
+    )
+    rollout_id = artifact.rollout_id
+    stopped = StepFunctionsRolloutWorkflow(callback_machine).execution_arn(rollout_id)
+    approval_id = new_approval_id()
+
+    # Then a rollout, its recovery and an approval's expiry and settling runs all start
+    for name in (rollout_id, recovery_name(stopped), approval_id, f"{approval_id}-ended", "é-ünïcode.name"):
+        sfn.start_execution(stateMachineArn=callback_machine, name=name)
+
+    assert len(sfn.list_executions(stateMachineArn=callback_machine)["executions"]) == 5
 
 
 def test_send_task_success_refuses_output_over_256_kib(callback_machine: str) -> None:

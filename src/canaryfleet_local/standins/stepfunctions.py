@@ -177,10 +177,26 @@ STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144
 TASK_TOKEN_LIMIT = 2_048
 TASK_FAILURE_ERROR_LIMIT = 256
 TASK_FAILURE_CAUSE_LIMIT = 32_768
+# StartExecutionInput.name is the model's Name shape (1 to 80 long), whose documentation lists what
+# "A name must not contain": white space, brackets < > { } [ ], wildcard characters ? *, special
+# characters " # % \ ^ | ~ ` $ & , ; : /, control characters (U+0000-001F, U+007F-009F,
+# U+FFFE-FFFF), surrogates (U+D800-DFFF) and invalid characters (U+10FFFF); StartExecution's errors
+# include InvalidName ("The provided name is not valid"). moto checks names only in the backend that
+# does not execute, and not the last three groups.
+EXECUTION_NAME_LIMIT = 80
+_NAME_REFUSED = re.compile(
+    r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/'  # white space, brackets, wildcards, special characters
+    r"\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff\U0010ffff]"  # control, non-characters, surrogates
+)
 
 
 class StepFunctionsValidationError(AWSError):
     TYPE = "ValidationException"
+    STATUS = 400
+
+
+class StepFunctionsInvalidName(AWSError):
+    TYPE = "InvalidName"
     STATUS = 400
 
 
@@ -194,11 +210,12 @@ class StepFunctionsRequestLimits:
 
     StartExecution's input and SendTaskSuccess's output are refused over 256 KiB (UTF-8 bytes), a
     task token over 2,048 characters, SendTaskFailure's error and cause over 256 and 32,768: each
-    with ValidationException, before moto sees the request. A token whose task was already closed
-    by SendTaskSuccess or SendTaskFailure is refused with TaskTimedOut ("The task token has either
-    expired or the task associated with the token has already been closed", the model's
-    TaskTimedOut): moto accepts it again, which would tell canaryfleet a wait ended twice. Unknown
-    tokens are moto's own InvalidToken.
+    with ValidationException, before moto sees the request. So is an execution name over 80
+    characters; one with a character a name must not contain is refused with InvalidName. A
+    token whose task was already closed by SendTaskSuccess or SendTaskFailure is refused with
+    TaskTimedOut ("The task token has either expired or the task associated with the token has
+    already been closed", the model's TaskTimedOut): moto accepts it again, which would tell
+    canaryfleet a wait ended twice. Unknown tokens are moto's own InvalidToken.
     """
 
     def __init__(self) -> None:
@@ -215,6 +232,15 @@ class StepFunctionsRequestLimits:
                 f"Member must have length less than or equal to {limit}"
             )
 
+    def _refuse_name(self, name: object) -> None:
+        if not isinstance(name, str):
+            return  # no name: Step Functions draws a UUID (start_execution_names_unnamed_executions)
+        self._refuse("name", name, EXECUTION_NAME_LIMIT, in_bytes=False)
+        refused = _NAME_REFUSED.search(name)  # an empty name botocore refuses before sending (min 1)
+        if refused is not None:
+            self.refused.append("name")
+            raise StepFunctionsInvalidName(f"Invalid Name: '{name}'")
+
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         limits = self
@@ -227,6 +253,8 @@ class StepFunctionsRequestLimits:
                     value = response._get_param(member)
                     if isinstance(value, str):
                         limits._refuse(member, value, limit, in_bytes)
+                if name == "start_execution":
+                    limits._refuse_name(response._get_param("name"))
                 token = response._get_param("taskToken")
                 closes = name in ("send_task_success", "send_task_failure")
                 with limits._lock:
