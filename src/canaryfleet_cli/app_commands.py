@@ -458,6 +458,11 @@ def onboard(
     except OSError as exc:
         raise typer.BadParameter(f"cannot write {target}: {exc.strerror}", param_hint="--output") from None
     errors.print(Text(f"wrote {target}"))
+    if policy_json:
+        from canaryfleet.logic.analysis.reach import bakes_too_short_to_judge  # noqa: PLC0415
+
+        for note in bakes_too_short_to_judge(RolloutPolicy.model_validate_json(policy_json)):
+            errors.print(Text(f"note: {note}"))
     if emails:
         errors.print(Text(APPROVER_EMAIL_HINT))
     typer.echo(deploy_command(name, target))

@@ -494,6 +494,39 @@ def test_commit_metadata_that_is_not_one_short_line_is_dropped_and_the_rollout_s
     assert len(onboarded.executions("RolloutStateMachine")) == 1
 
 
+def test_a_bake_too_short_for_its_analysis_to_fail_latency_is_noted_first_on_the_rollout(
+    onboarded: LocalCloud,
+) -> None:
+    # Given a bundle whose policy bakes 5 minutes, the least a bundle may ask for, and a second
+    # step long enough: the first leaves its analysis 3 one-minute intervals a side
+    rollout_yaml = (
+        b"steps:\n  - {kind: set_weight, weight: 5}\n  - {kind: bake, duration_seconds: 300}\n"
+        b"  - {kind: set_weight, weight: 20}\n  - {kind: bake, duration_seconds: 900}\n  - {kind: approval}\n"
+    )
+    appspec = APPSPEC + b"files:\n  - source: app\n    destination: /opt/app\n    overwrite: true\n"
+    files = {
+        "appspec.yml": appspec,
+        "scripts/start.sh": b"",
+        "app/index.html": b"hi",
+        "rollout.yaml": rollout_yaml,
+    }
+    body = zipped(files)
+
+    # When it is uploaded, the rollout starts and its record notes the short bake before the rest
+    upload(onboarded, body)
+
+    [record] = DynamoRolloutStore(onboarded.output("StateTableName")).list_rollouts(APP)
+    assert record.status == "started"
+    assert len(record.bundle_notes) == 2
+    assert record.bundle_notes[0].startswith(
+        "steps[1] bakes 300 s, so its analysis may have only 3 intervals of 60 s a side"
+    )
+    assert "Bake at least 360 s to judge it at once." in record.bundle_notes[0]
+    assert (
+        record.bundle_notes[1] == "appspec.yml: files[0].overwrite (line 9) is ignored by CodeDeploy on EC2"
+    )
+
+
 def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: LocalCloud) -> None:
     rollout_yaml = (
         b"steps:\n  - {kind: set_weight, weight: 5}\n  - {kind: bake, duration_seconds: 600}\n"

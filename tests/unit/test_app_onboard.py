@@ -239,6 +239,27 @@ def test_a_rollout_policy_file_is_validated_and_passed_as_compact_json(
     policy = written(in_tmp / "orders-api-fleet-parameters.json")["RolloutPolicy"]
     assert "\n" not in policy and re.match(template_parameters["RolloutPolicy"]["AllowedPattern"], policy)
     assert json.loads(policy)["steps"][0] == {"kind": "set_weight", "weight": 10}
+    assert "note:" not in plain(result.stderr)  # 900 s judges latency at once
+
+
+def test_a_policy_whose_bake_is_too_short_to_judge_latency_is_written_with_a_note(in_tmp: Path) -> None:
+    (in_tmp / "rollout.yaml").write_text(
+        "steps:\n"
+        "  - {kind: set_weight, weight: 10}\n"
+        "  - {kind: bake, duration_seconds: 300}\n"
+        "  - {kind: approval}\n"
+    )
+
+    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+
+    # The policy is valid (its bakes get extended), so the file is written; the note says why
+    # the short bake costs every rollout an extension, and the bake that would not
+    assert result.exit_code == 0, result.output
+    policy = json.loads(written(in_tmp / "orders-api-fleet-parameters.json")["RolloutPolicy"])
+    assert policy["steps"][1]["duration_seconds"] == 300
+    shown = " ".join(plain(result.stderr).split())
+    assert "note: steps[1] bakes 300 s, so its analysis may have only 3 intervals of 60 s a side" in shown
+    assert "Bake at least 360 s to judge it at once." in shown
 
 
 def a_policy_of_bakes(bakes: int) -> str:

@@ -96,7 +96,8 @@ def _started_colors(detail: dict[str, Any]) -> list[str]:
 
 def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
     """The facts of one notice, in mrkdwn (escaped), for its thread reply; a started notice lists
-    ``bundle_notes`` (what CodeDeploy's agent will ignore in the bundle, from the rollout record)."""
+    ``bundle_notes`` (the upload check's: bakes too short to judge, what CodeDeploy's agent will
+    ignore in the bundle; from the rollout record)."""
     body, detail = notice.body, notice.body.get("detail") or {}
     lines: list[str] = []
     if notice.kind == "rollout.started":
@@ -219,7 +220,10 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
         lines.append(f"Waited for the calendar before {step}: {span} ({wait.reason})")
     notes = record.bundle_notes if record is not None else []
     if notes:
-        lines += ["", "Bundle notes (what CodeDeploy's agent ignores in this bundle):"]
+        lines += [
+            "",
+            "Upload notes (bakes too short to judge, what CodeDeploy's agent ignores in the bundle):",
+        ]
         lines += [f"  - {escaped(note)}" for note in notes]  # one line each: a note quotes keys
     stages = [
         (name, at)

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from canaryfleet.errors import ArtifactNotFound, InvalidArtifactKey, InvalidBundle, UnknownApplication
+from canaryfleet.logic.analysis.reach import bakes_too_short_to_judge
 from canaryfleet.logic.bundle import BundleLimits, bundle_policy, validate_bundle
 from canaryfleet.models.artifact import ArtifactRef, application_of_key, key_from_event
 from canaryfleet.models.policy import PolicyLimits, default_policy
@@ -140,7 +141,9 @@ def start_rollout(
         artifact=artifact,
         commit=commit,
         build_url=build_url,
-        bundle_notes=[*report.notes, *not_commit, *dropped][:MAX_BUNDLE_NOTES],
+        bundle_notes=[*bakes_too_short_to_judge(policy), *report.notes, *not_commit, *dropped][
+            :MAX_BUNDLE_NOTES
+        ],
         policy=policy,
     )
     revision = Revision.of(artifact)

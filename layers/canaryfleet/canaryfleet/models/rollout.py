@@ -100,7 +100,8 @@ class RolloutInput(BaseModel):
     bundle_notes: list[str] = Field(
         default_factory=list,
         max_length=MAX_BUNDLE_NOTES,
-        description="What CodeDeploy's agent ignores in the bundle, and metadata that was dropped.",
+        description="What the upload check noted: bakes too short for their analysis to fail a build, what "
+        "CodeDeploy's agent ignores in the bundle, and metadata that was dropped.",
     )
     policy: RolloutPolicy | None = Field(
         default=None, description="The policy it runs by: the application's, or its rollout.yaml's."

@@ -127,7 +127,9 @@ class RolloutRecord(_Stored):
     build_url: str | None = Field(default=None, description="From the object's metadata; None if not given.")
     arrival: str | None = Field(default=None, description="Its queue sort key; None for a rejected upload.")
     bundle_notes: list[str] = Field(
-        default_factory=list, description="What CodeDeploy's agent ignores in the bundle (start_rollout)."
+        default_factory=list,
+        description="What the upload check noted (start_rollout): bakes too short to judge, what "
+        "CodeDeploy's agent ignores in the bundle, metadata dropped.",
     )
     policy: RolloutPolicy | None = Field(
         default=None, description="The policy it runs by (its rollout.yaml's, if any); None: older records."

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canaryfleet.logic.analysis import stats
@@ -151,21 +152,32 @@ def _sides(t: _Tested) -> stats.Alternative:
     return "two-sided" if t.metric.direction == "either" else "greater"
 
 
-def _within_reach(tested: list[_Tested], alpha: float) -> list[_Tested]:
-    """The metrics whose test could fail at the level Holm's family gives it; the others are
-    inconclusive. Holm's strictest level is alpha over the family's size: a metric that cannot
-    reach it leaves the family, which raises the level for the rest, until none leaves."""
-    family = [i for i, t in enumerate(tested) if t.p_value is not None]
-    out = list(tested)
+def out_of_reach(floors: Sequence[float | None], alpha: float) -> dict[int, int]:
+    """The tests that cannot fail at the level Holm's family gives them, each with the size of
+    the family it left; ``floors[i]`` is test i's smallest possible p-value (0: no such limit,
+    None: not tested, so not in the family). Holm's strictest level is alpha over the family's
+    size: a test that cannot reach it leaves the family, which raises the level for the rest,
+    until none leaves."""
+    family = [i for i, floor in enumerate(floors) if floor is not None]
+    left: dict[int, int] = {}
     while family:
         level = alpha / len(family)
-        short = [i for i in family if _floor(tested[i]) > level]
+        short = [i for i in family if (floors[i] or 0.0) > level]
         if not short:
             break
-        for i in short:
-            out[i] = _replace(tested[i], p_value=None, why_not=_too_few(tested[i], alpha, len(family)))
-        family = [i for i in family if i not in short]
-    return out
+        left.update(dict.fromkeys(short, len(family)))
+        family = [i for i in family if i not in left]
+    return left
+
+
+def _within_reach(tested: list[_Tested], alpha: float) -> list[_Tested]:
+    """The metrics whose test could fail at the level Holm's family gives it; the others are
+    inconclusive (``out_of_reach``)."""
+    left = out_of_reach([_floor(t) if t.p_value is not None else None for t in tested], alpha)
+    return [
+        _replace(t, p_value=None, why_not=_too_few(t, alpha, left[i])) if i in left else t
+        for i, t in enumerate(tested)
+    ]
 
 
 def _too_few(t: _Tested, alpha: float, family: int) -> str:
