@@ -246,6 +246,29 @@ def test_a_head_that_waits_again_with_a_new_token_is_not_handed_the_old_one(
     assert store.lock("payments-api").token == "token-new"
 
 
+def test_a_place_lost_to_a_conflicting_transaction_is_an_error_to_retry_not_a_place_taken(
+    store: DynamoRolloutStore,
+) -> None:
+    # DynamoDB cancels a transaction that conflicts with another on the same items
+    # (CancellationReasons: TransactionConflict); only a failed condition means the place is taken
+    cancelled = ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+        },
+        "TransactWriteItems",
+    )
+    with (
+        mock.patch.object(store._db, "transact_write_items", side_effect=cancelled),
+        pytest.raises(ClientError),
+    ):
+        store.enqueue(
+            "payments-api", "1#a", "first", "arn:aws:states:us-east-1:123456789012:execution:r:first"
+        )
+
+    assert store.queue_length("payments-api") == 0
+
+
 def test_the_queue_length_counts_every_page_dynamodb_answers(store: DynamoRolloutStore) -> None:
     # DynamoDB counts at most 1 MB of items a page: a long queue comes back in pages
     key = {"pk": {"S": "APP#payments-api"}, "sk": {"S": "QUEUE#5#e"}}

@@ -111,6 +111,25 @@ def test_a_waits_end_says_why_its_execution_stopped_and_leaves_a_newer_wait_alon
     assert store.get(app, rollout_id).wait_kind is None
 
 
+# --- the queue ------------------------------------------------------------------------------
+def test_a_rollout_takes_its_place_in_the_queue_once_even_after_the_place_was_handed_over(store: Any) -> None:
+    # Given a rollout queued, waiting, and handed the lock with its place
+    execution = "arn:aws:states:us-east-1:123456789012:execution:rollout:first"
+    store.enqueue("payments-api", "1#a", "first", execution)
+    store.enqueue("payments-api", "1#a", "first", execution)  # a retry before the hand-over: one place
+    assert store.queue_length("payments-api") == 1
+    store.attach_queue_token("payments-api", "1#a", "first", execution, "token-first")
+    head = store.queue_head("payments-api")
+    assert head is not None and store.hand_lock_to("payments-api", head)
+
+    # When its upload's start is retried (the first attempt started the execution, then failed)
+    store.enqueue("payments-api", "1#a", "first", execution)
+
+    # Then no place is taken again: nothing heads the queue that no wait stands behind
+    assert store.queue_length("payments-api") == 0 and store.queue_head("payments-api") is None
+    assert store.lock("payments-api").rollout_id == "first"
+
+
 # --- listing by version ---------------------------------------------------------------------
 def test_a_versions_rollouts_are_listed_and_only_they(store: Any) -> None:
     # Given uploads of 2.7.0 (twice), of versions whose ids begin alike, and of another version

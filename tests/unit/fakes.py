@@ -57,6 +57,7 @@ class InMemoryRolloutStore:
         self.records: dict[tuple[str, str], RolloutRecord] = {}
         self.locks: dict[str, LockRecord] = {}
         self.queues: dict[str, dict[str, QueuedRollout]] = {}
+        self.placed: set[tuple[str, str]] = set()  # (application, rollout id): enqueued once
         self.versions: dict[tuple[str, str], VersionDecision] = {}
         self.claims: dict[tuple[str, str], VersionClaim] = {}
         # record_stage: the stages recorded at a canary step, and the notices published (step
@@ -217,6 +218,9 @@ class InMemoryRolloutStore:
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
         sk = queue_sk(arrival, rollout_id)
+        if (application, rollout_id) in self.placed:
+            return
+        self.placed.add((application, rollout_id))
         self.queues.setdefault(application, {}).setdefault(
             sk,
             QueuedRollout(

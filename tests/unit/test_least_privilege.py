@@ -21,8 +21,8 @@ from tests.unit.iam_actions import WITHOUT_RESOURCE_LEVEL
 
 # DynamoDB actions on the state table, by the store methods that make them:
 # GetItem: get, lock, version_status, last_good, deployment_for, approvals.get, drains.get/owner
-# PutItem: create, enqueue, decide_version, set_last_good, remember_deployment, approvals.create,
-#          drains.create; and the Put of hand_lock_to's TransactWriteItems
+# PutItem: create, decide_version, set_last_good, remember_deployment, approvals.create,
+#          drains.create; and the Puts of enqueue's and hand_lock_to's TransactWriteItems
 # UpdateItem: update, set_wait, turn_delivered, clear_wait, set_window_waits, add_window_override,
 #             append_audit, log_weight, record_stage, the approval claim/finish/settle, every drain
 #             state change

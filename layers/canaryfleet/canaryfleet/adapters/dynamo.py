@@ -87,6 +87,16 @@ def condition_failed(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
+def condition_failed_in_transaction(exc: ClientError) -> bool:
+    """A TransactWriteItems cancelled because one of its conditions failed (not a conflict with
+    another transaction, a throttle or a validation error): its ``CancellationReasons``, one per
+    item in order, hold ``ConditionalCheckFailed`` (botocore dynamodb model, ``CancellationReason``)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+
+
 def unless_condition_failed(write: Callable[[], _T]) -> _T | None:
     """Make a conditional write: its response, or None if its condition did not hold."""
     try:

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.adapters.dynamo import condition_failed, plain, put_new, s, typed, unless_condition_failed
+from canaryfleet.adapters.dynamo import (
+    condition_failed,
+    condition_failed_in_transaction,
+    plain,
+    put_new,
+    s,
+    typed,
+    unless_condition_failed,
+)
 from canaryfleet.models.app_config import Color, Strategy
 from canaryfleet.models.artifact import rollout_id_prefix
 from canaryfleet.models.rollout import Revision, RolloutInput, Stage, Verdict
@@ -360,15 +368,40 @@ class DynamoRolloutStore:
 
     # -- lock and queue ------------------------------------------------------------------
     def enqueue(self, application: str, arrival: str, rollout_id: str, execution_arn: str) -> None:
-        """Take a place in the application's queue at arrival (before the execution starts)."""
+        """Take a place in the application's queue at arrival (before the execution starts), once.
+
+        The place is written with a marker of the rollout (``PLACE#<rollout id>``) in one
+        transaction, and neither is written again. A start_rollout retried after its first
+        attempt started the execution (its mark_started throttled, say) may come once that
+        execution has taken its turn, and with it its place (``hand_lock_to``): a new place would
+        head the queue with no wait attached, and hold back every later rollout of the
+        application until it went stale.
+        """
+        pk, now = s(app_pk(application)), self._now()
         place = {
-            "pk": s(app_pk(application)),
+            "pk": pk,
             "sk": s(queue_sk(arrival, rollout_id)),
             "rollout_id": s(rollout_id),
             "execution_arn": s(execution_arn),
-            "enqueued_at": s(self._now()),
+            "enqueued_at": s(now),
         }
-        put_new(self._db, self._table, place)  # a retried task finds its place taken: nothing to do
+        marker = {"pk": pk, "sk": s(f"PLACE#{rollout_id}"), "arrival": s(arrival), "enqueued_at": s(now)}
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                    for item in (place, marker)
+                ]
+            )
+        except ClientError as exc:
+            if not condition_failed_in_transaction(exc):
+                raise  # a conflict with another transaction: the caller's retry takes the place
 
     def attach_queue_token(
         self, application: str, arrival: str, rollout_id: str, execution_arn: str, token: str
