@@ -7,6 +7,7 @@ is the caller's (the CLI's).
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -298,9 +299,45 @@ def _wait_for_all(cloud: LocalCloud, expected: int, deadline: float) -> list[Exe
         if settled and (len(arns) == expected or rejected_uploads > 0):
             return sorted((cloud.wait_for_execution(a) for a in arns), key=lambda r: r.start or 0)
         if time.monotonic() > deadline:
-            raise LocalCloudError(f"{len(arns)} of {expected} rollouts still running at the deadline")
+            running = cloud.executions("RolloutStateMachine", status="RUNNING")
+            raise LocalCloudError(
+                f"{len(running)} of {expected} rollouts still running at the deadline: "
+                + _where_they_wait(cloud, running)
+            )
         time.sleep(pause)
         pause = min(pause * 1.5, 0.25)
+
+
+def _where_they_wait(cloud: LocalCloud, running: list[str]) -> str:
+    """Each running rollout's current state, and its application's lock and queue: what a
+    rollout stuck at the deadline waits for."""
+    sfn = cloud.client("stepfunctions")
+    said: list[str] = []
+    applications: set[str] = set()
+    for arn in running:
+        pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for p in pages
+            for e in p["events"]
+            if "stateEnteredEventDetails" in e
+        ]
+        state = entered[-1] if entered else "?"
+        said.append(f"{arn.rsplit(':', 1)[-1]} in {state!r}")
+        ref = json.loads(sfn.describe_execution(executionArn=arn).get("input") or "{}").get("ref") or {}
+        applications.add(str(ref.get("application", "")))
+    for application in sorted(a for a in applications if a):
+        lock = DynamoRolloutStore(cloud.output("StateTableName")).lock(application)
+        queued = cloud.client("dynamodb").query(
+            TableName=cloud.output("StateTableName"),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :queue)",
+            ExpressionAttributeValues={":pk": {"S": f"APP#{application}"}, ":queue": {"S": "QUEUE#"}},
+            ConsistentRead=True,
+        )["Items"]
+        places = [f"{i['rollout_id']['S']} ({'waiting' if 'token' in i else 'no token'})" for i in queued]
+        holder = f"{lock.rollout_id}{' (turn not delivered)' if lock.token else ''}" if lock else "free"
+        said.append(f"{application}'s lock: {holder}; its queue: {', '.join(places) or 'empty'}")
+    return "; ".join(said)
 
 
 def _deployments(cloud: LocalCloud, simulator: FleetSimulator) -> list[dict[str, Any]]:

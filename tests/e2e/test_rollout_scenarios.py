@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from canaryfleet_local.cloud import LocalCloudError
 from canaryfleet_local.rollout_job import played_scenario, run_scenario
+from canaryfleet_local.scenarios import Upload, load_scenario
 
 QUIET = {"LogLevel": "WARNING"}
 # A hang detector, not a schedule: a scenario ends when its events arrive, and on a busy
@@ -191,6 +193,26 @@ def test_two_uploads_within_a_second_run_one_after_the_other_in_arrival_order() 
         ("live", "1.0.1"),
     ]
     assert report["live_revision"] == "1.0.1"
+
+
+def test_rollouts_still_running_at_the_deadline_are_named_with_the_state_and_the_queue_they_wait_in() -> None:
+    # Given two uploads, the first waiting ten minutes for a person nobody in the story is
+    waiting = load_scenario("awaiting-decision")
+    two = waiting.model_copy(update={"uploads": (*waiting.uploads, Upload(version="1.0.1"))})
+
+    # When the story's deadline comes first
+    with pytest.raises(LocalCloudError) as stopped:
+        run_scenario(two, parameters=QUIET, timeout=15)
+
+    # Then the error says where each waits (the first wherever the deadline found it, holding
+    # the lock; the second for its turn) and the application's lock and queue
+    said = str(stopped.value)
+    assert said.startswith("2 of 2 rollouts still running at the deadline: ")
+    assert re.search(r"hello-app-1_0_0-\w+ in '[A-Z][a-z ]+'", said), said
+    assert re.search(r"hello-app-1_0_1-\w+ in 'Wait for turn'", said), said
+    assert re.search(
+        r"hello-app's lock: hello-app-1_0_0-\w+; its queue: hello-app-1_0_1-\w+ \(waiting\)", said
+    ), said
 
 
 def test_a_lost_deployment_event_does_not_hang_the_rollout() -> None:
