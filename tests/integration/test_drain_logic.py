@@ -19,8 +19,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from canaryfleet.adapters.clients import client
 from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.adapters.drains import S3LogObjects, SqsDrainQueue
+from canaryfleet.adapters.notifier import SnsNotifier
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.errors import DrainNotReady
 from canaryfleet.logic.drain import Drains
@@ -629,6 +632,28 @@ def test_a_second_failure_records_the_loss_alerts_and_still_completes_the_hook(p
     assert platform.hooks.completed == [record.instance_id]
     ((kind, application, message),) = platform.notifier.sent
     assert (kind, application, message["termination_hook"]) == ("drain.logs_lost", APP, "completed")
+
+
+def test_a_loss_notice_sns_throttles_leaves_the_loss_recorded_and_the_hook_completed(
+    platform: Platform,
+) -> None:
+    # Given the notification topic throttled past botocore's retries (botocore sns,
+    # ThrottledException: "Throttled", 429)
+    platform.notifier = SnsNotifier("arn:aws:sns:us-east-1:123456789012:canaryfleet-notifications")  # type: ignore[assignment]
+    record = _running(platform)
+    platform.complete(_ended(record, "Failed"), NOW)
+    retried = platform.record(record.instance_id)
+
+    # When the second failure is recorded, its notice is best effort: the completion still ends
+    # the drain lost and completes the hook, rather than failing to be retried whole
+    with Stubber(client("sns")) as sns:
+        sns.add_client_error("publish", service_error_code="Throttled", http_status_code=429)
+        result = platform.complete(_ended(retried, "Failed"), NOW + timedelta(seconds=5))
+        sns.assert_no_pending_responses()
+
+    assert result.status == "logs_lost"
+    assert platform.record(record.instance_id).outcome == "logs_lost"
+    assert platform.hooks.completed == [record.instance_id]
 
 
 def test_a_spot_drain_without_time_left_for_a_retry_is_lost_at_once(platform: Platform) -> None:

@@ -48,6 +48,7 @@ def test_the_codes_and_statuses_are_botocores_own() -> None:
         refused("InternalFailure", 500),
         refused("ServiceUnavailable", 503),
         refused("SomethingNew", 429),
+        refused("KMSThrottling", 400, "Publish"),  # SNS, a topic's KMS key throttled
         EndpointConnectionError(endpoint_url="https://monitoring.eu-west-1.amazonaws.com/"),
         ReadTimeoutError(endpoint_url="https://monitoring.eu-west-1.amazonaws.com/"),
     ],
@@ -58,6 +59,7 @@ def test_the_codes_and_statuses_are_botocores_own() -> None:
         "500",
         "503",
         "429",
+        "sns-KMSThrottling",
         "no-endpoint",
         "read-timeout",
     ],

@@ -62,6 +62,10 @@ THROTTLED_ERROR_CODES = frozenset(
 )
 TRANSIENT_ERROR_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
 TRANSIENT_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+# And a throttle botocore does not retry: SNS's KMSThrottling (botocore sns, KMSThrottlingException:
+# "The request was denied due to request throttling", HTTP 400), answered by a Publish to a topic
+# encrypted with a KMS key, as the notification and approval email topics are (template.yaml).
+UNRETRIED_THROTTLED_ERROR_CODES = frozenset({"KMSThrottling"})
 
 
 def transient_aws(exc: BaseException) -> TransientAwsError | None:
@@ -72,7 +76,9 @@ def transient_aws(exc: BaseException) -> TransientAwsError | None:
         return None
     code = str(exc.response.get("Error", {}).get("Code", ""))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    if code in THROTTLED_ERROR_CODES or code in TRANSIENT_ERROR_CODES or status in TRANSIENT_STATUS_CODES:
+    if code in THROTTLED_ERROR_CODES | TRANSIENT_ERROR_CODES | UNRETRIED_THROTTLED_ERROR_CODES:
+        return TransientAwsError(str(exc))
+    if status in TRANSIENT_STATUS_CODES:
         return TransientAwsError(str(exc))
     return None
 
