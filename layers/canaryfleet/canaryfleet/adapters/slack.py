@@ -107,7 +107,7 @@ class SlackSdkApi(SlackApi):
         return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def announce(self, channel: str | None, text: str, blocks: list[dict[str, Any]]) -> bool:
-        if self._web() is not None and channel:
+        if self.threads and channel:  # a bot token: post builds its Web API client
             return self.post(channel, text, blocks) is not None
         if self._secret.webhook_url is not None:
             return self._send_by_webhook(self._secret.webhook_url.get_secret_value(), text, blocks)
