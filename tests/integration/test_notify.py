@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -50,14 +51,18 @@ def test_a_thread_is_claimed_once_and_its_card_only_moves_forward(cloud: LocalCl
     assert threads.claim(APP, "r-1", now)
     assert not threads.claim(APP, "r-1", now)
     assert threads.claim(APP, "r-1", now + STALE_CLAIM + timedelta(seconds=1))  # its poster died
-    threads.started(APP, "r-1", SlackMessageRef(channel=CHANNEL, ts="1.000100"), rank=2)
+    threads.started(APP, "r-1", SlackMessageRef(channel=CHANNEL, ts="1.000100"), rank=Decimal(2))
     assert not threads.claim(APP, "r-1", now + timedelta(hours=1))
 
-    assert not threads.advance(APP, "r-1", 2)
-    assert threads.advance(APP, "r-1", 5)
-    assert not threads.advance(APP, "r-1", 3)
+    # Progress within the canary steps is in thousandths (Notice.progress): kept exactly
+    assert not threads.advance(APP, "r-1", Decimal(2))
+    assert threads.advance(APP, "r-1", Decimal("3.009"))
+    assert threads.advance(APP, "r-1", Decimal("3.024"))
+    assert not threads.advance(APP, "r-1", Decimal("3.013"))
     found = threads.find(APP, "r-1")
-    assert found is not None and found.rank == 5 and found.message.ts == "1.000100"
+    assert found is not None and found.rank == Decimal("3.024") and found.message.ts == "1.000100"
+    assert threads.advance(APP, "r-1", Decimal(9))
+    assert not threads.advance(APP, "r-1", Decimal("3.157"))
 
 
 def test_a_thread_outlives_the_longest_rollout(cloud: LocalCloud) -> None:

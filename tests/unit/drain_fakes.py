@@ -12,6 +12,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -415,6 +416,7 @@ class FakeSlack:
         self._threads = threads
         self.posts: list[dict[str, Any]] = []
         self.updates: list[tuple[str, str]] = []
+        self.cards: list[list[dict[str, Any]]] = []  # each update's blocks, as the card shows them
         self.down = False
         self.update_answer: CardUpdate = "updated"  # what chat.update makes of the next updates
 
@@ -443,6 +445,7 @@ class FakeSlack:
     def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
         if self.update_answer == "updated":
             self.updates.append((message.ts, text))
+            self.cards.append(blocks)
         return self.update_answer
 
     def roots(self) -> list[dict[str, Any]]:
@@ -474,10 +477,10 @@ class InMemorySlackThreads:
         if "message" not in item:
             item.pop("claimed_at", None)
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
         self.items.setdefault((application, rollout_id), {}).update(message=message, rank=rank)
 
-    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
         item = self.items.get((application, rollout_id), {})
         if "message" not in item or item["rank"] >= rank:
             return False

@@ -84,3 +84,34 @@ def test_the_verdict_after_an_extended_bake_says_so() -> None:
     verdict = notice("rollout.verdict", step=1, extension=1, detail={"result": "pass", "reasons": []})
 
     assert reply_lines(verdict)[0] == ":mag: *Canary analysed* (policy step 2, bake extended)"
+
+
+def test_a_rollouts_progress_orders_its_stages_step_by_step_below_its_outcome() -> None:
+    # The order the state machine meets them in: per step, the shift, the verdict, the verdict
+    # after each extension, the approval; then the next step; the outcome last
+    met = [
+        notice("rollout.started"),
+        notice("rollout.canary_deployed"),
+        *(
+            notice(kind, step=step, **extra)
+            for step in range(20)
+            for kind, extra in (
+                ("rollout.traffic_shifted", {}),
+                *(("rollout.verdict", {"extension": k}) for k in range(4)),
+                ("rollout.awaiting_approval", {}),
+            )
+        ),
+        notice("rollout.released"),
+    ]
+    progress = [n.progress for n in met]
+
+    assert all(p is not None for p in progress)
+    assert progress == sorted(progress) and len(set(progress)) == len(progress)  # type: ignore[type-var]
+
+
+def test_a_body_saying_more_steps_or_extensions_than_a_policy_has_stays_below_the_outcome() -> None:
+    odd = notice("rollout.verdict", step=10**9, extension=10**9).progress
+    released = notice("rollout.released").progress
+
+    assert odd is not None and released is not None and odd < released
+    assert notice("drain.logs_lost").progress is None

@@ -105,6 +105,36 @@ def test_a_rollout_is_one_thread_whose_card_shows_the_furthest_stage() -> None:
     assert slack.updates[-1] == (root["ts"], f"payments-api 1.4.2: Rolled back: {REASON}")
 
 
+def test_the_card_follows_the_canary_steps_and_a_late_steps_notice_does_not_move_it_back() -> None:
+    # Given a policy of two canary steps (indexes 1 to 4: shift, bake, shift, bake), the second
+    # bake extended once, and step 2's verdict delivered after step 4's shift
+    slack = FakeSlack()
+    where = channels(slack)
+    for n in (
+        notice("rollout.started", 0),
+        notice("rollout.traffic_shifted", 10, step=0, detail={"canary": 5, "live": 95}),
+        notice("rollout.traffic_shifted", 30, step=2, detail={"canary": 25, "live": 75}),
+        notice("rollout.verdict", 20, step=1),  # late
+        notice("rollout.verdict", 40, step=3),
+        notice("rollout.verdict", 50, step=3, extension=1),
+    ):
+        tell_slack(notice=n, channels=where)
+
+    # Then the card moved with each step, said which, and never went back to step 2's verdict
+    shown = [_card_status(blocks) for blocks in slack.cards]
+    assert shown == [
+        ":twisted_rightwards_arrows: *Canary takes traffic* (policy step 1)",
+        ":twisted_rightwards_arrows: *Canary takes traffic* (policy step 3)",
+        ":mag: *Canary analysed* (policy step 4)",
+        ":mag: *Canary analysed* (policy step 4, bake extended)",
+    ]
+    assert len(slack.replies()) == 6  # every notice is still told in the thread
+
+
+def _card_status(blocks: list[dict[str, Any]]) -> str:
+    return str(blocks[1]["text"]["text"])
+
+
 def test_a_late_notice_replies_in_the_thread_but_never_moves_the_card_back() -> None:
     slack = FakeSlack()
     where = channels(slack)

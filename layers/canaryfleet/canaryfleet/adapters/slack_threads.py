@@ -9,6 +9,7 @@ has reached (``rank``), so notices that arrive out of order never move it back. 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from canaryfleet.adapters.clients import client
@@ -43,7 +44,8 @@ class DynamoSlackThreads:
         values = plain(item) if item else {}
         if "ts" not in values:
             return None
-        return Thread(SlackMessageRef(channel=values["channel"], ts=values["ts"]), int(values.get("rank", 0)))
+        rank = Decimal(str(values.get("rank", 0)))
+        return Thread(SlackMessageRef(channel=values["channel"], ts=values["ts"]), rank)
 
     def _update(self, application: str, rollout_id: str, **request: Any) -> bool:
         """Update the thread's item; False if the request's condition did not hold."""
@@ -77,7 +79,7 @@ class DynamoSlackThreads:
             ConditionExpression="attribute_not_exists(ts)",
         )
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
         self._update(
             application,
             rollout_id,
@@ -90,7 +92,7 @@ class DynamoSlackThreads:
             },
         )
 
-    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
         return self._update(
             application,
             rollout_id,

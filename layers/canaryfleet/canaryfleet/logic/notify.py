@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from canaryfleet.errors import (
@@ -106,7 +107,7 @@ def _thread(
     a rollout has one), and an update Slack did not take this time (rate limited, down) makes the
     notice come back before its reply is posted. A card deleted from the channel stays so.
     """
-    rank = int(notice.rank or 0)
+    rank = notice.progress or Decimal(0)
     threads = channels.threads
     thread = threads.find(notice.application, rollout_id)
     if thread is not None:

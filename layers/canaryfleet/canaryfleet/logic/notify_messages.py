@@ -150,11 +150,7 @@ def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str,
     each canary step says which step of the policy it is (counted from 1, as the policy lists
     them): a thread can hold several shifts, verdicts and approvals."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
-    step = f" (policy step {notice.step + 1})" if notice.step is not None else ""
-    if notice.step is not None and notice.extension:
-        times = "" if notice.extension == 1 else f" {notice.extension} times"
-        step = f" (policy step {notice.step + 1}, bake extended{times})"
-    text = "\n".join([f"{emoji} *{words}*{step}", *detail_lines(notice, bundle_notes)])
+    text = "\n".join([f"{emoji} *{words}*{_step_words(notice)}", *detail_lines(notice, bundle_notes)])
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_cut(text, 2900)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _when(notice.published_at)}]},
@@ -162,10 +158,22 @@ def reply_blocks(notice: Notice, bundle_notes: Sequence[str] = ()) -> tuple[str,
     return slack_cut(slack_escape(headline(notice)), 300), blocks
 
 
+def _step_words(notice: Notice) -> str:
+    """Which step of the policy a stage met at each canary step is (counted from 1, as the
+    policy lists them), and whether its bake was extended; nothing for any other stage."""
+    if notice.step is None:
+        return ""
+    if notice.extension:
+        times = "" if notice.extension == 1 else f" {notice.extension} times"
+        return f" (policy step {notice.step + 1}, bake extended{times})"
+    return f" (policy step {notice.step + 1})"
+
+
 def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
-    """The thread's first message: the rollout and the furthest stage it has reached."""
+    """The thread's first message: the rollout and the furthest stage it has reached (at which
+    policy step, for a stage met at each: ``Notice.progress`` orders them by step)."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
-    status = f"{emoji} *{words}*"
+    status = f"{emoji} *{words}*{_step_words(notice)}"
     if notice.reason and notice.kind in ("rollout.rolled_back", "rollout.rejected"):
         status += f": {slack_escape(notice.reason)}"
     facts = f"rollout `{slack_escape(notice.rollout_id or '-')}` · updated {_when(notice.published_at)}"

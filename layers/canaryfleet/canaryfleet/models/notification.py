@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
@@ -46,6 +47,8 @@ _RANKS = MappingProxyType(
         "rollout.rejected": Rank.ENDED,
     }
 )
+# A stage met at each canary step: its place within the step (a verdict's extensions follow it).
+_PER_STEP = MappingProxyType({Rank.TRAFFIC_SHIFTED: 0, Rank.VERDICT: 1, Rank.AWAITING_APPROVAL: 5})
 FINAL_KINDS = frozenset({"rollout.released", "rollout.rolled_back", "rollout.rejected"})
 KNOWN_KINDS = frozenset({*_RANKS, "drain.logs_lost"})
 
@@ -100,6 +103,21 @@ class Notice(BaseModel):
     @property
     def rank(self) -> Rank | None:
         return _RANKS.get(self.kind)
+
+    @property
+    def progress(self) -> Decimal | None:
+        """How far the rollout had come when this was published: its rank, and for a stage met
+        at each canary step, the step (and the bake's extension) in thousandths above
+        TRAFFIC_SHIFTED, below VERDICT's whole rank. So step 2's shift is past step 1's verdict
+        and approval, and the rollout's card (which shows the furthest notice) follows the steps.
+        A policy has at most 20 steps and 3 extensions (models/policy.py), 8 places a step; a
+        body saying more stays below VERDICT all the same."""
+        rank = self.rank
+        if rank is None or rank not in _PER_STEP:
+            return None if rank is None else Decimal(int(rank))
+        place = _PER_STEP[rank] + (min(self.extension, 3) if rank is Rank.VERDICT else 0)
+        step = min(self.step or 0, 99)
+        return Decimal(int(Rank.TRAFFIC_SHIFTED)) + Decimal(step * 8 + place) / 1000
 
     @property
     def final(self) -> bool:

@@ -7,6 +7,7 @@ function parses notices (Powertools' SQS and SNS models, ``models.notification``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from canaryfleet.models.approval import SlackMessageRef
 
@@ -16,4 +17,4 @@ class Thread:
     """A rollout's Slack thread: its first message (the card) and the furthest stage it shows."""
 
     message: SlackMessageRef
-    rank: int
+    rank: Decimal  # the furthest notice's progress (models.notification, Notice.progress)

@@ -9,6 +9,7 @@ fakes (``tests/unit/drain_fakes.py``) implement them in memory, with the same co
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from canaryfleet.models.app_config import AppConfig
@@ -68,11 +69,11 @@ class SlackThreads(Protocol):
         """Give the claim up (the first message was not posted): the next notice may try."""
         ...
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: int) -> None:
+    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
         """Record where the first message is (and the stage it shows)."""
         ...
 
-    def advance(self, application: str, rollout_id: str, rank: int) -> bool:
+    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
         """Move the card to ``rank`` if it shows an earlier stage; False if it is already as far."""
         ...
 
