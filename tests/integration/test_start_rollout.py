@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
@@ -26,6 +27,8 @@ from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.policy import AnalysisSpec, Approval, Bake, RolloutPolicy, SetWeight, default_policy
 from canaryfleet.models.rollout import RolloutInput
 from canaryfleet.ports.clock import SystemClock
+from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.responses import DynamoHandler
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -525,6 +528,47 @@ def test_a_bake_too_short_for_its_analysis_to_fail_latency_is_noted_first_on_the
     assert (
         record.bundle_notes[1] == "appspec.yml: files[0].overwrite (line 9) is ignored by CodeDeploy on EC2"
     )
+
+
+def test_a_start_retried_after_its_execution_took_its_turn_leaves_no_place_that_blocks_the_queue(
+    onboarded: LocalCloud,
+) -> None:
+    # Given a start whose record of itself fails once its execution has started: Lambda tries
+    # the event again (an async invocation's function error), and by then the execution has
+    # taken the application's turn, and with it its place in the queue
+    store = DynamoRolloutStore(onboarded.output("StateTableName"))
+    starts: list[str] = []
+    update_item, run = DynamoHandler.update_item, onboarded.runtime.run
+    start_function = onboarded.function_names["StartRolloutFunction"]
+
+    def refused_once(handler: Any) -> Any:
+        values = json.dumps(handler.body.get("ExpressionAttributeValues", {}))
+        if len(starts) == 1 and '{"S": "started"}' in values:
+            starts.append("failed")
+            raise MockValidationException("the start's record failed (injected)")
+        return update_item(handler)
+
+    def retried_late(function_name: str, payload: Any, invocation_type: str) -> tuple[bytes, bool]:
+        if function_name.rsplit(":", 1)[-1] == start_function:  # a name or an ARN
+            if starts:  # the retry comes once the execution took its turn, as Lambda's a minute later
+                eventually(lambda: store.lock(APP), timeout=30)
+            starts.append("invoked")
+        return run(function_name, payload, invocation_type)
+
+    with (
+        mock.patch.object(DynamoHandler, "update_item", refused_once),
+        mock.patch.object(onboarded.runtime, "run", retried_late),
+    ):
+        upload(onboarded, bundle())
+
+    # Then the retry starts nothing twice and takes no place again: the queue is empty, and the
+    # next upload's place will be its head
+    assert starts == ["invoked", "failed", "invoked"]
+    [record] = store.list_rollouts(APP)
+    assert record.status == "started"
+    assert len(onboarded.executions("RolloutStateMachine")) == 1
+    assert store.lock(APP).rollout_id == record.rollout_id
+    assert store.queue_length(APP) == 0 and store.queue_head(APP) is None
 
 
 def test_the_rollout_keeps_the_policy_its_bundles_rollout_yaml_gives(onboarded: LocalCloud) -> None:
