@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
-from canaryfleet.logic.queue import RECOVERY_WITHIN_SECONDS, queue_rollout, release_turn
+from canaryfleet.logic.queue import RECOVERY_WITHIN_SECONDS, queue_rollout, release_turn, take_turn
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.tasks import QueueTask
 from canaryfleet.ports.clock import Clock, FixedClock, SystemClock
@@ -224,11 +224,51 @@ def test_a_hand_over_that_took_effect_though_its_answer_was_lost_is_not_taken_ba
 
     release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
 
-    # Then "second", still running, keeps the turn, and "third" waits: not two rollouts at once
+    # Then "second", still running, keeps the turn, and "third" waits: not two rollouts at once.
+    # The lock keeps the token until a delivery is known, and the next one, refused as closed,
+    # forgets it
     lock = store.lock("payments-api")
-    assert lock is not None and (lock.owner, lock.token) == (second, None)
+    assert lock is not None and (lock.owner, lock.token) == (second, "token-second")
     assert callbacks.succeeded == ["token-first"]
     assert store.queue_length("payments-api") == 1
+    take_turn("payments-api", store, callbacks, EXECUTIONS, CLOCK)  # the sweep
+    assert store.lock("payments-api").token is None and callbacks.succeeded == ["token-first"]
+
+
+def test_a_hand_over_refused_while_its_wait_was_still_open_is_made_again_by_the_sweep(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given "second"'s SendTaskSuccess refused although its wait is still open (its execution
+    # runs, waiting in "Wait for turn", which has no timeout)
+    first, second = (running_execution(cloud, name) for name in ("first", "second"))
+    callbacks = RefusedOnce("token-second")
+    queue(store, callbacks, "payments-api", "first", "1#a", first)
+    queue(store, callbacks, "payments-api", "second", "2#b", second)
+
+    release_turn("payments-api", first, store, callbacks, EXECUTIONS, CLOCK)
+    assert callbacks.succeeded == ["token-first"]
+
+    # When the sweep (or the next release or upload) comes, the wait is ended, once
+    take_turn("payments-api", store, callbacks, EXECUTIONS, CLOCK)
+    take_turn("payments-api", store, callbacks, EXECUTIONS, CLOCK)
+
+    assert callbacks.succeeded == ["token-first", "token-second"]
+    lock = store.lock("payments-api")
+    assert lock is not None and (lock.owner, lock.token) == (second, None)
+
+
+class RefusedOnce(RecordingCallbacks):
+    """SendTaskSuccess refused once for ``token`` (say InvalidToken), then taken."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.refuse = {token}
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.refuse:
+            self.refuse.discard(token)
+            return False
+        return super().succeed(token, output)
 
 
 def test_a_head_that_waits_again_with_a_new_token_is_not_handed_the_old_one(

@@ -65,16 +65,19 @@ def take_turn(
         # The lock keeps the head's token until its wait is known to have ended: if this call
         # fails, or the function dies before it, the next call here (a retried release, the next
         # upload, the recovery sweep) ends the wait instead (deliver_turn).
-        if (
-            callbacks.succeed(head.token, {"turn": "acquired"})
-            or executions.ended_at(head.execution_arn) is None
-        ):
-            # A closed wait of an execution still running is a success that took effect and
-            # whose answer was lost: botocore's retry of SendTaskSuccess is told TaskTimedOut
+        delivered = callbacks.succeed(head.token, {"turn": "acquired"})
+        if delivered or executions.ended_at(head.execution_arn) is None:
+            # A refused SendTaskSuccess to an execution still running is most likely a success
+            # that took effect and whose answer was lost: botocore's retry is told TaskTimedOut
             # ("the task associated with the token has already been closed", botocore
-            # stepfunctions), and "Wait for turn" has no timeout that could have closed it.
-            store.turn_delivered(application, head.execution_arn)
-            logger.info("lock handed over", extra={"rollout_id": head.rollout_id})
+            # stepfunctions), and "Wait for turn" has no timeout that could have closed it. The
+            # turn is its either way, but the lock keeps the token until a delivery is known:
+            # the next release, upload or sweep sends it again (deliver_turn), which ends a wait
+            # still open and is refused by one that ended. Forgotten here, a wait still open
+            # would hold the turn in "Wait for turn" for the execution's year.
+            if delivered:
+                store.turn_delivered(application, head.execution_arn)
+            logger.info("lock handed over", extra={"rollout_id": head.rollout_id, "confirmed": delivered})
             return head.rollout_id
         # The head stopped waiting (its execution ended); take the lock back and go on.
         store.release_lock(application, head.execution_arn)
