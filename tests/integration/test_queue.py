@@ -167,16 +167,19 @@ def test_a_retried_wait_of_the_rollout_holding_the_lock_goes_on_and_leaves_no_en
     assert store.queue_length("payments-api") == 0
 
 
-class _ThrottledOnce(RecordingCallbacks):
-    """SendTaskSuccess throttled for one token, once: botocore's retries gave up."""
+class _FailsOnce(RecordingCallbacks):
+    """SendTaskSuccess for ``token`` fails once, then is taken: throttled past botocore's
+    retries (it raises), or refused (it answers False, as for InvalidToken)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, refused: bool = False) -> None:
         super().__init__()
-        self.throttled = {token}
+        self.once, self.refused = {token}, refused
 
     def succeed(self, token: str, output: dict[str, Any]) -> bool:
-        if token in self.throttled:
-            self.throttled.discard(token)
+        if token in self.once:
+            self.once.discard(token)
+            if self.refused:
+                return False
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendTaskSuccess"
             )
@@ -188,7 +191,7 @@ def test_a_hand_over_whose_wait_was_not_ended_is_made_again_by_the_next_release(
 ) -> None:
     # Given "second" is handed the turn, and its SendTaskSuccess fails (the release fails too)
     first, second = (running_execution(cloud, name) for name in ("first", "second"))
-    callbacks = _ThrottledOnce("token-second")
+    callbacks = _FailsOnce("token-second")
     queue(store, callbacks, "payments-api", "first", "1#a", first)
     queue(store, callbacks, "payments-api", "second", "2#b", second)
     with pytest.raises(ClientError):
@@ -241,7 +244,7 @@ def test_a_hand_over_refused_while_its_wait_was_still_open_is_made_again_by_the_
     # Given "second"'s SendTaskSuccess refused although its wait is still open (its execution
     # runs, waiting in "Wait for turn", which has no timeout)
     first, second = (running_execution(cloud, name) for name in ("first", "second"))
-    callbacks = RefusedOnce("token-second")
+    callbacks = _FailsOnce("token-second", refused=True)
     queue(store, callbacks, "payments-api", "first", "1#a", first)
     queue(store, callbacks, "payments-api", "second", "2#b", second)
 
@@ -255,20 +258,6 @@ def test_a_hand_over_refused_while_its_wait_was_still_open_is_made_again_by_the_
     assert callbacks.succeeded == ["token-first", "token-second"]
     lock = store.lock("payments-api")
     assert lock is not None and (lock.owner, lock.token) == (second, None)
-
-
-class RefusedOnce(RecordingCallbacks):
-    """SendTaskSuccess refused once for ``token`` (say InvalidToken), then taken."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.refuse = {token}
-
-    def succeed(self, token: str, output: dict[str, Any]) -> bool:
-        if token in self.refuse:
-            self.refuse.discard(token)
-            return False
-        return super().succeed(token, output)
 
 
 def test_a_head_that_waits_again_with_a_new_token_is_not_handed_the_old_one(

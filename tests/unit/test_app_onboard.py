@@ -223,17 +223,21 @@ def test_repeated_and_comma_separated_values_are_the_same(in_tmp: Path) -> None:
     assert parameters["InstanceTypes"] == "c6i.xlarge,c6a.xlarge"
 
 
+def onboard_with_a_bake_of(seconds: int, folder: Path) -> Any:
+    """`app onboard` given a policy file of one canary step: 10%, a bake of ``seconds``, an approval."""
+    (folder / "rollout.yaml").write_text(
+        "steps:\n"
+        "  - {kind: set_weight, weight: 10}\n"
+        f"  - {{kind: bake, duration_seconds: {seconds}}}\n"
+        "  - {kind: approval}\n"
+    )
+    return runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+
+
 def test_a_rollout_policy_file_is_validated_and_passed_as_compact_json(
     in_tmp: Path, template_parameters: dict[str, Any]
 ) -> None:
-    (in_tmp / "rollout.yaml").write_text(
-        "steps:\n"
-        "  - {kind: set_weight, weight: 10}\n"
-        "  - {kind: bake, duration_seconds: 900}\n"
-        "  - {kind: approval}\n"
-    )
-
-    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+    result = onboard_with_a_bake_of(900, in_tmp)
 
     assert result.exit_code == 0, result.output
     policy = written(in_tmp / "orders-api-fleet-parameters.json")["RolloutPolicy"]
@@ -243,14 +247,7 @@ def test_a_rollout_policy_file_is_validated_and_passed_as_compact_json(
 
 
 def test_a_policy_whose_bake_is_too_short_to_judge_latency_is_written_with_a_note(in_tmp: Path) -> None:
-    (in_tmp / "rollout.yaml").write_text(
-        "steps:\n"
-        "  - {kind: set_weight, weight: 10}\n"
-        "  - {kind: bake, duration_seconds: 300}\n"
-        "  - {kind: approval}\n"
-    )
-
-    result = runner.invoke(app_commands, [*onboard_args(), "--policy", "rollout.yaml"])
+    result = onboard_with_a_bake_of(300, in_tmp)
 
     # The policy is valid (its bakes get extended), so the file is written; the note says why
     # the short bake costs every rollout an extension, and the bake that would not
