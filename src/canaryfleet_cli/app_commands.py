@@ -141,8 +141,8 @@ def _validate_name(name: str) -> str:
     return name
 
 
-def _policy_json(path: Path) -> str:
-    """The rollout policy file (YAML or JSON) as the compact JSON the stack parameter takes."""
+def _policy(path: Path) -> RolloutPolicy:
+    """The rollout policy file (YAML or JSON), checked as every upload would check it."""
     try:
         document = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -156,7 +156,7 @@ def _policy_json(path: Path) -> str:
     unreadable = policy.bakes_beyond_their_analysis()  # every upload would be rejected for it
     if unreadable:
         raise typer.BadParameter(f"{path}: {'; '.join(unreadable)}", param_hint="--policy")
-    return json.dumps(policy.model_dump(mode="json"), separators=(",", ":"))
+    return policy
 
 
 def registry_entry_at_most(
@@ -414,7 +414,11 @@ def onboard(
             f"at most {_MAX_INSTANCE_TYPES} instance types", param_hint="--instance-types"
         )
 
-    policy_json = _policy_json(policy) if policy is not None else ""
+    rollout_policy = _policy(policy) if policy is not None else None
+    # The compact JSON the stack parameter takes.
+    policy_json = (
+        json.dumps(rollout_policy.model_dump(mode="json"), separators=(",", ":")) if rollout_policy else ""
+    )
     entry = registry_entry_at_most(
         name,
         listener_arn,
@@ -458,10 +462,10 @@ def onboard(
     except OSError as exc:
         raise typer.BadParameter(f"cannot write {target}: {exc.strerror}", param_hint="--output") from None
     errors.print(Text(f"wrote {target}"))
-    if policy_json:
+    if rollout_policy is not None:
         from canaryfleet.logic.analysis.reach import bakes_too_short_to_judge  # noqa: PLC0415
 
-        for note in bakes_too_short_to_judge(RolloutPolicy.model_validate_json(policy_json)):
+        for note in bakes_too_short_to_judge(rollout_policy):
             errors.print(Text(f"note: {note}"))
     if emails:
         errors.print(Text(APPROVER_EMAIL_HINT))

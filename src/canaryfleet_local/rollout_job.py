@@ -326,15 +326,12 @@ def _where_they_wait(cloud: LocalCloud, running: list[str]) -> str:
         said.append(f"{arn.rsplit(':', 1)[-1]} in {state!r}")
         ref = json.loads(sfn.describe_execution(executionArn=arn).get("input") or "{}").get("ref") or {}
         applications.add(str(ref.get("application", "")))
+    store = DynamoRolloutStore(cloud.output("StateTableName"))
     for application in sorted(a for a in applications if a):
-        lock = DynamoRolloutStore(cloud.output("StateTableName")).lock(application)
-        queued = cloud.client("dynamodb").query(
-            TableName=cloud.output("StateTableName"),
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :queue)",
-            ExpressionAttributeValues={":pk": {"S": f"APP#{application}"}, ":queue": {"S": "QUEUE#"}},
-            ConsistentRead=True,
-        )["Items"]
-        places = [f"{i['rollout_id']['S']} ({'waiting' if 'token' in i else 'no token'})" for i in queued]
+        lock = store.lock(application)
+        places = [
+            f"{q.rollout_id} ({'waiting' if q.token else 'no token'})" for q in store.queued(application)
+        ]
         holder = f"{lock.rollout_id}{' (turn not delivered)' if lock.token else ''}" if lock else "free"
         said.append(f"{application}'s lock: {holder}; its queue: {', '.join(places) or 'empty'}")
     return "; ".join(said)

@@ -90,7 +90,9 @@ def condition_failed(exc: ClientError) -> bool:
 def condition_failed_in_transaction(exc: ClientError) -> bool:
     """A TransactWriteItems cancelled because one of its conditions failed (not a conflict with
     another transaction, a throttle or a validation error): its ``CancellationReasons``, one per
-    item in order, hold ``ConditionalCheckFailed`` (botocore dynamodb model, ``CancellationReason``)."""
+    item in order, hold ``ConditionalCheckFailed`` (botocore dynamodb model, ``CancellationReason``).
+    DynamoDB's API reference says only the Java SDK sets that property; botocore sets it too: it
+    parses an error's modeled fields into the response (``endpoint._add_modeled_error_fields``)."""
     if error_code(exc) != "TransactionCanceledException":
         return False
     reasons = exc.response.get("CancellationReasons") or []

@@ -439,6 +439,13 @@ class DynamoRolloutStore:
         item = plain(response["Items"][0])
         return QueuedRollout.model_validate(item)
 
+    def queued(self, application: str) -> list[QueuedRollout]:
+        """The application's queue, in arrival order (read consistently)."""
+        return [
+            QueuedRollout.model_validate(item)
+            for item in self._items(application, "QUEUE#", ConsistentRead=True)
+        ]
+
     def queue_length(self, application: str) -> int:
         # A Query counts at most 1 MB of items a page (DynamoDB Developer Guide, "Paginating
         # table query results"): the count is the sum of every page's.
