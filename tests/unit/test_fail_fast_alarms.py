@@ -8,6 +8,7 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from canaryfleet.errors import CanaryAlarm, CriticalMetricFailed, TransientAwsError
 from canaryfleet.logic.analysis.failfast import (
     MIN_PERIOD_EVENTS,
@@ -513,6 +514,43 @@ def test_a_rollback_whose_alarm_cleanup_is_throttled_has_already_recorded_why(
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.outcome == "rolled_back"
     assert record.reason == "aborted by ana@example.com: bad build"
+
+
+def test_a_release_whose_alarm_cleanup_cloudwatch_refuses_is_recorded_and_the_next_bake_cleans_up(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given a bake's fail-fast alarms, and a CloudWatch that still throttles DeleteAlarms after
+    # botocore's retries (the adapter raises the ClientError)
+    class ThrottledAlarms(FakeAlarms):
+        refusing = False
+
+        def delete_alarms(self, prefix: str) -> list[str]:
+            if self.refusing:
+                raise ClientError(
+                    {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DeleteAlarms"
+                )
+            return super().delete_alarms(prefix)
+
+    alarms = ThrottledAlarms()
+    _bake(alarms, store, clock)
+    left = dict(alarms.states)
+    alarms.refusing = True
+    revision = Revision(bucket="b", key=f"{APP}/2.7.0.zip", version="2.7.0")
+
+    # When the release is recorded: the build already serves all traffic
+    finalize(REF, revision, store, clock, alarms=alarms)
+
+    # Then it is the last good revision, and the version and the rollout say released
+    assert store.last_good(APP) == revision
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and (record.outcome, record.reason) == ("released", "")
+    assert alarms.states == left, "the alarms are left"
+    # And the next bake deletes what was left before it puts its own
+    alarms.refusing = False
+    alarms.states = dict.fromkeys(left, "ALARM")
+    _bake(alarms, store, clock)
+    assert alarms.deleted == sorted(left)
+    assert set(alarms.states.values()) == {"INSUFFICIENT_DATA"}
 
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:

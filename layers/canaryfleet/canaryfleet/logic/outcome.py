@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.errors import parse_cause
 from canaryfleet.logic.canary import delete_critical_alarms
@@ -77,15 +78,28 @@ def finalize(
     alarms: FleetMetrics | None = None,
     live_color: Color | None = None,
 ) -> dict[str, str]:
-    """Record the release as the application's last good revision (its fail-fast alarms go:
-    a promote can end a bake before its analysis deletes them). ``live_color``: blue/green, the
-    color that carried the release and serves from now on."""
+    """Record the release as the application's last good revision, then delete its fail-fast
+    alarms (a promote can end a bake before its analysis deletes them). ``live_color``:
+    blue/green, the color that carried the release and serves from now on.
+
+    The record first: the build already serves all traffic, and a later rollback restores what
+    is recorded here. The alarms are best effort, so a CloudWatch that throttles or refuses
+    DeleteAlarms never leaves a serving build unrecorded: the next bake's
+    ``put_critical_alarms`` deletes whatever is left before it puts its own, and an alarm left
+    going off has no running rollout to end (``canary.on_alarm``).
+    """
     application, rollout_id = ref.application, ref.rollout_id
-    if alarms is not None:
-        delete_critical_alarms(application, alarms)
     store.set_last_good(application, revision, rollout_id, color=live_color)
     store.decide_version(application, revision.version, "released", rollout_id, "released")
     store.record_outcome(application, rollout_id, "released", "", ended_at=clock.now())
+    if alarms is not None:
+        try:
+            delete_critical_alarms(application, alarms)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                "fail-fast alarms left for the next bake to delete",
+                extra={"error": str(exc)[:300]},
+            )
     metrics.add_metric(name="RolloutsReleased", unit=MetricUnit.Count, value=1)
     logger.info("rollout released", extra={"version": revision.version})
     return {"outcome": "released", "version": revision.version}
