@@ -43,7 +43,12 @@ def test_a_release_reaches_all_the_traffic_on_fresh_instances_and_the_old_color_
     transitions = report["state_transitions"]
     assert transitions.index("Wait for healthy capacity") < transitions.index("Deploy canary")
     assert "Deploy live" not in transitions
-    assert transitions[-3:] == ["Keep the old color warm", "Scale the old color to zero", "Rollout released"]
+    assert transitions[-4:] == [
+        "Keep the old color warm",
+        "Scale the old color to zero",
+        "Was the release recorded",
+        "Rollout released",
+    ]
 
 
 def test_a_failing_canary_goes_back_to_the_old_color_by_weights_alone_and_its_color_scales_to_zero() -> None:

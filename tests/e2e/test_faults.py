@@ -10,14 +10,17 @@ CI runs after ``make test``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
-from canaryfleet_local.rollout_job import run_scenario
+from canaryfleet_local.rollout_job import played_scenario, run_scenario
 from canaryfleet_local.scenarios import Scenario, load_scenario
+from canaryfleet_local.template import REPO_ROOT
 
 TEN_PERCENT = FaultPlan(
     seed=11,
@@ -168,3 +171,63 @@ def test_throttling_that_outlasts_botocores_retries_is_waited_out_and_the_build_
     assert [r["outcome"] for r in report["rollouts"]] == ["released"], reasons
     assert report["faults"] == {"aws throttle": 6}
     _assert_nothing_left(report)
+
+
+def _platform_with_record_release_unretried(tmp_path: Path) -> Path:
+    """template.yaml beside the real code, whose rollout definition is the real one but for
+    "Record release"'s Retry, taken out: its retries would take about a minute (must-complete)
+    before the Catch this story is about."""
+    for folder in ("functions", "layers"):
+        (tmp_path / folder).symlink_to(REPO_ROOT / folder)
+    machines = tmp_path / "statemachines"
+    machines.mkdir()
+    for source in (REPO_ROOT / "statemachines").glob("*.asl.json"):
+        definition = json.loads(source.read_text())
+        if source.name == "rollout.asl.json":
+            del definition["States"]["Record release"]["Retry"]
+        (machines / source.name).write_text(json.dumps(definition))
+    (tmp_path / "template.yaml").write_text((REPO_ROOT / "template.yaml").read_text())
+    return tmp_path / "template.yaml"
+
+
+def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_release_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given FinalizeFunction refused by Lambda every time: "Record release" fails once the build
+    # serves all traffic
+    refused = FaultPlan(lambda_=LambdaFaults(fail_rate=1.0, functions="FinalizeFunction"))
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, refused.model_dump_json(by_alias=True))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite's default is off
+    template = _platform_with_record_release_unretried(tmp_path)
+
+    # When a good build is rolled out
+    with played_scenario("healthy", parameters={"LogLevel": "ERROR"}, template_path=template) as run:
+        report = run.report
+
+    # Then it is live and its rollout says released, with why it was not recorded
+    [rollout] = report["rollouts"]
+    assert report["live_revision"] == "1.0.0"
+    assert rollout["outcome"] == "released"
+    assert rollout["reason"].startswith("serves all traffic, but recording the release failed ("), rollout
+    assert "may still be the one released before it" in rollout["reason"]
+    assert report["faults"] == {"lambda refused": 1}  # FinalizeFunction, its one invocation
+    # And the execution ends on its own Fail state, so nothing recovers (rolls back) the build
+    assert [(e["status"], e["error"]) for e in report["executions"]] == [("FAILED", "ReleaseNotRecorded")]
+    transitions = rollout["state_transitions"]
+    assert transitions[transitions.index("Record release") :] == [
+        "Record release",
+        "Release not recorded",
+        "Record rollout released",
+        "Release rollout lock",
+        "Is an old color left warm",
+        "Was the release recorded",
+        "Rollout released but not recorded",
+    ]
+    # And the lock is free for the next rollout, with nothing left waiting
+    assert not report["lock_held"]
+    _assert_nothing_left(report)
+    # And on-call is paged: the functions' embedded metrics (printed, as Lambda's log) count
+    # the metric ReleasesNotRecordedAlarm sums, once
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = [m["ReleasesNotRecorded"] for m in emitted if "ReleasesNotRecorded" in m]
+    assert counted == [[1.0]], counted  # EMF keeps a metric's values as a list

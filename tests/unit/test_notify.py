@@ -381,6 +381,26 @@ def test_a_rejected_upload_summary_says_why() -> None:
     assert "Reason: appspec.yml is missing" in body
 
 
+def test_a_release_not_recorded_says_why_on_its_card_its_reply_and_its_email() -> None:
+    # record_stage's reason for a release whose "Record release" failed after its retries
+    reason = "serves all traffic, but recording the release failed (<!channel> throttled)"
+    unrecorded = notice("rollout.released", detail={"reason": reason})
+    recorded = notice("rollout.released", detail={})
+
+    _, card = card_blocks(unrecorded)
+    _, reply = reply_blocks(unrecorded)
+    subject, body = summary_email(unrecorded, None)
+
+    said = "serves all traffic, but recording the release failed (&lt;!channel&gt; throttled)"
+    assert card[1]["text"]["text"] == f":white_check_mark: *Released*: {said}"
+    assert f"reason: {said}" in reply[0]["text"]["text"]
+    assert subject == "canaryfleet payments-api 1.4.2: released"
+    assert f"Reason: {reason}" in body
+    # A release recorded has no reason to give
+    assert card_blocks(recorded)[1][1]["text"]["text"] == ":white_check_mark: *Released*"
+    assert "reason:" not in reply_blocks(recorded)[1][0]["text"]["text"]
+
+
 # --- notices as they arrive -------------------------------------------------------------------
 
 

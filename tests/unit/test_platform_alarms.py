@@ -85,6 +85,7 @@ def test_each_metric_alarm_counts_a_metric_the_runtime_emits_whichever_function_
     # And the failures nothing else puts right are all counted
     assert counted == {
         "RestoresFailed",
+        "ReleasesNotRecorded",
         "RolloutRecoveriesFailed",
         "DrainLogsLost",
         "ApprovalEmailSubscriptionsRefused",

@@ -5,6 +5,7 @@ from canaryfleet.errors import InvalidEvent, TransientAwsError
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import RecordStageRequest, Stage
+from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
 
 from tests.helpers import FakeContext, load_event, load_handler
@@ -235,3 +236,64 @@ def test_given_an_extension_other_than_a_steps_verdicts_then_the_payload_is_refu
     payload = load_event("record_stage/started") | {"stage": stage, "step": step, "extension": 1}
     with pytest.raises(InvalidEvent, match="extension: only a canary step's verdict"):
         parse_event(RecordStageRequest, payload)
+
+
+# --- a release whose record failed ---------------------------------------------------------------
+# "Record release" (FinalizeFunction) failed after its retries: its Catch passes the task's error
+# to "Record rollout released" as record_error (statemachines/rollout.asl.yaml).
+
+
+def released(record_error: object = None) -> RecordStageRequest:
+    payload = load_event("record_stage/started") | {"stage": "released", "at": T0.isoformat()}
+    return parse_event(RecordStageRequest, payload | {"detail": {"record_error": record_error}})
+
+
+def test_given_a_release_recorded_then_its_notice_has_no_reason_and_nothing_is_counted() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    metrics.clear_metrics()
+
+    record_stage(released(), store, notifier)
+
+    [(kind, _, message)] = notifier.sent
+    assert kind == "rollout.released" and "reason" not in message["detail"]
+    assert "ReleasesNotRecorded" not in metrics.metric_set
+
+
+def test_given_a_release_not_recorded_then_its_notice_and_record_say_so_and_on_call_is_paged() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    metrics.clear_metrics()
+    error = {
+        "Error": "Lambda.ServiceException",
+        "Cause": '{"errorMessage": "An error occurred (AccessDeniedException) when calling the'
+        ' UpdateItem operation: not authorized", "errorType": "ClientError"}',
+    }
+
+    record_stage(released(error), store, notifier)
+
+    [(kind, _, message)] = notifier.sent
+    reason = message["detail"]["reason"]
+    assert kind == "rollout.released"
+    assert reason.startswith("serves all traffic, but recording the release failed (An error occurred")
+    assert "UpdateItem operation: not authorized)" in reason
+    assert "last good revision, which a rollback restores, may still be the one released before it" in reason
+    record = store.get(REF["application"], REF["rollout_id"])
+    assert record is not None
+    assert (record.outcome, record.reason, record.ended_at) == ("released", reason, T0)
+    assert "ReleasesNotRecorded" in metrics.metric_set  # its platform alarm pages on-call
+
+
+def test_given_a_release_not_recorded_and_its_record_refused_too_then_on_call_is_still_paged() -> None:
+    class RefusingStore(InMemoryRolloutStore):
+        def record_outcome(self, *args: object, **kwargs: object) -> None:
+            raise TransientAwsError("DynamoDB UpdateItem: throttled")
+
+    store, notifier = RefusingStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    metrics.clear_metrics()
+
+    with pytest.raises(TransientAwsError):
+        record_stage(released({"Error": "States.TaskFailed", "Cause": "throttled"}), store, notifier)
+
+    assert "ReleasesNotRecorded" in metrics.metric_set  # flushed whatever the handler raises

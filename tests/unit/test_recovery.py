@@ -19,6 +19,7 @@ from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverT
 from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
 
+from tests.helpers import STATE_MACHINES
 from tests.unit.fakes import (
     FakeExecutions,
     InMemoryRolloutStore,
@@ -115,7 +116,20 @@ def test_given_an_execution_that_runs_or_succeeded_then_nothing_is_recovered(sta
     assert recoveries.started == {}
 
 
-@pytest.mark.parametrize("error", ["RolledBack", "Rejected", "RolloutFailed"])
+# The rollout state machine's own ends: the errors of its top-level Fail states (a Fail state
+# inside the canary steps' Map ends its iteration, and the Map's Catch takes it to the rollback).
+OWN_FAIL_ERRORS = sorted(
+    state["Error"]
+    for state in json.loads((STATE_MACHINES / "rollout.asl.json").read_text())["States"].values()
+    if state["Type"] == "Fail"
+)
+
+
+def test_the_own_ends_are_the_rollout_state_machines_fail_states() -> None:
+    assert OWN_FAIL_ERRORS == ["Rejected", "ReleaseNotRecorded", "RolledBack", "RolloutFailed"]
+
+
+@pytest.mark.parametrize("error", OWN_FAIL_ERRORS)
 def test_given_a_rollout_that_failed_on_its_own_path_then_nothing_is_recovered(error: str) -> None:
     recoveries = FakeRecoveries(Described(None, error, "canary alarm"))
 

@@ -127,7 +127,8 @@ def detail_lines(notice: Notice, bundle_notes: Sequence[str] = ()) -> list[str]:
     elif notice.kind == "rollout.window_overridden":
         said = f"by {body.get('by', '?')}: {body.get('reason') or 'no reason given'}"
         lines.append(slack_escape(said))
-    elif notice.kind in ("rollout.rolled_back", "rollout.rejected") and notice.reason:
+    elif notice.kind in _OUTCOMES and notice.reason:
+        # A release has a reason only when its record failed (logic/record_stage.py).
         lines.append(f"reason: {slack_escape(notice.reason)}")
     elif notice.kind == "drain.logs_lost":
         trigger, side = slack_escape(str(body.get("trigger", "?"))), slack_escape(str(body.get("side", "?")))
@@ -174,7 +175,7 @@ def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
     policy step, for a stage met at each: ``Notice.progress`` orders them by step)."""
     emoji, words = _HEADLINES.get(notice.kind, (":information_source:", notice.kind))
     status = f"{emoji} *{words}*{_step_words(notice)}"
-    if notice.reason and notice.kind in ("rollout.rolled_back", "rollout.rejected"):
+    if notice.reason and notice.kind in _OUTCOMES:
         status += f": {slack_escape(notice.reason)}"
     facts = f"rollout `{slack_escape(notice.rollout_id or '-')}` · updated {_when(notice.published_at)}"
     blocks: list[dict[str, Any]] = [

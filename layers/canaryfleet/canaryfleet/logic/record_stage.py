@@ -59,10 +59,46 @@ def _rolled_back(request: RecordStageRequest, store: RolloutRecords) -> dict[str
     return detail
 
 
+def not_recorded(detail: dict[str, Any]) -> str | None:
+    """Why a release serving all traffic was not recorded ("Record release"'s caught error, which
+    "Record rollout released" passes as ``record_error``), in words; None when it was."""
+    error = detail.get("record_error")
+    if not isinstance(error, dict):
+        return None
+    return parse_cause(str(error.get("Cause") or "")) or str(error.get("Error") or "it failed")
+
+
+def _released(request: RecordStageRequest, store: RolloutRecords) -> dict[str, Any]:
+    """The released stage's detail; a release whose record failed says so in its reason, and in
+    the rollout's record if that can still be written: the build serves all traffic, while the
+    application's last good revision, which a rollback restores, may still be the one before."""
+    detail = dict(request.detail)
+    why = not_recorded(detail)
+    if why is None:
+        return detail
+    # Counted first: the store that refused the release may refuse the record below too, and
+    # the metrics are flushed whatever the handler raises (the alarm pages on-call).
+    metrics.add_metric(name="ReleasesNotRecorded", unit=MetricUnit.Count, value=1)
+    reason = (
+        f"serves all traffic, but recording the release failed ({why}): the application's last "
+        "good revision, which a rollback restores, may still be the one released before it"
+    )
+    detail["reason"] = reason
+    logger.error("release not recorded", extra={"reason": reason})
+    ref = request.ref
+    store.record_outcome(ref.application, ref.rollout_id, "released", reason, ended_at=request.at)
+    return detail
+
+
 def record_stage(request: RecordStageRequest, store: RolloutRecords, notifier: Notifier) -> RecordStageResult:
     ref = request.ref
     # Before the stage: the reason is written again on a retry, never lost to one.
-    detail = _rolled_back(request, store) if request.stage is Stage.ROLLED_BACK else request.detail
+    if request.stage is Stage.ROLLED_BACK:
+        detail = _rolled_back(request, store)
+    elif request.stage is Stage.RELEASED:
+        detail = _released(request, store)
+    else:
+        detail = request.detail
     transition = store.record_stage(
         ref.application, ref.rollout_id, request.stage, request.at, request.step, extension=request.extension
     )

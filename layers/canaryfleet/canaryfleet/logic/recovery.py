@@ -49,9 +49,9 @@ from canaryfleet.ports.workflow import (
     RecoveryExecutions,
 )
 
-# The errors of the state machine's own Fail states: their paths already recorded the outcome and
-# released the lock.
-OWN_ENDS = frozenset({"RolledBack", "Rejected", "RolloutFailed"})
+# The errors of the state machine's own Fail states: their paths already recorded the outcome (or
+# said why they could not: ReleaseNotRecorded, a release serving all traffic) and released the lock.
+OWN_ENDS = frozenset({"RolledBack", "Rejected", "RolloutFailed", "ReleaseNotRecorded"})
 # The error each end hands the rollback path (logic/outcome.py says how each reads).
 RECOVERED_ERRORS = {
     "ABORTED": "ExecutionAborted",

@@ -191,7 +191,9 @@ class RolloutRecord(_Stored):
 
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")
-    reason: str | None = Field(default=None, description="Why it ended that way; empty when released.")
+    reason: str | None = Field(
+        default=None, description="Why it ended that way; empty when released and recorded."
+    )
     error: str | None = Field(default=None, description="The state machine error that rolled it back.")
     ended_at: IsoTime | None = None
 
