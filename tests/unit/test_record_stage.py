@@ -297,3 +297,18 @@ def test_given_a_release_not_recorded_and_its_record_refused_too_then_on_call_is
         record_stage(released({"Error": "States.TaskFailed", "Cause": "throttled"}), store, notifier)
 
     assert "ReleasesNotRecorded" in metrics.metric_set  # flushed whatever the handler raises
+
+
+def test_given_the_sample_of_a_release_not_recorded_then_its_reason_quotes_the_functions_error() -> None:
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+
+    record_stage(
+        parse_event(RecordStageRequest, load_event("record_stage/released_not_recorded")), store, notifier
+    )
+
+    [(_, _, message)] = notifier.sent
+    assert message["detail"]["reason"].startswith(
+        "serves all traffic, but recording the release failed (An error occurred"
+        " (ProvisionedThroughputExceededException) when calling the UpdateItem operation"
+    )
