@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.policy import RolloutPolicy
+from canaryfleet.models.rollout import Stage
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -180,6 +181,50 @@ def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_it
     assert record.verdict is not None and record.verdict.result == "inconclusive", (
         "the analysis did not blame the build"
     )
+
+
+def test_a_release_refused_for_a_listener_split_between_the_colors_says_why_and_changes_nothing() -> None:
+    # Given a blue/green application whose listener rule was left sending half the requests to
+    # each color (a shift stopped midway by hand): which color is live is a person's call
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud("blue-green", APPLICATION, QUIET) as (cloud, simulator):
+        app = simulator.apps[APPLICATION].app
+        elbv2 = cloud.client("elbv2")
+        split = [{"TargetGroupArn": group.target_group_arn, "Weight": 50} for group in (app.live, app.canary)]
+        elbv2.modify_rule(
+            RuleArn=app.listener_rule_arn,
+            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": split}}],
+        )
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+
+        # When a build is uploaded
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        [arn] = wait_for(lambda: cloud.executions("RolloutStateMachine") or None, deadline)
+        execution = cloud.wait_for_execution(arn, timeout=max(1.0, deadline - time.monotonic()))
+        cloud.wait_idle()
+        [record] = store.list_rollouts(APPLICATION)
+        rule = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]
+        weights = {g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+        lock = store.lock(APPLICATION)
+        created = list(cloud.codedeploy.created)
+
+    # Then the rollout ends with the reason in its record and its thread, not silently queued
+    assert record.outcome == "rolled_back"
+    assert record.reason is not None and record.reason.startswith(
+        "failed: the listener rule sends requests to both colors (blue 50%, green 50%)"
+    ), record.reason
+    assert record.stage_at(Stage.ROLLED_BACK) is not None
+    assert (execution.status, execution.error) == ("FAILED", "RolloutFailed")
+    assert execution.states_entered[-4:] == [
+        "Record why it failed",
+        "Record rollout failed",
+        "Release rollout lock after failure",
+        "Rollout failed",
+    ]
+    # And nothing was deployed, nor any weight moved, and the turn is free
+    assert created == []
+    assert weights == {50}
+    assert lock is None
 
 
 def instances(cloud: LocalCloud, group: str) -> list[str]:

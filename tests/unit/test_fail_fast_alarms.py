@@ -477,14 +477,25 @@ def test_the_analysis_deletes_the_bakes_alarms_before_it_judges(
     assert alarms.alarms == {}
 
 
+def _canary_deployed(store: InMemoryRolloutStore) -> FakeDeployments:
+    """The rollout's canary deployment, succeeded, as the state machine makes it before a bake."""
+    deployments = FakeDeployments()
+    revision = Revision(bucket="b", key=f"{APP}/2.7.0.zip", version="2.7.0")
+    deployment = deployments.create_deployment(APP, f"{APP}-canary", revision, "canary")
+    deployments.statuses[deployment] = ("Succeeded", "")
+    store.remember_deployment(ROLLOUT_ID, "canary", deployment, f"{APP}-canary")
+    return deployments
+
+
 def test_the_rollback_and_the_release_delete_the_alarms_and_a_repeat_finds_none(
     store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
     alarms = FakeAlarms()
+    deployments = _canary_deployed(store)
     _bake(alarms, store, clock)
     task = RollbackTask.model_validate({"ref": REF.model_dump(), "error": {"Error": "Aborted", "Cause": "x"}})
 
-    roll_back(task, store, FakeDeployments(), clock, alarms=alarms)
+    roll_back(task, store, deployments, clock, alarms=alarms)
     deleted = list(alarms.deleted)
     finalize(REF, Revision(bucket="b", key=f"{APP}/2.7.0.zip", version="2.7.0"), store, clock, alarms=alarms)
 
@@ -500,6 +511,7 @@ def test_a_rollback_whose_alarm_cleanup_is_throttled_has_already_recorded_why(
         def delete_alarms(self, prefix: str) -> list[str]:
             raise TransientAwsError("An error occurred (Throttling) when calling the DeleteAlarms operation")
 
+    deployments = _canary_deployed(store)
     _bake(FakeAlarms(), store, clock)
     task = RollbackTask.model_validate(
         {
@@ -509,7 +521,7 @@ def test_a_rollback_whose_alarm_cleanup_is_throttled_has_already_recorded_why(
     )
 
     with pytest.raises(TransientAwsError):  # its task's Retry cleans up
-        roll_back(task, store, FakeDeployments(), clock, alarms=ThrottledAlarms())
+        roll_back(task, store, deployments, clock, alarms=ThrottledAlarms())
 
     record = store.get(APP, ROLLOUT_ID)
     assert record is not None and record.outcome == "rolled_back"
@@ -551,6 +563,31 @@ def test_a_release_whose_alarm_cleanup_cloudwatch_refuses_is_recorded_and_the_ne
     _bake(alarms, store, clock)
     assert alarms.deleted == sorted(left)
     assert set(alarms.states.values()) == {"INSUFFICIENT_DATA"}
+
+
+def test_a_rollout_that_failed_before_deploying_leaves_the_bake_of_the_rollout_holding_the_turn_alone(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given a rollout baking with its fail-fast alarms, and a second rollout of the application
+    # whose wait for its turn failed ("Record why it failed" runs the rollback's function)
+    alarms = FakeAlarms()
+    _bake(alarms, store, clock)
+    put = dict(alarms.states)
+    queued = RolloutRef(application=APP, rollout_id=f"{APP}-2_8_0-0b1c", version="2.8.0")
+    a_rollout(store, version="2.8.0", rollout_id=queued.rollout_id)
+    task = RollbackTask.model_validate(
+        {"ref": queued.model_dump(), "error": {"Error": "States.TaskFailed", "Cause": "queue unreadable"}}
+    )
+
+    # When the failed one's end is recorded
+    result = roll_back(task, store, FakeDeployments(), clock, alarms=alarms)
+
+    # Then it restores nothing and the bake keeps its alarms
+    assert (result["last_good"], result["restore_live"], result["stopped_deployments"]) == (None, False, [])
+    assert alarms.states == put and alarms.deleted == []
+    record = store.get(APP, queued.rollout_id)
+    assert record is not None and record.outcome == "rolled_back"
+    assert record.reason == "failed: queue unreadable"
 
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:

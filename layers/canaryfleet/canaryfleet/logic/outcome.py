@@ -143,11 +143,14 @@ def roll_back(
     """
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
     result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
+    deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}
     # After the reason is recorded: CloudWatch's alarm APIs are the first a burst throttles, and
     # a rollback that cannot clean up yet still says why it rolled back (its retry cleans up).
-    if alarms is not None:  # a bake ended by an alarm or an abort had no analysis to delete them
+    # A bake ended by an alarm or an abort had no analysis to delete them. A rollout that
+    # deployed nothing never baked: the application's alarms, if any, are another rollout's
+    # (one that holds the turn while this one failed waiting for it).
+    if alarms is not None and deployed:
         delete_critical_alarms(task.ref.application, alarms)
-    deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}
     # A rollout that ended before it created its canary deployment (an abort while it waited for
     # its deployment window) changed no instance: nothing to restore, and nothing is deployed.
     last_good = store.last_good(task.ref.application) if deployed else None
