@@ -677,6 +677,7 @@ def test_a_spot_run_that_timed_out_after_its_logs_were_in_s3_is_drained(platform
     final = platform.record(record.instance_id)
     assert (result.status, final.outcome, final.file_count) == ("drained", "drained", 2)
     assert result.reason == "the drain document ended TimedOut after its logs and manifest were in S3"
+    assert final.reason == result.reason  # in the stored record, which `canaryfleet drains` lists
     assert platform.notifier.sent == [] and len(platform.run_command.calls) == 1
 
 

@@ -586,6 +586,7 @@ def test_a_spot_drain_whose_stop_failed_after_its_logs_were_in_s3_is_drained(
     assert result.status == "drained"
     assert result.reason == f"the drain document ended {status} after its logs and manifest were in S3"
     assert (world.record().outcome, world.record().file_count) == ("drained", 2)
+    assert world.record().reason == result.reason  # kept for `canaryfleet drains`
     assert world.alerts.sent == [] and len(world.run_command.calls) == 1
     assert world.hooks.completed == [INSTANCE]
 

@@ -166,8 +166,10 @@ def finish_drain(
 ) -> DrainRecord | None:
     """Record the outcome once, complete the termination hook, count it; alert on a loss.
 
-    ``manifest`` given: drained. Otherwise the logs are lost, for ``reason``. Returns the
-    final record, or None if the drain had already ended (a duplicate event).
+    ``manifest`` given: drained, with ``reason`` as a note when the run did not end cleanly
+    (its document timed out or failed after its logs were in S3: ``canaryfleet drains`` shows
+    it). Otherwise the logs are lost, for ``reason``. Returns the final record, or None if the
+    drain had already ended (a duplicate event).
     """
     values: dict[str, Any] = {
         "completed_at": now.isoformat(),
@@ -182,6 +184,8 @@ def finish_drain(
             manifest_files=[f.model_dump() for f in manifest.files[:MANIFEST_FILES_KEPT]],
             manifest_sha256=hashlib.sha256(manifest_body or b"").hexdigest(),
         )
+        if reason:
+            values["reason"] = reason
     else:
         values.update(status=DrainStatus.LOGS_LOST.value, outcome="logs_lost", reason=reason or "unknown")
     hook_completed = False

@@ -93,7 +93,7 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
             note = None if ended is None else f"{ended} after its logs and manifest were in S3"
             if note is not None:
                 logger.warning("drain document ended after its logs were in S3", extra={"reason": note})
-            finish_drain(drains, record, now, manifest=manifest, manifest_body=body)
+            finish_drain(drains, record, now, reason=note, manifest=manifest, manifest_body=body)
             return result.model_copy(update={"status": "drained", "reason": note})
         problem = _left_out(manifest, drains.log_bucket, record)
 
