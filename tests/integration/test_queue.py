@@ -11,6 +11,7 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.workflow import StepFunctionsExecutions
 from canaryfleet.logic.queue import RECOVERY_WITHIN_SECONDS, queue_rollout, release_turn, take_turn
 from canaryfleet.models.rollout import RolloutRef
+from canaryfleet.models.rollout_record import queue_sk
 from canaryfleet.models.tasks import QueueTask
 from canaryfleet.ports.clock import Clock, FixedClock, SystemClock
 from canaryfleet.ports.workflow import ExecutionStatus
@@ -306,3 +307,28 @@ def test_the_queue_length_counts_every_page_dynamodb_answers(store: DynamoRollou
         assert store.queue_length("payments-api") == 8
 
     assert query.call_args_list[1].kwargs["ExclusiveStartKey"] == key
+
+
+def test_a_rollout_whose_wait_for_its_turn_failed_leaves_its_place_and_the_next_one_gets_the_turn(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given "first" at the head of the queue with the token of a wait that then failed (its queue
+    # task attached it, then failed after every retry), its execution still on its failure path,
+    # the lock free, and "second" waiting behind it
+    first, second = (running_execution(cloud, name) for name in ("first", "second"))
+    for name, arrival, execution in (("first", "1#a", first), ("second", "2#b", second)):
+        store.enqueue("payments-api", arrival, name, execution)
+        store.attach_queue_token("payments-api", arrival, name, execution, f"token-{name}")
+    callbacks = RecordingCallbacks(closed={"token-first"})
+
+    # When its failure path releases the turn, naming its place ("Release rollout lock after
+    # failure" passes the execution's arrival)
+    release_turn(
+        "payments-api", first, store, callbacks, EXECUTIONS, CLOCK, own_place=queue_sk("1#a", "first")
+    )
+
+    # Then its place goes first, and the turn goes to "second", not to the execution on its way out
+    assert callbacks.succeeded == ["token-second"]
+    lock = store.lock("payments-api")
+    assert lock is not None and (lock.owner, lock.token) == (second, None)
+    assert store.queue_length("payments-api") == 0

@@ -166,8 +166,17 @@ def release_turn(
     callbacks: Callbacks,
     executions: ExecutionStatus,
     clock: Clock,
+    own_place: str | None = None,
 ) -> str | None:
-    """Release the lock this execution holds and start the next queued rollout."""
+    """Release the lock this execution holds and start the next queued rollout.
+
+    ``own_place``: the sort key of this rollout's place in the queue, which goes first. A
+    rollout whose "Wait for turn" failed after its token was attached leaves its place, token
+    and all: handed the turn while its execution still runs its failure path, it would hold
+    the lock with a wait that had already ended, until the recovery sweep passed it on.
+    """
+    if own_place is not None:
+        store.drop_from_queue(application, own_place)
     if not store.release_lock(application, execution_arn):
         logger.info("lock was not held by this execution", extra={"execution_arn": execution_arn})
     return take_turn(application, store, callbacks, executions, clock)

@@ -29,6 +29,11 @@ class QueueTask(_Task):
 class ReleaseTask(_Task):
     ref: RolloutRef
     execution_arn: str
+    arrival: str | None = Field(
+        default=None,
+        description="The rollout's place in the queue, given on the path of a failure before it"
+        " changed anything: a wait for the turn that failed may have left its place there.",
+    )
 
 
 class CheckDeploymentTask(_Task):

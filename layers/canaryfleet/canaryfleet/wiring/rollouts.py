@@ -21,6 +21,7 @@ from canaryfleet.adapters.workflow import StepFunctionsExecutions, StepFunctions
 from canaryfleet.logic import canary, colors, deployments, outcome, queue, recovery
 from canaryfleet.logic.record_stage import record_stage as record_stage_once
 from canaryfleet.models.rollout import RecordStageRequest, RecordStageResult, Verdict
+from canaryfleet.models.rollout_record import queue_sk
 from canaryfleet.models.tasks import (
     AlarmCheckTask,
     AnalyseTask,
@@ -73,6 +74,7 @@ def release_turn(settings: BaseSettings) -> Callable[[ReleaseTask], str | None]:
             StepFunctionsCallbacks(),
             StepFunctionsExecutions(),
             clock,
+            own_place=queue_sk(task.arrival, task.ref.rollout_id) if task.arrival else None,
         )
 
     return run
