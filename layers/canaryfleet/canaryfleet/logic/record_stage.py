@@ -37,8 +37,7 @@ def unrestored(detail: dict[str, Any]) -> list[str]:
     for key, what in _RESTORES:
         error = detail.get(key)
         if isinstance(error, dict):
-            why = parse_cause(str(error.get("Cause") or "")) or str(error.get("Error") or "it failed")
-            said.append(f"{what} ({why})")
+            said.append(f"{what} ({_in_words(error)})")
     return said
 
 
@@ -63,8 +62,11 @@ def not_recorded(detail: dict[str, Any]) -> str | None:
     """Why a release serving all traffic was not recorded ("Record release"'s caught error, which
     "Record rollout released" passes as ``record_error``), in words; None when it was."""
     error = detail.get("record_error")
-    if not isinstance(error, dict):
-        return None
+    return _in_words(error) if isinstance(error, dict) else None
+
+
+def _in_words(error: dict[str, Any]) -> str:
+    """A Catch's caught error (``Error`` and ``Cause``) as a person reads it."""
     return parse_cause(str(error.get("Cause") or "")) or str(error.get("Error") or "it failed")
 
 
