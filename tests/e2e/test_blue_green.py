@@ -10,6 +10,7 @@ import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import Stage
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -81,7 +82,9 @@ def test_without_healthy_capacity_the_release_ends_with_the_reason_and_no_traffi
 
     assert report["outcome"] == "rolled_back"
     assert report["reason"].startswith("no healthy capacity: 1 of 2 instances healthy after ")
-    assert report["reason"].endswith(": Spot capacity")
+    assert report["reason"].endswith(
+        ": Spot capacity; nothing was deployed, so version 1.0.0 may be uploaded again"
+    )
     assert report["deployments"] == [], "nothing deployed"
     assert report["canary_weight_history"] == [0], "only the rollback's own reset"
     assert "Shift canary traffic" not in report["state_transitions"]
@@ -185,7 +188,9 @@ def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_it
 
 def test_a_release_refused_for_a_listener_split_between_the_colors_says_why_and_changes_nothing() -> None:
     # Given a blue/green application whose listener rule was left sending half the requests to
-    # each color (a shift stopped midway by hand): which color is live is a person's call
+    # each color (a shift stopped midway by hand): which color is live is a person's call.
+    # Once a person has set the weights, the same version uploaded again rolls out: the refusal
+    # said nothing about the build, which never ran.
     deadline = time.monotonic() + DEADLINE
     with scenario_cloud("blue-green", APPLICATION, QUIET) as (cloud, simulator):
         app = simulator.apps[APPLICATION].app
@@ -207,12 +212,31 @@ def test_a_release_refused_for_a_listener_split_between_the_colors_says_why_and_
         weights = {g["Weight"] for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
         lock = store.lock(APPLICATION)
         created = list(cloud.codedeploy.created)
+        undecided = store.version_status(APPLICATION, "1.0.0")
+
+        # And when a person sends every request to blue, and the same version is uploaded again
+        live = [
+            {"TargetGroupArn": app.live.target_group_arn, "Weight": 100},
+            {"TargetGroupArn": app.canary.target_group_arn, "Weight": 0},
+        ]
+        elbv2.modify_rule(
+            RuleArn=app.listener_rule_arn,
+            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": live}}],
+        )
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        again = wait_for(
+            lambda: next(iter(_started_or_refused(store, besides=record.rollout_id)), None), deadline
+        )
+        if again.outcome is None:  # it rolls out: to the idle color (green), where the first deployed nothing
+            wait_for(lambda: cloud.codedeploy.created or None, deadline)
+        redeployed = list(cloud.codedeploy.created)
 
     # Then the rollout ends with the reason in its record and its thread, not silently queued
     assert record.outcome == "rolled_back"
     assert record.reason is not None and record.reason.startswith(
         "failed: the listener rule sends requests to both colors (blue 50%, green 50%)"
     ), record.reason
+    assert record.reason.endswith("; nothing was deployed, so version 1.0.0 may be uploaded again")
     assert record.stage_at(Stage.ROLLED_BACK) is not None
     assert (execution.status, execution.error) == ("FAILED", "RolloutFailed")
     assert execution.states_entered[-4:] == [
@@ -225,6 +249,21 @@ def test_a_release_refused_for_a_listener_split_between_the_colors_says_why_and_
     assert created == []
     assert weights == {50}
     assert lock is None
+    # And the build, which never ran, is not rejected: uploaded again, it rolls out
+    assert undecided is None
+    assert (again.version, again.outcome) == ("1.0.0", None), again.reason
+    assert [(d.deployment_group_name, d.description) for d in redeployed] == [
+        (GREEN, f"canaryfleet canary {again.rollout_id}")
+    ]
+
+
+def _started_or_refused(store: DynamoRolloutStore, besides: str) -> list[RolloutRecord]:
+    """The application's rollouts other than ``besides`` whose upload was taken or refused."""
+    return [
+        r
+        for r in store.list_rollouts(APPLICATION)
+        if r.rollout_id != besides and (r.outcome is not None or r.status != "received")
+    ]
 
 
 def instances(cloud: LocalCloud, group: str) -> list[str]:

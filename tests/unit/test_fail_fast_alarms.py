@@ -587,7 +587,10 @@ def test_a_rollout_that_failed_before_deploying_leaves_the_bake_of_the_rollout_h
     assert alarms.states == put and alarms.deleted == []
     record = store.get(APP, queued.rollout_id)
     assert record is not None and record.outcome == "rolled_back"
-    assert record.reason == "failed: queue unreadable"
+    assert (
+        record.reason
+        == "failed: queue unreadable; nothing was deployed, so version 2.8.0 may be uploaded again"
+    )
 
 
 def _awaiting_approval(store: InMemoryRolloutStore, clock: FixedClock) -> None:

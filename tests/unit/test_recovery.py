@@ -323,14 +323,19 @@ def test_given_a_rollout_stopped_while_queued_then_its_place_goes_and_the_record
     assert result["held"] is False
     assert result["rollback"] == {
         "outcome": "rolled_back",
-        "reason": "execution timed out: Manual: on-call",
+        "reason": (
+            "execution timed out: Manual: on-call; "
+            "nothing was deployed, so version 2.7.0 may be uploaded again"
+        ),
         "live_restore_error": None,
         "canary_restore_error": None,
     }
     lock = store.lock(APP)
     assert lock is not None and lock.owner == "arn:running"  # the running rollout keeps its turn
     assert store.queue_length(APP) == 0
-    _assert_ended(store, "rolled_back", "rejected")
+    record = store.get(APP, ROLLOUT_ID)
+    assert record is not None and record.outcome == "rolled_back"
+    assert store.version_status(APP, "2.7.0") is None  # its build never ran: not judged
 
 
 def test_given_the_stopped_head_of_the_queue_then_the_next_in_line_gets_the_turn(
@@ -378,6 +383,7 @@ def test_given_a_rollout_stopped_in_the_middle_of_its_rollback_then_it_is_rolled
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
     _holding_its_turn(store, clock, callbacks, executions)
+    store.remember_deployment(ROLLOUT_ID, "canary", "d-1", "payments-api-canary")
     record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
 
     result = _take_over(store, clock, callbacks, executions)
@@ -394,6 +400,7 @@ def test_given_a_rollout_rolled_back_and_said_before_it_was_stopped_then_only_it
     store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
 ) -> None:
     _holding_its_turn(store, clock, callbacks, executions)
+    store.remember_deployment(ROLLOUT_ID, "canary", "d-1", "payments-api-canary")
     record_rollback(REF, "CanaryAlarm", "canary alarm hello-5xx went to ALARM", store, clock)
     store.record_stage(APP, ROLLOUT_ID, Stage.ROLLED_BACK, clock.now())
 

@@ -486,6 +486,7 @@ def test_given_a_rollback_then_the_record_says_why_in_words(
     store: InMemoryRolloutStore, clock: FixedClock, error: str, cause: str | None, outcome: str, reason: str
 ) -> None:
     record = a_rollout(store)
+    store.remember_deployment(record.rollout_id, "canary", "d-1", "payments-api-canary")
 
     record_rollback(record.ref, error, cause, store, clock)
 
@@ -495,6 +496,68 @@ def test_given_a_rollback_then_the_record_says_why_in_words(
     assert ended.error == error and ended.ended_at == T0
     decided = store.version_status(APP, record.version)
     assert decided is not None and decided.status == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (
+            "ColorStillServing",
+            "the listener rule sends requests to both colors (blue 50%, green 50%), or to none",
+        ),
+        ("CapacityUnavailable", "no healthy capacity: payments-api-green stayed at 0 of 2 instances"),
+        ("ExecutionTimedOut", "execution timed out while queued"),
+    ],
+)
+def test_given_a_rollout_that_failed_before_deploying_anything_then_its_version_may_be_uploaded_again(
+    store: InMemoryRolloutStore, clock: FixedClock, error: str, cause: str
+) -> None:
+    # Given a rollout that ended before it created any deployment: its build never ran
+    record = a_rollout(store)
+
+    # When its rollback is recorded
+    result = record_rollback(record.ref, error, cause, store, clock)
+
+    # Then it ended rolled back with its reason, and the version is left undecided, said so
+    ended = store.get(APP, record.rollout_id)
+    hint = "; nothing was deployed, so version 2.7.0 may be uploaded again"
+    assert ended is not None and ended.outcome == "rolled_back"
+    assert ended.reason is not None and ended.reason.endswith(hint) and cause in ended.reason
+    assert result["reason"] == ended.reason
+    assert store.version_status(APP, record.version) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [("Aborted", "aborted by bob: wrong build"), ("Rejected", '{"by": "bob", "reason": "no"}')],
+)
+def test_given_a_person_ended_a_rollout_before_it_deployed_then_its_version_is_decided(
+    store: InMemoryRolloutStore, clock: FixedClock, error: str, cause: str
+) -> None:
+    # Aborted while it waited for its deployment window: a person's call about the build
+    record = a_rollout(store)
+
+    record_rollback(record.ref, error, cause, store, clock)
+
+    decided = store.version_status(APP, record.version)
+    assert decided is not None and decided.status == "rejected"
+    ended = store.get(APP, record.rollout_id)
+    assert ended is not None and ended.reason is not None and "uploaded again" not in ended.reason
+
+
+def test_given_a_rollback_of_a_rollout_that_deployed_nothing_then_the_version_is_left_free(
+    store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # The rollback's function, for a rollout that failed in "Choose colors" (blue/green)
+    record = a_rollout(store)
+    task = RollbackTask.model_validate(
+        {"ref": REF.model_dump(), "error": {"Error": "ColorStillServing", "Cause": "split between colors"}}
+    )
+
+    result = roll_back(task, store, FakeDeployments(), clock)
+
+    assert result["outcome"] == "rolled_back" and result["reason"].endswith("may be uploaded again")
+    assert store.version_status(APP, record.version) is None
 
 
 def test_given_a_finished_rollout_when_someone_decides_then_nothing_is_running(

@@ -4,7 +4,8 @@ Items, all under pk ``APP#<app>`` unless said otherwise:
 - ``LOCK``: the running rollout (owner execution ARN); one per application.
 - ``QUEUE#<arrival>#<rollout id>``: a rollout waiting its turn, with its task token.
 - ``ROLLOUT#<rollout id>``: the rollout record (stages, weights, waits, verdict, outcome, audit).
-- ``VERSION#<version>``: released or rejected, so a version is never rolled out twice.
+- ``VERSION#<version>``: released or rejected, so a version is never rolled out twice (a rollout
+  that failed before it deployed anything leaves its version undecided: logic/outcome.py).
 - ``ROLLING#<version>``: the one rollout the version is being rolled out by.
 - ``RELEASE#CURRENT``: the last good revision.
 - pk ``DEPLOYMENT#<id>``: a CodeDeploy deployment's waiting token and final status, whichever

@@ -105,10 +105,27 @@ def finalize(
     return {"outcome": "released", "version": revision.version}
 
 
+# A person's decision about the build: it decides the version even before anything was deployed.
+_DECIDED_BY_A_PERSON = frozenset({"Rejected", "Aborted"})
+
+
 def record_rollback(
-    ref: RolloutRef, error: str, cause: str | None, store: RolloutStore, clock: Clock
+    ref: RolloutRef,
+    error: str,
+    cause: str | None,
+    store: RolloutStore,
+    clock: Clock,
+    *,
+    deployed: bool | None = None,
 ) -> dict[str, str]:
-    """Mark the version rejected with the reason; the record says how the rollout ended.
+    """Record how the rollout ended, with the reason, and mark its version rejected when the
+    build was judged: it was deployed (to any group), or a person rejected or aborted it.
+
+    A rollout that failed before it deployed anything (blue/green's listener rule left split
+    between the colors, no capacity for the idle color, stopped or timed out in the queue)
+    says nothing about its build, so its version stays free: the reason says it may be uploaded
+    again once the cause is fixed, instead of asking for a new version number for a build that
+    never ran. ``deployed``: whether this rollout created a deployment, if the caller knows.
 
     Once: a rollback recorded already (a retried task, or a recovery finishing a rollback that
     was stopped midway: logic/recovery.py) keeps its first reason."""
@@ -118,7 +135,12 @@ def record_rollback(
         category = category_of(recorded.error or error)
         return {"outcome": recorded.outcome, "reason": recorded.reason or "", "category": category}
     outcome, category, reason = explain(error, cause)
-    store.decide_version(application, version, "rejected", rollout_id, reason)
+    if deployed is None:
+        deployed = bool(store.deployments_of(rollout_id))
+    if deployed or error in _DECIDED_BY_A_PERSON:
+        store.decide_version(application, version, "rejected", rollout_id, reason)
+    else:
+        reason += f"; nothing was deployed, so version {version} may be uploaded again"
     store.record_outcome(application, rollout_id, outcome, reason, error=error, ended_at=clock.now())
     emit_dimensioned("RolloutsRolledBack", MetricUnit.Count, 1, "reason", category)
     logger.warning("rollout rolled back", extra={"reason": reason, "error": error})
@@ -142,8 +164,10 @@ def roll_back(
     (a failed or stopped live deployment leaves some live instances on the new build).
     """
     stopped = stop_unfinished(task.ref.rollout_id, store, codedeploy)
-    result = record_rollback(task.ref, task.error.error, task.error.cause, store, clock)
     deployed = {record.purpose for record in store.deployments_of(task.ref.rollout_id)}
+    result = record_rollback(
+        task.ref, task.error.error, task.error.cause, store, clock, deployed=bool(deployed)
+    )
     # After the reason is recorded: CloudWatch's alarm APIs are the first a burst throttles, and
     # a rollback that cannot clean up yet still says why it rolled back (its retry cleans up).
     # A bake ended by an alarm or an abort had no analysis to delete them. A rollout that
