@@ -15,7 +15,8 @@ from canaryfleet.adapters.secrets import SecretsManagerSigningKeys
 from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.app_config import Approvers
-from canaryfleet.models.approval import ApprovalLink
+from canaryfleet.models.approval import ApprovalDecision, ApprovalLink
+from canaryfleet.models.rollout_record import AbortRequest
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.standins.secretsmanager import rotate_secret_with_its_function
@@ -438,6 +439,53 @@ def test_a_click_on_the_approval_of_a_rollout_stopped_in_step_functions_is_told_
     )
     assert not any(block["type"] == "actions" for block in waiting.message.blocks)
     assert execution(gate, waiting)["status"] == "RUNNING", "the click ended no task"
+
+
+def test_a_click_on_an_approval_whose_wait_an_abort_just_closed_says_aborted_not_expired(gate: Gate) -> None:
+    # Given an abort that has closed the wait's task in Step Functions, its record not yet
+    # cleared (the abort's DecideFunction is between SendTaskFailure and its own write)
+    waiting = wait_for_approval(gate)
+    gate.rollouts.request_abort(
+        waiting.application, waiting.rollout_id, AbortRequest(by="oncall@example.com", reason="incident")
+    )
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.wait_token is not None
+    gate.cloud.client("stepfunctions").send_task_failure(
+        taskToken=record.wait_token, error="Aborted", cause="aborted by oncall@example.com: incident"
+    )
+
+    # When an approver clicks approve in that moment
+    status, html = post_decision(waiting.link(ALICE), "approve")
+
+    # Then they are told the rollout was aborted: not that nobody decided in time
+    said = "the rollout was aborted by oncall@example.com"
+    assert (status, heading(html)) == (409, "No longer waiting"), html
+    approval = approval_of(gate, waiting)
+    assert (approval.status.value, approval.closed_reason, approval.decision) == ("closed", said, None)
+    assert "approval_expired" not in [entry["kind"] for entry in audit(gate, waiting)]
+    assert ended(gate, waiting)["error"] == "Aborted"
+
+
+def test_an_approval_whose_decision_died_midway_shows_its_form_again_and_can_be_decided(gate: Gate) -> None:
+    # Given an answer that claimed the approval ten minutes ago and never finished (its function
+    # timed out in an outage, and could not release its claim either)
+    waiting = wait_for_approval(gate)
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    dead = ApprovalDecision(action="reject", by=BOB, channel="page", comment="", at=long_ago)
+    assert gate.approvals.claim(waiting.approval_id, dead, "dead-claim", long_ago - timedelta(minutes=2))
+
+    # When an approver opens their link, then approves
+    status, html = http("GET", waiting.link(ALICE))
+    decided, _ = post_decision(waiting.link(ALICE), "approve")
+
+    # Then the page showed the form, not "being decided", and the approval ends the wait
+    assert (status, heading(html)) == (200, "Waiting for your decision")
+    assert 'name="action" value="approve"' in html
+    assert decided == 200
+    approval = approval_of(gate, waiting)
+    assert approval.status.value == "approved"
+    assert approval.decision is not None and approval.decision.by == ALICE
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
 
 
 # -- Slack ---------------------------------------------------------------------------------

@@ -127,8 +127,10 @@ class ApprovalGate:
         approval = checked.approval
         if checked.outcome is not Outcome.WAITING or approval is None:
             return checked
-        if approval.is_final or approval.status is ApprovalStatus.DECIDING:
+        if approval.is_final or (approval.status is ApprovalStatus.DECIDING and not self._stale(approval)):
             return GateResult(_outcome_of(approval.status), approval)
+        # A claim left by a decision that died midway is taken over by the next answer
+        # (``_decide``): the page shows the form again, not "being decided" until the expiry.
         settled = self._settled_elsewhere(approval)
         if settled is not None:
             shown = approval.model_copy(
@@ -319,8 +321,16 @@ class ApprovalGate:
         except (NotAwaitingApproval, RolloutNotRunning):
             return self._settled_elsewhere(approval) or _Settled(ApprovalStatus.CLOSED, "the rollout ended")
         if result.outcome != "applied":
-            # Step Functions no longer knows the wait, yet nobody ended it here: it timed out.
-            return _Settled(ApprovalStatus.EXPIRED)
+            # Step Functions closed the wait (TaskTimedOut: "expired or ... already closed"),
+            # yet nobody ended it here. An abort, a promote, a canary alarm or a stop outside
+            # canaryfleet closes the task before its record says the wait ended: told so, as
+            # they are once the record catches up. Nothing explains it: it timed out.
+            record = self._rollout_record(approval)
+            settled = self._settled_elsewhere(approval, record)
+            if settled is not None:
+                return settled
+            why = _what_stopped_the_wait(approval, record) if record is not None else None
+            return _Settled(ApprovalStatus.CLOSED, why) if why else _Settled(ApprovalStatus.EXPIRED)
         return _Settled(ApprovalStatus.APPROVED if decision.action == "approve" else ApprovalStatus.REJECTED)
 
     def _stale(self, approval: Approval) -> bool:
@@ -402,6 +412,12 @@ class ApprovalGate:
 
 def _why_it_stopped_waiting(approval: Approval, record: RolloutRecord) -> str:
     """Why the rollout no longer waits for an approval nobody decided through the gate."""
+    return _what_stopped_the_wait(approval, record) or "the rollout no longer waits for this approval"
+
+
+def _what_stopped_the_wait(approval: Approval, record: RolloutRecord) -> str | None:
+    """What the record says ended the approval's wait other than the gate: an abort, a promote,
+    a stop outside canaryfleet or a canary alarm since the approval was asked; None if nothing."""
     if record.abort_requested is not None:
         return f"the rollout was aborted by {record.abort_requested.by}"
     if record.promoted_by:
@@ -418,7 +434,7 @@ def _why_it_stopped_waiting(approval: Approval, record: RolloutRecord) -> str:
     )
     if alarm is not None:
         return f"canary alarm {alarm} went to ALARM; the rollout rolls back"
-    return "the rollout no longer waits for this approval"
+    return None
 
 
 def settle_ended_approval(gate: Callable[[], ApprovalGate], approval_id: str) -> None:
