@@ -222,8 +222,15 @@ class LocalSlack(ServedInThread):
         }
         return urlencode({"payload": json.dumps(payload)})
 
-    def command_body(self, user_id: str, text: str, command: str = "/canaryfleet") -> str:
-        """The form body of a slash command."""
+    def command_body(
+        self, user_id: str, text: str, command: str = "/canaryfleet", *, typed: bool = True
+    ) -> str:
+        """The form body of a slash command whose ``text`` the person typed, escaped as Slack
+        sends all text: ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;`` and ``&gt;`` (Slack API,
+        Formatting text: Escaping). ``typed=False``: ``text`` is already as Slack sends it (a
+        mention Slack resolved, ``<@U0ALICE|alice>``, keeps its brackets)."""
+        if typed:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return urlencode(
             {
                 "command": command,

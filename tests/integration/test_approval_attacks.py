@@ -358,9 +358,12 @@ def test_a_slash_command_from_someone_not_an_approver_changes_nothing(gate: Gate
 
 
 # -- Slack: each request once, each command on one rollout ---------------------------------
-def slash(gate: Gate, text: str, user: str = ALICE_SLACK) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """A signed slash command sent once: its body and headers (to replay), and the app's answer."""
-    body = gate.slack.command_body(user, text)
+def slash(
+    gate: Gate, text: str, user: str = ALICE_SLACK, *, typed: bool = True
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A signed slash command sent once: its body and headers (to replay), and the app's answer.
+    ``typed``: ``text`` as the person typed it (Slack escapes it), else as Slack sends it."""
+    body = gate.slack.command_body(user, text, typed=typed)
     headers = gate.slack.signed_headers(body)
     status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, headers)
     assert status == 200
@@ -503,12 +506,30 @@ def test_a_command_naming_another_version_changes_nothing(gate: Gate) -> None:
     assert_nothing_changed(gate, waiting)
 
 
-def test_a_reason_with_mrkdwn_is_shown_as_text_in_the_reply(gate: Gate) -> None:
+# Typed, Slack sends the brackets escaped; a mention or link Slack resolved comes with its own.
+@pytest.mark.parametrize("typed", [True, False], ids=["typed", "resolved-by-slack"])
+def test_a_reason_with_mrkdwn_is_shown_as_text_in_the_reply(gate: Gate, typed: bool) -> None:
     waiting = wait_for_approval(gate, register=True)
 
     _, _, reply = slash(
-        gate, f"abort {waiting.application} 1.2.0 <!channel> see <https://evil.example|runbook>"
+        gate, f"abort {waiting.application} 1.2.0 <!channel> see <https://evil.example|runbook>", typed=typed
     )
 
     assert reply["text"].endswith("done: &lt;!channel&gt; see &lt;https://evil.example|runbook&gt;")
     assert "<!channel>" not in reply["text"]
+
+
+def test_a_reason_is_kept_as_typed_not_as_slack_escapes_it(gate: Gate) -> None:
+    # Slack sends "p99 &gt; 2s &amp; 5xx &lt;rising&gt;" for what the person typed
+    waiting = wait_for_approval(gate, register=True)
+
+    _, _, reply = slash(gate, f"abort {waiting.application} 1.2.0 p99 > 2s & 5xx <rising> (&lt; is fine)")
+
+    typed = "p99 > 2s & 5xx <rising> (&lt; is fine)"
+    result = ended(gate, waiting)
+    assert (result["error"], result["cause"]) == ("Aborted", f"aborted by alice (Slack U0ALICE): {typed}")
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.abort_requested is not None
+    assert record.abort_requested.reason == typed
+    # The reply escapes it once, for Slack to show it as typed
+    assert reply["text"].endswith("done: p99 &gt; 2s &amp; 5xx &lt;rising&gt; (&amp;lt; is fine)")

@@ -231,9 +231,18 @@ class _Parsed:
     reason: str
 
 
+def _typed(text: str) -> str:
+    """What the person typed: Slack sends every text with ``&``, ``<`` and ``>`` escaped as
+    ``&amp;``, ``&lt;`` and ``&gt;`` ("All text in Slack uses the same system of escaping",
+    Slack API, Formatting text: Escaping), and a reason is kept, emailed and shown as typed.
+    ``&amp;`` last, so a typed ``&lt;`` (sent as ``&amp;lt;``) stays ``&lt;``. A mention or
+    link Slack resolved (``<@U123|bob>``) keeps its brackets: those are not escaped."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _parse(text: str) -> _Parsed | str:
     """The command's words, or what to answer instead."""
-    words = text.split(maxsplit=2)
+    words = _typed(text).split(maxsplit=2)
     if len(words) < 2 or words[0] not in ("abort", "promote"):
         return USAGE
     verb: Literal["abort", "promote"] = "abort" if words[0] == "abort" else "promote"
