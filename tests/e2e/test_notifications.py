@@ -106,6 +106,11 @@ def _where_they_stand(cloud: LocalCloud) -> list[str]:
             + " > ".join(
                 e["type"]
                 + (f" {e['stateEnteredEventDetails']['name']}" if "stateEnteredEventDetails" in e else "")
+                + "".join(
+                    f" ({details.get('error')}: {str(details.get('cause'))[:300]})"
+                    for key, details in e.items()
+                    if key.endswith("FailedEventDetails") and isinstance(details, dict)
+                )
                 for e in events
             )
         )

@@ -10,6 +10,7 @@ import pytest
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.approval import ApprovalStatus
+from canaryfleet.models.rollout import Stage
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app
@@ -173,6 +174,52 @@ def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_run
     approval = approvals.get(str(record.approval_id))
     assert approval is not None
     assert approval.closed_reason == "stopped outside canaryfleet: Manual: paged; the rollout rolls back"
+
+
+def test_a_queued_rollout_stopped_in_step_functions_is_recovered_and_its_uploader_told(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    # Given 1.0.0 waiting for its approval, and 1.1.0 queued behind it
+    cloud, _ = waiting
+    [running] = cloud.executions("RolloutStateMachine")
+    upload_build(cloud, "hello-app", "1.1.0", bundle())
+    sfn = cloud.client("stepfunctions")
+
+    def queued() -> str | None:
+        others = [arn for arn in cloud.executions("RolloutStateMachine") if arn != running]
+        history = sfn.get_execution_history(executionArn=others[0])["events"] if others else []
+        return others[0] if any(e["type"] == "TaskSubmitted" for e in history) else None
+
+    stopped = eventually(queued, timeout=300)
+
+    # When someone stops the queued one with the console's Stop button
+    sfn.stop_execution(executionArn=stopped, error="Manual", cause="not this one")
+
+    # Then its recovery records and tells its end, and 1.0.0 keeps its turn
+    recovery = eventually(
+        lambda: next((a for a in cloud.executions("RolloutStateMachine") if "-recovery-" in a), None),
+        timeout=300,
+    )
+    ended_as = cloud.wait_for_execution(recovery, timeout=300)
+    rows = {row["version"]: row for row in cli("history", "hello-app")}
+    record = DynamoRolloutStore(cloud.output("StateTableName")).get("hello-app", rows["1.1.0"]["rollout_id"])
+    assert (ended_as.status, ended_as.error) == ("FAILED", "RolledBack"), ended_as.states_entered
+    assert ended_as.states_entered == [
+        "Is it a recovery",
+        "Take over the stopped rollout",
+        "Did the stopped rollout hold its turn",
+        "Say the queued rollout was stopped",
+        "Record rollout rolled back",
+        "Release rollout lock after rollback",
+        "Was it rejected",
+        "Rollout rolled back",
+    ]
+    assert record is not None and record.outcome == "rolled_back"
+    assert record.reason is not None and record.reason.startswith(
+        "stopped outside canaryfleet: Manual: not this one"
+    )
+    assert record.stage_at(Stage.ROLLED_BACK) is not None, "the rolled-back notice went out"
+    assert cli("status", "hello-app")["version"] == "1.0.0"
 
 
 def test_deciding_when_nothing_runs_is_a_clear_error(onboarded: tuple[LocalCloud, FleetSimulator]) -> None:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -20,6 +21,7 @@ from canaryfleet.adapters.workflow import StepFunctionsRolloutWorkflow, recovery
 from canaryfleet.logic.analysis import stats
 from canaryfleet.models.approval import new_approval_id
 from canaryfleet.models.artifact import ArtifactRef
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.standins.autoscaling import AutoScalingDesiredCapacityRange
@@ -35,6 +37,7 @@ from canaryfleet_local.standins.sqs_sns import LambdaSqsEventSourceMappingRules,
 from canaryfleet_local.standins.ssm import SsmParameterValueLimits, SsmRunCommandOnManagedInstances
 from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
+    runtime_errors_end_the_execution,
     start_execution_names_unnamed_executions,
 )
 from tests.integration.helpers import a_moto_function, an_auto_scaling_group, moto_account
@@ -310,6 +313,136 @@ def test_a_state_whose_output_passes_256_kib_fails_with_states_data_limit_exceed
         time.sleep(0.01)
     assert described["status"] == "FAILED"
     assert described.get("error") == "States.DataLimitExceeded"
+
+
+def _run_to_its_end(
+    definition: dict[str, Any], execution_input: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The execution of ``definition`` once it ended, and the states it entered."""
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))["executionArn"]
+    for _ in range(1000):
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.01)
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return described, entered
+
+
+CAUGHT = {"Caught": {"Type": "Pass", "End": True}}
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+RETRY_ALL = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+
+
+@pytest.mark.parametrize("named", [["States.ALL"], ["States.Runtime"]])
+def test_a_parameters_path_that_matches_nothing_fails_the_execution_whatever_its_catch(
+    aws: None, named: list[str]
+) -> None:
+    # Given a task whose Parameters read a field its input lacks, retried and caught on every error
+    definition = {
+        "StartAt": "Send",
+        "States": {
+            "Send": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {
+                    "QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
+                    "MessageBody.$": "$.missing",
+                },
+                "Retry": [{**RETRY_ALL[0], "ErrorEquals": named}],
+                "Catch": [{**CATCH_ALL[0], "ErrorEquals": named}],
+                "End": True,
+            },
+            **CAUGHT,
+        },
+    }
+
+    with runtime_errors_end_the_execution():
+        described, entered = _run_to_its_end(definition, {"present": 1})
+
+    # Then the execution fails with States.Runtime: no retry, and the Catch never runs
+    assert (described["status"], described.get("error")) == ("FAILED", "States.Runtime")
+    assert entered == ["Send"]
+
+
+def test_a_state_output_over_256_kib_is_not_caught_by_states_all(aws: None) -> None:
+    # Given a Parallel state whose two branches each return its 200 KiB input, caught on every error
+    branch = {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {"Type": "Parallel", "Branches": [branch, branch], "Catch": CATCH_ALL, "End": True},
+            **CAUGHT,
+        },
+    }
+
+    with runtime_errors_end_the_execution():
+        described, entered = _run_to_its_end(definition, {"pad": "x" * (200 * KIB)})
+
+    assert (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded")
+    assert "Caught" not in entered
+
+
+def test_a_task_the_local_cloud_itself_failed_is_a_task_failure_retried_and_caught(aws: None) -> None:
+    # Given a Lambda task whose invocation the local cloud fails with an exception of its own
+    definition = {
+        "StartAt": "Invoke",
+        "States": {
+            "Invoke": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": "arn:aws:lambda:eu-west-1:123456789012:function:f",
+                    "Payload": {},
+                },
+                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            **CAUGHT,
+        },
+    }
+    broken = mock.patch.object(
+        lambda_eval_utils, "execute_lambda_function_integration", side_effect=RuntimeError("boom")
+    )
+
+    with runtime_errors_end_the_execution(), broken as invoked:
+        described, entered = _run_to_its_end(definition, {})
+
+    # Then it is a task failure, as AWS would name a task that failed: retried, then caught
+    assert described["status"] == "SUCCEEDED"
+    assert entered == ["Invoke", "Caught"]
+    assert invoked.call_count == 2
+    assert json.loads(described["output"])["error"] == {
+        "Error": "States.TaskFailed",
+        "Cause": "RuntimeError: boom",
+    }
+
+
+def test_any_other_error_is_still_retried_and_caught(aws: None) -> None:
+    # Given a branch that fails with an error of its own, under a Parallel state that catches all
+    branch = {"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "Custom", "Cause": "why"}}}
+    definition = {
+        "StartAt": "Try",
+        "States": {
+            "Try": {"Type": "Parallel", "Branches": [branch], "Catch": CATCH_ALL, "End": True},
+            **CAUGHT,
+        },
+    }
+
+    with runtime_errors_end_the_execution():
+        described, entered = _run_to_its_end(definition, {})
+
+    assert described["status"] == "SUCCEEDED"
+    assert entered[-1] == "Caught"
+    assert json.loads(described["output"])["error"]["Error"] == "Custom"
 
 
 # --- Lambda ----------------------------------------------------------------------------------

@@ -327,8 +327,6 @@ def test_given_a_rollout_stopped_while_queued_then_its_place_goes_and_the_record
             "execution timed out: Manual: on-call; "
             "nothing was deployed, so version 2.7.0 may be uploaded again"
         ),
-        "live_restore_error": None,
-        "canary_restore_error": None,
     }
     lock = store.lock(APP)
     assert lock is not None and lock.owner == "arn:running"  # the running rollout keeps its turn

@@ -80,6 +80,7 @@ from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsExecutionStatusEvents,
     StepFunctionsRequestLimits,
     one_client_per_service,
+    runtime_errors_end_the_execution,
     send_task_failure_with_cause,
     start_execution_names_unnamed_executions,
     stop_execution_aborts_at_once,
@@ -135,6 +136,7 @@ class PlatformStandIns:
             stack.enter_context(self.codedeploy.installed())
             stack.enter_context(send_task_failure_with_cause())
             stack.enter_context(stop_execution_aborts_at_once())
+            stack.enter_context(runtime_errors_end_the_execution())
             stack.enter_context(start_execution_names_unnamed_executions())
             stack.enter_context(self.step_functions_events.installed())
             # AWS's request limits, checked before moto (and the stand-ins above) see a request.

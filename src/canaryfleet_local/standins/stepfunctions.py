@@ -14,18 +14,35 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 from moto.core.exceptions import AWSError
 from moto.core.models import botocore_stubber
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
-from moto.stepfunctions.parser.api import ExecutionStatus, StateMachineType
+from moto.stepfunctions.parser.api import (
+    ExecutionStatus,
+    HistoryEventType,
+    StateMachineType,
+    TaskFailedEventDetails,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
@@ -75,6 +92,75 @@ def send_task_failure_with_cause() -> Iterator[None]:
         return EmptyResult()
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
+        yield
+
+
+# Errors no Retry retries and no Catch catches ("Handling errors in Step Functions workflows",
+# Error names): "States.ALL ... can't catch the States.DataLimitExceeded terminal error or Runtime
+# error types"; States.Runtime "isn't retriable, and will always cause the execution to fail";
+# States.DataLimitExceeded is "a terminal error that can't be caught by the States.ALL error type".
+_UNCATCHABLE_BY_ALL = frozenset(
+    {StatesErrorNameType.StatesRuntime, StatesErrorNameType.StatesStatesDataLimitExceeded}
+)
+
+
+@contextlib.contextmanager
+def runtime_errors_end_the_execution() -> Iterator[None]:
+    """Stands in for States.Runtime and States.DataLimitExceeded being terminal.
+
+    On AWS, a ``Parameters`` path that matches nothing in the state's input (``States.Runtime``:
+    "The JSONPath ... could not be found in the input") or a payload over its quota fails the
+    execution, whatever the state's Retry and Catch say: ``States.ALL`` matches neither, and
+    ``States.Runtime`` named on its own matches nothing either. moto's interpreter matched them
+    like any error, so a Catch ``[States.ALL]`` went on as if the state had failed the usual way:
+    a definition that AWS would fail ran to its end here.
+
+    moto names States.Runtime, beside a path that matches nothing (``NoSuchJsonPathError``), any
+    exception a task raised (``ExecutionState._from_error``: "an unhandled exception that lead to
+    a State.Runtime error"), the local cloud's own included, which AWS has no counterpart of: a
+    task of the service failed. That one is ``States.TaskFailed`` here ("A Task state failed
+    during the execution"), retried and caught like any task failure, and logged with its
+    exception, so the stand-in never makes a failure of the local cloud end a rollout where AWS
+    would have caught it.
+    """
+    original = ErrorEqualsDecl._eval_body
+    original_from_error = ExecutionState._from_error
+
+    def eval_body(decl: ErrorEqualsDecl, env: Environment) -> None:
+        error_name = env.stack[-1]
+        typ = getattr(error_name, "typ", None) if isinstance(error_name, StatesErrorName) else None
+        if typ in _UNCATCHABLE_BY_ALL and (
+            typ is StatesErrorNameType.StatesRuntime or ErrorEqualsDecl._STATE_ALL_ERROR in decl.error_names
+        ):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(decl, env)
+
+    def from_error(state: ExecutionState, env: Environment, ex: Exception) -> FailureEvent:
+        if isinstance(ex, FailureEventException | NoSuchJsonPathError):  # the definition's: States.Runtime
+            return original_from_error(state, env, ex)
+        logger.warning("a task failed on an exception of the local cloud", exc_info=ex)
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+            event_type=HistoryEventType.TaskFailed,
+            # One detail, as moto's own failure events give it (EventDetails is a TypedDict of all).
+            event_details=cast(
+                "EventDetails",
+                {
+                    "taskFailedEventDetails": TaskFailedEventDetails(
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=f"{type(ex).__name__}: {ex}"[:TASK_FAILURE_CAUSE_LIMIT],
+                    )
+                },
+            ),
+        )
+
+    with (
+        mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body),
+        mock.patch.object(ExecutionState, "_from_error", from_error),
+    ):
         yield
 
 

@@ -266,12 +266,8 @@ def take_over_stopped(
         return {**result, "held": True, "app": app.model_dump(mode="json")}
     if record is not None:
         recorded = outcome.record_rollback(ref, error["Error"], error["Cause"], store, clock)
-        result["rollback"] = {
-            "outcome": recorded["outcome"],
-            "reason": recorded["reason"],
-            "live_restore_error": None,
-            "canary_restore_error": None,
-        }
+        # "Say the queued rollout was stopped" reads these two; nothing was restored.
+        result["rollback"] = {"outcome": recorded["outcome"], "reason": recorded["reason"]}
     return result
 
 
