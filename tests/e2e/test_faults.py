@@ -173,10 +173,10 @@ def test_throttling_that_outlasts_botocores_retries_is_waited_out_and_the_build_
     _assert_nothing_left(report)
 
 
-def _platform_with_record_release_unretried(tmp_path: Path) -> Path:
-    """template.yaml beside the real code, whose rollout definition is the real one but for
-    "Record release"'s Retry, taken out: its retries would take about a minute (must-complete)
-    before the Catch this story is about."""
+def _platform_with_unretried(tmp_path: Path, *names: str) -> Path:
+    """template.yaml beside the real code, whose rollout definition is the real one but for the
+    Retry of the states ``names`` (top level, or in "Run canary steps"), taken out: their retries
+    would take a minute or more of real backoff before the Catch a story is about."""
     for folder in ("functions", "layers"):
         (tmp_path / folder).symlink_to(REPO_ROOT / folder)
     machines = tmp_path / "statemachines"
@@ -184,10 +184,16 @@ def _platform_with_record_release_unretried(tmp_path: Path) -> Path:
     for source in (REPO_ROOT / "statemachines").glob("*.asl.json"):
         definition = json.loads(source.read_text())
         if source.name == "rollout.asl.json":
-            del definition["States"]["Record release"]["Retry"]
+            steps = definition["States"]["Run canary steps"]["ItemProcessor"]["States"]
+            for name in names:
+                del (definition["States"] if name in definition["States"] else steps)[name]["Retry"]
         (machines / source.name).write_text(json.dumps(definition))
     (tmp_path / "template.yaml").write_text((REPO_ROOT / "template.yaml").read_text())
     return tmp_path / "template.yaml"
+
+
+def _platform_with_record_release_unretried(tmp_path: Path) -> Path:
+    return _platform_with_unretried(tmp_path, "Record release")
 
 
 def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_release_not_recorded(
@@ -231,3 +237,34 @@ def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_relea
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     counted = [m["ReleasesNotRecorded"] for m in emitted if "ReleasesNotRecorded" in m]
     assert counted == [[1.0]], counted  # EMF keeps a metric's values as a list
+
+
+def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given ShiftTrafficFunction refused by Lambda every time: the canary's first shift fails,
+    # and so does the rollback's "Return all traffic to live"
+    refused = FaultPlan(lambda_=LambdaFaults(fail_rate=1.0, functions="ShiftTrafficFunction"))
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, refused.model_dump_json(by_alias=True))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite's default is off
+    template = _platform_with_unretried(tmp_path, "Shift canary traffic", "Return all traffic to live")
+
+    # When a build is rolled out
+    with played_scenario("healthy", parameters={"LogLevel": "ERROR"}, template_path=template) as run:
+        report = run.report
+
+    # Then it is rolled back, and its reason says the traffic may not be back on live
+    [rollout] = report["rollouts"]
+    assert rollout["outcome"] == "rolled_back"
+    assert (
+        "; the traffic was not returned to live: requests may still reach this build (" in rollout["reason"]
+    )
+    assert report["faults"] == {"lambda refused": 2}  # the shift, then the rollback's
+    transitions = rollout["state_transitions"]
+    assert transitions.index("Return all traffic to live") < transitions.index("Record rollout rolled back")
+    assert not report["lock_held"]
+    _assert_nothing_left(report)
+    # And on-call is paged: the metric RestoresFailedAlarm sums is counted once
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = [m["RestoresFailed"] for m in emitted if "RestoresFailed" in m]
+    assert counted == [[1.0]], counted

@@ -69,7 +69,8 @@ def test_given_a_malformed_payload_when_handled_then_a_typed_error_names_it(
 
 def rolled_back(**errors: object) -> RecordStageRequest:
     detail = {"reason": "canary alarm payments-api-canary-5xx-rate", "outcome": "rolled_back"}
-    detail |= {"live_restore_error": None, "canary_restore_error": None, "release_color_error": None} | errors
+    restores = {"live_restore_error": None, "canary_restore_error": None, "release_color_error": None}
+    detail |= restores | {"traffic_return": {"returned": True}} | errors
     payload = load_event("record_stage/started") | {"stage": "rolled_back", "at": T0.isoformat()}
     return parse_event(RecordStageRequest, payload | {"detail": detail})
 
@@ -82,6 +83,27 @@ def test_given_a_rollback_whose_restores_succeeded_then_its_reason_is_the_rollba
 
     [(_, _, message)] = notifier.sent
     assert message["detail"]["reason"] == "canary alarm payments-api-canary-5xx-rate"
+
+
+def test_given_traffic_not_returned_to_live_then_the_notice_and_the_record_say_so_and_it_counts() -> None:
+    # "Return all traffic to live" failed after its retries: its Catch kept the error
+    store, notifier = InMemoryRolloutStore(FixedClock(T0)), RecordingNotifier()
+    a_rollout(store)
+    refused = {"Error": "Lambda.ServiceException", "Cause": "Lambda is unavailable"}
+    metrics.clear_metrics()
+
+    record_stage(rolled_back(traffic_return=refused), store, notifier)
+
+    [(_, _, message)] = notifier.sent
+    reason = message["detail"]["reason"]
+    assert reason == (
+        "canary alarm payments-api-canary-5xx-rate; the traffic was not returned to live: requests may "
+        "still reach this build (Lambda is unavailable)"
+    )
+    record = store.get(REF["application"], REF["rollout_id"])
+    assert record is not None and (record.outcome, record.reason) == ("rolled_back", reason)
+    assert "RestoresFailed" in metrics.metric_set  # its platform alarm pages on-call
+    metrics.clear_metrics()
 
 
 def test_given_a_restore_that_failed_then_the_notice_and_the_record_say_the_fleet_may_run_the_build() -> None:

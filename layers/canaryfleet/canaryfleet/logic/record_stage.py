@@ -17,8 +17,13 @@ from canaryfleet.observability import emit_dimensioned, logger, metrics
 from canaryfleet.ports.notifier import Notifier
 from canaryfleet.ports.rollouts import RolloutRecords
 
-# What the rollback could not put back, as "Record rollout rolled back" passes its Catch's error.
+# What the rollback could not put back, as "Record rollout rolled back" passes its Catch's error
+# ({"Error": ..., "Cause": ...}; a step that succeeded passes null, or {"returned": true}).
 _RESTORES = (
+    (
+        "traffic_return",
+        "the traffic was not returned to live: requests may still reach this build",
+    ),
     (
         "live_restore_error",
         "the live group was not restored to the last good revision and may still run this build",
@@ -36,7 +41,7 @@ def unrestored(detail: dict[str, Any]) -> list[str]:
     said = []
     for key, what in _RESTORES:
         error = detail.get(key)
-        if isinstance(error, dict):
+        if isinstance(error, dict) and "Error" in error:
             said.append(f"{what} ({_in_words(error)})")
     return said
 
