@@ -405,6 +405,12 @@ def onboard(
     ]
     if slack_channel is not None:
         _check(slack_channel, _SLACK_CHANNEL, "a Slack channel id (C...)", "--slack-channel")
+    elif slack_ids:
+        raise typer.BadParameter(
+            "approvers named by Slack user id are asked in the approval's message, posted in a "
+            "channel: give --slack-channel, or nobody asks them and every approval times out",
+            param_hint="--slack-channel",
+        )
     types = [
         _check(kind, _INSTANCE_TYPE, "an instance type", "--instance-types")
         for kind in _split(instance_types)

@@ -331,6 +331,7 @@ def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
         (onboard_args(subnets="subnet-0a1,vpc-0abc"), "subnet id"),
         (onboard_args(approver_email="not-an-email"), "email address"),
         (onboard_args(slack_channel="#releases"), "Slack channel id"),
+        (onboard_args(approver_slack_id="U012AB3CD"), "give --slack-channel, or nobody asks them"),
         (onboard_args(priority="0"), "--priority"),
         (onboard_args(instance_types="a.large,b.large,c.large,d.large,e.large,f.large,g.large"), "at most 6"),
         # An Application Load Balancer rule: 3 values a condition, 5 a rule, 5 wildcards a rule

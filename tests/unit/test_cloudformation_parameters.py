@@ -114,7 +114,8 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
 def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
     name: str, value: str, said: str
 ) -> None:
-    refusals = rules.template_refusals(FLEET, FLEET_PARAMETERS | {name: value})
+    # (Slack approvers with their channel: only the value under test is wrong)
+    refusals = rules.template_refusals(FLEET, FLEET_PARAMETERS | {"SlackChannel": "C012AB3CD", name: value})
 
     assert len(refusals) == 1 and said in refusals[0], refusals
 
@@ -123,7 +124,11 @@ def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
     "given",
     [
         {},
-        {"ApproverEmails": "ana@example.com, bo@example.com", "ApproverSlackUserIds": "U012AB3CD , W0ABC"},
+        {
+            "ApproverEmails": "ana@example.com, bo@example.com",
+            "ApproverSlackUserIds": "U012AB3CD , W0ABC",
+            "SlackChannel": "C012AB3CD",
+        },
         {"SlackChannel": "C012AB3CD"},
     ],
 )

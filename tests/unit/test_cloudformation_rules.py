@@ -99,6 +99,31 @@ def test_the_fleet_rule_still_asks_for_hosts_paths_or_both(
     )
 
 
+@pytest.mark.parametrize(
+    ("slack_ids", "channel", "accepted"),
+    [
+        ("", "", True),
+        ("", "C0123ABCD", True),
+        ("U012AB3CD", "C0123ABCD", True),
+        ("U012AB3CD,W0ABC", "", False),
+    ],
+)
+def test_the_fleet_refuses_slack_approvers_without_a_channel_to_ask_them_in(
+    slack_ids: str, channel: str, accepted: bool
+) -> None:
+    parameters = {
+        "Application": "orders-api",
+        "HostHeaders": "orders.example.com",
+        "ApproverSlackUserIds": slack_ids,
+        "SlackChannel": channel,
+    }
+
+    failed = rules.failed_assertions(FLEET, parameters)
+
+    rule = FLEET["Rules"]["RuleSlackApproversNeedAChannel"]["Assertions"][0]["AssertDescription"]
+    assert failed == ([] if accepted else [rule])
+
+
 # --- Rules functions ------------------------------------------------------------------------
 
 
