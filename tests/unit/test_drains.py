@@ -381,6 +381,58 @@ def test_every_command_sent_is_checked_later_for_all_its_instances(world: World)
     assert seconds == CHECK_SECONDS
 
 
+def test_a_late_spot_order_does_not_cut_the_document_timeout_of_instances_warned_now() -> None:
+    # Given two Spot warnings in one batch: one 80 s old (its request was retried), one just now
+    world, alone = World(), World()
+    for each in (world, alone):
+        each.member("live", OTHER)
+        each.leave(DrainTrigger.SPOT, OTHER, at=NOW)
+    world.member("live", INSTANCE)
+    world.leave(DrainTrigger.SPOT, INSTANCE, at=NOW - timedelta(seconds=80))
+
+    # When the batch is dispatched
+    world.dispatch(NOW)
+    alone.dispatch(NOW)
+
+    # Then the fresh instance's document has the timeout it has alone, in a command of its own
+    timeouts = {tuple(ids): parameters["ExecutionTimeout"] for ids, parameters in world.run_command.calls}
+    [(_, on_its_own)] = [(ids, p["ExecutionTimeout"]) for ids, p in alone.run_command.calls]
+    assert timeouts[(OTHER,)] == on_its_own
+    assert int(timeouts[(INSTANCE,)][0]) < int(on_its_own[0])  # the late one: what is left of its two minutes
+
+
+class _OutOfTime(FakeStatuses):
+    """GetCommandInvocation as a function that ran out of time sees it."""
+
+    def status(self, command_id: str, instance_id: str) -> str | None:
+        raise TimeoutError("Task timed out after 30.00 seconds")
+
+
+def test_a_batch_sends_its_orders_before_it_reads_its_checks(world: World) -> None:
+    # Given a batch with a check of a running command ahead of a Spot instance's order, and a
+    # check that cannot finish (the function runs out of time reading its instances)
+    world.member("live", OTHER)
+    world.leave(DrainTrigger.LIFECYCLE, OTHER)
+    command = world.dispatch().commands[0]
+    world.queue.orders.clear()
+    world.member("live", INSTANCE)
+    world.leave(DrainTrigger.SPOT, INSTANCE)
+    world.statuses = _OutOfTime()
+    template = load_event("drain_dispatch/orders")["Records"][0]
+    check = DrainCheck(command_id=command, instance_ids=(OTHER,))
+    records = [
+        template | {"messageId": "check", "body": check.model_dump_json()},
+        template | {"messageId": "order", "body": world.queue.orders[0].model_dump_json()},
+    ]
+    sent_before = len(world.run_command.calls)
+
+    # When the batch is dispatched, Then the Spot instance's document was sent all the same
+    with pytest.raises(TimeoutError):
+        dispatch_drains(SqsModel.model_validate({"Records": records}), world.drains(NOW), None)
+    [(ids, _)] = world.run_command.calls[sent_before:]
+    assert list(ids) == [INSTANCE]
+
+
 def test_a_drain_whose_status_event_never_came_is_ended_by_its_check(world: World) -> None:
     # Given a scale-in whose document ran and flushed its logs, but whose status event was lost
     world.member("live")

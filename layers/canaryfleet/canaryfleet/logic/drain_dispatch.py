@@ -1,20 +1,20 @@
 """A batch of the drain queue (up to 50 instances): one SendCommand for all of them.
 
-Drains that need the same document parameters (logs first or stop first) share a command;
-a batch that mixes the two needs two. The parameters come from each drain's record, not
-from its order: a Spot warning that joins a drain queued by its termination hook switches
-the drain to the Spot budget. Each drain is claimed before its command is sent, so
-a message delivered twice runs the document once. When Run Command refuses an instance
-(already gone, not managed) the batch is split until the refused instances are alone; a
-refused instance cannot be drained, so its drain ends there with its logs lost (and its
-termination hook completed). Any other failure gives the claims back and reports those
-messages as failed: the queue delivers them again, then to its dead-letter queue. Not after
-the queue's visibility timeout (180 s: six times this function's timeout, as Lambda asks),
-which would outlast a Spot instance's two minutes and a termination hook's five: an order whose
-SendCommand failed is made visible again after ``redelivery_seconds`` (5 s, then 10 s). A
-malformed order changes nothing and keeps the visibility timeout. The queue also carries, delayed,
-each command's check (``canaryfleet.logic.drain_check``): when one comes due, the command's real
-status ends the drains its status event should have ended.
+Drains that need the same document parameters (logs first or stop first, and a timeout within
+ten seconds of each other's) share a command; a batch that mixes them needs more. The
+parameters come from each drain's record, not from its order: a Spot warning that joins a drain
+queued by its termination hook switches the drain to the Spot budget. Each drain is claimed
+before its command is sent, so a message delivered twice runs the document once. When Run
+Command refuses an instance (already gone, not managed) the batch is split until the refused
+instances are alone; a refused instance cannot be drained, so its drain ends there with its
+logs lost (and its termination hook completed). Any other failure gives the claims back and
+reports those messages as failed: the queue delivers them again, then to its dead-letter queue.
+Not after the queue's visibility timeout (180 s: six times this function's timeout, as Lambda
+asks), which would outlast a Spot instance's two minutes and a termination hook's five: an
+order whose SendCommand failed is made visible again after ``redelivery_seconds``
+(5 s, then 10 s). A malformed order changes nothing and keeps the visibility timeout. The queue also carries,
+delayed, each command's check (``canaryfleet.logic.drain_check``): when one comes due, the
+command's real status ends the drains its status event should have ended.
 
 A drain whose instance waits in its termination hook records a heartbeat on the hook once its
 command is sent, when the run would not fit in what is left of the hook's timeout
@@ -41,6 +41,7 @@ from canaryfleet.errors import DrainDispatchFailed, InstancesNotReachable
 from canaryfleet.logic.drain import (
     STALE_CLAIM_SECONDS,
     Drains,
+    execution_seconds,
     finish_drain,
     heartbeat_hook,
     send_drain_document,
@@ -57,6 +58,9 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, OrderRedelivery
+
+# Drains whose own document timeouts differ by less than this share a command (the earliest's).
+_TIMEOUT_BUCKET_SECONDS = 10
 
 # A drain queue message is an order (an instance to drain) or, delayed, a check of a command.
 _CHECK = re.compile(r'^\s*\{\s*"command_id"')
@@ -154,25 +158,31 @@ def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery
     stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)
     checks: list[tuple[str, DrainCheck]] = []
     orders = _orders(batch, outcome, checks)
-    for message_id, check in checks:
-        try:
-            outcome.checked[message_id] = check_command(check, drains)
-        except (ClientError, BotoCoreError) as exc:
-            logger.warning("drain check failed; the queue delivers it again", extra={"error": str(exc)})
-            outcome.failed[message_id] = f"drain check failed: {exc}"
     for message_id, order in orders:
         record = drains.store.claim(order.application, order.instance_id, now, stale)
         if record is None:
             outcome.duplicates.append(order.instance_id)  # sent already (a redelivered message)
             continue
         claimed.append(Claimed(message_id, record))
-    groups: dict[tuple[bool, int], list[Claimed]] = {}
+    # A command's document times out at its earliest instance's end (``execution_seconds``): an
+    # order whose Spot warning came long ago (its request retried) gets a command of its own
+    # rather than cutting the run of the instances warned just now.
+    groups: dict[tuple[bool, int, int], list[Claimed]] = {}
     for item in claimed:
         budget = item.record.budget
-        groups.setdefault((budget.flush_first, budget.stop_seconds), []).append(item)
+        own = execution_seconds(budget, [target_of(item.record)], now) // _TIMEOUT_BUCKET_SECONDS
+        groups.setdefault((budget.flush_first, budget.stop_seconds, own), []).append(item)
     for members in groups.values():
         for start in range(0, len(members), MAX_INSTANCES_PER_COMMAND):
             _send(drains, members[start : start + MAX_INSTANCES_PER_COMMAND], now, outcome)
+    # The checks after the orders: each reads every instance of its command, up to 50, and a
+    # batch that ran out of time reading them must not have held back an instance's drain.
+    for message_id, check in checks:
+        try:
+            outcome.checked[message_id] = check_command(check, drains)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("drain check failed; the queue delivers it again", extra={"error": str(exc)})
+            outcome.failed[message_id] = f"drain check failed: {exc}"
     _redeliver_soon(batch, outcome, redelivery)
     logger.info(
         "drain batch dispatched",
