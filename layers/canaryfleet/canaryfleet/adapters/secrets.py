@@ -1,6 +1,6 @@
 """Secrets Manager: the approval links' signing keys and the Slack app's secret.
 
-Values are cached for a few minutes per execution environment and never logged; a
+Values are cached for a minute per execution environment and never logged; a
 verification that fails with cached keys reads them again once (a rotation elsewhere).
 """
 
@@ -24,7 +24,9 @@ from canaryfleet.ports.approvals import CURRENT, PENDING, PREVIOUS
 if TYPE_CHECKING:  # the stubs are a development dependency: the layer does not ship them
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-_CACHE_SECONDS = 300.0
+# How long a warm function trusts what it read: a key rotated out twice to revoke it (the
+# signing key's description) is refused everywhere within a minute, at one read a minute.
+_CACHE_SECONDS = 60.0
 # A refresh asked for (a link that did not verify) reads again at most this often: forged
 # links cannot turn into a stream of Secrets Manager calls.
 _MIN_REFRESH_SECONDS = 30.0
