@@ -88,14 +88,23 @@ def approval_wait_definition(cloud: LocalCloud) -> str:
 
 
 @contextmanager
-def approval_gate(log_level: str = "WARNING") -> Iterator[Gate]:
-    """A local cloud with its HTTP API and Slack on localhost, Slack configured, emails collected."""
+def approval_gate(log_level: str = "WARNING", slack_for_approvals: bool = True) -> Iterator[Gate]:
+    """A local cloud with its HTTP API and Slack on localhost, Slack configured, emails collected.
+    ``slack_for_approvals=False``: the Slack secret has a bot token but no signing secret, as a
+    platform set up for notices only."""
     with ExitStack() as stack:
         api = stack.enter_context(LocalHttpApi())
         slack = stack.enter_context(LocalSlack(users=SLACK_USERS))
         cloud = stack.enter_context(LocalCloud(parameters={"LogLevel": log_level, **api.parameters}))
         api.attach(cloud)
         slack.configure(cloud)
+        if not slack_for_approvals:
+            secret = cloud.output("SlackAppSecretArn")
+            value = json.loads(
+                cloud.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+            )
+            value.pop("signing_secret")
+            cloud.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(value))
         machine = cloud.client("stepfunctions").create_state_machine(
             name="approval-wait",
             definition=approval_wait_definition(cloud),

@@ -89,6 +89,7 @@ def test_each_metric_alarm_counts_a_metric_the_runtime_emits_whichever_function_
         "RolloutRecoveriesFailed",
         "DrainLogsLost",
         "ApprovalEmailSubscriptionsRefused",
+        "ApprovalsNotAskedInSlack",
     }
 
 
