@@ -171,9 +171,10 @@ def _retried_approval(
 
 def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:
     if channels.slack is None and approval.approvers.slack_user_ids and approval.slack_message is None:
-        # Slack is not set up for approvals (the Slack secret needs a bot token and a signing
-        # secret): the approvers named by Slack id are not asked, and unless someone decides
-        # from the CLI or an emailed approver does, the approval waits out its timeout.
+        # Slack is not set up for approvals (the Slack secret needs its signing secret beside a
+        # bot token or webhook): the approvers named by Slack id are not asked, and unless
+        # someone decides from the CLI or an emailed approver does, the approval waits out its
+        # timeout.
         logger.error(
             "approvers named by Slack id not asked: Slack is not set up for approvals",
             extra={"approval_id": approval.approval_id, "count": len(approval.approvers.slack_user_ids)},

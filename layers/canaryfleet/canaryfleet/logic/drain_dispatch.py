@@ -11,10 +11,10 @@ logs lost (and its termination hook completed). Any other failure gives the clai
 reports those messages as failed: the queue delivers them again, then to its dead-letter queue.
 Not after the queue's visibility timeout (180 s: six times this function's timeout, as Lambda
 asks), which would outlast a Spot instance's two minutes and a termination hook's five: an
-order whose SendCommand failed is made visible again after ``redelivery_seconds``
-(5 s, then 10 s). A malformed order changes nothing and keeps the visibility timeout. The queue also carries,
-delayed, each command's check (``canaryfleet.logic.drain_check``): when one comes due, the
-command's real status ends the drains its status event should have ended.
+order whose SendCommand failed is made visible again after ``redelivery_seconds`` (5 s, then
+10 s). A malformed order changes nothing and keeps the visibility timeout. The queue also
+carries, delayed, each command's check (``canaryfleet.logic.drain_check``): when one comes due,
+the command's real status ends the drains its status event should have ended.
 
 A drain whose instance waits in its termination hook records a heartbeat on the hook once its
 command is sent, when the run would not fit in what is left of the hook's timeout
