@@ -192,8 +192,18 @@ def _platform_with_unretried(tmp_path: Path, *names: str) -> Path:
     return tmp_path / "template.yaml"
 
 
-def _platform_with_record_release_unretried(tmp_path: Path) -> Path:
-    return _platform_with_unretried(tmp_path, "Record release")
+def _refused_every_time(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
+    """Lambda refuses every invocation of ``function``; the functions' embedded metrics are printed
+    (the suite's default is off), as Lambda's log takes them."""
+    refused = FaultPlan(lambda_=LambdaFaults(fail_rate=1.0, functions=function))
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, refused.model_dump_json(by_alias=True))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+
+def _counted(capsys: pytest.CaptureFixture[str], metric: str) -> list[Any]:
+    """The values of ``metric`` in the embedded metrics printed so far (EMF: a list each)."""
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    return [m[metric] for m in emitted if metric in m]
 
 
 def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_release_not_recorded(
@@ -201,10 +211,8 @@ def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_relea
 ) -> None:
     # Given FinalizeFunction refused by Lambda every time: "Record release" fails once the build
     # serves all traffic
-    refused = FaultPlan(lambda_=LambdaFaults(fail_rate=1.0, functions="FinalizeFunction"))
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, refused.model_dump_json(by_alias=True))
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite's default is off
-    template = _platform_with_record_release_unretried(tmp_path)
+    _refused_every_time(monkeypatch, "FinalizeFunction")
+    template = _platform_with_unretried(tmp_path, "Record release")
 
     # When a good build is rolled out
     with played_scenario("healthy", parameters={"LogLevel": "ERROR"}, template_path=template) as run:
@@ -234,9 +242,7 @@ def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_relea
     _assert_nothing_left(report)
     # And on-call is paged: the functions' embedded metrics (printed, as Lambda's log) count
     # the metric ReleasesNotRecordedAlarm sums, once
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    counted = [m["ReleasesNotRecorded"] for m in emitted if "ReleasesNotRecorded" in m]
-    assert counted == [[1.0]], counted  # EMF keeps a metric's values as a list
+    assert _counted(capsys, "ReleasesNotRecorded") == [[1.0]]
 
 
 def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
@@ -244,9 +250,7 @@ def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
 ) -> None:
     # Given ShiftTrafficFunction refused by Lambda every time: the canary's first shift fails,
     # and so does the rollback's "Return all traffic to live"
-    refused = FaultPlan(lambda_=LambdaFaults(fail_rate=1.0, functions="ShiftTrafficFunction"))
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, refused.model_dump_json(by_alias=True))
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite's default is off
+    _refused_every_time(monkeypatch, "ShiftTrafficFunction")
     template = _platform_with_unretried(tmp_path, "Shift canary traffic", "Return all traffic to live")
 
     # When a build is rolled out
@@ -265,6 +269,4 @@ def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
     assert not report["lock_held"]
     _assert_nothing_left(report)
     # And on-call is paged: the metric RestoresFailedAlarm sums is counted once
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    counted = [m["RestoresFailed"] for m in emitted if "RestoresFailed" in m]
-    assert counted == [[1.0]], counted
+    assert _counted(capsys, "RestoresFailed") == [[1.0]]
