@@ -192,7 +192,7 @@ def _seed(endpoint: str, table: str, response_url: str) -> tuple[str, str]:
             application="payments-api",
             rollout_id="bench-rollout",
             version="1.2.3",
-            approvers=Approvers(slack_user_ids=(USER_ID,)),
+            approvers=Approvers(slack_user_ids=(USER_ID,), slack_channel="C0BENCH01"),
             created_at=now,
             expires_at=now + timedelta(hours=1),
         )

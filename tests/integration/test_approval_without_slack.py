@@ -1,4 +1,4 @@
-"""An approval whose Slack approvers cannot be asked, because Slack is set up for notices only."""
+"""An approval whose Slack approvers cannot be asked: Slack set up for notices only, or no channel."""
 
 import json
 
@@ -14,16 +14,28 @@ from tests.integration.approval_gate import (
 )
 
 
-def test_slack_approvers_not_asked_for_want_of_slack_set_up_for_approvals_page_on_call(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("slack_for_approvals", "channel", "why"),
+    [
+        (False, CHANNEL, "Slack is not set up for approvals"),
+        # A registry entry edited by hand: the fleet template and onboarding refuse it
+        (True, None, "the application names no Slack channel"),
+    ],
+    ids=["notices-only-secret", "no-channel"],
+)
+def test_slack_approvers_who_cannot_be_asked_page_on_call_and_the_approval_still_waits(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    slack_for_approvals: bool,
+    channel: str | None,
+    why: str,
 ) -> None:
-    # Given the platform's Slack secret without its signing secret (notices only), and an
-    # application whose approvers are named by Slack id alone
+    # Given an application whose approvers are named by Slack id alone, that Slack cannot ask
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the suite's default is off
-    with approval_gate(slack_for_approvals=False) as gate:
+    with approval_gate(slack_for_approvals=slack_for_approvals) as gate:
         # When its rollout waits for approval
         waiting = wait_for_approval(
-            gate, approvers=Approvers(slack_user_ids=(ALICE_SLACK,), slack_channel=CHANNEL)
+            gate, approvers=Approvers(slack_user_ids=(ALICE_SLACK,), slack_channel=channel)
         )
         approval = approval_of(gate, waiting)
         posted = gate.slack.posted(CHANNEL)
@@ -35,4 +47,4 @@ def test_slack_approvers_not_asked_for_want_of_slack_set_up_for_approvals_page_o
     out = capsys.readouterr().out.splitlines()
     emitted = [json.loads(line) for line in out if '"_aws"' in line]
     assert [m["ApprovalsNotAskedInSlack"] for m in emitted if "ApprovalsNotAskedInSlack" in m] == [[1.0]]
-    assert any("approvers named by Slack id not asked" in line and '"ERROR"' in line for line in out)
+    assert any(f"approvers named by Slack id not asked: {why}" in line and '"ERROR"' in line for line in out)

@@ -68,15 +68,6 @@ def test_an_approver_the_platform_cannot_ask_is_refused_when_the_entry_is_read(
     assert [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()] == [where]
 
 
-def test_approvers_named_by_slack_id_without_a_channel_to_ask_them_in_are_refused() -> None:
-    # Given an entry whose Slack approvers have no channel: nobody would ask them
-    approvers = {"slack_user_ids": ["U012AB3CD"], "slack_channel": None}
-
-    # When it is read, Then it is refused, saying why
-    with pytest.raises(ValidationError, match="slack_user_ids are asked in slack_channel"):
-        AppConfig.model_validate(entry(RULE) | {"approvers": approvers})
-
-
 def test_approvers_as_the_fleet_stack_writes_them_are_read() -> None:
     approvers = {
         "emails": ["ana@example.com"],

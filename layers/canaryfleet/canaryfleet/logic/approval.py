@@ -170,17 +170,27 @@ def _retried_approval(
 
 
 def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:
-    if channels.slack is None and approval.approvers.slack_user_ids and approval.slack_message is None:
+    approvers = approval.approvers
+    if approvers.slack_user_ids and approval.slack_message is None:
         # Slack is not set up for approvals (the Slack secret needs its signing secret beside a
-        # bot token or webhook): the approvers named by Slack id are not asked, and unless
-        # someone decides from the CLI or an emailed approver does, the approval waits out its
-        # timeout.
-        logger.error(
-            "approvers named by Slack id not asked: Slack is not set up for approvals",
-            extra={"approval_id": approval.approval_id, "count": len(approval.approvers.slack_user_ids)},
+        # bot token or webhook), or the application names no channel to ask in (the fleet
+        # template and onboarding refuse that; a registry entry edited by hand may not): the
+        # approvers named by Slack id are not asked, and unless someone decides from the CLI or
+        # an emailed approver does, the approval waits out its timeout.
+        why = (
+            "Slack is not set up for approvals"
+            if channels.slack is None
+            else "the application names no Slack channel"
+            if approvers.slack_channel is None
+            else None
         )
-        metrics.add_metric(name="ApprovalsNotAskedInSlack", unit=MetricUnit.Count, value=1)
-        return
+        if why is not None:
+            logger.error(
+                f"approvers named by Slack id not asked: {why}",
+                extra={"approval_id": approval.approval_id, "count": len(approvers.slack_user_ids)},
+            )
+            metrics.add_metric(name="ApprovalsNotAskedInSlack", unit=MetricUnit.Count, value=1)
+            return
     if channels.slack is None or approval.slack_message is not None:
         return
     view = channels.signer.sign_view(approval.approval_id, int(approval.expires_at.timestamp()))

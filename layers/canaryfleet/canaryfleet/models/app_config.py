@@ -57,17 +57,6 @@ class Approvers(BaseModel):
         default=None, description="Channel id for requests and updates."
     )
 
-    @model_validator(mode="after")
-    def _slack_approvers_are_asked_in_a_channel(self) -> Approvers:
-        # An approver named by Slack user id is asked by the approval's message, posted in the
-        # channel: without one nobody asks them, and every approval waits out its timeout.
-        if self.slack_user_ids and self.slack_channel is None:
-            raise ValueError(
-                "slack_user_ids are asked in slack_channel, which is not given: name the channel "
-                "(the fleet stack's SlackChannel), or nobody asks them and every approval times out"
-            )
-        return self
-
 
 class AppConfig(BaseModel):
     """Everything the platform needs about one application."""
