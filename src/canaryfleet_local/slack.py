@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from canaryfleet.models.text import slack_escape
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
@@ -230,7 +231,7 @@ class LocalSlack(ServedInThread):
         Formatting text: Escaping). ``typed=False``: ``text`` is already as Slack sends it (a
         mention Slack resolved, ``<@U0ALICE|alice>``, keeps its brackets)."""
         if typed:
-            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            text = slack_escape(text)
         return urlencode(
             {
                 "command": command,

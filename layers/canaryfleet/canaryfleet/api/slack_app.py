@@ -27,7 +27,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import APPROVAL_ID_PATTERN, SlackSecret, SlackUser
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN, AppName
 from canaryfleet.models.decision import Decision, DecisionResult
-from canaryfleet.models.text import PersonText, non_printing, slack_cut, slack_escape
+from canaryfleet.models.text import PersonText, non_printing, slack_cut, slack_escape, slack_unescape
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import SlackChannel
 from canaryfleet.ports.clock import Clock
@@ -231,18 +231,10 @@ class _Parsed:
     reason: str
 
 
-def _typed(text: str) -> str:
-    """What the person typed: Slack sends every text with ``&``, ``<`` and ``>`` escaped as
-    ``&amp;``, ``&lt;`` and ``&gt;`` ("All text in Slack uses the same system of escaping",
-    Slack API, Formatting text: Escaping), and a reason is kept, emailed and shown as typed.
-    ``&amp;`` last, so a typed ``&lt;`` (sent as ``&amp;lt;``) stays ``&lt;``. A mention or
-    link Slack resolved (``<@U123|bob>``) keeps its brackets: those are not escaped."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def _parse(text: str) -> _Parsed | str:
     """The command's words, or what to answer instead."""
-    words = _typed(text).split(maxsplit=2)
+    # A reason is kept, emailed and shown as the person typed it.
+    words = slack_unescape(text).split(maxsplit=2)
     if len(words) < 2 or words[0] not in ("abort", "promote"):
         return USAGE
     verb: Literal["abort", "promote"] = "abort" if words[0] == "abort" else "promote"

@@ -18,6 +18,7 @@ from canaryfleet.logic.alarms import end_wait_if_firing
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.links import LinkSigner, link_url, view_url
 from canaryfleet.logic.record_stage import record_stage
+from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.approval import Approval, new_approval_id
 from canaryfleet.models.rollout import RecordStageRequest, Stage
 from canaryfleet.models.rollout_record import RolloutRecord, Wait
@@ -170,34 +171,37 @@ def _retried_approval(
 
 
 def _ask_in_slack(approval: Approval, channels: ApprovalChannels) -> None:
-    approvers = approval.approvers
-    if approvers.slack_user_ids and approval.slack_message is None:
-        # Slack is not set up for approvals (the Slack secret needs its signing secret beside a
-        # bot token or webhook), or the application names no channel to ask in (the fleet
-        # template and onboarding refuse that; a registry entry edited by hand may not): the
-        # approvers named by Slack id are not asked, and unless someone decides from the CLI or
+    if approval.slack_message is not None:
+        return
+    why = _why_slack_cannot_ask(approval.approvers, channels)
+    if why is not None and approval.approvers.slack_user_ids:
+        # The approvers named by Slack id are not asked: unless someone decides from the CLI or
         # an emailed approver does, the approval waits out its timeout.
-        why = (
-            "Slack is not set up for approvals"
-            if channels.slack is None
-            else "the application names no Slack channel"
-            if approvers.slack_channel is None
-            else None
+        logger.error(
+            f"approvers named by Slack id not asked: {why}",
+            extra={"approval_id": approval.approval_id, "count": len(approval.approvers.slack_user_ids)},
         )
-        if why is not None:
-            logger.error(
-                f"approvers named by Slack id not asked: {why}",
-                extra={"approval_id": approval.approval_id, "count": len(approvers.slack_user_ids)},
-            )
-            metrics.add_metric(name="ApprovalsNotAskedInSlack", unit=MetricUnit.Count, value=1)
-            return
-    if channels.slack is None or approval.slack_message is not None:
+        metrics.add_metric(name="ApprovalsNotAskedInSlack", unit=MetricUnit.Count, value=1)
+        return
+    if channels.slack is None:
         return
     view = channels.signer.sign_view(approval.approval_id, int(approval.expires_at.timestamp()))
     text, blocks = approval_messages.slack_request(approval, view_url(channels.page_base_url, view))
     message = channels.slack.post(approval.approvers.slack_channel, text, blocks)
     if message is not None:
         channels.approvals.set_slack_message(approval.approval_id, message)
+
+
+def _why_slack_cannot_ask(approvers: Approvers, channels: ApprovalChannels) -> str | None:
+    """Why no approval message can be posted; None when one can. Slack is set up for approvals
+    when its secret has its signing secret beside a bot token or webhook; the channel is the
+    application's (the fleet template and onboarding refuse Slack approvers without one, a
+    registry entry edited by hand may not)."""
+    if channels.slack is None:
+        return "Slack is not set up for approvals"
+    if approvers.slack_channel is None:
+        return "the application names no Slack channel"
+    return None
 
 
 def _ask_by_email(approval: Approval, channels: ApprovalChannels) -> None:

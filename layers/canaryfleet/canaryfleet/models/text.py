@@ -83,6 +83,15 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_unescape(text: str) -> str:
+    """What a person typed, from the text Slack sends an app: Slack escapes ``&``, ``<`` and
+    ``>`` in all text ("All text in Slack uses the same system of escaping", Formatting text:
+    Escaping). ``&amp;`` last, so a typed ``&lt;`` (sent as ``&amp;lt;``) stays ``&lt;``; a
+    mention or link Slack resolved (``<@U123|bob>``) keeps its brackets, which it sends as they are.
+    """
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def slack_cut(text: str, limit: int) -> str:
     """Slack mrkdwn (escaped) in at most ``limit`` characters, ending with "…" when it is cut.
 
