@@ -31,7 +31,7 @@ from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
 from canaryfleet_local.faults import leftovers
 from canaryfleet_local.fleet import deploy_fleet
-from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
+from canaryfleet_local.instances import DocumentRun, InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.scenarios import Scenario
 from canaryfleet_local.simulator import FleetSimulator
 from canaryfleet_local.standins.eventbridge import emit_service_event, service_event
@@ -331,6 +331,9 @@ def _report(
         "retries": sum(r.attempts > 1 for r in records),
         "document_runs": len(runs),
         "step_orders": dict(Counter(",".join(r.steps) for r in runs)),
+        "started_by": dict(Counter(r.trigger.value for r in records)),
+        "in_flight_waits": sum(r.in_flight_until is not None for r in records),
+        "stopped_with_requests_in_flight": _stopped_too_soon(records, runs),
         "lost": [
             {"instance_id": r.instance_id, "reason": r.reason} for r in records if r.outcome == "logs_lost"
         ],
@@ -340,6 +343,21 @@ def _report(
         "function_errors": responses.errors(),
         "failed_deliveries": [f.target for f in cloud.queue.failed],
     }
+
+
+def _stopped_too_soon(records: list[DrainRecord], runs: list[DocumentRun]) -> list[str]:
+    """Instances whose application was stopped while the load balancer could still be completing
+    requests on them (before their drain's ``in_flight_until``)."""
+    until = {r.instance_id: r.in_flight_until for r in records if r.in_flight_until is not None}
+    return sorted(
+        {
+            run.instance_id
+            for run in runs
+            if run.stopped_at is not None
+            and run.instance_id in until
+            and run.stopped_at < until[run.instance_id]
+        }
+    )
 
 
 # --- a drain during a rollout (the canary's Spot interruption) ----------------------------

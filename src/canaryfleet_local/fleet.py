@@ -32,6 +32,10 @@ _VPC_CIDR = "10.42.0.0/16"
 _SUBNETS = (("10.42.0.0/20", "a"), ("10.42.16.0/20", "b"))
 # A stand-in repository: nothing runs the user data on the local cloud.
 LOCAL_ANSIBLE_REPOSITORY = "https://git.example.com/platform/ansible-baseline.git"
+# The local fleets' deregistration delay: a Spot or rebalance drain waits it out before it stops
+# the application (the simulated instances sleep it for real), and the local cloud's durations
+# are seconds, not the template's 30.
+LOCAL_DEREGISTRATION_DELAY_SECONDS = "1"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ def fleet_parameters(
         "ListenerArn": network.listener_arn,
         "ListenerRulePriority": str(_next_rule_priority(cloud, network.listener_arn)),
         "HostHeaders": f"{application}.canaryfleet.local",
+        "DeregistrationDelaySeconds": LOCAL_DEREGISTRATION_DELAY_SECONDS,
     }
     unknown = sorted(set(overrides or {}) - set(template.get("Parameters", {})))
     if unknown:

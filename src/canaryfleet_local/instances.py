@@ -4,8 +4,9 @@ Run Command reaches an instance through its agent; here :class:`SimulatedInstanc
 agent for every instance of an onboarded application (the fleet's user data installs the
 SSM agent). It does what the drain document does (template.yaml, ``DrainDocument``) to the
 same contract: in drain mode the application is stopped before the flush, or after it when
-``FlushFirst`` is true; the flush writes the instance's log files to
-``s3://<LogBucket>/<app>/<instance id>/<RunId>/`` with their SHA-256 checksum and then
+``FlushFirst`` is true, never before ``InFlightSeconds`` from the run's start; the flush writes
+the instance's log files to ``s3://<LogBucket>/<app>/<instance id>/<RunId>/`` with their
+SHA-256 checksum and then
 ``manifest.json`` (name, size, sha256 of each). An instance told to fail its flush uploads
 part of its logs and exits non-zero, with no manifest, as the document does when an upload
 fails. It also notes, for the reports, whether the instance was still registered in a
@@ -60,6 +61,8 @@ class DocumentRun:
     status: str
     steps: list[str]
     registered_in: list[str]  # target groups that still had the instance when the run began
+    started: float = field(default_factory=time.monotonic)
+    stopped_at: datetime | None = None  # when the stop began (wall clock)
     files: int = 0
     bytes: int = 0
     at: float = field(default_factory=time.monotonic)
@@ -150,13 +153,14 @@ class SimulatedInstances(ManagedInstanceAgent):
             self._registered_in(app, instance_id),
         )
         stop_seconds = min(behaviour.stop_seconds, float(parameters["StopBudgetSeconds"][0]))
+        in_flight = float(parameters.get("InFlightSeconds", ["0"])[0])
         if mode == "drain" and not flush_first:
-            self._stop(instance_id, record, stop_seconds)
+            self._stop(instance_id, record, stop_seconds, in_flight)
         destination = run_prefix(log_prefix(application, app.log_prefix), instance_id, run_id)
         fail = attempt <= behaviour.failed_flushes
         error = self._flush(parameters["LogBucket"][0], destination, behaviour, fail, record)
         if mode == "drain" and flush_first:
-            self._stop(instance_id, record, stop_seconds)
+            self._stop(instance_id, record, stop_seconds, in_flight)
         record.status = "Failed" if error else "Success"
         with self._lock:
             self.runs.append(record)
@@ -177,7 +181,10 @@ class SimulatedInstances(ManagedInstanceAgent):
                 found.append(arn)
         return found
 
-    def _stop(self, instance_id: str, record: DocumentRun, seconds: float) -> None:
+    def _stop(self, instance_id: str, record: DocumentRun, seconds: float, in_flight: float) -> None:
+        # The requests the load balancer still completes here first, counted from the run's start.
+        time.sleep(max(0.0, record.started + in_flight - time.monotonic()))
+        record.stopped_at = datetime.now(UTC)
         time.sleep(seconds)
         record.steps.append("stop")
         with self._lock:

@@ -53,6 +53,7 @@ def test_200_simultaneous_terminations_drain_in_commands_of_50() -> None:
     assert report["send_command_calls"] <= 4
     assert max(report["instances_per_command"]) <= 50
     assert report["step_orders"] == {"stop,flush": 200}
+    assert report["in_flight_waits"] == 0, "Auto Scaling drained them before their hook"
 
 
 def test_a_failed_flush_is_recorded_as_lost_alerted_and_its_hook_still_completed() -> None:
@@ -94,6 +95,11 @@ def test_a_spot_storm_drains_each_instance_once_logs_first() -> None:
     assert report["drained"] == report["manifests_verified"] == report["lifecycle_completed"] == 30
     assert report["send_command_calls"] == 1
     assert report["step_orders"] == {"flush,stop": 30}
+    # A drain its Spot warning started deregistered the instance while it served, and waits out
+    # the delay. One its hook started (the local cloud begins the hook with the warning) counts
+    # on Auto Scaling's own deregistration before the hook, which the local cloud does not play.
+    assert 0 < report["in_flight_waits"] == report["started_by"].get("spot", 0)
+    assert report["stopped_with_requests_in_flight"] == [], "stopped within the deregistration delay"
 
 
 def test_a_rebalance_drains_early_and_the_later_termination_completes_at_once() -> None:
@@ -102,6 +108,8 @@ def test_a_rebalance_drains_early_and_the_later_termination_completes_at_once() 
     done_cleanly(report)
     assert report["requests"] == {"joined": 4, "queued": 4}
     assert (report["document_runs"], report["drained"], report["lifecycle_completed"]) == (4, 4, 4)
+    assert report["in_flight_waits"] == 4, "each deregistered by its drain, while it served"
+    assert report["stopped_with_requests_in_flight"] == [], "stopped within the deregistration delay"
 
 
 def test_a_canary_spot_interruption_during_a_bake_leaves_the_verdict_inconclusive() -> None:

@@ -93,11 +93,32 @@ def test_an_instance_begins_one_drain_and_later_events_join_it(subject: Subject)
     assert later.hook == HOOK and later.deadline == NOW + timedelta(seconds=120)
 
 
+@pytest.mark.parametrize("in_flight", [30, None], ids=["spot", "hook"])
+def test_the_wait_for_requests_in_flight_is_what_the_claim_reads(
+    subject: Subject, in_flight: int | None
+) -> None:
+    # Given a drain deregistered from its group, its order not queued yet
+    store = subject.store
+    store.begin(fresh(DrainTrigger.SPOT, hook=None))
+    until = NOW + timedelta(seconds=in_flight) if in_flight is not None else None
+    store.mark_deregistered(APP, INSTANCE, ["tg"], NOW, until)
+
+    # When a dispatcher claims it (before or after it is marked queued)
+    claimed = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))
+    store.mark_queued(APP, INSTANCE)
+
+    # Then it reads where the instance went and until when requests may still reach it
+    assert claimed is not None and claimed.status is DrainStatus.DISPATCHING
+    assert (claimed.deregistered_from, claimed.deregistered_at) == (("tg",), NOW)
+    assert claimed.in_flight_until == until
+    assert store.get(APP, INSTANCE).status is DrainStatus.DISPATCHING  # type: ignore[union-attr]
+
+
 def test_a_drain_is_claimed_once_until_its_claim_goes_stale(subject: Subject) -> None:
     # Given a queued drain
     store = subject.store
     store.begin(fresh())
-    store.mark_queued(APP, INSTANCE, ["tg"], NOW)
+    store.mark_queued(APP, INSTANCE)
 
     # When two dispatchers claim it, and a third after the first claim went stale
     claimed = store.claim(APP, INSTANCE, NOW, NOW - timedelta(seconds=60))

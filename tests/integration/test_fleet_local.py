@@ -17,7 +17,12 @@ from canaryfleet_cli.app_commands import Strategy, registry_entry_at_most
 from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local.cloud import LocalCloudError
 from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
-from canaryfleet_local.fleet import deploy_fleet, ensure_network, fleet_stack_name
+from canaryfleet_local.fleet import (
+    LOCAL_DEREGISTRATION_DELAY_SECONDS,
+    deploy_fleet,
+    ensure_network,
+    fleet_stack_name,
+)
 from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.ssm import SSM_ASSOCIATIONS
 from tests.integration.helpers import DeployedFleet, deployed_fleet
@@ -54,7 +59,8 @@ def test_the_target_groups_exist_and_check_health(fleet: DeployedFleet) -> None:
     for group in described:
         assert group["HealthCheckEnabled"] and group["HealthCheckPath"] == "/"
         attributes = elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])
-        assert {"Key": "deregistration_delay.timeout_seconds", "Value": "30"} in attributes["Attributes"]
+        delay = {"Key": "deregistration_delay.timeout_seconds", "Value": LOCAL_DEREGISTRATION_DELAY_SECONDS}
+        assert delay in attributes["Attributes"]
 
 
 def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: DeployedFleet) -> None:

@@ -149,10 +149,25 @@ class InMemoryDrainStore:
         if item is not None:  # attribute_exists(pk): an update never creates a record
             item.update(values)
 
-    def mark_queued(self, application: str, instance_id: str, groups: list[str], at: datetime) -> None:
+    def mark_deregistered(
+        self,
+        application: str,
+        instance_id: str,
+        groups: list[str],
+        at: datetime,
+        in_flight_until: datetime | None,
+    ) -> None:
+        self._set(
+            application,
+            instance_id,
+            deregistered_from=list(groups),
+            deregistered_at=at.isoformat(),
+            in_flight_until=in_flight_until.isoformat() if in_flight_until is not None else None,
+        )
+
+    def mark_queued(self, application: str, instance_id: str) -> None:
         if self._status(application, instance_id) is DrainStatus.REQUESTED:
             self._set(application, instance_id, status=DrainStatus.QUEUED.value)
-        self._set(application, instance_id, deregistered_from=list(groups), deregistered_at=at.isoformat())
 
     def claim(
         self, application: str, instance_id: str, now: datetime, stale_before: datetime
@@ -294,12 +309,17 @@ class FakeTargets:
 
     def __init__(self) -> None:
         self.registered: defaultdict[str, set[str]] = defaultdict(set)
+        # Each group's deregistration delay (the fleet template's default, 30 s); None: unreadable.
+        self.delays: defaultdict[str, int | None] = defaultdict(lambda: 30)
 
     def deregister(self, target_group_arn: str, instance_id: str) -> bool:
         if instance_id not in self.registered[target_group_arn]:
             return False
         self.registered[target_group_arn].discard(instance_id)
         return True
+
+    def deregistration_delay(self, target_group_arn: str) -> int | None:
+        return self.delays[target_group_arn]
 
 
 class FakeQueue:

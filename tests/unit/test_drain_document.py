@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,11 +37,12 @@ INSTANCE = "i-0abc123def4567890"
 RUN_ID = "20261126T101533Z"
 
 FAKE_AWS = f"""#!{sys.executable}
-import os, shutil, sys
+import os, shutil, sys, time
 args = sys.argv[1:]
 source, destination = args[-2], args[-1]
 with open(os.environ["FAKE_TRACE"], "a") as trace:
     trace.write("upload " + destination + " " + " ".join(args[:-2]) + "\\n")
+time.sleep(float(os.environ.get("FAKE_UPLOAD_SECONDS", "0")))
 if os.environ.get("FAKE_FAIL_UPLOAD") and destination.endswith(os.environ["FAKE_FAIL_UPLOAD"]):
     sys.exit("upload failed: Connection was closed before we received a valid response")
 target = os.path.join(os.environ["FAKE_S3"], destination[len("s3://"):])
@@ -74,6 +76,7 @@ exec(compile(sys.stdin.read(), "<stdin>", "exec"), {{"__name__": "__main__"}})
 FAKE_SYSTEMCTL = """#!/bin/bash
 if [ "$1" = cat ]; then [ -z "${FAKE_NO_UNIT:-}" ]; exit; fi
 echo "systemctl $*" >> "$FAKE_TRACE"
+if [ "$1" = stop ]; then date +%s.%N > "$FAKE_TRACE.stopped_at"; fi
 if [ "$1" = stop ] && [ -n "${FAKE_STOP_SECONDS:-}" ]; then sleep "$FAKE_STOP_SECONDS"; fi
 """
 
@@ -85,6 +88,7 @@ class Instance:
     s3: Path
     trace: Path
     env: dict[str, str]
+    started: float = 0.0
 
     def run(self, **parameters: str) -> subprocess.CompletedProcess[str]:
         values = {
@@ -93,12 +97,19 @@ class Instance:
             "LogBucket": BUCKET,
             "StopBudgetSeconds": "5",
             "FlushFirst": "false",
+            "InFlightSeconds": "0",
             **parameters,
         }
+        self.started = time.time()
         script = re.sub(r"\{\{ (\w+) \}\}", lambda m: values[m.group(1)], SCRIPT)
         return subprocess.run(
             ["bash", "-c", script], env=self.env, capture_output=True, text=True, timeout=30, check=False
         )
+
+    def seconds_to_stop(self) -> float:
+        """How long after the run began the application's stop began."""
+        stopped_at = self.trace.with_name(self.trace.name + ".stopped_at")
+        return float(stopped_at.read_text()) - self.started
 
     def steps(self) -> list[str]:
         lines = self.trace.read_text().splitlines() if self.trace.exists() else []
@@ -164,6 +175,36 @@ def test_spot_drain_flushes_the_logs_before_stopping(instance: Instance) -> None
     result = instance.run(FlushFirst="true")
 
     assert result.returncode == 0, result.stderr
+    assert instance.steps() == ["upload", "upload", "upload", "stop"]
+
+
+@pytest.mark.parametrize(
+    ("flush_first", "steps"),
+    [("true", ["upload", "upload", "upload", "stop"]), ("false", ["stop", "upload", "upload", "upload"])],
+    ids=["logs-first", "stop-first"],
+)
+def test_the_stop_waits_for_the_requests_the_load_balancer_still_completes(
+    instance: Instance, flush_first: str, steps: list[str]
+) -> None:
+    # Given two seconds left of the target group's deregistration delay when the run starts
+    result = instance.run(FlushFirst=flush_first, InFlightSeconds="2")
+
+    # Then the application is stopped only after them, the flush counted toward the wait
+    assert result.returncode == 0, result.stderr
+    assert instance.seconds_to_stop() >= 2
+    assert "for the requests in flight to orders-api before stopping it" in result.stdout
+    assert instance.steps() == steps
+
+
+@pytest.mark.parametrize("in_flight", ["0", "1"], ids=["none", "over-before-the-stop"])
+def test_the_stop_waits_for_no_request_that_is_over(instance: Instance, in_flight: str) -> None:
+    # Given no request in flight, or a flush that outlasts them
+    instance.env["FAKE_UPLOAD_SECONDS"] = "1"
+
+    result = instance.run(FlushFirst="true", InFlightSeconds=in_flight)
+
+    assert result.returncode == 0, result.stderr
+    assert "requests in flight" not in result.stdout
     assert instance.steps() == ["upload", "upload", "upload", "stop"]
 
 

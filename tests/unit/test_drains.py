@@ -27,6 +27,7 @@ from canaryfleet.models.drain import (
     DrainCheck,
     DrainCompletion,
     DrainEvent,
+    DrainOrder,
     DrainRecord,
     DrainRequestResult,
     DrainStatus,
@@ -399,6 +400,81 @@ def test_a_late_spot_order_does_not_cut_the_document_timeout_of_instances_warned
     [(_, on_its_own)] = [(ids, p["ExecutionTimeout"]) for ids, p in alone.run_command.calls]
     assert timeouts[(OTHER,)] == on_its_own
     assert int(timeouts[(INSTANCE,)][0]) < int(on_its_own[0])  # the late one: what is left of its two minutes
+
+
+# --- requests in flight when a drain starts ------------------------------------------------------
+def _in_flight_seconds(world: World) -> dict[tuple[str, ...], int]:
+    return {tuple(ids): int(p["InFlightSeconds"][0]) for ids, p in world.run_command.calls}
+
+
+@pytest.mark.parametrize("trigger", [DrainTrigger.SPOT, DrainTrigger.REBALANCE], ids=lambda t: t.value)
+def test_a_drain_of_an_instance_that_still_serves_stops_it_once_the_load_balancer_drained_it(
+    world: World, trigger: DrainTrigger
+) -> None:
+    # Given a live instance whose target group lets requests in flight complete for 30 s
+    world.member("live")
+
+    # When a Spot warning or a rebalance recommendation drains it, dispatched 3 s later
+    world.leave(trigger, at=NOW)
+    world.dispatch(NOW + timedelta(seconds=3))
+
+    # Then the document stops the application only once the 27 s left are over
+    assert world.record().in_flight_until == NOW + timedelta(seconds=30)
+    assert _in_flight_seconds(world) == {(INSTANCE,): 27}
+
+
+def test_a_termination_hook_drain_does_not_wait_again_for_what_auto_scaling_drained(world: World) -> None:
+    world.member("live")
+
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+
+    assert world.record().in_flight_until is None
+    assert _in_flight_seconds(world) == {(INSTANCE,): 0}
+
+
+def test_a_deregistration_delay_that_cannot_be_read_waits_what_the_stop_budget_leaves(world: World) -> None:
+    # Given a target group whose attributes cannot be read
+    world.member("live")
+    world.targets.delays[LIVE_TG] = None
+
+    # When a Spot warning drains the instance
+    world.leave(DrainTrigger.SPOT)
+    world.dispatch()
+
+    # Then it counts ELB's default, 300 s, cut so that the 30-s stop fits in the 90-s document
+    assert world.record().in_flight_until == NOW + timedelta(seconds=300)
+    assert _in_flight_seconds(world) == {(INSTANCE,): 90 - 30 - 5}
+
+
+def test_the_wait_is_recorded_before_the_order_reaches_a_dispatcher(world: World) -> None:
+    # Given a queue whose dispatcher takes each order the moment it is sent
+    seen: list[datetime | None] = []
+    send = world.queue.send
+
+    def dispatched_at_once(order: DrainOrder) -> None:
+        record = world.store.get(order.application, order.instance_id)
+        seen.append(record.in_flight_until if record is not None else None)
+        send(order)
+
+    world.queue.send = dispatched_at_once  # type: ignore[method-assign]
+    world.member("live")
+
+    world.leave(DrainTrigger.SPOT)
+
+    assert seen == [NOW + timedelta(seconds=30)]
+
+
+def test_an_instance_with_no_request_left_is_not_held_back_by_one_deregistered_just_now(world: World) -> None:
+    # Given two rebalance drains in one batch: one deregistered 40 s ago, one just now
+    for instance, at in ((OTHER, NOW - timedelta(seconds=40)), (INSTANCE, NOW)):
+        world.member("live", instance)
+        world.leave(DrainTrigger.REBALANCE, instance, at=at)
+
+    world.dispatch(NOW)
+
+    # Then each has a command of its own: the first stops at once, the second in 30 s
+    assert _in_flight_seconds(world) == {(OTHER,): 0, (INSTANCE,): 30}
 
 
 class _OutOfTime(FakeStatuses):

@@ -334,8 +334,9 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # request_drain: DescribeTags, registry.get, the drain record (create, owner, join, marks),
-    # the rollout lock (a canary's interruption), DeregisterTargets, SendMessage to the drain
-    # queue, and CompleteLifecycleAction of a hook that came after its drain ended.
+    # the rollout lock (a canary's interruption), DeregisterTargets and the group's deregistration
+    # delay (DescribeTargetGroupAttributes), SendMessage to the drain queue, and
+    # CompleteLifecycleAction of a hook that came after its drain ended.
     "DrainRequestFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -344,6 +345,7 @@ NEEDED: dict[str, frozenset[str]] = {
             "ec2:DescribeTags",
             "ssm:GetParameter",
             "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
             "sqs:SendMessage",
             "autoscaling:CompleteLifecycleAction",
         }

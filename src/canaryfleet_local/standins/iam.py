@@ -49,6 +49,7 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
         "states:SendTaskFailure",
         # "... for Elastic Load Balancing V2": its Describe actions.
         "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
         "elasticloadbalancing:DescribeRules",
         # "... for Amazon CloudWatch" (DescribeAlarms, by contrast, names alarm*).
         "cloudwatch:GetMetricData",

@@ -211,20 +211,32 @@ class DynamoDrainStore:
         item = self._apply(application, instance_id, expression, values, condition, returns=True)
         return _record(item) if item is not None else None
 
-    def mark_queued(self, application: str, instance_id: str, groups: list[str], at: datetime) -> None:
-        """The instance is out of ``groups`` and its order is in the drain queue."""
-        values = {":groups": typed(groups), ":at": s(at.isoformat())}
-        queued = self._apply(
+    def mark_deregistered(
+        self,
+        application: str,
+        instance_id: str,
+        groups: list[str],
+        at: datetime,
+        in_flight_until: datetime | None,
+    ) -> None:
+        """The instance is out of ``groups``; requests may be in flight to it until ``in_flight_until``."""
+        until = typed(in_flight_until.isoformat() if in_flight_until is not None else None)
+        self._apply(
             application,
             instance_id,
-            "SET #status = :queued, deregistered_from = :groups, deregistered_at = :at",
-            {**values, ":queued": s(DrainStatus.QUEUED), ":requested": s(DrainStatus.REQUESTED)},
+            "SET deregistered_from = :groups, deregistered_at = :at, in_flight_until = :until",
+            {":groups": typed(groups), ":at": s(at.isoformat()), ":until": until},
+        )
+
+    def mark_queued(self, application: str, instance_id: str) -> None:
+        """The drain's order is in the drain queue (a dispatcher that took it already keeps its status)."""
+        self._apply(
+            application,
+            instance_id,
+            "SET #status = :queued",
+            {":queued": s(DrainStatus.QUEUED), ":requested": s(DrainStatus.REQUESTED)},
             condition="#status = :requested",
         )
-        if queued is None:  # a dispatcher took the order already: keep its status
-            self._apply(
-                application, instance_id, "SET deregistered_from = :groups, deregistered_at = :at", values
-            )
 
     def claim(
         self, application: str, instance_id: str, now: datetime, stale_before: datetime

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
@@ -40,6 +40,23 @@ class ElbTargetGroups:
                 return False
             raise
         return True
+
+    def deregistration_delay(self, target_group_arn: str) -> int | None:
+        # The attribute deregistration_delay.timeout_seconds, 0 to 3600 (ELB API Reference,
+        # TargetGroupAttribute); read at each drain, as an operator may change it at any time.
+        try:
+            attributes = client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning(
+                "target group's deregistration delay not read",
+                extra={"target_group_arn": target_group_arn, "error": str(exc)},
+            )
+            return None
+        for attribute in attributes.get("Attributes", []):
+            if attribute.get("Key") == "deregistration_delay.timeout_seconds":
+                value = attribute.get("Value", "")
+                return int(value) if value.isdigit() else None
+        return None
 
 
 class SqsDrainQueue:

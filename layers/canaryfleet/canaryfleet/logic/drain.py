@@ -9,6 +9,7 @@ and alerted on.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,9 @@ STALE_CLAIM_SECONDS = 60
 # Time kept between the document's timeout and the instance's end, for the upload to finish.
 _DEADLINE_MARGIN_SECONDS = 5
 _MIN_EXECUTION_SECONDS = 30
+# What a drain that stops first keeps for its flush after the stop, when it waits for requests
+# in flight before the stop.
+_FLUSH_AFTER_STOP_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class DrainTarget:
     instance_id: str
     log_prefix: str
     deadline: datetime | None
+    # Until when the load balancer may still complete requests in flight to it (None: no wait).
+    in_flight_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,28 @@ def execution_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: 
     return max(_MIN_EXECUTION_SECONDS, seconds)
 
 
+def in_flight_seconds(budget: DrainBudget, targets: Sequence[DrainTarget], now: datetime) -> int:
+    """How long the document waits from its start before it stops the application (0: not at all).
+
+    Until the last of the command's instances has no request in flight the load balancer still
+    completes (a Spot warning or a rebalance recommendation comes while the instance serves, and
+    its drain deregistered it a moment ago; Elastic Load Balancing "stops sending requests to
+    targets that are deregistering, but uses connection draining to ensure that in-flight traffic
+    completes on the existing connections": ELB API Reference, DeregisterTargets). Cut so that
+    the stop budget, and for a drain that stops first its flush, still fit in the document's
+    timeout. Counted from the run's start, so a late delivery only waits longer, and a flush
+    before the stop is part of the wait.
+    """
+    ends = [t.in_flight_until for t in targets if t.in_flight_until is not None]
+    if not ends:
+        return 0
+    wanted = (max(ends) - now).total_seconds()
+    room = execution_seconds(budget, targets, now) - budget.stop_seconds - _DEADLINE_MARGIN_SECONDS
+    if not budget.flush_first:
+        room -= _FLUSH_AFTER_STOP_SECONDS
+    return max(0, min(math.ceil(wanted), room))
+
+
 def next_run_id(now: datetime, after: str | None = None) -> str:
     """The run's `<time>` prefix; later than ``after`` (a retry never writes into its first run)."""
     run_id = now.strftime(RUN_ID_FORMAT)
@@ -122,6 +150,7 @@ def send_drain_document(
         "StopBudgetSeconds": [str(budget.stop_seconds)],
         "FlushFirst": ["true" if budget.flush_first else "false"],
         "ExecutionTimeout": [str(execution_seconds(budget, targets, now))],
+        "InFlightSeconds": [str(in_flight_seconds(budget, targets, now))],
     }
     comment = f"canaryfleet drain ({trigger}) of {len(targets)} instance(s), run {run_id}"
     command_id = drains.run_command.send(
@@ -284,4 +313,6 @@ def _complete(drains: Drains, record: DrainRecord) -> bool:
 
 
 def target_of(record: DrainRecord) -> DrainTarget:
-    return DrainTarget(record.application, record.instance_id, record.log_prefix, record.deadline)
+    return DrainTarget(
+        record.application, record.instance_id, record.log_prefix, record.deadline, record.in_flight_until
+    )

@@ -1,13 +1,13 @@
 """A batch of the drain queue (up to 50 instances): one SendCommand for all of them.
 
-Drains that need the same document parameters (logs first or stop first, and a timeout within
-ten seconds of each other's) share a command; a batch that mixes them needs more. The
-parameters come from each drain's record, not from its order: a Spot warning that joins a drain
-queued by its termination hook switches the drain to the Spot budget. Each drain is claimed
-before its command is sent, so a message delivered twice runs the document once. When Run
-Command refuses an instance (already gone, not managed) the batch is split until the refused
-instances are alone; a refused instance cannot be drained, so its drain ends there with its
-logs lost (and its termination hook completed). Any other failure gives the claims back and
+Drains that need the same document parameters (logs first or stop first, a timeout and a wait
+for requests in flight each within ten seconds of each other's) share a command; a batch that
+mixes them needs more. The parameters come from each drain's record, not from its order: a Spot
+warning that joins a drain queued by its termination hook switches the drain to the Spot budget.
+Each drain is claimed before its command is sent, so a message delivered twice runs the document
+once. When Run Command refuses an instance (already gone, not managed) the batch is split until
+the refused instances are alone; a refused instance cannot be drained, so its drain ends there
+with its logs lost (and its termination hook completed). Any other failure gives the claims back and
 reports those messages as failed: the queue delivers them again, then to its dead-letter queue.
 Not after the queue's visibility timeout (180 s: six times this function's timeout, as Lambda
 asks), which would outlast a Spot instance's two minutes and a termination hook's five: an
@@ -44,6 +44,7 @@ from canaryfleet.logic.drain import (
     execution_seconds,
     finish_drain,
     heartbeat_hook,
+    in_flight_seconds,
     send_drain_document,
     target_of,
 )
@@ -166,12 +167,16 @@ def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery
         claimed.append(Claimed(message_id, record))
     # A command's document times out at its earliest instance's end (``execution_seconds``): an
     # order whose Spot warning came long ago (its request retried) gets a command of its own
-    # rather than cutting the run of the instances warned just now.
-    groups: dict[tuple[bool, int, int], list[Claimed]] = {}
+    # rather than cutting the run of the instances warned just now. Its stop waits for its
+    # latest instance's requests in flight (``in_flight_seconds``): an instance with none left
+    # is not held back by one deregistered just now.
+    groups: dict[tuple[bool, int, int, int], list[Claimed]] = {}
     for item in claimed:
         budget = item.record.budget
-        own = execution_seconds(budget, [target_of(item.record)], now) // _TIMEOUT_BUCKET_SECONDS
-        groups.setdefault((budget.flush_first, budget.stop_seconds, own), []).append(item)
+        target = [target_of(item.record)]
+        own = execution_seconds(budget, target, now) // _TIMEOUT_BUCKET_SECONDS
+        wait = in_flight_seconds(budget, target, now) // _TIMEOUT_BUCKET_SECONDS
+        groups.setdefault((budget.flush_first, budget.stop_seconds, own, wait), []).append(item)
     for members in groups.values():
         for start in range(0, len(members), MAX_INSTANCES_PER_COMMAND):
             _send(drains, members[start : start + MAX_INSTANCES_PER_COMMAND], now, outcome)

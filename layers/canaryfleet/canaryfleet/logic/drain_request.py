@@ -12,7 +12,7 @@ rollout, so the canary analysis does not take a reclaimed instance for a bad bui
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -44,6 +44,7 @@ from canaryfleet.ports.drains import (
 )
 
 ASG_TAG = "aws:autoscaling:groupName"
+_DEFAULT_DEREGISTRATION_DELAY = 300
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
         return _join(requests, record, trigger, now)
     # New, or an earlier attempt stopped before it queued the drain: (re)do both steps.
     groups = _deregister(requests.targets, app, record)
+    # Recorded before the order is queued: the dispatcher that takes it reads the record.
+    in_flight_until = _in_flight_until(requests.targets, record, groups, now)
+    requests.store.mark_deregistered(application, instance_id, groups, now, in_flight_until)
     requests.queue.send(
         DrainOrder(
             instance_id=instance_id,
@@ -172,7 +176,7 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
             requested_at=record.started_at,
         )
     )
-    requests.store.mark_queued(application, instance_id, groups, now)
+    requests.store.mark_queued(application, instance_id)
     emit_dimensioned("DrainsRequested", MetricUnit.Count, 1, "trigger", trigger.value)
     logger.info("drain queued", extra={"side": record.side, "deregistered_from": groups})
     return DrainRequestResult(
@@ -217,6 +221,28 @@ def _deregister(targets: TargetGroups, app: AppConfig | None, record: DrainRecor
     else:
         groups = [app.canary.target_group_arn, app.live.target_group_arn]
     return [arn for arn in groups if targets.deregister(arn, record.instance_id)]
+
+
+def _in_flight_until(
+    targets: TargetGroups, record: DrainRecord, groups: list[str], now: datetime
+) -> datetime | None:
+    """Until when the load balancer may still complete requests in flight to the instance.
+
+    A Spot warning or a rebalance recommendation comes while the instance serves: this drain
+    deregistered it just now, and the groups' deregistration delay is still to run; an
+    application stopped within it cuts those requests ("If a deregistering target terminates the
+    connection before the deregistration delay elapses, the client receives a 500-level error
+    response": "Deregistration delay", Application Load Balancers User Guide). A termination
+    hook's instance has none left: Auto Scaling deregistered it from its group's load balancer
+    and waited for its connections to drain before the hook held it ("How lifecycle hooks work",
+    EC2 Auto Scaling User Guide). A delay that cannot be read counts as Elastic Load Balancing's
+    default, 300 s (the same page); the document's budget cuts the wait anyway.
+    """
+    if record.trigger is DrainTrigger.LIFECYCLE or not groups:
+        return None
+    delays = [targets.deregistration_delay(arn) for arn in groups]
+    seconds = max(_DEFAULT_DEREGISTRATION_DELAY if delay is None else delay for delay in delays)
+    return now + timedelta(seconds=seconds) if seconds > 0 else None
 
 
 def _record_canary_interruption(

@@ -354,6 +354,14 @@ class DrainRecord(BaseModel):
     budget: DrainBudget
     deregistered_from: tuple[str, ...] = ()
     deregistered_at: datetime | None = None
+    in_flight_until: datetime | None = Field(
+        default=None,
+        description=(
+            "Until when the load balancer may still complete requests in flight to the instance (its"
+            " deregistration plus the groups' deregistration delay): the application is not stopped"
+            " before. None when Auto Scaling waited the delay out before the termination hook."
+        ),
+    )
     attempts: int = 0
     command_ids: tuple[str, ...] = ()
     run_id: str | None = None

@@ -66,8 +66,23 @@ class DrainStore(Protocol):
         """Every drain of the application, oldest first."""
         ...
 
-    def mark_queued(self, application: str, instance_id: str, groups: list[str], at: datetime) -> None:
-        """The instance is out of ``groups`` and its order is queued (a status already past stays)."""
+    def mark_deregistered(
+        self,
+        application: str,
+        instance_id: str,
+        groups: list[str],
+        at: datetime,
+        in_flight_until: datetime | None,
+    ) -> None:
+        """The instance is out of ``groups`` since ``at``; the load balancer may still have requests
+        in flight to it until ``in_flight_until`` (None: none that the drain must wait for).
+
+        Written before the order is queued, so the dispatcher that claims it reads it.
+        """
+        ...
+
+    def mark_queued(self, application: str, instance_id: str) -> None:
+        """The drain's order is queued (a status already past stays)."""
         ...
 
     def claim(
@@ -147,6 +162,11 @@ class TargetGroups(Protocol):
 
         False if it was not registered there.
         """
+        ...
+
+    def deregistration_delay(self, target_group_arn: str) -> int | None:
+        """The group's deregistration delay in seconds: how long the load balancer lets the requests
+        in flight to a deregistered target complete. None if it could not be read."""
         ...
 
 
