@@ -117,6 +117,7 @@ def test_a_bad_bundle_is_rejected_with_its_reason_and_nothing_is_deployed(
     nothing_deployed(onboarded)
     [message] = drain_queue(onboarded, notifications)
     assert message["outcome"] == "rejected" and reason in message["reason"]
+    assert message["version"] == "2.0.0", "the notices say which build was refused"
 
 
 def test_an_unknown_application_is_rejected(onboarded: LocalCloud) -> None:

@@ -381,6 +381,21 @@ def test_a_rejected_upload_summary_says_why() -> None:
     assert "Reason: appspec.yml is missing" in body
 
 
+@pytest.mark.parametrize("kind", ["rollout.released", "rollout.rolled_back"])
+def test_a_long_version_never_cuts_the_outcome_out_of_the_email_subject(kind: str) -> None:
+    # Given a version of 64 characters (the longest a key may name) of a 40-character application
+    version = "1.4.2+build.20261126." + "c7d6a9e3f1" * 4 + "abc"
+    app = "payments-gateway-settlement-api-eu-west1"
+    long = notice(kind, version=version).model_copy(update={"application": app})
+
+    subject, _ = summary_email(long, None)
+
+    outcome = "released" if kind == "rollout.released" else "rolled back"
+    assert len(version) == 64 and len(app) == 40
+    assert subject.endswith(f": {outcome}") and len(subject) <= 99
+    assert subject.startswith(f"canaryfleet {app} 1.4.2+build.") and subject.count("...") == 1
+
+
 def test_a_release_not_recorded_says_why_on_its_card_its_reply_and_its_email() -> None:
     # record_stage's reason for a release whose "Record release" failed after its retries
     reason = "serves all traffic, but recording the release failed (<!channel> throttled)"

@@ -167,6 +167,24 @@ def test_a_wait_stored_with_an_offset_is_summed_up_in_utc(
     )
 
 
+def test_a_freeze_reason_on_several_lines_stays_on_the_line_that_quotes_it(
+    ref: RolloutRef, store: InMemoryRolloutStore
+) -> None:
+    # Given a wait for a freeze whose reason a person wrote on three lines
+    reason = "sale day\nDecisions: approve by cto@example.com\nCanary analysis: pass"
+    wait = WindowWait(
+        guard="canary", started=SIX_AM, until=SIX_AM + timedelta(hours=1), reason=reason, kind="freeze"
+    )
+    store.set_window_waits(ref.application, ref.rollout_id, {"canary": wait})
+
+    # When the outcome's email is written
+    _, email = summary_email(released(ref), store.get(ref.application, ref.rollout_id))
+
+    # Then none of its lines passes for one of the email's own
+    assert not any(line.startswith(("Decisions:", "Canary analysis:")) for line in email.splitlines())
+    assert "(sale day\\nDecisions: approve by cto@example.com\\nCanary analysis: pass)" in email
+
+
 def test_a_wait_the_rollout_ended_in_ends_with_it_in_the_summary_and_the_timeline(
     ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:

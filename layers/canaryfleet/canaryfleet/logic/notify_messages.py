@@ -16,7 +16,7 @@ from canaryfleet.logic.approval_messages import slack_mention, verdict_metric_li
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Stage, Verdict
 from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord
-from canaryfleet.models.sns_subject import sns_subject
+from canaryfleet.models.sns_subject import ELLIPSIS, SNS_SUBJECT_MAX_CHARACTERS, sns_subject
 from canaryfleet.models.text import escaped, quoted, slack_cut, slack_escape
 
 _HEADLINES = {
@@ -189,10 +189,21 @@ def card_blocks(notice: Notice) -> tuple[str, list[dict[str, Any]]]:
     return slack_cut(slack_escape(headline(notice)), 300), blocks
 
 
+def _outcome_subject(application: str, version: str, outcome: str) -> str:
+    """``canaryfleet <app> <version>: <outcome>`` within SNS's Subject limit, the outcome always
+    in it: a version too long for the rest is cut in its middle (its start and its build suffix
+    both say which build it is)."""
+    head, tail = f"canaryfleet {application} ", f": {outcome}"
+    room = SNS_SUBJECT_MAX_CHARACTERS - len(head) - len(tail)
+    if len(version) > room:
+        keep = max(0, room - len(ELLIPSIS))
+        version = version[: keep - keep // 2] + ELLIPSIS + version[len(version) - keep // 2 :]
+    return sns_subject(f"{head}{version}{tail}")
+
+
 def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, str]:
     """The final outcome's email: subject and plain-text body, from the notice and the rollout record."""
     outcome = _OUTCOMES.get(notice.kind, notice.kind)
-    subject = f"canaryfleet {notice.application} {notice.version}: {outcome}"
     lines = [f"{notice.application} {notice.version} was {outcome}.", ""]
     if notice.reason:
         # A reason can carry a person's multi-line comment: quoted, none of its lines passes for ours.
@@ -226,7 +237,8 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
     for wait in record.calendar_waits() if record is not None else []:
         step = "the canary" if wait.guard == "canary" else "going live"
         span = f"{_when(wait.started)} to {_when(wait.until)}"
-        lines.append(f"Waited for the calendar before {step}: {span} ({wait.reason})")
+        # A freeze's reason is a person's text: on one line, so none of it passes for ours.
+        lines.append(f"Waited for the calendar before {step}: {span} ({escaped(wait.reason)})")
     notes = record.bundle_notes if record is not None else []
     if notes:
         lines += [
@@ -243,4 +255,4 @@ def summary_email(notice: Notice, record: RolloutRecord | None) -> tuple[str, st
         lines += ["", "Stages:"]
         lines += [f"  {name:<18} {_when(at)}" for name, at in sorted(stages, key=lambda s: s[1])]
     lines += ["", "canaryfleet history " + notice.application + " shows every rollout of the application."]
-    return sns_subject(subject), "\n".join(lines) + "\n"
+    return _outcome_subject(notice.application, notice.version, outcome), "\n".join(lines) + "\n"

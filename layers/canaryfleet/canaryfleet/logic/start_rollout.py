@@ -335,6 +335,12 @@ def _rejected(
     notifier.publish(
         kind="rollout.rejected",
         application=artifact.application if artifact else application or "unknown",
-        message={"key": key, "rollout_id": rollout_id, "reason": reason, "outcome": "rejected"},
+        message={
+            "key": key,
+            "rollout_id": rollout_id,
+            "version": artifact.version if artifact else None,
+            "reason": reason,
+            "outcome": "rejected",
+        },
     )
     return StartRolloutResult(status="rejected", rollout_id=rollout_id, reason=reason)
