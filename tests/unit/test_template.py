@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from canaryfleet.adapters.idempotency import REMEMBER_SECONDS
 
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import FUNCTIONS, REPO
@@ -263,3 +264,12 @@ def test_each_approval_route_is_throttled_within_the_stage_default() -> None:
         assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"]
         assert settings["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"]
         assert settings["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"]
+
+
+def test_an_event_or_notice_redriven_from_its_dead_letter_queue_is_still_remembered() -> None:
+    # The idempotent handlers: alarm events (their Lambda's EventDeadLetterQueue) and notices
+    # (NotifyDeadLetterQueue). A redrive delivers a message again up to the queue's retention
+    # after it was first sent; a key forgotten sooner repeats its effect (an email sent twice).
+    for queue in ("EventDeadLetterQueue", "NotifyDeadLetterQueue"):
+        retention = TEMPLATE["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+        assert int(retention) < REMEMBER_SECONDS, queue

@@ -18,8 +18,13 @@ from canaryfleet.adapters.clients import client
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# Duplicates come within minutes (redeliveries, a retried publisher); a day is ample.
-REMEMBER_SECONDS = 86_400
+# Most duplicates come within minutes (redeliveries, a retried publisher), but a dead-letter
+# queue redriven once its cause is mended (README: a broken Slack secret) delivers its messages
+# again up to its 14-day retention after they were first sent ("the expiration of a message is
+# always based on its original enqueue timestamp": SQS Developer Guide, dead-letter queues). A
+# notice whose email went before its Slack reply failed must not be emailed again then: keys
+# are kept a day longer than any dead-letter queue keeps a message.
+REMEMBER_SECONDS = 15 * 86_400
 
 ResultT = TypeVar("ResultT")
 
