@@ -31,6 +31,7 @@ class Slack:
 
     def __init__(self) -> None:
         self.answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.first_answers: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}  # before answers
         self.requests: list[str] = []
         slack = self
 
@@ -38,7 +39,9 @@ class Slack:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 slack.requests.append(self.path)
-                status, headers, body = slack.answers.get(self.path, (200, {}, b"ok"))
+                first = slack.first_answers.get(self.path)
+                answer = first.pop(0) if first else slack.answers.get(self.path, (200, {}, b"ok"))
+                status, headers, body = answer
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -66,12 +69,20 @@ def slack() -> Iterator[Slack]:
     served.server.server_close()
 
 
+def webhook_secret(slack: Slack) -> SlackSecret:
+    return SlackSecret(webhook_url=slack.url + WEBHOOK_PATH.lstrip("/"), hooks_url=slack.url)
+
+
+def bot_secret(slack: Slack) -> SlackSecret:
+    return SlackSecret(bot_token="xoxb-0", api_url=slack.url + "api/", hooks_url=slack.url)
+
+
 def webhook(slack: Slack) -> SlackSdkApi:
-    return SlackSdkApi(SlackSecret(webhook_url=slack.url + WEBHOOK_PATH.lstrip("/"), hooks_url=slack.url))
+    return SlackSdkApi(webhook_secret(slack))
 
 
 def bot(slack: Slack) -> SlackSdkApi:
-    return SlackSdkApi(SlackSecret(bot_token="xoxb-0", api_url=slack.url + "api/", hooks_url=slack.url))
+    return SlackSdkApi(bot_secret(slack))
 
 
 @pytest.mark.parametrize(
@@ -108,6 +119,67 @@ def test_an_update_slack_rate_limited_is_worth_trying_again_and_a_deleted_card_i
         assert bot(slack).update(card, "payments-api 1.4.2: Released", []) == "gone"
     slack.answers["/api/chat.update"] = (200, {"content-type": "application/json"}, b'{"ok": true}')
     assert bot(slack).update(card, "payments-api 1.4.2: Released", []) == "updated"
+
+
+class _Source:
+    """The Slack secret as NotifyFunction's source gives it."""
+
+    def __init__(self, secret: SlackSecret) -> None:
+        self.secret = secret
+
+    def load(self) -> SlackSecret:
+        return self.secret
+
+
+POSTED = (200, {"content-type": "application/json"}, b'{"ok": true, "channel": "C0PAY", "ts": "1.2"}')
+
+
+def _limited(seconds: str) -> tuple[int, dict[str, str], bytes]:
+    return (429, {"Retry-After": seconds, "content-type": "application/json"}, b'{"ok": false}')
+
+
+def test_a_notice_waits_out_a_short_rate_limit_once_and_is_posted(slack: Slack) -> None:
+    # Given Slack limits a burst to the channel for a second (Retry-After: 1)
+    poster = notice_slack(_Source(bot_secret(slack)))
+    slack.first_answers["/api/chat.postMessage"] = [_limited("1")]
+    slack.answers["/api/chat.postMessage"] = POSTED
+
+    # When a notice posts, Then it is posted on the second call
+    assert poster is not None
+    assert poster.post("C0PAY", "payments-api 1.4.2: Released", []) == SlackMessageRef(
+        channel="C0PAY", ts="1.2"
+    )
+    assert slack.requests == ["/api/chat.postMessage"] * 2
+
+
+def test_a_notice_by_webhook_waits_out_a_short_rate_limit_too(slack: Slack) -> None:
+    poster = notice_slack(_Source(webhook_secret(slack)))
+    slack.first_answers[WEBHOOK_PATH] = [(429, {"Retry-After": "1"}, b"rate_limited")]
+
+    assert poster is not None
+    assert poster.announce("C0PAY", "payments-api 1.4.2: Released", []) is True
+    assert slack.requests == [WEBHOOK_PATH] * 2
+
+
+def test_a_long_rate_limit_is_not_waited_out_in_the_call(slack: Slack) -> None:
+    # Given Slack asks for 30 s: longer than a notice may wait within its invocation
+    poster = notice_slack(_Source(bot_secret(slack)))
+    slack.first_answers["/api/chat.postMessage"] = [_limited("30")]
+    slack.answers["/api/chat.postMessage"] = POSTED
+
+    # Then the call fails at once (its notice comes back from the queue)
+    assert poster is not None
+    assert poster.post("C0PAY", "payments-api 1.4.2: Released", []) is None
+    assert slack.requests == ["/api/chat.postMessage"]
+
+
+def test_slack_interactions_never_wait_for_a_rate_limit(slack: Slack) -> None:
+    # Given the Slack of the approvals, which must answer Slack within three seconds
+    slack.first_answers["/api/chat.update"] = [_limited("1")]
+
+    card = SlackMessageRef(channel="C0PAY", ts="1.2")
+    assert bot(slack).update(card, "payments-api 1.4.2: Approved", []) == "failed"
+    assert slack.requests == ["/api/chat.update"]
 
 
 # --- the secret, as NotifyFunction reads it -------------------------------------------------

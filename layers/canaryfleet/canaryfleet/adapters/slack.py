@@ -13,6 +13,13 @@ from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import (
+    HttpRequest,
+    HttpResponse,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryState,
+)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
@@ -38,6 +45,35 @@ _UNSENT = (SlackApiError, SlackClientError, OSError, HTTPException, ValueError)
 # chat.update's errors for a message that can never be updated: deleted, not the app's, or past
 # the workspace's edit window (Slack API, chat.update, "Errors").
 _CANNOT_BE_UPDATED = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
+# Slack answers a burst past a method's rate (chat.postMessage: about one message a second per
+# channel) with HTTP 429 and a Retry-After header of the seconds to wait (Slack API, "Rate
+# limits"). A wait of this long or less is waited out once, within the call; a longer one fails
+# the call as before, and its notice comes back from its queue.
+RATE_LIMIT_WAIT_SECONDS = 2
+
+
+class _ShortRateLimitWait(RateLimitErrorRetryHandler):
+    """slack-sdk's rate-limit retry (it sleeps Retry-After and a random second, then calls again),
+    taken once and only when Slack asks for at most ``RATE_LIMIT_WAIT_SECONDS``."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        values = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+        try:
+            seconds = int(values[0]) if values else 1
+        except (TypeError, ValueError):
+            return False
+        return 0 <= seconds <= RATE_LIMIT_WAIT_SECONDS
 
 
 class SlackApi(SlackPoster, Protocol):
@@ -68,17 +104,28 @@ def verify_request(secret: SlackSecret, body: str, timestamp: str | None, signat
 
 
 class SlackSdkApi(SlackApi):
-    """A bot token (chat.postMessage, chat.update, users.info) or an incoming webhook (post only)."""
+    """A bot token (chat.postMessage, chat.update, users.info) or an incoming webhook (post only).
 
-    def __init__(self, secret: SlackSecret) -> None:
+    ``wait_out_rate_limits``: wait out a short rate limit once within the call (the notices, which
+    have the time); off where Slack waits for an answer within three seconds (its interactions).
+    """
+
+    def __init__(self, secret: SlackSecret, *, wait_out_rate_limits: bool = False) -> None:
         self._secret = secret
+        self._wait = wait_out_rate_limits
+
+    def _retries(self) -> list[RetryHandler]:
+        return [_ShortRateLimitWait(max_retry_count=1)] if self._wait else []
 
     def _web(self) -> WebClient | None:
         token = self._secret.bot_token
         if token is None:
             return None
         return WebClient(
-            token=token.get_secret_value(), base_url=self._secret.api_url, timeout=_TIMEOUT_SECONDS
+            token=token.get_secret_value(),
+            base_url=self._secret.api_url,
+            timeout=_TIMEOUT_SECONDS,
+            retry_handlers=self._retries(),
         )
 
     @property
@@ -120,7 +167,9 @@ class SlackSdkApi(SlackApi):
         Retry-After: Slack API changelog 2016-05-17, "Changes to errors for incoming webhooks")."""
         untraced_host(url)
         try:
-            sent = WebhookClient(url, timeout=_TIMEOUT_SECONDS).send(text=text, blocks=blocks)
+            sent = WebhookClient(url, timeout=_TIMEOUT_SECONDS, retry_handlers=self._retries()).send(
+                text=text, blocks=blocks
+            )
         except _UNSENT as exc:
             logger.warning("slack webhook not called", extra={"error": _describe(exc)})
             return False
@@ -197,7 +246,7 @@ def notice_slack(source: SlackSecretSource) -> SlackPoster | None:
     except ConfigurationError as exc:
         logger.error("slack secret not usable: notices for a channel come back", extra={"error": str(exc)})
         return UnusableSlack(str(exc))
-    return SlackSdkApi(secret) if secret.posts else None
+    return SlackSdkApi(secret, wait_out_rate_limits=True) if secret.posts else None
 
 
 class UnusableSlack(SlackPoster):
