@@ -469,6 +469,53 @@ def test_a_mode_the_agent_cannot_read_as_chmod_digits_is_refused(mode: str) -> N
     )
 
 
+OWNERS = """\
+version: 0.0
+os: linux
+files:
+  - source: /web
+    destination: /usr/share/nginx/html
+permissions:
+  - object: /usr/share/nginx/html
+    owner: {owner}
+    group: {group}
+hooks:
+  ApplicationStart:
+    - location: scripts/start_container.sh
+"""
+
+
+@pytest.mark.parametrize(
+    ("owner", "group", "refused_key"),
+    [
+        ("1000", "nginx", "owner"),
+        ("'1000'", "nginx", "owner"),
+        ("nginx", "48", "group"),
+        ("nginx", '"48"', "group"),
+    ],
+    ids=["uid", "quoted uid", "gid", "quoted gid"],
+)
+def test_a_numeric_owner_or_group_is_refused_as_the_agent_looks_them_up_by_name(
+    owner: str, group: str, refused_key: str
+) -> None:
+    # Given a uid or gid where the permissions section takes names (the agent: Etc.getpwnam fails,
+    # "no implicit conversion of Integer into String" or "can't find user for 1000")
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(OWNERS.format(owner=owner, group=group)))
+
+    # Then the reason names the key, its line, and what to write instead
+    line = 8 if refused_key == "owner" else 9
+    kind = "user" if refused_key == "owner" else "group"
+    assert f"permissions[0].{refused_key} (line {line}) must be a {kind} name" in refused.value.reason
+    assert "write the name" in refused.value.reason
+
+
+def test_an_owner_and_group_given_by_name_deploy() -> None:
+    report = validate_bundle(bundle_with(OWNERS.format(owner="ec2-user", group="nginx")))
+
+    assert report.notes == []
+
+
 @pytest.mark.parametrize("written", ["60.0", "300.0"])
 def test_a_timeout_written_with_a_zero_fraction_deploys_as_those_seconds(written: str) -> None:
     # Given timeout: 60.0 (the agent reads it with to_i: 60 seconds)

@@ -105,6 +105,28 @@ def test_a_windows_appspec_is_refused_for_its_os_and_its_scripts_are_not_judged(
     assert "canaryfleet's fleet runs Linux only" in reason and "CRLF" not in reason
 
 
+@pytest.mark.parametrize(
+    "script",
+    [b"\xef\xbb\xbf#!/usr/bin/env python3\nprint('started')\n", b"\xef\xbb\xbf#!/usr/bin/node\n"],
+    ids=["env python3", "node"],
+)
+def test_a_hook_script_saved_with_a_byte_order_mark_is_refused_when_sh_cannot_run_it(script: bytes) -> None:
+    # Given a start script saved by Windows PowerShell 5.1 (Out-File -Encoding utf8): the kernel
+    # does not see its #!, and the agent's Ruby runs it with /bin/sh (ENOEXEC)
+    data = with_start_script(script)
+
+    # When it is validated / Then it is refused, naming the script, its interpreter and the fix
+    reason = refused(data)
+    assert reason.startswith("hook script scripts/start.sh (ApplicationStart) starts with a UTF-8 byte order")
+    assert "instead of 'python3'" in reason or "instead of 'node'" in reason
+    assert reason.endswith("save it as UTF-8 without a BOM")
+
+
+@pytest.mark.parametrize("script", [b"\xef\xbb\xbf#!/bin/bash\necho started\n", b"\xef\xbb\xbf#!/bin/sh\n"])
+def test_a_shell_script_saved_with_a_byte_order_mark_is_accepted_as_sh_still_runs_it(script: bytes) -> None:
+    assert validate_bundle(with_start_script(script)).hooks["ApplicationStart"] == ["scripts/start.sh"]
+
+
 # --- 2. '..' in a location or source --------------------------------------------------------------
 def test_a_hook_location_with_dotdot_inside_the_bundle_is_the_script_it_resolves_to() -> None:
     # Given locations the agent's File.join and the file system resolve to the bundle's scripts

@@ -741,7 +741,7 @@ REJECTIONS = [
     pytest.param(
         lambda: bundle(spec(permissions=[{"object": "/opt/app", "owner": ["app"]}])),
         None,
-        "permissions[0].owner (line 15) must be text or a whole number (got ['app'])",
+        "permissions[0].owner (line 15) must be text (got ['app'])",
         id="permission owner a list",
     ),
     pytest.param(

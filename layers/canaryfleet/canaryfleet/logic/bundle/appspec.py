@@ -18,7 +18,15 @@ import re
 import zipfile
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.logic.bundle.messages import kind, name_as_written
@@ -294,8 +302,8 @@ class _Permission(_AppSpecPart):
     pattern: str | None = None
     except_: list[str] | None = Field(default=None, alias="except")
     type: list[Literal["file", "directory"]] | None = None
-    owner: str | int | None = None
-    group: str | int | None = None
+    owner: str | None = None
+    group: str | None = None
     mode: str | int | None = None
     acls: list[Annotated[str, AfterValidator(_ace)]] | None = None
     context: dict[str, Any] | None = None
@@ -322,6 +330,23 @@ class _Permission(_AppSpecPart):
                     f"range {short(written)} is not an SELinux range CodeDeploy reads ({problem}); write"
                     " s#[-s#][:c#[.c#],...], as s0-s0:c0.c1023"
                 )
+        return value
+
+    @field_validator("owner", "group", mode="before")
+    @classmethod
+    def _a_name(cls, value: Any, info: ValidationInfo) -> Any:
+        # The AppSpec reference, "permissions" section: "The name of the owner" / "of the group";
+        # the agent looks them up by name (install_instruction.rb, ChangeOwnerCommand:
+        # Etc.getpwnam(@owner), Etc.getgrnam(@group)). A number fails there: as a YAML number
+        # ("no implicit conversion of Integer into String"), or as digits that name no account
+        # (shadow-utils refuses an all-digit user or group name).
+        numeric = isinstance(value, int) and not isinstance(value, bool)
+        if numeric or (isinstance(value, str) and value.isdigit()):
+            raise ValueError(
+                f"must be a {'user' if info.field_name == 'owner' else 'group'} name (got {short(value)});"
+                " CodeDeploy looks it up by name, and a numeric id names no account: write the name,"
+                " as ec2-user"
+            )
         return value
 
     @field_validator("mode", mode="before")
@@ -779,6 +804,7 @@ def _check_interpreter_lines(scripts: list[_Script], heads: dict[zipfile.ZipInfo
     """
     for event, location, info in scripts:
         head = heads.get(info, b"")
+        _check_byte_order_mark(event, location, head)
         line, newline, _ = head.partition(b"\n")
         read_whole = newline or len(head) < _SHEBANG_BYTES  # else the kernel reads only part of it
         if line.startswith(b"#!") and line.endswith(b"\r") and read_whole:
@@ -788,6 +814,36 @@ def _check_interpreter_lines(scripts: list[_Script], heads: dict[zipfile.ZipInfo
                 " interpreter's name or argument); convert it to LF (dos2unix, or git's"
                 " core.autocrlf=false / .gitattributes `*.sh text eol=lf`)"
             )
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# What Amazon Linux 2023's /bin/sh is (bash), and the shells that run a script as it would.
+_SHELLS = frozenset({b"sh", b"bash"})
+
+
+def _check_byte_order_mark(event: str, location: str, head: bytes) -> None:
+    """Refuse a hook script whose #! line follows a UTF-8 byte order mark, for an interpreter
+    other than the shell (saved by Windows PowerShell 5.1's ``Out-File -Encoding utf8``, or an
+    older Notepad).
+
+    The kernel reads a #! only at the file's first byte (fs/binfmt_script.c), so exec fails with
+    ENOEXEC, and the agent's Ruby then runs the file with /bin/sh, as it does a script with no
+    #! line: a Python or Node script is read as shell and fails at its hook. A shell script
+    still runs (its first line, the mark and the #!, fails as a command), so it is accepted.
+    """
+    if not head.startswith(_UTF8_BOM + b"#!"):
+        return
+    words = head[len(_UTF8_BOM) + 2 :].partition(b"\n")[0].split()
+    if words and words[0].rsplit(b"/", 1)[-1] == b"env":
+        words = [w for w in words[1:] if not w.startswith(b"-")]
+    program = words[0].rsplit(b"/", 1)[-1] if words else b""
+    if program in _SHELLS:
+        return
+    raise InvalidBundle(
+        f"hook script {name_as_written(location)} ({event}) starts with a UTF-8 byte order mark"
+        " before its #! line: Linux does not see the #!, and the agent runs the file with /bin/sh"
+        f" instead of {short(program.decode(errors='replace'))}; save it as UTF-8 without a BOM"
+    )
 
 
 # The Install step, as the agent's Installer#generate_instructions (installer.rb:59-96) plans it
