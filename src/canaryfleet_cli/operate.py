@@ -413,10 +413,13 @@ def publish(
     # The bundle checks (YAML, zip and appspec rules) are publish's own: imported here, so the
     # other commands start without them.
     from canaryfleet.logic.bundle import validate_bundle  # noqa: PLC0415
-    from canaryfleet.logic.bundle.archive import zip_folder  # noqa: PLC0415
+    from canaryfleet.logic.bundle.archive import UnzippableFolder, zip_folder  # noqa: PLC0415
 
     if path.is_dir():
-        body = zip_folder(path)
+        try:
+            body = zip_folder(path)
+        except UnzippableFolder as exc:
+            fail(f"cannot zip {path} whole: {exc}")
     elif path.suffix.lower() == ".zip":
         # A zip CI built is uploaded byte for byte: what was checked is what deploys.
         body = path.read_bytes()

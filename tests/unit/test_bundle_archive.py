@@ -11,8 +11,12 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import pytest
 from canaryfleet.logic.bundle import validate_bundle
-from canaryfleet.logic.bundle.archive import zip_folder
+from canaryfleet.logic.bundle.archive import UnzippableFolder, zip_folder
+from typer.testing import CliRunner
+
+from canaryfleet_cli.main import app
 
 APPSPEC = "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - location: scripts/start.sh\n"
 
@@ -58,6 +62,46 @@ def test_a_zipped_folder_keeps_names_sorted_the_executable_bit_and_no_bytecode(t
     assert validate_bundle(zip_folder(build)).hooks == {"ApplicationStart": ["scripts/start.sh"]}
 
 
+def test_a_linked_folder_is_zipped_as_what_it_links_to_as_zip_r_does(tmp_path: Path) -> None:
+    # Given a pnpm build: node_modules/express links into node_modules/.pnpm
+    build = write_build(tmp_path / "build", mtime=1_700_000_000)
+    package = build / "node_modules/.pnpm/express@4.18.2/node_modules/express"
+    package.mkdir(parents=True)
+    (package / "index.js").write_text("module.exports = {}\n")
+    (build / "node_modules/express").symlink_to(".pnpm/express@4.18.2/node_modules/express")
+
+    # When it is zipped
+    names = zipfile.ZipFile(io.BytesIO(zip_folder(build))).namelist()
+
+    # Then the package is where node looks for it, as well as where pnpm keeps it
+    assert "node_modules/express/index.js" in names
+    assert "node_modules/.pnpm/express@4.18.2/node_modules/express/index.js" in names
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "said"),
+    [
+        (
+            "app/config.json",
+            "../../shared/config.json",
+            "app/config.json links to ../../shared/config.json, which does not exist",
+        ),
+        ("app/loop", "..", "app/loop links to a folder it is inside"),
+    ],
+    ids=["to nothing", "a loop"],
+)
+def test_a_link_that_cannot_be_zipped_whole_is_said_not_left_out(
+    tmp_path: Path, link: str, target: str, said: str
+) -> None:
+    build = write_build(tmp_path / "build", mtime=1_700_000_000)
+    (build / link).symlink_to(target)
+
+    with pytest.raises(UnzippableFolder) as refused:
+        zip_folder(build)
+
+    assert str(refused.value).startswith(said)
+
+
 def test_publish_zips_and_checks_a_bundle_without_the_local_cloud(tmp_path: Path) -> None:
     # Given a build the platform would refuse (its hook script is missing), so publish stops before AWS
     (tmp_path / "appspec.yml").write_text(APPSPEC)
@@ -90,3 +134,14 @@ def test_publish_zips_and_checks_a_bundle_without_the_local_cloud(tmp_path: Path
         "moto False False",
         "samtranslator False False",
     ]
+
+
+def test_publish_says_which_link_it_cannot_zip_and_uploads_nothing(tmp_path: Path) -> None:
+    build = write_build(tmp_path / "build", mtime=1_700_000_000)
+    (build / "app/settings.py").symlink_to("/nonexistent/settings.py")
+
+    result = CliRunner().invoke(app, ["publish", "hello-app", "1.0.0", str(build)])
+
+    assert result.exit_code != 0
+    assert "cannot zip" in result.output
+    assert "app/settings.py links to /nonexistent/settings.py" in result.output

@@ -6,6 +6,7 @@ publishes installs the runtime and the CLI.
 from __future__ import annotations
 
 import io
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -21,6 +22,10 @@ _SKIPPED = frozenset({"__pycache__"})
 _FOLDER_ATTRIBUTES = (stat.S_IFDIR | 0o755) << 16 | 0x10
 
 
+class UnzippableFolder(ValueError):
+    """A folder that cannot be zipped whole: a link to nothing, or a folder link that loops."""
+
+
 def zip_folder(folder: Path) -> bytes:
     """The folder's files as a zip: sorted POSIX names, fixed times, each file's permission bits,
     and an entry ("name/") for each empty folder.
@@ -29,16 +34,33 @@ def zip_folder(folder: Path) -> bytes:
     the zip; owners and times are not. An empty folder is kept because an appspec may install it
     (files: source logs/), which CodeDeploy's agent does as `zip -r` bundles have it: without its
     entry the folder is not in the bundle. A folder that holds only skipped ones counts as empty.
+    Links are followed, as `zip -r` follows them: a linked file or folder is zipped as what it
+    links to (pnpm's node_modules/<package> links into node_modules/.pnpm). A link to nothing,
+    or to a folder it is inside, raises UnzippableFolder rather than leave part of the build out.
     """
     entries: dict[str, Path | None] = {}  # name in the zip -> the file, or None for an empty folder
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if _SKIPPED.intersection(relative.parts):
-            continue
-        if path.is_file():
-            entries[relative.as_posix()] = path
-        elif _kept(path) and not any(_kept(child) for child in path.iterdir()):
-            entries[relative.as_posix() + "/"] = None
+    chains: dict[str, frozenset[str]] = {str(folder): frozenset({os.path.realpath(folder)})}
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=_unreadable):
+        here = Path(root)
+        chain = chains.pop(root)
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED)
+        for name in dirs:
+            real = os.path.realpath(here / name)
+            if real in chain:
+                relative = (here / name).relative_to(folder).as_posix()
+                raise UnzippableFolder(
+                    f"{relative} links to a folder it is inside ({real}): it would never end"
+                )
+            chains[os.path.join(root, name)] = chain | {real}  # noqa: PTH118 (os.walk's own name)
+        kept = [here / name for name in files if name not in _SKIPPED]
+        for path in kept:
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink() and not path.exists():
+                raise UnzippableFolder(f"{relative} links to {path.readlink()}, which does not exist")
+            if path.is_file():
+                entries[relative] = path
+        if here != folder and not dirs and not any(path.is_file() for path in kept):
+            entries[here.relative_to(folder).as_posix() + "/"] = None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -55,6 +77,5 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _kept(path: Path) -> bool:
-    """Whether zip_folder keeps ``path``: a file, or a folder (an entry of its own when empty)."""
-    return path.name not in _SKIPPED and (path.is_file() or (path.is_dir() and not path.is_symlink()))
+def _unreadable(error: OSError) -> None:
+    raise UnzippableFolder(f"{error.filename}: {error.strerror}") from error
