@@ -51,18 +51,21 @@ def test_a_thread_is_claimed_once_and_its_card_only_moves_forward(cloud: LocalCl
     assert threads.claim(APP, "r-1", now)
     assert not threads.claim(APP, "r-1", now)
     assert threads.claim(APP, "r-1", now + STALE_CLAIM + timedelta(seconds=1))  # its poster died
-    threads.started(APP, "r-1", SlackMessageRef(channel=CHANNEL, ts="1.000100"), rank=Decimal(2))
+    message = SlackMessageRef(channel=CHANNEL, ts="1.000100")
+    threads.started(APP, "r-1", message, rank=Decimal(2), card='{"text":"started"}')
     assert not threads.claim(APP, "r-1", now + timedelta(hours=1))
 
-    # Progress within the canary steps is in thousandths (Notice.progress): kept exactly
-    assert not threads.advance(APP, "r-1", Decimal(2))
-    assert threads.advance(APP, "r-1", Decimal("3.009"))
-    assert threads.advance(APP, "r-1", Decimal("3.024"))
-    assert not threads.advance(APP, "r-1", Decimal("3.013"))
+    # Progress within the canary steps is in thousandths (Notice.progress): kept exactly, with the
+    # card of the furthest
+    assert not threads.advance(APP, "r-1", Decimal(2), '{"text":"again"}')
+    assert threads.advance(APP, "r-1", Decimal("3.009"), '{"text":"step 1"}')
+    assert threads.advance(APP, "r-1", Decimal("3.024"), '{"text":"step 2"}')
+    assert not threads.advance(APP, "r-1", Decimal("3.013"), '{"text":"late step 1"}')
     found = threads.find(APP, "r-1")
     assert found is not None and found.rank == Decimal("3.024") and found.message.ts == "1.000100"
-    assert threads.advance(APP, "r-1", Decimal(9))
-    assert not threads.advance(APP, "r-1", Decimal("3.157"))
+    assert found.card == '{"text":"step 2"}'
+    assert threads.advance(APP, "r-1", Decimal(9), '{"text":"rolled back"}')
+    assert not threads.advance(APP, "r-1", Decimal("3.157"), '{"text":"late"}')
 
 
 def test_a_thread_outlives_the_longest_rollout(cloud: LocalCloud) -> None:

@@ -483,7 +483,7 @@ class InMemorySlackThreads:
 
     def find(self, application: str, rollout_id: str) -> Thread | None:
         item = self.items.get((application, rollout_id), {})
-        return Thread(item["message"], item["rank"]) if "message" in item else None
+        return Thread(item["message"], item["rank"], item.get("card")) if "message" in item else None
 
     def claim(self, application: str, rollout_id: str, now: datetime) -> bool:
         item = self.items.setdefault((application, rollout_id), {})
@@ -497,14 +497,16 @@ class InMemorySlackThreads:
         if "message" not in item:
             item.pop("claimed_at", None)
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
-        self.items.setdefault((application, rollout_id), {}).update(message=message, rank=rank)
+    def started(
+        self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal, card: str
+    ) -> None:
+        self.items.setdefault((application, rollout_id), {}).update(message=message, rank=rank, card=card)
 
-    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
+    def advance(self, application: str, rollout_id: str, rank: Decimal, card: str) -> bool:
         item = self.items.get((application, rollout_id), {})
         if "message" not in item or item["rank"] >= rank:
             return False
-        item["rank"] = rank
+        item.update(rank=rank, card=card)
         return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,10 @@ from canaryfleet.logic.notify import (
 )
 from canaryfleet.logic.notify_messages import card_blocks, detail_lines, reply_blocks, summary_email
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup
+from canaryfleet.models.approval import SlackMessageRef
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.notification import Notice, NoticeBatch, NoticeRecord
+from canaryfleet.ports.approvals import CardUpdate
 from canaryfleet.ports.clock import FixedClock
 from canaryfleet.ports.notify import STALE_CLAIM
 
@@ -103,6 +106,41 @@ def test_a_rollout_is_one_thread_whose_card_shows_the_furthest_stage() -> None:
     assert "canary 5%, live 95%" in json.dumps(slack.replies()[2]["blocks"])
     assert "started took 40 s" in json.dumps(slack.replies()[1]["blocks"])
     assert slack.updates[-1] == (root["ts"], f"payments-api 1.4.2: Rolled back: {REASON}")
+
+
+class _SlowUpdateOf(FakeSlack):
+    """chat.update of one stage's card takes a while: meanwhile ``meanwhile`` runs (another
+    invocation telling a later notice of the rollout), and the slow update lands after it."""
+
+    def __init__(self, slow_stage: str) -> None:
+        super().__init__()
+        self.slow_stage = slow_stage
+        self.meanwhile: list[Callable[[], object]] = []
+
+    def update(self, message: SlackMessageRef, text: str, blocks: list[dict[str, Any]]) -> CardUpdate:
+        if self.slow_stage in text and self.meanwhile:
+            self.meanwhile.pop()()
+        return super().update(message, text, blocks)
+
+
+def test_an_earlier_stages_update_landing_after_the_outcome_does_not_leave_the_card_behind() -> None:
+    # Given the awaiting-approval notice and the outcome told at the same time, the former's
+    # chat.update landing after the outcome's
+    slack = _SlowUpdateOf("Waiting for approval")
+    where = channels(slack)
+    tell_slack(notice=notice("rollout.started", 0), channels=where)
+    outcome = notice("rollout.rolled_back", 60, detail={"reason": REASON, "outcome": "rolled_back"})
+    slack.meanwhile.append(lambda: tell_slack(notice=outcome, channels=where))
+
+    tell_slack(notice=notice("rollout.awaiting_approval", 59, step=1), channels=where)
+
+    # Then the card Slack shows last is the outcome's
+    assert [text.split(": ")[1] for _, text in slack.updates] == [
+        "Rolled back",
+        "Waiting for approval",
+        "Rolled back",
+    ]
+    assert "Rolled back" in json.dumps(slack.cards[-1])
 
 
 def test_the_card_follows_the_canary_steps_and_a_late_steps_notice_does_not_move_it_back() -> None:

@@ -45,7 +45,12 @@ class DynamoSlackThreads:
         if "ts" not in values:
             return None
         rank = Decimal(str(values.get("rank", 0)))
-        return Thread(SlackMessageRef(channel=values["channel"], ts=values["ts"]), rank)
+        card = values.get("card")
+        return Thread(
+            SlackMessageRef(channel=values["channel"], ts=values["ts"]),
+            rank,
+            card if isinstance(card, str) else None,
+        )
 
     def _update(self, application: str, rollout_id: str, **request: Any) -> bool:
         """Update the thread's item; False if the request's condition did not hold."""
@@ -79,25 +84,28 @@ class DynamoSlackThreads:
             ConditionExpression="attribute_not_exists(ts)",
         )
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
+    def started(
+        self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal, card: str
+    ) -> None:
         self._update(
             application,
             rollout_id,
-            UpdateExpression="SET channel = :channel, ts = :ts, #rank = :rank",
+            UpdateExpression="SET channel = :channel, ts = :ts, #rank = :rank, card = :card",
             ExpressionAttributeNames={"#rank": "rank"},
             ExpressionAttributeValues={
                 ":channel": s(message.channel),
                 ":ts": s(message.ts),
                 ":rank": {"N": str(rank)},
+                ":card": s(card),
             },
         )
 
-    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
+    def advance(self, application: str, rollout_id: str, rank: Decimal, card: str) -> bool:
         return self._update(
             application,
             rollout_id,
-            UpdateExpression="SET #rank = :rank",
+            UpdateExpression="SET #rank = :rank, card = :card",
             ConditionExpression="attribute_exists(ts) AND #rank < :rank",
             ExpressionAttributeNames={"#rank": "rank"},
-            ExpressionAttributeValues={":rank": {"N": str(rank)}},
+            ExpressionAttributeValues={":rank": {"N": str(rank)}, ":card": s(card)},
         )

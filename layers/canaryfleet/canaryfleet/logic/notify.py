@@ -13,6 +13,7 @@ delivers the notice again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,22 +110,51 @@ def _thread(
     """
     rank = notice.progress or Decimal(0)
     threads = channels.threads
+    text, blocks = card_blocks(notice)
+    card = json.dumps({"text": text, "blocks": blocks}, separators=(",", ":"))
     thread = threads.find(notice.application, rollout_id)
     if thread is not None:
-        if threads.advance(notice.application, rollout_id, rank) or notice.final:
-            text, blocks = card_blocks(notice)
-            if slack.update(thread.message, text, blocks) == "failed" and notice.final:
+        if threads.advance(notice.application, rollout_id, rank, card) or notice.final:
+            updated = slack.update(thread.message, text, blocks)
+            if updated == "failed" and notice.final:
                 raise NotificationNotDelivered("slack did not update the rollout's card to its outcome")
+            if updated == "updated":
+                _catch_up(notice.application, rollout_id, rank, slack, threads)
         return thread
     if not threads.claim(notice.application, rollout_id, channels.clock.now()):
         raise SlackThreadBeingStarted(f"another notice is starting rollout {rollout_id}'s thread")
-    text, blocks = card_blocks(notice)
     message = slack.post(channel, text, blocks)
     if message is None:
         threads.release(notice.application, rollout_id)
         raise NotificationNotDelivered("slack did not take the rollout's first message")
-    threads.started(notice.application, rollout_id, message, rank)
-    return Thread(message, rank)
+    threads.started(notice.application, rollout_id, message, rank, card)
+    return Thread(message, rank, card)
+
+
+# How many times a card is set back to the furthest stage in a row (each set is a later notice's).
+_CATCH_UP_TIMES = 3
+
+
+def _catch_up(
+    application: str, rollout_id: str, shown: Decimal, slack: SlackPoster, threads: SlackThreads
+) -> None:
+    """Set the card back to the furthest stage, if a later notice moved it there while this one's
+    update was on its way and landed first.
+
+    Notices of one rollout may be told at the same time (a queue batch's, concurrent
+    invocations): the rank is checked in DynamoDB and the card updated in Slack, two steps, so the
+    earlier stage's update may land last. After its update lands, a notice reads the stored
+    rank again and, if it is further, shows the card stored with it; and again, in case that
+    update landed after a still later one.
+    """
+    for _ in range(_CATCH_UP_TIMES):
+        latest = threads.find(application, rollout_id)
+        if latest is None or latest.rank <= shown or latest.card is None:
+            return
+        stored = json.loads(latest.card)
+        if slack.update(latest.message, stored["text"], stored["blocks"]) != "updated":
+            return
+        shown = latest.rank
 
 
 @tracer.capture_method

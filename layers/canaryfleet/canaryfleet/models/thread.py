@@ -18,3 +18,6 @@ class Thread:
 
     message: SlackMessageRef
     rank: Decimal  # the furthest notice's progress (models.notification, Notice.progress)
+    # What the card shows at that rank: {"text": ..., "blocks": [...]} as JSON (None on a thread
+    # started before cards were kept).
+    card: str | None = None

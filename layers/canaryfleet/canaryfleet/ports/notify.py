@@ -69,12 +69,15 @@ class SlackThreads(Protocol):
         """Give the claim up (the first message was not posted): the next notice may try."""
         ...
 
-    def started(self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal) -> None:
-        """Record where the first message is (and the stage it shows)."""
+    def started(
+        self, application: str, rollout_id: str, message: SlackMessageRef, rank: Decimal, card: str
+    ) -> None:
+        """Record where the first message is (and the stage it shows, and how: ``card``)."""
         ...
 
-    def advance(self, application: str, rollout_id: str, rank: Decimal) -> bool:
-        """Move the card to ``rank`` if it shows an earlier stage; False if it is already as far."""
+    def advance(self, application: str, rollout_id: str, rank: Decimal, card: str) -> bool:
+        """Move the card to ``rank`` (showing ``card``) if it shows an earlier stage; False if it is
+        already as far."""
         ...
 
 
