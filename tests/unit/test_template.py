@@ -36,6 +36,26 @@ def test_buckets_are_versioned_encrypted_private_and_tls_only(bucket: str) -> No
     }.items() <= policy["Statement"][0].items()
 
 
+def test_the_artifact_bucket_refuses_uploads_encrypted_so_the_fleet_cannot_read_them() -> None:
+    # The instance role and StartRolloutFunction hold no kms:Decrypt and no SSE-C key: an upload
+    # with --sse aws:kms (or aws:kms:dsse) or an SSE-C key is denied; none, or AES256, is not.
+    policy = RESOURCES["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
+    denied = {
+        s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"
+    }
+
+    kms = denied["DenyEncryptionTheFleetCannotRead"]["Condition"]
+    assert kms == {
+        "Null": {"s3:x-amz-server-side-encryption": "false"},
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+    }
+    customer = denied["DenyCustomerProvidedKeys"]["Condition"]
+    assert customer == {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}
+    assert RESOURCES["ArtifactBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][
+        0
+    ]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
 def test_the_artifact_bucket_sends_its_events_to_eventbridge() -> None:
     config = RESOURCES["ArtifactBucket"]["Properties"]["NotificationConfiguration"]
 

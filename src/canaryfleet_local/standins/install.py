@@ -54,6 +54,7 @@ from canaryfleet_local.standins.lambda_async import AsyncInvocationQueue
 from canaryfleet_local.standins.s3 import (
     CloudFormationBucketPolicy,
     S3EventBridgeNotifications,
+    S3UploadEncryptionDenies,
     S3UserMetadataLimit,
 )
 from canaryfleet_local.standins.secretsmanager import (
@@ -147,6 +148,7 @@ class PlatformStandIns:
             stack.enter_context(publish_reaches_every_subscription())
             stack.enter_context(SsmParameterValueLimits().installed())
             stack.enter_context(S3UserMetadataLimit().installed())
+            stack.enter_context(S3UploadEncryptionDenies().installed())
             stack.enter_context(SecretsManagerPutSecretValueIdempotency().installed())
             stack.enter_context(EventBridgePutEventsSize().installed())
             stack.enter_context(LambdaSqsEventSourceMappingRules().installed())

@@ -1,23 +1,24 @@
 """S3: "Object Created" events to EventBridge as AWS sends them, the 2 KB limit on user-defined
-metadata, and bucket policies from templates."""
+metadata, bucket policies from templates, and their denies on an upload's encryption."""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import inspect
 import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Self, cast
+from typing import Any, ClassVar, Self, cast
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
 from moto.events.models import events_backends
 from moto.events.utils import EventMessageType
 from moto.s3 import notifications as s3_notifications
-from moto.s3.exceptions import S3ClientError
+from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
 from moto.s3.models import S3Backend, s3_backends
 from moto.s3.responses import S3Response
 from moto.s3.utils import metadata_from_headers
@@ -204,10 +205,24 @@ class CloudFormationBucketPolicy(CloudFormationStandIn, CloudFormationModel):
 
     @classmethod
     def enforceable(cls, document: dict[str, Any]) -> dict[str, Any]:
+        """What moto may enforce itself: statements without a Condition (it ignores them). A
+        statement on the upload's encryption headers is S3UploadEncryptionDenies' to evaluate;
+        any other condition would be enforced wrong, so it is refused here."""
         statements = document.get("Statement", [])
         if isinstance(statements, dict):
             statements = [statements]
-        kept = [s for s in statements if not cls._denies_only_insecure_transport(s)]
+        kept = []
+        for statement in statements:
+            if cls._denies_only_insecure_transport(statement) or S3UploadEncryptionDenies.evaluates(
+                statement
+            ):
+                continue
+            if statement.get("Condition"):
+                raise ValueError(
+                    f"the local cloud cannot enforce bucket policy statement {statement.get('Sid')!r}:"
+                    " moto ignores its Condition"
+                )
+            kept.append(statement)
         return {**document, "Statement": kept}
 
     @classmethod
@@ -225,3 +240,112 @@ class CloudFormationBucketPolicy(CloudFormationStandIn, CloudFormationModel):
         bucket = props["Bucket"]
         with contextlib.suppress(Exception):
             s3_backends[account_id]["global"].delete_bucket_policy(bucket)
+
+
+class S3UploadEncryptionDenies:
+    """Stands in for S3 evaluating a bucket policy's Deny on an upload's encryption headers, which
+    moto cannot: it enforces a bucket policy but ignores its Conditions, so such a Deny would
+    refuse every upload (CloudFormationBucketPolicy hands it here instead).
+
+    A Deny statement of a CloudFormation bucket policy for ``s3:PutObject`` whose conditions are
+    all on ``s3:x-amz-server-side-encryption`` or ``s3:x-amz-server-side-encryption-customer-
+    algorithm`` is evaluated against PutObject's and CreateMultipartUpload's request headers of the
+    same names (S3's condition keys for PutObject, which also authorises CreateMultipartUpload:
+    Service Authorization Reference, "Actions, resources, and condition keys for Amazon S3"). When
+    every condition holds, the request is refused with 403 ``AccessDenied`` and nothing is stored:
+    an explicit deny overrides any allow (IAM User Guide, "Policy evaluation logic"). The IAM rules
+    played ("IAM JSON policy elements: Condition operators"): the operators of a condition block
+    must all hold; ``Null`` "true" holds when the key is absent, "false" when present;
+    ``StringEquals`` holds when the key is present with one of the values; ``StringNotEquals``
+    holds when it is present with none of them, and when it is absent ("If the policy condition
+    requires that the key is not matched, such as StringNotLike or ArnNotLike, and the right key
+    is not present, the condition is true").
+    """
+
+    # Each condition key and the request header it reads.
+    KEYS: ClassVar[dict[str, str]] = {
+        key: key.removeprefix("s3:")
+        for key in ("s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-customer-algorithm")
+    }
+    OPERATORS = frozenset({"Null", "StringEquals", "StringNotEquals"})
+
+    @classmethod
+    def evaluates(cls, statement: dict[str, Any]) -> bool:
+        """Whether ``statement`` is one this stand-in evaluates (an upload Deny on encryption keys)."""
+        condition = statement.get("Condition") or {}
+        actions = statement.get("Action")
+        return (
+            statement.get("Effect") == "Deny"
+            and actions in ("s3:PutObject", ["s3:PutObject"])
+            and bool(condition)
+            and set(condition) <= cls.OPERATORS
+            and all(set(keys) <= set(cls.KEYS) for keys in condition.values())
+        )
+
+    @staticmethod
+    def _values(expected: Any) -> list[str]:
+        return [str(v) for v in expected] if isinstance(expected, list) else [str(expected)]
+
+    @classmethod
+    def _holds(cls, operator: str, expected: Any, sent: str | None) -> bool:
+        values = cls._values(expected)
+        if operator == "Null":
+            return (sent is None) == (values[0].lower() == "true")
+        if operator == "StringEquals":
+            return sent is not None and sent in values
+        return sent is None or sent not in values  # StringNotEquals
+
+    @classmethod
+    def denies(cls, document: Mapping[str, Any], bucket: str, key: str, headers: Mapping[str, str]) -> bool:
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        arn = f"arn:aws:s3:::{bucket}/{key}"
+        for statement in statements:
+            if not cls.evaluates(statement):
+                continue
+            resources = statement.get("Resource", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            if not any(fnmatch.fnmatchcase(arn, str(r)) for r in resources):
+                continue
+            sent = {name: headers.get(header) for name, header in cls.KEYS.items()}
+            if all(
+                cls._holds(operator, expected, sent[name])
+                for operator, keys in statement["Condition"].items()
+                for name, expected in keys.items()
+            ):
+                return True
+        return False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        put_object = S3Response.put_object
+        key_response_post = S3Response._key_response_post
+        denies = S3UploadEncryptionDenies.denies
+
+        def refuse_if_denied(bucket: str, key: str, headers: Mapping[str, str]) -> None:
+            document = CLOUDFORMATION_BUCKET_POLICIES.get(bucket)
+            if document is not None and denies(document, bucket, key, headers):
+                raise S3AccessDeniedError()
+
+        def put_object_unless_denied(response: S3Response) -> Any:
+            refuse_if_denied(response.bucket_name, response.parse_key_name(), response.headers)
+            return put_object(response)
+
+        def key_response_post_unless_denied(
+            response: S3Response,
+            request: Any,
+            body: bytes,
+            bucket_name: str,
+            query: dict[str, Any],
+            key_name: str,
+        ) -> Any:
+            if body == b"" and "uploads" in query:  # CreateMultipartUpload
+                refuse_if_denied(bucket_name, key_name, request.headers)
+            return key_response_post(response, request, body, bucket_name, query, key_name)
+
+        with (
+            mock.patch.object(S3Response, "put_object", put_object_unless_denied),
+            mock.patch.object(S3Response, "_key_response_post", key_response_post_unless_denied),
+        ):
+            yield
