@@ -317,6 +317,14 @@ class FleetSimulator:
                     "Value": requests * behaviour.error_rate,
                     "Timestamp": stamp,
                 },
+                # Every other request answered by the targets: none left for the load balancer to
+                # answer itself (logic/analysis/collect.py, ANSWERED).
+                {
+                    "MetricName": "HTTPCode_Target_2XX_Count",
+                    "Dimensions": dims,
+                    "Value": requests * (1 - behaviour.error_rate),
+                    "Timestamp": stamp,
+                },
                 {
                     "MetricName": "TargetResponseTime",
                     "Dimensions": dims,

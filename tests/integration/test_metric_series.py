@@ -157,8 +157,9 @@ def test_a_request_asks_for_no_more_data_points_than_getmetricdata_returns(cloud
     assert series["m79cv"][START] == 90.0
 
 
-def test_a_charts_errors_count_the_connections_the_target_refused(cloud_alb: None) -> None:
-    # Given a canary minute of 100 requests: 2 target 5xx and 20 connections it refused (ELB 502s)
+def test_a_charts_errors_count_the_requests_the_load_balancer_answered_itself(cloud_alb: None) -> None:
+    # Given a canary minute of 100 requests: 2 target 5xx, 75 answered 2xx and 3 4xx, so 20 the
+    # load balancer answered itself (connections refused or reset: 502s)
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
     group = FleetGroup(
         deployment_group="pay-canary",
@@ -197,7 +198,8 @@ def cloud_alb() -> Iterator[None]:
                 for name, value in (
                     ("RequestCount", 100.0),
                     ("HTTPCode_Target_5XX_Count", 2.0),
-                    ("TargetConnectionErrorCount", 20.0),
+                    ("HTTPCode_Target_2XX_Count", 75.0),
+                    ("HTTPCode_Target_4XX_Count", 3.0),
                     ("TargetResponseTime", 0.1),
                 )
             ],

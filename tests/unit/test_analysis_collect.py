@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from canaryfleet.logic.analysis.collect import collect, intervals
+from canaryfleet.logic.analysis.judge import judge
 from canaryfleet.models.analysis import MAX_INTERVALS, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig, FleetGroup
 from canaryfleet.models.policy import AnalysisSpec
@@ -78,6 +79,7 @@ def test_the_load_balancer_metrics_are_read_per_side_and_a_missing_5xx_count_is_
         {
             ("RequestCount", lb): minutes(300, 300, 300),  # dimensions sort LoadBalancer first
             ("HTTPCode_Target_5XX_Count", lb): minutes(3, None, 6),
+            ("HTTPCode_Target_2XX_Count", lb): minutes(297, 300, 294),
             ("TargetResponseTime", lb): minutes(0.08, 0.09, None),
         }
     )
@@ -106,30 +108,38 @@ class SeriesByTargetGroup(SeriesByDimension):
         return metric.dimensions["TargetGroup"]
 
 
-def test_requests_the_canary_failed_to_connect_to_count_with_its_5xx() -> None:
-    # Given a canary that refuses one connection in five (crashed workers): the load balancer
-    # answers those 502 itself, which HTTPCode_Target_5XX_Count does not count
+def test_requests_the_load_balancer_answered_for_the_canary_count_as_failed() -> None:
+    # Given a canary that resets or leaves unanswered a third of its requests (crashing workers, a
+    # hang past the idle timeout): the load balancer answers them 502 or 504 itself, which no
+    # target group metric of their own counts, but the group's RequestCount does
     canary, live = "targetgroup/pay-canary/1", "targetgroup/pay-live/2"
     metrics = SeriesByTargetGroup(
         {
-            ("RequestCount", canary): minutes(100, 100, 100),
-            ("TargetConnectionErrorCount", canary): minutes(20, 20, None),
+            ("RequestCount", canary): minutes(300, 300, 300),
+            ("HTTPCode_Target_2XX_Count", canary): minutes(200, 200, 200),
             ("HTTPCode_Target_5XX_Count", canary): minutes(1, None, None),
+            ("HTTPCode_Target_4XX_Count", canary): minutes(None, 10, None),
             ("RequestCount", live): minutes(900, 900, 900),
+            ("HTTPCode_Target_2XX_Count", live): minutes(880, 890, 870),
+            ("HTTPCode_Target_3XX_Count", live): minutes(19, 10, 28),
             ("HTTPCode_Target_5XX_Count", live): minutes(1, None, 2),
         }
     )
 
     samples, _ = collect(app(), AnalysisSpec(), metrics, START, START + timedelta(minutes=2, seconds=30))
 
-    # Then the canary's 5xx rate counts them, read from its own target group; live's is its own
+    # Then the canary's failed requests are those its targets did not answer 2xx to 4xx (its own
+    # 5xx among them, counted once); live's its own
     rate = samples.metrics[0]
-    assert rate.canary == (0.21, 0.2, 0.0)
+    assert rate.canary == pytest.approx((1 / 3, 90 / 300, 1 / 3))
     assert rate.live == pytest.approx((1 / 900, 0.0, 2 / 900))
     queries = metrics.asked[0][0]
-    connections = queries["m0cx"].metric
-    assert connections is not None and connections.metric_name == "TargetConnectionErrorCount"
-    assert connections.dimensions["TargetGroup"] == canary
+    answered = queries["m0ca0"].metric
+    assert answered is not None and answered.metric_name == "HTTPCode_Target_2XX_Count"
+    assert answered.dimensions["TargetGroup"] == canary
+    # And the analysis fails the build, which counting target 5xx alone would have passed
+    verdict = judge(samples)
+    assert verdict.result == "fail"
 
 
 def test_a_policy_metric_has_its_dimensions_filled_in_for_each_side() -> None:

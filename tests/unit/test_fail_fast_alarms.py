@@ -256,16 +256,30 @@ def test_the_load_balancers_metrics_get_alarms_too_as_the_critical_metrics_they_
     assert {"Name": "TargetGroup", "Value": "targetgroup/payments-api-canary/1"} in dimensions
 
 
-def test_the_5xx_alarm_counts_the_connections_the_canary_refused_as_the_analysis_does() -> None:
+def test_the_5xx_alarm_counts_the_requests_the_load_balancer_answered_for_the_canary() -> None:
     [five_xx, _], _ = critical_alarms(_app(), AnalysisSpec(interval_seconds=60))
 
-    # canary: 300 requests, no target 5xx but 30 refused connections (load balancer 502s); live clean
-    value = _value(five_xx, {"ce": None, "cx": 30, "cr": 300, "le": 2, "lx": None, "lr": 2700})
+    # canary: 300 requests, no target 5xx, 270 answered 2xx: 30 reset or timed out (the load
+    # balancer's 502s and 504s); live: 2,700 requests, 2 target 5xx, the rest 2xx and 4xx
+    counts: dict[str, float | None] = {"ce": None, "cr": 300, "ca0": 270, "ca1": None, "ca2": None}
+    counts |= {"le": 2, "lr": 2700, "la0": 2600, "la1": None, "la2": 98}
+    value = _value(five_xx, counts)
 
     assert value == pytest.approx(_z(30, 300, 2, 2700))
     assert value is not None and value > Z_THRESHOLD
     read = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in five_xx.metrics if "MetricStat" in q}
-    assert read["cx"] == read["lx"] == "TargetConnectionErrorCount"
+    assert [read[f"ca{kind}"] for kind in range(3)] == [f"HTTPCode_Target_{n}XX_Count" for n in (2, 3, 4)]
+    assert sum("MetricStat" in q for q in five_xx.metrics) == 10  # PutMetricAlarm's most
+
+
+def test_the_5xx_alarm_counts_a_target_5xx_once_whatever_the_answered_counts_say() -> None:
+    [five_xx, _], _ = critical_alarms(_app(), AnalysisSpec(interval_seconds=60))
+
+    # The targets' own 5xx are not among the answered 2xx to 4xx: counted once, not twice
+    counts: dict[str, float | None] = {"ce": 30, "cr": 300, "ca0": 270, "ca1": None, "ca2": None}
+    counts |= {"le": 2, "lr": 2700, "la0": 2698, "la1": None, "la2": None}
+
+    assert _value(five_xx, counts) == pytest.approx(_z(30, 300, 2, 2700))
 
 
 # -- what PutMetricAlarm is given --------------------------------------------------

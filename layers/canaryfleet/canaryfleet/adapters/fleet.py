@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import DeploymentGroupBusy, TransientAwsError
-from canaryfleet.models.analysis import MetricQuery, MetricStatQuery
+from canaryfleet.models.analysis import MetricQuery, MetricStatQuery, failed_requests
 from canaryfleet.models.app_config import (
     AppConfig,
     FleetGroup,
@@ -309,16 +309,17 @@ class Metrics:
             for qid, metric, stat in (
                 ("requests", "RequestCount", "Sum"),
                 ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
-                # Requests the load balancer answered itself for want of a connection: errors too
-                # (logic/analysis/collect.py, CONNECTION_ERRORS).
-                ("connections", "TargetConnectionErrorCount", "Sum"),
+                # Requests the targets answered: the others the load balancer answered itself (a
+                # reset, a timeout), errors too (logic/analysis/collect.py, ANSWERED).
+                ("answered2", "HTTPCode_Target_2XX_Count", "Sum"),
+                ("answered3", "HTTPCode_Target_3XX_Count", "Sum"),
+                ("answered4", "HTTPCode_Target_4XX_Count", "Sum"),
                 ("latency", "TargetResponseTime", "Average"),
             )
         }
         by_id = self.series(queries, start, end, period)
-        requests, errors, connections, latency = (
-            by_id.get(k, {}) for k in ("requests", "errors", "connections", "latency")
-        )
+        requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
+        answered = [by_id.get(f"answered{kind}", {}) for kind in (2, 3, 4)]
         # Metrics stored at one-minute resolution come back a minute apart whatever the period
         # asked for: a sample stands for the spacing CloudWatch actually returned.
         stamps = sorted(requests)
@@ -330,7 +331,7 @@ class Metrics:
                 at=at,
                 seconds=period,
                 requests=count,
-                errors=errors.get(at, 0.0) + connections.get(at, 0.0),
+                errors=failed_requests(count, errors.get(at, 0.0), sum(a.get(at, 0.0) for a in answered)),
                 latency=latency.get(at),
             )
             for at, count in sorted(requests.items())[-MAX_SAMPLES:]

@@ -277,6 +277,14 @@ class MetricQuery(BaseModel):
         return inputs, expression
 
 
+def failed_requests(requests: float, target_5xx: float, answered: float) -> float:
+    """A load balancer side's failed requests in one interval: those its targets did not answer
+    2xx to 4xx, the load balancer's own 502s and 504s for it included (at least its targets' 5xx,
+    at most its requests: each count is a datapoint of its own). logic/analysis/collect.py,
+    ANSWERED, says why."""
+    return min(requests, max(target_5xx, requests - answered))
+
+
 class MetricDefinition(BaseModel):
     """An application metric in a policy: how to read it for each side, and how to judge it.
 

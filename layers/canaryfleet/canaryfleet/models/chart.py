@@ -15,8 +15,8 @@ MAX_SAMPLES = 60
 
 
 class MetricSample(BaseModel):
-    """One period of one target group: requests, errors (5xx responses and refused connections) and
-    average latency."""
+    """One period of one target group: requests, errors (requests its targets did not answer 2xx
+    to 4xx: their 5xx and the load balancer's own 502s and 504s) and average latency."""
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 

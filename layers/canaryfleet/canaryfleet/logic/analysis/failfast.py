@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from canaryfleet.logic.analysis.collect import CONNECTION_ERRORS, definitions, five_xx_index, placeholders
+from canaryfleet.logic.analysis.collect import ANSWERED, definitions, five_xx_index, placeholders
 from canaryfleet.models.analysis import MetricDefinition, MetricQuery, MetricStatQuery
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.fail_fast import CriticalAlarm, alarm_prefix
@@ -124,19 +124,25 @@ def _ratio(
     metric: MetricDefinition,
     queries: _Queries,
     sides: dict[str, dict[str, str]],
-    failed_connections: MetricQuery | None = None,
+    answered: tuple[MetricQuery, ...] = (),
 ) -> str:
-    """Adds the ratio alarm's queries; the z-score's id. ``failed_connections``: events counted
-    with the value's (the 5xx rate's refused connections, as the analysis counts them)."""
+    """Adds the ratio alarm's queries; the z-score's id. ``answered``: the requests the targets
+    answered 2xx to 4xx, whose complement counts the 5xx rate's failed requests as the analysis
+    counts them (collect.failed_requests), the load balancer's own 502s and 504s with them."""
     assert metric.requests is not None
     for side, filled in sides.items():
         queries.query(f"{side}e", metric.value, filled)
         queries.query(f"{side}r", metric.requests, filled)
         # The load balancer sends no 5xx datapoint for a minute with none: no events, not no data.
         events = f"FILL({side}e, 0)"
-        if failed_connections is not None:
-            queries.query(f"{side}x", failed_connections, filled)
-            events = f"({events} + FILL({side}x, 0))"
+        if answered:
+            for kind, query in enumerate(answered):
+                queries.query(f"{side}a{kind}", query, filled)
+            unanswered = " - ".join(
+                [f"{side}r", *(f"FILL({side}a{kind}, 0)" for kind in range(len(answered)))]
+            )
+            queries.expression(f"{side}u", unanswered)
+            events = f"IF({side}u > {events}, {side}u, {events})"
         rare = events if metric.direction == "increase" else f"({side}r - {events})"
         if metric.direction == "either":
             rare = events
@@ -183,7 +189,7 @@ def critical_alarms(app: AppConfig, spec: AnalysisSpec) -> tuple[list[CriticalAl
             continue
         queries = _Queries(period)
         if metric.requests is not None:
-            _ratio(metric, queries, sides, CONNECTION_ERRORS if index == five_xx else None)
+            _ratio(metric, queries, sides, ANSWERED if index == five_xx else ())
             threshold, periods = Z_THRESHOLD, RATIO_PERIODS
         else:
             _continuous(metric, queries, sides)
