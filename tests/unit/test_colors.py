@@ -212,6 +212,54 @@ def test_given_a_release_whose_record_failed_after_all_traffic_moved_then_the_ru
     assert groups.calls == [(BLUE, 0)]
 
 
+def test_given_a_release_whose_record_failed_then_the_old_color_still_scales_to_zero_by_the_rule(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given this rollout moved every request to green, but "Record release" failed: the table
+    # still says blue is live
+    store.set_last_good(APP, REVISION, "earlier", color="blue")
+    groups = FakeGroups(**{BLUE: 6, GREEN: 6})
+    copy = chosen(app, store, groups, clock, rule)
+    rule.set_canary_weight(copy, 100)
+
+    # When the scale-down delay has passed
+    result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
+
+    # Then blue, which takes no request, goes to zero as after any release
+    assert result == {"scaled_down": True, "color": "blue"} and groups.calls == [(BLUE, 0)]
+
+
+def test_given_a_stale_record_then_a_rollback_still_empties_the_color_that_ran_the_failed_build(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given green serves by the rule but the table still says blue (an unrecorded release), so
+    # this rollout released onto blue, and its rollback returned every request to green
+    rule.set_canary_weight(app, 100)
+    groups = FakeGroups(**{BLUE: 6, GREEN: 6})
+    copy = chosen(app, store, groups, clock, rule)
+    assert (copy.live_color, copy.release_color) == ("green", "blue")
+
+    # When the release color is scaled down after the rollback
+    result = run_color_task(task("scale_down_release", copy), store, groups, rule, clock)
+
+    # Then blue, which ran the failed build and takes no request, goes to zero
+    assert result == {"scaled_down": True, "color": "blue"} and groups.calls == [(BLUE, 0)]
+
+
+def test_given_the_old_color_serves_again_after_a_newer_release_then_it_is_left_live(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given green went live, then a newer rollout released blue again before this delay ended
+    groups = FakeGroups(**{BLUE: 6, GREEN: 6})
+    copy = chosen(app, store, groups, clock, rule)
+    store.set_last_good(APP, REVISION, "newer", color="blue")
+    rule.set_canary_weight(copy, 0)
+
+    result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
+
+    assert result == {"scaled_down": False, "reason": "blue is live again"} and groups.calls == []
+
+
 def test_given_both_colors_take_requests_then_no_color_is_chosen(
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:

@@ -191,8 +191,10 @@ def scale_down_release(
     while it takes requests: ColorStillServing when the traffic could not be returned (the
     rollback then says the release color may still run the build)."""
     app = task.app
-    live = store.live_color(app.application) or FIRST_LIVE_COLOR
-    if app.release_color == live:  # cannot happen while this rollout holds the lock; never risk it
+    # The color this rollout chose as live, by the rule's weights (choose_colors): the stored one
+    # may lag them (a release whose record failed), and would name the release color itself.
+    live = app.live_color
+    if app.release_color == live:  # for_release makes them differ; never risk it
         logger.warning("release color is live: left as it is", extra={"color": live})
         return {"scaled_down": False, "reason": f"{live} is live"}
     release = app.release_color
@@ -210,14 +212,14 @@ def scale_down_release(
 def scale_down_old(
     task: ColorTask, store: RolloutStore, groups: GroupCapacities, traffic: TrafficWeights
 ) -> dict[str, Any]:
-    """After the scale-down delay: the old color goes to zero, unless it is live again or a newer
-    rollout (which holds the lock now) is bringing its own release up on it."""
+    """After the scale-down delay: the old color goes to zero, unless it takes requests again (a
+    newer release onto it) or a newer rollout (which holds the lock now) is bringing its own
+    release up on it. The rule's weights say which color serves, not the stored live color: a
+    release whose record failed after all traffic moved left that one on the old color."""
     app = task.app
     old = app.live_color
     assert old is not None  # run_color_task checked it
     application = app.application
-    if store.live_color(application) == old:
-        return {"scaled_down": False, "reason": f"{old} is live again"}
     lock = store.lock(application)
     if lock is not None and lock.rollout_id != task.ref.rollout_id:
         # A newer rollout's release goes to the idle color, this one: it empties the color itself
@@ -227,6 +229,8 @@ def scale_down_old(
             return {"scaled_down": False, "reason": f"rollout {lock.rollout_id} takes {old} over"}
     share = _serving(app, traffic, old)
     if share:
+        if store.live_color(application) == old and share == 100:
+            return {"scaled_down": False, "reason": f"{old} is live again"}
         logger.error("old color still takes requests: left as it is", extra={"color": old, "share": share})
         return {"scaled_down": False, "reason": f"{old} still takes {share}% of the requests"}
     groups.set_desired(app.live.auto_scaling_group, 0)
