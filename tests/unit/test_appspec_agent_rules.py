@@ -469,20 +469,8 @@ def test_a_mode_the_agent_cannot_read_as_chmod_digits_is_refused(mode: str) -> N
     )
 
 
-OWNERS = """\
-version: 0.0
-os: linux
-files:
-  - source: /web
-    destination: /usr/share/nginx/html
-permissions:
-  - object: /usr/share/nginx/html
-    owner: {owner}
-    group: {group}
-hooks:
-  ApplicationStart:
-    - location: scripts/start_container.sh
-"""
+# The permission of PERMISSIONS with an owner and a group in place of its mode.
+OWNERS = PERMISSIONS.replace("    mode: {mode}\n", "    owner: {owner}\n    group: {group}\n")
 
 
 @pytest.mark.parametrize(
