@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.observability import metrics
 
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
@@ -206,8 +207,18 @@ def _counted(capsys: pytest.CaptureFixture[str], metric: str) -> list[Any]:
     return [m[metric] for m in emitted if metric in m]
 
 
+@pytest.fixture
+def fresh_metrics(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
+    """capsys, with the embedded metrics buffer emptied first: the local cloud runs every function
+    in this process, and one a story left unfinished (its invocation abandoned at its timeout)
+    leaves its metrics in Powertools' shared buffer for the next flush to print."""
+    metrics.clear_metrics()
+    capsys.readouterr()
+    return capsys
+
+
 def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_release_not_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
 ) -> None:
     # Given FinalizeFunction refused by Lambda every time: "Record release" fails once the build
     # serves all traffic
@@ -242,11 +253,11 @@ def test_a_release_whose_record_fails_still_says_released_and_why_and_ends_relea
     _assert_nothing_left(report)
     # And on-call is paged: the functions' embedded metrics (printed, as Lambda's log) count
     # the metric ReleasesNotRecordedAlarm sums, once
-    assert _counted(capsys, "ReleasesNotRecorded") == [[1.0]]
+    assert _counted(fresh_metrics, "ReleasesNotRecorded") == [[1.0]]
 
 
 def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
 ) -> None:
     # Given ShiftTrafficFunction refused by Lambda every time: the canary's first shift fails,
     # and so does the rollback's "Return all traffic to live"
@@ -269,4 +280,4 @@ def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
     assert not report["lock_held"]
     _assert_nothing_left(report)
     # And on-call is paged: the metric RestoresFailedAlarm sums is counted once
-    assert _counted(capsys, "RestoresFailed") == [[1.0]]
+    assert _counted(fresh_metrics, "RestoresFailed") == [[1.0]]

@@ -93,9 +93,9 @@ class AutoScalingTerminationLifecycle:
     event with a new token. CompleteLifecycleAction (by token, or by instance id; its result
     CONTINUE or ABANDON, else ``ValidationError``) ends the wait and terminates the instance;
     RecordLifecycleActionHeartbeat counts a heartbeat; both answer ``ValidationError`` when no
-    action is active, as AWS does. Neither the
-    group's own deregistration before the wait nor the hook's timeout is played: ``pending``
-    lists what would be left to time out. moto also registers every instance of a group in
+    action is active, as AWS does. An instance terminated while its group keeps its desired
+    capacity is replaced (``terminate``). Neither the group's own deregistration before the wait
+    nor the hook's timeout is played: ``pending`` lists what would be left to time out. moto also registers every instance of a group in
     its target groups on any change; instances that are leaving are left out here.
     """
 
@@ -167,17 +167,35 @@ class AutoScalingTerminationLifecycle:
         raise ValidationError(f"No active Lifecycle Action found with token {token or instance_id}")
 
     def terminate(self, instance_id: str, ended_by: str, result: str | None = None) -> None:
-        """End the instance: out of its group, terminated in EC2; its pending action ends too."""
+        """End the instance: out of its group, terminated in EC2; its pending action ends too.
+
+        A group left below its desired capacity (a Spot instance reclaimed, an instance terminated
+        without decrementing the desired capacity) launches a replacement, as Auto Scaling does:
+        "If you do not decrement the desired capacity, Amazon EC2 Auto Scaling launches instances
+        to replace the ones that are terminated" (EC2 Auto Scaling API Reference,
+        TerminateInstanceInAutoScalingGroup); for Spot, the group "attempts to launch a
+        replacement instance" (CloudFormation, AWS::AutoScaling::AutoScalingGroup
+        MixedInstancesPolicy), within the Spot capacity AutoScalingLaunches allows. A scale-in
+        lowered the desired capacity first: nothing is replaced.
+        """
         backend = self._backend()
+        short: list[Any] = []
         with self._lock:
             for action in self.actions.values():
                 if action.instance_id == instance_id and action.ended is None:
                     action.ended, action.ended_by, action.result = time.monotonic(), ended_by, result
             for group in backend.autoscaling_groups.values():
-                group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+                kept = [s for s in group.instance_states if s.instance.id != instance_id]
+                if len(kept) < len(group.instance_states) and (group.desired_capacity or 0) > len(
+                    [s for s in kept if not s.lifecycle_state.startswith("Terminating")]
+                ):
+                    short.append(group)
+                group.instance_states = kept
         instance = backend.ec2_backend.get_instance(instance_id)
         if instance.state != "terminated":
             backend.ec2_backend.terminate_instances([instance_id])
+        for group in short:
+            group.set_desired_capacity(group.desired_capacity)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
