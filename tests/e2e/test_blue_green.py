@@ -4,13 +4,17 @@ scenarios that apply to both strategies played under blue/green."""
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from canaryfleet.adapters.freeze_store import DynamoFreezeCalendar
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.logic.freezes import declare_freeze
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.rollout import Stage
 from canaryfleet.models.rollout_record import RolloutRecord
+from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
@@ -184,6 +188,84 @@ def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_it
     assert record.verdict is not None and record.verdict.result == "inconclusive", (
         "the analysis did not blame the build"
     )
+
+
+def test_a_release_color_that_lost_capacity_while_awaiting_approval_takes_no_more_traffic() -> None:
+    # Given a blue/green release baked and approved only 8 s into its approval, during which one of
+    # green's two instances is reclaimed (a Spot interruption) and no Spot capacity replaces it
+    story = load_scenario("blue-green")
+    scenario = story.model_copy(update={"decide_after_seconds": 8.0, "capacity_timeout_seconds": 3})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        waiting = wait_for(
+            lambda: next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == "approval"), None),
+            deadline,
+        )
+        green = instances(cloud, GREEN)
+        cloud.fleet_operations.launches.spot_available[GREEN] = 0
+        cloud.fleet_operations.spot.interrupt([green[0]], notice_seconds=1)
+        wait_for(lambda: green[0] not in instances(cloud, GREEN), deadline)
+        wait_for(
+            lambda: (r := store.get(APPLICATION, waiting.rollout_id)) is not None and r.outcome, deadline
+        )
+        record = store.get(APPLICATION, waiting.rollout_id)
+        released = store.live_color(APPLICATION)
+
+    # Then, approved, it moves no more traffic onto half a color: it rolls back by weights, saying why
+    assert record is not None and record.outcome == "rolled_back"
+    assert record.reason is not None and record.reason.startswith(
+        "no healthy capacity: 1 of 2 instances healthy"
+    )
+    assert max(entry.weight for _, entry in record.weight_history()) == 10, "the canary's share at most"
+    assert released is None, "no release: blue serves as before"
+
+
+def test_a_freeze_declared_while_the_release_color_comes_up_holds_the_canary_deployment() -> None:
+    # Given a blue/green release whose color is still short of Spot capacity when on-call
+    # declares a freeze (the canary's window was checked, open, before the color was asked for)
+    scenario = load_scenario("blue-green").model_copy(
+        update={"spot_capacity": 0, "capacity_timeout_seconds": 120}
+    )
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        autoscaling = cloud.client("autoscaling")
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        wait_for(lambda: desired(cloud, GREEN) == 2 and len(instances(cloud, GREEN)) == 1, deadline)
+        start = datetime.now(UTC)
+        freeze_end = start + timedelta(seconds=8)
+        declare_freeze(
+            DynamoFreezeCalendar(cloud.output("StateTableName")),
+            start=start,
+            end=freeze_end,
+            reason="card network incident",
+            by="oncall@example.com",
+            clock=FixedClock(start),
+            freeze_id="incident-4711",
+        )
+        # When Spot capacity comes back and the color reaches its healthy capacity
+        cloud.fleet_operations.launches.spot_available[GREEN] = 5
+        autoscaling.set_desired_capacity(AutoScalingGroupName=GREEN, DesiredCapacity=2)
+        record = wait_for(lambda: _ended(store), deadline)
+
+    # Then the canary is deployed only once the freeze is over, the wait said on the rollout
+    assert record.outcome == "released"
+    deployed = record.stage_at(Stage.CANARY_DEPLOYED)
+    assert deployed is not None and deployed >= freeze_end
+    assert record.window_waits["canary"].reason.startswith("freeze incident-4711")
+
+
+def _ended(store: DynamoRolloutStore) -> RolloutRecord | None:
+    """The application's one rollout, once it has an outcome."""
+    records = store.list_rollouts(APPLICATION)
+    return records[-1] if records and records[-1].outcome else None
+
+
+def desired(cloud: LocalCloud, group: str) -> int:
+    found = cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    return int(found["AutoScalingGroups"][0]["DesiredCapacity"])
 
 
 def test_a_release_refused_for_a_listener_split_between_the_colors_says_why_and_changes_nothing() -> None:
