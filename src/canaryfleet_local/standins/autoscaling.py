@@ -95,8 +95,9 @@ class AutoScalingTerminationLifecycle:
     RecordLifecycleActionHeartbeat counts a heartbeat; both answer ``ValidationError`` when no
     action is active, as AWS does. An instance terminated while its group keeps its desired
     capacity is replaced (``terminate``). Neither the group's own deregistration before the wait
-    nor the hook's timeout is played: ``pending`` lists what would be left to time out. moto also registers every instance of a group in
-    its target groups on any change; instances that are leaving are left out here.
+    nor the hook's timeout is played: ``pending`` lists what would be left to time out. moto
+    also registers every instance of a group in its target groups on any change; instances that
+    are leaving are left out here.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
