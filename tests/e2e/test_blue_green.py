@@ -174,7 +174,7 @@ def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_it
         store = DynamoRolloutStore(cloud.output("StateTableName"))
         upload_build(cloud, APPLICATION, "1.0.0", bundle())
         baking = wait_for(
-            lambda: next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == "bake"), None),
+            lambda: _waiting(store, "bake"),
             deadline,
         )
         green, blue = (instances(cloud, group) for group in (GREEN, BLUE))
@@ -200,7 +200,7 @@ def test_a_release_color_that_lost_capacity_while_awaiting_approval_takes_no_mor
         store = DynamoRolloutStore(cloud.output("StateTableName"))
         upload_build(cloud, APPLICATION, "1.0.0", bundle())
         waiting = wait_for(
-            lambda: next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == "approval"), None),
+            lambda: _waiting(store, "approval"),
             deadline,
         )
         green = instances(cloud, GREEN)
@@ -255,6 +255,11 @@ def test_a_freeze_declared_while_the_release_color_comes_up_holds_the_canary_dep
     deployed = record.stage_at(Stage.CANARY_DEPLOYED)
     assert deployed is not None and deployed >= freeze_end
     assert record.window_waits["canary"].reason.startswith("freeze incident-4711")
+
+
+def _waiting(store: DynamoRolloutStore, kind: str) -> RolloutRecord | None:
+    """The application's rollout waiting for ``kind`` (a bake, an approval), if one is."""
+    return next((r for r in store.list_rollouts(APPLICATION) if r.wait_kind == kind), None)
 
 
 def _ended(store: DynamoRolloutStore) -> RolloutRecord | None:

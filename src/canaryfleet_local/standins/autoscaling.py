@@ -177,7 +177,8 @@ class AutoScalingTerminationLifecycle:
         TerminateInstanceInAutoScalingGroup); for Spot, the group "attempts to launch a
         replacement instance" (CloudFormation, AWS::AutoScaling::AutoScalingGroup
         MixedInstancesPolicy), within the Spot capacity AutoScalingLaunches allows. A scale-in
-        lowered the desired capacity first: nothing is replaced.
+        lowered the desired capacity first: nothing is replaced. Held by tests/e2e/test_blue_green.py
+        (the Spot-during-bake story: replaced; the lost-capacity story: no Spot, not replaced).
         """
         backend = self._backend()
         short: list[Any] = []

@@ -181,6 +181,12 @@ class S3UserMetadataLimit:
             yield
 
 
+def policy_statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A policy document's statements: its Statement is one statement or a list of them."""
+    statements = document.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
 # Bucket name -> the policy document the template declared (see CloudFormationBucketPolicy).
 CLOUDFORMATION_BUCKET_POLICIES: dict[str, dict[str, Any]] = {}
 
@@ -208,9 +214,7 @@ class CloudFormationBucketPolicy(CloudFormationStandIn, CloudFormationModel):
         """What moto may enforce itself: statements without a Condition (it ignores them). A
         statement on the upload's encryption headers is S3UploadEncryptionDenies' to evaluate;
         any other condition would be enforced wrong, so it is refused here."""
-        statements = document.get("Statement", [])
-        if isinstance(statements, dict):
-            statements = [statements]
+        statements = policy_statements(document)
         kept = []
         for statement in statements:
             if cls._denies_only_insecure_transport(statement) or S3UploadEncryptionDenies.evaluates(
@@ -297,9 +301,7 @@ class S3UploadEncryptionDenies:
 
     @classmethod
     def denies(cls, document: Mapping[str, Any], bucket: str, key: str, headers: Mapping[str, str]) -> bool:
-        statements = document.get("Statement", [])
-        if isinstance(statements, dict):
-            statements = [statements]
+        statements = policy_statements(document)
         arn = f"arn:aws:s3:::{bucket}/{key}"
         for statement in statements:
             if not cls.evaluates(statement):
