@@ -77,4 +77,31 @@ def test_each_key_has_one_effect_across_invocations_and_no_invocation_adds_a_cli
     assert created == []  # made per call, the layer created a DynamoDB client for every invocation
     assert _user_agent_handlers() == handlers  # nor does one register Powertools' user agent again
     assert idempotency._persistence.cache_info().currsize == 1
-    assert idempotency._persistence(table, "key", client("dynamodb")).client is client("dynamodb")
+    named = f"{deliver.__module__}.{deliver.__qualname__}"
+    assert idempotency._persistence(table, "key", named, client("dynamodb")).client is client("dynamodb")
+
+
+def test_a_function_made_once_inside_another_leaves_the_outer_ones_record_complete(table: str) -> None:
+    # notify sends each copy of an email once inside the email delivery made once per notice: the
+    # two share a table and a key path, and the outer's record must end "completed", not stay
+    # "in progress" (a repeat then raised IdempotencyAlreadyInProgressError until it expired)
+    effects: list[str] = []
+
+    def copy(mail: dict[str, str]) -> None:
+        effects.append(mail["key"])
+
+    def deliver(notice: dict[str, str]) -> str:
+        each = idempotency.once_per_key(
+            copy, table_name=table, data_keyword="mail", key="key", context=_Context()
+        )
+        for to in ("alice", "bob"):
+            each(mail={"key": f"{notice['key']}/to/{to}"})
+        return "sent"
+
+    once = idempotency.once_per_key(
+        deliver, table_name=table, data_keyword="notice", key="key", context=_Context()
+    )
+
+    assert once(notice={"key": "r3#released"}) == "sent"
+    assert once(notice={"key": "r3#released"}) == "sent"  # the first call's answer, not in progress
+    assert effects == ["r3#released/to/alice", "r3#released/to/bob"]

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 from canaryfleet.adapters.slack_threads import DynamoSlackThreads
 from canaryfleet.models.app_config import Approvers, registry_parameter
 from canaryfleet.models.approval import SlackMessageRef
@@ -154,3 +157,43 @@ def test_slack_refusing_a_notice_sends_it_back_and_the_retry_posts_it_once(
     slack.bot_token = token
     assert _invoke(onboarded, _batch(envelope)) == {"batchItemFailures": []}
     assert len(slack.posted(CHANNEL)) == 2  # the card and its one reply
+
+
+def test_an_email_that_failed_half_way_is_finished_by_the_retry_without_mailing_anyone_twice(
+    onboarded: LocalCloud, slack: LocalSlack
+) -> None:
+    # SNS refuses bob's copy past botocore's retries: the notice comes back, alice already mailed
+    onboarded.client("ssm").put_parameter(
+        Name=registry_parameter(APP),
+        Value=app_config(
+            APP, Approvers(emails=("alice@example.com", "bob@example.com"), slack_channel=CHANNEL)
+        ).model_dump_json(),
+        Type="String",
+        Overwrite=True,
+    )
+    envelope = json.loads(load_event("notify/notices")["Records"][0]["body"])
+    message = {**json.loads(envelope["Message"]), "rollout_id": "payments-api-1_4_3-half-way"}
+    envelope = {**envelope, "MessageId": "half-way", "Message": json.dumps(message)}
+    inbox = LocalMailbox(onboarded)
+    make_api_call = BaseClient._make_api_call
+    refused: list[str] = []
+
+    def bob_throttled_once(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        # The function's own sandbox has its own copy of the layer: the refusal is SNS's, below it
+        approver = params.get("MessageAttributes", {}).get("approver", {}).get("StringValue")
+        if operation == "Publish" and approver == "bob@example.com" and not refused:
+            refused.append(approver)
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, operation)
+        return make_api_call(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", bob_throttled_once):
+        assert _invoke(onboarded, _batch(envelope)) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+        assert _invoke(onboarded, _batch(envelope)) == {"batchItemFailures": []}
+
+    assert refused == ["bob@example.com"]
+    emails = [m for m in inbox.read() if m["Subject"].endswith(": rolled back")]
+    assert sorted(m["MessageAttributes"]["approver"]["Value"] for m in emails) == [
+        "alice@example.com",
+        "bob@example.com",
+    ]
+    assert len([m for m in slack.posted(CHANNEL) if m.thread_ts]) == 1  # and Slack told once

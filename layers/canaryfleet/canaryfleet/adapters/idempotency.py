@@ -29,14 +29,19 @@ REMEMBER_SECONDS = 15 * 86_400
 ResultT = TypeVar("ResultT")
 
 
-@lru_cache(maxsize=8)
-def _persistence(table_name: str, key: str, dynamodb: DynamoDBClient) -> DynamoDBPersistenceLayer:
-    """One persistence layer per table and key for the execution environment, on the shared client.
+@lru_cache(maxsize=16)
+def _persistence(
+    table_name: str, key: str, function: str, dynamodb: DynamoDBClient
+) -> DynamoDBPersistenceLayer:
+    """One persistence layer per table, key and function for the execution environment, on the shared client.
 
     Made per call, Powertools' layer created a boto3 client for every invocation (tens of
     milliseconds of CPU, the retry settings of ``adapters.clients`` lost) and registered its
     user-agent handler on it again. It takes the key from the first config it is given, hence one
-    per key; the invocation's context still comes from each call's own config. Passing a client
+    per key; the invocation's context still comes from each call's own config. It holds the name
+    of the function it last ran for (``configure`` sets it on every call), hence one per
+    function: a function made once per key inside another would otherwise leave the outer one's
+    record "in progress" under the inner one's name. Passing a client
     is Powertools' documented way (``boto3_client``, "Customizing the Boto3 client" in
     https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/); the calls and
     so the function's IAM permissions on the table are the same.
@@ -62,7 +67,9 @@ def once_per_key(
         config.register_lambda_context(context)
     wrapped: Callable[..., ResultT] = idempotent_function(
         data_keyword_argument=data_keyword,
-        persistence_store=_persistence(table_name, key, client("dynamodb")),
+        persistence_store=_persistence(
+            table_name, key, f"{function.__module__}.{function.__qualname__}", client("dynamodb")
+        ),
         config=config,
     )(function)
     return wrapped

@@ -8,7 +8,8 @@ approvers, with the reason for a rollback. A drain that lost logs is a message o
 Each of the two deliveries happens once per notice (the wiring wraps each in Powertools
 idempotency, keyed on the notice's :attr:`~canaryfleet.models.notification.Notice.key`), so a
 duplicate or a retry posts nothing twice; a delivery that fails raises, and the queue
-delivers the notice again.
+delivers the notice again. The email goes once per recipient too (:class:`SummaryMail`): a
+send that failed half-way is finished by the retry, not sent again to those already mailed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from canaryfleet.errors import (
@@ -39,6 +41,19 @@ _UNTHREADED_KINDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class SummaryMail:
+    """One recipient's copy of a notice's email; ``key`` tells it from every other copy sent."""
+
+    key: str
+    recipient: str
+    subject: str
+    body: str
+
+
+MailSender = Callable[..., None]  # called as ``send(mail=SummaryMail(...))``
+
+
 @dataclass
 class NotifyChannels:
     """Where notices go, and what the notifications function reads to address them.
@@ -52,6 +67,9 @@ class NotifyChannels:
     slack: SlackPoster | None
     email: SummaryEmail
     clock: Clock
+    # How each copy of the email is sent; the wiring makes it once per SummaryMail.key. None: sent
+    # straight through ``email`` (the unit tests' fakes).
+    send_mail: MailSender | None = None
 
 
 def _application(notice: Notice, channels: NotifyChannels) -> AppConfig | None:
@@ -169,9 +187,17 @@ def email_summary(*, notice: Notice, channels: NotifyChannels) -> dict[str, Any]
     record = channels.rollouts.get(notice.application, notice.rollout_id) if notice.rollout_id else None
     subject, body = summary_email(notice, record)
     channels.email.ensure_subscribed(recipients)
+    send = channels.send_mail or partial(send_straight, channels.email)
     for recipient in recipients:
-        channels.email.send(recipient, subject, body)
+        # A publish that fails (SNS throttled past botocore's retries) fails the delivery after
+        # the earlier recipients were mailed; the retry sends only the copies not yet sent.
+        send(mail=SummaryMail(f"{notice.key}/to/{recipient}", recipient, subject, body))
     return {"email": "sent", "recipients": len(recipients)}
+
+
+def send_straight(email: SummaryEmail, *, mail: SummaryMail) -> None:
+    """Send one copy of a notice's email to its recipient alone."""
+    email.send(mail.recipient, mail.subject, mail.body)
 
 
 Delivery = Callable[..., dict[str, Any]]

@@ -2,10 +2,15 @@
 
 ``notify_service`` gives the logic (``canaryfleet.logic.notify``) its channels, each delivery
 wrapped in Powertools idempotency on the platform's idempotency table, so a notice delivered
-twice is told once. The logic depends only on the ports in ``canaryfleet.ports.notify``.
+twice is told once, and each copy of its email sent once. The logic depends only on the ports
+in ``canaryfleet.ports.notify``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,9 +21,18 @@ from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.adapters.secrets import SecretsManagerSlackSecret
 from canaryfleet.adapters.slack import notice_slack
 from canaryfleet.adapters.slack_threads import DynamoSlackThreads
-from canaryfleet.logic.notify import Delivery, Notifications, NotifyChannels, email_summary, tell_slack
+from canaryfleet.logic.notify import (
+    Notifications,
+    NotifyChannels,
+    SummaryMail,
+    email_summary,
+    send_straight,
+    tell_slack,
+)
 from canaryfleet.ports.clock import SystemClock
 from canaryfleet.settings import NotifySettings
+
+T = TypeVar("T")
 
 
 def notify_channels(settings: NotifySettings) -> NotifyChannels:
@@ -34,18 +48,29 @@ def notify_channels(settings: NotifySettings) -> NotifyChannels:
 
 
 def notify_service(settings: NotifySettings, context: LambdaContext | None) -> Notifications:
-    """Both deliveries, each made at most once per notice key (an in-progress record lasts the invocation)."""
+    """Both deliveries, each made at most once per notice key (an in-progress record lasts the
+    invocation), and each copy of the email once per recipient."""
 
-    def once(delivery: Delivery) -> Delivery:
+    def once(function: Callable[..., T], data_keyword: str) -> Callable[..., T]:
         return once_per_key(
-            delivery,
+            function,
             table_name=settings.idempotency_table_name,
-            data_keyword="notice",
+            data_keyword=data_keyword,
             key="key",
             context=context,
         )
 
+    channels = notify_channels(settings)
+    email = channels.email
+
+    def send_summary_mail(mail: SummaryMail) -> None:
+        send_straight(email, mail=mail)
+
+    channels = replace(channels, send_mail=once(send_summary_mail, "mail"))
     time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
     return Notifications(
-        notify_channels(settings), slack=once(tell_slack), email=once(email_summary), time_left=time_left
+        channels,
+        slack=once(tell_slack, "notice"),
+        email=once(email_summary, "notice"),
+        time_left=time_left,
     )
