@@ -6,6 +6,7 @@ import atexit
 import gc
 import io
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.errors import CanaryfleetError
+from canaryfleet.observability import logger as runtime_logger
 from rich.console import Console
 
 from canaryfleet_cli import operate
@@ -130,8 +132,21 @@ def local_rollout(
     raise typer.Exit(0 if report["outcome"] == "released" else 1)
 
 
+def runtime_logs_to_stderr() -> None:
+    """The runtime's log lines (the registry, the stores) go to stderr: stdout is the command's.
+
+    Powertools' Logger writes its JSON lines to stdout, where Lambda sends them to CloudWatch
+    Logs ("Amazon CloudWatch Logs for AWS Lambda", AWS Lambda Developer Guide). In the CLI they
+    broke the one document `status --json` prints for a script to parse.
+    """
+    handler = runtime_logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+
+
 def main() -> None:
     """`canaryfleet` (its console script, and ``python -m canaryfleet_cli.main``)."""
+    runtime_logs_to_stderr()
     # A command that ran a local cloud ends with hundreds of thousands of objects (moto's state,
     # the functions' modules), and the interpreter's garbage collection at exit walked them all:
     # 1.3 to 1.7 s of `make demo`. The command has finished when exit handlers run; its objects,

@@ -32,7 +32,7 @@ from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_cli.local_endpoint import NoLocalCloud, use_local_endpoint
-from canaryfleet_cli.plain import hide_url_credentials
+from canaryfleet_cli.plain import hide_url_credentials, warn
 from canaryfleet_cli.rollout_view import window_wait_text
 
 DEFAULT_STACK = "canaryfleet"
@@ -150,7 +150,15 @@ class Platform:
             raise PlatformError(str(exc)) from None
 
     def applications(self) -> list[AppConfig]:
-        return SsmRegistry().all()
+        """Every application whose registry entry reads; each entry that does not, named on stderr.
+
+        Left out, not an error: one entry broken by hand must not hide every other application.
+        Warned, not logged: the runtime's log line would be JSON, and stdout is the command's.
+        """
+        listing = SsmRegistry().listing()
+        for why in listing.left_out.values():
+            warn(f"{why}; its application is left out")
+        return listing.found
 
     def decide(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a decision through the platform's decide function (the approval gate's path)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -53,6 +54,15 @@ def _parse(name: str, value: object) -> AppConfig:
         raise ConfigurationError(f"registry entry {name} is malformed: {problems(exc)}") from None
 
 
+@dataclass(frozen=True)
+class RegistryListing:
+    """The registry read whole: the entries that read, and why each other one does not."""
+
+    found: list[AppConfig] = field(default_factory=list)
+    # A left-out entry's parameter name, and what is wrong with it (ConfigurationError's words).
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
 @lru_cache(maxsize=1)
 def _provider() -> SSMProvider:
     return SSMProvider(boto3_client=client("ssm"))
@@ -83,6 +93,15 @@ class SsmRegistry(Registry):
         on it (``get`` raises ConfigurationError), and each read of the whole registry logs it
         as an error with the ``RegistryEntriesMalformed`` metric.
         """
+        listing = self.listing()
+        for name, error in listing.left_out.items():
+            logger.error("registry entry left out", extra={"parameter": name, "error": error})
+            metrics.add_metric(name="RegistryEntriesMalformed", unit=MetricUnit.Count, value=1)
+        return listing.found
+
+    def listing(self) -> RegistryListing:
+        """Every entry that reads, and each left out with why, logged by no one: the operator's CLI
+        says them in its own words (its stdout holds only what a command prints)."""
         try:
             values = _provider().get_multiple(
                 REGISTRY_PREFIX.rstrip("/"), max_age=_CACHE_SECONDS, recursive=True
@@ -94,11 +113,10 @@ class SsmRegistry(Registry):
             if isinstance(cause, Exception):
                 raise cause from None
             raise
-        found = []
+        listing = RegistryListing()
         for name, value in values.items():
             try:
-                found.append(_parse(name, value))
+                listing.found.append(_parse(name, value))
             except ConfigurationError as exc:
-                logger.error("registry entry left out", extra={"parameter": name, "error": str(exc)})
-                metrics.add_metric(name="RegistryEntriesMalformed", unit=MetricUnit.Count, value=1)
-        return found
+                listing.left_out[name] = str(exc)
+        return listing
