@@ -66,7 +66,12 @@ class LocalCloud:
         self.template_path = template_path
         # The fleet simulator publishes the load balancer's metrics every second, not every
         # minute as AWS does: the local stories' analyses sample them each second.
-        self.parameters = {"LoadBalancerMetricsPeriod": "1", **(parameters or {})}
+        # Its durations are seconds; its Step Functions sends ABORTED once the stopped task returned.
+        self.parameters = {
+            "LoadBalancerMetricsPeriod": "1",
+            "StoppedTaskGraceSeconds": "1",
+            **(parameters or {}),
+        }
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.code_bucket = f"canaryfleet-local-code-{self.account_id}"

@@ -175,3 +175,36 @@ def test_every_rollout_task_waits_out_aws_throttling_for_minutes_before_it_rolls
         retrier = _first_retrier_of(task, "TransientAwsError")
         assert retrier is not None, name
         assert _longest_wait(retrier) >= 300, (name, retrier)
+
+
+def _function_timeout(logical_id: str) -> int:
+    function = TEMPLATE["Resources"][logical_id]["Properties"]
+    return int(function.get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"]))
+
+
+def test_a_recovery_waits_out_the_stopped_rollouts_last_task_before_it_touches_the_fleet() -> None:
+    # StopExecution does not end the Lambda invocation of the Task it interrupted, and the ABORTED
+    # event that starts the recovery comes at the stop: the rollback must begin only once the
+    # longest of the rollout's functions could have returned, or that task's weights or
+    # deployment land after the traffic was put back.
+    definition = json.loads((STATE_MACHINES / "rollout.asl.json").read_text())
+    rollout = states(definition)
+    held = next(
+        c
+        for c in rollout["Did the stopped rollout hold its turn"]["Choices"]
+        if c["Variable"] == "$.takeover.held"
+    )
+    wait = rollout[held["Next"]]
+    grace = TEMPLATE["Parameters"]["StoppedTaskGraceSeconds"]
+    release_turn = TEMPLATE["Resources"]["ReleaseTurnFunction"]["Properties"]["Environment"]["Variables"]
+    substitutions = TEMPLATE["Resources"]["RolloutStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    called = [value["Fn::GetAtt"][0] for value in substitutions.values() if "Fn::GetAtt" in value]
+
+    assert wait["Type"] == "Wait" and wait["SecondsPath"] == "$.takeover.grace_seconds"
+    assert wait["Next"] == "Roll back the stopped rollout"
+    assert (
+        rollout["Take over the stopped rollout"]["ResultSelector"]["grace_seconds.$"]
+        == "$.Payload.grace_seconds"
+    )
+    assert release_turn["STOPPED_TASK_GRACE_SECONDS"] == {"Ref": "StoppedTaskGraceSeconds"}
+    assert called and grace["Default"] > max(_function_timeout(function) for function in called)

@@ -44,9 +44,11 @@ class AlarmEventSettings(BaseSettings):
 
 
 class ReleaseTurnSettings(BaseSettings):
-    """release_turn: a recovery's take-over settles the approval the stopped rollout waited for."""
+    """release_turn: a recovery's take-over settles the approval the stopped rollout waited for,
+    and tells the recovery how long the stopped execution's last task may still run."""
 
     approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
+    stopped_task_grace_seconds: int = Field(default=35, alias="STOPPED_TASK_GRACE_SECONDS", ge=1, le=900)
 
 
 class RecordStageSettings(BaseSettings):
