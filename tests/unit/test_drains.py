@@ -36,7 +36,8 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.ports.clock import FixedClock
 
-from tests.helpers import load_event
+from canaryfleet_local.parsing import parse_template
+from tests.helpers import REPO, load_event
 from tests.unit.drain_fakes import (
     FakeDirectory,
     FakeHooks,
@@ -445,6 +446,24 @@ def test_a_deregistration_delay_that_cannot_be_read_waits_what_the_stop_budget_l
     # Then it counts ELB's default, 300 s, cut so that the 30-s stop fits in the 90-s document
     assert world.record().in_flight_until == NOW + timedelta(seconds=300)
     assert _in_flight_seconds(world) == {(INSTANCE,): 90 - 30 - 5}
+
+
+@pytest.mark.parametrize("trigger", [DrainTrigger.SPOT, DrainTrigger.REBALANCE], ids=lambda t: t.value)
+def test_the_longest_deregistration_delay_a_fleet_may_set_is_waited_out_whole(
+    world: World, trigger: DrainTrigger
+) -> None:
+    # A fleet's DeregistrationDelaySeconds "must fit in a Spot notice with the log flush": a delay
+    # the drain cuts short stops the application while the load balancer still completes requests
+    # on it, and those clients get a 5xx
+    fleet = parse_template((REPO / "fleet" / "template.yaml").read_text())
+    longest = int(fleet["Parameters"]["DeregistrationDelaySeconds"]["MaxValue"])
+    world.member("live")
+    world.targets.delays[LIVE_TG] = longest
+
+    world.leave(trigger, at=NOW)
+    world.dispatch(NOW)
+
+    assert _in_flight_seconds(world) == {(INSTANCE,): longest}
 
 
 def test_the_wait_is_recorded_before_the_order_reaches_a_dispatcher(world: World) -> None:
