@@ -167,3 +167,31 @@ def test_the_decide_function_does_not_take_a_channel_only_the_approval_gate_reco
     after = store.get(APP, rollout_id)
     assert after is not None
     assert (after, after.audit) == (before, [])
+
+
+def test_an_override_whose_announcement_fails_is_taken_and_says_so(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given a running rollout (between its waits), and a notification topic SNS no longer has
+    rollout_id = running(store, cloud, None)
+    cloud.client("sns").delete_topic(TopicArn=cloud.resource("NotificationTopic"))
+
+    # When an operator promotes it past the window (`canaryfleet promote --override-window`)
+    body, error = invoke(
+        cloud,
+        "DecideFunction",
+        {
+            "application": APP,
+            "action": "promote",
+            "by": "cto@example.com",
+            "reason": "outage fix",
+            "override_window": True,
+        },
+    )
+
+    # Then the decision is taken, not an error, and its detail says the announcement did not go out
+    assert error is None, body
+    assert (body["rollout_id"], body["outcome"]) == (rollout_id, "recorded")
+    assert "its announcement in the rollout's Slack thread did not go out" in body["detail"]
+    record = store.get(APP, rollout_id)
+    assert record is not None and [o.by for o in record.window_overrides] == ["cto@example.com"]

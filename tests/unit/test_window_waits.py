@@ -385,3 +385,43 @@ def test_an_override_is_announced_in_the_rollouts_thread_and_its_waits_in_the_ou
     assert "Waited for the calendar before the canary: " in email
     assert "(outside the deployment window)" in email
     assert "deployment window or freeze overridden by cto@example.com" in email and "outage fix" in email
+
+
+class RefusingNotifier:
+    """SNS refusing every publish, as a throttled or denied topic does past botocore's retries."""
+
+    def publish(self, kind: str, application: str, message: dict[str, object]) -> None:
+        raise RuntimeError("ThrottlingException: Rate exceeded")
+
+
+def test_an_override_whose_announcement_fails_still_stands_and_says_the_announcement_did_not_go_out(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given a promotion that overrode the calendar
+    decision = Decision(
+        application=ref.application,
+        action="promote",
+        by="cto@example.com",
+        reason="outage fix",
+        override_window=True,
+    )
+    decide(decision, store, RecordingCallbacks(), clock)
+
+    # When its announcement cannot be published
+    said = announce_override(decision, ref.rollout_id, store, RefusingNotifier(), clock)
+
+    # Then nothing is raised, the operator is told, and the override is still recorded
+    assert said.startswith("the override stands, but its announcement in the rollout's Slack thread")
+    assert "(ThrottlingException: Rate exceeded)" in said
+    record = store.get(ref.application, ref.rollout_id)
+    assert record is not None and [o.by for o in record.window_overrides] == ["cto@example.com"]
+
+
+def test_an_announced_override_says_nothing_more(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    decision = Decision(
+        application=ref.application, action="promote", by="cto@example.com", reason="x", override_window=True
+    )
+
+    assert announce_override(decision, ref.rollout_id, store, RecordingNotifier(), clock) == ""

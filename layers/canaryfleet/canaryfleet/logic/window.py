@@ -142,18 +142,32 @@ def override_window(
 
 def announce_override(
     decision: Decision, rollout_id: str, store: RolloutRecords, notifier: Notifier, clock: Clock
-) -> None:
-    """Tell the application's channel (the rollout's Slack thread) who overrode the calendar and why."""
-    record = store.get(decision.application, rollout_id)
-    notifier.publish(
-        kind="rollout.window_overridden",
-        application=decision.application,
-        message={
-            "rollout_id": rollout_id,
-            "application": decision.application,
-            "version": record.version if record is not None else "",
-            "by": decision.by,
-            "reason": decision.reason,
-            "at": clock.now().isoformat(),
-        },
-    )
+) -> str:
+    """Tell the application's channel (the rollout's Slack thread) who overrode the calendar and why.
+
+    The override already stands when this runs, so a failure (SNS throttled or refused, the
+    record unread) is only logged, as ``settle_ended_approval`` does its own: an error here made
+    the decide function fail, and `canaryfleet promote --override-window` said "error" for an
+    override in effect. Returns "" once the notice is published, else what the operator is told.
+    """
+    try:
+        record = store.get(decision.application, rollout_id)
+        notifier.publish(
+            kind="rollout.window_overridden",
+            application=decision.application,
+            message={
+                "rollout_id": rollout_id,
+                "application": decision.application,
+                "version": record.version if record is not None else "",
+                "by": decision.by,
+                "reason": decision.reason,
+                "at": clock.now().isoformat(),
+            },
+        )
+    except Exception as exc:
+        logger.exception("window override not announced", extra={"rollout_id": rollout_id})
+        return (
+            "the override stands, but its announcement in the rollout's Slack thread did not go out "
+            f"({str(exc)[:200]}): tell the channel yourself"
+        )
+    return ""

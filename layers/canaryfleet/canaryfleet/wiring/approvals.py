@@ -63,7 +63,8 @@ def request_approval(settings: RequestApprovalSettings) -> Callable[[ApprovalTas
 
 def decide(settings: DecideSettings) -> Callable[[Decision], DecisionResult]:
     """A decision from the CLI or the local cloud; an approval it ended is settled at once, and
-    a window override is announced in the rollout's Slack thread."""
+    a window override is announced in the rollout's Slack thread (if that fails, the result's
+    detail says so: the override stands all the same)."""
     clock = SystemClock()
     store = DynamoRolloutStore(settings.state_table_name, clock)
     notifier = SnsNotifier(settings.notification_topic_arn)
@@ -71,7 +72,10 @@ def decide(settings: DecideSettings) -> Callable[[Decision], DecisionResult]:
     def run(decision: Decision) -> DecisionResult:
         result = decide_once(decision, store, StepFunctionsCallbacks(), clock)
         if decision.override_window:
-            announce_override(decision, result.rollout_id, store, notifier, clock)
+            unannounced = announce_override(decision, result.rollout_id, store, notifier, clock)
+            if unannounced:
+                detail = "; ".join(said for said in (result.detail, unannounced) if said)
+                result = result.model_copy(update={"detail": detail})
         if result.approval_id is not None:
             slack_secret = SecretsManagerSlackSecret(settings.slack_secret_arn)
             settle_ended_approval(
