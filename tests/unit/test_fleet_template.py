@@ -762,3 +762,12 @@ def test_parameters_that_reach_the_user_data_cannot_break_out_of_its_quotes(temp
     assert re.match(
         template["Parameters"]["AnsibleRepositoryUrl"]["AllowedPattern"], "git@github.com:org/repo.git"
     )
+
+
+# --- before the first release (tests/integration/test_fleet_placeholder.py runs the placeholder)
+def test_a_health_check_path_cannot_break_out_of_the_placeholders_string(template: dict[str, Any]) -> None:
+    pattern = template["Parameters"]["HealthCheckPath"]["AllowedPattern"]
+
+    assert re.match(pattern, "/healthz?from=alb") and re.match(pattern, "/it's")
+    assert not re.match(pattern, '/"""+__import__("os").system("id")+r"""')
+    assert not re.match(pattern, "/ends-with\\")
