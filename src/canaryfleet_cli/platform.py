@@ -186,6 +186,21 @@ def running_rollout(platform: Platform, application: str) -> RolloutRecord | Non
     return platform.store.get(application, lock.rollout_id)
 
 
+def queued_behind(platform: Platform, record: RolloutRecord) -> str | None:
+    """The rollout ``record`` waits for its turn behind, said for a person; None if it does not wait.
+
+    A rollout's execution starts at its upload and waits in the application's queue while another
+    holds the lock (one rollout at a time): its record is "started" with no stage recorded yet.
+    """
+    if record.outcome is not None or record.current_stage is not None:
+        return None
+    lock = platform.store.lock(record.application)
+    if lock is None or lock.rollout_id == record.rollout_id:
+        return None
+    holder = platform.store.get(record.application, lock.rollout_id)
+    return f"{holder.version} ({lock.rollout_id})" if holder is not None else lock.rollout_id
+
+
 def live_version(platform: Platform, application: str) -> str | None:
     """The version the live group runs: the last released build's, None before any release."""
     revision = platform.store.last_good(application)

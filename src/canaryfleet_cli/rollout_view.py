@@ -60,10 +60,11 @@ def age(delta: object) -> str:
     return f"{seconds // 86400}d"
 
 
-def _current_step_index(app: AppConfig, record: RolloutRecord) -> int | None:
-    """Which of the displayed steps (0: deploy canary, 1..n: the policy, n+1: deploy live) runs."""
+def _current_step_index(app: AppConfig, record: RolloutRecord, queued: bool = False) -> int | None:
+    """Which of the displayed steps (0: deploy canary, 1..n: the policy, n+1: deploy live) runs;
+    None for none (ended, rolling back, or ``queued``: waiting for its turn, no step begun)."""
     steps = policy_of(app, record).steps
-    if record.outcome is not None or rolling_back(record):
+    if queued or record.outcome is not None or rolling_back(record):
         return None
     if record.stage_traffic_shifted_at is None:
         return 0  # the canary deployment and its health check
@@ -103,7 +104,8 @@ def rolling_back(record: RolloutRecord) -> bool:
     )
 
 
-def view_steps(app: AppConfig, record: RolloutRecord) -> list[ViewStep]:
+def view_steps(app: AppConfig, record: RolloutRecord, queued: bool = False) -> list[ViewStep]:
+    """The steps, numbered and marked; ``queued`` (waiting for its turn): every one pending."""
     texts = ["deploy the build to the canary group"]
     for step in policy_of(app, record).steps:
         if isinstance(step, SetWeight):
@@ -116,7 +118,7 @@ def view_steps(app: AppConfig, record: RolloutRecord) -> list[ViewStep]:
                 f"wait for approval (up to {age_words(step.timeout_seconds)}, then {step.on_timeout.value})"
             )
     texts.append("deploy the build to the live group")
-    current = _current_step_index(app, record)
+    current = _current_step_index(app, record, queued)
     released = record.outcome == "released"
     stopped = _stopped_index(app, record) if record.outcome in ("rolled_back", "rejected") else None
     result = []
@@ -213,8 +215,12 @@ def render_rollout(
     live_version: str | None,
     verbose: bool = False,
     now: datetime | None = None,
+    queued_behind: str | None = None,
 ) -> RenderableType:
-    """The rollout's panel: versions and split, steps, what it waits for, canary against live."""
+    """The rollout's panel: versions and split, steps, what it waits for, canary against live.
+
+    ``queued_behind``: the rollout it waits for its turn behind (``platform.queued_behind``).
+    """
     now = now or datetime.now(UTC)
     weight = record.current_weight
     head = Table.grid(padding=(0, 2))
@@ -227,6 +233,8 @@ def render_rollout(
         head.add_row("Status", plain_text(f"{said} {record.reason or ''}".rstrip(), style=style))
     elif rolling_back(record):
         head.add_row("Status", Text("rolling back: restoring the last released build", style="red"))
+    elif queued_behind is not None:
+        head.add_row("Status", plain_text(queued_text(queued_behind)))
     else:
         head.add_row("Status", Text("running, waiting for " + awaited(app, record, now)))
     live_color = f"{record.live_color}, " if record.live_color else ""
@@ -246,7 +254,7 @@ def render_rollout(
             "State", Text(f"stage={record.current_stage} wait={record.wait_kind} status={record.status}")
         )
     steps = Table(title="Steps", title_justify="left", show_header=False, box=None, padding=(0, 1))
-    for step in view_steps(app, record):
+    for step in view_steps(app, record, queued=queued_behind is not None):
         symbol, mark_style = STEP_SYMBOLS[step.state]
         mark = Text(symbol, style=mark_style)
         steps.add_row(
@@ -271,13 +279,22 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
-def summary_line(app: AppConfig, record: RolloutRecord, now: datetime | None = None) -> str:
-    """One line of the rollout's state, for logs (a pipe gets one per change)."""
+def queued_text(behind: str) -> str:
+    return f"queued behind {behind}: it starts when that rollout ends"
+
+
+def summary_line(
+    app: AppConfig, record: RolloutRecord, now: datetime | None = None, queued_behind: str | None = None
+) -> str:
+    """One line of the rollout's state, for logs (a pipe gets one per change); ``queued_behind``
+    as for :func:`render_rollout`."""
     if record.outcome:
         words = OUTCOME_WORDS.get(record.outcome, record.outcome)
         return one_line(f"{record.application} {record.version}: {words} {record.reason or ''}".rstrip())
     if rolling_back(record):
         return f"{record.application} {record.version}: rolling back; canary {record.current_weight}%"
+    if queued_behind is not None:
+        return one_line(f"{record.application} {record.version}: {queued_text(queued_behind)}")
     steps = view_steps(app, record)
     current = next((s for s in steps if s.state == "current"), None)
     step = f"step {current.number}/{len(steps) - 1} {current.text}" if current else "starting"

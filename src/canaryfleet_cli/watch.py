@@ -31,6 +31,7 @@ from canaryfleet_cli.platform import (
     aws_client_config,
     connect_platform,
     live_version,
+    queued_behind,
     running_rollout,
 )
 from canaryfleet_cli.rollout_view import render_rollout, summary_line
@@ -76,6 +77,8 @@ class _Follow:
     def __init__(self, platform: Platform, app: AppConfig, version: str | None) -> None:
         self.platform, self.app, self.version = platform, app, version
         self.rollout_id: str | None = None
+        # The rollout the one followed waits behind, as last read (None: it does not wait).
+        self.queued_behind: str | None = None
 
     def _published(self) -> tuple[str | None, str | None] | None:
         """The artifact's current (version id, ETag); None while nothing is published there."""
@@ -167,7 +170,11 @@ def watch(
 
         record = _follow(follow, deadline, interval, print_line, verbose)
     if record is None or record.outcome is None:
-        where = follow.waiting_text() if record is None else summary_line(app, record)
+        where = (
+            follow.waiting_text()
+            if record is None
+            else summary_line(app, record, queued_behind=follow.queued_behind)
+        )
         errors.print(plain_text(f"timed out after {timeout:.0f}s: {where}"))
         raise typer.Exit(EXIT_TIMEOUT)
     if console.is_terminal:
@@ -189,6 +196,7 @@ def _follow(
         try:
             record = follow.read()
             live = live_version(follow.platform, follow.app.application) if record is not None else None
+            follow.queued_behind = queued_behind(follow.platform, record) if record is not None else None
             failed_reads = 0
         except (ClientError, BotoCoreError, PlatformError) as exc:
             failed_reads += 1
@@ -202,8 +210,9 @@ def _follow(
             text = follow.waiting_text()
             show(Text(text), text)
         else:
-            view = render_rollout(follow.app, record, live, verbose=verbose)
-            show(view, summary_line(follow.app, record))
+            ahead = follow.queued_behind
+            view = render_rollout(follow.app, record, live, verbose=verbose, queued_behind=ahead)
+            show(view, summary_line(follow.app, record, queued_behind=ahead))
             if record.outcome is not None:
                 return record
         if time.monotonic() >= deadline:

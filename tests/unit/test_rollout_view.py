@@ -220,3 +220,15 @@ def test_a_blue_green_rollout_says_which_color_serves_and_which_carries_it() -> 
     assert released.color_text() == "green carries 1.2.0 and is live now; blue served before it"
     assert rolled_back.color_text() == "blue is live; green carried 1.2.0 and goes back to zero"
     assert record(**SHIFTED).color_text() is None, "in place: nothing about colors"
+
+
+def test_a_queued_rollout_says_whom_it_waits_behind_and_marks_no_step() -> None:
+    # Given a rollout whose execution waits for its turn (started, no stage yet)
+    queued = record()
+
+    # Then its line names the rollout ahead of it, not the canary deployment as its current step
+    said = summary_line(app(), queued, queued_behind="1.1.0 (payments-api-1_1_0-aaa)")
+    assert said == (
+        "payments-api 1.2.0: queued behind 1.1.0 (payments-api-1_1_0-aaa): it starts when that rollout ends"
+    )
+    assert {step.state for step in view_steps(app(), queued, queued=True)} == {"pending"}
