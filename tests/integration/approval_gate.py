@@ -202,6 +202,7 @@ def wait_for_approval(
         name=rollout.rollout_id,
         input=approval_wait_input(config, rollout, timeout_seconds),
     )
+    gate.rollouts.mark_started(application, rollout.rollout_id, execution["executionArn"])
 
     def asked() -> Approval | None:
         record = gate.rollouts.get(application, rollout.rollout_id)

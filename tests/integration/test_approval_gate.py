@@ -466,6 +466,31 @@ def test_a_click_on_an_approval_whose_wait_an_abort_just_closed_says_aborted_not
     assert ended(gate, waiting)["error"] == "Aborted"
 
 
+def test_an_approval_step_functions_took_whose_answer_was_lost_is_recorded_as_the_approvers(
+    gate: Gate,
+) -> None:
+    # Given Alice's SendTaskSuccess took effect and its response was lost (what Step Functions
+    # keeps of it is her output; botocore's retry is told TaskTimedOut)
+    waiting = wait_for_approval(gate)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.wait_token is not None
+    output = {"decision": "approve", "by": ALICE, "comment": "LGTM"}
+    gate.cloud.client("stepfunctions").send_task_success(
+        taskToken=record.wait_token, output=json.dumps(output)
+    )
+
+    # When her answer reaches the page (its request, sent again, finds the task closed)
+    status, html = post_decision(waiting.link(ALICE), "approve", "LGTM")
+
+    # Then the approval is hers, in the approval and once in the rollout's audit: not expired
+    assert (status, heading(html)) == (200, "Approved"), html
+    approval = approval_of(gate, waiting)
+    assert approval.status.value == "approved" and approval.decision is not None
+    assert approval.decision.by == ALICE
+    assert [(entry["kind"], entry.get("by")) for entry in audit(gate, waiting)] == [("approve", ALICE)]
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
+
+
 def test_an_approval_whose_decision_died_midway_shows_its_form_again_and_can_be_decided(gate: Gate) -> None:
     # Given an answer that claimed the approval ten minutes ago and never finished (its function
     # timed out in an outage, and could not release its claim either)

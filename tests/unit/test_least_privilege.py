@@ -286,13 +286,16 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # The approval page: the signing key and Slack secret, approvals get/claim/finish/settle,
-    # and decide (lock, get, updates, the wait's token).
+    # decide (lock, get, updates, the wait's token), and how a wait already closed ended
+    # (the gate's CallbackHistory: DescribeExecution, GetExecutionHistory).
     "ApprovalPageFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
             "secretsmanager:GetSecretValue",
         }
     ),
@@ -305,13 +308,22 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:PutItem",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
             "secretsmanager:GetSecretValue",
             "ssm:GetParameter",
         }
     ),
-    # expire: approvals get/settle, the rollout record, append_audit, the Slack secret.
+    # expire: approvals get/settle, the rollout record, append_audit and the record's missing
+    # writes, the Slack secret, and whether a dead answer's claim ended the wait (CallbackHistory).
     "ExpireApprovalFunction": frozenset(
-        {"dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+        {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
+            "secretsmanager:GetSecretValue",
+        }
     ),
     # notify: the SLACK# thread item and the rollout record (state table), Powertools
     # idempotency records (idempotency table), registry.get, the Slack secret, the approvers'

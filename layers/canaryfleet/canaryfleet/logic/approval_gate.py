@@ -9,16 +9,39 @@ Nothing a GET does writes anything.
 A rollout can also stop waiting without the gate (the CLI decides, on-call aborts or
 promotes, the wait times out). The rollout record says so; the gate reads it to show an
 approval as it really stands, and records it when an answer or the expiry comes.
+
+Once an answer's callback ended the wait, the approval ends as that answer, by that person, in
+the approval and in the rollout record's decision and audit: its claim is never given back.
+Writes that fail after the callback are made again by the next answer (idempotently: one audit
+entry), and the approval is finished first, so nobody is offered the form again meanwhile.
+
+Step Functions answering that the wait was already closed (TaskTimedOut: "The task token has
+either expired or the task associated with the token has already been closed", the API
+reference's SendTaskSuccess) is not taken for an expiry: it is also what botocore's retry of a
+SendTaskSuccess that took effect, its response lost, is told. The gate finds out instead, from
+the execution whose ARN the rollout record holds: its history (GetExecutionHistory, newest first,
+back to when the approval was asked) keeps each callback task's end with what SendTaskSuccess
+sent (TaskSucceeded's output) or SendTaskFailure's error and cause (TaskFailed), which name the
+decision and who made it; DescribeExecution says whether the execution still runs. The history
+is used, not the record alone, because the record is written after the callback, by whoever
+sent it, and may not be written at all; moto keeps the same events. So: an end naming this
+answer (or a dead answer's claim) is that decision; else the record's explanations (a decision
+elsewhere, an abort, a promote, a stop, a canary alarm); else an execution that ended closes
+it; a history without this answer in it means something else ended the wait, and the approval
+waits for the record (or its expiry) to say what. It is never recorded expired before its
+expiry: a timeout cannot come sooner.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from canaryfleet.errors import ApprovalNotExpiredYet, NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic import approval_messages
@@ -41,7 +64,7 @@ from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import ApprovalStore, SlackChannel
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.rollouts import RolloutStore
-from canaryfleet.ports.workflow import Callbacks
+from canaryfleet.ports.workflow import CallbackEnd, CallbackHistory, Callbacks
 
 # Longer than any function runs: a claim this old was left by a run that died mid-decision.
 CLAIM_STALE_AFTER = timedelta(seconds=120)
@@ -80,6 +103,50 @@ class _Settled:
     status: ApprovalStatus
     reason: str = ""
     decision: ApprovalDecision | None = None
+    # The decision ended the wait, and the rollout record may not say so yet: write what it lacks.
+    unrecorded: bool = False
+    # Something other than this answer ended the wait, not recorded yet: the approval stays open.
+    left_open: bool = False
+    # How the wait ended is not known yet: the claim stays, shown as being decided, until it goes
+    # stale and the next answer (or the expiry) finds out.
+    claim_kept: bool = False
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What the execution tells of a closed wait (``ApprovalGate._ask``)."""
+
+    status: str  # DescribeExecution's; "" if there is no such execution
+    complete: bool  # its history was read back to when the approval was asked
+    decided_by: ApprovalDecision | None  # the decision asked about whose callback ended the wait
+
+
+# DescribeExecution's statuses of an ended execution, as a closed approval says them.
+_EXECUTION_ENDED = {
+    "ABORTED": "the rollout's execution was stopped in Step Functions",
+    "FAILED": "the rollout's execution failed",
+    "TIMED_OUT": "the rollout's execution timed out",
+    "SUCCEEDED": "the rollout's execution ended",
+}
+
+
+class _Watched:
+    """The callbacks, and what they answered: None until one is sent; False once sent, until
+    Step Functions says it ended the wait (a request that raised may have taken effect)."""
+
+    def __init__(self, callbacks: Callbacks) -> None:
+        self._callbacks = callbacks
+        self.answered: bool | None = None
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        self.answered = False
+        self.answered = self._callbacks.succeed(token, output)
+        return self.answered
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        self.answered = False
+        self.answered = self._callbacks.fail(token, error, cause)
+        return self.answered
 
 
 def _outcome_of(status: ApprovalStatus) -> Outcome:
@@ -99,12 +166,14 @@ class ApprovalGate:
         callbacks: Callbacks,
         slack: SlackChannel | None,
         clock: Clock,
+        history: CallbackHistory | None = None,
     ) -> None:
         self._approvals = approvals
         self._rollouts = rollouts
         self._callbacks = callbacks
         self._slack = slack
         self._clock = clock
+        self._history = history  # None: Step Functions cannot be asked how a closed wait ended
 
     # -- the approval page -------------------------------------------------------------
     def _approval_for_link(self, link: ApprovalLink, signer: LinkSigner) -> GateResult:
@@ -274,25 +343,44 @@ class ApprovalGate:
     def _decide(
         self, approval: Approval, action: Action, by: str, channel: Channel, comment: str
     ) -> GateResult:
-        if approval.is_final or (approval.status is ApprovalStatus.DECIDING and not self._stale(approval)):
+        if approval.is_final:
+            self._complete_record(approval)  # what a failed write left out of the rollout record
+            return GateResult(_outcome_of(approval.status), approval)
+        if approval.status is ApprovalStatus.DECIDING and not self._stale(approval):
             return GateResult(_outcome_of(approval.status), approval)
         now = self._clock.now()
         claim_id = secrets.token_hex(8)
         decision = ApprovalDecision(action=action, by=by, channel=channel, comment=comment, at=now)
+        # A stale claim's answer may have ended the wait before its run died: it is asked about too.
+        earlier = approval.decision if approval.status is ApprovalStatus.DECIDING else None
         if not self._approvals.claim(approval.approval_id, decision, claim_id, now - CLAIM_STALE_AFTER):
             return GateResult(Outcome.ALREADY_DECIDED, self._approvals.get(approval.approval_id) or approval)
+        callbacks = _Watched(self._callbacks)
         try:
-            settled = self._end_wait(approval, decision)
+            settled = self._end_wait(approval, decision, earlier, callbacks)
         except Exception:
-            self._approvals.release(approval.approval_id, claim_id)
-            raise
+            if callbacks.answered is None:  # nothing reached Step Functions: the approval is open again
+                self._approvals.release(approval.approval_id, claim_id)
+                raise
+            if not callbacks.answered:
+                raise  # it may have ended the wait: the claim stays until that is found out
+            # The wait ended with this answer: so does the approval, whatever failed after it.
+            logger.warning(
+                "approval decided, its rollout record not written; writing it again",
+                extra={"approval_id": approval.approval_id},
+            )
+            settled = _Settled(_status_of(decision), unrecorded=True)
+        if settled.claim_kept or settled.left_open:
+            return self._left_unsettled(approval, claim_id, settled)
         self._approvals.finish(
             approval.approval_id, claim_id, settled.status, settled.reason, settled.decision
         )
-        if settled.status is ApprovalStatus.EXPIRED:
-            self._audit_expiry(approval, now)
         final = self._approvals.get(approval.approval_id) or approval
         self._update_slack(final)
+        if settled.unrecorded:
+            self._complete_record(final)
+        if settled.status is ApprovalStatus.EXPIRED:
+            self._audit_expiry(approval, now)
         logger.info(
             "approval answered",
             extra={"approval_id": approval.approval_id, "channel": channel, "status": settled.status.value},
@@ -301,37 +389,129 @@ class ApprovalGate:
             return GateResult(Outcome.DECIDED, final)
         return GateResult(_outcome_of(settled.status), final)
 
-    def _end_wait(self, approval: Approval, decision: ApprovalDecision) -> _Settled:
+    def _left_unsettled(self, approval: Approval, claim_id: str, settled: _Settled) -> GateResult:
+        """An answer that did not end the wait, the approval left as it was: its claim kept while
+        it may have ended it after all, else given back (something else ended it)."""
+        if settled.claim_kept:
+            return GateResult(Outcome.ALREADY_DECIDED, self._approvals.get(approval.approval_id) or approval)
+        self._approvals.release(approval.approval_id, claim_id)
+        shown = approval.model_copy(
+            update={"status": ApprovalStatus.CLOSED, "closed_reason": settled.reason, "decision": None}
+        )
+        return GateResult(Outcome.NOT_WAITING, shown)
+
+    def _end_wait(
+        self,
+        approval: Approval,
+        decision: ApprovalDecision,
+        earlier: ApprovalDecision | None,
+        callbacks: Callbacks,
+    ) -> _Settled:
         """End the rollout's wait through the one decision path; how the approval ends."""
         record = self._rollout_record(approval)
         settled = self._settled_elsewhere(approval, record)
         if settled is not None:
+            if earlier is not None and settled.decision is None:
+                # The record moved on and names no decision: the dead answer may have ended the wait.
+                found = self._ask(approval, record, (earlier,))
+                if found is not None and found.decided_by is not None:
+                    return _Settled(_status_of(earlier), decision=earlier, unrecorded=True)
             return settled
-        request = Decision(
-            application=approval.application,
-            action=decision.action,
-            by=decision.by,
-            reason=decision.comment,
-            channel=decision.channel,
-            rollout_id=approval.rollout_id,
-            approval_id=approval.approval_id,
-        )
         try:
-            result = decide(request, self._rollouts, self._callbacks, self._clock)
+            result = decide(_request(approval, decision), self._rollouts, callbacks, self._clock)
         except (NotAwaitingApproval, RolloutNotRunning):
             return self._settled_elsewhere(approval) or _Settled(ApprovalStatus.CLOSED, "the rollout ended")
         if result.outcome != "applied":
-            # Step Functions closed the wait (TaskTimedOut: "expired or ... already closed"),
-            # yet nobody ended it here. An abort, a promote, a canary alarm or a stop outside
-            # canaryfleet closes the task before its record says the wait ended: told so, as
-            # they are once the record catches up. Nothing explains it: it timed out.
-            record = self._rollout_record(approval)
-            settled = self._settled_elsewhere(approval, record)
-            if settled is not None:
-                return settled
-            why = _what_stopped_the_wait(approval, record) if record is not None else None
-            return _Settled(ApprovalStatus.CLOSED, why) if why else _Settled(ApprovalStatus.EXPIRED)
-        return _Settled(ApprovalStatus.APPROVED if decision.action == "approve" else ApprovalStatus.REJECTED)
+            return self._already_closed(approval, decision, earlier)
+        return _Settled(_status_of(decision))
+
+    def _already_closed(
+        self, approval: Approval, decision: ApprovalDecision, earlier: ApprovalDecision | None
+    ) -> _Settled:
+        """How the approval ends when Step Functions said its wait was already closed (see the
+        module's docstring): found out, not guessed, and never expired before its expiry."""
+        record = self._rollout_record(approval)
+        found = self._ask(approval, record, (decision,) if earlier is None else (decision, earlier))
+        if found is not None and found.decided_by is not None:
+            # This answer (its request took effect, its response lost), or the dead answer's.
+            theirs = None if found.decided_by is decision else found.decided_by
+            return _Settled(_status_of(found.decided_by), decision=theirs, unrecorded=True)
+        settled = self._settled_elsewhere(approval, record)
+        if settled is not None:
+            return settled
+        # An abort, a promote, a canary alarm or a stop outside canaryfleet closes the task before
+        # its record says the wait ended: told so, as they are once the record catches up.
+        why = _what_stopped_the_wait(approval, record) if record is not None else None
+        if not why and found is not None and found.status != "RUNNING":
+            why = _EXECUTION_ENDED.get(found.status, "the rollout's execution no longer exists")
+        if why:
+            return _Settled(ApprovalStatus.CLOSED, why)
+        if approval.expired_at(self._clock.now()):
+            return _Settled(ApprovalStatus.EXPIRED)  # its time had come: the wait timed out
+        if found is not None and found.complete:
+            # Not this answer (its end would be in the history): another one, not recorded yet.
+            return _Settled(ApprovalStatus.CLOSED, "another answer ended the rollout's wait", left_open=True)
+        logger.warning(
+            "approval's wait closed, how not known yet", extra={"approval_id": approval.approval_id}
+        )
+        return _Settled(ApprovalStatus.DECIDING, claim_kept=True)
+
+    def _ask(
+        self, approval: Approval, record: RolloutRecord | None, decisions: tuple[ApprovalDecision, ...]
+    ) -> _Found | None:
+        """Which of ``decisions`` ended the approval's wait, by its execution's history; None if
+        Step Functions cannot be asked (no history here, or no execution on the record)."""
+        if self._history is None or record is None or record.execution_arn is None:
+            return None
+        read = self._history.ends_since(record.execution_arn, approval.created_at)
+        decided = next(
+            (d for d in decisions for end in read.ends if _ended_by(end, _request(approval, d))), None
+        )
+        return _Found(read.status, read.complete, decided)
+
+    def _complete_record(self, approval: Approval) -> None:
+        """Write what the rollout record lacks of the decision that ended the approval's wait: the
+        wait's end, the record's decision, its audit entry (once: one already there is kept).
+        Each write is tried; the first failure is raised after the others."""
+        decision = approval.decision
+        if decision is None or approval.status not in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
+            return
+        record = self._rollout_record(approval)
+        if record is None:
+            return
+        entry = AuditEntry(
+            kind=decision.action,
+            by=decision.by,
+            reason=decision.comment,
+            channel=decision.channel,
+            at=decision.at,
+        )
+
+        def this_one(found: AuditEntry | None) -> bool:
+            return (
+                found is not None
+                and (found.kind, found.by) == (entry.kind, entry.by)
+                and found.at >= approval.created_at
+            )
+
+        app, rollout_id = approval.application, approval.rollout_id
+        writes: list[Callable[[], None]] = []
+        if record.approval_id == approval.approval_id:
+            token = record.waits_with("approval")
+            if token:
+                writes.append(lambda: self._rollouts.clear_wait(app, rollout_id, token))
+            if not this_one(record.decision):
+                writes.append(lambda: self._rollouts.record_decision(app, rollout_id, entry))
+        if not any(this_one(found) for found in record.audit):
+            writes.append(lambda: self._rollouts.append_audit(app, rollout_id, entry))
+        failure: Exception | None = None
+        for write in writes:
+            try:
+                write()
+            except Exception as exc:  # the others are still tried: finish what can be finished
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _stale(self, approval: Approval) -> bool:
         claimed = approval.claimed_at
@@ -347,7 +527,15 @@ class ApprovalGate:
         """Record how an unanswered approval ended (``settled``, else as the rollout record
         says: decided elsewhere, or expired); the approval as it stands afterwards."""
         now = self._clock.now()
-        settled = settled or self._settled_elsewhere(approval) or _Settled(ApprovalStatus.EXPIRED)
+        if settled is None:
+            record = self._rollout_record(approval)
+            settled = self._settled_elsewhere(approval, record) or _Settled(ApprovalStatus.EXPIRED)
+            earlier = approval.decision if approval.status is ApprovalStatus.DECIDING else None
+            if earlier is not None and settled.decision is None:
+                # A claim left by a run that died: its answer may have ended the wait all the same.
+                found = self._ask(approval, record, (earlier,))
+                if found is not None and found.decided_by is not None:
+                    settled = _Settled(_status_of(earlier), decision=earlier, unrecorded=True)
         if not self._approvals.settle(
             approval.approval_id,
             settled.status,
@@ -360,6 +548,8 @@ class ApprovalGate:
         if settled.status is ApprovalStatus.EXPIRED:
             self._audit_expiry(approval, now)
         final = self._approvals.get(approval.approval_id)
+        if settled.unrecorded and final is not None:
+            self._complete_record(final)
         if final is not None:
             self._update_slack(final)
         logger.info(
@@ -393,6 +583,7 @@ class ApprovalGate:
         if approval is None:
             return None
         if approval.is_final:
+            self._complete_record(approval)
             return approval.status
         if approval.status is ApprovalStatus.DECIDING and not self._stale(approval):
             raise ApprovalNotExpiredYet(f"approval {approval_id} is being decided")
@@ -408,6 +599,42 @@ class ApprovalGate:
             return
         text, blocks = approval_messages.slack_outcome(approval)
         self._slack.update(approval.slack_message, text, blocks)
+
+
+def _status_of(decision: ApprovalDecision) -> ApprovalStatus:
+    return ApprovalStatus.APPROVED if decision.action == "approve" else ApprovalStatus.REJECTED
+
+
+def _request(approval: Approval, decision: ApprovalDecision) -> Decision:
+    """The decision path's request for an approval's answer."""
+    return Decision(
+        application=approval.application,
+        action=decision.action,
+        by=decision.by,
+        reason=decision.comment,
+        channel=decision.channel,
+        rollout_id=approval.rollout_id,
+        approval_id=approval.approval_id,
+    )
+
+
+def _sent(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _ended_by(end: CallbackEnd, request: Decision) -> bool:
+    """Whether a callback task's end is ``request``'s: what ``decisions._decide_approval`` sends
+    (an approval's output, a rejection's error and cause), not a promote's."""
+    if request.action == "approve":
+        sent = _sent(end.output) if end.kind == "succeeded" else {}
+        said = (sent.get("decision"), sent.get("by"), sent.get("comment"), "promoted" in sent)
+        return said == ("approve", request.by, request.reason, False)
+    sent = _sent(end.cause) if end.kind == "failed" and end.error == "Rejected" else {}
+    return (sent.get("by"), sent.get("reason")) == (request.by, request.reason or "no reason given")
 
 
 def _why_it_stopped_waiting(approval: Approval, record: RolloutRecord) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from canaryfleet.models.rollout import ExecutionInput
 
@@ -14,6 +15,32 @@ class Callbacks(Protocol):
     def succeed(self, token: str, output: dict[str, Any]) -> bool: ...
 
     def fail(self, token: str, error: str, cause: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CallbackEnd:
+    """How one callback (``.waitForTaskToken``) task ended, as its execution's history keeps it."""
+
+    kind: Literal["succeeded", "failed", "timed_out"]
+    at: datetime
+    output: str | None = None  # succeeded: what SendTaskSuccess sent
+    error: str | None = None  # failed (SendTaskFailure's error) or timed out (States.Timeout)
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackEnds:
+    """An execution's status, and how its callback tasks ended since a time, oldest first."""
+
+    status: str  # DescribeExecution's (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED); "" if none
+    ends: tuple[CallbackEnd, ...]
+    complete: bool  # the history was read back to that time (False: it was longer than the bound)
+
+
+class CallbackHistory(Protocol):
+    def ends_since(self, execution_arn: str, since: datetime) -> CallbackEnds:
+        """The execution's status and the ends of its callback tasks since ``since``."""
+        ...
 
 
 class RolloutExecutions(Protocol):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.adapters.tokens import StepFunctionsCallbacks
+from canaryfleet.adapters.tokens import StepFunctionsCallbackHistory, StepFunctionsCallbacks
 from canaryfleet.logic.approval_gate import ApprovalGate
 from canaryfleet.ports.approvals import SlackChannel
 from canaryfleet.ports.clock import Clock, SystemClock
 
 
 def approval_gate(table_name: str, slack: SlackChannel | None, clock: Clock | None = None) -> ApprovalGate:
-    """The gate on the state table (approvals and rollouts) and Step Functions callbacks."""
+    """The gate on the state table (approvals and rollouts), Step Functions callbacks, and the
+    rollout executions' histories (how a wait that was already closed ended)."""
     clock = clock or SystemClock()
     return ApprovalGate(
         DynamoApprovalStore(table_name),
@@ -19,4 +20,5 @@ def approval_gate(table_name: str, slack: SlackChannel | None, clock: Clock | No
         StepFunctionsCallbacks(),
         slack,
         clock,
+        StepFunctionsCallbackHistory(),
     )
