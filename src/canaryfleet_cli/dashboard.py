@@ -117,7 +117,7 @@ class Dashboard:
                     "weight": f"{record.current_weight}%" if record else "-",
                     "verdict": record.verdict.result if record and record.verdict else "-",
                     "awaited": awaited(app, record, now) if record else "-",
-                    "status": _status(record) if latest else "no rollout yet",
+                    "status": _status(latest) if latest else "no rollout yet",
                     "rollout_id": latest.rollout_id if latest else None,
                 }
             )

@@ -1,5 +1,6 @@
 """The dashboard's one change: a decision, only from its own pages, as the CLI sends it."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
@@ -121,3 +122,22 @@ def test_the_index_links_an_applications_latest_rollout_not_its_first_by_name() 
 
     assert "payments-api-10_0_0-bbb" in page
     assert "payments-api-9_0_0-aaa" not in page
+
+
+def test_the_index_says_how_the_latest_rollout_ended_when_none_runs() -> None:
+    # Given payments-api's last rollout rolled back, and nothing runs now
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    store = InMemoryRolloutStore(FixedClock(now))
+    a_rollout(
+        store, version="3.1.0", rollout_id="payments-api-3_1_0-bbb", received_at=now - timedelta(hours=1)
+    )
+    store.record_outcome(
+        "payments-api", "payments-api-3_1_0-bbb", "rolled_back", "canary 5xx 6% vs 0.4%", ended_at=now
+    )
+
+    page = Dashboard(StoredPlatform(store)).index()  # type: ignore[arg-type]
+
+    # Then its row links that rollout by its outcome and reason
+    row = re.search(r'<tr id="app-payments-api">.*?</tr>', page, re.S)
+    assert row is not None
+    assert ">rolled back canary 5xx 6% vs 0.4%</a>" in row.group(0)
