@@ -34,9 +34,11 @@ from canaryfleet_cli.options import ProfileOption, RegionOption
 from canaryfleet_cli.plain import aws_said, labelled
 from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform, set_up_problem
 from canaryfleet_cli.target_group_quota import (
+    MAX_RULE_PRIORITY,
     TARGET_GROUPS_PER_APPLICATION,
     TARGET_GROUPS_PER_LOAD_BALANCER,
     LoadBalancerUse,
+    applications_of,
     groups_of_application,
     load_balancer_use,
 )
@@ -240,12 +242,14 @@ def _elbv2_client(listener_arn: str, profile: str | None, local: bool) -> Any:
 
 
 def _read_load_balancer_use(
-    name: str, listener_arn: str, profile: str | None, local: bool
-) -> tuple[LoadBalancerUse, int]:
-    """What the listener's load balancer uses, and how many target groups NAME's stack adds to it.
+    name: str, listener_arn: str, priority: int, profile: str | None, local: bool
+) -> tuple[LoadBalancerUse, int, str | None]:
+    """What the listener's load balancer uses, how many target groups NAME's stack adds to it, and
+    whose rule already has ``priority`` on the listener (None: nobody's, or NAME's own).
 
     An application onboarded again (its stack updated) adds none of the groups it already has
-    there. Whatever stops the count stops onboarding: nothing says the stack would fit.
+    there, and finds its own rule at its priority. Whatever stops the count stops onboarding:
+    nothing says the stack would fit.
     """
     problem: Text
     try:
@@ -254,7 +258,13 @@ def _read_load_balancer_use(
         added = TARGET_GROUPS_PER_APPLICATION
         if len(use.target_groups) + added > TARGET_GROUPS_PER_LOAD_BALANCER:
             added = max(0, added - len(groups_of_application(elbv2, use.target_groups, name)))
-        return use, added
+        holder = None
+        if priority in use.rules_by_priority:
+            forwarded = use.rules_by_priority[priority]
+            if not groups_of_application(elbv2, forwarded, name):
+                owners = sorted(applications_of(elbv2, forwarded))
+                holder = f"{owners[0]}'s rule" if owners else "a rule canaryfleet did not make"
+        return use, added, holder
     except PlatformError as exc:
         problem = labelled("error: ", "red", exc)
     except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
@@ -299,6 +309,22 @@ def _check_load_balancer_room(name: str, use: LoadBalancerUse, added: int) -> No
     )
 
 
+def _check_priority_free(priority: int, holder: str | None, use: LoadBalancerUse) -> None:
+    """Two rules of a listener cannot share a priority: the stack's CreateRule would be refused
+    (PriorityInUse, "The specified priority is in use": botocore's elbv2 model) and the stack
+    rolled back, its groups' instances each held in the termination hook on the way out."""
+    if holder is None:
+        return
+    free = next(p for p in range(priority, MAX_RULE_PRIORITY + 2) if p not in use.rules_by_priority)
+    instead = f"; {free} is free" if free <= MAX_RULE_PRIORITY else ""
+    raise typer.BadParameter(
+        f"priority {priority} is taken on this listener by {holder}: the fleet stack's listener rule "
+        f"would be refused (PriorityInUse) and the stack rolled back. Give a priority no rule of the "
+        f"listener has{instead}",
+        param_hint="--priority",
+    )
+
+
 def _template_path_for_humans() -> str:
     try:
         return str(FLEET_TEMPLATE.relative_to(Path.cwd()))
@@ -328,7 +354,11 @@ def onboard(
         ..., "--listener-arn", help="Existing ALB listener for the weighted rule."
     ),
     priority: int = typer.Option(
-        ..., "--priority", min=1, max=50000, help="Rule priority on the listener (unique per listener)."
+        ...,
+        "--priority",
+        min=1,
+        max=MAX_RULE_PRIORITY,
+        help="Rule priority on the listener (unique per listener).",
     ),
     host_header: list[str] = typer.Option(
         [], "--host-header", help="Host the rule matches (repeat or comma-separate)."
@@ -435,8 +465,9 @@ def onboard(
     )
     _check_registry_entry_fits(name, entry, policy_json)
     # Last, once the values are known good: it reads the load balancer.
-    use, added = _read_load_balancer_use(name, listener_arn, profile, local)
+    use, added, holder = _read_load_balancer_use(name, listener_arn, priority, profile, local)
     _check_load_balancer_room(name, use, added)
+    _check_priority_free(priority, holder, use)
 
     parameters: dict[str, str] = {
         "Application": name,

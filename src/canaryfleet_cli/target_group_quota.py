@@ -17,21 +17,24 @@ it forwards to a target group.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TARGET_GROUPS_PER_LOAD_BALANCER = 100
 TARGET_GROUPS_PER_APPLICATION = 2  # CanaryTargetGroup and LiveTargetGroup (fleet/template.yaml)
 APPLICATION_TAG = "canaryfleet:application"  # on both of a fleet stack's target groups
 _TAGS_PER_CALL = 20  # DescribeTags: "You can specify up to 20 resources in a single call"
+MAX_RULE_PRIORITY = 50_000  # CreateRule's Priority: 1-50000 (botocore elbv2 model, RulePriority)
 
 
 @dataclass(frozen=True)
 class LoadBalancerUse:
-    """The target groups a load balancer's listeners forward to, each once."""
+    """The target groups a load balancer's listeners forward to, each once; and the rules of the
+    listener asked about, by priority (each with the target groups it forwards to)."""
 
     load_balancer_arn: str
     target_groups: frozenset[str]
+    rules_by_priority: dict[int, frozenset[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -59,23 +62,38 @@ def load_balancer_use(elbv2: Any, listener_arn: str) -> LoadBalancerUse:
     listener = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]
     balancer = str(listener["LoadBalancerArn"])
     groups: set[str] = set()
+    priorities: dict[int, frozenset[str]] = {}
     for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=balancer):
         for each in page["Listeners"]:
             groups |= forwarded_target_groups(each.get("DefaultActions") or [])
             for rules in elbv2.get_paginator("describe_rules").paginate(ListenerArn=each["ListenerArn"]):
                 for rule in rules["Rules"]:
-                    groups |= forwarded_target_groups(rule.get("Actions") or [])
-    return LoadBalancerUse(balancer, frozenset(groups))
+                    forwarded = forwarded_target_groups(rule.get("Actions") or [])
+                    groups |= forwarded
+                    # A rule's Priority is a string, "default" for the default rule.
+                    if each["ListenerArn"] == listener_arn and str(rule.get("Priority", "")).isdigit():
+                        priorities[int(rule["Priority"])] = frozenset(forwarded)
+    return LoadBalancerUse(balancer, frozenset(groups), priorities)
 
 
-def groups_of_application(elbv2: Any, target_groups: Iterable[str], application: str) -> set[str]:
-    """Those of ``target_groups`` that ``application``'s fleet stack made (tagged with its name)."""
+def _applications(elbv2: Any, target_groups: Iterable[str]) -> dict[str, str]:
+    """Each of ``target_groups`` a fleet stack made, and the application it names (its tag)."""
     arns = sorted(target_groups)
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(arns), _TAGS_PER_CALL):
         described = elbv2.describe_tags(ResourceArns=arns[start : start + _TAGS_PER_CALL])
         for resource in described["TagDescriptions"]:
             tags = {tag["Key"]: tag.get("Value") for tag in resource.get("Tags") or []}
-            if tags.get(APPLICATION_TAG) == application:
-                found.add(str(resource["ResourceArn"]))
+            if tags.get(APPLICATION_TAG):
+                found[str(resource["ResourceArn"])] = str(tags[APPLICATION_TAG])
     return found
+
+
+def groups_of_application(elbv2: Any, target_groups: Iterable[str], application: str) -> set[str]:
+    """Those of ``target_groups`` that ``application``'s fleet stack made (tagged with its name)."""
+    return {arn for arn, owner in _applications(elbv2, target_groups).items() if owner == application}
+
+
+def applications_of(elbv2: Any, target_groups: Iterable[str]) -> set[str]:
+    """The applications whose fleet stacks made any of ``target_groups``."""
+    return set(_applications(elbv2, target_groups).values())

@@ -478,6 +478,44 @@ def test_every_listener_and_every_page_of_rules_is_counted(in_tmp: Path, shared_
     assert "already uses 99 of the 100 target groups" in plain(result.output)
 
 
+# Two rules of a listener cannot share a priority: CreateRule answers PriorityInUse (botocore elbv2
+# model) and the fleet stack rolls back. With fifty teams choosing numbers, onboarding checks it.
+
+
+def test_a_priority_another_applications_rule_has_is_refused_and_a_free_one_named(
+    in_tmp: Path, shared_alb: SharedAlb
+) -> None:
+    shared_alb.onboarded("billing-api", priority=40)
+    shared_alb.onboarded("ledger-api", priority=41)
+
+    result = runner.invoke(app_commands, onboard_args(priority="40"))
+
+    assert result.exit_code == 2
+    said = plain(result.output)
+    assert "priority 40 is taken on this listener by billing-api's rule" in said
+    assert "PriorityInUse" in said and "42 is free" in said
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_priority_a_rule_of_someone_elses_has_is_refused(in_tmp: Path, shared_alb: SharedAlb) -> None:
+    shared_alb.forward(40, shared_alb.target_group("legacy"))
+
+    result = runner.invoke(app_commands, onboard_args(priority="40"))
+
+    assert result.exit_code == 2
+    assert "taken on this listener by a rule canaryfleet did not make" in plain(result.output)
+
+
+def test_an_application_onboarded_again_keeps_its_own_rules_priority(
+    in_tmp: Path, shared_alb: SharedAlb
+) -> None:
+    shared_alb.onboarded("orders-api", priority=40)
+
+    result = runner.invoke(app_commands, onboard_args(priority="40"))
+
+    assert result.exit_code == 0, result.output
+
+
 def test_onboarding_without_permission_to_read_the_load_balancer_is_refused_and_says_what_it_needs(
     in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
