@@ -52,6 +52,13 @@ STACK_PREFIX = "canaryfleet-app-"
 
 _LISTENER_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+$")
 _REPOSITORY = re.compile(r"^(https://|ssh://|git@)[^'\"\s]+$")
+# ansible-pull clones at boot with SSH's batch mode and without --accept-host-key (fleet/README.md,
+# AnsibleRepositoryUrl): on an image without the key and the host's key the boot fails.
+SSH_REPOSITORY_NOTE = (
+    "an ssh repository is cloned at boot with SSH's batch mode: the image (the stack's ImageId) must carry "
+    "root's deploy key and the git host's key in /root/.ssh/known_hosts, or every instance fails "
+    "its boot and is replaced (fleet/README.md, AnsibleRepositoryUrl)"
+)
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
 _VPC = re.compile(r"^vpc-[0-9a-f]+$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]+$")
@@ -506,6 +513,8 @@ def onboard(
             errors.print(Text(f"note: {note}"))
     if emails:
         errors.print(Text(APPROVER_EMAIL_HINT))
+    if not repo.startswith("https://"):
+        errors.print(Text(f"note: {SSH_REPOSITORY_NOTE}"))
     typer.echo(deploy_command(name, target))
 
 

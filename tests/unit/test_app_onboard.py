@@ -630,3 +630,24 @@ def test_list_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 2
     assert "no AWS credentials found" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "repo", ["git@github.com:org/baseline.git", "ssh://git@git.example.com/baseline.git"]
+)
+def test_an_ssh_repository_is_written_with_a_note_on_what_the_image_must_carry(
+    in_tmp: Path, repo: str
+) -> None:
+    result = runner.invoke(app_commands, onboard_args(repo=repo))
+
+    assert result.exit_code == 0, result.output
+    said = plain(result.stderr)
+    assert "note: an ssh repository is cloned at boot with SSH's batch mode" in said
+    assert "/root/.ssh/known_hosts" in said
+
+
+def test_an_https_repository_needs_no_such_note(in_tmp: Path) -> None:
+    result = runner.invoke(app_commands, onboard_args())
+
+    assert result.exit_code == 0, result.output
+    assert "ssh repository" not in result.stderr
