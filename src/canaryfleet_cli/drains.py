@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from canaryfleet_cli.local_endpoint import LocalOption
-from canaryfleet_cli.plain import labelled
+from canaryfleet_cli.plain import labelled, plain_text
 from canaryfleet_cli.platform import PlatformError, connect_platform
 
 drains_app = typer.Typer(
@@ -64,7 +64,10 @@ def list_drains(
     ):
         table.add_column(column)
     for r in records:
-        table.add_row(
+        # As recorded, never markup nor a terminal's escape (plain_text): a reason quotes log file
+        # names and errors from the instance, where "[/debug].log" ended the command in a
+        # MarkupError and an escape sequence in an error could clear the operator's screen.
+        cells = (
             r.instance_id,
             r.side or "",
             "+".join(t.value for t in r.triggers) or r.trigger.value,
@@ -75,4 +78,5 @@ def list_drains(
             "" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
             r.reason or "",
         )
+        table.add_row(*(plain_text(cell) for cell in cells))
     console.print(table)

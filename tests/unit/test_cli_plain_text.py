@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from canaryfleet.adapters import drain_store
 from canaryfleet.logic import bundle
+from canaryfleet.models.drain import DrainRecord
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -255,3 +256,38 @@ def test_watch_prints_a_rejection_reason_as_one_line_whose_escapes_show(
         "payments-api 1.2.0: rejected appspec.yml is not valid: hooks.Foo\\x1b[31m\\nreleased (line 6)"
         " must be at most 3600"
     )
+
+
+def test_drains_list_shows_a_reason_as_recorded_never_as_markup_or_a_terminals_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a drain whose logs were lost: its reason quotes a log file's name and the instance's error
+    reason = "1 log file(s) left out: [/debug].log (\x1b[2J\x1b[1;1Hall logs flushed OK)"
+    lost = DrainRecord.model_validate(
+        {
+            "instance_id": "i-0123456789abcdef0",
+            "application": "pay-api",
+            "trigger": "spot",
+            "status": "logs_lost",
+            "log_prefix": "pay-api/",
+            "started_at": "2026-12-06T09:00:00+00:00",
+            "run_id": "20261206T090000Z",
+            "budget": {"execution_seconds": 60, "stop_seconds": 10, "flush_first": True},
+            "outcome": "logs_lost",
+            "reason": reason,
+        }
+    )
+    platform = SimpleNamespace(output=lambda name: "state-table", application=lambda name: object())
+    monkeypatch.setattr(drains, "connect_platform", lambda *args: platform)
+    monkeypatch.setattr(
+        drain_store, "DynamoDrainStore", lambda table: SimpleNamespace(list_drains=lambda a: [lost])
+    )
+    out = terminal(monkeypatch, drains)
+
+    # When an operator lists the application's drains on a terminal
+    result = CliRunner().invoke(app, ["drains", "list", "pay-api"])
+
+    # Then the reason is printed as written, its escapes visible, and none reaches the terminal
+    assert result.exit_code == 0, result.output
+    assert "[/debug].log (\\x1b[2J\\x1b[1;1Hall logs flushed OK)" in out.getvalue()
+    assert "\x1b[2J" not in out.getvalue()
