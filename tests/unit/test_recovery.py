@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from canaryfleet.adapters.workflow import recovery_name
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
-from canaryfleet.logic.recovery import recover, sweep, take_over_stopped
+from canaryfleet.logic.recovery import OWN_ENDS, recover, sweep, take_over_stopped
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
 from canaryfleet.models.rollout_record import Wait, queue_sk
@@ -125,11 +125,31 @@ OWN_FAIL_ERRORS = sorted(
 )
 
 
-def test_the_own_ends_are_the_rollout_state_machines_fail_states() -> None:
-    assert OWN_FAIL_ERRORS == ["Rejected", "ReleaseNotRecorded", "RolledBack", "RolloutFailed"]
+def test_a_recovery_that_took_nothing_over_is_the_one_fail_state_not_an_own_end() -> None:
+    assert OWN_FAIL_ERRORS == [
+        "RecoveryFailed",
+        "Rejected",
+        "ReleaseNotRecorded",
+        "RolledBack",
+        "RolloutFailed",
+    ]
+    assert sorted(OWN_ENDS) == [error for error in OWN_FAIL_ERRORS if error != "RecoveryFailed"]
 
 
-@pytest.mark.parametrize("error", OWN_FAIL_ERRORS)
+def test_given_a_recovery_that_could_not_take_the_stopped_rollout_over_then_its_alarm_tells_on_call() -> None:
+    # Its take-over failed past its retries: nothing was rolled back and the lock is still the
+    # stopped execution's (the canary's share of the traffic may still be on the build)
+    recovery = Recovery(stopped_execution=STOPPED, status="ABORTED")
+    recoveries = FakeRecoveries(Described(None, "RecoveryFailed", "ThrottlingException: Rate exceeded"))
+    ended = _ended("FAILED", raw_input=_input(recovery=recovery).model_dump_json())
+    metrics.clear_metrics()
+
+    assert recover(ended, recoveries) == "recovery ended"
+    assert recoveries.started == {}
+    assert "RolloutRecoveriesFailed" in metrics.metric_set
+
+
+@pytest.mark.parametrize("error", sorted(OWN_ENDS))
 def test_given_a_rollout_that_failed_on_its_own_path_then_nothing_is_recovered(error: str) -> None:
     recoveries = FakeRecoveries(Described(None, error, "canary alarm"))
 
