@@ -21,6 +21,7 @@ from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
 from canaryfleet_local.scenarios import Behaviour, load_scenario
 from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET, deployments, play
+from tests.integration.helpers import invoke
 
 T = TypeVar("T")
 
@@ -219,6 +220,45 @@ def test_a_release_color_that_lost_capacity_while_awaiting_approval_takes_no_mor
         "no healthy capacity: 1 of 2 instances healthy"
     )
     assert max(entry.weight for _, entry in record.weight_history()) == 10, "the canary's share at most"
+    assert released is None, "no release: blue serves as before"
+
+
+def test_an_abort_while_the_release_color_waits_for_capacity_before_all_traffic_rolls_back_by_weights() -> (
+    None
+):
+    # Given a blue/green release approved while green is a Spot instance short, so that the check
+    # before all traffic retries for its capacity timeout, and on-call's abort then, which finds
+    # no wait open
+    story = load_scenario("blue-green")
+    scenario = story.model_copy(update={"decide_after_seconds": 8.0, "capacity_timeout_seconds": 600})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        waiting = wait_for(lambda: _waiting(store, "approval"), deadline)
+        green = instances(cloud, GREEN)
+        cloud.fleet_operations.launches.spot_available[GREEN] = 0
+        cloud.fleet_operations.spot.interrupt([green[0]], notice_seconds=1)
+        wait_for(lambda: green[0] not in instances(cloud, GREEN), deadline)
+        wait_for(
+            lambda: (r := store.get(APPLICATION, waiting.rollout_id)) and r.decision and not r.wait_kind,
+            deadline,
+        )
+        abort = {"action": "abort", "by": "oncall@example.com", "reason": "card network incident"}
+        answer, error = invoke(
+            cloud, "DecideFunction", {"application": APPLICATION, "channel": "local", **abort}
+        )
+        # When Spot capacity comes back and green reaches its healthy capacity
+        cloud.fleet_operations.launches.spot_available[GREEN] = 5
+        cloud.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GREEN, DesiredCapacity=2)
+        record = wait_for(lambda: _ended(store), deadline)
+        released = store.live_color(APPLICATION)
+
+    # Then the abort, recorded, rolls the release back by weights as an abort at a wait does
+    assert (error, answer["outcome"]) == (None, "recorded")
+    assert (record.outcome, record.error) == ("rolled_back", "Aborted")
+    assert record.reason == "aborted by oncall@example.com: card network incident"
+    assert max(entry.weight for _, entry in record.weight_history()) == 10, "green never took all traffic"
     assert released is None, "no release: blue serves as before"
 
 

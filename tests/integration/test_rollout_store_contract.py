@@ -12,6 +12,8 @@
 - A stage met at each canary step (traffic shifted, verdict, awaiting approval) counts once a
   step, and says so of each step's notice; the stage's entry time stays its first (the timeline
   reads it), and a repeat without a step of a stage a step told is no news.
+- An abort asked for is read by a write that changes nothing (ShiftTraffic's role may update the
+  record, not read it), and reading a record that is not there makes none.
 - A version's rollouts are listed without reading the others: `canaryfleet watch --version`
   looks for its upload's rollout every two seconds, and the store reads only the records whose
   id begins as that version's ids do (a DynamoDB key prefix), not the application's history.
@@ -31,7 +33,7 @@ from canaryfleet.errors import TransientAwsError
 from canaryfleet.logic.record_stage import record_stage
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import RecordStageRequest, RolloutInput, RolloutRef, Stage
-from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AuditEntry, Wait
+from canaryfleet.models.rollout_record import MAX_LISTED_ALARMS, AbortRequest, AuditEntry, Wait
 from canaryfleet.ports.clock import FixedClock
 
 from tests.integration.state_tables import create_state_table, moto_tables
@@ -109,6 +111,26 @@ def test_a_waits_end_says_why_its_execution_stopped_and_leaves_a_newer_wait_alon
     store.set_wait(app, rollout_id, Wait(kind="bake", token="token-2", started_at=NOW))
     store.clear_wait(app, rollout_id, "token-2")
     assert store.get(app, rollout_id).wait_kind is None
+
+
+# --- an abort asked for -------------------------------------------------------------------
+def test_an_abort_is_read_without_changing_the_record_and_a_missing_record_has_none(store: Any) -> None:
+    # Given a rollout on-call has not aborted
+    record = a_rollout(store, received_at=NOW)
+    app, rollout_id = record.application, record.rollout_id
+    assert store.abort_requested(app, rollout_id) is None
+
+    # When on-call asks to abort it
+    store.request_abort(app, rollout_id, AbortRequest(by="oncall@example.com", reason="bad metrics"))
+    before = store.get(app, rollout_id)
+
+    # Then the abort is read (the shift function's role reads it by a write that changes nothing)
+    assert store.abort_requested(app, rollout_id) == AbortRequest(
+        by="oncall@example.com", reason="bad metrics"
+    )
+    assert store.get(app, rollout_id) == before
+    assert store.abort_requested(app, "no-such-rollout") is None
+    assert store.get(app, "no-such-rollout") is None, "no record is made by the read"
 
 
 # --- the queue ------------------------------------------------------------------------------

@@ -148,6 +148,10 @@ class InMemoryRolloutStore:
             return
         self._change(application, rollout_id, audit=[*current.audit, entry])
 
+    def abort_requested(self, application: str, rollout_id: str) -> AbortRequest | None:
+        record = self.records.get((application, rollout_id))
+        return record.abort_requested if record is not None else None
+
     def log_weight(self, application: str, rollout_id: str, seq: str, weight: int, at: datetime) -> None:
         current = self.records[(application, rollout_id)]
         log = {**current.weight_log, seq: WeightEntry(weight=weight, at=at)}

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import pytest
-from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet, ColorStillServing
+from canaryfleet.errors import (
+    Aborted,
+    CapacityNotHealthyYet,
+    CapacityUnavailable,
+    ColorNotEmptyYet,
+    ColorStillServing,
+)
+from canaryfleet.logic.canary import shift_traffic
 from canaryfleet.logic.colors import capacity_reason, run_color_task
+from canaryfleet.logic.decisions import decide
 from canaryfleet.models.app_config import AppConfig, GroupCapacity
+from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import QueuedRollout
-from canaryfleet.models.tasks import ColorTask
+from canaryfleet.models.tasks import ColorTask, ShiftTask
 from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app as cli
-from tests.unit.fakes import FakeGroups, FakeRule, InMemoryRolloutStore, a_rollout, an_app
+from tests.unit.fakes import (
+    FakeGroups,
+    FakeRule,
+    InMemoryRolloutStore,
+    RecordingCallbacks,
+    a_rollout,
+    an_app,
+    hold_lock,
+)
 
 APP = "payments-api"
 BLUE, GREEN = f"{APP}-live", f"{APP}-canary"  # blue is the stack's live group, green its canary group
 FIRST = "payments-api-2_7_0-5e0c2c7a41d2b7b3b1f04a6d"
+REF = RolloutRef(application=APP, rollout_id=FIRST, version="2.7.0")
 REVISION = Revision(bucket="artifacts", key=f"{APP}/2.7.0.zip", version="2.7.0")
 
 
@@ -151,6 +169,59 @@ def test_given_short_spot_capacity_then_the_check_retries_until_the_timeout_then
         run_color_task(check, store, groups, rule, clock)
 
     assert str(failed.value) == "3 of 6 instances healthy after 10 min: Spot capacity"
+
+
+def aborted_after_the_approval(store: InMemoryRolloutStore) -> str:
+    """On-call aborts once the approval has ended, while no wait is open: ``decide``'s answer."""
+    hold_lock(store, REF)
+    abort = Decision(
+        application=APP, action="abort", by="oncall@example.com", reason="bad metrics", channel="cli"
+    )
+    return decide(abort, store, RecordingCallbacks(), store.clock).outcome
+
+
+def test_given_an_abort_after_the_approval_then_the_check_before_all_traffic_rolls_back_saying_who_and_why(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given a release color a Spot instance short after its approval (the check retries), and
+    # on-call's abort, which found no wait to end
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    groups.healthy[GREEN] = 1
+    copy = chosen(app, store, groups, clock, rule)
+    check = task("check", copy, since=clock.now().isoformat(), timeout_seconds=3600)
+    with pytest.raises(CapacityNotHealthyYet):
+        run_color_task(check, store, groups, rule, clock)
+    answer = aborted_after_the_approval(store)
+
+    # When the check is tried again, the capacity back
+    groups.healthy[GREEN] = 2
+    with pytest.raises(Aborted) as aborted:
+        run_color_task(check, store, groups, rule, clock)
+
+    # Then it ends as an abort at a wait does (error and cause), so the rollback says who and why
+    assert answer == "recorded"
+    assert str(aborted.value) == "aborted by oncall@example.com: bad metrics"
+
+
+def test_given_an_abort_after_the_approval_then_no_traffic_moves_to_the_release_color(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given the canary's 10% on green, and on-call's abort once no wait is open
+    copy = chosen(app, store, FakeGroups(**{BLUE: 2, GREEN: 2}), clock, rule)
+    shift_traffic(ShiftTask(app=copy, ref=REF, weight=10, seq="step-0"), rule, store, None, clock)
+    aborted_after_the_approval(store)
+
+    # When the state machine moves all traffic to the release color
+    release = ShiftTask(app=copy, ref=REF, weight=100, seq="release")
+    with pytest.raises(Aborted, match=r"^aborted by oncall@example\.com: bad metrics$"):
+        shift_traffic(release, rule, store, None, clock)
+
+    # Then the weights stay as they were, and the rollback's own shift back to live goes through
+    assert rule.by_group[copy.canary.target_group_arn] == 10
+    back = ShiftTask(app=copy, ref=REF, weight=0, seq="rollback")
+    assert shift_traffic(back, rule, store, None, clock) == {"canary": 0, "live": 100}
+    record = store.get(APP, FIRST)
+    assert record is not None and [seq for seq, _ in record.weight_history()] == ["step-0", "rollback"]
 
 
 def test_given_a_rollback_then_the_release_color_scales_to_zero_and_the_live_one_stays(

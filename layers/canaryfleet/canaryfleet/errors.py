@@ -168,6 +168,12 @@ class AnalysisInconclusive(CanaryfleetError):
     """Too little evidence to judge, and no approval step left to put it before a person."""
 
 
+class Aborted(CanaryfleetError):
+    """On-call asked to abort while no wait was open (``decide`` answered "recorded"), and a step
+    that would take the build further read it: the rollout rolls back as if a wait had ended so.
+    The message is the wait's cause: who asked, and why."""
+
+
 # --- errors of the decision path (approve, reject, abort, promote) ------------------------
 class RolloutNotRunning(CanaryfleetError):
     """The application has no running rollout to act on."""

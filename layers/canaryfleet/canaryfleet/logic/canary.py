@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from canaryfleet.errors import AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
+from canaryfleet.errors import Aborted, AnalysisFailed, CanaryNotHealthyYet, TrafficNotShifted
 from canaryfleet.logic.alarms import firing_alarm
 from canaryfleet.logic.analysis.collect import collect
 from canaryfleet.logic.analysis.failfast import critical_alarms
@@ -19,7 +19,7 @@ from canaryfleet.models.chart import BakeSamples
 from canaryfleet.models.fail_fast import alarm_prefix, metric_of
 from canaryfleet.models.policy import LONGEST_FINE_BAKE_SECONDS, AnalysisSpec
 from canaryfleet.models.rollout import RecordStageRequest, RolloutRef, Stage, Verdict
-from canaryfleet.models.rollout_record import AuditEntry, RolloutRecord, Wait
+from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, RolloutRecord, Wait
 from canaryfleet.models.tasks import AlarmCheckTask, AnalyseTask, BakeTask, ShiftTask
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
@@ -54,8 +54,16 @@ def shift_traffic(
     notifier: Notifier | None,
     clock: Clock,
 ) -> dict[str, int]:
-    """Set canary to the task's weight (live the rest), read it back, log it, and notify it if asked."""
+    """Set canary to the task's weight (live the rest), read it back, log it, and notify it if asked.
+
+    A shift that gives the build traffic (a canary step's, blue/green's move of all traffic to
+    the release color) raises Aborted once an abort is recorded: one asked for while no wait was
+    open would otherwise be read by no wait before the build took the traffic. A shift back to
+    live (weight 0: the rollback's, the final one) always goes through.
+    """
     app, ref, weight, seq = task.app, task.ref, task.weight, task.seq
+    if weight > 0:
+        refuse_if_aborted(ref, store)
     weights = traffic.set_canary_weight(app, weight)
     expected = {app.live.target_group_arn: 100 - weight, app.canary.target_group_arn: weight}
     if weights != expected:
@@ -87,6 +95,24 @@ def _stage(
     record_stage(request, store, notifier)
 
 
+def abort_cause(abort: AbortRequest) -> str:
+    """The cause an abort ends the rollout with, at a wait or before a step: who asked, and why."""
+    return f"aborted by {abort.by}: {abort.reason}"
+
+
+def refuse_if_aborted(ref: RolloutRef, store: RolloutRecords) -> None:
+    """Aborted, with the abort's cause, if on-call asked to abort the rollout.
+
+    For the steps that take the build further with no wait open to end: an abort that
+    ``decide`` answered "recorded" ends the rollout there, as it ends the next wait, and the
+    state machine's Catch rolls it back with the same reason.
+    """
+    abort = store.abort_requested(ref.application, ref.rollout_id)
+    if abort is not None:
+        logger.warning("aborted before the build went further", extra={"by": abort.by})
+        raise Aborted(abort_cause(abort))
+
+
 def begin_wait(
     wait: Wait,
     ref: RolloutRef,
@@ -101,7 +127,7 @@ def begin_wait(
     record = store.set_wait(ref.application, ref.rollout_id, wait)
     if record.abort_requested is not None:
         abort = record.abort_requested
-        callbacks.fail(wait.token, "Aborted", f"aborted by {abort.by}: {abort.reason}")
+        callbacks.fail(wait.token, "Aborted", abort_cause(abort))
         return "aborted"
     if honour_promote and record.promoted_by:
         callbacks.succeed(wait.token, {"promoted": True, "by": record.promoted_by})

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet, ColorStillServing
+from canaryfleet.logic.canary import refuse_if_aborted
 from canaryfleet.models.app_config import AppConfig, Color, GroupCapacity, other_color
 from canaryfleet.models.tasks import ColorTask
 from canaryfleet.observability import logger, tracer
@@ -47,6 +48,11 @@ def run_color_task(
     if task.action == "check":
         if task.since is None or task.timeout_seconds is None:
             raise ValueError("check needs since and timeout_seconds")
+        # Retried for up to the capacity timeout (an hour) while Spot capacity returns; before all
+        # traffic no wait follows it to read an abort, which would be ignored and the aborted
+        # build given every request. (Before the canary, an abort ends the rollout here too,
+        # rather than at the canary's deployment.)
+        refuse_if_aborted(task.ref, store)
         return check_capacity(task.app, groups, task.since, task.timeout_seconds, clock)
     if task.action == "scale_down_release":
         return scale_down_release(task, store, groups, traffic)
