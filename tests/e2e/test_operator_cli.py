@@ -134,6 +134,34 @@ def test_abort_from_the_cli_rolls_back_at_once(waiting: tuple[LocalCloud, FleetS
     assert cli("history", "hello-app")[0]["reason"].endswith(": incident")
 
 
+def test_an_abort_between_the_approval_and_going_live_creates_no_live_deployment(
+    waiting: tuple[LocalCloud, FleetSimulator],
+) -> None:
+    # Given hello-app approved while a live alarm is in ALARM ("Deploy live" waits for it: CodeDeploy
+    # would stop the deployment), and on-call's abort then, which finds no wait open
+    cloud, _ = waiting
+    cloudwatch = cloud.client("cloudwatch")
+    cloudwatch.set_alarm_state(AlarmName="hello-app-live-5xx-rate", StateValue="ALARM", StateReason="5xx")
+    cli("approve", "hello-app")
+    aborted = cli("abort", "hello-app", "--reason", "incident")
+
+    # When the live alarm clears
+    cloudwatch.set_alarm_state(AlarmName="hello-app-live-5xx-rate", StateValue="OK", StateReason="calm")
+
+    # Then the rollout rolls back with the abort's reason, and the live group never got the build
+    assert aborted["outcome"] == "recorded"
+    assert ended(cloud).error == "RolledBack"
+    [row] = cli("history", "hello-app")
+    assert (row["outcome"], row["reason"]) == (
+        "rolled_back",
+        "aborted by arn:aws:sts::123456789012:user/moto: incident",
+    )
+    live = cloud.client("codedeploy").list_deployments(
+        applicationName="hello-app", deploymentGroupName="hello-app-live"
+    )
+    assert live["deployments"] == []
+
+
 def test_a_rollout_stopped_in_step_functions_is_rolled_back_and_the_next_one_runs(
     waiting: tuple[LocalCloud, FleetSimulator],
 ) -> None:

@@ -13,6 +13,7 @@ from canaryfleet.logic.queue import queue_rollout, release_turn
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import Revision, RolloutRef
+from canaryfleet.models.rollout_record import Wait
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest, QueueTask, RollbackTask
 from canaryfleet.ports.clock import FixedClock
 
@@ -26,6 +27,7 @@ from tests.unit.fakes import (
     RecordingCallbacks,
     a_rollout,
     an_app,
+    hold_lock,
 )
 
 APP = "payments-api"
@@ -403,6 +405,99 @@ def test_given_the_alarms_that_caused_a_rollback_still_in_alarm_then_the_restore
 
     assert codedeploy.groups[deployment_id] == f"{APP}/{APP}-{side}"
     assert codedeploy.restores[deployment_id] is True
+
+
+def _aborted_with_no_wait_open(store: InMemoryRolloutStore) -> str:
+    """The canary approved, then on-call aborts before the deploy task begins its wait: the answer."""
+    hold_lock(store, REF)
+    store.set_wait(
+        APP, ROLLOUT_ID, Wait(kind="approval", token="token-approval", started_at=store.clock.now())
+    )
+    by = {"application": APP, "by": "oncall@example.com", "channel": "cli"}
+    decide(Decision(action="approve", **by), store, RecordingCallbacks(), store.clock)
+    abort = Decision(action="abort", reason="bad metrics", **by)
+    return decide(abort, store, RecordingCallbacks(), store.clock).outcome
+
+
+def test_given_an_abort_between_the_approval_and_going_live_then_no_live_deployment_is_created(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
+) -> None:
+    # Given a canary deployed and approved, and on-call's abort, which found no wait to end
+    callbacks, codedeploy, canary = _canary_deployed(store, app_config, clock)
+    codedeploy.statuses[canary] = ("Succeeded", "")
+    on_deployment_event(_event(app_config, canary, "SUCCESS"), store, codedeploy, callbacks)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+    answer = _aborted_with_no_wait_open(store)
+
+    # When the state machine deploys live
+    live = start_deployment(
+        _deploy_request(app_config, "token-live", "live"),
+        store,
+        codedeploy,
+        callbacks,
+        clock,
+        alarms=FakeAlarms(),
+    )
+
+    # Then nothing is created on the live group, and its wait ends as an abort at a wait does
+    assert answer == "recorded"
+    assert live == "" and list(codedeploy.statuses) == [canary]
+    assert callbacks.failed["token-live"] == ("Aborted", "aborted by oncall@example.com: bad metrics")
+    # So the rollback has no live deployment to stop, and restores the canary only
+    result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
+    assert (result["stopped_deployments"], result["restore_live"]) == ([], False)
+
+
+def test_given_an_abort_when_a_retry_finds_the_live_deployment_its_first_attempt_created_then_it_is_stopped(
+    clock: FixedClock, app_config: AppConfig
+) -> None:
+    # Given a live deploy task whose first attempt created the deployment but failed to record it
+    store = ForgetsOnce(clock)
+    a_rollout(store)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    with pytest.raises(RuntimeError):
+        start_deployment(
+            _deploy_request(app_config, "token-live", "live"),
+            store,
+            codedeploy,
+            callbacks,
+            clock,
+            alarms=FakeAlarms(),
+        )
+    [created] = codedeploy.statuses
+
+    # When on-call aborts before the retry
+    _aborted_with_no_wait_open(store)
+    retried = start_deployment(
+        _deploy_request(app_config, "token-live", "live"),
+        store,
+        codedeploy,
+        callbacks,
+        clock,
+        alarms=FakeAlarms(),
+    )
+
+    # Then the retry takes that deployment over as before: recorded, its wait failed Aborted, and
+    # the rollback stops it and restores live
+    assert retried == created and store.deployment_for(ROLLOUT_ID, "live") == created
+    assert callbacks.failed["token-live"] == ("Aborted", "aborted by oncall@example.com: bad metrics")
+    result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
+    assert (result["stopped_deployments"], result["restore_live"]) == ([created], True)
+
+
+@pytest.mark.parametrize("purpose", ["canary-restore", "live-restore"])
+def test_given_an_abort_then_the_rollbacks_restore_is_still_created(
+    store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig, purpose: str
+) -> None:
+    a_rollout(store)
+    _aborted_with_no_wait_open(store)
+    codedeploy = FakeDeployments()
+    restore = _deploy_request(app_config, "token-restore", purpose, LAST_GOOD)
+
+    restored = start_deployment(restore, store, codedeploy, RecordingCallbacks(), clock, alarms=FakeAlarms())
+
+    assert list(codedeploy.statuses) == [restored] and codedeploy.restores[restored] is True
 
 
 def test_given_a_failed_live_deployment_when_rolled_back_then_both_groups_get_the_last_good_revision(

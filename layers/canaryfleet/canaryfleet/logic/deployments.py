@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from canaryfleet.errors import DeploymentFailed, DeploymentGroupBusy, DeploymentTimedOut
-from canaryfleet.logic.canary import begin_wait
+from canaryfleet.logic.canary import abort_cause, begin_wait
 from canaryfleet.models.app_config import FleetGroup
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.rollout_record import DeploymentWait, Wait
@@ -63,8 +63,22 @@ def start_deployment(
     rollback waits for it instead of failing on it). A restore of the last good revision
     does not wait: it turns the group's alarm polling off for itself, since it is what clears
     those alarms.
+
+    Returns the deployment's id: "" when an abort already recorded ended the task before any
+    deployment was created (a restore, which the rollback makes, is never aborted).
     """
     deployment_id = store.deployment_for(request.ref.rollout_id, request.purpose)
+    if deployment_id is None and request.purpose not in RESTORES:
+        abort = store.abort_requested(request.ref.application, request.ref.rollout_id)
+        if abort is not None:
+            deployment_id = _created_by_an_earlier_attempt(request, store, codedeploy)
+            if deployment_id is None:
+                # An abort that found no wait open (``decide`` answered "recorded"): the wait this
+                # deployment would begin ends before it, and nothing is created for the rollback to
+                # stop and redeploy (the live group carries most of the traffic).
+                callbacks.fail(request.token, "Aborted", abort_cause(abort))
+                logger.info("aborted before the deployment was created", extra={"purpose": request.purpose})
+                return ""
     if deployment_id is None:
         restore = request.purpose in RESTORES
         if not restore:
@@ -98,6 +112,25 @@ def start_deployment(
     return deployment_id
 
 
+def _description(request: DeployRequest) -> str:
+    """What the deployment is created with: how an attempt finds the one an earlier one created."""
+    # The purpose first: the adapter cuts a description to 100 characters, so a rollout id of
+    # 80 (the execution name's limit) loses at most 7 of the 24 characters of its digest.
+    return f"canaryfleet {request.purpose} {request.ref.rollout_id}"
+
+
+def _created_by_an_earlier_attempt(
+    request: DeployRequest, store: RolloutStore, codedeploy: Deployments
+) -> str | None:
+    """The deployment an earlier attempt of this task created without recording it, now recorded
+    (its wait then ends as every abort's does, and the rollback stops it); None if there is none."""
+    application, group = request.app.codedeploy_application, _group(request)
+    earlier = codedeploy.find_active(application, group, _description(request))
+    if earlier is not None:
+        store.remember_deployment(request.ref.rollout_id, request.purpose, earlier, group)
+    return earlier
+
+
 def _create_once(request: DeployRequest, codedeploy: Deployments, *, restore: bool) -> str:
     """CreateDeployment, or the deployment an earlier attempt of this task created.
 
@@ -108,9 +141,7 @@ def _create_once(request: DeployRequest, codedeploy: Deployments, *, restore: bo
     and deploying the same revision again.
     """
     application, group = request.app.codedeploy_application, _group(request)
-    # The purpose first: the adapter cuts a description to 100 characters, so a rollout id of
-    # 80 (the execution name's limit) loses at most 7 of the 24 characters of its digest.
-    description = f"canaryfleet {request.purpose} {request.ref.rollout_id}"
+    description = _description(request)
     try:
         return codedeploy.create_deployment(
             application, group, request.revision, description=description, restore=restore
