@@ -42,20 +42,50 @@ class PlatformError(Exception):
     """Something an operator can fix, said plainly (no stack trace)."""
 
 
-def default_stack_name(samconfig: Path = Path("samconfig.toml")) -> str:
-    """The stack name of samconfig.toml's default profile, else "canaryfleet"."""
-    if samconfig.is_file():
-        config = tomllib.loads(samconfig.read_text())
-        name = config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
-        if isinstance(name, str) and name:
-            return name
-    return DEFAULT_STACK
+def sam_deploy_parameters(samconfig: Path = Path("samconfig.toml")) -> dict[str, Any]:
+    """The parameters `sam deploy` reads from samconfig.toml's default environment.
+
+    Its ``deploy`` entries over its ``global`` ones: "entries provided for a specific command take
+    precedence over global entries" (AWS SAM Developer Guide, "AWS SAM CLI configuration file",
+    Configuration precedence). `sam deploy --guided` writes the stack name and region under
+    ``[default.deploy.parameters]``.
+    """
+    if not samconfig.is_file():
+        return {}
+    try:
+        environment = tomllib.loads(samconfig.read_text()).get("default", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise PlatformError(f"{samconfig} is not TOML ({exc}): pass --stack and --region") from None
+    parameters: dict[str, Any] = {}
+    for command in ("global", "deploy"):
+        section = environment.get(command, {}) if isinstance(environment, dict) else {}
+        given = section.get("parameters", {}) if isinstance(section, dict) else {}
+        parameters.update(given if isinstance(given, dict) else {})
+    return parameters
+
+
+def default_stack(region: str | None, samconfig: Path = Path("samconfig.toml")) -> tuple[str, str | None]:
+    """The stack `sam deploy` deploys (samconfig.toml's, else "canaryfleet") and where to look for it.
+
+    The region: ``region`` (--region), else samconfig.toml's, as `sam deploy` reads it (its config
+    file's value stands in for its --region), else None: the AWS configuration's (AWS_REGION,
+    AWS_DEFAULT_REGION, the profile's region).
+    """
+    parameters = sam_deploy_parameters(samconfig)
+    name, sam_region = parameters.get("stack_name"), parameters.get("region")
+    stack = name if isinstance(name, str) and name else DEFAULT_STACK
+    return stack, region or (sam_region if isinstance(sam_region, str) and sam_region else None)
 
 
 def connect_platform(
     stack: str | None, region: str | None, profile: str | None, local: bool = False
 ) -> Platform:
-    """The platform an operator command names: in AWS, or (``local``) `canaryfleet local up`'s."""
+    """The platform an operator command names: in AWS, or (``local``) `canaryfleet local up`'s.
+
+    Without --stack, the stack samconfig.toml deploys, in its region unless --region says
+    otherwise (:func:`default_stack`); a stack named on the command line is looked for in --region
+    or the AWS configuration's.
+    """
     if local:
         if profile or region:
             raise PlatformError("--local talks to `canaryfleet local up`: leave out --profile and --region")
@@ -64,7 +94,9 @@ def connect_platform(
         except NoLocalCloud as exc:
             raise PlatformError(str(exc)) from None
         stack = stack or endpoint.stack
-    return Platform.connect(stack or default_stack_name(), region, profile)
+    if not stack:
+        stack, region = default_stack(region)
+    return Platform.connect(stack, region, profile)
 
 
 # botocore waits 60 s to connect and 60 s for each answer, and the CLI retries five times
