@@ -16,7 +16,16 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
 from canaryfleet.adapters.clients import (
     CONNECT_TIMEOUT_SECONDS,
     READ_TIMEOUT_SECONDS,
@@ -116,13 +125,33 @@ def aws_client_config(read_timeout: float | None = None) -> Config:
     )
 
 
-def set_up_problem(exc: NoCredentialsError | NoRegionError | ProfileNotFound, profile: str | None) -> str:
+# botocore's refusals for an IAM Identity Center (SSO) profile whose login is missing or over: no
+# token cached for its session (SSOTokenLoadError), one it could not refresh (TokenRetrievalError),
+# or one the SSO service no longer takes (UnauthorizedSSOTokenError). `aws sso login` gets a new one
+# ("Configuring IAM Identity Center authentication with the AWS CLI", AWS CLI User Guide).
+SSO_LOGIN_ERRORS = (SSOTokenLoadError, TokenRetrievalError, UnauthorizedSSOTokenError)
+
+SetUpError = (
+    NoCredentialsError
+    | NoRegionError
+    | ProfileNotFound
+    | SSOTokenLoadError
+    | TokenRetrievalError
+    | UnauthorizedSSOTokenError
+)
+
+
+def set_up_problem(exc: SetUpError, profile: str | None) -> str:
     """What the operator's AWS set-up lacks, and how to give it, for botocore's own refusal."""
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
     if isinstance(exc, NoRegionError):
         return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
     named = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    if isinstance(exc, SSO_LOGIN_ERRORS):
+        login = f"aws sso login --profile {named}" if named else "aws sso login"
+        whose = f" of profile {named!r}" if named else ""
+        return f"the AWS SSO login{whose} has expired (or was never made): run `{login}`, then try again"
     return f"no AWS profile named {named!r} in your AWS config files"
 
 
@@ -146,7 +175,7 @@ class Platform:
                 use_profile(profile)
             stacks = boto3.client("cloudformation", config=aws_client_config())
             described = stacks.describe_stacks(StackName=stack)["Stacks"][0]
-        except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+        except (NoCredentialsError, NoRegionError, ProfileNotFound, *SSO_LOGIN_ERRORS) as exc:
             raise PlatformError(set_up_problem(exc, profile)) from None
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
