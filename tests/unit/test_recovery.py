@@ -12,7 +12,7 @@ from canaryfleet.adapters.workflow import recovery_name
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import OWN_ENDS, recover, sweep, take_over_stopped
-from canaryfleet.models.app_config import AppConfig
+from canaryfleet.models.app_config import AppConfig, Strategy
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
 from canaryfleet.models.rollout_record import Wait, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
@@ -395,6 +395,55 @@ def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_
 
     assert result["held"] is True
     assert result["app"] == json.loads(app.for_release("green").model_dump_json())
+
+
+def _released(store: InMemoryRolloutStore, clock: FixedClock, strategy: Strategy = "blue_green") -> None:
+    """The rollout released (blue to green), its turn passed on, keeping blue warm."""
+    store.set_colors(APP, ROLLOUT_ID, strategy, "blue", "green")
+    store.record_stage(APP, ROLLOUT_ID, Stage.RELEASED, clock.now())
+    store.decide_version(APP, "2.7.0", "released", ROLLOUT_ID, "released")
+    store.record_outcome(APP, ROLLOUT_ID, "released", "")
+    store.release_lock(APP, STOPPED)
+
+
+def test_given_a_blue_green_release_stopped_while_its_old_color_is_warm_then_it_is_scaled_down_in_time(
+    store: InMemoryRolloutStore, clock: FixedClock, callbacks: RecordingCallbacks, executions: FakeExecutions
+) -> None:
+    # Given a blue/green rollout released ten minutes ago, its old color kept warm for 30 minutes
+    app = an_app(APP).model_copy(update={"strategy": "blue_green", "scale_down_delay_seconds": 1_800})
+    _holding_its_turn(store, clock, callbacks, executions)
+    _released(store, clock)
+    clock.advance(600)
+
+    # When its execution is stopped in that wait
+    result = _take_over(store, clock, callbacks, executions, app=app)
+
+    # Then the recovery takes blue to zero once the 20 minutes left are over
+    assert result["held"] is False and result["rollback"] is None
+    assert result["scale_down_old_in"] == 1_200
+    assert result["app"] == json.loads(app.for_release("blue").model_dump_json())
+
+
+@pytest.mark.parametrize("strategy", ["in_place", "blue_green"])
+def test_given_a_release_stopped_with_no_old_color_warm_then_nothing_is_scaled_down(
+    store: InMemoryRolloutStore,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    strategy: Strategy,
+) -> None:
+    app = an_app(APP).model_copy(update={"strategy": strategy, "scale_down_delay_seconds": 600})
+    _holding_its_turn(store, clock, callbacks, executions)
+    if strategy == "blue_green":  # rolled back, not released: its release color went to zero then
+        store.set_colors(APP, ROLLOUT_ID, strategy, "blue", "green")
+        store.record_outcome(APP, ROLLOUT_ID, "rolled_back", "canary alarm")
+        store.record_stage(APP, ROLLOUT_ID, Stage.ROLLED_BACK, clock.now())
+    else:
+        _released(store, clock, strategy)
+
+    result = _take_over(store, clock, callbacks, executions, app=app)
+
+    assert result["scale_down_old_in"] is None
 
 
 def test_given_a_rollout_stopped_in_the_middle_of_its_rollback_then_it_is_rolled_back_again_for_its_reason(

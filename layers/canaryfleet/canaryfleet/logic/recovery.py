@@ -25,7 +25,9 @@ paths; it also passes on a lock that a rollout ended its own way could not relea
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -226,7 +228,13 @@ def take_over_stopped(
     rollout had already ended its own way (released, or rolled back with the fleet put back, then
     stopped before its execution ended). One stopped in the middle of its rollback is held and
     rolled back again, keeping its first reason. The wait it was stopped in is forgotten, and an
-    approval it waited for is settled at once (``ended_approvals``)."""
+    approval it waited for is settled at once (``ended_approvals``).
+
+    ``scale_down_old_in``: a blue/green rollout stopped after its release, while it kept the old
+    color warm (its lock already passed on, up to a day: the plan's scale-down delay), would
+    leave that color's whole fleet up, unused and unsaid, until the next release. The recovery
+    waits out what is left of the delay (these seconds) and takes it to zero, with ``app``'s
+    colors as the release drove them; None when there is none to scale down."""
     ref, recovery = task.ref, task.recovery
     application, error = ref.application, caught_error(recovery)
     place = QueuedRollout(
@@ -245,6 +253,7 @@ def take_over_stopped(
         "app": app.model_dump(mode="json"),
         "error": error,
         "rollback": None,
+        "scale_down_old_in": None,
     }
     # Stopped after "Record rollback" but before its restores were done and said: the rollback
     # runs again (its first reason is kept) so the fleet is put back.
@@ -257,6 +266,16 @@ def take_over_stopped(
         if held:  # it ended its own way: only its turn is left to pass on
             queue.release_turn(application, task.execution_arn, store, callbacks, executions, clock)
         logger.info("stopped rollout had already ended", extra={"outcome": record.outcome})
+        released_at = record.stage_released_at
+        if (
+            record.outcome == "released"
+            and app.strategy == "blue_green"
+            and record.live_color
+            and released_at
+        ):
+            left = released_at + timedelta(seconds=app.scale_down_delay_seconds) - clock.now()
+            result["scale_down_old_in"] = max(0, math.ceil(left.total_seconds()))
+            result["app"] = app.for_release(record.live_color).model_dump(mode="json")
         return result
     if held:
         if app.strategy == "blue_green":
