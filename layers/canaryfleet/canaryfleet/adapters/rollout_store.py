@@ -184,25 +184,18 @@ class DynamoRolloutStore:
         self._set(application, rollout_id, {"abort_requested": request.model_dump(mode="json")})
 
     def abort_requested(self, application: str, rollout_id: str) -> AbortRequest | None:
-        """Read by a conditional write that changes nothing (the attribute set to itself): a role
-        that may update the record but not read it (ShiftTraffic's) learns of an abort so; the
-        refusal returns the record as it stands (UpdateItem, DynamoDB API Reference)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=self._key(application, rollout_id),
-                UpdateExpression="SET #id = #id",
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(abort_requested)",
-                ExpressionAttributeNames={"#id": "rollout_id"},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            standing = plain(cast("dict[str, Any]", exc.response).get("Item", {}))
-            asked = standing.get("abort_requested")
-            return AbortRequest.model_validate(asked) if asked is not None else None
-        return None
+        """The abort asked for the rollout, if any: a strongly consistent read of that attribute
+        alone, so an abort recorded a moment ago is seen ("A strongly consistent read returns a
+        result that reflects all writes that received a successful response prior to the read",
+        DynamoDB Developer Guide, "Read consistency")."""
+        response = self._db.get_item(
+            TableName=self._table,
+            Key=self._key(application, rollout_id),
+            ConsistentRead=True,
+            ProjectionExpression="abort_requested",
+        )
+        asked = plain(response.get("Item") or {}).get("abort_requested")
+        return AbortRequest.model_validate(asked) if asked is not None else None
 
     def request_promotion(self, application: str, rollout_id: str, by: str) -> None:
         self._set(application, rollout_id, {"promoted_by": by})
