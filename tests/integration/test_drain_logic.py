@@ -131,6 +131,9 @@ class Platform:
     def leave(self, sample: str, instance: str, at: datetime = NOW, **detail: Any) -> DrainRequestResult:
         event = load_event(f"drain_request/{sample}")
         key = "EC2InstanceId" if sample == "lifecycle_terminate" else "instance-id"
+        if sample == "lifecycle_terminate":  # the hook is the instance's own group's
+            group = self.directory.instances.get(instance, {}).get("aws:autoscaling:groupName")
+            event["detail"]["AutoScalingGroupName"] = group or event["detail"]["AutoScalingGroupName"]
         event["detail"] |= {key: instance, **detail}
         event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if sample == "lifecycle_terminate":
@@ -181,7 +184,15 @@ def platform(aws: itertools.count[int]) -> Platform:
         FakeRunCommand(),
         RecordedAlerts(),
         FakeRegistry(
-            CONFIG, CONFIG.model_copy(update={"application": "batch-jobs", "drain_on_rebalance": True})
+            CONFIG,
+            CONFIG.model_copy(
+                update={
+                    "application": "batch-jobs",
+                    "drain_on_rebalance": True,
+                    "canary": CONFIG.canary.model_copy(update={"auto_scaling_group": "batch-jobs-canary"}),
+                    "live": CONFIG.live.model_copy(update={"auto_scaling_group": "batch-jobs-live"}),
+                }
+            ),
         ),
     )
 
@@ -198,7 +209,7 @@ def test_an_instance_no_application_owns_is_ignored_and_nothing_is_written(platf
 
     assert (result.status, result.reason) == (
         "ignored",
-        "no application tag: not an instance canaryfleet manages",
+        "no canaryfleet:application tag: not an instance of a canaryfleet fleet",
     )
     assert platform.table_items() == [] and platform.queue.orders == []
 
@@ -262,7 +273,9 @@ def test_a_termination_deregisters_the_instance_from_its_sides_group_and_queues_
 
 def test_an_instance_whose_side_is_unknown_leaves_both_groups(platform: Platform) -> None:
     instance = platform.directory.add(instance_id(1))
+    # neither its role tag nor its group's name says which side it is on
     platform.directory.instances[instance].pop("role")
+    platform.directory.instances[instance].pop("aws:autoscaling:groupName")
     platform.targets.registered[LIVE_TG].add(instance)
 
     platform.leave("spot_interruption", instance)

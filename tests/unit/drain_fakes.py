@@ -279,13 +279,18 @@ class InMemoryDrainStore:
 
 # --- the instance's world ---------------------------------------------------------------------
 class FakeDirectory:
-    """EC2 tags: an instance of ``application`` on its ``role`` side."""
+    """EC2 tags: an instance of ``application`` on its ``role`` side, as the fleet stack tags it
+    at launch (application, canaryfleet:application, role) and Auto Scaling adds its group's
+    name (``an_app``'s groups are ``<application>-<side>``)."""
 
     def __init__(self) -> None:
         self.instances: dict[str, dict[str, str]] = {}
 
     def add(self, instance: str, side: str | None = "live", application: str = "orders-api") -> str:
-        self.instances[instance] = {"application": application} | ({"role": side} if side else {})
+        tags = {"application": application, "canaryfleet:application": application}
+        if side:
+            tags |= {"role": side, "aws:autoscaling:groupName": f"{application}-{side}"}
+        self.instances[instance] = tags
         return instance
 
     def tags(self, instance_id: str) -> dict[str, str]:
@@ -379,10 +384,13 @@ class FakeHooks:
 
 @dataclass
 class FakeRunCommand:
-    """SendCommand: up to 50 instances a call; an unreachable one fails the call; throttling raises."""
+    """SendCommand: up to 50 instances a call; an unreachable one fails the call; throttling raises;
+    an instance the role may not act on (``denied``: not tagged canaryfleet:application) makes IAM
+    refuse the whole call."""
 
     calls: list[tuple[list[str], dict[str, list[str]]]] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)
+    denied: set[str] = field(default_factory=set)
     throttled: bool = False
 
     def send(
@@ -393,6 +401,11 @@ class FakeRunCommand:
         if self.throttled:
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendCommand"
+            )
+        if self.denied & set(instance_ids):
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not authorized: ssm:SendCommand"}},
+                "SendCommand",
             )
         if self.unreachable & set(instance_ids):
             raise InstancesNotReachable(f"{sorted(self.unreachable & set(instance_ids))}")

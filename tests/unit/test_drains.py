@@ -113,6 +113,9 @@ class World:
     ) -> DrainRequestResult:
         event = load_event(f"drain_request/{SAMPLES[trigger]}")
         event["detail"]["EC2InstanceId" if trigger is DrainTrigger.LIFECYCLE else "instance-id"] = instance
+        if trigger is DrainTrigger.LIFECYCLE:  # the hook is the instance's own group's
+            group = self.directory.instances.get(instance, {}).get("aws:autoscaling:groupName")
+            event["detail"]["AutoScalingGroupName"] = group or event["detail"]["AutoScalingGroupName"]
         event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if trigger is DrainTrigger.LIFECYCLE:
             self.hooks.active.add(event["detail"]["LifecycleActionToken"])
@@ -861,6 +864,55 @@ def test_a_retry_whose_function_died_before_sending_is_taken_again_once_its_clai
     # Then the first finds the claim live and leaves it; the second sends the retry
     assert (early.status, late.status) == ("duplicate", "retrying")
     assert len(world.run_command.calls) == 2 and world.record().status is DrainStatus.RUNNING
+
+
+# --- instances that are not a fleet's ------------------------------------------------------------
+@pytest.mark.parametrize("trigger", [DrainTrigger.SPOT, DrainTrigger.REBALANCE], ids=lambda t: t.value)
+def test_a_spot_instance_of_another_team_tagged_only_application_is_not_drained(
+    world: World, trigger: DrainTrigger
+) -> None:
+    # Given another team's Spot worker in the account, tagged application=orders-api by its own
+    # convention but launched by no fleet stack (the Spot rules match every instance)
+    world.directory.instances[OTHER] = {"application": APP, "aws:autoscaling:groupName": "batch-workers"}
+
+    result = world.leave(trigger, OTHER)
+
+    assert (result.status, result.reason) == (
+        "ignored",
+        "no canaryfleet:application tag: not an instance of a canaryfleet fleet",
+    )
+    assert world.queue.orders == [] and world.store.get(APP, OTHER) is None
+
+
+def test_an_instance_tagged_for_the_application_in_a_group_not_its_own_is_not_drained(world: World) -> None:
+    world.directory.instances[OTHER] = {
+        "application": APP,
+        "canaryfleet:application": APP,
+        "aws:autoscaling:groupName": f"{APP}-workers",
+    }
+
+    result = world.leave(DrainTrigger.SPOT, OTHER)
+
+    assert result.status == "ignored"
+    assert result.reason == f"not in {APP}'s canary or live group ({APP}-workers)"
+    assert world.queue.orders == []
+
+
+def test_an_instance_the_role_may_not_command_holds_back_no_other_drain_in_its_batch(world: World) -> None:
+    # Given two Spot drains in one batch, the role refused SendCommand on one of the instances (its
+    # tag removed by hand): IAM denies a call naming it whole
+    world.member("live")
+    world.member("live", OTHER)
+    world.leave(DrainTrigger.SPOT)
+    world.leave(DrainTrigger.SPOT, OTHER)
+    world.run_command.denied.add(INSTANCE)
+
+    outcome = world.dispatch()
+
+    # Then the other instance gets its command now, and the denied one's order alone comes back
+    assert [ids for ids, _ in world.run_command.calls] == [[OTHER]]
+    assert len(outcome.commands) == 1 and len(outcome.failed) == 1
+    assert "AccessDeniedException" in next(iter(outcome.failed.values()))
 
 
 def _unreachable_with_a_spot_drain(world: World, trigger: DrainTrigger) -> None:

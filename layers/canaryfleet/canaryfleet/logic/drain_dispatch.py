@@ -203,6 +203,10 @@ def dispatch_drains(batch: SqsModel, drains: Drains, redelivery: OrderRedelivery
     return outcome
 
 
+# SendCommand's refusal by IAM (SSM's JSON protocol names it AccessDeniedException).
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
 def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: BatchOutcome) -> None:
     budget = chunk[0].record.budget
     triggers = sorted({t.value for c in chunk for t in c.record.triggers or (c.record.trigger,)})
@@ -214,20 +218,41 @@ def _send(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: Batc
         if len(chunk) == 1:
             _unreachable(drains, chunk[0], now, str(exc), outcome)
             return
-        middle = len(chunk) // 2
-        _send(drains, chunk[:middle], now, outcome)
-        _send(drains, chunk[middle:], now, outcome)
+        _send_halves(drains, chunk, now, outcome)
         return
-    except (ClientError, BotoCoreError) as exc:
-        logger.warning("SendCommand failed; the queue delivers the batch again", extra={"error": str(exc)})
-        for item in chunk:
-            drains.store.release(item.record.application, item.record.instance_id)
-            outcome.failed[item.message_id] = f"SendCommand failed: {exc}"
-            outcome.send_failed.add(item.message_id)
+    except ClientError as exc:
+        # The role may send the document only to instances tagged canaryfleet:application, and
+        # IAM refuses a call naming any instance it denies whole: one such instance must not hold
+        # back the others' drains in the two minutes of a Spot notice. Alone, it fails as below.
+        if len(chunk) > 1 and exc.response.get("Error", {}).get("Code") in _DENIED:
+            logger.warning("SendCommand denied for a batch: sent again in halves", extra={"error": str(exc)})
+            _send_halves(drains, chunk, now, outcome)
+            return
+        _send_failed(drains, chunk, exc, outcome)
+        return
+    except BotoCoreError as exc:
+        _send_failed(drains, chunk, exc, outcome)
         return
     outcome.commands.append(command_id)
     for item in chunk:
         _restart_hook_timeout(drains, item.record, now)
+
+
+def _send_halves(drains: Drains, chunk: Sequence[Claimed], now: datetime, outcome: BatchOutcome) -> None:
+    middle = len(chunk) // 2
+    _send(drains, chunk[:middle], now, outcome)
+    _send(drains, chunk[middle:], now, outcome)
+
+
+def _send_failed(
+    drains: Drains, chunk: Sequence[Claimed], exc: ClientError | BotoCoreError, outcome: BatchOutcome
+) -> None:
+    """A SendCommand refused: each order of the chunk comes back (its claim given back)."""
+    logger.warning("SendCommand failed; the queue delivers the batch again", extra={"error": str(exc)})
+    for item in chunk:
+        drains.store.release(item.record.application, item.record.instance_id)
+        outcome.failed[item.message_id] = f"SendCommand failed: {exc}"
+        outcome.send_failed.add(item.message_id)
 
 
 def _needs_heartbeat(record: DrainRecord, now: datetime) -> bool:

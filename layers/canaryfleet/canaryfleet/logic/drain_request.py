@@ -44,6 +44,7 @@ from canaryfleet.ports.drains import (
 )
 
 ASG_TAG = "aws:autoscaling:groupName"
+FLEET_TAG = "canaryfleet:application"  # fleet/template.yaml tags its instances so at launch
 _DEFAULT_DEREGISTRATION_DELAY = 300
 
 
@@ -70,6 +71,17 @@ def _side(app: AppConfig | None, tags: dict[str, str], group: str | None) -> Lit
     return None
 
 
+def _left_alone(app: AppConfig, trigger: DrainTrigger, group: str | None) -> str | None:
+    """Why an onboarded application's instance is not drained, if it is not: a rebalance
+    recommendation it does not drain on, or a group not its canary or live one (blue/green:
+    its two colors)."""
+    if trigger is DrainTrigger.REBALANCE and not app.drain_on_rebalance:
+        return f"{app.application} does not drain on rebalance recommendations"
+    if group is not None and group not in (app.canary.auto_scaling_group, app.live.auto_scaling_group):
+        return f"not in {app.application}'s canary or live group ({group})"
+    return None
+
+
 def _ignored(event: DrainEvent, reason: str, application: str | None = None) -> DrainRequestResult:
     logger.info("event ignored", extra={"instance_id": event.instance_id, "reason": reason})
     emit_dimensioned("DrainEventsIgnored", MetricUnit.Count, 1, "trigger", event.trigger.value)
@@ -89,9 +101,14 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
     instance_id, trigger, hook = event.instance_id, event.trigger, event.hook
     logger.append_keys(instance_id=instance_id, trigger=trigger.value)
     tags = requests.directory.tags(instance_id)
-    application = tags.get("application")
+    # The Spot and rebalance rules match every instance of the account: only the fleet stacks'
+    # own, tagged at launch with canaryfleet:application (the tag the platform's roles require
+    # to act on an instance), are drained. Another team's Spot worker tagged just "application"
+    # is not: its order could never be sent, and, batched with a fleet instance's, IAM would
+    # refuse both.
+    application = tags.get(FLEET_TAG)
     if not application:
-        return _ignored(event, "no application tag: not an instance canaryfleet manages")
+        return _ignored(event, f"no {FLEET_TAG} tag: not an instance of a canaryfleet fleet")
     app: AppConfig | None
     try:
         app = requests.registry.get(application)
@@ -106,11 +123,12 @@ def request_drain(event: DrainEvent, requests: DrainRequests) -> DrainRequestRes
         # through their termination hooks.
         logger.warning("draining an instance of an application not onboarded", extra={"reason": str(exc)})
         app = None
-    if app is not None and trigger is DrainTrigger.REBALANCE and not app.drain_on_rebalance:
-        return _ignored(event, f"{application} does not drain on rebalance recommendations", application)
+    group = hook.auto_scaling_group if hook else tags.get(ASG_TAG)
+    if app is not None and (why := _left_alone(app, trigger, group)):
+        return _ignored(event, why, application)
     logger.append_keys(application=application)
 
-    side = _side(app, tags, hook.auto_scaling_group if hook else tags.get(ASG_TAG))
+    side = _side(app, tags, group)
     deadline = spot_deadline(event.root.time) if trigger is DrainTrigger.SPOT else None
     fresh = DrainRecord(
         instance_id=instance_id,
