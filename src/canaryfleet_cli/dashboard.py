@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.api.timeline_page import content_security_policy
 from canaryfleet.errors import CanaryfleetError
 from canaryfleet.models.artifact import APP_NAME_PATTERN
+from canaryfleet.models.decision import ABORT_RECORDED
 from canaryfleet.models.rollout import Stage
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -199,7 +200,9 @@ class Dashboard:
                 "rollout_id": rollout_id,  # a page left open never decides a later rollout
             }
         )
-        return application, rollout_id, f"{action}: {_NOTICES.get(str(result.get('outcome')), 'sent')}"
+        outcome = str(result.get("outcome"))
+        said = ABORT_RECORDED if (action, outcome) == ("abort", "recorded") else _NOTICES.get(outcome, "sent")
+        return application, rollout_id, f"{action}: {said}"
 
 
 def _could_not(exc: Exception, what: str) -> str:

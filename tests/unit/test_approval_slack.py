@@ -124,3 +124,17 @@ def test_a_slack_user_is_labelled_by_email_when_known() -> None:
         "maria@example.com (Slack U024BE7LH)",
         "maria (Slack U024BE7LH)",
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "said"),
+    [("abort", "recorded; the rollout stops before its build goes further"), ("promote", "next wait")],
+)
+def test_a_slack_decision_recorded_without_a_wait_says_when_it_takes_effect(action: str, said: str) -> None:
+    from canaryfleet.api.slack_app import RolloutCommand, _said  # noqa: PLC0415
+    from canaryfleet.models.decision import DecisionResult  # noqa: PLC0415
+
+    command = RolloutCommand(application="payments-api", rollout_id="r-1", reason="card network incident")
+    result = DecisionResult(rollout_id="r-1", action=action, outcome="recorded")
+
+    assert said in _said(action, command, SlackUser(id="U024BE7LH", name="maria"), result)

@@ -322,3 +322,35 @@ def test_watch_into_a_pipe_whose_reader_left_exits_2_not_rolled_backs_1() -> Non
     said = watching.stderr.read().decode()
     assert code == 2, said
     assert "Traceback" not in said
+
+
+class _RecordingPlatform:
+    """DecideFunction's answer when the rollout had no wait open: "recorded"."""
+
+    def application(self, name: str) -> None:
+        return None
+
+    def caller(self) -> str:
+        return "arn:aws:iam::123456789012:user/oncall"
+
+    def decide(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"rollout_id": "r-1", "action": payload["action"], "outcome": "recorded"}
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (
+            ["abort", "payments-api", "--reason", "card network incident"],
+            "the rollout stops before its build",
+        ),
+        (["promote", "payments-api"], "it takes effect at the next wait"),
+    ],
+)
+def test_a_decision_recorded_without_a_wait_says_when_it_takes_effect(command: list[str], said: str) -> None:
+    # An abort is honoured by every step that would take the build further, not only at a wait
+    with mock.patch("canaryfleet_cli.operate._connect", return_value=_RecordingPlatform()):
+        result = runner.invoke(app_cli, command)
+
+    assert result.exit_code == 0, result.output
+    assert said in " ".join(result.output.split())

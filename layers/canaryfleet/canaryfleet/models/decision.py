@@ -57,6 +57,11 @@ class OperatorDecision(Decision):
     channel: Literal["cli", "local"] = "cli"
 
 
+# An abort that finds no wait open ("recorded") is honoured by every step that would take the
+# build further (logic/canary.py, refuse_if_aborted; logic/deployments.py), not only at a wait.
+ABORT_RECORDED = "recorded; the rollout stops before its build goes further"
+
+
 class DecisionResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
