@@ -51,7 +51,13 @@ def test_a_dead_letter_queue_alarm_reaches_on_call_when_it_goes_off_and_when_it_
     cloudwatch = cloud.client("cloudwatch")
 
     # Then each dead-letter queue the stack outputs has an alarm on that very queue, telling the topic
-    for output in ("EventDeadLetterQueueUrl", "NotifyDeadLetterQueueUrl", "DrainDeadLetterQueueUrl"):
+    outputs = (
+        "EventDeadLetterQueueUrl",
+        "UndeliveredEventQueueUrl",
+        "NotifyDeadLetterQueueUrl",
+        "DrainDeadLetterQueueUrl",
+    )
+    for output in outputs:
         queue = cloud.outputs[output].rsplit("/", 1)[-1]
         watching = [
             logical_id

@@ -23,13 +23,18 @@ INSIGHTS = re.compile(r"^SELECT SUM\((\w+)\) FROM (\w+)$")
 
 
 def _dead_letter_queues() -> set[str]:
-    """Every queue the template makes a dead-letter queue: a function's async one or a redrive target."""
+    """Every queue the template makes a dead-letter queue: a function's async one, a redrive target,
+    or where EventBridge keeps what a rule of a function's events could not deliver."""
     queues = set()
     for resource in RESOURCES.values():
         props = resource.get("Properties", {})
         target = props.get("DeadLetterQueue", {}).get("TargetArn")
         redrive = props.get("RedrivePolicy", {}).get("deadLetterTargetArn")
-        for arn in (target, redrive):
+        undelivered = [
+            event.get("Properties", {}).get("DeadLetterConfig", {}).get("Arn")
+            for event in props.get("Events", {}).values()
+        ]
+        for arn in (target, redrive, *undelivered):
             if isinstance(arn, dict) and "Fn::GetAtt" in arn:
                 queues.add(arn["Fn::GetAtt"][0])
     return queues
@@ -52,7 +57,12 @@ def test_every_dead_letter_queue_has_an_alarm_while_it_holds_a_message() -> None
     }
 
     # Then each queue has one, in ALARM from its first message until SQS reports it empty again
-    assert queues == {"EventDeadLetterQueue", "NotifyDeadLetterQueue", "DrainDeadLetterQueue"}
+    assert queues == {
+        "EventDeadLetterQueue",
+        "UndeliveredEventQueue",
+        "NotifyDeadLetterQueue",
+        "DrainDeadLetterQueue",
+    }
     assert set(watched) == queues
     for queue, props in watched.items():
         assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]

@@ -293,3 +293,84 @@ def test_an_event_or_notice_redriven_from_its_dead_letter_queue_is_still_remembe
     for queue in ("EventDeadLetterQueue", "NotifyDeadLetterQueue"):
         retention = TEMPLATE["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
         assert int(retention) < REMEMBER_SECONDS, queue
+
+
+# The events SAM turns into an EventBridge rule (AWS::Events::Rule) whose target is the function.
+RULE_EVENT_TYPES = {"EventBridgeRule", "Schedule"}
+
+
+def _rule_events() -> dict[str, dict[str, Any]]:
+    """Each function's rule events, by the logical id SAM gives the rule: <function><event>."""
+    return {
+        f"{function_id}{name}": event["Properties"]
+        for function_id, function in FUNCTION_RESOURCES.items()
+        for name, event in function["Properties"].get("Events", {}).items()
+        if event["Type"] in RULE_EVENT_TYPES
+    }
+
+
+def _senders(queue: str) -> set[str]:
+    """The rules (logical ids) the queue's policy lets EventBridge send to it as."""
+    senders = set()
+    for resource in RESOURCES.values():
+        props = resource["Properties"]
+        if resource["Type"] != "AWS::SQS::QueuePolicy" or {"Ref": queue} not in props["Queues"]:
+            continue
+        for statement in props["PolicyDocument"]["Statement"]:
+            if (
+                statement["Effect"] == "Allow"
+                and statement["Principal"] == {"Service": "events.amazonaws.com"}
+                and statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
+                and statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+                and set(statement["Condition"]) == {"ArnEquals"}
+            ):
+                arns = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+                for arn in arns if isinstance(arns, list) else [arns]:
+                    assert arn["Fn::GetAtt"][1] == "Arn"
+                    senders.add(arn["Fn::GetAtt"][0])
+    return senders
+
+
+def test_every_rule_keeps_what_it_could_not_deliver_in_a_queue_it_may_send_to_that_pages_on_call() -> None:
+    # Given every rule the template's functions are the target of (EventBridge drops an event it
+    # could not deliver, unless the target has a dead-letter queue)
+    rules = _rule_events()
+    assert len(rules) == 9
+
+    for rule, props in rules.items():
+        # Then each names an SQS queue of the stack as its target's dead-letter queue
+        arn = props.get("DeadLetterConfig", {}).get("Arn")
+        assert isinstance(arn, dict) and arn.get("Fn::GetAtt", [None])[1:] == ["Arn"], rule
+        queue = arn["Fn::GetAtt"][0]
+        assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue", rule
+        # And the queue's policy lets EventBridge send to it as that rule, and as no rule else
+        senders = _senders(queue)
+        assert rule in senders, rule
+        assert senders <= set(rules), queue
+        # And it is encrypted, kept two weeks, and pages on-call while it holds a message
+        queue_props = RESOURCES[queue]["Properties"]
+        assert queue_props["SqsManagedSseEnabled"] is True
+        assert queue_props["MessageRetentionPeriod"] == 1209600
+        alarms = [
+            r["Properties"]
+            for r in RESOURCES.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+            and r["Properties"].get("Dimensions")
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        ]
+        assert len(alarms) == 1, queue
+        assert alarms[0]["AlarmActions"] == [{"Ref": "PlatformAlarmTopic"}]
+        assert alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+
+
+def test_a_rule_whose_events_age_past_use_gives_up_sooner_than_the_default_day() -> None:
+    # EventBridge's default is 24 hours and 185 attempts; a Spot warning is worth nothing after
+    # the instance's two minutes, so its rule gives up then and its event goes to the queue
+    rules = _rule_events()
+    spot = rules["DrainRequestFunctionSpotInterruption"]["RetryPolicy"]
+    assert spot["MaximumEventAgeInSeconds"] <= 120
+    for rule, props in rules.items():
+        policy = props.get("RetryPolicy")
+        if policy is not None:
+            assert 0 <= policy["MaximumRetryAttempts"] <= 185, rule
+            assert 60 <= policy["MaximumEventAgeInSeconds"] <= 86400, rule
