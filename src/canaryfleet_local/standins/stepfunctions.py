@@ -38,6 +38,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 )
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -292,16 +295,25 @@ class TaskTimedOutError(AWSError):
 
 
 class StepFunctionsRequestLimits:
-    """Stands in for the Step Functions API's length constraints, which moto does not check.
+    """Stands in for the Step Functions API's length constraints, which moto does not check, and
+    for a task token's end.
 
     StartExecution's input and SendTaskSuccess's output are refused over 256 KiB (UTF-8 bytes), a
     task token over 2,048 characters, SendTaskFailure's error and cause over 256 and 32,768: each
     with ValidationException, before moto sees the request. So is an execution name over 80
-    characters; one with a character a name must not contain is refused with InvalidName. A
-    token whose task was already closed by SendTaskSuccess or SendTaskFailure is refused with
-    TaskTimedOut ("The task token has either expired or the task associated with the token has
-    already been closed", the model's TaskTimedOut): moto accepts it again, which would tell
-    canaryfleet a wait ended twice. Unknown tokens are moto's own InvalidToken.
+    characters; one with a character a name must not contain is refused with InvalidName.
+
+    SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat with the token of a task that has
+    ended are refused with TaskTimedOut ("The task token has either expired or the task
+    associated with the token has already been closed", the model's TaskTimedOut, an error of
+    all three): a task ends when SendTaskSuccess or SendTaskFailure closed it, when its attempt
+    ended otherwise (its ``TimeoutSeconds`` or ``HeartbeatSeconds`` ran out, it failed), and
+    with its execution (stopped, or ended however). moto knew only its own pool of tokens: it
+    took a timed-out task's token while the execution ran on (its Catch had gone on) and, for
+    SendTaskFailure, a stopped or ended execution's, which would tell canaryfleet that a late
+    answer ended a wait it never ended. Unknown tokens are moto's own InvalidToken. moto gives a
+    retried attempt its first attempt's token (FIDELITY.md, known differences): the token is
+    taken again while the retry waits.
     """
 
     def __init__(self) -> None:
@@ -327,6 +339,17 @@ class StepFunctionsRequestLimits:
             self.refused.append("name")
             raise StepFunctionsInvalidName(f"Invalid Name: '{name}'")
 
+    def _task_ended(self, backend: Any, token: str) -> bool:
+        """Whether the task of ``token`` has ended (closed, or its attempt or execution over);
+        False for a token this backend never issued, which moto answers InvalidToken."""
+        if token in self._closed:
+            return True
+        for execution in backend._get_executions():
+            env = getattr(execution.exec_worker, "env", None)
+            if env is not None and token in env.callback_pool_manager._pool:
+                return bool(execution.exec_status != ExecutionStatus.RUNNING or not env.is_running())
+        return False
+
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         limits = self
@@ -344,7 +367,7 @@ class StepFunctionsRequestLimits:
                 token = response._get_param("taskToken")
                 closes = name in ("send_task_success", "send_task_failure")
                 with limits._lock:
-                    if token is not None and token in limits._closed:
+                    if isinstance(token, str) and limits._task_ended(response.stepfunction_backend, token):
                         limits.refused.append("taskToken")
                         raise TaskTimedOutError(
                             "Task Timed Out: the task of this token has already been closed"
@@ -355,6 +378,28 @@ class StepFunctionsRequestLimits:
                 return result
 
             return mock.patch.object(StepFunctionResponse, name, handler)
+
+        original_attempt = ExecutionState._evaluate_with_timeout
+
+        def attempt(state: ExecutionState, env: Environment) -> None:
+            # One attempt of a state (its TimeoutSeconds runs here; a Retry makes another): a
+            # callback task's token is open while the attempt lasts, and closed however it ends.
+            task = env.states.context_object.context_object_data.get("Task")
+            token = (
+                task.get("Token")
+                if isinstance(state, state_task_service_callback.StateTaskServiceCallback) and task
+                else None
+            )
+            if token is None:
+                original_attempt(state, env)
+                return
+            with limits._lock:
+                limits._closed.discard(token)
+            try:
+                original_attempt(state, env)
+            finally:
+                with limits._lock:
+                    limits._closed.add(token)
 
         token = ("taskToken", TASK_TOKEN_LIMIT, False)
         with (
@@ -369,6 +414,7 @@ class StepFunctionsRequestLimits:
                 ),
             ),
             checked("send_task_heartbeat", (token,)),
+            mock.patch.object(ExecutionState, "_evaluate_with_timeout", attempt),
         ):
             yield
 
