@@ -66,10 +66,13 @@ class LocalCloud:
         self.template_path = template_path
         # The fleet simulator publishes the load balancer's metrics every second, not every
         # minute as AWS does: the local stories' analyses sample them each second.
-        # Its durations are seconds; its Step Functions sends ABORTED once the stopped task returned.
+        # Its Step Functions sends ABORTED at the stop, as AWS does, while the stopped Task's
+        # function may still run: the recovery waits StoppedTaskGraceSeconds for it. Local task
+        # functions return in well under a second, but the local Lambda stand-in enforces no
+        # function timeout to bound them: 3 s leaves a wide margin on a busy test machine.
         self.parameters = {
             "LoadBalancerMetricsPeriod": "1",
-            "StoppedTaskGraceSeconds": "1",
+            "StoppedTaskGraceSeconds": "3",
             **(parameters or {}),
         }
         self.region = region

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from canaryfleet_local.standins import stepfunctions
@@ -246,6 +248,53 @@ def test_an_execution_waiting_for_a_task_token_is_aborted_when_stopped(status_ev
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered == ["Wait for approval"]
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"  # and stays so
+
+
+def test_an_execution_stopped_during_a_synchronous_task_sends_aborted_at_the_stop(
+    status_events: StatusEvents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an execution whose task is a synchronous call that has not returned (a Lambda
+    # function still running, say): here an SQS SendMessage held until the test lets it go
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    work = sqs.create_queue(QueueName="work")["QueueUrl"]
+    in_flight, released = threading.Event(), threading.Event()
+    send_message = SQSBackend.send_message
+
+    def held(backend: SQSBackend, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        if message_body == "held":
+            in_flight.set()
+            released.wait(HANG_SECONDS)
+        return send_message(backend, queue_name, message_body, *args, **kwargs)
+
+    monkeypatch.setattr(SQSBackend, "send_message", held)
+    task = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}
+    task["Parameters"] = {"QueueUrl": work, "MessageBody": "held"}
+    execution = _start(_machine({"StartAt": "Work", "States": {"Work": task}}))
+    try:
+        assert in_flight.wait(HANG_SECONDS)
+
+        # When it is stopped
+        answer = sfn.stop_execution(executionArn=execution, error="Operator.Stop", cause="paged")
+
+        # Then ABORTED goes out at the stop (AWS: an event at each status change; StopExecution
+        # sets ABORTED at once), not once the task returns: the task is still in flight here
+        events = eventually(lambda: status_events.of(execution)[1:], timeout=5)
+        assert not released.is_set()
+        assert _statuses(events) == ["ABORTED"]
+        described = sfn.describe_execution(executionArn=execution)
+        assert described["status"] == "ABORTED"
+        assert events[0]["detail"]["stopDate"] == int(described["stopDate"].timestamp() * 1000)
+        assert answer["stopDate"] <= described["stopDate"]
+    finally:
+        released.set()
+
+    # and the task's return later changes nothing: no second event, the same stop date
+    later = _start(_machine(PASS))
+    status_events.until(later, "SUCCEEDED")
+    eventually(lambda: "TaskSucceeded" in str(sfn.get_execution_history(executionArn=execution)), 10)
+    assert _statuses(status_events.of(execution)) == ["RUNNING", "ABORTED"]
+    again = sfn.describe_execution(executionArn=execution)
+    assert (again["status"], again["stopDate"]) == ("ABORTED", described["stopDate"])
 
 
 def test_a_fail_state_sends_failed_and_the_execution_keeps_its_error_and_cause(

@@ -186,7 +186,9 @@ def stop_execution_aborts_at_once() -> Iterator[None]:
     ``stopDate``; a state waiting for a task token (``.waitForTaskToken``) sleeps on until its
     own timeout; and that timeout's error then overwrites the stop, so the execution ends FAILED
     with ``States.Timeout``. Here the stop wakes the execution's task-token waits, and an
-    execution once stopped stays stopped: a later error or timeout of its thread changes nothing.
+    execution once stopped stays stopped: a later error or timeout of its thread changes nothing,
+    nor does its end, when a synchronous task it was running returns after the stop (the
+    execution was ABORTED at the stop, with the stop's date).
     """
 
     def stop_execution(response: StepFunctionResponse) -> ActionResult:
@@ -211,6 +213,14 @@ def stop_execution_aborts_at_once() -> Iterator[None]:
 
     original_set_error = Environment.set_error
     original_set_timed_out = Environment.set_timed_out
+    original_reflect: Callable[[BaseExecutionWorkerCommunication], None] = (
+        BaseExecutionWorkerCommunication._reflect_execution_status
+    )
+
+    def reflect_execution_status(communication: BaseExecutionWorkerCommunication) -> None:
+        # A stop already recorded (above, while the thread was busy) keeps its date.
+        if communication.execution.exec_status != ExecutionStatus.ABORTED:
+            original_reflect(communication)
 
     def set_error(env: Environment, error: Any) -> None:
         if not isinstance(env._program_state, ProgramStopped):
@@ -224,6 +234,9 @@ def stop_execution_aborts_at_once() -> Iterator[None]:
         mock.patch.object(StepFunctionResponse, "stop_execution", stop_execution),
         mock.patch.object(Environment, "set_error", set_error),
         mock.patch.object(Environment, "set_timed_out", set_timed_out),
+        mock.patch.object(
+            BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect_execution_status
+        ),
     ):
         yield
 
@@ -479,7 +492,9 @@ class StepFunctionsExecutionStatusEvents:
     ``outputDetails``, and nothing more: no error or cause, which the execution's history keeps;
     https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html: delivery is best
     effort. moto sends none. Here an execution's start emits RUNNING before its thread runs a
-    state, and its end the status moto has just given it, in the account and region of its ARN;
+    state, a StopExecution ABORTED as it answers (the execution is ABORTED from then on, even
+    while a synchronous task it was running has yet to return: stop_execution_aborts_at_once),
+    and any other end the status moto has just given it, in the account and region of its ARN;
     each status once (a second StopExecution, or one of an ended execution, emits nothing). Input
     or output over the documented 248 KiB is left out (null, ``included`` false: how AWS writes
     an excluded payload is not shown). Express executions send no events. An event that cannot
@@ -583,8 +598,22 @@ class StepFunctionsExecutionStatusEvents:
             original_terminated(communication)  # the end status, as DescribeExecution now shows it
             stand_in.changed(communication.execution)
 
+        # StopExecution's own (stop_execution_aborts_at_once, when installed before this).
+        original_stop: Callable[[StepFunctionResponse], Any] = StepFunctionResponse.stop_execution
+
+        def stop_execution(response: StepFunctionResponse) -> Any:
+            answer = original_stop(response)  # ABORTED now, if it was running
+            backend: Any = response.stepfunction_backend
+            try:
+                execution = backend.describe_execution(response._get_param("executionArn"))
+            except Exception:  # the ARN of no execution: moto has already refused the request
+                return answer
+            stand_in.changed(execution)
+            return answer
+
         with (
             mock.patch.object(ExecutionWorker, "start", start),
             mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated),
+            mock.patch.object(StepFunctionResponse, "stop_execution", stop_execution),
         ):
             yield
