@@ -278,19 +278,49 @@ def test_a_deployment_that_turns_its_alarm_polling_off_is_not_stopped_by_them(
     assert info(codedeploy, restore)["status"] == "Succeeded"
 
 
-def test_an_alarm_that_fires_during_a_deployment_stops_it_as_its_instances_finish(
+def test_an_alarm_that_goes_off_and_clears_during_a_deployment_stops_it(
+    cloud: LocalCloud, codedeploy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a running deployment of a group that rolls back on an alarm's stop, after a success
+    alarm = an_alarm(cloud, "OK")
+    group = a_group(codedeploy, ROLLS_BACK, alarms=(alarm,))
+    good = deploy(codedeploy, group, "1.0.0")
+    cloud.codedeploy.finish(good, succeeded=True)
+    running = deploy(codedeploy, group, "1.1.0")
+    started(cloud, running)
+    told: list[Any] = []
+    monkeypatch.setattr(cloud.codedeploy, "on_stop_requested", told.append)
+
+    # When its alarm goes to ALARM and back to OK before its instances are done
+    cloudwatch = cloud.client("cloudwatch")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="calm again")
+    finished = cloud.codedeploy.finish(running, succeeded=True)
+    stopping = info(codedeploy, running)
+    cloud.codedeploy.complete_stop(running)  # its instances finish the lifecycle event they were in
+
+    # Then CodeDeploy stopped it: its instances were told, it ended Stopped and was rolled back
+    assert [d.deployment_id for d in told] == [running]
+    assert finished is False and stopping["status"] == "InProgress"
+    ended = info(codedeploy, running)
+    assert (ended["status"], ended["errorInformation"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+    assert alarm in ended["errorInformation"]["message"]
+    rollback = info(codedeploy, ended["rollbackInfo"]["rollbackDeploymentId"])
+    assert rollback["revision"]["s3Location"]["key"] == "app/1.0.0.zip"
+
+
+def test_a_deployment_that_turns_its_alarm_polling_off_is_not_stopped_by_an_alarm_during_it(
     cloud: LocalCloud, codedeploy: Any
 ) -> None:
     alarm = an_alarm(cloud, "OK")
     group = a_group(codedeploy, alarms=(alarm,))
-    deployment_id = deploy(codedeploy, group, "1.0.0")
-    started(cloud, deployment_id)
+    restore = deploy(codedeploy, group, "1.0.0", overrideAlarmConfiguration={"enabled": False})
+    started(cloud, restore)
 
     cloud.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx")
-    cloud.codedeploy.finish(deployment_id, succeeded=True)
+    cloud.codedeploy.finish(restore, succeeded=True)
 
-    ended = info(codedeploy, deployment_id)
-    assert (ended["status"], ended["errorInformation"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+    assert info(codedeploy, restore)["status"] == "Succeeded"
 
 
 def test_a_group_whose_alarm_configuration_is_off_is_not_stopped_by_its_alarms(

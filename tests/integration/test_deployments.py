@@ -209,6 +209,35 @@ def test_a_deployment_codedeploy_stops_as_it_starts_fails_the_wait_even_if_its_e
     assert len(callbacks.failed) == 1 and callbacks.succeeded == []
 
 
+def test_a_deployment_an_alarm_stops_midway_fails_the_wait_with_codedeploys_reason(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    # Given a canary deployment canaryfleet started, its instances at work
+    callbacks = RecordingCallbacks()
+    deployment_id = start_deployment(
+        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
+    end(cloud, deployment_id, "InProgress")
+
+    # When one of the group's alarms goes off and clears before the instances are done, and
+    # CodeDeploy's STOP event arrives once they finish their lifecycle event
+    [alarm] = app.canary.alarms[:1]
+    cloudwatch = cloud.client("cloudwatch")
+    cloudwatch.set_alarm_state(
+        AlarmName=alarm, StateValue="ALARM", StateReason="5xx share over the threshold"
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="calm again")
+    cloud.codedeploy.complete_stop(deployment_id)
+    result = on_deployment_event(event(app, deployment_id, "STOP"), store, CodeDeploy(), callbacks)
+
+    # Then the wait fails once with CodeDeploy's reason, and CodeDeploy rolled nothing back
+    assert (result, status_of(cloud, deployment_id)) == ("completed", "Stopped")
+    [(token, error, cause)] = callbacks.failed
+    assert (token, error) == ("token-1", "DeploymentFailed")
+    assert cause.startswith(f"deployment {deployment_id} stopped: ") and alarm in cause
+    assert [d.creator for d in cloud.codedeploy.created] == ["user"]
+
+
 class ForgetsOnce(ForgetsTheFirstDeploymentId, DynamoRolloutStore):
     pass
 
