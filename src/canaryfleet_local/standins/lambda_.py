@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the queue runs invocations of this runtime: each module nam
 # The package the RuntimeLayer ships; each function gets its own copy of its modules.
 LAYER_PACKAGE = "canaryfleet"
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class FunctionCode:
@@ -124,6 +126,16 @@ class LambdaInvokeInProcess:
     With ``CANARYFLEET_LOCAL_IAM=enforce`` in the environment when it is made, each function
     runs with its own role's credentials and IAM checks its calls
     (:class:`FunctionRoleCredentials`).
+
+    A function's ``Timeout`` is "The amount of time in seconds that Lambda allows a function to
+    run before stopping it" (botocore lambda model, ``FunctionConfiguration.Timeout``). A handler
+    in this process cannot be stopped: one that returns (or raises) past its function's timeout
+    is answered as a timed-out invocation, a FunctionError whose payload is
+    ``{"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: <id> Error: Task timed out
+    after <timeout>.00 seconds"}``, and its result is dropped. What it did before the deadline
+    happened, as on AWS; what it did after the deadline is not undone (on AWS it never
+    happened). The clock starts as the handler is called: the import of a cold start, Lambda's
+    Init phase, is not counted, nor the wait for another invocation to end.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -222,12 +234,15 @@ class LambdaInvokeInProcess:
             LambdaExecutionEnvironmentVariables.invocation({**fn.environment_vars, **runtime_env}),
             self._execution_environment(name),
         ):
-            context = _LambdaContext(name, fn.function_arn, int(fn.memory_size), int(fn.timeout))
+            timeout = int(fn.timeout)
+            context = _LambdaContext(name, fn.function_arn, int(fn.memory_size), timeout)
             started = time.monotonic()
             started_cpu = time.thread_time()
             error_type: str | None = None
+            handler_started = started
             try:
                 handler = getattr(self._module(name, code), code.function_attr)
+                handler_started = time.monotonic()
                 result = handler(event, context)
                 body = json.dumps(result, default=str).encode()
             except Exception as exc:  # the Lambda runtime turns any exception into a FunctionError
@@ -240,6 +255,15 @@ class LambdaInvokeInProcess:
                         "stackTrace": traceback.format_tb(exc.__traceback__),
                     }
                 ).encode()
+            ran = time.monotonic() - handler_started
+            if ran > timeout:
+                error_type, body = _timed_out(context.aws_request_id, timeout)
+                logger.warning(
+                    "%s: the handler ran %.2f s, past the function's %d-s timeout: answered as timed out",
+                    name,
+                    ran,
+                    timeout,
+                )
             self.invocations.append(
                 Invocation(
                     function=name,
@@ -294,6 +318,15 @@ class LambdaInvokeInProcess:
             if self.roles is not None:
                 stack.enter_context(self.roles.installed())
             yield
+
+
+TIMED_OUT = "Sandbox.Timedout"
+
+
+def _timed_out(request_id: str, timeout: int) -> tuple[str, bytes]:
+    """The error type and payload of an invocation Lambda stopped at its function's timeout."""
+    message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+    return TIMED_OUT, json.dumps({"errorType": TIMED_OUT, "errorMessage": message}).encode()
 
 
 class RequestTooLargeError(LambdaClientError):
