@@ -3,6 +3,7 @@
 import time
 
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.rollout_record import RolloutRecord
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.rollout_job import APPLICATION, scenario_cloud, upload_build
@@ -13,6 +14,12 @@ from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET
 WARM_SECONDS = 8
 
 
+def _released(store: DynamoRolloutStore) -> RolloutRecord | None:
+    """The rollout once it ended with its released stage recorded (two writes)."""
+    record = _ended(store)
+    return record if record is not None and record.stage_released_at is not None else None
+
+
 def test_a_release_stopped_while_its_old_color_is_warm_still_takes_that_color_to_zero_in_time() -> None:
     # Given a blue/green release that keeps its old color (blue) warm for 8 s after all traffic moved
     scenario = load_scenario("blue-green").model_copy(update={"scale_down_delay_seconds": WARM_SECONDS})
@@ -21,7 +28,7 @@ def test_a_release_stopped_while_its_old_color_is_warm_still_takes_that_color_to
         store = DynamoRolloutStore(cloud.output("StateTableName"))
         sfn = cloud.client("stepfunctions")
         upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        record = wait_for(lambda: _ended(store), deadline)
+        record = wait_for(lambda: _released(store), deadline)
         assert record.outcome == "released" and record.execution_arn is not None
 
         # When on-call stops its execution in that wait (the console's Stop button)
