@@ -68,8 +68,8 @@ class LocalCloud:
         # minute as AWS does: the local stories' analyses sample them each second.
         # Its Step Functions sends ABORTED at the stop, as AWS does, while the stopped Task's
         # function may still run: the recovery waits StoppedTaskGraceSeconds for it. Local task
-        # functions return in well under a second, but the local Lambda stand-in enforces no
-        # function timeout to bound them: 3 s leaves a wide margin on a busy test machine.
+        # functions return in well under a second (AWS's grace covers their 30-s timeout): 3 s
+        # leaves a wide margin on a busy test machine.
         self.parameters = {
             "LoadBalancerMetricsPeriod": "1",
             "StoppedTaskGraceSeconds": "3",
