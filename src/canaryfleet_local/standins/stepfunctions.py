@@ -36,11 +36,13 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
 )
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackTimeoutError, HeartbeatTimeoutError
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -321,7 +323,10 @@ class StepFunctionsRequestLimits:
     associated with the token has already been closed", the model's TaskTimedOut, an error of
     all three): a task ends when SendTaskSuccess or SendTaskFailure closed it, when its attempt
     ended otherwise (its ``TimeoutSeconds`` or ``HeartbeatSeconds`` ran out, it failed), and
-    with its execution (stopped, or ended however). moto knew only its own pool of tokens: it
+    with its execution (stopped, or ended however). An attempt whose Lambda invocation failed
+    leaves its token open: the state's Retry may attempt it again, with the same token here,
+    and AWS does not document whether a retried attempt gets a new one. moto knew only its own
+    pool of tokens: it
     took a timed-out task's token while the execution ran on (its Catch had gone on) and, for
     SendTaskFailure, a stopped or ended execution's, which would tell canaryfleet that a late
     answer ended a wait it never ended. Unknown tokens are moto's own InvalidToken. moto gives a
@@ -408,11 +413,23 @@ class StepFunctionsRequestLimits:
                 return
             with limits._lock:
                 limits._closed.discard(token)
+            ended = True
             try:
                 original_attempt(state, env)
+            except (EvalTimeoutError, CallbackTimeoutError, HeartbeatTimeoutError):
+                raise
+            except Exception:
+                # The task's Lambda invocation failed (refused, timed out, raised): its state's
+                # Retry may attempt it again, with this same token here. Whether AWS gives a
+                # retried attempt a new token is not documented (logic/approval.py,
+                # _retried_approval): the token is left open until an attempt or the execution
+                # ends the task.
+                ended = False
+                raise
             finally:
-                with limits._lock:
-                    limits._closed.add(token)
+                if ended:
+                    with limits._lock:
+                        limits._closed.add(token)
 
         token = ("taskToken", TASK_TOKEN_LIMIT, False)
         with (
