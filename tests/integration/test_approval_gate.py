@@ -253,6 +253,43 @@ def test_a_retry_with_a_new_task_token_keeps_its_approval_and_the_links_sent_end
     sfn.stop_execution(executionArn=waiting.execution_arn)  # on AWS, the failed attempt's token is gone
 
 
+def test_an_answer_kept_while_the_wait_was_retried_ends_the_retried_wait(gate: Gate) -> None:
+    # Given a rollout waiting for approval, and Alice's answer kept for its retry: the gate
+    # claims the approval and holds the claim while "Wait for approval" is being retried
+    # (tests/unit/test_approval_retry_gap.py: its first attempt's token refused)
+    waiting = wait_for_approval(gate)
+    sfn = gate.cloud.client("stepfunctions")
+    kept = ApprovalDecision(action="approve", by=ALICE, channel="page", comment="kept", at=datetime.now(UTC))
+    assert gate.approvals.claim(
+        waiting.approval_id, kept, "claim-of-alices-answer", kept.at - timedelta(minutes=2)
+    )
+
+    # When the wait is attempted again with another real task token
+    retry = sfn.start_execution(
+        stateMachineArn=gate.machine_arn,
+        name=f"{waiting.rollout_id}-kept",
+        input=sfn.describe_execution(executionArn=waiting.execution_arn)["input"],
+    )["executionArn"]
+
+    # Then the retried request ends its wait with Alice's answer, asking nobody again
+    retried = ended(gate, replace(waiting, execution_arn=retry), timeout=20)
+    assert retried["status"] == "SUCCEEDED"
+    assert json.loads(retried["output"])["decision"] == {
+        "decision": "approve",
+        "by": ALICE,
+        "comment": "kept",
+    }
+    approval = approval_of(gate, waiting)
+    assert approval.status.value == "approved" and approval.decision == kept
+    assert [(entry["kind"], entry["by"]) for entry in audit(gate, waiting) if entry["kind"] == "approve"] == [
+        ("approve", ALICE)
+    ]
+    assert len(gate.inbox.for_approval(waiting.approval_id)) == 3
+    [card] = [m for m in gate.slack.posted(CHANNEL) if waiting.application in m.text]
+    assert "Approved by alice@example.com" in json.dumps(card.blocks)  # its one card now says so
+    sfn.stop_execution(executionArn=waiting.execution_arn)
+
+
 def test_a_request_for_another_canary_step_is_a_new_approval_and_asks_again(gate: Gate) -> None:
     # Given a rollout waiting for approval in one canary step
     waiting = wait_for_approval(gate)

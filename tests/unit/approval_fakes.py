@@ -45,7 +45,12 @@ class InMemoryApprovalStore:
         approval = self.items.get(approval_id)
         if approval is None or not self._open(approval, stale_before):
             return False
-        update = {"status": ApprovalStatus.DECIDING, "decision": decision, "claimed_at": decision.at}
+        update = {
+            "status": ApprovalStatus.DECIDING,
+            "decision": decision,
+            "claimed_at": decision.at,
+            "claim_id": claim_id,
+        }
         self.items[approval_id] = approval.model_copy(update=update)
         self.claims[approval_id] = claim_id
         return True
@@ -69,7 +74,12 @@ class InMemoryApprovalStore:
     def release(self, approval_id: str, claim_id: str) -> None:
         approval = self.items[approval_id]
         if self.claims.get(approval_id) == claim_id and approval.status is ApprovalStatus.DECIDING:
-            update = {"status": ApprovalStatus.PENDING, "decision": None, "claimed_at": None}
+            update = {
+                "status": ApprovalStatus.PENDING,
+                "decision": None,
+                "claimed_at": None,
+                "claim_id": None,
+            }
             self.items[approval_id] = approval.model_copy(update=update)
             del self.claims[approval_id]
 
@@ -85,7 +95,13 @@ class InMemoryApprovalStore:
         approval = self.items[approval_id]
         if not self._open(approval, stale_before):
             return False
-        update = {"status": status, "closed_reason": reason, "decision": decision, "claimed_at": None}
+        update = {
+            "status": status,
+            "closed_reason": reason,
+            "decision": decision,
+            "claimed_at": None,
+            "claim_id": None,
+        }
         self.items[approval_id] = approval.model_copy(update=update)
         self.claims.pop(approval_id, None)
         return True
@@ -94,6 +110,10 @@ class InMemoryApprovalStore:
         self.items[approval_id] = self.items[approval_id].model_copy(update={"slack_message": message})
 
     def mark_emails_sent(self, approval_id: str) -> bool:
+        approval = self.items.get(approval_id)
+        if approval is None or approval.emails_sent:
+            return False
+        self.items[approval_id] = approval.model_copy(update={"emails_sent": True})
         return True
 
     def first_use(self, request_digest: str, keep_until: datetime) -> bool:

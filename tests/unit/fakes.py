@@ -199,7 +199,7 @@ class InMemoryRolloutStore:
             "wait_token": wait.token,
             "wait_started_at": wait.started_at,
         }
-        for name in ("bake_started_at", "approval_id", "approval_expires_at"):
+        for name in ("bake_started_at", "approval_id", "approval_expires_at", "approval_step"):
             if getattr(wait, name) is not None:
                 values[name] = getattr(wait, name)
         return self._change(application, rollout_id, **values)

@@ -422,8 +422,9 @@ class StepFunctionsRequestLimits:
                 # The task's Lambda invocation failed (refused, timed out, raised): its state's
                 # Retry may attempt it again, with this same token here. Whether AWS gives a
                 # retried attempt a new token is not documented (logic/approval.py,
-                # _retried_approval): the token is left open until an attempt or the execution
-                # ends the task.
+                # _retried_approval; an answer AWS refused here is kept for the retry,
+                # logic/approval_gate.py): the token is left open until an attempt or the
+                # execution ends the task.
                 ended = False
                 raise
             finally:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from canaryfleet.logic import approval_messages
 from canaryfleet.logic.alarms import end_wait_if_firing
+from canaryfleet.logic.approval_gate import ApprovalGate
 from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.links import LinkSigner, link_url, view_url
 from canaryfleet.logic.record_stage import record_stage
@@ -59,7 +60,8 @@ def request_approval(
     A canary alarm already in ALARM ends the wait at once and nobody is asked ("alarm"): its
     event came between the bake's end and this wait, when there was no wait for it to end.
     A retried request reuses its approval and asks nobody twice, whether Step Functions gives the
-    retry the first attempt's task token or a new one (``_retried_approval``).
+    retry the first attempt's task token or a new one (``_retried_approval``), and ends its wait
+    with an answer given while it was being retried ("decided"; ``ApprovalGate.apply_kept_answer``).
     """
     app, ref, token = task.app, task.ref, task.token
     rollout_id, version = ref.rollout_id, ref.version
@@ -121,6 +123,11 @@ def request_approval(
     _ask_by_email(approval, channels)
     if not approval.approvers.emails and not approval.approvers.slack_user_ids:
         logger.warning("nobody may approve: the approval will time out", extra={"approval_id": approval_id})
+    if retried is not None:
+        # An answer given while this wait was being retried was kept for it: it ends the wait now.
+        gate = ApprovalGate(channels.approvals, store, callbacks, channels.slack, clock)
+        if gate.apply_kept_answer(approval_id):
+            return "decided"
     return "waiting"
 
 

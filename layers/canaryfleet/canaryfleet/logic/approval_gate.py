@@ -30,6 +30,12 @@ elsewhere, an abort, a promote, a stop, a canary alarm); else an execution that 
 it; a history without this answer in it means something else ended the wait, and the approval
 waits for the record (or its expiry) to say what. It is never recorded expired before its
 expiry: a timeout cannot come sooner.
+
+One closed wait is not over: "Wait for approval"'s request function asked, then its invocation
+failed (a timeout after its effects), and the state's Retry has yet to attempt it again. The
+history's last callback end is then that attempt's failure, with an error the Retry names. The
+answer is kept, its claim held, and the retried request ends its wait with it
+(``apply_kept_answer``), whatever token Step Functions gives the retry.
 """
 
 from __future__ import annotations
@@ -107,8 +113,9 @@ class _Settled:
     unrecorded: bool = False
     # Something other than this answer ended the wait, not recorded yet: the approval stays open.
     left_open: bool = False
-    # How the wait ended is not known yet: the claim stays, shown as being decided, until it goes
-    # stale and the next answer (or the expiry) finds out.
+    # How the wait ended is not known yet, or it is being retried: the claim stays, shown as being
+    # decided, until a retried request applies it or it goes stale and the next answer (or the
+    # expiry) finds out.
     claim_kept: bool = False
 
 
@@ -119,6 +126,26 @@ class _Found:
     status: str  # DescribeExecution's; "" if there is no such execution
     complete: bool  # its history was read back to when the approval was asked
     decided_by: ApprovalDecision | None  # the decision asked about whose callback ended the wait
+    # The running execution's last callback task failed with an error "Wait for approval" tries
+    # again: its Retry has yet to attempt the wait again (``_already_closed``).
+    retrying: bool = False
+
+
+# The errors the Retry of "Wait for approval" tries again (statemachines/rollout.asl.yaml, its
+# lambda-transient and aws-transient policies; tests/unit/test_approval_retry_gap.py holds the two
+# together). Some come after the request function asked (a timeout, Lambda.ServiceException).
+RETRIED_BY_THE_WAIT = frozenset(
+    {
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+        "TransientAwsError",
+    }
+)
 
 
 # DescribeExecution's statuses of an ended execution, as a closed approval says them.
@@ -448,6 +475,19 @@ class ApprovalGate:
             return _Settled(ApprovalStatus.CLOSED, why)
         if approval.expired_at(self._clock.now()):
             return _Settled(ApprovalStatus.EXPIRED)  # its time had come: the wait timed out
+        return self._unexplained(approval, found)
+
+    def _unexplained(self, approval: Approval, found: _Found | None) -> _Settled:
+        """A closed wait neither the history nor the record explains yet, before its expiry."""
+        if found is not None and found.retrying:
+            # The request function asked, then its invocation failed: until the Retry attempts the
+            # wait again, Step Functions may refuse the attempt's token (undocumented). The answer
+            # is kept, its claim held, and the retried request ends its wait with it.
+            logger.info(
+                "approval answered while its wait is retried: kept for the retry",
+                extra={"approval_id": approval.approval_id},
+            )
+            return _Settled(ApprovalStatus.DECIDING, claim_kept=True)
         if found is not None and found.complete:
             # Not this answer (its end would be in the history): another one, not recorded yet.
             return _Settled(ApprovalStatus.CLOSED, "another answer ended the rollout's wait", left_open=True)
@@ -467,7 +507,40 @@ class ApprovalGate:
         decided = next(
             (d for d in decisions for end in read.ends if _ended_by(end, _request(approval, d))), None
         )
-        return _Found(read.status, read.complete, decided)
+        last = read.ends[-1] if read.ends else None
+        retrying = (
+            read.status == "RUNNING"
+            and last is not None
+            and last.kind == "failed"
+            and last.error in RETRIED_BY_THE_WAIT
+        )
+        return _Found(read.status, read.complete, decided, retrying)
+
+    # -- a retried request -------------------------------------------------------------
+    def apply_kept_answer(self, approval_id: str) -> bool:
+        """End the wait a retried request for approval took over with the answer claimed for it
+        (``_already_closed`` kept it while the wait was being retried; or a run died holding it):
+        through the one decision path, then the approval ends as that answer. False if there was
+        none, or it no longer ends anything (the rollout moved on; another end came first)."""
+        approval = self._approvals.get(approval_id)
+        if approval is None or approval.status is not ApprovalStatus.DECIDING:
+            return False
+        decision, claim_id = approval.decision, approval.claim_id
+        if decision is None or claim_id is None:
+            return False
+        try:
+            result = decide(_request(approval, decision), self._rollouts, self._callbacks, self._clock)
+        except (NotAwaitingApproval, RolloutNotRunning):
+            return False
+        if result.outcome != "applied":
+            return False
+        self._approvals.finish(approval_id, claim_id, _status_of(decision))
+        self._update_slack(self._approvals.get(approval_id) or approval)
+        logger.info(
+            "kept approval answer ended the retried wait",
+            extra={"approval_id": approval_id, "channel": decision.channel},
+        )
+        return True
 
     def _complete_record(self, approval: Approval) -> None:
         """Write what the rollout record lacks of the decision that ended the approval's wait: the

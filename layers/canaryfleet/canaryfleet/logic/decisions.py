@@ -71,13 +71,20 @@ def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) ->
         # The record was read again here: between the gate's check and this read the rollout may
         # have moved on to the next step's approval, whose wait this answer must not end.
         raise NotAwaitingApproval(f"rollout {rollout_id} no longer waits for approval {decision.approval_id}")
-    if decision.action == "approve":
-        ended = callbacks.succeed(
-            token, {"decision": "approve", "by": decision.by, "comment": decision.reason}
+    ended = _answer(decision, token, callbacks)
+    if not ended:
+        # A retried attempt of "Wait for approval" may have taken the wait over with a new token
+        # since the record was read (whether it gets one is not documented; logic/approval.py's
+        # _retried_approval): the record names it, under the same approval.
+        again = store.get(decision.application, rollout_id)
+        newer = (
+            again.waits_with("approval")
+            if again is not None and again.approval_id == at.approval_id
+            else None
         )
-    else:
-        cause = json.dumps({"by": decision.by, "reason": decision.reason or "no reason given"})
-        ended = callbacks.fail(token, "Rejected", cause)
+        if newer and newer != token:
+            token = newer
+            ended = _answer(decision, token, callbacks)
     if not ended:
         return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="already_decided")
     store.clear_wait(decision.application, rollout_id, token)
@@ -85,6 +92,16 @@ def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) ->
     store.append_audit(decision.application, rollout_id, entry)
     logger.info("approval decided", extra={"action": decision.action, "by": decision.by})
     return DecisionResult(rollout_id=rollout_id, action=decision.action, outcome="applied")
+
+
+def _answer(decision: Decision, token: str, callbacks: Callbacks) -> bool:
+    """Send an approval's answer to the wait of ``token``; False if that wait had already ended."""
+    if decision.action == "approve":
+        return callbacks.succeed(
+            token, {"decision": "approve", "by": decision.by, "comment": decision.reason}
+        )
+    cause = json.dumps({"by": decision.by, "reason": decision.reason or "no reason given"})
+    return callbacks.fail(token, "Rejected", cause)
 
 
 def _override(

@@ -95,6 +95,9 @@ class Approval(BaseModel):
     status: ApprovalStatus = ApprovalStatus.PENDING
     decision: ApprovalDecision | None = None
     claimed_at: datetime | None = None
+    # Whose claim the decision is (the store's conditional writes): an answer kept for a retried
+    # request is finished by that request (``ApprovalGate.apply_kept_answer``). Decides nothing alone.
+    claim_id: str | None = Field(default=None, max_length=64)
     closed_reason: str = ""
     slack_message: SlackMessageRef | None = None
     emails_sent: bool = False
