@@ -16,7 +16,7 @@ from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.approval import ApprovalDecision, ApprovalLink
-from canaryfleet.models.rollout_record import AbortRequest
+from canaryfleet.models.rollout_record import AbortRequest, Wait
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_local.standins.secretsmanager import rotate_secret_with_its_function
@@ -431,6 +431,34 @@ def test_a_decision_made_through_the_cli_closes_the_approval_at_once(gate: Gate)
     assert "Approved by oncall@example.com via the CLI" in html
     expiry, _ = invoke(gate.cloud, "ExpireApprovalFunction", {"approval_id": waiting.approval_id})
     assert expiry == {"status": "approved"}  # the expiry run finds it settled
+
+
+def test_a_cli_decision_refused_by_a_wait_that_is_not_being_retried_is_not_kept(gate: Gate) -> None:
+    # Given the record names a token Step Functions refuses, and the execution's history shows
+    # no failed attempt of "Wait for approval" (tests/unit/test_approval_retry_gap.py keeps it)
+    waiting = wait_for_approval(gate)
+    record = gate.rollouts.get(waiting.application, waiting.rollout_id)
+    assert record is not None and record.approval_expires_at is not None
+    refused = Wait(
+        kind="approval",
+        token="a-token-step-functions-never-issued",
+        started_at=datetime.now(UTC),
+        approval_id=waiting.approval_id,
+        approval_expires_at=record.approval_expires_at,
+        approval_step=record.approval_step,
+    )
+    gate.rollouts.set_wait(waiting.application, waiting.rollout_id, refused)
+
+    answer, error = invoke(
+        gate.cloud,
+        "DecideFunction",
+        {"application": waiting.application, "action": "approve", "by": "oncall@example.com"},
+    )
+
+    # Then DecideFunction asked the execution, found no retry, and says it was already decided
+    assert error is None and (answer["outcome"], answer["detail"]) == ("already_decided", "")
+    assert approval_of(gate, waiting).status.value == "pending"
+    gate.cloud.client("stepfunctions").stop_execution(executionArn=waiting.execution_arn)
 
 
 def test_an_abort_from_the_cli_closes_the_approval_it_ended(gate: Gate) -> None:

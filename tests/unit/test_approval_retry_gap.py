@@ -289,3 +289,66 @@ def test_the_errors_kept_for_a_retry_are_those_the_waits_retry_names() -> None:
     retried = {error for retrier in wait["Retry"] for error in retrier["ErrorEquals"]}
     assert retried == RETRIED_BY_THE_WAIT
 
+
+def _operator(action: str, approval_id: str | None = None) -> Decision:
+    return Decision(
+        application=APP,
+        action=action,  # type: ignore[arg-type]
+        by="oncall@example.com",
+        reason="checked the dashboards",
+        channel="cli",
+        approval_id=approval_id,
+    )
+
+
+def test_an_operators_approval_refused_while_the_wait_is_retried_is_kept_and_ends_the_retried_wait(
+    story: Story,
+) -> None:
+    # Given the first attempt asked, then timed out; the operator approves from the CLI meanwhile
+    story.request("TOKEN-OF-THE-FIRST-ATTEMPT")
+    story.attempt_failed("TOKEN-OF-THE-FIRST-ATTEMPT")
+    refused = decide(_operator("approve"), story.rollouts, story.callbacks, story.clock)
+    assert refused.outcome == "already_decided"
+
+    # When DecideFunction finds the wait is being retried
+    kept = story.gate.keep_for_retry(_operator("approve"), refused.rollout_id)
+
+    # Then the approval is theirs, being decided; an approver's later click cannot take it over
+    assert kept is True
+    approval = story.approval()
+    assert approval.status is ApprovalStatus.DECIDING and approval.decision is not None
+    assert (approval.decision.by, approval.decision.channel) == ("oncall@example.com", "cli")
+    late = story.gate.decide_by_link(story.link(ALICE), "reject", "", story.signer)
+    assert late.outcome is Outcome.ALREADY_DECIDED
+
+    # And the retried attempt ends its wait with it
+    assert story.request("TOKEN-OF-THE-RETRY") == "decided"
+    assert story.callbacks.succeeded["TOKEN-OF-THE-RETRY"] == {
+        "decision": "approve",
+        "by": "oncall@example.com",
+        "comment": "checked the dashboards",
+    }
+    assert story.approval().status is ApprovalStatus.APPROVED
+    assert story.audit() == [("approve", "oncall@example.com")]
+
+
+def test_an_operators_decision_is_kept_only_while_the_wait_is_retried(story: Story) -> None:
+    story.request("TOKEN-OF-THE-FIRST-ATTEMPT")
+    rollout_id = story.record().rollout_id
+
+    # The wait's task ended another way (not a failed attempt): nothing to keep
+    story.callbacks.close("TOKEN-OF-THE-FIRST-ATTEMPT", CallbackEnd("timed_out", story.clock.now()))
+    assert story.gate.keep_for_retry(_operator("approve"), rollout_id) is False
+    # Nor an abort, nor an answer to another approval than the one waited on
+    story.attempt_failed("TOKEN-OF-THE-FIRST-ATTEMPT")
+    assert story.gate.keep_for_retry(_operator("abort"), rollout_id) is False
+    assert (
+        story.gate.keep_for_retry(_operator("approve", approval_id="another-approval-id"), rollout_id)
+        is False
+    )
+    assert story.approval().status is ApprovalStatus.PENDING
+
+    # The execution ended: nothing will retry the wait
+    story.callbacks.status = "FAILED"
+    assert story.gate.keep_for_retry(_operator("reject"), rollout_id) is False
+    assert story.approval().status is ApprovalStatus.PENDING

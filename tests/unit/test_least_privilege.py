@@ -254,6 +254,9 @@ NEEDED: dict[str, frozenset[str]] = {
             "dynamodb:UpdateItem",
             "states:SendTaskSuccess",
             "states:SendTaskFailure",
+            # an approve or reject refused while "Wait for approval" is retried (keep_for_retry)
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
             "secretsmanager:GetSecretValue",  # settling the approval it ended (its Slack message)
             "sns:Publish",  # announcing a window override (logic/window.py: announce_override)
         }

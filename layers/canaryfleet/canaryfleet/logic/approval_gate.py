@@ -517,6 +517,39 @@ class ApprovalGate:
         return _Found(read.status, read.complete, decided, retrying)
 
     # -- a retried request -------------------------------------------------------------
+    def keep_for_retry(self, request: Decision, rollout_id: str) -> bool:
+        """An operator's approve or reject (DecideFunction) that Step Functions refused while the
+        rollout's "Wait for approval" is being retried: kept for the retry as an approver's
+        answer is (``_unexplained``), by a claim of the approval. False if the wait is not being
+        retried, or the approval is taken or over."""
+        action = request.action
+        if action != "approve" and action != "reject":  # noqa: PLR1714 (mypy narrows it so)
+            return False
+        record = self._rollouts.get(request.application, rollout_id)
+        if record is None or record.approval_id is None or not record.waits_with("approval"):
+            return False
+        if request.approval_id not in (None, record.approval_id):
+            return False
+        approval = self._approvals.get(record.approval_id)
+        if approval is None or approval.is_final:
+            return False
+        found = self._ask(approval, record, ())
+        if found is None or not found.retrying:
+            return False
+        now = self._clock.now()
+        decision = ApprovalDecision(
+            action=action, by=request.by, channel=request.channel, comment=request.reason, at=now
+        )
+        kept = self._approvals.claim(
+            approval.approval_id, decision, secrets.token_hex(8), now - CLAIM_STALE_AFTER
+        )
+        if kept:
+            logger.info(
+                "decision met the wait being retried: kept for the retry",
+                extra={"approval_id": approval.approval_id, "channel": request.channel},
+            )
+        return kept
+
     def apply_kept_answer(self, approval_id: str) -> bool:
         """End the wait a retried request for approval took over with the answer claimed for it
         (``_already_closed`` kept it while the wait was being retried; or a run died holding it):

@@ -60,6 +60,11 @@ class OperatorDecision(Decision):
 # An abort that finds no wait open ("recorded") is honoured by every step that would take the
 # build further (logic/canary.py, refuse_if_aborted; logic/deployments.py), not only at a wait.
 ABORT_RECORDED = "recorded; the rollout stops before its build goes further"
+# An approve or reject that met "Wait for approval" between a failed attempt and its Retry
+# (logic/approval_gate.py, keep_for_retry): the retried request ends its wait with it.
+KEPT_FOR_RETRY = (
+    "Step Functions is retrying the rollout's wait for approval; this decision ends it when it resumes"
+)
 
 
 class DecisionResult(BaseModel):

@@ -31,7 +31,7 @@ from canaryfleet.logic.decisions import decide as decide_once
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.logic.window import announce_override
 from canaryfleet.models.approval import ApprovalStatus, ExpireApprovalTask
-from canaryfleet.models.decision import Decision, DecisionResult
+from canaryfleet.models.decision import KEPT_FOR_RETRY, Decision, DecisionResult
 from canaryfleet.models.tasks import ApprovalTask
 from canaryfleet.ports.clock import SystemClock
 from canaryfleet.settings import (
@@ -71,6 +71,11 @@ def decide(settings: DecideSettings) -> Callable[[Decision], DecisionResult]:
 
     def run(decision: Decision) -> DecisionResult:
         result = decide_once(decision, store, StepFunctionsCallbacks(), clock)
+        if result.outcome == "already_decided":
+            # Refused while "Wait for approval" is retried: kept, the retried request applies it.
+            gate = approval_gate(settings.state_table_name, None, clock)
+            if gate.keep_for_retry(decision, result.rollout_id):
+                return result.model_copy(update={"outcome": "recorded", "detail": KEPT_FOR_RETRY})
         if decision.override_window:
             unannounced = announce_override(decision, result.rollout_id, store, notifier, clock)
             if unannounced:
