@@ -9,6 +9,7 @@ attempt's token (AWS does not document whether it does, nor whether the retry ge
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from canaryfleet.logic.approval_gate import CLAIM_STALE_AFTER, RETRIED_BY_THE_WA
 from canaryfleet.logic.decisions import decide
 from canaryfleet.logic.links import LinkSigner
 from canaryfleet.models.app_config import Approvers
-from canaryfleet.models.approval import Approval, ApprovalLink, ApprovalStatus
+from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalLink, ApprovalStatus
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import RolloutRef
 from canaryfleet.models.rollout_record import RolloutRecord
@@ -314,7 +315,7 @@ def test_an_operators_approval_refused_while_the_wait_is_retried_is_kept_and_end
     kept = story.gate.keep_for_retry(_operator("approve"), refused.rollout_id)
 
     # Then the approval is theirs, being decided; an approver's later click cannot take it over
-    assert kept is True
+    assert kept == "kept"
     approval = story.approval()
     assert approval.status is ApprovalStatus.DECIDING and approval.decision is not None
     assert (approval.decision.by, approval.decision.channel) == ("oncall@example.com", "cli")
@@ -338,17 +339,49 @@ def test_an_operators_decision_is_kept_only_while_the_wait_is_retried(story: Sto
 
     # The wait's task ended another way (not a failed attempt): nothing to keep
     story.callbacks.close("TOKEN-OF-THE-FIRST-ATTEMPT", CallbackEnd("timed_out", story.clock.now()))
-    assert story.gate.keep_for_retry(_operator("approve"), rollout_id) is False
+    assert story.gate.keep_for_retry(_operator("approve"), rollout_id) is None
     # Nor an abort, nor an answer to another approval than the one waited on
     story.attempt_failed("TOKEN-OF-THE-FIRST-ATTEMPT")
-    assert story.gate.keep_for_retry(_operator("abort"), rollout_id) is False
+    assert story.gate.keep_for_retry(_operator("abort"), rollout_id) is None
     assert (
-        story.gate.keep_for_retry(_operator("approve", approval_id="another-approval-id"), rollout_id)
-        is False
+        story.gate.keep_for_retry(_operator("approve", approval_id="another-approval-id"), rollout_id) is None
     )
     assert story.approval().status is ApprovalStatus.PENDING
 
     # The execution ended: nothing will retry the wait
     story.callbacks.status = "FAILED"
-    assert story.gate.keep_for_retry(_operator("reject"), rollout_id) is False
+    assert story.gate.keep_for_retry(_operator("reject"), rollout_id) is None
     assert story.approval().status is ApprovalStatus.PENDING
+
+
+class _RetryBeforeTheClaim(InMemoryApprovalStore):
+    """The retried request stores its token and finds nothing to apply just before the claim."""
+
+    def __init__(self, items: dict[str, Approval], retry: Callable[[], str]) -> None:
+        super().__init__()
+        self.items = items
+        self.retry = retry
+
+    def claim(
+        self, approval_id: str, decision: ApprovalDecision, claim_id: str, stale_before: datetime
+    ) -> bool:
+        assert self.retry() == "waiting"
+        return super().claim(approval_id, decision, claim_id, stale_before)
+
+
+def test_an_operators_decision_kept_just_after_the_retry_took_the_wait_over_ends_it_at_once(
+    story: Story,
+) -> None:
+    story.request("TOKEN-OF-THE-FIRST-ATTEMPT")
+    story.attempt_failed("TOKEN-OF-THE-FIRST-ATTEMPT")
+    refused = decide(_operator("reject"), story.rollouts, story.callbacks, story.clock)
+    racing = _RetryBeforeTheClaim(story.approvals.items, lambda: story.request("TOKEN-OF-THE-RETRY"))
+    gate = ApprovalGate(racing, story.rollouts, story.callbacks, None, story.clock, story.callbacks)
+
+    kept = gate.keep_for_retry(_operator("reject"), refused.rollout_id)
+
+    assert kept == "applied"
+    error, cause = story.callbacks.failed["TOKEN-OF-THE-RETRY"]
+    assert (error, json.loads(cause)["by"]) == ("Rejected", "oncall@example.com")
+    assert racing.items[story.approval().approval_id].status is ApprovalStatus.REJECTED
+    assert story.audit() == [("reject", "oncall@example.com")]

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from canaryfleet.errors import ApprovalNotExpiredYet, NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic import approval_messages
@@ -517,38 +517,52 @@ class ApprovalGate:
         return _Found(read.status, read.complete, decided, retrying)
 
     # -- a retried request -------------------------------------------------------------
-    def keep_for_retry(self, request: Decision, rollout_id: str) -> bool:
+    def keep_for_retry(self, request: Decision, rollout_id: str) -> Literal["kept", "applied"] | None:
         """An operator's approve or reject (DecideFunction) that Step Functions refused while the
         rollout's "Wait for approval" is being retried: kept for the retry as an approver's
-        answer is (``_unexplained``), by a claim of the approval. False if the wait is not being
+        answer is (``_unexplained``), by a claim of the approval ("kept"); "applied" if the retry
+        took the wait over before the claim, so it was ended here. None if the wait is not being
         retried, or the approval is taken or over."""
         action = request.action
-        if action != "approve" and action != "reject":  # noqa: PLR1714 (mypy narrows it so)
-            return False
-        record = self._rollouts.get(request.application, rollout_id)
-        if record is None or record.approval_id is None or not record.waits_with("approval"):
-            return False
-        if request.approval_id not in (None, record.approval_id):
-            return False
-        approval = self._approvals.get(record.approval_id)
-        if approval is None or approval.is_final:
-            return False
-        found = self._ask(approval, record, ())
-        if found is None or not found.retrying:
-            return False
+        retried = self._wait_being_retried(request, rollout_id)
+        if retried is None or (action != "approve" and action != "reject"):  # noqa: PLR1714
+            return None
+        approval, refused = retried
         now = self._clock.now()
         decision = ApprovalDecision(
             action=action, by=request.by, channel=request.channel, comment=request.reason, at=now
         )
-        kept = self._approvals.claim(
+        if not self._approvals.claim(
             approval.approval_id, decision, secrets.token_hex(8), now - CLAIM_STALE_AFTER
+        ):
+            return None
+        logger.info(
+            "decision met the wait being retried: kept for the retry",
+            extra={"approval_id": approval.approval_id, "channel": request.channel},
         )
-        if kept:
-            logger.info(
-                "decision met the wait being retried: kept for the retry",
-                extra={"approval_id": approval.approval_id, "channel": request.channel},
-            )
-        return kept
+        # The retried request reads the approval after storing its token: one stored before this
+        # claim may have found nothing to apply. Then the wait is the retry's, ended here.
+        again = self._rollouts.get(request.application, rollout_id)
+        if again is not None and again.waits_with("approval") not in (None, refused):
+            return "applied" if self.apply_kept_answer(approval.approval_id) else "kept"
+        return "kept"
+
+    def _wait_being_retried(self, request: Decision, rollout_id: str) -> tuple[Approval, str] | None:
+        """The open approval an approve or reject is for, and its wait's token, while the execution
+        says "Wait for approval" is being retried (``_Found.retrying``); None otherwise."""
+        if request.action not in ("approve", "reject"):
+            return None
+        record = self._rollouts.get(request.application, rollout_id)
+        token = record.waits_with("approval") if record is not None else None
+        if record is None or record.approval_id is None or token is None:
+            return None
+        if request.approval_id not in (None, record.approval_id):
+            return None
+        approval = self._approvals.get(record.approval_id)
+        if approval is None or approval.is_final:
+            return None
+        found = self._ask(approval, record, ())
+        return (approval, token) if found is not None and found.retrying else None
 
     def apply_kept_answer(self, approval_id: str) -> bool:
         """End the wait a retried request for approval took over with the answer claimed for it

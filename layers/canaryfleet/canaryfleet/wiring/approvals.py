@@ -73,8 +73,13 @@ def decide(settings: DecideSettings) -> Callable[[Decision], DecisionResult]:
         result = decide_once(decision, store, StepFunctionsCallbacks(), clock)
         if result.outcome == "already_decided":
             # Refused while "Wait for approval" is retried: kept, the retried request applies it.
-            gate = approval_gate(settings.state_table_name, None, clock)
-            if gate.keep_for_retry(decision, result.rollout_id):
+            slack = optional_slack(SecretsManagerSlackSecret(settings.slack_secret_arn))
+            kept = approval_gate(settings.state_table_name, slack, clock).keep_for_retry(
+                decision, result.rollout_id
+            )
+            if kept == "applied":
+                return result.model_copy(update={"outcome": "applied"})
+            if kept == "kept":
                 return result.model_copy(update={"outcome": "recorded", "detail": KEPT_FOR_RETRY})
         if decision.override_window:
             unannounced = announce_override(decision, result.rollout_id, store, notifier, clock)
