@@ -157,6 +157,8 @@ class LocalCloud:
             mock_random.seed()
         if self.faults is not None:  # the platform is up; from now on its functions meet faults
             self._stack.enter_context(self.faults.installed())
+            refused = self.faults.plan.refuse_failed_attempt_tokens
+            self.stand_ins.step_functions_limits.failed_attempt_tokens_refused = refused
             self.runtime.run = self.faults.wrap_run(self.runtime.run, self._logical_id)  # type: ignore[method-assign,assignment]
 
     def _deploy(self) -> None:

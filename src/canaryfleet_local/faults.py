@@ -86,6 +86,12 @@ class FaultPlan(BaseModel):
     seed: int = 0
     aws: tuple[AwsFault, ...] = ()
     lambda_: LambdaFaults = Field(default_factory=LambdaFaults, alias="lambda")
+    refuse_failed_attempt_tokens: bool = Field(
+        default=False,
+        description="Step Functions refuses a callback task's token from a failed attempt until its"
+        " Retry attempts it again (AWS documents neither this nor the stand-in's default, the token"
+        " left open): the stricter reading, for answers given in that gap.",
+    )
 
     @classmethod
     def from_environment(cls) -> FaultPlan | None:

@@ -8,11 +8,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.tokens import StepFunctionsCallbacks
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 
 from canaryfleet_local.standins.stepfunctions import (
     StepFunctionsRequestLimits,
@@ -222,3 +224,45 @@ def test_a_retried_wait_takes_its_token_again(limits: StepFunctionsRequestLimits
     # Then the wait ends with it
     eventually(lambda: _status(execution) == "SUCCEEDED", timeout=HANG_SECONDS)
     assert _answers(token) == CLOSED
+
+
+def test_with_the_stricter_reading_a_failed_attempts_token_is_refused_until_its_retry() -> None:
+    # Given the stand-in playing the reading a fault plan chooses (refuse_failed_attempt_tokens),
+    # and a wait whose first attempt fails (its queue is not there yet), retried 3 s later
+    tokens: list[str] = []
+    real_attempt = ExecutionState._evaluate_with_timeout
+
+    def recording(state: ExecutionState, env: Any) -> None:
+        task = env.states.context_object.context_object_data.get("Task")
+        if task and task.get("Token"):
+            tokens.append(task["Token"])
+        real_attempt(state, env)
+
+    stand_in = StepFunctionsRequestLimits()
+    stand_in.failed_attempt_tokens_refused = True
+    with (
+        mock.patch.object(ExecutionState, "_evaluate_with_timeout", recording),
+        moto_account(REGION, {"stepfunctions": {"execute_state_machine": True}}),
+        send_task_failure_with_cause(),
+        stop_execution_aborts_at_once(),
+        runtime_errors_end_the_execution(),
+        stand_in.installed(),
+    ):
+        sqs = boto3.client("sqs")
+        later = sqs.create_queue(QueueName="later")["QueueUrl"]
+        sqs.delete_queue(QueueUrl=later)
+        retried = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 1}]
+        execution = _start(_waits(later, 600, PASS, Retry=retried))
+        eventually(lambda: "TaskFailed" in _history(execution), timeout=HANG_SECONDS)
+
+        # Then between the failure and the retry, its token is refused as a closed task's
+        assert _status(execution) == "RUNNING"
+        assert _answers(tokens[0]) == CLOSED
+
+        # And the retry's attempt takes it again (moto gives it the same token) until answered
+        sqs.create_queue(QueueName="later")
+        eventually(lambda: _history(execution).count("TaskSubmitted") == 1, timeout=HANG_SECONDS)
+        boto3.client("stepfunctions").send_task_success(taskToken=tokens[-1], output='{"approved": true}')
+        eventually(lambda: _status(execution) == "SUCCEEDED", timeout=HANG_SECONDS)
+        sfn = boto3.client("stepfunctions")
+        assert json.loads(sfn.describe_execution(executionArn=execution)["output"]) == {"approved": True}

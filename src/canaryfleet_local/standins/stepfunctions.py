@@ -325,17 +325,20 @@ class StepFunctionsRequestLimits:
     ended otherwise (its ``TimeoutSeconds`` or ``HeartbeatSeconds`` ran out, it failed), and
     with its execution (stopped, or ended however). An attempt whose Lambda invocation failed
     leaves its token open: the state's Retry may attempt it again, with the same token here,
-    and AWS does not document whether a retried attempt gets a new one. moto knew only its own
-    pool of tokens: it
-    took a timed-out task's token while the execution ran on (its Catch had gone on) and, for
-    SendTaskFailure, a stopped or ended execution's, which would tell canaryfleet that a late
-    answer ended a wait it never ended. Unknown tokens are moto's own InvalidToken. moto gives a
+    and AWS does not document whether a retried attempt gets a new one, nor whether the failed
+    attempt's token is taken until then. ``failed_attempt_tokens_refused`` plays the other
+    reading (a fault plan's ``refuse_failed_attempt_tokens``): refused from the failure until
+    the retry's attempt. moto knew only its own pool of tokens: it took a timed-out task's token
+    while the execution ran on (its Catch had gone on) and, for SendTaskFailure, a stopped or
+    ended execution's, which would tell canaryfleet that a late answer ended a wait it never
+    ended. Unknown tokens are moto's own InvalidToken. moto gives a
     retried attempt its first attempt's token (FIDELITY.md, known differences): the token is
     taken again while the retry waits.
     """
 
     def __init__(self) -> None:
         self.refused: list[str] = []
+        self.failed_attempt_tokens_refused = False
         self._closed: set[str] = set()
         self._lock = threading.RLock()
 
@@ -424,8 +427,8 @@ class StepFunctionsRequestLimits:
                 # retried attempt a new token is not documented (logic/approval.py,
                 # _retried_approval; an answer AWS refused here is kept for the retry,
                 # logic/approval_gate.py): the token is left open until an attempt or the
-                # execution ends the task.
-                ended = False
+                # execution ends the task, unless the stricter reading is played.
+                ended = limits.failed_attempt_tokens_refused
                 raise
             finally:
                 if ended:
