@@ -4,6 +4,7 @@ stand-in (src/canaryfleet_local/FIDELITY.md lists the rule and its sources)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -53,9 +54,9 @@ PASS = {"Type": "Pass"}
 WAIT = {"Type": "Wait", "Seconds": 60}
 
 
-@pytest.fixture
-def limits() -> Iterator[StepFunctionsRequestLimits]:
-    stand_in = StepFunctionsRequestLimits()
+@contextlib.contextmanager
+def _on_moto(stand_in: StepFunctionsRequestLimits) -> Iterator[StepFunctionsRequestLimits]:
+    """moto's executing Step Functions with the stand-ins these rules need, ``stand_in`` last."""
     with (
         moto_account(REGION, {"stepfunctions": {"execute_state_machine": True}}),
         send_task_failure_with_cause(),
@@ -63,6 +64,12 @@ def limits() -> Iterator[StepFunctionsRequestLimits]:
         runtime_errors_end_the_execution(),
         stand_in.installed(),
     ):
+        yield stand_in
+
+
+@pytest.fixture
+def limits() -> Iterator[StepFunctionsRequestLimits]:
+    with _on_moto(StepFunctionsRequestLimits()) as stand_in:
         yield stand_in
         sfn = boto3.client("stepfunctions")
         for machine in sfn.list_state_machines()["stateMachines"]:
@@ -205,14 +212,22 @@ def test_a_token_is_taken_while_its_task_waits_and_refused_once_used(
     assert "TaskSucceeded" in _history(execution)
 
 
-def test_a_retried_wait_takes_its_token_again(limits: StepFunctionsRequestLimits) -> None:
-    # Given a wait whose first attempt fails before waiting (its queue is not there yet), retried
+def _first_attempt_failed(retry_after_seconds: int) -> tuple[str, str]:
+    """A wait whose first attempt failed before waiting (its queue "later" is not there), its
+    Retry due ``retry_after_seconds`` later: the queue's URL and the execution."""
     sqs = boto3.client("sqs")
-    later = sqs.create_queue(QueueName="later")["QueueUrl"]
+    later = str(sqs.create_queue(QueueName="later")["QueueUrl"])
     sqs.delete_queue(QueueUrl=later)
-    retried = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 1}]
+    retried = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": retry_after_seconds, "MaxAttempts": 1}]
     execution = _start(_waits(later, 600, PASS, Retry=retried))
     eventually(lambda: "TaskFailed" in _history(execution), timeout=HANG_SECONDS)
+    return later, execution
+
+
+def test_a_retried_wait_takes_its_token_again(limits: StepFunctionsRequestLimits) -> None:
+    # Given a wait whose first attempt fails before waiting (its queue is not there yet), retried
+    later, execution = _first_attempt_failed(retry_after_seconds=2)
+    sqs = boto3.client("sqs")
     sqs.create_queue(QueueName="later")
 
     # When the retry waits, its token is taken (moto gives it the first attempt's token)
@@ -240,27 +255,15 @@ def test_with_the_stricter_reading_a_failed_attempts_token_is_refused_until_its_
 
     stand_in = StepFunctionsRequestLimits()
     stand_in.failed_attempt_tokens_refused = True
-    with (
-        mock.patch.object(ExecutionState, "_evaluate_with_timeout", recording),
-        moto_account(REGION, {"stepfunctions": {"execute_state_machine": True}}),
-        send_task_failure_with_cause(),
-        stop_execution_aborts_at_once(),
-        runtime_errors_end_the_execution(),
-        stand_in.installed(),
-    ):
-        sqs = boto3.client("sqs")
-        later = sqs.create_queue(QueueName="later")["QueueUrl"]
-        sqs.delete_queue(QueueUrl=later)
-        retried = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 1}]
-        execution = _start(_waits(later, 600, PASS, Retry=retried))
-        eventually(lambda: "TaskFailed" in _history(execution), timeout=HANG_SECONDS)
+    with mock.patch.object(ExecutionState, "_evaluate_with_timeout", recording), _on_moto(stand_in):
+        _, execution = _first_attempt_failed(retry_after_seconds=3)
 
         # Then between the failure and the retry, its token is refused as a closed task's
         assert _status(execution) == "RUNNING"
         assert _answers(tokens[0]) == CLOSED
 
         # And the retry's attempt takes it again (moto gives it the same token) until answered
-        sqs.create_queue(QueueName="later")
+        boto3.client("sqs").create_queue(QueueName="later")
         eventually(lambda: _history(execution).count("TaskSubmitted") == 1, timeout=HANG_SECONDS)
         boto3.client("stepfunctions").send_task_success(taskToken=tokens[-1], output='{"approved": true}')
         eventually(lambda: _status(execution) == "SUCCEEDED", timeout=HANG_SECONDS)
