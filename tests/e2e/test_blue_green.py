@@ -191,6 +191,20 @@ def test_spot_interruptions_during_the_bake_count_against_the_release_only_on_it
     )
 
 
+def _green_a_spot_instance_short_while_awaiting_approval(
+    cloud: LocalCloud, store: DynamoRolloutStore, deadline: float
+) -> RolloutRecord:
+    """Upload a build; once it awaits approval, one of green's two instances is reclaimed (a Spot
+    interruption) and no Spot capacity replaces it: the rollout's record as it waited."""
+    upload_build(cloud, APPLICATION, "1.0.0", bundle())
+    waiting = wait_for(lambda: _waiting(store, "approval"), deadline)
+    green = instances(cloud, GREEN)
+    cloud.fleet_operations.launches.spot_available[GREEN] = 0
+    cloud.fleet_operations.spot.interrupt([green[0]], notice_seconds=1)
+    wait_for(lambda: green[0] not in instances(cloud, GREEN), deadline)
+    return waiting
+
+
 def test_a_release_color_that_lost_capacity_while_awaiting_approval_takes_no_more_traffic() -> None:
     # Given a blue/green release baked and approved only 8 s into its approval, during which one of
     # green's two instances is reclaimed (a Spot interruption) and no Spot capacity replaces it
@@ -199,15 +213,7 @@ def test_a_release_color_that_lost_capacity_while_awaiting_approval_takes_no_mor
     deadline = time.monotonic() + DEADLINE
     with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
         store = DynamoRolloutStore(cloud.output("StateTableName"))
-        upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        waiting = wait_for(
-            lambda: _waiting(store, "approval"),
-            deadline,
-        )
-        green = instances(cloud, GREEN)
-        cloud.fleet_operations.launches.spot_available[GREEN] = 0
-        cloud.fleet_operations.spot.interrupt([green[0]], notice_seconds=1)
-        wait_for(lambda: green[0] not in instances(cloud, GREEN), deadline)
+        waiting = _green_a_spot_instance_short_while_awaiting_approval(cloud, store, deadline)
         wait_for(
             lambda: (r := store.get(APPLICATION, waiting.rollout_id)) is not None and r.outcome, deadline
         )
@@ -234,12 +240,7 @@ def test_an_abort_while_the_release_color_waits_for_capacity_before_all_traffic_
     deadline = time.monotonic() + DEADLINE
     with scenario_cloud(scenario, APPLICATION, QUIET) as (cloud, _):
         store = DynamoRolloutStore(cloud.output("StateTableName"))
-        upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        waiting = wait_for(lambda: _waiting(store, "approval"), deadline)
-        green = instances(cloud, GREEN)
-        cloud.fleet_operations.launches.spot_available[GREEN] = 0
-        cloud.fleet_operations.spot.interrupt([green[0]], notice_seconds=1)
-        wait_for(lambda: green[0] not in instances(cloud, GREEN), deadline)
+        waiting = _green_a_spot_instance_short_while_awaiting_approval(cloud, store, deadline)
         wait_for(
             lambda: (r := store.get(APPLICATION, waiting.rollout_id)) and r.decision and not r.wait_kind,
             deadline,

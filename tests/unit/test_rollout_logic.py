@@ -419,6 +419,20 @@ def _aborted_with_no_wait_open(store: InMemoryRolloutStore) -> str:
     return decide(abort, store, RecordingCallbacks(), store.clock).outcome
 
 
+def _deploy_live(
+    store: InMemoryRolloutStore, codedeploy: FakeDeployments, callbacks: RecordingCallbacks, app: AppConfig
+) -> str:
+    """The state machine's "Deploy live" task, its group's alarms all OK: the deployment's id."""
+    return start_deployment(
+        _deploy_request(app, "token-live", "live"),
+        store,
+        codedeploy,
+        callbacks,
+        store.clock,
+        alarms=FakeAlarms(),
+    )
+
+
 def test_given_an_abort_between_the_approval_and_going_live_then_no_live_deployment_is_created(
     store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig
 ) -> None:
@@ -430,14 +444,7 @@ def test_given_an_abort_between_the_approval_and_going_live_then_no_live_deploym
     answer = _aborted_with_no_wait_open(store)
 
     # When the state machine deploys live
-    live = start_deployment(
-        _deploy_request(app_config, "token-live", "live"),
-        store,
-        codedeploy,
-        callbacks,
-        clock,
-        alarms=FakeAlarms(),
-    )
+    live = _deploy_live(store, codedeploy, callbacks, app_config)
 
     # Then nothing is created on the live group, and its wait ends as an abort at a wait does
     assert answer == "recorded"
@@ -457,26 +464,12 @@ def test_given_an_abort_when_a_retry_finds_the_live_deployment_its_first_attempt
     store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
     callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
     with pytest.raises(RuntimeError):
-        start_deployment(
-            _deploy_request(app_config, "token-live", "live"),
-            store,
-            codedeploy,
-            callbacks,
-            clock,
-            alarms=FakeAlarms(),
-        )
+        _deploy_live(store, codedeploy, callbacks, app_config)
     [created] = codedeploy.statuses
 
     # When on-call aborts before the retry
     _aborted_with_no_wait_open(store)
-    retried = start_deployment(
-        _deploy_request(app_config, "token-live", "live"),
-        store,
-        codedeploy,
-        callbacks,
-        clock,
-        alarms=FakeAlarms(),
-    )
+    retried = _deploy_live(store, codedeploy, callbacks, app_config)
 
     # Then the retry takes that deployment over as before: recorded, its wait failed Aborted, and
     # the rollback stops it and restores live
