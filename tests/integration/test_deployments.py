@@ -12,6 +12,7 @@ from canaryfleet.logic.deployments import check_after_timeout, on_deployment_eve
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
+from canaryfleet.models.rollout_record import AbortRequest
 from canaryfleet.models.tasks import DeploymentStateChange, DeployRequest
 from canaryfleet.ports.clock import SystemClock
 
@@ -266,6 +267,35 @@ def test_a_retry_takes_over_the_deployment_its_failed_attempt_created_rather_tha
     assert retried == created and [d.deployment_id for d in cloud.codedeploy.created] == [created]
     assert store.deployment_for("r1", "canary") == created
     assert (result, callbacks.succeeded) == ("completed", ["token-2"])
+
+
+def test_an_aborted_retry_records_the_deployment_its_failed_attempt_created_though_it_ended(
+    cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
+) -> None:
+    # Given a deploy task whose attempt created the deployment and failed to record its id, an
+    # older deployment of the group with another description, and the new one already ended
+    CodeDeploy().create_deployment(app.codedeploy_application, app.canary.deployment_group, REVISION, "older")
+    cloud.codedeploy.finish(cloud.codedeploy.created[0].deployment_id, succeeded=True)
+    forgetful = ForgetsOnce(cloud.output("StateTableName"))
+    with pytest.raises(RuntimeError):
+        start_deployment(
+            request(app), forgetful, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
+        )
+    created = cloud.codedeploy.created[-1].deployment_id
+    cloud.codedeploy.finish(created, succeeded=True)
+
+    # When on-call aborts (no wait open) and the state machine retries the task
+    store.request_abort("hello-app", "r1", AbortRequest(by="oncall@example.com", reason="bad metrics"))
+    callbacks = RecordingCallbacks()
+    retried = start_deployment(
+        request(app, "token-2"), forgetful, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
+    )
+
+    # Then ListDeployments since the rollout began found it by its description: recorded for the
+    # rollback to restore, its wait ended as an abort's, and nothing deployed again
+    assert retried == created and store.deployment_for("r1", "canary") == created
+    assert callbacks.failed == [("token-2", "Aborted", "aborted by oncall@example.com: bad metrics")]
+    assert len(cloud.codedeploy.created) == 2
 
 
 def test_a_group_busy_with_a_deployment_canaryfleet_did_not_create_stays_busy(

@@ -506,6 +506,16 @@ class FakeDeployments:
                 return deployment_id
         return None
 
+    def find_created(self, application: str, group: str, description: str, since: datetime) -> str | None:
+        """Every deployment here was created during the test's rollout: ``since`` holds them all."""
+        for deployment_id, key in self.groups.items():
+            if (
+                key == f"{application}/{group}"
+                and self.descriptions[deployment_id] == description[:DESCRIPTION_LENGTH]
+            ):
+                return deployment_id
+        return None
+
     def stop(self, deployment_id: str) -> bool:
         if self.statuses[deployment_id][0] != "InProgress":
             return False

@@ -479,6 +479,32 @@ def test_given_an_abort_when_a_retry_finds_the_live_deployment_its_first_attempt
     assert (result["stopped_deployments"], result["restore_live"]) == ([created], True)
 
 
+def test_given_an_abort_when_the_first_attempts_live_deployment_already_succeeded_then_live_is_restored(
+    clock: FixedClock, app_config: AppConfig
+) -> None:
+    # Given a live deploy task whose first attempt created the deployment but failed to record
+    # it, and the deployment then succeeded before the retry: the build is on the live group
+    store = ForgetsOnce(clock)
+    a_rollout(store)
+    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
+    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
+    with pytest.raises(RuntimeError):
+        _deploy_live(store, codedeploy, callbacks, app_config)
+    [created] = codedeploy.statuses
+    codedeploy.statuses[created] = ("Succeeded", "")
+
+    # When on-call aborts before the retry
+    _aborted_with_no_wait_open(store)
+    retried = _deploy_live(store, codedeploy, callbacks, app_config)
+
+    # Then the retry records that deployment, its wait fails Aborted, and the rollback, with
+    # nothing left to stop, restores the last good revision on live
+    assert retried == created and store.deployment_for(ROLLOUT_ID, "live") == created
+    assert callbacks.failed["token-live"] == ("Aborted", "aborted by oncall@example.com: bad metrics")
+    result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
+    assert (result["stopped_deployments"], result["restore_live"]) == ([], True)
+
+
 @pytest.mark.parametrize("purpose", ["canary-restore", "live-restore"])
 def test_given_an_abort_then_the_rollbacks_restore_is_still_created(
     store: InMemoryRolloutStore, clock: FixedClock, app_config: AppConfig, purpose: str

@@ -119,16 +119,24 @@ class CodeDeploy:
     def find_active(self, application: str, group: str, description: str) -> str | None:
         """ListDeployments of the group's active statuses, then each one's description:
         CodeDeploy allows one active deployment per group, so it is one read."""
-        wanted = description[:DESCRIPTION_LENGTH]
-        pages = (
-            client("codedeploy")
-            .get_paginator("list_deployments")
-            .paginate(
-                applicationName=application,
-                deploymentGroupName=group,
-                includeOnlyStatuses=cast("list[DeploymentStatusType]", list(ACTIVE_DEPLOYMENT_STATUSES)),
-            )
+        statuses = cast("list[DeploymentStatusType]", list(ACTIVE_DEPLOYMENT_STATUSES))
+        return self._described(
+            description, applicationName=application, deploymentGroupName=group, includeOnlyStatuses=statuses
         )
+
+    def find_created(self, application: str, group: str, description: str, since: datetime) -> str | None:
+        """ListDeployments of the group created since ``since`` (its ``createTimeRange``, any
+        status), then each one's description: a rollout's few deployments of that group."""
+        return self._described(
+            description,
+            applicationName=application,
+            deploymentGroupName=group,
+            createTimeRange={"start": since},
+        )
+
+    def _described(self, description: str, **listed: Any) -> str | None:
+        wanted = description[:DESCRIPTION_LENGTH]
+        pages = client("codedeploy").get_paginator("list_deployments").paginate(**listed)
         for page in pages:
             for deployment_id in page.get("deployments", []):
                 info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]

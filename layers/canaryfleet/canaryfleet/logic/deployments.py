@@ -123,9 +123,17 @@ def _created_by_an_earlier_attempt(
     request: DeployRequest, store: RolloutStore, codedeploy: Deployments
 ) -> str | None:
     """The deployment an earlier attempt of this task created without recording it, now recorded
-    (its wait then ends as every abort's does, and the rollback stops it); None if there is none."""
+    (its wait then ends as every abort's does, and the rollback stops it); None if there is none.
+
+    Ended ones count too: one that already succeeded before the retry put the build on the group
+    all the same, and the rollback restores the last good revision only where a deployment of
+    the rollout is recorded (a live group left on the aborted build otherwise)."""
     application, group = request.app.codedeploy_application, _group(request)
-    earlier = codedeploy.find_active(application, group, _description(request))
+    record = store.get(request.ref.application, request.ref.rollout_id)
+    if record is None:
+        earlier = codedeploy.find_active(application, group, _description(request))
+    else:
+        earlier = codedeploy.find_created(application, group, _description(request), record.received_at)
     if earlier is not None:
         store.remember_deployment(request.ref.rollout_id, request.purpose, earlier, group)
     return earlier

@@ -50,6 +50,11 @@ class Deployments(Protocol):
         description, if there is one."""
         ...
 
+    def find_created(self, application: str, group: str, description: str, since: datetime) -> str | None:
+        """The id of the group's deployment created since ``since`` with this description, ended
+        or not, if there is one."""
+        ...
+
     def stop(self, deployment_id: str) -> bool:
         """Stop a running deployment; False if it had already ended."""
         ...
