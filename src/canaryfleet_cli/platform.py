@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,9 @@ def set_up_problem(exc: SetUpError, profile: str | None) -> str:
 class Platform:
     stack: str
     outputs: dict[str, str]
+    # Registry entries already named as left out: the dashboard reads the registry at every
+    # refresh, and says each once, not every few seconds.
+    _told: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
     def connect(cls, stack: str, region: str | None = None, profile: str | None = None) -> Platform:
@@ -211,14 +214,17 @@ class Platform:
             raise PlatformError(str(exc)) from None
 
     def applications(self) -> list[AppConfig]:
-        """Every application whose registry entry reads; each entry that does not, named on stderr.
+        """Every application whose registry entry reads; each entry that does not, named on stderr
+        (once for each way it is broken).
 
         Left out, not an error: one entry broken by hand must not hide every other application.
         Warned, not logged: the runtime's log line would be JSON, and stdout is the command's.
         """
         listing = SsmRegistry().listing()
         for why in listing.left_out.values():
-            warn(f"{why}; its application is left out")
+            if why not in self._told:
+                self._told.add(why)
+                warn(f"{why}; its application is left out")
         return listing.found
 
     def decide(self, payload: dict[str, Any]) -> dict[str, Any]:

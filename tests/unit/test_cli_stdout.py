@@ -12,6 +12,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+from canaryfleet.adapters import registry
+
+from canaryfleet_cli.platform import Platform
+from tests.unit.fakes import an_app
+
 # `status --json` in a process of its own, as an operator or a script runs it: the registry holds
 # hello-app and an entry someone emptied by hand; the rollout store is an empty one in memory.
 _STATUS = """
@@ -77,3 +83,33 @@ def test_the_runtimes_log_lines_go_to_stderr_not_into_the_document() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["application"] == "hello-app"
     assert '"message":"registry entry left out"' in done.stderr
+
+
+def test_a_broken_registry_entry_is_named_once_however_often_the_registry_is_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a registry holding hello-app and an entry someone emptied by hand
+    entries = {
+        "/canaryfleet/apps/hello-app": an_app("hello-app").model_dump_json(),
+        "/canaryfleet/apps/broken": '{"application": "broken"}',
+    }
+
+    class Provider:
+        def get_multiple(
+            self, path: str, max_age: int | None = None, recursive: bool = True
+        ) -> dict[str, str]:
+            return dict(entries)
+
+    monkeypatch.setattr(registry, "_provider", Provider)
+    platform = Platform("canaryfleet", {})
+
+    # When the dashboard reads it at three refreshes
+    listed = [[app.application for app in platform.applications()] for _ in range(3)]
+
+    # Then the entry is named once, and every read lists the application that reads
+    assert listed == [["hello-app"]] * 3
+    assert capsys.readouterr().err.count("/canaryfleet/apps/broken is malformed") == 1
+    # And an entry broken another way later is named too
+    entries["/canaryfleet/apps/broken"] = "not json"
+    platform.applications()
+    assert "/canaryfleet/apps/broken" in capsys.readouterr().err
