@@ -38,10 +38,18 @@ from canaryfleet_cli.platform import (
     PlatformError,
     history_of,
     live_version,
+    queued_behind,
     running_rollout,
 )
 from canaryfleet_cli.report import render, report_data
-from canaryfleet_cli.rollout_view import OUTCOME_WORDS, awaited, local_time, rolling_back, view_steps
+from canaryfleet_cli.rollout_view import (
+    OUTCOME_WORDS,
+    awaited,
+    local_time,
+    queued_text,
+    rolling_back,
+    view_steps,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 HOST = "127.0.0.1"
@@ -147,13 +155,15 @@ class Dashboard:
             for e in record.audit
         ]
         history = [h for h in history_of(self.platform, application) if h["rollout_id"] == rollout_id]
+        # Waiting for its turn behind another rollout: no step has begun (as `watch` says it).
+        ahead = queued_behind(self.platform, record)
         return self.page(
             "dashboard_rollout.html",
             record=record,
-            status=_status(record),
+            status=queued_text(ahead) if ahead else _status(record),
             live=live_version(self.platform, application) or "no release yet",
-            steps=view_steps(app, record),
-            awaited=awaited(app, record, now) if record.outcome is None else "",
+            steps=view_steps(app, record, queued=ahead is not None),
+            awaited=awaited(app, record, now) if record.outcome is None and ahead is None else "",
             received=local_time(record.received_at, now),
             stages=stages,
             weights=weights,

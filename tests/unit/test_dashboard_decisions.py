@@ -9,7 +9,7 @@ import pytest
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_cli.dashboard import Dashboard, Refused
-from tests.unit.fakes import InMemoryRolloutStore, a_rollout, an_app
+from tests.unit.fakes import InMemoryRolloutStore, a_rollout, an_app, hold_lock
 
 
 class RecordingPlatform:
@@ -141,3 +141,27 @@ def test_the_index_says_how_the_latest_rollout_ended_when_none_runs() -> None:
     row = re.search(r'<tr id="app-payments-api">.*?</tr>', page, re.S)
     assert row is not None
     assert ">rolled back canary 5xx 6% vs 0.4%</a>" in row.group(0)
+
+
+class OnePlatform(StoredPlatform):
+    def application(self, name: str) -> Any:
+        return an_app(name)
+
+
+def test_a_queued_rollouts_page_says_whom_it_waits_behind_and_marks_no_step() -> None:
+    # Given 2.0.0 running (it holds payments-api's turn) and 2.1.0 uploaded after it, queued
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    store = InMemoryRolloutStore(FixedClock(now))
+    running = a_rollout(store, version="2.0.0", rollout_id="payments-api-2_0_0-aaa")
+    hold_lock(store, running.ref)
+    a_rollout(store, version="2.1.0", rollout_id="payments-api-2_1_0-bbb")
+
+    page = Dashboard(OnePlatform(store)).rollout("payments-api", "payments-api-2_1_0-bbb")  # type: ignore[arg-type]
+
+    # Then its status says so and no step is marked as running; the running one's page marks one
+    status = re.search(r'<td id="status"[^>]*>([^<]*)</td>', page)
+    assert status is not None
+    assert status.group(1) == "queued behind 2.0.0 (payments-api-2_0_0-aaa): it starts when that rollout ends"
+    assert 'class="current"' not in page and 'id="awaited"' not in page
+    ahead = Dashboard(OnePlatform(store)).rollout("payments-api", "payments-api-2_0_0-aaa")  # type: ignore[arg-type]
+    assert 'class="current"' in ahead
