@@ -32,7 +32,13 @@ from rich.text import Text
 from canaryfleet_cli.local_endpoint import LocalOption, NoLocalCloud, use_local_endpoint
 from canaryfleet_cli.options import ProfileOption, RegionOption
 from canaryfleet_cli.plain import aws_said, labelled
-from canaryfleet_cli.platform import PlatformError, aws_client_config, connect_platform, set_up_problem
+from canaryfleet_cli.platform import (
+    SSO_LOGIN_ERRORS,
+    PlatformError,
+    aws_client_config,
+    connect_platform,
+    set_up_problem,
+)
 from canaryfleet_cli.target_group_quota import (
     MAX_RULE_PRIORITY,
     TARGET_GROUPS_PER_APPLICATION,
@@ -565,7 +571,7 @@ def list_applications(
     except PlatformError as exc:
         errors.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    except (NoCredentialsError, NoRegionError, ProfileNotFound) as exc:
+    except (NoCredentialsError, NoRegionError, ProfileNotFound, *SSO_LOGIN_ERRORS) as exc:
         errors.print(f"error: {set_up_problem(exc, profile)}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except (BotoCoreError, ClientError) as exc:

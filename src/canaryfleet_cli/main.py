@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from canaryfleet.errors import CanaryfleetError
 from canaryfleet.observability import logger as runtime_logger
 from rich.console import Console
@@ -29,6 +29,7 @@ from canaryfleet_cli.local_drain import drain_commands
 from canaryfleet_cli.local_run import local_cloud_errors, local_parameters, progress
 from canaryfleet_cli.local_up import up
 from canaryfleet_cli.plain import aws_said, fail, file_link
+from canaryfleet_cli.platform import SSO_LOGIN_ERRORS, set_up_problem
 from canaryfleet_cli.rollout_view import view_steps
 from canaryfleet_cli.timeline import render_rollouts
 
@@ -165,6 +166,13 @@ def main() -> None:
             stream.reconfigure(errors="replace")
     try:
         app()
+    except (*SSO_LOGIN_ERRORS, NoCredentialsError) as exc:
+        # A login that expired (or credentials that went away) while the command ran: said as
+        # at its start, with the command that logs in again, not as an AWS error.
+        try:
+            fail(set_up_problem(exc, None), 2)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None
     except (ClientError, BotoCoreError, CanaryfleetError) as exc:
         # What AWS said, in one line, rather than a traceback: a denied, expired or throttled
         # call the command did not expect (or the runtime's own typed error for one, such as

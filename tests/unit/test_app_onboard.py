@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, TokenRetrievalError
 from canaryfleet.models.app_config import AppConfig, Approvers, FleetGroup, registry_parameter
 from moto import mock_aws
 from typer.testing import CliRunner
@@ -630,6 +631,24 @@ def test_list_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 2
     assert "no AWS credentials found" in result.output
     assert "Traceback" not in result.output
+
+
+def test_list_with_an_expired_sso_login_says_to_log_in_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a profile whose IAM Identity Center login has expired: botocore cannot refresh it
+    expired = TokenRetrievalError(provider="sso", error_msg="Token has expired and refresh failed")
+    monkeypatch.setattr("canaryfleet_cli.app_commands._registered", mock.Mock(side_effect=expired))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # the client is made; its call is refused
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    result = runner.invoke(app_commands, ["list", "--region", "us-east-1"])
+
+    assert result.exit_code == 2
+    assert "the AWS SSO login has expired (or was never made): run `aws sso login`" in " ".join(
+        result.output.split()
+    )
+    assert "cannot read the registry" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ from tests.helpers import after_cli_main
 _FAILING = """
 import sys
 from unittest import mock
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, TokenRetrievalError
 from canaryfleet.errors import TransientAwsError
 failures = {{
+    "login expired": TokenRetrievalError(provider="sso", error_msg="Token has expired and refresh failed"),
     "refused": ClientError(
         {{"Error": {{"Code": "AccessDeniedException", "Message": "not allowed"}}}}, "GetParameter"
     ),
@@ -37,6 +38,12 @@ with mock.patch("canaryfleet_cli.platform.Platform.connect", side_effect=failure
     [
         ("refused", "error: AWS refused GetParameter: AccessDeniedException: not allowed"),
         ("typed", "error: CloudWatch GetMetricData returned incomplete data for m0cv (InternalError)"),
+        # The login expired while the command ran (Platform.connect itself says it at the start)
+        (
+            "login expired",
+            "error: the AWS SSO login of profile 'oncall' has expired (or was never made): "
+            "run `aws sso login --profile oncall`, then try again",
+        ),
     ],
 )
 def test_an_aws_failure_is_said_in_one_line_and_exits_2(failure: str, said: str) -> None:
@@ -46,6 +53,7 @@ def test_an_aws_failure_is_said_in_one_line_and_exits_2(failure: str, said: str)
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "AWS_PROFILE": "oncall"},
     )
 
     assert done.returncode == 2, done.stderr
