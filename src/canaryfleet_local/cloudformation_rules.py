@@ -14,7 +14,9 @@ the ones canaryfleet's templates rely on, each with the AWS documentation it com
   ``ApplyOnlyAtCronInterval`` "isn't supported for rate expressions" (CreateAssociation's
   documentation in botocore's ssm model, 2014-11-06); a ``ScheduleExpression`` is a cron, rate or
   at() expression and ``ScheduleOffset`` applies to cron expressions only, with
-  ApplyOnlyAtCronInterval ("Reference: Cron and rate expressions for Systems Manager",
+  ApplyOnlyAtCronInterval; an association's cron runs every 1/2, 1, 2, 4, 8 or 12 hours or at a
+  specific time, names no month and has a Seconds field of 0 if any, and its rate is 30 minutes
+  to under 31 days ("Reference: Cron and rate expressions for Systems Manager",
   https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html);
   and the length, pattern and count limits botocore's ssm model gives the CreateAssociation members
   the fleet sets (AssociationName, Name, ScheduleExpression, MaxConcurrency, MaxErrors, Targets).
@@ -347,6 +349,9 @@ def association_errors(
             )
         if "ScheduleOffset" in properties and not schedule.startswith("cron("):
             errors.append(f"{where}: ScheduleOffset applies to cron expressions only")
+        problem = _association_schedule_problem(schedule)
+        if problem:
+            errors.append(f"{where}: ScheduleExpression {schedule!r}: {problem}")
     if "ScheduleOffset" in properties and not _truthy(properties.get("ApplyOnlyAtCronInterval")):
         errors.append(f"{where}: ScheduleOffset needs ApplyOnlyAtCronInterval")
 
@@ -365,6 +370,45 @@ def association_errors(
                 # Target.Values: "the global maximum of 50" (botocore's ssm model, TargetValues max 50).
                 errors.append(f"{where}: a target has {len(target_values)} values, at most 50")
     return errors
+
+
+# "Cron and rate expressions for associations" (Reference: Cron and rate expressions for Systems
+# Manager): "Associations support the following cron expressions: every 1/2, 1, 2, 4, 8, or 12
+# hours; every day, every week, every nth day, or the last x day of the month at a specific time",
+# rate expressions of "intervals of 30 minutes or greater and less than 31 days"; the optional
+# Seconds field "can be 0"; "State Manager doesn't currently support specifying months". Its
+# examples write the intervals cron(0/30 * * * ? *) and cron(0 0/N * * ? *).
+_ASSOCIATION_HOURS = frozenset({"0/1", "0/2", "0/4", "0/8", "0/12"})
+_MINUTES_IN = {"minute": 1, "minutes": 1, "hour": 60, "hours": 60, "day": 1440, "days": 1440}
+
+
+def _association_schedule_problem(schedule: str) -> str:
+    """Why State Manager would not take ``schedule`` for an association; "" if it would."""
+    if schedule.startswith("rate("):
+        amount, unit = schedule[5:-1].split()
+        minutes = int(amount) * _MINUTES_IN[unit]
+        return "" if 30 <= minutes < 31 * 1440 else "an association's rate is 30 minutes to under 31 days"
+    return _association_cron_problem(schedule[5:-1].split()) if schedule.startswith("cron(") else ""
+
+
+def _association_cron_problem(fields: list[str]) -> str:
+    if len(fields) == 7 and fields[0] != "0":
+        return "an association's optional Seconds field can only be 0"
+    fields = fields[1:] if len(fields) == 7 else fields
+    if len(fields) != 6:
+        return "a cron expression has six fields (minutes to year), or seven with Seconds first"
+    minutes, hours, _, month, _, _ = fields
+    if month != "*":
+        return "State Manager doesn't support specifying months in an association's cron expression"
+    every_half_hour = minutes == "0/30" and hours == "*"
+    every_n_hours = minutes.isdigit() and hours in _ASSOCIATION_HOURS
+    at_a_time = minutes.isdigit() and hours.isdigit()
+    if every_half_hour or every_n_hours or at_a_time:
+        return ""
+    return (
+        "associations take cron expressions every 1/2, 1, 2, 4, 8 or 12 hours "
+        "(cron(0/30 * * * ? *), cron(0 0/N * * ? *)) or at a specific time"
+    )
 
 
 def _string_limits(value: str, shape: Mapping[str, Any]) -> list[str]:

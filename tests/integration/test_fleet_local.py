@@ -191,7 +191,7 @@ def test_the_hourly_log_sync_targets_the_application_instances(fleet: DeployedFl
 
     association = SSM_ASSOCIATIONS[association_id]
 
-    assert association["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert association["ScheduleExpression"] == "cron(0 0/1 * * ? *)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["hello-app"]}]
 
 

@@ -214,7 +214,22 @@ def test_apply_only_at_cron_interval_is_refused_with_a_rate_expression(schedule:
 
 
 @pytest.mark.parametrize(
-    "schedule", ["cron(0 * * * ? *)", "cron(0 2 ? * SUN *)", "at(2026-07-07T15:55:00)", "rate(1 hour)"]
+    "schedule",
+    [
+        # The association examples of "Reference: Cron and rate expressions for Systems Manager"
+        "cron(0/30 * * * ? *)",
+        "cron(0 0/1 * * ? *)",
+        "cron(0 0/12 * * ? *)",
+        "cron(15 13 ? * * *)",
+        "cron(30 23 ? * TUE#3 *)",
+        "cron(0 0 ? * 3L *)",
+        "cron(0 2 ? * SUN *)",
+        "cron(0 0 30 * * ? *)",
+        "at(2026-07-07T15:55:00)",
+        "rate(30 minutes)",
+        "rate(1 hour)",
+        "rate(30 days)",
+    ],
 )
 def test_a_cron_rate_or_at_schedule_is_accepted(schedule: str) -> None:
     # Given an association on a schedule of each documented form (cron with ApplyOnlyAtCronInterval)
@@ -231,6 +246,28 @@ def test_a_schedule_of_no_documented_form_is_refused(schedule: str) -> None:
 
     # Then it is refused
     assert errors and any("ScheduleExpression" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "said"),
+    [
+        # Not among the documented intervals (every 1/2, 1, 2, 4, 8 or 12 hours) nor a set time
+        ("cron(0 * * * ? *)", "every 1/2, 1, 2, 4, 8 or 12 hours"),
+        ("cron(0 0/3 * * ? *)", "every 1/2, 1, 2, 4, 8 or 12 hours"),
+        ("cron(0/15 * * * ? *)", "every 1/2, 1, 2, 4, 8 or 12 hours"),
+        ("cron(0 2 ? JAN MON *)", "doesn't support specifying months"),
+        ("cron(30 0 2 * * ? *)", "Seconds field can only be 0"),
+        ("cron(0 2 * *)", "six fields"),
+        ("rate(15 minutes)", "30 minutes to under 31 days"),
+        ("rate(31 days)", "30 minutes to under 31 days"),
+    ],
+)
+def test_a_schedule_state_manager_does_not_take_for_an_association_is_refused(
+    schedule: str, said: str
+) -> None:
+    errors = rules.association_errors("Sync", association(ScheduleExpression=schedule), {})
+
+    assert len(errors) == 1 and said in errors[0], errors
 
 
 def test_a_schedule_offset_needs_a_cron_schedule_applied_only_at_its_interval() -> None:

@@ -620,7 +620,7 @@ def test_the_log_sync_runs_hourly_on_every_instance_of_the_application(template:
     association = stack(template).resolve(props(template, "LogSyncAssociation"))
 
     assert association["Name"] == "canaryfleet-drain"
-    assert association["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert association["ScheduleExpression"] == "cron(0 0/1 * * ? *)"
     assert association["Targets"] == [{"Key": "tag:application", "Values": ["orders-api"]}]
     assert association["Parameters"] == {"Mode": ["sync"]}
 
