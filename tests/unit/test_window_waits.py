@@ -94,6 +94,45 @@ def test_when_the_window_opens_the_check_lets_the_step_run_and_closes_the_wait(
     assert (wait.started, wait.until, wait.ended) == (SIX_AM, SIX_AM.replace(hour=9), True)
 
 
+def test_a_guard_checked_at_two_steps_keeps_both_of_its_waits(
+    ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
+) -> None:
+    # Given blue/green's canary guard: it waited for the window before the colors were chosen
+    calendar = InMemoryFreezeCalendar()
+    check_window(check(ref), store, calendar, clock)
+    clock.advance(3 * 3600)
+    assert check_window(check(ref), store, calendar, clock).open is True
+    # When a freeze is declared while the release color comes up, and the canary's deployment is
+    # checked against the calendar (the same guard) twice while it holds
+    clock.advance(600)
+    calendar.declare(
+        Freeze(
+            freeze_id="incident-4711",
+            start=clock.now(),
+            end=clock.now() + timedelta(hours=1),
+            reason="card network incident",
+            declared_by="oncall@example.com",
+            declared_at=clock.now(),
+        )
+    )
+    check_window(check(ref), store, calendar, clock)
+    clock.advance(60)
+    check_window(check(ref), store, calendar, clock)
+
+    # Then the record keeps the first wait, ended, beside the second, which began at its own time
+    record = store.records[(ref.application, ref.rollout_id)]
+    waits = [(w.started, w.ended, w.kind) for w in record.calendar_waits()]
+    nine, freeze_start = SIX_AM.replace(hour=9), SIX_AM.replace(hour=9, minute=10)
+    assert waits == [(SIX_AM, True, "window"), (freeze_start, False, "freeze")]
+    assert record.calendar_waits()[0].until == nine
+    # And when the freeze ends, the second wait is the one that ends
+    clock.advance(3600)
+    assert check_window(check(ref), store, calendar, clock).open is True
+    record = store.records[(ref.application, ref.rollout_id)]
+    assert [w.ended for w in record.calendar_waits()] == [True, True]
+    assert record.calendar_waits()[0].until == nine
+
+
 def test_a_step_the_policy_does_not_guard_runs_at_any_time(
     ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:

@@ -30,11 +30,19 @@ from canaryfleet.ports.rollouts import RolloutRecords
 from canaryfleet.ports.workflow import Callbacks
 
 
+def _latest_key(record: RolloutRecord, guard: str) -> str | None:
+    """The record's key of the guard's latest wait: a guard checked at two steps (blue/green's
+    canary, before its colors and before its deployment) keeps each wait ("canary", "canary#2")."""
+    keys = [key for key, wait in record.window_waits.items() if wait.guard == guard]
+    return max(keys, key=lambda key: record.window_waits[key].started, default=None)
+
+
 def _end_wait(record: RolloutRecord, guard: str, store: RolloutRecords, now: datetime) -> None:
     """The guard's wait (if any) ended now; the window wait's token is forgotten."""
-    current = record.window_waits.get(guard)
-    if current is not None and not current.ended:
-        waits = {**record.window_waits, guard: current.model_copy(update={"until": now, "ended": True})}
+    key = _latest_key(record, guard)
+    current = record.window_waits[key] if key is not None else None
+    if key is not None and current is not None and not current.ended:
+        waits = {**record.window_waits, key: current.model_copy(update={"until": now, "ended": True})}
         store.set_window_waits(record.application, record.rollout_id, waits)
     token = record.waits_with("window")
     if token:
@@ -63,8 +71,13 @@ def check_window(
             _end_wait(record, task.guard, store, now)
         return WindowCheck(open=True)
     if record is not None:
-        current = record.window_waits.get(task.guard)
-        started = current.started if current is not None and not current.ended else now
+        key = _latest_key(record, task.guard)
+        current = record.window_waits[key] if key is not None else None
+        if key is None or current is None or current.ended:  # a new wait, an ended one kept beside it
+            earlier = sum(1 for wait in record.window_waits.values() if wait.guard == task.guard)
+            key, started = (task.guard if not earlier else f"{task.guard}#{earlier + 1}"), now
+        else:
+            started = current.started
         entry = WindowWait(
             guard=task.guard,
             started=started,
@@ -73,7 +86,7 @@ def check_window(
             kind=hold.kind,
             timezone=hold.timezone,
         )
-        store.set_window_waits(ref.application, ref.rollout_id, {**record.window_waits, task.guard: entry})
+        store.set_window_waits(ref.application, ref.rollout_id, {**record.window_waits, key: entry})
     seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil((hold.until - now).total_seconds())))
     # The dashboard's "waiting for the calendar" widget: how long until the step may run, by app.
     emit_dimensioned("WindowWaitSeconds", MetricUnit.Seconds, seconds, "application", ref.application)
