@@ -455,35 +455,12 @@ def test_given_an_abort_between_the_approval_and_going_live_then_no_live_deploym
     assert (result["stopped_deployments"], result["restore_live"]) == ([], False)
 
 
-def test_given_an_abort_when_a_retry_finds_the_live_deployment_its_first_attempt_created_then_it_is_stopped(
-    clock: FixedClock, app_config: AppConfig
-) -> None:
-    # Given a live deploy task whose first attempt created the deployment but failed to record it
-    store = ForgetsOnce(clock)
-    a_rollout(store)
-    store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
-    callbacks, codedeploy = RecordingCallbacks(), FakeDeployments()
-    with pytest.raises(RuntimeError):
-        _deploy_live(store, codedeploy, callbacks, app_config)
-    [created] = codedeploy.statuses
-
-    # When on-call aborts before the retry
-    _aborted_with_no_wait_open(store)
-    retried = _deploy_live(store, codedeploy, callbacks, app_config)
-
-    # Then the retry takes that deployment over as before: recorded, its wait failed Aborted, and
-    # the rollback stops it and restores live
-    assert retried == created and store.deployment_for(ROLLOUT_ID, "live") == created
-    assert callbacks.failed["token-live"] == ("Aborted", "aborted by oncall@example.com: bad metrics")
-    result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
-    assert (result["stopped_deployments"], result["restore_live"]) == ([created], True)
-
-
-def test_given_an_abort_when_the_first_attempts_live_deployment_already_succeeded_then_live_is_restored(
-    clock: FixedClock, app_config: AppConfig
+@pytest.mark.parametrize("ended", [False, True])
+def test_given_an_abort_when_a_retry_finds_the_live_deployment_of_its_first_attempt_then_live_is_restored(
+    clock: FixedClock, app_config: AppConfig, ended: bool
 ) -> None:
     # Given a live deploy task whose first attempt created the deployment but failed to record
-    # it, and the deployment then succeeded before the retry: the build is on the live group
+    # it; the deployment still runs, or already succeeded before the retry (the build on live)
     store = ForgetsOnce(clock)
     a_rollout(store)
     store.set_last_good(APP, LAST_GOOD, "an-earlier-rollout")
@@ -491,18 +468,19 @@ def test_given_an_abort_when_the_first_attempts_live_deployment_already_succeede
     with pytest.raises(RuntimeError):
         _deploy_live(store, codedeploy, callbacks, app_config)
     [created] = codedeploy.statuses
-    codedeploy.statuses[created] = ("Succeeded", "")
+    if ended:
+        codedeploy.statuses[created] = ("Succeeded", "")
 
     # When on-call aborts before the retry
     _aborted_with_no_wait_open(store)
     retried = _deploy_live(store, codedeploy, callbacks, app_config)
 
-    # Then the retry records that deployment, its wait fails Aborted, and the rollback, with
-    # nothing left to stop, restores the last good revision on live
+    # Then the retry takes that deployment over: recorded, its wait failed Aborted, and the
+    # rollback stops it if it still runs and restores the last good revision on live
     assert retried == created and store.deployment_for(ROLLOUT_ID, "live") == created
     assert callbacks.failed["token-live"] == ("Aborted", "aborted by oncall@example.com: bad metrics")
     result = roll_back(_rollback_task("Aborted"), store, codedeploy, clock)
-    assert (result["stopped_deployments"], result["restore_live"]) == ([], True)
+    assert (result["stopped_deployments"], result["restore_live"]) == ([] if ended else [created], True)
 
 
 @pytest.mark.parametrize("purpose", ["canary-restore", "live-restore"])

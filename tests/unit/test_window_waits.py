@@ -9,7 +9,7 @@ from canaryfleet.api.timeline_page import calendar_rows
 from canaryfleet.logic.decisions import decide
 from canaryfleet.logic.notify_messages import reply_blocks, summary_email
 from canaryfleet.logic.window import announce_override, check_window, hold_for_window, wake_window_waits
-from canaryfleet.models.calendar import Freeze, WindowCheckTask, WindowHoldTask
+from canaryfleet.models.calendar import Freeze, WindowCheck, WindowCheckTask, WindowHoldTask
 from canaryfleet.models.decision import Decision
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.policy import DeploymentWindow
@@ -80,14 +80,19 @@ def test_outside_the_window_the_check_says_until_when_and_the_wait_is_recorded(
     assert (wait.started, wait.until, wait.ended) == (SIX_AM, SIX_AM.replace(hour=9), False)
 
 
+def _waited_for_the_window(
+    ref: RolloutRef, store: InMemoryRolloutStore, calendar: InMemoryFreezeCalendar, clock: FixedClock
+) -> WindowCheck:
+    """The canary checked at 6:00 (it waits for the 9:00 window), then again at 9:00: the second check."""
+    check_window(check(ref), store, calendar, clock)
+    clock.advance(3 * 3600)
+    return check_window(check(ref), store, calendar, clock)
+
+
 def test_when_the_window_opens_the_check_lets_the_step_run_and_closes_the_wait(
     ref: RolloutRef, store: InMemoryRolloutStore, clock: FixedClock
 ) -> None:
-    calendar = InMemoryFreezeCalendar()
-    check_window(check(ref), store, calendar, clock)
-    clock.advance(3 * 3600)
-
-    said = check_window(check(ref), store, calendar, clock)
+    said = _waited_for_the_window(ref, store, InMemoryFreezeCalendar(), clock)
 
     assert said.open is True
     wait = store.records[(ref.application, ref.rollout_id)].window_waits["canary"]
@@ -99,9 +104,7 @@ def test_a_guard_checked_at_two_steps_keeps_both_of_its_waits(
 ) -> None:
     # Given blue/green's canary guard: it waited for the window before the colors were chosen
     calendar = InMemoryFreezeCalendar()
-    check_window(check(ref), store, calendar, clock)
-    clock.advance(3 * 3600)
-    assert check_window(check(ref), store, calendar, clock).open is True
+    assert _waited_for_the_window(ref, store, calendar, clock).open is True
     # When a freeze is declared while the release color comes up, and the canary's deployment is
     # checked against the calendar (the same guard) twice while it holds
     clock.advance(600)
