@@ -47,6 +47,23 @@ def request(app: AppConfig, token: str = "token-1") -> DeployRequest:
     return DeployRequest(token=token, ref=REF, purpose="canary", app=app, revision=REVISION)
 
 
+def deploy(
+    app: AppConfig,
+    store: DynamoRolloutStore,
+    callbacks: RecordingCallbacks | None = None,
+    token: str = "token-1",
+) -> str:
+    """The deploy task for r1's canary, through the real CodeDeploy adapter, its alarms read by CloudWatch."""
+    return start_deployment(
+        request(app, token),
+        store,
+        CodeDeploy(),
+        callbacks or RecordingCallbacks(),
+        SystemClock(),
+        alarms=Metrics(),
+    )
+
+
 def event(app: AppConfig, deployment_id: str, state: str) -> DeploymentStateChange:
     return DeploymentStateChange.model_validate(
         {
@@ -67,9 +84,7 @@ def test_an_event_ends_the_wait_once_however_often_it_is_delivered(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store, callbacks)
     end(cloud, deployment_id, "Succeeded")
 
     results = [
@@ -91,7 +106,7 @@ def test_an_event_that_comes_before_the_token_is_not_lost(
     callbacks = RecordingCallbacks()
 
     early = on_deployment_event(event(app, deployment_id, "SUCCESS"), store, CodeDeploy(), callbacks)
-    started = start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics())
+    started = deploy(app, store, callbacks)
 
     assert (early, started) == ("recorded", deployment_id)
     assert callbacks.succeeded == ["token-1"]
@@ -102,9 +117,7 @@ def test_a_failed_deployment_fails_the_wait_with_the_reason(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store, callbacks)
     end(cloud, deployment_id, "Failed")
 
     on_deployment_event(event(app, deployment_id, "FAILURE"), store, CodeDeploy(), callbacks)
@@ -138,7 +151,7 @@ def test_a_failed_deployments_reason_reaches_the_rollout_whichever_comes_first(
 
     if event_first:
         the_event()
-    start_deployment(request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics())
+    deploy(app, store, callbacks)
     if not event_first:
         the_event()
 
@@ -215,9 +228,7 @@ def test_a_deployment_an_alarm_stops_midway_fails_the_wait_with_codedeploys_reas
 ) -> None:
     # Given a canary deployment canaryfleet started, its instances at work
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store, callbacks)
     end(cloud, deployment_id, "InProgress")
 
     # When one of the group's alarms goes off and clears before the instances are done, and
@@ -249,17 +260,13 @@ def test_a_retry_takes_over_the_deployment_its_failed_attempt_created_rather_tha
     # Given a deploy task whose attempt created the deployment and failed to record its id
     forgetful = ForgetsOnce(cloud.output("StateTableName"))
     with pytest.raises(RuntimeError):
-        start_deployment(
-            request(app), forgetful, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-        )
+        deploy(app, forgetful)
     [created] = [d.deployment_id for d in cloud.codedeploy.created]
     assert store.deployment_for("r1", "canary") is None
 
     # When the state machine retries the task, and the deployment ends
     callbacks = RecordingCallbacks()
-    retried = start_deployment(
-        request(app, "token-2"), forgetful, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    retried = deploy(app, forgetful, callbacks, token="token-2")
     cloud.codedeploy.finish(created, succeeded=True)
     result = on_deployment_event(event(app, created, "SUCCESS"), store, CodeDeploy(), callbacks)
 
@@ -278,18 +285,14 @@ def test_an_aborted_retry_records_the_deployment_its_failed_attempt_created_thou
     cloud.codedeploy.finish(cloud.codedeploy.created[0].deployment_id, succeeded=True)
     forgetful = ForgetsOnce(cloud.output("StateTableName"))
     with pytest.raises(RuntimeError):
-        start_deployment(
-            request(app), forgetful, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-        )
+        deploy(app, forgetful)
     created = cloud.codedeploy.created[-1].deployment_id
     cloud.codedeploy.finish(created, succeeded=True)
 
     # When on-call aborts (no wait open) and the state machine retries the task
     store.request_abort("hello-app", "r1", AbortRequest(by="oncall@example.com", reason="bad metrics"))
     callbacks = RecordingCallbacks()
-    retried = start_deployment(
-        request(app, "token-2"), forgetful, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    retried = deploy(app, forgetful, callbacks, token="token-2")
 
     # Then ListDeployments since the rollout began found it by its description: recorded for the
     # rollback to restore, its wait ended as an abort's, and nothing deployed again
@@ -309,9 +312,7 @@ def test_a_group_busy_with_a_deployment_canaryfleet_did_not_create_stays_busy(
     )["deploymentId"]
 
     with pytest.raises(DeploymentGroupBusy, match=other):
-        start_deployment(
-            request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-        )
+        deploy(app, store)
 
     assert store.deployment_for("r1", "canary") is None
     assert [d.deployment_id for d in cloud.codedeploy.created] == [other]
@@ -319,9 +320,7 @@ def test_a_group_busy_with_a_deployment_canaryfleet_did_not_create_stays_busy(
 
 def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: DynamoRolloutStore) -> None:
     callbacks = RecordingCallbacks()
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), callbacks, SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store, callbacks)
 
     result = on_deployment_event(event(app, deployment_id, "START"), store, CodeDeploy(), callbacks)
 
@@ -331,9 +330,7 @@ def test_states_that_do_not_end_a_deployment_are_ignored(app: AppConfig, store: 
 def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store)
     end(cloud, deployment_id, "Succeeded")
 
     assert check_after_timeout(REF, "canary", store, CodeDeploy()) == {
@@ -345,9 +342,7 @@ def test_a_lost_event_is_caught_up_by_reading_the_real_status_once(
 def test_a_deployment_still_running_at_the_timeout_is_stopped_without_codedeploys_rollback(
     cloud: LocalCloud, app: AppConfig, store: DynamoRolloutStore
 ) -> None:
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store)
     end(cloud, deployment_id, "InProgress")
 
     with pytest.raises(DeploymentTimedOut, match="still InProgress at the deployment timeout; stopped it"):
@@ -365,9 +360,7 @@ def test_a_failed_deployment_of_canaryfleet_is_not_rolled_back_by_codedeploy(
         app.codedeploy_application, app.canary.deployment_group, REVISION, "an earlier release"
     )
     cloud.codedeploy.finish(good, succeeded=True)
-    deployment_id = start_deployment(
-        request(app), store, CodeDeploy(), RecordingCallbacks(), SystemClock(), alarms=Metrics()
-    )
+    deployment_id = deploy(app, store)
 
     cloud.codedeploy.finish(deployment_id, succeeded=False)
 

@@ -124,6 +124,14 @@ def _answers(token: str) -> dict[str, str]:
     return answers
 
 
+def _timed_out_and_caught() -> tuple[str, str]:
+    """A wait whose 1-s TimeoutSeconds ran out, caught to a long Wait: the execution and its token."""
+    execution = _start(_waits(_queue_url(), 1, WAIT))
+    token = _token()
+    eventually(lambda: "WaitStateEntered" in _history(execution), timeout=HANG_SECONDS)
+    return execution, token
+
+
 CLOSED = dict.fromkeys(("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"), "TaskTimedOut")
 
 
@@ -131,9 +139,7 @@ def test_a_token_whose_task_timed_out_is_refused_while_its_execution_runs_on(
     limits: StepFunctionsRequestLimits,
 ) -> None:
     # Given a wait whose TimeoutSeconds ran out, caught: the execution goes on rolling back
-    execution = _start(_waits(_queue_url(), 1, WAIT))
-    token = _token()
-    eventually(lambda: "WaitStateEntered" in _history(execution), timeout=HANG_SECONDS)
+    execution, token = _timed_out_and_caught()
     assert _status(execution) == "RUNNING"
 
     # When a late answer comes with its token, Then Step Functions says the task is closed
@@ -149,9 +155,7 @@ def test_a_token_whose_task_timed_out_is_refused_while_its_execution_runs_on(
 def test_a_late_answer_through_the_platforms_adapter_is_told_the_wait_already_ended(
     limits: StepFunctionsRequestLimits,
 ) -> None:
-    execution = _start(_waits(_queue_url(), 1, WAIT))
-    token = _token()
-    eventually(lambda: "WaitStateEntered" in _history(execution), timeout=HANG_SECONDS)
+    _, token = _timed_out_and_caught()
 
     callbacks = StepFunctionsCallbacks()
     assert callbacks.succeed(token, {"approved_by": "late approver"}) is False
