@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from canaryfleet.api.timeline_page import content_security_policy
 from canaryfleet.errors import CanaryfleetError
 from canaryfleet.models.artifact import APP_NAME_PATTERN
-from canaryfleet.models.decision import ABORT_RECORDED
+from canaryfleet.models.decision import recorded_words
 from canaryfleet.models.rollout import Stage
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -62,7 +62,6 @@ _APP = re.compile(APP_NAME_PATTERN)
 _ROLLOUT_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 _NOTICES = {
     "applied": "done",
-    "recorded": "recorded; it takes effect at the rollout's next wait",
     "already_decided": "already decided",
 }
 _HEADERS = {
@@ -211,7 +210,7 @@ class Dashboard:
             }
         )
         outcome = str(result.get("outcome"))
-        said = ABORT_RECORDED if (action, outcome) == ("abort", "recorded") else _NOTICES.get(outcome, "sent")
+        said = recorded_words(action) if outcome == "recorded" else _NOTICES.get(outcome, "sent")
         return application, rollout_id, f"{action}: {said}"
 
 

@@ -14,7 +14,7 @@ import boto3
 import typer
 from canaryfleet.errors import InvalidBundle
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN
-from canaryfleet.models.decision import ABORT_RECORDED, OperatorDecision
+from canaryfleet.models.decision import OperatorDecision, recorded_words
 from canaryfleet.models.rollout import MAX_BUILD_URL, MAX_COMMIT, build_url_kept, commit_kept
 from canaryfleet.models.rollout_record import RolloutRecord
 from pydantic import ValidationError
@@ -224,7 +224,7 @@ def _decide(
         return
     words = {
         "applied": "done",
-        "recorded": ABORT_RECORDED if action == "abort" else "recorded; it takes effect at the next wait",
+        "recorded": recorded_words(action),
         "already_decided": "already decided",
     }
     said = (

@@ -41,6 +41,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from canaryfleet_local.standins.lambda_ import TIMED_OUT
 from canaryfleet_local.standins.lambda_async import LAMBDA_SERVICE_EXCEPTION
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class FaultInjection:
                 self._inside.function = previous
             if affected and not failed and self._draw(faults.timeout_rate) is not None:
                 self._count(f"lambda {logical_id} timed_out")
-                return _error("Sandbox.Timedout", "Task timed out after 30.00 seconds (injected)")
+                return _error(TIMED_OUT, "Task timed out after 30.00 seconds (injected)")
             return body, failed
 
         return run_with_faults

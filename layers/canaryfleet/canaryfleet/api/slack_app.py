@@ -26,7 +26,7 @@ from canaryfleet.logic.decisions import decide
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.approval import APPROVAL_ID_PATTERN, SlackSecret, SlackUser
 from canaryfleet.models.artifact import APP_NAME_PATTERN, VERSION_PATTERN, AppName
-from canaryfleet.models.decision import ABORT_RECORDED, Decision, DecisionResult
+from canaryfleet.models.decision import Decision, DecisionResult, recorded_words
 from canaryfleet.models.text import PersonText, non_printing, slack_cut, slack_escape, slack_unescape
 from canaryfleet.observability import logger
 from canaryfleet.ports.approvals import SlackChannel
@@ -367,9 +367,7 @@ def _said(verb: str, command: RolloutCommand, user: SlackUser, result: DecisionR
     detail = f" ({slack_escape(result.detail)})" if result.detail else ""
     done = {
         "applied": "done",
-        "recorded": ABORT_RECORDED
-        if result.action == "abort"
-        else "recorded; it applies at the rollout's next wait",
+        "recorded": recorded_words(result.action),
         "already_decided": "too late, the wait had ended",
     }[result.outcome]
     said = f": {slack_escape(command.reason)}" if command.reason else ""

@@ -60,6 +60,15 @@ class OperatorDecision(Decision):
 # An abort that finds no wait open ("recorded") is honoured by every step that would take the
 # build further (logic/canary.py, refuse_if_aborted; logic/deployments.py), not only at a wait.
 ABORT_RECORDED = "recorded; the rollout stops before its build goes further"
+
+
+def recorded_words(action: str) -> str:
+    """What a "recorded" outcome means, as the CLI, the dashboard and Slack say it: an abort is
+    honoured before the build goes further; a promote (or an approval kept for a retried wait,
+    the result's detail says so) takes effect at the rollout's next wait."""
+    return ABORT_RECORDED if action == "abort" else "recorded; it takes effect at the next wait"
+
+
 # An approve or reject that met "Wait for approval" between a failed attempt and its Retry
 # (logic/approval_gate.py, keep_for_retry): the retried request ends its wait with it.
 KEPT_FOR_RETRY = (
