@@ -58,6 +58,18 @@ def hold(ref: RolloutRef, until: datetime, plan: WindowPlan = DAYTIME) -> Window
     return WindowHoldTask(token=TOKEN, ref=ref, guard="canary", window=plan, until=until)
 
 
+def _freeze(clock: FixedClock, freeze_id: str, reason: str, end: datetime) -> Freeze:
+    """A freeze on-call declares now, until ``end``."""
+    return Freeze(
+        freeze_id=freeze_id,
+        start=clock.now(),
+        end=end,
+        reason=reason,
+        declared_by="oncall@example.com",
+        declared_at=clock.now(),
+    )
+
+
 def released(ref: RolloutRef) -> Notice:
     """The rollout's outcome notice, released at 13:00 UTC."""
     body = {"rollout_id": ref.rollout_id, "application": ref.application, "version": "2.7.0"}
@@ -109,14 +121,7 @@ def test_a_guard_checked_at_two_steps_keeps_both_of_its_waits(
     # checked against the calendar (the same guard) twice while it holds
     clock.advance(600)
     calendar.declare(
-        Freeze(
-            freeze_id="incident-4711",
-            start=clock.now(),
-            end=clock.now() + timedelta(hours=1),
-            reason="card network incident",
-            declared_by="oncall@example.com",
-            declared_at=clock.now(),
-        )
+        _freeze(clock, "incident-4711", "card network incident", clock.now() + timedelta(hours=1))
     )
     check_window(check(ref), store, calendar, clock)
     clock.advance(60)
@@ -149,14 +154,7 @@ def test_a_freeze_declared_during_the_bake_holds_going_live(
 ) -> None:
     clock.advance(4 * 3600)  # 10:00, inside the window: the canary started and is baking
     assert check_window(check(ref), store, InMemoryFreezeCalendar(), clock).open is True
-    freeze = Freeze(
-        freeze_id="sale-day",
-        start=clock.now(),
-        end=clock.now() + timedelta(hours=2),
-        reason="sale day",
-        declared_by="oncall@example.com",
-        declared_at=clock.now(),
-    )
+    freeze = _freeze(clock, "sale-day", "sale day", clock.now() + timedelta(hours=2))
 
     said = check_window(check(ref, "live"), store, InMemoryFreezeCalendar(freeze), clock)
 
@@ -169,14 +167,7 @@ def test_a_freeze_ending_at_an_offset_is_waited_for_and_summed_up_in_utc(
 ) -> None:
     # Given a freeze the operator declared to end at 18:00 India time (12:30 UTC)
     india = timezone(timedelta(hours=5, minutes=30))
-    freeze = Freeze(
-        freeze_id="sale-day",
-        start=clock.now(),
-        end=datetime(2026, 12, 2, 18, 0, tzinfo=india),
-        reason="sale day",
-        declared_by="oncall@example.com",
-        declared_at=clock.now(),
-    )
+    freeze = _freeze(clock, "sale-day", "sale day", datetime(2026, 12, 2, 18, 0, tzinfo=india))
 
     # When the check holds the canary for it, and the rollout ends
     said = check_window(check(ref), store, InMemoryFreezeCalendar(freeze), clock)
@@ -232,14 +223,7 @@ def test_a_wait_the_rollout_ended_in_ends_with_it_in_the_summary_and_the_timelin
 ) -> None:
     # Given the canary waits for a freeze until 12:30 UTC, and on-call aborts the rollout at 08:00
     # (only the window check marks a wait ended; an abort, an alarm or a failure never reach it)
-    freeze = Freeze(
-        freeze_id="sale-day",
-        start=clock.now(),
-        end=SIX_AM.replace(hour=12, minute=30),
-        reason="sale day",
-        declared_by="oncall@example.com",
-        declared_at=clock.now(),
-    )
+    freeze = _freeze(clock, "sale-day", "sale day", SIX_AM.replace(hour=12, minute=30))
     check_window(check(ref), store, InMemoryFreezeCalendar(freeze), clock)
     aborted = SIX_AM.replace(hour=8)
     store.record_outcome(
