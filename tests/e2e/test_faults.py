@@ -13,17 +13,29 @@ Retry (``refuse_failed_attempt_tokens``): an approval given in that gap must sti
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.observability import metrics
 
+from canaryfleet_local.bundles import bundle
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
-from canaryfleet_local.rollout_job import played_scenario, run_scenario
+from canaryfleet_local.rollout_job import (
+    APPLICATION,
+    played_scenario,
+    run_scenario,
+    scenario_cloud,
+    upload_build,
+)
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.template import REPO_ROOT
+from tests.e2e.test_blue_green import BLUE, _ended, desired, wait_for
+from tests.e2e.test_blue_green_stops import _released
+from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET
 
 TEN_PERCENT = FaultPlan(
     seed=11,
@@ -288,3 +300,106 @@ def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
     _assert_nothing_left(report)
     # And on-call is paged: the metric RestoresFailedAlarm sums is counted once
     assert _counted(fresh_metrics, "RestoresFailed") == [[1.0]]
+
+
+def test_an_old_color_its_release_could_not_scale_to_zero_is_said_on_the_record_and_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
+) -> None:
+    # Given a blue/green release whose old color (blue) someone pins while it is kept warm, its
+    # group's minimum raised to its two instances: SetDesiredCapacity to 0 is then refused
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    template = _platform_with_unretried(tmp_path, "Scale the old color to zero")
+    scenario = load_scenario("blue-green").model_copy(update={"scale_down_delay_seconds": 8})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET, template_path=template) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        released = wait_for(lambda: _ended(store), deadline)
+        assert released.outcome == "released"
+        cloud.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=BLUE, MinSize=2)
+
+        # When the scale-down delay has passed
+        sfn = cloud.client("stepfunctions")
+        assert released.execution_arn is not None
+        wait_for(
+            lambda: sfn.describe_execution(executionArn=released.execution_arn)["status"] != "RUNNING",
+            deadline,
+        )
+        execution = sfn.describe_execution(executionArn=released.execution_arn)
+        history = sfn.get_execution_history(executionArn=released.execution_arn, maxResults=1000)["events"]
+        record = store.get(APPLICATION, released.rollout_id)
+        blue_desired = desired(cloud, BLUE)
+
+    # Then the release stands (the execution ends as released), blue keeps its instances, and the
+    # rollout's record says which color and why
+    assert execution["status"] == "SUCCEEDED"
+    assert _entered(history)[-4:] == [
+        "Scale the old color to zero",
+        "Say the old color was left up",
+        "Was the release recorded",
+        "Rollout released",
+    ]
+    assert blue_desired == 2
+    assert record is not None and (record.outcome, record.reason) == ("released", "")
+    assert record.old_color_left_up is not None
+    assert record.old_color_left_up == (
+        "blue was not scaled to zero: its scale-down failed (An error occurred (ValidationError) when"
+        " calling the SetDesiredCapacity operation: New SetDesiredCapacity value 0 is below min value"
+        f" 2 for the AutoScalingGroup.). Its group {BLUE} keeps its instances until it is scaled in"
+        " by hand or the application's next release empties it"
+    )
+    # And on-call is paged: the metric OldColorsLeftUpAlarm sums is counted once
+    assert _counted(fresh_metrics, "OldColorsLeftUp") == [[1.0]]
+
+
+def test_an_old_color_the_recovery_of_a_stopped_release_could_not_scale_to_zero_pages_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
+) -> None:
+    # Given a blue/green release stopped by hand while it keeps its old color (blue) warm, and
+    # blue pinned at its two instances (its group's minimum raised)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    template = _platform_with_unretried(tmp_path, "Scale the old color of a stopped release to zero")
+    scenario = load_scenario("blue-green").model_copy(update={"scale_down_delay_seconds": 8})
+    deadline = time.monotonic() + DEADLINE
+    with scenario_cloud(scenario, APPLICATION, QUIET, template_path=template) as (cloud, _):
+        store = DynamoRolloutStore(cloud.output("StateTableName"))
+        sfn = cloud.client("stepfunctions")
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        released = wait_for(lambda: _released(store), deadline)
+        assert released.execution_arn is not None
+        cloud.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=BLUE, MinSize=2)
+        sfn.stop_execution(executionArn=released.execution_arn, error="Manual", cause="looked finished")
+
+        # When its recovery has waited out the rest of the delay
+        machine = cloud.resource("RolloutStateMachine")
+        recovery = wait_for(lambda: _ended_recovery(sfn, machine, released.rollout_id), deadline)
+        history = sfn.get_execution_history(executionArn=recovery["executionArn"], maxResults=1000)["events"]
+        record = store.get(APPLICATION, released.rollout_id)
+        blue_desired = desired(cloud, BLUE)
+
+    # Then the recovery ends as it does with nothing left to recover, blue keeps its instances,
+    # the rollout's record says so, and on-call is paged once
+    assert recovery["status"] == "SUCCEEDED"
+    assert _entered(history)[-3:] == [
+        "Scale the old color of a stopped release to zero",
+        "Say the old color of a stopped release was left up",
+        "Nothing left to recover",
+    ]
+    assert blue_desired == 2
+    assert record is not None and (record.outcome, record.reason) == ("released", "")
+    assert record.old_color_left_up is not None
+    assert record.old_color_left_up.startswith("blue was not scaled to zero: its scale-down failed (")
+    assert _counted(fresh_metrics, "OldColorsLeftUp") == [[1.0]]
+
+
+def _entered(history: list[dict[str, Any]]) -> list[str]:
+    """The states an execution entered, in order."""
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def _ended_recovery(sfn: Any, machine: str, rollout_id: str) -> dict[str, Any] | None:
+    """The rollout's recovery execution, once it has ended."""
+    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        if execution["name"].startswith(f"{rollout_id}-recovery-") and execution["status"] != "RUNNING":
+            return dict(execution)
+    return None

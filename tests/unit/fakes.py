@@ -344,6 +344,9 @@ class InMemoryRolloutStore:
     ) -> None:
         self._change(application, rollout_id, strategy=strategy, live_color=live, release_color=release)
 
+    def record_old_color_left_up(self, application: str, rollout_id: str, reason: str) -> None:
+        self._change(application, rollout_id, old_color_left_up=reason)
+
     # -- deployments ---------------------------------------------------------------------
     def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
         record = self.deployments.get(rollout_id, {}).get(purpose)

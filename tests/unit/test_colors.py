@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from canaryfleet.errors import (
     Aborted,
@@ -18,6 +20,7 @@ from canaryfleet.models.decision import Decision
 from canaryfleet.models.rollout import Revision, RolloutRef
 from canaryfleet.models.rollout_record import QueuedRollout
 from canaryfleet.models.tasks import ColorTask, ShiftTask
+from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
 from pydantic import ValidationError
 from typer.testing import CliRunner
@@ -329,6 +332,91 @@ def test_given_the_old_color_serves_again_after_a_newer_release_then_it_is_left_
     result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
 
     assert result == {"scaled_down": False, "reason": "blue is live again"} and groups.calls == []
+
+
+def test_given_the_old_color_still_takes_a_share_after_the_delay_then_it_is_left_up_and_on_call_paged(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given green went live, then someone put 5% of the requests back on blue by hand
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
+    rule.set_canary_weight(copy, 95)
+    metrics.clear_metrics()
+
+    # When the scale-down delay has passed
+    result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
+
+    # Then blue keeps its instances (scaled to zero it would answer its 5% with 503s), and on-call
+    # is paged and the rollout's record says why
+    assert groups.calls == []
+    said = (
+        f"blue was not scaled to zero: it still takes 5% of the requests. Its group {BLUE} keeps its"
+        " instances until it is scaled in by hand or the application's next release empties it"
+    )
+    assert result == {"scaled_down": False, "color": "blue", "reason": said}
+    assert "OldColorsLeftUp" in metrics.metric_set  # its platform alarm pages on-call
+    record = store.get(APP, FIRST)
+    assert record is not None and record.old_color_left_up == said
+
+
+def test_given_the_old_colors_scale_down_failed_then_on_call_is_paged_and_the_record_says_why(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    # Given green went live and "Scale the old color to zero" failed after its retries
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
+    store.record_outcome(APP, FIRST, "released", "")
+    cause = {
+        "errorMessage": "New SetDesiredCapacity value 0 is below min value 2 for the AutoScalingGroup.",
+        "errorType": "ClientError",
+    }
+    caught = {"Error": "ClientError", "Cause": json.dumps(cause)}
+    metrics.clear_metrics()
+
+    # When its Catch says so
+    result = run_color_task(task("old_color_left_up", copy, error=caught), store, groups, rule, clock)
+
+    # Then nothing is scaled, on-call is paged, and the record (and `status`) say which color and why
+    assert groups.calls == []
+    assert result["scaled_down"] is False and result["color"] == "blue"
+    assert "OldColorsLeftUp" in metrics.metric_set
+    record = store.get(APP, FIRST)
+    assert record is not None and record.old_color_left_up is not None
+    assert record.old_color_left_up.startswith(
+        "blue was not scaled to zero: its scale-down failed (New SetDesiredCapacity value 0 is below"
+        " min value 2 for the AutoScalingGroup.). Its group payments-api-live keeps its instances"
+    )
+    assert record.color_text() == (
+        "green carries 2.7.0 and is live now; blue served before it, and " + record.old_color_left_up
+    )
+
+
+def test_given_the_old_color_went_to_zero_then_nothing_pages(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> None:
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
+    metrics.clear_metrics()
+
+    run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
+
+    assert "OldColorsLeftUp" not in metrics.metric_set
+    record = store.get(APP, FIRST)
+    assert record is not None and record.old_color_left_up is None
+
+
+@pytest.mark.parametrize(
+    ("action", "extra"),
+    [("old_color_left_up", {}), ("scale_down_old", {"error": {"Error": "States.TaskFailed"}})],
+)
+def test_a_caught_error_is_given_to_the_left_up_action_and_only_to_it(
+    app: AppConfig, action: str, extra: dict[str, object]
+) -> None:
+    with pytest.raises(ValidationError, match="error: given for old_color_left_up, and only for it"):
+        task(action, app, **extra)
 
 
 def test_given_both_colors_take_requests_then_no_color_is_chosen(

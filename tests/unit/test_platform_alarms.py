@@ -97,6 +97,7 @@ def test_each_metric_alarm_counts_a_metric_the_runtime_emits_whichever_function_
         "RestoresFailed",
         "ReleasesNotRecorded",
         "RolloutRecoveriesFailed",
+        "OldColorsLeftUp",
         "DrainLogsLost",
         "ApprovalEmailSubscriptionsRefused",
         "ApprovalsNotAskedInSlack",

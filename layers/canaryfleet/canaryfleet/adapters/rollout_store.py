@@ -666,6 +666,9 @@ class DynamoRolloutStore:
             application, rollout_id, {"strategy": strategy, "live_color": live, "release_color": release}
         )
 
+    def record_old_color_left_up(self, application: str, rollout_id: str, reason: str) -> None:
+        self._set(application, rollout_id, {"old_color_left_up": reason})
+
     # -- CodeDeploy deployments ----------------------------------------------------------
     def deployment_for(self, rollout_id: str, purpose: str) -> str | None:
         response = self._db.get_item(

@@ -17,11 +17,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from canaryfleet.errors import CapacityNotHealthyYet, CapacityUnavailable, ColorNotEmptyYet, ColorStillServing
+from aws_lambda_powertools.metrics import MetricUnit
+
+from canaryfleet.errors import (
+    CapacityNotHealthyYet,
+    CapacityUnavailable,
+    ColorNotEmptyYet,
+    ColorStillServing,
+    parse_cause,
+)
 from canaryfleet.logic.canary import refuse_if_aborted
 from canaryfleet.models.app_config import AppConfig, Color, GroupCapacity, other_color
 from canaryfleet.models.tasks import ColorTask
-from canaryfleet.observability import logger, tracer
+from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.clock import Clock
 from canaryfleet.ports.fleet import GroupCapacities, TrafficWeights
 from canaryfleet.ports.rollouts import RolloutStore
@@ -54,9 +62,10 @@ def run_color_task(
         # rather than at the canary's deployment.)
         refuse_if_aborted(task.ref, store)
         return check_capacity(task.app, groups, task.since, task.timeout_seconds, clock)
-    if task.action == "scale_down_release":
-        return scale_down_release(task, store, groups, traffic)
-    return scale_down_old(task, store, groups, traffic)
+    if task.action in ("scale_down_release", "scale_down_old"):
+        scale_down = scale_down_release if task.action == "scale_down_release" else scale_down_old
+        return scale_down(task, store, groups, traffic)
+    return old_color_left_up(task, store)
 
 
 def _shares(app: AppConfig, weights: Mapping[str, int]) -> dict[Color, int]:
@@ -237,8 +246,32 @@ def scale_down_old(
     if share:
         if store.live_color(application) == old and share == 100:
             return {"scaled_down": False, "reason": f"{old} is live again"}
-        logger.error("old color still takes requests: left as it is", extra={"color": old, "share": share})
-        return {"scaled_down": False, "reason": f"{old} still takes {share}% of the requests"}
+        return _left_up(task, store, old, f"it still takes {share}% of the requests")
     groups.set_desired(app.live.auto_scaling_group, 0)
     logger.info("old color scaled to zero", extra={"color": old})
     return {"scaled_down": True, "color": old}
+
+
+def old_color_left_up(task: ColorTask, store: RolloutStore) -> dict[str, Any]:
+    """The old color's scale-down ("Scale the old color to zero", or a recovery's) failed after its
+    retries, its Catch's error in ``task.error``: the old color keeps its instances. The execution
+    still ends as its release did (the build serves all traffic); this pages on-call and says it
+    on the rollout's record."""
+    assert task.error is not None and task.app.live_color is not None  # ColorTask, run_color_task
+    why = parse_cause(task.error.cause) or task.error.error
+    return _left_up(task, store, task.app.live_color, f"its scale-down failed ({why})")
+
+
+def _left_up(task: ColorTask, store: RolloutStore, color: Color, why: str) -> dict[str, Any]:
+    """The old color left with its instances after the scale-down delay: counted first (the
+    OldColorsLeftUp alarm pages on-call, and the metrics are flushed whatever the record write
+    does), then logged and said on the rollout's record, for ``canaryfleet status``."""
+    metrics.add_metric(name="OldColorsLeftUp", unit=MetricUnit.Count, value=1)
+    group = task.app.live.auto_scaling_group
+    reason = (
+        f"{color} was not scaled to zero: {why}. Its group {group} keeps its instances until it "
+        "is scaled in by hand or the application's next release empties it"
+    )
+    logger.error("old color left up", extra={"color": color, "group": group, "reason": reason})
+    store.record_old_color_left_up(task.ref.application, task.ref.rollout_id, reason)
+    return {"scaled_down": False, "color": color, "reason": reason}

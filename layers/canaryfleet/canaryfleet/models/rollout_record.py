@@ -188,6 +188,11 @@ class RolloutRecord(_Stored):
     strategy: Strategy | None = None
     live_color: Color | None = None
     release_color: Color | None = None
+    old_color_left_up: str | None = Field(
+        default=None,
+        description="Blue/green, released: why the color that served before it was not scaled to"
+        " zero after the scale-down delay (it keeps its instances); None when it was, or not yet.",
+    )
 
     # How it ended (finalize, record_rollback, or start_rollout for a rejected upload).
     outcome: RolloutOutcome | None = Field(default=None, description="None while it runs.")
@@ -208,7 +213,8 @@ class RolloutRecord(_Stored):
             return None
         live, release = self.live_color, self.release_color
         if self.outcome == "released":
-            return f"{release} carries {self.version} and is live now; {live} served before it"
+            said = f"{release} carries {self.version} and is live now; {live} served before it"
+            return f"{said}, and {self.old_color_left_up}" if self.old_color_left_up else said
         if self.outcome is not None:
             return f"{live} is live; {release} carried {self.version} and goes back to zero"
         return f"{live} is live; {release} carries {self.version}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.policy import AnalysisSpec
@@ -124,7 +124,16 @@ class FinalizeTask(_Task):
     )
 
 
-ColorAction = Literal["choose", "empty", "bring_up", "check", "scale_down_release", "scale_down_old"]
+class CaughtError(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+ColorAction = Literal[
+    "choose", "empty", "bring_up", "check", "scale_down_release", "scale_down_old", "old_color_left_up"
+]
 
 
 class ColorTask(_Task):
@@ -134,7 +143,8 @@ class ColorTask(_Task):
     ``empty`` takes a warm idle color to zero through the drain; ``bring_up`` sizes the idle
     color like the live one; ``check`` waits (by Retry) for its healthy capacity until
     ``since`` + ``timeout_seconds``; ``scale_down_release`` (after a rollback) and
-    ``scale_down_old`` (after the scale-down delay) take a color to zero.
+    ``scale_down_old`` (after the scale-down delay) take a color to zero; ``old_color_left_up``
+    (``scale_down_old``'s Catch, with its ``error``) says the old color keeps its instances.
     """
 
     action: ColorAction
@@ -142,13 +152,15 @@ class ColorTask(_Task):
     app: AppConfig
     since: datetime | None = Field(default=None, description="check: when the color was brought up.")
     timeout_seconds: int | None = Field(default=None, ge=1, description="check: the capacity timeout.")
+    error: CaughtError | None = Field(
+        default=None, description="old_color_left_up: why scale_down_old failed (its Catch's error)."
+    )
 
-
-class CaughtError(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    error: str = Field(alias="Error")
-    cause: str | None = Field(default=None, alias="Cause")
+    @model_validator(mode="after")
+    def _an_error_only_for_a_color_left_up(self) -> ColorTask:
+        if (self.action == "old_color_left_up") != (self.error is not None):
+            raise ValueError("error: given for old_color_left_up, and only for it")
+        return self
 
 
 class RollbackTask(_Task):

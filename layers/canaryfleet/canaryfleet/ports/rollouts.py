@@ -210,6 +210,11 @@ class Releases(Protocol):
         """On the rollout record: which color was live when it began and which carries it."""
         ...
 
+    def record_old_color_left_up(self, application: str, rollout_id: str, reason: str) -> None:
+        """On the rollout record: why the color that served before its release still has its
+        instances after the scale-down delay."""
+        ...
+
 
 class DeploymentRecords(Protocol):
     """The CodeDeploy deployments of a rollout, and where a deployment's token meets its end."""
