@@ -273,3 +273,22 @@ def test_a_stage_a_step_told_is_no_news_again_without_a_step(store: Any) -> None
     release = store.record_stage(APP, rollout_id, Stage.TRAFFIC_SHIFTED, NOW + timedelta(minutes=30))
 
     assert (release.first_time, release.notified) == (False, True)
+
+
+def test_the_same_audit_entry_written_twice_is_listed_once_and_a_like_one_at_another_time_is_listed(
+    store: Any,
+) -> None:
+    # Given a rollout whose approval two completions record at once (or an invocation retried)
+    record = a_rollout(store, received_at=NOW)
+    app, rollout_id = record.application, record.rollout_id
+    approve = AuditEntry(kind="approve", by="ana@example.com", reason="ok", channel="slack", at=NOW)
+
+    # When both append the same entry, and the same person later decides again
+    store.append_audit(app, rollout_id, approve)
+    store.append_audit(app, rollout_id, approve.model_copy())
+    later = approve.model_copy(update={"at": NOW + timedelta(minutes=5)})
+    store.append_audit(app, rollout_id, later)
+
+    # Then the audit lists the decision once, and the later one too
+    after = store.get(app, rollout_id)
+    assert after.audit == [approve, later]

@@ -146,6 +146,8 @@ class InMemoryRolloutStore:
         if entry.kind == "alarm" and listed >= MAX_LISTED_ALARMS:
             self._change(application, rollout_id, alarms_not_listed=current.alarms_not_listed + 1)
             return
+        if entry.kind != "alarm" and any(e.once_key() == entry.once_key() for e in current.audit):
+            return  # the adapter's audit_keys condition: the same entry is listed once
         self._change(application, rollout_id, audit=[*current.audit, entry])
 
     def abort_requested(self, application: str, rollout_id: str) -> AbortRequest | None:

@@ -206,14 +206,27 @@ class DynamoRolloutStore:
         A record is one item, and an item holds at most 400 KB (DynamoDB's quotas): an alarm
         that flaps for as long as a rollout waits (days, for a window or an approval) would
         otherwise fill it, and every later write to the rollout would fail. Decisions, expiries
-        and interruptions are few and always listed.
+        and interruptions are few and always listed, each once: the same entry written again
+        (two completions of one decision at once, a retried invocation) finds its key in
+        ``audit_keys`` and changes nothing, in one conditional write (``contains(path,
+        operand)`` is true for "a Set that contains a particular element within the set",
+        DynamoDB Developer Guide, "Condition and filter expressions, operators, and functions";
+        an attribute not there contains nothing). Alarm entries come from events the alarm
+        function handles once per event (its idempotency).
         """
         key = self._key(application, rollout_id)
         append = "SET audit = list_append(if_not_exists(audit, :empty), :entry)"
         values: dict[str, Any] = {":entry": {"L": [typed(entry.stored())]}, ":empty": {"L": []}}
         if entry.kind != "alarm":
-            self._db.update_item(
-                TableName=self._table, Key=key, UpdateExpression=append, ExpressionAttributeValues=values
+            once = entry.once_key()
+            unless_condition_failed(
+                lambda: self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=f"{append} ADD audit_keys :keys",
+                    ConditionExpression="NOT contains(audit_keys, :key)",
+                    ExpressionAttributeValues={**values, ":keys": {"SS": [once]}, ":key": {"S": once}},
+                )
             )
             return
         counted = {**values, ":one": {"N": "1"}, ":most": {"N": str(MAX_LISTED_ALARMS)}}

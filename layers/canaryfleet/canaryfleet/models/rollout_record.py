@@ -10,6 +10,8 @@ record show the stored text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -76,6 +78,12 @@ class AuditEntry(_Stored):
     def stored(self) -> dict[str, Any]:
         """The entry as written to the table (no None fields)."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def once_key(self) -> str:
+        """What the same entry written again has too: the same decision completed twice (two
+        answers' retries at once, an invocation retried) is listed once."""
+        said = json.dumps(self.stored(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(said.encode()).hexdigest()[:32]
 
 
 class AbortRequest(_Stored):
