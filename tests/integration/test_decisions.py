@@ -9,7 +9,7 @@ from canaryfleet.logic.canary import begin_wait
 from canaryfleet.logic.decisions import decide
 from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.decision import Decision
-from canaryfleet.models.rollout import RolloutInput, RolloutRef
+from canaryfleet.models.rollout import RolloutInput, RolloutRef, Stage
 from canaryfleet.models.rollout_record import Wait
 from canaryfleet.ports.clock import SystemClock
 
@@ -96,6 +96,55 @@ def test_an_abort_between_waits_ends_the_next_wait(cloud: LocalCloud, store: Dyn
 
     assert (recorded.outcome, outcome) == ("recorded", "aborted")
     assert callbacks.failed == [("token-2", "Aborted", "aborted by alice@example.com: incident")]
+
+
+@pytest.mark.parametrize(
+    ("shifts", "too_late"),
+    [
+        ([("step-0", 10), ("release", 100)], True),  # blue/green moved all traffic to the release
+        ([("step-0", 10), ("final", 0)], True),  # in place: live deployed, the canary's share back
+        ([("step-0", 10)], False),  # still a canary: the abort rolls it back
+        ([("step-0", 10), ("release", 100), ("rollback", 0)], False),  # rolling back already
+    ],
+)
+def test_an_abort_once_the_build_serves_all_traffic_is_answered_too_late_and_changes_nothing(
+    cloud: LocalCloud, store: DynamoRolloutStore, shifts: list[tuple[str, int]], too_late: bool
+) -> None:
+    # Given a running rollout between waits, its canary weights logged so far
+    rollout_id = running(store, cloud, None)
+    for seq, weight in shifts:
+        store.log_weight(APP, rollout_id, seq, weight, NOW)
+
+    # When on-call aborts it
+    result = decide(decision("abort", reason="incident"), store, RecordingCallbacks(), SystemClock())
+
+    # Then, once every request is the build's, nothing would honour it: said so, nothing written
+    record = store.get(APP, rollout_id)
+    assert record is not None
+    if too_late:
+        assert (result.outcome, result.detail) == (
+            "already_decided",
+            "too late to abort: 2.0.0 already serves all traffic and its rollout is ending as released;"
+            " to go back, roll out the build before it",
+        )
+        assert record.abort_requested is None and record.audit == []
+    else:
+        assert result.outcome == "recorded"
+        assert record.abort_requested is not None and [e.kind for e in record.audit] == ["abort"]
+
+
+def test_an_abort_once_the_release_is_recorded_is_answered_too_late(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    # Given a rollout whose released stage is recorded, its lock not freed yet
+    rollout_id = running(store, cloud, None)
+    store.record_stage(APP, rollout_id, Stage.RELEASED, NOW)
+
+    result = decide(decision("abort", reason="incident"), store, RecordingCallbacks(), SystemClock())
+
+    assert result.outcome == "already_decided" and result.detail.startswith("too late to abort: ")
+    record = store.get(APP, rollout_id)
+    assert record is not None and record.abort_requested is None
 
 
 def test_a_late_answer_to_one_steps_approval_never_ends_the_next_steps_wait(

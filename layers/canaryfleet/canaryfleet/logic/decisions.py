@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from canaryfleet.errors import NotAwaitingApproval, RolloutNotRunning
 from canaryfleet.logic.window import override_window
-from canaryfleet.models.decision import Decision, DecisionResult
+from canaryfleet.models.decision import Decision, DecisionResult, too_late_to_abort
 from canaryfleet.models.rollout_record import AbortRequest, AuditEntry, RolloutRecord, WaitKind
 from canaryfleet.observability import logger, tracer
 from canaryfleet.ports.clock import Clock
@@ -40,6 +40,12 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
     if decision.rollout_id and decision.rollout_id != rollout_id:
         raise RolloutNotRunning(f"rollout {decision.rollout_id} is not running (running: {rollout_id})")
     record = store.get(decision.application, rollout_id)
+    if decision.action == "abort" and record is not None and record.serves_all_traffic():
+        # Nothing would read it (the steps left record the release and free the lock): said so,
+        # and nothing is written, rather than "recorded" for an abort that could not happen.
+        detail = too_late_to_abort(record.version)
+        logger.info("abort refused: the build serves all traffic", extra={"by": decision.by})
+        return DecisionResult(rollout_id=rollout_id, action="abort", outcome="already_decided", detail=detail)
     wait_kind = record.wait_kind if record is not None else None
     token = record.wait_token if record is not None else None
     entry = AuditEntry(

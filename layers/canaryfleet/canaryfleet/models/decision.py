@@ -62,6 +62,14 @@ class OperatorDecision(Decision):
 ABORT_RECORDED = "recorded; the rollout stops before its build goes further"
 
 
+def too_late_to_abort(version: str) -> str:
+    """Why an abort changes nothing once the build serves all traffic (the result's detail)."""
+    return (
+        f"too late to abort: {version} already serves all traffic and its rollout is ending as"
+        " released; to go back, roll out the build before it"
+    )
+
+
 def recorded_words(action: str) -> str:
     """What a "recorded" outcome means, as the CLI, the dashboard and Slack say it: an abort is
     honoured before the build goes further; a promote (or an approval kept for a retried wait,

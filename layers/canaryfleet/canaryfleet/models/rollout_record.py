@@ -227,6 +227,19 @@ class RolloutRecord(_Stored):
             return f"{live} is live; {release} carried {self.version} and goes back to zero"
         return f"{live} is live; {release} carries {self.version}"
 
+    def serves_all_traffic(self) -> bool:
+        """Whether the build already took every request for good: released, or the last shift
+        of its release logged (blue/green's move of all traffic to the release color, ``release``;
+        in place, the canary's share back to live after the live deployment, ``final``), and no
+        rollback's shift since. From there on the rollout only records and ends: no step reads
+        an abort any more."""
+        if self.stage_released_at is not None:
+            return True
+        if "rollback" in self.weight_log:
+            return False
+        moved = self.weight_log.get("release")
+        return (moved is not None and moved.weight == 100) or "final" in self.weight_log
+
     def stage_at(self, stage: Stage) -> datetime | None:
         """When the rollout first entered ``stage``; None if it never did."""
         at: datetime | None = getattr(self, f"stage_{stage.value}_at")
