@@ -70,9 +70,11 @@ NEEDED: dict[str, frozenset[str]] = {
     # release_turn: release_lock, then take_turn as above (no UpdateItem).
     # release_turn, and a recovery's take-over: transfer_lock, clear_wait of the stopped
     # execution's wait (StartExecution of the approval expiry machine when it was an approval's),
-    # and, for a rollout stopped while queued, record_rollback (decide_version, record_outcome).
+    # and, for a rollout stopped while queued, record_rollback (decide_version, record_outcome);
+    # a blue/green rollout stopped before it chose its colors: the listener rule's weights.
     "ReleaseTurnFunction": frozenset(
         {
+            "elasticloadbalancing:DescribeRules",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",

@@ -12,7 +12,7 @@ from canaryfleet.adapters.workflow import recovery_name
 from canaryfleet.logic.outcome import record_rollback
 from canaryfleet.logic.queue import queue_rollout
 from canaryfleet.logic.recovery import OWN_ENDS, recover, sweep, take_over_stopped
-from canaryfleet.models.app_config import AppConfig, Strategy
+from canaryfleet.models.app_config import AppConfig, Color, Strategy
 from canaryfleet.models.rollout import ExecutionInput, Recovery, Revision, RolloutPlan, RolloutRef, Stage
 from canaryfleet.models.rollout_record import Wait, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, QueueTask, TakeOverTask
@@ -22,6 +22,7 @@ from canaryfleet.ports.clock import FixedClock
 from tests.helpers import STATE_MACHINES
 from tests.unit.fakes import (
     FakeExecutions,
+    FakeRule,
     InMemoryRolloutStore,
     RecordingCallbacks,
     RecordingEndedApprovals,
@@ -259,7 +260,10 @@ def _take_over(
     app: AppConfig | None = None,
     status: str = "ABORTED",
     ended_approvals: RecordingEndedApprovals | None = None,
+    rule: FakeRule | None = None,
 ) -> dict[str, object]:
+    """The recovery's take-over; ``rule``: the listener rule's weights (as the fleet stack makes
+    it, every request to blue, unless given)."""
     executions.running.discard(STOPPED)
     recovery = Recovery.model_validate(
         {"stopped_execution": STOPPED, "status": status, "error": "Manual", "cause": "on-call"}
@@ -272,7 +276,8 @@ def _take_over(
         execution_arn=RECOVERY,
         recovery=recovery,
     )
-    return take_over_stopped(task, store, callbacks, executions, clock, ended_approvals)
+    traffic = rule or FakeRule(task.app)
+    return take_over_stopped(task, store, callbacks, executions, clock, traffic, ended_approvals)
 
 
 def _holding_its_turn(
@@ -395,6 +400,42 @@ def test_given_a_blue_green_rollout_stopped_then_the_rollback_drives_the_colors_
 
     assert result["held"] is True
     assert result["app"] == json.loads(app.for_release("green").model_dump_json())
+
+
+@pytest.mark.parametrize(
+    ("green_share", "stored", "live"),
+    [
+        (100, "blue", "green"),  # a release onto green whose record failed: the rule says green
+        (0, "green", "blue"),  # the rule says blue, whatever the table says
+        (50, "green", "green"),  # split by hand: only a person can say; the last release's color
+        (0, None, "blue"),  # no release yet
+    ],
+)
+def test_given_a_blue_green_rollout_stopped_before_it_chose_colors_then_the_rollback_keeps_the_serving_one(
+    store: InMemoryRolloutStore,
+    clock: FixedClock,
+    callbacks: RecordingCallbacks,
+    executions: FakeExecutions,
+    green_share: int,
+    stored: Color | None,
+    live: Color,
+) -> None:
+    # Given a blue/green rollout stopped while it held its turn but before it chose its colors,
+    # the listener rule sending green_share% to green, and the table's last release on ``stored``
+    app = an_app(APP).model_copy(update={"strategy": "blue_green"})
+    _holding_its_turn(store, clock, callbacks, executions)
+    if stored is not None:
+        store.set_last_good(APP, _input().revision, "earlier", color=stored)
+    rule = FakeRule(app)
+    rule.set_canary_weight(app, green_share)  # the stack's canary group is green
+
+    # When its recovery takes over
+    result = _take_over(store, clock, callbacks, executions, app=app, rule=rule)
+
+    # Then the rollback returns the traffic to the color that serves it, never to one the rule
+    # has moved away from (which may be at zero instances)
+    assert result["held"] is True
+    assert result["app"] == json.loads(app.for_release(live).model_dump_json())
 
 
 def _released(store: InMemoryRolloutStore, clock: FixedClock, strategy: Strategy = "blue_green") -> None:

@@ -86,6 +86,16 @@ def _serving(app: AppConfig, traffic: TrafficWeights, color: Color) -> int:
     return share
 
 
+def serving_color(app: AppConfig, traffic: TrafficWeights, stored: Color | None) -> Color:
+    """The color the listener rule sends every request to; ``stored`` (the last release's, else
+    blue) when it sends them to both or to none, which only a person can settle."""
+    shares = _shares(app, traffic.weights(app))
+    serving = [color for color, share in shares.items() if share > 0]
+    if len(serving) == 1:
+        return serving[0]
+    return stored or FIRST_LIVE_COLOR
+
+
 def choose_colors(task: ColorTask, store: RolloutStore, traffic: TrafficWeights) -> dict[str, Any]:
     """The app as this rollout drives it: ``live`` the serving color, ``canary`` the idle one.
 

@@ -35,13 +35,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.errors import InvalidEvent
 from canaryfleet.logic import canary, outcome, queue
-from canaryfleet.logic.colors import FIRST_LIVE_COLOR
+from canaryfleet.logic.colors import serving_color
 from canaryfleet.models.events import parse_event
 from canaryfleet.models.rollout import MAX_RECOVERED_CAUSE, ExecutionInput, Recovery, Stage
 from canaryfleet.models.rollout_record import QueuedRollout, RolloutRecord, queue_sk
 from canaryfleet.models.tasks import ExecutionStatusChange, TakeOverTask
 from canaryfleet.observability import logger, metrics
 from canaryfleet.ports.clock import Clock
+from canaryfleet.ports.fleet import TrafficWeights
 from canaryfleet.ports.rollouts import RolloutStore
 from canaryfleet.ports.workflow import (
     Callbacks,
@@ -217,12 +218,14 @@ def take_over_stopped(
     callbacks: Callbacks,
     executions: ExecutionStatus,
     clock: Clock,
+    traffic: TrafficWeights,
     ended_approvals: EndedApprovals | None = None,
 ) -> dict[str, Any]:
     """The recovery execution's first task.
 
     ``held``: the recovery holds the stopped rollout's turn and runs the rollback path with
-    ``app`` (blue/green: the colors the stopped rollout drove) and ``error``. Otherwise the turn
+    ``app`` (blue/green: the colors the stopped rollout drove; stopped before it chose them, the
+    color the listener rule serves, read from ``traffic``) and ``error``. Otherwise the turn
     has gone to the next rollout in line, and ``rollback`` is what the record now says (the
     stopped rollout never held its turn, so nothing of the fleet was touched), or None when the
     rollout had already ended its own way (released, or rolled back with the fleet put back, then
@@ -279,9 +282,13 @@ def take_over_stopped(
         return result
     if held:
         if app.strategy == "blue_green":
-            # None recorded: it stopped before choosing, and the last release's color still serves.
+            # None recorded: it stopped before choosing, and the color that serves still does.
+            # By the listener rule's weights, as the color task chooses (``traffic``): a release
+            # whose record failed left the stored color behind them, and a rollback to it would
+            # send every request to a color gone to zero.
             chosen = record.live_color if record else None
-            app = app.for_release(chosen or store.live_color(application) or FIRST_LIVE_COLOR)
+            stored = store.live_color(application)
+            app = app.for_release(chosen or serving_color(app, traffic, stored))
         return {**result, "held": True, "app": app.model_dump(mode="json")}
     if record is not None:
         recorded = outcome.record_rollback(ref, error["Error"], error["Cause"], store, clock)

@@ -87,7 +87,9 @@ def take_over(settings: ReleaseTurnSettings) -> Callable[[TakeOverTask], dict[st
 
     def run(task: TakeOverTask) -> dict[str, Any]:
         callbacks, executions = StepFunctionsCallbacks(), StepFunctionsExecutions()
-        taken = recovery.take_over_stopped(task, store, callbacks, executions, clock, ended_approvals)
+        taken = recovery.take_over_stopped(
+            task, store, callbacks, executions, clock, Traffic(), ended_approvals
+        )
         # How long "Let the stopped task end first" waits (template.yaml's
         # StoppedTaskGraceSeconds says why).
         return {**taken, "grace_seconds": settings.stopped_task_grace_seconds}
