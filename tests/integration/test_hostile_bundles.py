@@ -58,7 +58,7 @@ BUNDLES: dict[str, tuple[Callable[[], bytes], str]] = {
         "is not valid UTF-8",
     ),
     "billion-laughs": (lambda: zip_of([("appspec.yml", LAUGHS.encode())]), "uses a YAML alias"),
-    "symlink": (_symlink, "is a symbolic link"),
+    "symlink": (_symlink, "symbolic link 'app/link' points to '/etc/shadow', an absolute path"),
 }
 
 

@@ -96,7 +96,7 @@ def nothing_deployed(cloud: LocalCloud) -> None:
         (zipped({"appspec.yml": APPSPEC}), "hook script scripts/start.sh named in appspec.yml"),
         (zipped({"appspec.yml": b"version: [unclosed", "scripts/start.sh": b""}), "is not valid YAML"),
         (zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b"", "../etc/cron.d/x": b""}), "contains '..'"),
-        (zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b""}, symlink="app/link"), "symbolic link"),
+        (zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b""}, symlink="app/link"), "an absolute path"),
         (
             zipped({"appspec.yml": APPSPEC, "scripts/start.sh": b"", "bomb.bin": b"\0" * 30_000_000}),
             "zip bomb",

@@ -115,6 +115,7 @@ def validate_bundle(source: BundleSource, limits: BundleLimits = DEFAULT_LIMITS)
         hooks, scripts = _check_hooks(spec, bundle)
         sources = _check_file_sources(spec, bundle)
         notes.extend(_check_install(spec, bundle, sources, lines))
+        notes.extend(_link_notes(bundle, sources))
         has_rollout_yaml = rollout_yaml_entry(bundle) is not None
         # Last: it reads the whole zip, the checks above its directory; and the scripts' first lines.
         heads = check_stated_sizes(bundle, [info for _, _, info in scripts], _SHEBANG_BYTES)
@@ -403,7 +404,8 @@ class _AppSpec(_AppSpecPart):
 
 
 def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec, list[str], Lines]:
-    entry = bundle.files.get(APPSPEC)
+    # A link is read where it points, as the agent's File.read does.
+    entry = bundle.files.get(bundle.resolve(APPSPEC))
     if entry is None:
         raise InvalidBundle(_missing_appspec(bundle))
     text = read_text(bundle, entry, APPSPEC, limits.max_appspec_bytes, for_the_agent=True)
@@ -759,15 +761,56 @@ def _check_file_sources(spec: _AppSpec, bundle: OpenedBundle) -> list[str]:
     return sources
 
 
+# Notes about links, at most this many named (a node_modules tree may hold hundreds).
+_LINK_NOTES = 5
+
+
+def _link_notes(bundle: OpenedBundle, sources: list[str]) -> list[str]:
+    """What the bundle's links become on the instance, where that is not the file they name here.
+
+    The agent installs a link to a file as a link with the same target (install_instruction.rb,
+    CopyCommand), read from where it is installed: one whose target is outside the files source it
+    is copied with points next to the destination instead. A link to nothing is unpacked as is.
+    """
+    dangling: list[str] = []
+    outside: list[str] = []
+    for path, target in sorted(bundle.link_targets.items()):
+        resolved = bundle.link_resolved[path]
+        if resolved == "" or resolved in bundle.directories:
+            continue  # a folder link: the agent copies the folder's files
+        written = name_as_written(path)
+        if resolved not in bundle.files:
+            dangling.append(f"{written} (to {short(target)})")
+        for source in sources:
+            inside = source in ("", path) or path.startswith(f"{source}/")
+            if inside and not (source == "" or resolved.startswith(f"{source}/")):
+                outside.append(f"{written} (to {short(target)}, files source {name_as_written(source)})")
+    notes = []
+    if dangling:
+        notes.append(f"symbolic links to nothing in the bundle, unpacked as they are: {_some(dangling)}")
+    if outside:
+        notes.append(
+            "symbolic links installed as links whose target is outside the files source they are"
+            f" copied with, so on the instance they point next to its destination: {_some(outside)}"
+        )
+    return notes
+
+
+def _some(said: list[str]) -> str:
+    more = f" and {len(said) - _LINK_NOTES} more" if len(said) > _LINK_NOTES else ""
+    return ", ".join(said[:_LINK_NOTES]) + more
+
+
 def _in_bundle(written: str, bundle: OpenedBundle, what: str) -> str | None:
     """The bundle path the instance's file system finds for a location or source, or None if none.
 
     The agent joins it to the folder it unpacked the bundle in (File.join: hook_executor.rb:234,
-    installer.rb:62) and the file system resolves it: empty and '.' parts are skipped, and '..'
-    goes back one folder, which is exact here because the bundle has no links (safe_zip refuses
-    them). A name followed by '/', '.' or '..' must be a folder, else the look-up fails (ENOTDIR,
-    ENOENT). A '..' above the bundle's root is refused, on purpose: it names the agent's own files
-    (the deployment's folder holds the bundle, its logs and the unpacked archive), not the build's.
+    installer.rb:62) and the file system resolves it: empty and '.' parts are skipped, '..' goes
+    back one folder, and a symbolic link is replaced by where it points (safe_zip's
+    resolve_links, so a '..' after it goes up from there). A name followed by '/', '.' or '..'
+    must be a folder, else the look-up fails (ENOTDIR, ENOENT). A '..' above the bundle's root is
+    refused, on purpose: it names the agent's own files (the deployment's folder holds the
+    bundle, its logs and the unpacked archive), not the build's.
     """
     parts: list[str] = []
     names = written.split("/")
@@ -782,6 +825,9 @@ def _in_bundle(written: str, bundle: OpenedBundle, what: str) -> str | None:
             parts.pop()
         elif name not in ("", "."):
             parts.append(name)
+            if "/".join(parts) in bundle.link_targets:
+                resolved = bundle.resolve("/".join(parts))
+                parts = resolved.split("/") if resolved else []
         if index < len(names) - 1 and parts and "/".join(parts) not in bundle.directories:
             return None  # a name the path goes on from is no folder of the bundle
     return "/".join(parts)

@@ -129,8 +129,8 @@ def _looser_analysis(policy: RolloutPolicy, base: RolloutPolicy) -> list[str]:
 
 
 def rollout_yaml_entry(bundle: OpenedBundle) -> zipfile.ZipInfo | None:
-    entry = bundle.files.get(ROLLOUT_YAML)
-    if entry is None and "rollout.yml" in bundle.files:
+    entry = bundle.files.get(bundle.resolve(ROLLOUT_YAML))  # a link: where it points
+    if entry is None and ("rollout.yml" in bundle.files or "rollout.yml" in bundle.links):
         # A policy that would be silently ignored is worse than a rejected bundle.
         raise InvalidBundle("the bundle has rollout.yml; canaryfleet reads only rollout.yaml, rename it")
     return entry

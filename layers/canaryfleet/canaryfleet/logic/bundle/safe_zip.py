@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,6 +131,16 @@ class OpenedBundle:
     backslash_names: tuple[str, ...] = ()
     # The zip's bytes, for reading its entries' data whole (check_stated_sizes).
     reader: SeekableReader | None = None
+    # Symbolic links by normalised path (as unpacked), and each one's target as stored.
+    links: dict[str, zipfile.ZipInfo] = field(default_factory=dict)
+    link_targets: dict[str, str] = field(default_factory=dict)
+    # Where each link leads once every link on the way is followed.
+    link_resolved: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, path: str) -> str:
+        """``path`` as the instance's file system finds it once unpacked: each link on the way
+        replaced by what it points to (see :func:`resolve_links`)."""
+        return resolve_links(self.link_targets, path)
 
 
 class _BoundedReads:
@@ -213,7 +223,8 @@ def opened(source: BundleSource, limits: BundleLimits) -> Iterator[OpenedBundle]
             f"the bundle is not a zip file, or is truncated or corrupt ({describe(exc)})"
         ) from None
     with archive:
-        yield replace(_index(archive, limits), reader=bounded)
+        indexed = replace(_index(archive, limits), reader=bounded)
+        yield _with_link_targets(indexed) if indexed.links else indexed
 
 
 # What a build tool makes when it does not make a zip: each format's leading bytes (gzip: RFC 1952
@@ -270,6 +281,7 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
     if len(infos) > limits.max_entries:
         raise InvalidBundle(_too_many_entries(len(infos), limits.max_entries))
     files: dict[str, zipfile.ZipInfo] = {}
+    links: dict[str, zipfile.ZipInfo] = {}
     directories: set[str] = set()
     seen: dict[str, str] = {}
     backslash_names: list[str] = []
@@ -301,11 +313,13 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
         folder_chars += _add_folders(directories, path if is_dir else path.rpartition("/")[0])
         if folder_chars > _MAX_FOLDER_CHARS:
             raise InvalidBundle(_too_many_folders(name))
-        if not is_dir:
+        if stat.S_ISLNK(mode):
+            if is_dir or not path:
+                raise InvalidBundle(f"entry {short(name)} is a symbolic link named as a folder")
+            links[path] = info
+        elif not is_dir:
             files[path] = info
-    clash = next((path for path in files if path in directories), None)
-    if clash is not None:
-        raise InvalidBundle(f"{short(seen[clash])} is a file, but other entries use it as a folder")
+    _check_no_entry_inside(files, links, directories, seen)
     if uncompressed > limits.max_uncompressed_bytes:
         raise InvalidBundle(
             f"the bundle would uncompress to {size_text(uncompressed)}; the limit is"
@@ -322,8 +336,9 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
     # unzip warns about backslashes and exits 1; the agent then unpacks the zip again with rubyzip
     # (command_executor.rb, unpack_bundle), which writes each such entry at the root under its
     # literal name: the root then holds more than one folder, so it is never stripped.
-    root = None if backslash_names else _single_root_folder(files, directories)
+    root = None if backslash_names else _single_root_folder({**files, **links}, directories)
     files, directories = _as_unpacked(files, directories, root)
+    links, _ = _as_unpacked(links, set(), root)
     return OpenedBundle(
         archive,
         files,
@@ -333,7 +348,27 @@ def _index(archive: zipfile.ZipFile, limits: BundleLimits) -> OpenedBundle:
         compressed,
         root_folder=root,
         backslash_names=tuple(backslash_names),
+        links=links,
     )
+
+
+def _check_no_entry_inside(
+    files: dict[str, zipfile.ZipInfo],
+    links: dict[str, zipfile.ZipInfo],
+    directories: set[str],
+    seen: dict[str, str],
+) -> None:
+    """Refuse a file or a link that other entries use as a folder."""
+    clash = next((path for path in files if path in directories), None)
+    if clash is not None:
+        raise InvalidBundle(f"{short(seen[clash])} is a file, but other entries use it as a folder")
+    clash = next((path for path in links if path in directories), None)
+    if clash is not None:
+        # unzip would write those entries, then fail to make the link where a folder now is.
+        raise InvalidBundle(
+            f"{short(seen[clash])} is a symbolic link, but other entries are inside it: zip the folder"
+            " it points to under its own name"
+        )
 
 
 # The folders the entries' paths name, in characters of their paths: a path of n parts names n - 1
@@ -559,9 +594,19 @@ def _check_entry_kind(info: zipfile.ZipInfo, name: str, mode: int) -> None:
             f"entry {short(name)} is compressed with {method} (zip method {info.compress_type}), which"
             " CodeDeploy's agent cannot unpack; zip it with Deflate, the usual zip compression"
         )
-    if stat.S_ISLNK(mode):
-        raise InvalidBundle(f"entry {short(name)} is a symbolic link; bundles may not contain links")
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+    if stat.S_ISLNK(mode) and info.create_system != _UNIX_HOST:
+        # unzip makes a link only of an entry a Unix zip wrote (its "version made by" host); from
+        # any other, it would write the link's target as a file's text.
+        raise InvalidBundle(
+            f"entry {short(name)} is marked a symbolic link, but its zip was not made on Unix:"
+            " zip it again on Linux or macOS, or with the links followed (zip -r without -y)"
+        )
+    if info.file_size > _MAX_LINK_BYTES and stat.S_ISLNK(mode):
+        raise InvalidBundle(
+            f"entry {short(name)} is a symbolic link to a path of {info.file_size} bytes; Linux reads"
+            f" at most {_MAX_LINK_BYTES}"
+        )
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
         raise InvalidBundle(f"entry {short(name)} is a special file (device, pipe or socket)")
     if info.flag_bits & _ENCRYPTED_FLAG:
         raise InvalidBundle(f"entry {short(name)} is encrypted; CodeDeploy cannot unpack encrypted entries")
@@ -728,6 +773,155 @@ class _Unpacker:
         if self._bunzip is not None:
             return self._bunzip.eof
         return True
+
+
+# Linux's limits for a symbolic link: its target is at most PATH_MAX - 1 bytes (4,095), and a
+# path's resolution follows at most 40 links (ELOOP: "Too many symbolic links were encountered in
+# resolving pathname", path_resolution(7); MAXSYMLINKS).
+_MAX_LINK_BYTES = 4095
+_MAX_LINK_HOPS = 40
+# The steps (path parts) following every link of a bundle may take: a build's links take a few
+# each, 100,000 of them well under this; links made to be slow (long targets, long chains) stop.
+_LINK_STEPS = 2_000_000
+
+
+class _ClimbsOut(InvalidBundle):
+    """A path whose links lead above the bundle's root."""
+
+
+class _LinksLoop(InvalidBundle):
+    """A path that follows more links than Linux does (ELOOP)."""
+
+
+def _with_link_targets(bundle: OpenedBundle) -> OpenedBundle:
+    """The bundle with its links' targets read and checked, or InvalidBundle.
+
+    CodeDeploy's agent unpacks a Linux bundle with unzip (linux_util.rb, extract_zip), which makes
+    each link a link, and installs a link as a link with the same target (install_instruction.rb,
+    CopyCommand: FileUtils.symlink(File.readlink(source), destination)); a link to a folder is
+    copied as the folder's files (installer.rb, generate_directory_copy follows it). So a link
+    must point inside the bundle by a relative path: an absolute one, or one that climbs out,
+    names whatever the instance has there. A link whose resolution loops, or a folder link that
+    leads back to a folder it is in (the agent's copy would never end), is refused.
+    """
+    assert bundle.reader is not None
+    window = _Window(bundle.reader)
+    targets: dict[str, str] = {}
+    for path, info in sorted(bundle.links.items(), key=lambda item: item[1].header_offset):
+        label = f"symbolic link {short(info.orig_filename)}"
+        with _zip_errors(f"{label} cannot be read from the zip"):
+            data = _check_stream(window, info, _MAX_LINK_BYTES + 1)
+        try:
+            target = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidBundle(f"{label} points to a path that is not UTF-8") from None
+        if not target:
+            raise InvalidBundle(f"{label} has an empty target")
+        if "\0" in target:
+            raise InvalidBundle(f"{label}'s target holds a NUL character")
+        if target.startswith("/"):
+            raise InvalidBundle(
+                f"{label} points to {short(target)}, an absolute path: on the instance it would name"
+                " whatever is there, not the bundle's file; make it relative, or zip with the links"
+                " followed (zip -r without -y)"
+            )
+        targets[path] = target
+    linked = replace(bundle, link_targets=targets)
+    resolved: dict[str, str] = {}
+    budget = [_LINK_STEPS]
+    for path, target in targets.items():
+        try:
+            resolved[path] = resolve_links(targets, path, budget)
+        except (_ClimbsOut, _LinksLoop) as exc:
+            label = f"symbolic link {short(bundle.links[path].orig_filename)} (to {short(target)})"
+            said = (
+                "leads through links that loop: each link must end at a file or a folder"
+                if isinstance(exc, _LinksLoop)
+                else "points outside the bundle: a link must point to a path inside the bundle"
+            )
+            raise InvalidBundle(f"{label} {said}") from None
+    linked = replace(linked, link_resolved=resolved)
+    _check_no_folder_cycle(linked)
+    return linked
+
+
+def resolve_links(targets: dict[str, str], path: str, budget: list[int] | None = None) -> str:
+    """``path`` (normalised, inside the bundle) with every link on the way replaced by its target,
+    as Linux resolves it: a '..' after a link goes up from where the link points, not from the
+    link. InvalidBundle when it climbs above the bundle's root or follows more than 40 links.
+
+    ``budget``: the steps left for the whole bundle's links, spent here (a few per link in a
+    real build; links made to be slow to follow run it out, and the bundle is refused).
+    """
+    parts: list[str] = []
+    pending = list(reversed(path.split("/"))) if path else []
+    hops = 0
+    while pending:
+        name = pending.pop()
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise InvalidBundle(
+                    f"the bundle's symbolic links take more than {_LINK_STEPS:,} steps to follow (at"
+                    f" {short(path)}): zip it with the links followed (zip -r without -y)"
+                )
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if not parts:
+                raise _ClimbsOut(
+                    f"the path {short(path)} climbs out of the bundle through its links: a link must"
+                    " point inside the bundle"
+                )
+            parts.pop()
+            continue
+        parts.append(name)
+        target = targets.get("/".join(parts))
+        if target is not None:
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise _LinksLoop(
+                    f"the path {short(path)} follows more than {_MAX_LINK_HOPS} symbolic links (they loop)"
+                )
+            parts.pop()
+            pending.extend(reversed(target.split("/")))
+    return "/".join(parts)
+
+
+def _check_no_folder_cycle(bundle: OpenedBundle) -> None:
+    """Refuse folder links that lead back to a folder they are in: copying the folder, as the agent
+    does for a files source, would follow them for ever."""
+    children: dict[str, list[str]] = {}
+    for folder in bundle.directories:
+        children.setdefault(folder.rpartition("/")[0], []).append(folder)
+    via: dict[tuple[str, str], str] = {}
+    for path, target in bundle.link_resolved.items():
+        if target in bundle.directories or target == "":
+            parent = path.rpartition("/")[0]
+            children.setdefault(parent, []).append(target)
+            via[(parent, target)] = path
+    # Depth first from the root, without recursion: a folder met again while still open is a cycle.
+    state: dict[str, int] = {}  # 1: open, 2: done
+    stack: list[tuple[str, int]] = [("", 0)]
+    state[""] = 1
+    while stack:
+        folder, index = stack[-1]
+        below = children.get(folder, [])
+        if index == len(below):
+            state[folder] = 2
+            stack.pop()
+            continue
+        stack[-1] = (folder, index + 1)
+        child = below[index]
+        if state.get(child) == 1:
+            link = via.get((folder, child), child)
+            raise InvalidBundle(
+                f"symbolic link {short(link)} (to {short(bundle.link_targets.get(link, ''))}) leads back"
+                " to a folder it is in: the agent copies a linked folder's files, and would never end"
+            )
+        if child not in state:
+            state[child] = 1
+            stack.append((child, 0))
 
 
 def normalise(path: str) -> str:
