@@ -211,7 +211,8 @@ class Dashboard:
         )
         outcome = str(result.get("outcome"))
         said = recorded_words(action) if outcome == "recorded" else _NOTICES.get(outcome, "sent")
-        return application, rollout_id, f"{action}: {said}"
+        detail = str(result.get("detail") or "")  # why, as the CLI prints it (a too-late abort's)
+        return application, rollout_id, f"{action}: {said}" + (f"; {detail}" if detail else "")
 
 
 def _could_not(exc: Exception, what: str) -> str:

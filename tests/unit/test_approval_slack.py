@@ -138,3 +138,19 @@ def test_a_slack_decision_recorded_without_a_wait_says_when_it_takes_effect(acti
     result = DecisionResult(rollout_id="r-1", action=action, outcome="recorded")
 
     assert said in _said(action, command, SlackUser(id="U024BE7LH", name="maria"), result)
+
+
+def test_a_slack_abort_refused_as_too_late_says_why_once() -> None:
+    from canaryfleet.api.slack_app import RolloutCommand, _said  # noqa: PLC0415
+    from canaryfleet.models.decision import DecisionResult, too_late_to_abort  # noqa: PLC0415
+
+    command = RolloutCommand(application="payments-api", rollout_id="r-1", reason="card network incident")
+    detail = too_late_to_abort("2.7.0")
+    result = DecisionResult(rollout_id="r-1", action="abort", outcome="already_decided", detail=detail)
+
+    said = _said("abort", command, SlackUser(id="U024BE7LH", name="maria"), result)
+
+    assert said.startswith(
+        "Abort of payments-api rollout r-1 by <@U024BE7LH> not done (too late to abort: 2.7.0"
+    )
+    assert "the wait had ended" not in said

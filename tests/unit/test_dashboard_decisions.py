@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+from canaryfleet.models.decision import too_late_to_abort
 from canaryfleet.ports.clock import FixedClock
 
 from canaryfleet_cli.dashboard import Dashboard, Refused
@@ -63,6 +64,20 @@ def test_a_decision_goes_to_the_decide_function_with_the_callers_identity_and_th
             "rollout_id": "payments-api-1_2_0-abc",
         }
     ]
+
+
+def test_an_abort_refused_as_too_late_says_why(dashboard: Dashboard, platform: RecordingPlatform) -> None:
+    too_late = too_late_to_abort("1.2.0")
+    platform.decide = lambda payload: {  # type: ignore[method-assign]
+        "rollout_id": payload["rollout_id"],
+        "action": "abort",
+        "outcome": "already_decided",
+        "detail": too_late,
+    }
+
+    said = dashboard.decide(form(dashboard, action="abort"), dashboard.token)
+
+    assert said[2] == f"abort: already decided; {too_late}"
 
 
 @pytest.mark.parametrize(

@@ -368,7 +368,8 @@ def _said(verb: str, command: RolloutCommand, user: SlackUser, result: DecisionR
     done = {
         "applied": "done",
         "recorded": recorded_words(result.action),
-        "already_decided": "too late, the wait had ended",
+        # A too-late abort says why in its detail; any other, that the wait had ended.
+        "already_decided": "not done" if result.detail else "too late, the wait had ended",
     }[result.outcome]
     said = f": {slack_escape(command.reason)}" if command.reason else ""
     rollout = f"{command.application} rollout {result.rollout_id}"
