@@ -198,3 +198,14 @@ def test_links_made_to_be_slow_to_follow_are_refused() -> None:
     reason = refused(bundle(*links))
 
     assert reason.startswith("the bundle's symbolic links take more than 2,000,000 steps to follow")
+
+
+def test_links_in_a_zip_the_agent_unpacks_again_with_rubyzip_are_refused() -> None:
+    # A Windows tool's backslashed name makes unzip exit 1; the agent's rubyzip 1.3 then skips links
+    windows = zipfile.ZipInfo("docs\\index.html")
+    windows.create_system = 0  # a FAT host, as Compress-Archive writes
+    data = bundle(link("app/lib64", "lib"), (windows, b"<html>"))
+
+    reason = refused(data)
+
+    assert reason.startswith("the bundle has symbolic links and names written with backslashes")

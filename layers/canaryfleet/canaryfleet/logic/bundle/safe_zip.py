@@ -805,6 +805,14 @@ def _with_link_targets(bundle: OpenedBundle) -> OpenedBundle:
     leads back to a folder it is in (the agent's copy would never end), is refused.
     """
     assert bundle.reader is not None
+    if bundle.backslash_names:
+        # unzip exits 1 on them, and the agent unpacks the zip again with rubyzip (~> 1.3.0, its
+        # gemspec), whose Entry#create_symlink only prints "WARNING: skipped symlink".
+        raise InvalidBundle(
+            f"the bundle has symbolic links and names written with backslashes"
+            f" ({short(bundle.backslash_names[0])}): CodeDeploy's agent unpacks such a zip a second"
+            " time with rubyzip, which skips links; zip it with '/' in its names"
+        )
     window = _Window(bundle.reader)
     targets: dict[str, str] = {}
     for path, info in sorted(bundle.links.items(), key=lambda item: item[1].header_offset):
