@@ -487,7 +487,7 @@ def test_an_action_without_resource_types_is_granted_on_every_resource_only() ->
 
         # Then IAM takes only a grant on "*": StopDeployment names no resource type (the Service
         # Authorization Reference), so a deployment group's ARN grants nothing
-        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
         assert "codedeploy:StopDeployment" in str(refused.value)
         assert {response["status"] for response in stopped} <= {"Pending", "Succeeded"}
         denied = {(caller.split("/")[1], action) for caller, action in _roles(cloud).denied}
@@ -550,3 +550,30 @@ def test_a_deploy_retry_finds_the_deployment_its_failed_attempt_created_under_it
         calls = {action for caller, action in _roles(cloud).allowed if caller.split("/")[1] == deploy_role}
         assert {"codedeploy:ListDeployments", "codedeploy:GetDeployment"} <= calls
         assert _roles(cloud).denied == []
+
+
+def test_step_functions_calls_are_checked_against_the_execution_or_state_machine_they_name() -> None:
+    """Also: a JSON-protocol service's refusal is AccessDeniedException, HTTP 400, naming the
+    resource ("Common Errors" of the Step Functions API Reference)."""
+    # Given the platform, IAM enforced, and DecideFunction's role, which may read the rollout state
+    # machine's executions only (template.yaml), with one execution of each state machine
+    with LocalCloud(parameters=QUIET) as cloud:
+        sfn = cloud.client("stepfunctions")
+        rollout = sfn.start_execution(stateMachineArn=cloud.resource("RolloutStateMachine"), input="{}")
+        expiry = sfn.start_execution(stateMachineArn=cloud.resource("ApprovalExpiryStateMachine"), input="{}")
+        decide = _session_of(cloud, "DecideFunction").client("stepfunctions")
+
+        # When it reads each execution's history, and describes each
+        decide.get_execution_history(executionArn=rollout["executionArn"], maxResults=1)
+        with pytest.raises(ClientError) as history:
+            decide.get_execution_history(executionArn=expiry["executionArn"], maxResults=1)
+        with pytest.raises(ClientError) as described:
+            decide.describe_execution(executionArn=expiry["executionArn"])
+
+        # Then IAM lets it read the rollout's and refuses the other state machine's, by the ARN named
+        assert history.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert history.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert f"on resource: {expiry['executionArn']}" in history.value.response["Error"]["Message"]
+        assert described.value.response["Error"]["Code"] == "AccessDeniedException"
+        denied = {action for _, action in _roles(cloud).denied}
+        assert denied == {"states:GetExecutionHistory", "states:DescribeExecution"}

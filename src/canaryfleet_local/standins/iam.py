@@ -10,6 +10,7 @@ from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
@@ -69,6 +70,24 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
     }
 )
 
+# The Step Functions actions the platform calls that name a resource type ("Actions, resources,
+# and condition keys for AWS Step Functions": StartExecution, DescribeStateMachine and
+# ListExecutions a stateMachine*, DescribeExecution, GetExecutionHistory and StopExecution an
+# execution*), and the request parameter holding that resource's ARN (botocore stepfunctions
+# 2016-11-23). moto passes "*" for them: IAM checks the ARN.
+_STATES_RESOURCE_PARAMETER = {
+    "states:StartExecution": "stateMachineArn",
+    "states:DescribeStateMachine": "stateMachineArn",
+    "states:ListExecutions": "stateMachineArn",
+    "states:DescribeExecution": "executionArn",
+    "states:GetExecutionHistory": "executionArn",
+    "states:StopExecution": "executionArn",
+}
+
+# SQS's JSON protocol is "awsQueryCompatible" (botocore sqs model): it keeps its query-protocol
+# error codes (AccessDenied), which moto's answer already gives.
+_QUERY_COMPATIBLE_TARGETS = ("AmazonSQS.",)
+
 # A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
 _TRANSACTION_PARTS = {
     "Put": "dynamodb:PutItem",
@@ -88,10 +107,11 @@ class FunctionRoleCredentials:
     IAM: signature, then the role's inline policies. Requests signed otherwise (the local
     cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
     an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
-    passes "*", which no ARN in a policy matches): for the other services the check is on
-    the action alone, so it catches a missing action, not an ARN that is too narrow; except
-    for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*" itself, so only a
-    statement on "*" grants them.
+    passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
+    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``). For the other
+    services the check is on the action alone, so it catches a missing action, not an ARN that
+    is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
+    itself, so only a statement on "*" grants them.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -155,6 +175,8 @@ class FunctionRoleCredentials:
             request.raw_body or b"{}"
         ):
             actions.append("codedeploy:UpdateDeploymentGroup")
+        if resource == "*" and action in _STATES_RESOURCE_PARAMETER:
+            resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()
@@ -187,6 +209,19 @@ class FunctionRoleCredentials:
         caller = (iam_request._access_key.arn, wanted)
         if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
             self.denied.append(caller)
+            target = str(
+                iam_request._headers.get("X-Amz-Target") or iam_request._headers.get("x-amz-target") or ""
+            )
+            if target and not target.startswith(_QUERY_COMPATIBLE_TARGETS):
+                # A JSON-protocol service answers AccessDeniedException, HTTP 400 (the "Common
+                # Errors" of each API reference, e.g. Step Functions' and DynamoDB's); moto's
+                # XML AccessDenied left botocore reading the code as "403".
+                on = f" on resource: {resource}" if resource != "*" else ""
+                raise JsonRESTError(
+                    "AccessDeniedException",
+                    f"User: {iam_request._access_key.arn} is not authorized to perform: {wanted}{on}"
+                    f" because no identity-based policy allows the {wanted} action",
+                )
             iam_request._action = wanted
             iam_request._raise_access_denied()
         self.allowed[caller] = self.allowed.get(caller, 0) + 1
@@ -219,6 +254,15 @@ class FunctionRoleCredentials:
             ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize
         ):
             yield
+
+
+def _named_arn(body: bytes | str | None, parameter: str) -> str | None:
+    """The ARN a JSON request names in ``parameter``, if it names one."""
+    try:
+        value = json.loads(body or b"{}").get(parameter)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value.startswith("arn:") else None
 
 
 def _policy_statements(policy: Any, iam_policy_class: Any) -> list[dict[str, Any]]:
