@@ -577,3 +577,24 @@ def test_step_functions_calls_are_checked_against_the_execution_or_state_machine
         assert described.value.response["Error"]["Code"] == "AccessDeniedException"
         denied = {action for _, action in _roles(cloud).denied}
         assert denied == {"states:GetExecutionHistory", "states:DescribeExecution"}
+
+
+def test_dynamodb_calls_are_checked_against_the_table_they_name() -> None:
+    # Given the platform, IAM enforced, and ColorFunction's role, granted GetItem and UpdateItem on
+    # the state table only (template.yaml)
+    with LocalCloud(parameters=QUIET) as cloud:
+        color = _session_of(cloud, "ColorFunction").client("dynamodb")
+        key = {"pk": {"S": "APP#hello-app"}, "sk": {"S": "RELEASE#CURRENT"}}
+
+        # When it reads an item of the state table, and one of the idempotency table
+        color.get_item(TableName=cloud.output("StateTableName"), Key=key)
+        with pytest.raises(ClientError) as other:
+            color.get_item(TableName=cloud.resource("IdempotencyTable"), Key={"id": {"S": "x"}})
+
+        # Then IAM refuses the table it holds no grant on, by its ARN
+        assert other.value.response["Error"]["Code"] == "AccessDeniedException"
+        table = (
+            f"arn:aws:dynamodb:{cloud.region}:{cloud.account_id}:table/{cloud.resource('IdempotencyTable')}"
+        )
+        assert f"on resource: {table}" in other.value.response["Error"]["Message"]
+        assert {action for _, action in _roles(cloud).denied} == {"dynamodb:GetItem"}

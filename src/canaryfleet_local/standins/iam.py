@@ -108,7 +108,8 @@ class FunctionRoleCredentials:
     cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
     an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
     passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
-    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``). For the other
+    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``) and DynamoDB's
+    tables and indexes (``_dynamodb_checks``). For the other
     services the check is on the action alone, so it catches a missing action, not an ARN that
     is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
     itself, so only a statement on "*" grants them.
@@ -165,25 +166,24 @@ class FunctionRoleCredentials:
         iam_request.check_signature()
         service, _, operation = iam_request._action.partition(":")
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
-        actions = [_SQS_BATCH_PERMISSION.get(action, action)]
-        if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
-            parts = json.loads(request.raw_body or b"{}").get("TransactItems", [])
-            actions = sorted({_TRANSACTION_PARTS[kind] for item in parts for kind in item})
+        if resource == "*" and action in _STATES_RESOURCE_PARAMETER:
+            resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
+        checks = [(_SQS_BATCH_PERMISSION.get(action, action), resource)]
+        if service == "dynamodb":
+            checks = _dynamodb_checks(action, request.raw_body, iam_request._region, self.account_id)
         # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
         # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
         if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in json.loads(
             request.raw_body or b"{}"
         ):
-            actions.append("codedeploy:UpdateDeploymentGroup")
-        if resource == "*" and action in _STATES_RESOURCE_PARAMETER:
-            resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
+            checks.append(("codedeploy:UpdateDeploymentGroup", resource))
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()
             for statement in _policy_statements(policy, IAMPolicy)
         ]
-        for wanted in actions:
-            self._check(iam_request, statements, wanted, resource)
+        for wanted, on in checks:
+            self._check(iam_request, statements, wanted, on)
         if (
             action in _OBJECT_READS
             and resource.startswith(_S3_ARN)
@@ -254,6 +254,36 @@ class FunctionRoleCredentials:
             ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize
         ):
             yield
+
+
+def _dynamodb_checks(
+    action: str, body: bytes | str | None, region: str, account: str
+) -> list[tuple[str, str]]:
+    """What IAM checks for a DynamoDB call: its action on the table it names (a Query or Scan of
+    an index, on the index: "table/<name>/index/<index>"), or, for a transaction, each part's
+    action on its own table (there is no TransactWriteItems grant). Resource types: "Actions,
+    resources, and condition keys for Amazon DynamoDB" (table*, index); ARN format: "arn:aws:
+    dynamodb:<region>:<account>:table/<name>" (the same reference's resource types table)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return [(action, "*")]
+
+    def table(name: object, index: object = None) -> str:
+        if not isinstance(name, str):
+            return "*"
+        arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+        return f"{arn}/index/{index}" if isinstance(index, str) else arn
+
+    if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+        return sorted(
+            {
+                (_TRANSACTION_PARTS[kind], table(part.get("TableName")))
+                for item in request.get("TransactItems", [])
+                for kind, part in item.items()
+            }
+        )
+    return [(action, table(request.get("TableName"), request.get("IndexName")))]
 
 
 def _named_arn(body: bytes | str | None, parameter: str) -> str | None:
