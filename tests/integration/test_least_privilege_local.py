@@ -97,6 +97,24 @@ def test_a_healthy_rollout_is_released_with_every_function_under_its_own_role() 
         assert "codedeploy:GetDeployment" in deploys, "the status read after the token is stored"
 
 
+def test_a_bake_extended_for_too_little_traffic_runs_under_the_bake_functions_own_role() -> None:
+    # Given the platform with IAM enforced and a story whose bake sees too few requests to judge
+    with scenario_cloud("inconclusive-without-approval", parameters=QUIET) as (cloud, _simulator):
+        upload_build(cloud, APPLICATION, "1.0.0", bundle())
+        [execution_arn] = eventually(lambda: cloud.executions("RolloutStateMachine"), timeout=60)
+        execution = cloud.wait_for_execution(execution_arn, timeout=600)
+        cloud.wait_idle()
+        roles = _roles(cloud)
+        bake_role = _role_name(cloud, "BakeFunction")
+
+    # Then its bake is extended once (the extension reads where the bake's window began) and the
+    # rollout is rolled back as the story says, with nothing denied on the way
+    assert execution.states_entered.count("Bake canary") == 2, execution.states_entered
+    assert execution.status == "FAILED"
+    assert roles.denied == []
+    assert (bake_role, "dynamodb:GetItem") in {(caller.split("/")[1], a) for caller, a in roles.allowed}
+
+
 def _awaiting_approval(cloud: LocalCloud) -> str:
     """Upload a build and wait until its rollout waits for its approval; its execution's ARN."""
     upload_build(cloud, APPLICATION, "1.0.0", bundle())

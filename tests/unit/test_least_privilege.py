@@ -173,10 +173,11 @@ NEEDED: dict[str, frozenset[str]] = {
         }
     ),
     # begin_bake: the fail-fast alarms (DescribeAlarms by prefix, DeleteAlarms, PutMetricAlarm),
-    # set_wait (abort fails, promote succeeds the token), DescribeAlarms, and an alarm already
-    # firing fails the token.
+    # an extension's store.get (where its bake's window began), set_wait (abort fails, promote
+    # succeeds the token), DescribeAlarms, and an alarm already firing fails the token.
     "BakeFunction": frozenset(
         {
+            "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "cloudwatch:DescribeAlarms",
             "cloudwatch:PutMetricAlarm",
