@@ -616,3 +616,33 @@ def test_dynamodb_calls_are_checked_against_the_table_they_name() -> None:
         )
         assert f"on resource: {table}" in other.value.response["Error"]["Message"]
         assert {action for _, action in _roles(cloud).denied} == {"dynamodb:GetItem"}
+
+
+def test_parameter_and_secret_calls_are_checked_against_what_they_name() -> None:
+    # Given the platform, IAM enforced, a parameter of the registry and one elsewhere, and a role
+    # that may read the registry's parameters and the approval signing key only
+    with LocalCloud(parameters=QUIET) as cloud:
+        ssm = cloud.client("ssm")
+        for name in ("/canaryfleet/apps/hello-app", "/elsewhere/db-password"):
+            ssm.put_parameter(Name=name, Value="{}", Type="String", Overwrite=True)
+        prefix = f"arn:aws:ssm:{cloud.region}:{cloud.account_id}:parameter"
+        key = cloud.resource("ApprovalSigningKey")
+        reader = _role_granting(cloud, "registry-reader", "ssm:GetParameter", f"{prefix}/canaryfleet/apps/*")
+        signer = _role_granting(cloud, "key-reader", "secretsmanager:GetSecretValue", key)
+
+        # When each reads what it may, and something else
+        reader.client("ssm").get_parameter(Name="/canaryfleet/apps/hello-app")
+        with pytest.raises(ClientError) as parameter:
+            reader.client("ssm").get_parameter(Name="/elsewhere/db-password")
+        signer.client("secretsmanager").get_secret_value(SecretId=key)
+        with pytest.raises(ClientError) as secret:
+            signer.client("secretsmanager").get_secret_value(SecretId=cloud.resource("SlackAppSecret"))
+
+        # Then IAM refuses the others, by the parameter's and the secret's ARNs
+        assert parameter.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert f"on resource: {prefix}/elsewhere/db-password" in str(parameter.value)
+        assert secret.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert {action for _, action in _roles(cloud).denied} == {
+            "ssm:GetParameter",
+            "secretsmanager:GetSecretValue",
+        }

@@ -84,6 +84,30 @@ _STATES_RESOURCE_PARAMETER = {
     "states:StopExecution": "executionArn",
 }
 
+# Systems Manager's parameter actions and the request member naming the parameter(s) (botocore
+# ssm 2014-11-06); each is checked against "arn:aws:ssm:<region>:<account>:parameter/<name>",
+# the name's leading '/' not doubled ("Actions, resources, and condition keys for AWS Systems
+# Manager": parameter*; GetParametersByPath, the path itself).
+_PARAMETER_ACTIONS = {
+    "ssm:GetParameter": "Name",
+    "ssm:PutParameter": "Name",
+    "ssm:DeleteParameter": "Name",
+    "ssm:GetParameters": "Names",
+    "ssm:GetParametersByPath": "Path",
+}
+
+# Secrets Manager's secret actions, checked against the secret the request names by its ARN
+# (SecretId; a name alone leaves the check on the action, as moto does): "... for AWS Secrets
+# Manager", Secret*.
+_SECRET_ACTIONS = frozenset(
+    {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    }
+)
+
 # SQS's JSON protocol is "awsQueryCompatible" (botocore sqs model): it keeps its query-protocol
 # error codes (AccessDenied), which moto's answer already gives.
 _QUERY_COMPATIBLE_TARGETS = ("AmazonSQS.",)
@@ -108,8 +132,9 @@ class FunctionRoleCredentials:
     cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
     an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
     passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
-    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``) and DynamoDB's
-    tables and indexes (``_dynamodb_checks``). For the other
+    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``), DynamoDB's
+    tables and indexes (``_dynamodb_checks``), Systems Manager's parameters
+    (``_parameter_checks``) and Secrets Manager's secrets named by ARN. For the other
     services the check is on the action alone, so it catches a missing action, not an ARN that
     is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
     itself, so only a statement on "*" grants them.
@@ -168,9 +193,13 @@ class FunctionRoleCredentials:
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
         if resource == "*" and action in _STATES_RESOURCE_PARAMETER:
             resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
+        if resource == "*" and action in _SECRET_ACTIONS:
+            resource = _named_arn(request.raw_body, "SecretId") or resource
         checks = [(_SQS_BATCH_PERMISSION.get(action, action), resource)]
         if service == "dynamodb":
             checks = _dynamodb_checks(action, request.raw_body, iam_request._region, self.account_id)
+        elif action in _PARAMETER_ACTIONS:
+            checks = _parameter_checks(action, request.raw_body, iam_request._region, self.account_id)
         # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
         # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
         if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in json.loads(
@@ -284,6 +313,23 @@ def _dynamodb_checks(
             }
         )
     return [(action, table(request.get("TableName"), request.get("IndexName")))]
+
+
+def _parameter_checks(
+    action: str, body: bytes | str | None, region: str, account: str
+) -> list[tuple[str, str]]:
+    """What IAM checks for a Systems Manager parameter call: its action on each parameter named."""
+    try:
+        named = json.loads(body or b"{}").get(_PARAMETER_ACTIONS[action])
+    except (ValueError, AttributeError):
+        return [(action, "*")]
+    names = named if isinstance(named, list) else [named]
+    arns = [
+        f"arn:aws:ssm:{region}:{account}:parameter/{name.removeprefix('/')}"
+        for name in names
+        if isinstance(name, str) and not name.startswith("arn:")
+    ]
+    return [(action, arn) for arn in arns] or [(action, "*")]
 
 
 def _named_arn(body: bytes | str | None, parameter: str) -> str | None:
