@@ -646,3 +646,22 @@ def test_parameter_and_secret_calls_are_checked_against_what_they_name() -> None
             "ssm:GetParameter",
             "secretsmanager:GetSecretValue",
         }
+
+
+def test_topic_calls_are_checked_against_the_topic_they_name() -> None:
+    # Given the platform, IAM enforced, and a role that may publish to the approval email topic only
+    with LocalCloud(parameters=QUIET) as cloud:
+        topic = cloud.resource("ApprovalEmailTopic")
+        other = cloud.client("sns").create_topic(Name="elsewhere")["TopicArn"]
+        publisher = _role_granting(cloud, "publisher", "sns:Publish", topic).client("sns")
+
+        # When it publishes to that topic, and to another
+        publisher.publish(TopicArn=topic, Message="approval asked")
+        with pytest.raises(ClientError) as refused:
+            publisher.publish(TopicArn=other, Message="not mine")
+
+        # Then IAM refuses the other one, as SNS says so: AuthorizationError, HTTP 403
+        assert refused.value.response["Error"]["Code"] == "AuthorizationError"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert f"on resource: {other}" in refused.value.response["Error"]["Message"]
+        assert {action for _, action in _roles(cloud).denied} == {"sns:Publish"}

@@ -10,7 +10,7 @@ from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
@@ -108,6 +108,10 @@ _SECRET_ACTIONS = frozenset(
     }
 )
 
+# SNS's topic actions the platform calls, checked against the topic the request names (the query
+# protocol's TopicArn form field): "Actions, resources, and condition keys for Amazon SNS", topic*.
+_TOPIC_ACTIONS = frozenset({"sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"})
+
 # SQS's JSON protocol is "awsQueryCompatible" (botocore sqs model): it keeps its query-protocol
 # error codes (AccessDenied), which moto's answer already gives.
 _QUERY_COMPATIBLE_TARGETS = ("AmazonSQS.",)
@@ -134,7 +138,7 @@ class FunctionRoleCredentials:
     passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
     Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``), DynamoDB's
     tables and indexes (``_dynamodb_checks``), Systems Manager's parameters
-    (``_parameter_checks``) and Secrets Manager's secrets named by ARN. For the other
+    (``_parameter_checks``), Secrets Manager's secrets named by ARN and SNS's topics. For the other
     services the check is on the action alone, so it catches a missing action, not an ARN that
     is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
     itself, so only a statement on "*" grants them.
@@ -195,6 +199,8 @@ class FunctionRoleCredentials:
             resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
         if resource == "*" and action in _SECRET_ACTIONS:
             resource = _named_arn(request.raw_body, "SecretId") or resource
+        if resource == "*" and action in _TOPIC_ACTIONS:
+            resource = _form_arn(request.data, "TopicArn") or resource
         checks = [(_SQS_BATCH_PERMISSION.get(action, action), resource)]
         if service == "dynamodb":
             checks = _dynamodb_checks(action, request.raw_body, iam_request._region, self.account_id)
@@ -250,6 +256,14 @@ class FunctionRoleCredentials:
                     "AccessDeniedException",
                     f"User: {iam_request._access_key.arn} is not authorized to perform: {wanted}{on}"
                     f" because no identity-based policy allows the {wanted} action",
+                )
+            if wanted.startswith("sns:"):
+                # SNS answers AuthorizationError, HTTP 403 (botocore sns model,
+                # AuthorizationErrorException: "Indicates that the user has been denied access to
+                # the requested resource"), not the query protocol's AccessDenied.
+                raise _SnsAuthorizationError(
+                    f"User: {iam_request._access_key.arn} is not authorized to perform: {wanted} on"
+                    f" resource: {resource} because no identity-based policy allows the {wanted} action",
                 )
             iam_request._action = wanted
             iam_request._raise_access_denied()
@@ -330,6 +344,21 @@ def _parameter_checks(
         if isinstance(name, str) and not name.startswith("arn:")
     ]
     return [(action, arn) for arn in arns] or [(action, "*")]
+
+
+class _SnsAuthorizationError(AccessDeniedError):
+    """SNS's refusal: HTTP 403, as moto's AccessDenied, under SNS's own code."""
+
+    def __init__(self, message: str) -> None:
+        super(AccessDeniedError, self).__init__("AuthorizationError", message)
+
+
+def _form_arn(form: Any, parameter: str) -> str | None:
+    """The ARN a query-protocol request names in the form field ``parameter`` (moto keeps the
+    form as a mapping of lists), if it names one."""
+    values = form.get(parameter) if hasattr(form, "get") else None
+    value = values[0] if isinstance(values, list) and values else values
+    return value if isinstance(value, str) and value.startswith("arn:") else None
 
 
 def _named_arn(body: bytes | str | None, parameter: str) -> str | None:
