@@ -12,16 +12,20 @@ Retry (``refuse_failed_attempt_tokens``): an approval given in that gap must sti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
+from canaryfleet.models.rollout_record import RolloutRecord
 from canaryfleet.observability import metrics
 
 from canaryfleet_local.bundles import bundle
+from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.faults import ENVIRONMENT_VARIABLE, AwsFault, FaultPlan, LambdaFaults
 from canaryfleet_local.rollout_job import (
@@ -33,7 +37,7 @@ from canaryfleet_local.rollout_job import (
 )
 from canaryfleet_local.scenarios import Scenario, load_scenario
 from canaryfleet_local.template import REPO_ROOT
-from tests.e2e.test_blue_green import BLUE, _ended, desired, wait_for
+from tests.e2e.test_blue_green import BLUE, desired, wait_for
 from tests.e2e.test_blue_green_stops import _released
 from tests.e2e.test_rollout_scenarios import DEADLINE, QUIET
 
@@ -302,31 +306,41 @@ def test_a_rollback_that_could_not_return_the_traffic_to_live_says_so_and_pages(
     assert _counted(fresh_metrics, "RestoresFailed") == [[1.0]]
 
 
-def test_an_old_color_its_release_could_not_scale_to_zero_is_said_on_the_record_and_pages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
-) -> None:
-    # Given a blue/green release whose old color (blue) someone pins while it is kept warm, its
-    # group's minimum raised to its two instances: SetDesiredCapacity to 0 is then refused
+@contextlib.contextmanager
+def _blue_pinned_while_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unretried: str
+) -> Iterator[tuple[LocalCloud, DynamoRolloutStore, Any, RolloutRecord]]:
+    """A blue/green release onto green whose old color, blue, someone pins while it is kept warm
+    (8 s): its group's minimum raised to its two instances, so SetDesiredCapacity to 0 is refused.
+    ``unretried``: the scale-down state whose Retry is taken out. The cloud, the rollout store,
+    Step Functions, and the rollout's record once its released stage is recorded."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    template = _platform_with_unretried(tmp_path, "Scale the old color to zero")
+    template = _platform_with_unretried(tmp_path, unretried)
     scenario = load_scenario("blue-green").model_copy(update={"scale_down_delay_seconds": 8})
-    deadline = time.monotonic() + DEADLINE
     with scenario_cloud(scenario, APPLICATION, QUIET, template_path=template) as (cloud, _):
         store = DynamoRolloutStore(cloud.output("StateTableName"))
         upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        released = wait_for(lambda: _ended(store), deadline)
-        assert released.outcome == "released"
+        released = wait_for(lambda: _released(store), time.monotonic() + DEADLINE)
+        assert released.outcome == "released" and released.execution_arn is not None
         cloud.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=BLUE, MinSize=2)
+        yield cloud, store, cloud.client("stepfunctions"), released
+
+
+def test_an_old_color_its_release_could_not_scale_to_zero_is_said_on_the_record_and_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
+) -> None:
+    # Given a blue/green release whose old color (blue) someone pins while it is kept warm
+    with _blue_pinned_while_warm(tmp_path, monkeypatch, "Scale the old color to zero") as pinned:
+        cloud, store, sfn, released = pinned
+        arn = released.execution_arn
 
         # When the scale-down delay has passed
-        sfn = cloud.client("stepfunctions")
-        assert released.execution_arn is not None
         wait_for(
-            lambda: sfn.describe_execution(executionArn=released.execution_arn)["status"] != "RUNNING",
-            deadline,
+            lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
+            time.monotonic() + DEADLINE,
         )
-        execution = sfn.describe_execution(executionArn=released.execution_arn)
-        history = sfn.get_execution_history(executionArn=released.execution_arn, maxResults=1000)["events"]
+        execution = sfn.describe_execution(executionArn=arn)
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         record = store.get(APPLICATION, released.rollout_id)
         blue_desired = desired(cloud, BLUE)
 
@@ -341,7 +355,6 @@ def test_an_old_color_its_release_could_not_scale_to_zero_is_said_on_the_record_
     ]
     assert blue_desired == 2
     assert record is not None and (record.outcome, record.reason) == ("released", "")
-    assert record.old_color_left_up is not None
     assert record.old_color_left_up == (
         "blue was not scaled to zero: its scale-down failed (An error occurred (ValidationError) when"
         " calling the SetDesiredCapacity operation: New SetDesiredCapacity value 0 is below min value"
@@ -355,24 +368,17 @@ def test_an_old_color_its_release_could_not_scale_to_zero_is_said_on_the_record_
 def test_an_old_color_the_recovery_of_a_stopped_release_could_not_scale_to_zero_pages_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_metrics: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a blue/green release stopped by hand while it keeps its old color (blue) warm, and
-    # blue pinned at its two instances (its group's minimum raised)
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    template = _platform_with_unretried(tmp_path, "Scale the old color of a stopped release to zero")
-    scenario = load_scenario("blue-green").model_copy(update={"scale_down_delay_seconds": 8})
-    deadline = time.monotonic() + DEADLINE
-    with scenario_cloud(scenario, APPLICATION, QUIET, template_path=template) as (cloud, _):
-        store = DynamoRolloutStore(cloud.output("StateTableName"))
-        sfn = cloud.client("stepfunctions")
-        upload_build(cloud, APPLICATION, "1.0.0", bundle())
-        released = wait_for(lambda: _released(store), deadline)
-        assert released.execution_arn is not None
-        cloud.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=BLUE, MinSize=2)
+    # Given a blue/green release whose old color (blue) someone pins while it is kept warm, and
+    # its execution then stopped by hand
+    unretried = "Scale the old color of a stopped release to zero"
+    with _blue_pinned_while_warm(tmp_path, monkeypatch, unretried) as (cloud, store, sfn, released):
         sfn.stop_execution(executionArn=released.execution_arn, error="Manual", cause="looked finished")
 
         # When its recovery has waited out the rest of the delay
         machine = cloud.resource("RolloutStateMachine")
-        recovery = wait_for(lambda: _ended_recovery(sfn, machine, released.rollout_id), deadline)
+        recovery = wait_for(
+            lambda: _ended_recovery(sfn, machine, released.rollout_id), time.monotonic() + DEADLINE
+        )
         history = sfn.get_execution_history(executionArn=recovery["executionArn"], maxResults=1000)["events"]
         record = store.get(APPLICATION, released.rollout_id)
         blue_desired = desired(cloud, BLUE)

@@ -79,6 +79,18 @@ def green_went_live(
     rule.set_canary_weight(app, 100)  # the registry's canary group is green
 
 
+def released_onto_green(
+    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
+) -> tuple[FakeGroups, AppConfig]:
+    """This rollout chose its colors and released onto green; blue, two instances, is kept warm.
+    The groups, and the app copy the rollout carries (blue its live color, green its release's)."""
+    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
+    copy = chosen(app, store, groups, clock, rule)
+    green_went_live(copy, store, rule, FIRST)
+    metrics.clear_metrics()
+    return groups, copy
+
+
 def test_given_no_release_yet_when_colors_are_chosen_then_blue_serves_and_green_takes_the_build(
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
@@ -239,16 +251,17 @@ def test_given_a_rollback_then_the_release_color_scales_to_zero_and_the_live_one
     assert groups.calls == [(GREEN, 0)]
 
 
-def test_given_the_delay_passed_then_the_old_color_scales_to_zero(
+def test_given_the_delay_passed_then_the_old_color_scales_to_zero_and_nothing_pages(
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
-    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock, rule)
-    green_went_live(copy, store, rule, FIRST)
+    groups, copy = released_onto_green(app, store, clock, rule)
 
     result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
 
     assert result == {"scaled_down": True, "color": "blue"} and groups.calls == [(BLUE, 0)]
+    assert "OldColorsLeftUp" not in metrics.metric_set
+    record = store.get(APP, FIRST)
+    assert record is not None and record.old_color_left_up is None
 
 
 def test_given_a_newer_rollout_took_the_old_color_over_then_the_scale_down_leaves_it(
@@ -338,11 +351,8 @@ def test_given_the_old_color_still_takes_a_share_after_the_delay_then_it_is_left
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     # Given green went live, then someone put 5% of the requests back on blue by hand
-    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock, rule)
-    green_went_live(copy, store, rule, FIRST)
+    groups, copy = released_onto_green(app, store, clock, rule)
     rule.set_canary_weight(copy, 95)
-    metrics.clear_metrics()
 
     # When the scale-down delay has passed
     result = run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
@@ -364,16 +374,13 @@ def test_given_the_old_colors_scale_down_failed_then_on_call_is_paged_and_the_re
     app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
 ) -> None:
     # Given green went live and "Scale the old color to zero" failed after its retries
-    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock, rule)
-    green_went_live(copy, store, rule, FIRST)
+    groups, copy = released_onto_green(app, store, clock, rule)
     store.record_outcome(APP, FIRST, "released", "")
     cause = {
         "errorMessage": "New SetDesiredCapacity value 0 is below min value 2 for the AutoScalingGroup.",
         "errorType": "ClientError",
     }
     caught = {"Error": "ClientError", "Cause": json.dumps(cause)}
-    metrics.clear_metrics()
 
     # When its Catch says so
     result = run_color_task(task("old_color_left_up", copy, error=caught), store, groups, rule, clock)
@@ -391,21 +398,6 @@ def test_given_the_old_colors_scale_down_failed_then_on_call_is_paged_and_the_re
     assert record.color_text() == (
         "green carries 2.7.0 and is live now; blue served before it, and " + record.old_color_left_up
     )
-
-
-def test_given_the_old_color_went_to_zero_then_nothing_pages(
-    app: AppConfig, store: InMemoryRolloutStore, clock: FixedClock, rule: FakeRule
-) -> None:
-    groups = FakeGroups(**{BLUE: 2, GREEN: 2})
-    copy = chosen(app, store, groups, clock, rule)
-    green_went_live(copy, store, rule, FIRST)
-    metrics.clear_metrics()
-
-    run_color_task(task("scale_down_old", copy), store, groups, rule, clock)
-
-    assert "OldColorsLeftUp" not in metrics.metric_set
-    record = store.get(APP, FIRST)
-    assert record is not None and record.old_color_left_up is None
 
 
 @pytest.mark.parametrize(
