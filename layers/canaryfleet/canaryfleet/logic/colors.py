@@ -86,14 +86,16 @@ def _serving(app: AppConfig, traffic: TrafficWeights, color: Color) -> int:
     return share
 
 
+def _sole_server(shares: Mapping[Color, int]) -> Color | None:
+    """The one color that takes requests; None when both do, or neither."""
+    serving = [color for color, share in shares.items() if share > 0]
+    return serving[0] if len(serving) == 1 else None
+
+
 def serving_color(app: AppConfig, traffic: TrafficWeights, stored: Color | None) -> Color:
     """The color the listener rule sends every request to; ``stored`` (the last release's, else
     blue) when it sends them to both or to none, which only a person can settle."""
-    shares = _shares(app, traffic.weights(app))
-    serving = [color for color, share in shares.items() if share > 0]
-    if len(serving) == 1:
-        return serving[0]
-    return stored or FIRST_LIVE_COLOR
+    return _sole_server(_shares(app, traffic.weights(app))) or stored or FIRST_LIVE_COLOR
 
 
 def choose_colors(task: ColorTask, store: RolloutStore, traffic: TrafficWeights) -> dict[str, Any]:
@@ -107,14 +109,13 @@ def choose_colors(task: ColorTask, store: RolloutStore, traffic: TrafficWeights)
     """
     stored = store.live_color(task.app.application) or FIRST_LIVE_COLOR
     shares = _shares(task.app, traffic.weights(task.app))
-    serving = [color for color, share in shares.items() if share > 0]
-    if len(serving) != 1:
+    live = _sole_server(shares)
+    if live is None:
         said = ", ".join(f"{color} {share}%" for color, share in shares.items())
         raise ColorStillServing(
             f"the listener rule sends requests to both colors ({said}), or to none: a traffic shift "
             "was left midway. Set the rule's weights to one color before releasing"
         )
-    live = serving[0]
     if live != stored:
         logger.warning(
             "the listener rule serves another color than the last release recorded: going by the rule",
