@@ -108,6 +108,9 @@ _SECRET_ACTIONS = frozenset(
     }
 )
 
+# The JSON request member holding the ARN IAM checks, for the actions above that name one.
+_ARN_PARAMETER = {**_STATES_RESOURCE_PARAMETER, **dict.fromkeys(_SECRET_ACTIONS, "SecretId")}
+
 # SNS's topic actions the platform calls, checked against the topic the request names (the query
 # protocol's TopicArn form field): "Actions, resources, and condition keys for Amazon SNS", topic*.
 _TOPIC_ACTIONS = frozenset({"sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"})
@@ -195,22 +198,21 @@ class FunctionRoleCredentials:
         iam_request.check_signature()
         service, _, operation = iam_request._action.partition(":")
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
-        if resource == "*" and action in _STATES_RESOURCE_PARAMETER:
-            resource = _named_arn(request.raw_body, _STATES_RESOURCE_PARAMETER[action]) or resource
-        if resource == "*" and action in _SECRET_ACTIONS:
-            resource = _named_arn(request.raw_body, "SecretId") or resource
+        # Read only for the JSON actions checked by what they name (an S3 body is an object's data).
+        reads_body = service == "dynamodb" or action in _ARN_PARAMETER or action in _PARAMETER_ACTIONS
+        body = _json_body(request.raw_body) if reads_body or action == "codedeploy:CreateDeployment" else {}
+        if resource == "*" and action in _ARN_PARAMETER:
+            resource = _arn(body.get(_ARN_PARAMETER[action])) or resource
         if resource == "*" and action in _TOPIC_ACTIONS:
             resource = _form_arn(request.data, "TopicArn") or resource
         checks = [(_SQS_BATCH_PERMISSION.get(action, action), resource)]
         if service == "dynamodb":
-            checks = _dynamodb_checks(action, request.raw_body, iam_request._region, self.account_id)
+            checks = _dynamodb_checks(action, body, iam_request._region, self.account_id)
         elif action in _PARAMETER_ACTIONS:
-            checks = _parameter_checks(action, request.raw_body, iam_request._region, self.account_id)
+            checks = _parameter_checks(action, body, iam_request._region, self.account_id)
         # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
         # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
-        if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in json.loads(
-            request.raw_body or b"{}"
-        ):
+        if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in body:
             checks.append(("codedeploy:UpdateDeploymentGroup", resource))
         statements = [
             statement
@@ -300,17 +302,13 @@ class FunctionRoleCredentials:
 
 
 def _dynamodb_checks(
-    action: str, body: bytes | str | None, region: str, account: str
+    action: str, request: dict[str, Any], region: str, account: str
 ) -> list[tuple[str, str]]:
     """What IAM checks for a DynamoDB call: its action on the table it names (a Query or Scan of
     an index, on the index: "table/<name>/index/<index>"), or, for a transaction, each part's
     action on its own table (there is no TransactWriteItems grant). Resource types: "Actions,
     resources, and condition keys for Amazon DynamoDB" (table*, index); ARN format: "arn:aws:
     dynamodb:<region>:<account>:table/<name>" (the same reference's resource types table)."""
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError:
-        return [(action, "*")]
 
     def table(name: object, index: object = None) -> str:
         if not isinstance(name, str):
@@ -330,13 +328,10 @@ def _dynamodb_checks(
 
 
 def _parameter_checks(
-    action: str, body: bytes | str | None, region: str, account: str
+    action: str, request: dict[str, Any], region: str, account: str
 ) -> list[tuple[str, str]]:
     """What IAM checks for a Systems Manager parameter call: its action on each parameter named."""
-    try:
-        named = json.loads(body or b"{}").get(_PARAMETER_ACTIONS[action])
-    except (ValueError, AttributeError):
-        return [(action, "*")]
+    named = request.get(_PARAMETER_ACTIONS[action])
     names = named if isinstance(named, list) else [named]
     arns = [
         f"arn:aws:ssm:{region}:{account}:parameter/{name.removeprefix('/')}"
@@ -357,16 +352,20 @@ def _form_arn(form: Any, parameter: str) -> str | None:
     """The ARN a query-protocol request names in the form field ``parameter`` (moto keeps the
     form as a mapping of lists), if it names one."""
     values = form.get(parameter) if hasattr(form, "get") else None
-    value = values[0] if isinstance(values, list) and values else values
-    return value if isinstance(value, str) and value.startswith("arn:") else None
+    return _arn(values[0] if isinstance(values, list) and values else values)
 
 
-def _named_arn(body: bytes | str | None, parameter: str) -> str | None:
-    """The ARN a JSON request names in ``parameter``, if it names one."""
+def _json_body(body: bytes | str | None) -> dict[str, Any]:
+    """A JSON request's members; none for a body that is not a JSON object (another protocol)."""
     try:
-        value = json.loads(body or b"{}").get(parameter)
-    except (ValueError, AttributeError):
-        return None
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _arn(value: object) -> str | None:
+    """``value`` if it is an ARN."""
     return value if isinstance(value, str) and value.startswith("arn:") else None
 
 
