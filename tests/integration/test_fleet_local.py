@@ -76,6 +76,20 @@ def test_the_listener_rule_forwards_100_to_live_and_0_to_canary(fleet: DeployedF
     ]
 
 
+def test_the_listener_rule_carries_the_tag_the_traffic_functions_grant_requires(fleet: DeployedFleet) -> None:
+    # The platform's traffic function may modify only rules tagged canaryfleet:application
+    # (template.yaml); the fleet stack tags its rule so, as CloudFormation does on create.
+    elbv2 = fleet.cloud.client("elbv2")
+
+    (described,) = elbv2.describe_tags(ResourceArns=[fleet.config.listener_rule_arn])["TagDescriptions"]
+
+    tags = {tag["Key"]: tag["Value"] for tag in described["Tags"]}
+    assert tags == {
+        "application": fleet.config.application,
+        "canaryfleet:application": fleet.config.application,
+    }
+
+
 def test_each_group_runs_its_instances_behind_its_own_target_group(fleet: DeployedFleet) -> None:
     autoscaling = fleet.cloud.client("autoscaling")
     elbv2 = fleet.cloud.client("elbv2")

@@ -1,16 +1,17 @@
-"""Elastic Load Balancing: what moto's target groups lack in fleet stacks, the quotas of a
-listener rule's conditions, and the target groups one Application Load Balancer may use."""
+"""Elastic Load Balancing: what moto's target groups and listener rules lack in fleet stacks, the
+quotas of a listener rule's conditions, and the target groups one Application Load Balancer may use."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 from unittest import mock
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.elbv2.exceptions import ELBClientError, InvalidConditionValueError
-from moto.elbv2.models import ELBv2Backend, FakeListener, FakeTargetGroup, elbv2_backends
+from moto.elbv2.models import ELBv2Backend, FakeListener, FakeListenerRule, FakeTargetGroup, elbv2_backends
 
 from canaryfleet_local.standins.cfn_resources import completing_cloudformation_create
 
@@ -53,6 +54,27 @@ class CloudFormationTargetGroupProperties:
             mock.patch.object(FakeTargetGroup, "get_cfn_attribute", self.attribute, create=True),
         ):
             yield
+
+
+class CloudFormationListenerRuleTags:
+    """Stands in for CloudFormation tagging an ``AWS::ElasticLoadBalancingV2::ListenerRule``.
+
+    The resource's schema in the CloudFormation registry has ``Tags`` (``"taggable": true``,
+    ``"tagOnCreate": true``; cfn-lint carries the schema), and AWS's handler tags the rule as it
+    creates it (``elasticloadbalancing:AddTags`` among its create permissions). moto's resource
+    skips them, so a rule made by a fleet stack carried no tag and a grant conditioned on the
+    rule's ``elasticloadbalancing:ResourceTag`` could never match it. While installed, a rule a
+    stack creates carries the template's tags. (The local cloud creates fleet stacks, never
+    updates them.)
+    """
+
+    @staticmethod
+    def _tag(rule: Any, props: dict[str, Any], account_id: str, region_name: str) -> None:
+        if props.get("Tags"):
+            elbv2_backends[account_id][region_name].add_tags([rule.arn], props["Tags"])
+
+    def installed(self) -> AbstractContextManager[Any]:
+        return completing_cloudformation_create(FakeListenerRule, self._tag)
 
 
 # Application Load Balancer listener rules ("Condition types for listener rules"): "You can specify

@@ -39,6 +39,7 @@ from canaryfleet_local.standins.codedeploy import (
 from canaryfleet_local.standins.dynamodb import DynamoDBConcurrentRequests, DynamoDBNumberRange
 from canaryfleet_local.standins.ec2 import Ec2SpotInterruptions
 from canaryfleet_local.standins.elbv2 import (
+    CloudFormationListenerRuleTags,
     CloudFormationTargetGroupProperties,
     listener_rule_condition_quotas,
     load_balancer_target_group_quota,
@@ -191,6 +192,7 @@ def fleet_stack_stand_ins() -> Iterator[None]:
     with (
         CloudFormationNoValueInLists().installed(),
         CloudFormationTargetGroupProperties().installed(),
+        CloudFormationListenerRuleTags().installed(),
         CloudFormationAutoScalingGroupProperties().installed(),
         listener_rule_condition_quotas(),
         load_balancer_target_group_quota(),
