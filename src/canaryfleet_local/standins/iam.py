@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlparse
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
-from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+from moto.iam.access_control import IAMPolicy
 from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
+
+from canaryfleet_local.standins.iam_policy import evaluate
 
 # Opt-in: CANARYFLEET_LOCAL_IAM=enforce runs every function under its own role's credentials,
 # and IAM checks each call made with them.
@@ -144,7 +146,7 @@ class FunctionRoleCredentials:
     (``_parameter_checks``), Secrets Manager's secrets named by ARN and SNS's topics. For the other
     services the check is on the action alone, so it catches a missing action, not an ARN that
     is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
-    itself, so only a statement on "*" grants them.
+    itself, so only a statement on "*" grants them. Statements are read by ``iam_policy``.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -234,17 +236,12 @@ class FunctionRoleCredentials:
             self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}")
 
     def _check(self, iam_request: Any, statements: list[dict[str, Any]], wanted: str, resource: str) -> None:
-        # moto passes "*" for a resource it does not know: the statement's resources are then not
-        # weighed, unless the action has none, when "*" is what IAM itself checks them against.
+        # moto passes "*" for a resource it does not know: the statement's resources and conditions
+        # are then not weighed, unless the action has none, when "*" is what IAM itself checks.
         action_only = resource == "*" and wanted not in ACTIONS_WITHOUT_RESOURCE_TYPES
-        results = {
-            IAMPolicyStatement(
-                {**statement, "Resource": "*"} if action_only else statement
-            ).is_action_permitted(wanted, resource)
-            for statement in statements
-        }
+        allowed = evaluate(statements, wanted, None if action_only else resource, {})
         caller = (iam_request._access_key.arn, wanted)
-        if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+        if not allowed:
             self.denied.append(caller)
             target = str(
                 iam_request._headers.get("X-Amz-Target") or iam_request._headers.get("x-amz-target") or ""

@@ -4,7 +4,6 @@ metadata, bucket policies from templates, and their denies on an upload's encryp
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import inspect
 import json
 import time
@@ -24,6 +23,7 @@ from moto.s3.responses import S3Response
 from moto.s3.utils import metadata_from_headers
 
 from canaryfleet_local.standins.cloudformation import CloudFormationStandIn
+from canaryfleet_local.standins.iam_policy import condition_holds, wildcard_match
 
 _S3_REASONS = {
     "s3:ObjectCreated:Put": "PutObject",
@@ -286,19 +286,6 @@ class S3UploadEncryptionDenies:
             and all(set(keys) <= set(cls.KEYS) for keys in condition.values())
         )
 
-    @staticmethod
-    def _values(expected: Any) -> list[str]:
-        return [str(v) for v in expected] if isinstance(expected, list) else [str(expected)]
-
-    @classmethod
-    def _holds(cls, operator: str, expected: Any, sent: str | None) -> bool:
-        values = cls._values(expected)
-        if operator == "Null":
-            return (sent is None) == (values[0].lower() == "true")
-        if operator == "StringEquals":
-            return sent is not None and sent in values
-        return sent is None or sent not in values  # StringNotEquals
-
     @classmethod
     def denies(cls, document: Mapping[str, Any], bucket: str, key: str, headers: Mapping[str, str]) -> bool:
         statements = policy_statements(document)
@@ -308,11 +295,11 @@ class S3UploadEncryptionDenies:
                 continue
             resources = statement.get("Resource", [])
             resources = resources if isinstance(resources, list) else [resources]
-            if not any(fnmatch.fnmatchcase(arn, str(r)) for r in resources):
+            if not any(wildcard_match(str(r), arn) for r in resources):
                 continue
             sent = {name: headers.get(header) for name, header in cls.KEYS.items()}
             if all(
-                cls._holds(operator, expected, sent[name])
+                condition_holds(operator, expected, sent[name])
                 for operator, keys in statement["Condition"].items()
                 for name, expected in keys.items()
             ):
