@@ -1,17 +1,12 @@
 """On the local cloud with IAM enforced, each function runs under its own role's credentials.
 
-`CANARYFLEET_LOCAL_IAM=enforce` makes every call a function makes go through moto's IAM
-check against the inline policies of that function's role in template.yaml (the action
-for every service; the resource too for S3 and SQS; and "*" for an action that names no resource
-type, which IAM grants only on "*"). A rollout and a drain pass; a template
-with one permission removed fails the function that needs it with AccessDenied.
-
-What it does not check: Conditions. moto's IAM reads no resource tags, so the grants that
-template.yaml scopes to the fleet's `canaryfleet:application` tag (ModifyRule,
-DeregisterTargets, CompleteLifecycleAction, RecordLifecycleActionHeartbeat, SendCommand on
-instances) are taken as granted whatever the resource carries. Those conditions are held by
-`tests/unit/test_least_privilege.py` and `tests/unit/test_template.py` against the Service
-Authorization Reference, not here.
+`CANARYFLEET_LOCAL_IAM=enforce` makes every call a function makes go through the local cloud's
+IAM check against the inline policies of that function's role in template.yaml: the action, the
+resource the call names (S3, SQS, Step Functions, DynamoDB, parameters, secrets, topics, alarms,
+Auto Scaling groups, listener rules, target groups, Run Command's document and instances; "*" for
+an action that names no resource type, which IAM grants only on "*"), and the conditions on the
+tags of those resources (the fleet's `canaryfleet:application`). A rollout and a drain pass; a
+template with one permission removed fails the function that needs it with AccessDenied.
 """
 
 from __future__ import annotations
@@ -38,10 +33,12 @@ from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
+from canaryfleet_local.standins.ssm import CommandInvocationResult
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
 from tests.integration.helpers import eventually, invoke
 
 QUIET = {"LogLevel": "WARNING"}
+_IMAGE = "ami-12c6146b"  # one of the images moto holds
 
 
 @pytest.fixture(autouse=True)
@@ -369,27 +366,165 @@ def test_a_drain_whose_status_event_was_lost_is_checked_under_the_dispatchers_ow
     assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (3, 3, 3)
 
 
-def test_the_local_check_does_not_evaluate_tag_conditions() -> None:
+def _denied(call: Any, code: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        call()
+    assert refused.value.response["Error"]["Code"] == code
+
+
+def test_a_rule_is_modified_only_while_it_carries_the_fleet_tag_the_grant_requires() -> None:
     # Given the platform and a fleet, IAM enforced, and the traffic function's credentials; its
     # ModifyRule grant holds only for rules tagged canaryfleet:application
     with LocalCloud(parameters=QUIET) as cloud:
         app = deploy_fleet(cloud, APPLICATION)
         elbv2 = cloud.client("elbv2")
-        elbv2.remove_tags(ResourceArns=[app.listener_rule_arn], TagKeys=["canaryfleet:application"])
         (rule,) = elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"]
-        session = _session_of(cloud, "ShiftTrafficFunction")
+        traffic = _session_of(cloud, "ShiftTrafficFunction").client("elbv2")
 
-        # When they modify a rule that carries no such tag
-        session.client("elbv2").modify_rule(RuleArn=app.listener_rule_arn, Actions=rule["Actions"])
+        # Then the fleet stack's rule carries the template's tags, and the function may modify it
+        (tagged,) = elbv2.describe_tags(ResourceArns=[app.listener_rule_arn])["TagDescriptions"]
+        assert {"Key": "canaryfleet:application", "Value": APPLICATION} in tagged["Tags"]
+        traffic.modify_rule(RuleArn=app.listener_rule_arn, Actions=rule["Actions"])
 
-        # Then the local cloud allows what AWS would refuse: it checks the action, not the condition
-        (described,) = elbv2.describe_tags(ResourceArns=[app.listener_rule_arn])["TagDescriptions"]
-        assert "canaryfleet:application" not in {tag["Key"] for tag in described["Tags"]}
-        assert _roles(cloud).denied == []
-        assert any(action == "elasticloadbalancing:ModifyRule" for _, action in _roles(cloud).allowed)
+        # When the tag is taken off the rule
+        elbv2.remove_tags(ResourceArns=[app.listener_rule_arn], TagKeys=["canaryfleet:application"])
+        weights = [{"TargetGroupArn": app.live.target_group_arn, "Weight": 100}]
+
+        # Then the same call is refused, naming the action, and the rule is not changed
+        _denied(
+            lambda: traffic.modify_rule(
+                RuleArn=app.listener_rule_arn,
+                Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": weights}}],
+            ),
+            "AccessDenied",
+        )
+        assert (
+            elbv2.describe_rules(RuleArns=[app.listener_rule_arn])["Rules"][0]["Actions"] == rule["Actions"]
+        )
+        assert _roles(cloud).denied[-1][1] == "elasticloadbalancing:ModifyRule"
 
 
-def _role_granting(cloud: LocalCloud, name: str, action: str, resource: str) -> boto3.session.Session:
+def test_a_group_is_resized_only_while_it_carries_the_fleet_tag_the_grant_requires() -> None:
+    # Given a fleet, IAM enforced, and the color function's credentials, whose SetDesiredCapacity
+    # grant holds only for groups tagged canaryfleet:application with some value
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        autoscaling = cloud.client("autoscaling")
+        colors = _session_of(cloud, "ColorFunction").client("autoscaling")
+        group = app.canary.auto_scaling_group
+
+        # When it resizes the fleet's group, then the same group with the tag's value emptied
+        colors.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
+        autoscaling.create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": group,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": "canaryfleet:application",
+                    "Value": "",
+                    "PropagateAtLaunch": True,
+                }
+            ]
+        )
+
+        # Then the first is done and the second refused ("?*" needs one character at least)
+        _denied(
+            lambda: colors.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=0), "AccessDenied"
+        )
+        (described,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ]
+        assert described["DesiredCapacity"] == 1
+        assert _roles(cloud).denied[-1][1] == "autoscaling:SetDesiredCapacity"
+
+
+class _AgentOnEveryInstance:
+    """An SSM agent on every instance that ends each document at once, its event not sent."""
+
+    def manages(self, instance_id: str) -> bool:
+        return True
+
+    def run(
+        self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]
+    ) -> CommandInvocationResult:
+        return CommandInvocationResult("Success", event_lost=True)
+
+
+def test_a_command_is_sent_only_if_every_instance_it_names_carries_the_fleet_tag() -> None:
+    # Given a fleet, IAM enforced, the drain dispatcher's credentials (SendCommand on the drain
+    # document, and on instances tagged canaryfleet:application), and an instance without the tag
+    with LocalCloud(parameters=QUIET) as cloud:
+        deploy_fleet(cloud, APPLICATION)
+        ec2 = cloud.client("ec2")
+        fleet_tag = {"Key": "canaryfleet:application", "Value": APPLICATION}  # as the groups propagate it
+        tagged = ec2.run_instances(
+            ImageId=_IMAGE,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [fleet_tag]}],
+        )["Instances"][0]["InstanceId"]
+        stray = ec2.run_instances(ImageId=_IMAGE, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        cloud.fleet_operations.run_command.agent = _AgentOnEveryInstance()
+        ssm = _session_of(cloud, "DrainDispatchFunction").client("ssm")
+        document = cloud.outputs["DrainDocumentName"]
+
+        # When it sends the drain document to the fleet's instances, then to them and the stray one
+        ssm.send_command(DocumentName=document, InstanceIds=[tagged])
+        before = len(cloud.client("ssm").list_commands()["Commands"])
+
+        # Then the first is sent, and the second refused whole: no command for any instance
+        _denied(
+            lambda: ssm.send_command(DocumentName=document, InstanceIds=[tagged, stray]),
+            "AccessDeniedException",
+        )
+        assert len(cloud.client("ssm").list_commands()["Commands"]) == before
+        assert _roles(cloud).denied[-1][1] == "ssm:SendCommand"
+
+
+def test_alarms_are_checked_against_the_name_pattern_their_grant_allows() -> None:
+    # Given the platform, IAM enforced, and the bake function's credentials, which may put and delete
+    # alarms named "canaryfleet-*.*" only (its fail-fast alarms: "canaryfleet-<app>.<rollout>")
+    with LocalCloud(parameters=QUIET) as cloud:
+        cloudwatch = _session_of(cloud, "BakeFunction").client("cloudwatch")
+        errors = {"Namespace": "AWS/ApplicationELB", "MetricName": "HTTPCode_Target_5XX_Count"}
+        alarm = {
+            "Metrics": [
+                {
+                    "Id": "m1",
+                    "MetricStat": {"Metric": errors, "Period": 60, "Stat": "Sum"},
+                    "ReturnData": False,
+                },
+                {"Id": "e1", "Expression": "m1", "ReturnData": True},
+            ],
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+
+        # When it puts one alarm of that pattern, and one whose name has no "." (a "." in the
+        # pattern is a dot, not any character)
+        cloudwatch.put_metric_alarm(AlarmName=f"canaryfleet-{APPLICATION}.r1", **alarm)
+        _denied(
+            lambda: cloudwatch.put_metric_alarm(AlarmName=f"canaryfleet-{APPLICATION}-r1", **alarm),
+            "AccessDeniedException",
+        )
+        # and deletes two alarms at once, one of them outside the pattern
+        _denied(
+            lambda: cloudwatch.delete_alarms(
+                AlarmNames=[f"canaryfleet-{APPLICATION}.r1", "payments-latency"]
+            ),
+            "AccessDeniedException",
+        )
+
+        # Then only the alarm of the pattern exists, and it was not deleted
+        names = [a["AlarmName"] for a in cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]]
+        assert f"canaryfleet-{APPLICATION}.r1" in names
+        assert f"canaryfleet-{APPLICATION}-r1" not in names
+
+
+def _role_granting(
+    cloud: LocalCloud, name: str, action: str, resource: str | list[str]
+) -> boto3.session.Session:
     """A session signed with the credentials of a role that may do ``action`` on ``resource`` only."""
     iam = cloud.client("iam")
     trust = {

@@ -16,6 +16,7 @@ from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
 
 from canaryfleet_local.standins.iam_policy import evaluate
+from canaryfleet_local.standins.iam_resources import Check, resolves, resource_checks
 
 # Opt-in: CANARYFLEET_LOCAL_IAM=enforce runs every function under its own role's credentials,
 # and IAM checks each call made with them.
@@ -143,8 +144,10 @@ class FunctionRoleCredentials:
     passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
     Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``), DynamoDB's
     tables and indexes (``_dynamodb_checks``), Systems Manager's parameters
-    (``_parameter_checks``), Secrets Manager's secrets named by ARN and SNS's topics. For the other
-    services the check is on the action alone, so it catches a missing action, not an ARN that
+    (``_parameter_checks``), Secrets Manager's secrets named by ARN, SNS's topics, and (with the
+    resource's tags in the request context) Auto Scaling groups, listener rules, target groups,
+    Run Command's document and instances, and CloudWatch alarms (``iam_resources``). For the
+    other calls the check is on the action alone, so it catches a missing action, not an ARN that
     is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
     itself, so only a statement on "*" grants them. Statements are read by ``iam_policy``.
     """
@@ -200,29 +203,40 @@ class FunctionRoleCredentials:
         iam_request.check_signature()
         service, _, operation = iam_request._action.partition(":")
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
-        # Read only for the JSON actions checked by what they name (an S3 body is an object's data).
-        reads_body = service == "dynamodb" or action in _ARN_PARAMETER or action in _PARAMETER_ACTIONS
-        body = _json_body(request.raw_body) if reads_body or action == "codedeploy:CreateDeployment" else {}
+        # moto parses some services' requests itself (request.params); the JSON ones checked by
+        # what they name are read here (an S3 body is an object's data, never read).
+        parsed = getattr(request, "automated_parameter_parsing", False)
+        reads_body = (
+            service == "dynamodb"
+            or action in _ARN_PARAMETER
+            or action in _PARAMETER_ACTIONS
+            or action == "codedeploy:CreateDeployment"
+            or (resolves(action) and not parsed)
+        )
+        body = _json_body(request.raw_body) if reads_body else {}
         if resource == "*" and action in _ARN_PARAMETER:
             resource = _arn(body.get(_ARN_PARAMETER[action])) or resource
         if resource == "*" and action in _TOPIC_ACTIONS:
             resource = _form_arn(request.data, "TopicArn") or resource
-        checks = [(_SQS_BATCH_PERMISSION.get(action, action), resource)]
+        region = iam_request._region
+        checks: list[Check] = [(_SQS_BATCH_PERMISSION.get(action, action), resource, {})]
         if service == "dynamodb":
-            checks = _dynamodb_checks(action, body, iam_request._region, self.account_id)
+            checks = [(a, on, {}) for a, on in _dynamodb_checks(action, body, region, self.account_id)]
         elif action in _PARAMETER_ACTIONS:
-            checks = _parameter_checks(action, body, iam_request._region, self.account_id)
+            checks = [(a, on, {}) for a, on in _parameter_checks(action, body, region, self.account_id)]
+        elif resource == "*" and resolves(action):
+            checks = resource_checks(action, request.params if parsed else body, region, self.account_id)
         # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
         # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
         if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in body:
-            checks.append(("codedeploy:UpdateDeploymentGroup", resource))
+            checks.append(("codedeploy:UpdateDeploymentGroup", resource, {}))
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()
             for statement in _policy_statements(policy, IAMPolicy)
         ]
-        for wanted, on in checks:
-            self._check(iam_request, statements, wanted, on)
+        for wanted, on, context in checks:
+            self._check(iam_request, statements, wanted, on, context)
         if (
             action in _OBJECT_READS
             and resource.startswith(_S3_ARN)
@@ -233,13 +247,20 @@ class FunctionRoleCredentials:
             # returns depends on whether you also have the s3:ListBucket permission": 404 Not Found
             # with it, 403 Access Denied without.
             bucket = resource.removeprefix(_S3_ARN).partition("/")[0]
-            self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}")
+            self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}", {})
 
-    def _check(self, iam_request: Any, statements: list[dict[str, Any]], wanted: str, resource: str) -> None:
+    def _check(
+        self,
+        iam_request: Any,
+        statements: list[dict[str, Any]],
+        wanted: str,
+        resource: str,
+        context: dict[str, str],
+    ) -> None:
         # moto passes "*" for a resource it does not know: the statement's resources and conditions
         # are then not weighed, unless the action has none, when "*" is what IAM itself checks.
         action_only = resource == "*" and wanted not in ACTIONS_WITHOUT_RESOURCE_TYPES
-        allowed = evaluate(statements, wanted, None if action_only else resource, {})
+        allowed = evaluate(statements, wanted, None if action_only else resource, context)
         caller = (iam_request._access_key.arn, wanted)
         if not allowed:
             self.denied.append(caller)

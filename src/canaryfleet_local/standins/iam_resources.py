@@ -1,0 +1,127 @@
+"""What IAM checks a call against when the platform's grants name resources by pattern or by tag:
+the resource's ARN, and the request context's resource-tag keys (moto passes "*" and no context).
+
+Each entry follows the Service Authorization Reference ("Actions, resources, and condition keys
+for <service>"): the action's resource types, their ARN formats, and the condition keys each
+type supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from moto.autoscaling.models import autoscaling_backends
+from moto.ec2.models import ec2_backends
+from moto.elbv2.models import elbv2_backends
+from moto.ssm.exceptions import InvalidResourceId
+from moto.ssm.models import ssm_backends
+
+# One check: the action, the resource's ARN ("*" when it is not known), the request context.
+Check = tuple[str, str, dict[str, str]]
+
+# "... for Amazon EC2 Auto Scaling": these actions take an autoScalingGroup*
+# ("arn:${Partition}:autoscaling:${Region}:${Account}:autoScalingGroup:${GroupId}:
+# autoScalingGroupName/${GroupFriendlyName}"), whose condition keys are
+# autoscaling:ResourceTag/${TagKey} and aws:ResourceTag/${TagKey}.
+_GROUP_ACTIONS = frozenset(
+    {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    }
+)
+
+# "... for Elastic Load Balancing V2": ModifyRule takes a listener-rule/app (or /net), the target
+# actions a targetgroup; both types' condition keys are elasticloadbalancing:ResourceTag/${TagKey}
+# and aws:ResourceTag/${TagKey}. The request member holding the ARN (botocore elbv2 2015-12-01).
+_LOAD_BALANCING_ACTIONS = {
+    "elasticloadbalancing:ModifyRule": "RuleArn",
+    "elasticloadbalancing:RegisterTargets": "TargetGroupArn",
+    "elasticloadbalancing:DeregisterTargets": "TargetGroupArn",
+}
+
+# "... for Amazon CloudWatch": PutMetricAlarm and DeleteAlarms take an alarm*
+# ("arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:${AlarmName}"). The member naming it.
+_ALARM_ACTIONS = {"cloudwatch:PutMetricAlarm": "AlarmName", "cloudwatch:DeleteAlarms": "AlarmNames"}
+
+# "... for AWS Systems Manager": SendCommand takes the document (document*,
+# "arn:${Partition}:ssm:${Region}:${Account}:document/${DocumentName}") and each instance it names
+# (instance, "arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}"); both types'
+# condition keys are aws:ResourceTag/${TagKey} and ssm:resourceTag/${TagKey}. (An AWS-owned
+# document's ARN has no account; the local cloud holds none, and answers them InvalidDocument.)
+
+
+def _tag_context(tags: Mapping[str, str], service_key: str) -> dict[str, str]:
+    """The request context of a resource carrying ``tags``: each tag under aws:ResourceTag/ and
+    under the service's own key (Systems Manager spells it ssm:resourceTag; context keys are matched
+    without regard to case in any event)."""
+    context: dict[str, str] = {}
+    for key, value in tags.items():
+        context[f"aws:ResourceTag/{key}"] = value
+        context[f"{service_key}/{key}"] = value
+    return context
+
+
+def _group_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    name = params.get("AutoScalingGroupName")
+    group = (
+        autoscaling_backends[account][region].autoscaling_groups.get(name) if isinstance(name, str) else None
+    )
+    if group is None:  # moto answers the missing group as AWS does; its ARN is not known
+        return [(action, "*", {})]
+    tags = {str(tag["Key"]): str(tag.get("Value", "")) for tag in group.tags}
+    return [(action, str(group.arn), _tag_context(tags, "autoscaling:ResourceTag"))]
+
+
+def _load_balancing_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    arn = params.get(_LOAD_BALANCING_ACTIONS[action])
+    if not isinstance(arn, str):
+        return [(action, "*", {})]
+    tags = elbv2_backends[account][region].tagging_service.get_tag_dict_for_resource(arn)
+    return [(action, arn, _tag_context(tags, "elasticloadbalancing:ResourceTag"))]
+
+
+def _alarm_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    named = params.get(_ALARM_ACTIONS[action])
+    names = named if isinstance(named, list) else [named]
+    arns = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}" for name in names if isinstance(name, str)]
+    return [(action, arn, {}) for arn in arns] or [(action, "*", {})]
+
+
+def _send_command_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    document = params.get("DocumentName")
+    checks: list[Check] = []
+    if isinstance(document, str):
+        arn = (
+            document if document.startswith("arn:") else f"arn:aws:ssm:{region}:{account}:document/{document}"
+        )
+        try:
+            tags = ssm_backends[account][region].list_tags_for_resource("Document", document)
+        except InvalidResourceId:  # a document moto does not hold: moto answers the call as AWS does
+            tags = {}
+        checks.append((action, arn, _tag_context(tags, "ssm:resourceTag")))
+    instances = ec2_backends[account][region].tags
+    for instance_id in params.get("InstanceIds") or []:
+        arn = f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"
+        checks.append((action, arn, _tag_context(dict(instances.get(instance_id, {})), "ssm:resourceTag")))
+    return checks or [(action, "*", {})]
+
+
+_RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], str, str], list[Check]]] = {
+    **dict.fromkeys(_GROUP_ACTIONS, _group_checks),
+    **dict.fromkeys(_LOAD_BALANCING_ACTIONS, _load_balancing_checks),
+    **dict.fromkeys(_ALARM_ACTIONS, _alarm_checks),
+    "ssm:SendCommand": _send_command_checks,
+}
+
+
+def resolves(action: str) -> bool:
+    """Whether :func:`resource_checks` knows what ``action`` is checked against."""
+    return action in _RESOLVERS
+
+
+def resource_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    """What IAM checks ``action`` against, given the request's parameters: one check per resource
+    the request names, each with that resource's tags in the request context."""
+    return _RESOLVERS[action](action, params, region, account)
