@@ -600,6 +600,55 @@ def test_a_deployment_that_turns_its_groups_alarms_off_is_also_authorised_as_upd
         assert denied == {"codedeploy:UpdateDeploymentGroup"}
 
 
+def test_codedeploy_calls_are_checked_against_the_group_application_or_config_they_name() -> None:
+    # Given a fleet with a canary deployment, IAM enforced, and a role granted the deploy
+    # function's CodeDeploy actions on another application only
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        location = {
+            "bucket": cloud.output("ArtifactBucketName"),
+            "key": "hello-app/1.0.0.zip",
+            "bundleType": "zip",
+        }
+        revision = {"revisionType": "S3", "s3Location": location}
+        group = {
+            "applicationName": app.codedeploy_application,
+            "deploymentGroupName": app.canary.deployment_group,
+        }
+        deployment = cloud.client("codedeploy").create_deployment(**group, revision=revision)["deploymentId"]
+        account = cloud.client("sts").get_caller_identity()["Account"]
+        prefix = f"arn:aws:codedeploy:{cloud.region}:{account}"
+        elsewhere = _role_granting(cloud, "elsewhere", "codedeploy:*", f"{prefix}:*:payments*").client(
+            "codedeploy"
+        )
+
+        # When it creates, lists and reads the fleet's deployments, its revision and its config
+        calls = {
+            "codedeploy:CreateDeployment": lambda: elsewhere.create_deployment(**group, revision=revision),
+            "codedeploy:ListDeployments": lambda: elsewhere.list_deployments(**group),
+            "codedeploy:GetDeployment": lambda: elsewhere.get_deployment(deploymentId=deployment),
+            "codedeploy:GetApplicationRevision": lambda: elsewhere.get_application_revision(
+                applicationName=app.codedeploy_application, revision=revision
+            ),
+            "codedeploy:GetDeploymentConfig": lambda: elsewhere.get_deployment_config(
+                deploymentConfigName="CodeDeployDefault.AllAtOnce"
+            ),
+        }
+        refusals = []
+        for call in calls.values():
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+            refusals.append(refused.value.response["Error"]["Message"])
+
+        # Then each is refused, checked against the fleet's group, application or the config
+        assert [action for _, action in _roles(cloud).denied] == list(calls)
+        fleet_group = f"{prefix}:deploymentgroup:{app.codedeploy_application}/{app.canary.deployment_group}"
+        assert all(fleet_group in r for r in refusals[:3]), refusals
+        assert f"{prefix}:application:{app.codedeploy_application}" in refusals[3]
+        assert f"{prefix}:deploymentconfig:CodeDeployDefault.AllAtOnce" in refusals[4]
+
+
 def test_an_action_without_resource_types_is_granted_on_every_resource_only() -> None:
     # Given a fleet with a deployment under way, IAM enforced, a role granted StopDeployment on
     # every deployment group (an ARN) and the two functions that stop deployments (template.yaml)

@@ -144,12 +144,13 @@ class FunctionRoleCredentials:
     passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
     Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``), DynamoDB's
     tables and indexes (``_dynamodb_checks``), Systems Manager's parameters
-    (``_parameter_checks``), Secrets Manager's secrets named by ARN, SNS's topics, and (with the
-    resource's tags in the request context) Auto Scaling groups, listener rules, target groups,
-    Run Command's document and instances, and CloudWatch alarms (``iam_resources``). For the
-    other calls the check is on the action alone, so it catches a missing action, not an ARN that
-    is too narrow; except for :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*"
-    itself, so only a statement on "*" grants them. Statements are read by ``iam_policy``.
+    (``_parameter_checks``), Secrets Manager's secrets named by ARN, SNS's topics, CodeDeploy's
+    groups, applications and configs, CloudWatch alarms, and (with the resource's tags in the
+    request context) Auto Scaling groups, listener rules, target groups, and Run Command's document
+    and instances (``iam_resources``). For the other calls the check is on the action alone, so it
+    catches a missing action, not an ARN that is too narrow; except for
+    :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*" itself, so only a
+    statement on "*" grants them. Statements are read by ``iam_policy``.
     """
 
     def __init__(self, account_id: str, region: str) -> None:
@@ -210,7 +211,6 @@ class FunctionRoleCredentials:
             service == "dynamodb"
             or action in _ARN_PARAMETER
             or action in _PARAMETER_ACTIONS
-            or action == "codedeploy:CreateDeployment"
             or (resolves(action) and not parsed)
         )
         body = _json_body(request.raw_body) if reads_body else {}
@@ -226,10 +226,6 @@ class FunctionRoleCredentials:
             checks = [(a, on, {}) for a, on in _parameter_checks(action, body, region, self.account_id)]
         elif resource == "*" and resolves(action):
             checks = resource_checks(action, request.params if parsed else body, region, self.account_id)
-        # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
-        # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
-        if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in body:
-            checks.append(("codedeploy:UpdateDeploymentGroup", resource, {}))
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()

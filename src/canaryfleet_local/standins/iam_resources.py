@@ -1,4 +1,4 @@
-"""What IAM checks a call against when the platform's grants name resources by pattern or by tag:
+"""What IAM checks a call against, for the calls whose grants name resources by pattern or by tag:
 the resource's ARN, and the request context's resource-tag keys (moto passes "*" and no context).
 
 Each entry follows the Service Authorization Reference ("Actions, resources, and condition keys
@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from moto.autoscaling.models import autoscaling_backends
+from moto.codedeploy.models import codedeploy_backends
 from moto.ec2.models import ec2_backends
 from moto.elbv2.models import elbv2_backends
 from moto.ssm.exceptions import InvalidResourceId
@@ -50,6 +51,23 @@ _ALARM_ACTIONS = {"cloudwatch:PutMetricAlarm": "AlarmName", "cloudwatch:DeleteAl
 # (instance, "arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}"); both types'
 # condition keys are aws:ResourceTag/${TagKey} and ssm:resourceTag/${TagKey}. (An AWS-owned
 # document's ARN has no account; the local cloud holds none, and answers them InvalidDocument.)
+
+
+# "... for AWS CodeDeploy" (and the CodeDeploy User Guide's "CodeDeploy permissions reference",
+# which gives the same ARN formats): the deployment actions take a deploymentgroup*
+# ("arn:${Partition}:codedeploy:${Region}:${Account}:deploymentgroup:${ApplicationName}/
+# ${DeploymentGroupName}"); GetDeployment the group of the deployment it names. The revision
+# actions take an application* ("...:application:${ApplicationName}"), GetDeploymentConfig a
+# deploymentconfig* ("...:deploymentconfig:${DeploymentConfigurationName}"). The request members
+# naming them (botocore codedeploy 2014-10-06).
+_DEPLOYMENT_GROUP_ACTIONS = {
+    "codedeploy:CreateDeployment": "deploymentGroupName",
+    "codedeploy:ListDeployments": "deploymentGroupName",
+    "codedeploy:UpdateDeploymentGroup": "currentDeploymentGroupName",
+}
+_APPLICATION_ACTIONS = frozenset(
+    {"codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"}
+)
 
 
 def _tag_context(tags: Mapping[str, str], service_key: str) -> dict[str, str]:
@@ -108,11 +126,50 @@ def _send_command_checks(action: str, params: Mapping[str, Any], region: str, ac
     return checks or [(action, "*", {})]
 
 
+def _codedeploy_arn(region: str, account: str, kind: str, *names: object) -> str:
+    if not all(isinstance(name, str) for name in names):
+        return "*"
+    return f"arn:aws:codedeploy:{region}:{account}:{kind}:{'/'.join(str(n) for n in names)}"
+
+
+def _deployment_group_checks(
+    action: str, params: Mapping[str, Any], region: str, account: str
+) -> list[Check]:
+    application: object = params.get("applicationName")
+    group: object = params.get(_DEPLOYMENT_GROUP_ACTIONS.get(action, ""))
+    if action == "codedeploy:GetDeployment":
+        deployment = codedeploy_backends[account][region].deployments.get(str(params.get("deploymentId")))
+        if deployment is None:  # moto answers the unknown deployment as AWS does
+            return [(action, "*", {})]
+        application, group = deployment.application_name, deployment.deployment_group_name
+    arn = _codedeploy_arn(region, account, "deploymentgroup", application, group)
+    checks: list[Check] = [(action, arn, {})]
+    # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
+    # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
+    if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in params:
+        checks.append(("codedeploy:UpdateDeploymentGroup", arn, {}))
+    return checks
+
+
+def _application_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    return [(action, _codedeploy_arn(region, account, "application", params.get("applicationName")), {})]
+
+
+def _deployment_config_checks(
+    action: str, params: Mapping[str, Any], region: str, account: str
+) -> list[Check]:
+    name = params.get("deploymentConfigName")
+    return [(action, _codedeploy_arn(region, account, "deploymentconfig", name), {})]
+
+
 _RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], str, str], list[Check]]] = {
     **dict.fromkeys(_GROUP_ACTIONS, _group_checks),
     **dict.fromkeys(_LOAD_BALANCING_ACTIONS, _load_balancing_checks),
     **dict.fromkeys(_ALARM_ACTIONS, _alarm_checks),
     "ssm:SendCommand": _send_command_checks,
+    **dict.fromkeys([*_DEPLOYMENT_GROUP_ACTIONS, "codedeploy:GetDeployment"], _deployment_group_checks),
+    **dict.fromkeys(_APPLICATION_ACTIONS, _application_checks),
+    "codedeploy:GetDeploymentConfig": _deployment_config_checks,
 }
 
 
