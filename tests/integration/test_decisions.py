@@ -133,6 +133,51 @@ def test_an_abort_once_the_build_serves_all_traffic_is_answered_too_late_and_cha
         assert record.abort_requested is not None and [e.kind for e in record.audit] == ["abort"]
 
 
+@pytest.mark.parametrize(
+    ("outcome", "too_late"),
+    [
+        ("Succeeded", True),  # every instance, canary and live, runs the build
+        (None, False),  # still deploying: its wait's token ends with the abort
+        ("Failed", False),  # the rollback is on its way
+    ],
+)
+def test_an_abort_once_the_live_deployment_succeeded_is_answered_too_late(
+    cloud: LocalCloud, store: DynamoRolloutStore, outcome: str | None, too_late: bool
+) -> None:
+    # Given an in-place rollout whose live deployment has its outcome (or none yet), between the
+    # deployment's end and the canary's share going back to live (no wait open, no final shift)
+    rollout_id = running(store, cloud, None)
+    store.log_weight(APP, rollout_id, "step-0", 10, NOW)
+    store.remember_deployment(rollout_id, "live", "d-live", "hello-app-live")
+    if outcome is not None:
+        store.record_deployment_outcome("d-live", outcome, "")
+
+    # When on-call aborts it
+    result = decide(decision("abort", reason="incident"), store, RecordingCallbacks(), SystemClock())
+
+    # Then after a success nothing would honour it: said so, nothing written; before, recorded
+    record = store.get(APP, rollout_id)
+    assert record is not None
+    if too_late:
+        assert result.outcome == "already_decided" and result.detail.startswith("too late to abort: 2.0.0 ")
+        assert record.abort_requested is None and record.audit == []
+    else:
+        assert result.outcome == "recorded" and record.abort_requested is not None
+
+
+def test_an_abort_after_a_rollback_began_is_recorded_even_if_the_live_deployment_succeeded(
+    cloud: LocalCloud, store: DynamoRolloutStore
+) -> None:
+    rollout_id = running(store, cloud, None)
+    store.remember_deployment(rollout_id, "live", "d-live", "hello-app-live")
+    store.record_deployment_outcome("d-live", "Succeeded", "")
+    store.log_weight(APP, rollout_id, "rollback", 0, NOW)
+
+    result = decide(decision("abort", reason="incident"), store, RecordingCallbacks(), SystemClock())
+
+    assert result.outcome == "recorded"
+
+
 def test_an_abort_once_the_release_is_recorded_is_answered_too_late(
     cloud: LocalCloud, store: DynamoRolloutStore
 ) -> None:

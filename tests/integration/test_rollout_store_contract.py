@@ -133,6 +133,21 @@ def test_an_abort_is_read_without_changing_the_record_and_a_missing_record_has_n
     assert store.get(app, "no-such-rollout") is None, "no record is made by the read"
 
 
+def test_a_deployments_outcome_is_read_once_recorded_and_only_the_first_counts(store: Any) -> None:
+    # Given a deployment a rollout created, its token stored, its end not yet known
+    store.remember_deployment("r-1", "live", "d-1", "payments-api-live")
+    store.attach_deployment_token("d-1", "token-1", {"purpose": "live"})
+    assert store.deployment_outcome("d-1") is None
+    assert store.deployment_outcome("d-unknown") is None
+
+    # When its end is recorded, then recorded again by a late or duplicate event
+    store.record_deployment_outcome("d-1", "Succeeded", "")
+    store.record_deployment_outcome("d-1", "Failed", "late")
+
+    # Then the first end is the one read
+    assert store.deployment_outcome("d-1") == "Succeeded"
+
+
 # --- the queue ------------------------------------------------------------------------------
 def test_a_rollout_takes_its_place_in_the_queue_once_even_after_the_place_was_handed_over(store: Any) -> None:
     # Given a rollout queued, waiting, and handed the lock with its place

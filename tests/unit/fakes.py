@@ -386,6 +386,10 @@ class InMemoryRolloutStore:
         item.update(final_status=status, final_detail=detail)
         return DeploymentWait(task_token=item.get("task_token"), final_status=status, final_detail=detail)
 
+    def deployment_outcome(self, deployment_id: str) -> str | None:
+        status = self.deployment_waits.get(deployment_id, {}).get("final_status")
+        return str(status) if status is not None else None
+
 
 class InMemoryFreezeCalendar:
     """The freeze calendar (:class:`canaryfleet.ports.calendar.FreezeCalendar`) in a dict."""

@@ -776,3 +776,13 @@ class DynamoRolloutStore:
                 return None
             raise
         return DeploymentWait.model_validate(plain(response["Attributes"]))
+
+    def deployment_outcome(self, deployment_id: str) -> str | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": s(f"DEPLOYMENT#{deployment_id}"), "sk": s("DEPLOYMENT")},
+            ProjectionExpression="final_status",
+            ConsistentRead=True,
+        )
+        status = response.get("Item", {}).get("final_status")
+        return str(status["S"]) if status else None

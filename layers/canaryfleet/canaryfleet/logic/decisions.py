@@ -40,7 +40,7 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
     if decision.rollout_id and decision.rollout_id != rollout_id:
         raise RolloutNotRunning(f"rollout {decision.rollout_id} is not running (running: {rollout_id})")
     record = store.get(decision.application, rollout_id)
-    if decision.action == "abort" and record is not None and record.serves_all_traffic():
+    if decision.action == "abort" and record is not None and _serves_all_traffic(record, store):
         # Nothing would read it (the steps left record the release and free the lock): said so,
         # and nothing is written, rather than "recorded" for an abort that could not happen.
         detail = too_late_to_abort(record.version)
@@ -67,6 +67,19 @@ def decide(decision: Decision, store: RolloutStore, callbacks: Callbacks, clock:
     if result.outcome == "applied" and wait_kind == "approval" and record is not None and record.approval_id:
         return result.model_copy(update={"approval_id": record.approval_id})
     return result
+
+
+def _serves_all_traffic(record: RolloutRecord, store: RolloutStore) -> bool:
+    """Whether the build takes every request for good: by the record's own marks, or, in place,
+    once its live deployment succeeded (only an in-place rollout deploys for "live"): every
+    instance, the canary's and the live group's, runs it, and the steps left (the canary's share
+    back to live, the release's record) read no abort. Not once a rollback has begun."""
+    if record.serves_all_traffic():
+        return True
+    if "rollback" in record.weight_log:
+        return False
+    deployment_id = store.deployment_for(record.rollout_id, "live")
+    return deployment_id is not None and store.deployment_outcome(deployment_id) == "Succeeded"
 
 
 def _decide_approval(at: _Waiting, store: RolloutStore, callbacks: Callbacks) -> DecisionResult:

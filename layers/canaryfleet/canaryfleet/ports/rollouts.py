@@ -244,6 +244,10 @@ class DeploymentRecords(Protocol):
         """Record a deployment's end once; the item (with any token) the first time, else None."""
         ...
 
+    def deployment_outcome(self, deployment_id: str) -> str | None:
+        """The deployment's final status once recorded (Succeeded, Failed, Stopped); None before."""
+        ...
+
 
 class RolloutStore(RolloutRecords, RolloutQueue, Releases, DeploymentRecords, Protocol):
     """Everything rollout logic keeps in the state table."""
