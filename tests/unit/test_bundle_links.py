@@ -209,3 +209,67 @@ def test_links_in_a_zip_the_agent_unpacks_again_with_rubyzip_are_refused() -> No
     reason = refused(data)
 
     assert reason.startswith("the bundle has symbolic links and names written with backslashes")
+
+
+def _with_files(*mappings: dict[str, str], behaviour: str | None = None) -> dict[str, bytes]:
+    """BUILD with its appspec's files mappings replaced (and a file_exists_behavior, if given)."""
+    lines = ["version: 0.0", "os: linux", "files:"]
+    for mapping in mappings:
+        lines += [f"  - source: {mapping['source']}", f"    destination: {mapping['destination']}"]
+    if behaviour is not None:
+        lines.append(f"file_exists_behavior: {behaviour}")
+    lines += ["hooks:", "  ApplicationStart:", "    - location: scripts/start.sh", ""]
+    return {**BUILD, "appspec.yml": "\n".join(lines).encode()}
+
+
+def test_a_linked_folders_files_are_planned_where_the_link_puts_them() -> None:
+    # Given app/current, a link to the folder app/lib: the agent copies lib's files under
+    # /opt/app/current; a second mapping installs one of them there too
+    files = _with_files(
+        {"source": "app", "destination": "/opt/app"},
+        {"source": "app/lib/libfoo.so.1.2", "destination": "/opt/app/current"},
+    )
+
+    reason = refused(bundle(link("app/current", "lib"), files=files))
+
+    assert reason == (
+        "appspec.yml is not a valid EC2/on-premises AppSpec:"
+        " files[1] (line 6) installs 'app/lib/libfoo.so.1.2' at '/opt/app/current/libfoo.so.1.2', where"
+        " files[0] (line 4) already installs 'app/lib/libfoo.so.1.2': CodeDeploy's agent refuses two"
+        " source files for the same destination and fails the deployment at Install; map only one of"
+        " them there"
+    )
+
+
+def test_a_file_source_that_is_a_link_is_installed_under_the_links_own_name() -> None:
+    # Given app/server-link, a link to app/bin/server, mapped into /opt/bin where app/bin's own
+    # mapping installs server: the agent names the copy after the source as written
+    files = _with_files(
+        {"source": "app/bin", "destination": "/opt/bin"},
+        {"source": "app/server-link", "destination": "/opt/bin"},
+    )
+
+    report = validate_bundle(bundle(link("app/server-link", "bin/server"), files=files))
+
+    assert not any("two source files" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("behaviour", [None, "DISALLOW"])
+def test_a_file_installed_where_a_linked_folder_goes_is_noted_or_refused(behaviour: str | None) -> None:
+    # Given app/current, a link to a folder, so /opt/app/current is a folder the agent makes; and
+    # a file named current installed into /opt/app by another mapping
+    files = _with_files(
+        {"source": "app", "destination": "/opt/app"},
+        {"source": "scripts/current", "destination": "/opt/app"},
+        behaviour=behaviour,
+    )
+    made = bundle(link("app/current", "lib"), files={**files, "scripts/current": b"v1\n"})
+    clash = (
+        "files[1] (line 6) installs the file 'scripts/current' at '/opt/app/current', where files[0]"
+        " (line 4) installs a folder"
+    )
+
+    if behaviour == "DISALLOW":
+        assert refused(made).startswith(f"appspec.yml is not a valid EC2/on-premises AppSpec: {clash}")
+    else:
+        assert any(note.startswith(clash) for note in validate_bundle(made).notes)

@@ -939,9 +939,10 @@ def _check_install(spec: _AppSpec, bundle: OpenedBundle, sources: list[str], lin
         return []
     budget = _Budget()
     try:
-        copies = _planned_copies(spec, bundle, sources, lines, budget)
+        tree = _Tree(bundle)
+        copies = _planned_copies(spec, tree, sources, lines, budget)
         _check_permissions(spec, copies, lines, budget)
-        folders = _brought_folders(spec, bundle, sources, budget)
+        folders = _brought_folders(spec, tree, sources, budget)
         return [
             *_files_where_folders_go(spec, copies, folders, lines),
             *_folder_permissions_twice(spec, copies, folders, lines, budget),
@@ -950,28 +951,67 @@ def _check_install(spec: _AppSpec, bundle: OpenedBundle, sources: list[str], lin
         return []
 
 
-def _brought_folders(
-    spec: _AppSpec, bundle: OpenedBundle, sources: list[str], budget: _Budget
-) -> dict[str, int]:
+class _Tree:
+    """The bundle as the agent's generate_directory_copy walks it once unpacked (installer.rb:
+    98-112): a folder's entries (Dir.entries), each entered if File.directory? holds for it, which
+    follows a symbolic link, else copied (a file, or a link to anything but a folder)."""
+
+    def __init__(self, bundle: OpenedBundle) -> None:
+        self.bundle = bundle
+        self.children: dict[str, list[str]] = {}
+        for path in [*bundle.files, *bundle.links, *bundle.directories]:
+            if path:
+                self.children.setdefault(path.rpartition("/")[0], []).append(path)
+        self._walked: dict[str, list[tuple[str, str, bool]]] = {}
+
+    def is_folder(self, path: str) -> bool:
+        """Whether the unpacked path is a folder, or a link that leads to one."""
+        if path in self.bundle.links:
+            path = self.bundle.link_resolved[path]
+        return path == "" or path in self.bundle.directories
+
+    def walk(self, folder: str, budget: _Budget) -> list[tuple[str, str, bool]]:
+        """What copying ``folder`` meets, each (its bundle path, its path under the destination,
+        whether it is entered as a folder), a linked folder's entries under the link's name.
+        safe_zip refuses a folder link leading back into itself, so the walk ends. Walked (and
+        spent from the budget) once per folder."""
+        if folder in self._walked:
+            return self._walked[folder]
+        met: list[tuple[str, str, bool]] = []
+        pending = [(folder, "")]
+        while pending:
+            real, relative = pending.pop()
+            entries = self.children.get(real, [])
+            budget.spend(len(entries))
+            cut = len(real) + 1 if real else 0
+            prefix = f"{relative}/" if relative else ""
+            for path in entries:
+                here = prefix + path[cut:]
+                entered = self.is_folder(path)
+                met.append((path, here, entered))
+                if entered:
+                    pending.append((self.bundle.link_resolved.get(path, path), here))
+        self._walked[folder] = met
+        return met
+
+
+def _brought_folders(spec: _AppSpec, tree: _Tree, sources: list[str], budget: _Budget) -> dict[str, int]:
     """Each folder a mapping of a bundle folder installs (its destination, and each folder inside
-    the source at its place under it), and the first mapping that brings it.
+    the source, a linked one too, at its place under it), and the first mapping that brings it.
 
     The agent makes such a folder when the instance does not have it (installer.rb:98-112,
     generate_directory_copy's mkdir), which is every new instance unless its image has the folder:
     the cleanup of the deployment before removes the folders that one made (installer.rb:29-37).
     """
-    directories = sorted(bundle.directories)
     brought: dict[str, int] = {}
     for index, (mapping, source) in enumerate(zip(spec.files or [], sources, strict=True)):
         destination = _expanded(mapping.destination)
         if destination is None or ".." in mapping.destination.split("/"):
             continue
-        if source != "" and source not in bundle.directories:
+        if not tree.is_folder(source):
             continue  # a file: its folder is the destination, which the agent makes only if missing
-        cut = len(source) + 1 if source else 0
-        inside = _under(directories, source)
-        budget.spend(len(inside) + 1)
-        for folder in [destination, *(posixpath.join(destination, path[cut:]) for path in inside)]:
+        inside = [relative for _, relative, entered in tree.walk(source, budget) if entered]
+        for folder in [destination, *(posixpath.join(destination, relative) for relative in inside)]:
             brought.setdefault(folder, index)
     return brought
 
@@ -1068,29 +1108,31 @@ def _under(paths: list[str], folder: str) -> list[str]:
 
 
 def _planned_copies(
-    spec: _AppSpec, bundle: OpenedBundle, sources: list[str], lines: Lines, budget: _Budget
+    spec: _AppSpec, tree: _Tree, sources: list[str], lines: Lines, budget: _Budget
 ) -> dict[str, tuple[int, str]]:
-    """Each destination file the agent plans to copy, and the mapping and bundle path it is from.
+    """Each destination path the agent plans to copy to, and the mapping and bundle path it is from.
 
     installer.rb:61-73: File.join(archive, source) names a folder (source / or . is the whole
-    bundle), whose files are copied to destination/their path in it (generate_directory_copy), or
-    a file, copied to destination/its name; install_instruction.rb:83-85 expands each destination
-    and refuses one planned twice ("two source files ... for the same destination").
+    bundle, a link to a folder is one), whose entries are copied to destination/their path in it
+    (generate_directory_copy: files, links to anything but a folder, a linked folder's entries), or
+    a file, copied to destination/File.basename of the source as written (a link's own name, not
+    its target's); install_instruction.rb:83-85 expands each destination and refuses one planned
+    twice ("two source files ... for the same destination").
     """
-    files = sorted(bundle.files)
     copies: dict[str, tuple[int, str]] = {}
     for index, (mapping, source) in enumerate(zip(spec.files or [], sources, strict=True)):
         destination = _expanded(mapping.destination)
         if destination is None:
             continue
-        if source == "" or source in bundle.directories:
-            cut = len(source) + 1 if source else 0
-            planned = [(path, path[cut:]) for path in _under(files, source)]
-        elif source in bundle.files:
-            planned = [(source, source.rsplit("/", 1)[-1])]
+        if tree.is_folder(source):
+            planned = [
+                (path, relative) for path, relative, entered in tree.walk(source, budget) if not entered
+            ]
+        elif source in tree.bundle.files:
+            planned = [(source, mapping.source.rstrip("/").rpartition("/")[2])]
+            budget.spend(1)
         else:
             continue  # not in the bundle as the agent names it: its copy fails (see _check_file_sources)
-        budget.spend(len(planned))
         for path, relative in planned:
             target = posixpath.join(destination, relative)
             if target in copies:
