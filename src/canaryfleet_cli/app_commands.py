@@ -20,6 +20,7 @@ from canaryfleet.models.app_config import (
     SLACK_USER_ID_PATTERN,
     AppConfig,
     Approvers,
+    fleet_template_prefix,
 )
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.policy import RolloutPolicy
@@ -345,11 +346,19 @@ def _template_path_for_humans() -> str:
         return str(FLEET_TEMPLATE)
 
 
-def deploy_command(application: str, parameter_file: Path) -> str:
-    """The `aws cloudformation deploy` command (AWS CLI v2) that creates or updates the fleet stack."""
+def deploy_command(application: str, parameter_file: Path, artifact_bucket: str) -> str:
+    """The `aws cloudformation deploy` command (AWS CLI v2) that creates or updates the fleet stack.
+
+    The template goes through the artifact bucket (``--s3-bucket``): CreateStack takes a template
+    of at most 51,200 bytes in the request, 1 MB from S3, and fleet/template.yaml is near the first
+    ("This is required the deployments of templates sized greater than 51,200 bytes": the AWS
+    CLI's help for ``--s3-bucket``).
+    """
     parts = [
         ["aws", "cloudformation", "deploy"],
         ["--template-file", _template_path_for_humans()],
+        ["--s3-bucket", artifact_bucket],
+        ["--s3-prefix", fleet_template_prefix(application)],
         ["--stack-name", stack_name(application)],
         ["--parameter-overrides", f"file://{parameter_file}"],
         ["--capabilities", "CAPABILITY_IAM"],
@@ -521,7 +530,7 @@ def onboard(
         errors.print(Text(APPROVER_EMAIL_HINT))
     if not repo.startswith("https://"):
         errors.print(Text(f"note: {SSH_REPOSITORY_NOTE}"))
-    typer.echo(deploy_command(name, target))
+    typer.echo(deploy_command(name, target, artifact_bucket))
 
 
 APPROVER_EMAIL_HINT = (

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.app_config import AppConfig, fleet_template_key, registry_parameter
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
@@ -160,6 +160,20 @@ def fleet_parameters(
     return values
 
 
+def upload_fleet_template(cloud: LocalCloud, application: str, body: str) -> str:
+    """Put the fleet template in the artifact bucket as `aws cloudformation deploy --s3-bucket
+    <ArtifactBucketName> --s3-prefix <fleet_template_prefix>` does (the onboarding's command), and
+    return the path-style URL it gives CreateStack, naming the object's version in a versioned
+    bucket."""
+    data = body.encode()
+    bucket = cloud.output("ArtifactBucketName")
+    key = fleet_template_key(application, data)
+    s3 = cloud.client("s3")
+    version = s3.put_object(Bucket=bucket, Key=key, Body=data).get("VersionId")
+    url = f"{s3.meta.endpoint_url}/{bucket}/{key}"
+    return f"{url}?versionId={version}" if version else url
+
+
 def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str] | None = None) -> AppConfig:
     """Create ``application``'s fleet stack from fleet/template.yaml; return its registry entry.
 
@@ -178,10 +192,11 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
     stack_name = fleet_stack_name(application)
     cfn = cloud.client("cloudformation")
     try:
+        template_url = upload_fleet_template(cloud, application, body)
         with fleet_stack_stand_ins():
             cfn.create_stack(
                 StackName=stack_name,
-                TemplateBody=body,
+                TemplateURL=template_url,
                 Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
                 Capabilities=["CAPABILITY_IAM"],
                 Tags=[{"Key": "application", "Value": application}],

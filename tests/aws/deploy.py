@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from canaryfleet.models.app_config import fleet_template_key
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app as cli_app
@@ -81,19 +82,43 @@ def _run(command: list[str], say: Callable[[str], None], env: dict[str, str] | N
         raise DeployFailed(f"{command[0]} {command[1]} exited {finished.returncode}")
 
 
+@dataclass(frozen=True)
+class TemplateBucket:
+    """Where a fleet template goes before CreateStack reads it, as fleet/README.md's `aws
+    cloudformation deploy --s3-bucket --s3-prefix` puts it (``fleet_template_key``), and its
+    path-style URL (with the object's version in a versioned bucket)."""
+
+    s3: Any
+    bucket: str
+    application: str
+
+    def upload(self, body: str) -> str:
+        data = body.encode()
+        key = fleet_template_key(self.application, data)
+        version = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
+        url = f"{self.s3.meta.endpoint_url}/{self.bucket}/{key}"
+        return f"{url}?versionId={version}" if version else url
+
+
 def _create_stack(
-    cloudformation: Any, stack: str, template: Path, parameters: dict[str, str], say: Callable[[str], None]
+    cloudformation: Any,
+    stack: str,
+    template: Path,
+    parameters: dict[str, str],
+    say: Callable[[str], None],
+    through: TemplateBucket | None = None,
 ) -> dict[str, str]:
     body = template.read_text()
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+    if through is None and len(body.encode()) > TEMPLATE_BODY_LIMIT:
         raise DeployFailed(
-            f"{template} is over CreateStack's {TEMPLATE_BODY_LIMIT}-byte TemplateBody limit: deploy it with "
-            "`sam deploy --template-file` (which uploads it) and set CANARYFLEET_AWS_FLEET_STACK"
+            f"{template} is over CreateStack's {TEMPLATE_BODY_LIMIT}-byte TemplateBody limit: deploy it"
+            " through a bucket"
         )
     say(f"create stack {stack}")
+    source = {"TemplateURL": through.upload(body)} if through is not None else {"TemplateBody": body}
     cloudformation.create_stack(
         StackName=stack,
-        TemplateBody=body,
+        **source,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
         OnFailure="DELETE",
@@ -203,7 +228,9 @@ def deploy_all(
         say,
     )
     parameters = fleet_parameters(deploy, story, platform, alb, folder)
-    fleet = _create_stack(cloudformation, story.fleet_stack_name, FLEET_TEMPLATE, parameters, say)
+    # As fleet/README.md's command deploys it: through the artifact bucket (`--s3-bucket`).
+    bucket = TemplateBucket(_session(story).client("s3"), platform["ArtifactBucketName"], story.application)
+    fleet = _create_stack(cloudformation, story.fleet_stack_name, FLEET_TEMPLATE, parameters, say, bucket)
     return Deployed(platform, alb["DnsName"], fleet)
 
 

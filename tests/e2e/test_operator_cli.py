@@ -295,8 +295,10 @@ def test_publish_refuses_a_bundle_the_platform_would_reject(
     output = cli_error("publish", "hello-app", "1.0.2", str(tmp_path))
 
     assert "hook script go.sh named in appspec.yml (ApplicationStart) is not in the bundle" in output
-    keys = cloud.client("s3").list_objects_v2(Bucket=cloud.output("ArtifactBucketName")).get("Contents", [])
-    assert keys == []
+    builds = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.output("ArtifactBucketName"), Prefix="hello-app/"
+    )
+    assert builds.get("Contents", []) == []
 
 
 def test_without_credentials_the_cli_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -58,8 +58,10 @@ def test_publish_checks_a_ci_zip_before_uploading_it(
     # Then the platform's reason is shown and nothing is uploaded
     assert result.exit_code == 1
     assert "the bundle has no appspec.yml at its root" in result.output
-    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.output("ArtifactBucketName"))
-    assert listing.get("Contents", []) == []
+    builds = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.output("ArtifactBucketName"), Prefix="hello-app/"
+    )
+    assert builds.get("Contents", []) == []
 
 
 def test_publish_refuses_a_file_that_is_not_a_zip(tmp_path: Path) -> None:

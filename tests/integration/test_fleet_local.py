@@ -16,7 +16,7 @@ from moto.codedeploy.models import codedeploy_backends
 from canaryfleet_cli.app_commands import Strategy, registry_entry_at_most
 from canaryfleet_local import fleet as fleet_module
 from canaryfleet_local.cloud import LocalCloudError
-from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT
+from canaryfleet_local.cloudformation_rules import TEMPLATE_BODY_LIMIT, TEMPLATE_OBJECT_LIMIT
 from canaryfleet_local.fleet import (
     LOCAL_DEREGISTRATION_DELAY_SECONDS,
     deploy_fleet,
@@ -284,24 +284,48 @@ def test_the_fleet_template_with_its_old_defects_is_refused_with_awss_reasons(
     assert "ApplyOnlyAtCronInterval isn't supported for rate expressions" in str(refused.value)
 
 
-def test_a_fleet_template_over_the_request_limit_is_refused_as_aws_cloudformation_deploy_would_be(
+def _grown_to(size: int) -> str:
+    """fleet/template.yaml grown by a comment to ``size`` bytes."""
+    text = fleet_module.fleet_template_body()
+    grown = text + "#" + "x" * (size - len(text.encode()) - len("#\n")) + "\n"
+    assert len(grown.encode()) == size
+    return grown
+
+
+def test_a_fleet_template_past_the_request_limit_deploys_through_the_artifact_bucket(
     fleet: DeployedFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given fleet/template.yaml grown by comments to one byte over CreateStack's TemplateBody
-    # limit (fleet/README.md's command sends the file in the request)
-    text = fleet_module.fleet_template_body()
-    padding = TEMPLATE_BODY_LIMIT + 1 - len(text.encode()) - len("#\n")
-    grown = text + "#" + "x" * padding + "\n"
-    assert len(grown.encode()) == TEMPLATE_BODY_LIMIT + 1
+    # Given fleet/template.yaml grown to one byte over CreateStack's TemplateBody limit (the
+    # onboarding's command sends it through the artifact bucket, --s3-bucket)
+    grown = _grown_to(TEMPLATE_BODY_LIMIT + 1)
+    monkeypatch.setattr(fleet_module, "fleet_template_body", lambda: grown)
+
+    # When an application is deployed from it
+    config = deploy_fleet(fleet.cloud, "grown-template")
+
+    # Then the stack is made from the template's object, kept under the application's prefix
+    assert config.application == "grown-template"
+    listed = fleet.cloud.client("s3").list_objects_v2(
+        Bucket=fleet.cloud.output("ArtifactBucketName"), Prefix="_fleet-templates/grown-template/"
+    )
+    [stored] = listed["Contents"]
+    assert stored["Key"].endswith(".template") and stored["Size"] == TEMPLATE_BODY_LIMIT + 1
+
+
+def test_a_fleet_template_past_the_s3_limit_is_refused_and_no_stack_is_left(
+    fleet: DeployedFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given fleet/template.yaml grown to one byte over CreateStack's limit for a template in S3
+    grown = _grown_to(TEMPLATE_OBJECT_LIMIT + 1)
     monkeypatch.setattr(fleet_module, "fleet_template_body", lambda: grown)
 
     # When an application is deployed from it
     with pytest.raises(LocalCloudError) as refused:
-        deploy_fleet(fleet.cloud, "grown-template")
+        deploy_fleet(fleet.cloud, "huge-template")
 
     # Then the local cloud refuses it with CloudFormation's answer, and no stack is left
-    assert "less than or equal to 51200" in str(refused.value)
-    assert fleet_stack_name("grown-template") not in {
+    assert "Template may not exceed 1048576 bytes in size." in str(refused.value)
+    assert fleet_stack_name("huge-template") not in {
         s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
     }
 

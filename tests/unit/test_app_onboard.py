@@ -169,6 +169,8 @@ def test_onboard_prints_the_deploy_command(in_tmp: Path) -> None:
     assert "--parameter-overrides file://orders.json" in command
     assert "--capabilities CAPABILITY_IAM" in command
     assert "template.yaml" in command
+    # Through the artifact bucket: CreateStack takes 51,200 bytes in the request, 1 MB from S3
+    assert "--s3-bucket canaryfleet-artifacts-1 \\\n  --s3-prefix _fleet-templates/orders-api" in command
 
 
 def test_onboard_tells_how_to_protect_approvers_email_subscriptions_only_when_there_are_approvers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,6 +22,20 @@ def other_color(color: Color) -> Color:
 
 def registry_parameter(application: str) -> str:
     return f"{REGISTRY_PREFIX}{application}"
+
+
+def fleet_template_prefix(application: str) -> str:
+    """Where an application's fleet template goes in the artifact bucket (``aws cloudformation
+    deploy --s3-bucket <ArtifactBucketName> --s3-prefix`` this): under no application's builds
+    (a name starts with a letter), and matched by no rule of the bucket (they match archives)."""
+    return f"_fleet-templates/{application}"
+
+
+def fleet_template_key(application: str, template: bytes) -> str:
+    """The key the AWS CLI gives the template under that prefix: its MD5, extension ``.template``
+    (awscli's S3Uploader.upload_with_dedup, which `aws cloudformation deploy` calls)."""
+    checksum = hashlib.md5(template, usedforsecurity=False).hexdigest()
+    return f"{fleet_template_prefix(application)}/{checksum}.template"
 
 
 class FleetGroup(BaseModel):
