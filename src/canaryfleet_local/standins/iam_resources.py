@@ -52,7 +52,6 @@ _ALARM_ACTIONS = {"cloudwatch:PutMetricAlarm": "AlarmName", "cloudwatch:DeleteAl
 # condition keys are aws:ResourceTag/${TagKey} and ssm:resourceTag/${TagKey}. (An AWS-owned
 # document's ARN has no account; the local cloud holds none, and answers them InvalidDocument.)
 
-
 # "... for AWS CodeDeploy" (and the CodeDeploy User Guide's "CodeDeploy permissions reference",
 # which gives the same ARN formats): the deployment actions take a deploymentgroup*
 # ("arn:${Partition}:codedeploy:${Region}:${Account}:deploymentgroup:${ApplicationName}/
