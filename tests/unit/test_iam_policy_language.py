@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from canaryfleet_local.standins.iam_policy import (
+    RequestContext,
     UnsupportedConditionError,
     condition_holds,
     conditions_hold,
@@ -22,6 +23,12 @@ from canaryfleet_local.standins.iam_policy import (
 GROUP = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1a2b:autoScalingGroupName/pay-live"
 GROUPS = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
 TAGGED = {"StringLike": {"autoscaling:ResourceTag/canaryfleet:application": "?*"}}
+# A request whose resource's tags were read: a tag not among them is absent.
+NOTHING = RequestContext()
+
+
+def _tags(values: dict[str, str]) -> RequestContext:
+    return RequestContext(values, ("aws:resourcetag/", "autoscaling:resourcetag/"))
 
 
 def _allow(
@@ -55,7 +62,7 @@ def test_wildcards_are_star_and_question_mark_only(pattern: str, value: str, mat
 def test_an_action_matches_without_regard_to_case_and_a_resource_with_it() -> None:
     statements = [_allow("AutoScaling:setdesired*", GROUP)]
 
-    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {})
+    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, NOTHING)
     assert not evaluate(
         statements, "autoscaling:SetDesiredCapacity", GROUP.replace("pay-live", "Pay-live"), {}
     )
@@ -65,21 +72,21 @@ def test_a_tag_condition_holds_only_for_a_resource_carrying_the_tag_with_some_va
     statements = [_allow("autoscaling:SetDesiredCapacity", GROUPS, TAGGED)]
     key = "autoscaling:ResourceTag/canaryfleet:application"
 
-    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {key: "pay"})
-    assert not evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {key: ""})
+    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({key: "pay"}))
+    assert not evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({key: ""}))
     # "If the key that you specify in a policy condition is not present in the request context,
     # the values do not match and the condition is false."
-    assert not evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {})
+    assert not evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({}))
     # "Context key names are not case-sensitive."
-    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {key.upper(): "pay"})
+    assert evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({key.upper(): "pay"}))
 
 
 def test_an_unknown_resource_weighs_neither_the_resource_nor_the_conditions() -> None:
     # The stand-in's check of an action alone, for a call whose resource it cannot read.
     statements = [_allow("autoscaling:SetDesiredCapacity", GROUPS, TAGGED)]
 
-    assert evaluate(statements, "autoscaling:SetDesiredCapacity", None, {})
-    assert not evaluate(statements, "autoscaling:DescribeAutoScalingGroups", None, {})
+    assert evaluate(statements, "autoscaling:SetDesiredCapacity", None, NOTHING)
+    assert not evaluate(statements, "autoscaling:DescribeAutoScalingGroups", None, NOTHING)
 
 
 def test_a_deny_overrides_any_allow_and_nothing_allowed_is_denied() -> None:
@@ -87,19 +94,19 @@ def test_a_deny_overrides_any_allow_and_nothing_allowed_is_denied() -> None:
     deny = _allow("cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:*:*:alarm:payments-*", effect="Deny")
     alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:payments-latency"
 
-    assert evaluate([allow], "cloudwatch:DeleteAlarms", alarm, {})
-    assert not evaluate([allow, deny], "cloudwatch:DeleteAlarms", alarm, {})
-    assert evaluate([allow, deny], "cloudwatch:PutMetricAlarm", alarm, {})
-    assert not evaluate([deny], "cloudwatch:PutMetricAlarm", alarm, {})
-    assert not evaluate([], "cloudwatch:PutMetricAlarm", alarm, {})
+    assert evaluate([allow], "cloudwatch:DeleteAlarms", alarm, NOTHING)
+    assert not evaluate([allow, deny], "cloudwatch:DeleteAlarms", alarm, NOTHING)
+    assert evaluate([allow, deny], "cloudwatch:PutMetricAlarm", alarm, NOTHING)
+    assert not evaluate([deny], "cloudwatch:PutMetricAlarm", alarm, NOTHING)
+    assert not evaluate([], "cloudwatch:PutMetricAlarm", alarm, NOTHING)
 
 
 def test_not_action_and_not_resource_name_everything_else() -> None:
     statements = [{"Effect": "Allow", "NotAction": "iam:*", "NotResource": "arn:aws:s3:::secrets/*"}]
 
-    assert evaluate(statements, "s3:GetObject", "arn:aws:s3:::builds/app.zip", {})
-    assert not evaluate(statements, "s3:GetObject", "arn:aws:s3:::secrets/key", {})
-    assert not evaluate(statements, "iam:PassRole", "arn:aws:iam::123456789012:role/x", {})
+    assert evaluate(statements, "s3:GetObject", "arn:aws:s3:::builds/app.zip", NOTHING)
+    assert not evaluate(statements, "s3:GetObject", "arn:aws:s3:::secrets/key", NOTHING)
+    assert not evaluate(statements, "iam:PassRole", "arn:aws:iam::123456789012:role/x", NOTHING)
 
 
 @pytest.mark.parametrize(
@@ -139,11 +146,15 @@ def test_every_operator_and_key_of_a_block_must_hold() -> None:
         "Null": {"aws:ResourceTag/frozen": "true"},
     }
 
-    assert conditions_hold(block, {"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "live"})
-    assert not conditions_hold(block, {"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "canary"})
+    assert conditions_hold(block, _tags({"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "live"}))
+    assert not conditions_hold(
+        block, _tags({"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "canary"})
+    )
     assert not conditions_hold(
         block,
-        {"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "live", "aws:ResourceTag/frozen": "1"},
+        _tags(
+            {"aws:ResourceTag/app": "payments", "aws:ResourceTag/role": "live", "aws:ResourceTag/frozen": "1"}
+        ),
     )
 
 
@@ -154,4 +165,16 @@ def test_an_operator_not_played_is_refused_rather_than_judged(operator: str) -> 
     statements = [_allow("autoscaling:SetDesiredCapacity", GROUPS, {operator: {"aws:ResourceTag/x": "1"}})]
 
     with pytest.raises(UnsupportedConditionError, match=operator):
-        evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, {"aws:ResourceTag/x": "1"})
+        evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({"aws:ResourceTag/x": "1"}))
+
+
+@pytest.mark.parametrize("key", ["aws:SourceIp", "s3:prefix", "aws:PrincipalTag/team"])
+def test_a_condition_on_a_key_the_stand_in_does_not_know_is_refused_rather_than_judged_absent(
+    key: str,
+) -> None:
+    # The resource's tags are known whole; this key is of no family the stand-in reads, so its
+    # absence from the context says nothing about the request AWS would see
+    statements = [_allow("autoscaling:SetDesiredCapacity", GROUPS, {"StringNotLike": {key: "10.*"}})]
+
+    with pytest.raises(UnsupportedConditionError, match=key):
+        evaluate(statements, "autoscaling:SetDesiredCapacity", GROUP, _tags({"aws:ResourceTag/app": "pay"}))

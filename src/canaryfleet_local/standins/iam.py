@@ -15,8 +15,8 @@ from moto.iam.access_control import IAMPolicy
 from moto.s3.models import FakeKey, s3_backends
 from moto.sts.models import sts_backends
 
-from canaryfleet_local.standins.iam_policy import evaluate
-from canaryfleet_local.standins.iam_resources import Check, resolves, resource_checks
+from canaryfleet_local.standins.iam_policy import RequestContext, evaluate
+from canaryfleet_local.standins.iam_resources import NOTHING_KNOWN, Check, resolves, resource_checks
 
 # Opt-in: CANARYFLEET_LOCAL_IAM=enforce runs every function under its own role's credentials,
 # and IAM checks each call made with them.
@@ -219,11 +219,15 @@ class FunctionRoleCredentials:
         if resource == "*" and action in _TOPIC_ACTIONS:
             resource = _form_arn(request.data, "TopicArn") or resource
         region = iam_request._region
-        checks: list[Check] = [(_SQS_BATCH_PERMISSION.get(action, action), resource, {})]
+        checks: list[Check] = [(_SQS_BATCH_PERMISSION.get(action, action), resource, NOTHING_KNOWN)]
         if service == "dynamodb":
-            checks = [(a, on, {}) for a, on in _dynamodb_checks(action, body, region, self.account_id)]
+            checks = [
+                (a, on, NOTHING_KNOWN) for a, on in _dynamodb_checks(action, body, region, self.account_id)
+            ]
         elif action in _PARAMETER_ACTIONS:
-            checks = [(a, on, {}) for a, on in _parameter_checks(action, body, region, self.account_id)]
+            checks = [
+                (a, on, NOTHING_KNOWN) for a, on in _parameter_checks(action, body, region, self.account_id)
+            ]
         elif resource == "*" and resolves(action):
             checks = resource_checks(action, request.params if parsed else body, region, self.account_id)
         statements = [
@@ -243,7 +247,7 @@ class FunctionRoleCredentials:
             # returns depends on whether you also have the s3:ListBucket permission": 404 Not Found
             # with it, 403 Access Denied without.
             bucket = resource.removeprefix(_S3_ARN).partition("/")[0]
-            self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}", {})
+            self._check(iam_request, statements, "s3:ListBucket", f"{_S3_ARN}{bucket}", NOTHING_KNOWN)
 
     def _check(
         self,
@@ -251,7 +255,7 @@ class FunctionRoleCredentials:
         statements: list[dict[str, Any]],
         wanted: str,
         resource: str,
-        context: dict[str, str],
+        context: RequestContext,
     ) -> None:
         # moto passes "*" for a resource it does not know: the statement's resources and conditions
         # are then not weighed, unless the action has none, when "*" is what IAM itself checks.

@@ -21,8 +21,10 @@ gives no value. What is played here instead, from the IAM User Guide:
   denied.
 
 A condition this module does not play (another operator, or a ``ForAnyValue:``/``ForAllValues:``
-set operator) raises :class:`UnsupportedConditionError`: the stand-in says it cannot judge the
-statement rather than judge it wrong.
+set operator), or one on a context key the stand-in does not know for the request (its
+:class:`RequestContext` names the key families it knows whole, such as a resource's tags), raises
+:class:`UnsupportedConditionError`: the stand-in says it cannot judge the statement rather than
+judge it wrong.
 """
 
 from __future__ import annotations
@@ -30,19 +32,42 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 
 class UnsupportedConditionError(Exception):
-    """A statement's condition uses an operator the local cloud's IAM does not evaluate."""
+    """A statement's condition uses an operator the local cloud's IAM does not evaluate, or a
+    context key it does not know for the request."""
 
-    def __init__(self, operator: str) -> None:
+    def __init__(self, operator: str, key: str | None = None) -> None:
+        what = f"the condition operator {operator!r}" if key is None else f"the condition key {key!r}"
         super().__init__(
-            f"the local cloud's IAM does not evaluate the condition operator {operator!r}; "
-            "add it to canaryfleet_local/standins/iam_policy.py (with its IAM User Guide rule) first"
+            f"the local cloud's IAM does not evaluate {what} for this request; add it to"
+            " canaryfleet_local/standins/iam_policy.py or iam_resources.py (with its AWS source) first"
         )
         self.operator = operator
+        self.key = key
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the stand-in knows of a request's context: its keys' values, and the key families it
+    knows whole (lower case, e.g. "aws:resourcetag/" for a resource whose tags it read). A key of
+    such a family that has no value is absent from the request (the resource lacks that tag); a
+    key of no known family cannot be judged, and a condition on it is refused, not judged."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    families: tuple[str, ...] = ()
+
+    def value(self, key: str) -> str | None:
+        """The key's value (names matched without regard to case); None if it is absent."""
+        wanted = key.lower()
+        found = next((v for k, v in self.values.items() if k.lower() == wanted), None)
+        if found is None and not wanted.startswith(self.families):
+            raise UnsupportedConditionError("", key)
+        return found
 
 
 class Effect(enum.Enum):
@@ -107,12 +132,10 @@ def condition_holds(operator: str, expected: Any, value: str | None) -> bool:
     return _string_holds(base, values, value) != negated
 
 
-def conditions_hold(block: Mapping[str, Any], context: Mapping[str, str]) -> bool:
-    """Whether every condition of a statement's Condition block holds for the request context
-    (context keys are matched without regard to case)."""
-    by_key = {key.lower(): value for key, value in context.items()}
+def conditions_hold(block: Mapping[str, Any], context: RequestContext) -> bool:
+    """Whether every condition of a statement's Condition block holds for the request context."""
     return all(
-        condition_holds(operator, expected, by_key.get(key.lower()))
+        condition_holds(operator, expected, context.value(key))
         for operator, keys in block.items()
         for key, expected in keys.items()
     )
@@ -122,7 +145,7 @@ def statement_effect(
     statement: Mapping[str, Any],
     action: str,
     resource: str | None,
-    context: Mapping[str, str],
+    context: RequestContext,
 ) -> Effect:
     """What ``statement`` says about ``action`` on ``resource`` (None: the resource is not known,
     so the statement's Resource and Condition are not weighed) in the request ``context``."""
@@ -147,7 +170,7 @@ def statement_effect(
 
 
 def evaluate(
-    statements: Sequence[Mapping[str, Any]], action: str, resource: str | None, context: Mapping[str, str]
+    statements: Sequence[Mapping[str, Any]], action: str, resource: str | None, context: RequestContext
 ) -> bool:
     """Whether the statements allow the request: an Allow among them and no Deny."""
     effects = {statement_effect(s, action, resource, context) for s in statements}

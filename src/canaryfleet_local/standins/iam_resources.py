@@ -18,8 +18,11 @@ from moto.elbv2.models import elbv2_backends
 from moto.ssm.exceptions import InvalidResourceId
 from moto.ssm.models import ssm_backends
 
+from canaryfleet_local.standins.iam_policy import RequestContext
+
 # One check: the action, the resource's ARN ("*" when it is not known), the request context.
-Check = tuple[str, str, dict[str, str]]
+Check = tuple[str, str, RequestContext]
+NOTHING_KNOWN = RequestContext()
 
 # "... for Amazon EC2 Auto Scaling": these actions take an autoScalingGroup*
 # ("arn:${Partition}:autoscaling:${Region}:${Account}:autoScalingGroup:${GroupId}:
@@ -69,15 +72,15 @@ _APPLICATION_ACTIONS = frozenset(
 )
 
 
-def _tag_context(tags: Mapping[str, str], service_key: str) -> dict[str, str]:
+def _tag_context(tags: Mapping[str, str], service_key: str) -> RequestContext:
     """The request context of a resource carrying ``tags``: each tag under aws:ResourceTag/ and
     under the service's own key (Systems Manager spells it ssm:resourceTag; context keys are matched
-    without regard to case in any event)."""
-    context: dict[str, str] = {}
+    without regard to case in any event). Both families are known whole: a tag not there is absent."""
+    values: dict[str, str] = {}
     for key, value in tags.items():
-        context[f"aws:ResourceTag/{key}"] = value
-        context[f"{service_key}/{key}"] = value
-    return context
+        values[f"aws:ResourceTag/{key}"] = value
+        values[f"{service_key}/{key}"] = value
+    return RequestContext(values, ("aws:resourcetag/", f"{service_key.lower()}/"))
 
 
 def _group_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
@@ -86,7 +89,7 @@ def _group_checks(action: str, params: Mapping[str, Any], region: str, account: 
         autoscaling_backends[account][region].autoscaling_groups.get(name) if isinstance(name, str) else None
     )
     if group is None:  # moto answers the missing group as AWS does; its ARN is not known
-        return [(action, "*", {})]
+        return [(action, "*", NOTHING_KNOWN)]
     tags = {str(tag["Key"]): str(tag.get("Value", "")) for tag in group.tags}
     return [(action, str(group.arn), _tag_context(tags, "autoscaling:ResourceTag"))]
 
@@ -94,7 +97,7 @@ def _group_checks(action: str, params: Mapping[str, Any], region: str, account: 
 def _load_balancing_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
     arn = params.get(_LOAD_BALANCING_ACTIONS[action])
     if not isinstance(arn, str):
-        return [(action, "*", {})]
+        return [(action, "*", NOTHING_KNOWN)]
     tags = elbv2_backends[account][region].tagging_service.get_tag_dict_for_resource(arn)
     return [(action, arn, _tag_context(tags, "elasticloadbalancing:ResourceTag"))]
 
@@ -103,7 +106,7 @@ def _alarm_checks(action: str, params: Mapping[str, Any], region: str, account: 
     named = params.get(_ALARM_ACTIONS[action])
     names = named if isinstance(named, list) else [named]
     arns = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}" for name in names if isinstance(name, str)]
-    return [(action, arn, {}) for arn in arns] or [(action, "*", {})]
+    return [(action, arn, NOTHING_KNOWN) for arn in arns] or [(action, "*", NOTHING_KNOWN)]
 
 
 def _send_command_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
@@ -122,7 +125,7 @@ def _send_command_checks(action: str, params: Mapping[str, Any], region: str, ac
     for instance_id in params.get("InstanceIds") or []:
         arn = f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"
         checks.append((action, arn, _tag_context(dict(instances.get(instance_id, {})), "ssm:resourceTag")))
-    return checks or [(action, "*", {})]
+    return checks or [(action, "*", NOTHING_KNOWN)]
 
 
 def _codedeploy_arn(region: str, account: str, kind: str, *names: object) -> str:
@@ -139,26 +142,32 @@ def _deployment_group_checks(
     if action == "codedeploy:GetDeployment":
         deployment = codedeploy_backends[account][region].deployments.get(str(params.get("deploymentId")))
         if deployment is None:  # moto answers the unknown deployment as AWS does
-            return [(action, "*", {})]
+            return [(action, "*", NOTHING_KNOWN)]
         application, group = deployment.application_name, deployment.deployment_group_name
     arn = _codedeploy_arn(region, account, "deploymentgroup", application, group)
-    checks: list[Check] = [(action, arn, {})]
+    checks: list[Check] = [(action, arn, NOTHING_KNOWN)]
     # "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM
     # permission when calling CreateDeployment" (botocore codedeploy model, CreateDeploymentInput).
     if action == "codedeploy:CreateDeployment" and "overrideAlarmConfiguration" in params:
-        checks.append(("codedeploy:UpdateDeploymentGroup", arn, {}))
+        checks.append(("codedeploy:UpdateDeploymentGroup", arn, NOTHING_KNOWN))
     return checks
 
 
 def _application_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
-    return [(action, _codedeploy_arn(region, account, "application", params.get("applicationName")), {})]
+    return [
+        (
+            action,
+            _codedeploy_arn(region, account, "application", params.get("applicationName")),
+            NOTHING_KNOWN,
+        )
+    ]
 
 
 def _deployment_config_checks(
     action: str, params: Mapping[str, Any], region: str, account: str
 ) -> list[Check]:
     name = params.get("deploymentConfigName")
-    return [(action, _codedeploy_arn(region, account, "deploymentconfig", name), {})]
+    return [(action, _codedeploy_arn(region, account, "deploymentconfig", name), NOTHING_KNOWN)]
 
 
 _RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], str, str], list[Check]]] = {
