@@ -73,63 +73,9 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
     }
 )
 
-# The Step Functions actions the platform calls that name a resource type ("Actions, resources,
-# and condition keys for AWS Step Functions": StartExecution, DescribeStateMachine and
-# ListExecutions a stateMachine*, DescribeExecution, GetExecutionHistory and StopExecution an
-# execution*), and the request parameter holding that resource's ARN (botocore stepfunctions
-# 2016-11-23). moto passes "*" for them: IAM checks the ARN.
-_STATES_RESOURCE_PARAMETER = {
-    "states:StartExecution": "stateMachineArn",
-    "states:DescribeStateMachine": "stateMachineArn",
-    "states:ListExecutions": "stateMachineArn",
-    "states:DescribeExecution": "executionArn",
-    "states:GetExecutionHistory": "executionArn",
-    "states:StopExecution": "executionArn",
-}
-
-# Systems Manager's parameter actions and the request member naming the parameter(s) (botocore
-# ssm 2014-11-06); each is checked against "arn:aws:ssm:<region>:<account>:parameter/<name>",
-# the name's leading '/' not doubled ("Actions, resources, and condition keys for AWS Systems
-# Manager": parameter*; GetParametersByPath, the path itself).
-_PARAMETER_ACTIONS = {
-    "ssm:GetParameter": "Name",
-    "ssm:PutParameter": "Name",
-    "ssm:DeleteParameter": "Name",
-    "ssm:GetParameters": "Names",
-    "ssm:GetParametersByPath": "Path",
-}
-
-# Secrets Manager's secret actions, checked against the secret the request names by its ARN
-# (SecretId; a name alone leaves the check on the action, as moto does): "... for AWS Secrets
-# Manager", Secret*.
-_SECRET_ACTIONS = frozenset(
-    {
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:PutSecretValue",
-        "secretsmanager:UpdateSecretVersionStage",
-    }
-)
-
-# The JSON request member holding the ARN IAM checks, for the actions above that name one.
-_ARN_PARAMETER = {**_STATES_RESOURCE_PARAMETER, **dict.fromkeys(_SECRET_ACTIONS, "SecretId")}
-
-# SNS's topic actions the platform calls, checked against the topic the request names (the query
-# protocol's TopicArn form field): "Actions, resources, and condition keys for Amazon SNS", topic*.
-_TOPIC_ACTIONS = frozenset({"sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"})
-
 # SQS's JSON protocol is "awsQueryCompatible" (botocore sqs model): it keeps its query-protocol
 # error codes (AccessDenied), which moto's answer already gives.
 _QUERY_COMPATIBLE_TARGETS = ("AmazonSQS.",)
-
-# A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
-_TRANSACTION_PARTS = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-    "Get": "dynamodb:GetItem",
-}
 
 
 class FunctionRoleCredentials:
@@ -141,13 +87,12 @@ class FunctionRoleCredentials:
     IAM: signature, then the role's inline policies. Requests signed otherwise (the local
     cloud itself, the fleet simulator, tests) are not checked, as on AWS they would come from
     an administrator. moto knows the resource of a request only for S3 and SQS (elsewhere it
-    passes "*", which no ARN in a policy matches); this stand-in reads it from the request for
-    Step Functions' state machines and executions (``_STATES_RESOURCE_PARAMETER``), DynamoDB's
-    tables and indexes (``_dynamodb_checks``), Systems Manager's parameters
-    (``_parameter_checks``), Secrets Manager's secrets named by ARN, SNS's topics, CodeDeploy's
-    groups, applications and configs, CloudWatch alarms, and (with the resource's tags in the
-    request context) Auto Scaling groups, listener rules, target groups, and Run Command's document
-    and instances (``iam_resources``). For the other calls the check is on the action alone, so it
+    passes "*", which no ARN in a policy matches); this stand-in reads it from the request
+    (``iam_resources``) for Step Functions' state machines and executions, DynamoDB's tables and
+    indexes, Systems Manager's parameters, Secrets Manager's secrets named by ARN, SNS's topics,
+    CodeDeploy's groups, applications and configs, CloudWatch alarms, and (with the resource's
+    tags in the request context) Auto Scaling groups, listener rules, target groups, and Run
+    Command's document and instances. For the other calls the check is on the action alone, so it
     catches a missing action, not an ARN that is too narrow; except for
     :data:`ACTIONS_WITHOUT_RESOURCE_TYPES`, which IAM checks against "*" itself, so only a
     statement on "*" grants them. Statements are read by ``iam_policy``.
@@ -204,32 +149,10 @@ class FunctionRoleCredentials:
         iam_request.check_signature()
         service, _, operation = iam_request._action.partition(":")
         action = f"{_IAM_PREFIX_OF_SIGNING_NAME.get(service, service)}:{operation}"
-        # moto parses some services' requests itself (request.params); the JSON ones checked by
-        # what they name are read here (an S3 body is an object's data, never read).
-        parsed = getattr(request, "automated_parameter_parsing", False)
-        reads_body = (
-            service == "dynamodb"
-            or action in _ARN_PARAMETER
-            or action in _PARAMETER_ACTIONS
-            or (resolves(action) and not parsed)
-        )
-        body = _json_body(request.raw_body) if reads_body else {}
-        if resource == "*" and action in _ARN_PARAMETER:
-            resource = _arn(body.get(_ARN_PARAMETER[action])) or resource
-        if resource == "*" and action in _TOPIC_ACTIONS:
-            resource = _form_arn(request.data, "TopicArn") or resource
-        region = iam_request._region
         checks: list[Check] = [(_SQS_BATCH_PERMISSION.get(action, action), resource, NOTHING_KNOWN)]
-        if service == "dynamodb":
-            checks = [
-                (a, on, NOTHING_KNOWN) for a, on in _dynamodb_checks(action, body, region, self.account_id)
-            ]
-        elif action in _PARAMETER_ACTIONS:
-            checks = [
-                (a, on, NOTHING_KNOWN) for a, on in _parameter_checks(action, body, region, self.account_id)
-            ]
-        elif resource == "*" and resolves(action):
-            checks = resource_checks(action, request.params if parsed else body, region, self.account_id)
+        if resource == "*" and resolves(action):  # moto knows no resource: read it from the request
+            members = _json_body(request.raw_body) or getattr(request, "params", None) or {}
+            checks = resource_checks(action, members, iam_request._region, self.account_id)
         statements = [
             statement
             for policy in iam_request._access_key.collect_policies()
@@ -319,46 +242,6 @@ class FunctionRoleCredentials:
             yield
 
 
-def _dynamodb_checks(
-    action: str, request: dict[str, Any], region: str, account: str
-) -> list[tuple[str, str]]:
-    """What IAM checks for a DynamoDB call: its action on the table it names (a Query or Scan of
-    an index, on the index: "table/<name>/index/<index>"), or, for a transaction, each part's
-    action on its own table (there is no TransactWriteItems grant). Resource types: "Actions,
-    resources, and condition keys for Amazon DynamoDB" (table*, index); ARN format: "arn:aws:
-    dynamodb:<region>:<account>:table/<name>" (the same reference's resource types table)."""
-
-    def table(name: object, index: object = None) -> str:
-        if not isinstance(name, str):
-            return "*"
-        arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-        return f"{arn}/index/{index}" if isinstance(index, str) else arn
-
-    if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
-        return sorted(
-            {
-                (_TRANSACTION_PARTS[kind], table(part.get("TableName")))
-                for item in request.get("TransactItems", [])
-                for kind, part in item.items()
-            }
-        )
-    return [(action, table(request.get("TableName"), request.get("IndexName")))]
-
-
-def _parameter_checks(
-    action: str, request: dict[str, Any], region: str, account: str
-) -> list[tuple[str, str]]:
-    """What IAM checks for a Systems Manager parameter call: its action on each parameter named."""
-    named = request.get(_PARAMETER_ACTIONS[action])
-    names = named if isinstance(named, list) else [named]
-    arns = [
-        f"arn:aws:ssm:{region}:{account}:parameter/{name.removeprefix('/')}"
-        for name in names
-        if isinstance(name, str) and not name.startswith("arn:")
-    ]
-    return [(action, arn) for arn in arns] or [(action, "*")]
-
-
 class _SnsAuthorizationError(AccessDeniedError):
     """SNS's refusal: HTTP 403, as moto's AccessDenied, under SNS's own code."""
 
@@ -366,25 +249,15 @@ class _SnsAuthorizationError(AccessDeniedError):
         super(AccessDeniedError, self).__init__("AuthorizationError", message)
 
 
-def _form_arn(form: Any, parameter: str) -> str | None:
-    """The ARN a query-protocol request names in the form field ``parameter`` (moto keeps the
-    form as a mapping of lists), if it names one."""
-    values = form.get(parameter) if hasattr(form, "get") else None
-    return _arn(values[0] if isinstance(values, list) and values else values)
-
-
 def _json_body(body: bytes | str | None) -> dict[str, Any]:
-    """A JSON request's members; none for a body that is not a JSON object (another protocol)."""
+    """A JSON request's members; none for a body that is not a JSON object: a query-protocol form,
+    whose members moto has parsed into ``request.params`` (an S3 body, an object's data, is never
+    read: no S3 action is resolved)."""
     try:
         parsed = json.loads(body or b"{}")
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
-
-
-def _arn(value: object) -> str | None:
-    """``value`` if it is an ARN."""
-    return value if isinstance(value, str) and value.startswith("arn:") else None
 
 
 def _policy_statements(policy: Any, iam_policy_class: Any) -> list[dict[str, Any]]:

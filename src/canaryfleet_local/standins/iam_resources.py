@@ -1,5 +1,5 @@
-"""What IAM checks a call against, for the calls whose grants name resources by pattern or by tag:
-the resource's ARN, and the request context's resource-tag keys (moto passes "*" and no context).
+"""What IAM checks a call against, for the calls moto knows no resource of (it passes "*" outside
+S3 and SQS): the resources the request names, and the request context's resource-tag keys.
 
 Each entry follows the Service Authorization Reference ("Actions, resources, and condition keys
 for <service>"): the action's resource types, their ARN formats, and the condition keys each
@@ -70,6 +70,65 @@ _DEPLOYMENT_GROUP_ACTIONS = {
 _APPLICATION_ACTIONS = frozenset(
     {"codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"}
 )
+
+
+# The Step Functions actions the platform calls that name a resource type ("Actions, resources,
+# and condition keys for AWS Step Functions": StartExecution, DescribeStateMachine and
+# ListExecutions a stateMachine*, DescribeExecution, GetExecutionHistory and StopExecution an
+# execution*), and the request parameter holding that resource's ARN (botocore stepfunctions
+# 2016-11-23). moto passes "*" for them: IAM checks the ARN.
+_STATES_RESOURCE_PARAMETER = {
+    "states:StartExecution": "stateMachineArn",
+    "states:DescribeStateMachine": "stateMachineArn",
+    "states:ListExecutions": "stateMachineArn",
+    "states:DescribeExecution": "executionArn",
+    "states:GetExecutionHistory": "executionArn",
+    "states:StopExecution": "executionArn",
+}
+
+# Systems Manager's parameter actions and the request member naming the parameter(s) (botocore
+# ssm 2014-11-06); each is checked against "arn:aws:ssm:<region>:<account>:parameter/<name>",
+# the name's leading '/' not doubled ("Actions, resources, and condition keys for AWS Systems
+# Manager": parameter*; GetParametersByPath, the path itself).
+_PARAMETER_ACTIONS = {
+    "ssm:GetParameter": "Name",
+    "ssm:PutParameter": "Name",
+    "ssm:DeleteParameter": "Name",
+    "ssm:GetParameters": "Names",
+    "ssm:GetParametersByPath": "Path",
+}
+
+# Secrets Manager's secret actions, checked against the secret the request names by its ARN
+# (SecretId; a name alone leaves the check on the action, as moto does): "... for AWS Secrets
+# Manager", Secret*.
+_SECRET_ACTIONS = frozenset(
+    {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    }
+)
+
+# SNS's topic actions the platform calls, checked against the topic the request names (TopicArn):
+# "Actions, resources, and condition keys for Amazon SNS", topic*.
+_TOPIC_ACTIONS = frozenset({"sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"})
+
+# The request member holding the ARN IAM checks, for the actions above that name one.
+_ARN_PARAMETER = {
+    **_STATES_RESOURCE_PARAMETER,
+    **dict.fromkeys(_SECRET_ACTIONS, "SecretId"),
+    **dict.fromkeys(_TOPIC_ACTIONS, "TopicArn"),
+}
+
+# A transaction is authorised by the actions of its parts (there is no TransactWriteItems grant).
+_TRANSACTION_PARTS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
 
 
 def _tag_context(tags: Mapping[str, str], service_key: str) -> RequestContext:
@@ -170,6 +229,54 @@ def _deployment_config_checks(
     return [(action, _codedeploy_arn(region, account, "deploymentconfig", name), NOTHING_KNOWN)]
 
 
+def _dynamodb_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    """What IAM checks for a DynamoDB call: its action on the table it names (a Query or Scan of
+    an index, on the index: "table/<name>/index/<index>"), or, for a transaction, each part's
+    action on its own table (there is no TransactWriteItems grant). Resource types: "Actions,
+    resources, and condition keys for Amazon DynamoDB" (table*, index); ARN format: "arn:aws:
+    dynamodb:<region>:<account>:table/<name>" (the same reference's resource types table)."""
+
+    def table(name: object, index: object = None) -> str:
+        if not isinstance(name, str):
+            return "*"
+        arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+        return f"{arn}/index/{index}" if isinstance(index, str) else arn
+
+    if action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+        parts = sorted(
+            {
+                (_TRANSACTION_PARTS[kind], table(part.get("TableName")))
+                for item in params.get("TransactItems", [])
+                for kind, part in item.items()
+            }
+        )
+        return [(part, on, NOTHING_KNOWN) for part, on in parts]
+    return [(action, table(params.get("TableName"), params.get("IndexName")), NOTHING_KNOWN)]
+
+
+def _parameter_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    """What IAM checks for a Systems Manager parameter call: its action on each parameter named."""
+    named = params.get(_PARAMETER_ACTIONS[action])
+    names = named if isinstance(named, list) else [named]
+    arns = [
+        f"arn:aws:ssm:{region}:{account}:parameter/{name.removeprefix('/')}"
+        for name in names
+        if isinstance(name, str) and not name.startswith("arn:")
+    ]
+    return [(action, arn, NOTHING_KNOWN) for arn in arns] or [(action, "*", NOTHING_KNOWN)]
+
+
+def _named_arn_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    """The ARN the request names in its member for the action (a secret named by its name alone
+    leaves the check on the action, as moto does)."""
+    return [(action, _arn(params.get(_ARN_PARAMETER[action])) or "*", NOTHING_KNOWN)]
+
+
+def _arn(value: object) -> str | None:
+    """``value`` if it is an ARN."""
+    return value if isinstance(value, str) and value.startswith("arn:") else None
+
+
 _RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], str, str], list[Check]]] = {
     **dict.fromkeys(_GROUP_ACTIONS, _group_checks),
     **dict.fromkeys(_LOAD_BALANCING_ACTIONS, _load_balancing_checks),
@@ -178,15 +285,24 @@ _RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], str, str], list[Check]]]
     **dict.fromkeys([*_DEPLOYMENT_GROUP_ACTIONS, "codedeploy:GetDeployment"], _deployment_group_checks),
     **dict.fromkeys(_APPLICATION_ACTIONS, _application_checks),
     "codedeploy:GetDeploymentConfig": _deployment_config_checks,
+    **dict.fromkeys(_ARN_PARAMETER, _named_arn_checks),
+    **dict.fromkeys(_PARAMETER_ACTIONS, _parameter_checks),
 }
+
+
+def _resolver(action: str) -> Callable[[str, Mapping[str, Any], str, str], list[Check]] | None:
+    # Every DynamoDB call names its table (or a transaction, each part's).
+    return _dynamodb_checks if action.startswith("dynamodb:") else _RESOLVERS.get(action)
 
 
 def resolves(action: str) -> bool:
     """Whether :func:`resource_checks` knows what ``action`` is checked against."""
-    return action in _RESOLVERS
+    return _resolver(action) is not None
 
 
 def resource_checks(action: str, params: Mapping[str, Any], region: str, account: str) -> list[Check]:
-    """What IAM checks ``action`` against, given the request's parameters: one check per resource
-    the request names, each with that resource's tags in the request context."""
-    return _RESOLVERS[action](action, params, region, account)
+    """What IAM checks ``action`` against, given the request's members: one check per resource
+    the request names, each with what the request context holds of that resource (its tags)."""
+    resolver = _resolver(action)
+    assert resolver is not None, f"{action} is not resolved"
+    return resolver(action, params, region, account)
