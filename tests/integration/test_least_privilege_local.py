@@ -366,10 +366,12 @@ def test_a_drain_whose_status_event_was_lost_is_checked_under_the_dispatchers_ow
     assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (3, 3, 3)
 
 
-def _denied(call: Any, code: str) -> None:
+def _denied(call: Any, code: str) -> str:
+    """Make the call, which must be refused with ``code``; the refusal's message."""
     with pytest.raises(ClientError) as refused:
         call()
     assert refused.value.response["Error"]["Code"] == code
+    return str(refused.value.response["Error"]["Message"])
 
 
 def test_a_rule_is_modified_only_while_it_carries_the_fleet_tag_the_grant_requires() -> None:
@@ -634,12 +636,7 @@ def test_codedeploy_calls_are_checked_against_the_group_application_or_config_th
                 deploymentConfigName="CodeDeployDefault.AllAtOnce"
             ),
         }
-        refusals = []
-        for call in calls.values():
-            with pytest.raises(ClientError) as refused:
-                call()
-            assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-            refusals.append(refused.value.response["Error"]["Message"])
+        refusals = [_denied(call, "AccessDeniedException") for call in calls.values()]
 
         # Then each is refused, checked against the fleet's group, application or the config
         assert [action for _, action in _roles(cloud).denied] == list(calls)
