@@ -43,25 +43,46 @@ source, destination = args[-2], args[-1]
 with open(os.environ["FAKE_TRACE"], "a") as trace:
     trace.write("upload " + destination + " " + " ".join(args[:-2]) + "\\n")
 time.sleep(float(os.environ.get("FAKE_UPLOAD_SECONDS", "0")))
-if os.environ.get("FAKE_FAIL_UPLOAD") and destination.endswith(os.environ["FAKE_FAIL_UPLOAD"]):
-    sys.exit("upload failed: Connection was closed before we received a valid response")
-target = os.path.join(os.environ["FAKE_S3"], destination[len("s3://"):])
-os.makedirs(os.path.dirname(target), exist_ok=True)
-shutil.copyfile(source, target)
+if "--recursive" in args:  # every file under source, to destination + its path under source
+    pairs = [
+        (os.path.join(root, name), destination + os.path.relpath(os.path.join(root, name), source))
+        for root, _, names in os.walk(source)
+        for name in names
+    ]
+else:
+    pairs = [(source, destination)]
+failed = False
+for path, key in pairs:
+    if os.environ.get("FAKE_FAIL_UPLOAD") and key.endswith(os.environ["FAKE_FAIL_UPLOAD"]):
+        print("upload failed: Connection was closed before we received a valid response", file=sys.stderr)
+        failed = True  # the others still go, as the CLI's transfers do
+        continue
+    target = os.path.join(os.environ["FAKE_S3"], key[len("s3://"):])
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copyfile(path, target)
+sys.exit(1 if failed else 0)  # 1: "at least one or more s3 transfers failed"
 """
 # python3 on an instance with small disks: TMPDIR (AL2023's /tmp) is a tmpfs with room for
-# FAKE_TMPFS_BYTES, and the files named in FAKE_NO_ROOM_FOR find no room anywhere. A copy that
-# does not fit fails as the kernel fails it, ENOSPC, after writing what fitted.
+# FAKE_TMPFS_BYTES, the state directory's disk holds at most FAKE_DISK_BYTES (if set), and the
+# files named in FAKE_NO_ROOM_FOR find no room anywhere. A copy that does not fit fails as the
+# kernel fails it, ENOSPC, after writing what fitted.
 FAKE_PYTHON = f"""#!{sys.executable}
 import errno, os, shutil, sys
 
 copyfile = shutil.copyfile
 
 
+def used(folder):
+    return sum(os.path.getsize(os.path.join(r, n)) for r, _, names in os.walk(folder) for n in names)
+
+
 def small_disks(source, target, **kwargs):
     tmpfs = os.path.realpath(os.environ.get("TMPDIR", "/nonexistent")) + os.sep
     in_tmpfs = os.path.realpath(target).startswith(tmpfs)
     too_big = in_tmpfs and os.path.getsize(source) > int(os.environ.get("FAKE_TMPFS_BYTES", "0"))
+    state, disk = os.environ["CANARYFLEET_STATE_DIR"], os.environ.get("FAKE_DISK_BYTES")
+    if disk and os.path.realpath(target).startswith(os.path.realpath(state) + os.sep):
+        too_big = too_big or used(state) + os.path.getsize(source) > int(disk)
     if too_big or os.path.basename(source) in os.environ.get("FAKE_NO_ROOM_FOR", "").split(","):
         with open(target, "wb") as partial:
             partial.write(b"what fitted")
@@ -121,8 +142,11 @@ class Instance:
     def manifest(self, run_id: str = RUN_ID) -> DrainManifest:
         return DrainManifest.model_validate_json(self.uploaded("manifest.json", run_id).read_text())
 
-    def with_small_disks(self, tmpfs_bytes: int = 1 << 30, no_room_for: str = "") -> None:
-        """python3 sees a tmpfs TMPDIR of ``tmpfs_bytes`` and no room for ``no_room_for`` files."""
+    def with_small_disks(
+        self, tmpfs_bytes: int = 1 << 30, no_room_for: str = "", disk_bytes: int | None = None
+    ) -> None:
+        """python3 sees a tmpfs TMPDIR of ``tmpfs_bytes``, no room for ``no_room_for`` files and,
+        if given, room for ``disk_bytes`` in the state directory."""
         python = self.root / "bin" / "python3"
         python.unlink()
         python.write_text(FAKE_PYTHON)
@@ -132,6 +156,7 @@ class Instance:
             "TMPDIR": str(self.root / "tmpfs"),
             "FAKE_TMPFS_BYTES": str(tmpfs_bytes),
             "FAKE_NO_ROOM_FOR": no_room_for,
+            "FAKE_DISK_BYTES": "" if disk_bytes is None else str(disk_bytes),
         }
 
 
@@ -168,19 +193,19 @@ def test_drain_stops_the_application_before_flushing_by_default(instance: Instan
     result = instance.run(FlushFirst="false")
 
     assert result.returncode == 0, result.stderr
-    assert instance.steps() == ["stop", "upload", "upload", "upload"]
+    assert instance.steps() == ["stop", "upload", "upload"]
 
 
 def test_spot_drain_flushes_the_logs_before_stopping(instance: Instance) -> None:
     result = instance.run(FlushFirst="true")
 
     assert result.returncode == 0, result.stderr
-    assert instance.steps() == ["upload", "upload", "upload", "stop"]
+    assert instance.steps() == ["upload", "upload", "stop"]
 
 
 @pytest.mark.parametrize(
     ("flush_first", "steps"),
-    [("true", ["upload", "upload", "upload", "stop"]), ("false", ["stop", "upload", "upload", "upload"])],
+    [("true", ["upload", "upload", "stop"]), ("false", ["stop", "upload", "upload"])],
     ids=["logs-first", "stop-first"],
 )
 def test_the_stop_waits_for_the_requests_the_load_balancer_still_completes(
@@ -205,7 +230,7 @@ def test_the_stop_waits_for_no_request_that_is_over(instance: Instance, in_fligh
 
     assert result.returncode == 0, result.stderr
     assert "requests in flight" not in result.stdout
-    assert instance.steps() == ["upload", "upload", "upload", "stop"]
+    assert instance.steps() == ["upload", "upload", "stop"]
 
 
 def test_the_manifest_comes_last_and_names_every_file_with_its_size_and_sha256(instance: Instance) -> None:
@@ -234,6 +259,65 @@ def test_every_upload_asks_s3_to_keep_a_sha256_checksum(instance: Instance) -> N
 
     uploads = [line for line in instance.trace.read_text().splitlines() if line.startswith("upload")]
     assert uploads and all("--checksum-algorithm SHA256" in line for line in uploads)
+
+
+def batch_uploads(instance: Instance) -> list[str]:
+    return [line for line in instance.trace.read_text().splitlines() if " --recursive" in line]
+
+
+def test_many_log_files_go_up_in_one_aws_cli_run_and_the_manifest_after_it(instance: Instance) -> None:
+    # Given an application that writes a log per worker: 40 files changed since the last flush
+    for worker in range(38):
+        (instance.logs / "workers" / f"worker-{worker:02}.log").parent.mkdir(exist_ok=True)
+        (instance.logs / "workers" / f"worker-{worker:02}.log").write_bytes(os.urandom(100 + worker))
+
+    # When a Spot drain flushes them
+    result = instance.run(FlushFirst="true")
+
+    # Then one AWS CLI run sends them all (not one each), the manifest alone after it, and
+    # every file is in S3 as the manifest describes it
+    assert result.returncode == 0, result.stderr
+    assert instance.steps() == ["upload", "upload", "stop"]
+    [batch] = batch_uploads(instance)
+    assert batch.split()[1] == f"s3://{BUCKET}/orders-api/{INSTANCE}/{RUN_ID}/"
+    manifest = instance.manifest()
+    assert len(manifest.files) == 40
+    for entry in manifest.files:
+        body = instance.uploaded(entry.name).read_bytes()
+        assert body == (instance.logs / entry.name).read_bytes()
+        assert (entry.size, entry.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+def test_a_batch_goes_once_its_snapshots_reach_the_batch_size(instance: Instance) -> None:
+    # Given five 4 KiB logs and batches of 8 KiB (the fixture's app.log is 8.4 KiB by itself)
+    for n in range(3):
+        (instance.logs / f"extra-{n}.log").write_bytes(os.urandom(4096))
+    instance.env["CANARYFLEET_FLUSH_BATCH_BYTES"] = "8192"
+
+    result = instance.run(Mode="sync")
+
+    # Then staging never holds more than a batch and one file: app.log alone, then two by two
+    assert result.returncode == 0, result.stderr
+    assert len(batch_uploads(instance)) == 3
+    assert len(instance.manifest().files) == 5
+    assert list(instance.root.glob("state/flush-*")) == [], "no snapshot left behind"
+
+
+def test_a_file_with_no_room_beside_the_staged_batch_is_flushed_once_the_batch_has_gone(
+    instance: Instance,
+) -> None:
+    # Given a state disk with room for the staged snapshots of two of the three logs
+    (instance.logs / "z-last.log").write_bytes(os.urandom(4096))
+    instance.with_small_disks(disk_bytes=(instance.logs / "app.log").stat().st_size + 4096 + 2048)
+
+    result = instance.run(FlushFirst="true")
+
+    # Then the batch goes early to make room, and nothing is left out
+    assert result.returncode == 0, result.stderr
+    assert len(batch_uploads(instance)) == 2
+    manifest = instance.manifest()
+    assert sorted(f.name for f in manifest.files) == ["app.log", "archive/app.1.log", "z-last.log"]
+    assert manifest.skipped == ()
 
 
 def test_a_failed_upload_fails_the_run_without_a_manifest_and_still_stops_the_application(
