@@ -6,6 +6,8 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
+# The AWS CLI the drain document runs, for figure 10 of the bench (version 1: 2 is not on PyPI).
+AWSCLI_VENV := .venv-awscli
 REGION ?= us-east-1
 # sam build needs the Lambda runtime's Python (3.13) on PATH.
 PY313_BIN := $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
@@ -29,6 +31,11 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.lock
+	touch $@
+
+$(AWSCLI_VENV)/.installed: requirements/awscli.lock
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/awscli.lock
 	touch $@
 
 install: $(BIN)/.installed ## the development environment (.venv)
@@ -82,10 +89,10 @@ test-long: install ## the long variants: 20 rollouts and 200 drains under inject
 test-iam: install chromium bytecode ## the e2e stories under IAM: each function's calls checked against its role
 	CANARYFLEET_LOCAL_IAM=enforce $(BIN)/pytest -n 6 --dist worksteal -q -m "not long" tests/e2e
 
-bench: install ## every figure of bench/README.md, side by side with its baseline: bench/results.json
+bench: install $(AWSCLI_VENV)/.installed ## every figure of bench/README.md, side by side with its baseline: bench/results.json
 	$(BIN)/python -m bench --profile full
 
-bench-quick: install ## a reduced bench, for CI to prove it still works: bench/results-quick.json
+bench-quick: install $(AWSCLI_VENV)/.installed ## a reduced bench, for CI to prove it still works: bench/results-quick.json
 	$(BIN)/python -m bench --profile quick
 
 # The functions run on python3.13: the runtime package's unit tests run there too.
@@ -127,4 +134,4 @@ lock: ## re-pin every transitive dependency after changing pyproject.toml
 	touch $(BIN)/.installed $(SAM_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(VENV313) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-lambda-*
+	rm -rf $(VENV) $(SAM_VENV) $(VENV313) $(CHECKOV_VENV) $(AWSCLI_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-lambda-*

@@ -71,6 +71,12 @@ def _bundle_check(profile: Profile, log: Path) -> list[Measure]:
     return measure_bundle_check(profile)
 
 
+def _log_flush(profile: Profile, log: Path) -> list[Measure]:
+    from bench.log_flush import measure_log_flush  # noqa: PLC0415
+
+    return measure_log_flush(profile)
+
+
 GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "rollouts": _rollouts,
     "drains": _drains,
@@ -80,6 +86,7 @@ GROUPS: dict[str, Callable[[Profile, Path], list[Measure]]] = {
     "analysis": _analysis,
     "blue_green": _blue_green,
     "bundle_check": _bundle_check,
+    "log_flush": _log_flush,
 }
 
 

@@ -51,6 +51,8 @@ class Profile:
     analysis_trials: int = 2_000  # seeded synthetic analyses per truth (figure 7)
     blue_green_delay_seconds: int = 2  # figure 8's scale-down delay, local seconds (60 s on AWS)
     bundle_mib: int = 256  # figure 9's bundle, unpacked
+    flush_files: int = 40  # figure 10: logs changed since the last flush, on one instance
+    flush_repeats: int = 3  # figure 10: runs of each side, the best kept
 
 
 FULL = Profile(
@@ -77,6 +79,7 @@ FULL = Profile(
         (("analysis",),),
         (("blue_green",),),
         (("bundle_check",),),
+        (("log_flush",),),
     ),
 )
 
@@ -96,11 +99,13 @@ QUICK = Profile(
     schedule=(
         (
             ("rollouts", "local_cloud", "analysis"),
-            ("drains", "scale", "cold_start", "blue_green", "bundle_check"),
+            ("drains", "scale", "cold_start", "blue_green", "bundle_check", "log_flush"),
         ),
     ),
     analysis_trials=200,
     bundle_mib=32,
+    flush_files=20,
+    flush_repeats=1,
     skip_missing_pythons=True,
 )
 

@@ -49,6 +49,7 @@ GROUPS = (
     Group("analysis", (7,), "canary judge on synthetic analyses (vs today's judge)"),
     Group("blue_green", (8,), "blue/green against in place: rollback time and what a release costs"),
     Group("bundle_check", (9,), "checking an uploaded bundle's stated sizes (vs reading every entry)"),
+    Group("log_flush", (10,), "the drain document's log flush, real AWS CLI (vs one CLI run per file)"),
 )
 
 
