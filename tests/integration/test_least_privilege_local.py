@@ -147,8 +147,9 @@ def test_a_stopped_rollout_is_recovered_with_each_function_under_its_own_role() 
         cloud.client("stepfunctions").stop_execution(executionArn=stopped, error="Manual", cause="paged")
 
         # Then its recovery rolls it back, and nothing was denied on the way
+        # (its status event, the rule and ExecutionEndedFunction first: seconds, more on a busy machine)
         recovery = eventually(
-            lambda: [arn for arn in cloud.executions("RolloutStateMachine") if arn != stopped]
+            lambda: [arn for arn in cloud.executions("RolloutStateMachine") if arn != stopped], timeout=60
         )
         assert cloud.wait_for_execution(recovery[0], timeout=300).error == "RolledBack"
         cloud.wait_idle()
