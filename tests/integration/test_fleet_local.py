@@ -182,6 +182,22 @@ def test_the_alarms_of_the_registry_entry_exist(fleet: DeployedFleet) -> None:
         assert len(side.alarms) == 3
 
 
+def test_the_deployed_error_rate_alarms_count_the_requests_the_load_balancer_answered(
+    fleet: DeployedFleet,
+) -> None:
+    cloudwatch = fleet.cloud.client("cloudwatch")
+    for _, side in sides(fleet.config):
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[side.alarms[0]])["MetricAlarms"]
+
+        # As CloudFormation made it (ErrorRateCountsUnanswered true by default): the answered
+        # counts beside the 5xx, and the rate of failed requests, the unanswered among them
+        stats = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+        expressions = {m["Id"]: m["Expression"] for m in alarm["Metrics"] if "Expression" in m}
+        assert {f"HTTPCode_Target_{kind}XX_Count" for kind in (2, 3, 4, 5)} <= stats
+        assert "100 * failed / requests" in expressions["error_rate"]
+        assert "unanswered" in expressions["failed"]
+
+
 def test_the_launch_template_requires_imdsv2_and_bootstraps_with_ansible_pull(fleet: DeployedFleet) -> None:
     ec2 = fleet.cloud.client("ec2")
 
@@ -295,9 +311,11 @@ def _grown_to(size: int) -> str:
 def test_a_fleet_template_past_the_request_limit_deploys_through_the_artifact_bucket(
     fleet: DeployedFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given fleet/template.yaml grown to one byte over CreateStack's TemplateBody limit (the
-    # onboarding's command sends it through the artifact bucket, --s3-bucket)
-    grown = _grown_to(TEMPLATE_BODY_LIMIT + 1)
+    # Given fleet/template.yaml past CreateStack's TemplateBody limit (grown to one byte over it
+    # if it is not already: the onboarding's command sends it through the artifact bucket,
+    # --s3-bucket)
+    size = max(TEMPLATE_BODY_LIMIT + 1, len(fleet_module.fleet_template_body().encode()) + 2)
+    grown = _grown_to(size)
     monkeypatch.setattr(fleet_module, "fleet_template_body", lambda: grown)
 
     # When an application is deployed from it
@@ -309,7 +327,7 @@ def test_a_fleet_template_past_the_request_limit_deploys_through_the_artifact_bu
         Bucket=fleet.cloud.output("ArtifactBucketName"), Prefix="_fleet-templates/grown-template/"
     )
     [stored] = listed["Contents"]
-    assert stored["Key"].endswith(".template") and stored["Size"] == TEMPLATE_BODY_LIMIT + 1
+    assert stored["Key"].endswith(".template") and stored["Size"] == size
 
 
 def test_a_fleet_template_past_the_s3_limit_is_refused_and_no_stack_is_left(

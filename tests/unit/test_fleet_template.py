@@ -22,6 +22,11 @@ from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.drain import LIFECYCLE_BUDGET
 
 from canaryfleet_local.parsing import parse_template
+from canaryfleet_local.standins.cloudwatch_metric_math import (
+    check_put_metric_alarm,
+    evaluate,
+    parse_expression,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "fleet" / "template.yaml"
 ACCOUNT = "123456789012"
@@ -599,6 +604,9 @@ def test_each_side_alarms_on_error_rate_latency_and_unhealthy_hosts_of_its_targe
     assert {s["Metric"]["MetricName"] for s in stats.values()} == {
         "HTTPCode_Target_5XX_Count",
         "RequestCount",
+        "HTTPCode_Target_2XX_Count",
+        "HTTPCode_Target_3XX_Count",
+        "HTTPCode_Target_4XX_Count",
     }
     for stat in stats.values():
         assert {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]} == {
@@ -606,7 +614,8 @@ def test_each_side_alarms_on_error_rate_latency_and_unhealthy_hosts_of_its_targe
             "LoadBalancer": load_balancer,
         }
     (expression,) = [m for m in errors["Metrics"] if m.get("ReturnData")]
-    assert "errors" in expression["Expression"] and "/ requests" in expression["Expression"]
+    assert "failed" in expression["Expression"] and "/ requests" in expression["Expression"]
+    check_put_metric_alarm(errors)  # within PutMetricAlarm's limits (10 MetricStat, 10 Expression)
 
     latency = rendered.resolve(props(template, f"{side}LatencyAlarm"))
     assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("TargetResponseTime", "p99")
@@ -614,6 +623,112 @@ def test_each_side_alarms_on_error_rate_latency_and_unhealthy_hosts_of_its_targe
     assert unhealthy["MetricName"] == "UnHealthyHostCount"
     for alarm in (latency, unhealthy):
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]}["TargetGroup"] == target_group
+
+
+def error_rate(alarm: dict[str, Any], minute: dict[str, float]) -> float | None:
+    """The error-rate alarm's value for one minute whose datapoints are ``minute`` (by metric
+    name; a metric absent from it has no datapoint), its expressions evaluated in order."""
+    values: dict[str, float | None] = {
+        m["Id"]: minute.get(m["MetricStat"]["Metric"]["MetricName"])
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+    for query in alarm["Metrics"]:
+        if "Expression" in query:
+            values[query["Id"]] = evaluate(parse_expression(query["Expression"]), values)
+    (returned,) = [m["Id"] for m in alarm["Metrics"] if m.get("ReturnData")]
+    return values[returned]
+
+
+REQUESTS, OK, CLIENT, TARGET_5XX = (
+    "RequestCount",
+    "HTTPCode_Target_2XX_Count",
+    "HTTPCode_Target_4XX_Count",
+    "HTTPCode_Target_5XX_Count",
+)
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize(
+    ("minute", "percent"),
+    [
+        ({REQUESTS: 1000, OK: 995, TARGET_5XX: 5}, 0.5),
+        # A build that resets or drops half its connections: the load balancer answers them 502
+        # or 504 itself, and the targets send no 5xx datapoint at all
+        ({REQUESTS: 1000, OK: 500}, 50.0),
+        # The targets' own 5xx are not counted twice, nor 4xx counted as failures
+        ({REQUESTS: 1000, OK: 900, TARGET_5XX: 100}, 10.0),
+        ({REQUESTS: 1000, OK: 500, CLIENT: 500}, 0.0),
+        # Both: 100 target 5xx and 100 answered by the load balancer
+        ({REQUESTS: 1000, OK: 800, TARGET_5XX: 100}, 20.0),
+        # Every request failed, none answered: no datapoint but the requests
+        ({REQUESTS: 40}, 100.0),
+        # Too few requests to judge (AlarmMinRequestCount, 10 by default)
+        ({REQUESTS: 9}, 0.0),
+    ],
+    ids=["healthy", "connections-reset", "target-5xx", "client-4xx", "both", "none-answered", "too-few"],
+)
+def test_each_sides_error_rate_counts_the_requests_the_load_balancer_answered_itself(
+    template: dict[str, Any], side: str, minute: dict[str, float], percent: float
+) -> None:
+    alarm = stack(template).resolve(props(template, f"{side}ErrorRateAlarm"))
+
+    assert error_rate(alarm, minute) == pytest.approx(percent)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_an_application_of_websocket_traffic_counts_its_targets_5xx_alone(
+    template: dict[str, Any], side: str
+) -> None:
+    # Given an application whose upgrades are answered 101, in no HTTPCode_Target metric
+    alarm = stack(template, ErrorRateCountsUnanswered="false").resolve(
+        props(template, f"{side}ErrorRateAlarm")
+    )
+
+    # Then only its targets' 5xx count as failed
+    assert error_rate(alarm, {REQUESTS: 1000, OK: 500}) == 0.0
+    assert error_rate(alarm, {REQUESTS: 1000, OK: 400, TARGET_5XX: 100}) == pytest.approx(10.0)
+    assert "target 5xx responses" in alarm["AlarmDescription"]
+
+
+def dashboard_error_rates(rendered: Stack, minute: dict[str, float]) -> dict[str, float | None]:
+    """The dashboard's error-rate chart, each side's value for one minute whose datapoints are
+    ``minute`` (the same for both sides), by the series' label."""
+    widgets = json.loads(rendered.resolve(props(rendered.template, "Dashboard"))["DashboardBody"])["widgets"]
+    chart = next(w for w in widgets if "per request" in w["properties"]["title"])
+    series = chart["properties"]["metrics"]
+    values: dict[str, float | None] = {m[-1]["id"]: minute.get(m[1]) for m in series if isinstance(m[0], str)}
+    rates: dict[str, float | None] = {}
+    for [query] in (m for m in series if not isinstance(m[0], str)):
+        values[query["id"]] = evaluate(parse_expression(query["expression"]), values)
+        if query.get("visible", True):
+            rates[query["label"]] = values[query["id"]]
+    return rates
+
+
+@pytest.mark.parametrize("counts_unanswered", ["true", "false"])
+@pytest.mark.parametrize(
+    "minute",
+    [{REQUESTS: 1000, OK: 500}, {REQUESTS: 1000, OK: 800, TARGET_5XX: 100}, {REQUESTS: 1000, OK: 999}],
+    ids=["connections-reset", "both", "healthy"],
+)
+def test_the_dashboards_error_rate_is_what_each_sides_alarm_watches(
+    template: dict[str, Any], counts_unanswered: str, minute: dict[str, float]
+) -> None:
+    rendered = stack(template, ErrorRateCountsUnanswered=counts_unanswered)
+
+    charted = dashboard_error_rates(rendered, minute)
+
+    for side in SIDES:
+        alarm = rendered.resolve(props(template, f"{side}ErrorRateAlarm"))
+        assert charted[side.lower()] == pytest.approx(error_rate(alarm, minute))
+
+
+def test_a_minute_without_requests_is_missing_data_not_a_breach(template: dict[str, Any]) -> None:
+    alarm = stack(template).resolve(props(template, "CanaryErrorRateAlarm"))
+
+    assert error_rate(alarm, {}) is None
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_the_log_sync_runs_hourly_on_every_instance_of_the_application(template: dict[str, Any]) -> None:
