@@ -90,6 +90,9 @@ class _Instance:
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
+            # The CLI's defaults (ten transfers at once), whatever this machine's ~/.aws says.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "CANARYFLEET_ENV_FILE": str(root / "instance.env"),
             "CANARYFLEET_LOG_ROOT": str(root / "log"),
             "CANARYFLEET_STATE_DIR": str(root / "state"),
