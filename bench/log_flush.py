@@ -19,10 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +31,7 @@ from moto.server import ThreadedMotoServer
 from bench.histories import BenchError
 from bench.profiles import Profile
 from bench.results import Measure, at_most, measure, ratio_at_most
+from canaryfleet_local.drain_document import OffInstance, drain_script, run_document
 from canaryfleet_local.parsing import parse_template
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,12 +48,6 @@ exec "{cli}" "$@"
 """
 
 
-def _document_script() -> str:
-    template = parse_template((REPO / "template.yaml").read_text())
-    content = template["Resources"]["DrainDocument"]["Properties"]["Content"]
-    return "\n".join(content["mainSteps"][0]["inputs"]["runCommand"])
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -63,29 +55,19 @@ def _free_port() -> int:
 
 
 class _Instance:
-    """A folder standing for one instance: its logs, state, the counting `aws` and `systemctl`."""
+    """One instance's folder (``OffInstance``) with its logs, the counting `aws` and a `systemctl`."""
 
     def __init__(self, root: Path, files: int, endpoint: str) -> None:
-        self.root = root
-        logs = root / "log" / APPLICATION / "workers"
+        self.off = OffInstance(root, APPLICATION, INSTANCE)
+        logs = self.off.logs / "workers"
         logs.mkdir(parents=True)
         for n in range(files):
             (logs / f"worker-{n:03}.log").write_bytes(os.urandom(FILE_BYTES))
-        tools = root / "bin"
-        tools.mkdir()
-        (tools / "aws").write_text(_COUNTING_AWS.format(cli=AWS_CLI))
-        (tools / "systemctl").write_text("#!/bin/sh\nexit 0\n")
-        for tool in tools.iterdir():
-            tool.chmod(0o755)
-        # A real interpreter: a version manager's shim (pyenv's) puts its own folder, and any
-        # `aws` in it, first on PATH.
-        (tools / "python3").symlink_to(sys.executable)
-        (root / "instance.env").write_text(
-            f"APPLICATION={APPLICATION}\nROLE=live\nINSTANCE_ID={INSTANCE}\nLOG_PREFIX={APPLICATION}/\n"
-        )
+        self.off.tool("aws", _COUNTING_AWS.format(cli=AWS_CLI))
+        self.off.tool("systemctl", "#!/bin/sh\nexit 0\n")
         self.env = {
             **os.environ,
-            "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
+            **self.off.environment(os.environ["PATH"]),
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
@@ -93,16 +75,13 @@ class _Instance:
             # The CLI's defaults (ten transfers at once), whatever this machine's ~/.aws says.
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "CANARYFLEET_ENV_FILE": str(root / "instance.env"),
-            "CANARYFLEET_LOG_ROOT": str(root / "log"),
-            "CANARYFLEET_STATE_DIR": str(root / "state"),
         }
 
     def flush(self, script: str, run_id: str, batch_bytes: str | None) -> tuple[float, int]:
         """One sync run of the document: its seconds and its AWS CLI runs. A new marker each time:
         every file counts as changed."""
-        (self.root / "state" / "last-log-flush").unlink(missing_ok=True)
-        runs = self.root / f"cli-runs-{run_id}"
+        (self.off.root / "state" / "last-log-flush").unlink(missing_ok=True)
+        runs = self.off.root / f"cli-runs-{run_id}"
         env = {**self.env, "BENCH_CLI_RUNS": str(runs)}
         if batch_bytes is not None:
             env["CANARYFLEET_FLUSH_BATCH_BYTES"] = batch_bytes
@@ -114,9 +93,8 @@ class _Instance:
             "FlushFirst": "false",
             "InFlightSeconds": "0",
         }
-        text = re.sub(r"\{\{ (\w+) \}\}", lambda m: values[m.group(1)], script)
         started = time.perf_counter()
-        result = subprocess.run(["bash", "-c", text], env=env, capture_output=True, text=True, check=False)
+        result = run_document(script, values, env)
         seconds = time.perf_counter() - started
         if result.returncode != 0:
             raise BenchError(f"the drain document's flush failed: {result.stderr[-2000:]}")
@@ -138,7 +116,7 @@ def _check_in_s3(s3: Any, run_id: str, files: int) -> None:
 def measure_log_flush(profile: Profile) -> list[Measure]:
     if not AWS_CLI.exists():
         raise BenchError(f"{AWS_CLI} is missing: `make bench` installs the AWS CLI there")
-    script = _document_script()
+    script = drain_script(parse_template((REPO / "template.yaml").read_text()))
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -24,6 +24,7 @@ from canaryfleet.logic.drain import Drains, DrainTarget, send_drain_document
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, SPOT_BUDGET, DrainManifest
 from canaryfleet.ports.clock import FixedClock
 
+from canaryfleet_local.drain_document import OffInstance, drain_script, run_document
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO
 from tests.unit.drain_fakes import FakeHooks, InMemoryDrainStore, InMemoryLogObjects, RecordedAlerts
@@ -31,7 +32,7 @@ from tests.unit.drain_fakes import FakeHooks, InMemoryDrainStore, InMemoryLogObj
 TEMPLATE: dict[str, Any] = parse_template((REPO / "template.yaml").read_text())
 DOCUMENT: dict[str, Any] = TEMPLATE["Resources"]["DrainDocument"]["Properties"]
 CONTENT: dict[str, Any] = DOCUMENT["Content"]
-SCRIPT = "\n".join(CONTENT["mainSteps"][0]["inputs"]["runCommand"])
+SCRIPT = drain_script(TEMPLATE)
 BUCKET = "canaryfleet-logbucket-test"
 INSTANCE = "i-0abc123def4567890"
 RUN_ID = "20261126T101533Z"
@@ -122,10 +123,7 @@ class Instance:
             **parameters,
         }
         self.started = time.time()
-        script = re.sub(r"\{\{ (\w+) \}\}", lambda m: values[m.group(1)], SCRIPT)
-        return subprocess.run(
-            ["bash", "-c", script], env=self.env, capture_output=True, text=True, timeout=30, check=False
-        )
+        return run_document(SCRIPT, values, self.env, timeout=30)
 
     def seconds_to_stop(self) -> float:
         """How long after the run began the application's stop began."""
@@ -163,26 +161,16 @@ class Instance:
 @pytest.fixture
 def instance(tmp_path: Path) -> Instance:
     """An instance of orders-api with two log files, `aws` and `systemctl` faked on its PATH."""
-    bin_dir, logs, s3 = tmp_path / "bin", tmp_path / "var-log" / "orders-api", tmp_path / "s3"
-    for folder in (bin_dir, logs / "archive", s3):
+    off = OffInstance(tmp_path, "orders-api", INSTANCE)
+    logs, s3 = off.logs, tmp_path / "s3"
+    for folder in (logs / "archive", s3):
         folder.mkdir(parents=True)
-    (bin_dir / "aws").write_text(FAKE_AWS)
-    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
-    # A real interpreter, not a version manager's shim that puts its own `aws` first on PATH.
-    (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in (bin_dir / "aws", bin_dir / "systemctl"):
-        tool.chmod(0o755)
+    off.tool("aws", FAKE_AWS)
+    off.tool("systemctl", FAKE_SYSTEMCTL)
     (logs / "app.log").write_text("".join(f"request {n} ok\n" for n in range(500)))
     (logs / "archive" / "app.1.log").write_bytes(os.urandom(4096))
-    env_file = tmp_path / "instance.env"
-    env_file.write_text(
-        f"APPLICATION=orders-api\nROLE=live\nINSTANCE_ID={INSTANCE}\nLOG_PREFIX=orders-api/\n"
-    )
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "CANARYFLEET_ENV_FILE": str(env_file),
-        "CANARYFLEET_LOG_ROOT": str(tmp_path / "var-log"),
-        "CANARYFLEET_STATE_DIR": str(tmp_path / "state"),
+        **off.environment(os.environ["PATH"]),
         "FAKE_S3": str(s3),
         "FAKE_TRACE": str(tmp_path / "trace"),
     }
