@@ -350,7 +350,7 @@ def deploy_command(application: str, parameter_file: Path, artifact_bucket: str)
     """The `aws cloudformation deploy` command (AWS CLI v2) that creates or updates the fleet stack.
 
     The template goes through the artifact bucket (``--s3-bucket``): CreateStack takes a template
-    of at most 51,200 bytes in the request, 1 MB from S3, and fleet/template.yaml is near the first
+    of at most 51,200 bytes in the request, 1 MB from S3, and fleet/template.yaml is past the first
     ("This is required the deployments of templates sized greater than 51,200 bytes": the AWS
     CLI's help for ``--s3-bucket``).
     """
