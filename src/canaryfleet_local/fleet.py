@@ -160,18 +160,21 @@ def fleet_parameters(
     return values
 
 
-def upload_fleet_template(cloud: LocalCloud, application: str, body: str) -> str:
-    """Put the fleet template in the artifact bucket as `aws cloudformation deploy --s3-bucket
-    <ArtifactBucketName> --s3-prefix <fleet_template_prefix>` does (the onboarding's command), and
-    return the path-style URL it gives CreateStack, naming the object's version in a versioned
-    bucket."""
+def put_fleet_template(s3: Any, bucket: str, application: str, body: str) -> str:
+    """Put the fleet template in ``bucket`` as `aws cloudformation deploy --s3-bucket <bucket>
+    --s3-prefix <fleet_template_prefix>` does (the onboarding's command), and return the path-style
+    URL it gives CreateStack, naming the object's version in a versioned bucket. ``s3``: a boto3
+    S3 client, the local cloud's or a real account's (tests/aws)."""
     data = body.encode()
-    bucket = cloud.output("ArtifactBucketName")
     key = fleet_template_key(application, data)
-    s3 = cloud.client("s3")
     version = s3.put_object(Bucket=bucket, Key=key, Body=data).get("VersionId")
     url = f"{s3.meta.endpoint_url}/{bucket}/{key}"
     return f"{url}?versionId={version}" if version else url
+
+
+def upload_fleet_template(cloud: LocalCloud, application: str, body: str) -> str:
+    """``put_fleet_template`` into the local cloud's artifact bucket."""
+    return put_fleet_template(cloud.client("s3"), cloud.output("ArtifactBucketName"), application, body)
 
 
 def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str] | None = None) -> AppConfig:

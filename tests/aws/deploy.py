@@ -21,10 +21,10 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from canaryfleet.models.app_config import fleet_template_key
 from typer.testing import CliRunner
 
 from canaryfleet_cli.main import app as cli_app
+from canaryfleet_local.fleet import put_fleet_template
 from tests.aws.config import REPO_ROOT, DeployConfig, StoryConfig
 
 ALB_TEMPLATE = Path(__file__).resolve().parent / "alb.yaml"
@@ -85,7 +85,7 @@ def _run(command: list[str], say: Callable[[str], None], env: dict[str, str] | N
 @dataclass(frozen=True)
 class TemplateBucket:
     """Where a fleet template goes before CreateStack reads it, as fleet/README.md's `aws
-    cloudformation deploy --s3-bucket --s3-prefix` puts it (``fleet_template_key``), and its
+    cloudformation deploy --s3-bucket --s3-prefix` puts it (``put_fleet_template``), and its
     path-style URL (with the object's version in a versioned bucket)."""
 
     s3: Any
@@ -93,11 +93,7 @@ class TemplateBucket:
     application: str
 
     def upload(self, body: str) -> str:
-        data = body.encode()
-        key = fleet_template_key(self.application, data)
-        version = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
-        url = f"{self.s3.meta.endpoint_url}/{self.bucket}/{key}"
-        return f"{url}?versionId={version}" if version else url
+        return put_fleet_template(self.s3, self.bucket, self.application, body)
 
 
 def _create_stack(
