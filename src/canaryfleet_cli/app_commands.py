@@ -20,6 +20,7 @@ from canaryfleet.models.app_config import (
     SLACK_USER_ID_PATTERN,
     AppConfig,
     Approvers,
+    fleet_stack_name,
     fleet_template_prefix,
 )
 from canaryfleet.models.artifact import APP_NAME_PATTERN
@@ -55,7 +56,6 @@ app_commands = typer.Typer(
 )
 
 FLEET_TEMPLATE = Path(__file__).resolve().parents[2] / "fleet" / "template.yaml"
-STACK_PREFIX = "canaryfleet-app-"
 
 _LISTENER_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+$")
 _REPOSITORY = re.compile(r"^(https://|ssh://|git@)[^'\"\s]+$")
@@ -109,10 +109,6 @@ class Strategy(StrEnum):
 
     IN_PLACE = "in_place"
     BLUE_GREEN = "blue_green"
-
-
-def stack_name(application: str) -> str:
-    return f"{STACK_PREFIX}{application}"
 
 
 def _check(value: str, pattern: re.Pattern[str], what: str, option: str) -> str:
@@ -359,7 +355,7 @@ def deploy_command(application: str, parameter_file: Path, artifact_bucket: str)
         ["--template-file", _template_path_for_humans()],
         ["--s3-bucket", artifact_bucket],
         ["--s3-prefix", fleet_template_prefix(application)],
-        ["--stack-name", stack_name(application)],
+        ["--stack-name", fleet_stack_name(application)],
         ["--parameter-overrides", f"file://{parameter_file}"],
         ["--capabilities", "CAPABILITY_IAM"],
         ["--tags", f"application={application}"],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from canaryfleet.models.app_config import AppConfig, fleet_template_key, registry_parameter
+from canaryfleet.models.app_config import AppConfig, fleet_stack_name, fleet_template_key, registry_parameter
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
@@ -47,10 +47,6 @@ class LocalNetwork:
     load_balancer_arn: str
     load_balancer_security_group_id: str
     listener_arn: str
-
-
-def fleet_stack_name(application: str) -> str:
-    return f"canaryfleet-app-{application}"
 
 
 def fleet_template_body(path: Path = FLEET_TEMPLATE) -> str:

@@ -17,11 +17,10 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
+from canaryfleet.models.app_config import fleet_stack_name
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from canaryfleet_cli.app_commands import stack_name
 
 ENV_PREFIX = "CANARYFLEET_AWS_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +79,7 @@ class StoryConfig(BaseSettings):
 
     @property
     def fleet_stack_name(self) -> str:
-        return self.fleet_stack or stack_name(self.application)
+        return self.fleet_stack or fleet_stack_name(self.application)
 
 
 class DeployConfig(BaseSettings):

@@ -22,8 +22,8 @@ from canaryfleet_cli.app_commands import (
     FLEET_TEMPLATE,
     Strategy,
     app_commands,
+    deploy_command,
     registry_entry_at_most,
-    stack_name,
 )
 from canaryfleet_local.fleet import fleet_stack_name
 from canaryfleet_local.parsing import parse_template
@@ -567,7 +567,8 @@ def test_onboarding_without_credentials_is_a_clear_error(
 
 
 def test_the_stack_name_is_the_one_the_local_cloud_uses() -> None:
-    assert stack_name("orders-api") == fleet_stack_name("orders-api")
+    command = deploy_command("orders-api", Path("orders-api-fleet-parameters.json"), "artifacts")
+    assert f"--stack-name {fleet_stack_name('orders-api')}" in command
 
 
 # --- list ---------------------------------------------------------------------------

@@ -24,6 +24,11 @@ def registry_parameter(application: str) -> str:
     return f"{REGISTRY_PREFIX}{application}"
 
 
+def fleet_stack_name(application: str) -> str:
+    """The application's fleet stack, as the onboarding's deploy command and the local cloud name it."""
+    return f"canaryfleet-app-{application}"
+
+
 def fleet_template_prefix(application: str) -> str:
     """Where an application's fleet template goes in the artifact bucket (``aws cloudformation
     deploy --s3-bucket <ArtifactBucketName> --s3-prefix`` this): under no application's builds
