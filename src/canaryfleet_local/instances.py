@@ -47,6 +47,9 @@ class InstanceBehaviour:
     # This many of its runs' status-change events never reach EventBridge (Run Command's events
     # are best effort): the platform learns their end from its check of the command.
     lost_status_events: int = 0
+    # Seconds after SendCommand that its SSM agent can take a command (Run Command reports the
+    # invocation Delayed until then, and retries).
+    delivery_delay_seconds: float = 0.0
 
 
 @dataclass
@@ -126,6 +129,9 @@ class SimulatedInstances(ManagedInstanceAgent):
     def manages(self, instance_id: str) -> bool:
         behaviour = self.behaviours.get(instance_id, self.default)
         return behaviour.agent and "application" in self._tags(instance_id)
+
+    def delivery_delay(self, instance_id: str) -> float:
+        return self.behaviours.get(instance_id, self.default).delivery_delay_seconds
 
     def run(
         self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]

@@ -138,6 +138,25 @@ def test_a_command_runs_on_the_instances_it_names_and_reports_each_end(fleet: Fl
     assert all(r.steps == ["flush"] for r in instances.runs), "a sync never stops the application"
 
 
+def test_a_command_expires_after_its_delivery_timeout_and_the_documents_execution_timeout(
+    fleet: Fleet,
+) -> None:
+    # Given a drain command sent as the dispatcher sends it (TimeoutSeconds 30), the document's
+    # ExecutionTimeout 240 s
+    with SimulatedInstances(fleet.cloud):
+        command_id = SsmRunCommand().send(
+            DOCUMENT, fleet.instances[:1], {"Mode": ["sync"], "ExecutionTimeout": ["240"]}, "hourly sync"
+        )
+        fleet.cloud.wait_idle()
+
+    # When Run Command is asked about it
+    command = fleet.cloud.client("ssm").list_commands(CommandId=command_id)["Commands"][0]
+
+    # Then it expires once both have passed: until then an instance that could not take it may
+    # still be sent it (Systems Manager User Guide, Understanding command statuses)
+    assert (command["ExpiresAfter"] - command["RequestedDateTime"]).total_seconds() == 30 + 240
+
+
 class CountingInstances(SimulatedInstances):
     """The simulated agents, counting how many instances run a document at once."""
 

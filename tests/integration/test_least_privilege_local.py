@@ -447,6 +447,9 @@ class _AgentOnEveryInstance:
     def manages(self, instance_id: str) -> bool:
         return True
 
+    def delivery_delay(self, instance_id: str) -> float:
+        return 0.0
+
     def run(
         self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]
     ) -> CommandInvocationResult:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import inspect
 import math
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +82,10 @@ class ManagedInstanceAgent(Protocol):
         """Run the document on the instance."""
         ...
 
+    def delivery_delay(self, instance_id: str) -> float:
+        """Seconds after SendCommand that the instance's agent can take a command (0: at once)."""
+        ...
+
 
 @dataclass
 class RunCommandCall:
@@ -96,6 +102,35 @@ _COMMAND_LIMIT = 50
 # such as 10 or a percentage such as 10%. The default value is 50." (pattern
 # ^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$).
 _DEFAULT_MAX_CONCURRENCY = "50"
+
+
+# Command document plugin reference, aws:runShellScript: "timeoutSeconds ... Default: 3600".
+_DEFAULT_PLUGIN_TIMEOUT_SECONDS = 3600
+_PARAMETER = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
+
+
+def execution_timeout(content: dict[str, Any], parameters: dict[str, list[str]]) -> int:
+    """The document's execution timeout: its steps' ``timeoutSeconds``, each with its
+    ``{{ Parameter }}`` put in place as Run Command does, or the plugin's default.
+
+    The Systems Manager User Guide (Understanding command statuses) counts "the Execution timeout
+    parameter", one document's ``timeoutSeconds``, into a command's expiry; for a document of
+    several steps, each with its own, it says nothing: their sum is taken (they run one after the
+    other).
+    """
+    total = 0
+    for step in content.get("mainSteps") or []:
+        written = str((step.get("inputs") or {}).get("timeoutSeconds", _DEFAULT_PLUGIN_TIMEOUT_SECONDS))
+        value = _PARAMETER.sub(lambda m: (parameters.get(m[1]) or [""])[0], written)
+        total += int(value) if value.strip().isdigit() else _DEFAULT_PLUGIN_TIMEOUT_SECONDS
+    return total or _DEFAULT_PLUGIN_TIMEOUT_SECONDS
+
+
+# An invocation's detailed status (StatusDetails) -> its Status, where they differ: botocore's ssm
+# model, CommandInvocationStatus (Pending, InProgress, Delayed, Success, Cancelled, TimedOut,
+# Failed, Cancelling) and GetCommandInvocation's StatusDetails ("Delivery Timed Out", "Execution
+# Timed Out": Status TimedOut).
+_STATUS = {"DeliveryTimedOut": "TimedOut", "ExecutionTimedOut": "TimedOut"}
 
 
 def max_concurrency(value: str | None, targets: int) -> int:
@@ -196,13 +231,17 @@ class SsmRunCommandOnManagedInstances:
         invocations = {str(invocation["InstanceId"]): invocation for invocation in command.invocations}
 
         def run_on(instance_id: str) -> bool:
-            try:
-                assert self.agent is not None
-                result = self.agent.run(command.command_id, instance_id, command.document_name, parameters)
-            except Exception as exc:  # the agent's own crash: the invocation fails
-                result = CommandInvocationResult("Failed", error=repr(exc))
+            assert self.agent is not None
+            result = self._deliver(command, invocations[instance_id], self.agent.delivery_delay(instance_id))
+            if result is None:
+                try:
+                    result = self.agent.run(
+                        command.command_id, instance_id, command.document_name, parameters
+                    )
+                except Exception as exc:  # the agent's own crash: the invocation fails
+                    result = CommandInvocationResult("Failed", error=repr(exc))
             invocations[instance_id].update(
-                Status=result.status,
+                Status=_STATUS.get(result.status, result.status),
                 StatusDetails=result.status,
                 ResponseCode=0 if result.status == "Success" else 1,
                 StandardOutputContent=result.output[:24_000],
@@ -219,7 +258,7 @@ class SsmRunCommandOnManagedInstances:
                         "document-name": command.document_name,
                         "instance-id": instance_id,
                         "requested-date-time": self._requested(command),
-                        "status": result.status,
+                        "status": _STATUS.get(result.status, result.status),
                     },
                 )
             return result.status == "Success"
@@ -257,6 +296,28 @@ class SsmRunCommandOnManagedInstances:
         return run
 
     @staticmethod
+    def _deliver(command: Any, invocation: dict[str, Any], delay: float) -> CommandInvocationResult | None:
+        """Wait until the instance's agent takes the command (None), or the command expires first.
+
+        Run Command retries a command it could not send ("Delayed: The system attempted to send
+        the command to the managed node but wasn't successful. The system retries again.") and
+        keeps it Pending until the sum of its Timeout (seconds) and the document's execution
+        timeout has passed, then the invocation is "Delivery Timed Out" (Systems Manager User
+        Guide, Understanding command statuses; ExpiresAfter, set at SendCommand above).
+        """
+        if delay <= 0:
+            return None
+        invocation.update(Status="Delayed", StatusDetails="Delayed")
+        window = (command.expires_after - command.requested_date_time).total_seconds()
+        time.sleep(min(delay, window))
+        if delay >= window:
+            return CommandInvocationResult(
+                "DeliveryTimedOut", error="the command expired before its delivery"
+            )
+        invocation.update(Status="InProgress", StatusDetails="InProgress")
+        return None
+
+    @staticmethod
     def _requested(command: Any) -> str:
         return str(command.requested_date_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
 
@@ -288,6 +349,16 @@ class SsmRunCommandOnManagedInstances:
             except Exception:
                 backend._commands.remove(command)  # AWS creates no command for a refused call
                 raise
+            # moto takes ExpiresAfter to be TimeoutSeconds after the request. Run Command keeps
+            # an invocation Pending or Delayed until "the sum of the Timeout (seconds) parameter
+            # and the Execution timeout parameter" has passed, then it is "Delivery Timed Out"
+            # (Systems Manager User Guide, Understanding command statuses), and ExpiresAfter "is
+            # calculated based on the total timeout for the overall command" (botocore's ssm
+            # model, Command.ExpiresAfter).
+            content = backend._documents[str(command.document_name)].get_default_version().content_json
+            command.expires_after = command.requested_date_time + datetime.timedelta(
+                seconds=int(command.timeout_seconds) + execution_timeout(content, parameters)
+            )
             command.status = command.status_details = "InProgress"
             command.completed_count = 0
             for invocation in command.invocations:
