@@ -70,8 +70,15 @@ class DrainScenario(BaseModel):
         description="Leaving instances (after those of flush_failures) whose first run's Run Command "
         "status event never reaches EventBridge: the platform's check of the command ends their drain.",
     )
+    delayed_deliveries: int = Field(
+        default=0,
+        ge=0,
+        description="Leaving instances (after those of flush_failures and lost_status_events) whose SSM "
+        "agent takes each command delivery_delay_seconds after it was sent (Run Command: Delayed).",
+    )
+    delivery_delay_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     drain_check_seconds: int | None = Field(
-        default=None, ge=1, le=900, description="The platform's DrainCheckSeconds; None: its default."
+        default=None, ge=1, le=240, description="The platform's DrainCheckSeconds; None: its default."
     )
     duplicate_events: int = Field(default=0, ge=0, le=5, description="Extra deliveries of every event.")
     unmanaged_events: int = Field(default=0, ge=0, le=50, description="Spot warnings for unknown instances.")
@@ -283,6 +290,11 @@ def _assign_failures(simulated: SimulatedInstances, scenario: DrainScenario, lea
         position += failure.instances
     for instance_id in leaving[position : position + scenario.lost_status_events]:
         simulated.behave(instance_id, InstanceBehaviour(lost_status_events=1))
+    position += scenario.lost_status_events
+    for instance_id in leaving[position : position + scenario.delayed_deliveries]:
+        simulated.behave(
+            instance_id, InstanceBehaviour(delivery_delay_seconds=scenario.delivery_delay_seconds)
+        )
 
 
 def _wait_for_final_drains(cloud: LocalCloud, leaving: list[str], deadline: float) -> None:
@@ -322,6 +334,7 @@ def _report(
         "lifecycle_actions": len(lifecycle),
         "lifecycle_completed": sum(a.ended_by == "CompleteLifecycleAction" for a in lifecycle),
         "lifecycle_pending": sum(a.ended is None for a in lifecycle),
+        "lifecycle_heartbeats": sum(a.heartbeats for a in lifecycle),
         "send_command_calls": len(operations.run_command.calls),
         "status_events_lost": len(operations.run_command.lost_events),
         "instances_per_command": [len(c.instance_ids) for c in operations.run_command.calls],

@@ -78,6 +78,17 @@ def test_drains_whose_status_events_never_came_are_ended_by_their_check() -> Non
     assert (report["send_command_calls"], report["retries"]) == (1, 0)
 
 
+def test_a_drain_document_delivered_late_keeps_its_instance_in_its_hook_until_it_has_run() -> None:
+    report = run_drain_scenario("late-delivery", parameters=QUIET, timeout=DEADLINE)
+
+    done_cleanly(report)
+    assert report["drained"] == report["manifests_verified"] == report["lifecycle_completed"] == 2
+    assert report["logs_lost"] == 0 and report["retries"] == 0
+    # Each check that found the command Delayed renewed both hooks (8 s of delay, checks every
+    # second after the drain queue's 2 s batching window)
+    assert report["lifecycle_heartbeats"] >= 2
+
+
 def test_duplicate_events_cause_one_drain_and_unknown_instances_are_ignored() -> None:
     report = run_drain_scenario("duplicate-events", parameters=QUIET, timeout=DEADLINE)
 

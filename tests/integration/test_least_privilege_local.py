@@ -367,6 +367,18 @@ def test_a_drain_whose_status_event_was_lost_is_checked_under_the_dispatchers_ow
     assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (3, 3, 3)
 
 
+def test_a_check_renews_the_hook_of_a_run_delivered_late_under_the_dispatchers_own_role() -> None:
+    # Given IAM enforced and two drains whose instances' agent takes the document 8 s late
+    # When their checks come due on the drain queue and find the command Delayed
+    report = run_drain_scenario("late-delivery", parameters=QUIET)
+
+    # Then the dispatcher renewed the termination hooks (RecordLifecycleActionHeartbeat on groups
+    # tagged canaryfleet:application; a refusal would only be logged) and both drained
+    assert report["function_errors"] == [], report["function_errors"]
+    assert report["lifecycle_heartbeats"] >= 2
+    assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (2, 2, 2)
+
+
 def _denied(call: Any, code: str) -> str:
     """Make the call, which must be refused with ``code``; the refusal's message."""
     with pytest.raises(ClientError) as refused:

@@ -6,7 +6,14 @@ import json
 from typing import Any, cast
 
 import pytest
-from canaryfleet.models.drain import FINAL_INVOCATION_STATUSES, LIFECYCLE_HOOK_NAME
+from canaryfleet.models.drain import (
+    FINAL_INVOCATION_STATUSES,
+    HOOK_RENEW_SECONDS,
+    HOOK_TIMEOUT_SECONDS,
+    LIFECYCLE_HOOK_NAME,
+    MAX_CHECK_DELAY_SECONDS,
+)
+from canaryfleet.settings import DrainDispatchSettings
 from moto.events.models import EventPattern
 from moto.events.utils import EventMessageType
 
@@ -178,3 +185,18 @@ def test_the_drain_document_is_the_one_the_fleets_log_sync_runs() -> None:
     assert FLEET["Parameters"]["LogSyncDocumentName"]["Default"] == DOCUMENT_NAME
     assert RESOURCES["DrainDocument"]["Properties"]["DocumentType"] == "Command"
     assert TEMPLATE["Outputs"]["DrainDocumentName"]["Value"] == {"Ref": "DrainDocument"}
+
+
+def test_checks_come_often_enough_to_renew_a_termination_hook_whatever_the_parameter_says() -> None:
+    # Given the fleet's shortest termination hook timeout, and the platform's DrainCheckSeconds as
+    # CloudFormation and each drain function take it
+    hook_timeout = FLEET["Parameters"]["TerminationHookHeartbeatTimeout"]["MinValue"]
+    parameter = TEMPLATE["Parameters"]["DrainCheckSeconds"]
+    setting = DrainDispatchSettings.model_fields["drain_check_seconds"]
+
+    # Then the longest delay any of them allows is the one that renews the hook in time (a check
+    # that finds its command not ended heartbeats the hook: a run Run Command delivers late
+    # would otherwise outlast it), a minute inside the hook's timeout
+    assert hook_timeout == HOOK_TIMEOUT_SECONDS == HOOK_RENEW_SECONDS + 60
+    assert parameter["MaxValue"] == HOOK_RENEW_SECONDS == MAX_CHECK_DELAY_SECONDS
+    assert [m.le for m in setting.metadata if hasattr(m, "le")] == [HOOK_RENEW_SECONDS]

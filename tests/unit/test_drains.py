@@ -22,6 +22,7 @@ from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import (
     CHECKS_LIMIT,
+    HOOK_RENEW_SECONDS,
     MAX_CHECKS,
     CommandInvocationDetail,
     DrainCheck,
@@ -61,6 +62,9 @@ CANARY_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ord
 LIVE_TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-live/fedcba9876543210"
 NOW = datetime(2026, 11, 26, 10, 15, 40, tzinfo=UTC)
 CHECK_SECONDS = 60
+# When Run Command has ended a scale-in's command, from its sending (models.drain.run_ends_by):
+# delivered as late as TimeoutSeconds (30) and the ExecutionTimeout (240) allow, run 240 s, said 10 s on.
+RUN_BOUND = 30 + 240 + 240 + 10
 LOGS = {"app.log": b"GET / 200\n" * 50, "archive/app.1.log": b"\x00\x01" * 300}
 CONFIG = AppConfig.model_validate(
     {
@@ -567,19 +571,36 @@ def test_a_command_still_running_is_checked_again_then_its_drain_ends_lost(world
     world.member("live")
     world.leave(DrainTrigger.LIFECYCLE)
     world.dispatch()
+    renewed_at_send = len(world.hooks.heartbeats)
 
     # When each check finds it still in progress
-    for n in range(1, MAX_CHECKS + 1):
-        said = world.check(NOW + timedelta(seconds=n * CHECK_SECONDS)).checked["check-0"][INSTANCE]
-        assert said == ("checked again later" if n < MAX_CHECKS else "logs_lost")
+    said = [
+        world.check(NOW + timedelta(seconds=n * CHECK_SECONDS)).checked["check-0"][INSTANCE]
+        for n in range(1, MAX_CHECKS + 1)
+    ]
 
-    # Then it is checked MAX_CHECKS times, each a check's delay apart, then lost, told, released
-    assert [c.checks for c, _ in world.queue.checks] == list(range(1, MAX_CHECKS + 1))
+    # Then it is checked MAX_CHECKS times, each a check's delay apart, each renewing the hook; the
+    # next is due once Run Command would have ended the command: a delivery that may take 30 s
+    # and the document's 240 s ExecutionTimeout, the 240 s run, 10 s more to say so
+    assert said == ["checked again later"] * MAX_CHECKS
+    assert [c.checks for c, _ in world.queue.checks] == list(range(1, MAX_CHECKS + 2))
+    assert world.queue.checks[-1][1] == RUN_BOUND - MAX_CHECKS * CHECK_SECONDS
+    assert world.hooks.heartbeats[renewed_at_send:] == [INSTANCE] * MAX_CHECKS
+    assert world.hooks.completed == []
+
+    # When that check finds it in progress still
+    outcome = world.check(NOW + timedelta(seconds=RUN_BOUND))
+
+    # Then the drain ends lost, told, and the instance released (its hook not renewed again)
+    assert outcome.checked["check-0"][INSTANCE] == "logs_lost"
     record = world.record()
     assert record.outcome == "logs_lost" and record.reason is not None
-    assert record.reason.startswith(f"Run Command reported no end of the drain document after {MAX_CHECKS}")
+    assert record.reason.startswith(
+        f"Run Command reported no end of the drain document after {MAX_CHECKS + 1}"
+    )
     assert [kind for kind, _, _ in world.alerts.sent] == ["drain.logs_lost"]
     assert world.hooks.completed == [INSTANCE]
+    assert world.hooks.heartbeats[renewed_at_send:] == [INSTANCE] * MAX_CHECKS
 
 
 def test_a_short_check_delay_never_gives_up_on_a_command_run_command_may_still_run() -> None:
@@ -595,23 +616,74 @@ def test_a_short_check_delay_never_gives_up_on_a_command_run_command_may_still_r
         for n in range(1, MAX_CHECKS + 1)
     ]
 
-    # Then the instance stays in its hook: Run Command may run the document for 30 s of delivery
-    # and its 240 s ExecutionTimeout, 10 s more to say so, and the next check is due then
+    # Then the instance stays in its hook: Run Command may still deliver the document until 270 s
+    # after the command, then run it 240 s, and take 10 s more to say so; the checks go on until
+    # then, each at most HOOK_RENEW_SECONDS after the last, since each renews the hook
     assert said == ["checked again later"] * MAX_CHECKS
     assert world.record().status is DrainStatus.RUNNING and world.hooks.completed == []
-    check, delay = world.queue.checks[-1]
-    assert (check.checks, delay) == (MAX_CHECKS + 1, 280 - 30)
+    at = 5 * MAX_CHECKS
+    delays = []
+    while (check := world.check(NOW + timedelta(seconds=at)).checked["check-0"][INSTANCE]) != "logs_lost":
+        assert check == "checked again later"
+        delay = world.queue.checks[-1][1]
+        delays.append(delay)
+        at += delay
+    assert delays == [
+        HOOK_RENEW_SECONDS,
+        HOOK_RENEW_SECONDS,
+        RUN_BOUND - 5 * MAX_CHECKS - 2 * HOOK_RENEW_SECONDS,
+    ]
+    assert at == RUN_BOUND
 
-    # When that check finds it in progress still (the agent went silent)
-    outcome = world.check(NOW + timedelta(seconds=280))
-
-    # Then the drain ends lost, told, and the instance released
-    assert outcome.checked["check-0"][INSTANCE] == "logs_lost"
+    # Then, once Run Command must have ended it, the drain ends lost, told, and the instance released
     assert world.record().reason == (
-        f"Run Command reported no end of the drain document after {MAX_CHECKS + 1} check(s), "
-        "280 s after it was sent (still InProgress)"
+        f"Run Command reported no end of the drain document after {MAX_CHECKS + len(delays) + 1} check(s), "
+        f"{RUN_BOUND} s after it was sent (still InProgress)"
     )
     assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_run_delivered_late_keeps_its_instance_in_its_hook_until_its_logs_are_in() -> None:
+    # Given a scale-in sent at once (no heartbeat needed for a run delivered in time), whose
+    # instance's agent cannot take the command for minutes: Run Command retries ("Delayed") until
+    # the command expires, TimeoutSeconds and the document's ExecutionTimeout after it was sent
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    sent_with = list(world.hooks.heartbeats)
+    for status, at in (("Delayed", 60), ("Pending", 120), ("Delayed", 180), ("InProgress", 240)):
+        world.statuses.statuses[(command, INSTANCE)] = status
+
+        # When each check finds it not yet ended
+        said = world.check(NOW + timedelta(seconds=at)).checked["check-0"][INSTANCE]
+
+        # Then the hook is renewed each time, the first well before its 300 s from the event
+        assert said == "checked again later"
+        assert world.hooks.heartbeats == sent_with + [INSTANCE] * (at // CHECK_SECONDS)
+        assert world.hooks.completed == []
+
+    # When the run, started at 250 s, has its logs in S3 at 330 s and its status event comes
+    world.flush(LOGS)
+    ended = world.ended("Success", at=NOW + timedelta(seconds=330))
+
+    # Then the drain is drained and only then is the instance let go
+    assert ended.status == "drained" and world.hooks.completed == [INSTANCE]
+    assert world.alerts.sent == []
+
+
+def test_a_check_renews_no_hook_for_a_spot_drain_which_has_none() -> None:
+    # Given a Spot drain (no hook) whose command is still running at its check
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.SPOT)
+    world.dispatch()
+
+    # When its check finds it in progress
+    said = world.check(NOW + timedelta(seconds=CHECK_SECONDS)).checked["check-0"][INSTANCE]
+
+    # Then nothing is renewed
+    assert said == "checked again later" and world.hooks.heartbeats == []
 
 
 def test_a_short_check_delay_drains_a_document_that_ends_after_the_regular_checks() -> None:

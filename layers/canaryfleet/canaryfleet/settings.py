@@ -109,8 +109,9 @@ class DrainDispatchSettings(RecordStageSettings):
     drain_document_name: str = Field(alias="DRAIN_DOCUMENT_NAME", pattern=r"^[a-zA-Z0-9_.-]{3,128}$")
     log_bucket_name: str = Field(alias="LOG_BUCKET_NAME", min_length=3, max_length=63)
     drain_queue_url: DrainQueueUrl
-    # SQS delays a message at most 900 s (SendMessage's DelaySeconds).
-    drain_check_seconds: int = Field(default=60, alias="DRAIN_CHECK_SECONDS", ge=1, le=900)
+    # At most models.drain.HOOK_RENEW_SECONDS (settings sit below the models): a check that finds
+    # its command not yet ended renews the instance's termination hook, whose timeout is 300 s.
+    drain_check_seconds: int = Field(default=60, alias="DRAIN_CHECK_SECONDS", ge=1, le=240)
 
 
 class DrainQueueDispatchSettings(DrainDispatchSettings):

@@ -15,8 +15,10 @@ from canaryfleet.models.drain import RUN_COMMAND_DELIVERY_SECONDS, DrainCheck, D
 from canaryfleet.observability import logger
 from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
 
-# Run Command's delivery timeout (its minimum): an instance that cannot take the command
-# within it ends "DeliveryTimedOut", and the drain's completion records the loss.
+# Run Command's delivery timeout (its minimum). An instance that cannot take the command within
+# it may still be sent it until the command expires (this and the document's execution timeout:
+# models.drain.delivery_window), then its invocation ends "DeliveryTimedOut" and the drain's
+# completion records the loss.
 DELIVERY_TIMEOUT_SECONDS = RUN_COMMAND_DELIVERY_SECONDS
 
 

@@ -10,10 +10,16 @@ already ended, or a retry took over (with a check of its own), is left alone; on
 command has ended on the instance ends as the event would have ended it (the manifest
 verified, a retry, or the logs lost, and the hook completed); one whose command still runs is
 checked again, ``MAX_CHECKS`` times a check's delay apart, then ended with its logs lost, but
-never while Run Command may still run the document (``run_ends_by``: its delivery timeout and
-the document's ExecutionTimeout): a short check delay would otherwise let the termination hook
-go, and the instance with it, in the middle of the flush. A check then comes due when that
-bound has passed, and ``CHECKS_LIMIT`` bounds them all.
+never while Run Command may still run the document (``run_ends_by``: its delivery, which may
+last until its TimeoutSeconds and the document's ExecutionTimeout have passed, then the run): a
+short check delay would otherwise let the termination hook go, and the instance with it, in the
+middle of the flush. Checks come until that bound has passed, at most ``MAX_CHECK_DELAY_SECONDS``
+apart, and ``CHECKS_LIMIT`` bounds them all.
+
+Each check that finds a command not ended (Pending, Delayed, InProgress) renews the termination
+hook its instance waits in (RecordLifecycleActionHeartbeat): a run delivered late, which Run
+Command allows, would otherwise outlast the hook's timeout, counted from the event, and Auto
+Scaling would terminate the instance in the middle of its flush.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.logic.drain import Drains, check_later, finish_drain
+from canaryfleet.logic.drain import Drains, check_later, finish_drain, heartbeat_hook
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.models.drain import (
     CHECKS_LIMIT,
@@ -81,6 +87,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
     if delay is not None:
         again = DrainCheck(command_id=check.command_id, instance_ids=tuple(running), checks=check.checks + 1)
         if check_later(replace(drains, check_seconds=delay), again):
+            _renew_hooks(drains, running)
             return done | dict.fromkeys(running, "checked again later")
     for instance_id, status in running.items():
         record = drains.store.find(instance_id)
@@ -93,6 +100,16 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         finish_drain(drains, record, now, reason=reason)
         done[instance_id] = "logs_lost"
     return done
+
+
+def _renew_hooks(drains: Drains, running: dict[str, str]) -> None:
+    """Heartbeat the termination hook of each instance whose command has not ended, until the next
+    check: Run Command may deliver the document late, and the hook's timeout runs from the event
+    (or its last heartbeat), not from the run's start."""
+    for instance_id in running:
+        record = drains.store.find(instance_id)
+        if record is not None and not record.status.final and record.hook_completed_at is None:
+            heartbeat_hook(drains, record)
 
 
 def _next_check_in(check: DrainCheck, drains: Drains, runs_end: datetime | None, now: datetime) -> int | None:

@@ -23,6 +23,9 @@ document's ``ExecutionTimeout`` (240 s) leave 30 s for the event, the request, t
 their retries, and a slow path took more. The heartbeat "extends the timeout by the length of
 time defined using the PutLifecycleHook API call" (EC2 Auto Scaling API Reference,
 RecordLifecycleActionHeartbeat), so the run fits from there. A drain sent in time needs none.
+A run Run Command delivers late (it may, until the command expires) is kept in its hook by the
+command's checks, which renew the hook while the command has not ended (``drain_check``); the
+first is due at most ``HOOK_RENEW_SECONDS`` after the command, while the hook has 280 s or more.
 """
 
 from __future__ import annotations
@@ -256,7 +259,8 @@ def _send_failed(
 
 
 def _needs_heartbeat(record: DrainRecord, now: datetime) -> bool:
-    """Whether the run, sent now, may outlast the hook's timeout counted from the event."""
+    """Whether the run, sent now and delivered in time, may outlast the hook's timeout counted
+    from the event (a late delivery is the checks' to cover)."""
     if record.notice_at is None:
         return True
     run = RUN_COMMAND_DELIVERY_SECONDS + record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS

@@ -75,9 +75,17 @@ class DrainBudget(BaseModel):
 
 # The termination hook's timeout is at least 300 s (fleet/template.yaml's
 # TerminationHookHeartbeatTimeout, its minimum), counted from the event that put the instance in
-# its hook; a run takes Run Command's delivery (its 30 s minimum, the drain's TimeoutSeconds) and
-# the document's ExecutionTimeout, and its completion a few seconds more.
+# its hook. A run usually starts within Run Command's delivery timeout (its 30 s minimum, the
+# drain's TimeoutSeconds) and takes at most the document's ExecutionTimeout, and its completion a
+# few seconds more: 30 + 240 + 10 s for a scale-in. But an instance whose agent cannot take the
+# command at once (Run Command's "Delayed": "The system retries again") may still start it later:
+# an invocation stays Pending or Delayed until "the sum of the Timeout (seconds) parameter and the
+# Execution timeout parameter" has passed before it is "Delivery Timed Out" (Systems Manager User
+# Guide, Understanding command statuses), and then runs for its ExecutionTimeout. So a check that
+# finds a command not yet ended renews its instance's hook (a heartbeat), and the checks come at
+# most HOOK_RENEW_SECONDS apart: the hook's 300 s less a minute for the queue's delivery.
 HOOK_TIMEOUT_SECONDS = 300
+HOOK_RENEW_SECONDS = 240
 RUN_COMMAND_DELIVERY_SECONDS = 30
 COMPLETION_MARGIN_SECONDS = 10
 
@@ -95,14 +103,20 @@ def spot_deadline(notice_at: datetime) -> datetime:
 def run_ends_by(dispatched_at: datetime, budget: DrainBudget) -> datetime:
     """When Run Command has ended a drain command sent at ``dispatched_at``, whatever the instance does.
 
-    A command not started within SendCommand's TimeoutSeconds never runs ("If this time is
-    reached and the command hasn't already started running, it won't run", botocore's ssm
-    model); one that started is stopped at the document's ExecutionTimeout ("Execution Timed
-    Out"), which is the budget's or, for a Spot deadline, shorter; its status follows within
-    the completion margin.
+    Run Command delivers a command until the sum of its TimeoutSeconds and the document's
+    execution timeout has passed, then ends it "Delivery Timed Out" (Systems Manager User Guide,
+    Understanding command statuses; ``delivery_window``); a run that started by then is stopped
+    at the document's ExecutionTimeout ("Execution Timed Out"), which is the budget's or, for a
+    Spot deadline, shorter; its status follows within the completion margin.
     """
-    seconds = RUN_COMMAND_DELIVERY_SECONDS + budget.execution_seconds + COMPLETION_MARGIN_SECONDS
+    seconds = delivery_window(budget) + budget.execution_seconds + COMPLETION_MARGIN_SECONDS
     return dispatched_at + timedelta(seconds=seconds)
+
+
+def delivery_window(budget: DrainBudget) -> int:
+    """Seconds after SendCommand that Run Command may still start the drain document: its
+    TimeoutSeconds and the document's execution timeout (the command's ExpiresAfter)."""
+    return RUN_COMMAND_DELIVERY_SECONDS + budget.execution_seconds
 
 
 # --- events that start a drain (EventBridge, as AWS documents them) -------------------------
@@ -234,13 +248,14 @@ class CommandInvocationEvent(EventBridgeModel):
 # --- the drain queue's message -------------------------------------------------------------
 # A drain command's status is read this many times, a check's delay (DrainCheckSeconds) apart.
 # A command still running after them is ended as lost only once Run Command would have ended it
-# (run_ends_by): with a short delay the last of them comes long before that, so one more check
-# is due then. A check waits at most 900 s (SQS's longest delay): the longest run allowed
-# (MAX_EXECUTION_SECONDS) takes a few more, and CHECKS_LIMIT bounds them whatever the clock says.
+# (run_ends_by): with a short delay the last of them comes long before that, so more checks are
+# due until then, each at most HOOK_RENEW_SECONDS after the last (each renews the instance's
+# termination hook); CHECKS_LIMIT bounds them whatever the clock says, for the longest run allowed
+# (MAX_EXECUTION_SECONDS, delivered as late as Run Command may).
 MAX_CHECKS = 6
-MAX_CHECK_DELAY_SECONDS = 900
+MAX_CHECK_DELAY_SECONDS = HOOK_RENEW_SECONDS
 CHECKS_LIMIT = MAX_CHECKS + math.ceil(
-    (RUN_COMMAND_DELIVERY_SECONDS + MAX_EXECUTION_SECONDS + COMPLETION_MARGIN_SECONDS)
+    (RUN_COMMAND_DELIVERY_SECONDS + 2 * MAX_EXECUTION_SECONDS + COMPLETION_MARGIN_SECONDS)
     / MAX_CHECK_DELAY_SECONDS
 )
 
