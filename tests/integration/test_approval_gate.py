@@ -14,8 +14,9 @@ from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.secrets import SecretsManagerSigningKeys
 from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
-from canaryfleet.models.app_config import Approvers
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, Approvers
 from canaryfleet.models.approval import ApprovalDecision, ApprovalLink
+from canaryfleet.models.decision import SLACK_USER_ID_MAX_LENGTH
 from canaryfleet.models.rollout_record import AbortRequest, Wait
 from canaryfleet.ports.clock import FixedClock
 
@@ -592,6 +593,29 @@ def test_an_approver_approves_with_the_slack_button(gate: Gate) -> None:
     assert waiting.message.text.startswith(
         f"{waiting.application} 1.2.0: Approved by alice (Slack U0ALICE) via Slack"
     )
+
+
+def test_an_approver_with_the_longest_address_the_registry_accepts_approves_with_the_slack_button(
+    gate: Gate,
+) -> None:
+    # Given an approver listed by an address as long as the registry accepts, whose Slack user id
+    # is as long as the app reads
+    domain = ".example.com"
+    email = f"dana@{'d' * (APPROVER_EMAIL_MAX_LENGTH - len('dana@') - len(domain))}{domain}"
+    user_id = "U0DANA".ljust(SLACK_USER_ID_MAX_LENGTH, "0")
+    gate.slack.users[user_id] = email
+    waiting = wait_for_approval(gate, approvers=Approvers(emails=(email,), slack_channel=CHANNEL))
+    assert waiting.message is not None
+
+    # When they press Approve
+    status, _ = gate.slack.press(gate.api.url, waiting.message, "approval.approve", user_id)
+
+    # Then the wait ends approved, and who decided is recorded whole
+    assert status == 200
+    assert ended(gate, waiting)["status"] == "SUCCEEDED"
+    [entry] = audit(gate, waiting)
+    assert (entry["kind"], entry["by"]) == ("approve", f"{email} (Slack {user_id})")
+    assert approval_of(gate, waiting).status.value == "approved"
 
 
 def test_a_slack_user_listed_only_by_email_is_an_approver(gate: Gate) -> None:

@@ -1,9 +1,9 @@
 """The longest messages canaryfleet sends to Slack: an approval and its notices at the models' limits.
 
 An analysis holds at most 50 metrics, each named in at most 64 characters; a decision's comment
-is at most 2,000 characters and its author 200; an application's approvers have no limit. Every
-name and comment here is made of ``&``, ``<`` and ``>``, which mrkdwn escapes into 4 or 5
-characters each.
+is at most 2,000 characters and its author DECIDER_MAX_LENGTH (230); an application's approvers
+have no limit. Every name and comment here is made of ``&``, ``<`` and ``>``, which mrkdwn
+escapes into 4 or 5 characters each.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from typing import Any
 from canaryfleet.logic.analysis.judge import judge
 from canaryfleet.models.analysis import AnalysisSamples, MetricSamples
 from canaryfleet.models.app_config import Approvers
-from canaryfleet.models.approval import Approval, ApprovalDecision, ApprovalStatus, SlackMessageRef
+from canaryfleet.models.approval import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
+    SlackMessageRef,
+)
+from canaryfleet.models.decision import DECIDER_MAX_LENGTH
 from canaryfleet.models.notification import Notice
 from canaryfleet.models.rollout import Verdict
 
@@ -23,6 +29,7 @@ APPLICATION = "payments-api"
 ROLLOUT_ID = "payments-api-2_7_0-5e0c2c7a"
 HOSTILE = "&<>"
 COMMENT = (HOSTILE * 667)[:2000]
+DECIDER = (HOSTILE * DECIDER_MAX_LENGTH)[:DECIDER_MAX_LENGTH]
 TIMELINE = (
     "https://approvals.example.com/approvals/q7Xr2LmN9pKv4TzW1bYc0A/timeline"
     "?expires=4102444800&view=" + "v" * 43
@@ -92,7 +99,7 @@ def decided(action: str = "reject", channel: str = "slack") -> Approval:
     """Decided by an approver with the longest name, who wrote the longest comment."""
     decision = ApprovalDecision(
         action=action,  # type: ignore[arg-type]
-        by=HOSTILE * 66 + "xx",
+        by=DECIDER,
         channel=channel,  # type: ignore[arg-type]
         comment=COMMENT,
         at=NOW,
@@ -121,6 +128,6 @@ def notices() -> list[Notice]:
                 "expires_at": (NOW + timedelta(hours=24)).isoformat(),
             },
         ),
-        notice("rollout.rolled_back", reason=f"rejected by {HOSTILE * 66}: {COMMENT}"),
-        notice("rollout.window_overridden", by=HOSTILE * 66, reason=COMMENT),
+        notice("rollout.rolled_back", reason=f"rejected by {DECIDER}: {COMMENT}"),
+        notice("rollout.window_overridden", by=DECIDER, reason=COMMENT),
     ]

@@ -3,11 +3,18 @@
 import hashlib
 import hmac
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from canaryfleet.adapters.slack import slack_api, verify_request
-from canaryfleet.models.approval import SlackSecret, SlackUser
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, Approvers
+from canaryfleet.models.approval import (
+    ApprovalDecision,
+    SlackSecret,
+    SlackUser,
+)
+from canaryfleet.models.decision import SLACK_USER_ID_MAX_LENGTH, SLACK_USER_NAME_MAX_LENGTH, Decision
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -124,6 +131,30 @@ def test_a_slack_user_is_labelled_by_email_when_known() -> None:
         "maria@example.com (Slack U024BE7LH)",
         "maria (Slack U024BE7LH)",
     )
+
+
+def longest_approver_email() -> str:
+    """An address as long as the registry accepts (APPROVER_EMAIL_MAX_LENGTH characters)."""
+    local, domain = "maria.lopez", ".payments.example.com"
+    return f"{local}@{'d' * (APPROVER_EMAIL_MAX_LENGTH - len(local) - 1 - len(domain))}{domain}"
+
+
+@pytest.mark.parametrize("known_as", ["email", "name", "id"])
+def test_the_longest_slack_label_of_an_approver_is_recorded_as_who_decided(known_as: str) -> None:
+    # Given an approver listed by the longest address the registry accepts, who presses a button
+    # with the longest Slack user id and name a signed request carries
+    [email] = Approvers(emails=(longest_approver_email(),)).emails
+    name = "" if known_as == "id" else "m" * SLACK_USER_NAME_MAX_LENGTH
+    user = SlackUser(id="U" + "0" * (SLACK_USER_ID_MAX_LENGTH - 1), name=name)
+
+    # When the gate records their answer and the decision path's request names them
+    by = user.label(email if known_as == "email" else None)
+    decision = ApprovalDecision(action="approve", by=by, channel="slack", at=datetime.now(UTC))
+    request = Decision(application="payments-api", action="approve", by=by, channel="slack")
+
+    # Then both keep the label whole: the click decides instead of failing the request
+    assert decision.by == request.by == by
+    assert by.endswith(f" (Slack {user.id})")
 
 
 @pytest.mark.parametrize(

@@ -57,13 +57,14 @@ class FleetGroup(BaseModel):
 # Who may approve, as the fleet stack's parameters take them (fleet/template.yaml's ApproverEmails,
 # ApproverSlackUserIds and SlackChannel allow these patterns, or nothing). An address has no space,
 # comma, quote or backslash: one address (not "Name <address>"), one member of the list, and one
-# JSON string in the registry entry the template writes. At most 200 characters, as who decided is
-# recorded. An entry that breaks them is refused when it is read (ConfigurationError), before any
-# approver is asked.
+# JSON string in the registry entry the template writes. At most 200 characters: who decided is
+# recorded with the address (models/decision.py, DECIDER_MAX_LENGTH, fits the longest). An entry
+# that breaks them is refused when it is read (ConfigurationError), before any approver is asked.
 APPROVER_EMAIL_PATTERN = r'^[^@\s,"\\]+@[^@\s,"\\]+\.[^@\s,"\\]+$'
 SLACK_USER_ID_PATTERN = r"^[UW][A-Z0-9]+$"
 SLACK_CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]+$"
-ApproverEmail = Annotated[str, Field(max_length=200, pattern=APPROVER_EMAIL_PATTERN)]
+APPROVER_EMAIL_MAX_LENGTH = 200
+ApproverEmail = Annotated[str, Field(max_length=APPROVER_EMAIL_MAX_LENGTH, pattern=APPROVER_EMAIL_PATTERN)]
 SlackUserId = Annotated[str, Field(max_length=64, pattern=SLACK_USER_ID_PATTERN)]
 SlackChannelId = Annotated[str, Field(max_length=64, pattern=SLACK_CHANNEL_ID_PATTERN)]
 

@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from canaryfleet.models.app_config import Approvers
 from canaryfleet.models.artifact import AppName, Version
+from canaryfleet.models.decision import (
+    DECIDER_MAX_LENGTH,
+    SLACK_USER_ID_MAX_LENGTH,
+    SLACK_USER_LABEL,
+    SLACK_USER_NAME_MAX_LENGTH,
+)
 from canaryfleet.models.rollout import BUILD_URL_PATTERN, Verdict
 from canaryfleet.models.text import PersonText
 
@@ -57,7 +63,7 @@ class ApprovalDecision(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     action: Action
-    by: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=DECIDER_MAX_LENGTH)
     channel: AnyChannel
     comment: str = Field(default="", max_length=2000)
     at: datetime
@@ -209,12 +215,12 @@ class SlackUser(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
-    id: str = Field(pattern=r"^[UW][A-Z0-9]{2,20}$")
-    name: str = Field(default="", max_length=100)
+    id: str = Field(pattern=rf"^[UW][A-Z0-9]{{2,{SLACK_USER_ID_MAX_LENGTH - 1}}}$")
+    name: str = Field(default="", max_length=SLACK_USER_NAME_MAX_LENGTH)
 
     def label(self, email: str | None) -> str:
-        who = email or self.name or self.id
-        return f"{who} (Slack {self.id})"
+        """Who decided, as recorded: ``email`` is an approver's address (the registry's), or None."""
+        return SLACK_USER_LABEL.format(who=email or self.name or self.id, user_id=self.id)
 
 
 class RotationEvent(BaseModel):

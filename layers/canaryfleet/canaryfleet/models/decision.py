@@ -6,8 +6,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.text import OneLineText, PersonText
+
+# A Slack user as the app reads them from a signed request (SlackUser): an id of "U" or "W" and
+# 2 to 20 more characters, and a name.
+SLACK_USER_ID_MAX_LENGTH = 21
+SLACK_USER_NAME_MAX_LENGTH = 100
+SLACK_USER_LABEL = "{who} (Slack {user_id})"
+# Who decided, as recorded (ApprovalDecision.by, Decision.by): an approver's address (the page),
+# or a Slack user's label, whose ``who`` is an approver's address, the user's name or their id.
+# Bounded by the longest label, so that every approver the registry accepts can decide in Slack.
+DECIDER_MAX_LENGTH = (
+    len(SLACK_USER_LABEL.format(who="", user_id=""))
+    + max(APPROVER_EMAIL_MAX_LENGTH, SLACK_USER_NAME_MAX_LENGTH, SLACK_USER_ID_MAX_LENGTH)
+    + SLACK_USER_ID_MAX_LENGTH
+)
 
 
 class Decision(BaseModel):
@@ -19,7 +34,9 @@ class Decision(BaseModel):
     # terminal: one printable line, so no escape sequence or bidi override can make it read
     # as someone else.
     by: OneLineText = Field(
-        min_length=1, max_length=200, description="Who decided (email, Slack user, IAM identity)."
+        min_length=1,
+        max_length=DECIDER_MAX_LENGTH,
+        description="Who decided (email, Slack user, IAM identity).",
     )
     reason: PersonText = Field(
         default="", max_length=2000, description="What they said: printable text, several lines allowed."
