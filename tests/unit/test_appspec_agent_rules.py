@@ -369,6 +369,80 @@ def test_what_would_fail_on_the_agent_is_refused_in_the_appspecs_terms(appspec: 
     assert "invalid literal" not in refused.value.reason
 
 
+# AppSpecs of the other compute platforms, in the CodeDeploy User Guide's shapes: an ECS service
+# (Resources with a TargetService, Hooks naming Lambda functions) and a Lambda alias (the Lambda
+# example's lowercase keys).
+ECS_SERVICE = """\
+version: 0.0
+Resources:
+  - TargetService:
+      Type: AWS::ECS::Service
+      Properties:
+        TaskDefinition: "arn:aws:ecs:eu-west-1:111122223333:task-definition/orders:7"
+        LoadBalancerInfo:
+          ContainerName: "orders"
+          ContainerPort: 8080
+Hooks:
+  - AfterAllowTestTraffic: "CheckOrdersOnTestListener"
+"""
+LAMBDA_ALIAS = """\
+version: 0.0
+resources:
+  - ordersFunction:
+      type: AWS::Lambda::Function
+      properties:
+        name: orders-handler
+        alias: live
+        currentversion: 4
+        targetversion: 5
+hooks:
+  - BeforeAllowTraffic: "WarmOrdersHandler"
+"""
+OTHER_PLATFORM = (
+    "appspec.yml is an Amazon ECS or AWS Lambda AppSpec: it has {key} (line {line}), a section only ECS"
+    " and Lambda deployments read, and no os; canaryfleet deploys EC2/on-premises bundles, whose"
+    " appspec.yml has version: 0.0, os: linux, and files and hooks sections"
+)
+
+
+@pytest.mark.parametrize(
+    ("appspec", "key", "line"),
+    [
+        pytest.param(ECS_SERVICE, "Resources", 2, id="ecs"),
+        pytest.param(ECS_SERVICE.replace("version: 0.0", "version: 1"), "Resources", 2, id="ecs-version-1"),
+        pytest.param("---\n# orders service\n" + ECS_SERVICE, "Resources", 4, id="ecs-after-comments"),
+        pytest.param(LAMBDA_ALIAS, "resources", 2, id="lambda"),
+        pytest.param(
+            '{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service"}}]}',
+            "Resources",
+            1,
+            id="ecs-as-json",
+        ),
+    ],
+)
+def test_an_ecs_or_lambda_appspec_is_refused_saying_which_platform_it_is_for(
+    appspec: str, key: str, line: int
+) -> None:
+    # Given the AppSpec of an Amazon ECS or AWS Lambda deployment: a resources section, no os
+    # When the bundle is validated
+    with pytest.raises(InvalidBundle) as refused:
+        validate_bundle(bundle_with(appspec))
+
+    # Then the reason says what the file is and what canaryfleet deploys, not that os is missing
+    assert refused.value.reason == OTHER_PLATFORM.format(key=key, line=line)
+
+
+def test_an_ec2_appspec_with_a_resources_key_is_checked_as_an_ec2_one() -> None:
+    # Given an EC2/on-premises appspec (os: linux) that also carries a Resources key
+    appspec = CONTAINER_APP.replace("    overwrite: true\n", "") + "Resources: []\n"
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then it deploys, the key noted as one the agent ignores
+    assert report.notes == ["appspec.yml: Resources (line 16) is ignored by CodeDeploy on EC2"]
+
+
 PERMISSIONS = """\
 version: 0.0
 os: linux

@@ -416,6 +416,9 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
         raise InvalidBundle(
             f"{APPSPEC} must be a YAML mapping (version, os, files, hooks); it is {kind(document)}"
         )
+    other_platform = _ecs_or_lambda_appspec(document, lines)
+    if other_platform is not None:
+        raise InvalidBundle(other_platform)
     unclear = [*_unquoted_octal_modes(plain, lines), *_clock_timeouts(plain, lines)]
     if unclear:
         raise _not_valid("; ".join(unclear))
@@ -431,6 +434,25 @@ def _read_appspec(bundle: OpenedBundle, limits: BundleLimits) -> tuple[_AppSpec,
         # Both present: the agent reads appspec.yml for the install and for every hook.
         notes.append(f"{APPSPEC_YAML} is ignored: CodeDeploy reads {APPSPEC} when a bundle has both")
     return spec, notes, lines
+
+
+def _ecs_or_lambda_appspec(document: dict[Any, Any], lines: Lines) -> str | None:
+    """Why an Amazon ECS or AWS Lambda AppSpec is refused; None for any other document.
+
+    CodeDeploy User Guide, "AppSpec 'resources' section (Amazon ECS and AWS Lambda deployments
+    only)" (reference-appspec-file-structure-resources.html; its ECS example writes the key
+    ``Resources``, its Lambda example ``resources``), and "AppSpec 'os' section (EC2/On-Premises
+    deployments only)": a file with the one and without the other is written for another compute
+    platform. Checked as an EC2/on-premises AppSpec it only said "os is required".
+    """
+    key = next((k for k in document if isinstance(k, str) and k.lower() == "resources"), None)
+    if key is None or "os" in document:
+        return None
+    return (
+        f"{APPSPEC} is an Amazon ECS or AWS Lambda AppSpec: it has {_where((key,), lines)}, a section"
+        " only ECS and Lambda deployments read, and no os; canaryfleet deploys EC2/on-premises bundles,"
+        f" whose {APPSPEC} has version: 0.0, os: linux, and files and hooks sections"
+    )
 
 
 def _unquoted_octal_modes(plain: PlainScalars, lines: Lines) -> list[str]:
