@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from canaryfleet.logic.approval_gate import CLAIM_STALE_AFTER
 
@@ -112,6 +113,34 @@ def test_no_result_selector_reaches_into_an_item_that_may_be_missing(path: Path)
     # States.Runtime, which no Catch catches; a Choice asks IsPresent first instead
     for name, task in reads.items():
         assert "$.Item" not in json.dumps(task.get("ResultSelector", {})), name
+
+
+def _dynamodb_error_codes(operation: str) -> set[str]:
+    """The error codes botocore's DynamoDB model gives ``operation`` (its error shapes)."""
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    return {shape.error_code or shape.name for shape in model.operation_model(operation).error_shapes}
+
+
+def test_every_dynamodb_read_retries_each_transient_error_getitem_returns_by_its_step_functions_name() -> (
+    None
+):
+    # Given every DynamoDB GetItem task, and GetItem's errors as botocore's model lists them: an
+    # optimized integration fails with "DynamoDB." and the error code DynamoDB returned
+    reads = {
+        (path.name, name): s
+        for path in DEFINITIONS
+        for name, s in states(json.loads(path.read_text())).items()
+        if s.get("Resource") == "arn:aws:states:::dynamodb:getItem"
+    }
+    transient = {
+        f"DynamoDB.{code}" for code in _dynamodb_error_codes("GetItem") - {"ResourceNotFoundException"}
+    }
+
+    # Then each task retries every one of them but a missing table, which no retry mends
+    assert reads and "DynamoDB.InternalServerError" in transient
+    for where, task in reads.items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert transient - retried == set(), where
 
 
 def test_a_queued_rollout_waits_for_its_turn_as_long_as_the_rollout_ahead_may_hold_it() -> None:
