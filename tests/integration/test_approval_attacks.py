@@ -357,6 +357,24 @@ def test_a_slash_command_from_someone_not_an_approver_changes_nothing(gate: Gate
     assert record is not None and record.abort_requested is None
 
 
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_slacks_certificate_check_of_the_command_url_is_answered_and_changes_nothing(
+    gate: Gate, signed: bool
+) -> None:
+    # Given a rollout waiting for approval, and Slack checking the slash command's URL (it sends
+    # ssl_check=1 and a token when the URL is set or changed)
+    waiting = wait_for_approval(gate, register=True)
+    body = urlencode({"ssl_check": "1", "token": "gIkuvaNzQIHg97ATvDxqgjtO"})
+    headers = gate.slack.signed_headers(body) if signed else FORM
+
+    # When it reaches the command endpoint
+    status, answer = gate.slack.send(f"{gate.api.url}/slack/commands", body, headers)
+
+    # Then it is answered 200 with nothing, and nothing changed
+    assert (status, answer) == (200, "")
+    assert_nothing_changed(gate, waiting)
+
+
 # -- Slack: each request once, each command on one rollout ---------------------------------
 def slash(
     gate: Gate, text: str, user: str = ALICE_SLACK, *, typed: bool = True

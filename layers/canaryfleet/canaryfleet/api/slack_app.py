@@ -194,8 +194,19 @@ def slack_app_api(
         gate.decide_by_slack(action.value, user, choice, payload.response_url)
         return _plain(200, "")
 
+    def ssl_check() -> bool:
+        """Slack's check of a slash command's certificate: a POST of ``ssl_check=1`` (and a
+        token), sent when the command's URL is set or changed, to be answered 200 and otherwise
+        ignored (Slack API, Slash commands; Bolt answers it before verifying anything, in its
+        SslCheck middleware). Nothing is read or changed for it, so it needs no signature."""
+        body = form_text(app.current_event, _MAX_BODY_BYTES)
+        form = None if isinstance(body, Refusal) else form_fields(body, _MAX_FIELDS)
+        return form is not None and form.get("ssl_check") == "1"
+
     @app.post("/slack/commands")
     def command() -> Response[str]:
+        if ssl_check():
+            return _plain(200, "")
         form = verified_form(_ephemeral(REPLAYED))
         if isinstance(form, Response):
             return form
