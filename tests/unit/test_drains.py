@@ -686,6 +686,23 @@ def test_a_check_renews_no_hook_for_a_spot_drain_which_has_none() -> None:
     assert said == "checked again later" and world.hooks.heartbeats == []
 
 
+def test_a_spot_drain_is_given_up_once_its_instance_is_gone_not_when_a_late_run_would_end() -> None:
+    # Given checks due every 5 s, and a Spot drain whose command never reports an end
+    world = World(check_seconds=5)
+    world.member("live")
+    world.leave(DrainTrigger.SPOT)
+    world.dispatch()
+    for n in range(1, MAX_CHECKS + 1):
+        world.check(NOW + timedelta(seconds=5 * n))
+
+    # Then the next check is due when the notice's two minutes are over (and 10 s to say so), not
+    # when a run delivered as late as Run Command allows would end: the instance runs nothing then
+    check, delay = world.queue.checks[-1]
+    assert (check.checks, 5 * MAX_CHECKS + delay) == (MAX_CHECKS + 1, 120 + 10)
+    outcome = world.check(NOW + timedelta(seconds=130))
+    assert outcome.checked["check-0"][INSTANCE] == "logs_lost"
+
+
 def test_a_short_check_delay_drains_a_document_that_ends_after_the_regular_checks() -> None:
     # Given checks due every 5 s, and a scale-in whose document outlasts them
     world = World(check_seconds=5)

@@ -64,7 +64,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         if status not in FINAL_INVOCATION_STATUSES:
             running[instance_id] = status or "no invocation"
             if record.dispatched_at is not None:
-                runs_end.append(run_ends_by(record.dispatched_at, record.budget))
+                runs_end.append(run_ends_by(record.dispatched_at, record.budget, record.deadline))
             continue
         metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
         logger.warning(

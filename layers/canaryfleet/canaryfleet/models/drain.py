@@ -100,17 +100,21 @@ def spot_deadline(notice_at: datetime) -> datetime:
     return notice_at + timedelta(seconds=SPOT_NOTICE_SECONDS)
 
 
-def run_ends_by(dispatched_at: datetime, budget: DrainBudget) -> datetime:
+def run_ends_by(dispatched_at: datetime, budget: DrainBudget, deadline: datetime | None = None) -> datetime:
     """When Run Command has ended a drain command sent at ``dispatched_at``, whatever the instance does.
 
     Run Command delivers a command until the sum of its TimeoutSeconds and the document's
     execution timeout has passed, then ends it "Delivery Timed Out" (Systems Manager User Guide,
     Understanding command statuses; ``delivery_window``); a run that started by then is stopped
     at the document's ExecutionTimeout ("Execution Timed Out"), which is the budget's or, for a
-    Spot deadline, shorter; its status follows within the completion margin.
+    Spot deadline, shorter; its status follows within the completion margin. An instance that
+    goes at ``deadline`` (a Spot notice's end) runs nothing after it.
     """
     seconds = delivery_window(budget) + budget.execution_seconds + COMPLETION_MARGIN_SECONDS
-    return dispatched_at + timedelta(seconds=seconds)
+    ends = dispatched_at + timedelta(seconds=seconds)
+    if deadline is not None:
+        ends = min(ends, deadline + timedelta(seconds=COMPLETION_MARGIN_SECONDS))
+    return ends
 
 
 def delivery_window(budget: DrainBudget) -> int:
