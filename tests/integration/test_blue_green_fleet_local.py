@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from canaryfleet.adapters.fleet import AutoScaling
@@ -54,8 +55,9 @@ def test_short_spot_capacity_launches_the_on_demand_share_and_records_why_the_re
     AutoScaling().set_desired(group, 2)  # two On-Demand instances first: the next two are Spot
     fleet.cloud.fleet_operations.launches.spot_available[group] = 0
 
+    since = datetime.now(UTC)
     AutoScaling().set_desired(group, 4)
-    capacity = AutoScaling().capacity(group)
+    capacity = AutoScaling().capacity(group, since)
     activities = fleet.cloud.client("autoscaling").describe_scaling_activities(AutoScalingGroupName=group)
 
     assert (capacity.desired, capacity.healthy) == (4, 2)

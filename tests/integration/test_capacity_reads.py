@@ -1,59 +1,145 @@
-"""A color's capacity, read from Auto Scaling: the launch failures are the release's own."""
+"""A color's capacity, read from Auto Scaling: the launch failures are the release's own, found
+on whichever page of the group's scaling activities they are."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from canaryfleet.adapters.clients import client, reset_clients
 from canaryfleet.adapters.fleet import AutoScaling
 from moto import mock_aws
 
+from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
 from tests.integration.helpers import an_auto_scaling_group
 
 SINCE = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+SPOT_SHORTAGE = "There is no Spot capacity available that matches your request."
 
 
 @pytest.fixture
-def autoscaling(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def launches(monkeypatch: pytest.MonkeyPatch) -> Iterator[AutoScalingLaunches]:
+    """A group, on moto with the local cloud's scaling activities (filtered and paged as AWS does)."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
+    stand_in = AutoScalingLaunches()
+    with mock_aws(), stand_in.installed():
         reset_clients()
-        made = client("autoscaling")
-        an_auto_scaling_group(made, "pay-green", min_size=0, max_size=4, desired=0, zone="eu-west-1a")
-        yield made
+        an_auto_scaling_group(
+            client("autoscaling"), "pay-green", min_size=0, max_size=4, desired=0, zone="eu-west-1a"
+        )
+        yield stand_in
     reset_clients()
 
 
-def _failed(at: datetime, message: str) -> dict[str, Any]:
+def _activity(at: datetime, status: str, message: str) -> dict[str, Any]:
     return {
         "ActivityId": message,
         "AutoScalingGroupName": "pay-green",
         "Cause": "a user request",
         "StartTime": at,
-        "StatusCode": "Failed",
+        "StatusCode": status,
         "StatusMessage": message,
         "Progress": 100,
     }
 
 
-def test_a_failed_launch_before_the_release_asked_for_capacity_is_not_its_reason(autoscaling: Any) -> None:
-    # Given a Spot shortage of an earlier release, and an image this release cannot launch
-    activities = [
-        _failed(SINCE + timedelta(seconds=5), "The image id '[ami-0bad]' does not exist"),
-        _failed(SINCE - timedelta(hours=2), "There is no Spot capacity available that matches your request."),
+def test_a_failed_launch_before_the_release_asked_for_capacity_is_not_its_reason(
+    launches: AutoScalingLaunches,
+) -> None:
+    # Given a Spot shortage of an earlier release, and since this release asked, launches that
+    # succeeded and an image it cannot launch (newest first, as Auto Scaling lists them)
+    launches.activities["pay-green"] = [
+        _activity(SINCE + timedelta(seconds=30), "Successful", "Launching a new EC2 instance"),
+        _activity(SINCE + timedelta(seconds=5), "Failed", "The image id '[ami-0bad]' does not exist"),
+        _activity(SINCE - timedelta(hours=2), "Failed", SPOT_SHORTAGE),
     ]
-    with mock.patch.object(
-        autoscaling, "describe_scaling_activities", return_value={"Activities": activities}
-    ):
-        # When the release reads its color's capacity
-        capacity = AutoScaling().capacity("pay-green", SINCE)
-        everything = AutoScaling().capacity("pay-green")
+
+    # When the release reads its color's capacity, and a read that asks for no failures
+    capacity = AutoScaling().capacity("pay-green", SINCE)
+    sized = AutoScaling().capacity("pay-green")
 
     # Then only this release's failure is its reason
     assert capacity.launch_failures == ("The image id '[ami-0bad]' does not exist",)
     assert capacity.max_size == 4
-    assert len(everything.launch_failures) == 2
+    assert sized.launch_failures == ()
+
+
+def test_a_failed_launch_behind_a_page_of_launches_under_way_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Auto Scaling answering with a first page that holds none of the failures (it lists
+    # activities in progress first, and "a response can contain fewer items than the value
+    # specified by MaxRecords, even when more items are available"), then the Spot shortage
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    reset_clients()
+    autoscaling = client("autoscaling")
+    group = {
+        "AutoScalingGroupName": "pay-green",
+        "DesiredCapacity": 300,
+        "MaxSize": 400,
+        "MinSize": 0,
+        "Instances": [],
+        "DefaultCooldown": 300,
+        "AvailabilityZones": ["eu-west-1a"],
+        "HealthCheckType": "ELB",
+        "CreatedTime": SINCE - timedelta(days=30),
+    }
+    with Stubber(autoscaling) as stub:
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]})
+        asked = {
+            "AutoScalingGroupName": "pay-green",
+            "Filters": [
+                {"Name": "Status", "Values": ["Failed", "Cancelled"]},
+                {"Name": "StartTimeLowerBound", "Values": [(SINCE - timedelta(seconds=60)).isoformat()]},
+            ],
+        }
+        stub.add_response("describe_scaling_activities", {"Activities": [], "NextToken": "page-2"}, asked)
+        stub.add_response(
+            "describe_scaling_activities",
+            {"Activities": [_activity(SINCE + timedelta(minutes=5), "Failed", SPOT_SHORTAGE)]},
+            {**asked, "NextToken": "page-2"},
+        )
+
+        # When the release reads its color's capacity
+        capacity = AutoScaling().capacity("pay-green", SINCE)
+
+    reset_clients()
+
+    # Then the shortage is its reason
+    assert capacity.launch_failures == (SPOT_SHORTAGE,)
+    assert capacity.desired == 300 and capacity.healthy == 0
+
+
+def test_the_local_clouds_scaling_activities_come_filtered_and_in_pages_of_at_most_100(
+    launches: AutoScalingLaunches,
+) -> None:
+    # Given 150 failed launches since the release asked, then one success
+    launches.activities["pay-green"] = [
+        _activity(SINCE + timedelta(minutes=3), "Successful", "Launching a new EC2 instance")
+    ] + [_activity(SINCE + timedelta(seconds=150 - n), "Failed", f"failure {n}") for n in range(150)]
+    autoscaling = client("autoscaling")
+    failed = [{"Name": "Status", "Values": ["Failed"]}]
+
+    # When they are asked for, failures only, page by page
+    first = autoscaling.describe_scaling_activities(AutoScalingGroupName="pay-green", Filters=failed)
+    second = autoscaling.describe_scaling_activities(
+        AutoScalingGroupName="pay-green", Filters=failed, NextToken=first["NextToken"]
+    )
+
+    # Then AWS's page size and filter hold, and what it refuses is refused
+    assert [len(first["Activities"]), len(second["Activities"])] == [100, 50] and "NextToken" not in second
+    assert {a["StatusCode"] for a in first["Activities"] + second["Activities"]} == {"Failed"}
+    for refused in (
+        {"MaxRecords": 101},
+        {"Filters": [{"Name": "InstanceType", "Values": ["t3.micro"]}]},
+        {"Filters": [{"Name": "StartTimeLowerBound", "Values": ["yesterday"]}]},
+    ):
+        with pytest.raises(ClientError) as error:
+            autoscaling.describe_scaling_activities(AutoScalingGroupName="pay-green", **refused)
+        assert error.value.response["Error"]["Code"] == "ValidationError"

@@ -461,24 +461,24 @@ def test_a_live_color_on_an_in_place_application_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("failures", "instances", "reason"),
+    ("failures", "instances", "healthy", "reason"),
     [
-        (("Could not launch Spot Instances. InsufficientInstanceCapacity",), 3, "Spot capacity"),
+        (("Could not launch Spot Instances. InsufficientInstanceCapacity",), 3, 3, "Spot capacity"),
         (
             ("InsufficientInstanceCapacity: We currently do not have sufficient m5.large capacity",),
             3,
+            3,
             "On-Demand capacity",
         ),
-        ((), 6, "instances launched but not healthy"),
-        ((), 0, "no instance launched"),
+        ((), 6, 0, "instances launched but not healthy"),
+        ((), 0, 0, "no instance launched"),
+        ((), 4, 4, "only 4 of 6 instance(s) launched, no failure recorded"),
     ],
 )
 def test_the_capacity_reason_reads_the_failed_launches(
-    failures: tuple[str, ...], instances: int, reason: str
+    failures: tuple[str, ...], instances: int, healthy: int, reason: str
 ) -> None:
-    capacity = GroupCapacity(
-        desired=6, instances=instances, healthy=min(instances, 3) if failures else 0, launch_failures=failures
-    )
+    capacity = GroupCapacity(desired=6, instances=instances, healthy=healthy, launch_failures=failures)
 
     assert capacity_reason(capacity) == reason
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
@@ -24,6 +25,44 @@ SPOT_SHORTAGE_MESSAGE = (
     "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity "
     "available that matches your request. Launching EC2 instance failed."
 )
+
+
+# botocore's autoscaling model, DescribeScalingActivities: "MaxRecords: The maximum number of items
+# to return with this call. The default value is 100 and the maximum value is 100."
+_MAX_RECORDS = 100
+_FILTERS = ("Status", "StartTimeLowerBound", "StartTimeUpperBound")
+
+
+def _selected(activity: dict[str, Any], filters: list[dict[str, Any]], group: str | None) -> bool:
+    """Whether ``activity`` passes DescribeScalingActivities' ``Filters`` (botocore's autoscaling
+    model: Status, "the StatusCode value of the scaling activity", only "in combination with the
+    AutoScalingGroupName parameter"; StartTimeLowerBound and StartTimeUpperBound, "ISO 8601
+    formatted timestamps. Timestamps without a timezone offset are assumed to be UTC")."""
+    for entry in filters:
+        filter_name, values = entry.get("Name"), [str(v) for v in entry.get("Values") or []]
+        if filter_name not in _FILTERS:
+            raise ValidationError(f"Filter name {filter_name} is not supported")
+        if filter_name == "Status":
+            if group is None:
+                raise ValidationError("The Status filter can only be used with AutoScalingGroupName")
+            if activity["StatusCode"] not in values:
+                return False
+            continue
+        bounds = [_iso8601(v) for v in values]
+        started: datetime = activity["StartTime"]
+        if filter_name == "StartTimeLowerBound" and any(started < b for b in bounds):
+            return False
+        if filter_name == "StartTimeUpperBound" and any(started > b for b in bounds):
+            return False
+    return True
+
+
+def _iso8601(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{value} is not an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class AutoScalingLaunches:
@@ -123,10 +162,20 @@ class AutoScalingLaunches:
 
         def describe_scaling_activities(response: AutoScalingResponse) -> ActionResult:
             name = response._get_param("AutoScalingGroupName")
-            limit = int(response._get_param("MaxRecords") or 100)
+            limit = int(response._get_param("MaxRecords") or _MAX_RECORDS)
+            if not 1 <= limit <= _MAX_RECORDS:
+                raise ValidationError(f"MaxRecords must be between 1 and {_MAX_RECORDS}")
             with stand_in._lock:
-                found = list(stand_in.activities.get(name, []))[:limit]
-            return ActionResult({"Activities": found})
+                found = [
+                    a
+                    for a in stand_in.activities.get(name, [])
+                    if _selected(a, response._get_param("Filters") or [], name)
+                ]
+            start = int(response._get_param("NextToken") or 0)
+            page: dict[str, Any] = {"Activities": found[start : start + limit]}
+            if start + limit < len(found):
+                page["NextToken"] = str(start + limit)
+            return ActionResult(page)
 
         with (
             mock.patch.object(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity),

@@ -204,8 +204,8 @@ class Traffic:
 class AutoScaling:
     """A color's Auto Scaling group: its capacity, read and set."""
 
-    # Failed launches older than this say nothing about the capacity asked for now.
-    _RECENT_ACTIVITIES = 20
+    # Enough failed launches to say why a color is short (the reason reads the first few).
+    _FAILURES_READ = 20
 
     def capacity(self, auto_scaling_group: str, since: datetime | None = None) -> GroupCapacity:
         autoscaling = client("autoscaling")
@@ -219,24 +219,43 @@ class AutoScaling:
         healthy = [
             i for i in instances if i["LifecycleState"] == "InService" and i.get("HealthStatus") == "Healthy"
         ]
-        activities = autoscaling.describe_scaling_activities(
-            AutoScalingGroupName=auto_scaling_group, MaxRecords=self._RECENT_ACTIVITIES
-        ).get("Activities", [])
-        # A release's failures are those since it asked for capacity (a minute's margin for the
-        # clocks): an earlier one's Spot shortage says nothing about why this one is short.
-        after = since - timedelta(seconds=60) if since is not None else None
-        failures = tuple(
-            str(a.get("StatusMessage") or a.get("Description", ""))
-            for a in activities
-            if a.get("StatusCode") in {"Failed", "Cancelled"}
-            and (after is None or "StartTime" not in a or a["StartTime"] >= after)
-        )
         return GroupCapacity(
             desired=int(group["DesiredCapacity"]),
             instances=len(instances),
             healthy=len(healthy),
             max_size=int(group["MaxSize"]),
-            launch_failures=failures,
+            launch_failures=() if since is None else self._launch_failures(auto_scaling_group, since),
+        )
+
+    def _launch_failures(self, auto_scaling_group: str, since: datetime) -> tuple[str, ...]:
+        """The group's failed launches since a release asked for capacity (a minute's margin for
+        the clocks: an earlier one's Spot shortage says nothing about why this one is short).
+
+        Asked of Auto Scaling by its filters (Status, StartTimeLowerBound), page after page: its
+        activities come "sorted by start time", those "still in progress ... first", and "a
+        response can contain fewer items than the value specified by MaxRecords, even when more
+        items are available" (botocore's autoscaling model, DescribeScalingActivities), so the
+        newest activities of a color launching hundreds of instances are its launches under way,
+        and a failure can be on a later page.
+        """
+        after = since - timedelta(seconds=60)
+        pages = (
+            client("autoscaling")
+            .get_paginator("describe_scaling_activities")
+            .paginate(
+                AutoScalingGroupName=auto_scaling_group,
+                Filters=[
+                    {"Name": "Status", "Values": ["Failed", "Cancelled"]},
+                    {"Name": "StartTimeLowerBound", "Values": [after.astimezone(UTC).isoformat()]},
+                ],
+                PaginationConfig={"MaxItems": self._FAILURES_READ},
+            )
+        )
+        return tuple(
+            str(a.get("StatusMessage") or a.get("Description", ""))
+            for page in pages
+            for a in page.get("Activities", [])
+            if a.get("StatusCode") in {"Failed", "Cancelled"}
         )
 
     def set_desired(self, auto_scaling_group: str, desired: int) -> None:

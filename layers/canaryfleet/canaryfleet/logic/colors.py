@@ -200,6 +200,8 @@ def capacity_reason(capacity: GroupCapacity) -> str:
         return capacity.launch_failures[0][:200]
     if capacity.instances > capacity.healthy:
         return "instances launched but not healthy"
+    if capacity.instances:
+        return f"only {capacity.instances} of {capacity.desired} instance(s) launched, no failure recorded"
     return "no instance launched"
 
 
