@@ -160,6 +160,24 @@ def test_a_request_asks_for_no_more_data_points_than_getmetricdata_returns(cloud
 def test_a_charts_errors_count_the_requests_the_load_balancer_answered_itself(cloud_alb: None) -> None:
     # Given a canary minute of 100 requests: 2 target 5xx, 75 answered 2xx and 3 4xx, so 20 the
     # load balancer answered itself (connections refused or reset: 502s)
+    group, app = _pay_app()
+
+    [sample] = Metrics().samples(app, group, ALB_MINUTE, ALB_MINUTE + timedelta(minutes=1))
+
+    assert (sample.requests, sample.errors) == (100.0, 22.0)
+
+
+ALB_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+
+_ALB_DIMENSIONS = [
+    {"Name": "LoadBalancer", "Value": "app/front/1"},
+    {"Name": "TargetGroup", "Value": "targetgroup/pay-canary/1"},
+]
+
+
+def _pay_app() -> tuple[FleetGroup, AppConfig]:
+    """The canary group and the application whose load balancer metrics the tests publish."""
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
     group = FleetGroup(
         deployment_group="pay-canary",
@@ -174,23 +192,38 @@ def test_a_charts_errors_count_the_requests_the_load_balancer_answered_itself(cl
         canary=group,
         live=live,
     )
-
-    [sample] = Metrics().samples(app, group, ALB_MINUTE, ALB_MINUTE + timedelta(minutes=1))
-
-    assert (sample.requests, sample.errors) == (100.0, 22.0)
+    return group, app
 
 
-ALB_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+def test_a_chart_sample_of_one_minute_data_stands_for_a_minute_even_with_minutes_missing() -> None:
+    # Given a quiet canary: one-minute load balancer datapoints (what AWS publishes) at minutes 0,
+    # 2 and 4 of a five-minute window, none in the minutes between (no request, no datapoint)
+    group, app = _pay_app()
+    with mock_aws():
+        reset_clients()
+        boto3.client("cloudwatch").put_metric_data(
+            Namespace="AWS/ApplicationELB",
+            MetricData=[
+                {"MetricName": "RequestCount", "Dimensions": _ALB_DIMENSIONS, "Timestamp": at, "Value": 10.0}
+                for at in (ALB_MINUTE, ALB_MINUTE + timedelta(minutes=2), ALB_MINUTE + timedelta(minutes=4))
+            ],
+        )
+
+        # When the chart's samples are read for the window (a period under a minute asked for)
+        samples = Metrics().samples(app, group, ALB_MINUTE, ALB_MINUTE + timedelta(minutes=5))
+    reset_clients()
+
+    # Then each stands for its minute, not for the two minutes between datapoints
+    assert [(s.at, s.seconds) for s in samples] == [
+        (ALB_MINUTE + timedelta(minutes=m), 60) for m in (0, 2, 4)
+    ]
 
 
 @pytest.fixture
 def cloud_alb() -> Iterator[None]:
     with mock_aws():
         reset_clients()
-        dims = [
-            {"Name": "LoadBalancer", "Value": "app/front/1"},
-            {"Name": "TargetGroup", "Value": "targetgroup/pay-canary/1"},
-        ]
+        dims = _ALB_DIMENSIONS
         boto3.client("cloudwatch").put_metric_data(
             Namespace="AWS/ApplicationELB",
             MetricData=[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -347,11 +346,12 @@ class Metrics:
         by_id = self.series(queries, start, end, period)
         requests, errors, latency = (by_id.get(k, {}) for k in ("requests", "errors", "latency"))
         answered = [by_id.get(f"answered{kind}", {}) for kind in (2, 3, 4)]
-        # Metrics stored at one-minute resolution come back a minute apart whatever the period
-        # asked for: a sample stands for the spacing CloudWatch actually returned.
-        stamps = sorted(requests)
-        gaps = [int((b - a).total_seconds()) for a, b in itertools.pairwise(stamps)]
-        period = max(period, min(gaps, default=period))
+        # Metrics stored at one-minute resolution (what a load balancer publishes on AWS) come
+        # back on whole minutes whatever shorter period was asked for: then a sample stands for a
+        # minute. Not for the spacing between the datapoints returned: a minute without requests
+        # has none (below), so two minutes apart may be two one-minute samples.
+        if period < 60 and requests and all(at.second == 0 for at in requests):
+            period = 60
         # A period with no request has no datapoint at all: it is left out, not drawn as zero.
         return [
             MetricSample(
