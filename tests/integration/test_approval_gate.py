@@ -14,9 +14,8 @@ from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.secrets import SecretsManagerSigningKeys
 from canaryfleet.logic.approval_gate import ApprovalGate, Outcome
 from canaryfleet.logic.links import LinkSigner
-from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, Approvers
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, SLACK_USER_ID_MAX_LENGTH, Approvers
 from canaryfleet.models.approval import ApprovalDecision, ApprovalLink
-from canaryfleet.models.decision import SLACK_USER_ID_MAX_LENGTH
 from canaryfleet.models.rollout_record import AbortRequest, Wait
 from canaryfleet.ports.clock import FixedClock
 

@@ -54,6 +54,8 @@ RULE = f"{ELB}:listener-rule/app/orders/0123456789abcdef/0123456789abcdef/012345
         ({"emails": [""]}, "approvers.emails.0"),
         ({"emails": [f"{'a' * 190}@example.com"]}, "approvers.emails.0"),
         ({"slack_user_ids": ["U012AB3CD", "<!channel>"]}, "approvers.slack_user_ids.1"),
+        # longer than any user id Slack sends (SlackUser): listed, it could never match a click
+        ({"slack_user_ids": ["U" + "0" * 21]}, "approvers.slack_user_ids.0"),
         ({"slack_channel": "#releases"}, "approvers.slack_channel"),
     ],
 )

@@ -304,7 +304,7 @@ def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
             "orders-api",
             LISTENER,
             Strategy.BLUE_GREEN,
-            Approvers(emails=("a@example.com",), slack_user_ids=("U1",), slack_channel="C1"),
+            Approvers(emails=("a@example.com",), slack_user_ids=("U01",), slack_channel="C1"),
             '{"steps":[]}',
             True,
         )

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from canaryfleet.adapters.slack import slack_api, verify_request
-from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, Approvers
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, SLACK_USER_ID_MAX_LENGTH, Approvers
 from canaryfleet.models.approval import (
     ApprovalDecision,
     SlackSecret,
     SlackUser,
 )
-from canaryfleet.models.decision import SLACK_USER_ID_MAX_LENGTH, SLACK_USER_NAME_MAX_LENGTH, Decision
+from canaryfleet.models.decision import SLACK_USER_NAME_MAX_LENGTH, Decision
 from hypothesis import given
 from hypothesis import strategies as st
 

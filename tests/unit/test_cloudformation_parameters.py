@@ -107,6 +107,7 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
         ("ApproverEmails", "ana@example.com,", "ApproverEmails has an empty member"),
         ("ApproverEmails", "ana@example.com,,bo@example.com", "ApproverEmails has an empty member"),
         ("ApproverSlackUserIds", "U012AB3CD,@ana", "must be Slack user ids"),
+        ("ApproverSlackUserIds", "U" + "0" * 21, "must be Slack user ids"),
         ("ApproverSlackUserIds", "U012AB3CD,", "ApproverSlackUserIds has an empty member"),
         ("SlackChannel", "#releases", "must be a Slack channel id"),
     ],

@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from canaryfleet.logic.analysis.words import metric_lines, score_line
+from canaryfleet.models.app_config import SLACK_USER_ID_PATTERN
 from canaryfleet.models.approval import Approval, ApprovalStatus
 from canaryfleet.models.rollout import Verdict
 from canaryfleet.models.text import slack_cut, slack_escape
 
 APPROVE_ACTION, REJECT_ACTION = "approval.approve", "approval.reject"
-_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_SLACK_USER_ID = re.compile(SLACK_USER_ID_PATTERN)
 _CHANNEL_NAMES = {"slack": "Slack", "page": "the approval page", "cli": "the CLI", "local": "the simulator"}
 
 

@@ -61,11 +61,14 @@ class FleetGroup(BaseModel):
 # recorded with the address (models/decision.py, DECIDER_MAX_LENGTH, fits the longest). An entry
 # that breaks them is refused when it is read (ConfigurationError), before any approver is asked.
 APPROVER_EMAIL_PATTERN = r'^[^@\s,"\\]+@[^@\s,"\\]+\.[^@\s,"\\]+$'
-SLACK_USER_ID_PATTERN = r"^[UW][A-Z0-9]+$"
+# A Slack user id: "U" or "W" and 2 to 20 more characters, as the Slack app reads a request's user
+# (models/approval.py, SlackUser): a longer id listed as an approver could never match anyone.
+SLACK_USER_ID_MAX_LENGTH = 21
+SLACK_USER_ID_PATTERN = rf"^[UW][A-Z0-9]{{2,{SLACK_USER_ID_MAX_LENGTH - 1}}}$"
 SLACK_CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]+$"
 APPROVER_EMAIL_MAX_LENGTH = 200
 ApproverEmail = Annotated[str, Field(max_length=APPROVER_EMAIL_MAX_LENGTH, pattern=APPROVER_EMAIL_PATTERN)]
-SlackUserId = Annotated[str, Field(max_length=64, pattern=SLACK_USER_ID_PATTERN)]
+SlackUserId = Annotated[str, Field(max_length=SLACK_USER_ID_MAX_LENGTH, pattern=SLACK_USER_ID_PATTERN)]
 SlackChannelId = Annotated[str, Field(max_length=64, pattern=SLACK_CHANNEL_ID_PATTERN)]
 
 

@@ -15,11 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from canaryfleet.models.app_config import Approvers
+from canaryfleet.models.app_config import SLACK_USER_ID_PATTERN, Approvers
 from canaryfleet.models.artifact import AppName, Version
 from canaryfleet.models.decision import (
     DECIDER_MAX_LENGTH,
-    SLACK_USER_ID_MAX_LENGTH,
     SLACK_USER_LABEL,
     SLACK_USER_NAME_MAX_LENGTH,
 )
@@ -215,7 +214,7 @@ class SlackUser(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
-    id: str = Field(pattern=rf"^[UW][A-Z0-9]{{2,{SLACK_USER_ID_MAX_LENGTH - 1}}}$")
+    id: str = Field(pattern=SLACK_USER_ID_PATTERN)
     name: str = Field(default="", max_length=SLACK_USER_NAME_MAX_LENGTH)
 
     def label(self, email: str | None) -> str:

@@ -6,13 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH
+from canaryfleet.models.app_config import APPROVER_EMAIL_MAX_LENGTH, SLACK_USER_ID_MAX_LENGTH
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.text import OneLineText, PersonText
 
-# A Slack user as the app reads them from a signed request (SlackUser): an id of "U" or "W" and
-# 2 to 20 more characters, and a name.
-SLACK_USER_ID_MAX_LENGTH = 21
+# A Slack user as the app reads them from a signed request (SlackUser): an id (app_config's
+# SLACK_USER_ID_PATTERN), and a name.
 SLACK_USER_NAME_MAX_LENGTH = 100
 SLACK_USER_LABEL = "{who} (Slack {user_id})"
 # Who decided, as recorded (ApprovalDecision.by, Decision.by): an approver's address (the page),
