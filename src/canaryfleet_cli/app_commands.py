@@ -122,8 +122,21 @@ def _split(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+# A host name the listener rule can match: the fleet template's HostHeaders pattern, after the load
+# balancer's rule ("You must include at least one "." character. You can include only alphabetical
+# characters after the final "." character", ELB API Reference, HostHeaderConditionConfig).
+_HOST_NAME = re.compile(r"[A-Za-z0-9*?.-]*\.[A-Za-z]+")
+
+
 def _check_rule_conditions(hosts: list[str], paths: list[str]) -> None:
     """Refuse what the listener rule could not hold, before any stack is made."""
+    for host in hosts:
+        if not _HOST_NAME.fullmatch(host):
+            raise typer.BadParameter(
+                f"{host!r} is not a host name the load balancer can match: it needs a domain, letters "
+                "only after its last '.' (orders.example.com; * and ? as wildcards)",
+                param_hint="--host-header",
+            )
     for given, option in ((hosts, "--host-header"), (paths, "--path-pattern")):
         if len(given) > _MATCHES_PER_CONDITION:
             raise typer.BadParameter(

@@ -350,6 +350,11 @@ def test_the_entry_bound_is_the_template_entry_with_the_longest_names() -> None:
             onboard_args(host_header="*.a.example.com,*.b.example.com", path_pattern="/a/*,/b/*,/c/??"),
             "6 wildcards (* or ?): a listener rule takes at most 5",
         ),
+        # A host name the load balancer refuses: no domain, or more than letters after the last "."
+        *(
+            (onboard_args(host_header=host), f"'{host}' is not a host name the load balancer can match")
+            for host in ("orders", "orders.internal1", "10.0.0.12", "orders.example.*")
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error_and_writes_nothing(in_tmp: Path, args: list[str], message: str) -> None:

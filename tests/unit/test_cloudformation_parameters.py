@@ -108,6 +108,8 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
         ("ApproverEmails", "ana@example.com,,bo@example.com", "ApproverEmails has an empty member"),
         ("ApproverSlackUserIds", "U012AB3CD,@ana", "must be Slack user ids"),
         ("ApproverSlackUserIds", "U" + "0" * 21, "must be Slack user ids"),
+        ("HostHeaders", "orders.example.com,orders", "must be host names with a domain"),
+        ("HostHeaders", "orders.internal1", "must be host names with a domain"),
         ("ApproverSlackUserIds", "U012AB3CD,", "ApproverSlackUserIds has an empty member"),
         ("SlackChannel", "#releases", "must be a Slack channel id"),
     ],
@@ -135,6 +137,12 @@ def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
 )
 def test_approvers_given_as_people_type_them_are_taken(given: dict[str, str]) -> None:
     assert rules.template_refusals(FLEET, FLEET_PARAMETERS | given) == []
+
+
+def test_host_names_the_load_balancer_matches_are_taken_wildcards_included() -> None:
+    hosts = "orders.example.com,*.orders.example.com,orders-v?.example.co"
+
+    assert rules.template_refusals(FLEET, FLEET_PARAMETERS | {"HostHeaders": hosts}) == []
 
 
 def test_canaryfleets_own_templates_defaults_meet_their_constraints() -> None:

@@ -4,6 +4,7 @@ quotas of a listener rule's conditions, and the target groups one Application Lo
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -106,10 +107,31 @@ def _match_values(condition: dict[str, Any]) -> list[str]:
     return values
 
 
+# ELB API Reference, HostHeaderConditionConfig, Values: "The host names ... The following wildcard
+# characters are supported: * ... and ? ... You must include at least one "." character. You can
+# include only alphabetical characters after the final "." character."
+_HOST_NAME = re.compile(r".*\.[A-Za-z]+")
+
+
+def _host_name_problem(condition: dict[str, Any]) -> str | None:
+    if condition.get("Field") != "host-header":
+        return None
+    for value in _match_values(condition):
+        if not _HOST_NAME.fullmatch(value):
+            return (
+                f"The host name '{value}' must include at least one '.' and only alphabetical characters "
+                "after the final '.'"
+            )
+    return None
+
+
 def listener_rule_condition_problem(conditions: list[dict[str, Any]]) -> str | None:
     """Why an Application Load Balancer refuses these listener rule conditions; None if it takes them."""
     total = wildcards = 0
     for condition in conditions:
+        problem = _host_name_problem(condition)
+        if problem is not None:
+            return problem
         values = _match_values(condition)
         if len(values) > MATCH_EVALUATIONS_PER_CONDITION:
             return (
