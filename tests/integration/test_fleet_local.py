@@ -348,6 +348,18 @@ def test_a_fleet_template_past_the_s3_limit_is_refused_and_no_stack_is_left(
     }
 
 
+def test_a_live_group_whose_maximum_is_under_its_minimum_fails_the_fleet_stack(fleet: DeployedFleet) -> None:
+    # Given an in-place fleet whose LiveMaxSize was set under its LiveMinSize (each within its own
+    # bounds: CloudFormation compares no two parameters)
+    # When it is deployed
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "inverted-live", {"LiveMinSize": "4", "LiveMaxSize": "3"})
+
+    # Then Auto Scaling refuses the live group, as AWS refuses a desired capacity (the minimum, when
+    # none is given) above the maximum
+    assert "Desired capacity:4 must be between the specified min size:4 and max size:3" in str(refused.value)
+
+
 def test_a_live_group_of_one_instance_is_refused_since_its_deployments_could_never_succeed(
     fleet: DeployedFleet,
 ) -> None:

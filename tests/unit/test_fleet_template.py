@@ -886,3 +886,15 @@ def test_a_health_check_path_cannot_break_out_of_the_placeholders_string(templat
     assert re.match(pattern, "/healthz?from=alb") and re.match(pattern, "/it's")
     assert not re.match(pattern, '/"""+__import__("os").system("id")+r"""')
     assert not re.match(pattern, "/ends-with\\")
+
+
+def test_the_live_sizes_a_stack_takes_are_ones_the_registry_entry_can_hold(template: dict[str, Any]) -> None:
+    # LiveMinSize is written into the registry entry as color_capacity: a larger one would make
+    # the entry unreadable (every rollout and drain of the application refused); LiveMaxSize
+    # under 2 is under any LiveMinSize the stack takes
+    parameters = template["Parameters"]
+    capacity = AppConfig.model_fields["color_capacity"]
+    [most] = [m.le for m in capacity.metadata if hasattr(m, "le")]
+
+    assert parameters["LiveMinSize"]["MaxValue"] == most
+    assert parameters["LiveMaxSize"]["MinValue"] == parameters["LiveMinSize"]["MinValue"]

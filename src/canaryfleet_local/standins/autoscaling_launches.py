@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 from moto.autoscaling.exceptions import ValidationError
-from moto.autoscaling.models import FakeAutoScalingGroup
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
@@ -63,6 +63,35 @@ def _iso8601(value: str) -> datetime:
     except ValueError:
         raise ValidationError(f"{value} is not an ISO 8601 timestamp") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def auto_scaling_group_size_bounds() -> Iterator[None]:
+    """Stands in for CreateAutoScalingGroup refusing a desired capacity outside the group's bounds.
+
+    botocore's autoscaling model, CreateAutoScalingGroup's DesiredCapacity: "This number must be
+    greater than or equal to the minimum size of the group and less than or equal to the maximum
+    size of the group. If you do not specify a desired capacity, the default is the minimum size
+    of the group." moto creates such a group (a MaxSize under its MinSize too). Here it is refused
+    as ``ValidationError`` (the code the API answers for a bad request; its words are this
+    stand-in's), so a fleet stack whose LiveMaxSize is under its LiveMinSize fails as on AWS.
+    """
+    original = AutoScalingBackend.create_auto_scaling_group
+
+    def create(backend: AutoScalingBackend, *args: Any, **kwargs: Any) -> Any:
+        given = {k: kwargs.get(k) for k in ("min_size", "max_size", "desired_capacity")}
+        sizes = {k: int(v) for k, v in given.items() if v not in (None, "")}
+        least, most = sizes.get("min_size"), sizes.get("max_size")
+        wanted = sizes.get("desired_capacity", least)
+        if least is not None and most is not None and wanted is not None and not least <= wanted <= most:
+            raise ValidationError(
+                f"Desired capacity:{wanted} must be between the specified min size:{least} "
+                f"and max size:{most}"
+            )
+        return original(backend, *args, **kwargs)
+
+    with mock.patch.object(AutoScalingBackend, "create_auto_scaling_group", create):
+        yield
 
 
 class AutoScalingLaunches:

@@ -20,7 +20,10 @@ from canaryfleet_local.standins.autoscaling import (
     AutoScalingTerminationLifecycle,
     CloudFormationAutoScalingGroupProperties,
 )
-from canaryfleet_local.standins.autoscaling_launches import AutoScalingLaunches
+from canaryfleet_local.standins.autoscaling_launches import (
+    AutoScalingLaunches,
+    auto_scaling_group_size_bounds,
+)
 from canaryfleet_local.standins.cloudformation import (
     CloudFormationNoValueInLists,
     register_cloudformation_resource_types,
@@ -194,6 +197,7 @@ def fleet_stack_stand_ins() -> Iterator[None]:
         CloudFormationTargetGroupProperties().installed(),
         CloudFormationListenerRuleTags().installed(),
         CloudFormationAutoScalingGroupProperties().installed(),
+        auto_scaling_group_size_bounds(),
         listener_rule_condition_quotas(),
         load_balancer_target_group_quota(),
     ):
