@@ -54,6 +54,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
     now = drains.clock.now()
     done: dict[str, str] = {}
     running: dict[str, str] = {}
+    waiting: list[DrainRecord] = []  # the running ones, as read
     runs_end: list[datetime] = []
     for instance_id in check.instance_ids:
         record = drains.store.find(instance_id)
@@ -63,6 +64,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         status = statuses.status(check.command_id, instance_id)
         if status not in FINAL_INVOCATION_STATUSES:
             running[instance_id] = status or "no invocation"
+            waiting.append(record)
             if record.dispatched_at is not None:
                 runs_end.append(run_ends_by(record.dispatched_at, record.budget, record.deadline))
             continue
@@ -87,7 +89,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
     if delay is not None:
         again = DrainCheck(command_id=check.command_id, instance_ids=tuple(running), checks=check.checks + 1)
         if check_later(replace(drains, check_seconds=delay), again):
-            _renew_hooks(drains, running)
+            _renew_hooks(drains, waiting)
             return done | dict.fromkeys(running, "checked again later")
     for instance_id, status in running.items():
         record = drains.store.find(instance_id)
@@ -102,13 +104,13 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
     return done
 
 
-def _renew_hooks(drains: Drains, running: dict[str, str]) -> None:
-    """Heartbeat the termination hook of each instance whose command has not ended, until the next
+def _renew_hooks(drains: Drains, waiting: list[DrainRecord]) -> None:
+    """Heartbeat the termination hook of each drain whose command has not ended, until the next
     check: Run Command may deliver the document late, and the hook's timeout runs from the event
-    (or its last heartbeat), not from the run's start."""
-    for instance_id in running:
-        record = drains.store.find(instance_id)
-        if record is not None and not record.status.final and record.hook_completed_at is None:
+    (or its last heartbeat), not from the run's start. A hook that ended since it was read
+    refuses the heartbeat, which changes nothing (``heartbeat_hook``)."""
+    for record in waiting:
+        if record.hook_completed_at is None:
             heartbeat_hook(drains, record)
 
 
