@@ -15,6 +15,7 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from canaryfleet.models.app_config import (
     APPROVER_EMAIL_PATTERN,
+    HOST_NAME_PATTERN,
     REGISTRY_PREFIX,
     SLACK_CHANNEL_ID_PATTERN,
     SLACK_USER_ID_PATTERN,
@@ -122,10 +123,7 @@ def _split(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-# A host name the listener rule can match: the fleet template's HostHeaders pattern, after the load
-# balancer's rule ("You must include at least one "." character. You can include only alphabetical
-# characters after the final "." character", ELB API Reference, HostHeaderConditionConfig).
-_HOST_NAME = re.compile(r"[A-Za-z0-9*?.-]*\.[A-Za-z]+")
+_HOST_NAME = re.compile(HOST_NAME_PATTERN)
 
 
 def _check_rule_conditions(hosts: list[str], paths: list[str]) -> None:

@@ -20,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import (
     APPROVER_EMAIL_PATTERN,
+    HOST_NAME_PATTERN,
     SLACK_CHANNEL_ID_PATTERN,
     SLACK_USER_ID_PATTERN,
 )
@@ -97,6 +98,7 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
     assert parameters["ApproverEmails"]["AllowedPattern"] == f"^$|{APPROVER_EMAIL_PATTERN}"
     assert parameters["ApproverSlackUserIds"]["AllowedPattern"] == f"^$|{SLACK_USER_ID_PATTERN}"
     assert parameters["SlackChannel"]["AllowedPattern"] == f"^$|{SLACK_CHANNEL_ID_PATTERN}"
+    assert parameters["HostHeaders"]["AllowedPattern"] == f"^$|{HOST_NAME_PATTERN}"
 
 
 @pytest.mark.parametrize(
