@@ -143,3 +143,40 @@ def test_the_local_clouds_scaling_activities_come_filtered_and_in_pages_of_at_mo
         with pytest.raises(ClientError) as error:
             autoscaling.describe_scaling_activities(AutoScalingGroupName="pay-green", **refused)
         assert error.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_the_local_clouds_scaling_activities_refuse_a_bad_request_before_reading_any_activity(
+    launches: AutoScalingLaunches,
+) -> None:
+    # Given a group without a scaling activity, and another group with one
+    assert "pay-green" not in launches.activities
+    launches.activities["pay-blue"] = [
+        _activity(SINCE, "Failed", "failure") | {"AutoScalingGroupName": "pay-blue"}
+    ]
+    autoscaling = client("autoscaling")
+
+    # When a request AWS refuses names the group with nothing to filter, or no group at all
+    for group, refused, code in (
+        (
+            {"AutoScalingGroupName": "pay-green"},
+            {"Filters": [{"Name": "InstanceType", "Values": ["t3"]}]},
+            "ValidationError",
+        ),
+        (
+            {"AutoScalingGroupName": "pay-green"},
+            {"Filters": [{"Name": "StartTimeUpperBound", "Values": ["soon"]}]},
+            "ValidationError",
+        ),
+        ({}, {"Filters": [{"Name": "Status", "Values": ["Failed"]}]}, "ValidationError"),
+        ({"AutoScalingGroupName": "pay-blue"}, {"NextToken": "not-a-token"}, "InvalidNextToken"),
+        ({"AutoScalingGroupName": "pay-blue"}, {"NextToken": "7"}, "InvalidNextToken"),
+    ):
+        with pytest.raises(ClientError) as error:
+            autoscaling.describe_scaling_activities(**group, **refused)
+
+        # Then it is refused with AWS's error code, as it would be with activities to read
+        assert error.value.response["Error"]["Code"] == code
+
+    # And without a group name the call reads every group's activities (account-wide)
+    everything = autoscaling.describe_scaling_activities()["Activities"]
+    assert [a["AutoScalingGroupName"] for a in everything] == ["pay-blue"]

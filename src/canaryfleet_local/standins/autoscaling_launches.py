@@ -7,12 +7,12 @@ import contextlib
 import math
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
-from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
@@ -33,11 +33,26 @@ _MAX_RECORDS = 100
 _FILTERS = ("Status", "StartTimeLowerBound", "StartTimeUpperBound")
 
 
-def _selected(activity: dict[str, Any], filters: list[dict[str, Any]], group: str | None) -> bool:
-    """Whether ``activity`` passes DescribeScalingActivities' ``Filters`` (botocore's autoscaling
-    model: Status, "the StatusCode value of the scaling activity", only "in combination with the
+class _InvalidNextToken(AutoscalingClientError):
+    """botocore's autoscaling model: DescribeScalingActivities' ``InvalidNextToken`` fault (HTTP
+    400), "The NextToken value is not valid"."""
+
+    code = "InvalidNextToken"
+    message = "The NextToken value is not valid."
+
+
+def _selection(filters: list[dict[str, Any]], group: str | None) -> Callable[[dict[str, Any]], bool]:
+    """What DescribeScalingActivities' ``Filters`` let through (botocore's autoscaling model:
+    Status, "the StatusCode value of the scaling activity", only "in combination with the
     AutoScalingGroupName parameter"; StartTimeLowerBound and StartTimeUpperBound, "ISO 8601
-    formatted timestamps. Timestamps without a timezone offset are assumed to be UTC")."""
+    formatted timestamps. Timestamps without a timezone offset are assumed to be UTC").
+
+    The filters are read before any activity is, so a request AWS refuses is refused whether or
+    not the group has activities to filter.
+    """
+    statuses: list[set[str]] = []
+    lower: list[datetime] = []
+    upper: list[datetime] = []
     for entry in filters:
         filter_name, values = entry.get("Name"), [str(v) for v in entry.get("Values") or []]
         if filter_name not in _FILTERS:
@@ -45,16 +60,30 @@ def _selected(activity: dict[str, Any], filters: list[dict[str, Any]], group: st
         if filter_name == "Status":
             if group is None:
                 raise ValidationError("The Status filter can only be used with AutoScalingGroupName")
-            if activity["StatusCode"] not in values:
-                return False
-            continue
-        bounds = [_iso8601(v) for v in values]
+            statuses.append(set(values))
+        elif filter_name == "StartTimeLowerBound":
+            lower.extend(_iso8601(v) for v in values)
+        else:
+            upper.extend(_iso8601(v) for v in values)
+
+    def selected(activity: dict[str, Any]) -> bool:
         started: datetime = activity["StartTime"]
-        if filter_name == "StartTimeLowerBound" and any(started < b for b in bounds):
-            return False
-        if filter_name == "StartTimeUpperBound" and any(started > b for b in bounds):
-            return False
-    return True
+        return (
+            all(activity["StatusCode"] in allowed for allowed in statuses)
+            and all(started >= bound for bound in lower)
+            and all(started <= bound for bound in upper)
+        )
+
+    return selected
+
+
+def _page_start(token: str | None, found: int) -> int:
+    """Where the page ``token`` (one this stand-in handed out) starts; any other is refused."""
+    if token is None:
+        return 0
+    if not token.isdecimal() or not 0 < int(token) < found:
+        raise _InvalidNextToken()
+    return int(token)
 
 
 def _iso8601(value: str) -> datetime:
@@ -194,13 +223,21 @@ class AutoScalingLaunches:
             limit = int(response._get_param("MaxRecords") or _MAX_RECORDS)
             if not 1 <= limit <= _MAX_RECORDS:
                 raise ValidationError(f"MaxRecords must be between 1 and {_MAX_RECORDS}")
+            selected = _selection(response._get_param("Filters") or [], name)
             with stand_in._lock:
-                found = [
-                    a
-                    for a in stand_in.activities.get(name, [])
-                    if _selected(a, response._get_param("Filters") or [], name)
-                ]
-            start = int(response._get_param("NextToken") or 0)
+                # Without a group name the call is account-wide (botocore's model: "Omitting this
+                # property performs an account-wide operation"); newest first, as for one group.
+                stored = (
+                    stand_in.activities.get(name, [])
+                    if name is not None
+                    else sorted(
+                        (a for kept in stand_in.activities.values() for a in kept),
+                        key=lambda a: a["StartTime"],
+                        reverse=True,
+                    )
+                )
+                found = [a for a in stored if selected(a)]
+            start = _page_start(response._get_param("NextToken"), len(found))
             page: dict[str, Any] = {"Activities": found[start : start + limit]}
             if start + limit < len(found):
                 page["NextToken"] = str(start + limit)
