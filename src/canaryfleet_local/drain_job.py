@@ -22,10 +22,10 @@ import yaml
 from canaryfleet.adapters.drain_store import DynamoDrainStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.app_config import AppConfig, registry_parameter
-from canaryfleet.models.drain import DrainRecord
+from canaryfleet.models.drain import DrainOrder, DrainRecord
 from canaryfleet.models.rollout_record import RolloutRecord
 from moto.sns.models import sns_backends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
@@ -307,6 +307,15 @@ def _wait_for_final_drains(cloud: LocalCloud, leaving: list[str], deadline: floa
     cloud.wait_idle(max(1.0, deadline - time.monotonic()))
 
 
+def _is_order(body: str) -> bool:
+    """Whether a drain queue message is an instance's drain order (not a command's check)."""
+    try:
+        DrainOrder.model_validate_json(body)
+    except ValidationError:
+        return False
+    return True
+
+
 def _report(
     cloud: LocalCloud,
     scenario: DrainScenario,
@@ -321,6 +330,9 @@ def _report(
     runs = [r for r in simulated.runs if r.instance_id in set(leaving)]
     requests = Counter(str(r.get("status")) for r in responses.of("DrainRequestFunction"))
     lifecycle = [a for a in operations.lifecycle.actions.values() if a.instance_id in set(leaving)]
+    dispatcher = cloud.client("lambda").get_function(FunctionName=cloud.resource("DrainDispatchFunction"))[
+        "Configuration"
+    ]["FunctionArn"]
     return {
         "scenario": scenario.name,
         "event": scenario.event,
@@ -339,6 +351,11 @@ def _report(
         "status_events_lost": len(operations.run_command.lost_events),
         "instances_per_command": [len(c.instance_ids) for c in operations.run_command.calls],
         "sqs_batches": [d.size for d in operations.sqs.deliveries],
+        "drain_order_batches": [
+            sum(_is_order(body) for body in d.bodies)
+            for d in operations.sqs.deliveries
+            if d.function == dispatcher
+        ],
         "ignored": requests.get("ignored", 0),
         "requests": dict(sorted(requests.items())),
         "retries": sum(r.attempts > 1 for r in records),

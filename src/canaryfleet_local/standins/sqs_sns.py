@@ -97,6 +97,7 @@ class SqsBatchDelivery:
     size: int
     failed: int
     function_error: str | None
+    bodies: tuple[str, ...] = ()  # the messages' bodies, in the batch's order
 
 
 class LambdaSqsEventSourceMappingRules:
@@ -363,7 +364,14 @@ class SqsEventSourceMappingBatches:
             else:
                 backend.delete_message(sqs_queue.name, str(message.receipt_handle))
         self.deliveries.append(
-            SqsBatchDelivery(mapping.function_arn, sqs_queue.name, len(messages), len(retry), error)
+            SqsBatchDelivery(
+                mapping.function_arn,
+                sqs_queue.name,
+                len(messages),
+                len(retry),
+                error,
+                tuple(str(message.body) for message in messages),
+            )
         )
 
     @contextlib.contextmanager
