@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, SsmRunCommand
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus, LifecycleHookRef
+from moto.ssm.models import ssm_backends
 from typer.testing import CliRunner
 
 from canaryfleet_cli.drains import drains_app
@@ -155,6 +156,36 @@ def test_a_command_expires_after_its_delivery_timeout_and_the_documents_executio
     # Then it expires once both have passed: until then an instance that could not take it may
     # still be sent it (Systems Manager User Guide, Understanding command statuses)
     assert (command["ExpiresAfter"] - command["RequestedDateTime"]).total_seconds() == 30 + 240
+
+
+def test_a_command_that_expires_while_its_run_goes_on_is_delivery_timed_out_and_the_run_ends_all_the_same(
+    fleet: Fleet,
+) -> None:
+    # Given a sync whose run takes a second on its instance, and its command's expiry brought
+    # forward to a moment into that run (a run delivered late, near its command's expiry)
+    with SimulatedInstances(fleet.cloud, InstanceBehaviour(upload_seconds=1.0)) as instances:
+        command_id = SsmRunCommand().send(DOCUMENT, fleet.instances[:1], {"Mode": ["sync"]}, "hourly sync")
+        command = next(
+            c
+            for c in ssm_backends[fleet.cloud.account_id][fleet.cloud.region]._commands
+            if c.command_id == command_id
+        )
+        command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
+
+        # When the run outlives the command, and the local cloud waits for the instance's work
+        fleet.cloud.wait_idle()
+
+    # Then Run Command marks the invocation "Delivery Timed Out" at the expiry, as botocore's
+    # model says of ExpiresAfter, though the run had started (its start time says so); the
+    # instance's agent ran the document to its end all the same, which changed nothing more
+    invocation = fleet.cloud.client("ssm").get_command_invocation(
+        CommandId=command_id, InstanceId=fleet.instances[0]
+    )
+    assert (invocation["Status"], invocation["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
+    started = datetime.fromisoformat(invocation["ExecutionStartDateTime"])
+    assert started <= datetime.now(UTC) and invocation["ExecutionEndDateTime"] == ""
+    [run] = instances.runs
+    assert (run.instance_id, run.status, run.steps) == (fleet.instances[0], "Success", ["flush"])
 
 
 class CountingInstances(SimulatedInstances):

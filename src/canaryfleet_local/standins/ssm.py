@@ -126,6 +126,16 @@ def execution_timeout(content: dict[str, Any], parameters: dict[str, list[str]])
     return total or _DEFAULT_PLUGIN_TIMEOUT_SECONDS
 
 
+def _utcnow() -> datetime.datetime:
+    """Now, as moto keeps a command's times: UTC without an offset."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def _timestamp(at: datetime.datetime) -> str:
+    """A time as Run Command writes it: ISO 8601, milliseconds, UTC ("Z")."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 # An invocation's detailed status (StatusDetails) -> its Status, where they differ: botocore's ssm
 # model, CommandInvocationStatus (Pending, InProgress, Delayed, Success, Cancelled, TimedOut,
 # Failed, Cancelling) and GetCommandInvocation's StatusDetails ("Delivery Timed Out", "Execution
@@ -234,12 +244,8 @@ class SsmRunCommandOnManagedInstances:
             assert self.agent is not None
             result = self._deliver(command, invocations[instance_id], self.agent.delivery_delay(instance_id))
             if result is None:
-                try:
-                    result = self.agent.run(
-                        command.command_id, instance_id, command.document_name, parameters
-                    )
-                except Exception as exc:  # the agent's own crash: the invocation fails
-                    result = CommandInvocationResult("Failed", error=repr(exc))
+                invocations[instance_id].update(ExecutionStartDateTime=_timestamp(_utcnow()))
+                result = self._run_until_expiry(command, instance_id, parameters)
             invocations[instance_id].update(
                 Status=_STATUS.get(result.status, result.status),
                 StatusDetails=result.status,
@@ -247,6 +253,8 @@ class SsmRunCommandOnManagedInstances:
                 StandardOutputContent=result.output[:24_000],
                 StandardErrorContent=result.error[:8_000],
             )
+            if result.status != "DeliveryTimedOut":
+                invocations[instance_id].update(ExecutionEndDateTime=_timestamp(_utcnow()))
             if result.event_lost:
                 self.lost_events.append((command.command_id, instance_id))
             else:
@@ -274,7 +282,7 @@ class SsmRunCommandOnManagedInstances:
                 {
                     "command-id": command.command_id,
                     "document-name": command.document_name,
-                    "expire-after": command.expires_after.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "expire-after": _timestamp(command.expires_after),
                     "parameters": parameters,
                     "requested-date-time": self._requested(command),
                     "status": command.status,
@@ -317,9 +325,48 @@ class SsmRunCommandOnManagedInstances:
         invocation.update(Status="InProgress", StatusDetails="InProgress")
         return None
 
+    def _run_until_expiry(
+        self, command: Any, instance_id: str, parameters: dict[str, list[str]]
+    ) -> CommandInvocationResult:
+        """The agent's run, or "Delivery Timed Out" if the command expires first.
+
+        botocore's ssm model, Command.ExpiresAfter: "If a command expires, it changes status to
+        DeliveryTimedOut for all invocations that have the status InProgress, Pending, or
+        Delayed." The instance's agent is not stopped by that: it runs the document to its end
+        (or to its own execution timeout), uploading what the document uploads, and its result
+        changes nothing of the invocation, whose status is final. That run is still work under
+        way for the local cloud (``wait_idle`` waits for it), as the instance still works on AWS.
+        """
+        assert self.agent is not None
+        agent = self.agent
+        outcome: list[CommandInvocationResult] = []
+        release = self.queue.hold()
+
+        def run() -> None:
+            try:
+                outcome.append(agent.run(command.command_id, instance_id, command.document_name, parameters))
+            except Exception as exc:  # the agent's own crash: the invocation fails
+                outcome.append(CommandInvocationResult("Failed", error=repr(exc)))
+            finally:
+                release()
+
+        runner = threading.Thread(target=run, name=f"ssm-agent-{instance_id}", daemon=True)
+        runner.start()
+        while runner.is_alive():
+            left = (command.expires_after - _utcnow()).total_seconds()
+            if left <= 0:
+                return CommandInvocationResult(
+                    "DeliveryTimedOut", error="the command expired while its run was in progress"
+                )
+            runner.join(min(left, self._EXPIRY_POLL_SECONDS))
+        return outcome[0]
+
+    # How often a run is looked at against its command's expiry (which a test may bring forward).
+    _EXPIRY_POLL_SECONDS = 0.05
+
     @staticmethod
     def _requested(command: Any) -> str:
-        return str(command.requested_date_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+        return _timestamp(command.requested_date_time)
 
     def _instance_arn(self, instance_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account_id}:instance/{instance_id}"
@@ -362,7 +409,15 @@ class SsmRunCommandOnManagedInstances:
             command.status = command.status_details = "InProgress"
             command.completed_count = 0
             for invocation in command.invocations:
-                invocation.update(Status="InProgress", StatusDetails="InProgress")
+                # moto gives every invocation the request's time as its start and an end; the
+                # model's GetCommandInvocation.ExecutionStartDateTime: "If the plugin hasn't
+                # started to run, the string is empty" (run_on sets both when they happen).
+                invocation.update(
+                    Status="InProgress",
+                    StatusDetails="InProgress",
+                    ExecutionStartDateTime="",
+                    ExecutionEndDateTime="",
+                )
             stand_in.calls.append(
                 RunCommandCall(
                     command.command_id,
