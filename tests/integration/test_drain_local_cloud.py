@@ -13,10 +13,11 @@ import pytest
 import typer
 from botocore.exceptions import ClientError
 from canaryfleet.adapters.drain_store import DynamoDrainStore
-from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, SsmRunCommand
+from canaryfleet.adapters.drains import AutoScalingLifecycleHooks, SsmCommandStatuses, SsmRunCommand
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus, LifecycleHookRef
+from canaryfleet.ports.drains import InvocationRun
 from moto.ssm.models import ssm_backends
 from typer.testing import CliRunner
 
@@ -184,6 +185,9 @@ def test_a_command_that_expires_while_its_run_goes_on_is_delivery_timed_out_and_
     assert (invocation["Status"], invocation["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
     started = datetime.fromisoformat(invocation["ExecutionStartDateTime"])
     assert started <= datetime.now(UTC) and invocation["ExecutionEndDateTime"] == ""
+    assert SsmCommandStatuses().run(command_id, fleet.instances[0]) == InvocationRun(
+        "DeliveryTimedOut", started
+    )
     [run] = instances.runs
     assert (run.instance_id, run.status, run.steps) == (fleet.instances[0], "Success", ["flush"])
 

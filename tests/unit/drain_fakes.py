@@ -31,7 +31,7 @@ from canaryfleet.models.drain import (
 from canaryfleet.models.rollout_record import LockRecord, RolloutRecord
 from canaryfleet.models.thread import Thread
 from canaryfleet.ports.approvals import CardUpdate, EmailReach
-from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
+from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, InvocationRun, StoredObject
 from canaryfleet.ports.notify import STALE_CLAIM
 
 
@@ -351,15 +351,22 @@ class FakeQueue:
 
 
 class FakeStatuses:
-    """Run Command's status of each (command, instance); an invocation not set runs InProgress."""
+    """Run Command's status of each (command, instance); an invocation not set runs InProgress.
+    ``runs`` holds the invocations whose detailed status and start were set (not started else)."""
 
     def __init__(self) -> None:
         self.statuses: dict[tuple[str, str], str] = {}
+        self.runs: dict[tuple[str, str], InvocationRun] = {}
         self.reads: list[tuple[str, str]] = []
 
     def status(self, command_id: str, instance_id: str) -> str | None:
         self.reads.append((command_id, instance_id))
         return self.statuses.get((command_id, instance_id), "InProgress")
+
+    def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
+        self.reads.append((command_id, instance_id))
+        status = self.statuses.get((command_id, instance_id), "InProgress")
+        return self.runs.get((command_id, instance_id), InvocationRun(status, None))
 
 
 class FakeHooks:

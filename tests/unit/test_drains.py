@@ -36,6 +36,7 @@ from canaryfleet.models.drain import (
     LifecycleHookRef,
 )
 from canaryfleet.ports.clock import FixedClock
+from canaryfleet.ports.drains import InvocationRun
 
 from canaryfleet_local.parsing import parse_template
 from tests.helpers import REPO, load_event
@@ -670,6 +671,86 @@ def test_a_run_delivered_late_keeps_its_instance_in_its_hook_until_its_logs_are_
     # Then the drain is drained and only then is the instance let go
     assert ended.status == "drained" and world.hooks.completed == [INSTANCE]
     assert world.alerts.sent == []
+
+
+def test_a_run_that_outlived_its_command_is_waited_for_and_drained_once_its_logs_are_in() -> None:
+    # Given a scale-in whose instance's agent took the command at 250 s, 20 s before the command
+    # expired (30 + 240 s after it was sent)
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    sent, heartbeats = len(world.run_command.calls), list(world.hooks.heartbeats)
+    started = NOW + timedelta(seconds=250)
+    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("Delivery Timed Out", started)
+
+    # When the expiry tells the run timed out while it still flushes (botocore's ssm model,
+    # Command.ExpiresAfter: InProgress invocations change to DeliveryTimedOut)
+    waiting = world.ended("TimedOut", at=NOW + timedelta(seconds=270))
+
+    # Then the drain neither runs the document again nor lets the instance go: its hook is
+    # renewed, and its run is looked at once it must have ended (its 240 s and 10 s to say so)
+    assert waiting.status == "waiting" and "may write its logs until" in (waiting.reason or "")
+    assert len(world.run_command.calls) == sent and world.hooks.completed == []
+    assert world.hooks.heartbeats == [*heartbeats, INSTANCE]
+    check, delay = world.queue.checks[-1]
+    assert (check.command_id, check.instance_ids, check.late_run) == (command, (INSTANCE,), True)
+    assert 270 + delay == 250 + 240 + 10
+
+    # When the run has its logs in S3, and its look comes due
+    world.flush(LOGS)
+    outcome = world.check(NOW + timedelta(seconds=270 + delay))
+
+    # Then the drain is drained, and only then is the instance let go
+    assert outcome.checked["check-0"][INSTANCE] == "drained"
+    assert world.record().outcome == "drained" and world.hooks.completed == [INSTANCE]
+    assert world.alerts.sent == []
+
+
+def test_a_late_run_that_wrote_no_manifest_by_its_end_is_tried_again_as_any_failed_run() -> None:
+    # Given a run told timed out at its command's expiry while it ran, waited for
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+
+    # When its look comes once it must have ended, and there is still no manifest
+    outcome = world.check(NOW + timedelta(seconds=500))
+
+    # Then it is tried once more, as a run that failed is
+    assert outcome.checked["check-0"][INSTANCE] == "retrying"
+    assert world.record().current_command != command and world.hooks.completed == []
+
+
+@pytest.mark.parametrize(
+    ("details", "started_after", "why"),
+    [
+        ("DeliveryTimedOut", None, "never delivered: nothing runs"),
+        ("Execution Timed Out", 20, "stopped by its own execution timeout"),
+        ("DeliveryTimedOut", 10, "started so early that it must have ended"),
+    ],
+)
+def test_a_timed_out_run_that_cannot_still_be_going_is_not_waited_for(
+    details: str, started_after: int | None, why: str
+) -> None:
+    # Given a scale-in's command told timed out at 270 s
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    started = None if started_after is None else NOW + timedelta(seconds=started_after)
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun(details, started)
+
+    # When its status event comes
+    ended = world.ended("TimedOut", at=NOW + timedelta(seconds=270))
+
+    # Then the drain goes on as for any run without its logs: tried once more
+    assert ended.status == "retrying", why
+    assert not any(check.late_run for check, _ in world.queue.checks)
 
 
 def test_a_check_renews_no_hook_for_a_spot_drain_which_has_none() -> None:

@@ -396,7 +396,8 @@ NEEDED: dict[str, frozenset[str]] = {
     ),
     # complete_drain: find, the manifest and each log's head_object (s3:GetObject; ListBucket
     # so that a missing object reads NoSuchKey), one retry (heartbeat, SendCommand), and
-    # finish_drain (CompleteLifecycleAction, the drain notice).
+    # finish_drain (CompleteLifecycleAction, the drain notice); a run told "Delivery Timed Out"
+    # read (GetCommandInvocation) and, still going, its hook renewed and its look queued.
     "DrainCompleteFunction": frozenset(
         {
             "dynamodb:GetItem",
@@ -407,7 +408,8 @@ NEEDED: dict[str, frozenset[str]] = {
             "autoscaling:CompleteLifecycleAction",
             "autoscaling:RecordLifecycleActionHeartbeat",
             "sns:Publish",
-            "sqs:SendMessage",  # a retry's check
+            "sqs:SendMessage",  # a retry's check, a late run's look
+            "ssm:GetCommandInvocation",
         }
     ),
 }

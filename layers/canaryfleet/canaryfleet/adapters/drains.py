@@ -5,7 +5,8 @@ termination hook and the log bucket, each a small class implementing its port
 from __future__ import annotations
 
 import base64
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -13,7 +14,10 @@ from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.drain import RUN_COMMAND_DELIVERY_SECONDS, DrainCheck, DrainOrder, LifecycleHookRef
 from canaryfleet.observability import logger
-from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, StoredObject
+from canaryfleet.ports.drains import MAX_INSTANCES_PER_COMMAND, InvocationRun, StoredObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
 
 # Run Command's delivery timeout (its minimum). An instance that cannot take the command within
 # it may still be sent it until the command expires (this and the document's execution timeout:
@@ -119,15 +123,41 @@ class SsmRunCommand:
         return str(response["Command"]["CommandId"])
 
 
+def _started(invocation: GetCommandInvocationResultTypeDef) -> datetime | None:
+    """botocore's ssm model, GetCommandInvocationResult.ExecutionStartDateTime: "The date and time
+    the plugin started running. Date and time are written in ISO 8601 format. [...] If the plugin
+    hasn't started to run, the string is empty." A string (StringDateTime), which botocore does not
+    parse: one that does not read as a time is taken as not started."""
+    text = str(invocation.get("ExecutionStartDateTime") or "").strip()
+    if not text:
+        return None
+    try:
+        started = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        logger.warning("unreadable ExecutionStartDateTime", extra={"value": text[:64]})
+        return None
+    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+
+
 class SsmCommandStatuses:
     def status(self, command_id: str, instance_id: str) -> str | None:
+        response = self._invocation(command_id, instance_id)
+        return None if response is None else str(response["Status"])
+
+    def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
+        response = self._invocation(command_id, instance_id)
+        if response is None:
+            return None
+        return InvocationRun(str(response.get("StatusDetails") or ""), _started(response))
+
+    @staticmethod
+    def _invocation(command_id: str, instance_id: str) -> GetCommandInvocationResultTypeDef | None:
         try:
-            response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+            return client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
         except ClientError as exc:
             if error_code(exc) == "InvocationDoesNotExist":
                 return None
             raise
-        return str(response["Status"])
 
 
 class AutoScalingLifecycleHooks:

@@ -19,7 +19,9 @@ apart, and ``CHECKS_LIMIT`` bounds them all.
 Each check that finds a command not ended (Pending, Delayed, InProgress) renews the termination
 hook its instance waits in (RecordLifecycleActionHeartbeat): a run delivered late, which Run
 Command allows, would otherwise outlast the hook's timeout, counted from the event, and Auto
-Scaling would terminate the instance in the middle of its flush.
+Scaling would terminate the instance in the middle of its flush. Such a run may even outlast its
+command, which then ends "Delivery Timed Out" while the run goes on: the completion waits for it
+with a check of its own (``DrainCheck.late_run``, ``drain_complete._wait_for_a_late_run``).
 """
 
 from __future__ import annotations
@@ -68,11 +70,12 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
             if record.dispatched_at is not None:
                 runs_end.append(run_ends_by(record.dispatched_at, record.budget, record.deadline))
             continue
-        metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "drain command ended without its status event",
-            extra={"instance_id": instance_id, "command_id": check.command_id, "status": status},
-        )
+        if not check.late_run:  # a late run's look: its command's end was told, its run's is not
+            metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "drain command ended without its status event",
+                extra={"instance_id": instance_id, "command_id": check.command_id, "status": status},
+            )
         detail = CommandInvocationDetail.model_validate(
             {
                 "command-id": check.command_id,

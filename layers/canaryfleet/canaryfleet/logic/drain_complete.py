@@ -6,30 +6,39 @@ could not snapshot, whatever status the run ended with: a Spot drain uploads its
 manifest before it stops the application, so a stop that outlasts the document's timeout ends
 the run TimedOut with every log in S3. Without such a manifest the run is tried once more when
 there is time before the instance goes (the termination hook's heartbeat is recorded first);
-otherwise the drain ends with its logs lost. Either way the termination hook is completed.
+otherwise the drain ends with its logs lost. Either way the termination hook is completed. A run
+that outlived its command (delivered late, it was told "Delivery Timed Out" at the command's
+expiry while it still ran) is waited for first, until it must have ended.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
 from canaryfleet.logic.drain import (
     STALE_CLAIM_SECONDS,
     Drains,
+    check_later,
     finish_drain,
     heartbeat_hook,
     send_drain_document,
     target_of,
 )
 from canaryfleet.models.drain import (
+    COMPLETION_MARGIN_SECONDS,
     MAX_ATTEMPTS,
+    MAX_CHECK_DELAY_SECONDS,
     MIN_RETRY_SECONDS,
     CommandInvocationDetail,
+    DrainCheck,
     DrainCompletion,
     DrainManifest,
     DrainRecord,
@@ -38,6 +47,10 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.drains import LogObjects
+
+# The statuses a command's expiry gives a run that may still be going (the event's and
+# GetCommandInvocation's Status is TimedOut; StatusDetails, and some readers, DeliveryTimedOut).
+_TIMED_OUT = frozenset({"TimedOut", "DeliveryTimedOut"})
 
 
 def verify_manifest(logs: LogObjects, bucket: str, record: DrainRecord) -> tuple[DrainManifest, bytes]:
@@ -87,6 +100,9 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
     try:
         manifest, body = verify_manifest(drains.logs, drains.log_bucket, record)
     except InvalidManifest as exc:
+        waiting = _wait_for_a_late_run(detail, drains, record, now)
+        if waiting is not None:
+            return result.model_copy(update={"status": "waiting", "reason": waiting})
         problem = ended or exc.reason
     else:
         if not manifest.skipped:
@@ -109,6 +125,51 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
     reason = f"{problem} (attempt {record.attempts} of {MAX_ATTEMPTS})"
     finish_drain(drains, record, now, reason=reason)
     return result.model_copy(update={"status": "logs_lost", "reason": reason})
+
+
+def _wait_for_a_late_run(
+    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime
+) -> str | None:
+    """Why the drain waits for a run that outlived its command, or None to end it now.
+
+    A command expires its TimeoutSeconds and the document's execution timeout after it was sent,
+    and "changes status to DeliveryTimedOut for all invocations that have the status InProgress,
+    Pending, or Delayed" (botocore's ssm model, Command.ExpiresAfter): a run delivered late, which
+    started by then, is told timed out while the instance's agent still runs it, up to the
+    document's execution timeout, and uploads its logs. Without its manifest yet, such a drain
+    is neither tried again (a second run beside the first) nor given up (the hook completed and
+    the instance terminated in the middle of the flush): its hook is renewed and its check comes
+    once the run must have ended, which ends the drain as its event would have. A run that has
+    not started, or whose start cannot be read, ends the drain now, as before.
+    """
+    if detail.status not in _TIMED_OUT or drains.statuses is None or drains.checks is None:
+        return None
+    try:
+        run = drains.statuses.run(detail.command_id, detail.instance_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("the run's start could not be read", extra={"error": str(exc)})
+        return None
+    if run is None or not run.delivery_timed_out or run.started_at is None:
+        return None  # never started, or stopped by its own execution timeout
+    started = run.started_at
+    runs_until = started + timedelta(seconds=record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS)
+    if record.deadline is not None:  # an instance that goes at its Spot notice's end runs nothing after
+        runs_until = min(runs_until, record.deadline + timedelta(seconds=COMPLETION_MARGIN_SECONDS))
+    if now >= runs_until:
+        return None
+    delay = min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_until - now).total_seconds())))
+    check = DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True)
+    if not check_later(replace(drains, check_seconds=delay), check):
+        return None
+    if record.hook_completed_at is None:
+        heartbeat_hook(drains, record)
+    reason = (
+        f"Run Command ended the drain document {detail.status} when its command expired, but the run "
+        f"started at {started.isoformat()} may write its logs until {runs_until.isoformat()}: "
+        f"checked again in {delay} s"
+    )
+    logger.warning("drain waits for a run that outlived its command", extra={"reason": reason})
+    return reason
 
 
 def _left_out(manifest: DrainManifest, bucket: str, record: DrainRecord) -> str:

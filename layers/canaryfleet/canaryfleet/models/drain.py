@@ -290,6 +290,10 @@ class DrainCheck(BaseModel):
     command_id: str = Field(min_length=36, max_length=36)
     instance_ids: tuple[InstanceId, ...] = Field(min_length=1, max_length=50)
     checks: int = Field(default=1, ge=1, le=CHECKS_LIMIT, description="This look's number, the first 1.")
+    late_run: bool = Field(
+        default=False,
+        description="A look at a run that went on after its command expired (its end was told).",
+    )
 
 
 # --- what the drain document writes ---------------------------------------------------------
@@ -439,7 +443,7 @@ class DrainCompletion(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
-    status: Literal["drained", "logs_lost", "retrying", "duplicate", "ignored"]
+    status: Literal["drained", "logs_lost", "retrying", "waiting", "duplicate", "ignored"]
     instance_id: str
     command_id: str
     reason: str | None = None

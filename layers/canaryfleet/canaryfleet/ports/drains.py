@@ -187,6 +187,23 @@ class CommandStatuses(Protocol):
         """Run Command's status of the command on the instance; None if it has no such invocation."""
         ...
 
+    def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
+        """The invocation's detailed status and its run's start; None if it has no such invocation."""
+        ...
+
+
+@dataclass(frozen=True)
+class InvocationRun:
+    """Where one instance's invocation is (GetCommandInvocation)."""
+
+    status_details: str  # "Delivery Timed Out", "Execution Timed Out", ... (more than Status says)
+    started_at: datetime | None  # None: the document has not started to run there
+
+    @property
+    def delivery_timed_out(self) -> bool:
+        """The command expired before this invocation ended: its run, if it started, may go on."""
+        return self.status_details.replace(" ", "") == "DeliveryTimedOut"
+
 
 class OrderRedelivery(Protocol):
     def redeliver_in(self, seconds: dict[str, int]) -> None:
