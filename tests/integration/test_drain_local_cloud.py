@@ -192,6 +192,35 @@ def test_a_command_that_expires_while_its_run_goes_on_is_delivery_timed_out_and_
     assert (run.instance_id, run.status, run.steps) == (fleet.instances[0], "Success", ["flush"])
 
 
+def test_an_invocation_whose_turn_comes_after_its_command_expired_never_starts(fleet: Fleet) -> None:
+    # Given a sync of two instances one at a time (MaxConcurrency 1), each run taking a second,
+    # and the command's expiry brought forward into the first run
+    with SimulatedInstances(fleet.cloud, InstanceBehaviour(upload_seconds=1.0)) as instances:
+        command_id = fleet.cloud.client("ssm").send_command(
+            DocumentName=DOCUMENT,
+            InstanceIds=fleet.instances[:2],
+            Parameters={"Mode": ["sync"]},
+            MaxConcurrency="1",
+        )["Command"]["CommandId"]
+        (command,) = [
+            c
+            for c in ssm_backends[fleet.cloud.account_id][fleet.cloud.region]._commands
+            if c.command_id == command_id
+        ]
+        command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
+        fleet.cloud.wait_idle()
+
+    # Then both are Delivery Timed Out, but only the first started: the second, still waiting
+    # for its turn at the expiry, never runs (ExpiresAfter: Pending invocations too)
+    ssm = fleet.cloud.client("ssm")
+    invocations = [
+        ssm.get_command_invocation(CommandId=command_id, InstanceId=i) for i in fleet.instances[:2]
+    ]
+    assert {i["StatusDetails"] for i in invocations} == {"DeliveryTimedOut"}
+    assert sorted(bool(i["ExecutionStartDateTime"]) for i in invocations) == [False, True]
+    assert len(instances.runs) == 1
+
+
 class CountingInstances(SimulatedInstances):
     """The simulated agents, counting how many instances run a document at once."""
 

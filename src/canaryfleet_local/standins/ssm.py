@@ -243,6 +243,11 @@ class SsmRunCommandOnManagedInstances:
         def run_on(instance_id: str) -> bool:
             assert self.agent is not None
             result = self._deliver(command, invocations[instance_id], self.agent.delivery_delay(instance_id))
+            if result is None and _utcnow() >= command.expires_after:
+                # Its turn (MaxConcurrency) came after the expiry: Pending then, it never runs.
+                result = CommandInvocationResult(
+                    "DeliveryTimedOut", error="the command expired before its run"
+                )
             if result is None:
                 invocations[instance_id].update(ExecutionStartDateTime=_timestamp(_utcnow()))
                 result = self._run_until_expiry(command, instance_id, parameters)
@@ -332,10 +337,12 @@ class SsmRunCommandOnManagedInstances:
 
         botocore's ssm model, Command.ExpiresAfter: "If a command expires, it changes status to
         DeliveryTimedOut for all invocations that have the status InProgress, Pending, or
-        Delayed." The instance's agent is not stopped by that: it runs the document to its end
+        Delayed." Here the instance's agent is not stopped by that: it runs the document to its end
         (or to its own execution timeout), uploading what the document uploads, and its result
-        changes nothing of the invocation, whose status is final. That run is still work under
-        way for the local cloud (``wait_idle`` waits for it), as the instance still works on AWS.
+        changes nothing of the invocation, whose status is final. AWS's pages do not say whether
+        the expiry stops a run on the instance; this is the reading under which the drains must
+        keep an instance until its run has ended. That run is still work under way for the local
+        cloud (``wait_idle`` waits for it), as the instance still works on AWS.
         """
         assert self.agent is not None
         agent = self.agent
@@ -351,7 +358,11 @@ class SsmRunCommandOnManagedInstances:
                 release()
 
         runner = threading.Thread(target=run, name=f"ssm-agent-{instance_id}", daemon=True)
-        runner.start()
+        try:
+            runner.start()
+        except BaseException:
+            release()
+            raise
         while runner.is_alive():
             left = (command.expires_after - _utcnow()).total_seconds()
             if left <= 0:
