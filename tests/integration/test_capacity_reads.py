@@ -180,3 +180,26 @@ def test_the_local_clouds_scaling_activities_refuse_a_bad_request_before_reading
     # And without a group name the call reads every group's activities (account-wide)
     everything = autoscaling.describe_scaling_activities()["Activities"]
     assert [a["AutoScalingGroupName"] for a in everything] == ["pay-blue"]
+
+
+def test_the_local_clouds_scaling_activity_filter_values_are_joined_with_or(
+    launches: AutoScalingLaunches,
+) -> None:
+    # Given a failure at the release's request and one two minutes later
+    launches.activities["pay-green"] = [
+        _activity(SINCE + timedelta(minutes=2), "Failed", "later"),
+        _activity(SINCE, "Failed", "at the request"),
+    ]
+
+    # When the lower bound is given two values, the later first
+    bounds = [
+        (SINCE + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        SINCE.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ]
+    found = client("autoscaling").describe_scaling_activities(
+        AutoScalingGroupName="pay-green", Filters=[{"Name": "StartTimeLowerBound", "Values": bounds}]
+    )["Activities"]
+
+    # Then an activity matching either value is returned (botocore's Filter.Values: "logically
+    # joined with an OR")
+    assert [a["StatusMessage"] for a in found] == ["later", "at the request"]

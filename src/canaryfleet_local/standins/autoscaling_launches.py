@@ -51,8 +51,8 @@ def _selection(filters: list[dict[str, Any]], group: str | None) -> Callable[[di
     not the group has activities to filter.
     """
     statuses: list[set[str]] = []
-    lower: list[datetime] = []
-    upper: list[datetime] = []
+    lower: list[list[datetime]] = []
+    upper: list[list[datetime]] = []
     for entry in filters:
         filter_name, values = entry.get("Name"), [str(v) for v in entry.get("Values") or []]
         if filter_name not in _FILTERS:
@@ -62,16 +62,18 @@ def _selection(filters: list[dict[str, Any]], group: str | None) -> Callable[[di
                 raise ValidationError("The Status filter can only be used with AutoScalingGroupName")
             statuses.append(set(values))
         elif filter_name == "StartTimeLowerBound":
-            lower.extend(_iso8601(v) for v in values)
+            lower.append([_iso8601(v) for v in values])
         else:
-            upper.extend(_iso8601(v) for v in values)
+            upper.append([_iso8601(v) for v in values])
 
+    # One filter's values are "automatically logically joined with an OR" (botocore's autoscaling
+    # model, Filter.Values); each filter is one more limit ("filters to limit the results").
     def selected(activity: dict[str, Any]) -> bool:
         started: datetime = activity["StartTime"]
         return (
             all(activity["StatusCode"] in allowed for allowed in statuses)
-            and all(started >= bound for bound in lower)
-            and all(started <= bound for bound in upper)
+            and all(any(started >= bound for bound in bounds) for bounds in lower)
+            and all(any(started <= bound for bound in bounds) for bounds in upper)
         )
 
     return selected
