@@ -14,27 +14,33 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from canaryfleet.adapters.drain_store import DynamoDrainStore
+from canaryfleet.adapters.drains import SsmRunCommand
 from canaryfleet.adapters.fleet import CodeDeploy
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
 from canaryfleet.models.artifact import ArtifactRef
+from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus
 from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
 from canaryfleet.models.tasks import DeployRequest
+from moto.ssm.models import ssm_backends
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.standins.ssm import CommandInvocationResult
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
+from tests.helpers import load_event
 from tests.integration.helpers import eventually, invoke
 
 QUIET = {"LogLevel": "WARNING"}
@@ -377,6 +383,74 @@ def test_a_check_renews_the_hook_of_a_run_delivered_late_under_the_dispatchers_o
     assert report["function_errors"] == [], report["function_errors"]
     assert report["lifecycle_heartbeats"] >= 2
     assert (report["drained"], report["manifests_verified"], report["lifecycle_completed"]) == (2, 2, 2)
+
+
+def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own_role() -> None:
+    # Given IAM enforced, a scale-in's drain whose document runs on its instance, and the command
+    # expiring a moment into the run (Run Command tells the run "Delivery Timed Out" then)
+    with LocalCloud(parameters=QUIET) as cloud:
+        app = deploy_fleet(cloud, APPLICATION)
+        (group,) = cloud.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[app.live.auto_scaling_group]
+        )["AutoScalingGroups"]
+        instance = group["Instances"][0]["InstanceId"]
+        store = DynamoDrainStore(cloud.output("StateTableName"))
+        now = datetime.now(UTC)
+        store.begin(
+            DrainRecord(
+                instance_id=instance,
+                application=APPLICATION,
+                trigger="lifecycle",
+                status=DrainStatus.QUEUED,
+                log_prefix=f"{APPLICATION}/",
+                started_at=now,
+                budget=LIFECYCLE_BUDGET,
+                hook_name="canaryfleet-drain",
+                hook_auto_scaling_group=app.live.auto_scaling_group,
+                hook_token="0f5b7d1e-0000-4000-8000-1234567890ab",
+            )
+        )
+        assert store.claim(APPLICATION, instance, now, now) is not None
+        document = cloud.resource("DrainDocument")
+        with SimulatedInstances(cloud, InstanceBehaviour(upload_seconds=1.0)):
+            command_id = SsmRunCommand().send(document, [instance], {"Mode": ["sync"]}, "a drain's run")
+            store.record_command(APPLICATION, instance, command_id, "20261207T101500Z", "none", now)
+            (command,) = [
+                c
+                for c in ssm_backends[cloud.account_id][cloud.region]._commands
+                if c.command_id == command_id
+            ]
+            command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
+            cloud.wait_idle()
+
+        # When the status event of that expiry has reached the completion function (the local
+        # cloud's Run Command emits it, EventBridge's rule delivers it), and a duplicate comes
+        delayed = _delayed_messages(cloud)
+        sent = len(cloud.fleet_operations.run_command.calls)
+        event = load_event("drain_complete/command_invocation_success")
+        event["detail"] |= {
+            "command-id": command_id,
+            "instance-id": instance,
+            "document-name": document,
+            "status": "TimedOut",
+        }
+        answer, error = invoke(cloud, "DrainCompleteFunction", event)
+        record = store.get(APPLICATION, instance)
+
+    # Then, reading the run's start under its own role (GetCommandInvocation), the completion
+    # waits for the run: no second run, nothing given up, its look queued on the drain queue,
+    # delayed; the duplicate waits the same way
+    assert delayed == 1 and sent == 1
+    assert error is None and answer["status"] == "waiting", answer
+    assert record is not None and record.status is DrainStatus.RUNNING and record.attempts == 1
+    assert record.outcome is None
+
+
+def _delayed_messages(cloud: LocalCloud) -> int:
+    attributes = cloud.client("sqs").get_queue_attributes(
+        QueueUrl=cloud.resource("DrainQueue"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
 
 def _denied(call: Any, code: str) -> str:

@@ -35,6 +35,7 @@ from canaryfleet.models.drain import (
     DrainTrigger,
     LifecycleHookRef,
 )
+from canaryfleet.observability import metrics
 from canaryfleet.ports.clock import FixedClock
 from canaryfleet.ports.drains import InvocationRun
 
@@ -751,6 +752,86 @@ def test_a_timed_out_run_that_cannot_still_be_going_is_not_waited_for(
     # Then the drain goes on as for any run without its logs: tried once more
     assert ended.status == "retrying", why
     assert not any(check.late_run for check, _ in world.queue.checks)
+
+
+def test_a_late_run_is_waited_for_whichever_timed_out_status_its_expiry_gave_it() -> None:
+    # Given a run started at 250 s that its command's expiry reports "Execution Timed Out" (the
+    # model's words do not settle which of the two an expired run gets)
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun(
+        "Execution Timed Out", NOW + timedelta(seconds=250)
+    )
+
+    # When its status event comes, Then it is waited for all the same
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+
+
+def test_a_late_runs_start_is_held_within_what_run_command_allows() -> None:
+    # Given a run whose start reads hours ahead (an instance's clock gone wrong)
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(hours=5))
+
+    # When its expiry is told, Then it is waited for no later than Run Command's own bound on the
+    # command (sent at 0 s: 30 + 240 s of delivery, 240 s of run, 10 s to say so)
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    looks, at = [], 270
+    while world.queue.checks[-1][0].late_run and at < RUN_BOUND + 60:
+        _, delay = world.queue.checks[-1]
+        at += delay
+        looks.append((at, world.check(NOW + timedelta(seconds=at)).checked["check-0"][INSTANCE]))
+    # (looks at most 240 s apart, the hook's renewal)
+    assert looks == [(510, "waiting"), (RUN_BOUND, "retrying")]
+
+
+def test_a_regular_check_of_a_drain_waiting_for_its_run_counts_no_lost_event() -> None:
+    # Given a drain waiting for a run that outlived its command (its expiry was told at 270 s)
+    metrics.clear_metrics()
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+
+    # When the command's regular check comes before the run must have ended
+    outcome = world.check(NOW + timedelta(seconds=300), which=0)
+
+    # Then it waits too, and says no status event was lost: one came
+    assert outcome.checked["check-0"][INSTANCE] == "waiting"
+    assert "DrainEventsLost" not in metrics.metric_set
+    assert world.hooks.completed == []
+
+
+def test_a_late_run_whose_start_cannot_be_read_is_raised_for_its_event_to_come_again() -> None:
+    # Given a run told timed out, and Run Command throttling the read of its start
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    world.dispatch()
+    sent = len(world.run_command.calls)
+    world.statuses = _Throttled()
+
+    # When its status event comes, Then the completion fails (Lambda retries the event) and
+    # nothing is decided: no second run, no hook let go
+    with pytest.raises(ClientError):
+        world.ended("TimedOut", at=NOW + timedelta(seconds=270))
+    assert len(world.run_command.calls) == sent and world.hooks.completed == []
+    assert world.record().status is DrainStatus.RUNNING
+
+
+class _Throttled(FakeStatuses):
+    def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetCommandInvocation"
+        )
 
 
 def test_a_check_renews_no_hook_for_a_spot_drain_which_has_none() -> None:

@@ -70,12 +70,6 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
             if record.dispatched_at is not None:
                 runs_end.append(run_ends_by(record.dispatched_at, record.budget, record.deadline))
             continue
-        if not check.late_run:  # a late run's look: its command's end was told, its run's is not
-            metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "drain command ended without its status event",
-                extra={"instance_id": instance_id, "command_id": check.command_id, "status": status},
-            )
         detail = CommandInvocationDetail.model_validate(
             {
                 "command-id": check.command_id,
@@ -86,6 +80,14 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
             }
         )
         done[instance_id] = complete_drain(detail, drains).status
+        # A late run's look follows an end that was told; a drain now waiting for its run may
+        # have been told its end too (then waiting already): neither says an event was lost.
+        if not check.late_run and done[instance_id] != "waiting":
+            metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "drain command ended without its status event",
+                extra={"instance_id": instance_id, "command_id": check.command_id, "status": status},
+            )
     if not running:
         return done
     delay = _next_check_in(check, drains, max(runs_end, default=None), now)

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
 from canaryfleet.logic.drain import (
     STALE_CLAIM_SECONDS,
     Drains,
-    check_later,
     finish_drain,
     heartbeat_hook,
     send_drain_document,
@@ -43,14 +40,15 @@ from canaryfleet.models.drain import (
     DrainManifest,
     DrainRecord,
     DrainStatus,
+    run_ends_by,
     run_prefix,
 )
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.drains import LogObjects
 
-# The statuses a command's expiry gives a run that may still be going (the event's and
-# GetCommandInvocation's Status is TimedOut; StatusDetails, and some readers, DeliveryTimedOut).
-_TIMED_OUT = frozenset({"TimedOut", "DeliveryTimedOut"})
+# The statuses a run that may still be going can be told (the event's and GetCommandInvocation's
+# Status is TimedOut; StatusDetails, and some readers, DeliveryTimedOut or ExecutionTimedOut).
+_TIMED_OUT = frozenset({"TimedOut", "DeliveryTimedOut", "ExecutionTimedOut"})
 
 
 def verify_manifest(logs: LogObjects, bucket: str, record: DrainRecord) -> tuple[DrainManifest, bytes]:
@@ -130,45 +128,53 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
 def _wait_for_a_late_run(
     detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime
 ) -> str | None:
-    """Why the drain waits for a run that outlived its command, or None to end it now.
+    """Why the drain waits for a run that may have outlived its command, or None to end it now.
 
     A command expires its TimeoutSeconds and the document's execution timeout after it was sent,
     and "changes status to DeliveryTimedOut for all invocations that have the status InProgress,
     Pending, or Delayed" (botocore's ssm model, Command.ExpiresAfter): a run delivered late, which
-    started by then, is told timed out while the instance's agent still runs it, up to the
-    document's execution timeout, and uploads its logs. Without its manifest yet, such a drain
-    is neither tried again (a second run beside the first) nor given up (the hook completed and
-    the instance terminated in the middle of the flush): its hook is renewed and its check comes
-    once the run must have ended, which ends the drain as its event would have. A run that has
-    not started, or whose start cannot be read, ends the drain now, as before.
+    started by then, is told timed out while it may still run on the instance, up to the
+    document's execution timeout, and upload its logs (the Systems Manager pages do not say that
+    the expiry stops it). Without its manifest yet, such a drain is neither tried again (a second
+    run beside the first) nor given up (the hook completed and the instance terminated in the
+    middle of the flush): its hook is renewed and it is looked at again once the run must have
+    ended, which ends the drain as its event would have.
+
+    Whatever the timed-out status says (the model's words for Delivery and Execution Timed Out do
+    not settle which an expired run gets), a run whose start is known is waited for until its
+    start and the budget's execution timeout (10 s more for its status), never past the bound
+    Run Command itself keeps (``run_ends_by``), so a genuine execution timeout waits 10 s at
+    most. A run that never started ends the drain now, as before. A read or a queueing that
+    fails is raised: the event (or the check) comes again, rather than the drain being ended
+    while its run may still write.
     """
     if detail.status not in _TIMED_OUT or drains.statuses is None or drains.checks is None:
         return None
-    try:
-        run = drains.statuses.run(detail.command_id, detail.instance_id)
-    except (ClientError, BotoCoreError) as exc:
-        logger.warning("the run's start could not be read", extra={"error": str(exc)})
+    run = drains.statuses.run(detail.command_id, detail.instance_id)
+    if run is None or run.started_at is None:
         return None
-    if run is None or not run.delivery_timed_out or run.started_at is None:
-        return None  # never started, or stopped by its own execution timeout
-    started = run.started_at
+    started = min(run.started_at, now)  # an instance's clock ahead of ours moves nothing later
+    if record.dispatched_at is not None:
+        started = max(started, record.dispatched_at)
     runs_until = started + timedelta(seconds=record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS)
-    if record.deadline is not None:  # an instance that goes at its Spot notice's end runs nothing after
+    if record.dispatched_at is not None:
+        runs_until = min(runs_until, run_ends_by(record.dispatched_at, record.budget, record.deadline))
+    elif record.deadline is not None:  # an instance that goes at its Spot notice's end runs nothing after
         runs_until = min(runs_until, record.deadline + timedelta(seconds=COMPLETION_MARGIN_SECONDS))
     if now >= runs_until:
         return None
     delay = min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_until - now).total_seconds())))
-    check = DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True)
-    if not check_later(replace(drains, check_seconds=delay), check):
-        return None
+    drains.checks.check_in(
+        DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True), delay
+    )
     if record.hook_completed_at is None:
         heartbeat_hook(drains, record)
     reason = (
-        f"Run Command ended the drain document {detail.status} when its command expired, but the run "
-        f"started at {started.isoformat()} may write its logs until {runs_until.isoformat()}: "
-        f"checked again in {delay} s"
+        f"Run Command ended the drain document {run.status_details or detail.status}, but its run, "
+        f"started at {started.isoformat()}, may write its logs until {runs_until.isoformat()}: "
+        f"looked at again in {delay} s"
     )
-    logger.warning("drain waits for a run that outlived its command", extra={"reason": reason})
+    logger.warning("drain waits for a run that may have outlived its command", extra={"reason": reason})
     return reason
 
 

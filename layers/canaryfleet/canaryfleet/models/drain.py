@@ -212,7 +212,9 @@ class LifecycleHookRef(BaseModel):
 
 
 # --- the event that ends one (SSM Run Command, per instance) -------------------------------
-# Invocation statuses after which nothing more happens on the instance.
+# Invocation statuses that Run Command reports no more change after. Nothing more happens on the
+# instance, except after a command's expiry: a run that had started may still be going
+# (logic/drain_complete.py, _wait_for_a_late_run).
 FINAL_INVOCATION_STATUSES = frozenset(
     {
         "Success",

@@ -199,11 +199,6 @@ class InvocationRun:
     status_details: str  # "Delivery Timed Out", "Execution Timed Out", ... (more than Status says)
     started_at: datetime | None  # None: the document has not started to run there
 
-    @property
-    def delivery_timed_out(self) -> bool:
-        """The command expired before this invocation ended: its run, if it started, may go on."""
-        return self.status_details.replace(" ", "") == "DeliveryTimedOut"
-
 
 class OrderRedelivery(Protocol):
     def redeliver_in(self, seconds: dict[str, int]) -> None:
