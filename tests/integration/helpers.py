@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -17,9 +19,11 @@ from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.models.app_config import AppConfig
 from moto import mock_aws
 from moto.core.config import DefaultConfig
+from moto.ssm.models import ssm_backends
 
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
+from canaryfleet_local.instances import SimulatedInstances
 
 
 @contextlib.contextmanager
@@ -161,3 +165,42 @@ def an_auto_scaling_group(
         DesiredCapacity=desired,
         AvailabilityZones=[zone],
     )
+
+
+class HeldRuns(SimulatedInstances):
+    """The simulated agents, each run held until ``expire`` has made its command expire under it:
+    a run that outlives its command, whatever the machine's load."""
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        super().__init__(cloud)
+        self.started = threading.Event()
+        self.held: list[str] = []  # the instances whose run started, in order
+        self._go = threading.Event()
+
+    def run(self, command_id: str, instance_id: str, document: str, parameters: dict[str, list[str]]) -> Any:
+        self.held.append(instance_id)
+        self.started.set()
+        self._go.wait(60)
+        return super().run(command_id, instance_id, document, parameters)
+
+    def expire(self, command_id: str) -> str:
+        """Once a run of the command has started, bring its expiry to now, wait for Run Command to
+        tell that instance's invocation "Delivery Timed Out", then let the run go on; the instance."""
+        assert self.started.wait(30), "no run started"
+        instance_id = self.held[0]
+        (command,) = [
+            c
+            for c in ssm_backends[self.cloud.account_id][self.cloud.region]._commands
+            if c.command_id == command_id
+        ]
+        command.expires_after = datetime.now(UTC).replace(tzinfo=None)
+        ssm = self.cloud.client("ssm")
+
+        def timed_out() -> bool:
+            """the invocation is Delivery Timed Out"""
+            invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+            return bool(invocation["StatusDetails"] == "DeliveryTimedOut")
+
+        eventually(timed_out, timeout=30)
+        self._go.set()
+        return instance_id

@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from canaryfleet.errors import InstancesNotReachable
 from canaryfleet.models.app_config import AppConfig
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus, LifecycleHookRef
 from canaryfleet.ports.drains import InvocationRun
-from moto.ssm.models import ssm_backends
 from typer.testing import CliRunner
 
 from canaryfleet_cli.drains import drains_app
@@ -26,7 +25,7 @@ from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from tests.helpers import load_event
-from tests.integration.helpers import invoke
+from tests.integration.helpers import HeldRuns, invoke
 
 DOCUMENT = "canaryfleet-drain"
 
@@ -162,52 +161,39 @@ def test_a_command_expires_after_its_delivery_timeout_and_the_documents_executio
 def test_a_command_that_expires_while_its_run_goes_on_is_delivery_timed_out_and_the_run_ends_all_the_same(
     fleet: Fleet,
 ) -> None:
-    # Given a sync whose run takes a second on its instance, and its command's expiry brought
-    # forward to a moment into that run (a run delivered late, near its command's expiry)
-    with SimulatedInstances(fleet.cloud, InstanceBehaviour(upload_seconds=1.0)) as instances:
+    # Given a sync whose run has started on its instance
+    with HeldRuns(fleet.cloud) as instances:
         command_id = SsmRunCommand().send(DOCUMENT, fleet.instances[:1], {"Mode": ["sync"]}, "hourly sync")
-        command = next(
-            c
-            for c in ssm_backends[fleet.cloud.account_id][fleet.cloud.region]._commands
-            if c.command_id == command_id
-        )
-        command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
 
-        # When the run outlives the command, and the local cloud waits for the instance's work
+        # When its command expires during the run (a run delivered late, near its command's
+        # expiry), and the local cloud waits for the instance's work
+        instance = instances.expire(command_id)
         fleet.cloud.wait_idle()
 
     # Then Run Command marks the invocation "Delivery Timed Out" at the expiry, as botocore's
     # model says of ExpiresAfter, though the run had started (its start time says so); the
     # instance's agent ran the document to its end all the same, which changed nothing more
-    invocation = fleet.cloud.client("ssm").get_command_invocation(
-        CommandId=command_id, InstanceId=fleet.instances[0]
-    )
+    invocation = fleet.cloud.client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance)
     assert (invocation["Status"], invocation["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
     started = datetime.fromisoformat(invocation["ExecutionStartDateTime"])
     assert started <= datetime.now(UTC) and invocation["ExecutionEndDateTime"] == ""
-    assert SsmCommandStatuses().run(command_id, fleet.instances[0]) == InvocationRun(
-        "DeliveryTimedOut", started
-    )
+    assert SsmCommandStatuses().run(command_id, instance) == InvocationRun("DeliveryTimedOut", started)
     [run] = instances.runs
     assert (run.instance_id, run.status, run.steps) == (fleet.instances[0], "Success", ["flush"])
 
 
 def test_an_invocation_whose_turn_comes_after_its_command_expired_never_starts(fleet: Fleet) -> None:
-    # Given a sync of two instances one at a time (MaxConcurrency 1), each run taking a second,
-    # and the command's expiry brought forward into the first run
-    with SimulatedInstances(fleet.cloud, InstanceBehaviour(upload_seconds=1.0)) as instances:
+    # Given a sync of two instances one at a time (MaxConcurrency 1), the first one's run started
+    with HeldRuns(fleet.cloud) as instances:
         command_id = fleet.cloud.client("ssm").send_command(
             DocumentName=DOCUMENT,
             InstanceIds=fleet.instances[:2],
             Parameters={"Mode": ["sync"]},
             MaxConcurrency="1",
         )["Command"]["CommandId"]
-        (command,) = [
-            c
-            for c in ssm_backends[fleet.cloud.account_id][fleet.cloud.region]._commands
-            if c.command_id == command_id
-        ]
-        command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
+
+        # When the command expires during that run
+        instances.expire(command_id)
         fleet.cloud.wait_idle()
 
     # Then both are Delivery Timed Out, but only the first started: the second, still waiting

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,17 @@ from canaryfleet.models.artifact import ArtifactRef
 from canaryfleet.models.drain import LIFECYCLE_BUDGET, DrainRecord, DrainStatus
 from canaryfleet.models.rollout import Revision, RolloutInput, RolloutRef
 from canaryfleet.models.tasks import DeployRequest
-from moto.ssm.models import ssm_backends
 
 from canaryfleet_local.bundles import bundle
 from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.drain_job import run_drain_scenario
 from canaryfleet_local.fleet import deploy_fleet
-from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from canaryfleet_local.rollout_job import APPLICATION, played_scenario, scenario_cloud, upload_build
 from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRoleCredentials
 from canaryfleet_local.standins.ssm import CommandInvocationResult
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
 from tests.helpers import load_event
-from tests.integration.helpers import eventually, invoke
+from tests.integration.helpers import HeldRuns, eventually, invoke
 
 QUIET = {"LogLevel": "WARNING"}
 _IMAGE = "ami-12c6146b"  # one of the images moto holds
@@ -387,7 +385,7 @@ def test_a_check_renews_the_hook_of_a_run_delivered_late_under_the_dispatchers_o
 
 def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own_role() -> None:
     # Given IAM enforced, a scale-in's drain whose document runs on its instance, and the command
-    # expiring a moment into the run (Run Command tells the run "Delivery Timed Out" then)
+    # expiring during the run (Run Command tells the run "Delivery Timed Out" then)
     with LocalCloud(parameters=QUIET) as cloud:
         app = deploy_fleet(cloud, APPLICATION)
         (group,) = cloud.client("autoscaling").describe_auto_scaling_groups(
@@ -412,15 +410,10 @@ def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own
         )
         assert store.claim(APPLICATION, instance, now, now) is not None
         document = cloud.resource("DrainDocument")
-        with SimulatedInstances(cloud, InstanceBehaviour(upload_seconds=1.0)):
+        with HeldRuns(cloud) as runs:
             command_id = SsmRunCommand().send(document, [instance], {"Mode": ["sync"]}, "a drain's run")
             store.record_command(APPLICATION, instance, command_id, "20261207T101500Z", "none", now)
-            (command,) = [
-                c
-                for c in ssm_backends[cloud.account_id][cloud.region]._commands
-                if c.command_id == command_id
-            ]
-            command.expires_after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=0.3)
+            runs.expire(command_id)
             cloud.wait_idle()
 
         # When the status event of that expiry has reached the completion function (the local
@@ -442,6 +435,7 @@ def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own
     # delayed; the duplicate waits the same way
     assert delayed == 1 and sent == 1
     assert error is None and answer["status"] == "waiting", answer
+    assert "(DeliveryTimedOut), but its run, started at" in answer["reason"], "the run was read"
     assert record is not None and record.status is DrainStatus.RUNNING and record.attempts == 1
     assert record.outcome is None
 

@@ -810,8 +810,8 @@ def test_a_regular_check_of_a_drain_waiting_for_its_run_counts_no_lost_event() -
     assert world.hooks.completed == []
 
 
-def test_a_late_run_whose_start_cannot_be_read_is_raised_for_its_event_to_come_again() -> None:
-    # Given a run told timed out, and Run Command throttling the read of its start
+def test_a_timed_out_run_whose_invocation_cannot_be_read_is_waited_for_until_run_commands_bound() -> None:
+    # Given a run told timed out at 270 s, and Run Command throttling the read of its invocation
     world = World()
     world.member("live")
     world.leave(DrainTrigger.LIFECYCLE)
@@ -819,12 +819,46 @@ def test_a_late_run_whose_start_cannot_be_read_is_raised_for_its_event_to_come_a
     sent = len(world.run_command.calls)
     world.statuses = _Throttled()
 
-    # When its status event comes, Then the completion fails (Lambda retries the event) and
-    # nothing is decided: no second run, no hook let go
+    # When its status event comes
+    waiting = world.ended("TimedOut", at=NOW + timedelta(seconds=270))
+
+    # Then, as the run may still write, nothing is decided: no second run, no hook let go; it is
+    # looked at again, at the latest when Run Command's bound on the command has passed
+    assert waiting.status == "waiting" and "could not be read" in (waiting.reason or "")
+    assert len(world.run_command.calls) == sent and world.hooks.completed == []
+    check, delay = world.queue.checks[-1]
+    assert check.late_run and delay == min(240, RUN_BOUND - 270)
+
+
+def test_a_late_runs_look_that_cannot_be_queued_is_raised_with_nothing_changed() -> None:
+    # Given a run that outlived its command, and the drain queue refusing its look
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    heartbeats, world.queue.fail = list(world.hooks.heartbeats), True
+
+    # When its status event comes, Then the completion fails (Lambda delivers the event again),
+    # no run sent, no hook renewed or let go, the drain still running
     with pytest.raises(ClientError):
         world.ended("TimedOut", at=NOW + timedelta(seconds=270))
-    assert len(world.run_command.calls) == sent and world.hooks.completed == []
-    assert world.record().status is DrainStatus.RUNNING
+    assert world.hooks.heartbeats == heartbeats and world.hooks.completed == []
+    assert world.record().status is DrainStatus.RUNNING and world.record().attempts == 1
+
+
+def test_a_late_runs_start_read_before_its_command_was_sent_counts_from_the_sending() -> None:
+    # Given a run whose start reads 100 s before its command was sent (an instance's clock behind)
+    world = World()
+    world.member("live")
+    world.leave(DrainTrigger.LIFECYCLE)
+    command = world.dispatch().commands[0]
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW - timedelta(seconds=100))
+
+    # When its expiry is told at 200 s, Then it is waited for as a run started no earlier than
+    # its command: until 240 s and 10 s after the sending
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=200)).status == "waiting"
+    assert world.queue.checks[-1][1] == 250 - 200
 
 
 class _Throttled(FakeStatuses):

@@ -18,6 +18,7 @@ import math
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from canaryfleet.errors import DrainNotReady, InstancesNotReachable, InvalidManifest
@@ -141,26 +142,32 @@ def _wait_for_a_late_run(
     ended, which ends the drain as its event would have.
 
     Whatever the timed-out status says (the model's words for Delivery and Execution Timed Out do
-    not settle which an expired run gets), a run whose start is known is waited for until its
-    start and the budget's execution timeout (10 s more for its status), never past the bound
-    Run Command itself keeps (``run_ends_by``), so a genuine execution timeout waits 10 s at
-    most. A run that never started ends the drain now, as before. A read or a queueing that
-    fails is raised: the event (or the check) comes again, rather than the drain being ended
-    while its run may still write.
+    not settle which an expired run gets), a run whose start is known is waited for until that
+    start (never before the command was sent) and the budget's execution timeout, 10 s more for
+    its status, never past ``run_ends_by``, the bound Run Command keeps on the command: a genuine
+    execution timeout waits 10 s at most, and no clock can hold a drain longer. A run that never
+    started ends the drain now, as before; one whose invocation cannot be read is waited for until
+    that bound, rather than being run again or given up while it may still write. A look that
+    cannot be queued is raised, nothing changed: the event (or the check) comes again.
     """
     if detail.status not in _TIMED_OUT or drains.statuses is None or drains.checks is None:
         return None
-    run = drains.statuses.run(detail.command_id, detail.instance_id)
-    if run is None or run.started_at is None:
+    if record.dispatched_at is None:
         return None
-    started = min(run.started_at, now)  # an instance's clock ahead of ours moves nothing later
-    if record.dispatched_at is not None:
-        started = max(started, record.dispatched_at)
-    runs_until = started + timedelta(seconds=record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS)
-    if record.dispatched_at is not None:
-        runs_until = min(runs_until, run_ends_by(record.dispatched_at, record.budget, record.deadline))
-    elif record.deadline is not None:  # an instance that goes at its Spot notice's end runs nothing after
-        runs_until = min(runs_until, record.deadline + timedelta(seconds=COMPLETION_MARGIN_SECONDS))
+    bound = run_ends_by(record.dispatched_at, record.budget, record.deadline)
+    if now >= bound:
+        return None
+    try:
+        run = drains.statuses.run(detail.command_id, detail.instance_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("a timed-out run could not be read: waited for", extra={"error": str(exc)})
+        started, runs_until, said = None, bound, "could not be read"
+    else:
+        if run is None or run.started_at is None:
+            return None
+        started = max(run.started_at, record.dispatched_at)
+        budget = timedelta(seconds=record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS)
+        runs_until, said = min(started + budget, bound), run.status_details or detail.status
     if now >= runs_until:
         return None
     delay = min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_until - now).total_seconds())))
@@ -169,10 +176,10 @@ def _wait_for_a_late_run(
     )
     if record.hook_completed_at is None:
         heartbeat_hook(drains, record)
+    since = "" if started is None else f", started at {started.isoformat()},"
     reason = (
-        f"Run Command ended the drain document {run.status_details or detail.status}, but its run, "
-        f"started at {started.isoformat()}, may write its logs until {runs_until.isoformat()}: "
-        f"looked at again in {delay} s"
+        f"Run Command ended the drain document {detail.status} ({said}), but its run{since} may write "
+        f"its logs until {runs_until.isoformat()}: looked at again in {delay} s"
     )
     logger.warning("drain waits for a run that may have outlived its command", extra={"reason": reason})
     return reason
