@@ -674,17 +674,24 @@ def test_a_run_delivered_late_keeps_its_instance_in_its_hook_until_its_logs_are_
     assert world.alerts.sent == []
 
 
-def test_a_run_that_outlived_its_command_is_waited_for_and_drained_once_its_logs_are_in() -> None:
-    # Given a scale-in whose instance's agent took the command at 250 s, 20 s before the command
-    # expired (30 + 240 s after it was sent)
+def _a_run_told_timed_out(details: str, started: datetime | None) -> tuple[World, str]:
+    """A scale-in's drain whose command Run Command reports TimedOut (``details``), its run started
+    at ``started`` (None: never), its logs not yet in S3; the world and the command."""
     world = World()
     world.member("live")
     world.leave(DrainTrigger.LIFECYCLE)
     command = world.dispatch().commands[0]
-    sent, heartbeats = len(world.run_command.calls), list(world.hooks.heartbeats)
-    started = NOW + timedelta(seconds=250)
     world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("Delivery Timed Out", started)
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun(details, started)
+    return world, command
+
+
+def test_a_run_that_outlived_its_command_is_waited_for_and_drained_once_its_logs_are_in() -> None:
+    # Given a scale-in whose instance's agent took the command at 250 s, 20 s before the command
+    # expired (30 + 240 s after it was sent)
+    started = NOW + timedelta(seconds=250)
+    world, command = _a_run_told_timed_out("Delivery Timed Out", started)
+    sent, heartbeats = len(world.run_command.calls), list(world.hooks.heartbeats)
 
     # When the expiry tells the run timed out while it still flushes (botocore's ssm model,
     # Command.ExpiresAfter: InProgress invocations change to DeliveryTimedOut)
@@ -711,12 +718,7 @@ def test_a_run_that_outlived_its_command_is_waited_for_and_drained_once_its_logs
 
 def test_a_late_run_that_wrote_no_manifest_by_its_end_is_tried_again_as_any_failed_run() -> None:
     # Given a run told timed out at its command's expiry while it ran, waited for
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    world, command = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
     assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
 
     # When its look comes once it must have ended, and there is still no manifest
@@ -739,12 +741,8 @@ def test_a_timed_out_run_that_cannot_still_be_going_is_not_waited_for(
     details: str, started_after: int | None, why: str
 ) -> None:
     # Given a scale-in's command told timed out at 270 s
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
     started = None if started_after is None else NOW + timedelta(seconds=started_after)
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun(details, started)
+    world, _ = _a_run_told_timed_out(details, started)
 
     # When its status event comes
     ended = world.ended("TimedOut", at=NOW + timedelta(seconds=270))
@@ -757,13 +755,7 @@ def test_a_timed_out_run_that_cannot_still_be_going_is_not_waited_for(
 def test_a_late_run_is_waited_for_whichever_timed_out_status_its_expiry_gave_it() -> None:
     # Given a run started at 250 s that its command's expiry reports "Execution Timed Out" (the
     # model's words do not settle which of the two an expired run gets)
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun(
-        "Execution Timed Out", NOW + timedelta(seconds=250)
-    )
+    world, _ = _a_run_told_timed_out("Execution Timed Out", NOW + timedelta(seconds=250))
 
     # When its status event comes, Then it is waited for all the same
     assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
@@ -771,12 +763,7 @@ def test_a_late_run_is_waited_for_whichever_timed_out_status_its_expiry_gave_it(
 
 def test_a_late_runs_start_is_held_within_what_run_command_allows() -> None:
     # Given a run whose start reads hours ahead (an instance's clock gone wrong)
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(hours=5))
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
 
     # When its expiry is told, Then it is waited for no later than Run Command's own bound on the
     # command (sent at 0 s: 30 + 240 s of delivery, 240 s of run, 10 s to say so)
@@ -793,12 +780,7 @@ def test_a_late_runs_start_is_held_within_what_run_command_allows() -> None:
 def test_a_regular_check_of_a_drain_waiting_for_its_run_counts_no_lost_event() -> None:
     # Given a drain waiting for a run that outlived its command (its expiry was told at 270 s)
     metrics.clear_metrics()
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
     assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
 
     # When the command's regular check comes before the run must have ended
@@ -832,11 +814,7 @@ def test_a_timed_out_run_whose_invocation_cannot_be_read_is_waited_for_until_run
 
 def test_a_late_runs_look_that_cannot_be_queued_is_raised_with_nothing_changed() -> None:
     # Given a run that outlived its command, and the drain queue refusing its look
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
     heartbeats, world.queue.fail = list(world.hooks.heartbeats), True
 
     # When its status event comes, Then the completion fails (Lambda delivers the event again),
@@ -849,11 +827,7 @@ def test_a_late_runs_look_that_cannot_be_queued_is_raised_with_nothing_changed()
 
 def test_a_late_runs_start_read_before_its_command_was_sent_counts_from_the_sending() -> None:
     # Given a run whose start reads 100 s before its command was sent (an instance's clock behind)
-    world = World()
-    world.member("live")
-    world.leave(DrainTrigger.LIFECYCLE)
-    command = world.dispatch().commands[0]
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun("DeliveryTimedOut", NOW - timedelta(seconds=100))
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW - timedelta(seconds=100))
 
     # When its expiry is told at 200 s, Then it is waited for as a run started no earlier than
     # its command: until 240 s and 10 s after the sending
