@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from canaryfleet.models.drain import (
     MANIFEST_FILES_KEPT,
+    MAX_CHECK_DELAY_SECONDS,
     RUN_ID_FORMAT,
     DrainBudget,
     DrainCheck,
@@ -167,6 +168,12 @@ def send_drain_document(
         extra={"command_id": command_id, "instances": len(targets), "run_id": run_id, "trigger": trigger},
     )
     return command_id
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """A check's delay to ``moment``: at least 1 s, at most MAX_CHECK_DELAY_SECONDS (a later moment
+    is looked at again then: the termination hook is renewed at each look)."""
+    return min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((moment - now).total_seconds())))
 
 
 def check_later(drains: Drains, check: DrainCheck) -> bool:

@@ -26,18 +26,16 @@ with a check of its own (``DrainCheck.late_run``, ``drain_complete._wait_for_a_l
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from canaryfleet.logic.drain import Drains, check_later, finish_drain, heartbeat_hook
+from canaryfleet.logic.drain import Drains, check_later, finish_drain, heartbeat_hook, seconds_until
 from canaryfleet.logic.drain_complete import complete_drain
 from canaryfleet.models.drain import (
     CHECKS_LIMIT,
     FINAL_INVOCATION_STATUSES,
-    MAX_CHECK_DELAY_SECONDS,
     MAX_CHECKS,
     CommandInvocationDetail,
     DrainCheck,
@@ -126,7 +124,7 @@ def _next_check_in(check: DrainCheck, drains: Drains, runs_end: datetime | None,
     if runs_end is None or now >= runs_end or check.checks >= CHECKS_LIMIT:
         return None
     # Run Command may still run the document: look again once it cannot.
-    return min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_end - now).total_seconds())))
+    return seconds_until(runs_end, now)
 
 
 def _seconds_since_sent(record: DrainRecord, check: DrainCheck, drains: Drains, now: datetime) -> int:

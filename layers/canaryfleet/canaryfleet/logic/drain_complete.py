@@ -14,7 +14,6 @@ expiry while it still ran) is waited for first, until it must have ended.
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,13 +26,13 @@ from canaryfleet.logic.drain import (
     Drains,
     finish_drain,
     heartbeat_hook,
+    seconds_until,
     send_drain_document,
     target_of,
 )
 from canaryfleet.models.drain import (
     COMPLETION_MARGIN_SECONDS,
     MAX_ATTEMPTS,
-    MAX_CHECK_DELAY_SECONDS,
     MIN_RETRY_SECONDS,
     CommandInvocationDetail,
     DrainCheck,
@@ -170,7 +169,7 @@ def _wait_for_a_late_run(
         runs_until, said = min(started + budget, bound), run.status_details or detail.status
     if now >= runs_until:
         return None
-    delay = min(MAX_CHECK_DELAY_SECONDS, max(1, math.ceil((runs_until - now).total_seconds())))
+    delay = seconds_until(runs_until, now)
     drains.checks.check_in(
         DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True), delay
     )
