@@ -193,11 +193,17 @@ def _leave(cloud: LocalCloud, scenario: DrainScenario, group: str, leaving: list
         operations.spot.recommend_rebalance(leaving)
 
 
+def _function_arn(cloud: LocalCloud, logical_id: str) -> str:
+    return str(
+        cloud.client("lambda").get_function(FunctionName=cloud.resource(logical_id))["Configuration"][
+            "FunctionArn"
+        ]
+    )
+
+
 def _deliver_again(cloud: LocalCloud, times: int) -> None:
     """Deliver every event the drain rules saw ``times`` more times (EventBridge is at-least-once)."""
-    function_arn = cloud.client("lambda").get_function(FunctionName=cloud.resource("DrainRequestFunction"))[
-        "Configuration"
-    ]["FunctionArn"]
+    function_arn = _function_arn(cloud, "DrainRequestFunction")
     seen = {e["id"]: e for _, arn, e in list(cloud.event_targets.delivered) if arn == function_arn}
     for _ in range(times):
         for event in seen.values():
@@ -330,9 +336,7 @@ def _report(
     runs = [r for r in simulated.runs if r.instance_id in set(leaving)]
     requests = Counter(str(r.get("status")) for r in responses.of("DrainRequestFunction"))
     lifecycle = [a for a in operations.lifecycle.actions.values() if a.instance_id in set(leaving)]
-    dispatcher = cloud.client("lambda").get_function(FunctionName=cloud.resource("DrainDispatchFunction"))[
-        "Configuration"
-    ]["FunctionArn"]
+    dispatcher = _function_arn(cloud, "DrainDispatchFunction")
     return {
         "scenario": scenario.name,
         "event": scenario.event,
