@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -19,6 +18,7 @@ from canaryfleet.adapters.tokens import Callbacks
 from canaryfleet.models.app_config import AppConfig
 from moto import mock_aws
 from moto.core.config import DefaultConfig
+from moto.core.utils import utcnow
 from moto.ssm.models import ssm_backends
 
 from canaryfleet_local.cloud import LocalCloud
@@ -193,7 +193,7 @@ class HeldRuns(SimulatedInstances):
             for c in ssm_backends[self.cloud.account_id][self.cloud.region]._commands
             if c.command_id == command_id
         ]
-        command.expires_after = datetime.now(UTC).replace(tzinfo=None)
+        command.expires_after = utcnow()  # as moto keeps a command's times
         ssm = self.cloud.client("ssm")
 
         def timed_out() -> bool:

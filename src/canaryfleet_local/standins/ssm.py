@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 from unittest import mock
 
 from moto.core.common_models import CloudFormationModel
+from moto.core.utils import utcnow  # now as moto keeps a command's times: UTC, no offset
 from moto.ec2.models import ec2_backends
 from moto.ssm.exceptions import SSMException
 from moto.ssm.models import SimpleSystemManagerBackend
@@ -124,11 +125,6 @@ def execution_timeout(content: dict[str, Any], parameters: dict[str, list[str]])
         value = _PARAMETER.sub(lambda m: (parameters.get(m[1]) or [""])[0], written)
         total += int(value) if value.strip().isdigit() else _DEFAULT_PLUGIN_TIMEOUT_SECONDS
     return total or _DEFAULT_PLUGIN_TIMEOUT_SECONDS
-
-
-def _utcnow() -> datetime.datetime:
-    """Now, as moto keeps a command's times: UTC without an offset."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def _timestamp(at: datetime.datetime) -> str:
@@ -243,13 +239,13 @@ class SsmRunCommandOnManagedInstances:
         def run_on(instance_id: str) -> bool:
             assert self.agent is not None
             result = self._deliver(command, invocations[instance_id], self.agent.delivery_delay(instance_id))
-            if result is None and _utcnow() >= command.expires_after:
+            if result is None and utcnow() >= command.expires_after:
                 # Its turn (MaxConcurrency) came after the expiry: Pending then, it never runs.
                 result = CommandInvocationResult(
                     "DeliveryTimedOut", error="the command expired before its run"
                 )
             if result is None:
-                invocations[instance_id].update(ExecutionStartDateTime=_timestamp(_utcnow()))
+                invocations[instance_id].update(ExecutionStartDateTime=_timestamp(utcnow()))
                 result = self._run_until_expiry(command, instance_id, parameters)
             invocations[instance_id].update(
                 Status=_STATUS.get(result.status, result.status),
@@ -259,7 +255,7 @@ class SsmRunCommandOnManagedInstances:
                 StandardErrorContent=result.error[:8_000],
             )
             if result.status != "DeliveryTimedOut":
-                invocations[instance_id].update(ExecutionEndDateTime=_timestamp(_utcnow()))
+                invocations[instance_id].update(ExecutionEndDateTime=_timestamp(utcnow()))
             if result.event_lost:
                 self.lost_events.append((command.command_id, instance_id))
             else:
@@ -364,7 +360,7 @@ class SsmRunCommandOnManagedInstances:
             release()
             raise
         while runner.is_alive():
-            left = (command.expires_after - _utcnow()).total_seconds()
+            left = (command.expires_after - utcnow()).total_seconds()
             if left <= 0:
                 return CommandInvocationResult(
                     "DeliveryTimedOut", error="the command expired while its run was in progress"
