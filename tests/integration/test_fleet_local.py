@@ -360,6 +360,30 @@ def test_a_live_group_whose_maximum_is_under_its_minimum_fails_the_fleet_stack(f
     assert "Desired capacity:4 must be between the specified min size:4 and max size:3" in str(refused.value)
 
 
+@pytest.mark.parametrize("written", ["600.5", "0600"])
+def test_a_blue_green_timeout_the_registry_could_not_read_is_refused_and_no_stack_is_left(
+    fleet: DeployedFleet, written: str
+) -> None:
+    # Given a capacity timeout CloudFormation's Number type would take (600.5) or that would
+    # reach the registry entry as no JSON (0600)
+    # When an application is deployed with it
+    with pytest.raises(LocalCloudError) as refused:
+        deploy_fleet(fleet.cloud, "fractional", {"Strategy": "blue_green", "CapacityTimeoutSeconds": written})
+
+    # Then CloudFormation refuses the stack with the parameter's constraint, and nothing is left:
+    # no stack, no registry entry
+    assert (
+        "Malformed input-Parameter CapacityTimeoutSeconds must be a whole number of seconds from 1 to 3600"
+        in str(refused.value)
+    )
+    assert fleet_stack_name("fractional") not in {
+        s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
+    }
+    assert (
+        fleet.cloud.client("ssm").get_parameters(Names=["/canaryfleet/apps/fractional"])["Parameters"] == []
+    )
+
+
 def test_a_live_group_of_one_instance_is_refused_since_its_deployments_could_never_succeed(
     fleet: DeployedFleet,
 ) -> None:

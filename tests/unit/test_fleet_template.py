@@ -888,13 +888,60 @@ def test_a_health_check_path_cannot_break_out_of_the_placeholders_string(templat
     assert not re.match(pattern, "/ends-with\\")
 
 
-def test_the_live_sizes_a_stack_takes_are_ones_the_registry_entry_can_hold(template: dict[str, Any]) -> None:
-    # LiveMinSize is written into the registry entry as color_capacity: a larger one would make
-    # the entry unreadable (every rollout and drain of the application refused); LiveMaxSize
-    # under 2 is under any LiveMinSize the stack takes
-    parameters = template["Parameters"]
-    capacity = AppConfig.model_fields["color_capacity"]
-    [most] = [m.le for m in capacity.metadata if hasattr(m, "le")]
+# The parameters written into the registry entry, the entry's field each becomes, and the fewest
+# the stack takes when that is more than the field's (a live group of one fails every HalfAtATime
+# deployment).
+REGISTRY_NUMBERS = (
+    ("LiveMinSize", "color_capacity", 2),
+    ("ScaleDownDelaySeconds", "scale_down_delay_seconds", None),
+    ("CapacityTimeoutSeconds", "capacity_timeout_seconds", None),
+)
 
-    assert parameters["LiveMinSize"]["MaxValue"] == most
-    assert parameters["LiveMaxSize"]["MinValue"] == parameters["LiveMinSize"]["MinValue"]
+
+def _field_bounds(name: str) -> tuple[int, int]:
+    metadata = AppConfig.model_fields[name].metadata
+    [least] = [m.ge for m in metadata if hasattr(m, "ge")]
+    [most] = [m.le for m in metadata if hasattr(m, "le")]
+    return int(least), int(most)
+
+
+def _takes(template: dict[str, Any], parameter: str, value: str) -> bool:
+    """Whether CloudFormation takes ``value``: its AllowedPattern "must match the entire
+    parameter value" (CloudFormation template Parameters syntax)."""
+    return re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value) is not None
+
+
+@pytest.mark.parametrize(("parameter", "field_name", "fewest"), REGISTRY_NUMBERS)
+def test_the_whole_numbers_a_stack_takes_for_the_registry_are_the_ones_its_entry_reads(
+    template: dict[str, Any], parameter: str, field_name: str, fewest: int | None
+) -> None:
+    # A value the entry's model refuses would leave the application with an entry no rollout or
+    # drain can read: the stack must refuse it instead
+    least, most = _field_bounds(field_name)
+    taken = [n for n in range(0, 10 * most + 1) if _takes(template, parameter, str(n))]
+
+    assert template["Parameters"][parameter]["Type"] == "String", "a Number takes no AllowedPattern"
+    assert taken == list(range(max(least, fewest or least), most + 1))
+    for value in (str(taken[0]), str(taken[-1]), template["Parameters"][parameter]["Default"]):
+        entry = stack(template, **{parameter: value}).resolve(props(template, "RegistryEntry"))
+        assert getattr(AppConfig.model_validate_json(entry["Value"]), field_name) == int(value)
+
+
+@pytest.mark.parametrize(("parameter", "field_name", "fewest"), REGISTRY_NUMBERS)
+@pytest.mark.parametrize(
+    "written",
+    ["600.5", "600.0", "6e2", "0600", "00", "+600", "-1", " 600", "600 ", "600\n", "1_000", "", "six"],
+)
+def test_a_number_for_the_registry_not_written_as_a_plain_whole_number_is_refused(
+    template: dict[str, Any], parameter: str, field_name: str, fewest: int | None, written: str
+) -> None:
+    # CloudFormation's Number takes "an integer or float": 600.5 would reach the entry as JSON the
+    # model refuses, 0600 as no JSON at all
+    assert not _takes(template, parameter, written)
+
+
+def test_the_live_maximum_starts_where_the_live_minimum_does(template: dict[str, Any]) -> None:
+    # LiveMaxSize under the fewest LiveMinSize takes is under any LiveMinSize the stack takes
+    fewest = next(n for n in range(0, 1001) if _takes(template, "LiveMinSize", str(n)))
+
+    assert int(template["Parameters"]["LiveMaxSize"]["MinValue"]) == fewest
