@@ -13,6 +13,7 @@ import boto3
 import typer
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.app_config import (
     APPROVER_EMAIL_PATTERN,
     HOST_NAME_PATTERN,
@@ -23,6 +24,7 @@ from canaryfleet.models.app_config import (
     Approvers,
     fleet_stack_name,
     fleet_template_prefix,
+    read_registry_entry,
 )
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.policy import RolloutPolicy
@@ -555,10 +557,12 @@ def _registered(ssm: Any) -> list[AppConfig]:
     )
     for page in pages:
         for parameter in page["Parameters"]:
+            name = parameter["Name"]
             try:
-                found.append(AppConfig.model_validate_json(parameter["Value"]))
-            except ValidationError as exc:
-                errors.print(Text(f"skipped {parameter['Name']}: {problems(exc)}", style="yellow"))
+                found.append(read_registry_entry(name, parameter["Value"]))
+            except ConfigurationError as exc:
+                why = str(exc).removeprefix(f"registry entry {name} is malformed: ")
+                errors.print(Text(f"skipped {name}: {why}", style="yellow"))
     return sorted(found, key=lambda config: config.application)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 from canaryfleet.adapters.approval_store import DynamoApprovalStore
 from canaryfleet.adapters.rollout_store import DynamoRolloutStore
-from canaryfleet.models.app_config import AppConfig, Approvers, registry_parameter
+from canaryfleet.models.app_config import Approvers, read_registry_entry, registry_parameter
 from canaryfleet.models.policy import Approval
 from rich.console import Console
 from rich.text import Text
@@ -82,7 +82,7 @@ def run_interactive_demo(
         mailbox = LocalMailbox(cloud)
         ssm = cloud.client("ssm")
         name = registry_parameter(APPLICATION)
-        app = AppConfig.model_validate_json(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        app = read_registry_entry(name, ssm.get_parameter(Name=name)["Parameter"]["Value"])
         people = Approvers(emails=(approver,), slack_user_ids=(SLACK_USER,), slack_channel=SLACK_CHANNEL)
         app = app.model_copy(update={"approvers": people})
         ssm.put_parameter(Name=name, Value=app.model_dump_json(), Type="String", Overwrite=True)

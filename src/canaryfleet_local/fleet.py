@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from canaryfleet.models.app_config import AppConfig, fleet_stack_name, fleet_template_key, registry_parameter
+from canaryfleet.models.app_config import (
+    AppConfig,
+    fleet_stack_name,
+    fleet_template_key,
+    read_registry_entry,
+    registry_parameter,
+)
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 
 from canaryfleet_local.cloud import LocalCloud, LocalCloudError
@@ -219,4 +225,4 @@ def deploy_fleet(cloud: LocalCloud, application: str, parameters: dict[str, str]
 
     name = registry_parameter(application)
     value = cloud.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
-    return AppConfig.model_validate_json(value)
+    return read_registry_entry(name, value)

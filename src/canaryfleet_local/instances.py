@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from canaryfleet.models.app_config import AppConfig, registry_parameter
+from canaryfleet.models.app_config import AppConfig, read_registry_entry, registry_parameter
 from canaryfleet.models.drain import RUN_ID_FORMAT, log_prefix, run_prefix
 from moto.ec2.models import ec2_backends
 
@@ -119,10 +119,9 @@ class SimulatedInstances(ManagedInstanceAgent):
 
     def _app(self, application: str) -> AppConfig:
         if application not in self._apps:
-            value = self._client("ssm").get_parameter(Name=registry_parameter(application))["Parameter"][
-                "Value"
-            ]
-            self._apps[application] = AppConfig.model_validate_json(value)
+            name = registry_parameter(application)
+            value = self._client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+            self._apps[application] = read_registry_entry(name, value)
         return self._apps[application]
 
     # -- the SSM agent -------------------------------------------------------------------

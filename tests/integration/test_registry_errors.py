@@ -70,3 +70,44 @@ def test_an_entry_edited_into_something_invalid_names_the_entry_and_the_field(ss
     said = str(refused.value)
     assert said.startswith("registry entry /canaryfleet/apps/ledger is malformed: canary.auto_scaling_group:")
     assert "Value error" not in said
+
+
+def test_an_entry_giving_a_key_twice_is_refused_not_read_as_its_last(ssm: Any) -> None:
+    # Given an entry whose approvers are given twice: a fleet stack's RolloutPolicy written so as to
+    # close the policy and go on (CloudFormation writes the parameter into the entry as given)
+    entry = json.dumps(an_app("ledger").model_dump(mode="json"))
+    twice = entry[:-1] + ', "approvers": {"emails": ["mallory@example.com"]}}'
+    ssm.put_parameter(Name=registry_parameter("ledger"), Value=twice, Type="String")
+
+    # Then neither reading takes the entry: JSON parsers keep the last value, the stack's wish the first
+    with pytest.raises(ConfigurationError) as refused:
+        SsmRegistry().get("ledger")
+    listing = SsmRegistry().listing()
+
+    assert str(refused.value) == (
+        "registry entry /canaryfleet/apps/ledger is malformed: key 'approvers' is given twice in one object"
+    )
+    assert listing.found == []
+    assert listing.left_out == {"/canaryfleet/apps/ledger": str(refused.value)}
+
+
+def test_an_entry_naming_another_application_is_refused(ssm: Any) -> None:
+    # Given ledger's entry copied by hand under payments' name
+    entry = an_app("ledger").model_dump_json()
+    ssm.put_parameter(Name=registry_parameter("payments"), Value=entry, Type="String")
+
+    # Then a rollout of payments is not sent to ledger's groups, and listing leaves it out
+    with pytest.raises(ConfigurationError, match="names application 'ledger', not 'payments'"):
+        SsmRegistry().get("payments")
+    assert SsmRegistry().listing().found == []
+
+
+def test_an_entry_holding_a_rollouts_serving_color_is_refused(ssm: Any) -> None:
+    # Given a blue/green entry holding live_color, which only a rollout's copy carries (its
+    # release's serving color), as if a rollout's copy had been written back by hand
+    entry = an_app("ledger").model_copy(update={"strategy": "blue_green"}).for_release("green")
+    ssm.put_parameter(Name=registry_parameter("ledger"), Value=entry.model_dump_json(), Type="String")
+
+    # Then it is refused: read as written, every release would take the stack's groups swapped
+    with pytest.raises(ConfigurationError, match="live_color is set on a rollout's copy only"):
+        SsmRegistry().get("ledger")

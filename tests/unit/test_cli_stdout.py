@@ -29,11 +29,11 @@ from canaryfleet_cli import operate
 from canaryfleet_cli.platform import Platform
 from tests.unit.fakes import InMemoryRolloutStore, an_app
 
-class Provider:
+class Provider:  # as Powertools' SSMProvider answers: each name below the path asked for
     def get_multiple(self, path, max_age=None, recursive=True):
         return {{
-            "/canaryfleet/apps/hello-app": an_app("hello-app").model_dump_json(),
-            "/canaryfleet/apps/broken": '{{"application": "broken"}}',
+            "hello-app": an_app("hello-app").model_dump_json(),
+            "broken": '{{"application": "broken"}}',
         }}
 
 class InMemoryPlatform(Platform):
@@ -89,9 +89,9 @@ def test_a_broken_registry_entry_is_named_once_however_often_the_registry_is_rea
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a registry holding hello-app and an entry someone emptied by hand
-    entries = {
-        "/canaryfleet/apps/hello-app": an_app("hello-app").model_dump_json(),
-        "/canaryfleet/apps/broken": '{"application": "broken"}',
+    entries = {  # as Powertools' SSMProvider answers: each name below the path asked for
+        "hello-app": an_app("hello-app").model_dump_json(),
+        "broken": '{"application": "broken"}',
     }
 
     class Provider:
@@ -110,6 +110,6 @@ def test_a_broken_registry_entry_is_named_once_however_often_the_registry_is_rea
     assert listed == [["hello-app"]] * 3
     assert capsys.readouterr().err.count("/canaryfleet/apps/broken is malformed") == 1
     # And an entry broken another way later is named too
-    entries["/canaryfleet/apps/broken"] = "not json"
+    entries["broken"] = "not json"
     platform.applications()
     assert "/canaryfleet/apps/broken" in capsys.readouterr().err

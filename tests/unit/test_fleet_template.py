@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from canaryfleet.adapters.drains import DELIVERY_TIMEOUT_SECONDS
-from canaryfleet.models.app_config import AppConfig
+from canaryfleet.errors import ConfigurationError
+from canaryfleet.models.app_config import AppConfig, read_registry_entry
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.drain import LIFECYCLE_BUDGET
 
@@ -787,6 +788,34 @@ def test_the_registry_entry_carries_approvers_channel_policy_and_rebalance_setti
     assert config.approvers.slack_channel == "C0123ABCD"
     assert config.drain_on_rebalance is True
     assert config.policy is not None and config.policy.max_weight == 10
+
+
+@pytest.mark.parametrize("overridden", ["approvers", "live", "application"])
+def test_a_rollout_policy_that_goes_on_past_the_policy_cannot_replace_the_stacks_own_fields(
+    template: dict[str, Any], overridden: str
+) -> None:
+    # Given a RolloutPolicy that closes the policy and gives one of the entry's earlier keys again:
+    # CloudFormation cannot check JSON, and the parameter's pattern only wants it in braces
+    others = {
+        "approvers": {"emails": ["mallory@example.com"]},
+        "live": {
+            "deployment_group": "payments-live",
+            "target_group_arn": LISTENER_ARN.replace(":listener/app/", ":targetgroup/"),
+            "auto_scaling_group": "payments-live",
+        },
+        "application": "payments",
+    }
+    policy = (
+        '{"steps": []}, ' + json.dumps({overridden: others[overridden]})[1:-1] + ', "policy": {"steps": []}'
+    )
+    assert re.fullmatch(template["Parameters"]["RolloutPolicy"]["AllowedPattern"], policy)
+    entry = stack(template, ApproverEmails="ana@example.com", RolloutPolicy=policy).resolve(
+        props(template, "RegistryEntry")
+    )
+
+    # Then the platform refuses the entry instead of reading the last of each key
+    with pytest.raises(ConfigurationError, match=f"key '{overridden}' is given twice in one object"):
+        read_registry_entry(entry["Name"], entry["Value"])
 
 
 def test_the_application_name_is_constrained_as_the_platform_constrains_it(template: dict[str, Any]) -> None:

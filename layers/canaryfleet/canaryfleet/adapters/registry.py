@@ -9,13 +9,11 @@ from functools import lru_cache
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from pydantic import ValidationError
 
 from canaryfleet.adapters.clients import client, error_code
 from canaryfleet.errors import ConfigurationError, UnknownApplication
-from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, registry_parameter
+from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, read_registry_entry, registry_parameter
 from canaryfleet.models.fail_fast import metric_of
-from canaryfleet.models.problems import problems
 from canaryfleet.observability import logger, metrics
 
 # Registry entries change when a fleet stack is updated; a minute of caching spares SSM
@@ -44,14 +42,9 @@ class Registry(abc.ABC):
 
 
 def _parse(name: str, value: object) -> AppConfig:
-    try:
-        return (
-            AppConfig.model_validate_json(value)
-            if isinstance(value, str | bytes)
-            else AppConfig.model_validate(value)
-        )
-    except ValidationError as exc:
-        raise ConfigurationError(f"registry entry {name} is malformed: {problems(exc)}") from None
+    if not isinstance(value, str | bytes):
+        raise ConfigurationError(f"registry entry {name} is malformed: not text")
+    return read_registry_entry(name, value)
 
 
 @dataclass(frozen=True)
@@ -114,7 +107,8 @@ class SsmRegistry(Registry):
                 raise cause from None
             raise
         listing = RegistryListing()
-        for name, value in values.items():
+        for relative, value in values.items():
+            name = registry_parameter(relative)  # Powertools names each below the path
             try:
                 listing.found.append(_parse(name, value))
             except ConfigurationError as exc:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from canaryfleet.errors import ConfigurationError
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.policy import RolloutPolicy
+from canaryfleet.models.problems import problems, short
 
 REGISTRY_PREFIX = "/canaryfleet/apps/"
 
@@ -168,6 +171,58 @@ class AppConfig(BaseModel):
                 "canary": colors[other_color(live_color)],
             }
         )
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def read_registry_entry(name: str, value: str | bytes) -> AppConfig:
+    """The entry SSM parameter ``name`` holds, as the platform reads it; ConfigurationError if it
+    does not read as one application's entry.
+
+    Refused beside what the model refuses:
+    - a key given twice in one object. JSON parsers keep the last (pydantic's too), and the fleet
+      stack writes its ``RolloutPolicy`` parameter into the entry as it is given (CloudFormation
+      cannot check JSON): a "policy" that closed itself and went on with ``"approvers": ...`` or
+      ``"live": ...`` would replace the stack's own approvers or groups with others;
+    - an entry under ``/canaryfleet/apps/<app>`` whose ``application`` is not ``<app>``: every
+      rollout of ``<app>`` would act on another application's name;
+    - a ``live_color``: it is set on a rollout's copy only, and an entry holding one would swap
+      the stack's groups for every release.
+    """
+    try:
+        json.loads(value, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as twice:
+        raise ConfigurationError(
+            f"registry entry {name} is malformed: key {short(str(twice))} is given twice in one object"
+        ) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON, or nested past the parser's depth: the model says why, below
+    try:
+        config = AppConfig.model_validate_json(value)
+    except ValidationError as exc:
+        raise ConfigurationError(f"registry entry {name} is malformed: {problems(exc)}") from None
+    named = name.removeprefix(REGISTRY_PREFIX)
+    if name.startswith(REGISTRY_PREFIX) and config.application != named:
+        raise ConfigurationError(
+            f"registry entry {name} is malformed: it names application {config.application!r}, not {named!r}"
+        )
+    if config.live_color is not None:
+        raise ConfigurationError(
+            f"registry entry {name} is malformed: live_color is set on a rollout's copy only, "
+            "never in the registry"
+        )
+    return config
 
 
 def load_balancer_dimension(listener_or_rule_arn: str) -> str:
