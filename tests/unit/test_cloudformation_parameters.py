@@ -19,10 +19,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from canaryfleet.models.app_config import (
+    APPROVER_EMAIL_MAX_LENGTH,
     APPROVER_EMAIL_PATTERN,
     HOST_NAME_PATTERN,
+    SLACK_CHANNEL_ID_MAX_LENGTH,
     SLACK_CHANNEL_ID_PATTERN,
     SLACK_USER_ID_PATTERN,
+    Approvers,
 )
 from moto import mock_aws
 
@@ -91,13 +94,30 @@ def test_a_default_is_held_to_the_constraints_when_no_value_is_given() -> None:
 
 # --- the fleet's approvers ------------------------------------------------------------------
 
+# The longest approver address and Slack channel the registry reads (Approvers takes both).
+LONGEST_EMAIL = "ana@" + "e" * (APPROVER_EMAIL_MAX_LENGTH - len("ana@.com")) + ".com"
+LONGEST_CHANNEL = "C" + "0" * (SLACK_CHANNEL_ID_MAX_LENGTH - 1)
+
+
+def test_the_longest_address_and_channel_are_ones_the_registry_reads() -> None:
+    approvers = Approvers(emails=(LONGEST_EMAIL,), slack_channel=LONGEST_CHANNEL)
+
+    assert len(approvers.emails[0]) == APPROVER_EMAIL_MAX_LENGTH
+    assert approvers.slack_channel is not None and len(approvers.slack_channel) == SLACK_CHANNEL_ID_MAX_LENGTH
+
 
 def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing() -> None:
     parameters = FLEET["Parameters"]
 
-    assert parameters["ApproverEmails"]["AllowedPattern"] == f"^$|{APPROVER_EMAIL_PATTERN}"
+    # each at most as long as the registry reads: a lookahead for a list's members, which take
+    # no MaxLength
+    emails = APPROVER_EMAIL_PATTERN.removeprefix("^")
+    assert parameters["ApproverEmails"]["AllowedPattern"] == (
+        f"^$|^(?=.{{1,{APPROVER_EMAIL_MAX_LENGTH}}}$){emails}"
+    )
     assert parameters["ApproverSlackUserIds"]["AllowedPattern"] == f"^$|{SLACK_USER_ID_PATTERN}"
     assert parameters["SlackChannel"]["AllowedPattern"] == f"^$|{SLACK_CHANNEL_ID_PATTERN}"
+    assert parameters["SlackChannel"]["MaxLength"] == SLACK_CHANNEL_ID_MAX_LENGTH
     assert parameters["HostHeaders"]["AllowedPattern"] == f"^$|{HOST_NAME_PATTERN}"
 
 
@@ -114,6 +134,8 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
         ("HostHeaders", "orders.internal1", "must be host names with a domain"),
         ("ApproverSlackUserIds", "U012AB3CD,", "ApproverSlackUserIds has an empty member"),
         ("SlackChannel", "#releases", "must be a Slack channel id"),
+        ("ApproverEmails", f"ana@example.com,{LONGEST_EMAIL}x", "at most 200 characters each"),
+        ("SlackChannel", f"{LONGEST_CHANNEL}0", "must be a Slack channel id"),
     ],
 )
 def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
@@ -135,6 +157,7 @@ def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
             "SlackChannel": "C012AB3CD",
         },
         {"SlackChannel": "C012AB3CD"},
+        {"ApproverEmails": f"ana@example.com,{LONGEST_EMAIL}", "SlackChannel": LONGEST_CHANNEL},
     ],
 )
 def test_approvers_given_as_people_type_them_are_taken(given: dict[str, str]) -> None:

@@ -69,6 +69,7 @@ APPROVER_EMAIL_PATTERN = r'^[^@\s,"\\]+@[^@\s,"\\]+\.[^@\s,"\\]+$'
 SLACK_USER_ID_MAX_LENGTH = 21
 SLACK_USER_ID_PATTERN = rf"^[UW][A-Z0-9]{{2,{SLACK_USER_ID_MAX_LENGTH - 1}}}$"
 SLACK_CHANNEL_ID_PATTERN = r"^[CGD][A-Z0-9]+$"
+SLACK_CHANNEL_ID_MAX_LENGTH = 64
 # A host name a listener rule's host-header condition can match (fleet/template.yaml's
 # HostHeaders): "You must include at least one "." character. You can include only alphabetical
 # characters after the final "." character" (ELB API Reference, HostHeaderConditionConfig).
@@ -76,7 +77,9 @@ HOST_NAME_PATTERN = r"^[A-Za-z0-9*?.-]*\.[A-Za-z]+$"
 APPROVER_EMAIL_MAX_LENGTH = 200
 ApproverEmail = Annotated[str, Field(max_length=APPROVER_EMAIL_MAX_LENGTH, pattern=APPROVER_EMAIL_PATTERN)]
 SlackUserId = Annotated[str, Field(max_length=SLACK_USER_ID_MAX_LENGTH, pattern=SLACK_USER_ID_PATTERN)]
-SlackChannelId = Annotated[str, Field(max_length=64, pattern=SLACK_CHANNEL_ID_PATTERN)]
+SlackChannelId = Annotated[
+    str, Field(max_length=SLACK_CHANNEL_ID_MAX_LENGTH, pattern=SLACK_CHANNEL_ID_PATTERN)
+]
 
 
 class Approvers(BaseModel):
