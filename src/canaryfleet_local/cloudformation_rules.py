@@ -187,6 +187,7 @@ def _raw_value(name: str, spec: Mapping[str, Any], given: Mapping[str, str]) -> 
 PARAMETERS_DOC = (
     "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html"
 )
+REGEXES_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cfn-regexes.html"
 
 
 def list_members(raw: str) -> list[str]:
@@ -231,10 +232,14 @@ def _constraint_problem(kind: str, spec: Mapping[str, Any], members: list[str]) 
 
 
 def _pattern_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
+    """AllowedPattern read as CloudFormation reads it: "All regular expressions in CloudFormation
+    conform to the Java regex syntax" (REGEXES_DOC), and java.util.regex.Pattern's predefined
+    classes (\\s, \\d, \\w, \\b) are ASCII unless a pattern asks for UNICODE_CHARACTER_CLASS, as
+    Python's are with ``re.ASCII``: a no-break space is not \\s on AWS."""
     pattern = spec.get("AllowedPattern")
     if pattern is None or kind not in ("String", "CommaDelimitedList"):
         return None
-    if all(re.fullmatch(str(pattern), member) is not None for member in members):
+    if all(re.fullmatch(str(pattern), member, flags=re.ASCII) is not None for member in members):
         return None
     return f"must match pattern {pattern}"
 

@@ -28,6 +28,7 @@ from canaryfleet.models.app_config import (
     Approvers,
 )
 from moto import mock_aws
+from pydantic import ValidationError
 
 from canaryfleet_local import cloudformation_rules as rules
 from canaryfleet_local.parsing import parse_template
@@ -59,6 +60,11 @@ def template(**parameter: Any) -> dict[str, Any]:
         ({"Type": "Number", "MinValue": 1}, "0", "must be at least 1"),
         ({"Type": "Number", "MaxValue": 10}, "10.5", "must be at most 10"),
         ({"Type": "Number"}, "ten", "must be a number"),
+        # Java's predefined classes are ASCII (java.util.regex.Pattern): no no-break space in \\s,
+        # no Arabic-Indic digit in \\d, no accented letter in \\w
+        ({"Type": "String", "AllowedPattern": r"a\s+b"}, "a\u00a0b", "must match pattern"),
+        ({"Type": "String", "AllowedPattern": r"\d+"}, "\u0663", "must match pattern"),
+        ({"Type": "CommaDelimitedList", "AllowedPattern": r"\w+"}, "abc,d\u00e9f", "must match pattern"),
     ],
 )
 def test_a_value_outside_its_parameters_constraints_is_refused(
@@ -79,6 +85,7 @@ def test_a_value_outside_its_parameters_constraints_is_refused(
         ({"Type": "CommaDelimitedList", "AllowedValues": ["a", "b"]}, "a, b"),
         ({"Type": "String", "MinLength": 3, "MaxLength": 3}, "abc"),
         ({"Type": "Number", "MinValue": 1, "MaxValue": 10}, "10"),
+        ({"Type": "String", "AllowedPattern": r"a\s+b\d\w"}, "a \t\x0bb3_"),
     ],
 )
 def test_a_value_within_them_is_taken_list_members_trimmed(parameter: dict[str, Any], value: str) -> None:
@@ -97,6 +104,22 @@ def test_a_default_is_held_to_the_constraints_when_no_value_is_given() -> None:
 # The longest approver address and Slack channel the registry reads (Approvers takes both).
 LONGEST_EMAIL = "ana@" + "e" * (APPROVER_EMAIL_MAX_LENGTH - len("ana@.com")) + ".com"
 LONGEST_CHANNEL = "C" + "0" * (SLACK_CHANNEL_ID_MAX_LENGTH - 1)
+
+
+@pytest.mark.parametrize(
+    "address", ["ana\u00a0lopez@example.com", "bo\u3000@example.com", "ana\x01@example.com"]
+)
+def test_the_registry_refuses_the_addresses_the_stack_does(address: str) -> None:
+    with pytest.raises(ValidationError):
+        Approvers(emails=(address,))
+
+
+@pytest.mark.parametrize(
+    "address", ["ana.lopez@example.com", "ana+ops@b\u00fccher.example", "\u00e5sa@example.se"]
+)
+def test_the_registry_and_the_stack_take_an_address_in_any_script(address: str) -> None:
+    assert Approvers(emails=(address,)).emails == (address,)
+    assert rules.template_refusals(FLEET, FLEET_PARAMETERS | {"ApproverEmails": address}) == []
 
 
 def test_the_longest_address_and_channel_are_ones_the_registry_reads() -> None:
@@ -135,7 +158,12 @@ def test_the_fleets_approver_parameters_allow_what_the_registry_reads_or_nothing
         ("ApproverSlackUserIds", "U012AB3CD,", "ApproverSlackUserIds has an empty member"),
         ("SlackChannel", "#releases", "must be a Slack channel id"),
         ("ApproverEmails", f"ana@example.com,{LONGEST_EMAIL}x", "at most 200 characters each"),
-        ("SlackChannel", f"{LONGEST_CHANNEL}0", "must be a Slack channel id"),
+        ("SlackChannel", f"{LONGEST_CHANNEL}0", "at most 64 characters"),
+        # characters Java's \\s does not take (it is ASCII) and the model refuses: a pasted no-break
+        # or ideographic space, and a control character that would break the entry's JSON
+        ("ApproverEmails", "ana\u00a0lopez@example.com", "addresses like name@example.com"),
+        ("ApproverEmails", "ana@example.com,bo\u3000@example.com", "addresses like name@example.com"),
+        ("ApproverEmails", "ana\x01@example.com", "addresses like name@example.com"),
     ],
 )
 def test_an_approver_the_platform_could_not_read_is_refused_before_any_stack(
