@@ -13,7 +13,7 @@ import boto3
 import typer
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
-from canaryfleet.errors import ConfigurationError
+from canaryfleet.errors import RegistryEntryMalformed
 from canaryfleet.models.app_config import (
     APPROVER_EMAIL_PATTERN,
     HOST_NAME_PATTERN,
@@ -222,9 +222,11 @@ def registry_entry_at_most(
         "policy": _POLICY_SLOT,
         "drain_on_rebalance": drain_on_rebalance,
         "strategy": strategy.value,
-        "scale_down_delay_seconds": 86_400,  # ScaleDownDelaySeconds' MaxValue
-        "capacity_timeout_seconds": 3_600,  # CapacityTimeoutSeconds' MaxValue
-        "color_capacity": 1_000,  # LiveMinSize; the registry's model takes at most 1,000
+        # The most ScaleDownDelaySeconds, CapacityTimeoutSeconds and LiveMinSize take (their
+        # patterns in fleet/template.yaml: the registry's model's bounds)
+        "scale_down_delay_seconds": 86_400,
+        "capacity_timeout_seconds": 3_600,
+        "color_capacity": 1_000,
         "log_prefix": f"{name}/",
     }
     # The template's separators are json's defaults (", " and ": "); the policy goes in as given.
@@ -557,12 +559,10 @@ def _registered(ssm: Any) -> list[AppConfig]:
     )
     for page in pages:
         for parameter in page["Parameters"]:
-            name = parameter["Name"]
             try:
-                found.append(read_registry_entry(name, parameter["Value"]))
-            except ConfigurationError as exc:
-                why = str(exc).removeprefix(f"registry entry {name} is malformed: ")
-                errors.print(Text(f"skipped {name}: {why}", style="yellow"))
+                found.append(read_registry_entry(parameter["Name"], parameter["Value"]))
+            except RegistryEntryMalformed as exc:
+                errors.print(Text(f"skipped {exc.name}: {exc.reason}", style="yellow"))
     return sorted(found, key=lambda config: config.application)
 
 

@@ -1,8 +1,11 @@
-"""An application's registry entry names only what canaryfleet's roles may act on."""
+"""An application's registry entry names only what canaryfleet's roles may act on, and reads one way."""
 
 import pytest
-from canaryfleet.models.app_config import AppConfig
+from canaryfleet.errors import RegistryEntryMalformed
+from canaryfleet.models.app_config import AppConfig, read_registry_entry
 from pydantic import ValidationError
+
+from tests.unit.fakes import an_app
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 TG = f"{ELB}:targetgroup"
@@ -81,3 +84,42 @@ def test_approvers_as_the_fleet_stack_writes_them_are_read() -> None:
 
     assert config.approvers.emails == ("ana@example.com",)
     assert config.approvers.slack_channel == "C0PAY"
+
+
+# --- reading the registry (read_registry_entry) ---------------------------------------------
+
+
+def test_an_entry_reads_from_the_bytes_or_text_ssm_holds() -> None:
+    entry = an_app("ledger").model_dump_json()
+
+    assert read_registry_entry("/canaryfleet/apps/ledger", entry.encode()) == an_app("ledger")
+    assert read_registry_entry("/canaryfleet/apps/ledger", entry) == an_app("ledger")
+
+
+def test_a_key_given_twice_deep_in_the_entry_is_refused_with_its_name() -> None:
+    entry = (
+        an_app("ledger")
+        .model_dump_json()
+        .replace('"deployment_group":', '"deployment_group": "x", "deployment_group":', 1)
+    )
+
+    with pytest.raises(RegistryEntryMalformed) as refused:
+        read_registry_entry("/canaryfleet/apps/ledger", entry)
+
+    assert refused.value.name == "/canaryfleet/apps/ledger"
+    assert refused.value.reason == "key 'deployment_group' is given twice in one object"
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[" * 5000 + "]" * 5000, '{"application": NaN}'])
+def test_an_entry_that_is_not_one_is_refused_with_the_models_reason(text: str) -> None:
+    with pytest.raises(
+        RegistryEntryMalformed, match="registry entry /canaryfleet/apps/ledger is malformed: "
+    ):
+        read_registry_entry("/canaryfleet/apps/ledger", text)
+
+
+@pytest.mark.parametrize("name", ["ledger", "/canaryfleet/apps/", "/other/apps/ledger"])
+def test_a_name_outside_the_registry_is_the_callers_mistake(name: str) -> None:
+    # without <app> the entry could not be checked against it
+    with pytest.raises(ValueError, match="is not a registry entry's name"):
+        read_registry_entry(name, an_app("ledger").model_dump_json())

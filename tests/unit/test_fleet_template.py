@@ -790,28 +790,38 @@ def test_the_registry_entry_carries_approvers_channel_policy_and_rebalance_setti
     assert config.policy is not None and config.policy.max_weight == 10
 
 
-@pytest.mark.parametrize("overridden", ["approvers", "live", "application"])
+@pytest.mark.parametrize(
+    ("overridden", "value", "taken"),
+    [
+        (
+            "approvers",
+            {"emails": ["mallory@example.com"]},
+            lambda c: c.approvers.emails == ("mallory@example.com",),
+        ),
+        (
+            "live",
+            {
+                "deployment_group": "payments-live",
+                "target_group_arn": LISTENER_ARN.replace(":listener/app/", ":targetgroup/"),
+                "auto_scaling_group": "payments-live",
+            },
+            lambda c: c.live.deployment_group == "payments-live",
+        ),
+    ],
+)
 def test_a_rollout_policy_that_goes_on_past_the_policy_cannot_replace_the_stacks_own_fields(
-    template: dict[str, Any], overridden: str
+    template: dict[str, Any], overridden: str, value: dict[str, Any], taken: Any
 ) -> None:
-    # Given a RolloutPolicy that closes the policy and gives one of the entry's earlier keys again:
-    # CloudFormation cannot check JSON, and the parameter's pattern only wants it in braces
-    others = {
-        "approvers": {"emails": ["mallory@example.com"]},
-        "live": {
-            "deployment_group": "payments-live",
-            "target_group_arn": LISTENER_ARN.replace(":listener/app/", ":targetgroup/"),
-            "auto_scaling_group": "payments-live",
-        },
-        "application": "payments",
-    }
-    policy = (
-        '{"steps": []}, ' + json.dumps({overridden: others[overridden]})[1:-1] + ', "policy": {"steps": []}'
-    )
-    assert re.fullmatch(template["Parameters"]["RolloutPolicy"]["AllowedPattern"], policy)
-    entry = stack(template, ApproverEmails="ana@example.com", RolloutPolicy=policy).resolve(
+    # Given a RolloutPolicy that closes a valid policy and gives one of the entry's earlier keys
+    # again: CloudFormation cannot check JSON, and the parameter's pattern only wants it in braces
+    policy = {"steps": [{"kind": "set_weight", "weight": 10}, {"kind": "bake", "duration_seconds": 300}]}
+    written = json.dumps(policy) + ", " + json.dumps({overridden: value})[1:-1]
+    assert re.fullmatch(template["Parameters"]["RolloutPolicy"]["AllowedPattern"], written)
+    entry = stack(template, ApproverEmails="ana@example.com", RolloutPolicy=written).resolve(
         props(template, "RegistryEntry")
     )
+    # (a JSON parser alone takes the last: the stack's own value is lost)
+    assert taken(AppConfig.model_validate_json(entry["Value"]))
 
     # Then the platform refuses the entry instead of reading the last of each key
     with pytest.raises(ConfigurationError, match=f"key '{overridden}' is given twice in one object"):
@@ -956,13 +966,13 @@ def test_the_whole_numbers_a_stack_takes_for_the_registry_are_the_ones_its_entry
         assert getattr(AppConfig.model_validate_json(entry["Value"]), field_name) == int(value)
 
 
-@pytest.mark.parametrize(("parameter", "field_name", "fewest"), REGISTRY_NUMBERS)
+@pytest.mark.parametrize("parameter", [parameter for parameter, _, _ in REGISTRY_NUMBERS])
 @pytest.mark.parametrize(
     "written",
     ["600.5", "600.0", "6e2", "0600", "00", "+600", "-1", " 600", "600 ", "600\n", "1_000", "", "six"],
 )
 def test_a_number_for_the_registry_not_written_as_a_plain_whole_number_is_refused(
-    template: dict[str, Any], parameter: str, field_name: str, fewest: int | None, written: str
+    template: dict[str, Any], parameter: str, written: str
 ) -> None:
     # CloudFormation's Number takes "an integer or float": 600.5 would reach the entry as JSON the
     # model refuses, 0600 as no JSON at all

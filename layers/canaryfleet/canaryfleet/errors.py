@@ -34,6 +34,15 @@ class ConfigurationError(CanaryfleetError):
     """A function's environment is missing or malformed."""
 
 
+class RegistryEntryMalformed(ConfigurationError):
+    """An application's registry entry (SSM parameter ``name``) that does not read, and why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"registry entry {name} is malformed: {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class TransientAwsError(CanaryfleetError):
     """An AWS call failed in a way that a retry may fix (throttling, 5xx)."""
 

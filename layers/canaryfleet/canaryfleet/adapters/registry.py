@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from canaryfleet.adapters.clients import client, error_code
-from canaryfleet.errors import ConfigurationError, UnknownApplication
+from canaryfleet.errors import RegistryEntryMalformed, UnknownApplication
 from canaryfleet.models.app_config import REGISTRY_PREFIX, AppConfig, read_registry_entry, registry_parameter
 from canaryfleet.models.fail_fast import metric_of
 from canaryfleet.observability import logger, metrics
@@ -43,7 +43,7 @@ class Registry(abc.ABC):
 
 def _parse(name: str, value: object) -> AppConfig:
     if not isinstance(value, str | bytes):
-        raise ConfigurationError(f"registry entry {name} is malformed: not text")
+        raise RegistryEntryMalformed(name, "not text")
     return read_registry_entry(name, value)
 
 
@@ -52,7 +52,7 @@ class RegistryListing:
     """The registry read whole: the entries that read, and why each other one does not."""
 
     found: list[AppConfig] = field(default_factory=list)
-    # A left-out entry's parameter name, and what is wrong with it (ConfigurationError's words).
+    # A left-out entry's parameter name, and what is wrong with it (RegistryEntryMalformed's words).
     left_out: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,6 +111,6 @@ class SsmRegistry(Registry):
             name = registry_parameter(relative)  # Powertools names each below the path
             try:
                 listing.found.append(_parse(name, value))
-            except ConfigurationError as exc:
+            except RegistryEntryMalformed as exc:
                 listing.left_out[name] = str(exc)
         return listing

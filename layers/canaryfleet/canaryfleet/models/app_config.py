@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from canaryfleet.errors import ConfigurationError
+from canaryfleet.errors import RegistryEntryMalformed
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.problems import problems, short
@@ -197,40 +197,39 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_registry_entry(name: str, value: str | bytes) -> AppConfig:
-    """The entry SSM parameter ``name`` holds, as the platform reads it; ConfigurationError if it
-    does not read as one application's entry.
+    """The entry SSM parameter ``name`` (``/canaryfleet/apps/<app>``) holds, as the platform reads
+    it; RegistryEntryMalformed if it does not read as ``<app>``'s entry.
 
     Refused beside what the model refuses:
     - a key given twice in one object. JSON parsers keep the last (pydantic's too), and the fleet
       stack writes its ``RolloutPolicy`` parameter into the entry as it is given (CloudFormation
       cannot check JSON): a "policy" that closed itself and went on with ``"approvers": ...`` or
       ``"live": ...`` would replace the stack's own approvers or groups with others;
-    - an entry under ``/canaryfleet/apps/<app>`` whose ``application`` is not ``<app>``: every
-      rollout of ``<app>`` would act on another application's name;
+    - an entry whose ``application`` is not ``<app>``: every rollout of ``<app>`` would act on
+      another application's name;
     - a ``live_color``: it is set on a rollout's copy only, and an entry holding one would swap
       the stack's groups for every release.
+    A name outside the registry is the caller's mistake (ValueError): without ``<app>`` the entry
+    could not be checked against it.
     """
+    named = name.removeprefix(REGISTRY_PREFIX)
+    if named == name or not named:
+        raise ValueError(f"{name!r} is not a registry entry's name ({REGISTRY_PREFIX}<app>)")
     try:
         json.loads(value, object_pairs_hook=_unique_keys)
     except _DuplicateKey as twice:
-        raise ConfigurationError(
-            f"registry entry {name} is malformed: key {short(str(twice))} is given twice in one object"
-        ) from None
+        raise RegistryEntryMalformed(name, f"key {short(str(twice))} is given twice in one object") from None
     except (ValueError, RecursionError):
         pass  # not JSON, or nested past the parser's depth: the model says why, below
     try:
         config = AppConfig.model_validate_json(value)
     except ValidationError as exc:
-        raise ConfigurationError(f"registry entry {name} is malformed: {problems(exc)}") from None
-    named = name.removeprefix(REGISTRY_PREFIX)
-    if name.startswith(REGISTRY_PREFIX) and config.application != named:
-        raise ConfigurationError(
-            f"registry entry {name} is malformed: it names application {config.application!r}, not {named!r}"
-        )
+        raise RegistryEntryMalformed(name, problems(exc)) from None
+    if config.application != named:
+        raise RegistryEntryMalformed(name, f"it names application {config.application!r}, not {named!r}")
     if config.live_color is not None:
-        raise ConfigurationError(
-            f"registry entry {name} is malformed: live_color is set on a rollout's copy only, "
-            "never in the registry"
+        raise RegistryEntryMalformed(
+            name, "live_color is set on a rollout's copy only, never in the registry"
         )
     return config
 
