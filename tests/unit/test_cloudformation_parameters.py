@@ -12,8 +12,10 @@ trimmed". moto checks none of these and keeps the spaces.
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import boto3
 import pytest
@@ -27,8 +29,9 @@ from canaryfleet.models.app_config import (
     SLACK_USER_ID_PATTERN,
     Approvers,
 )
+from canaryfleet.settings import APPROVAL_URL_PATTERN, RequestApprovalSettings
 from moto import mock_aws
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from canaryfleet_local import cloudformation_rules as rules
 from canaryfleet_local.parsing import parse_template
@@ -120,6 +123,50 @@ def test_the_registry_refuses_the_addresses_the_stack_does(address: str) -> None
 def test_the_registry_and_the_stack_take_an_address_in_any_script(address: str) -> None:
     assert Approvers(emails=(address,)).emails == (address,)
     assert rules.template_refusals(FLEET, FLEET_PARAMETERS | {"ApproverEmails": address}) == []
+
+
+# Every character Unicode or ASCII calls whitespace, and every control character: Java's \\s
+# (CloudFormation's) takes the ASCII ones only, pydantic's all of them, and a raw control character
+# breaks the JSON the fleet stack writes the address into.
+SPACES_AND_CONTROLS = [
+    chr(code)
+    for code in range(sys.maxunicode + 1)
+    if not 0xD800 <= code <= 0xDFFF and (chr(code).isspace() or unicodedata.category(chr(code)) == "Cc")
+]
+
+
+def test_the_stack_and_the_registry_refuse_every_space_and_control_character_in_an_address() -> None:
+    addresses = [f"ana{character}lopez@example.com" for character in SPACES_AND_CONTROLS]
+    taken_by_stack = [
+        a for a in addresses if not rules.template_refusals(FLEET, FLEET_PARAMETERS | {"ApproverEmails": a})
+    ]
+    taken_by_registry = [a for a in addresses if _takes(lambda a=a: Approvers(emails=(a,)))]
+
+    assert len(addresses) > 60
+    assert taken_by_stack == [] and taken_by_registry == []
+
+
+def test_the_platform_stack_and_the_functions_read_the_approval_page_url_alike() -> None:
+    platform = parse_template((ROOT / "template.yaml").read_text())
+    field = RequestApprovalSettings.model_fields["approval_page_url"]
+    url = TypeAdapter(Annotated[str, *field.metadata])
+
+    assert platform["Parameters"]["ApprovalPageUrl"]["AllowedPattern"] == f"^$|{APPROVAL_URL_PATTERN}"
+    for good in ("", "https://approve.example.com", "https://approve.example.com/base/"):
+        assert rules.parameter_errors(platform, {"ApprovalPageUrl": good}) == []
+        assert url.validate_python(good) == good
+    for character in SPACES_AND_CONTROLS:
+        bad = f"https://approve.example.com/{character}x"
+        assert rules.parameter_errors(platform, {"ApprovalPageUrl": bad}), repr(character)
+        assert not _takes(lambda bad=bad: url.validate_python(bad)), repr(character)
+
+
+def _takes(validate: Any) -> bool:
+    try:
+        validate()
+    except ValidationError:
+        return False
+    return True
 
 
 def test_the_longest_address_and_channel_are_ones_the_registry_reads() -> None:

@@ -17,6 +17,18 @@ from canaryfleet.errors import ConfigurationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# For a negated class in a pattern that a stack parameter and a model both hold a value to: the
+# control characters (raw in a JSON string they break it), the space and every other Unicode
+# White_Space character. Spelled out, not \s: CloudFormation reads patterns as Java does ("All
+# regular expressions in CloudFormation conform to the Java regex syntax", CloudFormation User
+# Guide, "Using regular expressions in CloudFormation templates"), whose \s is ASCII whitespace
+# only, while pydantic's (Rust's) and Python's \s is Unicode's: a pasted no-break space would pass
+# the stack and fail the model. Java, Rust and Python read \xhh and \uhhhh alike.
+SPACES_AND_CONTROLS = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A base URL for emailed links: no space, control character, query or fragment (template.yaml's
+# ApprovalPageUrl allows this pattern, or nothing).
+APPROVAL_URL_PATTERN = rf"^https?://[^?#{SPACES_AND_CONTROLS}]+$"
+
 # Variables several functions take, declared once.
 NotificationTopicArn = Annotated[str, Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")]
 ApprovalEmailTopicArn = Annotated[
@@ -143,9 +155,12 @@ class RequestApprovalSettings(RecordStageSettings):
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN", pattern=_SM_ARN)
     approval_email_topic_arn: ApprovalEmailTopicArn
     approval_expiry_state_machine_arn: ApprovalExpiryStateMachineArn
-    approval_api_endpoint: str = Field(alias="APPROVAL_API_ENDPOINT", pattern=r"^https?://[^\s?#]+$")
+    approval_api_endpoint: str = Field(alias="APPROVAL_API_ENDPOINT", pattern=APPROVAL_URL_PATTERN)
     approval_page_url: str = Field(
-        default="", alias="APPROVAL_PAGE_URL", pattern=r"^(https?://[^\s?#]+)?$", description="Custom domain."
+        default="",
+        alias="APPROVAL_PAGE_URL",
+        pattern=rf"^$|{APPROVAL_URL_PATTERN}",
+        description="Custom domain.",
     )
 
     @property

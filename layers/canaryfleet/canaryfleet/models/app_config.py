@@ -12,6 +12,7 @@ from canaryfleet.errors import RegistryEntryMalformed
 from canaryfleet.models.artifact import AppName
 from canaryfleet.models.policy import RolloutPolicy
 from canaryfleet.models.problems import problems, short
+from canaryfleet.settings import SPACES_AND_CONTROLS
 
 REGISTRY_PREFIX = "/canaryfleet/apps/"
 
@@ -62,13 +63,10 @@ class FleetGroup(BaseModel):
 # comma, quote or backslash: one address (not "Name <address>"), one member of the list, and one
 # JSON string in the registry entry the template writes. At most 200 characters: who decided is
 # recorded with the address (models/decision.py, DECIDER_MAX_LENGTH, fits the longest). An entry
-# that breaks them is refused when it is read (ConfigurationError), before any approver is asked.
-# The characters refused are spelled out, not \s: CloudFormation's patterns are Java's, whose \s is
-# ASCII whitespace only, and pydantic's (Rust's) and Python's \s is Unicode's, so a pasted
-# no-break space would pass the stack and fail the entry. Refused: the control characters (raw in
-# a JSON string they break the entry), the space and every other Unicode White_Space character.
-# Java, Rust and Python read \xhh and \uhhhh alike.
-_NOT_IN_AN_ADDRESS = r'@,"\\\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000'
+# that breaks them is refused when it is read (RegistryEntryMalformed), before any approver is asked.
+# The characters refused are spelled out (settings.SPACES_AND_CONTROLS), not \s, which CloudFormation
+# reads as ASCII whitespace only.
+_NOT_IN_AN_ADDRESS = rf'@,"\\{SPACES_AND_CONTROLS}'
 _ADDRESS_PART = rf"[^{_NOT_IN_AN_ADDRESS}]+"
 APPROVER_EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
 # A Slack user id: "U" or "W" and 2 to 20 more characters, as the Slack app reads a request's user
