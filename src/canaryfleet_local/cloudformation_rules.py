@@ -232,10 +232,15 @@ def _constraint_problem(kind: str, spec: Mapping[str, Any], members: list[str]) 
 
 
 def _pattern_problem(kind: str, spec: Mapping[str, Any], members: list[str]) -> str | None:
-    """AllowedPattern read as CloudFormation reads it: "All regular expressions in CloudFormation
-    conform to the Java regex syntax" (REGEXES_DOC), and java.util.regex.Pattern's predefined
-    classes (\\s, \\d, \\w, \\b) are ASCII unless a pattern asks for UNICODE_CHARACTER_CLASS, as
-    Python's are with ``re.ASCII``: a no-break space is not \\s on AWS."""
+    """AllowedPattern read as CloudFormation reads it where the two dialects differ for the
+    platform's patterns: "All regular expressions in CloudFormation conform to the Java regex
+    syntax" (REGEXES_DOC), and java.util.regex.Pattern's predefined classes \\s, \\d and \\w are
+    ASCII unless a pattern asks for UNICODE_CHARACTER_CLASS, as Python's are with ``re.ASCII``: a
+    no-break space is not \\s on AWS. Not played: Java's ``.`` and ``$`` also treat \\r, \\x85,
+    \\u2028 and \\u2029 as line ends (Python only \\n), so a RolloutPolicy holding one is taken here
+    and refused on AWS; and \\b, which Java read as Unicode before Java 19 (no platform pattern
+    has it).
+    """
     pattern = spec.get("AllowedPattern")
     if pattern is None or kind not in ("String", "CommaDelimitedList"):
         return None
