@@ -92,6 +92,12 @@ def drain_queue(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+def queue_attribute(cloud: LocalCloud, url: str, name: str) -> int:
+    """One of SQS's approximate counts of the queue at ``url`` (``ApproximateNumberOfMessages``...)."""
+    attributes = cloud.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[name])
+    return int(attributes["Attributes"][name])
+
+
 def invoke(cloud: LocalCloud, logical_id: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """Invoke a function of the stack synchronously; returns (response payload, FunctionError)."""
     response = cloud.client("lambda").invoke(
@@ -188,11 +194,7 @@ class HeldRuns(SimulatedInstances):
         tell that instance's invocation "Delivery Timed Out", then let the run go on; the instance."""
         assert self.started.wait(30), "no run started"
         instance_id = self.held[0]
-        (command,) = [
-            c
-            for c in ssm_backends[self.cloud.account_id][self.cloud.region]._commands
-            if c.command_id == command_id
-        ]
+        command = ssm_backends[self.cloud.account_id][self.cloud.region].get_command_by_id(command_id)
         command.expires_after = utcnow()  # as moto keeps a command's times
         ssm = self.cloud.client("ssm")
 

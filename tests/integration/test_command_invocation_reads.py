@@ -27,7 +27,6 @@ def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     with Stubber(client("ssm")) as stub:
         yield stub
         stub.assert_no_pending_responses()
-    reset_clients()
 
 
 def _invocation(details: str, started: str) -> dict[str, Any]:

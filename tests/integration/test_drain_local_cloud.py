@@ -25,7 +25,7 @@ from canaryfleet_local.cloud import LocalCloud
 from canaryfleet_local.fleet import deploy_fleet
 from canaryfleet_local.instances import InstanceBehaviour, SimulatedInstances
 from tests.helpers import load_event
-from tests.integration.helpers import HeldRuns, invoke
+from tests.integration.helpers import HeldRuns, invoke, queue_attribute
 
 DOCUMENT = "canaryfleet-drain"
 
@@ -279,11 +279,6 @@ def test_a_lifecycle_action_result_other_than_continue_or_abandon_is_refused(fle
 
 
 # --- the drain queue ---------------------------------------------------------------------------
-def _queue_attribute(fleet: Fleet, url: str, name: str) -> int:
-    attributes = fleet.cloud.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[name])
-    return int(attributes["Attributes"][name])
-
-
 def test_orders_reach_the_dispatcher_in_batches_of_at_most_50(fleet: Fleet) -> None:
     sqs = fleet.cloud.client("sqs")
     url = fleet.cloud.resource("DrainQueue")
@@ -302,19 +297,19 @@ def test_orders_reach_the_dispatcher_in_batches_of_at_most_50(fleet: Fleet) -> N
 
     sizes = [d.size for d in fleet.cloud.fleet_operations.sqs.deliveries[before:]]
     assert sum(sizes) == 120 and max(sizes) == 50
-    assert _queue_attribute(fleet, url, "ApproximateNumberOfMessages") == 0
+    assert queue_attribute(fleet.cloud, url, "ApproximateNumberOfMessages") == 0
 
 
 def test_an_order_that_keeps_failing_ends_in_the_dead_letter_queue(fleet: Fleet) -> None:
     url = fleet.cloud.resource("DrainQueue")
     dead_letters = fleet.cloud.output("DrainDeadLetterQueueUrl")
-    before = _queue_attribute(fleet, dead_letters, "ApproximateNumberOfMessages")
+    before = queue_attribute(fleet.cloud, dead_letters, "ApproximateNumberOfMessages")
 
     fleet.cloud.client("sqs").send_message(QueueUrl=url, MessageBody='{"instance_id": "garbage"}')
     fleet.cloud.wait_idle()
 
-    assert _queue_attribute(fleet, dead_letters, "ApproximateNumberOfMessages") == before + 1
-    assert _queue_attribute(fleet, url, "ApproximateNumberOfMessages") == 0
+    assert queue_attribute(fleet.cloud, dead_letters, "ApproximateNumberOfMessages") == before + 1
+    assert queue_attribute(fleet.cloud, url, "ApproximateNumberOfMessages") == 0
 
 
 # --- the operator's view -----------------------------------------------------------------------

@@ -39,7 +39,7 @@ from canaryfleet_local.standins.iam import IAM_ENFORCEMENT_VARIABLE, FunctionRol
 from canaryfleet_local.standins.ssm import CommandInvocationResult
 from canaryfleet_local.template import DEFAULT_TEMPLATE, REPO_ROOT
 from tests.helpers import load_event
-from tests.integration.helpers import HeldRuns, eventually, invoke
+from tests.integration.helpers import HeldRuns, eventually, invoke, queue_attribute
 
 QUIET = {"LogLevel": "WARNING"}
 _IMAGE = "ami-12c6146b"  # one of the images moto holds
@@ -418,7 +418,7 @@ def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own
 
         # When the status event of that expiry has reached the completion function (the local
         # cloud's Run Command emits it, EventBridge's rule delivers it), and a duplicate comes
-        delayed = _delayed_messages(cloud)
+        delayed = queue_attribute(cloud, cloud.resource("DrainQueue"), "ApproximateNumberOfMessagesDelayed")
         sent = len(cloud.fleet_operations.run_command.calls)
         event = load_event("drain_complete/command_invocation_success")
         event["detail"] |= {
@@ -438,13 +438,6 @@ def test_a_run_that_outlived_its_command_is_waited_for_under_the_completions_own
     assert "(DeliveryTimedOut), but its run, started at" in answer["reason"], "the run was read"
     assert record is not None and record.status is DrainStatus.RUNNING and record.attempts == 1
     assert record.outcome is None
-
-
-def _delayed_messages(cloud: LocalCloud) -> int:
-    attributes = cloud.client("sqs").get_queue_attributes(
-        QueueUrl=cloud.resource("DrainQueue"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
 
 def _denied(call: Any, code: str) -> str:
