@@ -24,6 +24,7 @@ from canaryfleet.models.app_config import (
     Approvers,
     fleet_stack_name,
     fleet_template_prefix,
+    integer_bounds,
     read_registry_entry,
 )
 from canaryfleet.models.artifact import APP_NAME_PATTERN
@@ -224,9 +225,9 @@ def registry_entry_at_most(
         "strategy": strategy.value,
         # The most ScaleDownDelaySeconds, CapacityTimeoutSeconds and LiveMinSize take (their
         # patterns in fleet/template.yaml: the registry's model's bounds)
-        "scale_down_delay_seconds": 86_400,
-        "capacity_timeout_seconds": 3_600,
-        "color_capacity": 1_000,
+        "scale_down_delay_seconds": integer_bounds("scale_down_delay_seconds")[1],
+        "capacity_timeout_seconds": integer_bounds("capacity_timeout_seconds")[1],
+        "color_capacity": integer_bounds("color_capacity")[1],
         "log_prefix": f"{name}/",
     }
     # The template's separators are json's defaults (", " and ": "); the policy goes in as given.

@@ -380,7 +380,7 @@ def test_a_blue_green_timeout_the_registry_could_not_read_is_refused_and_no_stac
         s["StackName"] for s in fleet.cloud.client("cloudformation").list_stacks()["StackSummaries"]
     }
     assert (
-        fleet.cloud.client("ssm").get_parameters(Names=["/canaryfleet/apps/fractional"])["Parameters"] == []
+        fleet.cloud.client("ssm").get_parameters(Names=[registry_parameter("fractional")])["Parameters"] == []
     )
 
 

@@ -128,7 +128,7 @@ def test_the_registry_and_the_stack_take_an_address_in_any_script(address: str) 
 # Every character Unicode or ASCII calls whitespace, and every control character: Java's \\s
 # (CloudFormation's) takes the ASCII ones only, pydantic's all of them, and a raw control character
 # breaks the JSON the fleet stack writes the address into.
-SPACES_AND_CONTROLS = [
+EVERY_SPACE_AND_CONTROL = [
     chr(code)
     for code in range(sys.maxunicode + 1)
     if not 0xD800 <= code <= 0xDFFF and (chr(code).isspace() or unicodedata.category(chr(code)) == "Cc")
@@ -136,7 +136,7 @@ SPACES_AND_CONTROLS = [
 
 
 def test_the_stack_and_the_registry_refuse_every_space_and_control_character_in_an_address() -> None:
-    addresses = [f"ana{character}lopez@example.com" for character in SPACES_AND_CONTROLS]
+    addresses = [f"ana{character}lopez@example.com" for character in EVERY_SPACE_AND_CONTROL]
     taken_by_stack = [
         a for a in addresses if not rules.template_refusals(FLEET, FLEET_PARAMETERS | {"ApproverEmails": a})
     ]
@@ -155,7 +155,7 @@ def test_the_platform_stack_and_the_functions_read_the_approval_page_url_alike()
     for good in ("", "https://approve.example.com", "https://approve.example.com/base/"):
         assert rules.parameter_errors(platform, {"ApprovalPageUrl": good}) == []
         assert url.validate_python(good) == good
-    for character in SPACES_AND_CONTROLS:
+    for character in EVERY_SPACE_AND_CONTROL:
         bad = f"https://approve.example.com/{character}x"
         assert rules.parameter_errors(platform, {"ApprovalPageUrl": bad}), repr(character)
         assert not _takes(lambda bad=bad: url.validate_python(bad)), repr(character)

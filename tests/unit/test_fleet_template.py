@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from canaryfleet.adapters.drains import DELIVERY_TIMEOUT_SECONDS
 from canaryfleet.errors import ConfigurationError
-from canaryfleet.models.app_config import AppConfig, read_registry_entry
+from canaryfleet.models.app_config import AppConfig, integer_bounds, read_registry_entry
 from canaryfleet.models.artifact import APP_NAME_PATTERN
 from canaryfleet.models.drain import LIFECYCLE_BUDGET
 
+from canaryfleet_local import cloudformation_rules as rules
 from canaryfleet_local.parsing import parse_template
 from canaryfleet_local.standins.cloudwatch_metric_math import (
     check_put_metric_alarm,
@@ -937,17 +938,11 @@ REGISTRY_NUMBERS = (
 )
 
 
-def _field_bounds(name: str) -> tuple[int, int]:
-    metadata = AppConfig.model_fields[name].metadata
-    [least] = [m.ge for m in metadata if hasattr(m, "ge")]
-    [most] = [m.le for m in metadata if hasattr(m, "le")]
-    return int(least), int(most)
-
-
 def _takes(template: dict[str, Any], parameter: str, value: str) -> bool:
-    """Whether CloudFormation takes ``value``: its AllowedPattern "must match the entire
-    parameter value" (CloudFormation template Parameters syntax)."""
-    return re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value) is not None
+    """Whether CloudFormation takes ``value`` for ``parameter``, as the local cloud holds it to
+    the parameter's constraints (``canaryfleet_local.cloudformation_rules``)."""
+    alone = {"Parameters": {parameter: template["Parameters"][parameter]}}
+    return rules.parameter_errors(alone, {parameter: value}) == []
 
 
 @pytest.mark.parametrize(("parameter", "field_name", "fewest"), REGISTRY_NUMBERS)
@@ -956,7 +951,7 @@ def test_the_whole_numbers_a_stack_takes_for_the_registry_are_the_ones_its_entry
 ) -> None:
     # A value the entry's model refuses would leave the application with an entry no rollout or
     # drain can read: the stack must refuse it instead
-    least, most = _field_bounds(field_name)
+    least, most = integer_bounds(field_name)
     taken = [n for n in range(0, 10 * most + 1) if _takes(template, parameter, str(n))]
 
     assert template["Parameters"][parameter]["Type"] == "String", "a Number takes no AllowedPattern"

@@ -181,6 +181,14 @@ class AppConfig(BaseModel):
         )
 
 
+def integer_bounds(field_name: str) -> tuple[int, int]:
+    """The least and the most an integer field of AppConfig takes (its ``ge`` and ``le``)."""
+    metadata = AppConfig.model_fields[field_name].metadata
+    [least] = [int(m.ge) for m in metadata if hasattr(m, "ge")]
+    [most] = [int(m.le) for m in metadata if hasattr(m, "le")]
+    return least, most
+
+
 class _DuplicateKey(ValueError):
     pass
 
