@@ -169,6 +169,31 @@ def test_a_retry_claim_whose_function_died_is_taken_again_once_stale_and_only_fo
     assert (live, other_attempt, stale) == (False, False, True)
 
 
+def test_a_late_runs_look_is_kept_on_a_running_drain_only(subject: Subject) -> None:
+    # Given a drain not yet running, and one whose command c-1 runs
+    store = subject.store
+    store.begin(fresh())
+    due = NOW + timedelta(seconds=240)
+
+    # When a look is recorded before its command, then on the running drain
+    store.record_late_run_look(APP, INSTANCE, "c-1", due)
+    before = store.find(INSTANCE)
+    store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
+    store.record_late_run_look(APP, INSTANCE, "c-1", due)
+    running = store.find(INSTANCE)
+
+    # Then only the running drain keeps it; one that has ended keeps the look it had, and none is
+    # recorded for an instance that is not draining
+    assert before is not None and (before.late_run_command, before.late_run_look_at) == (None, None)
+    assert running is not None and (running.late_run_command, running.late_run_look_at) == ("c-1", due)
+    store.finish(APP, INSTANCE, status="logs_lost", outcome="logs_lost", reason="gone")
+    store.record_late_run_look(APP, INSTANCE, "c-1", due + timedelta(seconds=60))
+    store.record_late_run_look(APP, "i-00000000000000bad", "c-1", due)
+    ended = store.find(INSTANCE)
+    assert ended is not None and ended.late_run_look_at == due
+    assert store.find("i-00000000000000bad") is None
+
+
 def test_an_outcome_is_set_once(subject: Subject) -> None:
     # Given a drain under way
     store = subject.store

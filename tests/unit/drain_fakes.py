@@ -241,6 +241,10 @@ class InMemoryDrainStore:
         if item is not None:
             item["heartbeats"] = item.get("heartbeats", 0) + 1
 
+    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
+        if self._status(application, instance_id) is DrainStatus.RUNNING:
+            self._set(application, instance_id, late_run_command=command_id, late_run_look_at=at.isoformat())
+
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
         if not DrainStatus(values["status"]).final:
             raise ValueError(f"{values['status']} is not a final status")

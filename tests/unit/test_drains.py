@@ -783,13 +783,104 @@ def test_a_regular_check_of_a_drain_waiting_for_its_run_counts_no_lost_event() -
     world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
     assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
 
+    looks = len(world.queue.checks)
+
     # When the command's regular check comes before the run must have ended
     outcome = world.check(NOW + timedelta(seconds=300), which=0)
 
-    # Then it waits too, and says no status event was lost: one came
+    # Then it waits too, on the look already queued, and says no status event was lost: one came
     assert outcome.checked["check-0"][INSTANCE] == "waiting"
+    assert len(world.queue.checks) == looks
     assert "DrainEventsLost" not in metrics.metric_set
     assert world.hooks.completed == []
+
+
+def test_a_duplicate_status_event_of_a_drain_waiting_for_its_run_queues_no_second_look() -> None:
+    # Given a drain waiting for a run that outlived its command (its expiry was told at 270 s)
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    looks, heartbeats = list(world.queue.checks), list(world.hooks.heartbeats)
+
+    # When EventBridge delivers the status event again
+    again = world.ended("TimedOut", at=NOW + timedelta(seconds=275))
+
+    # Then it waits on the look already due, and queues and renews nothing more
+    assert again.status == "waiting"
+    assert (again.reason or "").endswith(
+        f"a look at it is already due at {(NOW + timedelta(seconds=500)).isoformat()}"
+    )
+    assert world.queue.checks == looks and world.hooks.heartbeats == heartbeats
+
+    # When the run's logs are in and that look comes, Then the drain is drained
+    world.flush(LOGS)
+    assert world.check(NOW + timedelta(seconds=500)).checked["check-0"][INSTANCE] == "drained"
+    assert world.hooks.completed == [INSTANCE]
+
+
+def test_a_regular_check_that_finds_the_status_event_lost_counts_it_once_and_waits() -> None:
+    # Given a run that outlived its command, whose status event never came
+    metrics.clear_metrics()
+    world, command = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
+
+    # When the command's regular check finds it timed out at 300 s
+    outcome = world.check(NOW + timedelta(seconds=300), which=0)
+
+    # Then the drain waits for the run, with a look of its own, and the lost event is counted
+    assert outcome.checked["check-0"][INSTANCE] == "waiting"
+    check, delay = world.queue.checks[-1]
+    assert (check.command_id, check.late_run, 300 + delay) == (command, True, 500)
+    assert metrics.metric_set["DrainEventsLost"]["Value"] == [1.0]
+
+    # When the event comes after all, late, Then it joins the wait and nothing is counted again
+    looks = len(world.queue.checks)
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=310)).status == "waiting"
+    assert len(world.queue.checks) == looks
+    assert metrics.metric_set["DrainEventsLost"]["Value"] == [1.0]
+
+
+def test_a_regular_check_after_a_told_wait_has_ended_counts_no_lost_event() -> None:
+    # Given a drain that waited for its run from its status event at 270 s until 500 s
+    metrics.clear_metrics()
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+
+    # When the command's regular check comes after the wait, before the run's look
+    outcome = world.check(NOW + timedelta(seconds=505), which=0)
+
+    # Then the drain goes on as the look would (no manifest: tried once more), and no status event
+    # is said to be lost: it came
+    assert outcome.checked["check-0"][INSTANCE] == "retrying"
+    assert "DrainEventsLost" not in metrics.metric_set
+
+
+def test_a_late_runs_look_read_on_a_clock_behind_still_queues_the_next() -> None:
+    # Given a run waited for until Run Command's bound (520 s), its first look due at 510 s
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    looks = len(world.queue.checks)
+
+    # When that look comes on a host whose clock reads a second before it was due
+    said = world.check(NOW + timedelta(seconds=509)).checked["check-0"][INSTANCE]
+
+    # Then it queues the next look itself: the look it would wait on is its own
+    assert said == "waiting" and len(world.queue.checks) == looks + 1
+    check, delay = world.queue.checks[-1]
+    assert check.late_run and 509 + delay == RUN_BOUND
+
+
+def test_a_late_runs_look_that_never_came_is_queued_again_by_the_next_event() -> None:
+    # Given a run waited for until Run Command's bound (520 s), whose look due at 510 s was lost
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    looks = len(world.queue.checks)
+
+    # When the status event comes again at 512 s
+    again = world.ended("TimedOut", at=NOW + timedelta(seconds=512))
+
+    # Then a new look is queued for the run's end: the drain is not left without one
+    assert again.status == "waiting" and len(world.queue.checks) == looks + 1
+    check, delay = world.queue.checks[-1]
+    assert check.late_run and 512 + delay == RUN_BOUND
 
 
 def test_a_timed_out_run_whose_invocation_cannot_be_read_is_waited_for_until_run_commands_bound() -> None:

@@ -345,6 +345,15 @@ class DynamoDrainStore:
             {":zero": {"N": "0"}, ":one": {"N": "1"}},
         )
 
+    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
+        self._apply(
+            application,
+            instance_id,
+            "SET late_run_command = :command, late_run_look_at = :at",
+            {":command": s(command_id), ":at": s(at.isoformat()), ":running": s(DrainStatus.RUNNING)},
+            condition="attribute_exists(pk) AND #status = :running",
+        )
+
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
         """Set the drain's outcome once; None if it was already final (a duplicate event)."""
         status = DrainStatus(values["status"])

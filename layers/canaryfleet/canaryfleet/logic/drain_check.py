@@ -77,10 +77,10 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
                 "status": status,
             }
         )
-        done[instance_id] = complete_drain(detail, drains).status
-        # A late run's look follows an end that was told; a drain now waiting for its run may
-        # have been told its end too (then waiting already): neither says an event was lost.
-        if not check.late_run and done[instance_id] != "waiting":
+        done[instance_id] = complete_drain(detail, drains, look=check.late_run).status
+        # A late run's look follows an end that was told, and a drain that began waiting for the
+        # command's run was told its end (by its event, or by a check that counted it lost then).
+        if not check.late_run and record.late_run_command != check.command_id:
             metrics.add_metric(name="DrainEventsLost", unit=MetricUnit.Count, value=1)
             logger.warning(
                 "drain command ended without its status event",

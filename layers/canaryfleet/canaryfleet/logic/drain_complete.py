@@ -87,8 +87,9 @@ def _seconds_left(record: DrainRecord, now: datetime) -> float | None:
 
 
 @tracer.capture_method
-def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainCompletion:
-    """Verify the drain's logs and end it, or try once more; see the module docstring."""
+def complete_drain(detail: CommandInvocationDetail, drains: Drains, *, look: bool = False) -> DrainCompletion:
+    """Verify the drain's logs and end it, or try once more; see the module docstring. ``look``: a
+    late run's own look (``DrainCheck.late_run``) reads it, not its status event or a check."""
     now = drains.clock.now()
     result = DrainCompletion(status="ignored", instance_id=detail.instance_id, command_id=detail.command_id)
     record = _drain_of(detail, drains, result)
@@ -98,7 +99,7 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
     try:
         manifest, body = verify_manifest(drains.logs, drains.log_bucket, record)
     except InvalidManifest as exc:
-        waiting = _wait_for_a_late_run(detail, drains, record, now)
+        waiting = _wait_for_a_late_run(detail, drains, record, now, look)
         if waiting is not None:
             return result.model_copy(update={"status": "waiting", "reason": waiting})
         problem = ended or exc.reason
@@ -126,7 +127,7 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains) -> DrainComp
 
 
 def _wait_for_a_late_run(
-    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime
+    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime, look: bool
 ) -> str | None:
     """Why the drain waits for a run that may have outlived its command, or None to end it now.
 
@@ -148,10 +149,43 @@ def _wait_for_a_late_run(
     started ends the drain now, as before; one whose invocation cannot be read is waited for until
     that bound, rather than being run again or given up while it may still write. A look that
     cannot be queued is raised, nothing changed: the event (or the check) comes again.
+
+    One chain of looks serves a wait: the drain records when its last look is due
+    (``DrainRecord.late_run_look_at``). A duplicate status event, or a regular check meeting the
+    waiting drain, queues no look of its own while one still to come is due no later than the look
+    it would queue; a look always queues the next, so a look that was lost or came early cannot
+    end the chain. A look whose due time has passed with the drain still waiting is taken as lost:
+    the next event or check queues another.
     """
-    if detail.status not in _TIMED_OUT or drains.statuses is None or drains.checks is None:
+    if drains.checks is None:
         return None
-    if record.dispatched_at is None:
+    writes = _run_may_write(detail, drains, record, now)
+    if writes is None:
+        return None
+    runs_until, waits = writes
+    delay = seconds_until(runs_until, now)
+    due = _look_due(record, detail.command_id, now)
+    if not look and due is not None and due <= now + timedelta(seconds=delay):
+        return f"{waits}: a look at it is already due at {due.isoformat()}"
+    drains.checks.check_in(
+        DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True), delay
+    )
+    drains.store.record_late_run_look(
+        record.application, record.instance_id, detail.command_id, now + timedelta(seconds=delay)
+    )
+    if record.hook_completed_at is None:
+        heartbeat_hook(drains, record)
+    reason = f"{waits}: looked at again in {delay} s"
+    logger.warning("drain waits for a run that may have outlived its command", extra={"reason": reason})
+    return reason
+
+
+def _run_may_write(
+    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime
+) -> tuple[datetime, str] | None:
+    """Until when the timed-out run may still write its logs, and what the wait tells; None when it
+    cannot (see ``_wait_for_a_late_run``)."""
+    if detail.status not in _TIMED_OUT or drains.statuses is None or record.dispatched_at is None:
         return None
     bound = run_ends_by(record.dispatched_at, record.budget, record.deadline)
     if now >= bound:
@@ -169,19 +203,19 @@ def _wait_for_a_late_run(
         runs_until, said = min(started + budget, bound), run.status_details or detail.status
     if now >= runs_until:
         return None
-    delay = seconds_until(runs_until, now)
-    drains.checks.check_in(
-        DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True), delay
-    )
-    if record.hook_completed_at is None:
-        heartbeat_hook(drains, record)
     since = "" if started is None else f", started at {started.isoformat()},"
-    reason = (
+    return runs_until, (
         f"Run Command ended the drain document {detail.status} ({said}), but its run{since} may write "
-        f"its logs until {runs_until.isoformat()}: looked at again in {delay} s"
+        f"its logs until {runs_until.isoformat()}"
     )
-    logger.warning("drain waits for a run that may have outlived its command", extra={"reason": reason})
-    return reason
+
+
+def _look_due(record: DrainRecord, command_id: str, now: datetime) -> datetime | None:
+    """When the look already queued at the run of ``command_id`` is due, if it is still to come."""
+    due = record.late_run_look_at
+    if record.late_run_command != command_id or due is None or due <= now:
+        return None
+    return due
 
 
 def _left_out(manifest: DrainManifest, bucket: str, record: DrainRecord) -> str:

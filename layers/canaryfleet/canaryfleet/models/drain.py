@@ -396,6 +396,16 @@ class DrainRecord(BaseModel):
     hook_token: str | None = Field(default=None, repr=False)
     hook_completed_at: datetime | None = None
     heartbeats: int = 0
+    late_run_command: str | None = Field(
+        default=None,
+        description=(
+            "The command whose run, outliving it, the drain waits for (drain_complete's late-run"
+            " wait): its end was told, by its status event or by a check that found the event lost."
+        ),
+    )
+    late_run_look_at: datetime | None = Field(
+        default=None, description="When the last look queued at that run is due."
+    )
     canary_interruption_rollout: str | None = None
     outcome: Literal["drained", "logs_lost"] | None = None
     reason: str | None = None

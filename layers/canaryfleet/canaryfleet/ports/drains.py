@@ -130,6 +130,11 @@ class DrainStore(Protocol):
 
     def record_heartbeat(self, application: str, instance_id: str) -> None: ...
 
+    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
+        """A look at the run of ``command_id``, which outlived its command, is queued for ``at``
+        (a running drain only; one that ended or runs nothing keeps nothing)."""
+        ...
+
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
         """Set the drain's final status and outcome once; None if it was already final."""
         ...
