@@ -47,22 +47,24 @@ def _invocation(details: str, started: str) -> dict[str, Any]:
         (
             "Delivery Timed Out",
             "2026-12-07T10:04:10.123Z",
-            InvocationRun("Delivery Timed Out", datetime(2026, 12, 7, 10, 4, 10, 123000, tzinfo=UTC)),
+            InvocationRun(
+                "TimedOut", "Delivery Timed Out", datetime(2026, 12, 7, 10, 4, 10, 123000, tzinfo=UTC)
+            ),
         ),
         # An offset, and none at all (read as UTC)
         (
             "DeliveryTimedOut",
             "2026-12-07T11:04:10+01:00",
-            InvocationRun("DeliveryTimedOut", datetime(2026, 12, 7, 10, 4, 10, tzinfo=UTC)),
+            InvocationRun("TimedOut", "DeliveryTimedOut", datetime(2026, 12, 7, 10, 4, 10, tzinfo=UTC)),
         ),
         (
             "InProgress",
             "2026-12-07T10:04:10",
-            InvocationRun("InProgress", datetime(2026, 12, 7, 10, 4, 10, tzinfo=UTC)),
+            InvocationRun("InProgress", "InProgress", datetime(2026, 12, 7, 10, 4, 10, tzinfo=UTC)),
         ),
         # "If the plugin hasn't started to run, the string is empty"; anything else unreadable
-        ("Delivery Timed Out", "", InvocationRun("Delivery Timed Out", None)),
-        ("Delayed", "soon", InvocationRun("Delayed", None)),
+        ("Delivery Timed Out", "", InvocationRun("TimedOut", "Delivery Timed Out", None)),
+        ("Delayed", "soon", InvocationRun("Delayed", "Delayed", None)),
     ],
 )
 def test_an_invocations_run_reads_its_detailed_status_and_start(

@@ -177,7 +177,9 @@ def test_a_command_that_expires_while_its_run_goes_on_is_delivery_timed_out_and_
     assert (invocation["Status"], invocation["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
     started = datetime.fromisoformat(invocation["ExecutionStartDateTime"])
     assert started <= datetime.now(UTC) and invocation["ExecutionEndDateTime"] == ""
-    assert SsmCommandStatuses().run(command_id, instance) == InvocationRun("DeliveryTimedOut", started)
+    assert SsmCommandStatuses().run(command_id, instance) == InvocationRun(
+        "TimedOut", "DeliveryTimedOut", started
+    )
     [run] = instances.runs
     assert (run.instance_id, run.status, run.steps) == (fleet.instances[0], "Success", ["flush"])
 

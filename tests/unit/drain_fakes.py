@@ -363,14 +363,10 @@ class FakeStatuses:
         self.runs: dict[tuple[str, str], InvocationRun] = {}
         self.reads: list[tuple[str, str]] = []
 
-    def status(self, command_id: str, instance_id: str) -> str | None:
-        self.reads.append((command_id, instance_id))
-        return self.statuses.get((command_id, instance_id), "InProgress")
-
     def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
         self.reads.append((command_id, instance_id))
         status = self.statuses.get((command_id, instance_id), "InProgress")
-        return self.runs.get((command_id, instance_id), InvocationRun(status, None))
+        return self.runs.get((command_id, instance_id), InvocationRun(status, status, None))
 
 
 class FakeHooks:

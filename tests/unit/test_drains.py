@@ -508,7 +508,7 @@ def test_an_instance_with_no_request_left_is_not_held_back_by_one_deregistered_j
 class _OutOfTime(FakeStatuses):
     """GetCommandInvocation as a function that ran out of time sees it."""
 
-    def status(self, command_id: str, instance_id: str) -> str | None:
+    def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
         raise TimeoutError("Task timed out after 30.00 seconds")
 
 
@@ -682,7 +682,7 @@ def _a_run_told_timed_out(details: str, started: datetime | None) -> tuple[World
     world.leave(DrainTrigger.LIFECYCLE)
     command = world.dispatch().commands[0]
     world.statuses.statuses[(command, INSTANCE)] = "TimedOut"
-    world.statuses.runs[(command, INSTANCE)] = InvocationRun(details, started)
+    world.statuses.runs[(command, INSTANCE)] = InvocationRun("TimedOut", details, started)
     return world, command
 
 
@@ -714,6 +714,22 @@ def test_a_run_that_outlived_its_command_is_waited_for_and_drained_once_its_logs
     assert outcome.checked["check-0"][INSTANCE] == "drained"
     assert world.record().outcome == "drained" and world.hooks.completed == [INSTANCE]
     assert world.alerts.sent == []
+
+
+def test_a_check_of_a_timed_out_run_reads_its_invocation_once() -> None:
+    # Given a run that outlived its command, whose status event never came
+    world, command = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(seconds=250))
+    read_before = len(world.statuses.reads)
+
+    # When its regular check finds it timed out, and then the run's look comes
+    assert world.check(NOW + timedelta(seconds=300), which=0).checked["check-0"][INSTANCE] == "waiting"
+    read_by_check = len(world.statuses.reads)
+    world.flush(LOGS)
+    assert world.check(NOW + timedelta(seconds=500)).checked["check-0"][INSTANCE] == "drained"
+
+    # Then each read GetCommandInvocation once: its status and its run's start come in one answer
+    assert world.statuses.reads[read_before:] == [(command, INSTANCE)] * 2
+    assert read_by_check == read_before + 1
 
 
 def test_a_late_run_that_wrote_no_manifest_by_its_end_is_tried_again_as_any_failed_run() -> None:

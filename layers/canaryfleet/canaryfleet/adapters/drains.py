@@ -140,15 +140,13 @@ def _started(invocation: GetCommandInvocationResultTypeDef) -> datetime | None:
 
 
 class SsmCommandStatuses:
-    def status(self, command_id: str, instance_id: str) -> str | None:
-        response = self._invocation(command_id, instance_id)
-        return None if response is None else str(response["Status"])
-
     def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
         response = self._invocation(command_id, instance_id)
         if response is None:
             return None
-        return InvocationRun(str(response.get("StatusDetails") or ""), _started(response))
+        return InvocationRun(
+            str(response["Status"]), str(response.get("StatusDetails") or ""), _started(response)
+        )
 
     @staticmethod
     def _invocation(command_id: str, instance_id: str) -> GetCommandInvocationResultTypeDef | None:

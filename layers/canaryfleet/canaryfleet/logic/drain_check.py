@@ -61,7 +61,8 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
         if record is None or record.status.final or record.current_command != check.command_id:
             done[instance_id] = "ended"  # by its event, or a retry runs another command
             continue
-        status = statuses.status(check.command_id, instance_id)
+        run = statuses.run(check.command_id, instance_id)
+        status = None if run is None else run.status
         if status not in FINAL_INVOCATION_STATUSES:
             running[instance_id] = status or "no invocation"
             waiting.append(record)
@@ -77,7 +78,7 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
                 "status": status,
             }
         )
-        done[instance_id] = complete_drain(detail, drains, look=check.late_run).status
+        done[instance_id] = complete_drain(detail, drains, look=check.late_run, run=run).status
         # A late run's look follows an end that was told, and a drain that began waiting for the
         # command's run was told its end (by its event, or by a check that counted it lost then).
         if not check.late_run and record.late_run_command != check.command_id:

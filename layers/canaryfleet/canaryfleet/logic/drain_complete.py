@@ -44,7 +44,7 @@ from canaryfleet.models.drain import (
     run_prefix,
 )
 from canaryfleet.observability import logger, metrics, tracer
-from canaryfleet.ports.drains import LogObjects
+from canaryfleet.ports.drains import InvocationRun, LogObjects
 
 # The statuses a run that may still be going can be told (the event's and GetCommandInvocation's
 # Status is TimedOut; StatusDetails, and some readers, DeliveryTimedOut or ExecutionTimedOut).
@@ -87,9 +87,12 @@ def _seconds_left(record: DrainRecord, now: datetime) -> float | None:
 
 
 @tracer.capture_method
-def complete_drain(detail: CommandInvocationDetail, drains: Drains, *, look: bool = False) -> DrainCompletion:
+def complete_drain(
+    detail: CommandInvocationDetail, drains: Drains, *, look: bool = False, run: InvocationRun | None = None
+) -> DrainCompletion:
     """Verify the drain's logs and end it, or try once more; see the module docstring. ``look``: a
-    late run's own look (``DrainCheck.late_run``) reads it, not its status event or a check."""
+    late run's own look (``DrainCheck.late_run``) reads it, not its status event or a check;
+    ``run``: the invocation as a check read it (None: read it if a late run needs it)."""
     now = drains.clock.now()
     result = DrainCompletion(status="ignored", instance_id=detail.instance_id, command_id=detail.command_id)
     record = _drain_of(detail, drains, result)
@@ -99,7 +102,7 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains, *, look: boo
     try:
         manifest, body = verify_manifest(drains.logs, drains.log_bucket, record)
     except InvalidManifest as exc:
-        waiting = _wait_for_a_late_run(detail, drains, record, now, look)
+        waiting = _wait_for_a_late_run(detail, drains, record, now, look, run)
         if waiting is not None:
             return result.model_copy(update={"status": "waiting", "reason": waiting})
         problem = ended or exc.reason
@@ -127,7 +130,12 @@ def complete_drain(detail: CommandInvocationDetail, drains: Drains, *, look: boo
 
 
 def _wait_for_a_late_run(
-    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime, look: bool
+    detail: CommandInvocationDetail,
+    drains: Drains,
+    record: DrainRecord,
+    now: datetime,
+    look: bool,
+    run: InvocationRun | None,
 ) -> str | None:
     """Why the drain waits for a run that may have outlived its command, or None to end it now.
 
@@ -159,7 +167,7 @@ def _wait_for_a_late_run(
     """
     if drains.checks is None:
         return None
-    writes = _run_may_write(detail, drains, record, now)
+    writes = _run_may_write(detail, drains, record, now, run)
     if writes is None:
         return None
     runs_until, waits = writes
@@ -181,7 +189,11 @@ def _wait_for_a_late_run(
 
 
 def _run_may_write(
-    detail: CommandInvocationDetail, drains: Drains, record: DrainRecord, now: datetime
+    detail: CommandInvocationDetail,
+    drains: Drains,
+    record: DrainRecord,
+    now: datetime,
+    run: InvocationRun | None,
 ) -> tuple[datetime, str] | None:
     """Until when the timed-out run may still write its logs, and what the wait tells; None when it
     cannot (see ``_wait_for_a_late_run``)."""
@@ -191,16 +203,16 @@ def _run_may_write(
     if now >= bound:
         return None
     try:
-        run = drains.statuses.run(detail.command_id, detail.instance_id)
+        read = run if run is not None else drains.statuses.run(detail.command_id, detail.instance_id)
     except (ClientError, BotoCoreError) as exc:
         logger.warning("a timed-out run could not be read: waited for", extra={"error": str(exc)})
         started, runs_until, said = None, bound, "could not be read"
     else:
-        if run is None or run.started_at is None:
+        if read is None or read.started_at is None:
             return None
-        started = max(run.started_at, record.dispatched_at)
+        started = max(read.started_at, record.dispatched_at)
         budget = timedelta(seconds=record.budget.execution_seconds + COMPLETION_MARGIN_SECONDS)
-        runs_until, said = min(started + budget, bound), run.status_details or detail.status
+        runs_until, said = min(started + budget, bound), read.status_details or detail.status
     if now >= runs_until:
         return None
     since = "" if started is None else f", started at {started.isoformat()},"

@@ -188,12 +188,9 @@ class DrainChecks(Protocol):
 
 
 class CommandStatuses(Protocol):
-    def status(self, command_id: str, instance_id: str) -> str | None:
-        """Run Command's status of the command on the instance; None if it has no such invocation."""
-        ...
-
     def run(self, command_id: str, instance_id: str) -> InvocationRun | None:
-        """The invocation's detailed status and its run's start; None if it has no such invocation."""
+        """The command's invocation on the instance: its status, detailed status and run's start;
+        None if it has no such invocation."""
         ...
 
 
@@ -201,6 +198,7 @@ class CommandStatuses(Protocol):
 class InvocationRun:
     """Where one instance's invocation is (GetCommandInvocation)."""
 
+    status: str  # Pending, InProgress, Delayed, Success, Cancelled, TimedOut, Failed, ...
     status_details: str  # "Delivery Timed Out", "Execution Timed Out", ... (more than Status says)
     started_at: datetime | None  # None: the document has not started to run there
 
