@@ -107,6 +107,39 @@ hooks:
     ]
 
 
+def test_an_selinux_context_written_as_the_appspec_reference_shows_it_is_noted_for_its_user() -> None:
+    # Given a context laid out as the AppSpec reference's "permissions" section shows it (user,
+    # type, range), and a role: the agent reads the SELinux user from name, and no role
+    # (context_info.rb:13-16), so semanage runs without the user
+    appspec = """\
+version: 0.0
+os: linux
+files:
+  - source: /web
+    destination: /usr/share/nginx/html
+permissions:
+  - object: /usr/share/nginx/html
+    context:
+      user: unconfined_u
+      role: object_r
+      type: httpd_sys_content_t
+      range: s0
+"""
+
+    # When the bundle is validated
+    report = validate_bundle(bundle_with(appspec))
+
+    # Then it deploys, and a note says what the agent leaves out and where to write the user
+    assert report.notes == [
+        "appspec.yml: permissions[0].context.user (line 9) is ignored by CodeDeploy on EC2;"
+        " CodeDeploy's agent reads the SELinux user from name",
+        "appspec.yml: permissions[0].context.role (line 10) is ignored by CodeDeploy on EC2",
+    ]
+    # (written as the agent reads it, nothing is noted)
+    named = appspec.replace("      user: unconfined_u\n      role: object_r\n", "      name: unconfined_u\n")
+    assert validate_bundle(bundle_with(named)).notes == []
+
+
 def test_hooks_left_empty_deploy_and_are_noted() -> None:
     # Given one hook with an empty list and one with nothing at all (the agent skips both)
     appspec = """\

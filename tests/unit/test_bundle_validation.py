@@ -777,6 +777,23 @@ REJECTIONS = [
     ),
     *(
         pytest.param(
+            lambda context=context: bundle(spec(permissions=[{"object": "/opt/app", "context": context}])),
+            None,
+            f"permissions[0].context (line 15) must have a range, the SELinux range to set, as s0 (got"
+            f" {context!r}); CodeDeploy's agent fails the deployment at Install on each object a context"
+            " without one sets",
+            id=f"selinux context without range ({', '.join(context)})",
+        )
+        # The agent writes its plan with ChangeContextCommand#to_h, which reads the range unchecked
+        # (install_instruction.rb:376-378).
+        for context in (
+            {"type": "httpd_sys_content_t"},
+            {"name": "system_u", "type": "httpd_sys_content_t"},
+            {"type": "httpd_sys_content_t", "range": None},
+        )
+    ),
+    *(
+        pytest.param(
             lambda written=written: bundle(
                 spec(permissions=[{"object": "/opt/app", "context": {"type": "httpd_t", "range": written}}])
             ),

@@ -62,6 +62,8 @@ HOOK_EVENTS: tuple[str, ...] = (
 # CodeDeploy allows one hour of script time per lifecycle event (AppSpec "hooks" section: timeout).
 _MAX_EVENT_SECONDS = 3600
 _IGNORED = "is ignored by CodeDeploy on EC2"
+# The keys of a permission's SELinux context the agent reads (context_info.rb:10-16).
+_CONTEXT_KEYS = frozenset({"name", "type", "range"})
 _RUBY_STRIP = " \t\n\v\f\r\0"  # Ruby's String#strip: ASCII whitespace and NUL
 # An integer YAML 1.1 reads as octal (PyYAML's resolver, as the agent's Ruby YAML): 0755, 0_644.
 _OCTAL = re.compile(r"0[0-7_]+")
@@ -312,8 +314,13 @@ class _Permission(_AppSpecPart):
     @field_validator("context")
     @classmethod
     def _selinux(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        # The agent's context_info.rb:10-12: type is required ("invalid context type"); name and
-        # range are optional, and a range must parse as range_info.rb reads it.
+        # The agent's context_info.rb:10-16: type is required ("invalid context type"), name is
+        # optional, and a range must parse as range_info.rb reads it. The parser lets a context go
+        # without a range, but the Install step then fails on any object the permission sets: it
+        # writes its plan before running it (installer.rb:42-45, instructions.to_json), and
+        # ChangeContextCommand#to_h reads the range's get_range without checking that there is one
+        # (install_instruction.rb:376-378: NoMethodError on nil). A permission that sets nothing
+        # needs no context, so a context without a range is refused whatever it selects.
         if value is None:
             return value
         if value.get("type") is None:
@@ -322,15 +329,19 @@ class _Permission(_AppSpecPart):
                 " context without one"
             )
         written = value.get("range")
-        if written is not None:
-            if not isinstance(written, str):
-                raise ValueError(f"range must be text, as s0-s0:c0.c1023 (got {short(written)})")
-            problem = _range_problem(written)
-            if problem is not None:
-                raise ValueError(
-                    f"range {short(written)} is not an SELinux range CodeDeploy reads ({problem}); write"
-                    " s#[-s#][:c#[.c#],...], as s0-s0:c0.c1023"
-                )
+        if written is None:
+            raise ValueError(
+                f"must have a range, the SELinux range to set, as s0 (got {short(value)}); CodeDeploy's"
+                " agent fails the deployment at Install on each object a context without one sets"
+            )
+        if not isinstance(written, str):
+            raise ValueError(f"range must be text, as s0-s0:c0.c1023 (got {short(written)})")
+        problem = _range_problem(written)
+        if problem is not None:
+            raise ValueError(
+                f"range {short(written)} is not an SELinux range CodeDeploy reads ({problem}); write"
+                " s#[-s#][:c#[.c#],...], as s0-s0:c0.c1023"
+            )
         return value
 
     @field_validator("owner", "group", mode="before")
@@ -536,6 +547,14 @@ def _ignored(spec: _AppSpec, document: dict[Any, Any], lines: Lines) -> list[str
         keys(mapping, ("files", index))
     for index, permission in enumerate(spec.permissions or []):
         keys(permission, ("permissions", index))
+        for key in permission.context or {}:
+            if key in _CONTEXT_KEYS:
+                continue
+            where = _where(("permissions", index, "context", str(key)), lines)
+            # context_info.rb:13-16 reads name, type and range; the AppSpec reference's example
+            # writes the SELinux user as user, which the agent drops (semanage runs without -s).
+            instead = "; CodeDeploy's agent reads the SELinux user from name" if key == "user" else ""
+            notes.append(f"{APPSPEC}: {where} {_IGNORED}{instead}")
     raw_hooks = document.get("hooks") or {}
     for event, scripts in (spec.hooks or {}).items():
         if scripts is None and event not in HOOK_EVENTS:
