@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -169,9 +170,24 @@ def test_given_a_failure_no_catch_takes_then_its_error_is_read_from_the_executio
     assert (started.recovery.error, started.recovery.cause) == ("States.Runtime", runtime)
 
 
-def test_given_an_event_that_leaves_the_input_out_then_the_execution_gives_it() -> None:
+@pytest.mark.parametrize(
+    "left_out",
+    [
+        {"input": None, "inputDetails": {"included": False}},
+        {"input": "", "inputDetails": {"included": False}},
+        {"input": ""},
+        # (what the event gives when it says it left the input out is not the execution's input)
+        {"inputDetails": {"included": False}},
+    ],
+    ids=["null", "empty, left out", "empty", "said left out"],
+)
+def test_given_an_event_that_leaves_the_input_out_then_the_execution_gives_it(
+    left_out: dict[str, Any],
+) -> None:
     recoveries = FakeRecoveries(Described(_input().model_dump_json()))
-    detail = _ended("TIMED_OUT").model_dump(by_alias=True) | {"input": None}
+    detail = _ended("TIMED_OUT").model_dump(by_alias=True) | left_out
+    if "input" not in left_out:
+        detail["input"] = '{"not": "the execution\'s input"}'
 
     assert recover(ExecutionStatusChange.model_validate(detail), recoveries) == "recovery started"
     (started,) = recoveries.started.values()

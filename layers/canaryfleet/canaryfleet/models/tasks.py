@@ -224,7 +224,23 @@ class ExecutionStatusChange(BaseModel):
     execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:[^\s]+$")
     state_machine_arn: str = Field(alias="stateMachineArn")
     status: str
-    input: str | None = None
+    input: str | None = Field(
+        default=None, description="The execution's input, None when the event leaves it out."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _left_out(cls, data: object) -> object:
+        """An input the event says it left out (``inputDetails.included`` false), or gives empty, is
+        None: no execution's input is empty (StartExecution takes JSON, ``{}`` by default), so an
+        empty one cannot be what the execution was given."""
+        if not isinstance(data, dict):
+            return data
+        details = data.get("inputDetails")
+        left_out = isinstance(details, dict) and details.get("included") is False
+        if left_out or data.get("input") == "":
+            return {**data, "input": None}
+        return data
 
 
 class TakeOverTask(_Task):
