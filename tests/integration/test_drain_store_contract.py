@@ -169,28 +169,43 @@ def test_a_retry_claim_whose_function_died_is_taken_again_once_stale_and_only_fo
     assert (live, other_attempt, stale) == (False, False, True)
 
 
-def test_a_late_runs_look_is_kept_on_a_running_drain_only(subject: Subject) -> None:
-    # Given a drain not yet running, and one whose command c-1 runs
+def test_a_late_runs_look_is_kept_on_a_running_drain_for_its_attempt_latest_first(subject: Subject) -> None:
+    # Given a drain not yet running
     store = subject.store
     store.begin(fresh())
     due = NOW + timedelta(seconds=240)
 
-    # When a look is recorded before its command, then on the running drain
-    store.record_late_run_look(APP, INSTANCE, "c-1", due)
-    before = store.find(INSTANCE)
-    store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
-    store.record_late_run_look(APP, INSTANCE, "c-1", due)
-    running = store.find(INSTANCE)
+    def kept() -> tuple[str | None, datetime | None]:
+        record = store.find(INSTANCE)
+        assert record is not None
+        return record.late_run_command, record.late_run_look_at
 
-    # Then only the running drain keeps it; one that has ended keeps the look it had, and none is
-    # recorded for an instance that is not draining
-    assert before is not None and (before.late_run_command, before.late_run_look_at) == (None, None)
-    assert running is not None and (running.late_run_command, running.late_run_look_at) == ("c-1", due)
+    # When a look is recorded before its command runs, Then nothing is kept
+    store.record_late_run_look(APP, INSTANCE, "c-1", 0, due)
+    assert kept() == (None, None)
+
+    # When command c-1 (attempt 1) runs: its look is kept; an earlier one does not put it back
+    # (a slow writer), a later one replaces it
+    store.record_command(APP, INSTANCE, "c-1", "20261126T101540Z", f"{APP}/{INSTANCE}/r/manifest.json", NOW)
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due)
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due - timedelta(seconds=10))
+    assert kept() == ("c-1", due)
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=10))
+    assert kept() == ("c-1", due + timedelta(seconds=10))
+
+    # When a retry runs c-2 (attempt 2): a slow writer of c-1 is refused; c-2's look is kept,
+    # whatever its time
+    store.record_command(APP, INSTANCE, "c-2", "20261126T102000Z", f"{APP}/{INSTANCE}/r2/manifest.json", NOW)
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=60))
+    assert kept() == ("c-1", due + timedelta(seconds=10))
+    store.record_late_run_look(APP, INSTANCE, "c-2", 2, due)
+    assert kept() == ("c-2", due)
+
+    # When the drain has ended, or the instance is not draining, Then nothing more is recorded
     store.finish(APP, INSTANCE, status="logs_lost", outcome="logs_lost", reason="gone")
-    store.record_late_run_look(APP, INSTANCE, "c-1", due + timedelta(seconds=60))
-    store.record_late_run_look(APP, "i-00000000000000bad", "c-1", due)
-    ended = store.find(INSTANCE)
-    assert ended is not None and ended.late_run_look_at == due
+    store.record_late_run_look(APP, INSTANCE, "c-2", 2, due + timedelta(seconds=60))
+    store.record_late_run_look(APP, "i-00000000000000bad", "c-2", 2, due)
+    assert kept() == ("c-2", due)
     assert store.find("i-00000000000000bad") is None
 
 

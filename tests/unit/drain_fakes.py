@@ -241,9 +241,17 @@ class InMemoryDrainStore:
         if item is not None:
             item["heartbeats"] = item.get("heartbeats", 0) + 1
 
-    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
-        if self._status(application, instance_id) is DrainStatus.RUNNING:
-            self._set(application, instance_id, late_run_command=command_id, late_run_look_at=at.isoformat())
+    def record_late_run_look(
+        self, application: str, instance_id: str, command_id: str, attempt: int, at: datetime
+    ) -> None:
+        item = self._item(application, instance_id)
+        running = self._status(application, instance_id) is DrainStatus.RUNNING
+        if item is None or not running or item.get("attempts", 0) != attempt:
+            return
+        recorded = item.get("late_run_look_at")
+        if item.get("late_run_command") == command_id and recorded and datetime.fromisoformat(recorded) >= at:
+            return
+        item.update(late_run_command=command_id, late_run_look_at=at.isoformat())
 
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
         if not DrainStatus(values["status"]).final:

@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from botocore.exceptions import ClientError
 from canaryfleet.logic.drain import Drains
-from canaryfleet.logic.drain_complete import complete_drain
+from canaryfleet.logic.drain_complete import LOOK_DELIVERY_SECONDS, complete_drain
 from canaryfleet.logic.drain_dispatch import BatchOutcome, dispatch_drains
 from canaryfleet.logic.drain_request import DrainRequests, request_drain
 from canaryfleet.models.app_config import AppConfig
@@ -884,19 +884,42 @@ def test_a_late_runs_look_read_on_a_clock_behind_still_queues_the_next() -> None
     assert check.late_run and 509 + delay == RUN_BOUND
 
 
-def test_a_late_runs_look_that_never_came_is_queued_again_by_the_next_event() -> None:
-    # Given a run waited for until Run Command's bound (520 s), whose look due at 510 s was lost
+def test_a_late_runs_look_not_taken_a_minute_after_its_time_is_queued_again_by_the_next_event() -> None:
+    # Given a run waited for until Run Command's bound (520 s), told at 30 s: its look is due at 270 s
     world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
-    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=30)).status == "waiting"
     looks = len(world.queue.checks)
 
-    # When the status event comes again at 512 s
-    again = world.ended("TimedOut", at=NOW + timedelta(seconds=512))
+    # When the status event comes again within the minute a look may take to be delivered
+    within = world.ended("TimedOut", at=NOW + timedelta(seconds=270 + LOOK_DELIVERY_SECONDS - 1))
 
-    # Then a new look is queued for the run's end: the drain is not left without one
-    assert again.status == "waiting" and len(world.queue.checks) == looks + 1
+    # Then it waits on that look
+    assert within.status == "waiting" and len(world.queue.checks) == looks
+
+    # When it comes again after that minute (the look was lost), Then a new look is queued for the
+    # run's end: the drain is not left without one
+    after = world.ended("TimedOut", at=NOW + timedelta(seconds=270 + LOOK_DELIVERY_SECONDS))
+    assert after.status == "waiting" and len(world.queue.checks) == looks + 1
     check, delay = world.queue.checks[-1]
-    assert check.late_run and 512 + delay == RUN_BOUND
+    assert check.late_run and 270 + LOOK_DELIVERY_SECONDS + delay == RUN_BOUND
+
+
+def test_a_late_runs_look_delivered_twice_queues_the_next_look_once() -> None:
+    # Given a run waited for until Run Command's bound (520 s), its first look due at 510 s
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=270)).status == "waiting"
+    first = len(world.queue.checks) - 1
+    assert world.queue.checks[first][0].due == NOW + timedelta(seconds=510)
+
+    # When the drain queue delivers that look, and then delivers it again (at least once)
+    said = world.check(NOW + timedelta(seconds=510), which=first).checked["check-0"][INSTANCE]
+    again = world.check(NOW + timedelta(seconds=511), which=first).checked["check-0"][INSTANCE]
+
+    # Then both wait, and only the first queues the next look
+    assert (said, again) == ("waiting", "waiting")
+    assert len(world.queue.checks) == first + 2
+    check, delay = world.queue.checks[-1]
+    assert check.due == NOW + timedelta(seconds=RUN_BOUND) and 510 + delay == RUN_BOUND
 
 
 def test_a_timed_out_run_whose_invocation_cannot_be_read_is_waited_for_until_run_commands_bound() -> None:

@@ -15,7 +15,7 @@ Items:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from canaryfleet.adapters.clients import client
@@ -345,13 +345,23 @@ class DynamoDrainStore:
             {":zero": {"N": "0"}, ":one": {"N": "1"}},
         )
 
-    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
+    def record_late_run_look(
+        self, application: str, instance_id: str, command_id: str, attempt: int, at: datetime
+    ) -> None:
+        # The times are UTC ISO 8601 text, which orders as the times do.
         self._apply(
             application,
             instance_id,
             "SET late_run_command = :command, late_run_look_at = :at",
-            {":command": s(command_id), ":at": s(at.isoformat()), ":running": s(DrainStatus.RUNNING)},
-            condition="attribute_exists(pk) AND #status = :running",
+            {
+                ":command": s(command_id),
+                ":at": s(at.astimezone(UTC).isoformat()),
+                ":running": s(DrainStatus.RUNNING),
+                ":attempt": {"N": str(attempt)},
+            },
+            condition="attribute_exists(pk) AND #status = :running AND attempts = :attempt AND ("
+            "attribute_not_exists(late_run_look_at) OR late_run_command <> :command"
+            " OR late_run_look_at < :at)",
         )
 
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:

@@ -78,7 +78,8 @@ def check_command(check: DrainCheck, drains: Drains) -> dict[str, str]:
                 "status": status,
             }
         )
-        done[instance_id] = complete_drain(detail, drains, look=check.late_run, run=run).status
+        look = check if check.late_run else None
+        done[instance_id] = complete_drain(detail, drains, look=look, run=run).status
         # A late run's look follows an end that was told, and a drain that began waiting for the
         # command's run was told its end (by its event, or by a check that counted it lost then).
         if not check.late_run and record.late_run_command != check.command_id:

@@ -32,6 +32,8 @@ from canaryfleet.logic.drain import (
 )
 from canaryfleet.models.drain import (
     COMPLETION_MARGIN_SECONDS,
+    HOOK_RENEW_SECONDS,
+    HOOK_TIMEOUT_SECONDS,
     MAX_ATTEMPTS,
     MIN_RETRY_SECONDS,
     CommandInvocationDetail,
@@ -45,6 +47,10 @@ from canaryfleet.models.drain import (
 )
 from canaryfleet.observability import logger, metrics, tracer
 from canaryfleet.ports.drains import InvocationRun, LogObjects
+
+# How long a delayed look may take to be taken off the drain queue once due: the minute the
+# hook's renewal leaves for the queue's delivery (models/drain.py, HOOK_RENEW_SECONDS).
+LOOK_DELIVERY_SECONDS = HOOK_TIMEOUT_SECONDS - HOOK_RENEW_SECONDS
 
 # The statuses a run that may still be going can be told (the event's and GetCommandInvocation's
 # Status is TimedOut; StatusDetails, and some readers, DeliveryTimedOut or ExecutionTimedOut).
@@ -88,11 +94,15 @@ def _seconds_left(record: DrainRecord, now: datetime) -> float | None:
 
 @tracer.capture_method
 def complete_drain(
-    detail: CommandInvocationDetail, drains: Drains, *, look: bool = False, run: InvocationRun | None = None
+    detail: CommandInvocationDetail,
+    drains: Drains,
+    *,
+    look: DrainCheck | None = None,
+    run: InvocationRun | None = None,
 ) -> DrainCompletion:
-    """Verify the drain's logs and end it, or try once more; see the module docstring. ``look``: a
-    late run's own look (``DrainCheck.late_run``) reads it, not its status event or a check;
-    ``run``: the invocation as a check read it (None: read it if a late run needs it)."""
+    """Verify the drain's logs and end it, or try once more; see the module docstring. ``look``: the
+    late run's look (``DrainCheck.late_run``) this is read for (None: its status event or a
+    regular check); ``run``: the invocation as a check read it (None: read it if a late run needs it)."""
     now = drains.clock.now()
     result = DrainCompletion(status="ignored", instance_id=detail.instance_id, command_id=detail.command_id)
     record = _drain_of(detail, drains, result)
@@ -134,7 +144,7 @@ def _wait_for_a_late_run(
     drains: Drains,
     record: DrainRecord,
     now: datetime,
-    look: bool,
+    look: DrainCheck | None,
     run: InvocationRun | None,
 ) -> str | None:
     """Why the drain waits for a run that may have outlived its command, or None to end it now.
@@ -156,14 +166,19 @@ def _wait_for_a_late_run(
     execution timeout waits 10 s at most, and no clock can hold a drain longer. A run that never
     started ends the drain now, as before; one whose invocation cannot be read is waited for until
     that bound, rather than being run again or given up while it may still write. A look that
-    cannot be queued is raised, nothing changed: the event (or the check) comes again.
+    cannot be queued is raised, nothing changed: the event (or the check) comes again. (One queued
+    whose record then fails is raised too: the event's redelivery queues a second look.)
 
-    One chain of looks serves a wait: the drain records when its last look is due
-    (``DrainRecord.late_run_look_at``). A duplicate status event, or a regular check meeting the
-    waiting drain, queues no look of its own while one still to come is due no later than the look
-    it would queue; a look always queues the next, so a look that was lost or came early cannot
-    end the chain. A look whose due time has passed with the drain still waiting is taken as lost:
-    the next event or check queues another.
+    One chain of looks serves a wait. Each look carries the time it was queued for, and the drain
+    records the latest (``DrainRecord.late_run_look_at``; a later one only, for the drain's
+    current attempt: ``record_late_run_look``), always after the look is queued, so a recorded
+    look is on its way. A duplicate status event, or a regular check meeting the waiting drain,
+    queues no look while a recorded one is due no later than the look it would queue; a look
+    queues the next unless a later one is recorded (the queue delivered it twice, or another chain
+    runs), so a look read on a clock behind still goes on. A recorded look not taken within
+    ``LOOK_DELIVERY_SECONDS`` of its time is taken as lost: an event or check after that queues
+    another. Usually none comes: a look the drain queue gives up on (its dead-letter queue, whose
+    alarm tells on-call) leaves the drain waiting until its hook times out.
     """
     if drains.checks is None:
         return None
@@ -172,14 +187,18 @@ def _wait_for_a_late_run(
         return None
     runs_until, waits = writes
     delay = seconds_until(runs_until, now)
-    due = _look_due(record, detail.command_id, now)
-    if not look and due is not None and due <= now + timedelta(seconds=delay):
-        return f"{waits}: a look at it is already due at {due.isoformat()}"
+    due = now + timedelta(seconds=delay)
+    queued = _look_queued(record, detail.command_id, now)
+    if look is None and queued is not None and queued <= due:
+        return f"{waits}: a look at it is already due at {queued.isoformat()}"
+    if look is not None and look.due is not None and queued is not None and queued > look.due:
+        return f"{waits}: a later look at it is due at {queued.isoformat()}"
     drains.checks.check_in(
-        DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True), delay
+        DrainCheck(command_id=detail.command_id, instance_ids=(detail.instance_id,), late_run=True, due=due),
+        delay,
     )
     drains.store.record_late_run_look(
-        record.application, record.instance_id, detail.command_id, now + timedelta(seconds=delay)
+        record.application, record.instance_id, detail.command_id, record.attempts, due
     )
     if record.hook_completed_at is None:
         heartbeat_hook(drains, record)
@@ -222,10 +241,13 @@ def _run_may_write(
     )
 
 
-def _look_due(record: DrainRecord, command_id: str, now: datetime) -> datetime | None:
-    """When the look already queued at the run of ``command_id`` is due, if it is still to come."""
+def _look_queued(record: DrainRecord, command_id: str, now: datetime) -> datetime | None:
+    """When the look recorded at the run of ``command_id`` is due, unless it is lost (not taken
+    within LOOK_DELIVERY_SECONDS of its time)."""
     due = record.late_run_look_at
-    if record.late_run_command != command_id or due is None or due <= now:
+    if record.late_run_command != command_id or due is None:
+        return None
+    if now >= due + timedelta(seconds=LOOK_DELIVERY_SECONDS):
         return None
     return due
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from canaryfleet.models.artifact import AppName
 
@@ -295,6 +295,9 @@ class DrainCheck(BaseModel):
     late_run: bool = Field(
         default=False,
         description="A look at a run that went on after its command expired (its end was told).",
+    )
+    due: AwareDatetime | None = Field(
+        default=None, description="When a late run's look was queued to come (DrainRecord.late_run_look_at)."
     )
 
 

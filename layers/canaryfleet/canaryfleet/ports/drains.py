@@ -130,9 +130,13 @@ class DrainStore(Protocol):
 
     def record_heartbeat(self, application: str, instance_id: str) -> None: ...
 
-    def record_late_run_look(self, application: str, instance_id: str, command_id: str, at: datetime) -> None:
-        """A look at the run of ``command_id``, which outlived its command, is queued for ``at``
-        (a running drain only; one that ended or runs nothing keeps nothing)."""
+    def record_late_run_look(
+        self, application: str, instance_id: str, command_id: str, attempt: int, at: datetime
+    ) -> None:
+        """A look at the run of ``command_id`` (the drain's attempt ``attempt``), which outlived its
+        command, is queued for ``at``. Recorded only on a drain that still runs that attempt, and
+        only if no later look at that command's run is recorded: a slow writer puts back neither an
+        earlier look nor an earlier command. A drain that ended keeps what it had."""
         ...
 
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
