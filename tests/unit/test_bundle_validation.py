@@ -780,8 +780,8 @@ REJECTIONS = [
             lambda context=context: bundle(spec(permissions=[{"object": "/opt/app", "context": context}])),
             None,
             f"permissions[0].context (line 15) must have a range, the SELinux range to set, as s0 (got"
-            f" {context!r}); CodeDeploy's agent fails the deployment at Install on each object a context"
-            " without one sets",
+            f" {context!r}); CodeDeploy's agent fails the deployment at Install when a context without one"
+            " applies to any file or folder",
             id=f"selinux context without range ({', '.join(context)})",
         )
         # The agent writes its plan with ChangeContextCommand#to_h, which reads the range unchecked

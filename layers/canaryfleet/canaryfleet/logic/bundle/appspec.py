@@ -332,7 +332,8 @@ class _Permission(_AppSpecPart):
         if written is None:
             raise ValueError(
                 f"must have a range, the SELinux range to set, as s0 (got {short(value)}); CodeDeploy's"
-                " agent fails the deployment at Install on each object a context without one sets"
+                " agent fails the deployment at Install when a context without one applies to any file"
+                " or folder"
             )
         if not isinstance(written, str):
             raise ValueError(f"range must be text, as s0-s0:c0.c1023 (got {short(written)})")
