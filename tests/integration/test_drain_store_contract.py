@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -192,12 +192,22 @@ def test_a_late_runs_look_is_kept_on_a_running_drain_for_its_attempt_latest_firs
     assert kept() == ("c-1", due)
     store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=10))
     assert kept() == ("c-1", due + timedelta(seconds=10))
+    # (times within one second, with and without a fraction, and given in another zone, order as
+    # the times do)
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=10.5))
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=10.25))
+    assert kept() == ("c-1", due + timedelta(seconds=10.5))
+    paris = timezone(timedelta(hours=1))
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, (due + timedelta(seconds=10.4)).astimezone(paris))
+    assert kept() == ("c-1", due + timedelta(seconds=10.5))
+    store.record_late_run_look(APP, INSTANCE, "c-1", 1, (due + timedelta(seconds=11)).astimezone(paris))
+    assert kept() == ("c-1", due + timedelta(seconds=11))
 
     # When a retry runs c-2 (attempt 2): a slow writer of c-1 is refused; c-2's look is kept,
     # whatever its time
     store.record_command(APP, INSTANCE, "c-2", "20261126T102000Z", f"{APP}/{INSTANCE}/r2/manifest.json", NOW)
     store.record_late_run_look(APP, INSTANCE, "c-1", 1, due + timedelta(seconds=60))
-    assert kept() == ("c-1", due + timedelta(seconds=10))
+    assert kept() == ("c-1", due + timedelta(seconds=11))
     store.record_late_run_look(APP, INSTANCE, "c-2", 2, due)
     assert kept() == ("c-2", due)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -251,7 +251,7 @@ class InMemoryDrainStore:
         recorded = item.get("late_run_look_at")
         if item.get("late_run_command") == command_id and recorded and datetime.fromisoformat(recorded) >= at:
             return
-        item.update(late_run_command=command_id, late_run_look_at=at.isoformat())
+        item.update(late_run_command=command_id, late_run_look_at=at.astimezone(UTC).isoformat())
 
     def finish(self, application: str, instance_id: str, **values: Any) -> DrainRecord | None:
         if not DrainStatus(values["status"]).final:

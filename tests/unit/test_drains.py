@@ -884,6 +884,31 @@ def test_a_late_runs_look_read_on_a_clock_behind_still_queues_the_next() -> None
     assert check.late_run and 509 + delay == RUN_BOUND
 
 
+def test_late_run_looks_read_on_a_clock_behind_keep_looking_until_the_run_has_ended() -> None:
+    # Given a run waited for until Run Command's bound (520 s), told at 280.5 s: its look is due at
+    # 520.5 s
+    world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))
+    assert world.ended("TimedOut", at=NOW + timedelta(seconds=280.5)).status == "waiting"
+    end = NOW + timedelta(seconds=RUN_BOUND)
+
+    # When every look is read on a host whose clock is 2.3 s behind, close to the run's end
+    said = []
+    for _ in range(6):
+        check, _ = world.queue.checks[-1]
+        assert check.due is not None
+        looks = len(world.queue.checks)
+        read_at = check.due - timedelta(seconds=2.3)
+        said.append(world.check(read_at).checked["check-0"][INSTANCE])
+        if read_at >= end:
+            break
+        # Then each look that still waits queues the next, due after its own time
+        assert len(world.queue.checks) == looks + 1, said
+        assert world.queue.checks[-1][0].due > check.due  # type: ignore[operator]
+
+    # Then the looks go on until one is read after the run's end, which ends the wait
+    assert said[-1] == "retrying" and set(said[:-1]) == {"waiting"}, said
+
+
 def test_a_late_runs_look_not_taken_a_minute_after_its_time_is_queued_again_by_the_next_event() -> None:
     # Given a run waited for until Run Command's bound (520 s), told at 30 s: its look is due at 270 s
     world, _ = _a_run_told_timed_out("DeliveryTimedOut", NOW + timedelta(hours=5))

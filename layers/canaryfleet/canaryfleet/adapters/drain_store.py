@@ -348,14 +348,15 @@ class DynamoDrainStore:
     def record_late_run_look(
         self, application: str, instance_id: str, command_id: str, attempt: int, at: datetime
     ) -> None:
-        # The times are UTC ISO 8601 text, which orders as the times do.
+        # The condition compares the times as text: UTC ISO 8601, always with microseconds, orders
+        # as the times do (isoformat leaves out microseconds that are zero).
         self._apply(
             application,
             instance_id,
             "SET late_run_command = :command, late_run_look_at = :at",
             {
                 ":command": s(command_id),
-                ":at": s(at.astimezone(UTC).isoformat()),
+                ":at": s(at.astimezone(UTC).isoformat(timespec="microseconds")),
                 ":running": s(DrainStatus.RUNNING),
                 ":attempt": {"N": str(attempt)},
             },

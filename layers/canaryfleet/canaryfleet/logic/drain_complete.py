@@ -35,6 +35,7 @@ from canaryfleet.models.drain import (
     HOOK_RENEW_SECONDS,
     HOOK_TIMEOUT_SECONDS,
     MAX_ATTEMPTS,
+    MAX_CHECK_DELAY_SECONDS,
     MIN_RETRY_SECONDS,
     CommandInvocationDetail,
     DrainCheck,
@@ -173,9 +174,10 @@ def _wait_for_a_late_run(
     records the latest (``DrainRecord.late_run_look_at``; a later one only, for the drain's
     current attempt: ``record_late_run_look``), always after the look is queued, so a recorded
     look is on its way. A duplicate status event, or a regular check meeting the waiting drain,
-    queues no look while a recorded one is due no later than the look it would queue; a look
-    queues the next unless a later one is recorded (the queue delivered it twice, or another chain
-    runs), so a look read on a clock behind still goes on. A recorded look not taken within
+    queues no look while a recorded one is due no later than the look it would queue (an earlier
+    one it queues ends the wait sooner, if the run ends first). A look queues the next, due after
+    its own time however far behind its host's clock reads, unless a later one is recorded (the
+    queue delivered it twice, or another chain runs). A recorded look not taken within
     ``LOOK_DELIVERY_SECONDS`` of its time is taken as lost: an event or check after that queues
     another. Usually none comes: a look the drain queue gives up on (its dead-letter queue, whose
     alarm tells on-call) leaves the drain waiting until its hook times out.
@@ -187,6 +189,10 @@ def _wait_for_a_late_run(
         return None
     runs_until, waits = writes
     delay = seconds_until(runs_until, now)
+    if look is not None and look.due is not None:
+        # The next look comes after this one was due, whatever this host's clock says: the record
+        # keeps only a later look, and a look whose own is not recorded would stop the chain.
+        delay = max(delay, min(MAX_CHECK_DELAY_SECONDS, seconds_until(look.due, now) + 1))
     due = now + timedelta(seconds=delay)
     queued = _look_queued(record, detail.command_id, now)
     if look is None and queued is not None and queued <= due:
