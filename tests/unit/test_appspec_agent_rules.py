@@ -111,20 +111,11 @@ def test_an_selinux_context_written_as_the_appspec_reference_shows_it_is_noted_f
     # Given a context laid out as the AppSpec reference's "permissions" section shows it (user,
     # type, range), and a role: the agent reads the SELinux user from name, and no role
     # (context_info.rb:13-16), so semanage runs without the user
-    appspec = """\
-version: 0.0
-os: linux
-files:
-  - source: /web
-    destination: /usr/share/nginx/html
-permissions:
-  - object: /usr/share/nginx/html
-    context:
-      user: unconfined_u
-      role: object_r
-      type: httpd_sys_content_t
-      range: s0
-"""
+    appspec = PERMISSIONS.replace(
+        "    mode: {mode}\n",
+        "    context:\n      user: unconfined_u\n      role: object_r\n      type: httpd_sys_content_t\n"
+        "      range: s0\n",
+    )
 
     # When the bundle is validated
     report = validate_bundle(bundle_with(appspec))
