@@ -75,6 +75,13 @@ def test_an_invocations_run_reads_its_detailed_status_and_start(
     assert SsmCommandStatuses().run(COMMAND, INSTANCE) == run
 
 
+def test_an_invocation_without_a_status_reads_as_one_not_ended(ssm: Stubber) -> None:
+    # botocore's ssm model requires no member of GetCommandInvocationResult
+    ssm.add_response("get_command_invocation", {"CommandId": COMMAND, "InstanceId": INSTANCE}, ASKED)
+
+    assert SsmCommandStatuses().run(COMMAND, INSTANCE) == InvocationRun("", "", None)
+
+
 def test_an_invocation_run_command_does_not_know_has_no_run(ssm: Stubber) -> None:
     ssm.add_client_error(
         "get_command_invocation", service_error_code="InvocationDoesNotExist", http_status_code=400

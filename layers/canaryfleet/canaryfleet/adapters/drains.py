@@ -144,8 +144,10 @@ class SsmCommandStatuses:
         response = self._invocation(command_id, instance_id)
         if response is None:
             return None
+        # botocore's ssm model requires no member of GetCommandInvocationResult: a Status left out
+        # reads as none ("", not final: the check looks again), not as a KeyError.
         return InvocationRun(
-            str(response["Status"]), str(response.get("StatusDetails") or ""), _started(response)
+            str(response.get("Status") or ""), str(response.get("StatusDetails") or ""), _started(response)
         )
 
     @staticmethod
